@@ -1,0 +1,46 @@
+//===- KernDialect.cpp - kern dialect registration and verifiers -----------===//
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Numerics/Kernels.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace qopt::kern;
+
+#include "dialects/kern/KernOpsDialect.cpp.inc"
+
+void KernDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/kern/KernOps.cpp.inc"
+      >();
+}
+
+LogicalResult LaunchOp::verify() {
+  const qopt::num::KernelDef *k = qopt::num::lookupKernel(getKernel().str());
+  if (!k)
+    return emitOpError() << "names unknown kernel '" << getKernel() << "'";
+  int nin = static_cast<int>(getOperands().size()), nout = static_cast<int>(getResults().size());
+  if (nin < k->minInputs || (k->maxInputs >= 0 && nin > k->maxInputs))
+    return emitOpError() << "kernel '" << getKernel() << "' takes " << k->minInputs << " to "
+                         << (k->maxInputs < 0 ? std::string("any") : std::to_string(k->maxInputs))
+                         << " operands, got " << nin;
+  if (k->numOutputs >= 0 && nout != k->numOutputs)
+    return emitOpError() << "kernel '" << getKernel() << "' has " << k->numOutputs << " results, got " << nout;
+  for (int i = 0; i < k->minInputs && i < nin; ++i)
+    if (isa<NoneType>(getOperands()[i].getType()))
+      return emitOpError() << "operand " << i << " of kernel '" << getKernel() << "' is required";
+  if (auto off = getOffsets())
+    if (static_cast<int>(off->size()) != nout)
+      return emitOpError() << "expects one offset per result";
+  if (auto m = getMaxShapes())
+    if (static_cast<int>(m->size()) != nout)
+      return emitOpError() << "expects one max shape per result";
+  return success();
+}
+
+OpFoldResult WeightOp::fold(FoldAdaptor) { return getValue(); }
+
+#define GET_OP_CLASSES
+#include "dialects/kern/KernOps.cpp.inc"

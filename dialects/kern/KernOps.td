@@ -1,0 +1,63 @@
+//===- KernOps.td - the kern dialect -----------------------------------------===//
+//
+// kern is the execution level: one `kern.launch` per kernel invocation, named after an entry of the kernel table
+// (lib/Numerics for the CPU; each GPU target keeps a table under the same names), with the kernel's attributes as
+// a dictionary. Fusion passes turn several nn ops into one launch of a fused kernel. After planning, every launch
+// carries the arena offset and the byte bound of each result.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_KERN_OPS
+#define QOPT_KERN_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Kern_Dialect : Dialect {
+  let name = "kern";
+  let cppNamespace = "::qopt::kern";
+  let summary = "Kernel launches over a static memory plan";
+}
+
+def Kern_NoneValue : Type<CPred<"::llvm::isa<::mlir::NoneType>($_self)">, "none">,
+    BuildableType<"$_builder.getNoneType()">;
+
+class Kern_Op<string mnemonic, list<Trait> traits = []> : Op<Kern_Dialect, mnemonic, traits>;
+
+def Kern_LaunchOp : Kern_Op<"launch", [Pure]> {
+  let summary = "one invocation of a kernel from the target's kernel table";
+  let description = [{
+    ```mlir
+    %y = kern.launch "matmul"(%x, %w) : (tensor<?x64xf32>, tensor<64x172xf32>) -> tensor<?x172xf32>
+    %z = kern.launch "binary"(%a, %b) {attrs = {fn = "add"}} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
+    ```
+    Absent optional operands are `kern.absent` values. `offsets` and `max_shapes` are set by the memory planner:
+    the arena offset and the largest shape of each result at the compiled dim bounds.
+  }];
+  let arguments = (ins StrAttr:$kernel, Variadic<AnyType>:$operands,
+                       DefaultValuedAttr<DictionaryAttr, "{}">:$attrs,
+                       OptionalAttr<DenseI64ArrayAttr>:$offsets, OptionalAttr<ArrayAttr>:$max_shapes);
+  let results = (outs Variadic<AnyTensor>:$results);
+  let assemblyFormat = "$kernel `(` $operands `)` attr-dict `:` functional-type($operands, $results)";
+  let hasVerifier = 1;
+}
+
+def Kern_WeightOp : Kern_Op<"weight", [ConstantLike, Pure, AllTypesMatch<["value", "result"]>]> {
+  let summary = "a constant stored in model.bin's weights section";
+  let arguments = (ins ElementsAttr:$value, OptionalAttr<StrAttr>:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$value attr-dict";
+  let hasFolder = 1;
+  let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value, CArg<"::mlir::StringAttr", "{}">:$name), [{
+    build($_builder, $_state, ::llvm::cast<::mlir::TypedAttr>(value).getType(), value, name);
+  }]>];
+}
+
+def Kern_AbsentOp : Kern_Op<"absent", [Pure]> {
+  let summary = "an absent optional kernel operand";
+  let results = (outs Kern_NoneValue:$result);
+  let assemblyFormat = "attr-dict";
+  let builders = [OpBuilder<(ins), [{ build($_builder, $_state, $_builder.getNoneType()); }]>];
+}
+
+#endif // QOPT_KERN_OPS

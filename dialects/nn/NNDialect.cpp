@@ -1,0 +1,142 @@
+//===- NNDialect.cpp - nn dialect registration, verifiers, folders ---------===//
+//
+// Every nn kernel op shares one verifier (its result types must agree with the generic shape inference) and one
+// folder (constant operands are evaluated by the CPU reference kernel of the same name), so semantics live in
+// exactly two places: ShapeInference.cpp and lib/Numerics.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/NNDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+using namespace mlir;
+using namespace qopt;
+using namespace qopt::nn;
+
+#include "dialects/nn/NNOpsDialect.cpp.inc"
+
+#define GET_TYPEDEF_CLASSES
+#include "dialects/nn/NNOpsTypes.cpp.inc"
+
+void NNDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/nn/NNOps.cpp.inc"
+      >();
+  addTypes<
+#define GET_TYPEDEF_LIST
+#include "dialects/nn/NNOpsTypes.cpp.inc"
+      >();
+}
+
+Operation *NNDialect::materializeConstant(OpBuilder &builder, Attribute value, Type type, Location loc) {
+  auto elements = dyn_cast<ElementsAttr>(value);
+  if (!elements || elements.getType() != type)
+    return nullptr;
+  return ConstantOp::create(builder, loc, type, elements, StringAttr());
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+namespace qopt::nn {
+
+num::DType toDType(Type t) {
+  if (t.isF32()) return num::DType::F32;
+  if (t.isF64()) return num::DType::F64;
+  if (t.isF16()) return num::DType::F16;
+  if (t.isBF16()) return num::DType::BF16;
+  if (auto it = dyn_cast<IntegerType>(t)) {
+    bool u = it.isUnsigned();
+    switch (it.getWidth()) {
+    case 1: return num::DType::Bool;
+    case 8: return u ? num::DType::U8 : num::DType::I8;
+    case 16: return u ? num::DType::U16 : num::DType::I16;
+    case 32: return u ? num::DType::U32 : num::DType::I32;
+    case 64: return u ? num::DType::U64 : num::DType::I64;
+    default: break;
+    }
+  }
+  return num::DType::Undefined;
+}
+
+Type fromDType(MLIRContext *ctx, num::DType d) {
+  Builder b(ctx);
+  auto u = [&](unsigned w) { return IntegerType::get(ctx, w, IntegerType::Unsigned); };
+  switch (d) {
+  case num::DType::F32: return b.getF32Type();
+  case num::DType::F64: return b.getF64Type();
+  case num::DType::F16: return b.getF16Type();
+  case num::DType::BF16: return b.getBF16Type();
+  case num::DType::Bool: return b.getI1Type();
+  case num::DType::I8: return b.getIntegerType(8);
+  case num::DType::I16: return b.getIntegerType(16);
+  case num::DType::I32: return b.getIntegerType(32);
+  case num::DType::I64: return b.getIntegerType(64);
+  case num::DType::U8: return u(8);
+  case num::DType::U16: return u(16);
+  case num::DType::U32: return u(32);
+  case num::DType::U64: return u(64);
+  default: return Type();
+  }
+}
+
+} // namespace qopt::nn
+
+namespace {
+LogicalResult verifyKernelOp(Operation *op) {
+  for (Type t : op->getResultTypes())
+    if (!isa<TensorType>(t))
+      return op->emitOpError() << "expects tensor results";
+  SmallVector<Type> inferred;
+  if (failed(inferResultTypes(op, inferred, /*diag=*/true)))
+    return failure();
+  for (auto [have, want] : llvm::zip(op->getResultTypes(), inferred)) {
+    auto h = cast<TensorType>(have), w = cast<TensorType>(want);
+    if (h.getElementType() != w.getElementType())
+      return op->emitOpError() << "result element type " << h.getElementType() << " does not match inferred "
+                               << w.getElementType();
+    if (h.hasRank() && w.hasRank()) {
+      if (h.getRank() != w.getRank())
+        return op->emitOpError() << "result type " << have << " does not match inferred " << want;
+      for (auto [a, b] : llvm::zip(h.getShape(), w.getShape()))
+        if (!ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b)
+          return op->emitOpError() << "result type " << have << " does not match inferred " << want;
+    }
+  }
+  return success();
+}
+} // namespace
+
+#define NN_KERNEL_OP(Op)                                                                                          \
+  LogicalResult Op::verify() { return verifyKernelOp(getOperation()); }                                           \
+  OpFoldResult Op::fold(FoldAdaptor adaptor) { return foldWithKernel(getOperation(), adaptor.getOperands()); }
+NN_KERNEL_OP(UnaryOp)
+NN_KERNEL_OP(BinaryOp)
+NN_KERNEL_OP(WhereOp)
+NN_KERNEL_OP(CastOp)
+NN_KERNEL_OP(MatmulOp)
+NN_KERNEL_OP(SoftmaxOp)
+NN_KERNEL_OP(LayerNormOp)
+NN_KERNEL_OP(ReduceOp)
+NN_KERNEL_OP(ArgReduceOp)
+NN_KERNEL_OP(ReshapeOp)
+NN_KERNEL_OP(UnsqueezeOp)
+NN_KERNEL_OP(SqueezeOp)
+NN_KERNEL_OP(FlattenOp)
+NN_KERNEL_OP(TransposeOp)
+NN_KERNEL_OP(ConcatOp)
+NN_KERNEL_OP(SliceOp)
+NN_KERNEL_OP(GatherOp)
+NN_KERNEL_OP(ExpandOp)
+NN_KERNEL_OP(TriluOp)
+NN_KERNEL_OP(ShapeOp)
+NN_KERNEL_OP(SizeOp)
+NN_KERNEL_OP(RangeOp)
+NN_KERNEL_OP(ConstantOfShapeOp)
+#undef NN_KERNEL_OP
+
+#define GET_OP_CLASSES
+#include "dialects/nn/NNOps.cpp.inc"

@@ -1,0 +1,305 @@
+//===- NNOps.td - the nn dialect ---------------------------------------------===//
+//
+// nn is qopt's graph dialect: tensor ops with ONNX semantics (broadcasting, negative axes, ONNX's Reshape and
+// Slice rules), the level at which graphs are imported, raised and quantized. Attribute names match the CPU
+// reference kernels of lib/Numerics, so an nn op and the kernel that computes it read the same dictionary.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_NN_OPS
+#define QOPT_NN_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
+include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def NN_Dialect : Dialect {
+  let name = "nn";
+  let cppNamespace = "::qopt::nn";
+  let summary = "Tensor ops with ONNX semantics";
+  let description = [{
+    The graph dialect of qopt. Values are ranked tensors whose dynamic dims are `?`; the importer records the
+    ONNX dim names of function arguments in the `nn.dims` argument attribute. Weights are `dense_resource`
+    constants that reference the model's memory without copying it.
+  }];
+  let useDefaultTypePrinterParser = 1;
+  let hasConstantMaterializer = 1;
+}
+
+class NN_Type<string name, string typeMnemonic> : TypeDef<NN_Dialect, name> {
+  let mnemonic = typeMnemonic;
+}
+
+def NN_UnknownType : NN_Type<"Unknown", "unknown"> {
+  let summary = "the not-yet-inferred type of an `nn.onnx_node` result";
+}
+
+def NN_NoneValue : Type<CPred<"::llvm::isa<::mlir::NoneType>($_self)">, "none">,
+    BuildableType<"$_builder.getNoneType()">;
+
+class NN_Op<string mnemonic, list<Trait> traits = []> : Op<NN_Dialect, mnemonic, traits>;
+
+// Ops that compute with a CPU reference kernel of the same name (mnemonic) and that the generic type inference,
+// folding and lowering handle.
+class NN_KernelOp<string mnemonic, list<Trait> traits = []> : NN_Op<mnemonic, !listconcat(traits, [Pure])> {
+  let hasVerifier = 1;
+  let hasFolder = 1;
+  let extraClassDeclaration = [{
+    static constexpr bool isKernelOp = true;
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Structural ops
+//===----------------------------------------------------------------------===//
+
+def NN_OnnxNodeOp : NN_Op<"onnx_node"> {
+  let summary = "an ONNX node not yet converted to nn ops";
+  let description = [{
+    The importer's first step: each ONNX NodeProto becomes one `nn.onnx_node` carrying its op type, domain, the
+    opset version of that domain and its attributes as MLIR attributes (INT -> i64, FLOAT -> f32, STRING -> string,
+    INTS -> array<i64>, FLOATS -> array<f32>, TENSOR -> elements). The `qopt-convert-onnx` pass then rewrites each
+    through the op/opset handler table. Keeping this step separate lets every mapping be tested from `.mlir`.
+
+    ```mlir
+    %0 = nn.onnx_node "Add"(%a, %b) {version = 14 : i64} : (tensor<2xf32>, tensor<2xf32>) -> !nn.unknown
+    ```
+  }];
+  let arguments = (ins StrAttr:$op_type, DefaultValuedStrAttr<StrAttr, "">:$domain, I64Attr:$version,
+                       DictionaryAttr:$attrs, Variadic<AnyType>:$operands);
+  let results = (outs Variadic<AnyType>:$results);
+  let assemblyFormat = "$op_type `(` $operands `)` attr-dict `:` functional-type($operands, $results)";
+}
+
+def NN_NoneOp : NN_Op<"none", [Pure]> {
+  let summary = "an absent optional operand";
+  let results = (outs NN_NoneValue:$result);
+  let assemblyFormat = "attr-dict";
+  let builders = [OpBuilder<(ins), [{ build($_builder, $_state, $_builder.getNoneType()); }]>];
+}
+
+def NN_ConstantOp : NN_Op<"constant", [ConstantLike, Pure, AllTypesMatch<["value", "result"]>]> {
+  let summary = "a constant tensor (weights are dense_resource blobs)";
+  let description = [{
+    ```mlir
+    %w = nn.constant dense_resource<model.layers.0.mlp.up_proj.weight> : tensor<64x172xf32>
+    ```
+    The optional `name` is the ONNX initializer's name, kept for reports and the model.bin value table.
+  }];
+  let arguments = (ins ElementsAttr:$value, OptionalAttr<StrAttr>:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$value attr-dict";
+  let hasFolder = 1;
+  let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value, CArg<"::mlir::StringAttr", "{}">:$name), [{
+    build($_builder, $_state, ::llvm::cast<::mlir::TypedAttr>(value).getType(), value, name);
+  }]>];
+}
+
+//===----------------------------------------------------------------------===//
+// Elementwise
+//===----------------------------------------------------------------------===//
+
+def NN_UnaryOp : NN_KernelOp<"unary"> {
+  let summary = "an elementwise function";
+  let description = [{
+    `fn` is one of: neg abs exp log sqrt reciprocal erf tanh sigmoid relu sin cos tan asin acos atan sinh cosh
+    asinh acosh atanh floor ceil round sign not isnan isinf softplus softsign leaky_relu elu selu gelu gelu_tanh
+    hard_sigmoid hard_swish identity. `alpha`, `beta`, `gamma` parameterize leaky_relu, elu, selu, hard_sigmoid.
+    ```mlir
+    %y = nn.unary "sigmoid"(%x) : (tensor<?x64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$fn, AnyTensor:$x, OptionalAttr<F64Attr>:$alpha, OptionalAttr<F64Attr>:$beta,
+                       OptionalAttr<F64Attr>:$gamma);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "$fn `(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_BinaryOp : NN_KernelOp<"binary"> {
+  let summary = "a broadcasting elementwise arithmetic, comparison or logical op";
+  let description = [{
+    `fn` is one of: add sub mul div pow max min mod fmod and or xor equal less less_equal greater greater_equal
+    shift_left shift_right. Comparisons and logic produce i1. Integer division by zero gives 0.
+    ```mlir
+    %z = nn.binary "add"(%x, %y) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$fn, AnyTensor:$lhs, AnyTensor:$rhs);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "$fn `(` $lhs `,` $rhs `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_WhereOp : NN_KernelOp<"where"> {
+  let summary = "select elements by a boolean condition, broadcasting";
+  let arguments = (ins AnyTensor:$condition, AnyTensor:$x, AnyTensor:$y);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_CastOp : NN_KernelOp<"cast"> {
+  let summary = "element type conversion (float to int truncates, saturating)";
+  let arguments = (ins AnyTensor:$x);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+//===----------------------------------------------------------------------===//
+// Linear algebra and normalization
+//===----------------------------------------------------------------------===//
+
+def NN_MatmulOp : NN_KernelOp<"matmul"> {
+  let summary = "numpy-style batched matrix product";
+  let description = [{
+    1-D operands are promoted (a vector lhs gains a leading 1, a vector rhs a trailing 1) and the promoted dim is
+    dropped from the result; leading batch dims broadcast.
+    ```mlir
+    %y = nn.matmul(%x, %w) : (tensor<?x?x64xf32>, tensor<64x172xf32>) -> tensor<?x?x172xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$lhs, AnyTensor:$rhs);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_SoftmaxOp : NN_KernelOp<"softmax"> {
+  let summary = "softmax, or log-softmax when `log` is 1, along `axis`";
+  let arguments = (ins AnyTensor:$x, DefaultValuedAttr<I64Attr, "-1">:$axis, DefaultValuedAttr<I64Attr, "0">:$log);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_LayerNormOp : NN_KernelOp<"layer_norm"> {
+  let summary = "normalize over the dims from `axis` on, then scale and shift";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$scale, Optional<AnyTensor>:$bias,
+                       DefaultValuedAttr<I64Attr, "-1">:$axis, DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_ReduceOp : NN_KernelOp<"reduce"> {
+  let summary = "reduce over `axes` (all dims when empty) by `kind`";
+  let description = [{
+    `kind` is one of: sum mean max min prod sum_square l1 l2 log_sum log_sum_exp.
+    ```mlir
+    %m = nn.reduce(%x) {kind = "mean", axes = array<i64: -1>, keepdims = 1 : i64}
+        : (tensor<?x64xf32>) -> tensor<?x1xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$x, StrAttr:$kind, DefaultValuedAttr<DenseI64ArrayAttr, "{}">:$axes,
+                       DefaultValuedAttr<I64Attr, "1">:$keepdims);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_ArgReduceOp : NN_KernelOp<"arg_reduce"> {
+  let summary = "the index of the max or min along `axis` (int64)";
+  let arguments = (ins AnyTensor:$x, StrAttr:$kind, DefaultValuedAttr<I64Attr, "0">:$axis,
+                       DefaultValuedAttr<I64Attr, "1">:$keepdims,
+                       DefaultValuedAttr<I64Attr, "0">:$select_last_index);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+//===----------------------------------------------------------------------===//
+// Shape and data movement
+//===----------------------------------------------------------------------===//
+
+def NN_ReshapeOp : NN_KernelOp<"reshape"> {
+  let summary = "ONNX Reshape: 0 copies the input dim (unless allowzero), -1 is inferred";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$shape, DefaultValuedAttr<I64Attr, "0">:$allowzero);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_UnsqueezeOp : NN_KernelOp<"unsqueeze"> {
+  let summary = "insert unit dims at `axes` (positions in the result)";
+  let arguments = (ins AnyTensor:$x, DenseI64ArrayAttr:$axes);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_SqueezeOp : NN_KernelOp<"squeeze"> {
+  let summary = "remove unit dims at `axes`, or every unit dim when `axes` is absent";
+  let arguments = (ins AnyTensor:$x, OptionalAttr<DenseI64ArrayAttr>:$axes);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_FlattenOp : NN_KernelOp<"flatten"> {
+  let summary = "collapse to 2-D: dims before `axis` and dims from `axis` on";
+  let arguments = (ins AnyTensor:$x, DefaultValuedAttr<I64Attr, "1">:$axis);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_TransposeOp : NN_KernelOp<"transpose"> {
+  let summary = "permute dims: result dim i is input dim perm[i]";
+  let arguments = (ins AnyTensor:$x, DenseI64ArrayAttr:$perm);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_ConcatOp : NN_KernelOp<"concat"> {
+  let summary = "join tensors along `axis`";
+  let arguments = (ins Variadic<AnyTensor>:$inputs, I64Attr:$axis);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` $inputs `)` attr-dict `:` functional-type($inputs, $result)";
+}
+
+def NN_SliceOp : NN_KernelOp<"slice"> {
+  let summary = "ONNX Slice with clamped starts/ends, optional axes and steps";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$starts, AnyTensor:$ends, AnyType:$axes, AnyType:$steps);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_GatherOp : NN_KernelOp<"gather"> {
+  let summary = "ONNX Gather: index `axis` of the data with an index tensor";
+  let arguments = (ins AnyTensor:$data, AnyTensor:$indices, DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_ExpandOp : NN_KernelOp<"expand"> {
+  let summary = "broadcast to a shape given as a 1-D int64 tensor";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$shape);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_TriluOp : NN_KernelOp<"trilu"> {
+  let summary = "keep the upper (or lower) triangle above diagonal k of the last two dims";
+  let arguments = (ins AnyTensor:$x, AnyType:$k, DefaultValuedAttr<I64Attr, "1">:$upper);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_ShapeOp : NN_KernelOp<"shape"> {
+  let summary = "the dims [start, end) of the input as a 1-D int64 tensor";
+  let arguments = (ins AnyTensor:$x, OptionalAttr<I64Attr>:$start, OptionalAttr<I64Attr>:$end);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_SizeOp : NN_KernelOp<"size"> {
+  let summary = "the element count of the input as an int64 scalar";
+  let arguments = (ins AnyTensor:$x);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_RangeOp : NN_KernelOp<"range"> {
+  let summary = "start, start + delta, ... below limit";
+  let arguments = (ins AnyTensor:$start, AnyTensor:$limit, AnyTensor:$delta);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_ConstantOfShapeOp : NN_KernelOp<"constant_of_shape"> {
+  let summary = "a tensor filled with `value`, shaped by a 1-D int64 operand";
+  let arguments = (ins AnyTensor:$shape, DefaultValuedAttr<F64Attr, "0.0">:$value);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $shape `)` attr-dict `:` functional-type($shape, $y)";
+}
+
+#endif // QOPT_NN_OPS

@@ -1,0 +1,35 @@
+//===- Passes.h - qopt's passes and pipelines ------------------------------===//
+#ifndef QOPT_PASSES_H
+#define QOPT_PASSES_H
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qopt {
+
+#define GEN_PASS_DECL
+#include "passes/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "passes/Passes.h.inc"
+
+// Registers qopt's dialects (and the func dialect its passes work on) in `registry`.
+void registerAllDialects(mlir::DialectRegistry &registry);
+// Registers every qopt pass and pipeline with the global pass registry (for qopt-opt and embedders).
+void registerAllPasses();
+
+struct CompileOptions {
+  std::vector<std::string> maxDims; // NAME=N
+};
+
+// The float compilation pipeline: convert ONNX nodes, canonicalize, lower to kern, plan memory.
+void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
+
+} // namespace qopt
+
+#endif // QOPT_PASSES_H

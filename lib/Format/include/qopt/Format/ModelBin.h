@@ -1,0 +1,90 @@
+//===- ModelBin.h - the model.bin file format ------------------------------===//
+//
+// model.bin is what the compiler hands to the runtime: one file, mmapped, holding the execution plan (a list of
+// kernel launches over a value table), the weights (aligned so they can be used in place) and an optional
+// tokenizer. This header is the single definition of its layout; the writer (lib/Serialize) and the loader
+// (runtime/) both include it. All integers are little-endian.
+//
+//   FileHeader                      fixed 64 bytes at offset 0
+//   SectionEntry[numSections]       at header.sectionTableOffset
+//   sections                        each at an offset aligned to kSectionAlign, CRC32-checked
+//
+// Section payloads are encoded with ByteWriter/ByteReader (ByteStream.h): u32 counts, length-prefixed strings.
+//   kMeta:      u32 n, n x (str key, str value)
+//   kValues:    u32 n, n x ValueRecord (see encodeValue in the writer / decodeValue in the loader)
+//   kProgram:   u64 arenaBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
+//               u32 nInstr, nInstr x (str kernel, u32 n, ids, u32 n, ids, u32 nAttrs, attrs)
+//   kWeights:   raw bytes, each weight at a kWeightAlign-aligned offset inside the section
+//   kTokenizer: the tokenizer file as given to `qopt --tokenizer`
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_FORMAT_MODELBIN_H
+#define QOPT_FORMAT_MODELBIN_H
+
+#include <cstdint>
+
+namespace qopt::format {
+
+constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
+// The major version changes when a loader of the previous version could misread a file; minor when fields are
+// only added in ways old loaders reject cleanly.
+constexpr uint32_t kVersionMajor = 1;
+constexpr uint32_t kVersionMinor = 0;
+constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
+constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
+
+enum class SectionKind : uint32_t {
+  Meta = 1,
+  Values = 2,
+  Program = 3,
+  Weights = 4,
+  Tokenizer = 5,
+};
+
+struct FileHeader {
+  char magic[8];
+  uint32_t versionMajor;
+  uint32_t versionMinor;
+  uint64_t fileSize;
+  uint64_t sectionTableOffset;
+  uint32_t numSections;
+  uint32_t sectionTableCrc; // CRC32 of the section table
+  uint32_t headerCrc;       // CRC32 of this header with headerCrc = 0
+  uint32_t reserved[5];
+};
+static_assert(sizeof(FileHeader) == 64, "FileHeader must stay 64 bytes");
+
+struct SectionEntry {
+  uint32_t kind; // SectionKind
+  uint32_t flags;
+  uint64_t offset;
+  uint64_t size;
+  uint32_t crc; // CRC32 of the payload
+  uint32_t reserved;
+};
+static_assert(sizeof(SectionEntry) == 32, "SectionEntry must stay 32 bytes");
+
+// Where a value's bytes live at run time.
+enum class Storage : uint8_t {
+  Input = 1,  // bound by the caller (qrt_session_set_input)
+  Weight = 2, // in the weights section, read-only
+  Arena = 3,  // in the activation arena at a planned offset
+};
+
+// Attribute payload kinds in an instruction record.
+enum class AttrKind : uint8_t {
+  Int = 1,    // i64
+  Float = 2,  // f64
+  String = 3, // str
+  Ints = 4,   // u32 n, n x i64
+  Floats = 5, // u32 n, n x f64
+};
+
+constexpr uint32_t kNoValue = 0xffffffffu; // an absent optional kernel operand
+constexpr uint32_t kMaxRank = 16;
+
+uint32_t crc32(const void *data, uint64_t size, uint32_t seed = 0);
+
+} // namespace qopt::format
+
+#endif // QOPT_FORMAT_MODELBIN_H

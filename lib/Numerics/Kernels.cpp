@@ -1,0 +1,54 @@
+//===- Kernels.cpp - the kernel table and shared shape helpers -------------===//
+#include "qopt/Numerics/Kernels.h"
+
+#include <algorithm>
+
+namespace qopt::num {
+
+const std::vector<const KernelDef *> &allKernels() {
+  static const std::vector<const KernelDef *> table = [] {
+    std::vector<const KernelDef *> t;
+    registerElementwiseKernels(t);
+    registerShapeKernels(t);
+    registerLinalgKernels(t);
+    registerReduceKernels(t);
+    std::sort(t.begin(), t.end(), [](const KernelDef *a, const KernelDef *b) {
+      return std::string_view(a->name) < std::string_view(b->name);
+    });
+    return t;
+  }();
+  return table;
+}
+
+const KernelDef *lookupKernel(std::string_view name) {
+  const auto &t = allKernels();
+  auto it = std::lower_bound(t.begin(), t.end(), name,
+                             [](const KernelDef *k, std::string_view n) { return std::string_view(k->name) < n; });
+  return it != t.end() && (*it)->name == name ? *it : nullptr;
+}
+
+bool broadcastShapes(const Shape &a, const Shape &b, Shape &out) {
+  size_t r = std::max(a.size(), b.size());
+  out.assign(r, 1);
+  for (size_t i = 0; i < r; ++i) {
+    int64_t da = i < r - a.size() ? 1 : a[i - (r - a.size())];
+    int64_t db = i < r - b.size() ? 1 : b[i - (r - b.size())];
+    if (da == db || db == 1)
+      out[i] = da;
+    else if (da == 1)
+      out[i] = db;
+    else
+      return false;
+  }
+  return true;
+}
+
+bool normalizeAxis(int64_t &axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    return false;
+  if (axis < 0)
+    axis += rank;
+  return true;
+}
+
+} // namespace qopt::num

@@ -1,0 +1,287 @@
+//===- Linalg.cpp - matmul, softmax and normalization kernels --------------===//
+//
+// matmul follows numpy: 1-D operands are promoted and the promoted dim dropped again, leading dims broadcast.
+// float32 goes through the blocked GEMM (Gemm.h); other float types use a plain double-accumulating loop.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Gemm.h"
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/ThreadPool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace qopt::num {
+namespace {
+
+struct MatmulPlan {
+  Shape batch;              // broadcast batch dims
+  Shape aBatch, bBatch;     // each operand's batch dims (rank-aligned to batch)
+  int64_t M = 0, N = 0, K = 0;
+  bool aVec = false, bVec = false;
+};
+
+bool planMatmul(const Tensor &a, const Tensor &b, MatmulPlan &p, Shape &out, std::string &err) {
+  if (a.rank() == 0 || b.rank() == 0) {
+    err = "matmul: operands must have rank >= 1";
+    return false;
+  }
+  Shape as = a.shape, bs = b.shape;
+  p.aVec = as.size() == 1;
+  p.bVec = bs.size() == 1;
+  if (p.aVec)
+    as.insert(as.begin(), 1);
+  if (p.bVec)
+    bs.push_back(1);
+  p.M = as[as.size() - 2];
+  p.K = as[as.size() - 1];
+  p.N = bs[bs.size() - 1];
+  if (bs[bs.size() - 2] != p.K) {
+    err = "matmul: contracting dims differ: " + shapeStr(a.shape) + " x " + shapeStr(b.shape);
+    return false;
+  }
+  p.aBatch.assign(as.begin(), as.end() - 2);
+  p.bBatch.assign(bs.begin(), bs.end() - 2);
+  if (!broadcastShapes(p.aBatch, p.bBatch, p.batch)) {
+    err = "matmul: batch dims of " + shapeStr(a.shape) + " and " + shapeStr(b.shape) + " do not broadcast";
+    return false;
+  }
+  size_t r = p.batch.size();
+  p.aBatch.insert(p.aBatch.begin(), r - p.aBatch.size(), 1);
+  p.bBatch.insert(p.bBatch.begin(), r - p.bBatch.size(), 1);
+  out = p.batch;
+  if (!p.aVec)
+    out.push_back(p.M);
+  if (!p.bVec)
+    out.push_back(p.N);
+  return true;
+}
+
+bool matmulInfer(const KernelArgs &args, std::string &err) {
+  const Tensor &a = *args.in(0), &b = *args.in(1);
+  if (a.dtype != b.dtype) {
+    err = "matmul: operand dtypes differ";
+    return false;
+  }
+  MatmulPlan p;
+  if (!planMatmul(a, b, p, args.outputs[0]->shape, err))
+    return false;
+  args.outputs[0]->dtype = a.dtype;
+  return true;
+}
+
+template <typename T> void naiveGemm(int64_t M, int64_t N, int64_t K, const T *A, const T *B, T *C) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += static_cast<double>(A[i * K + k]) * static_cast<double>(B[k * N + j]);
+      C[i * N + j] = static_cast<T>(acc);
+    }
+}
+
+bool matmulRun(const KernelArgs &args, std::string &err) {
+  const Tensor &a = *args.in(0), &b = *args.in(1);
+  Tensor &c = *args.outputs[0];
+  MatmulPlan p;
+  Shape out;
+  if (!planMatmul(a, b, p, out, err))
+    return false;
+  const int64_t nb = numElements(p.batch), r = static_cast<int64_t>(p.batch.size());
+  std::vector<int64_t> idx(r, 0);
+  const int64_t aMat = p.M * p.K, bMat = p.K * p.N, cMat = p.M * p.N;
+  for (int64_t bi = 0; bi < nb; ++bi) {
+    int64_t ao = 0, bo = 0;
+    for (int64_t d = 0; d < r; ++d) {
+      ao = ao * p.aBatch[d] + (p.aBatch[d] == 1 ? 0 : idx[d]);
+      bo = bo * p.bBatch[d] + (p.bBatch[d] == 1 ? 0 : idx[d]);
+    }
+    switch (a.dtype) {
+    case DType::F32:
+      sgemm(false, false, p.M, p.N, p.K, 1.0f, a.as<float>() + ao * aMat, p.K, b.as<float>() + bo * bMat, p.N,
+            0.0f, c.as<float>() + bi * cMat, p.N, args.pool);
+      break;
+    case DType::F64:
+      naiveGemm(p.M, p.N, p.K, a.as<double>() + ao * aMat, b.as<double>() + bo * bMat, c.as<double>() + bi * cMat);
+      break;
+    case DType::I64:
+      naiveGemm(p.M, p.N, p.K, a.as<int64_t>() + ao * aMat, b.as<int64_t>() + bo * bMat,
+                c.as<int64_t>() + bi * cMat);
+      break;
+    case DType::I32:
+      naiveGemm(p.M, p.N, p.K, a.as<int32_t>() + ao * aMat, b.as<int32_t>() + bo * bMat,
+                c.as<int32_t>() + bi * cMat);
+      break;
+    default:
+      err = std::string("matmul: unsupported dtype ") + dtypeName(a.dtype);
+      return false;
+    }
+    for (int64_t d = r - 1; d >= 0; --d) {
+      if (++idx[d] < p.batch[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+  return true;
+}
+
+//===-- softmax ------------------------------------------------------------===//
+
+// Softmax over one axis, viewed as [outer, dim, inner].
+void axisView(const Shape &s, int64_t axis, int64_t &outer, int64_t &dim, int64_t &inner) {
+  outer = 1;
+  inner = 1;
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= s[i];
+  dim = s[axis];
+  for (size_t i = axis + 1; i < s.size(); ++i)
+    inner *= s[i];
+}
+
+bool sameInfer(const KernelArgs &a, std::string &err) {
+  int64_t axis = a.attrs->getInt("axis", -1);
+  if (a.in(0)->rank() > 0 && !normalizeAxis(axis, a.in(0)->rank())) {
+    err = "axis out of range for rank " + std::to_string(a.in(0)->rank());
+    return false;
+  }
+  if (!isFloat(a.in(0)->dtype)) {
+    err = "expects a float operand";
+    return false;
+  }
+  a.outputs[0]->dtype = a.in(0)->dtype;
+  a.outputs[0]->shape = a.in(0)->shape;
+  return true;
+}
+
+template <typename T> void softmaxLoop(const Tensor &x, Tensor &y, int64_t axis, bool logOut) {
+  int64_t outer, dim, inner;
+  axisView(x.shape, axis, outer, dim, inner);
+  const T *in = x.as<T>();
+  T *out = y.as<T>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const T *src = in + o * dim * inner + i;
+      T *dst = out + o * dim * inner + i;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t k = 0; k < dim; ++k)
+        mx = std::max(mx, src[k * inner]);
+      if (std::isinf(mx) && mx < 0)
+        mx = 0; // a fully masked row: exp(-inf - 0) = 0, sum 0 -> NaN as in the reference frameworks
+      T sum = 0;
+      for (int64_t k = 0; k < dim; ++k) {
+        T e = std::exp(src[k * inner] - mx);
+        dst[k * inner] = e;
+        sum += e;
+      }
+      if (logOut) {
+        T ls = std::log(sum);
+        for (int64_t k = 0; k < dim; ++k)
+          dst[k * inner] = src[k * inner] - mx - ls;
+      } else {
+        T inv = T(1) / sum;
+        for (int64_t k = 0; k < dim; ++k)
+          dst[k * inner] *= inv;
+      }
+    }
+}
+
+bool softmaxRun(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(0);
+  int64_t axis = a.attrs->getInt("axis", -1);
+  if (x.rank() == 0) {
+    err = "softmax of a scalar";
+    return false;
+  }
+  normalizeAxis(axis, x.rank());
+  bool logOut = a.attrs->getInt("log", 0) != 0;
+  if (x.dtype == DType::F32)
+    softmaxLoop<float>(x, *a.outputs[0], axis, logOut);
+  else if (x.dtype == DType::F64)
+    softmaxLoop<double>(x, *a.outputs[0], axis, logOut);
+  else {
+    err = "softmax: unsupported dtype";
+    return false;
+  }
+  return true;
+}
+
+//===-- layer_norm ---------------------------------------------------------===//
+
+// Normalizes over dims [axis, rank); scale and bias broadcast over those dims.
+template <typename T>
+void layerNormLoop(const Tensor &x, const Tensor &scale, const Tensor *bias, Tensor &y, int64_t axis, double eps) {
+  int64_t outer = 1, inner = 1;
+  for (int64_t i = 0; i < axis; ++i)
+    outer *= x.shape[i];
+  for (int64_t i = axis; i < x.rank(); ++i)
+    inner *= x.shape[i];
+  const T *in = x.as<T>(), *g = scale.as<T>(), *b = bias ? bias->as<T>() : nullptr;
+  const int64_t gn = scale.numel(), bn = bias ? bias->numel() : 0;
+  T *out = y.as<T>();
+  for (int64_t o = 0; o < outer; ++o) {
+    const T *src = in + o * inner;
+    T mean = 0;
+    for (int64_t k = 0; k < inner; ++k)
+      mean += src[k];
+    mean /= static_cast<T>(inner);
+    T var = 0;
+    for (int64_t k = 0; k < inner; ++k)
+      var += (src[k] - mean) * (src[k] - mean);
+    var /= static_cast<T>(inner);
+    T inv = T(1) / std::sqrt(var + static_cast<T>(eps));
+    for (int64_t k = 0; k < inner; ++k) {
+      T v = (src[k] - mean) * inv * g[k % gn];
+      out[o * inner + k] = b ? v + b[k % bn] : v;
+    }
+  }
+}
+
+bool layerNormInfer(const KernelArgs &a, std::string &err) {
+  if (!sameInfer(a, err))
+    return false;
+  const Tensor &x = *a.in(0);
+  int64_t axis = a.attrs->getInt("axis", -1);
+  normalizeAxis(axis, x.rank());
+  int64_t inner = 1;
+  for (int64_t i = axis; i < x.rank(); ++i)
+    inner *= x.shape[i];
+  for (size_t i = 1; i < 3; ++i)
+    if (a.in(i) && (a.in(i)->numel() != inner && a.in(i)->numel() != 1)) {
+      err = "layer_norm: scale/bias of shape " + shapeStr(a.in(i)->shape) + " does not match normalized size " +
+            std::to_string(inner);
+      return false;
+    }
+  return true;
+}
+
+bool layerNormRun(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(0);
+  int64_t axis = a.attrs->getInt("axis", -1);
+  normalizeAxis(axis, x.rank());
+  double eps = a.attrs->getFloat("epsilon", 1e-5);
+  if (x.dtype == DType::F32)
+    layerNormLoop<float>(x, *a.in(1), a.in(2), *a.outputs[0], axis, eps);
+  else if (x.dtype == DType::F64)
+    layerNormLoop<double>(x, *a.in(1), a.in(2), *a.outputs[0], axis, eps);
+  else {
+    err = "layer_norm: unsupported dtype";
+    return false;
+  }
+  return true;
+}
+
+const KernelDef kKernels[] = {
+    {"matmul", 2, 2, 1, 0, matmulInfer, matmulRun, "numpy-style batched matrix product"},
+    {"softmax", 1, 1, 1, 0, sameInfer, softmaxRun, "softmax (or log-softmax with log=1) along 'axis'"},
+    {"layer_norm", 2, 3, 1, 0, layerNormInfer, layerNormRun, "normalize over dims from 'axis' on, scale, shift"},
+};
+
+} // namespace
+
+void registerLinalgKernels(std::vector<const KernelDef *> &out) {
+  for (const KernelDef &k : kKernels)
+    out.push_back(&k);
+}
+
+} // namespace qopt::num

@@ -1,0 +1,168 @@
+//===- Tensor.cpp - dtypes, shapes and attributes --------------------------===//
+#include "qopt/Numerics/Tensor.h"
+
+#include <cstring>
+#include <limits>
+
+namespace qopt::num {
+
+size_t dtypeSize(DType t) {
+  switch (t) {
+  case DType::F32: case DType::I32: case DType::U32: return 4;
+  case DType::U8: case DType::I8: case DType::Bool: return 1;
+  case DType::U16: case DType::I16: case DType::F16: case DType::BF16: return 2;
+  case DType::I64: case DType::F64: case DType::U64: return 8;
+  case DType::Undefined: return 0;
+  }
+  return 0;
+}
+
+const char *dtypeName(DType t) {
+  switch (t) {
+  case DType::F32: return "float32";
+  case DType::U8: return "uint8";
+  case DType::I8: return "int8";
+  case DType::U16: return "uint16";
+  case DType::I16: return "int16";
+  case DType::I32: return "int32";
+  case DType::I64: return "int64";
+  case DType::Bool: return "bool";
+  case DType::F16: return "float16";
+  case DType::F64: return "float64";
+  case DType::U32: return "uint32";
+  case DType::U64: return "uint64";
+  case DType::BF16: return "bfloat16";
+  case DType::Undefined: return "undefined";
+  }
+  return "unknown";
+}
+
+bool isValidDType(int code) {
+  return code >= 0 && code <= 255 && code != 0 && dtypeSize(static_cast<DType>(code)) != 0;
+}
+
+bool isFloat(DType t) {
+  return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16;
+}
+
+int64_t numElements(const Shape &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0)
+      return -1;
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      return -1;
+    n *= d;
+  }
+  return n;
+}
+
+std::string shapeStr(const Shape &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i)
+      s += ", ";
+    s += shape[i] < 0 ? std::string("?") : std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+static float halfToFloat(uint16_t h) {
+  uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+  if (exp == 0) {
+    if (man == 0) {
+      bits = sign;
+    } else { // subnormal: renormalize
+      exp = 127 - 15 + 1;
+      while (!(man & 0x400)) { man <<= 1; --exp; }
+      bits = sign | (exp << 23) | ((man & 0x3ff) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7f800000u | (man << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+int64_t loadInt(const Tensor &t, int64_t i) {
+  switch (t.dtype) {
+  case DType::I64: return t.as<int64_t>()[i];
+  case DType::I32: return t.as<int32_t>()[i];
+  case DType::I16: return t.as<int16_t>()[i];
+  case DType::I8: return t.as<int8_t>()[i];
+  case DType::U8: case DType::Bool: return t.as<uint8_t>()[i];
+  case DType::U16: return t.as<uint16_t>()[i];
+  case DType::U32: return t.as<uint32_t>()[i];
+  case DType::U64: return static_cast<int64_t>(t.as<uint64_t>()[i]);
+  default: return static_cast<int64_t>(loadDouble(t, i));
+  }
+}
+
+double loadDouble(const Tensor &t, int64_t i) {
+  switch (t.dtype) {
+  case DType::F32: return t.as<float>()[i];
+  case DType::F64: return t.as<double>()[i];
+  case DType::F16: return halfToFloat(t.as<uint16_t>()[i]);
+  case DType::BF16: {
+    uint32_t bits = static_cast<uint32_t>(t.as<uint16_t>()[i]) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+  default: return static_cast<double>(loadInt(t, i));
+  }
+}
+
+void Attrs::setInt(std::string key, int64_t v) {
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Int; a.i = v; add(std::move(a));
+}
+void Attrs::setFloat(std::string key, double v) {
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Float; a.f = v; add(std::move(a));
+}
+void Attrs::setString(std::string key, std::string v) {
+  Attr a; a.key = std::move(key); a.kind = AttrKind::String; a.s = std::move(v); add(std::move(a));
+}
+void Attrs::setInts(std::string key, std::vector<int64_t> v) {
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Ints; a.ints = std::move(v); add(std::move(a));
+}
+void Attrs::setFloats(std::string key, std::vector<double> v) {
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Floats; a.floats = std::move(v); add(std::move(a));
+}
+
+const Attr *Attrs::find(std::string_view key) const {
+  for (const Attr &a : list)
+    if (a.key == key)
+      return &a;
+  return nullptr;
+}
+int64_t Attrs::getInt(std::string_view key, int64_t dflt) const {
+  const Attr *a = find(key);
+  if (!a) return dflt;
+  return a->kind == AttrKind::Float ? static_cast<int64_t>(a->f) : a->i;
+}
+double Attrs::getFloat(std::string_view key, double dflt) const {
+  const Attr *a = find(key);
+  if (!a) return dflt;
+  return a->kind == AttrKind::Int ? static_cast<double>(a->i) : a->f;
+}
+std::string_view Attrs::getString(std::string_view key, std::string_view dflt) const {
+  const Attr *a = find(key);
+  return a && a->kind == AttrKind::String ? std::string_view(a->s) : dflt;
+}
+bool Attrs::getInts(std::string_view key, std::vector<int64_t> &out) const {
+  const Attr *a = find(key);
+  if (!a || a->kind != AttrKind::Ints) return false;
+  out = a->ints;
+  return true;
+}
+bool Attrs::getFloats(std::string_view key, std::vector<double> &out) const {
+  const Attr *a = find(key);
+  if (!a || a->kind != AttrKind::Floats) return false;
+  out = a->floats;
+  return true;
+}
+
+} // namespace qopt::num

@@ -1,0 +1,100 @@
+//===- Tensor.h - MLIR-free tensors, dtypes and kernel attributes ----------===//
+//
+// The vocabulary shared by the CPU kernels, the runtime and the compiler's planner: element types (numbered as
+// ONNX's TensorProto.DataType so mapping is the identity), shapes, non-owning tensor views and the small attribute
+// dictionary a kernel launch carries. Nothing here depends on MLIR.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_NUMERICS_TENSOR_H
+#define QOPT_NUMERICS_TENSOR_H
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qopt::num {
+
+enum class DType : uint8_t {
+  Undefined = 0,
+  F32 = 1,
+  U8 = 2,
+  I8 = 3,
+  U16 = 4,
+  I16 = 5,
+  I32 = 6,
+  I64 = 7,
+  Bool = 9,
+  F16 = 10,
+  F64 = 11,
+  U32 = 12,
+  U64 = 13,
+  BF16 = 16,
+};
+
+// Bytes per element, 0 for Undefined or an unknown code (callers reject those).
+size_t dtypeSize(DType t);
+const char *dtypeName(DType t);
+bool isValidDType(int code);
+bool isFloat(DType t);
+
+using Shape = std::vector<int64_t>;
+
+// Element count of `shape`; -1 if any dim is negative or the product overflows int64.
+int64_t numElements(const Shape &shape);
+std::string shapeStr(const Shape &shape);
+
+// A non-owning view. `data` is null during shape-only evaluation (the planner's dry run).
+struct Tensor {
+  DType dtype = DType::Undefined;
+  Shape shape;
+  void *data = nullptr;
+
+  int64_t rank() const { return static_cast<int64_t>(shape.size()); }
+  int64_t numel() const { return numElements(shape); }
+  size_t bytes() const { return static_cast<size_t>(numel()) * dtypeSize(dtype); }
+  template <typename T> T *as() const { return static_cast<T *>(data); }
+};
+
+// Reads element i of an integer tensor (any integer or bool dtype) as int64.
+int64_t loadInt(const Tensor &t, int64_t i);
+// Reads element i of any numeric tensor as double.
+double loadDouble(const Tensor &t, int64_t i);
+
+enum class AttrKind : uint8_t { Int = 1, Float = 2, String = 3, Ints = 4, Floats = 5 };
+
+struct Attr {
+  std::string key;
+  AttrKind kind = AttrKind::Int;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;
+  std::vector<int64_t> ints;
+  std::vector<double> floats;
+};
+
+class Attrs {
+public:
+  void add(Attr a) { list.push_back(std::move(a)); }
+  void setInt(std::string key, int64_t v);
+  void setFloat(std::string key, double v);
+  void setString(std::string key, std::string v);
+  void setInts(std::string key, std::vector<int64_t> v);
+  void setFloats(std::string key, std::vector<double> v);
+
+  const Attr *find(std::string_view key) const;
+  int64_t getInt(std::string_view key, int64_t dflt) const;
+  double getFloat(std::string_view key, double dflt) const;
+  std::string_view getString(std::string_view key, std::string_view dflt) const;
+  // Returns false if absent; `out` untouched then.
+  bool getInts(std::string_view key, std::vector<int64_t> &out) const;
+  bool getFloats(std::string_view key, std::vector<double> &out) const;
+  const std::vector<Attr> &all() const { return list; }
+
+private:
+  std::vector<Attr> list;
+};
+
+} // namespace qopt::num
+
+#endif // QOPT_NUMERICS_TENSOR_H

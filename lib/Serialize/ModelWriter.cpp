@@ -1,0 +1,266 @@
+//===- ModelWriter.cpp - serialize a planned kern function to model.bin ----===//
+//
+// Values are numbered in order: arguments, weights, launch results. Weights are streamed to the file one by one
+// from their blobs (no second copy of the model in memory) at kWeightAlign-aligned offsets; checksums are computed
+// as the bytes are written. The layout is defined in lib/Format/include/qopt/Format/ModelBin.h.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Serialize/ModelWriter.h"
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Format/ByteStream.h"
+#include "qopt/Format/ModelBin.h"
+
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+
+using namespace mlir;
+using namespace qopt;
+namespace fmt = qopt::format;
+
+namespace {
+
+std::string valueName(Value v, const std::string &fallback) {
+  if (auto nl = dyn_cast<NameLoc>(v.getLoc()))
+    return nl.getName().str();
+  if (Operation *op = v.getDefiningOp())
+    if (auto nl = dyn_cast<NameLoc>(op->getLoc())) {
+      auto r = cast<OpResult>(v);
+      return nl.getName().str() + (op->getNumResults() > 1 ? ":" + std::to_string(r.getResultNumber()) : "");
+    }
+  return fallback;
+}
+
+void encodeValue(fmt::ByteWriter &w, const std::string &name, num::DType dt, fmt::Storage storage,
+                 ArrayRef<int64_t> dims, ArrayRef<int64_t> maxDims, uint64_t offset, uint64_t bytes) {
+  w.str(name);
+  w.u8(static_cast<uint8_t>(dt));
+  w.u8(static_cast<uint8_t>(storage));
+  w.u8(static_cast<uint8_t>(dims.size()));
+  w.u8(0);
+  for (size_t d = 0; d < dims.size(); ++d) {
+    w.i64(ShapedType::isDynamic(dims[d]) ? -1 : dims[d]);
+    w.i64(maxDims[d]);
+  }
+  w.u64(offset);
+  w.u64(bytes);
+}
+
+void encodeAttrs(fmt::ByteWriter &w, const num::Attrs &attrs) {
+  w.u32(static_cast<uint32_t>(attrs.all().size()));
+  for (const num::Attr &a : attrs.all()) {
+    w.str(a.key);
+    switch (a.kind) {
+    case num::AttrKind::Int: w.u8(uint8_t(fmt::AttrKind::Int)); w.i64(a.i); break;
+    case num::AttrKind::Float: w.u8(uint8_t(fmt::AttrKind::Float)); w.f64(a.f); break;
+    case num::AttrKind::String: w.u8(uint8_t(fmt::AttrKind::String)); w.str(a.s); break;
+    case num::AttrKind::Ints:
+      w.u8(uint8_t(fmt::AttrKind::Ints));
+      w.u32(static_cast<uint32_t>(a.ints.size()));
+      for (int64_t v : a.ints) w.i64(v);
+      break;
+    case num::AttrKind::Floats:
+      w.u8(uint8_t(fmt::AttrKind::Floats));
+      w.u32(static_cast<uint32_t>(a.floats.size()));
+      for (double v : a.floats) w.f64(v);
+      break;
+    }
+  }
+}
+
+} // namespace
+
+namespace qopt {
+
+LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const ModelWriteOptions &options) {
+  auto arenaAttr = func->getAttrOfType<IntegerAttr>("kern.arena_bytes");
+  if (!arenaAttr)
+    return func.emitError() << "is not memory-planned (run qopt-plan-memory before writing model.bin)";
+
+  llvm::DenseMap<Value, uint32_t> ids;
+  fmt::ByteWriter values, program;
+  uint32_t numValues = 0;
+  struct WeightRef {
+    const void *data;
+    uint64_t bytes, offset;
+  };
+  std::vector<WeightRef> weights;
+  std::vector<std::vector<uint8_t>> weightStorage; // splat/dense constants expanded
+  uint64_t weightsSize = 0;
+
+  for (BlockArgument arg : func.getArguments()) {
+    auto type = cast<RankedTensorType>(arg.getType());
+    auto maxShape = func.getArgAttrOfType<DenseI64ArrayAttr>(arg.getArgNumber(), "kern.max_shape");
+    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name");
+    if (!maxShape)
+      return func.emitError() << "argument " << arg.getArgNumber() << " has no kern.max_shape";
+    encodeValue(values, name ? name.str() : "input" + std::to_string(arg.getArgNumber()),
+                nn::toDType(type.getElementType()), fmt::Storage::Input, type.getShape(), maxShape.asArrayRef(), 0, 0);
+    ids[arg] = numValues++;
+  }
+  std::vector<kern::LaunchOp> launches;
+  for (Operation &op : func.getBody().front()) {
+    if (auto w = dyn_cast<kern::WeightOp>(op)) {
+      num::Tensor t;
+      std::vector<uint8_t> storage;
+      if (!nn::readConstant(w.getValue(), t, storage))
+        return w.emitError() << "weight has an unsupported element type";
+      uint64_t bytes = t.bytes();
+      uint64_t off = (weightsSize + fmt::kWeightAlign - 1) / fmt::kWeightAlign * fmt::kWeightAlign;
+      if (!storage.empty()) {
+        weightStorage.push_back(std::move(storage));
+        t.data = weightStorage.back().data();
+      }
+      weights.push_back({t.data, bytes, off});
+      weightsSize = off + bytes;
+      std::string name = w.getName() ? w.getName()->str() : valueName(w.getResult(), "const");
+      encodeValue(values, name, t.dtype, fmt::Storage::Weight, t.shape, t.shape, off, bytes);
+      ids[w.getResult()] = numValues++;
+    } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {
+      if (!l.getOffsets() || !l.getMaxShapes())
+        return l.emitError() << "has no memory plan";
+      for (auto [r, res] : llvm::enumerate(l.getResults())) {
+        auto type = cast<RankedTensorType>(res.getType());
+        auto maxShape = cast<DenseI64ArrayAttr>((*l.getMaxShapes())[r]).asArrayRef();
+        if (static_cast<int64_t>(maxShape.size()) != type.getRank())
+          return l.emitError() << "max shape rank differs from result rank";
+        int64_t n = 1;
+        for (int64_t d : maxShape)
+          n *= d;
+        uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
+        encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
+                    fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>((*l.getOffsets())[r]),
+                    bytes);
+        ids[res] = numValues++;
+      }
+      launches.push_back(l);
+    } else if (!isa<kern::AbsentOp, func::ReturnOp>(op)) {
+      return op.emitError() << "cannot be serialized (expected kern ops only)";
+    }
+  }
+
+  program.u64(static_cast<uint64_t>(arenaAttr.getInt()));
+  program.u32(func.getNumArguments());
+  for (BlockArgument arg : func.getArguments())
+    program.u32(ids[arg]);
+  auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
+  program.u32(ret.getNumOperands());
+  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+    if (!ids.count(v))
+      return func.emitError() << "returns a value that is not a tensor of the plan";
+    auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
+    program.str(name ? name.str() : "output" + std::to_string(i));
+    program.u32(ids[v]);
+  }
+  program.u32(static_cast<uint32_t>(launches.size()));
+  for (kern::LaunchOp l : launches) {
+    program.str(l.getKernel().str());
+    program.u32(l.getNumOperands());
+    for (Value v : l.getOperands())
+      program.u32(isa<NoneType>(v.getType()) ? fmt::kNoValue : ids.lookup(v));
+    program.u32(l.getNumResults());
+    for (Value v : l.getResults())
+      program.u32(ids[v]);
+    encodeAttrs(program, nn::toKernelAttrs(l.getAttrs()));
+  }
+  fmt::ByteWriter meta;
+  meta.u32(static_cast<uint32_t>(options.metadata.size()));
+  for (auto &[k, v] : options.metadata) {
+    meta.str(k);
+    meta.str(v);
+  }
+  fmt::ByteWriter valuesSection;
+  valuesSection.u32(numValues);
+  valuesSection.raw(values.bytes.data(), values.bytes.size());
+
+  // Layout: header, section table, then sections at page-aligned offsets.
+  struct Sec {
+    fmt::SectionKind kind;
+    const uint8_t *data; // null for weights (streamed)
+    uint64_t size;
+  };
+  std::vector<Sec> secs = {{fmt::SectionKind::Meta, meta.bytes.data(), meta.bytes.size()},
+                           {fmt::SectionKind::Values, valuesSection.bytes.data(), valuesSection.bytes.size()},
+                           {fmt::SectionKind::Program, program.bytes.data(), program.bytes.size()},
+                           {fmt::SectionKind::Weights, nullptr, weightsSize}};
+  if (!options.tokenizer.empty())
+    secs.push_back({fmt::SectionKind::Tokenizer, options.tokenizer.data(), options.tokenizer.size()});
+  std::vector<fmt::SectionEntry> table(secs.size());
+  uint64_t at = sizeof(fmt::FileHeader) + table.size() * sizeof(fmt::SectionEntry);
+  for (size_t i = 0; i < secs.size(); ++i) {
+    at = (at + fmt::kSectionAlign - 1) / fmt::kSectionAlign * fmt::kSectionAlign;
+    table[i] = {};
+    table[i].kind = static_cast<uint32_t>(secs[i].kind);
+    table[i].offset = at;
+    table[i].size = secs[i].size;
+    if (secs[i].data) {
+      table[i].crc = fmt::crc32(secs[i].data, secs[i].size);
+    } else {
+      uint32_t crc = 0;
+      uint64_t pos = 0;
+      static const uint8_t zeros[fmt::kWeightAlign] = {};
+      for (const WeightRef &w : weights) {
+        crc = fmt::crc32(zeros, w.offset - pos, crc);
+        crc = fmt::crc32(w.data, w.bytes, crc);
+        pos = w.offset + w.bytes;
+      }
+      table[i].crc = crc;
+    }
+    at += secs[i].size;
+  }
+  fmt::FileHeader h{};
+  std::memcpy(h.magic, fmt::kMagic, sizeof h.magic);
+  h.versionMajor = fmt::kVersionMajor;
+  h.versionMinor = fmt::kVersionMinor;
+  h.fileSize = at;
+  h.sectionTableOffset = sizeof(fmt::FileHeader);
+  h.numSections = static_cast<uint32_t>(table.size());
+  h.sectionTableCrc = fmt::crc32(table.data(), table.size() * sizeof(fmt::SectionEntry));
+  h.headerCrc = 0;
+  h.headerCrc = fmt::crc32(&h, sizeof h);
+
+  std::string tmp = path + ".tmp";
+  std::FILE *f = std::fopen(tmp.c_str(), "wb");
+  if (!f)
+    return func.emitError() << "cannot write '" << tmp << "'";
+  uint64_t pos = 0;
+  bool ok = true;
+  auto put = [&](const void *p, uint64_t n) {
+    ok &= std::fwrite(p, 1, n, f) == n;
+    pos += n;
+  };
+  auto padTo = [&](uint64_t target) {
+    static const uint8_t zeros[4096] = {};
+    while (pos < target)
+      put(zeros, std::min<uint64_t>(sizeof zeros, target - pos));
+  };
+  put(&h, sizeof h);
+  put(table.data(), table.size() * sizeof(fmt::SectionEntry));
+  for (size_t i = 0; i < secs.size(); ++i) {
+    padTo(table[i].offset);
+    if (secs[i].data) {
+      put(secs[i].data, secs[i].size);
+    } else {
+      uint64_t base = pos;
+      for (const WeightRef &w : weights) {
+        padTo(base + w.offset);
+        put(w.data, w.bytes);
+      }
+    }
+  }
+  ok &= std::fclose(f) == 0;
+  if (!ok || pos != at) {
+    std::remove(tmp.c_str());
+    return func.emitError() << "writing '" << path << "' failed (disk full?)";
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return func.emitError() << "cannot rename '" << tmp << "' to '" << path << "'";
+  }
+  return success();
+}
+
+} // namespace qopt

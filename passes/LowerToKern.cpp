@@ -1,0 +1,48 @@
+//===- LowerToKern.cpp - nn ops to kern.launch -----------------------------===//
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Passes.h"
+
+#include "mlir/IR/Builders.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_LOWERTOKERNPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
+  void runOnOperation() override {
+    SmallVector<Operation *> ops;
+    getOperation().walk([&](Operation *op) {
+      if (op->getDialect() && op->getDialect()->getNamespace() == "nn")
+        ops.push_back(op);
+    });
+    for (Operation *op : ops) {
+      OpBuilder b(op);
+      Value repl;
+      if (auto node = dyn_cast<nn::OnnxNodeOp>(op)) {
+        node.emitError() << "ONNX " << node.getOpType() << " was not converted (run qopt-convert-onnx first)";
+        return signalPassFailure();
+      }
+      if (auto c = dyn_cast<nn::ConstantOp>(op)) {
+        repl = kern::WeightOp::create(b, c.getLoc(), c.getValue(), c.getNameAttr());
+      } else if (isa<nn::NoneOp>(op)) {
+        repl = kern::AbsentOp::create(b, op->getLoc());
+      } else {
+        auto launch = kern::LaunchOp::create(b, op->getLoc(), op->getResultTypes(),
+                                             b.getStringAttr(nn::kernelName(op)), op->getOperands(),
+                                             nn::kernelAttrDict(op), DenseI64ArrayAttr(), ArrayAttr());
+        op->replaceAllUsesWith(launch);
+        op->erase();
+        continue;
+      }
+      op->replaceAllUsesWith(ValueRange{repl});
+      op->erase();
+    }
+  }
+};
+} // namespace

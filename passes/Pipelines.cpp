@@ -1,0 +1,38 @@
+//===- Pipelines.cpp - registration and qopt's pass pipelines --------------===//
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+namespace qopt {
+
+void registerAllDialects(DialectRegistry &registry) {
+  registry.insert<nn::NNDialect, kern::KernDialect, func::FuncDialect>();
+}
+
+void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
+  // Import leaves generic ONNX nodes; convert them first so everything after sees only nn ops.
+  pm.addNestedPass<func::FuncOp>(createConvertOnnxPass());
+  // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
+  pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(createCSEPass());
+  // One launch per remaining op; fusion passes slot in here once the kernel tables have fused kernels.
+  pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
+  // Last: offsets depend on the final list of launches.
+  PlanMemoryPassOptions plan;
+  plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
+  pm.addNestedPass<func::FuncOp>(createPlanMemoryPass(plan));
+}
+
+void registerAllPasses() {
+  registerQOptPasses();
+  PassPipelineRegistration<>("qopt-compile-pipeline",
+                             "Convert, lower and plan a float model (what `qopt --quantize=none` runs)",
+                             [](OpPassManager &pm) { buildCompilePipeline(pm, CompileOptions{}); });
+}
+
+} // namespace qopt

@@ -1,0 +1,225 @@
+//===- PlanMemory.cpp - static arena offsets from max shapes and liveness --===//
+//
+// The runtime computes shapes as it goes; the plan only needs each buffer's largest size. That comes from a dry
+// run of the kernels' own shape functions (lib/Numerics) at the bounds of the dynamic input dims: float tensors
+// are never computed, small integer tensors (the shape arithmetic) are, because later shapes read them. The
+// runtime checks every computed size against the slot reserved here.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_PLANMEMORYPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+constexpr int64_t kAlign = 64;
+constexpr int64_t kMaxEvaluatedElements = 1 << 16;
+
+struct Buffer {
+  Value value;
+  int64_t bytes = 0;
+  int64_t first = 0, last = 0; // instruction indices of definition and last use
+  int64_t offset = -1;
+};
+
+struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
+  using PlanMemoryPassBase::PlanMemoryPassBase;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    Builder b(&getContext());
+    llvm::StringMap<int64_t> bounds;
+    for (const std::string &kv : maxDims) {
+      size_t eq = kv.find('=');
+      long long v = eq == std::string::npos ? -1 : std::atoll(kv.c_str() + eq + 1);
+      if (eq == std::string::npos || v <= 0) {
+        func.emitError() << "invalid max-dims entry '" << kv << "' (expected NAME=N with N > 0)";
+        return signalPassFailure();
+      }
+      bounds[kv.substr(0, eq)] = v;
+    }
+
+    struct Info {
+      num::Tensor t;
+      std::vector<uint8_t> storage;
+    };
+    llvm::DenseMap<Value, std::unique_ptr<Info>> info;
+
+    // Arguments: dynamic dims take their named bounds.
+    for (BlockArgument arg : func.getArguments()) {
+      auto type = dyn_cast<RankedTensorType>(arg.getType());
+      if (!type) {
+        func.emitError() << "argument " << arg.getArgNumber() << " must be a ranked tensor";
+        return signalPassFailure();
+      }
+      auto names = func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), "nn.dims");
+      auto inf = std::make_unique<Info>();
+      inf->t.dtype = nn::toDType(type.getElementType());
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        int64_t dim = type.getDimSize(d);
+        if (ShapedType::isDynamic(dim)) {
+          StringRef name = names && d < static_cast<int64_t>(names.size())
+                               ? cast<StringAttr>(names[d]).getValue()
+                               : StringRef();
+          auto it = bounds.find(name);
+          if (name.empty() || it == bounds.end()) {
+            auto argName = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name");
+            func.emitError() << "dynamic dim " << d << " ('" << name << "') of input '"
+                             << (argName ? argName.getValue() : StringRef("?"))
+                             << "' has no bound: pass --max-dim " << (name.empty() ? "NAME" : name) << "=N";
+            return signalPassFailure();
+          }
+          dim = it->second;
+        }
+        inf->t.shape.push_back(dim);
+      }
+      func.setArgAttr(arg.getArgNumber(), "kern.max_shape", b.getDenseI64ArrayAttr(inf->t.shape));
+      info[arg] = std::move(inf);
+    }
+
+    // Dry run in program order.
+    SmallVector<kern::LaunchOp> launches;
+    llvm::DenseMap<Value, int64_t> defIndex, lastUse;
+    int64_t index = 0;
+    for (Operation &op : func.getBody().front()) {
+      if (auto w = dyn_cast<kern::WeightOp>(op)) {
+        auto inf = std::make_unique<Info>();
+        if (!nn::readConstant(w.getValue(), inf->t, inf->storage)) {
+          w.emitError() << "weight has an unsupported element type or layout";
+          return signalPassFailure();
+        }
+        info[w.getResult()] = std::move(inf);
+        continue;
+      }
+      auto launch = dyn_cast<kern::LaunchOp>(op);
+      if (!launch)
+        continue;
+      const num::KernelDef *k = num::lookupKernel(launch.getKernel().str());
+      num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
+      num::KernelArgs args;
+      args.attrs = &attrs;
+      // shape and size read only their operand's shape, so they are computable whenever the shape is known.
+      bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
+      bool allData = true;
+      for (auto [i, v] : llvm::enumerate(launch.getOperands())) {
+        if (isa<NoneType>(v.getType())) {
+          args.inputs.push_back(nullptr);
+          continue;
+        }
+        auto found = info.find(v);
+        Info *in = found == info.end() ? nullptr : found->second.get();
+        if (!in) {
+          launch.emitError() << "operand " << i << " has no planned value";
+          return signalPassFailure();
+        }
+        if ((k->shapeDataInputs >> i & 1u) && !in->t.data) {
+          launch.emitError() << "the shape of this '" << launch.getKernel() << "' depends on operand " << i
+                             << ", whose values are only known at run time (data-dependent shapes are "
+                                "not supported)";
+          return signalPassFailure();
+        }
+        allData &= shapeOnly || in->t.data != nullptr;
+        args.inputs.push_back(&in->t);
+        lastUse[v] = index;
+      }
+      SmallVector<std::unique_ptr<Info>> outs;
+      for (size_t r = 0; r < launch.getNumResults(); ++r) {
+        outs.push_back(std::make_unique<Info>());
+        args.outputs.push_back(&outs.back()->t);
+      }
+      std::string err;
+      if (!k->infer(args, err)) {
+        launch.emitError() << "at the compiled dim bounds: " << err;
+        return signalPassFailure();
+      }
+      bool small = true;
+      for (auto &o : outs)
+        small &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxEvaluatedElements;
+      if (allData && small) {
+        for (auto &o : outs) {
+          o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
+          o->t.data = o->storage.data();
+        }
+        if (!k->run(args, err)) {
+          launch.emitError() << "evaluating shape arithmetic: " << err;
+          return signalPassFailure();
+        }
+      }
+      SmallVector<Attribute> shapes;
+      for (size_t r = 0; r < launch.getNumResults(); ++r) {
+        shapes.push_back(b.getDenseI64ArrayAttr(outs[r]->t.shape));
+        defIndex[launch.getResult(r)] = index;
+        info[launch.getResult(r)] = std::move(outs[r]);
+      }
+      launch.setMaxShapesAttr(b.getArrayAttr(shapes));
+      launches.push_back(launch);
+      ++index;
+    }
+    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
+    for (Value v : ret.getOperands())
+      lastUse[v] = index; // outputs stay live past the last instruction
+
+    // Greedy best-offset packing, largest first (ties by definition order for determinism).
+    std::vector<Buffer> bufs;
+    for (kern::LaunchOp l : launches)
+      for (Value r : l.getResults()) {
+        Buffer buf;
+        buf.value = r;
+        int64_t bytes = static_cast<int64_t>(info[r]->t.bytes());
+        buf.bytes = (std::max<int64_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+        buf.first = defIndex[r];
+        auto it = lastUse.find(r);
+        buf.last = it == lastUse.end() ? buf.first : it->second;
+        bufs.push_back(buf);
+      }
+    std::vector<size_t> order(bufs.size());
+    for (size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t c) { return bufs[a].bytes > bufs[c].bytes; });
+    std::vector<size_t> placed;
+    int64_t arena = 0;
+    for (size_t i : order) {
+      Buffer &buf = bufs[i];
+      std::vector<std::pair<int64_t, int64_t>> busy;
+      for (size_t j : placed) {
+        const Buffer &o = bufs[j];
+        if (o.first <= buf.last && buf.first <= o.last)
+          busy.push_back({o.offset, o.offset + o.bytes});
+      }
+      std::sort(busy.begin(), busy.end());
+      int64_t at = 0;
+      for (auto [s, e] : busy) {
+        if (at + buf.bytes <= s)
+          break;
+        at = std::max(at, e);
+      }
+      buf.offset = at;
+      arena = std::max(arena, at + buf.bytes);
+      placed.push_back(i);
+    }
+    llvm::DenseMap<Value, int64_t> offsetOf;
+    for (const Buffer &buf : bufs)
+      offsetOf[buf.value] = buf.offset;
+    for (kern::LaunchOp l : launches) {
+      SmallVector<int64_t> offs;
+      for (Value r : l.getResults())
+        offs.push_back(offsetOf[r]);
+      l.setOffsetsAttr(b.getDenseI64ArrayAttr(offs));
+    }
+    func->setAttr("kern.arena_bytes", b.getI64IntegerAttr(arena));
+  }
+};
+} // namespace

@@ -1,0 +1,114 @@
+/*===- qrt.h - the qopt runtime C API ------------------------------------===*
+ *
+ * qrt loads a model.bin produced by `qopt` and runs it. It has no dependency on the compiler (no MLIR, no
+ * protobuf). Objects are opaque handles; every fallible call returns a qrt_status that is NULL on success and
+ * otherwise owns a message the caller frees with qrt_status_free.
+ *
+ *   qrt_model *model; qrt_session *session;
+ *   qrt_status st = qrt_model_load("model.bin", &model);
+ *   st = qrt_session_create(model, NULL, &session);
+ *   st = qrt_session_set_input(session, "input_ids", QRT_INT64, shape, 2, ids);
+ *   st = qrt_session_run(session);
+ *   qrt_tensor logits; st = qrt_session_get_output(session, "logits", &logits);
+ *
+ * The loader validates everything it reads before use (section bounds, checksums, value and kernel tables), so a
+ * damaged or hostile file is rejected with a message rather than read out of bounds.
+ *===---------------------------------------------------------------------===*/
+#ifndef QRT_H
+#define QRT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct qrt_status_impl *qrt_status;
+typedef struct qrt_model qrt_model;
+typedef struct qrt_session qrt_session;
+typedef struct qrt_tokenizer qrt_tokenizer;
+
+typedef enum qrt_status_code {
+  QRT_OK = 0,
+  QRT_ERROR_IO = 1,               /* the file could not be opened or read */
+  QRT_ERROR_FORMAT = 2,           /* not a model.bin, damaged, or of another format version */
+  QRT_ERROR_INVALID_ARGUMENT = 3, /* a wrong input name, dtype or shape */
+  QRT_ERROR_UNSUPPORTED = 4,      /* e.g. a device this runtime was built without */
+  QRT_ERROR_EXECUTION = 5,        /* a kernel rejected its operands at run time */
+} qrt_status_code;
+
+/* Element types, numbered as ONNX's TensorProto.DataType. */
+typedef enum qrt_dtype {
+  QRT_FLOAT32 = 1,
+  QRT_UINT8 = 2,
+  QRT_INT8 = 3,
+  QRT_UINT16 = 4,
+  QRT_INT16 = 5,
+  QRT_INT32 = 6,
+  QRT_INT64 = 7,
+  QRT_BOOL = 9,
+  QRT_FLOAT16 = 10,
+  QRT_FLOAT64 = 11,
+  QRT_UINT32 = 12,
+  QRT_UINT64 = 13,
+  QRT_BFLOAT16 = 16,
+} qrt_dtype;
+
+#define QRT_MAX_RANK 16
+
+typedef struct qrt_tensor {
+  qrt_dtype dtype;
+  int32_t rank;
+  int64_t shape[QRT_MAX_RANK]; /* -1 marks a dynamic dim in qrt_model_input_info */
+  const void *data;            /* owned by the session; valid until its next run */
+} qrt_tensor;
+
+typedef struct qrt_session_options {
+  const char *device; /* "cpu" (default) or "cuda" */
+  int32_t num_threads; /* 0: QOPT_NUM_THREADS or all cores */
+} qrt_session_options;
+
+qrt_status_code qrt_status_code_of(qrt_status status);
+const char *qrt_status_message(qrt_status status);
+void qrt_status_free(qrt_status status);
+
+const char *qrt_dtype_name(qrt_dtype dtype);
+
+qrt_status qrt_model_load(const char *path, qrt_model **out_model);
+void qrt_model_free(qrt_model *model);
+int32_t qrt_model_num_inputs(const qrt_model *model);
+int32_t qrt_model_num_outputs(const qrt_model *model);
+const char *qrt_model_input_name(const qrt_model *model, int32_t index);
+const char *qrt_model_output_name(const qrt_model *model, int32_t index);
+/* dtype, rank and dims (-1 where dynamic) of an input; data is NULL. */
+qrt_status qrt_model_input_info(const qrt_model *model, int32_t index, qrt_tensor *out_info);
+/* The largest value a dynamic input dim may take (the compile-time plan's bound), -1 if static. */
+int64_t qrt_model_input_max_dim(const qrt_model *model, int32_t index, int32_t dim);
+/* A metadata value written by the compiler, or NULL. */
+const char *qrt_model_metadata(const qrt_model *model, const char *key);
+
+qrt_status qrt_session_create(const qrt_model *model, const qrt_session_options *options,
+                              qrt_session **out_session);
+void qrt_session_free(qrt_session *session);
+/* Copies the data; shape must match the input's static dims and stay within its planned bounds. */
+qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dtype dtype, const int64_t *shape,
+                                 int32_t rank, const void *data);
+qrt_status qrt_session_run(qrt_session *session);
+qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_tensor *out_tensor);
+
+/* The tokenizer embedded with `qopt --tokenizer`; QRT_ERROR_UNSUPPORTED if there is none. */
+qrt_status qrt_tokenizer_create(const qrt_model *model, qrt_tokenizer **out_tokenizer);
+void qrt_tokenizer_free(qrt_tokenizer *tokenizer);
+int32_t qrt_tokenizer_vocab_size(const qrt_tokenizer *tokenizer);
+/* Writes up to `capacity` ids to `out_ids`; *out_count receives the full count (call again if larger). */
+qrt_status qrt_tokenizer_encode(const qrt_tokenizer *tokenizer, const char *text, int32_t add_bos,
+                                int32_t add_eos, int32_t *out_ids, size_t capacity, size_t *out_count);
+/* The text of `token` following `prev_token`; valid until the next decode call on this tokenizer. */
+const char *qrt_tokenizer_decode(qrt_tokenizer *tokenizer, int32_t prev_token, int32_t token);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QRT_H */

@@ -1,0 +1,55 @@
+//===- CpuBackend.cpp - the CPU backend: the reference kernels -------------===//
+//
+// Weights are used in place from the mmapped file; the arena is one 64-byte aligned allocation. Kernels come
+// from lib/Numerics, the same code the compiler uses when it evaluates the model, so CPU results are the exact
+// reference for every other backend.
+//
+//===----------------------------------------------------------------------===//
+#include "Backend.h"
+
+#include "qopt/Numerics/ThreadPool.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace qrt {
+namespace {
+
+class CpuBackend final : public Backend {
+public:
+  explicit CpuBackend(int numThreads) : pool(numThreads) {}
+  ~CpuBackend() override { std::free(arenaBase); }
+
+  const char *name() const override { return "cpu"; }
+
+  bool prepare(const Model &model, std::string &error) override {
+    size_t bytes = static_cast<size_t>((model.arenaBytes + 63) / 64 * 64);
+    arenaBase = static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64));
+    if (!arenaBase) {
+      error = "cannot allocate the " + std::to_string(model.arenaBytes) + "-byte activation arena";
+      return false;
+    }
+    // Zeroed once so that a kernel bug reading unwritten memory is at least deterministic.
+    std::memset(arenaBase, 0, bytes ? bytes : 64);
+    return true;
+  }
+
+  uint8_t *arena() override { return arenaBase; }
+
+  const void *weightData(const Model &model, const Value &value) override { return model.weights + value.offset; }
+
+  bool launch(const Instr &instr, qopt::num::KernelArgs &args, std::string &error) override {
+    args.pool = &pool;
+    return instr.kernel->run(args, error);
+  }
+
+private:
+  qopt::num::ThreadPool pool;
+  uint8_t *arenaBase = nullptr;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> createCpuBackend(int numThreads) { return std::make_unique<CpuBackend>(numThreads); }
+
+} // namespace qrt

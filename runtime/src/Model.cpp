@@ -1,0 +1,304 @@
+//===- Model.cpp - model.bin loader and validator --------------------------===//
+//
+// Safe for untrusted files: every offset and count is checked against the bytes it refers to before use, with
+// overflow-safe arithmetic, and every section's CRC32 is verified, so a single flipped bit anywhere is rejected.
+//
+//===----------------------------------------------------------------------===//
+#include "Model.h"
+
+#include "qopt/Format/ByteStream.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+using namespace qopt;
+using format::ByteReader;
+
+namespace qrt {
+
+class MappedFile {
+public:
+  ~MappedFile() {
+    if (base && base != MAP_FAILED)
+      munmap(base, size);
+  }
+  void *base = nullptr;
+  uint64_t size = 0;
+};
+
+Model::~Model() = default;
+
+namespace {
+
+enum { kIo = 1, kFormat = 2 };
+
+bool fail(std::string &error, int &code, int c, std::string msg) {
+  error = std::move(msg);
+  code = c;
+  return false;
+}
+
+bool within(uint64_t off, uint64_t len, uint64_t total) { return off <= total && len <= total - off; }
+
+} // namespace
+
+std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, int &code) {
+  auto model = std::unique_ptr<Model>(new Model());
+  auto file = std::make_unique<MappedFile>();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    fail(error, code, kIo, path + ": cannot open: " + std::strerror(errno));
+    return nullptr;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(error, code, kIo, path + ": not a regular file");
+    return nullptr;
+  }
+  file->size = static_cast<uint64_t>(st.st_size);
+  if (file->size < sizeof(format::FileHeader)) {
+    ::close(fd);
+    fail(error, code, kFormat, path + ": too small to be a model.bin (" + std::to_string(file->size) + " bytes)");
+    return nullptr;
+  }
+  file->base = mmap(nullptr, file->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (file->base == MAP_FAILED) {
+    fail(error, code, kIo, path + ": mmap failed: " + std::strerror(errno));
+    return nullptr;
+  }
+  const auto *bytes = static_cast<const uint8_t *>(file->base);
+  auto bad = [&](const std::string &msg) {
+    fail(error, code, kFormat, path + ": " + msg);
+    return nullptr;
+  };
+
+  format::FileHeader h;
+  std::memcpy(&h, bytes, sizeof h);
+  if (std::memcmp(h.magic, format::kMagic, sizeof h.magic) != 0)
+    return bad("not a qopt model.bin (bad magic)");
+  if (h.versionMajor != format::kVersionMajor)
+    return bad("format version " + std::to_string(h.versionMajor) + "." + std::to_string(h.versionMinor) +
+               " is not supported by this runtime (it reads version " + std::to_string(format::kVersionMajor) +
+               ".x)");
+  uint32_t headerCrc = h.headerCrc;
+  h.headerCrc = 0;
+  if (format::crc32(&h, sizeof h) != headerCrc)
+    return bad("header checksum mismatch (file damaged)");
+  if (h.fileSize != file->size)
+    return bad("file is " + std::to_string(file->size) + " bytes but its header says " +
+               std::to_string(h.fileSize) + " (truncated or padded)");
+  if (h.numSections == 0 || h.numSections > 64 ||
+      !within(h.sectionTableOffset, uint64_t(h.numSections) * sizeof(format::SectionEntry), file->size))
+    return bad("section table out of bounds");
+  std::vector<format::SectionEntry> sections(h.numSections);
+  std::memcpy(sections.data(), bytes + h.sectionTableOffset, sections.size() * sizeof(format::SectionEntry));
+  if (format::crc32(sections.data(), sections.size() * sizeof(format::SectionEntry)) != h.sectionTableCrc)
+    return bad("section table checksum mismatch (file damaged)");
+
+  const format::SectionEntry *found[6] = {};
+  for (const auto &s : sections) {
+    if (!within(s.offset, s.size, file->size))
+      return bad("section " + std::to_string(s.kind) + " out of bounds");
+    if (format::crc32(bytes + s.offset, s.size) != s.crc)
+      return bad("section " + std::to_string(s.kind) + " checksum mismatch (file damaged)");
+    if (s.kind >= 1 && s.kind <= 5) {
+      if (found[s.kind])
+        return bad("duplicate section " + std::to_string(s.kind));
+      found[s.kind] = &s;
+    }
+  }
+  for (auto k : {format::SectionKind::Meta, format::SectionKind::Values, format::SectionKind::Program,
+                 format::SectionKind::Weights})
+    if (!found[static_cast<uint32_t>(k)])
+      return bad("missing section " + std::to_string(static_cast<uint32_t>(k)));
+  auto sec = [&](format::SectionKind k) { return found[static_cast<uint32_t>(k)]; };
+
+  const auto *ws = sec(format::SectionKind::Weights);
+  model->weights = bytes + ws->offset;
+  model->weightsSize = ws->size;
+  if (const auto *ts = sec(format::SectionKind::Tokenizer)) {
+    model->tokenizer = bytes + ts->offset;
+    model->tokenizerSize = ts->size;
+  }
+
+  { // metadata
+    const auto *s = sec(format::SectionKind::Meta);
+    ByteReader r(bytes + s->offset, s->size);
+    uint32_t n = r.count(8);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      std::string k = r.str();
+      model->meta[k] = r.str();
+    }
+    if (!r.ok())
+      return bad("metadata section is malformed");
+  }
+
+  { // values
+    const auto *s = sec(format::SectionKind::Values);
+    ByteReader r(bytes + s->offset, s->size);
+    uint32_t n = r.count(24);
+    model->values.resize(n);
+    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+      Value &v = model->values[i];
+      v.name = r.str();
+      int dt = r.u8();
+      int storage = r.u8();
+      uint32_t rank = r.u8();
+      r.u8();
+      if (!r.ok())
+        break;
+      if (!num::isValidDType(dt))
+        return bad("value '" + v.name + "' has unknown dtype code " + std::to_string(dt));
+      if (storage < 1 || storage > 3)
+        return bad("value '" + v.name + "' has unknown storage " + std::to_string(storage));
+      if (rank > format::kMaxRank)
+        return bad("value '" + v.name + "' has rank " + std::to_string(rank) + " > " +
+                   std::to_string(format::kMaxRank));
+      v.dtype = static_cast<num::DType>(dt);
+      v.storage = static_cast<format::Storage>(storage);
+      v.dims.resize(rank);
+      v.maxDims.resize(rank);
+      for (uint32_t d = 0; d < rank; ++d) {
+        v.dims[d] = r.i64();
+        v.maxDims[d] = r.i64();
+      }
+      v.offset = r.u64();
+      v.maxBytes = r.u64();
+      if (!r.ok())
+        break;
+      uint64_t elems = 1;
+      for (uint32_t d = 0; d < rank; ++d) {
+        if (v.dims[d] < -1 || v.maxDims[d] < 0 || (v.dims[d] >= 0 && v.dims[d] != v.maxDims[d]))
+          return bad("value '" + v.name + "' has an invalid dim");
+        uint64_t m = static_cast<uint64_t>(v.maxDims[d]);
+        if (m && elems > (uint64_t(1) << 62) / m)
+          return bad("value '" + v.name + "' is too large");
+        elems *= m;
+      }
+      uint64_t need = elems * num::dtypeSize(v.dtype);
+      if (v.storage == format::Storage::Weight) {
+        if (need != v.maxBytes || !within(v.offset, v.maxBytes, ws->size))
+          return bad("weight '" + v.name + "' lies outside the weights section");
+      } else if (v.storage == format::Storage::Arena && need > v.maxBytes) {
+        return bad("value '" + v.name + "' has a slot smaller than its bound");
+      }
+    }
+    if (!r.ok())
+      return bad("value table is malformed");
+  }
+
+  { // program
+    const auto *s = sec(format::SectionKind::Program);
+    ByteReader r(bytes + s->offset, s->size);
+    model->arenaBytes = r.u64();
+    const uint32_t nv = static_cast<uint32_t>(model->values.size());
+    std::vector<bool> defined(nv, false);
+    for (uint32_t i = 0; i < nv; ++i)
+      defined[i] = model->values[i].storage != format::Storage::Arena;
+    auto readIds = [&](std::vector<uint32_t> &ids, bool allowAbsent) {
+      uint32_t n = r.count(4);
+      ids.resize(n);
+      for (uint32_t i = 0; i < n; ++i) {
+        ids[i] = r.u32();
+        if (!(allowAbsent && ids[i] == format::kNoValue) && ids[i] >= nv)
+          return false;
+      }
+      return r.ok();
+    };
+    if (!readIds(model->inputs, false))
+      return bad("input table is malformed");
+    uint32_t nout = r.count(8);
+    for (uint32_t i = 0; i < nout && r.ok(); ++i) {
+      model->outputNames.push_back(r.str());
+      uint32_t id = r.u32();
+      if (id >= nv)
+        return bad("output table is malformed");
+      model->outputs.push_back(id);
+    }
+    if (!r.ok())
+      return bad("output table is malformed");
+    for (uint32_t id : model->inputs)
+      if (model->values[id].storage != format::Storage::Input)
+        return bad("graph input '" + model->values[id].name + "' is not an input value");
+    for (const Value &v : model->values)
+      if (v.storage == format::Storage::Arena && !within(v.offset, v.maxBytes, model->arenaBytes))
+        return bad("value '" + v.name + "' lies outside the arena");
+    uint32_t ni = r.count(16);
+    model->program.resize(ni);
+    for (uint32_t i = 0; i < ni && r.ok(); ++i) {
+      Instr &in = model->program[i];
+      std::string kname = r.str();
+      in.kernel = num::lookupKernel(kname);
+      if (!in.kernel)
+        return bad("instruction " + std::to_string(i) + " names unknown kernel '" + kname + "'");
+      if (!readIds(in.inputs, true) || !readIds(in.outputs, false))
+        return bad("instruction " + std::to_string(i) + " (" + kname + ") has invalid operand ids");
+      uint32_t na = r.count(6);
+      for (uint32_t k = 0; k < na && r.ok(); ++k) {
+        num::Attr a;
+        a.key = r.str();
+        auto kind = static_cast<format::AttrKind>(r.u8());
+        switch (kind) {
+        case format::AttrKind::Int: a.kind = num::AttrKind::Int; a.i = r.i64(); break;
+        case format::AttrKind::Float: a.kind = num::AttrKind::Float; a.f = r.f64(); break;
+        case format::AttrKind::String: a.kind = num::AttrKind::String; a.s = r.str(); break;
+        case format::AttrKind::Ints: {
+          a.kind = num::AttrKind::Ints;
+          uint32_t c = r.count(8);
+          for (uint32_t j = 0; j < c; ++j) a.ints.push_back(r.i64());
+          break;
+        }
+        case format::AttrKind::Floats: {
+          a.kind = num::AttrKind::Floats;
+          uint32_t c = r.count(8);
+          for (uint32_t j = 0; j < c; ++j) a.floats.push_back(r.f64());
+          break;
+        }
+        default:
+          return bad("instruction " + std::to_string(i) + " has an attribute of unknown kind");
+        }
+        in.attrs.add(std::move(a));
+      }
+      if (!r.ok())
+        break;
+      const num::KernelDef &k = *in.kernel;
+      int nin = static_cast<int>(in.inputs.size()), nout = static_cast<int>(in.outputs.size());
+      int wantOut = k.numOutputs >= 0 ? k.numOutputs : static_cast<int>(in.attrs.getInt("num_outputs", -1));
+      if (nin < k.minInputs || (k.maxInputs >= 0 && nin > k.maxInputs) || nout != wantOut)
+        return bad("instruction " + std::to_string(i) + " (" + kname + ") has the wrong number of operands");
+      for (int j = 0; j < nin; ++j) {
+        uint32_t id = in.inputs[j];
+        if (id == format::kNoValue) {
+          if (j < k.minInputs || (k.shapeDataInputs >> j & 1u))
+            return bad("instruction " + std::to_string(i) + " (" + kname + ") lacks required operand " +
+                       std::to_string(j));
+          continue;
+        }
+        if (!defined[id])
+          return bad("instruction " + std::to_string(i) + " (" + kname + ") reads '" + model->values[id].name +
+                     "' before it is computed");
+      }
+      for (uint32_t id : in.outputs) {
+        if (model->values[id].storage != format::Storage::Arena || defined[id])
+          return bad("instruction " + std::to_string(i) + " (" + kname + ") writes '" + model->values[id].name +
+                     "' which is not a fresh arena value");
+        defined[id] = true;
+      }
+    }
+    if (!r.ok())
+      return bad("program section is malformed");
+    for (uint32_t id : model->outputs)
+      if (!defined[id])
+        return bad("graph output '" + model->values[id].name + "' is never computed");
+  }
+  model->file = std::move(file);
+  return model;
+}
+
+} // namespace qrt

@@ -1,0 +1,64 @@
+//===- Model.h - a loaded, validated model.bin -----------------------------===//
+//
+// The loader maps the file, checks the header, section table and every checksum, then decodes the value table
+// and the program into these structures, validating each index and size against the file and the kernel table.
+// After load() succeeds, execution may trust the structures: indices are in range, weights lie inside the file,
+// arena slots inside the arena, kernel operand counts within their kernels' limits.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QRT_MODEL_H
+#define QRT_MODEL_H
+
+#include "qopt/Format/ModelBin.h"
+#include "qopt/Numerics/Kernels.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qrt {
+
+struct Value {
+  std::string name;
+  qopt::num::DType dtype = qopt::num::DType::Undefined;
+  qopt::format::Storage storage = qopt::format::Storage::Arena;
+  std::vector<int64_t> dims;    // -1 where dynamic
+  std::vector<int64_t> maxDims; // the plan's bound for each dim
+  uint64_t offset = 0;          // into the weights section or the arena
+  uint64_t maxBytes = 0;        // bytes reserved (arena) or held (weight)
+};
+
+struct Instr {
+  const qopt::num::KernelDef *kernel = nullptr;
+  std::vector<uint32_t> inputs; // qopt::format::kNoValue for an absent optional operand
+  std::vector<uint32_t> outputs;
+  qopt::num::Attrs attrs;
+};
+
+class MappedFile;
+
+class Model {
+public:
+  ~Model();
+  // Returns null and sets `error` (and `code`, a qrt_status_code) on failure.
+  static std::unique_ptr<Model> load(const std::string &path, std::string &error, int &code);
+
+  std::vector<Value> values;
+  std::vector<uint32_t> inputs, outputs;
+  std::vector<std::string> outputNames; // the graph's output names, parallel to `outputs`
+  std::vector<Instr> program;
+  uint64_t arenaBytes = 0;
+  std::map<std::string, std::string> meta;
+  const uint8_t *weights = nullptr;
+  uint64_t weightsSize = 0;
+  const uint8_t *tokenizer = nullptr;
+  uint64_t tokenizerSize = 0;
+
+private:
+  std::unique_ptr<MappedFile> file;
+};
+
+} // namespace qrt
+
+#endif // QRT_MODEL_H

@@ -1,0 +1,126 @@
+//===- Session.cpp - the program interpreter shared by all backends --------===//
+//
+// Shapes are computed at run time by the kernels' shape functions, so one model.bin serves every batch size and
+// sequence length up to the compiled bounds; each computed size is checked against the slot the plan reserved
+// before the kernel may write it.
+//
+//===----------------------------------------------------------------------===//
+#include "Session.h"
+
+#include "qrt.h"
+
+namespace qrt {
+
+using qopt::format::kNoValue;
+using qopt::format::Storage;
+namespace num = qopt::num;
+
+bool Session::prepare(std::string &error) {
+  if (!backend->prepare(model, error))
+    return false;
+  tensors.resize(model.values.size());
+  inputData.resize(model.values.size());
+  inputSet.assign(model.values.size(), false);
+  for (size_t i = 0; i < model.values.size(); ++i) {
+    const Value &v = model.values[i];
+    tensors[i].dtype = v.dtype;
+    if (v.storage == Storage::Weight) {
+      tensors[i].shape = v.dims;
+      tensors[i].data = const_cast<void *>(backend->weightData(model, v));
+    }
+  }
+  return true;
+}
+
+int Session::setInput(const std::string &name, num::DType dtype, const std::vector<int64_t> &shape,
+                      const void *data, std::string &error) {
+  for (uint32_t id : model.inputs) {
+    const Value &v = model.values[id];
+    if (v.name != name)
+      continue;
+    if (dtype != v.dtype) {
+      error = "input '" + name + "' expects " + num::dtypeName(v.dtype) + ", got " + num::dtypeName(dtype);
+      return QRT_ERROR_INVALID_ARGUMENT;
+    }
+    bool ok = shape.size() == v.dims.size();
+    for (size_t d = 0; ok && d < shape.size(); ++d)
+      ok = shape[d] >= 0 && (v.dims[d] < 0 ? shape[d] <= v.maxDims[d] : shape[d] == v.dims[d]);
+    if (!ok) {
+      std::string expect = "[";
+      for (size_t d = 0; d < v.dims.size(); ++d)
+        expect += (d ? ", " : "") +
+                  (v.dims[d] < 0 ? "<=" + std::to_string(v.maxDims[d]) : std::to_string(v.dims[d]));
+      error = "input '" + name + "' has shape " + num::shapeStr(shape) + " but the model expects " + expect + "]";
+      return QRT_ERROR_INVALID_ARGUMENT;
+    }
+    num::Tensor &t = tensors[id];
+    t.shape = shape;
+    inputData[id].assign(static_cast<const uint8_t *>(data), static_cast<const uint8_t *>(data) + t.bytes());
+    t.data = inputData[id].data();
+    inputSet[id] = true;
+    return QRT_OK;
+  }
+  std::string names;
+  for (uint32_t id : model.inputs)
+    names += (names.empty() ? "" : ", ") + model.values[id].name;
+  error = "the model has no input named '" + name + "' (inputs: " + names + ")";
+  return QRT_ERROR_INVALID_ARGUMENT;
+}
+
+int Session::run(std::string &error) {
+  for (uint32_t id : model.inputs)
+    if (!inputSet[id]) {
+      error = "input '" + model.values[id].name + "' was not set";
+      return QRT_ERROR_INVALID_ARGUMENT;
+    }
+  uint8_t *arena = backend->arena();
+  num::KernelArgs args;
+  for (size_t pc = 0; pc < model.program.size(); ++pc) {
+    const Instr &in = model.program[pc];
+    args.inputs.clear();
+    args.outputs.clear();
+    args.attrs = &in.attrs;
+    for (uint32_t id : in.inputs)
+      args.inputs.push_back(id == kNoValue ? nullptr : &tensors[id]);
+    for (uint32_t id : in.outputs)
+      args.outputs.push_back(&tensors[id]);
+    auto where = [&]() {
+      return "instruction " + std::to_string(pc) + " (" + in.kernel->name + " -> " +
+             model.values[in.outputs[0]].name + "): ";
+    };
+    std::string err;
+    if (!in.kernel->infer(args, err)) {
+      error = where() + err;
+      return QRT_ERROR_EXECUTION;
+    }
+    for (uint32_t id : in.outputs) {
+      num::Tensor &t = tensors[id];
+      const Value &v = model.values[id];
+      int64_t n = t.numel();
+      if (n < 0 || static_cast<uint64_t>(n) * num::dtypeSize(t.dtype) > v.maxBytes || t.dtype != v.dtype) {
+        error = where() + "result " + num::dtypeName(t.dtype) + num::shapeStr(t.shape) +
+                " exceeds the compiled bound for '" + v.name + "' (" + std::to_string(v.maxBytes) +
+                " bytes); recompile with larger --max-dim values";
+        return QRT_ERROR_EXECUTION;
+      }
+      t.data = arena + v.offset;
+    }
+    if (!backend->launch(in, args, err)) {
+      error = where() + err;
+      return QRT_ERROR_EXECUTION;
+    }
+  }
+  ran = true;
+  return QRT_OK;
+}
+
+const num::Tensor *Session::output(const std::string &name) const {
+  if (!ran)
+    return nullptr;
+  for (size_t i = 0; i < model.outputs.size(); ++i)
+    if (model.outputNames[i] == name)
+      return &tensors[model.outputs[i]];
+  return nullptr;
+}
+
+} // namespace qrt

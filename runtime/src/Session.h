@@ -1,0 +1,30 @@
+//===- Session.h - running a model's program -------------------------------===//
+#ifndef QRT_SESSION_H
+#define QRT_SESSION_H
+
+#include "Backend.h"
+
+namespace qrt {
+
+class Session {
+public:
+  Session(const Model &model, std::unique_ptr<Backend> backend) : model(model), backend(std::move(backend)) {}
+  bool prepare(std::string &error);
+  // Returns 0 on success or a qrt_status_code.
+  int setInput(const std::string &name, qopt::num::DType dtype, const std::vector<int64_t> &shape,
+               const void *data, std::string &error);
+  int run(std::string &error);
+  const qopt::num::Tensor *output(const std::string &name) const;
+
+private:
+  const Model &model;
+  std::unique_ptr<Backend> backend;
+  std::vector<qopt::num::Tensor> tensors; // current dtype/shape/data of every value
+  std::vector<std::vector<uint8_t>> inputData;
+  std::vector<bool> inputSet;
+  bool ran = false;
+};
+
+} // namespace qrt
+
+#endif // QRT_SESSION_H

@@ -1,0 +1,176 @@
+//===- qopt.cpp - the compiler driver --------------------------------------===//
+//
+//   qopt MODEL.onnx [--quantize=none] [--tokenizer FILE] [--max-dim NAME=N ...] -o model.bin
+//   qopt MODEL.onnx --emit=nn|kern          print the IR after import (nn) or after planning (kern)
+//
+// A thin shell over importOnnxModel, buildCompilePipeline and writeModelBin: everything it does can be run pass
+// by pass with qopt-opt.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Import/OnnxImporter.h"
+#include "qopt/Passes.h"
+#include "qopt/Serialize/ModelWriter.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/OperationSupport.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <chrono>
+
+using namespace mlir;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("qopt options");
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"), cl::Required, cl::cat(category));
+static cl::opt<std::string> outputFile("o", cl::desc("Output model.bin"), cl::value_desc("file"), cl::cat(category));
+static cl::opt<std::string> quantize("quantize", cl::desc("Quantization scheme: none (float; the only one so far)"),
+                                     cl::init("none"), cl::cat(category));
+static cl::opt<std::string> tokenizerFile("tokenizer", cl::desc("Tokenizer to embed (llama2.c tokenizer.bin)"),
+                                          cl::value_desc("file"), cl::cat(category));
+static cl::list<std::string> maxDims("max-dim",
+                                     cl::desc("Bound of a dynamic input dim, by its ONNX name (repeatable); "
+                                              "defaults: batch=1 and the model's qopt.max_sequence for the rest"),
+                                     cl::value_desc("NAME=N"), cl::cat(category));
+static cl::opt<std::string> emit("emit", cl::desc("Print IR instead of writing model.bin: nn (after import and "
+                                                  "conversion) or kern (after lowering and planning)"),
+                                 cl::value_desc("nn|kern"), cl::cat(category));
+static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
+
+namespace {
+
+// Default bounds for dims the user did not name: batch dims 1, others the model's declared max sequence.
+std::vector<std::string> resolveMaxDims(ModuleOp module) {
+  std::vector<std::string> out(maxDims.begin(), maxDims.end());
+  llvm::StringSet<> given;
+  for (const auto &kv : out)
+    given.insert(kv.substr(0, kv.find('=')));
+  auto meta = module->getAttrOfType<DictionaryAttr>("nn.metadata");
+  std::string maxSeq;
+  if (meta)
+    if (auto s = meta.getAs<StringAttr>("qopt.max_sequence"))
+      maxSeq = s.str();
+  for (auto func : module.getOps<func::FuncOp>())
+    for (unsigned i = 0; i < func.getNumArguments(); ++i)
+      if (auto names = func.getArgAttrOfType<ArrayAttr>(i, "nn.dims"))
+        for (Attribute a : names) {
+          StringRef n = cast<StringAttr>(a).getValue();
+          if (n.empty() || given.contains(n))
+            continue;
+          given.insert(n);
+          if (n == "batch" || n == "batch_size")
+            out.push_back(n.str() + "=1");
+          else if (!maxSeq.empty())
+            out.push_back(n.str() + "=" + maxSeq);
+        }
+  return out;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "qopt: quantizing compiler for neural networks\n");
+  if (quantize != "none") {
+    llvm::errs() << "qopt: error: --quantize=" << quantize
+                 << " is not available yet (this build supports: none)\n";
+    return 1;
+  }
+  if (emit.empty() && outputFile.empty()) {
+    llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
+    return 1;
+  }
+  if (!emit.empty() && emit != "nn" && emit != "kern") {
+    llvm::errs() << "qopt: error: --emit must be nn or kern\n";
+    return 1;
+  }
+  DialectRegistry registry;
+  qopt::registerAllDialects(registry);
+  MLIRContext ctx(registry);
+  ctx.loadAllAvailableDialects();
+  ctx.disableMultithreading();
+  // Diagnostics print as "file: error: message" with the ONNX node name as location.
+  ScopedDiagnosticHandler handler(&ctx, [](Diagnostic &d) {
+    std::string loc;
+    llvm::raw_string_ostream os(loc);
+    if (auto nl = dyn_cast<NameLoc>(d.getLocation()))
+      os << "node '" << nl.getName().getValue() << "': ";
+    else if (auto fl = dyn_cast<FileLineColLoc>(d.getLocation()))
+      os << fl.getFilename().getValue() << ": ";
+    const char *sev = d.getSeverity() == DiagnosticSeverity::Error ? "error" : "note";
+    llvm::errs() << "qopt: " << sev << ": " << loc << d.str() << "\n";
+    return success();
+  });
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto step = [&](const char *what) {
+    if (timing) {
+      auto t1 = std::chrono::steady_clock::now();
+      llvm::errs() << "qopt: " << what << " " << std::chrono::duration<double>(t1 - t0).count() << " s\n";
+      t0 = t1;
+    }
+  };
+  OwningOpRef<ModuleOp> module = qopt::importOnnxModel(&ctx, inputFile);
+  if (!module)
+    return 1;
+  step("import");
+
+  PassManager pm(&ctx);
+  if (emit == "nn") {
+    pm.addNestedPass<func::FuncOp>(qopt::createConvertOnnxPass());
+  } else {
+    qopt::CompileOptions opts;
+    opts.maxDims = resolveMaxDims(*module);
+    qopt::buildCompilePipeline(pm, opts);
+  }
+  if (failed(pm.run(*module)))
+    return 1;
+  step("compile");
+
+  if (!emit.empty()) {
+    OpPrintingFlags flags;
+    flags.elideLargeElementsAttrs(16);
+    flags.elideLargeResourceString(64);
+    module->print(llvm::outs(), flags);
+    llvm::outs() << "\n";
+    return 0;
+  }
+  qopt::ModelWriteOptions wopts;
+  if (auto meta = (*module)->getAttrOfType<DictionaryAttr>("nn.metadata"))
+    for (NamedAttribute na : meta)
+      if (auto s = dyn_cast<StringAttr>(na.getValue()))
+        wopts.metadata[na.getName().str()] = s.str();
+  wopts.metadata["qopt.quantize"] = quantize;
+  wopts.metadata["qopt.source"] = llvm::sys::path::filename(inputFile).str();
+  auto func = *module->getOps<func::FuncOp>().begin();
+  if (!tokenizerFile.empty()) {
+    auto buf = llvm::MemoryBuffer::getFile(tokenizerFile, /*IsText=*/false);
+    if (!buf) {
+      llvm::errs() << "qopt: error: " << tokenizerFile << ": cannot read tokenizer: " << buf.getError().message()
+                   << "\n";
+      return 1;
+    }
+    wopts.tokenizer.assign((*buf)->getBufferStart(), (*buf)->getBufferEnd());
+    wopts.metadata["tokenizer.format"] = "llama2c";
+    // The vocabulary is the logits' last dim.
+    for (unsigned i = 0; i < func.getNumResults(); ++i) {
+      auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
+      auto type = dyn_cast<RankedTensorType>(func.getResultTypes()[i]);
+      if (name && name.getValue() == "logits" && type && type.getRank() > 0 && !type.isDynamicDim(type.getRank() - 1))
+        wopts.metadata["tokenizer.vocab_size"] = std::to_string(type.getShape().back());
+    }
+  }
+  if (failed(qopt::writeModelBin(func, outputFile, wopts)))
+    return 1;
+  step("write");
+  return 0;
+}

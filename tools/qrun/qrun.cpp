@@ -1,0 +1,488 @@
+//===- qrun.cpp - run a model.bin ------------------------------------------===//
+//
+//   qrun model.bin [--device=cpu|cuda] [--threads N]
+//        --input NAME=FILE.npy ... --output-dir DIR       run once, write NAME.npy per output
+//        --generate [--prompt TEXT] [--max-tokens N] [--temperature T] [--seed S]
+//        --perplexity FILE [--seq-len N]                   text, or .npy of int32 token ids
+//
+// Uses only the runtime's C API (qrt.h) and the .npy helpers; no compiler code.
+//
+//===----------------------------------------------------------------------===//
+#include "Npy.h"
+#include "qrt.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+[[noreturn]] void die(const std::string &msg) {
+  std::fprintf(stderr, "qrun: error: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+void check(qrt_status st, const char *what) {
+  if (st) {
+    std::string msg = std::string(what) + ": " + qrt_status_message(st);
+    qrt_status_free(st);
+    die(msg);
+  }
+}
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: qrun model.bin [--device=cpu|cuda] [--threads N]\n"
+               "         --input NAME=FILE.npy ... [--output-dir DIR]\n"
+               "       | --generate [--prompt TEXT] [--max-tokens N] [--temperature T] [--seed S]\n"
+               "       | --perplexity FILE(.txt|.npy) [--seq-len N]\n");
+}
+
+struct Options {
+  std::string model, device = "cpu", outputDir = ".", prompt, pplFile;
+  std::vector<std::pair<std::string, std::string>> inputs;
+  bool generate = false;
+  int maxTokens = 256, seqLen = 0, threads = 0;
+  double temperature = 0.0;
+  uint64_t seed = 1;
+};
+
+long parseInt(const std::string &s, const char *flag, long lo, long hi) {
+  char *end = nullptr;
+  errno = 0;
+  long v = std::strtol(s.c_str(), &end, 10);
+  if (errno || !end || *end || s.empty() || v < lo || v > hi)
+    die(std::string("invalid value '") + s + "' for " + flag);
+  return v;
+}
+
+Options parse(int argc, char **argv) {
+  Options o;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string a = args[i], val;
+    size_t eq = a.find('=');
+    bool hasEq = a.rfind("--", 0) == 0 && eq != std::string::npos;
+    std::string flag = hasEq ? a.substr(0, eq) : a;
+    auto value = [&]() -> std::string {
+      if (hasEq)
+        return a.substr(eq + 1);
+      if (i + 1 >= args.size())
+        die("missing value for " + flag);
+      return args[++i];
+    };
+    if (flag == "--help" || flag == "-h") {
+      usage();
+      std::exit(0);
+    } else if (flag == "--device") {
+      o.device = value();
+    } else if (flag == "--threads") {
+      o.threads = static_cast<int>(parseInt(value(), "--threads", 0, 1024));
+    } else if (flag == "--input") {
+      // NAME=FILE: the first '=' after the flag separates them.
+      std::string v = hasEq ? a.substr(eq + 1) : value();
+      size_t e = v.find('=');
+      if (e == std::string::npos || e == 0)
+        die("--input expects NAME=FILE.npy, got '" + v + "'");
+      o.inputs.push_back({v.substr(0, e), v.substr(e + 1)});
+    } else if (flag == "--output-dir") {
+      o.outputDir = value();
+    } else if (flag == "--generate") {
+      o.generate = true;
+    } else if (flag == "--prompt") {
+      o.prompt = value();
+    } else if (flag == "--max-tokens") {
+      o.maxTokens = static_cast<int>(parseInt(value(), "--max-tokens", 0, 1 << 24));
+    } else if (flag == "--temperature") {
+      std::string v = value();
+      char *end = nullptr;
+      o.temperature = std::strtod(v.c_str(), &end);
+      if (!end || *end || o.temperature < 0 || !std::isfinite(o.temperature))
+        die("invalid value '" + v + "' for --temperature");
+    } else if (flag == "--seed") {
+      o.seed = static_cast<uint64_t>(parseInt(value(), "--seed", 0, LONG_MAX));
+    } else if (flag == "--perplexity") {
+      o.pplFile = value();
+    } else if (flag == "--seq-len") {
+      o.seqLen = static_cast<int>(parseInt(value(), "--seq-len", 2, 1 << 24));
+    } else if (!a.empty() && a[0] == '-') {
+      usage();
+      die("unknown option '" + a + "'");
+    } else if (o.model.empty()) {
+      o.model = a;
+    } else {
+      die("unexpected argument '" + a + "'");
+    }
+  }
+  if (o.model.empty()) {
+    usage();
+    die("no model.bin given");
+  }
+  int modes = (o.generate ? 1 : 0) + (!o.pplFile.empty() ? 1 : 0) + (!o.inputs.empty() ? 1 : 0);
+  if (modes != 1) {
+    usage();
+    die("choose exactly one of --input, --generate, --perplexity");
+  }
+  return o;
+}
+
+struct Dtype {
+  const char *npy;
+  qrt_dtype qrt;
+  size_t size;
+};
+const Dtype kDtypes[] = {{"float32", QRT_FLOAT32, 4}, {"float64", QRT_FLOAT64, 8}, {"float16", QRT_FLOAT16, 2},
+                         {"int64", QRT_INT64, 8},     {"int32", QRT_INT32, 4},     {"int16", QRT_INT16, 2},
+                         {"int8", QRT_INT8, 1},       {"uint8", QRT_UINT8, 1},     {"uint16", QRT_UINT16, 2},
+                         {"uint32", QRT_UINT32, 4},   {"uint64", QRT_UINT64, 8},   {"bool", QRT_BOOL, 1}};
+
+const Dtype *byNpy(const std::string &n) {
+  for (const Dtype &d : kDtypes)
+    if (n == d.npy)
+      return &d;
+  return nullptr;
+}
+const Dtype *byQrt(qrt_dtype t) {
+  for (const Dtype &d : kDtypes)
+    if (t == d.qrt)
+      return &d;
+  return nullptr;
+}
+
+int64_t numel(const qrt_tensor &t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.rank; ++i)
+    n *= t.shape[i];
+  return n;
+}
+
+//===-- --input mode -------------------------------------------------------===//
+
+int runOnce(qrt_model *model, qrt_session *session, const Options &o) {
+  for (const auto &[name, file] : o.inputs) {
+    qrt::NpyArray arr;
+    std::string err;
+    if (!qrt::readNpy(file, arr, err))
+      die(file + ": " + err);
+    const Dtype *d = byNpy(arr.dtype);
+    if (!d)
+      die(file + ": unsupported dtype " + arr.dtype);
+    check(qrt_session_set_input(session, name.c_str(), d->qrt, arr.shape.data(),
+                                static_cast<int32_t>(arr.shape.size()), arr.data.data()),
+          "setting input");
+  }
+  check(qrt_session_run(session), "run");
+  for (int32_t i = 0; i < qrt_model_num_outputs(model); ++i) {
+    const char *name = qrt_model_output_name(model, i);
+    qrt_tensor t;
+    check(qrt_session_get_output(session, name, &t), "reading output");
+    const Dtype *d = byQrt(t.dtype);
+    if (!d)
+      die(std::string("output '") + name + "' has a dtype .npy cannot hold here");
+    qrt::NpyArray arr;
+    arr.dtype = d->npy;
+    arr.shape.assign(t.shape, t.shape + t.rank);
+    const auto *p = static_cast<const uint8_t *>(t.data);
+    arr.data.assign(p, p + numel(t) * d->size);
+    std::string fname = name;
+    std::replace_if(fname.begin(), fname.end(), [](char c) { return c == '/' || c == '\\' || c == ':'; }, '_');
+    std::string path = o.outputDir + "/" + fname + ".npy", err;
+    if (!qrt::writeNpy(path, arr, err))
+      die(path + ": " + err);
+    std::printf("%s: %s%s\n", name, d->npy, [&] {
+      std::string s = "[";
+      for (int k = 0; k < t.rank; ++k)
+        s += (k ? ", " : "") + std::to_string(t.shape[k]);
+      return s + "]";
+    }().c_str());
+  }
+  return 0;
+}
+
+//===-- language-model driving ---------------------------------------------===//
+
+// Feeds a decoder LM in the Hugging Face input convention: input_ids, optional position_ids and attention_mask,
+// and past_key_values.* / present.* pairs for a KV cache.
+class LanguageModel {
+public:
+  LanguageModel(qrt_model *model, qrt_session *session) : session(session) {
+    for (int32_t i = 0; i < qrt_model_num_inputs(model); ++i) {
+      std::string name = qrt_model_input_name(model, i);
+      qrt_tensor info;
+      check(qrt_model_input_info(model, i, &info), "model input");
+      if (name == "input_ids") {
+        idsType = info.dtype;
+        maxSeq = qrt_model_input_max_dim(model, i, 1);
+        if (maxSeq < 0)
+          maxSeq = info.shape[1];
+      } else if (name == "position_ids") {
+        hasPositions = true;
+      } else if (name == "attention_mask") {
+        hasMask = true;
+      } else if (name.rfind("past_key_values", 0) == 0) {
+        if (info.rank != 4)
+          die("cache input '" + name + "' is not 4-D");
+        Cache c;
+        c.input = name;
+        c.output = "present" + name.substr(std::strlen("past_key_values"));
+        c.info = info;
+        caches.push_back(c);
+      } else {
+        die("qrun does not know how to feed input '" + name + "' for generation or perplexity");
+      }
+    }
+    if (idsType != QRT_INT64 && idsType != QRT_INT32)
+      die("the model has no int32/int64 input named 'input_ids'");
+    const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
+    if (ms)
+      maxPositions = std::atol(ms);
+    else
+      maxPositions = maxSeq;
+  }
+
+  bool hasCache() const { return !caches.empty(); }
+  int64_t maxPositions = 0, maxSeq = 0;
+
+  void resetCache() {
+    for (Cache &c : caches) {
+      c.len = 0;
+      c.data.clear();
+    }
+  }
+
+  // Runs `ids` at positions [start, start + n) and returns the logits tensor [1, n, vocab].
+  qrt_tensor forward(const std::vector<int32_t> &ids, int64_t start) {
+    int64_t n = static_cast<int64_t>(ids.size());
+    int64_t shape[2] = {1, n};
+    if (idsType == QRT_INT64) {
+      std::vector<int64_t> v(ids.begin(), ids.end());
+      check(qrt_session_set_input(session, "input_ids", QRT_INT64, shape, 2, v.data()), "input_ids");
+    } else {
+      check(qrt_session_set_input(session, "input_ids", QRT_INT32, shape, 2, ids.data()), "input_ids");
+    }
+    if (hasPositions) {
+      std::vector<int64_t> pos(n);
+      for (int64_t i = 0; i < n; ++i)
+        pos[i] = start + i;
+      check(qrt_session_set_input(session, "position_ids", QRT_INT64, shape, 2, pos.data()), "position_ids");
+    }
+    if (hasMask) {
+      std::vector<int64_t> mask(start + n, 1);
+      int64_t ms[2] = {1, start + n};
+      check(qrt_session_set_input(session, "attention_mask", QRT_INT64, ms, 2, mask.data()), "attention_mask");
+    }
+    for (Cache &c : caches) {
+      int64_t s[4] = {1, c.info.shape[1], c.len, c.info.shape[3]};
+      check(qrt_session_set_input(session, c.input.c_str(), c.info.dtype, s, 4, c.data.data()), c.input.c_str());
+    }
+    check(qrt_session_run(session), "run");
+    for (Cache &c : caches) {
+      qrt_tensor t;
+      check(qrt_session_get_output(session, c.output.c_str(), &t), c.output.c_str());
+      const Dtype *d = byQrt(t.dtype);
+      c.len = t.shape[2];
+      const auto *p = static_cast<const uint8_t *>(t.data);
+      c.data.assign(p, p + numel(t) * d->size);
+    }
+    qrt_tensor logits;
+    check(qrt_session_get_output(session, "logits", &logits), "logits");
+    if (logits.rank != 3 || logits.dtype != QRT_FLOAT32 || logits.shape[1] != n)
+      die("the model's 'logits' output is not float32 [batch, sequence, vocab]");
+    return logits;
+  }
+
+private:
+  struct Cache {
+    std::string input, output;
+    qrt_tensor info;
+    int64_t len = 0;
+    std::vector<uint8_t> data;
+  };
+  qrt_session *session;
+  qrt_dtype idsType = QRT_FLOAT32;
+  bool hasPositions = false, hasMask = false;
+  std::vector<Cache> caches;
+};
+
+std::string safePiece(const std::string &p) {
+  if (p.size() == 1 && !std::isprint(static_cast<unsigned char>(p[0])) &&
+      !std::isspace(static_cast<unsigned char>(p[0])))
+    return "";
+  return p;
+}
+
+int32_t metaInt(qrt_model *m, const char *key, int32_t dflt) {
+  const char *v = qrt_model_metadata(m, key);
+  return v ? static_cast<int32_t>(std::atol(v)) : dflt;
+}
+
+int generate(qrt_model *model, qrt_session *session, const Options &o) {
+  qrt_tokenizer *tok = nullptr;
+  check(qrt_tokenizer_create(model, &tok), "tokenizer");
+  LanguageModel lm(model, session);
+  size_t count = 0;
+  check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, nullptr, 0, &count), "encode");
+  std::vector<int32_t> tokens(count);
+  check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, tokens.data(), count, &count), "encode");
+  const int32_t eos = metaInt(model, "qopt.eos_token_id", 2);
+  const int64_t limit = std::min<int64_t>(lm.maxPositions, lm.hasCache() ? lm.maxPositions : lm.maxSeq);
+  if (static_cast<int64_t>(tokens.size()) >= limit)
+    die("the prompt (" + std::to_string(tokens.size()) + " tokens) fills the model's " + std::to_string(limit) +
+        " positions");
+  for (size_t i = 1; i < tokens.size(); ++i)
+    std::fputs(safePiece(qrt_tokenizer_decode(tok, tokens[i - 1], tokens[i])).c_str(), stdout);
+  std::mt19937_64 rng(o.seed);
+  size_t fed = 0; // tokens already in the KV cache
+  // The last generated token need not fit: it is printed, never fed.
+  for (int step = 0; step < o.maxTokens && static_cast<int64_t>(tokens.size()) <= limit; ++step) {
+    qrt_tensor logits;
+    int64_t last;
+    if (lm.hasCache()) {
+      std::vector<int32_t> chunk(tokens.begin() + fed, tokens.end());
+      logits = lm.forward(chunk, static_cast<int64_t>(fed));
+      fed = tokens.size();
+      last = static_cast<int64_t>(chunk.size()) - 1;
+    } else {
+      logits = lm.forward(tokens, 0);
+      last = static_cast<int64_t>(tokens.size()) - 1;
+    }
+    int64_t vocab = logits.shape[2];
+    const float *row = static_cast<const float *>(logits.data) + last * vocab;
+    int32_t next = 0;
+    if (o.temperature == 0.0) {
+      next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    } else {
+      std::vector<double> p(vocab);
+      double mx = *std::max_element(row, row + vocab), sum = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        sum += p[v] = std::exp((row[v] - mx) / o.temperature);
+      double r = std::uniform_real_distribution<double>(0.0, sum)(rng), acc = 0;
+      next = static_cast<int32_t>(vocab - 1);
+      for (int64_t v = 0; v < vocab; ++v)
+        if ((acc += p[v]) > r) {
+          next = static_cast<int32_t>(v);
+          break;
+        }
+    }
+    if (next == eos)
+      break;
+    std::fputs(safePiece(qrt_tokenizer_decode(tok, tokens.back(), next)).c_str(), stdout);
+    std::fflush(stdout);
+    tokens.push_back(next);
+  }
+  std::fputs("\n", stdout);
+  qrt_tokenizer_free(tok);
+  return 0;
+}
+
+//===-- perplexity ---------------------------------------------------------===//
+
+int perplexity(qrt_model *model, qrt_session *session, const Options &o) {
+  LanguageModel lm(model, session);
+  int64_t L = o.seqLen ? o.seqLen : std::min(lm.maxSeq, lm.maxPositions);
+  if (L > lm.maxSeq)
+    die("--seq-len " + std::to_string(L) + " exceeds the model's compiled sequence bound " +
+        std::to_string(lm.maxSeq));
+  std::vector<std::vector<int32_t>> windows;
+  bool isNpy = o.pplFile.size() > 4 && o.pplFile.compare(o.pplFile.size() - 4, 4, ".npy") == 0;
+  auto cut = [&](const std::vector<int32_t> &stream) {
+    for (size_t at = 0; at < stream.size(); at += L) {
+      size_t end = std::min(stream.size(), at + static_cast<size_t>(L));
+      if (end - at >= 2)
+        windows.emplace_back(stream.begin() + at, stream.begin() + end);
+    }
+  };
+  if (isNpy) {
+    qrt::NpyArray arr;
+    std::string err;
+    if (!qrt::readNpy(o.pplFile, arr, err))
+      die(o.pplFile + ": " + err);
+    if (arr.dtype != "int32" || arr.shape.empty() || arr.shape.size() > 2)
+      die(o.pplFile + ": expected a 1-D or 2-D int32 array of token ids");
+    const auto *ids = reinterpret_cast<const int32_t *>(arr.data.data());
+    if (arr.shape.size() == 1) {
+      cut(std::vector<int32_t>(ids, ids + arr.shape[0]));
+    } else {
+      for (int64_t r = 0; r < arr.shape[0]; ++r) {
+        std::vector<int32_t> row;
+        for (int64_t c = 0; c < arr.shape[1] && ids[r * arr.shape[1] + c] >= 0; ++c)
+          row.push_back(ids[r * arr.shape[1] + c]);
+        if (static_cast<int64_t>(row.size()) > L)
+          die(o.pplFile + ": row " + std::to_string(r) + " is longer than --seq-len");
+        if (row.size() >= 2)
+          windows.push_back(row);
+      }
+    }
+  } else {
+    std::ifstream in(o.pplFile, std::ios::binary);
+    if (!in)
+      die(o.pplFile + ": cannot open");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    qrt_tokenizer *tok = nullptr;
+    check(qrt_tokenizer_create(model, &tok), "tokenizer");
+    size_t count = 0;
+    check(qrt_tokenizer_encode(tok, text.c_str(), 1, 0, nullptr, 0, &count), "encode");
+    std::vector<int32_t> ids(count);
+    check(qrt_tokenizer_encode(tok, text.c_str(), 1, 0, ids.data(), count, &count), "encode");
+    qrt_tokenizer_free(tok);
+    cut(ids);
+  }
+  if (windows.empty())
+    die("no window of at least 2 tokens to evaluate");
+  double nll = 0;
+  int64_t tokens = 0;
+  for (const auto &w : windows) {
+    lm.resetCache();
+    qrt_tensor logits = lm.forward(w, 0);
+    int64_t vocab = logits.shape[2];
+    const float *base = static_cast<const float *>(logits.data);
+    for (size_t t = 0; t + 1 < w.size(); ++t) {
+      const float *row = base + t * vocab;
+      double mx = *std::max_element(row, row + vocab), sum = 0;
+      for (int64_t v = 0; v < vocab; ++v)
+        sum += std::exp(static_cast<double>(row[v]) - mx);
+      int32_t target = w[t + 1];
+      if (target < 0 || target >= vocab)
+        die("token id " + std::to_string(target) + " is outside the vocabulary");
+      nll += std::log(sum) + mx - row[target];
+      ++tokens;
+    }
+  }
+  double mean = nll / static_cast<double>(tokens);
+  std::printf("perplexity %.6f nll %.6f tokens %lld\n", std::exp(mean), mean, static_cast<long long>(tokens));
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o = parse(argc, argv);
+  qrt_model *model = nullptr;
+  check(qrt_model_load(o.model.c_str(), &model), "loading model");
+  qrt_session_options so{o.device.c_str(), o.threads};
+  qrt_session *session = nullptr;
+  check(qrt_session_create(model, &so, &session), "creating session");
+  int rc;
+  if (o.generate)
+    rc = generate(model, session, o);
+  else if (!o.pplFile.empty())
+    rc = perplexity(model, session, o);
+  else
+    rc = runOnce(model, session, o);
+  qrt_session_free(session);
+  qrt_model_free(model);
+  return rc;
+}
