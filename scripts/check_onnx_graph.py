@@ -2,13 +2,17 @@
 """Check that an ONNX graph from llama2c_to_onnx.py computes the same logits as the float64 reference.
 
 usage: check_onnx_graph.py MODEL.onnx CHECKPOINT [--backend auto|onnxruntime|numpy] [--seq-len L] [--batch B]
-                           [--trials N] [--seed S] [--tol T]
+                           [--trials N] [--seed S] [--tol T] [--greedy STEPS]
 
 Runs the graph on random token windows (a batch of different windows, position_ids 0..L-1) and compares the logits
 with llama_reference.py's float64 forward pass of the llama2.c checkpoint (max abs diff, argmax agreement).
 For a graph with past_key_values inputs it runs, on the same batch: a prefill from an empty cache, a second chunk
 with the cache from the first (past > 0 and sequence > 1), then one decode step, feeding present.* back as
 past_key_values.*, and compares every step with the reference's logits at the same absolute positions.
+
+With --greedy STEPS it also decodes greedily from BOS with the graph (through the KV cache when the graph has one,
+else re-running the whole prefix each step), with llama2.c's step count and BOS stop rule, and checks that the
+token ids equal the float64 reference's.
 
 The backend is onnxruntime when it can be imported; otherwise (or with --backend numpy) a small numpy interpreter
 of the ONNX ops these graphs use (float32, like the runtime). Exit status 1 when a max abs diff exceeds --tol.
@@ -151,6 +155,33 @@ def compare(name: str, got: np.ndarray, want: np.ndarray) -> float:
     return diff
 
 
+def greedy_with_graph(runner, cfg, kv: bool, steps: int) -> List[int]:
+    """llama2.c generate() with temperature 0 and an empty prompt, driven through the ONNX graph (batch 1)."""
+    if steps <= 0 or steps > cfg.seq_len:
+        steps = cfg.seq_len
+    seq = [1]
+    past = {f"past_key_values.{i}.{k}": np.zeros((1, cfg.n_kv_heads, 0, cfg.head_dim), np.float32)
+            for i in range(cfg.n_layers) for k in ("key", "value")}
+    out: List[int] = []
+    for pos in range(steps):
+        if kv:
+            feeds = {"input_ids": np.array([[seq[-1]]], np.int64), "position_ids": np.array([[pos]], np.int64)}
+            feeds.update(past)
+            res = dict(zip(runner.output_names, runner.run(feeds)))
+            past = {f"past_key_values.{i}.{k}": res[f"present.{i}.{k}"]
+                    for i in range(cfg.n_layers) for k in ("key", "value")}
+        else:
+            feeds = {"input_ids": np.array([seq], np.int64),
+                     "position_ids": np.arange(len(seq), dtype=np.int64)[None, :]}
+            res = dict(zip(runner.output_names, runner.run(feeds)))
+        nxt = int(np.argmax(res["logits"][0, -1]))
+        if nxt == 1:
+            break
+        out.append(nxt)
+        seq.append(nxt)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -161,6 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", type=int, default=2, help="random batches to try")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tol", type=float, default=1e-3, help="fail above this max abs logit difference")
+    ap.add_argument("--greedy", type=int, default=0, metavar="STEPS",
+                    help="also compare greedy generation of STEPS steps (0 = off) with the reference")
     args = ap.parse_args(argv)
 
     runner = None
@@ -216,6 +249,14 @@ def main(argv=None) -> int:
     ok = worst <= args.tol
     print(f"max |logits - float64 reference| = {worst:.3e} ({'OK' if ok else 'FAIL'}, tol {args.tol:g}), "
           f"{time.time() - t0:.1f} s")
+    if args.greedy:
+        got = greedy_with_graph(runner, cfg, kv, args.greedy)
+        want, _ = ref.generate_greedy(args.greedy)
+        same = got == want
+        first = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        print(f"greedy {args.greedy} steps: graph {len(got)} tokens, reference {len(want)} tokens, "
+              f"{'identical' if same else f'first difference at token {first}'}")
+        ok = ok and same
     return 0 if ok else 1
 
 

@@ -122,6 +122,14 @@ OpFoldResult foldWithKernel(Operation *op, ArrayRef<Attribute> operands) {
   const num::KernelDef *kernel = num::lookupKernel(kernelName(op).str());
   if (!kernel)
     return {};
+  // Shape arithmetic whose every element is known (e.g. a static entry gathered from a partly dynamic shape)
+  // folds even though its operands are not all constants.
+  if (resultType.getRank() == 1 && isa<IntegerType>(resultType.getElementType()) &&
+      resultType.getElementType().getIntOrFloatBitWidth() == 64 && !isa<ConstantOp>(op)) {
+    if (auto known = getPartialInts(op->getResult(0)))
+      if (llvm::none_of(*known, [](int64_t v) { return v == ShapedType::kDynamic; }))
+        return DenseElementsAttr::get(resultType, ArrayRef<int64_t>(*known));
+  }
   // shape/size read only the operand's type.
   bool typeOnly = isa<ShapeOp, SizeOp>(op);
   std::vector<num::Tensor> ins(op->getNumOperands());

@@ -140,6 +140,7 @@ int main(int argc, char **argv) {
     OpPrintingFlags flags;
     flags.elideLargeElementsAttrs(16);
     flags.elideLargeResourceString(64);
+    flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
     module->print(llvm::outs(), flags);
     llvm::outs() << "\n";
     return 0;

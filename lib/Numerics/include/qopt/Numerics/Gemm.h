@@ -9,10 +9,12 @@
 //
 // Determinism: for a given shape and CPU, every output element is computed by the same sequence of floating
 // point operations whatever the thread count or pool, so results are bitwise reproducible across 1..N threads.
-// (Different instruction sets - AVX2+FMA vs the portable fallback - may differ in the last bits.)
+// Kernel families may differ in the last bits: the AVX2 and AVX-512 packed paths agree bitwise, but their GEMV
+// (M == 1 or N == 1) reductions and the portable fallback (no fma) round differently.
 //
 // beta == 0 never reads C (NaN/Inf garbage in C is ignored). alpha == 0 or K == 0 never reads A or B.
-// Negative dimensions, or leading dimensions too small for the shape, make the call do nothing and return false.
+// Negative dimensions, leading dimensions too small for the shape, or a null pointer that would be read make the
+// call do nothing and return false (the only other failure is running out of memory for packing buffers).
 //
 //===----------------------------------------------------------------------===//
 #ifndef QOPT_NUMERICS_GEMM_H

@@ -1,0 +1,64 @@
+// RUN: %qopt-opt %s -split-input-file -verify-diagnostics
+
+func.func @bad_broadcast(%x: tensor<2x3xf32>, %y: tensor<4xf32>) {
+  // expected-error@+1 {{'nn.binary' op operand shapes do not broadcast: dim 3 vs 4}}
+  %0 = nn.binary "add"(%x, %y) : (tensor<2x3xf32>, tensor<4xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @wrong_result(%x: tensor<2x3xf32>) {
+  // expected-error@+1 {{'nn.unary' op result type 'tensor<3x2xf32>' does not match inferred 'tensor<2x3xf32>'}}
+  %0 = nn.unary "exp"(%x) : (tensor<2x3xf32>) -> tensor<3x2xf32>
+  return
+}
+
+// -----
+
+func.func @matmul_k(%x: tensor<2x3xf32>, %w: tensor<4x5xf32>) {
+  // expected-error@+1 {{'nn.matmul' op contracting dims differ: 3 vs 4}}
+  %0 = nn.matmul(%x, %w) : (tensor<2x3xf32>, tensor<4x5xf32>) -> tensor<2x5xf32>
+  return
+}
+
+// -----
+
+func.func @perm(%x: tensor<2x3xf32>) {
+  // expected-error@+1 {{'nn.transpose' op perm is not a permutation}}
+  %0 = nn.transpose(%x) {perm = array<i64: 0, 0>} : (tensor<2x3xf32>) -> tensor<2x2xf32>
+  return
+}
+
+// -----
+
+func.func @axis(%x: tensor<2x3xf32>) {
+  // expected-error@+1 {{'nn.reduce' op axis 2 is out of range for rank 2}}
+  %0 = nn.reduce(%x) {kind = "sum", axes = array<i64: 2>} : (tensor<2x3xf32>) -> tensor<2x3xf32>
+  return
+}
+
+// -----
+
+func.func @reshape_count(%x: tensor<2x3xf32>) {
+  %s = nn.constant dense<[4, 2]> : tensor<2xi64>
+  // expected-error@+1 {{'nn.reshape' op cannot reshape 6 elements into 8}}
+  %0 = nn.reshape(%x, %s) : (tensor<2x3xf32>, tensor<2xi64>) -> tensor<4x2xf32>
+  return
+}
+
+// -----
+
+func.func @squeeze_nonunit(%x: tensor<2x3xf32>) {
+  // expected-error@+1 {{'nn.squeeze' op dim 0 is 2, not 1}}
+  %0 = nn.squeeze(%x) {axes = array<i64: 0>} : (tensor<2x3xf32>) -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @where_cond(%c: tensor<2xf32>, %x: tensor<2xf32>) {
+  // expected-error@+1 {{'nn.where' op expects an i1 condition}}
+  %0 = nn.where(%c, %x, %x) : (tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  return
+}

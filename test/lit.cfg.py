@@ -1,0 +1,31 @@
+# lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run
+# real models. Substitutions: %qopt, %qopt-opt, %qrun, %python (Debian's python3 with onnx and numpy),
+# %models (the shipped models), %shared (../shared: data and checkpoints).
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "qopt"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
+config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs"]
+
+llvm_config.use_default_substitutions()
+config.substitutions.append(("%qopt-opt", os.path.join(config.qopt_tools_dir, "qopt-opt")))
+config.substitutions.append(("%qopt", os.path.join(config.qopt_tools_dir, "qopt")))
+config.substitutions.append(("%qrun", os.path.join(config.qopt_tools_dir, "qrun")))
+config.substitutions.append(("%python", config.python))
+config.substitutions.append(("%models", os.path.join(config.qopt_src_root, "models")))
+config.substitutions.append(("%scripts", os.path.join(config.qopt_src_root, "scripts")))
+config.substitutions.append(("%shared", config.shared_dir))
+config.substitutions.append(("%testroot", config.test_source_root))
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+if "QOPT_CACHE" in os.environ:
+    config.environment["QOPT_CACHE"] = os.environ["QOPT_CACHE"]
+if "HOME" in os.environ:
+    config.environment["HOME"] = os.environ["HOME"]
+if os.environ.get("QOPT_SKIP_STORIES15M"):
+    config.available_features.add("no-stories15m")

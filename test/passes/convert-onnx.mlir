@@ -1,0 +1,105 @@
+// RUN: %qopt-opt %s -qopt-convert-onnx -split-input-file | FileCheck %s
+// One case per op family: generic ONNX nodes become nn ops with inferred types; static shape arithmetic folds.
+
+// CHECK-LABEL: func @elementwise
+func.func @elementwise(%a: tensor<2x3xf32>, %b: tensor<3xf32>) -> (!nn.unknown, !nn.unknown, !nn.unknown) {
+  // CHECK: %[[ADD:.*]] = nn.binary "add"(%{{.*}}, %{{.*}}) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+  %0 = nn.onnx_node "Add"(%a, %b) {attrs = {}, version = 17 : i64} : (tensor<2x3xf32>, tensor<3xf32>) -> !nn.unknown
+  // CHECK: nn.unary "sigmoid"(%[[ADD]])
+  %1 = nn.onnx_node "Sigmoid"(%0) {attrs = {}, version = 17 : i64} : (!nn.unknown) -> !nn.unknown
+  // CHECK: nn.unary "leaky_relu"({{.*}}) {alpha = 0.20000000298023224 : f64}
+  %2 = nn.onnx_node "LeakyRelu"(%1) {attrs = {alpha = 0.2 : f32}, version = 16 : i64} : (!nn.unknown) -> !nn.unknown
+  // CHECK: nn.binary "greater_equal"{{.*}} -> tensor<2x3xi1>
+  %3 = nn.onnx_node "GreaterOrEqual"(%2, %b) {attrs = {}, version = 16 : i64} : (!nn.unknown, tensor<3xf32>) -> !nn.unknown
+  return %1, %2, %3 : !nn.unknown, !nn.unknown, !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @variadic
+func.func @variadic(%a: tensor<4xf32>, %b: tensor<4xf32>, %c: tensor<4xf32>) -> !nn.unknown {
+  // Mean(a, b, c) = ((a + b) + c) / 3
+  // CHECK: nn.binary "add"
+  // CHECK: nn.binary "add"
+  // CHECK: %[[N:.*]] = nn.constant dense<3.000000e+00> : tensor<f32>
+  // CHECK: nn.binary "div"(%{{.*}}, %[[N]])
+  %0 = nn.onnx_node "Mean"(%a, %b, %c) {attrs = {}, version = 13 : i64} : (tensor<4xf32>, tensor<4xf32>, tensor<4xf32>) -> !nn.unknown
+  return %0 : !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @gemm
+func.func @gemm(%a: tensor<4x3xf32>, %b: tensor<5x3xf32>, %c: tensor<5xf32>) -> !nn.unknown {
+  // CHECK: %[[BT:.*]] = nn.transpose(%{{.*}}) {perm = array<i64: 1, 0>} : (tensor<5x3xf32>) -> tensor<3x5xf32>
+  // CHECK: %[[M:.*]] = nn.matmul(%{{.*}}, %[[BT]]) : (tensor<4x3xf32>, tensor<3x5xf32>) -> tensor<4x5xf32>
+  // CHECK: nn.binary "mul"(%[[M]]
+  // CHECK: nn.binary "add"
+  %0 = nn.onnx_node "Gemm"(%a, %b, %c) {attrs = {transB = 1 : i64, alpha = 2.0 : f32}, version = 13 : i64} : (tensor<4x3xf32>, tensor<5x3xf32>, tensor<5xf32>) -> !nn.unknown
+  return %0 : !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @reduce_versions
+func.func @reduce_versions(%x: tensor<2x8xf32>) -> (!nn.unknown, !nn.unknown) {
+  // Opset 13 takes axes as an attribute, opset 18 as an input.
+  // CHECK: nn.reduce(%{{.*}}) {axes = array<i64: -1>, kind = "mean"} : (tensor<2x8xf32>) -> tensor<2x1xf32>
+  %0 = nn.onnx_node "ReduceMean"(%x) {attrs = {axes = array<i64: -1>}, version = 13 : i64} : (tensor<2x8xf32>) -> !nn.unknown
+  %axes = nn.constant dense<[0]> : tensor<1xi64>
+  // CHECK: nn.reduce(%{{.*}}) {axes = array<i64: 0>, keepdims = 0 : i64, kind = "max"} : (tensor<2x8xf32>) -> tensor<8xf32>
+  %1 = nn.onnx_node "ReduceMax"(%x, %axes) {attrs = {keepdims = 0 : i64}, version = 18 : i64} : (tensor<2x8xf32>, tensor<1xi64>) -> !nn.unknown
+  return %0, %1 : !nn.unknown, !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @dynamic_reshape
+func.func @dynamic_reshape(%x: tensor<?x?x64xf32>) -> !nn.unknown {
+  // The shape sub-graph keeps its dynamic entries, but the reshape still learns the static ones.
+  %s = nn.onnx_node "Shape"(%x) {attrs = {}, version = 17 : i64} : (tensor<?x?x64xf32>) -> !nn.unknown
+  %i0 = nn.constant dense<0> : tensor<i64>
+  %d0 = nn.onnx_node "Gather"(%s, %i0) {attrs = {axis = 0 : i64}, version = 13 : i64} : (!nn.unknown, tensor<i64>) -> !nn.unknown
+  %ax = nn.constant dense<[0]> : tensor<1xi64>
+  %u0 = nn.onnx_node "Unsqueeze"(%d0, %ax) {attrs = {}, version = 13 : i64} : (!nn.unknown, tensor<1xi64>) -> !nn.unknown
+  %rest = nn.constant dense<[-1, 8, 8]> : tensor<3xi64>
+  %shape = nn.onnx_node "Concat"(%u0, %rest) {attrs = {axis = 0 : i64}, version = 13 : i64} : (!nn.unknown, tensor<3xi64>) -> !nn.unknown
+  // CHECK: nn.reshape({{.*}}) : (tensor<?x?x64xf32>, tensor<4xi64>) -> tensor<?x?x8x8xf32>
+  %r = nn.onnx_node "Reshape"(%x, %shape) {attrs = {}, version = 14 : i64} : (tensor<?x?x64xf32>, !nn.unknown) -> !nn.unknown
+  return %r : !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @static_shape_folds
+func.func @static_shape_folds(%x: tensor<2x3x4xf32>) -> !nn.unknown {
+  %s = nn.onnx_node "Shape"(%x) {attrs = {start = 1 : i64}, version = 15 : i64} : (tensor<2x3x4xf32>) -> !nn.unknown
+  // CHECK-NOT: nn.shape
+  // CHECK: nn.reshape(%{{.*}}, %{{.*}}) : (tensor<2x3x4xf32>, tensor<2xi64>) -> tensor<3x8xf32>
+  %m = nn.constant dense<[1, 2]> : tensor<2xi64>
+  %t = nn.onnx_node "Mul"(%s, %m) {attrs = {}, version = 14 : i64} : (!nn.unknown, tensor<2xi64>) -> !nn.unknown
+  %r = nn.onnx_node "Reshape"(%x, %t) {attrs = {}, version = 14 : i64} : (tensor<2x3x4xf32>, !nn.unknown) -> !nn.unknown
+  return %r : !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @split
+func.func @split(%x: tensor<6x4xf32>) -> (!nn.unknown, !nn.unknown) {
+  %sizes = nn.constant dense<[2, 4]> : tensor<2xi64>
+  // CHECK: nn.slice{{.*}} -> tensor<2x4xf32>
+  // CHECK: nn.slice{{.*}} -> tensor<4x4xf32>
+  %0:2 = nn.onnx_node "Split"(%x, %sizes) {attrs = {axis = 0 : i64}, version = 13 : i64} : (tensor<6x4xf32>, tensor<2xi64>) -> (!nn.unknown, !nn.unknown)
+  return %0#0, %0#1 : !nn.unknown, !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @softmax_cast_where
+func.func @softmax_cast_where(%x: tensor<2x5xf32>, %i: tensor<2x5xi64>) -> (!nn.unknown, !nn.unknown) {
+  // CHECK: nn.softmax(%{{.*}}) {log = 1 : i64}
+  %0 = nn.onnx_node "LogSoftmax"(%x) {attrs = {}, version = 13 : i64} : (tensor<2x5xf32>) -> !nn.unknown
+  // CHECK: nn.cast(%{{.*}}) : (tensor<2x5xi64>) -> tensor<2x5xf32>
+  %1 = nn.onnx_node "Cast"(%i) {attrs = {to = 1 : i64}, version = 13 : i64} : (tensor<2x5xi64>) -> !nn.unknown
+  return %0, %1 : !nn.unknown, !nn.unknown
+}

@@ -1,0 +1,30 @@
+// RUN: %qopt-opt %s -qopt-plan-memory="max-dims=seq=8" -split-input-file | FileCheck %s
+// RUN: not %qopt-opt %s -qopt-plan-memory -split-input-file 2>&1 | FileCheck %s --check-prefix=NOBOUND
+
+// Three 8x64 f32 buffers (2048 bytes each): %a dies when %c is made, so %c reuses %a's slot while %b is live.
+// CHECK-LABEL: func @reuse
+// CHECK-SAME: kern.max_shape = array<i64: 8, 64>
+// CHECK-SAME: kern.arena_bytes = 4096
+func.func @reuse(%x: tensor<?x64xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> tensor<?x64xf32> {
+  // CHECK: kern.launch "unary"{{.*}}max_shapes = [array<i64: 8, 64>], offsets = array<i64: [[A:[0-9]+]]>
+  %a = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[B:[0-9]+]]>
+  %b = kern.launch "unary"(%a) {attrs = {fn = "neg"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[A]]>
+  %c = kern.launch "unary"(%b) {attrs = {fn = "abs"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %c : tensor<?x64xf32>
+}
+
+// -----
+
+// Shape arithmetic is evaluated at the bounds: Range(0, seq) has 8 elements.
+// CHECK-LABEL: func @shape_arith
+func.func @shape_arith(%x: tensor<?xf32> {nn.dims = ["seq"], nn.name = "x"}) -> tensor<?xi64> {
+  %s = kern.launch "shape"(%x) : (tensor<?xf32>) -> tensor<1xi64>
+  %z = kern.weight dense<0> : tensor<1xi64>
+  %one = kern.weight dense<1> : tensor<1xi64>
+  // CHECK: kern.launch "range"{{.*}}max_shapes = [array<i64: 8>]
+  %r = kern.launch "range"(%z, %s, %one) : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<?xi64>
+  return %r : tensor<?xi64>
+}
+// NOBOUND: dynamic dim 0 ('seq') of input 'x' has no bound: pass --max-dim seq=N
