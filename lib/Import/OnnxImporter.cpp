@@ -75,6 +75,7 @@ public:
       : ctx(ctx), path(std::move(path)), opts(opts), b(ctx) {}
 
   OwningOpRef<ModuleOp> run();
+  FailureOr<ElementsAttr> tensorFile();
 
 private:
   InFlightDiagnostic error(const Twine &msg) { return emitError(FileLineColLoc::get(ctx, path, 0, 0)) << msg; }
@@ -327,9 +328,10 @@ OwningOpRef<ModuleOp> Importer::run() {
   for (const auto &o : model.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx")
       opset = o.version();
-  if (opset < kMinOnnxOpset || opset > kMaxOnnxOpset) {
-    error("unsupported opset " + Twine(opset) + " for domain ai.onnx (qopt imports opsets " +
-          Twine(kMinOnnxOpset) + " to " + Twine(kMaxOnnxOpset) + ")");
+  if (opset < 1 || opset > kMaxOnnxOpset) {
+    error("unsupported opset " + Twine(opset) + " for domain ai.onnx (qopt imports opsets up to " +
+          Twine(kMaxOnnxOpset) + "; " + Twine(kMinOnnxOpset) + " to " + Twine(kMaxOnnxOpset) +
+          " fully, older versions op by op)");
     return nullptr;
   }
 
@@ -448,7 +450,26 @@ OwningOpRef<ModuleOp> Importer::run() {
   return module;
 }
 
+FailureOr<ElementsAttr> Importer::tensorFile() {
+  std::string err;
+  auto file = mapFile(path, err);
+  if (!file) {
+    error("cannot read tensor: " + err);
+    return failure();
+  }
+  onnx::TensorProto t;
+  if (file->size > INT32_MAX || !t.ParseFromArray(file->base, static_cast<int>(file->size))) {
+    error("not a valid TensorProto");
+    return failure();
+  }
+  return tensorAttr(t, FileLineColLoc::get(ctx, path, 0, 0));
+}
+
 } // namespace
+
+FailureOr<ElementsAttr> importOnnxTensorFile(MLIRContext *ctx, const std::string &path) {
+  return Importer(ctx, path, OnnxImportOptions{}).tensorFile();
+}
 
 OwningOpRef<ModuleOp> importOnnxModel(MLIRContext *ctx, const std::string &path, const OnnxImportOptions &opts) {
   ctx->loadDialect<nn::NNDialect, func::FuncDialect>();

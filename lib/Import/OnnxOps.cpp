@@ -226,7 +226,12 @@ const Table &table() {
       c.results.push_back(c.in(0));
       return success();
     });
-    t.on("Dropout", 13, [](Ctx &c) {
+    t.on("Dropout", 1, [](Ctx &c) {
+      if (c.has(2)) {
+        auto training = getPartialInts(c.in(2));
+        if (!training || training->empty() || (*training)[0] != 0)
+          return c.fail("training_mode must be a constant false (inference only)");
+      }
       if (c.node.getNumResults() > 1 && !c.node.getResult(1).use_empty())
         return c.fail("the mask output is not supported (inference only)");
       c.results.push_back(c.in(0));
@@ -244,7 +249,7 @@ const Table &table() {
       std::string f = fn;
       t.on(op, 1, [f](Ctx &c) { return binaryFn(c, f); });
     }
-    t.on("Pow", 13, [](Ctx &c) {
+    t.on("Pow", 7, [](Ctx &c) {
       Value x = c.in(0), y = c.in(1);
       Type xe = cast<TensorType>(x.getType()).getElementType();
       if (cast<TensorType>(y.getType()).getElementType() != xe) {
@@ -262,16 +267,16 @@ const Table &table() {
         return c.fail("direction must be LEFT or RIGHT");
       return binaryFn(c, d == "LEFT" ? "shift_left" : "shift_right");
     });
-    t.on("Max", 13, [](Ctx &c) { return variadicFn(c, "max", false); });
-    t.on("Min", 13, [](Ctx &c) { return variadicFn(c, "min", false); });
-    t.on("Sum", 13, [](Ctx &c) { return variadicFn(c, "add", false); });
-    t.on("Mean", 13, [](Ctx &c) { return variadicFn(c, "add", true); });
+    t.on("Max", 8, [](Ctx &c) { return variadicFn(c, "max", false); });
+    t.on("Min", 8, [](Ctx &c) { return variadicFn(c, "min", false); });
+    t.on("Sum", 8, [](Ctx &c) { return variadicFn(c, "add", false); });
+    t.on("Mean", 8, [](Ctx &c) { return variadicFn(c, "add", true); });
     t.on("Where", 9, [](Ctx &c) {
       TRY(y, c.make("where", {c.in(0), c.in(1), c.in(2)}));
       c.results.push_back(y);
       return success();
     });
-    t.on("Clip", 13, [](Ctx &c) {
+    t.on("Clip", 11, [](Ctx &c) {
       Value x = c.in(0);
       if (c.has(1)) {
         TRY(lo, binary(c, "max", x, c.in(1)));
@@ -284,7 +289,7 @@ const Table &table() {
       c.results.push_back(x);
       return success();
     });
-    t.on("Cast", 13, [&](Ctx &c) -> LogicalResult {
+    t.on("Cast", 6, [&](Ctx &c) -> LogicalResult {
       int64_t to = c.i("to", 0);
       Type et = num::isValidDType(static_cast<int>(to)) ? fromDType(c.b.getContext(), static_cast<num::DType>(to))
                                                         : Type();
@@ -301,12 +306,12 @@ const Table &table() {
     });
 
     // Linear algebra and normalization.
-    t.on("MatMul", 13, [](Ctx &c) {
+    t.on("MatMul", 1, [](Ctx &c) {
       TRY(y, c.make("matmul", {c.in(0), c.in(1)}));
       c.results.push_back(y);
       return success();
     });
-    t.on("Gemm", 13, [](Ctx &c) {
+    t.on("Gemm", 7, [](Ctx &c) {
       Value a = c.in(0), bm = c.in(1);
       auto perm = c.b.getDenseI64ArrayAttr({1, 0});
       if (c.i("transA", 0)) {
@@ -392,13 +397,14 @@ const Table &table() {
         {"ReduceLogSumExp", "log_sum_exp"}};
     for (auto [op, kind] : reductions) {
       std::string k = kind;
-      t.on(op, 13, [k](Ctx &c) { return reduceFn(c, k, false); });
+      t.on(op, 1, [k](Ctx &c) { return reduceFn(c, k, false); });
       t.on(op, 18, [k](Ctx &c) { return reduceFn(c, k, true); });
     }
+    t.on("ReduceSum", 1, [](Ctx &c) { return reduceFn(c, "sum", false); });
     t.on("ReduceSum", 13, [](Ctx &c) { return reduceFn(c, "sum", true); });
     for (auto [op, kind] : {std::pair<const char *, const char *>{"ArgMax", "max"}, {"ArgMin", "min"}}) {
       std::string k = kind;
-      t.on(op, 13, [k](Ctx &c) {
+      t.on(op, 1, [k](Ctx &c) {
         TRY(y, c.make("arg_reduce", {c.in(0)},
                       {c.na("kind", c.b.getStringAttr(k)), c.na("axis", c.b.getI64IntegerAttr(c.i("axis", 0))),
                        c.na("keepdims", c.b.getI64IntegerAttr(c.i("keepdims", 1))),
@@ -409,12 +415,12 @@ const Table &table() {
     }
 
     // Shape and data movement.
-    t.on("Reshape", 13, [](Ctx &c) {
+    t.on("Reshape", 5, [](Ctx &c) {
       TRY(y, c.make("reshape", {c.in(0), c.in(1)}, {c.na("allowzero", c.b.getI64IntegerAttr(c.i("allowzero", 0)))}));
       c.results.push_back(y);
       return success();
     });
-    t.on("Transpose", 13, [](Ctx &c) -> LogicalResult {
+    t.on("Transpose", 1, [](Ctx &c) -> LogicalResult {
       auto xt = dyn_cast<RankedTensorType>(c.in(0).getType());
       if (!xt)
         return c.fail("expects a ranked input");
@@ -425,6 +431,22 @@ const Table &table() {
         for (int64_t k = xt.getRank() - 1; k >= 0; --k)
           perm.push_back(k);
       TRY(y, c.make("transpose", {c.in(0)}, {c.na("perm", c.b.getDenseI64ArrayAttr(perm))}));
+      c.results.push_back(y);
+      return success();
+    });
+    t.on("Unsqueeze", 1, [](Ctx &c) -> LogicalResult {
+      auto axes = c.ints("axes");
+      if (!axes)
+        return c.fail("missing required attribute 'axes'");
+      TRY(y, c.make("unsqueeze", {c.in(0)}, {c.na("axes", c.b.getDenseI64ArrayAttr(*axes))}));
+      c.results.push_back(y);
+      return success();
+    });
+    t.on("Squeeze", 1, [](Ctx &c) -> LogicalResult {
+      SmallVector<NamedAttribute> attrs;
+      if (auto axes = c.ints("axes"))
+        attrs.push_back(c.na("axes", c.b.getDenseI64ArrayAttr(*axes)));
+      TRY(y, c.make("squeeze", {c.in(0)}, attrs));
       c.results.push_back(y);
       return success();
     });
@@ -448,19 +470,19 @@ const Table &table() {
       c.results.push_back(y);
       return success();
     });
-    t.on("Flatten", 13, [](Ctx &c) {
+    t.on("Flatten", 1, [](Ctx &c) {
       TRY(y, c.make("flatten", {c.in(0)}, {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", 1)))}));
       c.results.push_back(y);
       return success();
     });
-    t.on("Concat", 13, [](Ctx &c) -> LogicalResult {
+    t.on("Concat", 4, [](Ctx &c) -> LogicalResult {
       if (!c.attr("axis"))
         return c.fail("missing required attribute 'axis'");
       TRY(y, c.make("concat", c.node.getOperands(), {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", 0)))}));
       c.results.push_back(y);
       return success();
     });
-    t.on("Slice", 13, [](Ctx &c) {
+    t.on("Slice", 10, [](Ctx &c) {
       TRY(y, c.make("slice", {c.in(0), c.in(1), c.in(2), c.opt(3), c.opt(4)}));
       c.results.push_back(y);
       return success();
@@ -503,13 +525,14 @@ const Table &table() {
       }
       return success();
     };
+    t.on("Split", 2, [split](Ctx &c) { return split(c, false); });
     t.on("Split", 13, [split](Ctx &c) { return split(c, true); });
-    t.on("Gather", 13, [](Ctx &c) {
+    t.on("Gather", 1, [](Ctx &c) {
       TRY(y, c.make("gather", {c.in(0), c.in(1)}, {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", 0)))}));
       c.results.push_back(y);
       return success();
     });
-    t.on("Expand", 13, [](Ctx &c) {
+    t.on("Expand", 8, [](Ctx &c) {
       TRY(y, c.make("expand", {c.in(0), c.in(1)}));
       c.results.push_back(y);
       return success();
@@ -519,7 +542,7 @@ const Table &table() {
       c.results.push_back(y);
       return success();
     });
-    t.on("Shape", 13, [](Ctx &c) {
+    t.on("Shape", 1, [](Ctx &c) {
       SmallVector<NamedAttribute> attrs;
       if (c.attr("start"))
         attrs.push_back(c.na("start", c.b.getI64IntegerAttr(c.i("start", 0))));
@@ -529,7 +552,7 @@ const Table &table() {
       c.results.push_back(y);
       return success();
     });
-    t.on("Size", 13, [](Ctx &c) {
+    t.on("Size", 1, [](Ctx &c) {
       TRY(y, c.make("size", {c.in(0)}));
       c.results.push_back(y);
       return success();
@@ -539,7 +562,7 @@ const Table &table() {
       c.results.push_back(y);
       return success();
     });
-    t.on("Constant", 13, [](Ctx &c) -> LogicalResult {
+    t.on("Constant", 9, [](Ctx &c) -> LogicalResult {
       Attribute v;
       auto t0 = [&](Type et, ArrayRef<int64_t> shape) { return RankedTensorType::get(shape, et); };
       if (auto a = c.attr("value")) {

@@ -275,7 +275,7 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
       for (int j = 0; j < nin; ++j) {
         uint32_t id = in.inputs[j];
         if (id == format::kNoValue) {
-          if (j < k.minInputs || (k.shapeDataInputs >> j & 1u))
+          if (j < k.minInputs)
             return bad("instruction " + std::to_string(i) + " (" + kname + ") lacks required operand " +
                        std::to_string(j));
           continue;

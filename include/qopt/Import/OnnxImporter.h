@@ -30,6 +30,9 @@ struct OnnxImportOptions {
 mlir::OwningOpRef<mlir::ModuleOp> importOnnxModel(mlir::MLIRContext *ctx, const std::string &path,
                                                   const OnnxImportOptions &options = {});
 
+// Reads a serialized TensorProto file (as in ONNX backend test data sets) into a constant attribute.
+mlir::FailureOr<mlir::ElementsAttr> importOnnxTensorFile(mlir::MLIRContext *ctx, const std::string &path);
+
 // Rewrites one generic node into nn ops. Emits an error naming the node, op and opset version on failure.
 mlir::LogicalResult convertOnnxNode(nn::OnnxNodeOp node);
 

@@ -42,7 +42,7 @@ xv = np.array([[1, 2, 3, 4], [-1, 0, 1, 0.5]], dtype=np.float32)
 wv = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
 np.save(os.path.join(out, "mlp_y_ref.npy"), np.maximum(xv @ wv + np.array([1, -2, 0.5], np.float32), 0))
 
-save(mlp(opset=9), "opset9.onnx", check=False)
+save(mlp(opset=99), "opset99.onnx", check=False)
 save(mlp(op="FancyOp", domain="com.example"), "custom_domain.onnx", check=False)
 save(mlp(op="NoSuchOp"), "unknown_op.onnx", check=False)
 
