@@ -14,6 +14,7 @@ config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
 config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs"]
 
 llvm_config.use_default_substitutions()
+config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))
 config.substitutions.append(("%qopt-opt", os.path.join(config.qopt_tools_dir, "qopt-opt")))
 config.substitutions.append(("%qopt", os.path.join(config.qopt_tools_dir, "qopt")))
 config.substitutions.append(("%qrun", os.path.join(config.qopt_tools_dir, "qrun")))

@@ -136,6 +136,15 @@ NN_KERNEL_OP(ShapeOp)
 NN_KERNEL_OP(SizeOp)
 NN_KERNEL_OP(RangeOp)
 NN_KERNEL_OP(ConstantOfShapeOp)
+NN_KERNEL_OP(ConvOp)
+NN_KERNEL_OP(PoolOp)
+NN_KERNEL_OP(GatherElementsOp)
+NN_KERNEL_OP(GatherNdOp)
+NN_KERNEL_OP(ScatterNdOp)
+NN_KERNEL_OP(TileOp)
+NN_KERNEL_OP(PadOp)
+NN_KERNEL_OP(CumsumOp)
+LogicalResult TopkOp::verify() { return verifyKernelOp(getOperation()); }
 #undef NN_KERNEL_OP
 
 #define GET_OP_CLASSES

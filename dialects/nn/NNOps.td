@@ -302,4 +302,88 @@ def NN_ConstantOfShapeOp : NN_KernelOp<"constant_of_shape"> {
   let assemblyFormat = "`(` $shape `)` attr-dict `:` functional-type($shape, $y)";
 }
 
+//===----------------------------------------------------------------------===//
+// Convolution, pooling, indexing, padding, sorting, scans
+//===----------------------------------------------------------------------===//
+
+def NN_ConvOp : NN_KernelOp<"conv"> {
+  let summary = "N-d grouped convolution, NCHW, with explicit pads [begin..., end...]";
+  let description = [{
+    ```mlir
+    %y = nn.conv(%x, %w, %b) {pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 2, 2>}
+        : (tensor<?x3x32x32xf32>, tensor<8x3x3x3xf32>, tensor<8xf32>) -> tensor<?x8x16x16xf32>
+    ```
+    The importer resolves ONNX's auto_pad into `pads`.
+  }];
+  let arguments = (ins AnyTensor:$x, AnyTensor:$w, AnyType:$bias, OptionalAttr<DenseI64ArrayAttr>:$strides,
+                       OptionalAttr<DenseI64ArrayAttr>:$dilations, OptionalAttr<DenseI64ArrayAttr>:$pads,
+                       DefaultValuedAttr<I64Attr, "1">:$group);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_PoolOp : NN_KernelOp<"pool"> {
+  let summary = "N-d max or average pooling (`kind`), or global pooling when `global` is 1";
+  let arguments = (ins AnyTensor:$x, StrAttr:$kind, OptionalAttr<DenseI64ArrayAttr>:$kernel_shape,
+                       OptionalAttr<DenseI64ArrayAttr>:$strides, OptionalAttr<DenseI64ArrayAttr>:$dilations,
+                       OptionalAttr<DenseI64ArrayAttr>:$pads, DefaultValuedAttr<I64Attr, "0">:$ceil_mode,
+                       DefaultValuedAttr<I64Attr, "0">:$count_include_pad, DefaultValuedAttr<I64Attr, "0">:$global);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_GatherElementsOp : NN_KernelOp<"gather_elements"> {
+  let summary = "ONNX GatherElements: out[i][j] = data[index[i][j]][j] along `axis`";
+  let arguments = (ins AnyTensor:$data, AnyTensor:$indices, DefaultValuedAttr<I64Attr, "0">:$axis);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_GatherNdOp : NN_KernelOp<"gather_nd"> {
+  let summary = "ONNX GatherND: gather slices by index tuples in the last index dim";
+  let arguments = (ins AnyTensor:$data, AnyTensor:$indices, DefaultValuedAttr<I64Attr, "0">:$batch_dims);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_ScatterNdOp : NN_KernelOp<"scatter_nd"> {
+  let summary = "ONNX ScatterND: a copy of data with slices replaced (or combined by `reduction`)";
+  let arguments = (ins AnyTensor:$data, AnyTensor:$indices, AnyTensor:$updates,
+                       DefaultValuedStrAttr<StrAttr, "none">:$reduction);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+}
+
+def NN_TileOp : NN_KernelOp<"tile"> {
+  let summary = "repeat the input along each dim";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$repeats);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_PadOp : NN_KernelOp<"pad"> {
+  let summary = "pad every dim by [begin..., end...] with a constant, reflect, edge or wrap";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$pads, AnyType:$value,
+                       DefaultValuedStrAttr<StrAttr, "constant">:$mode);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_CumsumOp : NN_KernelOp<"cumsum"> {
+  let summary = "cumulative sum along the axis given by a scalar operand";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$axis, DefaultValuedAttr<I64Attr, "0">:$exclusive,
+                       DefaultValuedAttr<I64Attr, "0">:$reverse);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_TopkOp : NN_Op<"topk", [Pure]> {
+  let summary = "the k largest (or smallest) elements along `axis` and their int64 indices";
+  let arguments = (ins AnyTensor:$x, AnyTensor:$k, DefaultValuedAttr<I64Attr, "-1">:$axis,
+                       DefaultValuedAttr<I64Attr, "1">:$largest, DefaultValuedAttr<I64Attr, "1">:$sorted);
+  let results = (outs AnyTensor:$values, AnyTensor:$indices);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
 #endif // QOPT_NN_OPS

@@ -8,7 +8,11 @@
 #include "qopt/Dialect/NN/NNDialect.h"
 
 #include "mlir/IR/Matchers.h"
+#include "qopt/Numerics/Kernels.h"
+
 #include "llvm/ADT/TypeSwitch.h"
+
+#include <cstring>
 
 using namespace mlir;
 using namespace qopt;
@@ -71,6 +75,68 @@ struct Inferer {
 
   static int64_t mul(int64_t a, int64_t b) { return (a == kDyn || b == kDyn) ? kDyn : a * b; }
 };
+
+// Ops without a rule above use their kernel's shape function. Dynamic dims are evaluated twice with different
+// stand-in sizes: a result dim that differs between the two runs depends on them and is dynamic; one that agrees
+// is static. Operands whose values the shape function reads must be known at compile time.
+LogicalResult inferWithKernel(Inferer &I, Operation *op, SmallVectorImpl<Type> &types) {
+  const num::KernelDef *k = num::lookupKernel(kernelName(op).str());
+  if (!k)
+    return I.fail("has no shape inference");
+  num::Attrs attrs = kernelAttrs(op);
+  SmallVector<Dims> runs[2];
+  SmallVector<num::DType> dtypes;
+  for (int run = 0; run < 2; ++run) {
+    const int64_t standIn = run ? 9973 : 9967;
+    std::vector<num::Tensor> ins(op->getNumOperands());
+    std::vector<std::vector<uint8_t>> storage(op->getNumOperands());
+    num::KernelArgs args;
+    args.attrs = &attrs;
+    for (unsigned i = 0; i < op->getNumOperands(); ++i) {
+      Value v = op->getOperand(i);
+      if (isa<NoneType>(v.getType())) {
+        args.inputs.push_back(nullptr);
+        continue;
+      }
+      auto t = dyn_cast<RankedTensorType>(v.getType());
+      if (!t)
+        return I.fail("expects ranked tensor operands");
+      ins[i].dtype = toDType(t.getElementType());
+      for (int64_t d : t.getShape())
+        ins[i].shape.push_back(ShapedType::isDynamic(d) ? standIn : d);
+      if (k->shapeDataInputs >> i & 1u) {
+        auto known = getPartialInts(v);
+        if (!known || llvm::any_of(*known, [](int64_t x) { return x == kDyn; }))
+          return I.fail("operand " + Twine(i) + " must be a compile-time constant");
+        storage[i].resize(known->size() * 8);
+        std::memcpy(storage[i].data(), known->data(), storage[i].size());
+        ins[i].dtype = num::DType::I64;
+        ins[i].shape = {static_cast<int64_t>(known->size())};
+        ins[i].data = storage[i].data();
+      }
+      args.inputs.push_back(&ins[i]);
+    }
+    std::vector<num::Tensor> outs(op->getNumResults());
+    for (auto &o : outs)
+      args.outputs.push_back(&o);
+    std::string err;
+    if (!k->infer(args, err))
+      return I.fail(err);
+    dtypes.clear();
+    for (auto &o : outs) {
+      runs[run].push_back(Dims(o.shape.begin(), o.shape.end()));
+      dtypes.push_back(o.dtype);
+    }
+  }
+  for (unsigned r = 0; r < op->getNumResults(); ++r) {
+    Dims d = runs[0][r];
+    for (size_t j = 0; j < d.size(); ++j)
+      if (d[j] != runs[1][r][j])
+        d[j] = kDyn;
+    types.push_back(RankedTensorType::get(d, fromDType(op->getContext(), dtypes[r])));
+  }
+  return success();
+}
 
 LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
   Inferer I{op, diag};
@@ -468,7 +534,7 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
         Dims out = target ? *target : Dims(s->getDimSize(0), kDyn);
         return make(out, cast<TensorType>(o.getY().getType()).getElementType());
       })
-      .Default([&](Operation *) { return I.fail("has no shape inference"); });
+      .Default([&](Operation *o) { return inferWithKernel(I, o, types); });
 }
 
 } // namespace

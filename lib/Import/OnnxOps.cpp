@@ -87,6 +87,25 @@ struct Ctx {
     return op->getResult(0);
   }
 
+  // As make(), for ops with several results (no folding).
+  FailureOr<SmallVector<Value>> makeMulti(StringRef name, ValueRange operands, ArrayRef<NamedAttribute> attrs,
+                                          unsigned numResults) {
+    OperationState st(loc, "nn." + name.str());
+    st.addOperands(operands);
+    st.addAttributes(attrs);
+    for (unsigned i = 0; i < numResults; ++i)
+      st.addTypes(UnrankedTensorType::get(b.getF32Type()));
+    Operation *op = b.create(st);
+    SmallVector<Type> types;
+    if (failed(inferResultTypes(op, types, /*diag=*/true))) {
+      op->erase();
+      return failure();
+    }
+    for (unsigned i = 0; i < numResults; ++i)
+      op->getResult(i).setType(types[i]);
+    return SmallVector<Value>(op->getResults());
+  }
+
   NamedAttribute na(StringRef k, Attribute v) { return b.getNamedAttr(k, v); }
   Value i64Const(ArrayRef<int64_t> vals) {
     auto t = RankedTensorType::get({static_cast<int64_t>(vals.size())}, b.getI64Type());
@@ -349,10 +368,48 @@ const Table &table() {
         return success();
       });
     }
-    t.on("LayerNormalization", 17, [](Ctx &c) {
+    t.on("LayerNormalization", 17, [](Ctx &c) -> LogicalResult {
+      bool stats = false;
       for (unsigned k = 1; k < c.node.getNumResults(); ++k)
-        if (!c.node.getResult(k).use_empty())
-          return c.fail("the Mean and InvStdDev outputs are not supported");
+        stats |= !c.node.getResult(k).use_empty();
+      if (stats) {
+        // Mean and InvStdDev are wanted: decompose (they keep the normalized dims as 1s).
+        auto xt = dyn_cast<RankedTensorType>(c.in(0).getType());
+        if (!xt)
+          return c.fail("expects a ranked input");
+        int64_t axis = c.i("axis", -1), r = xt.getRank();
+        if (axis < 0)
+          axis += r;
+        if (axis < 0 || axis >= r)
+          return c.fail("axis out of range");
+        SmallVector<int64_t> axes;
+        for (int64_t k = axis; k < r; ++k)
+          axes.push_back(k);
+        auto red = [&](Value v) {
+          return c.make("reduce", {v}, {c.na("kind", c.b.getStringAttr("mean")),
+                                        c.na("axes", c.b.getDenseI64ArrayAttr(axes))});
+        };
+        Value x = c.in(0);
+        TRY(mean, red(x));
+        TRY(d, binary(c, "sub", x, mean));
+        TRY(d2, binary(c, "mul", d, d));
+        TRY(var, red(d2));
+        TRY(ve, binary(c, "add", var, c.scalarLike(var, c.f("epsilon", 1e-5))));
+        TRY(sd, c.make("unary", {ve}, {c.na("fn", c.b.getStringAttr("sqrt"))}));
+        TRY(inv, c.make("unary", {sd}, {c.na("fn", c.b.getStringAttr("reciprocal"))}));
+        TRY(n, binary(c, "mul", d, inv));
+        TRY(y, binary(c, "mul", n, c.in(1)));
+        if (c.has(2)) {
+          TRY(yb, binary(c, "add", y, c.in(2)));
+          y = yb;
+        }
+        c.results.push_back(y);
+        if (c.node.getNumResults() > 1)
+          c.results.push_back(mean);
+        if (c.node.getNumResults() > 2)
+          c.results.push_back(inv);
+        return success();
+      }
       TRY(y, c.make("layer_norm", {c.in(0), c.in(1), c.opt(2)},
                     {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", -1))),
                      c.na("epsilon", c.b.getF64FloatAttr(c.f("epsilon", 1e-5)))}));
@@ -361,7 +418,7 @@ const Table &table() {
         c.results.push_back(y);
       return success();
     });
-    t.on("BatchNormalization", 15, [](Ctx &c) -> LogicalResult {
+    t.on("BatchNormalization", 9, [](Ctx &c) -> LogicalResult {
       if (c.i("training_mode", 0))
         return c.fail("training_mode=1 is not supported (inference only)");
       // y = (x - mean) / sqrt(var + eps) * scale + bias, parameters broadcast over dim 1.
@@ -562,7 +619,7 @@ const Table &table() {
       c.results.push_back(y);
       return success();
     });
-    t.on("Constant", 9, [](Ctx &c) -> LogicalResult {
+    t.on("Constant", 1, [](Ctx &c) -> LogicalResult {
       Attribute v;
       auto t0 = [&](Type et, ArrayRef<int64_t> shape) { return RankedTensorType::get(shape, et); };
       if (auto a = c.attr("value")) {
@@ -599,6 +656,190 @@ const Table &table() {
       c.results.push_back(y);
       return success();
     });
+
+    // Convolution and pooling: auto_pad is resolved here into explicit pads.
+    auto windowAttrs = [](Ctx &c, ArrayRef<int64_t> kernel, bool ceil,
+                          SmallVectorImpl<NamedAttribute> &attrs) -> LogicalResult {
+      auto xt = dyn_cast<RankedTensorType>(c.in(0).getType());
+      if (!xt || xt.getRank() < 3)
+        return c.fail("expects a ranked input of rank >= 3");
+      int64_t n = xt.getRank() - 2;
+      SmallVector<int64_t> strides = c.ints("strides").value_or(SmallVector<int64_t>(n, 1));
+      SmallVector<int64_t> dil = c.ints("dilations").value_or(SmallVector<int64_t>(n, 1));
+      SmallVector<int64_t> pads = c.ints("pads").value_or(SmallVector<int64_t>(2 * n, 0));
+      if ((int64_t)strides.size() != n || (int64_t)dil.size() != n || (int64_t)pads.size() != 2 * n ||
+          (int64_t)kernel.size() != n)
+        return c.fail("strides, dilations, pads or kernel_shape do not match the input's spatial rank");
+      StringRef autoPad = c.s("auto_pad", "NOTSET");
+      if (autoPad == "VALID") {
+        pads.assign(2 * n, 0);
+      } else if (autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER") {
+        for (int64_t i = 0; i < n; ++i) {
+          int64_t in = xt.getDimSize(2 + i);
+          if (ShapedType::isDynamic(in))
+            return c.fail("auto_pad " + autoPad + " needs static spatial dims");
+          int64_t out = (in + strides[i] - 1) / strides[i];
+          int64_t total = std::max<int64_t>(0, (out - 1) * strides[i] + dil[i] * (kernel[i] - 1) + 1 - in);
+          int64_t small = total / 2, large = total - small;
+          pads[i] = autoPad == "SAME_UPPER" ? small : large;
+          pads[i + n] = autoPad == "SAME_UPPER" ? large : small;
+        }
+      } else if (autoPad != "NOTSET") {
+        return c.fail("unknown auto_pad '" + autoPad + "'");
+      }
+      (void)ceil;
+      attrs.push_back(c.na("strides", c.b.getDenseI64ArrayAttr(strides)));
+      attrs.push_back(c.na("dilations", c.b.getDenseI64ArrayAttr(dil)));
+      attrs.push_back(c.na("pads", c.b.getDenseI64ArrayAttr(pads)));
+      return success();
+    };
+    t.on("Conv", 1, [windowAttrs](Ctx &c) -> LogicalResult {
+      auto wt = dyn_cast<RankedTensorType>(c.in(1).getType());
+      if (!wt || !wt.hasStaticShape())
+        return c.fail("expects a weight of static shape");
+      SmallVector<int64_t> kernel =
+          c.ints("kernel_shape").value_or(SmallVector<int64_t>(wt.getShape().drop_front(2)));
+      SmallVector<NamedAttribute> attrs{c.na("group", c.b.getI64IntegerAttr(c.i("group", 1)))};
+      if (failed(windowAttrs(c, kernel, false, attrs)))
+        return failure();
+      TRY(y, c.make("conv", {c.in(0), c.in(1), c.opt(2)}, attrs));
+      c.results.push_back(y);
+      return success();
+    });
+    auto pool = [windowAttrs](Ctx &c, StringRef kind, bool global) -> LogicalResult {
+      SmallVector<NamedAttribute> attrs{c.na("kind", c.b.getStringAttr(kind))};
+      if (global) {
+        attrs.push_back(c.na("global", c.b.getI64IntegerAttr(1)));
+      } else {
+        auto kernel = c.ints("kernel_shape");
+        if (!kernel)
+          return c.fail("missing required attribute 'kernel_shape'");
+        if (failed(windowAttrs(c, *kernel, c.i("ceil_mode", 0), attrs)))
+          return failure();
+        attrs.push_back(c.na("kernel_shape", c.b.getDenseI64ArrayAttr(*kernel)));
+        attrs.push_back(c.na("ceil_mode", c.b.getI64IntegerAttr(c.i("ceil_mode", 0))));
+        attrs.push_back(c.na("count_include_pad", c.b.getI64IntegerAttr(c.i("count_include_pad", 0))));
+      }
+      if (c.node.getNumResults() > 1 && !c.node.getResult(1).use_empty())
+        return c.fail("the Indices output is not supported");
+      if (c.i("storage_order", 0) != 0)
+        return c.fail("storage_order=1 is not supported");
+      TRY(y, c.make("pool", {c.in(0)}, attrs));
+      c.results.push_back(y);
+      for (unsigned k = 1; k < c.node.getNumResults(); ++k)
+        c.results.push_back(y);
+      return success();
+    };
+    t.on("MaxPool", 1, [pool](Ctx &c) { return pool(c, "max", false); });
+    t.on("AveragePool", 1, [pool](Ctx &c) { return pool(c, "avg", false); });
+    t.on("GlobalMaxPool", 1, [pool](Ctx &c) { return pool(c, "max", true); });
+    t.on("GlobalAveragePool", 1, [pool](Ctx &c) { return pool(c, "avg", true); });
+
+    // Indexing, padding, sorting, scans.
+    t.on("GatherElements", 11, [](Ctx &c) {
+      TRY(y, c.make("gather_elements", {c.in(0), c.in(1)}, {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", 0)))}));
+      c.results.push_back(y);
+      return success();
+    });
+    t.on("GatherND", 11, [](Ctx &c) {
+      TRY(y, c.make("gather_nd", {c.in(0), c.in(1)},
+                    {c.na("batch_dims", c.b.getI64IntegerAttr(c.i("batch_dims", 0)))}));
+      c.results.push_back(y);
+      return success();
+    });
+    t.on("ScatterND", 11, [](Ctx &c) {
+      TRY(y, c.make("scatter_nd", {c.in(0), c.in(1), c.in(2)},
+                    {c.na("reduction", c.b.getStringAttr(c.s("reduction", "none")))}));
+      c.results.push_back(y);
+      return success();
+    });
+    t.on("Tile", 6, [](Ctx &c) {
+      TRY(y, c.make("tile", {c.in(0), c.in(1)}));
+      c.results.push_back(y);
+      return success();
+    });
+    auto pad = [](Ctx &c, bool fromInputs) -> LogicalResult {
+      auto xt = dyn_cast<RankedTensorType>(c.in(0).getType());
+      if (!xt)
+        return c.fail("expects a ranked input");
+      int64_t r = xt.getRank();
+      Value pads, value = c.none();
+      if (fromInputs) {
+        auto p = c.constInts(1, "pads");
+        if (failed(p))
+          return failure();
+        SmallVector<int64_t> full(2 * r, 0);
+        if (c.has(3)) { // axes (opset 18): pads name only those dims
+          auto axes = c.constInts(3, "axes");
+          if (failed(axes))
+            return failure();
+          if (p->size() != 2 * axes->size())
+            return c.fail("pads and axes differ in length");
+          for (size_t k = 0; k < axes->size(); ++k) {
+            int64_t ax = (*axes)[k] < 0 ? (*axes)[k] + r : (*axes)[k];
+            if (ax < 0 || ax >= r)
+              return c.fail("axis out of range");
+            full[ax] = (*p)[k];
+            full[ax + r] = (*p)[k + axes->size()];
+          }
+        } else {
+          full = *p;
+        }
+        pads = c.i64Const(full);
+        if (c.has(2))
+          value = c.in(2);
+      } else {
+        auto p = c.ints("pads");
+        if (!p)
+          return c.fail("missing required attribute 'pads'");
+        pads = c.i64Const(*p);
+        value = c.scalarLike(c.in(0), c.f("value", 0.0));
+      }
+      TRY(y, c.make("pad", {c.in(0), pads, value}, {c.na("mode", c.b.getStringAttr(c.s("mode", "constant")))}));
+      c.results.push_back(y);
+      return success();
+    };
+    t.on("Pad", 2, [pad](Ctx &c) { return pad(c, false); });
+    t.on("Pad", 11, [pad](Ctx &c) { return pad(c, true); });
+    t.on("TopK", 10, [](Ctx &c) -> LogicalResult {
+      auto r = c.makeMulti("topk", {c.in(0), c.in(1)},
+                           {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", -1))),
+                            c.na("largest", c.b.getI64IntegerAttr(c.i("largest", 1))),
+                            c.na("sorted", c.b.getI64IntegerAttr(c.i("sorted", 1)))},
+                           2);
+      if (failed(r))
+        return failure();
+      c.results.append(r->begin(), r->end());
+      return success();
+    });
+    t.on("CumSum", 11, [](Ctx &c) {
+      TRY(y, c.make("cumsum", {c.in(0), c.in(1)},
+                    {c.na("exclusive", c.b.getI64IntegerAttr(c.i("exclusive", 0))),
+                     c.na("reverse", c.b.getI64IntegerAttr(c.i("reverse", 0)))}));
+      c.results.push_back(y);
+      return success();
+    });
+    t.on("PRelu", 9, [](Ctx &c) -> LogicalResult {
+      Value x = c.in(0), slope = c.in(1);
+      Value zero = c.scalarLike(x, 0.0);
+      TRY(neg, binary(c, "less", x, zero));
+      TRY(scaled, binary(c, "mul", x, slope));
+      TRY(y, c.make("where", {neg, scaled, x}));
+      c.results.push_back(y);
+      return success();
+    });
+    // Softmax before opset 13 normalizes over all dims from `axis` on (the input coerced to 2-D).
+    for (auto [op, isLog] : {std::pair<const char *, int>{"Softmax", 0}, {"LogSoftmax", 1}}) {
+      int lg = isLog;
+      t.on(op, 1, [lg](Ctx &c) -> LogicalResult {
+        TRY(flat, c.make("flatten", {c.in(0)}, {c.na("axis", c.b.getI64IntegerAttr(c.i("axis", 1)))}));
+        TRY(sm, c.make("softmax", {flat}, {c.na("log", c.b.getI64IntegerAttr(lg))}));
+        TRY(shape, c.make("shape", {c.in(0)}));
+        TRY(y, c.make("reshape", {sm, shape}));
+        c.results.push_back(y);
+        return success();
+      });
+    }
     for (auto &kv : t.map)
       llvm::sort(kv.second, [](auto &a, auto &b) { return a.first < b.first; });
     return t;

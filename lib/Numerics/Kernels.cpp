@@ -12,6 +12,8 @@ const std::vector<const KernelDef *> &allKernels() {
     registerShapeKernels(t);
     registerLinalgKernels(t);
     registerReduceKernels(t);
+    registerConvKernels(t);
+    registerIndexKernels(t);
     std::sort(t.begin(), t.end(), [](const KernelDef *a, const KernelDef *b) {
       return std::string_view(a->name) < std::string_view(b->name);
     });

@@ -15,6 +15,31 @@
 namespace qopt::num {
 namespace {
 
+uint16_t floatToHalf(float f);
+uint16_t floatToBf16(float f);
+
+// float16 and bfloat16 are computed in float32 and rounded once (to nearest even) on the way out.
+struct WidenedF32 {
+  std::vector<float> data;
+  Tensor view;
+  WidenedF32(const Tensor &t) : data(static_cast<size_t>(t.numel())) {
+    for (int64_t i = 0; i < t.numel(); ++i)
+      data[i] = static_cast<float>(loadDouble(t, i));
+    view = t;
+    view.dtype = DType::F32;
+    view.data = data.data();
+  }
+};
+
+void narrowFrom(const Tensor &f32, Tensor &out) {
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    float v = f32.as<float>()[i];
+    out.as<uint16_t>()[i] = out.dtype == DType::F16 ? floatToHalf(v) : floatToBf16(v);
+  }
+}
+
+bool isHalf(DType t) { return t == DType::F16 || t == DType::BF16; }
+
 //===-- unary --------------------------------------------------------------===//
 
 enum class UFn {
@@ -143,10 +168,31 @@ template <typename T> void unaryLoop(UFn f, const Tensor &x, Tensor &y, double a
     out[i] = applyUnary<T>(f, in[i], alpha, beta);
 }
 
+bool unaryRun(const KernelArgs &a, std::string &err);
+
+bool unaryRunHalf(const KernelArgs &a, std::string &err) {
+  WidenedF32 x(*a.in(0));
+  Tensor &y = *a.outputs[0];
+  Tensor yf = y;
+  std::vector<float> buf(static_cast<size_t>(y.numel()));
+  yf.dtype = y.dtype == DType::Bool ? DType::Bool : DType::F32;
+  yf.data = y.dtype == DType::Bool ? y.data : buf.data();
+  KernelArgs inner = a;
+  inner.inputs = {&x.view};
+  inner.outputs = {&yf};
+  if (!unaryRun(inner, err))
+    return false;
+  if (y.dtype != DType::Bool)
+    narrowFrom(yf, y);
+  return true;
+}
+
 bool unaryRun(const KernelArgs &a, std::string &err) {
   UFn f = parseUnary(a.attrs->getString("fn", ""));
   const Tensor &x = *a.in(0);
   Tensor &y = *a.outputs[0];
+  if (isHalf(x.dtype))
+    return unaryRunHalf(a, err);
   double alpha = a.attrs->getFloat("alpha", 0.01), beta = a.attrs->getFloat("beta", 0.0);
   if (f == UFn::Selu) {
     alpha = a.attrs->getFloat("alpha", 1.67326319217681884765625);
@@ -316,6 +362,19 @@ bool binaryRun(const KernelArgs &a, std::string &err) {
   BFn f = parseBinary(a.attrs->getString("fn", ""));
   const Tensor &x = *a.in(0), &y = *a.in(1);
   Tensor &z = *a.outputs[0];
+  if (isHalf(x.dtype)) {
+    WidenedF32 xf(x), yf(y);
+    Tensor zf = z;
+    std::vector<float> buf(static_cast<size_t>(z.numel()));
+    if (z.dtype != DType::Bool) {
+      zf.dtype = DType::F32;
+      zf.data = buf.data();
+    }
+    binaryLoop<float>(f, xf.view, yf.view, zf);
+    if (z.dtype != DType::Bool)
+      narrowFrom(zf, z);
+    return true;
+  }
   switch (x.dtype) {
   case DType::F32: binaryLoop<float>(f, x, y, z); return true;
   case DType::F64: binaryLoop<double>(f, x, y, z); return true;

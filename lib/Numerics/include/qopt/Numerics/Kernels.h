@@ -54,6 +54,8 @@ void registerElementwiseKernels(std::vector<const KernelDef *> &out);
 void registerShapeKernels(std::vector<const KernelDef *> &out);
 void registerLinalgKernels(std::vector<const KernelDef *> &out);
 void registerReduceKernels(std::vector<const KernelDef *> &out);
+void registerConvKernels(std::vector<const KernelDef *> &out);
+void registerIndexKernels(std::vector<const KernelDef *> &out);
 
 // Shape helpers shared by kernels and the compiler's shape inference.
 bool broadcastShapes(const Shape &a, const Shape &b, Shape &out);
