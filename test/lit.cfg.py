@@ -11,7 +11,7 @@ config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
-config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs"]
+config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "versions.txt"]
 
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -183,6 +184,10 @@ int runOnce(qrt_model *model, qrt_session *session, const Options &o) {
           "setting input");
   }
   check(qrt_session_run(session), "run");
+  std::error_code ec;
+  std::filesystem::create_directories(o.outputDir, ec);
+  if (ec)
+    die(o.outputDir + ": cannot create directory: " + ec.message());
   for (int32_t i = 0; i < qrt_model_num_outputs(model); ++i) {
     const char *name = qrt_model_output_name(model, i);
     qrt_tensor t;

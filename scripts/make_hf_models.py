@@ -1,0 +1,84 @@
+"""Exports small decoder LMs of several Hugging Face families to ONNX with PyTorch's current exporter and records
+onnxruntime's outputs as the reference. Run where torch, transformers and onnxruntime are installed (the GPU
+machine; no GPU is used):
+
+    python3 scripts/make_hf_models.py OUTDIR
+
+Weights are random (seeded); batch and sequence are dynamic. For each model NAME it writes NAME.onnx,
+NAME.input_ids.npy, NAME.attention_mask.npy (batch 2, one row left-padded) and NAME.logits.npy (onnxruntime,
+CPU provider), plus versions.txt.
+"""
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+import transformers
+
+out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
+torch.manual_seed(0)
+
+common = dict(vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+              max_position_embeddings=64)
+families = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(num_key_value_heads=2), 18),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(num_key_value_heads=2), 20),
+    "mistral": ("MistralConfig", "MistralForCausalLM", dict(num_key_value_heads=2, sliding_window=None), 19),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(num_key_value_heads=4, pad_token_id=0), 18),
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(n_embd=64, n_layer=2, n_head=4, n_positions=64), 20),
+}
+
+
+class Logits(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids, attention_mask):
+        return self.m(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+
+
+summary = {}
+for name, (cfg_name, cls_name, extra, opset) in families.items():
+    try:
+        kw = dict(common)
+        if name == "gpt2":
+            kw = dict(vocab_size=256)
+        kw.update(extra)
+        cfg = getattr(transformers, cfg_name)(**kw)
+        cfg._attn_implementation = "eager"
+        model = getattr(transformers, cls_name)(cfg).eval()
+        ids = torch.randint(3, 256, (2, 7), dtype=torch.int64)
+        mask = torch.ones(2, 7, dtype=torch.int64)
+        mask[1, :2] = 0  # left padding in the second row
+        batch, seq = torch.export.Dim("batch", max=8), torch.export.Dim("sequence", max=64)
+        path = os.path.join(out, name + ".onnx")
+        prog = torch.onnx.export(Logits(model), (ids, mask), dynamo=True, opset_version=opset,
+                                 input_names=["input_ids", "attention_mask"], output_names=["logits"],
+                                 dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}})
+        prog.save(path, external_data=False)
+        m = onnx.load(path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        logits = sess.run(["logits"], {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})[0]
+        with torch.no_grad():
+            ref = Logits(model)(ids, mask).numpy()
+        np.save(os.path.join(out, name + ".input_ids.npy"), ids.numpy())
+        np.save(os.path.join(out, name + ".attention_mask.npy"), mask.numpy())
+        np.save(os.path.join(out, name + ".logits.npy"), logits)
+        ops = sorted({n.op_type for n in m.graph.node})
+        summary[name] = dict(opset=[o.version for o in m.opset_import if o.domain in ("", "ai.onnx")],
+                             ort_vs_torch=float(np.abs(logits - ref).max()), bytes=os.path.getsize(path),
+                             inputs=[[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+                                     for i in m.graph.input], ops=ops)
+    except Exception:
+        summary[name] = dict(error=traceback.format_exc()[-1500:])
+with open(os.path.join(out, "versions.txt"), "w") as f:
+    f.write(f"torch {torch.__version__}\ntransformers {transformers.__version__}\nonnx {onnx.__version__}\n"
+            f"onnxruntime {ort.__version__}\n")
+    f.write(json.dumps(summary, indent=1))
+print(open(os.path.join(out, "versions.txt")).read())
