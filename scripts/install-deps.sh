@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(cmake ninja-build ccache clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
       libonnx-dev libonnx-testdata protobuf-compiler libprotobuf-dev libzstd-dev libgtest-dev
-      python3-onnx python3-numpy npm)
+      python3-onnx python3-numpy time npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,7 +19,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -197,9 +197,16 @@ FailureOr<ElementsAttr> Importer::tensorAttr(onnx::TensorProto &t, Location loc)
                      << bytes;
       return failure();
     }
-    ElementsAttr a = makeOwned(t.raw_data().data());
-    t.clear_raw_data();
-    return a;
+    // Take the parsed bytes over instead of copying them: the blob owns the protobuf's string from here on.
+    std::string *owned = t.release_raw_data();
+    if (reinterpret_cast<uintptr_t>(owned->data()) % es != 0) {
+      ElementsAttr a = makeOwned(owned->data());
+      delete owned;
+      return a;
+    }
+    AsmResourceBlob blob(ArrayRef<char>(owned->data(), owned->size()), es,
+                         [owned](void *, size_t, size_t) { delete owned; }, /*dataIsMutable=*/false);
+    return ElementsAttr(DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob))));
   }
   // Typed fields: ONNX packs every narrow integer (and bool, float16) into int32_data.
   std::vector<uint8_t> buf(bytes);
@@ -299,27 +306,36 @@ FailureOr<Type> Importer::valueType(const onnx::ValueInfoProto &v, SmallVectorIm
 }
 
 OwningOpRef<ModuleOp> Importer::run() {
-  std::string err;
-  auto file = mapFile(path, err);
-  if (!file) {
-    error("cannot read model: " + err);
+  // Stream the file into the protobuf rather than mmapping it: the parsed message then holds the only copy of
+  // inline weights, and each is moved into its blob (and released) below, so peak memory stays near one copy.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error("cannot read model: cannot open: " + std::string(std::strerror(errno)));
+    return nullptr;
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    error("cannot read model: not a regular file");
+    return nullptr;
+  }
+  if (static_cast<uint64_t>(st.st_size) > INT32_MAX) {
+    ::close(fd);
+    error("model protobuf is over 2 GB; store the weights as external data");
     return nullptr;
   }
   onnx::ModelProto model;
   {
-    google::protobuf::io::ArrayInputStream raw(file->base, static_cast<int>(std::min<size_t>(file->size, INT32_MAX)));
-    if (file->size > INT32_MAX) {
-      error("model protobuf is over 2 GB; store the weights as external data");
-      return nullptr;
-    }
+    google::protobuf::io::FileInputStream raw(fd);
     google::protobuf::io::CodedInputStream in(&raw);
     in.SetTotalBytesLimit(INT32_MAX);
-    if (!model.ParseFromCodedStream(&in) || !in.ConsumedEntireMessage()) {
+    bool ok = model.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
+    ::close(fd);
+    if (!ok) {
       error("not a valid ONNX model (protobuf parse failed; truncated or corrupt file?)");
       return nullptr;
     }
   }
-  file.reset();
   if (!model.has_graph()) {
     error("model has no graph");
     return nullptr;
