@@ -103,3 +103,49 @@ func.func @softmax_cast_where(%x: tensor<2x5xf32>, %i: tensor<2x5xi64>) -> (!nn.
   %1 = nn.onnx_node "Cast"(%i) {attrs = {to = 1 : i64}, version = 13 : i64} : (tensor<2x5xi64>) -> !nn.unknown
   return %0, %1 : !nn.unknown, !nn.unknown
 }
+
+// -----
+
+// CHECK-LABEL: func @conv_pool
+func.func @conv_pool(%x: tensor<1x2x5x5xf32>, %w: tensor<3x2x3x3xf32>) -> (!nn.unknown, !nn.unknown, !nn.unknown) {
+  // auto_pad SAME_UPPER becomes explicit pads.
+  // CHECK: nn.conv({{.*}}) {dilations = array<i64: 1, 1>, pads = array<i64: 1, 1, 1, 1>, strides = array<i64: 1, 1>} {{.*}} -> tensor<1x3x5x5xf32>
+  %0 = nn.onnx_node "Conv"(%x, %w) {attrs = {auto_pad = "SAME_UPPER"}, version = 11 : i64} : (tensor<1x2x5x5xf32>, tensor<3x2x3x3xf32>) -> !nn.unknown
+  // CHECK: nn.pool({{.*}}) {ceil_mode = 1 : i64{{.*}}kernel_shape = array<i64: 2, 2>, kind = "max"{{.*}} -> tensor<1x3x3x3xf32>
+  %1 = nn.onnx_node "MaxPool"(%0) {attrs = {kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>, ceil_mode = 1 : i64}, version = 12 : i64} : (!nn.unknown) -> !nn.unknown
+  // CHECK: nn.pool({{.*}}) {global = 1 : i64, kind = "avg"} {{.*}} -> tensor<1x3x1x1xf32>
+  %2 = nn.onnx_node "GlobalAveragePool"(%1) {attrs = {}, version = 1 : i64} : (!nn.unknown) -> !nn.unknown
+  return %0, %1, %2 : !nn.unknown, !nn.unknown, !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @pad_topk_cumsum
+func.func @pad_topk_cumsum(%x: tensor<3x4xf32>) -> (!nn.unknown, !nn.unknown, !nn.unknown, !nn.unknown) {
+  // Opset 18 Pad with axes: pads for the named dims only, expanded to all dims.
+  %p = nn.constant dense<[1, 2]> : tensor<2xi64>
+  %ax = nn.constant dense<[1]> : tensor<1xi64>
+  %none = nn.none
+  // CHECK: %[[P:.*]] = nn.constant dense<[0, 1, 0, 2]> : tensor<4xi64>
+  // CHECK: nn.pad(%{{.*}}, %[[P]], %{{.*}}) {{.*}} -> tensor<3x7xf32>
+  %0 = nn.onnx_node "Pad"(%x, %p, %none, %ax) {attrs = {}, version = 18 : i64} : (tensor<3x4xf32>, tensor<2xi64>, none, tensor<1xi64>) -> !nn.unknown
+  %k = nn.constant dense<2> : tensor<1xi64>
+  // CHECK: nn.topk({{.*}}) {{.*}} -> (tensor<3x2xf32>, tensor<3x2xi64>)
+  %1:2 = nn.onnx_node "TopK"(%x, %k) {attrs = {largest = 0 : i64}, version = 11 : i64} : (tensor<3x4xf32>, tensor<1xi64>) -> (!nn.unknown, !nn.unknown)
+  %a = nn.constant dense<1> : tensor<i64>
+  // CHECK: nn.cumsum({{.*}}) {reverse = 1 : i64}
+  %2 = nn.onnx_node "CumSum"(%x, %a) {attrs = {reverse = 1 : i64}, version = 14 : i64} : (tensor<3x4xf32>, tensor<i64>) -> !nn.unknown
+  return %0, %1#0, %1#1, %2 : !nn.unknown, !nn.unknown, !nn.unknown, !nn.unknown
+}
+
+// -----
+
+// CHECK-LABEL: func @old_softmax
+func.func @old_softmax(%x: tensor<2x3x4xf32>) -> !nn.unknown {
+  // Before opset 13, Softmax normalizes over every dim from axis on: flatten, softmax, reshape back.
+  // CHECK: nn.flatten({{.*}}) : (tensor<2x3x4xf32>) -> tensor<2x12xf32>
+  // CHECK: nn.softmax({{.*}}) : (tensor<2x12xf32>) -> tensor<2x12xf32>
+  // CHECK: nn.reshape({{.*}}) : (tensor<2x12xf32>, tensor<3xi64>) -> tensor<2x3x4xf32>
+  %0 = nn.onnx_node "Softmax"(%x) {attrs = {}, version = 11 : i64} : (tensor<2x3x4xf32>) -> !nn.unknown
+  return %0 : !nn.unknown
+}

@@ -62,3 +62,29 @@ func.func @where_cond(%c: tensor<2xf32>, %x: tensor<2xf32>) {
   %0 = nn.where(%c, %x, %x) : (tensor<2xf32>, tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
   return
 }
+
+// -----
+
+func.func @conv_channels(%x: tensor<1x3x8x8xf32>, %w: tensor<4x2x3x3xf32>) {
+  %none = nn.none
+  // expected-error@+1 {{'nn.conv' op conv: channels 3 and weight [4, 2, 3, 3] do not match group 1}}
+  %0 = nn.conv(%x, %w, %none) : (tensor<1x3x8x8xf32>, tensor<4x2x3x3xf32>, none) -> tensor<1x4x6x6xf32>
+  return
+}
+
+// -----
+
+func.func @topk_k(%x: tensor<4xf32>) {
+  %k = nn.constant dense<5> : tensor<1xi64>
+  // expected-error@+1 {{'nn.topk' op topk: k = 5 is outside [0, 4]}}
+  %0:2 = nn.topk(%x, %k) : (tensor<4xf32>, tensor<1xi64>) -> (tensor<4xf32>, tensor<4xi64>)
+  return
+}
+
+// -----
+
+func.func @tile_dynamic(%x: tensor<4xf32>, %r: tensor<1xi64>) {
+  // expected-error@+1 {{'nn.tile' op operand 1 must be a compile-time constant}}
+  %0 = nn.tile(%x, %r) : (tensor<4xf32>, tensor<1xi64>) -> tensor<?xf32>
+  return
+}

@@ -75,3 +75,34 @@ func.func @generic(%x: tensor<2xf32>) {
   %1 = nn.constant dense<1.0> : tensor<2xf32>
   return
 }
+
+// CHECK-LABEL: func @vision_and_indexing
+func.func @vision_and_indexing(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>, %i: tensor<2x2xi64>,
+                               %u: tensor<2xf32>, %v: tensor<4x4xf32>) {
+  %none = nn.none
+  // CHECK: nn.conv{{.*}} -> tensor<?x4x8x8xf32>
+  %0 = nn.conv(%x, %w, %none) {pads = array<i64: 1, 1, 1, 1>} : (tensor<?x3x8x8xf32>, tensor<4x3x3x3xf32>, none) -> tensor<?x4x8x8xf32>
+  // CHECK: nn.pool{{.*}}kind = "max"{{.*}} -> tensor<?x4x4x4xf32>
+  %1 = nn.pool(%0) {kind = "max", kernel_shape = array<i64: 2, 2>, strides = array<i64: 2, 2>} : (tensor<?x4x8x8xf32>) -> tensor<?x4x4x4xf32>
+  // CHECK: nn.pool{{.*}}global = 1{{.*}} -> tensor<?x4x1x1xf32>
+  %2 = nn.pool(%1) {kind = "avg", global = 1 : i64} : (tensor<?x4x4x4xf32>) -> tensor<?x4x1x1xf32>
+  // CHECK: nn.gather_elements
+  %3 = nn.gather_elements(%v, %i) {axis = 1 : i64} : (tensor<4x4xf32>, tensor<2x2xi64>) -> tensor<2x2xf32>
+  // CHECK: nn.gather_nd{{.*}} -> tensor<2xf32>
+  %4 = nn.gather_nd(%v, %i) : (tensor<4x4xf32>, tensor<2x2xi64>) -> tensor<2xf32>
+  // CHECK: nn.scatter_nd
+  %5 = nn.scatter_nd(%v, %i, %u) {reduction = "add"} : (tensor<4x4xf32>, tensor<2x2xi64>, tensor<2xf32>) -> tensor<4x4xf32>
+  %reps = nn.constant dense<[2, 1]> : tensor<2xi64>
+  // CHECK: nn.tile{{.*}} -> tensor<8x4xf32>
+  %6 = nn.tile(%v, %reps) : (tensor<4x4xf32>, tensor<2xi64>) -> tensor<8x4xf32>
+  %pads = nn.constant dense<[0, 1, 0, 1]> : tensor<4xi64>
+  // CHECK: nn.pad{{.*}}mode = "reflect"{{.*}} -> tensor<4x6xf32>
+  %7 = nn.pad(%v, %pads, %none) {mode = "reflect"} : (tensor<4x4xf32>, tensor<4xi64>, none) -> tensor<4x6xf32>
+  %k = nn.constant dense<3> : tensor<1xi64>
+  // CHECK: nn.topk{{.*}} -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  %8:2 = nn.topk(%v, %k) : (tensor<4x4xf32>, tensor<1xi64>) -> (tensor<4x3xf32>, tensor<4x3xi64>)
+  %ax = nn.constant dense<0> : tensor<i64>
+  // CHECK: nn.cumsum{{.*}}exclusive = 1
+  %9 = nn.cumsum(%v, %ax) {exclusive = 1 : i64} : (tensor<4x4xf32>, tensor<i64>) -> tensor<4x4xf32>
+  return
+}

@@ -1,0 +1,40 @@
+// RUN: %qopt-opt %s -split-input-file -verify-diagnostics
+
+func.func @unknown(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kern.launch' op names unknown kernel 'no_such_kernel'}}
+  %0 = kern.launch "no_such_kernel"(%x) : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @arity(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kern.launch' op kernel 'binary' takes 2 to 2 operands, got 1}}
+  %0 = kern.launch "binary"(%x) {attrs = {fn = "add"}} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @results(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kern.launch' op kernel 'unary' has 1 results, got 2}}
+  %0:2 = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>)
+  return
+}
+
+// -----
+
+func.func @required(%x: tensor<4xf32>) {
+  %n = kern.absent
+  // expected-error@+1 {{'kern.launch' op operand 1 of kernel 'binary' is required}}
+  %0 = kern.launch "binary"(%x, %n) {attrs = {fn = "add"}} : (tensor<4xf32>, none) -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @plan(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kern.launch' op expects one offset per result}}
+  %0 = kern.launch "unary"(%x) {attrs = {fn = "exp"}, offsets = array<i64: 0, 64>} : (tensor<4xf32>) -> tensor<4xf32>
+  return
+}
