@@ -1,6 +1,7 @@
 //===- Tensor.cpp - dtypes, shapes and attributes --------------------------===//
 #include "qopt/Numerics/Tensor.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
@@ -99,6 +100,13 @@ int64_t loadInt(const Tensor &t, int64_t i) {
   case DType::U64: return static_cast<int64_t>(t.as<uint64_t>()[i]);
   default: return static_cast<int64_t>(loadDouble(t, i));
   }
+}
+
+std::vector<int64_t> readInts(const Tensor &t) {
+  std::vector<int64_t> v(static_cast<size_t>(std::max<int64_t>(t.numel(), 0)));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = loadInt(t, static_cast<int64_t>(i));
+  return v;
 }
 
 double loadDouble(const Tensor &t, int64_t i) {

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Npy.h"
+#include "ReadFile.h"
 
 #include <cctype>
 #include <cerrno>
@@ -373,22 +374,9 @@ bool parseNpy(const uint8_t *data, size_t size, NpyArray &out, std::string &erro
 }
 
 bool readNpy(const std::string &path, NpyArray &out, std::string &error) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = "cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
   std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    bytes.insert(bytes.end(), buf, buf + n);
-  bool readError = std::ferror(f) != 0;
-  std::fclose(f);
-  if (readError) {
-    error = "read error on " + path;
+  if (!readWholeFile(path, bytes, error))
     return false;
-  }
   NpyArray a;
   size_t offset = 0, dataBytes = 0;
   if (!parseHeader(bytes.data(), bytes.size(), a, offset, dataBytes, error)) {

@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "Tokenizer.h"
+#include "ReadFile.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -111,20 +112,9 @@ bool Tokenizer::load(const uint8_t *data, size_t size, int32_t vocabSize, Tokeni
 }
 
 bool Tokenizer::loadFile(const std::string &path, int32_t vocabSize, Tokenizer &out, std::string &error) {
-  std::FILE *f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    error = "tokenizer: cannot open " + path + ": " + std::strerror(errno);
-    return false;
-  }
   std::vector<uint8_t> bytes;
-  uint8_t buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0)
-    bytes.insert(bytes.end(), buf, buf + n);
-  bool readError = std::ferror(f) != 0;
-  std::fclose(f);
-  if (readError) {
-    error = "tokenizer: read error on " + path;
+  if (!readWholeFile(path, bytes, error)) {
+    error = "tokenizer: " + error;
     return false;
   }
   if (!load(bytes.data(), bytes.size(), vocabSize, out, error)) {

@@ -265,8 +265,7 @@ const KernelDef kKernels[] = {
 } // namespace
 
 void registerConvKernels(std::vector<const KernelDef *> &out) {
-  for (const KernelDef &k : kKernels)
-    out.push_back(&k);
+  appendKernels(out, kKernels);
 }
 
 } // namespace qopt::num

@@ -182,12 +182,6 @@ bool scatterNdRun(const KernelArgs &a, std::string &err) {
 
 //===-- tile / pad ---------------------------------------------------------===//
 
-std::vector<int64_t> readInts(const Tensor &t) {
-  std::vector<int64_t> v(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < v.size(); ++i)
-    v[i] = loadInt(t, static_cast<int64_t>(i));
-  return v;
-}
 
 bool tileInfer(const KernelArgs &a, std::string &err) {
   const Tensor &x = *a.in(0);
@@ -432,8 +426,7 @@ const KernelDef kKernels[] = {
 } // namespace
 
 void registerIndexKernels(std::vector<const KernelDef *> &out) {
-  for (const KernelDef &k : kKernels)
-    out.push_back(&k);
+  appendKernels(out, kKernels);
 }
 
 } // namespace qopt::num

@@ -280,8 +280,7 @@ const KernelDef kKernels[] = {
 } // namespace
 
 void registerLinalgKernels(std::vector<const KernelDef *> &out) {
-  for (const KernelDef &k : kKernels)
-    out.push_back(&k);
+  appendKernels(out, kKernels);
 }
 
 } // namespace qopt::num

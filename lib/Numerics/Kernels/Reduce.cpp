@@ -216,8 +216,7 @@ const KernelDef kKernels[] = {
 } // namespace
 
 void registerReduceKernels(std::vector<const KernelDef *> &out) {
-  for (const KernelDef &k : kKernels)
-    out.push_back(&k);
+  appendKernels(out, kKernels);
 }
 
 } // namespace qopt::num

@@ -15,12 +15,6 @@
 namespace qopt::num {
 namespace {
 
-std::vector<int64_t> readInts(const Tensor &t) {
-  std::vector<int64_t> v(static_cast<size_t>(std::max<int64_t>(t.numel(), 0)));
-  for (size_t i = 0; i < v.size(); ++i)
-    v[i] = loadInt(t, static_cast<int64_t>(i));
-  return v;
-}
 
 bool copyRun(const KernelArgs &a, std::string &) {
   if (a.outputs[0]->data != a.in(0)->data)
@@ -655,8 +649,7 @@ const KernelDef kKernels[] = {
 } // namespace
 
 void registerShapeKernels(std::vector<const KernelDef *> &out) {
-  for (const KernelDef &k : kKernels)
-    out.push_back(&k);
+  appendKernels(out, kKernels);
 }
 
 } // namespace qopt::num

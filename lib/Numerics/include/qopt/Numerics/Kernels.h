@@ -50,6 +50,10 @@ const KernelDef *lookupKernel(std::string_view name);
 const std::vector<const KernelDef *> &allKernels();
 
 // Registration used by the kernel family files (Kernels/*.cpp).
+template <size_t N> void appendKernels(std::vector<const KernelDef *> &out, const KernelDef (&defs)[N]) {
+  for (const KernelDef &k : defs)
+    out.push_back(&k);
+}
 void registerElementwiseKernels(std::vector<const KernelDef *> &out);
 void registerShapeKernels(std::vector<const KernelDef *> &out);
 void registerLinalgKernels(std::vector<const KernelDef *> &out);

@@ -58,6 +58,8 @@ struct Tensor {
 
 // Reads element i of an integer tensor (any integer or bool dtype) as int64.
 int64_t loadInt(const Tensor &t, int64_t i);
+// All elements of an integer tensor as int64.
+std::vector<int64_t> readInts(const Tensor &t);
 // Reads element i of any numeric tensor as double.
 double loadDouble(const Tensor &t, int64_t i);
 
