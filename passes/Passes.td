@@ -62,7 +62,9 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
     %1 = kern.launch "binary"(%0, %w) {attrs = {fn = "add"}, max_shapes = [array<i64: 512, 64>],
                                        offsets = array<i64: 0>} : ...
     ```
-    Fails if a dynamic dim has no bound, or if a shape depends on values only known at run time.
+    A result whose shape depends on values only known at run time (a Reshape to a shape given as a graph input,
+    say), and everything computed from it, is not planned: it gets offset -1 and the runtime allocates it when
+    its shape is known. Fails if a dynamic input dim has no bound.
   }];
   let options = [
     ListOption<"maxDims", "max-dims", "std::string", "Bounds of dynamic dims as NAME=N">,

@@ -55,6 +55,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     struct Info {
       num::Tensor t;
       std::vector<uint8_t> storage;
+      bool dynamic = false; // shape known only at run time: allocated then, not planned
     };
     llvm::DenseMap<Value, std::unique_ptr<Info>> info;
 
@@ -113,7 +114,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       args.attrs = &attrs;
       // shape and size read only their operand's shape, so they are computable whenever the shape is known.
       bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
-      bool allData = true;
+      bool allData = true, runtimeSized = false;
       for (auto [i, v] : llvm::enumerate(launch.getOperands())) {
         if (isa<NoneType>(v.getType())) {
           args.inputs.push_back(nullptr);
@@ -125,12 +126,10 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           launch.emitError() << "operand " << i << " has no planned value";
           return signalPassFailure();
         }
-        if ((k->shapeDataInputs >> i & 1u) && !in->t.data) {
-          launch.emitError() << "the shape of this '" << launch.getKernel() << "' depends on operand " << i
-                             << ", whose values are only known at run time (data-dependent shapes are "
-                                "not supported)";
-          return signalPassFailure();
-        }
+        // A shape that depends on values only known at run time makes the result (and everything computed
+        // from it) runtime-sized.
+        if (in->dynamic || ((k->shapeDataInputs >> i & 1u) && !in->t.data))
+          runtimeSized = true;
         allData &= shapeOnly || in->t.data != nullptr;
         args.inputs.push_back(&in->t);
         lastUse[v] = index;
@@ -139,6 +138,20 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       for (size_t r = 0; r < launch.getNumResults(); ++r) {
         outs.push_back(std::make_unique<Info>());
         args.outputs.push_back(&outs.back()->t);
+      }
+      if (runtimeSized) {
+        SmallVector<Attribute> shapes;
+        for (size_t r = 0; r < launch.getNumResults(); ++r) {
+          outs[r]->dynamic = true;
+          outs[r]->t.dtype = nn::toDType(cast<TensorType>(launch.getResult(r).getType()).getElementType());
+          shapes.push_back(b.getDenseI64ArrayAttr({}));
+          defIndex[launch.getResult(r)] = index;
+          info[launch.getResult(r)] = std::move(outs[r]);
+        }
+        launch.setMaxShapesAttr(b.getArrayAttr(shapes));
+        launches.push_back(launch);
+        ++index;
+        continue;
       }
       std::string err;
       if (!k->infer(args, err)) {
@@ -176,6 +189,8 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     std::vector<Buffer> bufs;
     for (kern::LaunchOp l : launches)
       for (Value r : l.getResults()) {
+        if (info[r]->dynamic)
+          continue;
         Buffer buf;
         buf.value = r;
         int64_t bytes = static_cast<int64_t>(info[r]->t.bytes());
@@ -216,7 +231,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     for (kern::LaunchOp l : launches) {
       SmallVector<int64_t> offs;
       for (Value r : l.getResults())
-        offs.push_back(offsetOf[r]);
+        offs.push_back(info[r]->dynamic ? -1 : offsetOf[r]);
       l.setOffsetsAttr(b.getDenseI64ArrayAttr(offs));
     }
     func->setAttr("kern.arena_bytes", b.getI64IntegerAttr(arena));

@@ -124,6 +124,16 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
         return l.emitError() << "has no memory plan";
       for (auto [r, res] : llvm::enumerate(l.getResults())) {
         auto type = cast<RankedTensorType>(res.getType());
+        int64_t offset = (*l.getOffsets())[r];
+        if (offset < 0) { // sized at run time
+          SmallVector<int64_t> dims(type.getShape()), bounds;
+          for (int64_t d : dims)
+            bounds.push_back(ShapedType::isDynamic(d) ? 0 : d);
+          encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
+                      fmt::Storage::Dynamic, dims, bounds, 0, 0);
+          ids[res] = numValues++;
+          continue;
+        }
         auto maxShape = cast<DenseI64ArrayAttr>((*l.getMaxShapes())[r]).asArrayRef();
         if (static_cast<int64_t>(maxShape.size()) != type.getRank())
           return l.emitError() << "max shape rank differs from result rank";
@@ -132,8 +142,7 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
           n *= d;
         uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
         encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
-                    fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>((*l.getOffsets())[r]),
-                    bytes);
+                    fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>(offset), bytes);
         ids[res] = numValues++;
       }
       launches.push_back(l);

@@ -24,6 +24,9 @@ public:
   // Allocates the arena and makes weights addressable; called once per session.
   virtual bool prepare(const Model &model, std::string &error) = 0;
   virtual uint8_t *arena() = 0;
+  // Memory for value `id` whose size is only known at run time (Storage::Dynamic); valid until the next call
+  // for the same id. Null if it cannot be allocated.
+  virtual uint8_t *dynamicBuffer(uint32_t id, size_t bytes) = 0;
   virtual const void *weightData(const Model &model, const Value &value) = 0;
   // Runs one instruction whose operands' shapes are already inferred and whose outputs point into the arena.
   virtual bool launch(const Instr &instr, qopt::num::KernelArgs &args, std::string &error) = 0;

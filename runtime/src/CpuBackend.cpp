@@ -9,7 +9,9 @@
 
 #include "qopt/Numerics/ThreadPool.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <vector>
 #include <cstring>
 
 namespace qrt {
@@ -36,6 +38,13 @@ public:
 
   uint8_t *arena() override { return arenaBase; }
 
+  uint8_t *dynamicBuffer(uint32_t id, size_t bytes) override {
+    if (id >= dynamic.size())
+      dynamic.resize(id + 1);
+    dynamic[id].resize(std::max<size_t>(bytes, 1));
+    return dynamic[id].data();
+  }
+
   const void *weightData(const Model &model, const Value &value) override { return model.weights + value.offset; }
 
   bool launch(const Instr &instr, qopt::num::KernelArgs &args, std::string &error) override {
@@ -46,6 +55,7 @@ public:
 private:
   qopt::num::ThreadPool pool;
   uint8_t *arenaBase = nullptr;
+  std::vector<std::vector<uint8_t>> dynamic;
 };
 
 } // namespace

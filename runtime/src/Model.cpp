@@ -155,7 +155,7 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
         break;
       if (!num::isValidDType(dt))
         return bad("value '" + v.name + "' has unknown dtype code " + std::to_string(dt));
-      if (storage < 1 || storage > 3)
+      if (storage < 1 || storage > 4)
         return bad("value '" + v.name + "' has unknown storage " + std::to_string(storage));
       if (rank > format::kMaxRank)
         return bad("value '" + v.name + "' has rank " + std::to_string(rank) + " > " +
@@ -174,7 +174,8 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
         break;
       uint64_t elems = 1;
       for (uint32_t d = 0; d < rank; ++d) {
-        if (v.dims[d] < -1 || v.maxDims[d] < 0 || (v.dims[d] >= 0 && v.dims[d] != v.maxDims[d]))
+        bool runtimeSized = storage == static_cast<int>(format::Storage::Dynamic) && v.dims[d] < 0;
+        if (v.dims[d] < -1 || v.maxDims[d] < 0 || (!runtimeSized && v.dims[d] >= 0 && v.dims[d] != v.maxDims[d]))
           return bad("value '" + v.name + "' has an invalid dim");
         uint64_t m = static_cast<uint64_t>(v.maxDims[d]);
         if (m && elems > (uint64_t(1) << 62) / m)
@@ -200,7 +201,8 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
     const uint32_t nv = static_cast<uint32_t>(model->values.size());
     std::vector<bool> defined(nv, false);
     for (uint32_t i = 0; i < nv; ++i)
-      defined[i] = model->values[i].storage != format::Storage::Arena;
+      defined[i] = model->values[i].storage != format::Storage::Arena &&
+                   model->values[i].storage != format::Storage::Dynamic;
     auto readIds = [&](std::vector<uint32_t> &ids, bool allowAbsent) {
       uint32_t n = r.count(4);
       ids.resize(n);
@@ -285,7 +287,9 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
                      "' before it is computed");
       }
       for (uint32_t id : in.outputs) {
-        if (model->values[id].storage != format::Storage::Arena || defined[id])
+        bool computed = model->values[id].storage == format::Storage::Arena ||
+                        model->values[id].storage == format::Storage::Dynamic;
+        if (!computed || defined[id])
           return bad("instruction " + std::to_string(i) + " (" + kname + ") writes '" + model->values[id].name +
                      "' which is not a fresh arena value");
         defined[id] = true;

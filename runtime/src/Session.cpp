@@ -97,6 +97,14 @@ int Session::run(std::string &error) {
       num::Tensor &t = tensors[id];
       const Value &v = model.values[id];
       int64_t n = t.numel();
+      if (v.storage == Storage::Dynamic && n >= 0 && t.dtype == v.dtype) {
+        t.data = backend->dynamicBuffer(id, static_cast<size_t>(n) * num::dtypeSize(t.dtype));
+        if (!t.data) {
+          error = where() + "cannot allocate " + std::to_string(n) + " elements for '" + v.name + "'";
+          return QRT_ERROR_EXECUTION;
+        }
+        continue;
+      }
       if (n < 0 || static_cast<uint64_t>(n) * num::dtypeSize(t.dtype) > v.maxBytes || t.dtype != v.dtype) {
         error = where() + "result " + num::dtypeName(t.dtype) + num::shapeStr(t.shape) +
                 " exceeds the compiled bound for '" + v.name + "' (" + std::to_string(v.maxBytes) +

@@ -28,3 +28,15 @@ func.func @shape_arith(%x: tensor<?xf32> {nn.dims = ["seq"], nn.name = "x"}) -> 
   return %r : tensor<?xi64>
 }
 // NOBOUND: dynamic dim 0 ('seq') of input 'x' has no bound: pass --max-dim seq=N
+
+// -----
+
+// A reshape to a shape given at run time is not planned (offset -1): the runtime sizes it, and what follows it.
+// CHECK-LABEL: func @runtime_sized
+func.func @runtime_sized(%x: tensor<6xf32> {nn.dims = [""], nn.name = "x"}, %s: tensor<2xi64> {nn.dims = [""], nn.name = "s"}) -> tensor<?x?xf32> {
+  // CHECK: kern.launch "reshape"{{.*}}max_shapes = [array<i64>], offsets = array<i64: -1>
+  %r = kern.launch "reshape"(%x, %s) : (tensor<6xf32>, tensor<2xi64>) -> tensor<?x?xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: -1>
+  %e = kern.launch "unary"(%r) {attrs = {fn = "exp"}} : (tensor<?x?xf32>) -> tensor<?x?xf32>
+  return %e : tensor<?x?xf32>
+}

@@ -69,6 +69,7 @@ enum class Storage : uint8_t {
   Input = 1,  // bound by the caller (qrt_session_set_input)
   Weight = 2, // in the weights section, read-only
   Arena = 3,  // in the activation arena at a planned offset
+  Dynamic = 4, // sized at run time: its shape depends on values only known then (no plan bound)
 };
 
 // Attribute payload kinds in an instruction record.
