@@ -840,6 +840,126 @@ const Table &table() {
         return success();
       });
     }
+
+    // Einsum, the matmul-shaped cases: one or two operands, each letter once per operand, no ellipsis. Letters
+    // only one operand has and the output lacks are summed first; then shared letters kept in the output are
+    // batch dims, shared letters dropped are contracted, and one batched matmul does the rest.
+    t.on("Einsum", 12, [](Ctx &c) -> LogicalResult {
+      std::string eq;
+      for (char ch : c.s("equation", ""))
+        if (ch != ' ')
+          eq += ch;
+      size_t arrow = eq.find("->");
+      std::string lhs = eq.substr(0, arrow), out;
+      SmallVector<std::string> terms;
+      for (size_t at = 0;;) {
+        size_t comma = lhs.find(',', at);
+        terms.push_back(lhs.substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+        if (comma == std::string::npos)
+          break;
+        at = comma + 1;
+      }
+      if (arrow != std::string::npos) {
+        out = eq.substr(arrow + 2);
+      } else { // implicit output: letters that appear once, in alphabetical order
+        for (char ch = 'A'; ch <= 'z'; ++ch)
+          if (llvm::count(lhs, ch) == 1)
+            out += ch;
+      }
+      if (eq.find('.') != std::string::npos)
+        return c.fail("equation '" + eq + "': ellipsis is not supported");
+      if (terms.size() != c.numIn() || terms.size() > 2)
+        return c.fail("equation '" + eq + "': only one or two operands are supported");
+      for (const std::string &tm : terms) {
+        std::string sorted = tm;
+        llvm::sort(sorted);
+        if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+          return c.fail("equation '" + eq + "': a repeated letter in one operand (diagonal) is not supported");
+      }
+      SmallVector<Value> vals;
+      SmallVector<std::string> labels;
+      for (unsigned k = 0; k < c.numIn(); ++k) {
+        auto ty = dyn_cast<RankedTensorType>(c.in(k).getType());
+        if (!ty || !ty.hasStaticShape() || ty.getRank() != (int64_t)terms[k].size())
+          return c.fail("equation '" + eq + "': operands must have static shapes matching the equation");
+        // Sum letters no other operand and not the output has.
+        SmallVector<int64_t> axes;
+        std::string kept;
+        for (size_t d = 0; d < terms[k].size(); ++d) {
+          char ch = terms[k][d];
+          bool elsewhere = out.find(ch) != std::string::npos ||
+                           (terms.size() == 2 && terms[1 - k].find(ch) != std::string::npos);
+          if (elsewhere)
+            kept += ch;
+          else
+            axes.push_back((int64_t)d);
+        }
+        Value v = c.in(k);
+        if (!axes.empty()) {
+          TRY(r, c.make("reduce", {v}, {c.na("kind", c.b.getStringAttr("sum")),
+                                        c.na("axes", c.b.getDenseI64ArrayAttr(axes)),
+                                        c.na("keepdims", c.b.getI64IntegerAttr(0))}));
+          v = r;
+        }
+        vals.push_back(v);
+        labels.push_back(kept);
+      }
+      auto dimOf = [&](unsigned k, char ch) {
+        return cast<RankedTensorType>(vals[k].getType()).getDimSize(labels[k].find(ch));
+      };
+      auto transpose = [&](Value v, const std::string &from, const std::string &to) -> FailureOr<Value> {
+        if (from == to)
+          return v;
+        SmallVector<int64_t> perm;
+        for (char ch : to)
+          perm.push_back((int64_t)from.find(ch));
+        return c.make("transpose", {v}, {c.na("perm", c.b.getDenseI64ArrayAttr(perm))});
+      };
+      auto reshape = [&](Value v, ArrayRef<int64_t> shape) { return c.make("reshape", {v, c.i64Const(shape)}); };
+      if (vals.size() == 1) {
+        TRY(y, transpose(vals[0], labels[0], out));
+        c.results.push_back(y);
+        return success();
+      }
+      std::string batch, contract, aFree, bFree;
+      for (char ch : labels[0]) {
+        bool inB = labels[1].find(ch) != std::string::npos, inOut = out.find(ch) != std::string::npos;
+        (inB ? (inOut ? batch : contract) : aFree) += ch;
+      }
+      for (char ch : labels[1])
+        if (labels[0].find(ch) == std::string::npos)
+          bFree += ch;
+      int64_t B = 1, M = 1, K = 1, N = 1;
+      SmallVector<int64_t> outShape;
+      for (char ch : batch) {
+        if (dimOf(0, ch) != dimOf(1, ch))
+          return c.fail("equation '" + eq + "': dim '" + Twine(ch) + "' differs between the operands");
+        B *= dimOf(0, ch);
+        outShape.push_back(dimOf(0, ch));
+      }
+      for (char ch : contract) {
+        if (dimOf(0, ch) != dimOf(1, ch))
+          return c.fail("equation '" + eq + "': dim '" + Twine(ch) + "' differs between the operands");
+        K *= dimOf(0, ch);
+      }
+      for (char ch : aFree) {
+        M *= dimOf(0, ch);
+        outShape.push_back(dimOf(0, ch));
+      }
+      for (char ch : bFree) {
+        N *= dimOf(1, ch);
+        outShape.push_back(dimOf(1, ch));
+      }
+      TRY(at, transpose(vals[0], labels[0], batch + aFree + contract));
+      TRY(bt, transpose(vals[1], labels[1], batch + contract + bFree));
+      TRY(a3, reshape(at, {B, M, K}));
+      TRY(b3, reshape(bt, {B, K, N}));
+      TRY(mm, c.make("matmul", {a3, b3}));
+      TRY(full, reshape(mm, outShape));
+      TRY(y, transpose(full, batch + aFree + bFree, out));
+      c.results.push_back(y);
+      return success();
+    });
     for (auto &kv : t.map)
       llvm::sort(kv.second, [](auto &a, auto &b) { return a.first < b.first; });
     return t;

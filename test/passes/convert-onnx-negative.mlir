@@ -38,3 +38,11 @@ func.func @bad_shapes(%x: tensor<2x3xf32>, %y: tensor<5xf32>) -> !nn.unknown {
   %0 = nn.onnx_node "Add"(%x, %y) {attrs = {}, version = 14 : i64} : (tensor<2x3xf32>, tensor<5xf32>) -> !nn.unknown
   return %0 : !nn.unknown
 }
+
+// -----
+
+func.func @einsum_ellipsis(%x: tensor<2x3x3xf32>) -> !nn.unknown {
+  // expected-error@+1 {{ONNX Einsum (opset 12): equation '...ii->...i': ellipsis is not supported}}
+  %0 = nn.onnx_node "Einsum"(%x) {attrs = {equation = "...ii->...i"}, version = 12 : i64} : (tensor<2x3x3xf32>) -> !nn.unknown
+  return %0 : !nn.unknown
+}

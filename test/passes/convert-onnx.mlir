@@ -149,3 +149,18 @@ func.func @old_softmax(%x: tensor<2x3x4xf32>) -> !nn.unknown {
   %0 = nn.onnx_node "Softmax"(%x) {attrs = {}, version = 11 : i64} : (tensor<2x3x4xf32>) -> !nn.unknown
   return %0 : !nn.unknown
 }
+
+// -----
+
+// CHECK-LABEL: func @einsum
+func.func @einsum(%q: tensor<2x4x3xf32>, %k: tensor<2x5x3xf32>) -> (!nn.unknown, !nn.unknown) {
+  // Attention scores: batch b, contract d, free i (q) and j (k).
+  // CHECK: nn.transpose(%{{.*}}) {perm = array<i64: 0, 2, 1>} : (tensor<2x5x3xf32>) -> tensor<2x3x5xf32>
+  // CHECK: nn.matmul({{.*}}) : (tensor<2x4x3xf32>, tensor<2x3x5xf32>) -> tensor<2x4x5xf32>
+  %0 = nn.onnx_node "Einsum"(%q, %k) {attrs = {equation = "bid,bjd->bij"}, version = 12 : i64} : (tensor<2x4x3xf32>, tensor<2x5x3xf32>) -> !nn.unknown
+  // One operand: sum over d, then transpose.
+  // CHECK: nn.reduce({{.*}}) {axes = array<i64: 2>, keepdims = 0 : i64, kind = "sum"} : (tensor<2x4x3xf32>) -> tensor<2x4xf32>
+  // CHECK: nn.transpose({{.*}}) {perm = array<i64: 1, 0>} : (tensor<2x4xf32>) -> tensor<4x2xf32>
+  %1 = nn.onnx_node "Einsum"(%q) {attrs = {equation = "bid->ib"}, version = 12 : i64} : (tensor<2x4x3xf32>) -> !nn.unknown
+  return %0, %1 : !nn.unknown, !nn.unknown
+}
