@@ -9,11 +9,36 @@
 
 #include "qrt.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
 namespace qrt {
 
 using qopt::format::kNoValue;
 using qopt::format::Storage;
 namespace num = qopt::num;
+
+Session::Session(const Model &model, std::unique_ptr<Backend> backend)
+    : model(model), backend(std::move(backend)) {
+  const char *p = std::getenv("QRT_PROFILE");
+  profile = p && *p && std::string(p) != "0";
+}
+
+Session::~Session() {
+  if (!profile || kernelTime.empty())
+    return;
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(kernelTime.begin(), kernelTime.end());
+  std::sort(rows.begin(), rows.end(), [](auto &a, auto &b) { return a.second.first > b.second.first; });
+  double total = 0;
+  for (auto &r : rows)
+    total += r.second.first;
+  std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels\n", backend->name(), total);
+  for (auto &[name, t] : rows)
+    std::fprintf(stderr, "  %-28s %9.3f s %5.1f%% %9lld launches\n", name.c_str(), t.first,
+                 total > 0 ? 100.0 * t.first / total : 0.0, static_cast<long long>(t.second));
+}
 
 bool Session::prepare(std::string &error) {
   if (!backend->prepare(model, error))
@@ -113,9 +138,18 @@ int Session::run(std::string &error) {
       }
       t.data = arena + v.offset;
     }
+    auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     if (!backend->launch(in, args, err)) {
       error = where() + err;
       return QRT_ERROR_EXECUTION;
+    }
+    if (profile) {
+      std::string key = in.kernel->name;
+      if (const qopt::num::Attr *fn = in.attrs.find("fn"))
+        key += "." + fn->s;
+      auto &slot = kernelTime[key];
+      slot.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++slot.second;
     }
   }
   ran = true;

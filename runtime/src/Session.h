@@ -4,11 +4,14 @@
 
 #include "Backend.h"
 
+#include <map>
+
 namespace qrt {
 
 class Session {
 public:
-  Session(const Model &model, std::unique_ptr<Backend> backend) : model(model), backend(std::move(backend)) {}
+  Session(const Model &model, std::unique_ptr<Backend> backend);
+  ~Session();
   bool prepare(std::string &error);
   // Returns 0 on success or a qrt_status_code.
   int setInput(const std::string &name, qopt::num::DType dtype, const std::vector<int64_t> &shape,
@@ -23,6 +26,9 @@ private:
   std::vector<std::vector<uint8_t>> inputData;
   std::vector<bool> inputSet;
   bool ran = false;
+  // QRT_PROFILE=1: seconds and launches per kernel name, printed to stderr when the session ends.
+  bool profile = false;
+  std::map<std::string, std::pair<double, int64_t>> kernelTime;
 };
 
 } // namespace qrt

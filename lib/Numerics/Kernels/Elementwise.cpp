@@ -345,11 +345,29 @@ template <typename T> void binaryLoop(BFn f, const Tensor &x, const Tensor &y, T
                        return;
                      }
                      T *out = z.as<T>() + o;
+                     // The hot cases get loops the compiler vectorizes: both operands contiguous, or one
+                     // of them broadcast along the row (a scalar, a bias, a scale).
                      if (st[0] == 1 && st[1] == 1) {
-                       switch (f) { // the hot cases get loops the compiler vectorizes
+                       switch (f) {
                        case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] + b[i]); return;
                        case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] * b[i]); return;
                        case BFn::Sub: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] - b[i]); return;
+                       default: break;
+                       }
+                     } else if (st[0] == 1 && st[1] == 0) {
+                       const T y = b[0];
+                       switch (f) {
+                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] + y); return;
+                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] * y); return;
+                       case BFn::Sub: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] - y); return;
+                       case BFn::Div: for (int64_t i = 0; i < n; ++i) out[i] = applyBinary<T>(f, a[i], y); return;
+                       default: break;
+                       }
+                     } else if (st[0] == 0 && st[1] == 1) {
+                       const T x = a[0];
+                       switch (f) {
+                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(x + b[i]); return;
+                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(x * b[i]); return;
                        default: break;
                        }
                      }
@@ -419,6 +437,15 @@ bool whereRun(const KernelArgs &a, std::string &) {
   auto *pz = static_cast<char *>(z.data);
   broadcastRows<3>(z.shape, {&c.shape, &x.shape, &y.shape},
                    [&](int64_t o, const std::array<int64_t, 3> &off, const std::array<int64_t, 3> &st, int64_t n) {
+                     if (es == 4) { // float32 / int32: a typed select instead of a memcpy per element
+                       const auto *x4 = reinterpret_cast<const uint32_t *>(px) + off[1];
+                       const auto *y4 = reinterpret_cast<const uint32_t *>(py) + off[2];
+                       const uint8_t *c = pc + off[0];
+                       auto *z4 = reinterpret_cast<uint32_t *>(pz) + o;
+                       for (int64_t i = 0; i < n; ++i)
+                         z4[i] = c[i * st[0]] ? x4[i * st[1]] : y4[i * st[2]];
+                       return;
+                     }
                      for (int64_t i = 0; i < n; ++i) {
                        const char *src = pc[off[0] + i * st[0]] ? px + (off[1] + i * st[1]) * es
                                                                  : py + (off[2] + i * st[2]) * es;

@@ -154,13 +154,16 @@ bool sameInfer(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-template <typename T> void softmaxLoop(const Tensor &x, Tensor &y, int64_t axis, bool logOut) {
+template <typename T>
+void softmaxLoop(const Tensor &x, Tensor &y, int64_t axis, bool logOut, ThreadPool *pool) {
   int64_t outer, dim, inner;
   axisView(x.shape, axis, outer, dim, inner);
   const T *in = x.as<T>();
   T *out = y.as<T>();
-  for (int64_t o = 0; o < outer; ++o)
-    for (int64_t i = 0; i < inner; ++i) {
+  // Rows are independent and each is reduced in a fixed order, so threading does not change the result.
+  auto rows = [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t o = r / inner, i = r % inner;
       const T *src = in + o * dim * inner + i;
       T *dst = out + o * dim * inner + i;
       T mx = -std::numeric_limits<T>::infinity();
@@ -184,6 +187,11 @@ template <typename T> void softmaxLoop(const Tensor &x, Tensor &y, int64_t axis,
           dst[k * inner] *= inv;
       }
     }
+  };
+  if (pool && outer * inner * dim >= (1 << 15))
+    pool->parallelFor(outer * inner, rows);
+  else
+    rows(0, outer * inner);
 }
 
 bool softmaxRun(const KernelArgs &a, std::string &err) {
@@ -196,9 +204,9 @@ bool softmaxRun(const KernelArgs &a, std::string &err) {
   normalizeAxis(axis, x.rank());
   bool logOut = a.attrs->getInt("log", 0) != 0;
   if (x.dtype == DType::F32)
-    softmaxLoop<float>(x, *a.outputs[0], axis, logOut);
+    softmaxLoop<float>(x, *a.outputs[0], axis, logOut, a.pool);
   else if (x.dtype == DType::F64)
-    softmaxLoop<double>(x, *a.outputs[0], axis, logOut);
+    softmaxLoop<double>(x, *a.outputs[0], axis, logOut, a.pool);
   else {
     err = "softmax: unsupported dtype";
     return false;
