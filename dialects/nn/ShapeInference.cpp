@@ -138,6 +138,26 @@ LogicalResult inferWithKernel(Inferer &I, Operation *op, SmallVectorImpl<Type> &
   return success();
 }
 
+// Checks the function/kind name and operand element types of unary, binary and reduce ops by asking their kernel
+// about a scalar of the same element types: one source of truth for which names exist.
+LogicalResult checkWithKernel(Inferer &I, Operation *op) {
+  const num::KernelDef *k = num::lookupKernel(kernelName(op).str());
+  num::Attrs attrs = kernelAttrs(op);
+  std::vector<num::Tensor> ins(op->getNumOperands());
+  num::KernelArgs args;
+  args.attrs = &attrs;
+  for (unsigned i = 0; i < op->getNumOperands(); ++i) {
+    ins[i].dtype = toDType(cast<TensorType>(op->getOperand(i).getType()).getElementType());
+    args.inputs.push_back(&ins[i]);
+  }
+  num::Tensor out;
+  args.outputs = {&out};
+  std::string err;
+  if (!k->infer(args, err))
+    return I.fail(err);
+  return success();
+}
+
 LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
   Inferer I{op, diag};
   MLIRContext *ctx = op->getContext();
@@ -154,7 +174,7 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
   return TypeSwitch<Operation *, LogicalResult>(op)
       .Case<UnaryOp>([&](UnaryOp o) -> LogicalResult {
         auto x = I.ranked(o.getX(), "operand");
-        if (failed(x))
+        if (failed(x) || failed(checkWithKernel(I, o)))
           return failure();
         StringRef fn = o.getFn();
         Type elem = (fn == "isnan" || fn == "isinf") ? Type(i1) : x->getElementType();
@@ -166,6 +186,8 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
           return failure();
         if (a->getElementType() != b->getElementType())
           return I.fail("operand element types differ");
+        if (failed(checkWithKernel(I, o)))
+          return failure();
         Dims out;
         if (failed(I.broadcast(a->getShape(), b->getShape(), out)))
           return failure();
@@ -234,6 +256,10 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
         auto x = I.ranked(o.getX(), "operand");
         if (failed(x))
           return failure();
+        if (o.getKind() != "sum" && o.getKind() != "mean" && o.getKind() != "max" && o.getKind() != "min" &&
+            o.getKind() != "prod" && o.getKind() != "sum_square" && o.getKind() != "l1" && o.getKind() != "l2" &&
+            o.getKind() != "log_sum" && o.getKind() != "log_sum_exp")
+          return I.fail("unknown reduction kind '" + o.getKind() + "'");
         SmallVector<bool> red(x->getRank(), o.getAxes().empty());
         for (int64_t ax : o.getAxes()) {
           if (failed(I.normAxis(ax, x->getRank())))

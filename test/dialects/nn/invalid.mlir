@@ -88,3 +88,35 @@ func.func @tile_dynamic(%x: tensor<4xf32>, %r: tensor<1xi64>) {
   %0 = nn.tile(%x, %r) : (tensor<4xf32>, tensor<1xi64>) -> tensor<?xf32>
   return
 }
+
+// -----
+
+func.func @unknown_fn(%x: tensor<2xf32>) {
+  // expected-error@+1 {{'nn.unary' op unknown unary function 'frobnicate'}}
+  %0 = nn.unary "frobnicate"(%x) : (tensor<2xf32>) -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @float_only(%x: tensor<2xi64>) {
+  // expected-error@+1 {{'nn.unary' op unary 'exp' needs a float operand, got int64}}
+  %0 = nn.unary "exp"(%x) : (tensor<2xi64>) -> tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @logic_on_float(%x: tensor<2xf32>) {
+  // expected-error@+1 {{'nn.binary' op logical binary op needs bool operands}}
+  %0 = nn.binary "and"(%x, %x) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xi1>
+  return
+}
+
+// -----
+
+func.func @bad_kind(%x: tensor<2xf32>) {
+  // expected-error@+1 {{'nn.reduce' op unknown reduction kind 'median'}}
+  %0 = nn.reduce(%x) {kind = "median"} : (tensor<2xf32>) -> tensor<1xf32>
+  return
+}
