@@ -14,6 +14,7 @@ const std::vector<const KernelDef *> &allKernels() {
     registerReduceKernels(t);
     registerConvKernels(t);
     registerIndexKernels(t);
+    registerQuantKernels(t);
     std::sort(t.begin(), t.end(), [](const KernelDef *a, const KernelDef *b) {
       return std::string_view(a->name) < std::string_view(b->name);
     });

@@ -60,6 +60,7 @@ void registerLinalgKernels(std::vector<const KernelDef *> &out);
 void registerReduceKernels(std::vector<const KernelDef *> &out);
 void registerConvKernels(std::vector<const KernelDef *> &out);
 void registerIndexKernels(std::vector<const KernelDef *> &out);
+void registerQuantKernels(std::vector<const KernelDef *> &out);
 
 // Shape helpers shared by kernels and the compiler's shape inference.
 bool broadcastShapes(const Shape &a, const Shape &b, Shape &out);

@@ -1,0 +1,129 @@
+//===- QuantMatmul.cpp - matmul with int4/int8 weights, dequantized in-kernel -===//
+//
+// y[.., N] = x[.., K] * dequant(W)[K, N] for the layouts of QuantFormat.h. The weights are never expanded as a
+// whole: each worker dequantizes a panel of kPanel output channels into a small float buffer and multiplies it
+// with the blocked GEMM, so memory stays at one packed copy of the model. Panels are split over threads by
+// output channel; each output element is reduced in one fixed order whatever the thread count.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Gemm.h"
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Numerics/ThreadPool.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace qopt::num {
+namespace {
+
+constexpr int64_t kPanel = 64;
+
+struct QuantShape {
+  int64_t bits, group, K, N, groups;
+  bool symmetric;
+};
+
+bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
+  const Tensor &x = *a.in(0), &w = *a.in(1), &s = *a.in(2);
+  q.bits = a.attrs->getInt("bits", 4);
+  q.symmetric = a.attrs->getInt("symmetric", 0) != 0;
+  q.K = x.rank() ? x.shape.back() : 0;
+  q.group = a.attrs->getInt("group_size", q.K);
+  if (x.dtype != DType::F32 || s.dtype != DType::F32 || w.rank() != 2 || s.rank() != 2) {
+    err = "matmul_q: expects float32 x and scales, 2-D packed weights and scales";
+    return false;
+  }
+  q.N = w.shape[0];
+  if ((q.bits != 4 && q.bits != 8) || q.group <= 0 || q.K % q.group != 0) {
+    err = "matmul_q: bits must be 4 or 8 and group_size must divide K = " + std::to_string(q.K);
+    return false;
+  }
+  q.groups = q.K / q.group;
+  int64_t packedK = q.bits == 4 ? (q.K + 1) / 2 : q.K;
+  DType wantW = q.bits == 4 ? DType::U8 : DType::I8;
+  if (w.dtype != wantW || w.shape[1] != packedK || s.shape[0] != q.N || s.shape[1] != q.groups) {
+    err = "matmul_q: packed weight " + shapeStr(w.shape) + " / scales " + shapeStr(s.shape) +
+          " do not match K = " + std::to_string(q.K) + ", group_size = " + std::to_string(q.group);
+    return false;
+  }
+  const Tensor *z = a.in(3);
+  bool needZeros = q.bits == 4 && !q.symmetric;
+  if (needZeros != (z != nullptr) || (z && (z->dtype != DType::U8 || z->shape != s.shape))) {
+    err = "matmul_q: zero points must be given (uint8, shaped like the scales) exactly for asymmetric int4";
+    return false;
+  }
+  return true;
+}
+
+bool quantMatmulInfer(const KernelArgs &a, std::string &err) {
+  QuantShape q;
+  if (!quantShape(a, q, err))
+    return false;
+  Shape out = a.in(0)->shape;
+  out.back() = q.N;
+  a.outputs[0]->dtype = DType::F32;
+  a.outputs[0]->shape = out;
+  return true;
+}
+
+// Dequantizes output channels [n0, n0 + count) into rows of `dst` ([count, K]).
+void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor &s, const Tensor *z, int64_t n0, int64_t count,
+                  float *dst) {
+  for (int64_t r = 0; r < count; ++r) {
+    const int64_t n = n0 + r;
+    const float *scale = s.as<float>() + n * q.groups;
+    float *out = dst + r * q.K;
+    if (q.bits == 8) {
+      const int8_t *row = w.as<int8_t>() + n * q.K;
+      for (int64_t k = 0; k < q.K; ++k)
+        out[k] = static_cast<float>(row[k]) * scale[k / q.group];
+    } else {
+      const uint8_t *row = w.as<uint8_t>() + n * w.shape[1];
+      const uint8_t *zero = z ? z->as<uint8_t>() + n * q.groups : nullptr;
+      for (int64_t g = 0; g < q.groups; ++g) {
+        const float sc = scale[g];
+        const int zp = zero ? zero[g] : quant::kInt4SymZero;
+        for (int64_t k = g * q.group; k < (g + 1) * q.group; ++k)
+          out[k] = static_cast<float>(static_cast<int>(quant::nibble(row, k)) - zp) * sc;
+      }
+    }
+  }
+}
+
+bool quantMatmulRun(const KernelArgs &a, std::string &err) {
+  QuantShape q;
+  if (!quantShape(a, q, err))
+    return false;
+  const Tensor &x = *a.in(0), &w = *a.in(1), &s = *a.in(2);
+  const Tensor *z = a.in(3);
+  Tensor &y = *a.outputs[0];
+  const int64_t M = q.K ? x.numel() / q.K : 0;
+  const int64_t panels = (q.N + kPanel - 1) / kPanel;
+  auto work = [&](int64_t begin, int64_t end) {
+    std::vector<float> buf(static_cast<size_t>(kPanel * q.K));
+    for (int64_t p = begin; p < end; ++p) {
+      int64_t n0 = p * kPanel, count = std::min(kPanel, q.N - n0);
+      dequantPanel(q, w, s, z, n0, count, buf.data());
+      // y[:, n0:n0+count] = x [M, K] * buf^T [K, count]
+      sgemm(false, true, M, count, q.K, 1.0f, x.as<float>(), q.K, buf.data(), q.K, 0.0f, y.as<float>() + n0, q.N,
+            nullptr);
+    }
+  };
+  if (a.pool && panels > 1)
+    a.pool->parallelFor(panels, work);
+  else
+    work(0, panels);
+  return true;
+}
+
+const KernelDef kKernels[] = {
+    {"matmul_q", 3, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
+     "x * dequant(W) for int4 (asym/sym) or int8 group-wise weights (QuantFormat.h)"},
+};
+
+} // namespace
+
+void registerQuantKernels(std::vector<const KernelDef *> &out) { appendKernels(out, kKernels); }
+
+} // namespace qopt::num

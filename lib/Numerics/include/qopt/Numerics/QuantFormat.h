@@ -1,0 +1,65 @@
+//===- QuantFormat.h - the weight quantization formats, defined once -------===//
+//
+// The one definition of how quantized weights are laid out, shared by the compiler's packer (passes/), the
+// CPU kernels (Kernels/QuantMatmul.cpp) and, later, the CUDA kernels. A weight W of a linear layer y = x W,
+// x [.., K], W [K, N], is stored per output channel n (row-major over n, so one channel's K values are
+// contiguous) and quantized along K in groups of `groupSize` consecutive inputs:
+//
+//   int4 (asymmetric):  q in [0, 15],    w ~= (q - zero) * scale, zero in [0, 15] per group
+//                       packed two per byte, element k in byte k / 2, even k in the LOW nibble
+//                       data [N, K / 2] uint8, scales [N, K / groupSize] float, zeros [N, K / groupSize] uint8
+//   int4 (symmetric):   q in [-8, 7] stored as q + 8 in a nibble (zero = 8), same layout, no zeros tensor
+//   int8 (symmetric):   q in [-127, 127], w ~= q * scale; data [N, K] int8, scales [N, K / groupSize] float
+//
+// groupSize == K means one group per output channel. K must be a multiple of groupSize (and even for int4);
+// the packer falls back to per-channel for a layer where it is not, and says so in its report.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_NUMERICS_QUANTFORMAT_H
+#define QOPT_NUMERICS_QUANTFORMAT_H
+
+#include <cmath>
+#include <cstdint>
+
+namespace qopt::num::quant {
+
+constexpr int kInt4Max = 15;      // unsigned nibble range [0, 15]
+constexpr int kInt4SymZero = 8;   // symmetric int4 stores q + 8
+constexpr int kInt8Max = 127;     // symmetric int8 uses [-127, 127] so that -q is representable
+
+static_assert(sizeof(uint8_t) == 1, "nibble packing assumes 8-bit bytes");
+
+inline uint8_t packNibbles(uint8_t even, uint8_t odd) { return static_cast<uint8_t>((even & 0xF) | (odd << 4)); }
+inline uint8_t nibble(const uint8_t *row, int64_t k) { return (row[k >> 1] >> ((k & 1) * 4)) & 0xF; }
+
+// Round half to even, as the GPU conversion instructions do, so packer and kernels agree on ties.
+inline float roundEven(float v) { return std::nearbyint(v); }
+
+} // namespace qopt::num::quant
+
+#endif // QOPT_NUMERICS_QUANTFORMAT_H
+
+#include <string>
+#include <vector>
+
+namespace qopt::num::quant {
+
+// A weight quantized to one of the layouts above.
+struct QuantizedWeight {
+  int bits = 4;
+  int64_t groupSize = 0, K = 0, N = 0;
+  bool symmetric = false;
+  std::vector<uint8_t> data;  // int4: [N, K/2] packed; int8: [N, K] as int8 bit patterns
+  std::vector<float> scales;  // [N, K / groupSize]
+  std::vector<uint8_t> zeros; // [N, K / groupSize], asymmetric int4 only
+  int64_t groups() const { return groupSize ? K / groupSize : 0; }
+};
+
+// Round-to-nearest quantization of W [K, N] (ONNX MatMul layout: inputs x outputs, row-major). Returns false with
+// `error` if the format is unsupported or groupSize does not divide K.
+bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
+                 QuantizedWeight &out, std::string &error);
+// Expands back to W [K, N] (for reporting quantization error and for tests).
+void dequantize(const QuantizedWeight &q, float *w);
+
+} // namespace qopt::num::quant

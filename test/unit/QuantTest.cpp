@@ -1,0 +1,124 @@
+//===- QuantTest.cpp - quantization formats and the matmul_q kernel --------===//
+//
+// Checks the packer against a direct float reference of the format (QuantFormat.h), and that the matmul_q CPU
+// kernel equals x * dequantize(W) computed in double, for int4 asymmetric/symmetric and int8, group-wise and
+// per-channel, with one and several rows.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Numerics/ThreadPool.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace qopt::num;
+
+namespace {
+
+std::vector<float> randomWeights(int64_t K, int64_t N, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 0.05f);
+  std::vector<float> w(static_cast<size_t>(K * N));
+  for (float &v : w)
+    v = d(rng);
+  w[3] = 0.4f; // an outlier
+  return w;
+}
+
+TEST(Quant, Int4AsymGroupRoundTripWithinHalfStep) {
+  const int64_t K = 64, N = 24, G = 16;
+  auto w = randomWeights(K, N, 1);
+  quant::QuantizedWeight q;
+  std::string err;
+  ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, 4, G, false, q, err)) << err;
+  std::vector<float> back(w.size());
+  quant::dequantize(q, back.data());
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      float scale = q.scales[n * (K / G) + k / G];
+      EXPECT_LE(std::fabs(back[k * N + n] - w[k * N + n]), 0.5f * scale + 1e-7f) << k << "," << n;
+    }
+}
+
+TEST(Quant, PackingOrderLowNibbleFirst) {
+  // One channel, K = 4, values chosen so that q = [0, 15, 5, 10] with scale 1 / 15 and zero 0.
+  float w[4] = {0.0f, 1.0f, 5.0f / 15, 10.0f / 15};
+  quant::QuantizedWeight q;
+  std::string err;
+  ASSERT_TRUE(quant::quantizeRtn(w, 4, 1, 4, 4, false, q, err)) << err;
+  ASSERT_EQ(q.data.size(), 2u);
+  EXPECT_EQ(q.data[0], 0xF0);
+  EXPECT_EQ(q.data[1], 0xA5);
+  EXPECT_EQ(q.zeros[0], 0);
+}
+
+TEST(Quant, RejectsGroupThatDoesNotDivide) {
+  std::vector<float> w(30 * 4, 0.1f);
+  quant::QuantizedWeight q;
+  std::string err;
+  EXPECT_FALSE(quant::quantizeRtn(w.data(), 30, 4, 4, 16, false, q, err));
+  EXPECT_NE(err.find("does not divide"), std::string::npos);
+}
+
+struct Case {
+  int bits;
+  bool symmetric;
+  int64_t group, M;
+};
+
+class QuantMatmul : public ::testing::TestWithParam<Case> {};
+
+TEST_P(QuantMatmul, EqualsDequantizedProduct) {
+  const Case c = GetParam();
+  const int64_t K = 128, N = 80, group = c.group ? c.group : K;
+  auto w = randomWeights(K, N, 7);
+  quant::QuantizedWeight q;
+  std::string err;
+  ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, c.bits, group, c.symmetric, q, err)) << err;
+  std::vector<float> wd(w.size());
+  quant::dequantize(q, wd.data());
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> d(-1, 1);
+  std::vector<float> x(static_cast<size_t>(c.M * K));
+  for (float &v : x)
+    v = d(rng);
+
+  Tensor tx{DType::F32, {c.M, K}, x.data()};
+  Tensor tw{c.bits == 4 ? DType::U8 : DType::I8, {N, c.bits == 4 ? K / 2 : K}, q.data.data()};
+  Tensor ts{DType::F32, {N, K / group}, q.scales.data()};
+  Tensor tz{DType::U8, {N, K / group}, q.zeros.data()};
+  Attrs attrs;
+  attrs.setInt("bits", c.bits);
+  attrs.setInt("group_size", group);
+  attrs.setInt("symmetric", c.symmetric);
+  Tensor ty;
+  KernelArgs args;
+  args.inputs = {&tx, &tw, &ts, q.zeros.empty() ? nullptr : &tz};
+  args.outputs = {&ty};
+  args.attrs = &attrs;
+  ThreadPool pool(2);
+  args.pool = &pool;
+  const KernelDef *k = lookupKernel("matmul_q");
+  ASSERT_NE(k, nullptr);
+  ASSERT_TRUE(k->infer(args, err)) << err;
+  ASSERT_EQ(ty.shape, (Shape{c.M, N}));
+  std::vector<float> y(static_cast<size_t>(c.M * N));
+  ty.data = y.data();
+  ASSERT_TRUE(k->run(args, err)) << err;
+  for (int64_t m = 0; m < c.M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double ref = 0;
+      for (int64_t kk = 0; kk < K; ++kk)
+        ref += static_cast<double>(x[m * K + kk]) * wd[kk * N + n];
+      EXPECT_NEAR(y[m * N + n], ref, 1e-4 + 1e-4 * std::fabs(ref)) << m << "," << n;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
+                         ::testing::Values(Case{4, false, 32, 1}, Case{4, false, 32, 7}, Case{4, true, 64, 5},
+                                           Case{4, false, 0, 3}, Case{8, true, 0, 1}, Case{8, true, 32, 9}));
+
+} // namespace
