@@ -1,6 +1,7 @@
 //===- LowerToKern.cpp - nn ops to kern.launch -----------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -18,7 +19,7 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
     getOperation().walk([&](Operation *op) {
-      if (op->getDialect() && op->getDialect()->getNamespace() == "nn")
+      if (op->getDialect() && (op->getDialect()->getNamespace() == "nn" || op->getDialect()->getNamespace() == "qnt"))
         ops.push_back(op);
     });
     for (Operation *op : ops) {
@@ -30,6 +31,17 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
       }
       if (auto c = dyn_cast<nn::ConstantOp>(op)) {
         repl = kern::WeightOp::create(b, c.getLoc(), c.getValue(), c.getNameAttr());
+      } else if (auto lin = dyn_cast<qnt::LinearOp>(op)) {
+        // The CPU kernel for every weight-only format; GPU targets pick theirs by the same attributes.
+        auto launch = kern::LaunchOp::create(
+            b, op->getLoc(), op->getResultTypes(), b.getStringAttr("matmul_q"), op->getOperands(),
+            b.getDictionaryAttr({b.getNamedAttr("bits", lin.getBitsAttr()),
+                                 b.getNamedAttr("group_size", lin.getGroupSizeAttr()),
+                                 b.getNamedAttr("symmetric", b.getI64IntegerAttr(lin.getSymmetric()))}),
+            DenseI64ArrayAttr(), ArrayAttr());
+        op->replaceAllUsesWith(launch);
+        op->erase();
+        continue;
       } else if (isa<nn::NoneOp>(op)) {
         repl = kern::AbsentOp::create(b, op->getLoc());
       } else {

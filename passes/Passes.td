@@ -29,6 +29,36 @@ def ConvertOnnxPass : Pass<"qopt-convert-onnx", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::nn::NNDialect"];
 }
 
+def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
+  let summary = "Round-to-nearest weight quantization of linear layers to qnt.linear";
+  let description = [{
+    Every `nn.matmul` whose right operand is a constant 2-D f32 weight [K, N] (a linear layer as exporters emit
+    it) becomes a `qnt.linear` with the weight packed in the layout of QuantFormat.h: int4 group-wise
+    (asymmetric unless `symmetric`) or int8 symmetric. Layers whose weight or node name matches `exclude` stay in
+    float, and so do tiny constant matmuls (K < 16 or fewer than 1024 weights, e.g. a rotary frequency table).
+    A `group-size` that does not divide a layer's K falls back to per-channel for that layer, with a
+    warning naming it; 0 means per-channel everywhere.
+
+    Before:
+    ```mlir
+    %w = nn.constant dense_resource<w> {name = "mlp.up.weight"} : tensor<64x172xf32>
+    %y = nn.matmul(%x, %w) : (tensor<?x64xf32>, tensor<64x172xf32>) -> tensor<?x172xf32>
+    ```
+    After (bits=4, group-size=32):
+    ```mlir
+    %y = qnt.linear(%x, %q, %s, %z) {bits = 4 : i64, group_size = 32 : i64}
+        : (tensor<?x64xf32>, tensor<172x32xui8>, tensor<172x2xf32>, tensor<172x2xui8>) -> tensor<?x172xf32>
+    ```
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", "4", "Weight bits: 4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", "128", "Inputs per scale group; 0 = per output channel">,
+    Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 (int8 is always symmetric)">,
+    Option<"exclude", "exclude", "std::string", "\"\"", "Regex of weight or node names to keep in float">,
+  ];
+  let dependentDialects = ["qopt::qnt::QntDialect"];
+}
+
 def LowerToKernPass : Pass<"qopt-lower-to-kern", "mlir::func::FuncOp"> {
   let summary = "Lower nn ops to kern.launch ops of the target's kernel table";
   let description = [{

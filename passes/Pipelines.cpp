@@ -1,6 +1,7 @@
 //===- Pipelines.cpp - registration and qopt's pass pipelines --------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Passes.h"
 
 #include "mlir/Pass/PassRegistry.h"
@@ -11,7 +12,7 @@ using namespace mlir;
 namespace qopt {
 
 void registerAllDialects(DialectRegistry &registry) {
-  registry.insert<nn::NNDialect, kern::KernDialect, func::FuncDialect>();
+  registry.insert<nn::NNDialect, qnt::QntDialect, kern::KernDialect, func::FuncDialect>();
 }
 
 void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
@@ -20,6 +21,15 @@ void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());
+  // Weight quantization works on nn.matmul with constant weights, so it runs after folding has settled them.
+  if (options.quantBits) {
+    QuantizeRtnPassOptions q;
+    q.bits = options.quantBits;
+    q.groupSize = options.groupSize;
+    q.symmetric = options.symmetric;
+    q.exclude = options.exclude;
+    pm.addNestedPass<func::FuncOp>(createQuantizeRtnPass(q));
+  }
   // One launch per remaining op; fusion passes slot in here once the kernel tables have fused kernels.
   pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
   // Last: offsets depend on the final list of launches.

@@ -25,9 +25,14 @@ void registerAllPasses();
 
 struct CompileOptions {
   std::vector<std::string> maxDims; // NAME=N
+  int64_t quantBits = 0;            // 0: float; 4 or 8: weight-only quantization
+  int64_t groupSize = 128;          // 0: per output channel
+  bool symmetric = false;
+  std::string exclude;              // regex of layers kept in float
 };
 
-// The float compilation pipeline: convert ONNX nodes, canonicalize, lower to kern, plan memory.
+// The compilation pipeline: convert ONNX nodes, canonicalize, quantize weights (if asked), lower to kern, plan
+// memory.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
 
 } // namespace qopt

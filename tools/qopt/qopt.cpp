@@ -18,6 +18,7 @@
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -32,8 +33,16 @@ namespace cl = llvm::cl;
 static cl::OptionCategory category("qopt options");
 static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"), cl::Required, cl::cat(category));
 static cl::opt<std::string> outputFile("o", cl::desc("Output model.bin"), cl::value_desc("file"), cl::cat(category));
-static cl::opt<std::string> quantize("quantize", cl::desc("Quantization scheme: none (float; the only one so far)"),
+static cl::opt<std::string> quantize("quantize",
+                                     cl::desc("Weight quantization: none (float), rtn4 (int4 group-wise, "
+                                              "asymmetric, round-to-nearest), int8 (int8 per-channel, symmetric)"),
                                      cl::init("none"), cl::cat(category));
+static cl::opt<int64_t> groupSize("group-size",
+                                  cl::desc("Inputs per int4 scale group (default 128; 0 = per output channel)"),
+                                  cl::init(128), cl::cat(category));
+static cl::opt<std::string> exclude("exclude",
+                                    cl::desc("Regex of weight or node names kept in float (default: lm_head)"),
+                                    cl::init("lm_head"), cl::cat(category));
 static cl::opt<std::string> tokenizerFile("tokenizer", cl::desc("Tokenizer to embed (llama2.c tokenizer.bin)"),
                                           cl::value_desc("file"), cl::cat(category));
 static cl::list<std::string> maxDims("max-dim",
@@ -74,15 +83,58 @@ std::vector<std::string> resolveMaxDims(ModuleOp module) {
   return out;
 }
 
+// Bytes of every constant (nn.constant before lowering, kern.weight after).
+uint64_t weightBytes(ModuleOp module) {
+  uint64_t total = 0;
+  module.walk([&](Operation *op) {
+    if (op->getName().getStringRef() != "nn.constant" && op->getName().getStringRef() != "kern.weight")
+      return;
+    auto t = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    if (t && t.hasStaticShape())
+      total += static_cast<uint64_t>(t.getNumElements()) *
+               std::max<uint64_t>(1, t.getElementTypeBitWidth() / 8);
+  });
+  return total;
+}
+
+void printQuantSummary(ModuleOp module, uint64_t before) {
+  int quantized = 0, floatLinear = 0;
+  module.walk([&](Operation *op) {
+    auto name = op->getAttrOfType<StringAttr>("kernel");
+    if (!name)
+      return;
+    if (name.getValue() == "matmul_q")
+      ++quantized;
+    else if (name.getValue() == "matmul" && op->getOperand(1).getDefiningOp() &&
+             op->getOperand(1).getDefiningOp()->getName().getStringRef() == "kern.weight")
+      ++floatLinear;
+  });
+  uint64_t after = weightBytes(module);
+  llvm::errs() << llvm::format("qopt: %s: %d linear layers quantized, %d kept in float; weights %.2f MB -> %.2f MB "
+                               "(%.2fx smaller)\n",
+                               quantize.c_str(), quantized, floatLinear, before / 1e6, after / 1e6,
+                               after ? static_cast<double>(before) / after : 0.0);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "qopt: quantizing compiler for neural networks\n");
-  if (quantize != "none") {
+  int64_t quantBits = 0, quantGroup = groupSize;
+  if (quantize == "rtn4") {
+    quantBits = 4;
+  } else if (quantize == "int8") {
+    quantBits = 8;
+    quantGroup = 0; // per channel
+  } else if (quantize != "none") {
     llvm::errs() << "qopt: error: --quantize=" << quantize
-                 << " is not available yet (this build supports: none)\n";
+                 << " is not available (this build supports: none, rtn4, int8; awq4 and gptq4 are coming)\n";
+    return 1;
+  }
+  if (groupSize < 0) {
+    llvm::errs() << "qopt: error: --group-size must be >= 0\n";
     return 1;
   }
   if (emit.empty() && outputFile.empty()) {
@@ -130,11 +182,17 @@ int main(int argc, char **argv) {
   } else {
     qopt::CompileOptions opts;
     opts.maxDims = resolveMaxDims(*module);
+    opts.quantBits = quantBits;
+    opts.groupSize = quantGroup;
+    opts.exclude = exclude;
     qopt::buildCompilePipeline(pm, opts);
   }
+  uint64_t bytesBefore = weightBytes(*module);
   if (failed(pm.run(*module)))
     return 1;
   step("compile");
+  if (emit.empty() && quantBits)
+    printQuantSummary(*module, bytesBefore);
 
   if (!emit.empty()) {
     OpPrintingFlags flags;

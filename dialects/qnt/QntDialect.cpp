@@ -1,0 +1,54 @@
+//===- QntDialect.cpp - qnt dialect registration and verifiers -------------===//
+#include "qopt/Dialect/Qnt/QntDialect.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/OpImplementation.h"
+
+using namespace mlir;
+using namespace qopt::qnt;
+
+#include "dialects/qnt/QntOpsDialect.cpp.inc"
+
+void QntDialect::initialize() {
+  addOperations<
+#define GET_OP_LIST
+#include "dialects/qnt/QntOps.cpp.inc"
+      >();
+}
+
+LogicalResult LinearOp::verify() {
+  auto x = dyn_cast<RankedTensorType>(getX().getType());
+  auto w = dyn_cast<RankedTensorType>(getWeight().getType());
+  auto s = dyn_cast<RankedTensorType>(getScales().getType());
+  auto y = dyn_cast<RankedTensorType>(getY().getType());
+  if (!x || !w || !s || !y || x.getRank() < 1 || w.getRank() != 2 || s.getRank() != 2 || !w.hasStaticShape() ||
+      !s.hasStaticShape())
+    return emitOpError() << "expects ranked x, and 2-D static weight and scales";
+  int64_t K = x.getShape().back(), bits = getBits(), g = getGroupSize();
+  if (ShapedType::isDynamic(K))
+    return emitOpError() << "expects a static input size (last dim of x)";
+  if (bits != 4 && bits != 8)
+    return emitOpError() << "expects bits 4 or 8, got " << bits;
+  if (g <= 0 || K % g != 0)
+    return emitOpError() << "group_size " << g << " does not divide the input size " << K;
+  int64_t N = w.getDimSize(0), packedK = bits == 4 ? K / 2 : K;
+  Type wElem = bits == 4 ? Type(IntegerType::get(getContext(), 8, IntegerType::Unsigned))
+                         : Type(IntegerType::get(getContext(), 8));
+  if (w.getElementType() != wElem || w.getDimSize(1) != packedK)
+    return emitOpError() << "expects a packed weight of type " << RankedTensorType::get({N, packedK}, wElem)
+                         << ", got " << w;
+  if (!s.getElementType().isF32() || s.getDimSize(0) != N || s.getDimSize(1) != K / g)
+    return emitOpError() << "expects scales of type "
+                         << RankedTensorType::get({N, K / g}, Float32Type::get(getContext())) << ", got " << s;
+  bool needZeros = bits == 4 && !getSymmetric();
+  auto z = dyn_cast<RankedTensorType>(getZeros().getType());
+  if (needZeros != static_cast<bool>(z) || (z && z != RankedTensorType::get(s.getShape(), w.getElementType())))
+    return emitOpError() << (needZeros ? "expects ui8 zero points shaped like the scales"
+                                       : "expects no zero points (none) for a symmetric format");
+  if (y.getRank() != x.getRank() || y.getShape().back() != N || !y.getElementType().isF32())
+    return emitOpError() << "expects a f32 result [.., " << N << "], got " << y;
+  return success();
+}
+
+#define GET_OP_CLASSES
+#include "dialects/qnt/QntOps.cpp.inc"

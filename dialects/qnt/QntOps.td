@@ -1,0 +1,40 @@
+//===- QntOps.td - the qnt dialect -------------------------------------------===//
+//
+// qnt holds quantized computation. Weights are packed in the layouts of lib/Numerics/.../QuantFormat.h, with
+// scales and zero points as tensor operands (so passes can rewrite them like any other value) rather than
+// inline attributes.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_QNT_OPS
+#define QOPT_QNT_OPS
+
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Qnt_Dialect : Dialect {
+  let name = "qnt";
+  let cppNamespace = "::qopt::qnt";
+  let summary = "Quantized weights and the ops that compute with them";
+}
+
+class Qnt_Op<string mnemonic, list<Trait> traits = []> : Op<Qnt_Dialect, mnemonic, traits>;
+
+def Qnt_LinearOp : Qnt_Op<"linear", [Pure]> {
+  let summary = "y = x * dequant(W), W quantized group-wise per output channel";
+  let description = [{
+    `x` is float [.., K]; `weight` is the packed weight [N, K/2] (ui8, int4) or [N, K] (i8, int8); `scales` are
+    f32 [N, K / group_size]; `zeros` are ui8 [N, K / group_size] for asymmetric int4 and `none` otherwise. The
+    result is [.., N]. `group_size` equal to K is per-channel.
+    ```mlir
+    %y = qnt.linear(%x, %w, %s, %z) {bits = 4 : i64, group_size = 32 : i64}
+        : (tensor<?x?x288xf32>, tensor<768x144xui8>, tensor<768x9xf32>, tensor<768x9xui8>) -> tensor<?x?x768xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$x, AnyTensor:$weight, AnyTensor:$scales, AnyType:$zeros, I64Attr:$bits,
+                       I64Attr:$group_size, DefaultValuedAttr<I64Attr, "0">:$symmetric);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+  let hasVerifier = 1;
+}
+
+#endif // QOPT_QNT_OPS

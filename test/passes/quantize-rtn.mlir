@@ -1,0 +1,31 @@
+// RUN: %qopt-opt %s -qopt-quantize-rtn="bits=4 group-size=32" -split-input-file -verify-diagnostics | FileCheck %s
+// RUN: %qopt-opt %s -qopt-quantize-rtn="bits=8 group-size=0" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT8
+
+// CHECK-LABEL: func @linear
+// INT8-LABEL: func @linear
+func.func @linear(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
+  %w = nn.constant dense<0.25> : tensor<64x32xf32> {name = "mlp.up.weight"}
+  // CHECK-DAG: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x32xui8>
+  // CHECK-DAG: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<32x2xf32>
+  // CHECK-DAG: %[[Z:.*]] = nn.constant dense_resource<mlp.up.weight.zeros> : tensor<32x2xui8>
+  // CHECK: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[Z]]) {bits = 4 : i64, group_size = 32 : i64}
+  // CHECK-NOT: nn.matmul
+  // INT8: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x64xi8>
+  // INT8: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<32x1xf32>
+  // INT8: %[[N:.*]] = nn.none
+  // INT8: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[N]]) {bits = 8 : i64, group_size = 64 : i64}
+  %y = nn.matmul(%x, %w) : (tensor<?x64xf32>, tensor<64x32xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
+
+// -----
+
+// A group size that does not divide K falls back to per channel, with a warning naming the layer.
+// CHECK-LABEL: func @fallback
+func.func @fallback(%x: tensor<?x48xf32>) -> tensor<?x32xf32> {
+  %w = nn.constant dense<0.5> : tensor<48x32xf32> {name = "odd.weight"}
+  // expected-warning@+2 {{group size 32 does not divide the input size 48 of 'odd.weight': quantized per channel}}
+  // CHECK: qnt.linear{{.*}}group_size = 48 : i64
+  %y = nn.matmul(%x, %w) : (tensor<?x48xf32>, tensor<48x32xf32>) -> tensor<?x32xf32>
+  return %y : tensor<?x32xf32>
+}
