@@ -74,6 +74,7 @@ const char *qrt_status_message(qrt_status status);
 void qrt_status_free(qrt_status status);
 
 const char *qrt_dtype_name(qrt_dtype dtype);
+size_t qrt_dtype_size(qrt_dtype dtype); /* bytes per element, 0 if unknown */
 
 qrt_status qrt_model_load(const char *path, qrt_model **out_model);
 void qrt_model_free(qrt_model *model);
@@ -97,6 +98,8 @@ qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dty
 qrt_status qrt_session_run(qrt_session *session);
 qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_tensor *out_tensor);
 
+/* A llama2.c tokenizer.bin file with `vocab_size` tokens. */
+qrt_status qrt_tokenizer_load(const char *path, int32_t vocab_size, qrt_tokenizer **out_tokenizer);
 /* The tokenizer embedded with `qopt --tokenizer`; QRT_ERROR_UNSUPPORTED if there is none. */
 qrt_status qrt_tokenizer_create(const qrt_model *model, qrt_tokenizer **out_tokenizer);
 void qrt_tokenizer_free(qrt_tokenizer *tokenizer);

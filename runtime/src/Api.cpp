@@ -38,6 +38,7 @@ const char *qrt_status_message(qrt_status s) { return s ? s->message.c_str() : "
 void qrt_status_free(qrt_status s) { delete s; }
 
 const char *qrt_dtype_name(qrt_dtype d) { return qopt::num::dtypeName(static_cast<qopt::num::DType>(d)); }
+size_t qrt_dtype_size(qrt_dtype d) { return qopt::num::dtypeSize(static_cast<qopt::num::DType>(d)); }
 
 qrt_status qrt_model_load(const char *path, qrt_model **out) {
   if (!path || !out)
@@ -158,6 +159,19 @@ qrt_status qrt_tokenizer_create(const qrt_model *m, qrt_tokenizer **out) {
   if (!qrt::Tokenizer::load(m->impl->tokenizer, m->impl->tokenizerSize, vocab, t->impl, err)) {
     delete t;
     return makeStatus(QRT_ERROR_FORMAT, "embedded tokenizer: " + err);
+  }
+  *out = t;
+  return nullptr;
+}
+
+qrt_status qrt_tokenizer_load(const char *path, int32_t vocab, qrt_tokenizer **out) {
+  if (!path || !out)
+    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_tokenizer_load: null argument");
+  auto *t = new qrt_tokenizer();
+  std::string err;
+  if (!qrt::Tokenizer::loadFile(path, vocab, t->impl, err)) {
+    delete t;
+    return makeStatus(QRT_ERROR_FORMAT, err);
   }
   *out = t;
   return nullptr;

@@ -8,6 +8,7 @@
 // Uses only the runtime's C API (qrt.h) and the .npy helpers; no compiler code.
 //
 //===----------------------------------------------------------------------===//
+#include "LmDriver.h"
 #include "Npy.h"
 #include "qrt.h"
 
@@ -217,109 +218,6 @@ int runOnce(qrt_model *model, qrt_session *session, const Options &o) {
 
 //===-- language-model driving ---------------------------------------------===//
 
-// Feeds a decoder LM in the Hugging Face input convention: input_ids, optional position_ids and attention_mask,
-// and past_key_values.* / present.* pairs for a KV cache.
-class LanguageModel {
-public:
-  LanguageModel(qrt_model *model, qrt_session *session) : session(session) {
-    for (int32_t i = 0; i < qrt_model_num_inputs(model); ++i) {
-      std::string name = qrt_model_input_name(model, i);
-      qrt_tensor info;
-      check(qrt_model_input_info(model, i, &info), "model input");
-      if (name == "input_ids") {
-        idsType = info.dtype;
-        maxSeq = qrt_model_input_max_dim(model, i, 1);
-        if (maxSeq < 0)
-          maxSeq = info.shape[1];
-      } else if (name == "position_ids") {
-        hasPositions = true;
-      } else if (name == "attention_mask") {
-        hasMask = true;
-      } else if (name.rfind("past_key_values", 0) == 0) {
-        if (info.rank != 4)
-          die("cache input '" + name + "' is not 4-D");
-        Cache c;
-        c.input = name;
-        c.output = "present" + name.substr(std::strlen("past_key_values"));
-        c.info = info;
-        caches.push_back(c);
-      } else {
-        die("qrun does not know how to feed input '" + name + "' for generation or perplexity");
-      }
-    }
-    if (idsType != QRT_INT64 && idsType != QRT_INT32)
-      die("the model has no int32/int64 input named 'input_ids'");
-    const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
-    if (ms)
-      maxPositions = std::atol(ms);
-    else
-      maxPositions = maxSeq;
-  }
-
-  bool hasCache() const { return !caches.empty(); }
-  int64_t maxPositions = 0, maxSeq = 0;
-
-  void resetCache() {
-    for (Cache &c : caches) {
-      c.len = 0;
-      c.data.clear();
-    }
-  }
-
-  // Runs `ids` at positions [start, start + n) and returns the logits tensor [1, n, vocab].
-  qrt_tensor forward(const std::vector<int32_t> &ids, int64_t start) {
-    int64_t n = static_cast<int64_t>(ids.size());
-    int64_t shape[2] = {1, n};
-    if (idsType == QRT_INT64) {
-      std::vector<int64_t> v(ids.begin(), ids.end());
-      check(qrt_session_set_input(session, "input_ids", QRT_INT64, shape, 2, v.data()), "input_ids");
-    } else {
-      check(qrt_session_set_input(session, "input_ids", QRT_INT32, shape, 2, ids.data()), "input_ids");
-    }
-    if (hasPositions) {
-      std::vector<int64_t> pos(n);
-      for (int64_t i = 0; i < n; ++i)
-        pos[i] = start + i;
-      check(qrt_session_set_input(session, "position_ids", QRT_INT64, shape, 2, pos.data()), "position_ids");
-    }
-    if (hasMask) {
-      std::vector<int64_t> mask(start + n, 1);
-      int64_t ms[2] = {1, start + n};
-      check(qrt_session_set_input(session, "attention_mask", QRT_INT64, ms, 2, mask.data()), "attention_mask");
-    }
-    for (Cache &c : caches) {
-      int64_t s[4] = {1, c.info.shape[1], c.len, c.info.shape[3]};
-      check(qrt_session_set_input(session, c.input.c_str(), c.info.dtype, s, 4, c.data.data()), c.input.c_str());
-    }
-    check(qrt_session_run(session), "run");
-    for (Cache &c : caches) {
-      qrt_tensor t;
-      check(qrt_session_get_output(session, c.output.c_str(), &t), c.output.c_str());
-      const Dtype *d = byQrt(t.dtype);
-      c.len = t.shape[2];
-      const auto *p = static_cast<const uint8_t *>(t.data);
-      c.data.assign(p, p + numel(t) * d->size);
-    }
-    qrt_tensor logits;
-    check(qrt_session_get_output(session, "logits", &logits), "logits");
-    if (logits.rank != 3 || logits.dtype != QRT_FLOAT32 || logits.shape[1] != n)
-      die("the model's 'logits' output is not float32 [batch, sequence, vocab]");
-    return logits;
-  }
-
-private:
-  struct Cache {
-    std::string input, output;
-    qrt_tensor info;
-    int64_t len = 0;
-    std::vector<uint8_t> data;
-  };
-  qrt_session *session;
-  qrt_dtype idsType = QRT_FLOAT32;
-  bool hasPositions = false, hasMask = false;
-  std::vector<Cache> caches;
-};
-
 std::string safePiece(const std::string &p) {
   if (p.size() == 1 && !std::isprint(static_cast<unsigned char>(p[0])) &&
       !std::isspace(static_cast<unsigned char>(p[0])))
@@ -335,7 +233,10 @@ int32_t metaInt(qrt_model *m, const char *key, int32_t dflt) {
 int generate(qrt_model *model, qrt_session *session, const Options &o) {
   qrt_tokenizer *tok = nullptr;
   check(qrt_tokenizer_create(model, &tok), "tokenizer");
-  LanguageModel lm(model, session);
+  qrt::LmDriver lm;
+  std::string lmErr;
+  if (!lm.init(model, session, lmErr))
+    die(lmErr);
   size_t count = 0;
   check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, nullptr, 0, &count), "encode");
   std::vector<int32_t> tokens(count);
@@ -355,11 +256,13 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
     int64_t last;
     if (lm.hasCache()) {
       std::vector<int32_t> chunk(tokens.begin() + fed, tokens.end());
-      logits = lm.forward(chunk, static_cast<int64_t>(fed));
+      if (!lm.forward(chunk, static_cast<int64_t>(fed), logits, lmErr))
+        die(lmErr);
       fed = tokens.size();
       last = static_cast<int64_t>(chunk.size()) - 1;
     } else {
-      logits = lm.forward(tokens, 0);
+      if (!lm.forward(tokens, 0, logits, lmErr))
+        die(lmErr);
       last = static_cast<int64_t>(tokens.size()) - 1;
     }
     int64_t vocab = logits.shape[2];
@@ -394,7 +297,10 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
 //===-- perplexity ---------------------------------------------------------===//
 
 int perplexity(qrt_model *model, qrt_session *session, const Options &o) {
-  LanguageModel lm(model, session);
+  qrt::LmDriver lm;
+  std::string lmErr;
+  if (!lm.init(model, session, lmErr))
+    die(lmErr);
   int64_t L = o.seqLen ? o.seqLen : std::min(lm.maxSeq, lm.maxPositions);
   if (L > lm.maxSeq)
     die("--seq-len " + std::to_string(L) + " exceeds the model's compiled sequence bound " +
@@ -451,7 +357,9 @@ int perplexity(qrt_model *model, qrt_session *session, const Options &o) {
   int64_t tokens = 0;
   for (const auto &w : windows) {
     lm.resetCache();
-    qrt_tensor logits = lm.forward(w, 0);
+    qrt_tensor logits;
+    if (!lm.forward(w, 0, logits, lmErr))
+      die(lmErr);
     int64_t vocab = logits.shape[2];
     const float *base = static_cast<const float *>(logits.data);
     for (size_t t = 0; t + 1 < w.size(); ++t) {

@@ -1,0 +1,121 @@
+//===- LmDriver.cpp - feeding decoder language models through the C API ----===//
+#include "LmDriver.h"
+
+#include <cstdlib>
+#include <cstring>
+
+namespace qrt {
+
+namespace {
+bool ok(qrt_status st, const std::string &what, std::string &error) {
+  if (!st)
+    return true;
+  error = what + ": " + qrt_status_message(st);
+  qrt_status_free(st);
+  return false;
+}
+
+int64_t numel(const qrt_tensor &t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.rank; ++i)
+    n *= t.shape[i];
+  return n;
+}
+} // namespace
+
+bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {
+  session = s;
+  for (int32_t i = 0; i < qrt_model_num_inputs(model); ++i) {
+    std::string name = qrt_model_input_name(model, i);
+    qrt_tensor info;
+    if (!ok(qrt_model_input_info(model, i, &info), "model input", error))
+      return false;
+    if (name == "input_ids") {
+      idsType = info.dtype;
+      maxSeq = qrt_model_input_max_dim(model, i, 1);
+      if (maxSeq < 0)
+        maxSeq = info.rank > 1 ? info.shape[1] : 0;
+    } else if (name == "position_ids") {
+      hasPositions = true;
+    } else if (name == "attention_mask") {
+      hasMask = true;
+    } else if (name.rfind("past_key_values", 0) == 0) {
+      if (info.rank != 4) {
+        error = "cache input '" + name + "' is not 4-D";
+        return false;
+      }
+      Cache c;
+      c.input = name;
+      c.output = "present" + name.substr(std::strlen("past_key_values"));
+      c.info = info;
+      caches.push_back(c);
+    } else {
+      error = "do not know how to feed input '" + name + "' of a language model";
+      return false;
+    }
+  }
+  if (idsType != QRT_INT64 && idsType != QRT_INT32) {
+    error = "the model has no int32/int64 input named 'input_ids'";
+    return false;
+  }
+  const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
+  maxPositions = ms ? std::atol(ms) : maxSeq;
+  return true;
+}
+
+void LmDriver::resetCache() {
+  for (Cache &c : caches) {
+    c.len = 0;
+    c.data.clear();
+  }
+}
+
+bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor &logits, std::string &error) {
+  int64_t n = static_cast<int64_t>(ids.size());
+  int64_t shape[2] = {1, n};
+  if (idsType == QRT_INT64) {
+    std::vector<int64_t> v(ids.begin(), ids.end());
+    if (!ok(qrt_session_set_input(session, "input_ids", QRT_INT64, shape, 2, v.data()), "input_ids", error))
+      return false;
+  } else if (!ok(qrt_session_set_input(session, "input_ids", QRT_INT32, shape, 2, ids.data()), "input_ids", error)) {
+    return false;
+  }
+  if (hasPositions) {
+    std::vector<int64_t> pos(n);
+    for (int64_t i = 0; i < n; ++i)
+      pos[i] = start + i;
+    if (!ok(qrt_session_set_input(session, "position_ids", QRT_INT64, shape, 2, pos.data()), "position_ids", error))
+      return false;
+  }
+  if (hasMask) {
+    std::vector<int64_t> mask(start + n, 1);
+    int64_t ms[2] = {1, start + n};
+    if (!ok(qrt_session_set_input(session, "attention_mask", QRT_INT64, ms, 2, mask.data()), "attention_mask",
+            error))
+      return false;
+  }
+  for (Cache &c : caches) {
+    int64_t s[4] = {1, c.info.shape[1], c.len, c.info.shape[3]};
+    if (!ok(qrt_session_set_input(session, c.input.c_str(), c.info.dtype, s, 4, c.data.data()), c.input, error))
+      return false;
+  }
+  if (!ok(qrt_session_run(session), "run", error))
+    return false;
+  for (Cache &c : caches) {
+    qrt_tensor t;
+    if (!ok(qrt_session_get_output(session, c.output.c_str(), &t), c.output, error))
+      return false;
+    c.len = t.shape[2];
+    const auto *p = static_cast<const uint8_t *>(t.data);
+    c.data.assign(p, p + numel(t) * qrt_dtype_size(t.dtype));
+  }
+  if (!ok(qrt_session_get_output(session, "logits", &logits), "logits", error))
+    return false;
+  if (logits.rank != 3 || logits.dtype != QRT_FLOAT32 || logits.shape[1] != n) {
+    error = "the model's 'logits' output is not float32 [batch, sequence, vocab]";
+    return false;
+  }
+  return true;
+}
+
+} // namespace qrt

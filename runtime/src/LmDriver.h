@@ -1,0 +1,48 @@
+//===- LmDriver.h - feeding decoder language models through the C API ------===//
+//
+// Decoder LMs exported from Hugging Face classes share an input convention: input_ids [batch, sequence],
+// optional position_ids and attention_mask, and past_key_values.* inputs paired with present.* outputs as a KV
+// cache. LmDriver feeds one sequence (batch 1) in that convention and keeps the cache between calls. Used by
+// qrun (generation, perplexity) and by the compiler's calibration, both through the public C API only.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QRT_LMDRIVER_H
+#define QRT_LMDRIVER_H
+
+#include "qrt.h"
+
+#include <string>
+#include <vector>
+
+namespace qrt {
+
+class LmDriver {
+public:
+  // False with `error` if the model's inputs are not a decoder LM in the convention above.
+  bool init(qrt_model *model, qrt_session *session, std::string &error);
+  bool hasCache() const { return !caches.empty(); }
+  // Forget the cached keys and values (start a new sequence).
+  void resetCache();
+  // Runs `ids` at positions [start, start + n); `logits` is then the float32 [1, n, vocab] output, owned by the
+  // session until its next run.
+  bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor &logits, std::string &error);
+
+  int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
+  int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim
+
+private:
+  struct Cache {
+    std::string input, output;
+    qrt_tensor info;
+    int64_t len = 0;
+    std::vector<uint8_t> data;
+  };
+  qrt_session *session = nullptr;
+  qrt_dtype idsType = QRT_FLOAT32;
+  bool hasPositions = false, hasMask = false;
+  std::vector<Cache> caches;
+};
+
+} // namespace qrt
+
+#endif // QRT_LMDRIVER_H
