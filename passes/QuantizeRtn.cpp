@@ -3,6 +3,7 @@
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Passes.h"
+#include "passes/LinearLayers.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinDialect.h"
@@ -33,9 +34,6 @@ std::string nodeName(Operation *op) {
   return "";
 }
 
-constexpr int64_t kMinQuantizedK = 16;
-constexpr int64_t kMinQuantizedElements = 1024;
-
 struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
   using QuantizeRtnPassBase::QuantizeRtnPassBase;
 
@@ -54,20 +52,14 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
     SmallVector<nn::MatmulOp> todo;
     getOperation().walk([&](nn::MatmulOp mm) { todo.push_back(mm); });
     for (nn::MatmulOp mm : todo) {
-      auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
-      auto wt = dyn_cast<RankedTensorType>(mm.getRhs().getType());
-      auto xt = dyn_cast<RankedTensorType>(mm.getLhs().getType());
-      if (!wc || !wt || !xt || wt.getRank() != 2 || !wt.getElementType().isF32() || !xt.getElementType().isF32() ||
-          xt.getRank() < 1 || xt.getShape().back() != wt.getDimSize(0))
+      nn::ConstantOp wc = linearWeight(mm);
+      if (!wc)
         continue; // not a linear layer with a constant weight
+      auto wt = cast<RankedTensorType>(mm.getRhs().getType());
       std::string wname = wc.getName() ? wc.getName()->str() : "", node = nodeName(mm);
       if (!exclude.empty() && (excludeRe.match(wname) || excludeRe.match(node)))
         continue;
       const int64_t K = wt.getDimSize(0), N = wt.getDimSize(1);
-      // Tiny constant matmuls (a rotary frequency table, a 1-wide projection) are not weight layers: quantizing
-      // them saves nothing and can wreck accuracy.
-      if (K < kMinQuantizedK || K * N < kMinQuantizedElements)
-        continue;
       int64_t group = groupSize > 0 ? groupSize : K;
       if (K % group != 0 || (bits == 4 && K % 2 != 0)) {
         mm.emitWarning() << "group size " << group << " does not divide the input size " << K << " of '"

@@ -43,7 +43,6 @@ bool readConstant(mlir::Attribute attr, num::Tensor &out, std::vector<uint8_t> &
 
 } // namespace qopt::nn
 
-#endif // QOPT_DIALECT_NN_NNDIALECT_H
 
 namespace qopt::nn {
 // The CPU reference kernel that computes an nn kernel op: its mnemonic.
@@ -56,3 +55,5 @@ num::Attrs toKernelAttrs(mlir::DictionaryAttr dict);
 // The dictionary a kern.launch carries for an nn kernel op: kernelAttrs(op) as MLIR attributes.
 mlir::DictionaryAttr kernelAttrDict(mlir::Operation *op);
 } // namespace qopt::nn
+
+#endif // QOPT_DIALECT_NN_NNDIALECT_H
