@@ -29,6 +29,37 @@ def ConvertOnnxPass : Pass<"qopt-convert-onnx", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::nn::NNDialect"];
 }
 
+def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
+  let summary = "Run the float model on calibration data and record statistics of every linear layer's input";
+  let description = [{
+    Compiles a copy of the model with each linear layer's input (see passes/LinearLayers.h) added as an extra
+    output, runs it through the runtime (qrt, CPU backend) on `samples` windows of `seq-len` tokens from `calib`,
+    and attaches to each layer's `nn.matmul` a `qopt.calib` dictionary:
+    - `tokens`: rows seen; `mean_abs`: per-input-channel mean |x| (f32 [K], for AWQ);
+    - `xtx`: X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
+    - `samples`: up to `max-rows` input rows, spread evenly over the windows (f32 [S, K], for AWQ's search).
+
+    `calib` is text (tokenized whole with `tokenizer`, BOS once, cut into windows of `seq-len`) or a .npy of int32
+    ids (1-D: a stream cut the same way; 2-D: one window per row, negative ids padding). Windows are chosen by a
+    seeded shuffle, so results are deterministic for a given seed. The model must be a decoder LM in the Hugging
+    Face input convention (input_ids, optional position_ids / attention_mask / past_key_values.*, logits).
+
+    After:
+    ```mlir
+    %y = nn.matmul(%x, %w) {qopt.calib = {mean_abs = dense<...> : tensor<64xf32>, samples = dense_resource<...>,
+                                          tokens = 4096 : i64, xtx = dense_resource<...> : tensor<64x64xf32>}} ...
+    ```
+  }];
+  let options = [
+    Option<"calib", "calib", "std::string", "\"\"", "Calibration text or .npy of token ids">,
+    Option<"tokenizer", "tokenizer", "std::string", "\"\"", "llama2.c tokenizer.bin for text calibration data">,
+    Option<"samples", "samples", "int64_t", "128", "Number of windows">,
+    Option<"seqLen", "seq-len", "int64_t", "0", "Tokens per window; 0 = min(512, the model's max sequence)">,
+    Option<"seed", "seed", "uint64_t", "0", "Seed of the window shuffle">,
+    Option<"maxRows", "max-rows", "int64_t", "512", "Input rows kept per layer for activation-aware searches">,
+  ];
+}
+
 def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
   let summary = "Round-to-nearest weight quantization of linear layers to qnt.linear";
   let description = [{

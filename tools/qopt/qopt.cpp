@@ -52,6 +52,10 @@ static cl::list<std::string> maxDims("max-dim",
 static cl::opt<std::string> emit("emit", cl::desc("Print IR instead of writing model.bin: nn (after import and "
                                                   "conversion) or kern (after lowering and planning)"),
                                  cl::value_desc("nn|kern"), cl::cat(category));
+static cl::opt<bool> emitWeights("emit-weights",
+                                 cl::desc("With --emit, print weights in full (re-parsable by qopt-opt) instead of "
+                                          "eliding them"),
+                                 cl::cat(category));
 static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
 
 namespace {
@@ -196,8 +200,10 @@ int main(int argc, char **argv) {
 
   if (!emit.empty()) {
     OpPrintingFlags flags;
-    flags.elideLargeElementsAttrs(16);
-    flags.elideLargeResourceString(64);
+    if (!emitWeights) {
+      flags.elideLargeElementsAttrs(16);
+      flags.elideLargeResourceString(64);
+    }
     flags.enableDebugInfo(/*enable=*/true, /*prettyForm=*/false);
     module->print(llvm::outs(), flags);
     llvm::outs() << "\n";

@@ -1,0 +1,310 @@
+//===- Calibrate.cpp - statistics of linear layer inputs, through the runtime ===//
+//
+// The statistics come from running the real compiled model with the runtime (not a separate evaluator), so
+// calibration sees exactly the numbers deployment computes; when the CUDA backend exists, calibration can run on
+// it unchanged. Memory: X^T X is K x K per layer and the kept rows are max-rows x K per layer.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Gemm.h"
+#include "qopt/Passes.h"
+#include "qopt/Serialize/ModelWriter.h"
+#include "passes/LinearLayers.h"
+
+#include "LmDriver.h"
+#include "Npy.h"
+#include "qrt.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/ScopeExit.h"
+#include "llvm/ADT/StringSet.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <unistd.h>
+
+namespace qopt {
+#define GEN_PASS_DEF_CALIBRATEPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+struct LayerStats {
+  int64_t K = 0, rows = 0;
+  std::vector<double> absSum, xtx;
+  std::vector<float> kept;
+};
+
+ElementsAttr floatBlob(MLIRContext *ctx, StringRef key, ArrayRef<int64_t> shape, ArrayRef<float> data) {
+  auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
+  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+      ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)), alignof(float));
+  return DenseResourceElementsAttr::get(RankedTensorType::get(shape, Float32Type::get(ctx)),
+                                        mgr.insert(key, std::move(blob)));
+}
+
+struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
+  using CalibratePassBase::CalibratePassBase;
+
+  LogicalResult fail(Operation *op, const Twine &msg) {
+    op->emitError() << "qopt-calibrate: " << msg;
+    return failure();
+  }
+
+  void runOnOperation() override {
+    if (failed(run()))
+      signalPassFailure();
+  }
+
+  LogicalResult run() {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    auto funcs = module.getOps<func::FuncOp>();
+    if (funcs.empty())
+      return fail(module, "no function to calibrate");
+    func::FuncOp func = *funcs.begin();
+    if (calib.empty())
+      return fail(func, "no calibration data (pass --calib FILE)");
+    if (samples <= 0 || maxRows < 0)
+      return fail(func, "samples must be > 0 and max-rows >= 0");
+
+    SmallVector<nn::MatmulOp> layers;
+    func.walk([&](nn::MatmulOp mm) {
+      if (linearWeight(mm))
+        layers.push_back(mm);
+    });
+    if (layers.empty())
+      return fail(func, "the model has no linear layer with a constant weight");
+
+    // The calibration model: a copy whose extra outputs are the layers' inputs.
+    OwningOpRef<ModuleOp> copy = module.clone();
+    func::FuncOp cf = *copy->getOps<func::FuncOp>().begin();
+    SmallVector<nn::MatmulOp> copied;
+    cf.walk([&](nn::MatmulOp mm) {
+      if (linearWeight(mm))
+        copied.push_back(mm);
+    });
+    auto ret = cast<func::ReturnOp>(cf.getBody().back().getTerminator());
+    SmallVector<Value> results(ret.getOperands());
+    SmallVector<DictionaryAttr> resultAttrs;
+    for (unsigned i = 0; i < cf.getNumResults(); ++i)
+      resultAttrs.push_back(cf.getResultAttrDict(i) ? cf.getResultAttrDict(i) : DictionaryAttr::get(ctx));
+    Builder b(ctx);
+    for (auto [i, mm] : llvm::enumerate(copied)) {
+      results.push_back(mm.getLhs());
+      resultAttrs.push_back(
+          b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib." + std::to_string(i)))}));
+    }
+    ret->setOperands(results);
+    cf.setFunctionType(FunctionType::get(ctx, cf.getArgumentTypes(), ValueRange(results).getTypes()));
+    cf.setAllResultAttrs(resultAttrs);
+
+    // Window length and dim bounds.
+    int64_t maxSeq = 512;
+    if (auto meta = module->getAttrOfType<DictionaryAttr>("nn.metadata"))
+      if (auto s = meta.getAs<StringAttr>("qopt.max_sequence"))
+        maxSeq = std::min<int64_t>(maxSeq, std::atol(s.str().c_str()));
+    int64_t L = seqLen > 0 ? seqLen : maxSeq;
+    CompileOptions copts;
+    llvm::StringSet<> named;
+    for (unsigned i = 0; i < cf.getNumArguments(); ++i)
+      if (auto names = cf.getArgAttrOfType<ArrayAttr>(i, "nn.dims"))
+        for (Attribute a : names) {
+          StringRef n = cast<StringAttr>(a).getValue();
+          if (n.empty() || !named.insert(n).second)
+            continue;
+          copts.maxDims.push_back(n.str() + "=" + std::to_string(n.starts_with("batch") ? 1 : L));
+        }
+    PassManager pm(ctx);
+    pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
+    PlanMemoryPassOptions plan;
+    plan.maxDims.assign(copts.maxDims.begin(), copts.maxDims.end());
+    pm.addNestedPass<func::FuncOp>(createPlanMemoryPass(plan));
+    if (failed(pm.run(*copy)))
+      return fail(func, "cannot compile the calibration model");
+    llvm::SmallString<128> bin;
+    if (llvm::sys::fs::createTemporaryFile("qopt-calibrate", "bin", bin))
+      return fail(func, "cannot create a temporary file");
+    struct Remove {
+      std::string p;
+      ~Remove() { std::remove(p.c_str()); }
+    } remove{std::string(bin)};
+    if (failed(writeModelBin(cf, std::string(bin), {})))
+      return failure();
+    copy = nullptr; // the model.bin is all the runtime needs
+
+    qrt_model *model = nullptr;
+    qrt_session *session = nullptr;
+    auto cleanup = llvm::make_scope_exit([&] {
+      if (session)
+        qrt_session_free(session);
+      if (model)
+        qrt_model_free(model);
+    });
+    auto check = [&](qrt_status st) {
+      if (!st)
+        return true;
+      (void)fail(func, qrt_status_message(st));
+      qrt_status_free(st);
+      return false;
+    };
+    if (!check(qrt_model_load(bin.c_str(), &model)) || !check(qrt_session_create(model, nullptr, &session)))
+      return failure();
+    qrt::LmDriver lm;
+    std::string err;
+    if (!lm.init(model, session, err))
+      return fail(func, err);
+
+    // Token windows.
+    std::vector<std::vector<int32_t>> windows;
+    if (failed(loadWindows(func, L, windows)))
+      return failure();
+    if (windows.empty())
+      return fail(func, "'" + calib + "' has no window of at least 2 tokens");
+    std::mt19937_64 rng(seed);
+    for (size_t i = windows.size(); i > 1; --i) // Fisher-Yates with a standardized generator: portable order
+      std::swap(windows[i - 1], windows[rng() % i]);
+    if (static_cast<int64_t>(windows.size()) > samples)
+      windows.resize(static_cast<size_t>(samples));
+
+    std::vector<LayerStats> stats(layers.size());
+    const bool tty = isatty(2);
+    const int64_t perWindow = maxRows > 0 ? (maxRows + windows.size() - 1) / windows.size() : 0;
+    for (size_t w = 0; w < windows.size(); ++w) {
+      if (tty)
+        llvm::errs() << "\rqopt: calibrating " << (w + 1) << "/" << windows.size() << " windows";
+      lm.resetCache();
+      qrt_tensor logits;
+      if (!lm.forward(windows[w], 0, logits, err))
+        return fail(func, err);
+      for (size_t i = 0; i < layers.size(); ++i) {
+        qrt_tensor x;
+        std::string name = "qopt.calib." + std::to_string(i);
+        if (!check(qrt_session_get_output(session, name.c_str(), &x)))
+          return failure();
+        LayerStats &st = stats[i];
+        const int64_t K = x.shape[x.rank - 1];
+        int64_t rows = 1;
+        for (int d = 0; d + 1 < x.rank; ++d)
+          rows *= x.shape[d];
+        if (st.K == 0) {
+          st.K = K;
+          st.absSum.assign(K, 0.0);
+          st.xtx.assign(K * K, 0.0);
+        }
+        const float *data = static_cast<const float *>(x.data);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t k = 0; k < K; ++k)
+            st.absSum[k] += std::fabs(data[r * K + k]);
+        std::vector<float> part(static_cast<size_t>(K * K));
+        num::sgemm(true, false, K, K, rows, 1.0f, data, K, data, K, 0.0f, part.data(), K);
+        for (int64_t j = 0; j < K * K; ++j)
+          st.xtx[j] += part[j];
+        for (int64_t t = 0; t < perWindow && rows > 0; ++t) {
+          int64_t r = (t * rows) / perWindow;
+          if (static_cast<int64_t>(st.kept.size()) / K >= maxRows)
+            break;
+          st.kept.insert(st.kept.end(), data + r * K, data + (r + 1) * K);
+        }
+        st.rows += rows;
+      }
+    }
+    if (tty)
+      llvm::errs() << "\n";
+
+    for (size_t i = 0; i < layers.size(); ++i) {
+      LayerStats &st = stats[i];
+      const double n = std::max<int64_t>(st.rows, 1);
+      std::vector<float> meanAbs(st.K), xtx(st.K * st.K);
+      for (int64_t k = 0; k < st.K; ++k)
+        meanAbs[k] = static_cast<float>(st.absSum[k] / n);
+      for (int64_t j = 0; j < st.K * st.K; ++j)
+        xtx[j] = static_cast<float>(st.xtx[j] / n);
+      std::string key = layerName(layers[i]);
+      SmallVector<NamedAttribute> attrs{
+          b.getNamedAttr("tokens", b.getI64IntegerAttr(st.rows)),
+          b.getNamedAttr("mean_abs", DenseElementsAttr::get(RankedTensorType::get({st.K}, b.getF32Type()),
+                                                            ArrayRef<float>(meanAbs))),
+          b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, xtx)),
+          b.getNamedAttr("samples", floatBlob(ctx, key + ".samples",
+                                              {static_cast<int64_t>(st.kept.size()) / st.K, st.K}, st.kept))};
+      layers[i]->setAttr("qopt.calib", b.getDictionaryAttr(attrs));
+    }
+    return success();
+  }
+
+  LogicalResult loadWindows(func::FuncOp func, int64_t L, std::vector<std::vector<int32_t>> &windows) {
+    auto cut = [&](const std::vector<int32_t> &stream) {
+      for (size_t at = 0; at < stream.size(); at += L) {
+        size_t end = std::min(stream.size(), at + static_cast<size_t>(L));
+        if (end - at >= 2)
+          windows.emplace_back(stream.begin() + at, stream.begin() + end);
+      }
+    };
+    if (StringRef(calib).ends_with(".npy")) {
+      qrt::NpyArray arr;
+      std::string err;
+      if (!qrt::readNpy(calib, arr, err))
+        return fail(func, err);
+      if (arr.dtype != "int32" || arr.shape.empty() || arr.shape.size() > 2)
+        return fail(func, "'" + calib + "': expected a 1-D or 2-D int32 array of token ids");
+      const auto *ids = reinterpret_cast<const int32_t *>(arr.data.data());
+      if (arr.shape.size() == 1) {
+        cut(std::vector<int32_t>(ids, ids + arr.shape[0]));
+        return success();
+      }
+      for (int64_t r = 0; r < arr.shape[0]; ++r) {
+        std::vector<int32_t> row;
+        for (int64_t c = 0; c < arr.shape[1] && ids[r * arr.shape[1] + c] >= 0; ++c)
+          row.push_back(ids[r * arr.shape[1] + c]);
+        if (static_cast<int64_t>(row.size()) > L)
+          row.resize(static_cast<size_t>(L));
+        if (row.size() >= 2)
+          windows.push_back(row);
+      }
+      return success();
+    }
+    if (tokenizer.empty())
+      return fail(func, "text calibration data needs a tokenizer (--tokenizer)");
+    std::ifstream in(calib, std::ios::binary);
+    if (!in)
+      return fail(func, "cannot open '" + calib + "'");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    int32_t vocab = 0;
+    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
+    for (unsigned i = 0; i < func.getNumResults(); ++i) {
+      auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
+      auto t = dyn_cast<RankedTensorType>(ret.getOperand(i).getType());
+      if (name && name.getValue() == "logits" && t && t.getRank() > 0 && !t.isDynamicDim(t.getRank() - 1))
+        vocab = static_cast<int32_t>(t.getShape().back());
+    }
+    qrt_tokenizer *tok = nullptr;
+    if (qrt_status st = qrt_tokenizer_load(tokenizer.c_str(), vocab, &tok)) {
+      (void)fail(func, qrt_status_message(st));
+      qrt_status_free(st);
+      return failure();
+    }
+    size_t count = 0;
+    qrt_status_free(qrt_tokenizer_encode(tok, text.c_str(), 1, 0, nullptr, 0, &count));
+    std::vector<int32_t> ids(count);
+    qrt_status_free(qrt_tokenizer_encode(tok, text.c_str(), 1, 0, ids.data(), count, &count));
+    qrt_tokenizer_free(tok);
+    cut(ids);
+    return success();
+  }
+};
+
+} // namespace

@@ -1,0 +1,39 @@
+"""Independent check of qopt-calibrate on stories260K: recomputes, in float64 numpy straight from the llama2.c
+checkpoint, the input of layer 0's q_proj (RMSNorm of the token embeddings) over the same windows and compares
+its per-channel mean |x| and X^T X / rows with what the pass attached.
+
+Usage: calibrate_check.py IR.mlir CHECKPOINT TOKENIZER TEXT SEQ_LEN
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.abspath(sys.argv[0]).rsplit("/test/", 1)[0] + "/scripts")
+import llama2c  # noqa: E402
+
+ir, ckpt, tokpath, textpath, L = sys.argv[1:6]
+L = int(L)
+cfg, w = llama2c.read_checkpoint(ckpt)
+ids = llama2c.Tokenizer(tokpath, cfg.vocab_size).encode(open(textpath, encoding="utf-8").read(), bos=True)
+rows = [ids[i:i + L] for i in range(0, len(ids), L) if len(ids[i:i + L]) >= 2]
+toks = np.concatenate([np.array(r) for r in rows])
+x = w["token_embedding"][toks].astype(np.float64)
+x = x / np.sqrt((x * x).mean(-1, keepdims=True) + 1e-5) * w["rms_att"][0]
+want_mean = np.abs(x).mean(0)
+want_xtx = x.T @ x / len(x)
+
+text = open(ir).read()
+m = re.search(r"qopt.calib = \{mean_abs = dense<\[([^\]]*)\]> : tensor<(\d+)xf32>, samples = dense_resource<([^>]*)>"
+              r"[^,]*, tokens = (\d+) : i64, xtx = dense_resource<([^>]*)>", text)
+if not m:
+    sys.exit("no qopt.calib attribute found")
+got_mean = np.array([float(v) for v in m.group(1).split(",")])
+tokens = int(m.group(4))
+hexblob = re.search(re.escape(m.group(5)) + r': "0x([0-9A-Fa-f]+)"', text).group(1)
+got_xtx = np.frombuffer(bytes.fromhex(hexblob)[4:], np.float32).reshape(len(got_mean), len(got_mean))
+err_mean = np.abs(got_mean - want_mean).max() / np.abs(want_mean).max()
+err_xtx = np.abs(got_xtx - want_xtx).max() / np.abs(want_xtx).max()
+print(f"tokens {tokens} (numpy {len(toks)}); mean|x| rel err {err_mean:.2e}; X^T X rel err {err_xtx:.2e}")
+sys.exit(0 if tokens == len(toks) and err_mean < 1e-4 and err_xtx < 1e-4 else 1)
