@@ -60,6 +60,35 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
   ];
 }
 
+def AwqScalePass : Pass<"qopt-awq-scale", "mlir::func::FuncOp"> {
+  let summary = "Activation-aware weight scaling (AWQ) with the scales folded into the previous op, then clipping";
+  let description = [{
+    Groups the calibrated linear layers by their shared input (q/k/v, gate/up, down). For each group, searches
+    alpha on a grid over [0, 1) for scales s = mean|x|^alpha that minimize the group's output error on the
+    calibration rows after round-to-nearest quantization, multiplies s into the weights and folds 1/s into the
+    op producing the input: a RMSNorm/LayerNorm weight (x = gamma * norm) or the output columns of the previous
+    linear layer (x = act(g) * (h W_up)). Then (with `clip`) searches per output channel the clipping ratio of
+    each group's weight magnitude that minimizes the channel's output error. Layers whose input has other users
+    or another producer keep their weights (a remark says so). Requires `qopt.calib` (qopt-calibrate); leaves
+    float weights for qopt-quantize-rtn with the same bits and group size.
+
+    Before:
+    ```mlir
+    %g = nn.constant dense<...> {name = "post_attention_layernorm.weight"} : tensor<64xf32>
+    %x = nn.binary "mul"(%g, %n) : (tensor<64xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
+    %u = nn.matmul(%x, %wu) {qopt.calib = {...}} : ...
+    ```
+    After: `%g` holds gamma / s, `%wu` holds diag(s) W_up (new dense_resource blobs named `*.awq`).
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", "4", "Weight bits the layers will be quantized to">,
+    Option<"groupSize", "group-size", "int64_t", "128", "Quantization group size (0 = per output channel)">,
+    Option<"grid", "grid", "int64_t", "20", "Number of alpha values tried in [0, 1)">,
+    Option<"clip", "clip", "bool", "true", "Run the weight clipping search after scaling">,
+    Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float (left unscaled)">,
+  ];
+}
+
 def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
   let summary = "Round-to-nearest weight quantization of linear layers to qnt.linear";
   let description = [{

@@ -21,6 +21,24 @@ void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());
+  // Calibration runs the float model as it will be compiled (after folding) on real data.
+  if (!options.calib.empty()) {
+    CalibratePassOptions c;
+    c.calib = options.calib;
+    c.tokenizer = options.tokenizer;
+    c.samples = options.calibSamples;
+    c.seqLen = options.calibSeqLen;
+    c.seed = options.calibSeed;
+    pm.addPass(createCalibratePass(c));
+  }
+  // AWQ rescales float weights using the calibration statistics; quantization then rounds the rescaled weights.
+  if (options.awq) {
+    AwqScalePassOptions a;
+    a.bits = options.quantBits;
+    a.groupSize = options.groupSize;
+    a.exclude = options.exclude;
+    pm.addNestedPass<func::FuncOp>(createAwqScalePass(a));
+  }
   // Weight quantization works on nn.matmul with constant weights, so it runs after folding has settled them.
   if (options.quantBits) {
     QuantizeRtnPassOptions q;

@@ -29,6 +29,10 @@ struct CompileOptions {
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
   std::string exclude;              // regex of layers kept in float
+  bool awq = false;                 // activation-aware scaling + clipping before quantization (needs calib)
+  std::string calib, tokenizer;     // calibration data (text or .npy ids) and the tokenizer for text
+  int64_t calibSamples = 128, calibSeqLen = 0;
+  uint64_t calibSeed = 0;
 };
 
 // The compilation pipeline: convert ONNX nodes, canonicalize, quantize weights (if asked), lower to kern, plan

@@ -35,11 +35,21 @@ static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"), 
 static cl::opt<std::string> outputFile("o", cl::desc("Output model.bin"), cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> quantize("quantize",
                                      cl::desc("Weight quantization: none (float), rtn4 (int4 group-wise, "
-                                              "asymmetric, round-to-nearest), int8 (int8 per-channel, symmetric)"),
+                                              "asymmetric, round-to-nearest), awq4 (rtn4 after AWQ scaling and "
+                                              "clipping; needs --calib), int8 (int8 per-channel, symmetric)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<int64_t> groupSize("group-size",
                                   cl::desc("Inputs per int4 scale group (default 128; 0 = per output channel)"),
                                   cl::init(128), cl::cat(category));
+static cl::opt<std::string> calibFile("calib", cl::desc("Calibration data: text (needs --tokenizer) or .npy ids"),
+                                      cl::value_desc("file"), cl::cat(category));
+static cl::opt<int64_t> calibSamples("calib-samples", cl::desc("Calibration windows (default 128)"), cl::init(128),
+                                     cl::cat(category));
+static cl::opt<int64_t> calibSeqLen("calib-seq-len",
+                                    cl::desc("Tokens per calibration window (default min(512, model max))"),
+                                    cl::init(0), cl::cat(category));
+static cl::opt<uint64_t> calibSeed("calib-seed", cl::desc("Seed of the calibration window choice"), cl::init(0),
+                                   cl::cat(category));
 static cl::opt<std::string> exclude("exclude",
                                     cl::desc("Regex of weight or node names kept in float (default: lm_head)"),
                                     cl::init("lm_head"), cl::cat(category));
@@ -127,14 +137,22 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "qopt: quantizing compiler for neural networks\n");
   int64_t quantBits = 0, quantGroup = groupSize;
+  bool awq = false;
   if (quantize == "rtn4") {
     quantBits = 4;
+  } else if (quantize == "awq4") {
+    quantBits = 4;
+    awq = true;
+    if (calibFile.empty()) {
+      llvm::errs() << "qopt: error: --quantize=awq4 needs calibration data: pass --calib FILE\n";
+      return 1;
+    }
   } else if (quantize == "int8") {
     quantBits = 8;
     quantGroup = 0; // per channel
   } else if (quantize != "none") {
     llvm::errs() << "qopt: error: --quantize=" << quantize
-                 << " is not available (this build supports: none, rtn4, int8; awq4 and gptq4 are coming)\n";
+                 << " is not available (this build supports: none, rtn4, awq4, int8; gptq4 is coming)\n";
     return 1;
   }
   if (groupSize < 0) {
@@ -189,6 +207,12 @@ int main(int argc, char **argv) {
     opts.quantBits = quantBits;
     opts.groupSize = quantGroup;
     opts.exclude = exclude;
+    opts.awq = awq;
+    opts.calib = calibFile;
+    opts.tokenizer = tokenizerFile;
+    opts.calibSamples = calibSamples;
+    opts.calibSeqLen = calibSeqLen;
+    opts.calibSeed = calibSeed;
     qopt::buildCompilePipeline(pm, opts);
   }
   uint64_t bytesBefore = weightBytes(*module);

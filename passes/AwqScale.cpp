@@ -1,0 +1,327 @@
+//===- AwqScale.cpp - activation-aware weight scaling (AWQ) ----------------===//
+//
+// For each group of linear layers that read one input x (q/k/v after the attention norm, gate/up after the MLP
+// norm, down after up), AWQ searches per-input-channel scales s = mean|x|^alpha (alpha on a grid over [0, 1),
+// normalized so that sqrt(max s * min s) = 1) that minimize the group's output error
+//     sum_layers || X W - X diag(1/s) Q(diag(s) W) ||^2
+// on the calibrated input rows X, where Q is the round-to-nearest quantizer the rtn pass will apply. The chosen
+// s is multiplied into the layers' weights and its inverse folded into the op that produces x: the RMSNorm's
+// weight (x = gamma * norm(h)), or the output columns of the previous linear layer when x = act(g) * (h W_up).
+// A group whose input has other users, or whose producer is neither, is left alone (reported as a remark).
+// Then, per layer, the clip search picks for each output channel the clipping ratio of its weight range that
+// minimizes that channel's output error after quantization (AWQ's auto-clip).
+//
+// Requires qopt-calibrate's `qopt.calib` on the layers; leaves float weights, quantized by qopt-quantize-rtn.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Gemm.h"
+#include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Passes.h"
+#include "passes/LinearLayers.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/Support/Regex.h"
+
+#include <cmath>
+
+namespace qopt {
+#define GEN_PASS_DEF_AWQSCALEPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+// A constant's float32 values, copied out.
+bool readFloats(Value v, std::vector<float> &out, SmallVectorImpl<int64_t> &shape) {
+  auto c = v.getDefiningOp<nn::ConstantOp>();
+  if (!c)
+    return false;
+  num::Tensor t;
+  std::vector<uint8_t> storage;
+  if (!nn::readConstant(c.getValue(), t, storage) || t.dtype != num::DType::F32)
+    return false;
+  const float *p = static_cast<const float *>(t.data);
+  out.assign(p, p + t.numel());
+  shape.assign(t.shape.begin(), t.shape.end());
+  return true;
+}
+
+// Replaces the value of constant `c` (only used by `user`, or cloned for it otherwise) with new data.
+void setFloats(nn::ConstantOp c, Operation *user, ArrayRef<float> data, StringRef suffix) {
+  MLIRContext *ctx = c.getContext();
+  auto type = cast<RankedTensorType>(c.getType());
+  std::string key = (c.getName() ? c.getName()->str() : std::string("awq")) + suffix.str();
+  auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
+  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+      ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)), alignof(float));
+  auto attr = DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
+  if (c->hasOneUse()) {
+    c.setValueAttr(attr);
+    return;
+  }
+  OpBuilder b(user);
+  auto fresh = nn::ConstantOp::create(b, c.getLoc(), attr, c.getNameAttr());
+  user->replaceUsesOfWith(c.getResult(), fresh.getResult());
+}
+
+// Fake-quantizes W [K, N] in place with the rtn quantizer (what the weights will be at run time).
+bool fakeQuant(std::vector<float> &w, int64_t K, int64_t N, int bits, int64_t group) {
+  num::quant::QuantizedWeight q;
+  std::string err;
+  if (!num::quant::quantizeRtn(w.data(), K, N, bits, group, bits == 8, q, err))
+    return false;
+  num::quant::dequantize(q, w.data());
+  return true;
+}
+
+// || X A - X B ||^2 for X [S, K], A and B [K, N].
+double outputError(const std::vector<float> &X, int64_t S, int64_t K, const std::vector<float> &A,
+                   const std::vector<float> &B, int64_t N) {
+  std::vector<float> diff(A.size());
+  for (size_t i = 0; i < A.size(); ++i)
+    diff[i] = A[i] - B[i];
+  std::vector<float> y(static_cast<size_t>(S * N));
+  num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, diff.data(), N, 0.0f, y.data(), N);
+  double e = 0;
+  for (float v : y)
+    e += static_cast<double>(v) * v;
+  return e;
+}
+
+struct Layer {
+  nn::MatmulOp mm;
+  std::vector<float> w; // [K, N]
+  int64_t N = 0;
+};
+
+struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
+  using AwqScalePassBase::AwqScalePassBase;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    // Group the linear layers by their input value, in program order.
+    llvm::Regex excludeRe(exclude);
+    llvm::MapVector<Value, SmallVector<nn::MatmulOp>> groups;
+    func.walk([&](nn::MatmulOp mm) {
+      std::string node = isa<NameLoc>(mm.getLoc()) ? cast<NameLoc>(mm.getLoc()).getName().str() : "";
+      bool excluded = !exclude.empty() && (excludeRe.match(layerName(mm)) || excludeRe.match(node));
+      if (linearWeight(mm) && mm->hasAttr("qopt.calib") && !excluded)
+        groups[mm.getLhs()].push_back(mm);
+    });
+    if (groups.empty()) {
+      func.emitError() << "qopt-awq-scale: no calibrated linear layer (run qopt-calibrate first)";
+      return signalPassFailure();
+    }
+    for (auto &[x, mms] : groups)
+      if (failed(scaleGroup(x, mms)))
+        return signalPassFailure();
+    if (clip)
+      for (auto &[x, mms] : groups)
+        for (nn::MatmulOp mm : mms)
+          if (failed(clipLayer(mm)))
+            return signalPassFailure();
+  }
+
+  int64_t groupFor(int64_t K) const { return groupSize > 0 && K % groupSize == 0 ? groupSize : K; }
+
+  bool samplesOf(nn::MatmulOp mm, std::vector<float> &X, int64_t &S, std::vector<float> &meanAbs) {
+    auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
+    auto samples = calib ? dyn_cast_or_null<ElementsAttr>(calib.get("samples")) : ElementsAttr();
+    auto mean = calib ? dyn_cast_or_null<DenseElementsAttr>(calib.get("mean_abs")) : DenseElementsAttr();
+    if (!samples || !mean)
+      return false;
+    num::Tensor t;
+    std::vector<uint8_t> storage;
+    if (!nn::readConstant(samples, t, storage) || t.rank() != 2)
+      return false;
+    S = t.shape[0];
+    X.assign(static_cast<const float *>(t.data), static_cast<const float *>(t.data) + t.numel());
+    meanAbs.assign(mean.getValues<float>().begin(), mean.getValues<float>().end());
+    return S > 0;
+  }
+
+  LogicalResult scaleGroup(Value x, ArrayRef<nn::MatmulOp> group) {
+    SmallVector<nn::MatmulOp> mms(group.begin(), group.end());
+    std::vector<float> X, meanAbs;
+    int64_t S = 0;
+    if (!samplesOf(mms.front(), X, S, meanAbs))
+      return mms.front().emitError() << "qopt-awq-scale: the layer's qopt.calib has no samples";
+    const int64_t K = static_cast<int64_t>(meanAbs.size());
+    // Where can 1/s go? Into a constant that multiplies x elementwise (the norm's weight), or into the output
+    // columns of the linear layer feeding the other factor of x = a * (h W).
+    for (Operation *user : x.getUsers())
+      if (!isa<nn::MatmulOp>(user) || !llvm::is_contained(mms, cast<nn::MatmulOp>(user))) {
+        mms.front().emitRemark() << "AWQ: input of '" << layerName(mms.front())
+                                 << "' has other users; not scaled";
+        return success();
+      }
+    auto mul = x.getDefiningOp<nn::BinaryOp>();
+    nn::ConstantOp gamma;
+    nn::MatmulOp prev;
+    if (mul && mul.getFn() == "mul") {
+      for (Value operand : {mul.getLhs(), mul.getRhs()}) {
+        auto c = operand.getDefiningOp<nn::ConstantOp>();
+        auto ct = c ? dyn_cast<RankedTensorType>(c.getType()) : RankedTensorType();
+        if (ct && ct.getRank() == 1 && ct.getDimSize(0) == K && ct.getElementType().isF32())
+          gamma = c;
+        auto p = operand.getDefiningOp<nn::MatmulOp>();
+        if (p && linearWeight(p) && p->hasOneUse() &&
+            cast<RankedTensorType>(p.getRhs().getType()).getDimSize(1) == K)
+          prev = p;
+      }
+    }
+    if (!gamma && !prev) {
+      mms.front().emitRemark() << "AWQ: no norm weight or previous linear layer to fold the scale of '"
+                               << layerName(mms.front()) << "' into; not scaled";
+      return success();
+    }
+    std::vector<Layer> layers;
+    for (nn::MatmulOp mm : mms) {
+      Layer l;
+      l.mm = mm;
+      SmallVector<int64_t> shape;
+      if (!readFloats(mm.getRhs(), l.w, shape))
+        return mm.emitError() << "qopt-awq-scale: unreadable weight";
+      l.N = shape[1];
+      layers.push_back(std::move(l));
+    }
+    // Grid search of alpha.
+    double best = -1;
+    std::vector<float> bestS(K, 1.0f);
+    for (int64_t gi = 0; gi < grid; ++gi) {
+      const double alpha = static_cast<double>(gi) / grid;
+      std::vector<float> s(K);
+      double mx = 0, mn = INFINITY;
+      for (int64_t k = 0; k < K; ++k) {
+        s[k] = static_cast<float>(std::pow(std::max<double>(meanAbs[k], 1e-4), alpha));
+        mx = std::max<double>(mx, s[k]);
+        mn = std::min<double>(mn, s[k]);
+      }
+      const float norm = static_cast<float>(std::sqrt(mx * mn));
+      for (float &v : s)
+        v /= norm;
+      double err = 0;
+      for (Layer &l : layers) {
+        std::vector<float> q(l.w);
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t n = 0; n < l.N; ++n)
+            q[k * l.N + n] *= s[k];
+        if (!fakeQuant(q, K, l.N, static_cast<int>(bits), groupFor(K)))
+          return l.mm.emitError() << "qopt-awq-scale: cannot quantize the layer";
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t n = 0; n < l.N; ++n)
+            q[k * l.N + n] /= s[k];
+        err += outputError(X, S, K, l.w, q, l.N);
+      }
+      if (best < 0 || err < best) {
+        best = err;
+        bestS = s;
+      }
+    }
+    // Apply: W <- diag(s) W, and 1/s into the producer.
+    for (Layer &l : layers) {
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < l.N; ++n)
+          l.w[k * l.N + n] *= bestS[k];
+      setFloats(l.mm.getRhs().getDefiningOp<nn::ConstantOp>(), l.mm, l.w, ".awq");
+    }
+    if (gamma) {
+      std::vector<float> g;
+      SmallVector<int64_t> shape;
+      readFloats(gamma, g, shape);
+      for (int64_t k = 0; k < K; ++k)
+        g[k] /= bestS[k];
+      setFloats(gamma, mul, g, ".awq");
+    } else {
+      std::vector<float> w;
+      SmallVector<int64_t> shape;
+      readFloats(prev.getRhs(), w, shape);
+      const int64_t N = shape[1];
+      for (int64_t k = 0; k < shape[0]; ++k)
+        for (int64_t n = 0; n < N; ++n)
+          w[k * N + n] /= bestS[n];
+      setFloats(prev.getRhs().getDefiningOp<nn::ConstantOp>(), prev, w, ".awq");
+    }
+    // The layers' inputs changed by 1/s: keep their samples consistent for the clip search.
+    for (Layer &l : layers) {
+      auto calib = l.mm->getAttrOfType<DictionaryAttr>("qopt.calib");
+      SmallVector<NamedAttribute> attrs(calib.getValue());
+      attrs.push_back(NamedAttribute(StringAttr::get(&getContext(), "awq_scale"),
+                                     DenseElementsAttr::get(RankedTensorType::get({K}, Float32Type::get(&getContext())),
+                                                            ArrayRef<float>(bestS))));
+      l.mm->setAttr("qopt.calib", DictionaryAttr::get(&getContext(), attrs));
+    }
+    return success();
+  }
+
+  // Per output channel, clip each group's weights to the ratio in {1, 0.95, ..., 0.5} of their largest magnitude
+  // that minimizes that channel's output error after quantization.
+  LogicalResult clipLayer(nn::MatmulOp mm) {
+    std::vector<float> X, meanAbs, w;
+    int64_t S = 0;
+    if (!samplesOf(mm, X, S, meanAbs))
+      return success();
+    SmallVector<int64_t> shape;
+    if (!readFloats(mm.getRhs(), w, shape))
+      return success();
+    const int64_t K = shape[0], N = shape[1], group = groupFor(K);
+    auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
+    if (auto s = dyn_cast_or_null<DenseElementsAttr>(calib.get("awq_scale"))) {
+      std::vector<float> sv(s.getValues<float>().begin(), s.getValues<float>().end());
+      for (int64_t r = 0; r < S; ++r) // the scaled layer sees x / s
+        for (int64_t k = 0; k < K; ++k)
+          X[r * K + k] /= sv[k];
+    }
+    std::vector<float> col(K), ref(S), out(S);
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t k = 0; k < K; ++k)
+        col[k] = w[k * N + n];
+      for (int64_t r = 0; r < S; ++r) {
+        double acc = 0;
+        for (int64_t k = 0; k < K; ++k)
+          acc += static_cast<double>(X[r * K + k]) * col[k];
+        ref[r] = static_cast<float>(acc);
+      }
+      double best = -1;
+      std::vector<float> bestCol(col);
+      for (int step = 0; step <= 10; ++step) {
+        const float ratio = 1.0f - 0.05f * step;
+        std::vector<float> c(col);
+        for (int64_t g = 0; g < K / group; ++g) { // clip to [-r * max|w|, r * max|w|] per group
+          float amax = 0;
+          for (int64_t k = g * group; k < (g + 1) * group; ++k)
+            amax = std::max(amax, std::fabs(c[k]));
+          for (int64_t k = g * group; k < (g + 1) * group; ++k)
+            c[k] = std::clamp(c[k], -amax * ratio, amax * ratio);
+        }
+        std::vector<float> q(c);
+        if (!fakeQuant(q, K, 1, static_cast<int>(bits), group))
+          return success();
+        double err = 0;
+        for (int64_t r = 0; r < S; ++r) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k)
+            acc += static_cast<double>(X[r * K + k]) * q[k];
+          err += (acc - ref[r]) * (acc - ref[r]);
+        }
+        if (best < 0 || err < best) {
+          best = err;
+          bestCol = c;
+        }
+      }
+      for (int64_t k = 0; k < K; ++k)
+        w[k * N + n] = bestCol[k];
+    }
+    setFloats(mm.getRhs().getDefiningOp<nn::ConstantOp>(), mm, w, ".clip");
+    return success();
+  }
+};
+
+} // namespace
