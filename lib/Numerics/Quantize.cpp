@@ -11,6 +11,67 @@
 
 namespace qopt::num::quant {
 
+GroupParams groupParams(const float *v, int64_t count, int64_t stride, int bits, bool symmetric) {
+  GroupParams p;
+  float mn = 0, mx = 0, amax = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    float x = v[i * stride];
+    mn = i ? std::min(mn, x) : x;
+    mx = i ? std::max(mx, x) : x;
+    amax = std::max(amax, std::fabs(x));
+  }
+  if (symmetric) {
+    // int4 symmetric stores q + 8 in a nibble: codes [0, 15] with zero 8; int8 stores q itself.
+    int qmax = bits == 4 ? 7 : kInt8Max;
+    p.scale = amax > 0 ? amax / static_cast<float>(qmax) : 1.0f;
+    p.zero = bits == 4 ? kInt4SymZero : 0;
+    p.lo = bits == 4 ? 0 : -kInt8Max;
+    p.hi = bits == 4 ? kInt4Max : kInt8Max;
+  } else {
+    p.scale = mx > mn ? (mx - mn) / static_cast<float>(kInt4Max) : 1.0f;
+    p.zero = static_cast<int>(std::clamp(roundEven(-mn / p.scale), 0.0f, static_cast<float>(kInt4Max)));
+    p.lo = 0;
+    p.hi = kInt4Max;
+  }
+  return p;
+}
+
+int quantizeCode(float v, const GroupParams &p) {
+  return std::clamp(static_cast<int>(roundEven(v / p.scale)) + p.zero, p.lo, p.hi);
+}
+
+float dequantizeCode(int code, const GroupParams &p) { return static_cast<float>(code - p.zero) * p.scale; }
+
+void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &params, int bits, int64_t groupSize,
+               int64_t K, int64_t N, bool symmetric, QuantizedWeight &out) {
+  out = QuantizedWeight();
+  out.bits = bits;
+  out.groupSize = groupSize;
+  out.K = K;
+  out.N = N;
+  out.symmetric = symmetric;
+  const int64_t G = K / groupSize, rowBytes = bits == 4 ? K / 2 : K;
+  out.data.assign(static_cast<size_t>(N * rowBytes), 0);
+  out.scales.resize(static_cast<size_t>(N * G));
+  if (bits == 4 && !symmetric)
+    out.zeros.resize(static_cast<size_t>(N * G));
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t g = 0; g < G; ++g) {
+      out.scales[n * G + g] = params[n * G + g].scale;
+      if (!out.zeros.empty())
+        out.zeros[n * G + g] = static_cast<uint8_t>(params[n * G + g].zero);
+    }
+    uint8_t *row = out.data.data() + n * rowBytes;
+    for (int64_t k = 0; k < K; ++k) {
+      int c = codes[n * K + k];
+      if (bits == 8)
+        row[k] = static_cast<uint8_t>(static_cast<int8_t>(c));
+      else
+        row[k >> 1] = static_cast<uint8_t>(row[k >> 1] | (static_cast<uint8_t>(c) << ((k & 1) * 4)));
+    }
+  }
+}
+
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
                  QuantizedWeight &out, std::string &error) {
   if (bits != 4 && bits != 8) {
@@ -25,58 +86,19 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
     error = "group size " + std::to_string(groupSize) + " does not divide the input size " + std::to_string(K);
     return false;
   }
-  out = QuantizedWeight();
-  out.bits = bits;
-  out.groupSize = groupSize;
-  out.K = K;
-  out.N = N;
-  out.symmetric = symmetric;
-  const int64_t G = K / groupSize, rowBytes = bits == 4 ? K / 2 : K;
-  out.data.assign(static_cast<size_t>(N * rowBytes), 0);
-  out.scales.assign(static_cast<size_t>(N * G), 1.0f);
-  if (bits == 4 && !symmetric)
-    out.zeros.assign(static_cast<size_t>(N * G), 0);
-  std::vector<int> q(static_cast<size_t>(groupSize));
+  const int64_t G = K / groupSize;
+  std::vector<int> codes(static_cast<size_t>(N * K));
+  std::vector<GroupParams> params(static_cast<size_t>(N * G));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t g = 0; g < G; ++g) {
-      float mn = 0, mx = 0, amax = 0;
-      for (int64_t i = 0; i < groupSize; ++i) {
-        float v = w[(g * groupSize + i) * N + n];
-        mn = i ? std::min(mn, v) : v;
-        mx = i ? std::max(mx, v) : v;
-        amax = std::max(amax, std::fabs(v));
-      }
-      float scale;
-      int zero = 0, lo, hi;
-      if (symmetric) {
-        int qmax = bits == 4 ? 7 : kInt8Max;
-        scale = amax > 0 ? amax / static_cast<float>(qmax) : 1.0f;
-        lo = bits == 4 ? -8 : -kInt8Max;
-        hi = qmax;
-      } else {
-        scale = mx > mn ? (mx - mn) / static_cast<float>(kInt4Max) : 1.0f;
-        zero = static_cast<int>(std::clamp(roundEven(-mn / scale), 0.0f, static_cast<float>(kInt4Max)));
-        lo = 0;
-        hi = kInt4Max;
-      }
-      for (int64_t i = 0; i < groupSize; ++i) {
-        float v = w[(g * groupSize + i) * N + n];
-        q[i] = std::clamp(static_cast<int>(roundEven(v / scale)) + zero, lo, hi);
-      }
-      out.scales[n * G + g] = scale;
-      if (!out.zeros.empty())
-        out.zeros[n * G + g] = static_cast<uint8_t>(zero);
-      uint8_t *row = out.data.data() + n * rowBytes;
-      for (int64_t i = 0; i < groupSize; ++i) {
-        int64_t k = g * groupSize + i;
-        if (bits == 8) {
-          row[k] = static_cast<uint8_t>(static_cast<int8_t>(q[i]));
-        } else {
-          uint8_t nib = static_cast<uint8_t>(symmetric ? q[i] + kInt4SymZero : q[i]);
-          row[k >> 1] = static_cast<uint8_t>(row[k >> 1] | (nib << ((k & 1) * 4)));
-        }
-      }
+      // W is [K, N]: a group of channel n is a strided column segment.
+      const float *first = w + (g * groupSize) * N + n;
+      GroupParams p = groupParams(first, groupSize, N, bits, symmetric);
+      params[n * G + g] = p;
+      for (int64_t i = 0; i < groupSize; ++i)
+        codes[n * K + g * groupSize + i] = quantizeCode(first[i * N], p);
     }
+  packCodes(codes, params, bits, groupSize, K, N, symmetric, out);
   return true;
 }
 

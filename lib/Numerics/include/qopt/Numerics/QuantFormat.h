@@ -59,6 +59,19 @@ struct QuantizedWeight {
 // `error` if the format is unsupported or groupSize does not divide K.
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
                  QuantizedWeight &out, std::string &error);
+// The scale and zero point round-to-nearest picks for a group of values (the range rules in Quantize.cpp), and
+// the stored code of one value under them (a nibble for int4, the int8 value for int8).
+struct GroupParams {
+  float scale = 1.0f;
+  int zero = 0, lo = 0, hi = 0;
+};
+GroupParams groupParams(const float *values, int64_t count, int64_t stride, int bits, bool symmetric);
+int quantizeCode(float v, const GroupParams &p);      // clamp(round(v / scale) + zero, lo, hi)
+float dequantizeCode(int code, const GroupParams &p); // (code - zero) * scale
+// Packs stored codes [N, K] (row-major by output channel) with their group parameters into `out`.
+void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &params, int bits, int64_t groupSize,
+               int64_t K, int64_t N, bool symmetric, QuantizedWeight &out);
+
 // Expands back to W [K, N] (for reporting quantization error and for tests).
 void dequantize(const QuantizedWeight &q, float *w);
 
