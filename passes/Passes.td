@@ -89,6 +89,30 @@ def AwqScalePass : Pass<"qopt-awq-scale", "mlir::func::FuncOp"> {
   ];
 }
 
+def GptqPass : Pass<"qopt-gptq", "mlir::func::FuncOp"> {
+  let summary = "GPTQ: Hessian-based error-compensating quantization of calibrated linear layers to qnt.linear";
+  let description = [{
+    For each linear layer with `qopt.calib` (qopt-calibrate), quantizes its weight input by input, spreading each
+    input's rounding error over the remaining inputs through the upper Cholesky factor of the inverse of the
+    dampened Hessian H = X^T X / rows, with lazy batch updates every `block-size` inputs; `act-order` quantizes
+    inputs in decreasing order of diag(H) with group parameters fixed from the original weights. Emits the same
+    packed format as qopt-quantize-rtn (lib/Numerics/.../QuantFormat.h). The float64 algorithm is
+    lib/Numerics/Gptq.cpp; test/passes/Inputs/gptq_ref.py is an independent numpy version it is checked against.
+
+    Before: `%y = nn.matmul(%x, %w) {qopt.calib = {xtx = ..., ...}}`. After: `%y = qnt.linear(%x, %q, %s, %z)`.
+  }];
+  let options = [
+    Option<"bits", "bits", "int64_t", "4", "Weight bits: 4 or 8">,
+    Option<"groupSize", "group-size", "int64_t", "128", "Inputs per scale group; 0 = per output channel">,
+    Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 (int8 is always symmetric)">,
+    Option<"damp", "damp", "double", "0.01", "Dampening added to diag(H), as a fraction of its mean">,
+    Option<"blockSize", "block-size", "int64_t", "128", "Inputs per lazy batch update">,
+    Option<"actOrder", "act-order", "bool", "false", "Quantize inputs in decreasing order of diag(H)">,
+    Option<"exclude", "exclude", "std::string", "\"\"", "Regex of weight or node names to keep in float">,
+  ];
+  let dependentDialects = ["qopt::qnt::QntDialect"];
+}
+
 def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
   let summary = "Round-to-nearest weight quantization of linear layers to qnt.linear";
   let description = [{

@@ -39,8 +39,17 @@ void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
     a.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createAwqScalePass(a));
   }
+  // GPTQ quantizes with the calibrated Hessians; whatever it leaves (excluded layers stay float) rtn skips too.
+  if (options.gptq) {
+    GptqPassOptions g;
+    g.bits = options.quantBits;
+    g.groupSize = options.groupSize;
+    g.symmetric = options.symmetric;
+    g.exclude = options.exclude;
+    pm.addNestedPass<func::FuncOp>(createGptqPass(g));
+  }
   // Weight quantization works on nn.matmul with constant weights, so it runs after folding has settled them.
-  if (options.quantBits) {
+  if (options.quantBits && !options.gptq) {
     QuantizeRtnPassOptions q;
     q.bits = options.quantBits;
     q.groupSize = options.groupSize;

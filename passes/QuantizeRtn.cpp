@@ -4,6 +4,7 @@
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Passes.h"
 #include "passes/LinearLayers.h"
+#include "passes/QntBuild.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinDialect.h"
@@ -19,14 +20,6 @@ using namespace mlir;
 using namespace qopt;
 
 namespace {
-
-// A packed tensor as a dense_resource blob (weights can be large; never inline attributes).
-ElementsAttr blobAttr(MLIRContext *ctx, StringRef key, RankedTensorType type, const void *data, size_t bytes) {
-  auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
-  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      ArrayRef<char>(static_cast<const char *>(data), bytes), 8);
-  return DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
-}
 
 std::string nodeName(Operation *op) {
   if (auto nl = dyn_cast<NameLoc>(op->getLoc()))
@@ -77,31 +70,7 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
         mm.emitError() << "cannot quantize '" << wname << "': " << err;
         return signalPassFailure();
       }
-      OpBuilder b(mm);
-      Location loc = mm.getLoc();
-      auto u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
-      Type welem = bits == 4 ? Type(u8) : Type(IntegerType::get(ctx, 8));
-      int64_t packedK = bits == 4 ? K / 2 : K, G = K / group;
-      std::string key = wname.empty() ? "qweight" : wname;
-      Value qw = nn::ConstantOp::create(b, loc, blobAttr(ctx, key + ".q", RankedTensorType::get({N, packedK}, welem),
-                                                        q.data.data(), q.data.size()),
-                                        b.getStringAttr(key + ".q"));
-      Value qs = nn::ConstantOp::create(
-          b, loc, blobAttr(ctx, key + ".scales", RankedTensorType::get({N, G}, b.getF32Type()), q.scales.data(),
-                           q.scales.size() * sizeof(float)),
-          b.getStringAttr(key + ".scales"));
-      Value qz = q.zeros.empty()
-                     ? Value(nn::NoneOp::create(b, loc))
-                     : Value(nn::ConstantOp::create(
-                           b, loc, blobAttr(ctx, key + ".zeros", RankedTensorType::get({N, G}, u8), q.zeros.data(),
-                                            q.zeros.size()),
-                           b.getStringAttr(key + ".zeros")));
-      auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(bits),
-                                       b.getI64IntegerAttr(group), b.getI64IntegerAttr(sym && bits == 4 ? 1 : 0));
-      mm.replaceAllUsesWith(lin.getY());
-      mm.erase();
-      if (wc->use_empty())
-        wc.erase();
+      replaceWithQntLinear(mm, q, wname.empty() ? "qweight" : wname);
     }
   }
 };

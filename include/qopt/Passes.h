@@ -29,6 +29,7 @@ struct CompileOptions {
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
   std::string exclude;              // regex of layers kept in float
+  bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
   bool awq = false;                 // activation-aware scaling + clipping before quantization (needs calib)
   std::string calib, tokenizer;     // calibration data (text or .npy ids) and the tokenizer for text
   int64_t calibSamples = 128, calibSeqLen = 0;

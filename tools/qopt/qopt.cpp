@@ -36,7 +36,8 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output model.bin"), cl::va
 static cl::opt<std::string> quantize("quantize",
                                      cl::desc("Weight quantization: none (float), rtn4 (int4 group-wise, "
                                               "asymmetric, round-to-nearest), awq4 (rtn4 after AWQ scaling and "
-                                              "clipping; needs --calib), int8 (int8 per-channel, symmetric)"),
+                                              "clipping; needs --calib), gptq4 (int4 group-wise by GPTQ; needs --calib), int8 (int8 per-channel, "
+                                              "symmetric)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<int64_t> groupSize("group-size",
                                   cl::desc("Inputs per int4 scale group (default 128; 0 = per output channel)"),
@@ -137,9 +138,16 @@ int main(int argc, char **argv) {
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "qopt: quantizing compiler for neural networks\n");
   int64_t quantBits = 0, quantGroup = groupSize;
-  bool awq = false;
+  bool awq = false, gptq = false;
   if (quantize == "rtn4") {
     quantBits = 4;
+  } else if (quantize == "gptq4") {
+    quantBits = 4;
+    gptq = true;
+    if (calibFile.empty()) {
+      llvm::errs() << "qopt: error: --quantize=gptq4 needs calibration data: pass --calib FILE\n";
+      return 1;
+    }
   } else if (quantize == "awq4") {
     quantBits = 4;
     awq = true;
@@ -152,7 +160,7 @@ int main(int argc, char **argv) {
     quantGroup = 0; // per channel
   } else if (quantize != "none") {
     llvm::errs() << "qopt: error: --quantize=" << quantize
-                 << " is not available (this build supports: none, rtn4, awq4, int8; gptq4 is coming)\n";
+                 << " is not available (this build supports: none, rtn4, awq4, gptq4, int8)\n";
     return 1;
   }
   if (groupSize < 0) {
@@ -208,6 +216,7 @@ int main(int argc, char **argv) {
     opts.groupSize = quantGroup;
     opts.exclude = exclude;
     opts.awq = awq;
+    opts.gptq = gptq;
     opts.calib = calibFile;
     opts.tokenizer = tokenizerFile;
     opts.calibSamples = calibSamples;

@@ -37,7 +37,6 @@ inline float roundEven(float v) { return std::nearbyint(v); }
 
 } // namespace qopt::num::quant
 
-#endif // QOPT_NUMERICS_QUANTFORMAT_H
 
 #include <string>
 #include <vector>
@@ -76,3 +75,22 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
 void dequantize(const QuantizedWeight &q, float *w);
 
 } // namespace qopt::num::quant
+
+namespace qopt::num::quant {
+
+struct GptqOptions {
+  double damp = 0.01;     // added to H's diagonal, as a fraction of its mean
+  int64_t blockSize = 128; // columns per lazy batch update
+  bool actOrder = false;  // quantize inputs in decreasing order of H's diagonal (with groups fixed up front)
+};
+
+// GPTQ (Frantar et al.): quantizes W [K, N] column by column (input by input), spreading each column's
+// rounding error over the not yet quantized columns through the inverse Hessian H^-1, H = X^T X / rows [K, K].
+// Group parameters come from the partially updated weights as each group starts (or, with actOrder, from the
+// original weights). Emits the same format as quantizeRtn.
+bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits, int64_t groupSize,
+                  bool symmetric, const GptqOptions &options, QuantizedWeight &out, std::string &error);
+
+} // namespace qopt::num::quant
+
+#endif // QOPT_NUMERICS_QUANTFORMAT_H
