@@ -44,7 +44,7 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
         continue;
       const int64_t K = w.shape[0], N = w.shape[1];
       int64_t group = groupSize > 0 ? groupSize : K;
-      if (K % group != 0 || (bits == 4 && K % 2 != 0)) {
+      if (K % group != 0 || (num::quant::isNibbleFormat(bits) && K % 2 != 0)) {
         mm.emitWarning() << "group size " << group << " does not divide the input size " << K << " of '" << name
                          << "': quantized per channel";
         group = K;

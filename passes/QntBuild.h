@@ -31,8 +31,9 @@ inline void replaceWithQntLinear(nn::MatmulOp mm, const num::quant::QuantizedWei
   OpBuilder b(mm);
   Location loc = mm.getLoc();
   auto u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  Type welem = q.bits == 4 ? Type(u8) : Type(IntegerType::get(ctx, 8));
-  const int64_t N = q.N, packedK = q.bits == 4 ? q.K / 2 : q.K, G = q.groups();
+  const bool nib = num::quant::isNibbleFormat(q.bits);
+  Type welem = nib ? Type(u8) : Type(IntegerType::get(ctx, 8));
+  const int64_t N = q.N, packedK = nib ? q.K / 2 : q.K, G = q.groups();
   Value qw = nn::ConstantOp::create(
       b, loc, blobAttr(ctx, key + ".q", RankedTensorType::get({N, packedK}, welem), q.data.data(), q.data.size()),
       b.getStringAttr(key + ".q"));
@@ -48,7 +49,7 @@ inline void replaceWithQntLinear(nn::MatmulOp mm, const num::quant::QuantizedWei
                                                             b.getStringAttr(key + ".zeros")));
   auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(q.bits),
                                    b.getI64IntegerAttr(q.groupSize),
-                                   b.getI64IntegerAttr(q.symmetric && q.bits == 4 ? 1 : 0));
+                                   b.getI64IntegerAttr(q.symmetric && nib ? 1 : 0));
   auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
   mm.replaceAllUsesWith(lin.getY());
   mm.erase();

@@ -32,8 +32,8 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
 
   void runOnOperation() override {
     MLIRContext *ctx = &getContext();
-    if (bits != 4 && bits != 8) {
-      getOperation().emitError() << "qopt-quantize-rtn: bits must be 4 or 8, got " << bits;
+    if (!num::quant::isSupportedBits(bits)) {
+      getOperation().emitError() << "qopt-quantize-rtn: bits must be 3, 4 or 8, got " << bits;
       return signalPassFailure();
     }
     llvm::Regex excludeRe(exclude);
@@ -54,7 +54,7 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
         continue;
       const int64_t K = wt.getDimSize(0), N = wt.getDimSize(1);
       int64_t group = groupSize > 0 ? groupSize : K;
-      if (K % group != 0 || (bits == 4 && K % 2 != 0)) {
+      if (K % group != 0 || (num::quant::isNibbleFormat(bits) && K % 2 != 0)) {
         mm.emitWarning() << "group size " << group << " does not divide the input size " << K << " of '"
                          << (wname.empty() ? node : wname) << "': quantized per channel";
         group = K;

@@ -27,12 +27,13 @@ LogicalResult LinearOp::verify() {
   int64_t K = x.getShape().back(), bits = getBits(), g = getGroupSize();
   if (ShapedType::isDynamic(K))
     return emitOpError() << "expects a static input size (last dim of x)";
-  if (bits != 4 && bits != 8)
-    return emitOpError() << "expects bits 4 or 8, got " << bits;
+  if (bits != 3 && bits != 4 && bits != 8)
+    return emitOpError() << "expects bits 3, 4 or 8, got " << bits;
   if (g <= 0 || K % g != 0)
     return emitOpError() << "group_size " << g << " does not divide the input size " << K;
-  int64_t N = w.getDimSize(0), packedK = bits == 4 ? K / 2 : K;
-  Type wElem = bits == 4 ? Type(IntegerType::get(getContext(), 8, IntegerType::Unsigned))
+  const bool nib = bits != 8; // int3 and int4 are stored in nibbles
+  int64_t N = w.getDimSize(0), packedK = nib ? K / 2 : K;
+  Type wElem = nib ? Type(IntegerType::get(getContext(), 8, IntegerType::Unsigned))
                          : Type(IntegerType::get(getContext(), 8));
   if (w.getElementType() != wElem || w.getDimSize(1) != packedK)
     return emitOpError() << "expects a packed weight of type " << RankedTensorType::get({N, packedK}, wElem)
@@ -40,7 +41,7 @@ LogicalResult LinearOp::verify() {
   if (!s.getElementType().isF32() || s.getDimSize(0) != N || s.getDimSize(1) != K / g)
     return emitOpError() << "expects scales of type "
                          << RankedTensorType::get({N, K / g}, Float32Type::get(getContext())) << ", got " << s;
-  bool needZeros = bits == 4 && !getSymmetric();
+  bool needZeros = nib && !getSymmetric();
   auto z = dyn_cast<RankedTensorType>(getZeros().getType());
   if (needZeros != static_cast<bool>(z) || (z && z != RankedTensorType::get(s.getShape(), w.getElementType())))
     return emitOpError() << (needZeros ? "expects ui8 zero points shaped like the scales"

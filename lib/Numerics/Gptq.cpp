@@ -39,7 +39,7 @@ bool cholesky(std::vector<double> &a, int64_t n) {
 
 bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits, int64_t groupSize,
                   bool symmetric, const GptqOptions &opt, QuantizedWeight &out, std::string &error) {
-  if ((bits != 4 && bits != 8) || groupSize <= 0 || K % groupSize != 0 || (bits == 4 && K % 2 != 0)) {
+  if (!isSupportedBits(bits) || groupSize <= 0 || K % groupSize != 0 || (isNibbleFormat(bits) && K % 2 != 0)) {
     error = "unsupported bits or a group size that does not divide the input size " + std::to_string(K);
     return false;
   }

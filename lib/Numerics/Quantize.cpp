@@ -22,16 +22,18 @@ GroupParams groupParams(const float *v, int64_t count, int64_t stride, int bits,
   }
   if (symmetric) {
     // int4 symmetric stores q + 8 in a nibble: codes [0, 15] with zero 8; int8 stores q itself.
-    int qmax = bits == 4 ? 7 : kInt8Max;
+    const bool nib = isNibbleFormat(bits);
+    int qmax = nib ? (1 << (bits - 1)) - 1 : kInt8Max;
     p.scale = amax > 0 ? amax / static_cast<float>(qmax) : 1.0f;
-    p.zero = bits == 4 ? kInt4SymZero : 0;
-    p.lo = bits == 4 ? 0 : -kInt8Max;
-    p.hi = bits == 4 ? kInt4Max : kInt8Max;
+    p.zero = symmetricZero(bits);
+    p.lo = nib ? 0 : -kInt8Max;
+    p.hi = nib ? (1 << bits) - 1 : kInt8Max;
   } else {
-    p.scale = mx > mn ? (mx - mn) / static_cast<float>(kInt4Max) : 1.0f;
-    p.zero = static_cast<int>(std::clamp(roundEven(-mn / p.scale), 0.0f, static_cast<float>(kInt4Max)));
+    const int levels = (1 << bits) - 1;
+    p.scale = mx > mn ? (mx - mn) / static_cast<float>(levels) : 1.0f;
+    p.zero = static_cast<int>(std::clamp(roundEven(-mn / p.scale), 0.0f, static_cast<float>(levels)));
     p.lo = 0;
-    p.hi = kInt4Max;
+    p.hi = levels;
   }
   return p;
 }
@@ -50,10 +52,10 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
   out.K = K;
   out.N = N;
   out.symmetric = symmetric;
-  const int64_t G = K / groupSize, rowBytes = bits == 4 ? K / 2 : K;
+  const int64_t G = K / groupSize, rowBytes = isNibbleFormat(bits) ? K / 2 : K;
   out.data.assign(static_cast<size_t>(N * rowBytes), 0);
   out.scales.resize(static_cast<size_t>(N * G));
-  if (bits == 4 && !symmetric)
+  if (isNibbleFormat(bits) && !symmetric)
     out.zeros.resize(static_cast<size_t>(N * G));
   for (int64_t n = 0; n < N; ++n) {
     for (int64_t g = 0; g < G; ++g) {
@@ -74,15 +76,15 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
 
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
                  QuantizedWeight &out, std::string &error) {
-  if (bits != 4 && bits != 8) {
-    error = "unsupported bit width " + std::to_string(bits) + " (4 or 8)";
+  if (!isSupportedBits(bits)) {
+    error = "unsupported bit width " + std::to_string(bits) + " (3, 4 or 8)";
     return false;
   }
   if (bits == 8 && !symmetric) {
     error = "int8 weights are symmetric only";
     return false;
   }
-  if (groupSize <= 0 || K % groupSize != 0 || (bits == 4 && K % 2 != 0)) {
+  if (groupSize <= 0 || K % groupSize != 0 || (isNibbleFormat(bits) && K % 2 != 0)) {
     error = "group size " + std::to_string(groupSize) + " does not divide the input size " + std::to_string(K);
     return false;
   }
@@ -103,7 +105,7 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
 }
 
 void dequantize(const QuantizedWeight &q, float *w) {
-  const int64_t G = q.groups(), rowBytes = q.bits == 4 ? q.K / 2 : q.K;
+  const int64_t G = q.groups(), rowBytes = isNibbleFormat(q.bits) ? q.K / 2 : q.K;
   for (int64_t n = 0; n < q.N; ++n) {
     const uint8_t *row = q.data.data() + n * rowBytes;
     for (int64_t k = 0; k < q.K; ++k) {
@@ -112,7 +114,7 @@ void dequantize(const QuantizedWeight &q, float *w) {
       if (q.bits == 8)
         v = static_cast<int8_t>(row[k]);
       else
-        v = static_cast<int>(nibble(row, k)) - (q.symmetric ? kInt4SymZero : q.zeros[n * G + g]);
+        v = static_cast<int>(nibble(row, k)) - (q.symmetric ? symmetricZero(q.bits) : q.zeros[n * G + g]);
       w[k * q.N + n] = static_cast<float>(v) * q.scales[n * G + g];
     }
   }

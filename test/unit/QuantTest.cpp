@@ -119,6 +119,7 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
 
 INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                          ::testing::Values(Case{4, false, 32, 1}, Case{4, false, 32, 7}, Case{4, true, 64, 5},
-                                           Case{4, false, 0, 3}, Case{8, true, 0, 1}, Case{8, true, 32, 9}));
+                                           Case{4, false, 0, 3}, Case{8, true, 0, 1}, Case{8, true, 32, 9},
+                                           Case{3, false, 32, 3}, Case{3, true, 32, 1}));
 
 } // namespace

@@ -139,20 +139,14 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "qopt: quantizing compiler for neural networks\n");
   int64_t quantBits = 0, quantGroup = groupSize;
   bool awq = false, gptq = false;
-  if (quantize == "rtn4") {
-    quantBits = 4;
-  } else if (quantize == "gptq4") {
-    quantBits = 4;
-    gptq = true;
+  StringRef scheme = quantize;
+  if (scheme == "rtn4" || scheme == "rtn3") {
+    quantBits = scheme.back() - '0';
+  } else if (scheme == "gptq4" || scheme == "gptq3" || scheme == "awq4" || scheme == "awq3") {
+    quantBits = scheme.back() - '0';
+    (scheme.starts_with("gptq") ? gptq : awq) = true;
     if (calibFile.empty()) {
-      llvm::errs() << "qopt: error: --quantize=gptq4 needs calibration data: pass --calib FILE\n";
-      return 1;
-    }
-  } else if (quantize == "awq4") {
-    quantBits = 4;
-    awq = true;
-    if (calibFile.empty()) {
-      llvm::errs() << "qopt: error: --quantize=awq4 needs calibration data: pass --calib FILE\n";
+      llvm::errs() << "qopt: error: --quantize=" << quantize << " needs calibration data: pass --calib FILE\n";
       return 1;
     }
   } else if (quantize == "int8") {
@@ -160,7 +154,7 @@ int main(int argc, char **argv) {
     quantGroup = 0; // per channel
   } else if (quantize != "none") {
     llvm::errs() << "qopt: error: --quantize=" << quantize
-                 << " is not available (this build supports: none, rtn4, awq4, gptq4, int8)\n";
+                 << " is not available (this build supports: none, rtn4, awq4, gptq4, int8, and rtn3, awq3, gptq3)\n";
     return 1;
   }
   if (groupSize < 0) {

@@ -35,20 +35,21 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
     return false;
   }
   q.N = w.shape[0];
-  if ((q.bits != 4 && q.bits != 8) || q.group <= 0 || q.K % q.group != 0) {
-    err = "matmul_q: bits must be 4 or 8 and group_size must divide K = " + std::to_string(q.K);
+  if (!quant::isSupportedBits(q.bits) || q.group <= 0 || q.K % q.group != 0) {
+    err = "matmul_q: bits must be 3, 4 or 8 and group_size must divide K = " + std::to_string(q.K);
     return false;
   }
   q.groups = q.K / q.group;
-  int64_t packedK = q.bits == 4 ? (q.K + 1) / 2 : q.K;
-  DType wantW = q.bits == 4 ? DType::U8 : DType::I8;
+  const bool nib = quant::isNibbleFormat(q.bits);
+  int64_t packedK = nib ? (q.K + 1) / 2 : q.K;
+  DType wantW = nib ? DType::U8 : DType::I8;
   if (w.dtype != wantW || w.shape[1] != packedK || s.shape[0] != q.N || s.shape[1] != q.groups) {
     err = "matmul_q: packed weight " + shapeStr(w.shape) + " / scales " + shapeStr(s.shape) +
           " do not match K = " + std::to_string(q.K) + ", group_size = " + std::to_string(q.group);
     return false;
   }
   const Tensor *z = a.in(3);
-  bool needZeros = q.bits == 4 && !q.symmetric;
+  bool needZeros = nib && !q.symmetric;
   if (needZeros != (z != nullptr) || (z && (z->dtype != DType::U8 || z->shape != s.shape))) {
     err = "matmul_q: zero points must be given (uint8, shaped like the scales) exactly for asymmetric int4";
     return false;
@@ -83,7 +84,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor &s, const T
       const uint8_t *zero = z ? z->as<uint8_t>() + n * q.groups : nullptr;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scale[g];
-        const int zp = zero ? zero[g] : quant::kInt4SymZero;
+        const int zp = zero ? zero[g] : quant::symmetricZero(q.bits);
         for (int64_t k = g * q.group; k < (g + 1) * q.group; ++k)
           out[k] = static_cast<float>(static_cast<int>(quant::nibble(row, k)) - zp) * sc;
       }

@@ -29,6 +29,12 @@ constexpr int kInt8Max = 127;     // symmetric int8 uses [-127, 127] so that -q 
 
 static_assert(sizeof(uint8_t) == 1, "nibble packing assumes 8-bit bytes");
 
+// int3 uses the int4 storage (nibbles) with a 3-bit grid: codes [0, 7], symmetric zero 4. It exists for accuracy
+// studies; a dense 3-bit packing will come with kernels that read it.
+inline bool isNibbleFormat(int64_t bits) { return bits == 3 || bits == 4; }
+inline bool isSupportedBits(int64_t bits) { return bits == 3 || bits == 4 || bits == 8; }
+inline int symmetricZero(int64_t bits) { return bits == 8 ? 0 : 1 << (bits - 1); }
+
 inline uint8_t packNibbles(uint8_t even, uint8_t odd) { return static_cast<uint8_t>((even & 0xF) | (odd << 4)); }
 inline uint8_t nibble(const uint8_t *row, int64_t k) { return (row[k >> 1] >> ((k & 1) * 4)) & 0xF; }
 
