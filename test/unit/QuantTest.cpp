@@ -87,7 +87,8 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
     v = d(rng);
 
   Tensor tx{DType::F32, {c.M, K}, x.data()};
-  Tensor tw{c.bits == 4 ? DType::U8 : DType::I8, {N, c.bits == 4 ? K / 2 : K}, q.data.data()};
+  const bool nib = quant::isNibbleFormat(c.bits);
+  Tensor tw{nib ? DType::U8 : DType::I8, {N, nib ? K / 2 : K}, q.data.data()};
   Tensor ts{DType::F32, {N, K / group}, q.scales.data()};
   Tensor tz{DType::U8, {N, K / group}, q.zeros.data()};
   Attrs attrs;
