@@ -22,9 +22,9 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
     llvm::Regex excludeRe(exclude);
-    SmallVector<nn::MatmulOp> todo;
-    func.walk([&](nn::MatmulOp mm) { todo.push_back(mm); });
-    for (nn::MatmulOp mm : todo) {
+    SmallVector<nn::MatmulOp> candidates;
+    func.walk([&](nn::MatmulOp mm) { candidates.push_back(mm); });
+    for (nn::MatmulOp mm : candidates) {
       nn::ConstantOp wc = linearWeight(mm);
       if (!wc)
         continue;

@@ -42,9 +42,9 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
       getOperation().emitError() << "qopt-quantize-rtn: invalid exclude regex '" << exclude << "': " << reErr;
       return signalPassFailure();
     }
-    SmallVector<nn::MatmulOp> todo;
-    getOperation().walk([&](nn::MatmulOp mm) { todo.push_back(mm); });
-    for (nn::MatmulOp mm : todo) {
+    SmallVector<nn::MatmulOp> candidates;
+    getOperation().walk([&](nn::MatmulOp mm) { candidates.push_back(mm); });
+    for (nn::MatmulOp mm : candidates) {
       nn::ConstantOp wc = linearWeight(mm);
       if (!wc)
         continue; // not a linear layer with a constant weight
