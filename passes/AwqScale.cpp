@@ -61,6 +61,13 @@ void setFloats(nn::ConstantOp c, Operation *user, ArrayRef<float> data, StringRe
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
   AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
       ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)), alignof(float));
+  // A weight only this layer reads is rewritten in place, releasing the old bytes: AWQ must not leave a second
+  // copy of the model behind.
+  if (c->hasOneUse())
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue())) {
+      res.getRawHandle().getResource()->setBlob(std::move(blob));
+      return;
+    }
   auto attr = DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
   if (c->hasOneUse()) {
     c.setValueAttr(attr);

@@ -53,8 +53,13 @@ inline void replaceWithQntLinear(nn::MatmulOp mm, const num::quant::QuantizedWei
   auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
   mm.replaceAllUsesWith(lin.getY());
   mm.erase();
-  if (wc && wc->use_empty())
+  if (wc && wc->use_empty()) {
+    // The float weight is dead: release its bytes now rather than when the context goes, so quantizing does not
+    // hold the float and the packed model at once. Constants are CSE'd, so no other op holds this resource.
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(wc.getValue()))
+      res.getRawHandle().getResource()->setBlob(AsmResourceBlob());
     wc.erase();
+  }
 }
 
 } // namespace qopt

@@ -16,8 +16,8 @@ func.func @fold_into_norm(%n: tensor<?x16xf32>) -> (tensor<?x64xf32>, tensor<?x6
   %k = nn.matmul(%x, %wk) {qopt.calib = {mean_abs = dense<[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5]> : tensor<16xf32>, samples = dense<[[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5], [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5]]> : tensor<2x16xf32>, tokens = 2 : i64}} : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>
   return %q, %k : tensor<?x64xf32>, tensor<?x64xf32>
 }
-// CHECK-DAG: q.weight.clip: "0x
-// CHECK-DAG: k.weight.clip: "0x
+// CHECK-DAG: q.weight.awq: "0x
+// CHECK-DAG: k.weight.awq: "0x
 // CHECK-DAG: norm.weight.awq: "0x
 
 // -----
