@@ -14,13 +14,6 @@ bool ok(qrt_status st, const std::string &what, std::string &error) {
   qrt_status_free(st);
   return false;
 }
-
-int64_t numel(const qrt_tensor &t) {
-  int64_t n = 1;
-  for (int i = 0; i < t.rank; ++i)
-    n *= t.shape[i];
-  return n;
-}
 } // namespace
 
 bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {

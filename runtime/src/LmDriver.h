@@ -16,6 +16,14 @@
 
 namespace qrt {
 
+// Element count of a tensor returned by the C API.
+inline int64_t numel(const qrt_tensor &t) {
+  int64_t n = 1;
+  for (int i = 0; i < t.rank; ++i)
+    n *= t.shape[i];
+  return n;
+}
+
 class LmDriver {
 public:
   // False with `error` if the model's inputs are not a decoder LM in the convention above.

@@ -162,12 +162,6 @@ const Dtype *byQrt(qrt_dtype t) {
   return nullptr;
 }
 
-int64_t numel(const qrt_tensor &t) {
-  int64_t n = 1;
-  for (int i = 0; i < t.rank; ++i)
-    n *= t.shape[i];
-  return n;
-}
 
 //===-- --input mode -------------------------------------------------------===//
 
@@ -200,7 +194,7 @@ int runOnce(qrt_model *model, qrt_session *session, const Options &o) {
     arr.dtype = d->npy;
     arr.shape.assign(t.shape, t.shape + t.rank);
     const auto *p = static_cast<const uint8_t *>(t.data);
-    arr.data.assign(p, p + numel(t) * d->size);
+    arr.data.assign(p, p + qrt::numel(t) * d->size);
     std::string fname = name;
     std::replace_if(fname.begin(), fname.end(), [](char c) { return c == '/' || c == '\\' || c == ':'; }, '_');
     std::string path = o.outputDir + "/" + fname + ".npy", err;
