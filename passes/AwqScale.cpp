@@ -7,7 +7,8 @@
 // on the calibrated input rows X, where Q is the round-to-nearest quantizer the rtn pass will apply. The chosen
 // s is multiplied into the layers' weights and its inverse folded into the op that produces x: the RMSNorm's
 // weight (x = gamma * norm(h)), or the output columns of the previous linear layer when x = act(g) * (h W_up).
-// A group whose input has other users, or whose producer is neither, is left alone (reported as a remark).
+// A group whose input has other users (besides ops reading only its shape), or whose producer is neither, is
+// left alone (reported as a remark).
 // Then, per layer, the clip search picks for each output channel the clipping ratio of its weight range that
 // minimizes that channel's output error after quantization (AWQ's auto-clip).
 //
@@ -102,6 +103,130 @@ double outputError(const std::vector<float> &X, int64_t S, int64_t K, const std:
   return e;
 }
 
+// True if `v` is only read by `allowed` ops, by ops that read just its shape, or by the function's return (a KV
+// cache output: it carries the scaled values back into the same model).
+bool onlyPathUsers(Value v, Operation *allowed) {
+  for (Operation *user : v.getUsers())
+    if (user != allowed && !isa<nn::ShapeOp, nn::SizeOp, func::ReturnOp>(user))
+      return false;
+  return true;
+}
+
+// True if `v` is computed from `op`'s results.
+bool dependsOn(Value v, Operation *op) {
+  SmallVector<Value> stack{v};
+  llvm::DenseSet<Operation *> seen;
+  while (!stack.empty()) {
+    Operation *def = stack.pop_back_val().getDefiningOp();
+    if (!def || !seen.insert(def).second)
+      continue;
+    if (def == op)
+      return true;
+    stack.append(def->operand_begin(), def->operand_end());
+  }
+  return false;
+}
+
+// For the input x of o_proj: follows x back through the attention's head reshape/transpose, its P x V product
+// and KV-cache concatenation, to the linear layer whose output columns are x's channels one to one (v_proj),
+// with its bias if it has one. Channel c of x is then column c of v_proj's output, so scaling that column by
+// 1/s scales x's channel c by 1/s. Returns null where the graph does not prove that (e.g. grouped-query
+// attention, whose kv heads are repeated).
+nn::MatmulOp traceValueProjection(Value x, nn::ConstantOp &bias) {
+  auto xt = dyn_cast<RankedTensorType>(x.getType());
+  if (!xt || xt.getRank() < 2 || xt.isDynamicDim(xt.getRank() - 1))
+    return nullptr;
+  const int64_t C = xt.getShape().back();
+  // x = reshape(t): t's last two axes (heads, head dim) merge into x's channels (row-major: channel = h * D + d).
+  auto merge = x.getDefiningOp<nn::ReshapeOp>();
+  if (!merge)
+    return nullptr;
+  Value t = merge.getX();
+  auto tt = dyn_cast<RankedTensorType>(t.getType());
+  if (!tt || tt.getRank() < 3 || tt.isDynamicDim(tt.getRank() - 1) || tt.isDynamicDim(tt.getRank() - 2) ||
+      tt.getShape()[tt.getRank() - 1] * tt.getShape()[tt.getRank() - 2] != C)
+    return nullptr;
+  const int64_t H = tt.getShape()[tt.getRank() - 2];
+  int64_t hAxis = tt.getRank() - 2, dAxis = tt.getRank() - 1;
+  nn::MatmulOp attention;
+  Operation *pathUser = merge;
+  for (int steps = 0; steps < 16; ++steps) {
+    if (!onlyPathUsers(t, pathUser))
+      return nullptr;
+    auto type = cast<RankedTensorType>(t.getType());
+    const int64_t rank = type.getRank();
+    Operation *def = t.getDefiningOp();
+    if (auto tr = dyn_cast_or_null<nn::TransposeOp>(def)) {
+      ArrayRef<int64_t> perm = tr.getPerm();
+      hAxis = perm[hAxis];
+      dAxis = perm[dAxis];
+      t = tr.getX();
+    } else if (auto mm = dyn_cast_or_null<nn::MatmulOp>(def); mm && !attention) {
+      // y = P V over the last two axes: V's columns (the head dim) carry through, batch axes line up from the
+      // right. P (the attention weights) must not itself depend on V.
+      auto vt = dyn_cast<RankedTensorType>(mm.getRhs().getType());
+      if (!vt || vt.getRank() < 3 || dAxis != rank - 1 || hAxis >= rank - 2)
+        return nullptr;
+      const int64_t vh = hAxis - (rank - vt.getRank());
+      if (vh < 0 || vt.isDynamicDim(vh) || vt.getDimSize(vh) != H)
+        return nullptr;
+      attention = mm;
+      hAxis = vh;
+      dAxis = vt.getRank() - 1;
+      t = mm.getRhs();
+    } else if (auto cat = dyn_cast_or_null<nn::ConcatOp>(def)) {
+      // The KV cache: the past values are graph inputs (made by this same model), the new ones are the path.
+      int64_t axis = cat.getAxis() < 0 ? cat.getAxis() + rank : cat.getAxis();
+      if (axis == hAxis || axis == dAxis)
+        return nullptr;
+      Value next;
+      for (Value in : cat.getInputs()) {
+        if (isa<BlockArgument>(in))
+          continue;
+        if (next)
+          return nullptr;
+        next = in;
+      }
+      if (!next)
+        return nullptr;
+      t = next;
+    } else if (auto split = dyn_cast_or_null<nn::ReshapeOp>(def)) {
+      // The split into heads: the last axis of its input becomes (heads, head dim).
+      auto it = dyn_cast<RankedTensorType>(split.getX().getType());
+      if (!attention || hAxis != rank - 2 || dAxis != rank - 1 || !it ||
+          it.isDynamicDim(it.getRank() - 1) || it.getShape().back() != C)
+        return nullptr;
+      Value v = split.getX();
+      Operation *consumer = split;
+      if (!onlyPathUsers(v, split))
+        return nullptr;
+      bias = nullptr;
+      if (auto add = v.getDefiningOp<nn::BinaryOp>(); add && add.getFn() == "add") {
+        for (Value operand : {add.getLhs(), add.getRhs()})
+          if (auto c = operand.getDefiningOp<nn::ConstantOp>()) {
+            auto ct = dyn_cast<RankedTensorType>(c.getType());
+            if (ct && ct.getRank() == 1 && ct.getDimSize(0) == C && ct.getElementType().isF32())
+              bias = c;
+          }
+        if (!bias)
+          return nullptr;
+        Value other = add.getLhs() == bias.getResult() ? add.getRhs() : add.getLhs();
+        consumer = add;
+        v = other;
+      }
+      auto prev = v.getDefiningOp<nn::MatmulOp>();
+      if (!prev || !linearWeight(prev) || !onlyPathUsers(prev.getResult(), consumer) ||
+          cast<RankedTensorType>(prev.getRhs().getType()).getDimSize(1) != C || dependsOn(attention.getLhs(), prev))
+        return nullptr;
+      return prev;
+    } else {
+      return nullptr;
+    }
+    pathUser = def;
+  }
+  return nullptr;
+}
+
 struct Layer {
   nn::MatmulOp mm;
   std::vector<float> w; // [K, N]
@@ -163,8 +288,10 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
     const int64_t K = static_cast<int64_t>(meanAbs.size());
     // Where can 1/s go? Into a constant that multiplies x elementwise (the norm's weight), or into the output
     // columns of the linear layer feeding the other factor of x = a * (h W).
+    // Users that read only x's shape (the shape arithmetic of exported graphs) do not see the scale.
     for (Operation *user : x.getUsers())
-      if (!isa<nn::MatmulOp>(user) || !llvm::is_contained(mms, cast<nn::MatmulOp>(user))) {
+      if (!isa<nn::ShapeOp, nn::SizeOp>(user) &&
+          (!isa<nn::MatmulOp>(user) || !llvm::is_contained(mms, cast<nn::MatmulOp>(user)))) {
         mms.front().emitRemark() << "AWQ: input of '" << layerName(mms.front())
                                  << "' has other users; not scaled";
         return success();
@@ -184,6 +311,9 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
           prev = p;
       }
     }
+    nn::ConstantOp prevBias;
+    if (!gamma && !prev)
+      prev = traceValueProjection(x, prevBias);
     if (!gamma && !prev) {
       mms.front().emitRemark() << "AWQ: no norm weight or previous linear layer to fold the scale of '"
                                << layerName(mms.front()) << "' into; not scaled";
@@ -255,6 +385,13 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
         for (int64_t n = 0; n < N; ++n)
           w[k * N + n] /= bestS[n];
       setFloats(prev.getRhs().getDefiningOp<nn::ConstantOp>(), prev, w, ".awq");
+      if (prevBias) {
+        std::vector<float> bias;
+        readFloats(prevBias, bias, shape);
+        for (int64_t n = 0; n < N; ++n)
+          bias[n] /= bestS[n];
+        setFloats(prevBias, *prevBias->getUsers().begin(), bias, ".awq");
+      }
     }
     // The layers' inputs changed by 1/s: keep their samples consistent for the clip search.
     for (Layer &l : layers) {

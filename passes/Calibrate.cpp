@@ -20,11 +20,14 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cstring>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -40,18 +43,104 @@ using namespace qopt;
 
 namespace {
 
-struct LayerStats {
-  int64_t K = 0, rows = 0;
-  std::vector<double> absSum, xtx;
-  std::vector<float> kept;
+// |x| histogram indexed by a float's exponent and top 6 mantissa bits: 64 equal bins per octave, so a percentile
+// (the top edge of its bin) is at most 1/64 of the octave's base (<= 1.6%) above the exact value, at the cost of
+// one shift per value.
+struct AbsHistogram {
+  static constexpr int kShift = 17;
+  std::vector<uint64_t> counts = std::vector<uint64_t>(size_t(1) << (31 - kShift), 0);
+  uint64_t total = 0;
+
+  void add(const float *x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, &x[i], sizeof bits);
+      ++counts[(bits & 0x7fffffffu) >> kShift];
+    }
+    total += static_cast<uint64_t>(n);
+  }
+  // The smallest bin top edge with at least a fraction `p` of the values at or below it.
+  float percentile(double p, float absMax) const {
+    const uint64_t want = static_cast<uint64_t>(std::ceil(p * static_cast<double>(total)));
+    uint64_t seen = 0;
+    for (size_t b = 0; b < counts.size(); ++b) {
+      seen += counts[b];
+      if (seen >= want && seen > 0) {
+        uint32_t top = static_cast<uint32_t>(b + 1) << kShift;
+        float v;
+        std::memcpy(&v, &top, sizeof v);
+        return std::min(v, absMax);
+      }
+    }
+    return absMax;
+  }
 };
 
-ElementsAttr floatBlob(MLIRContext *ctx, StringRef key, ArrayRef<int64_t> shape, ArrayRef<float> data) {
+// Statistics of one linear-layer input, shared by all layers that read it (q/k/v, gate/up).
+struct InputStats {
+  int64_t K = 0, rows = 0;
+  std::vector<double> absSum;
+  AsmResourceBlob xtx; // f32 [K, K], accumulated in place (sgemm with beta 1), then divided by rows
+  std::vector<float> kept;
+  float minV = INFINITY, maxV = -INFINITY;
+  AbsHistogram hist;
+
+  void add(const float *data, int64_t rowCount, int64_t k, int64_t perWindow, int64_t maxRows) {
+    if (K == 0) {
+      K = k;
+      absSum.assign(K, 0.0);
+      xtx = HeapAsmResourceBlob::allocate(K * K * sizeof(float), alignof(float), /*dataIsMutable=*/true);
+      std::memset(xtx.getMutableData().data(), 0, K * K * sizeof(float));
+    }
+    for (int64_t r = 0; r < rowCount; ++r)
+      for (int64_t c = 0; c < K; ++c) {
+        const float v = data[r * K + c];
+        absSum[c] += std::fabs(v);
+        minV = std::min(minV, v);
+        maxV = std::max(maxV, v);
+      }
+    hist.add(data, rowCount * K);
+    num::sgemm(true, false, K, K, rowCount, 1.0f, data, K, data, K, 1.0f,
+               reinterpret_cast<float *>(xtx.getMutableData().data()), K);
+    for (int64_t t = 0; t < perWindow && rowCount > 0; ++t) {
+      if (static_cast<int64_t>(kept.size()) / K >= maxRows)
+        break;
+      int64_t r = (t * rowCount) / perWindow;
+      kept.insert(kept.end(), data + r * K, data + (r + 1) * K);
+    }
+    rows += rowCount;
+  }
+};
+
+ElementsAttr floatBlob(MLIRContext *ctx, StringRef key, ArrayRef<int64_t> shape, AsmResourceBlob blob) {
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
-  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)), alignof(float));
   return DenseResourceElementsAttr::get(RankedTensorType::get(shape, Float32Type::get(ctx)),
                                         mgr.insert(key, std::move(blob)));
+}
+
+ElementsAttr floatBlob(MLIRContext *ctx, StringRef key, ArrayRef<int64_t> shape, ArrayRef<float> data) {
+  return floatBlob(ctx, key, shape,
+                   HeapAsmResourceBlob::allocateAndCopyWithAlign(
+                       ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)),
+                       alignof(float)));
+}
+
+// Hands the runtime the weights the calibration model.bin lists as external.
+const void *resolveExternal(void *user, uint64_t index, const char *, qrt_dtype, uint64_t bytes) {
+  const auto *ext = static_cast<const ExternalWeights *>(user);
+  if (index >= ext->entries.size() || ext->entries[index].bytes != bytes)
+    return nullptr;
+  return ext->entries[index].data;
+}
+
+// Removes ops whose results nobody uses (after an output is dropped), last first.
+void eraseDeadOps(func::FuncOp f) {
+  SmallVector<Operation *> ops;
+  for (Operation &op : f.getBody().front())
+    ops.push_back(&op);
+  for (Operation *op : llvm::reverse(ops))
+    if (isOpTriviallyDead(op))
+      op->erase();
 }
 
 struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
@@ -79,15 +168,21 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     if (samples <= 0 || maxRows < 0)
       return fail(func, "samples must be > 0 and max-rows >= 0");
 
+    // The layers, grouped by the input they read: one set of statistics per distinct input.
     SmallVector<nn::MatmulOp> layers;
     func.walk([&](nn::MatmulOp mm) {
       if (linearWeight(mm))
         layers.push_back(mm);
     });
     if (layers.empty())
-      return fail(func, "the model has no linear layer with a constant weight");
+      return fail(func, "the model has no linear layer with a constant weight (an nn.matmul whose right operand "
+                        "is a 2-D f32 constant)");
+    llvm::MapVector<Value, SmallVector<size_t>> inputs; // input -> indices into `layers`
+    for (auto [i, mm] : llvm::enumerate(layers))
+      inputs[mm.getLhs()].push_back(i);
 
-    // The calibration model: a copy whose extra outputs are the layers' inputs.
+    // The calibration model: a copy whose extra outputs are those inputs, without the logits (the vocabulary
+    // projection is the largest activation and often the largest weight; nothing here needs it).
     OwningOpRef<ModuleOp> copy = module.clone();
     func::FuncOp cf = *copy->getOps<func::FuncOp>().begin();
     SmallVector<nn::MatmulOp> copied;
@@ -96,19 +191,26 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
         copied.push_back(mm);
     });
     auto ret = cast<func::ReturnOp>(cf.getBody().back().getTerminator());
-    SmallVector<Value> results(ret.getOperands());
+    SmallVector<Value> results;
     SmallVector<DictionaryAttr> resultAttrs;
-    for (unsigned i = 0; i < cf.getNumResults(); ++i)
+    for (unsigned i = 0; i < cf.getNumResults(); ++i) {
+      auto name = cf.getResultAttrOfType<StringAttr>(i, "nn.name");
+      if (name && name.getValue() == "logits")
+        continue;
+      results.push_back(ret.getOperand(i));
       resultAttrs.push_back(cf.getResultAttrDict(i) ? cf.getResultAttrDict(i) : DictionaryAttr::get(ctx));
+    }
     Builder b(ctx);
-    for (auto [i, mm] : llvm::enumerate(copied)) {
-      results.push_back(mm.getLhs());
+    for (auto [g, entry] : llvm::enumerate(inputs)) {
+      results.push_back(copied[entry.second.front()].getLhs());
       resultAttrs.push_back(
-          b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib." + std::to_string(i)))}));
+          b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib." + std::to_string(g)))}));
     }
     ret->setOperands(results);
     cf.setFunctionType(FunctionType::get(ctx, cf.getArgumentTypes(), ValueRange(results).getTypes()));
     cf.setAllResultAttrs(resultAttrs);
+    copied.clear();
+    eraseDeadOps(cf);
 
     // Window length and dim bounds.
     int64_t maxSeq = 512;
@@ -133,6 +235,8 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     pm.addNestedPass<func::FuncOp>(createPlanMemoryPass(plan));
     if (failed(pm.run(*copy)))
       return fail(func, "cannot compile the calibration model");
+    // The model.bin holds only the program: its weights stay in this process's constants (external weights), so
+    // calibrating needs no second copy of the model. `copy` must outlive the session for that.
     llvm::SmallString<128> bin;
     if (llvm::sys::fs::createTemporaryFile("qopt-calibrate", "bin", bin))
       return fail(func, "cannot create a temporary file");
@@ -140,13 +244,15 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       std::string p;
       ~Remove() { std::remove(p.c_str()); }
     } remove{std::string(bin)};
-    if (failed(writeModelBin(cf, std::string(bin), {})))
+    ExternalWeights external;
+    ModelWriteOptions wopts;
+    wopts.external = &external;
+    if (failed(writeModelBin(cf, std::string(bin), wopts)))
       return failure();
-    copy = nullptr; // the model.bin is all the runtime needs
 
     qrt_model *model = nullptr;
     qrt_session *session = nullptr;
-    auto cleanup = llvm::make_scope_exit([&] {
+    llvm::scope_exit cleanup([&] {
       if (session)
         qrt_session_free(session);
       if (model)
@@ -159,7 +265,9 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       qrt_status_free(st);
       return false;
     };
-    if (!check(qrt_model_load(bin.c_str(), &model)) || !check(qrt_session_create(model, nullptr, &session)))
+    qrt_model_options mopts{resolveExternal, &external};
+    if (!check(qrt_model_load_with_options(bin.c_str(), &mopts, &model)) ||
+        !check(qrt_session_create(model, nullptr, &session)))
       return failure();
     qrt::LmDriver lm;
     std::string err;
@@ -178,68 +286,54 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     if (static_cast<int64_t>(windows.size()) > samples)
       windows.resize(static_cast<size_t>(samples));
 
-    std::vector<LayerStats> stats(layers.size());
+    std::vector<InputStats> stats(inputs.size());
     const bool tty = isatty(2);
     const int64_t perWindow = maxRows > 0 ? (maxRows + windows.size() - 1) / windows.size() : 0;
     for (size_t w = 0; w < windows.size(); ++w) {
       if (tty)
         llvm::errs() << "\rqopt: calibrating " << (w + 1) << "/" << windows.size() << " windows";
       lm.resetCache();
-      qrt_tensor logits;
-      if (!lm.forward(windows[w], 0, logits, err))
+      if (!lm.forward(windows[w], 0, nullptr, err))
         return fail(func, err);
-      for (size_t i = 0; i < layers.size(); ++i) {
+      for (size_t g = 0; g < stats.size(); ++g) {
         qrt_tensor x;
-        std::string name = "qopt.calib." + std::to_string(i);
+        std::string name = "qopt.calib." + std::to_string(g);
         if (!check(qrt_session_get_output(session, name.c_str(), &x)))
           return failure();
-        LayerStats &st = stats[i];
         const int64_t K = x.shape[x.rank - 1];
-        int64_t rows = 1;
-        for (int d = 0; d + 1 < x.rank; ++d)
-          rows *= x.shape[d];
-        if (st.K == 0) {
-          st.K = K;
-          st.absSum.assign(K, 0.0);
-          st.xtx.assign(K * K, 0.0);
-        }
-        const float *data = static_cast<const float *>(x.data);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t k = 0; k < K; ++k)
-            st.absSum[k] += std::fabs(data[r * K + k]);
-        std::vector<float> part(static_cast<size_t>(K * K));
-        num::sgemm(true, false, K, K, rows, 1.0f, data, K, data, K, 0.0f, part.data(), K);
-        for (int64_t j = 0; j < K * K; ++j)
-          st.xtx[j] += part[j];
-        for (int64_t t = 0; t < perWindow && rows > 0; ++t) {
-          int64_t r = (t * rows) / perWindow;
-          if (static_cast<int64_t>(st.kept.size()) / K >= maxRows)
-            break;
-          st.kept.insert(st.kept.end(), data + r * K, data + (r + 1) * K);
-        }
-        st.rows += rows;
+        stats[g].add(static_cast<const float *>(x.data), qrt::numel(x) / std::max<int64_t>(K, 1), K, perWindow,
+                     maxRows);
       }
     }
     if (tty)
       llvm::errs() << "\n";
 
-    for (size_t i = 0; i < layers.size(); ++i) {
-      LayerStats &st = stats[i];
+    for (auto [g, entry] : llvm::enumerate(inputs)) {
+      InputStats &st = stats[g];
       const double n = std::max<int64_t>(st.rows, 1);
-      std::vector<float> meanAbs(st.K), xtx(st.K * st.K);
+      std::vector<float> meanAbs(st.K);
       for (int64_t k = 0; k < st.K; ++k)
         meanAbs[k] = static_cast<float>(st.absSum[k] / n);
+      auto *xtx = reinterpret_cast<float *>(st.xtx.getMutableData().data());
       for (int64_t j = 0; j < st.K * st.K; ++j)
-        xtx[j] = static_cast<float>(st.xtx[j] / n);
-      std::string key = layerName(layers[i]);
+        xtx[j] = static_cast<float>(xtx[j] / n);
+      const float absMax = std::max(std::fabs(st.minV), std::fabs(st.maxV));
+      std::string key = layerName(layers[entry.second.front()]);
       SmallVector<NamedAttribute> attrs{
           b.getNamedAttr("tokens", b.getI64IntegerAttr(st.rows)),
+          b.getNamedAttr("min", b.getF32FloatAttr(st.minV)),
+          b.getNamedAttr("max", b.getF32FloatAttr(st.maxV)),
+          b.getNamedAttr("abs_p99", b.getF32FloatAttr(st.hist.percentile(0.99, absMax))),
+          b.getNamedAttr("abs_p999", b.getF32FloatAttr(st.hist.percentile(0.999, absMax))),
+          b.getNamedAttr("abs_p9999", b.getF32FloatAttr(st.hist.percentile(0.9999, absMax))),
           b.getNamedAttr("mean_abs", DenseElementsAttr::get(RankedTensorType::get({st.K}, b.getF32Type()),
                                                             ArrayRef<float>(meanAbs))),
-          b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, xtx)),
+          b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, std::move(st.xtx))),
           b.getNamedAttr("samples", floatBlob(ctx, key + ".samples",
                                               {static_cast<int64_t>(st.kept.size()) / st.K, st.K}, st.kept))};
-      layers[i]->setAttr("qopt.calib", b.getDictionaryAttr(attrs));
+      DictionaryAttr dict = b.getDictionaryAttr(attrs);
+      for (size_t i : entry.second)
+        layers[i]->setAttr("qopt.calib", dict);
     }
     return success();
   }

@@ -32,12 +32,19 @@ def ConvertOnnxPass : Pass<"qopt-convert-onnx", "mlir::func::FuncOp"> {
 def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
   let summary = "Run the float model on calibration data and record statistics of every linear layer's input";
   let description = [{
-    Compiles a copy of the model with each linear layer's input (see passes/LinearLayers.h) added as an extra
-    output, runs it through the runtime (qrt, CPU backend) on `samples` windows of `seq-len` tokens from `calib`,
-    and attaches to each layer's `nn.matmul` a `qopt.calib` dictionary:
+    Compiles a copy of the model with each distinct linear-layer input (see passes/LinearLayers.h) added as an
+    extra output and the logits dropped, runs it through the runtime (qrt, CPU backend) on `samples` windows of
+    `seq-len` tokens from `calib`, and attaches to each layer's `nn.matmul` a `qopt.calib` dictionary (one shared
+    dictionary for layers that read the same input, such as q/k/v):
     - `tokens`: rows seen; `mean_abs`: per-input-channel mean |x| (f32 [K], for AWQ);
+    - `min`, `max`: per-tensor extremes; `abs_p99`, `abs_p999`, `abs_p9999`: percentiles of |x| (from a
+      histogram with 64 bins per octave: at most 1/64 of the octave above the exact value);
     - `xtx`: X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
     - `samples`: up to `max-rows` input rows, spread evenly over the windows (f32 [S, K], for AWQ's search).
+
+    The calibration model.bin holds only the program: its weights are the module's own constants, handed to the
+    runtime as external weights (qrt_model_load_with_options), so calibrating adds no copy of the model.
+    Memory: K x K floats plus max-rows x K floats per distinct input.
 
     `calib` is text (tokenized whole with `tokenizer`, BOS once, cut into windows of `seq-len`) or a .npy of int32
     ids (1-D: a stream cut the same way; 2-D: one window per row, negative ids padding). Windows are chosen by a
@@ -66,10 +73,13 @@ def AwqScalePass : Pass<"qopt-awq-scale", "mlir::func::FuncOp"> {
     Groups the calibrated linear layers by their shared input (q/k/v, gate/up, down). For each group, searches
     alpha on a grid over [0, 1) for scales s = mean|x|^alpha that minimize the group's output error on the
     calibration rows after round-to-nearest quantization, multiplies s into the weights and folds 1/s into the
-    op producing the input: a RMSNorm/LayerNorm weight (x = gamma * norm) or the output columns of the previous
-    linear layer (x = act(g) * (h W_up)). Then (with `clip`) searches per output channel the clipping ratio of
-    each group's weight magnitude that minimizes the channel's output error. Layers whose input has other users
-    or another producer keep their weights (a remark says so). Requires `qopt.calib` (qopt-calibrate); leaves
+    op producing the input: a RMSNorm/LayerNorm weight (x = gamma * norm), the output columns of the previous
+    linear layer (x = act(g) * (h W_up)), or, for o_proj, v_proj's output columns and bias when the graph proves
+    that o's input channels are v's columns one to one (head split/merge reshapes, transposes, P x V, KV-cache
+    concatenation; not grouped-query attention, whose value heads are repeated). Then (with `clip`) searches per
+    output channel the clipping ratio of each group's weight magnitude that minimizes the channel's output
+    error. Layers whose input has other users (ops reading only its shape do not count) or another producer
+    keep their weights (a remark says so). Requires `qopt.calib` (qopt-calibrate); leaves
     float weights for qopt-quantize-rtn with the same bits and group size.
 
     Before:

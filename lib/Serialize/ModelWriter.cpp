@@ -109,6 +109,18 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
       if (!nn::readConstant(w.getValue(), t, storage))
         return w.emitError() << "weight has an unsupported element type";
       uint64_t bytes = t.bytes();
+      std::string name = w.getName() ? w.getName()->str() : valueName(w.getResult(), "const");
+      if (options.external) {
+        ExternalWeights &ext = *options.external;
+        if (!storage.empty()) {
+          ext.owned.push_back(std::move(storage));
+          t.data = ext.owned.back().data();
+        }
+        encodeValue(values, name, t.dtype, fmt::Storage::External, t.shape, t.shape, ext.entries.size(), bytes);
+        ext.entries.push_back({name, t.data, bytes});
+        ids[w.getResult()] = numValues++;
+        continue;
+      }
       uint64_t off = (weightsSize + fmt::kWeightAlign - 1) / fmt::kWeightAlign * fmt::kWeightAlign;
       if (!storage.empty()) {
         weightStorage.push_back(std::move(storage));
@@ -116,7 +128,6 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
       }
       weights.push_back({t.data, bytes, off});
       weightsSize = off + bytes;
-      std::string name = w.getName() ? w.getName()->str() : valueName(w.getResult(), "const");
       encodeValue(values, name, t.dtype, fmt::Storage::Weight, t.shape, t.shape, off, bytes);
       ids[w.getResult()] = numValues++;
     } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {

@@ -77,6 +77,18 @@ const char *qrt_dtype_name(qrt_dtype dtype);
 size_t qrt_dtype_size(qrt_dtype dtype); /* bytes per element, 0 if unknown */
 
 qrt_status qrt_model_load(const char *path, qrt_model **out_model);
+
+/* Supplies the bytes of a weight that the model.bin marks external (written by an embedding compiler that keeps
+ * the weights in its own memory, e.g. qopt's calibration): `index` counts the file's external weights from 0.
+ * Returns NULL if it has no such weight. The bytes must stay valid and unchanged until the model is freed. */
+typedef const void *(*qrt_weight_resolver)(void *user_data, uint64_t index, const char *name, qrt_dtype dtype,
+                                           uint64_t bytes);
+typedef struct qrt_model_options {
+  qrt_weight_resolver resolve_weight; /* required by models with external weights, else may be NULL */
+  void *user_data;                    /* passed to resolve_weight */
+} qrt_model_options;
+/* qrt_model_load with options; `options` may be NULL. */
+qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out_model);
 void qrt_model_free(qrt_model *model);
 int32_t qrt_model_num_inputs(const qrt_model *model);
 int32_t qrt_model_num_outputs(const qrt_model *model);

@@ -40,12 +40,21 @@ void qrt_status_free(qrt_status s) { delete s; }
 const char *qrt_dtype_name(qrt_dtype d) { return qopt::num::dtypeName(static_cast<qopt::num::DType>(d)); }
 size_t qrt_dtype_size(qrt_dtype d) { return qopt::num::dtypeSize(static_cast<qopt::num::DType>(d)); }
 
-qrt_status qrt_model_load(const char *path, qrt_model **out) {
+qrt_status qrt_model_load(const char *path, qrt_model **out) { return qrt_model_load_with_options(path, nullptr, out); }
+
+qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out) {
   if (!path || !out)
     return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load: null argument");
+  qrt::WeightResolver resolver;
+  if (options && options->resolve_weight) {
+    qrt_model_options opt = *options;
+    resolver = [opt](uint64_t index, const std::string &name, qopt::num::DType dtype, uint64_t bytes) {
+      return opt.resolve_weight(opt.user_data, index, name.c_str(), static_cast<qrt_dtype>(dtype), bytes);
+    };
+  }
   std::string err;
   int code = 0;
-  auto m = qrt::Model::load(path, err, code);
+  auto m = qrt::Model::load(path, resolver, err, code);
   if (!m)
     return makeStatus(code, err);
   *out = new qrt_model{std::move(m)};

@@ -45,7 +45,7 @@ public:
     return dynamic[id].data();
   }
 
-  const void *weightData(const Model &model, const Value &value) override { return model.weights + value.offset; }
+  const void *weightData(const Model &, const Value &value) override { return value.data; }
 
   bool launch(const Instr &instr, qopt::num::KernelArgs &args, std::string &error) override {
     args.pool = &pool;

@@ -63,7 +63,7 @@ void LmDriver::resetCache() {
   }
 }
 
-bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor &logits, std::string &error) {
+bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error) {
   int64_t n = static_cast<int64_t>(ids.size());
   int64_t shape[2] = {1, n};
   if (idsType == QRT_INT64) {
@@ -102,9 +102,11 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
     const auto *p = static_cast<const uint8_t *>(t.data);
     c.data.assign(p, p + numel(t) * qrt_dtype_size(t.dtype));
   }
-  if (!ok(qrt_session_get_output(session, "logits", &logits), "logits", error))
+  if (!logits)
+    return true;
+  if (!ok(qrt_session_get_output(session, "logits", logits), "logits", error))
     return false;
-  if (logits.rank != 3 || logits.dtype != QRT_FLOAT32 || logits.shape[1] != n) {
+  if (logits->rank != 3 || logits->dtype != QRT_FLOAT32 || logits->shape[1] != n) {
     error = "the model's 'logits' output is not float32 [batch, sequence, vocab]";
     return false;
   }

@@ -31,9 +31,9 @@ public:
   bool hasCache() const { return !caches.empty(); }
   // Forget the cached keys and values (start a new sequence).
   void resetCache();
-  // Runs `ids` at positions [start, start + n); `logits` is then the float32 [1, n, vocab] output, owned by the
-  // session until its next run.
-  bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor &logits, std::string &error);
+  // Runs `ids` at positions [start, start + n); `*logits` (if not null) is then the float32 [1, n, vocab] output,
+  // owned by the session until its next run.
+  bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error);
 
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
   int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim

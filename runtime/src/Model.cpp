@@ -46,7 +46,8 @@ bool within(uint64_t off, uint64_t len, uint64_t total) { return off <= total &&
 
 } // namespace
 
-std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, int &code) {
+std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver &resolver, std::string &error,
+                                   int &code) {
   auto model = std::unique_ptr<Model>(new Model());
   auto file = std::make_unique<MappedFile>();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -155,7 +156,7 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
         break;
       if (!num::isValidDType(dt))
         return bad("value '" + v.name + "' has unknown dtype code " + std::to_string(dt));
-      if (storage < 1 || storage > 4)
+      if (storage < 1 || storage > 5)
         return bad("value '" + v.name + "' has unknown storage " + std::to_string(storage));
       if (rank > format::kMaxRank)
         return bad("value '" + v.name + "' has rank " + std::to_string(rank) + " > " +
@@ -186,6 +187,18 @@ std::unique_ptr<Model> Model::load(const std::string &path, std::string &error, 
       if (v.storage == format::Storage::Weight) {
         if (need != v.maxBytes || !within(v.offset, v.maxBytes, ws->size))
           return bad("weight '" + v.name + "' lies outside the weights section");
+        v.data = model->weights + v.offset;
+      } else if (v.storage == format::Storage::External) {
+        if (need != v.maxBytes)
+          return bad("external weight '" + v.name + "' has a size that does not match its shape");
+        if (!resolver)
+          return bad("weight '" + v.name +
+                     "' is external: load the model with qrt_model_load_with_options and a weight resolver");
+        v.data = static_cast<const uint8_t *>(resolver(v.offset, v.name, v.dtype, v.maxBytes));
+        if (!v.data)
+          return bad("the weight resolver has no data for external weight '" + v.name + "'");
+        if (reinterpret_cast<uintptr_t>(v.data) % num::dtypeSize(v.dtype) != 0)
+          return bad("the weight resolver's data for '" + v.name + "' is not aligned to its element size");
       } else if (v.storage == format::Storage::Arena && need > v.maxBytes) {
         return bad("value '" + v.name + "' has a slot smaller than its bound");
       }

@@ -12,6 +12,7 @@
 #include "qopt/Format/ModelBin.h"
 #include "qopt/Numerics/Kernels.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,9 +26,19 @@ struct Value {
   qopt::format::Storage storage = qopt::format::Storage::Arena;
   std::vector<int64_t> dims;    // -1 where dynamic
   std::vector<int64_t> maxDims; // the plan's bound for each dim
-  uint64_t offset = 0;          // into the weights section or the arena
+  uint64_t offset = 0;          // into the weights section or the arena; an external weight's index
   uint64_t maxBytes = 0;        // bytes reserved (arena) or held (weight)
+  const uint8_t *data = nullptr; // a weight's bytes (in the file, or the host's for an external one)
+
+  bool isWeight() const {
+    return storage == qopt::format::Storage::Weight || storage == qopt::format::Storage::External;
+  }
 };
+
+// Supplies the bytes of external weights (Storage::External): called once per such weight at load with its
+// index, name, dtype and size; returns null if it has none. The bytes must outlive the model.
+using WeightResolver =
+    std::function<const void *(uint64_t index, const std::string &name, qopt::num::DType dtype, uint64_t bytes)>;
 
 struct Instr {
   const qopt::num::KernelDef *kernel = nullptr;
@@ -42,7 +53,8 @@ class Model {
 public:
   ~Model();
   // Returns null and sets `error` (and `code`, a qrt_status_code) on failure.
-  static std::unique_ptr<Model> load(const std::string &path, std::string &error, int &code);
+  static std::unique_ptr<Model> load(const std::string &path, const WeightResolver &resolver, std::string &error,
+                                     int &code);
 
   std::vector<Value> values;
   std::vector<uint32_t> inputs, outputs;

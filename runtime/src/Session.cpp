@@ -49,7 +49,7 @@ bool Session::prepare(std::string &error) {
   for (size_t i = 0; i < model.values.size(); ++i) {
     const Value &v = model.values[i];
     tensors[i].dtype = v.dtype;
-    if (v.storage == Storage::Weight) {
+    if (v.isWeight()) {
       tensors[i].shape = v.dims;
       tensors[i].data = const_cast<void *>(backend->weightData(model, v));
     }

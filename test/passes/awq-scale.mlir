@@ -35,3 +35,33 @@ func.func @fold_into_linear(%h: tensor<?x64xf32>, %a: tensor<?x16xf32>) -> tenso
   %d = nn.matmul(%x, %wd) {qopt.calib = {mean_abs = dense<[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5]> : tensor<16xf32>, samples = dense<[[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5], [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5]]> : tensor<2x16xf32>, tokens = 2 : i64}} : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>
   return %d : tensor<?x64xf32>
 }
+
+// -----
+
+// o_proj's input is v_proj's output split into 2 heads of 8, through P x V with a KV cache, and merged back:
+// channel c of o's input is column c of v's output, so the scale goes into v's weight columns and its bias.
+// A shape-only user of the norm output does not block the q/v group.
+// CHECK-LABEL: func @fold_into_value_projection
+func.func @fold_into_value_projection(%h: tensor<?x64xf32>, %p: tensor<2x?x?xf32>, %past: tensor<2x?x8xf32>) -> (tensor<?x64xf32>, tensor<2x?x8xf32>, tensor<2xi64>) {
+  %wv = nn.constant dense<0.3> : tensor<64x16xf32> {name = "v.weight"}
+  %bv = nn.constant dense<0.5> : tensor<16xf32> {name = "v.bias"}
+  %wo = nn.constant dense<0.1> : tensor<16x64xf32> {name = "o.weight"}
+  %split = nn.constant dense<[-1, 2, 8]> : tensor<3xi64>
+  %merge = nn.constant dense<[-1, 16]> : tensor<2xi64>
+  // CHECK-DAG: %[[WV:.*]] = nn.constant dense_resource<v.weight.awq> : tensor<64x16xf32>
+  // CHECK-DAG: %[[BV:.*]] = nn.constant dense_resource<v.bias.awq> : tensor<16xf32>
+  // CHECK: %[[V:.*]] = nn.matmul(%{{.*}}, %[[WV]])
+  // CHECK: nn.binary "add"(%[[V]], %[[BV]])
+  %v0 = nn.matmul(%h, %wv) : (tensor<?x64xf32>, tensor<64x16xf32>) -> tensor<?x16xf32>
+  %v = nn.binary "add"(%v0, %bv) : (tensor<?x16xf32>, tensor<16xf32>) -> tensor<?x16xf32>
+  %shape = nn.shape(%v) : (tensor<?x16xf32>) -> tensor<2xi64>
+  %vr = nn.reshape(%v, %split) : (tensor<?x16xf32>, tensor<3xi64>) -> tensor<?x2x8xf32>
+  %vt = nn.transpose(%vr) {perm = array<i64: 1, 0, 2>} : (tensor<?x2x8xf32>) -> tensor<2x?x8xf32>
+  %cache = nn.concat(%past, %vt) {axis = 1 : i64} : (tensor<2x?x8xf32>, tensor<2x?x8xf32>) -> tensor<2x?x8xf32>
+  %a = nn.matmul(%p, %cache) : (tensor<2x?x?xf32>, tensor<2x?x8xf32>) -> tensor<2x?x8xf32>
+  %at = nn.transpose(%a) {perm = array<i64: 1, 0, 2>} : (tensor<2x?x8xf32>) -> tensor<?x2x8xf32>
+  %x = nn.reshape(%at, %merge) : (tensor<?x2x8xf32>, tensor<2xi64>) -> tensor<?x16xf32>
+  // CHECK: nn.matmul{{.*}}awq_scale
+  %o = nn.matmul(%x, %wo) {qopt.calib = {mean_abs = dense<[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5]> : tensor<16xf32>, samples = dense<[[1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5], [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5]]> : tensor<2x16xf32>, tokens = 2 : i64}} : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>
+  return %o, %cache, %shape : tensor<?x64xf32>, tensor<2x?x8xf32>, tensor<2xi64>
+}

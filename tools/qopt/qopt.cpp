@@ -15,6 +15,7 @@
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
+#include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
@@ -31,7 +32,7 @@ using namespace mlir;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("qopt options");
-static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx>"), cl::Required, cl::cat(category));
+static cl::opt<std::string> inputFile(cl::Positional, cl::desc("<model.onnx | model.mlir>"), cl::Required, cl::cat(category));
 static cl::opt<std::string> outputFile("o", cl::desc("Output model.bin"), cl::value_desc("file"), cl::cat(category));
 static cl::opt<std::string> quantize("quantize",
                                      cl::desc("Weight quantization: none (float), rtn4 (int4 group-wise, "
@@ -195,7 +196,10 @@ int main(int argc, char **argv) {
       t0 = t1;
     }
   };
-  OwningOpRef<ModuleOp> module = qopt::importOnnxModel(&ctx, inputFile);
+  // An .mlir input is a module in qopt's dialects (what --emit=nn prints, or another frontend's output).
+  OwningOpRef<ModuleOp> module = StringRef(inputFile).ends_with(".mlir")
+                                     ? parseSourceFile<ModuleOp>(inputFile, &ctx)
+                                     : qopt::importOnnxModel(&ctx, inputFile);
   if (!module)
     return 1;
   step("import");

@@ -250,12 +250,12 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
     int64_t last;
     if (lm.hasCache()) {
       std::vector<int32_t> chunk(tokens.begin() + fed, tokens.end());
-      if (!lm.forward(chunk, static_cast<int64_t>(fed), logits, lmErr))
+      if (!lm.forward(chunk, static_cast<int64_t>(fed), &logits, lmErr))
         die(lmErr);
       fed = tokens.size();
       last = static_cast<int64_t>(chunk.size()) - 1;
     } else {
-      if (!lm.forward(tokens, 0, logits, lmErr))
+      if (!lm.forward(tokens, 0, &logits, lmErr))
         die(lmErr);
       last = static_cast<int64_t>(tokens.size()) - 1;
     }
@@ -352,7 +352,7 @@ int perplexity(qrt_model *model, qrt_session *session, const Options &o) {
   for (const auto &w : windows) {
     lm.resetCache();
     qrt_tensor logits;
-    if (!lm.forward(w, 0, logits, lmErr))
+    if (!lm.forward(w, 0, &logits, lmErr))
       die(lmErr);
     int64_t vocab = logits.shape[2];
     const float *base = static_cast<const float *>(logits.data);

@@ -10,9 +10,25 @@
 
 namespace qopt {
 
+// The weights of a model.bin written with external weights, in the order of their external indices: what a
+// qrt_weight_resolver hands the runtime. The data points into the function's constants (keep the IR alive) or
+// into `owned` for constants that had to be expanded (splats).
+struct ExternalWeights {
+  struct Entry {
+    std::string name;
+    const void *data = nullptr;
+    uint64_t bytes = 0;
+  };
+  std::vector<Entry> entries;
+  std::vector<std::vector<uint8_t>> owned;
+};
+
 struct ModelWriteOptions {
   std::map<std::string, std::string> metadata;
   std::vector<uint8_t> tokenizer; // written as the tokenizer section when non-empty
+  // When set, weights are not written: each is recorded as Storage::External and its bytes listed here, for a
+  // host that runs the model in-process without a second copy of the weights (calibration).
+  ExternalWeights *external = nullptr;
 };
 
 // Writes a function that went through qopt-plan-memory. Errors are emitted on the function.

@@ -1,6 +1,8 @@
 """Independent check of qopt-calibrate on stories260K: recomputes, in float64 numpy straight from the llama2.c
 checkpoint, the input of layer 0's q_proj (RMSNorm of the token embeddings) over the same windows and compares
-its per-channel mean |x| and X^T X / rows with what the pass attached.
+its per-channel mean |x|, X^T X / rows, min, max and |x| percentiles with what the pass attached. The
+percentiles come from a histogram with 64 equal bins per octave: each must lie at most one bin (1/64 of its
+octave's base) above the exact value.
 
 Usage: calibrate_check.py IR.mlir CHECKPOINT TOKENIZER TEXT SEQ_LEN
 """
@@ -25,15 +27,27 @@ want_mean = np.abs(x).mean(0)
 want_xtx = x.T @ x / len(x)
 
 text = open(ir).read()
-m = re.search(r"qopt.calib = \{mean_abs = dense<\[([^\]]*)\]> : tensor<(\d+)xf32>, samples = dense_resource<([^>]*)>"
-              r"[^,]*, tokens = (\d+) : i64, xtx = dense_resource<([^>]*)>", text)
+m = re.search(r"qopt.calib = \{abs_p99 = (\S+) : f32, abs_p999 = (\S+) : f32, abs_p9999 = (\S+) : f32, "
+              r"max = (\S+) : f32, mean_abs = dense<\[([^\]]*)\]> : tensor<(\d+)xf32>, min = (\S+) : f32, "
+              r"samples = dense_resource<([^>]*)>[^,]*, tokens = (\d+) : i64, xtx = dense_resource<([^>]*)>", text)
 if not m:
     sys.exit("no qopt.calib attribute found")
-got_mean = np.array([float(v) for v in m.group(1).split(",")])
-tokens = int(m.group(4))
-hexblob = re.search(re.escape(m.group(5)) + r': "0x([0-9A-Fa-f]+)"', text).group(1)
+got_mean = np.array([float(v) for v in m.group(5).split(",")])
+tokens = int(m.group(9))
+hexblob = re.search(re.escape(m.group(10)) + r': "0x([0-9A-Fa-f]+)"', text).group(1)
 got_xtx = np.frombuffer(bytes.fromhex(hexblob)[4:], np.float32).reshape(len(got_mean), len(got_mean))
 err_mean = np.abs(got_mean - want_mean).max() / np.abs(want_mean).max()
 err_xtx = np.abs(got_xtx - want_xtx).max() / np.abs(want_xtx).max()
 print(f"tokens {tokens} (numpy {len(toks)}); mean|x| rel err {err_mean:.2e}; X^T X rel err {err_xtx:.2e}")
-sys.exit(0 if tokens == len(toks) and err_mean < 1e-4 and err_xtx < 1e-4 else 1)
+ok = tokens == len(toks) and err_mean < 1e-4 and err_xtx < 1e-4
+got_min, got_max = float(m.group(7)), float(m.group(4))
+print(f"min {got_min} (numpy {x.min():.6g}), max {got_max} (numpy {x.max():.6g})")
+ok &= abs(got_min - x.min()) <= 1e-5 * abs(x.min()) and abs(got_max - x.max()) <= 1e-5 * abs(x.max())
+ax = np.abs(x).ravel()
+for q, g in ((0.99, 1), (0.999, 2), (0.9999, 3)):
+    # the value at or below which a fraction q of |x| lies (numpy's "inverted_cdf" percentile)
+    want = np.sort(ax)[int(np.ceil(q * ax.size)) - 1]
+    got = float(m.group(g))
+    print(f"|x| p{q * 100:g}: {got} (numpy {want:.6g})")
+    ok &= want * (1 - 1e-6) <= got <= want * (1 + 1 / 64 + 1e-6)
+sys.exit(0 if ok else 1)

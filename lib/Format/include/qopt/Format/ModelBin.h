@@ -29,7 +29,7 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // The major version changes when a loader of the previous version could misread a file; minor when fields are
 // only added in ways old loaders reject cleanly.
 constexpr uint32_t kVersionMajor = 1;
-constexpr uint32_t kVersionMinor = 0;
+constexpr uint32_t kVersionMinor = 1; // 1.1: Storage::External
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
 
@@ -70,6 +70,8 @@ enum class Storage : uint8_t {
   Weight = 2, // in the weights section, read-only
   Arena = 3,  // in the activation arena at a planned offset
   Dynamic = 4, // sized at run time: its shape depends on values only known then (no plan bound)
+  External = 5, // a weight whose bytes the host supplies at load time (qrt_model_load_with_options); its
+                // offset field is its index among the file's external weights
 };
 
 // Attribute payload kinds in an instruction record.
