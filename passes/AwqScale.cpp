@@ -251,9 +251,12 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
       func.emitError() << "qopt-awq-scale: no calibrated linear layer (run qopt-calibrate first)";
       return signalPassFailure();
     }
-    for (auto &[x, mms] : groups)
+    for (auto &[x, mms] : groups) {
+      for (nn::MatmulOp mm : mms) // AWQ's weights: the quantizer's report names the method after it
+        mm->setAttr("qopt.awq", UnitAttr::get(&getContext()));
       if (failed(scaleGroup(x, mms)))
         return signalPassFailure();
+    }
     if (clip)
       for (auto &[x, mms] : groups)
         for (nn::MatmulOp mm : mms)

@@ -1,5 +1,6 @@
 //===- Gptq.cpp - GPTQ weight quantization of calibrated linear layers -----===//
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Passes.h"
 #include "passes/LinearLayers.h"
@@ -60,7 +61,7 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
         mm.emitError() << "qopt-gptq: '" << name << "': " << err;
         return signalPassFailure();
       }
-      replaceWithQntLinear(mm, q, name.empty() ? "qweight" : name);
+      replaceWithQntLinear(mm, static_cast<const float *>(w.data), q, name.empty() ? "qweight" : name, "gptq");
     }
   }
 };

@@ -15,7 +15,7 @@ void registerAllDialects(DialectRegistry &registry) {
   registry.insert<nn::NNDialect, qnt::QntDialect, kern::KernDialect, func::FuncDialect>();
 }
 
-void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
+void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Import leaves generic ONNX nodes; convert them first so everything after sees only nn ops.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxPass());
   // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
@@ -57,12 +57,20 @@ void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
     q.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createQuantizeRtnPass(q));
   }
+}
+
+void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   // One launch per remaining op; fusion passes slot in here once the kernel tables have fused kernels.
   pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
   pm.addNestedPass<func::FuncOp>(createPlanMemoryPass(plan));
+}
+
+void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
+  buildQuantizePipeline(pm, options);
+  buildLowerPipeline(pm, options);
 }
 
 void registerAllPasses() {

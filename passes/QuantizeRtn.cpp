@@ -70,7 +70,8 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
         mm.emitError() << "cannot quantize '" << wname << "': " << err;
         return signalPassFailure();
       }
-      replaceWithQntLinear(mm, q, wname.empty() ? "qweight" : wname);
+      replaceWithQntLinear(mm, static_cast<const float *>(w.data), q, wname.empty() ? "qweight" : wname,
+                           mm->hasAttr("qopt.awq") ? "awq" : "rtn");
     }
   }
 };

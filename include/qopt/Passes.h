@@ -37,8 +37,11 @@ struct CompileOptions {
 };
 
 // The compilation pipeline: convert ONNX nodes, canonicalize, quantize weights (if asked), lower to kern, plan
-// memory.
+// memory. It is the quantize pipeline (ending with nn + qnt ops) followed by the lower pipeline (ending with
+// planned kern launches, ready for writeModelBin); tools that inspect the quantized module run them separately.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
+void buildQuantizePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
+void buildLowerPipeline(mlir::OpPassManager &pm, const CompileOptions &options);
 
 } // namespace qopt
 

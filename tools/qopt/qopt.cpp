@@ -10,12 +10,14 @@
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Import/OnnxImporter.h"
 #include "qopt/Passes.h"
+#include "qopt/QuantReport.h"
 #include "qopt/Serialize/ModelWriter.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OperationSupport.h"
 #include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
@@ -68,6 +70,10 @@ static cl::opt<bool> emitWeights("emit-weights",
                                  cl::desc("With --emit, print weights in full (re-parsable by qopt-opt) instead of "
                                           "eliding them"),
                                  cl::cat(category));
+static cl::opt<std::string> reportFile("report",
+                                       cl::desc("Write a JSON report: per linear layer its format, method, size "
+                                                "and quantization error; pass times (docs/report.md)"),
+                                       cl::value_desc("file.json"), cl::cat(category));
 static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
 
 namespace {
@@ -99,38 +105,32 @@ std::vector<std::string> resolveMaxDims(ModuleOp module) {
   return out;
 }
 
-// Bytes of every constant (nn.constant before lowering, kern.weight after).
-uint64_t weightBytes(ModuleOp module) {
-  uint64_t total = 0;
-  module.walk([&](Operation *op) {
-    if (op->getName().getStringRef() != "nn.constant" && op->getName().getStringRef() != "kern.weight")
+// Wall time of each pass, summed by pass argument, in first-run order. Pass managers' adaptors (the nesting of
+// function passes) have no argument and are not counted.
+struct PassTimer : PassInstrumentation {
+  std::vector<qopt::PassTime> &times;
+  std::vector<std::chrono::steady_clock::time_point> started;
+  explicit PassTimer(std::vector<qopt::PassTime> &t) : times(t) {}
+  void runBeforePass(Pass *pass, Operation *) override {
+    if (!pass->getArgument().empty())
+      started.push_back(std::chrono::steady_clock::now());
+  }
+  void runAfterPass(Pass *pass, Operation *) override { record(pass); }
+  void runAfterPassFailed(Pass *pass, Operation *) override { record(pass); }
+  void record(Pass *pass) {
+    if (pass->getArgument().empty() || started.empty())
       return;
-    auto t = dyn_cast<RankedTensorType>(op->getResult(0).getType());
-    if (t && t.hasStaticShape())
-      total += static_cast<uint64_t>(t.getNumElements()) *
-               std::max<uint64_t>(1, t.getElementTypeBitWidth() / 8);
-  });
-  return total;
-}
-
-void printQuantSummary(ModuleOp module, uint64_t before) {
-  int quantized = 0, floatLinear = 0;
-  module.walk([&](Operation *op) {
-    auto name = op->getAttrOfType<StringAttr>("kernel");
-    if (!name)
-      return;
-    if (name.getValue() == "matmul_q")
-      ++quantized;
-    else if (name.getValue() == "matmul" && op->getOperand(1).getDefiningOp() &&
-             op->getOperand(1).getDefiningOp()->getName().getStringRef() == "kern.weight")
-      ++floatLinear;
-  });
-  uint64_t after = weightBytes(module);
-  llvm::errs() << llvm::format("qopt: %s: %d linear layers quantized, %d kept in float; weights %.2f MB -> %.2f MB "
-                               "(%.2fx smaller)\n",
-                               quantize.c_str(), quantized, floatLinear, before / 1e6, after / 1e6,
-                               after ? static_cast<double>(before) / after : 0.0);
-}
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started.back()).count();
+    started.pop_back();
+    std::string name = pass->getArgument().str();
+    for (qopt::PassTime &t : times)
+      if (t.pass == name) {
+        t.seconds += s;
+        return;
+      }
+    times.push_back({name, s});
+  }
+};
 
 } // namespace
 
@@ -204,9 +204,15 @@ int main(int argc, char **argv) {
     return 1;
   step("import");
 
-  PassManager pm(&ctx);
+  qopt::QuantReport report;
+  report.scheme = quantize;
+  report.groupSize = quantGroup;
+  report.source = inputFile;
   if (emit == "nn") {
+    PassManager pm(&ctx);
     pm.addNestedPass<func::FuncOp>(qopt::createConvertOnnxPass());
+    if (failed(pm.run(*module)))
+      return 1;
   } else {
     qopt::CompileOptions opts;
     opts.maxDims = resolveMaxDims(*module);
@@ -220,14 +226,35 @@ int main(int argc, char **argv) {
     opts.calibSamples = calibSamples;
     opts.calibSeqLen = calibSeqLen;
     opts.calibSeed = calibSeed;
-    qopt::buildCompilePipeline(pm, opts);
+    // Quantize, take the report from the nn/qnt module, then lower.
+    PassManager quant(&ctx), lower(&ctx);
+    quant.addInstrumentation(std::make_unique<PassTimer>(report.passes));
+    lower.addInstrumentation(std::make_unique<PassTimer>(report.passes));
+    qopt::buildQuantizePipeline(quant, opts);
+    qopt::buildLowerPipeline(lower, opts);
+    if (failed(quant.run(*module)))
+      return 1;
+    // "Before" is this same module with its linear layers in f32 (import-time folding has changed other
+    // constants since the file was read, so the input's size would not compare like with like).
+    report.layers = qopt::collectLayerReports(*module);
+    report.weightBytesAfter = report.weightBytesBefore = qopt::constantBytes(*module);
+    for (const qopt::LayerReport &l : report.layers)
+      report.weightBytesBefore += l.floatBytes - l.bytes;
+    if (failed(lower.run(*module)))
+      return 1;
   }
-  uint64_t bytesBefore = weightBytes(*module);
-  if (failed(pm.run(*module)))
-    return 1;
   step("compile");
   if (emit.empty() && quantBits)
-    printQuantSummary(*module, bytesBefore);
+    qopt::printQuantSummary(report, llvm::errs());
+  if (!reportFile.empty()) {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(reportFile, ec);
+    if (ec) {
+      llvm::errs() << "qopt: error: cannot write report '" << reportFile << "': " << ec.message() << "\n";
+      return 1;
+    }
+    qopt::writeQuantReportJson(report, os);
+  }
 
   if (!emit.empty()) {
     OpPrintingFlags flags;

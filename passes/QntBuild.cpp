@@ -1,0 +1,111 @@
+//===- QntBuild.cpp - replace a linear layer by qnt.linear -----------------===//
+#include "passes/QntBuild.h"
+
+#include "qopt/Dialect/Qnt/QntDialect.h"
+#include "qopt/Numerics/Gemm.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
+
+#include <cmath>
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+ElementsAttr blobAttr(MLIRContext *ctx, StringRef key, RankedTensorType type, const void *data, size_t bytes) {
+  auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
+  AsmResourceBlob blob =
+      HeapAsmResourceBlob::allocateAndCopyWithAlign(ArrayRef<char>(static_cast<const char *>(data), bytes), 8);
+  return DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
+}
+
+double sumSquares(const std::vector<float> &v) {
+  double s = 0;
+  for (float x : v)
+    s += static_cast<double>(x) * x;
+  return s;
+}
+
+// The qopt.quant dictionary: method, relative weight error, and relative output error on the calibration rows
+// (divided by the AWQ scale the weights were multiplied by, so X W is the original layer's output).
+DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::QuantizedWeight &q, StringRef method) {
+  Builder b(mm.getContext());
+  const int64_t K = q.K, N = q.N;
+  std::vector<float> diff(static_cast<size_t>(K * N));
+  num::quant::dequantize(q, diff.data());
+  double wNorm = 0;
+  for (int64_t i = 0; i < K * N; ++i) {
+    diff[i] = w[i] - diff[i];
+    wNorm += static_cast<double>(w[i]) * w[i];
+  }
+  SmallVector<NamedAttribute> attrs{b.getNamedAttr("method", b.getStringAttr(method))};
+  attrs.push_back(b.getNamedAttr(
+      "weight_error", b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(diff) / wNorm)) : 0)));
+  auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
+  auto samples = calib ? dyn_cast_or_null<ElementsAttr>(calib.get("samples")) : ElementsAttr();
+  num::Tensor t;
+  std::vector<uint8_t> storage;
+  if (samples && nn::readConstant(samples, t, storage) && t.rank() == 2 && t.shape[1] == K && t.shape[0] > 0) {
+    const int64_t S = t.shape[0];
+    std::vector<float> X(static_cast<const float *>(t.data), static_cast<const float *>(t.data) + S * K);
+    if (auto s = dyn_cast_or_null<DenseElementsAttr>(calib.get("awq_scale"))) {
+      std::vector<float> sv(s.getValues<float>().begin(), s.getValues<float>().end());
+      for (int64_t r = 0; r < S; ++r)
+        for (int64_t k = 0; k < K; ++k)
+          X[r * K + k] /= sv[k];
+    }
+    std::vector<float> y(static_cast<size_t>(S * N)), e(static_cast<size_t>(S * N));
+    num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, w, N, 0.0f, y.data(), N);
+    num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, diff.data(), N, 0.0f, e.data(), N);
+    const double yNorm = sumSquares(y);
+    attrs.push_back(b.getNamedAttr(
+        "output_error", b.getF32FloatAttr(yNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(e) / yNorm)) : 0)));
+  }
+  return b.getDictionaryAttr(attrs);
+}
+
+} // namespace
+
+void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::QuantizedWeight &q,
+                          const std::string &key, StringRef method) {
+  MLIRContext *ctx = mm.getContext();
+  OpBuilder b(mm);
+  Location loc = mm.getLoc();
+  DictionaryAttr info = quantInfo(mm, w, q, method);
+  auto u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
+  const bool nib = num::quant::isNibbleFormat(q.bits);
+  Type welem = nib ? Type(u8) : Type(IntegerType::get(ctx, 8));
+  const int64_t N = q.N, packedK = nib ? q.K / 2 : q.K, G = q.groups();
+  Value qw = nn::ConstantOp::create(
+      b, loc, blobAttr(ctx, key + ".q", RankedTensorType::get({N, packedK}, welem), q.data.data(), q.data.size()),
+      b.getStringAttr(key + ".q"));
+  Value qs = nn::ConstantOp::create(b, loc,
+                                    blobAttr(ctx, key + ".scales", RankedTensorType::get({N, G}, b.getF32Type()),
+                                             q.scales.data(), q.scales.size() * sizeof(float)),
+                                    b.getStringAttr(key + ".scales"));
+  Value qz = q.zeros.empty() ? Value(nn::NoneOp::create(b, loc))
+                             : Value(nn::ConstantOp::create(b, loc,
+                                                            blobAttr(ctx, key + ".zeros",
+                                                                     RankedTensorType::get({N, G}, u8),
+                                                                     q.zeros.data(), q.zeros.size()),
+                                                            b.getStringAttr(key + ".zeros")));
+  auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(q.bits),
+                                   b.getI64IntegerAttr(q.groupSize),
+                                   b.getI64IntegerAttr(q.symmetric && nib ? 1 : 0));
+  lin->setAttr("qopt.quant", info);
+  auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
+  mm.replaceAllUsesWith(lin.getY());
+  mm.erase();
+  if (wc && wc->use_empty()) {
+    // The float weight is dead: release its bytes now rather than when the context goes, so quantizing does not
+    // hold the float and the packed model at once. Constants are CSE'd, so no other op holds this resource.
+    if (auto res = dyn_cast<DenseResourceElementsAttr>(wc.getValue()))
+      res.getRawHandle().getResource()->setBlob(AsmResourceBlob());
+    wc.erase();
+  }
+}
+
+} // namespace qopt

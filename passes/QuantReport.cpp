@@ -1,0 +1,182 @@
+//===- QuantReport.cpp - what weight quantization did, layer by layer -----===//
+#include "qopt/QuantReport.h"
+
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Dialect/Qnt/QntDialect.h"
+#include "passes/LinearLayers.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/JSON.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <map>
+
+using namespace mlir;
+
+namespace qopt {
+namespace {
+
+uint64_t tensorBytes(Type type) {
+  auto t = dyn_cast<RankedTensorType>(type);
+  if (!t || !t.hasStaticShape())
+    return 0;
+  return static_cast<uint64_t>(t.getNumElements()) * std::max<uint64_t>(1, t.getElementTypeBitWidth() / 8);
+}
+
+std::string nodeName(Operation *op) {
+  if (auto nl = dyn_cast<NameLoc>(op->getLoc()))
+    return nl.getName().str();
+  return "";
+}
+
+std::string weightName(Value weight) {
+  if (auto c = weight.getDefiningOp<nn::ConstantOp>())
+    if (c.getName()) {
+      StringRef n = *c.getName();
+      n.consume_back(".q");
+      return n.str();
+    }
+  return "";
+}
+
+} // namespace
+
+std::vector<LayerReport> collectLayerReports(ModuleOp module) {
+  std::vector<LayerReport> out;
+  module.walk([&](Operation *op) {
+    if (auto lin = dyn_cast<qnt::LinearOp>(op)) {
+      LayerReport r;
+      r.name = weightName(lin.getWeight());
+      r.node = nodeName(op);
+      auto st = cast<RankedTensorType>(lin.getScales().getType());
+      auto yt = cast<RankedTensorType>(lin.getY().getType());
+      r.outputs = yt.getShape().back();
+      r.groupSize = lin.getGroupSize();
+      r.inputs = st.getDimSize(1) * r.groupSize;
+      r.bits = lin.getBits();
+      r.format = "int" + std::to_string(r.bits);
+      r.symmetric = lin.getSymmetric() != 0 || r.bits == 8;
+      r.floatBytes = static_cast<uint64_t>(r.inputs * r.outputs) * 4;
+      r.bytes = tensorBytes(lin.getWeight().getType()) + tensorBytes(lin.getScales().getType()) +
+                tensorBytes(lin.getZeros().getType());
+      if (auto info = op->getAttrOfType<DictionaryAttr>("qopt.quant")) {
+        if (auto m = info.getAs<StringAttr>("method"))
+          r.method = m.str();
+        if (auto e = info.getAs<FloatAttr>("weight_error"))
+          r.weightError = e.getValueAsDouble();
+        if (auto e = info.getAs<FloatAttr>("output_error"))
+          r.outputError = e.getValueAsDouble();
+      }
+      out.push_back(std::move(r));
+    } else if (auto mm = dyn_cast<nn::MatmulOp>(op); mm && linearWeight(mm)) {
+      LayerReport r;
+      r.name = layerName(mm);
+      r.node = nodeName(op);
+      auto wt = cast<RankedTensorType>(mm.getRhs().getType());
+      r.inputs = wt.getDimSize(0);
+      r.outputs = wt.getDimSize(1);
+      r.format = "f32";
+      r.floatBytes = r.bytes = tensorBytes(wt);
+      out.push_back(std::move(r));
+    }
+  });
+  return out;
+}
+
+uint64_t constantBytes(ModuleOp module) {
+  uint64_t total = 0;
+  module.walk([&](Operation *op) {
+    StringRef name = op->getName().getStringRef();
+    if (name == "nn.constant" || name == "kern.weight")
+      total += tensorBytes(op->getResult(0).getType());
+  });
+  return total;
+}
+
+void writeQuantReportJson(const QuantReport &report, llvm::raw_ostream &os) {
+  llvm::json::OStream j(os, 2);
+  j.object([&] {
+    j.attribute("scheme", report.scheme);
+    j.attribute("group_size", report.groupSize);
+    j.attribute("source", report.source);
+    j.attribute("weight_bytes_before", static_cast<int64_t>(report.weightBytesBefore));
+    j.attribute("weight_bytes_after", static_cast<int64_t>(report.weightBytesAfter));
+    j.attributeArray("passes", [&] {
+      for (const PassTime &p : report.passes)
+        j.object([&] {
+          j.attribute("pass", p.pass);
+          j.attribute("seconds", p.seconds);
+        });
+    });
+    j.attributeArray("layers", [&] {
+      for (const LayerReport &l : report.layers)
+        j.object([&] {
+          j.attribute("name", l.name);
+          j.attribute("node", l.node);
+          j.attribute("inputs", l.inputs);
+          j.attribute("outputs", l.outputs);
+          j.attribute("format", l.format);
+          if (!l.method.empty()) {
+            j.attribute("method", l.method);
+            j.attribute("bits", l.bits);
+            j.attribute("group_size", l.groupSize);
+            j.attribute("symmetric", l.symmetric);
+          }
+          j.attribute("float_bytes", static_cast<int64_t>(l.floatBytes));
+          j.attribute("bytes", static_cast<int64_t>(l.bytes));
+          if (l.weightError)
+            j.attribute("weight_rel_error", *l.weightError);
+          if (l.outputError)
+            j.attribute("output_rel_error", *l.outputError);
+        });
+    });
+  });
+  os << "\n";
+}
+
+void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
+  struct Row {
+    int layers = 0;
+    uint64_t floatBytes = 0, bytes = 0;
+    double outErr = 0;
+    int withErr = 0;
+  };
+  std::map<std::string, Row> rows;
+  for (const LayerReport &l : report.layers) {
+    std::string key = l.method.empty() ? "f32 (kept)" : l.format + " " + l.method;
+    if (!l.method.empty())
+      key += l.groupSize == l.inputs ? " per-channel" : " g" + std::to_string(l.groupSize);
+    Row &r = rows[key];
+    ++r.layers;
+    r.floatBytes += l.floatBytes;
+    r.bytes += l.bytes;
+    if (l.outputError) {
+      r.outErr += *l.outputError;
+      ++r.withErr;
+    }
+  }
+  os << "qopt: " << report.scheme << ": linear layers\n";
+  os << llvm::format("qopt:   %-28s %7s %12s %12s %14s\n", "format", "layers", "f32 MB", "now MB", "mean out err");
+  for (auto &[key, r] : rows) {
+    std::string err = r.withErr ? llvm::formatv("{0:e2}", r.outErr / r.withErr).str() : "-";
+    os << llvm::format("qopt:   %-28s %7d %12.2f %12.2f %14s\n", key.c_str(), r.layers, r.floatBytes / 1e6,
+                       r.bytes / 1e6, err.c_str());
+  }
+  os << llvm::format("qopt: weights %.2f MB -> %.2f MB (%.2fx smaller)\n", report.weightBytesBefore / 1e6,
+                     report.weightBytesAfter / 1e6,
+                     report.weightBytesAfter ? static_cast<double>(report.weightBytesBefore) / report.weightBytesAfter
+                                             : 0.0);
+  if (!report.passes.empty()) {
+    double total = 0;
+    os << llvm::format("qopt:   %-28s %9s\n", "pass", "seconds");
+    for (const PassTime &p : report.passes) {
+      os << llvm::format("qopt:   %-28s %9.2f\n", p.pass.c_str(), p.seconds);
+      total += p.seconds;
+    }
+    os << llvm::format("qopt:   %-28s %9.2f\n", "total", total);
+  }
+}
+
+} // namespace qopt
