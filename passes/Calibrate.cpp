@@ -252,12 +252,15 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
 
     qrt_model *model = nullptr;
     qrt_session *session = nullptr;
-    llvm::scope_exit cleanup([&] {
+    auto release = [&] {
       if (session)
         qrt_session_free(session);
       if (model)
         qrt_model_free(model);
-    });
+      session = nullptr;
+      model = nullptr;
+    };
+    llvm::scope_exit cleanup(release);
     auto check = [&](qrt_status st) {
       if (!st)
         return true;
@@ -307,6 +310,9 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     }
     if (tty)
       llvm::errs() << "\n";
+    // The runtime's arena and the lowered copy are not needed any more: free them before the attributes grow.
+    release();
+    copy = nullptr;
 
     for (auto [g, entry] : llvm::enumerate(inputs)) {
       InputStats &st = stats[g];
@@ -331,6 +337,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
           b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, std::move(st.xtx))),
           b.getNamedAttr("samples", floatBlob(ctx, key + ".samples",
                                               {static_cast<int64_t>(st.kept.size()) / st.K, st.K}, st.kept))};
+      st = InputStats(); // the blobs hold copies now
       DictionaryAttr dict = b.getDictionaryAttr(attrs);
       for (size_t i : entry.second)
         layers[i]->setAttr("qopt.calib", dict);

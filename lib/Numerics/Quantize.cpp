@@ -1,8 +1,9 @@
 //===- Quantize.cpp - round-to-nearest weight quantization -----------------===//
 //
 // The packer side of QuantFormat.h. Scales are chosen per group from the group's range: asymmetric int4 maps
-// [min, max] onto [0, 15]; symmetric formats map [-absmax, absmax] onto [-7, 7] (int4) or [-127, 127] (int8).
-// A group whose values are all equal (zero range) gets scale 1 and stores its value exactly when it is 0.
+// [min(min, 0), max(max, 0)] onto [0, 15] (the grid always holds 0 exactly: the zero point is a code, so a range
+// away from 0 could not be represented); symmetric formats map [-absmax, absmax] onto [-7, 7] (int4) or
+// [-127, 127] (int8). A group of zeros gets scale 1; a group of one repeated value is exact.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/QuantFormat.h"
@@ -30,6 +31,8 @@ GroupParams groupParams(const float *v, int64_t count, int64_t stride, int bits,
     p.hi = nib ? (1 << bits) - 1 : kInt8Max;
   } else {
     const int levels = (1 << bits) - 1;
+    mn = std::min(mn, 0.0f);
+    mx = std::max(mx, 0.0f);
     p.scale = mx > mn ? (mx - mn) / static_cast<float>(levels) : 1.0f;
     p.zero = static_cast<int>(std::clamp(roundEven(-mn / p.scale), 0.0f, static_cast<float>(levels)));
     p.lo = 0;

@@ -8,12 +8,13 @@ func.func @linear(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
   // CHECK-DAG: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x32xui8>
   // CHECK-DAG: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<32x2xf32>
   // CHECK-DAG: %[[Z:.*]] = nn.constant dense_resource<mlp.up.weight.zeros> : tensor<32x2xui8>
-  // CHECK: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[Z]]) {bits = 4 : i64, group_size = 32 : i64}
+  // A group of one repeated value is exact (the grid holds 0 and the value); the quantizer records its error.
+  // CHECK: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[Z]]) {bits = 4 : i64, group_size = 32 : i64, qopt.quant = {method = "rtn", weight_error = 0.000000e+00 : f32}}
   // CHECK-NOT: nn.matmul
   // INT8: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x64xi8>
   // INT8: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<32x1xf32>
   // INT8: %[[N:.*]] = nn.none
-  // INT8: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[N]]) {bits = 8 : i64, group_size = 64 : i64}
+  // INT8: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[N]]) {bits = 8 : i64, group_size = 64 : i64, qopt.quant = {method = "rtn", weight_error = 0.000000e+00 : f32}}
   %y = nn.matmul(%x, %w) : (tensor<?x64xf32>, tensor<64x32xf32>) -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>
 }

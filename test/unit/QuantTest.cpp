@@ -43,6 +43,28 @@ TEST(Quant, Int4AsymGroupRoundTripWithinHalfStep) {
     }
 }
 
+// Groups whose values all lie on one side of 0, or are one repeated value: the asymmetric grid spans
+// [min(min, 0), max(max, 0)], so every value is within half a step (a repeated value exactly).
+TEST(Quant, Int4AsymGroupsAwayFromZero) {
+  const int64_t K = 32, N = 3, G = 16;
+  std::vector<float> w(static_cast<size_t>(K * N));
+  for (int64_t k = 0; k < K; ++k) {
+    w[k * N + 0] = 0.2f + 0.1f * static_cast<float>(k % G) / G; // in [0.2, 0.3)
+    w[k * N + 1] = -0.7f;                                         // one negative value
+    w[k * N + 2] = 0.25f;                                         // one positive value
+  }
+  quant::QuantizedWeight q;
+  std::string err;
+  ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, 4, G, false, q, err)) << err;
+  std::vector<float> back(w.size());
+  quant::dequantize(q, back.data());
+  for (int64_t k = 0; k < K; ++k) {
+    EXPECT_LE(std::fabs(back[k * N] - w[k * N]), 0.5f * q.scales[k / G] + 1e-7f) << k;
+    EXPECT_FLOAT_EQ(back[k * N + 1], -0.7f) << k;
+    EXPECT_FLOAT_EQ(back[k * N + 2], 0.25f) << k;
+  }
+}
+
 TEST(Quant, PackingOrderLowNibbleFirst) {
   // One channel, K = 4, values chosen so that q = [0, 15, 5, 10] with scale 1 / 15 and zero 0.
   float w[4] = {0.0f, 1.0f, 5.0f / 15, 10.0f / 15};

@@ -55,7 +55,7 @@ got = ((codes - np.repeat(zeros, G, 1)) * np.repeat(scales, G, 1)).T  # back to 
 
 
 def params(v):
-    mn, mx = v.min(), v.max()
+    mn, mx = min(v.min(), 0), max(v.max(), 0)
     scale = (mx - mn) / 15 if mx > mn else 1.0
     zero = float(np.clip(np.round(-mn / scale), 0, 15))
     return np.float32(scale), zero
