@@ -59,7 +59,9 @@ def main():
         rows = []
         for scheme, group in configs():
             out = os.path.join(work, f"{name}-{scheme}-g{group}.bin")
-            cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={scheme}", "-o", out]
+            report = out + ".json"
+            cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={scheme}", "-o", out,
+                   "--report", report]
             if group is not None and scheme != "int8":
                 cmd += ["--group-size", str(group)]
             if scheme.startswith(("awq", "gptq")):
@@ -70,8 +72,10 @@ def main():
             ppl = subprocess.run([os.path.join(BIN, "qrun"), out, "--perplexity", EVAL], check=True,
                                  capture_output=True, text=True).stdout
             m = re.search(r"perplexity (\S+) nll (\S+) tokens (\d+)", ppl)
+            errs = [l["output_rel_error"] for l in json.load(open(report))["layers"] if "output_rel_error" in l]
             row = dict(scheme=scheme, group=group, perplexity=float(m.group(1)), nll=float(m.group(2)),
-                       tokens=int(m.group(3)), bytes=os.path.getsize(out), compile_s=round(compile_s, 1))
+                       tokens=int(m.group(3)), bytes=os.path.getsize(out), compile_s=round(compile_s, 1),
+                       mean_output_error=sum(errs) / len(errs) if errs else None)
             print(name, row, flush=True)
             rows.append(row)
         results[name] = dict(command=" ".join(sys.argv), rows=rows)
@@ -86,17 +90,28 @@ def write_md(results, path):
              "group does not divide are quantized per channel (stories260K's down_proj, K = 172; stories15M's",
              "K = 288 with g64), and a group equal to K is per channel too (stories260K's K = 64 layers at g64),",
              "which is why some rows repeat. lm_head stays float (`--exclude` default), as do the embeddings.",
-             "Compile time includes calibration (awq, gptq). Reproduce:",
+             "Compile time includes calibration (awq, gptq). The mean layer output error is the mean over quantized",
+             "layers of ||X (W - Wq)|| / ||X W|| on the calibration rows (`--report`; calibrated schemes only). Reproduce:",
              "`/usr/bin/python3 bench/accuracy.py` (after `scripts/build.sh`). Compile time is this 2-core machine's.", ""]
     for name, r in results.items():
         base = next(x for x in r["rows"] if x["scheme"] == "none")
-        lines += [f"## {name}", "", "| scheme | group | perplexity | vs float | model.bin | compile |",
-                  "|---|---|---|---|---|---|"]
+        lines += [f"## {name}", "", "| scheme | group | perplexity | vs float | model.bin | compile | mean layer output error |",
+                  "|---|---|---|---|---|---|---|"]
         for x in r["rows"]:
             g = "-" if x["group"] is None else ("per-channel" if x["group"] == 0 else str(x["group"]))
+            e = "-" if x.get("mean_output_error") is None else f"{x['mean_output_error']:.4f}"
             lines.append(f"| {x['scheme']} | {g} | {x['perplexity']:.4f} | {100 * (x['perplexity'] / base['perplexity'] - 1):+.2f}% "
-                         f"| {x['bytes'] / 1e6:.2f} MB | {x['compile_s']:.1f} s |")
+                         f"| {x['bytes'] / 1e6:.2f} MB | {x['compile_s']:.1f} s | {e} |")
         lines.append("")
+        # The issue's expected shape, checked on these numbers.
+        ppl = {(x["scheme"], x["group"]): x["perplexity"] for x in r["rows"]}
+        checks = [f"int8 within 0.5% of float: {abs(ppl[('int8', 0)] / base['perplexity'] - 1) < 0.005}"]
+        for bits in (4, 3):
+            for group in (32, 64, 0):
+                rtn = ppl[(f"rtn{bits}", group)]
+                checks.append(f"{bits}-bit g{group or 'channel'}: awq < rtn {ppl[(f'awq{bits}', group)] < rtn}, "
+                              f"gptq < rtn {ppl[(f'gptq{bits}', group)] < rtn}")
+        lines += ["Checks: " + "; ".join(checks) + ".", ""]
     open(path, "w").write("\n".join(lines) + "\n")
 
 

@@ -131,7 +131,9 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
     (asymmetric unless `symmetric`) or int8 symmetric. Layers whose weight or node name matches `exclude` stay in
     float, and so do tiny constant matmuls (K < 16 or fewer than 1024 weights, e.g. a rotary frequency table).
     A `group-size` that does not divide a layer's K falls back to per-channel for that layer, with a
-    warning naming it; 0 means per-channel everywhere.
+    warning naming it; 0 means per-channel everywhere; `per-tensor` gives each weight one scale (and zero
+    point), with scales [1, 1]. Each qnt.linear records `qopt.quant = {method, weight_error, output_error}`
+    (relative errors; output_error on the layer's calibration rows when it has them).
 
     Before:
     ```mlir
@@ -140,7 +142,8 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
     ```
     After (bits=4, group-size=32):
     ```mlir
-    %y = qnt.linear(%x, %q, %s, %z) {bits = 4 : i64, group_size = 32 : i64}
+    %y = qnt.linear(%x, %q, %s, %z) {bits = 4 : i64, group_size = 32 : i64,
+                                     qopt.quant = {method = "rtn", weight_error = 0.0812 : f32}}
         : (tensor<?x64xf32>, tensor<172x32xui8>, tensor<172x2xf32>, tensor<172x2xui8>) -> tensor<?x172xf32>
     ```
   }];
@@ -148,6 +151,7 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
     Option<"bits", "bits", "int64_t", "4", "Weight bits: 4 or 8">,
     Option<"groupSize", "group-size", "int64_t", "128", "Inputs per scale group; 0 = per output channel">,
     Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 (int8 is always symmetric)">,
+    Option<"perTensor", "per-tensor", "bool", "false", "One scale (and zero point) per weight; ignores group-size">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of weight or node names to keep in float">,
   ];
   let dependentDialects = ["qopt::qnt::QntDialect"];

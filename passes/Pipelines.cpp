@@ -54,6 +54,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     q.bits = options.quantBits;
     q.groupSize = options.groupSize;
     q.symmetric = options.symmetric;
+    q.perTensor = options.perTensor;
     q.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createQuantizeRtnPass(q));
   }

@@ -78,18 +78,18 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
   auto u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
   const bool nib = num::quant::isNibbleFormat(q.bits);
   Type welem = nib ? Type(u8) : Type(IntegerType::get(ctx, 8));
-  const int64_t N = q.N, packedK = nib ? q.K / 2 : q.K, G = q.groups();
+  const int64_t N = q.N, packedK = nib ? q.K / 2 : q.K, G = q.perTensor ? 1 : q.groups(), P = q.paramRows();
   Value qw = nn::ConstantOp::create(
       b, loc, blobAttr(ctx, key + ".q", RankedTensorType::get({N, packedK}, welem), q.data.data(), q.data.size()),
       b.getStringAttr(key + ".q"));
   Value qs = nn::ConstantOp::create(b, loc,
-                                    blobAttr(ctx, key + ".scales", RankedTensorType::get({N, G}, b.getF32Type()),
+                                    blobAttr(ctx, key + ".scales", RankedTensorType::get({P, G}, b.getF32Type()),
                                              q.scales.data(), q.scales.size() * sizeof(float)),
                                     b.getStringAttr(key + ".scales"));
   Value qz = q.zeros.empty() ? Value(nn::NoneOp::create(b, loc))
                              : Value(nn::ConstantOp::create(b, loc,
                                                             blobAttr(ctx, key + ".zeros",
-                                                                     RankedTensorType::get({N, G}, u8),
+                                                                     RankedTensorType::get({P, G}, u8),
                                                                      q.zeros.data(), q.zeros.size()),
                                                             b.getStringAttr(key + ".zeros")));
   auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(q.bits),

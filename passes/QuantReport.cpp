@@ -54,7 +54,10 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       auto yt = cast<RankedTensorType>(lin.getY().getType());
       r.outputs = yt.getShape().back();
       r.groupSize = lin.getGroupSize();
-      r.inputs = st.getDimSize(1) * r.groupSize;
+      r.inputs = cast<RankedTensorType>(lin.getX().getType()).getShape().back();
+      r.granularity = st.getShape() == ArrayRef<int64_t>{1, 1} && r.outputs > 1 ? "tensor"
+                      : r.groupSize == r.inputs                                  ? "channel"
+                                                                                 : "group";
       r.bits = lin.getBits();
       r.format = "int" + std::to_string(r.bits);
       r.symmetric = lin.getSymmetric() != 0 || r.bits == 8;
@@ -121,6 +124,7 @@ void writeQuantReportJson(const QuantReport &report, llvm::raw_ostream &os) {
           if (!l.method.empty()) {
             j.attribute("method", l.method);
             j.attribute("bits", l.bits);
+            j.attribute("granularity", l.granularity);
             j.attribute("group_size", l.groupSize);
             j.attribute("symmetric", l.symmetric);
           }
@@ -147,7 +151,7 @@ void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
   for (const LayerReport &l : report.layers) {
     std::string key = l.method.empty() ? "f32 (kept)" : l.format + " " + l.method;
     if (!l.method.empty())
-      key += l.groupSize == l.inputs ? " per-channel" : " g" + std::to_string(l.groupSize);
+      key += l.granularity == "group" ? " g" + std::to_string(l.groupSize) : " per-" + l.granularity;
     Row &r = rows[key];
     ++r.layers;
     r.floatBytes += l.floatBytes;

@@ -53,7 +53,7 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
       if (!exclude.empty() && (excludeRe.match(wname) || excludeRe.match(node)))
         continue;
       const int64_t K = wt.getDimSize(0), N = wt.getDimSize(1);
-      int64_t group = groupSize > 0 ? groupSize : K;
+      int64_t group = groupSize > 0 && !perTensor ? groupSize : K;
       if (K % group != 0 || (num::quant::isNibbleFormat(bits) && K % 2 != 0)) {
         mm.emitWarning() << "group size " << group << " does not divide the input size " << K << " of '"
                          << (wname.empty() ? node : wname) << "': quantized per channel";
@@ -66,7 +66,9 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
       num::quant::QuantizedWeight q;
       std::string err;
       bool sym = bits == 8 || symmetric;
-      if (!num::quant::quantizeRtn(static_cast<const float *>(w.data), K, N, bits, group, sym, q, err)) {
+      const float *wd = static_cast<const float *>(w.data);
+      if (perTensor ? !num::quant::quantizeRtnPerTensor(wd, K, N, bits, sym, q, err)
+                    : !num::quant::quantizeRtn(wd, K, N, bits, group, sym, q, err)) {
         mm.emitError() << "cannot quantize '" << wname << "': " << err;
         return signalPassFailure();
       }

@@ -38,9 +38,11 @@ LogicalResult LinearOp::verify() {
   if (w.getElementType() != wElem || w.getDimSize(1) != packedK)
     return emitOpError() << "expects a packed weight of type " << RankedTensorType::get({N, packedK}, wElem)
                          << ", got " << w;
-  if (!s.getElementType().isF32() || s.getDimSize(0) != N || s.getDimSize(1) != K / g)
+  const bool perTensor = g == K && s.getShape() == ArrayRef<int64_t>{1, 1};
+  if (!s.getElementType().isF32() || (!perTensor && (s.getDimSize(0) != N || s.getDimSize(1) != K / g)))
     return emitOpError() << "expects scales of type "
-                         << RankedTensorType::get({N, K / g}, Float32Type::get(getContext())) << ", got " << s;
+                         << RankedTensorType::get({N, K / g}, Float32Type::get(getContext()))
+                         << (g == K ? " (or 1x1 per tensor)" : "") << ", got " << s;
   bool needZeros = nib && !getSymmetric();
   auto z = dyn_cast<RankedTensorType>(getZeros().getType());
   if (needZeros != static_cast<bool>(z) || (z && z != RankedTensorType::get(s.getShape(), w.getElementType())))

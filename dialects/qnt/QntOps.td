@@ -24,7 +24,8 @@ def Qnt_LinearOp : Qnt_Op<"linear", [Pure]> {
   let description = [{
     `x` is float [.., K]; `weight` is the packed weight [N, K/2] (ui8, int4) or [N, K] (i8, int8); `scales` are
     f32 [N, K / group_size]; `zeros` are ui8 [N, K / group_size] for asymmetric int4 and `none` otherwise. The
-    result is [.., N]. `group_size` equal to K is per-channel.
+    result is [.., N]. `group_size` equal to K is per channel; with `group_size` = K, scales (and zeros) of shape
+    [1, 1] are per tensor.
     ```mlir
     %y = qnt.linear(%x, %w, %s, %z) {bits = 4 : i64, group_size = 32 : i64}
         : (tensor<?x?x288xf32>, tensor<768x144xui8>, tensor<768x9xf32>, tensor<768x9xui8>) -> tensor<?x?x768xf32>

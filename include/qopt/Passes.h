@@ -28,6 +28,7 @@ struct CompileOptions {
   int64_t quantBits = 0;            // 0: float; 4 or 8: weight-only quantization
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
+  bool perTensor = false;           // one scale per weight (rtn and int8 only)
   std::string exclude;              // regex of layers kept in float
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
   bool awq = false;                 // activation-aware scaling + clipping before quantization (needs calib)

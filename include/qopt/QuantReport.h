@@ -26,6 +26,7 @@ struct LayerReport {
   std::string format;       // "f32", "int4", "int3", "int8"
   std::string method;       // "rtn", "awq", "gptq"; empty for float layers
   int64_t bits = 32, groupSize = 0;
+  std::string granularity;  // "group", "channel" or "tensor"; empty for float layers
   bool symmetric = false;
   uint64_t floatBytes = 0, bytes = 0; // the f32 weight's size, and what the layer stores now (incl. scales, zeros)
   std::optional<double> weightError, outputError;
@@ -38,7 +39,7 @@ struct PassTime {
 
 struct QuantReport {
   std::string scheme;          // e.g. "awq4"
-  int64_t groupSize = 0;       // as asked (0 = per channel)
+  int64_t groupSize = 0;       // as asked (0 = per channel, -1 = per tensor)
   std::string source;          // the input file
   uint64_t weightBytesBefore = 0, weightBytesAfter = 0; // all constants, before and after
   std::vector<LayerReport> layers;

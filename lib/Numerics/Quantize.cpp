@@ -56,16 +56,18 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
   out.N = N;
   out.symmetric = symmetric;
   const int64_t G = K / groupSize, rowBytes = isNibbleFormat(bits) ? K / 2 : K;
+  out.perTensor = params.size() == 1 && N * G != 1;
+  const int64_t P = out.paramRows() * (out.perTensor ? 1 : G);
   out.data.assign(static_cast<size_t>(N * rowBytes), 0);
-  out.scales.resize(static_cast<size_t>(N * G));
+  out.scales.resize(static_cast<size_t>(P));
   if (isNibbleFormat(bits) && !symmetric)
-    out.zeros.resize(static_cast<size_t>(N * G));
+    out.zeros.resize(static_cast<size_t>(P));
+  for (int64_t i = 0; i < P; ++i) {
+    out.scales[i] = params[i].scale;
+    if (!out.zeros.empty())
+      out.zeros[i] = static_cast<uint8_t>(params[i].zero);
+  }
   for (int64_t n = 0; n < N; ++n) {
-    for (int64_t g = 0; g < G; ++g) {
-      out.scales[n * G + g] = params[n * G + g].scale;
-      if (!out.zeros.empty())
-        out.zeros[n * G + g] = static_cast<uint8_t>(params[n * G + g].zero);
-    }
     uint8_t *row = out.data.data() + n * rowBytes;
     for (int64_t k = 0; k < K; ++k) {
       int c = codes[n * K + k];
@@ -107,6 +109,22 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
   return true;
 }
 
+bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool symmetric, QuantizedWeight &out,
+                          std::string &error) {
+  if (!isSupportedBits(bits) || (bits == 8 && !symmetric) || (isNibbleFormat(bits) && K % 2 != 0)) {
+    error = bits == 8 ? "int8 weights are symmetric only" : "unsupported format (3, 4 or 8 bits; even K for int4)";
+    return false;
+  }
+  const GroupParams p = groupParams(w, K * N, 1, bits, symmetric);
+  std::vector<int> codes(static_cast<size_t>(N * K));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n)
+      codes[n * K + k] = quantizeCode(w[k * N + n], p);
+  packCodes(codes, {p}, bits, K, K, N, symmetric, out);
+  out.perTensor = true;
+  return true;
+}
+
 void dequantize(const QuantizedWeight &q, float *w) {
   const int64_t G = q.groups(), rowBytes = isNibbleFormat(q.bits) ? q.K / 2 : q.K;
   for (int64_t n = 0; n < q.N; ++n) {
@@ -117,8 +135,8 @@ void dequantize(const QuantizedWeight &q, float *w) {
       if (q.bits == 8)
         v = static_cast<int8_t>(row[k]);
       else
-        v = static_cast<int>(nibble(row, k)) - (q.symmetric ? symmetricZero(q.bits) : q.zeros[n * G + g]);
-      w[k * q.N + n] = static_cast<float>(v) * q.scales[n * G + g];
+        v = static_cast<int>(nibble(row, k)) - (q.symmetric ? symmetricZero(q.bits) : q.zeros[q.paramIndex(n, g)]);
+      w[k * q.N + n] = static_cast<float>(v) * q.scales[q.paramIndex(n, g)];
     }
   }
 }

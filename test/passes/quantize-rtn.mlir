@@ -1,8 +1,14 @@
 // RUN: %qopt-opt %s -qopt-quantize-rtn="bits=4 group-size=32" -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: %qopt-opt %s -qopt-quantize-rtn="bits=8 group-size=0" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT8
+// RUN: %qopt-opt %s -qopt-quantize-rtn="bits=4 per-tensor=true" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=TENSOR
 
 // CHECK-LABEL: func @linear
 // INT8-LABEL: func @linear
+// TENSOR-LABEL: func @linear
+// TENSOR-DAG: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x32xui8>
+// TENSOR-DAG: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<1x1xf32>
+// TENSOR-DAG: %[[Z:.*]] = nn.constant dense_resource<mlp.up.weight.zeros> : tensor<1x1xui8>
+// TENSOR: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[Z]]) {bits = 4 : i64, group_size = 64 : i64, qopt.quant = {method = "rtn", weight_error = 0.000000e+00 : f32}}
 func.func @linear(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {
   %w = nn.constant dense<0.25> : tensor<64x32xf32> {name = "mlp.up.weight"}
   // CHECK-DAG: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x32xui8>

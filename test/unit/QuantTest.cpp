@@ -88,18 +88,21 @@ TEST(Quant, RejectsGroupThatDoesNotDivide) {
 struct Case {
   int bits;
   bool symmetric;
-  int64_t group, M;
+  int64_t group, M; // group 0: per channel, -1: per tensor
 };
 
 class QuantMatmul : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   const Case c = GetParam();
-  const int64_t K = 128, N = 80, group = c.group ? c.group : K;
+  const int64_t K = 128, N = 80, group = c.group > 0 ? c.group : K;
   auto w = randomWeights(K, N, 7);
   quant::QuantizedWeight q;
   std::string err;
-  ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, c.bits, group, c.symmetric, q, err)) << err;
+  if (c.group < 0)
+    ASSERT_TRUE(quant::quantizeRtnPerTensor(w.data(), K, N, c.bits, c.symmetric, q, err)) << err;
+  else
+    ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, c.bits, group, c.symmetric, q, err)) << err;
   std::vector<float> wd(w.size());
   quant::dequantize(q, wd.data());
   std::mt19937 rng(3);
@@ -111,8 +114,10 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   Tensor tx{DType::F32, {c.M, K}, x.data()};
   const bool nib = quant::isNibbleFormat(c.bits);
   Tensor tw{nib ? DType::U8 : DType::I8, {N, nib ? K / 2 : K}, q.data.data()};
-  Tensor ts{DType::F32, {N, K / group}, q.scales.data()};
-  Tensor tz{DType::U8, {N, K / group}, q.zeros.data()};
+  const Shape params = c.group < 0 ? Shape{1, 1} : Shape{N, K / group};
+  ASSERT_EQ(q.scales.size(), static_cast<size_t>(params[0] * params[1]));
+  Tensor ts{DType::F32, params, q.scales.data()};
+  Tensor tz{DType::U8, params, q.zeros.data()};
   Attrs attrs;
   attrs.setInt("bits", c.bits);
   attrs.setInt("group_size", group);
@@ -143,6 +148,7 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
 INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                          ::testing::Values(Case{4, false, 32, 1}, Case{4, false, 32, 7}, Case{4, true, 64, 5},
                                            Case{4, false, 0, 3}, Case{8, true, 0, 1}, Case{8, true, 32, 9},
-                                           Case{3, false, 32, 3}, Case{3, true, 32, 1}));
+                                           Case{3, false, 32, 3}, Case{3, true, 32, 1}, Case{4, false, -1, 4},
+                                           Case{8, true, -1, 2}));
 
 } // namespace

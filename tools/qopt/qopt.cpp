@@ -45,6 +45,11 @@ static cl::opt<std::string> quantize("quantize",
 static cl::opt<int64_t> groupSize("group-size",
                                   cl::desc("Inputs per int4 scale group (default 128; 0 = per output channel)"),
                                   cl::init(128), cl::cat(category));
+static cl::opt<std::string> granularity("granularity",
+                                        cl::desc("Scale granularity: group (default; --group-size inputs per "
+                                                 "scale), channel (one per output channel), tensor (one per "
+                                                 "weight; rtn and int8 only)"),
+                                        cl::init("group"), cl::cat(category));
 static cl::opt<std::string> calibFile("calib", cl::desc("Calibration data: text (needs --tokenizer) or .npy ids"),
                                       cl::value_desc("file"), cl::cat(category));
 static cl::opt<int64_t> calibSamples("calib-samples", cl::desc("Calibration windows (default 128)"), cl::init(128),
@@ -162,6 +167,19 @@ int main(int argc, char **argv) {
     llvm::errs() << "qopt: error: --group-size must be >= 0\n";
     return 1;
   }
+  bool perTensor = false;
+  if (granularity == "channel") {
+    quantGroup = 0;
+  } else if (granularity == "tensor") {
+    if (awq || gptq) {
+      llvm::errs() << "qopt: error: --granularity=tensor is available with rtn4, rtn3 and int8\n";
+      return 1;
+    }
+    perTensor = true;
+  } else if (granularity != "group") {
+    llvm::errs() << "qopt: error: --granularity must be group, channel or tensor\n";
+    return 1;
+  }
   if (emit.empty() && outputFile.empty()) {
     llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
     return 1;
@@ -206,7 +224,7 @@ int main(int argc, char **argv) {
 
   qopt::QuantReport report;
   report.scheme = quantize;
-  report.groupSize = quantGroup;
+  report.groupSize = perTensor ? -1 : quantGroup;
   report.source = inputFile;
   if (emit == "nn") {
     PassManager pm(&ctx);
@@ -218,6 +236,7 @@ int main(int argc, char **argv) {
     opts.maxDims = resolveMaxDims(*module);
     opts.quantBits = quantBits;
     opts.groupSize = quantGroup;
+    opts.perTensor = perTensor;
     opts.exclude = exclude;
     opts.awq = awq;
     opts.gptq = gptq;

@@ -21,7 +21,7 @@ constexpr int64_t kPanel = 64;
 
 struct QuantShape {
   int64_t bits, group, K, N, groups;
-  bool symmetric;
+  bool symmetric, perTensor; // perTensor: scales (and zeros) [1, 1]
 };
 
 bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
@@ -43,7 +43,8 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   const bool nib = quant::isNibbleFormat(q.bits);
   int64_t packedK = nib ? (q.K + 1) / 2 : q.K;
   DType wantW = nib ? DType::U8 : DType::I8;
-  if (w.dtype != wantW || w.shape[1] != packedK || s.shape[0] != q.N || s.shape[1] != q.groups) {
+  q.perTensor = q.groups == 1 && s.shape == Shape{1, 1};
+  if (w.dtype != wantW || w.shape[1] != packedK || (!q.perTensor && (s.shape[0] != q.N || s.shape[1] != q.groups))) {
     err = "matmul_q: packed weight " + shapeStr(w.shape) + " / scales " + shapeStr(s.shape) +
           " do not match K = " + std::to_string(q.K) + ", group_size = " + std::to_string(q.group);
     return false;
@@ -73,7 +74,8 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor &s, const T
                   float *dst) {
   for (int64_t r = 0; r < count; ++r) {
     const int64_t n = n0 + r;
-    const float *scale = s.as<float>() + n * q.groups;
+    const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
+    const float *scale = s.as<float>() + params;
     float *out = dst + r * q.K;
     if (q.bits == 8) {
       const int8_t *row = w.as<int8_t>() + n * q.K;
@@ -81,7 +83,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor &s, const T
         out[k] = static_cast<float>(row[k]) * scale[k / q.group];
     } else {
       const uint8_t *row = w.as<uint8_t>() + n * w.shape[1];
-      const uint8_t *zero = z ? z->as<uint8_t>() + n * q.groups : nullptr;
+      const uint8_t *zero = z ? z->as<uint8_t>() + params : nullptr;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scale[g];
         const int zp = zero ? zero[g] : quant::symmetricZero(q.bits);
@@ -120,7 +122,7 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
 
 const KernelDef kKernels[] = {
     {"matmul_q", 3, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
-     "x * dequant(W) for int4 (asym/sym) or int8 group-wise weights (QuantFormat.h)"},
+     "x * dequant(W) for int4 (asym/sym) or int8 weights, group-wise, per channel or per tensor (QuantFormat.h)"},
 };
 
 } // namespace

@@ -30,3 +30,13 @@ func.func @scales(%x: tensor<2x64xf32>, %w: tensor<16x32xui8>, %s: tensor<16x4xf
   %0 = qnt.linear(%x, %w, %s, %z) {bits = 4 : i64, group_size = 32 : i64} : (tensor<2x64xf32>, tensor<16x32xui8>, tensor<16x4xf32>, tensor<16x2xui8>) -> tensor<2x16xf32>
   return
 }
+
+// -----
+
+// 1x1 scales mean per tensor only when the group is the whole input.
+func.func @per_tensor_needs_whole_input(%x: tensor<?x64xf32>, %w: tensor<16x32xui8>, %s: tensor<1x1xf32>, %z: tensor<1x1xui8>) -> tensor<?x16xf32> {
+  // expected-error@+1 {{'qnt.linear' op expects scales of type 'tensor<16x2xf32>', got 'tensor<1x1xf32>'}}
+  %0 = qnt.linear(%x, %w, %s, %z) {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x64xf32>, tensor<16x32xui8>, tensor<1x1xf32>, tensor<1x1xui8>) -> tensor<?x16xf32>
+  return %0 : tensor<?x16xf32>
+}
+

@@ -1,5 +1,6 @@
 """Checks a `qopt --report` JSON: QUANTIZED layers by METHOD and FLOAT layers kept in f32, each quantized layer's
-stored bytes equal to its format's (packed weight, f32 scales, uint8 zeros), relative errors in (0, 0.5), and
+stored bytes equal to its format's (packed weight, f32 scales, uint8 zeros), relative errors in (0, 0.5) (the
+output error only for calibrated methods), and
 the model's size before quantization equal to the float compile's (FLOAT_REPORT.json, from --quantize=none).
 Usage: check_report.py REPORT.json METHOD QUANTIZED FLOAT FLOAT_REPORT.json"""
 import json
@@ -16,19 +17,21 @@ saved = 0
 for l in q:
     K, N, g, bits = l["inputs"], l["outputs"], l["group_size"], l["bits"]
     packed = N * K // 2 if bits in (3, 4) else N * K
-    want = packed + 4 * N * (K // g) + (N * (K // g) if not l["symmetric"] else 0)
+    params = 1 if l["granularity"] == "tensor" else N * (K // g)
+    want = packed + 4 * params + (params if not l["symmetric"] else 0)
     if l["bytes"] != want or l["float_bytes"] != 4 * N * K:
         errors.append(f"{l['name']}: {l['bytes']} bytes ({l['float_bytes']} float), expected {want} ({4 * N * K})")
     if l["method"] != method:
         errors.append(f"{l['name']}: method {l['method']}, expected {method}")
-    for key in ("weight_rel_error", "output_rel_error"):
+    # output errors need calibration rows: awq and gptq have them, plain rtn does not
+    for key in ("weight_rel_error", "output_rel_error") if method != "rtn" else ("weight_rel_error",):
         if not 0 < l.get(key, -1) < 0.5:
             errors.append(f"{l['name']}: {key} = {l.get(key)}")
     saved += l["float_bytes"] - l["bytes"]
 ref = json.load(open(sys.argv[5]))
 if r["weight_bytes_before"] != ref["weight_bytes_after"] or ref["weight_bytes_before"] != ref["weight_bytes_after"]:
     errors.append(f"before: {r['weight_bytes_before']} bytes; the float compile has {ref['weight_bytes_after']}")
-if not any(p["pass"] == "qopt-calibrate" for p in r["passes"]):
+if method != "rtn" and not any(p["pass"] == "qopt-calibrate" for p in r["passes"]):
     errors.append("no time for qopt-calibrate")
 print(f"{len(q)} quantized, {len(f)} float; saved {saved} bytes")
 for e in errors:

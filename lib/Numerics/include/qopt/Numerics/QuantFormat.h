@@ -14,6 +14,9 @@
 // groupSize == K means one group per output channel. K must be a multiple of groupSize (and even for int4);
 // the packer falls back to per-channel for a layer where it is not, and says so in its report.
 //
+// Per tensor: one scale (and zero point) for the whole weight, scales [1, 1] (zeros [1, 1]), groupSize = K. The
+// kernels tell it from the scales' shape: [1, 1] with N > 1.
+//
 //===----------------------------------------------------------------------===//
 #ifndef QOPT_NUMERICS_QUANTFORMAT_H
 #define QOPT_NUMERICS_QUANTFORMAT_H
@@ -56,14 +59,20 @@ struct QuantizedWeight {
   bool symmetric = false;
   std::vector<uint8_t> data;  // int4: [N, K/2] packed; int8: [N, K] as int8 bit patterns
   std::vector<float> scales;  // [N, K / groupSize]
-  std::vector<uint8_t> zeros; // [N, K / groupSize], asymmetric int4 only
+  std::vector<uint8_t> zeros; // [N, K / groupSize], asymmetric int4 only ([1, 1] per tensor)
+  bool perTensor = false;     // scales and zeros [1, 1]
   int64_t groups() const { return groupSize ? K / groupSize : 0; }
+  int64_t paramRows() const { return perTensor ? 1 : N; } // rows of scales and zeros
+  int64_t paramIndex(int64_t n, int64_t g) const { return perTensor ? 0 : n * groups() + g; }
 };
 
 // Round-to-nearest quantization of W [K, N] (ONNX MatMul layout: inputs x outputs, row-major). Returns false with
 // `error` if the format is unsupported or groupSize does not divide K.
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
                  QuantizedWeight &out, std::string &error);
+// Round-to-nearest with one scale (and zero point) for the whole weight.
+bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool symmetric, QuantizedWeight &out,
+                          std::string &error);
 // The scale and zero point round-to-nearest picks for a group of values (the range rules in Quantize.cpp), and
 // the stored code of one value under them (a nibble for int4, the int8 value for int8).
 struct GroupParams {
@@ -73,7 +82,8 @@ struct GroupParams {
 GroupParams groupParams(const float *values, int64_t count, int64_t stride, int bits, bool symmetric);
 int quantizeCode(float v, const GroupParams &p);      // clamp(round(v / scale) + zero, lo, hi)
 float dequantizeCode(int code, const GroupParams &p); // (code - zero) * scale
-// Packs stored codes [N, K] (row-major by output channel) with their group parameters into `out`.
+// Packs stored codes [N, K] (row-major by output channel) with their group parameters ([N, K / groupSize], or
+// one for the whole weight) into `out`.
 void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &params, int bits, int64_t groupSize,
                int64_t K, int64_t N, bool symmetric, QuantizedWeight &out);
 
