@@ -109,7 +109,7 @@ def write_md(results, path):
         for bits in (4, 3):
             for group in (32, 64, 0):
                 rtn = ppl[(f"rtn{bits}", group)]
-                checks.append(f"{bits}-bit g{group or 'channel'}: awq < rtn {ppl[(f'awq{bits}', group)] < rtn}, "
+                checks.append(f"{bits}-bit {'g' + str(group) if group else 'per-channel'}: awq < rtn {ppl[(f'awq{bits}', group)] < rtn}, "
                               f"gptq < rtn {ppl[(f'gptq{bits}', group)] < rtn}")
         lines += ["Checks: " + "; ".join(checks) + ".", ""]
     open(path, "w").write("\n".join(lines) + "\n")
