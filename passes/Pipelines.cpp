@@ -15,6 +15,47 @@ void registerAllDialects(DialectRegistry &registry) {
   registry.insert<nn::NNDialect, qnt::QntDialect, kern::KernDialect, func::FuncDialect>();
 }
 
+bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, CompileOptions &options,
+                    std::string &error) {
+  options.quantBits = 0;
+  options.awq = options.gptq = options.perTensor = false;
+  options.groupSize = groupSize;
+  if (scheme == "rtn4" || scheme == "rtn3" || scheme == "awq4" || scheme == "awq3" || scheme == "gptq4" ||
+      scheme == "gptq3") {
+    options.quantBits = scheme.back() - '0';
+    options.awq = scheme.starts_with("awq");
+    options.gptq = scheme.starts_with("gptq");
+    if ((options.awq || options.gptq) && options.calib.empty()) {
+      error = "--quantize=" + scheme.str() + " needs calibration data: pass --calib FILE";
+      return false;
+    }
+  } else if (scheme == "int8") {
+    options.quantBits = 8;
+    options.groupSize = 0; // per channel
+  } else if (scheme != "none") {
+    error = "--quantize=" + scheme.str() +
+            " is not available (this build supports: none, rtn4, awq4, gptq4, int8, and rtn3, awq3, gptq3)";
+    return false;
+  }
+  if (groupSize < 0) {
+    error = "--group-size must be >= 0";
+    return false;
+  }
+  if (granularity == "channel") {
+    options.groupSize = 0;
+  } else if (granularity == "tensor") {
+    if (options.awq || options.gptq) {
+      error = "--granularity=tensor is available with rtn4, rtn3 and int8";
+      return false;
+    }
+    options.perTensor = true;
+  } else if (granularity != "group") {
+    error = "--granularity must be group, channel or tensor";
+    return false;
+  }
+  return true;
+}
+
 void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Import leaves generic ONNX nodes; convert them first so everything after sees only nn ops.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxPass());
@@ -74,8 +115,55 @@ void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {
   buildLowerPipeline(pm, options);
 }
 
+namespace {
+
+// qopt-quantize-pipeline's options: the names, defaults and meanings of qopt's flags.
+struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
+  Option<std::string> scheme{*this, "scheme",
+                             llvm::cl::desc("none, int8, rtn4, awq4, gptq4, rtn3, awq3 or gptq3 (qopt --quantize)"),
+                             llvm::cl::init("none")};
+  Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("Inputs per scale group; 0 = per output channel"),
+                            llvm::cl::init(128)};
+  Option<std::string> granularity{*this, "granularity", llvm::cl::desc("group, channel or tensor"),
+                                  llvm::cl::init("group")};
+  Option<std::string> exclude{*this, "exclude", llvm::cl::desc("Regex of layers kept in float"),
+                              llvm::cl::init("lm_head")};
+  Option<std::string> calib{*this, "calib",
+                            llvm::cl::desc("Calibration text (needs tokenizer) or .npy of int32 ids (awq, gptq)")};
+  Option<std::string> tokenizer{*this, "tokenizer", llvm::cl::desc("llama2.c tokenizer.bin for text calibration")};
+  Option<int64_t> calibSamples{*this, "calib-samples", llvm::cl::desc("Calibration windows"), llvm::cl::init(128)};
+  Option<int64_t> calibSeqLen{*this, "calib-seq-len",
+                              llvm::cl::desc("Tokens per window; 0 = min(512, the model's max sequence)"),
+                              llvm::cl::init(0)};
+  Option<uint64_t> calibSeed{*this, "calib-seed", llvm::cl::desc("Seed of the window choice"), llvm::cl::init(0)};
+};
+
+} // namespace
+
 void registerAllPasses() {
   registerQOptPasses();
+  registerPassPipeline(
+      "qopt-quantize-pipeline",
+      "Convert, canonicalize, calibrate and quantize the linear layers (what `qopt --quantize=...` runs before "
+      "lowering); leaves nn + qnt ops",
+      [](OpPassManager &pm, StringRef optionsStr, function_ref<LogicalResult(const Twine &)> errorHandler) {
+        QuantizePipelineOptions o;
+        if (failed(o.parseFromString(optionsStr)))
+          return failure();
+        CompileOptions c;
+        c.exclude = o.exclude;
+        c.calib = o.calib;
+        c.tokenizer = o.tokenizer;
+        c.calibSamples = o.calibSamples;
+        c.calibSeqLen = o.calibSeqLen;
+        c.calibSeed = o.calibSeed;
+        std::string error;
+        if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, c, error))
+          return errorHandler("qopt-quantize-pipeline: " + error);
+        buildQuantizePipeline(pm, c);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optHandler) { optHandler(QuantizePipelineOptions()); });
   PassPipelineRegistration<>("qopt-compile-pipeline",
                              "Convert, lower and plan a float model (what `qopt --quantize=none` runs)",
                              [](OpPassManager &pm) { buildCompilePipeline(pm, CompileOptions{}); });

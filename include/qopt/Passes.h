@@ -37,6 +37,13 @@ struct CompileOptions {
   uint64_t calibSeed = 0;
 };
 
+// Fills the quantization fields of `options` from a scheme name (none, int8, rtn4, awq4, gptq4, rtn3, awq3,
+// gptq3), a group size (0 = per output channel) and a granularity (group, channel, tensor), with the rules qopt
+// applies: int8 is per channel unless per tensor; awq and gptq need `options.calib` and are group- or
+// channel-wise. Returns false with a message naming the offending value.
+bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef granularity, CompileOptions &options,
+                    std::string &error);
+
 // The compilation pipeline: convert ONNX nodes, canonicalize, quantize weights (if asked), lower to kern, plan
 // memory. It is the quantize pipeline (ending with nn + qnt ops) followed by the lower pipeline (ending with
 // planned kern launches, ready for writeModelBin); tools that inspect the quantized module run them separately.

@@ -143,41 +143,16 @@ int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "qopt: quantizing compiler for neural networks\n");
-  int64_t quantBits = 0, quantGroup = groupSize;
-  bool awq = false, gptq = false;
-  StringRef scheme = quantize;
-  if (scheme == "rtn4" || scheme == "rtn3") {
-    quantBits = scheme.back() - '0';
-  } else if (scheme == "gptq4" || scheme == "gptq3" || scheme == "awq4" || scheme == "awq3") {
-    quantBits = scheme.back() - '0';
-    (scheme.starts_with("gptq") ? gptq : awq) = true;
-    if (calibFile.empty()) {
-      llvm::errs() << "qopt: error: --quantize=" << quantize << " needs calibration data: pass --calib FILE\n";
-      return 1;
-    }
-  } else if (quantize == "int8") {
-    quantBits = 8;
-    quantGroup = 0; // per channel
-  } else if (quantize != "none") {
-    llvm::errs() << "qopt: error: --quantize=" << quantize
-                 << " is not available (this build supports: none, rtn4, awq4, gptq4, int8, and rtn3, awq3, gptq3)\n";
-    return 1;
-  }
-  if (groupSize < 0) {
-    llvm::errs() << "qopt: error: --group-size must be >= 0\n";
-    return 1;
-  }
-  bool perTensor = false;
-  if (granularity == "channel") {
-    quantGroup = 0;
-  } else if (granularity == "tensor") {
-    if (awq || gptq) {
-      llvm::errs() << "qopt: error: --granularity=tensor is available with rtn4, rtn3 and int8\n";
-      return 1;
-    }
-    perTensor = true;
-  } else if (granularity != "group") {
-    llvm::errs() << "qopt: error: --granularity must be group, channel or tensor\n";
+  qopt::CompileOptions opts;
+  opts.calib = calibFile;
+  opts.tokenizer = tokenizerFile;
+  opts.calibSamples = calibSamples;
+  opts.calibSeqLen = calibSeqLen;
+  opts.calibSeed = calibSeed;
+  opts.exclude = exclude;
+  std::string schemeError;
+  if (!qopt::setQuantScheme(quantize, groupSize, granularity, opts, schemeError)) {
+    llvm::errs() << "qopt: error: " << schemeError << "\n";
     return 1;
   }
   if (emit.empty() && outputFile.empty()) {
@@ -224,7 +199,7 @@ int main(int argc, char **argv) {
 
   qopt::QuantReport report;
   report.scheme = quantize;
-  report.groupSize = perTensor ? -1 : quantGroup;
+  report.groupSize = opts.perTensor ? -1 : opts.groupSize;
   report.source = inputFile;
   if (emit == "nn") {
     PassManager pm(&ctx);
@@ -232,19 +207,7 @@ int main(int argc, char **argv) {
     if (failed(pm.run(*module)))
       return 1;
   } else {
-    qopt::CompileOptions opts;
     opts.maxDims = resolveMaxDims(*module);
-    opts.quantBits = quantBits;
-    opts.groupSize = quantGroup;
-    opts.perTensor = perTensor;
-    opts.exclude = exclude;
-    opts.awq = awq;
-    opts.gptq = gptq;
-    opts.calib = calibFile;
-    opts.tokenizer = tokenizerFile;
-    opts.calibSamples = calibSamples;
-    opts.calibSeqLen = calibSeqLen;
-    opts.calibSeed = calibSeed;
     // Quantize, take the report from the nn/qnt module, then lower.
     PassManager quant(&ctx), lower(&ctx);
     quant.addInstrumentation(std::make_unique<PassTimer>(report.passes));
@@ -263,7 +226,7 @@ int main(int argc, char **argv) {
       return 1;
   }
   step("compile");
-  if (emit.empty() && quantBits)
+  if (emit.empty() && opts.quantBits)
     qopt::printQuantSummary(report, llvm::errs());
   if (!reportFile.empty()) {
     std::error_code ec;
