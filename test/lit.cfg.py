@@ -1,6 +1,7 @@
 # lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run
 # real models. Substitutions: %qopt, %qopt-opt, %qrun, %python (Debian's python3 with onnx and numpy),
-# %models (the shipped models), %shared (../shared: data and checkpoints).
+# %models (the shipped models), %shared (../shared: data and checkpoints), %build (this build tree), %cmake and
+# %cmake-consumer (cmake configured like this build, for out-of-tree consumer projects).
 import os
 
 import lit.formats
@@ -11,7 +12,8 @@ config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
-config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "versions.txt"]
+config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "versions.txt", "opt-consumer",
+                   "runtime-consumer"]
 
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))
@@ -23,6 +25,12 @@ config.substitutions.append(("%models", os.path.join(config.qopt_src_root, "mode
 config.substitutions.append(("%scripts", os.path.join(config.qopt_src_root, "scripts")))
 config.substitutions.append(("%shared", config.shared_dir))
 config.substitutions.append(("%testroot", config.test_source_root))
+config.substitutions.append(("%build", config.qopt_obj_root))
+# Out-of-tree consumers (test/embedding) are configured with the compilers and build type of this build.
+config.substitutions.append(("%cmake-consumer", f"{config.cmake} -G Ninja -DCMAKE_C_COMPILER={config.c_compiler} "
+                                                 f"-DCMAKE_CXX_COMPILER={config.cxx_compiler} "
+                                                 f"-DCMAKE_BUILD_TYPE={config.build_type}"))
+config.substitutions.append(("%cmake", config.cmake))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 if "QOPT_CACHE" in os.environ:
     config.environment["QOPT_CACHE"] = os.environ["QOPT_CACHE"]
