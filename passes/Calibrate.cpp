@@ -290,7 +290,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       windows.resize(static_cast<size_t>(samples));
 
     std::vector<InputStats> stats(inputs.size());
-    const bool tty = isatty(2);
+    const bool tty = progress && isatty(2);
     const int64_t perWindow = maxRows > 0 ? (maxRows + windows.size() - 1) / windows.size() : 0;
     for (size_t w = 0; w < windows.size(); ++w) {
       if (tty)

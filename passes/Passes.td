@@ -64,6 +64,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     Option<"seqLen", "seq-len", "int64_t", "0", "Tokens per window; 0 = min(512, the model's max sequence)">,
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window shuffle">,
     Option<"maxRows", "max-rows", "int64_t", "512", "Input rows kept per layer for activation-aware searches">,
+    Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
   ];
 }
 

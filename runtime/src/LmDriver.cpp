@@ -43,7 +43,8 @@ bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {
       c.info = info;
       caches.push_back(c);
     } else {
-      error = "do not know how to feed input '" + name + "' of a language model";
+      error = "do not know how to feed input '" + name + "': expected a decoder language model with the Hugging Face "
+              "inputs (input_ids, and optionally position_ids, attention_mask, past_key_values.*)";
       return false;
     }
   }

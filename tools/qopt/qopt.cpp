@@ -39,11 +39,12 @@ static cl::opt<std::string> outputFile("o", cl::desc("Output model.bin"), cl::va
 static cl::opt<std::string> quantize("quantize",
                                      cl::desc("Weight quantization: none (float), rtn4 (int4 group-wise, "
                                               "asymmetric, round-to-nearest), awq4 (rtn4 after AWQ scaling and "
-                                              "clipping; needs --calib), gptq4 (int4 group-wise by GPTQ; needs --calib), int8 (int8 per-channel, "
-                                              "symmetric)"),
+                                              "clipping; needs --calib), gptq4 (int4 group-wise by GPTQ; needs "
+                                              "--calib), int8 (int8 per channel, symmetric); rtn3, awq3, gptq3: "
+                                              "the same with 3-bit weights (accuracy studies)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<int64_t> groupSize("group-size",
-                                  cl::desc("Inputs per int4 scale group (default 128; 0 = per output channel)"),
+                                  cl::desc("Inputs per scale group (default 128; 0 = per output channel)"),
                                   cl::init(128), cl::cat(category));
 static cl::opt<std::string> granularity("granularity",
                                         cl::desc("Scale granularity: group (default; --group-size inputs per "
