@@ -4,8 +4,10 @@
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Passes.h"
 
+#include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 
@@ -13,6 +15,17 @@ namespace qopt {
 
 void registerAllDialects(DialectRegistry &registry) {
   registry.insert<nn::NNDialect, qnt::QntDialect, kern::KernDialect, func::FuncDialect>();
+}
+
+LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
+  std::string error;
+  llvm::raw_string_ostream os(error);
+  FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, os);
+  if (failed(parsed))
+    return module.emitError() << "cannot parse pipeline '" << pipeline << "': " << error;
+  PassManager pm(module.getContext(), parsed->getOpAnchorName());
+  static_cast<OpPassManager &>(pm) = *parsed;
+  return pm.run(module);
 }
 
 bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, CompileOptions &options,

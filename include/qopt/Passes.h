@@ -37,6 +37,13 @@ struct CompileOptions {
   uint64_t calibSeed = 0;
 };
 
+// Runs a textual pipeline on `module`, e.g.
+//   "builtin.module(qopt-quantize-pipeline{scheme=awq4 calib=c.txt tokenizer=t.bin}, func.func(qopt-lower-to-kern))"
+// (the form mlir-opt's -pass-pipeline takes; qopt's passes and pipelines must be registered, registerAllPasses).
+// A pipeline that does not parse is reported as an error diagnostic on the module; pass failures report their
+// own diagnostics.
+mlir::LogicalResult runPipeline(mlir::ModuleOp module, llvm::StringRef pipeline);
+
 // Fills the quantization fields of `options` from a scheme name (none, int8, rtn4, awq4, gptq4, rtn3, awq3,
 // gptq3), a group size (0 = per output channel) and a granularity (group, channel, tensor), with the rules qopt
 // applies: int8 is per channel unless per tensor; awq and gptq need `options.calib` and are group- or

@@ -8,8 +8,6 @@
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
-#include "mlir/Pass/PassManager.h"
-#include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/raw_ostream.h"
 
 int main(int argc, char **argv) {
@@ -30,16 +28,7 @@ int main(int argc, char **argv) {
   if (!module)
     return 1;
   // A full pipeline string, "builtin.module(...)", as mlir-opt's -pass-pipeline takes.
-  std::string error;
-  llvm::raw_string_ostream es(error);
-  mlir::FailureOr<mlir::OpPassManager> parsed = mlir::parsePassPipeline(argv[2], es);
-  if (mlir::failed(parsed)) {
-    llvm::errs() << "compile-onnx: bad pipeline: " << error << "\n";
-    return 1;
-  }
-  mlir::PassManager pm(&ctx);
-  static_cast<mlir::OpPassManager &>(pm) = *parsed;
-  if (mlir::failed(pm.run(*module)))
+  if (mlir::failed(qopt::runPipeline(*module, argv[2])))
     return 1;
   auto func = *module->getOps<mlir::func::FuncOp>().begin();
   return mlir::failed(qopt::writeModelBin(func, argv[3], {})) ? 1 : 0;
