@@ -329,6 +329,9 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
       SmallVector<int64_t> shape;
       if (!readFloats(mm.getRhs(), l.w, shape))
         return mm.emitError() << "qopt-awq-scale: unreadable weight";
+      std::string err;
+      if (!num::quant::checkFinite(l.w.data(), shape[0], shape[1], err))
+        return mm.emitError() << "qopt-awq-scale: '" << layerName(mm) << "': " << err;
       l.N = shape[1];
       layers.push_back(std::move(l));
     }

@@ -78,7 +78,7 @@ struct AbsHistogram {
 
 // Statistics of one linear-layer input, shared by all layers that read it (q/k/v, gate/up).
 struct InputStats {
-  int64_t K = 0, rows = 0;
+  int64_t K = 0, rows = 0, nonFinite = 0;
   std::vector<double> absSum;
   AsmResourceBlob xtx; // f32 [K, K], accumulated in place (sgemm with beta 1), then divided by rows
   std::vector<float> kept;
@@ -95,6 +95,7 @@ struct InputStats {
     for (int64_t r = 0; r < rowCount; ++r)
       for (int64_t c = 0; c < K; ++c) {
         const float v = data[r * K + c];
+        nonFinite += !std::isfinite(v);
         absSum[c] += std::fabs(v);
         minV = std::min(minV, v);
         maxV = std::max(maxV, v);
@@ -314,6 +315,12 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     release();
     copy = nullptr;
 
+    for (auto [g, entry] : llvm::enumerate(inputs))
+      if (stats[g].nonFinite)
+        return fail(layers[entry.second.front()],
+                    "the input of '" + layerName(layers[entry.second.front()]) + "' has " +
+                        std::to_string(stats[g].nonFinite) +
+                        " non-finite values (NaN or Inf) on the calibration data: the float model overflows");
     for (auto [g, entry] : llvm::enumerate(inputs)) {
       InputStats &st = stats[g];
       const double n = std::max<int64_t>(st.rows, 1);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what qopt needs on Debian 12 (bookworm): LLVM/MLIR 22, clang-22 + lld, ninja, ccache, ONNX 1.12 with
-# protobuf, GoogleTest, and Debian's python3 with onnx and numpy for the test-model scripts. Idempotent.
+# protobuf, GoogleTest, clang's sanitizer and fuzzer runtimes (libclang-rt-22-dev), and Debian's python3 with onnx
+# and numpy for the test-model scripts. Idempotent.
 set -euo pipefail
-pkgs=(cmake ninja-build ccache clang-22 lld-22 llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
+pkgs=(cmake ninja-build ccache clang-22 lld-22 libclang-rt-22-dev llvm-22-dev llvm-22-tools libmlir-22-dev mlir-22-tools
       libonnx-dev libonnx-testdata protobuf-compiler libprotobuf-dev libzstd-dev libgtest-dev
       python3-onnx python3-numpy time npm)
 missing=()

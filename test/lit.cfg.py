@@ -13,23 +13,28 @@ config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
 config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "versions.txt", "opt-consumer",
-                   "runtime-consumer"]
+                   "runtime-consumer", "tools"]
 
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))
 config.substitutions.append(("%qopt-opt", os.path.join(config.qopt_tools_dir, "qopt-opt")))
 config.substitutions.append(("%qopt", os.path.join(config.qopt_tools_dir, "qopt")))
 config.substitutions.append(("%qrun", os.path.join(config.qopt_tools_dir, "qrun")))
+config.substitutions.append(("%qrt-bitflip", os.path.join(config.qopt_tools_dir, "qrt-bitflip")))
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%models", os.path.join(config.qopt_src_root, "models")))
 config.substitutions.append(("%scripts", os.path.join(config.qopt_src_root, "scripts")))
 config.substitutions.append(("%shared", config.shared_dir))
 config.substitutions.append(("%testroot", config.test_source_root))
 config.substitutions.append(("%build", config.qopt_obj_root))
-# Out-of-tree consumers (test/embedding) are configured with the compilers and build type of this build.
+# Out-of-tree consumers (test/embedding) are configured with the compilers, flags (e.g. sanitizers) and build type
+# of this build.
 config.substitutions.append(("%cmake-consumer", f"{config.cmake} -G Ninja -DCMAKE_C_COMPILER={config.c_compiler} "
                                                  f"-DCMAKE_CXX_COMPILER={config.cxx_compiler} "
-                                                 f"-DCMAKE_BUILD_TYPE={config.build_type}"))
+                                                 f"-DCMAKE_BUILD_TYPE={config.build_type} "
+                                                 f"'-DCMAKE_C_FLAGS={config.c_flags}' "
+                                                 f"'-DCMAKE_CXX_FLAGS={config.cxx_flags}' "
+                                                 f"'-DCMAKE_EXE_LINKER_FLAGS={config.exe_linker_flags}'"))
 config.substitutions.append(("%cmake", config.cmake))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 if "QOPT_CACHE" in os.environ:

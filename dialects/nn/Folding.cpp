@@ -108,7 +108,8 @@ bool readConstant(Attribute attr, num::Tensor &out, std::vector<uint8_t> &storag
     } else {
       if (raw.size() != storage.size())
         return false;
-      std::memcpy(storage.data(), raw.data(), raw.size());
+      if (!raw.empty()) // an empty tensor may have no data pointer
+        std::memcpy(storage.data(), raw.data(), raw.size());
     }
   }
   out.data = storage.data();

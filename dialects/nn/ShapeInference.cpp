@@ -109,7 +109,7 @@ LogicalResult inferWithKernel(Inferer &I, Operation *op, SmallVectorImpl<Type> &
         if (!known || llvm::any_of(*known, [](int64_t x) { return x == kDyn; }))
           return I.fail("operand " + Twine(i) + " must be a compile-time constant");
         storage[i].resize(known->size() * 8);
-        std::memcpy(storage[i].data(), known->data(), storage[i].size());
+        num::copyBytes(storage[i].data(), known->data(), storage[i].size());
         ins[i].dtype = num::DType::I64;
         ins[i].shape = {static_cast<int64_t>(known->size())};
         ins[i].data = storage[i].data();
@@ -365,7 +365,8 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
             drop[i] = x->getDimSize(i) == 1;
           }
         } else {
-          for (int64_t ax : *o.getAxes()) {
+          ArrayRef<int64_t> axes = *o.getAxes(); // not `: *o.getAxes()`: that binds into a dead optional
+          for (int64_t ax : axes) {
             if (failed(I.normAxis(ax, x->getRank())))
               return failure();
             if (!x->isDynamicDim(ax) && x->getDimSize(ax) != 1)

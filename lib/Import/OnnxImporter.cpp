@@ -131,6 +131,8 @@ FailureOr<ElementsAttr> Importer::tensorAttr(onnx::TensorProto &t, Location loc)
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
   std::string key = t.name().empty() ? "tensor" : t.name();
   auto makeOwned = [&](const void *src) -> ElementsAttr {
+    if (bytes == 0) // an empty tensor: no bytes to copy (and `src` may be null)
+      return DenseElementsAttr::get(type, ArrayRef<Attribute>());
     AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
         ArrayRef<char>(static_cast<const char *>(src), bytes), std::max<size_t>(es, 8));
     return DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
@@ -221,15 +223,15 @@ FailureOr<ElementsAttr> Importer::tensorAttr(onnx::TensorProto &t, Location loc)
   switch (dt) {
   case num::DType::F32:
     if (!check(t.float_data_size())) return failure();
-    std::memcpy(buf.data(), t.float_data().data(), bytes);
+    num::copyBytes(buf.data(), t.float_data().data(), bytes);
     break;
   case num::DType::F64:
     if (!check(t.double_data_size())) return failure();
-    std::memcpy(buf.data(), t.double_data().data(), bytes);
+    num::copyBytes(buf.data(), t.double_data().data(), bytes);
     break;
   case num::DType::I64:
     if (!check(t.int64_data_size())) return failure();
-    std::memcpy(buf.data(), t.int64_data().data(), bytes);
+    num::copyBytes(buf.data(), t.int64_data().data(), bytes);
     break;
   case num::DType::U32: case num::DType::U64:
     if (!check(t.uint64_data_size())) return failure();

@@ -43,6 +43,13 @@ bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits
     error = "unsupported bits or a group size that does not divide the input size " + std::to_string(K);
     return false;
   }
+  if (!checkFinite(w, K, N, error))
+    return false;
+  for (int64_t i = 0; i < K * K; ++i)
+    if (!std::isfinite(h[i])) {
+      error = "the calibration Hessian X^T X has a non-finite value (the calibration activations overflowed?)";
+      return false;
+    }
   const bool sym = symmetric || bits == 8;
   const int64_t G = K / groupSize;
   // Work on rows = outputs, columns = inputs, as the paper does.

@@ -79,8 +79,20 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
   }
 }
 
+bool checkFinite(const float *w, int64_t K, int64_t N, std::string &error) {
+  for (int64_t i = 0; i < K * N; ++i)
+    if (!std::isfinite(w[i])) {
+      error = "the weight has a non-finite value (" + std::to_string(w[i]) + ") at input " + std::to_string(i / N) +
+              ", output " + std::to_string(i % N);
+      return false;
+    }
+  return true;
+}
+
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
                  QuantizedWeight &out, std::string &error) {
+  if (!checkFinite(w, K, N, error))
+    return false;
   if (!isSupportedBits(bits)) {
     error = "unsupported bit width " + std::to_string(bits) + " (3, 4 or 8)";
     return false;
@@ -111,6 +123,8 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
 
 bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool symmetric, QuantizedWeight &out,
                           std::string &error) {
+  if (!checkFinite(w, K, N, error))
+    return false;
   if (!isSupportedBits(bits) || (bits == 8 && !symmetric) || (isNibbleFormat(bits) && K % 2 != 0)) {
     error = bits == 8 ? "int8 weights are symmetric only" : "unsupported format (3, 4 or 8 bits; even K for int4)";
     return false;

@@ -65,6 +65,48 @@ TEST(Quant, Int4AsymGroupsAwayFromZero) {
   }
 }
 
+// NaN or Inf weights cannot be quantized: every quantizer refuses them with the position of the first one.
+TEST(Quant, RejectsNonFiniteWeights) {
+  const int64_t K = 32, N = 4;
+  for (float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+    std::vector<float> w(static_cast<size_t>(K * N), 0.1f), h(static_cast<size_t>(K * K), 0.0f);
+    for (int64_t k = 0; k < K; ++k)
+      h[k * K + k] = 1.0f;
+    w[5 * N + 2] = bad;
+    quant::QuantizedWeight q;
+    std::string err;
+    EXPECT_FALSE(quant::quantizeRtn(w.data(), K, N, 4, 16, false, q, err));
+    EXPECT_NE(err.find("non-finite value"), std::string::npos) << err;
+    EXPECT_NE(err.find("input 5, output 2"), std::string::npos) << err;
+    err.clear();
+    EXPECT_FALSE(quant::quantizeRtnPerTensor(w.data(), K, N, 8, true, q, err));
+    EXPECT_NE(err.find("non-finite value"), std::string::npos) << err;
+    err.clear();
+    EXPECT_FALSE(quant::quantizeGptq(w.data(), h.data(), K, N, 4, 16, false, {}, q, err));
+    EXPECT_NE(err.find("non-finite value"), std::string::npos) << err;
+  }
+}
+
+// A calibration Hessian with dead input channels (all-zero rows and columns: inputs that were always 0) still
+// gives finite weights within the format's range.
+TEST(Quant, GptqWithDeadChannelsIsFinite) {
+  const int64_t K = 32, N = 8;
+  auto w = randomWeights(K, N, 11);
+  std::vector<float> h(static_cast<size_t>(K * K), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    if (k % 3 != 0) // every third channel never fired
+      h[k * K + k] = 1.0f + 0.1f * static_cast<float>(k);
+  quant::QuantizedWeight q;
+  std::string err;
+  ASSERT_TRUE(quant::quantizeGptq(w.data(), h.data(), K, N, 4, 16, false, {}, q, err)) << err;
+  std::vector<float> back(w.size());
+  quant::dequantize(q, back.data());
+  for (float v : back)
+    EXPECT_TRUE(std::isfinite(v));
+  for (float s : q.scales)
+    EXPECT_TRUE(std::isfinite(s) && s > 0);
+}
+
 TEST(Quant, PackingOrderLowNibbleFirst) {
   // One channel, K = 4, values chosen so that q = [0, 15, 5, 10] with scale 1 / 15 and zero 0.
   float w[4] = {0.0f, 1.0f, 5.0f / 15, 10.0f / 15};

@@ -449,7 +449,7 @@ bool whereRun(const KernelArgs &a, std::string &) {
                      for (int64_t i = 0; i < n; ++i) {
                        const char *src = pc[off[0] + i * st[0]] ? px + (off[1] + i * st[1]) * es
                                                                  : py + (off[2] + i * st[2]) * es;
-                       std::memcpy(pz + (o + i) * es, src, es);
+                       copyBytes(pz + (o + i) * es, src, es);
                      }
                    });
   return true;
@@ -459,7 +459,7 @@ bool whereRun(const KernelArgs &a, std::string &) {
 
 uint16_t floatToHalf(float f) {
   uint32_t x;
-  std::memcpy(&x, &f, 4);
+  copyBytes(&x, &f, 4);
   uint32_t sign = (x >> 16) & 0x8000u;
   int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
   uint32_t man = x & 0x7fffffu;
@@ -485,7 +485,7 @@ uint16_t floatToHalf(float f) {
 
 uint16_t floatToBf16(float f) {
   uint32_t x;
-  std::memcpy(&x, &f, 4);
+  copyBytes(&x, &f, 4);
   if ((x & 0x7fffffffu) > 0x7f800000u)
     return static_cast<uint16_t>((x >> 16) | 0x40);
   x += 0x7fffu + ((x >> 16) & 1);
@@ -508,7 +508,7 @@ bool castRun(const KernelArgs &a, std::string &) {
   Tensor &y = *a.outputs[0];
   const int64_t n = x.numel();
   if (x.dtype == y.dtype) {
-    std::memcpy(y.data, x.data, x.bytes());
+    copyBytes(y.data, x.data, x.bytes());
     return true;
   }
   const bool srcFloat = isFloat(x.dtype);

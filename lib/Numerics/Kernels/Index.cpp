@@ -60,7 +60,7 @@ bool gatherElementsRun(const KernelArgs &a, std::string &err) {
     int64_t off = 0;
     for (int64_t d = 0; d < ind.rank(); ++d)
       off += (d == axis ? k : idx[d]) * xs[d];
-    std::memcpy(static_cast<char *>(y.data) + i * es, static_cast<const char *>(x.data) + off * es, es);
+    copyBytes(static_cast<char *>(y.data) + i * es, static_cast<const char *>(x.data) + off * es, es);
     for (int64_t d = ind.rank() - 1; d >= 0; --d) {
       if (++idx[d] < ind.shape[d])
         break;
@@ -111,7 +111,7 @@ bool gatherNdRun(const KernelArgs &a, std::string &err) {
         return false;
       off += k * xs[b + j];
     }
-    std::memcpy(static_cast<char *>(y.data) + t * slice * es, static_cast<const char *>(x.data) + off * es,
+    copyBytes(static_cast<char *>(y.data) + t * slice * es, static_cast<const char *>(x.data) + off * es,
                 slice * es);
   }
   return true;
@@ -142,7 +142,7 @@ void combine(T *dst, const T *src, int64_t n, std::string_view red) {
 bool scatterNdRun(const KernelArgs &a, std::string &err) {
   const Tensor &x = *a.in(0), &ind = *a.in(1), &upd = *a.in(2);
   Tensor &y = *a.outputs[0];
-  std::memcpy(y.data, x.data, x.bytes());
+  copyBytes(y.data, x.data, x.bytes());
   const int64_t last = ind.shape.back();
   const size_t es = dtypeSize(x.dtype);
   auto xs = strides(x.shape);
@@ -167,7 +167,7 @@ bool scatterNdRun(const KernelArgs &a, std::string &err) {
     char *dst = static_cast<char *>(y.data) + off * es;
     const char *src = static_cast<const char *>(upd.data) + t * slice * es;
     if (red == "none") {
-      std::memcpy(dst, src, slice * es);
+      copyBytes(dst, src, slice * es);
     } else if (x.dtype == DType::F32) {
       combine(reinterpret_cast<float *>(dst), reinterpret_cast<const float *>(src), slice, red);
     } else if (x.dtype == DType::I64) {
@@ -213,7 +213,7 @@ bool tileRun(const KernelArgs &a, std::string &) {
     int64_t off = 0;
     for (int64_t d = 0; d < y.rank(); ++d)
       off += (idx[d] % x.shape[d]) * xs[d];
-    std::memcpy(static_cast<char *>(y.data) + i * es, static_cast<const char *>(x.data) + off * es, es);
+    copyBytes(static_cast<char *>(y.data) + i * es, static_cast<const char *>(x.data) + off * es, es);
     for (int64_t d = y.rank() - 1; d >= 0; --d) {
       if (++idx[d] < y.shape[d])
         break;
@@ -260,7 +260,7 @@ bool padRun(const KernelArgs &a, std::string &) {
   const size_t es = dtypeSize(x.dtype);
   std::vector<uint8_t> fill(es, 0);
   if (const Tensor *v = a.in(2); v && v->numel() > 0)
-    std::memcpy(fill.data(), v->data, es);
+    copyBytes(fill.data(), v->data, es);
   auto xs = strides(x.shape);
   std::vector<int64_t> idx(y.rank(), 0);
   const int64_t r = x.rank();
@@ -291,7 +291,7 @@ bool padRun(const KernelArgs &a, std::string &) {
       }
       off += p * xs[d];
     }
-    std::memcpy(static_cast<char *>(y.data) + i * es,
+    copyBytes(static_cast<char *>(y.data) + i * es,
                 inside ? static_cast<const char *>(x.data) + off * es : reinterpret_cast<const char *>(fill.data()),
                 es);
     for (int64_t d = r - 1; d >= 0; --d) {
@@ -350,7 +350,7 @@ bool topkRun(const KernelArgs &a, std::string &) {
       });
       for (int64_t j = 0; j < k; ++j) {
         int64_t src = (o * dim + order[j]) * inner + i, dst = (o * k + j) * inner + i;
-        std::memcpy(static_cast<char *>(a.outputs[0]->data) + dst * es,
+        copyBytes(static_cast<char *>(a.outputs[0]->data) + dst * es,
                     static_cast<const char *>(x.data) + src * es, es);
         a.outputs[1]->as<int64_t>()[dst] = order[j];
       }

@@ -18,7 +18,7 @@ namespace {
 
 bool copyRun(const KernelArgs &a, std::string &) {
   if (a.outputs[0]->data != a.in(0)->data)
-    std::memcpy(a.outputs[0]->data, a.in(0)->data, a.in(0)->bytes());
+    copyBytes(a.outputs[0]->data, a.in(0)->data, a.in(0)->bytes());
   return true;
 }
 
@@ -195,7 +195,7 @@ bool transposeRun(const KernelArgs &a, std::string &) {
   if (total == 0)
     return true;
   if (r == 0) {
-    std::memcpy(dst, src, es);
+    copyBytes(dst, src, es);
     return true;
   }
   std::vector<int64_t> idx(r, 0);
@@ -208,7 +208,7 @@ bool transposeRun(const KernelArgs &a, std::string &) {
         d[i] = s[i * rowSt];
     } else {
       for (int64_t i = 0; i < rowLen; ++i)
-        std::memcpy(dst + (o + i) * es, src + (off + i * rowSt) * es, es);
+        copyBytes(dst + (o + i) * es, src + (off + i * rowSt) * es, es);
     }
     for (int64_t d = r - 2; d >= 0; --d) {
       if (++idx[d] < y.shape[d]) {
@@ -265,8 +265,8 @@ bool concatRun(const KernelArgs &a, std::string &) {
   int64_t at = 0;
   for (const Tensor *t : a.inputs) {
     const int64_t row = t->shape[axis] * inner;
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(static_cast<char *>(y.data) + o * outRow + at, static_cast<const char *>(t->data) + o * row,
+    for (int64_t o = 0; o < outer && row > 0; ++o) // an empty input may have no buffer at all
+      copyBytes(static_cast<char *>(y.data) + o * outRow + at, static_cast<const char *>(t->data) + o * row,
                   static_cast<size_t>(row));
     at += row;
   }
@@ -353,7 +353,7 @@ bool sliceRun(const KernelArgs &a, std::string &err) {
   if (total == 0)
     return true;
   if (r == 0) {
-    std::memcpy(y.data, x.data, es);
+    copyBytes(y.data, x.data, es);
     return true;
   }
   std::vector<int64_t> inStride(r, 1);
@@ -368,10 +368,10 @@ bool sliceRun(const KernelArgs &a, std::string &err) {
   char *dst = static_cast<char *>(y.data);
   for (int64_t o = 0; o < total; o += rowLen) {
     if (rowSt == 1)
-      std::memcpy(dst + o * es, src + off * es, static_cast<size_t>(rowLen * es));
+      copyBytes(dst + o * es, src + off * es, static_cast<size_t>(rowLen * es));
     else
       for (int64_t i = 0; i < rowLen; ++i)
-        std::memcpy(dst + (o + i) * es, src + (off + i * rowSt) * es, es);
+        copyBytes(dst + (o + i) * es, src + (off + i * rowSt) * es, es);
     for (int64_t d = r - 2; d >= 0; --d) {
       if (++idx[d] < y.shape[d]) {
         off += p.step[d] * inStride[d];
@@ -429,7 +429,7 @@ bool gatherRun(const KernelArgs &a, std::string &err) {
       int64_t k = loadInt(ind, j);
       if (k < 0)
         k += dim;
-      std::memcpy(static_cast<char *>(y.data) + (o * n + j) * inner,
+      copyBytes(static_cast<char *>(y.data) + (o * n + j) * inner,
                   static_cast<const char *>(x.data) + (o * dim + k) * inner, static_cast<size_t>(inner));
     }
   return true;
@@ -457,10 +457,10 @@ bool expandRun(const KernelArgs &a, std::string &) {
   broadcastRows<1>(y.shape, {&x.shape},
                    [&](int64_t o, const std::array<int64_t, 1> &off, const std::array<int64_t, 1> &st, int64_t n) {
                      if (st[0] == 1) {
-                       std::memcpy(dst + o * es, src + off[0] * es, static_cast<size_t>(n) * es);
+                       copyBytes(dst + o * es, src + off[0] * es, static_cast<size_t>(n) * es);
                      } else {
                        for (int64_t i = 0; i < n; ++i)
-                         std::memcpy(dst + (o + i) * es, src + off[0] * es, es);
+                         copyBytes(dst + (o + i) * es, src + off[0] * es, es);
                      }
                    });
   return true;
@@ -586,7 +586,7 @@ bool constantOfShapeRun(const KernelArgs &a, std::string &err) {
   if (!cast->run(ca, err))
     return false;
   for (int64_t i = 0; i < y.numel(); ++i)
-    std::memcpy(static_cast<char *>(y.data) + i * elem.size(), elem.data(), elem.size());
+    copyBytes(static_cast<char *>(y.data) + i * elem.size(), elem.data(), elem.size());
   return true;
 }
 
@@ -610,7 +610,7 @@ bool triluRun(const KernelArgs &a, std::string &) {
   const int64_t r = x.rank(), rows = x.shape[r - 2], cols = x.shape[r - 1];
   const size_t es = dtypeSize(x.dtype);
   const int64_t mats = rows * cols ? x.numel() / (rows * cols) : 0;
-  std::memcpy(y.data, x.data, x.bytes());
+  copyBytes(y.data, x.data, x.bytes());
   for (int64_t m = 0; m < mats; ++m)
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < cols; ++j) {

@@ -66,6 +66,9 @@ struct QuantizedWeight {
   int64_t paramIndex(int64_t n, int64_t g) const { return perTensor ? 0 : n * groups() + g; }
 };
 
+// False with `error` naming the first non-finite value (NaN or Inf) of W [K, N], which no quantizer can represent.
+bool checkFinite(const float *w, int64_t K, int64_t N, std::string &error);
+
 // Round-to-nearest quantization of W [K, N] (ONNX MatMul layout: inputs x outputs, row-major). Returns false with
 // `error` if the format is unsupported or groupSize does not divide K.
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,

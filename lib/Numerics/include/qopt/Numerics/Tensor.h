@@ -9,11 +9,19 @@
 #define QOPT_NUMERICS_TENSOR_H
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace qopt::num {
+
+// memcpy that accepts empty ranges, whose pointers may be null (an empty tensor has no buffer); memcpy itself
+// must not be given null even for 0 bytes.
+inline void copyBytes(void *dst, const void *src, size_t bytes) {
+  if (bytes)
+    std::memcpy(dst, src, bytes);
+}
 
 enum class DType : uint8_t {
   Undefined = 0,
