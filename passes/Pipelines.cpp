@@ -75,8 +75,9 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());
-  // Calibration runs the float model as it will be compiled (after folding) on real data.
-  if (!options.calib.empty()) {
+  // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ and GPTQ read
+  // its statistics, so rtn and int8 skip it even when given --calib.
+  if (!options.calib.empty() && (options.awq || options.gptq)) {
     CalibratePassOptions c;
     c.calib = options.calib;
     c.tokenizer = options.tokenizer;
