@@ -1,5 +1,5 @@
 # lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run
-# real models. Substitutions: %qopt, %qopt-opt, %qrun, %python (Debian's python3 with onnx and numpy),
+# real models. Substitutions: %qopt, %qopt-opt, %qrun, %qopt-fuzz-TARGET, %fuzz (the fuzz/ sources), %python (Debian's python3 with onnx and numpy),
 # %models (the shipped models), %shared (../shared: data and checkpoints), %build (this build tree), %cmake and
 # %cmake-consumer (cmake configured like this build, for out-of-tree consumer projects).
 import os
@@ -21,6 +21,9 @@ config.substitutions.append(("%qopt-opt", os.path.join(config.qopt_tools_dir, "q
 config.substitutions.append(("%qopt", os.path.join(config.qopt_tools_dir, "qopt")))
 config.substitutions.append(("%qrun", os.path.join(config.qopt_tools_dir, "qrun")))
 config.substitutions.append(("%qrt-bitflip", os.path.join(config.qopt_tools_dir, "qrt-bitflip")))
+for target in ["onnx", "model", "tokenizer", "npy"]:
+    config.substitutions.append((f"%qopt-fuzz-{target}", os.path.join(config.qopt_tools_dir, f"qopt-fuzz-{target}")))
+config.substitutions.append(("%fuzz", os.path.join(config.qopt_src_root, "fuzz")))
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%models", os.path.join(config.qopt_src_root, "models")))
 config.substitutions.append(("%scripts", os.path.join(config.qopt_src_root, "scripts")))

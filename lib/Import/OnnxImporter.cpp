@@ -14,6 +14,7 @@
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InterleavedRange.h"
 #include "llvm/Support/Path.h"
 
 #include <onnx/onnx_pb.h>
@@ -74,11 +75,14 @@ public:
   Importer(MLIRContext *ctx, std::string path, const OnnxImportOptions &opts)
       : ctx(ctx), path(std::move(path)), opts(opts), b(ctx) {}
 
-  OwningOpRef<ModuleOp> run();
+  OwningOpRef<ModuleOp> runFile();
+  OwningOpRef<ModuleOp> runBuffer(ArrayRef<char> bytes);
   FailureOr<ElementsAttr> tensorFile();
 
 private:
   InFlightDiagnostic error(const Twine &msg) { return emitError(FileLineColLoc::get(ctx, path, 0, 0)) << msg; }
+  OwningOpRef<ModuleOp> build(onnx::ModelProto &model);
+  OwningOpRef<ModuleOp> parseFailed();
   FailureOr<Type> elementType(int code, const Twine &what);
   FailureOr<ElementsAttr> tensorAttr(onnx::TensorProto &t, Location loc);
   FailureOr<Attribute> attribute(onnx::AttributeProto &a, Location loc);
@@ -114,7 +118,8 @@ FailureOr<ElementsAttr> Importer::tensorAttr(onnx::TensorProto &t, Location loc)
   uint64_t n = 1;
   for (int64_t d : t.dims()) {
     if (d < 0 || (d && n > (uint64_t(1) << 62) / static_cast<uint64_t>(d))) {
-      emitError(loc) << "tensor '" << t.name() << "' has invalid dims";
+      emitError(loc) << "tensor '" << t.name() << "' has invalid dims [" << llvm::interleaved(t.dims())
+                     << "] (a negative dim, or over 2^62 elements)";
       return failure();
     }
     n *= static_cast<uint64_t>(d);
@@ -168,8 +173,19 @@ FailureOr<ElementsAttr> Importer::tensorAttr(onnx::TensorProto &t, Location loc)
                      << "' is outside the model's directory";
       return failure();
     }
-    llvm::SmallString<256> full(llvm::sys::path::parent_path(path));
+    llvm::SmallString<256> dir(llvm::sys::path::parent_path(path));
+    if (dir.empty())
+      dir = ".";
+    llvm::SmallString<256> full(dir);
     llvm::sys::path::append(full, location);
+    // ... also through symbolic links: the resolved file must lie under the resolved directory.
+    llvm::SmallString<256> realDir, realFile;
+    if (!llvm::sys::fs::real_path(dir, realDir) && !llvm::sys::fs::real_path(full, realFile) &&
+        !llvm::StringRef(realFile).starts_with((realDir + "/").str())) {
+      emitError(loc) << "tensor '" << t.name() << "': external data location '" << location << "' resolves to '"
+                     << realFile << "', outside the model's directory";
+      return failure();
+    }
     auto &m = externalFiles[std::string(full)];
     if (!m) {
       std::string err;
@@ -307,7 +323,7 @@ FailureOr<Type> Importer::valueType(const onnx::ValueInfoProto &v, SmallVectorIm
   return Type(RankedTensorType::get(dims, *et));
 }
 
-OwningOpRef<ModuleOp> Importer::run() {
+OwningOpRef<ModuleOp> Importer::runFile() {
   // Stream the file into the protobuf rather than mmapping it: the parsed message then holds the only copy of
   // inline weights, and each is moved into its blob (and released) below, so peak memory stays near one copy.
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -327,17 +343,30 @@ OwningOpRef<ModuleOp> Importer::run() {
     return nullptr;
   }
   onnx::ModelProto model;
-  {
-    google::protobuf::io::FileInputStream raw(fd);
-    google::protobuf::io::CodedInputStream in(&raw);
-    in.SetTotalBytesLimit(INT32_MAX);
-    bool ok = model.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
-    ::close(fd);
-    if (!ok) {
-      error("not a valid ONNX model (protobuf parse failed; truncated or corrupt file?)");
-      return nullptr;
-    }
+  google::protobuf::io::FileInputStream raw(fd);
+  google::protobuf::io::CodedInputStream in(&raw);
+  in.SetTotalBytesLimit(INT32_MAX);
+  bool ok = model.ParseFromCodedStream(&in) && in.ConsumedEntireMessage();
+  ::close(fd);
+  return ok ? build(model) : parseFailed();
+}
+
+OwningOpRef<ModuleOp> Importer::runBuffer(ArrayRef<char> bytes) {
+  if (bytes.size() > INT32_MAX) {
+    error("model protobuf is over 2 GB; store the weights as external data");
+    return nullptr;
   }
+  onnx::ModelProto model;
+  bool ok = model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
+  return ok ? build(model) : parseFailed();
+}
+
+OwningOpRef<ModuleOp> Importer::parseFailed() {
+  error("not a valid ONNX model (protobuf parse failed; truncated or corrupt file?)");
+  return nullptr;
+}
+
+OwningOpRef<ModuleOp> Importer::build(onnx::ModelProto &model) {
   if (!model.has_graph()) {
     error("model has no graph");
     return nullptr;
@@ -398,17 +427,29 @@ OwningOpRef<ModuleOp> Importer::run() {
   func.setAllResultAttrs(resultAttrs);
   Block *entry = func.addEntryBlock();
   for (size_t i = 0; i < argNames.size(); ++i) {
-    values[argNames[i]] = entry->getArgument(i);
+    if (!values.emplace(argNames[i], entry->getArgument(i)).second) {
+      error("graph input '" + argNames[i] + "' is listed twice");
+      return nullptr;
+    }
     entry->getArgument(i).setLoc(NameLoc::get(b.getStringAttr(argNames[i])));
   }
   b.setInsertionPointToEnd(entry);
 
+  // ONNX graphs are in SSA form: a name defined twice is a damaged or hostile file, not a redefinition.
+  auto defineOnce = [&](const std::string &name, Value v, Location where) {
+    if (!values.emplace(name, v).second) {
+      emitError(where) << "value '" << name << "' is defined twice (the graph is not in SSA form)";
+      return false;
+    }
+    return true;
+  };
   for (auto &init : *g.mutable_initializer()) {
     auto iloc = NameLoc::get(b.getStringAttr(init.name()));
     auto attr = tensorAttr(init, iloc);
     if (failed(attr))
       return nullptr;
-    values[init.name()] = nn::ConstantOp::create(b, iloc, *attr, b.getStringAttr(init.name()));
+    if (!defineOnce(init.name(), nn::ConstantOp::create(b, iloc, *attr, b.getStringAttr(init.name())), iloc))
+      return nullptr;
   }
   Value none;
   auto unknown = nn::UnknownType::get(ctx);
@@ -452,8 +493,8 @@ OwningOpRef<ModuleOp> Importer::run() {
                                      b.getStringAttr(node.domain()), b.getI64IntegerAttr(version),
                                      b.getDictionaryAttr(attrs), operands);
     for (int k = 0; k < node.output_size(); ++k)
-      if (!node.output(k).empty())
-        values[node.output(k)] = op->getResult(k);
+      if (!node.output(k).empty() && !defineOnce(node.output(k), op->getResult(k), nloc))
+        return nullptr;
   }
   SmallVector<Value> results;
   for (const auto &out : g.output()) {
@@ -491,7 +532,13 @@ FailureOr<ElementsAttr> importOnnxTensorFile(MLIRContext *ctx, const std::string
 
 OwningOpRef<ModuleOp> importOnnxModel(MLIRContext *ctx, const std::string &path, const OnnxImportOptions &opts) {
   ctx->loadDialect<nn::NNDialect, func::FuncDialect>();
-  return Importer(ctx, path, opts).run();
+  return Importer(ctx, path, opts).runFile();
+}
+
+OwningOpRef<ModuleOp> importOnnxModelFromMemory(MLIRContext *ctx, ArrayRef<char> bytes, const std::string &path,
+                                                const OnnxImportOptions &opts) {
+  ctx->loadDialect<nn::NNDialect, func::FuncDialect>();
+  return Importer(ctx, path, opts).runBuffer(bytes);
 }
 
 } // namespace qopt

@@ -695,8 +695,8 @@ const Table &table() {
     };
     t.on("Conv", 1, [windowAttrs](Ctx &c) -> LogicalResult {
       auto wt = dyn_cast<RankedTensorType>(c.in(1).getType());
-      if (!wt || !wt.hasStaticShape())
-        return c.fail("expects a weight of static shape");
+      if (!wt || !wt.hasStaticShape() || wt.getRank() < 3)
+        return c.fail("expects a weight of static shape and rank >= 3");
       SmallVector<int64_t> kernel =
           c.ints("kernel_shape").value_or(SmallVector<int64_t>(wt.getShape().drop_front(2)));
       SmallVector<NamedAttribute> attrs{c.na("group", c.b.getI64IntegerAttr(c.i("group", 1)))};

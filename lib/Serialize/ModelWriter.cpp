@@ -80,6 +80,26 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
   if (!arenaAttr)
     return func.emitError() << "is not memory-planned (run qopt-plan-memory before writing model.bin)";
 
+  // The runtime's tensors have at most kMaxRank dims: refuse here what it would refuse at load.
+  Operation *tooDeep = nullptr;
+  int64_t rank = 0;
+  auto rankOk = [&](Type t, Operation *where) {
+    auto st = dyn_cast<ShapedType>(t);
+    if (st && st.hasRank() && st.getRank() > static_cast<int64_t>(fmt::kMaxRank) && !tooDeep) {
+      tooDeep = where;
+      rank = st.getRank();
+    }
+  };
+  for (BlockArgument arg : func.getArguments())
+    rankOk(arg.getType(), func);
+  func.walk([&](Operation *op) {
+    for (Type t : op->getResultTypes())
+      rankOk(t, op);
+  });
+  if (tooDeep)
+    return tooDeep->emitError() << "a tensor of rank " << rank << ": model.bin and the runtime support up to "
+                                << fmt::kMaxRank << " dims";
+
   llvm::DenseMap<Value, uint32_t> ids;
   fmt::ByteWriter values, program;
   uint32_t numValues = 0;

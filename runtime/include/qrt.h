@@ -89,6 +89,11 @@ typedef struct qrt_model_options {
 } qrt_model_options;
 /* qrt_model_load with options; `options` may be NULL. */
 qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out_model);
+/* Loads a model.bin image held in memory (received over a network, embedded in a binary), with the same checks as
+ * a file. `data` must start on a 64-byte boundary and stay valid and unchanged until the model is freed: weights
+ * are read in place. */
+qrt_status qrt_model_load_from_memory(const void *data, size_t size, const qrt_model_options *options,
+                                      qrt_model **out_model);
 void qrt_model_free(qrt_model *model);
 int32_t qrt_model_num_inputs(const qrt_model *model);
 int32_t qrt_model_num_outputs(const qrt_model *model);
@@ -98,6 +103,10 @@ const char *qrt_model_output_name(const qrt_model *model, int32_t index);
 qrt_status qrt_model_input_info(const qrt_model *model, int32_t index, qrt_tensor *out_info);
 /* The largest value a dynamic input dim may take (the compile-time plan's bound), -1 if static. */
 int64_t qrt_model_input_max_dim(const qrt_model *model, int32_t index, int32_t dim);
+/* Bytes of activation memory each session allocates up front (the compile-time plan, sized for the bounds of
+ * dynamic dims); values sized only at run time come on top. Lets a host check a model against its memory before
+ * creating a session. */
+uint64_t qrt_model_arena_bytes(const qrt_model *model);
 /* A metadata value written by the compiler, or NULL. */
 const char *qrt_model_metadata(const qrt_model *model, const char *key);
 

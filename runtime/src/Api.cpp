@@ -42,26 +42,53 @@ size_t qrt_dtype_size(qrt_dtype d) { return qopt::num::dtypeSize(static_cast<qop
 
 qrt_status qrt_model_load(const char *path, qrt_model **out) { return qrt_model_load_with_options(path, nullptr, out); }
 
-qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out) {
-  if (!path || !out)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load: null argument");
-  qrt::WeightResolver resolver;
-  if (options && options->resolve_weight) {
-    qrt_model_options opt = *options;
-    resolver = [opt](uint64_t index, const std::string &name, qopt::num::DType dtype, uint64_t bytes) {
-      return opt.resolve_weight(opt.user_data, index, name.c_str(), static_cast<qrt_dtype>(dtype), bytes);
-    };
-  }
-  std::string err;
-  int code = 0;
-  auto m = qrt::Model::load(path, resolver, err, code);
+namespace {
+
+qrt::WeightResolver makeResolver(const qrt_model_options *options) {
+  if (!options || !options->resolve_weight)
+    return {};
+  qrt_model_options opt = *options;
+  return [opt](uint64_t index, const std::string &name, qopt::num::DType dtype, uint64_t bytes) {
+    return opt.resolve_weight(opt.user_data, index, name.c_str(), static_cast<qrt_dtype>(dtype), bytes);
+  };
+}
+
+qrt_status finishLoad(std::unique_ptr<qrt::Model> m, int code, const std::string &err, qrt_model **out) {
   if (!m)
     return makeStatus(code, err);
   *out = new qrt_model{std::move(m)};
   return nullptr;
 }
 
+} // namespace
+
+qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out) {
+  if (!path || !out)
+    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load: null argument");
+  std::string err;
+  int code = 0;
+  auto m = qrt::Model::load(path, makeResolver(options), err, code);
+  return finishLoad(std::move(m), code, err, out);
+}
+
+qrt_status qrt_model_load_from_memory(const void *data, size_t size, const qrt_model_options *options,
+                                      qrt_model **out) {
+  if (!data || !out)
+    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load_from_memory: null argument");
+  if (reinterpret_cast<uintptr_t>(data) % qrt::Model::kImageAlignment != 0)
+    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load_from_memory: the image must start on a " +
+                                                      std::to_string(qrt::Model::kImageAlignment) +
+                                                      "-byte boundary");
+  std::string err;
+  int code = 0;
+  auto m = qrt::Model::loadImage(static_cast<const uint8_t *>(data), size, "model image", makeResolver(options),
+                                 err, code);
+  return finishLoad(std::move(m), code, err, out);
+}
+
 void qrt_model_free(qrt_model *m) { delete m; }
+
+uint64_t qrt_model_arena_bytes(const qrt_model *m) { return m->impl->arenaBytes; }
 
 int32_t qrt_model_num_inputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->inputs.size()); }
 int32_t qrt_model_num_outputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->outputs.size()); }

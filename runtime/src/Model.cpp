@@ -8,6 +8,7 @@
 
 #include "qopt/Format/ByteStream.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -44,11 +45,13 @@ bool fail(std::string &error, int &code, int c, std::string msg) {
 
 bool within(uint64_t off, uint64_t len, uint64_t total) { return off <= total && len <= total - off; }
 
+// Elements of one value at most, so that its byte size (8-byte elements at most) stays below 2^62.
+constexpr uint64_t kMaxElements = uint64_t(1) << 59;
+
 } // namespace
 
 std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver &resolver, std::string &error,
                                    int &code) {
-  auto model = std::unique_ptr<Model>(new Model());
   auto file = std::make_unique<MappedFile>();
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -73,12 +76,23 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
     fail(error, code, kIo, path + ": mmap failed: " + std::strerror(errno));
     return nullptr;
   }
-  const auto *bytes = static_cast<const uint8_t *>(file->base);
+  auto model = loadImage(static_cast<const uint8_t *>(file->base), file->size, path, resolver, error, code);
+  if (model)
+    model->file = std::move(file);
+  return model;
+}
+
+std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, const std::string &name,
+                                        const WeightResolver &resolver, std::string &error, int &code) {
+  auto model = std::unique_ptr<Model>(new Model());
   auto bad = [&](const std::string &msg) {
-    fail(error, code, kFormat, path + ": " + msg);
+    fail(error, code, kFormat, name + ": " + msg);
     return nullptr;
   };
-
+  if (size < sizeof(format::FileHeader))
+    return bad("too small to be a model.bin (" + std::to_string(size) + " bytes)");
+  if (reinterpret_cast<uintptr_t>(bytes) % kImageAlignment != 0)
+    return bad("the image is not aligned to " + std::to_string(kImageAlignment) + " bytes");
   format::FileHeader h;
   std::memcpy(&h, bytes, sizeof h);
   if (std::memcmp(h.magic, format::kMagic, sizeof h.magic) != 0)
@@ -91,11 +105,11 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
   h.headerCrc = 0;
   if (format::crc32(&h, sizeof h) != headerCrc)
     return bad("header checksum mismatch (file damaged)");
-  if (h.fileSize != file->size)
-    return bad("file is " + std::to_string(file->size) + " bytes but its header says " +
+  if (h.fileSize != size)
+    return bad("file is " + std::to_string(size) + " bytes but its header says " +
                std::to_string(h.fileSize) + " (truncated or padded)");
   if (h.numSections == 0 || h.numSections > 64 ||
-      !within(h.sectionTableOffset, uint64_t(h.numSections) * sizeof(format::SectionEntry), file->size))
+      !within(h.sectionTableOffset, uint64_t(h.numSections) * sizeof(format::SectionEntry), size))
     return bad("section table out of bounds");
   std::vector<format::SectionEntry> sections(h.numSections);
   std::memcpy(sections.data(), bytes + h.sectionTableOffset, sections.size() * sizeof(format::SectionEntry));
@@ -104,7 +118,7 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
 
   const format::SectionEntry *found[6] = {};
   for (const auto &s : sections) {
-    if (!within(s.offset, s.size, file->size))
+    if (!within(s.offset, s.size, size))
       return bad("section " + std::to_string(s.kind) + " out of bounds");
     if (format::crc32(bytes + s.offset, s.size) != s.crc)
       return bad("section " + std::to_string(s.kind) + " checksum mismatch (file damaged)");
@@ -179,7 +193,7 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
         if (v.dims[d] < -1 || v.maxDims[d] < 0 || (!runtimeSized && v.dims[d] >= 0 && v.dims[d] != v.maxDims[d]))
           return bad("value '" + v.name + "' has an invalid dim");
         uint64_t m = static_cast<uint64_t>(v.maxDims[d]);
-        if (m && elems > (uint64_t(1) << 62) / m)
+        if (m && elems > kMaxElements / m)
           return bad("value '" + v.name + "' is too large");
         elems *= m;
       }
@@ -199,8 +213,9 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
           return bad("the weight resolver has no data for external weight '" + v.name + "'");
         if (reinterpret_cast<uintptr_t>(v.data) % num::dtypeSize(v.dtype) != 0)
           return bad("the weight resolver's data for '" + v.name + "' is not aligned to its element size");
-      } else if (v.storage == format::Storage::Arena && need > v.maxBytes) {
-        return bad("value '" + v.name + "' has a slot smaller than its bound");
+      } else if (v.storage == format::Storage::Arena && need != v.maxBytes) {
+        return bad("value '" + v.name + "' has a slot of " + std::to_string(v.maxBytes) +
+                   " bytes but its bound needs " + std::to_string(need));
       }
     }
     if (!r.ok())
@@ -241,9 +256,21 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
     for (uint32_t id : model->inputs)
       if (model->values[id].storage != format::Storage::Input)
         return bad("graph input '" + model->values[id].name + "' is not an input value");
-    for (const Value &v : model->values)
-      if (v.storage == format::Storage::Arena && !within(v.offset, v.maxBytes, model->arenaBytes))
+    // The planner places each slot (rounded up to 64 bytes) at 0 or at the end of another, so the arena is at
+    // most the sum of the slots: a larger claim is a damaged or hostile file asking for memory it never uses.
+    uint64_t slots = 0;
+    for (const Value &v : model->values) {
+      if (v.storage != format::Storage::Arena)
+        continue;
+      if (!within(v.offset, v.maxBytes, model->arenaBytes))
         return bad("value '" + v.name + "' lies outside the arena");
+      slots += (std::max<uint64_t>(v.maxBytes, 1) + 63) / 64 * 64; // maxBytes <= 2^62: no overflow
+      if (slots > kMaxElements * 8)
+        return bad("the arena's slots add up to more than 2^62 bytes");
+    }
+    if (model->arenaBytes > slots)
+      return bad("the arena is " + std::to_string(model->arenaBytes) + " bytes but its slots add up to " +
+                 std::to_string(slots));
     uint32_t ni = r.count(16);
     model->program.resize(ni);
     for (uint32_t i = 0; i < ni && r.ok(); ++i) {
@@ -314,7 +341,6 @@ std::unique_ptr<Model> Model::load(const std::string &path, const WeightResolver
       if (!defined[id])
         return bad("graph output '" + model->values[id].name + "' is never computed");
   }
-  model->file = std::move(file);
   return model;
 }
 

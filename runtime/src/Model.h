@@ -52,9 +52,15 @@ class MappedFile;
 class Model {
 public:
   ~Model();
-  // Returns null and sets `error` (and `code`, a qrt_status_code) on failure.
+  // Maps and loads a file. Returns null and sets `error` (and `code`, a qrt_status_code) on failure.
   static std::unique_ptr<Model> load(const std::string &path, const WeightResolver &resolver, std::string &error,
                                      int &code);
+  // Loads a model.bin image in memory (the same checks); `name` prefixes the errors. The bytes must stay valid
+  // and unchanged until the model is freed, and start on a kImageAlignment boundary (weights are aligned within
+  // the file, and kernels read them in place).
+  static std::unique_ptr<Model> loadImage(const uint8_t *bytes, uint64_t size, const std::string &name,
+                                          const WeightResolver &resolver, std::string &error, int &code);
+  static constexpr uint64_t kImageAlignment = 64;
 
   std::vector<Value> values;
   std::vector<uint32_t> inputs, outputs;

@@ -11,6 +11,7 @@
 #include "Tokenizer.h"
 #include "ReadFile.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -69,8 +70,11 @@ bool Tokenizer::load(const uint8_t *data, size_t size, int32_t vocabSize, Tokeni
             std::to_string(kMaxPieceLength) + "]; not a tokenizer.bin?";
     return false;
   }
-  t.pieces.reserve(static_cast<size_t>(vocabSize));
-  t.scores.reserve(static_cast<size_t>(vocabSize));
+  // Each token takes at least 8 bytes: reserve no more than the file can hold (a hostile vocab size of 2^31
+  // must not reserve 64 GB before the first check fails).
+  size_t fits = std::min(static_cast<size_t>(vocabSize), (size - 4) / 8);
+  t.pieces.reserve(fits);
+  t.scores.reserve(fits);
   size_t off = 4;
   for (int32_t i = 0; i < vocabSize; ++i) {
     if (size - off < 8) {

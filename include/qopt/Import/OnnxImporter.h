@@ -30,6 +30,12 @@ struct OnnxImportOptions {
 mlir::OwningOpRef<mlir::ModuleOp> importOnnxModel(mlir::MLIRContext *ctx, const std::string &path,
                                                   const OnnxImportOptions &options = {});
 
+// The same for a serialized ModelProto in memory (received over a network, say). `path` is where it came from:
+// it names the model in diagnostics, and its directory is where external data files are looked up.
+mlir::OwningOpRef<mlir::ModuleOp> importOnnxModelFromMemory(mlir::MLIRContext *ctx, llvm::ArrayRef<char> bytes,
+                                                            const std::string &path,
+                                                            const OnnxImportOptions &options = {});
+
 // Reads a serialized TensorProto file (as in ONNX backend test data sets) into a constant attribute.
 mlir::FailureOr<mlir::ElementsAttr> importOnnxTensorFile(mlir::MLIRContext *ctx, const std::string &path);
 

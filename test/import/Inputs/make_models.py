@@ -82,3 +82,77 @@ for k, v in (("location", "ext_weights.bin"), ("offset", "0"), ("length", str(le
     e.key, e.value = k, v
 open(os.path.join(out, "ext_weights.bin"), "wb").write(raw)
 save(m, "external_ok.onnx", check=False)
+
+
+# Hostile sizes and structure (docs/reliability.md).
+def with_weight_dims(dims, name):
+    m = mlp()
+    w = m.graph.initializer[0]
+    del w.dims[:]
+    w.dims.extend(dims)
+    save(m, name, check=False)
+
+
+with_weight_dims([2 ** 40, 2 ** 40], "dims_overflow.onnx")  # 2^80 elements
+with_weight_dims([-3, 4], "dims_negative.onnx")
+with_weight_dims([2 ** 24, 2 ** 12], "dims_over_cap.onnx")  # 256 GiB of float32: over the 64 GiB cap
+
+
+def external_kv(name, **kv):
+    m = mlp()
+    w = m.graph.initializer[0]
+    w.ClearField("raw_data")
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in [("location", "ext_weights.bin")] + list(kv.items()):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    save(m, name, check=False)
+
+
+external_kv("ext_negative_offset.onnx", offset="-8")
+external_kv("ext_negative_length.onnx", length="-48")
+external_kv("ext_past_end.onnx", offset="4096")
+external_kv("ext_huge_offset.onnx", offset=str(2 ** 63 - 1))
+
+# A link inside the model's directory that points outside it.
+link = os.path.join(out, "escape_link.bin")
+if os.path.lexists(link):
+    os.remove(link)
+os.symlink("/etc/passwd", link)
+m = mlp()
+w = m.graph.initializer[0]
+w.ClearField("raw_data")
+w.data_location = TensorProto.EXTERNAL
+e = w.external_data.add()
+e.key, e.value = "location", "escape_link.bin"
+save(m, "ext_symlink.onnx", check=False)
+
+# Two nodes that read each other's output.
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+nodes = [helper.make_node("Add", ["x", "b"], ["a"], name="first"), helper.make_node("Relu", ["a"], ["b"], name="second"),
+         helper.make_node("Identity", ["b"], ["y"], name="out")]
+save(helper.make_model(helper.make_graph(nodes, "cycle", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                       ir_version=8), "cyclic.onnx", check=False)
+
+# 100,000 attributes on one node, and a Transpose permutation with a million entries.
+m = mlp()
+act = m.graph.node[2]
+act.attribute.extend([helper.make_attribute("a%d" % i, i) for i in range(100000)])
+save(m, "many_attributes.onnx", check=False)
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 2])
+save(helper.make_model(helper.make_graph([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=list(range(10 ** 6)))],
+                                         "perm", [x], [y]), opset_imports=[helper.make_opsetid("", 17)], ir_version=8),
+     "huge_perm.onnx", check=False)
+
+# An input of rank 40 (the runtime's limit is 16).
+x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1] * 40)
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1] * 40)
+save(helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"], name="r")], "rank", [x], [y]),
+                       opset_imports=[helper.make_opsetid("", 17)], ir_version=8), "rank40.onnx", check=False)
+
+# Two initializers with one name (ONNX graphs are SSA).
+m = mlp()
+m.graph.initializer.extend([numpy_helper.from_array(np.zeros(3, np.float32), "b")])
+save(m, "duplicate_name.onnx", check=False)

@@ -1,0 +1,261 @@
+//===- ModelLoadTest.cpp - the runtime's loader on hand-built model.bin images --===//
+//
+// Builds model.bin images byte by byte (no compiler involved) to pin the loader's checks that a compiled model
+// never trips: external weights and the weight resolver, in-memory loading, and plan sizes that a damaged or
+// hostile file could inflate (arena size, slot sizes, element counts).
+//
+//===----------------------------------------------------------------------===//
+#include "qrt.h"
+
+#include "qopt/Format/ByteStream.h"
+#include "qopt/Format/ModelBin.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using namespace qopt::format;
+
+struct ValueSpec {
+  std::string name;
+  Storage storage;
+  std::vector<int64_t> dims;
+  uint64_t offset = 0, maxBytes = 0;
+};
+
+// y = x + w on float32 [4]: x an input, w a weight (in the file or external), y in the arena.
+struct Spec {
+  std::vector<ValueSpec> values = {{"x", Storage::Input, {4}, 0, 0},
+                                   {"w", Storage::Weight, {4}, 0, 16},
+                                   {"y", Storage::Arena, {4}, 0, 16}};
+  uint64_t arenaBytes = 64;
+  std::string kernel = "binary";
+  std::vector<float> weights = {1, 2, 3, 4};
+};
+
+// A 64-byte aligned image that the caller frees with std::free.
+struct Image {
+  uint8_t *data = nullptr;
+  size_t size = 0;
+  ~Image() { std::free(data); }
+};
+
+void build(const Spec &spec, Image &img) {
+  ByteWriter values;
+  values.u32(static_cast<uint32_t>(spec.values.size()));
+  for (const ValueSpec &v : spec.values) {
+    values.str(v.name);
+    values.u8(1); // float32
+    values.u8(static_cast<uint8_t>(v.storage));
+    values.u8(static_cast<uint8_t>(v.dims.size()));
+    values.u8(0);
+    for (int64_t d : v.dims) {
+      values.i64(d);
+      values.i64(d);
+    }
+    values.u64(v.offset);
+    values.u64(v.maxBytes);
+  }
+  ByteWriter program;
+  program.u64(spec.arenaBytes);
+  program.u32(1); // inputs
+  program.u32(0);
+  program.u32(1); // outputs
+  program.str("y");
+  program.u32(2);
+  program.u32(1); // instructions
+  program.str(spec.kernel);
+  program.u32(2);
+  program.u32(0);
+  program.u32(1);
+  program.u32(1);
+  program.u32(2);
+  program.u32(1); // attributes
+  program.str("fn");
+  program.u8(static_cast<uint8_t>(AttrKind::String));
+  program.str("add");
+  ByteWriter meta;
+  meta.u32(0);
+  ByteWriter weights;
+  weights.raw(spec.weights.data(), spec.weights.size() * sizeof(float));
+
+  const ByteWriter *secs[] = {&meta, &values, &program, &weights};
+  const SectionKind kinds[] = {SectionKind::Meta, SectionKind::Values, SectionKind::Program, SectionKind::Weights};
+  std::vector<SectionEntry> table(4);
+  uint64_t at = sizeof(FileHeader) + sizeof(SectionEntry) * table.size();
+  for (size_t i = 0; i < 4; ++i) {
+    at = (at + 63) / 64 * 64;
+    table[i] = {};
+    table[i].kind = static_cast<uint32_t>(kinds[i]);
+    table[i].offset = at;
+    table[i].size = secs[i]->bytes.size();
+    table[i].crc = crc32(secs[i]->bytes.data(), secs[i]->bytes.size());
+    at += secs[i]->bytes.size();
+  }
+  FileHeader h{};
+  std::memcpy(h.magic, kMagic, sizeof h.magic);
+  h.versionMajor = kVersionMajor;
+  h.versionMinor = kVersionMinor;
+  h.fileSize = at;
+  h.sectionTableOffset = sizeof(FileHeader);
+  h.numSections = 4;
+  h.sectionTableCrc = crc32(table.data(), table.size() * sizeof(SectionEntry));
+  h.headerCrc = crc32(&h, sizeof h);
+  img.size = at;
+  img.data = static_cast<uint8_t *>(std::aligned_alloc(64, (at + 63) / 64 * 64));
+  std::memset(img.data, 0, at);
+  std::memcpy(img.data, &h, sizeof h);
+  std::memcpy(img.data + sizeof h, table.data(), table.size() * sizeof(SectionEntry));
+  for (size_t i = 0; i < 4; ++i)
+    std::memcpy(img.data + table[i].offset, secs[i]->bytes.data(), secs[i]->bytes.size());
+}
+
+// Loads the image; returns the error message, or "" after checking that y = x + w.
+std::string loadAndRun(const Image &img, const qrt_model_options *options = nullptr) {
+  qrt_model *model = nullptr;
+  if (qrt_status st = qrt_model_load_from_memory(img.data, img.size, options, &model)) {
+    std::string msg = qrt_status_message(st);
+    qrt_status_free(st);
+    return msg;
+  }
+  qrt_session *session = nullptr;
+  EXPECT_EQ(qrt_session_create(model, nullptr, &session), nullptr);
+  const float x[4] = {10, 20, 30, 40};
+  const int64_t shape[1] = {4};
+  EXPECT_EQ(qrt_session_set_input(session, "x", QRT_FLOAT32, shape, 1, x), nullptr);
+  EXPECT_EQ(qrt_session_run(session), nullptr);
+  qrt_tensor y;
+  EXPECT_EQ(qrt_session_get_output(session, "y", &y), nullptr);
+  const auto *yv = static_cast<const float *>(y.data);
+  EXPECT_EQ(yv[0], 11);
+  EXPECT_EQ(yv[3], 44);
+  EXPECT_EQ(qrt_model_arena_bytes(model), 64u);
+  qrt_session_free(session);
+  qrt_model_free(model);
+  return "";
+}
+
+const float kHostWeights[4] = {1, 2, 3, 4};
+struct ResolverLog {
+  uint64_t index = 99;
+  std::string name;
+  qrt_dtype dtype = QRT_INT8;
+  uint64_t bytes = 0;
+  const void *answer = kHostWeights;
+};
+
+const void *resolve(void *user, uint64_t index, const char *name, qrt_dtype dtype, uint64_t bytes) {
+  auto *log = static_cast<ResolverLog *>(user);
+  log->index = index;
+  log->name = name;
+  log->dtype = dtype;
+  log->bytes = bytes;
+  return log->answer;
+}
+
+Spec externalSpec() {
+  Spec s;
+  s.values[1].storage = Storage::External;
+  s.values[1].offset = 0; // the first external weight
+  s.weights.clear();
+  return s;
+}
+
+TEST(ModelLoad, FromMemoryRuns) {
+  Image img;
+  build(Spec(), img);
+  EXPECT_EQ(loadAndRun(img), "");
+}
+
+TEST(ModelLoad, FromMemoryNeedsAlignment) {
+  Image img;
+  build(Spec(), img);
+  std::vector<uint8_t> shifted(img.size + 64);
+  uint8_t *p = shifted.data() + (64 - reinterpret_cast<uintptr_t>(shifted.data()) % 64) % 64 + 8;
+  std::memcpy(p, img.data, img.size);
+  qrt_model *model = nullptr;
+  qrt_status st = qrt_model_load_from_memory(p, img.size, nullptr, &model);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(qrt_status_code_of(st), QRT_ERROR_INVALID_ARGUMENT);
+  EXPECT_STREQ(qrt_status_message(st), "qrt_model_load_from_memory: the image must start on a 64-byte boundary");
+  qrt_status_free(st);
+}
+
+TEST(ModelLoad, ExternalWeightNeedsResolver) {
+  Image img;
+  build(externalSpec(), img);
+  EXPECT_EQ(loadAndRun(img),
+            "model image: weight 'w' is external: load the model with qrt_model_load_with_options and a weight "
+            "resolver");
+}
+
+TEST(ModelLoad, ExternalWeightFromResolver) {
+  Image img;
+  build(externalSpec(), img);
+  ResolverLog log;
+  qrt_model_options opts = {resolve, &log};
+  EXPECT_EQ(loadAndRun(img, &opts), "");
+  EXPECT_EQ(log.index, 0u);
+  EXPECT_EQ(log.name, "w");
+  EXPECT_EQ(log.dtype, QRT_FLOAT32);
+  EXPECT_EQ(log.bytes, 16u);
+}
+
+TEST(ModelLoad, ResolverWithoutData) {
+  Image img;
+  build(externalSpec(), img);
+  ResolverLog log;
+  log.answer = nullptr;
+  qrt_model_options opts = {resolve, &log};
+  EXPECT_EQ(loadAndRun(img, &opts), "model image: the weight resolver has no data for external weight 'w'");
+  log.answer = reinterpret_cast<const uint8_t *>(kHostWeights) + 1;
+  EXPECT_EQ(loadAndRun(img, &opts),
+            "model image: the weight resolver's data for 'w' is not aligned to its element size");
+}
+
+TEST(ModelLoad, ArenaLargerThanItsSlots) {
+  Spec s;
+  s.arenaBytes = uint64_t(1) << 40; // a terabyte for one 16-byte value
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: the arena is 1099511627776 bytes but its slots add up to 64");
+}
+
+TEST(ModelLoad, SlotSizeMustMatchBound) {
+  Spec s;
+  s.values[2].maxBytes = 32;
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: value 'y' has a slot of 32 bytes but its bound needs 16");
+}
+
+TEST(ModelLoad, ValueTooLarge) {
+  Spec s;
+  s.values[2].dims = {int64_t(1) << 31, int64_t(1) << 31}; // 2^62 elements
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: value 'y' is too large");
+}
+
+TEST(ModelLoad, WeightOutsideItsSection) {
+  Spec s;
+  s.values[1].offset = 8; // 16 bytes from offset 8 of a 16-byte section
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: weight 'w' lies outside the weights section");
+}
+
+TEST(ModelLoad, UnknownKernel) {
+  Spec s;
+  s.kernel = "launch_missiles";
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 0 names unknown kernel 'launch_missiles'");
+}
+
+} // namespace
