@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Import/OnnxImporter.h"
+#include "OnnxSchema.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
@@ -991,6 +992,8 @@ LogicalResult convertOnnxNode(OnnxNodeOp node) {
   for (Value v : node.getOperands())
     if (isa<UnknownType>(v.getType()))
       return node.emitError() << "ONNX " << node.getOpType() << ": operand not yet converted";
+  if (failed(verifyOnnxSchema(node)))
+    return failure();
   OpBuilder b(node);
   Ctx c{node, b, node.getLoc(), {}};
   if (failed((*h)(c)))

@@ -118,8 +118,8 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
 
   const format::SectionEntry *found[6] = {};
   for (const auto &s : sections) {
-    if (!within(s.offset, s.size, size))
-      return bad("section " + std::to_string(s.kind) + " out of bounds");
+    if (!within(s.offset, s.size, size) || s.offset % format::kSectionAlign != 0)
+      return bad("section " + std::to_string(s.kind) + " out of bounds or misaligned");
     if (format::crc32(bytes + s.offset, s.size) != s.crc)
       return bad("section " + std::to_string(s.kind) + " checksum mismatch (file damaged)");
     if (s.kind >= 1 && s.kind <= 5) {
@@ -201,6 +201,8 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       if (v.storage == format::Storage::Weight) {
         if (need != v.maxBytes || !within(v.offset, v.maxBytes, ws->size))
           return bad("weight '" + v.name + "' lies outside the weights section");
+        if (v.offset % format::kWeightAlign != 0)
+          return bad("weight '" + v.name + "' is not aligned to " + std::to_string(format::kWeightAlign) + " bytes");
         v.data = model->weights + v.offset;
       } else if (v.storage == format::Storage::External) {
         if (need != v.maxBytes)
@@ -264,6 +266,9 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         continue;
       if (!within(v.offset, v.maxBytes, model->arenaBytes))
         return bad("value '" + v.name + "' lies outside the arena");
+      if (v.offset % format::kWeightAlign != 0)
+        return bad("value '" + v.name + "' has an arena slot not aligned to " +
+                   std::to_string(format::kWeightAlign) + " bytes");
       slots += (std::max<uint64_t>(v.maxBytes, 1) + 63) / 64 * 64; // maxBytes <= 2^62: no overflow
       if (slots > kMaxElements * 8)
         return bad("the arena's slots add up to more than 2^62 bytes");

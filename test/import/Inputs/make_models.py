@@ -156,3 +156,16 @@ save(helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"],
 m = mlp()
 m.graph.initializer.extend([numpy_helper.from_array(np.zeros(3, np.float32), "b")])
 save(m, "duplicate_name.onnx", check=False)
+
+# Nodes that break their op's schema: no input, an attribute of the wrong type, a required attribute missing.
+def single(node, name):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    save(helper.make_model(helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+                           ir_version=8), name, check=False)
+
+
+single(helper.make_node("Flatten", [], ["y"], name="f"), "no_inputs.onnx")
+single(helper.make_node("Transpose", ["x"], ["y"], name="t", perm=1), "attr_type.onnx")
+single(helper.make_node("Cast", ["x"], ["y"], name="c"), "missing_attr.onnx")
+single(helper.make_node("Relu", [""], ["y"], name="r"), "empty_input.onnx")
