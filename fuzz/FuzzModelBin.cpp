@@ -3,14 +3,12 @@
 // The input is a model.bin image. Random bytes almost never pass the CRC32 checks, which the every-bit-flip
 // test (test/reliability/bitflip.test) already covers, so this target first repairs the checksums (and the
 // header's file size) of a copy, then loads it through the public C API: mutations reach the value table, the
-// program and the kernels' operands. A model that loads is run once on zero inputs at its planned bounds, and its
-// embedded tokenizer (if any) is created: whatever the loader accepted must execute without a memory error.
-//
-// The harness skips execution for plans larger than 64 MiB of arena or inputs: a fuzzed but valid model may
-// legitimately ask for gigabytes and minutes, which is a resource limit, not a bug.
+// program and the kernels' operands. A model that loads is run once on zero inputs at its planned bounds
+// (RunOnZeros.h), and its embedded tokenizer (if any) is created: whatever the loader accepted must execute
+// without a memory error.
 //
 //===----------------------------------------------------------------------===//
-#include "qrt.h"
+#include "RunOnZeros.h"
 
 #include "qopt/Format/ModelBin.h"
 
@@ -47,50 +45,6 @@ void repairChecksums(uint8_t *bytes, size_t size) {
   std::memcpy(bytes, &h, sizeof h);
 }
 
-bool check(qrt_status st) {
-  if (!st)
-    return true;
-  if (!qrt_status_message(st) || !*qrt_status_message(st))
-    std::abort(); // every failure names its reason
-  qrt_status_free(st);
-  return false;
-}
-
-void runOnce(const qrt_model *model) {
-  if (qrt_model_arena_bytes(model) > (uint64_t(64) << 20))
-    return;
-  qrt_session_options opts = {"cpu", 1};
-  qrt_session *session = nullptr;
-  if (!check(qrt_session_create(model, &opts, &session)))
-    return;
-  for (int32_t i = 0; i < qrt_model_num_inputs(model); ++i) {
-    qrt_tensor info;
-    if (!check(qrt_model_input_info(model, i, &info)))
-      std::abort(); // an index in range always has info
-    int64_t shape[QRT_MAX_RANK];
-    uint64_t elems = 1;
-    for (int32_t d = 0; d < info.rank; ++d) {
-      shape[d] = info.shape[d] >= 0 ? info.shape[d] : qrt_model_input_max_dim(model, i, d);
-      elems *= static_cast<uint64_t>(shape[d] < 0 ? 0 : shape[d]);
-      if (elems > (uint64_t(8) << 20)) {
-        qrt_session_free(session);
-        return;
-      }
-    }
-    std::vector<uint8_t> zeros(elems * qrt_dtype_size(info.dtype) + 1);
-    check(qrt_session_set_input(session, qrt_model_input_name(model, i), info.dtype, shape, info.rank,
-                                zeros.data()));
-  }
-  if (check(qrt_session_run(session))) {
-    for (int32_t i = 0; i < qrt_model_num_outputs(model); ++i) {
-      qrt_tensor out;
-      if (!check(qrt_session_get_output(session, qrt_model_output_name(model, i), &out)))
-        std::abort(); // a successful run has every output
-    }
-  }
-  qrt_session_free(session);
-}
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -100,13 +54,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   std::memcpy(image, data, size);
   repairChecksums(image, size);
   qrt_model *model = nullptr;
-  if (check(qrt_model_load_from_memory(image, size, nullptr, &model))) {
-    runOnce(model);
+  if (qopt::fuzz::ok(qrt_model_load_from_memory(image, size, nullptr, &model))) {
+    qopt::fuzz::runOnZeros(model);
     qrt_tokenizer *tok = nullptr;
-    if (check(qrt_tokenizer_create(model, &tok))) {
+    if (qopt::fuzz::ok(qrt_tokenizer_create(model, &tok))) {
       int32_t ids[64];
       size_t count = 0;
-      check(qrt_tokenizer_encode(tok, "Once upon a time", 1, 0, ids, 64, &count));
+      qopt::fuzz::ok(qrt_tokenizer_encode(tok, "Once upon a time", 1, 0, ids, 64, &count));
       for (size_t i = 0; i < count && i < 64; ++i)
         qrt_tokenizer_decode(tok, i ? ids[i - 1] : 1, ids[i]);
       qrt_tokenizer_free(tok);

@@ -154,7 +154,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         continue;
       }
       std::string err;
-      if (!k->infer(args, err)) {
+      if (!num::inferShapes(*k, args, err)) {
         launch.emitError() << "at the compiled dim bounds: " << err;
         return signalPassFailure();
       }
@@ -187,14 +187,20 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
 
     // Greedy best-offset packing, largest first (ties by definition order for determinism).
     std::vector<Buffer> bufs;
+    int64_t total = 0; // the sum of all slots bounds every offset: keep it far from overflow
     for (kern::LaunchOp l : launches)
       for (Value r : l.getResults()) {
         if (info[r]->dynamic)
           continue;
         Buffer buf;
         buf.value = r;
-        int64_t bytes = static_cast<int64_t>(info[r]->t.bytes());
+        int64_t bytes = static_cast<int64_t>(info[r]->t.bytes()); // <= 2^62: inferShapes bounds the elements
         buf.bytes = (std::max<int64_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+        total += buf.bytes;
+        if (total > (int64_t(1) << 62)) {
+          l.emitError() << "the activations' planned sizes add up to more than 2^62 bytes";
+          return signalPassFailure();
+        }
         buf.first = defIndex[r];
         auto it = lastUse.find(r);
         buf.last = it == lastUse.end() ? buf.first : it->second;

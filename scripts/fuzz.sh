@@ -2,9 +2,9 @@
 # Runs qopt's libFuzzer targets (fuzz/) for a fixed time each, one after another, and prints per target the
 # seconds, executions, corpus size and whether it stopped on a crash, leak or timeout.
 #
-#   scripts/fuzz.sh [-t SECONDS] [-d BUILD_DIR] [TARGET...]
+#   scripts/fuzz.sh [-t SECONDS] [-d BUILD_DIR] [-n] [TARGET...]
 #
-# TARGET: onnx, model, tokenizer, npy (default: all four). The build dir is scripts/test-sanitized.sh's
+# TARGET: onnx, model, tokenizer, npy (default: all four). -n: run the targets as built, without rebuilding. The build dir is scripts/test-sanitized.sh's
 # (build-sanitized: ASan + UBSan + libFuzzer); it is configured and built if needed. Seeds come from the test
 # tree (ONNX's backend test models, the shipped stories260K, model.bin files compiled from them, .npy files and
 # tokenizer.bin images from fuzz/make_seeds.py); each target keeps its corpus in BUILD_DIR/fuzz/corpus/TARGET
@@ -13,11 +13,11 @@
 # Exit status: non-zero if any target found a problem. Reproduce one with: BUILD_DIR/bin/qopt-fuzz-TARGET FILE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=60 dir=build-sanitized
-while getopts "t:d:" o; do
+seconds=60 dir=build-sanitized rebuild=1
+while getopts "t:d:n" o; do
   case $o in
-  t) seconds=$OPTARG ;; d) dir=$OPTARG ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  t) seconds=$OPTARG ;; d) dir=$OPTARG ;; n) rebuild= ;;
+  *) sed -n '2,14p' "$0"; exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
@@ -30,7 +30,7 @@ done
 if [ ! -x "$dir/bin/qopt-fuzz-npy" ] || ! grep -q "QOPT_FUZZ:BOOL=ON" "$dir/CMakeCache.txt" 2>/dev/null; then
   QOPT_SANITIZED_BUILD_ONLY=1 bash scripts/test-sanitized.sh "$dir"
 fi
-ninja -C "$dir" qopt-fuzz-onnx qopt-fuzz-model qopt-fuzz-tokenizer qopt-fuzz-npy qopt >/dev/null
+[ -z "$rebuild" ] || ninja -C "$dir" qopt-fuzz-onnx qopt-fuzz-model qopt-fuzz-tokenizer qopt-fuzz-npy qopt >/dev/null
 
 fz="$dir/fuzz"
 seeds="$fz/seeds"

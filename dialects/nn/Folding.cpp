@@ -158,7 +158,7 @@ OpFoldResult foldWithKernel(Operation *op, ArrayRef<Attribute> operands) {
   args.outputs = {&result};
   args.attrs = &attrs;
   std::string err;
-  if (!kernel->infer(args, err))
+  if (!num::inferShapes(*kernel, args, err))
     return {};
   if (result.shape != std::vector<int64_t>(resultType.getShape().begin(), resultType.getShape().end()) ||
       result.dtype != toDType(resultType.getElementType()))

@@ -120,7 +120,7 @@ LogicalResult inferWithKernel(Inferer &I, Operation *op, SmallVectorImpl<Type> &
     for (auto &o : outs)
       args.outputs.push_back(&o);
     std::string err;
-    if (!k->infer(args, err))
+    if (!num::inferShapes(*k, args, err))
       return I.fail(err);
     dtypes.clear();
     for (auto &o : outs) {
@@ -153,7 +153,7 @@ LogicalResult checkWithKernel(Inferer &I, Operation *op) {
   num::Tensor out;
   args.outputs = {&out};
   std::string err;
-  if (!k->infer(args, err))
+  if (!num::inferShapes(*k, args, err))
     return I.fail(err);
   return success();
 }

@@ -30,6 +30,20 @@ const KernelDef *lookupKernel(std::string_view name) {
   return it != t.end() && (*it)->name == name ? *it : nullptr;
 }
 
+bool inferShapes(const KernelDef &k, const KernelArgs &a, std::string &error) {
+  if (!k.infer(a, error))
+    return false;
+  for (size_t i = 0; i < a.outputs.size(); ++i) {
+    int64_t n = numElements(a.outputs[i]->shape);
+    if (n < 0 || n > kMaxElements) {
+      error = std::string(k.name) + ": result " + std::to_string(i) + " has shape " +
+              shapeStr(a.outputs[i]->shape) + ", negative or over 2^59 elements";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool broadcastShapes(const Shape &a, const Shape &b, Shape &out) {
   size_t r = std::max(a.size(), b.size());
   out.assign(r, 1);

@@ -2,6 +2,7 @@
 #include "qopt/Numerics/Tensor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -68,6 +69,17 @@ std::string shapeStr(const Shape &shape) {
   return s + "]";
 }
 
+// double -> int64 truncating toward zero; NaN gives 0 and out-of-range values saturate (a plain cast is UB).
+static int64_t doubleToInt(double d) {
+  if (std::isnan(d))
+    return 0;
+  if (d >= 9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::max();
+  if (d <= -9.2233720368547758e18)
+    return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(d);
+}
+
 static float halfToFloat(uint16_t h) {
   uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
   if (exp == 0) {
@@ -98,7 +110,7 @@ int64_t loadInt(const Tensor &t, int64_t i) {
   case DType::U16: return t.as<uint16_t>()[i];
   case DType::U32: return t.as<uint32_t>()[i];
   case DType::U64: return static_cast<int64_t>(t.as<uint64_t>()[i]);
-  default: return static_cast<int64_t>(loadDouble(t, i));
+  default: return doubleToInt(loadDouble(t, i));
   }
 }
 
@@ -149,7 +161,7 @@ const Attr *Attrs::find(std::string_view key) const {
 int64_t Attrs::getInt(std::string_view key, int64_t dflt) const {
   const Attr *a = find(key);
   if (!a) return dflt;
-  return a->kind == AttrKind::Float ? static_cast<int64_t>(a->f) : a->i;
+  return a->kind == AttrKind::Float ? doubleToInt(a->f) : a->i;
 }
 double Attrs::getFloat(std::string_view key, double dflt) const {
   const Attr *a = find(key);

@@ -168,9 +168,9 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
         auto maxShape = cast<DenseI64ArrayAttr>((*l.getMaxShapes())[r]).asArrayRef();
         if (static_cast<int64_t>(maxShape.size()) != type.getRank())
           return l.emitError() << "max shape rank differs from result rank";
-        int64_t n = 1;
-        for (int64_t d : maxShape)
-          n *= d;
+        int64_t n = num::numElements(num::Shape(maxShape.begin(), maxShape.end()));
+        if (n < 0 || n > num::kMaxElements)
+          return l.emitError() << "result " << r << " has a planned shape over 2^59 elements";
         uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
         encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
                     fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>(offset), bytes);

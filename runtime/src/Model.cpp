@@ -187,14 +187,17 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       v.maxBytes = r.u64();
       if (!r.ok())
         break;
-      uint64_t elems = 1;
+      // Bounded whatever the order of the dims: the product of the non-zero ones (an empty value of 2^62 x 2^62 x 0
+      // would still make kernels compute strides and row products that overflow).
+      uint64_t elems = 1, nonZero = 1;
       for (uint32_t d = 0; d < rank; ++d) {
         bool runtimeSized = storage == static_cast<int>(format::Storage::Dynamic) && v.dims[d] < 0;
         if (v.dims[d] < -1 || v.maxDims[d] < 0 || (!runtimeSized && v.dims[d] >= 0 && v.dims[d] != v.maxDims[d]))
           return bad("value '" + v.name + "' has an invalid dim");
         uint64_t m = static_cast<uint64_t>(v.maxDims[d]);
-        if (m && elems > kMaxElements / m)
+        if (m && nonZero > kMaxElements / m)
           return bad("value '" + v.name + "' is too large");
+        nonZero *= m ? m : 1;
         elems *= m;
       }
       uint64_t need = elems * num::dtypeSize(v.dtype);

@@ -114,7 +114,7 @@ int Session::run(std::string &error) {
              model.values[in.outputs[0]].name + "): ";
     };
     std::string err;
-    if (!in.kernel->infer(args, err)) {
+    if (!num::inferShapes(*in.kernel, args, err)) {
       error = where() + err;
       return QRT_ERROR_EXECUTION;
     }

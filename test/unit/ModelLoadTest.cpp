@@ -243,6 +243,14 @@ TEST(ModelLoad, ValueTooLarge) {
   EXPECT_EQ(loadAndRun(img), "model image: value 'y' is too large");
 }
 
+TEST(ModelLoad, EmptyValueWithHugeDims) {
+  Spec s;
+  s.values[2].dims = {0, int64_t(1) << 40, int64_t(1) << 40}; // no elements, but 2^80 per row block
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: value 'y' is too large");
+}
+
 TEST(ModelLoad, WeightOutsideItsSection) {
   Spec s;
   s.values[1].offset = 8; // 16 bytes from offset 8 of a 16-byte section

@@ -17,6 +17,7 @@ namespace {
 
 struct Window {
   int64_t spatial = 0;
+  int64_t inSize = 1, outSize = 1, kSize = 1; // element counts of one input plane, output plane and window
   std::vector<int64_t> kernel, strides, dilations, padBegin, padEnd, out;
 };
 
@@ -47,18 +48,30 @@ bool planWindow(const Shape &x, const std::vector<int64_t> &kernel, const Attrs 
       err = "non-positive kernel, stride or dilation, or negative pad";
       return false;
     }
-    int64_t span = w.dilations[i] * (w.kernel[i] - 1) + 1;
-    int64_t len = x[2 + i] + w.padBegin[i] + w.padEnd[i] - span;
+    int64_t span, padded, len, startLimit, lastStart;
+    if (!checkedMul(w.dilations[i], w.kernel[i] - 1, span) || !checkedAdd(span, 1, span) ||
+        !checkedAdd(x[2 + i], w.padBegin[i], startLimit) || !checkedAdd(startLimit, w.padEnd[i], padded) ||
+        !checkedSub(padded, span, len)) {
+      err = "window or pads for spatial dim " + std::to_string(i) + " overflow";
+      return false;
+    }
     if (len < 0) {
       err = "window larger than the padded input";
       return false;
     }
-    int64_t o = ceilMode ? (len + w.strides[i] - 1) / w.strides[i] + 1 : len / w.strides[i] + 1;
-    // With ceil_mode the last window must start inside the input or its begin padding.
-    if (ceilMode && (o - 1) * w.strides[i] >= x[2 + i] + w.padBegin[i])
+    // ceil(len / stride) written so that a huge stride cannot overflow.
+    int64_t o = ceilMode ? (len == 0 ? 0 : (len - 1) / w.strides[i] + 1) + 1 : len / w.strides[i] + 1;
+    // With ceil_mode the last window must start inside the input or its begin padding (a start past int64 is not).
+    if (ceilMode && (!checkedMul(o - 1, w.strides[i], lastStart) || lastStart >= startLimit))
       --o;
     w.out.push_back(o);
   }
+  for (int64_t i = 0; i < w.spatial; ++i)
+    if (!checkedMul(w.inSize, x[2 + i], w.inSize) || !checkedMul(w.outSize, w.out[i], w.outSize) ||
+        !checkedMul(w.kSize, w.kernel[i], w.kSize)) {
+      err = "window or spatial dims have too many elements";
+      return false;
+    }
   return true;
 }
 
@@ -74,8 +87,9 @@ bool convInfer(const KernelArgs &a, std::string &err) {
     err = "conv: float32 only";
     return false;
   }
-  int64_t group = a.attrs->getInt("group", 1);
-  if (group <= 0 || x.shape[1] % group || wt.shape[0] % group || wt.shape[1] * group != x.shape[1]) {
+  int64_t group = a.attrs->getInt("group", 1), groupChannels;
+  if (group <= 0 || x.shape[1] % group || wt.shape[0] % group || !checkedMul(wt.shape[1], group, groupChannels) ||
+      groupChannels != x.shape[1]) {
     err = "conv: channels " + std::to_string(x.shape[1]) + " and weight " + shapeStr(wt.shape) +
           " do not match group " + std::to_string(group);
     return false;
@@ -83,9 +97,9 @@ bool convInfer(const KernelArgs &a, std::string &err) {
   Window w;
   if (!planWindow(x.shape, Shape(wt.shape.begin() + 2, wt.shape.end()), *a.attrs, false, w, err))
     return false;
-  if (a.in(2) && a.in(2)->numel() != wt.shape[0]) {
+  if (a.in(2) && (a.in(2)->numel() != wt.shape[0] || a.in(2)->dtype != DType::F32)) {
     err = "conv: bias has " + std::to_string(a.in(2)->numel()) + " elements for " + std::to_string(wt.shape[0]) +
-          " output channels";
+          " output channels, or is not float32";
     return false;
   }
   Shape out{x.shape[0], wt.shape[0]};
@@ -101,16 +115,18 @@ bool convRun(const KernelArgs &a, std::string &err) {
   Window w;
   if (!planWindow(x.shape, Shape(wt.shape.begin() + 2, wt.shape.end()), *a.attrs, false, w, err))
     return false;
+  if (y.numel() == 0)
+    return true;
   const int64_t group = a.attrs->getInt("group", 1), N = x.shape[0], C = x.shape[1], M = wt.shape[0];
   const int64_t cg = C / group, mg = M / group;
-  int64_t inSize = 1, outSize = 1, kSize = 1;
-  for (int64_t i = 0; i < w.spatial; ++i) {
-    inSize *= x.shape[2 + i];
-    outSize *= w.out[i];
-    kSize *= w.kernel[i];
+  const int64_t inSize = w.inSize, outSize = w.outSize, kSize = w.kSize;
+  int64_t K, colsSize;
+  if (!checkedMul(cg, kSize, K) || !checkedMul(K, outSize, colsSize) || colsSize > kMaxElements) {
+    err = "conv: im2col buffer of " + std::to_string(cg) + " x " + std::to_string(kSize) + " x " +
+          std::to_string(outSize) + " elements is too large";
+    return false;
   }
-  const int64_t K = cg * kSize;
-  std::vector<float> cols(static_cast<size_t>(K * outSize));
+  std::vector<float> cols(static_cast<size_t>(colsSize));
   std::vector<int64_t> kidx(w.spatial), oidx(w.spatial);
   const float *px = x.as<float>(), *pw = wt.as<float>();
   float *py = y.as<float>();
@@ -195,12 +211,9 @@ template <typename T> bool poolLoop(const KernelArgs &a, std::string &err) {
     return false;
   const bool isMax = a.attrs->getString("kind", "max") == "max";
   const bool countPad = a.attrs->getInt("count_include_pad", 0) != 0;
-  int64_t inSize = 1, outSize = 1, kSize = 1;
-  for (int64_t i = 0; i < w.spatial; ++i) {
-    inSize *= x.shape[2 + i];
-    outSize *= w.out[i];
-    kSize *= w.kernel[i];
-  }
+  if (y.numel() == 0)
+    return true;
+  const int64_t inSize = w.inSize, outSize = w.outSize, kSize = w.kSize;
   const int64_t planes = x.shape[0] * x.shape[1];
   std::vector<int64_t> oidx(w.spatial), kidx(w.spatial);
   for (int64_t p = 0; p < planes; ++p) {

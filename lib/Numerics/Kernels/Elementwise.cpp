@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace qopt::num {
@@ -39,6 +40,41 @@ void narrowFrom(const Tensor &f32, Tensor &out) {
 }
 
 bool isHalf(DType t) { return t == DType::F16 || t == DType::BF16; }
+
+// Integer arithmetic on tensor data wraps (two's complement) instead of being UB: signed overflow is UB, and types
+// narrower than int are promoted to signed int first, so even uint16 * uint16 can overflow. Computed in an
+// unsigned type at least as wide as unsigned int, then narrowed (modular).
+template <typename T>
+using WrapT = std::conditional_t<(sizeof(T) < sizeof(unsigned)), unsigned, std::make_unsigned_t<T>>;
+template <typename T> T addW(T x, T y) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<WrapT<T>>(x) + static_cast<WrapT<T>>(y));
+  else
+    return x + y;
+}
+template <typename T> T subW(T x, T y) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<WrapT<T>>(x) - static_cast<WrapT<T>>(y));
+  else
+    return x - y;
+}
+template <typename T> T mulW(T x, T y) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<WrapT<T>>(x) * static_cast<WrapT<T>>(y));
+  else
+    return x * y;
+}
+
+// double -> integer T rounding toward zero; NaN gives 0 and out-of-range values saturate (a plain cast is UB).
+template <typename T> T intFromDouble(double v) {
+  if (std::isnan(v))
+    return T(0);
+  if (v <= static_cast<double>(std::numeric_limits<T>::lowest()))
+    return std::numeric_limits<T>::lowest();
+  if (v >= std::ldexp(1.0, std::numeric_limits<T>::digits)) // max + 1, exact (max itself may round up to it)
+    return std::numeric_limits<T>::max();
+  return static_cast<T>(v);
+}
 
 //===-- unary --------------------------------------------------------------===//
 
@@ -119,8 +155,8 @@ template <typename T> T applyUnary(UFn f, T x, double alpha, double beta) {
     }
   } else {
     switch (f) {
-    case UFn::Neg: return static_cast<T>(-x);
-    case UFn::Abs: return x < 0 ? static_cast<T>(-x) : x;
+    case UFn::Neg: return subW<T>(T(0), x); // -INT64_MIN wraps to itself
+    case UFn::Abs: return x < 0 ? subW<T>(T(0), x) : x;
     case UFn::Sign: return static_cast<T>(x > 0 ? 1 : (x < 0 ? -1 : 0));
     case UFn::Relu: return x > 0 ? x : T(0);
     case UFn::Not: return static_cast<T>(!x);
@@ -242,11 +278,13 @@ bool binaryIsLogic(BFn f) { return f == BFn::And || f == BFn::Or || f == BFn::Xo
 
 template <typename T> T applyBinary(BFn f, T x, T y) {
   switch (f) {
-  case BFn::Add: return static_cast<T>(x + y);
-  case BFn::Sub: return static_cast<T>(x - y);
-  case BFn::Mul: return static_cast<T>(x * y);
+  case BFn::Add: return addW(x, y);
+  case BFn::Sub: return subW(x, y);
+  case BFn::Mul: return mulW(x, y);
   case BFn::Div:
-    if constexpr (std::is_integral_v<T>)
+    if constexpr (std::is_signed_v<T> && std::is_integral_v<T>)
+      return y == 0 ? T(0) : (y == T(-1) ? subW<T>(T(0), x) : static_cast<T>(x / y)); // INT_MIN / -1 traps
+    else if constexpr (std::is_integral_v<T>)
       return y == 0 ? T(0) : static_cast<T>(x / y);
     else
       return x / y;
@@ -255,7 +293,7 @@ template <typename T> T applyBinary(BFn f, T x, T y) {
       if (y == T(2)) return x * x; // exact, and what exporters emit for RMSNorm
       return std::pow(x, y);
     } else {
-      return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+      return intFromDouble<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
     }
   case BFn::Max:
     if constexpr (std::is_floating_point_v<T>)
@@ -270,20 +308,20 @@ template <typename T> T applyBinary(BFn f, T x, T y) {
   case BFn::FMod:
     if constexpr (std::is_floating_point_v<T>)
       return std::fmod(x, y);
-    else
-      return y == 0 ? T(0) : static_cast<T>(x % y);
+    else // x % -1 is 0, but INT_MIN % -1 traps
+      return y == 0 || (std::is_signed_v<T> && y == T(-1)) ? T(0) : static_cast<T>(x % y);
   case BFn::Mod: // result takes the divisor's sign (Python semantics)
     if constexpr (std::is_floating_point_v<T>) {
       T r = std::fmod(x, y);
       return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
     } else {
-      if (y == 0) return T(0);
+      if (y == 0 || (std::is_signed_v<T> && y == T(-1))) return T(0);
       T r = static_cast<T>(x % y);
       return (r != 0 && ((r < 0) != (y < 0))) ? static_cast<T>(r + y) : r;
     }
   case BFn::BitShiftLeft:
     if constexpr (std::is_integral_v<T>)
-      return y < 0 || y >= T(sizeof(T) * 8) ? T(0) : static_cast<T>(x << y);
+      return y < 0 || y >= T(sizeof(T) * 8) ? T(0) : static_cast<T>(static_cast<WrapT<T>>(x) << y); // x may be < 0
     else
       return x;
   case BFn::BitShiftRight:
@@ -333,6 +371,8 @@ bool binaryInfer(const KernelArgs &a, std::string &err) {
 }
 
 template <typename T> void binaryLoop(BFn f, const Tensor &x, const Tensor &y, Tensor &z) {
+  if (z.numel() == 0) // broadcastRows computes input strides first, which an empty input's huge dims overflow
+    return;
   const T *px = x.as<T>(), *py = y.as<T>();
   const bool toBool = binaryIsCompare(f) || binaryIsLogic(f);
   broadcastRows<2>(z.shape, {&x.shape, &y.shape},
@@ -349,25 +389,25 @@ template <typename T> void binaryLoop(BFn f, const Tensor &x, const Tensor &y, T
                      // of them broadcast along the row (a scalar, a bias, a scale).
                      if (st[0] == 1 && st[1] == 1) {
                        switch (f) {
-                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] + b[i]); return;
-                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] * b[i]); return;
-                       case BFn::Sub: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] - b[i]); return;
+                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = addW(a[i], b[i]); return;
+                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = mulW(a[i], b[i]); return;
+                       case BFn::Sub: for (int64_t i = 0; i < n; ++i) out[i] = subW(a[i], b[i]); return;
                        default: break;
                        }
                      } else if (st[0] == 1 && st[1] == 0) {
                        const T y = b[0];
                        switch (f) {
-                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] + y); return;
-                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] * y); return;
-                       case BFn::Sub: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] - y); return;
+                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = addW(a[i], y); return;
+                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = mulW(a[i], y); return;
+                       case BFn::Sub: for (int64_t i = 0; i < n; ++i) out[i] = subW(a[i], y); return;
                        case BFn::Div: for (int64_t i = 0; i < n; ++i) out[i] = applyBinary<T>(f, a[i], y); return;
                        default: break;
                        }
                      } else if (st[0] == 0 && st[1] == 1) {
                        const T x = a[0];
                        switch (f) {
-                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(x + b[i]); return;
-                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(x * b[i]); return;
+                       case BFn::Add: for (int64_t i = 0; i < n; ++i) out[i] = addW(x, b[i]); return;
+                       case BFn::Mul: for (int64_t i = 0; i < n; ++i) out[i] = mulW(x, b[i]); return;
                        default: break;
                        }
                      }
@@ -431,6 +471,8 @@ bool whereInfer(const KernelArgs &a, std::string &err) {
 bool whereRun(const KernelArgs &a, std::string &) {
   const Tensor &c = *a.in(0), &x = *a.in(1), &y = *a.in(2);
   Tensor &z = *a.outputs[0];
+  if (z.numel() == 0) // see binaryLoop
+    return true;
   const size_t es = dtypeSize(x.dtype);
   const auto *pc = c.as<uint8_t>();
   const auto *px = static_cast<const char *>(x.data), *py = static_cast<const char *>(y.data);
@@ -494,7 +536,7 @@ uint16_t floatToBf16(float f) {
 
 bool castInfer(const KernelArgs &a, std::string &err) {
   int64_t to = a.attrs->getInt("to", 0);
-  if (!isValidDType(static_cast<int>(to))) {
+  if (to < 0 || to > 255 || !isValidDType(static_cast<int>(to))) {
     err = "cast: unsupported target dtype code " + std::to_string(to);
     return false;
   }

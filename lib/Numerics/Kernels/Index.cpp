@@ -10,15 +10,35 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 namespace qopt::num {
 namespace {
 
+// Row-major strides. They are only meaningful (and cannot overflow) for a non-empty tensor; for an empty one with
+// huge dims the product wraps instead of being UB, and nothing reads it.
 std::vector<int64_t> strides(const Shape &s) {
   std::vector<int64_t> st(s.size(), 1);
   for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i)
-    st[i] = st[i + 1] * s[i + 1];
+    checkedMul(st[i + 1], s[i + 1], st[i]);
   return st;
+}
+
+// Product of dims [begin, end); false if it overflows.
+bool dimProduct(const Shape &s, int64_t begin, int64_t end, int64_t &out) {
+  out = 1;
+  for (int64_t d = begin; d < end; ++d)
+    if (!checkedMul(out, s[d], out))
+      return false;
+  return true;
+}
+
+// Two's-complement addition for integer data (signed overflow is UB, and int16/int8 promote to int).
+template <typename T> T wrapAdd(T a, T b) {
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) + static_cast<std::make_unsigned_t<T>>(b));
+  else
+    return a + b;
 }
 
 bool wrapIndex(int64_t &k, int64_t dim, std::string &err) {
@@ -40,6 +60,11 @@ bool gatherElementsInfer(const KernelArgs &a, std::string &err) {
     err = "gather_elements: indices must have the data's rank and axis must be in range";
     return false;
   }
+  for (int64_t d = 0; d < x.rank(); ++d)
+    if (d != axis && ind.shape[d] > x.shape[d]) {
+      err = "gather_elements: indices " + shapeStr(ind.shape) + " exceed data " + shapeStr(x.shape) + " off axis";
+      return false;
+    }
   a.outputs[0]->dtype = x.dtype;
   a.outputs[0]->shape = ind.shape;
   return true;
@@ -80,8 +105,12 @@ bool gatherNdInfer(const KernelArgs &a, std::string &err) {
     return false;
   }
   int64_t last = ind.shape.back();
-  if (last < 1 || b + last > x.rank()) {
+  if (last < 1 || last > x.rank() - b) {
     err = "gather_nd: index depth " + std::to_string(last) + " too large for data rank " + std::to_string(x.rank());
+    return false;
+  }
+  if (!std::equal(x.shape.begin(), x.shape.begin() + b, ind.shape.begin())) {
+    err = "gather_nd: batch dims of " + shapeStr(x.shape) + " and indices " + shapeStr(ind.shape) + " differ";
     return false;
   }
   Shape out(ind.shape.begin(), ind.shape.end() - 1);
@@ -95,6 +124,8 @@ bool gatherNdRun(const KernelArgs &a, std::string &err) {
   const Tensor &x = *a.in(0), &ind = *a.in(1);
   Tensor &y = *a.outputs[0];
   const int64_t b = a.attrs->getInt("batch_dims", 0), last = ind.shape.back();
+  if (y.numel() == 0)
+    return true;
   const size_t es = dtypeSize(x.dtype);
   auto xs = strides(x.shape);
   int64_t slice = 1, batch = 1;
@@ -119,7 +150,7 @@ bool gatherNdRun(const KernelArgs &a, std::string &err) {
 
 bool scatterNdInfer(const KernelArgs &a, std::string &err) {
   const Tensor &x = *a.in(0), &ind = *a.in(1), &upd = *a.in(2);
-  if (ind.rank() < 1 || ind.shape.back() > x.rank() || upd.dtype != x.dtype) {
+  if (ind.rank() < 1 || ind.shape.back() < 0 || ind.shape.back() > x.rank() || upd.dtype != x.dtype) {
     err = "scatter_nd: invalid indices or update dtype";
     return false;
   }
@@ -146,14 +177,17 @@ bool scatterNdRun(const KernelArgs &a, std::string &err) {
   const int64_t last = ind.shape.back();
   const size_t es = dtypeSize(x.dtype);
   auto xs = strides(x.shape);
-  int64_t slice = 1;
-  for (int64_t d = last; d < x.rank(); ++d)
-    slice *= x.shape[d];
   std::string_view red = a.attrs->getString("reduction", "none");
-  const int64_t tuples = ind.numel() / last;
-  if (upd.numel() != tuples * slice) {
+  // Counted from the dims, not numel / last: an index depth of 0 (whole-tensor updates) has no elements.
+  int64_t slice, tuples, want;
+  if (!dimProduct(x.shape, last, x.rank(), slice) || !dimProduct(ind.shape, 0, ind.rank() - 1, tuples) ||
+      !checkedMul(tuples, slice, want)) {
+    err = "scatter_nd: update count overflows";
+    return false;
+  }
+  if (upd.numel() != want) {
     err = "scatter_nd: updates have " + std::to_string(upd.numel()) + " elements, expected " +
-          std::to_string(tuples * slice);
+          std::to_string(want);
     return false;
   }
   for (int64_t t = 0; t < tuples; ++t) {
@@ -196,7 +230,12 @@ bool tileInfer(const KernelArgs &a, std::string &err) {
       err = "tile: negative repeat";
       return false;
     }
-    out.push_back(x.shape[d] * reps[d]);
+    int64_t o;
+    if (!checkedMul(x.shape[d], reps[d], o)) {
+      err = "tile: repeats for dim " + std::to_string(d) + " overflow";
+      return false;
+    }
+    out.push_back(o);
   }
   a.outputs[0]->dtype = x.dtype;
   a.outputs[0]->shape = out;
@@ -234,7 +273,13 @@ bool padInfer(const KernelArgs &a, std::string &err) {
   std::string_view mode = a.attrs->getString("mode", "constant");
   Shape out;
   for (int64_t d = 0; d < x.rank(); ++d) {
-    int64_t o = x.shape[d] + pads[d] + pads[d + x.rank()];
+    // The run maps output index i to input index i - pads[d], for i in [0, o): that must not overflow either.
+    int64_t o, first, lastIdx;
+    if (!checkedAdd(x.shape[d], pads[d], o) || !checkedAdd(o, pads[d + x.rank()], o) ||
+        (o > 0 && (!checkedSub(0, pads[d], first) || !checkedSub(o - 1, pads[d], lastIdx)))) {
+      err = "pad: pads for dim " + std::to_string(d) + " overflow";
+      return false;
+    }
     if (o < 0 || ((mode == "reflect" || mode == "edge") && x.shape[d] == 0 && o > 0) ||
         (mode == "reflect" && (pads[d] >= x.shape[d] || pads[d + x.rank()] >= x.shape[d]) &&
          (pads[d] > 0 || pads[d + x.rank()] > 0) && x.shape[d] < 2)) {
@@ -332,6 +377,8 @@ bool topkRun(const KernelArgs &a, std::string &) {
   normalizeAxis(axis, x.rank());
   const int64_t k = loadInt(*a.in(1), 0);
   const bool largest = a.attrs->getInt("largest", 1) != 0;
+  if (x.numel() == 0) // empty: nothing to sort, and the dims may be huge
+    return true;
   int64_t outer = 1, inner = 1, dim = x.shape[axis];
   for (int64_t d = 0; d < axis; ++d)
     outer *= x.shape[d];
@@ -375,6 +422,8 @@ bool cumsumInfer(const KernelArgs &a, std::string &err) {
 }
 
 template <typename T> void cumsumLoop(const Tensor &x, Tensor &y, int64_t axis, bool exclusive, bool reverse) {
+  if (x.numel() == 0)
+    return;
   int64_t outer = 1, inner = 1, dim = x.shape[axis];
   for (int64_t d = 0; d < axis; ++d)
     outer *= x.shape[d];
@@ -388,9 +437,9 @@ template <typename T> void cumsumLoop(const Tensor &x, Tensor &y, int64_t axis, 
         T v = x.as<T>()[at];
         if (exclusive) {
           y.as<T>()[at] = acc;
-          acc += v;
+          acc = wrapAdd(acc, v);
         } else {
-          acc += v;
+          acc = wrapAdd(acc, v);
           y.as<T>()[at] = acc;
         }
       }

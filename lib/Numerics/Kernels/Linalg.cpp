@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 namespace qopt::num {
 namespace {
@@ -71,13 +72,27 @@ bool matmulInfer(const KernelArgs &args, std::string &err) {
   return true;
 }
 
+// double -> T rounding toward zero; out-of-range values saturate and NaN gives 0 for integer T (a plain cast of
+// those is UB).
+template <typename T> T fromDouble(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v))
+      return T(0);
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
+    if (v >= std::ldexp(1.0, std::numeric_limits<T>::digits)) // max + 1, exact (max itself may round up to it)
+      return std::numeric_limits<T>::max();
+  }
+  return static_cast<T>(v);
+}
+
 template <typename T> void naiveGemm(int64_t M, int64_t N, int64_t K, const T *A, const T *B, T *C) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double acc = 0;
       for (int64_t k = 0; k < K; ++k)
         acc += static_cast<double>(A[i * K + k]) * static_cast<double>(B[k * N + j]);
-      C[i * N + j] = static_cast<T>(acc);
+      C[i * N + j] = fromDouble<T>(acc);
     }
 }
 
@@ -88,6 +103,8 @@ bool matmulRun(const KernelArgs &args, std::string &err) {
   Shape out;
   if (!planMatmul(a, b, p, out, err))
     return false;
+  if (c.numel() == 0) // an empty result's other dims (and so M * K, K * N) may be huge
+    return true;
   const int64_t nb = numElements(p.batch), r = static_cast<int64_t>(p.batch.size());
   std::vector<int64_t> idx(r, 0);
   const int64_t aMat = p.M * p.K, bMat = p.K * p.N, cMat = p.M * p.N;
@@ -156,6 +173,8 @@ bool sameInfer(const KernelArgs &a, std::string &err) {
 
 template <typename T>
 void softmaxLoop(const Tensor &x, Tensor &y, int64_t axis, bool logOut, ThreadPool *pool) {
+  if (x.numel() == 0) // axisView's products may overflow on an empty tensor's dims
+    return;
   int64_t outer, dim, inner;
   axisView(x.shape, axis, outer, dim, inner);
   const T *in = x.as<T>();
@@ -219,6 +238,8 @@ bool softmaxRun(const KernelArgs &a, std::string &err) {
 // Normalizes over dims [axis, rank); scale and bias broadcast over those dims.
 template <typename T>
 void layerNormLoop(const Tensor &x, const Tensor &scale, const Tensor *bias, Tensor &y, int64_t axis, double eps) {
+  if (x.numel() == 0)
+    return;
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < axis; ++i)
     outer *= x.shape[i];
@@ -253,11 +274,14 @@ bool layerNormInfer(const KernelArgs &a, std::string &err) {
   normalizeAxis(axis, x.rank());
   int64_t inner = 1;
   for (int64_t i = axis; i < x.rank(); ++i)
-    inner *= x.shape[i];
+    if (!checkedMul(inner, x.shape[i], inner)) {
+      err = "layer_norm: normalized size of " + shapeStr(x.shape) + " overflows";
+      return false;
+    }
   for (size_t i = 1; i < 3; ++i)
-    if (a.in(i) && (a.in(i)->numel() != inner && a.in(i)->numel() != 1)) {
+    if (a.in(i) && ((a.in(i)->numel() != inner && a.in(i)->numel() != 1) || a.in(i)->dtype != x.dtype)) {
       err = "layer_norm: scale/bias of shape " + shapeStr(a.in(i)->shape) + " does not match normalized size " +
-            std::to_string(inner);
+            std::to_string(inner) + " or the input's dtype";
       return false;
     }
   return true;

@@ -30,8 +30,8 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   q.symmetric = a.attrs->getInt("symmetric", 0) != 0;
   q.K = x.rank() ? x.shape.back() : 0;
   q.group = a.attrs->getInt("group_size", q.K);
-  if (x.dtype != DType::F32 || s.dtype != DType::F32 || w.rank() != 2 || s.rank() != 2) {
-    err = "matmul_q: expects float32 x and scales, 2-D packed weights and scales";
+  if (x.rank() < 1 || x.dtype != DType::F32 || s.dtype != DType::F32 || w.rank() != 2 || s.rank() != 2) {
+    err = "matmul_q: expects float32 x of rank >= 1 and scales, 2-D packed weights and scales";
     return false;
   }
   q.N = w.shape[0];
@@ -41,7 +41,7 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   }
   q.groups = q.K / q.group;
   const bool nib = quant::isNibbleFormat(q.bits);
-  int64_t packedK = nib ? (q.K + 1) / 2 : q.K;
+  int64_t packedK = nib ? q.K / 2 + q.K % 2 : q.K; // (K + 1) / 2 without overflowing
   DType wantW = nib ? DType::U8 : DType::I8;
   q.perTensor = q.groups == 1 && s.shape == Shape{1, 1};
   if (w.dtype != wantW || w.shape[1] != packedK || (!q.perTensor && (s.shape[0] != q.N || s.shape[1] != q.groups))) {
@@ -102,9 +102,13 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   const Tensor *z = a.in(3);
   Tensor &y = *a.outputs[0];
   const int64_t M = q.K ? x.numel() / q.K : 0;
-  const int64_t panels = (q.N + kPanel - 1) / kPanel;
+  if (y.numel() == 0) // N may be huge when the packed weight is empty
+    return true;
+  const int64_t panels = q.N / kPanel + (q.N % kPanel != 0);
+  // At most N rows: the buffer then stays within twice the packed weight's size, so the product cannot overflow.
+  const int64_t panelRows = std::min(kPanel, q.N);
   auto work = [&](int64_t begin, int64_t end) {
-    std::vector<float> buf(static_cast<size_t>(kPanel * q.K));
+    std::vector<float> buf(static_cast<size_t>(panelRows * q.K));
     for (int64_t p = begin; p < end; ++p) {
       int64_t n0 = p * kPanel, count = std::min(kPanel, q.N - n0);
       dequantPanel(q, w, s, z, n0, count, buf.data());

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 namespace qopt::num {
 namespace {
@@ -62,9 +63,25 @@ bool reduceInfer(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+// double -> T rounding toward zero; for integer T, infinities and other out-of-range values saturate and NaN (the
+// mean of nothing) gives 0: a plain cast of those (an int8 sum past 127) is UB.
+template <typename T> T fromDouble(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v))
+      return T(0);
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
+    if (v >= std::ldexp(1.0, std::numeric_limits<T>::digits)) // max + 1, exact (max itself may round up to it)
+      return std::numeric_limits<T>::max();
+  }
+  return static_cast<T>(v);
+}
+
 // Iterates the input once, mapping each element to its output slot.
 template <typename Fn> void forEachReduced(const Tensor &x, const std::vector<bool> &red, Fn &&fn) {
   const int64_t r = x.rank(), n = x.numel();
+  if (n == 0) // the strides below may overflow on an empty tensor's other dims
+    return;
   std::vector<int64_t> outStride(r, 0);
   int64_t st = 1;
   for (int64_t i = r - 1; i >= 0; --i)
@@ -125,11 +142,7 @@ template <typename T> void reduceLoop(RKind k, const Tensor &x, Tensor &y, const
     if (k == RKind::L2) v = std::sqrt(v);
     if (k == RKind::LogSum) v = std::log(v);
     if (k == RKind::LogSumExp) v = std::log(v) + (std::isinf(mx[o]) ? 0.0 : mx[o]);
-    if constexpr (std::is_integral_v<T>) {
-      if (std::isinf(v)) v = v > 0 ? static_cast<double>(std::numeric_limits<T>::max())
-                                   : static_cast<double>(std::numeric_limits<T>::lowest());
-    }
-    out[o] = static_cast<T>(v);
+    out[o] = fromDouble<T>(v);
   }
 }
 
@@ -185,6 +198,8 @@ bool argRun(const KernelArgs &a, std::string &) {
   normalizeAxis(axis, x.rank());
   bool isMax = a.attrs->getString("kind", "max") == "max";
   bool last = a.attrs->getInt("select_last_index", 0) != 0;
+  if (a.outputs[0]->numel() == 0) // the dims of an empty result may be huge
+    return true;
   int64_t outer = 1, inner = 1, dim = x.shape[axis];
   for (int64_t i = 0; i < axis; ++i)
     outer *= x.shape[i];

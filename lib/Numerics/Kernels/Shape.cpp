@@ -139,8 +139,13 @@ bool flattenInfer(const KernelArgs &a, std::string &err) {
     return false;
   }
   int64_t outer = 1, inner = 1;
-  for (int64_t i = 0; i < x.rank(); ++i)
-    (i < axis ? outer : inner) *= x.shape[i];
+  for (int64_t i = 0; i < x.rank(); ++i) {
+    int64_t &p = i < axis ? outer : inner;
+    if (!checkedMul(p, x.shape[i], p)) {
+      err = "flatten: " + shapeStr(x.shape) + " has too many elements";
+      return false;
+    }
+  }
   a.outputs[0]->dtype = x.dtype;
   a.outputs[0]->shape = {outer, inner};
   return true;
@@ -182,6 +187,9 @@ bool transposeRun(const KernelArgs &a, std::string &) {
     for (int64_t i = x.rank() - 1; i >= 0; --i)
       perm.push_back(i);
   const int64_t r = x.rank(), es = static_cast<int64_t>(dtypeSize(x.dtype));
+  int64_t total = y.numel();
+  if (total == 0) // before the strides: an empty input's other dims may be huge
+    return true;
   std::vector<int64_t> inStride(r, 1);
   for (int64_t i = r - 2; i >= 0; --i)
     inStride[i] = inStride[i + 1] * x.shape[i + 1];
@@ -191,9 +199,6 @@ bool transposeRun(const KernelArgs &a, std::string &) {
     st[i] = inStride[perm[i]];
   const char *src = static_cast<const char *>(x.data);
   char *dst = static_cast<char *>(y.data);
-  int64_t total = y.numel();
-  if (total == 0)
-    return true;
   if (r == 0) {
     copyBytes(dst, src, es);
     return true;
@@ -244,7 +249,10 @@ bool concatInfer(const KernelArgs &a, std::string &err) {
               std::to_string(axis);
         return false;
       }
-    out[axis] += t->shape[axis];
+    if (!checkedAdd(out[axis], t->shape[axis], out[axis])) {
+      err = "concat: sizes along axis " + std::to_string(axis) + " overflow";
+      return false;
+    }
   }
   a.outputs[0]->dtype = x0.dtype;
   a.outputs[0]->shape = out;
@@ -255,6 +263,8 @@ bool concatRun(const KernelArgs &a, std::string &) {
   Tensor &y = *a.outputs[0];
   int64_t axis = a.attrs->getInt("axis", 0);
   normalizeAxis(axis, y.rank());
+  if (y.numel() == 0) // the dims of an empty result may be huge
+    return true;
   const int64_t es = static_cast<int64_t>(dtypeSize(y.dtype));
   int64_t outer = 1, inner = es;
   for (int64_t i = 0; i < axis; ++i)
@@ -321,11 +331,12 @@ bool planSlice(const KernelArgs &a, SlicePlan &p, std::string &err) {
     if (st > 0) {
       s = clampIdx(starts[i], 0, dim);
       e = clampIdx(ends[i], 0, dim);
-      p.out[ax] = e > s ? (e - s + st - 1) / st : 0;
+      p.out[ax] = e > s ? (e - s - 1) / st + 1 : 0; // ceil((e - s) / st) without overflowing for huge steps
     } else {
       s = clampIdx(starts[i], -1, dim - 1);
       e = clampIdx(ends[i], -1, dim - 1);
-      p.out[ax] = s > e ? (s - e + (-st) - 1) / (-st) : 0;
+      // -st overflows for INT64_MIN; any step that large takes one element, as INT64_MAX does.
+      p.out[ax] = s > e ? (s - e - 1) / (st == INT64_MIN ? INT64_MAX : -st) + 1 : 0;
     }
     p.start[ax] = s < 0 ? 0 : s;
     p.step[ax] = st;
@@ -377,7 +388,7 @@ bool sliceRun(const KernelArgs &a, std::string &err) {
         off += p.step[d] * inStride[d];
         break;
       }
-      off -= p.step[d] * inStride[d] * (y.shape[d] - 1);
+      off -= p.step[d] * ((y.shape[d] - 1) * inStride[d]); // 0 for a unit dim, whose step may be huge
       idx[d] = 0;
     }
   }
@@ -410,6 +421,8 @@ bool gatherRun(const KernelArgs &a, std::string &err) {
   Tensor &y = *a.outputs[0];
   int64_t axis = a.attrs->getInt("axis", 0);
   normalizeAxis(axis, x.rank());
+  if (y.numel() == 0) // the dims of an empty result may be huge
+    return true;
   const int64_t es = static_cast<int64_t>(dtypeSize(x.dtype));
   int64_t outer = 1, inner = es;
   for (int64_t i = 0; i < axis; ++i)
@@ -451,6 +464,8 @@ bool expandInfer(const KernelArgs &a, std::string &err) {
 bool expandRun(const KernelArgs &a, std::string &) {
   const Tensor &x = *a.in(0);
   Tensor &y = *a.outputs[0];
+  if (y.numel() == 0) // broadcastRows computes input strides first, which an empty input's huge dims overflow
+    return true;
   const size_t es = dtypeSize(x.dtype);
   const char *src = static_cast<const char *>(x.data);
   char *dst = static_cast<char *>(y.data);
@@ -504,18 +519,37 @@ bool rangeInfer(const KernelArgs &a, std::string &err) {
     err = "range: start, limit and delta must be scalars of one dtype";
     return false;
   }
-  double start = loadDouble(s, 0), limit = loadDouble(l, 0), delta = loadDouble(d, 0);
-  if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta)) {
-    err = "range: delta must be nonzero and all bounds finite";
-    return false;
-  }
-  double n = std::ceil((limit - start) / delta);
-  if (n > 1e12) {
-    err = "range: too many elements";
-    return false;
+  int64_t count;
+  if (!isFloat(s.dtype)) {
+    // Exact in integers: through double, int64 bounds near 2^63 round and could count one element too many.
+    int64_t start = loadInt(s, 0), limit = loadInt(l, 0), delta = loadInt(d, 0);
+    if (delta == 0) {
+      err = "range: delta must be nonzero and all bounds finite";
+      return false;
+    }
+    __int128 span = static_cast<__int128>(limit) - start, step = delta;
+    __int128 n = delta > 0 ? (span > 0 ? (span - 1) / step + 1 : 0) : (span < 0 ? (span + 1) / step + 1 : 0);
+    if (n > static_cast<__int128>(1e12)) {
+      err = "range: too many elements";
+      return false;
+    }
+    count = static_cast<int64_t>(n);
+  } else {
+    double start = loadDouble(s, 0), limit = loadDouble(l, 0), delta = loadDouble(d, 0);
+    if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta)) {
+      err = "range: delta must be nonzero and all bounds finite";
+      return false;
+    }
+    // limit - start can overflow to +-inf: +inf (and NaN) fail the test, -inf clamps to 0 before the cast.
+    double n = std::ceil((limit - start) / delta);
+    if (!(n <= 1e12)) {
+      err = "range: too many elements";
+      return false;
+    }
+    count = static_cast<int64_t>(std::max(n, 0.0));
   }
   a.outputs[0]->dtype = s.dtype;
-  a.outputs[0]->shape = {std::max<int64_t>(static_cast<int64_t>(n), 0)};
+  a.outputs[0]->shape = {count};
   return true;
 }
 
@@ -534,13 +568,16 @@ bool rangeRun(const KernelArgs &a, std::string &err) {
     for (int64_t i = 0; i < n; ++i)
       y.as<double>()[i] = loadDouble(s, 0) + static_cast<double>(i) * loadDouble(d, 0);
     return true;
+  // start + i * delta lies in [start, limit), but i * delta alone may not fit: compute it modulo 2^64.
   case DType::I64:
     for (int64_t i = 0; i < n; ++i)
-      y.as<int64_t>()[i] = loadInt(s, 0) + i * loadInt(d, 0);
+      y.as<int64_t>()[i] = static_cast<int64_t>(static_cast<uint64_t>(loadInt(s, 0)) +
+                                                static_cast<uint64_t>(i) * static_cast<uint64_t>(loadInt(d, 0)));
     return true;
   case DType::I32:
     for (int64_t i = 0; i < n; ++i)
-      y.as<int32_t>()[i] = static_cast<int32_t>(loadInt(s, 0) + i * loadInt(d, 0));
+      y.as<int32_t>()[i] = static_cast<int32_t>(static_cast<uint64_t>(loadInt(s, 0)) +
+                                                static_cast<uint64_t>(i) * static_cast<uint64_t>(loadInt(d, 0)));
     return true;
   default:
     err = std::string("range: unsupported dtype ") + dtypeName(y.dtype);
@@ -555,7 +592,7 @@ bool constantOfShapeInfer(const KernelArgs &a, std::string &err) {
     return false;
   }
   int64_t dt = a.attrs->getInt("dtype", static_cast<int64_t>(DType::F32));
-  if (!isValidDType(static_cast<int>(dt))) {
+  if (dt < 0 || dt > 255 || !isValidDType(static_cast<int>(dt))) {
     err = "constant_of_shape: invalid dtype";
     return false;
   }
@@ -609,8 +646,10 @@ bool triluRun(const KernelArgs &a, std::string &) {
   bool upper = a.attrs->getInt("upper", 1) != 0;
   const int64_t r = x.rank(), rows = x.shape[r - 2], cols = x.shape[r - 1];
   const size_t es = dtypeSize(x.dtype);
-  const int64_t mats = rows * cols ? x.numel() / (rows * cols) : 0;
   copyBytes(y.data, x.data, x.bytes());
+  if (x.numel() == 0) // rows * cols may overflow when another dim is 0
+    return true;
+  const int64_t mats = x.numel() / (rows * cols);
   for (int64_t m = 0; m < mats; ++m)
     for (int64_t i = 0; i < rows; ++i)
       for (int64_t j = 0; j < cols; ++j) {

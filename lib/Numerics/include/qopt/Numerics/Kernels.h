@@ -47,6 +47,11 @@ struct KernelDef {
 };
 
 const KernelDef *lookupKernel(std::string_view name);
+
+// Runs k.infer, then checks what it inferred: every result shape has non-negative dims and at most kMaxElements
+// elements. Every caller (runtime, planner, folder, shape inference) goes through it, so a shape computed from a
+// hostile file's values never sizes an allocation unchecked.
+bool inferShapes(const KernelDef &k, const KernelArgs &args, std::string &error);
 const std::vector<const KernelDef *> &allKernels();
 
 // Registration used by the kernel family files (Kernels/*.cpp).

@@ -50,6 +50,16 @@ using Shape = std::vector<int64_t>;
 
 // Element count of `shape`; -1 if any dim is negative or the product overflows int64.
 int64_t numElements(const Shape &shape);
+
+// The most elements one tensor may have: its byte size (8-byte elements at most) then stays below 2^62, so sizes
+// computed from it cannot overflow. Every kernel's inferred result is checked against it (inferShapes).
+constexpr int64_t kMaxElements = int64_t(1) << 59;
+
+// Overflow-checked int64 arithmetic for shape functions, whose operands (pads, starts, repeats, shape tensors)
+// come from model files: false when the exact result does not fit.
+inline bool checkedAdd(int64_t a, int64_t b, int64_t &out) { return !__builtin_add_overflow(a, b, &out); }
+inline bool checkedSub(int64_t a, int64_t b, int64_t &out) { return !__builtin_sub_overflow(a, b, &out); }
+inline bool checkedMul(int64_t a, int64_t b, int64_t &out) { return !__builtin_mul_overflow(a, b, &out); }
 std::string shapeStr(const Shape &shape);
 
 // A non-owning view. `data` is null during shape-only evaluation (the planner's dry run).
