@@ -73,7 +73,14 @@ struct Inferer {
     return success();
   }
 
-  static int64_t mul(int64_t a, int64_t b) { return (a == kDyn || b == kDyn) ? kDyn : a * b; }
+  // a * b, dynamic if either is; false if the product overflows (sizes come from model files).
+  static bool mul(int64_t a, int64_t b, int64_t &out) {
+    if (a == kDyn || b == kDyn) {
+      out = kDyn;
+      return true;
+    }
+    return num::checkedMul(a, b, out) && out != kDyn;
+  }
 };
 
 // Ops without a rule above use their kernel's shape function. Dynamic dims are evaluated twice with different
@@ -319,7 +326,8 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
           if (d < -1 && d != kDyn)
             return I.fail("shape has invalid dim " + Twine(d));
           out[i] = d;
-          known = Inferer::mul(known, d);
+          if (!Inferer::mul(known, d, known))
+            return I.fail("shape's dims multiply past 2^63");
         }
         int64_t total = x->hasStaticShape() ? x->getNumElements() : kDyn;
         if (inferAt >= 0) {
@@ -390,8 +398,11 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
         if (axis < 0 || axis > x->getRank())
           return I.fail("axis out of range");
         int64_t a = 1, b = 1;
-        for (int64_t i = 0; i < x->getRank(); ++i)
-          (i < axis ? a : b) = Inferer::mul(i < axis ? a : b, x->getDimSize(i));
+        for (int64_t i = 0; i < x->getRank(); ++i) {
+          int64_t &side = i < axis ? a : b;
+          if (!Inferer::mul(side, x->getDimSize(i), side))
+            return I.fail("dims multiply past 2^63");
+        }
         return make({a, b}, x->getElementType());
       })
       .Case<TransposeOp>([&](TransposeOp o) -> LogicalResult {
@@ -436,7 +447,10 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
             else if (!t->isDynamicDim(i) && t->getDimSize(i) != out[i])
               return I.fail("operand dims differ off the concat axis");
           }
-          out[axis] = t->isDynamicDim(axis) || out[axis] == kDyn ? kDyn : out[axis] + t->getDimSize(axis);
+          if (t->isDynamicDim(axis) || out[axis] == kDyn)
+            out[axis] = kDyn;
+          else if (!num::checkedAdd(out[axis], t->getDimSize(axis), out[axis]))
+            return I.fail("concatenated size overflows");
         }
         return make(out, x0->getElementType());
       })
@@ -476,11 +490,12 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
           if (st > 0) {
             s = clampIdx(s, 0, dim);
             e = clampIdx(e, 0, dim);
-            out[ax] = e > s ? (e - s + st - 1) / st : 0;
+            out[ax] = e > s ? (e - s - 1) / st + 1 : 0; // no overflow for any step
           } else {
             s = clampIdx(s, -1, dim - 1);
             e = clampIdx(e, -1, dim - 1);
-            out[ax] = s > e ? (s - e - st - 1) / (-st) : 0;
+            // (s - e - 1) / -st + 1, without negating st (INT64_MIN)
+            out[ax] = s > e ? (st == INT64_MIN ? 1 : (s - e - 1) / -st + 1) : 0;
           }
         }
         return make(out, x->getElementType());

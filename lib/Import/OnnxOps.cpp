@@ -671,6 +671,10 @@ const Table &table() {
       if ((int64_t)strides.size() != n || (int64_t)dil.size() != n || (int64_t)pads.size() != 2 * n ||
           (int64_t)kernel.size() != n)
         return c.fail("strides, dilations, pads or kernel_shape do not match the input's spatial rank");
+      for (int64_t i = 0; i < n; ++i)
+        if (strides[i] < 1 || dil[i] < 1 || kernel[i] < 1 || strides[i] > (1 << 30) || dil[i] > (1 << 30) ||
+            kernel[i] > (1 << 30) || pads[i] < 0 || pads[i + n] < 0 || pads[i] > (1 << 30) || pads[i + n] > (1 << 30))
+          return c.fail("strides, dilations and kernel_shape must be in [1, 2^30] and pads in [0, 2^30]");
       StringRef autoPad = c.s("auto_pad", "NOTSET");
       if (autoPad == "VALID") {
         pads.assign(2 * n, 0);
