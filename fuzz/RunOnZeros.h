@@ -12,10 +12,17 @@
 #include "qrt.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
 namespace qopt::fuzz {
+
+// Reports a broken property and aborts, so that the fuzzer saves the input.
+[[noreturn]] inline void broken(const char *what, const char *detail = "") {
+  std::fprintf(stderr, "property broken: %s %s\n", what, detail);
+  std::abort();
+}
 
 // True if `st` is success; frees it otherwise, after checking that it says why.
 inline bool ok(qrt_status st) {
@@ -23,7 +30,7 @@ inline bool ok(qrt_status st) {
     return true;
   const char *msg = qrt_status_message(st);
   if (!msg || !*msg)
-    std::abort();
+    broken("a failure status without a message");
   qrt_status_free(st);
   return false;
 }
@@ -39,7 +46,7 @@ inline void runOnZeros(const qrt_model *model) {
   for (int32_t i = 0; i < qrt_model_num_inputs(model) && bound; ++i) {
     qrt_tensor info;
     if (!ok(qrt_model_input_info(model, i, &info)))
-      std::abort(); // an index in range always has info
+      broken("no info for an input index in range");
     int64_t shape[QRT_MAX_RANK];
     uint64_t elems = 1; // no overflow: the loader bounds every value's elements by 2^59
     for (int32_t d = 0; d < info.rank; ++d) {
@@ -57,8 +64,8 @@ inline void runOnZeros(const qrt_model *model) {
   if (bound && ok(qrt_session_run(session)))
     for (int32_t i = 0; i < qrt_model_num_outputs(model); ++i) {
       qrt_tensor out;
-      if (!ok(qrt_session_get_output(session, qrt_model_output_name(model, i), &out)))
-        std::abort(); // a successful run has every output
+      if (qrt_status st = qrt_session_get_output(session, qrt_model_output_name(model, i), &out))
+        broken("a successful run lacks an output:", qrt_status_message(st));
     }
   qrt_session_free(session);
 }

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <set>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -162,6 +163,8 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     for (uint32_t i = 0; i < n && r.ok(); ++i) {
       Value &v = model->values[i];
       v.name = r.str();
+      if (v.name.find('\0') != std::string::npos) // the C API names values by C string
+        return bad("value " + std::to_string(i) + " has a name with a NUL byte");
       int dt = r.u8();
       int storage = r.u8();
       uint32_t rank = r.u8();
@@ -251,6 +254,8 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     uint32_t nout = r.count(8);
     for (uint32_t i = 0; i < nout && r.ok(); ++i) {
       model->outputNames.push_back(r.str());
+      if (model->outputNames.back().find('\0') != std::string::npos)
+        return bad("output " + std::to_string(i) + " has a name with a NUL byte");
       uint32_t id = r.u32();
       if (id >= nv)
         return bad("output table is malformed");
@@ -261,6 +266,14 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     for (uint32_t id : model->inputs)
       if (model->values[id].storage != format::Storage::Input)
         return bad("graph input '" + model->values[id].name + "' is not an input value");
+    // Hosts bind inputs and fetch outputs by name: each name must pick out one.
+    std::set<std::string> names(model->outputNames.begin(), model->outputNames.end());
+    if (names.size() != model->outputNames.size())
+      return bad("two graph outputs have the same name");
+    names.clear();
+    for (uint32_t id : model->inputs)
+      if (!names.insert(model->values[id].name).second)
+        return bad("two graph inputs are named '" + model->values[id].name + "'");
     // The planner places each slot (rounded up to 64 bytes) at 0 or at the end of another, so the arena is at
     // most the sum of the slots: a larger claim is a damaged or hostile file asking for memory it never uses.
     uint64_t slots = 0;
