@@ -114,17 +114,13 @@ FailureOr<ElementsAttr> Importer::tensorAttr(onnx::TensorProto &t, Location loc)
   auto et = elementType(t.data_type(), "tensor '" + t.name() + "'");
   if (failed(et))
     return failure();
-  SmallVector<int64_t> dims;
-  uint64_t n = 1;
-  for (int64_t d : t.dims()) {
-    if (d < 0 || (d && n > (uint64_t(1) << 62) / static_cast<uint64_t>(d))) {
-      emitError(loc) << "tensor '" << t.name() << "' has invalid dims [" << llvm::interleaved(t.dims())
-                     << "] (a negative dim, or over 2^62 elements)";
-      return failure();
-    }
-    n *= static_cast<uint64_t>(d);
-    dims.push_back(d);
+  SmallVector<int64_t> dims(t.dims().begin(), t.dims().end());
+  if (!num::withinElementLimit(num::Shape(dims.begin(), dims.end()))) {
+    emitError(loc) << "tensor '" << t.name() << "' has invalid dims [" << llvm::interleaved(t.dims())
+                   << "] (a negative dim, or over 2^59 elements)";
+    return failure();
   }
+  uint64_t n = static_cast<uint64_t>(num::numElements(num::Shape(dims.begin(), dims.end())));
   auto type = RankedTensorType::get(dims, *et);
   const size_t es = num::dtypeSize(nn::toDType(*et));
   const uint64_t bytes = n * es;

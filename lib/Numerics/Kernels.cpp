@@ -34,8 +34,7 @@ bool inferShapes(const KernelDef &k, const KernelArgs &a, std::string &error) {
   if (!k.infer(a, error))
     return false;
   for (size_t i = 0; i < a.outputs.size(); ++i) {
-    int64_t n = numElements(a.outputs[i]->shape);
-    if (n < 0 || n > kMaxElements) {
+    if (!withinElementLimit(a.outputs[i]->shape)) {
       error = std::string(k.name) + ": result " + std::to_string(i) + " has shape " +
               shapeStr(a.outputs[i]->shape) + ", negative or over 2^59 elements";
       return false;

@@ -59,6 +59,16 @@ int64_t numElements(const Shape &shape) {
   return n;
 }
 
+bool withinElementLimit(const Shape &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d && n > kMaxElements / d))
+      return false;
+    n *= d ? d : 1;
+  }
+  return true;
+}
+
 std::string shapeStr(const Shape &shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -117,6 +117,8 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
     auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name");
     if (!maxShape)
       return func.emitError() << "argument " << arg.getArgNumber() << " has no kern.max_shape";
+    if (!num::withinElementLimit(num::Shape(maxShape.asArrayRef().begin(), maxShape.asArrayRef().end())))
+      return func.emitError() << "input " << arg.getArgNumber() << " is bounded at over 2^59 elements";
     encodeValue(values, name ? name.str() : "input" + std::to_string(arg.getArgNumber()),
                 nn::toDType(type.getElementType()), fmt::Storage::Input, type.getShape(), maxShape.asArrayRef(), 0, 0);
     ids[arg] = numValues++;
@@ -168,9 +170,10 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
         auto maxShape = cast<DenseI64ArrayAttr>((*l.getMaxShapes())[r]).asArrayRef();
         if (static_cast<int64_t>(maxShape.size()) != type.getRank())
           return l.emitError() << "max shape rank differs from result rank";
-        int64_t n = num::numElements(num::Shape(maxShape.begin(), maxShape.end()));
-        if (n < 0 || n > num::kMaxElements)
+        num::Shape bound(maxShape.begin(), maxShape.end());
+        if (!num::withinElementLimit(bound))
           return l.emitError() << "result " << r << " has a planned shape over 2^59 elements";
+        int64_t n = num::numElements(bound);
         uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
         encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
                     fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>(offset), bytes);

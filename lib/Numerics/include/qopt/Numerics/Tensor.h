@@ -54,6 +54,10 @@ int64_t numElements(const Shape &shape);
 // The most elements one tensor may have: its byte size (8-byte elements at most) then stays below 2^62, so sizes
 // computed from it cannot overflow. Every kernel's inferred result is checked against it (inferShapes).
 constexpr int64_t kMaxElements = int64_t(1) << 59;
+// Whether every dim is non-negative and the product of the non-zero dims is at most kMaxElements: the bound the
+// runtime's loader applies to every value, so an empty [0, 2^40, 2^40] is refused too (kernels compute strides
+// and row products from the non-zero dims).
+bool withinElementLimit(const Shape &shape);
 
 // Overflow-checked int64 arithmetic for shape functions, whose operands (pads, starts, repeats, shape tensors)
 // come from model files: false when the exact result does not fit.
