@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 using namespace mlir;
@@ -409,7 +410,22 @@ OwningOpRef<ModuleOp> Importer::build(onnx::ModelProto &model) {
   }
   SmallVector<Type> resultTypes;
   SmallVector<DictionaryAttr> resultAttrs;
+  // Hosts bind inputs and fetch outputs by these names, as C strings.
+  std::set<std::string> outputNames;
+  for (const auto &v : g.input())
+    if (v.name().find('\0') != std::string::npos) {
+      error("a graph input's name holds a NUL byte");
+      return nullptr;
+    }
   for (const auto &out : g.output()) {
+    if (out.name().find('\0') != std::string::npos) {
+      error("a graph output's name holds a NUL byte");
+      return nullptr;
+    }
+    if (!outputNames.insert(out.name()).second) {
+      error("graph output '" + out.name() + "' is listed twice");
+      return nullptr;
+    }
     SmallVector<Attribute> dimNames;
     auto t = valueType(out, dimNames);
     if (failed(t))

@@ -15,7 +15,9 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <set>
 
 using namespace mlir;
 using namespace qopt;
@@ -36,7 +38,9 @@ std::string valueName(Value v, const std::string &fallback) {
 
 void encodeValue(fmt::ByteWriter &w, const std::string &name, num::DType dt, fmt::Storage storage,
                  ArrayRef<int64_t> dims, ArrayRef<int64_t> maxDims, uint64_t offset, uint64_t bytes) {
-  w.str(name);
+  std::string clean = name; // the runtime names values by C string: a NUL in a (diagnostic) name becomes '?'
+  std::replace(clean.begin(), clean.end(), '\0', '?');
+  w.str(clean);
   w.u8(static_cast<uint8_t>(dt));
   w.u8(static_cast<uint8_t>(storage));
   w.u8(static_cast<uint8_t>(dims.size()));
@@ -191,11 +195,15 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
     program.u32(ids[arg]);
   auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
   program.u32(ret.getNumOperands());
+  std::set<std::string> outputNames;
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     if (!ids.count(v))
       return func.emitError() << "returns a value that is not a tensor of the plan";
     auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
-    program.str(name ? name.str() : "output" + std::to_string(i));
+    std::string outName = name ? name.str() : "output" + std::to_string(i);
+    if (outName.find('\0') != std::string::npos || !outputNames.insert(outName).second)
+      return func.emitError() << "output " << i << " has a name with a NUL byte or the name of another output";
+    program.str(outName);
     program.u32(ids[v]);
   }
   program.u32(static_cast<uint32_t>(launches.size()));
