@@ -173,6 +173,18 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       }
       SmallVector<Attribute> shapes;
       for (size_t r = 0; r < launch.getNumResults(); ++r) {
+        // A dim that compile-time shape inference called static must come out the same at the bounds; if not,
+        // the IR (and any shape arithmetic folded from it) is wrong for some inputs: refuse to compile.
+        auto type = cast<RankedTensorType>(launch.getResult(r).getType());
+        for (int64_t d = 0; d < type.getRank(); ++d)
+          if (!type.isDynamicDim(d) && (static_cast<size_t>(d) >= outs[r]->t.shape.size() ||
+                                        outs[r]->t.shape[d] != type.getDimSize(d))) {
+            launch.emitError() << "result " << r << " has static type " << type << " but the kernel computes "
+                               << num::shapeStr(outs[r]->t.shape)
+                               << " at the compiled dim bounds (shape inference missed a dependence on a "
+                                  "dynamic dim; please report)";
+            return signalPassFailure();
+          }
         shapes.push_back(b.getDenseI64ArrayAttr(outs[r]->t.shape));
         defIndex[launch.getResult(r)] = index;
         info[launch.getResult(r)] = std::move(outs[r]);

@@ -120,6 +120,19 @@ func.func @conv_pool(%x: tensor<1x2x5x5xf32>, %w: tensor<3x2x3x3xf32>) -> (!nn.u
 
 // -----
 
+// A strided window over a dynamic dim stays dynamic, also for a stride of 16 (a ViT patch embedding over images of
+// any size) and 39 (found by fuzzing: evaluating shapes at two close stand-in sizes took such dims for static).
+// CHECK-LABEL: func @strided_dynamic
+func.func @strided_dynamic(%x: tensor<1x3x?x?xf32>, %w: tensor<8x3x16x16xf32>, %w2: tensor<8x3x3x3xf32>) -> (!nn.unknown, !nn.unknown) {
+  // CHECK: nn.conv({{.*}}) {{.*}} -> tensor<1x8x?x?xf32>
+  %0 = nn.onnx_node "Conv"(%x, %w) {attrs = {strides = array<i64: 16, 16>}, version = 11 : i64} : (tensor<1x3x?x?xf32>, tensor<8x3x16x16xf32>) -> !nn.unknown
+  // CHECK: nn.conv({{.*}}) {{.*}} -> tensor<1x8x?x?xf32>
+  %1 = nn.onnx_node "Conv"(%x, %w2) {attrs = {strides = array<i64: 39, 2>, pads = array<i64: 1, 0, 1, 0>}, version = 11 : i64} : (tensor<1x3x?x?xf32>, tensor<8x3x3x3xf32>) -> !nn.unknown
+  return %0, %1 : !nn.unknown, !nn.unknown
+}
+
+// -----
+
 // CHECK-LABEL: func @pad_topk_cumsum
 func.func @pad_topk_cumsum(%x: tensor<3x4xf32>) -> (!nn.unknown, !nn.unknown, !nn.unknown, !nn.unknown) {
   // Opset 18 Pad with axes: pads for the named dims only, expanded to all dims.
