@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 namespace qopt::num {
 
@@ -32,6 +33,10 @@ struct ThreadPool::Job {
   int64_t n = 0;
   int64_t chunks = 0;
   std::atomic<int64_t> next{0};
+  // The first exception a chunk threw (std::bad_alloc from a kernel's scratch buffer, say). Once one is set the
+  // remaining chunks are skipped, and parallelFor rethrows it on the submitting thread after the workers are done.
+  std::mutex errorMutex;
+  std::exception_ptr error;
 };
 
 ThreadPool::ThreadPool(int n) {
@@ -70,7 +75,15 @@ void ThreadPool::runChunks(Job &job) {
       return;
     int64_t begin, end;
     chunkBounds(job.n, job.chunks, c, begin, end);
-    (*job.fn)(begin, end);
+    try {
+      (*job.fn)(begin, end);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(job.errorMutex);
+      if (!job.error)
+        job.error = std::current_exception();
+      job.next.store(job.chunks, std::memory_order_relaxed);
+      return;
+    }
   }
 }
 
@@ -136,6 +149,9 @@ void ThreadPool::parallelFor(int64_t n, const std::function<void(int64_t, int64_
   std::unique_lock<std::mutex> lock(mutex);
   doneCv.wait(lock, [&] { return activeWorkers == 0; });
   job = nullptr;
+  lock.unlock();
+  if (j.error)
+    std::rethrow_exception(j.error);
 }
 
 ThreadPool &defaultThreadPool() {

@@ -12,7 +12,9 @@
  *   qrt_tensor logits; st = qrt_session_get_output(session, "logits", &logits);
  *
  * The loader validates everything it reads before use (section bounds, checksums, value and kernel tables), so a
- * damaged or hostile file is rejected with a message rather than read out of bounds.
+ * damaged or hostile file is rejected with a message rather than read out of bounds. No C++ exception leaves this
+ * API: a failed allocation anywhere inside a call (a run-time sized buffer, a kernel's scratch memory on a worker
+ * thread) comes back as QRT_ERROR_OUT_OF_MEMORY.
  *===---------------------------------------------------------------------===*/
 #ifndef QRT_H
 #define QRT_H
@@ -36,6 +38,7 @@ typedef enum qrt_status_code {
   QRT_ERROR_INVALID_ARGUMENT = 3, /* a wrong input name, dtype or shape */
   QRT_ERROR_UNSUPPORTED = 4,      /* e.g. a device this runtime was built without */
   QRT_ERROR_EXECUTION = 5,        /* a kernel rejected its operands at run time */
+  QRT_ERROR_OUT_OF_MEMORY = 6,    /* an allocation failed (e.g. a buffer whose size the inputs determine) */
 } qrt_status_code;
 
 /* Element types, numbered as ONNX's TensorProto.DataType. */

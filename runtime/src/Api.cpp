@@ -5,6 +5,8 @@
 #include "Tokenizer.h"
 
 #include <cstring>
+#include <exception>
+#include <new>
 #include <string>
 
 struct qrt_status_impl {
@@ -29,13 +31,37 @@ namespace {
 qrt_status makeStatus(int code, std::string msg) {
   return new qrt_status_impl{static_cast<qrt_status_code>(code), std::move(msg)};
 }
+
+// Returned when memory ran out, possibly while building a status: preallocated, never freed.
+qrt_status_impl outOfMemory{QRT_ERROR_OUT_OF_MEMORY, "out of memory"};
+qrt_status_impl unknownError{QRT_ERROR_EXECUTION, "internal error: an unknown exception"};
+
+// Runs the body of an API call, turning any exception into a status: none may cross the C boundary.
+template <class Body> qrt_status guarded(const char *call, Body &&body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc &) {
+    return &outOfMemory;
+  } catch (const std::exception &e) {
+    try {
+      return makeStatus(QRT_ERROR_EXECUTION, std::string(call) + ": internal error: " + e.what());
+    } catch (...) {
+      return &outOfMemory;
+    }
+  } catch (...) {
+    return &unknownError;
+  }
+}
 } // namespace
 
 extern "C" {
 
 qrt_status_code qrt_status_code_of(qrt_status s) { return s ? s->code : QRT_OK; }
 const char *qrt_status_message(qrt_status s) { return s ? s->message.c_str() : "ok"; }
-void qrt_status_free(qrt_status s) { delete s; }
+void qrt_status_free(qrt_status s) {
+  if (s != &outOfMemory && s != &unknownError)
+    delete s;
+}
 
 const char *qrt_dtype_name(qrt_dtype d) { return qopt::num::dtypeName(static_cast<qopt::num::DType>(d)); }
 size_t qrt_dtype_size(qrt_dtype d) { return qopt::num::dtypeSize(static_cast<qopt::num::DType>(d)); }
@@ -63,27 +89,31 @@ qrt_status finishLoad(std::unique_ptr<qrt::Model> m, int code, const std::string
 } // namespace
 
 qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out) {
-  if (!path || !out)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load: null argument");
-  std::string err;
-  int code = 0;
-  auto m = qrt::Model::load(path, makeResolver(options), err, code);
-  return finishLoad(std::move(m), code, err, out);
+  return guarded("qrt_model_load_with_options", [&]() -> qrt_status {
+    if (!path || !out)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load: null argument");
+    std::string err;
+    int code = 0;
+    auto m = qrt::Model::load(path, makeResolver(options), err, code);
+    return finishLoad(std::move(m), code, err, out);
+  });
 }
 
 qrt_status qrt_model_load_from_memory(const void *data, size_t size, const qrt_model_options *options,
                                       qrt_model **out) {
-  if (!data || !out)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load_from_memory: null argument");
-  if (reinterpret_cast<uintptr_t>(data) % qrt::Model::kImageAlignment != 0)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load_from_memory: the image must start on a " +
-                                                      std::to_string(qrt::Model::kImageAlignment) +
-                                                      "-byte boundary");
-  std::string err;
-  int code = 0;
-  auto m = qrt::Model::loadImage(static_cast<const uint8_t *>(data), size, "model image", makeResolver(options),
-                                 err, code);
-  return finishLoad(std::move(m), code, err, out);
+  return guarded("qrt_model_load_from_memory", [&]() -> qrt_status {
+    if (!data || !out)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load_from_memory: null argument");
+    if (reinterpret_cast<uintptr_t>(data) % qrt::Model::kImageAlignment != 0)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_load_from_memory: the image must start on a " +
+                                                        std::to_string(qrt::Model::kImageAlignment) +
+                                                        "-byte boundary");
+    std::string err;
+    int code = 0;
+    auto m = qrt::Model::loadImage(static_cast<const uint8_t *>(data), size, "model image", makeResolver(options),
+                                   err, code);
+    return finishLoad(std::move(m), code, err, out);
+  });
 }
 
 void qrt_model_free(qrt_model *m) { delete m; }
@@ -106,15 +136,17 @@ const char *qrt_model_output_name(const qrt_model *m, int32_t i) {
 }
 
 qrt_status qrt_model_input_info(const qrt_model *m, int32_t i, qrt_tensor *out) {
-  if (i < 0 || i >= qrt_model_num_inputs(m) || !out)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_input_info: bad index");
-  const qrt::Value &v = m->impl->values[m->impl->inputs[i]];
-  std::memset(out, 0, sizeof *out);
-  out->dtype = static_cast<qrt_dtype>(v.dtype);
-  out->rank = static_cast<int32_t>(v.dims.size());
-  for (size_t d = 0; d < v.dims.size(); ++d)
-    out->shape[d] = v.dims[d];
-  return nullptr;
+  return guarded("qrt_model_input_info", [&]() -> qrt_status {
+    if (i < 0 || i >= qrt_model_num_inputs(m) || !out)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_input_info: bad index");
+    const qrt::Value &v = m->impl->values[m->impl->inputs[i]];
+    std::memset(out, 0, sizeof *out);
+    out->dtype = static_cast<qrt_dtype>(v.dtype);
+    out->rank = static_cast<int32_t>(v.dims.size());
+    for (size_t d = 0; d < v.dims.size(); ++d)
+      out->shape[d] = v.dims[d];
+    return nullptr;
+  });
 }
 
 int64_t qrt_model_input_max_dim(const qrt_model *m, int32_t i, int32_t d) {
@@ -132,85 +164,97 @@ const char *qrt_model_metadata(const qrt_model *m, const char *key) {
 }
 
 qrt_status qrt_session_create(const qrt_model *m, const qrt_session_options *opts, qrt_session **out) {
-  if (!m || !out)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_create: null argument");
-  std::string device = opts && opts->device ? opts->device : "cpu";
-  int threads = opts ? opts->num_threads : 0;
-  std::unique_ptr<qrt::Backend> backend;
-  if (device == "cpu")
-    backend = qrt::createCpuBackend(threads);
-  else if (device == "cuda")
-    return makeStatus(QRT_ERROR_UNSUPPORTED, "this runtime was built without the CUDA backend");
-  else
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "unknown device '" + device + "' (expected cpu or cuda)");
-  auto s = std::make_unique<qrt::Session>(*m->impl, std::move(backend));
-  std::string err;
-  if (!s->prepare(err))
-    return makeStatus(QRT_ERROR_EXECUTION, err);
-  *out = new qrt_session{std::move(s)};
-  return nullptr;
+  return guarded("qrt_session_create", [&]() -> qrt_status {
+    if (!m || !out)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_create: null argument");
+    std::string device = opts && opts->device ? opts->device : "cpu";
+    int threads = opts ? opts->num_threads : 0;
+    std::unique_ptr<qrt::Backend> backend;
+    if (device == "cpu")
+      backend = qrt::createCpuBackend(threads);
+    else if (device == "cuda")
+      return makeStatus(QRT_ERROR_UNSUPPORTED, "this runtime was built without the CUDA backend");
+    else
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "unknown device '" + device + "' (expected cpu or cuda)");
+    auto s = std::make_unique<qrt::Session>(*m->impl, std::move(backend));
+    std::string err;
+    if (!s->prepare(err))
+      return makeStatus(QRT_ERROR_EXECUTION, err);
+    *out = new qrt_session{std::move(s)};
+    return nullptr;
+  });
 }
 
 void qrt_session_free(qrt_session *s) { delete s; }
 
 qrt_status qrt_session_set_input(qrt_session *s, const char *name, qrt_dtype dtype, const int64_t *shape,
                                  int32_t rank, const void *data) {
-  if (!s || !name || (rank && !shape) || rank < 0 || rank > QRT_MAX_RANK)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_set_input: bad argument");
-  std::vector<int64_t> dims(shape, shape + rank);
-  if (!data && qopt::num::numElements(dims) != 0)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_set_input: null data");
-  std::string err;
-  int code = s->impl->setInput(name, static_cast<qopt::num::DType>(dtype), dims, data, err);
-  return code ? makeStatus(code, err) : nullptr;
+  return guarded("qrt_session_set_input", [&]() -> qrt_status {
+    if (!s || !name || (rank && !shape) || rank < 0 || rank > QRT_MAX_RANK)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_set_input: bad argument");
+    std::vector<int64_t> dims(shape, shape + rank);
+    if (!data && qopt::num::numElements(dims) != 0)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_set_input: null data");
+    std::string err;
+    int code = s->impl->setInput(name, static_cast<qopt::num::DType>(dtype), dims, data, err);
+    return code ? makeStatus(code, err) : nullptr;
+  });
 }
 
 qrt_status qrt_session_run(qrt_session *s) {
-  std::string err;
-  int code = s->impl->run(err);
-  return code ? makeStatus(code, err) : nullptr;
+  return guarded("qrt_session_run", [&]() -> qrt_status {
+    std::string err;
+    int code = s->impl->run(err);
+    return code ? makeStatus(code, err) : nullptr;
+  });
 }
 
 qrt_status qrt_session_get_output(qrt_session *s, const char *name, qrt_tensor *out) {
-  const qopt::num::Tensor *t = s->impl->output(name ? name : "");
-  if (!t)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT,
-                      std::string("no output named '") + (name ? name : "") + "' (or the session has not run)");
-  std::memset(out, 0, sizeof *out);
-  out->dtype = static_cast<qrt_dtype>(t->dtype);
-  out->rank = static_cast<int32_t>(t->shape.size());
-  for (size_t d = 0; d < t->shape.size(); ++d)
-    out->shape[d] = t->shape[d];
-  out->data = t->data;
-  return nullptr;
+  return guarded("qrt_session_get_output", [&]() -> qrt_status {
+    const qopt::num::Tensor *t = s->impl->output(name ? name : "");
+    if (!t)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT,
+                        std::string("no output named '") + (name ? name : "") + "' (or the session has not run)");
+    std::memset(out, 0, sizeof *out);
+    out->dtype = static_cast<qrt_dtype>(t->dtype);
+    out->rank = static_cast<int32_t>(t->shape.size());
+    for (size_t d = 0; d < t->shape.size(); ++d)
+      out->shape[d] = t->shape[d];
+    out->data = t->data;
+    return nullptr;
+  });
 }
 
 qrt_status qrt_tokenizer_create(const qrt_model *m, qrt_tokenizer **out) {
-  if (!m->impl->tokenizer)
-    return makeStatus(QRT_ERROR_UNSUPPORTED, "the model has no embedded tokenizer (compile with --tokenizer)");
-  const char *vs = qrt_model_metadata(m, "tokenizer.vocab_size");
-  int32_t vocab = vs ? static_cast<int32_t>(std::strtol(vs, nullptr, 10)) : 0;
-  auto *t = new qrt_tokenizer();
-  std::string err;
-  if (!qrt::Tokenizer::load(m->impl->tokenizer, m->impl->tokenizerSize, vocab, t->impl, err)) {
-    delete t;
-    return makeStatus(QRT_ERROR_FORMAT, "embedded tokenizer: " + err);
-  }
-  *out = t;
-  return nullptr;
+  return guarded("qrt_tokenizer_create", [&]() -> qrt_status {
+    if (!m->impl->tokenizer)
+      return makeStatus(QRT_ERROR_UNSUPPORTED, "the model has no embedded tokenizer (compile with --tokenizer)");
+    const char *vs = qrt_model_metadata(m, "tokenizer.vocab_size");
+    int32_t vocab = vs ? static_cast<int32_t>(std::strtol(vs, nullptr, 10)) : 0;
+    auto *t = new qrt_tokenizer();
+    std::string err;
+    if (!qrt::Tokenizer::load(m->impl->tokenizer, m->impl->tokenizerSize, vocab, t->impl, err)) {
+      delete t;
+      return makeStatus(QRT_ERROR_FORMAT, "embedded tokenizer: " + err);
+    }
+    *out = t;
+    return nullptr;
+  });
 }
 
 qrt_status qrt_tokenizer_load(const char *path, int32_t vocab, qrt_tokenizer **out) {
-  if (!path || !out)
-    return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_tokenizer_load: null argument");
-  auto *t = new qrt_tokenizer();
-  std::string err;
-  if (!qrt::Tokenizer::loadFile(path, vocab, t->impl, err)) {
-    delete t;
-    return makeStatus(QRT_ERROR_FORMAT, err);
-  }
-  *out = t;
-  return nullptr;
+  return guarded("qrt_tokenizer_load", [&]() -> qrt_status {
+    if (!path || !out)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_tokenizer_load: null argument");
+    auto *t = new qrt_tokenizer();
+    std::string err;
+    if (!qrt::Tokenizer::loadFile(path, vocab, t->impl, err)) {
+      delete t;
+      return makeStatus(QRT_ERROR_FORMAT, err);
+    }
+    *out = t;
+    return nullptr;
+  });
 }
 
 void qrt_tokenizer_free(qrt_tokenizer *t) { delete t; }
@@ -219,16 +263,22 @@ int32_t qrt_tokenizer_vocab_size(const qrt_tokenizer *t) { return t->impl.vocabS
 
 qrt_status qrt_tokenizer_encode(const qrt_tokenizer *t, const char *text, int32_t bos, int32_t eos,
                                 int32_t *outIds, size_t capacity, size_t *outCount) {
-  std::vector<int32_t> ids = t->impl.encode(text ? text : "", bos != 0, eos != 0);
-  if (outCount)
-    *outCount = ids.size();
-  for (size_t i = 0; i < ids.size() && i < capacity; ++i)
-    outIds[i] = ids[i];
-  return nullptr;
+  return guarded("qrt_tokenizer_encode", [&]() -> qrt_status {
+    std::vector<int32_t> ids = t->impl.encode(text ? text : "", bos != 0, eos != 0);
+    if (outCount)
+      *outCount = ids.size();
+    for (size_t i = 0; i < ids.size() && i < capacity; ++i)
+      outIds[i] = ids[i];
+    return nullptr;
+  });
 }
 
 const char *qrt_tokenizer_decode(qrt_tokenizer *t, int32_t prev, int32_t token) {
-  t->last = t->impl.decode(prev, token);
+  try {
+    t->last = t->impl.decode(prev, token);
+  } catch (...) {
+    t->last.clear();
+  }
   return t->last.c_str();
 }
 

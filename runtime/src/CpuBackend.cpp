@@ -11,8 +11,9 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <vector>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 namespace qrt {
 namespace {
@@ -41,8 +42,14 @@ public:
   uint8_t *dynamicBuffer(uint32_t id, size_t bytes) override {
     if (id >= dynamic.size())
       dynamic.resize(id + 1);
-    dynamic[id].resize(std::max<size_t>(bytes, 1));
-    return dynamic[id].data();
+    Buffer &b = dynamic[id];
+    if (bytes <= b.capacity && b.data)
+      return b.data.get();
+    // A size read from run-time data can be anything: allocate without throwing and let the session report a
+    // failure. calloc zeroes (as the arena is zeroed) without touching the pages of a large request.
+    b.data.reset(static_cast<uint8_t *>(std::calloc(std::max<size_t>(bytes, 1), 1)));
+    b.capacity = b.data ? bytes : 0;
+    return b.data.get();
   }
 
   const void *weightData(const Model &, const Value &value) override { return value.data; }
@@ -55,7 +62,14 @@ public:
 private:
   qopt::num::ThreadPool pool;
   uint8_t *arenaBase = nullptr;
-  std::vector<std::vector<uint8_t>> dynamic;
+  struct Free {
+    void operator()(uint8_t *p) const { std::free(p); }
+  };
+  struct Buffer {
+    std::unique_ptr<uint8_t, Free> data;
+    size_t capacity = 0;
+  };
+  std::vector<Buffer> dynamic;
 };
 
 } // namespace

@@ -123,10 +123,12 @@ int Session::run(std::string &error) {
       const Value &v = model.values[id];
       int64_t n = t.numel();
       if (v.storage == Storage::Dynamic && n >= 0 && t.dtype == v.dtype) {
-        t.data = backend->dynamicBuffer(id, static_cast<size_t>(n) * num::dtypeSize(t.dtype));
+        uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(t.dtype); // n <= 2^59: no overflow
+        t.data = backend->dynamicBuffer(id, static_cast<size_t>(bytes));
         if (!t.data) {
-          error = where() + "cannot allocate " + std::to_string(n) + " elements for '" + v.name + "'";
-          return QRT_ERROR_EXECUTION;
+          error = where() + "out of memory: cannot allocate " + std::to_string(bytes) + " bytes for '" + v.name +
+                  "' (" + num::dtypeName(t.dtype) + num::shapeStr(t.shape) + ", a size computed at run time)";
+          return QRT_ERROR_OUT_OF_MEMORY;
         }
         continue;
       }

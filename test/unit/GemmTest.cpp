@@ -17,7 +17,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -326,6 +328,44 @@ TEST(ThreadPool, UsesWorkerThreads) {
   });
   EXPECT_EQ(started.load(), 2);
   EXPECT_EQ(otherThread.load(), 1);
+}
+
+TEST(ThreadPool, ExceptionOnAWorkerReachesTheCaller) {
+  ThreadPool pool(2);
+  std::thread::id self = std::this_thread::get_id();
+  for (int round = 0; round < 20; ++round) {
+    // Both chunks wait until both have started, so one of them surely runs on the worker; that one throws (as a
+    // kernel's scratch allocation would), and the other finishes.
+    std::atomic<int> started{0}, finished{0};
+    bool threw = false;
+    try {
+      pool.parallelFor(2, [&](int64_t, int64_t) {
+        started.fetch_add(1);
+        for (int spin = 0; spin < 200000000 && started.load() < 2; ++spin)
+          std::this_thread::yield();
+        if (std::this_thread::get_id() != self)
+          throw std::bad_alloc();
+        finished.fetch_add(1);
+      });
+    } catch (const std::bad_alloc &) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw) << "round " << round;
+    EXPECT_EQ(started.load(), 2);
+    EXPECT_EQ(finished.load(), 1);
+  }
+  // A throw on the calling thread skips the chunks not started yet; the pool stays usable afterwards.
+  std::atomic<int64_t> ran{0};
+  EXPECT_THROW(pool.parallelFor(1000, [&](int64_t b, int64_t) {
+                 if (b == 0)
+                   throw std::runtime_error("chunk 0");
+                 ran.fetch_add(1);
+               }),
+               std::runtime_error);
+  EXPECT_LE(ran.load(), 1);
+  std::atomic<int64_t> sum{0};
+  pool.parallelFor(1000, [&](int64_t b, int64_t e) { sum.fetch_add(e - b); });
+  EXPECT_EQ(sum.load(), 1000);
 }
 
 TEST(ThreadPool, DefaultPoolFollowsEnvironment) {

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <new>
 #include <random>
 #include <sstream>
 #include <string>
@@ -375,8 +376,7 @@ int perplexity(qrt_model *model, qrt_session *session, const Options &o) {
 
 } // namespace
 
-int main(int argc, char **argv) {
-  Options o = parse(argc, argv);
+static int runTool(const Options &o) {
   qrt_model *model = nullptr;
   check(qrt_model_load(o.model.c_str(), &model), "loading model");
   qrt_session_options so{o.device.c_str(), o.threads};
@@ -392,4 +392,15 @@ int main(int argc, char **argv) {
   qrt_session_free(session);
   qrt_model_free(model);
   return rc;
+}
+
+int main(int argc, char **argv) {
+  Options o = parse(argc, argv);
+  // The runtime reports its own allocation failures as statuses; this catches qrun's (a huge output to write).
+  try {
+    return runTool(o);
+  } catch (const std::bad_alloc &) {
+    std::fprintf(stderr, "qrun: error: out of memory\n");
+    return 1;
+  }
 }

@@ -169,3 +169,11 @@ single(helper.make_node("Flatten", [], ["y"], name="f"), "no_inputs.onnx")
 single(helper.make_node("Transpose", ["x"], ["y"], name="t", perm=1), "attr_type.onnx")
 single(helper.make_node("Cast", ["x"], ["y"], name="c"), "missing_attr.onnx")
 single(helper.make_node("Relu", [""], ["y"], name="r"), "empty_input.onnx")
+
+# A result whose shape is run-time data (ConstantOfShape of a graph input): the runtime sizes it from the input.
+shape = helper.make_tensor_value_info("shape", TensorProto.INT64, [2])
+y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["rows", "cols"])
+fill = helper.make_node("ConstantOfShape", ["shape"], ["y"], name="fill",
+                        value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.5]))
+save(helper.make_model(helper.make_graph([fill], "g", [shape], [y]), opset_imports=[helper.make_opsetid("", 17)]),
+     "runtime_sized.onnx")

@@ -33,7 +33,9 @@ public:
   // [c*q + min(c, r), ...) with q = n / chunks, r = n % chunks), runs them on the workers and the calling thread,
   // and returns when all have finished. n <= 0 calls nothing. A call made from inside a running chunk (nested
   // parallelism), or while another thread's call holds the workers, runs the same chunks inline on the calling
-  // thread instead of waiting, so it can neither deadlock nor change the split.
+  // thread instead of waiting, so it can neither deadlock nor change the split. If a chunk throws, the chunks not
+  // yet started are skipped and the first exception is rethrown here once every worker has left the job: an
+  // exception never escapes a worker thread (which would terminate the process).
   void parallelFor(int64_t n, const std::function<void(int64_t begin, int64_t end)> &fn);
 
   // The bounds of chunk `c` of `chunks` over [0, n); exposed so callers can reason about the split.
