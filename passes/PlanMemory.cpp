@@ -99,7 +99,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       if (auto w = dyn_cast<kern::WeightOp>(op)) {
         auto inf = std::make_unique<Info>();
         if (!nn::readConstant(w.getValue(), inf->t, inf->storage)) {
-          w.emitError() << "weight has an unsupported element type or layout";
+          w.emitError() << "cannot read this weight: " << nn::unreadableConstantReason(w.getValue());
           return signalPassFailure();
         }
         info[w.getResult()] = std::move(inf);

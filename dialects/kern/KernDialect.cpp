@@ -1,5 +1,6 @@
 //===- KernDialect.cpp - kern dialect registration and verifiers -----------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/ResourceCheck.h"
 #include "qopt/Numerics/Kernels.h"
 
 #include "mlir/IR/Builders.h"
@@ -41,6 +42,8 @@ LogicalResult LaunchOp::verify() {
 }
 
 OpFoldResult WeightOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult WeightOp::verify() { return qopt::verifyResourceSize(getOperation(), getValue()); }
 
 #define GET_OP_CLASSES
 #include "dialects/kern/KernOps.cpp.inc"

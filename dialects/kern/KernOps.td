@@ -51,6 +51,7 @@ def Kern_WeightOp : Kern_Op<"weight", [ConstantLike, Pure, AllTypesMatch<["value
   let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value, CArg<"::mlir::StringAttr", "{}">:$name), [{
     build($_builder, $_state, ::llvm::cast<::mlir::TypedAttr>(value).getType(), value, name);
   }]>];
+  let hasVerifier = 1;
 }
 
 def Kern_AbsentOp : Kern_Op<"absent", [Pure]> {

@@ -116,6 +116,23 @@ bool readConstant(Attribute attr, num::Tensor &out, std::vector<uint8_t> &storag
   return true;
 }
 
+std::string unreadableConstantReason(Attribute attr) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  auto elements = dyn_cast_or_null<ElementsAttr>(attr);
+  if (!elements) {
+    os << "it is not a tensor constant";
+  } else if (auto res = dyn_cast<DenseResourceElementsAttr>(attr); res && !res.getRawHandle().getBlob()) {
+    os << "its resource '" << res.getRawHandle().getKey()
+       << "' has no data (the IR was printed with weights elided: print it with --emit-weights)";
+  } else if (toDType(elements.getElementType()) == num::DType::Undefined) {
+    os << "its element type " << elements.getElementType() << " is not supported";
+  } else {
+    os << "its data does not match its type " << elements.getType();
+  }
+  return text;
+}
+
 OpFoldResult foldWithKernel(Operation *op, ArrayRef<Attribute> operands) {
   auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
   if (!resultType || !resultType.hasStaticShape() || resultType.getNumElements() > kMaxFoldElements)

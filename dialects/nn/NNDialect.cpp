@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Dialect/ResourceCheck.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
@@ -40,6 +41,8 @@ Operation *NNDialect::materializeConstant(OpBuilder &builder, Attribute value, T
 }
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getValue(); }
+
+LogicalResult ConstantOp::verify() { return qopt::verifyResourceSize(getOperation(), getValue()); }
 
 namespace qopt::nn {
 

@@ -93,6 +93,7 @@ def NN_ConstantOp : NN_Op<"constant", [ConstantLike, Pure, AllTypesMatch<["value
   let builders = [OpBuilder<(ins "::mlir::ElementsAttr":$value, CArg<"::mlir::StringAttr", "{}">:$name), [{
     build($_builder, $_state, ::llvm::cast<::mlir::TypedAttr>(value).getType(), value, name);
   }]>];
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -133,7 +133,7 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
       num::Tensor t;
       std::vector<uint8_t> storage;
       if (!nn::readConstant(w.getValue(), t, storage))
-        return w.emitError() << "weight has an unsupported element type";
+        return w.emitError() << "cannot read this weight: " << nn::unreadableConstantReason(w.getValue());
       uint64_t bytes = t.bytes();
       std::string name = w.getName() ? w.getName()->str() : valueName(w.getResult(), "const");
       if (options.external) {

@@ -38,3 +38,19 @@ func.func @plan(%x: tensor<4xf32>) {
   %0 = kern.launch "unary"(%x) {attrs = {fn = "exp"}, offsets = array<i64: 0, 64>} : (tensor<4xf32>) -> tensor<4xf32>
   return
 }
+
+// -----
+
+func.func @short_weight() -> tensor<2x2xi64> {
+  // expected-error@+1 {{'kern.weight' op resource 'w' holds 8 bytes, but 'tensor<2x2xi64>' needs 32}}
+  %0 = kern.weight dense_resource<w> : tensor<2x2xi64>
+  return %0 : tensor<2x2xi64>
+}
+
+{-#
+  dialect_resources: {
+    builtin: {
+      w: "0x080000000100000000000000"
+    }
+  }
+#-}

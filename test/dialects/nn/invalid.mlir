@@ -120,3 +120,20 @@ func.func @bad_kind(%x: tensor<2xf32>) {
   %0 = nn.reduce(%x) {kind = "median"} : (tensor<2xf32>) -> tensor<1xf32>
   return
 }
+
+// -----
+
+// A blob must hold its tensor type's bytes (here 4 of the 16 that four floats need); MLIR itself does not check.
+func.func @short_blob() -> tensor<4xf32> {
+  // expected-error@+1 {{'nn.constant' op resource 'short' holds 4 bytes, but 'tensor<4xf32>' needs 16}}
+  %0 = nn.constant dense_resource<short> : tensor<4xf32>
+  return %0 : tensor<4xf32>
+}
+
+{-#
+  dialect_resources: {
+    builtin: {
+      short: "0x040000000000803F"
+    }
+  }
+#-}
