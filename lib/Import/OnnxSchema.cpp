@@ -10,6 +10,8 @@
 
 #include <onnx/defs/schema.h>
 
+#include <algorithm>
+
 using namespace mlir;
 
 namespace qopt {
@@ -57,11 +59,18 @@ LogicalResult verifyOnnxSchema(nn::OnnxNodeOp node) {
   const std::string op = node.getOpType().str();
   const int version = static_cast<int>(node.getVersion());
   const onnx::OpSchema *s = onnx::OpSchemaRegistry::Schema(op, version, onnx::ONNX_DOMAIN);
-  if (!s)
-    return success(); // not an ONNX op at this version: the handler table reports it
   auto fail = [&](const Twine &what) {
     return node.emitError() << "ONNX " << op << " (opset " << version << "): " << what;
   };
+  if (!s) {
+    // An op that ONNX only defines from a later opset on is not this model's op, whatever the handler table
+    // (which may map the name for every version) would do with it; an op ONNX never defined is left to the
+    // table's unknown-op error.
+    for (int64_t later = std::max<int64_t>(int64_t(version) + 1, 1); later <= latestKnownOpset(); ++later)
+      if (onnx::OpSchemaRegistry::Schema(op, static_cast<int>(later), onnx::ONNX_DOMAIN))
+        return fail("the op does not exist in this opset (ONNX added it in opset " + Twine(later) + ")");
+    return success();
+  }
   const bool exact = version <= latestKnownOpset();
   const int nin = static_cast<int>(node.getNumOperands()), nout = static_cast<int>(node.getNumResults());
   if (nin < s->min_input() || (exact && nin > s->max_input()))

@@ -158,10 +158,10 @@ m.graph.initializer.extend([numpy_helper.from_array(np.zeros(3, np.float32), "b"
 save(m, "duplicate_name.onnx", check=False)
 
 # Nodes that break their op's schema: no input, an attribute of the wrong type, a required attribute missing.
-def single(node, name):
+def single(node, name, opset=17):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    save(helper.make_model(helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", 17)],
+    save(helper.make_model(helper.make_graph([node], "g", [x], [y]), opset_imports=[helper.make_opsetid("", opset)],
                            ir_version=8), name, check=False)
 
 
@@ -169,6 +169,8 @@ single(helper.make_node("Flatten", [], ["y"], name="f"), "no_inputs.onnx")
 single(helper.make_node("Transpose", ["x"], ["y"], name="t", perm=1), "attr_type.onnx")
 single(helper.make_node("Cast", ["x"], ["y"], name="c"), "missing_attr.onnx")
 single(helper.make_node("Relu", [""], ["y"], name="r"), "empty_input.onnx")
+# HardSwish exists from opset 14 on.
+single(helper.make_node("HardSwish", ["x"], ["y"], name="hs"), "before_its_opset.onnx", opset=12)
 
 # A result whose shape is run-time data (ConstantOfShape of a graph input): the runtime sizes it from the input.
 shape = helper.make_tensor_value_info("shape", TensorProto.INT64, [2])
