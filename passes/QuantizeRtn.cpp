@@ -31,7 +31,6 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
   using QuantizeRtnPassBase::QuantizeRtnPassBase;
 
   void runOnOperation() override {
-    MLIRContext *ctx = &getContext();
     if (!num::quant::isSupportedBits(bits)) {
       getOperation().emitError() << "qopt-quantize-rtn: bits must be 3, 4 or 8, got " << bits;
       return signalPassFailure();
