@@ -355,6 +355,26 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
                      "' which is not a fresh arena value");
         defined[id] = true;
       }
+      // Kernels assume their results alias neither their operands nor each other (the planner gives values live
+      // at the same instruction disjoint slots); a file that breaks this would make a kernel read what it is
+      // writing (an overlapping memcpy, say).
+      auto slotOverlap = [&](uint32_t a, uint32_t b) {
+        const Value &x = model->values[a], &y = model->values[b];
+        return x.storage == format::Storage::Arena && y.storage == format::Storage::Arena && x.maxBytes &&
+               y.maxBytes && x.offset < y.offset + y.maxBytes && y.offset < x.offset + x.maxBytes;
+      };
+      for (size_t o = 0; o < in.outputs.size(); ++o) {
+        uint32_t out = in.outputs[o];
+        for (uint32_t id : in.inputs)
+          if (id != format::kNoValue && slotOverlap(out, id))
+            return bad("instruction " + std::to_string(i) + " (" + kname + ") writes '" + model->values[out].name +
+                       "' over its operand '" + model->values[id].name + "' (their arena slots overlap)");
+        for (size_t p = 0; p < o; ++p)
+          if (slotOverlap(out, in.outputs[p]))
+            return bad("instruction " + std::to_string(i) + " (" + kname + ") has results '" +
+                       model->values[in.outputs[p]].name + "' and '" + model->values[out].name +
+                       "' whose arena slots overlap");
+      }
     }
     if (!r.ok())
       return bad("program section is malformed");

@@ -28,13 +28,19 @@ struct ValueSpec {
   uint64_t offset = 0, maxBytes = 0;
 };
 
+// An instruction of the program: a kernel (given fn = "add") and its operand and result value ids.
+struct InstrSpec {
+  std::string kernel;
+  std::vector<uint32_t> inputs, outputs;
+};
+
 // y = x + w on float32 [4]: x an input, w a weight (in the file or external), y in the arena.
 struct Spec {
   std::vector<ValueSpec> values = {{"x", Storage::Input, {4}, 0, 0},
                                    {"w", Storage::Weight, {4}, 0, 16},
                                    {"y", Storage::Arena, {4}, 0, 16}};
   uint64_t arenaBytes = 64;
-  std::string kernel = "binary";
+  std::vector<InstrSpec> program = {{"binary", {0, 1}, {2}}};
   std::vector<float> weights = {1, 2, 3, 4};
 };
 
@@ -68,17 +74,20 @@ void build(const Spec &spec, Image &img) {
   program.u32(1); // outputs
   program.str("y");
   program.u32(2);
-  program.u32(1); // instructions
-  program.str(spec.kernel);
-  program.u32(2);
-  program.u32(0);
-  program.u32(1);
-  program.u32(1);
-  program.u32(2);
-  program.u32(1); // attributes
-  program.str("fn");
-  program.u8(static_cast<uint8_t>(AttrKind::String));
-  program.str("add");
+  program.u32(static_cast<uint32_t>(spec.program.size()));
+  for (const InstrSpec &in : spec.program) {
+    program.str(in.kernel);
+    program.u32(static_cast<uint32_t>(in.inputs.size()));
+    for (uint32_t id : in.inputs)
+      program.u32(id);
+    program.u32(static_cast<uint32_t>(in.outputs.size()));
+    for (uint32_t id : in.outputs)
+      program.u32(id);
+    program.u32(1); // attributes
+    program.str("fn");
+    program.u8(static_cast<uint8_t>(AttrKind::String));
+    program.str("add");
+  }
   ByteWriter meta;
   meta.u32(0);
   ByteWriter weights;
@@ -117,7 +126,7 @@ void build(const Spec &spec, Image &img) {
 }
 
 // Loads the image; returns the error message, or "" after checking that y = x + w.
-std::string loadAndRun(const Image &img, const qrt_model_options *options = nullptr) {
+std::string loadAndRun(const Image &img, const qrt_model_options *options = nullptr, uint64_t arenaBytes = 64) {
   qrt_model *model = nullptr;
   if (qrt_status st = qrt_model_load_from_memory(img.data, img.size, options, &model)) {
     std::string msg = qrt_status_message(st);
@@ -135,7 +144,7 @@ std::string loadAndRun(const Image &img, const qrt_model_options *options = null
   const auto *yv = static_cast<const float *>(y.data);
   EXPECT_EQ(yv[0], 11);
   EXPECT_EQ(yv[3], 44);
-  EXPECT_EQ(qrt_model_arena_bytes(model), 64u);
+  EXPECT_EQ(qrt_model_arena_bytes(model), arenaBytes);
   qrt_session_free(session);
   qrt_model_free(model);
   return "";
@@ -279,10 +288,28 @@ TEST(ModelLoad, MisalignedArenaSlot) {
 
 TEST(ModelLoad, UnknownKernel) {
   Spec s;
-  s.kernel = "launch_missiles";
+  s.program[0].kernel = "launch_missiles";
   Image img;
   build(s, img);
   EXPECT_EQ(loadAndRun(img), "model image: instruction 0 names unknown kernel 'launch_missiles'");
+}
+
+TEST(ModelLoad, ResultSlotOverlapsOperand) {
+  // z = y + w with z given y's slot: the kernel would read what it writes (found by fuzzing: an overlapping
+  // memcpy in the copy kernel).
+  Spec s;
+  s.values.push_back({"z", Storage::Arena, {4}, 0, 16});
+  s.program.push_back({"binary", {2, 1}, {3}});
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 1 (binary) writes 'z' over its operand 'y' (their arena "
+                             "slots overlap)");
+  // Disjoint slots load and run.
+  s.values[3].offset = 64;
+  s.arenaBytes = 128;
+  Image ok;
+  build(s, ok);
+  EXPECT_EQ(loadAndRun(ok, nullptr, 128), "");
 }
 
 } // namespace
