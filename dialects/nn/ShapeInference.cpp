@@ -21,6 +21,9 @@ using namespace qopt::nn;
 namespace {
 
 constexpr int64_t kDyn = ShapedType::kDynamic;
+// The most dims a tensor whose rank is run-time data (Reshape, Expand, ConstantOfShape) may get: model.bin's and
+// the runtime's limit, also checked for every tensor by the model writer.
+constexpr int64_t kMaxShapeRank = 16;
 using Dims = SmallVector<int64_t>;
 
 struct Inferer {
@@ -31,6 +34,21 @@ struct Inferer {
     if (diag)
       op->emitOpError() << msg;
     return failure();
+  }
+
+  // The static length of a 1-D shape operand, which becomes the result's rank: at most kMaxShapeRank, so a
+  // length taken from the file (a 2^41-element int64 input fed to Reshape) cannot size an allocation.
+  FailureOr<int64_t> shapeLength(RankedTensorType s) {
+    if (s.getRank() != 1 || s.isDynamicDim(0)) {
+      (void)fail("expects a 1-D shape operand of static length");
+      return failure();
+    }
+    if (s.getDimSize(0) > kMaxShapeRank) {
+      (void)fail("shape operand has " + Twine(s.getDimSize(0)) + " entries: tensors have at most " +
+                 Twine(kMaxShapeRank) + " dims");
+      return failure();
+    }
+    return s.getDimSize(0);
   }
 
   FailureOr<RankedTensorType> ranked(Value v, StringRef what) {
@@ -305,10 +323,11 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
         auto s = I.ranked(o.getShape(), "shape");
         if (failed(x) || failed(s))
           return failure();
-        if (s->getRank() != 1 || s->isDynamicDim(0))
-          return I.fail("expects a 1-D shape operand of static length");
+        auto len = I.shapeLength(*s);
+        if (failed(len))
+          return failure();
         auto target = getPartialInts(o.getShape());
-        Dims out(s->getDimSize(0), kDyn);
+        Dims out(*len, kDyn);
         if (!target)
           return make(out, x->getElementType());
         int64_t inferAt = -1, known = 1;
@@ -520,10 +539,11 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
         auto x = I.ranked(o.getX(), "operand"), s = I.ranked(o.getShape(), "shape");
         if (failed(x) || failed(s))
           return failure();
-        if (s->getRank() != 1 || s->isDynamicDim(0))
-          return I.fail("expects a 1-D shape operand of static length");
+        auto len = I.shapeLength(*s);
+        if (failed(len))
+          return failure();
         auto target = getPartialInts(o.getShape());
-        Dims t = target ? *target : Dims(s->getDimSize(0), kDyn);
+        Dims t = target ? *target : Dims(*len, kDyn);
         // An unknown target dim broadcast against a known input dim d != 1 is d; against 1 it stays unknown.
         size_t r = std::max<size_t>(t.size(), x->getRank());
         Dims out(r);
@@ -572,10 +592,11 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
         auto s = I.ranked(o.getShape(), "shape");
         if (failed(s))
           return failure();
-        if (s->getRank() != 1 || s->isDynamicDim(0))
-          return I.fail("expects a 1-D shape operand of static length");
+        auto len = I.shapeLength(*s);
+        if (failed(len))
+          return failure();
         auto target = getPartialInts(o.getShape());
-        Dims out = target ? *target : Dims(s->getDimSize(0), kDyn);
+        Dims out = target ? *target : Dims(*len, kDyn);
         return make(out, cast<TensorType>(o.getY().getType()).getElementType());
       })
       .Default([&](Operation *o) { return inferWithKernel(I, o, types); });
@@ -591,8 +612,13 @@ LogicalResult inferResultTypes(Operation *op, SmallVectorImpl<Type> &types, bool
 }
 
 std::optional<SmallVector<int64_t>> getPartialInts(Value v) {
+  // Shape, axes, pads and repeats vectors have at most 2 x 16 entries (model.bin's tensors have rank <= 16); a
+  // longer vector is data, not shape arithmetic, and tracking it element by element would cost memory in
+  // proportion to a length the file chooses (a 2^41-element int64 input used to abort SmallVector).
+  constexpr int64_t kMaxTracked = 64;
   auto t = dyn_cast<RankedTensorType>(v.getType());
-  if (!t || t.getRank() > 1 || !t.hasStaticShape() || !isa<IntegerType>(t.getElementType()))
+  if (!t || t.getRank() > 1 || !t.hasStaticShape() || !isa<IntegerType>(t.getElementType()) ||
+      t.getNumElements() > kMaxTracked)
     return std::nullopt;
   int64_t n = t.getNumElements();
   Operation *def = v.getDefiningOp();

@@ -123,6 +123,24 @@ func.func @bad_kind(%x: tensor<2xf32>) {
 
 // -----
 
+// A result whose rank is run-time data gets at most 16 dims (found by fuzzing: a 2^41-entry shape operand made
+// shape inference allocate a 2^41-dim shape).
+func.func @shape_rank(%x: tensor<?xf32>, %s: tensor<17xi64>) {
+  // expected-error@+1 {{'nn.reshape' op shape operand has 17 entries: tensors have at most 16 dims}}
+  %0 = nn.reshape(%x, %s) : (tensor<?xf32>, tensor<17xi64>) -> tensor<?x?x?x?x?x?x?x?x?x?x?x?x?x?x?x?x?xf32>
+  return
+}
+
+// -----
+
+func.func @expand_rank(%x: tensor<?xf32>, %s: tensor<2199023255554xi64>) {
+  // expected-error@+1 {{'nn.expand' op shape operand has 2199023255554 entries: tensors have at most 16 dims}}
+  %0 = nn.expand(%x, %s) : (tensor<?xf32>, tensor<2199023255554xi64>) -> tensor<?xf32>
+  return
+}
+
+// -----
+
 // A blob must hold its tensor type's bytes (here 4 of the 16 that four floats need); MLIR itself does not check.
 func.func @short_blob() -> tensor<4xf32> {
   // expected-error@+1 {{'nn.constant' op resource 'short' holds 4 bytes, but 'tensor<4xf32>' needs 16}}

@@ -35,7 +35,8 @@ mlir::OpFoldResult foldWithKernel(mlir::Operation *op, llvm::ArrayRef<mlir::Attr
 
 // The values of a 1-D integer tensor as far as they are known at compile time: std::nullopt for the whole
 // vector if even its length is unknown, ShapedType::kDynamic for an unknown element. Looks through constants,
-// nn.shape, nn.gather, nn.concat, nn.unsqueeze/squeeze/reshape and integer casts.
+// nn.shape, nn.gather, nn.concat, nn.unsqueeze/squeeze/reshape and integer casts. Vectors longer than 64
+// entries (longer than any shape-like operand of a rank-16 tensor) are not tracked: std::nullopt.
 std::optional<llvm::SmallVector<int64_t>> getPartialInts(mlir::Value v);
 
 // Reads a constant's elements as num::Tensor bytes (expanding splats). False for non-constant values.
