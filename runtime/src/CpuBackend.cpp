@@ -47,6 +47,7 @@ public:
       return b.data.get();
     // A size read from run-time data can be anything: allocate without throwing and let the session report a
     // failure. calloc zeroes (as the arena is zeroed) without touching the pages of a large request.
+    b.data.reset(); // the old buffer goes first, so growing never holds both
     b.data.reset(static_cast<uint8_t *>(std::calloc(std::max<size_t>(bytes, 1), 1)));
     b.capacity = b.data ? bytes : 0;
     return b.data.get();
