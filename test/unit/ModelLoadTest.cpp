@@ -14,6 +14,8 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <new>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -292,6 +294,33 @@ TEST(ModelLoad, UnknownKernel) {
   Image img;
   build(s, img);
   EXPECT_EQ(loadAndRun(img), "model image: instruction 0 names unknown kernel 'launch_missiles'");
+}
+
+// A C++ host's resolver may throw; the exception must come back as a status, not cross the C API.
+const void *throwingResolver(void *user, uint64_t, const char *, qrt_dtype, uint64_t) {
+  if (user)
+    throw std::bad_alloc();
+  throw std::runtime_error("no such weight file");
+}
+
+TEST(ModelLoad, ExceptionsBecomeStatuses) {
+  Image img;
+  build(externalSpec(), img);
+  int oom = 1;
+  qrt_model_options opts = {throwingResolver, &oom};
+  qrt_model *model = nullptr;
+  qrt_status st = qrt_model_load_from_memory(img.data, img.size, &opts, &model);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(qrt_status_code_of(st), QRT_ERROR_OUT_OF_MEMORY);
+  EXPECT_STREQ(qrt_status_message(st), "out of memory");
+  qrt_status_free(st); // the preallocated status: freeing it is a no-op (ASan would report a bad delete)
+  EXPECT_EQ(model, nullptr);
+  opts.user_data = nullptr;
+  st = qrt_model_load_from_memory(img.data, img.size, &opts, &model);
+  ASSERT_NE(st, nullptr);
+  EXPECT_EQ(qrt_status_code_of(st), QRT_ERROR_EXECUTION);
+  EXPECT_STREQ(qrt_status_message(st), "qrt_model_load_from_memory: internal error: no such weight file");
+  qrt_status_free(st);
 }
 
 TEST(ModelLoad, ResultSlotOverlapsOperand) {
