@@ -1,4 +1,4 @@
-"""Accuracy of qopt's weight-only schemes: perplexity on ../shared/data/tinystories/eval.txt (calibrated on
+"""Accuracy of qopt's weight-only schemes: perplexity on data/tinystories/eval.txt (calibrated on
 calib.txt only), model size and compile time, for stories260K and stories15M.
 
     /usr/bin/python3 bench/accuracy.py [--models stories260K,stories15M] [--out bench]
@@ -17,10 +17,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(ROOT, "..", "shared")
 BIN = os.path.join(ROOT, "build", "bin")
-EVAL = os.path.join(SHARED, "data", "tinystories", "eval.txt")
-CALIB = os.path.join(SHARED, "data", "tinystories", "calib.txt")
+EVAL = os.path.join(ROOT, "data", "tinystories", "eval.txt")
+CALIB = os.path.join(ROOT, "data", "tinystories", "calib.txt")
 
 
 def model_files(name, work):
@@ -29,7 +28,7 @@ def model_files(name, work):
     ckpt = subprocess.run(["bash", os.path.join(ROOT, "scripts/fetch_stories15M.sh")], capture_output=True, text=True,
                           check=True).stdout.strip().splitlines()[-1]
     onnx = os.path.join(work, "stories15M.onnx")
-    tok = os.path.join(SHARED, "models/stories15M/tokenizer.bin")
+    tok = os.path.join(ROOT, "models/stories15M/tokenizer.bin")
     if not os.path.exists(onnx):
         subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts/llama2c_to_onnx.py"), ckpt, tok, "-o", onnx],
                        check=True)
@@ -85,7 +84,7 @@ def main():
 
 def write_md(results, path):
     lines = ["# Weight-only quantization accuracy", "",
-             "Perplexity on `../shared/data/tinystories/eval.txt` (windows of the model's max sequence, CPU backend),",
+             "Perplexity on `data/tinystories/eval.txt` (windows of the model's max sequence, CPU backend),",
              "calibration on `calib.txt` only (128 windows). Group 0 = per output channel; layers whose input size the",
              "group does not divide are quantized per channel (stories260K's down_proj, K = 172; stories15M's",
              "K = 288 with g64), and a group equal to K is per channel too (stories260K's K = 64 layers at g64),",

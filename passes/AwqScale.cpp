@@ -299,10 +299,48 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
                                  << "' has other users; not scaled";
         return success();
       }
-    auto mul = x.getDefiningOp<nn::BinaryOp>();
-    nn::ConstantOp gamma;
+    // Reshapes that keep the last dim (an exporter's flatten to 2-D before a Gemm) pass the scale through, when
+    // nothing else reads their input.
+    Value src = x;
+    while (auto r = src.getDefiningOp<nn::ReshapeOp>()) {
+      auto in = dyn_cast<RankedTensorType>(r.getX().getType());
+      auto out = dyn_cast<RankedTensorType>(r.getType());
+      if (!in || !out || in.getRank() == 0 || out.getRank() == 0 || in.getShape().back() != K ||
+          out.getShape().back() != K ||
+          llvm::any_of(r.getX().getUsers(), [&](Operation *u) { return u != r && !isa<nn::ShapeOp, nn::SizeOp>(u); }))
+        break;
+      src = r.getX();
+    }
+    // A constant 1-D f32 of size K.
+    auto constantK = [&](Value v) {
+      auto c = v ? v.getDefiningOp<nn::ConstantOp>() : nn::ConstantOp();
+      auto ct = c ? dyn_cast<RankedTensorType>(c.getType()) : RankedTensorType();
+      return ct && ct.getRank() == 1 && ct.getDimSize(0) == K && ct.getElementType().isF32() ? c : nn::ConstantOp();
+    };
+    auto mul = src.getDefiningOp<nn::BinaryOp>();
+    Operation *gammaUser = mul; // the op that reads gamma (and gammaBias)
+    nn::ConstantOp gamma, gammaBias;
     nn::MatmulOp prev;
-    if (mul && mul.getFn() == "mul") {
+    if (auto rms = src.getDefiningOp<nn::RmsNormOp>()) {
+      gamma = constantK(rms.getScale());
+      gammaUser = rms;
+    } else if (auto ln = src.getDefiningOp<nn::LayerNormOp>()) {
+      // y = norm(h) * g + b: x / s needs both g / s and b / s. Only a norm over the last dim has per-channel g.
+      auto lt = dyn_cast<RankedTensorType>(ln.getX().getType());
+      int64_t axis = static_cast<int64_t>(ln.getAxis());
+      if (lt && (axis == -1 || axis == lt.getRank() - 1)) {
+        gamma = constantK(ln.getScale());
+        gammaBias = ln.getBias() ? constantK(ln.getBias()) : nn::ConstantOp();
+        if (ln.getBias() && !gammaBias)
+          gamma = nn::ConstantOp();
+      }
+      gammaUser = ln;
+    } else if (auto gated = src.getDefiningOp<nn::GatedActOp>()) {
+      // act(g) * (h W_up): 1/s goes into up's output columns.
+      auto p = gated.getUp().getDefiningOp<nn::MatmulOp>();
+      if (p && linearWeight(p) && p->hasOneUse() && cast<RankedTensorType>(p.getRhs().getType()).getDimSize(1) == K)
+        prev = p;
+    } else if (mul && mul.getFn() == "mul") {
       for (Value operand : {mul.getLhs(), mul.getRhs()}) {
         auto c = operand.getDefiningOp<nn::ConstantOp>();
         auto ct = c ? dyn_cast<RankedTensorType>(c.getType()) : RankedTensorType();
@@ -315,7 +353,7 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
       }
     }
     nn::ConstantOp prevBias;
-    if (!gamma && !prev)
+    if (!gamma && !prev && src == x)
       prev = traceValueProjection(x, prevBias);
     if (!gamma && !prev) {
       mms.front().emitRemark() << "AWQ: no norm weight or previous linear layer to fold the scale of '"
@@ -381,7 +419,14 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
       readFloats(gamma, g, shape);
       for (int64_t k = 0; k < K; ++k)
         g[k] /= bestS[k];
-      setFloats(gamma, mul, g, ".awq");
+      setFloats(gamma, gammaUser, g, ".awq");
+      if (gammaBias) {
+        std::vector<float> bias;
+        readFloats(gammaBias, bias, shape);
+        for (int64_t k = 0; k < K; ++k)
+          bias[k] /= bestS[k];
+        setFloats(gammaBias, gammaUser, bias, ".awq");
+      }
     } else {
       std::vector<float> w;
       SmallVector<int64_t> shape;

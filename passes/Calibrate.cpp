@@ -214,11 +214,12 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     eraseDeadOps(cf);
 
     // Window length and dim bounds.
-    int64_t maxSeq = 512;
-    if (auto meta = module->getAttrOfType<DictionaryAttr>("nn.metadata"))
-      if (auto s = meta.getAs<StringAttr>("qopt.max_sequence"))
-        maxSeq = std::min<int64_t>(maxSeq, std::atol(s.str().c_str()));
-    int64_t L = seqLen > 0 ? seqLen : maxSeq;
+    // Windows no longer than the model can take (its context bound), 512 tokens unless asked for more.
+    ContextBound bound = inferContextBound(module);
+    if (seqLen > bound.value)
+      return fail(func, "calib-seq-len " + std::to_string(seqLen) + " exceeds the model's context bound of " +
+                            std::to_string(bound.value) + " tokens (" + bound.source + ")");
+    int64_t L = seqLen > 0 ? seqLen : std::min<int64_t>(512, bound.value);
     CompileOptions copts;
     llvm::StringSet<> named;
     for (unsigned i = 0; i < cf.getNumArguments(); ++i)

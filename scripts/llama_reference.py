@@ -14,7 +14,7 @@ usage:
       (a last window of fewer than 2 tokens is skipped), each run from position 0 with no state carried over,
       NLL of token t+1 given tokens <= t inside each window. Prints `perplexity P nll N tokens T`.
   llama_reference.py stories-nll CHECKPOINT TOKENIZER TEXTFILE [--stories 40] [--max-tokens 256]
-      the protocol of /work/shared/models/README.md: split TEXTFILE before each "Once upon a time", strip trailing
+      a per-story protocol: split TEXTFILE before each "Once upon a time", strip trailing
       whitespace, encode each story (BOS, dummy prefix), truncate to --max-tokens tokens, mean NLL per predicted
       token over the first --stories stories (2.2842 for stories15M).
 

@@ -1,12 +1,12 @@
 """Exports small decoder LMs of several Hugging Face families to ONNX with PyTorch's current exporter and records
-onnxruntime's outputs as the reference. Run where torch, transformers and onnxruntime are installed (the GPU
-machine; no GPU is used):
-
-    python3 scripts/make_hf_models.py OUTDIR
-
-Weights are random (seeded); batch and sequence are dynamic. For each model NAME it writes NAME.onnx,
-NAME.input_ids.npy, NAME.attention_mask.npy (batch 2, one row left-padded) and NAME.logits.npy (onnxruntime,
-CPU provider), plus versions.txt.
+onnxruntime's outputs as the reference. Run where torch, transformers and onnxruntime are installed (the GPU machine; no
+GPU is used): `python3 scripts/make_hf_models.py OUTDIR`. Weights are random (seeded); batch and sequence are dynamic.
+For each model NAME it writes NAME.onnx (eager attention; inputs input_ids, attention_mask), NAME.input_ids.npy,
+NAME.attention_mask.npy (batch 2, one row left-padded) and NAME.logits.npy (onnxruntime, CPU provider); then, from the
+same model switched to "sdpa" attention, NAME.sdpa.onnx (same inputs) and NAME.ids.onnx (the only input is input_ids:
+causal attention, no mask), with onnxruntime's NAME.sdpa.logits.npy and NAME.ids.logits.npy on those same arrays; plus
+versions.txt (an entry per export "NAME", "NAME.sdpa", "NAME.ids"). The eager exports all run first, as before this
+script had sdpa ones, and this docstring keeps its length: node metadata holds stack traces, so their bytes stay the same.
 """
 import json
 import os
@@ -43,7 +43,17 @@ class Logits(torch.nn.Module):
         return self.m(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
 
 
+class IdsLogits(torch.nn.Module):
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, input_ids):
+        return self.m(input_ids=input_ids, use_cache=False).logits
+
+
 summary = {}
+models = {}  # NAME -> (model, ids, mask, opset), exported again with sdpa attention below
 for name, (cfg_name, cls_name, extra, opset) in families.items():
     try:
         kw = dict(common)
@@ -56,6 +66,7 @@ for name, (cfg_name, cls_name, extra, opset) in families.items():
         ids = torch.randint(3, 256, (2, 7), dtype=torch.int64)
         mask = torch.ones(2, 7, dtype=torch.int64)
         mask[1, :2] = 0  # left padding in the second row
+        models[name] = (model, ids, mask, opset)
         batch, seq = torch.export.Dim("batch", max=8), torch.export.Dim("sequence", max=64)
         path = os.path.join(out, name + ".onnx")
         prog = torch.onnx.export(Logits(model), (ids, mask), dynamo=True, opset_version=opset,
@@ -77,6 +88,58 @@ for name, (cfg_name, cls_name, extra, opset) in families.items():
                                      for i in m.graph.input], ops=ops)
     except Exception:
         summary[name] = dict(error=traceback.format_exc()[-1500:])
+
+
+def export(module, args, input_names, dynamic_shapes, path, opset):
+    """Exports module to path; returns the ONNX model, onnxruntime's logits and torch's."""
+    prog = torch.onnx.export(module, args, dynamo=True, opset_version=opset, input_names=input_names,
+                             output_names=["logits"], dynamic_shapes=dynamic_shapes)
+    prog.save(path, external_data=False)
+    m = onnx.load(path)
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    logits = sess.run(["logits"], {k: a.numpy() for k, a in zip(input_names, args)})[0]
+    with torch.no_grad():
+        ref = module(*args).numpy()
+    return m, logits, ref
+
+
+def describe(m, logits, ref, path):
+    return dict(opset=[o.version for o in m.opset_import if o.domain in ("", "ai.onnx")],
+                ort_vs_torch=float(np.abs(logits - ref).max()), bytes=os.path.getsize(path),
+                inputs=[[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in m.graph.input],
+                ops=sorted({n.op_type for n in m.graph.node}))
+
+
+for name, (model, ids, mask, opset) in models.items():
+    try:
+        model.set_attn_implementation("sdpa")  # the same weights, attention through scaled_dot_product_attention
+        assert model.config._attn_implementation == "sdpa", model.config._attn_implementation
+    except Exception:
+        summary[name + ".sdpa"] = summary[name + ".ids"] = dict(error=traceback.format_exc()[-1500:])
+        continue
+    try:
+        path = os.path.join(out, name + ".sdpa.onnx")
+        batch, seq = torch.export.Dim("batch", max=8), torch.export.Dim("sequence", max=64)
+        m, logits, ref = export(Logits(model), (ids, mask), ["input_ids", "attention_mask"],
+                                {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}, path, opset)
+        np.save(os.path.join(out, name + ".sdpa.logits.npy"), logits)
+        summary[name + ".sdpa"] = describe(m, logits, ref, path)
+        # the same difference over the unpadded positions only (query rows whose keys are all masked can differ)
+        keep = mask.numpy().astype(bool)
+        summary[name + ".sdpa"]["ort_vs_torch_unpadded"] = float(np.abs(logits[keep] - ref[keep]).max())
+    except Exception:
+        summary[name + ".sdpa"] = dict(error=traceback.format_exc()[-1500:])
+    try:
+        path = os.path.join(out, name + ".ids.onnx")
+        batch, seq = torch.export.Dim("batch", max=8), torch.export.Dim("sequence", max=64)
+        m, logits, ref = export(IdsLogits(model), (ids,), ["input_ids"], {"input_ids": {0: batch, 1: seq}}, path,
+                                opset)
+        np.save(os.path.join(out, name + ".ids.logits.npy"), logits)
+        summary[name + ".ids"] = describe(m, logits, ref, path)
+    except Exception:
+        summary[name + ".ids"] = dict(error=traceback.format_exc()[-1500:])
+summary = {k: summary[k] for name in families for k in (name, name + ".sdpa", name + ".ids") if k in summary}
+
 with open(os.path.join(out, "versions.txt"), "w") as f:
     f.write(f"torch {torch.__version__}\ntransformers {transformers.__version__}\nonnx {onnx.__version__}\n"
             f"onnxruntime {ort.__version__}\n")

@@ -1,6 +1,6 @@
 # lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run
 # real models. Substitutions: %qopt, %qopt-opt, %qrun, %qopt-fuzz-TARGET, %fuzz (the fuzz/ sources), %python (Debian's python3 with onnx and numpy),
-# %models (the shipped models), %shared (../shared: data and checkpoints), %build (this build tree), %cmake and
+# %models (the shipped models and checkpoints), %data (calibration and evaluation text), %build (this build tree), %cmake and
 # %cmake-consumer (cmake configured like this build, for out-of-tree consumer projects).
 import os
 
@@ -12,7 +12,7 @@ config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
-config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "versions.txt", "opt-consumer",
+config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "check_export.py", "versions.txt", "opt-consumer",
                    "runtime-consumer", "tools"]
 
 llvm_config.use_default_substitutions()
@@ -27,7 +27,7 @@ config.substitutions.append(("%fuzz", os.path.join(config.qopt_src_root, "fuzz")
 config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%models", os.path.join(config.qopt_src_root, "models")))
 config.substitutions.append(("%scripts", os.path.join(config.qopt_src_root, "scripts")))
-config.substitutions.append(("%shared", config.shared_dir))
+config.substitutions.append(("%data", os.path.join(config.qopt_src_root, "data")))
 config.substitutions.append(("%testroot", config.test_source_root))
 config.substitutions.append(("%build", config.qopt_obj_root))
 # Out-of-tree consumers (test/embedding) are configured with the compilers, flags (e.g. sanitizers) and build type

@@ -18,6 +18,7 @@ using namespace qopt;
 using namespace qopt::nn;
 
 #include "dialects/nn/NNOpsDialect.cpp.inc"
+#include "dialects/nn/NNOpsEnums.cpp.inc"
 
 #define GET_TYPEDEF_CLASSES
 #include "dialects/nn/NNOpsTypes.cpp.inc"
@@ -123,6 +124,9 @@ NN_KERNEL_OP(CastOp)
 NN_KERNEL_OP(MatmulOp)
 NN_KERNEL_OP(SoftmaxOp)
 NN_KERNEL_OP(LayerNormOp)
+NN_KERNEL_OP(RmsNormOp)
+NN_KERNEL_OP(GeluOp)
+NN_KERNEL_OP(GatedActOp)
 NN_KERNEL_OP(ReduceOp)
 NN_KERNEL_OP(ArgReduceOp)
 NN_KERNEL_OP(ReshapeOp)

@@ -11,6 +11,7 @@
 include "mlir/IR/OpBase.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/BuiltinAttributeInterfaces.td"
+include "mlir/IR/EnumAttr.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def NN_Dialect : Dialect {
@@ -199,6 +200,65 @@ def NN_ArgReduceOp : NN_KernelOp<"arg_reduce"> {
                        DefaultValuedAttr<I64Attr, "0">:$select_last_index);
   let results = (outs AnyTensor:$y);
   let assemblyFormat = "`(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+//===----------------------------------------------------------------------===//
+// Raised ops: what the qopt-raise-* passes make of decomposed ONNX patterns
+//===----------------------------------------------------------------------===//
+
+// Closed sets are I32 enums: stored as integer attributes, so the kernels read them as plain integers.
+def NN_GeluApproximation : I32EnumAttr<"GeluApproximation", "how GELU's Gaussian CDF is computed", [
+    I32EnumAttrCase<"erf", 0>, I32EnumAttrCase<"tanh", 1>]> {
+  let cppNamespace = "::qopt::nn";
+}
+
+def NN_GatedActivation : I32EnumAttr<"GatedActivation", "the activation applied to the gate", [
+    I32EnumAttrCase<"silu", 0>, I32EnumAttrCase<"gelu", 1>, I32EnumAttrCase<"gelu_tanh", 2>]> {
+  let cppNamespace = "::qopt::nn";
+}
+
+def NN_RmsNormOp : NN_KernelOp<"rms_norm"> {
+  let summary = "root-mean-square normalization over the last dim, times a scale";
+  let description = [{
+    `y = x / sqrt(mean(x^2, last dim) + epsilon) * scale`, with `scale` of the last dim's size (or 1). Made by
+    `qopt-raise-rms-norm` from `Mul(scale, Mul(x, Reciprocal(Sqrt(Add(ReduceMean(Pow(x, 2)), eps)))))` and its
+    variants. The CPU kernel accumulates the mean of squares in double.
+    ```mlir
+    %y = nn.rms_norm(%x, %w) {epsilon = 1.0e-05 : f64} : (tensor<?x?x64xf32>, tensor<64xf32>) -> tensor<?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$x, AnyTensor:$scale, DefaultValuedAttr<F64Attr, "1e-5">:$epsilon);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_GeluOp : NN_KernelOp<"gelu"> {
+  let summary = "GELU, exact (erf) or with the tanh approximation";
+  let description = [{
+    `erf`: `0.5 x (1 + erf(x / sqrt(2)))`; `tanh`: `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))` (GPT-2's
+    gelu_new). Made by `qopt-raise-gelu`.
+    ```mlir
+    %y = nn.gelu tanh(%x) : (tensor<?x256xf32>) -> tensor<?x256xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$x,
+                       DefaultValuedAttr<NN_GeluApproximation, "::qopt::nn::GeluApproximation::erf">:$approximation);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "$approximation `(` $x `)` attr-dict `:` functional-type($x, $y)";
+}
+
+def NN_GatedActOp : NN_KernelOp<"gated_act"> {
+  let summary = "act(gate) * up: the gated MLP's activation (SwiGLU, GeGLU)";
+  let description = [{
+    The elementwise middle of a gated MLP, `down(act(gate(x)) * up(x))`: operands of the same shape (no
+    broadcasting). Made by `qopt-raise-gated-mlp` from `Mul(Mul(g, Sigmoid(g)), u)` (SiLU) or a GELU of the gate.
+    ```mlir
+    %h = nn.gated_act silu(%g, %u) : (tensor<?x?x172xf32>, tensor<?x?x172xf32>) -> tensor<?x?x172xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$gate, AnyTensor:$up, NN_GatedActivation:$activation);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "$activation `(` $gate `,` $up `)` attr-dict `:` functional-type(operands, $y)";
 }
 
 //===----------------------------------------------------------------------===//

@@ -101,6 +101,12 @@ struct Inferer {
   }
 };
 
+// Whether `v` is an integer constant, so that every value getPartialInts gives for it is exact (INT64_MIN too).
+bool isConstantInts(Value v) {
+  auto c = v.getDefiningOp<ConstantOp>();
+  return c && isa<IntegerType>(cast<ShapedType>(c.getType()).getElementType());
+}
+
 // Ops without a rule above use their kernel's shape function. Dynamic dims are evaluated twice with different
 // stand-in sizes: a result dim that differs between the two runs depends on them and is dynamic; one that agrees
 // is static. Operands whose values the shape function reads must be known at compile time.
@@ -489,17 +495,24 @@ LogicalResult infer(Operation *op, SmallVectorImpl<Type> &types, bool diag) {
                          (axes && llvm::none_of(*axes, [](int64_t a) { return a == kDyn; }));
         if (!starts || !ends || !axesKnown)
           return make(Dims(x->getRank(), kDyn), x->getElementType());
+        // getPartialInts marks unknown entries with kDyn, which is INT64_MIN: a constant start, end or step of
+        // INT64_MIN (torch's exporter writes Slice(Shape(x), INT64_MIN, -2) for "all dims but the last two") is
+        // known all the same.
+        const bool startsConst = isConstantInts(o.getStarts()), endsConst = isConstantInts(o.getEnds());
+        const bool stepsConst = steps && isConstantInts(o.getSteps());
         Dims out(x->getShape());
         for (size_t i = 0; i < starts->size(); ++i) {
           int64_t ax = axes ? (*axes)[i] : static_cast<int64_t>(i);
           if (failed(I.normAxis(ax, x->getRank())))
             return failure();
-          int64_t s = (*starts)[i], e = i < ends->size() ? (*ends)[i] : kDyn;
+          const bool haveEnd = i < ends->size();
+          int64_t s = (*starts)[i], e = haveEnd ? (*ends)[i] : kDyn;
           int64_t st = steps && i < steps->size() ? (*steps)[i] : 1;
           int64_t dim = x->getDimSize(ax);
           if (st == 0)
             return I.fail("step is 0");
-          if (s == kDyn || e == kDyn || st == kDyn || dim == kDyn) {
+          if ((s == kDyn && !startsConst) || (e == kDyn && !(endsConst && haveEnd)) || (st == kDyn && !stepsConst) ||
+              dim == kDyn) {
             out[ax] = kDyn;
             continue;
           }

@@ -3,6 +3,7 @@
 #define QOPT_PASSES_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
 
@@ -25,6 +26,7 @@ void registerAllPasses();
 
 struct CompileOptions {
   std::vector<std::string> maxDims; // NAME=N
+  bool raise = true;                // raise RMSNorm, GELU and gated MLPs to fused ops
   int64_t quantBits = 0;            // 0: float; 4 or 8: weight-only quantization
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
@@ -36,6 +38,16 @@ struct CompileOptions {
   int64_t calibSamples = 128, calibSeqLen = 0;
   uint64_t calibSeed = 0;
 };
+
+// The bound of sequence-like dims when the user gives none: the model's `qopt.max_sequence` metadata, else the rows
+// of its position-embedding table, else kDefaultContextBound (`source` says which, for a note). Works on imported
+// (nn.onnx_node) and converted modules.
+constexpr int64_t kDefaultContextBound = 2048;
+struct ContextBound {
+  int64_t value;
+  std::string source;
+};
+ContextBound inferContextBound(mlir::ModuleOp module);
 
 // Runs a textual pipeline on `module`, e.g.
 //   "builtin.module(qopt-quantize-pipeline{scheme=awq4 calib=c.txt tokenizer=t.bin}, func.func(qopt-lower-to-kern))"
@@ -55,6 +67,9 @@ bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef g
 // memory. It is the quantize pipeline (ending with nn + qnt ops) followed by the lower pipeline (ending with
 // planned kern launches, ready for writeModelBin); tools that inspect the quantized module run them separately.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
+// The raising passes (RMSNorm, GELU, gated MLP), in order, on canonicalized nn ops; part of the quantize pipeline
+// unless CompileOptions::raise is false.
+void buildRaisePipeline(mlir::OpPassManager &pm);
 void buildQuantizePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
 void buildLowerPipeline(mlir::OpPassManager &pm, const CompileOptions &options);
 

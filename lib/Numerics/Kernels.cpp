@@ -8,6 +8,7 @@ namespace qopt::num {
 const std::vector<const KernelDef *> &allKernels() {
   static const std::vector<const KernelDef *> table = [] {
     std::vector<const KernelDef *> t;
+    registerActivationKernels(t);
     registerElementwiseKernels(t);
     registerShapeKernels(t);
     registerLinalgKernels(t);

@@ -19,6 +19,8 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassInstrumentation.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/Format.h"
@@ -29,6 +31,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <optional>
 
 using namespace mlir;
 namespace cl = llvm::cl;
@@ -67,10 +70,11 @@ static cl::opt<std::string> tokenizerFile("tokenizer", cl::desc("Tokenizer to em
                                           cl::value_desc("file"), cl::cat(category));
 static cl::list<std::string> maxDims("max-dim",
                                      cl::desc("Bound of a dynamic input dim, by its ONNX name (repeatable); "
-                                              "defaults: batch=1 and the model's qopt.max_sequence for the rest"),
+                                              "defaults: batch=1, other dims the model's context bound (its qopt.max_sequence "
+                                              "metadata, its position-embedding rows, else 2048)"),
                                      cl::value_desc("NAME=N"), cl::cat(category));
-static cl::opt<std::string> emit("emit", cl::desc("Print IR instead of writing model.bin: nn (after import and "
-                                                  "conversion) or kern (after lowering and planning)"),
+static cl::opt<std::string> emit("emit", cl::desc("Print IR instead of writing model.bin: nn (after import, "
+                                                  "conversion and raising) or kern (after lowering and planning)"),
                                  cl::value_desc("nn|kern"), cl::cat(category));
 static cl::opt<bool> emitWeights("emit-weights",
                                  cl::desc("With --emit, print weights in full (re-parsable by qopt-opt) instead of "
@@ -80,34 +84,56 @@ static cl::opt<std::string> reportFile("report",
                                        cl::desc("Write a JSON report: per linear layer its format, method, size "
                                                 "and quantization error; pass times (docs/report.md)"),
                                        cl::value_desc("file.json"), cl::cat(category));
+static cl::opt<bool> raise("raise",
+                           cl::desc("Raise RMSNorm, GELU and gated MLPs to fused ops (default true; "
+                                    "--raise=false keeps the imported graph's decomposition)"),
+                           cl::init(true), cl::cat(category));
 static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
 
 namespace {
 
-// Default bounds for dims the user did not name: batch dims 1, others the model's declared max sequence.
-std::vector<std::string> resolveMaxDims(ModuleOp module) {
+// Bounds of the dynamic input dims: the user's --max-dim, else 1 for batch dims and the model's context bound
+// (qopt::inferContextBound) for every other named dim, with a note saying where that bound came from. A --max-dim
+// that names no input dim is an error (a typo would otherwise leave the default in place silently).
+std::optional<std::vector<std::string>> resolveMaxDims(ModuleOp module) {
   std::vector<std::string> out(maxDims.begin(), maxDims.end());
   llvm::StringSet<> given;
   for (const auto &kv : out)
     given.insert(kv.substr(0, kv.find('=')));
-  auto meta = module->getAttrOfType<DictionaryAttr>("nn.metadata");
-  std::string maxSeq;
-  if (meta)
-    if (auto s = meta.getAs<StringAttr>("qopt.max_sequence"))
-      maxSeq = s.str();
+  llvm::SetVector<StringRef> names; // every named dynamic dim of the inputs, in order
   for (auto func : module.getOps<func::FuncOp>())
     for (unsigned i = 0; i < func.getNumArguments(); ++i)
-      if (auto names = func.getArgAttrOfType<ArrayAttr>(i, "nn.dims"))
-        for (Attribute a : names) {
-          StringRef n = cast<StringAttr>(a).getValue();
-          if (n.empty() || given.contains(n))
-            continue;
-          given.insert(n);
-          if (n == "batch" || n == "batch_size")
-            out.push_back(n.str() + "=1");
-          else if (!maxSeq.empty())
-            out.push_back(n.str() + "=" + maxSeq);
-        }
+      if (auto dims = func.getArgAttrOfType<ArrayAttr>(i, "nn.dims"))
+        for (Attribute a : dims)
+          if (!cast<StringAttr>(a).getValue().empty())
+            names.insert(cast<StringAttr>(a).getValue());
+  for (const auto &g : given)
+    if (!names.contains(g.getKey())) {
+      std::string known;
+      for (StringRef n : names)
+        known += (known.empty() ? "" : ", ") + n.str();
+      llvm::errs() << "qopt: error: --max-dim " << g.getKey() << ": no input has a dynamic dim named '"
+                   << g.getKey() << "' (" << (known.empty() ? "the inputs have no named dynamic dims" : "named dims: " + known)
+                   << ")\n";
+      return std::nullopt;
+    }
+  std::optional<qopt::ContextBound> bound;
+  std::string defaulted;
+  for (StringRef n : names) {
+    if (given.contains(n))
+      continue;
+    if (n == "batch" || n == "batch_size") {
+      out.push_back(n.str() + "=1");
+      continue;
+    }
+    if (!bound)
+      bound = qopt::inferContextBound(module);
+    out.push_back(n.str() + "=" + std::to_string(bound->value));
+    defaulted += (defaulted.empty() ? "'" : ", '") + n.str() + "'";
+  }
+  if (bound)
+    llvm::errs() << "qopt: note: dims " << defaulted << " bounded at " << bound->value << " from " << bound->source
+                 << "; --max-dim NAME=N sets another bound\n";
   return out;
 }
 
@@ -151,6 +177,7 @@ int main(int argc, char **argv) {
   opts.calibSeqLen = calibSeqLen;
   opts.calibSeed = calibSeed;
   opts.exclude = exclude;
+  opts.raise = raise;
   std::string schemeError;
   if (!qopt::setQuantScheme(quantize, groupSize, granularity, opts, schemeError)) {
     llvm::errs() << "qopt: error: " << schemeError << "\n";
@@ -203,12 +230,21 @@ int main(int argc, char **argv) {
   report.groupSize = opts.perTensor ? -1 : opts.groupSize;
   report.source = inputFile;
   if (emit == "nn") {
+    // The graph as quantization sees it: converted and, unless --raise=false, canonicalized and raised.
     PassManager pm(&ctx);
     pm.addNestedPass<func::FuncOp>(qopt::createConvertOnnxPass());
+    if (opts.raise) {
+      pm.addNestedPass<func::FuncOp>(mlir::createCanonicalizerPass());
+      pm.addNestedPass<func::FuncOp>(mlir::createCSEPass());
+      qopt::buildRaisePipeline(pm);
+    }
     if (failed(pm.run(*module)))
       return 1;
   } else {
-    opts.maxDims = resolveMaxDims(*module);
+    auto dims = resolveMaxDims(*module);
+    if (!dims)
+      return 1;
+    opts.maxDims = std::move(*dims);
     // Quantize, take the report from the nn/qnt module, then lower.
     PassManager quant(&ctx), lower(&ctx);
     quant.addInstrumentation(std::make_unique<PassTimer>(report.passes));

@@ -246,7 +246,9 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
   std::mt19937_64 rng(o.seed);
   size_t fed = 0; // tokens already in the KV cache
   // The last generated token need not fit: it is printed, never fed.
-  for (int step = 0; step < o.maxTokens && static_cast<int64_t>(tokens.size()) <= limit; ++step) {
+  int step = 0;
+  bool stopped = false; // by the end-of-sequence token
+  for (; step < o.maxTokens && static_cast<int64_t>(tokens.size()) <= limit; ++step) {
     qrt_tensor logits;
     int64_t last;
     if (lm.hasCache()) {
@@ -278,13 +280,22 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
           break;
         }
     }
-    if (next == eos)
+    if (next == eos) {
+      stopped = true;
       break;
+    }
     std::fputs(safePiece(qrt_tokenizer_decode(tok, tokens.back(), next)).c_str(), stdout);
     std::fflush(stdout);
     tokens.push_back(next);
   }
   std::fputs("\n", stdout);
+  // Generation cut short by the compiled bound, not by --max-tokens or the end token: say so, since the text alone
+  // cannot tell.
+  if (!stopped && step < o.maxTokens)
+    std::fprintf(stderr,
+                 "qrun: stopped after %d tokens: the sequence reached the model's context bound of %lld positions "
+                 "(compile with a larger --max-dim to go further, up to the model's own limit)\n",
+                 step, static_cast<long long>(limit));
   qrt_tokenizer_free(tok);
   return 0;
 }

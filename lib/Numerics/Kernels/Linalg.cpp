@@ -303,10 +303,61 @@ bool layerNormRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+//===-- rms_norm -----------------------------------------------------------===//
+
+// y = x / sqrt(mean(x^2) + eps) * scale over the last dim; the mean of squares accumulates in double.
+template <typename T> void rmsNormLoop(const Tensor &x, const Tensor &scale, Tensor &y, double eps) {
+  if (x.numel() == 0)
+    return;
+  const int64_t inner = x.shape.back(), outer = x.numel() / inner, gn = scale.numel();
+  const T *in = x.as<T>(), *g = scale.as<T>();
+  T *out = y.as<T>();
+  for (int64_t o = 0; o < outer; ++o) {
+    const T *src = in + o * inner;
+    double ss = 0;
+    for (int64_t k = 0; k < inner; ++k)
+      ss += static_cast<double>(src[k]) * src[k];
+    const T inv = static_cast<T>(1.0 / std::sqrt(ss / static_cast<double>(inner) + eps));
+    for (int64_t k = 0; k < inner; ++k)
+      out[o * inner + k] = g[k % gn] * (src[k] * inv);
+  }
+}
+
+bool rmsNormInfer(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(0), &scale = *a.in(1);
+  if (x.rank() == 0 || !isFloat(x.dtype)) {
+    err = "rms_norm: expects a float operand of rank >= 1, got " + std::string(dtypeName(x.dtype)) + shapeStr(x.shape);
+    return false;
+  }
+  if ((scale.numel() != x.shape.back() && scale.numel() != 1) || scale.rank() > 1 || scale.dtype != x.dtype) {
+    err = "rms_norm: scale " + std::string(dtypeName(scale.dtype)) + shapeStr(scale.shape) +
+          " must be 1-D with the last dim's size (" + std::to_string(x.shape.back()) + ") or 1, of the input's dtype";
+    return false;
+  }
+  a.outputs[0]->dtype = x.dtype;
+  a.outputs[0]->shape = x.shape;
+  return true;
+}
+
+bool rmsNormRun(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(0);
+  double eps = a.attrs->getFloat("epsilon", 1e-5);
+  if (x.dtype == DType::F32)
+    rmsNormLoop<float>(x, *a.in(1), *a.outputs[0], eps);
+  else if (x.dtype == DType::F64)
+    rmsNormLoop<double>(x, *a.in(1), *a.outputs[0], eps);
+  else {
+    err = "rms_norm: unsupported dtype";
+    return false;
+  }
+  return true;
+}
+
 const KernelDef kKernels[] = {
     {"matmul", 2, 2, 1, 0, matmulInfer, matmulRun, "numpy-style batched matrix product"},
     {"softmax", 1, 1, 1, 0, sameInfer, softmaxRun, "softmax (or log-softmax with log=1) along 'axis'"},
     {"layer_norm", 2, 3, 1, 0, layerNormInfer, layerNormRun, "normalize over dims from 'axis' on, scale, shift"},
+    {"rms_norm", 2, 2, 1, 0, rmsNormInfer, rmsNormRun, "x / sqrt(mean(x^2, last dim) + epsilon) * scale"},
 };
 
 } // namespace

@@ -12,6 +12,7 @@
 #include "qopt/Numerics/Tensor.h"
 
 #include "dialects/nn/NNOpsDialect.h.inc"
+#include "dialects/nn/NNOpsEnums.h.inc"
 
 #define GET_TYPEDEF_CLASSES
 #include "dialects/nn/NNOpsTypes.h.inc"

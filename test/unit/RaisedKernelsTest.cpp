@@ -1,0 +1,170 @@
+//===- RaisedKernelsTest.cpp - rms_norm, gelu, gated_act reference kernels -===//
+//
+// The raised ops' CPU kernels against the textbook formulas evaluated here in long double, on random non-zero
+// inputs (float32 and float64), and their shape functions' refusals.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Kernels.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace qopt::num;
+
+namespace {
+
+struct Buffer {
+  Tensor t;
+  std::vector<double> store; // 8-byte slots: float32 or float64 data
+
+  Buffer(DType dt, Shape shape) {
+    t.dtype = dt;
+    t.shape = std::move(shape);
+    store.assign(static_cast<size_t>(t.numel()) + 1, 0.0);
+    t.data = store.data();
+  }
+  double get(int64_t i) const { return t.dtype == DType::F32 ? t.as<float>()[i] : t.as<double>()[i]; }
+  void set(int64_t i, double v) {
+    if (t.dtype == DType::F32)
+      t.as<float>()[i] = static_cast<float>(v);
+    else
+      t.as<double>()[i] = v;
+  }
+};
+
+Buffer randomBuffer(DType dt, Shape shape, std::mt19937 &rng, double lo, double hi) {
+  Buffer b(dt, std::move(shape));
+  std::uniform_real_distribution<double> d(lo, hi);
+  for (int64_t i = 0; i < b.t.numel(); ++i) {
+    double v = d(rng);
+    b.set(i, v == 0 ? 0.125 : v);
+  }
+  return b;
+}
+
+// Runs kernel `name` on `ins` with `attrs`; returns the output (or fails the test with the kernel's error).
+Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs, std::string *error = nullptr) {
+  const KernelDef *k = lookupKernel(name);
+  EXPECT_NE(k, nullptr) << name;
+  Tensor out;
+  KernelArgs args;
+  args.inputs = std::move(ins);
+  args.outputs = {&out};
+  args.attrs = &attrs;
+  std::string err;
+  if (!inferShapes(*k, args, err)) {
+    if (error)
+      *error = err;
+    else
+      ADD_FAILURE() << err;
+    return Buffer(DType::F32, {0});
+  }
+  Buffer b(out.dtype, out.shape);
+  args.outputs = {&b.t};
+  EXPECT_TRUE(k->run(args, err)) << err;
+  return b;
+}
+
+double tol(DType dt) { return dt == DType::F32 ? 2e-6 : 1e-14; }
+
+class RaisedKernels : public ::testing::TestWithParam<DType> {};
+
+TEST_P(RaisedKernels, RmsNormMatchesFormula) {
+  std::mt19937 rng(7);
+  const DType dt = GetParam();
+  for (Shape shape : {Shape{1, 64}, Shape{3, 17}, Shape{2, 5, 288}}) {
+    Buffer x = randomBuffer(dt, shape, rng, -3, 3);
+    Buffer w = randomBuffer(dt, {shape.back()}, rng, 0.5, 1.5);
+    Attrs attrs;
+    attrs.setFloat("epsilon", 1e-5);
+    Buffer y = run("rms_norm", {&x.t, &w.t}, attrs);
+    ASSERT_EQ(y.t.shape, shape);
+    const int64_t n = shape.back();
+    for (int64_t row = 0; row < x.t.numel() / n; ++row) {
+      long double ss = 0;
+      for (int64_t k = 0; k < n; ++k)
+        ss += static_cast<long double>(x.get(row * n + k)) * x.get(row * n + k);
+      long double inv = 1.0L / std::sqrt(ss / n + 1e-5L);
+      for (int64_t k = 0; k < n; ++k) {
+        double want = static_cast<double>(x.get(row * n + k) * inv * w.get(k));
+        EXPECT_NEAR(y.get(row * n + k), want, tol(dt) * (1 + std::fabs(want))) << "row " << row << " k " << k;
+      }
+    }
+  }
+}
+
+TEST_P(RaisedKernels, GeluMatchesFormula) {
+  std::mt19937 rng(11);
+  const DType dt = GetParam();
+  Buffer x = randomBuffer(dt, {4, 33}, rng, -6, 6);
+  for (int64_t approx : {0, 1}) {
+    Attrs attrs;
+    attrs.setInt("approximation", approx);
+    Buffer y = run("gelu", {&x.t}, attrs);
+    for (int64_t i = 0; i < x.t.numel(); ++i) {
+      long double v = x.get(i);
+      long double cdf = approx == 0
+                            ? 0.5L * (1 + std::erf(v / std::sqrt(2.0L)))
+                            : 0.5L * (1 + std::tanh(std::sqrt(2.0L / 3.14159265358979323846L) *
+                                                    (v + 0.044715L * v * v * v)));
+      double want = static_cast<double>(v * cdf);
+      EXPECT_NEAR(y.get(i), want, tol(dt) * (1 + std::fabs(want))) << "approximation " << approx << " x " << v;
+    }
+  }
+}
+
+TEST_P(RaisedKernels, GatedActMatchesFormula) {
+  std::mt19937 rng(13);
+  const DType dt = GetParam();
+  Buffer g = randomBuffer(dt, {3, 40}, rng, -8, 8), u = randomBuffer(dt, {3, 40}, rng, -2, 2);
+  for (int64_t act : {0, 1, 2}) {
+    Attrs attrs;
+    attrs.setInt("activation", act);
+    Buffer y = run("gated_act", {&g.t, &u.t}, attrs);
+    for (int64_t i = 0; i < g.t.numel(); ++i) {
+      long double v = g.get(i), a;
+      if (act == 0)
+        a = v / (1 + std::exp(-v));
+      else if (act == 1)
+        a = 0.5L * v * (1 + std::erf(v / std::sqrt(2.0L)));
+      else
+        a = 0.5L * v * (1 + std::tanh(std::sqrt(2.0L / 3.14159265358979323846L) * (v + 0.044715L * v * v * v)));
+      double want = static_cast<double>(a * u.get(i));
+      EXPECT_NEAR(y.get(i), want, tol(dt) * (1 + std::fabs(want))) << "activation " << act << " g " << v;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32, DType::F64),
+                         [](const auto &info) { return info.param == DType::F32 ? "f32" : "f64"; });
+
+TEST(RaisedKernelShapes, Refusals) {
+  std::mt19937 rng(3);
+  Buffer x = randomBuffer(DType::F32, {2, 8}, rng, -1, 1);
+  Buffer w7 = randomBuffer(DType::F32, {7}, rng, -1, 1);
+  Buffer u = randomBuffer(DType::F32, {2, 4}, rng, -1, 1);
+  std::string err;
+  Attrs none;
+  run("rms_norm", {&x.t, &w7.t}, none, &err);
+  EXPECT_NE(err.find("rms_norm: scale float32[7] must be 1-D with the last dim's size (8)"), std::string::npos)
+      << err;
+  Attrs bad;
+  bad.setInt("activation", 3);
+  err.clear();
+  run("gated_act", {&x.t, &x.t}, bad, &err);
+  EXPECT_NE(err.find("activation must be 0 (silu), 1 (gelu) or 2 (gelu_tanh), got 3"), std::string::npos) << err;
+  Attrs silu;
+  silu.setInt("activation", 0);
+  err.clear();
+  run("gated_act", {&x.t, &u.t}, silu, &err);
+  EXPECT_NE(err.find("must have one dtype and shape"), std::string::npos) << err;
+  Attrs approx;
+  approx.setInt("approximation", 2);
+  err.clear();
+  run("gelu", {&x.t}, approx, &err);
+  EXPECT_NE(err.find("gelu: approximation must be 0 (erf) or 1 (tanh), got 2"), std::string::npos) << err;
+}
+
+} // namespace
