@@ -244,7 +244,7 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
     func.walk([&](nn::MatmulOp mm) {
       std::string node = isa<NameLoc>(mm.getLoc()) ? cast<NameLoc>(mm.getLoc()).getName().str() : "";
       bool excluded = !exclude.empty() && (excludeRe.match(layerName(mm)) || excludeRe.match(node));
-      if (linearWeight(mm) && mm->hasAttr("qopt.calib") && !excluded)
+      if (isQuantizable(mm) && mm->hasAttr("qopt.calib") && !excluded)
         groups[mm.getLhs()].push_back(mm);
     });
     if (groups.empty()) {

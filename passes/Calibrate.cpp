@@ -172,7 +172,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     // The layers, grouped by the input they read: one set of statistics per distinct input.
     SmallVector<nn::MatmulOp> layers;
     func.walk([&](nn::MatmulOp mm) {
-      if (linearWeight(mm))
+      if (isQuantizable(mm))
         layers.push_back(mm);
     });
     if (layers.empty())
@@ -188,7 +188,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     func::FuncOp cf = *copy->getOps<func::FuncOp>().begin();
     SmallVector<nn::MatmulOp> copied;
     cf.walk([&](nn::MatmulOp mm) {
-      if (linearWeight(mm))
+      if (isQuantizable(mm))
         copied.push_back(mm);
     });
     auto ret = cast<func::ReturnOp>(cf.getBody().back().getTerminator());

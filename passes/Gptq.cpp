@@ -27,7 +27,7 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
     func.walk([&](nn::MatmulOp mm) { candidates.push_back(mm); });
     for (nn::MatmulOp mm : candidates) {
       nn::ConstantOp wc = linearWeight(mm);
-      if (!wc)
+      if (!wc || !isQuantizable(mm))
         continue;
       std::string name = layerName(mm);
       std::string node = isa<NameLoc>(mm.getLoc()) ? cast<NameLoc>(mm.getLoc()).getName().str() : "";

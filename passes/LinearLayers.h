@@ -30,6 +30,12 @@ inline nn::ConstantOp linearWeight(nn::MatmulOp mm) {
   return wc;
 }
 
+// Set by qopt-select-layers on linear layers that stay in float: why, as a sentence.
+constexpr const char *kFloatReasonAttr = "qopt.float_reason";
+
+// A linear layer that quantization should change: not marked to stay in float.
+inline bool isQuantizable(nn::MatmulOp mm) { return linearWeight(mm) && !mm->hasAttr(kFloatReasonAttr); }
+
 // The layer's name for reports and --exclude: the weight's initializer name, else the node name.
 inline std::string layerName(nn::MatmulOp mm) {
   if (auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>())

@@ -100,6 +100,53 @@ def RaiseGatedMlpPass : Pass<"qopt-raise-gated-mlp", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::nn::NNDialect"];
 }
 
+def RefineShapesPass : Pass<"qopt-refine-shapes", "mlir::func::FuncOp"> {
+  let summary = "Refine dynamic dims that a consumer fixes (a matmul's contracted dim)";
+  let description = [{
+    Forward shape inference leaves `?` where a value's dim depends on run-time shapes it cannot relate, as after
+    a head-merge reshape `Reshape(x, Concat(Shape(x)[0:2], [-1]))`. A matmul with a constant `[K, N]` weight fixes
+    its input's last dim to K: the pass writes K into the producing nn op's result type (every nn verifier accepts
+    a static dim where its inference says `?`), so that linear-layer detection and quantization see the layer.
+
+    Before:
+    ```mlir
+    %m = nn.reshape(%t, %shape) : (tensor<?x?x4x16xf32>, tensor<3xi64>) -> tensor<?x?x?xf32>
+    %y = nn.matmul(%m, %w) : (tensor<?x?x?xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
+    ```
+    After:
+    ```mlir
+    %m = nn.reshape(%t, %shape) : (tensor<?x?x4x16xf32>, tensor<3xi64>) -> tensor<?x?x64xf32>
+    %y = nn.matmul(%m, %w) : (tensor<?x?x64xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
+    ```
+    Function arguments keep their declared types.
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
+def SelectLayersPass : Pass<"qopt-select-layers", "mlir::func::FuncOp"> {
+  let summary = "Mark the linear layers that stay in float, with the reason";
+  let description = [{
+    Sets `qopt.float_reason` (a sentence for qopt's summary and `--report`) on every linear layer (an nn.matmul
+    with a constant 2-D f32 weight, passes/LinearLayers.h) that weight quantization must not touch:
+    - the output head: a layer whose result reaches a function result through reshapes, transposes, casts,
+      squeezes and constant additions only (the vocabulary projection, whatever its weight is named), unless
+      `quantize-lm-head` is set;
+    - a layer whose weight or node name matches the `exclude` regex.
+    qopt-calibrate, qopt-awq-scale, qopt-gptq and qopt-quantize-rtn skip marked layers.
+
+    ```mlir
+    %logits = nn.matmul(%h, %w) {qopt.float_reason = "output head (it produces a model output); --quantize-lm-head quantizes it"}
+        : (tensor<?x?x64xf32>, tensor<64x512xf32>) -> tensor<?x?x512xf32>
+    ```
+  }];
+  let options = [
+    Option<"exclude", "exclude", "std::string", /*default=*/"\"\"", "Regex of weight or node names kept in float">,
+    Option<"quantizeLmHead", "quantize-lm-head", "bool", /*default=*/"false",
+           "Quantize the output head too">,
+  ];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
 def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
   let summary = "Run the float model on calibration data and record statistics of every linear layer's input";
   let description = [{

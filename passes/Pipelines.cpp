@@ -87,6 +87,13 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   // activation.
   if (options.raise)
     buildRaisePipeline(pm);
+  // Static input sizes for layers behind head-merge reshapes (o_proj), then the choice of the layers that stay in
+  // float, which every quantization step below honours.
+  pm.addNestedPass<func::FuncOp>(createRefineShapesPass());
+  SelectLayersPassOptions select;
+  select.exclude = options.exclude;
+  select.quantizeLmHead = options.quantizeLmHead;
+  pm.addNestedPass<func::FuncOp>(createSelectLayersPass(select));
   // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ and GPTQ read
   // its statistics, so rtn and int8 skip it even when given --calib.
   if (!options.calib.empty() && (options.awq || options.gptq)) {
@@ -153,7 +160,10 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<std::string> granularity{*this, "granularity", llvm::cl::desc("group, channel or tensor"),
                                   llvm::cl::init("group")};
   Option<std::string> exclude{*this, "exclude", llvm::cl::desc("Regex of layers kept in float"),
-                              llvm::cl::init("lm_head")};
+                              llvm::cl::init("")};
+  Option<bool> quantizeLmHead{*this, "quantize-lm-head",
+                              llvm::cl::desc("Quantize the output head (kept in float by default)"),
+                              llvm::cl::init(false)};
   Option<std::string> calib{*this, "calib",
                             llvm::cl::desc("Calibration text (needs tokenizer) or .npy of int32 ids (awq, gptq)")};
   Option<std::string> tokenizer{*this, "tokenizer", llvm::cl::desc("llama2.c tokenizer.bin for text calibration")};
@@ -186,6 +196,7 @@ void registerAllPasses() {
         c.calibSeqLen = o.calibSeqLen;
         c.calibSeed = o.calibSeed;
         c.raise = o.raise;
+        c.quantizeLmHead = o.quantizeLmHead;
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);

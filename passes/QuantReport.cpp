@@ -82,6 +82,8 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       r.outputs = wt.getDimSize(1);
       r.format = "f32";
       r.floatBytes = r.bytes = tensorBytes(wt);
+      if (auto reason = op->getAttrOfType<StringAttr>(kFloatReasonAttr))
+        r.floatReason = reason.str();
       out.push_back(std::move(r));
     }
   });
@@ -134,6 +136,8 @@ void writeQuantReportJson(const QuantReport &report, llvm::raw_ostream &os) {
             j.attribute("weight_rel_error", *l.weightError);
           if (l.outputError)
             j.attribute("output_rel_error", *l.outputError);
+          if (!l.floatReason.empty())
+            j.attribute("float_reason", l.floatReason);
         });
     });
   });
@@ -168,6 +172,12 @@ void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
     os << llvm::format("qopt:   %-28s %7d %12.2f %12.2f %14s\n", key.c_str(), r.layers, r.floatBytes / 1e6,
                        r.bytes / 1e6, err.c_str());
   }
+  // Every layer left in float, by name, with the reason (a layer without one was not quantizable by the scheme).
+  for (const LayerReport &l : report.layers)
+    if (l.method.empty())
+      os << "qopt:   kept in f32: " << (l.name.empty() ? l.node : l.name) << " ["
+         << l.inputs << "x" << l.outputs << "]: " << (l.floatReason.empty() ? "not quantized by this scheme" : l.floatReason)
+         << "\n";
   os << llvm::format("qopt: weights %.2f MB -> %.2f MB (%.2fx smaller)\n", report.weightBytesBefore / 1e6,
                      report.weightBytesAfter / 1e6,
                      report.weightBytesAfter ? static_cast<double>(report.weightBytesBefore) / report.weightBytesAfter

@@ -45,8 +45,8 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
     getOperation().walk([&](nn::MatmulOp mm) { candidates.push_back(mm); });
     for (nn::MatmulOp mm : candidates) {
       nn::ConstantOp wc = linearWeight(mm);
-      if (!wc)
-        continue; // not a linear layer with a constant weight
+      if (!wc || !isQuantizable(mm))
+        continue; // not a linear layer with a constant weight, or one qopt-select-layers keeps in float
       auto wt = cast<RankedTensorType>(mm.getRhs().getType());
       std::string wname = wc.getName() ? wc.getName()->str() : "", node = nodeName(mm);
       if (!exclude.empty() && (excludeRe.match(wname) || excludeRe.match(node)))

@@ -13,7 +13,7 @@ config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.qopt_obj_root, "test")
 config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py", "check_export.py", "versions.txt", "opt-consumer",
-                   "runtime-consumer", "tools"]
+                   "runtime-consumer"]
 
 llvm_config.use_default_substitutions()
 config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))

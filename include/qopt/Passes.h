@@ -32,6 +32,7 @@ struct CompileOptions {
   bool symmetric = false;
   bool perTensor = false;           // one scale per weight (rtn and int8 only)
   std::string exclude;              // regex of layers kept in float
+  bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
   bool awq = false;                 // activation-aware scaling + clipping before quantization (needs calib)
   std::string calib, tokenizer;     // calibration data (text or .npy ids) and the tokenizer for text

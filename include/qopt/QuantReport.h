@@ -30,6 +30,7 @@ struct LayerReport {
   bool symmetric = false;
   uint64_t floatBytes = 0, bytes = 0; // the f32 weight's size, and what the layer stores now (incl. scales, zeros)
   std::optional<double> weightError, outputError;
+  std::string floatReason;  // why a float layer stays float (qopt-select-layers), if it was decided
 };
 
 struct PassTime {

@@ -12,6 +12,7 @@ left-padded; the ids variant without the mask) and checks:
   - `qopt NAME.onnx --quantize=rtn4 -o model.bin` with no other flag compiles, and the result runs on the first row.
 Prints one line per check; exits non-zero on the first failure.
 """
+import json
 import os
 import subprocess
 import sys
@@ -69,7 +70,14 @@ if got.shape != ref.shape or not np.allclose(got, ref, rtol=1e-4, atol=1e-5):
 
 # The command users type: no bounds, no flags but the scheme.
 q_bin = os.path.join(work, stem + ".rtn4.bin")
-run([qopt, onnx, "--quantize=rtn4", "-o", q_bin])
+report = os.path.join(work, "rtn4.json")
+run([qopt, onnx, "--quantize=rtn4", "-o", q_bin, "--report", report])
+layers = json.load(open(report))["layers"]
+kept = [l for l in layers if l["format"] == "f32"]
+if len(kept) != 1 or not kept[0].get("float_reason", "").startswith("output head") or \
+        any(l["format"] != "int4" for l in layers if l is not kept[0]):
+    sys.exit(f"{stem}: expected every layer int4 but the output head: {[(l['name'], l['format']) for l in layers]}")
+print(f"{stem}: rtn4 report: {len(layers) - 1} layers int4, output head {kept[0]['name']} kept in f32")
 first = {}
 for k, v in inputs.items():
     first[k] = os.path.join(work, f"first.{k}.npy")

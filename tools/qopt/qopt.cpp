@@ -63,9 +63,13 @@ static cl::opt<int64_t> calibSeqLen("calib-seq-len",
                                     cl::init(0), cl::cat(category));
 static cl::opt<uint64_t> calibSeed("calib-seed", cl::desc("Seed of the calibration window choice"), cl::init(0),
                                    cl::cat(category));
-static cl::opt<std::string> exclude("exclude",
-                                    cl::desc("Regex of weight or node names kept in float (default: lm_head)"),
-                                    cl::init("lm_head"), cl::cat(category));
+static cl::opt<std::string> exclude("exclude", cl::desc("Regex of weight or node names kept in float (the output "
+                                                      "head is kept in float without it: --quantize-lm-head)"),
+                                    cl::init(""), cl::cat(category));
+static cl::opt<bool> quantizeLmHead("quantize-lm-head",
+                                    cl::desc("Quantize the output head (the linear layer producing the logits; "
+                                             "kept in float by default)"),
+                                    cl::cat(category));
 static cl::opt<std::string> tokenizerFile("tokenizer", cl::desc("Tokenizer to embed (llama2.c tokenizer.bin)"),
                                           cl::value_desc("file"), cl::cat(category));
 static cl::list<std::string> maxDims("max-dim",
@@ -178,6 +182,7 @@ int main(int argc, char **argv) {
   opts.calibSeed = calibSeed;
   opts.exclude = exclude;
   opts.raise = raise;
+  opts.quantizeLmHead = quantizeLmHead;
   std::string schemeError;
   if (!qopt::setQuantScheme(quantize, groupSize, granularity, opts, schemeError)) {
     llvm::errs() << "qopt: error: " << schemeError << "\n";
