@@ -148,7 +148,8 @@ nn::MatmulOp traceValueProjection(Value x, nn::ConstantOp &bias) {
     return nullptr;
   const int64_t H = tt.getShape()[tt.getRank() - 2];
   int64_t hAxis = tt.getRank() - 2, dAxis = tt.getRank() - 1;
-  nn::MatmulOp attention;
+  nn::MatmulOp attention;         // the P x V product, decomposed
+  nn::AttentionOp fusedAttention; // or raised
   Operation *pathUser = merge;
   for (int steps = 0; steps < 16; ++steps) {
     if (!onlyPathUsers(t, pathUser))
@@ -174,6 +175,15 @@ nn::MatmulOp traceValueProjection(Value x, nn::ConstantOp &bias) {
       hAxis = vh;
       dAxis = vt.getRank() - 1;
       t = mm.getRhs();
+    } else if (auto attn = dyn_cast_or_null<nn::AttentionOp>(def); attn && !attention && !fusedAttention) {
+      // out [B, H, S, Dv] = attention(q, k, v): value channels carry through per head when every query head reads
+      // its own kv head (no grouping: a grouped kv head feeds several query heads).
+      auto vt = dyn_cast<RankedTensorType>(attn.getV().getType());
+      if (!vt || vt.getRank() != 4 || rank != 4 || hAxis != 1 || dAxis != 3 || vt.isDynamicDim(1) ||
+          vt.getDimSize(1) != H)
+        return nullptr;
+      fusedAttention = attn;
+      t = attn.getV();
     } else if (auto cat = dyn_cast_or_null<nn::ConcatOp>(def)) {
       // The KV cache: the past values are graph inputs (made by this same model), the new ones are the path.
       int64_t axis = cat.getAxis() < 0 ? cat.getAxis() + rank : cat.getAxis();
@@ -193,7 +203,7 @@ nn::MatmulOp traceValueProjection(Value x, nn::ConstantOp &bias) {
     } else if (auto split = dyn_cast_or_null<nn::ReshapeOp>(def)) {
       // The split into heads: the last axis of its input becomes (heads, head dim).
       auto it = dyn_cast<RankedTensorType>(split.getX().getType());
-      if (!attention || hAxis != rank - 2 || dAxis != rank - 1 || !it ||
+      if ((!attention && !fusedAttention) || hAxis != rank - 2 || dAxis != rank - 1 || !it ||
           it.isDynamicDim(it.getRank() - 1) || it.getShape().back() != C)
         return nullptr;
       Value v = split.getX();
@@ -216,7 +226,13 @@ nn::MatmulOp traceValueProjection(Value x, nn::ConstantOp &bias) {
       }
       auto prev = v.getDefiningOp<nn::MatmulOp>();
       if (!prev || !linearWeight(prev) || !onlyPathUsers(prev.getResult(), consumer) ||
-          cast<RankedTensorType>(prev.getRhs().getType()).getDimSize(1) != C || dependsOn(attention.getLhs(), prev))
+          cast<RankedTensorType>(prev.getRhs().getType()).getDimSize(1) != C)
+        return nullptr;
+      // The attention weights must not depend on V.
+      if (attention ? dependsOn(attention.getLhs(), prev)
+                    : dependsOn(fusedAttention.getQ(), prev) || dependsOn(fusedAttention.getK(), prev) ||
+                          (!isa<NoneType>(fusedAttention.getMask().getType()) &&
+                           dependsOn(fusedAttention.getMask(), prev)))
         return nullptr;
       return prev;
     } else {

@@ -100,23 +100,75 @@ def RaiseGatedMlpPass : Pass<"qopt-raise-gated-mlp", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::nn::NNDialect"];
 }
 
-def RefineShapesPass : Pass<"qopt-refine-shapes", "mlir::func::FuncOp"> {
-  let summary = "Refine dynamic dims that a consumer fixes (a matmul's contracted dim)";
+def RaiseAttentionPass : Pass<"qopt-raise-attention", "mlir::func::FuncOp"> {
+  let summary = "Raise softmax(Q K^T) V, masks and grouped-query repeats included, to nn.attention";
   let description = [{
-    Forward shape inference leaves `?` where a value's dim depends on run-time shapes it cannot relate, as after
-    a head-merge reshape `Reshape(x, Concat(Shape(x)[0:2], [-1]))`. A matmul with a constant `[K, N]` weight fixes
-    its input's last dim to K: the pass writes K into the producing nn op's result type (every nn verifier accepts
-    a static dim where its inference says `?`), so that linear-layer detection and quantization see the layer.
+    Matches, from each softmax over the last axis: the scores `MatMul(Q, K^T)` with scalar scalings on Q, K^T or
+    the product (multiplied into `scale`); K^T as a transpose of the last two dims or torch's sdpa
+    reshape/transpose/reshape; an optional mask, `Where(bool, scores, fill)` (`masked_value` = fill) or
+    `Add(scores, float mask)`; the sdpa NaN guard `Where(IsNaN(P), 0, P)` (`zero_nan_rows`); and `MatMul(P, V)`.
+    K and V behind the grouped-query repeat `Reshape(Expand(Unsqueeze(X, 2)))` are read unrepeated: the op
+    groups query heads over kv heads itself.
 
-    Before:
+    Before (stories260K, one layer; the repeat of K and V elided):
     ```mlir
-    %m = nn.reshape(%t, %shape) : (tensor<?x?x4x16xf32>, tensor<3xi64>) -> tensor<?x?x?xf32>
-    %y = nn.matmul(%m, %w) : (tensor<?x?x?xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
+    %kt = nn.transpose(%k) {perm = array<i64: 0, 1, 3, 2>} : (tensor<?x8x?x8xf32>) -> tensor<?x8x8x?xf32>
+    %s = nn.matmul(%q, %kt) : (tensor<?x8x?x8xf32>, tensor<?x8x8x?xf32>) -> tensor<?x8x?x?xf32>
+    %c = nn.binary "mul"(%s, %scale) : (tensor<?x8x?x?xf32>, tensor<f32>) -> tensor<?x8x?x?xf32>
+    %m = nn.where(%mask, %c, %ninf) : (tensor<1x1x?x?xi1>, tensor<?x8x?x?xf32>, tensor<f32>) -> tensor<?x8x?x?xf32>
+    %p = nn.softmax(%m) : (tensor<?x8x?x?xf32>) -> tensor<?x8x?x?xf32>
+    %o = nn.matmul(%p, %v) : (tensor<?x8x?x?xf32>, tensor<?x8x?x8xf32>) -> tensor<?x8x?x8xf32>
     ```
     After:
     ```mlir
-    %m = nn.reshape(%t, %shape) : (tensor<?x?x4x16xf32>, tensor<3xi64>) -> tensor<?x?x64xf32>
-    %y = nn.matmul(%m, %w) : (tensor<?x?x64xf32>, tensor<64x64xf32>) -> tensor<?x?x64xf32>
+    %o = nn.attention(%q, %k4, %v4, %mask) {scale = 0.35355339059327379 : f64}
+        : (tensor<?x8x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<1x1x?x?xi1>) -> tensor<?x8x?x8xf32>
+    ```
+    The mask sub-graph is left as it is (one per model, shared by the layers); recognizing causal masks is a
+    later step.
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
+def RaiseRotaryPass : Pass<"qopt-raise-rotary", "mlir::func::FuncOp"> {
+  let summary = "Raise rotary position embeddings (rotate_half with cos/sin tables) to nn.rotary";
+  let description = [{
+    Matches `x * C + rotate_half(x) * S` on `[B, H, S, D]` tensors, where `rotate_half(x)` is
+    `Concat(Neg(x[..., D/2:]), x[..., :D/2])`, `C`/`S` are `Unsqueeze(Cos/Sin(Concat(F, F)), 1)` and the angles
+    `F = positions * inv_freq` come from `MatMul(Unsqueeze(Cast(P), 2), inv_freq)` or HF's
+    `Transpose(MatMul(inv_freq, Cast(P)), [0, 2, 1])`. The result is `nn.rotary rotate_half(x, P, inv_freq)`:
+    one op per rotated tensor, with the angles, cos and sin computed inside (bit-exact with the decomposed float32
+    graph). HF's `[B, 1, S]` positions are squeezed to `[B, S]`.
+
+    After (stories260K, one layer's query):
+    ```mlir
+    %q = nn.rotary rotate_half(%x, %position_ids, %inv_freq) : (tensor<?x8x?x8xf32>, tensor<?x?xi64>, tensor<1x4xf32>) -> tensor<?x8x?x8xf32>
+    ```
+    The interleaved style is a kernel option; no exporter we meet writes it (llama2.c's interleaved weights are
+    permuted to rotate_half by scripts/llama2c_to_onnx.py), so it has no matcher yet.
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
+def RefineShapesPass : Pass<"qopt-refine-shapes", "mlir::func::FuncOp"> {
+  let summary = "Refine dynamic dims that do not depend on the input sizes, or that a consumer fixes";
+  let description = [{
+    Op-by-op inference leaves `?` where a dim is computed from run-time shapes it cannot relate: after
+    `Reshape(q_proj(x), Concat(Shape(x)[0], Shape(x)[1], [-1], [16]))` the heads dim is `?`. The pass evaluates
+    the function's shapes twice through the kernels' shape functions (integer shape arithmetic evaluated on its
+    values, up to 64 elements), with two far-apart sizes for each named dynamic input dim; a dim that is `?` in the
+    IR but equal in both runs becomes static. Then a matmul with a constant `[K, N]` weight fixes its input's last
+    dim to K. Refined types are written into the producing nn ops' results (every nn verifier accepts a static dim
+    where its inference says `?`) and into the function's result types; the memory planner checks every static dim
+    again at the compiled bounds.
+
+    Before:
+    ```mlir
+    %r = nn.reshape(%x, %shape) : (tensor<?x?x64xf32>, tensor<4xi64>) -> tensor<?x?x?x16xf32>
+    ```
+    After:
+    ```mlir
+    %r = nn.reshape(%x, %shape) : (tensor<?x?x64xf32>, tensor<4xi64>) -> tensor<?x?x4x16xf32>
     ```
     Function arguments keep their declared types.
   }];
@@ -290,6 +342,30 @@ def LowerToKernPass : Pass<"qopt-lower-to-kern", "mlir::func::FuncOp"> {
     After:
     ```mlir
     %1 = kern.launch "binary"(%0, %w) {attrs = {fn = "add"}} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+    ```
+  }];
+  let dependentDialects = ["qopt::kern::KernDialect"];
+}
+
+def FuseLinearsPass : Pass<"qopt-fuse-linears", "mlir::func::FuncOp"> {
+  let summary = "Run linear layers that share their input (q/k/v, gate/up) as one launch";
+  let description = [{
+    Groups the `matmul` launches with a constant 2-D f32 weight, and the `matmul_q` launches of one format (bits,
+    group size, symmetry; not per-tensor), that read the same input, and replaces each group of two or more with
+    one launch whose weights are stacked along the output channels: `linear_split(x, [W_1 | W_2 | ...])` (float
+    weights side by side) or `matmul_q_split(x, W, S, Z)` (packed rows, scales and zero points stacked). `splits`
+    gives each result's channels; every result is computed as its layer alone would be. Runs after
+    qopt-lower-to-kern, before planning; the old weights are released once unused.
+
+    Before:
+    ```mlir
+    %q = kern.launch "matmul_q"(%x, %wq, %sq, %zq) {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64} : ...
+    %k = kern.launch "matmul_q"(%x, %wk, %sk, %zk) {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64} : ...
+    ```
+    After:
+    ```mlir
+    %q, %k = kern.launch "matmul_q_split"(%x, %wqk, %sqk, %zqk) {bits = 4 : i64, group_size = 32 : i64,
+        num_outputs = 2 : i64, splits = array<i64: 64, 32>, symmetric = 0 : i64} : ...
     ```
   }];
   let dependentDialects = ["qopt::kern::KernDialect"];

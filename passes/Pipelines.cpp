@@ -74,6 +74,8 @@ void buildRaisePipeline(OpPassManager &pm) {
   // GELU before the gated MLP, whose GeGLU pattern reads nn.gelu.
   pm.addNestedPass<func::FuncOp>(createRaiseGeluPass());
   pm.addNestedPass<func::FuncOp>(createRaiseGatedMlpPass());
+  pm.addNestedPass<func::FuncOp>(createRaiseRotaryPass());
+  pm.addNestedPass<func::FuncOp>(createRaiseAttentionPass());
 }
 
 void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
@@ -85,11 +87,12 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   // Raising matches canonical patterns (constants folded, duplicates merged), and runs before calibration and
   // quantization so that AWQ folds its scales into the raised norms and every later step sees one op per norm or
   // activation.
+  // Dims the exporters' shape arithmetic hides from op-by-op inference (the heads after a reshape to [b, s, -1, d],
+  // o_proj's input size): raising and linear-layer detection need them static.
+  pm.addNestedPass<func::FuncOp>(createRefineShapesPass());
   if (options.raise)
     buildRaisePipeline(pm);
-  // Static input sizes for layers behind head-merge reshapes (o_proj), then the choice of the layers that stay in
-  // float, which every quantization step below honours.
-  pm.addNestedPass<func::FuncOp>(createRefineShapesPass());
+  // The choice of the layers that stay in float, which every quantization step below honours.
   SelectLayersPassOptions select;
   select.exclude = options.exclude;
   select.quantizeLmHead = options.quantizeLmHead;
@@ -137,6 +140,9 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
 void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   // One launch per remaining op; fusion passes slot in here once the kernel tables have fused kernels.
   pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
+  // Layers reading one input (q/k/v, gate/up) become one launch; part of raising (--raise=false keeps them apart).
+  if (options.raise)
+    pm.addNestedPass<func::FuncOp>(createFuseLinearsPass());
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
@@ -172,7 +178,7 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                               llvm::cl::desc("Tokens per window; 0 = min(512, the model's max sequence)"),
                               llvm::cl::init(0)};
   Option<uint64_t> calibSeed{*this, "calib-seed", llvm::cl::desc("Seed of the window choice"), llvm::cl::init(0)};
-  Option<bool> raise{*this, "raise", llvm::cl::desc("Raise RMSNorm, GELU and gated MLPs to fused ops"),
+  Option<bool> raise{*this, "raise", llvm::cl::desc("Raise norms, activations, rotary embeddings and attention"),
                      llvm::cl::init(true)};
 };
 

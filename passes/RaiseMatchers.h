@@ -16,14 +16,17 @@
 
 namespace qopt::raise {
 
+// Reads `v` if an nn.constant defines it.
+inline bool constantTensor(mlir::Value v, num::Tensor &t, std::vector<uint8_t> &storage) {
+  auto c = v.getDefiningOp<nn::ConstantOp>();
+  return c && nn::readConstant(c.getValue(), t, storage);
+}
+
 // The value of a constant with one element (any shape of size 1, or a splat), as a double.
 inline std::optional<double> scalarConstant(mlir::Value v) {
-  auto c = v.getDefiningOp<nn::ConstantOp>();
-  if (!c)
-    return std::nullopt;
   num::Tensor t;
   std::vector<uint8_t> storage;
-  if (!nn::readConstant(c.getValue(), t, storage) || t.numel() == 0)
+  if (!constantTensor(v, t, storage) || t.numel() == 0)
     return std::nullopt;
   double first = 0;
   for (int64_t i = 0; i < t.numel(); ++i) {
@@ -41,6 +44,19 @@ inline std::optional<double> scalarConstant(mlir::Value v) {
       return std::nullopt;
   }
   return first;
+}
+
+// The value of an integer constant with one element (any shape of size 1), exactly (INT64_MAX included).
+inline std::optional<int64_t> intConstant(mlir::Value v) {
+  num::Tensor t;
+  std::vector<uint8_t> storage;
+  if (!constantTensor(v, t, storage) || t.numel() != 1)
+    return std::nullopt;
+  if (t.dtype == num::DType::I64)
+    return t.as<int64_t>()[0];
+  if (t.dtype == num::DType::I32)
+    return t.as<int32_t>()[0];
+  return std::nullopt;
 }
 
 // Whether `v` is a scalar constant equal to `want` within a relative `tol` (exporters write float32 roundings of

@@ -217,6 +217,28 @@ def NN_GatedActivation : I32EnumAttr<"GatedActivation", "the activation applied 
   let cppNamespace = "::qopt::nn";
 }
 
+def NN_RotaryStyle : I32EnumAttr<"RotaryStyle", "which dims a rotary embedding rotates together", [
+    I32EnumAttrCase<"rotate_half", 0>, I32EnumAttrCase<"interleaved", 1>]> {
+  let cppNamespace = "::qopt::nn";
+}
+
+def NN_RotaryOp : NN_KernelOp<"rotary"> {
+  let summary = "rotary position embedding with angles position * inv_freq";
+  let description = [{
+    x is `[B, H, S, D]`, positions `[B or 1, S]` (integer or float), inv_freq `[D/2]` (or `[1, D/2]`). With
+    `theta_i = float(position) * inv_freq[i]`, `rotate_half` pairs dim i with dim i + D/2 (HF's rotate_half):
+    `y_i = x_i cos theta_i - x_{i+D/2} sin theta_i`, `y_{i+D/2} = x_{i+D/2} cos theta_i + x_i sin theta_i`;
+    `interleaved` pairs dims 2i and 2i + 1 (llama2.c, GPT-J). Made by `qopt-raise-rotary`: the cos/sin tables
+    and the rotation of every layer become one op per rotated tensor.
+    ```mlir
+    %y = nn.rotary rotate_half(%q, %pos, %inv_freq) : (tensor<?x8x?x8xf32>, tensor<?x?xi64>, tensor<4xf32>) -> tensor<?x8x?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$x, AnyTensor:$positions, AnyTensor:$inv_freq, NN_RotaryStyle:$style);
+  let results = (outs AnyTensor:$y);
+  let assemblyFormat = "$style `(` $x `,` $positions `,` $inv_freq `)` attr-dict `:` functional-type(operands, $y)";
+}
+
 def NN_RmsNormOp : NN_KernelOp<"rms_norm"> {
   let summary = "root-mean-square normalization over the last dim, times a scale";
   let description = [{
@@ -259,6 +281,29 @@ def NN_GatedActOp : NN_KernelOp<"gated_act"> {
   let arguments = (ins AnyTensor:$gate, AnyTensor:$up, NN_GatedActivation:$activation);
   let results = (outs AnyTensor:$y);
   let assemblyFormat = "$activation `(` $gate `,` $up `)` attr-dict `:` functional-type(operands, $y)";
+}
+
+def NN_AttentionOp : NN_KernelOp<"attention"> {
+  let summary = "scaled dot-product attention with grouped-query heads and an optional mask";
+  let description = [{
+    `out = softmax(scale * Q K^T [masked]) V` per batch and query head. Q is `[B, Hq, S, D]`, K `[B, Hkv, T, D]`,
+    V `[B, Hkv, T, Dv]` with Hq a multiple of Hkv: query head h reads kv head `h / (Hq / Hkv)` (grouped-query
+    attention, the repeat_kv of HF models). The mask broadcasts to `[B, Hq, S, T]`: a boolean mask keeps scores
+    where true and sets the others to `masked_value`; a float mask is added to the scores. `causal` (1) masks key
+    j for query i when `j > i + T - S` (the queries are the last S of T positions). `zero_nan_rows` (1) turns a
+    softmax row that is NaN (every score -inf) into zeros, as torch's sdpa export does. Made by
+    `qopt-raise-attention`.
+    ```mlir
+    %o = nn.attention(%q, %k, %v, %mask) {scale = 0.35355339059327379 : f64}
+        : (tensor<?x8x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<1x1x?x?xi1>) -> tensor<?x8x?x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$q, AnyTensor:$k, AnyTensor:$v, AnyType:$mask,
+                       DefaultValuedAttr<F64Attr, "1.0">:$scale,
+                       DefaultValuedAttr<F64Attr, "-std::numeric_limits<double>::infinity()">:$masked_value,
+                       DefaultValuedAttr<I64Attr, "0">:$causal, DefaultValuedAttr<I64Attr, "0">:$zero_nan_rows);
+  let results = (outs AnyTensor:$out);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $out)";
 }
 
 //===----------------------------------------------------------------------===//

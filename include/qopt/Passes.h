@@ -26,7 +26,7 @@ void registerAllPasses();
 
 struct CompileOptions {
   std::vector<std::string> maxDims; // NAME=N
-  bool raise = true;                // raise RMSNorm, GELU and gated MLPs to fused ops
+  bool raise = true;                // raise norms, activations, rotary, attention; fuse shared-input linears
   int64_t quantBits = 0;            // 0: float; 4 or 8: weight-only quantization
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
@@ -68,7 +68,7 @@ bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef g
 // memory. It is the quantize pipeline (ending with nn + qnt ops) followed by the lower pipeline (ending with
 // planned kern launches, ready for writeModelBin); tools that inspect the quantized module run them separately.
 void buildCompilePipeline(mlir::OpPassManager &pm, const CompileOptions &options);
-// The raising passes (RMSNorm, GELU, gated MLP), in order, on canonicalized nn ops; part of the quantize pipeline
+// The raising passes (RMSNorm, GELU, gated MLP, rotary, attention), in order, on canonicalized nn ops; part of the quantize pipeline
 // unless CompileOptions::raise is false.
 void buildRaisePipeline(mlir::OpPassManager &pm);
 void buildQuantizePipeline(mlir::OpPassManager &pm, const CompileOptions &options);

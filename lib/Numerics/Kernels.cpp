@@ -9,6 +9,7 @@ const std::vector<const KernelDef *> &allKernels() {
   static const std::vector<const KernelDef *> table = [] {
     std::vector<const KernelDef *> t;
     registerActivationKernels(t);
+    registerAttentionKernels(t);
     registerElementwiseKernels(t);
     registerShapeKernels(t);
     registerLinalgKernels(t);

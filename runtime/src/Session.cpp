@@ -34,7 +34,9 @@ Session::~Session() {
   double total = 0;
   for (auto &r : rows)
     total += r.second.first;
-  std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels\n", backend->name(), total);
+  std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels, %lld runs, %lld launches (%.1f per run)\n",
+               backend->name(), total, static_cast<long long>(profiledRuns), static_cast<long long>(profiledLaunches),
+               profiledRuns ? static_cast<double>(profiledLaunches) / profiledRuns : 0.0);
   for (auto &[name, t] : rows)
     std::fprintf(stderr, "  %-28s %9.3f s %5.1f%% %9lld launches\n", name.c_str(), t.first,
                  total > 0 ? 100.0 * t.first / total : 0.0, static_cast<long long>(t.second));
@@ -155,6 +157,10 @@ int Session::run(std::string &error) {
     }
   }
   ran = true;
+  if (profile) {
+    ++profiledRuns;
+    profiledLaunches += static_cast<int64_t>(model.program.size());
+  }
   return QRT_OK;
 }
 

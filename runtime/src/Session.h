@@ -29,6 +29,7 @@ private:
   // QRT_PROFILE=1: seconds and launches per kernel name, printed to stderr when the session ends.
   bool profile = false;
   std::map<std::string, std::pair<double, int64_t>> kernelTime;
+  int64_t profiledRuns = 0, profiledLaunches = 0; // complete runs, and their kernel launches
 };
 
 } // namespace qrt

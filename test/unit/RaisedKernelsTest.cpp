@@ -1,6 +1,6 @@
 //===- RaisedKernelsTest.cpp - rms_norm, gelu, gated_act reference kernels -===//
 //
-// The raised ops' CPU kernels against the textbook formulas evaluated here in long double, on random non-zero
+// The raised ops' CPU kernels (rms_norm, gelu, gated_act, attention, rotary) against the textbook formulas evaluated here in long double, on random non-zero
 // inputs (float32 and float64), and their shape functions' refusals.
 //
 //===----------------------------------------------------------------------===//
@@ -24,6 +24,13 @@ struct Buffer {
     t.shape = std::move(shape);
     store.assign(static_cast<size_t>(t.numel()) + 1, 0.0);
     t.data = store.data();
+  }
+  Buffer(const Buffer &o) : t(o.t), store(o.store) { t.data = store.data(); }
+  Buffer &operator=(const Buffer &o) {
+    t = o.t;
+    store = o.store;
+    t.data = store.data();
+    return *this;
   }
   double get(int64_t i) const { return t.dtype == DType::F32 ? t.as<float>()[i] : t.as<double>()[i]; }
   void set(int64_t i, double v) {
@@ -134,6 +141,106 @@ TEST_P(RaisedKernels, GatedActMatchesFormula) {
       double want = static_cast<double>(a * u.get(i));
       EXPECT_NEAR(y.get(i), want, tol(dt) * (1 + std::fabs(want))) << "activation " << act << " g " << v;
     }
+  }
+}
+
+// Attention against repeat_kv + softmax(q k^T * scale + mask) v in long double: grouped heads, boolean and additive
+// masks, causal masking with more keys than queries (a KV cache), and fully masked rows.
+TEST_P(RaisedKernels, AttentionMatchesFormula) {
+  std::mt19937 rng(17);
+  const DType dt = GetParam();
+  const int64_t B = 2, H = 6, Hkv = 2, S = 3, T = 5, D = 4, Dv = 3;
+  Buffer q = randomBuffer(dt, {B, H, S, D}, rng, -1, 1), k = randomBuffer(dt, {B, Hkv, T, D}, rng, -1, 1);
+  Buffer v = randomBuffer(dt, {B, Hkv, T, Dv}, rng, -2, 2);
+  Buffer add = randomBuffer(dt, {B, 1, S, T}, rng, -3, 0);
+  Buffer keep(DType::Bool, {1, 1, S, T});
+  for (int64_t i = 0; i < S * T; ++i)
+    keep.t.as<uint8_t>()[i] = (i * 7 + 3) % 4 != 0; // some keys masked in every row
+  for (int variant = 0; variant < 4; ++variant) {
+    Attrs attrs;
+    attrs.setFloat("scale", 0.5);
+    const Tensor *mask = nullptr;
+    if (variant == 1)
+      mask = &add.t;
+    if (variant == 2) {
+      mask = &keep.t;
+      attrs.setFloat("masked_value", -1e4);
+    }
+    if (variant == 3)
+      attrs.setInt("causal", 1);
+    Buffer y = run("attention", {&q.t, &k.t, &v.t, mask}, attrs);
+    ASSERT_EQ(y.t.shape, (Shape{B, H, S, Dv}));
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < S; ++i) {
+          const int64_t hk = h / (H / Hkv);
+          std::vector<long double> p(T);
+          long double mx = -INFINITY, sum = 0;
+          for (int64_t j = 0; j < T; ++j) {
+            long double s = 0;
+            for (int64_t d = 0; d < D; ++d)
+              s += static_cast<long double>(q.get(((b * H + h) * S + i) * D + d)) * k.get(((b * Hkv + hk) * T + j) * D + d);
+            s *= 0.5L;
+            if (variant == 1)
+              s += add.get((b * S + i) * T + j);
+            if (variant == 2 && !keep.t.as<uint8_t>()[i * T + j])
+              s = -1e4L;
+            if (variant == 3 && j > i + (T - S))
+              s = -INFINITY;
+            p[j] = s;
+            mx = std::max(mx, s);
+          }
+          for (auto &e : p)
+            sum += e = std::exp(e - mx);
+          for (int64_t d = 0; d < Dv; ++d) {
+            long double o = 0;
+            for (int64_t j = 0; j < T; ++j)
+              o += p[j] / sum * v.get(((b * Hkv + hk) * T + j) * Dv + d);
+            double want = static_cast<double>(o);
+            EXPECT_NEAR(y.get(((b * H + h) * S + i) * Dv + d), want, 4 * tol(dt) * (1 + std::fabs(want)))
+                << "variant " << variant << " b " << b << " h " << h << " i " << i << " d " << d;
+          }
+        }
+  }
+  // Every key masked with -inf: the row is NaN, or zeros with zero_nan_rows.
+  Buffer none(DType::Bool, {1, 1, S, T});
+  Attrs nanAttrs;
+  Buffer y = run("attention", {&q.t, &k.t, &v.t, &none.t}, nanAttrs);
+  EXPECT_TRUE(std::isnan(y.get(0)));
+  nanAttrs.setInt("zero_nan_rows", 1);
+  y = run("attention", {&q.t, &k.t, &v.t, &none.t}, nanAttrs);
+  for (int64_t i = 0; i < y.t.numel(); ++i)
+    ASSERT_EQ(y.get(i), 0.0);
+}
+
+// Rotary embeddings against the rotation written out: pairs (i, i + D/2) or (2i, 2i + 1), angle position * freq.
+TEST_P(RaisedKernels, RotaryMatchesFormula) {
+  std::mt19937 rng(19);
+  const DType dt = GetParam();
+  const int64_t B = 2, H = 3, S = 5, D = 8, half = D / 2;
+  Buffer x = randomBuffer(dt, {B, H, S, D}, rng, -2, 2), f = randomBuffer(dt, {half}, rng, 0.01, 1);
+  Buffer pos(DType::I64, {B, S});
+  for (int64_t i = 0; i < B * S; ++i)
+    pos.t.as<int64_t>()[i] = 3 * i + 1;
+  for (int64_t style : {0, 1}) {
+    Attrs attrs;
+    attrs.setInt("style", style);
+    Buffer y = run("rotary", {&x.t, &pos.t, &f.t}, attrs);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < S; ++i)
+          for (int64_t j = 0; j < half; ++j) {
+            const int64_t base = ((b * H + h) * S + i) * D;
+            const int64_t lo = style ? 2 * j : j, hi = style ? 2 * j + 1 : j + half;
+            long double th = static_cast<long double>(pos.t.as<int64_t>()[b * S + i]) * f.get(j);
+            long double a = x.get(base + lo), c = x.get(base + hi);
+            double wantLo = static_cast<double>(a * std::cos(th) - c * std::sin(th));
+            double wantHi = static_cast<double>(c * std::cos(th) + a * std::sin(th));
+            // float32: the angle itself is rounded to float (as the decomposed graph computes it).
+            const double t = dt == DType::F32 ? 2e-5 : 1e-12;
+            EXPECT_NEAR(y.get(base + lo), wantLo, t) << "style " << style;
+            EXPECT_NEAR(y.get(base + hi), wantHi, t) << "style " << style;
+          }
   }
 }
 

@@ -89,8 +89,9 @@ static cl::opt<std::string> reportFile("report",
                                                 "and quantization error; pass times (docs/report.md)"),
                                        cl::value_desc("file.json"), cl::cat(category));
 static cl::opt<bool> raise("raise",
-                           cl::desc("Raise RMSNorm, GELU and gated MLPs to fused ops (default true; "
-                                    "--raise=false keeps the imported graph's decomposition)"),
+                           cl::desc("Raise norms, activations, rotary embeddings and attention to fused ops and run "
+                                    "linear layers that share an input as one launch (default true; --raise=false "
+                                    "keeps the imported graph's decomposition)"),
                            cl::init(true), cl::cat(category));
 static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
 
@@ -241,6 +242,7 @@ int main(int argc, char **argv) {
     if (opts.raise) {
       pm.addNestedPass<func::FuncOp>(mlir::createCanonicalizerPass());
       pm.addNestedPass<func::FuncOp>(mlir::createCSEPass());
+      pm.addNestedPass<func::FuncOp>(qopt::createRefineShapesPass());
       qopt::buildRaisePipeline(pm);
     }
     if (failed(pm.run(*module)))

@@ -1,6 +1,6 @@
-//===- Activation.cpp - gelu and the gated MLP activation ------------------===//
+//===- Activation.cpp - gelu, the gated MLP activation, rotary embeddings --===//
 //
-// The raised activation ops' reference kernels. They compute in the operand's float type with the same formulas
+// The raised elementwise ops' reference kernels. They compute in the operand's float type with the same formulas
 // as the unary kernels they replace (Elementwise.cpp's gelu, gelu_tanh, sigmoid), so a raised graph and the
 // decomposed one agree to the last bits of float32 rounding.
 //
@@ -105,7 +105,68 @@ bool gatedRun(const KernelArgs &a, std::string &) {
   return true;
 }
 
+//===-- rotary -------------------------------------------------------------===//
+
+bool rotaryInfer(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(0), &pos = *a.in(1), &f = *a.in(2);
+  const int64_t style = a.attrs->getInt("style", -1);
+  auto fail = [&](const std::string &why) {
+    err = "rotary: " + why + " (x " + shapeStr(x.shape) + ", positions " + shapeStr(pos.shape) + ", inv_freq " +
+          shapeStr(f.shape) + ")";
+    return false;
+  };
+  if (style != 0 && style != 1)
+    return fail("style must be 0 (rotate_half) or 1 (interleaved), got " + std::to_string(style));
+  if (x.rank() != 4 || (x.dtype != DType::F32 && x.dtype != DType::F64))
+    return fail("expects a float32 or float64 x of rank 4 [batch, heads, sequence, head dim]");
+  if (x.shape[3] % 2 != 0 || f.numel() != x.shape[3] / 2 || f.dtype != x.dtype)
+    return fail("inv_freq must hold head dim / 2 values of x's dtype");
+  if (pos.rank() != 2 || (pos.shape[0] != x.shape[0] && pos.shape[0] != 1) || pos.shape[1] != x.shape[2] ||
+      (pos.dtype != DType::I64 && pos.dtype != DType::I32 && pos.dtype != x.dtype))
+    return fail("positions must be [batch or 1, sequence], integer or x's dtype");
+  a.outputs[0]->dtype = x.dtype;
+  a.outputs[0]->shape = x.shape;
+  return true;
+}
+
+template <typename T> void rotaryLoop(const KernelArgs &a) {
+  const Tensor &x = *a.in(0), &pos = *a.in(1), &f = *a.in(2);
+  const int64_t B = x.shape[0], H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2;
+  const bool interleaved = a.attrs->getInt("style", 0) == 1;
+  const T *in = x.as<T>(), *freq = f.as<T>();
+  T *out = a.outputs[0]->as<T>();
+  std::vector<T> c(half), s(half);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < S; ++i) {
+      // The angle as the decomposed graph computes it: the position cast to x's type, times the frequency.
+      const T p = static_cast<T>(loadDouble(pos, (pos.shape[0] == 1 ? 0 : b) * S + i));
+      for (int64_t j = 0; j < half; ++j) {
+        const T theta = p * freq[j];
+        c[j] = std::cos(theta);
+        s[j] = std::sin(theta);
+      }
+      for (int64_t h = 0; h < H; ++h) {
+        const T *xi = in + ((b * H + h) * S + i) * D;
+        T *yi = out + ((b * H + h) * S + i) * D;
+        for (int64_t j = 0; j < half; ++j) {
+          const int64_t lo = interleaved ? 2 * j : j, hi = interleaved ? 2 * j + 1 : j + half;
+          yi[lo] = xi[lo] * c[j] + -xi[hi] * s[j];
+          yi[hi] = xi[hi] * c[j] + xi[lo] * s[j];
+        }
+      }
+    }
+}
+
+bool rotaryRun(const KernelArgs &a, std::string &) {
+  if (a.in(0)->dtype == DType::F32)
+    rotaryLoop<float>(a);
+  else
+    rotaryLoop<double>(a);
+  return true;
+}
+
 const KernelDef kKernels[] = {
+    {"rotary", 3, 3, 1, 0, rotaryInfer, rotaryRun, "rotary embedding, angles positions * inv_freq; style 0 rotate_half, 1 interleaved"},
     {"gelu", 1, 1, 1, 0, geluInfer, geluRun, "GELU: erf (approximation 0) or tanh (1)"},
     {"gated_act", 2, 2, 1, 0, gatedInfer, gatedRun, "act(gate) * up; activation 0 silu, 1 gelu, 2 gelu_tanh"},
 };

@@ -233,6 +233,48 @@ bool softmaxRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+//===-- linear_split -------------------------------------------------------===//
+
+// Layers that share their input, as one launch: x [.., K] times W [K, N1 + N2 + ...] (the layers' weights side by
+// side), output i the columns of layer i. Each output is computed as its layer alone would be.
+bool linearSplitInfer(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(0), &w = *a.in(1);
+  std::vector<int64_t> splits;
+  if (x.rank() < 1 || x.dtype != DType::F32 || w.dtype != DType::F32 || w.rank() != 2 ||
+      x.shape.back() != w.shape[0] || !a.attrs->getInts("splits", splits) || splits.size() != a.outputs.size()) {
+    err = "linear_split: expects float32 x [.., K], a 2-D weight [K, N] and one 'splits' entry per output (x " +
+          shapeStr(x.shape) + ", weight " + shapeStr(w.shape) + ")";
+    return false;
+  }
+  int64_t sum = 0;
+  for (int64_t n : splits)
+    if (n <= 0 || !checkedAdd(sum, n, sum))
+      sum = -1;
+  if (sum != w.shape[1]) {
+    err = "linear_split: splits must be positive and sum to the weight's " + std::to_string(w.shape[1]) + " columns";
+    return false;
+  }
+  for (size_t i = 0; i < splits.size(); ++i) {
+    a.outputs[i]->dtype = DType::F32;
+    a.outputs[i]->shape = x.shape;
+    a.outputs[i]->shape.back() = splits[i];
+  }
+  return true;
+}
+
+bool linearSplitRun(const KernelArgs &a, std::string &) {
+  const Tensor &x = *a.in(0), &w = *a.in(1);
+  const int64_t K = w.shape[0], N = w.shape[1], M = K ? x.numel() / K : 0;
+  int64_t off = 0;
+  for (Tensor *y : a.outputs) {
+    const int64_t n = y->shape.back();
+    if (y->numel() != 0)
+      sgemm(false, false, M, n, K, 1.0f, x.as<float>(), K, w.as<float>() + off, N, 0.0f, y->as<float>(), n, a.pool);
+    off += n;
+  }
+  return true;
+}
+
 //===-- layer_norm ---------------------------------------------------------===//
 
 // Normalizes over dims [axis, rank); scale and bias broadcast over those dims.
@@ -355,6 +397,8 @@ bool rmsNormRun(const KernelArgs &a, std::string &err) {
 
 const KernelDef kKernels[] = {
     {"matmul", 2, 2, 1, 0, matmulInfer, matmulRun, "numpy-style batched matrix product"},
+    {"linear_split", 2, 2, -1, 0, linearSplitInfer, linearSplitRun,
+     "layers sharing their input: x times side-by-side weights, one output per 'splits' entry"},
     {"softmax", 1, 1, 1, 0, sameInfer, softmaxRun, "softmax (or log-softmax with log=1) along 'axis'"},
     {"layer_norm", 2, 3, 1, 0, layerNormInfer, layerNormRun, "normalize over dims from 'axis' on, scale, shift"},
     {"rms_norm", 2, 2, 1, 0, rmsNormInfer, rmsNormRun, "x / sqrt(mean(x^2, last dim) + epsilon) * scale"},

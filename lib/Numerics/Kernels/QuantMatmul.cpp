@@ -94,39 +94,90 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor &s, const T
   }
 }
 
+// The output channel ranges of a matmul_q_split launch: "splits" (positive, summing to N), one output each.
+bool splitRanges(const KernelArgs &a, const QuantShape &q, std::vector<int64_t> &splits, std::string &err) {
+  if (!a.attrs->getInts("splits", splits)) {
+    splits = {q.N};
+    return true;
+  }
+  int64_t sum = 0;
+  for (int64_t n : splits) {
+    if (n <= 0 || !checkedAdd(sum, n, sum)) {
+      sum = -1;
+      break;
+    }
+  }
+  if (sum != q.N || splits.size() != a.outputs.size()) {
+    err = "matmul_q_split: splits must be " + std::to_string(a.outputs.size()) + " positive sizes summing to N = " +
+          std::to_string(q.N);
+    return false;
+  }
+  return true;
+}
+
+bool quantMatmulSplitInfer(const KernelArgs &a, std::string &err) {
+  QuantShape q;
+  std::vector<int64_t> splits;
+  if (!quantShape(a, q, err) || !splitRanges(a, q, splits, err))
+    return false;
+  for (size_t i = 0; i < splits.size(); ++i) {
+    Shape out = a.in(0)->shape;
+    out.back() = splits[i];
+    a.outputs[i]->dtype = DType::F32;
+    a.outputs[i]->shape = out;
+  }
+  return true;
+}
+
 bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   QuantShape q;
-  if (!quantShape(a, q, err))
+  std::vector<int64_t> splits;
+  if (!quantShape(a, q, err) || !splitRanges(a, q, splits, err))
     return false;
   const Tensor &x = *a.in(0), &w = *a.in(1), &s = *a.in(2);
   const Tensor *z = a.in(3);
-  Tensor &y = *a.outputs[0];
   const int64_t M = q.K ? x.numel() / q.K : 0;
-  if (y.numel() == 0) // N may be huge when the packed weight is empty
-    return true;
-  const int64_t panels = q.N / kPanel + (q.N % kPanel != 0);
+  // Panels of at most kPanel output channels within each output (so a split's results are those of the layer
+  // alone): (first channel, count, output, first column in it).
+  struct Panel {
+    int64_t n0, count;
+    Tensor *y;
+    int64_t col;
+  };
+  std::vector<Panel> panels;
+  int64_t off = 0;
+  for (size_t i = 0; i < splits.size(); ++i) {
+    if (a.outputs[i]->numel() != 0) // an empty result's N may be huge when the packed weight is empty
+      for (int64_t c = 0; c < splits[i]; c += kPanel)
+        panels.push_back({off + c, std::min(kPanel, splits[i] - c), a.outputs[i], c});
+    off += splits[i];
+  }
   // At most N rows: the buffer then stays within twice the packed weight's size, so the product cannot overflow.
   const int64_t panelRows = std::min(kPanel, q.N);
   auto work = [&](int64_t begin, int64_t end) {
     std::vector<float> buf(static_cast<size_t>(panelRows * q.K));
     for (int64_t p = begin; p < end; ++p) {
-      int64_t n0 = p * kPanel, count = std::min(kPanel, q.N - n0);
-      dequantPanel(q, w, s, z, n0, count, buf.data());
-      // y[:, n0:n0+count] = x [M, K] * buf^T [K, count]
-      sgemm(false, true, M, count, q.K, 1.0f, x.as<float>(), q.K, buf.data(), q.K, 0.0f, y.as<float>() + n0, q.N,
-            nullptr);
+      const Panel &pn = panels[p];
+      const int64_t ld = pn.y->shape.back();
+      dequantPanel(q, w, s, z, pn.n0, pn.count, buf.data());
+      // y[:, col:col+count] = x [M, K] * buf^T [K, count]
+      sgemm(false, true, M, pn.count, q.K, 1.0f, x.as<float>(), q.K, buf.data(), q.K, 0.0f,
+            pn.y->as<float>() + pn.col, ld, nullptr);
     }
   };
-  if (a.pool && panels > 1)
-    a.pool->parallelFor(panels, work);
+  const int64_t n = static_cast<int64_t>(panels.size());
+  if (a.pool && n > 1)
+    a.pool->parallelFor(n, work);
   else
-    work(0, panels);
+    work(0, n);
   return true;
 }
 
 const KernelDef kKernels[] = {
     {"matmul_q", 3, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
      "x * dequant(W) for int4 (asym/sym) or int8 weights, group-wise, per channel or per tensor (QuantFormat.h)"},
+    {"matmul_q_split", 3, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
+     "matmul_q over layers sharing their input, weights stacked by output channel; one output per 'splits' entry"},
 };
 
 } // namespace

@@ -9,6 +9,8 @@
 #include "mlir/IR/OpDefinition.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include <limits>
+
 #include "qopt/Numerics/Tensor.h"
 
 #include "dialects/nn/NNOpsDialect.h.inc"

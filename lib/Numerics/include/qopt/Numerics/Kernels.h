@@ -60,6 +60,7 @@ template <size_t N> void appendKernels(std::vector<const KernelDef *> &out, cons
     out.push_back(&k);
 }
 void registerActivationKernels(std::vector<const KernelDef *> &out);
+void registerAttentionKernels(std::vector<const KernelDef *> &out);
 void registerElementwiseKernels(std::vector<const KernelDef *> &out);
 void registerShapeKernels(std::vector<const KernelDef *> &out);
 void registerLinalgKernels(std::vector<const KernelDef *> &out);

@@ -1,0 +1,145 @@
+//===- Attention.cpp - scaled dot-product attention ------------------------===//
+//
+// The reference kernel of nn.attention: per (batch, query head, query row) the scores against every key, the
+// mask, a softmax computed as the softmax kernel does (max-subtracted, fully masked rows NaN unless
+// zero_nan_rows), and the weighted sum of values. Query head h reads kv head h / (Hq / Hkv).
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/ThreadPool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace qopt::num {
+namespace {
+
+// Strides of a mask of rank <= 4 broadcast to [B, H, S, T] (0 along broadcast dims).
+bool maskStrides(const Tensor &m, const int64_t full[4], int64_t strides[4]) {
+  if (m.rank() > 4)
+    return false;
+  int64_t stride = 1;
+  for (int d = 3; d >= 0; --d) {
+    int64_t md = d - (4 - m.rank());
+    int64_t size = md >= 0 ? m.shape[md] : 1;
+    if (size != 1 && size != full[d])
+      return false;
+    strides[d] = size == 1 ? 0 : stride;
+    stride *= size;
+  }
+  return true;
+}
+
+bool attentionInfer(const KernelArgs &a, std::string &err) {
+  const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2);
+  auto fail = [&](const std::string &why) {
+    err = "attention: " + why + " (q " + shapeStr(q.shape) + ", k " + shapeStr(k.shape) + ", v " +
+          shapeStr(v.shape) + ")";
+    return false;
+  };
+  if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
+    return fail("expects rank-4 q, k, v ([batch, heads, sequence, head dim])");
+  if ((q.dtype != DType::F32 && q.dtype != DType::F64) || k.dtype != q.dtype || v.dtype != q.dtype)
+    return fail("expects float32 or float64 q, k, v of one dtype");
+  if (k.shape[0] != q.shape[0] || v.shape[0] != q.shape[0] || k.shape[3] != q.shape[3] || v.shape[1] != k.shape[1] ||
+      v.shape[2] != k.shape[2])
+    return fail("q, k, v do not agree in batch, kv heads, keys or head dim");
+  if (k.shape[1] == 0 || q.shape[1] % k.shape[1] != 0)
+    return fail("query heads must be a multiple of kv heads");
+  if (const Tensor *m = a.in(3)) {
+    const int64_t full[4] = {q.shape[0], q.shape[1], q.shape[2], k.shape[2]};
+    int64_t strides[4];
+    if (!maskStrides(*m, full, strides))
+      return fail("mask " + shapeStr(m->shape) + " does not broadcast to [batch, heads, queries, keys]");
+    if (m->dtype != DType::Bool && m->dtype != q.dtype)
+      return fail("mask must be bool or the scores' dtype");
+  }
+  a.outputs[0]->dtype = q.dtype;
+  a.outputs[0]->shape = {q.shape[0], q.shape[1], q.shape[2], v.shape[3]};
+  return true;
+}
+
+template <typename T> void attentionLoop(const KernelArgs &a) {
+  const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2), *m = a.in(3);
+  Tensor &out = *a.outputs[0];
+  const int64_t B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3];
+  const int64_t Hkv = k.shape[1], T_ = k.shape[2], Dv = v.shape[3], group = H / Hkv;
+  const T scale = static_cast<T>(a.attrs->getFloat("scale", 1.0));
+  const T maskedValue = static_cast<T>(a.attrs->getFloat("masked_value", -std::numeric_limits<double>::infinity()));
+  const bool causal = a.attrs->getInt("causal", 0) != 0, zeroNan = a.attrs->getInt("zero_nan_rows", 0) != 0;
+  const int64_t full[4] = {B, H, S, T_};
+  int64_t ms[4] = {0, 0, 0, 0};
+  if (m)
+    maskStrides(*m, full, ms);
+  const T *qp = q.as<T>(), *kp = k.as<T>(), *vp = v.as<T>();
+  T *op = out.as<T>();
+  auto rows = [&](int64_t begin, int64_t end) {
+    std::vector<T> p(static_cast<size_t>(T_));
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t b = r / (H * S), h = r / S % H, i = r % S, hk = h / group;
+      const T *qi = qp + ((b * H + h) * S + i) * D;
+      const T *kb = kp + (b * Hkv + hk) * T_ * D;
+      const T *vb = vp + (b * Hkv + hk) * T_ * Dv;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < T_; ++j) {
+        T s = 0;
+        for (int64_t d = 0; d < D; ++d)
+          s += qi[d] * kb[j * D + d];
+        s *= scale;
+        if (m) {
+          int64_t mi = b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3];
+          if (m->dtype == DType::Bool)
+            s = m->as<uint8_t>()[mi] ? s : maskedValue;
+          else
+            s += m->as<T>()[mi];
+        }
+        if (causal && j > i + (T_ - S))
+          s = -std::numeric_limits<T>::infinity();
+        p[j] = s;
+        mx = std::max(mx, s);
+      }
+      if (std::isinf(mx) && mx < 0)
+        mx = 0; // every score -inf: exp gives 0 everywhere and the row is NaN, as the softmax kernel's
+      T sum = 0;
+      for (int64_t j = 0; j < T_; ++j)
+        sum += p[j] = std::exp(p[j] - mx);
+      const T inv = T(1) / sum;
+      T *o = op + ((b * H + h) * S + i) * Dv;
+      std::fill(o, o + Dv, T(0));
+      bool nan = false;
+      for (int64_t j = 0; j < T_; ++j) {
+        const T w = p[j] * inv;
+        nan |= std::isnan(w);
+        for (int64_t d = 0; d < Dv; ++d)
+          o[d] += w * vb[j * Dv + d];
+      }
+      if (nan && zeroNan)
+        std::fill(o, o + Dv, T(0));
+    }
+  };
+  ThreadPool *pool = a.pool;
+  if (pool && B * H * S * T_ * (D + Dv) >= (1 << 15))
+    pool->parallelFor(B * H * S, rows);
+  else
+    rows(0, B * H * S);
+}
+
+bool attentionRun(const KernelArgs &a, std::string &) {
+  if (a.in(0)->dtype == DType::F32)
+    attentionLoop<float>(a);
+  else
+    attentionLoop<double>(a);
+  return true;
+}
+
+const KernelDef kKernels[] = {
+    {"attention", 4, 4, 1, 0, attentionInfer, attentionRun,
+     "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask"},
+};
+
+} // namespace
+
+void registerAttentionKernels(std::vector<const KernelDef *> &out) { appendKernels(out, kKernels); }
+
+} // namespace qopt::num
