@@ -371,7 +371,14 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
     nn::ConstantOp prevBias;
     if (!gamma && !prev && src == x)
       prev = traceValueProjection(x, prevBias);
-    if (!gamma && !prev) {
+    // After an activation with no linear parameter to fold into (GPT-2's GELU before mlp.c_proj), 1/s becomes a
+    // multiplication of the activation's output (AutoAWQ's scaled activation; a later fusion folds it into the
+    // activation's kernel).
+    Operation *activation = nullptr;
+    if (!gamma && !prev)
+      if (Operation *def = src.getDefiningOp(); def && isa<nn::GeluOp, nn::GatedActOp>(def))
+        activation = def;
+    if (!gamma && !prev && !activation) {
       mms.front().emitRemark() << "AWQ: no norm weight or previous linear layer to fold the scale of '"
                                << layerName(mms.front()) << "' into; not scaled";
       return success();
@@ -443,6 +450,17 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
           bias[k] /= bestS[k];
         setFloats(gammaBias, gammaUser, bias, ".awq");
       }
+    } else if (activation) {
+      OpBuilder b(activation->getContext());
+      b.setInsertionPointAfter(activation);
+      std::vector<float> inv(K);
+      for (int64_t k = 0; k < K; ++k)
+        inv[k] = 1.0f / bestS[k];
+      auto it = RankedTensorType::get({K}, b.getF32Type());
+      auto c = nn::ConstantOp::create(b, activation->getLoc(), it, DenseElementsAttr::get(it, ArrayRef<float>(inv)),
+                                      b.getStringAttr(layerName(mms.front()) + ".awq_input_scale"));
+      auto mul = nn::BinaryOp::create(b, activation->getLoc(), src.getType(), b.getStringAttr("mul"), src, c);
+      src.replaceAllUsesExcept(mul.getResult(), mul);
     } else {
       std::vector<float> w;
       SmallVector<int64_t> shape;

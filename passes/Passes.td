@@ -124,8 +124,10 @@ def RaiseAttentionPass : Pass<"qopt-raise-attention", "mlir::func::FuncOp"> {
     %o = nn.attention(%q, %k4, %v4, %mask) {scale = 0.35355339059327379 : f64}
         : (tensor<?x8x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<1x1x?x?xi1>) -> tensor<?x8x?x8xf32>
     ```
-    The mask sub-graph is left as it is (one per model, shared by the layers); recognizing causal masks is a
-    later step.
+    A mask computed from the inputs' shapes only (no input's values) that keeps exactly key j for query i when
+    `j <= i + T - S`, checked by evaluating it at two small size assignments (passes/ShapeSampling.h), becomes
+    the op's `causal` flag and its computation is erased; a mask that reads an input (attention_mask) stays an
+    operand.
   }];
   let dependentDialects = ["qopt::nn::NNDialect"];
 }
@@ -244,10 +246,13 @@ def AwqScalePass : Pass<"qopt-awq-scale", "mlir::func::FuncOp"> {
     Groups the calibrated linear layers by their shared input (q/k/v, gate/up, down). For each group, searches
     alpha on a grid over [0, 1) for scales s = mean|x|^alpha that minimize the group's output error on the
     calibration rows after round-to-nearest quantization, multiplies s into the weights and folds 1/s into the
-    op producing the input: a RMSNorm/LayerNorm weight (x = gamma * norm), the output columns of the previous
-    linear layer (x = act(g) * (h W_up)), or, for o_proj, v_proj's output columns and bias when the graph proves
-    that o's input channels are v's columns one to one (head split/merge reshapes, transposes, P x V, KV-cache
-    concatenation; not grouped-query attention, whose value heads are repeated). Then (with `clip`) searches per
+    op producing the input: a RMSNorm/LayerNorm weight (x = gamma * norm, decomposed or nn.rms_norm /
+    nn.layer_norm, whose bias is divided too; through reshapes that keep the last dim), the output columns of the
+    previous linear layer (x = act(g) * (h W_up), decomposed or nn.gated_act), or, for o_proj, v_proj's output
+    columns and bias when the graph proves that o's input channels are v's columns one to one (head split/merge
+    reshapes, transposes, P x V or nn.attention, KV-cache concatenation; not grouped-query attention, whose value
+    heads are repeated). After an nn.gelu or nn.gated_act with nothing to fold into (GPT-2's mlp.c_proj, Phi-3's
+    fused gate/up), 1/s becomes a multiplication of the activation's output. Then (with `clip`) searches per
     output channel the clipping ratio of each group's weight magnitude that minimizes the channel's output
     error. Layers whose input has other users (ops reading only its shape do not count) or another producer
     keep their weights (a remark says so). Requires `qopt.calib` (qopt-calibrate); leaves

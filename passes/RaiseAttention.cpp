@@ -12,6 +12,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "passes/RaiseMatchers.h"
+#include "passes/ShapeSampling.h"
 #include "qopt/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -93,6 +94,7 @@ Value untranspose(Value kt, bool &bshd) {
 }
 
 struct Match {
+  nn::SoftmaxOp softmax;
   nn::MatmulOp root; // out = P V
   Value q, k, v, mask;
   double scale = 1, maskedValue = -std::numeric_limits<double>::infinity();
@@ -105,6 +107,7 @@ std::optional<Match> matchAt(nn::SoftmaxOp sm) {
   if (!st || sm.getLog() != 0 || (static_cast<int64_t>(sm.getAxis()) != -1 && static_cast<int64_t>(sm.getAxis()) != 3))
     return std::nullopt;
   Match m;
+  m.softmax = sm;
   // P's consumer: the P V product, possibly behind the NaN guard.
   Value p = sm.getY();
   Operation *consumer = singleUser(p);
@@ -168,6 +171,67 @@ std::optional<Match> matchAt(nn::SoftmaxOp sm) {
   return m;
 }
 
+// Whether `mask` is computed from the function's inputs' shapes only (not their values).
+bool dependsOnShapesOnly(Value mask) {
+  SmallVector<Value> stack{mask};
+  llvm::DenseSet<Operation *> seen;
+  while (!stack.empty()) {
+    Value v = stack.pop_back_val();
+    Operation *def = v.getDefiningOp();
+    if (!def)
+      return false; // an input's values
+    if (isa<nn::ShapeOp, nn::SizeOp>(def) || !seen.insert(def).second)
+      continue;
+    stack.append(def->operand_begin(), def->operand_end());
+  }
+  return true;
+}
+
+// Whether the mask of `m` keeps exactly the causal positions (key j for query i when j <= i + T - S), for any input
+// sizes: it must depend on shapes only, and is evaluated at two small size assignments (the mask's values at
+// [B, H, S, T], read through broadcasting). A boolean mask keeps where true; an additive one where 0 and masks
+// with values <= -1e30 (exporters add -inf or the lowest float).
+bool isCausal(func::FuncOp func, Match m) {
+  if (!m.mask || !dependsOnShapesOnly(m.mask))
+    return false;
+  SamplingOptions options;
+  options.maxElements = 1 << 14;
+  options.floats = true;
+  for (auto [base, step] : {std::pair<int64_t, int64_t>(3, 2), std::pair<int64_t, int64_t>(4, 3)}) {
+    Samples samples;
+    sampleShapes(func, sizePerDimName(func, base, step), options, samples);
+    auto mi = samples.find(m.mask), si = samples.find(m.softmax.getX());
+    if (mi == samples.end() || si == samples.end() || !mi->second->known || !mi->second->t.data ||
+        !si->second->known || si->second->t.rank() != 4)
+      return false;
+    const num::Tensor &mk = mi->second->t;
+    const num::Shape &full = si->second->t.shape; // [B, H, S, T]
+    if (mk.rank() > 4)
+      return false;
+    int64_t strides[4], stride = 1;
+    for (int d = 3; d >= 0; --d) {
+      int64_t md = d - (4 - mk.rank()), size = md >= 0 ? mk.shape[md] : 1;
+      if (size != 1 && size != full[d])
+        return false;
+      strides[d] = size == 1 ? 0 : stride;
+      stride *= size;
+    }
+    const int64_t S = full[2], T = full[3];
+    for (int64_t b = 0; b < full[0]; ++b)
+      for (int64_t h = 0; h < full[1]; ++h)
+        for (int64_t i = 0; i < S; ++i)
+          for (int64_t j = 0; j < T; ++j) {
+            const double v = num::loadDouble(mk, b * strides[0] + h * strides[1] + i * strides[2] + j * strides[3]);
+            const bool keep = mk.dtype == num::DType::Bool ? v != 0 : v == 0;
+            if (mk.dtype != num::DType::Bool && !keep && v > -1e30)
+              return false;
+            if (keep != (j <= i + T - S))
+              return false;
+          }
+  }
+  return true;
+}
+
 struct RaiseAttentionPass : qopt::impl::RaiseAttentionPassBase<RaiseAttentionPass> {
   void runOnOperation() override {
     SmallVector<Match> matches;
@@ -175,8 +239,20 @@ struct RaiseAttentionPass : qopt::impl::RaiseAttentionPassBase<RaiseAttentionPas
       if (auto m = matchAt(sm))
         matches.push_back(*m);
     });
+    // Causal masks (one per model, shared by the layers) become the op's causal flag: the mask's computation goes.
+    llvm::DenseMap<Value, bool> causal;
+    for (Match &m : matches) {
+      if (!m.mask)
+        continue;
+      auto [it, inserted] = causal.try_emplace(m.mask, false);
+      if (inserted)
+        it->second = isCausal(getOperation(), m);
+    }
     for (Match &m : matches) {
       OpBuilder b(m.root);
+      const bool isCausalMask = m.mask && causal.lookup(m.mask);
+      if (isCausalMask)
+        m.mask = Value(), m.maskedValue = -std::numeric_limits<double>::infinity();
       Value mask = m.mask ? m.mask : nn::NoneOp::create(b, m.root.getLoc()).getResult();
       if (m.kBSHD) {
         auto t = cast<RankedTensorType>(m.k.getType());
@@ -186,10 +262,15 @@ struct RaiseAttentionPass : qopt::impl::RaiseAttentionPassBase<RaiseAttentionPas
       }
       auto attn = nn::AttentionOp::create(b, m.root.getLoc(), m.root.getType(), m.q, m.k, m.v, mask,
                                           b.getF64FloatAttr(m.scale), b.getF64FloatAttr(m.maskedValue),
-                                          b.getI64IntegerAttr(0), b.getI64IntegerAttr(m.zeroNan ? 1 : 0));
+                                          b.getI64IntegerAttr(isCausalMask ? 1 : 0),
+                                          b.getI64IntegerAttr(m.zeroNan ? 1 : 0));
       m.root.getResult().replaceAllUsesWith(attn.getResult());
       eraseDead({m.root});
     }
+    // The computations of the masks that became the causal flag.
+    for (auto [mask, isCausalMask] : causal)
+      if (Operation *def = mask.getDefiningOp(); isCausalMask && def && def->use_empty())
+        eraseDead({def});
   }
 };
 

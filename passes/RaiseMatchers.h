@@ -10,6 +10,7 @@
 #include "qopt/Dialect/NN/NNDialect.h"
 
 #include "mlir/IR/Operation.h"
+#include "llvm/ADT/SmallPtrSet.h"
 
 #include <cmath>
 #include <optional>
@@ -103,16 +104,20 @@ inline mlir::Operation *singleUser(mlir::Value v) {
 }
 
 // Erases `roots` and then every pure nn op left without users, walking back through operands.
+// An op can reach the worklist more than once (mul(x, x) pushes x's producer twice): erased ops are remembered and
+// skipped before they are touched.
 inline void eraseDead(llvm::ArrayRef<mlir::Operation *> roots) {
   llvm::SmallVector<mlir::Operation *> work(roots.begin(), roots.end());
+  llvm::SmallPtrSet<mlir::Operation *, 16> erased;
   while (!work.empty()) {
     mlir::Operation *op = work.pop_back_val();
-    if (!op->use_empty() || !op->getDialect() || op->getDialect()->getNamespace() != "nn")
+    if (erased.contains(op) || !op->use_empty() || !op->getDialect() || op->getDialect()->getNamespace() != "nn")
       continue;
     llvm::SmallVector<mlir::Operation *> defs;
     for (mlir::Value v : op->getOperands())
       if (mlir::Operation *d = v.getDefiningOp())
         defs.push_back(d);
+    erased.insert(op);
     op->erase();
     work.append(defs.begin(), defs.end());
   }

@@ -14,12 +14,9 @@
 // inference says `?`) and returned values into the function's result types; arguments keep their declared types.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/ShapeSampling.h"
 #include "qopt/Dialect/NN/NNDialect.h"
-#include "qopt/Numerics/Kernels.h"
 #include "qopt/Passes.h"
-
-#include "llvm/ADT/DenseMap.h"
-#include "llvm/ADT/StringMap.h"
 
 namespace qopt {
 #define GEN_PASS_DEF_REFINESHAPESPASS
@@ -31,112 +28,16 @@ using namespace qopt;
 
 namespace {
 
-// Integer tensors up to this many elements are evaluated (shape arithmetic); larger ones (masks, position ranges)
-// and float tensors get their shape only.
-constexpr int64_t kMaxSampledElements = 64;
-
-struct Sample {
-  num::Tensor t;
-  std::vector<uint8_t> storage;
-  bool known = false; // the shape is known in this run
-};
-
-using Samples = llvm::DenseMap<Value, std::unique_ptr<Sample>>;
-
-bool isNNKernelOp(Operation *op) {
-  return op->getDialect() && op->getDialect()->getNamespace() == "nn" &&
-         !isa<nn::ConstantOp, nn::NoneOp, nn::OnnxNodeOp>(op) && num::lookupKernel(nn::kernelName(op).str());
-}
-
-// Evaluates the shapes of `func` with each dynamic input dim set from `sizeOf`.
-void evaluate(func::FuncOp func, const std::function<int64_t(BlockArgument, int64_t)> &sizeOf, Samples &out) {
-  for (BlockArgument arg : func.getArguments()) {
-    auto type = dyn_cast<RankedTensorType>(arg.getType());
-    auto s = std::make_unique<Sample>();
-    if (type) {
-      s->known = true;
-      s->t.dtype = nn::toDType(type.getElementType());
-      for (int64_t d = 0; d < type.getRank(); ++d)
-        s->t.shape.push_back(type.isDynamicDim(d) ? sizeOf(arg, d) : type.getDimSize(d));
-    }
-    out[arg] = std::move(s);
-  }
-  func.walk([&](Operation *op) {
-    if (auto c = dyn_cast<nn::ConstantOp>(op)) {
-      auto s = std::make_unique<Sample>();
-      s->known = nn::readConstant(c.getValue(), s->t, s->storage);
-      out[c.getResult()] = std::move(s);
-      return;
-    }
-    if (!isNNKernelOp(op))
-      return;
-    const num::KernelDef *k = num::lookupKernel(nn::kernelName(op).str());
-    num::Attrs attrs = nn::kernelAttrs(op);
-    num::KernelArgs args;
-    args.attrs = &attrs;
-    // shape and size read only their operand's shape.
-    const bool shapeOnly = isa<nn::ShapeOp, nn::SizeOp>(op);
-    bool allData = true;
-    for (auto [i, v] : llvm::enumerate(op->getOperands())) {
-      if (isa<NoneType>(v.getType())) {
-        args.inputs.push_back(nullptr);
-        continue;
-      }
-      auto it = out.find(v);
-      if (it == out.end() || !it->second->known)
-        return;
-      if ((k->shapeDataInputs >> i & 1u) && !it->second->t.data)
-        return; // a shape read from values this run does not have
-      allData &= shapeOnly || it->second->t.data != nullptr;
-      args.inputs.push_back(&it->second->t);
-    }
-    SmallVector<std::unique_ptr<Sample>> results;
-    for (unsigned r = 0; r < op->getNumResults(); ++r) {
-      results.push_back(std::make_unique<Sample>());
-      args.outputs.push_back(&results.back()->t);
-    }
-    std::string err;
-    if (!num::inferShapes(*k, args, err))
-      return;
-    bool small = true;
-    for (auto &r : results)
-      small &= !num::isFloat(r->t.dtype) && r->t.numel() <= kMaxSampledElements;
-    if (allData && small) {
-      for (auto &r : results) {
-        r->storage.resize(std::max<size_t>(r->t.bytes(), 1));
-        r->t.data = r->storage.data();
-      }
-      if (!k->run(args, err))
-        for (auto &r : results)
-          r->t.data = nullptr;
-    }
-    for (auto [r, res] : llvm::enumerate(results)) {
-      res->known = true;
-      out[op->getResult(r)] = std::move(res);
-    }
-  });
-}
-
 struct RefineShapesPass : qopt::impl::RefineShapesPassBase<RefineShapesPass> {
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    // One size per dim name (unnamed dims get their own), different between the two runs and far apart.
-    llvm::StringMap<int64_t> index;
-    auto sizer = [&](int64_t base) {
-      return [&, base](BlockArgument arg, int64_t d) -> int64_t {
-        auto names = func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), "nn.dims");
-        std::string key = names && d < static_cast<int64_t>(names.size()) && !cast<StringAttr>(names[d]).getValue().empty()
-                              ? cast<StringAttr>(names[d]).getValue().str()
-                              : "#" + std::to_string(arg.getArgNumber()) + "." + std::to_string(d);
-        auto [it, inserted] = index.try_emplace(key, static_cast<int64_t>(index.size()));
-        return base + 2 * it->second; // odd, distinct per name
-      };
-    };
+    // One size per dim name (unnamed dims get their own), different between the two runs and far apart (odd and
+    // distinct per name, as in ShapeInference.cpp).
     Samples a, b;
-    evaluate(func, sizer(9967), a);
-    evaluate(func, sizer(19937), b);
+    sampleShapes(func, sizePerDimName(func, 9967, 2), SamplingOptions{}, a);
+    sampleShapes(func, sizePerDimName(func, 19937, 2), SamplingOptions{}, b);
     func.walk([&](Operation *op) {
-      if (!isNNKernelOp(op))
+      if (!op->getDialect() || op->getDialect()->getNamespace() != "nn" || isa<nn::ConstantOp>(op))
         return;
       for (Value v : op->getResults()) {
         auto type = dyn_cast<RankedTensorType>(v.getType());

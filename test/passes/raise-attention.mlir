@@ -64,3 +64,67 @@ func.func @bshd(%q: tensor<2x4x7x16xf32>, %k: tensor<2x7x4x16xf32>, %v: tensor<2
   %o = nn.matmul(%p, %v) : (tensor<2x4x7x7xf32>, tensor<2x4x7x16xf32>) -> tensor<2x4x7x16xf32>
   return %o : tensor<2x4x7x16xf32>
 }
+
+// -----
+
+// A mask computed from the inputs' shapes only, keeping key j for query i when j <= i + T - S (here the llama2.c
+// KV-cache graph's Range/LessOrEqual form, T = past + S): evaluated at two sizes, it is causal, so the op takes
+// the causal flag and the mask's computation is erased.
+// CHECK-LABEL: func @causal_from_shapes
+// CHECK-NOT: nn.range
+// CHECK: nn.attention(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) {causal = 1 : i64, scale = 5.000000e-01 : f64} : ({{.+}}, none) -> tensor<1x2x?x4xf32>
+// CHECK-NOT: nn.range
+func.func @causal_from_shapes(%q: tensor<1x2x?x4xf32> {nn.dims = ["", "", "sequence", ""]}, %k: tensor<1x2x?x4xf32> {nn.dims = ["", "", "total", ""]}, %v: tensor<1x2x?x4xf32> {nn.dims = ["", "", "total", ""]}) -> tensor<1x2x?x4xf32> {
+  %i0 = nn.constant dense<0> : tensor<i64>
+  %i1 = nn.constant dense<1> : tensor<i64>
+  %i2 = nn.constant dense<2> : tensor<i64>
+  %half = nn.constant dense<0.5> : tensor<f32>
+  %ninf = nn.constant dense<0xFF800000> : tensor<f32>
+  %sq = nn.shape(%q) : (tensor<1x2x?x4xf32>) -> tensor<4xi64>
+  %sk = nn.shape(%k) : (tensor<1x2x?x4xf32>) -> tensor<4xi64>
+  %s = nn.gather(%sq, %i2) : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+  %t = nn.gather(%sk, %i2) : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+  %past = nn.binary "sub"(%t, %s) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+  %rows = nn.range(%past, %t, %i1) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %cols = nn.range(%i0, %t, %i1) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %r = nn.unsqueeze(%rows) {axes = array<i64: 1>} : (tensor<?xi64>) -> tensor<?x1xi64>
+  %c = nn.unsqueeze(%cols) {axes = array<i64: 0>} : (tensor<?xi64>) -> tensor<1x?xi64>
+  %keep = nn.binary "less_equal"(%c, %r) : (tensor<1x?xi64>, tensor<?x1xi64>) -> tensor<?x?xi1>
+  %kt = nn.transpose(%k) {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x?x4xf32>) -> tensor<1x2x4x?xf32>
+  %sc = nn.matmul(%q, %kt) : (tensor<1x2x?x4xf32>, tensor<1x2x4x?xf32>) -> tensor<1x2x?x?xf32>
+  %scaled = nn.binary "mul"(%sc, %half) : (tensor<1x2x?x?xf32>, tensor<f32>) -> tensor<1x2x?x?xf32>
+  %m = nn.where(%keep, %scaled, %ninf) : (tensor<?x?xi1>, tensor<1x2x?x?xf32>, tensor<f32>) -> tensor<1x2x?x?xf32>
+  %p = nn.softmax(%m) : (tensor<1x2x?x?xf32>) -> tensor<1x2x?x?xf32>
+  %o = nn.matmul(%p, %v) : (tensor<1x2x?x?xf32>, tensor<1x2x?x4xf32>) -> tensor<1x2x?x4xf32>
+  return %o : tensor<1x2x?x4xf32>
+}
+
+// -----
+
+// The same pattern off by one (j < i + T - S) is a mask, not the causal flag.
+// CHECK-LABEL: func @not_causal
+// CHECK: nn.attention(%{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) {scale = 5.000000e-01 : f64} : ({{.+}}, tensor<?x?xi1>) -> tensor<1x2x?x4xf32>
+func.func @not_causal(%q: tensor<1x2x?x4xf32> {nn.dims = ["", "", "sequence", ""]}, %k: tensor<1x2x?x4xf32> {nn.dims = ["", "", "total", ""]}, %v: tensor<1x2x?x4xf32> {nn.dims = ["", "", "total", ""]}) -> tensor<1x2x?x4xf32> {
+  %i0 = nn.constant dense<0> : tensor<i64>
+  %i1 = nn.constant dense<1> : tensor<i64>
+  %i2 = nn.constant dense<2> : tensor<i64>
+  %half = nn.constant dense<0.5> : tensor<f32>
+  %ninf = nn.constant dense<0xFF800000> : tensor<f32>
+  %sq = nn.shape(%q) : (tensor<1x2x?x4xf32>) -> tensor<4xi64>
+  %sk = nn.shape(%k) : (tensor<1x2x?x4xf32>) -> tensor<4xi64>
+  %s = nn.gather(%sq, %i2) : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+  %t = nn.gather(%sk, %i2) : (tensor<4xi64>, tensor<i64>) -> tensor<i64>
+  %past = nn.binary "sub"(%t, %s) : (tensor<i64>, tensor<i64>) -> tensor<i64>
+  %rows = nn.range(%past, %t, %i1) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %cols = nn.range(%i0, %t, %i1) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %r = nn.unsqueeze(%rows) {axes = array<i64: 1>} : (tensor<?xi64>) -> tensor<?x1xi64>
+  %c = nn.unsqueeze(%cols) {axes = array<i64: 0>} : (tensor<?xi64>) -> tensor<1x?xi64>
+  %keep = nn.binary "less"(%c, %r) : (tensor<1x?xi64>, tensor<?x1xi64>) -> tensor<?x?xi1>
+  %kt = nn.transpose(%k) {perm = array<i64: 0, 1, 3, 2>} : (tensor<1x2x?x4xf32>) -> tensor<1x2x4x?xf32>
+  %sc = nn.matmul(%q, %kt) : (tensor<1x2x?x4xf32>, tensor<1x2x4x?xf32>) -> tensor<1x2x?x?xf32>
+  %scaled = nn.binary "mul"(%sc, %half) : (tensor<1x2x?x?xf32>, tensor<f32>) -> tensor<1x2x?x?xf32>
+  %m = nn.where(%keep, %scaled, %ninf) : (tensor<?x?xi1>, tensor<1x2x?x?xf32>, tensor<f32>) -> tensor<1x2x?x?xf32>
+  %p = nn.softmax(%m) : (tensor<1x2x?x?xf32>) -> tensor<1x2x?x?xf32>
+  %o = nn.matmul(%p, %v) : (tensor<1x2x?x?xf32>, tensor<1x2x?x4xf32>) -> tensor<1x2x?x4xf32>
+  return %o : tensor<1x2x?x4xf32>
+}

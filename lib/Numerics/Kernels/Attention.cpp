@@ -134,7 +134,7 @@ bool attentionRun(const KernelArgs &a, std::string &) {
 }
 
 const KernelDef kKernels[] = {
-    {"attention", 4, 4, 1, 0, attentionInfer, attentionRun,
+    {"attention", 3, 4, 1, 0, attentionInfer, attentionRun,
      "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask"},
 };
 
