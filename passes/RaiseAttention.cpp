@@ -267,10 +267,7 @@ struct RaiseAttentionPass : qopt::impl::RaiseAttentionPassBase<RaiseAttentionPas
       m.root.getResult().replaceAllUsesWith(attn.getResult());
       eraseDead({m.root});
     }
-    // The computations of the masks that became the causal flag.
-    for (auto [mask, isCausalMask] : causal)
-      if (Operation *def = mask.getDefiningOp(); isCausalMask && def && def->use_empty())
-        eraseDead({def});
+    // A causal mask's computation went with the last Where that read it (eraseDead follows operands back).
   }
 };
 
