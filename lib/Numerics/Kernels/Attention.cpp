@@ -82,7 +82,9 @@ template <typename T> void attentionLoop(const KernelArgs &a) {
       const T *kb = kp + (b * Hkv + hk) * T_ * D;
       const T *vb = vp + (b * Hkv + hk) * T_ * Dv;
       T mx = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < T_; ++j) {
+      // Keys past the causal limit get weight exactly 0 (exp(-inf)): skip them.
+      const int64_t jEnd = causal ? std::clamp<int64_t>(i + (T_ - S) + 1, 0, T_) : T_;
+      for (int64_t j = 0; j < jEnd; ++j) {
         T s = 0;
         for (int64_t d = 0; d < D; ++d)
           s += qi[d] * kb[j * D + d];
@@ -94,28 +96,26 @@ template <typename T> void attentionLoop(const KernelArgs &a) {
           else
             s += m->as<T>()[mi];
         }
-        if (causal && j > i + (T_ - S))
-          s = -std::numeric_limits<T>::infinity();
         p[j] = s;
         mx = std::max(mx, s);
       }
       if (std::isinf(mx) && mx < 0)
         mx = 0; // every score -inf: exp gives 0 everywhere and the row is NaN, as the softmax kernel's
       T sum = 0;
-      for (int64_t j = 0; j < T_; ++j)
+      for (int64_t j = 0; j < jEnd; ++j)
         sum += p[j] = std::exp(p[j] - mx);
       const T inv = T(1) / sum;
       T *o = op + ((b * H + h) * S + i) * Dv;
       std::fill(o, o + Dv, T(0));
-      bool nan = false;
-      for (int64_t j = 0; j < T_; ++j) {
+      bool nan = jEnd == 0 && T_ > 0; // every key masked: 0 / 0, as the softmax kernel gives
+      for (int64_t j = 0; j < jEnd; ++j) {
         const T w = p[j] * inv;
         nan |= std::isnan(w);
         for (int64_t d = 0; d < Dv; ++d)
           o[d] += w * vb[j * Dv + d];
       }
-      if (nan && zeroNan)
-        std::fill(o, o + Dv, T(0));
+      if (nan)
+        std::fill(o, o + Dv, zeroNan ? T(0) : std::numeric_limits<T>::quiet_NaN());
     }
   };
   ThreadPool *pool = a.pool;
