@@ -2,9 +2,11 @@
 //
 // The reference kernel of nn.attention: per (batch, query head, query row) the scores against every key, the
 // mask, a softmax computed as the softmax kernel does (max-subtracted, fully masked rows NaN unless
-// zero_nan_rows), and the weighted sum of values. Query head h reads kv head h / (Hq / Hkv).
+// zero_nan_rows), and the weighted sum of values. Query head h reads kv head h / (Hq / Hkv). float32 runs the two
+// products through the blocked GEMM; float64 through plain loops.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Gemm.h"
 #include "qopt/Numerics/Kernels.h"
 #include "qopt/Numerics/ThreadPool.h"
 
@@ -125,9 +127,73 @@ template <typename T> void attentionLoop(const KernelArgs &a) {
     rows(0, B * H * S);
 }
 
+// float32: per (batch, head) the scores Q K^T and the product P V go through the blocked GEMM (as the decomposed
+// graph's matmuls do), the masked softmax between them row by row. Work is split over (batch, head) pairs.
+void attentionGemm(const KernelArgs &a) {
+  const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2), *m = a.in(3);
+  const int64_t B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3];
+  const int64_t Hkv = k.shape[1], T_ = k.shape[2], Dv = v.shape[3], group = H / Hkv;
+  const float scale = static_cast<float>(a.attrs->getFloat("scale", 1.0));
+  const float maskedValue =
+      static_cast<float>(a.attrs->getFloat("masked_value", -std::numeric_limits<double>::infinity()));
+  const bool causal = a.attrs->getInt("causal", 0) != 0, zeroNan = a.attrs->getInt("zero_nan_rows", 0) != 0;
+  const int64_t full[4] = {B, H, S, T_};
+  int64_t ms[4] = {0, 0, 0, 0};
+  if (m)
+    maskStrides(*m, full, ms);
+  const float *qp = q.as<float>(), *kp = k.as<float>(), *vp = v.as<float>();
+  float *op = a.outputs[0]->as<float>();
+  auto heads = [&](int64_t begin, int64_t end) {
+    std::vector<float> p(static_cast<size_t>(S * T_));
+    for (int64_t bh = begin; bh < end; ++bh) {
+      const int64_t b = bh / H, h = bh % H, hk = h / group;
+      const float *kb = kp + (b * Hkv + hk) * T_ * D, *vb = vp + (b * Hkv + hk) * T_ * Dv;
+      sgemm(false, true, S, T_, D, 1.0f, qp + bh * S * D, D, kb, D, 0.0f, p.data(), T_, nullptr);
+      for (int64_t i = 0; i < S; ++i) {
+        float *row = p.data() + i * T_;
+        const int64_t jEnd = causal ? std::clamp<int64_t>(i + (T_ - S) + 1, 0, T_) : T_;
+        float mx = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < jEnd; ++j) {
+          float s = row[j] * scale;
+          if (m) {
+            int64_t mi = b * ms[0] + h * ms[1] + i * ms[2] + j * ms[3];
+            if (m->dtype == DType::Bool)
+              s = m->as<uint8_t>()[mi] ? s : maskedValue;
+            else
+              s += m->as<float>()[mi];
+          }
+          row[j] = s;
+          mx = std::max(mx, s);
+        }
+        if (std::isinf(mx) && mx < 0)
+          mx = 0; // every score -inf: the row is NaN below, as the softmax kernel's
+        float sum = 0;
+        for (int64_t j = 0; j < jEnd; ++j)
+          sum += row[j] = std::exp(row[j] - mx);
+        const float inv = 1.0f / sum;
+        bool nan = jEnd == 0 && T_ > 0;
+        for (int64_t j = 0; j < jEnd; ++j) {
+          row[j] *= inv;
+          nan |= std::isnan(row[j]);
+        }
+        std::fill(row + jEnd, row + T_, 0.0f);
+        if (nan)
+          std::fill(row, row + T_, zeroNan ? 0.0f : std::numeric_limits<float>::quiet_NaN());
+      }
+      sgemm(false, false, S, Dv, T_, 1.0f, p.data(), T_, vb, Dv, 0.0f, op + bh * S * Dv, Dv, nullptr);
+    }
+  };
+  if (a.pool && B * H > 1 && B * H * S * T_ * (D + Dv) >= (1 << 15))
+    a.pool->parallelFor(B * H, heads);
+  else
+    heads(0, B * H);
+}
+
 bool attentionRun(const KernelArgs &a, std::string &) {
+  if (a.in(0)->rank() == 4 && a.in(0)->numel() == 0)
+    return true;
   if (a.in(0)->dtype == DType::F32)
-    attentionLoop<float>(a);
+    attentionGemm(a);
   else
     attentionLoop<double>(a);
   return true;
