@@ -1,4 +1,4 @@
-//===- RunOnZeros.h - run a loaded model once, for the fuzz targets ---------===//
+//===- RunOnZeros.h - run a loaded model, for the fuzz targets --------------===//
 //
 // Creates a session, binds zeros to every input at its planned bounds, runs, and fetches every output. Failures
 // must come back as statuses with a message (abort otherwise, so the fuzzer reports them); a run that succeeds
@@ -36,7 +36,7 @@ inline bool ok(qrt_status st) {
 }
 
 inline void runOnZeros(const qrt_model *model) {
-  if (qrt_model_arena_bytes(model) > (uint64_t(64) << 20))
+  if (qrt_model_arena_bytes(model) > (uint64_t(64) << 20) || qrt_model_state_bytes(model) > (uint64_t(64) << 20))
     return;
   qrt_session_options opts = {"cpu", 1};
   qrt_session *session = nullptr;
@@ -61,12 +61,26 @@ inline void runOnZeros(const qrt_model *model) {
     bound = ok(qrt_session_set_input(session, qrt_model_input_name(model, i), info.dtype, shape, info.rank,
                                      zeros.data()));
   }
-  if (bound && ok(qrt_session_run(session)))
+  auto runAndFetch = [&] {
+    if (!ok(qrt_session_run(session)))
+      return;
     for (int32_t i = 0; i < qrt_model_num_outputs(model); ++i) {
       qrt_tensor out;
       if (qrt_status st = qrt_session_get_output(session, qrt_model_output_name(model, i), &out))
         broken("a successful run lacks an output:", qrt_status_message(st));
     }
+  };
+  if (bound) {
+    runAndFetch();
+    // With state (a KV cache): a second run continues from the first (at the bounds it no longer fits and must
+    // fail cleanly), and after a reset the first run's result comes again.
+    if (qrt_model_state_bytes(model) > 0) {
+      runAndFetch();
+      if (!ok(qrt_session_reset(session)))
+        broken("qrt_session_reset failed on a live session");
+      runAndFetch();
+    }
+  }
   qrt_session_free(session);
 }
 

@@ -231,6 +231,14 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
           copts.maxDims.push_back(n.str() + "=" + std::to_string(n.starts_with("batch") ? 1 : L));
         }
     PassManager pm(ctx);
+    // Raised graphs keep their KV cache in session state, as the compiled model will: nothing is copied per window.
+    bool raised = false;
+    cf.walk([&](nn::AttentionOp) { raised = true; });
+    if (raised) {
+      KvStatePassOptions kv;
+      kv.maxDims.assign(copts.maxDims.begin(), copts.maxDims.end());
+      pm.addNestedPass<func::FuncOp>(createKvStatePass(kv));
+    }
     pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
     PlanMemoryPassOptions plan;
     plan.maxDims.assign(copts.maxDims.begin(), copts.maxDims.end());

@@ -92,4 +92,18 @@ ContextBound inferContextBound(ModuleOp module) {
   return {kDefaultContextBound, "qopt's default (the model states no limit)"};
 }
 
+bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error) {
+  for (const std::string &kv : entries) {
+    size_t eq = kv.find('=');
+    char *end = nullptr;
+    long long v = eq == std::string::npos ? -1 : std::strtoll(kv.c_str() + eq + 1, &end, 10);
+    if (eq == std::string::npos || eq == 0 || v <= 0 || !end || *end) {
+      error = "invalid max-dims entry '" + kv + "' (expected NAME=N with N > 0)";
+      return false;
+    }
+    bounds[kv.substr(0, eq)] = v;
+  }
+  return true;
+}
+
 } // namespace qopt

@@ -42,6 +42,8 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
         op->replaceAllUsesWith(launch);
         op->erase();
         continue;
+      } else if (auto st = dyn_cast<nn::StateOp>(op)) {
+        repl = kern::StateOp::create(b, st.getLoc(), st.getType(), st.getNameAttr(), IntegerAttr());
       } else if (isa<nn::NoneOp>(op)) {
         repl = kern::AbsentOp::create(b, op->getLoc());
       } else {

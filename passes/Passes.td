@@ -376,6 +376,48 @@ def FuseLinearsPass : Pass<"qopt-fuse-linears", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::kern::KernDialect"];
 }
 
+def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
+  let summary = "Move a decoder's KV cache from graph inputs and outputs into session state";
+  let description = [{
+    Decoder exports carry their cache through the graph: each `past` input `[B, Hkv, P, D]` is concatenated with
+    the new keys (or values) along the sequence axis, and the result is read by attention and returned as a
+    `present` output. The host then copies every cache out and back in per token, and the cache's size is a
+    run-time shape. This pass rewrites the pattern into state the runtime session owns:
+
+    - each `past` input becomes an `nn.state` of the cache's full capacity `[Bmax, Hkv, C, D]`, C the bound of the
+      past dim (`max-dims`: by default the model's context bound), Bmax the batch bound;
+    - `concat(past, new)` becomes `nn.kv_append(state, new, length)`, which writes the new entries at the cached
+      length in place;
+    - attention reads the appended caches with the length as its `cache_length` operand;
+    - one `nn.state` length (`kv.length`, int64) is advanced by `nn.kv_advance` before the return;
+    - the `present` outputs and `past` inputs are removed.
+
+    It applies when every input read this way fits the pattern: the past input's only reader is the concat, whose
+    readers are attention (mask-free, as k or v) and the return; all caches share one named past dim that no other
+    input has. Otherwise the graph is left unchanged with a note saying why. Graphs without such inputs are not
+    touched. Runs on nn after quantization, before qopt-lower-to-kern.
+
+    Before:
+    ```mlir
+    %k = nn.concat(%past_k, %new_k) {axis = 2 : i64} : (tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>) -> tensor<?x4x?x8xf32>
+    %o = nn.attention(%q, %k, %v, %none) {causal = 1 : i64} : ...
+    return %logits, %k, %v : ...
+    ```
+    After:
+    ```mlir
+    %len = nn.state "kv.length" : tensor<1xi64>
+    %ks = nn.state "past_key_values.0.key" : tensor<1x4x512x8xf32>
+    %k = nn.kv_append(%ks, %new_k, %len) : ...
+    %o = nn.attention(%q, %k, %v, %none, %len) {causal = 1 : i64} : ...
+    %len1 = nn.kv_advance(%len, %new_k) : ...
+    return %logits : ...
+    ```
+  }];
+  let options = [
+    ListOption<"maxDims", "max-dims", "std::string", "Bounds of dynamic dims as NAME=N (the cache capacity is the past dim's)">,
+  ];
+}
+
 def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Assign every kern.launch result a static offset in one activation arena";
   let description = [{

@@ -138,7 +138,14 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
 }
 
 void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
-  // One launch per remaining op; fusion passes slot in here once the kernel tables have fused kernels.
+  // The KV cache becomes session state that attention reads in place (it needs raised attention; after
+  // quantization, which calibrates with the graph's own inputs).
+  if (options.raise) {
+    KvStatePassOptions kv;
+    kv.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
+    pm.addNestedPass<func::FuncOp>(createKvStatePass(kv));
+  }
+  // One launch per remaining op.
   pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
   // Layers reading one input (q/k/v, gate/up) become one launch; part of raising (--raise=false keeps them apart).
   if (options.raise)

@@ -3,7 +3,9 @@
 // The runtime computes shapes as it goes; the plan only needs each buffer's largest size. That comes from a dry
 // run of the kernels' own shape functions (lib/Numerics) at the bounds of the dynamic input dims: float tensors
 // are never computed, small integer tensors (the shape arithmetic) are, because later shapes read them. The
-// runtime checks every computed size against the slot reserved here.
+// runtime checks every computed size against the slot reserved here. Session state (kern.state: a KV cache)
+// is laid out separately, each state at its own offset for the whole session; a launch that updates a state in
+// place gets that state's offset for its result.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
@@ -42,14 +44,10 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     func::FuncOp func = getOperation();
     Builder b(&getContext());
     llvm::StringMap<int64_t> bounds;
-    for (const std::string &kv : maxDims) {
-      size_t eq = kv.find('=');
-      long long v = eq == std::string::npos ? -1 : std::atoll(kv.c_str() + eq + 1);
-      if (eq == std::string::npos || v <= 0) {
-        func.emitError() << "invalid max-dims entry '" << kv << "' (expected NAME=N with N > 0)";
-        return signalPassFailure();
-      }
-      bounds[kv.substr(0, eq)] = v;
+    std::string error;
+    if (!parseDimBounds(maxDims, bounds, error)) {
+      func.emitError() << error;
+      return signalPassFailure();
     }
 
     struct Info {
@@ -94,8 +92,27 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     // Dry run in program order.
     SmallVector<kern::LaunchOp> launches;
     llvm::DenseMap<Value, int64_t> defIndex, lastUse;
+    // Session state: each kern.state at its own offset, for the whole session; an in-place update's result is
+    // its state operand's memory.
+    llvm::DenseMap<Value, int64_t> stateOffset;
+    int64_t stateBytes = 0;
     int64_t index = 0;
     for (Operation &op : func.getBody().front()) {
+      if (auto st = dyn_cast<kern::StateOp>(op)) {
+        auto inf = std::make_unique<Info>();
+        auto type = st.getType();
+        inf->t.dtype = nn::toDType(type.getElementType());
+        inf->t.shape.assign(type.getShape().begin(), type.getShape().end());
+        if (!num::withinElementLimit(inf->t.shape)) {
+          st.emitError() << "is larger than 2^59 elements";
+          return signalPassFailure();
+        }
+        st.setOffsetAttr(b.getI64IntegerAttr(stateBytes));
+        stateOffset[st.getResult()] = stateBytes;
+        stateBytes += (std::max<int64_t>(static_cast<int64_t>(inf->t.bytes()), 1) + kAlign - 1) / kAlign * kAlign;
+        info[st.getResult()] = std::move(inf);
+        continue;
+      }
       if (auto w = dyn_cast<kern::WeightOp>(op)) {
         auto inf = std::make_unique<Info>();
         if (!nn::readConstant(w.getValue(), inf->t, inf->storage)) {
@@ -171,6 +188,14 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           return signalPassFailure();
         }
       }
+      if (k->inPlace >= 0) {
+        auto it = stateOffset.find(launch.getOperand(k->inPlace));
+        if (it == stateOffset.end()) {
+          launch.emitError() << "updates operand " << k->inPlace << " in place, which is not a kern.state";
+          return signalPassFailure();
+        }
+        stateOffset[launch.getResult(0)] = it->second;
+      }
       SmallVector<Attribute> shapes;
       for (size_t r = 0; r < launch.getNumResults(); ++r) {
         // A dim that compile-time shape inference called static must come out the same at the bounds; if not,
@@ -202,7 +227,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     int64_t total = 0; // the sum of all slots bounds every offset: keep it far from overflow
     for (kern::LaunchOp l : launches)
       for (Value r : l.getResults()) {
-        if (info[r]->dynamic)
+        if (info[r]->dynamic || stateOffset.count(r))
           continue;
         Buffer buf;
         buf.value = r;
@@ -249,10 +274,11 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     for (kern::LaunchOp l : launches) {
       SmallVector<int64_t> offs;
       for (Value r : l.getResults())
-        offs.push_back(info[r]->dynamic ? -1 : offsetOf[r]);
+        offs.push_back(info[r]->dynamic ? -1 : stateOffset.count(r) ? stateOffset[r] : offsetOf[r]);
       l.setOffsetsAttr(b.getDenseI64ArrayAttr(offs));
     }
     func->setAttr("kern.arena_bytes", b.getI64IntegerAttr(arena));
+    func->setAttr("kern.state_bytes", b.getI64IntegerAttr(stateBytes));
   }
 };
 } // namespace

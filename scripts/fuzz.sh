@@ -58,6 +58,9 @@ if [ ! -f "$seeds/.done" ]; then
     -o "$seeds/model/stories260K.bin" 2>/dev/null
   "$dir/bin/qopt" models/stories260K/stories260K.onnx --quantize=rtn4 --group-size 32 \
     -o "$seeds/model/stories260K-rtn4.bin" 2>/dev/null
+  # With session state: the KV cache graph (Storage::State values, kv_append/kv_advance in place).
+  "$dir/bin/qopt" models/stories260K/stories260K-kv.onnx -o "$seeds/model/stories260K-kv.bin" 2>/dev/null
+  "$dir/bin/qopt" test/reliability/Inputs/tiny-kv.mlir -o "$seeds/model/tiny-kv.bin" 2>/dev/null
   touch "$seeds/.done"
 fi
 

@@ -32,6 +32,9 @@ LogicalResult LaunchOp::verify() {
   for (int i = 0; i < k->minInputs && i < nin; ++i)
     if (isa<NoneType>(getOperands()[i].getType()))
       return emitOpError() << "operand " << i << " of kernel '" << getKernel() << "' is required";
+  if (k->inPlace >= 0 && (k->inPlace >= nin || nout != 1 || getResult(0).getType() != getOperand(k->inPlace).getType()))
+    return emitOpError() << "kernel '" << getKernel() << "' updates operand " << k->inPlace
+                         << " in place: its one result must have that operand's type";
   if (auto off = getOffsets())
     if (static_cast<int>(off->size()) != nout)
       return emitOpError() << "expects one offset per result";
@@ -39,6 +42,15 @@ LogicalResult LaunchOp::verify() {
     if (static_cast<int>(m->size()) != nout)
       return emitOpError() << "expects one max shape per result";
   return success();
+}
+
+void LaunchOp::getEffects(SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
+  const qopt::num::KernelDef *k = qopt::num::lookupKernel(getKernel().str());
+  if (!k || k->inPlace < 0 || k->inPlace >= static_cast<int>(getNumOperands()))
+    return;
+  OpOperand &state = getOperation()->getOpOperand(static_cast<unsigned>(k->inPlace));
+  effects.emplace_back(MemoryEffects::Read::get(), &state);
+  effects.emplace_back(MemoryEffects::Write::get(), &state);
 }
 
 OpFoldResult WeightOp::fold(FoldAdaptor) { return getValue(); }

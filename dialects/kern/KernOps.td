@@ -24,7 +24,7 @@ def Kern_NoneValue : Type<CPred<"::llvm::isa<::mlir::NoneType>($_self)">, "none"
 
 class Kern_Op<string mnemonic, list<Trait> traits = []> : Op<Kern_Dialect, mnemonic, traits>;
 
-def Kern_LaunchOp : Kern_Op<"launch", [Pure]> {
+def Kern_LaunchOp : Kern_Op<"launch", [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
   let summary = "one invocation of a kernel from the target's kernel table";
   let description = [{
     ```mlir
@@ -32,7 +32,9 @@ def Kern_LaunchOp : Kern_Op<"launch", [Pure]> {
     %z = kern.launch "binary"(%a, %b) {attrs = {fn = "add"}} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
     ```
     Absent optional operands are `kern.absent` values. `offsets` and `max_shapes` are set by the memory planner:
-    the arena offset and the largest shape of each result at the compiled dim bounds.
+    the arena offset and the largest shape of each result at the compiled dim bounds. A launch of a kernel that
+    updates an operand in place (a `kern.state`: kv_append, kv_advance) writes memory and is never removed or
+    merged; its result is that state after the update (its offset is the state's). Every other launch is pure.
   }];
   let arguments = (ins StrAttr:$kernel, Variadic<AnyType>:$operands,
                        DefaultValuedAttr<DictionaryAttr, "{}">:$attrs,
@@ -52,6 +54,20 @@ def Kern_WeightOp : Kern_Op<"weight", [ConstantLike, Pure, AllTypesMatch<["value
     build($_builder, $_state, ::llvm::cast<::mlir::TypedAttr>(value).getType(), value, name);
   }]>];
   let hasVerifier = 1;
+}
+
+def Kern_StateOp : Kern_Op<"state"> {
+  let summary = "a buffer the runtime session keeps between runs (model.bin storage State)";
+  let description = [{
+    ```mlir
+    %k = kern.state "kv.0.key" : tensor<1x4x512x8xf32>
+    ```
+    `offset` (set by the memory planner) is its place in the session's state memory, which is zero when a session
+    starts and after `qrt_session_reset`. Not pure: every state is its own buffer.
+  }];
+  let arguments = (ins StrAttr:$name, OptionalAttr<I64Attr>:$offset);
+  let results = (outs AnyStaticShapeTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
 }
 
 def Kern_AbsentOp : Kern_Op<"absent", [Pure]> {

@@ -154,6 +154,48 @@ NN_KERNEL_OP(TileOp)
 NN_KERNEL_OP(PadOp)
 NN_KERNEL_OP(CumsumOp)
 LogicalResult TopkOp::verify() { return verifyKernelOp(getOperation()); }
+
+LogicalResult StateOp::verify() {
+  if (!getType().hasStaticShape())
+    return emitOpError() << "needs a static shape (the session allocates it once)";
+  if (getName().empty())
+    return emitOpError() << "needs a name";
+  return success();
+}
+
+namespace {
+LogicalResult verifyLength(Operation *op, Value length) {
+  auto t = dyn_cast<RankedTensorType>(length.getType());
+  if (!t || !t.getElementType().isInteger(64) || !t.hasStaticShape() || t.getNumElements() != 1)
+    return op->emitOpError() << "expects a one-element i64 length, got " << length.getType();
+  return success();
+}
+} // namespace
+
+LogicalResult KvAppendOp::verify() {
+  auto cache = getCache().getType(), update = getUpdate().getType();
+  if (getResult().getType() != cache)
+    return emitOpError() << "result type must be the cache's type";
+  if (!cache.hasStaticShape())
+    return emitOpError() << "expects a cache of static shape";
+  int64_t axis = getAxis();
+  if (update.getRank() != cache.getRank() || axis < 1 || axis >= cache.getRank() ||
+      update.getElementType() != cache.getElementType())
+    return emitOpError() << "expects new entries " << update << " of the cache's rank and element type, and an "
+                         << "axis after the batch dim";
+  for (int64_t d = 1; d < cache.getRank(); ++d)
+    if (d != axis && !update.isDynamicDim(d) && update.getDimSize(d) != cache.getDimSize(d))
+      return emitOpError() << "new entries " << update << " differ from the cache " << cache << " in dim " << d;
+  return verifyLength(getOperation(), getLength());
+}
+
+LogicalResult KvAdvanceOp::verify() {
+  if (getResult().getType() != getLength().getType())
+    return emitOpError() << "result type must be the length's type";
+  if (getAxis() < 0 || getAxis() >= getUpdate().getType().getRank())
+    return emitOpError() << "axis out of range";
+  return verifyLength(getOperation(), getLength());
+}
 #undef NN_KERNEL_OP
 
 #define GET_OP_CLASSES

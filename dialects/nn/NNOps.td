@@ -293,17 +293,72 @@ def NN_AttentionOp : NN_KernelOp<"attention"> {
     j for query i when `j > i + T - S` (the queries are the last S of T positions). `zero_nan_rows` (1) turns a
     softmax row that is NaN (every score -inf) into zeros, as torch's sdpa export does. Made by
     `qopt-raise-attention`.
+
+    With a `cache_length` operand (one int64, the positions cached before this run), K and V are KV caches of
+    their full capacity `[B', Hkv, C, D]` (`nn.kv_append` results, B' >= B) and the keys are their first
+    `cache_length + S` rows; the mask is then none. Made by `qopt-kv-state`.
     ```mlir
     %o = nn.attention(%q, %k, %v, %mask) {scale = 0.35355339059327379 : f64}
         : (tensor<?x8x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<1x1x?x?xi1>) -> tensor<?x8x?x8xf32>
     ```
   }];
-  let arguments = (ins AnyTensor:$q, AnyTensor:$k, AnyTensor:$v, AnyType:$mask,
+  let arguments = (ins AnyTensor:$q, AnyTensor:$k, AnyTensor:$v, AnyType:$mask, Optional<AnyTensor>:$cache_length,
                        DefaultValuedAttr<F64Attr, "1.0">:$scale,
                        DefaultValuedAttr<F64Attr, "-std::numeric_limits<double>::infinity()">:$masked_value,
                        DefaultValuedAttr<I64Attr, "0">:$causal, DefaultValuedAttr<I64Attr, "0">:$zero_nan_rows);
   let results = (outs AnyTensor:$out);
   let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $out)";
+}
+
+//===----------------------------------------------------------------------===//
+// Session state (KV caches)
+//===----------------------------------------------------------------------===//
+
+def NN_StateOp : NN_Op<"state"> {
+  let summary = "a buffer the runtime session keeps from one run to the next";
+  let description = [{
+    Zero when a session starts and after `qrt_session_reset`; written only in place (`nn.kv_append`,
+    `nn.kv_advance`). Not pure: two states of one type are two buffers. The name is the value's name in model.bin.
+    ```mlir
+    %k = nn.state "kv.0.key" : tensor<1x4x512x8xf32>
+    %len = nn.state "kv.length" : tensor<1xi64>
+    ```
+  }];
+  let arguments = (ins StrAttr:$name);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "$name attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+def NN_KvAppendOp : NN_Op<"kv_append"> {
+  let summary = "writes new keys or values into a KV cache at its current length, in place";
+  let description = [{
+    `cache[..., length : length + S, ...] = new` along `axis`; the result is the cache after the write (the same
+    buffer). `new` may have a smaller batch than the cache; its other dims, but the axis, match the cache's.
+    ```mlir
+    %k1 = nn.kv_append(%k, %new_k, %len) : (tensor<1x4x512x8xf32>, tensor<?x4x?x8xf32>, tensor<1xi64>)
+        -> tensor<1x4x512x8xf32>
+    ```
+  }];
+  let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$update, AnyTensor:$length,
+                       DefaultValuedAttr<I64Attr, "2">:$axis);
+  let results = (outs AnyRankedTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+  let hasVerifier = 1;
+}
+
+def NN_KvAdvanceOp : NN_Op<"kv_advance"> {
+  let summary = "adds the new entries' count to a cache length, in place";
+  let description = [{
+    `length += new.shape[axis]`, after every reader of the length in this run.
+    ```mlir
+    %len1 = nn.kv_advance(%len, %new_k) : (tensor<1xi64>, tensor<?x4x?x8xf32>) -> tensor<1xi64>
+    ```
+  }];
+  let arguments = (ins AnyTensor:$length, AnyRankedTensor:$update, DefaultValuedAttr<I64Attr, "2">:$axis);
+  let results = (outs AnyTensor:$result);
+  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+  let hasVerifier = 1;
 }
 
 //===----------------------------------------------------------------------===//

@@ -6,6 +6,7 @@
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
+#include "llvm/ADT/StringMap.h"
 
 #include <memory>
 #include <string>
@@ -49,6 +50,10 @@ struct ContextBound {
   std::string source;
 };
 ContextBound inferContextBound(mlir::ModuleOp module);
+
+// Reads `NAME=N` entries (the max-dims option of qopt-plan-memory and qopt-kv-state, qopt's --max-dim) into
+// `bounds`. Returns false with `error` naming the first malformed entry (N must be a positive integer).
+bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error);
 
 // Runs a textual pipeline on `module`, e.g.
 //   "builtin.module(qopt-quantize-pipeline{scheme=awq4 calib=c.txt tokenizer=t.bin}, func.func(qopt-lower-to-kern))"

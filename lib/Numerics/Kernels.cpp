@@ -10,6 +10,7 @@ const std::vector<const KernelDef *> &allKernels() {
     std::vector<const KernelDef *> t;
     registerActivationKernels(t);
     registerAttentionKernels(t);
+    registerCacheKernels(t);
     registerElementwiseKernels(t);
     registerShapeKernels(t);
     registerLinalgKernels(t);

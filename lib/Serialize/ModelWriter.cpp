@@ -10,6 +10,7 @@
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Format/ByteStream.h"
 #include "qopt/Format/ModelBin.h"
+#include "qopt/Numerics/Kernels.h"
 
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/Support/FileSystem.h"
@@ -81,6 +82,7 @@ namespace qopt {
 
 LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const ModelWriteOptions &options) {
   auto arenaAttr = func->getAttrOfType<IntegerAttr>("kern.arena_bytes");
+  auto stateAttr = func->getAttrOfType<IntegerAttr>("kern.state_bytes"); // absent: no state
   if (!arenaAttr)
     return func.emitError() << "is not memory-planned (run qopt-plan-memory before writing model.bin)";
 
@@ -156,12 +158,29 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
       weightsSize = off + bytes;
       encodeValue(values, name, t.dtype, fmt::Storage::Weight, t.shape, t.shape, off, bytes);
       ids[w.getResult()] = numValues++;
+    } else if (auto st = dyn_cast<kern::StateOp>(op)) {
+      if (!st.getOffset())
+        return st.emitError() << "has no memory plan";
+      auto type = st.getType();
+      uint64_t bytes = static_cast<uint64_t>(type.getNumElements()) * num::dtypeSize(nn::toDType(type.getElementType()));
+      encodeValue(values, st.getName().str(), nn::toDType(type.getElementType()), fmt::Storage::State, type.getShape(),
+                  type.getShape(), static_cast<uint64_t>(*st.getOffset()), bytes);
+      ids[st.getResult()] = numValues++;
     } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {
       if (!l.getOffsets() || !l.getMaxShapes())
         return l.emitError() << "has no memory plan";
+      const num::KernelDef *kernel = num::lookupKernel(l.getKernel().str());
       for (auto [r, res] : llvm::enumerate(l.getResults())) {
         auto type = cast<RankedTensorType>(res.getType());
         int64_t offset = (*l.getOffsets())[r];
+        if (kernel && kernel->inPlace >= 0) { // the updated state: its operand's memory
+          encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
+                      fmt::Storage::State, type.getShape(), type.getShape(), static_cast<uint64_t>(offset),
+                      static_cast<uint64_t>(type.getNumElements()) *
+                          num::dtypeSize(nn::toDType(type.getElementType())));
+          ids[res] = numValues++;
+          continue;
+        }
         if (offset < 0) { // sized at run time
           SmallVector<int64_t> dims(type.getShape()), bounds;
           for (int64_t d : dims)
@@ -190,6 +209,7 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
   }
 
   program.u64(static_cast<uint64_t>(arenaAttr.getInt()));
+  program.u64(stateAttr ? static_cast<uint64_t>(stateAttr.getInt()) : 0);
   program.u32(func.getNumArguments());
   for (BlockArgument arg : func.getArguments())
     program.u32(ids[arg]);

@@ -110,6 +110,10 @@ int64_t qrt_model_input_max_dim(const qrt_model *model, int32_t index, int32_t d
  * dynamic dims); values sized only at run time come on top. Lets a host check a model against its memory before
  * creating a session. */
 uint64_t qrt_model_arena_bytes(const qrt_model *model);
+/* Bytes of state each session keeps from one run to the next (a decoder's KV cache, sized for the compiled
+ * context bound, and its length); 0 for a model without. A model with state continues the sequence of the
+ * previous run: run with the next tokens only, and call qrt_session_reset to start a new sequence. */
+uint64_t qrt_model_state_bytes(const qrt_model *model);
 /* A metadata value written by the compiler, or NULL. */
 const char *qrt_model_metadata(const qrt_model *model, const char *key);
 
@@ -120,6 +124,8 @@ void qrt_session_free(qrt_session *session);
 qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dtype dtype, const int64_t *shape,
                                  int32_t rank, const void *data);
 qrt_status qrt_session_run(qrt_session *session);
+/* Zeroes the session's state (see qrt_model_state_bytes): the next run starts a new sequence. */
+qrt_status qrt_session_reset(qrt_session *session);
 qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_tensor *out_tensor);
 
 /* A llama2.c tokenizer.bin file with `vocab_size` tokens. */

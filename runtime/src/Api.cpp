@@ -119,6 +119,7 @@ qrt_status qrt_model_load_from_memory(const void *data, size_t size, const qrt_m
 void qrt_model_free(qrt_model *m) { delete m; }
 
 uint64_t qrt_model_arena_bytes(const qrt_model *m) { return m->impl->arenaBytes; }
+uint64_t qrt_model_state_bytes(const qrt_model *m) { return m->impl->stateBytes; }
 
 int32_t qrt_model_num_inputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->inputs.size()); }
 int32_t qrt_model_num_outputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->outputs.size()); }
@@ -206,6 +207,15 @@ qrt_status qrt_session_run(qrt_session *s) {
     std::string err;
     int code = s->impl->run(err);
     return code ? makeStatus(code, err) : nullptr;
+  });
+}
+
+qrt_status qrt_session_reset(qrt_session *s) {
+  return guarded("qrt_session_reset", [&]() -> qrt_status {
+    if (!s)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_reset: null session");
+    s->impl->reset();
+    return nullptr;
   });
 }
 

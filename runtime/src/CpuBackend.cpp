@@ -21,7 +21,10 @@ namespace {
 class CpuBackend final : public Backend {
 public:
   explicit CpuBackend(int numThreads) : pool(numThreads) {}
-  ~CpuBackend() override { std::free(arenaBase); }
+  ~CpuBackend() override {
+    std::free(arenaBase);
+    std::free(stateBase);
+  }
 
   const char *name() const override { return "cpu"; }
 
@@ -34,10 +37,19 @@ public:
     }
     // Zeroed once so that a kernel bug reading unwritten memory is at least deterministic.
     std::memset(arenaBase, 0, bytes ? bytes : 64);
+    stateSize = static_cast<size_t>((model.stateBytes + 63) / 64 * 64);
+    stateBase = static_cast<uint8_t *>(std::aligned_alloc(64, stateSize ? stateSize : 64));
+    if (!stateBase) {
+      error = "cannot allocate the " + std::to_string(model.stateBytes) + "-byte session state (KV cache)";
+      return false;
+    }
+    resetState();
     return true;
   }
 
   uint8_t *arena() override { return arenaBase; }
+  uint8_t *state() override { return stateBase; }
+  void resetState() override { std::memset(stateBase, 0, stateSize ? stateSize : 64); }
 
   uint8_t *dynamicBuffer(uint32_t id, size_t bytes) override {
     if (id >= dynamic.size())
@@ -63,6 +75,8 @@ public:
 private:
   qopt::num::ThreadPool pool;
   uint8_t *arenaBase = nullptr;
+  uint8_t *stateBase = nullptr;
+  size_t stateSize = 0;
   struct Free {
     void operator()(uint8_t *p) const { std::free(p); }
   };

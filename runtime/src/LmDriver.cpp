@@ -52,6 +52,8 @@ bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {
     error = "the model has no int32/int64 input named 'input_ids'";
     return false;
   }
+  stateful = qrt_model_state_bytes(model) > 0;
+  position = 0;
   const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
   maxPositions = ms ? std::atol(ms) : maxSeq;
   return true;
@@ -62,10 +64,18 @@ void LmDriver::resetCache() {
     c.len = 0;
     c.data.clear();
   }
+  if (stateful)
+    qrt_status_free(qrt_session_reset(session)); // fails only for a null session
+  position = 0;
 }
 
 bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error) {
   int64_t n = static_cast<int64_t>(ids.size());
+  if (stateful && start != position) {
+    error = "the KV cache holds " + std::to_string(position) + " positions, so the next tokens start there, not at " +
+            std::to_string(start) + " (reset the cache to start a new sequence)";
+    return false;
+  }
   int64_t shape[2] = {1, n};
   if (idsType == QRT_INT64) {
     std::vector<int64_t> v(ids.begin(), ids.end());
@@ -95,6 +105,7 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
   }
   if (!ok(qrt_session_run(session), "run", error))
     return false;
+  position += n;
   for (Cache &c : caches) {
     qrt_tensor t;
     if (!ok(qrt_session_get_output(session, c.output.c_str(), &t), c.output, error))

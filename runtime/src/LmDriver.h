@@ -2,7 +2,9 @@
 //
 // Decoder LMs exported from Hugging Face classes share an input convention: input_ids [batch, sequence],
 // optional position_ids and attention_mask, and past_key_values.* inputs paired with present.* outputs as a KV
-// cache. LmDriver feeds one sequence (batch 1) in that convention and keeps the cache between calls. Used by
+// cache. LmDriver feeds one sequence (batch 1) in that convention and keeps the cache between calls: qopt makes
+// the cache session state where it can (qopt-kv-state), and LmDriver copies it only for graphs that still take it
+// as inputs. Used by
 // qrun (generation, perplexity) and by the compiler's calibration, both through the public C API only.
 //
 //===----------------------------------------------------------------------===//
@@ -28,11 +30,12 @@ class LmDriver {
 public:
   // False with `error` if the model's inputs are not a decoder LM in the convention above.
   bool init(qrt_model *model, qrt_session *session, std::string &error);
-  bool hasCache() const { return !caches.empty(); }
+  bool hasCache() const { return !caches.empty() || stateful; }
   // Forget the cached keys and values (start a new sequence).
   void resetCache();
   // Runs `ids` at positions [start, start + n); `*logits` (if not null) is then the float32 [1, n, vocab] output,
-  // owned by the session until its next run.
+  // owned by the session until its next run. With a cache, `start` is the number of positions fed since the last
+  // reset.
   bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error);
 
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
@@ -48,7 +51,9 @@ private:
   qrt_session *session = nullptr;
   qrt_dtype idsType = QRT_FLOAT32;
   bool hasPositions = false, hasMask = false;
-  std::vector<Cache> caches;
+  std::vector<Cache> caches; // a cache the graph takes as inputs and returns as outputs, copied between runs
+  bool stateful = false;     // the cache is session state (qrt_model_state_bytes): nothing to copy
+  int64_t position = 0;      // positions in the state's cache
 };
 
 } // namespace qrt

@@ -173,7 +173,7 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         break;
       if (!num::isValidDType(dt))
         return bad("value '" + v.name + "' has unknown dtype code " + std::to_string(dt));
-      if (storage < 1 || storage > 5)
+      if (storage < 1 || storage > 6)
         return bad("value '" + v.name + "' has unknown storage " + std::to_string(storage));
       if (rank > format::kMaxRank)
         return bad("value '" + v.name + "' has rank " + std::to_string(rank) + " > " +
@@ -221,6 +221,9 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
           return bad("the weight resolver has no data for external weight '" + v.name + "'");
         if (reinterpret_cast<uintptr_t>(v.data) % num::dtypeSize(v.dtype) != 0)
           return bad("the weight resolver's data for '" + v.name + "' is not aligned to its element size");
+      } else if (v.storage == format::Storage::State &&
+                 (need != v.maxBytes || std::any_of(v.dims.begin(), v.dims.end(), [](int64_t d) { return d < 0; }))) {
+        return bad("state value '" + v.name + "' must have a static shape and a slot of its size");
       } else if (v.storage == format::Storage::Arena && need != v.maxBytes) {
         return bad("value '" + v.name + "' has a slot of " + std::to_string(v.maxBytes) +
                    " bytes but its bound needs " + std::to_string(need));
@@ -234,8 +237,9 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     const auto *s = sec(format::SectionKind::Program);
     ByteReader r(bytes + s->offset, s->size);
     model->arenaBytes = r.u64();
+    model->stateBytes = r.u64();
     const uint32_t nv = static_cast<uint32_t>(model->values.size());
-    std::vector<bool> defined(nv, false);
+    std::vector<bool> defined(nv, false), updated(nv, false);
     for (uint32_t i = 0; i < nv; ++i)
       defined[i] = model->values[i].storage != format::Storage::Arena &&
                    model->values[i].storage != format::Storage::Dynamic;
@@ -292,6 +296,20 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     if (model->arenaBytes > slots)
       return bad("the arena is " + std::to_string(model->arenaBytes) + " bytes but its slots add up to " +
                  std::to_string(slots));
+    // State likewise: its values lie inside it, and it is no larger than their slots together.
+    uint64_t stateSlots = 0;
+    for (const Value &v : model->values) {
+      if (v.storage != format::Storage::State)
+        continue;
+      if (!within(v.offset, v.maxBytes, model->stateBytes) || v.offset % format::kWeightAlign != 0)
+        return bad("state value '" + v.name + "' lies outside the state or is misaligned");
+      stateSlots += (std::max<uint64_t>(v.maxBytes, 1) + 63) / 64 * 64;
+      if (stateSlots > kMaxElements * 8)
+        return bad("the state's values add up to more than 2^62 bytes");
+    }
+    if (model->stateBytes > stateSlots)
+      return bad("the state is " + std::to_string(model->stateBytes) + " bytes but its values add up to " +
+                 std::to_string(stateSlots));
     uint32_t ni = r.count(16);
     model->program.resize(ni);
     for (uint32_t i = 0; i < ni && r.ok(); ++i) {
@@ -346,6 +364,20 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         if (!defined[id])
           return bad("instruction " + std::to_string(i) + " (" + kname + ") reads '" + model->values[id].name +
                      "' before it is computed");
+      }
+      // A kernel that updates an operand in place writes a state value: its result is that state, after.
+      if (k.inPlace >= 0 || (nout > 0 && model->values[in.outputs[0]].storage == format::Storage::State)) {
+        const Value *res = nout == 1 ? &model->values[in.outputs[0]] : nullptr;
+        const Value *st = k.inPlace >= 0 && k.inPlace < nin && in.inputs[k.inPlace] != format::kNoValue
+                              ? &model->values[in.inputs[k.inPlace]]
+                              : nullptr;
+        if (!res || !st || res->storage != format::Storage::State || st->storage != format::Storage::State ||
+            res->offset != st->offset || res->maxBytes != st->maxBytes || res->dtype != st->dtype ||
+            res->dims != st->dims || updated[in.outputs[0]])
+          return bad("instruction " + std::to_string(i) + " (" + kname +
+                     ") must update a state operand in place, its one result that state");
+        updated[in.outputs[0]] = true;
+        continue;
       }
       for (uint32_t id : in.outputs) {
         bool computed = model->values[id].storage == format::Storage::Arena ||

@@ -67,6 +67,7 @@ public:
   std::vector<std::string> outputNames; // the graph's output names, parallel to `outputs`
   std::vector<Instr> program;
   uint64_t arenaBytes = 0;
+  uint64_t stateBytes = 0; // the session's state (Storage::State values), kept between runs
   std::map<std::string, std::string> meta;
   const uint8_t *weights = nullptr;
   uint64_t weightsSize = 0;

@@ -54,6 +54,9 @@ bool Session::prepare(std::string &error) {
     if (v.isWeight()) {
       tensors[i].shape = v.dims;
       tensors[i].data = const_cast<void *>(backend->weightData(model, v));
+    } else if (v.storage == Storage::State) {
+      tensors[i].shape = v.dims;
+      tensors[i].data = backend->state() + v.offset;
     }
   }
   return true;
@@ -123,6 +126,15 @@ int Session::run(std::string &error) {
     for (uint32_t id : in.outputs) {
       num::Tensor &t = tensors[id];
       const Value &v = model.values[id];
+      if (v.storage == Storage::State) { // an in-place update: the state's own memory (the loader checked)
+        if (t.shape != v.dims || t.dtype != v.dtype) {
+          error = where() + "result " + num::dtypeName(t.dtype) + num::shapeStr(t.shape) + " is not the shape of state '" +
+                  v.name + "'";
+          return QRT_ERROR_EXECUTION;
+        }
+        t.data = backend->state() + v.offset;
+        continue;
+      }
       int64_t n = t.numel();
       if (v.storage == Storage::Dynamic && n >= 0 && t.dtype == v.dtype) {
         uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(t.dtype); // n <= 2^59: no overflow
@@ -163,6 +175,8 @@ int Session::run(std::string &error) {
   }
   return QRT_OK;
 }
+
+void Session::reset() { backend->resetState(); }
 
 const num::Tensor *Session::output(const std::string &name) const {
   if (!ran)

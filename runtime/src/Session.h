@@ -17,6 +17,8 @@ public:
   int setInput(const std::string &name, qopt::num::DType dtype, const std::vector<int64_t> &shape,
                const void *data, std::string &error);
   int run(std::string &error);
+  // Zeroes the session state (the KV cache and its length): the next run starts a new sequence.
+  void reset();
   const qopt::num::Tensor *output(const std::string &name) const;
 
 private:

@@ -42,6 +42,7 @@ struct Spec {
                                    {"w", Storage::Weight, {4}, 0, 16},
                                    {"y", Storage::Arena, {4}, 0, 16}};
   uint64_t arenaBytes = 64;
+  uint64_t stateBytes = 0;
   std::vector<InstrSpec> program = {{"binary", {0, 1}, {2}}};
   std::vector<float> weights = {1, 2, 3, 4};
 };
@@ -71,6 +72,7 @@ void build(const Spec &spec, Image &img) {
   }
   ByteWriter program;
   program.u64(spec.arenaBytes);
+  program.u64(spec.stateBytes);
   program.u32(1); // inputs
   program.u32(0);
   program.u32(1); // outputs
@@ -236,6 +238,45 @@ TEST(ModelLoad, ArenaLargerThanItsSlots) {
   Image img;
   build(s, img);
   EXPECT_EQ(loadAndRun(img), "model image: the arena is 1099511627776 bytes but its slots add up to 64");
+}
+
+// Session state (Storage::State, a KV cache) is bounded by its values as the arena is, and written only by a
+// kernel that updates a state operand in place, its result that same state.
+TEST(ModelLoad, StateLargerThanItsValues) {
+  Spec s;
+  s.values.push_back({"s", Storage::State, {4}, 0, 16});
+  s.stateBytes = uint64_t(1) << 40;
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: the state is 1099511627776 bytes but its values add up to 64");
+  s.stateBytes = 8;
+  Image img2;
+  build(s, img2);
+  EXPECT_EQ(loadAndRun(img2), "model image: state value 's' lies outside the state or is misaligned");
+}
+
+TEST(ModelLoad, StateWrittenOnlyInPlace) {
+  Spec s;
+  s.values.push_back({"s", Storage::State, {4}, 0, 16});
+  s.values.push_back({"s1", Storage::State, {4}, 0, 16});
+  s.stateBytes = 64;
+  s.program = {{"binary", {0, 1}, {4}}}; // a pure kernel writing state
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 0 (binary) must update a state operand in place, its one "
+                             "result that state");
+  s.program = {{"kv_advance", {3, 0}, {2}}}; // an in-place kernel writing the arena
+  Image img2;
+  build(s, img2);
+  EXPECT_EQ(loadAndRun(img2), "model image: instruction 0 (kv_advance) must update a state operand in place, its "
+                              "one result that state");
+  s.values[4].offset = 64; // the result is another state than the operand
+  s.stateBytes = 128;
+  s.program = {{"kv_advance", {3, 0}, {4}}};
+  Image img3;
+  build(s, img3);
+  EXPECT_EQ(loadAndRun(img3), "model image: instruction 0 (kv_advance) must update a state operand in place, its "
+                              "one result that state");
 }
 
 TEST(ModelLoad, SlotSizeMustMatchBound) {

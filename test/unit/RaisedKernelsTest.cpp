@@ -70,7 +70,12 @@ Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs
   }
   Buffer b(out.dtype, out.shape);
   args.outputs = {&b.t};
-  EXPECT_TRUE(k->run(args, err)) << err;
+  if (!k->run(args, err)) {
+    if (error)
+      *error = err;
+    else
+      ADD_FAILURE() << err;
+  }
   return b;
 }
 
@@ -242,6 +247,82 @@ TEST_P(RaisedKernels, RotaryMatchesFormula) {
             EXPECT_NEAR(y.get(base + hi), wantHi, t) << "style " << style;
           }
   }
+}
+
+// A KV cache in state: keys and values appended chunk by chunk (kv_append, in place, batch 2 in a cache of 3),
+// the length advanced (kv_advance), and attention reading the cache with its length equal to attention over the
+// keys and values concatenated so far (the graph before qopt-kv-state), causal and not.
+TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
+  std::mt19937 rng(23);
+  const DType dt = GetParam();
+  const int64_t B = 2, Bc = 3, H = 4, Hkv = 2, C = 9, D = 4;
+  Buffer kc(dt, {Bc, Hkv, C, D}), vc(dt, {Bc, Hkv, C, D}), len(DType::I64, {1});
+  Buffer kAll(dt, {B, Hkv, 0, D}), vAll(dt, {B, Hkv, 0, D});
+  // Runs an in-place kernel: its result is operand 0's memory.
+  auto update = [&](const char *name, std::vector<const Tensor *> ins, Tensor &state, const Attrs &attrs) {
+    const KernelDef *k = lookupKernel(name);
+    ASSERT_NE(k, nullptr);
+    EXPECT_EQ(k->inPlace, 0);
+    Tensor out;
+    KernelArgs args;
+    args.inputs = std::move(ins);
+    args.outputs = {&out};
+    args.attrs = &attrs;
+    std::string err;
+    ASSERT_TRUE(inferShapes(*k, args, err)) << err;
+    ASSERT_EQ(out.shape, state.shape);
+    out.data = state.data;
+    ASSERT_TRUE(k->run(args, err)) << err;
+  };
+  Attrs axis2;
+  axis2.setInt("axis", 2);
+  int64_t total = 0;
+  for (int64_t S : {3, 1, 2, 1}) {
+    Buffer q = randomBuffer(dt, {B, H, S, D}, rng, -1, 1);
+    Buffer k = randomBuffer(dt, {B, Hkv, S, D}, rng, -1, 1), v = randomBuffer(dt, {B, Hkv, S, D}, rng, -2, 2);
+    update("kv_append", {&kc.t, &k.t, &len.t}, kc.t, axis2);
+    update("kv_append", {&vc.t, &v.t, &len.t}, vc.t, axis2);
+    kAll = run("concat", {&kAll.t, &k.t}, axis2);
+    vAll = run("concat", {&vAll.t, &v.t}, axis2);
+    for (int64_t causal : {0, 1}) {
+      Attrs attrs;
+      attrs.setFloat("scale", 0.5);
+      attrs.setInt("causal", causal);
+      Buffer want = run("attention", {&q.t, &kAll.t, &vAll.t, nullptr}, attrs);
+      Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs);
+      ASSERT_EQ(got.t.shape, want.t.shape);
+      for (int64_t i = 0; i < want.t.numel(); ++i)
+        ASSERT_NEAR(got.get(i), want.get(i), tol(dt) * (1 + std::fabs(want.get(i)))) << "S " << S << " i " << i;
+    }
+    update("kv_advance", {&len.t, &k.t}, len.t, axis2);
+    total += S;
+    ASSERT_EQ(len.t.as<int64_t>()[0], total);
+  }
+  // The cache rows past the length were never written; the written ones hold the appended entries in order.
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hkv; ++h)
+      for (int64_t j = 0; j < C; ++j)
+        for (int64_t d = 0; d < D; ++d) {
+          double got = kc.get(((b * Hkv + h) * C + j) * D + d);
+          ASSERT_EQ(got, j < total ? kAll.get(((b * Hkv + h) * total + j) * D + d) : 0.0) << b << h << j << d;
+        }
+  // Full: two more positions do not fit a cache of 9 with 7 filled; attention refuses a length past the capacity.
+  Buffer k2 = randomBuffer(dt, {B, Hkv, 3, D}, rng, -1, 1), q2 = randomBuffer(dt, {B, H, 3, D}, rng, -1, 1);
+  const KernelDef *append = lookupKernel("kv_append");
+  Tensor out = kc.t;
+  KernelArgs args;
+  args.inputs = {&kc.t, &k2.t, &len.t};
+  args.outputs = {&out};
+  args.attrs = &axis2;
+  std::string err;
+  ASSERT_TRUE(inferShapes(*append, args, err)) << err;
+  EXPECT_FALSE(append->run(args, err));
+  EXPECT_NE(err.find("kv_append: the cache holds 9 positions; 3 new ones at position 7 do not fit"), std::string::npos)
+      << err;
+  err.clear();
+  Attrs plain;
+  run("attention", {&q2.t, &kc.t, &vc.t, nullptr, &len.t}, plain, &err);
+  EXPECT_NE(err.find("do not fit a cache of"), std::string::npos) << err;
 }
 
 INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32, DType::F64),

@@ -321,5 +321,13 @@ int main(int argc, char **argv) {
   if (failed(qopt::writeModelBin(func, outputFile, wopts)))
     return 1;
   step("write");
+  // What a session of this model allocates besides the weights: the activation arena (sized for the bounds of
+  // the dynamic dims) and the state kept between runs (the KV cache at the context bound).
+  auto bytesAttr = [&](StringRef key) {
+    auto a = func->getAttrOfType<IntegerAttr>(key);
+    return a ? a.getInt() : 0;
+  };
+  llvm::errs() << "qopt: memory per session (entry '" << func.getSymName() << "'): activation arena "
+               << bytesAttr("kern.arena_bytes") << " bytes, state " << bytesAttr("kern.state_bytes") << " bytes\n";
   return 0;
 }

@@ -44,9 +44,14 @@ bool attentionInfer(const KernelArgs &a, std::string &err) {
     return fail("expects rank-4 q, k, v ([batch, heads, sequence, head dim])");
   if ((q.dtype != DType::F32 && q.dtype != DType::F64) || k.dtype != q.dtype || v.dtype != q.dtype)
     return fail("expects float32 or float64 q, k, v of one dtype");
-  if (k.shape[0] != q.shape[0] || v.shape[0] != q.shape[0] || k.shape[3] != q.shape[3] || v.shape[1] != k.shape[1] ||
-      v.shape[2] != k.shape[2])
+  // With a cache (operand 4, the length before this run's keys were appended) k and v are the cache buffers: their
+  // batch may exceed q's and the valid keys are its first length + S rows, which run() checks.
+  const Tensor *cacheLen = a.in(4);
+  if ((!cacheLen && (k.shape[0] != q.shape[0] || v.shape[0] != q.shape[0])) || k.shape[3] != q.shape[3] ||
+      v.shape[1] != k.shape[1] || v.shape[2] != k.shape[2] || v.shape[0] != k.shape[0])
     return fail("q, k, v do not agree in batch, kv heads, keys or head dim");
+  if (cacheLen && (cacheLen->dtype != DType::I64 || cacheLen->numel() != 1 || a.in(3)))
+    return fail("a cache length must be a one-element int64 tensor, and a cache takes no mask");
   if (k.shape[1] == 0 || q.shape[1] % k.shape[1] != 0)
     return fail("query heads must be a multiple of kv heads");
   if (const Tensor *m = a.in(3)) {
@@ -66,7 +71,8 @@ template <typename T> void attentionLoop(const KernelArgs &a) {
   const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2), *m = a.in(3);
   Tensor &out = *a.outputs[0];
   const int64_t B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3];
-  const int64_t Hkv = k.shape[1], T_ = k.shape[2], Dv = v.shape[3], group = H / Hkv;
+  const int64_t Hkv = k.shape[1], Dv = v.shape[3], group = H / Hkv, C = k.shape[2];
+  const int64_t T_ = a.in(4) ? a.in(4)->as<int64_t>()[0] + S : C; // keys visible to the last query
   const T scale = static_cast<T>(a.attrs->getFloat("scale", 1.0));
   const T maskedValue = static_cast<T>(a.attrs->getFloat("masked_value", -std::numeric_limits<double>::infinity()));
   const bool causal = a.attrs->getInt("causal", 0) != 0, zeroNan = a.attrs->getInt("zero_nan_rows", 0) != 0;
@@ -81,8 +87,8 @@ template <typename T> void attentionLoop(const KernelArgs &a) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t b = r / (H * S), h = r / S % H, i = r % S, hk = h / group;
       const T *qi = qp + ((b * H + h) * S + i) * D;
-      const T *kb = kp + (b * Hkv + hk) * T_ * D;
-      const T *vb = vp + (b * Hkv + hk) * T_ * Dv;
+      const T *kb = kp + (b * Hkv + hk) * C * D;
+      const T *vb = vp + (b * Hkv + hk) * C * Dv;
       T mx = -std::numeric_limits<T>::infinity();
       // Keys past the causal limit get weight exactly 0 (exp(-inf)): skip them.
       const int64_t jEnd = causal ? std::clamp<int64_t>(i + (T_ - S) + 1, 0, T_) : T_;
@@ -132,7 +138,8 @@ template <typename T> void attentionLoop(const KernelArgs &a) {
 void attentionGemm(const KernelArgs &a) {
   const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2), *m = a.in(3);
   const int64_t B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3];
-  const int64_t Hkv = k.shape[1], T_ = k.shape[2], Dv = v.shape[3], group = H / Hkv;
+  const int64_t Hkv = k.shape[1], Dv = v.shape[3], group = H / Hkv, C = k.shape[2];
+  const int64_t T_ = a.in(4) ? a.in(4)->as<int64_t>()[0] + S : C;
   const float scale = static_cast<float>(a.attrs->getFloat("scale", 1.0));
   const float maskedValue =
       static_cast<float>(a.attrs->getFloat("masked_value", -std::numeric_limits<double>::infinity()));
@@ -147,7 +154,7 @@ void attentionGemm(const KernelArgs &a) {
     std::vector<float> p(static_cast<size_t>(S * T_));
     for (int64_t bh = begin; bh < end; ++bh) {
       const int64_t b = bh / H, h = bh % H, hk = h / group;
-      const float *kb = kp + (b * Hkv + hk) * T_ * D, *vb = vp + (b * Hkv + hk) * T_ * Dv;
+      const float *kb = kp + (b * Hkv + hk) * C * D, *vb = vp + (b * Hkv + hk) * C * Dv;
       sgemm(false, true, S, T_, D, 1.0f, qp + bh * S * D, D, kb, D, 0.0f, p.data(), T_, nullptr);
       for (int64_t i = 0; i < S; ++i) {
         float *row = p.data() + i * T_;
@@ -189,7 +196,17 @@ void attentionGemm(const KernelArgs &a) {
     heads(0, B * H);
 }
 
-bool attentionRun(const KernelArgs &a, std::string &) {
+bool attentionRun(const KernelArgs &a, std::string &err) {
+  if (const Tensor *len = a.in(4)) {
+    const Tensor &q = *a.in(0), &k = *a.in(1);
+    const int64_t n = len->as<int64_t>()[0];
+    if (n < 0 || n > k.shape[2] - q.shape[2] || q.shape[0] > k.shape[0]) {
+      err = "attention: " + std::to_string(q.shape[2]) + " queries after " + std::to_string(n) +
+            " cached positions (batch " + std::to_string(q.shape[0]) + ") do not fit a cache of " +
+            shapeStr(k.shape);
+      return false;
+    }
+  }
   if (a.in(0)->rank() == 4 && a.in(0)->numel() == 0)
     return true;
   if (a.in(0)->dtype == DType::F32)
@@ -200,8 +217,8 @@ bool attentionRun(const KernelArgs &a, std::string &) {
 }
 
 const KernelDef kKernels[] = {
-    {"attention", 3, 4, 1, 0, attentionInfer, attentionRun,
-     "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask"},
+    {"attention", 3, 5, 1, 0, attentionInfer, attentionRun,
+     "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask, or a KV cache length"},
 };
 
 } // namespace

@@ -155,3 +155,27 @@ func.func @short_blob() -> tensor<4xf32> {
     }
   }
 #-}
+
+// -----
+
+func.func @state_dynamic() {
+  // expected-error@+1 {{'nn.state' op needs a static shape (the session allocates it once)}}
+  %0 = nn.state "s" : tensor<?x4xf32>
+  return
+}
+
+// -----
+
+func.func @kv_append_dims(%c: tensor<1x4x16x8xf32>, %x: tensor<1x2x3x8xf32>, %len: tensor<1xi64>) {
+  // expected-error@+1 {{'nn.kv_append' op new entries 'tensor<1x2x3x8xf32>' differ from the cache 'tensor<1x4x16x8xf32>' in dim 1}}
+  %0 = nn.kv_append(%c, %x, %len) : (tensor<1x4x16x8xf32>, tensor<1x2x3x8xf32>, tensor<1xi64>) -> tensor<1x4x16x8xf32>
+  return
+}
+
+// -----
+
+func.func @kv_append_length(%c: tensor<1x4x16x8xf32>, %x: tensor<1x4x3x8xf32>, %len: tensor<2xi64>) {
+  // expected-error@+1 {{'nn.kv_append' op expects a one-element i64 length, got 'tensor<2xi64>'}}
+  %0 = nn.kv_append(%c, %x, %len) : (tensor<1x4x16x8xf32>, tensor<1x4x3x8xf32>, tensor<2xi64>) -> tensor<1x4x16x8xf32>
+  return
+}

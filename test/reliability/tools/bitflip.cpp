@@ -53,6 +53,9 @@ bool runModel(const char *path, std::vector<std::vector<uint8_t>> &outputs) {
                                     data.data()));
   }
   good = good && ok(qrt_session_run(session));
+  // A model with state (a KV cache) runs a second time, reading what the first run left there.
+  if (good && qrt_model_state_bytes(model) > 0)
+    good = ok(qrt_session_run(session));
   outputs.clear();
   for (int32_t i = 0; good && i < qrt_model_num_outputs(model); ++i) {
     qrt_tensor t;

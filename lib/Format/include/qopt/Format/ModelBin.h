@@ -12,7 +12,7 @@
 // Section payloads are encoded with ByteWriter/ByteReader (ByteStream.h): u32 counts, length-prefixed strings.
 //   kMeta:      u32 n, n x (str key, str value)
 //   kValues:    u32 n, n x ValueRecord (see encodeValue in the writer / decodeValue in the loader)
-//   kProgram:   u64 arenaBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
+//   kProgram:   u64 arenaBytes, u64 stateBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
 //               u32 nInstr, nInstr x (str kernel, u32 n, ids, u32 n, ids, u32 nAttrs, attrs)
 //   kWeights:   raw bytes, each weight at a kWeightAlign-aligned offset inside the section
 //   kTokenizer: the tokenizer file as given to `qopt --tokenizer`
@@ -28,8 +28,10 @@ namespace qopt::format {
 constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // The major version changes when a loader of the previous version could misread a file; minor when fields are
 // only added in ways old loaders reject cleanly.
-constexpr uint32_t kVersionMajor = 1;
-constexpr uint32_t kVersionMinor = 1; // 1.1: Storage::External
+// 1.1: Storage::External. 2.0: Storage::State and the program's state size (a 1.x loader would misread the
+// program section).
+constexpr uint32_t kVersionMajor = 2;
+constexpr uint32_t kVersionMinor = 0;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
 
@@ -72,6 +74,9 @@ enum class Storage : uint8_t {
   Dynamic = 4, // sized at run time: its shape depends on values only known then (no plan bound)
   External = 5, // a weight whose bytes the host supplies at load time (qrt_model_load_with_options); its
                 // offset field is its index among the file's external weights
+  State = 6,    // in the session's state memory at `offset` (static shape): kept from one run to the next, zero
+                // when the session starts or is reset (a KV cache). Written only by kernels that update an
+                // operand in place (KernelDef::inPlace), whose result is a State value at the operand's offset.
 };
 
 // Attribute payload kinds in an instruction record.

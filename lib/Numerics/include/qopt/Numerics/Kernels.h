@@ -44,6 +44,9 @@ struct KernelDef {
   InferFn infer;
   RunFn run;
   const char *summary;
+  // >= 0: the kernel updates this input in place and its single result is that input after the update (the same
+  // memory; a state value the session keeps between runs, such as a KV cache). The result's shape is the input's.
+  int inPlace = -1;
 };
 
 const KernelDef *lookupKernel(std::string_view name);
@@ -61,6 +64,7 @@ template <size_t N> void appendKernels(std::vector<const KernelDef *> &out, cons
 }
 void registerActivationKernels(std::vector<const KernelDef *> &out);
 void registerAttentionKernels(std::vector<const KernelDef *> &out);
+void registerCacheKernels(std::vector<const KernelDef *> &out);
 void registerElementwiseKernels(std::vector<const KernelDef *> &out);
 void registerShapeKernels(std::vector<const KernelDef *> &out);
 void registerLinalgKernels(std::vector<const KernelDef *> &out);

@@ -1,0 +1,114 @@
+//===- Cache.cpp - kernels that update session state in place ---------------===//
+//
+// A decoder's KV cache lives in state the session keeps between runs: a buffer of the cache's full capacity
+// (`[batch, kv heads, max context, head dim]`) and a one-element int64 length, the positions filled so far. Each
+// run appends its new keys and values at that length (kv_append) and, once every layer has read the cache,
+// advances the length by the tokens it fed (kv_advance). Both write their first operand in place
+// (KernelDef::inPlace); their result is that operand after the write.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Kernels.h"
+
+#include <cstring>
+
+namespace qopt::num {
+namespace {
+
+bool readLength(const Tensor &len, int64_t &out, std::string &err, const char *kernel) {
+  if (len.dtype != DType::I64 || len.numel() != 1) {
+    err = std::string(kernel) + ": the cache length must be a one-element int64 tensor, got " +
+          dtypeName(len.dtype) + shapeStr(len.shape);
+    return false;
+  }
+  out = len.data ? len.as<int64_t>()[0] : 0;
+  return true;
+}
+
+// kv_append(cache, new, length) {axis}: cache[..., length : length + S, ...] = new along `axis`. Dims before the
+// axis other than the first (batch) and all dims after it must match; the batch may be smaller than the cache's.
+bool kvAppendInfer(const KernelArgs &a, std::string &err) {
+  const Tensor &cache = *a.in(0), &x = *a.in(1);
+  int64_t axis = a.attrs->getInt("axis", 2);
+  auto fail = [&](const std::string &why) {
+    err = "kv_append: " + why + " (cache " + dtypeName(cache.dtype) + shapeStr(cache.shape) + ", new " +
+          dtypeName(x.dtype) + shapeStr(x.shape) + ")";
+    return false;
+  };
+  if (x.rank() != cache.rank() || !normalizeAxis(axis, cache.rank()) || axis == 0)
+    return fail("expects new entries of the cache's rank and a sequence axis after the batch dim");
+  if (x.dtype != cache.dtype)
+    return fail("the new entries' dtype differs from the cache's");
+  for (int64_t d = 1; d < cache.rank(); ++d)
+    if (d != axis && x.shape[d] != cache.shape[d])
+      return fail("dim " + std::to_string(d) + " differs");
+  int64_t len;
+  if (!readLength(*a.in(2), len, err, "kv_append"))
+    return false;
+  a.outputs[0]->dtype = cache.dtype;
+  a.outputs[0]->shape = cache.shape;
+  return true;
+}
+
+bool kvAppendRun(const KernelArgs &a, std::string &err) {
+  const Tensor &x = *a.in(1);
+  Tensor &cache = *a.outputs[0]; // the same memory as input 0
+  int64_t axis = a.attrs->getInt("axis", 2);
+  normalizeAxis(axis, cache.rank());
+  int64_t len;
+  readLength(*a.in(2), len, err, "kv_append");
+  const int64_t capacity = cache.shape[axis], S = x.shape[axis];
+  if (len < 0 || len > capacity || S > capacity - len) {
+    err = "kv_append: the cache holds " + std::to_string(capacity) + " positions; " + std::to_string(S) +
+          " new ones at position " + std::to_string(len) + " do not fit (the sequence reached the compiled "
+          "context bound)";
+    return false;
+  }
+  if (x.shape[0] > cache.shape[0]) {
+    err = "kv_append: batch " + std::to_string(x.shape[0]) + " exceeds the cache's " + std::to_string(cache.shape[0]);
+    return false;
+  }
+  int64_t outer = x.shape[0], inner = static_cast<int64_t>(dtypeSize(x.dtype));
+  for (int64_t d = 1; d < axis; ++d)
+    outer *= x.shape[d];
+  for (int64_t d = axis + 1; d < x.rank(); ++d)
+    inner *= x.shape[d];
+  auto *dst = static_cast<uint8_t *>(cache.data);
+  const auto *src = static_cast<const uint8_t *>(x.data);
+  for (int64_t o = 0; o < outer && S > 0; ++o)
+    std::memcpy(dst + (o * capacity + len) * inner, src + o * S * inner, static_cast<size_t>(S * inner));
+  return true;
+}
+
+// kv_advance(length, new) {axis}: length += new.shape[axis].
+bool kvAdvanceInfer(const KernelArgs &a, std::string &err) {
+  int64_t len, axis = a.attrs->getInt("axis", 2);
+  if (!readLength(*a.in(0), len, err, "kv_advance"))
+    return false;
+  if (!normalizeAxis(axis, a.in(1)->rank())) {
+    err = "kv_advance: axis out of range for " + shapeStr(a.in(1)->shape);
+    return false;
+  }
+  a.outputs[0]->dtype = DType::I64;
+  a.outputs[0]->shape = a.in(0)->shape;
+  return true;
+}
+
+bool kvAdvanceRun(const KernelArgs &a, std::string &) {
+  int64_t axis = a.attrs->getInt("axis", 2);
+  normalizeAxis(axis, a.in(1)->rank());
+  a.outputs[0]->as<int64_t>()[0] += a.in(1)->shape[axis]; // kv_append has bounded it by the capacity
+  return true;
+}
+
+const KernelDef kKernels[] = {
+    {"kv_advance", 2, 2, 1, 0, kvAdvanceInfer, kvAdvanceRun,
+     "in place: a cache length += the new entries' size along `axis`", /*inPlace=*/0},
+    {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
+     "in place: writes new entries into a cache at its current length along `axis`", /*inPlace=*/0},
+};
+
+} // namespace
+
+void registerCacheKernels(std::vector<const KernelDef *> &out) { appendKernels(out, kKernels); }
+
+} // namespace qopt::num

@@ -1,0 +1,209 @@
+//===- KvState.cpp - a decoder's KV cache as session state ------------------===//
+//
+// Matches past inputs concatenated with new keys/values along the sequence axis, read by attention and returned
+// as present outputs, and turns each into an nn.state written in place by nn.kv_append; one state length,
+// advanced at the end of the run, says how many positions the caches hold. See Passes.td for the contract.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/BitVector.h"
+#include "llvm/ADT/SetVector.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_KVSTATEPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+struct Cache {
+  BlockArgument past;
+  nn::ConcatOp concat;
+  int64_t axis = 0;
+  SmallVector<unsigned> results; // the function results returning the concat (present outputs)
+};
+
+StringRef dimName(func::FuncOp func, unsigned arg, int64_t d) {
+  auto names = func.getArgAttrOfType<ArrayAttr>(arg, "nn.dims");
+  if (!names || d >= static_cast<int64_t>(names.size()))
+    return {};
+  return cast<StringAttr>(names[d]).getValue();
+}
+
+struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
+  using KvStatePassBase::KvStatePassBase;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
+
+    // Candidates: inputs whose readers include a concat that takes them first. An input read by concat(past, x)
+    // but not fitting the rest of the pattern is a cache we cannot move: say why and change nothing.
+    SmallVector<Cache> caches;
+    std::string reason;
+    for (BlockArgument arg : func.getArguments()) {
+      auto concat = llvm::find_if(arg.getUsers(), [&](Operation *u) {
+        auto c = dyn_cast<nn::ConcatOp>(u);
+        return c && c.getNumOperands() == 2 && c.getOperand(0) == arg;
+      });
+      if (concat == arg.getUsers().end())
+        continue;
+      Cache c;
+      c.past = arg;
+      c.concat = cast<nn::ConcatOp>(*concat);
+      auto type = cast<RankedTensorType>(arg.getType());
+      c.axis = c.concat.getAxis() < 0 ? c.concat.getAxis() + type.getRank() : c.concat.getAxis();
+      std::string name = "input " + std::to_string(arg.getArgNumber());
+      if (auto n = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name"))
+        name = "'" + n.str() + "'";
+      if (!arg.hasOneUse()) {
+        reason = name + " is read by more than the concatenation with the new entries";
+        break;
+      }
+      if (c.axis < 1 || !type.isDynamicDim(c.axis) || dimName(func, arg.getArgNumber(), c.axis).empty()) {
+        reason = name + " is not concatenated along a named dynamic dim after the batch";
+        break;
+      }
+      bool fits = true;
+      for (int64_t d = 1; d < type.getRank(); ++d)
+        fits &= d == c.axis || !type.isDynamicDim(d);
+      if (!fits) {
+        reason = name + " has dynamic dims other than the batch and the sequence";
+        break;
+      }
+      for (OpOperand &use : c.concat->getUses()) {
+        Operation *user = use.getOwner();
+        if (user == ret) {
+          c.results.push_back(use.getOperandNumber());
+          continue;
+        }
+        auto attn = dyn_cast<nn::AttentionOp>(user);
+        if (!attn || (use.getOperandNumber() != 1 && use.getOperandNumber() != 2)) {
+          reason = name + "'s concatenation is read by " + user->getName().getStringRef().str() +
+                   " (only attention and the graph's outputs can read a cache held as state)";
+          break;
+        }
+        if (!isa<NoneType>(attn.getMask().getType()) || attn.getCacheLength()) {
+          reason = name + "'s attention has a mask (its size follows the cached length)";
+          break;
+        }
+      }
+      if (!reason.empty())
+        break;
+      caches.push_back(c);
+    }
+    if (caches.empty() && reason.empty())
+      return;
+    // One cached length for all: the caches share their past dim, which no other input has.
+    if (reason.empty()) {
+      StringRef pastDim = dimName(func, caches[0].past.getArgNumber(), caches[0].axis);
+      llvm::SmallPtrSet<Value, 16> isCache;
+      for (const Cache &c : caches) {
+        isCache.insert(c.past);
+        if (dimName(func, c.past.getArgNumber(), c.axis) != pastDim)
+          reason = "the caches' past dims have different names";
+      }
+      for (BlockArgument arg : func.getArguments()) {
+        if (isCache.contains(arg))
+          continue;
+        auto names = func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), "nn.dims");
+        for (Attribute a : names ? names.getValue() : ArrayRef<Attribute>())
+          if (cast<StringAttr>(a).getValue() == pastDim)
+            reason = "input " + std::to_string(arg.getArgNumber()) + " also has the past dim '" + pastDim.str() +
+                     "' (an attention mask over the cached positions)";
+      }
+      // Every attention that reads a cache reads caches for both k and v.
+      for (const Cache &c : caches)
+        for (Operation *user : c.concat->getUsers())
+          if (auto attn = dyn_cast<nn::AttentionOp>(user)) {
+            auto fromCache = [&](Value v) {
+              auto cc = v.getDefiningOp<nn::ConcatOp>();
+              return cc && isCache.contains(cc.getOperand(0));
+            };
+            if (!fromCache(attn.getK()) || !fromCache(attn.getV()))
+              reason = "an attention reads a cache for only one of its keys and values";
+          }
+    }
+    if (!reason.empty()) {
+      func.emitRemark() << "the KV cache stays in the graph's inputs and outputs: " << reason;
+      return;
+    }
+
+    llvm::StringMap<int64_t> bounds;
+    std::string error;
+    if (!parseDimBounds(maxDims, bounds, error)) {
+      func.emitError() << error;
+      return signalPassFailure();
+    }
+    auto bound = [&](const Cache &c, int64_t d, int64_t &out) {
+      auto type = cast<RankedTensorType>(c.past.getType());
+      if (!type.isDynamicDim(d)) {
+        out = type.getDimSize(d);
+        return true;
+      }
+      StringRef name = dimName(func, c.past.getArgNumber(), d);
+      auto it = bounds.find(name);
+      if (name.empty() || it == bounds.end()) {
+        func.emitError() << "dynamic dim " << d << " ('" << name << "') of a KV cache input has no bound: pass "
+                         << "--max-dim " << (name.empty() ? "NAME" : name) << "=N";
+        return false;
+      }
+      out = it->second;
+      return true;
+    };
+
+    OpBuilder b(&getContext());
+    b.setInsertionPointToStart(&func.getBody().front());
+    auto lenType = RankedTensorType::get({1}, b.getI64Type());
+    Value length = nn::StateOp::create(b, func.getLoc(), lenType, b.getStringAttr("kv.length"));
+    Operation *lastState = length.getDefiningOp();
+    llvm::BitVector erasedArgs(func.getNumArguments()), erasedResults(func.getNumResults());
+    for (Cache &c : caches) {
+      auto type = cast<RankedTensorType>(c.past.getType());
+      SmallVector<int64_t> shape(type.getShape());
+      if (!bound(c, 0, shape[0]) || !bound(c, c.axis, shape[c.axis]))
+        return signalPassFailure();
+      auto name = func.getArgAttrOfType<StringAttr>(c.past.getArgNumber(), "nn.name");
+      b.setInsertionPointAfter(lastState);
+      auto state = nn::StateOp::create(
+          b, c.past.getLoc(), RankedTensorType::get(shape, type.getElementType()),
+          name ? name : b.getStringAttr("kv." + std::to_string(c.past.getArgNumber())));
+      lastState = state;
+      b.setInsertionPoint(c.concat);
+      Value update = c.concat.getOperand(1);
+      auto append = nn::KvAppendOp::create(b, c.concat.getLoc(), state.getType(), state, update, length,
+                                           b.getI64IntegerAttr(c.axis));
+      SmallVector<nn::AttentionOp> readers;
+      for (Operation *user : c.concat->getUsers())
+        if (auto attn = dyn_cast<nn::AttentionOp>(user))
+          readers.push_back(attn);
+      c.concat.getResult().replaceUsesWithIf(append.getResult(), [&](OpOperand &use) { return use.getOwner() != ret; });
+      for (nn::AttentionOp attn : readers)
+        if (!attn.getCacheLength())
+          attn.getCacheLengthMutable().assign(length);
+      for (unsigned r : c.results)
+        erasedResults.set(r);
+      erasedArgs.set(c.past.getArgNumber());
+    }
+    // The length advances once every reader has seen it: last, before the return.
+    b.setInsertionPoint(ret);
+    nn::KvAdvanceOp::create(b, func.getLoc(), lenType, length, caches[0].concat.getOperand(1),
+                            b.getI64IntegerAttr(caches[0].axis));
+    ret->eraseOperands(erasedResults);
+    for (Cache &c : caches)
+      c.concat.erase();
+    if (failed(func.eraseResults(erasedResults)) || failed(func.eraseArguments(erasedArgs))) {
+      func.emitError() << "cannot remove the KV cache inputs and outputs";
+      return signalPassFailure();
+    }
+  }
+};
+
+} // namespace

@@ -1,0 +1,63 @@
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32" -split-input-file | FileCheck %s
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32" -split-input-file -qopt-lower-to-kern -qopt-plan-memory="max-dims=batch=2,seq=32" | FileCheck %s --check-prefix=PLAN
+// A two-layer decoder's cache (GQA: 4 query heads, 2 kv heads) as session state.
+
+// CHECK-LABEL: func @decoder
+// The past inputs and present outputs are gone; the logits stay.
+// CHECK-SAME: (%[[Q:.+]]: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"}, %[[NK:[^:]+]]: tensor<?x2x?x8xf32> {{.*}}, %[[NV:[^:]+]]: tensor<?x2x?x8xf32> {{.*}}) -> (tensor<?x4x?x8xf32> {nn.name = "out"})
+// CHECK-NEXT: %[[LEN:.+]] = nn.state "kv.length" : tensor<1xi64>
+// Each cache at its full capacity: the batch bound by the past dim's bound, in input order.
+// CHECK-NEXT: %[[K0:.+]] = nn.state "past.0.key" : tensor<2x2x32x8xf32>
+// CHECK-NEXT: %[[V0:.+]] = nn.state "past.0.value" : tensor<2x2x32x8xf32>
+// CHECK-NEXT: %[[K1:.+]] = nn.state "past.1.key" : tensor<2x2x32x8xf32>
+// CHECK-NEXT: %[[V1:.+]] = nn.state "past.1.value" : tensor<2x2x32x8xf32>
+// CHECK: %[[AK0:.+]] = nn.kv_append(%[[K0]], %[[NK]], %[[LEN]])
+// CHECK: %[[AV0:.+]] = nn.kv_append(%[[V0]], %[[NV]], %[[LEN]])
+// CHECK: %[[O0:.+]] = nn.attention(%[[Q]], %[[AK0]], %[[AV0]], %{{.+}}, %[[LEN]]) {causal = 1 : i64, scale = 5.000000e-01 : f64}
+// CHECK: nn.kv_append(%[[K1]]
+// CHECK: nn.kv_append(%[[V1]]
+// CHECK: %[[O1:.+]] = nn.attention(%[[O0]], %{{.+}}, %{{.+}}, %{{.+}}, %[[LEN]])
+// The length advances by the new tokens, after the last reader.
+// CHECK-NEXT: nn.kv_advance(%[[LEN]], %[[NK]])
+// CHECK-NEXT: return %[[O1]] : tensor<?x4x?x8xf32>
+// CHECK-NOT: nn.concat
+
+// PLAN-LABEL: func @decoder
+// PLAN-SAME: kern.state_bytes = 16448
+// PLAN: kern.state "kv.length" {offset = 0 : i64} : tensor<1xi64>
+// PLAN: kern.state "past.0.key" {offset = 64 : i64} : tensor<2x2x32x8xf32>
+// PLAN: kern.state "past.0.value" {offset = 4160 : i64}
+// PLAN: kern.launch "kv_append"(%{{.+}}) {attrs = {axis = 2 : i64}, max_shapes = [array<i64: 2, 2, 32, 8>], offsets = array<i64: 64>}
+// PLAN: kern.launch "attention"
+// PLAN: kern.launch "kv_advance"(%{{.+}}) {attrs = {axis = 2 : i64}, max_shapes = [array<i64: 1>], offsets = array<i64: 0>}
+func.func @decoder(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
+                   %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
+                   %nv: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_v"},
+                   %pk0: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"},
+                   %pv0: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.value"},
+                   %pk1: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.1.key"},
+                   %pv1: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.1.value"})
+    -> (tensor<?x4x?x8xf32> {nn.name = "out"}, tensor<?x2x?x8xf32> {nn.name = "present.0.key"},
+        tensor<?x2x?x8xf32> {nn.name = "present.0.value"}, tensor<?x2x?x8xf32> {nn.name = "present.1.key"},
+        tensor<?x2x?x8xf32> {nn.name = "present.1.value"}) {
+  %none = nn.none
+  %k0 = nn.concat(%pk0, %nk) {axis = 2 : i64} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %v0 = nn.concat(%pv0, %nv) {axis = 2 : i64} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %o0 = nn.attention(%q, %k0, %v0, %none) {causal = 1 : i64, scale = 0.5 : f64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
+  %k1 = nn.concat(%pk1, %nk) {axis = 2 : i64} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %v1 = nn.concat(%pv1, %nv) {axis = 2 : i64} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %o1 = nn.attention(%o0, %k1, %v1, %none) {causal = 1 : i64, scale = 0.5 : f64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
+  return %o1, %k0, %v0, %k1, %v1 : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
+
+// -----
+
+// A graph without cache inputs is not touched.
+// CHECK-LABEL: func @no_cache
+// CHECK-NOT: nn.state
+// CHECK: nn.attention(%{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}, %{{[^,]+}}) {causal = 1 : i64}
+func.func @no_cache(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor<1x2x6x8xf32>) -> tensor<1x4x6x8xf32> {
+  %none = nn.none
+  %o = nn.attention(%q, %k, %v, %none) {causal = 1 : i64} : (tensor<1x4x6x8xf32>, tensor<1x2x6x8xf32>, tensor<1x2x6x8xf32>, none) -> tensor<1x4x6x8xf32>
+  return %o : tensor<1x4x6x8xf32>
+}
