@@ -1,12 +1,13 @@
-"""Kernel launches per forward pass (one program run: a prefill, or one decode step of the KV-cache graphs), raised
-(qopt's default) and with --raise=false, for the shipped and test models; and how many of those launches compute
-integer tensors (shape arithmetic and masks), which a static decode entry must not run.
+"""Kernel launches per run of each entry: the general one (`main`, or `prefill` for a decoder whose KV cache is
+session state) and the one-token `decode` step, raised (qopt's default) and with --raise=false, for the shipped and
+test models; and how many of those launches compute integer tensors (shape arithmetic and masks), which the
+static decode entry must not run.
 
     /usr/bin/python3 bench/launches.py [--out bench] [--stories15m ONNX]
 
-Counts the kern.launch ops of `qopt MODEL --emit=kern` (one launch each when run). Needs a build. Writes
-OUT/launches.md and OUT/launches.json. --stories15m: the stories15M KV-cache ONNX graph (scripts/llama2c_to_onnx.py
---kv-cache); left out when not given.
+Counts the kern.launch ops of each function of `qopt MODEL --emit=kern` that the runtime launches (all but the
+memory plan's views, marked `view`). Needs a build. Writes OUT/launches.md and OUT/launches.json. --stories15m:
+the stories15M KV-cache ONNX graph (scripts/llama2c_to_onnx.py --kv-cache); left out when not given.
 """
 import argparse
 import json
@@ -17,24 +18,30 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QOPT = os.path.join(ROOT, "build", "bin", "qopt")
+FUNC = re.compile(r"func\.func @(\w+)")
 LAUNCH = re.compile(r'kern\.launch "(\w+)".*-> (.*)$')
 
 
 def count(onnx, flags):
+    """Per entry: launches, integer launches, launches by kernel."""
     p = subprocess.run([QOPT, onnx, "--emit=kern", *flags], capture_output=True, text=True)
     if p.returncode != 0:
         sys.exit(f"qopt {onnx} failed:\n{p.stderr}")
-    total = integer = 0
-    kinds = {}
+    entries = {}
+    entry = None
     for line in p.stdout.splitlines():
-        m = LAUNCH.search(line)
-        if not m:
+        f = FUNC.search(line)
+        if f:
+            entry = entries.setdefault(f.group(1), dict(launches=0, integer=0, kernels={}))
             continue
-        total += 1
-        kinds[m.group(1)] = kinds.get(m.group(1), 0) + 1
+        m = LAUNCH.search(line)
+        if not m or entry is None or re.search(r"[{,] view[},]", line):
+            continue
+        entry["launches"] += 1
+        entry["kernels"][m.group(1)] = entry["kernels"].get(m.group(1), 0) + 1
         if not re.search(r"x?f(16|32|64)>|bf16>", m.group(2)):
-            integer += 1
-    return total, integer, kinds
+            entry["integer"] += 1
+    return entries
 
 
 def layers_of(onnx):
@@ -56,23 +63,35 @@ def main():
     rows = []
     for name, onnx in models:
         layers = layers_of(onnx)
-        raised, raisedInt, kinds = count(onnx, [])
-        plain, plainInt, _ = count(onnx, ["--raise=false"])
-        rows.append(dict(model=name, layers=layers, raised=raised, raised_integer=raisedInt,
-                         raised_per_layer=round(raised / layers, 1), unraised=plain, unraised_integer=plainInt,
-                         raised_kernels=kinds))
+        raised = count(onnx, [])
+        plain = count(onnx, ["--raise=false"])
+        general = raised.get("prefill") or raised.get("main")
+        decode = raised.get("decode")
+        plainMain = plain.get("main")
+        rows.append(dict(model=name, layers=layers, general=general["launches"], general_integer=general["integer"],
+                         decode=decode["launches"] if decode else None,
+                         decode_integer=decode["integer"] if decode else None,
+                         decode_per_layer=round((decode["launches"] - 4) / layers, 1) if decode else None,
+                         unraised=plainMain["launches"], unraised_integer=plainMain["integer"],
+                         general_kernels=general["kernels"], decode_kernels=decode["kernels"] if decode else None))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "launches.json"), "w") as f:
         json.dump(dict(command="/usr/bin/python3 bench/launches.py " + " ".join(sys.argv[1:]), rows=rows), f, indent=1)
-    md = ["# Kernel launches per forward pass", "",
+    md = ["# Kernel launches per run", "",
           "`/usr/bin/python3 bench/launches.py" + (" --stories15m ..." if a.stories15m else "") +
-          "`: kern.launch ops of `qopt MODEL --emit=kern` (default bounds), raised and with `--raise=false`; "
-          "'integer' counts launches whose results are integer or boolean (shape arithmetic, masks).", "",
-          "| model | layers | raised | per layer | of which integer | --raise=false | of which integer |",
-          "|---|---|---|---|---|---|---|"]
+          "`: the launches of one run of each entry of `qopt MODEL` (default bounds; views are not launched): the "
+          "general entry (`prefill` for a decoder whose KV cache is session state, else `main`), the one-token "
+          "`decode` entry where there is one, and the general entry with `--raise=false`. 'integer' counts launches "
+          "whose results are integer or boolean (shape arithmetic, masks). Decode per layer: (decode - 4) / layers, "
+          "the 4 being the embedding, the final norm, the head and the cache length.", "",
+          "| model | layers | general | of which integer | decode | of which integer | decode per layer | "
+          "--raise=false | of which integer |",
+          "|---|---|---|---|---|---|---|---|---|"]
+    dash = lambda v: "-" if v is None else v
     for r in rows:
-        md.append(f"| {r['model']} | {r['layers']} | {r['raised']} | {r['raised_per_layer']} | {r['raised_integer']} | "
-                  f"{r['unraised']} | {r['unraised_integer']} |")
+        md.append(f"| {r['model']} | {r['layers']} | {r['general']} | {r['general_integer']} | {dash(r['decode'])} | "
+                  f"{dash(r['decode_integer'])} | {dash(r['decode_per_layer'])} | {r['unraised']} | "
+                  f"{r['unraised_integer']} |")
     with open(os.path.join(a.out, "launches.md"), "w") as f:
         f.write("\n".join(md) + "\n")
     print("\n".join(md))

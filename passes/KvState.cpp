@@ -192,10 +192,18 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         erasedResults.set(r);
       erasedArgs.set(c.past.getArgNumber());
     }
-    // The length advances once every reader has seen it: last, before the return.
+    // The length advances once every reader has seen it: last, before the return, by the new entries' size along
+    // the sequence axis (read from their shape, taken where they are made, so that they need not stay alive).
+    Cache &first = *llvm::min_element(caches, [](const Cache &a, const Cache &c) {
+      return a.concat->isBeforeInBlock(c.concat);
+    });
+    Value update = first.concat.getOperand(1);
+    b.setInsertionPoint(first.concat);
+    auto rank = cast<RankedTensorType>(update.getType()).getRank();
+    Value sizes = nn::ShapeOp::create(b, first.concat.getLoc(), RankedTensorType::get({rank}, b.getI64Type()), update,
+                                      IntegerAttr(), IntegerAttr());
     b.setInsertionPoint(ret);
-    nn::KvAdvanceOp::create(b, func.getLoc(), lenType, length, caches[0].concat.getOperand(1),
-                            b.getI64IntegerAttr(caches[0].axis));
+    nn::KvAdvanceOp::create(b, func.getLoc(), lenType, length, sizes, b.getI64IntegerAttr(first.axis));
     ret->eraseOperands(erasedResults);
     for (Cache &c : caches)
       c.concat.erase();

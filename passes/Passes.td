@@ -418,6 +418,50 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
   ];
 }
 
+def FuseAddNormPass : Pass<"qopt-fuse-add-norm", "mlir::func::FuncOp"> {
+  let summary = "Run a residual add and the RMSNorm that reads it as one launch";
+  let description = [{
+    A `binary` add whose result an `rms_norm` normalizes becomes one `add_rms_norm` launch with two results, the
+    sum (for the other readers of the residual stream) and the normalized rows, computed by the two kernels' own
+    code (the same results bit for bit, broadcasting as the add does). Runs after qopt-lower-to-kern, before
+    planning.
+
+    Before:
+    ```mlir
+    %s = kern.launch "binary"(%a, %b) {attrs = {fn = "add"}} : ...
+    %n = kern.launch "rms_norm"(%s, %w) {attrs = {epsilon = 1.0E-5 : f64}} : ...
+    ```
+    After:
+    ```mlir
+    %s, %n = kern.launch "add_rms_norm"(%a, %b, %w) {attrs = {epsilon = 1.0E-5 : f64}} : ...
+    ```
+  }];
+}
+
+def DecodeEntryPass : Pass<"qopt-decode-entry", "mlir::ModuleOp"> {
+  let summary = "Add a static one-token `decode` entry to a decoder whose KV cache is session state";
+  let description = [{
+    For a module of one kern-level function holding `kern.state` (after qopt-kv-state and lowering), clones the
+    function as `decode` and renames the original `prefill`. In `decode` every dynamic input dim is fixed: batch
+    dims (`batch`, `batch_size`) at their bound from `max-dims`, every other dim at 1 (one new token). Then every
+    result's shape is evaluated with the kernels' shape functions and written into its type, and each launch
+    whose integer result follows from constants and shapes alone (the shape arithmetic) is replaced by a
+    constant, so the entry runs no shape kernel. Reshapes and unit-dim transposes become views in the memory
+    plan. Functions without state, or modules that already have entries, are left alone. Runs before
+    qopt-plan-memory, which plans each entry's arena.
+
+    Before (prefill's shape arithmetic for the head split):
+    ```mlir
+    %s = kern.launch "shape"(%x) : (tensor<?x?x64xf32>) -> tensor<3xi64>
+    %b = kern.launch "gather"(%s, %c0) : (tensor<3xi64>, tensor<i64>) -> tensor<i64>
+    ```
+    In decode: `kern.weight dense<[1, 1, 8, 8]> : tensor<4xi64>` feeding the reshape directly.
+  }];
+  let options = [
+    ListOption<"maxDims", "max-dims", "std::string", "Bounds of dynamic dims as NAME=N (the batch dims' are used)">,
+  ];
+}
+
 def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
   let summary = "Assign every kern.launch result a static offset in one activation arena";
   let description = [{

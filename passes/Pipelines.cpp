@@ -147,9 +147,18 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   }
   // One launch per remaining op.
   pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
-  // Layers reading one input (q/k/v, gate/up) become one launch; part of raising (--raise=false keeps them apart).
-  if (options.raise)
+  // Layers reading one input (q/k/v, gate/up) become one launch, and a residual add runs with the norm that reads
+  // it; part of raising (--raise=false keeps them apart).
+  if (options.raise) {
     pm.addNestedPass<func::FuncOp>(createFuseLinearsPass());
+    pm.addNestedPass<func::FuncOp>(createFuseAddNormPass());
+  }
+  // A decoder with its cache in state gets a static one-token entry beside the general one.
+  if (options.raise) {
+    DecodeEntryPassOptions d;
+    d.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
+    pm.addPass(createDecodeEntryPass(d));
+  }
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());

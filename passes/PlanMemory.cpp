@@ -5,7 +5,8 @@
 // are never computed, small integer tensors (the shape arithmetic) are, because later shapes read them. The
 // runtime checks every computed size against the slot reserved here. Session state (kern.state: a KV cache)
 // is laid out separately, each state at its own offset for the whole session; a launch that updates a state in
-// place gets that state's offset for its result.
+// place gets that state's offset for its result. A view (a reshape, a transpose of unit dims) gets its input's
+// offset, and the input's slot lives until the view's last reader.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
@@ -96,6 +97,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     // its state operand's memory.
     llvm::DenseMap<Value, int64_t> stateOffset;
     int64_t stateBytes = 0;
+    llvm::DenseMap<Value, Value> viewRoot; // a view's result -> the planned value whose slot it shares
     int64_t index = 0;
     for (Operation &op : func.getBody().front()) {
       if (auto st = dyn_cast<kern::StateOp>(op)) {
@@ -188,6 +190,19 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           return signalPassFailure();
         }
       }
+      // A result that is its input's bytes unchanged for every shape it can take (a reshape; a transpose moving
+      // only dims that are statically 1) shares the input's slot, when that is an arena slot: no copy, no launch.
+      if (k->isView && launch.getNumOperands() > 0 && defIndex.count(launch.getOperand(0)) &&
+          !stateOffset.count(launch.getOperand(0)) && !info[launch.getOperand(0)]->dynamic) {
+        Value in = launch.getOperand(0);
+        num::Shape sample; // each dynamic dim at 2: a dim that may exceed 1 must not move
+        for (int64_t d : cast<RankedTensorType>(in.getType()).getShape())
+          sample.push_back(ShapedType::isDynamic(d) ? 2 : d);
+        if (k->isView(sample, attrs) && k->isView(info[in]->t.shape, attrs)) {
+          auto root = viewRoot.find(in);
+          viewRoot[launch.getResult(0)] = root == viewRoot.end() ? in : root->second;
+        }
+      }
       if (k->inPlace >= 0) {
         auto it = stateOffset.find(launch.getOperand(k->inPlace));
         if (it == stateOffset.end()) {
@@ -221,13 +236,18 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
     for (Value v : ret.getOperands())
       lastUse[v] = index; // outputs stay live past the last instruction
+    // A slot lives as long as the last reader of any view of it.
+    for (auto [view, root] : viewRoot) {
+      auto it = lastUse.find(view);
+      if (it != lastUse.end())
+        lastUse[root] = std::max(lastUse.lookup(root), it->second);
+    }
 
-    // Greedy best-offset packing, largest first (ties by definition order for determinism).
     std::vector<Buffer> bufs;
     int64_t total = 0; // the sum of all slots bounds every offset: keep it far from overflow
     for (kern::LaunchOp l : launches)
       for (Value r : l.getResults()) {
-        if (info[r]->dynamic || stateOffset.count(r))
+        if (info[r]->dynamic || stateOffset.count(r) || viewRoot.count(r))
           continue;
         Buffer buf;
         buf.value = r;
@@ -243,39 +263,72 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         buf.last = it == lastUse.end() ? buf.first : it->second;
         bufs.push_back(buf);
       }
-    std::vector<size_t> order(bufs.size());
-    for (size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t c) { return bufs[a].bytes > bufs[c].bytes; });
-    std::vector<size_t> placed;
-    int64_t arena = 0;
-    for (size_t i : order) {
-      Buffer &buf = bufs[i];
+    // First-fit (each buffer at the lowest offset free over its lifetime) in a given order; the packing depends on
+    // the order, so several are tried and the smallest arena kept: largest first, then longest-lived first, then
+    // program order (ties by definition order, for determinism).
+    auto pack = [&](const std::vector<size_t> &order, std::vector<int64_t> &offsets) {
+      offsets.assign(bufs.size(), 0);
+      std::vector<size_t> placed;
+      int64_t arena = 0;
       std::vector<std::pair<int64_t, int64_t>> busy;
-      for (size_t j : placed) {
-        const Buffer &o = bufs[j];
-        if (o.first <= buf.last && buf.first <= o.last)
-          busy.push_back({o.offset, o.offset + o.bytes});
+      for (size_t i : order) {
+        const Buffer &buf = bufs[i];
+        busy.clear();
+        for (size_t j : placed) {
+          const Buffer &o = bufs[j];
+          if (o.first <= buf.last && buf.first <= o.last)
+            busy.push_back({offsets[j], offsets[j] + o.bytes});
+        }
+        std::sort(busy.begin(), busy.end());
+        int64_t at = 0;
+        for (auto [s, e] : busy) {
+          if (at + buf.bytes <= s)
+            break;
+          at = std::max(at, e);
+        }
+        offsets[i] = at;
+        arena = std::max(arena, at + buf.bytes);
+        placed.push_back(i);
       }
-      std::sort(busy.begin(), busy.end());
-      int64_t at = 0;
-      for (auto [s, e] : busy) {
-        if (at + buf.bytes <= s)
-          break;
-        at = std::max(at, e);
+      return arena;
+    };
+    std::vector<size_t> byDefinition(bufs.size());
+    for (size_t i = 0; i < byDefinition.size(); ++i)
+      byDefinition[i] = i;
+    std::vector<size_t> bySize = byDefinition, byLifetime = byDefinition;
+    std::stable_sort(bySize.begin(), bySize.end(), [&](size_t a, size_t c) { return bufs[a].bytes > bufs[c].bytes; });
+    std::stable_sort(byLifetime.begin(), byLifetime.end(), [&](size_t a, size_t c) {
+      int64_t la = bufs[a].last - bufs[a].first, lc = bufs[c].last - bufs[c].first;
+      return la != lc ? la > lc : bufs[a].bytes > bufs[c].bytes;
+    });
+    int64_t arena = -1;
+    std::vector<int64_t> offsets, best;
+    for (const std::vector<size_t> *order : {&bySize, &byLifetime, &byDefinition}) {
+      int64_t size = pack(*order, offsets);
+      if (arena < 0 || size < arena) {
+        arena = size;
+        best = offsets;
       }
-      buf.offset = at;
-      arena = std::max(arena, at + buf.bytes);
-      placed.push_back(i);
     }
+    arena = std::max<int64_t>(arena, 0);
+    for (size_t i = 0; i < bufs.size(); ++i)
+      bufs[i].offset = best[i];
     llvm::DenseMap<Value, int64_t> offsetOf;
     for (const Buffer &buf : bufs)
       offsetOf[buf.value] = buf.offset;
     for (kern::LaunchOp l : launches) {
       SmallVector<int64_t> offs;
       for (Value r : l.getResults())
-        offs.push_back(info[r]->dynamic ? -1 : stateOffset.count(r) ? stateOffset[r] : offsetOf[r]);
+        offs.push_back(info[r]->dynamic         ? -1
+                       : stateOffset.count(r)   ? stateOffset[r]
+                       : viewRoot.count(r)      ? offsetOf[viewRoot[r]]
+                                                : offsetOf[r]);
       l.setOffsetsAttr(b.getDenseI64ArrayAttr(offs));
+      // Marked for readers of the IR (the runtime tells a view by its offset): nothing is launched.
+      if (viewRoot.count(l.getResult(0)))
+        l->setAttr("view", b.getUnitAttr());
+      else
+        l->removeAttr("view");
     }
     func->setAttr("kern.arena_bytes", b.getI64IntegerAttr(arena));
     func->setAttr("kern.state_bytes", b.getI64IntegerAttr(stateBytes));

@@ -184,12 +184,16 @@ OpFoldResult foldWithKernel(Operation *op, ArrayRef<Attribute> operands) {
   result.data = bytes.data();
   if (!kernel->run(args, err))
     return {};
-  if (result.dtype == num::DType::Bool) {
-    SmallVector<bool> bits(bytes.begin(), bytes.end());
-    return DenseElementsAttr::get(resultType, ArrayRef<bool>(bits));
+  return toElementsAttr(resultType, result);
+}
+
+DenseElementsAttr toElementsAttr(RankedTensorType type, const num::Tensor &t) {
+  const auto *bytes = static_cast<const uint8_t *>(t.data);
+  if (t.dtype == num::DType::Bool) {
+    SmallVector<bool> bits(bytes, bytes + t.bytes());
+    return DenseElementsAttr::get(type, ArrayRef<bool>(bits));
   }
-  return DenseElementsAttr::getFromRawBuffer(resultType, ArrayRef<char>(reinterpret_cast<char *>(bytes.data()),
-                                                                          bytes.size()));
+  return DenseElementsAttr::getFromRawBuffer(type, ArrayRef<char>(reinterpret_cast<const char *>(bytes), t.bytes()));
 }
 
 } // namespace qopt::nn

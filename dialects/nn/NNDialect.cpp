@@ -192,8 +192,11 @@ LogicalResult KvAppendOp::verify() {
 LogicalResult KvAdvanceOp::verify() {
   if (getResult().getType() != getLength().getType())
     return emitOpError() << "result type must be the length's type";
-  if (getAxis() < 0 || getAxis() >= getUpdate().getType().getRank())
-    return emitOpError() << "axis out of range";
+  auto sizes = getSizes().getType();
+  if (sizes.getRank() != 1 || !sizes.getElementType().isInteger(64) || sizes.isDynamicDim(0) || getAxis() < 0 ||
+      getAxis() >= sizes.getDimSize(0))
+    return emitOpError() << "expects the new entries' sizes as a 1-D i64 tensor with an entry at the axis, got "
+                         << sizes;
   return verifyLength(getOperation(), getLength());
 }
 #undef NN_KERNEL_OP

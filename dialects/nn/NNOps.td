@@ -350,12 +350,13 @@ def NN_KvAppendOp : NN_Op<"kv_append"> {
 def NN_KvAdvanceOp : NN_Op<"kv_advance"> {
   let summary = "adds the new entries' count to a cache length, in place";
   let description = [{
-    `length += new.shape[axis]`, after every reader of the length in this run.
+    `length += sizes[axis]`, `sizes` the new entries' shape (`nn.shape` of them: a few bytes to keep alive
+    rather than the entries), after every reader of the length in this run.
     ```mlir
-    %len1 = nn.kv_advance(%len, %new_k) : (tensor<1xi64>, tensor<?x4x?x8xf32>) -> tensor<1xi64>
+    %len1 = nn.kv_advance(%len, %sizes) : (tensor<1xi64>, tensor<4xi64>) -> tensor<1xi64>
     ```
   }];
-  let arguments = (ins AnyTensor:$length, AnyRankedTensor:$update, DefaultValuedAttr<I64Attr, "2">:$axis);
+  let arguments = (ins AnyTensor:$length, AnyRankedTensor:$sizes, DefaultValuedAttr<I64Attr, "2">:$axis);
   let results = (outs AnyTensor:$result);
   let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
   let hasVerifier = 1;

@@ -81,10 +81,26 @@ void encodeAttrs(fmt::ByteWriter &w, const num::Attrs &attrs) {
 namespace qopt {
 
 LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const ModelWriteOptions &options) {
-  auto arenaAttr = func->getAttrOfType<IntegerAttr>("kern.arena_bytes");
-  auto stateAttr = func->getAttrOfType<IntegerAttr>("kern.state_bytes"); // absent: no state
-  if (!arenaAttr)
-    return func.emitError() << "is not memory-planned (run qopt-plan-memory before writing model.bin)";
+  return writeModelBin(ArrayRef<func::FuncOp>{func}, path, options);
+}
+
+LogicalResult writeModelBin(ModuleOp module, const std::string &path, const ModelWriteOptions &options) {
+  SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+  if (funcs.empty())
+    return module.emitError() << "has no function to write";
+  return writeModelBin(funcs, path, options);
+}
+
+LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &path,
+                            const ModelWriteOptions &options) {
+  func::FuncOp func = entries.front(); // where file-level errors are reported
+  uint64_t stateBytes = 0;
+  for (func::FuncOp f : entries) {
+    if (!f->getAttrOfType<IntegerAttr>("kern.arena_bytes"))
+      return f.emitError() << "is not memory-planned (run qopt-plan-memory before writing model.bin)";
+    if (auto st = f->getAttrOfType<IntegerAttr>("kern.state_bytes")) // absent: no state
+      stateBytes = std::max<uint64_t>(stateBytes, static_cast<uint64_t>(st.getInt()));
+  }
 
   // The runtime's tensors have at most kMaxRank dims: refuse here what it would refuse at load.
   Operation *tooDeep = nullptr;
@@ -96,12 +112,14 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
       rank = st.getRank();
     }
   };
-  for (BlockArgument arg : func.getArguments())
-    rankOk(arg.getType(), func);
-  func.walk([&](Operation *op) {
-    for (Type t : op->getResultTypes())
-      rankOk(t, op);
-  });
+  for (func::FuncOp f : entries) {
+    for (BlockArgument arg : f.getArguments())
+      rankOk(arg.getType(), f);
+    f.walk([&](Operation *op) {
+      for (Type t : op->getResultTypes())
+        rankOk(t, op);
+    });
+  }
   if (tooDeep)
     return tooDeep->emitError() << "a tensor of rank " << rank << ": model.bin and the runtime support up to "
                                 << fmt::kMaxRank << " dims";
@@ -117,125 +135,157 @@ LogicalResult writeModelBin(func::FuncOp func, const std::string &path, const Mo
   std::vector<std::vector<uint8_t>> weightStorage; // splat/dense constants expanded
   uint64_t weightsSize = 0;
 
-  for (BlockArgument arg : func.getArguments()) {
-    auto type = cast<RankedTensorType>(arg.getType());
-    auto maxShape = func.getArgAttrOfType<DenseI64ArrayAttr>(arg.getArgNumber(), "kern.max_shape");
-    auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name");
-    if (!maxShape)
-      return func.emitError() << "argument " << arg.getArgNumber() << " has no kern.max_shape";
-    if (!num::withinElementLimit(num::Shape(maxShape.asArrayRef().begin(), maxShape.asArrayRef().end())))
-      return func.emitError() << "input " << arg.getArgNumber() << " is bounded at over 2^59 elements";
-    encodeValue(values, name ? name.str() : "input" + std::to_string(arg.getArgNumber()),
-                nn::toDType(type.getElementType()), fmt::Storage::Input, type.getShape(), maxShape.asArrayRef(), 0, 0);
-    ids[arg] = numValues++;
-  }
-  std::vector<kern::LaunchOp> launches;
-  for (Operation &op : func.getBody().front()) {
-    if (auto w = dyn_cast<kern::WeightOp>(op)) {
-      num::Tensor t;
-      std::vector<uint8_t> storage;
-      if (!nn::readConstant(w.getValue(), t, storage))
-        return w.emitError() << "cannot read this weight: " << nn::unreadableConstantReason(w.getValue());
-      uint64_t bytes = t.bytes();
-      std::string name = w.getName() ? w.getName()->str() : valueName(w.getResult(), "const");
-      if (options.external) {
-        ExternalWeights &ext = *options.external;
+  // Entries share weights (one value per constant) and state (one value per name, at one offset); each has its
+  // own inputs and arena values.
+  llvm::DenseMap<std::pair<Attribute, Attribute>, uint32_t> weightIds;
+  llvm::StringMap<std::pair<uint32_t, int64_t>> stateIds; // name -> value id, offset
+  std::vector<std::vector<kern::LaunchOp>> entryLaunches;
+  for (func::FuncOp func : entries) {
+    for (BlockArgument arg : func.getArguments()) {
+      auto type = cast<RankedTensorType>(arg.getType());
+      auto maxShape = func.getArgAttrOfType<DenseI64ArrayAttr>(arg.getArgNumber(), "kern.max_shape");
+      auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name");
+      if (!maxShape)
+        return func.emitError() << "argument " << arg.getArgNumber() << " has no kern.max_shape";
+      if (!num::withinElementLimit(num::Shape(maxShape.asArrayRef().begin(), maxShape.asArrayRef().end())))
+        return func.emitError() << "input " << arg.getArgNumber() << " is bounded at over 2^59 elements";
+      encodeValue(values, name ? name.str() : "input" + std::to_string(arg.getArgNumber()),
+                  nn::toDType(type.getElementType()), fmt::Storage::Input, type.getShape(), maxShape.asArrayRef(), 0,
+                  0);
+      ids[arg] = numValues++;
+    }
+    std::vector<kern::LaunchOp> &launches = entryLaunches.emplace_back();
+    for (Operation &op : func.getBody().front()) {
+      if (auto w = dyn_cast<kern::WeightOp>(op)) {
+        auto key = std::make_pair(Attribute(w.getValue()), Attribute(w.getNameAttr()));
+        if (auto it = weightIds.find(key); it != weightIds.end()) {
+          ids[w.getResult()] = it->second;
+          continue;
+        }
+        weightIds[key] = numValues;
+        num::Tensor t;
+        std::vector<uint8_t> storage;
+        if (!nn::readConstant(w.getValue(), t, storage))
+          return w.emitError() << "cannot read this weight: " << nn::unreadableConstantReason(w.getValue());
+        uint64_t bytes = t.bytes();
+        std::string name = w.getName() ? w.getName()->str() : valueName(w.getResult(), "const");
+        if (options.external) {
+          ExternalWeights &ext = *options.external;
+          if (!storage.empty()) {
+            ext.owned.push_back(std::move(storage));
+            t.data = ext.owned.back().data();
+          }
+          encodeValue(values, name, t.dtype, fmt::Storage::External, t.shape, t.shape, ext.entries.size(), bytes);
+          ext.entries.push_back({name, t.data, bytes});
+          ids[w.getResult()] = numValues++;
+          continue;
+        }
+        uint64_t off = (weightsSize + fmt::kWeightAlign - 1) / fmt::kWeightAlign * fmt::kWeightAlign;
         if (!storage.empty()) {
-          ext.owned.push_back(std::move(storage));
-          t.data = ext.owned.back().data();
+          weightStorage.push_back(std::move(storage));
+          t.data = weightStorage.back().data();
         }
-        encodeValue(values, name, t.dtype, fmt::Storage::External, t.shape, t.shape, ext.entries.size(), bytes);
-        ext.entries.push_back({name, t.data, bytes});
+        weights.push_back({t.data, bytes, off});
+        weightsSize = off + bytes;
+        encodeValue(values, name, t.dtype, fmt::Storage::Weight, t.shape, t.shape, off, bytes);
         ids[w.getResult()] = numValues++;
-        continue;
-      }
-      uint64_t off = (weightsSize + fmt::kWeightAlign - 1) / fmt::kWeightAlign * fmt::kWeightAlign;
-      if (!storage.empty()) {
-        weightStorage.push_back(std::move(storage));
-        t.data = weightStorage.back().data();
-      }
-      weights.push_back({t.data, bytes, off});
-      weightsSize = off + bytes;
-      encodeValue(values, name, t.dtype, fmt::Storage::Weight, t.shape, t.shape, off, bytes);
-      ids[w.getResult()] = numValues++;
-    } else if (auto st = dyn_cast<kern::StateOp>(op)) {
-      if (!st.getOffset())
-        return st.emitError() << "has no memory plan";
-      auto type = st.getType();
-      uint64_t bytes = static_cast<uint64_t>(type.getNumElements()) * num::dtypeSize(nn::toDType(type.getElementType()));
-      encodeValue(values, st.getName().str(), nn::toDType(type.getElementType()), fmt::Storage::State, type.getShape(),
-                  type.getShape(), static_cast<uint64_t>(*st.getOffset()), bytes);
-      ids[st.getResult()] = numValues++;
-    } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {
-      if (!l.getOffsets() || !l.getMaxShapes())
-        return l.emitError() << "has no memory plan";
-      const num::KernelDef *kernel = num::lookupKernel(l.getKernel().str());
-      for (auto [r, res] : llvm::enumerate(l.getResults())) {
-        auto type = cast<RankedTensorType>(res.getType());
-        int64_t offset = (*l.getOffsets())[r];
-        if (kernel && kernel->inPlace >= 0) { // the updated state: its operand's memory
-          encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
-                      fmt::Storage::State, type.getShape(), type.getShape(), static_cast<uint64_t>(offset),
-                      static_cast<uint64_t>(type.getNumElements()) *
-                          num::dtypeSize(nn::toDType(type.getElementType())));
-          ids[res] = numValues++;
+      } else if (auto st = dyn_cast<kern::StateOp>(op)) {
+        if (!st.getOffset())
+          return st.emitError() << "has no memory plan";
+        if (auto it = stateIds.find(st.getName()); it != stateIds.end()) {
+          if (it->second.second != static_cast<int64_t>(*st.getOffset()))
+            return st.emitError() << "is at another offset than the state of the same name in another entry";
+          ids[st.getResult()] = it->second.first;
           continue;
         }
-        if (offset < 0) { // sized at run time
-          SmallVector<int64_t> dims(type.getShape()), bounds;
-          for (int64_t d : dims)
-            bounds.push_back(ShapedType::isDynamic(d) ? 0 : d);
+        stateIds[st.getName()] = {numValues, *st.getOffset()};
+        auto type = st.getType();
+        num::DType dt = nn::toDType(type.getElementType());
+        uint64_t bytes = static_cast<uint64_t>(type.getNumElements()) * num::dtypeSize(dt);
+        encodeValue(values, st.getName().str(), dt, fmt::Storage::State, type.getShape(), type.getShape(),
+                    static_cast<uint64_t>(*st.getOffset()), bytes);
+        ids[st.getResult()] = numValues++;
+      } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {
+        if (!l.getOffsets() || !l.getMaxShapes())
+          return l.emitError() << "has no memory plan";
+        const num::KernelDef *kernel = num::lookupKernel(l.getKernel().str());
+        for (auto [r, res] : llvm::enumerate(l.getResults())) {
+          auto type = cast<RankedTensorType>(res.getType());
+          int64_t offset = (*l.getOffsets())[r];
+          if (kernel && kernel->inPlace >= 0) { // the updated state: its operand's memory
+            encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
+                        fmt::Storage::State, type.getShape(), type.getShape(), static_cast<uint64_t>(offset),
+                        static_cast<uint64_t>(type.getNumElements()) *
+                            num::dtypeSize(nn::toDType(type.getElementType())));
+            ids[res] = numValues++;
+            continue;
+          }
+          if (offset < 0) { // sized at run time
+            SmallVector<int64_t> dims(type.getShape()), bounds;
+            for (int64_t d : dims)
+              bounds.push_back(ShapedType::isDynamic(d) ? 0 : d);
+            encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
+                        fmt::Storage::Dynamic, dims, bounds, 0, 0);
+            ids[res] = numValues++;
+            continue;
+          }
+          auto maxShape = cast<DenseI64ArrayAttr>((*l.getMaxShapes())[r]).asArrayRef();
+          if (static_cast<int64_t>(maxShape.size()) != type.getRank())
+            return l.emitError() << "max shape rank differs from result rank";
+          num::Shape bound(maxShape.begin(), maxShape.end());
+          if (!num::withinElementLimit(bound))
+            return l.emitError() << "result " << r << " has a planned shape over 2^59 elements";
+          int64_t n = num::numElements(bound);
+          uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
           encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
-                      fmt::Storage::Dynamic, dims, bounds, 0, 0);
+                      fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>(offset), bytes);
           ids[res] = numValues++;
-          continue;
         }
-        auto maxShape = cast<DenseI64ArrayAttr>((*l.getMaxShapes())[r]).asArrayRef();
-        if (static_cast<int64_t>(maxShape.size()) != type.getRank())
-          return l.emitError() << "max shape rank differs from result rank";
-        num::Shape bound(maxShape.begin(), maxShape.end());
-        if (!num::withinElementLimit(bound))
-          return l.emitError() << "result " << r << " has a planned shape over 2^59 elements";
-        int64_t n = num::numElements(bound);
-        uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
-        encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
-                    fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>(offset), bytes);
-        ids[res] = numValues++;
+        launches.push_back(l);
+      } else if (!isa<kern::AbsentOp, func::ReturnOp>(op)) {
+        return op.emitError() << "cannot be serialized (expected kern ops only)";
       }
-      launches.push_back(l);
-    } else if (!isa<kern::AbsentOp, func::ReturnOp>(op)) {
-      return op.emitError() << "cannot be serialized (expected kern ops only)";
     }
   }
 
-  program.u64(static_cast<uint64_t>(arenaAttr.getInt()));
-  program.u64(stateAttr ? static_cast<uint64_t>(stateAttr.getInt()) : 0);
-  program.u32(func.getNumArguments());
-  for (BlockArgument arg : func.getArguments())
-    program.u32(ids[arg]);
-  auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
-  program.u32(ret.getNumOperands());
-  std::set<std::string> outputNames;
-  for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
-    if (!ids.count(v))
-      return func.emitError() << "returns a value that is not a tensor of the plan";
-    auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
-    std::string outName = name ? name.str() : "output" + std::to_string(i);
-    if (outName.find('\0') != std::string::npos || !outputNames.insert(outName).second)
-      return func.emitError() << "output " << i << " has a name with a NUL byte or the name of another output";
-    program.str(outName);
-    program.u32(ids[v]);
-  }
-  program.u32(static_cast<uint32_t>(launches.size()));
-  for (kern::LaunchOp l : launches) {
-    program.str(l.getKernel().str());
-    program.u32(l.getNumOperands());
-    for (Value v : l.getOperands())
-      program.u32(isa<NoneType>(v.getType()) ? fmt::kNoValue : ids.lookup(v));
-    program.u32(l.getNumResults());
-    for (Value v : l.getResults())
+  uint64_t arenaBytes = 0; // the session's arena serves every entry
+  for (func::FuncOp f : entries)
+    arenaBytes = std::max<uint64_t>(arenaBytes, f->getAttrOfType<IntegerAttr>("kern.arena_bytes").getInt());
+  program.u64(arenaBytes);
+  program.u64(stateBytes);
+  program.u32(static_cast<uint32_t>(entries.size()));
+  for (size_t en = 0; en < entries.size(); ++en) {
+    func::FuncOp func = entries[en];
+    const std::vector<kern::LaunchOp> &launches = entryLaunches[en];
+    program.str(func.getSymName().str());
+    program.u64(static_cast<uint64_t>(func->getAttrOfType<IntegerAttr>("kern.arena_bytes").getInt()));
+    program.u32(func.getNumArguments());
+    for (BlockArgument arg : func.getArguments())
+      program.u32(ids[arg]);
+    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
+    program.u32(ret.getNumOperands());
+    std::set<std::string> outputNames;
+    for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
+      if (!ids.count(v))
+        return func.emitError() << "returns a value that is not a tensor of the plan";
+      auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
+      std::string outName = name ? name.str() : "output" + std::to_string(i);
+      if (outName.find('\0') != std::string::npos || !outputNames.insert(outName).second)
+        return func.emitError() << "output " << i << " has a name with a NUL byte or the name of another output";
+      program.str(outName);
       program.u32(ids[v]);
-    encodeAttrs(program, nn::toKernelAttrs(l.getAttrs()));
+    }
+    program.u32(static_cast<uint32_t>(launches.size()));
+    for (kern::LaunchOp l : launches) {
+      program.str(l.getKernel().str());
+      program.u32(l.getNumOperands());
+      for (Value v : l.getOperands())
+        program.u32(isa<NoneType>(v.getType()) ? fmt::kNoValue : ids.lookup(v));
+      program.u32(l.getNumResults());
+      for (Value v : l.getResults())
+        program.u32(ids[v]);
+      encodeAttrs(program, nn::toKernelAttrs(l.getAttrs()));
+    }
   }
   fmt::ByteWriter meta;
   meta.u32(static_cast<uint32_t>(options.metadata.size()));

@@ -114,6 +114,12 @@ uint64_t qrt_model_arena_bytes(const qrt_model *model);
  * context bound, and its length); 0 for a model without. A model with state continues the sequence of the
  * previous run: run with the next tokens only, and call qrt_session_reset to start a new sequence. */
 uint64_t qrt_model_state_bytes(const qrt_model *model);
+/* A model.bin holds one or more entries (programs over the same weights and state): the first is general (every
+ * input size up to the bounds); a decoder with its KV cache in state also has `decode`, specialized for one new
+ * token (static shapes, no shape arithmetic at run time). qrt_session_run runs the first specialized entry whose
+ * input shapes match the inputs set, else the general one. Entry 0 is named `prefill` then, else `main`. */
+int32_t qrt_model_num_entries(const qrt_model *model);
+const char *qrt_model_entry_name(const qrt_model *model, int32_t index);
 /* A metadata value written by the compiler, or NULL. */
 const char *qrt_model_metadata(const qrt_model *model, const char *key);
 
@@ -124,6 +130,9 @@ void qrt_session_free(qrt_session *session);
 qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dtype dtype, const int64_t *shape,
                                  int32_t rank, const void *data);
 qrt_status qrt_session_run(qrt_session *session);
+/* Runs the named entry (see qrt_model_entry_name) instead of the one qrt_session_run picks; an error if the
+ * inputs set do not have shapes it takes. */
+qrt_status qrt_session_run_entry(qrt_session *session, const char *entry);
 /* Zeroes the session's state (see qrt_model_state_bytes): the next run starts a new sequence. */
 qrt_status qrt_session_reset(qrt_session *session);
 qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_tensor *out_tensor);

@@ -120,27 +120,33 @@ void qrt_model_free(qrt_model *m) { delete m; }
 
 uint64_t qrt_model_arena_bytes(const qrt_model *m) { return m->impl->arenaBytes; }
 uint64_t qrt_model_state_bytes(const qrt_model *m) { return m->impl->stateBytes; }
+int32_t qrt_model_num_entries(const qrt_model *m) { return static_cast<int32_t>(m->impl->entries.size()); }
+const char *qrt_model_entry_name(const qrt_model *m, int32_t i) {
+  if (i < 0 || i >= qrt_model_num_entries(m))
+    return nullptr;
+  return m->impl->entries[static_cast<size_t>(i)].name.c_str();
+}
 
-int32_t qrt_model_num_inputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->inputs.size()); }
-int32_t qrt_model_num_outputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->outputs.size()); }
+int32_t qrt_model_num_inputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->general().inputs.size()); }
+int32_t qrt_model_num_outputs(const qrt_model *m) { return static_cast<int32_t>(m->impl->general().outputs.size()); }
 
 const char *qrt_model_input_name(const qrt_model *m, int32_t i) {
   if (i < 0 || i >= qrt_model_num_inputs(m))
     return nullptr;
-  return m->impl->values[m->impl->inputs[i]].name.c_str();
+  return m->impl->values[m->impl->general().inputs[i]].name.c_str();
 }
 
 const char *qrt_model_output_name(const qrt_model *m, int32_t i) {
   if (i < 0 || i >= qrt_model_num_outputs(m))
     return nullptr;
-  return m->impl->outputNames[i].c_str();
+  return m->impl->general().outputNames[i].c_str();
 }
 
 qrt_status qrt_model_input_info(const qrt_model *m, int32_t i, qrt_tensor *out) {
   return guarded("qrt_model_input_info", [&]() -> qrt_status {
     if (i < 0 || i >= qrt_model_num_inputs(m) || !out)
       return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_model_input_info: bad index");
-    const qrt::Value &v = m->impl->values[m->impl->inputs[i]];
+    const qrt::Value &v = m->impl->values[m->impl->general().inputs[i]];
     std::memset(out, 0, sizeof *out);
     out->dtype = static_cast<qrt_dtype>(v.dtype);
     out->rank = static_cast<int32_t>(v.dims.size());
@@ -153,7 +159,7 @@ qrt_status qrt_model_input_info(const qrt_model *m, int32_t i, qrt_tensor *out) 
 int64_t qrt_model_input_max_dim(const qrt_model *m, int32_t i, int32_t d) {
   if (i < 0 || i >= qrt_model_num_inputs(m))
     return -1;
-  const qrt::Value &v = m->impl->values[m->impl->inputs[i]];
+  const qrt::Value &v = m->impl->values[m->impl->general().inputs[i]];
   if (d < 0 || d >= static_cast<int32_t>(v.dims.size()) || v.dims[d] >= 0)
     return -1;
   return v.maxDims[d];
@@ -206,6 +212,16 @@ qrt_status qrt_session_run(qrt_session *s) {
   return guarded("qrt_session_run", [&]() -> qrt_status {
     std::string err;
     int code = s->impl->run(err);
+    return code ? makeStatus(code, err) : nullptr;
+  });
+}
+
+qrt_status qrt_session_run_entry(qrt_session *s, const char *entry) {
+  return guarded("qrt_session_run_entry", [&]() -> qrt_status {
+    if (!s || !entry)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_run_entry: null argument");
+    std::string err;
+    int code = s->impl->runEntry(entry, err);
     return code ? makeStatus(code, err) : nullptr;
   });
 }

@@ -239,10 +239,6 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     model->arenaBytes = r.u64();
     model->stateBytes = r.u64();
     const uint32_t nv = static_cast<uint32_t>(model->values.size());
-    std::vector<bool> defined(nv, false), updated(nv, false);
-    for (uint32_t i = 0; i < nv; ++i)
-      defined[i] = model->values[i].storage != format::Storage::Arena &&
-                   model->values[i].storage != format::Storage::Dynamic;
     auto readIds = [&](std::vector<uint32_t> &ids, bool allowAbsent) {
       uint32_t n = r.count(4);
       ids.resize(n);
@@ -253,31 +249,6 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       }
       return r.ok();
     };
-    if (!readIds(model->inputs, false))
-      return bad("input table is malformed");
-    uint32_t nout = r.count(8);
-    for (uint32_t i = 0; i < nout && r.ok(); ++i) {
-      model->outputNames.push_back(r.str());
-      if (model->outputNames.back().find('\0') != std::string::npos)
-        return bad("output " + std::to_string(i) + " has a name with a NUL byte");
-      uint32_t id = r.u32();
-      if (id >= nv)
-        return bad("output table is malformed");
-      model->outputs.push_back(id);
-    }
-    if (!r.ok())
-      return bad("output table is malformed");
-    for (uint32_t id : model->inputs)
-      if (model->values[id].storage != format::Storage::Input)
-        return bad("graph input '" + model->values[id].name + "' is not an input value");
-    // Hosts bind inputs and fetch outputs by name: each name must pick out one.
-    std::set<std::string> names(model->outputNames.begin(), model->outputNames.end());
-    if (names.size() != model->outputNames.size())
-      return bad("two graph outputs have the same name");
-    names.clear();
-    for (uint32_t id : model->inputs)
-      if (!names.insert(model->values[id].name).second)
-        return bad("two graph inputs are named '" + model->values[id].name + "'");
     // The planner places each slot (rounded up to 64 bytes) at 0 or at the end of another, so the arena is at
     // most the sum of the slots: a larger claim is a damaged or hostile file asking for memory it never uses.
     uint64_t slots = 0;
@@ -310,109 +281,189 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     if (model->stateBytes > stateSlots)
       return bad("the state is " + std::to_string(model->stateBytes) + " bytes but its values add up to " +
                  std::to_string(stateSlots));
-    uint32_t ni = r.count(16);
-    model->program.resize(ni);
-    for (uint32_t i = 0; i < ni && r.ok(); ++i) {
-      Instr &in = model->program[i];
-      std::string kname = r.str();
-      in.kernel = num::lookupKernel(kname);
-      if (!in.kernel)
-        return bad("instruction " + std::to_string(i) + " names unknown kernel '" + kname + "'");
-      if (!readIds(in.inputs, true) || !readIds(in.outputs, false))
-        return bad("instruction " + std::to_string(i) + " (" + kname + ") has invalid operand ids");
-      uint32_t na = r.count(6);
-      for (uint32_t k = 0; k < na && r.ok(); ++k) {
-        num::Attr a;
-        a.key = r.str();
-        auto kind = static_cast<format::AttrKind>(r.u8());
-        switch (kind) {
-        case format::AttrKind::Int: a.kind = num::AttrKind::Int; a.i = r.i64(); break;
-        case format::AttrKind::Float: a.kind = num::AttrKind::Float; a.f = r.f64(); break;
-        case format::AttrKind::String: a.kind = num::AttrKind::String; a.s = r.str(); break;
-        case format::AttrKind::Ints: {
-          a.kind = num::AttrKind::Ints;
-          uint32_t c = r.count(8);
-          for (uint32_t j = 0; j < c; ++j) a.ints.push_back(r.i64());
-          break;
-        }
-        case format::AttrKind::Floats: {
-          a.kind = num::AttrKind::Floats;
-          uint32_t c = r.count(8);
-          for (uint32_t j = 0; j < c; ++j) a.floats.push_back(r.f64());
-          break;
-        }
-        default:
-          return bad("instruction " + std::to_string(i) + " has an attribute of unknown kind");
-        }
-        in.attrs.add(std::move(a));
-      }
+    // Entries: one program each over the shared values (weights, state), with their own inputs and arena values.
+    uint32_t ne = r.count(32);
+    if (ne == 0 || ne > 16)
+      return bad("the program has " + std::to_string(ne) + " entries (1 to 16 expected)");
+    model->entries.resize(ne);
+    for (uint32_t en = 0; en < ne && r.ok(); ++en) {
+      Entry &e = model->entries[en];
+      e.name = r.str();
+      e.arenaBytes = r.u64();
+      const std::string where = ne > 1 ? "entry '" + e.name + "': " : "";
       if (!r.ok())
         break;
-      const num::KernelDef &k = *in.kernel;
-      int nin = static_cast<int>(in.inputs.size()), nout = static_cast<int>(in.outputs.size());
-      int wantOut = k.numOutputs >= 0 ? k.numOutputs : static_cast<int>(in.attrs.getInt("num_outputs", -1));
-      if (nin < k.minInputs || (k.maxInputs >= 0 && nin > k.maxInputs) || nout != wantOut)
-        return bad("instruction " + std::to_string(i) + " (" + kname + ") has the wrong number of operands");
-      for (int j = 0; j < nin; ++j) {
-        uint32_t id = in.inputs[j];
-        if (id == format::kNoValue) {
-          if (j < k.minInputs)
-            return bad("instruction " + std::to_string(i) + " (" + kname + ") lacks required operand " +
-                       std::to_string(j));
+      if (e.name.empty() || e.name.find('\0') != std::string::npos || e.arenaBytes > model->arenaBytes)
+        return bad("entry " + std::to_string(en) + " has an empty name, a NUL in it, or an arena larger than the "
+                   "session's");
+      for (uint32_t p = 0; p < en; ++p)
+        if (model->entries[p].name == e.name)
+          return bad("two entries are named '" + e.name + "'");
+      // Inputs are defined in the entry that binds them; arena values once their instruction ran; the rest
+      // (weights, state) always.
+      std::vector<bool> defined(nv, false), updated(nv, false);
+      for (uint32_t i = 0; i < nv; ++i)
+        defined[i] = model->values[i].storage != format::Storage::Arena &&
+                     model->values[i].storage != format::Storage::Dynamic &&
+                     model->values[i].storage != format::Storage::Input;
+      if (!readIds(e.inputs, false))
+        return bad(where + "input table is malformed");
+      uint32_t nout = r.count(8);
+      for (uint32_t i = 0; i < nout && r.ok(); ++i) {
+        e.outputNames.push_back(r.str());
+        if (e.outputNames.back().find('\0') != std::string::npos)
+          return bad(where + "output " + std::to_string(i) + " has a name with a NUL byte");
+        uint32_t id = r.u32();
+        if (id >= nv)
+          return bad(where + "output table is malformed");
+        e.outputs.push_back(id);
+      }
+      if (!r.ok())
+        return bad(where + "output table is malformed");
+      for (uint32_t id : e.inputs)
+        if (model->values[id].storage != format::Storage::Input)
+          return bad(where + "graph input '" + model->values[id].name + "' is not an input value");
+      // Hosts bind inputs and fetch outputs by name: each name must pick out one.
+      std::set<std::string> names(e.outputNames.begin(), e.outputNames.end());
+      if (names.size() != e.outputNames.size())
+        return bad(where + "two graph outputs have the same name");
+      names.clear();
+      for (uint32_t id : e.inputs)
+        if (!names.insert(model->values[id].name).second)
+          return bad(where + "two graph inputs are named '" + model->values[id].name + "'");
+      for (uint32_t id : e.inputs)
+        defined[id] = true;
+      // Every entry takes the inputs and gives the outputs of the first (the general one), by name, dtype and rank.
+      if (en > 0) {
+        const Entry &first = model->entries[0];
+        bool same = e.inputs.size() == first.inputs.size() && e.outputNames.size() == first.outputNames.size();
+        for (size_t j = 0; same && j < e.inputs.size(); ++j) {
+          const Value &a = model->values[e.inputs[j]], &b = model->values[first.inputs[j]];
+          same = a.name == b.name && a.dtype == b.dtype && a.dims.size() == b.dims.size();
+        }
+        for (size_t j = 0; same && j < e.outputNames.size(); ++j)
+          same = e.outputNames[j] == first.outputNames[j];
+        if (!same)
+          return bad(where + "its inputs or outputs differ from entry '" + first.name + "''s");
+      }
+      uint32_t ni = r.count(16);
+      e.program.resize(ni);
+      for (uint32_t i = 0; i < ni && r.ok(); ++i) {
+        Instr &in = e.program[i];
+        std::string kname = r.str();
+        in.kernel = num::lookupKernel(kname);
+        if (!in.kernel)
+          return bad(where + "instruction " + std::to_string(i) + " names unknown kernel '" + kname + "'");
+        if (!readIds(in.inputs, true) || !readIds(in.outputs, false))
+          return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") has invalid operand ids");
+        uint32_t na = r.count(6);
+        for (uint32_t k = 0; k < na && r.ok(); ++k) {
+          num::Attr a;
+          a.key = r.str();
+          auto kind = static_cast<format::AttrKind>(r.u8());
+          switch (kind) {
+          case format::AttrKind::Int: a.kind = num::AttrKind::Int; a.i = r.i64(); break;
+          case format::AttrKind::Float: a.kind = num::AttrKind::Float; a.f = r.f64(); break;
+          case format::AttrKind::String: a.kind = num::AttrKind::String; a.s = r.str(); break;
+          case format::AttrKind::Ints: {
+            a.kind = num::AttrKind::Ints;
+            uint32_t c = r.count(8);
+            for (uint32_t j = 0; j < c; ++j) a.ints.push_back(r.i64());
+            break;
+          }
+          case format::AttrKind::Floats: {
+            a.kind = num::AttrKind::Floats;
+            uint32_t c = r.count(8);
+            for (uint32_t j = 0; j < c; ++j) a.floats.push_back(r.f64());
+            break;
+          }
+          default:
+            return bad(where + "instruction " + std::to_string(i) + " has an attribute of unknown kind");
+          }
+          in.attrs.add(std::move(a));
+        }
+        if (!r.ok())
+          break;
+        const num::KernelDef &k = *in.kernel;
+        int nin = static_cast<int>(in.inputs.size()), nout = static_cast<int>(in.outputs.size());
+        int wantOut = k.numOutputs >= 0 ? k.numOutputs : static_cast<int>(in.attrs.getInt("num_outputs", -1));
+        if (nin < k.minInputs || (k.maxInputs >= 0 && nin > k.maxInputs) || nout != wantOut)
+          return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") has the wrong number of operands");
+        for (int j = 0; j < nin; ++j) {
+          uint32_t id = in.inputs[j];
+          if (id == format::kNoValue) {
+            if (j < k.minInputs)
+              return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") lacks required operand " +
+                         std::to_string(j));
+            continue;
+          }
+          if (!defined[id])
+            return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") reads '" +
+                       model->values[id].name + "' before it is computed");
+        }
+        // A kernel that updates an operand in place writes a state value: its result is that state, after.
+        if (k.inPlace >= 0 || (nout > 0 && model->values[in.outputs[0]].storage == format::Storage::State)) {
+          const Value *res = nout == 1 ? &model->values[in.outputs[0]] : nullptr;
+          const Value *st = k.inPlace >= 0 && k.inPlace < nin && in.inputs[k.inPlace] != format::kNoValue
+                                ? &model->values[in.inputs[k.inPlace]]
+                                : nullptr;
+          if (!res || !st || res->storage != format::Storage::State || st->storage != format::Storage::State ||
+              res->offset != st->offset || res->maxBytes != st->maxBytes || res->dtype != st->dtype ||
+              res->dims != st->dims || updated[in.outputs[0]])
+            return bad(where + "instruction " + std::to_string(i) + " (" + kname +
+                       ") must update a state operand in place, its one result that state");
+          updated[in.outputs[0]] = true;
           continue;
         }
+        for (uint32_t id : in.outputs) {
+          bool computed = model->values[id].storage == format::Storage::Arena ||
+                          model->values[id].storage == format::Storage::Dynamic;
+          if (!computed || defined[id])
+            return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") writes '" +
+                       model->values[id].name + "' which is not a fresh arena value");
+          defined[id] = true;
+        }
+        // Kernels assume their results alias neither their operands nor each other (the planner gives values live
+        // at the same instruction disjoint slots); a file that breaks this would make a kernel read what it is
+        // writing (an overlapping memcpy, say).
+        auto slotOverlap = [&](uint32_t a, uint32_t b) {
+          const Value &x = model->values[a], &y = model->values[b];
+          return x.storage == format::Storage::Arena && y.storage == format::Storage::Arena && x.maxBytes &&
+                 y.maxBytes && x.offset < y.offset + y.maxBytes && y.offset < x.offset + x.maxBytes;
+        };
+        // A view kernel's result may instead be its input's memory (the planner's alias): the same offset, within
+        // the input's slot. The session then launches nothing.
+        in.view = k.isView && nout == 1 && nin > 0 && in.inputs[0] != format::kNoValue &&
+                  model->values[in.outputs[0]].storage == format::Storage::Arena &&
+                  model->values[in.inputs[0]].storage == format::Storage::Arena &&
+                  model->values[in.outputs[0]].offset == model->values[in.inputs[0]].offset;
+        if (in.view && model->values[in.outputs[0]].maxBytes > model->values[in.inputs[0]].maxBytes)
+          return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") views '" +
+                     model->values[in.inputs[0]].name + "' as the larger '" + model->values[in.outputs[0]].name + "'");
+        for (size_t o = 0; o < in.outputs.size(); ++o) {
+          uint32_t out = in.outputs[o];
+          for (uint32_t id : in.inputs)
+            if (id != format::kNoValue && !(in.view && id == in.inputs[0]) && slotOverlap(out, id))
+              return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") writes '" +
+                         model->values[out].name + "' over its operand '" + model->values[id].name +
+                         "' (their arena slots overlap)");
+          for (size_t p = 0; p < o; ++p)
+            if (slotOverlap(out, in.outputs[p]))
+              return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") has results '" +
+                         model->values[in.outputs[p]].name + "' and '" + model->values[out].name +
+                         "' whose arena slots overlap");
+        }
+      }
+      if (!r.ok())
+        return bad("program section is malformed");
+      for (const Instr &in : e.program)
+        e.launches += in.view ? 0 : 1;
+      for (uint32_t id : e.outputs)
         if (!defined[id])
-          return bad("instruction " + std::to_string(i) + " (" + kname + ") reads '" + model->values[id].name +
-                     "' before it is computed");
-      }
-      // A kernel that updates an operand in place writes a state value: its result is that state, after.
-      if (k.inPlace >= 0 || (nout > 0 && model->values[in.outputs[0]].storage == format::Storage::State)) {
-        const Value *res = nout == 1 ? &model->values[in.outputs[0]] : nullptr;
-        const Value *st = k.inPlace >= 0 && k.inPlace < nin && in.inputs[k.inPlace] != format::kNoValue
-                              ? &model->values[in.inputs[k.inPlace]]
-                              : nullptr;
-        if (!res || !st || res->storage != format::Storage::State || st->storage != format::Storage::State ||
-            res->offset != st->offset || res->maxBytes != st->maxBytes || res->dtype != st->dtype ||
-            res->dims != st->dims || updated[in.outputs[0]])
-          return bad("instruction " + std::to_string(i) + " (" + kname +
-                     ") must update a state operand in place, its one result that state");
-        updated[in.outputs[0]] = true;
-        continue;
-      }
-      for (uint32_t id : in.outputs) {
-        bool computed = model->values[id].storage == format::Storage::Arena ||
-                        model->values[id].storage == format::Storage::Dynamic;
-        if (!computed || defined[id])
-          return bad("instruction " + std::to_string(i) + " (" + kname + ") writes '" + model->values[id].name +
-                     "' which is not a fresh arena value");
-        defined[id] = true;
-      }
-      // Kernels assume their results alias neither their operands nor each other (the planner gives values live
-      // at the same instruction disjoint slots); a file that breaks this would make a kernel read what it is
-      // writing (an overlapping memcpy, say).
-      auto slotOverlap = [&](uint32_t a, uint32_t b) {
-        const Value &x = model->values[a], &y = model->values[b];
-        return x.storage == format::Storage::Arena && y.storage == format::Storage::Arena && x.maxBytes &&
-               y.maxBytes && x.offset < y.offset + y.maxBytes && y.offset < x.offset + x.maxBytes;
-      };
-      for (size_t o = 0; o < in.outputs.size(); ++o) {
-        uint32_t out = in.outputs[o];
-        for (uint32_t id : in.inputs)
-          if (id != format::kNoValue && slotOverlap(out, id))
-            return bad("instruction " + std::to_string(i) + " (" + kname + ") writes '" + model->values[out].name +
-                       "' over its operand '" + model->values[id].name + "' (their arena slots overlap)");
-        for (size_t p = 0; p < o; ++p)
-          if (slotOverlap(out, in.outputs[p]))
-            return bad("instruction " + std::to_string(i) + " (" + kname + ") has results '" +
-                       model->values[in.outputs[p]].name + "' and '" + model->values[out].name +
-                       "' whose arena slots overlap");
-      }
+          return bad(where + "graph output '" + model->values[id].name + "' is never computed");
     }
     if (!r.ok())
       return bad("program section is malformed");
-    for (uint32_t id : model->outputs)
-      if (!defined[id])
-        return bad("graph output '" + model->values[id].name + "' is never computed");
   }
   return model;
 }

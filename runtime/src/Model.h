@@ -45,6 +45,19 @@ struct Instr {
   std::vector<uint32_t> inputs; // qopt::format::kNoValue for an absent optional operand
   std::vector<uint32_t> outputs;
   qopt::num::Attrs attrs;
+  bool view = false; // the result is input 0's memory (KernelDef::isView, planned as an alias): nothing to launch
+};
+
+// One function of the model.bin: its own inputs (matching the first entry's by name, dtype and rank), outputs and
+// program over the shared values. The first entry is the general one (dynamic dims up to their bounds); others
+// are specializations (the one-token `decode` step) that the session runs when the inputs have their shapes.
+struct Entry {
+  std::string name;
+  uint64_t arenaBytes = 0; // the part of the session's arena this entry uses
+  std::vector<uint32_t> inputs, outputs;
+  std::vector<std::string> outputNames; // parallel to `outputs`
+  std::vector<Instr> program;
+  size_t launches = 0; // instructions that launch a kernel (all but views)
 };
 
 class MappedFile;
@@ -63,10 +76,9 @@ public:
   static constexpr uint64_t kImageAlignment = 64;
 
   std::vector<Value> values;
-  std::vector<uint32_t> inputs, outputs;
-  std::vector<std::string> outputNames; // the graph's output names, parallel to `outputs`
-  std::vector<Instr> program;
-  uint64_t arenaBytes = 0;
+  std::vector<Entry> entries; // at least one; entries[0] is the general entry
+  const Entry &general() const { return entries[0]; }
+  uint64_t arenaBytes = 0; // the session's arena: the largest entry's
   uint64_t stateBytes = 0; // the session's state (Storage::State values), kept between runs
   std::map<std::string, std::string> meta;
   const uint8_t *weights = nullptr;

@@ -34,9 +34,18 @@ Session::~Session() {
   double total = 0;
   for (auto &r : rows)
     total += r.second.first;
+  int64_t runs = 0, launches = 0;
+  for (auto &[name, rl] : entryRuns) {
+    runs += rl.first;
+    launches += rl.second;
+  }
   std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels, %lld runs, %lld launches (%.1f per run)\n",
-               backend->name(), total, static_cast<long long>(profiledRuns), static_cast<long long>(profiledLaunches),
-               profiledRuns ? static_cast<double>(profiledLaunches) / profiledRuns : 0.0);
+               backend->name(), total, static_cast<long long>(runs), static_cast<long long>(launches),
+               runs ? static_cast<double>(launches) / runs : 0.0);
+  for (auto &[name, rl] : entryRuns)
+    std::fprintf(stderr, "  entry '%s': %lld runs, %lld launches (%.1f per run)\n", name.c_str(),
+                 static_cast<long long>(rl.first), static_cast<long long>(rl.second),
+                 rl.first ? static_cast<double>(rl.second) / rl.first : 0.0);
   for (auto &[name, t] : rows)
     std::fprintf(stderr, "  %-28s %9.3f s %5.1f%% %9lld launches\n", name.c_str(), t.first,
                  total > 0 ? 100.0 * t.first / total : 0.0, static_cast<long long>(t.second));
@@ -46,8 +55,9 @@ bool Session::prepare(std::string &error) {
   if (!backend->prepare(model, error))
     return false;
   tensors.resize(model.values.size());
-  inputData.resize(model.values.size());
-  inputSet.assign(model.values.size(), false);
+  inputData.resize(model.general().inputs.size());
+  inputShape.resize(model.general().inputs.size());
+  inputSet.assign(model.general().inputs.size(), false);
   for (size_t i = 0; i < model.values.size(); ++i) {
     const Value &v = model.values[i];
     tensors[i].dtype = v.dtype;
@@ -64,8 +74,9 @@ bool Session::prepare(std::string &error) {
 
 int Session::setInput(const std::string &name, num::DType dtype, const std::vector<int64_t> &shape,
                       const void *data, std::string &error) {
-  for (uint32_t id : model.inputs) {
-    const Value &v = model.values[id];
+  const std::vector<uint32_t> &inputs = model.general().inputs;
+  for (size_t j = 0; j < inputs.size(); ++j) {
+    const Value &v = model.values[inputs[j]];
     if (v.name != name)
       continue;
     if (dtype != v.dtype) {
@@ -83,30 +94,79 @@ int Session::setInput(const std::string &name, num::DType dtype, const std::vect
       error = "input '" + name + "' has shape " + num::shapeStr(shape) + " but the model expects " + expect + "]";
       return QRT_ERROR_INVALID_ARGUMENT;
     }
-    num::Tensor &t = tensors[id];
-    t.shape = shape;
-    inputData[id].assign(static_cast<const uint8_t *>(data), static_cast<const uint8_t *>(data) + t.bytes());
-    t.data = inputData[id].data();
-    inputSet[id] = true;
+    inputShape[j] = shape;
+    const size_t bytes = static_cast<size_t>(num::numElements(shape)) * num::dtypeSize(dtype);
+    inputData[j].assign(static_cast<const uint8_t *>(data), static_cast<const uint8_t *>(data) + bytes);
+    inputSet[j] = true;
     return QRT_OK;
   }
   std::string names;
-  for (uint32_t id : model.inputs)
+  for (uint32_t id : inputs)
     names += (names.empty() ? "" : ", ") + model.values[id].name;
   error = "the model has no input named '" + name + "' (inputs: " + names + ")";
   return QRT_ERROR_INVALID_ARGUMENT;
 }
 
+bool Session::fits(const Entry &entry, std::string *why) const {
+  for (size_t j = 0; j < entry.inputs.size(); ++j) {
+    const Value &v = model.values[entry.inputs[j]];
+    const num::Shape &shape = inputShape[j];
+    bool ok = shape.size() == v.dims.size();
+    for (size_t d = 0; ok && d < shape.size(); ++d)
+      ok = v.dims[d] < 0 ? shape[d] <= v.maxDims[d] : shape[d] == v.dims[d];
+    if (!ok) {
+      if (why)
+        *why = "input '" + v.name + "' has shape " + num::shapeStr(shape) + ", which entry '" + entry.name +
+               "' does not take";
+      return false;
+    }
+  }
+  return true;
+}
+
 int Session::run(std::string &error) {
-  for (uint32_t id : model.inputs)
-    if (!inputSet[id]) {
-      error = "input '" + model.values[id].name + "' was not set";
+  for (size_t j = 0; j < inputSet.size(); ++j)
+    if (!inputSet[j]) {
+      error = "input '" + model.values[model.general().inputs[j]].name + "' was not set";
       return QRT_ERROR_INVALID_ARGUMENT;
     }
+  for (size_t e = 1; e < model.entries.size(); ++e)
+    if (fits(model.entries[e], nullptr))
+      return execute(model.entries[e], error);
+  return execute(model.general(), error);
+}
+
+int Session::runEntry(const std::string &name, std::string &error) {
+  for (const Entry &e : model.entries) {
+    if (e.name != name)
+      continue;
+    for (size_t j = 0; j < inputSet.size(); ++j)
+      if (!inputSet[j]) {
+        error = "input '" + model.values[model.general().inputs[j]].name + "' was not set";
+        return QRT_ERROR_INVALID_ARGUMENT;
+      }
+    if (!fits(e, &error))
+      return QRT_ERROR_INVALID_ARGUMENT;
+    return execute(e, error);
+  }
+  std::string names;
+  for (const Entry &e : model.entries)
+    names += (names.empty() ? "" : ", ") + e.name;
+  error = "the model has no entry named '" + name + "' (entries: " + names + ")";
+  return QRT_ERROR_INVALID_ARGUMENT;
+}
+
+int Session::execute(const Entry &entry, std::string &error) {
+  last = nullptr; // outputs are valid only after a complete run
+  for (size_t j = 0; j < entry.inputs.size(); ++j) {
+    num::Tensor &t = tensors[entry.inputs[j]];
+    t.shape = inputShape[j];
+    t.data = inputData[j].data();
+  }
   uint8_t *arena = backend->arena();
   num::KernelArgs args;
-  for (size_t pc = 0; pc < model.program.size(); ++pc) {
-    const Instr &in = model.program[pc];
+  for (size_t pc = 0; pc < entry.program.size(); ++pc) {
+    const Instr &in = entry.program[pc];
     args.inputs.clear();
     args.outputs.clear();
     args.attrs = &in.attrs;
@@ -115,8 +175,8 @@ int Session::run(std::string &error) {
     for (uint32_t id : in.outputs)
       args.outputs.push_back(&tensors[id]);
     auto where = [&]() {
-      return "instruction " + std::to_string(pc) + " (" + in.kernel->name + " -> " +
-             model.values[in.outputs[0]].name + "): ";
+      return (model.entries.size() > 1 ? "entry '" + entry.name + "', " : std::string()) + "instruction " +
+             std::to_string(pc) + " (" + in.kernel->name + " -> " + model.values[in.outputs[0]].name + "): ";
     };
     std::string err;
     if (!num::inferShapes(*in.kernel, args, err)) {
@@ -128,8 +188,8 @@ int Session::run(std::string &error) {
       const Value &v = model.values[id];
       if (v.storage == Storage::State) { // an in-place update: the state's own memory (the loader checked)
         if (t.shape != v.dims || t.dtype != v.dtype) {
-          error = where() + "result " + num::dtypeName(t.dtype) + num::shapeStr(t.shape) + " is not the shape of state '" +
-                  v.name + "'";
+          error = where() + "result " + num::dtypeName(t.dtype) + num::shapeStr(t.shape) +
+                  " is not the shape of state '" + v.name + "'";
           return QRT_ERROR_EXECUTION;
         }
         t.data = backend->state() + v.offset;
@@ -146,6 +206,16 @@ int Session::run(std::string &error) {
         }
         continue;
       }
+      if (in.view) { // the input's bytes, unchanged: check that this shape makes the kernel a view indeed
+        if (!in.kernel->isView(tensors[in.inputs[0]].shape, in.attrs) || t.dtype != v.dtype ||
+            num::numElements(t.shape) != tensors[in.inputs[0]].numel()) {
+          error = where() + "planned as a view of its input, but " + num::shapeStr(tensors[in.inputs[0]].shape) +
+                  " -> " + num::shapeStr(t.shape) + " moves data";
+          return QRT_ERROR_EXECUTION;
+        }
+        t.data = tensors[in.inputs[0]].data;
+        continue;
+      }
       if (n < 0 || static_cast<uint64_t>(n) * num::dtypeSize(t.dtype) > v.maxBytes || t.dtype != v.dtype) {
         error = where() + "result " + num::dtypeName(t.dtype) + num::shapeStr(t.shape) +
                 " exceeds the compiled bound for '" + v.name + "' (" + std::to_string(v.maxBytes) +
@@ -154,6 +224,8 @@ int Session::run(std::string &error) {
       }
       t.data = arena + v.offset;
     }
+    if (in.view)
+      continue;
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     if (!backend->launch(in, args, err)) {
       error = where() + err;
@@ -168,10 +240,11 @@ int Session::run(std::string &error) {
       ++slot.second;
     }
   }
-  ran = true;
+  last = &entry;
   if (profile) {
-    ++profiledRuns;
-    profiledLaunches += static_cast<int64_t>(model.program.size());
+    auto &rl = entryRuns[entry.name];
+    ++rl.first;
+    rl.second += static_cast<int64_t>(entry.launches);
   }
   return QRT_OK;
 }
@@ -179,11 +252,11 @@ int Session::run(std::string &error) {
 void Session::reset() { backend->resetState(); }
 
 const num::Tensor *Session::output(const std::string &name) const {
-  if (!ran)
+  if (!last)
     return nullptr;
-  for (size_t i = 0; i < model.outputs.size(); ++i)
-    if (model.outputNames[i] == name)
-      return &tensors[model.outputs[i]];
+  for (size_t i = 0; i < last->outputs.size(); ++i)
+    if (last->outputNames[i] == name)
+      return &tensors[last->outputs[i]];
   return nullptr;
 }
 

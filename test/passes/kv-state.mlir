@@ -12,13 +12,15 @@
 // CHECK-NEXT: %[[K1:.+]] = nn.state "past.1.key" : tensor<2x2x32x8xf32>
 // CHECK-NEXT: %[[V1:.+]] = nn.state "past.1.value" : tensor<2x2x32x8xf32>
 // CHECK: %[[AK0:.+]] = nn.kv_append(%[[K0]], %[[NK]], %[[LEN]])
+// CHECK: %[[SZ:.+]] = nn.shape(%[[NK]]) : (tensor<?x2x?x8xf32>) -> tensor<4xi64>
 // CHECK: %[[AV0:.+]] = nn.kv_append(%[[V0]], %[[NV]], %[[LEN]])
 // CHECK: %[[O0:.+]] = nn.attention(%[[Q]], %[[AK0]], %[[AV0]], %{{.+}}, %[[LEN]]) {causal = 1 : i64, scale = 5.000000e-01 : f64}
 // CHECK: nn.kv_append(%[[K1]]
 // CHECK: nn.kv_append(%[[V1]]
 // CHECK: %[[O1:.+]] = nn.attention(%[[O0]], %{{.+}}, %{{.+}}, %{{.+}}, %[[LEN]])
-// The length advances by the new tokens, after the last reader.
-// CHECK-NEXT: nn.kv_advance(%[[LEN]], %[[NK]])
+// The length advances by the new tokens (their count read from the first new entries' shape), after the last
+// reader.
+// CHECK-NEXT: nn.kv_advance(%[[LEN]], %[[SZ]])
 // CHECK-NEXT: return %[[O1]] : tensor<?x4x?x8xf32>
 // CHECK-NOT: nn.concat
 

@@ -40,3 +40,32 @@ func.func @runtime_sized(%x: tensor<6xf32> {nn.dims = [""], nn.name = "x"}, %s: 
   %e = kern.launch "unary"(%r) {attrs = {fn = "exp"}} : (tensor<?x?xf32>) -> tensor<?x?xf32>
   return %e : tensor<?x?xf32>
 }
+
+// -----
+
+// Views share their input's slot: a reshape always, a transpose when the dims it moves are statically 1; a
+// transpose that may move a dim larger than 1 (the dynamic seq) copies. The viewed slot lives until the view's
+// last reader, so %d (made after %a's own last reader, the reshape) cannot take %a's slot while %u reads the view.
+// CHECK-LABEL: func @views
+// Four 2048-byte slots live at once (%a viewed by %r, %d, %c, %u).
+// CHECK-SAME: kern.arena_bytes = 8192
+func.func @views(%x: tensor<?x1x64xf32> {nn.dims = ["seq", "", ""], nn.name = "x"}) -> (tensor<?x1x64xf32>, tensor<64x?x1xf32>) {
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[A:[0-9]+]]>
+  %a = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<?x1x64xf32>) -> tensor<?x1x64xf32>
+  %s = kern.weight dense<[8, 64]> : tensor<2xi64>
+  // CHECK: kern.launch "reshape"{{.*}}max_shapes = [array<i64: 8, 64>], offsets = array<i64: [[A]]>
+  %r = kern.launch "reshape"(%a, %s) : (tensor<?x1x64xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[D:[0-9]+]]>
+  %d = kern.launch "unary"(%x) {attrs = {fn = "neg"}} : (tensor<?x1x64xf32>) -> tensor<?x1x64xf32>
+  // CHECK: kern.launch "transpose"{{.*}}offsets = array<i64: [[D]]>
+  %t = kern.launch "transpose"(%d) {attrs = {perm = array<i64: 1, 0, 2>}} : (tensor<?x1x64xf32>) -> tensor<1x?x64xf32>
+  // CHECK: kern.launch "transpose"{{.*}}offsets = array<i64: [[C:[0-9]+]]>
+  %c = kern.launch "transpose"(%d) {attrs = {perm = array<i64: 2, 0, 1>}} : (tensor<?x1x64xf32>) -> tensor<64x?x1xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[U:[0-9]+]]>
+  %u = kern.launch "unary"(%r) {attrs = {fn = "abs"}} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %v = kern.launch "reshape"(%t, %s) : (tensor<1x?x64xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %w = kern.launch "binary"(%u, %v) {attrs = {fn = "add"}} : (tensor<8x64xf32>, tensor<8x64xf32>) -> tensor<8x64xf32>
+  %back = kern.weight dense<[8, 1, 64]> : tensor<3xi64>
+  %y = kern.launch "reshape"(%w, %back) : (tensor<8x64xf32>, tensor<3xi64>) -> tensor<?x1x64xf32>
+  return %y, %c : tensor<?x1x64xf32>, tensor<64x?x1xf32>
+}

@@ -73,6 +73,9 @@ void build(const Spec &spec, Image &img) {
   ByteWriter program;
   program.u64(spec.arenaBytes);
   program.u64(spec.stateBytes);
+  program.u32(1); // entries
+  program.str("main");
+  program.u64(spec.arenaBytes);
   program.u32(1); // inputs
   program.u32(0);
   program.u32(1); // outputs
@@ -277,6 +280,16 @@ TEST(ModelLoad, StateWrittenOnlyInPlace) {
   build(s, img3);
   EXPECT_EQ(loadAndRun(img3), "model image: instruction 0 (kv_advance) must update a state operand in place, its "
                               "one result that state");
+}
+
+// A view kernel's result may share its input's slot (no launch), but not claim more than that slot.
+TEST(ModelLoad, ViewLargerThanItsInput) {
+  Spec s;
+  s.values.push_back({"z", Storage::Arena, {8}, 0, 32});
+  s.program.push_back({"unsqueeze", {2}, {3}});
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 1 (unsqueeze) views 'y' as the larger 'z'");
 }
 
 TEST(ModelLoad, SlotSizeMustMatchBound) {

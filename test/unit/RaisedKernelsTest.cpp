@@ -294,7 +294,10 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
       for (int64_t i = 0; i < want.t.numel(); ++i)
         ASSERT_NEAR(got.get(i), want.get(i), tol(dt) * (1 + std::fabs(want.get(i)))) << "S " << S << " i " << i;
     }
-    update("kv_advance", {&len.t, &k.t}, len.t, axis2);
+    Buffer sizes(DType::I64, {4});
+    for (int64_t d = 0; d < 4; ++d)
+      sizes.t.as<int64_t>()[d] = k.t.shape[d];
+    update("kv_advance", {&len.t, &sizes.t}, len.t, axis2);
     total += S;
     ASSERT_EQ(len.t.as<int64_t>()[0], total);
   }
@@ -323,6 +326,39 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
   Attrs plain;
   run("attention", {&q2.t, &kc.t, &vc.t, nullptr, &len.t}, plain, &err);
   EXPECT_NE(err.find("do not fit a cache of"), std::string::npos) << err;
+}
+
+// add_rms_norm gives the binary add's sum and rms_norm's rows of that sum, bit for bit, broadcasting as the add.
+TEST_P(RaisedKernels, AddRmsNormEqualsTheTwoKernels) {
+  std::mt19937 rng(29);
+  const DType dt = GetParam();
+  Buffer w = randomBuffer(dt, {40}, rng, 0.5, 1.5);
+  Attrs add, eps;
+  add.setString("fn", "add");
+  eps.setFloat("epsilon", 1e-5);
+  for (Shape bShape : {Shape{3, 40}, Shape{40}}) {
+    Buffer a = randomBuffer(dt, {3, 40}, rng, -4, 4), b = randomBuffer(dt, bShape, rng, -4, 4);
+    Buffer sum = run("binary", {&a.t, &b.t}, add);
+    Buffer norm = run("rms_norm", {&sum.t, &w.t}, eps);
+    const KernelDef *k = lookupKernel("add_rms_norm");
+    ASSERT_NE(k, nullptr);
+    Tensor o0, o1;
+    KernelArgs args;
+    args.inputs = {&a.t, &b.t, &w.t};
+    args.outputs = {&o0, &o1};
+    args.attrs = &eps;
+    std::string err;
+    ASSERT_TRUE(inferShapes(*k, args, err)) << err;
+    ASSERT_EQ(o0.shape, sum.t.shape);
+    ASSERT_EQ(o1.shape, norm.t.shape);
+    Buffer s(o0.dtype, o0.shape), n(o1.dtype, o1.shape);
+    args.outputs = {&s.t, &n.t};
+    ASSERT_TRUE(k->run(args, err)) << err;
+    for (int64_t i = 0; i < sum.t.numel(); ++i) {
+      ASSERT_EQ(s.get(i), sum.get(i)) << i;
+      ASSERT_EQ(n.get(i), norm.get(i)) << i;
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32, DType::F64),

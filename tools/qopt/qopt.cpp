@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Import/OnnxImporter.h"
+#include "qopt/Dialect/Kern/KernDialect.h"
 #include "qopt/Passes.h"
 #include "qopt/QuantReport.h"
 #include "qopt/Serialize/ModelWriter.h"
@@ -318,16 +319,21 @@ int main(int argc, char **argv) {
         wopts.metadata["tokenizer.vocab_size"] = std::to_string(type.getShape().back());
     }
   }
-  if (failed(qopt::writeModelBin(func, outputFile, wopts)))
+  if (failed(qopt::writeModelBin(*module, outputFile, wopts)))
     return 1;
   step("write");
-  // What a session of this model allocates besides the weights: the activation arena (sized for the bounds of
-  // the dynamic dims) and the state kept between runs (the KV cache at the context bound).
-  auto bytesAttr = [&](StringRef key) {
-    auto a = func->getAttrOfType<IntegerAttr>(key);
-    return a ? a.getInt() : 0;
-  };
-  llvm::errs() << "qopt: memory per session (entry '" << func.getSymName() << "'): activation arena "
-               << bytesAttr("kern.arena_bytes") << " bytes, state " << bytesAttr("kern.state_bytes") << " bytes\n";
+  // Per entry, what a session runs and allocates besides the weights: the kernel launches of one run (views are
+  // none), the activation arena (sized for the bounds of the dynamic dims) and the state kept between runs (the
+  // KV cache at the context bound, shared by the entries).
+  for (auto f : module->getOps<func::FuncOp>()) {
+    auto bytesAttr = [&](StringRef key) {
+      auto a = f->getAttrOfType<IntegerAttr>(key);
+      return a ? a.getInt() : 0;
+    };
+    int64_t launches = 0;
+    f.walk([&](qopt::kern::LaunchOp l) { launches += l->hasAttr("view") ? 0 : 1; });
+    llvm::errs() << "qopt: entry '" << f.getSymName() << "': " << launches << " launches per run, activation arena "
+                 << bytesAttr("kern.arena_bytes") << " bytes, state " << bytesAttr("kern.state_bytes") << " bytes\n";
+  }
   return 0;
 }

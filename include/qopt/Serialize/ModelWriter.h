@@ -3,6 +3,7 @@
 #define QOPT_SERIALIZE_MODELWRITER_H
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 
 #include <map>
 #include <string>
@@ -31,7 +32,14 @@ struct ModelWriteOptions {
   ExternalWeights *external = nullptr;
 };
 
-// Writes a function that went through qopt-plan-memory. Errors are emitted on the function.
+// Writes functions that went through qopt-plan-memory, each an entry of the model.bin (in this order; the first
+// is the general one, whose inputs the runtime reports), sharing weights and state. Errors are emitted on the
+// functions.
+mlir::LogicalResult writeModelBin(llvm::ArrayRef<mlir::func::FuncOp> entries, const std::string &path,
+                                  const ModelWriteOptions &options);
+// Every function of `module`, in order.
+mlir::LogicalResult writeModelBin(mlir::ModuleOp module, const std::string &path, const ModelWriteOptions &options);
+// One entry.
 mlir::LogicalResult writeModelBin(mlir::func::FuncOp func, const std::string &path,
                                   const ModelWriteOptions &options);
 

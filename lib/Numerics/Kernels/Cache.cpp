@@ -3,12 +3,13 @@
 // A decoder's KV cache lives in state the session keeps between runs: a buffer of the cache's full capacity
 // (`[batch, kv heads, max context, head dim]`) and a one-element int64 length, the positions filled so far. Each
 // run appends its new keys and values at that length (kv_append) and, once every layer has read the cache,
-// advances the length by the tokens it fed (kv_advance). Both write their first operand in place
+// advances the length by the tokens it fed (kv_advance, reading the new entries' shape). Both write their first operand in place
 // (KernelDef::inPlace); their result is that operand after the write.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/Kernels.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace qopt::num {
@@ -79,13 +80,16 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-// kv_advance(length, new) {axis}: length += new.shape[axis].
+// kv_advance(length, sizes) {axis}: length += sizes[axis], `sizes` the new entries' shape (a small int64 vector,
+// so that the entries themselves need not stay alive until the end of the run).
 bool kvAdvanceInfer(const KernelArgs &a, std::string &err) {
   int64_t len, axis = a.attrs->getInt("axis", 2);
   if (!readLength(*a.in(0), len, err, "kv_advance"))
     return false;
-  if (!normalizeAxis(axis, a.in(1)->rank())) {
-    err = "kv_advance: axis out of range for " + shapeStr(a.in(1)->shape);
+  const Tensor &sizes = *a.in(1);
+  if (sizes.dtype != DType::I64 || sizes.rank() != 1 || axis < 0 || axis >= sizes.shape[0]) {
+    err = "kv_advance: expects the new entries' sizes as a 1-D int64 tensor with an entry at axis " +
+          std::to_string(axis) + ", got " + dtypeName(sizes.dtype) + shapeStr(sizes.shape);
     return false;
   }
   a.outputs[0]->dtype = DType::I64;
@@ -93,16 +97,20 @@ bool kvAdvanceInfer(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-bool kvAdvanceRun(const KernelArgs &a, std::string &) {
-  int64_t axis = a.attrs->getInt("axis", 2);
-  normalizeAxis(axis, a.in(1)->rank());
-  a.outputs[0]->as<int64_t>()[0] += a.in(1)->shape[axis]; // kv_append has bounded it by the capacity
+bool kvAdvanceRun(const KernelArgs &a, std::string &err) {
+  const int64_t n = a.in(1)->as<int64_t>()[a.attrs->getInt("axis", 2)];
+  int64_t &len = a.outputs[0]->as<int64_t>()[0];
+  if (n < 0 || len < 0 || n > INT64_MAX - len) {
+    err = "kv_advance: cannot advance a length of " + std::to_string(len) + " by " + std::to_string(n);
+    return false;
+  }
+  len += n; // kv_append has bounded it by the capacity
   return true;
 }
 
 const KernelDef kKernels[] = {
     {"kv_advance", 2, 2, 1, 0, kvAdvanceInfer, kvAdvanceRun,
-     "in place: a cache length += the new entries' size along `axis`", /*inPlace=*/0},
+     "in place: a cache length += sizes[axis], the new entries' size along the cache's sequence axis", /*inPlace=*/0},
     {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
      "in place: writes new entries into a cache at its current length along `axis`", /*inPlace=*/0},
 };

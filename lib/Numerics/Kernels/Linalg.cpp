@@ -395,7 +395,48 @@ bool rmsNormRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+//===-- add_rms_norm ------------------------------------------------------===//
+// The residual stream's add and the next norm in one pass: (a + b, rms_norm(a + b, scale)). The sum is the binary
+// kernel's add (broadcasting as it does) and the norm the rms_norm kernel's, so the results are those of the two
+// kernels run apart, bit for bit.
+
+Attrs addAttrs() {
+  Attrs add;
+  add.setString("fn", "add");
+  return add;
+}
+
+bool addRmsNormInfer(const KernelArgs &a, std::string &err) {
+  static const Attrs add = addAttrs();
+  KernelArgs sum = a;
+  sum.inputs = {a.in(0), a.in(1)};
+  sum.outputs = {a.outputs[0]};
+  sum.attrs = &add;
+  if (!lookupKernel("binary")->infer(sum, err))
+    return false;
+  KernelArgs norm = a;
+  norm.inputs = {a.outputs[0], a.in(2)};
+  norm.outputs = {a.outputs[1]};
+  return rmsNormInfer(norm, err);
+}
+
+bool addRmsNormRun(const KernelArgs &a, std::string &err) {
+  static const Attrs add = addAttrs();
+  KernelArgs sum = a;
+  sum.inputs = {a.in(0), a.in(1)};
+  sum.outputs = {a.outputs[0]};
+  sum.attrs = &add;
+  if (!lookupKernel("binary")->run(sum, err))
+    return false;
+  KernelArgs norm = a;
+  norm.inputs = {a.outputs[0], a.in(2)};
+  norm.outputs = {a.outputs[1]};
+  return rmsNormRun(norm, err);
+}
+
 const KernelDef kKernels[] = {
+    {"add_rms_norm", 3, 3, 2, 0, addRmsNormInfer, addRmsNormRun,
+     "(a + b, rms_norm(a + b, scale)): a residual add and the norm that reads it"},
     {"matmul", 2, 2, 1, 0, matmulInfer, matmulRun, "numpy-style batched matrix product"},
     {"linear_split", 2, 2, -1, 0, linearSplitInfer, linearSplitRun,
      "layers sharing their input: x times side-by-side weights, one output per 'splits' entry"},

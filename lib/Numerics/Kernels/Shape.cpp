@@ -660,11 +660,35 @@ bool triluRun(const KernelArgs &a, std::string &) {
   return true;
 }
 
+//===-- views ----------------------------------------------------------------===//
+
+// Reshapes keep the row-major order of the elements: always a view.
+bool alwaysView(const Shape &, const Attrs &) { return true; }
+
+// A transpose is a view when the dims it moves past each other are unit dims: the non-unit dims keep their order.
+bool transposeIsView(const Shape &in, const Attrs &attrs) {
+  std::vector<int64_t> perm;
+  if (!attrs.getInts("perm", perm))
+    for (int64_t i = static_cast<int64_t>(in.size()) - 1; i >= 0; --i)
+      perm.push_back(i);
+  int64_t last = -1;
+  for (int64_t p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(in.size()))
+      return false;
+    if (in[p] == 1)
+      continue;
+    if (p < last)
+      return false;
+    last = p;
+  }
+  return true;
+}
+
 const KernelDef kKernels[] = {
-    {"reshape", 2, 2, 1, 0b10, reshapeInfer, copyRun, "ONNX Reshape (0 copies, -1 infers)"},
-    {"unsqueeze", 1, 1, 1, 0, unsqueezeInfer, copyRun, "insert unit dims at 'axes'"},
-    {"squeeze", 1, 1, 1, 0, squeezeInfer, copyRun, "remove unit dims at 'axes' (all if absent)"},
-    {"flatten", 1, 1, 1, 0, flattenInfer, copyRun, "collapse to 2-D around 'axis'"},
+    {"reshape", 2, 2, 1, 0b10, reshapeInfer, copyRun, "ONNX Reshape (0 copies, -1 infers)", -1, alwaysView},
+    {"unsqueeze", 1, 1, 1, 0, unsqueezeInfer, copyRun, "insert unit dims at 'axes'", -1, alwaysView},
+    {"squeeze", 1, 1, 1, 0, squeezeInfer, copyRun, "remove unit dims at 'axes' (all if absent)", -1, alwaysView},
+    {"flatten", 1, 1, 1, 0, flattenInfer, copyRun, "collapse to 2-D around 'axis'", -1, alwaysView},
     {"copy", 1, 1, 1, 0,
      [](const KernelArgs &a, std::string &) {
        a.outputs[0]->dtype = a.in(0)->dtype;
@@ -672,7 +696,7 @@ const KernelDef kKernels[] = {
        return true;
      },
      copyRun, "identity copy"},
-    {"transpose", 1, 1, 1, 0, transposeInfer, transposeRun, "permute dims by 'perm'"},
+    {"transpose", 1, 1, 1, 0, transposeInfer, transposeRun, "permute dims by 'perm'", -1, transposeIsView},
     {"concat", 1, -1, 1, 0, concatInfer, concatRun, "join along 'axis'"},
     {"slice", 3, 5, 1, 0b11110, sliceInfer, sliceRun, "ONNX Slice (starts, ends, axes, steps)"},
     {"gather", 2, 2, 1, 0, gatherInfer, gatherRun, "ONNX Gather along 'axis'"},

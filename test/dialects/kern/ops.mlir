@@ -31,9 +31,9 @@ func.func @program(%x: tensor<?x4xf32> {nn.name = "x", kern.max_shape = array<i6
 // CANON: %[[L:.*]] = kern.state "kv.length"
 // CANON: kern.launch "kv_advance"(%[[L]], %{{.*}})
 // CANON-NOT: kern.launch "unary"
-func.func @state(%x: tensor<1x2x3x4xf32>) {
+func.func @state(%x: tensor<1x2x3x4xf32>, %sizes: tensor<4xi64>) {
   %len = kern.state "kv.length" {offset = 0 : i64} : tensor<1xi64>
-  %0 = kern.launch "kv_advance"(%len, %x) {attrs = {axis = 2 : i64}} : (tensor<1xi64>, tensor<1x2x3x4xf32>) -> tensor<1xi64>
+  %0 = kern.launch "kv_advance"(%len, %sizes) {attrs = {axis = 2 : i64}} : (tensor<1xi64>, tensor<4xi64>) -> tensor<1xi64>
   %1 = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<1x2x3x4xf32>) -> tensor<1x2x3x4xf32>
   return
 }

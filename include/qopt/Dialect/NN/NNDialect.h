@@ -44,6 +44,8 @@ std::optional<llvm::SmallVector<int64_t>> getPartialInts(mlir::Value v);
 
 // Reads a constant's elements as num::Tensor bytes (expanding splats). False for non-constant values.
 bool readConstant(mlir::Attribute attr, num::Tensor &out, std::vector<uint8_t> &storage);
+// The elements of `t` (its dtype and element count matching `type`) as a constant attribute.
+mlir::DenseElementsAttr toElementsAttr(mlir::RankedTensorType type, const num::Tensor &t);
 // Why readConstant fails for `attr`, as the end of a sentence: a resource without data (weights elided when the IR
 // was printed), a blob of the wrong size, or an element type the kernels do not have.
 std::string unreadableConstantReason(mlir::Attribute attr);

@@ -12,8 +12,10 @@
 // Section payloads are encoded with ByteWriter/ByteReader (ByteStream.h): u32 counts, length-prefixed strings.
 //   kMeta:      u32 n, n x (str key, str value)
 //   kValues:    u32 n, n x ValueRecord (see encodeValue in the writer / decodeValue in the loader)
-//   kProgram:   u64 arenaBytes, u64 stateBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
-//               u32 nInstr, nInstr x (str kernel, u32 n, ids, u32 n, ids, u32 nAttrs, attrs)
+//   kProgram:   u64 arenaBytes (the session's: the largest entry's), u64 stateBytes, u32 nEntries, nEntries x
+//               (str name, u64 entryArenaBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
+//                u32 nInstr, nInstr x (str kernel, u32 n, ids, u32 n, ids, u32 nAttrs, attrs))
+//               Entries share the value table: weights and state once, inputs and arena values per entry.
 //   kWeights:   raw bytes, each weight at a kWeightAlign-aligned offset inside the section
 //   kTokenizer: the tokenizer file as given to `qopt --tokenizer`
 //
@@ -28,8 +30,8 @@ namespace qopt::format {
 constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // The major version changes when a loader of the previous version could misread a file; minor when fields are
 // only added in ways old loaders reject cleanly.
-// 1.1: Storage::External. 2.0: Storage::State and the program's state size (a 1.x loader would misread the
-// program section).
+// 1.1: Storage::External. 2.0: Storage::State, the program's state size and its entries (a 1.x loader would
+// misread the program section).
 constexpr uint32_t kVersionMajor = 2;
 constexpr uint32_t kVersionMinor = 0;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place

@@ -34,6 +34,9 @@ struct KernelArgs {
 using InferFn = bool (*)(const KernelArgs &, std::string &error);
 // Computes outputs whose data buffers are allocated with the inferred shapes.
 using RunFn = bool (*)(const KernelArgs &, std::string &error);
+// Whether the kernel, on an input of this shape, produces the input's bytes unchanged (a reshape; a transpose that
+// moves only unit dims), so that its result can be the input's memory with no launch.
+using ViewFn = bool (*)(const Shape &input, const Attrs &attrs);
 
 struct KernelDef {
   const char *name;
@@ -47,6 +50,10 @@ struct KernelDef {
   // >= 0: the kernel updates this input in place and its single result is that input after the update (the same
   // memory; a state value the session keeps between runs, such as a KV cache). The result's shape is the input's.
   int inPlace = -1;
+  // Set for kernels whose result can be a view of input 0 (see ViewFn). The memory planner makes such a result an
+  // alias of its input's slot where the view holds for every shape the program can see; the runtime then skips
+  // the launch (and checks that the view holds for the actual shapes).
+  ViewFn isView = nullptr;
 };
 
 const KernelDef *lookupKernel(std::string_view name);

@@ -1,0 +1,205 @@
+//===- DecodeEntry.cpp - a static one-token entry for stateful decoders -----===//
+//
+// A decoder whose KV cache is session state (qopt-kv-state) runs a prompt of many tokens, then one token at a
+// time. This pass gives the one-token step a function of its own, `decode`: a copy of the program in which every
+// dynamic input dim is fixed (batch dims at their bound, every other dim at 1), so that
+//   - every shape is known here: the kernels' shape functions run once, at compile time, and every result gets
+//     its static type;
+//   - the shape arithmetic (integer tensors computed from shapes and constants only) becomes constants: the entry
+//     launches no shape kernel at run time;
+//   - reshapes, and transposes that move only unit dims, become views of their inputs in the memory plan.
+// The original function, renamed `prefill`, takes every other size up to the bounds. The runtime runs `decode`
+// when the inputs have its shapes.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_DECODEENTRYPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+// Shape arithmetic folded into constants is small: larger integer results are data, not shapes.
+constexpr int64_t kMaxFoldedElements = 1 << 12;
+
+struct Evaluated {
+  num::Tensor t;
+  std::vector<uint8_t> storage;
+};
+
+bool isBatchDim(StringRef name) { return name == "batch" || name == "batch_size"; }
+
+struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
+  using DecodeEntryPassBase::DecodeEntryPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<func::FuncOp> funcs(module.getOps<func::FuncOp>());
+    if (funcs.size() != 1 || funcs[0].getOps<kern::StateOp>().empty())
+      return; // no state to continue from, or entries already made
+    func::FuncOp prefill = funcs[0];
+    llvm::StringMap<int64_t> bounds;
+    std::string error;
+    if (!parseDimBounds(maxDims, bounds, error)) {
+      prefill.emitError() << error;
+      return signalPassFailure();
+    }
+
+    // The one-token signature.
+    SmallVector<Type> argTypes;
+    for (BlockArgument arg : prefill.getArguments()) {
+      auto type = cast<RankedTensorType>(arg.getType());
+      auto names = prefill.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), "nn.dims");
+      SmallVector<int64_t> shape(type.getShape());
+      for (int64_t d = 0; d < type.getRank(); ++d) {
+        if (!type.isDynamicDim(d))
+          continue;
+        StringRef name = names && d < static_cast<int64_t>(names.size()) ? cast<StringAttr>(names[d]).getValue()
+                                                                        : StringRef();
+        shape[d] = 1;
+        if (isBatchDim(name)) {
+          auto it = bounds.find(name);
+          if (it == bounds.end()) {
+            prefill.emitError() << "decode entry: the batch dim '" << name << "' has no bound";
+            return signalPassFailure();
+          }
+          shape[d] = it->second;
+        }
+      }
+      argTypes.push_back(RankedTensorType::get(shape, type.getElementType()));
+    }
+    OpBuilder b(module.getBodyRegion());
+    b.setInsertionPointAfter(prefill);
+    auto decode = cast<func::FuncOp>(b.clone(*prefill));
+    prefill.setSymName("prefill");
+    decode.setSymName("decode");
+    for (auto [arg, type] : llvm::zip(decode.getArguments(), argTypes))
+      arg.setType(type);
+
+    // Every shape at these sizes; integer results computed from constants and shapes only become constants.
+    llvm::DenseMap<Value, std::unique_ptr<Evaluated>> known;
+    for (BlockArgument arg : decode.getArguments()) {
+      auto e = std::make_unique<Evaluated>();
+      auto type = cast<RankedTensorType>(arg.getType());
+      e->t.dtype = nn::toDType(type.getElementType());
+      e->t.shape.assign(type.getShape().begin(), type.getShape().end());
+      known[arg] = std::move(e);
+    }
+    SmallVector<Operation *> ops;
+    for (Operation &op : decode.getBody().front())
+      ops.push_back(&op);
+    for (Operation *op : ops) {
+      if (auto w = dyn_cast<kern::WeightOp>(op)) {
+        auto e = std::make_unique<Evaluated>();
+        if (!nn::readConstant(w.getValue(), e->t, e->storage)) {
+          w.emitError() << "cannot read this weight: " << nn::unreadableConstantReason(w.getValue());
+          return signalPassFailure();
+        }
+        known[w.getResult()] = std::move(e);
+        continue;
+      }
+      if (auto st = dyn_cast<kern::StateOp>(op)) {
+        auto e = std::make_unique<Evaluated>();
+        e->t.dtype = nn::toDType(st.getType().getElementType());
+        e->t.shape.assign(st.getType().getShape().begin(), st.getType().getShape().end());
+        known[st.getResult()] = std::move(e);
+        continue;
+      }
+      auto launch = dyn_cast<kern::LaunchOp>(op);
+      if (!launch)
+        continue;
+      const num::KernelDef *k = num::lookupKernel(launch.getKernel().str());
+      num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
+      num::KernelArgs args;
+      args.attrs = &attrs;
+      const bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
+      bool allData = k->inPlace < 0;
+      for (Value v : launch.getOperands()) {
+        if (isa<NoneType>(v.getType())) {
+          args.inputs.push_back(nullptr);
+          continue;
+        }
+        auto found = known.find(v);
+        Evaluated *in = found == known.end() ? nullptr : found->second.get();
+        if (!in) {
+          launch.emitError() << "decode entry: an operand has no evaluated shape";
+          return signalPassFailure();
+        }
+        allData &= shapeOnly || in->t.data != nullptr;
+        args.inputs.push_back(&in->t);
+      }
+      SmallVector<std::unique_ptr<Evaluated>> outs;
+      for (size_t r = 0; r < launch.getNumResults(); ++r) {
+        outs.push_back(std::make_unique<Evaluated>());
+        args.outputs.push_back(&outs.back()->t);
+      }
+      std::string err;
+      if (!num::inferShapes(*k, args, err)) {
+        launch.emitError() << "decode entry (one token): " << err;
+        return signalPassFailure();
+      }
+      bool small = true;
+      for (auto &o : outs)
+        small &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxFoldedElements;
+      if (allData && small) {
+        for (auto &o : outs) {
+          o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
+          o->t.data = o->storage.data();
+        }
+        if (!k->run(args, err)) {
+          launch.emitError() << "decode entry: evaluating shape arithmetic: " << err;
+          return signalPassFailure();
+        }
+      }
+      b.setInsertionPoint(launch);
+      for (auto [r, res] : llvm::enumerate(launch.getResults())) {
+        auto old = cast<RankedTensorType>(res.getType());
+        const num::Shape &shape = outs[r]->t.shape;
+        if (static_cast<int64_t>(shape.size()) != old.getRank()) {
+          launch.emitError() << "decode entry: result " << r << " has rank " << shape.size() << ", not "
+                             << old.getRank();
+          return signalPassFailure();
+        }
+        auto type = RankedTensorType::get(shape, old.getElementType());
+        res.setType(type);
+        if (outs[r]->t.data) { // shape arithmetic: a constant of this entry
+          Value c = kern::WeightOp::create(b, launch.getLoc(), nn::toElementsAttr(type, outs[r]->t), StringAttr());
+          res.replaceAllUsesWith(c);
+          known[c] = std::move(outs[r]);
+          continue;
+        }
+        known[res] = std::move(outs[r]);
+      }
+    }
+    auto ret = cast<func::ReturnOp>(decode.getBody().back().getTerminator());
+    decode.setFunctionType(FunctionType::get(&getContext(), argTypes, ret.getOperandTypes()));
+
+    // What the constants replaced, and constants nothing reads any more. In-place launches write state: kept.
+    bool changed = true;
+    while (changed) {
+      changed = false;
+      for (Operation &op : llvm::make_early_inc_range(llvm::reverse(decode.getBody().front()))) {
+        if (!op.use_empty() || !isa<kern::LaunchOp, kern::WeightOp, kern::AbsentOp>(op))
+          continue;
+        if (auto l = dyn_cast<kern::LaunchOp>(op))
+          if (num::lookupKernel(l.getKernel().str())->inPlace >= 0)
+            continue;
+        op.erase();
+        changed = true;
+      }
+    }
+  }
+};
+
+} // namespace
