@@ -87,101 +87,113 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
     for (auto [arg, type] : llvm::zip(decode.getArguments(), argTypes))
       arg.setType(type);
 
-    // Every shape at these sizes; integer results computed from constants and shapes only become constants.
-    llvm::DenseMap<Value, std::unique_ptr<Evaluated>> known;
-    for (BlockArgument arg : decode.getArguments()) {
-      auto e = std::make_unique<Evaluated>();
-      auto type = cast<RankedTensorType>(arg.getType());
-      e->t.dtype = nn::toDType(type.getElementType());
-      e->t.shape.assign(type.getShape().begin(), type.getShape().end());
-      known[arg] = std::move(e);
-    }
-    SmallVector<Operation *> ops;
-    for (Operation &op : decode.getBody().front())
-      ops.push_back(&op);
-    for (Operation *op : ops) {
-      if (auto w = dyn_cast<kern::WeightOp>(op)) {
+    // Every shape at these sizes; integer results computed from constants and shapes only become constants. A
+    // program that cannot run one token this way (a shape function refusing it) keeps its general entry only.
+    std::string why;
+    auto fail = [&](Operation *op, const std::string &reason) {
+      why = reason;
+      if (auto nl = dyn_cast<NameLoc>(op->getLoc()))
+        why = "node '" + nl.getName().str() + "': " + why;
+      return failure();
+    };
+    auto specialize = [&]() -> LogicalResult {
+      llvm::DenseMap<Value, std::unique_ptr<Evaluated>> known;
+      for (BlockArgument arg : decode.getArguments()) {
         auto e = std::make_unique<Evaluated>();
-        if (!nn::readConstant(w.getValue(), e->t, e->storage)) {
-          w.emitError() << "cannot read this weight: " << nn::unreadableConstantReason(w.getValue());
-          return signalPassFailure();
-        }
-        known[w.getResult()] = std::move(e);
-        continue;
+        auto type = cast<RankedTensorType>(arg.getType());
+        e->t.dtype = nn::toDType(type.getElementType());
+        e->t.shape.assign(type.getShape().begin(), type.getShape().end());
+        known[arg] = std::move(e);
       }
-      if (auto st = dyn_cast<kern::StateOp>(op)) {
-        auto e = std::make_unique<Evaluated>();
-        e->t.dtype = nn::toDType(st.getType().getElementType());
-        e->t.shape.assign(st.getType().getShape().begin(), st.getType().getShape().end());
-        known[st.getResult()] = std::move(e);
-        continue;
-      }
-      auto launch = dyn_cast<kern::LaunchOp>(op);
-      if (!launch)
-        continue;
-      const num::KernelDef *k = num::lookupKernel(launch.getKernel().str());
-      num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
-      num::KernelArgs args;
-      args.attrs = &attrs;
-      const bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
-      bool allData = k->inPlace < 0;
-      for (Value v : launch.getOperands()) {
-        if (isa<NoneType>(v.getType())) {
-          args.inputs.push_back(nullptr);
+      SmallVector<Operation *> ops;
+      for (Operation &op : decode.getBody().front())
+        ops.push_back(&op);
+      for (Operation *op : ops) {
+        if (auto w = dyn_cast<kern::WeightOp>(op)) {
+          auto e = std::make_unique<Evaluated>();
+          if (!nn::readConstant(w.getValue(), e->t, e->storage))
+            return fail(w, "cannot read a weight: " + nn::unreadableConstantReason(w.getValue()));
+          known[w.getResult()] = std::move(e);
           continue;
         }
-        auto found = known.find(v);
-        Evaluated *in = found == known.end() ? nullptr : found->second.get();
-        if (!in) {
-          launch.emitError() << "decode entry: an operand has no evaluated shape";
-          return signalPassFailure();
-        }
-        allData &= shapeOnly || in->t.data != nullptr;
-        args.inputs.push_back(&in->t);
-      }
-      SmallVector<std::unique_ptr<Evaluated>> outs;
-      for (size_t r = 0; r < launch.getNumResults(); ++r) {
-        outs.push_back(std::make_unique<Evaluated>());
-        args.outputs.push_back(&outs.back()->t);
-      }
-      std::string err;
-      if (!num::inferShapes(*k, args, err)) {
-        launch.emitError() << "decode entry (one token): " << err;
-        return signalPassFailure();
-      }
-      bool small = true;
-      for (auto &o : outs)
-        small &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxFoldedElements;
-      if (allData && small) {
-        for (auto &o : outs) {
-          o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
-          o->t.data = o->storage.data();
-        }
-        if (!k->run(args, err)) {
-          launch.emitError() << "decode entry: evaluating shape arithmetic: " << err;
-          return signalPassFailure();
-        }
-      }
-      b.setInsertionPoint(launch);
-      for (auto [r, res] : llvm::enumerate(launch.getResults())) {
-        auto old = cast<RankedTensorType>(res.getType());
-        const num::Shape &shape = outs[r]->t.shape;
-        if (static_cast<int64_t>(shape.size()) != old.getRank()) {
-          launch.emitError() << "decode entry: result " << r << " has rank " << shape.size() << ", not "
-                             << old.getRank();
-          return signalPassFailure();
-        }
-        auto type = RankedTensorType::get(shape, old.getElementType());
-        res.setType(type);
-        if (outs[r]->t.data) { // shape arithmetic: a constant of this entry
-          Value c = kern::WeightOp::create(b, launch.getLoc(), nn::toElementsAttr(type, outs[r]->t), StringAttr());
-          res.replaceAllUsesWith(c);
-          known[c] = std::move(outs[r]);
+        if (auto st = dyn_cast<kern::StateOp>(op)) {
+          auto e = std::make_unique<Evaluated>();
+          e->t.dtype = nn::toDType(st.getType().getElementType());
+          e->t.shape.assign(st.getType().getShape().begin(), st.getType().getShape().end());
+          known[st.getResult()] = std::move(e);
           continue;
         }
-        known[res] = std::move(outs[r]);
+        auto launch = dyn_cast<kern::LaunchOp>(op);
+        if (!launch)
+          continue;
+        const num::KernelDef *k = num::lookupKernel(launch.getKernel().str());
+        num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
+        num::KernelArgs args;
+        args.attrs = &attrs;
+        const bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
+        bool allData = k->inPlace < 0;
+        for (Value v : launch.getOperands()) {
+          if (isa<NoneType>(v.getType())) {
+            args.inputs.push_back(nullptr);
+            continue;
+          }
+          auto found = known.find(v);
+          Evaluated *in = found == known.end() ? nullptr : found->second.get();
+          if (!in) {
+            return fail(launch, "an operand has no evaluated shape");
+          }
+          allData &= shapeOnly || in->t.data != nullptr;
+          args.inputs.push_back(&in->t);
+        }
+        SmallVector<std::unique_ptr<Evaluated>> outs;
+        for (size_t r = 0; r < launch.getNumResults(); ++r) {
+          outs.push_back(std::make_unique<Evaluated>());
+          args.outputs.push_back(&outs.back()->t);
+        }
+        std::string err;
+        if (!num::inferShapes(*k, args, err)) {
+          return fail(launch, err);
+        }
+        bool small = true;
+        for (auto &o : outs)
+          small &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxFoldedElements;
+        if (allData && small) {
+          for (auto &o : outs) {
+            o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
+            o->t.data = o->storage.data();
+          }
+          if (!k->run(args, err)) {
+            return fail(launch, "evaluating shape arithmetic: " + err);
+          }
+        }
+        b.setInsertionPoint(launch);
+        for (auto [r, res] : llvm::enumerate(launch.getResults())) {
+          auto old = cast<RankedTensorType>(res.getType());
+          const num::Shape &shape = outs[r]->t.shape;
+          if (static_cast<int64_t>(shape.size()) != old.getRank()) {
+            return fail(launch, "a result of rank " + std::to_string(shape.size()) + ", not " +
+                                    std::to_string(old.getRank()));
+          }
+          auto type = RankedTensorType::get(shape, old.getElementType());
+          res.setType(type);
+          if (outs[r]->t.data) { // shape arithmetic: a constant of this entry
+            Value c = kern::WeightOp::create(b, launch.getLoc(), nn::toElementsAttr(type, outs[r]->t), StringAttr());
+            res.replaceAllUsesWith(c);
+            known[c] = std::move(outs[r]);
+            continue;
+          }
+          known[res] = std::move(outs[r]);
+        }
       }
+      return success();
+    };
+    if (failed(specialize())) {
+      decode.erase();
+      prefill.setSymName("main");
+      prefill.emitRemark() << "no one-token decode entry (" << why << "): every run takes the general entry";
+      return;
     }
+
     auto ret = cast<func::ReturnOp>(decode.getBody().back().getTerminator());
     decode.setFunctionType(FunctionType::get(&getContext(), argTypes, ret.getOperandTypes()));
 

@@ -1,4 +1,4 @@
-// RUN: %qopt-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(qopt-kv-state{max-dims=batch=1,past=16,seq=16}, qopt-lower-to-kern), qopt-decode-entry{max-dims=batch=1,past=16,seq=16}, func.func(qopt-plan-memory{max-dims=batch=1,seq=16}))' | FileCheck %s
+// RUN: %qopt-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(qopt-kv-state{max-dims=batch=1,past=16,seq=16}, qopt-lower-to-kern), qopt-decode-entry{max-dims=batch=1,past=16,seq=16}, func.func(qopt-plan-memory{max-dims=batch=1,seq=16}))' | FileCheck %s
 // A one-layer decoder with its cache in state gets a `decode` entry: inputs of one token, static types, the shape
 // arithmetic (the head split's Shape/Gather/Concat) folded into a constant, the head split and merge planned as
 // views. The general entry keeps its shape kernels.
@@ -57,4 +57,27 @@ func.func @main(%x: tensor<?x?x16xf32> {nn.dims = ["batch", "seq", ""], nn.name 
 func.func @main(%x: tensor<?x16xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> tensor<?x16xf32> {
   %y = nn.unary "exp"(%x) : (tensor<?x16xf32>) -> tensor<?x16xf32>
   return %y : tensor<?x16xf32>
+}
+
+// -----
+
+// A program that one token cannot run (it reshapes the second position, which a one-token step does not have)
+// keeps its general entry only, named main, and says why.
+// CHECK-LABEL: func.func @main
+// CHECK: kern.launch "slice"
+// CHECK-NOT: func.func @decode
+// expected-remark @below {{no one-token decode entry (reshape: [1, 0, 16] (0 elements) cannot become [1, 2, 1, 8]): every run takes the general entry}}
+func.func @main(%x: tensor<1x?x16xf32> {nn.dims = ["", "seq", ""], nn.name = "x"},
+                %pk: tensor<1x2x?x8xf32> {nn.dims = ["", "", "past", ""], nn.name = "past.key"})
+    -> (tensor<1x2x1x8xf32> {nn.name = "y"}, tensor<1x2x?x8xf32> {nn.name = "present.key"}) {
+  %none = nn.none
+  %st = nn.constant dense<1> : tensor<1xi64>
+  %en = nn.constant dense<2> : tensor<1xi64>
+  %ax = nn.constant dense<1> : tensor<1xi64>
+  %s = nn.slice(%x, %st, %en, %ax, %none) : (tensor<1x?x16xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, none) -> tensor<1x1x16xf32>
+  %c = nn.constant dense<[1, 2, 1, 8]> : tensor<4xi64>
+  %r = nn.reshape(%s, %c) : (tensor<1x1x16xf32>, tensor<4xi64>) -> tensor<1x2x1x8xf32>
+  %k = nn.concat(%pk, %r) {axis = 2 : i64} : (tensor<1x2x?x8xf32>, tensor<1x2x1x8xf32>) -> tensor<1x2x?x8xf32>
+  %o = nn.attention(%r, %k, %k, %none) : (tensor<1x2x1x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, none) -> tensor<1x2x1x8xf32>
+  return %o, %k : tensor<1x2x1x8xf32>, tensor<1x2x?x8xf32>
 }
