@@ -110,8 +110,14 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
         ops.push_back(&op);
       for (Operation *op : ops) {
         if (auto w = dyn_cast<kern::WeightOp>(op)) {
+          // Shape arithmetic reads small integer constants only: a model's weights are known by their type, not
+          // copied (a copy of every weight would double the compiler's memory on a large model).
           auto e = std::make_unique<Evaluated>();
-          if (!nn::readConstant(w.getValue(), e->t, e->storage))
+          auto type = cast<RankedTensorType>(w.getType());
+          e->t.dtype = nn::toDType(type.getElementType());
+          e->t.shape.assign(type.getShape().begin(), type.getShape().end());
+          if (!num::isFloat(e->t.dtype) && type.getNumElements() <= kMaxFoldedElements &&
+              !nn::readConstant(w.getValue(), e->t, e->storage))
             return fail(w, "cannot read a weight: " + nn::unreadableConstantReason(w.getValue()));
           known[w.getResult()] = std::move(e);
           continue;

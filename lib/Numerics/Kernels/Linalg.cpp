@@ -400,38 +400,36 @@ bool rmsNormRun(const KernelArgs &a, std::string &err) {
 // kernel's add (broadcasting as it does) and the norm the rms_norm kernel's, so the results are those of the two
 // kernels run apart, bit for bit.
 
-Attrs addAttrs() {
-  Attrs add;
-  add.setString("fn", "add");
-  return add;
-}
+// The two kernels' arguments: the sum (binary add of inputs 0 and 1 into result 0), and the norm (rms_norm of
+// result 0 with the scale, input 2, into result 1).
+struct AddNormArgs {
+  KernelArgs sum, norm;
+  explicit AddNormArgs(const KernelArgs &a) : sum(a), norm(a) {
+    static const Attrs add = [] {
+      Attrs at;
+      at.setString("fn", "add");
+      return at;
+    }();
+    sum.inputs = {a.in(0), a.in(1)};
+    sum.outputs = {a.outputs[0]};
+    sum.attrs = &add;
+    norm.inputs = {a.outputs[0], a.in(2)};
+    norm.outputs = {a.outputs[1]};
+  }
+  static const KernelDef &binary() {
+    static const KernelDef *k = lookupKernel("binary");
+    return *k;
+  }
+};
 
 bool addRmsNormInfer(const KernelArgs &a, std::string &err) {
-  static const Attrs add = addAttrs();
-  KernelArgs sum = a;
-  sum.inputs = {a.in(0), a.in(1)};
-  sum.outputs = {a.outputs[0]};
-  sum.attrs = &add;
-  if (!lookupKernel("binary")->infer(sum, err))
-    return false;
-  KernelArgs norm = a;
-  norm.inputs = {a.outputs[0], a.in(2)};
-  norm.outputs = {a.outputs[1]};
-  return rmsNormInfer(norm, err);
+  AddNormArgs parts(a);
+  return AddNormArgs::binary().infer(parts.sum, err) && rmsNormInfer(parts.norm, err);
 }
 
 bool addRmsNormRun(const KernelArgs &a, std::string &err) {
-  static const Attrs add = addAttrs();
-  KernelArgs sum = a;
-  sum.inputs = {a.in(0), a.in(1)};
-  sum.outputs = {a.outputs[0]};
-  sum.attrs = &add;
-  if (!lookupKernel("binary")->run(sum, err))
-    return false;
-  KernelArgs norm = a;
-  norm.inputs = {a.outputs[0], a.in(2)};
-  norm.outputs = {a.outputs[1]};
-  return rmsNormRun(norm, err);
+  AddNormArgs parts(a);
+  return AddNormArgs::binary().run(parts.sum, err) && rmsNormRun(parts.norm, err);
 }
 
 const KernelDef kKernels[] = {
