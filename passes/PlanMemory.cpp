@@ -127,7 +127,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       auto launch = dyn_cast<kern::LaunchOp>(op);
       if (!launch)
         continue;
-      const num::KernelDef *k = num::lookupKernel(launch.getKernel().str());
+      const num::KernelFamily *k = num::lookupFamily(launch.getKernel().str());
       num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
       num::KernelArgs args;
       args.attrs = &attrs;
@@ -185,7 +185,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
           o->t.data = o->storage.data();
         }
-        if (!k->run(args, err)) {
+        if (!k->reference(args, err)) {
           launch.emitError() << "evaluating shape arithmetic: " << err;
           return signalPassFailure();
         }
@@ -199,8 +199,9 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         for (int64_t d : cast<RankedTensorType>(in.getType()).getShape())
           sample.push_back(ShapedType::isDynamic(d) ? 2 : d);
         if (k->isView(sample, attrs) && k->isView(info[in]->t.shape, attrs)) {
-          auto root = viewRoot.find(in);
-          viewRoot[launch.getResult(0)] = root == viewRoot.end() ? in : root->second;
+          // Read before inserting: the insertion may grow the map and move its entries.
+          Value root = viewRoot.lookup(in);
+          viewRoot[launch.getResult(0)] = root ? root : in;
         }
       }
       if (k->inPlace >= 0) {
@@ -209,7 +210,8 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           launch.emitError() << "updates operand " << k->inPlace << " in place, which is not a kern.state";
           return signalPassFailure();
         }
-        stateOffset[launch.getResult(0)] = it->second;
+        int64_t offset = it->second; // read before inserting: the insertion may grow the map
+        stateOffset[launch.getResult(0)] = offset;
       }
       SmallVector<Attribute> shapes;
       for (size_t r = 0; r < launch.getNumResults(); ++r) {
@@ -239,8 +241,10 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     // A slot lives as long as the last reader of any view of it.
     for (auto [view, root] : viewRoot) {
       auto it = lastUse.find(view);
-      if (it != lastUse.end())
-        lastUse[root] = std::max(lastUse.lookup(root), it->second);
+      if (it != lastUse.end()) {
+        int64_t last = std::max(lastUse.lookup(root), it->second); // by value: lastUse[root] may grow the map
+        lastUse[root] = last;
+      }
     }
 
     std::vector<Buffer> bufs;

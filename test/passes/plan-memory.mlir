@@ -69,3 +69,82 @@ func.func @views(%x: tensor<?x1x64xf32> {nn.dims = ["seq", "", ""], nn.name = "x
   %y = kern.launch "reshape"(%w, %back) : (tensor<8x64xf32>, tensor<3xi64>) -> tensor<?x1x64xf32>
   return %y, %c : tensor<?x1x64xf32>, tensor<64x?x1xf32>
 }
+
+// -----
+
+// A chain of views longer than the planner's map grows at (49 and more): every link keeps the root's slot, and
+// the root lives until the last link's reader, so %out cannot take it.
+// CHECK-LABEL: func @view_chain
+// CHECK-SAME: kern.arena_bytes = 4096
+// CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[ROOT:[0-9]+]]>
+// CHECK-COUNT-60: kern.launch "reshape"{{.*}}offsets = array<i64: [[ROOT]]>
+// CHECK-NOT: offsets = array<i64: [[ROOT]]>
+// CHECK: kern.launch "unary"{{.*}}offsets = array<i64: {{[0-9]+}}>
+func.func @view_chain(%x: tensor<8x64xf32> {nn.name = "x"}) -> tensor<512xf32> {
+  %flat = kern.weight dense<[512]> : tensor<1xi64>
+  %rows = kern.weight dense<[8, 64]> : tensor<2xi64>
+  %v0 = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %v1 = kern.launch "reshape"(%v0, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v2 = kern.launch "reshape"(%v1, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v3 = kern.launch "reshape"(%v2, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v4 = kern.launch "reshape"(%v3, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v5 = kern.launch "reshape"(%v4, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v6 = kern.launch "reshape"(%v5, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v7 = kern.launch "reshape"(%v6, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v8 = kern.launch "reshape"(%v7, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v9 = kern.launch "reshape"(%v8, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v10 = kern.launch "reshape"(%v9, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v11 = kern.launch "reshape"(%v10, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v12 = kern.launch "reshape"(%v11, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v13 = kern.launch "reshape"(%v12, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v14 = kern.launch "reshape"(%v13, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v15 = kern.launch "reshape"(%v14, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v16 = kern.launch "reshape"(%v15, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v17 = kern.launch "reshape"(%v16, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v18 = kern.launch "reshape"(%v17, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v19 = kern.launch "reshape"(%v18, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v20 = kern.launch "reshape"(%v19, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v21 = kern.launch "reshape"(%v20, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v22 = kern.launch "reshape"(%v21, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v23 = kern.launch "reshape"(%v22, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v24 = kern.launch "reshape"(%v23, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v25 = kern.launch "reshape"(%v24, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v26 = kern.launch "reshape"(%v25, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v27 = kern.launch "reshape"(%v26, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v28 = kern.launch "reshape"(%v27, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v29 = kern.launch "reshape"(%v28, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v30 = kern.launch "reshape"(%v29, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v31 = kern.launch "reshape"(%v30, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v32 = kern.launch "reshape"(%v31, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v33 = kern.launch "reshape"(%v32, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v34 = kern.launch "reshape"(%v33, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v35 = kern.launch "reshape"(%v34, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v36 = kern.launch "reshape"(%v35, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v37 = kern.launch "reshape"(%v36, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v38 = kern.launch "reshape"(%v37, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v39 = kern.launch "reshape"(%v38, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v40 = kern.launch "reshape"(%v39, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v41 = kern.launch "reshape"(%v40, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v42 = kern.launch "reshape"(%v41, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v43 = kern.launch "reshape"(%v42, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v44 = kern.launch "reshape"(%v43, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v45 = kern.launch "reshape"(%v44, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v46 = kern.launch "reshape"(%v45, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v47 = kern.launch "reshape"(%v46, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v48 = kern.launch "reshape"(%v47, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v49 = kern.launch "reshape"(%v48, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v50 = kern.launch "reshape"(%v49, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v51 = kern.launch "reshape"(%v50, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v52 = kern.launch "reshape"(%v51, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v53 = kern.launch "reshape"(%v52, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v54 = kern.launch "reshape"(%v53, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v55 = kern.launch "reshape"(%v54, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v56 = kern.launch "reshape"(%v55, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v57 = kern.launch "reshape"(%v56, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v58 = kern.launch "reshape"(%v57, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %v59 = kern.launch "reshape"(%v58, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  %v60 = kern.launch "reshape"(%v59, %rows) : (tensor<512xf32>, tensor<2xi64>) -> tensor<8x64xf32>
+  %out = kern.launch "unary"(%v60) {attrs = {fn = "neg"}} : (tensor<8x64xf32>) -> tensor<8x64xf32>
+  %r = kern.launch "reshape"(%out, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
+  return %r : tensor<512xf32>
+}
