@@ -132,11 +132,11 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
         auto launch = dyn_cast<kern::LaunchOp>(op);
         if (!launch)
           continue;
-        const num::KernelDef *k = num::lookupKernel(launch.getKernel().str());
+        const num::KernelFamily *k = num::lookupFamily(launch.getKernel().str());
         num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
         num::KernelArgs args;
         args.attrs = &attrs;
-        const bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
+        const bool shapeOnly = k->readsShapesOnly;
         bool allData = k->inPlace < 0;
         for (Value v : launch.getOperands()) {
           if (isa<NoneType>(v.getType())) {
@@ -168,7 +168,7 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
             o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
             o->t.data = o->storage.data();
           }
-          if (!k->run(args, err)) {
+          if (!k->reference(args, err)) {
             return fail(launch, "evaluating shape arithmetic: " + err);
           }
         }
@@ -211,7 +211,7 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
         if (!op.use_empty() || !isa<kern::LaunchOp, kern::WeightOp, kern::AbsentOp>(op))
           continue;
         if (auto l = dyn_cast<kern::LaunchOp>(op))
-          if (num::lookupKernel(l.getKernel().str())->inPlace >= 0)
+          if (num::lookupFamily(l.getKernel().str())->inPlace >= 0)
             continue;
         op.erase();
         changed = true;

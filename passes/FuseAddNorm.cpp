@@ -44,7 +44,7 @@ struct FuseAddNormPass : qopt::impl::FuseAddNormPassBase<FuseAddNormPass> {
       auto fused = kern::LaunchOp::create(
           b, norm.getLoc(), TypeRange{add.getResult(0).getType(), norm.getResult(0).getType()},
           b.getStringAttr("add_rms_norm"), ValueRange{add.getOperand(0), add.getOperand(1), scale},
-          b.getDictionaryAttr(attrs), DenseI64ArrayAttr(), ArrayAttr());
+          b.getDictionaryAttr(attrs), StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
       add.getResult(0).replaceAllUsesWith(fused.getResult(0));
       norm.getResult(0).replaceAllUsesWith(fused.getResult(1));
       norm.erase();

@@ -152,7 +152,7 @@ struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
       attrs.push_back(b.getNamedAttr("splits", b.getDenseI64ArrayAttr(splits)));
       attrs.push_back(b.getNamedAttr("num_outputs", b.getI64IntegerAttr(static_cast<int64_t>(members.size()))));
       auto fused = kern::LaunchOp::create(b, loc, types, b.getStringAttr(quant ? "matmul_q_split" : "linear_split"),
-                                          operands, b.getDictionaryAttr(attrs), DenseI64ArrayAttr(), ArrayAttr());
+                                          operands, b.getDictionaryAttr(attrs), StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
       for (auto [i, l] : llvm::enumerate(members)) {
         SmallVector<Value> old(l.getOperands().begin() + 1, l.getOperands().end());
         l.getResult(0).replaceAllUsesWith(fused.getResult(i));

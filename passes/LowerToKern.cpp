@@ -38,7 +38,7 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
             b.getDictionaryAttr({b.getNamedAttr("bits", lin.getBitsAttr()),
                                  b.getNamedAttr("group_size", lin.getGroupSizeAttr()),
                                  b.getNamedAttr("symmetric", b.getI64IntegerAttr(lin.getSymmetric()))}),
-            DenseI64ArrayAttr(), ArrayAttr());
+            StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
         op->replaceAllUsesWith(launch);
         op->erase();
         continue;
@@ -49,7 +49,7 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
       } else {
         auto launch = kern::LaunchOp::create(b, op->getLoc(), op->getResultTypes(),
                                              b.getStringAttr(nn::kernelName(op)), op->getOperands(),
-                                             nn::kernelAttrDict(op), DenseI64ArrayAttr(), ArrayAttr());
+                                             nn::kernelAttrDict(op), StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
         op->replaceAllUsesWith(launch);
         op->erase();
         continue;

@@ -334,7 +334,7 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
 }
 
 def LowerToKernPass : Pass<"qopt-lower-to-kern", "mlir::func::FuncOp"> {
-  let summary = "Lower nn ops to kern.launch ops of the target's kernel table";
+  let summary = "Lower nn ops to kern.launch ops of kernel families";
   let description = [{
     Each nn kernel op becomes a `kern.launch` of the kernel with its name and attributes (cast and
     constant_of_shape gain their target dtype code), constants become `kern.weight`, absent operands
@@ -467,11 +467,19 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
   let description = [{
     Binds each dynamic input dim to its bound (`max-dims`, by the ONNX dim names in `nn.dims`), evaluates every
     result's largest shape with the kernels' own shape functions (computing small integer shape tensors on the
-    way), then packs buffers by liveness: largest first, each at the lowest 64-byte aligned offset that does not
-    overlap a buffer live at the same time. Graph outputs live to the end.
+    way), then packs buffers by liveness: each at the lowest 64-byte aligned offset that does not overlap a buffer
+    live at the same time, in three orders (largest first, longest-lived first, program order), keeping the
+    smallest arena. Inputs get slots too (the runtime uploads them there); graph outputs live to the end. Session
+    state (`kern.state`) gets its own offsets; an in-place update's result is its state's memory; a view (a
+    reshape, a transpose of unit dims) shares its input's slot, marked `view`.
 
-    After, each launch carries `offsets` and `max_shapes`, the function `kern.arena_bytes`, and each argument
-    `kern.max_shape`:
+    Shape arithmetic goes to the host: a launch whose results are small bounded integer tensors, computed from
+    host-readable values (inputs, weights, other host results; anything, for a kernel that reads only shapes), is
+    marked `host` and its results are packed in a separate host arena (`kern.host_bytes`). The runtime runs it
+    with the reference kernel and uploads the few host values a device kernel reads.
+
+    After, each launch carries `offsets` and `max_shapes`, the function `kern.arena_bytes`, `kern.host_bytes` and
+    `kern.state_bytes`, and each argument `kern.max_shape` and `kern.offset`:
     ```mlir
     %1 = kern.launch "binary"(%0, %w) {attrs = {fn = "add"}, max_shapes = [array<i64: 512, 64>],
                                        offsets = array<i64: 0>} : ...

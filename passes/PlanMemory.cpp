@@ -6,7 +6,14 @@
 // runtime checks every computed size against the slot reserved here. Session state (kern.state: a KV cache)
 // is laid out separately, each state at its own offset for the whole session; a launch that updates a state in
 // place gets that state's offset for its result. A view (a reshape, a transpose of unit dims) gets its input's
-// offset, and the input's slot lives until the view's last reader.
+// offset, and the input's slot lives until the view's last reader. Inputs get arena slots too: the session
+// uploads them there.
+//
+// Shape arithmetic runs on the host: a launch whose results are small integer tensors with a bound, computed
+// from host-readable operands (weights, inputs, other host values; any value when the kernel reads only shapes),
+// is marked `host` and its results get slots in a separate host arena. A device kernel reading a host value gets
+// it uploaded; a shape function reading a device value gets it downloaded (neither happens in an entry whose
+// shape arithmetic is folded, like the one-token decode step).
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
@@ -16,6 +23,7 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/StringMap.h"
 
 namespace qopt {
@@ -98,6 +106,12 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     llvm::DenseMap<Value, int64_t> stateOffset;
     int64_t stateBytes = 0;
     llvm::DenseMap<Value, Value> viewRoot; // a view's result -> the planned value whose slot it shares
+    llvm::DenseSet<Value> hostValues;      // results of launches that run on the host
+    for (BlockArgument arg : func.getArguments())
+      defIndex[arg] = -1; // uploaded before the first instruction
+    auto hostReadable = [&](Value v) {
+      return hostValues.contains(v) || isa<BlockArgument>(v) || v.getDefiningOp<kern::WeightOp>();
+    };
     int64_t index = 0;
     for (Operation &op : func.getBody().front()) {
       if (auto st = dyn_cast<kern::StateOp>(op)) {
@@ -132,7 +146,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       num::KernelArgs args;
       args.attrs = &attrs;
       // shape and size read only their operand's shape, so they are computable whenever the shape is known.
-      bool shapeOnly = launch.getKernel() == "shape" || launch.getKernel() == "size";
+      bool shapeOnly = k->readsShapesOnly;
       bool allData = true, runtimeSized = false;
       for (auto [i, v] : llvm::enumerate(launch.getOperands())) {
         if (isa<NoneType>(v.getType())) {
@@ -193,7 +207,8 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       // A result that is its input's bytes unchanged for every shape it can take (a reshape; a transpose moving
       // only dims that are statically 1) shares the input's slot, when that is an arena slot: no copy, no launch.
       if (k->isView && launch.getNumOperands() > 0 && defIndex.count(launch.getOperand(0)) &&
-          !stateOffset.count(launch.getOperand(0)) && !info[launch.getOperand(0)]->dynamic) {
+          !stateOffset.count(launch.getOperand(0)) && !hostValues.contains(launch.getOperand(0)) &&
+          !info[launch.getOperand(0)]->dynamic) {
         Value in = launch.getOperand(0);
         num::Shape sample; // each dynamic dim at 2: a dim that may exceed 1 must not move
         for (int64_t d : cast<RankedTensorType>(in.getType()).getShape())
@@ -204,6 +219,15 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           viewRoot[launch.getResult(0)] = root ? root : in;
         }
       }
+      // Small bounded integer results from host-readable operands: computed on the host, never launched.
+      bool host = k->inPlace < 0 && !viewRoot.count(launch.getResult(0));
+      for (auto &o : outs)
+        host &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxEvaluatedElements;
+      for (Value v : launch.getOperands())
+        host &= isa<NoneType>(v.getType()) || k->readsShapesOnly || hostReadable(v);
+      if (host)
+        for (Value r : launch.getResults())
+          hostValues.insert(r);
       if (k->inPlace >= 0) {
         auto it = stateOffset.find(launch.getOperand(k->inPlace));
         if (it == stateOffset.end()) {
@@ -247,79 +271,95 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       }
     }
 
-    std::vector<Buffer> bufs;
+    // Device slots (inputs first, then results in program order) and host slots, packed separately.
+    std::vector<Buffer> bufs, hostBufs;
     int64_t total = 0; // the sum of all slots bounds every offset: keep it far from overflow
+    auto addBuffer = [&](Value r, std::vector<Buffer> &to) {
+      Buffer buf;
+      buf.value = r;
+      int64_t bytes = static_cast<int64_t>(info[r]->t.bytes()); // <= 2^62: inferShapes bounds the elements
+      buf.bytes = (std::max<int64_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
+      total += buf.bytes;
+      if (total > (int64_t(1) << 62)) {
+        func.emitError() << "the planned sizes add up to more than 2^62 bytes";
+        return false;
+      }
+      buf.first = defIndex[r];
+      auto it = lastUse.find(r);
+      buf.last = it == lastUse.end() ? buf.first : it->second;
+      to.push_back(buf);
+      return true;
+    };
+    for (BlockArgument arg : func.getArguments())
+      if (!addBuffer(arg, bufs))
+        return signalPassFailure();
     for (kern::LaunchOp l : launches)
       for (Value r : l.getResults()) {
         if (info[r]->dynamic || stateOffset.count(r) || viewRoot.count(r))
           continue;
-        Buffer buf;
-        buf.value = r;
-        int64_t bytes = static_cast<int64_t>(info[r]->t.bytes()); // <= 2^62: inferShapes bounds the elements
-        buf.bytes = (std::max<int64_t>(bytes, 1) + kAlign - 1) / kAlign * kAlign;
-        total += buf.bytes;
-        if (total > (int64_t(1) << 62)) {
-          l.emitError() << "the activations' planned sizes add up to more than 2^62 bytes";
+        if (!addBuffer(r, hostValues.contains(r) ? hostBufs : bufs))
           return signalPassFailure();
-        }
-        buf.first = defIndex[r];
-        auto it = lastUse.find(r);
-        buf.last = it == lastUse.end() ? buf.first : it->second;
-        bufs.push_back(buf);
       }
     // First-fit (each buffer at the lowest offset free over its lifetime) in a given order; the packing depends on
     // the order, so several are tried and the smallest arena kept: largest first, then longest-lived first, then
-    // program order (ties by definition order, for determinism).
-    auto pack = [&](const std::vector<size_t> &order, std::vector<int64_t> &offsets) {
-      offsets.assign(bufs.size(), 0);
-      std::vector<size_t> placed;
-      int64_t arena = 0;
-      std::vector<std::pair<int64_t, int64_t>> busy;
-      for (size_t i : order) {
-        const Buffer &buf = bufs[i];
-        busy.clear();
-        for (size_t j : placed) {
-          const Buffer &o = bufs[j];
-          if (o.first <= buf.last && buf.first <= o.last)
-            busy.push_back({offsets[j], offsets[j] + o.bytes});
+    // program order (ties by definition order, for determinism). Returns the arena size and sets each offset.
+    auto plan = [](std::vector<Buffer> &bufs) {
+      auto pack = [&](const std::vector<size_t> &order, std::vector<int64_t> &offsets) {
+        offsets.assign(bufs.size(), 0);
+        std::vector<size_t> placed;
+        int64_t arena = 0;
+        std::vector<std::pair<int64_t, int64_t>> busy;
+        for (size_t i : order) {
+          const Buffer &buf = bufs[i];
+          busy.clear();
+          for (size_t j : placed) {
+            const Buffer &o = bufs[j];
+            if (o.first <= buf.last && buf.first <= o.last)
+              busy.push_back({offsets[j], offsets[j] + o.bytes});
+          }
+          std::sort(busy.begin(), busy.end());
+          int64_t at = 0;
+          for (auto [s, e] : busy) {
+            if (at + buf.bytes <= s)
+              break;
+            at = std::max(at, e);
+          }
+          offsets[i] = at;
+          arena = std::max(arena, at + buf.bytes);
+          placed.push_back(i);
         }
-        std::sort(busy.begin(), busy.end());
-        int64_t at = 0;
-        for (auto [s, e] : busy) {
-          if (at + buf.bytes <= s)
-            break;
-          at = std::max(at, e);
+        return arena;
+      };
+      std::vector<size_t> byDefinition(bufs.size());
+      for (size_t i = 0; i < byDefinition.size(); ++i)
+        byDefinition[i] = i;
+      std::vector<size_t> bySize = byDefinition, byLifetime = byDefinition;
+      std::stable_sort(bySize.begin(), bySize.end(),
+                       [&](size_t a, size_t c) { return bufs[a].bytes > bufs[c].bytes; });
+      std::stable_sort(byLifetime.begin(), byLifetime.end(), [&](size_t a, size_t c) {
+        int64_t la = bufs[a].last - bufs[a].first, lc = bufs[c].last - bufs[c].first;
+        return la != lc ? la > lc : bufs[a].bytes > bufs[c].bytes;
+      });
+      int64_t arena = -1;
+      std::vector<int64_t> offsets, best;
+      for (const std::vector<size_t> *order : {&bySize, &byLifetime, &byDefinition}) {
+        int64_t size = pack(*order, offsets);
+        if (arena < 0 || size < arena) {
+          arena = size;
+          best = offsets;
         }
-        offsets[i] = at;
-        arena = std::max(arena, at + buf.bytes);
-        placed.push_back(i);
       }
-      return arena;
+      for (size_t i = 0; i < bufs.size(); ++i)
+        bufs[i].offset = best[i];
+      return std::max<int64_t>(arena, 0);
     };
-    std::vector<size_t> byDefinition(bufs.size());
-    for (size_t i = 0; i < byDefinition.size(); ++i)
-      byDefinition[i] = i;
-    std::vector<size_t> bySize = byDefinition, byLifetime = byDefinition;
-    std::stable_sort(bySize.begin(), bySize.end(), [&](size_t a, size_t c) { return bufs[a].bytes > bufs[c].bytes; });
-    std::stable_sort(byLifetime.begin(), byLifetime.end(), [&](size_t a, size_t c) {
-      int64_t la = bufs[a].last - bufs[a].first, lc = bufs[c].last - bufs[c].first;
-      return la != lc ? la > lc : bufs[a].bytes > bufs[c].bytes;
-    });
-    int64_t arena = -1;
-    std::vector<int64_t> offsets, best;
-    for (const std::vector<size_t> *order : {&bySize, &byLifetime, &byDefinition}) {
-      int64_t size = pack(*order, offsets);
-      if (arena < 0 || size < arena) {
-        arena = size;
-        best = offsets;
-      }
-    }
-    arena = std::max<int64_t>(arena, 0);
-    for (size_t i = 0; i < bufs.size(); ++i)
-      bufs[i].offset = best[i];
+    int64_t arena = plan(bufs), hostArena = plan(hostBufs);
     llvm::DenseMap<Value, int64_t> offsetOf;
-    for (const Buffer &buf : bufs)
-      offsetOf[buf.value] = buf.offset;
+    for (const std::vector<Buffer> *list : {&bufs, &hostBufs})
+      for (const Buffer &buf : *list)
+        offsetOf[buf.value] = buf.offset;
+    for (BlockArgument arg : func.getArguments())
+      func.setArgAttr(arg.getArgNumber(), "kern.offset", b.getI64IntegerAttr(offsetOf[arg]));
     for (kern::LaunchOp l : launches) {
       SmallVector<int64_t> offs;
       for (Value r : l.getResults())
@@ -333,8 +373,14 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         l->setAttr("view", b.getUnitAttr());
       else
         l->removeAttr("view");
+      // Marked for the writer: the results live in the host arena, and the session runs the reference kernel.
+      if (hostValues.contains(l.getResult(0)))
+        l->setAttr("host", b.getUnitAttr());
+      else
+        l->removeAttr("host");
     }
     func->setAttr("kern.arena_bytes", b.getI64IntegerAttr(arena));
+    func->setAttr("kern.host_bytes", b.getI64IntegerAttr(hostArena));
     func->setAttr("kern.state_bytes", b.getI64IntegerAttr(stateBytes));
   }
 };

@@ -14,7 +14,7 @@ namespace {
 
 bool isNNKernelOp(Operation *op) {
   return op->getDialect() && op->getDialect()->getNamespace() == "nn" &&
-         !isa<nn::ConstantOp, nn::NoneOp, nn::OnnxNodeOp>(op) && num::lookupKernel(nn::kernelName(op).str());
+         !isa<nn::ConstantOp, nn::NoneOp, nn::OnnxNodeOp>(op) && num::lookupFamily(nn::kernelName(op).str());
 }
 
 } // namespace
@@ -41,7 +41,7 @@ void sampleShapes(func::FuncOp func, const std::function<int64_t(BlockArgument, 
     }
     if (!isNNKernelOp(op))
       return;
-    const num::KernelDef *k = num::lookupKernel(nn::kernelName(op).str());
+    const num::KernelFamily *k = num::lookupFamily(nn::kernelName(op).str());
     num::Attrs attrs = nn::kernelAttrs(op);
     num::KernelArgs args;
     args.attrs = &attrs;
@@ -77,7 +77,7 @@ void sampleShapes(func::FuncOp func, const std::function<int64_t(BlockArgument, 
         r->storage.resize(std::max<size_t>(r->t.bytes(), 1));
         r->t.data = r->storage.data();
       }
-      if (!k->run(args, err))
+      if (!k->reference(args, err))
         for (auto &r : results)
           r->t.data = nullptr;
     }

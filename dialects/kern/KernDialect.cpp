@@ -19,9 +19,11 @@ void KernDialect::initialize() {
 }
 
 LogicalResult LaunchOp::verify() {
-  const qopt::num::KernelDef *k = qopt::num::lookupKernel(getKernel().str());
+  const qopt::num::KernelFamily *k = qopt::num::lookupFamily(getKernel().str());
   if (!k)
-    return emitOpError() << "names unknown kernel '" << getKernel() << "'";
+    return emitOpError() << "names unknown kernel family '" << getKernel() << "'";
+  if (getVariant() && getVariant()->empty())
+    return emitOpError() << "has an empty variant name (leave `variant` out for the default implementation)";
   int nin = static_cast<int>(getOperands().size()), nout = static_cast<int>(getResults().size());
   if (nin < k->minInputs || (k->maxInputs >= 0 && nin > k->maxInputs))
     return emitOpError() << "kernel '" << getKernel() << "' takes " << k->minInputs << " to "
@@ -45,7 +47,7 @@ LogicalResult LaunchOp::verify() {
 }
 
 void LaunchOp::getEffects(SmallVectorImpl<SideEffects::EffectInstance<MemoryEffects::Effect>> &effects) {
-  const qopt::num::KernelDef *k = qopt::num::lookupKernel(getKernel().str());
+  const qopt::num::KernelFamily *k = qopt::num::lookupFamily(getKernel().str());
   if (!k || k->inPlace < 0 || k->inPlace >= static_cast<int>(getNumOperands()))
     return;
   OpOperand &state = getOperation()->getOpOperand(static_cast<unsigned>(k->inPlace));

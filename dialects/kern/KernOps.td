@@ -1,8 +1,8 @@
 //===- KernOps.td - the kern dialect -----------------------------------------===//
 //
-// kern is the execution level: one `kern.launch` per kernel invocation, named after an entry of the kernel table
-// (lib/Numerics for the CPU; each GPU target keeps a table under the same names), with the kernel's attributes as
-// a dictionary. Fusion passes turn several nn ops into one launch of a fused kernel. After planning, every launch
+// kern is the execution level: one `kern.launch` per kernel invocation, naming a kernel family (lib/Numerics
+// defines each: signature, shape function, reference implementation) and optionally a variant, with the kernel's
+// attributes as a dictionary; each runtime backend binds its own implementations. Fusion passes turn several nn ops into one launch of a fused kernel. After planning, every launch
 // carries the arena offset and the byte bound of each result.
 //
 //===----------------------------------------------------------------------===//
@@ -25,19 +25,23 @@ def Kern_NoneValue : Type<CPred<"::llvm::isa<::mlir::NoneType>($_self)">, "none"
 class Kern_Op<string mnemonic, list<Trait> traits = []> : Op<Kern_Dialect, mnemonic, traits>;
 
 def Kern_LaunchOp : Kern_Op<"launch", [DeclareOpInterfaceMethods<MemoryEffectsOpInterface>]> {
-  let summary = "one invocation of a kernel from the target's kernel table";
+  let summary = "one invocation of a kernel family, optionally of one of its variants";
   let description = [{
     ```mlir
     %y = kern.launch "matmul"(%x, %w) : (tensor<?x64xf32>, tensor<64x172xf32>) -> tensor<?x172xf32>
     %z = kern.launch "binary"(%a, %b) {attrs = {fn = "add"}} : (tensor<4xf32>, tensor<4xf32>) -> tensor<4xf32>
     ```
+    The string names the kernel family (its signature and shape function, target-neutral); `variant`, when set,
+    names one implementation of it that target selection chose (a layout, an algorithm). The runtime binds each
+    (family, variant) to its backend's code when a session starts and refuses a model naming a pair the backend
+    lacks; without `variant`, every backend runs its default implementation (on the CPU, the reference).
     Absent optional operands are `kern.absent` values. `offsets` and `max_shapes` are set by the memory planner:
     the arena offset and the largest shape of each result at the compiled dim bounds. A launch of a kernel that
     updates an operand in place (a `kern.state`: kv_append, kv_advance) writes memory and is never removed or
     merged; its result is that state after the update (its offset is the state's). Every other launch is pure.
   }];
   let arguments = (ins StrAttr:$kernel, Variadic<AnyType>:$operands,
-                       DefaultValuedAttr<DictionaryAttr, "{}">:$attrs,
+                       DefaultValuedAttr<DictionaryAttr, "{}">:$attrs, OptionalAttr<StrAttr>:$variant,
                        OptionalAttr<DenseI64ArrayAttr>:$offsets, OptionalAttr<ArrayAttr>:$max_shapes);
   let results = (outs Variadic<AnyTensor>:$results);
   let assemblyFormat = "$kernel `(` $operands `)` attr-dict `:` functional-type($operands, $results)";

@@ -137,7 +137,7 @@ OpFoldResult foldWithKernel(Operation *op, ArrayRef<Attribute> operands) {
   auto resultType = dyn_cast<RankedTensorType>(op->getResult(0).getType());
   if (!resultType || !resultType.hasStaticShape() || resultType.getNumElements() > kMaxFoldElements)
     return {};
-  const num::KernelDef *kernel = num::lookupKernel(kernelName(op).str());
+  const num::KernelFamily *kernel = num::lookupFamily(kernelName(op).str());
   if (!kernel)
     return {};
   // Shape arithmetic whose every element is known (e.g. a static entry gathered from a partly dynamic shape)
@@ -182,7 +182,7 @@ OpFoldResult foldWithKernel(Operation *op, ArrayRef<Attribute> operands) {
     return {};
   std::vector<uint8_t> bytes(result.bytes());
   result.data = bytes.data();
-  if (!kernel->run(args, err))
+  if (!kernel->reference(args, err))
     return {};
   return toElementsAttr(resultType, result);
 }

@@ -111,7 +111,7 @@ bool isConstantInts(Value v) {
 // stand-in sizes: a result dim that differs between the two runs depends on them and is dynamic; one that agrees
 // is static. Operands whose values the shape function reads must be known at compile time.
 LogicalResult inferWithKernel(Inferer &I, Operation *op, SmallVectorImpl<Type> &types) {
-  const num::KernelDef *k = num::lookupKernel(kernelName(op).str());
+  const num::KernelFamily *k = num::lookupFamily(kernelName(op).str());
   if (!k)
     return I.fail("has no shape inference");
   num::Attrs attrs = kernelAttrs(op);
@@ -174,7 +174,7 @@ LogicalResult inferWithKernel(Inferer &I, Operation *op, SmallVectorImpl<Type> &
 // Checks the function/kind name and operand element types of unary, binary and reduce ops by asking their kernel
 // about a scalar of the same element types: one source of truth for which names exist.
 LogicalResult checkWithKernel(Inferer &I, Operation *op) {
-  const num::KernelDef *k = num::lookupKernel(kernelName(op).str());
+  const num::KernelFamily *k = num::lookupFamily(kernelName(op).str());
   num::Attrs attrs = kernelAttrs(op);
   std::vector<num::Tensor> ins(op->getNumOperands());
   num::KernelArgs args;

@@ -5,9 +5,9 @@
 
 namespace qopt::num {
 
-const std::vector<const KernelDef *> &allKernels() {
-  static const std::vector<const KernelDef *> table = [] {
-    std::vector<const KernelDef *> t;
+const std::vector<const KernelFamily *> &allFamilies() {
+  static const std::vector<const KernelFamily *> table = [] {
+    std::vector<const KernelFamily *> t;
     registerActivationKernels(t);
     registerAttentionKernels(t);
     registerCacheKernels(t);
@@ -18,7 +18,7 @@ const std::vector<const KernelDef *> &allKernels() {
     registerConvKernels(t);
     registerIndexKernels(t);
     registerQuantKernels(t);
-    std::sort(t.begin(), t.end(), [](const KernelDef *a, const KernelDef *b) {
+    std::sort(t.begin(), t.end(), [](const KernelFamily *a, const KernelFamily *b) {
       return std::string_view(a->name) < std::string_view(b->name);
     });
     return t;
@@ -26,14 +26,14 @@ const std::vector<const KernelDef *> &allKernels() {
   return table;
 }
 
-const KernelDef *lookupKernel(std::string_view name) {
-  const auto &t = allKernels();
+const KernelFamily *lookupFamily(std::string_view name) {
+  const auto &t = allFamilies();
   auto it = std::lower_bound(t.begin(), t.end(), name,
-                             [](const KernelDef *k, std::string_view n) { return std::string_view(k->name) < n; });
+                             [](const KernelFamily *k, std::string_view n) { return std::string_view(k->name) < n; });
   return it != t.end() && (*it)->name == name ? *it : nullptr;
 }
 
-bool inferShapes(const KernelDef &k, const KernelArgs &a, std::string &error) {
+bool inferShapes(const KernelFamily &k, const KernelArgs &a, std::string &error) {
   if (!k.infer(a, error))
     return false;
   for (size_t i = 0; i < a.outputs.size(); ++i) {

@@ -145,13 +145,16 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
       auto type = cast<RankedTensorType>(arg.getType());
       auto maxShape = func.getArgAttrOfType<DenseI64ArrayAttr>(arg.getArgNumber(), "kern.max_shape");
       auto name = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name");
-      if (!maxShape)
-        return func.emitError() << "argument " << arg.getArgNumber() << " has no kern.max_shape";
-      if (!num::withinElementLimit(num::Shape(maxShape.asArrayRef().begin(), maxShape.asArrayRef().end())))
+      auto offset = func.getArgAttrOfType<IntegerAttr>(arg.getArgNumber(), "kern.offset");
+      if (!maxShape || !offset)
+        return func.emitError() << "argument " << arg.getArgNumber() << " has no memory plan";
+      num::Shape bound(maxShape.asArrayRef().begin(), maxShape.asArrayRef().end());
+      if (!num::withinElementLimit(bound))
         return func.emitError() << "input " << arg.getArgNumber() << " is bounded at over 2^59 elements";
-      encodeValue(values, name ? name.str() : "input" + std::to_string(arg.getArgNumber()),
-                  nn::toDType(type.getElementType()), fmt::Storage::Input, type.getShape(), maxShape.asArrayRef(), 0,
-                  0);
+      num::DType dt = nn::toDType(type.getElementType());
+      encodeValue(values, name ? name.str() : "input" + std::to_string(arg.getArgNumber()), dt, fmt::Storage::Input,
+                  type.getShape(), maxShape.asArrayRef(), static_cast<uint64_t>(offset.getInt()),
+                  static_cast<uint64_t>(num::numElements(bound)) * num::dtypeSize(dt));
       ids[arg] = numValues++;
     }
     std::vector<kern::LaunchOp> &launches = entryLaunches.emplace_back();
@@ -208,7 +211,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
       } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {
         if (!l.getOffsets() || !l.getMaxShapes())
           return l.emitError() << "has no memory plan";
-        const num::KernelDef *kernel = num::lookupKernel(l.getKernel().str());
+        const num::KernelFamily *kernel = num::lookupFamily(l.getKernel().str());
         for (auto [r, res] : llvm::enumerate(l.getResults())) {
           auto type = cast<RankedTensorType>(res.getType());
           int64_t offset = (*l.getOffsets())[r];
@@ -238,7 +241,8 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
           int64_t n = num::numElements(bound);
           uint64_t bytes = static_cast<uint64_t>(n) * num::dtypeSize(nn::toDType(type.getElementType()));
           encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
-                      fmt::Storage::Arena, type.getShape(), maxShape, static_cast<uint64_t>(offset), bytes);
+                      l->hasAttr("host") ? fmt::Storage::Host : fmt::Storage::Arena, type.getShape(), maxShape,
+                      static_cast<uint64_t>(offset), bytes);
           ids[res] = numValues++;
         }
         launches.push_back(l);
@@ -248,17 +252,25 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
     }
   }
 
-  uint64_t arenaBytes = 0; // the session's arena serves every entry
-  for (func::FuncOp f : entries)
-    arenaBytes = std::max<uint64_t>(arenaBytes, f->getAttrOfType<IntegerAttr>("kern.arena_bytes").getInt());
+  uint64_t arenaBytes = 0, hostBytes = 0; // the session's arenas serve every entry
+  auto planned = [](func::FuncOp f, StringRef attr) {
+    auto a = f->getAttrOfType<IntegerAttr>(attr);
+    return a ? static_cast<uint64_t>(a.getInt()) : 0;
+  };
+  for (func::FuncOp f : entries) {
+    arenaBytes = std::max(arenaBytes, planned(f, "kern.arena_bytes"));
+    hostBytes = std::max(hostBytes, planned(f, "kern.host_bytes"));
+  }
   program.u64(arenaBytes);
   program.u64(stateBytes);
+  program.u64(hostBytes);
   program.u32(static_cast<uint32_t>(entries.size()));
   for (size_t en = 0; en < entries.size(); ++en) {
     func::FuncOp func = entries[en];
     const std::vector<kern::LaunchOp> &launches = entryLaunches[en];
     program.str(func.getSymName().str());
-    program.u64(static_cast<uint64_t>(func->getAttrOfType<IntegerAttr>("kern.arena_bytes").getInt()));
+    program.u64(planned(func, "kern.arena_bytes"));
+    program.u64(planned(func, "kern.host_bytes"));
     program.u32(func.getNumArguments());
     for (BlockArgument arg : func.getArguments())
       program.u32(ids[arg]);
@@ -278,6 +290,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
     program.u32(static_cast<uint32_t>(launches.size()));
     for (kern::LaunchOp l : launches) {
       program.str(l.getKernel().str());
+      program.str(l.getVariant() ? l.getVariant()->str() : std::string());
       program.u32(l.getNumOperands());
       for (Value v : l.getOperands())
         program.u32(isa<NoneType>(v.getType()) ? fmt::kNoValue : ids.lookup(v));

@@ -135,6 +135,8 @@ qrt_status qrt_session_run(qrt_session *session);
 qrt_status qrt_session_run_entry(qrt_session *session, const char *entry);
 /* Zeroes the session's state (see qrt_model_state_bytes): the next run starts a new sequence. */
 qrt_status qrt_session_reset(qrt_session *session);
+/* The named output of the last run, in host memory (copied from the device on the first request after a run);
+ * its data stays valid until the session's next run. */
 qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_tensor *out_tensor);
 
 /* A llama2.c tokenizer.bin file with `vocab_size` tokens. */

@@ -230,17 +230,19 @@ qrt_status qrt_session_reset(qrt_session *s) {
   return guarded("qrt_session_reset", [&]() -> qrt_status {
     if (!s)
       return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_reset: null session");
-    s->impl->reset();
-    return nullptr;
+    std::string err;
+    int code = s->impl->reset(err);
+    return code ? makeStatus(code, err) : nullptr;
   });
 }
 
 qrt_status qrt_session_get_output(qrt_session *s, const char *name, qrt_tensor *out) {
   return guarded("qrt_session_get_output", [&]() -> qrt_status {
-    const qopt::num::Tensor *t = s->impl->output(name ? name : "");
+    int code = 0;
+    std::string err;
+    const qopt::num::Tensor *t = s->impl->output(name ? name : "", code, err);
     if (!t)
-      return makeStatus(QRT_ERROR_INVALID_ARGUMENT,
-                        std::string("no output named '") + (name ? name : "") + "' (or the session has not run)");
+      return makeStatus(code, err);
     std::memset(out, 0, sizeof *out);
     out->dtype = static_cast<qrt_dtype>(t->dtype);
     out->rank = static_cast<int32_t>(t->shape.size());

@@ -1,10 +1,16 @@
 //===- Backend.h - the runtime's device interface --------------------------===//
 //
-// A backend owns device memory (the arena, the session state and the weights' device copies) and launches kernels by name. The
-// session, shared by all backends, walks the program, computes every value's shape with the kernels' shape
-// functions on the host, checks it against the plan, and asks the backend to launch. The CPU backend is the
-// first implementation and the numeric reference; a CUDA backend implements the same interface with its own
-// kernel table.
+// A backend owns device memory (the arena, the session state and the weights' device copies) and runs kernel
+// families with its own implementations, bound per instruction when a session starts. The session, shared by all
+// backends, walks the program: it computes every value's shape with the kernels' shape functions on the host,
+// checks it against the plan, runs host instructions (shape arithmetic) itself, and asks the backend to launch
+// the rest.
+//
+// Device memory is reached only through this interface. The addresses it returns are in the backend's address
+// space: the session stores them and hands them back to the backend's kernels, and never reads or writes through
+// them; bytes cross between host and device only by upload and download. The CPU backend is the first
+// implementation and the numeric reference (its addresses happen to be host addresses); a CUDA backend
+// implements the same interface.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QRT_BACKEND_H
@@ -21,19 +27,34 @@ class Backend {
 public:
   virtual ~Backend() = default;
   virtual const char *name() const = 0;
-  // Allocates the arena and makes weights addressable; called once per session.
+  // Allocates the arena (model.arenaBytes) and the session state (model.stateBytes, zeroed) and makes the weights
+  // addressable; called once per session.
   virtual bool prepare(const Model &model, std::string &error) = 0;
-  virtual uint8_t *arena() = 0;
-  // The session's state memory (model.stateBytes, Storage::State values), kept between runs; zero after prepare.
-  virtual uint8_t *state() = 0;
+
+  // Device addresses.
+  virtual void *arenaAddress(uint64_t offset) = 0;
+  virtual void *stateAddress(uint64_t offset) = 0;
+  virtual const void *weightAddress(const Model &model, const Value &value) = 0;
+  // Memory for value `id` whose size is only known at run time (Storage::Dynamic), or the device copy of a host
+  // value; valid until the next call for the same id. Null if it cannot be allocated.
+  virtual void *dynamicBuffer(uint32_t id, size_t bytes) = 0;
+
+  // Copies host bytes to a device address, ordered after the kernels launched before it.
+  virtual bool upload(void *device, const void *host, size_t bytes, std::string &error) = 0;
+  // Copies device bytes to the host once the kernels launched before it have finished; returns when they are there.
+  virtual bool download(void *host, const void *device, size_t bytes, std::string &error) = 0;
+  // Waits for every launch and copy issued so far.
+  virtual bool synchronize(std::string &error) = 0;
   // Zeroes the state (qrt_session_reset).
-  virtual void resetState() = 0;
-  // Memory for value `id` whose size is only known at run time (Storage::Dynamic); valid until the next call
-  // for the same id. Null if it cannot be allocated.
-  virtual uint8_t *dynamicBuffer(uint32_t id, size_t bytes) = 0;
-  virtual const void *weightData(const Model &model, const Value &value) = 0;
-  // Runs one instruction whose operands' shapes are already inferred and whose outputs point into the arena.
-  virtual bool launch(const Instr &instr, qopt::num::KernelArgs &args, std::string &error) = 0;
+  virtual bool resetState(std::string &error) = 0;
+
+  // This backend's implementation of a kernel family (of the named variant; empty: the default), bound once per
+  // instruction when a session starts. Null, with `error` set, for a pair the backend lacks.
+  using Kernel = const void *;
+  virtual Kernel bind(const qopt::num::KernelFamily &family, const std::string &variant, std::string &error) = 0;
+  // Runs a bound kernel on operands whose shapes are already inferred; every data pointer in `args` is a device
+  // address of this backend.
+  virtual bool launch(Kernel kernel, qopt::num::KernelArgs &args, std::string &error) = 0;
 };
 
 std::unique_ptr<Backend> createCpuBackend(int numThreads);

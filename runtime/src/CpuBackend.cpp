@@ -43,15 +43,31 @@ public:
       error = "cannot allocate the " + std::to_string(model.stateBytes) + "-byte session state (KV cache)";
       return false;
     }
-    resetState();
+    return resetState(error);
+  }
+
+  void *arenaAddress(uint64_t offset) override { return arenaBase + offset; }
+  void *stateAddress(uint64_t offset) override { return stateBase + offset; }
+  const void *weightAddress(const Model &, const Value &value) override { return value.data; }
+
+  // Kernels run synchronously on the calling thread (and the pool it waits for): copies need no ordering.
+  bool upload(void *device, const void *host, size_t bytes, std::string &) override {
+    if (bytes)
+      std::memcpy(device, host, bytes);
+    return true;
+  }
+  bool download(void *host, const void *device, size_t bytes, std::string &) override {
+    if (bytes)
+      std::memcpy(host, device, bytes);
+    return true;
+  }
+  bool synchronize(std::string &) override { return true; }
+  bool resetState(std::string &) override {
+    std::memset(stateBase, 0, stateSize ? stateSize : 64);
     return true;
   }
 
-  uint8_t *arena() override { return arenaBase; }
-  uint8_t *state() override { return stateBase; }
-  void resetState() override { std::memset(stateBase, 0, stateSize ? stateSize : 64); }
-
-  uint8_t *dynamicBuffer(uint32_t id, size_t bytes) override {
+  void *dynamicBuffer(uint32_t id, size_t bytes) override {
     if (id >= dynamic.size())
       dynamic.resize(id + 1);
     Buffer &b = dynamic[id];
@@ -65,11 +81,18 @@ public:
     return b.data.get();
   }
 
-  const void *weightData(const Model &, const Value &value) override { return value.data; }
+  // The CPU runs each family's reference implementation; it has no other variants.
+  Kernel bind(const qopt::num::KernelFamily &family, const std::string &variant, std::string &error) override {
+    if (!variant.empty()) {
+      error = "the cpu backend has no variant '" + variant + "' of kernel family '" + family.name + "'";
+      return nullptr;
+    }
+    return &family;
+  }
 
-  bool launch(const Instr &instr, qopt::num::KernelArgs &args, std::string &error) override {
+  bool launch(Kernel kernel, qopt::num::KernelArgs &args, std::string &error) override {
     args.pool = &pool;
-    return instr.kernel->run(args, error);
+    return static_cast<const qopt::num::KernelFamily *>(kernel)->reference(args, error);
   }
 
 private:

@@ -173,7 +173,7 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         break;
       if (!num::isValidDType(dt))
         return bad("value '" + v.name + "' has unknown dtype code " + std::to_string(dt));
-      if (storage < 1 || storage > 6)
+      if (storage < 1 || storage > 7)
         return bad("value '" + v.name + "' has unknown storage " + std::to_string(storage));
       if (rank > format::kMaxRank)
         return bad("value '" + v.name + "' has rank " + std::to_string(rank) + " > " +
@@ -224,7 +224,9 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       } else if (v.storage == format::Storage::State &&
                  (need != v.maxBytes || std::any_of(v.dims.begin(), v.dims.end(), [](int64_t d) { return d < 0; }))) {
         return bad("state value '" + v.name + "' must have a static shape and a slot of its size");
-      } else if (v.storage == format::Storage::Arena && need != v.maxBytes) {
+      } else if ((v.storage == format::Storage::Arena || v.storage == format::Storage::Input ||
+                  v.storage == format::Storage::Host) &&
+                 need != v.maxBytes) {
         return bad("value '" + v.name + "' has a slot of " + std::to_string(v.maxBytes) +
                    " bytes but its bound needs " + std::to_string(need));
       }
@@ -249,38 +251,33 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       }
       return r.ok();
     };
-    // The planner places each slot (rounded up to 64 bytes) at 0 or at the end of another, so the arena is at
-    // most the sum of the slots: a larger claim is a damaged or hostile file asking for memory it never uses.
-    uint64_t slots = 0;
-    for (const Value &v : model->values) {
-      if (v.storage != format::Storage::Arena)
-        continue;
-      if (!within(v.offset, v.maxBytes, model->arenaBytes))
-        return bad("value '" + v.name + "' lies outside the arena");
-      if (v.offset % format::kWeightAlign != 0)
-        return bad("value '" + v.name + "' has an arena slot not aligned to " +
-                   std::to_string(format::kWeightAlign) + " bytes");
-      slots += (std::max<uint64_t>(v.maxBytes, 1) + 63) / 64 * 64; // maxBytes <= 2^62: no overflow
-      if (slots > kMaxElements * 8)
-        return bad("the arena's slots add up to more than 2^62 bytes");
-    }
-    if (model->arenaBytes > slots)
-      return bad("the arena is " + std::to_string(model->arenaBytes) + " bytes but its slots add up to " +
-                 std::to_string(slots));
-    // State likewise: its values lie inside it, and it is no larger than their slots together.
-    uint64_t stateSlots = 0;
-    for (const Value &v : model->values) {
-      if (v.storage != format::Storage::State)
-        continue;
-      if (!within(v.offset, v.maxBytes, model->stateBytes) || v.offset % format::kWeightAlign != 0)
-        return bad("state value '" + v.name + "' lies outside the state or is misaligned");
-      stateSlots += (std::max<uint64_t>(v.maxBytes, 1) + 63) / 64 * 64;
-      if (stateSlots > kMaxElements * 8)
-        return bad("the state's values add up to more than 2^62 bytes");
-    }
-    if (model->stateBytes > stateSlots)
-      return bad("the state is " + std::to_string(model->stateBytes) + " bytes but its values add up to " +
-                 std::to_string(stateSlots));
+    model->hostBytes = r.u64();
+    // The planner places each slot (rounded up to 64 bytes) at 0 or at the end of another, so an arena is at most
+    // the sum of its slots: a larger claim is a damaged or hostile file asking for memory it never uses. The
+    // device arena holds arena values and inputs; the host arena host values; the state its values.
+    auto checkRegion = [&](uint64_t size, const std::string &region,
+                           std::initializer_list<format::Storage> kinds) -> std::string {
+      uint64_t slots = 0;
+      for (const Value &v : model->values) {
+        if (std::find(kinds.begin(), kinds.end(), v.storage) == kinds.end())
+          continue;
+        if (!within(v.offset, v.maxBytes, size) || v.offset % format::kWeightAlign != 0)
+          return "value '" + v.name + "' lies outside the " + region + " or is not aligned to " +
+                 std::to_string(format::kWeightAlign) + " bytes";
+        slots += (std::max<uint64_t>(v.maxBytes, 1) + 63) / 64 * 64; // maxBytes <= 2^62: no overflow
+        if (slots > kMaxElements * 8)
+          return "the " + region + "'s slots add up to more than 2^62 bytes";
+      }
+      if (size > slots)
+        return "the " + region + " is " + std::to_string(size) + " bytes but its slots add up to " +
+               std::to_string(slots);
+      return "";
+    };
+    for (std::string err : {checkRegion(model->arenaBytes, "arena", {format::Storage::Arena, format::Storage::Input}),
+                            checkRegion(model->stateBytes, "state", {format::Storage::State}),
+                            checkRegion(model->hostBytes, "host arena", {format::Storage::Host})})
+      if (!err.empty())
+        return bad(err);
     // Entries: one program each over the shared values (weights, state), with their own inputs and arena values.
     uint32_t ne = r.count(32);
     if (ne == 0 || ne > 16)
@@ -290,10 +287,12 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       Entry &e = model->entries[en];
       e.name = r.str();
       e.arenaBytes = r.u64();
+      e.hostBytes = r.u64();
       const std::string where = ne > 1 ? "entry '" + e.name + "': " : "";
       if (!r.ok())
         break;
-      if (e.name.empty() || e.name.find('\0') != std::string::npos || e.arenaBytes > model->arenaBytes)
+      if (e.name.empty() || e.name.find('\0') != std::string::npos || e.arenaBytes > model->arenaBytes ||
+          e.hostBytes > model->hostBytes)
         return bad("entry " + std::to_string(en) + " has an empty name, a NUL in it, or an arena larger than the "
                    "session's");
       for (uint32_t p = 0; p < en; ++p)
@@ -305,7 +304,8 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       for (uint32_t i = 0; i < nv; ++i)
         defined[i] = model->values[i].storage != format::Storage::Arena &&
                      model->values[i].storage != format::Storage::Dynamic &&
-                     model->values[i].storage != format::Storage::Input;
+                     model->values[i].storage != format::Storage::Input &&
+                     model->values[i].storage != format::Storage::Host;
       if (!readIds(e.inputs, false))
         return bad(where + "input table is malformed");
       uint32_t nout = r.count(8);
@@ -351,9 +351,10 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       for (uint32_t i = 0; i < ni && r.ok(); ++i) {
         Instr &in = e.program[i];
         std::string kname = r.str();
-        in.kernel = num::lookupKernel(kname);
-        if (!in.kernel)
-          return bad(where + "instruction " + std::to_string(i) + " names unknown kernel '" + kname + "'");
+        in.variant = r.str();
+        in.family = num::lookupFamily(kname);
+        if (!in.family)
+          return bad(where + "instruction " + std::to_string(i) + " names unknown kernel family '" + kname + "'");
         if (!readIds(in.inputs, true) || !readIds(in.outputs, false))
           return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") has invalid operand ids");
         uint32_t na = r.count(6);
@@ -384,7 +385,7 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         }
         if (!r.ok())
           break;
-        const num::KernelDef &k = *in.kernel;
+        const num::KernelFamily &k = *in.family;
         int nin = static_cast<int>(in.inputs.size()), nout = static_cast<int>(in.outputs.size());
         int wantOut = k.numOutputs >= 0 ? k.numOutputs : static_cast<int>(in.attrs.getInt("num_outputs", -1));
         if (nin < k.minInputs || (k.maxInputs >= 0 && nin > k.maxInputs) || nout != wantOut)
@@ -415,9 +416,30 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
           updated[in.outputs[0]] = true;
           continue;
         }
+        // A host instruction (results in the host arena) runs the reference kernel on host memory: it reads host
+        // values, inputs (the session keeps their bytes) and weights (in the mapped file), or only shapes.
+        in.host = nout > 0 && model->values[in.outputs[0]].storage == format::Storage::Host;
+        for (uint32_t id : in.outputs)
+          if ((model->values[id].storage == format::Storage::Host) != in.host)
+            return bad(where + "instruction " + std::to_string(i) + " (" + kname +
+                       ") has results both in the host arena and outside it");
+        if (in.host) {
+          if (!in.variant.empty())
+            return bad(where + "instruction " + std::to_string(i) + " (" + kname +
+                       ") runs on the host, which has only the reference kernels, but names variant '" + in.variant +
+                       "'");
+          for (uint32_t id : in.inputs) {
+            format::Storage st = id == format::kNoValue ? format::Storage::Host : model->values[id].storage;
+            if (!k.readsShapesOnly && st != format::Storage::Host && st != format::Storage::Input &&
+                !model->values[id].isWeight())
+              return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") runs on the host but reads '" +
+                         model->values[id].name + "', which is in device memory");
+          }
+        }
         for (uint32_t id : in.outputs) {
           bool computed = model->values[id].storage == format::Storage::Arena ||
-                          model->values[id].storage == format::Storage::Dynamic;
+                          model->values[id].storage == format::Storage::Dynamic ||
+                          model->values[id].storage == format::Storage::Host;
           if (!computed || defined[id])
             return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") writes '" +
                        model->values[id].name + "' which is not a fresh arena value");
@@ -426,16 +448,19 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         // Kernels assume their results alias neither their operands nor each other (the planner gives values live
         // at the same instruction disjoint slots); a file that breaks this would make a kernel read what it is
         // writing (an overlapping memcpy, say).
+        auto region = [](format::Storage st) { // 1: the device arena, 2: the host arena, 0: neither
+          return st == format::Storage::Arena || st == format::Storage::Input ? 1 : st == format::Storage::Host ? 2 : 0;
+        };
         auto slotOverlap = [&](uint32_t a, uint32_t b) {
           const Value &x = model->values[a], &y = model->values[b];
-          return x.storage == format::Storage::Arena && y.storage == format::Storage::Arena && x.maxBytes &&
-                 y.maxBytes && x.offset < y.offset + y.maxBytes && y.offset < x.offset + x.maxBytes;
+          return region(x.storage) && region(x.storage) == region(y.storage) && x.maxBytes && y.maxBytes &&
+                 x.offset < y.offset + y.maxBytes && y.offset < x.offset + x.maxBytes;
         };
         // A view kernel's result may instead be its input's memory (the planner's alias): the same offset, within
         // the input's slot. The session then launches nothing.
         in.view = k.isView && nout == 1 && nin > 0 && in.inputs[0] != format::kNoValue &&
                   model->values[in.outputs[0]].storage == format::Storage::Arena &&
-                  model->values[in.inputs[0]].storage == format::Storage::Arena &&
+                  region(model->values[in.inputs[0]].storage) == 1 &&
                   model->values[in.outputs[0]].offset == model->values[in.inputs[0]].offset;
         if (in.view && model->values[in.outputs[0]].maxBytes > model->values[in.inputs[0]].maxBytes)
           return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") views '" +
@@ -457,7 +482,7 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       if (!r.ok())
         return bad("program section is malformed");
       for (const Instr &in : e.program)
-        e.launches += in.view ? 0 : 1;
+        e.launches += in.view || in.host ? 0 : 1;
       for (uint32_t id : e.outputs)
         if (!defined[id])
           return bad(where + "graph output '" + model->values[id].name + "' is never computed");

@@ -26,7 +26,8 @@ struct Value {
   qopt::format::Storage storage = qopt::format::Storage::Arena;
   std::vector<int64_t> dims;    // -1 where dynamic
   std::vector<int64_t> maxDims; // the plan's bound for each dim
-  uint64_t offset = 0;          // into the weights section or the arena; an external weight's index
+  uint64_t offset = 0;          // into the weights section, the arena, the state or the host arena; an external
+                                // weight's index
   uint64_t maxBytes = 0;        // bytes reserved (arena) or held (weight)
   const uint8_t *data = nullptr; // a weight's bytes (in the file, or the host's for an external one)
 
@@ -41,11 +42,13 @@ using WeightResolver =
     std::function<const void *(uint64_t index, const std::string &name, qopt::num::DType dtype, uint64_t bytes)>;
 
 struct Instr {
-  const qopt::num::KernelDef *kernel = nullptr;
+  const qopt::num::KernelFamily *family = nullptr;
+  std::string variant; // empty: the backend's default implementation of the family
   std::vector<uint32_t> inputs; // qopt::format::kNoValue for an absent optional operand
   std::vector<uint32_t> outputs;
   qopt::num::Attrs attrs;
-  bool view = false; // the result is input 0's memory (KernelDef::isView, planned as an alias): nothing to launch
+  bool view = false; // the result is input 0's memory (KernelFamily::isView, planned as an alias): nothing to launch
+  bool host = false; // the results are in the host arena: the session runs the reference kernel on the host
 };
 
 // One function of the model.bin: its own inputs (matching the first entry's by name, dtype and rank), outputs and
@@ -54,6 +57,7 @@ struct Instr {
 struct Entry {
   std::string name;
   uint64_t arenaBytes = 0; // the part of the session's arena this entry uses
+  uint64_t hostBytes = 0;  // the part of the session's host arena this entry uses
   std::vector<uint32_t> inputs, outputs;
   std::vector<std::string> outputNames; // parallel to `outputs`
   std::vector<Instr> program;
@@ -80,6 +84,7 @@ public:
   const Entry &general() const { return entries[0]; }
   uint64_t arenaBytes = 0; // the session's arena: the largest entry's
   uint64_t stateBytes = 0; // the session's state (Storage::State values), kept between runs
+  uint64_t hostBytes = 0;  // the session's host arena (Storage::Host values: shape arithmetic), the largest entry's
   std::map<std::string, std::string> meta;
   const uint8_t *weights = nullptr;
   uint64_t weightsSize = 0;

@@ -27,7 +27,7 @@ Session::Session(const Model &model, std::unique_ptr<Backend> backend)
 }
 
 Session::~Session() {
-  if (!profile || kernelTime.empty())
+  if (!profile || entryCounts.empty())
     return;
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(kernelTime.begin(), kernelTime.end());
   std::sort(rows.begin(), rows.end(), [](auto &a, auto &b) { return a.second.first > b.second.first; });
@@ -35,38 +35,82 @@ Session::~Session() {
   for (auto &r : rows)
     total += r.second.first;
   int64_t runs = 0, launches = 0;
-  for (auto &[name, rl] : entryRuns) {
-    runs += rl.first;
-    launches += rl.second;
+  for (auto &[name, c] : entryCounts) {
+    runs += c.runs;
+    launches += c.launches;
   }
   std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels, %lld runs, %lld launches (%.1f per run)\n",
                backend->name(), total, static_cast<long long>(runs), static_cast<long long>(launches),
                runs ? static_cast<double>(launches) / runs : 0.0);
-  for (auto &[name, rl] : entryRuns)
-    std::fprintf(stderr, "  entry '%s': %lld runs, %lld launches (%.1f per run)\n", name.c_str(),
-                 static_cast<long long>(rl.first), static_cast<long long>(rl.second),
-                 rl.first ? static_cast<double>(rl.second) / rl.first : 0.0);
+  for (auto &[name, c] : entryCounts)
+    std::fprintf(stderr,
+                 "  entry '%s': %lld runs, %lld launches (%.1f per run), %lld host instructions, %lld uploads, "
+                 "%lld downloads\n",
+                 name.c_str(), static_cast<long long>(c.runs), static_cast<long long>(c.launches),
+                 c.runs ? static_cast<double>(c.launches) / c.runs : 0.0, static_cast<long long>(c.host),
+                 static_cast<long long>(c.uploads), static_cast<long long>(c.downloads));
   for (auto &[name, t] : rows)
     std::fprintf(stderr, "  %-28s %9.3f s %5.1f%% %9lld launches\n", name.c_str(), t.first,
                  total > 0 ? 100.0 * t.first / total : 0.0, static_cast<long long>(t.second));
 }
 
+uint8_t *Session::HostBuffer::reserve(size_t bytes) {
+  if (data && bytes <= capacity)
+    return data.get();
+  // calloc: zeroed like the arena, without touching the pages of a large request; the old buffer goes first.
+  data.reset();
+  data.reset(static_cast<uint8_t *>(std::calloc(std::max<size_t>(bytes, 1), 1)));
+  capacity = data ? bytes : 0;
+  return data.get();
+}
+
 bool Session::prepare(std::string &error) {
   if (!backend->prepare(model, error))
     return false;
-  tensors.resize(model.values.size());
+  bound.resize(model.entries.size());
+  for (size_t e = 0; e < model.entries.size(); ++e) {
+    const Entry &entry = model.entries[e];
+    bound[e].assign(entry.program.size(), nullptr);
+    for (size_t pc = 0; pc < entry.program.size(); ++pc) {
+      const Instr &in = entry.program[pc];
+      if (in.view || in.host) // nothing launched, or the reference kernel on the host
+        continue;
+      std::string err;
+      bound[e][pc] = backend->bind(*in.family, in.variant, err);
+      if (!bound[e][pc]) {
+        error = (model.entries.size() > 1 ? "entry '" + entry.name + "', " : std::string()) + "instruction " +
+                std::to_string(pc) + " (" + in.family->name + "): " + err;
+        return false;
+      }
+    }
+  }
+  if (!hostArena.reserve(static_cast<size_t>(model.hostBytes))) {
+    error = "cannot allocate the " + std::to_string(model.hostBytes) + "-byte host arena";
+    return false;
+  }
+  const size_t n = model.values.size();
+  tensors.resize(n);
+  hostData.assign(n, nullptr);
+  hostCopy.resize(n);
+  deviceCopy.resize(n);
+  downloaded.resize(n);
+  downloadedIn.assign(n, 0);
+  uploadedIn.assign(n, 0);
   inputData.resize(model.general().inputs.size());
   inputShape.resize(model.general().inputs.size());
   inputSet.assign(model.general().inputs.size(), false);
-  for (size_t i = 0; i < model.values.size(); ++i) {
+  for (size_t i = 0; i < n; ++i) {
     const Value &v = model.values[i];
     tensors[i].dtype = v.dtype;
     if (v.isWeight()) {
       tensors[i].shape = v.dims;
-      tensors[i].data = const_cast<void *>(backend->weightData(model, v));
+      tensors[i].data = const_cast<void *>(backend->weightAddress(model, v));
+      hostData[i] = v.data; // the mapped file's (or the host's external) bytes
     } else if (v.storage == Storage::State) {
       tensors[i].shape = v.dims;
-      tensors[i].data = backend->state() + v.offset;
+      tensors[i].data = backend->stateAddress(v.offset);
+    } else if (v.storage == Storage::Host) {
+      hostData[i] = hostArena.data.get() + v.offset;
     }
   }
   return true;
@@ -132,8 +176,8 @@ int Session::run(std::string &error) {
     }
   for (size_t e = 1; e < model.entries.size(); ++e)
     if (fits(model.entries[e], nullptr))
-      return execute(model.entries[e], error);
-  return execute(model.general(), error);
+      return execute(model.entries[e], e, error);
+  return execute(model.general(), 0, error);
 }
 
 int Session::runEntry(const std::string &name, std::string &error) {
@@ -147,7 +191,7 @@ int Session::runEntry(const std::string &name, std::string &error) {
       }
     if (!fits(e, &error))
       return QRT_ERROR_INVALID_ARGUMENT;
-    return execute(e, error);
+    return execute(e, static_cast<size_t>(&e - model.entries.data()), error);
   }
   std::string names;
   for (const Entry &e : model.entries)
@@ -156,30 +200,99 @@ int Session::runEntry(const std::string &name, std::string &error) {
   return QRT_ERROR_INVALID_ARGUMENT;
 }
 
-int Session::execute(const Entry &entry, std::string &error) {
-  last = nullptr; // outputs are valid only after a complete run
-  for (size_t j = 0; j < entry.inputs.size(); ++j) {
-    num::Tensor &t = tensors[entry.inputs[j]];
-    t.shape = inputShape[j];
-    t.data = inputData[j].data();
+const num::Tensor *Session::hostView(uint32_t id, std::string &error) {
+  num::Tensor &h = hostCopy[id];
+  const num::Tensor &t = tensors[id];
+  h.dtype = t.dtype;
+  h.shape = t.shape;
+  if (hostData[id]) {
+    h.data = const_cast<void *>(hostData[id]);
+    return &h;
   }
-  uint8_t *arena = backend->arena();
+  if (downloadedIn[id] != runs) { // a device value a shape function reads: bring its bytes over (rare)
+    size_t bytes = static_cast<size_t>(t.numel()) * num::dtypeSize(t.dtype);
+    uint8_t *dst = downloaded[id].reserve(bytes);
+    if (!dst) {
+      error = "out of memory: cannot allocate " + std::to_string(bytes) + " host bytes for '" +
+              model.values[id].name + "'";
+      return nullptr;
+    }
+    if (!backend->download(dst, t.data, bytes, error))
+      return nullptr;
+    downloadedIn[id] = runs;
+    if (counting)
+      ++counting->downloads;
+  }
+  h.data = downloaded[id].data.get();
+  return &h;
+}
+
+const num::Tensor *Session::deviceView(uint32_t id, std::string &error) {
+  const Value &v = model.values[id];
+  if (v.storage != Storage::Host)
+    return &tensors[id];
+  num::Tensor &d = deviceCopy[id];
+  d.dtype = tensors[id].dtype;
+  d.shape = tensors[id].shape;
+  if (uploadedIn[id] != runs) { // computed on the host this run: a device kernel reads its bytes
+    size_t bytes = static_cast<size_t>(num::numElements(d.shape)) * num::dtypeSize(d.dtype);
+    d.data = backend->dynamicBuffer(id, bytes);
+    if (!d.data) {
+      error = "out of device memory: cannot allocate " + std::to_string(bytes) + " bytes for '" + v.name + "'";
+      return nullptr;
+    }
+    if (!backend->upload(d.data, hostData[id], bytes, error))
+      return nullptr;
+    uploadedIn[id] = runs;
+    if (counting)
+      ++counting->uploads;
+  }
+  return &d;
+}
+
+int Session::execute(const Entry &entry, size_t entryIndex, std::string &error) {
+  last = nullptr; // outputs are valid only after a complete run
+  ++runs;
+  counting = profile ? &entryCounts[entry.name] : nullptr;
+  for (size_t j = 0; j < entry.inputs.size(); ++j) {
+    uint32_t id = entry.inputs[j];
+    num::Tensor &t = tensors[id];
+    t.shape = inputShape[j];
+    t.data = backend->arenaAddress(model.values[id].offset);
+    hostData[id] = inputData[j].data();
+    if (!backend->upload(t.data, inputData[j].data(), inputData[j].size(), error)) {
+      error = "uploading input '" + model.values[id].name + "': " + error;
+      return QRT_ERROR_EXECUTION;
+    }
+  }
   num::KernelArgs args;
   for (size_t pc = 0; pc < entry.program.size(); ++pc) {
     const Instr &in = entry.program[pc];
+    const num::KernelFamily &family = *in.family;
+    auto where = [&]() {
+      return (model.entries.size() > 1 ? "entry '" + entry.name + "', " : std::string()) + "instruction " +
+             std::to_string(pc) + " (" + family.name + " -> " + model.values[in.outputs[0]].name + "): ";
+    };
+    // The operands as the shape function reads them: host bytes where it reads data (every operand of a host
+    // instruction, unless its kernel reads only shapes), the device value elsewhere (only its shape is read).
+    std::string err;
     args.inputs.clear();
     args.outputs.clear();
     args.attrs = &in.attrs;
-    for (uint32_t id : in.inputs)
-      args.inputs.push_back(id == kNoValue ? nullptr : &tensors[id]);
+    args.pool = nullptr;
+    for (size_t j = 0; j < in.inputs.size(); ++j) {
+      uint32_t id = in.inputs[j];
+      bool readsData = in.host ? !family.readsShapesOnly : (family.shapeDataInputs >> j & 1u) != 0;
+      const num::Tensor *t = id == kNoValue ? nullptr : readsData ? hostView(id, err) : &tensors[id];
+      if (id != kNoValue && !t) {
+        error = where() + err;
+        return QRT_ERROR_EXECUTION;
+      }
+      args.inputs.push_back(t);
+    }
     for (uint32_t id : in.outputs)
       args.outputs.push_back(&tensors[id]);
-    auto where = [&]() {
-      return (model.entries.size() > 1 ? "entry '" + entry.name + "', " : std::string()) + "instruction " +
-             std::to_string(pc) + " (" + in.kernel->name + " -> " + model.values[in.outputs[0]].name + "): ";
-    };
-    std::string err;
-    if (!num::inferShapes(*in.kernel, args, err)) {
+    if (!num::inferShapes(family, args, err)) {
       error = where() + err;
       return QRT_ERROR_EXECUTION;
     }
@@ -192,7 +305,7 @@ int Session::execute(const Entry &entry, std::string &error) {
                   " is not the shape of state '" + v.name + "'";
           return QRT_ERROR_EXECUTION;
         }
-        t.data = backend->state() + v.offset;
+        t.data = backend->stateAddress(v.offset);
         continue;
       }
       int64_t n = t.numel();
@@ -207,7 +320,7 @@ int Session::execute(const Entry &entry, std::string &error) {
         continue;
       }
       if (in.view) { // the input's bytes, unchanged: check that this shape makes the kernel a view indeed
-        if (!in.kernel->isView(tensors[in.inputs[0]].shape, in.attrs) || t.dtype != v.dtype ||
+        if (!family.isView(tensors[in.inputs[0]].shape, in.attrs) || t.dtype != v.dtype ||
             num::numElements(t.shape) != tensors[in.inputs[0]].numel()) {
           error = where() + "planned as a view of its input, but " + num::shapeStr(tensors[in.inputs[0]].shape) +
                   " -> " + num::shapeStr(t.shape) + " moves data";
@@ -222,17 +335,37 @@ int Session::execute(const Entry &entry, std::string &error) {
                 " bytes); recompile with larger --max-dim values";
         return QRT_ERROR_EXECUTION;
       }
-      t.data = arena + v.offset;
+      t.data = in.host ? const_cast<void *>(hostData[id]) : backend->arenaAddress(v.offset);
     }
     if (in.view)
       continue;
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
-    if (!backend->launch(in, args, err)) {
-      error = where() + err;
-      return QRT_ERROR_EXECUTION;
+    if (in.host) { // shape arithmetic: the reference kernel on the host arena
+      if (!family.reference(args, err)) {
+        error = where() + err;
+        return QRT_ERROR_EXECUTION;
+      }
+      if (counting)
+        ++counting->host;
+    } else {
+      // The kernel reads device memory: host values it takes as data are uploaded.
+      for (size_t j = 0; j < in.inputs.size(); ++j) {
+        uint32_t id = in.inputs[j];
+        if (id == kNoValue)
+          continue;
+        args.inputs[j] = deviceView(id, err);
+        if (!args.inputs[j]) {
+          error = where() + err;
+          return QRT_ERROR_EXECUTION;
+        }
+      }
+      if (!backend->launch(bound[entryIndex][pc], args, err)) {
+        error = where() + err;
+        return QRT_ERROR_EXECUTION;
+      }
     }
     if (profile) {
-      std::string key = in.kernel->name;
+      std::string key = std::string(family.name) + (in.host ? " (host)" : "");
       if (const qopt::num::Attr *fn = in.attrs.find("fn"))
         key += "." + fn->s;
       auto &slot = kernelTime[key];
@@ -241,22 +374,35 @@ int Session::execute(const Entry &entry, std::string &error) {
     }
   }
   last = &entry;
-  if (profile) {
-    auto &rl = entryRuns[entry.name];
-    ++rl.first;
-    rl.second += static_cast<int64_t>(entry.launches);
+  if (counting) {
+    ++counting->runs;
+    counting->launches += static_cast<int64_t>(entry.launches);
+    counting = nullptr; // the outputs' downloads are the caller's, not the run's
   }
   return QRT_OK;
 }
 
-void Session::reset() { backend->resetState(); }
+int Session::reset(std::string &error) {
+  if (!backend->resetState(error))
+    return QRT_ERROR_EXECUTION;
+  return QRT_OK;
+}
 
-const num::Tensor *Session::output(const std::string &name) const {
-  if (!last)
+const num::Tensor *Session::output(const std::string &name, int &code, std::string &error) {
+  code = QRT_ERROR_INVALID_ARGUMENT;
+  if (!last) {
+    error = "the session has not run (or its last run failed)";
     return nullptr;
+  }
   for (size_t i = 0; i < last->outputs.size(); ++i)
-    if (last->outputNames[i] == name)
-      return &tensors[last->outputs[i]];
+    if (last->outputNames[i] == name) {
+      downloadedIn[last->outputs[i]] = 0; // state may have changed since a shape function read it this run
+      const num::Tensor *t = hostView(last->outputs[i], error);
+      if (!t)
+        code = QRT_ERROR_EXECUTION;
+      return t;
+    }
+  error = "no output named '" + name + "'";
   return nullptr;
 }
 

@@ -4,6 +4,7 @@
 
 #include "Backend.h"
 
+#include <cstdlib>
 #include <map>
 
 namespace qrt {
@@ -24,26 +25,55 @@ public:
   // The entry the last run ran (null before the first run).
   const Entry *lastEntry() const { return last; }
   // Zeroes the session state (the KV cache and its length): the next run starts a new sequence.
-  void reset();
-  const qopt::num::Tensor *output(const std::string &name) const;
+  int reset(std::string &error);
+  // The named output of the last run, in host memory (downloaded on first request); valid until the next run.
+  // Null with `error` set if there is no such output or it cannot be fetched.
+  const qopt::num::Tensor *output(const std::string &name, int &code, std::string &error);
 
 private:
+  // Host memory that grows on demand and reports failure instead of throwing (sizes can come from run-time data).
+  struct HostBuffer {
+    struct Free {
+      void operator()(uint8_t *p) const { std::free(p); }
+    };
+    std::unique_ptr<uint8_t, Free> data;
+    size_t capacity = 0;
+    uint8_t *reserve(size_t bytes);
+  };
+
   const Model &model;
   std::unique_ptr<Backend> backend;
-  int execute(const Entry &entry, std::string &error);
+  int execute(const Entry &entry, size_t entryIndex, std::string &error);
   bool fits(const Entry &entry, std::string *why) const;
+  // Value `id` with host data: its own (weights, inputs, host values) or a download of its device bytes.
+  const qopt::num::Tensor *hostView(uint32_t id, std::string &error);
+  // Value `id` with device data: a host value is uploaded once per run.
+  const qopt::num::Tensor *deviceView(uint32_t id, std::string &error);
 
-  std::vector<qopt::num::Tensor> tensors; // current dtype/shape/data of every value
+  std::vector<std::vector<Backend::Kernel>> bound; // per entry, per instruction: the backend's implementation
+  std::vector<qopt::num::Tensor> tensors; // every value's current dtype and shape, and its device address
+  std::vector<const void *> hostData;     // the host bytes of weights, inputs and host values
+  HostBuffer hostArena;                   // Storage::Host values
+  // Per value: host copies of device bytes (downloads), device copies of host values (uploads), and the run in
+  // which each was made (a value changes from one run to the next).
+  std::vector<qopt::num::Tensor> hostCopy, deviceCopy;
+  std::vector<HostBuffer> downloaded;
+  std::vector<uint64_t> downloadedIn, uploadedIn;
+  uint64_t runs = 0;
   // The inputs set, by their index in the general entry (every entry's inputs match them by name).
   std::vector<std::vector<uint8_t>> inputData;
   std::vector<qopt::num::Shape> inputShape;
   std::vector<bool> inputSet;
   const Entry *last = nullptr;
-  // QRT_PROFILE=1: seconds and launches per kernel name, runs and launches per entry, printed to stderr when the
-  // session ends.
+  // QRT_PROFILE=1: seconds and launches per kernel name; runs, launches, host instructions and transfers per entry,
+  // printed to stderr when the session ends.
   bool profile = false;
   std::map<std::string, std::pair<double, int64_t>> kernelTime;
-  std::map<std::string, std::pair<int64_t, int64_t>> entryRuns; // entry -> complete runs, their kernel launches
+  struct EntryCounts {
+    int64_t runs = 0, launches = 0, host = 0, uploads = 0, downloads = 0;
+  };
+  std::map<std::string, EntryCounts> entryCounts;
+  EntryCounts *counting = nullptr; // the running entry's, when profiling
 };
 
 } // namespace qrt

@@ -1,24 +1,24 @@
 // RUN: %qopt-opt %s -split-input-file -verify-diagnostics -pass-pipeline='builtin.module(func.func(qopt-kv-state{max-dims=batch=1,past=16,seq=16}, qopt-lower-to-kern), qopt-decode-entry{max-dims=batch=1,past=16,seq=16}, func.func(qopt-plan-memory{max-dims=batch=1,seq=16}))' | FileCheck %s
 // A one-layer decoder with its cache in state gets a `decode` entry: inputs of one token, static types, the shape
 // arithmetic (the head split's Shape/Gather/Concat) folded into a constant, the head split and merge planned as
-// views. The general entry keeps its shape kernels.
+// views. The general entry keeps its shape kernels, planned on the host.
 
 // CHECK-LABEL: func.func @prefill
 // CHECK-SAME: (%{{.+}}: tensor<?x?x16xf32> {{.*}}nn.name = "x"}
-// CHECK: kern.launch "shape"
-// CHECK: kern.launch "concat"
+// CHECK: kern.launch "shape"{{.*}}{host,
+// CHECK: kern.launch "concat"{{.*}}host,
 // CHECK: kern.launch "kv_append"
 // CHECK: kern.launch "attention"
 
 // CHECK-LABEL: func.func @decode
-// CHECK-SAME: (%[[X:.+]]: tensor<1x1x16xf32> {{.*}}nn.name = "x"}
+// CHECK-SAME: (%[[X:.+]]: tensor<1x1x16xf32> {{.*}}kern.offset = [[XOFF:[0-9]+]] : i64, {{.*}}nn.name = "x"}
 // CHECK-SAME: -> (tensor<1x1x16xf32> {nn.name = "y"})
 // CHECK-NOT: kern.launch "shape"
 // CHECK-NOT: kern.launch "gather"
 // CHECK-NOT: kern.launch "concat"
 // CHECK: %[[S:.+]] = kern.weight dense<[1, 1, 2, 8]> : tensor<4xi64>
-// A graph input is copied, not viewed (its memory is the session's input buffer).
-// CHECK: kern.launch "reshape"(%[[X]], %[[S]]) {{.*}}offsets = array<i64: 0>} : (tensor<1x1x16xf32>, tensor<4xi64>) -> tensor<1x1x2x8xf32>
+// A graph input has an arena slot (the session uploads it there): the head split is a view of it.
+// CHECK: kern.launch "reshape"(%[[X]], %[[S]]) {{.*}}offsets = array<i64: [[XOFF]]>, view} : (tensor<1x1x16xf32>, tensor<4xi64>) -> tensor<1x1x2x8xf32>
 // CHECK: kern.launch "transpose"{{.*}}view} : (tensor<1x1x2x8xf32>) -> tensor<1x2x1x8xf32>
 // CHECK: kern.launch "kv_append"{{.*}} : (tensor<1x2x16x8xf32>, tensor<1x2x1x8xf32>, tensor<1xi64>) -> tensor<1x2x16x8xf32>
 // CHECK: kern.launch "attention"{{.*}} -> tensor<1x2x1x8xf32>

@@ -148,3 +148,27 @@ func.func @view_chain(%x: tensor<8x64xf32> {nn.name = "x"}) -> tensor<512xf32> {
   %r = kern.launch "reshape"(%out, %flat) : (tensor<8x64xf32>, tensor<1xi64>) -> tensor<512xf32>
   return %r : tensor<512xf32>
 }
+
+// -----
+
+// Inputs get arena slots (the session uploads them): x's 2048 bytes are free once %a is made, and the cast takes
+// them. Shape arithmetic runs on the host, in its own arena: `shape` reads only a shape (of a device value), the
+// gather reads a host value and a weight. A cast of a device value's data stays on the device, integer or not.
+// CHECK-LABEL: func @host
+// CHECK-SAME: kern.offset = [[X:[0-9]+]] : i64
+// CHECK-SAME: kern.arena_bytes = 6144 : i64, kern.host_bytes = 128 : i64
+// CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[A:[0-9]+]]>}
+// CHECK: kern.launch "shape"{{.*}}{host, {{.*}}offsets = array<i64: [[S:[0-9]+]]>}
+// CHECK: kern.launch "gather"{{.*}}, host, {{.*}}offsets = array<i64: [[G:[0-9]+]]>}
+// CHECK-NOT: host
+// CHECK: kern.launch "cast"{{.*}}offsets = array<i64: [[X]]>}
+// CHECK: kern.launch "reshape"{{.*}}offsets = array<i64: [[A]]>, view}
+func.func @host(%x: tensor<?x64xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> (tensor<?x64xf32>, tensor<1xi64>, tensor<?x64xi64>) {
+  %a = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  %s = kern.launch "shape"(%a) : (tensor<?x64xf32>) -> tensor<2xi64>
+  %i = kern.weight dense<0> : tensor<1xi64>
+  %g = kern.launch "gather"(%s, %i) {attrs = {axis = 0 : i64}} : (tensor<2xi64>, tensor<1xi64>) -> tensor<1xi64>
+  %c = kern.launch "cast"(%a) {attrs = {to = 7 : i64}} : (tensor<?x64xf32>) -> tensor<?x64xi64>
+  %r = kern.launch "reshape"(%a, %s) : (tensor<?x64xf32>, tensor<2xi64>) -> tensor<?x64xf32>
+  return %r, %g, %c : tensor<?x64xf32>, tensor<1xi64>, tensor<?x64xi64>
+}

@@ -34,15 +34,18 @@ struct ValueSpec {
 struct InstrSpec {
   std::string kernel;
   std::vector<uint32_t> inputs, outputs;
+  std::string variant = {};
 };
 
-// y = x + w on float32 [4]: x an input, w a weight (in the file or external), y in the arena.
+// y = x + w on float32 [4]: x an input (uploaded to its arena slot), w a weight (in the file or external), y in
+// the arena.
 struct Spec {
-  std::vector<ValueSpec> values = {{"x", Storage::Input, {4}, 0, 0},
+  std::vector<ValueSpec> values = {{"x", Storage::Input, {4}, 0, 16},
                                    {"w", Storage::Weight, {4}, 0, 16},
-                                   {"y", Storage::Arena, {4}, 0, 16}};
-  uint64_t arenaBytes = 64;
+                                   {"y", Storage::Arena, {4}, 64, 16}};
+  uint64_t arenaBytes = 128;
   uint64_t stateBytes = 0;
+  uint64_t hostBytes = 0;
   std::vector<InstrSpec> program = {{"binary", {0, 1}, {2}}};
   std::vector<float> weights = {1, 2, 3, 4};
 };
@@ -73,9 +76,11 @@ void build(const Spec &spec, Image &img) {
   ByteWriter program;
   program.u64(spec.arenaBytes);
   program.u64(spec.stateBytes);
+  program.u64(spec.hostBytes);
   program.u32(1); // entries
   program.str("main");
   program.u64(spec.arenaBytes);
+  program.u64(spec.hostBytes);
   program.u32(1); // inputs
   program.u32(0);
   program.u32(1); // outputs
@@ -84,6 +89,7 @@ void build(const Spec &spec, Image &img) {
   program.u32(static_cast<uint32_t>(spec.program.size()));
   for (const InstrSpec &in : spec.program) {
     program.str(in.kernel);
+    program.str(in.variant);
     program.u32(static_cast<uint32_t>(in.inputs.size()));
     for (uint32_t id : in.inputs)
       program.u32(id);
@@ -133,7 +139,7 @@ void build(const Spec &spec, Image &img) {
 }
 
 // Loads the image; returns the error message, or "" after checking that y = x + w.
-std::string loadAndRun(const Image &img, const qrt_model_options *options = nullptr, uint64_t arenaBytes = 64) {
+std::string loadAndRun(const Image &img, const qrt_model_options *options = nullptr, uint64_t arenaBytes = 128) {
   qrt_model *model = nullptr;
   if (qrt_status st = qrt_model_load_from_memory(img.data, img.size, options, &model)) {
     std::string msg = qrt_status_message(st);
@@ -240,7 +246,7 @@ TEST(ModelLoad, ArenaLargerThanItsSlots) {
   s.arenaBytes = uint64_t(1) << 40; // a terabyte for one 16-byte value
   Image img;
   build(s, img);
-  EXPECT_EQ(loadAndRun(img), "model image: the arena is 1099511627776 bytes but its slots add up to 64");
+  EXPECT_EQ(loadAndRun(img), "model image: the arena is 1099511627776 bytes but its slots add up to 128");
 }
 
 // Session state (Storage::State, a KV cache) is bounded by its values as the arena is, and written only by a
@@ -251,11 +257,11 @@ TEST(ModelLoad, StateLargerThanItsValues) {
   s.stateBytes = uint64_t(1) << 40;
   Image img;
   build(s, img);
-  EXPECT_EQ(loadAndRun(img), "model image: the state is 1099511627776 bytes but its values add up to 64");
+  EXPECT_EQ(loadAndRun(img), "model image: the state is 1099511627776 bytes but its slots add up to 64");
   s.stateBytes = 8;
   Image img2;
   build(s, img2);
-  EXPECT_EQ(loadAndRun(img2), "model image: state value 's' lies outside the state or is misaligned");
+  EXPECT_EQ(loadAndRun(img2), "model image: value 's' lies outside the state or is not aligned to 64 bytes");
 }
 
 TEST(ModelLoad, StateWrittenOnlyInPlace) {
@@ -285,7 +291,7 @@ TEST(ModelLoad, StateWrittenOnlyInPlace) {
 // A view kernel's result may share its input's slot (no launch), but not claim more than that slot.
 TEST(ModelLoad, ViewLargerThanItsInput) {
   Spec s;
-  s.values.push_back({"z", Storage::Arena, {8}, 0, 32});
+  s.values.push_back({"z", Storage::Arena, {8}, 64, 32});
   s.program.push_back({"unsqueeze", {2}, {3}});
   Image img;
   build(s, img);
@@ -339,7 +345,25 @@ TEST(ModelLoad, MisalignedArenaSlot) {
   s.values[2].offset = 8;
   Image img;
   build(s, img);
-  EXPECT_EQ(loadAndRun(img), "model image: value 'y' has an arena slot not aligned to 64 bytes");
+  EXPECT_EQ(loadAndRun(img), "model image: value 'y' lies outside the arena or is not aligned to 64 bytes");
+}
+
+// A launch may name a variant of its family; the model loads (the family is known), and a backend without that
+// implementation refuses the session, naming the instruction.
+TEST(ModelLoad, VariantTheBackendLacks) {
+  Spec s;
+  s.program[0].variant = "wgmma_128x64";
+  Image img;
+  build(s, img);
+  qrt_model *model = nullptr;
+  ASSERT_EQ(qrt_model_load_from_memory(img.data, img.size, nullptr, &model), nullptr);
+  qrt_session *session = nullptr;
+  qrt_status st = qrt_session_create(model, nullptr, &session);
+  ASSERT_NE(st, nullptr);
+  EXPECT_STREQ(qrt_status_message(st),
+               "instruction 0 (binary): the cpu backend has no variant 'wgmma_128x64' of kernel family 'binary'");
+  qrt_status_free(st);
+  qrt_model_free(model);
 }
 
 TEST(ModelLoad, UnknownKernel) {
@@ -347,7 +371,7 @@ TEST(ModelLoad, UnknownKernel) {
   s.program[0].kernel = "launch_missiles";
   Image img;
   build(s, img);
-  EXPECT_EQ(loadAndRun(img), "model image: instruction 0 names unknown kernel 'launch_missiles'");
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 0 names unknown kernel family 'launch_missiles'");
 }
 
 // A C++ host's resolver may throw; the exception must come back as a status, not cross the C API.
@@ -381,18 +405,56 @@ TEST(ModelLoad, ResultSlotOverlapsOperand) {
   // z = y + w with z given y's slot: the kernel would read what it writes (found by fuzzing: an overlapping
   // memcpy in the copy kernel).
   Spec s;
-  s.values.push_back({"z", Storage::Arena, {4}, 0, 16});
+  s.values.push_back({"z", Storage::Arena, {4}, 64, 16});
   s.program.push_back({"binary", {2, 1}, {3}});
   Image img;
   build(s, img);
   EXPECT_EQ(loadAndRun(img), "model image: instruction 1 (binary) writes 'z' over its operand 'y' (their arena "
                              "slots overlap)");
   // Disjoint slots load and run.
-  s.values[3].offset = 64;
-  s.arenaBytes = 128;
+  s.values[3].offset = 128;
+  s.arenaBytes = 192;
   Image ok;
   build(s, ok);
-  EXPECT_EQ(loadAndRun(ok, nullptr, 128), "");
+  EXPECT_EQ(loadAndRun(ok, nullptr, 192), "");
+}
+
+// An input has an arena slot (the session uploads it there): a result may not be written over it.
+TEST(ModelLoad, ResultSlotOverlapsInput) {
+  Spec s;
+  s.values[2].offset = 0;
+  s.arenaBytes = 64;
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 0 (binary) writes 'y' over its operand 'x' (their arena "
+                             "slots overlap)");
+}
+
+// A host instruction (its results in the host arena) runs the reference kernel on host memory: it may read host
+// values, inputs and weights, but not a value in device memory; and the host arena is bounded by its slots.
+TEST(ModelLoad, HostInstructionReadsHostMemory) {
+  Spec s;
+  s.values.push_back({"h", Storage::Host, {4}, 0, 16});
+  s.hostBytes = 64;
+  s.program.push_back({"binary", {2, 1}, {3}});
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 1 (binary) runs on the host but reads 'y', which is in device "
+                             "memory");
+  s.program[1] = {"binary", {0, 1}, {3}}; // h = x + w on the host
+  Image ok;
+  build(s, ok);
+  EXPECT_EQ(loadAndRun(ok), "");
+  s.hostBytes = uint64_t(1) << 40;
+  Image big;
+  build(s, big);
+  EXPECT_EQ(loadAndRun(big), "model image: the host arena is 1099511627776 bytes but its slots add up to 64");
+  s.hostBytes = 64;
+  s.program[1].variant = "fast";
+  Image variant;
+  build(s, variant);
+  EXPECT_EQ(loadAndRun(variant), "model image: instruction 1 (binary) runs on the host, which has only the "
+                                 "reference kernels, but names variant 'fast'");
 }
 
 } // namespace

@@ -53,7 +53,7 @@ Buffer randomBuffer(DType dt, Shape shape, std::mt19937 &rng, double lo, double 
 
 // Runs kernel `name` on `ins` with `attrs`; returns the output (or fails the test with the kernel's error).
 Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs, std::string *error = nullptr) {
-  const KernelDef *k = lookupKernel(name);
+  const KernelFamily *k = lookupFamily(name);
   EXPECT_NE(k, nullptr) << name;
   Tensor out;
   KernelArgs args;
@@ -70,7 +70,7 @@ Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs
   }
   Buffer b(out.dtype, out.shape);
   args.outputs = {&b.t};
-  if (!k->run(args, err)) {
+  if (!k->reference(args, err)) {
     if (error)
       *error = err;
     else
@@ -260,7 +260,7 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
   Buffer kAll(dt, {B, Hkv, 0, D}), vAll(dt, {B, Hkv, 0, D});
   // Runs an in-place kernel: its result is operand 0's memory.
   auto update = [&](const char *name, std::vector<const Tensor *> ins, Tensor &state, const Attrs &attrs) {
-    const KernelDef *k = lookupKernel(name);
+    const KernelFamily *k = lookupFamily(name);
     ASSERT_NE(k, nullptr);
     EXPECT_EQ(k->inPlace, 0);
     Tensor out;
@@ -272,7 +272,7 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
     ASSERT_TRUE(inferShapes(*k, args, err)) << err;
     ASSERT_EQ(out.shape, state.shape);
     out.data = state.data;
-    ASSERT_TRUE(k->run(args, err)) << err;
+    ASSERT_TRUE(k->reference(args, err)) << err;
   };
   Attrs axis2;
   axis2.setInt("axis", 2);
@@ -311,7 +311,7 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
         }
   // Full: two more positions do not fit a cache of 9 with 7 filled; attention refuses a length past the capacity.
   Buffer k2 = randomBuffer(dt, {B, Hkv, 3, D}, rng, -1, 1), q2 = randomBuffer(dt, {B, H, 3, D}, rng, -1, 1);
-  const KernelDef *append = lookupKernel("kv_append");
+  const KernelFamily *append = lookupFamily("kv_append");
   Tensor out = kc.t;
   KernelArgs args;
   args.inputs = {&kc.t, &k2.t, &len.t};
@@ -319,7 +319,7 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
   args.attrs = &axis2;
   std::string err;
   ASSERT_TRUE(inferShapes(*append, args, err)) << err;
-  EXPECT_FALSE(append->run(args, err));
+  EXPECT_FALSE(append->reference(args, err));
   EXPECT_NE(err.find("kv_append: the cache holds 9 positions; 3 new ones at position 7 do not fit"), std::string::npos)
       << err;
   err.clear();
@@ -340,7 +340,7 @@ TEST_P(RaisedKernels, AddRmsNormEqualsTheTwoKernels) {
     Buffer a = randomBuffer(dt, {3, 40}, rng, -4, 4), b = randomBuffer(dt, bShape, rng, -4, 4);
     Buffer sum = run("binary", {&a.t, &b.t}, add);
     Buffer norm = run("rms_norm", {&sum.t, &w.t}, eps);
-    const KernelDef *k = lookupKernel("add_rms_norm");
+    const KernelFamily *k = lookupFamily("add_rms_norm");
     ASSERT_NE(k, nullptr);
     Tensor o0, o1;
     KernelArgs args;
@@ -353,7 +353,7 @@ TEST_P(RaisedKernels, AddRmsNormEqualsTheTwoKernels) {
     ASSERT_EQ(o1.shape, norm.t.shape);
     Buffer s(o0.dtype, o0.shape), n(o1.dtype, o1.shape);
     args.outputs = {&s.t, &n.t};
-    ASSERT_TRUE(k->run(args, err)) << err;
+    ASSERT_TRUE(k->reference(args, err)) << err;
     for (int64_t i = 0; i < sum.t.numel(); ++i) {
       ASSERT_EQ(s.get(i), sum.get(i)) << i;
       ASSERT_EQ(n.get(i), norm.get(i)) << i;

@@ -323,17 +323,21 @@ int main(int argc, char **argv) {
     return 1;
   step("write");
   // Per entry, what a session runs and allocates besides the weights: the kernel launches of one run (views are
-  // none), the activation arena (sized for the bounds of the dynamic dims) and the state kept between runs (the
-  // KV cache at the context bound, shared by the entries).
+  // none, and shape arithmetic runs on the host), the activation arena (sized for the bounds of the dynamic dims)
+  // and the state kept between runs (the KV cache at the context bound, shared by the entries).
   for (auto f : module->getOps<func::FuncOp>()) {
     auto bytesAttr = [&](StringRef key) {
       auto a = f->getAttrOfType<IntegerAttr>(key);
       return a ? a.getInt() : 0;
     };
-    int64_t launches = 0;
-    f.walk([&](qopt::kern::LaunchOp l) { launches += l->hasAttr("view") ? 0 : 1; });
+    int64_t launches = 0, host = 0;
+    f.walk([&](qopt::kern::LaunchOp l) {
+      host += l->hasAttr("host") ? 1 : 0;
+      launches += l->hasAttr("view") || l->hasAttr("host") ? 0 : 1;
+    });
     llvm::errs() << "qopt: entry '" << f.getSymName() << "': " << launches << " launches per run, activation arena "
-                 << bytesAttr("kern.arena_bytes") << " bytes, state " << bytesAttr("kern.state_bytes") << " bytes\n";
+                 << bytesAttr("kern.arena_bytes") << " bytes, state " << bytesAttr("kern.state_bytes") << " bytes, "
+                 << host << " host instructions\n";
   }
   return 0;
 }

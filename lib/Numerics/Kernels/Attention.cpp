@@ -216,13 +216,13 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"attention", 3, 5, 1, 0, attentionInfer, attentionRun,
      "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask, or a KV cache length"},
 };
 
 } // namespace
 
-void registerAttentionKernels(std::vector<const KernelDef *> &out) { appendKernels(out, kKernels); }
+void registerAttentionKernels(std::vector<const KernelFamily *> &out) { appendKernels(out, kKernels); }
 
 } // namespace qopt::num

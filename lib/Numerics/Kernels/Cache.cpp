@@ -4,7 +4,7 @@
 // (`[batch, kv heads, max context, head dim]`) and a one-element int64 length, the positions filled so far. Each
 // run appends its new keys and values at that length (kv_append) and, once every layer has read the cache,
 // advances the length by the tokens it fed (kv_advance, reading the new entries' shape). Both write their first operand in place
-// (KernelDef::inPlace); their result is that operand after the write.
+// (KernelFamily::inPlace); their result is that operand after the write.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/Kernels.h"
@@ -108,7 +108,7 @@ bool kvAdvanceRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"kv_advance", 2, 2, 1, 0, kvAdvanceInfer, kvAdvanceRun,
      "in place: a cache length += sizes[axis], the new entries' size along the cache's sequence axis", /*inPlace=*/0},
     {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
@@ -117,6 +117,6 @@ const KernelDef kKernels[] = {
 
 } // namespace
 
-void registerCacheKernels(std::vector<const KernelDef *> &out) { appendKernels(out, kKernels); }
+void registerCacheKernels(std::vector<const KernelFamily *> &out) { appendKernels(out, kKernels); }
 
 } // namespace qopt::num

@@ -270,14 +270,14 @@ bool poolRun(const KernelArgs &a, std::string &err) {
   return false;
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"conv", 2, 3, 1, 0, convInfer, convRun, "N-d grouped convolution with explicit pads"},
     {"pool", 1, 1, 1, 0, poolInfer, poolRun, "N-d max or average pooling ('kind'), or global with global=1"},
 };
 
 } // namespace
 
-void registerConvKernels(std::vector<const KernelDef *> &out) {
+void registerConvKernels(std::vector<const KernelFamily *> &out) {
   appendKernels(out, kKernels);
 }
 

@@ -583,15 +583,15 @@ bool castRun(const KernelArgs &a, std::string &) {
   return true;
 }
 
-const KernelDef kUnary{"unary", 1, 1, 1, 0, unaryInfer, unaryRun, "elementwise function named by 'fn'"};
-const KernelDef kBinary{"binary", 2, 2, 1, 0, binaryInfer, binaryRun,
+const KernelFamily kUnary{"unary", 1, 1, 1, 0, unaryInfer, unaryRun, "elementwise function named by 'fn'"};
+const KernelFamily kBinary{"binary", 2, 2, 1, 0, binaryInfer, binaryRun,
                         "broadcasting arithmetic, comparison or logic named by 'fn'"};
-const KernelDef kWhere{"where", 3, 3, 1, 0, whereInfer, whereRun, "select by a bool condition, broadcasting"};
-const KernelDef kCast{"cast", 1, 1, 1, 0, castInfer, castRun, "element type conversion to 'to'"};
+const KernelFamily kWhere{"where", 3, 3, 1, 0, whereInfer, whereRun, "select by a bool condition, broadcasting"};
+const KernelFamily kCast{"cast", 1, 1, 1, 0, castInfer, castRun, "element type conversion to 'to'"};
 
 } // namespace
 
-void registerElementwiseKernels(std::vector<const KernelDef *> &out) {
+void registerElementwiseKernels(std::vector<const KernelFamily *> &out) {
   out.insert(out.end(), {&kUnary, &kBinary, &kWhere, &kCast});
 }
 

@@ -462,7 +462,7 @@ bool cumsumRun(const KernelArgs &a, std::string &err) {
   }
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"gather_elements", 2, 2, 1, 0, gatherElementsInfer, gatherElementsRun, "ONNX GatherElements"},
     {"gather_nd", 2, 2, 1, 0, gatherNdInfer, gatherNdRun, "ONNX GatherND with batch_dims"},
     {"scatter_nd", 3, 3, 1, 0, scatterNdInfer, scatterNdRun, "ONNX ScatterND with reduction"},
@@ -474,7 +474,7 @@ const KernelDef kKernels[] = {
 
 } // namespace
 
-void registerIndexKernels(std::vector<const KernelDef *> &out) {
+void registerIndexKernels(std::vector<const KernelFamily *> &out) {
   appendKernels(out, kKernels);
 }
 

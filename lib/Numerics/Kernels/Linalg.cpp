@@ -416,8 +416,8 @@ struct AddNormArgs {
     norm.inputs = {a.outputs[0], a.in(2)};
     norm.outputs = {a.outputs[1]};
   }
-  static const KernelDef &binary() {
-    static const KernelDef *k = lookupKernel("binary");
+  static const KernelFamily &binary() {
+    static const KernelFamily *k = lookupFamily("binary");
     return *k;
   }
 };
@@ -429,10 +429,10 @@ bool addRmsNormInfer(const KernelArgs &a, std::string &err) {
 
 bool addRmsNormRun(const KernelArgs &a, std::string &err) {
   AddNormArgs parts(a);
-  return AddNormArgs::binary().run(parts.sum, err) && rmsNormRun(parts.norm, err);
+  return AddNormArgs::binary().reference(parts.sum, err) && rmsNormRun(parts.norm, err);
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"add_rms_norm", 3, 3, 2, 0, addRmsNormInfer, addRmsNormRun,
      "(a + b, rms_norm(a + b, scale)): a residual add and the norm that reads it"},
     {"matmul", 2, 2, 1, 0, matmulInfer, matmulRun, "numpy-style batched matrix product"},
@@ -445,7 +445,7 @@ const KernelDef kKernels[] = {
 
 } // namespace
 
-void registerLinalgKernels(std::vector<const KernelDef *> &out) {
+void registerLinalgKernels(std::vector<const KernelFamily *> &out) {
   appendKernels(out, kKernels);
 }
 

@@ -173,7 +173,7 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"matmul_q", 3, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
      "x * dequant(W) for int4 (asym/sym) or int8 weights, group-wise, per channel or per tensor (QuantFormat.h)"},
     {"matmul_q_split", 3, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
@@ -182,6 +182,6 @@ const KernelDef kKernels[] = {
 
 } // namespace
 
-void registerQuantKernels(std::vector<const KernelDef *> &out) { appendKernels(out, kKernels); }
+void registerQuantKernels(std::vector<const KernelFamily *> &out) { appendKernels(out, kKernels); }
 
 } // namespace qopt::num

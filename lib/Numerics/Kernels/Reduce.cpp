@@ -223,14 +223,14 @@ bool argRun(const KernelArgs &a, std::string &) {
   return true;
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"reduce", 1, 1, 1, 0, reduceInfer, reduceRun, "reduce 'axes' (all if empty) by 'kind'"},
     {"arg_reduce", 1, 1, 1, 0, argInfer, argRun, "index of the max/min along 'axis'"},
 };
 
 } // namespace
 
-void registerReduceKernels(std::vector<const KernelDef *> &out) {
+void registerReduceKernels(std::vector<const KernelFamily *> &out) {
   appendKernels(out, kKernels);
 }
 

@@ -619,8 +619,8 @@ bool constantOfShapeRun(const KernelArgs &a, std::string &err) {
   ca.inputs = {&one};
   ca.outputs = {&first};
   ca.attrs = &at;
-  const KernelDef *cast = lookupKernel("cast");
-  if (!cast->run(ca, err))
+  const KernelFamily *cast = lookupFamily("cast");
+  if (!cast->reference(ca, err))
     return false;
   for (int64_t i = 0; i < y.numel(); ++i)
     copyBytes(static_cast<char *>(y.data) + i * elem.size(), elem.data(), elem.size());
@@ -684,7 +684,7 @@ bool transposeIsView(const Shape &in, const Attrs &attrs) {
   return true;
 }
 
-const KernelDef kKernels[] = {
+const KernelFamily kKernels[] = {
     {"reshape", 2, 2, 1, 0b10, reshapeInfer, copyRun, "ONNX Reshape (0 copies, -1 infers)", -1, alwaysView},
     {"unsqueeze", 1, 1, 1, 0, unsqueezeInfer, copyRun, "insert unit dims at 'axes'", -1, alwaysView},
     {"squeeze", 1, 1, 1, 0, squeezeInfer, copyRun, "remove unit dims at 'axes' (all if absent)", -1, alwaysView},
@@ -701,8 +701,8 @@ const KernelDef kKernels[] = {
     {"slice", 3, 5, 1, 0b11110, sliceInfer, sliceRun, "ONNX Slice (starts, ends, axes, steps)"},
     {"gather", 2, 2, 1, 0, gatherInfer, gatherRun, "ONNX Gather along 'axis'"},
     {"expand", 2, 2, 1, 0b10, expandInfer, expandRun, "broadcast to a shape"},
-    {"shape", 1, 1, 1, 0, shapeInfer, shapeRun, "the input's dims [start, end) as int64"},
-    {"size", 1, 1, 1, 0, sizeInfer, sizeRun, "the input's element count as an int64 scalar"},
+    {"shape", 1, 1, 1, 0, shapeInfer, shapeRun, "the input's dims [start, end) as int64", -1, nullptr, true},
+    {"size", 1, 1, 1, 0, sizeInfer, sizeRun, "the input's element count as an int64 scalar", -1, nullptr, true},
     {"range", 3, 3, 1, 0b111, rangeInfer, rangeRun, "start, start+delta, ... below limit"},
     {"constant_of_shape", 1, 1, 1, 0b1, constantOfShapeInfer, constantOfShapeRun,
      "a tensor of 'value' with the given shape"},
@@ -711,7 +711,7 @@ const KernelDef kKernels[] = {
 
 } // namespace
 
-void registerShapeKernels(std::vector<const KernelDef *> &out) {
+void registerShapeKernels(std::vector<const KernelFamily *> &out) {
   appendKernels(out, kKernels);
 }
 

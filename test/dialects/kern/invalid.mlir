@@ -1,7 +1,7 @@
 // RUN: %qopt-opt %s -split-input-file -verify-diagnostics
 
 func.func @unknown(%x: tensor<4xf32>) {
-  // expected-error@+1 {{'kern.launch' op names unknown kernel 'no_such_kernel'}}
+  // expected-error@+1 {{'kern.launch' op names unknown kernel family 'no_such_kernel'}}
   %0 = kern.launch "no_such_kernel"(%x) : (tensor<4xf32>) -> tensor<4xf32>
   return
 }
@@ -60,5 +60,13 @@ func.func @short_weight() -> tensor<2x2xi64> {
 func.func @in_place_type(%len: tensor<1xi64>, %x: tensor<4xi64>) {
   // expected-error@+1 {{'kern.launch' op kernel 'kv_advance' updates operand 0 in place: its one result must have that operand's type}}
   %0 = kern.launch "kv_advance"(%len, %x) : (tensor<1xi64>, tensor<4xi64>) -> tensor<2xi64>
+  return
+}
+
+// -----
+
+func.func @empty_variant(%x: tensor<4xf32>) {
+  // expected-error@+1 {{'kern.launch' op has an empty variant name (leave `variant` out for the default implementation)}}
+  %0 = kern.launch "unary"(%x) {attrs = {fn = "exp"}, variant = ""} : (tensor<4xf32>) -> tensor<4xf32>
   return
 }

@@ -12,9 +12,10 @@
 // Section payloads are encoded with ByteWriter/ByteReader (ByteStream.h): u32 counts, length-prefixed strings.
 //   kMeta:      u32 n, n x (str key, str value)
 //   kValues:    u32 n, n x ValueRecord (see encodeValue in the writer / decodeValue in the loader)
-//   kProgram:   u64 arenaBytes (the session's: the largest entry's), u64 stateBytes, u32 nEntries, nEntries x
-//               (str name, u64 entryArenaBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
-//                u32 nInstr, nInstr x (str kernel, u32 n, ids, u32 n, ids, u32 nAttrs, attrs))
+//   kProgram:   u64 arenaBytes (the session's: the largest entry's), u64 stateBytes, u64 hostBytes (the host
+//               arena: the largest entry's), u32 nEntries, nEntries x (str name, u64 entryArenaBytes,
+//               u64 entryHostBytes, u32 nInputs, ids, u32 nOutputs, nOutputs x (str name, u32 id),
+//                u32 nInstr, nInstr x (str family, str variant, u32 n, ids, u32 n, ids, u32 nAttrs, attrs))
 //               Entries share the value table: weights and state once, inputs and arena values per entry.
 //   kWeights:   raw bytes, each weight at a kWeightAlign-aligned offset inside the section
 //   kTokenizer: the tokenizer file as given to `qopt --tokenizer`
@@ -31,8 +32,9 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // The major version changes when a loader of the previous version could misread a file; minor when fields are
 // only added in ways old loaders reject cleanly.
 // 1.1: Storage::External. 2.0: Storage::State, the program's state size and its entries (a 1.x loader would
-// misread the program section).
-constexpr uint32_t kVersionMajor = 2;
+// misread the program section). 3.0: each instruction names its kernel family and a variant (empty: the
+// backend's default implementation); inputs have arena slots; Storage::Host and the program's host arena size.
+constexpr uint32_t kVersionMajor = 3;
 constexpr uint32_t kVersionMinor = 0;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
@@ -70,7 +72,7 @@ static_assert(sizeof(SectionEntry) == 32, "SectionEntry must stay 32 bytes");
 
 // Where a value's bytes live at run time.
 enum class Storage : uint8_t {
-  Input = 1,  // bound by the caller (qrt_session_set_input)
+  Input = 1,  // bound by the caller (qrt_session_set_input), uploaded to its arena slot at `offset` for each run
   Weight = 2, // in the weights section, read-only
   Arena = 3,  // in the activation arena at a planned offset
   Dynamic = 4, // sized at run time: its shape depends on values only known then (no plan bound)
@@ -78,7 +80,11 @@ enum class Storage : uint8_t {
                 // offset field is its index among the file's external weights
   State = 6,    // in the session's state memory at `offset` (static shape): kept from one run to the next, zero
                 // when the session starts or is reset (a KV cache). Written only by kernels that update an
-                // operand in place (KernelDef::inPlace), whose result is a State value at the operand's offset.
+                // operand in place (KernelFamily::inPlace), whose result is a State value at the operand's offset.
+  Host = 7,     // in the session's host arena at `offset`: a result of an instruction the session runs on the host
+                // with the reference kernel (shape arithmetic), uploaded where a device kernel reads it. An
+                // instruction's results are all Host or none; a host instruction reads only Host, Input and
+                // weight values (any value if its kernel reads only shapes).
 };
 
 // Attribute payload kinds in an instruction record.

@@ -1,10 +1,15 @@
-//===- Kernels.h - the CPU reference kernel table --------------------------===//
+//===- Kernels.h - kernel families and their reference implementations -----===//
 //
-// Every kernel the `kern` dialect can launch has one entry here: its name, operand counts, a shape function and a
-// CPU implementation in float32/float64/integer math. The runtime's CPU backend executes programs with this
-// table; the compiler's memory planner calls the same shape functions (with `data` left null for float tensors)
-// so compile-time plans and run-time shapes cannot disagree. A GPU backend keeps its own table of launchers under
-// the same names and reuses the shape functions.
+// A kernel family is what a `kern.launch` names: a signature (operand and result counts, which operands its shape
+// function reads, whether it updates an operand in place or can be a view) and a shape function. Each family
+// carries its reference implementation, in float32/float64/integer math on host memory: the compiler evaluates
+// with it (folding, calibration, shape sampling) and the runtime's CPU backend runs it, so CPU results are the
+// reference every other implementation is checked against.
+//
+// Implementations are per backend: a launch may name a variant of its family (a layout or an algorithm a target
+// chose), and each runtime backend binds (family, variant) to its own code when a session starts, failing
+// cleanly for a pair it lacks. The shape functions are target-neutral and shared by every backend, the memory
+// planner and the loader, so compile-time plans and run-time shapes cannot disagree.
 //
 //===----------------------------------------------------------------------===//
 #ifndef QOPT_NUMERICS_KERNELS_H
@@ -30,22 +35,22 @@ struct KernelArgs {
 };
 
 // Sets every output's dtype and shape from the inputs (and from the data of the inputs named in
-// KernelDef::shapeDataInputs, which is always present). Returns false with `error` set on invalid operands.
+// KernelFamily::shapeDataInputs, which is always present). Returns false with `error` set on invalid operands.
 using InferFn = bool (*)(const KernelArgs &, std::string &error);
-// Computes outputs whose data buffers are allocated with the inferred shapes.
+// Computes outputs whose data buffers are allocated with the inferred shapes (all in host memory).
 using RunFn = bool (*)(const KernelArgs &, std::string &error);
 // Whether the kernel, on an input of this shape, produces the input's bytes unchanged (a reshape; a transpose that
 // moves only unit dims), so that its result can be the input's memory with no launch.
 using ViewFn = bool (*)(const Shape &input, const Attrs &attrs);
 
-struct KernelDef {
+struct KernelFamily {
   const char *name;
   int minInputs;
   int maxInputs;       // -1: variadic
   int numOutputs;      // -1: given by the launch's "num_outputs" attribute
   uint32_t shapeDataInputs; // bit i: the shape function reads input i's values
   InferFn infer;
-  RunFn run;
+  RunFn reference; // the reference implementation (host memory)
   const char *summary;
   // >= 0: the kernel updates this input in place and its single result is that input after the update (the same
   // memory; a state value the session keeps between runs, such as a KV cache). The result's shape is the input's.
@@ -54,31 +59,34 @@ struct KernelDef {
   // alias of its input's slot where the view holds for every shape the program can see; the runtime then skips
   // the launch (and checks that the view holds for the actual shapes).
   ViewFn isView = nullptr;
+  // The kernel reads only its operands' shapes, never their data (shape, size): it can run where its operand's
+  // bytes are not (on the host, for a value in device memory).
+  bool readsShapesOnly = false;
 };
 
-const KernelDef *lookupKernel(std::string_view name);
+const KernelFamily *lookupFamily(std::string_view name);
 
 // Runs k.infer, then checks what it inferred: every result shape has non-negative dims and at most kMaxElements
 // elements. Every caller (runtime, planner, folder, shape inference) goes through it, so a shape computed from a
 // hostile file's values never sizes an allocation unchecked.
-bool inferShapes(const KernelDef &k, const KernelArgs &args, std::string &error);
-const std::vector<const KernelDef *> &allKernels();
+bool inferShapes(const KernelFamily &k, const KernelArgs &args, std::string &error);
+const std::vector<const KernelFamily *> &allFamilies();
 
 // Registration used by the kernel family files (Kernels/*.cpp).
-template <size_t N> void appendKernels(std::vector<const KernelDef *> &out, const KernelDef (&defs)[N]) {
-  for (const KernelDef &k : defs)
+template <size_t N> void appendKernels(std::vector<const KernelFamily *> &out, const KernelFamily (&defs)[N]) {
+  for (const KernelFamily &k : defs)
     out.push_back(&k);
 }
-void registerActivationKernels(std::vector<const KernelDef *> &out);
-void registerAttentionKernels(std::vector<const KernelDef *> &out);
-void registerCacheKernels(std::vector<const KernelDef *> &out);
-void registerElementwiseKernels(std::vector<const KernelDef *> &out);
-void registerShapeKernels(std::vector<const KernelDef *> &out);
-void registerLinalgKernels(std::vector<const KernelDef *> &out);
-void registerReduceKernels(std::vector<const KernelDef *> &out);
-void registerConvKernels(std::vector<const KernelDef *> &out);
-void registerIndexKernels(std::vector<const KernelDef *> &out);
-void registerQuantKernels(std::vector<const KernelDef *> &out);
+void registerActivationKernels(std::vector<const KernelFamily *> &out);
+void registerAttentionKernels(std::vector<const KernelFamily *> &out);
+void registerCacheKernels(std::vector<const KernelFamily *> &out);
+void registerElementwiseKernels(std::vector<const KernelFamily *> &out);
+void registerShapeKernels(std::vector<const KernelFamily *> &out);
+void registerLinalgKernels(std::vector<const KernelFamily *> &out);
+void registerReduceKernels(std::vector<const KernelFamily *> &out);
+void registerConvKernels(std::vector<const KernelFamily *> &out);
+void registerIndexKernels(std::vector<const KernelFamily *> &out);
+void registerQuantKernels(std::vector<const KernelFamily *> &out);
 
 // Shape helpers shared by kernels and the compiler's shape inference.
 bool broadcastShapes(const Shape &a, const Shape &b, Shape &out);
