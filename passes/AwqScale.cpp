@@ -186,7 +186,9 @@ nn::MatmulOp traceValueProjection(Value x, nn::ConstantOp &bias) {
       t = attn.getV();
     } else if (auto cat = dyn_cast_or_null<nn::ConcatOp>(def)) {
       // The KV cache: the past values are graph inputs (made by this same model), the new ones are the path.
-      int64_t axis = cat.getAxis() < 0 ? cat.getAxis() + rank : cat.getAxis();
+      int64_t axis = static_cast<int64_t>(cat.getAxis()); // I64Attr reads as uint64_t
+      if (axis < 0)
+        axis += rank;
       if (axis == hAxis || axis == dAxis)
         return nullptr;
       Value next;

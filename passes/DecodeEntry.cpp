@@ -40,6 +40,44 @@ struct Evaluated {
 
 bool isBatchDim(StringRef name) { return name == "batch" || name == "batch_size"; }
 
+// The operand a binary launch returns unchanged once the folding made its other operand a constant: x + 0, 0 + x,
+// x - 0, x * 1, 1 * x, x / 1 (every element of the constant), when x has the result's element count and dtype (no
+// broadcasting makes it larger). Null otherwise. HF decoders compute positions as range(0, n) + the cached length:
+// with n = 1 that is the length itself.
+Value identityOperand(kern::LaunchOp launch, const num::Tensor &result,
+                      const llvm::DenseMap<Value, std::unique_ptr<Evaluated>> &known) {
+  if (launch.getKernel() != "binary" || launch.getNumOperands() != 2)
+    return {};
+  num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
+  const num::Attr *fn = attrs.find("fn");
+  if (!fn)
+    return {};
+  auto constant = [&](Value v, double want) {
+    auto it = known.find(v);
+    if (it == known.end() || !it->second->t.data)
+      return false;
+    const num::Tensor &t = it->second->t;
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (num::loadDouble(t, i) != want)
+        return false;
+    return true;
+  };
+  auto same = [&](Value v) {
+    auto it = known.find(v);
+    return it != known.end() && it->second->t.dtype == result.dtype && it->second->t.numel() == result.numel();
+  };
+  Value a = launch.getOperand(0), c = launch.getOperand(1);
+  bool commutes = fn->s == "add" || fn->s == "mul";
+  double unit = fn->s == "add" || fn->s == "sub" ? 0.0 : 1.0;
+  if (fn->s != "add" && fn->s != "sub" && fn->s != "mul" && fn->s != "div")
+    return {};
+  if (constant(c, unit) && same(a))
+    return a;
+  if (commutes && constant(a, unit) && same(c))
+    return c;
+  return {};
+}
+
 struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
   using DecodeEntryPassBase::DecodeEntryPassBase;
 
@@ -186,6 +224,17 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
             Value c = kern::WeightOp::create(b, launch.getLoc(), nn::toElementsAttr(type, outs[r]->t), StringAttr());
             res.replaceAllUsesWith(c);
             known[c] = std::move(outs[r]);
+            continue;
+          }
+          if (Value x = identityOperand(launch, outs[r]->t, known)) { // arithmetic that changes nothing: a reshape
+            auto shapeType = RankedTensorType::get({type.getRank()}, b.getI64Type());
+            Value dims = kern::WeightOp::create(
+                b, launch.getLoc(), DenseElementsAttr::get(shapeType, ArrayRef<int64_t>(shape)), StringAttr());
+            auto reshape = kern::LaunchOp::create(b, launch.getLoc(), TypeRange{type}, b.getStringAttr("reshape"),
+                                                  ValueRange{x, dims}, b.getDictionaryAttr({}), StringAttr(),
+                                                  DenseI64ArrayAttr(), ArrayAttr());
+            res.replaceAllUsesWith(reshape.getResult(0));
+            known[reshape.getResult(0)] = std::move(outs[r]);
             continue;
           }
           known[res] = std::move(outs[r]);

@@ -13,6 +13,8 @@
 #include "llvm/ADT/SetVector.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <algorithm>
+
 namespace qopt {
 #define GEN_PASS_DEF_KVSTATEPASS
 #include "passes/Passes.h.inc"
@@ -28,7 +30,20 @@ struct Cache {
   nn::ConcatOp concat;
   int64_t axis = 0;
   SmallVector<unsigned> results; // the function results returning the concat (present outputs)
+  SmallVector<nn::ShapeOp> shapes; // reads of the past's shape (how many positions the cache holds)
 };
+
+// The dims [start, end) that `shape` reads of a rank-`rank` input (ONNX Shape: negative counts from the end, out
+// of range clamps).
+std::pair<int64_t, int64_t> shapeRange(nn::ShapeOp shape, int64_t rank) {
+  auto norm = [&](std::optional<uint64_t> v, int64_t dflt) {
+    if (!v)
+      return dflt;
+    int64_t d = static_cast<int64_t>(*v);
+    return std::clamp<int64_t>(d < 0 ? d + rank : d, 0, rank);
+  };
+  return {norm(shape.getStart(), 0), norm(shape.getEnd(), rank)};
+}
 
 StringRef dimName(func::FuncOp func, unsigned arg, int64_t d) {
   auto names = func.getArgAttrOfType<ArrayAttr>(arg, "nn.dims");
@@ -59,14 +74,26 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       c.past = arg;
       c.concat = cast<nn::ConcatOp>(*concat);
       auto type = cast<RankedTensorType>(arg.getType());
-      c.axis = c.concat.getAxis() < 0 ? c.concat.getAxis() + type.getRank() : c.concat.getAxis();
+      c.axis = static_cast<int64_t>(c.concat.getAxis()); // I64Attr reads as uint64_t
+      if (c.axis < 0)
+        c.axis += type.getRank();
       std::string name = "input " + std::to_string(arg.getArgNumber());
       if (auto n = func.getArgAttrOfType<StringAttr>(arg.getArgNumber(), "nn.name"))
         name = "'" + n.str() + "'";
-      if (!arg.hasOneUse()) {
-        reason = name + " is read by more than the concatenation with the new entries";
-        break;
+      // Besides the concatenation, a past may be read for its shape: the cached length (HF's positions and mask
+      // come from it), or static dims.
+      for (Operation *user : arg.getUsers()) {
+        if (user == c.concat.getOperation())
+          continue;
+        auto shape = dyn_cast<nn::ShapeOp>(user);
+        if (!shape) {
+          reason = name + " is read by more than the concatenation with the new entries and shape reads";
+          break;
+        }
+        c.shapes.push_back(shape);
       }
+      if (!reason.empty())
+        break;
       if (c.axis < 1 || !type.isDynamicDim(c.axis) || dimName(func, arg.getArgNumber(), c.axis).empty()) {
         reason = name + " is not concatenated along a named dynamic dim after the batch";
         break;
@@ -76,6 +103,15 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         fits &= d == c.axis || !type.isDynamicDim(d);
       if (!fits) {
         reason = name + " has dynamic dims other than the batch and the sequence";
+        break;
+      }
+      for (nn::ShapeOp shape : c.shapes) {
+        auto [start, end] = shapeRange(shape, type.getRank());
+        for (int64_t d = start; d < end; ++d)
+          fits &= d == c.axis || !type.isDynamicDim(d);
+      }
+      if (!fits) {
+        reason = name + "'s shape is read along its dynamic batch dim";
         break;
       }
       for (OpOperand &use : c.concat->getUses()) {
@@ -185,6 +221,39 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         if (auto attn = dyn_cast<nn::AttentionOp>(user))
           readers.push_back(attn);
       c.concat.getResult().replaceUsesWithIf(append.getResult(), [&](OpOperand &use) { return use.getOwner() != ret; });
+      // A read of the past's shape: its static dims, and the cached length for the past dim.
+      for (nn::ShapeOp shape : c.shapes) {
+        auto [start, end] = shapeRange(shape, type.getRank());
+        b.setInsertionPoint(shape);
+        SmallVector<Value> pieces;
+        SmallVector<int64_t> run; // static dims not yet emitted
+        auto flush = [&]() {
+          if (run.empty())
+            return;
+          auto t = RankedTensorType::get({static_cast<int64_t>(run.size())}, b.getI64Type());
+          pieces.push_back(nn::ConstantOp::create(b, shape.getLoc(), t, DenseElementsAttr::get(t, ArrayRef(run)),
+                                                  StringAttr()));
+          run.clear();
+        };
+        for (int64_t d = start; d < end; ++d) {
+          if (d != c.axis) {
+            run.push_back(type.getDimSize(d));
+            continue;
+          }
+          flush();
+          pieces.push_back(length);
+        }
+        flush();
+        auto resultType = cast<RankedTensorType>(shape.getType());
+        Value dims = pieces.size() == 1 ? pieces[0]
+                     : pieces.empty()
+                         ? Value(nn::ConstantOp::create(b, shape.getLoc(), resultType,
+                                                        DenseElementsAttr::get(resultType, ArrayRef<int64_t>{}),
+                                                        StringAttr()))
+                         : Value(nn::ConcatOp::create(b, shape.getLoc(), resultType, pieces, b.getI64IntegerAttr(0)));
+        shape.getResult().replaceAllUsesWith(dims);
+        shape.erase();
+      }
       for (nn::AttentionOp attn : readers)
         if (!attn.getCacheLength())
           attn.getCacheLengthMutable().assign(length);

@@ -107,6 +107,16 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     int64_t stateBytes = 0;
     llvm::DenseMap<Value, Value> viewRoot; // a view's result -> the planned value whose slot it shares
     llvm::DenseSet<Value> hostValues;      // results of launches that run on the host
+    // Views of session state (the cached length read as positions): the state's own bytes if no in-place update
+    // of that state comes before their last reader, which is known after the dry run.
+    struct StateView {
+      kern::LaunchOp launch;
+      Value input;
+      int64_t offset, index;
+    };
+    SmallVector<StateView> stateViews;
+    llvm::DenseMap<Value, size_t> stateViewOf; // a candidate's result -> its index in stateViews
+    SmallVector<std::pair<int64_t, int64_t>> updates; // in-place launches: (index, state offset)
     for (BlockArgument arg : func.getArguments())
       defIndex[arg] = -1; // uploaded before the first instruction
     auto hostReadable = [&](Value v) {
@@ -208,7 +218,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       // only dims that are statically 1) shares the input's slot, when that is an arena slot: no copy, no launch.
       if (k->isView && launch.getNumOperands() > 0 && defIndex.count(launch.getOperand(0)) &&
           !stateOffset.count(launch.getOperand(0)) && !hostValues.contains(launch.getOperand(0)) &&
-          !info[launch.getOperand(0)]->dynamic) {
+          !stateViewOf.count(launch.getOperand(0)) && !info[launch.getOperand(0)]->dynamic) {
         Value in = launch.getOperand(0);
         num::Shape sample; // each dynamic dim at 2: a dim that may exceed 1 must not move
         for (int64_t d : cast<RankedTensorType>(in.getType()).getShape())
@@ -219,8 +229,19 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
           viewRoot[launch.getResult(0)] = root ? root : in;
         }
       }
+      if (k->isView && k->inPlace < 0 && launch.getNumOperands() > 0 && launch.getNumResults() == 1) {
+        Value in = launch.getOperand(0);
+        auto st = stateOffset.find(in);
+        auto sv = stateViewOf.find(in);
+        if ((st != stateOffset.end() || sv != stateViewOf.end()) && k->isView(info[in]->t.shape, attrs) &&
+            cast<RankedTensorType>(launch.getResult(0).getType()).hasStaticShape()) {
+          int64_t offset = st != stateOffset.end() ? st->second : stateViews[sv->second].offset;
+          stateViewOf[launch.getResult(0)] = stateViews.size();
+          stateViews.push_back({launch, in, offset, index});
+        }
+      }
       // Small bounded integer results from host-readable operands: computed on the host, never launched.
-      bool host = k->inPlace < 0 && !viewRoot.count(launch.getResult(0));
+      bool host = k->inPlace < 0 && !viewRoot.count(launch.getResult(0)) && !stateViewOf.count(launch.getResult(0));
       for (auto &o : outs)
         host &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxEvaluatedElements;
       for (Value v : launch.getOperands())
@@ -236,6 +257,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         }
         int64_t offset = it->second; // read before inserting: the insertion may grow the map
         stateOffset[launch.getResult(0)] = offset;
+        updates.push_back({index, offset});
       }
       SmallVector<Attribute> shapes;
       for (size_t r = 0; r < launch.getNumResults(); ++r) {
@@ -262,6 +284,25 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
     for (Value v : ret.getOperands())
       lastUse[v] = index; // outputs stay live past the last instruction
+    // State views: a view's readers (and those of views of it) must all come before the next in-place update of
+    // its state, or it would read the update; such a view is copied instead (and so is any view of it).
+    SmallVector<int64_t> lastRead(stateViews.size());
+    for (size_t i = stateViews.size(); i-- > 0;) {
+      auto it = lastUse.find(stateViews[i].launch.getResult(0));
+      lastRead[i] = std::max(lastRead[i], it == lastUse.end() ? stateViews[i].index : it->second);
+      if (auto parent = stateViewOf.find(stateViews[i].input); parent != stateViewOf.end())
+        lastRead[parent->second] = std::max(lastRead[parent->second], lastRead[i]);
+    }
+    llvm::DenseSet<Value> stateViewResults;
+    for (auto [i, v] : llvm::enumerate(stateViews)) {
+      bool ok = !stateViewOf.count(v.input) || stateViewResults.contains(v.input);
+      for (auto [at, offset] : updates)
+        ok &= !(offset == v.offset && at > v.index && at <= lastRead[i]);
+      if (!ok)
+        continue;
+      stateViewResults.insert(v.launch.getResult(0));
+      stateOffset[v.launch.getResult(0)] = v.offset;
+    }
     // A slot lives as long as the last reader of any view of it.
     for (auto [view, root] : viewRoot) {
       auto it = lastUse.find(view);
@@ -369,7 +410,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
                                                 : offsetOf[r]);
       l.setOffsetsAttr(b.getDenseI64ArrayAttr(offs));
       // Marked for readers of the IR (the runtime tells a view by its offset): nothing is launched.
-      if (viewRoot.count(l.getResult(0)))
+      if (viewRoot.count(l.getResult(0)) || stateViewResults.contains(l.getResult(0)))
         l->setAttr("view", b.getUnitAttr());
       else
         l->removeAttr("view");

@@ -138,7 +138,86 @@ for name, (model, ids, mask, opset) in models.items():
         summary[name + ".ids"] = describe(m, logits, ref, path)
     except Exception:
         summary[name + ".ids"] = dict(error=traceback.format_exc()[-1500:])
-summary = {k: summary[k] for name in families for k in (name, name + ".sdpa", name + ".ids") if k in summary}
+# NAME.kv.onnx: the sdpa model with its KV cache as graph inputs and outputs (what a decoder runtime feeds back
+# step by step): inputs input_ids [batch, sequence] and past_key_values.{i}.key/.value [batch, kv heads,
+# past_sequence, head dim]; outputs logits and present.{i}.key/.value (past and new). Positions and the causal mask
+# come from the cache's length inside the graph. References: NAME.kv.prompt.npy (the first row of NAME.input_ids, 7
+# tokens), NAME.kv.logits.npy (torch's logits for it without a cache, [1, 7, vocab]) and NAME.kv.greedy.txt (torch's
+# greedy continuation of it by 8 tokens through the cache, stopping at token 2 as qrun does, with the smallest gap
+# between the first and second logit seen on the way).
+class KvLogits(torch.nn.Module):
+    def __init__(self, m, layers):
+        super().__init__()
+        self.m, self.layers = m, layers
+
+    def forward(self, input_ids, *past):
+        cache = transformers.DynamicCache()
+        for i in range(self.layers):
+            cache.update(past[2 * i], past[2 * i + 1], i)
+        out = self.m(input_ids=input_ids, past_key_values=cache, use_cache=True)
+        present = []
+        for layer in out.past_key_values.layers[: self.layers]:
+            present += [layer.keys, layer.values]
+        return (out.logits, *present)
+
+
+for name, (model, ids, mask, opset) in models.items():
+    key = name + ".kv"
+    try:
+        cfg = model.config
+        layers = cfg.num_hidden_layers
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+        head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        prompt = ids[:1]
+        with torch.no_grad():
+            full = model(input_ids=prompt, use_cache=False).logits
+            pre = model(input_ids=prompt[:, :4], use_cache=True)
+        past = []
+        for layer in pre.past_key_values.layers[:layers]:
+            past += [layer.keys.contiguous(), layer.values.contiguous()]
+        new = prompt[:, 4:]
+        batch, seq = torch.export.Dim("batch", max=8), torch.export.Dim("sequence", max=64)
+        plen = torch.export.Dim("past_sequence", max=64)
+        names = ["input_ids"] + [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+        outs = ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+        shapes = {"input_ids": {0: batch, 1: seq}, "past": tuple({0: batch, 2: plen} for _ in range(2 * layers))}
+        module = KvLogits(model, layers)
+        path = os.path.join(out, key + ".onnx")
+        prog = torch.onnx.export(module, (new, *past), dynamo=True, opset_version=opset, input_names=names,
+                                 output_names=outs, dynamic_shapes=shapes)
+        prog.save(path, external_data=False)
+        m = onnx.load(path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        feeds = {n: a.numpy() for n, a in zip(names, (new, *past))}
+        got = sess.run(["logits"], feeds)[0]
+        # the same logits as the full prompt's last 3 positions, and from an empty cache the full prompt's
+        empty = {n: np.zeros((1, kv_heads, 0, head_dim), np.float32) for n in names[1:]}
+        got0 = sess.run(["logits"], {"input_ids": prompt.numpy(), **empty})[0]
+        # greedy through the cache, as qrun --generate does (the prompt once, then a token per run)
+        tokens, gap = prompt[0].tolist(), float("inf")
+        cache, feed = None, prompt
+        with torch.no_grad():
+            for _ in range(8):
+                o = model(input_ids=feed, past_key_values=cache, use_cache=True)
+                cache, row = o.past_key_values, o.logits[0, -1]
+                top = torch.topk(row, 2).values
+                gap = min(gap, float(top[0] - top[1]))
+                nxt = int(row.argmax())
+                if nxt == 2:
+                    break
+                tokens.append(nxt)
+                feed = torch.tensor([[nxt]])
+        np.save(os.path.join(out, key + ".prompt.npy"), prompt.numpy())
+        np.save(os.path.join(out, key + ".logits.npy"), full.numpy())
+        with open(os.path.join(out, key + ".greedy.txt"), "w") as f:
+            f.write(" ".join(str(t) for t in tokens) + "\n")
+        summary[key] = describe(m, got, full[:, 4:].numpy(), path)
+        summary[key]["ort_empty_cache_vs_torch"] = float(np.abs(got0 - full.numpy()).max())
+        summary[key]["greedy_min_top2_gap"] = gap
+        summary[key]["outputs"] = [o.name for o in m.graph.output]
+    except Exception:
+        summary[key] = dict(error=traceback.format_exc()[-1500:])
+summary = {k: summary[k] for name in families for k in (name, name + ".sdpa", name + ".ids", name + ".kv") if k in summary}
 
 with open(os.path.join(out, "versions.txt"), "w") as f:
     f.write(f"torch {torch.__version__}\ntransformers {transformers.__version__}\nonnx {onnx.__version__}\n"

@@ -13,6 +13,7 @@
 #include "qopt/Numerics/Kernels.h"
 
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -139,6 +140,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
   // own inputs and arena values.
   llvm::DenseMap<std::pair<Attribute, Attribute>, uint32_t> weightIds;
   llvm::StringMap<std::pair<uint32_t, int64_t>> stateIds; // name -> value id, offset
+  llvm::DenseSet<Value> stateValues;                       // values whose bytes are session state
   std::vector<std::vector<kern::LaunchOp>> entryLaunches;
   for (func::FuncOp func : entries) {
     for (BlockArgument arg : func.getArguments()) {
@@ -195,6 +197,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
       } else if (auto st = dyn_cast<kern::StateOp>(op)) {
         if (!st.getOffset())
           return st.emitError() << "has no memory plan";
+        stateValues.insert(st.getResult());
         if (auto it = stateIds.find(st.getName()); it != stateIds.end()) {
           if (it->second.second != static_cast<int64_t>(*st.getOffset()))
             return st.emitError() << "is at another offset than the state of the same name in another entry";
@@ -209,13 +212,16 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
                     static_cast<uint64_t>(*st.getOffset()), bytes);
         ids[st.getResult()] = numValues++;
       } else if (auto l = dyn_cast<kern::LaunchOp>(op)) {
+        // An in-place update's result, and a view of state (planned as the state's memory), are state too.
+        const bool stateView = l->hasAttr("view") && l.getNumOperands() > 0 && stateValues.contains(l.getOperand(0));
         if (!l.getOffsets() || !l.getMaxShapes())
           return l.emitError() << "has no memory plan";
         const num::KernelFamily *kernel = num::lookupFamily(l.getKernel().str());
         for (auto [r, res] : llvm::enumerate(l.getResults())) {
           auto type = cast<RankedTensorType>(res.getType());
           int64_t offset = (*l.getOffsets())[r];
-          if (kernel && kernel->inPlace >= 0) { // the updated state: its operand's memory
+          if ((kernel && kernel->inPlace >= 0) || stateView) { // the updated or viewed state: its operand's memory
+            stateValues.insert(res);
             encodeValue(values, valueName(res, "v" + std::to_string(numValues)), nn::toDType(type.getElementType()),
                         fmt::Storage::State, type.getShape(), type.getShape(), static_cast<uint64_t>(offset),
                         static_cast<uint64_t>(type.getNumElements()) *

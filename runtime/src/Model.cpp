@@ -402,6 +402,20 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
             return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") reads '" +
                        model->values[id].name + "' before it is computed");
         }
+        // A view of state (planned as the state's own bytes, no launch): within that state, for shapes that make
+        // the kernel a view (states have static shapes: checked here once).
+        if (k.isView && k.inPlace < 0 && nout == 1 && nin > 0 && in.inputs[0] != format::kNoValue &&
+            model->values[in.outputs[0]].storage == format::Storage::State &&
+            model->values[in.inputs[0]].storage == format::Storage::State) {
+          const Value &res = model->values[in.outputs[0]], &st = model->values[in.inputs[0]];
+          if (res.offset != st.offset || res.maxBytes != st.maxBytes || res.dtype != st.dtype ||
+              !k.isView(st.dims, in.attrs) || updated[in.outputs[0]])
+            return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") views state '" + st.name +
+                       "' as '" + res.name + "', which is not the same bytes");
+          updated[in.outputs[0]] = true;
+          in.view = true;
+          continue;
+        }
         // A kernel that updates an operand in place writes a state value: its result is that state, after.
         if (k.inPlace >= 0 || (nout > 0 && model->values[in.outputs[0]].storage == format::Storage::State)) {
           const Value *res = nout == 1 ? &model->values[in.outputs[0]] : nullptr;

@@ -81,3 +81,48 @@ func.func @main(%x: tensor<1x?x16xf32> {nn.dims = ["", "seq", ""], nn.name = "x"
   %o = nn.attention(%r, %k, %k, %none) : (tensor<1x2x1x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, none) -> tensor<1x2x1x8xf32>
   return %o, %k : tensor<1x2x1x8xf32>, tensor<1x2x?x8xf32>
 }
+
+// -----
+
+// Positions from the cached length, as Hugging Face computes them: range(0, new tokens) + the past's length. In
+// `decode` the range is [0], the add of zero becomes a reshape, and the positions are a view of the length state
+// itself (read where the state is, nothing launched, nothing copied): the gather reads the state's bytes.
+// CHECK-LABEL: func.func @decode
+// CHECK: kern.state "kv.length" {offset = [[LEN:[0-9]+]] : i64}
+// CHECK-NOT: kern.launch "binary"{{.*}}-> tensor<{{.*}}i64>
+// CHECK-NOT: kern.launch "range"
+// CHECK: kern.launch "squeeze"{{.*}}offsets = array<i64: [[LEN]]>, view}
+// CHECK: kern.launch "reshape"{{.*}}offsets = array<i64: [[LEN]]>, view} : (tensor<i64>, tensor<1xi64>) -> tensor<1xi64>
+// CHECK: kern.launch "unsqueeze"{{.*}}offsets = array<i64: [[LEN]]>, view} : (tensor<1xi64>) -> tensor<1x1xi64>
+// CHECK: kern.launch "gather"
+// CHECK-NOT: kern.launch "binary"{{.*}}-> tensor<{{.*}}i64>
+// CHECK: kern.launch "kv_advance"
+func.func @main(%x: tensor<1x?x16xf32> {nn.dims = ["", "seq", ""], nn.name = "x"},
+                %pk: tensor<1x2x?x8xf32> {nn.dims = ["", "", "past", ""], nn.name = "past.key"},
+                %pv: tensor<1x2x?x8xf32> {nn.dims = ["", "", "past", ""], nn.name = "past.value"})
+    -> (tensor<1x?x16xf32> {nn.name = "y"}, tensor<1x2x?x8xf32> {nn.name = "present.key"},
+        tensor<1x2x?x8xf32> {nn.name = "present.value"}) {
+  %none = nn.none
+  %table = nn.constant dense<0.5> : tensor<16x16xf32>
+  %len = nn.shape(%pk) {start = 2 : i64, end = 3 : i64} : (tensor<1x2x?x8xf32>) -> tensor<1xi64>
+  %p = nn.squeeze(%len) : (tensor<1xi64>) -> tensor<i64>
+  %n = nn.shape(%x) {start = 1 : i64, end = 2 : i64} : (tensor<1x?x16xf32>) -> tensor<1xi64>
+  %ns = nn.squeeze(%n) : (tensor<1xi64>) -> tensor<i64>
+  %zero = nn.constant dense<0> : tensor<i64>
+  %one = nn.constant dense<1> : tensor<i64>
+  %r = nn.range(%zero, %ns, %one) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %pos = nn.binary "add"(%r, %p) : (tensor<?xi64>, tensor<i64>) -> tensor<?xi64>
+  %pos2 = nn.unsqueeze(%pos) {axes = array<i64: 0>} : (tensor<?xi64>) -> tensor<1x?xi64>
+  %e = nn.gather(%table, %pos2) : (tensor<16x16xf32>, tensor<1x?xi64>) -> tensor<1x?x16xf32>
+  %h = nn.binary "add"(%x, %e) : (tensor<1x?x16xf32>, tensor<1x?x16xf32>) -> tensor<1x?x16xf32>
+  %shape = nn.constant dense<[1, -1, 2, 8]> : tensor<4xi64>
+  %rs = nn.reshape(%h, %shape) : (tensor<1x?x16xf32>, tensor<4xi64>) -> tensor<1x?x2x8xf32>
+  %t = nn.transpose(%rs) {perm = array<i64: 0, 2, 1, 3>} : (tensor<1x?x2x8xf32>) -> tensor<1x2x?x8xf32>
+  %k = nn.concat(%pk, %t) {axis = -2 : i64} : (tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) -> tensor<1x2x?x8xf32>
+  %v = nn.concat(%pv, %t) {axis = -2 : i64} : (tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) -> tensor<1x2x?x8xf32>
+  %o = nn.attention(%t, %k, %v, %none) {causal = 1 : i64, scale = 0.35 : f64} : (tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, none) -> tensor<1x2x?x8xf32>
+  %ot = nn.transpose(%o) {perm = array<i64: 0, 2, 1, 3>} : (tensor<1x2x?x8xf32>) -> tensor<1x?x2x8xf32>
+  %back = nn.constant dense<[1, -1, 16]> : tensor<3xi64>
+  %y = nn.reshape(%ot, %back) : (tensor<1x?x2x8xf32>, tensor<3xi64>) -> tensor<1x?x16xf32>
+  return %y, %k, %v : tensor<1x?x16xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>
+}

@@ -1,11 +1,11 @@
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=32,seq=32" -split-input-file -verify-diagnostics | FileCheck %s
 // Caches that cannot move into state: the graph is left as it is, with a note saying why.
 
-// The past length is also read as a shape (exports that compute positions from it).
+// The past's shape is read along its dynamic batch dim (the cache's batch is its capacity, not the run's).
 // CHECK-LABEL: func @past_shape_read
 // CHECK-NOT: nn.state
 // CHECK: nn.concat
-// expected-remark @below {{the KV cache stays in the graph's inputs and outputs: 'past.0.key' is read by more than the concatenation with the new entries}}
+// expected-remark @below {{the KV cache stays in the graph's inputs and outputs: 'past.0.key''s shape is read along its dynamic batch dim}}
 func.func @past_shape_read(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
                            %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
                            %pk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"})
@@ -15,6 +15,23 @@ func.func @past_shape_read(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq
   %o = nn.attention(%q, %k, %k, %none) {causal = 1 : i64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
   %s = nn.shape(%pk) : (tensor<?x2x?x8xf32>) -> tensor<4xi64>
   return %o, %k, %s : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<4xi64>
+}
+
+// -----
+
+// The past's values are read by more than the concatenation (a shape read is fine: see kv-state.mlir).
+// CHECK-LABEL: func @past_value_read
+// CHECK-NOT: nn.state
+// expected-remark @below {{'past.0.key' is read by more than the concatenation with the new entries and shape reads}}
+func.func @past_value_read(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
+                           %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
+                           %pk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"})
+    -> (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) {
+  %none = nn.none
+  %k = nn.concat(%pk, %nk) {axis = 2 : i64} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %o = nn.attention(%q, %k, %k, %none) {causal = 1 : i64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
+  %e = nn.unary "exp"(%pk) : (tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  return %o, %k, %e : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
 }
 
 // -----

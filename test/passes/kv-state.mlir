@@ -63,3 +63,39 @@ func.func @no_cache(%q: tensor<1x4x6x8xf32>, %k: tensor<1x2x6x8xf32>, %v: tensor
   %o = nn.attention(%q, %k, %v, %none) {causal = 1 : i64} : (tensor<1x4x6x8xf32>, tensor<1x2x6x8xf32>, tensor<1x2x6x8xf32>, none) -> tensor<1x4x6x8xf32>
   return %o : tensor<1x4x6x8xf32>
 }
+
+// -----
+
+// Hugging Face's pattern: a static batch of 1, the concatenation along axis -2, and the past's shape read for the
+// number of cached positions (positions = range(0, new) + that number). The shape read becomes the state's
+// length (with the static dims it also reads as constants).
+// CHECK-LABEL: func @hf_positions
+// CHECK-SAME: (%{{.+}}: tensor<1x4x?x8xf32> {{.*}}, %{{[^:]+}}: tensor<1x2x?x8xf32> {{.*}}) -> (tensor<1x4x?x8xf32> {nn.name = "out"}, tensor<2xi64> {nn.name = "dims"}, tensor<?xi64> {nn.name = "positions"})
+// CHECK-NEXT: %[[LEN:.+]] = nn.state "kv.length" : tensor<1xi64>
+// CHECK-NEXT: nn.state "past.0.key" : tensor<1x2x32x8xf32>
+// CHECK: %[[P:.+]] = nn.squeeze(%[[LEN]]) : (tensor<1xi64>) -> tensor<i64>
+// CHECK: %[[TWO:.+]] = nn.constant dense<2> : tensor<1xi64>
+// CHECK: %[[DIMS:.+]] = nn.concat(%[[TWO]], %[[LEN]]) {axis = 0 : i64} : (tensor<1xi64>, tensor<1xi64>) -> tensor<2xi64>
+// CHECK: nn.binary "add"(%{{.+}}, %[[P]])
+// CHECK: nn.kv_append
+// CHECK: nn.attention
+// CHECK: return %{{.+}}, %[[DIMS]]
+// CHECK-NOT: nn.shape(%
+func.func @hf_positions(%q: tensor<1x4x?x8xf32> {nn.dims = ["", "", "seq", ""], nn.name = "q"},
+                        %nk: tensor<1x2x?x8xf32> {nn.dims = ["", "", "seq", ""], nn.name = "new_k"},
+                        %pk: tensor<1x2x?x8xf32> {nn.dims = ["", "", "past", ""], nn.name = "past.0.key"})
+    -> (tensor<1x4x?x8xf32> {nn.name = "out"}, tensor<1x2x?x8xf32> {nn.name = "present.0.key"}, tensor<2xi64> {nn.name = "dims"}, tensor<?xi64> {nn.name = "positions"}) {
+  %none = nn.none
+  %len = nn.shape(%pk) {start = 2 : i64, end = 3 : i64} : (tensor<1x2x?x8xf32>) -> tensor<1xi64>
+  %p = nn.squeeze(%len) : (tensor<1xi64>) -> tensor<i64>
+  %dims = nn.shape(%pk) {start = 1 : i64, end = -1 : i64} : (tensor<1x2x?x8xf32>) -> tensor<2xi64>
+  %n = nn.shape(%nk) {start = 2 : i64, end = 3 : i64} : (tensor<1x2x?x8xf32>) -> tensor<1xi64>
+  %ns = nn.squeeze(%n) : (tensor<1xi64>) -> tensor<i64>
+  %zero = nn.constant dense<0> : tensor<i64>
+  %one = nn.constant dense<1> : tensor<i64>
+  %r = nn.range(%zero, %ns, %one) : (tensor<i64>, tensor<i64>, tensor<i64>) -> tensor<?xi64>
+  %pos = nn.binary "add"(%r, %p) : (tensor<?xi64>, tensor<i64>) -> tensor<?xi64>
+  %k = nn.concat(%pk, %nk) {axis = -2 : i64} : (tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>) -> tensor<1x2x?x8xf32>
+  %o = nn.attention(%q, %k, %k, %none) {causal = 1 : i64} : (tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, none) -> tensor<1x4x?x8xf32>
+  return %o, %k, %dims, %pos : tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<2xi64>, tensor<?xi64>
+}

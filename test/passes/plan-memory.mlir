@@ -172,3 +172,24 @@ func.func @host(%x: tensor<?x64xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> 
   %r = kern.launch "reshape"(%a, %s) : (tensor<?x64xf32>, tensor<2xi64>) -> tensor<?x64xf32>
   return %r, %g, %c : tensor<?x64xf32>, tensor<1xi64>, tensor<?x64xi64>
 }
+
+// -----
+
+// A view of session state is the state's own bytes when all its readers come before the state's next in-place
+// update; one read after the update would see the new value, so it is a copy in the arena.
+// CHECK-LABEL: func @state_view
+// CHECK: kern.state "kv.length" {offset = [[LEN:[0-9]+]] : i64}
+// CHECK: kern.launch "squeeze"{{.*}}offsets = array<i64: [[LEN]]>, view}
+// CHECK: kern.launch "squeeze"{{.*}}offsets = array<i64: [[COPY:[0-9]+]]>} :
+// CHECK: kern.launch "cast"
+// CHECK: kern.launch "kv_advance"
+func.func @state_view(%x: tensor<1x1x1x4xf32> {nn.name = "x"}) -> (tensor<f32>, tensor<f32>) {
+  %len = kern.state "kv.length" : tensor<1xi64>
+  %before = kern.launch "squeeze"(%len) : (tensor<1xi64>) -> tensor<i64>
+  %after = kern.launch "squeeze"(%len) : (tensor<1xi64>) -> tensor<i64>
+  %a = kern.launch "cast"(%before) {attrs = {to = 1 : i64}} : (tensor<i64>) -> tensor<f32>
+  %sizes = kern.weight dense<[1, 1, 1, 4]> : tensor<4xi64>
+  %adv = kern.launch "kv_advance"(%len, %sizes) {attrs = {axis = 2 : i64}} : (tensor<1xi64>, tensor<4xi64>) -> tensor<1xi64>
+  %b = kern.launch "cast"(%after) {attrs = {to = 1 : i64}} : (tensor<i64>) -> tensor<f32>
+  return %a, %b : tensor<f32>, tensor<f32>
+}

@@ -288,6 +288,25 @@ TEST(ModelLoad, StateWrittenOnlyInPlace) {
                               "one result that state");
 }
 
+// A view of state (the cached length read as positions) is that state's bytes, with no launch: a view claiming
+// other bytes is refused.
+TEST(ModelLoad, StateViewIsTheStatesBytes) {
+  Spec s;
+  s.values.push_back({"s", Storage::State, {4}, 0, 16});
+  s.values.push_back({"s1", Storage::State, {4}, 64, 16});
+  s.stateBytes = 128;
+  s.program.push_back({"squeeze", {3}, {4}});
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "model image: instruction 1 (squeeze) views state 's' as 's1', which is not the same "
+                             "bytes");
+  s.values[4].offset = 0;
+  s.stateBytes = 64;
+  Image ok;
+  build(s, ok);
+  EXPECT_EQ(loadAndRun(ok), "");
+}
+
 // A view kernel's result may share its input's slot (no launch), but not claim more than that slot.
 TEST(ModelLoad, ViewLargerThanItsInput) {
   Spec s;

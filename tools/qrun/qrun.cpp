@@ -2,7 +2,7 @@
 //
 //   qrun model.bin [--device=cpu|cuda] [--threads N]
 //        --input NAME=FILE.npy ... --output-dir DIR       run once, write NAME.npy per output
-//        --generate [--prompt TEXT] [--max-tokens N] [--temperature T] [--seed S]
+//        --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] [--seed S]
 //        --perplexity FILE [--seq-len N]                   text, or .npy of int32 token ids
 //
 // Uses only the runtime's C API (qrt.h) and the .npy helpers; no compiler code.
@@ -48,13 +48,15 @@ void usage() {
   std::fprintf(stderr,
                "usage: qrun model.bin [--device=cpu|cuda] [--threads N]\n"
                "         --input NAME=FILE.npy ... [--output-dir DIR]\n"
-               "       | --generate [--prompt TEXT] [--max-tokens N] [--temperature T] [--seed S]\n"
+               "       | --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] "
+               "[--seed S]\n"
                "       | --perplexity FILE(.txt|.npy) [--seq-len N]\n");
 }
 
 struct Options {
   std::string model, device = "cpu", outputDir = ".", prompt, pplFile;
   std::vector<std::pair<std::string, std::string>> inputs;
+  std::vector<int32_t> promptIds; // --prompt-ids
   bool generate = false;
   int maxTokens = 256, seqLen = 0, threads = 0;
   double temperature = 0.0;
@@ -105,6 +107,15 @@ Options parse(int argc, char **argv) {
       o.generate = true;
     } else if (flag == "--prompt") {
       o.prompt = value();
+    } else if (flag == "--prompt-ids") {
+      // Token ids instead of text (a model without a tokenizer): the output is then ids too.
+      std::string v = value();
+      o.promptIds.clear();
+      for (size_t at = 0; at <= v.size();) {
+        size_t comma = std::min(v.find(',', at), v.size());
+        o.promptIds.push_back(static_cast<int32_t>(parseInt(v.substr(at, comma - at), "--prompt-ids", 0, INT32_MAX)));
+        at = comma + 1;
+      }
     } else if (flag == "--max-tokens") {
       o.maxTokens = static_cast<int>(parseInt(value(), "--max-tokens", 0, 1 << 24));
     } else if (flag == "--temperature") {
@@ -132,6 +143,8 @@ Options parse(int argc, char **argv) {
     usage();
     die("no model.bin given");
   }
+  if (!o.promptIds.empty() && (!o.generate || !o.prompt.empty()))
+    die("--prompt-ids goes with --generate, instead of --prompt");
   int modes = (o.generate ? 1 : 0) + (!o.pplFile.empty() ? 1 : 0) + (!o.inputs.empty() ? 1 : 0);
   if (modes != 1) {
     usage();
@@ -226,23 +239,35 @@ int32_t metaInt(qrt_model *m, const char *key, int32_t dflt) {
 }
 
 int generate(qrt_model *model, qrt_session *session, const Options &o) {
+  // With --prompt-ids the tokens are given and printed as ids (one line, the prompt's first): no tokenizer.
+  const bool ids = !o.promptIds.empty();
   qrt_tokenizer *tok = nullptr;
-  check(qrt_tokenizer_create(model, &tok), "tokenizer");
+  if (!ids)
+    check(qrt_tokenizer_create(model, &tok), "tokenizer");
   qrt::LmDriver lm;
   std::string lmErr;
   if (!lm.init(model, session, lmErr))
     die(lmErr);
-  size_t count = 0;
-  check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, nullptr, 0, &count), "encode");
-  std::vector<int32_t> tokens(count);
-  check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, tokens.data(), count, &count), "encode");
+  std::vector<int32_t> tokens = o.promptIds;
+  if (!ids) {
+    size_t count = 0;
+    check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, nullptr, 0, &count), "encode");
+    tokens.resize(count);
+    check(qrt_tokenizer_encode(tok, o.prompt.c_str(), 1, 0, tokens.data(), count, &count), "encode");
+  }
+  auto print = [&](int32_t prev, int32_t token) {
+    if (ids)
+      std::printf("%s%d", prev < 0 ? "" : " ", token);
+    else
+      std::fputs(safePiece(qrt_tokenizer_decode(tok, prev, token)).c_str(), stdout);
+  };
   const int32_t eos = metaInt(model, "qopt.eos_token_id", 2);
   const int64_t limit = std::min<int64_t>(lm.maxPositions, lm.hasCache() ? lm.maxPositions : lm.maxSeq);
   if (static_cast<int64_t>(tokens.size()) >= limit)
     die("the prompt (" + std::to_string(tokens.size()) + " tokens) fills the model's " + std::to_string(limit) +
         " positions");
-  for (size_t i = 1; i < tokens.size(); ++i)
-    std::fputs(safePiece(qrt_tokenizer_decode(tok, tokens[i - 1], tokens[i])).c_str(), stdout);
+  for (size_t i = ids ? 0 : 1; i < tokens.size(); ++i) // text: the BOS token prints nothing
+    print(i ? tokens[i - 1] : -1, tokens[i]);
   std::mt19937_64 rng(o.seed);
   size_t fed = 0; // tokens already in the KV cache
   // The last generated token need not fit: it is printed, never fed.
@@ -284,7 +309,7 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
       stopped = true;
       break;
     }
-    std::fputs(safePiece(qrt_tokenizer_decode(tok, tokens.back(), next)).c_str(), stdout);
+    print(tokens.back(), next);
     std::fflush(stdout);
     tokens.push_back(next);
   }
@@ -296,7 +321,8 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
                  "qrun: stopped after %d tokens: the sequence reached the model's context bound of %lld positions "
                  "(compile with a larger --max-dim to go further, up to the model's own limit)\n",
                  step, static_cast<long long>(limit));
-  qrt_tokenizer_free(tok);
+  if (tok)
+    qrt_tokenizer_free(tok);
   return 0;
 }
 
