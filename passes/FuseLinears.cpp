@@ -8,6 +8,10 @@
 // per channel (per-tensor scales cannot be stacked). Each result is computed as its layer alone would be. The old
 // weights are released once unused, so fusing holds at most one extra copy of a group's weights.
 //
+// A model may ship such a group already stacked (Phi-3's qkv_proj and gate_up_proj): one linear whose output is
+// only read by slices that cut its last dim into consecutive pieces. That linear becomes the split launch with its
+// own weights, one result per piece, and the slices go.
+//
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
 #include "qopt/Dialect/NN/NNDialect.h"
@@ -18,6 +22,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/MapVector.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace qopt {
@@ -105,6 +110,86 @@ kern::WeightOp stack(OpBuilder &b, Location loc, SmallVector<kern::WeightOp> ws,
   return kern::WeightOp::create(b, loc, attr, b.getStringAttr(name));
 }
 
+// The consecutive pieces [start, end) of the last dim of `l`'s result that its readers, all slices of that dim
+// with step 1 and constant bounds, cut it into, in order; empty unless they cover the dim exactly once. The slices
+// may read the result through one reshape between static shapes that keeps the last dim (GPT-2's Gemm runs on
+// 2-D rows): `reshape` is then set.
+SmallVector<std::pair<int64_t, kern::LaunchOp>> slicePieces(kern::LaunchOp l, kern::LaunchOp *reshape = nullptr) {
+  Value sliced = l.getResult(0);
+  if (sliced.hasOneUse()) {
+    auto r = dyn_cast<kern::LaunchOp>(*sliced.getUsers().begin());
+    auto from = cast<RankedTensorType>(sliced.getType());
+    auto to = r ? dyn_cast<RankedTensorType>(r.getResult(0).getType()) : RankedTensorType();
+    if (r && r.getKernel() == "reshape" && r.getOperand(0) == sliced && to && from.hasStaticShape() &&
+        to.hasStaticShape() && to.getShape().back() == from.getShape().back()) {
+      sliced = r.getResult(0);
+      if (reshape)
+        *reshape = r;
+    }
+  }
+  auto type = cast<RankedTensorType>(sliced.getType());
+  const int64_t rank = type.getRank(), n = type.getShape().back();
+  SmallVector<std::pair<int64_t, kern::LaunchOp>> pieces;
+  if (ShapedType::isDynamic(n) || sliced.use_empty())
+    return {};
+  auto scalar = [](Value v, int64_t &out) {
+    auto w = weightOf(v);
+    num::Tensor t;
+    std::vector<uint8_t> storage;
+    if (!w || !nn::readConstant(w.getValue(), t, storage) || t.numel() != 1)
+      return false;
+    if (t.dtype == num::DType::I64) // exactly: exporters write INT64_MAX for "to the end"
+      out = *static_cast<const int64_t *>(t.data);
+    else if (t.dtype == num::DType::I32)
+      out = *static_cast<const int32_t *>(t.data);
+    else
+      return false;
+    return true;
+  };
+  for (Operation *user : sliced.getUsers()) {
+    auto s = dyn_cast<kern::LaunchOp>(user);
+    if (!s || s.getKernel() != "slice" || s.getOperand(0) != sliced || s.getNumOperands() < 4)
+      return {};
+    int64_t start, end, axis, step = 1;
+    if (!scalar(s.getOperand(1), start) || !scalar(s.getOperand(2), end) || !scalar(s.getOperand(3), axis) ||
+        (s.getNumOperands() > 4 && !isa<NoneType>(s.getOperand(4).getType()) && !scalar(s.getOperand(4), step)))
+      return {};
+    if ((axis != -1 && axis != rank - 1) || step != 1)
+      return {};
+    start = std::clamp<int64_t>(start < 0 ? start + n : start, 0, n);
+    end = std::clamp<int64_t>(end < 0 ? end + n : end, 0, n);
+    if (end <= start)
+      return {};
+    pieces.push_back({start, s});
+  }
+  llvm::sort(pieces, [](auto &a, auto &b) { return a.first < b.first; });
+  int64_t at = 0;
+  for (auto &[start, s] : pieces) {
+    if (start != at)
+      return {};
+    at += cast<RankedTensorType>(s.getResult(0).getType()).getShape().back();
+  }
+  return at == n ? pieces : SmallVector<std::pair<int64_t, kern::LaunchOp>>();
+}
+
+// The add of a bias that is `l`'s only reader: a binary add of its result and a float 1-D weight of its last dim's
+// size (Qwen2's q/k/v), the sum of `l`'s type. Null otherwise.
+kern::LaunchOp biasAdd(kern::LaunchOp l) {
+  Value y = l.getResult(0);
+  if (!y.hasOneUse())
+    return {};
+  auto add = dyn_cast<kern::LaunchOp>(*y.getUsers().begin());
+  auto fn = add ? add.getAttrs().getAs<StringAttr>("fn") : StringAttr();
+  if (!add || add.getKernel() != "binary" || !fn || fn.getValue() != "add" || add.getResult(0).getType() != y.getType())
+    return {};
+  Value bias = add.getOperand(0) == y ? add.getOperand(1) : add.getOperand(0);
+  auto bt = dyn_cast<RankedTensorType>(bias.getType());
+  if (!weightOf(bias) || !bt || bt.getRank() != 1 || !bt.getElementType().isF32() ||
+      bt.getDimSize(0) != cast<RankedTensorType>(y.getType()).getShape().back())
+    return {};
+  return add;
+}
+
 void release(Value v) {
   auto w = weightOf(v);
   if (!w || !w->use_empty())
@@ -116,6 +201,50 @@ void release(Value v) {
 
 struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
   void runOnOperation() override {
+    // Linears cut into pieces by slices: the split launch over their own (already stacked) weights.
+    SmallVector<kern::LaunchOp> sliced;
+    getOperation().walk([&](kern::LaunchOp l) {
+      if (!fusionKey(l).empty() && slicePieces(l).size() > 1)
+        sliced.push_back(l);
+    });
+    for (kern::LaunchOp l : sliced) {
+      kern::LaunchOp reshape;
+      auto pieces = slicePieces(l, &reshape);
+      OpBuilder b(l);
+      SmallVector<Type> types;
+      SmallVector<int64_t> splits;
+      auto resultType = cast<RankedTensorType>(l.getResult(0).getType());
+      for (auto &[start, s] : pieces) {
+        splits.push_back(cast<RankedTensorType>(s.getResult(0).getType()).getShape().back());
+        SmallVector<int64_t> shape(resultType.getShape());
+        shape.back() = splits.back();
+        types.push_back(reshape ? RankedTensorType::get(shape, resultType.getElementType()) : s.getResult(0).getType());
+      }
+      SmallVector<NamedAttribute> attrs(l.getAttrs().getValue());
+      attrs.push_back(b.getNamedAttr("splits", b.getDenseI64ArrayAttr(splits)));
+      attrs.push_back(b.getNamedAttr("num_outputs", b.getI64IntegerAttr(static_cast<int64_t>(pieces.size()))));
+      auto split = kern::LaunchOp::create(b, l.getLoc(), types,
+                                          b.getStringAttr(l.getKernel() == "matmul" ? "linear_split" : "matmul_q_split"),
+                                          l.getOperands(), b.getDictionaryAttr(attrs), StringAttr(),
+                                          DenseI64ArrayAttr(), ArrayAttr());
+      for (auto [i, piece] : llvm::enumerate(pieces)) {
+        Value out = split.getResult(i);
+        if (reshape) { // each piece in the slice's shape (static): a view, no launch
+          auto to = cast<RankedTensorType>(piece.second.getResult(0).getType());
+          auto dimsType = RankedTensorType::get({to.getRank()}, b.getI64Type());
+          Value dims = kern::WeightOp::create(b, l.getLoc(), DenseElementsAttr::get(dimsType, to.getShape()),
+                                              StringAttr());
+          out = kern::LaunchOp::create(b, l.getLoc(), TypeRange{to}, b.getStringAttr("reshape"), ValueRange{out, dims},
+                                       b.getDictionaryAttr({}), StringAttr(), DenseI64ArrayAttr(), ArrayAttr())
+                    .getResult(0);
+        }
+        piece.second.getResult(0).replaceAllUsesWith(out);
+        piece.second.erase();
+      }
+      if (reshape)
+        reshape.erase();
+      l.erase();
+    }
     // Keyed by the input and the fusion key (interned, so the map can hash it).
     llvm::MapVector<std::pair<Value, StringAttr>, SmallVector<kern::LaunchOp>> groups;
     getOperation().walk([&](kern::LaunchOp l) {
@@ -140,8 +269,28 @@ struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
       }
       SmallVector<Value> operands{key.first};
       SmallVector<NamedAttribute> attrs(members.front().getAttrs().getValue());
+      // Float layers that each add a bias (and nothing else reads): the biases go with the weights.
+      SmallVector<kern::LaunchOp> adds;
+      for (kern::LaunchOp l : members)
+        if (kern::LaunchOp add = biasAdd(l); add && !quant)
+          adds.push_back(add);
+      if (adds.size() != members.size())
+        adds.clear();
       if (!quant) {
         operands.push_back(stack(b, loc, collect(1), /*columns=*/true));
+        if (!adds.empty()) {
+          std::vector<float> joined;
+          for (kern::LaunchOp add : adds) {
+            Value bias = weightOf(add.getOperand(1)) ? add.getOperand(1) : add.getOperand(0);
+            num::Tensor t;
+            std::vector<uint8_t> bytes = bytesOf(weightOf(bias), t);
+            const float *f = reinterpret_cast<const float *>(bytes.data());
+            joined.insert(joined.end(), f, f + t.numel());
+          }
+          auto type = RankedTensorType::get({static_cast<int64_t>(joined.size())}, b.getF32Type());
+          operands.push_back(kern::WeightOp::create(b, loc, DenseElementsAttr::get(type, ArrayRef<float>(joined)),
+                                                    StringAttr()));
+        }
       } else {
         operands.push_back(stack(b, loc, collect(1), false));
         operands.push_back(stack(b, loc, collect(2), false));
@@ -155,6 +304,12 @@ struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
                                           operands, b.getDictionaryAttr(attrs), StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
       for (auto [i, l] : llvm::enumerate(members)) {
         SmallVector<Value> old(l.getOperands().begin() + 1, l.getOperands().end());
+        if (!adds.empty()) { // the sum is the fused output
+          kern::LaunchOp add = adds[i];
+          old.push_back(add.getOperand(0) == l.getResult(0) ? add.getOperand(1) : add.getOperand(0));
+          add.getResult(0).replaceAllUsesWith(fused.getResult(i));
+          add.erase();
+        }
         l.getResult(0).replaceAllUsesWith(fused.getResult(i));
         l.erase();
         for (Value v : old)

@@ -359,8 +359,13 @@ def FuseLinearsPass : Pass<"qopt-fuse-linears", "mlir::func::FuncOp"> {
     group size, symmetry; not per-tensor), that read the same input, and replaces each group of two or more with
     one launch whose weights are stacked along the output channels: `linear_split(x, [W_1 | W_2 | ...])` (float
     weights side by side) or `matmul_q_split(x, W, S, Z)` (packed rows, scales and zero points stacked). `splits`
-    gives each result's channels; every result is computed as its layer alone would be. Runs after
-    qopt-lower-to-kern, before planning; the old weights are released once unused.
+    gives each result's channels; every result is computed as its layer alone would be. Float layers whose only
+    reader adds a 1-D bias (Qwen2's q/k/v) take their biases along: `linear_split(x, W, [b_1 | b_2 | ...])` adds
+    them after the product, and the adds go. A linear the model already stacked (Phi-3's qkv_proj, GPT-2's c_attn)
+    whose output only slices read, cutting its last dim into consecutive pieces, becomes the split launch over its
+    own weight, one result per piece; the slices may read it through one reshape between static shapes (the
+    pieces are then reshaped, as views). Runs after qopt-lower-to-kern, before planning (and again after
+    qopt-decode-entry, whose static shapes let more slices fuse); the old weights are released once unused.
 
     Before:
     ```mlir
@@ -419,12 +424,12 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
 }
 
 def FuseAddNormPass : Pass<"qopt-fuse-add-norm", "mlir::func::FuncOp"> {
-  let summary = "Run a residual add and the RMSNorm that reads it as one launch";
+  let summary = "Run a residual add and the norm that reads it as one launch";
   let description = [{
     A `binary` add whose result an `rms_norm` normalizes becomes one `add_rms_norm` launch with two results, the
     sum (for the other readers of the residual stream) and the normalized rows, computed by the two kernels' own
-    code (the same results bit for bit, broadcasting as the add does). Runs after qopt-lower-to-kern, before
-    planning.
+    code (the same results bit for bit, broadcasting as the add does); a `layer_norm` (scale, optional bias)
+    likewise becomes `add_layer_norm`. Runs after qopt-lower-to-kern, before planning.
 
     Before:
     ```mlir

@@ -158,6 +158,8 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
     DecodeEntryPassOptions d;
     d.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
     pm.addPass(createDecodeEntryPass(d));
+    // Static shapes let more slices of a stacked linear fuse (through a reshape of 2-D rows, GPT-2's Gemm).
+    pm.addNestedPass<func::FuncOp>(createFuseLinearsPass());
   }
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;

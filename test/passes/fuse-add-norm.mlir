@@ -29,3 +29,18 @@ func.func @no_fusion(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>, %x: tensor<64xf
   %m = kern.launch "rms_norm"(%t, %w2) {attrs = {epsilon = 1.0e-5 : f64}} : (tensor<?x64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
   return %n, %m : tensor<?x64xf32>, tensor<?x64xf32>
 }
+
+// -----
+
+// GPT-2's residual add and LayerNorm (scale and bias): one add_layer_norm launch.
+// CHECK-LABEL: func @layer_norm
+// CHECK: %[[F:.+]]:2 = kern.launch "add_layer_norm"(%arg0, %arg1, %{{.+}}, %{{.+}}) {attrs = {axis = -1 : i64, epsilon = 1.000000e-05 : f64}} : (tensor<?x64xf32>, tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>)
+// CHECK-NOT: kern.launch "layer_norm"
+// CHECK: return %[[F]]#1, %[[F]]#0
+func.func @layer_norm(%a: tensor<?x64xf32>, %b: tensor<?x64xf32>) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %w = kern.weight dense<1.5> : tensor<64xf32>
+  %c = kern.weight dense<0.25> : tensor<64xf32>
+  %s = kern.launch "binary"(%a, %b) {attrs = {fn = "add"}} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %n = kern.launch "layer_norm"(%s, %w, %c) {attrs = {axis = -1 : i64, epsilon = 1.0e-5 : f64}} : (tensor<?x64xf32>, tensor<64xf32>, tensor<64xf32>) -> tensor<?x64xf32>
+  return %n, %s : tensor<?x64xf32>, tensor<?x64xf32>
+}

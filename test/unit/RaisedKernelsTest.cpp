@@ -328,23 +328,33 @@ TEST_P(RaisedKernels, KvCacheMatchesConcatenation) {
   EXPECT_NE(err.find("do not fit a cache of"), std::string::npos) << err;
 }
 
-// add_rms_norm gives the binary add's sum and rms_norm's rows of that sum, bit for bit, broadcasting as the add.
-TEST_P(RaisedKernels, AddRmsNormEqualsTheTwoKernels) {
+// add_rms_norm and add_layer_norm give the binary add's sum and the norm's rows of that sum, bit for bit,
+// broadcasting as the add.
+TEST_P(RaisedKernels, AddNormEqualsTheTwoKernels) {
   std::mt19937 rng(29);
   const DType dt = GetParam();
-  Buffer w = randomBuffer(dt, {40}, rng, 0.5, 1.5);
+  Buffer w = randomBuffer(dt, {40}, rng, 0.5, 1.5), c = randomBuffer(dt, {40}, rng, -0.5, 0.5);
   Attrs add, eps;
   add.setString("fn", "add");
   eps.setFloat("epsilon", 1e-5);
+  for (auto [fused, normName] : {std::pair<const char *, const char *>("add_rms_norm", "rms_norm"),
+                                 std::pair<const char *, const char *>("add_layer_norm", "layer_norm")})
   for (Shape bShape : {Shape{3, 40}, Shape{40}}) {
+    SCOPED_TRACE(fused);
+    const bool layer = std::string(normName) == "layer_norm";
     Buffer a = randomBuffer(dt, {3, 40}, rng, -4, 4), b = randomBuffer(dt, bShape, rng, -4, 4);
     Buffer sum = run("binary", {&a.t, &b.t}, add);
-    Buffer norm = run("rms_norm", {&sum.t, &w.t}, eps);
-    const KernelFamily *k = lookupFamily("add_rms_norm");
+    std::vector<const Tensor *> normIn = {&sum.t, &w.t};
+    if (layer)
+      normIn.push_back(&c.t);
+    Buffer norm = run(normName, normIn, eps);
+    const KernelFamily *k = lookupFamily(fused);
     ASSERT_NE(k, nullptr);
     Tensor o0, o1;
     KernelArgs args;
     args.inputs = {&a.t, &b.t, &w.t};
+    if (layer)
+      args.inputs.push_back(&c.t);
     args.outputs = {&o0, &o1};
     args.attrs = &eps;
     std::string err;
@@ -363,6 +373,44 @@ TEST_P(RaisedKernels, AddRmsNormEqualsTheTwoKernels) {
 
 INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32, DType::F64),
                          [](const auto &info) { return info.param == DType::F32 ? "f32" : "f64"; });
+
+// linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.
+TEST(RaisedKernelShapes, LinearSplitEqualsTheLayers) {
+  std::mt19937 rng(41);
+  Buffer x = randomBuffer(DType::F32, {3, 16}, rng, -2, 2);
+  Buffer wq = randomBuffer(DType::F32, {16, 8}, rng, -1, 1), wk = randomBuffer(DType::F32, {16, 4}, rng, -1, 1);
+  Buffer bias = randomBuffer(DType::F32, {12}, rng, -1, 1);
+  Buffer w(DType::F32, {16, 12}), bq(DType::F32, {8}), bk(DType::F32, {4});
+  for (int64_t k = 0; k < 16; ++k)
+    for (int64_t n = 0; n < 12; ++n)
+      w.t.as<float>()[k * 12 + n] = n < 8 ? wq.t.as<float>()[k * 8 + n] : wk.t.as<float>()[k * 4 + n - 8];
+  for (int64_t n = 0; n < 12; ++n)
+    (n < 8 ? bq.t.as<float>()[n] : bk.t.as<float>()[n - 8]) = bias.t.as<float>()[n];
+  Attrs none, add, splits;
+  add.setString("fn", "add");
+  splits.setInts("splits", {8, 4});
+  Buffer q = run("matmul", {&x.t, &wq.t}, none), k = run("matmul", {&x.t, &wk.t}, none);
+  Buffer qb = run("binary", {&q.t, &bq.t}, add), kb = run("binary", {&k.t, &bk.t}, add);
+  for (bool withBias : {false, true}) {
+    const KernelFamily *f = lookupFamily("linear_split");
+    ASSERT_NE(f, nullptr);
+    Buffer o0(DType::F32, {3, 8}), o1(DType::F32, {3, 4});
+    KernelArgs args;
+    args.inputs = {&x.t, &w.t};
+    if (withBias)
+      args.inputs.push_back(&bias.t);
+    args.outputs = {&o0.t, &o1.t};
+    args.attrs = &splits;
+    std::string err;
+    ASSERT_TRUE(inferShapes(*f, args, err)) << err;
+    ASSERT_TRUE(f->reference(args, err)) << err;
+    const Buffer &want0 = withBias ? qb : q, &want1 = withBias ? kb : k;
+    for (int64_t i = 0; i < 24; ++i)
+      ASSERT_EQ(o0.get(i), want0.get(i)) << i;
+    for (int64_t i = 0; i < 12; ++i)
+      ASSERT_EQ(o1.get(i), want1.get(i)) << i;
+  }
+}
 
 TEST(RaisedKernelShapes, Refusals) {
   std::mt19937 rng(3);

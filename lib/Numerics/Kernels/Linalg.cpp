@@ -254,6 +254,10 @@ bool linearSplitInfer(const KernelArgs &a, std::string &err) {
     err = "linear_split: splits must be positive and sum to the weight's " + std::to_string(w.shape[1]) + " columns";
     return false;
   }
+  if (const Tensor *bias = a.in(2); bias && (bias->dtype != DType::F32 || bias->shape != Shape{sum})) {
+    err = "linear_split: the bias must be float32 [" + std::to_string(sum) + "], got " + shapeStr(bias->shape);
+    return false;
+  }
   for (size_t i = 0; i < splits.size(); ++i) {
     a.outputs[i]->dtype = DType::F32;
     a.outputs[i]->shape = x.shape;
@@ -262,14 +266,25 @@ bool linearSplitInfer(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+// With a bias, each output's rows get their piece of it added after the product: the float sums a separate add
+// of the bias would compute.
 bool linearSplitRun(const KernelArgs &a, std::string &) {
   const Tensor &x = *a.in(0), &w = *a.in(1);
+  const Tensor *bias = a.in(2);
   const int64_t K = w.shape[0], N = w.shape[1], M = K ? x.numel() / K : 0;
   int64_t off = 0;
   for (Tensor *y : a.outputs) {
     const int64_t n = y->shape.back();
-    if (y->numel() != 0)
+    if (y->numel() != 0) {
       sgemm(false, false, M, n, K, 1.0f, x.as<float>(), K, w.as<float>() + off, N, 0.0f, y->as<float>(), n, a.pool);
+      if (bias) {
+        float *out = y->as<float>();
+        const float *b = bias->as<float>() + off;
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < n; ++j)
+            out[i * n + j] += b[j];
+      }
+    }
     off += n;
   }
   return true;
@@ -395,13 +410,13 @@ bool rmsNormRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-//===-- add_rms_norm ------------------------------------------------------===//
-// The residual stream's add and the next norm in one pass: (a + b, rms_norm(a + b, scale)). The sum is the binary
-// kernel's add (broadcasting as it does) and the norm the rms_norm kernel's, so the results are those of the two
-// kernels run apart, bit for bit.
+//===-- add_rms_norm, add_layer_norm --------------------------------------===//
+// The residual stream's add and the next norm in one pass: (a + b, norm(a + b, scale[, bias])). The sum is the
+// binary kernel's add (broadcasting as it does) and the norm the rms_norm or layer_norm kernel's, so the results
+// are those of the two kernels run apart, bit for bit.
 
-// The two kernels' arguments: the sum (binary add of inputs 0 and 1 into result 0), and the norm (rms_norm of
-// result 0 with the scale, input 2, into result 1).
+// The two kernels' arguments: the sum (binary add of inputs 0 and 1 into result 0), and the norm (of result 0
+// with the norm's own operands, inputs 2 on, into result 1).
 struct AddNormArgs {
   KernelArgs sum, norm;
   explicit AddNormArgs(const KernelArgs &a) : sum(a), norm(a) {
@@ -413,7 +428,9 @@ struct AddNormArgs {
     sum.inputs = {a.in(0), a.in(1)};
     sum.outputs = {a.outputs[0]};
     sum.attrs = &add;
-    norm.inputs = {a.outputs[0], a.in(2)};
+    norm.inputs = {a.outputs[0]};
+    for (size_t i = 2; i < a.inputs.size(); ++i)
+      norm.inputs.push_back(a.inputs[i]);
     norm.outputs = {a.outputs[1]};
   }
   static const KernelFamily &binary() {
@@ -432,12 +449,24 @@ bool addRmsNormRun(const KernelArgs &a, std::string &err) {
   return AddNormArgs::binary().reference(parts.sum, err) && rmsNormRun(parts.norm, err);
 }
 
+bool addLayerNormInfer(const KernelArgs &a, std::string &err) {
+  AddNormArgs parts(a);
+  return AddNormArgs::binary().infer(parts.sum, err) && layerNormInfer(parts.norm, err);
+}
+
+bool addLayerNormRun(const KernelArgs &a, std::string &err) {
+  AddNormArgs parts(a);
+  return AddNormArgs::binary().reference(parts.sum, err) && layerNormRun(parts.norm, err);
+}
+
 const KernelFamily kKernels[] = {
+    {"add_layer_norm", 3, 4, 2, 0, addLayerNormInfer, addLayerNormRun,
+     "(a + b, layer_norm(a + b, scale, bias)): a residual add and the norm that reads it"},
     {"add_rms_norm", 3, 3, 2, 0, addRmsNormInfer, addRmsNormRun,
      "(a + b, rms_norm(a + b, scale)): a residual add and the norm that reads it"},
     {"matmul", 2, 2, 1, 0, matmulInfer, matmulRun, "numpy-style batched matrix product"},
-    {"linear_split", 2, 2, -1, 0, linearSplitInfer, linearSplitRun,
-     "layers sharing their input: x times side-by-side weights, one output per 'splits' entry"},
+    {"linear_split", 2, 3, -1, 0, linearSplitInfer, linearSplitRun,
+     "layers sharing their input: x times side-by-side weights (plus their biases), one output per 'splits' entry"},
     {"softmax", 1, 1, 1, 0, sameInfer, softmaxRun, "softmax (or log-softmax with log=1) along 'axis'"},
     {"layer_norm", 2, 3, 1, 0, layerNormInfer, layerNormRun, "normalize over dims from 'axis' on, scale, shift"},
     {"rms_norm", 2, 2, 1, 0, rmsNormInfer, rmsNormRun, "x / sqrt(mean(x^2, last dim) + epsilon) * scale"},
