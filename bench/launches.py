@@ -62,7 +62,7 @@ def main():
     if a.stories15m:
         models.append(("stories15M (KV)", a.stories15m))
     for fam in ("llama", "qwen2", "mistral", "phi3", "gpt2"):
-        for v in ("", ".sdpa", ".ids", ".kv"):
+        for v in ("", ".sdpa", ".ids", ".kv", ".eager.kv"):
             models.append((f"HF {fam}{v}", os.path.join(ROOT, "test/hf", f"{fam}{v}.onnx")))
     rows = []
     for name, onnx in models:

@@ -52,6 +52,22 @@ StringRef dimName(func::FuncOp func, unsigned arg, int64_t d) {
   return cast<StringAttr>(names[d]).getValue();
 }
 
+// An input other than the caches with a dim of this name, and that dim's index: where a run's size of that dim can
+// be read (ONNX names a symbolic dim once: inputs sharing the name share the size). Null if none.
+std::pair<BlockArgument, int64_t> dimSource(func::FuncOp func, StringRef name, ArrayRef<BlockArgument> caches) {
+  if (name.empty())
+    return {};
+  for (BlockArgument arg : func.getArguments()) {
+    if (llvm::is_contained(caches, arg))
+      continue;
+    auto names = func.getArgAttrOfType<ArrayAttr>(arg.getArgNumber(), "nn.dims");
+    for (auto [d, a] : llvm::enumerate(names ? names.getValue() : ArrayRef<Attribute>()))
+      if (cast<StringAttr>(a).getValue() == name)
+        return {arg, static_cast<int64_t>(d)};
+  }
+  return {};
+}
+
 struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
   using KvStatePassBase::KvStatePassBase;
 
@@ -63,6 +79,14 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
     // but not fitting the rest of the pattern is a cache we cannot move: say why and change nothing.
     SmallVector<Cache> caches;
     std::string reason;
+    // Every input a concat takes first: a cache (or one that cannot move), never the source of a run's dim size.
+    SmallVector<BlockArgument> pastInputs;
+    for (BlockArgument arg : func.getArguments())
+      if (llvm::any_of(arg.getUsers(), [&](Operation *u) {
+            auto c = dyn_cast<nn::ConcatOp>(u);
+            return c && c.getNumOperands() == 2 && c.getOperand(0) == arg;
+          }))
+        pastInputs.push_back(arg);
     for (BlockArgument arg : func.getArguments()) {
       auto concat = llvm::find_if(arg.getUsers(), [&](Operation *u) {
         auto c = dyn_cast<nn::ConcatOp>(u);
@@ -105,13 +129,15 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         reason = name + " has dynamic dims other than the batch and the sequence";
         break;
       }
+      // A dynamic dim other than the past's (the batch) is read from another input with that dim.
       for (nn::ShapeOp shape : c.shapes) {
         auto [start, end] = shapeRange(shape, type.getRank());
         for (int64_t d = start; d < end; ++d)
-          fits &= d == c.axis || !type.isDynamicDim(d);
+          fits &= d == c.axis || !type.isDynamicDim(d) ||
+                  dimSource(func, dimName(func, arg.getArgNumber(), d), pastInputs).first;
       }
       if (!fits) {
-        reason = name + "'s shape is read along its dynamic batch dim";
+        reason = name + "'s shape is read along its dynamic batch dim, which no other input has";
         break;
       }
       for (OpOperand &use : c.concat->getUses()) {
@@ -236,12 +262,18 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
           run.clear();
         };
         for (int64_t d = start; d < end; ++d) {
-          if (d != c.axis) {
+          if (d != c.axis && !type.isDynamicDim(d)) {
             run.push_back(type.getDimSize(d));
             continue;
           }
           flush();
-          pieces.push_back(length);
+          if (d == c.axis) {
+            pieces.push_back(length);
+            continue;
+          }
+          auto [src, at] = dimSource(func, dimName(func, c.past.getArgNumber(), d), pastInputs);
+          pieces.push_back(nn::ShapeOp::create(b, shape.getLoc(), RankedTensorType::get({1}, b.getI64Type()), src,
+                                               b.getI64IntegerAttr(at), b.getI64IntegerAttr(at + 1)));
         }
         flush();
         auto resultType = cast<RankedTensorType>(shape.getType());

@@ -144,7 +144,8 @@ for name, (model, ids, mask, opset) in models.items():
 # come from the cache's length inside the graph. References: NAME.kv.prompt.npy (the first row of NAME.input_ids, 7
 # tokens), NAME.kv.logits.npy (torch's logits for it without a cache, [1, 7, vocab]) and NAME.kv.greedy.txt (torch's
 # greedy continuation of it by 8 tokens through the cache, stopping at token 2 as qrun does, with the smallest gap
-# between the first and second logit seen on the way).
+# between the first and second logit seen on the way). NAME.eager.kv.onnx: the same with eager attention (an explicit
+# additive mask from the cache's length), checked against the same references.
 class KvLogits(torch.nn.Module):
     def __init__(self, m, layers):
         super().__init__()
@@ -217,7 +218,24 @@ for name, (model, ids, mask, opset) in models.items():
         summary[key]["outputs"] = [o.name for o in m.graph.output]
     except Exception:
         summary[key] = dict(error=traceback.format_exc()[-1500:])
-summary = {k: summary[k] for name in families for k in (name, name + ".sdpa", name + ".ids", name + ".kv") if k in summary}
+        continue
+    ekey = name + ".eager.kv"
+    try:
+        model.set_attn_implementation("eager")
+        path = os.path.join(out, ekey + ".onnx")
+        prog = torch.onnx.export(KvLogits(model, layers), (new, *past), dynamo=True, opset_version=opset,
+                                 input_names=names, output_names=outs, dynamic_shapes=shapes)
+        prog.save(path, external_data=False)
+        m = onnx.load(path)
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        got = sess.run(["logits"], feeds)[0]
+        got0 = sess.run(["logits"], {"input_ids": prompt.numpy(), **empty})[0]
+        summary[ekey] = describe(m, got, full[:, 4:].numpy(), path)
+        summary[ekey]["ort_empty_cache_vs_torch"] = float(np.abs(got0 - full.numpy()).max())
+        model.set_attn_implementation("sdpa")
+    except Exception:
+        summary[ekey] = dict(error=traceback.format_exc()[-1500:])
+summary = {k: summary[k] for name in families for k in (name, name + ".sdpa", name + ".ids", name + ".kv", name + ".eager.kv") if k in summary}
 
 with open(os.path.join(out, "versions.txt"), "w") as f:
     f.write(f"torch {torch.__version__}\ntransformers {transformers.__version__}\nonnx {onnx.__version__}\n"

@@ -1,7 +1,10 @@
-"""Checks one Hugging Face export with its KV cache as graph inputs and outputs (NAME.kv.onnx, made by
-scripts/make_hf_models.py) end to end:
+"""Checks one Hugging Face export with its KV cache as graph inputs and outputs (made by scripts/make_hf_models.py)
+end to end:
 
-    check_kv.py QOPT QRUN HFDIR NAME WORKDIR
+    check_kv.py QOPT QRUN HFDIR NAME VARIANT WORKDIR
+
+VARIANT is sdpa (NAME.kv.onnx) or eager (NAME.eager.kv.onnx: an explicit additive mask sized by the cache); both
+are checked against the same references (NAME.kv.prompt.npy, NAME.kv.logits.npy, NAME.kv.greedy.txt).
 
 Compiles it raised (qopt's default: the cache becomes session state, with `prefill` and a one-token `decode` entry)
 and with --raise=false (the cache stays in the inputs and outputs) at sequence, past_sequence <= 16, and checks:
@@ -11,7 +14,9 @@ and with --raise=false (the cache stays in the inputs and outputs) at sequence, 
     cache within 1e-5 relative (of the largest logit), and torch's logits for the prompt (rtol 1e-4, atol 1e-5);
   - greedy generation through the cache (`qrun --generate --prompt-ids`: the prompt in one run, then a token per
     run through `decode`) equals torch's greedy tokens (NAME.kv.greedy.txt), and every token after the prompt ran
-    through `decode` (QRT_PROFILE's run count).
+    through `decode` (QRT_PROFILE's run count);
+  - `qopt NAME.kv.onnx --quantize=rtn4 -o model.bin` with no other flag compiles with a decode entry, and
+    generates through it.
 Prints one line per check; exits non-zero on the first failure.
 """
 import os
@@ -21,13 +26,13 @@ import sys
 
 import numpy as np
 
-qopt, qrun, hf, name, work = sys.argv[1:6]
+qopt, qrun, hf, name, variant, work = sys.argv[1:7]
 os.makedirs(work, exist_ok=True)
-stem = name + ".kv"
+stem = name + ".kv" if variant == "sdpa" else f"{name}.{variant}.kv"
 onnx = os.path.join(hf, stem + ".onnx")
-prompt = os.path.join(hf, stem + ".prompt.npy")
-ref = np.load(os.path.join(hf, stem + ".logits.npy"))
-greedy = open(os.path.join(hf, stem + ".greedy.txt")).read().split()
+prompt = os.path.join(hf, name + ".kv.prompt.npy")
+ref = np.load(os.path.join(hf, name + ".kv.logits.npy"))
+greedy = open(os.path.join(hf, name + ".kv.greedy.txt")).read().split()
 
 
 def run(cmd, env=None):
@@ -64,9 +69,9 @@ if host:
 # From an empty cache: the raised model keeps it as state; the unraised one takes it as inputs of length 0.
 got = logits(raised_bin, {"input_ids": prompt}, "raised")
 plain_inputs = {"input_ids": prompt}
-for m in re.finditer(r"tensor<(\d+)x(\d+)x\?x(\d+)xf32> \{nn.dims = \[[^]]*\], nn.name = \"(past_key_values\.[^\"]+)\"", nn):
+for m in re.finditer(r"tensor<(\d+|\?)x(\d+)x\?x(\d+)xf32> \{nn.dims = \[[^]]*\], nn.name = \"(past_key_values\.[^\"]+)\"", nn):
     path = os.path.join(work, m.group(4) + ".npy")
-    np.save(path, np.zeros((int(m.group(1)), int(m.group(2)), 0, int(m.group(3))), np.float32))
+    np.save(path, np.zeros((1, int(m.group(2)), 0, int(m.group(3))), np.float32))
     plain_inputs[m.group(4)] = path
 if len(plain_inputs) != 1 + 2 * layers:
     sys.exit(f"{stem}: expected {2 * layers} past inputs, found {len(plain_inputs) - 1}")
@@ -93,3 +98,13 @@ steps = len(tokens) - np.load(prompt).shape[1] - 1  # the last token is printed,
 if not decode or int(decode.group(1)) != steps:
     sys.exit(f"{stem}: expected {steps} decode runs:\n{gen.stderr}")
 print(f"{stem}: {steps} tokens through the decode entry")
+
+# The command users type: no bounds, no flags but the scheme.
+q_bin = os.path.join(work, stem + ".rtn4.bin")
+q_log = run([qopt, onnx, "--quantize=rtn4", "-o", q_bin]).stderr
+if "entry 'decode'" not in q_log:
+    sys.exit(f"{stem}: rtn4 compile has no decode entry:\n{q_log}")
+q_tokens = run([qrun, q_bin, "--generate", "--prompt-ids", ids, "--max-tokens", "4"]).stdout.split()
+if len(q_tokens) < len(ids.split(",")) + 1 or q_tokens[: len(ids.split(","))] != ids.split(","):
+    sys.exit(f"{stem}: rtn4 generation gave {q_tokens}")
+print(f"{stem}: rtn4 with no other flag has a decode entry and generates")

@@ -1,13 +1,14 @@
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=32,seq=32" -split-input-file -verify-diagnostics | FileCheck %s
 // Caches that cannot move into state: the graph is left as it is, with a note saying why.
 
-// The past's shape is read along its dynamic batch dim (the cache's batch is its capacity, not the run's).
+// The past's shape is read along its dynamic batch dim (the cache's batch is its capacity, not the run's), and no
+// other input has a dim of that name to read the run's batch from.
 // CHECK-LABEL: func @past_shape_read
 // CHECK-NOT: nn.state
 // CHECK: nn.concat
-// expected-remark @below {{the KV cache stays in the graph's inputs and outputs: 'past.0.key''s shape is read along its dynamic batch dim}}
-func.func @past_shape_read(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
-                           %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
+// expected-remark @below {{the KV cache stays in the graph's inputs and outputs: 'past.0.key''s shape is read along its dynamic batch dim, which no other input has}}
+func.func @past_shape_read(%q: tensor<?x4x?x8xf32> {nn.dims = ["rows", "", "seq", ""], nn.name = "q"},
+                           %nk: tensor<?x2x?x8xf32> {nn.dims = ["rows", "", "seq", ""], nn.name = "new_k"},
                            %pk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"})
     -> (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<4xi64>) {
   %none = nn.none

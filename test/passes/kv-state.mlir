@@ -99,3 +99,25 @@ func.func @hf_positions(%q: tensor<1x4x?x8xf32> {nn.dims = ["", "", "seq", ""], 
   %o = nn.attention(%q, %k, %k, %none) {causal = 1 : i64} : (tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<1x2x?x8xf32>, none) -> tensor<1x4x?x8xf32>
   return %o, %k, %dims, %pos : tensor<1x4x?x8xf32>, tensor<1x2x?x8xf32>, tensor<2xi64>, tensor<?xi64>
 }
+
+// -----
+
+// The past's whole shape read with a dynamic batch (eager-attention exports size their mask by it): the run's
+// batch comes from another input with that dim (ONNX names a symbolic dim once), the past dim from the length.
+// CHECK-LABEL: func @batch_from_input
+// CHECK-NEXT: %[[LEN:.+]] = nn.state "kv.length" : tensor<1xi64>
+// CHECK: %[[B:.+]] = nn.shape(%arg0) {end = 1 : i64, start = 0 : i64} : (tensor<?x4x?x8xf32>) -> tensor<1xi64>
+// CHECK: %[[H:.+]] = nn.constant dense<2> : tensor<1xi64>
+// CHECK: %[[D:.+]] = nn.constant dense<8> : tensor<1xi64>
+// CHECK: %[[S:.+]] = nn.concat(%[[B]], %[[H]], %[[LEN]], %[[D]]) {axis = 0 : i64} : (tensor<1xi64>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<4xi64>
+// CHECK: return %{{.+}}, %[[S]]
+func.func @batch_from_input(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
+                            %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
+                            %pk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"})
+    -> (tensor<?x4x?x8xf32> {nn.name = "out"}, tensor<?x2x?x8xf32> {nn.name = "present.0.key"}, tensor<4xi64> {nn.name = "past_shape"}) {
+  %none = nn.none
+  %s = nn.shape(%pk) : (tensor<?x2x?x8xf32>) -> tensor<4xi64>
+  %k = nn.concat(%pk, %nk) {axis = 2 : i64} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %o = nn.attention(%q, %k, %k, %none) {causal = 1 : i64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
+  return %o, %k, %s : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<4xi64>
+}
