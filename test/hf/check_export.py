@@ -14,10 +14,11 @@ Prints one line per check; exits non-zero on the first failure.
 """
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
+
+from hfrun import Runner
 
 qopt, qrun, hf, name, variant, work = sys.argv[1:7]
 os.makedirs(work, exist_ok=True)
@@ -29,20 +30,12 @@ if variant != "ids":
     inputs["attention_mask"] = os.path.join(hf, name + ".attention_mask.npy")
 
 
+runner = Runner(stem, qrun, work)
+logits = runner.logits
+
+
 def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"{stem}: {' '.join(cmd)} failed:\n{p.stdout}{p.stderr}")
-    return p.stdout
-
-
-def logits(model, feeds, tag):
-    out = os.path.join(work, tag)
-    cmd = [qrun, model, "--output-dir", out]
-    for k, v in feeds.items():
-        cmd += ["--input", f"{k}={v}"]
-    run(cmd)
-    return np.load(os.path.join(out, "logits.npy"))
+    return runner.run(cmd).stdout
 
 
 bounds = ["--max-dim", "batch=2", "--max-dim", "sequence=16"]

@@ -21,10 +21,11 @@ Prints one line per check; exits non-zero on the first failure.
 """
 import os
 import re
-import subprocess
 import sys
 
 import numpy as np
+
+from hfrun import Runner
 
 qopt, qrun, hf, name, variant, work = sys.argv[1:7]
 os.makedirs(work, exist_ok=True)
@@ -35,20 +36,8 @@ ref = np.load(os.path.join(hf, name + ".kv.logits.npy"))
 greedy = open(os.path.join(hf, name + ".kv.greedy.txt")).read().split()
 
 
-def run(cmd, env=None):
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.exit(f"{stem}: {' '.join(cmd)} failed:\n{p.stdout}{p.stderr}")
-    return p
-
-
-def logits(model, feeds, tag):
-    out = os.path.join(work, tag)
-    cmd = [qrun, model, "--output-dir", out]
-    for k, v in feeds.items():
-        cmd += ["--input", f"{k}={v}"]
-    run(cmd)
-    return np.load(os.path.join(out, "logits.npy"))
+runner = Runner(stem, qrun, work)
+run, logits = runner.run, runner.logits
 
 
 bounds = ["--max-dim", "sequence=16", "--max-dim", "past_sequence=16"]
