@@ -53,7 +53,8 @@ Value rotateHalfOf(Value v) {
   if (!neg)
     return {};
   auto t = dyn_cast<RankedTensorType>(cat.getType());
-  if (!t || t.isDynamicDim(t.getRank() - 1) || (cat.getAxis() != -1 && cat.getAxis() != t.getRank() - 1))
+  const int64_t axis = static_cast<int64_t>(cat.getAxis()); // I64Attr reads as uint64_t
+  if (!t || t.isDynamicDim(t.getRank() - 1) || (axis != -1 && axis != t.getRank() - 1))
     return {};
   const int64_t D = t.getShape().back(), half = D / 2;
   Value hi = lastAxisSlice(neg.getX(), half, D), lo = lastAxisSlice(cat.getInputs()[1], 0, half);
