@@ -174,8 +174,6 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
         num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
         num::KernelArgs args;
         args.attrs = &attrs;
-        const bool shapeOnly = k->readsShapesOnly;
-        bool allData = k->inPlace < 0;
         for (Value v : launch.getOperands()) {
           if (isa<NoneType>(v.getType())) {
             args.inputs.push_back(nullptr);
@@ -186,7 +184,6 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
           if (!in) {
             return fail(launch, "an operand has no evaluated shape");
           }
-          allData &= shapeOnly || in->t.data != nullptr;
           args.inputs.push_back(&in->t);
         }
         SmallVector<std::unique_ptr<Evaluated>> outs;
@@ -198,18 +195,13 @@ struct DecodeEntryPass : qopt::impl::DecodeEntryPassBase<DecodeEntryPass> {
         if (!num::inferShapes(*k, args, err)) {
           return fail(launch, err);
         }
-        bool small = true;
+        std::vector<std::vector<uint8_t> *> storage;
         for (auto &o : outs)
-          small &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxFoldedElements;
-        if (allData && small) {
-          for (auto &o : outs) {
-            o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
-            o->t.data = o->storage.data();
-          }
-          if (!k->reference(args, err)) {
-            return fail(launch, "evaluating shape arithmetic: " + err);
-          }
-        }
+          storage.push_back(&o->storage);
+        bool evaluated = false;
+        if (!num::evaluateSmall(*k, args, kMaxFoldedElements, /*floats=*/false,
+                                    storage, evaluated, err))
+          return fail(launch, "evaluating shape arithmetic: " + err);
         b.setInsertionPoint(launch);
         for (auto [r, res] : llvm::enumerate(launch.getResults())) {
           auto old = cast<RankedTensorType>(res.getType());

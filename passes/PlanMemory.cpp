@@ -155,9 +155,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       num::Attrs attrs = nn::toKernelAttrs(launch.getAttrs());
       num::KernelArgs args;
       args.attrs = &attrs;
-      // shape and size read only their operand's shape, so they are computable whenever the shape is known.
-      bool shapeOnly = k->readsShapesOnly;
-      bool allData = true, runtimeSized = false;
+      bool runtimeSized = false;
       for (auto [i, v] : llvm::enumerate(launch.getOperands())) {
         if (isa<NoneType>(v.getType())) {
           args.inputs.push_back(nullptr);
@@ -173,7 +171,6 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         // from it) runtime-sized.
         if (in->dynamic || ((k->shapeDataInputs >> i & 1u) && !in->t.data))
           runtimeSized = true;
-        allData &= shapeOnly || in->t.data != nullptr;
         args.inputs.push_back(&in->t);
         lastUse[v] = index;
       }
@@ -201,18 +198,14 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         launch.emitError() << "at the compiled dim bounds: " << err;
         return signalPassFailure();
       }
-      bool small = true;
+      std::vector<std::vector<uint8_t> *> storage;
       for (auto &o : outs)
-        small &= !num::isFloat(o->t.dtype) && o->t.numel() <= kMaxEvaluatedElements;
-      if (allData && small) {
-        for (auto &o : outs) {
-          o->storage.resize(std::max<size_t>(o->t.bytes(), 1));
-          o->t.data = o->storage.data();
-        }
-        if (!k->reference(args, err)) {
-          launch.emitError() << "evaluating shape arithmetic: " << err;
-          return signalPassFailure();
-        }
+        storage.push_back(&o->storage);
+      bool evaluated = false;
+      if (!num::evaluateSmall(*k, args, kMaxEvaluatedElements, /*floats=*/false,
+                                  storage, evaluated, err)) {
+        launch.emitError() << "evaluating shape arithmetic: " << err;
+        return signalPassFailure();
       }
       // A result that is its input's bytes unchanged for every shape it can take (a reshape; a transpose moving
       // only dims that are statically 1) shares the input's slot, when that is an arena slot: no copy, no launch.

@@ -45,9 +45,6 @@ void sampleShapes(func::FuncOp func, const std::function<int64_t(BlockArgument, 
     num::Attrs attrs = nn::kernelAttrs(op);
     num::KernelArgs args;
     args.attrs = &attrs;
-    // shape and size read only their operand's shape.
-    const bool shapeOnly = isa<nn::ShapeOp, nn::SizeOp>(op);
-    bool allData = true;
     for (auto [i, v] : llvm::enumerate(op->getOperands())) {
       if (isa<NoneType>(v.getType())) {
         args.inputs.push_back(nullptr);
@@ -58,7 +55,6 @@ void sampleShapes(func::FuncOp func, const std::function<int64_t(BlockArgument, 
         return;
       if ((k->shapeDataInputs >> i & 1u) && !it->second->t.data)
         return; // a shape read from values this run does not have
-      allData &= shapeOnly || it->second->t.data != nullptr;
       args.inputs.push_back(&it->second->t);
     }
     SmallVector<std::unique_ptr<Sample>> results;
@@ -69,18 +65,13 @@ void sampleShapes(func::FuncOp func, const std::function<int64_t(BlockArgument, 
     std::string err;
     if (!num::inferShapes(*k, args, err))
       return;
-    bool small = true;
+    std::vector<std::vector<uint8_t> *> storage;
     for (auto &r : results)
-      small &= (options.floats || !num::isFloat(r->t.dtype)) && r->t.numel() <= options.maxElements;
-    if (allData && small) {
-      for (auto &r : results) {
-        r->storage.resize(std::max<size_t>(r->t.bytes(), 1));
-        r->t.data = r->storage.data();
-      }
-      if (!k->reference(args, err))
-        for (auto &r : results)
-          r->t.data = nullptr;
-    }
+      storage.push_back(&r->storage);
+    bool evaluated = false;
+    if (!num::evaluateSmall(*k, args, options.maxElements, options.floats, storage, evaluated, err))
+      for (auto &r : results) // values this sample cannot compute: its shapes are still known
+        r->t.data = nullptr;
     for (auto [r, res] : llvm::enumerate(results)) {
       res->known = true;
       out[op->getResult(r)] = std::move(res);

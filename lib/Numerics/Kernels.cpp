@@ -46,6 +46,25 @@ bool inferShapes(const KernelFamily &k, const KernelArgs &a, std::string &error)
   return true;
 }
 
+bool evaluateSmall(const KernelFamily &k, const KernelArgs &a, int64_t maxElements, bool floats,
+                   const std::vector<std::vector<uint8_t> *> &storage, bool &evaluated, std::string &error) {
+  evaluated = false;
+  if (k.inPlace >= 0)
+    return true;
+  for (const Tensor *in : a.inputs)
+    if (in && !in->data && !k.readsShapesOnly)
+      return true;
+  for (const Tensor *out : a.outputs)
+    if ((!floats && isFloat(out->dtype)) || out->numel() > maxElements)
+      return true;
+  for (size_t i = 0; i < a.outputs.size(); ++i) {
+    storage[i]->resize(std::max<size_t>(a.outputs[i]->bytes(), 1));
+    a.outputs[i]->data = storage[i]->data();
+  }
+  evaluated = true;
+  return k.reference(a, error);
+}
+
 bool broadcastShapes(const Shape &a, const Shape &b, Shape &out) {
   size_t r = std::max(a.size(), b.size());
   out.assign(r, 1);

@@ -70,6 +70,12 @@ const KernelFamily *lookupFamily(std::string_view name);
 // elements. Every caller (runtime, planner, folder, shape inference) goes through it, so a shape computed from a
 // hostile file's values never sizes an allocation unchecked.
 bool inferShapes(const KernelFamily &k, const KernelArgs &args, std::string &error);
+// Shape arithmetic at compile time: after inferShapes, when the kernel updates no operand in place, every present
+// input has data (or the kernel reads only shapes) and every output has at most maxElements and is not float
+// (unless `floats`), runs the reference kernel with output i in storage[i] (resized; its data points there) and
+// sets `evaluated`. Returns false, with `error` set, only if the kernel fails.
+bool evaluateSmall(const KernelFamily &k, const KernelArgs &args, int64_t maxElements, bool floats,
+                   const std::vector<std::vector<uint8_t> *> &storage, bool &evaluated, std::string &error);
 const std::vector<const KernelFamily *> &allFamilies();
 
 // Registration used by the kernel family files (Kernels/*.cpp).
