@@ -40,8 +40,8 @@ if(QOPT_BUILD_COMPILER)
   set_target_properties(QOptImportAll PROPERTIES EXPORT_NAME Import)
   set_target_properties(QOptSerializeAll PROPERTIES EXPORT_NAME Serialize)
   list(APPEND qopt_export_targets QOptDialects QOptPassesAll QOptImportAll QOptSerializeAll
-       QOptNN QOptQnt QOptKern QOptPasses QOptImport QOptSerialize qrtTools)
-  foreach(lib QOptNN QOptQnt QOptKern QOptPasses QOptImport QOptSerialize)
+       QOptNN QOptQnt QOptKern QOptPasses QOptImport QOptSerialize QOptCodegen qrtTools)
+  foreach(lib QOptNN QOptQnt QOptKern QOptPasses QOptImport QOptSerialize QOptCodegen)
     set_target_properties(${lib} PROPERTIES EXPORT_NAME ${lib})
   endforeach()
 endif()
@@ -62,6 +62,7 @@ endif()
 # Headers: the runtime's C API and the format/numerics headers always; the compiler's with it.
 install(FILES ${PROJECT_SOURCE_DIR}/runtime/include/qrt.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/Format/include/ ${PROJECT_SOURCE_DIR}/lib/Numerics/include/
+                  ${PROJECT_SOURCE_DIR}/lib/Codegen/include/
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} FILES_MATCHING PATTERN "*.h")
 if(QOPT_BUILD_COMPILER)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}

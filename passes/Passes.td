@@ -498,4 +498,25 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
   ];
 }
 
+def CudaKernelsPass : Pass<"qopt-cuda-kernels", "mlir::ModuleOp"> {
+  let summary = "Specialize a CUDA kernel template for each kern.launch and record the sources on the module";
+  let description = [{
+    For a CUDA target, after qopt-plan-memory. Each launch that a kernel template covers (its family, dtypes,
+    static dims and attributes; lib/Codegen/cuda/kernels.cuh) gets `variant` = the symbol of its specialization,
+    and the module gets `kern.cuda_kernels`, one dictionary per distinct symbol: `symbol`, `source` (the
+    wrapper calling the template with the launch's constants) and the launch geometry the runtime uses (`block`,
+    `grid_y`, `rows_per_block`, `cols_per_block`, `cols`, `shared_bytes`, `operand`, `flat`), plus
+    `kern.cuda_archs`. qopt compiles the sources with NVRTC into model.bin's kernels section. Launches no
+    template covers keep no variant and run on the host at run time (the runtime copies their operands); a
+    remark per family says how many and why. Views and host instructions launch nothing and are skipped.
+
+    ```mlir
+    %y = kern.launch "rms_norm"(%x, %g) {attrs = {epsilon = 1.0E-5 : f64}, variant = "q_rms_norm_3f2a..."} ...
+    ```
+  }];
+  let options = [
+    ListOption<"archs", "archs", "std::string", "CUDA architectures (sm_90a, sm_80, ...)">,
+  ];
+}
+
 #endif // QOPT_PASSES

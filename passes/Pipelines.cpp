@@ -165,6 +165,12 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
   pm.addNestedPass<func::FuncOp>(createPlanMemoryPass(plan));
+  // A CUDA target: a kernel specialization per launch (views and host instructions are known only now).
+  if (!options.cudaArchs.empty()) {
+    CudaKernelsPassOptions cuda;
+    cuda.archs.assign(options.cudaArchs.begin(), options.cudaArchs.end());
+    pm.addPass(createCudaKernelsPass(cuda));
+  }
 }
 
 void buildCompilePipeline(OpPassManager &pm, const CompileOptions &options) {

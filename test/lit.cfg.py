@@ -46,3 +46,13 @@ if "HOME" in os.environ:
     config.environment["HOME"] = os.environ["HOME"]
 if os.environ.get("QOPT_SKIP_STORIES15M"):
     config.available_features.add("no-stories15m")
+# NVRTC (a CUDA toolkit) for --target=cuda code generation; a GPU driver for running it (test/gpu holds the GPU
+# checks, run by scripts/test-gpu.sh on a GPU machine).
+if config.qopt_have_nvrtc in ("ON", "1", "TRUE"):
+    config.available_features.add("nvrtc")
+import ctypes
+try:
+    ctypes.CDLL("libcuda.so.1")
+    config.available_features.add("cuda-driver")
+except OSError:
+    pass

@@ -14,6 +14,8 @@
 
 namespace qopt {
 
+struct DeviceKernels; // qopt/Serialize/ModelWriter.h
+
 #define GEN_PASS_DECL
 #include "passes/Passes.h.inc"
 
@@ -39,6 +41,7 @@ struct CompileOptions {
   std::string calib, tokenizer;     // calibration data (text or .npy ids) and the tokenizer for text
   int64_t calibSamples = 128, calibSeqLen = 0;
   uint64_t calibSeed = 0;
+  std::vector<std::string> cudaArchs; // a CUDA target (sm_90a, sm_80, ...); empty: the CPU
 };
 
 // The bound of sequence-like dims when the user gives none: the model's `qopt.max_sequence` metadata, else the rows
@@ -61,6 +64,12 @@ bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t
 // A pipeline that does not parse is reported as an error diagnostic on the module; pass failures report their
 // own diagnostics.
 mlir::LogicalResult runPipeline(mlir::ModuleOp module, llvm::StringRef pipeline);
+
+// For a CUDA target, after qopt-cuda-kernels: compiles the kernel sources recorded on the module
+// (kern.cuda_kernels, kern.cuda_archs) with NVRTC into `out` (model.bin's kernels section), caching images under
+// `cacheDir` (empty: no cache). A module without kern.cuda_kernels leaves `out` empty. Errors are emitted on the
+// module.
+mlir::LogicalResult compileCudaKernels(mlir::ModuleOp module, const std::string &cacheDir, DeviceKernels &out);
 
 // Fills the quantization fields of `options` from a scheme name (none, int8, rtn4, awq4, gptq4, rtn3, awq3,
 // gptq3), a group size (0 = per output channel) and a granularity (group, channel, tensor), with the rules qopt

@@ -328,6 +328,29 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
                            {fmt::SectionKind::Weights, nullptr, weightsSize}};
   if (!options.tokenizer.empty())
     secs.push_back({fmt::SectionKind::Tokenizer, options.tokenizer.data(), options.tokenizer.size()});
+  fmt::ByteWriter kernels;
+  if (!options.kernels.images.empty()) {
+    kernels.u32(static_cast<uint32_t>(options.kernels.images.size()));
+    for (const DeviceKernels::Image &img : options.kernels.images) {
+      kernels.str(img.arch);
+      kernels.u8(img.format);
+      kernels.u64(img.bytes.size());
+      kernels.raw(img.bytes.data(), img.bytes.size());
+    }
+    kernels.u32(static_cast<uint32_t>(options.kernels.symbols.size()));
+    for (const DeviceKernels::Symbol &k : options.kernels.symbols) {
+      kernels.str(k.name);
+      kernels.u32(k.block);
+      kernels.u32(k.gridY);
+      kernels.u32(k.rowsPerBlock);
+      kernels.u32(k.colsPerBlock);
+      kernels.u64(k.cols);
+      kernels.u32(k.sharedBytes);
+      kernels.u32(k.operand);
+      kernels.u8(k.flat ? 1 : 0);
+    }
+    secs.push_back({fmt::SectionKind::Kernels, kernels.bytes.data(), kernels.bytes.size()});
+  }
   std::vector<fmt::SectionEntry> table(secs.size());
   uint64_t at = sizeof(fmt::FileHeader) + table.size() * sizeof(fmt::SectionEntry);
   for (size_t i = 0; i < secs.size(); ++i) {

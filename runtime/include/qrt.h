@@ -126,6 +126,10 @@ const char *qrt_model_metadata(const qrt_model *model, const char *key);
 qrt_status qrt_session_create(const qrt_model *model, const qrt_session_options *options,
                               qrt_session **out_session);
 void qrt_session_free(qrt_session *session);
+/* Instructions of the model (over all its entries) that this session's device has no kernel for, which it runs on
+ * the host with the reference kernels, moving their operands (0 on the CPU, and for a model compiled for the
+ * session's GPU whose every launch has a kernel). */
+int64_t qrt_session_host_fallbacks(const qrt_session *session);
 /* Copies the data; shape must match the input's static dims and stay within its planned bounds. */
 qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dtype dtype, const int64_t *shape,
                                  int32_t rank, const void *data);

@@ -179,8 +179,12 @@ qrt_status qrt_session_create(const qrt_model *m, const qrt_session_options *opt
     std::unique_ptr<qrt::Backend> backend;
     if (device == "cpu")
       backend = qrt::createCpuBackend(threads);
-    else if (device == "cuda")
-      return makeStatus(QRT_ERROR_UNSUPPORTED, "this runtime was built without the CUDA backend");
+    else if (device == "cuda") {
+      std::string why;
+      backend = qrt::createCudaBackend(why);
+      if (!backend)
+        return makeStatus(QRT_ERROR_UNSUPPORTED, "cannot use the CUDA backend: " + why);
+    }
     else
       return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "unknown device '" + device + "' (expected cpu or cuda)");
     auto s = std::make_unique<qrt::Session>(*m->impl, std::move(backend));
@@ -224,6 +228,10 @@ qrt_status qrt_session_run_entry(qrt_session *s, const char *entry) {
     int code = s->impl->runEntry(entry, err);
     return code ? makeStatus(code, err) : nullptr;
   });
+}
+
+int64_t qrt_session_host_fallbacks(const qrt_session *s) {
+  return s ? static_cast<int64_t>(s->impl->hostFallbacks()) : 0;
 }
 
 qrt_status qrt_session_reset(qrt_session *s) {

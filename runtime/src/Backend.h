@@ -48,6 +48,11 @@ public:
   // Zeroes the state (qrt_session_reset).
   virtual bool resetState(std::string &error) = 0;
 
+  // Whether the session may run an instruction this backend cannot bind on the host instead (the reference
+  // kernel on downloaded operands, the results uploaded): true for accelerators, whose kernels cover the hot
+  // families first; the CPU binds everything.
+  virtual bool hostFallback() const { return false; }
+
   // This backend's implementation of a kernel family (of the named variant; empty: the default), bound once per
   // instruction when a session starts. Null, with `error` set, for a pair the backend lacks.
   using Kernel = const void *;
@@ -58,6 +63,8 @@ public:
 };
 
 std::unique_ptr<Backend> createCpuBackend(int numThreads);
+// The first CUDA GPU through the driver API (opened at run time); null with `error` set when there is none.
+std::unique_ptr<Backend> createCudaBackend(std::string &error);
 
 } // namespace qrt
 

@@ -32,6 +32,7 @@ public:
   uint64_t size = 0;
 };
 
+Model::Model() = default;
 Model::~Model() = default;
 
 namespace {
@@ -117,13 +118,13 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
   if (format::crc32(sections.data(), sections.size() * sizeof(format::SectionEntry)) != h.sectionTableCrc)
     return bad("section table checksum mismatch (file damaged)");
 
-  const format::SectionEntry *found[6] = {};
+  const format::SectionEntry *found[format::kNumSectionKinds + 1] = {};
   for (const auto &s : sections) {
     if (!within(s.offset, s.size, size) || s.offset % format::kSectionAlign != 0)
       return bad("section " + std::to_string(s.kind) + " out of bounds or misaligned");
     if (format::crc32(bytes + s.offset, s.size) != s.crc)
       return bad("section " + std::to_string(s.kind) + " checksum mismatch (file damaged)");
-    if (s.kind >= 1 && s.kind <= 5) {
+    if (s.kind >= 1 && s.kind <= format::kNumSectionKinds) {
       if (found[s.kind])
         return bad("duplicate section " + std::to_string(s.kind));
       found[s.kind] = &s;
@@ -141,6 +142,52 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
   if (const auto *ts = sec(format::SectionKind::Tokenizer)) {
     model->tokenizer = bytes + ts->offset;
     model->tokenizerSize = ts->size;
+  }
+
+  if (const auto *ks = sec(format::SectionKind::Kernels)) { // device code
+    ByteReader r(bytes + ks->offset, ks->size);
+    uint32_t ni = r.count(13);
+    for (uint32_t i = 0; i < ni && r.ok(); ++i) {
+      DeviceImage img;
+      img.arch = r.str();
+      uint8_t f = r.u8();
+      img.size = r.u64();
+      img.data = r.take(img.size);
+      if (!img.data || img.size == 0)
+        return bad("kernels section: image " + std::to_string(i) + " is malformed");
+      if (img.arch.empty() || img.arch.size() > 32 || img.arch.find('\0') != std::string::npos ||
+          (f != static_cast<uint8_t>(format::ImageFormat::Cubin) && f != static_cast<uint8_t>(format::ImageFormat::Ptx)))
+        return bad("kernels section: image " + std::to_string(i) + " has a bad architecture or format");
+      img.format = static_cast<format::ImageFormat>(f);
+      model->deviceImages.push_back(img);
+    }
+    uint32_t nk = r.count(37);
+    for (uint32_t i = 0; i < nk && r.ok(); ++i) {
+      DeviceKernel k;
+      k.symbol = r.str();
+      k.block = r.u32();
+      k.gridY = r.u32();
+      k.rowsPerBlock = r.u32();
+      k.colsPerBlock = r.u32();
+      k.cols = r.u64();
+      k.sharedBytes = r.u32();
+      k.operand = r.u32();
+      uint8_t flat = r.u8();
+      k.flat = flat != 0;
+      if (!r.ok())
+        break;
+      if (k.symbol.empty() || k.symbol.size() > 256 || k.symbol.find('\0') != std::string::npos || k.block == 0 ||
+          k.block > format::kMaxBlock || k.block % 32 != 0 || k.gridY == 0 || k.gridY > format::kMaxGridY ||
+          k.rowsPerBlock == 0 || k.colsPerBlock == 0 || k.sharedBytes > format::kMaxKernelShared ||
+          k.operand >= kMaxKernelOperands || flat > 1 || k.cols > kMaxElements)
+        return bad("kernels section: kernel " + std::to_string(i) + " has an invalid launch record");
+      for (const DeviceKernel &o : model->deviceKernels)
+        if (o.symbol == k.symbol)
+          return bad("kernels section: kernel '" + k.symbol + "' is recorded twice");
+      model->deviceKernels.push_back(std::move(k));
+    }
+    if (!r.ok() || r.remaining() != 0)
+      return bad("kernels section is malformed");
   }
 
   { // metadata

@@ -64,10 +64,31 @@ struct Entry {
   size_t launches = 0; // instructions that launch a kernel (all but views)
 };
 
+// Device code from the kernels section (a model compiled for a CUDA target).
+struct DeviceImage {
+  std::string arch; // "sm_90a" (cubin) or "compute_80" (PTX)
+  qopt::format::ImageFormat format = qopt::format::ImageFormat::Cubin;
+  const uint8_t *data = nullptr; // in the mapped file
+  uint64_t size = 0;
+};
+// A kernel instructions name as their variant, and its launch geometry: gridDim.x covers operand `operand` (an
+// index into the instruction's inputs then results) as rows (all dims but the last) in tiles of rowsPerBlock
+// times cols (its last dim, or `cols` if non-zero) in tiles of colsPerBlock, or all its elements as cols if
+// `flat`; gridDim.y = gridY.
+struct DeviceKernel {
+  std::string symbol;
+  uint32_t block = 0, gridY = 1, rowsPerBlock = 1, colsPerBlock = 1;
+  uint64_t cols = 0;
+  uint32_t sharedBytes = 0, operand = 0;
+  bool flat = false;
+};
+constexpr uint32_t kMaxKernelOperands = 12; // QParams in lib/Codegen/cuda/prelude.cuh
+
 class MappedFile;
 
 class Model {
 public:
+  Model(); // empty; load() and loadImage() fill it (tests build device-code models by hand)
   ~Model();
   // Maps and loads a file. Returns null and sets `error` (and `code`, a qrt_status_code) on failure.
   static std::unique_ptr<Model> load(const std::string &path, const WeightResolver &resolver, std::string &error,
@@ -90,6 +111,8 @@ public:
   uint64_t weightsSize = 0;
   const uint8_t *tokenizer = nullptr;
   uint64_t tokenizerSize = 0;
+  std::vector<DeviceImage> deviceImages;
+  std::vector<DeviceKernel> deviceKernels;
 
 private:
   std::unique_ptr<MappedFile> file;

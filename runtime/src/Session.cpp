@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace qrt {
 
@@ -44,11 +45,12 @@ Session::~Session() {
                runs ? static_cast<double>(launches) / runs : 0.0);
   for (auto &[name, c] : entryCounts)
     std::fprintf(stderr,
-                 "  entry '%s': %lld runs, %lld launches (%.1f per run), %lld host instructions, %lld uploads, "
-                 "%lld downloads\n",
+                 "  entry '%s': %lld runs, %lld launches (%.1f per run), %lld host instructions, %lld run on the "
+                 "host for want of a device kernel, %lld uploads, %lld downloads\n",
                  name.c_str(), static_cast<long long>(c.runs), static_cast<long long>(c.launches),
                  c.runs ? static_cast<double>(c.launches) / c.runs : 0.0, static_cast<long long>(c.host),
-                 static_cast<long long>(c.uploads), static_cast<long long>(c.downloads));
+                 static_cast<long long>(c.fallbacks), static_cast<long long>(c.uploads),
+                 static_cast<long long>(c.downloads));
   for (auto &[name, t] : rows)
     std::fprintf(stderr, "  %-28s %9.3f s %5.1f%% %9lld launches\n", name.c_str(), t.first,
                  total > 0 ? 100.0 * t.first / total : 0.0, static_cast<long long>(t.second));
@@ -68,15 +70,22 @@ bool Session::prepare(std::string &error) {
   if (!backend->prepare(model, error))
     return false;
   bound.resize(model.entries.size());
+  fallback.resize(model.entries.size());
   for (size_t e = 0; e < model.entries.size(); ++e) {
     const Entry &entry = model.entries[e];
     bound[e].assign(entry.program.size(), nullptr);
+    fallback[e].assign(entry.program.size(), false);
     for (size_t pc = 0; pc < entry.program.size(); ++pc) {
       const Instr &in = entry.program[pc];
       if (in.view || in.host) // nothing launched, or the reference kernel on the host
         continue;
       std::string err;
       bound[e][pc] = backend->bind(*in.family, in.variant, err);
+      if (!bound[e][pc] && backend->hostFallback()) {
+        fallback[e][pc] = true; // the reference kernel on host copies of the operands (execute)
+        ++fallbackCount;
+        continue;
+      }
       if (!bound[e][pc]) {
         error = (model.entries.size() > 1 ? "entry '" + entry.name + "', " : std::string()) + "instruction " +
                 std::to_string(pc) + " (" + in.family->name + "): " + err;
@@ -250,6 +259,45 @@ const num::Tensor *Session::deviceView(uint32_t id, std::string &error) {
   return &d;
 }
 
+// An instruction the backend has no kernel for: the reference kernel on host copies of its operands, then its
+// results uploaded to their device places. The host copies stay valid for the rest of the run (hostView).
+bool Session::runOnHost(const Instr &in, num::KernelArgs &args, std::string &error) {
+  const num::KernelFamily &family = *in.family;
+  for (size_t j = 0; j < in.inputs.size(); ++j)
+    if (in.inputs[j] != kNoValue && !(args.inputs[j] = hostView(in.inputs[j], error)))
+      return false;
+  std::vector<num::Tensor *> device(args.outputs.begin(), args.outputs.end());
+  for (size_t k = 0; k < in.outputs.size(); ++k) {
+    uint32_t id = in.outputs[k];
+    num::Tensor &h = hostCopy[id];
+    h.dtype = tensors[id].dtype;
+    h.shape = tensors[id].shape;
+    size_t bytes = static_cast<size_t>(h.numel()) * num::dtypeSize(h.dtype);
+    h.data = downloaded[id].reserve(bytes);
+    if (!h.data) {
+      error = "out of memory: cannot allocate " + std::to_string(bytes) + " host bytes for '" +
+              model.values[id].name + "'";
+      return false;
+    }
+    if (family.inPlace >= 0 && k == 0 && bytes) // the operand's current bytes, updated in place
+      std::memcpy(h.data, args.inputs[static_cast<size_t>(family.inPlace)]->data, bytes);
+    args.outputs[k] = &h;
+  }
+  if (!family.reference(args, error))
+    return false;
+  for (size_t k = 0; k < in.outputs.size(); ++k) {
+    uint32_t id = in.outputs[k];
+    const num::Tensor &h = hostCopy[id];
+    if (!backend->upload(device[k]->data, h.data, static_cast<size_t>(h.numel()) * num::dtypeSize(h.dtype), error))
+      return false;
+    downloadedIn[id] = runs;
+    if (counting)
+      ++counting->uploads;
+  }
+  args.outputs.assign(device.begin(), device.end());
+  return true;
+}
+
 int Session::execute(const Entry &entry, size_t entryIndex, std::string &error) {
   last = nullptr; // outputs are valid only after a complete run
   ++runs;
@@ -347,6 +395,13 @@ int Session::execute(const Entry &entry, size_t entryIndex, std::string &error) 
       }
       if (counting)
         ++counting->host;
+    } else if (fallback[entryIndex][pc]) {
+      if (!runOnHost(in, args, err)) {
+        error = where() + err;
+        return QRT_ERROR_EXECUTION;
+      }
+      if (counting)
+        ++counting->fallbacks;
     } else {
       // The kernel reads device memory: host values it takes as data are uploaded.
       for (size_t j = 0; j < in.inputs.size(); ++j) {
@@ -365,7 +420,11 @@ int Session::execute(const Entry &entry, size_t entryIndex, std::string &error) 
       }
     }
     if (profile) {
-      std::string key = std::string(family.name) + (in.host ? " (host)" : "");
+      if (!in.host && !backend->synchronize(err)) { // an asynchronous device: charge the kernel its own time
+        error = where() + err;
+        return QRT_ERROR_EXECUTION;
+      }
+      std::string key = std::string(family.name) + (in.host || fallback[entryIndex][pc] ? " (host)" : "");
       if (const qopt::num::Attr *fn = in.attrs.find("fn"))
         key += "." + fn->s;
       auto &slot = kernelTime[key];

@@ -24,6 +24,9 @@ public:
   int runEntry(const std::string &name, std::string &error);
   // The entry the last run ran (null before the first run).
   const Entry *lastEntry() const { return last; }
+  // Instructions (over all entries) that run on the host because the backend has no kernel for them.
+  size_t hostFallbacks() const { return fallbackCount; }
+  const char *backendName() const { return backend->name(); }
   // Zeroes the session state (the KV cache and its length): the next run starts a new sequence.
   int reset(std::string &error);
   // The named output of the last run, in host memory (downloaded on first request); valid until the next run.
@@ -51,6 +54,9 @@ private:
   const qopt::num::Tensor *deviceView(uint32_t id, std::string &error);
 
   std::vector<std::vector<Backend::Kernel>> bound; // per entry, per instruction: the backend's implementation
+  std::vector<std::vector<bool>> fallback; // per entry, per instruction: no device kernel, runs on the host
+  size_t fallbackCount = 0;
+  bool runOnHost(const Instr &in, qopt::num::KernelArgs &args, std::string &error);
   std::vector<qopt::num::Tensor> tensors; // every value's current dtype and shape, and its device address
   std::vector<const void *> hostData;     // the host bytes of weights, inputs and host values
   HostBuffer hostArena;                   // Storage::Host values
@@ -70,7 +76,7 @@ private:
   bool profile = false;
   std::map<std::string, std::pair<double, int64_t>> kernelTime;
   struct EntryCounts {
-    int64_t runs = 0, launches = 0, host = 0, uploads = 0, downloads = 0;
+    int64_t runs = 0, launches = 0, host = 0, fallbacks = 0, uploads = 0, downloads = 0;
   };
   std::map<std::string, EntryCounts> entryCounts;
   EntryCounts *counting = nullptr; // the running entry's, when profiling

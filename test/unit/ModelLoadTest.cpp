@@ -369,19 +369,34 @@ TEST(ModelLoad, MisalignedArenaSlot) {
 
 // A launch may name a variant of its family; the model loads (the family is known), and a backend without that
 // implementation refuses the session, naming the instruction.
-TEST(ModelLoad, VariantTheBackendLacks) {
+// A variant names another target's implementation of the family's computation: the CPU runs the reference for
+// it, so any model.bin runs on the CPU (loadAndRun checks the outputs).
+TEST(ModelLoad, VariantRunsTheReferenceOnTheCpu) {
   Spec s;
-  s.program[0].variant = "wgmma_128x64";
+  s.program[0].variant = "q_binary_0123456789abcdef";
+  Image img;
+  build(s, img);
+  EXPECT_EQ(loadAndRun(img), "");
+}
+
+// The CUDA backend binds a variant only to a kernel of the file's kernels section; without a GPU driver the
+// session cannot start at all, with a clean error.
+TEST(ModelLoad, CudaWithoutDriverOrKernels) {
+  Spec s;
   Image img;
   build(s, img);
   qrt_model *model = nullptr;
   ASSERT_EQ(qrt_model_load_from_memory(img.data, img.size, nullptr, &model), nullptr);
+  qrt_session_options opts{"cuda", 0};
   qrt_session *session = nullptr;
-  qrt_status st = qrt_session_create(model, nullptr, &session);
-  ASSERT_NE(st, nullptr);
-  EXPECT_STREQ(qrt_status_message(st),
-               "instruction 0 (binary): the cpu backend has no variant 'wgmma_128x64' of kernel family 'binary'");
-  qrt_status_free(st);
+  qrt_status st = qrt_session_create(model, &opts, &session);
+  if (st) { // no driver here
+    EXPECT_NE(std::string(qrt_status_message(st)).find("cannot use the CUDA backend"), std::string::npos);
+    qrt_status_free(st);
+  } else { // a GPU: the model has no CUDA kernels, so its one instruction runs on the host
+    EXPECT_EQ(qrt_session_host_fallbacks(session), 1);
+    qrt_session_free(session);
+  }
   qrt_model_free(model);
 }
 

@@ -13,6 +13,7 @@
 #include "qopt/Passes.h"
 #include "qopt/QuantReport.h"
 #include "qopt/Serialize/ModelWriter.h"
+#include "qopt/Codegen/Cuda.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
@@ -95,8 +96,25 @@ static cl::opt<bool> raise("raise",
                                     "keeps the imported graph's decomposition)"),
                            cl::init(true), cl::cat(category));
 static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
+static cl::opt<std::string> target("target",
+                                   cl::desc("Where the model runs: cpu (default), or cuda:ARCH[,ARCH...] (e.g. "
+                                            "cuda:sm_90a,sm_80): CUDA kernels generated into model.bin (needs "
+                                            "NVRTC from a CUDA toolkit); qrun runs either on the CPU too"),
+                                   cl::init("cpu"), cl::cat(category));
 
 namespace {
+
+// Compiled kernel images are cached here: $QOPT_CACHE_DIR, else $XDG_CACHE_HOME/qopt/cuda, else ~/.cache/qopt/cuda
+// (none without a home).
+std::string cudaCacheDir() {
+  if (const char *d = std::getenv("QOPT_CACHE_DIR"))
+    return std::string(d) + "/cuda";
+  if (const char *d = std::getenv("XDG_CACHE_HOME"))
+    return std::string(d) + "/qopt/cuda";
+  if (const char *d = std::getenv("HOME"))
+    return std::string(d) + "/.cache/qopt/cuda";
+  return "";
+}
 
 // Bounds of the dynamic input dims: the user's --max-dim, else 1 for batch dims and the model's context bound
 // (qopt::inferContextBound) for every other named dim, with a note saying where that bound came from. A --max-dim
@@ -189,6 +207,13 @@ int main(int argc, char **argv) {
   if (!qopt::setQuantScheme(quantize, groupSize, granularity, opts, schemeError)) {
     llvm::errs() << "qopt: error: " << schemeError << "\n";
     return 1;
+  }
+  if (target != "cpu") {
+    std::string targetError;
+    if (!qopt::codegen::parseCudaTarget(target, opts.cudaArchs, targetError)) {
+      llvm::errs() << "qopt: error: --target: " << targetError << "\n";
+      return 1;
+    }
   }
   if (emit.empty() && outputFile.empty()) {
     llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
@@ -318,6 +343,11 @@ int main(int argc, char **argv) {
       if (name && name.getValue() == "logits" && type && type.getRank() > 0 && !type.isDynamicDim(type.getRank() - 1))
         wopts.metadata["tokenizer.vocab_size"] = std::to_string(type.getShape().back());
     }
+  }
+  if (!opts.cudaArchs.empty()) {
+    if (failed(qopt::compileCudaKernels(*module, cudaCacheDir(), wopts.kernels)))
+      return 1;
+    step("cuda");
   }
   if (failed(qopt::writeModelBin(*module, outputFile, wopts)))
     return 1;

@@ -419,6 +419,11 @@ static int runTool(const Options &o) {
   qrt_session_options so{o.device.c_str(), o.threads};
   qrt_session *session = nullptr;
   check(qrt_session_create(model, &so, &session), "creating session");
+  if (int64_t n = qrt_session_host_fallbacks(session))
+    std::fprintf(stderr, "qrun: note: %lld instruction%s of the model run%s on the host (no %s kernel in the "
+                 "model.bin for %s; compile with --target for this device)\n",
+                 static_cast<long long>(n), n == 1 ? "" : "s", n == 1 ? "s" : "", o.device.c_str(),
+                 n == 1 ? "it" : "them");
   int rc;
   if (o.generate)
     rc = generate(model, session, o);

@@ -24,12 +24,33 @@ struct ExternalWeights {
   std::vector<std::vector<uint8_t>> owned;
 };
 
+// Device code for the kernels section (a CUDA target): compiled images and the launch record of each symbol that
+// instructions name as their variant.
+struct DeviceKernels {
+  struct Image {
+    std::string arch;
+    uint8_t format = 0; // qopt::format::ImageFormat
+    std::vector<uint8_t> bytes;
+  };
+  struct Symbol {
+    std::string name;
+    uint32_t block = 0, gridY = 1, rowsPerBlock = 1, colsPerBlock = 1;
+    uint64_t cols = 0;
+    uint32_t sharedBytes = 0, operand = 0;
+    bool flat = false;
+  };
+  std::vector<Image> images;
+  std::vector<Symbol> symbols;
+};
+
 struct ModelWriteOptions {
   std::map<std::string, std::string> metadata;
   std::vector<uint8_t> tokenizer; // written as the tokenizer section when non-empty
   // When set, weights are not written: each is recorded as Storage::External and its bytes listed here, for a
   // host that runs the model in-process without a second copy of the weights (calibration).
   ExternalWeights *external = nullptr;
+  // Written as the kernels section when it has images.
+  DeviceKernels kernels;
 };
 
 // Writes functions that went through qopt-plan-memory, each an entry of the model.bin (in this order; the first

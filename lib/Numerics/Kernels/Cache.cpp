@@ -15,12 +15,20 @@
 namespace qopt::num {
 namespace {
 
-bool readLength(const Tensor &len, int64_t &out, std::string &err, const char *kernel) {
+// The length's dtype and shape (what the shape functions check: they see device values, whose data they must not
+// read).
+bool checkLength(const Tensor &len, std::string &err, const char *kernel) {
   if (len.dtype != DType::I64 || len.numel() != 1) {
     err = std::string(kernel) + ": the cache length must be a one-element int64 tensor, got " +
           dtypeName(len.dtype) + shapeStr(len.shape);
     return false;
   }
+  return true;
+}
+
+bool readLength(const Tensor &len, int64_t &out, std::string &err, const char *kernel) {
+  if (!checkLength(len, err, kernel))
+    return false;
   out = len.data ? len.as<int64_t>()[0] : 0;
   return true;
 }
@@ -42,8 +50,7 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   for (int64_t d = 1; d < cache.rank(); ++d)
     if (d != axis && x.shape[d] != cache.shape[d])
       return fail("dim " + std::to_string(d) + " differs");
-  int64_t len;
-  if (!readLength(*a.in(2), len, err, "kv_append"))
+  if (!checkLength(*a.in(2), err, "kv_append"))
     return false;
   a.outputs[0]->dtype = cache.dtype;
   a.outputs[0]->shape = cache.shape;
@@ -83,8 +90,8 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
 // kv_advance(length, sizes) {axis}: length += sizes[axis], `sizes` the new entries' shape (a small int64 vector,
 // so that the entries themselves need not stay alive until the end of the run).
 bool kvAdvanceInfer(const KernelArgs &a, std::string &err) {
-  int64_t len, axis = a.attrs->getInt("axis", 2);
-  if (!readLength(*a.in(0), len, err, "kv_advance"))
+  int64_t axis = a.attrs->getInt("axis", 2);
+  if (!checkLength(*a.in(0), err, "kv_advance"))
     return false;
   const Tensor &sizes = *a.in(1);
   if (sizes.dtype != DType::I64 || sizes.rank() != 1 || axis < 0 || axis >= sizes.shape[0]) {

@@ -58,6 +58,14 @@ public:
     if (failed || (minRecordBytes && n > left / minRecordBytes)) { failed = true; return 0; }
     return n;
   }
+  // The next n bytes in place (null, and a latched failure, if fewer remain).
+  const uint8_t *take(uint64_t n) {
+    if (failed || n > left) { failed = true; return nullptr; }
+    const uint8_t *at = p;
+    p += n;
+    left -= n;
+    return at;
+  }
   void raw(void *out, uint64_t n) {
     if (failed || n > left) { failed = true; std::memset(out, 0, n); return; }
     std::memcpy(out, p, n);

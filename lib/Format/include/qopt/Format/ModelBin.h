@@ -19,6 +19,10 @@
 //               Entries share the value table: weights and state once, inputs and arena values per entry.
 //   kWeights:   raw bytes, each weight at a kWeightAlign-aligned offset inside the section
 //   kTokenizer: the tokenizer file as given to `qopt --tokenizer`
+//   kKernels:   device code (a CUDA target): u32 nImages, nImages x (str arch, u8 ImageFormat, u64 size, bytes),
+//               u32 nSymbols, nSymbols x (str symbol, u32 block, u32 gridY, u32 rowsPerBlock, u32 colsPerBlock,
+//               u64 cols, u32 sharedBytes, u32 operand, u8 flat): the kernels instructions name as their
+//               variant, and how to launch each (KernelGeometry in lib/Codegen's Cuda.h)
 //
 //===----------------------------------------------------------------------===//
 #ifndef QOPT_FORMAT_MODELBIN_H
@@ -34,8 +38,9 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // 1.1: Storage::External. 2.0: Storage::State, the program's state size and its entries (a 1.x loader would
 // misread the program section). 3.0: each instruction names its kernel family and a variant (empty: the
 // backend's default implementation); inputs have arena slots; Storage::Host and the program's host arena size.
+// 3.1: the kernels section (a 3.0 loader skips it, then fails cleanly to bind the variants it names).
 constexpr uint32_t kVersionMajor = 3;
-constexpr uint32_t kVersionMinor = 0;
+constexpr uint32_t kVersionMinor = 1;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
 
@@ -45,7 +50,19 @@ enum class SectionKind : uint32_t {
   Program = 3,
   Weights = 4,
   Tokenizer = 5,
+  Kernels = 6,
 };
+constexpr uint32_t kNumSectionKinds = 6;
+
+// Device code in the kernels section.
+enum class ImageFormat : uint8_t {
+  Cubin = 1, // machine code for one architecture (arch "sm_90a")
+  Ptx = 2,   // PTX the driver compiles for any newer GPU (arch "compute_80")
+};
+// Limits the loader enforces on a kernel record.
+constexpr uint32_t kMaxBlock = 1024;
+constexpr uint32_t kMaxGridY = 65535;
+constexpr uint32_t kMaxKernelShared = 227 * 1024;
 
 struct FileHeader {
   char magic[8];

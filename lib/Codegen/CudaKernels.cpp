@@ -1,0 +1,407 @@
+//===- CudaKernels.cpp - kernel templates specialized per launch -----------===//
+//
+// Each kern family with a CUDA template has an instantiation function here: it checks that the launch is one
+// the template handles (dtypes, ranks, static dims it needs, attributes), and writes the wrapper that calls the
+// template with the launch's constants. Everything else about the launch (shapes that vary per run, addresses)
+// reaches the kernel through QParams at run time.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Codegen/Cuda.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace qopt::codegen {
+namespace {
+
+using num::DType;
+
+const char kPrelude[] = {
+#include "CudaPrelude.inc"
+};
+const char kTemplates[] = {
+#include "CudaTemplates.inc"
+};
+
+// FNV-1a, 64 bits: names a specialization by its wrapper's text.
+uint64_t fnv1a(const std::string &s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string floatLiteral(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.9gf", static_cast<double>(static_cast<float>(v)));
+  return buf;
+}
+std::string doubleLiteral(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// The unsigned type of an element of this size, for kernels that only move elements.
+const char *elementType(DType t) {
+  switch (num::dtypeSize(t)) {
+  case 1: return "u8";
+  case 2: return "unsigned short";
+  case 4: return "unsigned int";
+  case 8: return "unsigned long long";
+  default: return nullptr;
+  }
+}
+
+bool isStatic(const OperandDesc &o) {
+  for (int64_t d : o.shape)
+    if (d < 0)
+      return false;
+  return true;
+}
+int64_t lastDim(const OperandDesc &o) { return o.shape.empty() ? 1 : o.shape.back(); }
+int64_t rowsIfStatic(const OperandDesc &o) { // -1 when a leading dim is dynamic
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < o.shape.size(); ++d) {
+    if (o.shape[d] < 0)
+      return -1;
+    rows *= o.shape[d];
+  }
+  return rows;
+}
+bool allF32(const std::vector<OperandDesc> &ops) {
+  for (const OperandDesc &o : ops)
+    if (!o.absent && o.dtype != DType::F32)
+      return false;
+  return true;
+}
+
+// The body of a wrapper: the text between the braces of `extern "C" __global__ void NAME(const QParams p)`.
+struct Spec {
+  std::string body;
+  KernelGeometry geometry;
+};
+
+constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
+
+bool elementCopyDtype(const OperandDesc &o, std::string &why) {
+  if (!elementType(o.dtype)) {
+    why = "no element type of this size";
+    return false;
+  }
+  return true;
+}
+
+bool gather(const LaunchDesc &l, Spec &s, std::string &why) {
+  if (l.attrs->getInt("axis", 0) != 0 || l.inputs[0].shape.empty()) {
+    why = "gather along an axis other than 0";
+    return false;
+  }
+  DType it = l.inputs[1].dtype;
+  if ((it != DType::I64 && it != DType::I32) || !elementCopyDtype(l.inputs[0], why)) {
+    why = why.empty() ? "indices that are not int64 or int32" : why;
+    return false;
+  }
+  s.body = std::string("qGather<") + elementType(l.inputs[0].dtype) + ", " + (it == DType::I64 ? "i64" : "int") +
+           ">(p);";
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 2;
+  return true;
+}
+
+bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
+  const size_t rank = l.inputs[0].shape.size();
+  if (rank == 0 || rank > 8 || !elementCopyDtype(l.inputs[0], why)) {
+    why = why.empty() ? "rank 0 or above 8" : why;
+    return false;
+  }
+  std::vector<int64_t> perm;
+  if (!l.attrs->getInts("perm", perm)) {
+    for (size_t d = 0; d < rank; ++d)
+      perm.push_back(static_cast<int64_t>(rank - 1 - d));
+  }
+  if (perm.size() != rank) {
+    why = "a permutation of another rank";
+    return false;
+  }
+  std::ostringstream os;
+  os << "const int perm[" << rank << "] = {";
+  for (size_t d = 0; d < rank; ++d)
+    os << (d ? ", " : "") << (perm[d] < 0 ? perm[d] + static_cast<int64_t>(rank) : perm[d]);
+  os << "}; qTranspose<" << elementType(l.inputs[0].dtype) << ", " << rank << ">(p, perm);";
+  s.body = os.str();
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 1;
+  return true;
+}
+
+bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
+  const int64_t rank = static_cast<int64_t>(l.inputs[0].shape.size());
+  int64_t axis = l.attrs->getInt("axis", 2);
+  if (axis < 0)
+    axis += rank;
+  if (axis <= 0 || axis >= rank || !elementCopyDtype(l.inputs[0], why)) {
+    why = why.empty() ? "an axis out of range" : why;
+    return false;
+  }
+  s.body = std::string("qKvAppend<") + elementType(l.inputs[0].dtype) + ", " + std::to_string(axis) + ">(p);";
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 1;
+  return true;
+}
+
+bool kvAdvance(const LaunchDesc &l, Spec &s, std::string &why) {
+  int64_t axis = l.attrs->getInt("axis", 2);
+  if (axis < 0 || axis > 7) {
+    why = "an axis out of range";
+    return false;
+  }
+  s.body = "qKvAdvance<" + std::to_string(axis) + ">(p);";
+  s.geometry.flat = true;
+  s.geometry.block = 32;
+  s.geometry.colsPerBlock = kWholeRow;
+  s.geometry.geometryOperand = 2;
+  return true;
+}
+
+bool gatedAct(const LaunchDesc &l, Spec &s, std::string &why) {
+  int64_t act = l.attrs->getInt("activation", -1);
+  if (act < 0 || act > 2 || !allF32(l.inputs)) {
+    why = "not float32, or an unknown activation";
+    return false;
+  }
+  s.body = "qGatedAct<" + std::to_string(act) + ">(p);";
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 2;
+  return true;
+}
+
+bool binary(const LaunchDesc &l, Spec &s, std::string &why) {
+  std::string fn(l.attrs->getString("fn", ""));
+  int op = fn == "add" ? 0 : fn == "sub" ? 1 : fn == "mul" ? 2 : fn == "div" ? 3 : -1;
+  if (op < 0 || !allF32(l.inputs) || !allF32(l.results) || l.results[0].shape.size() > 8) {
+    why = "binary '" + fn + "' on these dtypes";
+    return false;
+  }
+  s.body = "qBinary<" + std::to_string(op) + ">(p);";
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 2;
+  return true;
+}
+
+uint32_t normBlock(int64_t C) { return C < 0 || C >= 2048 ? 512 : C >= 512 ? 256 : C >= 128 ? 128 : 64; }
+
+bool rmsNorm(const LaunchDesc &l, Spec &s, std::string &why, bool add) {
+  if (!allF32(l.inputs) || l.inputs[0].shape.empty()) {
+    why = "not float32";
+    return false;
+  }
+  if (add && l.inputs[0].shape != l.inputs[1].shape) {
+    why = "the residual add broadcasts";
+    return false;
+  }
+  s.body = std::string(add ? "qAddRmsNorm" : "qRmsNorm") + "(p, " + doubleLiteral(l.attrs->getFloat("epsilon", 1e-5)) +
+           ");";
+  s.geometry.block = normBlock(lastDim(l.inputs[0]));
+  s.geometry.colsPerBlock = kWholeRow;
+  s.geometry.geometryOperand = add ? 4 : 2;
+  return true;
+}
+
+std::string splitsLiteral(const std::vector<int64_t> &splits) {
+  std::ostringstream os;
+  os << "const QSplits<" << splits.size() << "> splits = {{";
+  for (size_t i = 0; i < splits.size(); ++i)
+    os << (i ? ", " : "") << splits[i] << "LL";
+  os << "}};";
+  return os.str();
+}
+
+// Rows per block: one for a single static row (decode), else 8.
+int linearRows(const OperandDesc &x) { return rowsIfStatic(x) == 1 ? 1 : 8; }
+
+bool linear(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
+  const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
+  if (!allF32(l.inputs) || w.shape.size() != 2 || !isStatic(w) || x.shape.empty() || lastDim(x) != w.shape[0]) {
+    why = "not a float32 product with a static 2-D right operand";
+    return false;
+  }
+  std::vector<int64_t> splits;
+  if (!split || !l.attrs->getInts("splits", splits))
+    splits = {w.shape[1]};
+  if (splits.size() != l.results.size() || splits.size() > 8) {
+    why = "more than 8 outputs";
+    return false;
+  }
+  const bool bias = split && l.inputs.size() > 2 && !l.inputs[2].absent;
+  const int rows = linearRows(x), kchunk = 8192 / rows > 1024 ? 1024 : 8192 / rows;
+  s.body = splitsLiteral(splits) + " qLinear<" + std::to_string(rows) + ", " + std::to_string(kchunk) + ", " +
+           std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " + (bias ? "true" : "false") +
+           ">(p, splits);";
+  s.geometry.block = w.shape[1] >= 256 ? 256 : 128;
+  s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
+  s.geometry.colsPerBlock = s.geometry.block;
+  s.geometry.cols = static_cast<uint64_t>(w.shape[1]);
+  s.geometry.geometryOperand = 0;
+  return true;
+}
+
+bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
+  const OperandDesc &x = l.inputs[0], &w = l.inputs[1], &sc = l.inputs[2];
+  const int64_t bits = l.attrs->getInt("bits", 4), K = x.shape.empty() ? -1 : lastDim(x);
+  const int64_t group = l.attrs->getInt("group_size", K);
+  if (x.dtype != DType::F32 || sc.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 ||
+      (bits != 3 && bits != 4 && bits != 8) || group <= 0 || K % group != 0 || sc.shape.size() != 2) {
+    why = "an unsupported quantized layout";
+    return false;
+  }
+  const bool zeros = l.inputs.size() > 3 && !l.inputs[3].absent;
+  const bool perTensor = K / group == 1 && sc.shape == std::vector<int64_t>{1, 1};
+  std::vector<int64_t> splits;
+  if (!split || !l.attrs->getInts("splits", splits))
+    splits = {w.shape[0]};
+  if (splits.size() != l.results.size() || splits.size() > 8) {
+    why = "more than 8 outputs";
+    return false;
+  }
+  const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
+  s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
+           std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
+           ", " + (zeros ? "true" : "false") + ", " +
+           (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+  s.geometry.block = 256;
+  s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
+  s.geometry.colsPerBlock = 256 / 32;
+  s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+  s.geometry.geometryOperand = 0;
+  return true;
+}
+
+bool rotary(const LaunchDesc &l, Spec &s, std::string &why) {
+  const OperandDesc &x = l.inputs[0], &pos = l.inputs[1];
+  int64_t style = l.attrs->getInt("style", -1);
+  const char *pt = pos.dtype == DType::I64 ? "i64" : pos.dtype == DType::I32 ? "int" : pos.dtype == DType::F32 ? "float" : nullptr;
+  if (x.dtype != DType::F32 || l.inputs[2].dtype != DType::F32 || x.shape.size() != 4 || !pt ||
+      (style != 0 && style != 1)) {
+    why = "not float32 [B, H, S, D]";
+    return false;
+  }
+  s.body = "qRotary<" + std::to_string(style) + ", " + pt + ">(p);";
+  s.geometry.block = 64;
+  s.geometry.colsPerBlock = kWholeRow;
+  s.geometry.geometryOperand = 3;
+  return true;
+}
+
+bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
+  const OperandDesc &q = l.inputs[0], &v = l.inputs[2];
+  const bool mask = l.inputs.size() > 3 && !l.inputs[3].absent;
+  const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;
+  if (!allF32({l.inputs[0], l.inputs[1], l.inputs[2]}) || q.shape.size() != 4 || v.shape.size() != 4 || mask ||
+      q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512) {
+    why = mask ? "a mask operand" : "not float32 with head dims up to 512";
+    return false;
+  }
+  const bool causal = l.attrs->getInt("causal", 0) != 0, zeroNan = l.attrs->getInt("zero_nan_rows", 0) != 0;
+  s.body = std::string("qAttention<") + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
+           (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ">(p, " +
+           floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+  s.geometry.block = 128;
+  s.geometry.colsPerBlock = kWholeRow;
+  s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
+  return true;
+}
+
+} // namespace
+
+const std::string &cudaTemplateSource() {
+  static const std::string source = std::string(kPrelude) + "\n" + kTemplates;
+  return source;
+}
+
+bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &why) {
+  static const num::Attrs none;
+  LaunchDesc launch = l;
+  if (!launch.attrs)
+    launch.attrs = &none;
+  if (launch.inputs.size() + launch.results.size() > 12) {
+    why = "more than 12 operands";
+    return false;
+  }
+  for (const OperandDesc &o : launch.inputs)
+    if (o.shape.size() > 8) {
+      why = "an operand of rank above 8";
+      return false;
+    }
+  const std::string &f = launch.family;
+  Spec s;
+  bool ok = false;
+  if (f == "gather")
+    ok = gather(launch, s, why);
+  else if (f == "transpose")
+    ok = transpose(launch, s, why);
+  else if (f == "kv_append")
+    ok = kvAppend(launch, s, why);
+  else if (f == "kv_advance")
+    ok = kvAdvance(launch, s, why);
+  else if (f == "gated_act")
+    ok = gatedAct(launch, s, why);
+  else if (f == "binary")
+    ok = binary(launch, s, why);
+  else if (f == "rms_norm" || f == "add_rms_norm")
+    ok = rmsNorm(launch, s, why, f == "add_rms_norm");
+  else if (f == "matmul" || f == "linear_split")
+    ok = linear(launch, s, why, f == "linear_split");
+  else if (f == "matmul_q" || f == "matmul_q_split")
+    ok = linearQ(launch, s, why, f == "matmul_q_split");
+  else if (f == "rotary")
+    ok = rotary(launch, s, why);
+  else if (f == "attention")
+    ok = attention(launch, s, why);
+  else
+    why = "no CUDA template for '" + f + "'";
+  if (!ok)
+    return false;
+  char name[64];
+  std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(), static_cast<unsigned long long>(fnv1a(f + s.body)));
+  out.symbol = name;
+  out.source = "extern \"C\" __global__ void " + out.symbol + "(const QParams p) { " + s.body + " }\n";
+  out.geometry = s.geometry;
+  return true;
+}
+
+bool parseCudaTarget(const std::string &target, std::vector<std::string> &archs, std::string &error) {
+  archs.clear();
+  const std::string prefix = "cuda:";
+  if (target.compare(0, prefix.size(), prefix) != 0 || target.size() == prefix.size()) {
+    error = "target '" + target + "' is not cpu or cuda:ARCH[,ARCH...] (e.g. cuda:sm_90a,sm_80)";
+    return false;
+  }
+  std::stringstream ss(target.substr(prefix.size()));
+  std::string a;
+  while (std::getline(ss, a, ',')) {
+    bool ok = a.size() >= 5 && a.compare(0, 3, "sm_") == 0 && std::isdigit(static_cast<unsigned char>(a[3])) &&
+              std::isdigit(static_cast<unsigned char>(a[4]));
+    for (size_t i = 5; ok && i < a.size(); ++i)
+      ok = std::isdigit(static_cast<unsigned char>(a[i])) || (i + 1 == a.size() && a[i] == 'a');
+    if (!ok || std::stoi(a.substr(3, 2)) < 80) {
+      error = "CUDA architecture '" + a + "' is not sm_80 or newer (written sm_NN, sm_NNa: e.g. sm_90a, sm_80)";
+      return false;
+    }
+    archs.push_back(a);
+  }
+  if (archs.empty()) {
+    error = "target '" + target + "' names no CUDA architecture";
+    return false;
+  }
+  return true;
+}
+
+} // namespace qopt::codegen

@@ -1,0 +1,393 @@
+// qopt CUDA kernel templates. CudaKernels.cpp instantiates them per launch, with the launch's attributes as
+// compile-time constants, in `extern "C"` wrappers named by the instantiation. Each template documents its operands
+// (indices into QParams::t, inputs first) and the geometry it expects. They compute in float32 with the CPU
+// reference kernels' formulas (lib/Numerics/Kernels); sums run in another order, so results agree to rounding.
+
+//===-- element copies: gather (axis 0), transpose, kv_append, kv_advance ----===//
+
+// gather: t0 data [V, ...], t1 indices (int64 or int32), t2 out [indices..., ...]. Flat over t2.
+template <typename E, typename I> __device__ void qGather(const QParams &p) {
+  const QTensor &data = p.t[0], &ind = p.t[1], &out = p.t[2];
+  const i64 n = qNumel(out), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  const i64 V = data.shape[0], inner = V ? qNumel(data) / V : 0;
+  const i64 row = i / inner, col = i % inner;
+  i64 id = static_cast<i64>(qPtr<const I>(ind)[row]);
+  if (id < 0)
+    id += V;
+  if (id < 0 || id >= V) {
+    qFail(p, QOPT_STATUS_INDEX_RANGE);
+    qPtr<E>(out)[i] = E(0);
+    return;
+  }
+  qPtr<E>(out)[i] = qPtr<const E>(data)[id * inner + col];
+}
+
+// transpose: t0 in, t1 out = in with dims permuted by PERM. Flat over t1.
+template <typename E, int RANK> __device__ void qTranspose(const QParams &p, const int (&perm)[RANK]) {
+  const QTensor &in = p.t[0], &out = p.t[1];
+  const i64 n = qNumel(out), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  i64 inStride[RANK];
+  i64 s = 1;
+  for (int d = RANK - 1; d >= 0; --d) {
+    inStride[d] = s;
+    s *= in.shape[d];
+  }
+  i64 rem = i, src = 0;
+  for (int d = RANK - 1; d >= 0; --d) {
+    const i64 idx = rem % out.shape[d];
+    rem /= out.shape[d];
+    src += idx * inStride[perm[d]];
+  }
+  qPtr<E>(out)[i] = qPtr<const E>(in)[src];
+}
+
+// kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
+template <typename E, int AXIS> __device__ void qKvAppend(const QParams &p) {
+  const QTensor &cache = p.t[0], &x = p.t[1];
+  const i64 n = qNumel(x), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  const i64 len = *qPtr<const i64>(p.t[2]), cap = cache.shape[AXIS], S = x.shape[AXIS];
+  if (len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0]) {
+    qFail(p, QOPT_STATUS_CACHE_FULL);
+    return;
+  }
+  i64 inner = 1;
+  for (int d = AXIS + 1; d < x.rank; ++d)
+    inner *= x.shape[d];
+  const i64 o = i / (S * inner), s = i / inner % S, in = i % inner;
+  qPtr<E>(p.t[3])[(o * cap + len + s) * inner + in] = qPtr<const E>(x)[i];
+}
+
+// kv_advance: t0 length (int64 [1]), t1 sizes (int64 [rank]), t2 the length (same memory). One thread.
+template <int AXIS> __device__ void qKvAdvance(const QParams &p) {
+  if (blockIdx.x != 0 || threadIdx.x != 0)
+    return;
+  i64 *len = qPtr<i64>(p.t[2]);
+  const i64 add = qPtr<const i64>(p.t[1])[AXIS];
+  if (add < 0 || *len < 0) {
+    qFail(p, QOPT_STATUS_CACHE_FULL);
+    return;
+  }
+  *len += add;
+}
+
+//===-- elementwise float: binary (broadcasting), gated activation ---------===//
+
+__device__ __forceinline__ float qSilu(float x) { return x * (1.0f / (1.0f + expf(-x))); }
+__device__ __forceinline__ float qGelu(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
+__device__ __forceinline__ float qGeluTanh(float x) {
+  return 0.5f * x * (1.0f + tanhf(0.79788456080286535588f * (x + 0.044715f * x * x * x)));
+}
+template <int ACT> __device__ __forceinline__ float qActivation(float x) {
+  return ACT == 0 ? qSilu(x) : ACT == 1 ? qGelu(x) : qGeluTanh(x);
+}
+
+// gated_act: t0 gate, t1 up, t2 out = act(gate) * up. Flat over t2.
+template <int ACT> __device__ void qGatedAct(const QParams &p) {
+  const i64 n = qNumel(p.t[2]), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    qPtr<float>(p.t[2])[i] = qActivation<ACT>(qPtr<const float>(p.t[0])[i]) * qPtr<const float>(p.t[1])[i];
+}
+
+// binary: t0 a, t1 b, t2 out = a OP b, numpy broadcasting. OP: 0 add, 1 sub, 2 mul, 3 div. Flat over t2.
+template <int OP> __device__ void qBinary(const QParams &p) {
+  const QTensor &a = p.t[0], &b = p.t[1], &y = p.t[2];
+  const i64 n = qNumel(y), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n)
+    return;
+  i64 rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+  for (int d = y.rank - 1; d >= 0; --d) {
+    const i64 idx = rem % y.shape[d];
+    rem /= y.shape[d];
+    const int da = d - (y.rank - a.rank), db = d - (y.rank - b.rank);
+    if (da >= 0) {
+      if (a.shape[da] != 1)
+        ia += idx * sa;
+      sa *= a.shape[da];
+    }
+    if (db >= 0) {
+      if (b.shape[db] != 1)
+        ib += idx * sb;
+      sb *= b.shape[db];
+    }
+  }
+  const float x = qPtr<const float>(a)[ia], z = qPtr<const float>(b)[ib];
+  qPtr<float>(y)[i] = OP == 0 ? x + z : OP == 1 ? x - z : OP == 2 ? x * z : x / z;
+}
+
+//===-- norms --------------------------------------------------------------===//
+
+// One row: y = g * (x / sqrt(mean(x^2) + eps)), the sum of squares in double as the reference.
+__device__ void qRmsNormRow(const float *x, const float *g, i64 gn, float *y, i64 C, double eps) {
+  __shared__ double scratch[32];
+  double ss = 0;
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x) {
+    const double v = x[k];
+    ss += v * v;
+  }
+  ss = qBlockSum(ss, scratch);
+  const float inv = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(C) + eps));
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x)
+    y[k] = g[gn == 1 ? 0 : k] * (x[k] * inv);
+}
+
+// rms_norm: t0 x [.., C], t1 scale [C] or [1], t2 out. One block per row.
+__device__ void qRmsNorm(const QParams &p, double eps) {
+  const i64 C = qLast(p.t[0]), r = blockIdx.x;
+  qRmsNormRow(qPtr<const float>(p.t[0]) + r * C, qPtr<const float>(p.t[1]), qNumel(p.t[1]),
+              qPtr<float>(p.t[2]) + r * C, C, eps);
+}
+
+// add_rms_norm (same-shaped a and b): t0 a, t1 b, t2 scale, t3 sum = a + b, t4 rms_norm(sum). One block per row;
+// each thread reads back only the sums it wrote.
+__device__ void qAddRmsNorm(const QParams &p, double eps) {
+  bool same = p.t[0].rank == p.t[1].rank;
+  for (int d = 0; same && d < p.t[0].rank; ++d)
+    same = p.t[0].shape[d] == p.t[1].shape[d];
+  if (!same) { // compiled for operands of one shape; a broadcast at run time is not this kernel's
+    qFail(p, QOPT_STATUS_SHAPE);
+    return;
+  }
+  const i64 C = qLast(p.t[0]), r = blockIdx.x;
+  const float *a = qPtr<const float>(p.t[0]) + r * C, *b = qPtr<const float>(p.t[1]) + r * C;
+  float *s = qPtr<float>(p.t[3]) + r * C;
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x)
+    s[k] = a[k] + b[k];
+  qRmsNormRow(s, qPtr<const float>(p.t[2]), qNumel(p.t[2]), qPtr<float>(p.t[4]) + r * C, C, eps);
+}
+
+//===-- linear layers ------------------------------------------------------===//
+
+// Rows m0 .. m0 + ROWS of x [M, K], columns k0 .. k0 + kn, into shared memory (zeros past the ends), between
+// barriers so that the previous chunk's readers are done and the next chunk's see every write.
+template <int ROWS, int KCHUNK>
+__device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const float *x, i64 M, i64 K, i64 m0, i64 k0,
+                                           int kn) {
+  __syncthreads();
+  for (int e = threadIdx.x; e < ROWS * KCHUNK; e += blockDim.x) {
+    const int r = e / KCHUNK, k = e % KCHUNK;
+    xs[r][k] = m0 + r < M && k < kn ? x[(m0 + r) * K + k0 + k] : 0.0f;
+  }
+  __syncthreads();
+}
+
+// The outputs of a layer whose columns are split into NSPLIT results (one for matmul).
+template <int NSPLIT> struct QSplits {
+  i64 size[NSPLIT];
+};
+
+// x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
+// block computes ROWS rows for blockDim.x consecutive columns; x is staged through shared memory in chunks of
+// KCHUNK. Geometry: rows of t0, cols N, tiles ROWS x blockDim.x.
+template <int ROWS, int KCHUNK, int NSPLIT, int OUT, bool BIAS>
+__device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
+  __shared__ float xs[ROWS][KCHUNK];
+  const QTensor &xt = p.t[0], &wt = p.t[1];
+  const i64 K = wt.shape[0], N = wt.shape[1], M = K ? qNumel(xt) / K : 0;
+  i64 rowTile, colTile;
+  qTile(N, blockDim.x, rowTile, colTile);
+  const i64 m0 = rowTile * ROWS, n = colTile * blockDim.x + threadIdx.x;
+  const float *x = qPtr<const float>(xt), *w = qPtr<const float>(wt);
+  float acc[ROWS];
+  for (int r = 0; r < ROWS; ++r)
+    acc[r] = 0.0f;
+  for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
+    const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
+    qStageRows<ROWS, KCHUNK>(xs, x, M, K, m0, k0, kn);
+    if (n < N)
+      for (int k = 0; k < kn; ++k) {
+        const float wv = w[(k0 + k) * N + n];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          acc[r] += xs[r][k] * wv;
+      }
+  }
+  if (n >= N)
+    return;
+  i64 off = 0;
+  int s = 0;
+  while (s + 1 < NSPLIT && n >= off + splits.size[s])
+    off += splits.size[s++];
+  const i64 width = splits.size[s];
+  float *y = qPtr<float>(p.t[OUT + s]);
+  const float b = BIAS ? qPtr<const float>(p.t[2])[n] : 0.0f;
+  for (int r = 0; r < ROWS; ++r)
+    if (m0 + r < M)
+      y[(m0 + r) * width + (n - off)] = BIAS ? acc[r] + b : acc[r];
+}
+
+// Quantized weights (QuantFormat.h): t0 x [M, K], t1 packed [N, K/2] uint8 (BITS 3, 4) or [N, K] int8 (BITS 8),
+// t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the scales (asymmetric nibbles; else absent or
+// missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
+// row (coalesced), then reduce. Geometry: rows of t0, cols N, tiles ROWS x (blockDim.x / 32).
+template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
+__device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+  __shared__ float xs[ROWS][KCHUNK];
+  const QTensor &xt = p.t[0], &wt = p.t[1];
+  const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0, groups = K / group;
+  const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  i64 rowTile, colTile;
+  qTile(N, warps, rowTile, colTile);
+  const i64 m0 = rowTile * ROWS, n = colTile * warps + warp;
+  const float *x = qPtr<const float>(xt), *scales = qPtr<const float>(p.t[2]);
+  const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
+  const int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
+  const i64 rowBytes = wt.shape[1];
+  const u8 *wrow = qPtr<const u8>(wt) + (n < N ? n : 0) * rowBytes;
+  float acc[ROWS];
+  for (int r = 0; r < ROWS; ++r)
+    acc[r] = 0.0f;
+  for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
+    const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
+    qStageRows<ROWS, KCHUNK>(xs, x, M, K, m0, k0, kn);
+    if (n >= N)
+      continue;
+    if (BITS == 8) {
+      for (int k = lane; k < kn; k += 32) {
+        const i64 kk = k0 + k, g = PER_TENSOR ? 0 : n * groups + kk / group;
+        const float wv = static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk])) * scales[g];
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          acc[r] += xs[r][k] * wv;
+      }
+    } else {
+      // Two elements per byte: lane handles bytes k0/2 + lane, + 32, ... (KCHUNK even keeps pairs in one chunk).
+      for (int k = 2 * lane; k < kn; k += 64) {
+        const i64 kk = k0 + k;
+        const u8 byte = wrow[kk >> 1];
+        const i64 g = PER_TENSOR ? 0 : n * groups + kk / group;
+        const float sc = scales[g];
+        const int z = ZEROS ? zeros[g] : symZero;
+        const float w0 = static_cast<float>((byte & 0xF) - z) * sc;
+        float w1 = 0.0f;
+        if (k + 1 < kn) {
+          const i64 g1 = PER_TENSOR ? 0 : n * groups + (kk + 1) / group;
+          w1 = static_cast<float>((byte >> 4) - (ZEROS ? zeros[g1] : symZero)) * scales[g1];
+        }
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          acc[r] += xs[r][k] * w0 + (k + 1 < kn ? xs[r][k + 1] * w1 : 0.0f);
+      }
+    }
+  }
+  if (n >= N)
+    return;
+  i64 off = 0;
+  int s = 0;
+  while (s + 1 < NSPLIT && n >= off + splits.size[s])
+    off += splits.size[s++];
+  const i64 width = splits.size[s];
+  float *y = qPtr<float>(p.t[OUT + s]);
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) {
+    const float v = qWarpSum(acc[r]);
+    if (lane == 0 && m0 + r < M)
+      y[(m0 + r) * width + (n - off)] = v;
+  }
+}
+
+//===-- rotary embedding ---------------------------------------------------===//
+
+// rotary: t0 x [B, H, S, D], t1 positions [B or 1, S] (P: int64, int32 or float), t2 inv_freq [D/2], t3 out.
+// One block per (b, h, s) row. STYLE 0 rotate_half, 1 interleaved.
+template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
+  const QTensor &x = p.t[0], &pos = p.t[1];
+  const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x;
+  const i64 b = r / (H * S), i = r % S;
+  const float position = static_cast<float>(qPtr<const P>(pos)[(pos.shape[0] == 1 ? 0 : b) * S + i]);
+  const float *xi = qPtr<const float>(x) + r * D, *freq = qPtr<const float>(p.t[2]);
+  float *yi = qPtr<float>(p.t[3]) + r * D;
+  for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
+    const float theta = position * freq[j], c = cosf(theta), s = sinf(theta);
+    const i64 lo = STYLE == 1 ? 2 * j : j, hi = STYLE == 1 ? 2 * j + 1 : j + half;
+    const float a = xi[lo], bb = xi[hi];
+    yi[lo] = a * c + -bb * s;
+    yi[hi] = bb * c + a * s;
+  }
+}
+
+//===-- attention ----------------------------------------------------------===//
+
+// attention without a mask: t0 q [B, H, S, D], t1 k [Bk, Hkv, C, D], t2 v [Bk, Hkv, C, Dv], t3 absent (mask),
+// t4 the cache length (int64 [1], when CACHE; else absent or missing), out [B, H, S, Dv] at t[OUT]. One block per (b, h, s) query
+// row; the keys in chunks of CHUNK with a running max (online softmax); each thread owns output dims tid,
+// tid + blockDim.x, ... (Dv <= 4 * blockDim.x).
+template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT>
+__device__ void qAttention(const QParams &p, float scale) {
+  __shared__ float sc[CHUNK];
+  __shared__ float qs[512];
+  __shared__ float scratch[32];
+  const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
+  const i64 B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3];
+  const i64 Hkv = k.shape[1], C = k.shape[2], Dv = v.shape[3], r = blockIdx.x;
+  const i64 b = r / (H * S), h = r / S % H, i = r % S, hk = h / (H / Hkv);
+  i64 T = C;
+  if (CACHE) {
+    const i64 len = *qPtr<const i64>(p.t[4]);
+    if (len < 0 || len > C - S || B > k.shape[0]) {
+      qFail(p, QOPT_STATUS_CACHE_FULL);
+      return;
+    }
+    T = len + S;
+  }
+  i64 jEnd = T;
+  if (CAUSAL) {
+    jEnd = i + (T - S) + 1;
+    jEnd = jEnd < 0 ? 0 : jEnd > T ? T : jEnd;
+  }
+  const float *qi = qPtr<const float>(q) + r * D;
+  for (i64 d = threadIdx.x; d < D; d += blockDim.x)
+    qs[d] = qi[d];
+  const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D;
+  const float *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * Dv;
+  float m = -QOPT_INF, l = 0.0f, acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  __syncthreads();
+  for (i64 j0 = 0; j0 < jEnd; j0 += CHUNK) {
+    const int jn = static_cast<int>(jEnd - j0 < CHUNK ? jEnd - j0 : CHUNK);
+    float local = -QOPT_INF;
+    for (int jj = threadIdx.x; jj < jn; jj += blockDim.x) {
+      const float *kj = kb + (j0 + jj) * D;
+      float s = 0.0f;
+      for (i64 d = 0; d < D; ++d)
+        s += qs[d] * kj[d];
+      s *= scale;
+      sc[jj] = s;
+      local = fmaxf(local, s);
+    }
+    const float newMax = fmaxf(m, qBlockMax(local, scratch));
+    const float base = newMax == -QOPT_INF ? 0.0f : newMax;
+    const float factor = expf(m - base);
+    float psum = 0.0f;
+    for (int jj = threadIdx.x; jj < jn; jj += blockDim.x) {
+      const float e = expf(sc[jj] - base);
+      sc[jj] = e;
+      psum += e;
+    }
+    l = l * factor + qBlockSum(psum, scratch); // qBlockSum's barriers also publish sc
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const i64 d = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      if (d < Dv) {
+        float a = acc[t] * factor;
+        for (int jj = 0; jj < jn; ++jj)
+          a += sc[jj] * vb[(j0 + jj) * Dv + d];
+        acc[t] = a;
+      }
+    }
+    m = newMax;
+    __syncthreads();
+  }
+  float *o = qPtr<float>(p.t[OUT]) + r * Dv;
+  const bool nan = jEnd == 0 && T > 0;
+#pragma unroll
+  for (int t = 0; t < 4; ++t) {
+    const i64 d = threadIdx.x + t * static_cast<i64>(blockDim.x);
+    if (d < Dv)
+      o[d] = nan ? (ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000)) : acc[t] * (1.0f / l);
+  }
+}

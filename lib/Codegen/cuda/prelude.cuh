@@ -1,0 +1,95 @@
+// qopt CUDA kernel ABI (compiled by NVRTC at qopt time; no CUDA header is included).
+//
+// Every generated kernel is `extern "C" __global__ void SYMBOL(const QParams p)`: the operands in launch order
+// (inputs, then results), each its device address and shape, and a status word the kernels set when an operand
+// is out of its range (the runtime reports it after the step). The launch geometry (block size, grid) is
+// recorded next to the symbol in model.bin: gridDim.x covers the "rows" (all dims but the last) and the "cols"
+// (the last dim) of one operand in tiles of rowsPerBlock x colsPerBlock, row tiles outermost.
+typedef long long i64;
+typedef unsigned char u8;
+typedef signed char i8;
+
+#define QOPT_MAX_RANK 8
+#define QOPT_MAX_OPERANDS 12
+
+struct QTensor {
+  void *data;
+  i64 shape[QOPT_MAX_RANK];
+  int rank; // -1: an absent optional operand
+  int pad;
+};
+
+struct QParams {
+  QTensor t[QOPT_MAX_OPERANDS];
+  int *status;
+};
+
+// Status codes (the runtime's messages for them are in runtime/src/cuda/CudaBackend.cpp).
+#define QOPT_STATUS_CACHE_FULL 1
+#define QOPT_STATUS_INDEX_RANGE 2
+
+__device__ __forceinline__ i64 qNumel(const QTensor &t) {
+  i64 n = 1;
+  for (int d = 0; d < t.rank; ++d)
+    n *= t.shape[d];
+  return n;
+}
+__device__ __forceinline__ i64 qLast(const QTensor &t) { return t.rank > 0 ? t.shape[t.rank - 1] : 1; }
+template <typename T> __device__ __forceinline__ T *qPtr(const QTensor &t) { return static_cast<T *>(t.data); }
+
+__device__ __forceinline__ void qFail(const QParams &p, int code) {
+  if (p.status)
+    atomicCAS(p.status, 0, code);
+}
+
+// This block's (row tile, col tile) under the recorded geometry.
+__device__ __forceinline__ void qTile(i64 cols, i64 colsPerBlock, i64 &rowTile, i64 &colTile) {
+  const i64 colTiles = (cols + colsPerBlock - 1) / colsPerBlock;
+  rowTile = static_cast<i64>(blockIdx.x) / colTiles;
+  colTile = static_cast<i64>(blockIdx.x) % colTiles;
+}
+
+__device__ __forceinline__ float qWarpSum(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float qWarpMax(float v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+__device__ __forceinline__ double qWarpSumD(double v) {
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+// Sum over the block (blockDim.x a multiple of 32, at most 1024); every thread gets the result.
+template <typename T> __device__ T qBlockSum(T v, T *scratch /* 32 entries */) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  for (int o = 16; o > 0; o >>= 1)
+    v += __shfl_xor_sync(0xffffffffu, v, o);
+  __syncthreads();
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  T r = 0;
+  for (int w = 0; w < warps; ++w)
+    r += scratch[w];
+  return r;
+}
+__device__ float qBlockMax(float v, float *scratch /* 32 entries */) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = qWarpMax(v);
+  __syncthreads();
+  if (lane == 0)
+    scratch[warp] = v;
+  __syncthreads();
+  float r = scratch[0];
+  for (int w = 1; w < warps; ++w)
+    r = fmaxf(r, scratch[w]);
+  return r;
+}
+
+#define QOPT_INF __int_as_float(0x7f800000)
+#define QOPT_STATUS_SHAPE 3

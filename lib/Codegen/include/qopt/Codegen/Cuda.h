@@ -1,0 +1,85 @@
+//===- Cuda.h - CUDA code generation for kern launches ---------------------===//
+//
+// The compiler's side of the CUDA backend. For a kern launch on a CUDA target, instantiateCudaKernel picks a
+// kernel template (lib/Codegen/cuda/kernels.cuh) and specializes it with the launch's attributes, dtypes and
+// static dims: the result is a symbol, its CUDA source (an `extern "C"` wrapper over the template) and its launch
+// geometry, which model.bin records next to the symbol so that the runtime launches any kernel without knowing
+// its family. A launch no template covers runs on the host at run time (the runtime's fallback).
+// compileCuda turns the sources into a cubin per architecture plus PTX with NVRTC, opened with dlopen, so qopt
+// builds and runs without a CUDA toolkit and needs one only for `--target=cuda:...`; results are cached by
+// content hash.
+//
+// No MLIR here: the pass (passes/CudaKernels.cpp) describes each launch with plain structures.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QOPT_CODEGEN_CUDA_H
+#define QOPT_CODEGEN_CUDA_H
+
+#include "qopt/Numerics/Tensor.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qopt::codegen {
+
+// One operand of a launch: its dtype and shape (-1 for a dynamic dim), or absent.
+struct OperandDesc {
+  num::DType dtype = num::DType::Undefined;
+  std::vector<int64_t> shape;
+  bool absent = false;
+};
+
+struct LaunchDesc {
+  std::string family;
+  const num::Attrs *attrs = nullptr;
+  std::vector<OperandDesc> inputs, results;
+};
+
+// How the runtime launches a kernel (model.bin's kernels section). gridDim.x covers operand `geometryOperand`
+// (an index into inputs then results): its rows (all dims but the last) in tiles of rowsPerBlock, times its cols
+// (the last dim, or `cols` when non-zero) in tiles of colsPerBlock; `flat` counts all its elements as cols.
+struct KernelGeometry {
+  uint32_t block = 256;
+  uint32_t gridY = 1;
+  uint32_t rowsPerBlock = 1;
+  uint32_t colsPerBlock = 1;
+  uint64_t cols = 0;
+  uint32_t sharedBytes = 0;
+  uint32_t geometryOperand = 0;
+  bool flat = false;
+};
+
+struct CudaKernel {
+  std::string symbol; // unique per specialization (family, attributes, dtypes, static dims)
+  std::string source; // the wrapper: `extern "C" __global__ void symbol(const QParams p) { ... }`
+  KernelGeometry geometry;
+};
+
+// Returns true and fills `out` when a template implements the launch; otherwise false with `why` saying what
+// is not covered (the launch then runs on the host).
+bool instantiateCudaKernel(const LaunchDesc &launch, CudaKernel &out, std::string &why);
+
+// The source every wrapper compiles against (the ABI prelude and the templates).
+const std::string &cudaTemplateSource();
+
+// "cuda:sm_90a,sm_80" -> {"sm_90a", "sm_80"}; false with `error` for anything else.
+bool parseCudaTarget(const std::string &target, std::vector<std::string> &archs, std::string &error);
+
+struct CudaImage {
+  std::string arch;   // "sm_90a", or "compute_80" for PTX
+  uint8_t format = 0; // 1 cubin, 2 PTX
+  std::vector<uint8_t> bytes;
+};
+constexpr uint8_t kCubin = 1, kPtx = 2;
+
+// Compiles the template source plus `wrappers` once per architecture (a cubin each) and once as PTX for the
+// oldest one (for GPUs newer than every cubin). Uses NVRTC (libnvrtc.so from the CUDA toolkit); caches each image
+// under `cacheDir` (empty: no cache) by the hash of its source, architecture and NVRTC version. `log` gets the
+// compiler's messages on failure.
+bool compileCuda(const std::string &wrappers, const std::vector<std::string> &archs, const std::string &cacheDir,
+                 std::vector<CudaImage> &images, std::string &error);
+
+} // namespace qopt::codegen
+
+#endif // QOPT_CODEGEN_CUDA_H

@@ -1,0 +1,176 @@
+//===- CudaKernels.cpp - one CUDA kernel specialization per launch ----------===//
+//
+// For a CUDA target: describes each kern.launch to lib/Codegen (family, attributes, operand dtypes and shapes),
+// which picks and specializes a kernel template; the launch names the specialization as its variant, and the
+// module collects the distinct specializations (source and launch geometry) for qopt to compile into model.bin.
+// Launches without a template keep the family's default and run on the host at run time; a remark per family
+// says how many and why, so a user sees what is not on the GPU yet.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Codegen/Cuda.h"
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Passes.h"
+#include "qopt/Serialize/ModelWriter.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_CUDAKERNELSPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+codegen::OperandDesc describe(Type t) {
+  codegen::OperandDesc d;
+  auto rt = dyn_cast<RankedTensorType>(t);
+  if (!rt) {
+    d.absent = true;
+    return d;
+  }
+  d.dtype = nn::toDType(rt.getElementType());
+  for (int64_t dim : rt.getShape())
+    d.shape.push_back(ShapedType::isDynamic(dim) ? -1 : dim);
+  return d;
+}
+
+struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
+  using CudaKernelsPassBase::CudaKernelsPassBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (archs.empty()) {
+      module.emitError() << "qopt-cuda-kernels: no CUDA architecture (archs=sm_90a,...)";
+      return signalPassFailure();
+    }
+    for (const std::string &a : archs) {
+      std::vector<std::string> parsed;
+      std::string err;
+      if (!codegen::parseCudaTarget("cuda:" + a, parsed, err)) {
+        module.emitError() << "qopt-cuda-kernels: " << err;
+        return signalPassFailure();
+      }
+    }
+    Builder b(&getContext());
+    llvm::MapVector<StringRef, codegen::CudaKernel> kernels;
+    std::vector<std::string> symbols; // owns the keys above
+    symbols.reserve(1024);
+    struct Fallback {
+      int64_t count = 0;
+      std::string why;
+      Operation *first = nullptr;
+    };
+    llvm::MapVector<StringRef, Fallback> fallbacks;
+    module.walk([&](kern::LaunchOp l) {
+      if (l->hasAttr("view") || l->hasAttr("host"))
+        return;
+      codegen::LaunchDesc desc;
+      desc.family = l.getKernel().str();
+      num::Attrs attrs = nn::toKernelAttrs(l.getAttrs());
+      desc.attrs = &attrs;
+      for (Value v : l.getOperands())
+        desc.inputs.push_back(describe(v.getType()));
+      for (Value v : l.getResults())
+        desc.results.push_back(describe(v.getType()));
+      codegen::CudaKernel k;
+      std::string why;
+      if (!codegen::instantiateCudaKernel(desc, k, why)) {
+        Fallback &f = fallbacks[l.getKernel()];
+        if (!f.count++) {
+          f.why = why;
+          f.first = l;
+        }
+        l.removeVariantAttr();
+        return;
+      }
+      l.setVariantAttr(b.getStringAttr(k.symbol));
+      if (!kernels.count(k.symbol)) {
+        symbols.push_back(k.symbol);
+        kernels.insert({symbols.back(), std::move(k)});
+      }
+    });
+    for (auto &[family, f] : fallbacks)
+      f.first->emitRemark() << "qopt-cuda-kernels: " << f.count << " launch" << (f.count == 1 ? "" : "es")
+                            << " of '" << family << "' run on the host (" << f.why << ")";
+    SmallVector<Attribute> records;
+    for (auto &[symbol, k] : kernels) {
+      const codegen::KernelGeometry &g = k.geometry;
+      NamedAttribute fields[] = {
+          b.getNamedAttr("symbol", b.getStringAttr(k.symbol)),
+          b.getNamedAttr("source", b.getStringAttr(k.source)),
+          b.getNamedAttr("block", b.getI64IntegerAttr(g.block)),
+          b.getNamedAttr("grid_y", b.getI64IntegerAttr(g.gridY)),
+          b.getNamedAttr("rows_per_block", b.getI64IntegerAttr(g.rowsPerBlock)),
+          b.getNamedAttr("cols_per_block", b.getI64IntegerAttr(g.colsPerBlock)),
+          b.getNamedAttr("cols", b.getI64IntegerAttr(static_cast<int64_t>(g.cols))),
+          b.getNamedAttr("shared_bytes", b.getI64IntegerAttr(g.sharedBytes)),
+          b.getNamedAttr("operand", b.getI64IntegerAttr(g.geometryOperand)),
+          b.getNamedAttr("flat", b.getBoolAttr(g.flat)),
+      };
+      records.push_back(b.getDictionaryAttr(fields));
+    }
+    module->setAttr("kern.cuda_kernels", b.getArrayAttr(records));
+    SmallVector<Attribute> archAttrs;
+    for (const std::string &a : archs)
+      archAttrs.push_back(b.getStringAttr(a));
+    module->setAttr("kern.cuda_archs", b.getArrayAttr(archAttrs));
+  }
+};
+
+} // namespace
+
+LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cacheDir, DeviceKernels &out) {
+  out = DeviceKernels();
+  auto records = module->getAttrOfType<ArrayAttr>("kern.cuda_kernels");
+  auto archAttrs = module->getAttrOfType<ArrayAttr>("kern.cuda_archs");
+  if (!records)
+    return success();
+  if (!archAttrs || archAttrs.empty())
+    return module.emitError() << "kern.cuda_kernels without kern.cuda_archs";
+  std::string wrappers;
+  for (Attribute a : records) {
+    auto d = dyn_cast<DictionaryAttr>(a);
+    auto text = [&](StringRef key) {
+      auto s = d ? d.getAs<StringAttr>(key) : StringAttr();
+      return s ? s.str() : std::string();
+    };
+    auto number = [&](StringRef key) {
+      auto i = d ? d.getAs<IntegerAttr>(key) : IntegerAttr();
+      return i ? i.getInt() : int64_t(-1);
+    };
+    DeviceKernels::Symbol k;
+    k.name = text("symbol");
+    int64_t fields[] = {number("block"), number("grid_y"), number("rows_per_block"), number("cols_per_block"),
+                        number("cols"), number("shared_bytes"), number("operand")};
+    auto flat = d ? d.getAs<BoolAttr>("flat") : BoolAttr();
+    if (k.name.empty() || text("source").empty() || !flat || llvm::any_of(fields, [](int64_t v) { return v < 0; }))
+      return module.emitError() << "kern.cuda_kernels: a malformed record " << a;
+    k.block = static_cast<uint32_t>(fields[0]);
+    k.gridY = static_cast<uint32_t>(fields[1]);
+    k.rowsPerBlock = static_cast<uint32_t>(fields[2]);
+    k.colsPerBlock = static_cast<uint32_t>(fields[3]);
+    k.cols = static_cast<uint64_t>(fields[4]);
+    k.sharedBytes = static_cast<uint32_t>(fields[5]);
+    k.operand = static_cast<uint32_t>(fields[6]);
+    k.flat = flat.getValue();
+    wrappers += text("source");
+    out.symbols.push_back(std::move(k));
+  }
+  std::vector<std::string> archs;
+  for (Attribute a : archAttrs)
+    archs.push_back(cast<StringAttr>(a).str());
+  std::vector<codegen::CudaImage> images;
+  std::string error;
+  if (!codegen::compileCuda(wrappers, archs, cacheDir, images, error))
+    return module.emitError() << error;
+  for (codegen::CudaImage &img : images)
+    out.images.push_back({img.arch, img.format, std::move(img.bytes)});
+  return success();
+}

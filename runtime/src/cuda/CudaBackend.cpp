@@ -1,0 +1,354 @@
+//===- CudaBackend.cpp - the CUDA backend ----------------------------------===//
+//
+// Runs the kernels qopt generated into model.bin's kernels section (one cubin per architecture plus PTX) on the
+// first GPU, through the driver API opened at run time (Driver.h). Weights are uploaded once when the session
+// starts; the arena and the state live in device memory; every kernel is launched on one stream with the
+// geometry its record gives (DeviceKernel), and kernels report operands out of range through a status word that
+// every synchronization checks. Families without a kernel in the file are not bound here: the session runs them
+// on the host and moves their operands (Backend::hostFallback).
+//
+//===----------------------------------------------------------------------===//
+#include "Backend.h"
+#include "cuda/Driver.h"
+
+#include <cstring>
+#include <map>
+#include <vector>
+
+namespace qrt {
+namespace {
+
+using namespace cuda;
+namespace num = qopt::num;
+
+// The kernels' parameter block: QTensor and QParams in lib/Codegen/cuda/prelude.cuh, byte for byte.
+struct QTensor {
+  const void *data;
+  int64_t shape[8];
+  int32_t rank;
+  int32_t pad;
+};
+struct QParams {
+  QTensor t[kMaxKernelOperands];
+  int *status;
+};
+static_assert(sizeof(QTensor) == 80, "QTensor must match the kernels' layout");
+static_assert(sizeof(QParams) == 80 * kMaxKernelOperands + 8, "QParams must match the kernels' layout");
+
+// The kernels' status codes (prelude.cuh).
+const char *statusText(int code) {
+  switch (code) {
+  case 1: return "a KV cache append or read past the cache's capacity (the sequence reached the compiled context bound)";
+  case 2: return "an index out of range";
+  case 3: return "operands of other shapes than the kernel was generated for";
+  default: return "an unknown error";
+  }
+}
+
+struct Bound {
+  CUfunction fn = nullptr;
+  const DeviceKernel *record = nullptr;
+};
+
+class CudaBackend final : public Backend {
+public:
+  explicit CudaBackend(const Driver &d) : d(d) {}
+  ~CudaBackend() override {
+    if (!ctx)
+      return;
+    d.cuCtxSetCurrent(ctx);
+    if (stream)
+      d.cuStreamSynchronize(stream);
+    for (CUdeviceptr p : allocations)
+      d.cuMemFree(p);
+    for (auto &b : dynamic)
+      if (b.ptr)
+        d.cuMemFree(b.ptr);
+    if (module)
+      d.cuModuleUnload(module);
+    if (stream)
+      d.cuStreamDestroy(stream);
+    d.cuDevicePrimaryCtxRelease(device);
+  }
+
+  const char *name() const override { return "cuda"; }
+  bool hostFallback() const override { return true; }
+
+  bool prepare(const Model &m, std::string &error) override {
+    model = &m;
+    if (!check(d.cuDeviceGet(&device, 0), "cuDeviceGet", error) ||
+        !check(d.cuDevicePrimaryCtxRetain(&ctx, device), "cuDevicePrimaryCtxRetain", error) ||
+        !check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent", error) ||
+        !check(d.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate", error))
+      return false;
+    if (!loadModule(error))
+      return false;
+    // Weights: the file's section in one allocation and one copy; external weights each their own.
+    if (m.weightsSize) {
+      if (!allocate(m.weightsSize, weightsBase, "the weights", error) ||
+          !upload(reinterpret_cast<void *>(weightsBase), m.weights, m.weightsSize, error))
+        return false;
+    }
+    for (size_t i = 0; i < m.values.size(); ++i) {
+      const Value &v = m.values[i];
+      if (v.storage != qopt::format::Storage::External || !v.maxBytes)
+        continue;
+      CUdeviceptr p = 0;
+      if (!allocate(v.maxBytes, p, "weight '" + v.name + "'", error) ||
+          !upload(reinterpret_cast<void *>(p), v.data, v.maxBytes, error))
+        return false;
+      external[i] = p;
+    }
+    if (!allocate(m.arenaBytes, arenaBase, "the activation arena", error) ||
+        !allocate(m.stateBytes, stateBase, "the session state (KV cache)", error) ||
+        !allocate(sizeof(int), statusWord, "the status word", error))
+      return false;
+    stateSize = m.stateBytes;
+    if (!check(d.cuMemsetD8Async(statusWord, 0, sizeof(int), stream), "cuMemsetD8Async", error))
+      return false;
+    return resetState(error) && synchronize(error);
+  }
+
+  void *arenaAddress(uint64_t offset) override { return reinterpret_cast<void *>(arenaBase + offset); }
+  void *stateAddress(uint64_t offset) override { return reinterpret_cast<void *>(stateBase + offset); }
+  const void *weightAddress(const Model &m, const Value &v) override {
+    if (v.storage == qopt::format::Storage::External) {
+      auto it = external.find(static_cast<size_t>(&v - m.values.data()));
+      return it == external.end() ? nullptr : reinterpret_cast<const void *>(it->second);
+    }
+    return reinterpret_cast<const void *>(weightsBase + static_cast<uint64_t>(v.data - m.weights));
+  }
+
+  void *dynamicBuffer(uint32_t id, size_t bytes) override {
+    if (id >= dynamic.size())
+      dynamic.resize(id + 1);
+    Buffer &b = dynamic[id];
+    if (b.ptr && bytes <= b.capacity)
+      return reinterpret_cast<void *>(b.ptr);
+    d.cuStreamSynchronize(stream); // a kernel may still read the old buffer
+    if (b.ptr)
+      d.cuMemFree(b.ptr);
+    b.ptr = 0;
+    b.capacity = 0;
+    if (d.cuMemAlloc(&b.ptr, bytes ? bytes : 1) != CUDA_SUCCESS)
+      return nullptr;
+    b.capacity = bytes;
+    return reinterpret_cast<void *>(b.ptr);
+  }
+
+  bool upload(void *device, const void *host, size_t bytes, std::string &error) override {
+    // From pageable memory the call returns once the bytes are staged: the caller may reuse `host`.
+    return !bytes || check(d.cuMemcpyHtoDAsync(reinterpret_cast<CUdeviceptr>(device), host, bytes, stream),
+                           "cuMemcpyHtoDAsync", error);
+  }
+  bool download(void *host, const void *device, size_t bytes, std::string &error) override {
+    if (bytes && !check(d.cuMemcpyDtoHAsync(host, reinterpret_cast<CUdeviceptr>(device), bytes, stream),
+                        "cuMemcpyDtoHAsync", error))
+      return false;
+    return synchronize(error);
+  }
+  bool synchronize(std::string &error) override {
+    int status = 0;
+    if (!check(d.cuMemcpyDtoHAsync(&status, statusWord, sizeof status, stream), "cuMemcpyDtoHAsync", error) ||
+        !check(d.cuStreamSynchronize(stream), "cuStreamSynchronize (a kernel failed)", error))
+      return false;
+    if (status) {
+      d.cuMemsetD8Async(statusWord, 0, sizeof(int), stream);
+      error = std::string("a kernel reported ") + statusText(status) +
+              (lastKernel.empty() ? "" : " (kernels launched since the last check include " + lastKernel + ")");
+      return false;
+    }
+    return true;
+  }
+  bool resetState(std::string &error) override {
+    return !stateSize || check(d.cuMemsetD8Async(stateBase, 0, stateSize, stream), "cuMemsetD8Async", error);
+  }
+
+  Kernel bind(const num::KernelFamily &family, const std::string &variant, std::string &error) override {
+    if (variant.empty()) {
+      error = std::string("no CUDA kernel for '") + family.name + "' in this model.bin (compiled for the CPU, or a "
+              "launch no kernel template covers)";
+      return nullptr;
+    }
+    if (!module) {
+      error = "the model.bin has no kernels section (compile it with --target=cuda:ARCH)";
+      return nullptr;
+    }
+    auto it = boundKernels.find(variant);
+    if (it != boundKernels.end())
+      return &it->second;
+    const DeviceKernel *record = nullptr;
+    for (const DeviceKernel &k : model->deviceKernels)
+      if (k.symbol == variant)
+        record = &k;
+    if (!record) {
+      error = "kernel '" + variant + "' has no launch record in the kernels section";
+      return nullptr;
+    }
+    Bound b;
+    b.record = record;
+    if (!check(d.cuModuleGetFunction(&b.fn, module, variant.c_str()), ("cuModuleGetFunction(" + variant + ")").c_str(),
+               error))
+      return nullptr;
+    return &(boundKernels[variant] = b);
+  }
+
+  bool launch(Kernel kernel, num::KernelArgs &args, std::string &error) override {
+    const Bound &b = *static_cast<const Bound *>(kernel);
+    const DeviceKernel &k = *b.record;
+    QParams p;
+    std::memset(&p, 0, sizeof p);
+    size_t n = 0;
+    auto add = [&](const num::Tensor *t) {
+      if (n >= kMaxKernelOperands)
+        return false;
+      QTensor &q = p.t[n++];
+      if (!t) {
+        q.rank = -1;
+        return true;
+      }
+      if (t->rank() > 8)
+        return false;
+      q.data = t->data;
+      q.rank = static_cast<int32_t>(t->rank());
+      for (int64_t i = 0; i < t->rank(); ++i)
+        q.shape[i] = t->shape[i];
+      return true;
+    };
+    for (const num::Tensor *t : args.inputs)
+      if (!add(t))
+        return fail(k, "more than 12 operands or a rank above 8", error);
+    for (const num::Tensor *t : args.outputs)
+      if (!add(t))
+        return fail(k, "more than 12 operands or a rank above 8", error);
+    if (k.operand >= n || p.t[k.operand].rank < 0)
+      return fail(k, "its geometry names an absent operand", error);
+    p.status = reinterpret_cast<int *>(statusWord);
+    // The grid: rows x cols of the geometry operand, in tiles.
+    const QTensor &g = p.t[k.operand];
+    uint64_t numel = 1;
+    for (int i = 0; i < g.rank; ++i)
+      numel *= static_cast<uint64_t>(g.shape[i]);
+    const uint64_t last = g.rank ? static_cast<uint64_t>(g.shape[g.rank - 1]) : 1;
+    uint64_t rows = k.flat ? 1 : (last ? numel / last : 0), cols = k.flat ? numel : k.cols ? k.cols : last;
+    if (!rows || !cols || !numel)
+      return true; // nothing to compute
+    const uint64_t grid = (rows + k.rowsPerBlock - 1) / k.rowsPerBlock * ((cols + k.colsPerBlock - 1) / k.colsPerBlock);
+    if (grid > 0x7fffffffu)
+      return fail(k, "a grid of " + std::to_string(grid) + " blocks", error);
+    void *params[] = {&p};
+    lastKernel = k.symbol;
+    CUresult rc = d.cuLaunchKernel(b.fn, static_cast<unsigned>(grid), k.gridY, 1, k.block, 1, 1, k.sharedBytes, stream,
+                                   params, nullptr);
+    if (rc != CUDA_SUCCESS) {
+      error = describe(d, ("cuLaunchKernel(" + k.symbol + ")").c_str(), rc);
+      return false;
+    }
+    return true;
+  }
+
+private:
+  bool check(CUresult rc, const char *call, std::string &error) {
+    if (rc == CUDA_SUCCESS)
+      return true;
+    error = describe(d, call, rc);
+    return false;
+  }
+  bool fail(const DeviceKernel &k, const std::string &why, std::string &error) {
+    error = "kernel '" + k.symbol + "': " + why;
+    return false;
+  }
+  bool allocate(uint64_t bytes, CUdeviceptr &out, const std::string &what, std::string &error) {
+    CUresult rc = d.cuMemAlloc(&out, bytes ? static_cast<size_t>(bytes) : 64);
+    if (rc != CUDA_SUCCESS) {
+      error = "cannot allocate " + std::to_string(bytes) + " bytes of GPU memory for " + what + ": " +
+              describe(d, "cuMemAlloc", rc);
+      return false;
+    }
+    allocations.push_back(out);
+    return true;
+  }
+
+  // The image for this GPU: a cubin of its exact architecture (sm_90a needs 9.0), else one of the same major
+  // version and a lower minor one (not an arch-specific 'a' build), else PTX no newer than the GPU.
+  bool loadModule(std::string &error) {
+    if (model->deviceImages.empty())
+      return true; // bind says what is missing
+    int major = 0, minor = 0;
+    if (!check(d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+               "cuDeviceGetAttribute", error) ||
+        !check(d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+               "cuDeviceGetAttribute", error))
+      return false;
+    const int cc = major * 10 + minor;
+    const DeviceImage *best = nullptr;
+    int bestRank = -1;
+    std::string have;
+    for (const DeviceImage &img : model->deviceImages) {
+      have += (have.empty() ? "" : ", ") + img.arch;
+      const bool ptx = img.format == qopt::format::ImageFormat::Ptx;
+      const std::string digits = img.arch.substr(img.arch.find('_') + 1);
+      const bool specific = !digits.empty() && digits.back() == 'a';
+      const int arch = std::atoi(digits.c_str());
+      int rank = -1;
+      if (!ptx && arch == cc)
+        rank = 3000 + arch;
+      else if (!ptx && !specific && arch / 10 == major && arch < cc)
+        rank = 2000 + arch;
+      else if (ptx && arch <= cc)
+        rank = 1000 + arch;
+      if (rank > bestRank) {
+        bestRank = rank;
+        best = &img;
+      }
+    }
+    if (!best) {
+      error = "the model.bin's kernels (" + have + ") do not run on this GPU (compute capability " +
+              std::to_string(major) + "." + std::to_string(minor) + "): recompile with --target=cuda:sm_" +
+              std::to_string(cc);
+      return false;
+    }
+    std::vector<uint8_t> text; // PTX must end with a NUL for the driver
+    const void *image = best->data;
+    if (best->format == qopt::format::ImageFormat::Ptx && (best->size == 0 || best->data[best->size - 1] != 0)) {
+      text.assign(best->data, best->data + best->size);
+      text.push_back(0);
+      image = text.data();
+    }
+    return check(d.cuModuleLoadData(&module, image), ("cuModuleLoadData(" + best->arch + ")").c_str(), error);
+  }
+
+  const Driver &d;
+  const Model *model = nullptr;
+  CUdevice device = 0;
+  CUcontext ctx = nullptr;
+  CUstream stream = nullptr;
+  CUmodule module = nullptr;
+  CUdeviceptr weightsBase = 0, arenaBase = 0, stateBase = 0, statusWord = 0;
+  uint64_t stateSize = 0;
+  std::vector<CUdeviceptr> allocations;
+  std::map<size_t, CUdeviceptr> external;
+  std::map<std::string, Bound> boundKernels;
+  struct Buffer {
+    CUdeviceptr ptr = 0;
+    size_t capacity = 0;
+  };
+  std::vector<Buffer> dynamic;
+  std::string lastKernel;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> createCudaBackend(std::string &error) {
+  const Driver *d = driver(error);
+  if (!d)
+    return nullptr;
+  int count = 0;
+  if (CUresult rc = d->cuDeviceGetCount(&count); rc != CUDA_SUCCESS || count == 0) {
+    error = rc != CUDA_SUCCESS ? describe(*d, "cuDeviceGetCount", rc) : "the CUDA driver sees no GPU";
+    return nullptr;
+  }
+  return std::make_unique<CudaBackend>(*d);
+}
+
+} // namespace qrt

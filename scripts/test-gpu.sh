@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The GPU test suite (test/gpu): every CUDA kernel template agrees with its CPU reference kernel on random inputs
+# (qopt-gpu-kernel-check), and every test model compiled for CUDA runs on the GPU and agrees with the CPU backend
+# (check_models.py).
+#
+#   bash scripts/test-gpu.sh                 # a machine with the build (qopt), NVRTC and a GPU: prepare, then run
+#   bash scripts/test-gpu.sh prepare DIR     # where qopt is built: compile the test models into DIR, copy qrun
+#   bash scripts/test-gpu.sh run DIR         # on the GPU machine (no compiler needed): run the checks on DIR
+#
+# Prints one line per check and `N passed, N failed` last; exits non-zero on a failure.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${QOPT_BUILD:-$ROOT/build}/bin"
+ARCHS="${QOPT_CUDA_ARCHS:-sm_90a,sm_80}"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+prepare() {
+  local dir="$1" m="$ROOT/models/stories260K" calib="$ROOT/data/tinystories/calib.txt"
+  mkdir -p "$dir"
+  local common=(--tokenizer "$m/tok512.bin" --target="cuda:$ARCHS")
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" -o "$dir/stories260K-kv-none.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=rtn4 --group-size 32 -o "$dir/stories260K-kv-rtn4-g32.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=rtn4 --granularity channel -o "$dir/stories260K-kv-rtn4-channel.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=int8 -o "$dir/stories260K-kv-int8.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=awq4 --group-size 32 --calib "$calib" -o "$dir/stories260K-kv-awq4-g32.bin"
+  "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" -o "$dir/stories260K-none.bin"
+  cp "$BIN/qrun" "$BIN/qopt-gpu-kernel-check" "$dir/"
+}
+
+run() {
+  local dir="$1" log passed=0 failed=0 rc=0
+  log="$(mktemp)"
+  "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" | tee -a "$log" || rc=1
+  "$PY" "$ROOT/test/gpu/check_models.py" --qrun "$dir/qrun" --eval "$ROOT/data/tinystories/eval.txt" \
+    "$dir"/*.bin | tee -a "$log" || rc=1
+  passed=$(grep -c '^PASS' "$log" || true)
+  failed=$(grep -c '^FAIL' "$log" || true)
+  rm -f "$log"
+  echo "GPU suite: $passed passed, $failed failed"
+  return $rc
+}
+
+case "${1:-all}" in
+  prepare) prepare "${2:?usage: test-gpu.sh prepare DIR}" ;;
+  run) run "${2:?usage: test-gpu.sh run DIR}" ;;
+  all)
+    dir="$(mktemp -d)"
+    trap 'rm -rf "$dir"' EXIT
+    prepare "$dir" 2>/dev/null
+    run "$dir"
+    ;;
+  *) echo "usage: test-gpu.sh [prepare DIR | run DIR]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,358 @@
+//===- KernelCheck.cpp - every CUDA kernel template against its CPU reference --===//
+//
+// For each case (a kernel family, its attributes and operand shapes, chosen to hit one-row and many-row paths and
+// dims that are not multiples of any tile): generates the specialization as qopt would, compiles it with NVRTC,
+// runs it through the runtime's CUDA backend on random non-zero inputs, and compares every result with the
+// family's CPU reference kernel on the same inputs. Prints one line per case and `N passed, N failed` last.
+//   qopt-gpu-kernel-check [--arch sm_90a]        (needs a GPU and NVRTC; scripts/test-gpu.sh runs it)
+//
+//===----------------------------------------------------------------------===//
+#include "Backend.h"
+#include "qopt/Codegen/Cuda.h"
+#include "qopt/Numerics/Kernels.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace num = qopt::num;
+namespace cg = qopt::codegen;
+using num::DType;
+
+namespace {
+
+struct Operand {
+  DType dtype = DType::F32;
+  num::Shape shape;
+  std::function<void(std::vector<uint8_t> &, std::mt19937 &)> fill; // empty: uniform floats in [-1, 1], non-zero
+  bool absent = false;
+};
+
+struct Case {
+  std::string name, family;
+  num::Attrs attrs;
+  std::vector<Operand> inputs;
+  int numOutputs = 1;
+  double tolerance = 2e-5; // max |gpu - cpu| / max(1, max |cpu|)
+};
+
+Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
+Operand ints(DType t, num::Shape s, std::vector<int64_t> values) {
+  return {t, std::move(s),
+          [t, values](std::vector<uint8_t> &b, std::mt19937 &) {
+            for (size_t i = 0; i < values.size(); ++i) {
+              if (t == DType::I64)
+                reinterpret_cast<int64_t *>(b.data())[i] = values[i];
+              else
+                reinterpret_cast<int32_t *>(b.data())[i] = static_cast<int32_t>(values[i]);
+            }
+          },
+          false};
+}
+Operand bytes(DType t, num::Shape s, int lo, int hi) {
+  return {t, std::move(s),
+          [lo, hi](std::vector<uint8_t> &b, std::mt19937 &rng) {
+            std::uniform_int_distribution<int> d(lo, hi);
+            for (uint8_t &v : b)
+              v = static_cast<uint8_t>(d(rng));
+          },
+          false};
+}
+Operand positiveF32(num::Shape s) {
+  return {DType::F32, std::move(s),
+          [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+            std::uniform_real_distribution<float> d(0.01f, 0.1f);
+            for (size_t i = 0; i < b.size() / 4; ++i)
+              reinterpret_cast<float *>(b.data())[i] = d(rng);
+          },
+          false};
+}
+Operand absent() { return {DType::F32, {}, nullptr, true}; }
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  auto add = [&](Case c) { out.push_back(std::move(c)); };
+  for (int64_t M : {1, 3, 17}) {
+    for (auto [K, N] : {std::pair<int64_t, int64_t>{64, 64}, {300, 130}, {1030, 257}}) {
+      Case c{"matmul M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N), "matmul"};
+      c.inputs = {f32({M, K}), f32({K, N})};
+      add(c);
+    }
+    Case s{"linear_split+bias M=" + std::to_string(M), "linear_split"};
+    s.attrs.setInts("splits", {100, 30, 27});
+    s.inputs = {f32({1, M, 72}), f32({72, 157}), f32({157})};
+    s.numOutputs = 3;
+    add(s);
+    // Quantized: asymmetric int4 g32, symmetric int4 g64, int8 per channel, int4 per tensor, 3-bit g32.
+    struct Q {
+      const char *what;
+      int64_t bits, group, K, N;
+      bool zeros, perTensor;
+    };
+    for (Q q : {Q{"int4 asym g32", 4, 32, 320, 130, true, false}, Q{"int4 sym g64", 4, 64, 320, 33, false, false},
+                Q{"int8 channel", 8, 200, 200, 77, false, false}, Q{"int4 tensor", 4, 96, 96, 40, true, true},
+                Q{"int3 g32", 3, 32, 64, 50, true, false}}) {
+      Case c{std::string("matmul_q ") + q.what + " M=" + std::to_string(M), "matmul_q"};
+      c.attrs.setInt("bits", q.bits);
+      c.attrs.setInt("group_size", q.group);
+      c.attrs.setInt("symmetric", q.zeros ? 0 : 1);
+      const int64_t groups = q.K / q.group, rows = q.perTensor ? 1 : q.N, cols = q.perTensor ? 1 : groups;
+      const int maxCode = q.bits == 3 ? 7 : 15;
+      c.inputs = {f32({M, q.K}),
+                  q.bits == 8 ? bytes(DType::I8, {q.N, q.K}, 0, 255)
+                              : bytes(DType::U8, {q.N, (q.K + 1) / 2}, 0, q.bits == 3 ? 0x77 : 255),
+                  positiveF32({rows, cols})};
+      if (q.bits == 3) // both nibbles within the 3-bit grid
+        c.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+          std::uniform_int_distribution<int> d(0, 7);
+          for (uint8_t &v : b)
+            v = static_cast<uint8_t>(d(rng) | d(rng) << 4);
+        };
+      if (q.zeros)
+        c.inputs.push_back(bytes(DType::U8, {rows, cols}, 0, maxCode));
+      add(c);
+    }
+    Case qs{"matmul_q_split int4 g32 M=" + std::to_string(M), "matmul_q_split"};
+    qs.attrs.setInt("bits", 4);
+    qs.attrs.setInt("group_size", 32);
+    qs.attrs.setInts("splits", {64, 32, 32});
+    qs.inputs = {f32({M, 96}), bytes(DType::U8, {128, 48}, 0, 255), positiveF32({128, 3}),
+                 bytes(DType::U8, {128, 3}, 0, 15)};
+    qs.numOutputs = 3;
+    add(qs);
+    for (int64_t C : {64, 288, 1000}) {
+      Case n{"rms_norm rows=" + std::to_string(M) + " C=" + std::to_string(C), "rms_norm"};
+      n.attrs.setFloat("epsilon", 1e-5);
+      n.inputs = {f32({M, C}), f32({C})};
+      add(n);
+      Case a{"add_rms_norm rows=" + std::to_string(M) + " C=" + std::to_string(C), "add_rms_norm"};
+      a.attrs.setFloat("epsilon", 1e-6);
+      a.inputs = {f32({1, M, C}), f32({1, M, C}), f32({C})};
+      a.numOutputs = 2;
+      add(a);
+    }
+    for (int64_t style : {0, 1}) {
+      Case r{"rotary style=" + std::to_string(style) + " S=" + std::to_string(M), "rotary"};
+      r.attrs.setInt("style", style);
+      std::vector<int64_t> pos;
+      for (int64_t i = 0; i < M; ++i)
+        pos.push_back(7 + 3 * i);
+      r.inputs = {f32({1, 3, M, 16}), ints(DType::I64, {1, M}, pos), positiveF32({8})};
+      add(r);
+    }
+    Case g{"gated_act silu n=" + std::to_string(M * 172), "gated_act"};
+    g.attrs.setInt("activation", 0);
+    g.inputs = {f32({M, 172}), f32({M, 172})};
+    add(g);
+    Case ge{"gated_act gelu_tanh n=" + std::to_string(M * 172), "gated_act"};
+    ge.attrs.setInt("activation", 2);
+    ge.inputs = {f32({M, 172}), f32({M, 172})};
+    add(ge);
+    // Attention over a cache of 64 positions holding `len` earlier ones (GQA: 4 query heads, 2 kv heads).
+    if (M <= 3) {
+      Case at{"attention cache len=21 S=" + std::to_string(M), "attention"};
+      at.attrs.setInt("causal", 1);
+      at.attrs.setFloat("scale", 0.25);
+      at.inputs = {f32({1, 4, M, 16}), f32({1, 2, 64, 16}), f32({1, 2, 64, 16}), absent(),
+                   ints(DType::I64, {1}, {21})};
+      add(at);
+    }
+    Case ac{"attention causal S=" + std::to_string(M), "attention"};
+    ac.attrs.setInt("causal", 1);
+    ac.attrs.setFloat("scale", 0.125);
+    ac.inputs = {f32({2, 4, M, 24}), f32({2, 4, M, 24}), f32({2, 4, M, 24})};
+    add(ac);
+  }
+  Case kv{"kv_append 3 at 5", "kv_append"};
+  kv.attrs.setInt("axis", 2);
+  kv.inputs = {f32({1, 2, 64, 16}), f32({1, 2, 3, 16}), ints(DType::I64, {1}, {5})};
+  add(kv);
+  Case adv{"kv_advance", "kv_advance"};
+  adv.attrs.setInt("axis", 2);
+  adv.inputs = {ints(DType::I64, {1}, {5}), ints(DType::I64, {4}, {1, 2, 3, 16})};
+  add(adv);
+  Case ga{"gather ids (one negative)", "gather"};
+  ga.inputs = {f32({50, 24}), ints(DType::I64, {1, 7}, {0, 3, 49, -1, 17, 17, 2})};
+  add(ga);
+  Case tr{"transpose 0,2,1,3", "transpose"};
+  tr.attrs.setInts("perm", {0, 2, 1, 3});
+  tr.inputs = {f32({2, 3, 5, 7})};
+  add(tr);
+  Case bi{"binary add broadcast", "binary"};
+  bi.attrs.setString("fn", "add");
+  bi.inputs = {f32({3, 1, 5}), f32({4, 5})};
+  add(bi);
+  Case bm{"binary div", "binary"};
+  bm.attrs.setString("fn", "div");
+  bm.inputs = {f32({6, 33}), positiveF32({6, 33})};
+  add(bm);
+  return out;
+}
+
+bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::string &detail) {
+  const num::KernelFamily *family = num::lookupFamily(c.family);
+  if (!family) {
+    detail = "no family";
+    return false;
+  }
+  // Host operands.
+  std::vector<std::vector<uint8_t>> hostIn(c.inputs.size());
+  std::vector<num::Tensor> in(c.inputs.size());
+  num::KernelArgs args;
+  args.attrs = &c.attrs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Operand &o = c.inputs[i];
+    if (o.absent) {
+      args.inputs.push_back(nullptr);
+      continue;
+    }
+    in[i].dtype = o.dtype;
+    in[i].shape = o.shape;
+    hostIn[i].resize(in[i].bytes());
+    if (o.fill) {
+      o.fill(hostIn[i], rng);
+    } else {
+      std::uniform_real_distribution<float> d(0.05f, 1.0f);
+      std::bernoulli_distribution sign(0.5);
+      for (size_t k = 0; k < hostIn[i].size() / 4; ++k)
+        reinterpret_cast<float *>(hostIn[i].data())[k] = sign(rng) ? d(rng) : -d(rng);
+    }
+    in[i].data = hostIn[i].data();
+    args.inputs.push_back(&in[i]);
+  }
+  std::vector<num::Tensor> ref(c.numOutputs);
+  for (num::Tensor &t : ref)
+    args.outputs.push_back(&t);
+  if (!num::inferShapes(*family, args, detail))
+    return false;
+  std::vector<std::vector<uint8_t>> refData(c.numOutputs);
+  for (int k = 0; k < c.numOutputs; ++k) {
+    refData[k].resize(ref[k].bytes());
+    if (family->inPlace == k) // updated in place: starts as the operand
+      std::memcpy(refData[k].data(), hostIn[static_cast<size_t>(family->inPlace)].data(), refData[k].size());
+    ref[k].data = refData[k].data();
+  }
+  // The CUDA kernel, as qopt generates it.
+  cg::LaunchDesc desc;
+  desc.family = c.family;
+  desc.attrs = &c.attrs;
+  for (size_t i = 0; i < c.inputs.size(); ++i)
+    desc.inputs.push_back({c.inputs[i].dtype, c.inputs[i].shape, c.inputs[i].absent});
+  for (const num::Tensor &t : ref)
+    desc.results.push_back({t.dtype, t.shape, false});
+  cg::CudaKernel kernel;
+  if (!cg::instantiateCudaKernel(desc, kernel, detail)) {
+    detail = "no kernel: " + detail;
+    return false;
+  }
+  std::vector<cg::CudaImage> images;
+  if (!cg::compileCuda(kernel.source, {arch}, "", images, detail))
+    return false;
+  qrt::Model model;
+  for (const cg::CudaImage &img : images)
+    model.deviceImages.push_back({img.arch, static_cast<qopt::format::ImageFormat>(img.format), img.bytes.data(),
+                                  img.bytes.size()});
+  const cg::KernelGeometry &g = kernel.geometry;
+  model.deviceKernels.push_back({kernel.symbol, g.block, g.gridY, g.rowsPerBlock, g.colsPerBlock, g.cols,
+                                 g.sharedBytes, g.geometryOperand, g.flat});
+  std::string err;
+  std::unique_ptr<qrt::Backend> backend = qrt::createCudaBackend(err);
+  if (!backend || !backend->prepare(model, err)) {
+    detail = err;
+    return false;
+  }
+  qrt::Backend::Kernel bound = backend->bind(*family, kernel.symbol, err);
+  if (!bound) {
+    detail = err;
+    return false;
+  }
+  std::vector<num::Tensor> devIn(in), devOut(ref);
+  num::KernelArgs dargs;
+  dargs.attrs = &c.attrs;
+  uint32_t id = 0;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    if (c.inputs[i].absent) {
+      dargs.inputs.push_back(nullptr);
+      continue;
+    }
+    devIn[i].data = backend->dynamicBuffer(id++, hostIn[i].size());
+    if (!backend->upload(devIn[i].data, hostIn[i].data(), hostIn[i].size(), err)) {
+      detail = err;
+      return false;
+    }
+    dargs.inputs.push_back(&devIn[i]);
+  }
+  for (int k = 0; k < c.numOutputs; ++k) {
+    if (family->inPlace == k) {
+      devOut[k].data = devIn[static_cast<size_t>(family->inPlace)].data;
+    } else {
+      devOut[k].data = backend->dynamicBuffer(id++, refData[k].size());
+      std::vector<uint8_t> poison(refData[k].size(), 0xff); // NaN everywhere the kernel does not write
+      backend->upload(devOut[k].data, poison.data(), poison.size(), err);
+    }
+    dargs.outputs.push_back(&devOut[k]);
+  }
+  if (!backend->launch(bound, dargs, err) || !backend->synchronize(err)) {
+    detail = err;
+    return false;
+  }
+  // The reference.
+  if (!family->reference(args, detail))
+    return false;
+  double worst = 0;
+  for (int k = 0; k < c.numOutputs; ++k) {
+    std::vector<uint8_t> got(refData[k].size());
+    if (!backend->download(got.data(), devOut[k].data, got.size(), err)) {
+      detail = err;
+      return false;
+    }
+    if (ref[k].dtype != DType::F32) {
+      if (got != refData[k]) {
+        detail = "result " + std::to_string(k) + " differs";
+        return false;
+      }
+      continue;
+    }
+    const float *a = reinterpret_cast<const float *>(got.data()), *b = ref[k].as<float>();
+    double scale = 1, diff = 0;
+    for (int64_t i = 0; i < ref[k].numel(); ++i)
+      scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+    for (int64_t i = 0; i < ref[k].numel(); ++i) {
+      if (std::isnan(a[i]) != std::isnan(b[i])) {
+        detail = "result " + std::to_string(k) + " element " + std::to_string(i) + ": NaN mismatch";
+        return false;
+      }
+      if (!std::isnan(a[i]))
+        diff = std::max(diff, std::fabs(static_cast<double>(a[i]) - b[i]));
+    }
+    worst = std::max(worst, diff / scale);
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "max rel error %.2e", worst);
+  detail = buf;
+  return worst <= c.tolerance;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  std::string arch = "sm_90a";
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--arch")
+      arch = argv[++i];
+  std::mt19937 rng(1234);
+  int passed = 0, failed = 0;
+  for (const Case &c : cases()) {
+    std::string detail;
+    bool ok = runCase(c, arch, rng, detail);
+    std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", c.name.c_str(), detail.c_str());
+    std::fflush(stdout);
+    (ok ? passed : failed)++;
+  }
+  std::printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

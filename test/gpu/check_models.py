@@ -1,0 +1,81 @@
+"""GPU checks of whole models: each model.bin (compiled with --target=cuda:...) runs on the CUDA backend and on the
+CPU reference, and must agree.
+
+    python3 test/gpu/check_models.py --qrun build/bin/qrun --eval data/tinystories/eval.txt MODEL.bin...
+
+Per model: the perplexity of the first --eval-bytes of the eval text (CUDA within --ppl-tolerance relative of the
+CPU's), the first 64 greedily generated tokens (equal text), and no instruction left to the host (every launch has
+a CUDA kernel). Prints one line per check and `N passed, N failed` last; exits non-zero on a failure. Needs a GPU.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--qrun", required=True)
+    ap.add_argument("--eval", required=True)
+    ap.add_argument("--eval-bytes", type=int, default=60000)
+    ap.add_argument("--ppl-tolerance", type=float, default=1e-3)
+    ap.add_argument("--prompt", default="Once upon a time")
+    ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("models", nargs="+")
+    args = ap.parse_args()
+    with open(args.eval, "rb") as f:
+        text = f.read(args.eval_bytes)
+    fd, evalPath = tempfile.mkstemp(suffix=".txt")
+    os.write(fd, text)
+    os.close(fd)
+    passed = failed = 0
+
+    def report(ok, name, detail=""):
+        nonlocal passed, failed
+        print(("PASS " if ok else "FAIL ") + name + (": " + detail if detail else ""), flush=True)
+        if ok:
+            passed += 1
+        else:
+            failed += 1
+
+    for m in args.models:
+        base = os.path.basename(m)
+        ppl = {}
+        for dev in ("cpu", "cuda"):
+            rc, out, err = run([args.qrun, m, "--device=" + dev, "--perplexity", evalPath])
+            hit = re.search(r"perplexity (\S+) nll (\S+)", out)
+            ppl[dev] = float(hit.group(1)) if rc == 0 and hit else None
+            if dev == "cuda":
+                fb = re.search(r"(\d+) instructions? of the model runs? on the host", err)
+                report(rc == 0 and not fb, base + " cuda: every instruction has a CUDA kernel",
+                       fb.group(0) if fb else err.strip()[-300:] if rc else "")
+        if ppl["cpu"] is None or ppl["cuda"] is None:
+            report(False, base + " perplexity", "a run failed: %s" % ppl)
+        else:
+            rel = abs(ppl["cuda"] - ppl["cpu"]) / ppl["cpu"]
+            report(rel <= args.ppl_tolerance, base + " perplexity",
+                   "cpu %.6f cuda %.6f (rel %.2e)" % (ppl["cpu"], ppl["cuda"], rel))
+        texts = {}
+        for dev in ("cpu", "cuda"):
+            rc, out, err = run([args.qrun, m, "--device=" + dev, "--generate", "--prompt", args.prompt,
+                                "--max-tokens", str(args.tokens)])
+            texts[dev] = out if rc == 0 else None
+            if rc:
+                report(False, base + " generate on " + dev, err.strip()[-300:])
+        if texts["cpu"] is not None and texts["cuda"] is not None:
+            report(texts["cpu"] == texts["cuda"], base + " greedy text (%d tokens)" % args.tokens,
+                   "" if texts["cpu"] == texts["cuda"] else "cpu %r / cuda %r" % (texts["cpu"], texts["cuda"]))
+    os.unlink(evalPath)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
