@@ -130,6 +130,9 @@ void qrt_session_free(qrt_session *session);
  * the host with the reference kernels, moving their operands (0 on the CPU, and for a model compiled for the
  * session's GPU whose every launch has a kernel). */
 int64_t qrt_session_host_fallbacks(const qrt_session *session);
+/* Bytes the session's backend holds: on a GPU its device memory (weights, activation arena, KV state, buffers);
+ * on the CPU the arena, state and buffers (the weights are the mapped file). */
+uint64_t qrt_session_memory_bytes(const qrt_session *session);
 /* Copies the data; shape must match the input's static dims and stay within its planned bounds. */
 qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dtype dtype, const int64_t *shape,
                                  int32_t rank, const void *data);

@@ -234,6 +234,8 @@ int64_t qrt_session_host_fallbacks(const qrt_session *s) {
   return s ? static_cast<int64_t>(s->impl->hostFallbacks()) : 0;
 }
 
+uint64_t qrt_session_memory_bytes(const qrt_session *s) { return s ? s->impl->memoryBytes() : 0; }
+
 qrt_status qrt_session_reset(qrt_session *s) {
   return guarded("qrt_session_reset", [&]() -> qrt_status {
     if (!s)

@@ -18,6 +18,7 @@
 
 #include "Model.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,21 @@ public:
   virtual bool synchronize(std::string &error) = 0;
   // Zeroes the state (qrt_session_reset).
   virtual bool resetState(std::string &error) = 0;
+
+  // Recording a run (CUDA graphs): capture runs `body` (which only launches kernels on fixed addresses) and returns
+  // its recording, or null with `error` set; replay runs the recording again. Backends that cannot record say so.
+  using Graph = void *;
+  virtual bool canCapture() const { return false; }
+  virtual Graph capture(const std::function<bool(std::string &)> &body, std::string &error) {
+    error = "this backend cannot record launches";
+    return nullptr;
+  }
+  virtual bool replay(Graph graph, std::string &error) {
+    error = "this backend cannot replay launches";
+    return false;
+  }
+  // Device memory this backend holds (weights, arena, state, buffers), for reports.
+  virtual uint64_t deviceBytes() const { return 0; }
 
   // Whether the session may run an instruction this backend cannot bind on the host instead (the reference
   // kernel on downloaded operands, the results uploaded): true for accelerators, whose kernels cover the hot

@@ -30,6 +30,7 @@ public:
 
   bool prepare(const Model &model, std::string &error) override {
     size_t bytes = static_cast<size_t>((model.arenaBytes + 63) / 64 * 64);
+    arenaBytes = model.arenaBytes;
     arenaBase = static_cast<uint8_t *>(std::aligned_alloc(64, bytes ? bytes : 64));
     if (!arenaBase) {
       error = "cannot allocate the " + std::to_string(model.arenaBytes) + "-byte activation arena";
@@ -44,6 +45,13 @@ public:
       return false;
     }
     return resetState(error);
+  }
+
+  uint64_t deviceBytes() const override {
+    uint64_t total = (arenaBytes + 63) / 64 * 64 + stateSize;
+    for (const Buffer &b : dynamic)
+      total += b.capacity;
+    return total;
   }
 
   void *arenaAddress(uint64_t offset) override { return arenaBase + offset; }
@@ -97,6 +105,7 @@ private:
   uint8_t *arenaBase = nullptr;
   uint8_t *stateBase = nullptr;
   size_t stateSize = 0;
+  uint64_t arenaBytes = 0;
   struct Free {
     void operator()(uint8_t *p) const { std::free(p); }
   };

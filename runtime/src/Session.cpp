@@ -93,6 +93,27 @@ bool Session::prepare(std::string &error) {
       }
     }
   }
+  // Entries whose runs are all alike (static input shapes, nothing computed or run on the host, no buffer sized at
+  // run time) are recorded once and replayed where the backend can (CUDA graphs); QRT_CUDA_GRAPHS=0 or profiling
+  // (which times each launch) turns that off.
+  const char *graphsEnv = std::getenv("QRT_CUDA_GRAPHS");
+  const bool useGraphs = backend->canCapture() && !profile && !(graphsEnv && std::string(graphsEnv) == "0");
+  graphable.assign(model.entries.size(), false);
+  graphs.assign(model.entries.size(), nullptr);
+  for (size_t e = 0; useGraphs && e < model.entries.size(); ++e) {
+    const Entry &entry = model.entries[e];
+    bool ok = true;
+    for (uint32_t id : entry.inputs)
+      for (int64_t d : model.values[id].dims)
+        ok = ok && d >= 0;
+    for (size_t pc = 0; ok && pc < entry.program.size(); ++pc) {
+      const Instr &in = entry.program[pc];
+      ok = !in.host && !fallback[e][pc];
+      for (uint32_t id : in.outputs)
+        ok = ok && model.values[id].storage != Storage::Dynamic;
+    }
+    graphable[e] = ok;
+  }
   if (!hostArena.reserve(static_cast<size_t>(model.hostBytes))) {
     error = "cannot allocate the " + std::to_string(model.hostBytes) + "-byte host arena";
     return false;
@@ -313,6 +334,31 @@ int Session::execute(const Entry &entry, size_t entryIndex, std::string &error) 
       return QRT_ERROR_EXECUTION;
     }
   }
+  // A static entry on a backend that records launches: the program runs once under capture, and every later run
+  // replays the recording (the same kernels on the same addresses and shapes), skipping the host's walk.
+  if (graphable[entryIndex]) {
+    if (!graphs[entryIndex]) {
+      int code = QRT_OK;
+      graphs[entryIndex] = backend->capture(
+          [&](std::string &err) { return (code = runProgram(entry, entryIndex, err)) == QRT_OK; }, error);
+      if (!graphs[entryIndex])
+        return code != QRT_OK ? code : QRT_ERROR_EXECUTION;
+    }
+    if (!backend->replay(graphs[entryIndex], error))
+      return QRT_ERROR_EXECUTION;
+  } else if (int code = runProgram(entry, entryIndex, error)) {
+    return code;
+  }
+  last = &entry;
+  if (counting) {
+    ++counting->runs;
+    counting->launches += static_cast<int64_t>(entry.launches);
+    counting = nullptr; // the outputs' downloads are the caller's, not the run's
+  }
+  return QRT_OK;
+}
+
+int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &error) {
   num::KernelArgs args;
   for (size_t pc = 0; pc < entry.program.size(); ++pc) {
     const Instr &in = entry.program[pc];
@@ -431,12 +477,6 @@ int Session::execute(const Entry &entry, size_t entryIndex, std::string &error) 
       slot.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ++slot.second;
     }
-  }
-  last = &entry;
-  if (counting) {
-    ++counting->runs;
-    counting->launches += static_cast<int64_t>(entry.launches);
-    counting = nullptr; // the outputs' downloads are the caller's, not the run's
   }
   return QRT_OK;
 }

@@ -27,6 +27,7 @@ public:
   // Instructions (over all entries) that run on the host because the backend has no kernel for them.
   size_t hostFallbacks() const { return fallbackCount; }
   const char *backendName() const { return backend->name(); }
+  uint64_t memoryBytes() const { return backend->deviceBytes(); }
   // Zeroes the session state (the KV cache and its length): the next run starts a new sequence.
   int reset(std::string &error);
   // The named output of the last run, in host memory (downloaded on first request); valid until the next run.
@@ -47,6 +48,7 @@ private:
   const Model &model;
   std::unique_ptr<Backend> backend;
   int execute(const Entry &entry, size_t entryIndex, std::string &error);
+  int runProgram(const Entry &entry, size_t entryIndex, std::string &error);
   bool fits(const Entry &entry, std::string *why) const;
   // Value `id` with host data: its own (weights, inputs, host values) or a download of its device bytes.
   const qopt::num::Tensor *hostView(uint32_t id, std::string &error);
@@ -56,6 +58,8 @@ private:
   std::vector<std::vector<Backend::Kernel>> bound; // per entry, per instruction: the backend's implementation
   std::vector<std::vector<bool>> fallback; // per entry, per instruction: no device kernel, runs on the host
   size_t fallbackCount = 0;
+  std::vector<bool> graphable;          // per entry: recorded once and replayed (Backend::capture)
+  std::vector<Backend::Graph> graphs;   // per entry: its recording, once made
   bool runOnHost(const Instr &in, qopt::num::KernelArgs &args, std::string &error);
   std::vector<qopt::num::Tensor> tensors; // every value's current dtype and shape, and its device address
   std::vector<const void *> hostData;     // the host bytes of weights, inputs and host values

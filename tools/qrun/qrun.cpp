@@ -4,6 +4,7 @@
 //        --input NAME=FILE.npy ... --output-dir DIR       run once, write NAME.npy per output
 //        --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] [--seed S]
 //        --perplexity FILE [--seq-len N]                   text, or .npy of int32 token ids
+//        --bench [--prompt-len P] [--max-tokens N] [--repeat R]   prefill and decode speed, memory
 //
 // Uses only the runtime's C API (qrt.h) and the .npy helpers; no compiler code.
 //
@@ -14,6 +15,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cctype>
 #include <cmath>
@@ -50,15 +52,16 @@ void usage() {
                "         --input NAME=FILE.npy ... [--output-dir DIR]\n"
                "       | --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] "
                "[--seed S]\n"
-               "       | --perplexity FILE(.txt|.npy) [--seq-len N]\n");
+               "       | --perplexity FILE(.txt|.npy) [--seq-len N]\n"
+               "       | --bench [--prompt-len P] [--max-tokens N] [--repeat R]\n");
 }
 
 struct Options {
   std::string model, device = "cpu", outputDir = ".", prompt, pplFile;
   std::vector<std::pair<std::string, std::string>> inputs;
   std::vector<int32_t> promptIds; // --prompt-ids
-  bool generate = false;
-  int maxTokens = 256, seqLen = 0, threads = 0;
+  bool generate = false, bench = false;
+  int maxTokens = 256, seqLen = 0, threads = 0, promptLen = 32, repeat = 5;
   double temperature = 0.0;
   uint64_t seed = 1;
 };
@@ -126,6 +129,12 @@ Options parse(int argc, char **argv) {
         die("invalid value '" + v + "' for --temperature");
     } else if (flag == "--seed") {
       o.seed = static_cast<uint64_t>(parseInt(value(), "--seed", 0, LONG_MAX));
+    } else if (flag == "--bench") {
+      o.bench = true;
+    } else if (flag == "--prompt-len") {
+      o.promptLen = static_cast<int>(parseInt(value(), "--prompt-len", 1, 1 << 24));
+    } else if (flag == "--repeat") {
+      o.repeat = static_cast<int>(parseInt(value(), "--repeat", 1, 1000));
     } else if (flag == "--perplexity") {
       o.pplFile = value();
     } else if (flag == "--seq-len") {
@@ -145,10 +154,10 @@ Options parse(int argc, char **argv) {
   }
   if (!o.promptIds.empty() && (!o.generate || !o.prompt.empty()))
     die("--prompt-ids goes with --generate, instead of --prompt");
-  int modes = (o.generate ? 1 : 0) + (!o.pplFile.empty() ? 1 : 0) + (!o.inputs.empty() ? 1 : 0);
+  int modes = (o.generate ? 1 : 0) + (!o.pplFile.empty() ? 1 : 0) + (!o.inputs.empty() ? 1 : 0) + (o.bench ? 1 : 0);
   if (modes != 1) {
     usage();
-    die("choose exactly one of --input, --generate, --perplexity");
+    die("choose exactly one of --input, --generate, --perplexity, --bench");
   }
   return o;
 }
@@ -326,6 +335,66 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
   return 0;
 }
 
+//===-- bench --------------------------------------------------------------===//
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0.0 : v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+// Prefill of --prompt-len pseudo-random tokens, then --max-tokens greedy steps, --repeat times from a reset cache;
+// prints the medians. Each step's logits come back to the host (the step's end is their arrival).
+int bench(qrt_model *model, qrt_session *session, const Options &o) {
+  qrt::LmDriver lm;
+  std::string err;
+  if (!lm.init(model, session, err))
+    die(err);
+  if (!lm.hasCache())
+    die("--bench measures decoding: it needs a decoder with a KV cache");
+  const int64_t limit = lm.maxPositions;
+  if (o.promptLen + static_cast<int64_t>(o.maxTokens) > limit)
+    die("--prompt-len " + std::to_string(o.promptLen) + " plus --max-tokens " + std::to_string(o.maxTokens) +
+        " exceed the model's " + std::to_string(limit) + " positions");
+  std::mt19937 rng(7);
+  std::vector<double> prefill, decode;
+  using clock = std::chrono::steady_clock;
+  for (int r = 0; r <= o.repeat; ++r) { // run 0 warms up (kernel loading, graph capture)
+    lm.resetCache();
+    qrt_tensor logits;
+    std::vector<int32_t> prompt(static_cast<size_t>(o.promptLen));
+    int64_t vocab = 0;
+    auto t0 = clock::now();
+    for (int32_t &t : prompt)
+      t = static_cast<int32_t>(3 + rng() % 250); // ids every vocabulary has
+    if (!lm.forward(prompt, 0, &logits, err))
+      die(err);
+    vocab = logits.shape[2];
+    const float *row = static_cast<const float *>(logits.data) + (o.promptLen - 1) * vocab;
+    int32_t next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    auto t1 = clock::now();
+    for (int step = 0; step < o.maxTokens; ++step) {
+      if (!lm.forward({next}, o.promptLen + step, &logits, err))
+        die(err);
+      row = static_cast<const float *>(logits.data);
+      next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    }
+    auto t2 = clock::now();
+    if (r == 0)
+      continue;
+    prefill.push_back(std::chrono::duration<double>(t1 - t0).count());
+    decode.push_back(std::chrono::duration<double>(t2 - t1).count());
+  }
+  const double p = median(prefill), d = median(decode);
+  std::printf("device %s, prompt %d tokens, %d new tokens, median of %d runs\n", o.device.c_str(), o.promptLen,
+              o.maxTokens, o.repeat);
+  std::printf("prefill: %.1f tokens/s (%.3f ms)\n", o.promptLen / p, p * 1e3);
+  if (o.maxTokens)
+    std::printf("decode: %.1f tokens/s (%.3f ms per token)\n", o.maxTokens / d, d * 1e3 / o.maxTokens);
+  std::printf("memory: %.1f MiB held by the %s backend (weights, activations, KV state)\n",
+              static_cast<double>(qrt_session_memory_bytes(session)) / (1 << 20), o.device.c_str());
+  return 0;
+}
+
 //===-- perplexity ---------------------------------------------------------===//
 
 int perplexity(qrt_model *model, qrt_session *session, const Options &o) {
@@ -425,7 +494,9 @@ static int runTool(const Options &o) {
                  static_cast<long long>(n), n == 1 ? "" : "s", n == 1 ? "s" : "", o.device.c_str(),
                  n == 1 ? "it" : "them");
   int rc;
-  if (o.generate)
+  if (o.bench)
+    rc = bench(model, session, o);
+  else if (o.generate)
     rc = generate(model, session, o);
   else if (!o.pplFile.empty())
     rc = perplexity(model, session, o);

@@ -59,6 +59,8 @@ public:
     d.cuCtxSetCurrent(ctx);
     if (stream)
       d.cuStreamSynchronize(stream);
+    for (CUgraphExec g : graphs)
+      d.cuGraphExecDestroy(g);
     for (CUdeviceptr p : allocations)
       d.cuMemFree(p);
     for (auto &b : dynamic)
@@ -73,6 +75,38 @@ public:
 
   const char *name() const override { return "cuda"; }
   bool hostFallback() const override { return true; }
+  bool canCapture() const override { return true; }
+
+  Graph capture(const std::function<bool(std::string &)> &body, std::string &error) override {
+    if (!check(d.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture", error))
+      return nullptr;
+    const bool ok = body(error);
+    CUgraph graph = nullptr;
+    CUresult rc = d.cuStreamEndCapture(stream, &graph);
+    if (!ok) {
+      if (graph)
+        d.cuGraphDestroy(graph);
+      return nullptr;
+    }
+    if (!check(rc, "cuStreamEndCapture", error))
+      return nullptr;
+    CUgraphExec exec = nullptr;
+    rc = d.cuGraphInstantiateWithFlags(&exec, graph, 0);
+    d.cuGraphDestroy(graph);
+    if (!check(rc, "cuGraphInstantiateWithFlags", error))
+      return nullptr;
+    graphs.push_back(exec);
+    return exec;
+  }
+  bool replay(Graph graph, std::string &error) override {
+    return check(d.cuGraphLaunch(static_cast<CUgraphExec>(graph), stream), "cuGraphLaunch", error);
+  }
+  uint64_t deviceBytes() const override {
+    uint64_t total = allocated;
+    for (const Buffer &b : dynamic)
+      total += b.capacity;
+    return total;
+  }
 
   bool prepare(const Model &m, std::string &error) override {
     model = &m;
@@ -266,6 +300,7 @@ private:
       return false;
     }
     allocations.push_back(out);
+    allocated += bytes;
     return true;
   }
 
@@ -327,6 +362,8 @@ private:
   CUdeviceptr weightsBase = 0, arenaBase = 0, stateBase = 0, statusWord = 0;
   uint64_t stateSize = 0;
   std::vector<CUdeviceptr> allocations;
+  uint64_t allocated = 0;
+  std::vector<CUgraphExec> graphs;
   std::map<size_t, CUdeviceptr> external;
   std::map<std::string, Bound> boundKernels;
   struct Buffer {

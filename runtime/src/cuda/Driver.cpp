@@ -41,7 +41,12 @@ const Driver *driver(std::string &error) {
                load(lib, "cuStreamSynchronize", d.cuStreamSynchronize) &&
                load(lib, "cuModuleLoadData", d.cuModuleLoadData) && load(lib, "cuModuleUnload", d.cuModuleUnload) &&
                load(lib, "cuModuleGetFunction", d.cuModuleGetFunction) &&
-               load(lib, "cuLaunchKernel", d.cuLaunchKernel) && load(lib, "cuGetErrorString", d.cuGetErrorString) &&
+               load(lib, "cuLaunchKernel", d.cuLaunchKernel) &&
+               load(lib, "cuStreamBeginCapture_v2", d.cuStreamBeginCapture) &&
+               load(lib, "cuStreamEndCapture", d.cuStreamEndCapture) &&
+               load(lib, "cuGraphInstantiateWithFlags", d.cuGraphInstantiateWithFlags) &&
+               load(lib, "cuGraphLaunch", d.cuGraphLaunch) && load(lib, "cuGraphExecDestroy", d.cuGraphExecDestroy) &&
+               load(lib, "cuGraphDestroy", d.cuGraphDestroy) && load(lib, "cuGetErrorString", d.cuGetErrorString) &&
                load(lib, "cuGetErrorName", d.cuGetErrorName);
     if (!all) {
       loadError = "the CUDA driver (libcuda.so.1) lacks entry points this runtime uses (too old a driver)";
