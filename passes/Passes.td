@@ -498,6 +498,26 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
   ];
 }
 
+def HalfWeightsPass : Pass<"qopt-half-weights", "mlir::ModuleOp"> {
+  let summary = "Store float32 linear weights and embedding tables as float16 (a GPU target's float layers)";
+  let description = [{
+    Rewrites, in every entry, each `matmul` and bias-free `linear_split` whose right operand is a float32 weight
+    [K, N] into `matmul_q` / `matmul_q_split` with `bits = 16` and the weight as float16 [N, K] (the layout the
+    16-bit linear kernels read), and each `gather` from a float32 table along axis 0 into a gather from its float16
+    copy followed by a `cast` of the rows to float32. Activations stay float32: results change by the weights'
+    rounding only, and the CPU runs the same model.bin. A weight read by several entries is converted once; the
+    float32 originals nothing reads any more are released. qopt runs it for CUDA targets unless
+    `--float-weights=f32`.
+
+    ```mlir
+    %y = kern.launch "matmul"(%x, %w) : (tensor<1x1x288xf32>, tensor<288x768xf32>) -> tensor<1x1x768xf32>
+    // becomes
+    %y = kern.launch "matmul_q"(%x, %w16) {attrs = {bits = 16 : i64, group_size = 288 : i64}}
+        : (tensor<1x1x288xf32>, tensor<768x288xf16>) -> tensor<1x1x768xf32>
+    ```
+  }];
+}
+
 def CudaKernelsPass : Pass<"qopt-cuda-kernels", "mlir::ModuleOp"> {
   let summary = "Specialize a CUDA kernel template for each kern.launch and record the sources on the module";
   let description = [{

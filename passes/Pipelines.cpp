@@ -161,6 +161,9 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
     // Static shapes let more slices of a stacked linear fuse (through a reshape of 2-D rows, GPT-2's Gemm).
     pm.addNestedPass<func::FuncOp>(createFuseLinearsPass());
   }
+  // A GPU target reads float layers at memory speed: their weights as float16.
+  if (options.halfWeights)
+    pm.addPass(createHalfWeightsPass());
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());

@@ -42,6 +42,7 @@ struct CompileOptions {
   int64_t calibSamples = 128, calibSeqLen = 0;
   uint64_t calibSeed = 0;
   std::vector<std::string> cudaArchs; // a CUDA target (sm_90a, sm_80, ...); empty: the CPU
+  bool halfWeights = false;           // float layers' weights and embedding tables stored as float16
 };
 
 // The bound of sequence-like dims when the user gives none: the model's `qopt.max_sequence` metadata, else the rows

@@ -254,16 +254,19 @@ bool linear(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
 }
 
 bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
-  const OperandDesc &x = l.inputs[0], &w = l.inputs[1], &sc = l.inputs[2];
+  const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
   const int64_t bits = l.attrs->getInt("bits", 4), K = x.shape.empty() ? -1 : lastDim(x);
-  const int64_t group = l.attrs->getInt("group_size", K);
-  if (x.dtype != DType::F32 || sc.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 ||
-      (bits != 3 && bits != 4 && bits != 8) || group <= 0 || K % group != 0 || sc.shape.size() != 2) {
+  const int64_t group = bits == 16 ? K : l.attrs->getInt("group_size", K);
+  const bool half = bits == 16 && w.dtype == DType::F16 && l.inputs.size() == 2;
+  const OperandDesc *sc = l.inputs.size() > 2 ? &l.inputs[2] : nullptr;
+  if (x.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 || group <= 0 || K % group != 0 ||
+      !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent && sc->dtype == DType::F32 &&
+                 sc->shape.size() == 2))) {
     why = "an unsupported quantized layout";
     return false;
   }
   const bool zeros = l.inputs.size() > 3 && !l.inputs[3].absent;
-  const bool perTensor = K / group == 1 && sc.shape == std::vector<int64_t>{1, 1};
+  const bool perTensor = !half && K / group == 1 && sc->shape == std::vector<int64_t>{1, 1};
   std::vector<int64_t> splits;
   if (!split || !l.attrs->getInts("splits", splits))
     splits = {w.shape[0]};
@@ -319,6 +322,18 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
+bool castHalf(const LaunchDesc &l, Spec &s, std::string &why) {
+  if (l.inputs[0].dtype != DType::F16 || l.results[0].dtype != DType::F32) {
+    why = "a cast other than float16 to float32";
+    return false;
+  }
+  s.body = "qCastHalfToFloat(p);";
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 1;
+  return true;
+}
+
 } // namespace
 
 const std::string &cudaTemplateSource() {
@@ -365,6 +380,8 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
     ok = rotary(launch, s, why);
   else if (f == "attention")
     ok = attention(launch, s, why);
+  else if (f == "cast")
+    ok = castHalf(launch, s, why);
   else
     why = "no CUDA template for '" + f + "'";
   if (!ok)

@@ -116,6 +116,26 @@ std::vector<Case> cases() {
         c.inputs.push_back(bytes(DType::U8, {rows, cols}, 0, maxCode));
       add(c);
     }
+    // float16 weights [N, K] (a GPU target's float layers), alone and split.
+    auto halves = [](num::Shape shape) {
+      return Operand{DType::F16, std::move(shape),
+                     [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+                       std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+                       for (size_t i = 0; i < b.size() / 2; ++i)
+                         reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng));
+                     },
+                     false};
+    };
+    Case h{"matmul_q f16 M=" + std::to_string(M) + " K=300 N=130", "matmul_q"};
+    h.attrs.setInt("bits", 16);
+    h.inputs = {f32({M, 300}), halves({130, 300})};
+    add(h);
+    Case hs{"matmul_q_split f16 M=" + std::to_string(M), "matmul_q_split"};
+    hs.attrs.setInt("bits", 16);
+    hs.attrs.setInts("splits", {100, 30, 27});
+    hs.inputs = {f32({1, M, 72}), halves({157, 72})};
+    hs.numOutputs = 3;
+    add(hs);
     Case qs{"matmul_q_split int4 g32 M=" + std::to_string(M), "matmul_q_split"};
     qs.attrs.setInt("bits", 4);
     qs.attrs.setInt("group_size", 32);
@@ -182,6 +202,16 @@ std::vector<Case> cases() {
   tr.attrs.setInts("perm", {0, 2, 1, 3});
   tr.inputs = {f32({2, 3, 5, 7})};
   add(tr);
+  Case ca{"cast f16 -> f32", "cast"};
+  ca.attrs.setInt("to", static_cast<int64_t>(DType::F32));
+  ca.inputs = {{DType::F16, {7, 45},
+                [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+                  std::uniform_real_distribution<float> d(-100.0f, 100.0f);
+                  for (size_t i = 0; i < b.size() / 2; ++i)
+                    reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng));
+                },
+                false}};
+  add(ca);
   Case bi{"binary add broadcast", "binary"};
   bi.attrs.setString("fn", "add");
   bi.inputs = {f32({3, 1, 5}), f32({4, 5})};

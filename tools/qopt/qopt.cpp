@@ -101,6 +101,10 @@ static cl::opt<std::string> target("target",
                                             "cuda:sm_90a,sm_80): CUDA kernels generated into model.bin (needs "
                                             "NVRTC from a CUDA toolkit); qrun runs either on the CPU too"),
                                    cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> floatWeights("float-weights",
+                                         cl::desc("How float layers' weights and embedding tables are stored: f16 "
+                                                  "(the default for a CUDA target) or f32 (the default for the CPU)"),
+                                         cl::init(""), cl::cat(category));
 
 namespace {
 
@@ -215,6 +219,11 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
+  if (!floatWeights.empty() && floatWeights != "f16" && floatWeights != "f32") {
+    llvm::errs() << "qopt: error: --float-weights must be f16 or f32\n";
+    return 1;
+  }
+  opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights == "f16";
   if (emit.empty() && outputFile.empty()) {
     llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
     return 1;

@@ -76,6 +76,20 @@ template <int AXIS> __device__ void qKvAdvance(const QParams &p) {
   *len += add;
 }
 
+// float16 bits -> float32 (exact), without cuda_fp16.h.
+__device__ __forceinline__ float qHalfToFloat(unsigned short h) {
+  float f;
+  asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+  return f;
+}
+
+// cast float16 -> float32: t0 in, t1 out. Flat over t1.
+__device__ void qCastHalfToFloat(const QParams &p) {
+  const i64 n = qNumel(p.t[1]), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n)
+    qPtr<float>(p.t[1])[i] = qHalfToFloat(qPtr<const unsigned short>(p.t[0])[i]);
+}
+
 //===-- elementwise float: binary (broadcasting), gated activation ---------===//
 
 __device__ __forceinline__ float qSilu(float x) { return x * (1.0f / (1.0f + expf(-x))); }
@@ -221,7 +235,8 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
       y[(m0 + r) * width + (n - off)] = BIAS ? acc[r] + b : acc[r];
 }
 
-// Quantized weights (QuantFormat.h): t0 x [M, K], t1 packed [N, K/2] uint8 (BITS 3, 4) or [N, K] int8 (BITS 8),
+// Quantized weights (QuantFormat.h): t0 x [M, K], t1 packed [N, K/2] uint8 (BITS 3, 4), [N, K] int8 (BITS 8) or
+// [N, K] float16 (BITS 16, no scales or zeros),
 // t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the scales (asymmetric nibbles; else absent or
 // missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
 // row (coalesced), then reduce. Geometry: rows of t0, cols N, tiles ROWS x (blockDim.x / 32).
@@ -234,10 +249,11 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   i64 rowTile, colTile;
   qTile(N, warps, rowTile, colTile);
   const i64 m0 = rowTile * ROWS, n = colTile * warps + warp;
-  const float *x = qPtr<const float>(xt), *scales = qPtr<const float>(p.t[2]);
+  // float16 weights have no scales: operand 2 is then the first result.
+  const float *x = qPtr<const float>(xt), *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   const int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
-  const i64 rowBytes = wt.shape[1];
+  const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
   const u8 *wrow = qPtr<const u8>(wt) + (n < N ? n : 0) * rowBytes;
   float acc[ROWS];
   for (int r = 0; r < ROWS; ++r)
@@ -247,7 +263,15 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     qStageRows<ROWS, KCHUNK>(xs, x, M, K, m0, k0, kn);
     if (n >= N)
       continue;
-    if (BITS == 8) {
+    if (BITS == 16) {
+      const unsigned short *hrow = reinterpret_cast<const unsigned short *>(wrow);
+      for (int k = lane; k < kn; k += 32) {
+        const float wv = qHalfToFloat(hrow[k0 + k]);
+#pragma unroll
+        for (int r = 0; r < ROWS; ++r)
+          acc[r] += xs[r][k] * wv;
+      }
+    } else if (BITS == 8) {
       for (int k = lane; k < kn; k += 32) {
         const i64 kk = k0 + k, g = PER_TENSOR ? 0 : n * groups + kk / group;
         const float wv = static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk])) * scales[g];

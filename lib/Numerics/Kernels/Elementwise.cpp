@@ -16,7 +16,6 @@
 namespace qopt::num {
 namespace {
 
-uint16_t floatToHalf(float f);
 uint16_t floatToBf16(float f);
 
 // float16 and bfloat16 are computed in float32 and rounded once (to nearest even) on the way out.
@@ -498,32 +497,6 @@ bool whereRun(const KernelArgs &a, std::string &) {
 }
 
 //===-- cast ---------------------------------------------------------------===//
-
-uint16_t floatToHalf(float f) {
-  uint32_t x;
-  copyBytes(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  int32_t exp = static_cast<int32_t>((x >> 23) & 0xff) - 127 + 15;
-  uint32_t man = x & 0x7fffffu;
-  if (((x >> 23) & 0xff) == 0xff) // inf / nan
-    return static_cast<uint16_t>(sign | 0x7c00u | (man ? 0x200u : 0u));
-  if (exp >= 31)
-    return static_cast<uint16_t>(sign | 0x7c00u);
-  if (exp <= 0) {
-    if (exp < -10)
-      return static_cast<uint16_t>(sign);
-    man |= 0x800000u;
-    uint32_t shift = static_cast<uint32_t>(14 - exp);
-    uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (h & 1)))
-      ++h;
-    return static_cast<uint16_t>(sign | h);
-  }
-  uint32_t h = (static_cast<uint32_t>(exp) << 10) | (man >> 13), rem = man & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (h & 1)))
-    ++h; // may carry into the exponent, which is the correct rounding
-  return static_cast<uint16_t>(sign | h);
-}
 
 uint16_t floatToBf16(float f) {
   uint32_t x;

@@ -1,6 +1,7 @@
 //===- QuantMatmul.cpp - matmul with int4/int8 weights, dequantized in-kernel -===//
 //
-// y[.., N] = x[.., K] * dequant(W)[K, N] for the layouts of QuantFormat.h. The weights are never expanded as a
+// y[.., N] = x[.., K] * dequant(W)[K, N] for the layouts of QuantFormat.h, and for float16 weights [N, K] (bits
+// 16, no scales: the layout a GPU target stores float layers in, converted exactly to float32 here). The weights are never expanded as a
 // whole: each worker dequantizes a panel of kPanel output channels into a small float buffer and multiplies it
 // with the blocked GEMM, so memory stays at one packed copy of the model. Panels are split over threads by
 // output channel; each output element is reduced in one fixed order whatever the thread count.
@@ -25,18 +26,36 @@ struct QuantShape {
 };
 
 bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
-  const Tensor &x = *a.in(0), &w = *a.in(1), &s = *a.in(2);
+  const Tensor &x = *a.in(0), &w = *a.in(1);
   q.bits = a.attrs->getInt("bits", 4);
   q.symmetric = a.attrs->getInt("symmetric", 0) != 0;
   q.K = x.rank() ? x.shape.back() : 0;
   q.group = a.attrs->getInt("group_size", q.K);
+  if (q.bits == 16) { // float16 weights [N, K]: a layout, not a quantization (no scales)
+    if (x.rank() < 1 || x.dtype != DType::F32 || w.rank() != 2 || w.dtype != DType::F16 || w.shape[1] != q.K ||
+        a.in(2) || a.in(3)) {
+      err = "matmul_q: 16-bit weights are float16 [N, K] with no scales (x " + shapeStr(x.shape) + ", weight " +
+            dtypeName(w.dtype) + shapeStr(w.shape) + ")";
+      return false;
+    }
+    q.N = w.shape[0];
+    q.group = q.K;
+    q.groups = 1;
+    q.perTensor = false;
+    return true;
+  }
+  if (!a.in(2)) {
+    err = "matmul_q: " + std::to_string(q.bits) + "-bit weights need scales";
+    return false;
+  }
+  const Tensor &s = *a.in(2);
   if (x.rank() < 1 || x.dtype != DType::F32 || s.dtype != DType::F32 || w.rank() != 2 || s.rank() != 2) {
     err = "matmul_q: expects float32 x of rank >= 1 and scales, 2-D packed weights and scales";
     return false;
   }
   q.N = w.shape[0];
   if (!quant::isSupportedBits(q.bits) || q.group <= 0 || q.K % q.group != 0) {
-    err = "matmul_q: bits must be 3, 4 or 8 and group_size must divide K = " + std::to_string(q.K);
+    err = "matmul_q: bits must be 3, 4, 8 or 16 and group_size must divide K = " + std::to_string(q.K);
     return false;
   }
   q.groups = q.K / q.group;
@@ -70,13 +89,19 @@ bool quantMatmulInfer(const KernelArgs &a, std::string &err) {
 }
 
 // Dequantizes output channels [n0, n0 + count) into rows of `dst` ([count, K]).
-void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor &s, const Tensor *z, int64_t n0, int64_t count,
+void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const Tensor *z, int64_t n0, int64_t count,
                   float *dst) {
   for (int64_t r = 0; r < count; ++r) {
     const int64_t n = n0 + r;
-    const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
-    const float *scale = s.as<float>() + params;
     float *out = dst + r * q.K;
+    if (q.bits == 16) {
+      const uint16_t *row = w.as<uint16_t>() + n * q.K;
+      for (int64_t k = 0; k < q.K; ++k)
+        out[k] = halfToFloat(row[k]);
+      continue;
+    }
+    const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
+    const float *scale = s->as<float>() + params;
     if (q.bits == 8) {
       const int8_t *row = w.as<int8_t>() + n * q.K;
       for (int64_t k = 0; k < q.K; ++k)
@@ -134,7 +159,7 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   std::vector<int64_t> splits;
   if (!quantShape(a, q, err) || !splitRanges(a, q, splits, err))
     return false;
-  const Tensor &x = *a.in(0), &w = *a.in(1), &s = *a.in(2);
+  const Tensor &x = *a.in(0), &w = *a.in(1), *s = a.in(2);
   const Tensor *z = a.in(3);
   const int64_t M = q.K ? x.numel() / q.K : 0;
   // Panels of at most kPanel output channels within each output (so a split's results are those of the layer
@@ -174,9 +199,10 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
 }
 
 const KernelFamily kKernels[] = {
-    {"matmul_q", 3, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
-     "x * dequant(W) for int4 (asym/sym) or int8 weights, group-wise, per channel or per tensor (QuantFormat.h)"},
-    {"matmul_q_split", 3, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
+    {"matmul_q", 2, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
+     "x * dequant(W) for int4 (asym/sym), int3 or int8 weights, group-wise, per channel or per tensor "
+     "(QuantFormat.h), or float16 weights (bits 16)"},
+    {"matmul_q_split", 2, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
      "matmul_q over layers sharing their input, weights stacked by output channel; one output per 'splits' entry"},
 };
 

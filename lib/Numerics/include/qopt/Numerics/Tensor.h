@@ -78,6 +78,10 @@ struct Tensor {
   template <typename T> T *as() const { return static_cast<T *>(data); }
 };
 
+// IEEE binary16 bit patterns <-> float (exact one way, round to nearest even the other).
+float halfToFloat(uint16_t h);
+uint16_t floatToHalf(float f);
+
 // Reads element i of an integer tensor (any integer or bool dtype) as int64.
 int64_t loadInt(const Tensor &t, int64_t i);
 // All elements of an integer tensor as int64.
