@@ -152,14 +152,14 @@ LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cache
     auto flat = d ? d.getAs<BoolAttr>("flat") : BoolAttr();
     if (k.name.empty() || text("source").empty() || !flat || llvm::any_of(fields, [](int64_t v) { return v < 0; }))
       return module.emitError() << "kern.cuda_kernels: a malformed record " << a;
-    k.block = static_cast<uint32_t>(fields[0]);
-    k.gridY = static_cast<uint32_t>(fields[1]);
-    k.rowsPerBlock = static_cast<uint32_t>(fields[2]);
-    k.colsPerBlock = static_cast<uint32_t>(fields[3]);
-    k.cols = static_cast<uint64_t>(fields[4]);
-    k.sharedBytes = static_cast<uint32_t>(fields[5]);
-    k.operand = static_cast<uint32_t>(fields[6]);
-    k.flat = flat.getValue();
+    k.launch.block = static_cast<uint32_t>(fields[0]);
+    k.launch.gridY = static_cast<uint32_t>(fields[1]);
+    k.launch.rowsPerBlock = static_cast<uint32_t>(fields[2]);
+    k.launch.colsPerBlock = static_cast<uint32_t>(fields[3]);
+    k.launch.cols = static_cast<uint64_t>(fields[4]);
+    k.launch.sharedBytes = static_cast<uint32_t>(fields[5]);
+    k.launch.operand = static_cast<uint32_t>(fields[6]);
+    k.launch.flat = flat.getValue();
     wrappers += text("source");
     out.symbols.push_back(std::move(k));
   }

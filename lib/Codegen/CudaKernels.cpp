@@ -274,6 +274,19 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     why = "more than 8 outputs";
     return false;
   }
+  // One static row (decode) with 16-byte words that never straddle a scale group: the streaming GEMV.
+  const int perWord = half ? 8 : bits == 8 ? 16 : 32;
+  if (linearRows(x) == 1 && K % perWord == 0 && (half || group % perWord == 0)) {
+    s.body = splitsLiteral(splits) + " qGemvQ<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
+             ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
+             (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+    s.geometry.block = 256;
+    s.geometry.rowsPerBlock = 1;
+    s.geometry.colsPerBlock = 256 / 32;
+    s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+    s.geometry.geometryOperand = 0;
+    return true;
+  }
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +

@@ -340,14 +340,14 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
     kernels.u32(static_cast<uint32_t>(options.kernels.symbols.size()));
     for (const DeviceKernels::Symbol &k : options.kernels.symbols) {
       kernels.str(k.name);
-      kernels.u32(k.block);
-      kernels.u32(k.gridY);
-      kernels.u32(k.rowsPerBlock);
-      kernels.u32(k.colsPerBlock);
-      kernels.u64(k.cols);
-      kernels.u32(k.sharedBytes);
-      kernels.u32(k.operand);
-      kernels.u8(k.flat ? 1 : 0);
+      kernels.u32(k.launch.block);
+      kernels.u32(k.launch.gridY);
+      kernels.u32(k.launch.rowsPerBlock);
+      kernels.u32(k.launch.colsPerBlock);
+      kernels.u64(k.launch.cols);
+      kernels.u32(k.launch.sharedBytes);
+      kernels.u32(k.launch.operand);
+      kernels.u8(k.launch.flat ? 1 : 0);
     }
     secs.push_back({fmt::SectionKind::Kernels, kernels.bytes.data(), kernels.bytes.size()});
   }

@@ -165,21 +165,22 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
     for (uint32_t i = 0; i < nk && r.ok(); ++i) {
       DeviceKernel k;
       k.symbol = r.str();
-      k.block = r.u32();
-      k.gridY = r.u32();
-      k.rowsPerBlock = r.u32();
-      k.colsPerBlock = r.u32();
-      k.cols = r.u64();
-      k.sharedBytes = r.u32();
-      k.operand = r.u32();
+      format::KernelLaunch &l = k.launch;
+      l.block = r.u32();
+      l.gridY = r.u32();
+      l.rowsPerBlock = r.u32();
+      l.colsPerBlock = r.u32();
+      l.cols = r.u64();
+      l.sharedBytes = r.u32();
+      l.operand = r.u32();
       uint8_t flat = r.u8();
-      k.flat = flat != 0;
+      l.flat = flat != 0;
       if (!r.ok())
         break;
-      if (k.symbol.empty() || k.symbol.size() > 256 || k.symbol.find('\0') != std::string::npos || k.block == 0 ||
-          k.block > format::kMaxBlock || k.block % 32 != 0 || k.gridY == 0 || k.gridY > format::kMaxGridY ||
-          k.rowsPerBlock == 0 || k.colsPerBlock == 0 || k.sharedBytes > format::kMaxKernelShared ||
-          k.operand >= kMaxKernelOperands || flat > 1 || k.cols > kMaxElements)
+      if (k.symbol.empty() || k.symbol.size() > 256 || k.symbol.find('\0') != std::string::npos || l.block == 0 ||
+          l.block > format::kMaxBlock || l.block % 32 != 0 || l.gridY == 0 || l.gridY > format::kMaxGridY ||
+          l.rowsPerBlock == 0 || l.colsPerBlock == 0 || l.sharedBytes > format::kMaxKernelShared ||
+          l.operand >= kMaxKernelOperands || flat > 1 || l.cols > kMaxElements)
         return bad("kernels section: kernel " + std::to_string(i) + " has an invalid launch record");
       for (const DeviceKernel &o : model->deviceKernels)
         if (o.symbol == k.symbol)

@@ -71,16 +71,10 @@ struct DeviceImage {
   const uint8_t *data = nullptr; // in the mapped file
   uint64_t size = 0;
 };
-// A kernel instructions name as their variant, and its launch geometry: gridDim.x covers operand `operand` (an
-// index into the instruction's inputs then results) as rows (all dims but the last) in tiles of rowsPerBlock
-// times cols (its last dim, or `cols` if non-zero) in tiles of colsPerBlock, or all its elements as cols if
-// `flat`; gridDim.y = gridY.
+// A kernel instructions name as their variant, and how to launch it.
 struct DeviceKernel {
   std::string symbol;
-  uint32_t block = 0, gridY = 1, rowsPerBlock = 1, colsPerBlock = 1;
-  uint64_t cols = 0;
-  uint32_t sharedBytes = 0, operand = 0;
-  bool flat = false;
+  qopt::format::KernelLaunch launch;
 };
 constexpr uint32_t kMaxKernelOperands = 12; // QParams in lib/Codegen/cuda/prelude.cuh
 

@@ -130,6 +130,10 @@ std::vector<Case> cases() {
     h.attrs.setInt("bits", 16);
     h.inputs = {f32({M, 300}), halves({130, 300})};
     add(h);
+    Case hv{"matmul_q f16 M=" + std::to_string(M) + " K=512 N=200", "matmul_q"}; // 16-byte words at M = 1
+    hv.attrs.setInt("bits", 16);
+    hv.inputs = {f32({1, M, 512}), halves({200, 512})};
+    add(hv);
     Case hs{"matmul_q_split f16 M=" + std::to_string(M), "matmul_q_split"};
     hs.attrs.setInt("bits", 16);
     hs.attrs.setInts("splits", {100, 30, 27});
@@ -287,8 +291,8 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
     model.deviceImages.push_back({img.arch, static_cast<qopt::format::ImageFormat>(img.format), img.bytes.data(),
                                   img.bytes.size()});
   const cg::KernelGeometry &g = kernel.geometry;
-  model.deviceKernels.push_back({kernel.symbol, g.block, g.gridY, g.rowsPerBlock, g.colsPerBlock, g.cols,
-                                 g.sharedBytes, g.geometryOperand, g.flat});
+  model.deviceKernels.push_back(
+      {kernel.symbol, {g.block, g.gridY, g.rowsPerBlock, g.colsPerBlock, g.cols, g.sharedBytes, g.geometryOperand, g.flat}});
   std::string err;
   std::unique_ptr<qrt::Backend> backend = qrt::createCudaBackend(err);
   if (!backend || !backend->prepare(model, err)) {

@@ -4,6 +4,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "qopt/Format/ModelBin.h"
 
 #include <map>
 #include <string>
@@ -34,10 +35,7 @@ struct DeviceKernels {
   };
   struct Symbol {
     std::string name;
-    uint32_t block = 0, gridY = 1, rowsPerBlock = 1, colsPerBlock = 1;
-    uint64_t cols = 0;
-    uint32_t sharedBytes = 0, operand = 0;
-    bool flat = false;
+    format::KernelLaunch launch;
   };
   std::vector<Image> images;
   std::vector<Symbol> symbols;

@@ -229,7 +229,8 @@ public:
 
   bool launch(Kernel kernel, num::KernelArgs &args, std::string &error) override {
     const Bound &b = *static_cast<const Bound *>(kernel);
-    const DeviceKernel &k = *b.record;
+    const DeviceKernel &dk = *b.record;
+    const qopt::format::KernelLaunch &k = dk.launch;
     QParams p;
     std::memset(&p, 0, sizeof p);
     size_t n = 0;
@@ -251,12 +252,12 @@ public:
     };
     for (const num::Tensor *t : args.inputs)
       if (!add(t))
-        return fail(k, "more than 12 operands or a rank above 8", error);
+        return fail(dk, "more than 12 operands or a rank above 8", error);
     for (const num::Tensor *t : args.outputs)
       if (!add(t))
-        return fail(k, "more than 12 operands or a rank above 8", error);
+        return fail(dk, "more than 12 operands or a rank above 8", error);
     if (k.operand >= n || p.t[k.operand].rank < 0)
-      return fail(k, "its geometry names an absent operand", error);
+      return fail(dk, "its geometry names an absent operand", error);
     p.status = reinterpret_cast<int *>(statusWord);
     // The grid: rows x cols of the geometry operand, in tiles.
     const QTensor &g = p.t[k.operand];
@@ -269,13 +270,13 @@ public:
       return true; // nothing to compute
     const uint64_t grid = (rows + k.rowsPerBlock - 1) / k.rowsPerBlock * ((cols + k.colsPerBlock - 1) / k.colsPerBlock);
     if (grid > 0x7fffffffu)
-      return fail(k, "a grid of " + std::to_string(grid) + " blocks", error);
+      return fail(dk, "a grid of " + std::to_string(grid) + " blocks", error);
     void *params[] = {&p};
-    lastKernel = k.symbol;
+    lastKernel = dk.symbol;
     CUresult rc = d.cuLaunchKernel(b.fn, static_cast<unsigned>(grid), k.gridY, 1, k.block, 1, 1, k.sharedBytes, stream,
                                    params, nullptr);
     if (rc != CUDA_SUCCESS) {
-      error = describe(d, ("cuLaunchKernel(" + k.symbol + ")").c_str(), rc);
+      error = describe(d, ("cuLaunchKernel(" + dk.symbol + ")").c_str(), rc);
       return false;
     }
     return true;

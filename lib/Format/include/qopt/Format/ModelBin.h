@@ -59,6 +59,16 @@ enum class ImageFormat : uint8_t {
   Cubin = 1, // machine code for one architecture (arch "sm_90a")
   Ptx = 2,   // PTX the driver compiles for any newer GPU (arch "compute_80")
 };
+// How the runtime launches one kernel of the kernels section: gridDim.x covers operand `operand` (an index into the
+// instruction's inputs then results) as rows (all dims but the last) in tiles of rowsPerBlock times cols (its last
+// dim, or `cols` if non-zero) in tiles of colsPerBlock, or all its elements as cols if `flat`; gridDim.y = gridY.
+// Encoded as u32 block, gridY, rowsPerBlock, colsPerBlock, u64 cols, u32 sharedBytes, operand, u8 flat.
+struct KernelLaunch {
+  uint32_t block = 0, gridY = 1, rowsPerBlock = 1, colsPerBlock = 1;
+  uint64_t cols = 0;
+  uint32_t sharedBytes = 0, operand = 0;
+  bool flat = false;
+};
 // Limits the loader enforces on a kernel record.
 constexpr uint32_t kMaxBlock = 1024;
 constexpr uint32_t kMaxGridY = 65535;
