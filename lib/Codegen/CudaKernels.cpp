@@ -185,11 +185,13 @@ bool gatedAct(const LaunchDesc &l, Spec &s, std::string &why) {
 bool binary(const LaunchDesc &l, Spec &s, std::string &why) {
   std::string fn(l.attrs->getString("fn", ""));
   int op = fn == "add" ? 0 : fn == "sub" ? 1 : fn == "mul" ? 2 : fn == "div" ? 3 : -1;
-  if (op < 0 || !allF32(l.inputs) || !allF32(l.results) || l.results[0].shape.size() > 8) {
+  const bool i64 = op >= 0 && op <= 2 && l.inputs[0].dtype == DType::I64 && l.inputs[1].dtype == DType::I64 &&
+                   l.results[0].dtype == DType::I64;
+  if (op < 0 || (!i64 && (!allF32(l.inputs) || !allF32(l.results))) || l.results[0].shape.size() > 8) {
     why = "binary '" + fn + "' on these dtypes";
     return false;
   }
-  s.body = "qBinary<" + std::to_string(op) + ">(p);";
+  s.body = "qBinary<" + std::to_string(op) + (i64 ? ", i64" : "") + ">(p);";
   s.geometry.flat = true;
   s.geometry.colsPerBlock = s.geometry.block = 256;
   s.geometry.geometryOperand = 2;
@@ -335,6 +337,38 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
+bool gelu(const LaunchDesc &l, Spec &s, std::string &why) {
+  int64_t approx = l.attrs->getInt("approximation", 0);
+  if ((approx != 0 && approx != 1) || !allF32(l.inputs)) {
+    why = "not float32, or an unknown approximation";
+    return false;
+  }
+  s.body = "qGeluKernel<" + std::to_string(approx) + ">(p);";
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 1;
+  return true;
+}
+
+bool layerNorm(const LaunchDesc &l, Spec &s, std::string &why, bool add) {
+  const OperandDesc &x = l.inputs[0];
+  int64_t axis = l.attrs->getInt("axis", -1);
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (axis < 0)
+    axis += rank;
+  if (!allF32(l.inputs) || rank == 0 || axis != rank - 1 || (add && l.inputs[0].shape != l.inputs[1].shape)) {
+    why = "not float32 over the last dim with same-shaped addends";
+    return false;
+  }
+  const size_t out = l.inputs.size();
+  s.body = std::string(add ? "qAddLayerNorm<" : "qLayerNorm<") + std::to_string(out) + ">(p, " +
+           doubleLiteral(l.attrs->getFloat("epsilon", 1e-5)) + ");";
+  s.geometry.block = normBlock(lastDim(x));
+  s.geometry.colsPerBlock = kWholeRow;
+  s.geometry.geometryOperand = static_cast<uint32_t>(add ? out + 1 : out);
+  return true;
+}
+
 bool castHalf(const LaunchDesc &l, Spec &s, std::string &why) {
   if (l.inputs[0].dtype != DType::F16 || l.results[0].dtype != DType::F32) {
     why = "a cast other than float16 to float32";
@@ -395,6 +429,10 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
     ok = attention(launch, s, why);
   else if (f == "cast")
     ok = castHalf(launch, s, why);
+  else if (f == "gelu")
+    ok = gelu(launch, s, why);
+  else if (f == "layer_norm" || f == "add_layer_norm")
+    ok = layerNorm(launch, s, why, f == "add_layer_norm");
   else
     why = "no CUDA template for '" + f + "'";
   if (!ok)

@@ -5,12 +5,15 @@
 // runs it through the runtime's CUDA backend on random non-zero inputs, and compares every result with the
 // family's CPU reference kernel on the same inputs. Prints one line per case and `N passed, N failed` last.
 //   qopt-gpu-kernel-check [--arch sm_90a]        (needs a GPU and NVRTC; scripts/test-gpu.sh runs it)
+//   qopt-gpu-kernel-check --bench [--arch ...]    the linear kernels at Llama-3-8B shapes: checked, then timed
+//                                                 (bench/gpu/gemm.sh prints them next to PyTorch's)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
 #include "qopt/Codegen/Cuda.h"
 #include "qopt/Numerics/Kernels.h"
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -38,6 +41,7 @@ struct Case {
   std::vector<Operand> inputs;
   int numOutputs = 1;
   double tolerance = 2e-5; // max |gpu - cpu| / max(1, max |cpu|)
+  int timed = 0;           // > 0: then launched this many times back to back, and the mean time printed
 };
 
 Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
@@ -159,6 +163,20 @@ std::vector<Case> cases() {
       a.numOutputs = 2;
       add(a);
     }
+    for (int64_t C : {64, 768}) {
+      Case ln{"layer_norm+bias rows=" + std::to_string(M) + " C=" + std::to_string(C), "layer_norm"};
+      ln.attrs.setFloat("epsilon", 1e-5);
+      ln.inputs = {f32({M, C}), f32({C}), f32({C})};
+      add(ln);
+      Case al{"add_layer_norm+bias rows=" + std::to_string(M) + " C=" + std::to_string(C), "add_layer_norm"};
+      al.attrs.setFloat("epsilon", 1e-5);
+      al.inputs = {f32({1, M, C}), f32({1, M, C}), f32({C}), f32({C})};
+      al.numOutputs = 2;
+      add(al);
+    }
+    Case gl{"gelu erf n=" + std::to_string(M * 300), "gelu"};
+    gl.inputs = {f32({M, 300})};
+    add(gl);
     for (int64_t style : {0, 1}) {
       Case r{"rotary style=" + std::to_string(style) + " S=" + std::to_string(M), "rotary"};
       r.attrs.setInt("style", style);
@@ -220,6 +238,10 @@ std::vector<Case> cases() {
   bi.attrs.setString("fn", "add");
   bi.inputs = {f32({3, 1, 5}), f32({4, 5})};
   add(bi);
+  Case bl{"binary add int64 broadcast", "binary"};
+  bl.attrs.setString("fn", "add");
+  bl.inputs = {ints(DType::I64, {2, 3}, {1, 2, 3, -4, 5, 600000000000}), ints(DType::I64, {3}, {7, -8, 9})};
+  add(bl);
   Case bm{"binary div", "binary"};
   bm.attrs.setString("fn", "div");
   bm.inputs = {f32({6, 33}), positiveF32({6, 33})};
@@ -365,22 +387,78 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
     }
     worst = std::max(worst, diff / scale);
   }
-  char buf[64];
+  char buf[160];
   std::snprintf(buf, sizeof buf, "max rel error %.2e", worst);
   detail = buf;
+  if (c.timed > 0 && worst <= c.tolerance) {
+    // Back-to-back launches on one stream: the mean is the kernel's time once it exceeds the launch rate.
+    for (int i = 0; i < 10; ++i)
+      backend->launch(bound, dargs, err);
+    backend->synchronize(err);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < c.timed; ++i)
+      backend->launch(bound, dargs, err);
+    if (!backend->synchronize(err)) {
+      detail = err;
+      return false;
+    }
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / c.timed;
+    double weightBytes = 0;
+    for (size_t i = 1; i < c.inputs.size(); ++i)
+      if (!c.inputs[i].absent)
+        weightBytes += static_cast<double>(hostIn[i].size());
+    std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f GB/s of weights", worst, us,
+                  weightBytes / us * 1e-3);
+    detail = buf;
+  }
   return worst <= c.tolerance;
+}
+
+// The linear layers of a Llama-3-8B-shaped model (K, N) at decode batch sizes: float16 weights and int4 g128
+// (asymmetric), timed.
+std::vector<Case> benchCases() {
+  std::vector<Case> out;
+  for (auto [K, N] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}})
+    for (int64_t M : {1, 4, 16}) {
+      const std::string shape = " M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N);
+      Case h{"f16" + shape, "matmul_q"};
+      h.attrs.setInt("bits", 16);
+      h.inputs = {f32({M, K}), {DType::F16, {N, K},
+                                [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+                                  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+                                  for (size_t i = 0; i < b.size() / 2; ++i)
+                                    reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
+                                },
+                                false}};
+      h.tolerance = 1e-4;
+      h.timed = 200;
+      out.push_back(h);
+      Case q{"int4 g128" + shape, "matmul_q"};
+      q.attrs.setInt("bits", 4);
+      q.attrs.setInt("group_size", 128);
+      q.inputs = {f32({M, K}), bytes(DType::U8, {N, K / 2}, 0, 255), positiveF32({N, K / 128}),
+                  bytes(DType::U8, {N, K / 128}, 0, 15)};
+      q.tolerance = 1e-4;
+      q.timed = 200;
+      out.push_back(q);
+    }
+  return out;
 }
 
 } // namespace
 
 int main(int argc, char **argv) {
   std::string arch = "sm_90a";
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--arch")
+  bool bench = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--arch" && i + 1 < argc)
       arch = argv[++i];
+    else if (std::string(argv[i]) == "--bench")
+      bench = true;
+  }
   std::mt19937 rng(1234);
   int passed = 0, failed = 0;
-  for (const Case &c : cases()) {
+  for (const Case &c : bench ? benchCases() : cases()) {
     std::string detail;
     bool ok = runCase(c, arch, rng, detail);
     std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", c.name.c_str(), detail.c_str());

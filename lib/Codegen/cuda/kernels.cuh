@@ -108,8 +108,18 @@ template <int ACT> __device__ void qGatedAct(const QParams &p) {
     qPtr<float>(p.t[2])[i] = qActivation<ACT>(qPtr<const float>(p.t[0])[i]) * qPtr<const float>(p.t[1])[i];
 }
 
-// binary: t0 a, t1 b, t2 out = a OP b, numpy broadcasting. OP: 0 add, 1 sub, 2 mul, 3 div. Flat over t2.
-template <int OP> __device__ void qBinary(const QParams &p) {
+// gelu: t0 x, t1 out. APPROX 0 erf, 1 tanh. Flat over t1.
+template <int APPROX> __device__ void qGeluKernel(const QParams &p) {
+  const i64 n = qNumel(p.t[1]), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) {
+    const float x = qPtr<const float>(p.t[0])[i];
+    qPtr<float>(p.t[1])[i] = APPROX == 0 ? qGelu(x) : qGeluTanh(x);
+  }
+}
+
+// binary: t0 a, t1 b, t2 out = a OP b, numpy broadcasting, elements of type T (float, or i64 for add/sub/mul).
+// OP: 0 add, 1 sub, 2 mul, 3 div. Flat over t2.
+template <int OP, typename T = float> __device__ void qBinary(const QParams &p) {
   const QTensor &a = p.t[0], &b = p.t[1], &y = p.t[2];
   const i64 n = qNumel(y), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n)
@@ -130,8 +140,8 @@ template <int OP> __device__ void qBinary(const QParams &p) {
       sb *= b.shape[db];
     }
   }
-  const float x = qPtr<const float>(a)[ia], z = qPtr<const float>(b)[ib];
-  qPtr<float>(y)[i] = OP == 0 ? x + z : OP == 1 ? x - z : OP == 2 ? x * z : x / z;
+  const T x = qPtr<const T>(a)[ia], z = qPtr<const T>(b)[ib];
+  qPtr<T>(y)[i] = OP == 0 ? x + z : OP == 1 ? x - z : OP == 2 ? x * z : x / z;
 }
 
 //===-- norms --------------------------------------------------------------===//
@@ -173,6 +183,58 @@ __device__ void qAddRmsNorm(const QParams &p, double eps) {
   for (i64 k = threadIdx.x; k < C; k += blockDim.x)
     s[k] = a[k] + b[k];
   qRmsNormRow(s, qPtr<const float>(p.t[2]), qNumel(p.t[2]), qPtr<float>(p.t[4]) + r * C, C, eps);
+}
+
+// One row of layer_norm over the last dim: y = (x - mean) * (1 / sqrt(var + eps)) * g + b, mean and variance summed
+// in double.
+__device__ void qLayerNormRow(const float *x, const float *g, i64 gn, const float *b, i64 bn, float *y, i64 C,
+                              double eps) {
+  __shared__ double scratch[32];
+  double sum = 0;
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x)
+    sum += x[k];
+  const double mean = qBlockSum(sum, scratch) / static_cast<double>(C);
+  double var = 0;
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x) {
+    const double d = x[k] - mean;
+    var += d * d;
+  }
+  var = qBlockSum(var, scratch) / static_cast<double>(C);
+  const float inv = static_cast<float>(1.0 / sqrt(var + eps)), m = static_cast<float>(mean);
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x) {
+    const float v = (x[k] - m) * inv * g[gn == 1 ? 0 : k];
+    y[k] = b ? v + b[bn == 1 ? 0 : k] : v;
+  }
+}
+
+// layer_norm over the last dim: t0 x, t1 scale, t2 bias (or absent), then the result at t[OUT]. One block per row.
+template <int OUT> __device__ void qLayerNorm(const QParams &p, double eps) {
+  const i64 C = qLast(p.t[0]), r = blockIdx.x;
+  const bool bias = OUT > 2 && p.t[2].rank >= 0;
+  qLayerNormRow(qPtr<const float>(p.t[0]) + r * C, qPtr<const float>(p.t[1]), qNumel(p.t[1]),
+                bias ? qPtr<const float>(p.t[2]) : nullptr, bias ? qNumel(p.t[2]) : 1, qPtr<float>(p.t[OUT]) + r * C,
+                C, eps);
+}
+
+// add_layer_norm (same-shaped a and b): t0 a, t1 b, t2 scale, t3 bias (or absent), then sum and norm at t[OUT],
+// t[OUT + 1]. One block per row.
+template <int OUT> __device__ void qAddLayerNorm(const QParams &p, double eps) {
+  bool same = p.t[0].rank == p.t[1].rank;
+  for (int d = 0; same && d < p.t[0].rank; ++d)
+    same = p.t[0].shape[d] == p.t[1].shape[d];
+  if (!same) {
+    qFail(p, QOPT_STATUS_SHAPE);
+    return;
+  }
+  const i64 C = qLast(p.t[0]), r = blockIdx.x;
+  const float *a = qPtr<const float>(p.t[0]) + r * C, *b = qPtr<const float>(p.t[1]) + r * C;
+  float *s = qPtr<float>(p.t[OUT]) + r * C;
+  for (i64 k = threadIdx.x; k < C; k += blockDim.x)
+    s[k] = a[k] + b[k];
+  __syncthreads(); // the row's sums, written by every thread, are read by every thread below
+  const bool bias = OUT > 3 && p.t[3].rank >= 0;
+  qLayerNormRow(s, qPtr<const float>(p.t[2]), qNumel(p.t[2]), bias ? qPtr<const float>(p.t[3]) : nullptr,
+                bias ? qNumel(p.t[3]) : 1, qPtr<float>(p.t[OUT + 1]) + r * C, C, eps);
 }
 
 //===-- linear layers ------------------------------------------------------===//

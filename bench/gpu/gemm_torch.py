@@ -1,0 +1,57 @@
+"""PyTorch's linear layers at the shapes of qopt-gpu-kernel-check --bench (Llama-3-8B's K/N at decode batch sizes):
+fp16 F.linear and torch's int4 weight-only kernel (_weight_int4pack_mm, g128, bf16), each timed as the median of
+CUDA-event measurements over 200 back-to-back calls. Prints one line per shape. Needs torch with CUDA.
+
+    python3 bench/gpu/gemm_torch.py
+"""
+import statistics
+
+import torch
+import torch.nn.functional as F
+
+
+def timed(fn, reps=200, rounds=5):
+    for _ in range(10):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(rounds):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(reps):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        times.append(start.elapsed_time(end) * 1e3 / reps)  # us
+    return statistics.median(times)
+
+
+def int4_linear(M, K, N):
+    w = torch.randint(0, 16, (N, K), dtype=torch.int32, device="cuda")
+    packed_u8 = (w[:, 1::2] << 4 | w[:, ::2]).to(torch.uint8)
+    try:
+        packed = torch._convert_weight_to_int4pack(packed_u8, 8)
+    except Exception:
+        packed = torch._convert_weight_to_int4pack(w, 8)
+    sz = torch.rand(K // 128, N, 2, dtype=torch.bfloat16, device="cuda")
+    x = torch.randn(M, K, dtype=torch.bfloat16, device="cuda")
+    return lambda: torch._weight_int4pack_mm(x, packed, 128, sz)
+
+
+def main():
+    print("torch %s, %s" % (torch.__version__, torch.cuda.get_device_name()))
+    for K, N in ((4096, 14336), (14336, 4096)):
+        for M in (1, 4, 16):
+            x = torch.randn(M, K, dtype=torch.float16, device="cuda")
+            w = torch.randn(N, K, dtype=torch.float16, device="cuda") * 0.05
+            fp16 = timed(lambda: F.linear(x, w))
+            try:
+                int4 = "%.2f us" % timed(int4_linear(M, K, N))
+            except Exception as e:  # an API this torch lacks
+                int4 = "n/a (%s)" % type(e).__name__
+            print("torch M=%d K=%d N=%d: fp16 F.linear %.2f us (%.0f GB/s of weights), int4pack g128 %s" %
+                  (M, K, N, fp16, N * K * 2 / fp16 * 1e-3, int4))
+
+
+if __name__ == "__main__":
+    main()
