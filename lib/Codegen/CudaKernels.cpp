@@ -276,18 +276,14 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     why = "more than 8 outputs";
     return false;
   }
-  // Few static rows (decode, M <= 16) with 16-byte words that never straddle a scale group: the streaming GEMV.
+  // One static row (decode) with 16-byte words that never straddle a scale group: the streaming GEMV.
   const int perWord = half ? 8 : bits == 8 ? 16 : 32;
-  const int64_t staticRows = rowsIfStatic(x);
-  if (staticRows >= 1 && staticRows <= 16 && K % perWord == 0 && (half || group % perWord == 0)) {
-    const int64_t gemvRows = staticRows <= 1 ? 1 : staticRows <= 4 ? 4 : staticRows <= 8 ? 8 : 16;
-    const bool xsum = !half && gemvRows * (K / perWord) <= 4096;
-    s.body = splitsLiteral(splits) + " qGemvQ<" + std::to_string(bits) + ", " + std::to_string(gemvRows) + ", " +
-             std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
-             (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " + (xsum ? "true" : "false") +
-             ">(p, splits, " + std::to_string(group) + "LL);";
+  if (linearRows(x) == 1 && K % perWord == 0 && (half || group % perWord == 0)) {
+    s.body = splitsLiteral(splits) + " qGemvQ<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
+             ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
+             (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
     s.geometry.block = 256;
-    s.geometry.rowsPerBlock = static_cast<uint32_t>(gemvRows);
+    s.geometry.rowsPerBlock = 1;
     s.geometry.colsPerBlock = 256 / 32;
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
     s.geometry.geometryOperand = 0;

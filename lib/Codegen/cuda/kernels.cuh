@@ -377,104 +377,70 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
 }
 
-// Few rows (decode; M <= 16) of the quantized or float16 product: a warp per output channel, each lane streaming
-// 16-byte words of the weight row (8 float16, 16 int8 or 32 nibbles; the instantiation checks that K, the group
-// size and so the rows' alignment allow it), decoding each word once for all ROWS rows of x, read straight from
-// global memory (every warp reads the same x, which stays in L1). Per word one scale (and zero point):
-// s * (sum x q - z sum x). Same operands as qLinearQ. Geometry: rows of t0 in tiles of ROWS, cols N in tiles of
-// blockDim.x / 32.
-template <int BITS, int ROWS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool XSUM>
+// One row (decode) of the quantized or float16 product: a warp per output channel, each lane streaming 16-byte words
+// of the weight row (8 float16, 16 int8 or 32 nibbles; the instantiation checks that K, the group size and so the
+// rows' alignment allow it) and the matching x values straight from global memory (every warp reads the same x,
+// which stays in L1). Per word one scale (and zero point): s * (sum x q - z sum x). Same operands as qLinearQ.
+// Geometry: cols N in tiles of blockDim.x / 32.
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
 __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
-  constexpr int PER_WORD = BITS == 16 ? 8 : BITS == 8 ? 16 : 32;
-  // XSUM: each row's sums of x over each word, which every output channel needs for its zero point, computed once
-  // per block (ROWS * words <= 4096, which the instantiation checks).
-  __shared__ float xsum[XSUM ? 4096 : 1];
   const QTensor &xt = p.t[0], &wt = p.t[1];
-  const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0, groups = K / group;
+  const i64 K = qLast(xt), N = wt.shape[0], groups = K / group;
   const int warps = blockDim.x >> 5, lane = threadIdx.x & 31;
-  i64 rowTile, colTile;
-  qTile(N, warps, rowTile, colTile);
-  const i64 m0 = rowTile * ROWS, n = colTile * warps + (threadIdx.x >> 5);
-  const i64 words = K / PER_WORD;
-  const float *x = qPtr<const float>(xt) + m0 * K;
-  const int rows = M - m0 < ROWS ? static_cast<int>(M - m0) : ROWS;
-  if (XSUM) {
-    for (i64 w = threadIdx.x; w < rows * words; w += blockDim.x) {
-      float s = 0.0f;
-      for (int j = 0; j < PER_WORD; ++j)
-        s += x[(w / words) * K + (w % words) * PER_WORD + j];
-      xsum[w] = s;
-    }
-    __syncthreads();
-  }
+  const i64 n = static_cast<i64>(blockIdx.x) * warps + (threadIdx.x >> 5);
   if (n >= N)
     return;
+  constexpr int PER_WORD = BITS == 16 ? 8 : BITS == 8 ? 16 : 32;
+  const i64 words = K / PER_WORD;
   const uint4 *row = reinterpret_cast<const uint4 *>(qPtr<const u8>(wt) + n * (words * 16));
+  const float *x = qPtr<const float>(xt);
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
-  float acc[ROWS];
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r)
-    acc[r] = 0.0f;
-#pragma unroll 2
+  float acc = 0.0f;
+#pragma unroll 4
   for (i64 wi = lane; wi < words; wi += 32) {
     const uint4 v = __ldg(row + wi);
     const unsigned int u[4] = {v.x, v.y, v.z, v.w};
-    // The word's values as floats: float16 converted; codes without an integer conversion (2^23 + c has c in its
-    // low mantissa bits, int8 as c + 128 by flipping the sign bit, and the subtraction is exact).
-    float cf[PER_WORD];
+    const float4 *xv = reinterpret_cast<const float4 *>(x + wi * PER_WORD);
+    if (BITS == 16) {
+      const float4 a = xv[0], b = xv[1];
+      const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
 #pragma unroll
-    for (int e = 0; e < PER_WORD; ++e) {
-      if (BITS == 16) {
-        cf[e] = qHalfToFloat(static_cast<unsigned short>(u[e >> 1] >> ((e & 1) * 16)));
-      } else {
-        const unsigned int c = BITS == 8 ? ((u[e >> 2] >> ((e & 3) * 8)) & 0xFFu) ^ 0x80u
-                                         : (u[e >> 3] >> ((e & 7) * 4)) & 0xFu;
-        cf[e] = __int_as_float(0x4B000000 | c) - (BITS == 8 ? 8388736.0f : 8388608.0f);
-      }
-    }
-    float sc = 1.0f;
-    int z = 0;
-    if (BITS != 16) {
+      for (int j = 0; j < 8; ++j)
+        acc += xs[j] * qHalfToFloat(static_cast<unsigned short>(u[j >> 1] >> ((j & 1) * 16)));
+    } else {
       const i64 g = PER_TENSOR ? 0 : n * groups + wi * PER_WORD / group;
-      sc = scales[g];
-      z = ZEROS ? zeros[g] : symZero;
-    }
-#pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
-      if (r >= rows)
-        break;
-      const float4 *xv = reinterpret_cast<const float4 *>(x + r * K + wi * PER_WORD);
+      const float sc = scales[g];
       float dot = 0.0f, sum = 0.0f;
 #pragma unroll
       for (int q4 = 0; q4 < PER_WORD / 4; ++q4) {
         const float4 a = xv[q4];
-        dot += a.x * cf[4 * q4] + a.y * cf[4 * q4 + 1] + a.z * cf[4 * q4 + 2] + a.w * cf[4 * q4 + 3];
-        if (BITS != 16 && !XSUM)
-          sum += a.x + a.y + a.z + a.w;
+        const float xs[4] = {a.x, a.y, a.z, a.w};
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int e = q4 * 4 + j; // element within the word
+          int code;
+          if (BITS == 8)
+            code = static_cast<int>(static_cast<signed char>(u[e >> 2] >> ((e & 3) * 8)));
+          else
+            code = static_cast<int>((u[e >> 3] >> ((e & 7) * 4)) & 0xF);
+          dot += xs[j] * static_cast<float>(code);
+          sum += xs[j];
+        }
       }
-      if (BITS == 16) {
-        acc[r] += dot;
-      } else {
-        if (XSUM)
-          sum = xsum[r * words + wi];
-        acc[r] += sc * (dot - static_cast<float>(z) * sum);
-      }
+      const int z = ZEROS ? zeros[g] : symZero;
+      acc += sc * (dot - static_cast<float>(z) * sum);
     }
   }
+  acc = qWarpSum(acc);
+  if (lane != 0)
+    return;
   i64 off = 0;
   int s = 0;
   while (s + 1 < NSPLIT && n >= off + splits.size[s])
     off += splits.size[s++];
-  const i64 width = splits.size[s];
-  float *y = qPtr<float>(p.t[OUT + s]);
-#pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    const float v = qWarpSum(acc[r]);
-    if (lane == 0 && r < rows)
-      y[(m0 + r) * width + (n - off)] = v;
-  }
+  qPtr<float>(p.t[OUT + s])[n - off] = acc;
 }
 
 //===-- rotary embedding ---------------------------------------------------===//
