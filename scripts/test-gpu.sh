@@ -25,6 +25,11 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=int8 -o "$dir/stories260K-kv-int8.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=awq4 --group-size 32 --calib "$calib" -o "$dir/stories260K-kv-awq4-g32.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" -o "$dir/stories260K-none.bin"
+  # The Hugging Face families (random weights, 2 layers): with a KV cache, and the sdpa export without one.
+  for h in llama.kv mistral.kv qwen2.kv phi3.kv llama.sdpa; do
+    "$BIN/qopt" "$ROOT/test/hf/$h.onnx" --target="cuda:$ARCHS" -o "$dir/hf-$h.bin"
+  done
+  "$BIN/qopt" "$ROOT/test/hf/llama.kv.onnx" --target="cuda:$ARCHS" --quantize=rtn4 -o "$dir/hf-llama.kv-rtn4.bin"
   cp "$BIN/qrun" "$BIN/qopt-gpu-kernel-check" "$dir/"
 }
 

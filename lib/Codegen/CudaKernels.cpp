@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Codegen/Cuda.h"
 
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -184,6 +185,22 @@ bool gatedAct(const LaunchDesc &l, Spec &s, std::string &why) {
 
 bool binary(const LaunchDesc &l, Spec &s, std::string &why) {
   std::string fn(l.attrs->getString("fn", ""));
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = 2;
+  const DType a = l.inputs[0].dtype, b = l.inputs[1].dtype, y = l.results[0].dtype;
+  const int cmp = fn == "equal" ? 0 : fn == "less" ? 1 : fn == "less_equal" ? 2 : fn == "greater" ? 3
+                : fn == "greater_equal" ? 4 : -1;
+  if (cmp >= 0 && a == b && (a == DType::I64 || a == DType::F32 || a == DType::I32) && y == DType::Bool) {
+    s.body = "qCompare<" + std::to_string(cmp) + ", " + (a == DType::I64 ? "i64" : a == DType::I32 ? "int" : "float") +
+             ">(p);";
+    return true;
+  }
+  const int logic = fn == "and" ? 0 : fn == "or" ? 1 : fn == "xor" ? 2 : -1;
+  if (logic >= 0 && a == DType::Bool && b == DType::Bool && y == DType::Bool) {
+    s.body = "qLogic<" + std::to_string(logic) + ">(p);";
+    return true;
+  }
   int op = fn == "add" ? 0 : fn == "sub" ? 1 : fn == "mul" ? 2 : fn == "div" ? 3 : -1;
   const bool i64 = op >= 0 && op <= 2 && l.inputs[0].dtype == DType::I64 && l.inputs[1].dtype == DType::I64 &&
                    l.results[0].dtype == DType::I64;
@@ -192,9 +209,18 @@ bool binary(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = "qBinary<" + std::to_string(op) + (i64 ? ", i64" : "") + ">(p);";
+  return true;
+}
+
+bool where(const LaunchDesc &l, Spec &s, std::string &why) {
+  if (l.inputs[0].dtype != DType::Bool || !elementCopyDtype(l.inputs[1], why) || l.results[0].shape.size() > 8) {
+    why = why.empty() ? "a condition that is not bool" : why;
+    return false;
+  }
+  s.body = std::string("qWhere<") + elementType(l.inputs[1].dtype) + ">(p);";
   s.geometry.flat = true;
   s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 2;
+  s.geometry.geometryOperand = 3;
   return true;
 }
 
@@ -322,15 +348,20 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const OperandDesc &q = l.inputs[0], &v = l.inputs[2];
   const bool mask = l.inputs.size() > 3 && !l.inputs[3].absent;
   const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;
-  if (!allF32({l.inputs[0], l.inputs[1], l.inputs[2]}) || q.shape.size() != 4 || v.shape.size() != 4 || mask ||
-      q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512) {
-    why = mask ? "a mask operand" : "not float32 with head dims up to 512";
+  const DType maskType = mask ? l.inputs[3].dtype : DType::Undefined;
+  if (!allF32({l.inputs[0], l.inputs[1], l.inputs[2]}) || q.shape.size() != 4 || v.shape.size() != 4 ||
+      q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512 ||
+      (mask && ((maskType != DType::Bool && maskType != DType::F32) || l.inputs[3].shape.size() > 4 || cache))) {
+    why = "not float32 with head dims up to 512 and a bool or float32 mask";
     return false;
   }
   const bool causal = l.attrs->getInt("causal", 0) != 0, zeroNan = l.attrs->getInt("zero_nan_rows", 0) != 0;
+  const double masked = l.attrs->getFloat("masked_value", -INFINITY);
+  const std::string maskedLiteral = std::isinf(masked) ? (masked < 0 ? "-QOPT_INF" : "QOPT_INF") : floatLiteral(masked);
   s.body = std::string("qAttention<") + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
-           (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ">(p, " +
-           floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+           (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ", " +
+           (!mask ? "0" : maskType == DType::Bool ? "1" : "2") + ">(p, " +
+           floatLiteral(l.attrs->getFloat("scale", 1.0)) + ", " + maskedLiteral + ");";
   s.geometry.block = 128;
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
@@ -431,6 +462,8 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
     ok = castHalf(launch, s, why);
   else if (f == "gelu")
     ok = gelu(launch, s, why);
+  else if (f == "where")
+    ok = where(launch, s, why);
   else if (f == "layer_norm" || f == "add_layer_norm")
     ok = layerNorm(launch, s, why, f == "add_layer_norm");
   else

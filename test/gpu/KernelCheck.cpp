@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -203,6 +204,30 @@ std::vector<Case> cases() {
                    ints(DType::I64, {1}, {21})};
       add(at);
     }
+    // Masks: bool [B, 1, S, T] (masked scores to -inf, one fully masked row when S > 1), and float additive [S, T].
+    {
+      std::vector<int64_t> keep;
+      for (int64_t b = 0; b < 2; ++b)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < M; ++j)
+            keep.push_back((b == 1 && i == M - 1 && M > 1) ? 0 : (j <= i || (i + j) % 3 == 0) ? 1 : 0);
+      Case am{"attention bool mask S=" + std::to_string(M), "attention"};
+      am.attrs.setFloat("scale", 0.125);
+      am.attrs.setFloat("masked_value", -std::numeric_limits<double>::infinity());
+      am.attrs.setInt("zero_nan_rows", 1);
+      am.inputs = {f32({2, 4, M, 24}), f32({2, 2, M, 24}), f32({2, 2, M, 24}),
+                   {DType::Bool, {2, 1, M, M},
+                    [keep](std::vector<uint8_t> &b, std::mt19937 &) {
+                      for (size_t k = 0; k < keep.size(); ++k)
+                        b[k] = static_cast<uint8_t>(keep[k]);
+                    },
+                    false}};
+      add(am);
+      Case af{"attention additive mask S=" + std::to_string(M), "attention"};
+      af.attrs.setFloat("scale", 0.125);
+      af.inputs = {f32({1, 4, M, 24}), f32({1, 4, M, 24}), f32({1, 4, M, 24}), f32({M, M})};
+      add(af);
+    }
     Case ac{"attention causal S=" + std::to_string(M), "attention"};
     ac.attrs.setInt("causal", 1);
     ac.attrs.setFloat("scale", 0.125);
@@ -242,6 +267,25 @@ std::vector<Case> cases() {
   bl.attrs.setString("fn", "add");
   bl.inputs = {ints(DType::I64, {2, 3}, {1, 2, 3, -4, 5, 600000000000}), ints(DType::I64, {3}, {7, -8, 9})};
   add(bl);
+  Case lt{"binary less_equal int64 -> bool", "binary"};
+  lt.attrs.setString("fn", "less_equal");
+  lt.inputs = {ints(DType::I64, {1, 1, 1, 5}, {0, 1, 2, 3, 4}), ints(DType::I64, {1, 1, 4, 1}, {0, 1, 2, 3})};
+  add(lt);
+  auto boolsOf = [](num::Shape shape) {
+    return Operand{DType::Bool, std::move(shape),
+                   [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+                     for (uint8_t &v : b)
+                       v = static_cast<uint8_t>(rng() & 1);
+                   },
+                   false};
+  };
+  Case an{"binary and (broadcast)", "binary"};
+  an.attrs.setString("fn", "and");
+  an.inputs = {boolsOf({3, 1, 7}), boolsOf({4, 7})};
+  add(an);
+  Case wh{"where (broadcast)", "where"};
+  wh.inputs = {boolsOf({2, 1, 5}), f32({3, 5}), f32({})};
+  add(wh);
   Case bm{"binary div", "binary"};
   bm.attrs.setString("fn", "div");
   bm.inputs = {f32({6, 33}), positiveF32({6, 33})};

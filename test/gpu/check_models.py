@@ -5,11 +5,13 @@ CPU reference, and must agree.
 
 Per model: the perplexity of the first --eval-bytes of the eval text (CUDA within --ppl-tolerance relative of the
 CPU's), the first 64 greedily generated tokens (equal text), and no instruction left to the host (every launch has
-a CUDA kernel). Prints one line per check and `N passed, N failed` last; exits non-zero on a failure. Needs a GPU.
+a CUDA kernel). A model without a tokenizer (the Hugging Face exports) is checked by its greedy token ids from
+fixed prompt ids instead. Prints one line per check and `N passed, N failed` last; exits non-zero on a failure. Needs a GPU.
 """
 import argparse
 import os
 import re
+import struct
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,16 @@ import tempfile
 def run(cmd):
     p = subprocess.run(cmd, capture_output=True, text=True)
     return p.returncode, p.stdout, p.stderr
+
+
+def has_tokenizer(path):
+    # model.bin's section table (lib/Format/include/qopt/Format/ModelBin.h): kind 5 is the tokenizer.
+    with open(path, "rb") as f:
+        header = f.read(64)
+        table, count = struct.unpack_from("<QI", header, 24)
+        f.seek(table)
+        entries = f.read(32 * count)
+    return any(struct.unpack_from("<I", entries, 32 * i)[0] == 5 for i in range(count))
 
 
 def main():
@@ -47,6 +59,22 @@ def main():
 
     for m in args.models:
         base = os.path.basename(m)
+        if not has_tokenizer(m):
+            # A model without a tokenizer (the Hugging Face exports): greedy token ids from fixed prompt ids.
+            outs = {}
+            for dev in ("cpu", "cuda"):
+                rc, out, err = run([args.qrun, m, "--device=" + dev, "--generate", "--prompt-ids", "1,30,49,59",
+                                    "--max-tokens", str(args.tokens)])
+                outs[dev] = out if rc == 0 else None
+                if rc:
+                    report(False, base + " generate on " + dev, err.strip()[-300:])
+                elif dev == "cuda":
+                    fb = re.search(r"(\d+) instructions? of the model runs? on the host", err)
+                    report(not fb, base + " cuda: every instruction has a CUDA kernel", fb.group(0) if fb else "")
+            if outs["cpu"] is not None and outs["cuda"] is not None:
+                report(outs["cpu"] == outs["cuda"], base + " greedy ids (%d tokens)" % args.tokens,
+                       "" if outs["cpu"] == outs["cuda"] else "cpu %r / cuda %r" % (outs["cpu"], outs["cuda"]))
+            continue
         ppl = {}
         for dev in ("cpu", "cuda"):
             rc, out, err = run([args.qrun, m, "--device=" + dev, "--perplexity", evalPath])

@@ -117,31 +117,67 @@ template <int APPROX> __device__ void qGeluKernel(const QParams &p) {
   }
 }
 
-// binary: t0 a, t1 b, t2 out = a OP b, numpy broadcasting, elements of type T (float, or i64 for add/sub/mul).
-// OP: 0 add, 1 sub, 2 mul, 3 div. Flat over t2.
-template <int OP, typename T = float> __device__ void qBinary(const QParams &p) {
-  const QTensor &a = p.t[0], &b = p.t[1], &y = p.t[2];
-  const i64 n = qNumel(y), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n)
-    return;
-  i64 rem = i, ia = 0, ib = 0, sa = 1, sb = 1;
+// Element i of y, read from an operand broadcast to y's shape (numpy rules): its offset in that operand.
+__device__ __forceinline__ i64 qBroadcastOffset(i64 i, const QTensor &y, const QTensor &a) {
+  i64 rem = i, off = 0, stride = 1;
   for (int d = y.rank - 1; d >= 0; --d) {
     const i64 idx = rem % y.shape[d];
     rem /= y.shape[d];
-    const int da = d - (y.rank - a.rank), db = d - (y.rank - b.rank);
+    const int da = d - (y.rank - a.rank);
     if (da >= 0) {
       if (a.shape[da] != 1)
-        ia += idx * sa;
-      sa *= a.shape[da];
-    }
-    if (db >= 0) {
-      if (b.shape[db] != 1)
-        ib += idx * sb;
-      sb *= b.shape[db];
+        off += idx * stride;
+      stride *= a.shape[da];
     }
   }
-  const T x = qPtr<const T>(a)[ia], z = qPtr<const T>(b)[ib];
+  return off;
+}
+
+// binary: t0 a, t1 b, t2 out = a OP b, numpy broadcasting, elements of type T (float, or i64 for add/sub/mul).
+// OP: 0 add, 1 sub, 2 mul, 3 div. Flat over t2.
+template <int OP, typename T = float> __device__ void qBinary(const QParams &p) {
+  const QTensor &y = p.t[2];
+  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= qNumel(y))
+    return;
+  const T x = qPtr<const T>(p.t[0])[qBroadcastOffset(i, y, p.t[0])];
+  const T z = qPtr<const T>(p.t[1])[qBroadcastOffset(i, y, p.t[1])];
   qPtr<T>(y)[i] = OP == 0 ? x + z : OP == 1 ? x - z : OP == 2 ? x * z : x / z;
+}
+
+// Comparisons to bool: t0 a, t1 b (of type T), t2 out (bool). OP: 0 equal, 1 less, 2 less_equal, 3 greater,
+// 4 greater_equal. Flat over t2.
+template <int OP, typename T> __device__ void qCompare(const QParams &p) {
+  const QTensor &y = p.t[2];
+  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= qNumel(y))
+    return;
+  const T x = qPtr<const T>(p.t[0])[qBroadcastOffset(i, y, p.t[0])];
+  const T z = qPtr<const T>(p.t[1])[qBroadcastOffset(i, y, p.t[1])];
+  const bool r = OP == 0 ? x == z : OP == 1 ? x < z : OP == 2 ? x <= z : OP == 3 ? x > z : x >= z;
+  qPtr<u8>(y)[i] = r ? 1 : 0;
+}
+
+// Logic on bools: t0 a, t1 b, t2 out. OP: 0 and, 1 or, 2 xor. Flat over t2.
+template <int OP> __device__ void qLogic(const QParams &p) {
+  const QTensor &y = p.t[2];
+  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= qNumel(y))
+    return;
+  const bool x = qPtr<const u8>(p.t[0])[qBroadcastOffset(i, y, p.t[0])] != 0;
+  const bool z = qPtr<const u8>(p.t[1])[qBroadcastOffset(i, y, p.t[1])] != 0;
+  qPtr<u8>(y)[i] = (OP == 0 ? x && z : OP == 1 ? x || z : x != z) ? 1 : 0;
+}
+
+// where: t0 condition (bool), t1 a, t2 b (elements of E), t3 out = cond ? a : b, broadcasting. Flat over t3.
+template <typename E> __device__ void qWhere(const QParams &p) {
+  const QTensor &y = p.t[3];
+  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= qNumel(y))
+    return;
+  const bool c = qPtr<const u8>(p.t[0])[qBroadcastOffset(i, y, p.t[0])] != 0;
+  qPtr<E>(y)[i] = c ? qPtr<const E>(p.t[1])[qBroadcastOffset(i, y, p.t[1])]
+                    : qPtr<const E>(p.t[2])[qBroadcastOffset(i, y, p.t[2])];
 }
 
 //===-- norms --------------------------------------------------------------===//
@@ -465,12 +501,13 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 
 //===-- attention ----------------------------------------------------------===//
 
-// attention without a mask: t0 q [B, H, S, D], t1 k [Bk, Hkv, C, D], t2 v [Bk, Hkv, C, Dv], t3 absent (mask),
-// t4 the cache length (int64 [1], when CACHE; else absent or missing), out [B, H, S, Dv] at t[OUT]. One block per (b, h, s) query
+// attention: t0 q [B, H, S, D], t1 k [Bk, Hkv, C, D], t2 v [Bk, Hkv, C, Dv], t3 the mask (MASK 1: bool, where false
+// scores become maskedValue; 2: float32, added; 0: absent), broadcast to [B, H, S, keys], t4 the cache length
+// (int64 [1], when CACHE, which takes no mask; else absent or missing), out [B, H, S, Dv] at t[OUT]. One block per (b, h, s) query
 // row; the keys in chunks of CHUNK with a running max (online softmax); each thread owns output dims tid,
 // tid + blockDim.x, ... (Dv <= 4 * blockDim.x).
-template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT>
-__device__ void qAttention(const QParams &p, float scale) {
+template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0>
+__device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f) {
   __shared__ float sc[CHUNK];
   __shared__ float qs[512];
   __shared__ float scratch[32];
@@ -492,6 +529,22 @@ __device__ void qAttention(const QParams &p, float scale) {
     jEnd = i + (T - S) + 1;
     jEnd = jEnd < 0 ? 0 : jEnd > T ? T : jEnd;
   }
+  i64 ms[4] = {0, 0, 0, 0}; // the mask's strides along [B, H, S, keys] (0 where it broadcasts)
+  if (MASK) {
+    const QTensor &m = p.t[3];
+    const i64 full[4] = {B, H, S, T};
+    i64 stride = 1;
+    for (int d = 3; d >= 0; --d) {
+      const int md = d - (4 - m.rank);
+      const i64 size = md >= 0 ? m.shape[md] : 1;
+      if (size != 1 && size != full[d]) {
+        qFail(p, QOPT_STATUS_SHAPE);
+        return;
+      }
+      ms[d] = size == 1 ? 0 : stride;
+      stride *= size;
+    }
+  }
   const float *qi = qPtr<const float>(q) + r * D;
   for (i64 d = threadIdx.x; d < D; d += blockDim.x)
     qs[d] = qi[d];
@@ -508,6 +561,13 @@ __device__ void qAttention(const QParams &p, float scale) {
       for (i64 d = 0; d < D; ++d)
         s += qs[d] * kj[d];
       s *= scale;
+      if (MASK) {
+        const i64 mi = b * ms[0] + h * ms[1] + i * ms[2] + (j0 + jj) * ms[3];
+        if (MASK == 1)
+          s = qPtr<const u8>(p.t[3])[mi] ? s : maskedValue;
+        else
+          s += qPtr<const float>(p.t[3])[mi];
+      }
       sc[jj] = s;
       local = fmaxf(local, s);
     }
@@ -535,7 +595,7 @@ __device__ void qAttention(const QParams &p, float scale) {
     __syncthreads();
   }
   float *o = qPtr<float>(p.t[OUT]) + r * Dv;
-  const bool nan = jEnd == 0 && T > 0;
+  const bool nan = (jEnd == 0 && T > 0) || (jEnd > 0 && !(l > 0.0f)); // every key masked: 0 / 0, as the reference
 #pragma unroll
   for (int t = 0; t < 4; ++t) {
     const i64 d = threadIdx.x + t * static_cast<i64>(blockDim.x);
