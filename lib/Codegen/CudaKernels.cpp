@@ -303,7 +303,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     return false;
   }
   // One static row (decode) with 16-byte words that never straddle a scale group: the streaming GEMV.
-  const int perWord = half ? 8 : bits == 8 ? 16 : 32;
+  const int perWord = half ? 8 : bits == 8 ? 4 : 8; // qGemvQ's word: 16 bytes of float16, 4 bytes of codes
   if (linearRows(x) == 1 && K % perWord == 0 && (half || group % perWord == 0)) {
     s.body = splitsLiteral(splits) + " qGemvQ<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
              ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +

@@ -413,9 +413,9 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
 }
 
-// One row (decode) of the quantized or float16 product: a warp per output channel, each lane streaming 16-byte words
-// of the weight row (8 float16, 16 int8 or 32 nibbles; the instantiation checks that K, the group size and so the
-// rows' alignment allow it) and the matching x values straight from global memory (every warp reads the same x,
+// One row (decode) of the quantized or float16 product: a warp per output channel, each lane streaming words of the
+// weight row (16 bytes: 8 float16; 4 bytes: 4 int8 or 8 nibbles; the instantiation checks that K, the group size
+// and so the rows' alignment allow it) and the matching x values straight from global memory (every warp reads the same x,
 // which stays in L1). Per word one scale (and zero point): s * (sum x q - z sum x). Same operands as qLinearQ.
 // Geometry: cols N in tiles of blockDim.x / 32.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
@@ -426,9 +426,15 @@ __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 grou
   const i64 n = static_cast<i64>(blockIdx.x) * warps + (threadIdx.x >> 5);
   if (n >= N)
     return;
-  constexpr int PER_WORD = BITS == 16 ? 8 : BITS == 8 ? 16 : 32;
+  // float16: 16-byte words of 8 values; int8 and nibbles: 4-byte words (4 or 8 values), so that a warp's 32 lanes
+  // read 128 consecutive bytes of the row and 32 consecutive runs of x (coalesced: a nibble row needs 4x the x
+  // bytes of its weight bytes).
+  constexpr int PER_WORD = BITS == 16 ? 8 : BITS == 8 ? 4 : 8;
+  constexpr int WORD_BYTES = BITS == 16 ? 16 : 4;
   const i64 words = K / PER_WORD;
-  const uint4 *row = reinterpret_cast<const uint4 *>(qPtr<const u8>(wt) + n * (words * 16));
+  const u8 *rowBytes = qPtr<const u8>(wt) + n * (words * WORD_BYTES);
+  const uint4 *row = reinterpret_cast<const uint4 *>(rowBytes);
+  const unsigned int *row32 = reinterpret_cast<const unsigned int *>(rowBytes);
   const float *x = qPtr<const float>(xt);
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
@@ -436,8 +442,13 @@ __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 grou
   float acc = 0.0f;
 #pragma unroll 4
   for (i64 wi = lane; wi < words; wi += 32) {
-    const uint4 v = __ldg(row + wi);
-    const unsigned int u[4] = {v.x, v.y, v.z, v.w};
+    unsigned int u[4];
+    if (BITS == 16) {
+      const uint4 v = __ldg(row + wi);
+      u[0] = v.x, u[1] = v.y, u[2] = v.z, u[3] = v.w;
+    } else {
+      u[0] = __ldg(row32 + wi);
+    }
     const float4 *xv = reinterpret_cast<const float4 *>(x + wi * PER_WORD);
     if (BITS == 16) {
       const float4 a = xv[0], b = xv[1];
