@@ -24,16 +24,6 @@ const char kTemplates[] = {
 #include "CudaTemplates.inc"
 };
 
-// FNV-1a, 64 bits: names a specialization by its wrapper's text.
-uint64_t fnv1a(const std::string &s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 std::string floatLiteral(double v) {
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.9gf", static_cast<double>(static_cast<float>(v)));
@@ -87,6 +77,13 @@ struct Spec {
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
 
+// One element per thread over all of operand `operand`, in blocks of 256.
+void flatGeometry(Spec &s, uint32_t operand) {
+  s.geometry.flat = true;
+  s.geometry.colsPerBlock = s.geometry.block = 256;
+  s.geometry.geometryOperand = operand;
+}
+
 bool elementCopyDtype(const OperandDesc &o, std::string &why) {
   if (!elementType(o.dtype)) {
     why = "no element type of this size";
@@ -107,9 +104,7 @@ bool gather(const LaunchDesc &l, Spec &s, std::string &why) {
   }
   s.body = std::string("qGather<") + elementType(l.inputs[0].dtype) + ", " + (it == DType::I64 ? "i64" : "int") +
            ">(p);";
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 2;
+  flatGeometry(s, 2);
   return true;
 }
 
@@ -134,9 +129,7 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
     os << (d ? ", " : "") << (perm[d] < 0 ? perm[d] + static_cast<int64_t>(rank) : perm[d]);
   os << "}; qTranspose<" << elementType(l.inputs[0].dtype) << ", " << rank << ">(p, perm);";
   s.body = os.str();
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 1;
+  flatGeometry(s, 1);
   return true;
 }
 
@@ -150,9 +143,7 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = std::string("qKvAppend<") + elementType(l.inputs[0].dtype) + ", " + std::to_string(axis) + ">(p);";
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 1;
+  flatGeometry(s, 1);
   return true;
 }
 
@@ -177,17 +168,13 @@ bool gatedAct(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = "qGatedAct<" + std::to_string(act) + ">(p);";
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 2;
+  flatGeometry(s, 2);
   return true;
 }
 
 bool binary(const LaunchDesc &l, Spec &s, std::string &why) {
   std::string fn(l.attrs->getString("fn", ""));
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 2;
+  flatGeometry(s, 2);
   const DType a = l.inputs[0].dtype, b = l.inputs[1].dtype, y = l.results[0].dtype;
   const int cmp = fn == "equal" ? 0 : fn == "less" ? 1 : fn == "less_equal" ? 2 : fn == "greater" ? 3
                 : fn == "greater_equal" ? 4 : -1;
@@ -218,9 +205,7 @@ bool where(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = std::string("qWhere<") + elementType(l.inputs[1].dtype) + ">(p);";
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 3;
+  flatGeometry(s, 3);
   return true;
 }
 
@@ -375,9 +360,7 @@ bool gelu(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = "qGeluKernel<" + std::to_string(approx) + ">(p);";
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 1;
+  flatGeometry(s, 1);
   return true;
 }
 
@@ -406,9 +389,7 @@ bool castHalf(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = "qCastHalfToFloat(p);";
-  s.geometry.flat = true;
-  s.geometry.colsPerBlock = s.geometry.block = 256;
-  s.geometry.geometryOperand = 1;
+  flatGeometry(s, 1);
   return true;
 }
 
@@ -471,11 +452,20 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
   if (!ok)
     return false;
   char name[64];
-  std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(), static_cast<unsigned long long>(fnv1a(f + s.body)));
+  std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(), static_cast<unsigned long long>(contentHash(f + s.body)));
   out.symbol = name;
   out.source = "extern \"C\" __global__ void " + out.symbol + "(const QParams p) { " + s.body + " }\n";
   out.geometry = s.geometry;
   return true;
+}
+
+uint64_t contentHash(const std::string &text, uint64_t seed) {
+  uint64_t h = seed;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
 }
 
 bool parseCudaTarget(const std::string &target, std::vector<std::string> &archs, std::string &error) {

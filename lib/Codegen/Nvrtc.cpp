@@ -78,14 +78,6 @@ const Nvrtc &nvrtc() {
   return n;
 }
 
-uint64_t fnv1a(const std::string &s, uint64_t h = 1469598103934665603ull) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 bool readFile(const std::string &path, std::vector<uint8_t> &out) {
   std::ifstream f(path, std::ios::binary);
   if (!f)
@@ -175,7 +167,7 @@ bool compileCuda(const std::string &wrappers, const std::vector<std::string> &ar
   for (auto &[arch, ptx] : jobs) {
     char key[32];
     std::snprintf(key, sizeof key, "%016llx",
-                  static_cast<unsigned long long>(fnv1a(source, fnv1a(arch + (ptx ? ".ptx." : ".cubin.") +
+                  static_cast<unsigned long long>(contentHash(source, contentHash(arch + (ptx ? ".ptx." : ".cubin.") +
                                                                       std::to_string(n.major) + "." +
                                                                       std::to_string(n.minor)))));
     const std::string name = std::string(key) + "." + arch + (ptx ? ".ptx" : ".cubin");

@@ -8,7 +8,7 @@
 // gather: t0 data [V, ...], t1 indices (int64 or int32), t2 out [indices..., ...]. Flat over t2.
 template <typename E, typename I> __device__ void qGather(const QParams &p) {
   const QTensor &data = p.t[0], &ind = p.t[1], &out = p.t[2];
-  const i64 n = qNumel(out), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 n = qNumel(out), i = qFlatIndex();
   if (i >= n)
     return;
   const i64 V = data.shape[0], inner = V ? qNumel(data) / V : 0;
@@ -27,7 +27,7 @@ template <typename E, typename I> __device__ void qGather(const QParams &p) {
 // transpose: t0 in, t1 out = in with dims permuted by PERM. Flat over t1.
 template <typename E, int RANK> __device__ void qTranspose(const QParams &p, const int (&perm)[RANK]) {
   const QTensor &in = p.t[0], &out = p.t[1];
-  const i64 n = qNumel(out), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 n = qNumel(out), i = qFlatIndex();
   if (i >= n)
     return;
   i64 inStride[RANK];
@@ -48,7 +48,7 @@ template <typename E, int RANK> __device__ void qTranspose(const QParams &p, con
 // kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
 template <typename E, int AXIS> __device__ void qKvAppend(const QParams &p) {
   const QTensor &cache = p.t[0], &x = p.t[1];
-  const i64 n = qNumel(x), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 n = qNumel(x), i = qFlatIndex();
   if (i >= n)
     return;
   const i64 len = *qPtr<const i64>(p.t[2]), cap = cache.shape[AXIS], S = x.shape[AXIS];
@@ -85,7 +85,7 @@ __device__ __forceinline__ float qHalfToFloat(unsigned short h) {
 
 // cast float16 -> float32: t0 in, t1 out. Flat over t1.
 __device__ void qCastHalfToFloat(const QParams &p) {
-  const i64 n = qNumel(p.t[1]), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 n = qNumel(p.t[1]), i = qFlatIndex();
   if (i < n)
     qPtr<float>(p.t[1])[i] = qHalfToFloat(qPtr<const unsigned short>(p.t[0])[i]);
 }
@@ -103,14 +103,14 @@ template <int ACT> __device__ __forceinline__ float qActivation(float x) {
 
 // gated_act: t0 gate, t1 up, t2 out = act(gate) * up. Flat over t2.
 template <int ACT> __device__ void qGatedAct(const QParams &p) {
-  const i64 n = qNumel(p.t[2]), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 n = qNumel(p.t[2]), i = qFlatIndex();
   if (i < n)
     qPtr<float>(p.t[2])[i] = qActivation<ACT>(qPtr<const float>(p.t[0])[i]) * qPtr<const float>(p.t[1])[i];
 }
 
 // gelu: t0 x, t1 out. APPROX 0 erf, 1 tanh. Flat over t1.
 template <int APPROX> __device__ void qGeluKernel(const QParams &p) {
-  const i64 n = qNumel(p.t[1]), i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 n = qNumel(p.t[1]), i = qFlatIndex();
   if (i < n) {
     const float x = qPtr<const float>(p.t[0])[i];
     qPtr<float>(p.t[1])[i] = APPROX == 0 ? qGelu(x) : qGeluTanh(x);
@@ -137,7 +137,7 @@ __device__ __forceinline__ i64 qBroadcastOffset(i64 i, const QTensor &y, const Q
 // OP: 0 add, 1 sub, 2 mul, 3 div. Flat over t2.
 template <int OP, typename T = float> __device__ void qBinary(const QParams &p) {
   const QTensor &y = p.t[2];
-  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 i = qFlatIndex();
   if (i >= qNumel(y))
     return;
   const T x = qPtr<const T>(p.t[0])[qBroadcastOffset(i, y, p.t[0])];
@@ -149,7 +149,7 @@ template <int OP, typename T = float> __device__ void qBinary(const QParams &p) 
 // 4 greater_equal. Flat over t2.
 template <int OP, typename T> __device__ void qCompare(const QParams &p) {
   const QTensor &y = p.t[2];
-  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 i = qFlatIndex();
   if (i >= qNumel(y))
     return;
   const T x = qPtr<const T>(p.t[0])[qBroadcastOffset(i, y, p.t[0])];
@@ -161,7 +161,7 @@ template <int OP, typename T> __device__ void qCompare(const QParams &p) {
 // Logic on bools: t0 a, t1 b, t2 out. OP: 0 and, 1 or, 2 xor. Flat over t2.
 template <int OP> __device__ void qLogic(const QParams &p) {
   const QTensor &y = p.t[2];
-  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 i = qFlatIndex();
   if (i >= qNumel(y))
     return;
   const bool x = qPtr<const u8>(p.t[0])[qBroadcastOffset(i, y, p.t[0])] != 0;
@@ -172,7 +172,7 @@ template <int OP> __device__ void qLogic(const QParams &p) {
 // where: t0 condition (bool), t1 a, t2 b (elements of E), t3 out = cond ? a : b, broadcasting. Flat over t3.
 template <typename E> __device__ void qWhere(const QParams &p) {
   const QTensor &y = p.t[3];
-  const i64 i = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const i64 i = qFlatIndex();
   if (i >= qNumel(y))
     return;
   const bool c = qPtr<const u8>(p.t[0])[qBroadcastOffset(i, y, p.t[0])] != 0;
@@ -275,6 +275,27 @@ template <int OUT> __device__ void qAddLayerNorm(const QParams &p, double eps) {
 
 //===-- linear layers ------------------------------------------------------===//
 
+// The outputs of a layer whose columns are split into NSPLIT results (one for matmul).
+template <int NSPLIT> struct QSplits {
+  i64 size[NSPLIT];
+};
+
+// Output channel n of a layer split into NSPLIT results: which result (from t[OUT]) holds it, at which column.
+template <int NSPLIT, int OUT> struct QSplitColumn {
+  float *y;   // that result
+  i64 col;    // n's column in it
+  i64 width;  // its columns
+  __device__ QSplitColumn(const QParams &p, const QSplits<NSPLIT> &splits, i64 n) {
+    i64 off = 0;
+    int s = 0;
+    while (s + 1 < NSPLIT && n >= off + splits.size[s])
+      off += splits.size[s++];
+    y = qPtr<float>(p.t[OUT + s]);
+    col = n - off;
+    width = splits.size[s];
+  }
+};
+
 // Rows m0 .. m0 + ROWS of x [M, K], columns k0 .. k0 + kn, into shared memory (zeros past the ends), between
 // barriers so that the previous chunk's readers are done and the next chunk's see every write.
 template <int ROWS, int KCHUNK>
@@ -287,11 +308,6 @@ __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const floa
   }
   __syncthreads();
 }
-
-// The outputs of a layer whose columns are split into NSPLIT results (one for matmul).
-template <int NSPLIT> struct QSplits {
-  i64 size[NSPLIT];
-};
 
 // x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
 // block computes ROWS rows for blockDim.x consecutive columns; x is staged through shared memory in chunks of
@@ -321,16 +337,11 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
   }
   if (n >= N)
     return;
-  i64 off = 0;
-  int s = 0;
-  while (s + 1 < NSPLIT && n >= off + splits.size[s])
-    off += splits.size[s++];
-  const i64 width = splits.size[s];
-  float *y = qPtr<float>(p.t[OUT + s]);
+  const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
   const float b = BIAS ? qPtr<const float>(p.t[2])[n] : 0.0f;
   for (int r = 0; r < ROWS; ++r)
     if (m0 + r < M)
-      y[(m0 + r) * width + (n - off)] = BIAS ? acc[r] + b : acc[r];
+      out.y[(m0 + r) * out.width + out.col] = BIAS ? acc[r] + b : acc[r];
 }
 
 // Quantized weights (QuantFormat.h): t0 x [M, K], t1 packed [N, K/2] uint8 (BITS 3, 4), [N, K] int8 (BITS 8) or
@@ -399,17 +410,12 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
   if (n >= N)
     return;
-  i64 off = 0;
-  int s = 0;
-  while (s + 1 < NSPLIT && n >= off + splits.size[s])
-    off += splits.size[s++];
-  const i64 width = splits.size[s];
-  float *y = qPtr<float>(p.t[OUT + s]);
+  const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
     const float v = qWarpSum(acc[r]);
     if (lane == 0 && m0 + r < M)
-      y[(m0 + r) * width + (n - off)] = v;
+      out.y[(m0 + r) * out.width + out.col] = v;
   }
 }
 
@@ -483,11 +489,8 @@ __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 grou
   acc = qWarpSum(acc);
   if (lane != 0)
     return;
-  i64 off = 0;
-  int s = 0;
-  while (s + 1 < NSPLIT && n >= off + splits.size[s])
-    off += splits.size[s++];
-  qPtr<float>(p.t[OUT + s])[n - off] = acc;
+  const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+  out.y[out.col] = acc;
 }
 
 //===-- rotary embedding ---------------------------------------------------===//

@@ -37,6 +37,9 @@ __device__ __forceinline__ i64 qNumel(const QTensor &t) {
 __device__ __forceinline__ i64 qLast(const QTensor &t) { return t.rank > 0 ? t.shape[t.rank - 1] : 1; }
 template <typename T> __device__ __forceinline__ T *qPtr(const QTensor &t) { return static_cast<T *>(t.data); }
 
+// This thread's element under a flat geometry (one element per thread).
+__device__ __forceinline__ i64 qFlatIndex() { return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; }
+
 __device__ __forceinline__ void qFail(const QParams &p, int code) {
   if (p.status)
     atomicCAS(p.status, 0, code);

@@ -63,6 +63,9 @@ bool instantiateCudaKernel(const LaunchDesc &launch, CudaKernel &out, std::strin
 // The source every wrapper compiles against (the ABI prelude and the templates).
 const std::string &cudaTemplateSource();
 
+// FNV-1a (64 bits) of `text`, continuing from `seed`: names kernel specializations and cached images.
+uint64_t contentHash(const std::string &text, uint64_t seed = 1469598103934665603ull);
+
 // "cuda:sm_90a,sm_80" -> {"sm_90a", "sm_80"}; false with `error` for anything else.
 bool parseCudaTarget(const std::string &target, std::vector<std::string> &archs, std::string &error);
 
