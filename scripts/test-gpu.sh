@@ -25,6 +25,9 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=int8 -o "$dir/stories260K-kv-int8.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=awq4 --group-size 32 --calib "$calib" -o "$dir/stories260K-kv-awq4-g32.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" -o "$dir/stories260K-none.bin"
+  # Launches without a CUDA kernel run on the host: a model compiled for the CPU, and the decomposed graph (pow...).
+  "$BIN/qopt" "$m/stories260K-kv.onnx" --tokenizer "$m/tok512.bin" -o "$dir/fallback-stories260K-kv-cpu.bin"
+  "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" --raise=false -o "$dir/fallback-stories260K-unraised.bin"
   # The Hugging Face families (random weights, 2 layers): with a KV cache, and the sdpa export without one.
   for h in llama.kv mistral.kv qwen2.kv phi3.kv llama.sdpa; do
     "$BIN/qopt" "$ROOT/test/hf/$h.onnx" --target="cuda:$ARCHS" -o "$dir/hf-$h.bin"
