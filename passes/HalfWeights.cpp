@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/ThreadPool.h"
 #include "qopt/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -22,6 +23,9 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/Support/xxhash.h"
+
+#include <algorithm>
 
 namespace qopt {
 #define GEN_PASS_DEF_HALFWEIGHTSPASS
@@ -46,12 +50,13 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
   // (float32 value, transposed) -> its float16 version, shared by every entry that reads it.
   DenseMap<std::pair<Attribute, int>, ElementsAttr> converted;
   DenseSet<Attribute> replaced;
-  struct Stored {
-    ElementsAttr attr;
-    std::vector<uint16_t> bytes;
-  };
-  DenseMap<uint64_t, SmallVector<Stored, 1>> byContent; // float16 weights made so far, by content hash
-  DenseMap<Attribute, StringAttr> names;                // the name each float16 weight is stored under
+  DenseMap<uint64_t, SmallVector<ElementsAttr, 1>> byContent; // float16 weights made so far, by content hash
+  DenseMap<Attribute, StringAttr> names;                        // the name each float16 weight is stored under
+
+  static ArrayRef<char> bytesOf(ElementsAttr attr) {
+    AsmResourceBlob *blob = cast<DenseResourceElementsAttr>(attr).getRawHandle().getBlob();
+    return blob ? blob->getData() : ArrayRef<char>();
+  }
 
   ElementsAttr toHalf(kern::WeightOp w, bool transpose) {
     auto key = std::make_pair(Attribute(w.getValue()), transpose ? 1 : 0);
@@ -64,37 +69,46 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
     auto type = cast<RankedTensorType>(w.getType());
     SmallVector<int64_t> shape(type.getShape());
     const float *src = static_cast<const float *>(t.data);
-    std::vector<uint16_t> half(static_cast<size_t>(t.numel()));
-    if (transpose) { // [K, N] -> [N, K]
+    const int64_t count = t.numel();
+    // Converted straight into the blob the attribute will own (weights are most of a model's memory: no copies),
+    // split over the thread pool.
+    AsmResourceBlob blob = HeapAsmResourceBlob::allocate(static_cast<size_t>(count) * sizeof(uint16_t), 8);
+    uint16_t *half = reinterpret_cast<uint16_t *>(blob.getMutableData().data());
+    if (transpose) { // [K, N] -> [N, K], in tiles so that both sides stay in cache
       const int64_t K = shape[0], N = shape[1];
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t n = 0; n < N; ++n)
-          half[static_cast<size_t>(n * K + k)] = num::floatToHalf(src[k * N + n]);
+      constexpr int64_t kTile = 64;
+      num::defaultThreadPool().parallelFor((N + kTile - 1) / kTile, [&](int64_t begin, int64_t end) {
+        for (int64_t n0 = begin * kTile; n0 < std::min(N, end * kTile); n0 += kTile)
+          for (int64_t k0 = 0; k0 < K; k0 += kTile)
+            for (int64_t n = n0; n < std::min(N, n0 + kTile); ++n)
+              for (int64_t k = k0; k < std::min(K, k0 + kTile); ++k)
+                half[n * K + k] = num::floatToHalf(src[k * N + n]);
+      });
       std::swap(shape[0], shape[1]);
     } else {
-      for (size_t i = 0; i < half.size(); ++i)
-        half[i] = num::floatToHalf(src[i]);
+      num::defaultThreadPool().parallelFor(count, [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+          half[i] = num::floatToHalf(src[i]);
+      });
     }
     // Equal float16 contents are one weight: a tied output head ([C, V], transposed) and embedding table ([V, C])
     // become the same bytes, which model.bin then stores once.
     auto halfType = RankedTensorType::get(shape, Float16Type::get(&getContext()));
-    uint64_t hash = 1469598103934665603ull;
-    for (uint16_t h : half)
-      hash = (hash ^ h) * 1099511628211ull;
-    for (const Stored &other : byContent[hash])
-      if (other.attr.getType() == halfType && other.bytes == half) {
-        converted[key] = other.attr;
+    ArrayRef<char> bytes = blob.getData();
+    const uint64_t hash = llvm::xxh3_64bits(
+        ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
+    for (ElementsAttr other : byContent[hash])
+      if (other.getType() == halfType && bytesOf(other) == bytes) {
+        converted[key] = other;
         replaced.insert(w.getValue());
-        return other.attr;
+        return other;
       }
     std::string name = (w.getName() ? w.getName()->str() : std::string("weight")) + ".f16";
     auto &mgr = DenseResourceElementsHandle::getManagerInterface(&getContext());
-    AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-        ArrayRef<char>(reinterpret_cast<const char *>(half.data()), half.size() * sizeof(uint16_t)), 8);
     ElementsAttr attr = DenseResourceElementsAttr::get(halfType, mgr.insert(name, std::move(blob)));
     converted[key] = attr;
     names[attr] = w.getNameAttr();
-    byContent[hash].push_back({attr, std::move(half)});
+    byContent[hash].push_back(attr);
     replaced.insert(w.getValue());
     return attr;
   }

@@ -149,8 +149,11 @@ def apply_rotary(g: GraphBuilder, scope: str, x: str, cos: str, sin: str, head_d
 
 
 def build_model(cfg: Config, w: Dict[str, np.ndarray], kv_cache: bool, opset: int,
-                metadata: Dict[str, str], doc: str) -> onnx.ModelProto:
-    g = GraphBuilder(opset)
+                metadata: Dict[str, str], doc: str, builder: Optional[GraphBuilder] = None,
+                rope_theta: float = ROPE_THETA) -> onnx.ModelProto:
+    """The graph for llama2.c-layout weights `w` (per-layer entries indexed by layer). `builder` (default a plain
+    GraphBuilder) decides how initializers are stored; scripts/make_random_llama.py streams them to a file."""
+    g = builder or GraphBuilder(opset)
     H, KVH, hd, D = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
     rep = H // KVH
     f32 = np.float32
@@ -190,7 +193,7 @@ def build_model(cfg: Config, w: Dict[str, np.ndarray], kv_cache: bool, opset: in
     norm_w = g.initializer("model.norm.weight", w["rms_final"].astype(f32))
     # tied or not, the exporter stores lm_head's transposed matrix as its own initializer
     lm_head = g.initializer("lm_head.weight", w["wcls"].T.astype(f32))
-    inv_freq = (1.0 / ROPE_THETA ** (np.arange(0, hd, 2, dtype=np.float64) / hd)).astype(f32)
+    inv_freq = (1.0 / rope_theta ** (np.arange(0, hd, 2, dtype=np.float64) / hd)).astype(f32)
     inv_freq = g.initializer("model.rotary_emb.inv_freq", inv_freq.reshape(1, hd // 2))
 
     # --------------------------------------------------------------------------------------------- embedding

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Numerics/ThreadPool.h"
 
 #include <algorithm>
 
@@ -108,15 +109,17 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
   const int64_t G = K / groupSize;
   std::vector<int> codes(static_cast<size_t>(N * K));
   std::vector<GroupParams> params(static_cast<size_t>(N * G));
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t g = 0; g < G; ++g) {
-      // W is [K, N]: a group of channel n is a strided column segment.
-      const float *first = w + (g * groupSize) * N + n;
-      GroupParams p = groupParams(first, groupSize, N, bits, symmetric);
-      params[n * G + g] = p;
-      for (int64_t i = 0; i < groupSize; ++i)
-        codes[n * K + g * groupSize + i] = quantizeCode(first[i * N], p);
-    }
+  defaultThreadPool().parallelFor(N, [&](int64_t begin, int64_t end) { // channels are independent
+    for (int64_t n = begin; n < end; ++n)
+      for (int64_t g = 0; g < G; ++g) {
+        // W is [K, N]: a group of channel n is a strided column segment.
+        const float *first = w + (g * groupSize) * N + n;
+        GroupParams p = groupParams(first, groupSize, N, bits, symmetric);
+        params[n * G + g] = p;
+        for (int64_t i = 0; i < groupSize; ++i)
+          codes[n * K + g * groupSize + i] = quantizeCode(first[i * N], p);
+      }
+  });
   packCodes(codes, params, bits, groupSize, K, N, symmetric, out);
   return true;
 }
@@ -141,18 +144,20 @@ bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool s
 
 void dequantize(const QuantizedWeight &q, float *w) {
   const int64_t G = q.groups(), rowBytes = isNibbleFormat(q.bits) ? q.K / 2 : q.K;
-  for (int64_t n = 0; n < q.N; ++n) {
-    const uint8_t *row = q.data.data() + n * rowBytes;
-    for (int64_t k = 0; k < q.K; ++k) {
-      int64_t g = k / q.groupSize;
-      int v;
-      if (q.bits == 8)
-        v = static_cast<int8_t>(row[k]);
-      else
-        v = static_cast<int>(nibble(row, k)) - (q.symmetric ? symmetricZero(q.bits) : q.zeros[q.paramIndex(n, g)]);
-      w[k * q.N + n] = static_cast<float>(v) * q.scales[q.paramIndex(n, g)];
+  defaultThreadPool().parallelFor(q.N, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) {
+      const uint8_t *row = q.data.data() + n * rowBytes;
+      for (int64_t k = 0; k < q.K; ++k) {
+        int64_t g = k / q.groupSize;
+        int v;
+        if (q.bits == 8)
+          v = static_cast<int8_t>(row[k]);
+        else
+          v = static_cast<int>(nibble(row, k)) - (q.symmetric ? symmetricZero(q.bits) : q.zeros[q.paramIndex(n, g)]);
+        w[k * q.N + n] = static_cast<float>(v) * q.scales[q.paramIndex(n, g)];
+      }
     }
-  }
+  });
 }
 
 } // namespace qopt::num::quant

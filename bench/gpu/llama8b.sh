@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A Llama-3-8B-shaped model, batch 1, qopt + qrun next to PyTorch in the same run on the GPU machine:
+#   bash bench/gpu/llama8b.sh BIN [WORK]
+# BIN holds qopt, qrun and lib/ from `bash scripts/build-portable-qopt.sh BIN` (built where MLIR is installed);
+# WORK (default /tmp/qopt-llama8b) gets the ONNX model (32 GiB of float32 weights, removed once compiled) and the model.bin files.
+#
+# 1. scripts/make_random_llama.py --preset llama3-8b: random float32 weights, KV-cache graph
+# 2. qopt --target=cuda:sm_90a: --quantize=none (float16 weights) and --quantize=rtn4 --group-size 128, compiled
+#    one after the other, prefill chunks of 512 tokens (--max-dim sequence=512)
+# 3. qrun --bench --device=cuda: decode (32-token prompt, 256 new tokens), prefill (a 2048-token prompt), and a
+#    QRT_PROFILE=1 decode that shows the time per kernel family
+# 4. bench/gpu/llama_torch.py: HF transformers, bf16, static-cache generate and the 2048-token forward
+# Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
+WORK="${2:-/tmp/qopt-llama8b}"
+REPEAT="${QOPT_BENCH_REPEAT:-3}"
+PREFILL_REPEAT="${QOPT_BENCH_PREFILL_REPEAT:-2}"
+STEPS="${QOPT_BENCH_STEPS:-make compile qrun torch}"
+mkdir -p "$WORK"
+export LD_LIBRARY_PATH="$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+if [ -z "${QOPT_NVRTC:-}" ] && [ -e /usr/local/cuda/lib64/libnvrtc.so ]; then
+  export QOPT_NVRTC=/usr/local/cuda/lib64/libnvrtc.so
+fi
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+stamp() { echo "[$(date +%T)] $*"; }
+
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+df -h "$WORK" | tail -1
+if step make; then
+  stamp "writing the model"
+  python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence 2048 -o "$WORK/llama8b.onnx"
+fi
+if step compile; then
+  for m in f16 rtn4; do # one after the other: each holds its model's weights in memory
+    stamp "compiling $m"
+    # Prefill in chunks of 512 tokens (qrun feeds longer prompts chunk by chunk): the activation arena is planned
+    # for 512 tokens, not the whole 2048-token context.
+    args=(--quantize=none --max-dim sequence=512)
+    [ $m = rtn4 ] && args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512)
+    /usr/bin/time -f "qopt $m: %e s, %M KiB max resident" \
+      "$BIN/qopt" "$WORK/llama8b.onnx" --target=cuda:sm_90a "${args[@]}" --time -o "$WORK/$m.bin" 2>&1 |
+      grep -v '^qopt:   qopt-\|^qopt:   canonicalize\|^qopt:   cse'
+  done
+  ls -l "$WORK"/*.bin
+  rm -f "$WORK/llama8b.onnx" "$WORK/llama8b.onnx.data" # 32 GB: the disk holds it or both model.bin files
+fi
+if step qrun; then
+  for m in f16 rtn4; do
+    stamp "qrun $m"
+    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT"
+    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
+    # Where a decode step's time goes (each launch synchronized and timed: slower than the graph, but by family).
+    QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |
+      grep -v '^device\|^prefill\|^decode\|^memory' | head -16
+  done
+fi
+if step torch; then
+  stamp "torch"
+  python3 "$ROOT/bench/gpu/llama_torch.py" --repeat "$REPEAT"
+fi
+stamp "done"
