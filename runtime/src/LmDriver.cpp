@@ -1,6 +1,7 @@
 //===- LmDriver.cpp - feeding decoder language models through the C API ----===//
 #include "LmDriver.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -71,6 +72,15 @@ void LmDriver::resetCache() {
 
 bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error) {
   int64_t n = static_cast<int64_t>(ids.size());
+  if (hasCache() && maxSeq > 0 && n > maxSeq) {
+    for (int64_t at = 0; at < n; at += maxSeq) {
+      const int64_t end = std::min(n, at + maxSeq);
+      std::vector<int32_t> chunk(ids.begin() + at, ids.begin() + end);
+      if (!forward(chunk, start + at, end == n ? logits : nullptr, error))
+        return false;
+    }
+    return true;
+  }
   if (stateful && start != position) {
     error = "the KV cache holds " + std::to_string(position) + " positions, so the next tokens start there, not at " +
             std::to_string(start) + " (reset the cache to start a new sequence)";

@@ -35,7 +35,9 @@ public:
   void resetCache();
   // Runs `ids` at positions [start, start + n); `*logits` (if not null) is then the float32 [1, n, vocab] output,
   // owned by the session until its next run. With a cache, `start` is the number of positions fed since the last
-  // reset.
+  // reset, and more ids than the compiled sequence bound (maxSeq) run as consecutive chunks of at most maxSeq
+  // (chunked prefill: a model compiled with a small sequence bound plans a small activation arena and still takes
+  // prompts up to its context); `*logits` then covers the last chunk only, [1, shape[1], vocab].
   bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error);
 
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound

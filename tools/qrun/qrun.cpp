@@ -290,7 +290,7 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
       if (!lm.forward(chunk, static_cast<int64_t>(fed), &logits, lmErr))
         die(lmErr);
       fed = tokens.size();
-      last = static_cast<int64_t>(chunk.size()) - 1;
+      last = logits.shape[1] - 1; // the last chunk's rows (a long prompt runs in chunks)
     } else {
       if (!lm.forward(tokens, 0, &logits, lmErr))
         die(lmErr);
@@ -369,7 +369,7 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
     if (!lm.forward(prompt, 0, &logits, err))
       die(err);
     vocab = logits.shape[2];
-    const float *row = static_cast<const float *>(logits.data) + (o.promptLen - 1) * vocab;
+    const float *row = static_cast<const float *>(logits.data) + (logits.shape[1] - 1) * vocab;
     int32_t next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
     auto t1 = clock::now();
     for (int step = 0; step < o.maxTokens; ++step) {

@@ -463,9 +463,14 @@ __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 grou
       for (int j = 0; j < 8; ++j)
         acc += xs[j] * qHalfToFloat(static_cast<unsigned short>(u[j >> 1] >> ((j & 1) * 16)));
     } else {
+      // Codes become floats by the exponent trick rather than int->float conversions (a quarter-rate instruction
+      // that bounded this loop): 0x4B000000 | c is the float 2^23 + c for c < 2^23, so subtracting 2^23 + z leaves
+      // c - z exactly. int8 codes are biased by 128 first.
       const i64 g = PER_TENSOR ? 0 : n * groups + wi * PER_WORD / group;
       const float sc = scales[g];
-      float dot = 0.0f, sum = 0.0f;
+      const int z = ZEROS ? zeros[g] : symZero;
+      const float magicZero = 8388608.0f + static_cast<float>(BITS == 8 ? z + 128 : z);
+      float dot = 0.0f;
 #pragma unroll
       for (int q4 = 0; q4 < PER_WORD / 4; ++q4) {
         const float4 a = xv[q4];
@@ -473,17 +478,12 @@ __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 grou
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           const int e = q4 * 4 + j; // element within the word
-          int code;
-          if (BITS == 8)
-            code = static_cast<int>(static_cast<signed char>(u[e >> 2] >> ((e & 3) * 8)));
-          else
-            code = static_cast<int>((u[e >> 3] >> ((e & 7) * 4)) & 0xF);
-          dot += xs[j] * static_cast<float>(code);
-          sum += xs[j];
+          const unsigned int code =
+              BITS == 8 ? ((u[0] >> (e * 8)) & 0xFFu) ^ 0x80u : (u[0] >> (e * 4)) & 0xFu;
+          dot += xs[j] * (__int_as_float(0x4B000000 | code) - magicZero);
         }
       }
-      const int z = ZEROS ? zeros[g] : symZero;
-      acc += sc * (dot - static_cast<float>(z) * sum);
+      acc += sc * dot;
     }
   }
   acc = qWarpSum(acc);
