@@ -287,15 +287,18 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     why = "more than 8 outputs";
     return false;
   }
-  // One static row (decode) with 16-byte words that never straddle a scale group: the streaming GEMV.
+  // One static row (decode) with words that never straddle a scale group: the streaming GEMV, kGemvRows output
+  // channels per block.
+  constexpr int kGemvRows = 4;
   const int perWord = half ? 8 : bits == 8 ? 4 : 8; // qGemvQ's word: 16 bytes of float16, 4 bytes of codes
   if (linearRows(x) == 1 && K % perWord == 0 && (half || group % perWord == 0)) {
     s.body = splitsLiteral(splits) + " qGemvQ<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
              ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
-             (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+             (perTensor ? "true" : "false") + ", " + std::to_string(kGemvRows) + ">(p, splits, " +
+             std::to_string(group) + "LL);";
     s.geometry.block = 256;
     s.geometry.rowsPerBlock = 1;
-    s.geometry.colsPerBlock = 256 / 32;
+    s.geometry.colsPerBlock = kGemvRows;
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
     s.geometry.geometryOperand = 0;
     return true;
@@ -347,7 +350,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
            (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ", " +
            (!mask ? "0" : maskType == DType::Bool ? "1" : "2") + ">(p, " +
            floatLiteral(l.attrs->getFloat("scale", 1.0)) + ", " + maskedLiteral + ");";
-  s.geometry.block = 128;
+  s.geometry.block = 512; // 16 warps for the scores, 4 key groups for the values of a head dim <= 128
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
   return true;

@@ -185,6 +185,30 @@ template <typename E> __device__ void qWhere(const QParams &p) {
 // One row: y = g * (x / sqrt(mean(x^2) + eps)), the sum of squares in double as the reference.
 __device__ void qRmsNormRow(const float *x, const float *g, i64 gn, float *y, i64 C, double eps) {
   __shared__ double scratch[32];
+  // Rows up to 16 values per thread stay in registers, their loads all in flight at once (a loop that waits for
+  // each load made this one-block kernel latency-bound); longer rows are read twice.
+  constexpr int kHeld = 16;
+  if (C <= kHeld * static_cast<i64>(blockDim.x)) {
+    float v[kHeld];
+    double ss = 0;
+#pragma unroll
+    for (int t = 0; t < kHeld; ++t) {
+      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      v[t] = k < C ? x[k] : 0.0f;
+    }
+#pragma unroll
+    for (int t = 0; t < kHeld; ++t)
+      ss += static_cast<double>(v[t]) * v[t];
+    ss = qBlockSum(ss, scratch);
+    const float inv = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(C) + eps));
+#pragma unroll
+    for (int t = 0; t < kHeld; ++t) {
+      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      if (k < C)
+        y[k] = g[gn == 1 ? 0 : k] * (v[t] * inv);
+    }
+    return;
+  }
   double ss = 0;
   for (i64 k = threadIdx.x; k < C; k += blockDim.x) {
     const double v = x[k];
@@ -216,8 +240,24 @@ __device__ void qAddRmsNorm(const QParams &p, double eps) {
   const i64 C = qLast(p.t[0]), r = blockIdx.x;
   const float *a = qPtr<const float>(p.t[0]) + r * C, *b = qPtr<const float>(p.t[1]) + r * C;
   float *s = qPtr<float>(p.t[3]) + r * C;
-  for (i64 k = threadIdx.x; k < C; k += blockDim.x)
-    s[k] = a[k] + b[k];
+  constexpr int kHeld = 16; // as qRmsNormRow: every load of a short row issued before the first store
+  if (C <= kHeld * static_cast<i64>(blockDim.x)) {
+    float v[kHeld];
+#pragma unroll
+    for (int t = 0; t < kHeld; ++t) {
+      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      v[t] = k < C ? a[k] + b[k] : 0.0f;
+    }
+#pragma unroll
+    for (int t = 0; t < kHeld; ++t) {
+      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      if (k < C)
+        s[k] = v[t];
+    }
+  } else {
+    for (i64 k = threadIdx.x; k < C; k += blockDim.x)
+      s[k] = a[k] + b[k];
+  }
   qRmsNormRow(s, qPtr<const float>(p.t[2]), qNumel(p.t[2]), qPtr<float>(p.t[4]) + r * C, C, eps);
 }
 
@@ -419,78 +459,93 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
 }
 
-// One row (decode) of the quantized or float16 product: a warp per output channel, each lane streaming words of the
-// weight row (16 bytes: 8 float16; 4 bytes: 4 int8 or 8 nibbles; the instantiation checks that K, the group size
-// and so the rows' alignment allow it) and the matching x values straight from global memory (every warp reads the same x,
-// which stays in L1). Per word one scale (and zero point): s * (sum x q - z sum x). Same operands as qLinearQ.
-// Geometry: cols N in tiles of blockDim.x / 32.
-template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
+// matmul_q / matmul_q_split for one row of x (decode), streaming the weights: a block owns ROWS consecutive output
+// channels and its warps split K between them (lane-interleaved words, so each warp reads ROWS runs of 128
+// consecutive weight bytes per step); each x word is loaded once for the ROWS channels (x is float32, 2x to 8x the
+// bytes of the weights it multiplies: reading it once per channel made the loop bound by L1 traffic). A word is
+// 16 bytes of 8 float16, or 4 bytes of 4 int8 or 8 nibbles (the instantiation checks that K, the group size and so
+// the rows' alignment allow it). Per word one scale (and zero point). Partial sums meet in shared memory. Same
+// operands as qLinearQ. Geometry: ROWS channels per block.
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int ROWS>
 __device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+  __shared__ float partial[32][ROWS];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], groups = K / group;
-  const int warps = blockDim.x >> 5, lane = threadIdx.x & 31;
-  const i64 n = static_cast<i64>(blockIdx.x) * warps + (threadIdx.x >> 5);
-  if (n >= N)
-    return;
-  // float16: 16-byte words of 8 values; int8 and nibbles: 4-byte words (4 or 8 values), so that a warp's 32 lanes
-  // read 128 consecutive bytes of the row and 32 consecutive runs of x (coalesced: a nibble row needs 4x the x
-  // bytes of its weight bytes).
+  const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const i64 n0 = static_cast<i64>(blockIdx.x) * ROWS;
   constexpr int PER_WORD = BITS == 16 ? 8 : BITS == 8 ? 4 : 8;
   constexpr int WORD_BYTES = BITS == 16 ? 16 : 4;
-  const i64 words = K / PER_WORD;
-  const u8 *rowBytes = qPtr<const u8>(wt) + n * (words * WORD_BYTES);
-  const uint4 *row = reinterpret_cast<const uint4 *>(rowBytes);
-  const unsigned int *row32 = reinterpret_cast<const unsigned int *>(rowBytes);
+  const int words = static_cast<int>(K / PER_WORD);
+  const u8 *base = qPtr<const u8>(wt);
   const float *x = qPtr<const float>(xt);
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
-  float acc = 0.0f;
-#pragma unroll 4
-  for (i64 wi = lane; wi < words; wi += 32) {
-    unsigned int u[4];
-    if (BITS == 16) {
-      const uint4 v = __ldg(row + wi);
-      u[0] = v.x, u[1] = v.y, u[2] = v.z, u[3] = v.w;
-    } else {
-      u[0] = __ldg(row32 + wi);
-    }
-    const float4 *xv = reinterpret_cast<const float4 *>(x + wi * PER_WORD);
-    if (BITS == 16) {
-      const float4 a = xv[0], b = xv[1];
-      const float xs[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+  // Channels past N (in the last block) read channel N - 1 again and drop the result.
+  i64 rowOf[ROWS];
 #pragma unroll
-      for (int j = 0; j < 8; ++j)
-        acc += xs[j] * qHalfToFloat(static_cast<unsigned short>(u[j >> 1] >> ((j & 1) * 16)));
-    } else {
-      // Codes become floats by the exponent trick rather than int->float conversions (a quarter-rate instruction
-      // that bounded this loop): 0x4B000000 | c is the float 2^23 + c for c < 2^23, so subtracting 2^23 + z leaves
-      // c - z exactly. int8 codes are biased by 128 first.
-      const i64 g = PER_TENSOR ? 0 : n * groups + wi * PER_WORD / group;
-      const float sc = scales[g];
-      const int z = ZEROS ? zeros[g] : symZero;
-      const float magicZero = 8388608.0f + static_cast<float>(BITS == 8 ? z + 128 : z);
-      float dot = 0.0f;
+  for (int r = 0; r < ROWS; ++r)
+    rowOf[r] = n0 + r < N ? n0 + r : N - 1;
+  float acc[ROWS];
 #pragma unroll
-      for (int q4 = 0; q4 < PER_WORD / 4; ++q4) {
-        const float4 a = xv[q4];
-        const float xs[4] = {a.x, a.y, a.z, a.w};
+  for (int r = 0; r < ROWS; ++r)
+    acc[r] = 0.0f;
+  for (int wi = warp * 32 + lane; wi < words; wi += warps * 32) {
+    unsigned int u[ROWS][4];
 #pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int e = q4 * 4 + j; // element within the word
-          const unsigned int code =
-              BITS == 8 ? ((u[0] >> (e * 8)) & 0xFFu) ^ 0x80u : (u[0] >> (e * 4)) & 0xFu;
-          dot += xs[j] * (__int_as_float(0x4B000000 | code) - magicZero);
-        }
+    for (int r = 0; r < ROWS; ++r) {
+      const u8 *row = base + rowOf[r] * (static_cast<i64>(words) * WORD_BYTES);
+      if (BITS == 16) {
+        const uint4 v = __ldg(reinterpret_cast<const uint4 *>(row) + wi);
+        u[r][0] = v.x, u[r][1] = v.y, u[r][2] = v.z, u[r][3] = v.w;
+      } else {
+        u[r][0] = __ldg(reinterpret_cast<const unsigned int *>(row) + wi);
       }
-      acc += sc * dot;
+    }
+    const float4 *xv = reinterpret_cast<const float4 *>(x + static_cast<i64>(wi) * PER_WORD);
+    float xs[PER_WORD];
+#pragma unroll
+    for (int q4 = 0; q4 < PER_WORD / 4; ++q4) {
+      const float4 a = xv[q4];
+      xs[q4 * 4] = a.x, xs[q4 * 4 + 1] = a.y, xs[q4 * 4 + 2] = a.z, xs[q4 * 4 + 3] = a.w;
+    }
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      if (BITS == 16) {
+#pragma unroll
+        for (int j = 0; j < 8; ++j)
+          acc[r] += xs[j] * qHalfToFloat(static_cast<unsigned short>(u[r][j >> 1] >> ((j & 1) * 16)));
+      } else {
+        // Codes become floats by the exponent trick rather than int->float conversions (a quarter-rate
+        // instruction): 0x4B000000 | c is the float 2^23 + c for c < 2^23, so subtracting 2^23 + z leaves c - z
+        // exactly. int8 codes are biased by 128 first.
+        const i64 g = PER_TENSOR ? 0 : rowOf[r] * groups + static_cast<i64>(wi) * PER_WORD / group;
+        const int z = ZEROS ? zeros[g] : symZero;
+        const float magicZero = 8388608.0f + static_cast<float>(BITS == 8 ? z + 128 : z);
+        float dot = 0.0f;
+#pragma unroll
+        for (int e = 0; e < PER_WORD; ++e) {
+          const unsigned int code = BITS == 8 ? ((u[r][0] >> (e * 8)) & 0xFFu) ^ 0x80u : (u[r][0] >> (e * 4)) & 0xFu;
+          dot += xs[e] * (__int_as_float(0x4B000000 | code) - magicZero);
+        }
+        acc[r] += scales[g] * dot;
+      }
     }
   }
-  acc = qWarpSum(acc);
-  if (lane != 0)
+#pragma unroll
+  for (int r = 0; r < ROWS; ++r) {
+    const float v = qWarpSum(acc[r]);
+    if (lane == 0)
+      partial[warp][r] = v;
+  }
+  __syncthreads();
+  if (threadIdx.x >= ROWS || n0 + threadIdx.x >= N)
     return;
-  const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
-  out.y[out.col] = acc;
+  float sum = 0.0f;
+  for (int w = 0; w < warps; ++w)
+    sum += partial[w][threadIdx.x];
+  const QSplitColumn<NSPLIT, OUT> out(p, splits, n0 + threadIdx.x);
+  out.y[out.col] = sum;
 }
 
 //===-- rotary embedding ---------------------------------------------------===//
@@ -518,8 +573,8 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 // attention: t0 q [B, H, S, D], t1 k [Bk, Hkv, C, D], t2 v [Bk, Hkv, C, Dv], t3 the mask (MASK 1: bool, where false
 // scores become maskedValue; 2: float32, added; 0: absent), broadcast to [B, H, S, keys], t4 the cache length
 // (int64 [1], when CACHE, which takes no mask; else absent or missing), out [B, H, S, Dv] at t[OUT]. One block per (b, h, s) query
-// row; the keys in chunks of CHUNK with a running max (online softmax); each thread owns output dims tid,
-// tid + blockDim.x, ... (Dv <= 4 * blockDim.x).
+// row; the keys in chunks of CHUNK with a running max (online softmax): a warp per key for the scores, and for the
+// values key groups of threads that own output dims tid, tid + span, ... (Dv <= 4 * blockDim.x).
 template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0>
 __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f) {
   __shared__ float sc[CHUNK];
@@ -565,16 +620,24 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D;
   const float *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * Dv;
   float m = -QOPT_INF, l = 0.0f, acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  // Key groups for the values: head dims up to 128 leave most of a large block idle with one thread per dim.
+  __shared__ float red[8][128];
+  const int span = Dv <= 128 ? 128 : static_cast<int>(blockDim.x);
+  const int groups = static_cast<int>(blockDim.x) / span, grp = threadIdx.x / span, tid = threadIdx.x % span;
   __syncthreads();
   for (i64 j0 = 0; j0 < jEnd; j0 += CHUNK) {
     const int jn = static_cast<int>(jEnd - j0 < CHUNK ? jEnd - j0 : CHUNK);
+    // Scores: a warp per key, its lanes over the head dim (each key row is read in consecutive 128-byte pieces),
+    // four keys in flight per warp.
     float local = -QOPT_INF;
-    for (int jj = threadIdx.x; jj < jn; jj += blockDim.x) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+#pragma unroll 4
+    for (int jj = warp; jj < jn; jj += warps) {
       const float *kj = kb + (j0 + jj) * D;
       float s = 0.0f;
-      for (i64 d = 0; d < D; ++d)
+      for (i64 d = lane; d < D; d += 32)
         s += qs[d] * kj[d];
-      s *= scale;
+      s = qWarpSum(s) * scale;
       if (MASK) {
         const i64 mi = b * ms[0] + h * ms[1] + i * ms[2] + (j0 + jj) * ms[3];
         if (MASK == 1)
@@ -582,7 +645,8 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
         else
           s += qPtr<const float>(p.t[3])[mi];
       }
-      sc[jj] = s;
+      if (lane == 0)
+        sc[jj] = s;
       local = fmaxf(local, s);
     }
     const float newMax = fmaxf(m, qBlockMax(local, scratch));
@@ -595,24 +659,42 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
       psum += e;
     }
     l = l * factor + qBlockSum(psum, scratch); // qBlockSum's barriers also publish sc
+    // Values: each key group's threads own output dims tid, tid + span, ...; the groups take every groups-th key
+    // (their sums meet at the end), four partial sums per thread for independent loads in flight.
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
-      const i64 d = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      const i64 d = tid + t * static_cast<i64>(span);
       if (d < Dv) {
-        float a = acc[t] * factor;
-        for (int jj = 0; jj < jn; ++jj)
-          a += sc[jj] * vb[(j0 + jj) * Dv + d];
-        acc[t] = a;
+        float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+        const float *vd = vb + j0 * Dv + d;
+        int jj = grp;
+        for (; jj + 3 * groups < jn; jj += 4 * groups) {
+          a0 += sc[jj] * vd[jj * Dv];
+          a1 += sc[jj + groups] * vd[(jj + groups) * Dv];
+          a2 += sc[jj + 2 * groups] * vd[(jj + 2 * groups) * Dv];
+          a3 += sc[jj + 3 * groups] * vd[(jj + 3 * groups) * Dv];
+        }
+        for (; jj < jn; jj += groups)
+          a0 += sc[jj] * vd[jj * Dv];
+        acc[t] = acc[t] * factor + ((a0 + a1) + (a2 + a3));
       }
     }
     m = newMax;
     __syncthreads();
   }
+  if (groups > 1) { // the key groups' sums (Dv <= 128: one dim per thread)
+    red[grp][tid] = acc[0];
+    __syncthreads();
+    if (grp != 0)
+      return;
+    for (int g2 = 1; g2 < groups; ++g2)
+      acc[0] += red[g2][tid];
+  }
   float *o = qPtr<float>(p.t[OUT]) + r * Dv;
   const bool nan = (jEnd == 0 && T > 0) || (jEnd > 0 && !(l > 0.0f)); // every key masked: 0 / 0, as the reference
 #pragma unroll
   for (int t = 0; t < 4; ++t) {
-    const i64 d = threadIdx.x + t * static_cast<i64>(blockDim.x);
+    const i64 d = tid + t * static_cast<i64>(span);
     if (d < Dv)
       o[d] = nan ? (ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000)) : acc[t] * (1.0f / l);
   }
