@@ -23,6 +23,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/Support/xxhash.h"
 
 #include <algorithm>
@@ -121,12 +122,37 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
   }
 
   void runOnOperation() override {
+    // The readers of one weight (the same layer in the prefill and the decode entry) one after the other, in the
+    // order the weights are first read.
     SmallVector<kern::LaunchOp> launches;
+    llvm::MapVector<Attribute, SmallVector<kern::LaunchOp, 2>> byWeight;
     getOperation().walk([&](kern::LaunchOp l) {
       StringRef k = l.getKernel();
-      if (k == "matmul" || k == "linear_split" || k == "gather")
+      if (k != "matmul" && k != "linear_split" && k != "gather")
+        return;
+      auto w = weightOf(l.getOperand(k == "gather" ? 0 : 1));
+      if (w)
+        byWeight[w.getValue()].push_back(l);
+      else
         launches.push_back(l);
     });
+    for (auto &[attr, readers] : byWeight)
+      launches.append(readers.begin(), readers.end());
+    // Readers of each weight over every entry: a float32 weight's bytes go as soon as its last reader reads the
+    // float16 copy, so the model is never held in both precisions at once (an 8B model's fused float32 q/k/v and
+    // gate/up matrices alone are 18 GB).
+    DenseMap<Attribute, int64_t> readers;
+    getOperation().walk([&](kern::WeightOp w) {
+      readers[w.getValue()] += static_cast<int64_t>(std::distance(w->use_begin(), w->use_end()));
+    });
+    auto dropReader = [&](kern::WeightOp w) {
+      Attribute v = w.getValue();
+      if (w->use_empty())
+        w.erase();
+      if (--readers[v] == 0 && replaced.contains(v))
+        if (auto res = dyn_cast<DenseResourceElementsAttr>(v))
+          res.getRawHandle().getResource()->setBlob(AsmResourceBlob());
+    };
     for (kern::LaunchOp l : launches) {
       OpBuilder b(l);
       StringRef k = l.getKernel();
@@ -149,6 +175,7 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
                                            DenseI64ArrayAttr(), ArrayAttr());
         l.getResult(0).replaceAllUsesWith(rows.getResult(0));
         l.erase();
+        dropReader(table);
         continue;
       }
       // matmul / linear_split: x [.., K] times a float32 weight [K, N].
@@ -173,6 +200,7 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
                                       DenseI64ArrayAttr(), ArrayAttr());
       l->replaceAllUsesWith(q->getResults());
       l.erase();
+      dropReader(w);
     }
     // The float32 originals nothing reads any more (in any entry) go, and their bytes with them.
     SmallVector<kern::WeightOp> dead;
