@@ -5,8 +5,9 @@
 // runs it through the runtime's CUDA backend on random non-zero inputs, and compares every result with the
 // family's CPU reference kernel on the same inputs. Prints one line per case and `N passed, N failed` last.
 //   qopt-gpu-kernel-check [--arch sm_90a]        (needs a GPU and NVRTC; scripts/test-gpu.sh runs it)
-//   qopt-gpu-kernel-check --bench [--arch ...]    the linear kernels at Llama-3-8B shapes: checked, then timed
-//                                                 (bench/gpu/gemm.sh prints them next to PyTorch's)
+//   qopt-gpu-kernel-check --bench [--arch ...]    the linear kernels, decode attention and add_rms_norm at
+//                                                 Llama-3-8B shapes: checked, then timed (bench/gpu/gemm.sh
+//                                                 prints the linear ones next to PyTorch's)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -451,8 +452,11 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
     for (size_t i = 1; i < c.inputs.size(); ++i)
       if (!c.inputs[i].absent)
         weightBytes += static_cast<double>(hostIn[i].size());
-    std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f GB/s of weights", worst, us,
-                  weightBytes / us * 1e-3);
+    if (c.family.rfind("matmul", 0) == 0)
+      std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f GB/s of weights", worst, us,
+                    weightBytes / us * 1e-3);
+    else // attention reads only the cache's filled positions: no meaningful byte count here
+      std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us", worst, us);
     detail = buf;
   }
   return worst <= c.tolerance;
@@ -486,6 +490,23 @@ std::vector<Case> benchCases() {
       q.timed = 200;
       out.push_back(q);
     }
+  // The rest of a decode step at the same shapes: attention of one query over the KV state (32 heads, 8 KV heads,
+  // head dim 128, a 4096-position cache holding 255 or 4095 earlier positions) and the residual add + RMSNorm.
+  for (int64_t len : {255, 4095}) {
+    Case a{"attention decode H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1), "attention"};
+    a.attrs.setInt("causal", 1);
+    a.attrs.setFloat("scale", 1.0 / std::sqrt(128.0));
+    a.inputs = {f32({1, 32, 1, 128}), f32({1, 8, 4096, 128}), f32({1, 8, 4096, 128}), absent(),
+                ints(DType::I64, {1}, {len})};
+    a.timed = 200;
+    out.push_back(a);
+  }
+  Case n{"add_rms_norm rows=1 C=4096", "add_rms_norm"};
+  n.attrs.setFloat("epsilon", 1e-5);
+  n.inputs = {f32({1, 1, 4096}), f32({1, 1, 4096}), f32({4096})};
+  n.numOutputs = 2;
+  n.timed = 200;
+  out.push_back(n);
   return out;
 }
 
