@@ -204,6 +204,13 @@ std::vector<Case> cases() {
       at.inputs = {f32({1, 4, M, 16}), f32({1, 2, 64, 16}), f32({1, 2, 64, 16}), absent(),
                    ints(DType::I64, {1}, {21})};
       add(at);
+      // More keys than one chunk of the online softmax (1024): the running max and sum carry across chunks.
+      Case al{"attention cache len=1500 S=" + std::to_string(M), "attention"};
+      al.attrs.setInt("causal", 1);
+      al.attrs.setFloat("scale", 0.25);
+      al.inputs = {f32({1, 4, M, 16}), f32({1, 2, 2048, 16}), f32({1, 2, 2048, 16}), absent(),
+                   ints(DType::I64, {1}, {1500})};
+      add(al);
     }
     // Masks: bool [B, 1, S, T] (masked scores to -inf, one fully masked row when S > 1), and float additive [S, T].
     {
