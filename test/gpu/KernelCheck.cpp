@@ -196,22 +196,17 @@ std::vector<Case> cases() {
     ge.attrs.setInt("activation", 2);
     ge.inputs = {f32({M, 172}), f32({M, 172})};
     add(ge);
-    // Attention over a cache of 64 positions holding `len` earlier ones (GQA: 4 query heads, 2 kv heads).
-    if (M <= 3) {
-      Case at{"attention cache len=21 S=" + std::to_string(M), "attention"};
-      at.attrs.setInt("causal", 1);
-      at.attrs.setFloat("scale", 0.25);
-      at.inputs = {f32({1, 4, M, 16}), f32({1, 2, 64, 16}), f32({1, 2, 64, 16}), absent(),
-                   ints(DType::I64, {1}, {21})};
-      add(at);
-      // More keys than one chunk of the online softmax (1024): the running max and sum carry across chunks.
-      Case al{"attention cache len=1500 S=" + std::to_string(M), "attention"};
-      al.attrs.setInt("causal", 1);
-      al.attrs.setFloat("scale", 0.25);
-      al.inputs = {f32({1, 4, M, 16}), f32({1, 2, 2048, 16}), f32({1, 2, 2048, 16}), absent(),
-                   ints(DType::I64, {1}, {1500})};
-      add(al);
-    }
+    // Attention over a cache holding `len` earlier positions (GQA: 4 query heads, 2 kv heads); 1500 keys are more
+    // than one chunk of the online softmax (1024), so the running max and sum carry across chunks.
+    if (M <= 3)
+      for (auto [len, positions] : {std::pair<int64_t, int64_t>{21, 64}, {1500, 2048}}) {
+        Case at{"attention cache len=" + std::to_string(len) + " S=" + std::to_string(M), "attention"};
+        at.attrs.setInt("causal", 1);
+        at.attrs.setFloat("scale", 0.25);
+        at.inputs = {f32({1, 4, M, 16}), f32({1, 2, positions, 16}), f32({1, 2, positions, 16}), absent(),
+                     ints(DType::I64, {1}, {len})};
+        add(at);
+      }
     // Masks: bool [B, 1, S, T] (masked scores to -inf, one fully masked row when S > 1), and float additive [S, T].
     {
       std::vector<int64_t> keep;

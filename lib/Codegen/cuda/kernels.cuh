@@ -182,8 +182,10 @@ template <typename E> __device__ void qWhere(const QParams &p) {
 
 //===-- norms --------------------------------------------------------------===//
 
-// One row: y = g * (x / sqrt(mean(x^2) + eps)), the sum of squares in double as the reference.
-__device__ void qRmsNormRow(const float *x, const float *g, i64 gn, float *y, i64 C, double eps) {
+// One row: y = g * (x / sqrt(mean(x^2) + eps)), the sum of squares in double as the reference. With a residual
+// `b`, x + b is normalized and also written to `sum` (add_rms_norm).
+__device__ void qRmsNormRow(const float *x, const float *b, float *sum, const float *g, i64 gn, float *y, i64 C,
+                            double eps) {
   __shared__ double scratch[32];
   // Rows up to 16 values per thread stay in registers, their loads all in flight at once (a loop that waits for
   // each load made this one-block kernel latency-bound); longer rows are read twice.
@@ -194,7 +196,7 @@ __device__ void qRmsNormRow(const float *x, const float *g, i64 gn, float *y, i6
 #pragma unroll
     for (int t = 0; t < kHeld; ++t) {
       const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
-      v[t] = k < C ? x[k] : 0.0f;
+      v[t] = k < C ? (b ? x[k] + b[k] : x[k]) : 0.0f;
     }
 #pragma unroll
     for (int t = 0; t < kHeld; ++t)
@@ -204,10 +206,18 @@ __device__ void qRmsNormRow(const float *x, const float *g, i64 gn, float *y, i6
 #pragma unroll
     for (int t = 0; t < kHeld; ++t) {
       const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
-      if (k < C)
+      if (k < C) {
+        if (b)
+          sum[k] = v[t];
         y[k] = g[gn == 1 ? 0 : k] * (v[t] * inv);
+      }
     }
     return;
+  }
+  if (b) { // each thread reads back only the sums it wrote
+    for (i64 k = threadIdx.x; k < C; k += blockDim.x)
+      sum[k] = x[k] + b[k];
+    x = sum;
   }
   double ss = 0;
   for (i64 k = threadIdx.x; k < C; k += blockDim.x) {
@@ -223,12 +233,11 @@ __device__ void qRmsNormRow(const float *x, const float *g, i64 gn, float *y, i6
 // rms_norm: t0 x [.., C], t1 scale [C] or [1], t2 out. One block per row.
 __device__ void qRmsNorm(const QParams &p, double eps) {
   const i64 C = qLast(p.t[0]), r = blockIdx.x;
-  qRmsNormRow(qPtr<const float>(p.t[0]) + r * C, qPtr<const float>(p.t[1]), qNumel(p.t[1]),
+  qRmsNormRow(qPtr<const float>(p.t[0]) + r * C, nullptr, nullptr, qPtr<const float>(p.t[1]), qNumel(p.t[1]),
               qPtr<float>(p.t[2]) + r * C, C, eps);
 }
 
-// add_rms_norm (same-shaped a and b): t0 a, t1 b, t2 scale, t3 sum = a + b, t4 rms_norm(sum). One block per row;
-// each thread reads back only the sums it wrote.
+// add_rms_norm (same-shaped a and b): t0 a, t1 b, t2 scale, t3 sum = a + b, t4 rms_norm(sum). One block per row.
 __device__ void qAddRmsNorm(const QParams &p, double eps) {
   bool same = p.t[0].rank == p.t[1].rank;
   for (int d = 0; same && d < p.t[0].rank; ++d)
@@ -238,27 +247,8 @@ __device__ void qAddRmsNorm(const QParams &p, double eps) {
     return;
   }
   const i64 C = qLast(p.t[0]), r = blockIdx.x;
-  const float *a = qPtr<const float>(p.t[0]) + r * C, *b = qPtr<const float>(p.t[1]) + r * C;
-  float *s = qPtr<float>(p.t[3]) + r * C;
-  constexpr int kHeld = 16; // as qRmsNormRow: every load of a short row issued before the first store
-  if (C <= kHeld * static_cast<i64>(blockDim.x)) {
-    float v[kHeld];
-#pragma unroll
-    for (int t = 0; t < kHeld; ++t) {
-      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
-      v[t] = k < C ? a[k] + b[k] : 0.0f;
-    }
-#pragma unroll
-    for (int t = 0; t < kHeld; ++t) {
-      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
-      if (k < C)
-        s[k] = v[t];
-    }
-  } else {
-    for (i64 k = threadIdx.x; k < C; k += blockDim.x)
-      s[k] = a[k] + b[k];
-  }
-  qRmsNormRow(s, qPtr<const float>(p.t[2]), qNumel(p.t[2]), qPtr<float>(p.t[4]) + r * C, C, eps);
+  qRmsNormRow(qPtr<const float>(p.t[0]) + r * C, qPtr<const float>(p.t[1]) + r * C, qPtr<float>(p.t[3]) + r * C,
+              qPtr<const float>(p.t[2]), qNumel(p.t[2]), qPtr<float>(p.t[4]) + r * C, C, eps);
 }
 
 // One row of layer_norm over the last dim: y = (x - mean) * (1 / sqrt(var + eps)) * g + b, mean and variance summed
