@@ -114,7 +114,10 @@ struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
           b.getNamedAttr("operand", b.getI64IntegerAttr(g.geometryOperand)),
           b.getNamedAttr("flat", b.getBoolAttr(g.flat)),
       };
-      records.push_back(b.getDictionaryAttr(fields));
+      SmallVector<NamedAttribute> record(std::begin(fields), std::end(fields));
+      if (g.planes)
+        record.push_back(b.getNamedAttr("planes", b.getBoolAttr(true)));
+      records.push_back(b.getDictionaryAttr(record));
     }
     module->setAttr("kern.cuda_kernels", b.getArrayAttr(records));
     SmallVector<Attribute> archAttrs;
@@ -160,6 +163,8 @@ LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cache
     k.launch.sharedBytes = static_cast<uint32_t>(fields[5]);
     k.launch.operand = static_cast<uint32_t>(fields[6]);
     k.launch.flat = flat.getValue();
+    auto planes = d.getAs<BoolAttr>("planes");
+    k.launch.planes = planes && planes.getValue();
     wrappers += text("source");
     out.symbols.push_back(std::move(k));
   }

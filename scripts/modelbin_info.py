@@ -61,11 +61,12 @@ def main():
         print("  kernels: %d" % count)
         for _ in range(count):
             name = r.str()
-            block, grid_y, rows, cols_per, cols, shared, operand, flat = (r.u32(), r.u32(), r.u32(), r.u32(),
+            block, grid_y, rows, cols_per, cols, shared, operand, mode = (r.u32(), r.u32(), r.u32(), r.u32(),
                                                                           r.u64(), r.u32(), r.u32(), r.u8())
             if args.kernels:
                 print("    %s block %d grid_y %d tile %dx%d cols %d shared %d operand %d%s" %
-                      (name, block, grid_y, rows, cols_per, cols, shared, operand, " flat" if flat else ""))
+                      (name, block, grid_y, rows, cols_per, cols, shared, operand,
+                       {0: "", 1: " flat", 2: " planes"}.get(mode, " mode %d" % mode)))
 
 
 if __name__ == "__main__":

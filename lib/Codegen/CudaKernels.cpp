@@ -344,6 +344,21 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   const bool causal = l.attrs->getInt("causal", 0) != 0, zeroNan = l.attrs->getInt("zero_nan_rows", 0) != 0;
+  // Queries of a prompt (more than one row, or a dynamic count) without a mask: the tensor-core kernel, for equal
+  // head dims that are multiples of 16 up to 128.
+  const int64_t D = q.shape[3];
+  if (!mask && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
+      l.inputs[1].shape[3] == D && v.shape[3] == D) {
+    s.body = "qFlashAttention<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
+             (zeroNan ? "true" : "false") + ", " + (cache ? "true" : "false") + ", " +
+             std::to_string(l.inputs.size()) + ">(p, " + floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+    s.geometry.block = 128;
+    s.geometry.rowsPerBlock = 64;
+    s.geometry.colsPerBlock = kWholeRow;
+    s.geometry.planes = true;
+    s.geometry.geometryOperand = 0;
+    return true;
+  }
   const double masked = l.attrs->getFloat("masked_value", -INFINITY);
   const std::string maskedLiteral = std::isinf(masked) ? (masked < 0 ? "-QOPT_INF" : "QOPT_INF") : floatLiteral(masked);
   s.body = std::string("qAttention<") + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +

@@ -347,7 +347,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
       kernels.u64(k.launch.cols);
       kernels.u32(k.launch.sharedBytes);
       kernels.u32(k.launch.operand);
-      kernels.u8(k.launch.flat ? 1 : 0);
+      kernels.u8(k.launch.flat ? 1 : k.launch.planes ? 2 : 0);
     }
     secs.push_back({fmt::SectionKind::Kernels, kernels.bytes.data(), kernels.bytes.size()});
   }

@@ -133,6 +133,9 @@ int64_t qrt_session_host_fallbacks(const qrt_session *session);
 /* Bytes the session's backend holds: on a GPU its device memory (weights, activation arena, KV state, buffers);
  * on the CPU the arena, state and buffers (the weights are the mapped file). */
 uint64_t qrt_session_memory_bytes(const qrt_session *session);
+/* The session's device and how it runs products, e.g. "NVIDIA H200 (sm_90); products of 2+ rows: cuBLASLt
+ * 130100"; "" on the CPU. Valid until the next call on this thread. */
+const char *qrt_session_device_info(const qrt_session *session);
 /* Copies the data; shape must match the input's static dims and stay within its planned bounds. */
 qrt_status qrt_session_set_input(qrt_session *session, const char *name, qrt_dtype dtype, const int64_t *shape,
                                  int32_t rank, const void *data);

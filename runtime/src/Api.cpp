@@ -236,6 +236,14 @@ int64_t qrt_session_host_fallbacks(const qrt_session *s) {
 
 uint64_t qrt_session_memory_bytes(const qrt_session *s) { return s ? s->impl->memoryBytes() : 0; }
 
+const char *qrt_session_device_info(const qrt_session *s) {
+  if (!s)
+    return "";
+  thread_local std::string text;
+  text = s->impl->deviceInfo();
+  return text.c_str();
+}
+
 qrt_status qrt_session_reset(qrt_session *s) {
   return guarded("qrt_session_reset", [&]() -> qrt_status {
     if (!s)

@@ -63,6 +63,8 @@ public:
   }
   // Device memory this backend holds (weights, arena, state, buffers), for reports.
   virtual uint64_t deviceBytes() const { return 0; }
+  // The device and the libraries it runs products with, for reports ("" when there is nothing to say).
+  virtual std::string deviceInfo() const { return {}; }
 
   // Whether the session may run an instruction this backend cannot bind on the host instead (the reference
   // kernel on downloaded operands, the results uploaded): true for accelerators, whose kernels cover the hot

@@ -173,14 +173,15 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
       l.cols = r.u64();
       l.sharedBytes = r.u32();
       l.operand = r.u32();
-      uint8_t flat = r.u8();
-      l.flat = flat != 0;
+      const uint8_t mode = r.u8();
+      l.flat = mode == 1;
+      l.planes = mode == 2;
       if (!r.ok())
         break;
       if (k.symbol.empty() || k.symbol.size() > 256 || k.symbol.find('\0') != std::string::npos || l.block == 0 ||
           l.block > format::kMaxBlock || l.block % 32 != 0 || l.gridY == 0 || l.gridY > format::kMaxGridY ||
           l.rowsPerBlock == 0 || l.colsPerBlock == 0 || l.sharedBytes > format::kMaxKernelShared ||
-          l.operand >= kMaxKernelOperands || flat > 1 || l.cols > kMaxElements)
+          l.operand >= kMaxKernelOperands || mode > 2 || l.cols > kMaxElements)
         return bad("kernels section: kernel " + std::to_string(i) + " has an invalid launch record");
       for (const DeviceKernel &o : model->deviceKernels)
         if (o.symbol == k.symbol)

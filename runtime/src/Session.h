@@ -28,6 +28,7 @@ public:
   size_t hostFallbacks() const { return fallbackCount; }
   const char *backendName() const { return backend->name(); }
   uint64_t memoryBytes() const { return backend->deviceBytes(); }
+  std::string deviceInfo() const { return backend->deviceInfo(); }
   // Zeroes the session state (the KV cache and its length): the next run starts a new sequence.
   int reset(std::string &error);
   // The named output of the last run, in host memory (downloaded on first request); valid until the next run.

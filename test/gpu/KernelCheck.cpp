@@ -13,6 +13,7 @@
 #include "Backend.h"
 #include "qopt/Codegen/Cuda.h"
 #include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/ThreadPool.h"
 
 #include <chrono>
 #include <cmath>
@@ -39,11 +40,12 @@ struct Operand {
 
 struct Case {
   std::string name, family;
-  num::Attrs attrs;
-  std::vector<Operand> inputs;
+  num::Attrs attrs = {};
+  std::vector<Operand> inputs = {};
   int numOutputs = 1;
   double tolerance = 2e-5; // max |gpu - cpu| / max(1, max |cpu|)
   int timed = 0;           // > 0: then launched this many times back to back, and the mean time printed
+  std::string cublas = "off"; // QRT_CUBLASLT for the backend: "require" sends products of 2+ rows to cuBLASLt
 };
 
 Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
@@ -293,6 +295,65 @@ std::vector<Case> cases() {
   bm.attrs.setString("fn", "div");
   bm.inputs = {f32({6, 33}), positiveF32({6, 33})};
   add(bm);
+  // Prompt-sized products: the float16 and int8 layouts, and int4 slices of rows (a 40000-row layer is dequantized
+  // in two slices at K = 1100, not a multiple of 8 or of the tile).
+  for (int64_t M : {64, 300}) {
+    Case h{"matmul_q_split f16 M=" + std::to_string(M) + " K=256", "matmul_q_split"};
+    h.attrs.setInt("bits", 16);
+    h.attrs.setInts("splits", {200, 56, 56});
+    h.inputs = {f32({1, M, 256}), bytes(DType::F16, {312, 256}, 0, 0)};
+    h.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+      std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+      for (size_t i = 0; i < b.size() / 2; ++i)
+        reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng));
+    };
+    h.numOutputs = 3;
+    add(h);
+    Case q8{"matmul_q int8 channel M=" + std::to_string(M), "matmul_q"};
+    q8.attrs.setInt("bits", 8);
+    q8.attrs.setInt("group_size", 200);
+    q8.attrs.setInt("symmetric", 1);
+    q8.inputs = {f32({M, 200}), bytes(DType::I8, {77, 200}, 0, 255), positiveF32({77, 1})};
+    add(q8);
+  }
+  // Prompt attention on tensor cores (head dims that are multiples of 16): causal with GQA, over a cache (one and
+  // several key tiles; query tiles that end mid-plane), and without causality over two batches.
+  struct F {
+    int64_t B, H, Hkv, S, keys, len, D;
+    bool causal;
+  };
+  for (F f : {F{1, 4, 2, 100, 100, -1, 64, true}, F{1, 4, 2, 70, 256, 37, 128, true},
+              F{1, 4, 2, 130, 2048, 1500, 128, true}, F{2, 4, 4, 80, 80, -1, 32, false}}) {
+    Case a{"attention tensor cores S=" + std::to_string(f.S) + " D=" + std::to_string(f.D) +
+               (f.len >= 0 ? " cache len=" + std::to_string(f.len) : std::string()) + (f.causal ? " causal" : ""),
+           "attention"};
+    a.attrs.setInt("causal", f.causal ? 1 : 0);
+    a.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(f.D)));
+    a.inputs = {f32({f.B, f.H, f.S, f.D}), f32({f.B, f.Hkv, f.keys, f.D}), f32({f.B, f.Hkv, f.keys, f.D})};
+    if (f.len >= 0)
+      a.inputs.insert(a.inputs.end(), {absent(), ints(DType::I64, {1}, {f.len})});
+    a.tolerance = 4e-3;
+    add(a);
+  }
+  Case big{"matmul_q int4 asym g100 M=33 K=1100 N=40000", "matmul_q"};
+  big.attrs.setInt("bits", 4);
+  big.attrs.setInt("group_size", 100);
+  big.attrs.setInt("symmetric", 0);
+  big.inputs = {f32({33, 1100}), bytes(DType::U8, {40000, 550}, 0, 255), positiveF32({40000, 11}),
+                bytes(DType::U8, {40000, 11}, 0, 15)};
+  add(big);
+  // Every product of more than one row also through cuBLASLt (float16 operands: float16-level tolerance).
+  const size_t generated = out.size();
+  for (size_t i = 0; i < generated; ++i) {
+    const Case &c = out[i];
+    if (c.family.rfind("matmul_q", 0) != 0 || c.inputs[0].shape.back() * 2 > num::numElements(c.inputs[0].shape))
+      continue;
+    Case lib = c;
+    lib.name += " [cuBLASLt]";
+    lib.cublas = "require";
+    lib.tolerance = 4e-3;
+    out.push_back(lib);
+  }
   return out;
 }
 
@@ -307,6 +368,7 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
   std::vector<num::Tensor> in(c.inputs.size());
   num::KernelArgs args;
   args.attrs = &c.attrs;
+  args.pool = &num::defaultThreadPool(); // the reference of a prompt-sized product is billions of flops
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const Operand &o = c.inputs[i];
     if (o.absent) {
@@ -361,8 +423,10 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
                                   img.bytes.size()});
   const cg::KernelGeometry &g = kernel.geometry;
   model.deviceKernels.push_back(
-      {kernel.symbol, {g.block, g.gridY, g.rowsPerBlock, g.colsPerBlock, g.cols, g.sharedBytes, g.geometryOperand, g.flat}});
+      {kernel.symbol, {g.block, g.gridY, g.rowsPerBlock, g.colsPerBlock, g.cols, g.sharedBytes, g.geometryOperand, g.flat,
+                               g.planes}});
   std::string err;
+  setenv("QRT_CUBLASLT", c.cublas.c_str(), 1);
   std::unique_ptr<qrt::Backend> backend = qrt::createCudaBackend(err);
   if (!backend || !backend->prepare(model, err)) {
     detail = err;
@@ -454,7 +518,11 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
     for (size_t i = 1; i < c.inputs.size(); ++i)
       if (!c.inputs[i].absent)
         weightBytes += static_cast<double>(hostIn[i].size());
-    if (c.family.rfind("matmul", 0) == 0)
+    const int64_t K = c.inputs[0].shape.back(), M = num::numElements(c.inputs[0].shape) / K;
+    if (c.family.rfind("matmul", 0) == 0 && M >= 64) // compute-bound: 2 M K N flops
+      std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f TFLOP/s", worst, us,
+                    2.0 * static_cast<double>(M * K) * static_cast<double>(ref[0].shape.back()) / us * 1e-6);
+    else if (c.family.rfind("matmul", 0) == 0)
       std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f GB/s of weights", worst, us,
                     weightBytes / us * 1e-3);
     else // attention reads only the cache's filled positions: no meaningful byte count here
@@ -469,7 +537,7 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
 std::vector<Case> benchCases() {
   std::vector<Case> out;
   for (auto [K, N] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}})
-    for (int64_t M : {1, 4, 16}) {
+    for (int64_t M : {1, 4, 16, 512}) {
       const std::string shape = " M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N);
       Case h{"f16" + shape, "matmul_q"};
       h.attrs.setInt("bits", 16);
@@ -482,7 +550,6 @@ std::vector<Case> benchCases() {
                                 false}};
       h.tolerance = 1e-4;
       h.timed = 200;
-      out.push_back(h);
       Case q{"int4 g128" + shape, "matmul_q"};
       q.attrs.setInt("bits", 4);
       q.attrs.setInt("group_size", 128);
@@ -490,7 +557,20 @@ std::vector<Case> benchCases() {
                   bytes(DType::U8, {N, K / 128}, 0, 15)};
       q.tolerance = 1e-4;
       q.timed = 200;
-      out.push_back(q);
+      if (M < 512) {
+        out.push_back(h);
+        out.push_back(q);
+      }
+      if (M == 1)
+        continue;
+      // Products of more than one row as the runtime runs them where it can: through cuBLASLt.
+      for (Case *c : {&h, &q}) {
+        c->name += " [cuBLASLt]";
+        c->cublas = "require";
+        c->tolerance = 4e-3;
+        c->timed = M == 512 ? 50 : 200;
+        out.push_back(*c);
+      }
     }
   // The rest of a decode step at the same shapes: attention of one query over the KV state (32 heads, 8 KV heads,
   // head dim 128, a 4096-position cache holding 255 or 4095 earlier positions) and the residual add + RMSNorm.
@@ -503,6 +583,15 @@ std::vector<Case> benchCases() {
     a.timed = 200;
     out.push_back(a);
   }
+  // A 512-token prompt chunk after 1536 earlier positions (tensor cores): 2 * 2 * 32 * 512 * ~1792 * 128 flops.
+  Case pf{"attention prefill H=32 Hkv=8 D=128 S=512 keys=2048", "attention"};
+  pf.attrs.setInt("causal", 1);
+  pf.attrs.setFloat("scale", 1.0 / std::sqrt(128.0));
+  pf.inputs = {f32({1, 32, 512, 128}), f32({1, 8, 2048, 128}), f32({1, 8, 2048, 128}), absent(),
+               ints(DType::I64, {1}, {1536})};
+  pf.tolerance = 4e-3;
+  pf.timed = 20;
+  out.push_back(pf);
   Case n{"add_rms_norm rows=1 C=4096", "add_rms_norm"};
   n.attrs.setFloat("epsilon", 1e-5);
   n.inputs = {f32({1, 1, 4096}), f32({1, 1, 4096}), f32({4096})};

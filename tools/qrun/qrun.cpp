@@ -385,8 +385,9 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
     decode.push_back(std::chrono::duration<double>(t2 - t1).count());
   }
   const double p = median(prefill), d = median(decode);
-  std::printf("device %s, prompt %d tokens, %d new tokens, median of %d runs\n", o.device.c_str(), o.promptLen,
-              o.maxTokens, o.repeat);
+  const std::string info = qrt_session_device_info(session);
+  std::printf("device %s%s, prompt %d tokens, %d new tokens, median of %d runs\n", o.device.c_str(),
+              info.empty() ? "" : (" [" + info + "]").c_str(), o.promptLen, o.maxTokens, o.repeat);
   std::printf("prefill: %.1f tokens/s (%.3f ms)\n", o.promptLen / p, p * 1e3);
   if (o.maxTokens)
     std::printf("decode: %.1f tokens/s (%.3f ms per token)\n", o.maxTokens / d, d * 1e3 / o.maxTokens);

@@ -83,6 +83,15 @@ __device__ __forceinline__ float qHalfToFloat(unsigned short h) {
   return f;
 }
 
+// float32 -> float16, rounded to nearest even, saturated to the largest finite half (NaN stays NaN).
+__device__ __forceinline__ unsigned short qFloatToHalf(float f) {
+  if (!(fabsf(f) <= 65504.0f) && f == f)
+    f = copysignf(65504.0f, f);
+  unsigned short h;
+  asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+}
+
 // cast float16 -> float32: t0 in, t1 out. Flat over t1.
 __device__ void qCastHalfToFloat(const QParams &p) {
   const i64 n = qNumel(p.t[1]), i = qFlatIndex();
@@ -689,3 +698,213 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
       o[d] = nan ? (ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000)) : acc[t] * (1.0f / l);
   }
 }
+
+// Tensor-core attention for prompts (flash-attention style): the same operands and results as qAttention without a
+// mask (causal and/or over the cache), for head dims D (queries, keys and values alike) that are multiples of 16 up
+// to 128. A block of 4 warps owns 64 query rows of one (b, h) plane, 16 per warp; each tile of 64 keys is staged
+// in shared memory as float16 (keys row-major, values transposed, rows padded so that fragment loads hit 32
+// distinct banks), the scores S = Q K^T and the sums P V run on mma.m16n8k16 (float16 operands, float32
+// accumulation), and the softmax is online per row in registers (exp2 of scores pre-scaled by log2(e)). Rounding q,
+// k, v and the probabilities to float16 is the difference from the reference: float16-level agreement.
+// Geometry: planes of t0 (all dims but the last two) times its rows (S) in tiles of 64; 128 threads.
+__device__ __forceinline__ void qMma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned qHalf2(float lo, float hi) { // lo in the low half
+  unsigned r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT>
+__device__ void qFlashAttention(const QParams &p, float scale) {
+  constexpr int BQ = 64, BK = 64, KS = D + 8, VS = BK + 8;
+  __shared__ __align__(16) unsigned short ks[BK][KS]; // the query tile first, then each key tile
+  __shared__ __align__(16) unsigned short vt[D][VS];
+  const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
+  const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
+  if (q.shape[3] != D || k.shape[3] != D || v.shape[3] != D || Hkv <= 0 || H % Hkv != 0) {
+    qFail(p, QOPT_STATUS_SHAPE);
+    return;
+  }
+  const i64 tiles = (S + BQ - 1) / BQ, plane = blockIdx.x / tiles, q0 = blockIdx.x % tiles * BQ;
+  const i64 b = plane / H, h = plane % H, hk = h / (H / Hkv);
+  i64 T = C;
+  if (CACHE) {
+    const i64 len = *qPtr<const i64>(p.t[4]);
+    if (len < 0 || len > C - S || q.shape[0] > k.shape[0]) {
+      qFail(p, QOPT_STATUS_CACHE_FULL);
+      return;
+    }
+    T = len + S;
+  }
+  const i64 past = T - S; // query i sees keys up to i + past (causal)
+  const i64 jEnd = CAUSAL ? (q0 + BQ + past < T ? q0 + BQ + past : T) : T;
+  const float *qb = qPtr<const float>(q) + plane * S * D;
+  const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D, *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * D;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, c2 = (lane & 3) * 2;
+#pragma unroll 8
+  for (int e = threadIdx.x; e < BQ * D; e += blockDim.x) {
+    const int r = e / D, d = e % D;
+    ks[r][d] = q0 + r < S ? qFloatToHalf(qb[(q0 + r) * D + d]) : 0;
+  }
+  __syncthreads();
+  const int r0 = warp * 16 + g;
+  unsigned qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    qa[kk][0] = *reinterpret_cast<const unsigned *>(&ks[r0][16 * kk + c2]);
+    qa[kk][1] = *reinterpret_cast<const unsigned *>(&ks[r0 + 8][16 * kk + c2]);
+    qa[kk][2] = *reinterpret_cast<const unsigned *>(&ks[r0][16 * kk + 8 + c2]);
+    qa[kk][3] = *reinterpret_cast<const unsigned *>(&ks[r0 + 8][16 * kk + 8 + c2]);
+  }
+  float o[D / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+    o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+  float mrow[2] = {-QOPT_INF, -QOPT_INF}, lrow[2] = {0.0f, 0.0f};
+  const float sl2 = scale * 1.44269504088896340736f;
+  const i64 qi[2] = {q0 + r0, q0 + r0 + 8};
+  for (i64 j0 = 0; j0 < jEnd; j0 += BK) {
+    __syncthreads(); // the previous tile (or the query fragments) read by every warp
+#pragma unroll 8
+    for (int e = threadIdx.x; e < BK * D; e += blockDim.x) {
+      const int j = e / D, d = e % D;
+      ks[j][d] = j0 + j < T ? qFloatToHalf(kb[(j0 + j) * D + d]) : 0;
+    }
+#pragma unroll 8
+    for (int e = threadIdx.x; e < BK / 2 * D; e += blockDim.x) {
+      const int j = e / D * 2, d = e % D;
+      const float a = j0 + j < T ? vb[(j0 + j) * D + d] : 0.0f, c = j0 + j + 1 < T ? vb[(j0 + j + 1) * D + d] : 0.0f;
+      *reinterpret_cast<unsigned *>(&vt[d][j]) = qFloatToHalf(a) | static_cast<unsigned>(qFloatToHalf(c)) << 16;
+    }
+    __syncthreads();
+    float s[BK / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < BK / 8; ++nt) {
+      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; ++kk)
+        qMma16816(s[nt], qa[kk], *reinterpret_cast<const unsigned *>(&ks[8 * nt + g][16 * kk + c2]),
+                  *reinterpret_cast<const unsigned *>(&ks[8 * nt + g][16 * kk + 8 + c2]));
+    }
+    float mx[2] = {mrow[0], mrow[1]};
+#pragma unroll
+    for (int nt = 0; nt < BK / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const i64 j = j0 + 8 * nt + c2 + (e & 1);
+        const bool keep = j < T && (!CAUSAL || j <= qi[e >> 1] + past);
+        s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
+        mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
+      }
+    float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+      base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
+      alpha[i] = exp2f(mrow[i] - base[i]);
+      mrow[i] = mx[i];
+    }
+#pragma unroll
+    for (int nt = 0; nt < BK / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
+        ls[e >> 1] += s[nt][e];
+      }
+    lrow[0] = lrow[0] * alpha[0] + ls[0];
+    lrow[1] = lrow[1] * alpha[1] + ls[1];
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt) {
+      o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
+    }
+#pragma unroll
+    for (int kk = 0; kk < BK / 16; ++kk) {
+      const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
+                              qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+      for (int nt = 0; nt < D / 8; ++nt)
+        qMma16816(o[nt], pa, *reinterpret_cast<const unsigned *>(&vt[8 * nt + g][16 * kk + c2]),
+                  *reinterpret_cast<const unsigned *>(&vt[8 * nt + g][16 * kk + 8 + c2]));
+    }
+  }
+  float *out = qPtr<float>(p.t[OUT]) + plane * S * D;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 1);
+    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 2);
+  }
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const i64 row = qi[e >> 1];
+      if (row < S) {
+        const float l = lrow[e >> 1];
+        out[row * D + 8 * nt + c2 + (e & 1)] =
+            l > 0.0f ? o[nt][e] * (1.0f / l) : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+      }
+    }
+}
+
+//===-- the runtime's helpers around library products ---------------------===//
+// Kernels the CUDA backend launches itself, with plain arguments, around the products of many rows it hands to
+// cuBLASLt (runtime/src/cuda/CudaBackend.cpp): the activations to float16, and quantized weights to float16 a
+// slice of rows at a time (the layouts qGemvQ reads). Every module holds them; their names and parameters are an
+// interface with the runtime. Geometry: 256 threads per block, 8 elements per thread.
+
+// y[i] = half(x[i]) for i < n.
+extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *y, i64 n) {
+  const i64 i0 = (static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+    if (i0 + j < n)
+      y[i0 + j] = qFloatToHalf(x[i0 + j]);
+}
+
+// out [n, K] float16 = (code - zero) * scale for rows r < n of codes (rowBytes apart; BITS 3 and 4: two codes a
+// byte, low nibble first; 8: int8) with scales and zero points [n, K / group] (one of each when perTensor).
+template <int BITS, bool ZEROS>
+__device__ void qDequantHalf(const u8 *codes, const float *scales, const u8 *zeros, unsigned short *out, i64 n,
+                             i64 K, i64 rowBytes, i64 group, int perTensor) {
+  const i64 per = (K + 7) / 8, t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n * per)
+    return;
+  const i64 r = t / per, k0 = t % per * 8, groups = K / group;
+  const u8 *row = codes + r * rowBytes;
+  unsigned short h[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    const i64 k = k0 + j < K ? k0 + j : K - 1;
+    const int code = BITS == 8 ? static_cast<int>(static_cast<i8>(row[k])) : (row[k >> 1] >> ((k & 1) * 4)) & 15;
+    const i64 g = perTensor ? 0 : r * groups + k / group;
+    const int z = ZEROS ? zeros[g] : BITS == 8 ? 0 : 1 << (BITS - 1);
+    h[j] = qFloatToHalf(static_cast<float>(code - z) * scales[g]);
+  }
+  unsigned short *o = out + r * K + k0;
+  if (K % 8 == 0) {
+    uint4 v;
+    v.x = h[0] | static_cast<unsigned>(h[1]) << 16, v.y = h[2] | static_cast<unsigned>(h[3]) << 16;
+    v.z = h[4] | static_cast<unsigned>(h[5]) << 16, v.w = h[6] | static_cast<unsigned>(h[7]) << 16;
+    *reinterpret_cast<uint4 *>(o) = v;
+  } else {
+    for (int j = 0; j < 8 && k0 + j < K; ++j)
+      o[j] = h[j];
+  }
+}
+
+#define QOPT_DEQUANT_HALF(NAME, BITS, ZEROS)                                                                        \
+  extern "C" __global__ void NAME(const u8 *codes, const float *scales, const u8 *zeros, unsigned short *out, i64 n, \
+                                  i64 K, i64 rowBytes, i64 group, int perTensor) {                                  \
+    qDequantHalf<BITS, ZEROS>(codes, scales, zeros, out, n, K, rowBytes, group, perTensor);                         \
+  }
+QOPT_DEQUANT_HALF(qopt_dequant_half_b3, 3, false)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b3z, 3, true)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b4, 4, false)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b4z, 4, true)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b8, 8, false)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b8z, 8, true)

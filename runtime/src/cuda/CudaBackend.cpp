@@ -5,12 +5,16 @@
 // starts; the arena and the state live in device memory; every kernel is launched on one stream with the
 // geometry its record gives (DeviceKernel), and kernels report operands out of range through a status word that
 // every synchronization checks. Families without a kernel in the file are not bound here: the session runs them
-// on the host and moves their operands (Backend::hostFallback).
+// on the host and moves their operands (Backend::hostFallback). Linear layers of more than one row go to cuBLASLt
+// where it can be opened (Blas.h), their operands converted to float16 by the module's helper kernels.
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
+#include "cuda/Blas.h"
 #include "cuda/Driver.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <vector>
@@ -48,6 +52,19 @@ const char *statusText(int code) {
 struct Bound {
   CUfunction fn = nullptr;
   const DeviceKernel *record = nullptr;
+  bool library = false; // a matmul_q family: products of more than one row go to cuBLASLt
+  bool split = false;
+};
+
+// The module's helper kernels for library products (the end of lib/Codegen/cuda/kernels.cuh).
+struct Helpers {
+  CUfunction toHalf = nullptr;
+  CUfunction dequant[3][2] = {}; // [3, 4, 8 bits][zero points]
+};
+
+struct Buffer {
+  CUdeviceptr ptr = 0;
+  size_t capacity = 0;
 };
 
 class CudaBackend final : public Backend {
@@ -66,6 +83,10 @@ public:
     for (auto &b : dynamic)
       if (b.ptr)
         d.cuMemFree(b.ptr);
+    for (Buffer *b : {&scratchX, &scratchW, &workspace})
+      if (b->ptr)
+        d.cuMemFree(b->ptr);
+    gemm.reset(); // before the context goes
     if (module)
       d.cuModuleUnload(module);
     if (stream)
@@ -102,10 +123,20 @@ public:
     return check(d.cuGraphLaunch(static_cast<CUgraphExec>(graph), stream), "cuGraphLaunch", error);
   }
   uint64_t deviceBytes() const override {
-    uint64_t total = allocated;
+    uint64_t total = allocated + scratchX.capacity + scratchW.capacity + workspace.capacity;
     for (const Buffer &b : dynamic)
       total += b.capacity;
     return total;
+  }
+
+  std::string deviceInfo() const override {
+    char name[256] = {};
+    int major = 0, minor = 0;
+    d.cuDeviceGetName(name, sizeof name - 1, device);
+    d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+    d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+    return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) + "); products of 2+ rows: " +
+           (gemm ? gemm->describe() : "generated kernels");
   }
 
   bool prepare(const Model &m, std::string &error) override {
@@ -115,7 +146,7 @@ public:
         !check(d.cuCtxSetCurrent(ctx), "cuCtxSetCurrent", error) ||
         !check(d.cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate", error))
       return false;
-    if (!loadModule(error))
+    if (!loadModule(error) || !openLibrary(error))
       return false;
     // Weights: the file's section in one allocation and one copy; external weights each their own.
     if (m.weightsSize) {
@@ -221,6 +252,9 @@ public:
     }
     Bound b;
     b.record = record;
+    const std::string f = family.name;
+    b.split = f == "matmul_q_split";
+    b.library = gemm && helpers.toHalf && (f == "matmul_q" || b.split);
     if (!check(d.cuModuleGetFunction(&b.fn, module, variant.c_str()), ("cuModuleGetFunction(" + variant + ")").c_str(),
                error))
       return nullptr;
@@ -230,6 +264,12 @@ public:
   bool launch(Kernel kernel, num::KernelArgs &args, std::string &error) override {
     const Bound &b = *static_cast<const Bound *>(kernel);
     const DeviceKernel &dk = *b.record;
+    if (b.library && !args.inputs.empty() && args.inputs[0] && args.inputs[0]->rank() > 0) {
+      const num::Tensor &x = *args.inputs[0];
+      const int64_t K = x.shape.back();
+      if (K > 0 && x.numel() / K > 1)
+        return libraryProduct(b, args, error);
+    }
     const qopt::format::KernelLaunch &k = dk.launch;
     QParams p;
     std::memset(&p, 0, sizeof p);
@@ -268,7 +308,12 @@ public:
     uint64_t rows = k.flat ? 1 : (last ? numel / last : 0), cols = k.flat ? numel : k.cols ? k.cols : last;
     if (!rows || !cols || !numel)
       return true; // nothing to compute
-    const uint64_t grid = (rows + k.rowsPerBlock - 1) / k.rowsPerBlock * ((cols + k.colsPerBlock - 1) / k.colsPerBlock);
+    uint64_t rowTiles = (rows + k.rowsPerBlock - 1) / k.rowsPerBlock;
+    if (k.planes && g.rank >= 2) { // each plane's rows tiled on their own
+      const uint64_t inner = static_cast<uint64_t>(g.shape[g.rank - 2]);
+      rowTiles = rows / inner * ((inner + k.rowsPerBlock - 1) / k.rowsPerBlock);
+    }
+    const uint64_t grid = rowTiles * ((cols + k.colsPerBlock - 1) / k.colsPerBlock);
     if (grid > 0x7fffffffu)
       return fail(dk, "a grid of " + std::to_string(grid) + " blocks", error);
     void *params[] = {&p};
@@ -283,6 +328,134 @@ public:
   }
 
 private:
+  // cuBLASLt and the module's helper kernels; a model.bin without the helpers (older than them) keeps every
+  // product in its generated kernel.
+  bool openLibrary(std::string &error) {
+    if (!module)
+      return true;
+    const char *env = std::getenv("QRT_CUBLASLT");
+    const std::string choice = env ? env : "";
+    const bool required = !choice.empty() && choice != "off" && choice != "0";
+    std::string why;
+    gemm = Gemm::open(why);
+    if (gemm) {
+      static const char *names[3][2] = {{"qopt_dequant_half_b3", "qopt_dequant_half_b3z"},
+                                        {"qopt_dequant_half_b4", "qopt_dequant_half_b4z"},
+                                        {"qopt_dequant_half_b8", "qopt_dequant_half_b8z"}};
+      bool all = d.cuModuleGetFunction(&helpers.toHalf, module, "qopt_half_from_float") == CUDA_SUCCESS;
+      for (int b = 0; b < 3; ++b)
+        for (int z = 0; z < 2; ++z)
+          all = all && d.cuModuleGetFunction(&helpers.dequant[b][z], module, names[b][z]) == CUDA_SUCCESS;
+      if (!all) {
+        helpers = Helpers();
+        gemm.reset();
+        why = "the model.bin's kernels lack the helpers for library products (compiled by an older qopt)";
+      }
+    }
+    if (!gemm && required) {
+      error = "QRT_CUBLASLT=" + choice + ": " + (why.empty() ? "cuBLASLt cannot be used" : why);
+      return false;
+    }
+    return true;
+  }
+
+  // Grows a scratch buffer (never during a recording: the decode step's products have one row).
+  bool ensure(Buffer &b, size_t bytes, const char *what, std::string &error) {
+    if (b.capacity >= bytes)
+      return true;
+    d.cuStreamSynchronize(stream); // a kernel may still read the old buffer
+    if (b.ptr)
+      d.cuMemFree(b.ptr);
+    b = Buffer();
+    if (CUresult rc = d.cuMemAlloc(&b.ptr, bytes); rc != CUDA_SUCCESS) {
+      b.ptr = 0;
+      error = std::string("cannot allocate ") + std::to_string(bytes) + " bytes of GPU memory for " + what + ": " +
+              describe(d, "cuMemAlloc", rc);
+      return false;
+    }
+    b.capacity = bytes;
+    return true;
+  }
+
+  bool launchHelper(CUfunction fn, int64_t threads, void **params, const char *what, std::string &error) {
+    const int64_t blocks = (threads + 255) / 256;
+    if (blocks > 0x7fffffff) {
+      error = std::string(what) + ": a grid of " + std::to_string(blocks) + " blocks";
+      return false;
+    }
+    return !blocks || check(d.cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1, 256, 1, 1, 0, stream, params,
+                                             nullptr),
+                            what, error);
+  }
+
+  // A linear layer of more than one row through cuBLASLt: x to float16 once, then for each result, in slices of at
+  // most kSliceElements weights, the weights to float16 (when they are codes) and one product into the result's
+  // columns. The dequantized slice is the price of the library's tensor cores: about 4 bytes written and read per
+  // weight, small next to the product's arithmetic at prompt lengths.
+  bool libraryProduct(const Bound &b, num::KernelArgs &args, std::string &error) {
+    static constexpr int64_t kSliceElements = 32ll << 20;
+    const DeviceKernel &dk = *b.record;
+    static const num::Attrs none;
+    const num::Attrs &attrs = args.attrs ? *args.attrs : none;
+    const num::Tensor &x = *args.inputs[0];
+    const num::Tensor *w = args.in(1), *scales = args.in(2), *zeros = args.in(3);
+    const int64_t K = x.shape.back(), M = x.numel() / K, bits = attrs.getInt("bits", 4);
+    const int64_t group = bits == 16 ? K : attrs.getInt("group_size", K);
+    const int bi = bits == 3 ? 0 : bits == 4 ? 1 : bits == 8 ? 2 : -1;
+    if (!w || w->rank() != 2 || (bits == 16 ? w->shape[1] != K
+                                            : bi < 0 || !scales || group <= 0 || K % group != 0))
+      return fail(dk, "operands of another layout than its library product takes", error);
+    const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
+    std::vector<int64_t> splits;
+    if (!b.split || !attrs.getInts("splits", splits))
+      splits = {N};
+    int64_t total = 0;
+    for (int64_t s : splits)
+      total += s;
+    if (splits.size() != args.outputs.size() || total != N)
+      return fail(dk, "results that do not match its splits", error);
+    const bool perTensor = bits != 16 && scales->numel() == 1 && K / group == 1;
+    const int64_t groups = perTensor ? 0 : K / group;
+    const int64_t sliceRows = bits == 16 ? N : std::max<int64_t>(1, kSliceElements / K);
+    if (!ensure(scratchX, static_cast<size_t>(M * K) * 2, "float16 activations", error) ||
+        !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error) ||
+        (bits != 16 && !ensure(scratchW, static_cast<size_t>(std::min(sliceRows, N) * K) * 2,
+                               "float16 weights", error)))
+      return false;
+    const void *xf = x.data;
+    void *xh = reinterpret_cast<void *>(scratchX.ptr);
+    int64_t n = M * K;
+    void *toHalf[] = {&xf, &xh, &n};
+    if (!launchHelper(helpers.toHalf, (n + 7) / 8, toHalf, "qopt_half_from_float", error))
+      return false;
+    lastKernel = dk.symbol + " (cuBLASLt)";
+    int64_t first = 0;
+    for (size_t s = 0; s < splits.size(); ++s) {
+      float *y = static_cast<float *>(args.outputs[s]->data);
+      for (int64_t r0 = 0; r0 < splits[s]; r0 += sliceRows) {
+        const int64_t rows = std::min(sliceRows, splits[s] - r0), row = first + r0;
+        const void *wh = static_cast<const uint8_t *>(w->data) + row * rowBytes;
+        if (bits != 16) {
+          const void *codes = wh, *sc = static_cast<const float *>(scales->data) + row * groups;
+          const void *zp = zeros ? static_cast<const uint8_t *>(zeros->data) + row * groups : nullptr;
+          void *out = reinterpret_cast<void *>(scratchW.ptr);
+          int64_t rowsArg = rows, kArg = K, bytesArg = rowBytes, groupArg = group;
+          int per = perTensor ? 1 : 0;
+          void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per};
+          if (!launchHelper(helpers.dequant[bi][zeros ? 1 : 0], rows * ((K + 7) / 8), params, "qopt_dequant_half",
+                            error))
+            return false;
+          wh = out;
+        }
+        if (!gemm->run(wh, xh, y + r0, M, rows, K, splits[s], stream, reinterpret_cast<void *>(workspace.ptr),
+                       error))
+          return fail(dk, error, error);
+      }
+      first += splits[s];
+    }
+    return true;
+  }
+
   bool check(CUresult rc, const char *call, std::string &error) {
     if (rc == CUDA_SUCCESS)
       return true;
@@ -367,11 +540,10 @@ private:
   std::vector<CUgraphExec> graphs;
   std::map<size_t, CUdeviceptr> external;
   std::map<std::string, Bound> boundKernels;
-  struct Buffer {
-    CUdeviceptr ptr = 0;
-    size_t capacity = 0;
-  };
   std::vector<Buffer> dynamic;
+  std::unique_ptr<Gemm> gemm;
+  Helpers helpers;
+  Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
   std::string lastKernel;
 };
 

@@ -38,7 +38,8 @@ struct LaunchDesc {
 
 // How the runtime launches a kernel (model.bin's kernels section). gridDim.x covers operand `geometryOperand`
 // (an index into inputs then results): its rows (all dims but the last) in tiles of rowsPerBlock, times its cols
-// (the last dim, or `cols` when non-zero) in tiles of colsPerBlock; `flat` counts all its elements as cols.
+// (the last dim, or `cols` when non-zero) in tiles of colsPerBlock; `flat` counts all its elements as cols;
+// `planes` tiles the rows of each plane (all dims but the last two) separately, so that no tile straddles two.
 struct KernelGeometry {
   uint32_t block = 256;
   uint32_t gridY = 1;
@@ -48,6 +49,7 @@ struct KernelGeometry {
   uint32_t sharedBytes = 0;
   uint32_t geometryOperand = 0;
   bool flat = false;
+  bool planes = false;
 };
 
 struct CudaKernel {

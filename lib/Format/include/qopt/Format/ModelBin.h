@@ -21,7 +21,7 @@
 //   kTokenizer: the tokenizer file as given to `qopt --tokenizer`
 //   kKernels:   device code (a CUDA target): u32 nImages, nImages x (str arch, u8 ImageFormat, u64 size, bytes),
 //               u32 nSymbols, nSymbols x (str symbol, u32 block, u32 gridY, u32 rowsPerBlock, u32 colsPerBlock,
-//               u64 cols, u32 sharedBytes, u32 operand, u8 flat): the kernels instructions name as their
+//               u64 cols, u32 sharedBytes, u32 operand, u8 mode): the kernels instructions name as their
 //               variant, and how to launch each (KernelGeometry in lib/Codegen's Cuda.h)
 //
 //===----------------------------------------------------------------------===//
@@ -40,7 +40,7 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // backend's default implementation); inputs have arena slots; Storage::Host and the program's host arena size.
 // 3.1: the kernels section (a 3.0 loader skips it, then fails cleanly to bind the variants it names).
 constexpr uint32_t kVersionMajor = 3;
-constexpr uint32_t kVersionMinor = 1;
+constexpr uint32_t kVersionMinor = 2;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
 
@@ -61,13 +61,16 @@ enum class ImageFormat : uint8_t {
 };
 // How the runtime launches one kernel of the kernels section: gridDim.x covers operand `operand` (an index into the
 // instruction's inputs then results) as rows (all dims but the last) in tiles of rowsPerBlock times cols (its last
-// dim, or `cols` if non-zero) in tiles of colsPerBlock, or all its elements as cols if `flat`; gridDim.y = gridY.
-// Encoded as u32 block, gridY, rowsPerBlock, colsPerBlock, u64 cols, u32 sharedBytes, operand, u8 flat.
+// dim, or `cols` if non-zero) in tiles of colsPerBlock, or all its elements as cols if `flat`; with `planes` the
+// rows of each plane (all dims but the last two) are tiled separately (planes x ceil(rows / rowsPerBlock) tiles,
+// version 3.2); gridDim.y = gridY. Encoded as u32 block, gridY, rowsPerBlock, colsPerBlock, u64 cols, u32
+// sharedBytes, operand, u8 mode (0 rows, 1 flat, 2 planes).
 struct KernelLaunch {
   uint32_t block = 0, gridY = 1, rowsPerBlock = 1, colsPerBlock = 1;
   uint64_t cols = 0;
   uint32_t sharedBytes = 0, operand = 0;
   bool flat = false;
+  bool planes = false;
 };
 // Limits the loader enforces on a kernel record.
 constexpr uint32_t kMaxBlock = 1024;

@@ -1,0 +1,56 @@
+//===- Blas.h - cuBLASLt, opened with dlopen, for products of many rows ----===//
+//
+// The generated kernels stream the weights once per row tile on CUDA cores: right for one row (decode), far from
+// the tensor cores' throughput when a prompt brings hundreds of rows. For those the CUDA backend hands the product
+// to cuBLASLt (float16 operands, float32 accumulation and result), opened at run time like the driver, so qrt
+// still links no CUDA library and runs the generated kernels where cuBLASLt is missing.
+//
+// QRT_CUBLASLT chooses: unset, the library found on the usual paths (libcublasLt.so.13, .so.12, then under
+// /usr/local/cuda/lib64), else the generated kernels; a path, that file; `off`, never; `require`, an error at
+// session start when it cannot be opened.
+//
+//===----------------------------------------------------------------------===//
+#ifndef QRT_CUDA_BLAS_H
+#define QRT_CUDA_BLAS_H
+
+#include "cuda/Driver.h"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+
+namespace qrt::cuda {
+
+struct BlasApi; // the library's entry points (Blas.cpp)
+
+class Gemm {
+public:
+  // cuBLASLt on the current context, or null: with `error` set when it had to open (`require`, or a library that
+  // fails to start), with `error` empty when it is simply absent or turned off.
+  static std::unique_ptr<Gemm> open(std::string &error);
+  ~Gemm();
+
+  // y[m, j] = sum_k x[m, k] * w[j, k] for m < M, j < N: x float16 [M, K] and w float16 [N, K], both row-major; y
+  // float32 with rows ldy floats apart. Enqueued on `stream`; `workspace` holds kWorkspaceBytes.
+  bool run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, CUstream stream,
+           void *workspace, std::string &error);
+
+  static constexpr size_t kWorkspaceBytes = 32 << 20;
+  // "cuBLASLt 130100" (the library's version number).
+  std::string describe() const;
+
+private:
+  Gemm() = default;
+  struct Plan;
+  const Plan *plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment, std::string &error);
+
+  const BlasApi *api = nullptr;
+  void *handle = nullptr;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, unsigned>, std::unique_ptr<Plan>> plans;
+};
+
+} // namespace qrt::cuda
+
+#endif // QRT_CUDA_BLAS_H
