@@ -10,7 +10,9 @@
 # 3. qrun --bench --device=cuda: decode (32-token prompt, 256 new tokens), prefill (a 2048-token prompt), and a
 #    QRT_PROFILE=1 decode that shows the time per kernel family
 # 4. bench/gpu/llama_torch.py: HF transformers, bf16, static-cache generate and the 2048-token forward
-# Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all).
+# Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all),
+# QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan the arena for the
+# whole 2048-token context, one prefill chunk).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -18,6 +20,7 @@ WORK="${2:-/tmp/qopt-llama8b}"
 REPEAT="${QOPT_BENCH_REPEAT:-3}"
 PREFILL_REPEAT="${QOPT_BENCH_PREFILL_REPEAT:-2}"
 STEPS="${QOPT_BENCH_STEPS:-make compile qrun torch}"
+MODELS="${QOPT_BENCH_MODELS:-f16 rtn4}"
 mkdir -p "$WORK"
 export LD_LIBRARY_PATH="$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ -z "${QOPT_NVRTC:-}" ] && [ -e /usr/local/cuda/lib64/libnvrtc.so ]; then
@@ -33,12 +36,17 @@ if step make; then
   python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence 2048 -o "$WORK/llama8b.onnx"
 fi
 if step compile; then
-  for m in f16 rtn4; do # one after the other: each holds its model's weights in memory
+  for m in $MODELS; do # one after the other: each holds its model's weights in memory
     stamp "compiling $m"
     # Prefill in chunks of 512 tokens (qrun feeds longer prompts chunk by chunk): the activation arena is planned
-    # for 512 tokens, not the whole 2048-token context.
-    args=(--quantize=none --max-dim sequence=512)
-    [ $m = rtn4 ] && args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512)
+    # for 512 tokens, not the whole 2048-token context; the -full variants plan it for the whole context.
+    case $m in
+      f16) args=(--quantize=none --max-dim sequence=512) ;;
+      rtn4) args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512) ;;
+      f16-full) args=(--quantize=none) ;;
+      rtn4-full) args=(--quantize=rtn4 --group-size 128) ;;
+      *) echo "unknown model $m" >&2; exit 2 ;;
+    esac
     /usr/bin/time -f "qopt $m: %e s, %M KiB max resident" \
       "$BIN/qopt" "$WORK/llama8b.onnx" --target=cuda:sm_90a "${args[@]}" --time -o "$WORK/$m.bin" 2>&1 |
       grep -v '^qopt:   qopt-\|^qopt:   canonicalize\|^qopt:   cse'
@@ -47,7 +55,7 @@ if step compile; then
   rm -f "$WORK/llama8b.onnx" "$WORK/llama8b.onnx.data" # 32 GB: the disk holds it or both model.bin files
 fi
 if step qrun; then
-  for m in f16 rtn4; do
+  for m in $MODELS; do
     stamp "qrun $m"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"

@@ -702,11 +702,12 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // Tensor-core attention for prompts (flash-attention style): the same operands and results as qAttention without a
 // mask (causal and/or over the cache), for head dims D (queries, keys and values alike) that are multiples of 16 up
 // to 128. A block of 4 warps owns 64 query rows of one (b, h) plane, 16 per warp; each tile of 64 keys is staged
-// in shared memory as float16 (keys row-major, values transposed, rows padded so that fragment loads hit 32
-// distinct banks), the scores S = Q K^T and the sums P V run on mma.m16n8k16 (float16 operands, float32
-// accumulation), and the softmax is online per row in registers (exp2 of scores pre-scaled by log2(e)). Rounding q,
-// k, v and the probabilities to float16 is the difference from the reference: float16-level agreement.
-// Geometry: planes of t0 (all dims but the last two) times its rows (S) in tiles of 64; 128 threads.
+// in shared memory as float16 (rows padded by 16 bytes so that the fragment loads, ldmatrix, hit 32 distinct
+// banks), the scores S = Q K^T and the sums P V run on mma.m16n8k16 (float16 operands, float32 accumulation), and
+// the softmax is online per row in registers (exp2 of scores pre-scaled by log2(e)). Rounding q, k, v and the
+// probabilities to float16 is the difference from the reference: float16-level agreement (q, k, v beyond the
+// float16 range become infinities). Geometry: planes of t0 (all dims but the last two) times its rows (S) in tiles
+// of 64; 128 threads.
 __device__ __forceinline__ void qMma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
                "{%0, %1, %2, %3};"
@@ -718,11 +719,48 @@ __device__ __forceinline__ unsigned qHalf2(float lo, float hi) { // lo in the lo
   asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
   return r;
 }
+__device__ __forceinline__ unsigned qSharedAddress(const void *p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+// Four 8x8 float16 matrices from shared memory (lane i gives row i % 8 of matrix i / 8); TRANS: transposed.
+template <bool TRANS> __device__ __forceinline__ void qLdMatrix4(unsigned (&r)[4], const void *row) {
+  if (TRANS)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(qSharedAddress(row)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(qSharedAddress(row)));
+}
+// Rows [0, 64) of a row-major [rows, D] float32 matrix as float16 into shared memory, zeros from row `valid` on;
+// 16-byte loads when `vec` (every address 16-byte aligned).
+template <int D, int STRIDE>
+__device__ __forceinline__ void qStageHalfTile(unsigned short (*dst)[STRIDE], const float *src, int valid, bool vec) {
+  if (vec) {
+#pragma unroll 4
+    for (int e = threadIdx.x; e < 64 * D / 4; e += blockDim.x) {
+      const int r = e / (D / 4), d = e % (D / 4) * 4;
+      float4 f = {0.0f, 0.0f, 0.0f, 0.0f};
+      if (r < valid)
+        f = *reinterpret_cast<const float4 *>(src + r * D + d);
+      *reinterpret_cast<uint2 *>(&dst[r][d]) = make_uint2(qHalf2(f.x, f.y), qHalf2(f.z, f.w));
+    }
+  } else {
+    for (int e = threadIdx.x; e < 64 * D / 2; e += blockDim.x) {
+      const int r = e / (D / 2), d = e % (D / 2) * 2;
+      const float a = r < valid ? src[r * D + d] : 0.0f, b = r < valid ? src[r * D + d + 1] : 0.0f;
+      *reinterpret_cast<unsigned *>(&dst[r][d]) = qHalf2(a, b);
+    }
+  }
+}
 template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT>
 __device__ void qFlashAttention(const QParams &p, float scale) {
-  constexpr int BQ = 64, BK = 64, KS = D + 8, VS = BK + 8;
+  constexpr int BQ = 64, BK = 64, KS = D + 8;
   __shared__ __align__(16) unsigned short ks[BK][KS]; // the query tile first, then each key tile
-  __shared__ __align__(16) unsigned short vt[D][VS];
+  __shared__ __align__(16) unsigned short vs[BK][KS];
   const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
   const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
   if (q.shape[3] != D || k.shape[3] != D || v.shape[3] != D || Hkv <= 0 || H % Hkv != 0) {
@@ -744,22 +782,16 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   const i64 jEnd = CAUSAL ? (q0 + BQ + past < T ? q0 + BQ + past : T) : T;
   const float *qb = qPtr<const float>(q) + plane * S * D;
   const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D, *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * D;
+  const bool vec = ((reinterpret_cast<unsigned long long>(qb) | reinterpret_cast<unsigned long long>(kb) |
+                     reinterpret_cast<unsigned long long>(vb)) & 15) == 0;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, c2 = (lane & 3) * 2;
-#pragma unroll 8
-  for (int e = threadIdx.x; e < BQ * D; e += blockDim.x) {
-    const int r = e / D, d = e % D;
-    ks[r][d] = q0 + r < S ? qFloatToHalf(qb[(q0 + r) * D + d]) : 0;
-  }
+  qStageHalfTile<D, KS>(ks, qb + q0 * D, static_cast<int>(S - q0 < BQ ? S - q0 : BQ), vec);
   __syncthreads();
   const int r0 = warp * 16 + g;
   unsigned qa[D / 16][4];
 #pragma unroll
-  for (int kk = 0; kk < D / 16; ++kk) {
-    qa[kk][0] = *reinterpret_cast<const unsigned *>(&ks[r0][16 * kk + c2]);
-    qa[kk][1] = *reinterpret_cast<const unsigned *>(&ks[r0 + 8][16 * kk + c2]);
-    qa[kk][2] = *reinterpret_cast<const unsigned *>(&ks[r0][16 * kk + 8 + c2]);
-    qa[kk][3] = *reinterpret_cast<const unsigned *>(&ks[r0 + 8][16 * kk + 8 + c2]);
-  }
+  for (int kk = 0; kk < D / 16; ++kk)
+    qLdMatrix4<false>(qa[kk], &ks[warp * 16 + (lane >> 3 & 1) * 8 + (lane & 7)][16 * kk + (lane >> 4) * 8]);
   float o[D / 8][4];
 #pragma unroll
   for (int nt = 0; nt < D / 8; ++nt)
@@ -769,34 +801,35 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   const i64 qi[2] = {q0 + r0, q0 + r0 + 8};
   for (i64 j0 = 0; j0 < jEnd; j0 += BK) {
     __syncthreads(); // the previous tile (or the query fragments) read by every warp
-#pragma unroll 8
-    for (int e = threadIdx.x; e < BK * D; e += blockDim.x) {
-      const int j = e / D, d = e % D;
-      ks[j][d] = j0 + j < T ? qFloatToHalf(kb[(j0 + j) * D + d]) : 0;
-    }
-#pragma unroll 8
-    for (int e = threadIdx.x; e < BK / 2 * D; e += blockDim.x) {
-      const int j = e / D * 2, d = e % D;
-      const float a = j0 + j < T ? vb[(j0 + j) * D + d] : 0.0f, c = j0 + j + 1 < T ? vb[(j0 + j + 1) * D + d] : 0.0f;
-      *reinterpret_cast<unsigned *>(&vt[d][j]) = qFloatToHalf(a) | static_cast<unsigned>(qFloatToHalf(c)) << 16;
-    }
+    const int valid = static_cast<int>(T - j0 < BK ? T - j0 : BK);
+    qStageHalfTile<D, KS>(ks, kb + j0 * D, valid, vec);
+    qStageHalfTile<D, KS>(vs, vb + j0 * D, valid, vec);
     __syncthreads();
     float s[BK / 8][4];
 #pragma unroll
     for (int nt = 0; nt < BK / 8; ++nt) {
       s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
 #pragma unroll
-      for (int kk = 0; kk < D / 16; ++kk)
-        qMma16816(s[nt], qa[kk], *reinterpret_cast<const unsigned *>(&ks[8 * nt + g][16 * kk + c2]),
-                  *reinterpret_cast<const unsigned *>(&ks[8 * nt + g][16 * kk + 8 + c2]));
+      for (int kk = 0; kk < D / 16; kk += 2) { // b0, b1 of two k-steps: d columns 16kk + 0, 8, 16, 24
+        unsigned kf[4];
+        if (kk + 1 < D / 16) {
+          qLdMatrix4<false>(kf, &ks[8 * nt + (lane & 7)][16 * kk + (lane >> 3) * 8]);
+          qMma16816(s[nt], qa[kk], kf[0], kf[1]);
+          qMma16816(s[nt], qa[kk + 1], kf[2], kf[3]);
+        } else { // the last of an odd count: its two matrices again as the other two (no read past the row)
+          qLdMatrix4<false>(kf, &ks[8 * nt + (lane & 7)][16 * kk + (lane >> 3 & 1) * 8]);
+          qMma16816(s[nt], qa[kk], kf[0], kf[1]);
+        }
+      }
     }
     float mx[2] = {mrow[0], mrow[1]};
+    const bool edge = j0 + BK > T || (CAUSAL && j0 + BK - 1 > q0 + past); // some key of the tile is masked
 #pragma unroll
     for (int nt = 0; nt < BK / 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const i64 j = j0 + 8 * nt + c2 + (e & 1);
-        const bool keep = j < T && (!CAUSAL || j <= qi[e >> 1] + past);
+        const bool keep = !edge || (j < T && (!CAUSAL || j <= qi[e >> 1] + past));
         s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
         mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
       }
@@ -827,9 +860,12 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
       const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
                               qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
-      for (int nt = 0; nt < D / 8; ++nt)
-        qMma16816(o[nt], pa, *reinterpret_cast<const unsigned *>(&vt[8 * nt + g][16 * kk + c2]),
-                  *reinterpret_cast<const unsigned *>(&vt[8 * nt + g][16 * kk + 8 + c2]));
+      for (int nt = 0; nt < D / 8; nt += 2) { // b0, b1 of two d tiles: keys 16kk + 0, 8 at d 8nt + 0, 8
+        unsigned vf[4];
+        qLdMatrix4<true>(vf, &vs[16 * kk + (lane >> 3 & 1) * 8 + (lane & 7)][8 * nt + (lane >> 4) * 8]);
+        qMma16816(o[nt], pa, vf[0], vf[1]);
+        qMma16816(o[nt + 1], pa, vf[2], vf[3]);
+      }
     }
   }
   float *out = qPtr<float>(p.t[OUT]) + plane * S * D;
@@ -841,12 +877,13 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
 #pragma unroll
   for (int nt = 0; nt < D / 8; ++nt)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
+    for (int e = 0; e < 4; e += 2) {
       const i64 row = qi[e >> 1];
       if (row < S) {
-        const float l = lrow[e >> 1];
-        out[row * D + 8 * nt + c2 + (e & 1)] =
-            l > 0.0f ? o[nt][e] * (1.0f / l) : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+        const float l = lrow[e >> 1], inv = 1.0f / l;
+        const float a = l > 0.0f ? o[nt][e] * inv : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+        const float c = l > 0.0f ? o[nt][e + 1] * inv : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+        *reinterpret_cast<float2 *>(out + row * D + 8 * nt + c2) = make_float2(a, c);
       }
     }
 }
@@ -867,33 +904,52 @@ extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *
 }
 
 // out [n, K] float16 = (code - zero) * scale for rows r < n of codes (rowBytes apart; BITS 3 and 4: two codes a
-// byte, low nibble first; 8: int8) with scales and zero points [n, K / group] (one of each when perTensor).
+// byte, low nibble first; 8: int8) with scales and zero points [n, K / group] (one of each when perTensor). Rows
+// whose K and group are multiples of 8 take one word of codes, one scale and one 16-byte store per thread (64-bit
+// divisions per element made this kernel 10x slower than its bytes).
 template <int BITS, bool ZEROS>
 __device__ void qDequantHalf(const u8 *codes, const float *scales, const u8 *zeros, unsigned short *out, i64 n,
                              i64 K, i64 rowBytes, i64 group, int perTensor) {
-  const i64 per = (K + 7) / 8, t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int per = static_cast<int>((K + 7) / 8);
+  const i64 t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= n * per)
     return;
-  const i64 r = t / per, k0 = t % per * 8, groups = K / group;
+  const i64 r = t / per;
+  const int k0 = static_cast<int>(t - r * per) * 8, groups = static_cast<int>(K / group);
   const u8 *row = codes + r * rowBytes;
+  const float *sc = scales + (perTensor ? 0 : r * groups);
+  const u8 *zp = ZEROS ? zeros + (perTensor ? 0 : r * groups) : nullptr;
+  constexpr int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
   unsigned short h[8];
+  if (K % 8 == 0 && group % 8 == 0) {
+    const int g = perTensor ? 0 : k0 / static_cast<int>(group);
+    const float scale = sc[g];
+    const int z = ZEROS ? zp[g] : symZero;
+    if (BITS == 8) {
+      const uint2 w = *reinterpret_cast<const uint2 *>(row + k0);
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
-    const i64 k = k0 + j < K ? k0 + j : K - 1;
-    const int code = BITS == 8 ? static_cast<int>(static_cast<i8>(row[k])) : (row[k >> 1] >> ((k & 1) * 4)) & 15;
-    const i64 g = perTensor ? 0 : r * groups + k / group;
-    const int z = ZEROS ? zeros[g] : BITS == 8 ? 0 : 1 << (BITS - 1);
-    h[j] = qFloatToHalf(static_cast<float>(code - z) * scales[g]);
-  }
-  unsigned short *o = out + r * K + k0;
-  if (K % 8 == 0) {
+      for (int j = 0; j < 8; ++j) {
+        const int code = static_cast<i8>(((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu);
+        h[j] = qFloatToHalf(static_cast<float>(code - z) * scale);
+      }
+    } else {
+      const unsigned w = *reinterpret_cast<const unsigned *>(row + k0 / 2);
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        h[j] = qFloatToHalf(static_cast<float>(static_cast<int>((w >> (j * 4)) & 15u) - z) * scale);
+    }
     uint4 v;
     v.x = h[0] | static_cast<unsigned>(h[1]) << 16, v.y = h[2] | static_cast<unsigned>(h[3]) << 16;
     v.z = h[4] | static_cast<unsigned>(h[5]) << 16, v.w = h[6] | static_cast<unsigned>(h[7]) << 16;
-    *reinterpret_cast<uint4 *>(o) = v;
-  } else {
-    for (int j = 0; j < 8 && k0 + j < K; ++j)
-      o[j] = h[j];
+    *reinterpret_cast<uint4 *>(out + r * K + k0) = v;
+    return;
+  }
+  for (int j = 0; j < 8 && k0 + j < K; ++j) {
+    const int k = k0 + j;
+    const int code = BITS == 8 ? static_cast<int>(static_cast<i8>(row[k])) : (row[k >> 1] >> ((k & 1) * 4)) & 15;
+    const int g = perTensor ? 0 : k / static_cast<int>(group);
+    const int z = ZEROS ? zp[g] : symZero;
+    out[r * K + k] = qFloatToHalf(static_cast<float>(code - z) * sc[g]);
   }
 }
 
