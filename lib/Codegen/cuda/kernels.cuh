@@ -24,24 +24,34 @@ template <typename E, typename I> __device__ void qGather(const QParams &p) {
   qPtr<E>(out)[i] = qPtr<const E>(data)[id * inner + col];
 }
 
+// Element i of `out` (out = in with dims permuted by PERM): its offset in `in`, in index type I (unsigned 32-bit
+// when the tensor allows: a 64-bit division is a long instruction sequence, and this runs once per element).
+template <typename I, int RANK>
+__device__ __forceinline__ I qTransposeSource(const QTensor &in, const QTensor &out, const int (&perm)[RANK], I i) {
+  I inStride[RANK];
+  I s = 1;
+  for (int d = RANK - 1; d >= 0; --d) {
+    inStride[d] = s;
+    s *= static_cast<I>(in.shape[d]);
+  }
+  I rem = i, src = 0;
+  for (int d = RANK - 1; d >= 0; --d) {
+    const I size = static_cast<I>(out.shape[d]), idx = rem % size;
+    rem /= size;
+    src += idx * inStride[perm[d]];
+  }
+  return src;
+}
+
 // transpose: t0 in, t1 out = in with dims permuted by PERM. Flat over t1.
 template <typename E, int RANK> __device__ void qTranspose(const QParams &p, const int (&perm)[RANK]) {
   const QTensor &in = p.t[0], &out = p.t[1];
   const i64 n = qNumel(out), i = qFlatIndex();
   if (i >= n)
     return;
-  i64 inStride[RANK];
-  i64 s = 1;
-  for (int d = RANK - 1; d >= 0; --d) {
-    inStride[d] = s;
-    s *= in.shape[d];
-  }
-  i64 rem = i, src = 0;
-  for (int d = RANK - 1; d >= 0; --d) {
-    const i64 idx = rem % out.shape[d];
-    rem /= out.shape[d];
-    src += idx * inStride[perm[d]];
-  }
+  const i64 src = n <= 0xffffffffLL
+                      ? static_cast<i64>(qTransposeSource<unsigned>(in, out, perm, static_cast<unsigned>(i)))
+                      : qTransposeSource<i64>(in, out, perm, i);
   qPtr<E>(out)[i] = qPtr<const E>(in)[src];
 }
 
@@ -59,7 +69,13 @@ template <typename E, int AXIS> __device__ void qKvAppend(const QParams &p) {
   i64 inner = 1;
   for (int d = AXIS + 1; d < x.rank; ++d)
     inner *= x.shape[d];
-  const i64 o = i / (S * inner), s = i / inner % S, in = i % inner;
+  i64 o, s, in;
+  if (n <= 0xffffffffLL) { // 32-bit divisions (see qTransposeSource)
+    const unsigned u = static_cast<unsigned>(i), un = static_cast<unsigned>(inner), row = u / un;
+    o = row / static_cast<unsigned>(S), s = row % static_cast<unsigned>(S), in = u % un;
+  } else {
+    o = i / (S * inner), s = i / inner % S, in = i % inner;
+  }
   qPtr<E>(p.t[3])[(o * cap + len + s) * inner + in] = qPtr<const E>(x)[i];
 }
 
