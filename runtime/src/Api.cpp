@@ -52,23 +52,6 @@ template <class Body> qrt_status guarded(const char *call, Body &&body) noexcept
     return &unknownError;
   }
 }
-} // namespace
-
-extern "C" {
-
-qrt_status_code qrt_status_code_of(qrt_status s) { return s ? s->code : QRT_OK; }
-const char *qrt_status_message(qrt_status s) { return s ? s->message.c_str() : "ok"; }
-void qrt_status_free(qrt_status s) {
-  if (s != &outOfMemory && s != &unknownError)
-    delete s;
-}
-
-const char *qrt_dtype_name(qrt_dtype d) { return qopt::num::dtypeName(static_cast<qopt::num::DType>(d)); }
-size_t qrt_dtype_size(qrt_dtype d) { return qopt::num::dtypeSize(static_cast<qopt::num::DType>(d)); }
-
-qrt_status qrt_model_load(const char *path, qrt_model **out) { return qrt_model_load_with_options(path, nullptr, out); }
-
-namespace {
 
 qrt::WeightResolver makeResolver(const qrt_model_options *options) {
   if (!options || !options->resolve_weight)
@@ -87,6 +70,21 @@ qrt_status finishLoad(std::unique_ptr<qrt::Model> m, int code, const std::string
 }
 
 } // namespace
+
+extern "C" {
+
+qrt_status_code qrt_status_code_of(qrt_status s) { return s ? s->code : QRT_OK; }
+const char *qrt_status_message(qrt_status s) { return s ? s->message.c_str() : "ok"; }
+void qrt_status_free(qrt_status s) {
+  if (s != &outOfMemory && s != &unknownError)
+    delete s;
+}
+
+const char *qrt_dtype_name(qrt_dtype d) { return qopt::num::dtypeName(static_cast<qopt::num::DType>(d)); }
+size_t qrt_dtype_size(qrt_dtype d) { return qopt::num::dtypeSize(static_cast<qopt::num::DType>(d)); }
+
+qrt_status qrt_model_load(const char *path, qrt_model **out) { return qrt_model_load_with_options(path, nullptr, out); }
+
 
 qrt_status qrt_model_load_with_options(const char *path, const qrt_model_options *options, qrt_model **out) {
   return guarded("qrt_model_load_with_options", [&]() -> qrt_status {
