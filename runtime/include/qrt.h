@@ -148,6 +148,11 @@ qrt_status qrt_session_reset(qrt_session *session);
 /* The named output of the last run, in host memory (copied from the device on the first request after a run);
  * its data stays valid until the session's next run. */
 qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_tensor *out_tensor);
+/* Rows [first, first + count) of the named output viewed as a matrix [rows, its last dim]: out_tensor is
+ * [count, last dim], and only those bytes come from the device (a generator needs the last position's logits, not
+ * the whole prompt's: 1 GB for 2048 positions of a 128K vocabulary). Valid until the next run. */
+qrt_status qrt_session_get_output_rows(qrt_session *session, const char *name, int64_t first, int64_t count,
+                                       qrt_tensor *out_tensor);
 
 /* A llama2.c tokenizer.bin file with `vocab_size` tokens. */
 qrt_status qrt_tokenizer_load(const char *path, int32_t vocab_size, qrt_tokenizer **out_tokenizer);

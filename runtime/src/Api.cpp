@@ -269,6 +269,24 @@ qrt_status qrt_session_get_output(qrt_session *s, const char *name, qrt_tensor *
   });
 }
 
+qrt_status qrt_session_get_output_rows(qrt_session *s, const char *name, int64_t first, int64_t count,
+                                       qrt_tensor *out) {
+  return guarded("qrt_session_get_output_rows", [&]() -> qrt_status {
+    int code = 0;
+    std::string err;
+    const qopt::num::Tensor *t = s->impl->outputRows(name ? name : "", first, count, code, err);
+    if (!t)
+      return makeStatus(code, err);
+    std::memset(out, 0, sizeof *out);
+    out->dtype = static_cast<qrt_dtype>(t->dtype);
+    out->rank = 2;
+    out->shape[0] = t->shape[0];
+    out->shape[1] = t->shape[1];
+    out->data = t->data;
+    return nullptr;
+  });
+}
+
 qrt_status qrt_tokenizer_create(const qrt_model *m, qrt_tokenizer **out) {
   return guarded("qrt_tokenizer_create", [&]() -> qrt_status {
     if (!m->impl->tokenizer)

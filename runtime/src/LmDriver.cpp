@@ -70,13 +70,14 @@ void LmDriver::resetCache() {
   position = 0;
 }
 
-bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error) {
+bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error,
+                       bool lastOnly) {
   int64_t n = static_cast<int64_t>(ids.size());
   if (hasCache() && maxSeq > 0 && n > maxSeq) {
     for (int64_t at = 0; at < n; at += maxSeq) {
       const int64_t end = std::min(n, at + maxSeq);
       std::vector<int32_t> chunk(ids.begin() + at, ids.begin() + end);
-      if (!forward(chunk, start + at, end == n ? logits : nullptr, error))
+      if (!forward(chunk, start + at, end == n ? logits : nullptr, error, lastOnly))
         return false;
     }
     return true;
@@ -126,6 +127,18 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
   }
   if (!logits)
     return true;
+  if (lastOnly) {
+    if (!ok(qrt_session_get_output_rows(session, "logits", n - 1, 1, logits), "logits", error))
+      return false;
+    logits->rank = 3;
+    logits->shape[2] = logits->shape[1];
+    logits->shape[1] = logits->shape[0] = 1;
+    if (logits->dtype != QRT_FLOAT32) {
+      error = "the model's 'logits' output is not float32 [batch, sequence, vocab]";
+      return false;
+    }
+    return true;
+  }
   if (!ok(qrt_session_get_output(session, "logits", logits), "logits", error))
     return false;
   if (logits->rank != 3 || logits->dtype != QRT_FLOAT32 || logits->shape[1] != n) {

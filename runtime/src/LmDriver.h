@@ -37,8 +37,10 @@ public:
   // owned by the session until its next run. With a cache, `start` is the number of positions fed since the last
   // reset, and more ids than the compiled sequence bound (maxSeq) run as consecutive chunks of at most maxSeq
   // (chunked prefill: a model compiled with a small sequence bound plans a small activation arena and still takes
-  // prompts up to its context); `*logits` then covers the last chunk only, [1, shape[1], vocab].
-  bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error);
+  // prompts up to its context); `*logits` then covers the last chunk only, [1, shape[1], vocab]. With `lastOnly`,
+  // `*logits` is the last position's row alone, [1, 1, vocab], and only it is fetched from the device.
+  bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error,
+               bool lastOnly = false);
 
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
   int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim

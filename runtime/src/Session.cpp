@@ -505,4 +505,45 @@ const num::Tensor *Session::output(const std::string &name, int &code, std::stri
   return nullptr;
 }
 
+const num::Tensor *Session::outputRows(const std::string &name, int64_t first, int64_t count, int &code,
+                                       std::string &error) {
+  code = QRT_ERROR_INVALID_ARGUMENT;
+  if (!last) {
+    error = "the session has not run (or its last run failed)";
+    return nullptr;
+  }
+  for (size_t i = 0; i < last->outputs.size(); ++i) {
+    if (last->outputNames[i] != name)
+      continue;
+    const uint32_t id = last->outputs[i];
+    const num::Tensor &t = tensors[id];
+    const int64_t cols = t.shape.empty() ? 1 : t.shape.back(), rows = cols ? t.numel() / cols : 0;
+    if (first < 0 || count < 0 || first > rows || count > rows - first) {
+      error = "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ") of output '" + name +
+              "', which has " + std::to_string(rows);
+      return nullptr;
+    }
+    const size_t rowBytes = static_cast<size_t>(cols) * num::dtypeSize(t.dtype);
+    rowsView.dtype = t.dtype;
+    rowsView.shape = {count, cols};
+    if (hostData[id]) {
+      rowsView.data = const_cast<uint8_t *>(static_cast<const uint8_t *>(hostData[id]) + first * rowBytes);
+      return &rowsView;
+    }
+    const size_t bytes = static_cast<size_t>(count) * rowBytes;
+    if (!(rowsView.data = rowsBuffer.reserve(bytes))) {
+      error = "out of memory: cannot allocate " + std::to_string(bytes) + " host bytes for '" + name + "'";
+      code = QRT_ERROR_OUT_OF_MEMORY;
+      return nullptr;
+    }
+    if (!backend->download(rowsView.data, static_cast<const uint8_t *>(t.data) + first * rowBytes, bytes, error)) {
+      code = QRT_ERROR_EXECUTION;
+      return nullptr;
+    }
+    return &rowsView;
+  }
+  error = "no output named '" + name + "'";
+  return nullptr;
+}
+
 } // namespace qrt

@@ -34,6 +34,10 @@ public:
   // The named output of the last run, in host memory (downloaded on first request); valid until the next run.
   // Null with `error` set if there is no such output or it cannot be fetched.
   const qopt::num::Tensor *output(const std::string &name, int &code, std::string &error);
+  // Rows [first, first + count) of the named output viewed as [rows, last dim], [count, last dim] in host memory:
+  // only those bytes come from the device (the last position's logits, not a prompt's). Valid until the next run.
+  const qopt::num::Tensor *outputRows(const std::string &name, int64_t first, int64_t count, int &code,
+                                      std::string &error);
 
 private:
   // Host memory that grows on demand and reports failure instead of throwing (sizes can come from run-time data).
@@ -69,6 +73,8 @@ private:
   // which each was made (a value changes from one run to the next).
   std::vector<qopt::num::Tensor> hostCopy, deviceCopy;
   std::vector<HostBuffer> downloaded;
+  HostBuffer rowsBuffer;
+  qopt::num::Tensor rowsView;
   std::vector<uint64_t> downloadedIn, uploadedIn;
   uint64_t runs = 0;
   // The inputs set, by their index in the general entry (every entry's inputs match them by name).

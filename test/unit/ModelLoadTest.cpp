@@ -157,6 +157,16 @@ std::string loadAndRun(const Image &img, const qrt_model_options *options = null
   const auto *yv = static_cast<const float *>(y.data);
   EXPECT_EQ(yv[0], 11);
   EXPECT_EQ(yv[3], 44);
+  // The same output as rows of [rows, last dim]: y [4] is one row of 4.
+  qrt_tensor row;
+  EXPECT_EQ(qrt_session_get_output_rows(session, "y", 0, 1, &row), nullptr);
+  EXPECT_EQ(row.rank, 2);
+  EXPECT_EQ(row.shape[0], 1);
+  EXPECT_EQ(row.shape[1], 4);
+  EXPECT_EQ(static_cast<const float *>(row.data)[3], 44);
+  qrt_status past = qrt_session_get_output_rows(session, "y", 1, 1, &row);
+  EXPECT_STREQ(qrt_status_message(past), "rows [1, 2) of output 'y', which has 1");
+  qrt_status_free(past);
   EXPECT_EQ(qrt_model_arena_bytes(model), arenaBytes);
   qrt_session_free(session);
   qrt_model_free(model);

@@ -287,7 +287,7 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
     int64_t last;
     if (lm.hasCache()) {
       std::vector<int32_t> chunk(tokens.begin() + fed, tokens.end());
-      if (!lm.forward(chunk, static_cast<int64_t>(fed), &logits, lmErr))
+      if (!lm.forward(chunk, static_cast<int64_t>(fed), &logits, lmErr, /*lastOnly=*/true))
         die(lmErr);
       fed = tokens.size();
       last = logits.shape[1] - 1; // the last chunk's rows (a long prompt runs in chunks)
@@ -366,7 +366,7 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
     auto t0 = clock::now();
     for (int32_t &t : prompt)
       t = static_cast<int32_t>(3 + rng() % 250); // ids every vocabulary has
-    if (!lm.forward(prompt, 0, &logits, err))
+    if (!lm.forward(prompt, 0, &logits, err, /*lastOnly=*/true))
       die(err);
     vocab = logits.shape[2];
     const float *row = static_cast<const float *>(logits.data) + (logits.shape[1] - 1) * vocab;
