@@ -751,24 +751,43 @@ template <bool TRANS> __device__ __forceinline__ void qLdMatrix4(unsigned (&r)[4
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(qSharedAddress(row)));
 }
-// Rows [0, 64) of a row-major [rows, D] float32 matrix as float16 into shared memory, zeros from row `valid` on;
-// 16-byte loads when `vec` (every address 16-byte aligned).
-template <int D, int STRIDE>
-__device__ __forceinline__ void qStageHalfTile(unsigned short (*dst)[STRIDE], const float *src, int valid, bool vec) {
-  if (vec) {
-#pragma unroll 4
-    for (int e = threadIdx.x; e < 64 * D / 4; e += blockDim.x) {
-      const int r = e / (D / 4), d = e % (D / 4) * 4;
-      float4 f = {0.0f, 0.0f, 0.0f, 0.0f};
-      if (r < valid)
-        f = *reinterpret_cast<const float4 *>(src + r * D + d);
-      *reinterpret_cast<uint2 *>(&dst[r][d]) = make_uint2(qHalf2(f.x, f.y), qHalf2(f.z, f.w));
+// Rows [0, 64) of NM row-major [rows, D] float32 matrices as float16 into shared memory, zeros from row `valid`
+// (>= 1) on; 128 threads. Aligned (`vec`): every thread's 16-byte loads of a batch are issued before any is used
+// (rows past `valid` read row valid - 1 and store zeros, so no load sits behind a branch): a load-convert-store
+// loop waited out the L2 latency per load and made this kernel 7x slower than its arithmetic.
+template <int D, int STRIDE, int NM>
+__device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM])[STRIDE],
+                                                const float *const (&src)[NM], int valid, bool vec) {
+  if (!vec) {
+    for (int m = 0; m < NM; ++m)
+      for (int e = threadIdx.x; e < 64 * D / 2; e += 128) {
+        const int r = e / (D / 2), d = e % (D / 2) * 2;
+        const float a = r < valid ? src[m][r * D + d] : 0.0f, b = r < valid ? src[m][r * D + d + 1] : 0.0f;
+        *reinterpret_cast<unsigned *>(&dst[m][r][d]) = qHalf2(a, b);
+      }
+    return;
+  }
+  constexpr int N = 64 * D / 4 / 128, BATCH = N <= 8 ? N : N / 2; // float4s per thread and matrix
+#pragma unroll
+  for (int b0 = 0; b0 < N; b0 += BATCH) {
+    float4 f[NM][BATCH];
+#pragma unroll
+    for (int i = 0; i < BATCH; ++i) {
+      const int e = threadIdx.x + (b0 + i) * 128, r = e / (D / 4), d = e % (D / 4) * 4;
+      const int row = r < valid ? r : valid - 1;
+#pragma unroll
+      for (int m = 0; m < NM; ++m)
+        f[m][i] = __ldg(reinterpret_cast<const float4 *>(src[m] + row * D + d));
     }
-  } else {
-    for (int e = threadIdx.x; e < 64 * D / 2; e += blockDim.x) {
-      const int r = e / (D / 2), d = e % (D / 2) * 2;
-      const float a = r < valid ? src[r * D + d] : 0.0f, b = r < valid ? src[r * D + d + 1] : 0.0f;
-      *reinterpret_cast<unsigned *>(&dst[r][d]) = qHalf2(a, b);
+#pragma unroll
+    for (int i = 0; i < BATCH; ++i) {
+      const int e = threadIdx.x + (b0 + i) * 128, r = e / (D / 4), d = e % (D / 4) * 4;
+#pragma unroll
+      for (int m = 0; m < NM; ++m) {
+        const float4 v = f[m][i];
+        *reinterpret_cast<uint2 *>(&dst[m][r][d]) =
+            r < valid ? make_uint2(qHalf2(v.x, v.y), qHalf2(v.z, v.w)) : make_uint2(0u, 0u);
+      }
     }
   }
 }
@@ -801,7 +820,11 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   const bool vec = ((reinterpret_cast<unsigned long long>(qb) | reinterpret_cast<unsigned long long>(kb) |
                      reinterpret_cast<unsigned long long>(vb)) & 15) == 0;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, c2 = (lane & 3) * 2;
-  qStageHalfTile<D, KS>(ks, qb + q0 * D, static_cast<int>(S - q0 < BQ ? S - q0 : BQ), vec);
+  {
+    unsigned short(*const dst[1])[KS] = {ks};
+    const float *const src[1] = {qb + q0 * D};
+    qStageHalfTiles<D, KS, 1>(dst, src, static_cast<int>(S - q0 < BQ ? S - q0 : BQ), vec);
+  }
   __syncthreads();
   const int r0 = warp * 16 + g;
   unsigned qa[D / 16][4];
@@ -818,8 +841,9 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   for (i64 j0 = 0; j0 < jEnd; j0 += BK) {
     __syncthreads(); // the previous tile (or the query fragments) read by every warp
     const int valid = static_cast<int>(T - j0 < BK ? T - j0 : BK);
-    qStageHalfTile<D, KS>(ks, kb + j0 * D, valid, vec);
-    qStageHalfTile<D, KS>(vs, vb + j0 * D, valid, vec);
+    unsigned short(*const dst[2])[KS] = {ks, vs};
+    const float *const src[2] = {kb + j0 * D, vb + j0 * D};
+    qStageHalfTiles<D, KS, 2>(dst, src, valid, vec);
     __syncthreads();
     float s[BK / 8][4];
 #pragma unroll
