@@ -101,7 +101,9 @@ public:
   Graph capture(const std::function<bool(std::string &)> &body, std::string &error) override {
     if (!check(d.cuStreamBeginCapture(stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture", error))
       return nullptr;
+    capturing = true;
     const bool ok = body(error);
+    capturing = false;
     CUgraph graph = nullptr;
     CUresult rc = d.cuStreamEndCapture(stream, &graph);
     if (!ok) {
@@ -267,8 +269,12 @@ public:
     if (b.library && !args.inputs.empty() && args.inputs[0] && args.inputs[0]->rank() > 0) {
       const num::Tensor &x = *args.inputs[0];
       const int64_t K = x.shape.back();
-      if (K > 0 && x.numel() / K > 1)
-        return libraryProduct(b, args, error);
+      if (K > 0 && x.numel() / K > 1) {
+        bool declined = false;
+        const bool ok = libraryProduct(b, args, declined, error);
+        if (ok || !declined)
+          return ok;
+      }
     }
     const qopt::format::KernelLaunch &k = dk.launch;
     QParams p;
@@ -359,7 +365,7 @@ private:
     return true;
   }
 
-  // Grows a scratch buffer (never during a recording: the decode step's products have one row).
+  // Grows a scratch buffer (never during a recording: libraryProduct declines there).
   bool ensure(Buffer &b, size_t bytes, const char *what, std::string &error) {
     if (b.capacity >= bytes)
       return true;
@@ -392,7 +398,9 @@ private:
   // most kSliceElements weights, the weights to float16 (when they are codes) and one product into the result's
   // columns. The dequantized slice is the price of the library's tensor cores: about 4 bytes written and read per
   // weight, small next to the product's arithmetic at prompt lengths.
-  bool libraryProduct(const Bound &b, num::KernelArgs &args, std::string &error) {
+  // Under a recording nothing may be allocated (nor the stream synchronized): a product whose scratch does not fit
+  // the buffers a previous run grew is `declined` and runs in its generated kernel.
+  bool libraryProduct(const Bound &b, num::KernelArgs &args, bool &declined, std::string &error) {
     static constexpr int64_t kSliceElements = 32ll << 20;
     const DeviceKernel &dk = *b.record;
     static const num::Attrs none;
@@ -417,10 +425,15 @@ private:
     const bool perTensor = bits != 16 && scales->numel() == 1 && K / group == 1;
     const int64_t groups = perTensor ? 0 : K / group;
     const int64_t sliceRows = bits == 16 ? N : std::max<int64_t>(1, kSliceElements / K);
-    if (!ensure(scratchX, static_cast<size_t>(M * K) * 2, "float16 activations", error) ||
+    const size_t xBytes = static_cast<size_t>(M * K) * 2, wBytes = static_cast<size_t>(std::min(sliceRows, N) * K) * 2;
+    if (capturing && (scratchX.capacity < xBytes || workspace.capacity < Gemm::kWorkspaceBytes ||
+                      (bits != 16 && scratchW.capacity < wBytes))) {
+      declined = true;
+      return false;
+    }
+    if (!ensure(scratchX, xBytes, "float16 activations", error) ||
         !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error) ||
-        (bits != 16 && !ensure(scratchW, static_cast<size_t>(std::min(sliceRows, N) * K) * 2,
-                               "float16 weights", error)))
+        (bits != 16 && !ensure(scratchW, wBytes, "float16 weights", error)))
       return false;
     const void *xf = x.data;
     void *xh = reinterpret_cast<void *>(scratchX.ptr);
@@ -545,6 +558,7 @@ private:
   Helpers helpers;
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
   std::string lastKernel;
+  bool capturing = false; // inside capture(): no allocation, no synchronization
 };
 
 } // namespace
