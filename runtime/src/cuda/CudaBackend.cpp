@@ -398,6 +398,7 @@ private:
   // most kSliceElements weights, the weights to float16 (when they are codes) and one product into the result's
   // columns. The dequantized slice is the price of the library's tensor cores: about 4 bytes written and read per
   // weight, small next to the product's arithmetic at prompt lengths.
+  //
   // Under a recording nothing may be allocated (nor the stream synchronized): a product whose scratch does not fit
   // the buffers a previous run grew is `declined` and runs in its generated kernel.
   bool libraryProduct(const Bound &b, num::KernelArgs &args, bool &declined, std::string &error) {
@@ -410,8 +411,9 @@ private:
     const int64_t K = x.shape.back(), M = x.numel() / K, bits = attrs.getInt("bits", 4);
     const int64_t group = bits == 16 ? K : attrs.getInt("group_size", K);
     const int bi = bits == 3 ? 0 : bits == 4 ? 1 : bits == 8 ? 2 : -1;
-    if (!w || w->rank() != 2 || (bits == 16 ? w->shape[1] != K
-                                            : bi < 0 || !scales || group <= 0 || K % group != 0))
+    if (!w || w->rank() != 2 ||
+        (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
+                    : bi < 0 || !scales || group <= 0 || K % group != 0))
       return fail(dk, "operands of another layout than its library product takes", error);
     const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
     std::vector<int64_t> splits;
