@@ -46,6 +46,9 @@ struct Case {
   double tolerance = 2e-5; // max |gpu - cpu| / max(1, max |cpu|)
   int timed = 0;           // > 0: then launched this many times back to back, and the mean time printed
   std::string cublas = "off"; // QRT_CUBLASLT for the backend: "require" sends products of 2+ rows to cuBLASLt
+  // Recorded as a CUDA graph and replayed: 1 on a fresh backend (a library product has no scratch yet, so it must
+  // decline and run its generated kernel), 2 after a plain launch grew the scratch (the library inside the graph).
+  int captured = 0;
 };
 
 Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
@@ -346,11 +349,28 @@ std::vector<Case> cases() {
   big.inputs = {f32({33, 1100}), bytes(DType::U8, {40000, 550}, 0, 255), positiveF32({40000, 11}),
                 bytes(DType::U8, {40000, 11}, 0, 15)};
   add(big);
+  // Products recorded as CUDA graphs (static entries of 2+ rows, e.g. batched decode): before any scratch exists
+  // (the generated kernel) and after (cuBLASLt inside the graph).
+  for (int mode : {1, 2}) {
+    Case g{std::string("matmul_q_split int4 g32 M=17 recorded") + (mode == 1 ? " first" : " after a run"),
+           "matmul_q_split"};
+    g.attrs.setInt("bits", 4);
+    g.attrs.setInt("group_size", 32);
+    g.attrs.setInts("splits", {64, 32, 32});
+    g.inputs = {f32({17, 96}), bytes(DType::U8, {128, 48}, 0, 255), positiveF32({128, 3}),
+                bytes(DType::U8, {128, 3}, 0, 15)};
+    g.numOutputs = 3;
+    g.cublas = "require";
+    g.captured = mode;
+    g.tolerance = mode == 1 ? 2e-5 : 4e-3; // the generated kernel is float32 throughout
+    add(g);
+  }
   // Every product of more than one row also through cuBLASLt (float16 operands: float16-level tolerance).
   const size_t generated = out.size();
   for (size_t i = 0; i < generated; ++i) {
     const Case &c = out[i];
-    if (c.family.rfind("matmul_q", 0) != 0 || c.inputs[0].shape.back() * 2 > num::numElements(c.inputs[0].shape))
+    if (c.family.rfind("matmul_q", 0) != 0 || c.captured ||
+        c.inputs[0].shape.back() * 2 > num::numElements(c.inputs[0].shape))
       continue;
     Case lib = c;
     lib.name += " [cuBLASLt]";
@@ -467,7 +487,22 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
     }
     dargs.outputs.push_back(&devOut[k]);
   }
-  if (!backend->launch(bound, dargs, err) || !backend->synchronize(err)) {
+  if (c.captured == 2 && (!backend->launch(bound, dargs, err) || !backend->synchronize(err))) {
+    detail = err;
+    return false;
+  }
+  if (c.captured) {
+    for (int k = 0; k < c.numOutputs; ++k) { // the replay must write every result again
+      std::vector<uint8_t> poison(refData[k].size(), 0xff);
+      backend->upload(devOut[k].data, poison.data(), poison.size(), err);
+    }
+    qrt::Backend::Graph graph =
+        backend->capture([&](std::string &e) { return backend->launch(bound, dargs, e); }, err);
+    if (!graph || !backend->replay(graph, err) || !backend->synchronize(err)) {
+      detail = "recorded: " + err;
+      return false;
+    }
+  } else if (!backend->launch(bound, dargs, err) || !backend->synchronize(err)) {
     detail = err;
     return false;
   }
