@@ -252,7 +252,9 @@ struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
       if (!key.empty())
         groups[{l.getOperands()[0], StringAttr::get(&getContext(), key)}].push_back(l);
     });
-    for (auto &[key, members] : groups) {
+    for (auto &group : groups) {
+      const auto &key = group.first;
+      auto &members = group.second; // a reference the lambdas below can capture (a structured binding cannot)
       if (members.size() < 2)
         continue;
       const bool quant = key.second.getValue() != "f32";

@@ -193,8 +193,9 @@ LogicalResult KvAdvanceOp::verify() {
   if (getResult().getType() != getLength().getType())
     return emitOpError() << "result type must be the length's type";
   auto sizes = getSizes().getType();
-  if (sizes.getRank() != 1 || !sizes.getElementType().isInteger(64) || sizes.isDynamicDim(0) || getAxis() < 0 ||
-      getAxis() >= sizes.getDimSize(0))
+  const int64_t axis = static_cast<int64_t>(getAxis());
+  if (sizes.getRank() != 1 || !sizes.getElementType().isInteger(64) || sizes.isDynamicDim(0) || axis < 0 ||
+      axis >= sizes.getDimSize(0))
     return emitOpError() << "expects the new entries' sizes as a 1-D i64 tensor with an entry at the axis, got "
                          << sizes;
   return verifyLength(getOperation(), getLength());
