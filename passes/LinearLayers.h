@@ -30,6 +30,20 @@ inline nn::ConstantOp linearWeight(nn::MatmulOp mm) {
   return wc;
 }
 
+// The constant weight of `mm` if it would be a linear layer but for its float type (float16 or bfloat16 weights
+// and activations: qopt quantizes float32 graphs), else null; reports name these layers rather than skip them.
+inline nn::ConstantOp otherFloatWeight(nn::MatmulOp mm) {
+  auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
+  auto wt = llvm::dyn_cast<mlir::RankedTensorType>(mm.getRhs().getType());
+  auto xt = llvm::dyn_cast<mlir::RankedTensorType>(mm.getLhs().getType());
+  if (!wc || !wt || !xt || wt.getRank() != 2 || !llvm::isa<mlir::FloatType>(wt.getElementType()) ||
+      wt.getElementType().isF32() || xt.getRank() < 1 || xt.getShape().back() != wt.getDimSize(0))
+    return nullptr;
+  if (wt.getDimSize(0) < kMinQuantizedK || wt.getNumElements() < kMinQuantizedElements)
+    return nullptr;
+  return wc;
+}
+
 // Set by qopt-select-layers on linear layers that stay in float: why, as a sentence.
 constexpr const char *kFloatReasonAttr = "qopt.float_reason";
 

@@ -85,6 +85,19 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       if (auto reason = op->getAttrOfType<StringAttr>(kFloatReasonAttr))
         r.floatReason = reason.str();
       out.push_back(std::move(r));
+    } else if (auto mm = dyn_cast<nn::MatmulOp>(op); mm && otherFloatWeight(mm)) {
+      LayerReport r;
+      r.name = layerName(mm);
+      r.node = nodeName(op);
+      auto wt = cast<RankedTensorType>(mm.getRhs().getType());
+      r.inputs = wt.getDimSize(0);
+      r.outputs = wt.getDimSize(1);
+      r.format = wt.getElementType().isF16() ? "f16" : wt.getElementType().isBF16() ? "bf16" : "float";
+      r.floatBytes = static_cast<uint64_t>(r.inputs * r.outputs) * 4;
+      r.bytes = tensorBytes(wt);
+      r.floatReason = r.format + " weights and activations: qopt quantizes float32 graphs (export the model in "
+                      "float32; qopt stores float16 weights for a GPU target itself)";
+      out.push_back(std::move(r));
     }
   });
   return out;
@@ -153,7 +166,7 @@ void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
   };
   std::map<std::string, Row> rows;
   for (const LayerReport &l : report.layers) {
-    std::string key = l.method.empty() ? "f32 (kept)" : l.format + " " + l.method;
+    std::string key = l.method.empty() ? l.format + " (kept)" : l.format + " " + l.method;
     if (!l.method.empty())
       key += l.granularity == "group" ? " g" + std::to_string(l.groupSize) : " per-" + l.granularity;
     Row &r = rows[key];
@@ -175,9 +188,8 @@ void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
   // Every layer left in float, by name, with the reason (a layer without one was not quantizable by the scheme).
   for (const LayerReport &l : report.layers)
     if (l.method.empty())
-      os << "qopt:   kept in f32: " << (l.name.empty() ? l.node : l.name) << " ["
-         << l.inputs << "x" << l.outputs << "]: " << (l.floatReason.empty() ? "not quantized by this scheme" : l.floatReason)
-         << "\n";
+      os << "qopt:   kept in " << l.format << ": " << (l.name.empty() ? l.node : l.name) << " [" << l.inputs << "x"
+         << l.outputs << "]: " << (l.floatReason.empty() ? "not quantized by this scheme" : l.floatReason) << "\n";
   os << llvm::format("qopt: weights %.2f MB -> %.2f MB (%.2fx smaller)\n", report.weightBytesBefore / 1e6,
                      report.weightBytesAfter / 1e6,
                      report.weightBytesAfter ? static_cast<double>(report.weightBytesBefore) / report.weightBytesAfter
