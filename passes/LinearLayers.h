@@ -17,31 +17,31 @@ namespace qopt {
 constexpr int64_t kMinQuantizedK = 16;
 constexpr int64_t kMinQuantizedElements = 1024;
 
-// The constant weight of `mm` if it is a linear layer, else null.
-inline nn::ConstantOp linearWeight(nn::MatmulOp mm) {
+// The constant 2-D weight [K, N] of `mm`, contracted with the last dim of its input and big enough to quantize,
+// whatever its float type; else null.
+inline nn::ConstantOp weightLayerConstant(nn::MatmulOp mm) {
   auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
   auto wt = llvm::dyn_cast<mlir::RankedTensorType>(mm.getRhs().getType());
   auto xt = llvm::dyn_cast<mlir::RankedTensorType>(mm.getLhs().getType());
-  if (!wc || !wt || !xt || wt.getRank() != 2 || !wt.getElementType().isF32() || !xt.getElementType().isF32() ||
-      xt.getRank() < 1 || xt.getShape().back() != wt.getDimSize(0))
+  if (!wc || !wt || !xt || wt.getRank() != 2 || !llvm::isa<mlir::FloatType>(wt.getElementType()) ||
+      xt.getElementType() != wt.getElementType() || xt.getRank() < 1 || xt.getShape().back() != wt.getDimSize(0))
     return nullptr;
   if (wt.getDimSize(0) < kMinQuantizedK || wt.getNumElements() < kMinQuantizedElements)
     return nullptr;
   return wc;
 }
 
+// The constant weight of `mm` if it is a linear layer (float32), else null.
+inline nn::ConstantOp linearWeight(nn::MatmulOp mm) {
+  nn::ConstantOp wc = weightLayerConstant(mm);
+  return wc && wc.getType().getElementType().isF32() ? wc : nullptr;
+}
+
 // The constant weight of `mm` if it would be a linear layer but for its float type (float16 or bfloat16 weights
 // and activations: qopt quantizes float32 graphs), else null; reports name these layers rather than skip them.
 inline nn::ConstantOp otherFloatWeight(nn::MatmulOp mm) {
-  auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
-  auto wt = llvm::dyn_cast<mlir::RankedTensorType>(mm.getRhs().getType());
-  auto xt = llvm::dyn_cast<mlir::RankedTensorType>(mm.getLhs().getType());
-  if (!wc || !wt || !xt || wt.getRank() != 2 || !llvm::isa<mlir::FloatType>(wt.getElementType()) ||
-      wt.getElementType().isF32() || xt.getRank() < 1 || xt.getShape().back() != wt.getDimSize(0))
-    return nullptr;
-  if (wt.getDimSize(0) < kMinQuantizedK || wt.getNumElements() < kMinQuantizedElements)
-    return nullptr;
-  return wc;
+  nn::ConstantOp wc = weightLayerConstant(mm);
+  return wc && !wc.getType().getElementType().isF32() ? wc : nullptr;
 }
 
 // Set by qopt-select-layers on linear layers that stay in float: why, as a sentence.

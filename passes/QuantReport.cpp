@@ -73,30 +73,22 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
           r.outputError = e.getValueAsDouble();
       }
       out.push_back(std::move(r));
-    } else if (auto mm = dyn_cast<nn::MatmulOp>(op); mm && linearWeight(mm)) {
+    } else if (auto mm = dyn_cast<nn::MatmulOp>(op); mm && (linearWeight(mm) || otherFloatWeight(mm))) {
       LayerReport r;
       r.name = layerName(mm);
       r.node = nodeName(op);
       auto wt = cast<RankedTensorType>(mm.getRhs().getType());
+      const Type et = wt.getElementType();
       r.inputs = wt.getDimSize(0);
       r.outputs = wt.getDimSize(1);
-      r.format = "f32";
-      r.floatBytes = r.bytes = tensorBytes(wt);
-      if (auto reason = op->getAttrOfType<StringAttr>(kFloatReasonAttr))
-        r.floatReason = reason.str();
-      out.push_back(std::move(r));
-    } else if (auto mm = dyn_cast<nn::MatmulOp>(op); mm && otherFloatWeight(mm)) {
-      LayerReport r;
-      r.name = layerName(mm);
-      r.node = nodeName(op);
-      auto wt = cast<RankedTensorType>(mm.getRhs().getType());
-      r.inputs = wt.getDimSize(0);
-      r.outputs = wt.getDimSize(1);
-      r.format = wt.getElementType().isF16() ? "f16" : wt.getElementType().isBF16() ? "bf16" : "float";
+      r.format = et.isF32() ? "f32" : et.isF16() ? "f16" : et.isBF16() ? "bf16" : "float";
       r.floatBytes = static_cast<uint64_t>(r.inputs * r.outputs) * 4;
       r.bytes = tensorBytes(wt);
-      r.floatReason = r.format + " weights and activations: qopt quantizes float32 graphs (export the model in "
-                      "float32; qopt stores float16 weights for a GPU target itself)";
+      if (auto reason = op->getAttrOfType<StringAttr>(kFloatReasonAttr))
+        r.floatReason = reason.str();
+      else if (!et.isF32())
+        r.floatReason = r.format + " weights and activations: qopt quantizes float32 graphs (export the model in "
+                        "float32; qopt stores float16 weights for a GPU target itself)";
       out.push_back(std::move(r));
     }
   });
