@@ -487,63 +487,62 @@ int Session::reset(std::string &error) {
   return QRT_OK;
 }
 
-const num::Tensor *Session::output(const std::string &name, int &code, std::string &error) {
-  code = QRT_ERROR_INVALID_ARGUMENT;
+// The value id of the last run's output `name`, or kNoValue with `error` set.
+uint32_t Session::outputId(const std::string &name, std::string &error) const {
   if (!last) {
     error = "the session has not run (or its last run failed)";
-    return nullptr;
+    return kNoValue;
   }
   for (size_t i = 0; i < last->outputs.size(); ++i)
-    if (last->outputNames[i] == name) {
-      downloadedIn[last->outputs[i]] = 0; // state may have changed since a shape function read it this run
-      const num::Tensor *t = hostView(last->outputs[i], error);
-      if (!t)
-        code = QRT_ERROR_EXECUTION;
-      return t;
-    }
+    if (last->outputNames[i] == name)
+      return last->outputs[i];
   error = "no output named '" + name + "'";
-  return nullptr;
+  return kNoValue;
+}
+
+const num::Tensor *Session::output(const std::string &name, int &code, std::string &error) {
+  code = QRT_ERROR_INVALID_ARGUMENT;
+  const uint32_t id = outputId(name, error);
+  if (id == kNoValue)
+    return nullptr;
+  downloadedIn[id] = 0; // state may have changed since a shape function read it this run
+  const num::Tensor *t = hostView(id, error);
+  if (!t)
+    code = QRT_ERROR_EXECUTION;
+  return t;
 }
 
 const num::Tensor *Session::outputRows(const std::string &name, int64_t first, int64_t count, int &code,
                                        std::string &error) {
   code = QRT_ERROR_INVALID_ARGUMENT;
-  if (!last) {
-    error = "the session has not run (or its last run failed)";
+  const uint32_t id = outputId(name, error);
+  if (id == kNoValue)
+    return nullptr;
+  const num::Tensor &t = tensors[id];
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back(), rows = cols ? t.numel() / cols : 0;
+  if (first < 0 || count < 0 || first > rows || count > rows - first) {
+    error = "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ") of output '" + name +
+            "', which has " + std::to_string(rows);
     return nullptr;
   }
-  for (size_t i = 0; i < last->outputs.size(); ++i) {
-    if (last->outputNames[i] != name)
-      continue;
-    const uint32_t id = last->outputs[i];
-    const num::Tensor &t = tensors[id];
-    const int64_t cols = t.shape.empty() ? 1 : t.shape.back(), rows = cols ? t.numel() / cols : 0;
-    if (first < 0 || count < 0 || first > rows || count > rows - first) {
-      error = "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ") of output '" + name +
-              "', which has " + std::to_string(rows);
-      return nullptr;
-    }
-    const size_t rowBytes = static_cast<size_t>(cols) * num::dtypeSize(t.dtype);
-    rowsView.dtype = t.dtype;
-    rowsView.shape = {count, cols};
-    if (hostData[id]) {
-      rowsView.data = const_cast<uint8_t *>(static_cast<const uint8_t *>(hostData[id]) + first * rowBytes);
-      return &rowsView;
-    }
-    const size_t bytes = static_cast<size_t>(count) * rowBytes;
-    if (!(rowsView.data = rowsBuffer.reserve(bytes))) {
-      error = "out of memory: cannot allocate " + std::to_string(bytes) + " host bytes for '" + name + "'";
-      code = QRT_ERROR_OUT_OF_MEMORY;
-      return nullptr;
-    }
-    if (!backend->download(rowsView.data, static_cast<const uint8_t *>(t.data) + first * rowBytes, bytes, error)) {
-      code = QRT_ERROR_EXECUTION;
-      return nullptr;
-    }
+  const size_t rowBytes = static_cast<size_t>(cols) * num::dtypeSize(t.dtype);
+  rowsView.dtype = t.dtype;
+  rowsView.shape = {count, cols};
+  if (hostData[id]) {
+    rowsView.data = const_cast<uint8_t *>(static_cast<const uint8_t *>(hostData[id]) + first * rowBytes);
     return &rowsView;
   }
-  error = "no output named '" + name + "'";
-  return nullptr;
+  const size_t bytes = static_cast<size_t>(count) * rowBytes;
+  if (!(rowsView.data = rowsBuffer.reserve(bytes))) {
+    error = "out of memory: cannot allocate " + std::to_string(bytes) + " host bytes for '" + name + "'";
+    code = QRT_ERROR_OUT_OF_MEMORY;
+    return nullptr;
+  }
+  if (!backend->download(rowsView.data, static_cast<const uint8_t *>(t.data) + first * rowBytes, bytes, error)) {
+    code = QRT_ERROR_EXECUTION;
+    return nullptr;
+  }
+  return &rowsView;
 }
 
 } // namespace qrt

@@ -57,6 +57,7 @@ private:
   bool fits(const Entry &entry, std::string *why) const;
   // Value `id` with host data: its own (weights, inputs, host values) or a download of its device bytes.
   const qopt::num::Tensor *hostView(uint32_t id, std::string &error);
+  uint32_t outputId(const std::string &name, std::string &error) const;
   // Value `id` with device data: a host value is uploaded once per run.
   const qopt::num::Tensor *deviceView(uint32_t id, std::string &error);
 

@@ -189,18 +189,8 @@ public:
   void *dynamicBuffer(uint32_t id, size_t bytes) override {
     if (id >= dynamic.size())
       dynamic.resize(id + 1);
-    Buffer &b = dynamic[id];
-    if (b.ptr && bytes <= b.capacity)
-      return reinterpret_cast<void *>(b.ptr);
-    d.cuStreamSynchronize(stream); // a kernel may still read the old buffer
-    if (b.ptr)
-      d.cuMemFree(b.ptr);
-    b.ptr = 0;
-    b.capacity = 0;
-    if (d.cuMemAlloc(&b.ptr, bytes ? bytes : 1) != CUDA_SUCCESS)
-      return nullptr;
-    b.capacity = bytes;
-    return reinterpret_cast<void *>(b.ptr);
+    std::string error; // the interface reports a failed allocation as null
+    return ensure(dynamic[id], bytes, "a run-time buffer", error) ? reinterpret_cast<void *>(dynamic[id].ptr) : nullptr;
   }
 
   bool upload(void *device, const void *host, size_t bytes, std::string &error) override {
@@ -365,15 +355,16 @@ private:
     return true;
   }
 
-  // Grows a scratch buffer (never during a recording: libraryProduct declines there).
+  // Grows a buffer to at least `bytes` (a null one to at least 1); never during a recording (libraryProduct
+  // declines there).
   bool ensure(Buffer &b, size_t bytes, const char *what, std::string &error) {
-    if (b.capacity >= bytes)
+    if (b.ptr && b.capacity >= bytes)
       return true;
     d.cuStreamSynchronize(stream); // a kernel may still read the old buffer
     if (b.ptr)
       d.cuMemFree(b.ptr);
     b = Buffer();
-    if (CUresult rc = d.cuMemAlloc(&b.ptr, bytes); rc != CUDA_SUCCESS) {
+    if (CUresult rc = d.cuMemAlloc(&b.ptr, bytes ? bytes : 1); rc != CUDA_SUCCESS) {
       b.ptr = 0;
       error = std::string("cannot allocate ") + std::to_string(bytes) + " bytes of GPU memory for " + what + ": " +
               describe(d, "cuMemAlloc", rc);
