@@ -73,6 +73,7 @@ bool allF32(const std::vector<OperandDesc> &ops) {
 struct Spec {
   std::string body;
   KernelGeometry geometry;
+  int minBlocks = 0; // > 0: __launch_bounds__(block, minBlocks), registers capped to keep that many blocks per SM
 };
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
@@ -287,20 +288,40 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     why = "more than 8 outputs";
     return false;
   }
-  // One static row (decode) with words that never straddle a scale group: the streaming GEMV, `rows` output
-  // channels per block: 4 for float16 weights (their 16-byte words are 2x x's bytes; sharing each x word between 4
-  // channels took 35.7 -> 34.4 us at K=4096, N=14336), 1 for codes (whose 4-byte words need 8x their bytes of x:
-  // 4 channels' registers and the shared reduction took 23.4 -> 27.3 us).
-  const int gemvRows = half ? 4 : 1;
-  const int perWord = half ? 8 : bits == 8 ? 4 : 8; // qGemvQ's word: 16 bytes of float16, 4 bytes of codes
-  if (linearRows(x) == 1 && K % perWord == 0 && (half || group % perWord == 0)) {
-    s.body = splitsLiteral(splits) + " qGemvQ<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
-             ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
-             (perTensor ? "true" : "false") + ", " + std::to_string(gemvRows) + ">(p, splits, " +
-             std::to_string(group) + "LL);";
-    s.geometry.block = 256;
-    s.geometry.rowsPerBlock = 1;
-    s.geometry.colsPerBlock = static_cast<uint32_t>(gemvRows);
+  // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
+  // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode): qGemvRow,
+  // float32-accurate, x split in shared memory (4 K bytes). Else qGemvMma, x in float16: 8 rows of x per block
+  // when the launch has at most 8, else 16. The block's warps split K, as many as bring the warps in flight to
+  // about 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
+  const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
+  if (K % wordK == 0 && (half || perTensor || group % wordK == 0)) {
+    const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
+    const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
+    int warps = 1;
+    while (warps < 8 && tiles * warps < 2112 && chunks >= 8 * 2 * warps)
+      warps *= 2;
+    constexpr int64_t kMaxDynamicShared = 200 << 10;
+    if (staticRows == 1 && 4 * K <= kMaxDynamicShared) {
+      s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
+               ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
+               (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+      s.geometry.block = static_cast<uint32_t>(32 * warps);
+      s.geometry.rowsPerBlock = 1;
+      s.geometry.colsPerBlock = 16;
+      s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+      s.geometry.sharedBytes = static_cast<uint32_t>(4 * K);
+      s.geometry.geometryOperand = 0;
+      s.minBlocks = 24 / warps; // 24 warps per SM: ~80 registers (94 unbounded for int4, 16 warps)
+      return true;
+    }
+    const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0); // a chunk in one group
+    s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
+             std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
+             (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
+             (scaleAfter ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+    s.geometry.block = static_cast<uint32_t>(32 * warps);
+    s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
+    s.geometry.colsPerBlock = 16;
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
     s.geometry.geometryOperand = 0;
     return true;
@@ -471,10 +492,19 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
     why = "no CUDA template for '" + f + "'";
   if (!ok)
     return false;
+  // The symbol names the whole specialization: the body and the geometry it was written for (a body can be the
+  // same for launches of different block sizes or shared memory, e.g. a product's K).
+  const KernelGeometry &g = s.geometry;
+  const std::string bounds = s.minBlocks ? "__launch_bounds__(" + std::to_string(g.block) + ", " +
+                                               std::to_string(s.minBlocks) + ") "
+                                         : "";
+  const std::string shape = std::to_string(g.block) + "," + std::to_string(g.rowsPerBlock) + "," +
+                            std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
   char name[64];
-  std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(), static_cast<unsigned long long>(contentHash(f + s.body)));
+  std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(),
+                static_cast<unsigned long long>(contentHash(f + s.body + shape)));
   out.symbol = name;
-  out.source = "extern \"C\" __global__ void " + out.symbol + "(const QParams p) { " + s.body + " }\n";
+  out.source = "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { " + s.body + " }\n";
   out.geometry = s.geometry;
   return true;
 }

@@ -474,93 +474,384 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
 }
 
-// matmul_q / matmul_q_split for one row of x (decode), streaming the weights: a block owns ROWS consecutive output
-// channels and its warps split K between them (lane-interleaved words, so each warp reads ROWS runs of 128
-// consecutive weight bytes per step); each x word is loaded once for the ROWS channels (x is float32, 2x to 8x the
-// bytes of the weights it multiplies: reading it once per channel made the loop bound by L1 traffic). A word is
-// 16 bytes of 8 float16, or 4 bytes of 4 int8 or 8 nibbles (the instantiation checks that K, the group size and so
-// the rows' alignment allow it). Per word one scale (and zero point). Partial sums meet in shared memory. Same
-// operands as qLinearQ. Geometry: ROWS channels per block.
-template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int ROWS>
-__device__ void qGemvQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
-  __shared__ float partial[32][ROWS];
+// Tensor-core pieces shared by qGemvMma and qFlashAttention: one m16n8k16 product (float16 in, float32
+// accumulation) and float16 pairs.
+__device__ __forceinline__ void qMma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ unsigned qHalf2(float lo, float hi) { // lo in the low half
+  unsigned r;
+  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  return r;
+}
+// Helpers of qGemvMma: float16x2 arithmetic and loads, in PTX (no CUDA header is included).
+__device__ __forceinline__ unsigned qHsub2(unsigned a, unsigned b) {
+  unsigned r;
+  asm("sub.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+__device__ __forceinline__ unsigned qHmul2(unsigned a, unsigned b) {
+  unsigned r;
+  asm("mul.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+__device__ __forceinline__ unsigned qHfma2(unsigned a, unsigned b, unsigned c) {
+  unsigned r;
+  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  return r;
+}
+// 16 bytes read once (weights): not kept in L1, where x's rows stay.
+__device__ __forceinline__ uint4 qLoadStream(const void *p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
+// A 16-byte word of weights (WK consecutive k of one row) as the A fragments (float16 pairs) of its WK / 4 mma
+// k-steps: step st takes the float16 pairs a0 = (w[p0], w[p1]) and a2 = (w[p2], w[p3]) at offsets `qMmaOffsets`
+// of the word, the same offsets at which x's pairs are formed, so the product sums the same k as the math (the
+// order of k inside a word is free). The offsets make the dequantization two instructions per pair: nibbles pair
+// with the nibble four places up (an and-or with 0x000F000F | 0x64006400 gives float16 1024 + code twice, from
+// which 1024 + zero is subtracted; the next nibble up is taken in place, as 1024 + 16 code, and scaled by 1/16
+// in the same fused step), int8 codes with the byte two places up (one byte permutation). Codes minus zero are
+// small integers, exact in float16. `z` holds the zero as float16x2 (1024 + zero; int8: 1152 + zero) and z16 as
+// -(64 + zero); SCALED multiplies by `sc` (the scale twice), else the caller scales the products.
+template <int BITS> __device__ __forceinline__ void qMmaOffsets(int st, int (&o)[4]) {
+  if (BITS == 16)
+    o[0] = 4 * st, o[1] = 4 * st + 1, o[2] = 4 * st + 2, o[3] = 4 * st + 3;
+  else if (BITS == 8)
+    o[0] = 4 * st, o[1] = 4 * st + 2, o[2] = 4 * st + 1, o[3] = 4 * st + 3;
+  else
+    o[0] = 8 * (st >> 1) + 2 * (st & 1), o[1] = o[0] + 4, o[2] = o[0] + 1, o[3] = o[0] + 5;
+}
+struct QZero {
+  unsigned z, z16;
+};
+template <int BITS> __device__ __forceinline__ QZero qMmaZero(int zero) {
+  const float z = static_cast<float>(zero + (BITS == 8 ? 1152 : 1024)), z16 = -static_cast<float>(zero + 64);
+  return {qHalf2(z, z), qHalf2(z16, z16)};
+}
+template <int BITS, bool SCALED>
+__device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero &z, unsigned sc, unsigned &a0,
+                                            unsigned &a2) {
+  const unsigned u[4] = {w.x, w.y, w.z, w.w};
+  if (BITS == 16) {
+    a0 = u[(2 * st) & 3], a2 = u[(2 * st + 1) & 3];
+    return;
+  }
+  if (BITS == 8) {
+    const unsigned b = u[st & 3] ^ 0x80808080u; // int8 c -> unsigned c + 128
+    a0 = qHsub2(__byte_perm(b, 0x64646464u, 0x4240), z.z);
+    a2 = qHsub2(__byte_perm(b, 0x64646464u, 0x4341), z.z);
+  } else {
+    const unsigned v = u[(st >> 1) & 3] >> (8 * (st & 1));
+    a0 = qHsub2((v & 0x000F000Fu) | 0x64006400u, z.z);
+    a2 = qHfma2((v & 0x00F000F0u) | 0x64006400u, 0x2C002C00u /* 1/16 */, z.z16);
+  }
+  if (SCALED)
+    a0 = qHmul2(a0, sc), a2 = qHmul2(a2, sc);
+}
+
+// matmul_q / matmul_q_split for a few rows of x (decode; M up to 16 per block), streaming the weights through the
+// tensor cores: y^T = W x^T with W's rows as the mma's A operand (16 weight rows per warp) and up to 8 * MT rows
+// of x as its B operand (mma.m16n8k16, float16 in, float32 accumulation). A lane (g, q) = (lane / 4, lane % 4)
+// loads 16-byte words of weight rows g and g + 8 at k = chunk * 4 WK + q WK (lanes 4g .. 4g + 3 read 64
+// consecutive bytes of a row), dequantizes them in registers to float16 (code - zero, then the scale, or, when a
+// chunk lies in one scale group (SCALE_AFTER), the scale applied to the chunk's float32 products), and forms x's
+// matching pairs from float4 loads of its row g of x (rows past M are zeros). The block's warps split K; their
+// partial sums meet in shared memory. Weights: as qLinearQ (rows 16-byte aligned: K a multiple of WK; scale
+// groups multiples of WK). Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
+// compiler.
+template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER>
+__device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+  constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
+  constexpr int STEPS = WK / 4, CHUNK = 4 * WK, U = 4;     // k-steps per word; k per chunk; chunks per batch
+  constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1; // bytes per 2 k
+  __shared__ float red[7][MT * 4][32];
   const QTensor &xt = p.t[0], &wt = p.t[1];
-  const i64 K = qLast(xt), N = wt.shape[0], groups = K / group;
-  const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const i64 n0 = static_cast<i64>(blockIdx.x) * ROWS;
-  constexpr int PER_WORD = BITS == 16 ? 8 : BITS == 8 ? 4 : 8;
-  constexpr int WORD_BYTES = BITS == 16 ? 16 : 4;
-  const int words = static_cast<int>(K / PER_WORD);
-  const u8 *base = qPtr<const u8>(wt);
-  const float *x = qPtr<const float>(xt);
+  const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
+  i64 rowTile, colTile;
+  qTile(N, 16, rowTile, colTile);
+  const i64 m0 = rowTile * (8 * MT), n0 = colTile * 16;
+  const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
+  const i64 nr[2] = {n0 + g < N ? n0 + g : N - 1, n0 + g + 8 < N ? n0 + g + 8 : N - 1};
+  const u8 *wrow[2] = {qPtr<const u8>(wt) + nr[0] * rowBytes, qPtr<const u8>(wt) + nr[1] * rowBytes};
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
-  // Channels past N (in the last block) read channel N - 1 again and drop the result.
-  i64 rowOf[ROWS];
+  const float *xrow[MT];
+  bool xok[MT];
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r)
-    rowOf[r] = n0 + r < N ? n0 + r : N - 1;
-  float acc[ROWS];
+  for (int mt = 0; mt < MT; ++mt) {
+    const i64 m = m0 + 8 * mt + g;
+    xok[mt] = m < M;
+    xrow[mt] = qPtr<const float>(xt) + (xok[mt] ? m : 0) * K;
+  }
+  const i64 chunks = (K + CHUNK - 1) / CHUNK;
+  const i64 c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
+  float acc[MT][4];
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r)
-    acc[r] = 0.0f;
-  for (int wi = warp * 32 + lane; wi < words; wi += warps * 32) {
-    unsigned int u[ROWS][4];
+  for (int mt = 0; mt < MT; ++mt)
+    acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.0f;
+  for (i64 c = c0; c < c1; c += U) {
+    uint4 w[U][2];
 #pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
-      const u8 *row = base + rowOf[r] * (static_cast<i64>(words) * WORD_BYTES);
-      if (BITS == 16) {
-        const uint4 v = __ldg(reinterpret_cast<const uint4 *>(row) + wi);
-        u[r][0] = v.x, u[r][1] = v.y, u[r][2] = v.z, u[r][3] = v.w;
-      } else {
-        u[r][0] = __ldg(reinterpret_cast<const unsigned int *>(row) + wi);
-      }
-    }
-    const float4 *xv = reinterpret_cast<const float4 *>(x + static_cast<i64>(wi) * PER_WORD);
-    float xs[PER_WORD];
+    for (int u = 0; u < U; ++u) {
+      const i64 k = (c + u) * CHUNK + q * WK;
 #pragma unroll
-    for (int q4 = 0; q4 < PER_WORD / 4; ++q4) {
-      const float4 a = xv[q4];
-      xs[q4 * 4] = a.x, xs[q4 * 4 + 1] = a.y, xs[q4 * 4 + 2] = a.z, xs[q4 * 4 + 3] = a.w;
+      for (int h = 0; h < 2; ++h)
+        w[u][h] = c + u < c1 && k < K ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
-    for (int r = 0; r < ROWS; ++r) {
-      if (BITS == 16) {
+    for (int u = 0; u < U; ++u) {
+      const i64 k = (c + u) * CHUNK + q * WK;
+      if (c + u >= c1)
+        break;
+      QZero zz[2] = {};
+      unsigned sc[2] = {0, 0};
+      float sf[2] = {1.0f, 1.0f};
+      if (BITS != 16) {
 #pragma unroll
-        for (int j = 0; j < 8; ++j)
-          acc[r] += xs[j] * qHalfToFloat(static_cast<unsigned short>(u[r][j >> 1] >> ((j & 1) * 16)));
-      } else {
-        // Codes become floats by the exponent trick rather than int->float conversions (a quarter-rate
-        // instruction): 0x4B000000 | c is the float 2^23 + c for c < 2^23, so subtracting 2^23 + z leaves c - z
-        // exactly. int8 codes are biased by 128 first.
-        const i64 g = PER_TENSOR ? 0 : rowOf[r] * groups + static_cast<i64>(wi) * PER_WORD / group;
-        const int z = ZEROS ? zeros[g] : symZero;
-        const float magicZero = 8388608.0f + static_cast<float>(BITS == 8 ? z + 128 : z);
-        float dot = 0.0f;
-#pragma unroll
-        for (int e = 0; e < PER_WORD; ++e) {
-          const unsigned int code = BITS == 8 ? ((u[r][0] >> (e * 8)) & 0xFFu) ^ 0x80u : (u[r][0] >> (e * 4)) & 0xFu;
-          dot += xs[e] * (__int_as_float(0x4B000000 | code) - magicZero);
+        for (int h = 0; h < 2; ++h) {
+          const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (k < K ? k : 0) / group;
+          const float s = scales[gi];
+          zz[h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
+          sf[h] = s;
+          sc[h] = qHalf2(s, s);
         }
-        acc[r] += scales[g] * dot;
       }
+      float part[MT][4];
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+        part[mt][0] = part[mt][1] = part[mt][2] = part[mt][3] = 0.0f;
+      // x in runs of XG floats (zeros past K and for rows past M), each the pairs of XG / 4 k-steps.
+      constexpr int XG = BITS < 8 ? 8 : 4;
+#pragma unroll
+      for (int j = 0; j < WK / XG; ++j) {
+        float xf[MT][XG];
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int f = 0; f < XG / 4; ++f) {
+            const float4 v = xok[mt] && k < K ? *reinterpret_cast<const float4 *>(xrow[mt] + k + XG * j + 4 * f)
+                                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            xf[mt][4 * f] = v.x, xf[mt][4 * f + 1] = v.y, xf[mt][4 * f + 2] = v.z, xf[mt][4 * f + 3] = v.w;
+          }
+#pragma unroll
+        for (int sj = 0; sj < XG / 4; ++sj) {
+          const int st = j * (XG / 4) + sj;
+          unsigned a[4];
+          qMmaWeights<BITS, !SCALE_AFTER>(w[u][0], st, zz[0], sc[0], a[0], a[2]);
+          qMmaWeights<BITS, !SCALE_AFTER>(w[u][1], st, zz[1], sc[1], a[1], a[3]);
+          int o[4];
+          qMmaOffsets<BITS>(st, o);
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) // the offsets within the run
+            qMma16816(SCALE_AFTER ? part[mt] : acc[mt], a, qHalf2(xf[mt][o[0] - XG * j], xf[mt][o[1] - XG * j]),
+                      qHalf2(xf[mt][o[2] - XG * j], xf[mt][o[3] - XG * j]));
+        }
+      }
+      if (SCALE_AFTER)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt) {
+          acc[mt][0] += part[mt][0] * sf[0], acc[mt][1] += part[mt][1] * sf[0];
+          acc[mt][2] += part[mt][2] * sf[1], acc[mt][3] += part[mt][3] * sf[1];
+        }
     }
   }
+  if (warps > 1) {
+    if (warp > 0)
 #pragma unroll
-  for (int r = 0; r < ROWS; ++r) {
-    const float v = qWarpSum(acc[r]);
-    if (lane == 0)
-      partial[warp][r] = v;
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          red[warp - 1][mt * 4 + e][lane] = acc[mt][e];
+    __syncthreads();
+    if (warp > 0)
+      return;
+    for (int v = 0; v + 1 < warps; ++v)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          acc[mt][e] += red[v][mt * 4 + e][lane];
+  }
+  // acc[mt] = C[weight row g, g + 8][x row 2q, 2q + 1] of m tile mt.
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const i64 n = n0 + g + 8 * h;
+    if (n >= N)
+      continue;
+    const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const i64 m = m0 + 8 * mt + 2 * q + e;
+        if (m < M)
+          out.y[m * out.width + out.col] = acc[mt][2 * h + e];
+      }
+  }
+}
+
+// matmul_q / matmul_q_split for one row of x per block (decode), as qGemvMma but float32-accurate: the weights
+// enter the mma as exact integers (code - zero; float16 weights as they are) and the scales multiply the float32
+// products; x enters as two float16 terms, hi = half(x) and lo = half(x - hi), through the B operand's otherwise
+// idle columns: column 4 t + j holds term t (hi, lo) of the k that lane j of a row group contributes (zeros for
+// the other lanes' k), so C[n][4 t + j] is lane j's word's partial sum and carries its own scale group. x is
+// split once per block into shared memory, pairs in the order the k-steps take them (2 K float16 values each for
+// hi and lo: 4 K bytes, requested as dynamic shared memory). Each warp keeps the next batch of words (and their
+// scales) in flight while it multiplies the current one. Operands as qLinearQ. Geometry: rows of t0 one per block,
+// cols N in tiles of 16, 4 K bytes of shared memory.
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
+__device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+  constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, U = 2;
+  constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
+  extern __shared__ __align__(16) unsigned xs[]; // [2][K / 2] float16 pairs: hi, then lo
+  __shared__ float red[7][2][32];
+  const QTensor &xt = p.t[0], &wt = p.t[1];
+  const i64 K = qLast(xt), N = wt.shape[0];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
+  i64 rowTile, colTile;
+  qTile(N, 16, rowTile, colTile);
+  const i64 n0 = colTile * 16, groups = PER_TENSOR ? 1 : K / group;
+  const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
+  const i64 nr[2] = {n0 + g < N ? n0 + g : N - 1, n0 + g + 8 < N ? n0 + g + 8 : N - 1};
+  const u8 *wrow[2] = {qPtr<const u8>(wt) + nr[0] * rowBytes, qPtr<const u8>(wt) + nr[1] * rowBytes};
+  const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
+  const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
+  constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
+  const int chunks = static_cast<int>((K + CHUNK - 1) / CHUNK);
+  const int c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
+  // A batch: U chunks' words of rows g and g + 8, with their scales and zero points.
+  uint4 w[U][2];
+  float sf[U][2];
+  int zp[U][2];
+  auto load = [&](int c) {
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const i64 k = static_cast<i64>(c + u) * CHUNK + q * WK;
+      const bool ok = c + u < c1 && k < K;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        w[u][h] = ok ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
+        if (BITS != 16) {
+          const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
+          sf[u][h] = ok ? scales[gi] : 0.0f;
+          zp[u][h] = ZEROS ? zeros[gi] : symZero;
+        }
+      }
+    }
+  };
+  load(c0);
+  // x -> hi and lo float16 pairs, pair i = (word, step, half) in the order the lanes read them: a thread takes a
+  // word's WK floats at once (16-byte loads, all in flight) and stores its WK / 2 pairs of each term.
+  const float *x = qPtr<const float>(xt) + rowTile * K;
+  const int pairs = static_cast<int>(K / 2);
+  for (int wd = threadIdx.x; wd < static_cast<int>(K / WK); wd += blockDim.x) {
+    float xv[WK];
+#pragma unroll
+    for (int f = 0; f < WK / 4; ++f) {
+      const float4 v = *reinterpret_cast<const float4 *>(x + wd * WK + 4 * f);
+      xv[4 * f] = v.x, xv[4 * f + 1] = v.y, xv[4 * f + 2] = v.z, xv[4 * f + 3] = v.w;
+    }
+    unsigned hi[WK / 2], lo[WK / 2];
+#pragma unroll
+    for (int st = 0; st < STEPS; ++st) {
+      int o[4];
+      qMmaOffsets<BITS>(st, o);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const float a = xv[o[2 * j]], b = xv[o[2 * j + 1]];
+        const unsigned h = qHalf2(a, b);
+        hi[2 * st + j] = h;
+        lo[2 * st + j] = qHalf2(a - qHalfToFloat(static_cast<unsigned short>(h & 0xFFFFu)),
+                                b - qHalfToFloat(static_cast<unsigned short>(h >> 16)));
+      }
+    }
+#pragma unroll
+    for (int v = 0; v < WK / 8; ++v) {
+      reinterpret_cast<uint4 *>(xs + wd * (WK / 2))[v] = make_uint4(hi[4 * v], hi[4 * v + 1], hi[4 * v + 2], hi[4 * v + 3]);
+      reinterpret_cast<uint4 *>(xs + pairs + wd * (WK / 2))[v] =
+          make_uint4(lo[4 * v], lo[4 * v + 1], lo[4 * v + 2], lo[4 * v + 3]);
+    }
   }
   __syncthreads();
-  if (threadIdx.x >= ROWS || n0 + threadIdx.x >= N)
+  // This lane's B column g carries term g / 4 of lane g % 4's k: only lanes with g % 4 == q read x.
+  const bool xlane = (g & 3) == q;
+  const unsigned *xterm = xs + (g >> 2) * pairs;
+  float acc[2] = {0.0f, 0.0f};
+  for (int c = c0; c < c1; c += U) {
+    uint4 cw[U][2];
+    float cs[U][2];
+    int cz[U][2];
+#pragma unroll
+    for (int u = 0; u < U; ++u)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        cw[u][h] = w[u][h], cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
+    if (c + U < c1)
+      load(c + U);
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (c + u >= c1)
+        break;
+      const int word = (c + u) * 4 + q;
+      const bool in = static_cast<i64>(word) * WK < K;
+      QZero zz[2] = {};
+      if (BITS != 16)
+        zz[0] = qMmaZero<BITS>(cz[u][0]), zz[1] = qMmaZero<BITS>(cz[u][1]);
+      float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+      for (int st = 0; st < STEPS; ++st) {
+        unsigned a[4];
+        qMmaWeights<BITS, false>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
+        qMmaWeights<BITS, false>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
+        uint2 b = make_uint2(0u, 0u);
+        if (xlane && in)
+          b = *reinterpret_cast<const uint2 *>(xterm + (word * STEPS + st) * 2);
+        qMma16816(part, a, b.x, b.y);
+      }
+      // part = C[row g, g + 8][column 2q, 2q + 1]: the words of lanes 2q % 4 and 2q % 4 + 1, whose scales those
+      // lanes hold.
+      const int l0 = (lane & ~3) | ((2 * q) & 3);
+      const float s00 = __shfl_sync(0xffffffffu, cs[u][0], l0), s01 = __shfl_sync(0xffffffffu, cs[u][0], l0 + 1);
+      const float s10 = __shfl_sync(0xffffffffu, cs[u][1], l0), s11 = __shfl_sync(0xffffffffu, cs[u][1], l0 + 1);
+      acc[0] += part[0] * s00 + part[1] * s01;
+      acc[1] += part[2] * s10 + part[3] * s11;
+    }
+  }
+  // Sum over the row group's 4 lanes, then over the warps.
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 1);
+    acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 2);
+  }
+  if (warps > 1) {
+    if (warp > 0)
+      red[warp - 1][0][lane] = acc[0], red[warp - 1][1][lane] = acc[1];
+    __syncthreads();
+    if (warp > 0)
+      return;
+    for (int v = 0; v + 1 < warps; ++v)
+      acc[0] += red[v][0][lane], acc[1] += red[v][1][lane];
+  }
+  if (q != 0)
     return;
-  float sum = 0.0f;
-  for (int w = 0; w < warps; ++w)
-    sum += partial[w][threadIdx.x];
-  const QSplitColumn<NSPLIT, OUT> out(p, splits, n0 + threadIdx.x);
-  out.y[out.col] = sum;
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const i64 n = n0 + g + 8 * h;
+    if (n < N) {
+      const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+      out.y[rowTile * out.width + out.col] = acc[h];
+    }
+  }
 }
 
 //===-- rotary embedding ---------------------------------------------------===//
@@ -724,17 +1015,6 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // probabilities to float16 is the difference from the reference: float16-level agreement (q, k, v beyond the
 // float16 range become infinities). Geometry: planes of t0 (all dims but the last two) times its rows (S) in tiles
 // of 64; 128 threads.
-__device__ __forceinline__ void qMma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};"
-               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ unsigned qHalf2(float lo, float hi) { // lo in the low half
-  unsigned r;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
-  return r;
-}
 __device__ __forceinline__ unsigned qSharedAddress(const void *p) {
   unsigned a;
   asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));

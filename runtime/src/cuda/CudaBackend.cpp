@@ -5,7 +5,7 @@
 // starts; the arena and the state live in device memory; every kernel is launched on one stream with the
 // geometry its record gives (DeviceKernel), and kernels report operands out of range through a status word that
 // every synchronization checks. Families without a kernel in the file are not bound here: the session runs them
-// on the host and moves their operands (Backend::hostFallback). Linear layers of more than one row go to cuBLASLt
+// on the host and moves their operands (Backend::hostFallback). Linear layers of many rows go to cuBLASLt
 // where it can be opened (Blas.h), their operands converted to float16 by the module's helper kernels.
 //
 //===----------------------------------------------------------------------===//
@@ -24,6 +24,11 @@ namespace {
 
 using namespace cuda;
 namespace num = qopt::num;
+
+// Linear layers of at least this many rows run on cuBLASLt where it opens; fewer stay in their generated kernel
+// (qGemvMma streams each weight once, which beats dequantizing a float16 copy of codes for the library; float16
+// weights need no copy, and the library multiplies them faster from 2 rows up).
+constexpr int64_t kLibraryMinRows = 17, kLibraryMinRowsHalf = 2;
 
 // The kernels' parameter block: QTensor and QParams in lib/Codegen/cuda/prelude.cuh, byte for byte.
 struct QTensor {
@@ -52,7 +57,7 @@ const char *statusText(int code) {
 struct Bound {
   CUfunction fn = nullptr;
   const DeviceKernel *record = nullptr;
-  bool library = false; // a matmul_q family: products of more than one row go to cuBLASLt
+  bool library = false; // a matmul_q family: products of kLibraryMinRows+ rows go to cuBLASLt
   bool split = false;
 };
 
@@ -137,7 +142,7 @@ public:
     d.cuDeviceGetName(name, sizeof name - 1, device);
     d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
     d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-    return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) + "); products of 2+ rows: " +
+    return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) + "); products of 17+ rows (float16 weights: 2+): " +
            (gemm ? gemm->describe() : "generated kernels");
   }
 
@@ -250,6 +255,13 @@ public:
     if (!check(d.cuModuleGetFunction(&b.fn, module, variant.c_str()), ("cuModuleGetFunction(" + variant + ")").c_str(),
                error))
       return nullptr;
+    // Dynamic shared memory past the default 48 KB is granted per function.
+    const uint32_t shared = record->launch.sharedBytes;
+    if (shared > (48u << 10) &&
+        !check(d.cuFuncSetAttribute(b.fn, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, static_cast<int>(shared)),
+               ("cuFuncSetAttribute(" + variant + ", " + std::to_string(shared) + " bytes of shared memory)").c_str(),
+               error))
+      return nullptr;
     return &(boundKernels[variant] = b);
   }
 
@@ -259,7 +271,10 @@ public:
     if (b.library && !args.inputs.empty() && args.inputs[0] && args.inputs[0]->rank() > 0) {
       const num::Tensor &x = *args.inputs[0];
       const int64_t K = x.shape.back();
-      if (K > 0 && x.numel() / K > 1) {
+      // Few rows stay in the generated kernel, which streams the weights once through the tensor cores.
+      const num::Tensor *w = args.in(1);
+      const bool half = w && w->dtype == num::DType::F16;
+      if (K > 0 && x.numel() / K >= (half ? kLibraryMinRowsHalf : kLibraryMinRows)) {
         bool declined = false;
         const bool ok = libraryProduct(b, args, declined, error);
         if (ok || !declined)
@@ -385,7 +400,7 @@ private:
                             what, error);
   }
 
-  // A linear layer of more than one row through cuBLASLt: x to float16 once, then for each result, in slices of at
+  // A linear layer of many rows through cuBLASLt: x to float16 once, then for each result, in slices of at
   // most kSliceElements weights, the weights to float16 (when they are codes) and one product into the result's
   // columns. The dequantized slice is the price of the library's tensor cores: about 4 bytes written and read per
   // weight, small next to the product's arithmetic at prompt lengths.

@@ -41,6 +41,7 @@ const Driver *driver(std::string &error) {
                load(lib, "cuStreamSynchronize", d.cuStreamSynchronize) &&
                load(lib, "cuModuleLoadData", d.cuModuleLoadData) && load(lib, "cuModuleUnload", d.cuModuleUnload) &&
                load(lib, "cuModuleGetFunction", d.cuModuleGetFunction) &&
+               load(lib, "cuFuncSetAttribute", d.cuFuncSetAttribute) &&
                load(lib, "cuLaunchKernel", d.cuLaunchKernel) &&
                load(lib, "cuStreamBeginCapture_v2", d.cuStreamBeginCapture) &&
                load(lib, "cuStreamEndCapture", d.cuStreamEndCapture) &&
