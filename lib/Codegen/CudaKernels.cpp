@@ -289,9 +289,11 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     return false;
   }
   // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
-  // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode): qGemvRow,
-  // float32-accurate, x split in shared memory (4 K bytes). Else qGemvMma, x in float16: 8 rows of x per block
-  // when the launch has at most 8, else 16. The block's warps split K, as many as bring the warps in flight to
+  // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode) of codes:
+  // qGemvRow, float32-accurate, x split in shared memory (4 K bytes). Else qGemvMma, x in float16: 8 rows of x per
+  // block when the launch has at most 8, else 16. (Float16 weights stay on qGemvMma at one row: qGemvRow's
+  // per-block split of x cost the Llama-3-8B float16 decode 30%, 171.6 -> 124.0 tok/s, its 1 GB lm_head running
+  // 8016 one-warp blocks that each split all of x.) The block's warps split K, as many as bring the warps in flight to
   // about 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
   if (K % wordK == 0 && (half || perTensor || group % wordK == 0)) {
@@ -301,7 +303,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     while (warps < 8 && tiles * warps < 2112 && chunks >= 8 * 2 * warps)
       warps *= 2;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
-    if (staticRows == 1 && 4 * K <= kMaxDynamicShared) {
+    if (staticRows == 1 && !half && 4 * K <= kMaxDynamicShared) {
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
