@@ -1,10 +1,11 @@
 """Accuracy of qopt's weight-only schemes: perplexity on data/tinystories/eval.txt (calibrated on
 calib.txt only), model size and compile time, for stories260K and stories15M.
 
-    /usr/bin/python3 bench/accuracy.py [--models stories260K,stories15M] [--out bench]
+    /usr/bin/python3 bench/accuracy.py [--models stories260K,stories15M] [--schemes fp8w,...] [--out bench]
 
 Needs a build (scripts/build.sh). Writes OUT/accuracy.json and OUT/accuracy.md (merging with models measured
-before, so the two models can be run separately). Each row: scheme, group size (0 = per output channel),
+before, so the two models can be run separately; --schemes measures only those schemes and keeps the other rows).
+Each row: scheme, group size (0 = per output channel),
 perplexity with the model's own window (512 for stories260K, 256 for stories15M), model.bin bytes, compile
 seconds on this machine.
 """
@@ -38,6 +39,8 @@ def model_files(name, work):
 def configs():
     yield "none", None
     yield "int8", 0
+    yield "fp8w", 0  # E4M3FN weights per channel
+    yield "fp8w-e5m2", 0
     for bits in (4, 3):
         for method in ("rtn", "awq", "gptq"):
             for group in (32, 64, 0):
@@ -47,6 +50,7 @@ def configs():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="stories260K,stories15M")
+    ap.add_argument("--schemes", default="", help="comma-separated schemes to measure (default: all)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench"))
     args = ap.parse_args()
     work = os.path.join(ROOT, "build", "accuracy")
@@ -55,13 +59,22 @@ def main():
     results = json.load(open(path)) if os.path.exists(path) else {}
     for name in args.models.split(","):
         onnx, tok = model_files(name, work)
+        only = set(args.schemes.split(",")) if args.schemes else None
+        kept = {(x["scheme"], x["group"]): x for x in results.get(name, {}).get("rows", [])}
         rows = []
         for scheme, group in configs():
+            if only is not None and scheme not in only:
+                if (scheme, group) in kept:
+                    rows.append(kept[(scheme, group)])
+                continue
             out = os.path.join(work, f"{name}-{scheme}-g{group}.bin")
             report = out + ".json"
-            cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={scheme}", "-o", out,
+            quantize = scheme.split("-")[0]
+            cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={quantize}", "-o", out,
                    "--report", report]
-            if group is not None and scheme != "int8":
+            if "-" in scheme:
+                cmd += ["--fp8-format", scheme.split("-")[1]]
+            if group is not None and quantize not in ("int8", "fp8w"):
                 cmd += ["--group-size", str(group)]
             if scheme.startswith(("awq", "gptq")):
                 cmd += ["--calib", CALIB]
@@ -77,7 +90,10 @@ def main():
                        mean_output_error=sum(errs) / len(errs) if errs else None)
             print(name, row, flush=True)
             rows.append(row)
-        results[name] = dict(command=" ".join(sys.argv), rows=rows)
+        command = " ".join(sys.argv)
+        if only is not None and name in results:  # rows of other schemes came from an earlier run
+            command = results[name]["command"] + "; then " + command
+        results[name] = dict(command=command, rows=rows)
         json.dump(results, open(path, "w"), indent=1)
     write_md(results, os.path.join(args.out, "accuracy.md"))
 
@@ -89,6 +105,8 @@ def write_md(results, path):
              "group does not divide are quantized per channel (stories260K's down_proj, K = 172; stories15M's",
              "K = 288 with g64), and a group equal to K is per channel too (stories260K's K = 64 layers at g64),",
              "which is why some rows repeat. lm_head stays float (`--exclude` default), as do the embeddings.",
+             "fp8w: FP8 weights per output channel (E4M3FN; fp8w-e5m2: E5M2), scale max |w| / the format's largest",
+             "value, float activations.",
              "Compile time includes calibration (awq, gptq). The mean layer output error is the mean over quantized",
              "layers of ||X (W - Wq)|| / ||X W|| on the calibration rows (`--report`; calibrated schemes only). Reproduce:",
              "`/usr/bin/python3 bench/accuracy.py` (after `scripts/build.sh`). Compile time is this 2-core machine's.", ""]

@@ -304,7 +304,9 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
   let description = [{
     Every `nn.matmul` whose right operand is a constant 2-D f32 weight [K, N] (a linear layer as exporters emit
     it) becomes a `qnt.linear` with the weight packed in the layout of QuantFormat.h: int4 group-wise
-    (asymmetric unless `symmetric`) or int8 symmetric. Layers whose weight or node name matches `exclude` stay in
+    (asymmetric unless `symmetric`) or int8 symmetric, or with `format` = e4m3 / e5m2 FP8 codes (bits 8, each
+    weight rounded to the nearest value of the format after dividing by its group's scale, max |w| / 448 or
+    / 57344; per channel by default, `group-size` > 0 for groups). Layers whose weight or node name matches `exclude` stay in
     float, and so do tiny constant matmuls (K < 16 or fewer than 1024 weights, e.g. a rotary frequency table).
     A `group-size` that does not divide a layer's K falls back to per-channel for that layer, with a
     warning naming it; 0 means per-channel everywhere; `per-tensor` gives each weight one scale (and zero
@@ -327,6 +329,8 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
     Option<"bits", "bits", "int64_t", "4", "Weight bits: 4 or 8">,
     Option<"groupSize", "group-size", "int64_t", "128", "Inputs per scale group; 0 = per output channel">,
     Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 (int8 is always symmetric)">,
+    Option<"format", "format", "std::string", "\"int\"",
+           "Codes: int (bits 3, 4, 8) or FP8 e4m3 / e5m2 (bits 8, symmetric, no per-tensor)">,
     Option<"perTensor", "per-tensor", "bool", "false", "One scale (and zero point) per weight; ignores group-size">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of weight or node names to keep in float">,
   ];

@@ -32,6 +32,7 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
                     std::string &error) {
   options.quantBits = 0;
   options.awq = options.gptq = options.perTensor = false;
+  options.fp8Format.clear();
   options.groupSize = groupSize;
   if (scheme == "rtn4" || scheme == "rtn3" || scheme == "awq4" || scheme == "awq3" || scheme == "gptq4" ||
       scheme == "gptq3") {
@@ -42,12 +43,14 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
       error = "--quantize=" + scheme.str() + " needs calibration data: pass --calib FILE";
       return false;
     }
-  } else if (scheme == "int8") {
+  } else if (scheme == "int8" || scheme == "fp8w") {
     options.quantBits = 8;
     options.groupSize = 0; // per channel
+    if (scheme == "fp8w")
+      options.fp8Format = "e4m3";
   } else if (scheme != "none") {
     error = "--quantize=" + scheme.str() +
-            " is not available (this build supports: none, rtn4, awq4, gptq4, int8, and rtn3, awq3, gptq3)";
+            " is not available (this build supports: none, rtn4, awq4, gptq4, int8, fp8w, and rtn3, awq3, gptq3)";
     return false;
   }
   if (groupSize < 0) {
@@ -57,7 +60,7 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
   if (granularity == "channel") {
     options.groupSize = 0;
   } else if (granularity == "tensor") {
-    if (options.awq || options.gptq) {
+    if (options.awq || options.gptq || !options.fp8Format.empty()) {
       error = "--granularity=tensor is available with rtn4, rtn3 and int8";
       return false;
     }
@@ -132,6 +135,8 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     q.groupSize = options.groupSize;
     q.symmetric = options.symmetric;
     q.perTensor = options.perTensor;
+    if (!options.fp8Format.empty())
+      q.format = options.fp8Format;
     q.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createQuantizeRtnPass(q));
   }
@@ -186,7 +191,7 @@ namespace {
 // qopt-quantize-pipeline's options: the names, defaults and meanings of qopt's flags.
 struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<std::string> scheme{*this, "scheme",
-                             llvm::cl::desc("none, int8, rtn4, awq4, gptq4, rtn3, awq3 or gptq3 (qopt --quantize)"),
+                             llvm::cl::desc("none, int8, fp8w, rtn4, awq4, gptq4, rtn3, awq3 or gptq3 (qopt --quantize)"),
                              llvm::cl::init("none")};
   Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("Inputs per scale group; 0 = per output channel"),
                             llvm::cl::init(128)};

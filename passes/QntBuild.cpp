@@ -77,7 +77,10 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
   DictionaryAttr info = quantInfo(mm, w, q, method);
   auto u8 = IntegerType::get(ctx, 8, IntegerType::Unsigned);
   const bool nib = num::quant::isNibbleFormat(q.bits);
-  Type welem = nib ? Type(u8) : Type(IntegerType::get(ctx, 8));
+  Type welem = nib     ? Type(u8)
+               : q.fp8 ? (q.fp8Format == num::Fp8Format::E4M3FN ? Type(Float8E4M3FNType::get(ctx))
+                                                                : Type(Float8E5M2Type::get(ctx)))
+                       : Type(IntegerType::get(ctx, 8));
   const int64_t N = q.N, packedK = nib ? q.K / 2 : q.K, G = q.perTensor ? 1 : q.groups(), P = q.paramRows();
   Value qw = nn::ConstantOp::create(
       b, loc, blobAttr(ctx, key + ".q", RankedTensorType::get({N, packedK}, welem), q.data.data(), q.data.size()),

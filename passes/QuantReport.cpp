@@ -59,7 +59,8 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
                       : r.groupSize == r.inputs                                  ? "channel"
                                                                                  : "group";
       r.bits = lin.getBits();
-      r.format = "int" + std::to_string(r.bits);
+      Type we = cast<RankedTensorType>(lin.getWeight().getType()).getElementType();
+      r.format = isa<Float8E4M3FNType>(we) ? "fp8e4m3" : isa<Float8E5M2Type>(we) ? "fp8e5m2" : "int" + std::to_string(r.bits);
       r.symmetric = lin.getSymmetric() != 0 || r.bits == 8;
       r.floatBytes = static_cast<uint64_t>(r.inputs * r.outputs) * 4;
       r.bytes = tensorBytes(lin.getWeight().getType()) + tensorBytes(lin.getScales().getType()) +

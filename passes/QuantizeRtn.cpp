@@ -35,6 +35,14 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
       getOperation().emitError() << "qopt-quantize-rtn: bits must be 3, 4 or 8, got " << bits;
       return signalPassFailure();
     }
+    const bool fp8 = format != "int";
+    const num::Fp8Format fp8Format = format == "e5m2" ? num::Fp8Format::E5M2 : num::Fp8Format::E4M3FN;
+    if ((fp8 && format != "e4m3" && format != "e5m2") || (fp8 && (bits != 8 || perTensor))) {
+      getOperation().emitError() << "qopt-quantize-rtn: format must be int, e4m3 or e5m2 (FP8 with bits 8, not "
+                                    "per tensor), got '"
+                                 << format << "' with bits " << static_cast<int64_t>(bits) << (perTensor ? " per tensor" : "");
+      return signalPassFailure();
+    }
     llvm::Regex excludeRe(exclude);
     std::string reErr;
     if (!exclude.empty() && !excludeRe.isValid(reErr)) {
@@ -66,8 +74,9 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
       std::string err;
       bool sym = bits == 8 || symmetric;
       const float *wd = static_cast<const float *>(w.data);
-      if (perTensor ? !num::quant::quantizeRtnPerTensor(wd, K, N, bits, sym, q, err)
-                    : !num::quant::quantizeRtn(wd, K, N, bits, group, sym, q, err)) {
+      if (fp8 ? !num::quant::quantizeFp8(wd, K, N, fp8Format, group, q, err)
+          : perTensor ? !num::quant::quantizeRtnPerTensor(wd, K, N, bits, sym, q, err)
+                      : !num::quant::quantizeRtn(wd, K, N, bits, group, sym, q, err)) {
         mm.emitError() << "cannot quantize '" << wname << "': " << err;
         return signalPassFailure();
       }

@@ -52,6 +52,8 @@ num::DType toDType(Type t) {
   if (t.isF64()) return num::DType::F64;
   if (t.isF16()) return num::DType::F16;
   if (t.isBF16()) return num::DType::BF16;
+  if (isa<Float8E4M3FNType>(t)) return num::DType::F8E4M3FN;
+  if (isa<Float8E5M2Type>(t)) return num::DType::F8E5M2;
   if (auto it = dyn_cast<IntegerType>(t)) {
     bool u = it.isUnsigned();
     switch (it.getWidth()) {
@@ -74,6 +76,8 @@ Type fromDType(MLIRContext *ctx, num::DType d) {
   case num::DType::F64: return b.getF64Type();
   case num::DType::F16: return b.getF16Type();
   case num::DType::BF16: return b.getBF16Type();
+  case num::DType::F8E4M3FN: return Float8E4M3FNType::get(ctx);
+  case num::DType::F8E5M2: return Float8E5M2Type::get(ctx);
   case num::DType::Bool: return b.getI1Type();
   case num::DType::I8: return b.getIntegerType(8);
   case num::DType::I16: return b.getIntegerType(16);

@@ -35,6 +35,9 @@ LogicalResult LinearOp::verify() {
   int64_t N = w.getDimSize(0), packedK = nib ? K / 2 : K;
   Type wElem = nib ? Type(IntegerType::get(getContext(), 8, IntegerType::Unsigned))
                          : Type(IntegerType::get(getContext(), 8));
+  // 8-bit weights are int8 codes or FP8 (E4M3FN, E5M2) codes.
+  if (bits == 8 && isa<Float8E4M3FNType, Float8E5M2Type>(w.getElementType()))
+    wElem = w.getElementType();
   if (w.getElementType() != wElem || w.getDimSize(1) != packedK)
     return emitOpError() << "expects a packed weight of type " << RankedTensorType::get({N, packedK}, wElem)
                          << ", got " << w;

@@ -22,7 +22,8 @@ class Qnt_Op<string mnemonic, list<Trait> traits = []> : Op<Qnt_Dialect, mnemoni
 def Qnt_LinearOp : Qnt_Op<"linear", [Pure]> {
   let summary = "y = x * dequant(W), W quantized group-wise per output channel";
   let description = [{
-    `x` is float [.., K]; `weight` is the packed weight [N, K/2] (ui8, int4) or [N, K] (i8, int8); `scales` are
+    `x` is float [.., K]; `weight` is the packed weight [N, K/2] (ui8, int4) or [N, K] (i8, int8; f8E4M3FN or
+    f8E5M2, FP8 codes, also bits 8); `scales` are
     f32 [N, K / group_size]; `zeros` are ui8 [N, K / group_size] for asymmetric int4 and `none` otherwise. The
     result is [.., N]. `group_size` equal to K is per channel; with `group_size` = K, scales (and zeros) of shape
     [1, 1] are per tensor.

@@ -124,6 +124,42 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
   return true;
 }
 
+bool quantizeFp8(const float *w, int64_t K, int64_t N, Fp8Format format, int64_t groupSize, QuantizedWeight &out,
+                 std::string &error) {
+  if (!checkFinite(w, K, N, error))
+    return false;
+  if (groupSize <= 0 || K % groupSize != 0) {
+    error = "group size " + std::to_string(groupSize) + " does not divide the input size " + std::to_string(K);
+    return false;
+  }
+  const int64_t G = K / groupSize;
+  out = QuantizedWeight();
+  out.bits = 8;
+  out.fp8 = true;
+  out.fp8Format = format;
+  out.symmetric = true;
+  out.groupSize = groupSize;
+  out.K = K;
+  out.N = N;
+  out.data.resize(static_cast<size_t>(N * K));
+  out.scales.resize(static_cast<size_t>(N * G));
+  const float top = fp8Max(format);
+  defaultThreadPool().parallelFor(N, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n)
+      for (int64_t g = 0; g < G; ++g) {
+        const float *first = w + (g * groupSize) * N + n; // a strided column segment of W [K, N]
+        float amax = 0.0f;
+        for (int64_t i = 0; i < groupSize; ++i)
+          amax = std::max(amax, std::fabs(first[i * N]));
+        const float scale = amax > 0.0f ? amax / top : 1.0f;
+        out.scales[n * G + g] = scale;
+        for (int64_t i = 0; i < groupSize; ++i)
+          out.data[n * K + g * groupSize + i] = floatToFp8(first[i * N] / scale, format, /*saturate=*/true);
+      }
+  });
+  return true;
+}
+
 bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool symmetric, QuantizedWeight &out,
                           std::string &error) {
   if (!checkFinite(w, K, N, error))
@@ -150,6 +186,10 @@ void dequantize(const QuantizedWeight &q, float *w) {
       for (int64_t k = 0; k < q.K; ++k) {
         int64_t g = k / q.groupSize;
         int v;
+        if (q.fp8) {
+          w[k * q.N + n] = fp8ToFloat(row[k], q.fp8Format) * q.scales[q.paramIndex(n, g)];
+          continue;
+        }
         if (q.bits == 8)
           v = static_cast<int8_t>(row[k]);
         else

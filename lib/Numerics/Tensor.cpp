@@ -1,6 +1,8 @@
 //===- Tensor.cpp - dtypes, shapes and attributes --------------------------===//
 #include "qopt/Numerics/Tensor.h"
 
+#include "qopt/Numerics/Fp8.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -11,7 +13,7 @@ namespace qopt::num {
 size_t dtypeSize(DType t) {
   switch (t) {
   case DType::F32: case DType::I32: case DType::U32: return 4;
-  case DType::U8: case DType::I8: case DType::Bool: return 1;
+  case DType::U8: case DType::I8: case DType::Bool: case DType::F8E4M3FN: case DType::F8E5M2: return 1;
   case DType::U16: case DType::I16: case DType::F16: case DType::BF16: return 2;
   case DType::I64: case DType::F64: case DType::U64: return 8;
   case DType::Undefined: return 0;
@@ -34,6 +36,8 @@ const char *dtypeName(DType t) {
   case DType::U32: return "uint32";
   case DType::U64: return "uint64";
   case DType::BF16: return "bfloat16";
+  case DType::F8E4M3FN: return "float8e4m3fn";
+  case DType::F8E5M2: return "float8e5m2";
   case DType::Undefined: return "undefined";
   }
   return "unknown";
@@ -163,6 +167,8 @@ double loadDouble(const Tensor &t, int64_t i) {
   case DType::F32: return t.as<float>()[i];
   case DType::F64: return t.as<double>()[i];
   case DType::F16: return halfToFloat(t.as<uint16_t>()[i]);
+  case DType::F8E4M3FN: return fp8ToFloat(t.as<uint8_t>()[i], Fp8Format::E4M3FN);
+  case DType::F8E5M2: return fp8ToFloat(t.as<uint8_t>()[i], Fp8Format::E5M2);
   case DType::BF16: {
     uint32_t bits = static_cast<uint32_t>(t.as<uint16_t>()[i]) << 16;
     float f;

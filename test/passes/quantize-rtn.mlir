@@ -1,10 +1,22 @@
 // RUN: %qopt-opt %s -qopt-quantize-rtn="bits=4 group-size=32" -split-input-file -verify-diagnostics | FileCheck %s
 // RUN: %qopt-opt %s -qopt-quantize-rtn="bits=8 group-size=0" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=INT8
 // RUN: %qopt-opt %s -qopt-quantize-rtn="bits=4 per-tensor=true" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=TENSOR
+// RUN: %qopt-opt %s -qopt-quantize-rtn="bits=8 group-size=0 format=e4m3" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=FP8
+// RUN: %qopt-opt %s -qopt-quantize-rtn="bits=8 group-size=0 format=e5m2" -split-input-file 2>/dev/null | FileCheck %s --check-prefix=E5M2
+// RUN: not %qopt-opt %s -qopt-quantize-rtn="bits=4 format=e4m3" -split-input-file 2>&1 | FileCheck %s --check-prefix=FMT
+// FMT: qopt-quantize-rtn: format must be int, e4m3 or e5m2 (FP8 with bits 8, not per tensor), got 'e4m3' with bits 4
 
 // CHECK-LABEL: func @linear
 // INT8-LABEL: func @linear
 // TENSOR-LABEL: func @linear
+// FP8-LABEL: func @linear
+// E5M2-LABEL: func @linear
+// FP8 codes, one scale per channel (0.25 is the channel's largest value: code 448, exact).
+// FP8: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x64xf8E4M3FN>
+// FP8: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<32x1xf32>
+// FP8: %[[N:.*]] = nn.none
+// FP8: qnt.linear(%{{.*}}, %[[Q]], %[[S]], %[[N]]) {bits = 8 : i64, group_size = 64 : i64, qopt.quant = {method = "rtn", weight_error = 0.000000e+00 : f32}}
+// E5M2: nn.constant dense_resource<mlp.up.weight.q> : tensor<32x64xf8E5M2>
 // TENSOR-DAG: %[[Q:.*]] = nn.constant dense_resource<mlp.up.weight.q> : tensor<32x32xui8>
 // TENSOR-DAG: %[[S:.*]] = nn.constant dense_resource<mlp.up.weight.scales> : tensor<1x1xf32>
 // TENSOR-DAG: %[[Z:.*]] = nn.constant dense_resource<mlp.up.weight.zeros> : tensor<1x1xui8>

@@ -127,10 +127,44 @@ TEST(Quant, RejectsGroupThatDoesNotDivide) {
   EXPECT_NE(err.find("does not divide"), std::string::npos);
 }
 
+// FP8 weights: each within half a step of its format (3 mantissa bits for E4M3FN, 2 for E5M2: a relative error of
+// at most 2^-4 or 2^-3) above the subnormal range, and each group's largest magnitude maps to the format's largest
+// value exactly.
+TEST(Quant, Fp8WeightsWithinHalfAStep) {
+  const int64_t K = 96, N = 24;
+  auto w = randomWeights(K, N, 11);
+  for (Fp8Format f : {Fp8Format::E4M3FN, Fp8Format::E5M2}) {
+    for (int64_t group : {int64_t{32}, K}) {
+      quant::QuantizedWeight q;
+      std::string err;
+      ASSERT_TRUE(quant::quantizeFp8(w.data(), K, N, f, group, q, err)) << err;
+      ASSERT_TRUE(q.fp8);
+      ASSERT_EQ(q.data.size(), static_cast<size_t>(K * N));
+      ASSERT_EQ(q.scales.size(), static_cast<size_t>(N * (K / group)));
+      std::vector<float> wd(w.size());
+      quant::dequantize(q, wd.data());
+      const double rel = f == Fp8Format::E4M3FN ? 1.0 / 16 : 1.0 / 8;
+      const double tiny = f == Fp8Format::E4M3FN ? std::ldexp(1.0, -6) : std::ldexp(1.0, -14); // smallest normal
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t g = 0; g < K / group; ++g) {
+          const float scale = q.scales[n * (K / group) + g];
+          float amax = 0;
+          for (int64_t k = g * group; k < (g + 1) * group; ++k) {
+            amax = std::max(amax, std::fabs(w[k * N + n]));
+            EXPECT_LE(std::fabs(wd[k * N + n] - w[k * N + n]), rel * std::fabs(w[k * N + n]) + tiny * scale)
+                << k << "," << n;
+          }
+          EXPECT_FLOAT_EQ(scale * fp8Max(f), amax);
+        }
+    }
+  }
+}
+
 struct Case {
   int bits;
   bool symmetric;
   int64_t group, M; // group 0: per channel, -1: per tensor
+  int fp8 = 0;      // 8-bit FP8 codes: 1 E4M3FN, 2 E5M2
 };
 
 class QuantMatmul : public ::testing::TestWithParam<Case> {};
@@ -141,7 +175,10 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   auto w = randomWeights(K, N, 7);
   quant::QuantizedWeight q;
   std::string err;
-  if (c.group < 0)
+  const Fp8Format f8 = c.fp8 == 2 ? Fp8Format::E5M2 : Fp8Format::E4M3FN;
+  if (c.fp8)
+    ASSERT_TRUE(quant::quantizeFp8(w.data(), K, N, f8, group, q, err)) << err;
+  else if (c.group < 0)
     ASSERT_TRUE(quant::quantizeRtnPerTensor(w.data(), K, N, c.bits, c.symmetric, q, err)) << err;
   else
     ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, c.bits, group, c.symmetric, q, err)) << err;
@@ -155,7 +192,8 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
 
   Tensor tx{DType::F32, {c.M, K}, x.data()};
   const bool nib = quant::isNibbleFormat(c.bits);
-  Tensor tw{nib ? DType::U8 : DType::I8, {N, nib ? K / 2 : K}, q.data.data()};
+  const DType codes = nib ? DType::U8 : !c.fp8 ? DType::I8 : c.fp8 == 1 ? DType::F8E4M3FN : DType::F8E5M2;
+  Tensor tw{codes, {N, nib ? K / 2 : K}, q.data.data()};
   const Shape params = c.group < 0 ? Shape{1, 1} : Shape{N, K / group};
   ASSERT_EQ(q.scales.size(), static_cast<size_t>(params[0] * params[1]));
   Tensor ts{DType::F32, params, q.scales.data()};
@@ -191,6 +229,7 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                          ::testing::Values(Case{4, false, 32, 1}, Case{4, false, 32, 7}, Case{4, true, 64, 5},
                                            Case{4, false, 0, 3}, Case{8, true, 0, 1}, Case{8, true, 32, 9},
                                            Case{3, false, 32, 3}, Case{3, true, 32, 1}, Case{4, false, -1, 4},
-                                           Case{8, true, -1, 2}));
+                                           Case{8, true, -1, 2}, Case{8, true, 0, 3, 1}, Case{8, true, 32, 6, 1},
+                                           Case{8, true, 0, 2, 2}));
 
 } // namespace

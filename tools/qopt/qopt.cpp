@@ -45,9 +45,14 @@ static cl::opt<std::string> quantize("quantize",
                                      cl::desc("Weight quantization: none (float), rtn4 (int4 group-wise, "
                                               "asymmetric, round-to-nearest), awq4 (rtn4 after AWQ scaling and "
                                               "clipping; needs --calib), gptq4 (int4 group-wise by GPTQ; needs "
-                                              "--calib), int8 (int8 per channel, symmetric); rtn3, awq3, gptq3: "
-                                              "the same with 3-bit weights (accuracy studies)"),
+                                              "--calib), int8 (int8 per channel, symmetric), fp8w (FP8 weights per "
+                                              "channel, float activations; --fp8-format); rtn3, awq3, gptq3: the "
+                                              "same with 3-bit weights (accuracy studies)"),
                                      cl::init("none"), cl::cat(category));
+static cl::opt<std::string> fp8Format("fp8-format",
+                                      cl::desc("FP8 format of --quantize=fp8w: e4m3 (E4M3FN, max 448; default) or "
+                                               "e5m2 (max 57344, 2 mantissa bits)"),
+                                      cl::init(""), cl::cat(category));
 static cl::opt<int64_t> groupSize("group-size",
                                   cl::desc("Inputs per scale group (default 128; 0 = per output channel)"),
                                   cl::init(128), cl::cat(category));
@@ -211,6 +216,13 @@ int main(int argc, char **argv) {
   if (!qopt::setQuantScheme(quantize, groupSize, granularity, opts, schemeError)) {
     llvm::errs() << "qopt: error: " << schemeError << "\n";
     return 1;
+  }
+  if (!fp8Format.empty()) {
+    if (opts.fp8Format.empty() || (fp8Format != "e4m3" && fp8Format != "e5m2")) {
+      llvm::errs() << "qopt: error: --fp8-format must be e4m3 or e5m2, with --quantize=fp8w\n";
+      return 1;
+    }
+    opts.fp8Format = fp8Format;
   }
   if (target != "cpu") {
     std::string targetError;

@@ -13,6 +13,7 @@
 #include "qopt/Numerics/ThreadPool.h"
 
 #include <algorithm>
+#include <array>
 #include <vector>
 
 namespace qopt::num {
@@ -23,6 +24,7 @@ constexpr int64_t kPanel = 64;
 struct QuantShape {
   int64_t bits, group, K, N, groups;
   bool symmetric, perTensor; // perTensor: scales (and zeros) [1, 1]
+  DType codes = DType::I8;   // 8-bit weights: int8, or FP8 codes (float8e4m3fn, float8e5m2)
 };
 
 bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
@@ -61,7 +63,9 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   q.groups = q.K / q.group;
   const bool nib = quant::isNibbleFormat(q.bits);
   int64_t packedK = nib ? q.K / 2 + q.K % 2 : q.K; // (K + 1) / 2 without overflowing
-  DType wantW = nib ? DType::U8 : DType::I8;
+  q.codes = w.dtype;
+  const bool fp8 = q.bits == 8 && (w.dtype == DType::F8E4M3FN || w.dtype == DType::F8E5M2);
+  DType wantW = nib ? DType::U8 : fp8 ? w.dtype : DType::I8;
   q.perTensor = q.groups == 1 && s.shape == Shape{1, 1};
   if (w.dtype != wantW || w.shape[1] != packedK || (!q.perTensor && (s.shape[0] != q.N || s.shape[1] != q.groups))) {
     err = "matmul_q: packed weight " + shapeStr(w.shape) + " / scales " + shapeStr(s.shape) +
@@ -102,7 +106,20 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
     }
     const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
     const float *scale = s->as<float>() + params;
-    if (q.bits == 8) {
+    if (q.bits == 8 && q.codes != DType::I8) { // FP8 codes: a table of the format's 256 values
+      static const auto table = [] {
+        std::array<std::array<float, 256>, 2> t{};
+        for (int c = 0; c < 256; ++c) {
+          t[0][c] = fp8ToFloat(static_cast<uint8_t>(c), Fp8Format::E4M3FN);
+          t[1][c] = fp8ToFloat(static_cast<uint8_t>(c), Fp8Format::E5M2);
+        }
+        return t;
+      }();
+      const std::array<float, 256> &values = table[q.codes == DType::F8E4M3FN ? 0 : 1];
+      const uint8_t *row = w.as<uint8_t>() + n * q.K;
+      for (int64_t k = 0; k < q.K; ++k)
+        out[k] = values[row[k]] * scale[k / q.group];
+    } else if (q.bits == 8) {
       const int8_t *row = w.as<int8_t>() + n * q.K;
       for (int64_t k = 0; k < q.K; ++k)
         out[k] = static_cast<float>(row[k]) * scale[k / q.group];
@@ -200,8 +217,8 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
 
 const KernelFamily kKernels[] = {
     {"matmul_q", 2, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
-     "x * dequant(W) for int4 (asym/sym), int3 or int8 weights, group-wise, per channel or per tensor "
-     "(QuantFormat.h), or float16 weights (bits 16)"},
+     "x * dequant(W) for int4 (asym/sym), int3, int8 or FP8 (E4M3FN, E5M2) weights, group-wise, per channel or "
+     "per tensor (QuantFormat.h), or float16 weights (bits 16)"},
     {"matmul_q_split", 2, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
      "matmul_q over layers sharing their input, weights stacked by output channel; one output per 'splits' entry"},
 };

@@ -39,8 +39,10 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // misread the program section). 3.0: each instruction names its kernel family and a variant (empty: the
 // backend's default implementation); inputs have arena slots; Storage::Host and the program's host arena size.
 // 3.1: the kernels section (a 3.0 loader skips it, then fails cleanly to bind the variants it names).
+// 3.2: kernel launch geometry mode 2, planes. 3.3: tensor dtypes float8e4m3fn (17) and float8e5m2 (19), FP8
+// weight codes (a 3.2 loader rejects their dtype code).
 constexpr uint32_t kVersionMajor = 3;
-constexpr uint32_t kVersionMinor = 2;
+constexpr uint32_t kVersionMinor = 3;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
 

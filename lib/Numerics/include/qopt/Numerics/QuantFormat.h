@@ -10,6 +10,9 @@
 //                       data [N, K / 2] uint8, scales [N, K / groupSize] float, zeros [N, K / groupSize] uint8
 //   int4 (symmetric):   q in [-8, 7] stored as q + 8 in a nibble (zero = 8), same layout, no zeros tensor
 //   int8 (symmetric):   q in [-127, 127], w ~= q * scale; data [N, K] int8, scales [N, K / groupSize] float
+//   fp8 (E4M3FN, E5M2): q an FP8 code (Fp8.h), w ~= value(q) * scale with scale = max |w| of the group / the
+//                       format's largest finite value (448, 57344), codes rounded to nearest even and saturated;
+//                       data [N, K] float8e4m3fn / float8e5m2 (dtype says which), scales as int8, bits = 8
 //
 // groupSize == K means one group per output channel. K must be a multiple of groupSize (and even for int4);
 // the packer falls back to per-channel for a layer where it is not, and says so in its report.
@@ -20,6 +23,8 @@
 //===----------------------------------------------------------------------===//
 #ifndef QOPT_NUMERICS_QUANTFORMAT_H
 #define QOPT_NUMERICS_QUANTFORMAT_H
+
+#include "qopt/Numerics/Fp8.h"
 
 #include <cmath>
 #include <cstdint>
@@ -55,6 +60,8 @@ namespace qopt::num::quant {
 // A weight quantized to one of the layouts above.
 struct QuantizedWeight {
   int bits = 4;
+  bool fp8 = false; // FP8 codes (bits 8) in fp8Format instead of int8
+  Fp8Format fp8Format = Fp8Format::E4M3FN;
   int64_t groupSize = 0, K = 0, N = 0;
   bool symmetric = false;
   std::vector<uint8_t> data;  // int4: [N, K/2] packed; int8: [N, K] as int8 bit patterns
@@ -73,6 +80,10 @@ bool checkFinite(const float *w, int64_t K, int64_t N, std::string &error);
 // `error` if the format is unsupported or groupSize does not divide K.
 bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
                  QuantizedWeight &out, std::string &error);
+// FP8 weights in `format`, one scale per group of groupSize inputs of an output channel (groupSize = K: per
+// channel): the group's largest magnitude maps to the format's largest finite value.
+bool quantizeFp8(const float *w, int64_t K, int64_t N, Fp8Format format, int64_t groupSize, QuantizedWeight &out,
+                 std::string &error);
 // Round-to-nearest with one scale (and zero point) for the whole weight.
 bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool symmetric, QuantizedWeight &out,
                           std::string &error);

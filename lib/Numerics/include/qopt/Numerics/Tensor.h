@@ -38,6 +38,8 @@ enum class DType : uint8_t {
   U32 = 12,
   U64 = 13,
   BF16 = 16,
+  F8E4M3FN = 17, // FP8 weight codes (Fp8.h): storage only, read by the kernels that take them
+  F8E5M2 = 19,
 };
 
 // Bytes per element, 0 for Undefined or an unknown code (callers reject those).
