@@ -41,6 +41,8 @@ def configs():
     yield "int8", 0
     yield "fp8w", 0  # E4M3FN weights per channel
     yield "fp8w-e5m2", 0
+    yield "fp8", 0  # W8A8: E4M3FN weights per channel, activations with static calibrated scales
+    yield "fp8-dynamic", 0  # ... with per-row scales at run time
     for bits in (4, 3):
         for method in ("rtn", "awq", "gptq"):
             for group in (32, 64, 0):
@@ -72,11 +74,10 @@ def main():
             quantize = scheme.split("-")[0]
             cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={quantize}", "-o", out,
                    "--report", report]
-            if "-" in scheme:
-                cmd += ["--fp8-format", scheme.split("-")[1]]
-            if group is not None and quantize not in ("int8", "fp8w"):
+            cmd += {"fp8w-e5m2": ["--fp8-format", "e5m2"], "fp8-dynamic": ["--act-scale", "dynamic"]}.get(scheme, [])
+            if group is not None and quantize not in ("int8", "fp8w", "fp8"):
                 cmd += ["--group-size", str(group)]
-            if scheme.startswith(("awq", "gptq")):
+            if scheme.startswith(("awq", "gptq")) or scheme == "fp8":
                 cmd += ["--calib", CALIB]
             t0 = time.monotonic()
             subprocess.run(cmd, check=True, capture_output=True)
@@ -106,7 +107,8 @@ def write_md(results, path):
              "K = 288 with g64), and a group equal to K is per channel too (stories260K's K = 64 layers at g64),",
              "which is why some rows repeat. lm_head stays float (`--exclude` default), as do the embeddings.",
              "fp8w: FP8 weights per output channel (E4M3FN; fp8w-e5m2: E5M2), scale max |w| / the format's largest",
-             "value, float activations.",
+             "value, float activations; fp8: the same weights with FP8 activations (W8A8), static per-layer scales from",
+             "the calibrated input range (fp8-dynamic: a scale per row at run time).",
              "Compile time includes calibration (awq, gptq). The mean layer output error is the mean over quantized",
              "layers of ||X (W - Wq)|| / ||X W|| on the calibration rows (`--report`; calibrated schemes only). Reproduce:",
              "`/usr/bin/python3 bench/accuracy.py` (after `scripts/build.sh`). Compile time is this 2-core machine's.", ""]

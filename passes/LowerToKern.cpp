@@ -15,6 +15,20 @@ using namespace mlir;
 using namespace qopt;
 
 namespace {
+
+// matmul_q's attributes: the weight format, and the activations' FP8 quantization when there is one.
+DictionaryAttr linearAttrs(OpBuilder &b, qnt::LinearOp lin) {
+  SmallVector<NamedAttribute> a{b.getNamedAttr("bits", lin.getBitsAttr()),
+                                b.getNamedAttr("group_size", lin.getGroupSizeAttr()),
+                                b.getNamedAttr("symmetric", b.getI64IntegerAttr(lin.getSymmetric()))};
+  if (lin.getActFp8()) {
+    a.push_back(b.getNamedAttr("act_fp8", b.getI64IntegerAttr(lin.getActFp8())));
+    if (lin.getActScale())
+      a.push_back(b.getNamedAttr("act_scale", b.getF32FloatAttr(lin.getActScale()->convertToFloat())));
+  }
+  return b.getDictionaryAttr(a);
+}
+
 struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
   void runOnOperation() override {
     SmallVector<Operation *> ops;
@@ -35,9 +49,7 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
         // The CPU kernel for every weight-only format; GPU targets pick theirs by the same attributes.
         auto launch = kern::LaunchOp::create(
             b, op->getLoc(), op->getResultTypes(), b.getStringAttr("matmul_q"), op->getOperands(),
-            b.getDictionaryAttr({b.getNamedAttr("bits", lin.getBitsAttr()),
-                                 b.getNamedAttr("group_size", lin.getGroupSizeAttr()),
-                                 b.getNamedAttr("symmetric", b.getI64IntegerAttr(lin.getSymmetric()))}),
+            linearAttrs(b, lin),
             StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
         op->replaceAllUsesWith(launch);
         op->erase();

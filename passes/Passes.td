@@ -337,6 +337,33 @@ def QuantizeRtnPass : Pass<"qopt-quantize-rtn", "mlir::func::FuncOp"> {
   let dependentDialects = ["qopt::qnt::QntDialect"];
 }
 
+def InsertFp8Pass : Pass<"qopt-insert-fp8", "mlir::func::FuncOp"> {
+  let summary = "FP8 activations (W8A8) for the linear layers with FP8 weights";
+  let description = [{
+    Every `qnt.linear` with FP8 weight codes (qopt-quantize-rtn's format e4m3 or e5m2) also quantizes its input
+    to that format: `mode=static` gives it `act_fp8 = 1` and `act_scale` = the calibrated max |x| of its input
+    (the `act_absmax` that quantization records from qopt-calibrate's range) / the format's largest value (448,
+    57344); a layer without a calibrated range is an error. `mode=dynamic` gives `act_fp8 = 2`: a scale per row
+    of x, computed at run time. Integer-code layers are left alone (weight-only). Softmax, norms, the residual
+    stream and the logits are not linear layers and stay in float.
+
+    Before (mode=static):
+    ```mlir
+    %y = qnt.linear(%x, %q, %s, %n) {bits = 8 : i64, group_size = 64 : i64,
+                                     qopt.quant = {act_absmax = 3.5 : f32, method = "rtn", weight_error = 0.02 : f32}}
+        : (tensor<?x64xf32>, tensor<32x64xf8E4M3FN>, tensor<32x1xf32>, none) -> tensor<?x32xf32>
+    ```
+    After:
+    ```mlir
+    %y = qnt.linear(%x, %q, %s, %n) {act_fp8 = 1 : i64, act_scale = 7.812500e-03 : f32, bits = 8 : i64, ...}
+    ```
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", "\"static\"", "static (calibrated per-tensor scales) or dynamic (per row)">,
+  ];
+  let dependentDialects = ["qopt::qnt::QntDialect"];
+}
+
 def LowerToKernPass : Pass<"qopt-lower-to-kern", "mlir::func::FuncOp"> {
   let summary = "Lower nn ops to kern.launch ops of kernel families";
   let description = [{

@@ -33,6 +33,7 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
   options.quantBits = 0;
   options.awq = options.gptq = options.perTensor = false;
   options.fp8Format.clear();
+  options.actScale.clear();
   options.groupSize = groupSize;
   if (scheme == "rtn4" || scheme == "rtn3" || scheme == "awq4" || scheme == "awq3" || scheme == "gptq4" ||
       scheme == "gptq3") {
@@ -43,14 +44,16 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
       error = "--quantize=" + scheme.str() + " needs calibration data: pass --calib FILE";
       return false;
     }
-  } else if (scheme == "int8" || scheme == "fp8w") {
+  } else if (scheme == "int8" || scheme == "fp8w" || scheme == "fp8") {
     options.quantBits = 8;
     options.groupSize = 0; // per channel
-    if (scheme == "fp8w")
+    if (scheme != "int8")
       options.fp8Format = "e4m3";
+    if (scheme == "fp8")
+      options.actScale = "static";
   } else if (scheme != "none") {
     error = "--quantize=" + scheme.str() +
-            " is not available (this build supports: none, rtn4, awq4, gptq4, int8, fp8w, and rtn3, awq3, gptq3)";
+            " is not available (this build supports: none, rtn4, awq4, gptq4, int8, fp8w, fp8, and rtn3, awq3, gptq3)";
     return false;
   }
   if (groupSize < 0) {
@@ -102,7 +105,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   pm.addNestedPass<func::FuncOp>(createSelectLayersPass(select));
   // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ and GPTQ read
   // its statistics, so rtn and int8 skip it even when given --calib.
-  if (!options.calib.empty() && (options.awq || options.gptq)) {
+  if (!options.calib.empty() && (options.awq || options.gptq || options.actScale == "static")) {
     CalibratePassOptions c;
     c.calib = options.calib;
     c.tokenizer = options.tokenizer;
@@ -139,6 +142,12 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
       q.format = options.fp8Format;
     q.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createQuantizeRtnPass(q));
+  }
+  // FP8 activations for the FP8-weight layers (W8A8), from the calibrated ranges or per row at run time.
+  if (!options.actScale.empty()) {
+    InsertFp8PassOptions f;
+    f.mode = options.actScale;
+    pm.addNestedPass<func::FuncOp>(createInsertFp8Pass(f));
   }
 }
 
@@ -191,7 +200,7 @@ namespace {
 // qopt-quantize-pipeline's options: the names, defaults and meanings of qopt's flags.
 struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<std::string> scheme{*this, "scheme",
-                             llvm::cl::desc("none, int8, fp8w, rtn4, awq4, gptq4, rtn3, awq3 or gptq3 (qopt --quantize)"),
+                             llvm::cl::desc("none, int8, fp8w, fp8, rtn4, awq4, gptq4, rtn3, awq3 or gptq3 (qopt --quantize)"),
                              llvm::cl::init("none")};
   Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("Inputs per scale group; 0 = per output channel"),
                             llvm::cl::init(128)};

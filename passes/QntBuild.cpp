@@ -8,6 +8,7 @@
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
 
+#include <algorithm>
 #include <cmath>
 
 using namespace mlir;
@@ -45,6 +46,12 @@ DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::Quan
   attrs.push_back(b.getNamedAttr(
       "weight_error", b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(diff) / wNorm)) : 0)));
   auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
+  // The input's range on the calibration data, for activation scales (qopt-insert-fp8).
+  auto lo = calib ? calib.getAs<FloatAttr>("min") : FloatAttr(), hi = calib ? calib.getAs<FloatAttr>("max") : FloatAttr();
+  if (lo && hi)
+    attrs.push_back(b.getNamedAttr(
+        "act_absmax", b.getF32FloatAttr(static_cast<float>(std::max(std::fabs(lo.getValueAsDouble()),
+                                                                    std::fabs(hi.getValueAsDouble()))))));
   auto samples = calib ? dyn_cast_or_null<ElementsAttr>(calib.get("samples")) : ElementsAttr();
   num::Tensor t;
   std::vector<uint8_t> storage;
@@ -97,7 +104,8 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
                                                             b.getStringAttr(key + ".zeros")));
   auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(q.bits),
                                    b.getI64IntegerAttr(q.groupSize),
-                                   b.getI64IntegerAttr(q.symmetric && nib ? 1 : 0));
+                                   b.getI64IntegerAttr(q.symmetric && nib ? 1 : 0), b.getI64IntegerAttr(0),
+                                   FloatAttr());
   lin->setAttr("qopt.quant", info);
   auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
   mm.replaceAllUsesWith(lin.getY());

@@ -51,6 +51,11 @@ LogicalResult LinearOp::verify() {
   if (needZeros != static_cast<bool>(z) || (z && z != RankedTensorType::get(s.getShape(), w.getElementType())))
     return emitOpError() << (needZeros ? "expects ui8 zero points shaped like the scales"
                                        : "expects no zero points (none) for a symmetric format");
+  const int64_t act = getActFp8();
+  if (act < 0 || act > 2 || (act && !isa<Float8E4M3FNType, Float8E5M2Type>(w.getElementType())) ||
+      (act == 1) != (getActScale().has_value() && getActScale()->convertToFloat() > 0.0f) || (act != 1 && getActScale()))
+    return emitOpError() << "expects act_fp8 0 (float x), 1 (static, with a positive act_scale) or 2 (dynamic) "
+                            "and FP8 weights for 1 and 2";
   if (y.getRank() != x.getRank() || y.getShape().back() != N || !y.getElementType().isF32())
     return emitOpError() << "expects a f32 result [.., " << N << "], got " << y;
   return success();

@@ -34,7 +34,8 @@ struct CompileOptions {
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
   bool perTensor = false;           // one scale per weight (rtn and int8 only)
-  std::string fp8Format;            // "e4m3" or "e5m2": FP8 weight codes (fp8w); empty: integer codes
+  std::string fp8Format;            // "e4m3" or "e5m2": FP8 weight codes (fp8w, fp8); empty: integer codes
+  std::string actScale;             // fp8 (W8A8): "static" (calibrated) or "dynamic" activation scales; empty: none
   std::string exclude;              // regex of layers kept in float
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)

@@ -165,7 +165,20 @@ struct Case {
   bool symmetric;
   int64_t group, M; // group 0: per channel, -1: per tensor
   int fp8 = 0;      // 8-bit FP8 codes: 1 E4M3FN, 2 E5M2
+  int actFp8 = 0;   // FP8 activations too: 1 one static scale, 2 a scale per row
 };
+
+// The FP8 value nearest to v (finite codes only, saturating), by search over all 256 codes: independent of
+// floatToFp8's bit manipulation.
+float nearestFp8(float v, Fp8Format f) {
+  float best = 0.0f;
+  for (int c = 0; c < 256; ++c) {
+    const float q = fp8ToFloat(static_cast<uint8_t>(c), f);
+    if (std::isfinite(q) && std::fabs(q - v) < std::fabs(best - v))
+      best = q;
+  }
+  return best;
+}
 
 class QuantMatmul : public ::testing::TestWithParam<Case> {};
 
@@ -189,6 +202,18 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   std::vector<float> x(static_cast<size_t>(c.M * K));
   for (float &v : x)
     v = d(rng);
+  // W8A8: the reference multiplies x rounded to FP8 under its scale (static: 1/64; dynamic: max |row| / max).
+  std::vector<float> xr = x;
+  const float staticScale = 1.0f / 64;
+  if (c.actFp8)
+    for (int64_t m = 0; m < c.M; ++m) {
+      float amax = 0;
+      for (int64_t k = 0; k < K; ++k)
+        amax = std::max(amax, std::fabs(x[m * K + k]));
+      const float sc = c.actFp8 == 1 ? staticScale : amax / fp8Max(f8);
+      for (int64_t k = 0; k < K; ++k)
+        xr[m * K + k] = nearestFp8(x[m * K + k] / sc, f8) * sc;
+    }
 
   Tensor tx{DType::F32, {c.M, K}, x.data()};
   const bool nib = quant::isNibbleFormat(c.bits);
@@ -202,6 +227,11 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   attrs.setInt("bits", c.bits);
   attrs.setInt("group_size", group);
   attrs.setInt("symmetric", c.symmetric);
+  if (c.actFp8) {
+    attrs.setInt("act_fp8", c.actFp8);
+    if (c.actFp8 == 1)
+      attrs.setFloat("act_scale", staticScale);
+  }
   Tensor ty;
   KernelArgs args;
   args.inputs = {&tx, &tw, &ts, q.zeros.empty() ? nullptr : &tz};
@@ -220,7 +250,7 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
     for (int64_t n = 0; n < N; ++n) {
       double ref = 0;
       for (int64_t kk = 0; kk < K; ++kk)
-        ref += static_cast<double>(x[m * K + kk]) * wd[kk * N + n];
+        ref += static_cast<double>(xr[m * K + kk]) * wd[kk * N + n];
       EXPECT_NEAR(y[m * N + n], ref, 1e-4 + 1e-4 * std::fabs(ref)) << m << "," << n;
     }
 }
@@ -230,6 +260,7 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                                            Case{4, false, 0, 3}, Case{8, true, 0, 1}, Case{8, true, 32, 9},
                                            Case{3, false, 32, 3}, Case{3, true, 32, 1}, Case{4, false, -1, 4},
                                            Case{8, true, -1, 2}, Case{8, true, 0, 3, 1}, Case{8, true, 32, 6, 1},
-                                           Case{8, true, 0, 2, 2}));
+                                           Case{8, true, 0, 2, 2}, Case{8, true, 0, 3, 1, 1},
+                                           Case{8, true, 0, 5, 1, 2}, Case{8, true, 32, 2, 2, 2}));
 
 } // namespace

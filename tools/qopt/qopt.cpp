@@ -46,13 +46,19 @@ static cl::opt<std::string> quantize("quantize",
                                               "asymmetric, round-to-nearest), awq4 (rtn4 after AWQ scaling and "
                                               "clipping; needs --calib), gptq4 (int4 group-wise by GPTQ; needs "
                                               "--calib), int8 (int8 per channel, symmetric), fp8w (FP8 weights per "
-                                              "channel, float activations; --fp8-format); rtn3, awq3, gptq3: the "
-                                              "same with 3-bit weights (accuracy studies)"),
+                                              "channel, float activations; --fp8-format), fp8 (FP8 weights and "
+                                              "activations; --act-scale); rtn3, awq3, gptq3: the same with 3-bit "
+                                              "weights (accuracy studies)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<std::string> fp8Format("fp8-format",
                                       cl::desc("FP8 format of --quantize=fp8w: e4m3 (E4M3FN, max 448; default) or "
                                                "e5m2 (max 57344, 2 mantissa bits)"),
                                       cl::init(""), cl::cat(category));
+static cl::opt<std::string> actScale("act-scale",
+                                     cl::desc("Activation scales of --quantize=fp8: static (one per layer input, "
+                                              "from calibration; default; needs --calib) or dynamic (per row, at "
+                                              "run time)"),
+                                     cl::init(""), cl::cat(category));
 static cl::opt<int64_t> groupSize("group-size",
                                   cl::desc("Inputs per scale group (default 128; 0 = per output channel)"),
                                   cl::init(128), cl::cat(category));
@@ -219,10 +225,22 @@ int main(int argc, char **argv) {
   }
   if (!fp8Format.empty()) {
     if (opts.fp8Format.empty() || (fp8Format != "e4m3" && fp8Format != "e5m2")) {
-      llvm::errs() << "qopt: error: --fp8-format must be e4m3 or e5m2, with --quantize=fp8w\n";
+      llvm::errs() << "qopt: error: --fp8-format must be e4m3 or e5m2, with --quantize=fp8w or fp8\n";
       return 1;
     }
     opts.fp8Format = fp8Format;
+  }
+  if (!actScale.empty()) {
+    if (opts.actScale.empty() || (actScale != "static" && actScale != "dynamic")) {
+      llvm::errs() << "qopt: error: --act-scale must be static or dynamic, with --quantize=fp8\n";
+      return 1;
+    }
+    opts.actScale = actScale;
+  }
+  if (opts.actScale == "static" && opts.calib.empty()) {
+    llvm::errs() << "qopt: error: --quantize=fp8 with static activation scales needs calibration data: pass --calib "
+                    "FILE (or --act-scale=dynamic)\n";
+    return 1;
   }
   if (target != "cpu") {
     std::string targetError;

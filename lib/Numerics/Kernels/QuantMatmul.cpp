@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <vector>
 
 namespace qopt::num {
@@ -25,6 +26,8 @@ struct QuantShape {
   int64_t bits, group, K, N, groups;
   bool symmetric, perTensor; // perTensor: scales (and zeros) [1, 1]
   DType codes = DType::I8;   // 8-bit weights: int8, or FP8 codes (float8e4m3fn, float8e5m2)
+  int64_t actFp8 = 0;        // FP8 activations (W8A8): 1 one static scale, 2 a scale per row of x
+  float actScale = 0.0f;
 };
 
 bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
@@ -70,6 +73,12 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   if (w.dtype != wantW || w.shape[1] != packedK || (!q.perTensor && (s.shape[0] != q.N || s.shape[1] != q.groups))) {
     err = "matmul_q: packed weight " + shapeStr(w.shape) + " / scales " + shapeStr(s.shape) +
           " do not match K = " + std::to_string(q.K) + ", group_size = " + std::to_string(q.group);
+    return false;
+  }
+  q.actFp8 = a.attrs->getInt("act_fp8", 0);
+  q.actScale = static_cast<float>(a.attrs->getFloat("act_scale", 0.0));
+  if (q.actFp8 < 0 || q.actFp8 > 2 || (q.actFp8 && !fp8) || (q.actFp8 == 1 && !(q.actScale > 0.0f))) {
+    err = "matmul_q: act_fp8 (1: static with a positive act_scale, 2: dynamic) needs FP8 weights";
     return false;
   }
   const Tensor *z = a.in(3);
@@ -179,6 +188,27 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   const Tensor &x = *a.in(0), &w = *a.in(1), *s = a.in(2);
   const Tensor *z = a.in(3);
   const int64_t M = q.K ? x.numel() / q.K : 0;
+  // W8A8: x rounded to the weights' FP8 format (saturated) under its scale, as the GPU's conversion does; the
+  // product of the rounded values then equals FP8 x FP8 with the scales applied after, up to summation order.
+  const float *xv = x.as<float>();
+  std::vector<float> xq;
+  if (q.actFp8) {
+    const Fp8Format f = q.codes == DType::F8E4M3FN ? Fp8Format::E4M3FN : Fp8Format::E5M2;
+    xq.resize(static_cast<size_t>(M * q.K));
+    for (int64_t m = 0; m < M; ++m) {
+      const float *row = xv + m * q.K;
+      float scale = q.actScale;
+      if (q.actFp8 == 2) {
+        float amax = 0.0f;
+        for (int64_t k = 0; k < q.K; ++k)
+          amax = std::max(amax, std::fabs(row[k]));
+        scale = amax > 0.0f ? amax / fp8Max(f) : 1.0f;
+      }
+      for (int64_t k = 0; k < q.K; ++k)
+        xq[m * q.K + k] = fp8ToFloat(floatToFp8(row[k] / scale, f, /*saturate=*/true), f) * scale;
+    }
+    xv = xq.data();
+  }
   // Panels of at most kPanel output channels within each output (so a split's results are those of the layer
   // alone): (first channel, count, output, first column in it).
   struct Panel {
@@ -203,7 +233,7 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
       const int64_t ld = pn.y->shape.back();
       dequantPanel(q, w, s, z, pn.n0, pn.count, buf.data());
       // y[:, col:col+count] = x [M, K] * buf^T [K, count]
-      sgemm(false, true, M, pn.count, q.K, 1.0f, x.as<float>(), q.K, buf.data(), q.K, 0.0f,
+      sgemm(false, true, M, pn.count, q.K, 1.0f, xv, q.K, buf.data(), q.K, 0.0f,
             pn.y->as<float>() + pn.col, ld, nullptr);
     }
   };
