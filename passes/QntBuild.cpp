@@ -47,7 +47,8 @@ DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::Quan
       "weight_error", b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(diff) / wNorm)) : 0)));
   auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
   // The input's range on the calibration data, for activation scales (qopt-insert-fp8).
-  auto lo = calib ? calib.getAs<FloatAttr>("min") : FloatAttr(), hi = calib ? calib.getAs<FloatAttr>("max") : FloatAttr();
+  auto lo = calib ? calib.getAs<FloatAttr>("min") : FloatAttr();
+  auto hi = calib ? calib.getAs<FloatAttr>("max") : FloatAttr();
   if (lo && hi)
     attrs.push_back(b.getNamedAttr(
         "act_absmax", b.getF32FloatAttr(static_cast<float>(std::max(std::fabs(lo.getValueAsDouble()),

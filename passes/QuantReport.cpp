@@ -60,7 +60,9 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
                                                                                  : "group";
       r.bits = lin.getBits();
       Type we = cast<RankedTensorType>(lin.getWeight().getType()).getElementType();
-      r.format = isa<Float8E4M3FNType>(we) ? "fp8e4m3" : isa<Float8E5M2Type>(we) ? "fp8e5m2" : "int" + std::to_string(r.bits);
+      r.format = isa<Float8E4M3FNType>(we) ? "fp8e4m3"
+                 : isa<Float8E5M2Type>(we)  ? "fp8e5m2"
+                                            : "int" + std::to_string(r.bits);
       if (lin.getActFp8()) // W8A8: the activations' scales too
         r.format += lin.getActFp8() == 1 ? " x-static" : " x-dynamic";
       r.symmetric = lin.getSymmetric() != 0 || r.bits == 8;

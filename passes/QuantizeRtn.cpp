@@ -40,7 +40,8 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
     if ((fp8 && format != "e4m3" && format != "e5m2") || (fp8 && (bits != 8 || perTensor))) {
       getOperation().emitError() << "qopt-quantize-rtn: format must be int, e4m3 or e5m2 (FP8 with bits 8, not "
                                     "per tensor), got '"
-                                 << format << "' with bits " << static_cast<int64_t>(bits) << (perTensor ? " per tensor" : "");
+                                 << format << "' with bits " << static_cast<int64_t>(bits)
+                                 << (perTensor ? " per tensor" : "");
       return signalPassFailure();
     }
     llvm::Regex excludeRe(exclude);

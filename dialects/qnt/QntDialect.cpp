@@ -53,7 +53,8 @@ LogicalResult LinearOp::verify() {
                                        : "expects no zero points (none) for a symmetric format");
   const int64_t act = getActFp8();
   if (act < 0 || act > 2 || (act && !isa<Float8E4M3FNType, Float8E5M2Type>(w.getElementType())) ||
-      (act == 1) != (getActScale().has_value() && getActScale()->convertToFloat() > 0.0f) || (act != 1 && getActScale()))
+      (act == 1) != (getActScale().has_value() && getActScale()->convertToFloat() > 0.0f) ||
+      (act != 1 && getActScale()))
     return emitOpError() << "expects act_fp8 0 (float x), 1 (static, with a positive act_scale) or 2 (dynamic) "
                             "and FP8 weights for 1 and 2";
   if (y.getRank() != x.getRank() || y.getShape().back() != N || !y.getElementType().isF32())

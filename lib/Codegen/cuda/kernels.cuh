@@ -777,7 +777,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     }
 #pragma unroll
     for (int v = 0; v < WK / 8; ++v) {
-      reinterpret_cast<uint4 *>(xs + wd * (WK / 2))[v] = make_uint4(hi[4 * v], hi[4 * v + 1], hi[4 * v + 2], hi[4 * v + 3]);
+      reinterpret_cast<uint4 *>(xs + wd * (WK / 2))[v] =
+          make_uint4(hi[4 * v], hi[4 * v + 1], hi[4 * v + 2], hi[4 * v + 3]);
       reinterpret_cast<uint4 *>(xs + pairs + wd * (WK / 2))[v] =
           make_uint4(lo[4 * v], lo[4 * v + 1], lo[4 * v + 2], lo[4 * v + 3]);
     }
@@ -1211,7 +1212,7 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
 //===-- the runtime's helpers around library products ---------------------===//
 // Kernels the CUDA backend launches itself, with plain arguments, around the products of many rows it hands to
 // cuBLASLt (runtime/src/cuda/CudaBackend.cpp): the activations to float16, and quantized weights to float16 a
-// slice of rows at a time (the layouts qGemvQ reads). Every module holds them; their names and parameters are an
+// slice of rows at a time (the layouts of QuantFormat.h). Every module holds them; their names and parameters are an
 // interface with the runtime. Geometry: 256 threads per block, 8 elements per thread.
 
 // y[i] = half(x[i]) for i < n.

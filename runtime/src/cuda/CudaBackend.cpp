@@ -142,7 +142,8 @@ public:
     d.cuDeviceGetName(name, sizeof name - 1, device);
     d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
     d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-    return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) + "); products of 17+ rows (float16 weights: 2+): " +
+    return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) +
+           "); products of 17+ rows (float16 weights: 2+): " +
            (gemm ? gemm->describe() : "generated kernels");
   }
 
