@@ -417,7 +417,9 @@ private:
     const num::Tensor *w = args.in(1), *scales = args.in(2), *zeros = args.in(3);
     const int64_t K = x.shape.back(), M = x.numel() / K, bits = attrs.getInt("bits", 4);
     const int64_t group = bits == 16 ? K : attrs.getInt("group_size", K);
-    const int bi = bits == 3 ? 0 : bits == 4 ? 1 : bits == 8 ? 2 : -1;
+    // The helpers dequantize integer codes only (nibbles as uint8, int8): FP8 codes have no library path.
+    const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
+                           : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
     if (!w || w->rank() != 2 ||
         (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
                     : bi < 0 || !scales || group <= 0 || K % group != 0))
