@@ -374,6 +374,14 @@ std::vector<Case> cases() {
     };
     add(h);
   }
+  // A one-row product whose split x needs more than the default 48 KB of shared memory (4 K = 51,200 bytes): the
+  // runtime's per-function opt-in (cuFuncSetAttribute).
+  Case wide{"matmul_q int4 sym g128 M=1 K=12800 N=40 (50 KB shared)", "matmul_q"};
+  wide.attrs.setInt("bits", 4);
+  wide.attrs.setInt("group_size", 128);
+  wide.attrs.setInt("symmetric", 1);
+  wide.inputs = {f32({1, 12800}), bytes(DType::U8, {40, 6400}, 0, 255), positiveF32({40, 100})};
+  add(wide);
   Case big{"matmul_q int4 asym g100 M=33 K=1100 N=40000", "matmul_q"};
   big.attrs.setInt("bits", 4);
   big.attrs.setInt("group_size", 100);
