@@ -74,6 +74,7 @@ struct Spec {
   std::string body;
   KernelGeometry geometry;
   int minBlocks = 0; // > 0: __launch_bounds__(block, minBlocks), registers capped to keep that many blocks per SM
+  int clusterY = 0;  // > 0: clusters of this many blocks along grid y where the architecture has them
 };
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
@@ -376,6 +377,23 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   // Queries of a prompt (more than one row, or a dynamic count) without a mask: the tensor-core kernel, for equal
   // head dims that are multiples of 16 up to 128.
   const int64_t D = q.shape[3];
+  // One query row per head over the KV state (a decode step): split over the cache length, a block per KV head's
+  // group of query heads and slice of the keys.
+  const OperandDesc &k = l.inputs[1];
+  const int64_t H = q.shape[1], Hkv = k.shape.size() == 4 ? k.shape[1] : -1;
+  if (cache && !mask && q.shape[2] == 1 && D % 4 == 0 && D <= 256 && k.shape.size() == 4 && k.shape[3] == D &&
+      v.shape[3] == D && H > 0 && Hkv > 0 && H % Hkv == 0 && H / Hkv <= 8) {
+    s.body = "qDecodeAttention<" + std::to_string(H / Hkv) + ", " + std::to_string(D) + ", " +
+             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ">(p, " +
+             floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+    s.geometry.block = 256;
+    s.geometry.rowsPerBlock = static_cast<uint32_t>(H / Hkv);
+    s.geometry.colsPerBlock = kWholeRow;
+    s.geometry.gridY = 8; // QOPT_DECODE_SPLITS
+    s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
+    s.clusterY = 8;
+    return true;
+  }
   if (!mask && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
       l.inputs[1].shape[3] == D && v.shape[3] == D) {
     s.body = "qFlashAttention<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
@@ -501,9 +519,11 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
   // The symbol names the whole specialization: the body and the geometry it was written for (a body can be the
   // same for launches of different block sizes or shared memory, e.g. a product's K).
   const KernelGeometry &g = s.geometry;
-  const std::string bounds = s.minBlocks ? "__launch_bounds__(" + std::to_string(g.block) + ", " +
-                                               std::to_string(s.minBlocks) + ") "
-                                         : "";
+  std::string bounds = s.minBlocks ? "__launch_bounds__(" + std::to_string(g.block) + ", " +
+                                         std::to_string(s.minBlocks) + ") "
+                                   : "";
+  if (s.clusterY)
+    bounds += "QOPT_CLUSTER_Y(" + std::to_string(s.clusterY) + ") ";
   const std::string shape = std::to_string(g.block) + "," + std::to_string(g.rowsPerBlock) + "," +
                             std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
   char name[64];

@@ -153,6 +153,11 @@ qrt_status qrt_session_get_output(qrt_session *session, const char *name, qrt_te
  * the whole prompt's: 1 GB for 2048 positions of a 128K vocabulary). Valid until the next run. */
 qrt_status qrt_session_get_output_rows(qrt_session *session, const char *name, int64_t first, int64_t count,
                                        qrt_tensor *out_tensor);
+/* out_ids[i] = the index of the largest value in row first + i of the named float32 output viewed as [rows, its
+ * last dim] (the lowest such index; NaN is never chosen, and a row of NaN gives 0), for i < count. Computed where the
+ * output lives: on a GPU only the indices cross to the host (greedy decoding's next token, not 128K logits). */
+qrt_status qrt_session_argmax_rows(qrt_session *session, const char *name, int64_t first, int64_t count,
+                                   int64_t *out_ids);
 
 /* A llama2.c tokenizer.bin file with `vocab_size` tokens. */
 qrt_status qrt_tokenizer_load(const char *path, int32_t vocab_size, qrt_tokenizer **out_tokenizer);

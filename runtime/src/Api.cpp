@@ -287,6 +287,18 @@ qrt_status qrt_session_get_output_rows(qrt_session *s, const char *name, int64_t
   });
 }
 
+qrt_status qrt_session_argmax_rows(qrt_session *s, const char *name, int64_t first, int64_t count, int64_t *ids) {
+  return guarded("qrt_session_argmax_rows", [&]() -> qrt_status {
+    if (count > 0 && !ids)
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_argmax_rows: null out_ids");
+    int code = 0;
+    std::string err;
+    if (!s->impl->argmaxRows(name ? name : "", first, count, ids, code, err))
+      return makeStatus(code, err);
+    return nullptr;
+  });
+}
+
 qrt_status qrt_tokenizer_create(const qrt_model *m, qrt_tokenizer **out) {
   return guarded("qrt_tokenizer_create", [&]() -> qrt_status {
     if (!m->impl->tokenizer)

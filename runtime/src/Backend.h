@@ -18,11 +18,23 @@
 
 #include "Model.h"
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace qrt {
+
+// The index of the largest of n floats: the lowest such index, NaN never chosen (0 when every value is NaN). The
+// reference for Backend::argmaxRows and the CUDA helper kernel qopt_argmax_rows.
+inline int64_t argmaxRow(const float *row, int64_t n) {
+  int64_t at = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isnan(row[i]) && (at < 0 || row[i] > row[at]))
+      at = i;
+  return at < 0 ? 0 : at;
+}
 
 class Backend {
 public:
@@ -44,6 +56,16 @@ public:
   virtual bool upload(void *device, const void *host, size_t bytes, std::string &error) = 0;
   // Copies device bytes to the host once the kernels launched before it have finished; returns when they are there.
   virtual bool download(void *host, const void *device, size_t bytes, std::string &error) = 0;
+  // ids[r] = argmaxRow of row r of the float32 matrix [rows, cols] at device address `x`: a generator's next token
+  // without its logits crossing to the host. This default downloads the rows.
+  virtual bool argmaxRows(const void *x, int64_t rows, int64_t cols, int64_t *ids, std::string &error) {
+    std::vector<float> host(static_cast<size_t>(rows * cols));
+    if (!download(host.data(), x, host.size() * sizeof(float), error))
+      return false;
+    for (int64_t r = 0; r < rows; ++r)
+      ids[r] = argmaxRow(host.data() + r * cols, cols);
+    return true;
+  }
   // Waits for every launch and copy issued so far.
   virtual bool synchronize(std::string &error) = 0;
   // Zeroes the state (qrt_session_reset).

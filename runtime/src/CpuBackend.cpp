@@ -69,6 +69,11 @@ public:
       std::memcpy(host, device, bytes);
     return true;
   }
+  bool argmaxRows(const void *x, int64_t rows, int64_t cols, int64_t *ids, std::string &) override {
+    for (int64_t r = 0; r < rows; ++r) // host addresses: no copy
+      ids[r] = argmaxRow(static_cast<const float *>(x) + r * cols, cols);
+    return true;
+  }
   bool synchronize(std::string &) override { return true; }
   bool resetState(std::string &) override {
     std::memset(stateBase, 0, stateSize ? stateSize : 64);

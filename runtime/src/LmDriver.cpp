@@ -148,4 +148,21 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
   return true;
 }
 
+bool LmDriver::forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int32_t &next, std::string &error) {
+  if (ids.empty()) {
+    error = "no tokens to run";
+    return false;
+  }
+  if (!forward(ids, start, nullptr, error))
+    return false;
+  // The last run's rows: the last chunk's when the ids ran in chunks (forward above).
+  const int64_t n = static_cast<int64_t>(ids.size());
+  const int64_t rows = hasCache() && maxSeq > 0 && n > maxSeq ? (n - 1) % maxSeq + 1 : n;
+  int64_t id = 0;
+  if (!ok(qrt_session_argmax_rows(session, "logits", rows - 1, 1, &id), "logits", error))
+    return false;
+  next = static_cast<int32_t>(id);
+  return true;
+}
+
 } // namespace qrt

@@ -42,6 +42,10 @@ public:
   bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error,
                bool lastOnly = false);
 
+  // forward without `logits`, then `next` = the greedy choice after the last id (argmaxRow of its logits), computed
+  // where the logits live: on a GPU one id crosses to the host instead of the vocabulary's logits.
+  bool forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int32_t &next, std::string &error);
+
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
   int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim
 

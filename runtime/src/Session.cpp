@@ -512,19 +512,30 @@ const num::Tensor *Session::output(const std::string &name, int &code, std::stri
   return t;
 }
 
-const num::Tensor *Session::outputRows(const std::string &name, int64_t first, int64_t count, int &code,
-                                       std::string &error) {
-  code = QRT_ERROR_INVALID_ARGUMENT;
+// Output `name` of the last run viewed as [rows, its last dim] with rows [first, first + count) in range: its value
+// id, else kNoValue with `error` set.
+uint32_t Session::outputRowsId(const std::string &name, int64_t first, int64_t count, std::string &error) const {
   const uint32_t id = outputId(name, error);
   if (id == kNoValue)
-    return nullptr;
+    return kNoValue;
   const num::Tensor &t = tensors[id];
   const int64_t cols = t.shape.empty() ? 1 : t.shape.back(), rows = cols ? t.numel() / cols : 0;
   if (first < 0 || count < 0 || first > rows || count > rows - first) {
     error = "rows [" + std::to_string(first) + ", " + std::to_string(first + count) + ") of output '" + name +
             "', which has " + std::to_string(rows);
-    return nullptr;
+    return kNoValue;
   }
+  return id;
+}
+
+const num::Tensor *Session::outputRows(const std::string &name, int64_t first, int64_t count, int &code,
+                                       std::string &error) {
+  code = QRT_ERROR_INVALID_ARGUMENT;
+  const uint32_t id = outputRowsId(name, first, count, error);
+  if (id == kNoValue)
+    return nullptr;
+  const num::Tensor &t = tensors[id];
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
   const size_t rowBytes = static_cast<size_t>(cols) * num::dtypeSize(t.dtype);
   rowsView.dtype = t.dtype;
   rowsView.shape = {count, cols};
@@ -543,6 +554,30 @@ const num::Tensor *Session::outputRows(const std::string &name, int64_t first, i
     return nullptr;
   }
   return &rowsView;
+}
+
+bool Session::argmaxRows(const std::string &name, int64_t first, int64_t count, int64_t *ids, int &code,
+                         std::string &error) {
+  code = QRT_ERROR_INVALID_ARGUMENT;
+  const uint32_t id = outputRowsId(name, first, count, error);
+  if (id == kNoValue)
+    return false;
+  const num::Tensor &t = tensors[id];
+  if (t.dtype != num::DType::F32) {
+    error = "output '" + name + "' is not float32";
+    return false;
+  }
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+  if (hostData[id]) {
+    for (int64_t i = 0; i < count; ++i)
+      ids[i] = argmaxRow(static_cast<const float *>(hostData[id]) + (first + i) * cols, cols);
+    return true;
+  }
+  if (!backend->argmaxRows(static_cast<const float *>(t.data) + first * cols, count, cols, ids, error)) {
+    code = QRT_ERROR_EXECUTION;
+    return false;
+  }
+  return true;
 }
 
 } // namespace qrt

@@ -39,6 +39,12 @@ public:
   const qopt::num::Tensor *outputRows(const std::string &name, int64_t first, int64_t count, int &code,
                                       std::string &error);
 
+  // ids[i] = the index of the largest value of row first + i of the named float32 output viewed as [rows, last
+  // dim] (argmaxRow), for i < count, computed where the output lives: a generator's next token without the logits
+  // crossing to the host.
+  bool argmaxRows(const std::string &name, int64_t first, int64_t count, int64_t *ids, int &code,
+                  std::string &error);
+
 private:
   // Host memory that grows on demand and reports failure instead of throwing (sizes can come from run-time data).
   struct HostBuffer {
@@ -58,6 +64,7 @@ private:
   // Value `id` with host data: its own (weights, inputs, host values) or a download of its device bytes.
   const qopt::num::Tensor *hostView(uint32_t id, std::string &error);
   uint32_t outputId(const std::string &name, std::string &error) const;
+  uint32_t outputRowsId(const std::string &name, int64_t first, int64_t count, std::string &error) const;
   // Value `id` with device data: a host value is uploaded once per run.
   const qopt::num::Tensor *deviceView(uint32_t id, std::string &error);
 

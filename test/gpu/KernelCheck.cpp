@@ -16,6 +16,7 @@
 #include "qopt/Numerics/Kernels.h"
 #include "qopt/Numerics/ThreadPool.h"
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -214,6 +215,22 @@ std::vector<Case> cases() {
         if (M > 1) // more than one query: the tensor-core kernel (float16 operands)
           at.tolerance = 4e-3;
         add(at);
+      }
+    // Decode over the KV state split over the cache length (qDecodeAttention: 8 slices; GQA groups of 1 to 8 heads;
+    // head dims 8 to 256): one key (most slices empty), fewer keys than slices, several chunks of 128 per slice,
+    // and a full cache.
+    if (M == 1)
+      for (auto [H, Hkv, D, len, cap] : std::vector<std::array<int64_t, 5>>{
+               {4, 4, 8, 0, 16}, {8, 2, 48, 5, 64}, {32, 8, 128, 1000, 1024}, {16, 2, 64, 2047, 2048},
+               {8, 1, 256, 300, 512}}) {
+        Case ad{"attention decode split H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
+                    " D=" + std::to_string(D) + " keys=" + std::to_string(len + 1),
+                "attention"};
+        ad.attrs.setInt("causal", 1);
+        ad.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
+        ad.inputs = {f32({1, H, 1, D}), f32({1, Hkv, cap, D}), f32({1, Hkv, cap, D}), absent(),
+                     ints(DType::I64, {1}, {len})};
+        add(ad);
       }
     // Masks: bool [B, 1, S, T] (masked scores to -inf, one fully masked row when S > 1), and float additive [S, T].
     {
@@ -616,6 +633,72 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
   return worst <= c.tolerance;
 }
 
+// The runtime's argmax helper (qopt_argmax_rows, in every module) against qrt::argmaxRow: rows with ties, NaN,
+// infinities, a row of NaN, and a 128256-wide vocabulary.
+bool runArgmaxCheck(const std::string &arch, std::mt19937 &rng, std::string &detail) {
+  cg::LaunchDesc desc; // any kernel: every module carries the helpers
+  num::Attrs attrs;
+  attrs.setInt("activation", 0);
+  desc.family = "gated_act";
+  desc.attrs = &attrs;
+  desc.inputs = {{DType::F32, {1, 8}, false}, {DType::F32, {1, 8}, false}};
+  desc.results = {{DType::F32, {1, 8}, false}};
+  cg::CudaKernel kernel;
+  std::vector<cg::CudaImage> images;
+  if (!cg::instantiateCudaKernel(desc, kernel, detail) || !cg::compileCuda(kernel.source, {arch}, "", images, detail))
+    return false;
+  qrt::Model model;
+  for (const cg::CudaImage &img : images)
+    model.deviceImages.push_back({img.arch, static_cast<qopt::format::ImageFormat>(img.format), img.bytes.data(),
+                                  img.bytes.size()});
+  std::string err;
+  std::unique_ptr<qrt::Backend> backend = qrt::createCudaBackend(err);
+  if (!backend || !backend->prepare(model, err)) {
+    detail = err;
+    return false;
+  }
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<std::vector<float>> rows = {
+      {1, 3, 3, 2},                     // a tie: the lower index
+      {nan, -1, nan, -0.5f, nan},       // NaN never chosen
+      {-inf, -inf, -inf},               // all -inf: the first
+      {nan, nan},                       // all NaN: 0
+      {-2, inf, 5, inf},                // +inf, tied
+  };
+  std::uniform_real_distribution<float> u(-30.0f, 30.0f);
+  for (int64_t cols : {1, 33, 1000, 128256}) {
+    std::vector<float> r(static_cast<size_t>(cols));
+    for (float &v : r)
+      v = u(rng);
+    r[static_cast<size_t>(cols / 3)] = 31.0f; // the maximum, also at the end of the longest row
+    if (cols > 1000)
+      r.back() = 31.0f, r[7] = 30.5f;
+    rows.push_back(r);
+  }
+  for (const std::vector<float> &r : rows) {
+    const int64_t cols = static_cast<int64_t>(r.size());
+    // Three copies of the row: a block per row.
+    std::vector<float> m;
+    for (int k = 0; k < 3; ++k)
+      m.insert(m.end(), r.begin(), r.end());
+    void *dev = backend->dynamicBuffer(0, m.size() * sizeof(float));
+    int64_t ids[3] = {-5, -5, -5};
+    if (!dev || !backend->upload(dev, m.data(), m.size() * sizeof(float), err) ||
+        !backend->argmaxRows(dev, 3, cols, ids, err)) {
+      detail = err;
+      return false;
+    }
+    const int64_t want = qrt::argmaxRow(r.data(), cols);
+    for (int64_t id : ids)
+      if (id != want) {
+        detail = "a row of " + std::to_string(cols) + ": " + std::to_string(id) + ", expected " + std::to_string(want);
+        return false;
+      }
+  }
+  detail = std::to_string(rows.size()) + " rows";
+  return true;
+}
+
 // The linear layers of a Llama-3-8B-shaped model (K, N) at decode batch sizes: float16 weights and int4 g128
 // (asymmetric), timed.
 std::vector<Case> benchCases() {
@@ -708,6 +791,12 @@ int main(int argc, char **argv) {
     bool ok = runCase(c, arch, rng, detail);
     std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", c.name.c_str(), detail.c_str());
     std::fflush(stdout);
+    (ok ? passed : failed)++;
+  }
+  if (!bench && std::string("argmax helper").find(only) != std::string::npos) {
+    std::string detail;
+    const bool ok = runArgmaxCheck(arch, rng, detail);
+    std::printf("%s argmax helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
   std::printf("%d passed, %d failed\n", passed, failed);

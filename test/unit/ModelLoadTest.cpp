@@ -5,6 +5,7 @@
 // hostile file could inflate (arena size, slot sizes, element counts).
 //
 //===----------------------------------------------------------------------===//
+#include "Backend.h"
 #include "qrt.h"
 
 #include "qopt/Format/ByteStream.h"
@@ -14,6 +15,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -167,6 +169,12 @@ std::string loadAndRun(const Image &img, const qrt_model_options *options = null
   qrt_status past = qrt_session_get_output_rows(session, "y", 1, 1, &row);
   EXPECT_STREQ(qrt_status_message(past), "rows [1, 2) of output 'y', which has 1");
   qrt_status_free(past);
+  int64_t id = -1;
+  EXPECT_EQ(qrt_session_argmax_rows(session, "y", 0, 1, &id), nullptr);
+  EXPECT_EQ(id, 3);
+  past = qrt_session_argmax_rows(session, "y", 0, 2, &id);
+  EXPECT_STREQ(qrt_status_message(past), "rows [0, 2) of output 'y', which has 1");
+  qrt_status_free(past);
   EXPECT_EQ(qrt_model_arena_bytes(model), arenaBytes);
   qrt_session_free(session);
   qrt_model_free(model);
@@ -197,6 +205,19 @@ Spec externalSpec() {
   s.values[1].offset = 0; // the first external weight
   s.weights.clear();
   return s;
+}
+
+// The greedy choice every backend must reproduce: the lowest index of the largest value, NaN never chosen.
+TEST(Argmax, Row) {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float tie[] = {1, 3, 3, 2}, nans[] = {nan, -1, nan, -0.5f}, allNan[] = {nan, nan}, minusInf[] = {-inf, -inf},
+              plusInf[] = {-2, inf, 5, inf};
+  EXPECT_EQ(qrt::argmaxRow(tie, 4), 1);
+  EXPECT_EQ(qrt::argmaxRow(nans, 4), 3);
+  EXPECT_EQ(qrt::argmaxRow(allNan, 2), 0);
+  EXPECT_EQ(qrt::argmaxRow(minusInf, 2), 0);
+  EXPECT_EQ(qrt::argmaxRow(plusInf, 4), 1);
+  EXPECT_EQ(qrt::argmaxRow(tie, 0), 0);
 }
 
 TEST(ModelLoad, FromMemoryRuns) {

@@ -283,25 +283,20 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
   int step = 0;
   bool stopped = false; // by the end-of-sequence token
   for (; step < o.maxTokens && static_cast<int64_t>(tokens.size()) <= limit; ++step) {
-    qrt_tensor logits;
-    int64_t last;
-    if (lm.hasCache()) {
-      std::vector<int32_t> chunk(tokens.begin() + fed, tokens.end());
-      if (!lm.forward(chunk, static_cast<int64_t>(fed), &logits, lmErr, /*lastOnly=*/true))
-        die(lmErr);
-      fed = tokens.size();
-      last = logits.shape[1] - 1; // the last chunk's rows (a long prompt runs in chunks)
-    } else {
-      if (!lm.forward(tokens, 0, &logits, lmErr))
-        die(lmErr);
-      last = static_cast<int64_t>(tokens.size()) - 1;
-    }
-    int64_t vocab = logits.shape[2];
-    const float *row = static_cast<const float *>(logits.data) + last * vocab;
+    // With a cache only the new tokens run; without, the whole sequence again.
+    const size_t from = lm.hasCache() ? fed : 0;
+    const std::vector<int32_t> run(tokens.begin() + static_cast<std::ptrdiff_t>(from), tokens.end());
+    fed = tokens.size();
     int32_t next = 0;
-    if (o.temperature == 0.0) {
-      next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
+    if (o.temperature == 0.0) { // the argmax where the logits are (on a GPU, one id comes back)
+      if (!lm.forwardGreedy(run, static_cast<int64_t>(from), next, lmErr))
+        die(lmErr);
     } else {
+      qrt_tensor logits;
+      if (!lm.forward(run, static_cast<int64_t>(from), &logits, lmErr, /*lastOnly=*/true))
+        die(lmErr);
+      const int64_t vocab = logits.shape[2];
+      const float *row = static_cast<const float *>(logits.data);
       std::vector<double> p(vocab);
       double mx = *std::max_element(row, row + vocab), sum = 0;
       for (int64_t v = 0; v < vocab; ++v)
@@ -343,7 +338,8 @@ double median(std::vector<double> v) {
 }
 
 // Prefill of --prompt-len pseudo-random tokens, then --max-tokens greedy steps, --repeat times from a reset cache;
-// prints the medians. Each step's logits come back to the host (the step's end is their arrival).
+// prints the medians. Each step's greedy token comes back to the host (the step's end is its arrival); the argmax
+// runs where the logits are.
 int bench(qrt_model *model, qrt_session *session, const Options &o) {
   qrt::LmDriver lm;
   std::string err;
@@ -360,24 +356,17 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
   using clock = std::chrono::steady_clock;
   for (int r = 0; r <= o.repeat; ++r) { // run 0 warms up (kernel loading, graph capture)
     lm.resetCache();
-    qrt_tensor logits;
     std::vector<int32_t> prompt(static_cast<size_t>(o.promptLen));
-    int64_t vocab = 0;
     auto t0 = clock::now();
     for (int32_t &t : prompt)
       t = static_cast<int32_t>(3 + rng() % 250); // ids every vocabulary has
-    if (!lm.forward(prompt, 0, &logits, err, /*lastOnly=*/true))
+    int32_t next = 0;
+    if (!lm.forwardGreedy(prompt, 0, next, err))
       die(err);
-    vocab = logits.shape[2];
-    const float *row = static_cast<const float *>(logits.data) + (logits.shape[1] - 1) * vocab;
-    int32_t next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
     auto t1 = clock::now();
-    for (int step = 0; step < o.maxTokens; ++step) {
-      if (!lm.forward({next}, o.promptLen + step, &logits, err))
+    for (int step = 0; step < o.maxTokens; ++step)
+      if (!lm.forwardGreedy({next}, o.promptLen + step, next, err))
         die(err);
-      row = static_cast<const float *>(logits.data);
-      next = static_cast<int32_t>(std::max_element(row, row + vocab) - row);
-    }
     auto t2 = clock::now();
     if (r == 0)
       continue;

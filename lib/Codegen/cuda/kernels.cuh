@@ -1007,6 +1007,164 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   }
 }
 
+// Decode attention, split over the cache length (flash-decoding): one query row per head over the KV state, the
+// operands of qAttention with CACHE, S = 1 and no mask, head dims D (queries, keys and values alike) a multiple of
+// 4 up to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one
+// of QOPT_DECODE_SPLITS slices of the keys; on sm_90 and later the slices' blocks form a cluster and the first
+// combines their partial softmax sums through distributed shared memory, all in one launch; elsewhere the first
+// block of a cluster's place takes every key and the others return. In a block: chunks of CH keys with a running
+// max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
+// products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows
+// of the output (B * H) in tiles of G, grid y = the splits, 256 threads.
+#define QOPT_DECODE_SPLITS 8
+__device__ __forceinline__ unsigned qClusterRank() {
+  unsigned r = 0;
+#if QOPT_CLUSTERS
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ void qClusterSync() {
+#if QOPT_CLUSTERS
+  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+// A float of block `rank`'s shared memory at the address of `local` in this block's.
+__device__ __forceinline__ float qClusterLoad(const float *local, unsigned rank) {
+#if QOPT_CLUSTERS
+  unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local)), remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+  return v;
+#else
+  return *local;
+#endif
+}
+
+template <int G, int D, bool ZERO_NAN, int OUT> __device__ void qDecodeAttention(const QParams &p, float scale) {
+  constexpr int NT = 256, WARPS = NT / 32, CH = 128, Q4 = D / 4, GROUPS = NT / Q4;
+  static_assert(D % 4 == 0 && D <= 256 && G >= 1 && G <= WARPS, "head dim or group size out of range");
+  __shared__ __align__(16) float qs[G][D];
+  __shared__ float sc[G][CH];
+  __shared__ float mrow[G], lrow[G], fac[G];
+  __shared__ __align__(16) float red[GROUPS][G][D]; // the key groups' sums; red[0] ends as the block's
+  const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
+  const i64 B = q.shape[0], Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
+  const i64 len = *qPtr<const i64>(p.t[4]);
+  if (len < 0 || len > C - 1 || B > k.shape[0] || q.shape[2] != 1 || q.shape[1] != Hkv * G) {
+    if (blockIdx.y == 0 && threadIdx.x == 0)
+      qFail(p, len < 0 || len > C - 1 || B > k.shape[0] ? QOPT_STATUS_CACHE_FULL : QOPT_STATUS_SHAPE);
+    return;
+  }
+  const int splits = QOPT_CLUSTERS ? QOPT_DECODE_SPLITS : 1;
+  const unsigned rank = qClusterRank();
+  if (!QOPT_CLUSTERS && blockIdx.y != 0)
+    return;
+  const i64 T = len + 1, per = (T + splits - 1) / splits;
+  const i64 begin = per * rank < T ? per * rank : T, end = begin + per < T ? begin + per : T;
+  const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+  const float *qg = qPtr<const float>(q) + r * G * D; // rows (b, hk * G + g) = r * G + g
+  for (int i = t; i < G * D; i += NT)
+    qs[i / D][i % D] = qg[i];
+  if (t < G)
+    mrow[t] = -QOPT_INF, lrow[t] = 0.0f;
+  const float *kb = qPtr<const float>(k) + r * C * D, *vb = qPtr<const float>(v) + r * C * D;
+  const int c4 = t % Q4, kg = t / Q4; // the values phase: a float4 column and a key group
+  float acc[G][4];
+#pragma unroll
+  for (int g = 0; g < G; ++g)
+    acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.0f;
+  __syncthreads();
+  for (i64 j0 = begin; j0 < end; j0 += CH) {
+    const int jn = static_cast<int>(end - j0 < CH ? end - j0 : CH);
+    for (int jj = warp; jj < jn; jj += WARPS) {
+      const float4 *kj = reinterpret_cast<const float4 *>(kb + (j0 + jj) * D);
+      float s[G];
+#pragma unroll
+      for (int g = 0; g < G; ++g)
+        s[g] = 0.0f;
+      for (int c = lane; c < Q4; c += 32) {
+        const float4 kv = kj[c];
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float4 qv = reinterpret_cast<const float4 *>(qs[g])[c];
+          s[g] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+        }
+      }
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const float sum = qWarpSum(s[g]) * scale;
+        if (lane == 0)
+          sc[g][jj] = sum;
+      }
+    }
+    __syncthreads();
+    if (warp < G) { // warp g: head g's running max and sum
+      float mx = -QOPT_INF;
+      for (int jj = lane; jj < jn; jj += 32)
+        mx = fmaxf(mx, sc[warp][jj]);
+      const float mNew = fmaxf(mrow[warp], qWarpMax(mx)), base = mNew == -QOPT_INF ? 0.0f : mNew;
+      float sum = 0.0f;
+      for (int jj = lane; jj < jn; jj += 32) {
+        const float e = expf(sc[warp][jj] - base);
+        sc[warp][jj] = e;
+        sum += e;
+      }
+      sum = qWarpSum(sum);
+      if (lane == 0) {
+        const float f = expf(mrow[warp] - base);
+        fac[warp] = f, lrow[warp] = lrow[warp] * f + sum, mrow[warp] = mNew;
+      }
+    }
+    __syncthreads();
+    if (kg < GROUPS) {
+#pragma unroll
+      for (int g = 0; g < G; ++g)
+        acc[g][0] *= fac[g], acc[g][1] *= fac[g], acc[g][2] *= fac[g], acc[g][3] *= fac[g];
+#pragma unroll 4
+      for (int jj = kg; jj < jn; jj += GROUPS) {
+        const float4 vv = reinterpret_cast<const float4 *>(vb + (j0 + jj) * D)[c4];
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float e = sc[g][jj];
+          acc[g][0] += e * vv.x, acc[g][1] += e * vv.y, acc[g][2] += e * vv.z, acc[g][3] += e * vv.w;
+        }
+      }
+    }
+    __syncthreads(); // the next chunk overwrites sc
+  }
+  if (kg < GROUPS)
+#pragma unroll
+    for (int g = 0; g < G; ++g)
+      *reinterpret_cast<float4 *>(&red[kg][g][4 * c4]) = make_float4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]);
+  __syncthreads();
+  for (int i = t; i < G * D; i += NT) { // each (g, d) summed over the key groups by one thread
+    float sum = 0.0f;
+    for (int e = 0; e < GROUPS; ++e)
+      sum += red[e][i / D][i % D];
+    red[0][i / D][i % D] = sum;
+  }
+  qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
+  if (rank == 0) {
+    float *o = qPtr<float>(p.t[OUT]) + r * G * D;
+    for (int i = t; i < G * D; i += NT) {
+      const int g = i / D, d = i % D;
+      float m = -QOPT_INF;
+      for (int b = 0; b < splits; ++b)
+        m = fmaxf(m, qClusterLoad(&mrow[g], b));
+      const float base = m == -QOPT_INF ? 0.0f : m;
+      float num = 0.0f, den = 0.0f;
+      for (int b = 0; b < splits; ++b) {
+        const float w = expf(qClusterLoad(&mrow[g], b) - base);
+        num += w * qClusterLoad(&red[0][g][d], b), den += w * qClusterLoad(&lrow[g], b);
+      }
+      o[i] = den > 0.0f ? num / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+    }
+  }
+  qClusterSync(); // the others' shared memory stays until the first block has read it
+}
+
 // Tensor-core attention for prompts (flash-attention style): the same operands and results as qAttention without a
 // mask (causal and/or over the cache), for head dims D (queries, keys and values alike) that are multiples of 16 up
 // to 128. A block of 4 warps owns 64 query rows of one (b, h) plane, 16 per warp; each tile of 64 keys is staged
@@ -1222,6 +1380,38 @@ extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *
   for (int j = 0; j < 8; ++j)
     if (i0 + j < n)
       y[i0 + j] = qFloatToHalf(x[i0 + j]);
+}
+
+// ids[r] = the index of the largest value of row r of x [gridDim.x, cols] (the lowest such index; NaN never
+// chosen, 0 for a row of NaN: qrt::argmaxRow): a generator's next token without its logits leaving the GPU. One
+// block per row, up to 1024 threads.
+__device__ __forceinline__ void qArgmaxTake(float &bv, i64 &bi, float v, i64 i) {
+  if (i >= 0 && v == v && (bi < 0 || v > bv || (v == bv && i < bi)))
+    bv = v, bi = i;
+}
+extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) {
+  __shared__ float sv[32];
+  __shared__ i64 si[32];
+  const float *row = x + static_cast<i64>(blockIdx.x) * cols;
+  float bv = 0.0f;
+  i64 bi = -1;
+#pragma unroll 8
+  for (i64 k = threadIdx.x; k < cols; k += blockDim.x) // ascending per thread: a tie keeps the lower index
+    qArgmaxTake(bv, bi, row[k], k);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int o = 16; o > 0; o >>= 1)
+    qArgmaxTake(bv, bi, __shfl_down_sync(0xffffffffu, bv, o), __shfl_down_sync(0xffffffffu, bi, o));
+  if (lane == 0)
+    sv[warp] = bv, si[warp] = bi;
+  __syncthreads();
+  if (warp != 0)
+    return;
+  const int warps = (blockDim.x + 31) >> 5;
+  bv = lane < warps ? sv[lane] : 0.0f, bi = lane < warps ? si[lane] : -1;
+  for (int o = 16; o > 0; o >>= 1)
+    qArgmaxTake(bv, bi, __shfl_down_sync(0xffffffffu, bv, o), __shfl_down_sync(0xffffffffu, bi, o));
+  if (lane == 0)
+    ids[blockIdx.x] = bi < 0 ? 0 : bi;
 }
 
 // out [n, K] float16 = (code - zero) * scale for rows r < n of codes (rowBytes apart; BITS 3 and 4: two codes a

@@ -96,3 +96,13 @@ __device__ float qBlockMax(float v, float *scratch /* 32 entries */) {
 
 #define QOPT_INF __int_as_float(0x7f800000)
 #define QOPT_STATUS_SHAPE 3
+
+// Thread block clusters (sm_90 and later): a wrapper attribute giving a kernel clusters of N blocks along grid y,
+// nothing on older architectures (their kernels must not rely on it: QOPT_CLUSTERS says which case compiles).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define QOPT_CLUSTERS 1
+#define QOPT_CLUSTER_Y(N) __cluster_dims__(1, N, 1)
+#else
+#define QOPT_CLUSTERS 0
+#define QOPT_CLUSTER_Y(N)
+#endif

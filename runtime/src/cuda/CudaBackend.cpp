@@ -88,7 +88,7 @@ public:
     for (auto &b : dynamic)
       if (b.ptr)
         d.cuMemFree(b.ptr);
-    for (Buffer *b : {&scratchX, &scratchW, &workspace})
+    for (Buffer *b : {&scratchX, &scratchW, &workspace, &argmaxIds})
       if (b->ptr)
         d.cuMemFree(b->ptr);
     gemm.reset(); // before the context goes
@@ -130,7 +130,7 @@ public:
     return check(d.cuGraphLaunch(static_cast<CUgraphExec>(graph), stream), "cuGraphLaunch", error);
   }
   uint64_t deviceBytes() const override {
-    uint64_t total = allocated + scratchX.capacity + scratchW.capacity + workspace.capacity;
+    uint64_t total = allocated + scratchX.capacity + scratchW.capacity + workspace.capacity + argmaxIds.capacity;
     for (const Buffer &b : dynamic)
       total += b.capacity;
     return total;
@@ -222,6 +222,23 @@ public:
       return false;
     }
     return true;
+  }
+  bool argmaxRows(const void *x, int64_t rows, int64_t cols, int64_t *ids, std::string &error) override {
+    if (!argmaxFn || rows > 0x7fffffff)
+      return Backend::argmaxRows(x, rows, cols, ids, error);
+    if (!rows)
+      return true;
+    const size_t bytes = static_cast<size_t>(rows) * sizeof(int64_t);
+    if (!ensure(argmaxIds, bytes, "argmax results", error))
+      return false;
+    CUdeviceptr in = reinterpret_cast<CUdeviceptr>(x), out = argmaxIds.ptr;
+    long long n = cols;
+    void *params[] = {&in, &n, &out};
+    lastKernel = "qopt_argmax_rows";
+    return check(d.cuLaunchKernel(argmaxFn, static_cast<unsigned>(rows), 1, 1, 1024, 1, 1, 0, stream, params,
+                                  nullptr),
+                 "qopt_argmax_rows", error) &&
+           download(ids, reinterpret_cast<const void *>(argmaxIds.ptr), bytes, error);
   }
   bool resetState(std::string &error) override {
     return !stateSize || check(d.cuMemsetD8Async(stateBase, 0, stateSize, stream), "cuMemsetD8Async", error);
@@ -345,6 +362,8 @@ private:
   bool openLibrary(std::string &error) {
     if (!module)
       return true;
+    if (d.cuModuleGetFunction(&argmaxFn, module, "qopt_argmax_rows") != CUDA_SUCCESS)
+      argmaxFn = nullptr;
     const char *env = std::getenv("QRT_CUBLASLT");
     const std::string choice = env ? env : "";
     const bool required = !choice.empty() && choice != "off" && choice != "0";
@@ -568,6 +587,8 @@ private:
   std::unique_ptr<Gemm> gemm;
   Helpers helpers;
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
+  CUfunction argmaxFn = nullptr;        // the module's qopt_argmax_rows (null in a model.bin older than it)
+  Buffer argmaxIds;                     // its results
   std::string lastKernel;
   bool capturing = false; // inside capture(): no allocation, no synchronization
 };
