@@ -58,6 +58,9 @@ if step qrun; then
   for m in $MODELS; do
     stamp "qrun $m"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT"
+    # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).
+    QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT" |
+      grep '^decode' | sed 's/^/QRT_PDL=0 /'
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
     # Where a decode step's time goes (each launch synchronized and timed: slower than the graph, but by family).
     QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |

@@ -530,7 +530,8 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
   std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(),
                 static_cast<unsigned long long>(contentHash(f + s.body + shape)));
   out.symbol = name;
-  out.source = "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { " + s.body + " }\n";
+  out.source = "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { qWaitForPrevious(); " +
+               s.body + " }\n";
   out.geometry = s.geometry;
   return true;
 }

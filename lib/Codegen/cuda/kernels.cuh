@@ -1367,6 +1367,12 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
     }
 }
 
+// The module's kernels start with qWaitForPrevious (sm_90 and later): the runtime looks for this symbol before it
+// launches them with programmatic dependent launch (model.bin files from older compilers lack both).
+#if QOPT_SM90
+extern "C" __global__ void qopt_waits_for_previous() {}
+#endif
+
 //===-- the runtime's helpers around library products ---------------------===//
 // Kernels the CUDA backend launches itself, with plain arguments, around the products of many rows it hands to
 // cuBLASLt (runtime/src/cuda/CudaBackend.cpp): the activations to float16, and quantized weights to float16 a

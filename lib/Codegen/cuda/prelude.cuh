@@ -97,12 +97,26 @@ __device__ float qBlockMax(float v, float *scratch /* 32 entries */) {
 #define QOPT_INF __int_as_float(0x7f800000)
 #define QOPT_STATUS_SHAPE 3
 
-// Thread block clusters (sm_90 and later): a wrapper attribute giving a kernel clusters of N blocks along grid y,
-// nothing on older architectures (their kernels must not rely on it: QOPT_CLUSTERS says which case compiles).
+// sm_90 and later: thread block clusters and programmatic dependent launch. QOPT_CLUSTER_Y(N) is a wrapper
+// attribute giving a kernel clusters of N blocks along grid y, nothing on older architectures (their kernels must
+// not rely on it: QOPT_CLUSTERS says which case compiles).
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define QOPT_CLUSTERS 1
+#define QOPT_SM90 1
 #define QOPT_CLUSTER_Y(N) __cluster_dims__(1, N, 1)
 #else
-#define QOPT_CLUSTERS 0
+#define QOPT_SM90 0
 #define QOPT_CLUSTER_Y(N)
 #endif
+#define QOPT_CLUSTERS QOPT_SM90
+
+// Every wrapper's first statement. On sm_90 the runtime launches kernels with programmatic stream serialization
+// (when the module has qopt_waits_for_previous, kernels.cuh), so a kernel's blocks may be placed while the launch
+// before it still runs: they wait here, before reading anything, for the grids they depend on to finish and their
+// writes to be visible, then let the next launch be placed while this one runs (its blocks take the SMs this grid's
+// last wave leaves idle, instead of a launch gap after it).
+__device__ __forceinline__ void qWaitForPrevious() {
+#if QOPT_SM90
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}

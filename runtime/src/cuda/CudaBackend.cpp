@@ -144,7 +144,7 @@ public:
     d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
     return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) +
            "); products of 17+ rows (float16 weights: 2+): " +
-           (gemm ? gemm->describe() : "generated kernels");
+           (gemm ? gemm->describe() : "generated kernels") + (pdl ? "; programmatic dependent launch" : "");
   }
 
   bool prepare(const Model &m, std::string &error) override {
@@ -347,10 +347,20 @@ public:
       return fail(dk, "a grid of " + std::to_string(grid) + " blocks", error);
     void *params[] = {&p};
     lastKernel = dk.symbol;
-    CUresult rc = d.cuLaunchKernel(b.fn, static_cast<unsigned>(grid), k.gridY, 1, k.block, 1, 1, k.sharedBytes, stream,
-                                   params, nullptr);
+    CUresult rc;
+    if (pdl) {
+      CUlaunchAttribute attr = {};
+      attr.id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+      attr.value.programmaticStreamSerializationAllowed = 1;
+      const CUlaunchConfig config = {static_cast<unsigned>(grid), k.gridY, 1, k.block, 1, 1, k.sharedBytes, stream,
+                                     &attr, 1};
+      rc = d.cuLaunchKernelEx(&config, b.fn, params, nullptr);
+    } else {
+      rc = d.cuLaunchKernel(b.fn, static_cast<unsigned>(grid), k.gridY, 1, k.block, 1, 1, k.sharedBytes, stream,
+                            params, nullptr);
+    }
     if (rc != CUDA_SUCCESS) {
-      error = describe(d, ("cuLaunchKernel(" + dk.symbol + ")").c_str(), rc);
+      error = describe(d, (std::string(pdl ? "cuLaunchKernelEx(" : "cuLaunchKernel(") + dk.symbol + ")").c_str(), rc);
       return false;
     }
     return true;
@@ -364,6 +374,12 @@ private:
       return true;
     if (d.cuModuleGetFunction(&argmaxFn, module, "qopt_argmax_rows") != CUDA_SUCCESS)
       argmaxFn = nullptr;
+    // Programmatic dependent launch: kernels that wait for their predecessor themselves (the marker) on a driver
+    // with cuLaunchKernelEx. QRT_PDL=0 turns it off.
+    CUfunction marker = nullptr;
+    const char *pdlEnv = std::getenv("QRT_PDL");
+    pdl = d.cuLaunchKernelEx && !(pdlEnv && std::string(pdlEnv) == "0") &&
+          d.cuModuleGetFunction(&marker, module, "qopt_waits_for_previous") == CUDA_SUCCESS;
     const char *env = std::getenv("QRT_CUBLASLT");
     const std::string choice = env ? env : "";
     const bool required = !choice.empty() && choice != "off" && choice != "0";
@@ -588,6 +604,7 @@ private:
   Helpers helpers;
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
   CUfunction argmaxFn = nullptr;        // the module's qopt_argmax_rows (null in a model.bin older than it)
+  bool pdl = false;                     // generated kernels launch with programmatic stream serialization
   Buffer argmaxIds;                     // its results
   std::string lastKernel;
   bool capturing = false; // inside capture(): no allocation, no synchronization

@@ -53,6 +53,8 @@ const Driver *driver(std::string &error) {
       loadError = "the CUDA driver (libcuda.so.1) lacks entry points this runtime uses (too old a driver)";
       return;
     }
+    if (!load(lib, "cuLaunchKernelEx", d.cuLaunchKernelEx))
+      d.cuLaunchKernelEx = nullptr;
     if (CUresult rc = d.cuInit(0); rc != CUDA_SUCCESS) {
       loadError = describe(d, "cuInit", rc);
       return;
