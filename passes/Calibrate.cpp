@@ -8,29 +8,21 @@
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Numerics/Gemm.h"
 #include "qopt/Passes.h"
-#include "qopt/Serialize/ModelWriter.h"
 #include "passes/LinearLayers.h"
+#include "passes/ModelRunner.h"
 
 #include "LmDriver.h"
-#include "Npy.h"
 #include "qrt.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
-#include "mlir/IR/IRMapping.h"
-#include "mlir/Pass/PassManager.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/ScopeExit.h"
-#include "llvm/ADT/StringSet.h"
-#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <unistd.h>
 
 namespace qopt {
@@ -80,6 +72,7 @@ struct AbsHistogram {
 struct InputStats {
   int64_t K = 0, rows = 0, nonFinite = 0;
   std::vector<double> absSum;
+  std::vector<float> absMax; // per channel (SmoothQuant's migration scales)
   AsmResourceBlob xtx; // f32 [K, K], accumulated in place (sgemm with beta 1), then divided by rows
   std::vector<float> kept;
   float minV = INFINITY, maxV = -INFINITY;
@@ -89,6 +82,7 @@ struct InputStats {
     if (K == 0) {
       K = k;
       absSum.assign(K, 0.0);
+      absMax.assign(K, 0.0f);
       xtx = HeapAsmResourceBlob::allocate(K * K * sizeof(float), alignof(float), /*dataIsMutable=*/true);
       std::memset(xtx.getMutableData().data(), 0, K * K * sizeof(float));
     }
@@ -97,6 +91,7 @@ struct InputStats {
         const float v = data[r * K + c];
         nonFinite += !std::isfinite(v);
         absSum[c] += std::fabs(v);
+        absMax[c] = std::max(absMax[c], std::fabs(v));
         minV = std::min(minV, v);
         maxV = std::max(maxV, v);
       }
@@ -124,14 +119,6 @@ ElementsAttr floatBlob(MLIRContext *ctx, StringRef key, ArrayRef<int64_t> shape,
                    HeapAsmResourceBlob::allocateAndCopyWithAlign(
                        ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)),
                        alignof(float)));
-}
-
-// Hands the runtime the weights the calibration model.bin lists as external.
-const void *resolveExternal(void *user, uint64_t index, const char *, qrt_dtype, uint64_t bytes) {
-  const auto *ext = static_cast<const ExternalWeights *>(user);
-  if (index >= ext->entries.size() || ext->entries[index].bytes != bytes)
-    return nullptr;
-  return ext->entries[index].data;
 }
 
 // Removes ops whose results nobody uses (after an output is dropped), last first.
@@ -220,57 +207,14 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       return fail(func, "calib-seq-len " + std::to_string(seqLen) + " exceeds the model's context bound of " +
                             std::to_string(bound.value) + " tokens (" + bound.source + ")");
     int64_t L = seqLen > 0 ? seqLen : std::min<int64_t>(512, bound.value);
-    CompileOptions copts;
-    llvm::StringSet<> named;
-    for (unsigned i = 0; i < cf.getNumArguments(); ++i)
-      if (auto names = cf.getArgAttrOfType<ArrayAttr>(i, "nn.dims"))
-        for (Attribute a : names) {
-          StringRef n = cast<StringAttr>(a).getValue();
-          if (n.empty() || !named.insert(n).second)
-            continue;
-          copts.maxDims.push_back(n.str() + "=" + std::to_string(n.starts_with("batch") ? 1 : L));
-        }
-    PassManager pm(ctx);
-    // Raised graphs keep their KV cache in session state, as the compiled model will: nothing is copied per window.
-    bool raised = false;
-    cf.walk([&](nn::AttentionOp) { raised = true; });
-    if (raised) {
-      KvStatePassOptions kv;
-      kv.maxDims.assign(copts.maxDims.begin(), copts.maxDims.end());
-      pm.addNestedPass<func::FuncOp>(createKvStatePass(kv));
-    }
-    pm.addNestedPass<func::FuncOp>(createLowerToKernPass());
-    PlanMemoryPassOptions plan;
-    plan.maxDims.assign(copts.maxDims.begin(), copts.maxDims.end());
-    pm.addNestedPass<func::FuncOp>(createPlanMemoryPass(plan));
-    if (failed(pm.run(*copy)))
-      return fail(func, "cannot compile the calibration model");
     // The model.bin holds only the program: its weights stay in this process's constants (external weights), so
-    // calibrating needs no second copy of the model. `copy` must outlive the session for that.
-    llvm::SmallString<128> bin;
-    if (llvm::sys::fs::createTemporaryFile("qopt-calibrate", "bin", bin))
-      return fail(func, "cannot create a temporary file");
-    struct Remove {
-      std::string p;
-      ~Remove() { std::remove(p.c_str()); }
-    } remove{std::string(bin)};
-    ExternalWeights external;
-    ModelWriteOptions wopts;
-    wopts.external = &external;
-    if (failed(writeModelBin(cf, std::string(bin), wopts)))
-      return failure();
-
-    qrt_model *model = nullptr;
-    qrt_session *session = nullptr;
-    auto release = [&] {
-      if (session)
-        qrt_session_free(session);
-      if (model)
-        qrt_model_free(model);
-      session = nullptr;
-      model = nullptr;
-    };
-    llvm::scope_exit cleanup(release);
+    // calibrating needs no second copy of the model. `copy` must outlive the runner for that.
+    ModelRunner runner;
+    std::string err;
+    if (!runner.open(*copy, L, err))
+      return fail(func, err);
+    qrt::LmDriver &lm = runner.lm;
+    qrt_session *session = runner.session;
     auto check = [&](qrt_status st) {
       if (!st)
         return true;
@@ -278,19 +222,11 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       qrt_status_free(st);
       return false;
     };
-    qrt_model_options mopts{resolveExternal, &external};
-    if (!check(qrt_model_load_with_options(bin.c_str(), &mopts, &model)) ||
-        !check(qrt_session_create(model, nullptr, &session)))
-      return failure();
-    qrt::LmDriver lm;
-    std::string err;
-    if (!lm.init(model, session, err))
-      return fail(func, err);
 
     // Token windows.
     std::vector<std::vector<int32_t>> windows;
-    if (failed(loadWindows(func, L, windows)))
-      return failure();
+    if (!loadTokenWindows(calib, tokenizer, logitsVocab(func), L, windows, err))
+      return fail(func, err);
     if (windows.empty())
       return fail(func, "'" + calib + "' has no window of at least 2 tokens");
     std::mt19937_64 rng(seed);
@@ -321,7 +257,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     if (tty)
       llvm::errs() << "\n";
     // The runtime's arena and the lowered copy are not needed any more: free them before the attributes grow.
-    release();
+    runner.close();
     copy = nullptr;
 
     for (auto [g, entry] : llvm::enumerate(inputs))
@@ -350,6 +286,8 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
           b.getNamedAttr("abs_p9999", b.getF32FloatAttr(st.hist.percentile(0.9999, absMax))),
           b.getNamedAttr("mean_abs", DenseElementsAttr::get(RankedTensorType::get({st.K}, b.getF32Type()),
                                                             ArrayRef<float>(meanAbs))),
+          b.getNamedAttr("max_abs", DenseElementsAttr::get(RankedTensorType::get({st.K}, b.getF32Type()),
+                                                           ArrayRef<float>(st.absMax))),
           b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, std::move(st.xtx))),
           b.getNamedAttr("samples", floatBlob(ctx, key + ".samples",
                                               {static_cast<int64_t>(st.kept.size()) / st.K, st.K}, st.kept))};
@@ -358,68 +296,6 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       for (size_t i : entry.second)
         layers[i]->setAttr("qopt.calib", dict);
     }
-    return success();
-  }
-
-  LogicalResult loadWindows(func::FuncOp func, int64_t L, std::vector<std::vector<int32_t>> &windows) {
-    auto cut = [&](const std::vector<int32_t> &stream) {
-      for (size_t at = 0; at < stream.size(); at += L) {
-        size_t end = std::min(stream.size(), at + static_cast<size_t>(L));
-        if (end - at >= 2)
-          windows.emplace_back(stream.begin() + at, stream.begin() + end);
-      }
-    };
-    if (StringRef(calib).ends_with(".npy")) {
-      qrt::NpyArray arr;
-      std::string err;
-      if (!qrt::readNpy(calib, arr, err))
-        return fail(func, err);
-      if (arr.dtype != "int32" || arr.shape.empty() || arr.shape.size() > 2)
-        return fail(func, "'" + calib + "': expected a 1-D or 2-D int32 array of token ids");
-      const auto *ids = reinterpret_cast<const int32_t *>(arr.data.data());
-      if (arr.shape.size() == 1) {
-        cut(std::vector<int32_t>(ids, ids + arr.shape[0]));
-        return success();
-      }
-      for (int64_t r = 0; r < arr.shape[0]; ++r) {
-        std::vector<int32_t> row;
-        for (int64_t c = 0; c < arr.shape[1] && ids[r * arr.shape[1] + c] >= 0; ++c)
-          row.push_back(ids[r * arr.shape[1] + c]);
-        if (static_cast<int64_t>(row.size()) > L)
-          row.resize(static_cast<size_t>(L));
-        if (row.size() >= 2)
-          windows.push_back(row);
-      }
-      return success();
-    }
-    if (tokenizer.empty())
-      return fail(func, "text calibration data needs a tokenizer (--tokenizer)");
-    std::ifstream in(calib, std::ios::binary);
-    if (!in)
-      return fail(func, "cannot open '" + calib + "'");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string text = ss.str();
-    int32_t vocab = 0;
-    auto ret = cast<func::ReturnOp>(func.getBody().back().getTerminator());
-    for (unsigned i = 0; i < func.getNumResults(); ++i) {
-      auto name = func.getResultAttrOfType<StringAttr>(i, "nn.name");
-      auto t = dyn_cast<RankedTensorType>(ret.getOperand(i).getType());
-      if (name && name.getValue() == "logits" && t && t.getRank() > 0 && !t.isDynamicDim(t.getRank() - 1))
-        vocab = static_cast<int32_t>(t.getShape().back());
-    }
-    qrt_tokenizer *tok = nullptr;
-    if (qrt_status st = qrt_tokenizer_load(tokenizer.c_str(), vocab, &tok)) {
-      (void)fail(func, qrt_status_message(st));
-      qrt_status_free(st);
-      return failure();
-    }
-    size_t count = 0;
-    qrt_status_free(qrt_tokenizer_encode(tok, text.c_str(), 1, 0, nullptr, 0, &count));
-    std::vector<int32_t> ids(count);
-    qrt_status_free(qrt_tokenizer_encode(tok, text.c_str(), 1, 0, ids.data(), count, &count));
-    qrt_tokenizer_free(tok);
-    cut(ids);
     return success();
   }
 };

@@ -16,13 +16,16 @@ using namespace qopt;
 
 namespace {
 
-// matmul_q's attributes: the weight format, and the activations' FP8 quantization when there is one.
+// matmul_q's attributes: the weight format, and the activations' FP8 or INT8 quantization when there is one.
 DictionaryAttr linearAttrs(OpBuilder &b, qnt::LinearOp lin) {
   SmallVector<NamedAttribute> a{b.getNamedAttr("bits", lin.getBitsAttr()),
                                 b.getNamedAttr("group_size", lin.getGroupSizeAttr()),
                                 b.getNamedAttr("symmetric", b.getI64IntegerAttr(lin.getSymmetric()))};
-  if (lin.getActFp8()) {
-    a.push_back(b.getNamedAttr("act_fp8", b.getI64IntegerAttr(lin.getActFp8())));
+  if (lin.getActFp8() || lin.getActInt8()) {
+    if (lin.getActFp8())
+      a.push_back(b.getNamedAttr("act_fp8", b.getI64IntegerAttr(lin.getActFp8())));
+    else
+      a.push_back(b.getNamedAttr("act_int8", b.getI64IntegerAttr(lin.getActInt8())));
     if (lin.getActScale())
       a.push_back(b.getNamedAttr("act_scale", b.getF32FloatAttr(lin.getActScale()->convertToFloat())));
   }

@@ -208,7 +208,8 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     extra output and the logits dropped, runs it through the runtime (qrt, CPU backend) on `samples` windows of
     `seq-len` tokens from `calib`, and attaches to each layer's `nn.matmul` a `qopt.calib` dictionary (one shared
     dictionary for layers that read the same input, such as q/k/v):
-    - `tokens`: rows seen; `mean_abs`: per-input-channel mean |x| (f32 [K], for AWQ);
+    - `tokens`: rows seen; `mean_abs`: per-input-channel mean |x| (f32 [K], for AWQ); `max_abs`: per-input-channel
+      max |x| (f32 [K], for SmoothQuant);
     - `min`, `max`: per-tensor extremes; `abs_p99`, `abs_p999`, `abs_p9999`: percentiles of |x| (from a
       histogram with 64 bins per octave: at most 1/64 of the octave above the exact value);
     - `xtx`: X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
@@ -360,6 +361,103 @@ def InsertFp8Pass : Pass<"qopt-insert-fp8", "mlir::func::FuncOp"> {
   }];
   let options = [
     Option<"mode", "mode", "std::string", "\"static\"", "static (calibrated per-tensor scales) or dynamic (per row)">,
+  ];
+  let dependentDialects = ["qopt::qnt::QntDialect"];
+}
+
+def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
+  let summary = "Choose int4, int8 or float per linear layer group under an average bits budget, by measured KL";
+  let description = [{
+    Mixed precision. The linear layers are grouped by the input they read (q/k/v, gate/up: one launch, one
+    format). Each group's candidates are int4 with 32, 64 and `group-size` inputs per scale group (per channel
+    where a size does not divide K; quantized later by AWQ), int8 (per output channel) and f16 (kept in float; 16
+    bits, what a GPU target stores), costing 4 + 40 / group, 8 + 32 / K and 16 bits per weight (scales and zero
+    points included).
+
+    Sensitivity is measured through the runtime: the float model runs on `windows` windows of `seq-len` tokens
+    from `calib` and its next-token log-probabilities are kept; then for each group and each quantized candidate
+    only that group's weights are replaced by their round-to-nearest values (the runtime reads every linear
+    weight from a buffer of the pass's, so nothing is recompiled) and the mean KL(p_float || p_candidate) over all
+    positions is the candidate's cost. The choice minimizes the total KL with the average bits per weight over the
+    groups at most `avg-bits` (a multiple-choice knapsack by dynamic programming over the budget in 1/20000 steps,
+    then the exact bits of the best totals decide). A budget below all-int4 is an error.
+
+    Every layer gets `qopt.precision = {budget, candidates = [{bits, format, group, kl}, ...], choice, group}`; a
+    float choice
+    also gets the float reason of qopt-select-layers. qopt-awq-scale scales only int4 groups and
+    qopt-quantize-rtn quantizes int8 choices per channel; `--report` lists each layer's candidates, sensitivities
+    and choice. Memory: a float copy of the linear weights and positions x vocabulary floats.
+
+    After (avg-bits=6):
+    ```mlir
+    %y = nn.matmul(%x, %w) {qopt.precision = {budget = 6.0 : f32, candidates = [{bits = 5.25 : f32,
+        format = "int4", group = 32 : i64, kl = 0.012 : f32}, ..., {bits = 8.125 : f32, format = "int8",
+        group = 256 : i64, kl = 1.0e-4 : f32}, ... ], choice = "int8", group = 256 : i64}} ...
+    ```
+  }];
+  let options = [
+    Option<"avgBits", "avg-bits", "double", "0.0", "Average bits per weight over the linear layers (e.g. 4.5)">,
+    Option<"groupSize", "group-size", "int64_t", "128", "Group size of the int4 candidate (0 = per channel)">,
+    Option<"calib", "calib", "std::string", "\"\"", "Calibration text (needs tokenizer) or .npy of int32 ids">,
+    Option<"tokenizer", "tokenizer", "std::string", "\"\"", "llama2.c tokenizer.bin for text calibration">,
+    Option<"windows", "windows", "int64_t", "8", "Calibration windows the sensitivities are measured on">,
+    Option<"seqLen", "seq-len", "int64_t", "128", "Tokens per window">,
+    Option<"seed", "seed", "uint64_t", "0", "Seed of the window choice">,
+    Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float">,
+  ];
+}
+
+def SmoothQuantPass : Pass<"qopt-smoothquant", "mlir::func::FuncOp"> {
+  let summary = "Migrate activation outliers into the weights before W8A8 quantization (SmoothQuant)";
+  let description = [{
+    For each group of calibrated linear layers that read one input x (see qopt-awq-scale), per-input-channel
+    scales s_k = max|X_k|^alpha / max|W_k|^(1 - alpha), where max|X_k| is qopt-calibrate's `max_abs` and max|W_k|
+    the largest magnitude in row k of the group's weights (a channel with either at 0 keeps s = 1; s is clamped
+    to [1e-5, 1e5]). The weights' rows are multiplied by s and x is divided by s where it is produced, so the
+    float model computes the same function: in the RMSNorm or LayerNorm weight (and bias), in the output columns
+    of the previous linear layer (x = act(g) * (h W_up), or o_proj's input traced to v_proj), or, after an
+    activation without parameters, by a new multiplication. A group whose input has other readers, or no such
+    producer, is left alone with a remark. The layers' `qopt.calib` is rewritten for x / s (`max_abs`,
+    `mean_abs`, `min`, `max`, the `samples`' columns and `xtx`) and gains `smooth_scale`; the layers get
+    `qopt.smooth`, and quantization reports their method as smoothquant.
+
+    Before:
+    ```mlir
+    %n = nn.rms_norm(%h, %g) ...
+    %y = nn.matmul(%n, %w) {qopt.calib = {max_abs = dense<[8.0, 0.5]> : tensor<2xf32>, ...}}
+    ```
+    After (alpha = 0.5, max|W| = 1 per row): %w's rows times s = [2.83, 0.71], %g divided by s.
+  }];
+  let options = [
+    Option<"alpha", "alpha", "double", "0.5", "Migration strength in [0, 1] (0: no change of x's ranges)">,
+    Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float (left unscaled)">,
+  ];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
+def InsertInt8Pass : Pass<"qopt-insert-int8", "mlir::func::FuncOp"> {
+  let summary = "INT8 activations (W8A8) for the linear layers with int8 weights";
+  let description = [{
+    Every `qnt.linear` with int8 weight codes (qopt-quantize-rtn with bits=8) also quantizes its input to int8:
+    `mode=dynamic` gives it `act_int8 = 2`, a scale per row of x computed at run time (max |x| of the row / 127,
+    SmoothQuant's per-token activations); `mode=static` gives it `act_int8 = 1` and `act_scale` = the calibrated
+    max |x| of its input (the `act_absmax` quantization records from qopt-calibrate's range) / 127, and a layer
+    without a calibrated range is an error. x / scale is rounded to the nearest integer (ties to even) and
+    clamped to [-127, 127]. Other formats are left alone. Run qopt-smoothquant before quantization so that the
+    activations' outlier channels move into the weights first.
+
+    Before (mode=dynamic):
+    ```mlir
+    %y = qnt.linear(%x, %q, %s, %n) {bits = 8 : i64, group_size = 64 : i64}
+        : (tensor<?x64xf32>, tensor<32x64xi8>, tensor<32x1xf32>, none) -> tensor<?x32xf32>
+    ```
+    After:
+    ```mlir
+    %y = qnt.linear(%x, %q, %s, %n) {act_int8 = 2 : i64, bits = 8 : i64, group_size = 64 : i64} ...
+    ```
+  }];
+  let options = [
+    Option<"mode", "mode", "std::string", "\"dynamic\"", "dynamic (a scale per row) or static (calibrated per tensor)">,
   ];
   let dependentDialects = ["qopt::qnt::QntDialect"];
 }

@@ -31,7 +31,7 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
 bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, CompileOptions &options,
                     std::string &error) {
   options.quantBits = 0;
-  options.awq = options.gptq = options.perTensor = false;
+  options.awq = options.gptq = options.perTensor = options.smoothQuant = options.mixed = false;
   options.fp8Format.clear();
   options.actScale.clear();
   options.groupSize = groupSize;
@@ -44,16 +44,31 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
       error = "--quantize=" + scheme.str() + " needs calibration data: pass --calib FILE";
       return false;
     }
-  } else if (scheme == "int8" || scheme == "fp8w" || scheme == "fp8") {
+  } else if (scheme == "mixed") { // int4 (AWQ), int8 or float per layer group, by measured sensitivity
+    options.quantBits = 4;
+    options.awq = options.mixed = true;
+    if (options.calib.empty()) {
+      error = "--quantize=mixed needs calibration data (the layers' sensitivities and AWQ): pass --calib FILE";
+      return false;
+    }
+  } else if (scheme == "int8" || scheme == "fp8w" || scheme == "fp8" || scheme == "w8a8") {
     options.quantBits = 8;
     options.groupSize = 0; // per channel
-    if (scheme != "int8")
+    if (scheme == "fp8w" || scheme == "fp8")
       options.fp8Format = "e4m3";
     if (scheme == "fp8")
       options.actScale = "static";
+    if (scheme == "w8a8") { // SmoothQuant: int8 weights, int8 activations per token
+      options.smoothQuant = true;
+      options.actScale = "dynamic";
+      if (options.calib.empty()) {
+        error = "--quantize=w8a8 needs calibration data (SmoothQuant's activation ranges): pass --calib FILE";
+        return false;
+      }
+    }
   } else if (scheme != "none") {
-    error = "--quantize=" + scheme.str() +
-            " is not available (this build supports: none, rtn4, awq4, gptq4, int8, fp8w, fp8, and rtn3, awq3, gptq3)";
+    error = "--quantize=" + scheme.str() + " is not available (this build supports: none, rtn4, awq4, gptq4, int8, "
+            "fp8w, fp8, w8a8, mixed, and rtn3, awq3, gptq3)";
     return false;
   }
   if (groupSize < 0) {
@@ -63,7 +78,7 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
   if (granularity == "channel") {
     options.groupSize = 0;
   } else if (granularity == "tensor") {
-    if (options.awq || options.gptq || !options.fp8Format.empty()) {
+    if (options.awq || options.gptq || options.smoothQuant || !options.fp8Format.empty()) {
       error = "--granularity=tensor is available with rtn4, rtn3 and int8";
       return false;
     }
@@ -105,7 +120,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   pm.addNestedPass<func::FuncOp>(createSelectLayersPass(select));
   // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ and GPTQ read
   // its statistics, so rtn and int8 skip it even when given --calib.
-  if (!options.calib.empty() && (options.awq || options.gptq || options.actScale == "static")) {
+  if (!options.calib.empty() && (options.awq || options.gptq || options.smoothQuant || options.actScale == "static")) {
     CalibratePassOptions c;
     c.calib = options.calib;
     c.tokenizer = options.tokenizer;
@@ -113,6 +128,24 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     c.seqLen = options.calibSeqLen;
     c.seed = options.calibSeed;
     pm.addPass(createCalibratePass(c));
+  }
+  // Mixed precision picks each layer group's format from its measured sensitivity, before AWQ scales the int4 ones.
+  if (options.mixed) {
+    AssignPrecisionPassOptions ap;
+    ap.avgBits = options.avgBits;
+    ap.groupSize = options.groupSize;
+    ap.calib = options.calib;
+    ap.tokenizer = options.tokenizer;
+    ap.seed = options.calibSeed;
+    ap.exclude = options.exclude;
+    pm.addPass(createAssignPrecisionPass(ap));
+  }
+  // SmoothQuant moves the activations' outlier channels into the weights (w8a8) before they are quantized.
+  if (options.smoothQuant) {
+    SmoothQuantPassOptions sq;
+    sq.alpha = options.smoothAlpha;
+    sq.exclude = options.exclude;
+    pm.addNestedPass<func::FuncOp>(createSmoothQuantPass(sq));
   }
   // AWQ rescales float weights using the calibration statistics; quantization then rounds the rescaled weights.
   if (options.awq) {
@@ -143,11 +176,16 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     q.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createQuantizeRtnPass(q));
   }
-  // FP8 activations for the FP8-weight layers (W8A8), from the calibrated ranges or per row at run time.
-  if (!options.actScale.empty()) {
+  // W8A8: FP8 activations for the FP8-weight layers, INT8 for the int8 ones, from the calibrated ranges or per row
+  // at run time.
+  if (!options.actScale.empty() && !options.fp8Format.empty()) {
     InsertFp8PassOptions f;
     f.mode = options.actScale;
     pm.addNestedPass<func::FuncOp>(createInsertFp8Pass(f));
+  } else if (!options.actScale.empty()) {
+    InsertInt8PassOptions i;
+    i.mode = options.actScale;
+    pm.addNestedPass<func::FuncOp>(createInsertInt8Pass(i));
   }
 }
 
@@ -200,7 +238,8 @@ namespace {
 // qopt-quantize-pipeline's options: the names, defaults and meanings of qopt's flags.
 struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<std::string> scheme{*this, "scheme",
-                             llvm::cl::desc("none, int8, fp8w, fp8, rtn4, awq4, gptq4, rtn3, awq3 or gptq3 (qopt --quantize)"),
+                             llvm::cl::desc("none, int8, fp8w, fp8, w8a8, mixed, rtn4, awq4, gptq4, rtn3, awq3 or "
+                                            "gptq3 (qopt --quantize)"),
                              llvm::cl::init("none")};
   Option<int64_t> groupSize{*this, "group-size", llvm::cl::desc("Inputs per scale group; 0 = per output channel"),
                             llvm::cl::init(128)};
@@ -219,6 +258,10 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                               llvm::cl::desc("Tokens per window; 0 = min(512, the model's max sequence)"),
                               llvm::cl::init(0)};
   Option<uint64_t> calibSeed{*this, "calib-seed", llvm::cl::desc("Seed of the window choice"), llvm::cl::init(0)};
+  Option<double> smoothAlpha{*this, "smooth-alpha", llvm::cl::desc("SmoothQuant's migration strength (w8a8)"),
+                             llvm::cl::init(0.5)};
+  Option<double> avgBits{*this, "avg-bits", llvm::cl::desc("Bits per weight of mixed precision (scheme=mixed)"),
+                         llvm::cl::init(0.0)};
   Option<bool> raise{*this, "raise", llvm::cl::desc("Raise norms, activations, rotary embeddings and attention"),
                      llvm::cl::init(true)};
 };
@@ -247,6 +290,8 @@ void registerAllPasses() {
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
+        c.smoothAlpha = o.smoothAlpha;
+        c.avgBits = o.avgBits;
         buildQuantizePipeline(pm, c);
         return success();
       },

@@ -106,8 +106,10 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
   auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(q.bits),
                                    b.getI64IntegerAttr(q.groupSize),
                                    b.getI64IntegerAttr(q.symmetric && nib ? 1 : 0), b.getI64IntegerAttr(0),
-                                   FloatAttr());
+                                   b.getI64IntegerAttr(0), FloatAttr());
   lin->setAttr("qopt.quant", info);
+  if (Attribute precision = mm->getAttr("qopt.precision")) // mixed precision's measurements, for the report
+    lin->setAttr("qopt.precision", precision);
   auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
   mm.replaceAllUsesWith(lin.getY());
   mm.erase();

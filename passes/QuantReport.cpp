@@ -43,6 +43,33 @@ std::string weightName(Value weight) {
 
 } // namespace
 
+// qopt-assign-precision's record on a layer, if any.
+void readPrecision(Operation *op, LayerReport &r) {
+  auto d = op->getAttrOfType<DictionaryAttr>("qopt.precision");
+  if (!d)
+    return;
+  if (auto c = d.getAs<StringAttr>("choice"))
+    r.choice = c.str();
+  if (auto g = d.getAs<IntegerAttr>("group"))
+    r.choiceGroup = g.getInt();
+  if (auto b = d.getAs<FloatAttr>("budget"))
+    r.budget = b.getValueAsDouble();
+  if (auto cands = d.getAs<ArrayAttr>("candidates"))
+    for (Attribute a : cands)
+      if (auto c = dyn_cast<DictionaryAttr>(a)) {
+        LayerReport::Candidate x;
+        if (auto f = c.getAs<StringAttr>("format"))
+          x.format = f.str();
+        if (auto g = c.getAs<IntegerAttr>("group"))
+          x.group = g.getInt();
+        if (auto b = c.getAs<FloatAttr>("bits"))
+          x.bits = b.getValueAsDouble();
+        if (auto k = c.getAs<FloatAttr>("kl"))
+          x.kl = k.getValueAsDouble();
+        r.candidates.push_back(x);
+      }
+}
+
 std::vector<LayerReport> collectLayerReports(ModuleOp module) {
   std::vector<LayerReport> out;
   module.walk([&](Operation *op) {
@@ -63,8 +90,8 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       r.format = isa<Float8E4M3FNType>(we) ? "fp8e4m3"
                  : isa<Float8E5M2Type>(we)  ? "fp8e5m2"
                                             : "int" + std::to_string(r.bits);
-      if (lin.getActFp8()) // W8A8: the activations' scales too
-        r.format += lin.getActFp8() == 1 ? " x-static" : " x-dynamic";
+      if (int64_t act = lin.getActFp8() ? lin.getActFp8() : lin.getActInt8()) // W8A8: the activations' scales too
+        r.format += act == 1 ? " x-static" : " x-dynamic";
       r.symmetric = lin.getSymmetric() != 0 || r.bits == 8;
       r.floatBytes = static_cast<uint64_t>(r.inputs * r.outputs) * 4;
       r.bytes = tensorBytes(lin.getWeight().getType()) + tensorBytes(lin.getScales().getType()) +
@@ -77,6 +104,7 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
         if (auto e = info.getAs<FloatAttr>("output_error"))
           r.outputError = e.getValueAsDouble();
       }
+      readPrecision(op, r);
       out.push_back(std::move(r));
     } else if (auto mm = dyn_cast<nn::MatmulOp>(op); mm && (linearWeight(mm) || otherFloatWeight(mm))) {
       LayerReport r;
@@ -94,6 +122,7 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       else if (!et.isF32())
         r.floatReason = r.format + " weights and activations: qopt quantizes float32 graphs (export the model in "
                         "float32; qopt stores float16 weights for a GPU target itself)";
+      readPrecision(op, r);
       out.push_back(std::move(r));
     }
   });
@@ -148,6 +177,23 @@ void writeQuantReportJson(const QuantReport &report, llvm::raw_ostream &os) {
             j.attribute("output_rel_error", *l.outputError);
           if (!l.floatReason.empty())
             j.attribute("float_reason", l.floatReason);
+          if (!l.choice.empty())
+            j.attributeObject("precision", [&] {
+              j.attribute("choice", l.choice);
+              if (l.choice == "int4")
+                j.attribute("group_size", l.choiceGroup);
+              j.attribute("budget_bits", l.budget);
+              j.attributeArray("candidates", [&] {
+                for (const LayerReport::Candidate &c : l.candidates)
+                  j.object([&] {
+                    j.attribute("format", c.format);
+                    if (c.format == "int4")
+                      j.attribute("group_size", c.group);
+                    j.attribute("bits", c.bits);
+                    j.attribute("kl", c.kl);
+                  });
+              });
+            });
         });
     });
   });
@@ -176,10 +222,10 @@ void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
     }
   }
   os << "qopt: " << report.scheme << ": linear layers\n";
-  os << llvm::format("qopt:   %-28s %7s %12s %12s %14s\n", "format", "layers", "f32 MB", "now MB", "mean out err");
+  os << llvm::format("qopt:   %-40s %7s %12s %12s %14s\n", "format", "layers", "f32 MB", "now MB", "mean out err");
   for (auto &[key, r] : rows) {
     std::string err = r.withErr ? llvm::formatv("{0:e2}", r.outErr / r.withErr).str() : "-";
-    os << llvm::format("qopt:   %-28s %7d %12.2f %12.2f %14s\n", key.c_str(), r.layers, r.floatBytes / 1e6,
+    os << llvm::format("qopt:   %-40s %7d %12.2f %12.2f %14s\n", key.c_str(), r.layers, r.floatBytes / 1e6,
                        r.bytes / 1e6, err.c_str());
   }
   // Every layer left in float, by name, with the reason (a layer without one was not quantizable by the scheme).
@@ -187,6 +233,26 @@ void printQuantSummary(const QuantReport &report, llvm::raw_ostream &os) {
     if (l.method.empty())
       os << "qopt:   kept in " << l.format << ": " << (l.name.empty() ? l.node : l.name) << " [" << l.inputs << "x"
          << l.outputs << "]: " << (l.floatReason.empty() ? "not quantized by this scheme" : l.floatReason) << "\n";
+  // Mixed precision: the achieved average against the budget (the chosen candidates' bits, weighted by size).
+  double bits = 0, weights = 0, budget = 0;
+  std::map<std::string, int> chosen;
+  for (const LayerReport &l : report.layers)
+    for (const LayerReport::Candidate &c : l.candidates)
+      if (c.format == l.choice && (c.format != "int4" || c.group == l.choiceGroup)) {
+        bits += c.bits * static_cast<double>(l.inputs * l.outputs);
+        weights += static_cast<double>(l.inputs * l.outputs);
+        budget = l.budget;
+        ++chosen[c.format != "int4"      ? c.format
+                 : c.group == l.inputs ? std::string("int4 per-channel")
+                                       : "int4 g" + std::to_string(c.group)];
+      }
+  if (weights > 0) {
+    os << llvm::format("qopt: mixed precision: %.3f bits per weight (budget %.3f) over the linear layers:", bits / weights,
+                       budget);
+    for (auto &[format, n] : chosen)
+      os << " " << n << " " << format;
+    os << " (`--report` lists each layer's candidates and measured KL)\n";
+  }
   os << llvm::format("qopt: weights %.2f MB -> %.2f MB (%.2fx smaller)\n", report.weightBytesBefore / 1e6,
                      report.weightBytesAfter / 1e6,
                      report.weightBytesAfter ? static_cast<double>(report.weightBytesBefore) / report.weightBytesAfter

@@ -61,7 +61,14 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
       if (!exclude.empty() && (excludeRe.match(wname) || excludeRe.match(node)))
         continue;
       const int64_t K = wt.getDimSize(0), N = wt.getDimSize(1);
-      int64_t group = groupSize > 0 && !perTensor ? groupSize : K;
+      // Mixed precision (qopt-assign-precision) chose this layer's format: int8 layers per channel.
+      auto precision = mm->getAttrOfType<DictionaryAttr>("qopt.precision");
+      auto choice = precision ? precision.getAs<StringAttr>("choice") : StringAttr();
+      auto chosenGroup = precision ? precision.getAs<IntegerAttr>("group") : IntegerAttr();
+      const int64_t bits = choice && choice.getValue() == "int8" ? 8 : this->bits;
+      int64_t group = chosenGroup && chosenGroup.getInt() > 0 ? chosenGroup.getInt()
+                      : groupSize > 0 && !perTensor       ? groupSize
+                                                          : K;
       if (K % group != 0 || (num::quant::isNibbleFormat(bits) && K % 2 != 0)) {
         mm.emitWarning() << "group size " << group << " does not divide the input size " << K << " of '"
                          << (wname.empty() ? node : wname) << "': quantized per channel";
@@ -82,7 +89,9 @@ struct QuantizeRtnPass : qopt::impl::QuantizeRtnPassBase<QuantizeRtnPass> {
         return signalPassFailure();
       }
       replaceWithQntLinear(mm, static_cast<const float *>(w.data), q, wname.empty() ? "qweight" : wname,
-                           mm->hasAttr("qopt.awq") ? "awq" : "rtn");
+                           mm->hasAttr("qopt.awq")      ? "awq"
+                           : mm->hasAttr("qopt.smooth") ? "smoothquant"
+                                                        : "rtn");
     }
   }
 };

@@ -51,12 +51,13 @@ LogicalResult LinearOp::verify() {
   if (needZeros != static_cast<bool>(z) || (z && z != RankedTensorType::get(s.getShape(), w.getElementType())))
     return emitOpError() << (needZeros ? "expects ui8 zero points shaped like the scales"
                                        : "expects no zero points (none) for a symmetric format");
-  const int64_t act = getActFp8();
-  if (act < 0 || act > 2 || (act && !isa<Float8E4M3FNType, Float8E5M2Type>(w.getElementType())) ||
+  const int64_t actFp8 = getActFp8(), actInt8 = getActInt8(), act = actFp8 ? actFp8 : actInt8;
+  if (actFp8 < 0 || actFp8 > 2 || (actFp8 && !isa<Float8E4M3FNType, Float8E5M2Type>(w.getElementType())) ||
+      actInt8 < 0 || actInt8 > 2 || (actInt8 && (actFp8 || !w.getElementType().isSignlessInteger(8))) ||
       (act == 1) != (getActScale().has_value() && getActScale()->convertToFloat() > 0.0f) ||
       (act != 1 && getActScale()))
-    return emitOpError() << "expects act_fp8 0 (float x), 1 (static, with a positive act_scale) or 2 (dynamic) "
-                            "and FP8 weights for 1 and 2";
+    return emitOpError() << "expects act_fp8 (FP8 weights) or act_int8 (int8 weights): 0 (float x), 1 (static, "
+                            "with a positive act_scale) or 2 (dynamic)";
   if (y.getRank() != x.getRank() || y.getShape().back() != N || !y.getElementType().isF32())
     return emitOpError() << "expects a f32 result [.., " << N << "], got " << y;
   return success();

@@ -35,7 +35,11 @@ struct CompileOptions {
   bool symmetric = false;
   bool perTensor = false;           // one scale per weight (rtn and int8 only)
   std::string fp8Format;            // "e4m3" or "e5m2": FP8 weight codes (fp8w, fp8); empty: integer codes
-  std::string actScale;             // fp8 (W8A8): "static" (calibrated) or "dynamic" activation scales; empty: none
+  std::string actScale;             // fp8, w8a8: "static" (calibrated) or "dynamic" activation scales; empty: none
+  bool smoothQuant = false;         // SmoothQuant's migration before quantization (w8a8; needs calib)
+  double smoothAlpha = 0.5;         // its migration strength
+  bool mixed = false;               // per-layer int4 / int8 / float under avgBits (qopt-assign-precision; needs calib)
+  double avgBits = 0;               // its budget, bits per weight
   std::string exclude;              // regex of layers kept in float
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)

@@ -31,6 +31,17 @@ struct LayerReport {
   uint64_t floatBytes = 0, bytes = 0; // the f32 weight's size, and what the layer stores now (incl. scales, zeros)
   std::optional<double> weightError, outputError;
   std::string floatReason;  // why a float layer stays float (qopt-select-layers), if it was decided
+  // Mixed precision (qopt-assign-precision), if it ran: the candidates' bits per weight and measured KL, the
+  // choice and the budget.
+  struct Candidate {
+    std::string format;
+    int64_t group = 0; // int4's group size
+    double bits = 0, kl = 0;
+  };
+  std::vector<Candidate> candidates;
+  std::string choice;
+  int64_t choiceGroup = 0;
+  double budget = 0;
 };
 
 struct PassTime {

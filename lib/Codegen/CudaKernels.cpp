@@ -278,6 +278,10 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     why = "FP8 weight codes (no CUDA kernel yet: the launch runs on the host)";
     return false;
   }
+  if (l.attrs->getInt("act_int8", 0)) {
+    why = "INT8 activations (W8A8; no CUDA kernel yet: the launch runs on the host)";
+    return false;
+  }
   if (x.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 || group <= 0 || K % group != 0 ||
       !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent && sc->dtype == DType::F32 &&
                  sc->shape.size() == 2))) {

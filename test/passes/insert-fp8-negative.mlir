@@ -16,7 +16,7 @@ func.func @uncalibrated(%x: tensor<?x64xf32>, %w: tensor<32x64xf8E4M3FN>, %s: te
 // The op's own check: FP8 activations need FP8 weights.
 func.func @int_codes(%x: tensor<?x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x1xf32>) -> tensor<?x32xf32> {
   %n = nn.none
-  // expected-error@+1 {{expects act_fp8 0 (float x), 1 (static, with a positive act_scale) or 2 (dynamic) and FP8 weights for 1 and 2}}
+  // expected-error@+1 {{expects act_fp8 (FP8 weights) or act_int8 (int8 weights): 0 (float x), 1 (static, with a positive act_scale) or 2 (dynamic)}}
   %y = qnt.linear(%x, %w, %s, %n) {act_fp8 = 2 : i64, bits = 8 : i64, group_size = 64 : i64}
       : (tensor<?x64xf32>, tensor<32x64xi8>, tensor<32x1xf32>, none) -> tensor<?x32xf32>
   return %y : tensor<?x32xf32>

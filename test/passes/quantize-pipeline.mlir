@@ -12,6 +12,7 @@
 // NOCALIB: qopt-quantize-pipeline: --quantize=awq4 needs calibration data: pass --calib FILE
 // SCHEME: qopt-quantize-pipeline: --quantize=fp5 is not available
 // HELP: --qopt-quantize-pipeline
+// HELP-NEXT: --avg-bits
 // HELP-NEXT: --calib
 // HELP: --scheme
 func.func @f(%x: tensor<?x64xf32>) -> tensor<?x32xf32> {

@@ -166,7 +166,22 @@ struct Case {
   int64_t group, M; // group 0: per channel, -1: per tensor
   int fp8 = 0;      // 8-bit FP8 codes: 1 E4M3FN, 2 E5M2
   int actFp8 = 0;   // FP8 activations too: 1 one static scale, 2 a scale per row
+  int actInt8 = 0;  // INT8 activations (int8 weights): the same
 };
+
+// The int8 activation code of v: the nearest integer in [-127, 127], a tie going to the even one (by comparing
+// the two neighbours, independent of the library's rounding call).
+float nearestInt8(float v) {
+  if (v >= 127.0f)
+    return 127.0f;
+  if (v <= -127.0f)
+    return -127.0f;
+  const double lo = std::floor(static_cast<double>(v)), hi = lo + 1;
+  const double dl = v - lo, dh = hi - v;
+  if (dl != dh)
+    return static_cast<float>(dl < dh ? lo : hi);
+  return static_cast<float>(std::fmod(lo, 2.0) == 0.0 ? lo : hi);
+}
 
 // The FP8 value nearest to v (finite codes only, saturating), by search over all 256 codes: independent of
 // floatToFp8's bit manipulation.
@@ -214,6 +229,17 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
       for (int64_t k = 0; k < K; ++k)
         xr[m * K + k] = nearestFp8(x[m * K + k] / sc, f8) * sc;
     }
+  // INT8: static scale 1/200 (so that |x| > 127/200 saturates), dynamic max |row| / 127.
+  const float staticInt8 = 1.0f / 200;
+  if (c.actInt8)
+    for (int64_t m = 0; m < c.M; ++m) {
+      float amax = 0;
+      for (int64_t k = 0; k < K; ++k)
+        amax = std::max(amax, std::fabs(x[m * K + k]));
+      const float sc = c.actInt8 == 1 ? staticInt8 : amax / 127.0f;
+      for (int64_t k = 0; k < K; ++k)
+        xr[m * K + k] = nearestInt8(x[m * K + k] / sc) * sc;
+    }
 
   Tensor tx{DType::F32, {c.M, K}, x.data()};
   const bool nib = quant::isNibbleFormat(c.bits);
@@ -231,6 +257,11 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
     attrs.setInt("act_fp8", c.actFp8);
     if (c.actFp8 == 1)
       attrs.setFloat("act_scale", staticScale);
+  }
+  if (c.actInt8) {
+    attrs.setInt("act_int8", c.actInt8);
+    if (c.actInt8 == 1)
+      attrs.setFloat("act_scale", staticInt8);
   }
   Tensor ty;
   KernelArgs args;
@@ -261,6 +292,21 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                                            Case{3, false, 32, 3}, Case{3, true, 32, 1}, Case{4, false, -1, 4},
                                            Case{8, true, -1, 2}, Case{8, true, 0, 3, 1}, Case{8, true, 32, 6, 1},
                                            Case{8, true, 0, 2, 2}, Case{8, true, 0, 3, 1, 1},
-                                           Case{8, true, 0, 5, 1, 2}, Case{8, true, 32, 2, 2, 2}));
+                                           Case{8, true, 0, 5, 1, 2}, Case{8, true, 32, 2, 2, 2},
+                                           Case{8, true, 0, 3, 0, 0, 1}, Case{8, true, 0, 5, 0, 0, 2},
+                                           Case{8, true, 32, 1, 0, 0, 2}));
+
+// int8 activation codes: nearest even on ties, saturation at +-127, NaN to 0.
+TEST(QuantFormat, RoundToInt8) {
+  EXPECT_EQ(quant::roundToInt8(2.5f), 2.0f);
+  EXPECT_EQ(quant::roundToInt8(3.5f), 4.0f);
+  EXPECT_EQ(quant::roundToInt8(-2.5f), -2.0f);
+  EXPECT_EQ(quant::roundToInt8(126.6f), 127.0f);
+  EXPECT_EQ(quant::roundToInt8(1e9f), 127.0f);
+  EXPECT_EQ(quant::roundToInt8(-128.0f), -127.0f);
+  EXPECT_EQ(quant::roundToInt8(std::nanf("")), 0.0f);
+  for (float v = -130.0f; v <= 130.0f; v += 0.125f)
+    EXPECT_EQ(quant::roundToInt8(v), nearestInt8(v)) << v;
+}
 
 } // namespace

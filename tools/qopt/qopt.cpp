@@ -47,18 +47,30 @@ static cl::opt<std::string> quantize("quantize",
                                               "clipping; needs --calib), gptq4 (int4 group-wise by GPTQ; needs "
                                               "--calib), int8 (int8 per channel, symmetric), fp8w (FP8 weights per "
                                               "channel, float activations; --fp8-format), fp8 (FP8 weights and "
-                                              "activations; --act-scale); rtn3, awq3, gptq3: the same with 3-bit "
-                                              "weights (accuracy studies)"),
+                                              "activations; --act-scale), w8a8 (SmoothQuant, then int8 weights per "
+                                              "channel and int8 activations per token; needs --calib; "
+                                              "--smooth-alpha), mixed (int4 AWQ, int8 or float per layer group "
+                                              "by measured sensitivity under --avg-bits; needs --calib); rtn3, "
+                                              "awq3, gptq3: the same with 3-bit weights (accuracy studies)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<std::string> fp8Format("fp8-format",
                                       cl::desc("FP8 format of --quantize=fp8w: e4m3 (E4M3FN, max 448; default) or "
                                                "e5m2 (max 57344, 2 mantissa bits)"),
                                       cl::init(""), cl::cat(category));
+static cl::opt<double> avgBits("avg-bits",
+                               cl::desc("Average bits per weight of --quantize=mixed over the linear layers, scales "
+                                        "included (int4 g128 costs 4.31, int8 8.0x, float 16; e.g. 4.5 or 6)"),
+                               cl::init(0.0), cl::cat(category));
 static cl::opt<std::string> actScale("act-scale",
-                                     cl::desc("Activation scales of --quantize=fp8: static (one per layer input, "
-                                              "from calibration; default; needs --calib) or dynamic (per row, at "
-                                              "run time)"),
+                                     cl::desc("Activation scales of --quantize=fp8 and w8a8: static (one per layer "
+                                              "input, from calibration; needs --calib; fp8's default) or dynamic "
+                                              "(per row, at run time; w8a8's default)"),
                                      cl::init(""), cl::cat(category));
+static cl::opt<double> smoothAlpha("smooth-alpha",
+                                   cl::desc("SmoothQuant's migration strength of --quantize=w8a8, in [0, 1] "
+                                            "(default 0.5; larger moves more of the activations' range into the "
+                                            "weights)"),
+                                   cl::init(-1.0), cl::cat(category));
 static cl::opt<int64_t> groupSize("group-size",
                                   cl::desc("Inputs per scale group (default 128; 0 = per output channel)"),
                                   cl::init(128), cl::cat(category));
@@ -232,15 +244,28 @@ int main(int argc, char **argv) {
   }
   if (!actScale.empty()) {
     if (opts.actScale.empty() || (actScale != "static" && actScale != "dynamic")) {
-      llvm::errs() << "qopt: error: --act-scale must be static or dynamic, with --quantize=fp8\n";
+      llvm::errs() << "qopt: error: --act-scale must be static or dynamic, with --quantize=fp8 or w8a8\n";
       return 1;
     }
     opts.actScale = actScale;
   }
   if (opts.actScale == "static" && opts.calib.empty()) {
-    llvm::errs() << "qopt: error: --quantize=fp8 with static activation scales needs calibration data: pass --calib "
-                    "FILE (or --act-scale=dynamic)\n";
+    llvm::errs() << "qopt: error: --quantize=" << quantize << " with static activation scales needs calibration data: "
+                    "pass --calib FILE (or --act-scale=dynamic)\n";
     return 1;
+  }
+  if (opts.mixed != (avgBits.getNumOccurrences() > 0) || (opts.mixed && !(avgBits > 0))) {
+    llvm::errs() << "qopt: error: --quantize=mixed takes its budget from --avg-bits B (bits per weight, e.g. 4.5), "
+                    "and --avg-bits needs --quantize=mixed\n";
+    return 1;
+  }
+  opts.avgBits = avgBits;
+  if (smoothAlpha.getNumOccurrences()) {
+    if (!opts.smoothQuant || !(smoothAlpha >= 0.0 && smoothAlpha <= 1.0)) {
+      llvm::errs() << "qopt: error: --smooth-alpha must be in [0, 1], with --quantize=w8a8\n";
+      return 1;
+    }
+    opts.smoothAlpha = smoothAlpha;
   }
   if (target != "cpu") {
     std::string targetError;

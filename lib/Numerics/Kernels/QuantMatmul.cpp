@@ -27,6 +27,7 @@ struct QuantShape {
   bool symmetric, perTensor; // perTensor: scales (and zeros) [1, 1]
   DType codes = DType::I8;   // 8-bit weights: int8, or FP8 codes (float8e4m3fn, float8e5m2)
   int64_t actFp8 = 0;        // FP8 activations (W8A8): 1 one static scale, 2 a scale per row of x
+  int64_t actInt8 = 0;       // INT8 activations (W8A8 with int8 weights), the same
   float actScale = 0.0f;
 };
 
@@ -79,6 +80,12 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   q.actScale = static_cast<float>(a.attrs->getFloat("act_scale", 0.0));
   if (q.actFp8 < 0 || q.actFp8 > 2 || (q.actFp8 && !fp8) || (q.actFp8 == 1 && !(q.actScale > 0.0f))) {
     err = "matmul_q: act_fp8 (1: static with a positive act_scale, 2: dynamic) needs FP8 weights";
+    return false;
+  }
+  q.actInt8 = a.attrs->getInt("act_int8", 0);
+  if (q.actInt8 < 0 || q.actInt8 > 2 || (q.actInt8 && (q.actFp8 || q.bits != 8 || fp8)) ||
+      (q.actInt8 == 1 && !(q.actScale > 0.0f))) {
+    err = "matmul_q: act_int8 (1: static with a positive act_scale, 2: dynamic) needs int8 weights";
     return false;
   }
   const Tensor *z = a.in(3);
@@ -206,6 +213,24 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
       }
       for (int64_t k = 0; k < q.K; ++k)
         xq[m * q.K + k] = fp8ToFloat(floatToFp8(row[k] / scale, f, /*saturate=*/true), f) * scale;
+    }
+    xv = xq.data();
+  } else if (q.actInt8) {
+    // W8A8 with int8 weights: x rounded to int8 (nearest even, clamped to +-127) under its scale, as the GPU's
+    // conversion does; the product then equals the integer product with the scales applied after, up to
+    // summation order.
+    xq.resize(static_cast<size_t>(M * q.K));
+    for (int64_t m = 0; m < M; ++m) {
+      const float *row = xv + m * q.K;
+      float scale = q.actScale;
+      if (q.actInt8 == 2) {
+        float amax = 0.0f;
+        for (int64_t k = 0; k < q.K; ++k)
+          amax = std::max(amax, std::fabs(row[k]));
+        scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+      }
+      for (int64_t k = 0; k < q.K; ++k)
+        xq[m * q.K + k] = quant::roundToInt8(row[k] / scale) * scale;
     }
     xv = xq.data();
   }

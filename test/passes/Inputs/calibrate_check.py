@@ -28,19 +28,23 @@ want_xtx = x.T @ x / len(x)
 
 text = open(ir).read()
 m = re.search(r"qopt.calib = \{abs_p99 = (\S+) : f32, abs_p999 = (\S+) : f32, abs_p9999 = (\S+) : f32, "
-              r"max = (\S+) : f32, mean_abs = dense<\[([^\]]*)\]> : tensor<(\d+)xf32>, min = (\S+) : f32, "
+              r"max = (\S+) : f32, max_abs = dense<\[([^\]]*)\]> : tensor<\d+xf32>, "
+              r"mean_abs = dense<\[([^\]]*)\]> : tensor<(\d+)xf32>, min = (\S+) : f32, "
               r"samples = dense_resource<([^>]*)>[^,]*, tokens = (\d+) : i64, xtx = dense_resource<([^>]*)>", text)
 if not m:
     sys.exit("no qopt.calib attribute found")
-got_mean = np.array([float(v) for v in m.group(5).split(",")])
-tokens = int(m.group(9))
-hexblob = re.search(re.escape(m.group(10)) + r': "0x([0-9A-Fa-f]+)"', text).group(1)
+got_mean = np.array([float(v) for v in m.group(6).split(",")])
+got_amax = np.array([float(v) for v in m.group(5).split(",")])
+tokens = int(m.group(10))
+hexblob = re.search(re.escape(m.group(11)) + r': "0x([0-9A-Fa-f]+)"', text).group(1)
 got_xtx = np.frombuffer(bytes.fromhex(hexblob)[4:], np.float32).reshape(len(got_mean), len(got_mean))
 err_mean = np.abs(got_mean - want_mean).max() / np.abs(want_mean).max()
 err_xtx = np.abs(got_xtx - want_xtx).max() / np.abs(want_xtx).max()
 print(f"tokens {tokens} (numpy {len(toks)}); mean|x| rel err {err_mean:.2e}; X^T X rel err {err_xtx:.2e}")
-ok = tokens == len(toks) and err_mean < 1e-4 and err_xtx < 1e-4
-got_min, got_max = float(m.group(7)), float(m.group(4))
+err_amax = np.abs(got_amax - np.abs(x).max(0)).max() / np.abs(x).max()
+print(f"max|x| per channel rel err {err_amax:.2e}")
+ok = tokens == len(toks) and err_mean < 1e-4 and err_xtx < 1e-4 and err_amax < 1e-5
+got_min, got_max = float(m.group(8)), float(m.group(4))
 print(f"min {got_min} (numpy {x.min():.6g}), max {got_max} (numpy {x.max():.6g})")
 ok &= abs(got_min - x.min()) <= 1e-5 * abs(x.min()) and abs(got_max - x.max()) <= 1e-5 * abs(x.max())
 ax = np.abs(x).ravel()

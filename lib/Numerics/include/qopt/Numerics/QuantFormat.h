@@ -49,6 +49,13 @@ inline uint8_t nibble(const uint8_t *row, int64_t k) { return (row[k >> 1] >> ((
 // Round half to even, as the GPU conversion instructions do, so packer and kernels agree on ties.
 inline float roundEven(float v) { return std::nearbyint(v); }
 
+// An activation value (already divided by its scale) as a W8A8 int8 code: nearest even, clamped to [-127, 127]
+// (the GPU's cvt.rni.sat with the symmetric range); NaN becomes 0.
+inline float roundToInt8(float v) {
+  const float r = roundEven(v), top = static_cast<float>(kInt8Max);
+  return r > top ? top : r < -top ? -top : r == r ? r : 0.0f;
+}
+
 } // namespace qopt::num::quant
 
 

@@ -1,0 +1,320 @@
+//===- AssignPrecision.cpp - per-layer formats under an average bits budget --===//
+//
+// Mixed precision: each group of linear layers that read one input (they become one launch: q/k/v, gate/up; or
+// a single layer) gets one of int4 (group-wise with 32, 64 or `group-size` inputs per group, quantized later by
+// AWQ), int8 (per output channel) or float (stored as 16 bits on a GPU target), so that the model's output
+// changes least for an average number of bits per weight.
+//
+// Sensitivity is measured, not guessed: the float model runs through the runtime on calibration windows and its
+// next-token distributions are kept; then, for each group and each quantized candidate, only that group's weights
+// are replaced by their round-to-nearest quantized values (in buffers the runtime reads in place of the
+// constants) and the mean KL divergence KL(p_float || p_candidate) over every position is recorded. The choice is
+// the exact solution of the multiple-choice knapsack
+//     minimize sum_g KL_g(c_g)  subject to  sum_g bits(c_g) * weights_g <= avg_bits * sum_g weights_g
+// by dynamic programming over the budget in 1/20000 steps (then the exact bits of the best totals decide, so the
+// budget always holds), treating the groups' effects as additive. bits(c) counts the scales and zero points: int4 4 + 40 / group
+// (f32 scale and u8 zero point per group), int8 8 + 32 / K, float 16.
+//
+// Each layer gets `qopt.precision = {choice, group, budget, candidates = [{format, group, bits, kl}, ...]}`; float
+// choices also
+// get qopt-select-layers' float reason, so every later pass leaves them alone. qopt-awq-scale and
+// qopt-quantize-rtn read the choice. Memory: a float copy of the linear weights (the buffers) and the float
+// distributions of `tokens` positions (positions x vocabulary floats).
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Passes.h"
+#include "passes/LinearLayers.h"
+#include "passes/ModelRunner.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Regex.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+
+namespace qopt {
+#define GEN_PASS_DEF_ASSIGNPRECISIONPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+struct Candidate {
+  std::string format; // "int4", "int8", "f16"
+  int64_t group = 0;  // int4's group size (K: per channel)
+  double bits = 16;
+  double kl = 0;
+};
+
+struct Group {
+  SmallVector<nn::MatmulOp> layers;
+  SmallVector<std::string> names; // their weights' names
+  int64_t K = 0, weights = 0;
+  std::vector<Candidate> candidates;
+  size_t choice = 0;
+};
+
+// Row-wise log-softmax of `rows` rows of `n` logits, in place.
+void logSoftmax(float *x, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float *row = x + r * n;
+    float mx = row[0];
+    for (int64_t v = 1; v < n; ++v)
+      mx = std::max(mx, row[v]);
+    double sum = 0;
+    for (int64_t v = 0; v < n; ++v)
+      sum += std::exp(static_cast<double>(row[v] - mx));
+    const float lse = mx + static_cast<float>(std::log(sum));
+    for (int64_t v = 0; v < n; ++v)
+      row[v] -= lse;
+  }
+}
+
+struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecisionPass> {
+  using AssignPrecisionPassBase::AssignPrecisionPassBase;
+
+  LogicalResult fail(Operation *op, const Twine &msg) {
+    op->emitError() << "qopt-assign-precision: " << msg;
+    return failure();
+  }
+
+  void runOnOperation() override {
+    if (failed(run()))
+      signalPassFailure();
+  }
+
+  LogicalResult run() {
+    ModuleOp module = getOperation();
+    auto funcs = module.getOps<func::FuncOp>();
+    if (funcs.empty())
+      return fail(module, "no function");
+    func::FuncOp func = *funcs.begin();
+    if (!(avgBits > 0))
+      return fail(func, "avg-bits must be positive (e.g. 4.5)");
+    if (calib.empty())
+      return fail(func, "sensitivities need calibration data (pass --calib FILE)");
+    if (windows <= 0 || seqLen < 2)
+      return fail(func, "windows must be > 0 and seq-len >= 2");
+    llvm::Regex excludeRe(exclude);
+    llvm::MapVector<Value, Group> groups;
+    func.walk([&](nn::MatmulOp mm) {
+      std::string node = isa<NameLoc>(mm.getLoc()) ? cast<NameLoc>(mm.getLoc()).getName().str() : "";
+      if (!isQuantizable(mm) || (!exclude.empty() && (excludeRe.match(layerName(mm)) || excludeRe.match(node))))
+        return;
+      Group &g = groups[mm.getLhs()];
+      auto wt = cast<RankedTensorType>(mm.getRhs().getType());
+      g.layers.push_back(mm);
+      g.names.push_back(layerName(mm));
+      g.K = wt.getDimSize(0);
+      g.weights += wt.getNumElements();
+    });
+    if (groups.empty())
+      return fail(func, "no linear layer to assign a format to");
+    int64_t total = 0;
+    // int4 at each group size that divides K (per channel otherwise; each effective size once), int8, float.
+    for (auto &[x, g] : groups) {
+      std::vector<int64_t> sizes;
+      for (int64_t gs : {int64_t(32), int64_t(64), groupSize.getValue()}) {
+        const int64_t eff = gs > 0 && g.K % gs == 0 ? gs : g.K;
+        if (!llvm::is_contained(sizes, eff))
+          sizes.push_back(eff);
+      }
+      for (int64_t gs : sizes)
+        g.candidates.push_back({"int4", gs, 4.0 + 40.0 / static_cast<double>(gs)});
+      g.candidates.push_back({"int8", g.K, 8.0 + 32.0 / static_cast<double>(g.K)});
+      g.candidates.push_back({"f16", 0, 16.0});
+      total += g.weights;
+    }
+    double least = 0;
+    for (auto &[x, g] : groups) {
+      double cheapest = 16;
+      for (const Candidate &c : g.candidates)
+        cheapest = std::min(cheapest, c.bits);
+      least += cheapest * static_cast<double>(g.weights);
+    }
+    least /= static_cast<double>(total);
+    if (avgBits < least)
+      return fail(func, "avg-bits " + std::to_string(avgBits) + " is below the smallest average these layers can "
+                        "take (all int4: " + std::to_string(least) + ")");
+    if (failed(measure(module, func, groups)))
+      return failure();
+    if (failed(choose(func, groups, total)))
+      return failure();
+    annotate(groups);
+    return success();
+  }
+
+  // KL of each group's int4 and int8 candidates, through the runtime.
+  LogicalResult measure(ModuleOp module, func::FuncOp func, llvm::MapVector<Value, Group> &groups) {
+    // The runtime reads every linear weight from a buffer of ours, so one group at a time can be swapped for its
+    // quantized values without touching the module.
+    llvm::StringMap<std::vector<float>> buffers;
+    llvm::StringMap<const float *> originals;
+    for (auto &[x, g] : groups)
+      for (const std::string &n : g.names)
+        buffers[n];
+    OwningOpRef<ModuleOp> copy = module.clone();
+    ModelRunner runner;
+    std::string err;
+    auto redirect = [&](const std::string &name, const void *data, uint64_t bytes) -> const void * {
+      auto it = buffers.find(name);
+      if (it == buffers.end() || bytes % sizeof(float))
+        return nullptr;
+      const auto *f = static_cast<const float *>(data);
+      it->second.assign(f, f + bytes / sizeof(float));
+      originals[name] = f;
+      return it->second.data();
+    };
+    if (!runner.open(*copy, seqLen, err, redirect))
+      return fail(func, err);
+    for (auto &[x, g] : groups)
+      for (const std::string &n : g.names)
+        if (!originals.count(n))
+          return fail(g.layers.front(), "the runtime copy has no weight named '" + n + "'");
+    std::vector<std::vector<int32_t>> all;
+    if (!loadTokenWindows(calib, tokenizer, logitsVocab(func), seqLen, all, err))
+      return fail(func, err);
+    if (all.empty())
+      return fail(func, "'" + calib + "' has no window of at least 2 tokens");
+    std::mt19937_64 rng(seed);
+    for (size_t i = all.size(); i > 1; --i)
+      std::swap(all[i - 1], all[static_cast<size_t>(rng() % i)]);
+    if (static_cast<int64_t>(all.size()) > windows)
+      all.resize(static_cast<size_t>(windows));
+    // The float model's log-probabilities at every position.
+    int64_t vocab = 0;
+    auto run = [&](std::vector<float> &out) -> bool {
+      out.clear();
+      for (const std::vector<int32_t> &w : all) {
+        qrt_tensor logits;
+        runner.lm.resetCache();
+        if (!runner.lm.forward(w, 0, &logits, err))
+          return false;
+        vocab = logits.shape[2];
+        const auto *p = static_cast<const float *>(logits.data);
+        const size_t at = out.size();
+        out.insert(out.end(), p, p + logits.shape[1] * vocab);
+        logSoftmax(out.data() + at, logits.shape[1], vocab);
+      }
+      return true;
+    };
+    std::vector<float> ref, got;
+    if (!run(ref))
+      return fail(func, err);
+    const int64_t positions = static_cast<int64_t>(ref.size()) / std::max<int64_t>(vocab, 1);
+    for (auto &[x, g] : groups) {
+      for (Candidate &cand : g.candidates) {
+        if (cand.format == "f16")
+          continue; // the reference (KL 0)
+        const int bits = cand.format == "int4" ? 4 : 8;
+        for (size_t i = 0; i < g.layers.size(); ++i) {
+          auto wt = cast<RankedTensorType>(g.layers[i].getRhs().getType());
+          const int64_t K = wt.getDimSize(0), N = wt.getDimSize(1), gs = cand.group;
+          num::quant::QuantizedWeight q;
+          if (!num::quant::quantizeRtn(originals[g.names[i]], K, N, bits, gs, bits == 8, q, err))
+            return fail(g.layers[i], err);
+          num::quant::dequantize(q, buffers[g.names[i]].data());
+        }
+        if (!run(got))
+          return fail(func, err);
+        double kl = 0;
+        for (size_t j = 0; j < ref.size(); ++j)
+          kl += std::exp(static_cast<double>(ref[j])) * (static_cast<double>(ref[j]) - got[j]);
+        cand.kl = std::max(0.0, kl / static_cast<double>(positions));
+        for (size_t i = 0; i < g.layers.size(); ++i) {
+          std::vector<float> &b = buffers[g.names[i]];
+          std::memcpy(b.data(), originals[g.names[i]], b.size() * sizeof(float));
+        }
+      }
+    }
+    return success();
+  }
+
+  // The multiple-choice knapsack, by dynamic programming over the budget. Costs are whole steps (rounded up), so
+  // the table spans the budget plus one step per group: the rounding cannot exclude an assignment that fits
+  // exactly; the exact bits of each reachable total then decide, least KL first.
+  LogicalResult choose(func::FuncOp func, llvm::MapVector<Value, Group> &groups, int64_t total) {
+    constexpr int64_t kSteps = 20000;
+    const double budget = avgBits * static_cast<double>(total), unit = budget / kSteps; // bits per step
+    std::vector<Group *> list;
+    for (auto &[x, g] : groups)
+      list.push_back(&g);
+    const size_t G = list.size();
+    const int64_t C = kSteps + static_cast<int64_t>(G);
+    auto cost = [&](const Group &g, const Candidate &c) {
+      return static_cast<int64_t>(std::ceil(c.bits * static_cast<double>(g.weights) / unit - 1e-9));
+    };
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<double> best(C + 1, inf), next(C + 1);
+    std::vector<std::vector<uint8_t>> pick(G, std::vector<uint8_t>(C + 1, 0));
+    best[0] = 0;
+    for (size_t i = 0; i < G; ++i) {
+      std::fill(next.begin(), next.end(), inf);
+      for (size_t c = 0; c < list[i]->candidates.size(); ++c) {
+        const int64_t w = cost(*list[i], list[i]->candidates[c]);
+        for (int64_t b = 0; b + w <= C; ++b)
+          if (best[b] < inf && best[b] + list[i]->candidates[c].kl < next[b + w]) {
+            next[b + w] = best[b] + list[i]->candidates[c].kl;
+            pick[i][b + w] = static_cast<uint8_t>(c);
+          }
+      }
+      best.swap(next);
+    }
+    std::vector<int64_t> order;
+    for (int64_t b = 0; b <= C; ++b)
+      if (best[b] < inf)
+        order.push_back(b);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return best[x] < best[y]; });
+    for (int64_t end : order) {
+      std::vector<size_t> choice(G);
+      double bits = 0;
+      for (size_t i = G, at = static_cast<size_t>(end); i-- > 0;) {
+        choice[i] = pick[i][at];
+        bits += list[i]->candidates[choice[i]].bits * static_cast<double>(list[i]->weights);
+        at -= static_cast<size_t>(cost(*list[i], list[i]->candidates[choice[i]]));
+      }
+      if (bits <= budget * (1 + 1e-12)) {
+        for (size_t i = 0; i < G; ++i)
+          list[i]->choice = choice[i];
+        return success();
+      }
+    }
+    return fail(func, "no assignment fits avg-bits " + std::to_string(avgBits));
+  }
+
+  void annotate(llvm::MapVector<Value, Group> &groups) {
+    Builder b(&getContext());
+    for (auto &[x, g] : groups) {
+      SmallVector<Attribute> cands;
+      for (const Candidate &c : g.candidates)
+        cands.push_back(b.getDictionaryAttr({b.getNamedAttr("format", b.getStringAttr(c.format)),
+                                             b.getNamedAttr("group", b.getI64IntegerAttr(c.group)),
+                                             b.getNamedAttr("bits", b.getF32FloatAttr(static_cast<float>(c.bits))),
+                                             b.getNamedAttr("kl", b.getF32FloatAttr(static_cast<float>(c.kl)))}));
+      const Candidate &chosen = g.candidates[g.choice];
+      auto dict = b.getDictionaryAttr({b.getNamedAttr("choice", b.getStringAttr(chosen.format)),
+                                       b.getNamedAttr("group", b.getI64IntegerAttr(chosen.group)),
+                                       b.getNamedAttr("budget", b.getF32FloatAttr(static_cast<float>(avgBits))),
+                                       b.getNamedAttr("candidates", b.getArrayAttr(cands))});
+      for (nn::MatmulOp mm : g.layers) {
+        mm->setAttr("qopt.precision", dict);
+        if (chosen.format == "f16")
+          mm->setAttr(kFloatReasonAttr, b.getStringAttr("kept in float by mixed precision (the quantized "
+                                                        "candidates' measured KL is in the report)"));
+      }
+    }
+  }
+};
+
+} // namespace

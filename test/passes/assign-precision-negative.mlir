@@ -1,0 +1,14 @@
+// RUN: not %qopt-opt %s -qopt-assign-precision 2>&1 | FileCheck %s --check-prefix=BUDGET
+// RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=6" 2>&1 | FileCheck %s --check-prefix=CALIB
+// RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=6 calib=x.txt windows=0" 2>&1 | FileCheck %s --check-prefix=WINDOWS
+// RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=4 calib=x.txt group-size=16" 2>&1 | FileCheck %s --check-prefix=LOW
+// BUDGET: qopt-assign-precision: avg-bits must be positive (e.g. 4.5)
+// CALIB: qopt-assign-precision: sensitivities need calibration data (pass --calib FILE)
+// WINDOWS: qopt-assign-precision: windows must be > 0 and seq-len >= 2
+// The cheapest candidate of a [16, 64] layer is int4 with groups of 16: 4 + 40 / 16 = 6.5 bits per weight.
+// LOW: qopt-assign-precision: avg-bits 4.000000 is below the smallest average these layers can take (all int4: 6.500000)
+func.func @m(%x: tensor<?x16xf32>) -> tensor<?x64xf32> {
+  %w = nn.constant dense<0.25> : tensor<16x64xf32> {name = "q.weight"}
+  %y = nn.matmul(%x, %w) : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
