@@ -107,6 +107,9 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     if (windows <= 0 || seqLen < 2)
       return fail(func, "windows must be > 0 and seq-len >= 2");
     llvm::Regex excludeRe(exclude);
+    std::string reErr;
+    if (!exclude.empty() && !excludeRe.isValid(reErr))
+      return fail(func, "invalid exclude regex '" + exclude + "': " + reErr);
     llvm::MapVector<Value, Group> groups;
     func.walk([&](nn::MatmulOp mm) {
       std::string node = isa<NameLoc>(mm.getLoc()) ? cast<NameLoc>(mm.getLoc()).getName().str() : "";

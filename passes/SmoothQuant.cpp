@@ -73,6 +73,11 @@ struct SmoothQuantPass : qopt::impl::SmoothQuantPassBase<SmoothQuantPass> {
       return signalPassFailure();
     }
     llvm::Regex excludeRe(exclude);
+    std::string reErr;
+    if (!exclude.empty() && !excludeRe.isValid(reErr)) {
+      func.emitError() << "qopt-smoothquant: invalid exclude regex '" << exclude << "': " << reErr;
+      return signalPassFailure();
+    }
     llvm::MapVector<Value, SmallVector<nn::MatmulOp>> groups;
     func.walk([&](nn::MatmulOp mm) {
       std::string node = isa<NameLoc>(mm.getLoc()) ? cast<NameLoc>(mm.getLoc()).getName().str() : "";

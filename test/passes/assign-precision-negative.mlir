@@ -12,3 +12,5 @@ func.func @m(%x: tensor<?x16xf32>) -> tensor<?x64xf32> {
   %y = nn.matmul(%x, %w) : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+// RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=6 calib=x.txt exclude=(" 2>&1 | FileCheck %s --check-prefix=REGEX
+// REGEX: qopt-assign-precision: invalid exclude regex '(':

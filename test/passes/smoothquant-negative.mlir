@@ -7,3 +7,5 @@ func.func @uncalibrated(%x: tensor<?x16xf32>) -> tensor<?x64xf32> {
   %y = nn.matmul(%x, %w) : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>
   return %y : tensor<?x64xf32>
 }
+// RUN: not %qopt-opt %s -qopt-smoothquant="exclude=(" 2>&1 | FileCheck %s --check-prefix=REGEX
+// REGEX: qopt-smoothquant: invalid exclude regex '(':
