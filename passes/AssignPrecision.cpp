@@ -38,7 +38,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <random>
 
 namespace qopt {
 #define GEN_PASS_DEF_ASSIGNPRECISIONPASS
@@ -190,11 +189,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       return fail(func, err);
     if (all.empty())
       return fail(func, "'" + calib + "' has no window of at least 2 tokens");
-    std::mt19937_64 rng(seed);
-    for (size_t i = all.size(); i > 1; --i)
-      std::swap(all[i - 1], all[static_cast<size_t>(rng() % i)]);
-    if (static_cast<int64_t>(all.size()) > windows)
-      all.resize(static_cast<size_t>(windows));
+    pickWindows(all, seed, windows);
     // The float model's log-probabilities at every position.
     int64_t vocab = 0;
     auto run = [&](std::vector<float> &out) -> bool {

@@ -22,7 +22,6 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
-#include <random>
 #include <unistd.h>
 
 namespace qopt {
@@ -229,11 +228,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       return fail(func, err);
     if (windows.empty())
       return fail(func, "'" + calib + "' has no window of at least 2 tokens");
-    std::mt19937_64 rng(seed);
-    for (size_t i = windows.size(); i > 1; --i) // Fisher-Yates with a standardized generator: portable order
-      std::swap(windows[i - 1], windows[rng() % i]);
-    if (static_cast<int64_t>(windows.size()) > samples)
-      windows.resize(static_cast<size_t>(samples));
+    pickWindows(windows, seed, samples);
 
     std::vector<InputStats> stats(inputs.size());
     const bool tty = progress && isatty(2);

@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <random>
 #include <sstream>
 
 using namespace mlir;
@@ -101,6 +102,14 @@ void ModelRunner::close() {
     qrt_model_free(model);
   session = nullptr;
   model = nullptr;
+}
+
+void pickWindows(std::vector<std::vector<int32_t>> &windows, uint64_t seed, int64_t count) {
+  std::mt19937_64 rng(seed);
+  for (size_t i = windows.size(); i > 1; --i)
+    std::swap(windows[i - 1], windows[rng() % i]);
+  if (static_cast<int64_t>(windows.size()) > count)
+    windows.resize(static_cast<size_t>(count));
 }
 
 int32_t logitsVocab(func::FuncOp func) {

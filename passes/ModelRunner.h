@@ -52,6 +52,10 @@ private:
 bool loadTokenWindows(const std::string &calib, const std::string &tokenizer, int32_t vocab, int64_t L,
                       std::vector<std::vector<int32_t>> &windows, std::string &error);
 
+// Shuffles `windows` with a seeded Fisher-Yates (a standardized generator: the same order everywhere) and keeps at
+// most `count` of them.
+void pickWindows(std::vector<std::vector<int32_t>> &windows, uint64_t seed, int64_t count);
+
 // The vocabulary size of `func`'s `logits` output (its static last dim), 0 if it has none.
 int32_t logitsVocab(mlir::func::FuncOp func);
 

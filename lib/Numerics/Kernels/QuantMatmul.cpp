@@ -195,42 +195,29 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   const Tensor &x = *a.in(0), &w = *a.in(1), *s = a.in(2);
   const Tensor *z = a.in(3);
   const int64_t M = q.K ? x.numel() / q.K : 0;
-  // W8A8: x rounded to the weights' FP8 format (saturated) under its scale, as the GPU's conversion does; the
-  // product of the rounded values then equals FP8 x FP8 with the scales applied after, up to summation order.
+  // W8A8: x rounded to the weights' 8-bit format under its scale (static, or max |row| / the format's largest
+  // value), as the GPU's conversion does: FP8 saturated, or int8 to nearest even clamped to +-127. The product of
+  // the rounded values then equals the 8-bit product with the scales applied after, up to summation order.
   const float *xv = x.as<float>();
   std::vector<float> xq;
-  if (q.actFp8) {
+  if (const int64_t act = q.actFp8 ? q.actFp8 : q.actInt8) {
     const Fp8Format f = q.codes == DType::F8E4M3FN ? Fp8Format::E4M3FN : Fp8Format::E5M2;
+    const float top = q.actFp8 ? fp8Max(f) : static_cast<float>(quant::kInt8Max);
+    auto round = [&](float v) {
+      return q.actFp8 ? fp8ToFloat(floatToFp8(v, f, /*saturate=*/true), f) : quant::roundToInt8(v);
+    };
     xq.resize(static_cast<size_t>(M * q.K));
     for (int64_t m = 0; m < M; ++m) {
       const float *row = xv + m * q.K;
       float scale = q.actScale;
-      if (q.actFp8 == 2) {
+      if (act == 2) {
         float amax = 0.0f;
         for (int64_t k = 0; k < q.K; ++k)
           amax = std::max(amax, std::fabs(row[k]));
-        scale = amax > 0.0f ? amax / fp8Max(f) : 1.0f;
+        scale = amax > 0.0f ? amax / top : 1.0f;
       }
       for (int64_t k = 0; k < q.K; ++k)
-        xq[m * q.K + k] = fp8ToFloat(floatToFp8(row[k] / scale, f, /*saturate=*/true), f) * scale;
-    }
-    xv = xq.data();
-  } else if (q.actInt8) {
-    // W8A8 with int8 weights: x rounded to int8 (nearest even, clamped to +-127) under its scale, as the GPU's
-    // conversion does; the product then equals the integer product with the scales applied after, up to
-    // summation order.
-    xq.resize(static_cast<size_t>(M * q.K));
-    for (int64_t m = 0; m < M; ++m) {
-      const float *row = xv + m * q.K;
-      float scale = q.actScale;
-      if (q.actInt8 == 2) {
-        float amax = 0.0f;
-        for (int64_t k = 0; k < q.K; ++k)
-          amax = std::max(amax, std::fabs(row[k]));
-        scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-      }
-      for (int64_t k = 0; k < q.K; ++k)
-        xq[m * q.K + k] = quant::roundToInt8(row[k] / scale) * scale;
+        xq[m * q.K + k] = round(row[k] / scale) * scale;
     }
     xv = xq.data();
   }
