@@ -572,6 +572,52 @@ def FuseAddNormPass : Pass<"qopt-fuse-add-norm", "mlir::func::FuncOp"> {
   }];
 }
 
+def FuseRotaryPass : Pass<"qopt-fuse-rotary", "mlir::func::FuncOp"> {
+  let summary = "Rotate keys as kv_append stores them and a decode step's queries as attention loads them";
+  let description = [{
+    A `rotary` launch whose only reader is a `kv_append` (of rank-4 entries along the sequence axis 2) becomes one
+    `kv_append_rotary` launch with the rotary's positions and inv_freq as operands 3 and 4 and its `style`; one whose
+    only reader is the queries of an `attention` of one static query row per head over the KV state (a cache
+    length, no mask: a decode step) becomes operands 5 and 6 of that attention, with `rotary_style` (launches that
+    read only the rotated row's shape, such as the cache length's advance, read the unrotated row's). Their
+    reference kernels run the rotary family's own code, so results are unchanged bit for bit. A prompt's queries
+    keep their rotary launch (the tensor-core attention holds the pairs a rotation mixes in different lanes). Runs
+    after qopt-decode-entry, before planning.
+
+    Before:
+    ```mlir
+    %kr = kern.launch "rotary"(%k, %pos, %f) {attrs = {style = 0 : i32}} : ...
+    %c1 = kern.launch "kv_append"(%c, %kr, %len) {attrs = {axis = 2 : i64}} : ...
+    ```
+    After:
+    ```mlir
+    %c1 = kern.launch "kv_append_rotary"(%c, %k, %len, %pos, %f) {attrs = {axis = 2 : i64, style = 0 : i64}} : ...
+    ```
+  }];
+}
+
+def FuseGatedProductPass : Pass<"qopt-fuse-gated-product", "mlir::func::FuncOp"> {
+  let summary = "Apply a gated MLP's activation in the epilogue of its stacked gate/up product (decode)";
+  let description = [{
+    A `matmul_q_split` of two equal outputs that only a `gated_act` reads (gate first, as qopt-fuse-linears stacks
+    a gated MLP) becomes one `matmul_q_gated` launch computing act(x W_gate^T) * (x W_up^T), when x has at most 16
+    static rows (a decode step, where the matrix-vector kernels hold a gate channel and its up channel in one
+    thread). A prompt's products keep the activation apart (they run as library GEMMs). The reference kernel runs
+    the two kernels' own code: results are unchanged bit for bit. Runs after qopt-decode-entry and
+    qopt-half-weights (float layers are `matmul_q` with 16-bit weights by then on a CUDA target), before planning.
+
+    Before:
+    ```mlir
+    %g, %u = kern.launch "matmul_q_split"(%x, %w, %s, %z) {attrs = {bits = 4 : i64, splits = array<i64: 512, 512>}}
+    %h = kern.launch "gated_act"(%g, %u) {attrs = {activation = 0 : i32}} : ...
+    ```
+    After:
+    ```mlir
+    %h = kern.launch "matmul_q_gated"(%x, %w, %s, %z) {attrs = {activation = 0 : i32, bits = 4 : i64}} : ...
+    ```
+  }];
+}
+
 def DecodeEntryPass : Pass<"qopt-decode-entry", "mlir::ModuleOp"> {
   let summary = "Add a static one-token `decode` entry to a decoder whose KV cache is session state";
   let description = [{

@@ -216,6 +216,12 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   // A GPU target reads float layers at memory speed: their weights as float16.
   if (options.halfWeights)
     pm.addPass(createHalfWeightsPass());
+  // Rotary embeddings where the rotated rows are stored and loaded; a decode step's gated activation in the
+  // epilogue of its gate/up product (after half weights, which make float layers matmul_q products).
+  if (options.raise) {
+    pm.addNestedPass<func::FuncOp>(createFuseRotaryPass());
+    pm.addNestedPass<func::FuncOp>(createFuseGatedProductPass());
+  }
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());

@@ -149,6 +149,27 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
+// The kernel type of rotary positions (int64, int32 or float32), or null.
+const char *positionType(DType t) {
+  return t == DType::I64 ? "i64" : t == DType::I32 ? "int" : t == DType::F32 ? "float" : nullptr;
+}
+
+bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
+  const OperandDesc &x = l.inputs[1];
+  const int64_t style = l.attrs->getInt("style", -1);
+  const char *pt = positionType(l.inputs[3].dtype);
+  if (x.dtype != DType::F32 || l.inputs[0].dtype != DType::F32 || l.inputs[4].dtype != DType::F32 ||
+      x.shape.size() != 4 || !pt || (style != 0 && style != 1)) {
+    why = "not float32 [B, H, S, D] entries";
+    return false;
+  }
+  s.body = "qKvAppendRotary<" + std::to_string(style) + ", " + pt + ">(p);";
+  s.geometry.block = 64;
+  s.geometry.colsPerBlock = kWholeRow;
+  s.geometry.geometryOperand = 1;
+  return true;
+}
+
 bool kvAdvance(const LaunchDesc &l, Spec &s, std::string &why) {
   int64_t axis = l.attrs->getInt("axis", 2);
   if (axis < 0 || axis > 7) {
@@ -268,7 +289,8 @@ bool linear(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
   return true;
 }
 
-bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
+// matmul_q, matmul_q_split (`split`) and matmul_q_gated (`gated`: one result, act(gate) * up).
+bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool gated) {
   const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
   const int64_t bits = l.attrs->getInt("bits", 4), K = x.shape.empty() ? -1 : lastDim(x);
   const int64_t group = bits == 16 ? K : l.attrs->getInt("group_size", K);
@@ -297,6 +319,12 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     why = "more than 8 outputs";
     return false;
   }
+  const int64_t act = gated ? l.attrs->getInt("activation", -1) : -1;
+  if (gated && (act < 0 || act > 2 || w.shape[0] % 2 != 0)) {
+    why = "an unknown activation or an odd number of stacked gate and up channels";
+    return false;
+  }
+  const std::string gatedArg = gated ? ", " + std::to_string(act) : "";
   // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
   // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode) of codes:
   // qGemvRow, float32-accurate, x split in shared memory (4 K bytes). Else qGemvMma, x in float16: 8 rows of x per
@@ -315,7 +343,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     if (staticRows == 1 && !half && 4 * K <= kMaxDynamicShared) {
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
-               (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+               (perTensor ? "true" : "false") + gatedArg + ">(p, splits, " + std::to_string(group) + "LL);";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;
       s.geometry.colsPerBlock = 16;
@@ -329,13 +357,17 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+             (scaleAfter ? "true" : "false") + gatedArg + ">(p, splits, " + std::to_string(group) + "LL);";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
     s.geometry.colsPerBlock = 16;
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
     s.geometry.geometryOperand = 0;
     return true;
+  }
+  if (gated) {
+    why = "a gated product of rows that are not 16-byte words (the matrix-vector kernels' layout)";
+    return false;
   }
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
@@ -353,7 +385,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
 bool rotary(const LaunchDesc &l, Spec &s, std::string &why) {
   const OperandDesc &x = l.inputs[0], &pos = l.inputs[1];
   int64_t style = l.attrs->getInt("style", -1);
-  const char *pt = pos.dtype == DType::I64 ? "i64" : pos.dtype == DType::I32 ? "int" : pos.dtype == DType::F32 ? "float" : nullptr;
+  const char *pt = positionType(pos.dtype);
   if (x.dtype != DType::F32 || l.inputs[2].dtype != DType::F32 || x.shape.size() != 4 || !pt ||
       (style != 0 && style != 1)) {
     why = "not float32 [B, H, S, D]";
@@ -377,6 +409,15 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     why = "not float32 with head dims up to 512 and a bool or float32 mask";
     return false;
   }
+  // Rotary queries (qopt-fuse-rotary): rotated as they are loaded, by the decode and the row kernels.
+  const bool rotary = l.inputs.size() > 5 && !l.inputs[5].absent;
+  const int64_t style = rotary ? l.attrs->getInt("rotary_style", -1) : -1;
+  const char *pt = rotary ? positionType(l.inputs[5].dtype) : "i64";
+  if (rotary && (!pt || (style != 0 && style != 1) || l.inputs.size() < 7 || l.inputs[6].dtype != DType::F32)) {
+    why = "rotary queries with other than int64, int32 or float32 positions and float32 frequencies";
+    return false;
+  }
+  const std::string rot = rotary ? ", " + std::to_string(style) + ", " + pt : "";
   const bool causal = l.attrs->getInt("causal", 0) != 0, zeroNan = l.attrs->getInt("zero_nan_rows", 0) != 0;
   // Queries of a prompt (more than one row, or a dynamic count) without a mask: the tensor-core kernel, for equal
   // head dims that are multiples of 16 up to 128.
@@ -388,7 +429,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   if (cache && !mask && q.shape[2] == 1 && D % 4 == 0 && D <= 256 && k.shape.size() == 4 && k.shape[3] == D &&
       v.shape[3] == D && H > 0 && Hkv > 0 && H % Hkv == 0 && H / Hkv <= 8) {
     s.body = "qDecodeAttention<" + std::to_string(H / Hkv) + ", " + std::to_string(D) + ", " +
-             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ">(p, " +
+             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">(p, " +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
     s.geometry.block = 256;
     s.geometry.rowsPerBlock = static_cast<uint32_t>(H / Hkv);
@@ -398,7 +439,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     s.clusterY = 8;
     return true;
   }
-  if (!mask && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
+  if (!mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
       l.inputs[1].shape[3] == D && v.shape[3] == D) {
     s.body = "qFlashAttention<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
              (zeroNan ? "true" : "false") + ", " + (cache ? "true" : "false") + ", " +
@@ -414,7 +455,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const std::string maskedLiteral = std::isinf(masked) ? (masked < 0 ? "-QOPT_INF" : "QOPT_INF") : floatLiteral(masked);
   s.body = std::string("qAttention<") + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
            (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ", " +
-           (!mask ? "0" : maskType == DType::Bool ? "1" : "2") + ">(p, " +
+           (!mask ? "0" : maskType == DType::Bool ? "1" : "2") + rot + ">(p, " +
            floatLiteral(l.attrs->getFloat("scale", 1.0)) + ", " + maskedLiteral + ");";
   s.geometry.block = 512; // 16 warps for the scores, 4 key groups for the values of a head dim <= 128
   s.geometry.colsPerBlock = kWholeRow;
@@ -492,6 +533,8 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
     ok = transpose(launch, s, why);
   else if (f == "kv_append")
     ok = kvAppend(launch, s, why);
+  else if (f == "kv_append_rotary")
+    ok = kvAppendRotary(launch, s, why);
   else if (f == "kv_advance")
     ok = kvAdvance(launch, s, why);
   else if (f == "gated_act")
@@ -502,8 +545,8 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
     ok = rmsNorm(launch, s, why, f == "add_rms_norm");
   else if (f == "matmul" || f == "linear_split")
     ok = linear(launch, s, why, f == "linear_split");
-  else if (f == "matmul_q" || f == "matmul_q_split")
-    ok = linearQ(launch, s, why, f == "matmul_q_split");
+  else if (f == "matmul_q" || f == "matmul_q_split" || f == "matmul_q_gated")
+    ok = linearQ(launch, s, why, f == "matmul_q_split", f == "matmul_q_gated");
   else if (f == "rotary")
     ok = rotary(launch, s, why);
   else if (f == "attention")

@@ -195,6 +195,20 @@ std::vector<Case> cases() {
       r.inputs = {f32({1, 3, M, 16}), ints(DType::I64, {1, M}, pos), positiveF32({8})};
       add(r);
     }
+    // Gate and up layers stacked (36 channels each: the last tile of 8 is partial), the activation in the product's
+    // epilogue: int4 (qGemvRow at one row, qGemvMma above) and float16 weights (qGemvMma).
+    Case qg{"matmul_q_gated int4 g32 silu M=" + std::to_string(M), "matmul_q_gated"};
+    qg.attrs.setInt("bits", 4);
+    qg.attrs.setInt("group_size", 32);
+    qg.attrs.setInt("activation", 0);
+    qg.inputs = {f32({M, 96}), bytes(DType::U8, {72, 48}, 0, 255), positiveF32({72, 3}),
+                 bytes(DType::U8, {72, 3}, 0, 15)};
+    add(qg);
+    Case hg{"matmul_q_gated f16 gelu_tanh M=" + std::to_string(M), "matmul_q_gated"};
+    hg.attrs.setInt("bits", 16);
+    hg.attrs.setInt("activation", 2);
+    hg.inputs = {f32({1, M, 72}), halves({100, 72})};
+    add(hg);
     Case g{"gated_act silu n=" + std::to_string(M * 172), "gated_act"};
     g.attrs.setInt("activation", 0);
     g.inputs = {f32({M, 172}), f32({M, 172})};
@@ -231,7 +245,26 @@ std::vector<Case> cases() {
         ad.inputs = {f32({1, H, 1, D}), f32({1, Hkv, cap, D}), f32({1, Hkv, cap, D}), absent(),
                      ints(DType::I64, {1}, {len})};
         add(ad);
+        if (D != 48 && D != 128)
+          continue;
+        // The queries rotated as they are loaded (qopt-fuse-rotary), at the new token's position.
+        Case ar = ad;
+        ar.name += " rotary style=" + std::to_string(D == 48 ? 0 : 1);
+        ar.attrs.setInt("rotary_style", D == 48 ? 0 : 1);
+        ar.inputs.push_back(ints(DType::I64, {1, 1}, {len}));
+        ar.inputs.push_back(positiveF32({D / 2}));
+        add(ar);
       }
+    // Rotary queries in the row kernel (qAttention: groups of more than 8 heads), int32 positions, batch 2.
+    if (M == 1) {
+      Case ar{"attention decode rotary H=18 Hkv=1 D=16 (row kernel)", "attention"};
+      ar.attrs.setInt("causal", 1);
+      ar.attrs.setFloat("scale", 0.25);
+      ar.attrs.setInt("rotary_style", 1);
+      ar.inputs = {f32({2, 18, 1, 16}), f32({2, 1, 40, 16}), f32({2, 1, 40, 16}), absent(),
+                   ints(DType::I64, {1}, {30}), ints(DType::I32, {2, 1}, {30, 12}), positiveF32({8})};
+      add(ar);
+    }
     // Masks: bool [B, 1, S, T] (masked scores to -inf, one fully masked row when S > 1), and float additive [S, T].
     {
       std::vector<int64_t> keep;
@@ -266,6 +299,14 @@ std::vector<Case> cases() {
   kv.attrs.setInt("axis", 2);
   kv.inputs = {f32({1, 2, 64, 16}), f32({1, 2, 3, 16}), ints(DType::I64, {1}, {5})};
   add(kv);
+  for (int64_t style : {0, 1}) { // keys rotated as they are stored: 3 positions of 2 sequences at 5
+    Case kr{"kv_append_rotary style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
+    kr.attrs.setInt("axis", 2);
+    kr.attrs.setInt("style", style);
+    kr.inputs = {f32({2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                 ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
+    add(kr);
+  }
   Case adv{"kv_advance", "kv_advance"};
   adv.attrs.setInt("axis", 2);
   adv.inputs = {ints(DType::I64, {1}, {5}), ints(DType::I64, {4}, {1, 2, 3, 16})};
@@ -431,6 +472,8 @@ std::vector<Case> cases() {
     if (c.family.rfind("matmul_q", 0) != 0)
       continue;
     c.tolerance = 4e-3;
+    if (c.family == "matmul_q_gated") // the generated kernels only (the library GEMMs take no gate)
+      continue;
     const int64_t rows = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back();
     if (c.captured || rows < (c.inputs[1].dtype == DType::F16 ? 2 : 17))
       continue;

@@ -557,6 +557,19 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
     a0 = qHmul2(a0, sc), a2 = qHmul2(a2, sc);
 }
 
+// The two weight rows the lanes of row group g multiply in column tile `colTile` of a matrix-vector kernel: rows
+// 16 colTile + g and + g + 8 (clamped to N), or, with a gated epilogue (matmul_q_gated: gate and up layers stacked,
+// N / 2 each), gate channel c = 8 colTile + g and its up channel N / 2 + c, so one thread holds both.
+template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 colTile, int g, i64 (&nr)[2]) {
+  if (GATED) {
+    const i64 c = colTile * 8 + g < N / 2 ? colTile * 8 + g : N / 2 - 1;
+    nr[0] = c, nr[1] = N / 2 + c;
+  } else {
+    const i64 n0 = colTile * 16;
+    nr[0] = n0 + g < N ? n0 + g : N - 1, nr[1] = n0 + g + 8 < N ? n0 + g + 8 : N - 1;
+  }
+}
+
 // matmul_q / matmul_q_split for a few rows of x (decode; M up to 16 per block), streaming the weights through the
 // tensor cores: y^T = W x^T with W's rows as the mma's A operand (16 weight rows per warp) and up to 8 * MT rows
 // of x as its B operand (mma.m16n8k16, float16 in, float32 accumulation). A lane (g, q) = (lane / 4, lane % 4)
@@ -567,7 +580,7 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
 // partial sums meet in shared memory. Weights: as qLinearQ (rows 16-byte aligned: K a multiple of WK; scale
 // groups multiples of WK). Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
 // compiler.
-template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER>
+template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
   constexpr int STEPS = WK / 4, CHUNK = 4 * WK, U = 4;     // k-steps per word; k per chunk; chunks per batch
@@ -580,7 +593,8 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   qTile(N, 16, rowTile, colTile);
   const i64 m0 = rowTile * (8 * MT), n0 = colTile * 16;
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
-  const i64 nr[2] = {n0 + g < N ? n0 + g : N - 1, n0 + g + 8 < N ? n0 + g + 8 : N - 1};
+  i64 nr[2];
+  qGemvRowPair<(GATED >= 0)>(N, colTile, g, nr);
   const u8 *wrow[2] = {qPtr<const u8>(wt) + nr[0] * rowBytes, qPtr<const u8>(wt) + nr[1] * rowBytes};
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
@@ -683,20 +697,34 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           acc[mt][e] += red[v][mt * 4 + e][lane];
   }
   // acc[mt] = C[weight row g, g + 8][x row 2q, 2q + 1] of m tile mt.
+  if (GATED >= 0) {
+    const i64 c = colTile * 8 + g, width = N / 2;
+    if (c < width)
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const i64 n = n0 + g + 8 * h;
-    if (n >= N)
-      continue;
-    const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+      for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int mt = 0; mt < MT; ++mt)
+        for (int e = 0; e < 2; ++e) {
+          const i64 m = m0 + 8 * mt + 2 * q + e;
+          if (m < M)
+            qPtr<float>(p.t[OUT])[m * width + c] =
+                qActivation<GATED < 0 ? 0 : GATED>(acc[mt][e]) * acc[mt][2 + e];
+        }
+  } else {
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const i64 m = m0 + 8 * mt + 2 * q + e;
-        if (m < M)
-          out.y[m * out.width + out.col] = acc[mt][2 * h + e];
-      }
+    for (int h = 0; h < 2; ++h) {
+      const i64 n = n0 + g + 8 * h;
+      if (n >= N)
+        continue;
+      const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          const i64 m = m0 + 8 * mt + 2 * q + e;
+          if (m < M)
+            out.y[m * out.width + out.col] = acc[mt][2 * h + e];
+        }
+    }
   }
 }
 
@@ -709,7 +737,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // hi and lo: 4 K bytes, requested as dynamic shared memory). Each warp keeps the next batch of words (and their
 // scales) in flight while it multiplies the current one. Operands as qLinearQ. Geometry: rows of t0 one per block,
 // cols N in tiles of 16, 4 K bytes of shared memory.
-template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, U = 2;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -722,7 +750,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   qTile(N, 16, rowTile, colTile);
   const i64 n0 = colTile * 16, groups = PER_TENSOR ? 1 : K / group;
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
-  const i64 nr[2] = {n0 + g < N ? n0 + g : N - 1, n0 + g + 8 < N ? n0 + g + 8 : N - 1};
+  i64 nr[2];
+  qGemvRowPair<(GATED >= 0)>(N, colTile, g, nr);
   const u8 *wrow[2] = {qPtr<const u8>(wt) + nr[0] * rowBytes, qPtr<const u8>(wt) + nr[1] * rowBytes};
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
@@ -845,44 +874,76 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
   if (q != 0)
     return;
+  if (GATED >= 0) {
+    const i64 c = colTile * 8 + g, width = N / 2;
+    if (c < width)
+      qPtr<float>(p.t[OUT])[rowTile * width + c] = qActivation<GATED < 0 ? 0 : GATED>(acc[0]) * acc[1];
+  } else {
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const i64 n = n0 + g + 8 * h;
-    if (n < N) {
-      const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
-      out.y[rowTile * out.width + out.col] = acc[h];
+    for (int h = 0; h < 2; ++h) {
+      const i64 n = n0 + g + 8 * h;
+      if (n < N) {
+        const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+        out.y[rowTile * out.width + out.col] = acc[h];
+      }
     }
   }
 }
 
 //===-- rotary embedding ---------------------------------------------------===//
 
+// Pair j of a row of D = 2 half values rotated by the angle theta, rotary's formulas: STYLE 0 pairs (j, j + half)
+// (rotate_half), 1 pairs (2 j, 2 j + 1) (interleaved). x and y may be the same row.
+template <int STYLE> __device__ __forceinline__ void qRotatePair(const float *x, float *y, i64 j, i64 half, float theta) {
+  const float c = cosf(theta), s = sinf(theta);
+  const i64 lo = STYLE == 1 ? 2 * j : j, hi = STYLE == 1 ? 2 * j + 1 : j + half;
+  const float a = x[lo], b = x[hi];
+  y[lo] = a * c + -b * s;
+  y[hi] = b * c + a * s;
+}
+// The position of row i of batch b from positions [B or 1, S] of type P, as a float (the angle's factor).
+template <typename P> __device__ __forceinline__ float qPosition(const QTensor &pos, i64 b, i64 S, i64 i) {
+  return static_cast<float>(qPtr<const P>(pos)[(pos.shape[0] == 1 ? 0 : b) * S + i]);
+}
+
 // rotary: t0 x [B, H, S, D], t1 positions [B or 1, S] (P: int64, int32 or float), t2 inv_freq [D/2], t3 out.
 // One block per (b, h, s) row. STYLE 0 rotate_half, 1 interleaved.
 template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
-  const QTensor &x = p.t[0], &pos = p.t[1];
+  const QTensor &x = p.t[0];
   const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x;
-  const i64 b = r / (H * S), i = r % S;
-  const float position = static_cast<float>(qPtr<const P>(pos)[(pos.shape[0] == 1 ? 0 : b) * S + i]);
-  const float *xi = qPtr<const float>(x) + r * D, *freq = qPtr<const float>(p.t[2]);
-  float *yi = qPtr<float>(p.t[3]) + r * D;
-  for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
-    const float theta = position * freq[j], c = cosf(theta), s = sinf(theta);
-    const i64 lo = STYLE == 1 ? 2 * j : j, hi = STYLE == 1 ? 2 * j + 1 : j + half;
-    const float a = xi[lo], bb = xi[hi];
-    yi[lo] = a * c + -bb * s;
-    yi[hi] = bb * c + a * s;
+  const float position = qPosition<P>(p.t[1], r / (H * S), S, r % S), *freq = qPtr<const float>(p.t[2]);
+  for (i64 j = threadIdx.x; j < half; j += blockDim.x)
+    qRotatePair<STYLE>(qPtr<const float>(x) + r * D, qPtr<float>(p.t[3]) + r * D, j, half, position * freq[j]);
+}
+
+// kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), t3 positions
+// [B or 1, S] (P), t4 inv_freq [D/2], t5 the cache (same memory as t0): the entries rotated as qRotary does, written
+// at the cache's length. One block per (b, h, s) row of t1.
+template <int STYLE, typename P> __device__ void qKvAppendRotary(const QParams &p) {
+  const QTensor &cache = p.t[0], &x = p.t[1];
+  const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
+  const i64 len = *qPtr<const i64>(p.t[2]);
+  if (len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0]) {
+    if (threadIdx.x == 0)
+      qFail(p, QOPT_STATUS_CACHE_FULL);
+    return;
   }
+  const i64 b = r / (H * S), h = r / S % H, i = r % S;
+  const float position = qPosition<P>(p.t[3], b, S, i), *freq = qPtr<const float>(p.t[4]);
+  float *dst = qPtr<float>(p.t[5]) + ((b * H + h) * cap + len + i) * D;
+  for (i64 j = threadIdx.x; j < half; j += blockDim.x)
+    qRotatePair<STYLE>(qPtr<const float>(x) + r * D, dst, j, half, position * freq[j]);
 }
 
 //===-- attention ----------------------------------------------------------===//
 
 // attention: t0 q [B, H, S, D], t1 k [Bk, Hkv, C, D], t2 v [Bk, Hkv, C, Dv], t3 the mask (MASK 1: bool, where false
 // scores become maskedValue; 2: float32, added; 0: absent), broadcast to [B, H, S, keys], t4 the cache length
-// (int64 [1], when CACHE, which takes no mask; else absent or missing), out [B, H, S, Dv] at t[OUT]. One block per (b, h, s) query
+// (int64 [1], when CACHE, which takes no mask; else absent or missing), out [B, H, S, Dv] at t[OUT]. ROT >= 0: the
+// queries rotated as qRotary does (style ROT) as they are loaded, t5 positions (type P) and t6 inv_freq. One block per (b, h, s) query
 // row; the keys in chunks of CHUNK with a running max (online softmax): a warp per key for the scores, and for the
 // values key groups of threads that own output dims tid, tid + span, ... (Dv <= 4 * blockDim.x).
-template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0>
+template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0, int ROT = -1, typename P = i64>
 __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f) {
   __shared__ float sc[CHUNK];
   __shared__ float qs[512];
@@ -922,8 +983,14 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
     }
   }
   const float *qi = qPtr<const float>(q) + r * D;
-  for (i64 d = threadIdx.x; d < D; d += blockDim.x)
-    qs[d] = qi[d];
+  if (ROT >= 0) {
+    const float position = qPosition<P>(p.t[5], b, S, i), *freq = qPtr<const float>(p.t[6]);
+    for (i64 j = threadIdx.x; j < D / 2; j += blockDim.x)
+      qRotatePair<ROT < 0 ? 0 : ROT>(qi, qs, j, D / 2, position * freq[j]);
+  } else {
+    for (i64 d = threadIdx.x; d < D; d += blockDim.x)
+      qs[d] = qi[d];
+  }
   const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D;
   const float *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * Dv;
   float m = -QOPT_INF, l = 0.0f, acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -1015,7 +1082,7 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // block of a cluster's place takes every key and the others return. In a block: chunks of CH keys with a running
 // max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
 // products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows
-// of the output (B * H) in tiles of G, grid y = the splits, 256 threads.
+// of the output (B * H) in tiles of G, grid y = the splits, 256 threads. ROT >= 0: rotary queries, as qAttention.
 #define QOPT_DECODE_SPLITS 8
 __device__ __forceinline__ unsigned qClusterRank() {
   unsigned r = 0;
@@ -1042,7 +1109,8 @@ __device__ __forceinline__ float qClusterLoad(const float *local, unsigned rank)
 #endif
 }
 
-template <int G, int D, bool ZERO_NAN, int OUT> __device__ void qDecodeAttention(const QParams &p, float scale) {
+template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64>
+__device__ void qDecodeAttention(const QParams &p, float scale) {
   constexpr int NT = 256, WARPS = NT / 32, CH = 128, Q4 = D / 4, GROUPS = NT / Q4;
   static_assert(D % 4 == 0 && D <= 256 && G >= 1 && G <= WARPS, "head dim or group size out of range");
   __shared__ __align__(16) float qs[G][D];
@@ -1065,8 +1133,16 @@ template <int G, int D, bool ZERO_NAN, int OUT> __device__ void qDecodeAttention
   const i64 begin = per * rank < T ? per * rank : T, end = begin + per < T ? begin + per : T;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
   const float *qg = qPtr<const float>(q) + r * G * D; // rows (b, hk * G + g) = r * G + g
-  for (int i = t; i < G * D; i += NT)
-    qs[i / D][i % D] = qg[i];
+  if (ROT >= 0) { // rows (b, hk * G + g) with b = r / Hkv, each at the batch's one position
+    const float position = qPosition<P>(p.t[5], r / Hkv, 1, 0), *freq = qPtr<const float>(p.t[6]);
+    for (int i = t; i < G * (D / 2); i += NT) {
+      const int g = i / (D / 2), j = i % (D / 2);
+      qRotatePair<ROT < 0 ? 0 : ROT>(qg + g * D, qs[g], j, D / 2, position * freq[j]);
+    }
+  } else {
+    for (int i = t; i < G * D; i += NT)
+      qs[i / D][i % D] = qg[i];
+  }
   if (t < G)
     mrow[t] = -QOPT_INF, lrow[t] = 0.0f;
   const float *kb = qPtr<const float>(k) + r * C * D, *vb = qPtr<const float>(v) + r * C * D;

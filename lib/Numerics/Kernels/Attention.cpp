@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 namespace qopt::num {
 namespace {
@@ -33,8 +34,29 @@ bool maskStrides(const Tensor &m, const int64_t full[4], int64_t strides[4]) {
   return true;
 }
 
+// Rotated queries (operands 5 and 6, qopt-fuse-rotary): rotary(q, positions, inv_freq) {style = rotary_style},
+// through the rotary family's own shape function and reference code.
+bool rotaryQueries(const KernelArgs &a, Tensor &rotated, bool run, std::string &err) {
+  Attrs attrs;
+  attrs.setInt("style", a.attrs->getInt("rotary_style", -1));
+  const KernelArgs r{{a.in(0), a.in(5), a.in(6)}, {&rotated}, &attrs, a.pool};
+  const KernelFamily *rotary = lookupFamily("rotary");
+  if ((!a.in(5) || !a.in(6)) && (a.in(5) || a.in(6))) {
+    err = "rotary queries need both positions (operand 5) and inv_freq (operand 6)";
+    return false;
+  }
+  return run ? rotary->reference(r, err) : rotary->infer(r, err);
+}
+
 bool attentionInfer(const KernelArgs &a, std::string &err) {
   const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2);
+  if (a.in(5) || a.in(6)) {
+    Tensor rotated;
+    if (!rotaryQueries(a, rotated, /*run=*/false, err)) {
+      err = "attention: " + err;
+      return false;
+    }
+  }
   auto fail = [&](const std::string &why) {
     err = "attention: " + why + " (q " + shapeStr(q.shape) + ", k " + shapeStr(k.shape) + ", v " +
           shapeStr(v.shape) + ")";
@@ -209,16 +231,28 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
   }
   if (a.in(0)->rank() == 4 && a.in(0)->numel() == 0)
     return true;
+  Tensor rotated;
+  std::vector<uint8_t> storage;
+  KernelArgs args = a;
+  if (a.in(5)) {
+    rotated = *a.in(0);
+    storage.resize(rotated.bytes());
+    rotated.data = storage.data();
+    if (!rotaryQueries(a, rotated, /*run=*/true, err))
+      return false;
+    args.inputs[0] = &rotated;
+  }
   if (a.in(0)->dtype == DType::F32)
-    attentionGemm(a);
+    attentionGemm(args);
   else
-    attentionLoop<double>(a);
+    attentionLoop<double>(args);
   return true;
 }
 
 const KernelFamily kKernels[] = {
-    {"attention", 3, 5, 1, 0, attentionInfer, attentionRun,
-     "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask, or a KV cache length"},
+    {"attention", 3, 7, 1, 0, attentionInfer, attentionRun,
+     "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask, or a KV cache length; "
+     "optional rotary queries (positions, inv_freq; `rotary_style`)"},
 };
 
 } // namespace

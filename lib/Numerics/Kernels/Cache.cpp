@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace qopt::num {
 namespace {
@@ -87,6 +88,39 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+// kv_append_rotary(cache, new, length, positions, inv_freq) {axis, style}: kv_append of rotary(new, positions,
+// inv_freq) {style}, a decoder's keys rotated as they are stored (qopt-fuse-rotary). Both families' reference code
+// runs, so the entries equal the two launches' bit for bit; the new entries are rotary's [batch, heads, sequence,
+// head dim], the sequence axis 2.
+bool kvAppendRotaryInfer(const KernelArgs &a, std::string &err) {
+  const KernelFamily *rotary = lookupFamily("rotary");
+  Tensor rotated;
+  const KernelArgs r{{a.in(1), a.in(3), a.in(4)}, {&rotated}, a.attrs, nullptr};
+  if (!rotary->infer(r, err)) {
+    err = "kv_append_rotary: " + err;
+    return false;
+  }
+  int64_t axis = a.attrs->getInt("axis", 2);
+  if (!normalizeAxis(axis, 4) || axis != 2) {
+    err = "kv_append_rotary: appends along axis 2, the sequence of [batch, heads, sequence, head dim], got axis " +
+          std::to_string(a.attrs->getInt("axis", 2));
+    return false;
+  }
+  return kvAppendInfer(a, err);
+}
+
+bool kvAppendRotaryRun(const KernelArgs &a, std::string &err) {
+  Tensor rotated = *a.in(1);
+  std::vector<uint8_t> storage(rotated.bytes());
+  rotated.data = storage.data();
+  const KernelArgs r{{a.in(1), a.in(3), a.in(4)}, {&rotated}, a.attrs, a.pool};
+  if (!lookupFamily("rotary")->reference(r, err))
+    return false;
+  KernelArgs append = a;
+  append.inputs = {a.in(0), &rotated, a.in(2)};
+  return kvAppendRun(append, err);
+}
+
 // kv_advance(length, sizes) {axis}: length += sizes[axis], `sizes` the new entries' shape (a small int64 vector,
 // so that the entries themselves need not stay alive until the end of the run).
 bool kvAdvanceInfer(const KernelArgs &a, std::string &err) {
@@ -120,6 +154,9 @@ const KernelFamily kKernels[] = {
      "in place: a cache length += sizes[axis], the new entries' size along the cache's sequence axis", /*inPlace=*/0},
     {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
      "in place: writes new entries into a cache at its current length along `axis`", /*inPlace=*/0},
+    {"kv_append_rotary", 5, 5, 1, 0, kvAppendRotaryInfer, kvAppendRotaryRun,
+     "in place: kv_append of the new entries after a rotary embedding (positions, inv_freq; `style` as rotary's)",
+     /*inPlace=*/0},
 };
 
 } // namespace

@@ -257,12 +257,58 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
+// matmul_q_gated(x, W, S, Z) {activation, ...}: a gated MLP's gate and up layers stacked by output channel (gate
+// first, N / 2 each) with the gated activation applied, act(x W_gate^T) * (x W_up^T) (qopt-fuse-gated-product).
+// The reference runs matmul_q_split and gated_act's own code, so its results are those two launches' bit for bit.
+bool quantMatmulGatedInfer(const KernelArgs &a, std::string &err) {
+  QuantShape q;
+  if (!quantShape(a, q, err))
+    return false;
+  if (q.N % 2 != 0) {
+    err = "matmul_q_gated: the stacked gate and up layers need an even number of output channels, got " +
+          std::to_string(q.N);
+    return false;
+  }
+  const int64_t act = a.attrs->getInt("activation", -1);
+  if (act < 0 || act > 2) {
+    err = "matmul_q_gated: activation must be 0 (silu), 1 (gelu) or 2 (gelu_tanh), got " + std::to_string(act);
+    return false;
+  }
+  Shape out = a.in(0)->shape;
+  out.back() = q.N / 2;
+  a.outputs[0]->dtype = DType::F32;
+  a.outputs[0]->shape = out;
+  return true;
+}
+
+bool quantMatmulGatedRun(const KernelArgs &a, std::string &err) {
+  Tensor gate = *a.outputs[0], up = *a.outputs[0];
+  std::vector<float> storage(2 * static_cast<size_t>(gate.numel()));
+  gate.data = storage.data();
+  up.data = storage.data() + gate.numel();
+  Attrs attrs;
+  for (const Attr &at : a.attrs->all())
+    if (at.key != "splits")
+      attrs.add(at);
+  attrs.setInts("splits", {gate.shape.back(), gate.shape.back()});
+  KernelArgs product = a;
+  product.outputs = {&gate, &up};
+  product.attrs = &attrs;
+  if (!quantMatmulRun(product, err))
+    return false;
+  const KernelArgs gated{{&gate, &up}, {a.outputs[0]}, a.attrs, a.pool};
+  return lookupFamily("gated_act")->reference(gated, err);
+}
+
 const KernelFamily kKernels[] = {
     {"matmul_q", 2, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
      "x * dequant(W) for int4 (asym/sym), int3, int8 or FP8 (E4M3FN, E5M2) weights, group-wise, per channel or "
      "per tensor (QuantFormat.h), or float16 weights (bits 16)"},
     {"matmul_q_split", 2, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
      "matmul_q over layers sharing their input, weights stacked by output channel; one output per 'splits' entry"},
+    {"matmul_q_gated", 2, 4, 1, 0, quantMatmulGatedInfer, quantMatmulGatedRun,
+     "act(x * dequant(W_gate)) * (x * dequant(W_up)), the gate and up layers stacked by output channel (matmul_q's "
+     "formats; activation 0 silu, 1 gelu, 2 gelu_tanh)"},
 };
 
 } // namespace

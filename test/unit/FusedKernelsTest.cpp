@@ -1,0 +1,255 @@
+//===- FusedKernelsTest.cpp - fused kernel families against their parts -----===//
+//
+// The families fusion passes create (kv_append_rotary, attention with rotary queries, matmul_q_gated) against the
+// launches they replace, run one after the other through the families' own reference code: bit for bit equal, on
+// random non-zero inputs; and their shape functions' refusals.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/Tensor.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+using namespace qopt::num;
+
+namespace {
+
+struct Buffer {
+  Tensor t;
+  std::vector<uint8_t> bytes;
+
+  Buffer(DType dt, Shape shape) {
+    t.dtype = dt;
+    t.shape = std::move(shape);
+    bytes.assign(t.bytes() + 8, 0);
+    t.data = bytes.data();
+  }
+  Buffer(const Buffer &o) : t(o.t), bytes(o.bytes) { t.data = bytes.data(); }
+  bool operator==(const Buffer &o) const {
+    return t.dtype == o.t.dtype && t.shape == o.t.shape && std::memcmp(t.data, o.t.data, t.bytes()) == 0;
+  }
+};
+
+Buffer randomFloats(Shape shape, std::mt19937 &rng, float lo, float hi) {
+  Buffer b(DType::F32, std::move(shape));
+  std::uniform_real_distribution<float> d(lo, hi);
+  for (int64_t i = 0; i < b.t.numel(); ++i) {
+    const float v = d(rng);
+    b.t.as<float>()[i] = v == 0.0f ? 0.125f : v;
+  }
+  return b;
+}
+
+// Runs family `name`: its inferred result (or the error in `error`, failing the test when `error` is null).
+Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs, std::string *error = nullptr) {
+  const KernelFamily *k = lookupFamily(name);
+  EXPECT_NE(k, nullptr) << name;
+  Tensor out;
+  KernelArgs args;
+  args.inputs = std::move(ins);
+  args.outputs = {&out};
+  args.attrs = &attrs;
+  std::string err;
+  if (!inferShapes(*k, args, err)) {
+    if (error)
+      *error = err;
+    else
+      ADD_FAILURE() << err;
+    return Buffer(DType::F32, {0});
+  }
+  Buffer b(out.dtype, out.shape);
+  args.outputs = {&b.t};
+  if (!k->reference(args, err)) {
+    if (error)
+      *error = err;
+    else
+      ADD_FAILURE() << err;
+  }
+  return b;
+}
+
+// Runs an in-place family on `state` (its operand 0); returns the error, empty on success.
+std::string update(const char *name, std::vector<const Tensor *> ins, Tensor &state, const Attrs &attrs) {
+  const KernelFamily *k = lookupFamily(name);
+  EXPECT_NE(k, nullptr) << name;
+  EXPECT_EQ(k->inPlace, 0) << name;
+  Tensor out;
+  KernelArgs args;
+  args.inputs = std::move(ins);
+  args.outputs = {&out};
+  args.attrs = &attrs;
+  std::string err;
+  if (!inferShapes(*k, args, err))
+    return err;
+  EXPECT_EQ(out.shape, state.shape);
+  out.data = state.data;
+  return k->reference(args, err) ? std::string() : err;
+}
+
+Buffer positions(int64_t B, int64_t S, int64_t first) {
+  Buffer pos(DType::I64, {B, S});
+  for (int64_t i = 0; i < B * S; ++i)
+    pos.t.as<int64_t>()[i] = first + 5 * i;
+  return pos;
+}
+
+// kv_append_rotary writes what rotary then kv_append write, chunk after chunk, both styles; a full cache and
+// another axis are refused.
+TEST(FusedKernels, KvAppendRotaryEqualsRotaryThenAppend) {
+  std::mt19937 rng(5);
+  const int64_t B = 2, Bc = 3, H = 2, C = 8, D = 6;
+  for (int64_t style : {0, 1}) {
+    Buffer fused(DType::F32, {Bc, H, C, D}), apart(DType::F32, {Bc, H, C, D}), len(DType::I64, {1});
+    Buffer f = randomFloats({D / 2}, rng, 0.01f, 1.0f);
+    Attrs attrs;
+    attrs.setInt("axis", 2);
+    attrs.setInt("style", style);
+    for (int64_t S : {3, 1, 2}) {
+      Buffer k = randomFloats({B, H, S, D}, rng, -2, 2), pos = positions(B, S, len.t.as<int64_t>()[0]);
+      ASSERT_EQ(update("kv_append_rotary", {&fused.t, &k.t, &len.t, &pos.t, &f.t}, fused.t, attrs), "");
+      Buffer rotated = run("rotary", {&k.t, &pos.t, &f.t}, attrs);
+      ASSERT_EQ(update("kv_append", {&apart.t, &rotated.t, &len.t}, apart.t, attrs), "");
+      len.t.as<int64_t>()[0] += S;
+    }
+    EXPECT_TRUE(fused == apart) << "style " << style;
+    float nonzero = 0.0f;
+    for (int64_t i = 0; i < fused.t.numel(); ++i)
+      nonzero += fused.t.as<float>()[i] != 0.0f;
+    EXPECT_EQ(nonzero, B * H * 6 * D); // six positions of each written row, the rest untouched
+    Buffer k = randomFloats({B, H, 3, D}, rng, -2, 2), pos = positions(B, 3, 6);
+    EXPECT_NE(update("kv_append_rotary", {&fused.t, &k.t, &len.t, &pos.t, &f.t}, fused.t, attrs)
+                  .find("kv_append: the cache holds 8 positions; 3 new ones at position 6 do not fit"),
+              std::string::npos);
+  }
+  Buffer cache(DType::F32, {1, 2, 8, 4}), k = randomFloats({1, 2, 1, 4}, rng, -1, 1), len(DType::I64, {1});
+  Buffer f = randomFloats({2}, rng, 0.1f, 1.0f), pos = positions(1, 1, 0);
+  Attrs axis1;
+  axis1.setInt("axis", 1);
+  axis1.setInt("style", 0);
+  EXPECT_NE(update("kv_append_rotary", {&cache.t, &k.t, &len.t, &pos.t, &f.t}, cache.t, axis1)
+                .find("kv_append_rotary: appends along axis 2"),
+            std::string::npos);
+  Attrs badStyle;
+  badStyle.setInt("style", 3);
+  EXPECT_NE(update("kv_append_rotary", {&cache.t, &k.t, &len.t, &pos.t, &f.t}, cache.t, badStyle)
+                .find("kv_append_rotary: rotary: style must be 0 (rotate_half) or 1 (interleaved)"),
+            std::string::npos);
+}
+
+// Attention over a cache with rotary queries equals rotary, then attention: one query row (decode) and three,
+// grouped heads; positions and inv_freq come together.
+TEST(FusedKernels, AttentionRotaryQueriesEqualRotaryThenAttention) {
+  std::mt19937 rng(9);
+  const int64_t B = 2, H = 4, Hkv = 2, C = 10, D = 8;
+  Buffer kc = randomFloats({B, Hkv, C, D}, rng, -1, 1), vc = randomFloats({B, Hkv, C, D}, rng, -2, 2);
+  Buffer len(DType::I64, {1}), f = randomFloats({D / 2}, rng, 0.01f, 1.0f);
+  len.t.as<int64_t>()[0] = 5;
+  for (int64_t S : {1, 3})
+    for (int64_t style : {0, 1}) {
+      Buffer q = randomFloats({B, H, S, D}, rng, -1, 1), pos = positions(B, S, 5);
+      Attrs rot, plain;
+      rot.setInt("style", style);
+      for (Attrs *a : {&rot, &plain}) {
+        a->setFloat("scale", 0.35);
+        a->setInt("causal", 1);
+      }
+      rot.setInt("rotary_style", style);
+      Buffer fused = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t, &pos.t, &f.t}, rot);
+      Buffer rotated = run("rotary", {&q.t, &pos.t, &f.t}, rot);
+      Buffer apart = run("attention", {&rotated.t, &kc.t, &vc.t, nullptr, &len.t}, plain);
+      EXPECT_TRUE(fused == apart) << "S " << S << " style " << style;
+      EXPECT_FALSE(fused == run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, plain)); // the rotation counts
+    }
+  Buffer q = randomFloats({B, H, 1, D}, rng, -1, 1), pos = positions(B, 1, 5);
+  Attrs attrs;
+  attrs.setInt("rotary_style", 0);
+  std::string err;
+  run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t, &pos.t, nullptr}, attrs, &err);
+  EXPECT_NE(err.find("attention: rotary queries need both positions (operand 5) and inv_freq (operand 6)"),
+            std::string::npos)
+      << err;
+  Buffer shortFreq = randomFloats({D / 2 - 1}, rng, 0.1f, 1.0f);
+  err.clear();
+  run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t, &pos.t, &shortFreq.t}, attrs, &err);
+  EXPECT_NE(err.find("attention: rotary: inv_freq must hold head dim / 2 values"), std::string::npos) << err;
+}
+
+// A packed int4 layer of N output channels, K inputs (group 32, asymmetric): weights, scales, zeros.
+struct Int4Layer {
+  Buffer w, s, z;
+  Int4Layer(int64_t N, int64_t K, std::mt19937 &rng)
+      : w(DType::U8, {N, K / 2}), s(DType::F32, {N, K / 32}), z(DType::U8, {N, K / 32}) {
+    std::uniform_int_distribution<int> byte(0, 255), zero(0, 15);
+    std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+    for (int64_t i = 0; i < w.t.numel(); ++i)
+      w.t.as<uint8_t>()[i] = static_cast<uint8_t>(byte(rng));
+    for (int64_t i = 0; i < s.t.numel(); ++i) {
+      s.t.as<float>()[i] = scale(rng);
+      z.t.as<uint8_t>()[i] = static_cast<uint8_t>(zero(rng));
+    }
+  }
+};
+
+// matmul_q_gated equals matmul_q_split into gate and up, then gated_act, for each activation, int4 and float16
+// weights, one row and several; odd N and unknown activations are refused.
+TEST(FusedKernels, GatedProductEqualsSplitThenGatedAct) {
+  std::mt19937 rng(13);
+  const int64_t N = 2 * 24, K = 64;
+  Int4Layer q(N, K, rng);
+  Buffer h(DType::F16, {N, K});
+  std::uniform_real_distribution<float> wd(-0.2f, 0.2f);
+  for (int64_t i = 0; i < h.t.numel(); ++i)
+    h.t.as<uint16_t>()[i] = floatToHalf(wd(rng));
+  for (int64_t M : {1, 5})
+    for (int64_t act : {0, 1, 2})
+      for (int bits : {4, 16}) {
+        Buffer x = randomFloats({M, K}, rng, -1, 1);
+        Attrs attrs;
+        attrs.setInt("bits", bits);
+        attrs.setInt("group_size", bits == 4 ? 32 : K);
+        attrs.setInt("activation", act);
+        std::vector<const Tensor *> ins = {&x.t, &q.w.t, &q.s.t, &q.z.t};
+        if (bits == 16)
+          ins = {&x.t, &h.t};
+        Buffer fused = run("matmul_q_gated", ins, attrs);
+        ASSERT_EQ(fused.t.shape, (Shape{M, N / 2}));
+        Attrs split = attrs;
+        split.setInts("splits", {N / 2, N / 2});
+        split.setInt("num_outputs", 2);
+        const KernelFamily *k = lookupFamily("matmul_q_split");
+        Buffer gate(DType::F32, {M, N / 2}), up(DType::F32, {M, N / 2});
+        KernelArgs args;
+        args.inputs = ins;
+        args.outputs = {&gate.t, &up.t};
+        args.attrs = &split;
+        std::string err;
+        ASSERT_TRUE(k->reference(args, err)) << err;
+        Buffer apart = run("gated_act", {&gate.t, &up.t}, attrs);
+        EXPECT_TRUE(fused == apart) << "M " << M << " act " << act << " bits " << bits;
+      }
+  Buffer x = randomFloats({1, K}, rng, -1, 1);
+  Int4Layer odd(N - 2 + 1, K, rng);
+  Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 32);
+  attrs.setInt("activation", 0);
+  std::string err;
+  run("matmul_q_gated", {&x.t, &odd.w.t, &odd.s.t, &odd.z.t}, attrs, &err);
+  EXPECT_NE(err.find("matmul_q_gated: the stacked gate and up layers need an even number of output channels, got 47"),
+            std::string::npos)
+      << err;
+  Attrs unknown;
+  unknown.setInt("bits", 4);
+  unknown.setInt("group_size", 32);
+  unknown.setInt("activation", 7);
+  err.clear();
+  run("matmul_q_gated", {&x.t, &q.w.t, &q.s.t, &q.z.t}, unknown, &err);
+  EXPECT_NE(err.find("matmul_q_gated: activation must be 0 (silu), 1 (gelu) or 2 (gelu_tanh), got 7"),
+            std::string::npos)
+      << err;
+}
+
+} // namespace
