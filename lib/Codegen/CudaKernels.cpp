@@ -336,17 +336,26 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   if (K % wordK == 0 && (half || perTensor || group % wordK == 0)) {
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
     const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
-    int warps = 1;
-    while (warps < 8 && tiles * warps < 2112 && chunks >= 8 * 2 * warps)
-      warps *= 2;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
-    if (staticRows == 1 && !half && 4 * K <= kMaxDynamicShared) {
+    const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared;
+    // qGemvRow: layers of many rows take up to 4 tiles per block (x split once for each), keeping 2 waves of
+    // blocks on a 132-SM GPU.
+    int64_t perBlock = 1;
+    while (row && perBlock < 4 && tiles / (2 * perBlock) >= 2 * 132)
+      perBlock *= 2;
+    const int64_t blocks = (tiles + perBlock - 1) / perBlock;
+    int warps = 1;
+    while (warps < 8 && blocks * warps < 2112 && chunks * perBlock >= 8 * 2 * warps)
+      warps *= 2;
+    if (row) {
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
-               (perTensor ? "true" : "false") + gatedArg + ">(p, splits, " + std::to_string(group) + "LL);";
+               (perTensor ? "true" : "false") +
+               (perBlock > 1 ? ", " + std::to_string(act) + ", " + std::to_string(perBlock) : gatedArg) +
+               ">(p, splits, " + std::to_string(group) + "LL);";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;
-      s.geometry.colsPerBlock = 16;
+      s.geometry.colsPerBlock = static_cast<uint32_t>(16 * perBlock);
       s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
       s.geometry.sharedBytes = static_cast<uint32_t>(4 * K);
       s.geometry.geometryOperand = 0;

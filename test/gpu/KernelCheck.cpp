@@ -299,6 +299,19 @@ std::vector<Case> cases() {
   kv.attrs.setInt("axis", 2);
   kv.inputs = {f32({1, 2, 64, 16}), f32({1, 2, 3, 16}), ints(DType::I64, {1}, {5})};
   add(kv);
+  // Layers of many rows: qGemvRow takes 4 tiles of 16 rows per block (the last block one), plain and gated.
+  Case many{"matmul_q int4 g32 M=1 K=64 N=16900 (tiles per block)", "matmul_q"};
+  many.attrs.setInt("bits", 4);
+  many.attrs.setInt("group_size", 32);
+  many.inputs = {f32({1, 64}), bytes(DType::U8, {16900, 32}, 0, 255), positiveF32({16900, 2}),
+                 bytes(DType::U8, {16900, 2}, 0, 15)};
+  add(many);
+  Case manyGated{"matmul_q_gated int4 g32 M=1 K=64 N=2x8452 (tiles per block)", "matmul_q_gated"};
+  manyGated.attrs = many.attrs;
+  manyGated.attrs.setInt("activation", 1);
+  manyGated.inputs = {f32({1, 64}), bytes(DType::U8, {16904, 32}, 0, 255), positiveF32({16904, 2}),
+                      bytes(DType::U8, {16904, 2}, 0, 15)};
+  add(manyGated);
   for (int64_t style : {0, 1}) { // keys rotated as they are stored: 3 positions of 2 sequences at 5
     Case kr{"kv_append_rotary style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
     kr.attrs.setInt("axis", 2);
@@ -782,6 +795,28 @@ std::vector<Case> benchCases() {
         out.push_back(h);
       }
     }
+  // A decode step's gate/up product with its gated activation (matmul_q_gated: 2 x 14336 stacked rows), int4 g128
+  // (qGemvRow, 4 tiles per block) and float16 (qGemvMma).
+  for (int bits : {4, 16}) {
+    Case g{std::string(bits == 4 ? "int4 g128" : "f16") + " gated M=1 K=4096 N=2x14336", "matmul_q_gated"};
+    g.attrs.setInt("bits", bits);
+    g.attrs.setInt("activation", 0);
+    if (bits == 4) {
+      g.attrs.setInt("group_size", 128);
+      g.inputs = {f32({1, 4096}), bytes(DType::U8, {28672, 2048}, 0, 255), positiveF32({28672, 32}),
+                  bytes(DType::U8, {28672, 32}, 0, 15)};
+    } else {
+      g.inputs = {f32({1, 4096}), bytes(DType::F16, {28672, 4096}, 0, 0)};
+      g.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+        for (size_t i = 0; i < b.size() / 2; ++i)
+          reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
+      };
+    }
+    g.tolerance = 4e-3;
+    g.timed = 200;
+    out.push_back(g);
+  }
   // The rest of a decode step at the same shapes: attention of one query over the KV state (32 heads, 8 KV heads,
   // head dim 128, a 4096-position cache holding 255 or 4095 earlier positions) and the residual add + RMSNorm.
   for (int64_t len : {255, 4095}) {

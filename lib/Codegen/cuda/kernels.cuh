@@ -735,9 +735,10 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // the other lanes' k), so C[n][4 t + j] is lane j's word's partial sum and carries its own scale group. x is
 // split once per block into shared memory, pairs in the order the k-steps take them (2 K float16 values each for
 // hi and lo: 4 K bytes, requested as dynamic shared memory). Each warp keeps the next batch of words (and their
-// scales) in flight while it multiplies the current one. Operands as qLinearQ. Geometry: rows of t0 one per block,
-// cols N in tiles of 16, 4 K bytes of shared memory.
-template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1>
+// scales) in flight while it multiplies the current one. A block takes TILES tiles of 16 weight rows one after the
+// other over the x it split once (fewer splits of x per weight byte where the layer has many rows). Operands as
+// qLinearQ. Geometry: rows of t0 one per block, cols N in tiles of 16 TILES, 4 K bytes of shared memory.
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, U = 2;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -747,12 +748,16 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   const i64 K = qLast(xt), N = wt.shape[0];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
   i64 rowTile, colTile;
-  qTile(N, 16, rowTile, colTile);
-  const i64 n0 = colTile * 16, groups = PER_TENSOR ? 1 : K / group;
+  qTile(N, 16 * TILES, rowTile, colTile);
+  const i64 groups = PER_TENSOR ? 1 : K / group;
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
   i64 nr[2];
-  qGemvRowPair<(GATED >= 0)>(N, colTile, g, nr);
-  const u8 *wrow[2] = {qPtr<const u8>(wt) + nr[0] * rowBytes, qPtr<const u8>(wt) + nr[1] * rowBytes};
+  const u8 *wrow[2];
+  auto select = [&](i64 tile) { // the weight rows of this 16-row tile
+    qGemvRowPair<(GATED >= 0)>(N, tile, g, nr);
+    wrow[0] = qPtr<const u8>(wt) + nr[0] * rowBytes, wrow[1] = qPtr<const u8>(wt) + nr[1] * rowBytes;
+  };
+  select(colTile * TILES);
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
@@ -816,77 +821,87 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   // This lane's B column g carries term g / 4 of lane g % 4's k: only lanes with g % 4 == q read x.
   const bool xlane = (g & 3) == q;
   const unsigned *xterm = xs + (g >> 2) * pairs;
-  float acc[2] = {0.0f, 0.0f};
-  for (int c = c0; c < c1; c += U) {
-    uint4 cw[U][2];
-    float cs[U][2];
-    int cz[U][2];
+  for (int t = 0; t < TILES; ++t) { // the block's tiles, one after the other over the x it split once
+    const i64 tile = colTile * TILES + t, n0 = tile * 16;
+    if (n0 >= N)
+      break;
+    float acc[2] = {0.0f, 0.0f};
+    for (int c = c0; c < c1; c += U) {
+      uint4 cw[U][2];
+      float cs[U][2];
+      int cz[U][2];
 #pragma unroll
-    for (int u = 0; u < U; ++u)
+      for (int u = 0; u < U; ++u)
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        cw[u][h] = w[u][h], cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
-    if (c + U < c1)
-      load(c + U);
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      if (c + u >= c1)
-        break;
-      const int word = (c + u) * 4 + q;
-      const bool in = static_cast<i64>(word) * WK < K;
-      QZero zz[2] = {};
-      if (BITS != 16)
-        zz[0] = qMmaZero<BITS>(cz[u][0]), zz[1] = qMmaZero<BITS>(cz[u][1]);
-      float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-      for (int st = 0; st < STEPS; ++st) {
-        unsigned a[4];
-        qMmaWeights<BITS, false>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
-        qMmaWeights<BITS, false>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
-        uint2 b = make_uint2(0u, 0u);
-        if (xlane && in)
-          b = *reinterpret_cast<const uint2 *>(xterm + (word * STEPS + st) * 2);
-        qMma16816(part, a, b.x, b.y);
+        for (int h = 0; h < 2; ++h)
+          cw[u][h] = w[u][h], cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
+      if (c + U < c1) {
+        load(c + U);
+      } else if (t + 1 < TILES && n0 + 16 < N) { // the next tile's first batch in flight during this one's last
+        select(tile + 1);
+        load(c0);
       }
-      // part = C[row g, g + 8][column 2q, 2q + 1]: the words of lanes 2q % 4 and 2q % 4 + 1, whose scales those
-      // lanes hold.
-      const int l0 = (lane & ~3) | ((2 * q) & 3);
-      const float s00 = __shfl_sync(0xffffffffu, cs[u][0], l0), s01 = __shfl_sync(0xffffffffu, cs[u][0], l0 + 1);
-      const float s10 = __shfl_sync(0xffffffffu, cs[u][1], l0), s11 = __shfl_sync(0xffffffffu, cs[u][1], l0 + 1);
-      acc[0] += part[0] * s00 + part[1] * s01;
-      acc[1] += part[2] * s10 + part[3] * s11;
-    }
-  }
-  // Sum over the row group's 4 lanes, then over the warps.
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 1);
-    acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 2);
-  }
-  if (warps > 1) {
-    if (warp > 0)
-      red[warp - 1][0][lane] = acc[0], red[warp - 1][1][lane] = acc[1];
-    __syncthreads();
-    if (warp > 0)
-      return;
-    for (int v = 0; v + 1 < warps; ++v)
-      acc[0] += red[v][0][lane], acc[1] += red[v][1][lane];
-  }
-  if (q != 0)
-    return;
-  if (GATED >= 0) {
-    const i64 c = colTile * 8 + g, width = N / 2;
-    if (c < width)
-      qPtr<float>(p.t[OUT])[rowTile * width + c] = qActivation<GATED < 0 ? 0 : GATED>(acc[0]) * acc[1];
-  } else {
+      for (int u = 0; u < U; ++u) {
+        if (c + u >= c1)
+          break;
+        const int word = (c + u) * 4 + q;
+        const bool in = static_cast<i64>(word) * WK < K;
+        QZero zz[2] = {};
+        if (BITS != 16)
+          zz[0] = qMmaZero<BITS>(cz[u][0]), zz[1] = qMmaZero<BITS>(cz[u][1]);
+        float part[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+        for (int st = 0; st < STEPS; ++st) {
+          unsigned a[4];
+          qMmaWeights<BITS, false>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
+          qMmaWeights<BITS, false>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
+          uint2 b = make_uint2(0u, 0u);
+          if (xlane && in)
+            b = *reinterpret_cast<const uint2 *>(xterm + (word * STEPS + st) * 2);
+          qMma16816(part, a, b.x, b.y);
+        }
+        // part = C[row g, g + 8][column 2q, 2q + 1]: the words of lanes 2q % 4 and 2q % 4 + 1, whose scales those
+        // lanes hold.
+        const int l0 = (lane & ~3) | ((2 * q) & 3);
+        const float s00 = __shfl_sync(0xffffffffu, cs[u][0], l0), s01 = __shfl_sync(0xffffffffu, cs[u][0], l0 + 1);
+        const float s10 = __shfl_sync(0xffffffffu, cs[u][1], l0), s11 = __shfl_sync(0xffffffffu, cs[u][1], l0 + 1);
+        acc[0] += part[0] * s00 + part[1] * s01;
+        acc[1] += part[2] * s10 + part[3] * s11;
+      }
+    }
+    // Sum over the row group's 4 lanes, then over the warps.
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const i64 n = n0 + g + 8 * h;
-      if (n < N) {
-        const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
-        out.y[rowTile * out.width + out.col] = acc[h];
+      acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 1);
+      acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 2);
+    }
+    if (warps > 1) {
+      if (warp > 0)
+        red[warp - 1][0][lane] = acc[0], red[warp - 1][1][lane] = acc[1];
+      __syncthreads();
+      if (warp == 0)
+        for (int v = 0; v + 1 < warps; ++v)
+          acc[0] += red[v][0][lane], acc[1] += red[v][1][lane];
+    }
+    if (warp == 0 && q == 0) {
+      if (GATED >= 0) {
+        const i64 c = tile * 8 + g, width = N / 2;
+        if (c < width)
+          qPtr<float>(p.t[OUT])[rowTile * width + c] = qActivation<GATED < 0 ? 0 : GATED>(acc[0]) * acc[1];
+      } else {
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          const i64 n = n0 + g + 8 * h;
+          if (n < N) {
+            const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+            out.y[rowTile * out.width + out.col] = acc[h];
+          }
+        }
       }
     }
+    if (warps > 1 && t + 1 < TILES)
+      __syncthreads(); // warp 0 has read red before the next tile's sums overwrite it
   }
 }
 
