@@ -23,6 +23,8 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=rtn4 --group-size 32 -o "$dir/stories260K-kv-rtn4-g32.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=rtn4 --granularity channel -o "$dir/stories260K-kv-rtn4-channel.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=int8 -o "$dir/stories260K-kv-int8.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8w -o "$dir/stories260K-kv-fp8w.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8w --fp8-format=e5m2 -o "$dir/stories260K-kv-fp8w-e5m2.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=awq4 --group-size 32 --calib "$calib" -o "$dir/stories260K-kv-awq4-g32.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" -o "$dir/stories260K-none.bin"
   # Launches without a CUDA kernel run on the host: a model compiled for the CPU, and the decomposed graph (pow...).

@@ -296,8 +296,14 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   const int64_t group = bits == 16 ? K : l.attrs->getInt("group_size", K);
   const bool half = bits == 16 && w.dtype == DType::F16 && l.inputs.size() == 2;
   const OperandDesc *sc = l.inputs.size() > 2 ? &l.inputs[2] : nullptr;
-  if (bits == 8 && w.dtype != DType::I8) {
-    why = "FP8 weight codes (no CUDA kernel yet: the launch runs on the host)";
+  // FP8 weight codes (fp8w): the matrix-vector kernels, 1 E4M3FN, 2 E5M2; FP8 activations are not on the GPU yet.
+  const int fp8 = bits == 8 && w.dtype == DType::F8E4M3FN ? 1 : bits == 8 && w.dtype == DType::F8E5M2 ? 2 : 0;
+  if (bits == 8 && w.dtype != DType::I8 && !fp8) {
+    why = "8-bit weight codes of an unknown format";
+    return false;
+  }
+  if (l.attrs->getInt("act_fp8", 0)) {
+    why = "FP8 activations (W8A8 FP8; no CUDA kernel yet: the launch runs on the host)";
     return false;
   }
   if (l.attrs->getInt("act_int8", 0)) {
@@ -351,7 +357,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
-               (perBlock > 1 ? ", " + std::to_string(act) + ", " + std::to_string(perBlock) : gatedArg) +
+               (perBlock > 1 || fp8 ? ", " + std::to_string(act) + ", " + std::to_string(perBlock) : gatedArg) +
+               (fp8 ? ", " + std::to_string(fp8) : "") +
                ">(p, splits, " + std::to_string(group) + "LL);";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;
@@ -366,7 +373,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") + gatedArg + ">(p, splits, " + std::to_string(group) + "LL);";
+             (scaleAfter ? "true" : "false") + (fp8 ? ", " + std::to_string(act) + ", " + std::to_string(fp8) : gatedArg) +
+             ">(p, splits, " + std::to_string(group) + "LL);";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
     s.geometry.colsPerBlock = 16;
@@ -381,8 +389,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
-           ", " + (zeros ? "true" : "false") + ", " +
-           (perTensor ? "true" : "false") + ">(p, splits, " + std::to_string(group) + "LL);";
+           ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
+           (fp8 ? ", " + std::to_string(fp8) : "") + ">(p, splits, " + std::to_string(group) + "LL);";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
   s.geometry.colsPerBlock = 256 / 32;

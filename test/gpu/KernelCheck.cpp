@@ -85,6 +85,19 @@ Operand positiveF32(num::Shape s) {
           false};
 }
 Operand absent() { return {DType::F32, {}, nullptr, true}; }
+// Random FP8 codes of every finite value (no NaN, no E5M2 infinity).
+Operand fp8Codes(DType code, num::Shape s) {
+  return {code, std::move(s),
+          [code](std::vector<uint8_t> &b, std::mt19937 &rng) {
+            std::uniform_int_distribution<int> d(0, 255);
+            for (uint8_t &v : b) {
+              do
+                v = static_cast<uint8_t>(d(rng));
+              while (code == DType::F8E4M3FN ? (v & 0x7F) == 0x7F : (v & 0x7C) == 0x7C);
+            }
+          },
+          false};
+}
 
 std::vector<Case> cases() {
   std::vector<Case> out;
@@ -128,6 +141,21 @@ std::vector<Case> cases() {
       if (q.zeros)
         c.inputs.push_back(bytes(DType::U8, {rows, cols}, 0, maxCode));
       add(c);
+    }
+    // FP8 weight codes per output channel (--quantize=fp8w), both formats: qGemvRow at one row, qGemvMma above.
+    for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
+      Case f{std::string("matmul_q fp8 ") + (code == DType::F8E4M3FN ? "e4m3" : "e5m2") + " channel M=" +
+                 std::to_string(M),
+             "matmul_q"};
+      f.attrs.setInt("bits", 8);
+      f.attrs.setInt("group_size", 320);
+      f.inputs = {f32({M, 320}), fp8Codes(code, {130, 320}), positiveF32({130, 1})};
+      add(f);
+      Case o{f.name + " K=172 (qLinearQ)", "matmul_q"}; // rows that are not 16-byte words
+      o.attrs.setInt("bits", 8);
+      o.attrs.setInt("group_size", 172);
+      o.inputs = {f32({M, 172}), fp8Codes(code, {64, 172}), positiveF32({64, 1})};
+      add(o);
     }
     // float16 weights [N, K] (a GPU target's float layers), alone and split.
     auto halves = [](num::Shape shape) {
@@ -795,6 +823,16 @@ std::vector<Case> benchCases() {
         out.push_back(h);
       }
     }
+  // FP8 E4M3 weight codes per channel (fp8w), one row.
+  for (auto [K, N] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}}) {
+    Case f{"fp8 e4m3 M=1 K=" + std::to_string(K) + " N=" + std::to_string(N), "matmul_q"};
+    f.attrs.setInt("bits", 8);
+    f.attrs.setInt("group_size", K);
+    f.inputs = {f32({1, K}), fp8Codes(DType::F8E4M3FN, {N, K}), positiveF32({N, 1})};
+    f.tolerance = 4e-3;
+    f.timed = 200;
+    out.push_back(f);
+  }
   // A decode step's gate/up product with its gated activation (matmul_q_gated: 2 x 14336 stacked rows), int4 g128
   // (qGemvRow, 4 tiles per block) and float16 (qGemvMma).
   for (int bits : {4, 16}) {

@@ -99,6 +99,14 @@ __device__ __forceinline__ float qHalfToFloat(unsigned short h) {
   return f;
 }
 
+// An FP8 code's value (FP8 1: E4M3FN, 2: E5M2), exact: an E5M2 code is the top byte of its float16; an E4M3 code's
+// exponent and mantissa, moved into a float16's, give its value times 2^-8 (NaN codes do not occur in weights).
+template <int FP8> __device__ __forceinline__ float qFp8ToFloat(u8 c) {
+  if (FP8 == 2)
+    return qHalfToFloat(static_cast<unsigned short>(c << 8));
+  return qHalfToFloat(static_cast<unsigned short>(((c & 0x80) << 8) | ((c & 0x7F) << 7))) * 256.0f;
+}
+
 // float32 -> float16, rounded to nearest even, saturated to the largest finite half (NaN stays NaN).
 __device__ __forceinline__ unsigned short qFloatToHalf(float f) {
   if (!(fabsf(f) <= 65504.0f) && f == f)
@@ -404,7 +412,7 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 // t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the scales (asymmetric nibbles; else absent or
 // missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
 // row (coalesced), then reduce. Geometry: rows of t0, cols N, tiles ROWS x (blockDim.x / 32).
-template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR>
+template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0>
 __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
   __shared__ float xs[ROWS][KCHUNK];
   const QTensor &xt = p.t[0], &wt = p.t[1];
@@ -438,7 +446,9 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     } else if (BITS == 8) {
       for (int k = lane; k < kn; k += 32) {
         const i64 kk = k0 + k, g = PER_TENSOR ? 0 : n * groups + kk / group;
-        const float wv = static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk])) * scales[g];
+        const float code = FP8 ? qFp8ToFloat<FP8 ? FP8 : 1>(wrow[kk])
+                               : static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk]));
+        const float wv = code * scales[g];
 #pragma unroll
         for (int r = 0; r < ROWS; ++r)
           acc[r] += xs[r][k] * wv;
@@ -536,7 +546,10 @@ template <int BITS> __device__ __forceinline__ QZero qMmaZero(int zero) {
   const float z = static_cast<float>(zero + (BITS == 8 ? 1152 : 1024)), z16 = -static_cast<float>(zero + 64);
   return {qHalf2(z, z), qHalf2(z16, z16)};
 }
-template <int BITS, bool SCALED>
+// FP8 codes (FP8 1: E4M3FN, 2: E5M2; BITS 8, no zero) take the int8 offsets and become float16 by moving bits: an
+// E5M2 code is the top byte of the float16 of its value; an E4M3 code's exponent and mantissa shifted into a
+// float16's give its value times 2^-8 (subnormals included), which the caller's scale undoes (x 256).
+template <int BITS, bool SCALED, int FP8 = 0>
 __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero &z, unsigned sc, unsigned &a0,
                                             unsigned &a2) {
   const unsigned u[4] = {w.x, w.y, w.z, w.w};
@@ -544,7 +557,13 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
     a0 = u[(2 * st) & 3], a2 = u[(2 * st + 1) & 3];
     return;
   }
-  if (BITS == 8) {
+  if (BITS == 8 && FP8) {
+    const unsigned b02 = __byte_perm(u[st & 3], 0u, 0x2404), b13 = __byte_perm(u[st & 3], 0u, 0x3414);
+    if (FP8 == 2)
+      a0 = b02, a2 = b13;
+    else
+      a0 = (b02 & 0x80008000u) | ((b02 >> 1) & 0x3F803F80u), a2 = (b13 & 0x80008000u) | ((b13 >> 1) & 0x3F803F80u);
+  } else if (BITS == 8) {
     const unsigned b = u[st & 3] ^ 0x80808080u; // int8 c -> unsigned c + 128
     a0 = qHsub2(__byte_perm(b, 0x64646464u, 0x4240), z.z);
     a2 = qHsub2(__byte_perm(b, 0x64646464u, 0x4341), z.z);
@@ -580,7 +599,8 @@ template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 co
 // partial sums meet in shared memory. Weights: as qLinearQ (rows 16-byte aligned: K a multiple of WK; scale
 // groups multiples of WK). Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
 // compiler.
-template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1>
+template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
+          int FP8 = 0>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
   constexpr int STEPS = WK / 4, CHUNK = 4 * WK, U = 4;     // k-steps per word; k per chunk; chunks per batch
@@ -634,7 +654,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (k < K ? k : 0) / group;
-          const float s = scales[gi];
+          const float s = scales[gi] * (FP8 == 1 ? 256.0f : 1.0f);
           zz[h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
           sf[h] = s;
           sc[h] = qHalf2(s, s);
@@ -661,8 +681,8 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         for (int sj = 0; sj < XG / 4; ++sj) {
           const int st = j * (XG / 4) + sj;
           unsigned a[4];
-          qMmaWeights<BITS, !SCALE_AFTER>(w[u][0], st, zz[0], sc[0], a[0], a[2]);
-          qMmaWeights<BITS, !SCALE_AFTER>(w[u][1], st, zz[1], sc[1], a[1], a[3]);
+          qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][0], st, zz[0], sc[0], a[0], a[2]);
+          qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][1], st, zz[1], sc[1], a[1], a[3]);
           int o[4];
           qMmaOffsets<BITS>(st, o);
 #pragma unroll
@@ -738,7 +758,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // scales) in flight while it multiplies the current one. A block takes TILES tiles of 16 weight rows one after the
 // other over the x it split once (fewer splits of x per weight byte where the layer has many rows). Operands as
 // qLinearQ. Geometry: rows of t0 one per block, cols N in tiles of 16 TILES, 4 K bytes of shared memory.
-template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1>
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, U = 2;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -777,7 +797,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         w[u][h] = ok ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
         if (BITS != 16) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
-          sf[u][h] = ok ? scales[gi] : 0.0f;
+          sf[u][h] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
           zp[u][h] = ZEROS ? zeros[gi] : symZero;
         }
       }
@@ -854,8 +874,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
         for (int st = 0; st < STEPS; ++st) {
           unsigned a[4];
-          qMmaWeights<BITS, false>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
-          qMmaWeights<BITS, false>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
+          qMmaWeights<BITS, false, FP8>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
+          qMmaWeights<BITS, false, FP8>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
           uint2 b = make_uint2(0u, 0u);
           if (xlane && in)
             b = *reinterpret_cast<const uint2 *>(xterm + (word * STEPS + st) * 2);

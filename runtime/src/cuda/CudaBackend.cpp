@@ -452,7 +452,12 @@ private:
     const num::Tensor *w = args.in(1), *scales = args.in(2), *zeros = args.in(3);
     const int64_t K = x.shape.back(), M = x.numel() / K, bits = attrs.getInt("bits", 4);
     const int64_t group = bits == 16 ? K : attrs.getInt("group_size", K);
-    // The helpers dequantize integer codes only (nibbles as uint8, int8): FP8 codes have no library path.
+    // The helpers dequantize integer codes only (nibbles as uint8, int8): FP8 codes have no library path, and their
+    // products of any rows run in the generated kernel.
+    if (w && bits == 8 && (w->dtype == num::DType::F8E4M3FN || w->dtype == num::DType::F8E5M2)) {
+      declined = true;
+      return false;
+    }
     const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
                            : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
     if (!w || w->rank() != 2 ||
