@@ -64,8 +64,10 @@ struct FuseRotaryPass : qopt::impl::FuseRotaryPassBase<FuseRotaryPass> {
       auto reader = dyn_cast<kern::LaunchOp>(use.getOwner());
       if (!reader || reader.getVariant())
         continue;
-      const int64_t style = intAttr(rotary, "style", -1);
-      const int64_t rank = cast<ShapedType>(rotary.getResult(0).getType()).getRank();
+      auto type = dyn_cast<RankedTensorType>(rotary.getResult(0).getType());
+      if (!type)
+        continue;
+      const int64_t style = intAttr(rotary, "style", -1), rank = type.getRank();
       int64_t axis = reader.getKernel() == "kv_append" ? intAttr(reader, "axis", 2) : 0;
       if (axis < 0)
         axis += rank;
