@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Decode speed of several qopt builds on one model, in one run on the GPU machine (an A/B of a compiler or kernel
+# change, without the 32-layer model's 30 GB and 7 minutes):
+#   bash bench/gpu/decode_ab.sh BIN_A BIN_B [BIN_C ...]
+# Each BIN holds qopt and qrun from `bash scripts/build-portable-qopt.sh BIN`; lib/ is taken from the first that
+# has one. The model is scripts/make_random_llama.py's Llama-3-8B width with QOPT_AB_LAYERS layers (default 8),
+# compiled by each build with --quantize=none and --quantize=rtn4 --group-size 128 (--max-dim sequence=512, as
+# llama8b.sh); then each build's qrun runs `--bench --prompt-len 32 --max-tokens 256 --repeat 3` on its own
+# model.bin, all builds in turn, QOPT_AB_ROUNDS times (default 2) so that drift between rounds shows. Last, a
+# QRT_PROFILE=1 decode of the last build's rtn4 model (the time per kernel family, each launch synchronized).
+# Environment: QOPT_AB_LAYERS, QOPT_AB_ROUNDS, QOPT_AB_WORK (default /tmp/qopt-decode-ab).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+[ $# -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [BIN_C ...]" >&2; exit 2; }
+bins=()
+lib=""
+for b in "$@"; do
+  b="$(cd "$b" && pwd)"
+  bins+=("$b")
+  [ -z "$lib" ] && [ -d "$b/lib" ] && lib="$b/lib"
+done
+export LD_LIBRARY_PATH="${lib}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export QOPT_NVRTC="${QOPT_NVRTC:-/usr/local/cuda/lib64/libnvrtc.so}"
+LAYERS="${QOPT_AB_LAYERS:-8}"
+ROUNDS="${QOPT_AB_ROUNDS:-2}"
+WORK="${QOPT_AB_WORK:-/tmp/qopt-decode-ab}"
+mkdir -p "$WORK"
+nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --layers "$LAYERS" --max-sequence 2048 \
+  -o "$WORK/m.onnx" > /dev/null
+for i in "${!bins[@]}"; do
+  for q in f16 rtn4; do
+    case $q in
+      f16) args=(--quantize=none) ;;
+      rtn4) args=(--quantize=rtn4 --group-size 128) ;;
+    esac
+    "${bins[$i]}/qopt" "$WORK/m.onnx" --target=cuda:sm_90a "${args[@]}" --max-dim sequence=512 -o "$WORK/$i-$q.bin" \
+      2>&1 | grep "entry 'decode'" | sed "s|^|${bins[$i]} $q: |"
+  done
+done
+for round in $(seq "$ROUNDS"); do
+  for i in "${!bins[@]}"; do
+    for q in f16 rtn4; do
+      "${bins[$i]}/qrun" "$WORK/$i-$q.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat 3 |
+        grep '^decode' | sed "s|^|round $round ${bins[$i]} $q |"
+    done
+  done
+done
+last=$((${#bins[@]} - 1))
+QRT_PROFILE=1 "${bins[$last]}/qrun" "$WORK/$last-rtn4.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 \
+  --repeat 1 2>&1 | grep -v '^device\|^prefill\|^decode\|^memory' | head -16
+rm -rf "$WORK"
