@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <utility>
 
 namespace qopt::codegen {
 namespace {
@@ -260,6 +261,18 @@ std::string splitsLiteral(const std::vector<int64_t> &splits) {
   return os.str();
 }
 
+// Trailing template arguments that have defaults, each (value, default): written up to the last one that differs
+// from its default, so that a specialization names only what it changes.
+std::string trailingArgs(std::initializer_list<std::pair<int64_t, int64_t>> args) {
+  std::string out, pending;
+  for (const auto &[value, dflt] : args) {
+    pending += ", " + std::to_string(value);
+    if (value != dflt)
+      out += pending, pending.clear();
+  }
+  return out;
+}
+
 // Rows per block: one for a single static row (decode), else 8.
 int linearRows(const OperandDesc &x) { return rowsIfStatic(x) == 1 ? 1 : 8; }
 
@@ -330,7 +343,6 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     why = "an unknown activation or an odd number of stacked gate and up channels";
     return false;
   }
-  const std::string gatedArg = gated ? ", " + std::to_string(act) : "";
   // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
   // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode) of codes:
   // qGemvRow, float32-accurate, x split in shared memory (4 K bytes). Else qGemvMma, x in float16: 8 rows of x per
@@ -357,8 +369,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
-               (perBlock > 1 || fp8 ? ", " + std::to_string(act) + ", " + std::to_string(perBlock) : gatedArg) +
-               (fp8 ? ", " + std::to_string(fp8) : "") +
+               trailingArgs({{act, -1}, {perBlock, 1}, {fp8, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL);";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;
@@ -373,7 +384,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") + (fp8 ? ", " + std::to_string(act) + ", " + std::to_string(fp8) : gatedArg) +
+             (scaleAfter ? "true" : "false") + trailingArgs({{act, -1}, {fp8, 0}}) +
              ">(p, splits, " + std::to_string(group) + "LL);";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
@@ -390,7 +401,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           (fp8 ? ", " + std::to_string(fp8) : "") + ">(p, splits, " + std::to_string(group) + "LL);";
+           trailingArgs({{fp8, 0}}) + ">(p, splits, " + std::to_string(group) + "LL);";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
   s.geometry.colsPerBlock = 256 / 32;
