@@ -217,10 +217,12 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.halfWeights)
     pm.addPass(createHalfWeightsPass());
   // Rotary embeddings where the rotated rows are stored and loaded; a decode step's gated activation in the
-  // epilogue of its gate/up product (after half weights, which make float layers matmul_q products).
+  // epilogue of its gate/up product, its residual adds in the epilogues of the products that feed them and its
+  // norms in the products that read them (after half weights, which make float layers matmul_q products).
   if (options.raise) {
     pm.addNestedPass<func::FuncOp>(createFuseRotaryPass());
     pm.addNestedPass<func::FuncOp>(createFuseGatedProductPass());
+    pm.addNestedPass<func::FuncOp>(createFuseNormProductPass());
   }
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Decode speed of several qopt builds on one model, in one run on the GPU machine (an A/B of a compiler or kernel
 # change, without the 32-layer model's 30 GB and 7 minutes):
-#   bash bench/gpu/decode_ab.sh BIN_A BIN_B [BIN_C ...]
+#   bash bench/gpu/decode_ab.sh BIN_A [BIN_B ...]
 # Each BIN holds qopt and qrun from `bash scripts/build-portable-qopt.sh BIN`; lib/ is taken from the first that
 # has one. The model is scripts/make_random_llama.py's Llama-3-8B width with QOPT_AB_LAYERS layers (default 8),
 # compiled by each build with --quantize=none and --quantize=rtn4 --group-size 128 (--max-dim sequence=512, as
 # llama8b.sh); then each build's qrun runs `--bench --prompt-len 32 --max-tokens 256 --repeat 3` on its own
 # model.bin, all builds in turn, QOPT_AB_ROUNDS times (default 2) so that drift between rounds shows. Last, a
-# QRT_PROFILE=1 decode of the last build's rtn4 model (the time per kernel family, each launch synchronized).
-# Environment: QOPT_AB_LAYERS, QOPT_AB_ROUNDS, QOPT_AB_WORK (default /tmp/qopt-decode-ab).
+# QRT_PROFILE=1 decode of the last build's rtn4 model (the time per kernel family, each launch synchronized), and,
+# for each entry of QOPT_AB_SKIPS (space-separated; an entry is a QRT_SKIP list such as add_rms_norm or
+# kv_append,kv_append_rotary), the last build's decode with those families left out: what they cost in the graph.
+# One build alone (BIN_A) measures just that.
+# Environment: QOPT_AB_LAYERS, QOPT_AB_ROUNDS, QOPT_AB_SKIPS, QOPT_AB_WORK (default /tmp/qopt-decode-ab).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-[ $# -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [BIN_C ...]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 BIN_A [BIN_B ...]" >&2; exit 2; }
 bins=()
 lib=""
 for b in "$@"; do
@@ -49,4 +52,10 @@ done
 last=$((${#bins[@]} - 1))
 QRT_PROFILE=1 "${bins[$last]}/qrun" "$WORK/$last-rtn4.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 \
   --repeat 1 2>&1 | grep -v '^device\|^prefill\|^decode\|^memory' | head -16
+for s in ${QOPT_AB_SKIPS:-}; do
+  for q in f16 rtn4; do
+    QRT_SKIP="$s" "${bins[$last]}/qrun" "$WORK/$last-$q.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 \
+      --repeat 3 2>/dev/null | grep '^decode' | sed "s|^|without $s: $q |"
+  done
+done
 rm -rf "$WORK"

@@ -307,8 +307,18 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
   const int64_t bits = l.attrs->getInt("bits", 4), K = x.shape.empty() ? -1 : lastDim(x);
   const int64_t group = bits == 16 ? K : l.attrs->getInt("group_size", K);
-  const bool half = bits == 16 && w.dtype == DType::F16 && l.inputs.size() == 2;
+  auto given = [&](size_t i) { return l.inputs.size() > i && !l.inputs[i].absent; };
+  const bool half = bits == 16 && w.dtype == DType::F16 && !given(2) && !given(3);
   const OperandDesc *sc = l.inputs.size() > 2 ? &l.inputs[2] : nullptr;
+  // qopt-fuse-norm-product's operands: x normalized in the prologue (4: the rms_norm scale, [K]), a residual added
+  // in the epilogue (5).
+  const bool norm = given(4), residual = given(5);
+  if ((norm && (l.inputs[4].dtype != DType::F32 || l.inputs[4].shape != std::vector<int64_t>{K})) ||
+      (residual && (l.inputs[5].dtype != DType::F32 || l.results.size() != 1 || gated))) {
+    why = "a norm scale or residual the kernels do not take";
+    return false;
+  }
+  const std::string eps = norm ? ", " + doubleLiteral(l.attrs->getFloat("norm_epsilon", 1e-5)) : "";
   // FP8 weight codes (fp8w): the matrix-vector kernels, 1 E4M3FN, 2 E5M2; FP8 activations are not on the GPU yet.
   const int fp8 = bits == 8 && w.dtype == DType::F8E4M3FN ? 1 : bits == 8 && w.dtype == DType::F8E5M2 ? 2 : 0;
   if (bits == 8 && w.dtype != DType::I8 && !fp8) {
@@ -329,7 +339,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     why = "an unsupported quantized layout";
     return false;
   }
-  const bool zeros = l.inputs.size() > 3 && !l.inputs[3].absent;
+  const bool zeros = given(3);
   const bool perTensor = !half && K / group == 1 && sc->shape == std::vector<int64_t>{1, 1};
   std::vector<int64_t> splits;
   if (!split || !l.attrs->getInts("splits", splits))
@@ -369,8 +379,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
-               trailingArgs({{act, -1}, {perBlock, 1}, {fp8, 0}}) +
-               ">(p, splits, " + std::to_string(group) + "LL);";
+               trailingArgs({{act, -1}, {perBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}}) +
+               ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;
       s.geometry.colsPerBlock = static_cast<uint32_t>(16 * perBlock);
@@ -384,8 +394,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") + trailingArgs({{act, -1}, {fp8, 0}}) +
-             ">(p, splits, " + std::to_string(group) + "LL);";
+             (scaleAfter ? "true" : "false") + trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}}) +
+             ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
     s.geometry.colsPerBlock = 16;
@@ -401,7 +411,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           trailingArgs({{fp8, 0}}) + ">(p, splits, " + std::to_string(group) + "LL);";
+           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}}) + ">(p, splits, " + std::to_string(group) + "LL" + eps +
+           ");";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
   s.geometry.colsPerBlock = 256 / 32;

@@ -25,6 +25,15 @@ Session::Session(const Model &model, std::unique_ptr<Backend> backend)
     : model(model), backend(std::move(backend)) {
   const char *p = std::getenv("QRT_PROFILE");
   profile = p && *p && std::string(p) != "0";
+  if (const char *s = std::getenv("QRT_SKIP"); s && *s) {
+    std::string list(s);
+    for (size_t b = 0, e; b <= list.size(); b = e + 1) {
+      e = std::min(list.find(',', b), list.size());
+      if (e > b)
+        skip.push_back(list.substr(b, e - b));
+    }
+    std::fprintf(stderr, "qrt: QRT_SKIP leaves out every launch of %s: results are not the model's\n", s);
+  }
 }
 
 Session::~Session() {
@@ -460,7 +469,8 @@ int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &erro
           return QRT_ERROR_EXECUTION;
         }
       }
-      if (!backend->launch(bound[entryIndex][pc], args, err)) {
+      if (std::find(skip.begin(), skip.end(), family.name) == skip.end() &&
+          !backend->launch(bound[entryIndex][pc], args, err)) {
         error = where() + err;
         return QRT_ERROR_EXECUTION;
       }

@@ -94,6 +94,9 @@ private:
   // printed to stderr when the session ends.
   bool profile = false;
   std::map<std::string, std::pair<double, int64_t>> kernelTime;
+  // QRT_SKIP=family[,family...]: device launches of these kernel families are left out, for timing what a step
+  // would cost without them (a what-if for fusion work; the results are wrong).
+  std::vector<std::string> skip;
   struct EntryCounts {
     int64_t runs = 0, launches = 0, host = 0, fallbacks = 0, uploads = 0, downloads = 0;
   };

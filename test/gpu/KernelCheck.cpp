@@ -237,6 +237,49 @@ std::vector<Case> cases() {
     hg.attrs.setInt("activation", 2);
     hg.inputs = {f32({1, M, 72}), halves({100, 72})};
     add(hg);
+    // qopt-fuse-norm-product's operands: x normalized in the prologue (operand 4: the rms_norm scale, [K]) and a
+    // residual added in the epilogue (operand 5): qGemvRow at one row of codes, qGemvMma above and for float16
+    // weights, qLinearQ for rows that are not 16-byte words (int8, K = 200).
+    auto fused = [&](Case c, bool norm, bool residual) {
+      const int64_t K = c.inputs[0].shape.back();
+      c.name += std::string(norm ? " +norm" : "") + (residual ? " +residual" : "");
+      c.attrs.setFloat("norm_epsilon", 1e-5);
+      while (c.inputs.size() < 4)
+        c.inputs.push_back(absent());
+      c.inputs.push_back(norm ? f32({K}) : absent());
+      if (residual) {
+        num::Shape r = c.inputs[0].shape;
+        r.back() = c.inputs[1].shape[0];
+        c.inputs.push_back(f32(r));
+      }
+      add(c);
+    };
+    Case fq{"matmul_q int4 g32 M=" + std::to_string(M) + " K=96 N=130", "matmul_q"};
+    fq.attrs.setInt("bits", 4);
+    fq.attrs.setInt("group_size", 32);
+    fq.inputs = {f32({M, 96}), bytes(DType::U8, {130, 48}, 0, 255), positiveF32({130, 3}),
+                 bytes(DType::U8, {130, 3}, 0, 15)};
+    fused(fq, true, true);
+    fused(fq, false, true);
+    fused(fq, true, false);
+    Case fh{"matmul_q f16 M=" + std::to_string(M) + " K=512 N=200", "matmul_q"};
+    fh.attrs.setInt("bits", 16);
+    fh.inputs = {f32({1, M, 512}), halves({200, 512})};
+    fused(fh, true, true);
+    Case fs{"matmul_q_split int4 g32 M=" + std::to_string(M), "matmul_q_split"};
+    fs.attrs.setInt("bits", 4);
+    fs.attrs.setInt("group_size", 32);
+    fs.attrs.setInts("splits", {64, 32, 32});
+    fs.inputs = qs.inputs;
+    fs.numOutputs = 3;
+    fused(fs, true, false);
+    Case fi{"matmul_q int8 channel M=" + std::to_string(M) + " K=200 (qLinearQ)", "matmul_q"};
+    fi.attrs.setInt("bits", 8);
+    fi.attrs.setInt("group_size", 200);
+    fi.inputs = {f32({M, 200}), bytes(DType::I8, {77, 200}, 0, 255), positiveF32({77, 1})};
+    fused(fi, true, true);
+    fused(qg, true, false);
+    fused(hg, true, false);
     Case g{"gated_act silu n=" + std::to_string(M * 172), "gated_act"};
     g.attrs.setInt("activation", 0);
     g.inputs = {f32({M, 172}), f32({M, 172})};
@@ -513,8 +556,8 @@ std::vector<Case> cases() {
     if (c.family.rfind("matmul_q", 0) != 0)
       continue;
     c.tolerance = 4e-3;
-    if (c.family == "matmul_q_gated") // the generated kernels only (the library GEMMs take no gate)
-      continue;
+    if (c.family == "matmul_q_gated" || c.inputs.size() > 4) // the generated kernels only (the library GEMMs
+      continue;                                                  // take no gate, norm or residual)
     const int64_t rows = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back();
     if (c.captured || rows < (c.inputs[1].dtype == DType::F16 ? 2 : 17))
       continue;
@@ -854,7 +897,24 @@ std::vector<Case> benchCases() {
     g.tolerance = 4e-3;
     g.timed = 200;
     out.push_back(g);
+    // The same with the layer's rms_norm in the product's prologue (qopt-fuse-norm-product): its cost over the
+    // plain product, against the add_rms_norm launch it replaces (below).
+    g.name += " +norm";
+    g.attrs.setFloat("norm_epsilon", 1e-5);
+    if (bits == 16)
+      g.inputs.push_back(absent()), g.inputs.push_back(absent());
+    g.inputs.push_back(f32({4096}));
+    out.push_back(g);
   }
+  // The down projection with the residual add in its epilogue, int4 g128 one row (qGemvRow).
+  Case dr{"int4 g128 M=1 K=14336 N=4096 +residual", "matmul_q"};
+  dr.attrs.setInt("bits", 4);
+  dr.attrs.setInt("group_size", 128);
+  dr.inputs = {f32({1, 14336}), bytes(DType::U8, {4096, 7168}, 0, 255), positiveF32({4096, 112}),
+               bytes(DType::U8, {4096, 112}, 0, 15), absent(), f32({1, 4096})};
+  dr.tolerance = 4e-3;
+  dr.timed = 200;
+  out.push_back(dr);
   // The rest of a decode step at the same shapes: attention of one query over the KV state (32 heads, 8 KV heads,
   // head dim 128, a 4096-position cache holding 255 or 4095 earlier positions) and the residual add + RMSNorm.
   for (int64_t len : {255, 4095}) {

@@ -1,7 +1,7 @@
 //===- FusedKernelsTest.cpp - fused kernel families against their parts -----===//
 //
-// The families fusion passes create (kv_append_rotary, attention with rotary queries, matmul_q_gated) against the
-// launches they replace, run one after the other through the families' own reference code: bit for bit equal, on
+// The families fusion passes create (kv_append_rotary, attention with rotary queries, matmul_q_gated, the matmul_q
+// families' norm and residual operands) against the launches they replace, run one after the other through the families' own reference code: bit for bit equal, on
 // random non-zero inputs; and their shape functions' refusals.
 //
 //===----------------------------------------------------------------------===//
@@ -193,16 +193,22 @@ struct Int4Layer {
   }
 };
 
+// Float16 weights [N, K] in [-0.2, 0.2].
+Buffer halfWeights(int64_t N, int64_t K, std::mt19937 &rng) {
+  Buffer h(DType::F16, {N, K});
+  std::uniform_real_distribution<float> wd(-0.2f, 0.2f);
+  for (int64_t i = 0; i < h.t.numel(); ++i)
+    h.t.as<uint16_t>()[i] = floatToHalf(wd(rng));
+  return h;
+}
+
 // matmul_q_gated equals matmul_q_split into gate and up, then gated_act, for each activation, int4 and float16
 // weights, one row and several; odd N and unknown activations are refused.
 TEST(FusedKernels, GatedProductEqualsSplitThenGatedAct) {
   std::mt19937 rng(13);
   const int64_t N = 2 * 24, K = 64;
   Int4Layer q(N, K, rng);
-  Buffer h(DType::F16, {N, K});
-  std::uniform_real_distribution<float> wd(-0.2f, 0.2f);
-  for (int64_t i = 0; i < h.t.numel(); ++i)
-    h.t.as<uint16_t>()[i] = floatToHalf(wd(rng));
+  Buffer h = halfWeights(N, K, rng);
   for (int64_t M : {1, 5})
     for (int64_t act : {0, 1, 2})
       for (int bits : {4, 16}) {
@@ -250,6 +256,85 @@ TEST(FusedKernels, GatedProductEqualsSplitThenGatedAct) {
   EXPECT_NE(err.find("matmul_q_gated: activation must be 0 (silu), 1 (gelu) or 2 (gelu_tanh), got 7"),
             std::string::npos)
       << err;
+}
+
+// The matmul_q families with a norm scale (operand 4) equal rms_norm then the product, and with a residual
+// (operand 5) the binary add of the residual and the product after it (qopt-fuse-norm-product): int4 and float16
+// weights, one row and several, scales of K values and of one; a residual on a product of two results or on the
+// gated product, and a misshapen scale or residual, are refused.
+TEST(FusedKernels, NormAndResidualOperandsEqualRmsNormProductAdd) {
+  std::mt19937 rng(17);
+  const int64_t N = 2 * 24, K = 64;
+  Int4Layer q(N, K, rng);
+  Buffer h = halfWeights(N, K, rng);
+  for (const char *family : {"matmul_q", "matmul_q_split", "matmul_q_gated"})
+    for (int64_t M : {1, 5})
+      for (int64_t gn : {K, int64_t{1}})
+        for (int bits : {4, 16}) {
+          SCOPED_TRACE(std::string(family) + " M " + std::to_string(M) + " gn " + std::to_string(gn) + " bits " +
+                       std::to_string(bits));
+          const bool gated = std::string(family) == "matmul_q_gated";
+          Buffer x = randomFloats({M, K}, rng, -3, 3), g = randomFloats({gn}, rng, 0.5f, 2);
+          Buffer r = randomFloats({M, gated ? N / 2 : N}, rng, -2, 2);
+          Attrs attrs;
+          attrs.setInt("bits", bits);
+          attrs.setInt("group_size", bits == 4 ? 32 : K);
+          attrs.setInt("activation", 1);
+          attrs.setInts("splits", {N});
+          attrs.setInt("num_outputs", 1);
+          attrs.setFloat("norm_epsilon", 1e-3);
+          Attrs normAttrs;
+          normAttrs.setFloat("epsilon", 1e-3);
+          Buffer n = run("rms_norm", {&x.t, &g.t}, normAttrs);
+          std::vector<const Tensor *> ins = {&x.t, &q.w.t, &q.s.t, &q.z.t, &g.t};
+          std::vector<const Tensor *> apartIns = {&n.t, &q.w.t, &q.s.t, &q.z.t};
+          if (bits == 16) {
+            ins = {&x.t, &h.t, nullptr, nullptr, &g.t};
+            apartIns = {&n.t, &h.t};
+          }
+          Buffer product = run(family, apartIns, attrs);
+          EXPECT_TRUE(run(family, ins, attrs) == product);
+          if (gated)
+            continue;
+          ins.push_back(&r.t);
+          Attrs add;
+          add.setString("fn", "add");
+          EXPECT_TRUE(run(family, ins, attrs) == run("binary", {&r.t, &product.t}, add));
+          // The residual alone, x as it is.
+          ins[0] = &n.t;
+          ins[4] = nullptr;
+          EXPECT_TRUE(run(family, ins, attrs) == run("binary", {&r.t, &product.t}, add));
+        }
+  Buffer x = randomFloats({1, K}, rng, -1, 1), g = randomFloats({K}, rng, 0.5f, 2);
+  Buffer r = randomFloats({1, N}, rng, -1, 1), rHalf = randomFloats({1, N / 2}, rng, -1, 1);
+  Buffer badScale = randomFloats({K + 1}, rng, 0.5f, 2), badResidual = randomFloats({1, N + 1}, rng, -1, 1);
+  Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 32);
+  attrs.setInt("activation", 0);
+  auto refusal = [&](const char *family, std::vector<const Tensor *> ins, const Attrs &at) {
+    std::string err;
+    run(family, std::move(ins), at, &err);
+    return err;
+  };
+  EXPECT_EQ(refusal("matmul_q", {&x.t, &q.w.t, &q.s.t, &q.z.t, &badScale.t}, attrs),
+            "matmul_q: the norm scale (operand 4) must be float32 [K] or [1], got float32[65]");
+  EXPECT_EQ(refusal("matmul_q", {&x.t, &q.w.t, &q.s.t, &q.z.t, &g.t, &badResidual.t}, attrs),
+            "matmul_q: the residual (operand 5) float32[1, 49] must be float32 shaped like the result [1, 48]");
+  EXPECT_EQ(refusal("matmul_q_gated", {&x.t, &q.w.t, &q.s.t, &q.z.t, &g.t, &rHalf.t}, attrs),
+            "matmul_q: a residual (operand 5) needs a product with one plain result");
+  Attrs split = attrs;
+  split.setInts("splits", {N / 2, N / 2});
+  split.setInt("num_outputs", 2);
+  const KernelFamily *k = lookupFamily("matmul_q_split");
+  Tensor a, b;
+  KernelArgs args;
+  args.inputs = {&x.t, &q.w.t, &q.s.t, &q.z.t, nullptr, &rHalf.t};
+  args.outputs = {&a, &b};
+  args.attrs = &split;
+  std::string err;
+  EXPECT_FALSE(inferShapes(*k, args, err));
+  EXPECT_EQ(err, "matmul_q: a residual (operand 5) needs a product with one plain result");
 }
 
 } // namespace

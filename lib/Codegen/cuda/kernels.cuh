@@ -360,16 +360,31 @@ template <int NSPLIT, int OUT> struct QSplitColumn {
 };
 
 // Rows m0 .. m0 + ROWS of x [M, K], columns k0 .. k0 + kn, into shared memory (zeros past the ends), between
-// barriers so that the previous chunk's readers are done and the next chunk's see every write.
+// barriers so that the previous chunk's readers are done and the next chunk's see every write. With a norm scale
+// `g` ([K]), row r is normalized as rms_norm does, with its 1 / rms in inv[r].
 template <int ROWS, int KCHUNK>
 __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const float *x, i64 M, i64 K, i64 m0, i64 k0,
-                                           int kn) {
+                                           int kn, const float *g = nullptr, const float *inv = nullptr) {
   __syncthreads();
   for (int e = threadIdx.x; e < ROWS * KCHUNK; e += blockDim.x) {
     const int r = e / KCHUNK, k = e % KCHUNK;
-    xs[r][k] = m0 + r < M && k < kn ? x[(m0 + r) * K + k0 + k] : 0.0f;
+    float v = m0 + r < M && k < kn ? x[(m0 + r) * K + k0 + k] : 0.0f;
+    if (g && m0 + r < M && k < kn)
+      v = g[k0 + k] * (v * inv[r]);
+    xs[r][k] = v;
   }
   __syncthreads();
+}
+
+// 1 / sqrt(mean(x^2) + eps) of one row of K floats, the sum of squares in double over the block as qRmsNormRow
+// takes it (a product's norm prologue, qopt-fuse-norm-product). Every thread of the block calls it and gets it.
+__device__ float qBlockInvRms(const float *x, i64 K, double eps) {
+  __shared__ double scratch[32];
+  double ss = 0;
+  for (i64 k = threadIdx.x; k < K; k += blockDim.x)
+    ss += static_cast<double>(x[k]) * x[k];
+  ss = qBlockSum(ss, scratch);
+  return static_cast<float>(1.0 / sqrt(ss / static_cast<double>(K) + eps));
 }
 
 // x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
@@ -411,10 +426,14 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 // [N, K] float16 (BITS 16, no scales or zeros),
 // t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the scales (asymmetric nibbles; else absent or
 // missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
-// row (coalesced), then reduce. Geometry: rows of t0, cols N, tiles ROWS x (blockDim.x / 32).
-template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0>
-__device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+// row (coalesced), then reduce. NORM: x is normalized as rms_norm does (t4 its scale [K], eps) as it is staged; RESID:
+// t5 (shaped like the one result) is added to it (qopt-fuse-norm-product). Geometry: rows of t0, cols N, tiles
+// ROWS x (blockDim.x / 32).
+template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0,
+          int NORM = 0, int RESID = 0>
+__device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   __shared__ float xs[ROWS][KCHUNK];
+  __shared__ float inv[ROWS];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0, groups = K / group;
   const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -430,9 +449,16 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   float acc[ROWS];
   for (int r = 0; r < ROWS; ++r)
     acc[r] = 0.0f;
+  if (NORM)
+    for (int r = 0; r < ROWS && m0 + r < M; ++r) {
+      const float v = qBlockInvRms(x + (m0 + r) * K, K, eps);
+      if (threadIdx.x == 0)
+        inv[r] = v;
+    }
+  const float *g = NORM ? qPtr<const float>(p.t[4]) : nullptr;
   for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
     const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
-    qStageRows<ROWS, KCHUNK>(xs, x, M, K, m0, k0, kn);
+    qStageRows<ROWS, KCHUNK>(xs, x, M, K, m0, k0, kn, g, inv);
     if (n >= N)
       continue;
     if (BITS == 16) {
@@ -479,8 +505,10 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
     const float v = qWarpSum(acc[r]);
-    if (lane == 0 && m0 + r < M)
-      out.y[(m0 + r) * out.width + out.col] = v;
+    if (lane == 0 && m0 + r < M) {
+      const i64 o = (m0 + r) * out.width + out.col;
+      out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + v : v;
+    }
   }
 }
 
@@ -597,15 +625,18 @@ template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 co
 // chunk lies in one scale group (SCALE_AFTER), the scale applied to the chunk's float32 products), and forms x's
 // matching pairs from float4 loads of its row g of x (rows past M are zeros). The block's warps split K; their
 // partial sums meet in shared memory. Weights: as qLinearQ (rows 16-byte aligned: K a multiple of WK; scale
-// groups multiples of WK). Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
+// groups multiples of WK). NORM (qopt-fuse-norm-product; t4 the rms_norm scale [K], eps): x enters as g * x, its
+// rows' sums of squares are taken from the same loads (the block's warps read each row once), and each result is
+// multiplied by its row's 1 / rms at the end, the products being linear in x. RESID: t5, shaped like the one
+// result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
 // compiler.
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0>
-__device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+          int FP8 = 0, int NORM = 0, int RESID = 0>
+__device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
   constexpr int STEPS = WK / 4, CHUNK = 4 * WK, U = 4;     // k-steps per word; k per chunk; chunks per batch
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1; // bytes per 2 k
-  __shared__ float red[7][MT * 4][32];
+  __shared__ float red[7][MT * (NORM ? 5 : 4)][32];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
@@ -629,10 +660,11 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
   const i64 chunks = (K + CHUNK - 1) / CHUNK;
   const i64 c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
-  float acc[MT][4];
+  const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
+  float acc[MT][4], ss[MT];
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
-    acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = 0.0f;
+    acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = ss[mt] = 0.0f;
   for (i64 c = c0; c < c1; c += U) {
     uint4 w[U][2];
 #pragma unroll
@@ -673,8 +705,14 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
           for (int f = 0; f < XG / 4; ++f) {
-            const float4 v = xok[mt] && k < K ? *reinterpret_cast<const float4 *>(xrow[mt] + k + XG * j + 4 * f)
-                                              : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            float4 v = xok[mt] && k < K ? *reinterpret_cast<const float4 *>(xrow[mt] + k + XG * j + 4 * f)
+                                        : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            if (NORM) { // predicated like x's load (a branch here would hold back the loads that follow)
+              const float4 gv = xok[mt] && k < K ? *reinterpret_cast<const float4 *>(gs + k + XG * j + 4 * f)
+                                                 : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+              ss[mt] += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+              v.x *= gv.x, v.y *= gv.y, v.z *= gv.z, v.w *= gv.w;
+            }
             xf[mt][4 * f] = v.x, xf[mt][4 * f + 1] = v.y, xf[mt][4 * f + 2] = v.z, xf[mt][4 * f + 3] = v.w;
           }
 #pragma unroll
@@ -699,23 +737,45 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         }
     }
   }
+  if (NORM) // row g's sum of squares over this warp's k: its 4 lanes' loads
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      ss[mt] += __shfl_xor_sync(0xffffffffu, ss[mt], 1);
+      ss[mt] += __shfl_xor_sync(0xffffffffu, ss[mt], 2);
+    }
   if (warps > 1) {
     if (warp > 0)
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+      for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e)
           red[warp - 1][mt * 4 + e][lane] = acc[mt][e];
+        if (NORM)
+          red[warp - 1][MT * 4 + mt][lane] = ss[mt];
+      }
     __syncthreads();
     if (warp > 0)
       return;
     for (int v = 0; v + 1 < warps; ++v)
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+      for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
         for (int e = 0; e < 4; ++e)
           acc[mt][e] += red[v][mt * 4 + e][lane];
+        if (NORM)
+          ss[mt] += red[v][MT * 4 + mt][lane];
+      }
   }
+  if (NORM) // x row 2q + e's 1 / rms, from the lanes of row group 2q + e
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(ss[mt]) / static_cast<double>(K) + eps));
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float r = __shfl_sync(0xffffffffu, inv, 4 * (2 * q + e));
+        acc[mt][e] *= r, acc[mt][2 + e] *= r;
+      }
+    }
   // acc[mt] = C[weight row g, g + 8][x row 2q, 2q + 1] of m tile mt.
   if (GATED >= 0) {
     const i64 c = colTile * 8 + g, width = N / 2;
@@ -740,9 +800,9 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const i64 m = m0 + 8 * mt + 2 * q + e;
+          const i64 m = m0 + 8 * mt + 2 * q + e, o = m * out.width + out.col;
           if (m < M)
-            out.y[m * out.width + out.col] = acc[mt][2 * h + e];
+            out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + acc[mt][2 * h + e] : acc[mt][2 * h + e];
         }
     }
   }
@@ -757,9 +817,12 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // hi and lo: 4 K bytes, requested as dynamic shared memory). Each warp keeps the next batch of words (and their
 // scales) in flight while it multiplies the current one. A block takes TILES tiles of 16 weight rows one after the
 // other over the x it split once (fewer splits of x per weight byte where the layer has many rows). Operands as
-// qLinearQ. Geometry: rows of t0 one per block, cols N in tiles of 16 TILES, 4 K bytes of shared memory.
-template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0>
-__device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group) {
+// qLinearQ, NORM and RESID too (NORM as qGemvMma does it: x enters as g * x, the block's threads sum its squares as
+// they split it, and the results are multiplied by 1 / rms).
+// Geometry: rows of t0 one per block, cols N in tiles of 16 TILES, 4 K bytes of shared memory.
+template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
+          int NORM = 0, int RESID = 0>
+__device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, U = 2;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   extern __shared__ __align__(16) unsigned xs[]; // [2][K / 2] float16 pairs: hi, then lo
@@ -808,11 +871,21 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   // word's WK floats at once (16-byte loads, all in flight) and stores its WK / 2 pairs of each term.
   const float *x = qPtr<const float>(xt) + rowTile * K;
   const int pairs = static_cast<int>(K / 2);
+  // NORM: g * x is split, and the sum of squares of x taken from the same loads; the products, linear in x, are
+  // multiplied by 1 / rms at the end (no pass over x of its own, no barrier of its own).
+  const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
+  double ss = 0.0;
   for (int wd = threadIdx.x; wd < static_cast<int>(K / WK); wd += blockDim.x) {
     float xv[WK];
 #pragma unroll
     for (int f = 0; f < WK / 4; ++f) {
-      const float4 v = *reinterpret_cast<const float4 *>(x + wd * WK + 4 * f);
+      float4 v = *reinterpret_cast<const float4 *>(x + wd * WK + 4 * f);
+      if (NORM) {
+        const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
+        ss += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
+              static_cast<double>(v.w) * v.w;
+        v.x *= gv.x, v.y *= gv.y, v.z *= gv.z, v.w *= gv.w;
+      }
       xv[4 * f] = v.x, xv[4 * f + 1] = v.y, xv[4 * f + 2] = v.z, xv[4 * f + 3] = v.w;
     }
     unsigned hi[WK / 2], lo[WK / 2];
@@ -837,7 +910,20 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           make_uint4(lo[4 * v], lo[4 * v + 1], lo[4 * v + 2], lo[4 * v + 3]);
     }
   }
+  __shared__ double ssWarp[8];
+  if (NORM) {
+    ss = qWarpSumD(ss);
+    if (lane == 0)
+      ssWarp[warp] = ss;
+  }
   __syncthreads();
+  float inv = 1.0f;
+  if (NORM) {
+    double total = 0.0;
+    for (int v = 0; v < warps; ++v)
+      total += ssWarp[v];
+    inv = static_cast<float>(1.0 / sqrt(total / static_cast<double>(K) + eps));
+  }
   // This lane's B column g carries term g / 4 of lane g % 4's k: only lanes with g % 4 == q read x.
   const bool xlane = (g & 3) == q;
   const unsigned *xterm = xs + (g >> 2) * pairs;
@@ -905,6 +991,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           acc[0] += red[v][0][lane], acc[1] += red[v][1][lane];
     }
     if (warp == 0 && q == 0) {
+      acc[0] *= inv, acc[1] *= inv;
       if (GATED >= 0) {
         const i64 c = tile * 8 + g, width = N / 2;
         if (c < width)
@@ -915,7 +1002,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           const i64 n = n0 + g + 8 * h;
           if (n < N) {
             const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
-            out.y[rowTile * out.width + out.col] = acc[h];
+            const i64 o = rowTile * out.width + out.col;
+            out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + acc[h] : acc[h];
           }
         }
       }

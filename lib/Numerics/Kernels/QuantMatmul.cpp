@@ -97,15 +97,43 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   return true;
 }
 
+// A decode step's fused operands (qopt-fuse-norm-product): operand 4, an rms_norm scale ([K] or [1]) with which x
+// is normalized first (attribute norm_epsilon), and operand 5, a residual added to the single result (shaped like
+// it). `residualOk`: the family takes a residual (one plain result).
+bool fusedOperandsValid(const KernelArgs &a, const QuantShape &q, bool residualOk, std::string &err) {
+  if (const Tensor *g = a.in(4); g && (g->dtype != DType::F32 || g->rank() != 1 || (g->numel() != q.K &&
+                                                                                     g->numel() != 1))) {
+    err = "matmul_q: the norm scale (operand 4) must be float32 [K] or [1], got " + std::string(dtypeName(g->dtype)) +
+          shapeStr(g->shape);
+    return false;
+  }
+  if (a.in(5) && !residualOk) {
+    err = "matmul_q: a residual (operand 5) needs a product with one plain result";
+    return false;
+  }
+  return true;
+}
+
+// After inference: the residual has the result's dtype and shape.
+bool residualValid(const KernelArgs &a, std::string &err) {
+  const Tensor *r = a.in(5);
+  if (r && (r->dtype != DType::F32 || r->shape != a.outputs[0]->shape)) {
+    err = "matmul_q: the residual (operand 5) " + std::string(dtypeName(r->dtype)) + shapeStr(r->shape) +
+          " must be float32 shaped like the result " + shapeStr(a.outputs[0]->shape);
+    return false;
+  }
+  return true;
+}
+
 bool quantMatmulInfer(const KernelArgs &a, std::string &err) {
   QuantShape q;
-  if (!quantShape(a, q, err))
+  if (!quantShape(a, q, err) || !fusedOperandsValid(a, q, true, err))
     return false;
   Shape out = a.in(0)->shape;
   out.back() = q.N;
   a.outputs[0]->dtype = DType::F32;
   a.outputs[0]->shape = out;
-  return true;
+  return residualValid(a, err);
 }
 
 // Dequantizes output channels [n0, n0 + count) into rows of `dst` ([count, K]).
@@ -176,7 +204,8 @@ bool splitRanges(const KernelArgs &a, const QuantShape &q, std::vector<int64_t> 
 bool quantMatmulSplitInfer(const KernelArgs &a, std::string &err) {
   QuantShape q;
   std::vector<int64_t> splits;
-  if (!quantShape(a, q, err) || !splitRanges(a, q, splits, err))
+  if (!quantShape(a, q, err) || !splitRanges(a, q, splits, err) ||
+      !fusedOperandsValid(a, q, splits.size() == 1, err))
     return false;
   for (size_t i = 0; i < splits.size(); ++i) {
     Shape out = a.in(0)->shape;
@@ -184,6 +213,27 @@ bool quantMatmulSplitInfer(const KernelArgs &a, std::string &err) {
     a.outputs[i]->dtype = DType::F32;
     a.outputs[i]->shape = out;
   }
+  return residualValid(a, err);
+}
+
+// x normalized by the norm scale (operand 4) with the rms_norm kernel's own code, into `normed` (backed by
+// `storage`); x itself without one.
+bool productInput(const KernelArgs &a, Tensor &normed, std::vector<float> &storage, const Tensor *&x,
+                  std::string &err) {
+  x = a.in(0);
+  const Tensor *g = a.in(4);
+  if (!g)
+    return true;
+  static const KernelFamily *rms = lookupFamily("rms_norm");
+  Attrs attrs;
+  attrs.setFloat("epsilon", a.attrs->getFloat("norm_epsilon", 1e-5));
+  normed = *x;
+  storage.resize(static_cast<size_t>(x->numel()));
+  normed.data = storage.data();
+  const KernelArgs norm{{x, g}, {&normed}, &attrs, nullptr};
+  if (!rms->reference(norm, err))
+    return false;
+  x = &normed;
   return true;
 }
 
@@ -192,7 +242,12 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   std::vector<int64_t> splits;
   if (!quantShape(a, q, err) || !splitRanges(a, q, splits, err))
     return false;
-  const Tensor &x = *a.in(0), &w = *a.in(1), *s = a.in(2);
+  Tensor normed;
+  std::vector<float> normStorage;
+  const Tensor *xp = nullptr;
+  if (!productInput(a, normed, normStorage, xp, err))
+    return false;
+  const Tensor &x = *xp, &w = *a.in(1), *s = a.in(2);
   const Tensor *z = a.in(3);
   const int64_t M = q.K ? x.numel() / q.K : 0;
   // W8A8: x rounded to the weights' 8-bit format under its scale (static, or max |row| / the format's largest
@@ -254,6 +309,12 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
     a.pool->parallelFor(n, work);
   else
     work(0, n);
+  if (const Tensor *r = a.in(5)) { // the residual stream's add: residual + product, as the binary add computes it
+    float *y = a.outputs[0]->as<float>();
+    const float *rv = r->as<float>();
+    for (int64_t i = 0, e = a.outputs[0]->numel(); i < e; ++i)
+      y[i] = rv[i] + y[i];
+  }
   return true;
 }
 
@@ -262,7 +323,7 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
 // The reference runs matmul_q_split and gated_act's own code, so its results are those two launches' bit for bit.
 bool quantMatmulGatedInfer(const KernelArgs &a, std::string &err) {
   QuantShape q;
-  if (!quantShape(a, q, err))
+  if (!quantShape(a, q, err) || !fusedOperandsValid(a, q, false, err))
     return false;
   if (q.N % 2 != 0) {
     err = "matmul_q_gated: the stacked gate and up layers need an even number of output channels, got " +
@@ -301,14 +362,15 @@ bool quantMatmulGatedRun(const KernelArgs &a, std::string &err) {
 }
 
 const KernelFamily kKernels[] = {
-    {"matmul_q", 2, 4, 1, 0, quantMatmulInfer, quantMatmulRun,
+    {"matmul_q", 2, 6, 1, 0, quantMatmulInfer, quantMatmulRun,
      "x * dequant(W) for int4 (asym/sym), int3, int8 or FP8 (E4M3FN, E5M2) weights, group-wise, per channel or "
-     "per tensor (QuantFormat.h), or float16 weights (bits 16)"},
-    {"matmul_q_split", 2, 4, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
+     "per tensor (QuantFormat.h), or float16 weights (bits 16); optional rms_norm of x (operand 4: its scale) and "
+     "residual added to the result (operand 5)"},
+    {"matmul_q_split", 2, 6, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
      "matmul_q over layers sharing their input, weights stacked by output channel; one output per 'splits' entry"},
-    {"matmul_q_gated", 2, 4, 1, 0, quantMatmulGatedInfer, quantMatmulGatedRun,
+    {"matmul_q_gated", 2, 5, 1, 0, quantMatmulGatedInfer, quantMatmulGatedRun,
      "act(x * dequant(W_gate)) * (x * dequant(W_up)), the gate and up layers stacked by output channel (matmul_q's "
-     "formats; activation 0 silu, 1 gelu, 2 gelu_tanh)"},
+     "formats; activation 0 silu, 1 gelu, 2 gelu_tanh; optional rms_norm of x, operand 4)"},
 };
 
 } // namespace

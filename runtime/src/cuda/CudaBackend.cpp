@@ -458,6 +458,11 @@ private:
       declined = true;
       return false;
     }
+    // A norm prologue or residual epilogue (operands 4, 5: qopt-fuse-norm-product) is the generated kernel's.
+    if (args.in(4) || args.in(5)) {
+      declined = true;
+      return false;
+    }
     const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
                            : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
     if (!w || w->rank() != 2 ||

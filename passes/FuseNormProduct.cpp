@@ -1,0 +1,176 @@
+//===- FuseNormProduct.cpp - a decode step's residual adds and norms into its products -===//
+//
+// Between two linear layers of a decoder, the residual stream is added to and normalized in one launch of its own
+// (qopt-fuse-add-norm), a one-row kernel in a decode step:
+//   %o = kern.launch "matmul_q"(%a, %W, %S, %Z)
+//   %h, %n = kern.launch "add_rms_norm"(%r, %o, %g) {epsilon}
+//   %y = kern.launch "matmul_q_gated"(%n, %V, %T, %U)
+// For products of a few static rows (the matrix-vector kernels) this pass moves both into the products:
+//   %h = kern.launch "matmul_q"(%a, %W, %S, %Z, %none, %r)                    (residual + product, the sum)
+//   %y = kern.launch "matmul_q_gated"(%h, %V, %T, %U, %g) {norm_epsilon}       (x normalized as it is loaded)
+// The first step makes the producing product add the residual (operand 5) in its epilogue, leaving an rms_norm of
+// its result; the second gives every rms_norm whose readers are all such products (the q/k/v and gate/up products) to those readers as operand 4, where their kernel makes that cheap (one row of quantized codes, see
+// takesNorm): each block of the reader reads the whole row of x anyway, so the norm costs a sum of squares taken
+// on the way instead of a launch and a round trip of the normalized row. The reference kernels run the rms_norm
+// kernel's code and the binary add's formula: results are unchanged bit for bit.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Passes.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinTypes.h"
+
+namespace qopt {
+#define GEN_PASS_DEF_FUSENORMPRODUCTPASS
+#include "passes/Passes.h.inc"
+} // namespace qopt
+
+using namespace mlir;
+using namespace qopt;
+
+namespace {
+
+constexpr int64_t kMaxRows = 16; // the matrix-vector kernels' rows
+constexpr unsigned kNormOperand = 4, kResidualOperand = 5;
+
+bool isAbsent(Value v) { return v.getDefiningOp<kern::AbsentOp>() != nullptr; }
+
+// A quantized (or float16) product of at most kMaxRows static rows, not yet specialized.
+bool isRowProduct(kern::LaunchOp l) {
+  StringRef k = l.getKernel();
+  if ((k != "matmul_q" && k != "matmul_q_split" && k != "matmul_q_gated") || l.getVariant() ||
+      l.getNumOperands() < 2)
+    return false;
+  auto x = dyn_cast<RankedTensorType>(l.getOperand(0).getType());
+  if (!x || x.getRank() == 0 || !x.hasStaticShape() || !x.getElementType().isF32())
+    return false;
+  const int64_t rows = x.getNumElements() / x.getShape().back();
+  return rows >= 1 && rows <= kMaxRows;
+}
+
+// A product whose kernel pays for a norm prologue less than the norm's own launch costs: one row of quantized
+// codes (the float32-accurate row kernel, which stages x once per block and takes its sum of squares on the way;
+// +6% on a Llama-3-8B gate/up product against the ~5 us launch it replaces). Float16 weights' kernel reads x in
+// every warp and would read the scale there too (+7% on the same product, about the launch it saves); products of
+// 2-16 rows are not measured yet: their norms stay launches of their own.
+bool takesNorm(kern::LaunchOp l) {
+  if (!isRowProduct(l))
+    return false;
+  auto x = cast<RankedTensorType>(l.getOperand(0).getType());
+  auto w = dyn_cast<RankedTensorType>(l.getOperand(1).getType());
+  return x.getNumElements() == x.getShape().back() && w && !w.getElementType().isF16();
+}
+
+// Operands 0 .. n - 1 of `l`, an absent value (one, created at b) where it has fewer.
+SmallVector<Value> operandsPadded(OpBuilder &b, kern::LaunchOp l, unsigned n) {
+  SmallVector<Value> out;
+  Value none;
+  for (unsigned i = 0; i < n; ++i) {
+    if (i < l.getNumOperands()) {
+      out.push_back(l.getOperand(i));
+      continue;
+    }
+    if (!none)
+      none = kern::AbsentOp::create(b, l.getLoc()).getResult();
+    out.push_back(none);
+  }
+  return out;
+}
+
+// `l` rebuilt with `operands` and `extra` attributes added to its own.
+kern::LaunchOp rebuild(OpBuilder &b, kern::LaunchOp l, ArrayRef<Value> operands, ArrayRef<NamedAttribute> extra) {
+  SmallVector<NamedAttribute> attrs(l.getAttrs().getValue());
+  attrs.append(extra.begin(), extra.end());
+  auto fused = kern::LaunchOp::create(b, l.getLoc(), l.getResultTypes(), b.getStringAttr(l.getKernel()), operands,
+                                      b.getDictionaryAttr(attrs), StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
+  l.replaceAllUsesWith(fused.getResults());
+  l.erase();
+  return fused;
+}
+
+Attribute epsilonOf(kern::LaunchOp norm, OpBuilder &b) {
+  Attribute eps = norm.getAttrs().get("epsilon");
+  return eps ? eps : b.getF64FloatAttr(1e-5);
+}
+
+// add_rms_norm(r, o, g) with o a plain product's only use -> the product adds r; an rms_norm of its result remains.
+void fuseResiduals(func::FuncOp f) {
+  SmallVector<kern::LaunchOp> adds;
+  f.walk([&](kern::LaunchOp l) {
+    if (l.getKernel() == "add_rms_norm" && l.getNumOperands() == 3 && l.getNumResults() == 2 && !l.getVariant())
+      adds.push_back(l);
+  });
+  for (kern::LaunchOp add : adds) {
+    for (unsigned p : {1u, 0u}) {
+      auto product = add.getOperand(p).getDefiningOp<kern::LaunchOp>();
+      Value residual = add.getOperand(1 - p);
+      if (!product || product.getKernel() != "matmul_q" || !isRowProduct(product) ||
+          product.getNumResults() != 1 || !product.getResult(0).hasOneUse() ||
+          product.getNumOperands() > kResidualOperand || residual.getType() != product.getResult(0).getType() ||
+          residual == product.getResult(0))
+        continue;
+      OpBuilder b(add);
+      SmallVector<Value> operands = operandsPadded(b, product, kResidualOperand);
+      operands.push_back(residual);
+      kern::LaunchOp sum = rebuild(b, product, operands, {});
+      auto norm = kern::LaunchOp::create(
+          b, add.getLoc(), add.getResult(1).getType(), b.getStringAttr("rms_norm"),
+          ValueRange{sum.getResult(0), add.getOperand(2)},
+          b.getDictionaryAttr({b.getNamedAttr("epsilon", epsilonOf(add, b))}), StringAttr(), DenseI64ArrayAttr(),
+          ArrayAttr());
+      add.getResult(0).replaceAllUsesWith(sum.getResult(0));
+      add.getResult(1).replaceAllUsesWith(norm.getResult(0));
+      add.erase();
+      break;
+    }
+  }
+}
+
+// rms_norm(x, g) read only as x by row products -> each takes x and g (operand 4, norm_epsilon).
+void fuseNorms(func::FuncOp f) {
+  SmallVector<kern::LaunchOp> norms;
+  f.walk([&](kern::LaunchOp l) {
+    if (l.getKernel() == "rms_norm" && l.getNumOperands() == 2 && l.getNumResults() == 1 && !l.getVariant())
+      norms.push_back(l);
+  });
+  for (kern::LaunchOp norm : norms) {
+    // A scale per channel (the kernels read it as x is read; a scale of one value stays a launch of its own).
+    auto scale = dyn_cast<RankedTensorType>(norm.getOperand(1).getType());
+    auto x = dyn_cast<RankedTensorType>(norm.getOperand(0).getType());
+    if (norm.getResult(0).use_empty() || !scale || !x || x.getRank() == 0 || scale.getRank() != 1 ||
+        !scale.getElementType().isF32() || scale.getDimSize(0) != x.getShape().back() ||
+        ShapedType::isDynamic(scale.getDimSize(0)) || norm.getOperand(0).getType() != norm.getResult(0).getType())
+      continue;
+    SmallVector<kern::LaunchOp> readers;
+    bool all = true;
+    for (OpOperand &use : norm.getResult(0).getUses()) {
+      auto l = dyn_cast<kern::LaunchOp>(use.getOwner());
+      all = all && l && use.getOperandNumber() == 0 && takesNorm(l) &&
+            (l.getNumOperands() <= kNormOperand || isAbsent(l.getOperand(kNormOperand)));
+      if (all && !llvm::is_contained(readers, l))
+        readers.push_back(l);
+    }
+    if (!all)
+      continue;
+    for (kern::LaunchOp reader : readers) {
+      OpBuilder b(reader);
+      SmallVector<Value> operands = operandsPadded(b, reader, kNormOperand);
+      operands[0] = norm.getOperand(0);
+      operands.push_back(norm.getOperand(1));
+      if (reader.getNumOperands() > kResidualOperand)
+        operands.push_back(reader.getOperand(kResidualOperand));
+      rebuild(b, reader, operands, {b.getNamedAttr("norm_epsilon", epsilonOf(norm, b))});
+    }
+    norm.erase();
+  }
+}
+
+struct FuseNormProductPass : qopt::impl::FuseNormProductPassBase<FuseNormProductPass> {
+  void runOnOperation() override {
+    fuseResiduals(getOperation());
+    fuseNorms(getOperation());
+  }
+};
+
+} // namespace
