@@ -9,7 +9,7 @@
 //   %h = kern.launch "matmul_q"(%a, %W, %S, %Z, %none, %r)                    (residual + product, the sum)
 //   %y = kern.launch "matmul_q_gated"(%h, %V, %T, %U, %g) {norm_epsilon}       (x normalized as it is loaded)
 // The first step makes the producing product add the residual (operand 5) in its epilogue, leaving an rms_norm of
-// its result; the second gives every rms_norm whose readers are all such products (the q/k/v and gate/up products) to those readers as operand 4, where their kernel makes that cheap (one row of quantized codes, see
+// its result (only where the second step will take that norm into its readers); the second gives every rms_norm whose readers are all such products (the q/k/v and gate/up products) to those readers as operand 4, where their kernel makes that cheap (one row of quantized codes, see
 // takesNorm): each block of the reader reads the whole row of x anyway, so the norm costs a sum of squares taken
 // on the way instead of a launch and a round trip of the normalized row. The reference kernels run the rms_norm
 // kernel's code and the binary add's formula: results are unchanged bit for bit.
@@ -94,7 +94,31 @@ Attribute epsilonOf(kern::LaunchOp norm, OpBuilder &b) {
   return eps ? eps : b.getF64FloatAttr(1e-5);
 }
 
-// add_rms_norm(r, o, g) with o a plain product's only use -> the product adds r; an rms_norm of its result remains.
+// The launches that read `normed`, the rms_norm of x (type of x) with `scale`, when every one is a product that
+// can take the norm (operand 0, takesNorm, no norm yet) and the scale is one per channel (a scale of one value
+// stays a launch of its own); else empty.
+SmallVector<kern::LaunchOp> normReaders(Value x, Value normed, Value scale) {
+  auto scaleType = dyn_cast<RankedTensorType>(scale.getType());
+  auto xType = dyn_cast<RankedTensorType>(x.getType());
+  if (normed.use_empty() || !scaleType || !xType || xType.getRank() == 0 || scaleType.getRank() != 1 ||
+      !scaleType.getElementType().isF32() || ShapedType::isDynamic(scaleType.getDimSize(0)) ||
+      scaleType.getDimSize(0) != xType.getShape().back() || x.getType() != normed.getType())
+    return {};
+  SmallVector<kern::LaunchOp> readers;
+  for (OpOperand &use : normed.getUses()) {
+    auto l = dyn_cast<kern::LaunchOp>(use.getOwner());
+    if (!l || use.getOperandNumber() != 0 || !takesNorm(l) ||
+        (l.getNumOperands() > kNormOperand && !isAbsent(l.getOperand(kNormOperand))))
+      return {};
+    if (!llvm::is_contained(readers, l))
+      readers.push_back(l);
+  }
+  return readers;
+}
+
+// add_rms_norm(r, o, g) with o a plain product's only use, and a norm its readers can take -> the product adds r;
+// an rms_norm of its result remains, for fuseNorms. (Where the norm stays a launch, add_rms_norm reads the two
+// rows once, as the product's epilogue would: nothing to gain.)
 void fuseResiduals(func::FuncOp f) {
   SmallVector<kern::LaunchOp> adds;
   f.walk([&](kern::LaunchOp l) {
@@ -102,6 +126,8 @@ void fuseResiduals(func::FuncOp f) {
       adds.push_back(l);
   });
   for (kern::LaunchOp add : adds) {
+    if (normReaders(add.getOperand(0), add.getResult(1), add.getOperand(2)).empty())
+      continue;
     for (unsigned p : {1u, 0u}) {
       auto product = add.getOperand(p).getDefiningOp<kern::LaunchOp>();
       Value residual = add.getOperand(1 - p);
@@ -135,23 +161,8 @@ void fuseNorms(func::FuncOp f) {
       norms.push_back(l);
   });
   for (kern::LaunchOp norm : norms) {
-    // A scale per channel (the kernels read it as x is read; a scale of one value stays a launch of its own).
-    auto scale = dyn_cast<RankedTensorType>(norm.getOperand(1).getType());
-    auto x = dyn_cast<RankedTensorType>(norm.getOperand(0).getType());
-    if (norm.getResult(0).use_empty() || !scale || !x || x.getRank() == 0 || scale.getRank() != 1 ||
-        !scale.getElementType().isF32() || scale.getDimSize(0) != x.getShape().back() ||
-        ShapedType::isDynamic(scale.getDimSize(0)) || norm.getOperand(0).getType() != norm.getResult(0).getType())
-      continue;
-    SmallVector<kern::LaunchOp> readers;
-    bool all = true;
-    for (OpOperand &use : norm.getResult(0).getUses()) {
-      auto l = dyn_cast<kern::LaunchOp>(use.getOwner());
-      all = all && l && use.getOperandNumber() == 0 && takesNorm(l) &&
-            (l.getNumOperands() <= kNormOperand || isAbsent(l.getOperand(kNormOperand)));
-      if (all && !llvm::is_contained(readers, l))
-        readers.push_back(l);
-    }
-    if (!all)
+    SmallVector<kern::LaunchOp> readers = normReaders(norm.getOperand(0), norm.getResult(0), norm.getOperand(1));
+    if (readers.empty())
       continue;
     for (kern::LaunchOp reader : readers) {
       OpBuilder b(reader);

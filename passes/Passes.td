@@ -623,8 +623,8 @@ def FuseNormProductPass : Pass<"qopt-fuse-norm-product", "mlir::func::FuncOp"> {
   let description = [{
     For products (`matmul_q`, `matmul_q_split`, `matmul_q_gated`) of x with at most 16 static rows (a decode
     step: the matrix-vector kernels). First, an `add_rms_norm(r, o, g)` whose operand o is a `matmul_q`'s only
-    use becomes that product with r as operand 5 (its result is r + x W^T, the residual stream's sum) followed by
-    an `rms_norm` of it. Then an `rms_norm(x, g)` (a scale per channel) whose every reader is a product of one
+    use, and whose norm the second step will take, becomes that product with r as operand 5 (its result is
+    r + x W^T, the residual stream's sum) followed by an `rms_norm` of it. Then an `rms_norm(x, g)` (a scale per channel) whose every reader is a product of one
     row of quantized codes, reading it as x, is removed: each reader takes the unnormalized x and the norm's scale
     as operand 4 with `norm_epsilon`, and its kernel takes the sum of squares as it stages x (measured on the H200:
     +2.7 us on a Llama-3-8B gate/up product against ~5 us for the launch it replaces; float16 weights' kernel paid

@@ -1,16 +1,16 @@
 // RUN: %qopt-opt %s -qopt-fuse-norm-product -split-input-file | FileCheck %s
 
-// A decode layer's residual stream: the o and down projections add the residual (operand 5), the add_rms_norms
-// go, and the gate/up product and the q/k/v product (one row of int4 codes) normalize their x (operand 4,
-// norm_epsilon); the lm_head's float16 product keeps its rms_norm launch.
+// A decode layer's residual stream: the o projection adds the residual (operand 5) and the add_rms_norm goes; the
+// gate/up product and the q/k/v product (one row of int4 codes) normalize their x (operand 4, norm_epsilon). The
+// last add_rms_norm, whose norm the lm_head's float16 product reads, stays a launch with the down product apart.
 // CHECK-LABEL: func @decode
 // CHECK: %[[QKV:.+]]:3 = kern.launch "matmul_q_split"(%arg0, %{{.+}}, %{{.+}}, %{{.+}}, %[[G1:.+]]) {attrs = {bits = 4 : i64, group_size = 32 : i64, norm_epsilon = 1.000000e-05 : f64, num_outputs = 3 : i64, splits = array<i64: 64, 16, 16>, symmetric = 0 : i64}}
 // CHECK: %[[NONE:.+]] = kern.absent
 // CHECK: %[[H:.+]] = kern.launch "matmul_q"(%[[QKV]]#0, %{{.+}}, %{{.+}}, %{{.+}}, %[[NONE]], %arg0) {attrs = {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}} : (tensor<1x1x64xf32>, tensor<64x32xui8>, tensor<64x2xf32>, tensor<64x2xui8>, none, tensor<1x1x64xf32>) -> tensor<1x1x64xf32>
 // CHECK: %[[U:.+]] = kern.launch "matmul_q_gated"(%[[H]], %{{.+}}, %{{.+}}, %{{.+}}, %[[G2:.+]]) {attrs = {activation = 0 : i32, bits = 4 : i64, group_size = 32 : i64, norm_epsilon = 2.000000e-06 : f64, symmetric = 0 : i64}}
-// CHECK: %[[H2:.+]] = kern.launch "matmul_q"(%[[U]], %{{.+}}, %{{.+}}, %{{.+}}, %[[NONE2:.+]], %[[H]])
-// CHECK: %[[N3:.+]] = kern.launch "rms_norm"(%[[H2]], %{{.+}}) {attrs = {epsilon = 1.000000e-05 : f64}}
-// CHECK: %[[L:.+]] = kern.launch "matmul_q"(%[[N3]], %{{.+}}) {attrs = {bits = 16 : i64}} : (tensor<1x1x64xf32>, tensor<100x64xf16>) -> tensor<1x1x100xf32>
+// CHECK: %[[D:.+]] = kern.launch "matmul_q"(%[[U]], %{{.+}}, %{{.+}}, %{{.+}}) {attrs
+// CHECK: %[[H2:.+]]:2 = kern.launch "add_rms_norm"(%[[H]], %[[D]], %{{.+}}) {attrs = {epsilon = 1.000000e-05 : f64}}
+// CHECK: %[[L:.+]] = kern.launch "matmul_q"(%[[H2]]#1, %{{.+}}) {attrs = {bits = 16 : i64}} : (tensor<1x1x64xf32>, tensor<100x64xf16>) -> tensor<1x1x100xf32>
 // CHECK: return %[[L]]
 func.func @decode(%x: tensor<1x1x64xf32>) -> tensor<1x1x100xf32> {
   %g1 = kern.weight dense<1.5> : tensor<64xf32>
@@ -42,13 +42,33 @@ func.func @decode(%x: tensor<1x1x64xf32>) -> tensor<1x1x100xf32> {
 
 // -----
 
-// The residual on the left (add_rms_norm(o, r)) and a norm read by a float16 product and a gelu: the product
-// still adds the residual, and the rms_norm stays. Two rows of codes keep their norm launch too.
-// CHECK-LABEL: func @norm_kept
+// The residual on the left (add_rms_norm(o, r)), the norm read by a one-row int8 product: fused.
+// CHECK-LABEL: func @left_residual
 // CHECK: %[[S:.+]] = kern.launch "matmul_q"(%arg0, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %arg1)
-// CHECK: %[[N:.+]] = kern.launch "rms_norm"(%[[S]], %{{.+}}) {attrs = {epsilon = 1.000000e-05 : f64}}
-// CHECK: kern.launch "matmul_q"(%[[N]], %{{.+}}) {attrs = {bits = 16 : i64}}
-// CHECK: kern.launch "gelu"(%[[N]])
+// CHECK: kern.launch "matmul_q"(%[[S]], %{{.+}}, %{{.+}}, %[[NONE:.+]], %{{.+}}) {attrs = {bits = 8 : i64, group_size = 64 : i64, norm_epsilon = 1.000000e-05 : f64}}
+// CHECK-NOT: rms_norm
+func.func @left_residual(%a: tensor<1x64xf32>, %r: tensor<1x64xf32>) -> (tensor<1x64xf32>, tensor<1x32xf32>) {
+  %g = kern.weight dense<1.5> : tensor<64xf32>
+  %w = kern.weight dense<17> : tensor<64x32xui8>
+  %s = kern.weight dense<0.01> : tensor<64x2xf32>
+  %z = kern.weight dense<8> : tensor<64x2xui8>
+  %w8 = kern.weight dense<3> : tensor<32x64xi8>
+  %s8 = kern.weight dense<0.01> : tensor<32x1xf32>
+  %o = kern.launch "matmul_q"(%a, %w, %s, %z) {attrs = {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}} : (tensor<1x64xf32>, tensor<64x32xui8>, tensor<64x2xf32>, tensor<64x2xui8>) -> tensor<1x64xf32>
+  %h:2 = kern.launch "add_rms_norm"(%o, %r, %g) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<64xf32>) -> (tensor<1x64xf32>, tensor<1x64xf32>)
+  %y = kern.launch "matmul_q"(%h#1, %w8, %s8) {attrs = {bits = 8 : i64, group_size = 64 : i64}} : (tensor<1x64xf32>, tensor<32x64xi8>, tensor<32x1xf32>) -> tensor<1x32xf32>
+  return %h#0, %y : tensor<1x64xf32>, tensor<1x32xf32>
+}
+
+// -----
+
+// A norm read by a float16 product and a gelu: the add_rms_norm stays as it is (the product adds no residual).
+// Two rows of codes keep their norm launch too.
+// CHECK-LABEL: func @norm_kept
+// CHECK: %[[O:.+]] = kern.launch "matmul_q"(%arg0, %{{.+}}, %{{.+}}, %{{.+}}) {attrs
+// CHECK: %[[N:.+]]:2 = kern.launch "add_rms_norm"(%[[O]], %arg1, %{{.+}}) {attrs = {epsilon = 1.000000e-05 : f64}}
+// CHECK: kern.launch "matmul_q"(%[[N]]#1, %{{.+}}) {attrs = {bits = 16 : i64}}
+// CHECK: kern.launch "gelu"(%[[N]]#1)
 // CHECK: %[[N2:.+]] = kern.launch "rms_norm"(%arg2, %{{.+}})
 // CHECK: kern.launch "matmul_q"(%[[N2]], %{{.+}}, %{{.+}}, %{{.+}}) {attrs = {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}}
 func.func @norm_kept(%a: tensor<1x64xf32>, %r: tensor<1x64xf32>, %b: tensor<2x64xf32>) -> (tensor<1x64xf32>, tensor<1x64xf32>, tensor<1x64xf32>, tensor<2x64xf32>) {
