@@ -43,6 +43,10 @@ def configs():
     yield "fp8w-e5m2", 0
     yield "fp8", 0  # W8A8: E4M3FN weights per channel, activations with static calibrated scales
     yield "fp8-dynamic", 0  # ... with per-row scales at run time
+    yield "int8-gptq", 0  # --gptq: the same formats with GPTQ's rounding (Hessian-compensated) instead of nearest
+    yield "fp8w-gptq", 0
+    yield "fp8-gptq", 0
+    yield "fp8-dynamic-gptq", 0
     yield "w8a8", 0  # SmoothQuant (alpha 0.5), int8 weights per channel, int8 activations per row
     yield "w8a8-static", 0  # ... with static calibrated activation scales
     yield "mixed-4.5", 128  # int4 (AWQ, g32 / g64 / g128), int8 or float per layer group under 4.5 bits per weight
@@ -78,13 +82,16 @@ def main():
             quantize = scheme.split("-")[0]
             cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={quantize}", "-o", out,
                    "--report", report]
+            variant = scheme.removesuffix("-gptq")
             cmd += {"fp8w-e5m2": ["--fp8-format", "e5m2"], "fp8-dynamic": ["--act-scale", "dynamic"],
-                    "w8a8-static": ["--act-scale", "static"]}.get(scheme, [])
+                    "w8a8-static": ["--act-scale", "static"]}.get(variant, [])
+            if scheme.endswith("-gptq"):
+                cmd += ["--gptq"]
             if quantize == "mixed":
                 cmd += ["--avg-bits", scheme.split("-")[1]]
             if group is not None and quantize not in ("int8", "fp8w", "fp8", "w8a8"):
                 cmd += ["--group-size", str(group)]
-            if scheme.startswith(("awq", "gptq", "w8a8", "mixed")) or scheme == "fp8":
+            if scheme.startswith(("awq", "gptq", "w8a8", "mixed")) or scheme.endswith("gptq") or scheme == "fp8":
                 cmd += ["--calib", CALIB]
             t0 = time.monotonic()
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -121,7 +128,7 @@ def write_md(results, path):
              "value, float activations; fp8: the same weights with FP8 activations (W8A8), static per-layer scales from",
              "the calibrated input range (fp8-dynamic: a scale per row at run time). w8a8: SmoothQuant (alpha 0.5),",
              "int8 weights per output channel and int8 activations with a scale per row at run time (w8a8-static: one",
-             "calibrated scale per layer input). mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
+             "calibrated scale per layer input). NAME-gptq: NAME with GPTQ's rounding (`--gptq`). mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
              "layers reading one input, chosen by measured KL under B bits per weight including scales (qopt",
              "--quantize=mixed --avg-bits B; stories260K cannot reach 4.5: its all-int4 average is 4.53).",
              "Compile time includes calibration (awq, gptq). The mean layer output error is the mean over quantized",
@@ -145,6 +152,11 @@ def write_md(results, path):
                 rtn = ppl[(f"rtn{bits}", group)]
                 checks.append(f"{bits}-bit {'g' + str(group) if group else 'per-channel'}: awq < rtn {ppl[(f'awq{bits}', group)] < rtn}, "
                               f"gptq < rtn {ppl[(f'gptq{bits}', group)] < rtn}")
+        def within(scheme, limit):
+            return scheme in [k[0] for k in ppl] and ppl[(scheme, 0)] / base["perplexity"] - 1 < limit
+        for scheme, limit in (("fp8", 0.005), ("fp8-dynamic", 0.005), ("fp8-gptq", 0.005), ("fp8-dynamic-gptq", 0.005),
+                              ("w8a8", 0.02), ("w8a8-static", 0.02)):
+            checks.append(f"{scheme} within {100 * limit:g}% of float: {within(scheme, limit)}")
         lines += ["Checks: " + "; ".join(checks) + ".", ""]
     open(path, "w").write("\n".join(lines) + "\n")
 

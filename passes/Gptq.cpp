@@ -22,6 +22,12 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    const bool fp8 = format != "int";
+    if ((fp8 && format != "e4m3" && format != "e5m2") || (fp8 && bits != 8)) {
+      func.emitError() << "qopt-gptq: format must be int, e4m3 or e5m2 (FP8 with bits 8), got '" << format
+                       << "' with bits " << static_cast<int64_t>(bits);
+      return signalPassFailure();
+    }
     llvm::Regex excludeRe(exclude);
     SmallVector<nn::MatmulOp> candidates;
     func.walk([&](nn::MatmulOp mm) { candidates.push_back(mm); });
@@ -54,6 +60,8 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
       opt.damp = damp;
       opt.blockSize = blockSize;
       opt.actOrder = actOrder;
+      opt.fp8 = fp8;
+      opt.fp8Format = format == "e5m2" ? num::Fp8Format::E5M2 : num::Fp8Format::E4M3FN;
       num::quant::QuantizedWeight q;
       std::string err;
       if (!num::quant::quantizeGptq(static_cast<const float *>(w.data), static_cast<const float *>(h.data), K, N,

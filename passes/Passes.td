@@ -283,7 +283,9 @@ def GptqPass : Pass<"qopt-gptq", "mlir::func::FuncOp"> {
     input's rounding error over the remaining inputs through the upper Cholesky factor of the inverse of the
     dampened Hessian H = X^T X / rows, with lazy batch updates every `block-size` inputs; `act-order` quantizes
     inputs in decreasing order of diag(H) with group parameters fixed from the original weights. Emits the same
-    packed format as qopt-quantize-rtn (lib/Numerics/.../QuantFormat.h). The float64 algorithm is
+    packed format as qopt-quantize-rtn (lib/Numerics/.../QuantFormat.h), FP8 codes included (`format` e4m3 / e5m2,
+    bits 8: each input rounded to the nearest FP8 value of its group's scale, the error compensated as for
+    integers). The float64 algorithm is
     lib/Numerics/Gptq.cpp; test/passes/Inputs/gptq_ref.py is an independent numpy version it is checked against.
 
     Before: `%y = nn.matmul(%x, %w) {qopt.calib = {xtx = ..., ...}}`. After: `%y = qnt.linear(%x, %q, %s, %z)`.
@@ -295,6 +297,7 @@ def GptqPass : Pass<"qopt-gptq", "mlir::func::FuncOp"> {
     Option<"damp", "damp", "double", "0.01", "Dampening added to diag(H), as a fraction of its mean">,
     Option<"blockSize", "block-size", "int64_t", "128", "Inputs per lazy batch update">,
     Option<"actOrder", "act-order", "bool", "false", "Quantize inputs in decreasing order of diag(H)">,
+    Option<"format", "format", "std::string", "\"int\"", "Codes: int (bits 3, 4, 8) or FP8 e4m3 / e5m2 (bits 8)">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of weight or node names to keep in float">,
   ];
   let dependentDialects = ["qopt::qnt::QntDialect"];

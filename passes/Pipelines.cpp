@@ -28,7 +28,7 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   return pm.run(module);
 }
 
-bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, CompileOptions &options,
+bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, bool gptq, CompileOptions &options,
                     std::string &error) {
   options.quantBits = 0;
   options.awq = options.gptq = options.perTensor = options.smoothQuant = options.mixed = false;
@@ -70,6 +70,17 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
     error = "--quantize=" + scheme.str() + " is not available (this build supports: none, rtn4, awq4, gptq4, int8, "
             "fp8w, fp8, w8a8, mixed, and rtn3, awq3, gptq3)";
     return false;
+  }
+  if (gptq) { // GPTQ's rounding for a scheme that otherwise rounds to nearest
+    if (!options.quantBits || options.awq || options.mixed) {
+      error = "--gptq applies to rtn4, rtn3, int8, fp8w, fp8 and w8a8 (gptq4 and gptq3 are rtn4 and rtn3 with it)";
+      return false;
+    }
+    if (options.calib.empty()) {
+      error = "--gptq needs calibration data (the layers' Hessians): pass --calib FILE";
+      return false;
+    }
+    options.gptq = true;
   }
   if (groupSize < 0) {
     error = "--group-size must be >= 0";
@@ -161,6 +172,8 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     g.bits = options.quantBits;
     g.groupSize = options.groupSize;
     g.symmetric = options.symmetric;
+    if (!options.fp8Format.empty())
+      g.format = options.fp8Format;
     g.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createGptqPass(g));
   }
@@ -270,6 +283,9 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                              llvm::cl::init(0.5)};
   Option<double> avgBits{*this, "avg-bits", llvm::cl::desc("Bits per weight of mixed precision (scheme=mixed)"),
                          llvm::cl::init(0.0)};
+  Option<bool> gptq{*this, "gptq",
+                    llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8 (needs calib)"),
+                    llvm::cl::init(false)};
   Option<bool> raise{*this, "raise", llvm::cl::desc("Raise norms, activations, rotary embeddings and attention"),
                      llvm::cl::init(true)};
 };
@@ -296,7 +312,7 @@ void registerAllPasses() {
         c.raise = o.raise;
         c.quantizeLmHead = o.quantizeLmHead;
         std::string error;
-        if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, c, error))
+        if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, o.gptq, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
         c.smoothAlpha = o.smoothAlpha;
         c.avgBits = o.avgBits;

@@ -78,12 +78,13 @@ mlir::LogicalResult runPipeline(mlir::ModuleOp module, llvm::StringRef pipeline)
 // module.
 mlir::LogicalResult compileCudaKernels(mlir::ModuleOp module, const std::string &cacheDir, DeviceKernels &out);
 
-// Fills the quantization fields of `options` from a scheme name (none, int8, rtn4, awq4, gptq4, rtn3, awq3,
-// gptq3), a group size (0 = per output channel) and a granularity (group, channel, tensor), with the rules qopt
+// Fills the quantization fields of `options` from a scheme name (none, int8, fp8w, fp8, w8a8, mixed, rtn4, awq4,
+// gptq4, rtn3, awq3, gptq3), a group size (0 = per output channel), a granularity (group, channel, tensor) and
+// `gptq` (GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8: gptq4 is rtn4 with it), with the rules qopt
 // applies: int8 is per channel unless per tensor; awq and gptq need `options.calib` and are group- or
 // channel-wise. Returns false with a message naming the offending value.
-bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef granularity, CompileOptions &options,
-                    std::string &error);
+bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef granularity, bool gptq,
+                    CompileOptions &options, std::string &error);
 
 // The compilation pipeline: convert ONNX nodes, canonicalize, quantize weights (if asked), lower to kern, plan
 // memory. It is the quantize pipeline (ending with nn + qnt ops) followed by the lower pipeline (ending with

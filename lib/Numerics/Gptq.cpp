@@ -3,12 +3,14 @@
 // The algorithm of GPTQ's reference implementation, in double precision: dampen H, zero dead inputs, optionally
 // permute by decreasing diag(H), take the upper Cholesky factor U of H^-1, then for each column i quantize,
 // divide the error by U[i][i] and subtract err * U[i][j] from the later columns j of the current block; after each
-// block, propagate the block's errors to all remaining columns at once (the lazy batch update).
+// block, propagate the block's errors to all remaining columns at once (the lazy batch update). The grid is
+// int4/int3/int8's or FP8's (the columns' errors are compensated the same way).
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/QuantFormat.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 namespace qopt::num::quant {
@@ -50,8 +52,30 @@ bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits
       error = "the calibration Hessian X^T X has a non-finite value (the calibration activations overflowed?)";
       return false;
     }
+  if (opt.fp8 && bits != 8) {
+    error = "FP8 codes are 8-bit";
+    return false;
+  }
   const bool sym = symmetric || bits == 8;
   const int64_t G = K / groupSize;
+  // One group's grid: integer codes (groupParams), or FP8 values times the group's scale.
+  const float fp8Top = fp8Max(opt.fp8Format);
+  auto paramsOf = [&](const float *vals) {
+    if (!opt.fp8)
+      return groupParams(vals, groupSize, 1, bits, sym);
+    float amax = 0.0f;
+    for (int64_t i = 0; i < groupSize; ++i)
+      amax = std::max(amax, std::fabs(vals[i]));
+    GroupParams p;
+    p.scale = amax > 0.0f ? amax / fp8Top : 1.0f;
+    return p;
+  };
+  auto quantize = [&](float v, const GroupParams &p) {
+    return opt.fp8 ? static_cast<int>(floatToFp8(v / p.scale, opt.fp8Format, /*saturate=*/true)) : quantizeCode(v, p);
+  };
+  auto dequantize = [&](int c, const GroupParams &p) {
+    return opt.fp8 ? fp8ToFloat(static_cast<uint8_t>(c), opt.fp8Format) * p.scale : dequantizeCode(c, p);
+  };
   // Work on rows = outputs, columns = inputs, as the paper does.
   std::vector<double> W(static_cast<size_t>(N * K)), H(h, h + K * K);
   for (int64_t k = 0; k < K; ++k)
@@ -77,7 +101,7 @@ bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits
     std::vector<float> vals(groupSize);
     for (int64_t i = 0; i < groupSize; ++i)
       vals[i] = static_cast<float>(W[n * K + g * groupSize + i]);
-    return groupParams(vals.data(), groupSize, 1, bits, sym);
+    return paramsOf(vals.data());
   };
   if (opt.actOrder) {
     // Static groups: parameters from the original weights, in original input order.
@@ -139,15 +163,15 @@ bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits
           std::vector<float> vals(groupSize);
           for (int64_t t = 0; t < groupSize; ++t)
             vals[t] = static_cast<float>(Wp[n * K + i + t]);
-          params[n * G + g] = groupParams(vals.data(), groupSize, 1, bits, sym);
+          params[n * G + g] = paramsOf(vals.data());
         }
       const double d = U[i * K + i];
       for (int64_t n = 0; n < N; ++n) {
         const GroupParams &p = params[n * G + g];
         const double wv = Wp[n * K + i];
-        int c = quantizeCode(static_cast<float>(wv), p);
+        int c = quantize(static_cast<float>(wv), p);
         codes[n * K + orig] = c;
-        double e = (wv - dequantizeCode(c, p)) / d;
+        double e = (wv - dequantize(c, p)) / d;
         err[n * B + (i - i1)] = e;
         for (int64_t j = i + 1; j < i2; ++j)
           Wp[n * K + j] -= e * U[i * K + j];
@@ -162,7 +186,22 @@ bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits
         Wp[n * K + j] -= s;
       }
   }
-  packCodes(codes, params, bits, groupSize, K, N, sym, out);
+  if (!opt.fp8) {
+    packCodes(codes, params, bits, groupSize, K, N, sym, out);
+    return true;
+  }
+  out = QuantizedWeight();
+  out.bits = 8;
+  out.fp8 = true;
+  out.fp8Format = opt.fp8Format;
+  out.symmetric = true;
+  out.groupSize = groupSize;
+  out.K = K;
+  out.N = N;
+  out.data.assign(codes.begin(), codes.end()); // FP8 codes, one byte each, [N, K]
+  out.scales.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i)
+    out.scales[i] = params[i].scale;
   return true;
 }
 

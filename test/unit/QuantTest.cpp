@@ -160,6 +160,69 @@ TEST(Quant, Fp8WeightsWithinHalfAStep) {
   }
 }
 
+// GPTQ with FP8 codes: with a diagonal Hessian no error moves between inputs, so it equals round-to-nearest FP8
+// (quantizeFp8) code for code; with correlated inputs its layer output error ||X (W - Wq)|| is below
+// round-to-nearest's; FP8 codes need 8 bits.
+TEST(Quant, GptqFp8CodesEqualNearestWithoutCorrelationAndBeatItWith) {
+  const int64_t K = 64, N = 16, rows = 256;
+  auto w = randomWeights(K, N, 5);
+  for (Fp8Format f : {Fp8Format::E4M3FN, Fp8Format::E5M2}) {
+    quant::GptqOptions opt;
+    opt.fp8 = true;
+    opt.fp8Format = f;
+    std::vector<float> diag(static_cast<size_t>(K * K), 0.0f);
+    for (int64_t k = 0; k < K; ++k)
+      diag[k * K + k] = 0.5f + 0.01f * static_cast<float>(k);
+    quant::QuantizedWeight g, r;
+    std::string err;
+    ASSERT_TRUE(quant::quantizeGptq(w.data(), diag.data(), K, N, 8, K, true, opt, g, err)) << err;
+    ASSERT_TRUE(quant::quantizeFp8(w.data(), K, N, f, K, r, err)) << err;
+    EXPECT_TRUE(g.fp8 && g.fp8Format == f && g.bits == 8);
+    EXPECT_EQ(g.data, r.data);
+    EXPECT_EQ(g.scales, r.scales);
+    // Correlated inputs: x_k = z_0 + 0.3 z_k.
+    std::mt19937 rng(9);
+    std::normal_distribution<float> nd;
+    std::vector<float> X(static_cast<size_t>(rows * K)), h(static_cast<size_t>(K * K), 0.0f);
+    for (int64_t i = 0; i < rows; ++i) {
+      const float common = nd(rng);
+      for (int64_t k = 0; k < K; ++k)
+        X[i * K + k] = common + 0.3f * nd(rng);
+    }
+    for (int64_t a = 0; a < K; ++a)
+      for (int64_t b = 0; b < K; ++b) {
+        double acc = 0;
+        for (int64_t i = 0; i < rows; ++i)
+          acc += static_cast<double>(X[i * K + a]) * X[i * K + b];
+        h[a * K + b] = static_cast<float>(acc / rows);
+      }
+    ASSERT_TRUE(quant::quantizeGptq(w.data(), h.data(), K, N, 8, K, true, opt, g, err)) << err;
+    auto outputError = [&](const quant::QuantizedWeight &q) {
+      std::vector<float> wq(w.size());
+      quant::dequantize(q, wq.data());
+      double e = 0;
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t n = 0; n < N; ++n) {
+          double d = 0;
+          for (int64_t k = 0; k < K; ++k)
+            d += static_cast<double>(X[i * K + k]) * (w[k * N + n] - wq[k * N + n]);
+          e += d * d;
+        }
+      return e;
+    };
+    EXPECT_LT(outputError(g), 0.7 * outputError(r)) << (f == Fp8Format::E4M3FN ? "e4m3" : "e5m2");
+  }
+  quant::GptqOptions opt;
+  opt.fp8 = true;
+  std::vector<float> h(static_cast<size_t>(K * K), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    h[k * K + k] = 1.0f;
+  quant::QuantizedWeight q;
+  std::string err;
+  EXPECT_FALSE(quant::quantizeGptq(w.data(), h.data(), K, N, 4, K, true, opt, q, err));
+  EXPECT_EQ(err, "FP8 codes are 8-bit");
+}
+
 struct Case {
   int bits;
   bool symmetric;

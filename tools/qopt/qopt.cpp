@@ -66,6 +66,12 @@ static cl::opt<std::string> actScale("act-scale",
                                               "input, from calibration; needs --calib; fp8's default) or dynamic "
                                               "(per row, at run time; w8a8's default)"),
                                      cl::init(""), cl::cat(category));
+static cl::opt<bool> gptqRounding("gptq",
+                                  cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
+                                           "the inputs not yet rounded, through the calibrated Hessian) instead of "
+                                           "to nearest: with rtn4, rtn3, int8, fp8w, fp8 and w8a8; needs --calib "
+                                           "(gptq4 and gptq3 are rtn4 and rtn3 with it)"),
+                                  cl::cat(category));
 static cl::opt<double> smoothAlpha("smooth-alpha",
                                    cl::desc("SmoothQuant's migration strength of --quantize=w8a8, in [0, 1] "
                                             "(default 0.5; larger moves more of the activations' range into the "
@@ -231,7 +237,7 @@ int main(int argc, char **argv) {
   opts.raise = raise;
   opts.quantizeLmHead = quantizeLmHead;
   std::string schemeError;
-  if (!qopt::setQuantScheme(quantize, groupSize, granularity, opts, schemeError)) {
+  if (!qopt::setQuantScheme(quantize, groupSize, granularity, gptqRounding, opts, schemeError)) {
     llvm::errs() << "qopt: error: " << schemeError << "\n";
     return 1;
   }

@@ -119,12 +119,15 @@ struct GptqOptions {
   double damp = 0.01;     // added to H's diagonal, as a fraction of its mean
   int64_t blockSize = 128; // columns per lazy batch update
   bool actOrder = false;  // quantize inputs in decreasing order of H's diagonal (with groups fixed up front)
+  bool fp8 = false;       // bits 8: FP8 codes in fp8Format (quantizeFp8's grid and scales) instead of int8
+  Fp8Format fp8Format = Fp8Format::E4M3FN;
 };
 
 // GPTQ (Frantar et al.): quantizes W [K, N] column by column (input by input), spreading each column's
 // rounding error over the not yet quantized columns through the inverse Hessian H^-1, H = X^T X / rows [K, K].
 // Group parameters come from the partially updated weights as each group starts (or, with actOrder, from the
-// original weights). Emits the same format as quantizeRtn.
+// original weights). Emits the same format as quantizeRtn (options.fp8: as quantizeFp8, a group's scale its
+// largest magnitude over the format's largest value, each weight rounded to the nearest FP8 value).
 bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits, int64_t groupSize,
                   bool symmetric, const GptqOptions &options, QuantizedWeight &out, std::string &error);
 
