@@ -443,6 +443,7 @@ int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &erro
     if (in.view)
       continue;
     auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+    bool skipped = false; // QRT_SKIP
     if (in.host) { // shape arithmetic: the reference kernel on the host arena
       if (!family.reference(args, err)) {
         error = where() + err;
@@ -469,8 +470,8 @@ int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &erro
           return QRT_ERROR_EXECUTION;
         }
       }
-      if (std::find(skip.begin(), skip.end(), family.name) == skip.end() &&
-          !backend->launch(bound[entryIndex][pc], args, err)) {
+      skipped = !skip.empty() && std::find(skip.begin(), skip.end(), family.name) != skip.end();
+      if (!skipped && !backend->launch(bound[entryIndex][pc], args, err)) {
         error = where() + err;
         return QRT_ERROR_EXECUTION;
       }
@@ -480,7 +481,8 @@ int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &erro
         error = where() + err;
         return QRT_ERROR_EXECUTION;
       }
-      std::string key = std::string(family.name) + (in.host || fallback[entryIndex][pc] ? " (host)" : "");
+      std::string key = std::string(family.name) + (in.host || fallback[entryIndex][pc] ? " (host)" : "") +
+                        (skipped ? " (skipped)" : "");
       if (const qopt::num::Attr *fn = in.attrs.find("fn"))
         key += "." + fn->s;
       auto &slot = kernelTime[key];
