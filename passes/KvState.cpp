@@ -198,6 +198,10 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       return;
     }
 
+    if (dtype != "f32" && dtype != "f16") {
+      func.emitError() << "qopt-kv-state: dtype must be f32 or f16, got '" << dtype << "'";
+      return signalPassFailure();
+    }
     llvm::StringMap<int64_t> bounds;
     std::string error;
     if (!parseDimBounds(maxDims, bounds, error)) {
@@ -233,9 +237,17 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       if (!bound(c, 0, shape[0]) || !bound(c, c.axis, shape[c.axis]))
         return signalPassFailure();
       auto name = func.getArgAttrOfType<StringAttr>(c.past.getArgNumber(), "nn.name");
+      Type element = type.getElementType();
+      if (dtype == "f16") {
+        if (!element.isF32()) {
+          func.emitError() << "qopt-kv-state: dtype=f16 stores float32 caches as float16; this cache is " << type;
+          return signalPassFailure();
+        }
+        element = b.getF16Type();
+      }
       b.setInsertionPointAfter(lastState);
       auto state = nn::StateOp::create(
-          b, c.past.getLoc(), RankedTensorType::get(shape, type.getElementType()),
+          b, c.past.getLoc(), RankedTensorType::get(shape, element),
           name ? name : b.getStringAttr("kv." + std::to_string(c.past.getArgNumber())));
       lastState = state;
       b.setInsertionPoint(c.concat);

@@ -208,6 +208,7 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.raise) {
     KvStatePassOptions kv;
     kv.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
+    kv.dtype = options.kvCache;
     pm.addNestedPass<func::FuncOp>(createKvStatePass(kv));
   }
   // One launch per remaining op.

@@ -183,10 +183,12 @@ LogicalResult KvAppendOp::verify() {
   if (!cache.hasStaticShape())
     return emitOpError() << "expects a cache of static shape";
   int64_t axis = getAxis();
+  // A float16 cache (qopt-kv-state dtype=f16) takes float32 entries, rounded as they are stored.
+  const bool widening = update.getElementType().isF32() && cache.getElementType().isF16();
   if (update.getRank() != cache.getRank() || axis < 1 || axis >= cache.getRank() ||
-      update.getElementType() != cache.getElementType())
-    return emitOpError() << "expects new entries " << update << " of the cache's rank and element type, and an "
-                         << "axis after the batch dim";
+      (update.getElementType() != cache.getElementType() && !widening))
+    return emitOpError() << "expects new entries " << update << " of the cache's rank and element type (f32 for "
+                         << "an f16 cache), and an axis after the batch dim";
   for (int64_t d = 1; d < cache.getRank(); ++d)
     if (d != axis && !update.isDynamicDim(d) && update.getDimSize(d) != cache.getDimSize(d))
       return emitOpError() << "new entries " << update << " differ from the cache " << cache << " in dim " << d;

@@ -141,8 +141,8 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
   int64_t axis = l.attrs->getInt("axis", 2);
   if (axis < 0)
     axis += rank;
-  if (axis <= 0 || axis >= rank || !elementCopyDtype(l.inputs[0], why)) {
-    why = why.empty() ? "an axis out of range" : why;
+  if (axis <= 0 || axis >= rank || !elementCopyDtype(l.inputs[0], why) || l.inputs[1].dtype != l.inputs[0].dtype) {
+    why = why.empty() ? "an axis out of range, or entries of another dtype than the cache's" : why;
     return false;
   }
   s.body = std::string("qKvAppend<") + elementType(l.inputs[0].dtype) + ", " + std::to_string(axis) + ">(p);";

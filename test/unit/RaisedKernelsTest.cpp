@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 using namespace qopt::num;
@@ -375,6 +376,61 @@ INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32
                          [](const auto &info) { return info.param == DType::F32 ? "f32" : "f64"; });
 
 // linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.
+// A float16 KV cache (qopt-kv-state dtype=f16): kv_append stores float32 entries rounded to float16 (nearest even)
+// and attention over it equals attention over a float32 cache holding those rounded values, bit for bit; a float16
+// cache takes no float64 entries and a float32 cache no float16 ones.
+TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
+  std::mt19937 rng(43);
+  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4;
+  Buffer kc(DType::F16, {B, Hkv, C, D}), vc(DType::F16, {B, Hkv, C, D}), len(DType::I64, {1});
+  Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
+  Attrs axis2;
+  axis2.setInt("axis", 2);
+  auto append = [&](Tensor &cache, const Tensor &x) {
+    Tensor out;
+    KernelArgs args;
+    args.inputs = {&cache, &x, &len.t};
+    args.outputs = {&out};
+    args.attrs = &axis2;
+    std::string err;
+    ASSERT_TRUE(inferShapes(*lookupFamily("kv_append"), args, err)) << err;
+    ASSERT_EQ(out.dtype, cache.dtype);
+    out.data = cache.data;
+    ASSERT_TRUE(lookupFamily("kv_append")->reference(args, err)) << err;
+  };
+  const int64_t S = 3;
+  Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3), v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+  append(kc.t, k.t);
+  append(vc.t, v.t);
+  for (int64_t h = 0; h < Hkv; ++h) // the float32 cache holds the rounded entries
+    for (int64_t i = 0; i < S * D; ++i) {
+      const int64_t at = h * C * D + i, from = h * S * D + i;
+      ASSERT_EQ(kc.t.as<uint16_t>()[at], floatToHalf(k.t.as<float>()[from]));
+      ASSERT_EQ(vc.t.as<uint16_t>()[at], floatToHalf(v.t.as<float>()[from]));
+      kw.t.as<float>()[at] = halfToFloat(kc.t.as<uint16_t>()[at]);
+      vw.t.as<float>()[at] = halfToFloat(vc.t.as<uint16_t>()[at]);
+    }
+  Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
+  Attrs attrs;
+  attrs.setFloat("scale", 0.5);
+  attrs.setInt("causal", 1);
+  Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs);
+  Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+  ASSERT_EQ(got.t.shape, want.t.shape);
+  EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
+  // Refusals.
+  Buffer x64 = randomBuffer(DType::F64, {B, Hkv, 1, D}, rng, -1, 1);
+  Buffer x16(DType::F16, {B, Hkv, 1, D}), c32(DType::F32, {B, Hkv, C, D});
+  std::string err;
+  run("kv_append", {&kc.t, &x64.t, &len.t}, axis2, &err);
+  EXPECT_NE(err.find("the new entries' dtype differs from the cache's (a float16 cache takes float32 entries)"),
+            std::string::npos)
+      << err;
+  err.clear();
+  run("kv_append", {&c32.t, &x16.t, &len.t}, axis2, &err);
+  EXPECT_NE(err.find("the new entries' dtype differs from the cache's"), std::string::npos) << err;
+}
+
 TEST(RaisedKernelShapes, LinearSplitEqualsTheLayers) {
   std::mt19937 rng(41);
   Buffer x = randomBuffer(DType::F32, {3, 16}, rng, -2, 2);

@@ -130,6 +130,11 @@ static cl::opt<std::string> target("target",
                                             "cuda:sm_90a,sm_80): CUDA kernels generated into model.bin (needs "
                                             "NVRTC from a CUDA toolkit); qrun runs either on the CPU too"),
                                    cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> kvCache("kv-cache",
+                                    cl::desc("Element type of a decoder's KV cache state: f32 (the default) or f16 "
+                                             "(half the bytes; keys and values rounded to float16 as they are "
+                                             "stored; the CPU backend for now: CUDA kernels for it come next)"),
+                                    cl::init("f32"), cl::cat(category));
 static cl::opt<std::string> floatWeights("float-weights",
                                          cl::desc("How float layers' weights and embedding tables are stored: f16 "
                                                   "(the default for a CUDA target) or f32 (the default for the CPU)"),
@@ -285,6 +290,16 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights == "f16";
+  if (kvCache != "f32" && kvCache != "f16") {
+    llvm::errs() << "qopt: error: --kv-cache must be f32 or f16\n";
+    return 1;
+  }
+  if (kvCache == "f16" && !opts.cudaArchs.empty()) {
+    llvm::errs() << "qopt: error: --kv-cache=f16 has no CUDA kernels yet (its appends and attention would run on "
+                    "the host): use it with --target=cpu\n";
+    return 1;
+  }
+  opts.kvCache = kvCache;
   if (emit.empty() && outputFile.empty()) {
     llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
     return 1;

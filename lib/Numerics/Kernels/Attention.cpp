@@ -64,8 +64,10 @@ bool attentionInfer(const KernelArgs &a, std::string &err) {
   };
   if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
     return fail("expects rank-4 q, k, v ([batch, heads, sequence, head dim])");
-  if ((q.dtype != DType::F32 && q.dtype != DType::F64) || k.dtype != q.dtype || v.dtype != q.dtype)
-    return fail("expects float32 or float64 q, k, v of one dtype");
+  // float16 caches (qopt-kv-state dtype=f16) are read as float32.
+  const bool halfCache = a.in(4) && q.dtype == DType::F32 && k.dtype == DType::F16 && v.dtype == DType::F16;
+  if ((q.dtype != DType::F32 && q.dtype != DType::F64) || ((k.dtype != q.dtype || v.dtype != q.dtype) && !halfCache))
+    return fail("expects float32 or float64 q, k, v of one dtype (or float32 q over float16 caches)");
   // With a cache (operand 4, the length before this run's keys were appended) k and v are the cache buffers: their
   // batch may exceed q's and the valid keys are its first length + S rows, which run() checks.
   const Tensor *cacheLen = a.in(4);
@@ -241,6 +243,27 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
     if (!rotaryQueries(a, rotated, /*run=*/true, err))
       return false;
     args.inputs[0] = &rotated;
+  }
+  // float16 caches: the keys this run reads (the first cache_length + S rows of each plane) widened to float32.
+  Tensor kWide, vWide;
+  std::vector<float> kStore, vStore;
+  if (a.in(1)->dtype == DType::F16) {
+    const int64_t T_ = a.in(4)->as<int64_t>()[0] + a.in(0)->shape[2];
+    auto widen = [&](const Tensor &c, Tensor &wide, std::vector<float> &store) {
+      const int64_t planes = c.shape[0] * c.shape[1], C = c.shape[2], D = c.shape[3];
+      wide = c;
+      wide.dtype = DType::F32;
+      store.assign(static_cast<size_t>(c.numel()), 0.0f);
+      wide.data = store.data();
+      const uint16_t *src = c.as<uint16_t>();
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t i = 0; i < std::min(T_, C) * D; ++i)
+          store[p * C * D + i] = halfToFloat(src[p * C * D + i]);
+    };
+    widen(*a.in(1), kWide, kStore);
+    widen(*a.in(2), vWide, vStore);
+    args.inputs[1] = &kWide;
+    args.inputs[2] = &vWide;
   }
   if (a.in(0)->dtype == DType::F32)
     attentionGemm(args);

@@ -46,8 +46,9 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   };
   if (x.rank() != cache.rank() || !normalizeAxis(axis, cache.rank()) || axis == 0)
     return fail("expects new entries of the cache's rank and a sequence axis after the batch dim");
-  if (x.dtype != cache.dtype)
-    return fail("the new entries' dtype differs from the cache's");
+  // A float16 cache (qopt-kv-state dtype=f16) stores float32 entries rounded to nearest even.
+  if (x.dtype != cache.dtype && !(x.dtype == DType::F32 && cache.dtype == DType::F16))
+    return fail("the new entries' dtype differs from the cache's (a float16 cache takes float32 entries)");
   for (int64_t d = 1; d < cache.rank(); ++d)
     if (d != axis && x.shape[d] != cache.shape[d])
       return fail("dim " + std::to_string(d) + " differs");
@@ -76,11 +77,20 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
     err = "kv_append: batch " + std::to_string(x.shape[0]) + " exceeds the cache's " + std::to_string(cache.shape[0]);
     return false;
   }
-  int64_t outer = x.shape[0], inner = static_cast<int64_t>(dtypeSize(x.dtype));
+  int64_t outer = x.shape[0], elems = 1;
   for (int64_t d = 1; d < axis; ++d)
     outer *= x.shape[d];
   for (int64_t d = axis + 1; d < x.rank(); ++d)
-    inner *= x.shape[d];
+    elems *= x.shape[d];
+  if (cache.dtype != x.dtype) { // float32 entries into a float16 cache
+    uint16_t *dst = cache.as<uint16_t>();
+    const float *src = x.as<float>();
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < S * elems; ++i)
+        dst[(o * capacity + len) * elems + i] = floatToHalf(src[o * S * elems + i]);
+    return true;
+  }
+  const int64_t inner = elems * static_cast<int64_t>(dtypeSize(x.dtype));
   auto *dst = static_cast<uint8_t *>(cache.data);
   const auto *src = static_cast<const uint8_t *>(x.data);
   for (int64_t o = 0; o < outer && S > 0; ++o)
