@@ -554,7 +554,8 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
     ListOption<"maxDims", "max-dims", "std::string", "Bounds of dynamic dims as NAME=N (the cache capacity is the past dim's)">,
     Option<"dtype", "dtype", "std::string", "\"f32\"",
            "Element type of the cache state: f32 (the graph's), or f16 (float32 keys and values rounded to nearest "
-           "even as nn.kv_append stores them; attention reads them back as float32): half the state's bytes">,
+           "even, saturated to +-65504, as nn.kv_append stores them; attention reads them back as float32): half "
+           "the state's bytes">,
   ];
 }
 

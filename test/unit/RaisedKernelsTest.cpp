@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -376,8 +377,8 @@ INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32
                          [](const auto &info) { return info.param == DType::F32 ? "f32" : "f64"; });
 
 // linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.
-// A float16 KV cache (qopt-kv-state dtype=f16): kv_append stores float32 entries rounded to float16 (nearest even)
-// and attention over it equals attention over a float32 cache holding those rounded values, bit for bit; a float16
+// A float16 KV cache (qopt-kv-state dtype=f16): kv_append stores float32 entries rounded to float16 (nearest even,
+// saturated to the largest finite half) and attention over it equals attention over a float32 cache holding those rounded values, bit for bit; a float16
 // cache takes no float64 entries and a float32 cache no float16 ones.
 TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
   std::mt19937 rng(43);
@@ -400,13 +401,18 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
   };
   const int64_t S = 3;
   Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3), v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+  k.t.as<float>()[1] = 7e4f; // past float16's range: saturated to +-65504, not infinite
+  v.t.as<float>()[2] = -1e9f;
   append(kc.t, k.t);
   append(vc.t, v.t);
+  EXPECT_EQ(kc.t.as<uint16_t>()[1], 0x7BFF);
+  EXPECT_EQ(vc.t.as<uint16_t>()[2], 0xFBFF);
+  auto saturated = [](float x) { return floatToHalf(std::min(std::max(x, -65504.0f), 65504.0f)); };
   for (int64_t h = 0; h < Hkv; ++h) // the float32 cache holds the rounded entries
     for (int64_t i = 0; i < S * D; ++i) {
       const int64_t at = h * C * D + i, from = h * S * D + i;
-      ASSERT_EQ(kc.t.as<uint16_t>()[at], floatToHalf(k.t.as<float>()[from]));
-      ASSERT_EQ(vc.t.as<uint16_t>()[at], floatToHalf(v.t.as<float>()[from]));
+      ASSERT_EQ(kc.t.as<uint16_t>()[at], saturated(k.t.as<float>()[from]));
+      ASSERT_EQ(vc.t.as<uint16_t>()[at], saturated(v.t.as<float>()[from]));
       kw.t.as<float>()[at] = halfToFloat(kc.t.as<uint16_t>()[at]);
       vw.t.as<float>()[at] = halfToFloat(vc.t.as<uint16_t>()[at]);
     }

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/Kernels.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -46,7 +47,8 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   };
   if (x.rank() != cache.rank() || !normalizeAxis(axis, cache.rank()) || axis == 0)
     return fail("expects new entries of the cache's rank and a sequence axis after the batch dim");
-  // A float16 cache (qopt-kv-state dtype=f16) stores float32 entries rounded to nearest even.
+  // A float16 cache (qopt-kv-state dtype=f16) stores float32 entries rounded to nearest even, saturated to the
+  // largest finite half (as the GPU's conversions do).
   if (x.dtype != cache.dtype && !(x.dtype == DType::F32 && cache.dtype == DType::F16))
     return fail("the new entries' dtype differs from the cache's (a float16 cache takes float32 entries)");
   for (int64_t d = 1; d < cache.rank(); ++d)
@@ -82,12 +84,12 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
     outer *= x.shape[d];
   for (int64_t d = axis + 1; d < x.rank(); ++d)
     elems *= x.shape[d];
-  if (cache.dtype != x.dtype) { // float32 entries into a float16 cache
+  if (cache.dtype != x.dtype) { // float32 entries into a float16 cache, saturated (a key stays finite), NaN kept
     uint16_t *dst = cache.as<uint16_t>();
     const float *src = x.as<float>();
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t i = 0; i < S * elems; ++i)
-        dst[(o * capacity + len) * elems + i] = floatToHalf(src[o * S * elems + i]);
+        dst[(o * capacity + len) * elems + i] = floatToHalf(std::clamp(src[o * S * elems + i], -65504.0f, 65504.0f));
     return true;
   }
   const int64_t inner = elems * static_cast<int64_t>(dtypeSize(x.dtype));
