@@ -43,7 +43,7 @@ bool isRowProduct(kern::LaunchOp l) {
       l.getNumOperands() < 2)
     return false;
   auto x = dyn_cast<RankedTensorType>(l.getOperand(0).getType());
-  if (!x || x.getRank() == 0 || !x.hasStaticShape() || !x.getElementType().isF32())
+  if (!x || x.getRank() == 0 || !x.hasStaticShape() || !x.getElementType().isF32() || x.getShape().back() <= 0)
     return false;
   const int64_t rows = x.getNumElements() / x.getShape().back();
   return rows >= 1 && rows <= kMaxRows;

@@ -116,3 +116,16 @@ func.func @no_fusion(%a: tensor<?x64xf32>, %r: tensor<?x64xf32>, %b: tensor<17x6
   %y6 = kern.launch "matmul_q"(%n1, %wh) {attrs = {bits = 16 : i64}} : (tensor<2x64xf32>, tensor<64x64xf16>) -> tensor<2x64xf32>
   return %h1#0, %h2#0, %h3#1, %o3, %h4#1, %s#1, %y6 : tensor<?x64xf32>, tensor<17x64xf32>, tensor<2x64xf32>, tensor<2x64xf32>, tensor<2x64xf32>, tensor<2x64xf32>, tensor<2x64xf32>
 }
+
+// -----
+
+// An empty row (K = 0) is no product of rows: left alone (no division by a zero width).
+// CHECK-LABEL: func @empty
+// CHECK: kern.launch "rms_norm"
+func.func @empty(%x: tensor<1x0xf32>) -> tensor<1x8xf32> {
+  %g = kern.weight dense<1.0> : tensor<0xf32>
+  %w = kern.weight dense<0.5> : tensor<8x0xf16>
+  %n = kern.launch "rms_norm"(%x, %g) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x0xf32>, tensor<0xf32>) -> tensor<1x0xf32>
+  %y = kern.launch "matmul_q"(%n, %w) {attrs = {bits = 16 : i64}} : (tensor<1x0xf32>, tensor<8x0xf16>) -> tensor<1x8xf32>
+  return %y : tensor<1x8xf32>
+}
