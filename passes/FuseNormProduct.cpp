@@ -116,16 +116,21 @@ SmallVector<kern::LaunchOp> normReaders(Value x, Value normed, Value scale) {
   return readers;
 }
 
+// The unspecialized launches of `kernel` in `f` with these operand and result counts.
+SmallVector<kern::LaunchOp> launchesOf(func::FuncOp f, StringRef kernel, unsigned operands, unsigned results) {
+  SmallVector<kern::LaunchOp> out;
+  f.walk([&](kern::LaunchOp l) {
+    if (l.getKernel() == kernel && l.getNumOperands() == operands && l.getNumResults() == results && !l.getVariant())
+      out.push_back(l);
+  });
+  return out;
+}
+
 // add_rms_norm(r, o, g) with o a plain product's only use, and a norm its readers can take -> the product adds r;
 // an rms_norm of its result remains, for fuseNorms. (Where the norm stays a launch, add_rms_norm reads the two
 // rows once, as the product's epilogue would: nothing to gain.)
 void fuseResiduals(func::FuncOp f) {
-  SmallVector<kern::LaunchOp> adds;
-  f.walk([&](kern::LaunchOp l) {
-    if (l.getKernel() == "add_rms_norm" && l.getNumOperands() == 3 && l.getNumResults() == 2 && !l.getVariant())
-      adds.push_back(l);
-  });
-  for (kern::LaunchOp add : adds) {
+  for (kern::LaunchOp add : launchesOf(f, "add_rms_norm", 3, 2)) {
     if (normReaders(add.getOperand(0), add.getResult(1), add.getOperand(2)).empty())
       continue;
     for (unsigned p : {1u, 0u}) {
@@ -155,12 +160,7 @@ void fuseResiduals(func::FuncOp f) {
 
 // rms_norm(x, g) read only as x by row products -> each takes x and g (operand 4, norm_epsilon).
 void fuseNorms(func::FuncOp f) {
-  SmallVector<kern::LaunchOp> norms;
-  f.walk([&](kern::LaunchOp l) {
-    if (l.getKernel() == "rms_norm" && l.getNumOperands() == 2 && l.getNumResults() == 1 && !l.getVariant())
-      norms.push_back(l);
-  });
-  for (kern::LaunchOp norm : norms) {
+  for (kern::LaunchOp norm : launchesOf(f, "rms_norm", 2, 1)) {
     SmallVector<kern::LaunchOp> readers = normReaders(norm.getOperand(0), norm.getResult(0), norm.getOperand(1));
     if (readers.empty())
       continue;

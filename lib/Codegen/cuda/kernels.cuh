@@ -215,6 +215,11 @@ template <typename E> __device__ void qWhere(const QParams &p) {
 
 //===-- norms --------------------------------------------------------------===//
 
+// 1 / sqrt(mean + eps) of a row of n values whose squares sum to ss, in double as the reference kernels take it.
+__device__ __forceinline__ float qInvRms(double ss, i64 n, double eps) {
+  return static_cast<float>(1.0 / sqrt(ss / static_cast<double>(n) + eps));
+}
+
 // One row: y = g * (x / sqrt(mean(x^2) + eps)), the sum of squares in double as the reference. With a residual
 // `b`, x + b is normalized and also written to `sum` (add_rms_norm).
 __device__ void qRmsNormRow(const float *x, const float *b, float *sum, const float *g, i64 gn, float *y, i64 C,
@@ -235,7 +240,7 @@ __device__ void qRmsNormRow(const float *x, const float *b, float *sum, const fl
     for (int t = 0; t < kHeld; ++t)
       ss += static_cast<double>(v[t]) * v[t];
     ss = qBlockSum(ss, scratch);
-    const float inv = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(C) + eps));
+    const float inv = qInvRms(ss, C, eps);
 #pragma unroll
     for (int t = 0; t < kHeld; ++t) {
       const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
@@ -258,7 +263,7 @@ __device__ void qRmsNormRow(const float *x, const float *b, float *sum, const fl
     ss += v * v;
   }
   ss = qBlockSum(ss, scratch);
-  const float inv = static_cast<float>(1.0 / sqrt(ss / static_cast<double>(C) + eps));
+  const float inv = qInvRms(ss, C, eps);
   for (i64 k = threadIdx.x; k < C; k += blockDim.x)
     y[k] = g[gn == 1 ? 0 : k] * (x[k] * inv);
 }
@@ -384,7 +389,7 @@ __device__ float qBlockInvRms(const float *x, i64 K, double eps) {
   for (i64 k = threadIdx.x; k < K; k += blockDim.x)
     ss += static_cast<double>(x[k]) * x[k];
   ss = qBlockSum(ss, scratch);
-  return static_cast<float>(1.0 / sqrt(ss / static_cast<double>(K) + eps));
+  return qInvRms(ss, K, eps);
 }
 
 // x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
@@ -769,7 +774,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   if (NORM) // x row 2q + e's 1 / rms, from the lanes of row group 2q + e
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
-      const float inv = static_cast<float>(1.0 / sqrt(static_cast<double>(ss[mt]) / static_cast<double>(K) + eps));
+      const float inv = qInvRms(ss[mt], K, eps);
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const float r = __shfl_sync(0xffffffffu, inv, 4 * (2 * q + e));
@@ -922,7 +927,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     double total = 0.0;
     for (int v = 0; v < warps; ++v)
       total += ssWarp[v];
-    inv = static_cast<float>(1.0 / sqrt(total / static_cast<double>(K) + eps));
+    inv = qInvRms(total, K, eps);
   }
   // This lane's B column g carries term g / 4 of lane g % 4's k: only lanes with g % 4 == q read x.
   const bool xlane = (g & 3) == q;
