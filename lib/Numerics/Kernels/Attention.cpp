@@ -244,7 +244,8 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
       return false;
     args.inputs[0] = &rotated;
   }
-  // float16 caches: the keys this run reads (the first cache_length + S rows of each plane) widened to float32.
+  // float16 caches: the keys this run reads (the first cache_length + S rows of each plane, which the check above
+  // keeps within the capacity) widened to float32, as caches of exactly those rows (no copy of the unread rest).
   Tensor kWide, vWide;
   std::vector<float> kStore, vStore;
   if (a.in(1)->dtype == DType::F16) {
@@ -253,12 +254,13 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
       const int64_t planes = c.shape[0] * c.shape[1], C = c.shape[2], D = c.shape[3];
       wide = c;
       wide.dtype = DType::F32;
-      store.assign(static_cast<size_t>(c.numel()), 0.0f);
+      wide.shape[2] = T_;
+      store.resize(static_cast<size_t>(planes * T_ * D));
       wide.data = store.data();
       const uint16_t *src = c.as<uint16_t>();
       for (int64_t p = 0; p < planes; ++p)
-        for (int64_t i = 0; i < std::min(T_, C) * D; ++i)
-          store[p * C * D + i] = halfToFloat(src[p * C * D + i]);
+        for (int64_t i = 0; i < T_ * D; ++i)
+          store[p * T_ * D + i] = halfToFloat(src[p * C * D + i]);
     };
     widen(*a.in(1), kWide, kStore);
     widen(*a.in(2), vWide, vStore);
