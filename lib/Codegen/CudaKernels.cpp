@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Codegen/Cuda.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <sstream>
@@ -368,38 +369,52 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared;
     // qGemvRow: layers of many rows take up to 4 tiles per block (x split once for each), keeping 2 waves of
     // blocks on a 132-SM GPU.
+    const GemvTuning tune = l.tuning ? *l.tuning : GemvTuning{};
     int64_t perBlock = 1;
     while (row && perBlock < 4 && tiles / (2 * perBlock) >= 2 * 132)
       perBlock *= 2;
+    if (tune.tiles > 0)
+      perBlock = tune.tiles;
     const int64_t blocks = (tiles + perBlock - 1) / perBlock;
     int warps = 1;
     while (warps < 8 && blocks * warps < 2112 && chunks * perBlock >= 8 * 2 * warps)
       warps *= 2;
+    if (tune.warps > 0 && tune.warps <= (row ? 16 : 8))
+      warps = tune.warps;
+    // The cp.async ring's bytes per stage: per warp, chunk of the batch, row and lane a 16-byte word, and codes' scale
+    // and zero point's word.
+    const int batch = tune.batch > 0 ? tune.batch : row ? 2 : 4;
+    const int64_t ringBytes = int64_t{warps} * batch * 2 * 32 * (16 + (half ? 0 : 4) + (zeros ? 4 : 0));
+    const int64_t xBytes = row ? 4 * K : 0;
+    const int stages = tune.stages > 0 && xBytes + tune.stages * ringBytes <= kMaxDynamicShared ? tune.stages : 0;
     if (row) {
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
-               trailingArgs({{act, -1}, {perBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}}) +
+               trailingArgs({{act, -1}, {perBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2}, {stages, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;
       s.geometry.colsPerBlock = static_cast<uint32_t>(16 * perBlock);
       s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
-      s.geometry.sharedBytes = static_cast<uint32_t>(4 * K);
+      s.geometry.sharedBytes = static_cast<uint32_t>(xBytes + stages * ringBytes); // x's hi and lo terms, the ring
       s.geometry.geometryOperand = 0;
-      s.minBlocks = 24 / warps; // 24 warps per SM: ~80 registers (94 unbounded for int4, 16 warps)
+      s.minBlocks = tune.blocksPerSm > 0 ? tune.blocksPerSm : std::max(1, 24 / warps); // 24 warps per SM: ~80
+                                                                   // registers (94 unbounded for int4, 16 warps)
       return true;
     }
     const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0); // a chunk in one group
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") + trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}}) +
-             ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
+             (scaleAfter ? "true" : "false") +
+             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 4}, {stages, 0}}) + ">(p, splits, " +
+             std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
     s.geometry.colsPerBlock = 16;
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+    s.geometry.sharedBytes = static_cast<uint32_t>(stages * ringBytes);
     s.geometry.geometryOperand = 0;
     return true;
   }

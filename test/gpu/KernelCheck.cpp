@@ -9,6 +9,8 @@
 //                                                 Llama-3-8B shapes: checked, then timed (bench/gpu/gemm.sh
 //                                                 prints the linear ones next to PyTorch's)
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
+//   ... --tune tiles=T,warps=W,bps=B,batch=U,stages=S  one-row products of codes with these kernel choices
+//                                                 instead of the compiler's (any subset; repeat --tune to compare)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -24,6 +26,7 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -570,7 +573,8 @@ std::vector<Case> cases() {
   return out;
 }
 
-bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::string &detail) {
+bool runCase(const Case &c, const std::string &arch, const cg::GemvTuning *tuning, std::mt19937 &rng,
+             std::string &detail) {
   const num::KernelFamily *family = num::lookupFamily(c.family);
   if (!family) {
     detail = "no family";
@@ -618,6 +622,7 @@ bool runCase(const Case &c, const std::string &arch, std::mt19937 &rng, std::str
   cg::LaunchDesc desc;
   desc.family = c.family;
   desc.attrs = &c.attrs;
+  desc.tuning = tuning;
   for (size_t i = 0; i < c.inputs.size(); ++i)
     desc.inputs.push_back({c.inputs[i].dtype, c.inputs[i].shape, c.inputs[i].absent});
   for (const num::Tensor &t : ref)
@@ -906,6 +911,17 @@ std::vector<Case> benchCases() {
     g.inputs.push_back(f32({4096}));
     out.push_back(g);
   }
+  // The other one-row products of a Llama-3-8B layer: q/k/v stacked (N = 4096 + 2 x 1024) and o.
+  for (int64_t N : {6144, 4096}) {
+    Case q{"int4 g128 M=1 K=4096 N=" + std::to_string(N), "matmul_q"};
+    q.attrs.setInt("bits", 4);
+    q.attrs.setInt("group_size", 128);
+    q.inputs = {f32({1, 4096}), bytes(DType::U8, {N, 2048}, 0, 255), positiveF32({N, 32}),
+                bytes(DType::U8, {N, 32}, 0, 15)};
+    q.tolerance = 4e-3;
+    q.timed = 200;
+    out.push_back(q);
+  }
   // The down projection with the residual add in its epilogue, int4 g128 one row (qGemvRow).
   Case dr{"int4 g128 M=1 K=14336 N=4096 +residual", "matmul_q"};
   dr.attrs.setInt("bits", 4);
@@ -950,9 +966,30 @@ int main(int argc, char **argv) {
   std::string arch = "sm_90a";
   bool bench = false;
   std::string only;
+  std::vector<std::pair<std::string, cg::GemvTuning>> tunings;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--arch" && i + 1 < argc)
       arch = argv[++i];
+    else if (std::string(argv[i]) == "--tune" && i + 1 < argc) {
+      cg::GemvTuning t;
+      const std::string spec = argv[++i];
+      std::stringstream ss(spec);
+      std::string item;
+      bool ok = true;
+      while (ok && spec != "default" && std::getline(ss, item, ',')) {
+        const size_t eq = item.find('=');
+        const std::string key = item.substr(0, eq);
+        int *field = key == "tiles" ? &t.tiles : key == "warps" ? &t.warps : key == "bps" ? &t.blocksPerSm
+                     : key == "batch" ? &t.batch : key == "stages" ? &t.stages : nullptr;
+        ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
+      }
+      if (!ok) {
+        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,stages=S (any of them; 0 or absent: the "
+                             "compiler's choice) or default\n");
+        return 2;
+      }
+      tunings.emplace_back(spec, t);
+    }
     else if (std::string(argv[i]) == "--bench")
       bench = true;
     else if (std::string(argv[i]) == "--only" && i + 1 < argc)
@@ -960,14 +997,19 @@ int main(int argc, char **argv) {
   }
   std::mt19937 rng(1234);
   int passed = 0, failed = 0;
+  if (tunings.empty())
+    tunings.emplace_back("", cg::GemvTuning{});
   for (const Case &c : bench ? benchCases() : cases()) {
     if (c.name.find(only) == std::string::npos)
       continue;
-    std::string detail;
-    bool ok = runCase(c, arch, rng, detail);
-    std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", c.name.c_str(), detail.c_str());
-    std::fflush(stdout);
-    (ok ? passed : failed)++;
+    for (const auto &[spec, tuning] : tunings) { // each --tune (one-row products of codes only)
+      std::string detail;
+      bool ok = runCase(c, arch, &tuning, rng, detail);
+      const std::string name = spec.empty() ? c.name : c.name + " [" + spec + "]";
+      std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.c_str());
+      std::fflush(stdout);
+      (ok ? passed : failed)++;
+    }
   }
   if (!bench && std::string("argmax helper").find(only) != std::string::npos) {
     std::string detail;

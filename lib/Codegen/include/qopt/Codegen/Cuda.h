@@ -30,10 +30,19 @@ struct OperandDesc {
   bool absent = false;
 };
 
+// A matrix-vector kernel's choices (qGemvRow, qGemvMma) that the compiler otherwise derives from the shapes (0:
+// derive), for measuring others (qopt-gpu-kernel-check --tune): 16-row tiles per block and blocks per SM the
+// registers are capped for (qGemvRow), warps per block, chunks per batch of loads, and batches in flight through
+// shared memory (cp.async; 0: none, loads into registers).
+struct GemvTuning {
+  int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0, stages = 0;
+};
+
 struct LaunchDesc {
   std::string family;
   const num::Attrs *attrs = nullptr;
   std::vector<OperandDesc> inputs, results;
+  const GemvTuning *tuning = nullptr;
 };
 
 // How the runtime launches a kernel (model.bin's kernels section). gridDim.x covers operand `geometryOperand`
