@@ -303,6 +303,47 @@ bool linear(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
   return true;
 }
 
+// qGemvRow's launch for `tiles` tiles of 16 weight rows, K in `chunks` chunks of 4 words, on a GPU of 132 SMs
+// (H100/H200; other GPUs run it correctly, with another balance). Registers are capped at 128 per thread for 16
+// warps per SM (at 80, 24 warps, the int4 kernel spilled and ran slower): blocksPerSm = 16 / warps, fewer where the
+// block's shared memory (x split, `xBytes`, and the reductions) allows fewer. All blocks are resident at once (one
+// wave): a block takes tilesPerBlock tiles one after the other over the x it split once, and the choice maximizes
+// the balance (the average tiles per SM over the most any SM takes) weighted by the square root of the warps per SM
+// (up to 16) that keep loads in flight; ties go to more warps per block (fewer splits of x). Measured on the H200
+// (bench/gpu/row_gemv_tune.sh, int4 g128 at Llama-3-8B's shapes): the gated gate/up product (1792 tiles) 43.2 us
+// at 4 tiles, 8 warps, 3 blocks per SM (448 blocks in 396 places: two waves, spilling) and 33.0 us as chosen here
+// (7 tiles, 8 warps, 2 blocks per SM: 256 blocks); the down product 21.0 -> 20.1 us.
+struct RowGemvGeometry {
+  int64_t tilesPerBlock = 1;
+  int warps = 1, blocksPerSm = 16;
+};
+RowGemvGeometry rowGemvGeometry(int64_t tiles, int64_t chunks, int64_t xBytes) {
+  constexpr int64_t kSms = 132, kSharedPerSm = 228 << 10, kWarpsPerSm = 16;
+  RowGemvGeometry best;
+  double bestScore = -1.0;
+  for (int warps : {8, 4, 2, 1}) {
+    if (warps > 1 && chunks < 4 * warps) // each warp at least two batches of 2 chunks per tile
+      continue;
+    const int64_t perBlockShared = xBytes + 16 * 2 * 32 * 4 + 16 * 8 + 1024; // x, red, sums, the system's 1 KB
+    const int64_t resident = std::min<int64_t>(kWarpsPerSm / warps, kSharedPerSm / perBlockShared);
+    if (resident < 1)
+      continue;
+    for (int64_t perBlock = (tiles + kSms * resident - 1) / (kSms * resident); perBlock <= tiles; ++perBlock) {
+      const int64_t blocks = (tiles + perBlock - 1) / perBlock, perSm = (blocks + kSms - 1) / kSms;
+      const double balance = static_cast<double>(tiles) / kSms / static_cast<double>(perSm * perBlock);
+      const double score =
+          balance * std::sqrt(std::min(1.0, static_cast<double>(perSm * warps) / static_cast<double>(kWarpsPerSm)));
+      if (score > bestScore + 1e-9) {
+        bestScore = score;
+        best = {perBlock, warps, static_cast<int>(resident)};
+      }
+      if (perSm == 1)
+        break; // more tiles per block only idle SMs
+    }
+  }
+  return best;
+}
+
 // matmul_q, matmul_q_split (`split`) and matmul_q_gated (`gated`: one result, act(gate) * up).
 bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool gated) {
   const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
@@ -356,65 +397,56 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   }
   // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
   // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode) of codes:
-  // qGemvRow, float32-accurate, x split in shared memory (4 K bytes). Else qGemvMma, x in float16: 8 rows of x per
-  // block when the launch has at most 8, else 16. (Float16 weights stay on qGemvMma at one row: qGemvRow's
-  // per-block split of x cost the Llama-3-8B float16 decode 30%, 171.6 -> 124.0 tok/s, its 1 GB lm_head running
-  // 8016 one-warp blocks that each split all of x.) The block's warps split K, as many as bring the warps in flight to
-  // about 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
+  // qGemvRow, float32-accurate, x split in shared memory (4 K bytes), geometry from `rowGemvGeometry`. Else
+  // qGemvMma, x in float16: 8 rows of x per block when the launch has at most 8, else 16. (Float16 weights stay on
+  // qGemvMma at one row: qGemvRow's per-block split of x cost the Llama-3-8B float16 decode 30%, 171.6 -> 124.0
+  // tok/s, its 1 GB lm_head running 8016 one-warp blocks that each split all of x.) qGemvMma's warps split K, as
+  // many as bring the warps in flight to about 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
   if (K % wordK == 0 && (half || perTensor || group % wordK == 0)) {
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
     const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
     const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared;
-    // qGemvRow: layers of many rows take up to 4 tiles per block (x split once for each), keeping 2 waves of
-    // blocks on a 132-SM GPU.
     const GemvTuning tune = l.tuning ? *l.tuning : GemvTuning{};
-    int64_t perBlock = 1;
-    while (row && perBlock < 4 && tiles / (2 * perBlock) >= 2 * 132)
-      perBlock *= 2;
-    if (tune.tiles > 0)
-      perBlock = tune.tiles;
-    const int64_t blocks = (tiles + perBlock - 1) / perBlock;
-    int warps = 1;
-    while (warps < 8 && blocks * warps < 2112 && chunks * perBlock >= 8 * 2 * warps)
-      warps *= 2;
-    if (tune.warps > 0 && tune.warps <= (row ? 16 : 8))
-      warps = tune.warps;
-    // The cp.async ring's bytes per stage: per warp, chunk of the batch, row and lane a 16-byte word, and codes' scale
-    // and zero point's word.
-    const int batch = tune.batch > 0 ? tune.batch : row ? 2 : 4;
-    const int64_t ringBytes = int64_t{warps} * batch * 2 * 32 * (16 + (half ? 0 : 4) + (zeros ? 4 : 0));
-    const int64_t xBytes = row ? 4 * K : 0;
-    const int stages = tune.stages > 0 && xBytes + tune.stages * ringBytes <= kMaxDynamicShared ? tune.stages : 0;
     if (row) {
+      RowGemvGeometry rg = rowGemvGeometry(tiles, chunks, 4 * K);
+      if (tune.tiles > 0)
+        rg.tilesPerBlock = tune.tiles;
+      if (tune.warps > 0 && tune.warps <= 16)
+        rg.warps = tune.warps;
+      if (tune.blocksPerSm > 0)
+        rg.blocksPerSm = tune.blocksPerSm;
+      const int batch = tune.batch > 0 ? tune.batch : 2;
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
-               trailingArgs({{act, -1}, {perBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2}, {stages, 0}}) +
+               trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
-      s.geometry.block = static_cast<uint32_t>(32 * warps);
+      s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
-      s.geometry.colsPerBlock = static_cast<uint32_t>(16 * perBlock);
+      s.geometry.colsPerBlock = static_cast<uint32_t>(16 * rg.tilesPerBlock);
       s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
-      s.geometry.sharedBytes = static_cast<uint32_t>(xBytes + stages * ringBytes); // x's hi and lo terms, the ring
+      s.geometry.sharedBytes = static_cast<uint32_t>(4 * K);
       s.geometry.geometryOperand = 0;
-      s.minBlocks = tune.blocksPerSm > 0 ? tune.blocksPerSm : std::max(1, 24 / warps); // 24 warps per SM: ~80
-                                                                   // registers (94 unbounded for int4, 16 warps)
+      s.minBlocks = rg.blocksPerSm;
       return true;
     }
+    int warps = 1;
+    while (warps < 8 && tiles * warps < 2112 && chunks >= 8 * 2 * warps)
+      warps *= 2;
+    if (tune.warps > 0 && tune.warps <= 8)
+      warps = tune.warps;
     const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0); // a chunk in one group
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") +
-             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 4}, {stages, 0}}) + ">(p, splits, " +
-             std::to_string(group) + "LL" + eps + ");";
+             (scaleAfter ? "true" : "false") + trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}}) +
+             ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
     s.geometry.colsPerBlock = 16;
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
-    s.geometry.sharedBytes = static_cast<uint32_t>(stages * ringBytes);
     s.geometry.geometryOperand = 0;
     return true;
   }

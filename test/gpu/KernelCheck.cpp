@@ -9,8 +9,8 @@
 //                                                 Llama-3-8B shapes: checked, then timed (bench/gpu/gemm.sh
 //                                                 prints the linear ones next to PyTorch's)
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
-//   ... --tune tiles=T,warps=W,bps=B,batch=U,stages=S  one-row products of codes with these kernel choices
-//                                                 instead of the compiler's (any subset; repeat --tune to compare)
+//   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
+//                                                 compiler's (any subset; repeat --tune to compare several)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -980,12 +980,12 @@ int main(int argc, char **argv) {
         const size_t eq = item.find('=');
         const std::string key = item.substr(0, eq);
         int *field = key == "tiles" ? &t.tiles : key == "warps" ? &t.warps : key == "bps" ? &t.blocksPerSm
-                     : key == "batch" ? &t.batch : key == "stages" ? &t.stages : nullptr;
+                     : key == "batch" ? &t.batch : nullptr;
         ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
       }
       if (!ok) {
-        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,stages=S (any of them; 0 or absent: the "
-                             "compiler's choice) or default\n");
+        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U (any of them; 0 or absent: the compiler's "
+                             "choice) or default\n");
         return 2;
       }
       tunings.emplace_back(spec, t);

@@ -546,25 +546,6 @@ __device__ __forceinline__ unsigned qHfma2(unsigned a, unsigned b, unsigned c) {
   asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
   return r;
 }
-__device__ __forceinline__ unsigned qSharedAddress(const void *p) {
-  unsigned a;
-  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-  return a;
-}
-// Asynchronous copies global -> shared memory (sm_80's cp.async): BYTES (4 or 16) from `src` to `dst`, or zeros
-// when !ok (nothing is read); a thread's copies since its last commit form one group, and wait<N> returns once at
-// most N of the thread's groups are still in flight.
-template <int BYTES> __device__ __forceinline__ void qCopyAsync(void *dst, const void *src, bool ok) {
-  if (BYTES == 16)
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(qSharedAddress(dst)), "l"(src),
-                 "r"(ok ? 16 : 0)
-                 : "memory");
-  else
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(qSharedAddress(dst)), "l"(src), "r"(ok ? 4 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void qCopyCommit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
-template <int N> __device__ __forceinline__ void qCopyWait() { asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory"); }
 // 16 bytes read once (weights): not kept in L1, where x's rows stay.
 __device__ __forceinline__ uint4 qLoadStream(const void *p) {
   uint4 v;
@@ -655,10 +636,10 @@ template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 co
 // result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
 // compiler.
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int U = 4, int STAGES = 0>
+          int FP8 = 0, int NORM = 0, int RESID = 0>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
-  constexpr int STEPS = WK / 4, CHUNK = 4 * WK;            // k-steps per word; k per chunk (U chunks per batch)
+  constexpr int STEPS = WK / 4, CHUNK = 4 * WK, U = 4;     // k-steps per word; k per chunk; chunks per batch
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1; // bytes per 2 k
   __shared__ float red[7][MT * (NORM ? 5 : 4)][32];
   const QTensor &xt = p.t[0], &wt = p.t[1];
@@ -689,59 +670,14 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
   for (int mt = 0; mt < MT; ++mt)
     acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = ss[mt] = 0.0f;
-  // STAGES > 0: batches through a ring in (dynamic) shared memory, as qGemvRow's: STAGES - 1 batches in flight
-  // while the products take one (words, scales, zero points' words; [STAGES][U][2][32 lanes] per warp each).
-  extern __shared__ __align__(16) uint4 qMmaRing[];
-  constexpr int SLOTS = (STAGES > 0 ? STAGES : 1) * U * 2 * 32;
-  uint4 *ring = qMmaRing + warp * SLOTS;
-  float *sring = reinterpret_cast<float *>(qMmaRing + warps * SLOTS) + warp * SLOTS;
-  unsigned *zring = reinterpret_cast<unsigned *>(reinterpret_cast<float *>(qMmaRing + warps * SLOTS) + warps * SLOTS) +
-                    warp * SLOTS;
-  i64 lc = c0;
-  auto issue = [&](int stage) {
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const i64 k = (lc + u) * CHUNK + q * WK;
-      const bool ok = lc + u < c1 && k < K;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int slot = ((stage * U + u) * 2 + h) * 32 + lane;
-        qCopyAsync<16>(ring + slot, wrow[h] + (ok ? k : 0) / 2 * BYTES_PER_K2, ok);
-        if (BITS != 16) {
-          const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
-          qCopyAsync<4>(sring + slot, scales + gi, ok);
-          if (ZEROS)
-            qCopyAsync<4>(zring + slot, zeros + (gi & ~static_cast<i64>(3)), ok);
-        }
-      }
-    }
-    qCopyCommit();
-    lc += U;
-  };
-  if (STAGES > 0 && c0 < c1)
-    for (int st = 0; st + 1 < STAGES; ++st)
-      issue(st);
-  int stage = 0;
   for (i64 c = c0; c < c1; c += U) {
     uint4 w[U][2];
-    const int cur = stage;
-    if (STAGES > 0) {
-      issue((stage + STAGES - 1) % STAGES);
-      qCopyWait<(STAGES > 0 ? STAGES - 1 : 0)>();
 #pragma unroll
-      for (int u = 0; u < U; ++u)
+    for (int u = 0; u < U; ++u) {
+      const i64 k = (c + u) * CHUNK + q * WK;
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-          w[u][h] = ring[((cur * U + u) * 2 + h) * 32 + lane];
-      stage = (stage + 1) % STAGES;
-    } else {
-#pragma unroll
-      for (int u = 0; u < U; ++u) {
-        const i64 k = (c + u) * CHUNK + q * WK;
-#pragma unroll
-        for (int h = 0; h < 2; ++h)
-          w[u][h] = c + u < c1 && k < K ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
-      }
+      for (int h = 0; h < 2; ++h)
+        w[u][h] = c + u < c1 && k < K ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -755,11 +691,8 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (k < K ? k : 0) / group;
-          const int slot = ((cur * U + u) * 2 + h) * 32 + lane;
-          const float s = (STAGES > 0 ? sring[slot] : scales[gi]) * (FP8 == 1 ? 256.0f : 1.0f);
-          zz[h] = qMmaZero<BITS>(!ZEROS    ? symZero
-                                 : STAGES ? static_cast<int>((zring[slot] >> (8 * (gi & 3))) & 0xFF)
-                                          : static_cast<int>(zeros[gi]));
+          const float s = scales[gi] * (FP8 == 1 ? 256.0f : 1.0f);
+          zz[h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
           sf[h] = s;
           sc[h] = qHalf2(s, s);
         }
@@ -809,8 +742,6 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         }
     }
   }
-  if (STAGES > 0)
-    qCopyWait<0>(); // the ring's last (empty) batches
   if (NORM) // row g's sum of squares over this warp's k: its 4 lanes' loads
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
@@ -895,7 +826,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // they split it, and the results are multiplied by 1 / rms).
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int U = 2, int STAGES = 0>
+          int NORM = 0, int RESID = 0, int U = 2>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -940,57 +871,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       }
     }
   };
-  // STAGES > 0: the batches travel to shared memory instead (cp.async, no registers held while in flight), into a
-  // ring of STAGES batches per warp behind x: words [STAGES][U][2][32 lanes], then their scales and the 4-byte
-  // words holding their zero points, alike. A load cursor (tile lt, chunk lc) runs STAGES - 1 batches ahead of the
-  // products, across the block's tiles.
-  constexpr int SLOTS = (STAGES > 0 ? STAGES : 1) * U * 2 * 32;
-  uint4 *ring = reinterpret_cast<uint4 *>(xs + K) + warp * SLOTS;
-  float *sring = reinterpret_cast<float *>(reinterpret_cast<uint4 *>(xs + K) + warps * SLOTS) + warp * SLOTS;
-  unsigned *zring = reinterpret_cast<unsigned *>(reinterpret_cast<float *>(reinterpret_cast<uint4 *>(xs + K) +
-                                                                           warps * SLOTS) +
-                                                 warps * SLOTS) +
-                    warp * SLOTS;
-  i64 lt = colTile * TILES, lnr[2];
-  int lc = c0;
-  const u8 *lrow[2] = {wrow[0], wrow[1]};
-  lnr[0] = nr[0], lnr[1] = nr[1];
-  auto issue = [&](int stage) {
-    const bool live = lt < colTile * TILES + TILES && lt * 16 < N;
-#pragma unroll
-    for (int u = 0; u < U; ++u) {
-      const i64 k = static_cast<i64>(lc + u) * CHUNK + q * WK;
-      const bool ok = live && lc + u < c1 && k < K;
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int slot = ((stage * U + u) * 2 + h) * 32 + lane;
-        qCopyAsync<16>(ring + slot, lrow[h] + (ok ? k : 0) / 2 * BYTES_PER_K2, ok);
-        if (BITS != 16) {
-          const i64 gi = PER_TENSOR ? 0 : lnr[h] * groups + (ok ? k : 0) / group;
-          qCopyAsync<4>(sring + slot, scales + gi, ok);
-          if (ZEROS)
-            qCopyAsync<4>(zring + slot, zeros + (gi & ~static_cast<i64>(3)), ok);
-        }
-      }
-    }
-    qCopyCommit();
-    lc += U;
-    if (lc >= c1) {
-      lc = c0;
-      if (++lt * 16 < N) {
-        qGemvRowPair<(GATED >= 0)>(N, lt, g, lnr);
-        lrow[0] = qPtr<const u8>(wt) + lnr[0] * rowBytes, lrow[1] = qPtr<const u8>(wt) + lnr[1] * rowBytes;
-      }
-    }
-  };
-  if (STAGES > 0) {
-    if (c0 < c1)
-      for (int st = 0; st + 1 < STAGES; ++st)
-        issue(st);
-  } else {
-    load(c0);
-  }
-  int stage = 0; // the ring stage the products read next
+  load(c0);
   // x -> hi and lo float16 pairs, pair i = (word, step, half) in the order the lanes read them: a thread takes a
   // word's WK floats at once (16-byte loads, all in flight) and stores its WK / 2 pairs of each term.
   const float *x = qPtr<const float>(xt) + rowTile * K;
@@ -1055,40 +936,21 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     const i64 tile = colTile * TILES + t, n0 = tile * 16;
     if (n0 >= N)
       break;
-    if (STAGES > 0 && t > 0)
-      select(tile); // the rows whose zero points the products pick out of their words
     float acc[2] = {0.0f, 0.0f};
     for (int c = c0; c < c1; c += U) {
       uint4 cw[U][2];
       float cs[U][2];
       int cz[U][2];
-      if (STAGES > 0) {
-        issue((stage + STAGES - 1) % STAGES); // the stage the products read last time
-        qCopyWait<(STAGES > 0 ? STAGES - 1 : 0)>();
 #pragma unroll
-        for (int u = 0; u < U; ++u)
+      for (int u = 0; u < U; ++u)
 #pragma unroll
-          for (int h = 0; h < 2; ++h) {
-            const int slot = ((stage * U + u) * 2 + h) * 32 + lane;
-            cw[u][h] = ring[slot];
-            cs[u][h] = BITS == 16 ? 1.0f : sring[slot] * (FP8 == 1 ? 256.0f : 1.0f);
-            const i64 k = static_cast<i64>(c + u) * CHUNK + q * WK;
-            const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (k < K ? k : 0) / group;
-            cz[u][h] = BITS == 16 ? 0 : ZEROS ? (zring[slot] >> (8 * (gi & 3))) & 0xFF : symZero;
-          }
-        stage = (stage + 1) % STAGES;
-      } else {
-#pragma unroll
-        for (int u = 0; u < U; ++u)
-#pragma unroll
-          for (int h = 0; h < 2; ++h)
-            cw[u][h] = w[u][h], cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
-        if (c + U < c1) {
-          load(c + U);
-        } else if (t + 1 < TILES && n0 + 16 < N) { // the next tile's first batch in flight during this one's last
-          select(tile + 1);
-          load(c0);
-        }
+        for (int h = 0; h < 2; ++h)
+          cw[u][h] = w[u][h], cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
+      if (c + U < c1) {
+        load(c + U);
+      } else if (t + 1 < TILES && n0 + 16 < N) { // the next tile's first batch in flight during this one's last
+        select(tile + 1);
+        load(c0);
       }
 #pragma unroll
       for (int u = 0; u < U; ++u) {
@@ -1154,8 +1016,6 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     if (warps > 1 && t + 1 < TILES)
       __syncthreads(); // warp 0 has read red before the next tile's sums overwrite it
   }
-  if (STAGES > 0)
-    qCopyWait<0>(); // the ring's last (empty) batches
 }
 
 //===-- rotary embedding ---------------------------------------------------===//
@@ -1518,6 +1378,11 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
 // probabilities to float16 is the difference from the reference: float16-level agreement (q, k, v beyond the
 // float16 range become infinities). Geometry: planes of t0 (all dims but the last two) times its rows (S) in tiles
 // of 64; 128 threads.
+__device__ __forceinline__ unsigned qSharedAddress(const void *p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
 // Four 8x8 float16 matrices from shared memory (lane i gives row i % 8 of matrix i / 8); TRANS: transposed.
 template <bool TRANS> __device__ __forceinline__ void qLdMatrix4(unsigned (&r)[4], const void *row) {
   if (TRANS)

@@ -30,12 +30,11 @@ struct OperandDesc {
   bool absent = false;
 };
 
-// A matrix-vector kernel's choices (qGemvRow, qGemvMma) that the compiler otherwise derives from the shapes (0:
-// derive), for measuring others (qopt-gpu-kernel-check --tune): 16-row tiles per block and blocks per SM the
-// registers are capped for (qGemvRow), warps per block, chunks per batch of loads, and batches in flight through
-// shared memory (cp.async; 0: none, loads into registers).
+// A matrix-vector kernel's choices that the compiler otherwise derives from the shapes (0: derive), for measuring
+// others (qopt-gpu-kernel-check --tune): warps per block (qGemvRow, qGemvMma); 16-row tiles per block, blocks per
+// SM the registers are capped for, and chunks per batch of loads in flight (qGemvRow).
 struct GemvTuning {
-  int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0, stages = 0;
+  int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0;
 };
 
 struct LaunchDesc {

@@ -1,0 +1,64 @@
+//===- CudaGeometryTest.cpp - launch geometry of the generated GEMVs -------===//
+//
+// The one-row products of codes (qGemvRow) are launched as one wave on a 132-SM GPU: every block resident at once
+// (blocks <= 132 x the blocks per SM its registers are capped for), at most 16 warps per SM under that cap (128
+// registers per thread), and the block's shared memory fitting that many blocks. Checked on the specializations the
+// compiler writes for Llama-shaped layers, small and large; no GPU or NVRTC needed.
+//
+//===----------------------------------------------------------------------===//
+#include "qopt/Codegen/Cuda.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+namespace cg = qopt::codegen;
+using qopt::num::DType;
+
+namespace {
+
+// The matmul_q(_gated) launch of one row x [1, K] times int4 g128 codes [N, K / 2] with scales and zero points.
+cg::CudaKernel rowProduct(int64_t K, int64_t N, bool gated, const qopt::num::Attrs &attrs) {
+  cg::LaunchDesc d;
+  d.family = gated ? "matmul_q_gated" : "matmul_q";
+  d.attrs = &attrs;
+  d.inputs = {{DType::F32, {1, K}}, {DType::U8, {N, K / 2}}, {DType::F32, {N, K / 128}}, {DType::U8, {N, K / 128}}};
+  d.results = {{DType::F32, {1, gated ? N / 2 : N}}};
+  cg::CudaKernel k;
+  std::string why;
+  EXPECT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  return k;
+}
+
+} // namespace
+
+TEST(CudaGeometry, OneRowProductsRunInOneWave) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 128);
+  attrs.setInt("activation", 0);
+  struct Shape {
+    int64_t K, N;
+    bool gated;
+  };
+  for (const Shape &s : {Shape{4096, 6144, false}, {4096, 4096, false}, {4096, 28672, true}, {14336, 4096, false},
+                         {4096, 128256, false}, {8192, 57344, true}, {28672, 8192, false}, {256, 768, false},
+                         {768, 288, false}}) {
+    SCOPED_TRACE("K=" + std::to_string(s.K) + " N=" + std::to_string(s.N));
+    const cg::CudaKernel k = rowProduct(s.K, s.N, s.gated, attrs);
+    ASSERT_NE(k.source.find("qGemvRow<"), std::string::npos) << k.source;
+    unsigned block = 0, perSm = 0;
+    ASSERT_EQ(std::sscanf(k.source.c_str() + k.source.find("__launch_bounds__("), "__launch_bounds__(%u, %u)", &block,
+                          &perSm),
+              2)
+        << k.source;
+    EXPECT_EQ(block, k.geometry.block);
+    EXPECT_LE(block / 32 * perSm, 16u); // registers: 65536 / (16 warps x 32 lanes) = 128 per thread
+    EXPECT_LE(perSm * (k.geometry.sharedBytes + 5 * 1024), 228u * 1024); // x, reductions, the system's 1 KB
+    const uint64_t tiles = (static_cast<uint64_t>(s.N) + 15) / 16, perBlock = k.geometry.colsPerBlock / 16;
+    const uint64_t blocks = (tiles + perBlock - 1) / perBlock;
+    EXPECT_LE(blocks, 132u * perSm); // one wave
+    // Balance: the busiest SM takes at most one block's tiles more than the average.
+    EXPECT_LE(static_cast<double>((blocks + 131) / 132 * perBlock), static_cast<double>(tiles) / 132.0 + perBlock);
+  }
+}
