@@ -373,18 +373,19 @@ std::vector<Case> cases() {
   kv.attrs.setInt("axis", 2);
   kv.inputs = {f32({1, 2, 64, 16}), f32({1, 2, 3, 16}), ints(DType::I64, {1}, {5})};
   add(kv);
-  // Layers of many rows: qGemvRow takes 4 tiles of 16 rows per block (the last block one), plain and gated.
-  Case many{"matmul_q int4 g32 M=1 K=64 N=16900 (tiles per block)", "matmul_q"};
+  // Layers of more 16-row tiles (2113) than one wave of one-warp blocks holds (132 SMs x 16): qGemvRow takes 2 tiles
+  // per block, the last block one (plain: its last tile 10 rows), plain and gated.
+  Case many{"matmul_q int4 g32 M=1 K=64 N=33802 (tiles per block)", "matmul_q"};
   many.attrs.setInt("bits", 4);
   many.attrs.setInt("group_size", 32);
-  many.inputs = {f32({1, 64}), bytes(DType::U8, {16900, 32}, 0, 255), positiveF32({16900, 2}),
-                 bytes(DType::U8, {16900, 2}, 0, 15)};
+  many.inputs = {f32({1, 64}), bytes(DType::U8, {33802, 32}, 0, 255), positiveF32({33802, 2}),
+                 bytes(DType::U8, {33802, 2}, 0, 15)};
   add(many);
-  Case manyGated{"matmul_q_gated int4 g32 M=1 K=64 N=2x8452 (tiles per block)", "matmul_q_gated"};
+  Case manyGated{"matmul_q_gated int4 g32 M=1 K=64 N=2x16904 (tiles per block)", "matmul_q_gated"};
   manyGated.attrs = many.attrs;
   manyGated.attrs.setInt("activation", 1);
-  manyGated.inputs = {f32({1, 64}), bytes(DType::U8, {16904, 32}, 0, 255), positiveF32({16904, 2}),
-                      bytes(DType::U8, {16904, 2}, 0, 15)};
+  manyGated.inputs = {f32({1, 64}), bytes(DType::U8, {33808, 32}, 0, 255), positiveF32({33808, 2}),
+                      bytes(DType::U8, {33808, 2}, 0, 15)};
   add(manyGated);
   for (int64_t style : {0, 1}) { // keys rotated as they are stored: 3 positions of 2 sequences at 5
     Case kr{"kv_append_rotary style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};

@@ -17,12 +17,14 @@ using qopt::num::DType;
 
 namespace {
 
-// The matmul_q(_gated) launch of one row x [1, K] times int4 g128 codes [N, K / 2] with scales and zero points.
+// The matmul_q(_gated) launch of one row x [1, K] times int4 codes [N, K / 2] with scales and zero points per
+// group of `attrs`' group_size.
 cg::CudaKernel rowProduct(int64_t K, int64_t N, bool gated, const qopt::num::Attrs &attrs) {
+  const int64_t groups = K / attrs.getInt("group_size", K);
   cg::LaunchDesc d;
   d.family = gated ? "matmul_q_gated" : "matmul_q";
   d.attrs = &attrs;
-  d.inputs = {{DType::F32, {1, K}}, {DType::U8, {N, K / 2}}, {DType::F32, {N, K / 128}}, {DType::U8, {N, K / 128}}};
+  d.inputs = {{DType::F32, {1, K}}, {DType::U8, {N, K / 2}}, {DType::F32, {N, groups}}, {DType::U8, {N, groups}}};
   d.results = {{DType::F32, {1, gated ? N / 2 : N}}};
   cg::CudaKernel k;
   std::string why;
@@ -60,5 +62,20 @@ TEST(CudaGeometry, OneRowProductsRunInOneWave) {
     EXPECT_LE(blocks, 132u * perSm); // one wave
     // Balance: the busiest SM takes at most one block's tiles more than the average.
     EXPECT_LE(static_cast<double>((blocks + 131) / 132 * perBlock), static_cast<double>(tiles) / 132.0 + perBlock);
+  }
+}
+
+// The GPU suite's "tiles per block" cases (qopt-gpu-kernel-check): 2113 tiles of one chunk are more than a wave of
+// one-warp blocks holds, so qGemvRow takes 2 tiles per block (1057 blocks, the last with one tile).
+TEST(CudaGeometry, ManySmallTilesShareBlocks) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 32);
+  attrs.setInt("activation", 1);
+  for (bool gated : {false, true}) {
+    const cg::CudaKernel k = rowProduct(64, gated ? 33808 : 33802, gated, attrs);
+    EXPECT_EQ(k.geometry.block, 32u);
+    EXPECT_EQ(k.geometry.colsPerBlock, 32u) << k.source;
+    EXPECT_NE(k.source.find("__launch_bounds__(32, 16)"), std::string::npos) << k.source;
   }
 }
