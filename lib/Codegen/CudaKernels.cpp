@@ -319,12 +319,12 @@ struct RowGemvGeometry {
 };
 RowGemvGeometry rowGemvGeometry(int64_t tiles, int64_t chunks, int64_t xBytes) {
   constexpr int64_t kSms = 132, kSharedPerSm = 228 << 10, kWarpsPerSm = 16;
+  const int64_t perBlockShared = xBytes + 16 * 2 * 32 * 4 + 16 * 8 + 1024; // x, red, sums, the system's 1 KB
   RowGemvGeometry best;
   double bestScore = -1.0;
   for (int warps : {8, 4, 2, 1}) {
     if (warps > 1 && chunks < 4 * warps) // each warp at least two batches of 2 chunks per tile
       continue;
-    const int64_t perBlockShared = xBytes + 16 * 2 * 32 * 4 + 16 * 8 + 1024; // x, red, sums, the system's 1 KB
     const int64_t resident = std::min<int64_t>(kWarpsPerSm / warps, kSharedPerSm / perBlockShared);
     if (resident < 1)
       continue;
