@@ -142,11 +142,15 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
   int64_t axis = l.attrs->getInt("axis", 2);
   if (axis < 0)
     axis += rank;
-  if (axis <= 0 || axis >= rank || !elementCopyDtype(l.inputs[0], why) || l.inputs[1].dtype != l.inputs[0].dtype) {
+  // A float16 cache (--kv-cache=f16) takes float32 entries, rounded as they are stored.
+  const bool half = l.inputs[0].dtype == DType::F16 && l.inputs[1].dtype == DType::F32;
+  if (axis <= 0 || axis >= rank || !elementCopyDtype(l.inputs[0], why) ||
+      (l.inputs[1].dtype != l.inputs[0].dtype && !half)) {
     why = why.empty() ? "an axis out of range, or entries of another dtype than the cache's" : why;
     return false;
   }
-  s.body = std::string("qKvAppend<") + elementType(l.inputs[0].dtype) + ", " + std::to_string(axis) + ">(p);";
+  s.body = std::string("qKvAppend<") + elementType(l.inputs[0].dtype) + ", " + std::to_string(axis) +
+           (half ? ", true" : "") + ">(p);";
   flatGeometry(s, 1);
   return true;
 }
@@ -160,12 +164,14 @@ bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
   const OperandDesc &x = l.inputs[1];
   const int64_t style = l.attrs->getInt("style", -1);
   const char *pt = positionType(l.inputs[3].dtype);
-  if (x.dtype != DType::F32 || l.inputs[0].dtype != DType::F32 || l.inputs[4].dtype != DType::F32 ||
+  const DType cache = l.inputs[0].dtype;
+  if (x.dtype != DType::F32 || (cache != DType::F32 && cache != DType::F16) || l.inputs[4].dtype != DType::F32 ||
       x.shape.size() != 4 || !pt || (style != 0 && style != 1)) {
-    why = "not float32 [B, H, S, D] entries";
+    why = "not float32 [B, H, S, D] entries into a float32 or float16 cache";
     return false;
   }
-  s.body = "qKvAppendRotary<" + std::to_string(style) + ", " + pt + ">(p);";
+  s.body = "qKvAppendRotary<" + std::to_string(style) + ", " + pt + (cache == DType::F16 ? ", unsigned short" : "") +
+           ">(p);";
   s.geometry.block = 64;
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = 1;
@@ -489,12 +495,15 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool mask = l.inputs.size() > 3 && !l.inputs[3].absent;
   const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;
   const DType maskType = mask ? l.inputs[3].dtype : DType::Undefined;
-  if (!allF32({l.inputs[0], l.inputs[1], l.inputs[2]}) || q.shape.size() != 4 || v.shape.size() != 4 ||
-      q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512 ||
+  // Keys and values of a float16 KV cache (--kv-cache=f16) are read as halves by every kernel below.
+  const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
+  if (!allF32({l.inputs[0]}) || (!halfCache && !allF32({l.inputs[1], l.inputs[2]})) || q.shape.size() != 4 ||
+      v.shape.size() != 4 || q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512 ||
       (mask && ((maskType != DType::Bool && maskType != DType::F32) || l.inputs[3].shape.size() > 4 || cache))) {
-    why = "not float32 with head dims up to 512 and a bool or float32 mask";
+    why = "not float32 (keys and values: or a float16 cache) with head dims up to 512 and a bool or float32 mask";
     return false;
   }
+  const std::string kvType = halfCache ? ", unsigned short" : "";
   // Rotary queries (qopt-fuse-rotary): rotated as they are loaded, by the decode and the row kernels.
   const bool rotary = l.inputs.size() > 5 && !l.inputs[5].absent;
   const int64_t style = rotary ? l.attrs->getInt("rotary_style", -1) : -1;
@@ -503,7 +512,10 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     why = "rotary queries with other than int64, int32 or float32 positions and float32 frequencies";
     return false;
   }
-  const std::string rot = rotary ? ", " + std::to_string(style) + ", " + pt : "";
+  // The trailing template arguments: rotary style and position type, then the cache's element type.
+  const std::string rot = rotary      ? ", " + std::to_string(style) + ", " + pt + kvType
+                          : halfCache ? ", -1, i64" + kvType
+                                      : "";
   const bool causal = l.attrs->getInt("causal", 0) != 0, zeroNan = l.attrs->getInt("zero_nan_rows", 0) != 0;
   // Queries of a prompt (more than one row, or a dynamic count) without a mask: the tensor-core kernel, for equal
   // head dims that are multiples of 16 up to 128.
@@ -526,7 +538,21 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     return true;
   }
   if (!mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
-      l.inputs[1].shape[3] == D && v.shape[3] == D) {
+      l.inputs[1].shape[3] == D && v.shape[3] == D && halfCache) {
+    s.body = "qFlashAttentionHalf<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
+             (zeroNan ? "true" : "false") + ", true, " + std::to_string(l.inputs.size()) + ">(p, " +
+             floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+    s.geometry.block = 256;
+    s.geometry.rowsPerBlock = 128;
+    s.geometry.colsPerBlock = kWholeRow;
+    s.geometry.planes = true;
+    s.geometry.geometryOperand = 0;
+    s.geometry.sharedBytes = static_cast<uint32_t>((128 + 4 * 64) * (D + 8) * 2);
+    s.minBlocks = 1;
+    return true;
+  }
+  if (!mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
+      l.inputs[1].shape[3] == D && v.shape[3] == D && !halfCache) {
     s.body = "qFlashAttention<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
              (zeroNan ? "true" : "false") + ", " + (cache ? "true" : "false") + ", " +
              std::to_string(l.inputs.size()) + ">(p, " + floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";

@@ -39,7 +39,8 @@ namespace {
 struct Operand {
   DType dtype = DType::F32;
   num::Shape shape;
-  std::function<void(std::vector<uint8_t> &, std::mt19937 &)> fill; // empty: uniform floats in [-1, 1], non-zero
+  // Empty: uniform floats in [-1, 1], non-zero (float32, or float16 for an F16 operand).
+  std::function<void(std::vector<uint8_t> &, std::mt19937 &)> fill;
   bool absent = false;
 };
 
@@ -57,6 +58,7 @@ struct Case {
 };
 
 Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
+Operand f16(num::Shape s) { return {DType::F16, std::move(s), nullptr, false}; }
 Operand ints(DType t, num::Shape s, std::vector<int64_t> values) {
   return {t, std::move(s),
           [t, values](std::vector<uint8_t> &b, std::mt19937 &) {
@@ -373,6 +375,70 @@ std::vector<Case> cases() {
   kv.attrs.setInt("axis", 2);
   kv.inputs = {f32({1, 2, 64, 16}), f32({1, 2, 3, 16}), ints(DType::I64, {1}, {5})};
   add(kv);
+  // A float16 KV cache (--kv-cache=f16): entries rounded as they are stored (the CPU's rounding bit for bit; keys
+  // rotated first within a float16 step of the reference's rotation), decode attention over halves (the split
+  // kernel, rotary queries, the row kernel), prompt attention streaming the cache into the tensor cores
+  // (qFlashAttentionHalf: 128-row query tiles, the last partial; GQA; key tiles partly past the cache's length;
+  // causal and not) and the row kernel for a head dim the tensor cores do not take.
+  Case kvh{"kv_append f16 cache 3 at 5", "kv_append"};
+  kvh.attrs.setInt("axis", 2);
+  kvh.inputs = {f16({1, 2, 64, 16}), f32({1, 2, 3, 16}), ints(DType::I64, {1}, {5})};
+  kvh.tolerance = 0;
+  add(kvh);
+  for (int64_t style : {0, 1}) {
+    Case kr{"kv_append_rotary f16 cache style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
+    kr.attrs.setInt("axis", 2);
+    kr.attrs.setInt("style", style);
+    kr.inputs = {f16({2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                 ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
+    kr.tolerance = 1e-3;
+    add(kr);
+  }
+  for (auto [H, Hkv, D, len, cap] :
+       std::vector<std::array<int64_t, 5>>{{8, 2, 48, 5, 64}, {32, 8, 128, 1000, 1024}, {8, 1, 256, 300, 512}}) {
+    Case ad{"attention decode split f16 cache H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
+                " D=" + std::to_string(D) + " keys=" + std::to_string(len + 1),
+            "attention"};
+    ad.attrs.setInt("causal", 1);
+    ad.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
+    ad.inputs = {f32({1, H, 1, D}), f16({1, Hkv, cap, D}), f16({1, Hkv, cap, D}), absent(),
+                 ints(DType::I64, {1}, {len})};
+    add(ad);
+    if (D != 128)
+      continue;
+    Case ar = ad;
+    ar.name += " rotary style=1";
+    ar.attrs.setInt("rotary_style", 1);
+    ar.inputs.push_back(ints(DType::I64, {1, 1}, {len}));
+    ar.inputs.push_back(positiveF32({D / 2}));
+    add(ar);
+  }
+  {
+    Case ar{"attention decode rotary H=18 Hkv=1 D=16 (row kernel) f16 cache", "attention"};
+    ar.attrs.setInt("causal", 1);
+    ar.attrs.setFloat("scale", 0.25);
+    ar.attrs.setInt("rotary_style", 1);
+    ar.inputs = {f32({2, 18, 1, 16}), f16({2, 1, 40, 16}), f16({2, 1, 40, 16}), absent(),
+                 ints(DType::I64, {1}, {30}), ints(DType::I32, {2, 1}, {30, 12}), positiveF32({8})};
+    add(ar);
+  }
+  for (auto [H, Hkv, D, S, len, cap, causal] : std::vector<std::array<int64_t, 7>>{{4, 2, 64, 17, 0, 64, 1},
+                                                                                  {4, 2, 64, 17, 21, 64, 1},
+                                                                                  {8, 2, 128, 200, 100, 512, 1},
+                                                                                  {4, 1, 128, 300, 1500, 2048, 1},
+                                                                                  {4, 4, 32, 130, 70, 256, 0},
+                                                                                  {4, 2, 24, 3, 21, 64, 1}}) {
+    Case ap{"attention prompt f16 cache H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
+                " D=" + std::to_string(D) + " S=" + std::to_string(S) + " len=" + std::to_string(len) +
+                (causal ? " causal" : "") + (D % 16 ? " (row kernel)" : ""),
+            "attention"};
+    ap.attrs.setInt("causal", causal);
+    ap.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
+    ap.inputs = {f32({1, H, S, D}), f16({1, Hkv, cap, D}), f16({1, Hkv, cap, D}), absent(),
+                 ints(DType::I64, {1}, {len})};
+    ap.tolerance = D % 16 ? 2e-5 : 4e-3; // the tensor cores round q and the probabilities to float16
+    add(ap);
+  }
   // Layers of more 16-row tiles (2113) than one wave of one-warp blocks holds (132 SMs x 16): qGemvRow takes 2 tiles
   // per block, the last block one (plain: its last tile 10 rows), plain and gated.
   Case many{"matmul_q int4 g32 M=1 K=64 N=33802 (tiles per block)", "matmul_q"};
@@ -453,12 +519,7 @@ std::vector<Case> cases() {
     Case h{"matmul_q_split f16 M=" + std::to_string(M) + " K=256", "matmul_q_split"};
     h.attrs.setInt("bits", 16);
     h.attrs.setInts("splits", {200, 56, 56});
-    h.inputs = {f32({1, M, 256}), bytes(DType::F16, {312, 256}, 0, 0)};
-    h.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
-      std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-      for (size_t i = 0; i < b.size() / 2; ++i)
-        reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng));
-    };
+    h.inputs = {f32({1, M, 256}), f16({312, 256})};
     h.numOutputs = 3;
     add(h);
     Case q8{"matmul_q int8 channel M=" + std::to_string(M), "matmul_q"};
@@ -601,8 +662,13 @@ bool runCase(const Case &c, const std::string &arch, const cg::GemvTuning *tunin
     } else {
       std::uniform_real_distribution<float> d(0.05f, 1.0f);
       std::bernoulli_distribution sign(0.5);
-      for (size_t k = 0; k < hostIn[i].size() / 4; ++k)
-        reinterpret_cast<float *>(hostIn[i].data())[k] = sign(rng) ? d(rng) : -d(rng);
+      for (int64_t k = 0; k < in[i].numel(); ++k) {
+        const float v = sign(rng) ? d(rng) : -d(rng);
+        if (o.dtype == DType::F16)
+          reinterpret_cast<uint16_t *>(hostIn[i].data())[k] = num::floatToHalf(v);
+        else
+          reinterpret_cast<float *>(hostIn[i].data())[k] = v;
+      }
     }
     in[i].data = hostIn[i].data();
     args.inputs.push_back(&in[i]);
@@ -711,14 +777,23 @@ bool runCase(const Case &c, const std::string &arch, const cg::GemvTuning *tunin
       detail = err;
       return false;
     }
-    if (ref[k].dtype != DType::F32) {
+    if (ref[k].dtype != DType::F32 && ref[k].dtype != DType::F16) {
       if (got != refData[k]) {
         detail = "result " + std::to_string(k) + " differs";
         return false;
       }
       continue;
     }
-    const float *a = reinterpret_cast<const float *>(got.data()), *b = ref[k].as<float>();
+    // Float16 results (a float16 KV cache) are compared as the floats they hold.
+    std::vector<float> gotHalf, refHalf;
+    if (ref[k].dtype == DType::F16) {
+      for (int64_t i = 0; i < ref[k].numel(); ++i) {
+        gotHalf.push_back(num::halfToFloat(reinterpret_cast<const uint16_t *>(got.data())[i]));
+        refHalf.push_back(num::halfToFloat(ref[k].as<uint16_t>()[i]));
+      }
+    }
+    const float *a = gotHalf.empty() ? reinterpret_cast<const float *>(got.data()) : gotHalf.data();
+    const float *b = refHalf.empty() ? ref[k].as<float>() : refHalf.data();
     double scale = 1, diff = 0;
     for (int64_t i = 0; i < ref[k].numel(); ++i)
       scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
@@ -942,6 +1017,11 @@ std::vector<Case> benchCases() {
                 ints(DType::I64, {1}, {len})};
     a.timed = 200;
     out.push_back(a);
+    Case ah = a;
+    ah.name = "attention decode f16 cache H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1);
+    ah.inputs[1] = f16({1, 8, 4096, 128});
+    ah.inputs[2] = f16({1, 8, 4096, 128});
+    out.push_back(ah);
   }
   // A 512-token prompt chunk after 1536 earlier positions (tensor cores): 2 * 2 * 32 * 512 * ~1792 * 128 flops.
   Case pf{"attention prefill H=32 Hkv=8 D=128 S=512 keys=2048", "attention"};
@@ -952,6 +1032,23 @@ std::vector<Case> benchCases() {
   pf.tolerance = 4e-3;
   pf.timed = 20;
   out.push_back(pf);
+  // The same over a float16 cache (qFlashAttentionHalf), and a whole 2048-token prompt (one prefill chunk) both
+  // ways: 2 * 2 * 32 * 2048 * ~1024 * 128 flops.
+  Case pfh = pf;
+  pfh.name = "attention prefill f16 cache H=32 Hkv=8 D=128 S=512 keys=2048";
+  pfh.inputs[1] = f16({1, 8, 2048, 128});
+  pfh.inputs[2] = f16({1, 8, 2048, 128});
+  out.push_back(pfh);
+  Case whole = pf;
+  whole.name = "attention prefill H=32 Hkv=8 D=128 S=2048 keys=2048";
+  whole.inputs[0] = f32({1, 32, 2048, 128});
+  whole.inputs[4] = ints(DType::I64, {1}, {0});
+  out.push_back(whole);
+  Case wholeHalf = whole;
+  wholeHalf.name = "attention prefill f16 cache H=32 Hkv=8 D=128 S=2048 keys=2048";
+  wholeHalf.inputs[1] = f16({1, 8, 2048, 128});
+  wholeHalf.inputs[2] = f16({1, 8, 2048, 128});
+  out.push_back(wholeHalf);
   Case n{"add_rms_norm rows=1 C=4096", "add_rms_norm"};
   n.attrs.setFloat("epsilon", 1e-5);
   n.inputs = {f32({1, 1, 4096}), f32({1, 1, 4096}), f32({4096})};

@@ -55,43 +55,6 @@ template <typename E, int RANK> __device__ void qTranspose(const QParams &p, con
   qPtr<E>(out)[i] = qPtr<const E>(in)[src];
 }
 
-// kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
-template <typename E, int AXIS> __device__ void qKvAppend(const QParams &p) {
-  const QTensor &cache = p.t[0], &x = p.t[1];
-  const i64 n = qNumel(x), i = qFlatIndex();
-  if (i >= n)
-    return;
-  const i64 len = *qPtr<const i64>(p.t[2]), cap = cache.shape[AXIS], S = x.shape[AXIS];
-  if (len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0]) {
-    qFail(p, QOPT_STATUS_CACHE_FULL);
-    return;
-  }
-  i64 inner = 1;
-  for (int d = AXIS + 1; d < x.rank; ++d)
-    inner *= x.shape[d];
-  i64 o, s, in;
-  if (n <= 0xffffffffLL) { // 32-bit divisions (see qTransposeSource)
-    const unsigned u = static_cast<unsigned>(i), un = static_cast<unsigned>(inner), row = u / un;
-    o = row / static_cast<unsigned>(S), s = row % static_cast<unsigned>(S), in = u % un;
-  } else {
-    o = i / (S * inner), s = i / inner % S, in = i % inner;
-  }
-  qPtr<E>(p.t[3])[(o * cap + len + s) * inner + in] = qPtr<const E>(x)[i];
-}
-
-// kv_advance: t0 length (int64 [1]), t1 sizes (int64 [rank]), t2 the length (same memory). One thread.
-template <int AXIS> __device__ void qKvAdvance(const QParams &p) {
-  if (blockIdx.x != 0 || threadIdx.x != 0)
-    return;
-  i64 *len = qPtr<i64>(p.t[2]);
-  const i64 add = qPtr<const i64>(p.t[1])[AXIS];
-  if (add < 0 || *len < 0) {
-    qFail(p, QOPT_STATUS_CACHE_FULL);
-    return;
-  }
-  *len += add;
-}
-
 // float16 bits -> float32 (exact), without cuda_fp16.h.
 __device__ __forceinline__ float qHalfToFloat(unsigned short h) {
   float f;
@@ -114,6 +77,63 @@ __device__ __forceinline__ unsigned short qFloatToHalf(float f) {
   unsigned short h;
   asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
   return h;
+}
+
+// A KV cache's elements as float32 and back: float32 itself, or float16 bits (--kv-cache=f16; stored rounded to
+// nearest even and saturated, as the CPU reference stores them).
+__device__ __forceinline__ float qToFloat(float v) { return v; }
+__device__ __forceinline__ float qToFloat(unsigned short h) { return qHalfToFloat(h); }
+__device__ __forceinline__ void qStoreFloat(float *p, float v) { *p = v; }
+__device__ __forceinline__ void qStoreFloat(unsigned short *p, float v) { *p = qFloatToHalf(v); }
+__device__ __forceinline__ float4 qLoadFloat4(const float *p) { return *reinterpret_cast<const float4 *>(p); }
+__device__ __forceinline__ float4 qLoadFloat4(const unsigned short *p) {
+  const uint2 w = *reinterpret_cast<const uint2 *>(p);
+  return make_float4(qHalfToFloat(static_cast<unsigned short>(w.x & 0xFFFFu)),
+                     qHalfToFloat(static_cast<unsigned short>(w.x >> 16)),
+                     qHalfToFloat(static_cast<unsigned short>(w.y & 0xFFFFu)),
+                     qHalfToFloat(static_cast<unsigned short>(w.y >> 16)));
+}
+
+// kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
+// HALF: float32 entries into a float16 cache (E unsigned short).
+template <typename E, int AXIS, bool HALF = false> __device__ void qKvAppend(const QParams &p) {
+  const QTensor &cache = p.t[0], &x = p.t[1];
+  const i64 n = qNumel(x), i = qFlatIndex();
+  if (i >= n)
+    return;
+  const i64 len = *qPtr<const i64>(p.t[2]), cap = cache.shape[AXIS], S = x.shape[AXIS];
+  if (len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0]) {
+    qFail(p, QOPT_STATUS_CACHE_FULL);
+    return;
+  }
+  i64 inner = 1;
+  for (int d = AXIS + 1; d < x.rank; ++d)
+    inner *= x.shape[d];
+  i64 o, s, in;
+  if (n <= 0xffffffffLL) { // 32-bit divisions (see qTransposeSource)
+    const unsigned u = static_cast<unsigned>(i), un = static_cast<unsigned>(inner), row = u / un;
+    o = row / static_cast<unsigned>(S), s = row % static_cast<unsigned>(S), in = u % un;
+  } else {
+    o = i / (S * inner), s = i / inner % S, in = i % inner;
+  }
+  E *dst = qPtr<E>(p.t[3]) + (o * cap + len + s) * inner + in;
+  if constexpr (HALF)
+    qStoreFloat(dst, qPtr<const float>(x)[i]);
+  else
+    *dst = qPtr<const E>(x)[i];
+}
+
+// kv_advance: t0 length (int64 [1]), t1 sizes (int64 [rank]), t2 the length (same memory). One thread.
+template <int AXIS> __device__ void qKvAdvance(const QParams &p) {
+  if (blockIdx.x != 0 || threadIdx.x != 0)
+    return;
+  i64 *len = qPtr<i64>(p.t[2]);
+  const i64 add = qPtr<const i64>(p.t[1])[AXIS];
+  if (add < 0 || *len < 0) {
+    qFail(p, QOPT_STATUS_CACHE_FULL);
+    return;
+  }
+  *len += add;
 }
 
 // cast float16 -> float32: t0 in, t1 out. Flat over t1.
@@ -1022,12 +1042,13 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 
 // Pair j of a row of D = 2 half values rotated by the angle theta, rotary's formulas: STYLE 0 pairs (j, j + half)
 // (rotate_half), 1 pairs (2 j, 2 j + 1) (interleaved). x and y may be the same row.
-template <int STYLE> __device__ __forceinline__ void qRotatePair(const float *x, float *y, i64 j, i64 half, float theta) {
+template <int STYLE, typename Y>
+__device__ __forceinline__ void qRotatePair(const float *x, Y *y, i64 j, i64 half, float theta) {
   const float c = cosf(theta), s = sinf(theta);
   const i64 lo = STYLE == 1 ? 2 * j : j, hi = STYLE == 1 ? 2 * j + 1 : j + half;
   const float a = x[lo], b = x[hi];
-  y[lo] = a * c + -b * s;
-  y[hi] = b * c + a * s;
+  qStoreFloat(y + lo, a * c + -b * s);
+  qStoreFloat(y + hi, b * c + a * s);
 }
 // The position of row i of batch b from positions [B or 1, S] of type P, as a float (the angle's factor).
 template <typename P> __device__ __forceinline__ float qPosition(const QTensor &pos, i64 b, i64 S, i64 i) {
@@ -1046,8 +1067,8 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 
 // kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), t3 positions
 // [B or 1, S] (P), t4 inv_freq [D/2], t5 the cache (same memory as t0): the entries rotated as qRotary does, written
-// at the cache's length. One block per (b, h, s) row of t1.
-template <int STYLE, typename P> __device__ void qKvAppendRotary(const QParams &p) {
+// at the cache's length (C: float, or unsigned short for a float16 cache). One block per (b, h, s) row of t1.
+template <int STYLE, typename P, typename C = float> __device__ void qKvAppendRotary(const QParams &p) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
   const i64 len = *qPtr<const i64>(p.t[2]);
@@ -1058,7 +1079,7 @@ template <int STYLE, typename P> __device__ void qKvAppendRotary(const QParams &
   }
   const i64 b = r / (H * S), h = r / S % H, i = r % S;
   const float position = qPosition<P>(p.t[3], b, S, i), *freq = qPtr<const float>(p.t[4]);
-  float *dst = qPtr<float>(p.t[5]) + ((b * H + h) * cap + len + i) * D;
+  C *dst = qPtr<C>(p.t[5]) + ((b * H + h) * cap + len + i) * D;
   for (i64 j = threadIdx.x; j < half; j += blockDim.x)
     qRotatePair<STYLE>(qPtr<const float>(x) + r * D, dst, j, half, position * freq[j]);
 }
@@ -1070,8 +1091,10 @@ template <int STYLE, typename P> __device__ void qKvAppendRotary(const QParams &
 // (int64 [1], when CACHE, which takes no mask; else absent or missing), out [B, H, S, Dv] at t[OUT]. ROT >= 0: the
 // queries rotated as qRotary does (style ROT) as they are loaded, t5 positions (type P) and t6 inv_freq. One block per (b, h, s) query
 // row; the keys in chunks of CHUNK with a running max (online softmax): a warp per key for the scores, and for the
-// values key groups of threads that own output dims tid, tid + span, ... (Dv <= 4 * blockDim.x).
-template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0, int ROT = -1, typename P = i64>
+// values key groups of threads that own output dims tid, tid + span, ... (Dv <= 4 * blockDim.x). KV: the keys' and
+// values' element type (float, or unsigned short: a float16 cache).
+template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0, int ROT = -1, typename P = i64,
+          typename KV = float>
 __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f) {
   __shared__ float sc[CHUNK];
   __shared__ float qs[512];
@@ -1119,8 +1142,8 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
     for (i64 d = threadIdx.x; d < D; d += blockDim.x)
       qs[d] = qi[d];
   }
-  const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D;
-  const float *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * Dv;
+  const KV *kb = qPtr<const KV>(k) + (b * Hkv + hk) * C * D;
+  const KV *vb = qPtr<const KV>(v) + (b * Hkv + hk) * C * Dv;
   float m = -QOPT_INF, l = 0.0f, acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
   // Key groups for the values: head dims up to 128 leave most of a large block idle with one thread per dim.
   __shared__ float red[8][128];
@@ -1135,10 +1158,10 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
 #pragma unroll 4
     for (int jj = warp; jj < jn; jj += warps) {
-      const float *kj = kb + (j0 + jj) * D;
+      const KV *kj = kb + (j0 + jj) * D;
       float s = 0.0f;
       for (i64 d = lane; d < D; d += 32)
-        s += qs[d] * kj[d];
+        s += qs[d] * qToFloat(kj[d]);
       s = qWarpSum(s) * scale;
       if (MASK) {
         const i64 mi = b * ms[0] + h * ms[1] + i * ms[2] + (j0 + jj) * ms[3];
@@ -1168,16 +1191,16 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
       const i64 d = tid + t * static_cast<i64>(span);
       if (d < Dv) {
         float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-        const float *vd = vb + j0 * Dv + d;
+        const KV *vd = vb + j0 * Dv + d;
         int jj = grp;
         for (; jj + 3 * groups < jn; jj += 4 * groups) {
-          a0 += sc[jj] * vd[jj * Dv];
-          a1 += sc[jj + groups] * vd[(jj + groups) * Dv];
-          a2 += sc[jj + 2 * groups] * vd[(jj + 2 * groups) * Dv];
-          a3 += sc[jj + 3 * groups] * vd[(jj + 3 * groups) * Dv];
+          a0 += sc[jj] * qToFloat(vd[jj * Dv]);
+          a1 += sc[jj + groups] * qToFloat(vd[(jj + groups) * Dv]);
+          a2 += sc[jj + 2 * groups] * qToFloat(vd[(jj + 2 * groups) * Dv]);
+          a3 += sc[jj + 3 * groups] * qToFloat(vd[(jj + 3 * groups) * Dv]);
         }
         for (; jj < jn; jj += groups)
-          a0 += sc[jj] * vd[jj * Dv];
+          a0 += sc[jj] * qToFloat(vd[jj * Dv]);
         acc[t] = acc[t] * factor + ((a0 + a1) + (a2 + a3));
       }
     }
@@ -1211,6 +1234,7 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
 // products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows
 // of the output (B * H) in tiles of G, grid y = the splits, 256 threads. ROT >= 0: rotary queries, as qAttention.
+// KV: the cache's element type (float, or unsigned short: float16).
 #define QOPT_DECODE_SPLITS 8
 __device__ __forceinline__ unsigned qClusterRank() {
   unsigned r = 0;
@@ -1237,7 +1261,7 @@ __device__ __forceinline__ float qClusterLoad(const float *local, unsigned rank)
 #endif
 }
 
-template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64>
+template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
 __device__ void qDecodeAttention(const QParams &p, float scale) {
   constexpr int NT = 256, WARPS = NT / 32, CH = 128, Q4 = D / 4, GROUPS = NT / Q4;
   static_assert(D % 4 == 0 && D <= 256 && G >= 1 && G <= WARPS, "head dim or group size out of range");
@@ -1273,7 +1297,7 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
   }
   if (t < G)
     mrow[t] = -QOPT_INF, lrow[t] = 0.0f;
-  const float *kb = qPtr<const float>(k) + r * C * D, *vb = qPtr<const float>(v) + r * C * D;
+  const KV *kb = qPtr<const KV>(k) + r * C * D, *vb = qPtr<const KV>(v) + r * C * D;
   const int c4 = t % Q4, kg = t / Q4; // the values phase: a float4 column and a key group
   float acc[G][4];
 #pragma unroll
@@ -1283,13 +1307,13 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
   for (i64 j0 = begin; j0 < end; j0 += CH) {
     const int jn = static_cast<int>(end - j0 < CH ? end - j0 : CH);
     for (int jj = warp; jj < jn; jj += WARPS) {
-      const float4 *kj = reinterpret_cast<const float4 *>(kb + (j0 + jj) * D);
+      const KV *kj = kb + (j0 + jj) * D;
       float s[G];
 #pragma unroll
       for (int g = 0; g < G; ++g)
         s[g] = 0.0f;
       for (int c = lane; c < Q4; c += 32) {
-        const float4 kv = kj[c];
+        const float4 kv = qLoadFloat4(kj + 4 * c);
 #pragma unroll
         for (int g = 0; g < G; ++g) {
           const float4 qv = reinterpret_cast<const float4 *>(qs[g])[c];
@@ -1328,7 +1352,7 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
         acc[g][0] *= fac[g], acc[g][1] *= fac[g], acc[g][2] *= fac[g], acc[g][3] *= fac[g];
 #pragma unroll 4
       for (int jj = kg; jj < jn; jj += GROUPS) {
-        const float4 vv = reinterpret_cast<const float4 *>(vb + (j0 + jj) * D)[c4];
+        const float4 vv = qLoadFloat4(vb + (j0 + jj) * D + 4 * c4);
 #pragma unroll
         for (int g = 0; g < G; ++g) {
           const float e = sc[g][jj];
@@ -1394,29 +1418,29 @@ template <bool TRANS> __device__ __forceinline__ void qLdMatrix4(unsigned (&r)[4
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(qSharedAddress(row)));
 }
-// Rows [0, 64) of NM row-major [rows, D] float32 matrices as float16 into shared memory, zeros from row `valid`
-// (>= 1) on; 128 threads. Aligned (`vec`): every thread's 16-byte loads of a batch are issued before any is used
-// (rows past `valid` read row valid - 1 and store zeros, so no load sits behind a branch): a load-convert-store
-// loop waited out the L2 latency per load and made this kernel 7x slower than its arithmetic.
-template <int D, int STRIDE, int NM>
+// Rows [0, ROWS) of NM row-major [rows, D] float32 matrices as float16 into shared memory, zeros from row `valid`
+// (>= 1) on; THREADS threads. Aligned (`vec`): every thread's 16-byte loads of a batch are issued before any is
+// used (rows past `valid` read row valid - 1 and store zeros, so no load sits behind a branch): a
+// load-convert-store loop waited out the L2 latency per load and made this kernel 7x slower than its arithmetic.
+template <int D, int STRIDE, int NM, int ROWS = 64, int THREADS = 128>
 __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM])[STRIDE],
                                                 const float *const (&src)[NM], int valid, bool vec) {
   if (!vec) {
     for (int m = 0; m < NM; ++m)
-      for (int e = threadIdx.x; e < 64 * D / 2; e += 128) {
+      for (int e = threadIdx.x; e < ROWS * D / 2; e += THREADS) {
         const int r = e / (D / 2), d = e % (D / 2) * 2;
         const float a = r < valid ? src[m][r * D + d] : 0.0f, b = r < valid ? src[m][r * D + d + 1] : 0.0f;
         *reinterpret_cast<unsigned *>(&dst[m][r][d]) = qHalf2(a, b);
       }
     return;
   }
-  constexpr int N = 64 * D / 4 / 128, BATCH = N <= 8 ? N : N / 2; // float4s per thread and matrix
+  constexpr int N = ROWS * D / 4 / THREADS, BATCH = N <= 8 ? N : N / 2; // float4s per thread and matrix
 #pragma unroll
   for (int b0 = 0; b0 < N; b0 += BATCH) {
     float4 f[NM][BATCH];
 #pragma unroll
     for (int i = 0; i < BATCH; ++i) {
-      const int e = threadIdx.x + (b0 + i) * 128, r = e / (D / 4), d = e % (D / 4) * 4;
+      const int e = threadIdx.x + (b0 + i) * THREADS, r = e / (D / 4), d = e % (D / 4) * 4;
       const int row = r < valid ? r : valid - 1;
 #pragma unroll
       for (int m = 0; m < NM; ++m)
@@ -1424,7 +1448,7 @@ __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM
     }
 #pragma unroll
     for (int i = 0; i < BATCH; ++i) {
-      const int e = threadIdx.x + (b0 + i) * 128, r = e / (D / 4), d = e % (D / 4) * 4;
+      const int e = threadIdx.x + (b0 + i) * THREADS, r = e / (D / 4), d = e % (D / 4) * 4;
 #pragma unroll
       for (int m = 0; m < NM; ++m) {
         const float4 v = f[m][i];
@@ -1434,6 +1458,105 @@ __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM
     }
   }
 }
+// One tile of BK keys for a warp's 16 query rows (flash attention): scores from the query fragments `qa` and the
+// keys staged in `ks` (float16, rows padded to KS), the online softmax's running max and sum per row (mrow, lrow,
+// the warp's lanes holding rows g and g + 8), and the float16 probabilities times the values in `vs` added into
+// `o`. Keys past T, or after a row's position plus `past` (CAUSAL), are masked.
+template <int D, int BK, int KS, bool CAUSAL>
+__device__ __forceinline__ void qFlashStep(const unsigned short (*ks)[KS], const unsigned short (*vs)[KS],
+                                           const unsigned (&qa)[D / 16][4], float (&o)[D / 8][4], float (&mrow)[2],
+                                           float (&lrow)[2], i64 j0, i64 T, const i64 (&qi)[2], i64 past, float sl2) {
+  const int lane = threadIdx.x & 31, c2 = (lane & 3) * 2;
+  float s[BK / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < BK / 8; ++nt) {
+    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk += 2) { // b0, b1 of two k-steps: d columns 16kk + 0, 8, 16, 24
+      unsigned kf[4];
+      if (kk + 1 < D / 16) {
+        qLdMatrix4<false>(kf, &ks[8 * nt + (lane & 7)][16 * kk + (lane >> 3) * 8]);
+        qMma16816(s[nt], qa[kk], kf[0], kf[1]);
+        qMma16816(s[nt], qa[kk + 1], kf[2], kf[3]);
+      } else { // the last of an odd count: its two matrices again as the other two (no read past the row)
+        qLdMatrix4<false>(kf, &ks[8 * nt + (lane & 7)][16 * kk + (lane >> 3 & 1) * 8]);
+        qMma16816(s[nt], qa[kk], kf[0], kf[1]);
+      }
+    }
+  }
+  float mx[2] = {mrow[0], mrow[1]};
+  // Some key of the tile is masked for some row of the warp (its first row is qi[0] - lane / 4).
+  const bool edge = j0 + BK > T || (CAUSAL && j0 + BK - 1 > qi[0] - lane / 4 + past);
+#pragma unroll
+  for (int nt = 0; nt < BK / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const i64 j = j0 + 8 * nt + c2 + (e & 1);
+      const bool keep = !edge || (j < T && (!CAUSAL || j <= qi[e >> 1] + past));
+      s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
+      mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
+    }
+  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
+    alpha[i] = exp2f(mrow[i] - base[i]);
+    mrow[i] = mx[i];
+  }
+#pragma unroll
+  for (int nt = 0; nt < BK / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
+      ls[e >> 1] += s[nt][e];
+    }
+  lrow[0] = lrow[0] * alpha[0] + ls[0];
+  lrow[1] = lrow[1] * alpha[1] + ls[1];
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt) {
+    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
+  }
+#pragma unroll
+  for (int kk = 0; kk < BK / 16; ++kk) {
+    const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
+                            qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+#pragma unroll
+    for (int nt = 0; nt < D / 8; nt += 2) { // b0, b1 of two d tiles: keys 16kk + 0, 8 at d 8nt + 0, 8
+      unsigned vf[4];
+      qLdMatrix4<true>(vf, &vs[16 * kk + (lane >> 3 & 1) * 8 + (lane & 7)][8 * nt + (lane >> 4) * 8]);
+      qMma16816(o[nt], pa, vf[0], vf[1]);
+      qMma16816(o[nt + 1], pa, vf[2], vf[3]);
+    }
+  }
+}
+
+// A warp's 16 output rows of flash attention (rows qi[0], qi[1] of its lanes; those from S on are not stored):
+// o / l, or where every key was masked NaN as the reference gives (0 when ZERO_NAN).
+template <int D, bool ZERO_NAN>
+__device__ __forceinline__ void qFlashStore(float *out, const float (&o)[D / 8][4], float (&lrow)[2],
+                                            const i64 (&qi)[2], i64 S) {
+  const int c2 = (threadIdx.x & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 1);
+    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 2);
+  }
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; e += 2) {
+      const i64 row = qi[e >> 1];
+      if (row < S) {
+        const float l = lrow[e >> 1], inv = 1.0f / l;
+        const float a = l > 0.0f ? o[nt][e] * inv : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+        const float c = l > 0.0f ? o[nt][e + 1] * inv : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+        *reinterpret_cast<float2 *>(out + row * D + 8 * nt + c2) = make_float2(a, c);
+      }
+    }
+}
+
 template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT>
 __device__ void qFlashAttention(const QParams &p, float scale) {
   constexpr int BQ = 64, BK = 64, KS = D + 8;
@@ -1462,7 +1585,7 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   const float *kb = qPtr<const float>(k) + (b * Hkv + hk) * C * D, *vb = qPtr<const float>(v) + (b * Hkv + hk) * C * D;
   const bool vec = ((reinterpret_cast<unsigned long long>(qb) | reinterpret_cast<unsigned long long>(kb) |
                      reinterpret_cast<unsigned long long>(vb)) & 15) == 0;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, c2 = (lane & 3) * 2;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2;
   {
     unsigned short(*const dst[1])[KS] = {ks};
     const float *const src[1] = {qb + q0 * D};
@@ -1488,87 +1611,102 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
     const float *const src[2] = {kb + j0 * D, vb + j0 * D};
     qStageHalfTiles<D, KS, 2>(dst, src, valid, vec);
     __syncthreads();
-    float s[BK / 8][4];
-#pragma unroll
-    for (int nt = 0; nt < BK / 8; ++nt) {
-      s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
-#pragma unroll
-      for (int kk = 0; kk < D / 16; kk += 2) { // b0, b1 of two k-steps: d columns 16kk + 0, 8, 16, 24
-        unsigned kf[4];
-        if (kk + 1 < D / 16) {
-          qLdMatrix4<false>(kf, &ks[8 * nt + (lane & 7)][16 * kk + (lane >> 3) * 8]);
-          qMma16816(s[nt], qa[kk], kf[0], kf[1]);
-          qMma16816(s[nt], qa[kk + 1], kf[2], kf[3]);
-        } else { // the last of an odd count: its two matrices again as the other two (no read past the row)
-          qLdMatrix4<false>(kf, &ks[8 * nt + (lane & 7)][16 * kk + (lane >> 3 & 1) * 8]);
-          qMma16816(s[nt], qa[kk], kf[0], kf[1]);
-        }
-      }
-    }
-    float mx[2] = {mrow[0], mrow[1]};
-    const bool edge = j0 + BK > T || (CAUSAL && j0 + BK - 1 > q0 + past); // some key of the tile is masked
-#pragma unroll
-    for (int nt = 0; nt < BK / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const i64 j = j0 + 8 * nt + c2 + (e & 1);
-        const bool keep = !edge || (j < T && (!CAUSAL || j <= qi[e >> 1] + past));
-        s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
-        mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
-      }
-    float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-      base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
-      alpha[i] = exp2f(mrow[i] - base[i]);
-      mrow[i] = mx[i];
-    }
-#pragma unroll
-    for (int nt = 0; nt < BK / 8; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
-        ls[e >> 1] += s[nt][e];
-      }
-    lrow[0] = lrow[0] * alpha[0] + ls[0];
-    lrow[1] = lrow[1] * alpha[1] + ls[1];
-#pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt) {
-      o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
-    }
-#pragma unroll
-    for (int kk = 0; kk < BK / 16; ++kk) {
-      const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
-                              qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int nt = 0; nt < D / 8; nt += 2) { // b0, b1 of two d tiles: keys 16kk + 0, 8 at d 8nt + 0, 8
-        unsigned vf[4];
-        qLdMatrix4<true>(vf, &vs[16 * kk + (lane >> 3 & 1) * 8 + (lane & 7)][8 * nt + (lane >> 4) * 8]);
-        qMma16816(o[nt], pa, vf[0], vf[1]);
-        qMma16816(o[nt + 1], pa, vf[2], vf[3]);
-      }
-    }
+    qFlashStep<D, BK, KS, CAUSAL>(ks, vs, qa, o, mrow, lrow, j0, T, qi, past, sl2);
   }
-  float *out = qPtr<float>(p.t[OUT]) + plane * S * D;
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 1);
-    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 2);
+  qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
+}
+
+// 16 bytes from global to shared memory without registers (cp.async, sm_80 and later); `valid` false fills zeros.
+__device__ __forceinline__ void qCopyAsync16(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(qSharedAddress(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void qCopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void qCopyAsyncWait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
+// Flash attention over a float16 KV cache (--kv-cache=f16): the operands of qFlashAttention with t1, t2 float16
+// [Bk, Hkv, C, D]. The cache's rows are copied into shared memory as they are (cp.async, two tiles in flight, no
+// registers held), so a block can own 128 query rows (8 warps of 16): each key tile staged serves twice the rows
+// of the float32 kernel at half the bytes. Tiles of keys after a warp's last row (causal) are skipped by that
+// warp; the query tiles run last-first, the longest rows of a causal prompt in the first wave. Geometry: as
+// qFlashAttention with 128-row tiles, 256 threads, sharedBytes (128 + 4 * 64) * (D + 8) * 2.
+template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT>
+__device__ void qFlashAttentionHalf(const QParams &p, float scale) {
+  constexpr int BQ = 128, BK = 64, KS = D + 8, THREADS = 256, CHUNKS = BK * D / 8; // 16-byte pieces per matrix
+  extern __shared__ __align__(16) unsigned short flashShared[];
+  unsigned short(*const qsm)[KS] = reinterpret_cast<unsigned short(*)[KS]>(flashShared);
+  unsigned short(*const kvs)[KS] = qsm + BQ; // [stage][K, V][BK] rows
+  const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
+  const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
+  if (q.shape[3] != D || k.shape[3] != D || v.shape[3] != D || Hkv <= 0 || H % Hkv != 0) {
+    qFail(p, QOPT_STATUS_SHAPE);
+    return;
   }
+  const i64 tiles = (S + BQ - 1) / BQ, planes = gridDim.x / tiles;
+  const i64 plane = blockIdx.x % planes, q0 = (tiles - 1 - blockIdx.x / planes) * BQ;
+  const i64 b = plane / H, h = plane % H, hk = h / (H / Hkv);
+  i64 T = C;
+  if (CACHE) {
+    const i64 len = *qPtr<const i64>(p.t[4]);
+    if (len < 0 || len > C - S || q.shape[0] > k.shape[0]) {
+      qFail(p, QOPT_STATUS_CACHE_FULL);
+      return;
+    }
+    T = len + S;
+  }
+  const i64 past = T - S; // query i sees keys up to i + past (causal)
+  const i64 jEnd = CAUSAL ? (q0 + BQ + past < T ? q0 + BQ + past : T) : T;
+  const unsigned short *kb = qPtr<const unsigned short>(k) + (b * Hkv + hk) * C * D;
+  const unsigned short *vb = qPtr<const unsigned short>(v) + (b * Hkv + hk) * C * D;
+  // Tile j0's keys and values into stage `st` (rows from T on: zeros).
+  auto fetch = [&](i64 j0, int st) {
+    unsigned short(*const dst)[KS] = kvs + st * 2 * BK;
+#pragma unroll
+    for (int c = threadIdx.x; c < 2 * CHUNKS; c += THREADS) {
+      const int m = c / CHUNKS, r = c % CHUNKS / (D / 8), d = c % (D / 8) * 8;
+      const bool ok = j0 + r < T;
+      const unsigned short *src = (m ? vb : kb) + (ok ? (j0 + r) * D + d : 0);
+      qCopyAsync16(&dst[m * BK + r][d], src, ok);
+    }
+    qCopyAsyncCommit();
+  };
+  if (jEnd > 0)
+    fetch(0, 0);
+  const float *qb = qPtr<const float>(q) + plane * S * D;
+  const bool vec = (reinterpret_cast<unsigned long long>(qb) & 15) == 0;
+  {
+    unsigned short(*const dst[1])[KS] = {qsm};
+    const float *const src[1] = {qb + q0 * D};
+    qStageHalfTiles<D, KS, 1, BQ, THREADS>(dst, src, static_cast<int>(S - q0 < BQ ? S - q0 : BQ), vec);
+  }
+  __syncthreads();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, r0 = warp * 16 + (lane >> 2);
+  unsigned qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    qLdMatrix4<false>(qa[kk], &qsm[warp * 16 + (lane >> 3 & 1) * 8 + (lane & 7)][16 * kk + (lane >> 4) * 8]);
+  float o[D / 8][4];
 #pragma unroll
   for (int nt = 0; nt < D / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; e += 2) {
-      const i64 row = qi[e >> 1];
-      if (row < S) {
-        const float l = lrow[e >> 1], inv = 1.0f / l;
-        const float a = l > 0.0f ? o[nt][e] * inv : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
-        const float c = l > 0.0f ? o[nt][e + 1] * inv : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
-        *reinterpret_cast<float2 *>(out + row * D + 8 * nt + c2) = make_float2(a, c);
-      }
+    o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+  float mrow[2] = {-QOPT_INF, -QOPT_INF}, lrow[2] = {0.0f, 0.0f};
+  const float sl2 = scale * 1.44269504088896340736f;
+  const i64 qi[2] = {q0 + r0, q0 + r0 + 8}, warpLast = q0 + warp * 16 + 15 + past;
+  int st = 0;
+  for (i64 j0 = 0; j0 < jEnd; j0 += BK, st ^= 1) {
+    if (j0 + BK < jEnd) { // the next tile streams in while this one is used
+      fetch(j0 + BK, st ^ 1);
+      qCopyAsyncWait<1>();
+    } else {
+      qCopyAsyncWait<0>();
     }
+    __syncthreads(); // this tile has landed for every thread's copies
+    if (!CAUSAL || j0 <= warpLast)
+      qFlashStep<D, BK, KS, CAUSAL>(kvs + st * 2 * BK, kvs + st * 2 * BK + BK, qa, o, mrow, lrow, j0, T, qi, past,
+                                    sl2);
+    __syncthreads(); // every warp is done with this stage before the next fetch overwrites it
+  }
+  qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
 }
 
 // The module's kernels start with qWaitForPrevious (sm_90 and later): the runtime looks for this symbol before it
