@@ -12,7 +12,7 @@
 # 4. bench/gpu/llama_torch.py: HF transformers, bf16, static-cache generate and the 2048-token forward
 # Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all),
 # QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan the arena for the
-# whole 2048-token context, one prefill chunk; a name ending in +kvf16 compiles the same with --kv-cache=f16).
+# whole 2048-token context, one prefill chunk; a name ending in +kvf32 or +kvf16 compiles the same with that --kv-cache, float16 by default).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -40,14 +40,14 @@ if step compile; then
     stamp "compiling $m"
     # Prefill in chunks of 512 tokens (qrun feeds longer prompts chunk by chunk): the activation arena is planned
     # for 512 tokens, not the whole 2048-token context; the -full variants plan it for the whole context.
-    case ${m%+kvf16} in
+    case ${m%+kvf*} in
       f16) args=(--quantize=none --max-dim sequence=512) ;;
       rtn4) args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512) ;;
       f16-full) args=(--quantize=none) ;;
       rtn4-full) args=(--quantize=rtn4 --group-size 128) ;;
       *) echo "unknown model $m" >&2; exit 2 ;;
     esac
-    [[ $m == *+kvf16 ]] && args+=(--kv-cache=f16)
+    [[ $m == *+kvf* ]] && args+=(--kv-cache="${m##*+kv}")
     /usr/bin/time -f "qopt $m: %e s, %M KiB max resident" \
       "$BIN/qopt" "$WORK/llama8b.onnx" --target=cuda:sm_90a "${args[@]}" --time -o "$WORK/$m.bin" 2>&1 |
       grep -v '^qopt:   qopt-\|^qopt:   canonicalize\|^qopt:   cse'

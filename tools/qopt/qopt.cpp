@@ -131,11 +131,11 @@ static cl::opt<std::string> target("target",
                                             "NVRTC from a CUDA toolkit); qrun runs either on the CPU too"),
                                    cl::init("cpu"), cl::cat(category));
 static cl::opt<std::string> kvCache("kv-cache",
-                                    cl::desc("Element type of a decoder's KV cache state: f32 (the default) or f16 "
-                                             "(half the bytes; keys and values rounded to float16 as they are "
-                                             "stored; on a CUDA target prompt attention then streams the cache "
-                                             "into the tensor cores without converting it)"),
-                                    cl::init("f32"), cl::cat(category));
+                                    cl::desc("Element type of a decoder's KV cache state: f16 (the default for a "
+                                             "CUDA target: half the bytes, keys and values rounded to float16 as "
+                                             "they are stored, prompt attention streams it into the tensor cores) "
+                                             "or f32 (the default for the CPU)"),
+                                    cl::init(""), cl::cat(category));
 static cl::opt<std::string> floatWeights("float-weights",
                                          cl::desc("How float layers' weights and embedding tables are stored: f16 "
                                                   "(the default for a CUDA target) or f32 (the default for the CPU)"),
@@ -291,11 +291,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights == "f16";
-  if (kvCache != "f32" && kvCache != "f16") {
+  if (!kvCache.empty() && kvCache != "f32" && kvCache != "f16") {
     llvm::errs() << "qopt: error: --kv-cache must be f32 or f16\n";
     return 1;
   }
-  opts.kvCache = kvCache;
+  opts.kvCache = !kvCache.empty() ? kvCache.getValue() : !opts.cudaArchs.empty() ? "f16" : "f32";
   if (emit.empty() && outputFile.empty()) {
     llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
     return 1;
