@@ -537,8 +537,9 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     s.clusterY = 8;
     return true;
   }
-  if (!mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
-      l.inputs[1].shape[3] == D && v.shape[3] == D && halfCache) {
+  const bool flash = !mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 &&
+                     l.inputs[1].shape.size() == 4 && l.inputs[1].shape[3] == D && v.shape[3] == D;
+  if (flash && halfCache) {
     s.body = "qFlashAttentionHalf<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
              (zeroNan ? "true" : "false") + ", true, " + std::to_string(l.inputs.size()) + ">(p, " +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
@@ -551,8 +552,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     s.minBlocks = 1;
     return true;
   }
-  if (!mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 && l.inputs[1].shape.size() == 4 &&
-      l.inputs[1].shape[3] == D && v.shape[3] == D && !halfCache) {
+  if (flash) {
     s.body = "qFlashAttention<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
              (zeroNan ? "true" : "false") + ", " + (cache ? "true" : "false") + ", " +
              std::to_string(l.inputs.size()) + ">(p, " + floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";

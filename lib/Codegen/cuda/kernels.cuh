@@ -1557,6 +1557,27 @@ __device__ __forceinline__ void qFlashStore(float *out, const float (&o)[D / 8][
     }
 }
 
+// The keys a prompt's flash attention sees (T: the cache's length plus the S new rows when CACHE, else all C of
+// t1), after checking the operands' head dims and head groups; false, with the status set, when they do not fit.
+template <int D, bool CACHE> __device__ __forceinline__ bool qFlashKeys(const QParams &p, i64 &T) {
+  const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
+  const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
+  if (q.shape[3] != D || k.shape[3] != D || v.shape[3] != D || Hkv <= 0 || H % Hkv != 0) {
+    qFail(p, QOPT_STATUS_SHAPE);
+    return false;
+  }
+  T = C;
+  if (CACHE) {
+    const i64 len = *qPtr<const i64>(p.t[4]);
+    if (len < 0 || len > C - S || q.shape[0] > k.shape[0]) {
+      qFail(p, QOPT_STATUS_CACHE_FULL);
+      return false;
+    }
+    T = len + S;
+  }
+  return true;
+}
+
 template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT>
 __device__ void qFlashAttention(const QParams &p, float scale) {
   constexpr int BQ = 64, BK = 64, KS = D + 8;
@@ -1564,21 +1585,11 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   __shared__ __align__(16) unsigned short vs[BK][KS];
   const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
   const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
-  if (q.shape[3] != D || k.shape[3] != D || v.shape[3] != D || Hkv <= 0 || H % Hkv != 0) {
-    qFail(p, QOPT_STATUS_SHAPE);
+  i64 T = 0;
+  if (!qFlashKeys<D, CACHE>(p, T))
     return;
-  }
   const i64 tiles = (S + BQ - 1) / BQ, plane = blockIdx.x / tiles, q0 = blockIdx.x % tiles * BQ;
   const i64 b = plane / H, h = plane % H, hk = h / (H / Hkv);
-  i64 T = C;
-  if (CACHE) {
-    const i64 len = *qPtr<const i64>(p.t[4]);
-    if (len < 0 || len > C - S || q.shape[0] > k.shape[0]) {
-      qFail(p, QOPT_STATUS_CACHE_FULL);
-      return;
-    }
-    T = len + S;
-  }
   const i64 past = T - S; // query i sees keys up to i + past (causal)
   const i64 jEnd = CAUSAL ? (q0 + BQ + past < T ? q0 + BQ + past : T) : T;
   const float *qb = qPtr<const float>(q) + plane * S * D;
@@ -1638,22 +1649,12 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale) {
   unsigned short(*const kvs)[KS] = qsm + BQ; // [stage][K, V][BK] rows
   const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
   const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
-  if (q.shape[3] != D || k.shape[3] != D || v.shape[3] != D || Hkv <= 0 || H % Hkv != 0) {
-    qFail(p, QOPT_STATUS_SHAPE);
+  i64 T = 0;
+  if (!qFlashKeys<D, CACHE>(p, T))
     return;
-  }
   const i64 tiles = (S + BQ - 1) / BQ, planes = gridDim.x / tiles;
   const i64 plane = blockIdx.x % planes, q0 = (tiles - 1 - blockIdx.x / planes) * BQ;
   const i64 b = plane / H, h = plane % H, hk = h / (H / Hkv);
-  i64 T = C;
-  if (CACHE) {
-    const i64 len = *qPtr<const i64>(p.t[4]);
-    if (len < 0 || len > C - S || q.shape[0] > k.shape[0]) {
-      qFail(p, QOPT_STATUS_CACHE_FULL);
-      return;
-    }
-    T = len + S;
-  }
   const i64 past = T - S; // query i sees keys up to i + past (causal)
   const i64 jEnd = CAUSAL ? (q0 + BQ + past < T ? q0 + BQ + past : T) : T;
   const unsigned short *kb = qPtr<const unsigned short>(k) + (b * Hkv + hk) * C * D;
