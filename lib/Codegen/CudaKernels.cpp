@@ -312,39 +312,51 @@ bool linear(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
 // qGemvRow's launch for `tiles` tiles of 16 weight rows, K in `chunks` chunks of 4 words, on a GPU of 132 SMs
 // (H100/H200; other GPUs run it correctly, with another balance). Registers are capped at 128 per thread for 16
 // warps per SM (at 80, 24 warps, the int4 kernel spilled and ran slower): blocksPerSm = 16 / warps, fewer where the
-// block's shared memory (x split, `xBytes`, and the reductions) allows fewer. All blocks are resident at once (one
-// wave): a block takes tilesPerBlock tiles one after the other over the x it split once, and the choice maximizes
-// the balance (the average tiles per SM over the most any SM takes) weighted by the square root of the warps per SM
-// (up to 16) that keep loads in flight; ties go to more warps per block (fewer splits of x). Measured on the H200
-// (bench/gpu/row_gemv_tune.sh, int4 g128 at Llama-3-8B's shapes): the gated gate/up product (1792 tiles) 43.2 us
-// at 4 tiles, 8 warps, 3 blocks per SM (448 blocks in 396 places: two waves, spilling) and 33.0 us as chosen here
-// (7 tiles, 8 warps, 2 blocks per SM: 256 blocks); the down product 21.0 -> 20.1 us.
+// block's shared memory (x split, `xBytes`, and the reductions) allows fewer. A block's warps form groups side by
+// side (warpTiles), each group's warps (ks = warps / warpTiles) split K; a group takes tilesPerBlock tiles one
+// after the other over the x the block split once. All blocks are resident at once (one wave). The choice
+// maximizes balance (the average tiles per SM over the most any SM takes) x the square root of the warps per SM (up
+// to 16) that keep loads in flight x c / (c + 8), c = chunks per warp and tile (a tile's fixed costs, its
+// reductions and epilogue, against its chunks) x (warps / 16)^0.05, a slight preference for larger blocks (fewer
+// splits of x: at equal balance and chunks per warp, the gated product ran 16% slower in blocks of 4 warps than of
+// 16); ties go to more warps per block. Measured on the
+// H200 (bench/gpu/README.md, int4 g128, Llama-3-8B's shapes; the weights of a 16-row tile are a warp's stream):
+// gated gate/up (1792 tiles of 32 chunks) 33.1 us with 8 warps splitting K over 7 tiles, 28.5 us with 16 warps side
+// by side, one tile each (112 blocks); down (256 tiles of 112 chunks) 19.2 -> 16.8 us as 2 groups of 8; o (256 of
+// 32) 7.7 -> 6.9 us as 2 groups of 4; q/k/v (384 of 32) stays 4 warps splitting K (9.6 us, 9.7 in 4 groups of 2).
 struct RowGemvGeometry {
-  int64_t tilesPerBlock = 1;
-  int warps = 1, blocksPerSm = 16;
+  int64_t tilesPerBlock = 1; // per group of warps
+  int warps = 1, blocksPerSm = 16, warpTiles = 1;
 };
 RowGemvGeometry rowGemvGeometry(int64_t tiles, int64_t chunks, int64_t xBytes) {
   constexpr int64_t kSms = 132, kSharedPerSm = 228 << 10, kWarpsPerSm = 16;
   const int64_t perBlockShared = xBytes + 16 * 2 * 32 * 4 + 16 * 8 + 1024; // x, red, sums, the system's 1 KB
   RowGemvGeometry best;
   double bestScore = -1.0;
-  for (int warps : {8, 4, 2, 1}) {
-    if (warps > 1 && chunks < 4 * warps) // each warp at least two batches of 2 chunks per tile
-      continue;
+  for (int warps : {16, 8, 4, 2, 1}) {
     const int64_t resident = std::min<int64_t>(kWarpsPerSm / warps, kSharedPerSm / perBlockShared);
     if (resident < 1)
       continue;
-    for (int64_t perBlock = (tiles + kSms * resident - 1) / (kSms * resident); perBlock <= tiles; ++perBlock) {
-      const int64_t blocks = (tiles + perBlock - 1) / perBlock, perSm = (blocks + kSms - 1) / kSms;
-      const double balance = static_cast<double>(tiles) / kSms / static_cast<double>(perSm * perBlock);
-      const double score =
-          balance * std::sqrt(std::min(1.0, static_cast<double>(perSm * warps) / static_cast<double>(kWarpsPerSm)));
-      if (score > bestScore + 1e-9) {
-        bestScore = score;
-        best = {perBlock, warps, static_cast<int>(resident)};
+    for (int ks = 1; ks <= warps; ks *= 2) {
+      if (ks > 1 && chunks < 4 * ks) // each warp at least two batches of 2 chunks per tile
+        break;
+      const int groups = warps / ks;
+      const double chunksPerWarp = static_cast<double>(chunks) / ks, tileCost = chunksPerWarp / (chunksPerWarp + 8);
+      for (int64_t perGroup = std::max<int64_t>(1, (tiles + kSms * resident * groups - 1) / (kSms * resident * groups));
+           perGroup <= tiles; ++perGroup) {
+        const int64_t perBlock = perGroup * groups, blocks = (tiles + perBlock - 1) / perBlock,
+                      perSm = (blocks + kSms - 1) / kSms;
+        const double balance = static_cast<double>(tiles) / kSms / static_cast<double>(perSm * perBlock);
+        const double score = balance * tileCost *
+                             std::sqrt(std::min(1.0, static_cast<double>(perSm * warps) / kWarpsPerSm)) *
+                             std::pow(warps / 16.0, 0.05);
+        if (score > bestScore + 1e-9) {
+          bestScore = score;
+          best = {perGroup, warps, static_cast<int>(resident), groups};
+        }
+        if (perSm == 1)
+          break; // more tiles per group only idle SMs
       }
-      if (perSm == 1)
-        break; // more tiles per block only idle SMs
     }
   }
   return best;
@@ -420,18 +432,25 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       if (tune.tiles > 0)
         rg.tilesPerBlock = tune.tiles;
       if (tune.warps > 0 && tune.warps <= 16)
-        rg.warps = tune.warps;
+        rg.warps = tune.warps, rg.warpTiles = 1; // the warps split K unless wt says otherwise
       if (tune.blocksPerSm > 0)
         rg.blocksPerSm = tune.blocksPerSm;
+      if (tune.warpTiles > 0 && rg.warps % tune.warpTiles == 0)
+        rg.warpTiles = tune.warpTiles;
+      if (rg.warps % rg.warpTiles != 0)
+        rg.warpTiles = 1;
       const int batch = tune.batch > 0 ? tune.batch : 2;
+      // A chunk's words in one scale group: the row group's lanes share the scale and zero point loads.
+      const bool chunkGroups = tune.groups ? tune.groups > 0 && group % chunkK == 0 : group % chunkK == 0;
       s.body = splitsLiteral(splits) + " qGemvRow<" + std::to_string(bits) + ", " + std::to_string(splits.size()) +
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
-               trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2}}) +
+               trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
+                             {chunkGroups, 0}, {rg.warpTiles, 1}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
-      s.geometry.colsPerBlock = static_cast<uint32_t>(16 * rg.tilesPerBlock);
+      s.geometry.colsPerBlock = static_cast<uint32_t>(16 * rg.tilesPerBlock * rg.warpTiles);
       s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
       s.geometry.sharedBytes = static_cast<uint32_t>(4 * K);
       s.geometry.geometryOperand = 0;

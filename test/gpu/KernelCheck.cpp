@@ -551,7 +551,7 @@ std::vector<Case> cases() {
     add(a);
   }
   // Deep products: K split over a block's warps, a last chunk of k partly past K, scales applied per chunk (groups
-  // of whole chunks, per channel) or per word.
+  // of whole chunks, per channel: one row's scale loads shared by its lanes) or per word.
   for (int64_t M : {1, 3, 17}) {
     struct D {
       const char *what;
@@ -559,7 +559,8 @@ std::vector<Case> cases() {
       bool zeros;
     };
     for (D q : {D{"int4 asym channel", 4, 4160, 4160, 72, true}, D{"int4 sym g128", 4, 128, 2048, 50, false},
-                D{"int4 asym g32", 4, 32, 2080, 40, true}, D{"int8 sym g64", 8, 64, 2112, 40, false}}) {
+                D{"int4 asym g32", 4, 32, 2080, 40, true}, D{"int8 sym g64", 8, 64, 2112, 40, false},
+                D{"int4 asym g256", 4, 256, 2304, 40, true}, D{"int4 asym channel", 4, 3072, 3072, 24, true}}) {
       Case c{std::string("matmul_q ") + q.what + " M=" + std::to_string(M) + " K=" + std::to_string(q.K), "matmul_q"};
       c.attrs.setInt("bits", q.bits);
       c.attrs.setInt("group_size", q.group);
@@ -1078,12 +1079,13 @@ int main(int argc, char **argv) {
         const size_t eq = item.find('=');
         const std::string key = item.substr(0, eq);
         int *field = key == "tiles" ? &t.tiles : key == "warps" ? &t.warps : key == "bps" ? &t.blocksPerSm
-                     : key == "batch" ? &t.batch : nullptr;
+                     : key == "batch" ? &t.batch : key == "groups" ? &t.groups
+                     : key == "wt" ? &t.warpTiles : nullptr;
         ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
       }
       if (!ok) {
-        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U (any of them; 0 or absent: the compiler's "
-                             "choice) or default\n");
+        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V (any of them; 0 or absent: "
+                             "the compiler's choice; groups 1 or -1) or default\n");
         return 2;
       }
       tunings.emplace_back(spec, t);

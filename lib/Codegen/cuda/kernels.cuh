@@ -840,23 +840,27 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // the other lanes' k), so C[n][4 t + j] is lane j's word's partial sum and carries its own scale group. x is
 // split once per block into shared memory, pairs in the order the k-steps take them (2 K float16 values each for
 // hi and lo: 4 K bytes, requested as dynamic shared memory). Each warp keeps the next batch of words (and their
-// scales) in flight while it multiplies the current one. A block takes TILES tiles of 16 weight rows one after the
-// other over the x it split once (fewer splits of x per weight byte where the layer has many rows). Operands as
-// qLinearQ, NORM and RESID too (NORM as qGemvMma does it: x enters as g * x, the block's threads sum its squares as
-// they split it, and the results are multiplied by 1 / rms).
-// Geometry: rows of t0 one per block, cols N in tiles of 16 TILES, 4 K bytes of shared memory.
+// scales) in flight while it multiplies the current one. The block's warps form WT groups of KS = warps / WT: a
+// group's warps split K and meet in shared memory, and each group takes TILES tiles of 16 weight rows one after
+// the other over the x the block split once (fewer splits of x per weight byte where the layer has many rows; the
+// fewer warps split K, the more chunks each takes per tile against a tile's fixed costs). Operands as qLinearQ,
+// NORM and RESID too (NORM as qGemvMma does it: x enters as g * x, the block's threads sum its squares as they
+// split it, and the results are multiplied by 1 / rms).
+// Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int U = 2>
+          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   extern __shared__ __align__(16) unsigned xs[]; // [2][K / 2] float16 pairs: hi, then lo
-  __shared__ float red[15][2][32];
+  __shared__ float red[16][2][32];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
+  const int KS = warps / WT, ks = warp % KS; // this warp's part of K in its group, group warp / KS
   i64 rowTile, colTile;
-  qTile(N, 16 * TILES, rowTile, colTile);
+  qTile(N, 16 * TILES * WT, rowTile, colTile);
+  const i64 firstTile = (colTile * WT + warp / KS) * TILES;
   const i64 groups = PER_TENSOR ? 1 : K / group;
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
   i64 nr[2];
@@ -865,16 +869,21 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     qGemvRowPair<(GATED >= 0)>(N, tile, g, nr);
     wrow[0] = qPtr<const u8>(wt) + nr[0] * rowBytes, wrow[1] = qPtr<const u8>(wt) + nr[1] * rowBytes;
   };
-  select(colTile * TILES);
+  select(firstTile);
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
   const int chunks = static_cast<int>((K + CHUNK - 1) / CHUNK);
-  const int c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
-  // A batch: U chunks' words of rows g and g + 8, with their scales and zero points.
+  const int c0 = chunks * ks / KS, c1 = chunks * (ks + 1) / KS;
+  // A batch: U chunks' words of rows g and g + 8, with their scales and zero points. CHUNK_GROUPS (scale groups
+  // of whole chunks: a chunk's 4 words share one group per row): the 2 U (chunk, row) scales and zero points of a
+  // batch are loaded once per row group, pair i = 2 u + h by lane 4 g + i % 4 into slot i / 4, and passed to the
+  // other lanes by shuffles (a lane's own loads would fetch each 4 times, from 8 rows' lines per instruction).
+  constexpr bool SHARED_GROUPS = CHUNK_GROUPS && BITS != 16 && !PER_TENSOR;
+  constexpr int PAIRS = SHARED_GROUPS ? 2 * U : 1, SLOTS = (PAIRS + 3) / 4;
   uint4 w[U][2];
-  float sf[U][2];
-  int zp[U][2];
+  float sf[U][2], osf[SLOTS];
+  int zp[U][2], ozp[SLOTS];
   auto load = [&](int c) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
@@ -883,13 +892,23 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         w[u][h] = ok ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
-        if (BITS != 16) {
+        if (BITS != 16 && !SHARED_GROUPS) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
           sf[u][h] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
           zp[u][h] = ZEROS ? zeros[gi] : symZero;
         }
       }
     }
+    if (SHARED_GROUPS)
+#pragma unroll
+      for (int j = 0; j < SLOTS; ++j) {
+        const int i = q + 4 * j, u = i >> 1;
+        const i64 k = static_cast<i64>(c + u) * CHUNK;
+        const bool ok = i < PAIRS && c + u < c1 && k < K;
+        const i64 gi = ((i & 1) ? nr[1] : nr[0]) * groups + (ok ? k : 0) / group; // no local array
+        osf[j] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+        ozp[j] = ZEROS && ok ? zeros[gi] : symZero;
+      }
   };
   load(c0);
   // x -> hi and lo float16 pairs, pair i = (word, step, half) in the order the lanes read them: a thread takes a
@@ -952,10 +971,10 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   // This lane's B column g carries term g / 4 of lane g % 4's k: only lanes with g % 4 == q read x.
   const bool xlane = (g & 3) == q;
   const unsigned *xterm = xs + (g >> 2) * pairs;
-  for (int t = 0; t < TILES; ++t) { // the block's tiles, one after the other over the x it split once
-    const i64 tile = colTile * TILES + t, n0 = tile * 16;
-    if (n0 >= N)
-      break;
+  for (int t = 0; t < TILES; ++t) { // the group's tiles, one after the other over the x the block split once
+    const i64 tile = firstTile + t, n0 = tile * 16;
+    if (n0 >= N && (KS == 1 || WT == 1))
+      break; // (with groups that split K, a group past N runs on, on clamped rows: the barriers are the block's)
     float acc[2] = {0.0f, 0.0f};
     for (int c = c0; c < c1; c += U) {
       uint4 cw[U][2];
@@ -964,11 +983,19 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
       for (int u = 0; u < U; ++u)
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-          cw[u][h] = w[u][h], cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
+        for (int h = 0; h < 2; ++h) {
+          cw[u][h] = w[u][h];
+          if (SHARED_GROUPS) { // from the lane that loaded pair 2 u + h
+            const int i = 2 * u + h, from = (lane & ~3) | (i & 3);
+            cs[u][h] = __shfl_sync(0xffffffffu, osf[i >> 2], from);
+            cz[u][h] = __shfl_sync(0xffffffffu, ozp[i >> 2], from);
+          } else {
+            cs[u][h] = BITS == 16 ? 1.0f : sf[u][h], cz[u][h] = BITS == 16 ? 0 : zp[u][h];
+          }
+        }
       if (c + U < c1) {
         load(c + U);
-      } else if (t + 1 < TILES && n0 + 16 < N) { // the next tile's first batch in flight during this one's last
+      } else if (t + 1 < TILES && (n0 + 16 < N || KS > 1)) { // the next tile's first batch during this one's last
         select(tile + 1);
         load(c0);
       }
@@ -993,7 +1020,12 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           qMma16816(part, a, b.x, b.y);
         }
         // part = C[row g, g + 8][column 2q, 2q + 1]: the words of lanes 2q % 4 and 2q % 4 + 1, whose scales those
-        // lanes hold.
+        // lanes hold (all this lane's, with CHUNK_GROUPS).
+        if (SHARED_GROUPS) {
+          acc[0] += (part[0] + part[1]) * cs[u][0];
+          acc[1] += (part[2] + part[3]) * cs[u][1];
+          continue;
+        }
         const int l0 = (lane & ~3) | ((2 * q) & 3);
         const float s00 = __shfl_sync(0xffffffffu, cs[u][0], l0), s01 = __shfl_sync(0xffffffffu, cs[u][0], l0 + 1);
         const float s10 = __shfl_sync(0xffffffffu, cs[u][1], l0), s11 = __shfl_sync(0xffffffffu, cs[u][1], l0 + 1);
@@ -1007,15 +1039,15 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 1);
       acc[h] += __shfl_xor_sync(0xffffffffu, acc[h], 2);
     }
-    if (warps > 1) {
-      if (warp > 0)
-        red[warp - 1][0][lane] = acc[0], red[warp - 1][1][lane] = acc[1];
+    if (KS > 1) {
+      if (ks > 0)
+        red[warp][0][lane] = acc[0], red[warp][1][lane] = acc[1];
       __syncthreads();
-      if (warp == 0)
-        for (int v = 0; v + 1 < warps; ++v)
+      if (ks == 0)
+        for (int v = warp + 1; v < warp + KS; ++v)
           acc[0] += red[v][0][lane], acc[1] += red[v][1][lane];
     }
-    if (warp == 0 && q == 0) {
+    if (ks == 0 && q == 0 && n0 < N) {
       acc[0] *= inv, acc[1] *= inv;
       if (GATED >= 0) {
         const i64 c = tile * 8 + g, width = N / 2;
@@ -1033,8 +1065,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         }
       }
     }
-    if (warps > 1 && t + 1 < TILES)
-      __syncthreads(); // warp 0 has read red before the next tile's sums overwrite it
+    if (KS > 1 && t + 1 < TILES)
+      __syncthreads(); // the groups' first warps have read red before the next tile's sums overwrite it
   }
 }
 

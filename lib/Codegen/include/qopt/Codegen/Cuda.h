@@ -32,9 +32,11 @@ struct OperandDesc {
 
 // A matrix-vector kernel's choices that the compiler otherwise derives from the shapes (0: derive), for measuring
 // others (qopt-gpu-kernel-check --tune): warps per block (qGemvRow, qGemvMma); 16-row tiles per block, blocks per
-// SM the registers are capped for, and chunks per batch of loads in flight (qGemvRow).
+// SM the registers are capped for, chunks per batch of loads in flight, whether a row group's lanes share the
+// scale loads of chunks in one scale group (groups: 1 yes where they can, -1 no), and the groups of warps that take
+// tiles side by side (the rest of the warps split K; qGemvRow).
 struct GemvTuning {
-  int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0;
+  int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0, groups = 0, warpTiles = 0;
 };
 
 struct LaunchDesc {
