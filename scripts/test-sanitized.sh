@@ -3,7 +3,8 @@
 # libFuzzer's coverage instrumentation (the fuzz targets link libFuzzer there: scripts/fuzz.sh), and runs the whole
 # test suite there: unit tests and lit, including the out-of-tree consumers (built with the same
 # flags). The stories15M end-to-end test is left out (QOPT_SKIP_STORIES15M=1): it measures peak memory, which
-# ASan's shadow memory inflates, and repeats stories260K's code paths at 60x the cost.
+# ASan's shadow memory inflates, and repeats stories260K's code paths at 60x the cost. The end-to-end tests measure
+# perplexity on the first 20 KB of eval.txt here and skip their quality assertions (test/lit.cfg.py: `sanitized`).
 # Usage: scripts/test-sanitized.sh [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -28,6 +28,20 @@ config.substitutions.append(("%python", config.python))
 config.substitutions.append(("%models", os.path.join(config.qopt_src_root, "models")))
 config.substitutions.append(("%scripts", os.path.join(config.qopt_src_root, "scripts")))
 config.substitutions.append(("%data", os.path.join(config.qopt_src_root, "data")))
+# %evaltext: the evaluation text the end-to-end tests measure perplexity on. Under sanitizers (`sanitized`: ASan and
+# UBSan make the CPU kernels ~10x slower) it is the first 20 KB of eval.txt and the tests skip their quality
+# assertions (`%if !sanitized`), which the plain build checks: the sanitized suite looks for memory and undefined-
+# behaviour errors, and the first windows run the same code as the rest.
+eval_text = os.path.join(config.qopt_src_root, "data", "tinystories", "eval.txt")
+if "-fsanitize=" in config.cxx_flags:
+    config.available_features.add("sanitized")
+    os.makedirs(config.test_exec_root, exist_ok=True)
+    with open(eval_text, "rb") as f:
+        head = f.read(20000)
+    eval_text = os.path.join(config.test_exec_root, "eval-20k.txt")
+    with open(eval_text, "wb") as f:
+        f.write(head)
+config.substitutions.append(("%evaltext", eval_text))
 config.substitutions.append(("%testroot", config.test_source_root))
 config.substitutions.append(("%build", config.qopt_obj_root))
 # Out-of-tree consumers (test/embedding) are configured with the compilers, flags (e.g. sanitizers) and build type
