@@ -437,8 +437,6 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
         rg.blocksPerSm = tune.blocksPerSm;
       if (tune.warpTiles > 0 && rg.warps % tune.warpTiles == 0)
         rg.warpTiles = tune.warpTiles;
-      if (rg.warps % rg.warpTiles != 0)
-        rg.warpTiles = 1;
       const int batch = tune.batch > 0 ? tune.batch : 2;
       // A chunk's words in one scale group: the row group's lanes share the scale and zero point loads.
       const bool chunkGroups = tune.groups ? tune.groups > 0 && group % chunkK == 0 : group % chunkK == 0;

@@ -79,3 +79,32 @@ TEST(CudaGeometry, ManySmallTilesShareBlocks) {
     EXPECT_NE(k.source.find("__launch_bounds__(32, 16)"), std::string::npos) << k.source;
   }
 }
+
+// Llama-3-8B's decode products take the layouts measured fastest on the H200 (bench/gpu/README.md, 2026-12-03):
+// the gated gate/up product as 16 one-warp groups side by side (one tile each), down as 2 groups of 8 warps
+// splitting K, o as 2 groups of 4, q/k/v as 4 warps splitting K. Groups of 128 (a chunk of 4 words in one scale
+// group) share a row's scale loads between its lanes (CHUNK_GROUPS, the argument after the batch); groups of 32 do not.
+TEST(CudaGeometry, LlamaDecodeProductsTakeTheMeasuredLayouts) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 128);
+  attrs.setInt("activation", 0);
+  struct Expect {
+    int64_t K, N;
+    bool gated;
+    unsigned block, colsPerBlock;
+  };
+  for (const Expect &e : {Expect{4096, 28672, true, 512, 256}, Expect{14336, 4096, false, 512, 32},
+                          Expect{4096, 4096, false, 256, 32}, Expect{4096, 6144, false, 128, 16}}) {
+    SCOPED_TRACE("K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
+    const cg::CudaKernel k = rowProduct(e.K, e.N, e.gated, attrs);
+    EXPECT_EQ(k.geometry.block, e.block) << k.source;
+    EXPECT_EQ(k.geometry.colsPerBlock, e.colsPerBlock) << k.source;
+    EXPECT_NE(k.source.find(", 2, 1"), std::string::npos) << k.source; // batch 2, CHUNK_GROUPS
+  }
+  qopt::num::Attrs g32;
+  g32.setInt("bits", 4);
+  g32.setInt("group_size", 32);
+  const cg::CudaKernel k = rowProduct(4096, 6144, false, g32);
+  EXPECT_NE(k.source.find("qGemvRow<4, 1, 4, true, false>(p, splits, 32LL)"), std::string::npos) << k.source;
+}
