@@ -49,17 +49,21 @@ bool isRowProduct(kern::LaunchOp l) {
   return rows >= 1 && rows <= kMaxRows;
 }
 
-// A product whose kernel pays for a norm prologue less than the norm's own launch costs: one row of quantized
-// codes (the float32-accurate row kernel, which stages x once per block and takes its sum of squares on the way;
-// +6% on a Llama-3-8B gate/up product against the ~5 us launch it replaces). Float16 weights' kernel reads x in
-// every warp and would read the scale there too (+7% on the same product, about the launch it saves); products of
-// 2-16 rows are not measured yet: their norms stay launches of their own.
+// A product whose kernel pays for a norm prologue no more than the norm's own launch costs (~5.6 us in a Llama-3-8B
+// decode graph on the H200): one row of quantized codes (the float32-accurate row kernel, which stages x once per
+// block and takes its sum of squares on the way; +6% on a Llama-3-8B gate/up product), or one row of float16
+// weights in at most kMaxHalfNormRows rows (qGemvHalf re-reads x and the norm scale in each block of 4 rows:
+// measured +2.2 us on the 28672-row gate/up product, +4.8 us on the 6144-row q/k/v one; a 128256-row lm_head has
+// 4.5 times the gate/up's blocks). Products of 2-16 rows are not measured yet: their norms stay launches.
+constexpr int64_t kMaxHalfNormRows = 32768;
 bool takesNorm(kern::LaunchOp l) {
   if (!isRowProduct(l))
     return false;
   auto x = cast<RankedTensorType>(l.getOperand(0).getType());
   auto w = dyn_cast<RankedTensorType>(l.getOperand(1).getType());
-  return x.getNumElements() == x.getShape().back() && w && !w.getElementType().isF16();
+  if (x.getNumElements() != x.getShape().back() || !w || w.getRank() != 2)
+    return false;
+  return !w.getElementType().isF16() || (w.hasStaticShape() && w.getShape()[0] <= kMaxHalfNormRows);
 }
 
 // Operands 0 .. n - 1 of `l`, an absent value (one, created at b) where it has fewer.

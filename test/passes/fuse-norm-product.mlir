@@ -2,7 +2,8 @@
 
 // A decode layer's residual stream: the o projection adds the residual (operand 5) and the add_rms_norm goes; the
 // gate/up product and the q/k/v product (one row of int4 codes) normalize their x (operand 4, norm_epsilon). The
-// last add_rms_norm, whose norm the lm_head's float16 product reads, stays a launch with the down product apart.
+// last add_rms_norm, whose norm the lm_head's float16 product of 40000 rows reads (more than a float16 product takes
+// a norm in), stays a launch with the down product apart.
 // CHECK-LABEL: func @decode
 // CHECK: %[[QKV:.+]]:3 = kern.launch "matmul_q_split"(%arg0, %{{.+}}, %{{.+}}, %{{.+}}, %[[G1:.+]]) {attrs = {bits = 4 : i64, group_size = 32 : i64, norm_epsilon = 1.000000e-05 : f64, num_outputs = 3 : i64, splits = array<i64: 64, 16, 16>, symmetric = 0 : i64}}
 // CHECK: %[[NONE:.+]] = kern.absent
@@ -10,9 +11,9 @@
 // CHECK: %[[U:.+]] = kern.launch "matmul_q_gated"(%[[H]], %{{.+}}, %{{.+}}, %{{.+}}, %[[G2:.+]]) {attrs = {activation = 0 : i32, bits = 4 : i64, group_size = 32 : i64, norm_epsilon = 2.000000e-06 : f64, symmetric = 0 : i64}}
 // CHECK: %[[D:.+]] = kern.launch "matmul_q"(%[[U]], %{{.+}}, %{{.+}}, %{{.+}}) {attrs
 // CHECK: %[[H2:.+]]:2 = kern.launch "add_rms_norm"(%[[H]], %[[D]], %{{.+}}) {attrs = {epsilon = 1.000000e-05 : f64}}
-// CHECK: %[[L:.+]] = kern.launch "matmul_q"(%[[H2]]#1, %{{.+}}) {attrs = {bits = 16 : i64}} : (tensor<1x1x64xf32>, tensor<100x64xf16>) -> tensor<1x1x100xf32>
+// CHECK: %[[L:.+]] = kern.launch "matmul_q"(%[[H2]]#1, %{{.+}}) {attrs = {bits = 16 : i64}} : (tensor<1x1x64xf32>, tensor<40000x64xf16>) -> tensor<1x1x40000xf32>
 // CHECK: return %[[L]]
-func.func @decode(%x: tensor<1x1x64xf32>) -> tensor<1x1x100xf32> {
+func.func @decode(%x: tensor<1x1x64xf32>) -> tensor<1x1x40000xf32> {
   %g1 = kern.weight dense<1.5> : tensor<64xf32>
   %g2 = kern.weight dense<0.5> : tensor<64xf32>
   %g3 = kern.weight dense<2.0> : tensor<64xf32>
@@ -28,7 +29,7 @@ func.func @decode(%x: tensor<1x1x64xf32>) -> tensor<1x1x100xf32> {
   %wd = kern.weight dense<20> : tensor<64x64xui8>
   %sd = kern.weight dense<0.04> : tensor<64x4xf32>
   %zd = kern.weight dense<8> : tensor<64x4xui8>
-  %wl = kern.weight dense<0.25> : tensor<100x64xf16>
+  %wl = kern.weight dense<0.25> : tensor<40000x64xf16>
   %n1 = kern.launch "rms_norm"(%x, %g1) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x1x64xf32>, tensor<64xf32>) -> tensor<1x1x64xf32>
   %qkv:3 = kern.launch "matmul_q_split"(%n1, %wqkv, %sqkv, %zqkv) {attrs = {bits = 4 : i64, group_size = 32 : i64, num_outputs = 3 : i64, splits = array<i64: 64, 16, 16>, symmetric = 0 : i64}} : (tensor<1x1x64xf32>, tensor<96x32xui8>, tensor<96x2xf32>, tensor<96x2xui8>) -> (tensor<1x1x64xf32>, tensor<1x1x16xf32>, tensor<1x1x16xf32>)
   %o = kern.launch "matmul_q"(%qkv#0, %wo, %so, %zo) {attrs = {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}} : (tensor<1x1x64xf32>, tensor<64x32xui8>, tensor<64x2xf32>, tensor<64x2xui8>) -> tensor<1x1x64xf32>
@@ -36,8 +37,8 @@ func.func @decode(%x: tensor<1x1x64xf32>) -> tensor<1x1x100xf32> {
   %u = kern.launch "matmul_q_gated"(%h#1, %wgu, %sgu, %zgu) {attrs = {activation = 0 : i32, bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}} : (tensor<1x1x64xf32>, tensor<256x32xui8>, tensor<256x2xf32>, tensor<256x2xui8>) -> tensor<1x1x128xf32>
   %d = kern.launch "matmul_q"(%u, %wd, %sd, %zd) {attrs = {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}} : (tensor<1x1x128xf32>, tensor<64x64xui8>, tensor<64x4xf32>, tensor<64x4xui8>) -> tensor<1x1x64xf32>
   %h2:2 = kern.launch "add_rms_norm"(%h#0, %d, %g3) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x1x64xf32>, tensor<1x1x64xf32>, tensor<64xf32>) -> (tensor<1x1x64xf32>, tensor<1x1x64xf32>)
-  %l = kern.launch "matmul_q"(%h2#1, %wl) {attrs = {bits = 16 : i64}} : (tensor<1x1x64xf32>, tensor<100x64xf16>) -> tensor<1x1x100xf32>
-  return %l : tensor<1x1x100xf32>
+  %l = kern.launch "matmul_q"(%h2#1, %wl) {attrs = {bits = 16 : i64}} : (tensor<1x1x64xf32>, tensor<40000x64xf16>) -> tensor<1x1x40000xf32>
+  return %l : tensor<1x1x40000xf32>
 }
 
 // -----
@@ -57,6 +58,24 @@ func.func @left_residual(%a: tensor<1x64xf32>, %r: tensor<1x64xf32>) -> (tensor<
   %o = kern.launch "matmul_q"(%a, %w, %s, %z) {attrs = {bits = 4 : i64, group_size = 32 : i64, symmetric = 0 : i64}} : (tensor<1x64xf32>, tensor<64x32xui8>, tensor<64x2xf32>, tensor<64x2xui8>) -> tensor<1x64xf32>
   %h:2 = kern.launch "add_rms_norm"(%o, %r, %g) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<64xf32>) -> (tensor<1x64xf32>, tensor<1x64xf32>)
   %y = kern.launch "matmul_q"(%h#1, %w8, %s8) {attrs = {bits = 8 : i64, group_size = 64 : i64}} : (tensor<1x64xf32>, tensor<32x64xi8>, tensor<32x1xf32>) -> tensor<1x32xf32>
+  return %h#0, %y : tensor<1x64xf32>, tensor<1x32xf32>
+}
+
+// -----
+
+// One row of float16 weights: the product adds the residual, the gate/up product (at most 32768 rows) normalizes
+// its x.
+// CHECK-LABEL: func @half_rows
+// CHECK: %[[S:.+]] = kern.launch "matmul_q"(%arg0, %{{.+}}, %[[NONE:.+]], %[[NONE]], %[[NONE]], %arg1) {attrs = {bits = 16 : i64}}
+// CHECK: kern.launch "matmul_q_gated"(%[[S]], %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) {attrs = {activation = 0 : i32, bits = 16 : i64, norm_epsilon = 1.000000e-05 : f64}}
+// CHECK-NOT: rms_norm
+func.func @half_rows(%a: tensor<1x64xf32>, %r: tensor<1x64xf32>) -> (tensor<1x64xf32>, tensor<1x32xf32>) {
+  %g = kern.weight dense<1.5> : tensor<64xf32>
+  %w = kern.weight dense<0.5> : tensor<64x64xf16>
+  %wg = kern.weight dense<0.25> : tensor<64x64xf16>
+  %o = kern.launch "matmul_q"(%a, %w) {attrs = {bits = 16 : i64}} : (tensor<1x64xf32>, tensor<64x64xf16>) -> tensor<1x64xf32>
+  %h:2 = kern.launch "add_rms_norm"(%r, %o, %g) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x64xf32>, tensor<1x64xf32>, tensor<64xf32>) -> (tensor<1x64xf32>, tensor<1x64xf32>)
+  %y = kern.launch "matmul_q_gated"(%h#1, %wg) {attrs = {activation = 0 : i32, bits = 16 : i64}} : (tensor<1x64xf32>, tensor<64x64xf16>) -> tensor<1x32xf32>
   return %h#0, %y : tensor<1x64xf32>, tensor<1x32xf32>
 }
 

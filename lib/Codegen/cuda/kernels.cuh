@@ -833,6 +833,156 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
 }
 
+// matmul_q / matmul_q_split / matmul_q_gated for one row of x and float16 weights (decode), streaming the weights
+// in whole rows: a warp load takes 512 contiguous bytes of one row (32 lanes x 16 bytes), where qGemvMma's takes 64
+// bytes of each of 8 rows (measured on the H200 reading a 28672 x 4096 matrix: 58 against 67 us; 4096 x 14336: 33
+// against 47-75 us). The tensor cores still do the products: the m16n8k16 A operand's rows g and g + 8 are segment g
+// (bytes 64 g .. 64 g + 63 of each 512-byte chunk) of two weight rows n0 and n1, and B's column g is x's segment g,
+// so C[g][g] and C[g + 8][g] are the two rows' partial sums over segment g (the other entries of C are not used;
+// the mma count per weight byte is qGemvMma's at one row). Each lane forms the x pairs of its own words. The warps of
+// a block split K; each warp takes RP pairs of rows over the same x (RP = 2, 4: fewer x loads and conversions per
+// weight byte). Diagonal entries are summed over the 8 segments and the warps at the end. EXACT: float32-accurate,
+// x enters as two float16 terms, hi = half(x) and lo = half(x - hi), each k-step's mma taken once per term (as
+// qGemvRow's products; else x is rounded to float16). GATED: a pair is gate channel c and its up channel N / 2 + c.
+// NORM, RESID as qGemvMma (x enters as g * x, the block's lanes sum its squares, in double as the reference, from
+// the same loads: each k is loaded once per block). Rows 16-byte aligned (K a multiple of 8).
+// Geometry: one row of x, cols N in tiles of 2 RP.
+template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false>
+__device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
+  constexpr int U = RP >= 4 ? 1 : 4 / RP; // chunks per batch: 8 words of weights in flight per lane
+  __shared__ float red[15][2 * RP];
+  __shared__ double redSs[15];
+  const QTensor &xt = p.t[0], &wt = p.t[1];
+  const i64 K = qLast(xt), N = wt.shape[0], rowBytes = 2 * wt.shape[1];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
+  i64 rowTile, colTile;
+  qTile(N, 2 * RP, rowTile, colTile);
+  const i64 lk = 32 * g + 8 * q; // this lane's k in a chunk of 256
+  const u8 *wrow[RP][2];
+#pragma unroll
+  for (int rp = 0; rp < RP; ++rp) {
+    i64 n[2];
+    if (GATED >= 0) {
+      const i64 c = colTile * RP + rp < N / 2 ? colTile * RP + rp : N / 2 - 1;
+      n[0] = c, n[1] = N / 2 + c;
+    } else {
+      const i64 n0 = colTile * 2 * RP + 2 * rp;
+      n[0] = n0 < N ? n0 : N - 1, n[1] = n0 + 1 < N ? n0 + 1 : N - 1;
+    }
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      wrow[rp][h] = qPtr<const u8>(wt) + n[h] * rowBytes + 2 * lk;
+  }
+  const float *x = qPtr<const float>(xt) + lk, *gs = NORM ? qPtr<const float>(p.t[4]) + lk : nullptr;
+  const i64 chunks = (K + 255) / 256;
+  const i64 c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
+  float acc[RP][4];
+  double ss = 0.0;
+#pragma unroll
+  for (int rp = 0; rp < RP; ++rp)
+    acc[rp][0] = acc[rp][1] = acc[rp][2] = acc[rp][3] = 0.0f;
+  for (i64 c = c0; c < c1; c += U) {
+    uint4 w[U][RP][2];
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      const bool ok = c + u < c1 && (c + u) * 256 + lk < K;
+#pragma unroll
+      for (int rp = 0; rp < RP; ++rp)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          w[u][rp][h] = ok ? qLoadStream(wrow[rp][h] + (c + u) * 512) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      if (c + u >= c1)
+        break;
+      const bool ok = (c + u) * 256 + lk < K;
+      float4 v[2];
+#pragma unroll
+      for (int f = 0; f < 2; ++f) {
+        v[f] = ok ? *reinterpret_cast<const float4 *>(x + (c + u) * 256 + 4 * f) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        if (NORM) { // predicated like x's load
+          const float4 gv = ok ? *reinterpret_cast<const float4 *>(gs + (c + u) * 256 + 4 * f)
+                               : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          ss += static_cast<double>(v[f].x) * v[f].x + static_cast<double>(v[f].y) * v[f].y +
+                static_cast<double>(v[f].z) * v[f].z + static_cast<double>(v[f].w) * v[f].w;
+          v[f].x *= gv.x, v[f].y *= gv.y, v[f].z *= gv.z, v[f].w *= gv.w;
+        }
+      }
+      // k-step st takes the word's float16 pairs 2 st (k 4 st, 4 st + 1) and 2 st + 1 (k 4 st + 2, 4 st + 3).
+#pragma unroll
+      for (int st = 0; st < 2; ++st) {
+        const float4 &xs = v[st];
+        const unsigned b0 = qHalf2(xs.x, xs.y), b1 = qHalf2(xs.z, xs.w);
+        unsigned l0 = 0, l1 = 0;
+        if (EXACT) {
+          l0 = qHalf2(xs.x - qHalfToFloat(static_cast<unsigned short>(b0 & 0xFFFFu)),
+                      xs.y - qHalfToFloat(static_cast<unsigned short>(b0 >> 16)));
+          l1 = qHalf2(xs.z - qHalfToFloat(static_cast<unsigned short>(b1 & 0xFFFFu)),
+                      xs.w - qHalfToFloat(static_cast<unsigned short>(b1 >> 16)));
+        }
+#pragma unroll
+        for (int rp = 0; rp < RP; ++rp) {
+          const uint4 &w0 = w[u][rp][0], &w1 = w[u][rp][1];
+          const unsigned a[4] = {st ? w0.z : w0.x, st ? w1.z : w1.x, st ? w0.w : w0.y, st ? w1.w : w1.y};
+          qMma16816(acc[rp], a, b0, b1);
+          if (EXACT)
+            qMma16816(acc[rp], a, l0, l1);
+        }
+      }
+    }
+  }
+  // C[g][g] and C[g + 8][g] sit in lane (g, g / 2), entries g % 2 and 2 + g % 2.
+  const bool diag = q == (g >> 1);
+  float sums[2 * RP];
+#pragma unroll
+  for (int rp = 0; rp < RP; ++rp) {
+    sums[2 * rp] = qWarpSum(diag ? (g & 1 ? acc[rp][1] : acc[rp][0]) : 0.0f);
+    sums[2 * rp + 1] = qWarpSum(diag ? (g & 1 ? acc[rp][3] : acc[rp][2]) : 0.0f);
+  }
+  if (NORM)
+    for (int o = 16; o > 0; o >>= 1)
+      ss += __shfl_xor_sync(0xffffffffu, ss, o);
+  if (warps > 1) {
+    if (warp > 0 && lane == 0) {
+#pragma unroll
+      for (int i = 0; i < 2 * RP; ++i)
+        red[warp - 1][i] = sums[i];
+      redSs[warp - 1] = ss;
+    }
+    __syncthreads();
+    if (warp > 0)
+      return;
+    for (int v = 0; v + 1 < warps; ++v) {
+#pragma unroll
+      for (int i = 0; i < 2 * RP; ++i)
+        sums[i] += red[v][i];
+      ss += redSs[v];
+    }
+  }
+  if (lane != 0)
+    return;
+  const float inv = NORM ? qInvRms(ss, K, eps) : 1.0f;
+#pragma unroll
+  for (int rp = 0; rp < RP; ++rp) {
+    if (GATED >= 0) {
+      const i64 c = colTile * RP + rp;
+      if (c < N / 2)
+        qPtr<float>(p.t[OUT])[c] = qActivation<GATED < 0 ? 0 : GATED>(sums[2 * rp] * inv) * (sums[2 * rp + 1] * inv);
+    } else {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const i64 n = colTile * 2 * RP + 2 * rp + h;
+        if (n >= N)
+          continue;
+        const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+        const float y = sums[2 * rp + h] * inv;
+        out.y[out.col] = RESID ? qPtr<const float>(p.t[5])[out.col] + y : y;
+      }
+    }
+  }
+}
+
 // matmul_q / matmul_q_split for one row of x per block (decode), as qGemvMma but float32-accurate: the weights
 // enter the mma as exact integers (code - zero; float16 weights as they are) and the scales multiply the float32
 // products; x enters as two float16 terms, hi = half(x) and lo = half(x - hi), through the B operand's otherwise
