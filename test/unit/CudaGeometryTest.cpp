@@ -108,3 +108,43 @@ TEST(CudaGeometry, LlamaDecodeProductsTakeTheMeasuredLayouts) {
   const cg::CudaKernel k = rowProduct(4096, 6144, false, g32);
   EXPECT_NE(k.source.find("qGemvRow<4, 1, 4, true, false>(p, splits, 32LL)"), std::string::npos) << k.source;
 }
+
+// One row of float16 weights (qGemvHalf): Llama-3-8B's decode products and its lm_head take 2 pairs of rows per
+// warp and 2 warps splitting K (the layout measured fastest, or within 2% of it, at every shape on the H200), x as
+// float16 hi + lo (the trailing 1); a layer whose blocks would leave the 132 SMs fewer than 2 warps each takes more
+// warps, and K of one chunk (256) one warp.
+TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 16);
+  attrs.setInt("activation", 0);
+  auto halfProduct = [&](int64_t K, int64_t N, bool gated) {
+    cg::LaunchDesc d;
+    d.family = gated ? "matmul_q_gated" : "matmul_q";
+    d.attrs = &attrs;
+    d.inputs = {{DType::F32, {1, K}}, {DType::F16, {N, K}}};
+    d.results = {{DType::F32, {1, gated ? N / 2 : N}}};
+    cg::CudaKernel k;
+    std::string why;
+    EXPECT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+    return k;
+  };
+  struct Expect {
+    int64_t K, N;
+    bool gated;
+    unsigned block;
+    const char *call;
+  };
+  for (const Expect &e : {Expect{4096, 28672, true, 64, "qGemvHalf<1, 2, 0, 0, 0, 2, 1>(p, splits);"},
+                          Expect{14336, 4096, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
+                          Expect{4096, 6144, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
+                          Expect{4096, 128256, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
+                          Expect{4096, 256, false, 256, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
+                          Expect{256, 4096, false, 32, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"}}) {
+    SCOPED_TRACE("K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
+    const cg::CudaKernel k = halfProduct(e.K, e.N, e.gated);
+    EXPECT_NE(k.source.find(e.call), std::string::npos) << k.source;
+    EXPECT_EQ(k.geometry.block, e.block) << k.source;
+    EXPECT_EQ(k.geometry.colsPerBlock, 4u) << k.source;
+    EXPECT_EQ(k.geometry.rowsPerBlock, 1u) << k.source;
+  }
+}
