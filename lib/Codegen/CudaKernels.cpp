@@ -309,6 +309,10 @@ bool linear(const LaunchDesc &l, Spec &s, std::string &why, bool split) {
   return true;
 }
 
+// The SMs of the GPUs the matrix-vector geometry is chosen for (H100/H200; others run the kernels correctly, with
+// another balance).
+constexpr int64_t kGemvSms = 132;
+
 // qGemvRow's launch for `tiles` tiles of 16 weight rows, K in `chunks` chunks of 4 words, on a GPU of 132 SMs
 // (H100/H200; other GPUs run it correctly, with another balance). Registers are capped at 128 per thread for 16
 // warps per SM (at 80, 24 warps, the int4 kernel spilled and ran slower): blocksPerSm = 16 / warps, fewer where the
@@ -329,7 +333,7 @@ struct RowGemvGeometry {
   int warps = 1, blocksPerSm = 16, warpTiles = 1;
 };
 RowGemvGeometry rowGemvGeometry(int64_t tiles, int64_t chunks, int64_t xBytes) {
-  constexpr int64_t kSms = 132, kSharedPerSm = 228 << 10, kWarpsPerSm = 16;
+  constexpr int64_t kSms = kGemvSms, kSharedPerSm = 228 << 10, kWarpsPerSm = 16;
   const int64_t perBlockShared = xBytes + 16 * 2 * 32 * 4 + 16 * 8 + 1024; // x, red, sums, the system's 1 KB
   RowGemvGeometry best;
   double bestScore = -1.0;
@@ -415,14 +419,13 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   }
   // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
   // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode) of codes:
-  // qGemvRow, float32-accurate, x split in shared memory (4 K bytes), geometry from `rowGemvGeometry`; one row of
+  // qGemvRow, float32-accurate, x split in shared memory (4 K bytes), geometry from `rowGemvGeometry`. One row of
   // float16 weights: qGemvHalf, whole-row loads, x as float16 hi + lo, float32-accurate (2-6% slower than x rounded
   // to float16, which let stories15M awq4's greedy text part from the CPU's at a near tie in its float16 lm_head;
-  // tune exact=-1 measures that). (qGemvRow's per-block split of x cost the
-  // Llama-3-8B float16 decode 30%, 171.6 -> 124.0 tok/s, its 1 GB lm_head running 8016 one-warp blocks that each
-  // split all of x.) Else qGemvMma, x in float16: 8 rows of x per block when the launch has at most 8, else 16.
-  // qGemvMma's warps split K, as many as bring the warps in flight to about 16 per SM of a 132-SM GPU while each
-  // keeps 2 batches of 4 chunks.
+  // tune exact=-1 measures that; qGemvRow's per-block split of x cost the Llama-3-8B float16 decode 30%, its 1 GB
+  // lm_head running 8016 one-warp blocks that each split all of x). Else qGemvMma, x in float16: 8 rows of x per
+  // block when the launch has at most 8, else 16; its warps split K, as many as bring the warps in flight to about
+  // 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
   if (K % wordK == 0 && (half || perTensor || group % wordK == 0)) {
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
@@ -438,7 +441,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       const int rp = tune.tiles == 1 || tune.tiles == 4 ? static_cast<int>(tune.tiles) : 2;
       const int64_t halfChunks = (K + 255) / 256, halfTiles = (w.shape[0] + 2 * rp - 1) / (2 * rp);
       int warps = halfChunks >= 2 ? 2 : 1;
-      while (warps < 8 && halfTiles * warps < 2 * 132 && halfChunks >= 2 * warps)
+      while (warps < 8 && halfTiles * warps < 2 * kGemvSms && halfChunks >= 2 * warps)
         warps *= 2;
       if (tune.warps > 0 && tune.warps <= 16)
         warps = tune.warps;
