@@ -224,6 +224,8 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
     DecodeEntryPassOptions d;
     d.maxDims.assign(options.maxDims.begin(), options.maxDims.end());
     pm.addPass(createDecodeEntryPass(d));
+    // Generation's prompt runs: the output head over the last position only.
+    pm.addPass(createLastLogitsEntryPass());
     // Static shapes let more slices of a stacked linear fuse (through a reshape of 2-D rows, GPT-2's Gemm).
     pm.addNestedPass<func::FuncOp>(createFuseLinearsPass());
   }

@@ -68,7 +68,7 @@ if step qrun; then
       grep -v '^device\|^prefill\|^decode\|^memory' | head -16
     # The same for the 2048-token prefill (the warm-up run and the measured one).
     QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 2>&1 |
-      grep -A14 "entry 'prefill'" | head -15
+      grep -A14 "entry 'prefill" | head -15
   done
 fi
 if step torch; then

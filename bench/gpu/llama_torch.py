@@ -3,7 +3,8 @@
 transformers, sdpa attention) at batch 1.
 
   decode:  generate() with a static cache; tokens/s = (new - 1) / (time(prompt + new tokens) - time(prompt + 1))
-  prefill: one forward over a PROMPT-token prompt (all logits, as qrun's prefill computes them); tokens/s
+  prefill: one forward over a PROMPT-token prompt, with every position's logits (HF's default) and with the last
+           position's only (logits_to_keep=1, what qrun's prompt entry prefill_last computes); tokens/s
   memory:  torch.cuda.max_memory_allocated() over the decode runs, and the weights' bytes
 
 Each figure is the median of --repeat runs after one warm-up run.
@@ -82,6 +83,10 @@ def main() -> int:
         times = [timed(lambda: model(ids, use_cache=False)) for _ in range(args.repeat)]
         t = statistics.median(times)
         print(f"torch prefill (bf16 forward, sdpa, {args.prefill_len} tokens): {args.prefill_len / t:.0f} tokens/s "
+              f"({t * 1000:.1f} ms, median of {args.repeat})")
+        times = [timed(lambda: model(ids, use_cache=False, logits_to_keep=1)) for _ in range(args.repeat)]
+        t = statistics.median(times)
+        print(f"torch prefill, last position's logits only (logits_to_keep=1): {args.prefill_len / t:.0f} tokens/s "
               f"({t * 1000:.1f} ms, median of {args.repeat})")
     return 0
 

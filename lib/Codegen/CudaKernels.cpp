@@ -97,8 +97,12 @@ bool elementCopyDtype(const OperandDesc &o, std::string &why) {
 }
 
 bool gather(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (l.attrs->getInt("axis", 0) != 0 || l.inputs[0].shape.empty()) {
-    why = "gather along an axis other than 0";
+  const int64_t rank = static_cast<int64_t>(l.inputs[0].shape.size());
+  int64_t axis = l.attrs->getInt("axis", 0);
+  if (axis < 0)
+    axis += rank;
+  if (rank == 0 || axis < 0 || axis >= rank) {
+    why = "gather from a scalar or along an axis out of range";
     return false;
   }
   DType it = l.inputs[1].dtype;
@@ -107,7 +111,7 @@ bool gather(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   s.body = std::string("qGather<") + elementType(l.inputs[0].dtype) + ", " + (it == DType::I64 ? "i64" : "int") +
-           ">(p);";
+           ", " + std::to_string(axis) + ">(p);";
   flatGeometry(s, 2);
   return true;
 }

@@ -116,8 +116,11 @@ uint64_t qrt_model_arena_bytes(const qrt_model *model);
 uint64_t qrt_model_state_bytes(const qrt_model *model);
 /* A model.bin holds one or more entries (programs over the same weights and state): the first is general (every
  * input size up to the bounds); a decoder with its KV cache in state also has `decode`, specialized for one new
- * token (static shapes, no shape arithmetic at run time). qrt_session_run runs the first specialized entry whose
- * input shapes match the inputs set, else the general one. Entry 0 is named `prefill` then, else `main`. */
+ * token (static shapes, no shape arithmetic at run time), and, where its outputs are output heads' (logits),
+ * `prefill_last`: the general entry computing the last position's row of each output only ([..., 1, vocab]),
+ * which is all generation reads of a prompt. qrt_session_run runs the first static entry whose input shapes
+ * match the inputs set, else the general one; other entries run by name (qrt_session_run_entry). Entry 0 is
+ * named `prefill` then, else `main`. */
 int32_t qrt_model_num_entries(const qrt_model *model);
 const char *qrt_model_entry_name(const qrt_model *model, int32_t index);
 /* A metadata value written by the compiler, or NULL. */

@@ -55,6 +55,8 @@ bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {
   }
   stateful = qrt_model_state_bytes(model) > 0;
   position = 0;
+  for (int32_t e = 0; e < qrt_model_num_entries(model); ++e)
+    lastEntry = lastEntry || std::strcmp(qrt_model_entry_name(model, e), "prefill_last") == 0;
   const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
   maxPositions = ms ? std::atol(ms) : maxSeq;
   return true;
@@ -114,9 +116,13 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
     if (!ok(qrt_session_set_input(session, c.input.c_str(), c.info.dtype, s, 4, c.data.data()), c.input, error))
       return false;
   }
-  if (!ok(qrt_session_run(session), "run", error))
+  // One token takes the static decode entry (qrt_session_run picks it); a prompt whose last row alone is read
+  // takes prefill_last.
+  const bool lastRow = lastEntry && n > 1 && (!logits || lastOnly);
+  if (!ok(lastRow ? qrt_session_run_entry(session, "prefill_last") : qrt_session_run(session), "run", error))
     return false;
   position += n;
+  logitsRows = lastRow ? 1 : n;
   for (Cache &c : caches) {
     qrt_tensor t;
     if (!ok(qrt_session_get_output(session, c.output.c_str(), &t), c.output, error))
@@ -128,7 +134,7 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
   if (!logits)
     return true;
   if (lastOnly) {
-    if (!ok(qrt_session_get_output_rows(session, "logits", n - 1, 1, logits), "logits", error))
+    if (!ok(qrt_session_get_output_rows(session, "logits", logitsRows - 1, 1, logits), "logits", error))
       return false;
     logits->rank = 3;
     logits->shape[2] = logits->shape[1];
@@ -155,11 +161,9 @@ bool LmDriver::forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int
   }
   if (!forward(ids, start, nullptr, error))
     return false;
-  // The last run's rows: the last chunk's when the ids ran in chunks (forward above).
-  const int64_t n = static_cast<int64_t>(ids.size());
-  const int64_t rows = hasCache() && maxSeq > 0 && n > maxSeq ? (n - 1) % maxSeq + 1 : n;
+  // The last run's last row (of the last chunk when the ids ran in chunks; forward above).
   int64_t id = 0;
-  if (!ok(qrt_session_argmax_rows(session, "logits", rows - 1, 1, &id), "logits", error))
+  if (!ok(qrt_session_argmax_rows(session, "logits", logitsRows - 1, 1, &id), "logits", error))
     return false;
   next = static_cast<int32_t>(id);
   return true;

@@ -38,7 +38,9 @@ public:
   // reset, and more ids than the compiled sequence bound (maxSeq) run as consecutive chunks of at most maxSeq
   // (chunked prefill: a model compiled with a small sequence bound plans a small activation arena and still takes
   // prompts up to its context); `*logits` then covers the last chunk only, [1, shape[1], vocab]. With `lastOnly`,
-  // `*logits` is the last position's row alone, [1, 1, vocab], and only it is fetched from the device.
+  // `*logits` is the last position's row alone, [1, 1, vocab], and only it is fetched from the device. Runs that
+  // need no more than the last row (lastOnly, no `logits`, the chunks before the last) take the model's
+  // `prefill_last` entry where it has one (only that row's logits computed).
   bool forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error,
                bool lastOnly = false);
 
@@ -62,6 +64,8 @@ private:
   std::vector<Cache> caches; // a cache the graph takes as inputs and returns as outputs, copied between runs
   bool stateful = false;     // the cache is session state (qrt_model_state_bytes): nothing to copy
   int64_t position = 0;      // positions in the state's cache
+  bool lastEntry = false;    // the model has `prefill_last` (qopt-last-logits-entry)
+  int64_t logitsRows = 0;    // rows of the last run's logits output
 };
 
 } // namespace qrt

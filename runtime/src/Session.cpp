@@ -190,6 +190,14 @@ int Session::setInput(const std::string &name, num::DType dtype, const std::vect
   return QRT_ERROR_INVALID_ARGUMENT;
 }
 
+bool Session::isStatic(const Entry &entry) const {
+  for (uint32_t id : entry.inputs)
+    for (int64_t d : model.values[id].dims)
+      if (d < 0)
+        return false;
+  return true;
+}
+
 bool Session::fits(const Entry &entry, std::string *why) const {
   for (size_t j = 0; j < entry.inputs.size(); ++j) {
     const Value &v = model.values[entry.inputs[j]];
@@ -213,8 +221,10 @@ int Session::run(std::string &error) {
       error = "input '" + model.values[model.general().inputs[j]].name + "' was not set";
       return QRT_ERROR_INVALID_ARGUMENT;
     }
+  // A static entry (decode) is the general one specialized for the shapes it takes; other entries compute
+  // something else (prefill_last: one row of logits) and run by name only.
   for (size_t e = 1; e < model.entries.size(); ++e)
-    if (fits(model.entries[e], nullptr))
+    if (isStatic(model.entries[e]) && fits(model.entries[e], nullptr))
       return execute(model.entries[e], e, error);
   return execute(model.general(), 0, error);
 }

@@ -60,6 +60,7 @@ private:
   std::unique_ptr<Backend> backend;
   int execute(const Entry &entry, size_t entryIndex, std::string &error);
   int runProgram(const Entry &entry, size_t entryIndex, std::string &error);
+  bool isStatic(const Entry &entry) const; // every input dim fixed
   bool fits(const Entry &entry, std::string *why) const;
   // Value `id` with host data: its own (weights, inputs, host values) or a download of its device bytes.
   const qopt::num::Tensor *hostView(uint32_t id, std::string &error);

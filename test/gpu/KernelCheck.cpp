@@ -474,6 +474,15 @@ std::vector<Case> cases() {
   Case ga{"gather ids (one negative)", "gather"};
   ga.inputs = {f32({50, 24}), ints(DType::I64, {1, 7}, {0, 3, 49, -1, 17, 17, 2})};
   add(ga);
+  // prefill_last's row of the head's input: index -1 along the sequence axis of [batch, sequence, features].
+  Case gl{"gather last position, axis 1", "gather"};
+  gl.attrs.setInt("axis", 1);
+  gl.inputs = {f32({2, 37, 72}), ints(DType::I64, {1}, {-1})};
+  add(gl);
+  Case gm{"gather ids along axis 2", "gather"};
+  gm.attrs.setInt("axis", 2);
+  gm.inputs = {f32({3, 4, 9, 5}), ints(DType::I32, {2, 2}, {8, 0, -3, 4})};
+  add(gm);
   Case tr{"transpose 0,2,1,3", "transpose"};
   tr.attrs.setInts("perm", {0, 2, 1, 3});
   tr.inputs = {f32({2, 3, 5, 7})};

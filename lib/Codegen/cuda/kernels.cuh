@@ -3,17 +3,21 @@
 // (indices into QParams::t, inputs first) and the geometry it expects. They compute in float32 with the CPU
 // reference kernels' formulas (lib/Numerics/Kernels); sums run in another order, so results agree to rounding.
 
-//===-- element copies: gather (axis 0), transpose, kv_append, kv_advance ----===//
+//===-- element copies: gather, transpose, kv_append, kv_advance -----------===//
 
-// gather: t0 data [V, ...], t1 indices (int64 or int32), t2 out [indices..., ...]. Flat over t2.
-template <typename E, typename I> __device__ void qGather(const QParams &p) {
+// gather: t0 data [..., V (dim AXIS), ...], t1 indices (int64 or int32, negative ones from the end), t2 out
+// [data dims before AXIS, indices..., data dims after AXIS]. Flat over t2.
+template <typename E, typename I, int AXIS> __device__ void qGather(const QParams &p) {
   const QTensor &data = p.t[0], &ind = p.t[1], &out = p.t[2];
   const i64 n = qNumel(out), i = qFlatIndex();
   if (i >= n)
     return;
-  const i64 V = data.shape[0], inner = V ? qNumel(data) / V : 0;
-  const i64 row = i / inner, col = i % inner;
-  i64 id = static_cast<i64>(qPtr<const I>(ind)[row]);
+  i64 inner = 1;
+  for (int d = AXIS + 1; d < data.rank; ++d)
+    inner *= data.shape[d];
+  const i64 V = data.shape[AXIS], ids = qNumel(ind);
+  const i64 col = i % inner, j = (i / inner) % ids, outer = i / (inner * ids);
+  i64 id = static_cast<i64>(qPtr<const I>(ind)[j]);
   if (id < 0)
     id += V;
   if (id < 0 || id >= V) {
@@ -21,7 +25,7 @@ template <typename E, typename I> __device__ void qGather(const QParams &p) {
     qPtr<E>(out)[i] = E(0);
     return;
   }
-  qPtr<E>(out)[i] = qPtr<const E>(data)[id * inner + col];
+  qPtr<E>(out)[i] = qPtr<const E>(data)[(outer * V + id) * inner + col];
 }
 
 // Element i of `out` (out = in with dims permuted by PERM): its offset in `in`, in index type I (unsigned 32-bit

@@ -444,7 +444,7 @@ private:
   // Under a recording nothing may be allocated (nor the stream synchronized): a product whose scratch does not fit
   // the buffers a previous run grew is `declined` and runs in its generated kernel.
   bool libraryProduct(const Bound &b, num::KernelArgs &args, bool &declined, std::string &error) {
-    static constexpr int64_t kSliceElements = 32ll << 20;
+    static constexpr int64_t kSliceElements = 64ll << 20;
     const DeviceKernel &dk = *b.record;
     static const num::Attrs none;
     const num::Attrs &attrs = args.attrs ? *args.attrs : none;
