@@ -28,6 +28,23 @@ using namespace qopt;
 
 namespace {
 
+// Whether a one-result launch's result is a function result, directly or through casts (an output head).
+bool reachesResult(kern::LaunchOp l) {
+  if (l.getNumResults() != 1)
+    return false;
+  Value v = l.getResult(0);
+  for (int depth = 0; depth < 4 && v.hasOneUse(); ++depth) {
+    Operation *user = *v.getUsers().begin();
+    if (isa<func::ReturnOp>(user))
+      return true;
+    auto cast = dyn_cast<kern::LaunchOp>(user);
+    if (!cast || cast.getKernel() != "cast")
+      return false;
+    v = cast.getResult(0);
+  }
+  return false;
+}
+
 codegen::OperandDesc describe(Type t) {
   codegen::OperandDesc d;
   auto rt = dyn_cast<RankedTensorType>(t);
@@ -79,6 +96,7 @@ struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
         desc.inputs.push_back(describe(v.getType()));
       for (Value v : l.getResults())
         desc.results.push_back(describe(v.getType()));
+      desc.outputHead = reachesResult(l);
       codegen::CudaKernel k;
       std::string why;
       if (!codegen::instantiateCudaKernel(desc, k, why)) {

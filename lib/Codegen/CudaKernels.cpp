@@ -424,10 +424,11 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // Rows 16-byte aligned and scale groups of whole words: the tensor-core GEMVs, for decode and any product the
   // runtime does not hand to cuBLASLt (it takes those of more than 16 rows). One static row (decode) of codes:
   // qGemvRow, float32-accurate, x split in shared memory (4 K bytes), geometry from `rowGemvGeometry`. One row of
-  // float16 weights: qGemvHalf, whole-row loads, x as float16 hi + lo, float32-accurate (2-6% slower than x rounded
-  // to float16, which let stories15M awq4's greedy text part from the CPU's at a near tie in its float16 lm_head;
-  // tune exact=-1 measures that; qGemvRow's per-block split of x cost the Llama-3-8B float16 decode 30%, its 1 GB
-  // lm_head running 8016 one-warp blocks that each split all of x). Else qGemvMma, x in float16: 8 rows of x per
+  // float16 weights: qGemvHalf, whole-row loads, x rounded to float16 in hidden layers and as float16 hi + lo,
+  // float32-accurate, in an output head, whose logits decide the greedy token (x rounded there let stories15M
+  // awq4's greedy text part from the CPU's at a near tie; hi + lo costs 2-6% per product, 4.4 -> 4.6 ms per
+  // Llama-3-8B float16 decode step in every layer; tune exact=1/-1 forces either; qGemvRow's per-block split of x
+  // cost that decode 30%, its 1 GB lm_head running 8016 one-warp blocks that each split all of x). Else qGemvMma, x in float16: 8 rows of x per
   // block when the launch has at most 8, else 16; its warps split K, as many as bring the warps in flight to about
   // 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
@@ -443,6 +444,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       // Llama-3-8B's one-row products, 1/2/4 pairs x 2-16 warps): 2 x 2 is the fastest or within 2% of it at every
       // shape (gate/up 55.9 us, down 29.3, q/k/v 14.0, o 9.6; 4 warps: 55.8, 31.5, 15.3, 11.9).
       const int rp = tune.tiles == 1 || tune.tiles == 4 ? static_cast<int>(tune.tiles) : 2;
+      const bool exact = tune.exact > 0 || (tune.exact == 0 && l.outputHead);
       const int64_t halfChunks = (K + 255) / 256, halfTiles = (w.shape[0] + 2 * rp - 1) / (2 * rp);
       int warps = halfChunks >= 2 ? 2 : 1;
       while (warps < 8 && halfTiles * warps < 2 * kGemvSms && halfChunks >= 2 * warps)
@@ -451,7 +453,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
         warps = tune.warps;
       s.body = splitsLiteral(splits) + " qGemvHalf<" + std::to_string(splits.size()) + ", " +
                std::to_string(l.inputs.size()) +
-               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {tune.exact >= 0 ? 1 : 0, 0}}) +
+               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}}) +
                ">(p, splits" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.rowsPerBlock = 1;

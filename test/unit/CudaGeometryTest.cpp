@@ -110,15 +110,16 @@ TEST(CudaGeometry, LlamaDecodeProductsTakeTheMeasuredLayouts) {
 }
 
 // One row of float16 weights (qGemvHalf): Llama-3-8B's decode products and its lm_head take 2 pairs of rows per
-// warp and 2 warps splitting K (the layout measured fastest, or within 2% of it, at every shape on the H200), x as
-// float16 hi + lo (the trailing 1); a layer whose blocks would leave the 132 SMs fewer than 2 warps each takes more
-// warps, and K of one chunk (256) one warp.
+// warp and 2 warps splitting K (the layout measured fastest, or within 2% of it, at every shape on the H200), x
+// rounded to float16 in the layers and as float16 hi + lo in the output head (the trailing 1); a layer whose blocks
+// would leave the 132 SMs fewer than 2 warps each takes more warps, and K of one chunk (256) one warp.
 TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
   qopt::num::Attrs attrs;
   attrs.setInt("bits", 16);
   attrs.setInt("activation", 0);
-  auto halfProduct = [&](int64_t K, int64_t N, bool gated) {
+  auto halfProduct = [&](int64_t K, int64_t N, bool gated, bool head) {
     cg::LaunchDesc d;
+    d.outputHead = head;
     d.family = gated ? "matmul_q_gated" : "matmul_q";
     d.attrs = &attrs;
     d.inputs = {{DType::F32, {1, K}}, {DType::F16, {N, K}}};
@@ -130,18 +131,19 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
   };
   struct Expect {
     int64_t K, N;
-    bool gated;
+    bool gated, head;
     unsigned block;
     const char *call;
   };
-  for (const Expect &e : {Expect{4096, 28672, true, 64, "qGemvHalf<1, 2, 0, 0, 0, 2, 1>(p, splits);"},
-                          Expect{14336, 4096, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
-                          Expect{4096, 6144, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
-                          Expect{4096, 128256, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
-                          Expect{4096, 256, false, 256, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
-                          Expect{256, 4096, false, 32, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"}}) {
-    SCOPED_TRACE("K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
-    const cg::CudaKernel k = halfProduct(e.K, e.N, e.gated);
+  for (const Expect &e : {Expect{4096, 28672, true, false, 64, "qGemvHalf<1, 2, 0, 0, 0, 2>(p, splits);"},
+                          Expect{14336, 4096, false, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
+                          Expect{4096, 6144, false, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
+                          Expect{4096, 128256, false, true, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
+                          Expect{4096, 128256, false, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
+                          Expect{4096, 256, false, false, 256, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
+                          Expect{256, 4096, false, false, 32, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"}}) {
+    SCOPED_TRACE("K=" + std::to_string(e.K) + " N=" + std::to_string(e.N) + (e.head ? " (head)" : ""));
+    const cg::CudaKernel k = halfProduct(e.K, e.N, e.gated, e.head);
     EXPECT_NE(k.source.find(e.call), std::string::npos) << k.source;
     EXPECT_EQ(k.geometry.block, e.block) << k.source;
     EXPECT_EQ(k.geometry.colsPerBlock, 4u) << k.source;

@@ -46,6 +46,9 @@ struct LaunchDesc {
   const num::Attrs *attrs = nullptr;
   std::vector<OperandDesc> inputs, results;
   const GemvTuning *tuning = nullptr;
+  // The launch's result is a function result, directly or through casts (a model's output head: its logits decide
+  // the greedy token, so its one-row float16 product takes x float32-accurate; qGemvHalf).
+  bool outputHead = false;
 };
 
 // How the runtime launches a kernel (model.bin's kernels section). gridDim.x covers operand `geometryOperand`
