@@ -848,14 +848,16 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // weight byte). Diagonal entries are summed over the 8 segments and the warps at the end. EXACT: float32-accurate,
 // x enters as two float16 terms, hi = half(x) and lo = half(x - hi), each k-step's mma taken once per term (as
 // qGemvRow's products; else x is rounded to float16). GATED: a pair is gate channel c and its up channel N / 2 + c.
-// NORM, RESID as qGemvMma (x enters as g * x, the block's lanes sum its squares, in double as the reference, from
-// the same loads: each k is loaded once per block). Rows 16-byte aligned (K a multiple of 8).
+// NORM, RESID as qGemvMma (x enters as g * x, the block's lanes sum its squares from the same loads: each k is
+// loaded once per block; in double as the reference when EXACT, else in float32, whose rounding is far below x's
+// float16 rounding and which spares every block K conversions to double). Rows 16-byte aligned (K a multiple of 8).
 // Geometry: one row of x, cols N in tiles of 2 RP.
 template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false>
 __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
+  typedef typename QSelect<EXACT, double, float>::type Ss;
   constexpr int U = RP >= 4 ? 1 : 4 / RP; // chunks per batch: 8 words of weights in flight per lane
   __shared__ float red[15][2 * RP];
-  __shared__ double redSs[15];
+  __shared__ Ss redSs[15];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], rowBytes = 2 * wt.shape[1];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
@@ -881,7 +883,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
   const i64 chunks = (K + 255) / 256;
   const i64 c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
   float acc[RP][4];
-  double ss = 0.0;
+  Ss ss = 0;
 #pragma unroll
   for (int rp = 0; rp < RP; ++rp)
     acc[rp][0] = acc[rp][1] = acc[rp][2] = acc[rp][3] = 0.0f;
@@ -908,8 +910,8 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         if (NORM) { // predicated like x's load
           const float4 gv = ok ? *reinterpret_cast<const float4 *>(gs + (c + u) * 256 + 4 * f)
                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-          ss += static_cast<double>(v[f].x) * v[f].x + static_cast<double>(v[f].y) * v[f].y +
-                static_cast<double>(v[f].z) * v[f].z + static_cast<double>(v[f].w) * v[f].w;
+          ss += static_cast<Ss>(v[f].x) * v[f].x + static_cast<Ss>(v[f].y) * v[f].y +
+                static_cast<Ss>(v[f].z) * v[f].z + static_cast<Ss>(v[f].w) * v[f].w;
           v[f].x *= gv.x, v[f].y *= gv.y, v[f].z *= gv.z, v[f].w *= gv.w;
         }
       }

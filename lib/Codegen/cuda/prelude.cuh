@@ -36,6 +36,9 @@ __device__ __forceinline__ i64 qNumel(const QTensor &t) {
 }
 __device__ __forceinline__ i64 qLast(const QTensor &t) { return t.rank > 0 ? t.shape[t.rank - 1] : 1; }
 template <typename T> __device__ __forceinline__ T *qPtr(const QTensor &t) { return static_cast<T *>(t.data); }
+// QSelect<B, T, F>::type: T when B, else F (NVRTC has no <type_traits>).
+template <bool B, typename T, typename F> struct QSelect { typedef T type; };
+template <typename T, typename F> struct QSelect<false, T, F> { typedef F type; };
 
 // This thread's element under a flat geometry (one element per thread).
 __device__ __forceinline__ i64 qFlatIndex() { return static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x; }
