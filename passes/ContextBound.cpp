@@ -92,17 +92,27 @@ ContextBound inferContextBound(ModuleOp module) {
   return {kDefaultContextBound, "qopt's default (the model states no limit)"};
 }
 
-bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error) {
-  for (const std::string &kv : entries) {
-    size_t eq = kv.find('=');
-    char *end = nullptr;
-    long long v = eq == std::string::npos ? -1 : std::strtoll(kv.c_str() + eq + 1, &end, 10);
-    if (eq == std::string::npos || eq == 0 || v <= 0 || !end || *end) {
-      error = "invalid max-dims entry '" + kv + "' (expected NAME=N with N > 0)";
-      return false;
+bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error,
+                    llvm::StringRef entry) {
+  // Unscoped bounds first, then the ones scoped to `entry` over them, whatever the order given.
+  for (bool scopedPass : {false, true})
+    for (const std::string &kv : entries) {
+      size_t eq = kv.find('=');
+      size_t colon = kv.find(':');
+      if (colon != std::string::npos && eq != std::string::npos && colon > eq)
+        colon = std::string::npos; // a ':' in the value is malformed below
+      const size_t nameAt = colon == std::string::npos ? 0 : colon + 1;
+      char *end = nullptr;
+      long long v = eq == std::string::npos ? -1 : std::strtoll(kv.c_str() + eq + 1, &end, 10);
+      if (eq == std::string::npos || eq == nameAt || colon == 0 || v <= 0 || !end || *end) {
+        error = "invalid max-dims entry '" + kv + "' (expected NAME=N or ENTRY:NAME=N with N > 0)";
+        return false;
+      }
+      const bool scoped = colon != std::string::npos;
+      if (scoped != scopedPass || (scoped && llvm::StringRef(kv).take_front(colon) != entry))
+        continue;
+      bounds[kv.substr(nameAt, eq - nameAt)] = v;
     }
-    bounds[kv.substr(0, eq)] = v;
-  }
   return true;
 }
 

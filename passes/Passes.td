@@ -714,7 +714,10 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
     live at the same time, in three orders (largest first, longest-lived first, program order), keeping the
     smallest arena. Inputs get slots too (the runtime uploads them there); graph outputs live to the end. Session
     state (`kern.state`) gets its own offsets; an in-place update's result is its state's memory; a view (a
-    reshape, a transpose of unit dims) shares its input's slot, marked `view`.
+    reshape, a transpose of unit dims) shares its input's slot, marked `view`; the result of an elementwise kernel
+    that may overwrite an operand (`gated_act`, `gelu`: KernelFamily::overwrites) takes the slot of such an operand
+    that is not read after it, marked `in_place` (a prompt's gated activation over its gate product: the largest
+    buffer of a Llama layer, a quarter of Llama-3-8B's 2048-token prefill arena).
 
     Shape arithmetic goes to the host: a launch whose results are small bounded integer tensors, computed from
     host-readable values (inputs, weights, other host results; anything, for a kernel that reads only shapes), is
@@ -732,7 +735,8 @@ def PlanMemoryPass : Pass<"qopt-plan-memory", "mlir::func::FuncOp"> {
     its shape is known. Fails if a dynamic input dim has no bound.
   }];
   let options = [
-    ListOption<"maxDims", "max-dims", "std::string", "Bounds of dynamic dims as NAME=N">,
+    ListOption<"maxDims", "max-dims", "std::string",
+               "Bounds of dynamic dims as NAME=N; ENTRY:NAME=N applies in the function named ENTRY only, over NAME=N">,
   ];
 }
 

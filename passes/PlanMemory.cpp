@@ -54,7 +54,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     Builder b(&getContext());
     llvm::StringMap<int64_t> bounds;
     std::string error;
-    if (!parseDimBounds(maxDims, bounds, error)) {
+    if (!parseDimBounds(maxDims, bounds, error, func.getSymName())) {
       func.emitError() << error;
       return signalPassFailure();
     }
@@ -305,6 +305,39 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
       }
     }
 
+    // A result written over an operand that dies at its launch (KernelFamily::overwrites: elementwise kernels)
+    // takes that operand's slot, which then lives as long as the result. In program order, so that a chain of
+    // such results shares one slot.
+    llvm::DenseMap<Value, Value> overwriteRoot; // result -> the planned value whose slot it takes
+    auto rootOf = [&](Value v) {
+      Value r = viewRoot.lookup(v);
+      r = r ? r : v;
+      Value o = overwriteRoot.lookup(r);
+      return o ? o : r;
+    };
+    for (auto [index, l] : llvm::enumerate(launches)) {
+      const num::KernelFamily *k = num::lookupFamily(l.getKernel().str());
+      if (!k->overwrites || l.getNumResults() != 1)
+        continue;
+      Value r = l.getResult(0);
+      if (info[r]->dynamic || stateOffset.count(r) || viewRoot.count(r) || hostValues.contains(r))
+        continue;
+      for (auto [i, v] : llvm::enumerate(l.getOperands())) {
+        if (!(k->overwrites >> i & 1) || isa<NoneType>(v.getType()))
+          continue;
+        Value root = rootOf(v);
+        auto last = lastUse.find(root);
+        if (isa<BlockArgument>(root) || !defIndex.count(root) || stateOffset.count(root) || stateViewOf.count(root) ||
+            hostValues.contains(root) || info[root]->dynamic || last == lastUse.end() ||
+            last->second != static_cast<int64_t>(index) || info[root]->t.bytes() < info[r]->t.bytes())
+          continue;
+        int64_t resultLast = lastUse.count(r) ? lastUse.lookup(r) : static_cast<int64_t>(index);
+        lastUse[root] = std::max<int64_t>(resultLast, index);
+        overwriteRoot[r] = root;
+        break;
+      }
+    }
+
     // Device slots (inputs first, then results in program order) and host slots, packed separately.
     std::vector<Buffer> bufs, hostBufs;
     int64_t total = 0; // the sum of all slots bounds every offset: keep it far from overflow
@@ -329,7 +362,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         return signalPassFailure();
     for (kern::LaunchOp l : launches)
       for (Value r : l.getResults()) {
-        if (info[r]->dynamic || stateOffset.count(r) || viewRoot.count(r))
+        if (info[r]->dynamic || stateOffset.count(r) || viewRoot.count(r) || overwriteRoot.count(r))
           continue;
         if (!addBuffer(r, hostValues.contains(r) ? hostBufs : bufs))
           return signalPassFailure();
@@ -397,10 +430,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
     for (kern::LaunchOp l : launches) {
       SmallVector<int64_t> offs;
       for (Value r : l.getResults())
-        offs.push_back(info[r]->dynamic         ? -1
-                       : stateOffset.count(r)   ? stateOffset[r]
-                       : viewRoot.count(r)      ? offsetOf[viewRoot[r]]
-                                                : offsetOf[r]);
+        offs.push_back(info[r]->dynamic ? -1 : stateOffset.count(r) ? stateOffset[r] : offsetOf[rootOf(r)]);
       l.setOffsetsAttr(b.getDenseI64ArrayAttr(offs));
       // Marked for readers of the IR (the runtime tells a view by its offset): nothing is launched.
       if (viewRoot.count(l.getResult(0)) || stateViewResults.contains(l.getResult(0)))
@@ -412,6 +442,11 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
         l->setAttr("host", b.getUnitAttr());
       else
         l->removeAttr("host");
+      // Marked for readers of the IR: the result is written over an operand's slot.
+      if (overwriteRoot.count(l.getResult(0)))
+        l->setAttr("in_place", b.getUnitAttr());
+      else
+        l->removeAttr("in_place");
     }
     func->setAttr("kern.arena_bytes", b.getI64IntegerAttr(arena));
     func->setAttr("kern.host_bytes", b.getI64IntegerAttr(hostArena));

@@ -6,13 +6,15 @@
 #
 # 1. scripts/make_random_llama.py --preset llama3-8b: random float32 weights, KV-cache graph
 # 2. qopt --target=cuda:sm_90a: --quantize=none (float16 weights) and --quantize=rtn4 --group-size 128, compiled
-#    one after the other, prefill chunks of 512 tokens (--max-dim sequence=512)
+#    one after the other; generation's prompts whole (prefill_last planned for the 2048-token context), scoring
+#    windows of 512 tokens (--max-dim prefill:sequence=512: the all-logits entry's arena)
 # 3. qrun --bench --device=cuda: decode (32-token prompt, 256 new tokens), prefill (a 2048-token prompt), and a
 #    QRT_PROFILE=1 decode that shows the time per kernel family
 # 4. bench/gpu/llama_torch.py: HF transformers, bf16, static-cache generate and the 2048-token forward
 # Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all),
-# QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan the arena for the
-# whole 2048-token context, one prefill chunk; a name ending in +kvf32 or +kvf16 compiles the same with that --kv-cache, float16 by default).
+# QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan every entry for the
+# whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); a name
+# ending in +kvf32 or +kvf16 compiles the same with that --kv-cache, float16 by default).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -38,13 +40,15 @@ fi
 if step compile; then
   for m in $MODELS; do # one after the other: each holds its model's weights in memory
     stamp "compiling $m"
-    # Prefill in chunks of 512 tokens (qrun feeds longer prompts chunk by chunk): the activation arena is planned
-    # for 512 tokens, not the whole 2048-token context; the -full variants plan it for the whole context.
+    # The session's arena is its largest entry's: bounding the all-logits entry (a 2048 x 128256 float32 result)
+    # to 512 tokens leaves prefill_last's 2048-token plan the largest; the -512 variants chunk prompts too.
     case ${m%+kvf*} in
-      f16) args=(--quantize=none --max-dim sequence=512) ;;
-      rtn4) args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512) ;;
+      f16) args=(--quantize=none --max-dim prefill:sequence=512) ;;
+      rtn4) args=(--quantize=rtn4 --group-size 128 --max-dim prefill:sequence=512) ;;
       f16-full) args=(--quantize=none) ;;
       rtn4-full) args=(--quantize=rtn4 --group-size 128) ;;
+      f16-512) args=(--quantize=none --max-dim sequence=512) ;;
+      rtn4-512) args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512) ;;
       *) echo "unknown model $m" >&2; exit 2 ;;
     esac
     [[ $m == *+kvf* ]] && args+=(--kv-cache="${m##*+kv}")

@@ -63,8 +63,12 @@ struct ContextBound {
 ContextBound inferContextBound(mlir::ModuleOp module);
 
 // Reads `NAME=N` entries (the max-dims option of qopt-plan-memory and qopt-kv-state, qopt's --max-dim) into
-// `bounds`. Returns false with `error` naming the first malformed entry (N must be a positive integer).
-bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error);
+// `bounds`. An entry `ENTRY:NAME=N` bounds the dim in the function (model.bin entry) named ENTRY only, over an
+// unscoped bound of the same name: it is read when `entry` is ENTRY and skipped otherwise (session state, sized
+// for every entry, takes unscoped bounds only). Returns false with `error` naming the first malformed entry (N
+// must be a positive integer).
+bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error,
+                    llvm::StringRef entry = {});
 
 // Runs a textual pipeline on `module`, e.g.
 //   "builtin.module(qopt-quantize-pipeline{scheme=awq4 calib=c.txt tokenizer=t.bin}, func.func(qopt-lower-to-kern))"

@@ -104,8 +104,13 @@ const char *qrt_model_input_name(const qrt_model *model, int32_t index);
 const char *qrt_model_output_name(const qrt_model *model, int32_t index);
 /* dtype, rank and dims (-1 where dynamic) of an input; data is NULL. */
 qrt_status qrt_model_input_info(const qrt_model *model, int32_t index, qrt_tensor *out_info);
-/* The largest value a dynamic input dim may take (the compile-time plan's bound), -1 if static. */
+/* The largest value a dynamic input dim may take in the general entry (the compile-time plan's bound), -1 if
+ * static. */
 int64_t qrt_model_input_max_dim(const qrt_model *model, int32_t index, int32_t dim);
+/* The same bound in entry `entry` (see qrt_model_entry_name): entries may be planned for different bounds (qopt's
+ * --max-dim ENTRY:NAME=N), e.g. `prefill_last` for a whole prompt and `prefill` for shorter scoring windows. -1 if
+ * static there or out of range. */
+int64_t qrt_model_entry_input_max_dim(const qrt_model *model, int32_t entry, int32_t index, int32_t dim);
 /* Bytes of activation memory each session allocates up front (the compile-time plan, sized for the bounds of
  * dynamic dims); values sized only at run time come on top. Lets a host check a model against its memory before
  * creating a session. */

@@ -155,9 +155,13 @@ qrt_status qrt_model_input_info(const qrt_model *m, int32_t i, qrt_tensor *out) 
 }
 
 int64_t qrt_model_input_max_dim(const qrt_model *m, int32_t i, int32_t d) {
-  if (i < 0 || i >= qrt_model_num_inputs(m))
+  return qrt_model_entry_input_max_dim(m, 0, i, d);
+}
+
+int64_t qrt_model_entry_input_max_dim(const qrt_model *m, int32_t e, int32_t i, int32_t d) {
+  if (e < 0 || e >= qrt_model_num_entries(m) || i < 0 || i >= qrt_model_num_inputs(m))
     return -1;
-  const qrt::Value &v = m->impl->values[m->impl->general().inputs[i]];
+  const qrt::Value &v = m->impl->values[m->impl->entries[e].inputs[i]];
   if (d < 0 || d >= static_cast<int32_t>(v.dims.size()) || v.dims[d] >= 0)
     return -1;
   return v.maxDims[d];

@@ -55,8 +55,15 @@ bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {
   }
   stateful = qrt_model_state_bytes(model) > 0;
   position = 0;
+  maxSeqLast = maxSeq;
   for (int32_t e = 0; e < qrt_model_num_entries(model); ++e)
-    lastEntry = lastEntry || std::strcmp(qrt_model_entry_name(model, e), "prefill_last") == 0;
+    if (std::strcmp(qrt_model_entry_name(model, e), "prefill_last") == 0) {
+      lastEntry = true;
+      for (int32_t i = 0; i < qrt_model_num_inputs(model); ++i)
+        if (std::strcmp(qrt_model_input_name(model, i), "input_ids") == 0 &&
+            qrt_model_entry_input_max_dim(model, e, i, 1) > 0)
+          maxSeqLast = qrt_model_entry_input_max_dim(model, e, i, 1);
+    }
   const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
   maxPositions = ms ? std::atol(ms) : maxSeq;
   return true;
@@ -75,9 +82,13 @@ void LmDriver::resetCache() {
 bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tensor *logits, std::string &error,
                        bool lastOnly) {
   int64_t n = static_cast<int64_t>(ids.size());
-  if (hasCache() && maxSeq > 0 && n > maxSeq) {
-    for (int64_t at = 0; at < n; at += maxSeq) {
-      const int64_t end = std::min(n, at + maxSeq);
+  // Runs that read the last row only take prefill_last, whose bound may differ from the general entry's; chunks
+  // before the last read nothing, so with every row of the last one wanted all chunks keep within both.
+  const bool lastRows = lastEntry && (!logits || lastOnly);
+  const int64_t bound = lastRows ? maxSeqLast : lastEntry ? std::min(maxSeq, maxSeqLast) : maxSeq;
+  if (hasCache() && bound > 0 && n > bound) {
+    for (int64_t at = 0; at < n; at += bound) {
+      const int64_t end = std::min(n, at + bound);
       std::vector<int32_t> chunk(ids.begin() + at, ids.begin() + end);
       if (!forward(chunk, start + at, end == n ? logits : nullptr, error, lastOnly))
         return false;

@@ -35,9 +35,10 @@ public:
   void resetCache();
   // Runs `ids` at positions [start, start + n); `*logits` (if not null) is then the float32 [1, n, vocab] output,
   // owned by the session until its next run. With a cache, `start` is the number of positions fed since the last
-  // reset, and more ids than the compiled sequence bound (maxSeq) run as consecutive chunks of at most maxSeq
-  // (chunked prefill: a model compiled with a small sequence bound plans a small activation arena and still takes
-  // prompts up to its context); `*logits` then covers the last chunk only, [1, shape[1], vocab]. With `lastOnly`,
+  // reset, and more ids than the compiled sequence bound (maxSeq; maxSeqLast where prefill_last runs them) run as
+  // consecutive chunks within it (chunked prefill: a model compiled with a small sequence bound plans a small
+  // activation arena and still takes prompts up to its context); `*logits` then covers the last chunk only,
+  // [1, shape[1], vocab]. With `lastOnly`,
   // `*logits` is the last position's row alone, [1, 1, vocab], and only it is fetched from the device. Runs that
   // need no more than the last row (lastOnly, no `logits`, the chunks before the last) take the model's
   // `prefill_last` entry where it has one (only that row's logits computed).
@@ -49,7 +50,8 @@ public:
   bool forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int32_t &next, std::string &error);
 
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
-  int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim
+  int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim (the general entry's: scoring)
+  int64_t maxSeqLast = 0;   // the same in prefill_last (generation's prompts), maxSeq without that entry
 
 private:
   struct Cache {

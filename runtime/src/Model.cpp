@@ -528,10 +528,18 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
         if (in.view && model->values[in.outputs[0]].maxBytes > model->values[in.inputs[0]].maxBytes)
           return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") views '" +
                      model->values[in.inputs[0]].name + "' as the larger '" + model->values[in.outputs[0]].name + "'");
+        // A kernel that may write its result over an operand (KernelFamily::overwrites) may have it in exactly
+        // that operand's slot: element j of the result reads only element j of it.
+        auto overwrite = [&](size_t j, uint32_t out) {
+          const Value &x = model->values[in.inputs[j]], &y = model->values[out];
+          return nout == 1 && j < 32 && (k.overwrites >> j & 1) && x.storage == y.storage &&
+                 x.offset == y.offset && y.maxBytes <= x.maxBytes;
+        };
         for (size_t o = 0; o < in.outputs.size(); ++o) {
           uint32_t out = in.outputs[o];
-          for (uint32_t id : in.inputs)
-            if (id != format::kNoValue && !(in.view && id == in.inputs[0]) && slotOverlap(out, id))
+          for (size_t j = 0; j < in.inputs.size(); ++j)
+            if (uint32_t id = in.inputs[j]; id != format::kNoValue && !(in.view && j == 0) && !overwrite(j, out) &&
+                                           slotOverlap(out, id))
               return bad(where + "instruction " + std::to_string(i) + " (" + kname + ") writes '" +
                          model->values[out].name + "' over its operand '" + model->values[id].name +
                          "' (their arena slots overlap)");

@@ -25,6 +25,7 @@ Session::Session(const Model &model, std::unique_ptr<Backend> backend)
     : model(model), backend(std::move(backend)) {
   const char *p = std::getenv("QRT_PROFILE");
   profile = p && *p && std::string(p) != "0";
+  profileShapes = profile && std::string(p) == "shapes";
   if (const char *s = std::getenv("QRT_SKIP"); s && *s) {
     std::string list(s);
     for (size_t b = 0, e; b <= list.size(); b = e + 1) {
@@ -61,7 +62,9 @@ Session::~Session() {
                  static_cast<long long>(c.fallbacks), static_cast<long long>(c.uploads),
                  static_cast<long long>(c.downloads));
   for (auto &[name, t] : rows)
-    std::fprintf(stderr, "  %-28s %9.3f s %5.1f%% %9lld launches\n", name.c_str(), t.first,
+    std::fprintf(stderr, profileShapes ? "  %-64s %9.3f s %5.1f%% %9lld launches\n"
+                                       : "  %-28s %9.3f s %5.1f%% %9lld launches\n",
+                 name.c_str(), t.first,
                  total > 0 ? 100.0 * t.first / total : 0.0, static_cast<long long>(t.second));
 }
 
@@ -166,15 +169,30 @@ int Session::setInput(const std::string &name, num::DType dtype, const std::vect
       error = "input '" + name + "' expects " + num::dtypeName(v.dtype) + ", got " + num::dtypeName(dtype);
       return QRT_ERROR_INVALID_ARGUMENT;
     }
-    bool ok = shape.size() == v.dims.size();
-    for (size_t d = 0; ok && d < shape.size(); ++d)
-      ok = shape[d] >= 0 && (v.dims[d] < 0 ? shape[d] <= v.maxDims[d] : shape[d] == v.dims[d]);
+    // Within some entry's bounds (entries may be planned for different bounds: qopt's --max-dim ENTRY:NAME=N);
+    // the run checks the entry it takes (fits).
+    auto takes = [&](const Value &u) {
+      bool ok = shape.size() == u.dims.size();
+      for (size_t d = 0; ok && d < shape.size(); ++d)
+        ok = shape[d] >= 0 && (u.dims[d] < 0 ? shape[d] <= u.maxDims[d] : shape[d] == u.dims[d]);
+      return ok;
+    };
+    bool ok = false;
+    for (const Entry &e : model.entries)
+      ok = ok || takes(model.values[e.inputs[j]]);
     if (!ok) {
-      std::string expect = "[";
-      for (size_t d = 0; d < v.dims.size(); ++d)
-        expect += (d ? ", " : "") +
-                  (v.dims[d] < 0 ? "<=" + std::to_string(v.maxDims[d]) : std::to_string(v.dims[d]));
-      error = "input '" + name + "' has shape " + num::shapeStr(shape) + " but the model expects " + expect + "]";
+      std::string expect;
+      for (const Entry &e : model.entries) {
+        const Value &u = model.values[e.inputs[j]];
+        expect += expect.empty() ? "[" : " or [";
+        for (size_t d = 0; d < u.dims.size(); ++d)
+          expect += (d ? ", " : "") +
+                    (u.dims[d] < 0 ? "<=" + std::to_string(u.maxDims[d]) : std::to_string(u.dims[d]));
+        expect += "]";
+        if (model.entries.size() > 1)
+          expect += " (" + e.name + ")";
+      }
+      error = "input '" + name + "' has shape " + num::shapeStr(shape) + " but the model expects " + expect;
       return QRT_ERROR_INVALID_ARGUMENT;
     }
     inputShape[j] = shape;
@@ -226,6 +244,8 @@ int Session::run(std::string &error) {
   for (size_t e = 1; e < model.entries.size(); ++e)
     if (isStatic(model.entries[e]) && fits(model.entries[e], nullptr))
       return execute(model.entries[e], e, error);
+  if (!fits(model.general(), &error))
+    return QRT_ERROR_INVALID_ARGUMENT;
   return execute(model.general(), 0, error);
 }
 
@@ -495,6 +515,9 @@ int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &erro
                         (skipped ? " (skipped)" : "");
       if (const qopt::num::Attr *fn = in.attrs.find("fn"))
         key += "." + fn->s;
+      if (profileShapes && !in.inputs.empty() && !in.outputs.empty()) // QRT_PROFILE=shapes: a row per shape
+        key += " " + (in.inputs[0] == kNoValue ? std::string("-") : num::shapeStr(tensors[in.inputs[0]].shape)) +
+               " -> " + num::shapeStr(tensors[in.outputs[0]].shape);
       auto &slot = kernelTime[key];
       slot.first += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ++slot.second;

@@ -93,7 +93,7 @@ private:
   const Entry *last = nullptr;
   // QRT_PROFILE=1: seconds and launches per kernel name; runs, launches, host instructions and transfers per entry,
   // printed to stderr when the session ends.
-  bool profile = false;
+  bool profile = false, profileShapes = false; // QRT_PROFILE set; =shapes: kernel times by operand shapes too
   std::map<std::string, std::pair<double, int64_t>> kernelTime;
   // QRT_SKIP=family[,family...]: device launches of these kernel families are left out, for timing what a step
   // would cost without them (a what-if for fusion work; the results are wrong).

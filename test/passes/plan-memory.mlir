@@ -193,3 +193,45 @@ func.func @state_view(%x: tensor<1x1x1x4xf32> {nn.name = "x"}) -> (tensor<f32>, 
   %b = kern.launch "cast"(%after) {attrs = {to = 1 : i64}} : (tensor<i64>) -> tensor<f32>
   return %a, %b : tensor<f32>, tensor<f32>
 }
+
+// -----
+
+// An elementwise kernel that may write over an operand (gated_act) takes the slot of one that dies at it: %act is
+// written over %g (dead after it) and lives on in that slot; over %u in the second function, where %g is read
+// later. Arena: x, %g and %u, 2048 bytes each (the last result takes x's slot); %act needs none of its own.
+// CHECK-LABEL: func @overwrite
+// CHECK-SAME: kern.arena_bytes = 6144
+func.func @overwrite(%x: tensor<?x64xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> tensor<?x64xf32> {
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[G:[0-9]+]]>
+  %g = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[U:[0-9]+]]>
+  %u = kern.launch "unary"(%x) {attrs = {fn = "neg"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "gated_act"{{.*}}in_place, max_shapes = [array<i64: 8, 64>], offsets = array<i64: [[G]]>
+  %act = kern.launch "gated_act"(%g, %u) {attrs = {activation = 0 : i64}} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  %y = kern.launch "unary"(%act) {attrs = {fn = "abs"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// CHECK-LABEL: func @overwrite_second
+func.func @overwrite_second(%x: tensor<?x64xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> tensor<?x64xf32> {
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[G:[0-9]+]]>
+  %g = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "unary"{{.*}}offsets = array<i64: [[U:[0-9]+]]>
+  %u = kern.launch "unary"(%x) {attrs = {fn = "neg"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "gated_act"{{.*}}in_place, {{.*}}offsets = array<i64: [[U]]>
+  %act = kern.launch "gated_act"(%g, %u) {attrs = {activation = 0 : i64}} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "binary"
+  %y = kern.launch "binary"(%act, %g) {attrs = {fn = "add"}} : (tensor<?x64xf32>, tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %y : tensor<?x64xf32>
+}
+
+// A graph output is never overwritten: no in_place.
+// CHECK-LABEL: func @overwrite_output
+func.func @overwrite_output(%x: tensor<?x64xf32> {nn.dims = ["seq", ""], nn.name = "x"}) -> (tensor<?x64xf32>, tensor<?x64xf32>) {
+  %g = kern.launch "unary"(%x) {attrs = {fn = "exp"}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  // CHECK: kern.launch "gelu"
+  // CHECK-NOT: in_place
+  // CHECK-SAME: max_shapes
+  %y = kern.launch "gelu"(%g) {attrs = {approximation = 0 : i64}} : (tensor<?x64xf32>) -> tensor<?x64xf32>
+  return %g, %y : tensor<?x64xf32>, tensor<?x64xf32>
+}

@@ -484,6 +484,32 @@ TEST(ModelLoad, ResultSlotOverlapsOperand) {
   EXPECT_EQ(loadAndRun(ok, nullptr, 192), "");
 }
 
+// An elementwise kernel that may overwrite an operand (KernelFamily::overwrites; the planner's in-place gated
+// activation) may have its result in exactly that operand's slot, and in no other overlapping one.
+TEST(ModelLoad, ResultOverwritesOperandWhereTheKernelAllows) {
+  auto load = [](const Spec &s) {
+    Image img;
+    build(s, img);
+    qrt_model *model = nullptr;
+    std::string msg;
+    if (qrt_status st = qrt_model_load_from_memory(img.data, img.size, nullptr, &model)) {
+      msg = qrt_status_message(st);
+      qrt_status_free(st);
+    }
+    qrt_model_free(model);
+    return msg;
+  };
+  Spec s;
+  s.values.push_back({"z", Storage::Arena, {4}, 64, 16}); // y's slot
+  s.program.push_back({"gelu", {2}, {3}});
+  EXPECT_EQ(load(s), "");
+  s.values[3] = {"z", Storage::Arena, {32}, 0, 128}; // over y, from another offset
+  EXPECT_EQ(load(s), "model image: instruction 1 (gelu) writes 'z' over its operand 'y' (their arena slots overlap)");
+  s.values[3] = {"z", Storage::Arena, {8}, 64, 32}; // y's offset, but larger than y
+  s.arenaBytes = 128;
+  EXPECT_EQ(load(s), "model image: instruction 1 (gelu) writes 'z' over its operand 'y' (their arena slots overlap)");
+}
+
 // An input has an arena slot (the session uploads it there): a result may not be written over it.
 TEST(ModelLoad, ResultSlotOverlapsInput) {
   Spec s;

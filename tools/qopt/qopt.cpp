@@ -106,8 +106,10 @@ static cl::opt<std::string> tokenizerFile("tokenizer", cl::desc("Tokenizer to em
 static cl::list<std::string> maxDims("max-dim",
                                      cl::desc("Bound of a dynamic input dim, by its ONNX name (repeatable); "
                                               "defaults: batch=1, other dims the model's context bound (its qopt.max_sequence "
-                                              "metadata, its position-embedding rows, else 2048)"),
-                                     cl::value_desc("NAME=N"), cl::cat(category));
+                                              "metadata, its position-embedding rows, else 2048). ENTRY:NAME=N bounds it "
+                                              "in one model.bin entry only (its activation plan; e.g. "
+                                              "prefill:sequence=512 scores in chunks while prefill_last takes whole prompts)"),
+                                     cl::value_desc("[ENTRY:]NAME=N"), cl::cat(category));
 static cl::opt<std::string> emit("emit", cl::desc("Print IR instead of writing model.bin: nn (after import, "
                                                   "conversion and raising) or kern (after lowering and planning)"),
                                  cl::value_desc("nn|kern"), cl::cat(category));
@@ -160,9 +162,14 @@ std::string cudaCacheDir() {
 // that names no input dim is an error (a typo would otherwise leave the default in place silently).
 std::optional<std::vector<std::string>> resolveMaxDims(ModuleOp module) {
   std::vector<std::string> out(maxDims.begin(), maxDims.end());
-  llvm::StringSet<> given;
-  for (const auto &kv : out)
-    given.insert(kv.substr(0, kv.find('=')));
+  llvm::StringSet<> given, named; // unscoped names (no default then), and every name, ENTRY: stripped
+  for (const auto &kv : out) {
+    std::string name = kv.substr(0, kv.find('='));
+    size_t colon = name.find(':');
+    if (colon == std::string::npos)
+      given.insert(name);
+    named.insert(colon == std::string::npos ? name : name.substr(colon + 1));
+  }
   llvm::SetVector<StringRef> names; // every named dynamic dim of the inputs, in order
   for (auto func : module.getOps<func::FuncOp>())
     for (unsigned i = 0; i < func.getNumArguments(); ++i)
@@ -170,7 +177,7 @@ std::optional<std::vector<std::string>> resolveMaxDims(ModuleOp module) {
         for (Attribute a : dims)
           if (!cast<StringAttr>(a).getValue().empty())
             names.insert(cast<StringAttr>(a).getValue());
-  for (const auto &g : given)
+  for (const auto &g : named)
     if (!names.contains(g.getKey())) {
       std::string known;
       for (StringRef n : names)
@@ -198,6 +205,26 @@ std::optional<std::vector<std::string>> resolveMaxDims(ModuleOp module) {
     llvm::errs() << "qopt: note: dims " << defaulted << " bounded at " << bound->value << " from " << bound->source
                  << "; --max-dim NAME=N sets another bound\n";
   return out;
+}
+
+// Each ENTRY of an `ENTRY:NAME=N` --max-dim names a function of the compiled module (a model.bin entry): the
+// entries exist only once lowering has made them, so a typo is caught here rather than ignored.
+bool checkScopedEntries(ModuleOp module) {
+  for (const std::string &kv : maxDims) {
+    size_t colon = kv.find(':');
+    if (colon == std::string::npos || colon > kv.find('='))
+      continue;
+    std::string entry = kv.substr(0, colon);
+    if (module.lookupSymbol<func::FuncOp>(entry))
+      continue;
+    std::string known;
+    for (auto f : module.getOps<func::FuncOp>())
+      known += (known.empty() ? "" : ", ") + f.getSymName().str();
+    llvm::errs() << "qopt: error: --max-dim " << kv << ": the compiled model has no entry '" << entry
+                 << "' (entries: " << known << ")\n";
+    return false;
+  }
+  return true;
 }
 
 // Wall time of each pass, summed by pass argument, in first-run order. Pass managers' adaptors (the nesting of
@@ -374,6 +401,8 @@ int main(int argc, char **argv) {
     for (const qopt::LayerReport &l : report.layers)
       report.weightBytesBefore += l.floatBytes - l.bytes;
     if (failed(lower.run(*module)))
+      return 1;
+    if (!checkScopedEntries(*module))
       return 1;
   }
   step("compile");

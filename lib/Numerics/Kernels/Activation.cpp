@@ -167,8 +167,10 @@ bool rotaryRun(const KernelArgs &a, std::string &) {
 
 const KernelFamily kKernels[] = {
     {"rotary", 3, 3, 1, 0, rotaryInfer, rotaryRun, "rotary embedding, angles positions * inv_freq; style 0 rotate_half, 1 interleaved"},
-    {"gelu", 1, 1, 1, 0, geluInfer, geluRun, "GELU: erf (approximation 0) or tanh (1)"},
-    {"gated_act", 2, 2, 1, 0, gatedInfer, gatedRun, "act(gate) * up; activation 0 silu, 1 gelu, 2 gelu_tanh"},
+    {"gelu", 1, 1, 1, 0, geluInfer, geluRun, "GELU: erf (approximation 0) or tanh (1)", -1, nullptr, false,
+     /*overwrites=*/0b1},
+    {"gated_act", 2, 2, 1, 0, gatedInfer, gatedRun, "act(gate) * up; activation 0 silu, 1 gelu, 2 gelu_tanh", -1,
+     nullptr, false, /*overwrites=*/0b11},
 };
 
 } // namespace

@@ -62,6 +62,11 @@ struct KernelFamily {
   // The kernel reads only its operands' shapes, never their data (shape, size): it can run where its operand's
   // bytes are not (on the host, for a value in device memory).
   bool readsShapesOnly = false;
+  // Bit i: the result may be written over input i (the same slot) where input i is not read after this kernel:
+  // element j of the result reads element j of input i and no other of its elements (an elementwise kernel over
+  // operands of the result's shape), so writing in place loses nothing. The planner shares such a slot (a
+  // prompt's gated activation over its gate, the largest buffer of a Llama layer) and the loader allows it.
+  uint32_t overwrites = 0;
 };
 
 const KernelFamily *lookupFamily(std::string_view name);
