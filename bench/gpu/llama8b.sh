@@ -12,6 +12,7 @@
 #    QRT_PROFILE=1 decode that shows the time per kernel family
 # 4. bench/gpu/llama_torch.py: HF transformers, bf16, static-cache generate and the 2048-token forward
 # Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all),
+# QOPT_BENCH_EXTRA (1: also decode without programmatic dependent launch and the per-kernel profiles; 0: not),
 # QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan every entry for the
 # whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); a name
 # ending in +kvf32 or +kvf16 compiles the same with that --kv-cache, float16 by default).
@@ -63,16 +64,17 @@ if step qrun; then
   for m in $MODELS; do
     stamp "qrun $m"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT"
+    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
+    [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && continue
     # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).
     QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT" |
       grep '^decode' | sed 's/^/QRT_PDL=0 /'
-    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
     # Where a decode step's time goes (each launch synchronized and timed: slower than the graph, but by family).
     QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |
       grep -v '^device\|^prefill\|^decode\|^memory' | head -16
-    # The same for the 2048-token prefill (the warm-up run and the measured one).
-    QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 2>&1 |
-      grep -A14 "entry 'prefill" | head -15
+    # The same for the 2048-token prefill (the warm-up run and the measured one), a row per kernel and shapes.
+    QRT_PROFILE=shapes "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
+      2>&1 | grep -A24 "entry 'prefill" | head -25
   done
 fi
 if step torch; then

@@ -131,13 +131,21 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
     why = "a permutation of another rank";
     return false;
   }
+  for (int64_t &d : perm)
+    d = d < 0 ? d + static_cast<int64_t>(rank) : d;
+  // The last dim kept and static, of whole 16-byte vectors: qTransposeRows copies vectors.
+  const int64_t last = l.inputs[0].shape.back(), bytes = static_cast<int64_t>(num::dtypeSize(l.inputs[0].dtype));
+  const bool rows = perm.back() == static_cast<int64_t>(rank) - 1 && last > 0 && (last * bytes) % 16 == 0;
   std::ostringstream os;
   os << "const int perm[" << rank << "] = {";
   for (size_t d = 0; d < rank; ++d)
-    os << (d ? ", " : "") << (perm[d] < 0 ? perm[d] + static_cast<int64_t>(rank) : perm[d]);
-  os << "}; qTranspose<" << elementType(l.inputs[0].dtype) << ", " << rank << ">(p, perm);";
+    os << (d ? ", " : "") << perm[d];
+  os << "}; " << (rows ? "qTransposeRows<" : "qTranspose<") << elementType(l.inputs[0].dtype) << ", " << rank
+     << ">(p, perm);";
   s.body = os.str();
   flatGeometry(s, 1);
+  if (rows) // a thread per vector
+    s.geometry.colsPerBlock = static_cast<uint32_t>(s.geometry.block * (16 / bytes));
   return true;
 }
 
@@ -449,15 +457,31 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       int warps = halfChunks >= 2 ? 2 : 1;
       while (warps < 8 && halfTiles * warps < 2 * kGemvSms && halfChunks >= 2 * warps)
         warps *= 2;
-      if (tune.warps > 0 && tune.warps <= 16)
-        warps = tune.warps;
+      // Groups of warps side by side over the same x (tune `wt`), each with its own tile, the block's warps
+      // splitting K `warps` ways per group. Measured on the H200 (bench/gpu, one row, K = 4096): q/k/v with its
+      // norm 18.65 us with 2 warps splitting K in 1536 blocks (each reading all of x and the scale from L2), 16.5
+      // with 8 groups of one warp (192 blocks; 4 groups of one: 16.5, of two: 17.7); the gated gate/up with its
+      // norm is fastest as it was (57.8 us; 8 groups 62.8). Without a norm 2 groups of 2 warps gain 1-3% (o 9.65
+      // -> 9.36 us, down 29.2 -> 28.9, q/k/v 13.9 -> 13.8), measured with x rounded (not in heads). Groups only
+      // where they leave at least one block per SM (8 groups) or two (2 groups). Tuning either replaces the rule.
+      int wg = 1;
+      if (tune.warps > 0 || tune.warpTiles > 0) {
+        if (tune.warps > 0 && tune.warps <= 16)
+          warps = tune.warps;
+        if (tune.warpTiles > 0 && tune.warpTiles * warps <= 16)
+          wg = static_cast<int>(tune.warpTiles);
+      } else if (norm && !gated && halfTiles >= 8 * kGemvSms) {
+        wg = 8, warps = 1;
+      } else if (!norm && !exact && warps <= 8 && halfTiles >= 2 * 2 * kGemvSms) {
+        wg = 2;
+      }
       s.body = splitsLiteral(splits) + " qGemvHalf<" + std::to_string(splits.size()) + ", " +
                std::to_string(l.inputs.size()) +
-               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}}) +
+               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}}) +
                ">(p, splits" + eps + ");";
-      s.geometry.block = static_cast<uint32_t>(32 * warps);
+      s.geometry.block = static_cast<uint32_t>(32 * warps * wg);
       s.geometry.rowsPerBlock = 1;
-      s.geometry.colsPerBlock = static_cast<uint32_t>(2 * rp);
+      s.geometry.colsPerBlock = static_cast<uint32_t>(2 * rp * wg);
       s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
       s.geometry.geometryOperand = 0;
       return true;

@@ -488,6 +488,16 @@ std::vector<Case> cases() {
   tr.attrs.setInts("perm", {0, 2, 1, 3});
   tr.inputs = {f32({2, 3, 5, 7})};
   add(tr);
+  // The last dim kept, of whole 16-byte vectors (qTransposeRows): a prompt's heads split and merged, and a float16
+  // tensor of 8-element rows with two dims swapped around it.
+  Case heads{"transpose rows [1, 37, 8, 128] 0,2,1,3", "transpose"};
+  heads.attrs.setInts("perm", {0, 2, 1, 3});
+  heads.inputs = {f32({1, 37, 8, 128})};
+  add(heads);
+  Case halfRows{"transpose rows f16 [3, 5, 2, 8] 2,0,1,3", "transpose"};
+  halfRows.attrs.setInts("perm", {2, 0, 1, 3});
+  halfRows.inputs = {bytes(DType::F16, {3, 5, 2, 8}, 0, 0x3b)}; // finite float16 values
+  add(halfRows);
   Case ca{"cast f16 -> f32", "cast"};
   ca.attrs.setInt("to", static_cast<int64_t>(DType::F32));
   ca.inputs = {{DType::F16, {7, 45},

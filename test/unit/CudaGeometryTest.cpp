@@ -117,12 +117,14 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
   qopt::num::Attrs attrs;
   attrs.setInt("bits", 16);
   attrs.setInt("activation", 0);
-  auto halfProduct = [&](int64_t K, int64_t N, bool gated, bool head) {
+  auto halfProduct = [&](int64_t K, int64_t N, bool gated, bool head, bool norm) {
     cg::LaunchDesc d;
     d.outputHead = head;
     d.family = gated ? "matmul_q_gated" : "matmul_q";
     d.attrs = &attrs;
     d.inputs = {{DType::F32, {1, K}}, {DType::F16, {N, K}}};
+    if (norm) // qopt-fuse-norm-product's operands: absent scales and zero points, the norm's scale
+      d.inputs.insert(d.inputs.end(), {{DType::F32, {}, true}, {DType::F32, {}, true}, {DType::F32, {K}}});
     d.results = {{DType::F32, {1, gated ? N / 2 : N}}};
     cg::CudaKernel k;
     std::string why;
@@ -131,22 +133,28 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
   };
   struct Expect {
     int64_t K, N;
-    bool gated, head;
-    unsigned block;
+    bool gated, head, norm;
+    unsigned block, cols;
     const char *call;
   };
-  for (const Expect &e : {Expect{4096, 28672, true, false, 64, "qGemvHalf<1, 2, 0, 0, 0, 2>(p, splits);"},
-                          Expect{14336, 4096, false, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
-                          Expect{4096, 6144, false, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
-                          Expect{4096, 128256, false, true, 64, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
-                          Expect{4096, 128256, false, false, 64, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
-                          Expect{4096, 256, false, false, 256, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
-                          Expect{256, 4096, false, false, 32, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"}}) {
-    SCOPED_TRACE("K=" + std::to_string(e.K) + " N=" + std::to_string(e.N) + (e.head ? " (head)" : ""));
-    const cg::CudaKernel k = halfProduct(e.K, e.N, e.gated, e.head);
+  // Llama-3-8B's decode products: gate/up + norm, down (+ residual), q/k/v + norm (8 groups of one warp), o, the
+  // head (float32-accurate, one group), a head not the output's; then a small N (more warps split K, too few tiles
+  // for groups) and a K of one chunk (one warp per group).
+  for (const Expect &e :
+       {Expect{4096, 28672, true, false, true, 64, 4, "qGemvHalf<1, 5, 0, 1, 0, 2>(p, splits, "},
+        Expect{14336, 4096, false, false, false, 128, 8, "qGemvHalf<1, 2, -1, 0, 0, 2, 0, 2>(p, splits);"},
+        Expect{4096, 6144, false, false, true, 256, 32, "qGemvHalf<1, 5, -1, 1, 0, 2, 0, 8>(p, splits, "},
+        Expect{4096, 4096, false, false, false, 128, 8, "qGemvHalf<1, 2, -1, 0, 0, 2, 0, 2>(p, splits);"},
+        Expect{4096, 128256, false, true, false, 64, 4, "qGemvHalf<1, 2, -1, 0, 0, 2, 1>(p, splits);"},
+        Expect{4096, 128256, false, false, false, 128, 8, "qGemvHalf<1, 2, -1, 0, 0, 2, 0, 2>(p, splits);"},
+        Expect{4096, 256, false, false, false, 256, 4, "qGemvHalf<1, 2, -1, 0, 0, 2>(p, splits);"},
+        Expect{256, 4096, false, false, false, 64, 8, "qGemvHalf<1, 2, -1, 0, 0, 2, 0, 2>(p, splits);"}}) {
+    SCOPED_TRACE("K=" + std::to_string(e.K) + " N=" + std::to_string(e.N) + (e.head ? " (head)" : "") +
+                 (e.norm ? " +norm" : ""));
+    const cg::CudaKernel k = halfProduct(e.K, e.N, e.gated, e.head, e.norm);
     EXPECT_NE(k.source.find(e.call), std::string::npos) << k.source;
     EXPECT_EQ(k.geometry.block, e.block) << k.source;
-    EXPECT_EQ(k.geometry.colsPerBlock, 4u) << k.source;
+    EXPECT_EQ(k.geometry.colsPerBlock, e.cols) << k.source;
     EXPECT_EQ(k.geometry.rowsPerBlock, 1u) << k.source;
   }
 }

@@ -29,18 +29,19 @@ template <typename E, typename I, int AXIS> __device__ void qGather(const QParam
 }
 
 // Element i of `out` (out = in with dims permuted by PERM): its offset in `in`, in index type I (unsigned 32-bit
-// when the tensor allows: a 64-bit division is a long instruction sequence, and this runs once per element).
-template <typename I, int RANK>
+// when the tensor allows: a 64-bit division is a long instruction sequence, and this runs once per element). VEC:
+// both tensors seen with their last dim in units of VEC elements (a permutation that keeps the last dim).
+template <typename I, int RANK, int VEC = 1>
 __device__ __forceinline__ I qTransposeSource(const QTensor &in, const QTensor &out, const int (&perm)[RANK], I i) {
   I inStride[RANK];
   I s = 1;
   for (int d = RANK - 1; d >= 0; --d) {
     inStride[d] = s;
-    s *= static_cast<I>(in.shape[d]);
+    s *= static_cast<I>(d == RANK - 1 ? in.shape[d] / VEC : in.shape[d]);
   }
   I rem = i, src = 0;
   for (int d = RANK - 1; d >= 0; --d) {
-    const I size = static_cast<I>(out.shape[d]), idx = rem % size;
+    const I size = static_cast<I>(d == RANK - 1 ? out.shape[d] / VEC : out.shape[d]), idx = rem % size;
     rem /= size;
     src += idx * inStride[perm[d]];
   }
@@ -57,6 +58,21 @@ template <typename E, int RANK> __device__ void qTranspose(const QParams &p, con
                       ? static_cast<i64>(qTransposeSource<unsigned>(in, out, perm, static_cast<unsigned>(i)))
                       : qTransposeSource<i64>(in, out, perm, i);
   qPtr<E>(out)[i] = qPtr<const E>(in)[src];
+}
+
+// transpose with PERM keeping the last dim, whose bytes are a multiple of 16: 16-byte vectors copied whole (a
+// prompt's heads split and merged around attention: [B, S, H, D] <-> [B, H, S, D]; per element, qTranspose moved
+// them at about a quarter of the memory bandwidth). Flat over t1's vectors.
+template <typename E, int RANK> __device__ void qTransposeRows(const QParams &p, const int (&perm)[RANK]) {
+  constexpr int V = 16 / sizeof(E);
+  const QTensor &in = p.t[0], &out = p.t[1];
+  const i64 n = qNumel(out) / V, i = qFlatIndex();
+  if (i >= n)
+    return;
+  const i64 src = n <= 0xffffffffLL
+                      ? static_cast<i64>(qTransposeSource<unsigned, RANK, V>(in, out, perm, static_cast<unsigned>(i)))
+                      : qTransposeSource<i64, RANK, V>(in, out, perm, i);
+  reinterpret_cast<uint4 *>(qPtr<E>(out))[i] = reinterpret_cast<const uint4 *>(qPtr<const E>(in))[src];
 }
 
 // float16 bits -> float32 (exact), without cuda_fp16.h.
@@ -850,19 +866,26 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // qGemvRow's products; else x is rounded to float16). GATED: a pair is gate channel c and its up channel N / 2 + c.
 // NORM, RESID as qGemvMma (x enters as g * x, the block's lanes sum its squares from the same loads: each k is
 // loaded once per block; in double as the reference when EXACT, else in float32, whose rounding is far below x's
-// float16 rounding and which spares every block K conversions to double). Rows 16-byte aligned (K a multiple of 8).
-// Geometry: one row of x, cols N in tiles of 2 RP.
-template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false>
+// float16 rounding and which spares every block K conversions to double). WG: the block's warps form WG groups
+// side by side, each taking its own tile of 2 RP rows, the warps of a group splitting K: the groups read the
+// same x (and norm scale) words, the second and later from the SM's L1 (with 2 warps per block, each of the 1536
+// blocks of a Llama q/k/v product read all of x and the scale from L2: half as many bytes again as its weights).
+// Rows 16-byte aligned (K a multiple of 8).
+// Geometry: one row of x, cols N in tiles of 2 RP WG.
+template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false,
+          int WG = 1>
 __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
   typedef typename QSelect<EXACT, double, float>::type Ss;
   constexpr int U = RP >= 4 ? 1 : 4 / RP; // chunks per batch: 8 words of weights in flight per lane
-  __shared__ float red[15][2 * RP];
-  __shared__ Ss redSs[15];
+  __shared__ float red[16][2 * RP];
+  __shared__ Ss redSs[16];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], rowBytes = 2 * wt.shape[1];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const int group = (threadIdx.x >> 5) % WG, warp = (threadIdx.x >> 5) / WG, warps = (blockDim.x >> 5) / WG;
   i64 rowTile, colTile;
-  qTile(N, 2 * RP, rowTile, colTile);
+  qTile(N, 2 * RP * WG, rowTile, colTile);
+  colTile = colTile * WG + group;
   const i64 lk = 32 * g + 8 * q; // this lane's k in a chunk of 256
   const u8 *wrow[RP][2];
 #pragma unroll
@@ -949,21 +972,21 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
   if (NORM)
     for (int o = 16; o > 0; o >>= 1)
       ss += __shfl_xor_sync(0xffffffffu, ss, o);
-  if (warps > 1) {
+  if (warps > 1) { // the group's warps meet in shared memory (slot: the block's warp index)
     if (warp > 0 && lane == 0) {
 #pragma unroll
       for (int i = 0; i < 2 * RP; ++i)
-        red[warp - 1][i] = sums[i];
-      redSs[warp - 1] = ss;
+        red[threadIdx.x >> 5][i] = sums[i];
+      redSs[threadIdx.x >> 5] = ss;
     }
     __syncthreads();
     if (warp > 0)
       return;
-    for (int v = 0; v + 1 < warps; ++v) {
+    for (int v = 1; v < warps; ++v) {
 #pragma unroll
       for (int i = 0; i < 2 * RP; ++i)
-        sums[i] += red[v][i];
-      ss += redSs[v];
+        sums[i] += red[v * WG + group][i];
+      ss += redSs[v * WG + group];
     }
   }
   if (lane != 0)
@@ -1953,42 +1976,68 @@ extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) 
 
 // out [n, K] float16 = (code - zero) * scale for rows r < n of codes (rowBytes apart; BITS 3 and 4: two codes a
 // byte, low nibble first; 8: int8) with scales and zero points [n, K / group] (one of each when perTensor). Rows
-// whose K and group are multiples of 8 take one word of codes, one scale and one 16-byte store per thread (64-bit
-// divisions per element made this kernel 10x slower than its bytes).
+// whose K and group are multiples of 8 take one word of codes, one scale and one 16-byte store per thread. The
+// kernel is a prompt's price for reading codes through the library (every weight of a layer written as float16
+// once per prompt run), so its instructions count: 32-bit index arithmetic where the slice allows (64-bit
+// divisions per element made it 10x slower than its bytes), codes to floats by the exponent trick (2^23 + c as a
+// float's bits, minus 2^23 + zero: exact), and pairs rounded to float16 in one instruction; the result is the
+// reference's, float(code - zero) * scale rounded to nearest even (a value beyond float16's range, which weights do
+// not reach, takes qFloatToHalf's saturation).
 template <int BITS, bool ZEROS>
 __device__ void qDequantHalf(const u8 *codes, const float *scales, const u8 *zeros, unsigned short *out, i64 n,
                              i64 K, i64 rowBytes, i64 group, int perTensor) {
   const int per = static_cast<int>((K + 7) / 8);
-  const i64 t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (t >= n * per)
+  const i64 t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x, total = n * per;
+  if (t >= total)
     return;
-  const i64 r = t / per;
-  const int k0 = static_cast<int>(t - r * per) * 8, groups = static_cast<int>(K / group);
+  i64 r;
+  int k0;
+  if (total <= 0xffffffffLL) {
+    const unsigned ut = static_cast<unsigned>(t), ur = ut / static_cast<unsigned>(per);
+    r = ur, k0 = static_cast<int>(ut - ur * static_cast<unsigned>(per)) * 8;
+  } else {
+    r = t / per, k0 = static_cast<int>(t - r * per) * 8;
+  }
+  const int groups = static_cast<int>(K / group);
   const u8 *row = codes + r * rowBytes;
   const float *sc = scales + (perTensor ? 0 : r * groups);
   const u8 *zp = ZEROS ? zeros + (perTensor ? 0 : r * groups) : nullptr;
   constexpr int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
-  unsigned short h[8];
   if (K % 8 == 0 && group % 8 == 0) {
-    const int g = perTensor ? 0 : k0 / static_cast<int>(group);
+    const int g = perTensor ? 0 : (group & (group - 1)) == 0 ? k0 >> (__ffs(static_cast<int>(group)) - 1)
+                                                               : k0 / static_cast<int>(group);
     const float scale = sc[g];
-    const int z = ZEROS ? zp[g] : symZero;
+    // 2^23 + c has c in its low mantissa bits; int8 codes biased by 128 into [0, 255] first.
+    const float base = 8388608.0f + static_cast<float>((ZEROS ? zp[g] : symZero) + (BITS == 8 ? 128 : 0));
+    float f[8];
     if (BITS == 8) {
       const uint2 w = *reinterpret_cast<const uint2 *>(row + k0);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
-        const int code = static_cast<i8>(((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu);
-        h[j] = qFloatToHalf(static_cast<float>(code - z) * scale);
+        const unsigned biased = ((((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu) ^ 0x80u);
+        f[j] = (__int_as_float(0x4B000000 | biased) - base) * scale;
       }
     } else {
       const unsigned w = *reinterpret_cast<const unsigned *>(row + k0 / 2);
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        h[j] = qFloatToHalf(static_cast<float>(static_cast<int>((w >> (j * 4)) & 15u) - z) * scale);
+        f[j] = (__int_as_float(0x4B000000 | ((w >> (j * 4)) & 15u)) - base) * scale;
     }
+    bool finite = true;
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      finite &= fabsf(f[j]) <= 65504.0f;
     uint4 v;
-    v.x = h[0] | static_cast<unsigned>(h[1]) << 16, v.y = h[2] | static_cast<unsigned>(h[3]) << 16;
-    v.z = h[4] | static_cast<unsigned>(h[5]) << 16, v.w = h[6] | static_cast<unsigned>(h[7]) << 16;
+    if (finite) {
+      v.x = qHalf2(f[0], f[1]), v.y = qHalf2(f[2], f[3]), v.z = qHalf2(f[4], f[5]), v.w = qHalf2(f[6], f[7]);
+    } else {
+      unsigned short h[8];
+#pragma unroll
+      for (int j = 0; j < 8; ++j)
+        h[j] = qFloatToHalf(f[j]);
+      v.x = h[0] | static_cast<unsigned>(h[1]) << 16, v.y = h[2] | static_cast<unsigned>(h[3]) << 16;
+      v.z = h[4] | static_cast<unsigned>(h[5]) << 16, v.w = h[6] | static_cast<unsigned>(h[7]) << 16;
+    }
     *reinterpret_cast<uint4 *>(out + r * K + k0) = v;
     return;
   }
