@@ -210,8 +210,13 @@ bool gatedAct(const LaunchDesc &l, Spec &s, std::string &why) {
     why = "not float32, or an unknown activation";
     return false;
   }
-  s.body = "qGatedAct<" + std::to_string(act) + ">(p);";
+  // A static last dim of whole float4s: a thread per 4 elements.
+  const int64_t last = l.results[0].shape.empty() ? -1 : l.results[0].shape.back();
+  const bool vec = last > 0 && last % 4 == 0;
+  s.body = "qGatedAct<" + std::to_string(act) + (vec ? ", 4" : "") + ">(p);";
   flatGeometry(s, 2);
+  if (vec)
+    s.geometry.colsPerBlock = 4 * s.geometry.block;
   return true;
 }
 

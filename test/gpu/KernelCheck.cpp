@@ -201,7 +201,8 @@ std::vector<Case> cases() {
                  bytes(DType::U8, {128, 3}, 0, 15)};
     qs.numOutputs = 3;
     add(qs);
-    for (int64_t C : {64, 288, 1000}) {
+    // 4096: rows of whole float4s per thread (the 16-byte path); the others one float at a time.
+    for (int64_t C : {64, 288, 1000, 4096}) {
       Case n{"rms_norm rows=" + std::to_string(M) + " C=" + std::to_string(C), "rms_norm"};
       n.attrs.setFloat("epsilon", 1e-5);
       n.inputs = {f32({M, C}), f32({C})};
@@ -212,6 +213,10 @@ std::vector<Case> cases() {
       a.numOutputs = 2;
       add(a);
     }
+    Case one{"rms_norm rows=" + std::to_string(M) + " C=2048 scale [1]", "rms_norm"};
+    one.attrs.setFloat("epsilon", 1e-5);
+    one.inputs = {f32({M, 2048}), f32({1})};
+    add(one);
     for (int64_t C : {64, 768}) {
       Case ln{"layer_norm+bias rows=" + std::to_string(M) + " C=" + std::to_string(C), "layer_norm"};
       ln.attrs.setFloat("epsilon", 1e-5);
@@ -300,6 +305,10 @@ std::vector<Case> cases() {
     ge.attrs.setInt("activation", 2);
     ge.inputs = {f32({M, 172}), f32({M, 172})};
     add(ge);
+    Case go{"gated_act silu rows of 171 (one element a thread) n=" + std::to_string(M * 171), "gated_act"};
+    go.attrs.setInt("activation", 0);
+    go.inputs = {f32({M, 171}), f32({M, 171})};
+    add(go);
     // Attention over a cache holding `len` earlier positions (GQA: 4 query heads, 2 kv heads); 1500 keys are more
     // than one chunk of the online softmax (1024), so the running max and sum carry across chunks.
     if (M <= 3)
@@ -1113,6 +1122,24 @@ std::vector<Case> benchCases() {
   n.numOutputs = 2;
   n.timed = 200;
   out.push_back(n);
+  // A 2048-token prompt's memory-bound launches: the residual add and norm, the gated activation, the heads'
+  // split (the float32 bytes each reads and writes: 128, 352 and 64 MB).
+  Case pn{"prompt add_rms_norm rows=2048 C=4096", "add_rms_norm"};
+  pn.attrs.setFloat("epsilon", 1e-5);
+  pn.inputs = {f32({1, 2048, 4096}), f32({1, 2048, 4096}), f32({4096})};
+  pn.numOutputs = 2;
+  pn.timed = 50;
+  out.push_back(pn);
+  Case pg{"prompt gated_act silu 2048x14336", "gated_act"};
+  pg.attrs.setInt("activation", 0);
+  pg.inputs = {f32({1, 2048, 14336}), f32({1, 2048, 14336})};
+  pg.timed = 50;
+  out.push_back(pg);
+  Case pt{"prompt transpose rows [1, 2048, 32, 128] 0,2,1,3", "transpose"};
+  pt.attrs.setInts("perm", {0, 2, 1, 3});
+  pt.inputs = {f32({1, 2048, 32, 128})};
+  pt.timed = 50;
+  out.push_back(pt);
   return out;
 }
 

@@ -174,11 +174,22 @@ template <int ACT> __device__ __forceinline__ float qActivation(float x) {
   return ACT == 0 ? qSilu(x) : ACT == 1 ? qGelu(x) : qGeluTanh(x);
 }
 
-// gated_act: t0 gate, t1 up, t2 out = act(gate) * up. Flat over t2.
-template <int ACT> __device__ void qGatedAct(const QParams &p) {
-  const i64 n = qNumel(p.t[2]), i = qFlatIndex();
-  if (i < n)
+// gated_act: t0 gate, t1 up, t2 out = act(gate) * up (out may be gate's or up's memory: each thread reads its
+// elements before it writes them). VEC 4: a thread per 4 elements, 16-byte loads and stores (the element count a
+// multiple of 4). Flat over t2 (in units of VEC).
+template <int ACT, int VEC = 1> __device__ void qGatedAct(const QParams &p) {
+  const i64 n = qNumel(p.t[2]) / VEC, i = qFlatIndex();
+  if (i >= n)
+    return;
+  if constexpr (VEC == 4) {
+    const float4 g = reinterpret_cast<const float4 *>(qPtr<const float>(p.t[0]))[i];
+    const float4 u = reinterpret_cast<const float4 *>(qPtr<const float>(p.t[1]))[i];
+    reinterpret_cast<float4 *>(qPtr<float>(p.t[2]))[i] =
+        make_float4(qActivation<ACT>(g.x) * u.x, qActivation<ACT>(g.y) * u.y, qActivation<ACT>(g.z) * u.z,
+                    qActivation<ACT>(g.w) * u.w);
+  } else {
     qPtr<float>(p.t[2])[i] = qActivation<ACT>(qPtr<const float>(p.t[0])[i]) * qPtr<const float>(p.t[1])[i];
+  }
 }
 
 // gelu: t0 x, t1 out. APPROX 0 erf, 1 tanh. Flat over t1.
@@ -268,6 +279,44 @@ __device__ void qRmsNormRow(const float *x, const float *b, float *sum, const fl
   // Rows up to 16 values per thread stay in registers, their loads all in flight at once (a loop that waits for
   // each load made this one-block kernel latency-bound); longer rows are read twice.
   constexpr int kHeld = 16;
+  auto aligned = [](const void *q) { return (reinterpret_cast<unsigned long long>(q) & 15) == 0; };
+  if (C % (4 * static_cast<i64>(blockDim.x)) == 0 && C <= kHeld * static_cast<i64>(blockDim.x) && aligned(x) &&
+      (!b || (aligned(b) && aligned(sum))) && aligned(y) && (gn == 1 || aligned(g))) {
+    // The same with 16-byte loads and stores: rows of whole float4s per thread (a prompt's 4096-wide rows).
+    const int n4 = static_cast<int>(C / (4 * static_cast<i64>(blockDim.x)));
+    float4 v[kHeld / 4];
+    double ss = 0;
+#pragma unroll
+    for (int t = 0; t < kHeld / 4; ++t) {
+      if (t >= n4)
+        break;
+      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      v[t] = reinterpret_cast<const float4 *>(x)[k];
+      if (b) {
+        const float4 c = reinterpret_cast<const float4 *>(b)[k];
+        v[t].x += c.x, v[t].y += c.y, v[t].z += c.z, v[t].w += c.w;
+      }
+    }
+#pragma unroll
+    for (int t = 0; t < kHeld / 4; ++t)
+      if (t < n4)
+        ss += static_cast<double>(v[t].x) * v[t].x + static_cast<double>(v[t].y) * v[t].y +
+              static_cast<double>(v[t].z) * v[t].z + static_cast<double>(v[t].w) * v[t].w;
+    ss = qBlockSum(ss, scratch);
+    const float inv = qInvRms(ss, C, eps);
+#pragma unroll
+    for (int t = 0; t < kHeld / 4; ++t) {
+      if (t >= n4)
+        break;
+      const i64 k = threadIdx.x + t * static_cast<i64>(blockDim.x);
+      if (b)
+        reinterpret_cast<float4 *>(sum)[k] = v[t];
+      const float4 gv = gn == 1 ? make_float4(g[0], g[0], g[0], g[0]) : reinterpret_cast<const float4 *>(g)[k];
+      reinterpret_cast<float4 *>(y)[k] =
+          make_float4(gv.x * (v[t].x * inv), gv.y * (v[t].y * inv), gv.z * (v[t].z * inv), gv.w * (v[t].w * inv));
+    }
+    return;
+  }
   if (C <= kHeld * static_cast<i64>(blockDim.x)) {
     float v[kHeld];
     double ss = 0;
