@@ -72,8 +72,9 @@ if step qrun; then
     # Where a decode step's time goes (each launch synchronized and timed: slower than the graph, but by family).
     QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |
       grep -v '^device\|^prefill\|^decode\|^memory' | head -16
-    # The same for the 2048-token prefill (the warm-up run and the measured one), a row per kernel and shapes.
-    QRT_PROFILE=shapes "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
+    # The same for the 2048-token prefill (the measured run; the warm-up builds cuBLASLt plans and grows buffers), a
+    # row per kernel and shapes.
+    QRT_PROFILE=shapes QRT_PROFILE_WARMUP=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
       2>&1 | grep -A24 "entry 'prefill" | head -25
   done
 fi

@@ -26,6 +26,8 @@ Session::Session(const Model &model, std::unique_ptr<Backend> backend)
   const char *p = std::getenv("QRT_PROFILE");
   profile = p && *p && std::string(p) != "0";
   profileShapes = profile && std::string(p) == "shapes";
+  if (const char *w = std::getenv("QRT_PROFILE_WARMUP"); profile && w && *w)
+    profileWarmup = std::max(0L, std::strtol(w, nullptr, 10));
   if (const char *s = std::getenv("QRT_SKIP"); s && *s) {
     std::string list(s);
     for (size_t b = 0, e; b <= list.size(); b = e + 1) {
@@ -50,9 +52,13 @@ Session::~Session() {
     runs += c.runs;
     launches += c.launches;
   }
-  std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels, %lld runs, %lld launches (%.1f per run)\n",
+  std::fprintf(stderr, "qrt profile (%s backend): %.3f s in kernels, %lld runs, %lld launches (%.1f per run)%s\n",
                backend->name(), total, static_cast<long long>(runs), static_cast<long long>(launches),
-               runs ? static_cast<double>(launches) / runs : 0.0);
+               runs ? static_cast<double>(launches) / runs : 0.0,
+               profileWarmup ? (", kernel times without each entry's first " + std::to_string(profileWarmup) +
+                                " runs (QRT_PROFILE_WARMUP)")
+                                   .c_str()
+                             : "");
   for (auto &[name, c] : entryCounts)
     std::fprintf(stderr,
                  "  entry '%s': %lld runs, %lld launches (%.1f per run), %lld host instructions, %lld run on the "
@@ -506,7 +512,7 @@ int Session::runProgram(const Entry &entry, size_t entryIndex, std::string &erro
         return QRT_ERROR_EXECUTION;
       }
     }
-    if (profile) {
+    if (profile && counting->runs >= profileWarmup) {
       if (!in.host && !backend->synchronize(err)) { // an asynchronous device: charge the kernel its own time
         error = where() + err;
         return QRT_ERROR_EXECUTION;

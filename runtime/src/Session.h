@@ -94,6 +94,7 @@ private:
   // QRT_PROFILE=1: seconds and launches per kernel name; runs, launches, host instructions and transfers per entry,
   // printed to stderr when the session ends.
   bool profile = false, profileShapes = false; // QRT_PROFILE set; =shapes: kernel times by operand shapes too
+  long profileWarmup = 0; // QRT_PROFILE_WARMUP: each entry's first runs counted but not timed
   std::map<std::string, std::pair<double, int64_t>> kernelTime;
   // QRT_SKIP=family[,family...]: device launches of these kernel families are left out, for timing what a step
   // would cost without them (a what-if for fusion work; the results are wrong).
