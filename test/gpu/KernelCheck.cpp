@@ -1116,20 +1116,17 @@ std::vector<Case> benchCases() {
   wholeHalf.inputs[1] = f16({1, 8, 2048, 128});
   wholeHalf.inputs[2] = f16({1, 8, 2048, 128});
   out.push_back(wholeHalf);
-  Case n{"add_rms_norm rows=1 C=4096", "add_rms_norm"};
-  n.attrs.setFloat("epsilon", 1e-5);
-  n.inputs = {f32({1, 1, 4096}), f32({1, 1, 4096}), f32({4096})};
-  n.numOutputs = 2;
-  n.timed = 200;
-  out.push_back(n);
-  // A 2048-token prompt's memory-bound launches: the residual add and norm, the gated activation, the heads'
-  // split (the float32 bytes each reads and writes: 128, 352 and 64 MB).
-  Case pn{"prompt add_rms_norm rows=2048 C=4096", "add_rms_norm"};
-  pn.attrs.setFloat("epsilon", 1e-5);
-  pn.inputs = {f32({1, 2048, 4096}), f32({1, 2048, 4096}), f32({4096})};
-  pn.numOutputs = 2;
-  pn.timed = 50;
-  out.push_back(pn);
+  // The residual add and norm of a decode step, then the memory-bound launches of a 2048-token prompt: the add and
+  // norm, the gated activation, the heads' split (the float32 bytes each reads and writes: 128, 352 and 64 MB).
+  for (int64_t rows : {1, 2048}) {
+    Case n{std::string(rows > 1 ? "prompt " : "") + "add_rms_norm rows=" + std::to_string(rows) + " C=4096",
+           "add_rms_norm"};
+    n.attrs.setFloat("epsilon", 1e-5);
+    n.inputs = {f32({1, rows, 4096}), f32({1, rows, 4096}), f32({4096})};
+    n.numOutputs = 2;
+    n.timed = rows > 1 ? 50 : 200;
+    out.push_back(n);
+  }
   Case pg{"prompt gated_act silu 2048x14336", "gated_act"};
   pg.attrs.setInt("activation", 0);
   pg.inputs = {f32({1, 2048, 14336}), f32({1, 2048, 14336})};
