@@ -465,11 +465,16 @@ int main(int argc, char **argv) {
   // Per entry, what a session runs and allocates besides the weights: the kernel launches of one run (views are
   // none, and shape arithmetic runs on the host), the activation arena (sized for the bounds of the dynamic dims)
   // and the state kept between runs (the KV cache at the context bound, shared by the entries).
+  int64_t largest = -1, entries = 0;
+  StringRef largestEntry;
   for (auto f : module->getOps<func::FuncOp>()) {
     auto bytesAttr = [&](StringRef key) {
       auto a = f->getAttrOfType<IntegerAttr>(key);
       return a ? a.getInt() : 0;
     };
+    ++entries;
+    if (bytesAttr("kern.arena_bytes") > largest)
+      largest = bytesAttr("kern.arena_bytes"), largestEntry = f.getSymName();
     int64_t launches = 0, host = 0;
     f.walk([&](qopt::kern::LaunchOp l) {
       host += l->hasAttr("host") ? 1 : 0;
@@ -479,5 +484,9 @@ int main(int argc, char **argv) {
                  << bytesAttr("kern.arena_bytes") << " bytes, state " << bytesAttr("kern.state_bytes") << " bytes, "
                  << host << " host instructions\n";
   }
+  // A session's arena serves every entry: the largest (--max-dim ENTRY:NAME=N bounds one entry's).
+  if (entries > 1)
+    llvm::errs() << "qopt: a session's activation arena: " << largest << " bytes (entry '" << largestEntry
+                 << "', the largest)\n";
   return 0;
 }
