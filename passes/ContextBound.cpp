@@ -92,26 +92,36 @@ ContextBound inferContextBound(ModuleOp module) {
   return {kDefaultContextBound, "qopt's default (the model states no limit)"};
 }
 
+bool parseDimBound(llvm::StringRef kv, DimBound &out, std::string &error) {
+  const size_t eq = kv.find('=');
+  size_t colon = kv.find(':');
+  if (colon != llvm::StringRef::npos && eq != llvm::StringRef::npos && colon > eq)
+    colon = llvm::StringRef::npos; // a ':' in the value is malformed below
+  const size_t nameAt = colon == llvm::StringRef::npos ? 0 : colon + 1;
+  const std::string value = eq == llvm::StringRef::npos ? "" : kv.substr(eq + 1).str();
+  char *end = nullptr;
+  const long long v = value.empty() ? -1 : std::strtoll(value.c_str(), &end, 10);
+  if (eq == llvm::StringRef::npos || eq == nameAt || colon == 0 || v <= 0 || !end || *end) {
+    error = "invalid max-dims entry '" + kv.str() + "' (expected NAME=N or ENTRY:NAME=N with N > 0)";
+    return false;
+  }
+  out.entry = colon == llvm::StringRef::npos ? "" : kv.take_front(colon).str();
+  out.name = kv.slice(nameAt, eq).str();
+  out.value = v;
+  return true;
+}
+
 bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error,
                     llvm::StringRef entry) {
   // Unscoped bounds first, then the ones scoped to `entry` over them, whatever the order given.
   for (bool scopedPass : {false, true})
     for (const std::string &kv : entries) {
-      size_t eq = kv.find('=');
-      size_t colon = kv.find(':');
-      if (colon != std::string::npos && eq != std::string::npos && colon > eq)
-        colon = std::string::npos; // a ':' in the value is malformed below
-      const size_t nameAt = colon == std::string::npos ? 0 : colon + 1;
-      char *end = nullptr;
-      long long v = eq == std::string::npos ? -1 : std::strtoll(kv.c_str() + eq + 1, &end, 10);
-      if (eq == std::string::npos || eq == nameAt || colon == 0 || v <= 0 || !end || *end) {
-        error = "invalid max-dims entry '" + kv + "' (expected NAME=N or ENTRY:NAME=N with N > 0)";
+      DimBound d;
+      if (!parseDimBound(kv, d, error))
         return false;
-      }
-      const bool scoped = colon != std::string::npos;
-      if (scoped != scopedPass || (scoped && llvm::StringRef(kv).take_front(colon) != entry))
+      if (d.entry.empty() == scopedPass || (scopedPass && d.entry != entry))
         continue;
-      bounds[kv.substr(nameAt, eq - nameAt)] = v;
+      bounds[d.name] = d.value;
     }
   return true;
 }

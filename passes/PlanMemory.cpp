@@ -331,8 +331,7 @@ struct PlanMemoryPass : qopt::impl::PlanMemoryPassBase<PlanMemoryPass> {
             hostValues.contains(root) || info[root]->dynamic || last == lastUse.end() ||
             last->second != static_cast<int64_t>(index) || info[root]->t.bytes() < info[r]->t.bytes())
           continue;
-        int64_t resultLast = lastUse.count(r) ? lastUse.lookup(r) : static_cast<int64_t>(index);
-        lastUse[root] = std::max<int64_t>(resultLast, index);
+        lastUse[root] = std::max<int64_t>(lastUse.lookup(r), index); // the result's readers, if any
         overwriteRoot[r] = root;
         break;
       }

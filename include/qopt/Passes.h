@@ -69,6 +69,12 @@ ContextBound inferContextBound(mlir::ModuleOp module);
 // must be a positive integer).
 bool parseDimBounds(llvm::ArrayRef<std::string> entries, llvm::StringMap<int64_t> &bounds, std::string &error,
                     llvm::StringRef entry = {});
+// One such entry: `entry` empty when unscoped. False with `error` when malformed.
+struct DimBound {
+  std::string entry, name;
+  int64_t value = 0;
+};
+bool parseDimBound(llvm::StringRef kv, DimBound &out, std::string &error);
 
 // Runs a textual pipeline on `module`, e.g.
 //   "builtin.module(qopt-quantize-pipeline{scheme=awq4 calib=c.txt tokenizer=t.bin}, func.func(qopt-lower-to-kern))"

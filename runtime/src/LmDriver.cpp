@@ -60,9 +60,9 @@ bool LmDriver::init(qrt_model *model, qrt_session *s, std::string &error) {
     if (std::strcmp(qrt_model_entry_name(model, e), "prefill_last") == 0) {
       lastEntry = true;
       for (int32_t i = 0; i < qrt_model_num_inputs(model); ++i)
-        if (std::strcmp(qrt_model_input_name(model, i), "input_ids") == 0 &&
-            qrt_model_entry_input_max_dim(model, e, i, 1) > 0)
-          maxSeqLast = qrt_model_entry_input_max_dim(model, e, i, 1);
+        if (std::strcmp(qrt_model_input_name(model, i), "input_ids") == 0)
+          if (int64_t bound = qrt_model_entry_input_max_dim(model, e, i, 1); bound > 0)
+            maxSeqLast = bound;
     }
   const char *ms = qrt_model_metadata(model, "qopt.max_sequence");
   maxPositions = ms ? std::atol(ms) : maxSeq;

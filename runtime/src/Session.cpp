@@ -164,6 +164,14 @@ bool Session::prepare(std::string &error) {
   return true;
 }
 
+// Whether input value `v` takes `shape`: its rank, its static dims, its dynamic ones within their bounds.
+static bool takesShape(const Value &v, const num::Shape &shape) {
+  bool ok = shape.size() == v.dims.size();
+  for (size_t d = 0; ok && d < shape.size(); ++d)
+    ok = shape[d] >= 0 && (v.dims[d] < 0 ? shape[d] <= v.maxDims[d] : shape[d] == v.dims[d]);
+  return ok;
+}
+
 int Session::setInput(const std::string &name, num::DType dtype, const std::vector<int64_t> &shape,
                       const void *data, std::string &error) {
   const std::vector<uint32_t> &inputs = model.general().inputs;
@@ -177,15 +185,9 @@ int Session::setInput(const std::string &name, num::DType dtype, const std::vect
     }
     // Within some entry's bounds (entries may be planned for different bounds: qopt's --max-dim ENTRY:NAME=N);
     // the run checks the entry it takes (fits).
-    auto takes = [&](const Value &u) {
-      bool ok = shape.size() == u.dims.size();
-      for (size_t d = 0; ok && d < shape.size(); ++d)
-        ok = shape[d] >= 0 && (u.dims[d] < 0 ? shape[d] <= u.maxDims[d] : shape[d] == u.dims[d]);
-      return ok;
-    };
     bool ok = false;
     for (const Entry &e : model.entries)
-      ok = ok || takes(model.values[e.inputs[j]]);
+      ok = ok || takesShape(model.values[e.inputs[j]], shape);
     if (!ok) {
       std::string expect;
       for (const Entry &e : model.entries) {
@@ -226,10 +228,7 @@ bool Session::fits(const Entry &entry, std::string *why) const {
   for (size_t j = 0; j < entry.inputs.size(); ++j) {
     const Value &v = model.values[entry.inputs[j]];
     const num::Shape &shape = inputShape[j];
-    bool ok = shape.size() == v.dims.size();
-    for (size_t d = 0; ok && d < shape.size(); ++d)
-      ok = v.dims[d] < 0 ? shape[d] <= v.maxDims[d] : shape[d] == v.dims[d];
-    if (!ok) {
+    if (!takesShape(v, shape)) {
       if (why)
         *why = "input '" + v.name + "' has shape " + num::shapeStr(shape) + ", which entry '" + entry.name +
                "' does not take";

@@ -164,11 +164,15 @@ std::optional<std::vector<std::string>> resolveMaxDims(ModuleOp module) {
   std::vector<std::string> out(maxDims.begin(), maxDims.end());
   llvm::StringSet<> given, named; // unscoped names (no default then), and every name, ENTRY: stripped
   for (const auto &kv : out) {
-    std::string name = kv.substr(0, kv.find('='));
-    size_t colon = name.find(':');
-    if (colon == std::string::npos)
-      given.insert(name);
-    named.insert(colon == std::string::npos ? name : name.substr(colon + 1));
+    qopt::DimBound d;
+    std::string error;
+    if (!qopt::parseDimBound(kv, d, error)) {
+      llvm::errs() << "qopt: error: " << error << "\n";
+      return std::nullopt;
+    }
+    if (d.entry.empty())
+      given.insert(d.name);
+    named.insert(d.name);
   }
   llvm::SetVector<StringRef> names; // every named dynamic dim of the inputs, in order
   for (auto func : module.getOps<func::FuncOp>())
@@ -211,12 +215,11 @@ std::optional<std::vector<std::string>> resolveMaxDims(ModuleOp module) {
 // entries exist only once lowering has made them, so a typo is caught here rather than ignored.
 bool checkScopedEntries(ModuleOp module) {
   for (const std::string &kv : maxDims) {
-    size_t colon = kv.find(':');
-    if (colon == std::string::npos || colon > kv.find('='))
-      continue;
-    std::string entry = kv.substr(0, colon);
-    if (module.lookupSymbol<func::FuncOp>(entry))
-      continue;
+    qopt::DimBound d;
+    std::string error;
+    if (!qopt::parseDimBound(kv, d, error) || d.entry.empty() || module.lookupSymbol<func::FuncOp>(d.entry))
+      continue; // malformed ones were refused before the compile
+    const std::string &entry = d.entry;
     std::string known;
     for (auto f : module.getOps<func::FuncOp>())
       known += (known.empty() ? "" : ", ") + f.getSymName().str();
