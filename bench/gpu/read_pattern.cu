@@ -5,10 +5,14 @@
 // splitting K. Each warp takes two loads per chunk (rows r and r + 512 / SEG, as the mma's a0 / a1 words).
 // On the GPU machine: nvcc -arch=sm_90a -O3 -o /tmp/rp bench/gpu/read_pattern.cu && /tmp/rp
 // (prints the median of 25 timed launches after 5 warm-ups per line; bench/gpu/README.md has the H200's figures).
+// `/tmp/rp --b2b`: the read floor of the W4A16 benchmark instead: the bytes of an int4 4096 x 14336 matrix
+// (29.4 MB, which fits in the H200's 50 MB L2) read by 200 back-to-back launches, the mean per launch, timed as
+// qopt-gpu-kernel-check --bench and torch time theirs.
 #include <cstdio>
 #include <cstdint>
 #include <vector>
 #include <algorithm>
+#include <string>
 __device__ __forceinline__ uint4 ld(const void *p) {
   uint4 v;
   asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
@@ -60,10 +64,35 @@ template <int SEG, int U> void run(const uint8_t *w, long N, long K, unsigned *o
   const double us = t[t.size() / 2] * 1e3;
   printf("N=%ld K=%ld seg=%d U=%d warps=%d: %.1f us, %.0f GB/s\n", N, K, SEG, U, warps, us, N * K * 2 / us / 1e3);
 }
-int main() {
+template <int SEG, int U> void backToBack(const uint8_t *w, long N, long K, unsigned *out, int warps) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a); cudaEventCreate(&b);
+  const long tiles = N / (2 * (512 / SEG));
+  for (int i = 0; i < 10; ++i)
+    k<SEG, U><<<tiles, 32 * warps>>>(w, N, K, out);
+  cudaEventRecord(a);
+  for (int i = 0; i < 200; ++i)
+    k<SEG, U><<<tiles, 32 * warps>>>(w, N, K, out);
+  cudaEventRecord(b);
+  cudaEventSynchronize(b);
+  float ms; cudaEventElapsedTime(&ms, a, b);
+  const double us = ms * 1e3 / 200;
+  printf("back-to-back N=%ld K=%ld (%.1f MB) seg=%d U=%d warps=%d: %.2f us, %.0f GB/s\n", N, K, N * K * 2 / 1e6,
+         SEG, U, warps, us, N * K * 2 / us / 1e3);
+}
+int main(int argc, char **argv) {
   uint8_t *w; unsigned *out;
   cudaMalloc(&w, 1l << 30); cudaMalloc(&out, 4);
   cudaMemset(w, 1, 1l << 30);
+  if (argc > 1 && std::string(argv[1]) == "--b2b") {
+    for (auto [N, K] : {std::pair<long, long>{14336, 1024}, {4096, 3584}, {14336, 1088}})
+      for (int warps : {1, 2, 4, 8}) {
+        backToBack<64, 4>(w, N, K, out, warps);
+        backToBack<512, 4>(w, N, K, out, warps);
+        backToBack<512, 8>(w, N, K, out, warps);
+      }
+    return 0;
+  }
   for (auto [N, K] : {std::pair<long, long>{28672, 4096}, {4096, 14336}, {6144, 4096}, {128256, 4096}}) {
     for (int warps : {1, 2, 4}) {
       run<64, 4>(w, N, K, out, warps);

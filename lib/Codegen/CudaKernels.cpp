@@ -383,6 +383,13 @@ RowGemvGeometry rowGemvGeometry(int64_t tiles, int64_t chunks, int64_t xBytes) {
   return best;
 }
 
+// The most warps (a power of two) a qGemvMma block of `rt` tiles per warp and `mt` tiles of 8 rows of x reduces
+// over: its halving rounds keep half the warps' partial sums in at most 40 KB of static shared memory.
+int qGemvMmaMaxWarps(int rt, int mt, bool norm) {
+  const int64_t slotBytes = (rt * mt * 4 + (norm ? mt : 0)) * 32 * 4;
+  return slotBytes * 8 <= 40960 ? 16 : slotBytes * 4 <= 40960 ? 8 : 4;
+}
+
 // matmul_q, matmul_q_split (`split`) and matmul_q_gated (`gated`: one result, act(gate) * up).
 bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool gated) {
   const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
@@ -449,8 +456,9 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
     const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
-    const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared;
     const GemvTuning tune = l.tuning ? *l.tuning : GemvTuning{};
+    // tune exact=-1: one row of codes on qGemvMma too (x rounded to float16), for measuring it against qGemvRow.
+    const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared && tune.exact >= 0;
     if (staticRows == 1 && half) {
       // qGemvHalf: 2 pairs of rows per warp (tune `tiles`: 1, 2 or 4) and 2 warps splitting K, more (up to 8)
       // where the blocks would leave the GPU's 132 SMs fewer than 2 warps each. Measured on the H200 (bench/gpu,
@@ -519,20 +527,44 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.minBlocks = rg.blocksPerSm;
       return true;
     }
-    int warps = 1;
-    while (warps < 8 && tiles * warps < 2112 && chunks >= 8 * 2 * warps)
-      warps *= 2;
-    if (tune.warps > 0 && tune.warps <= 8)
+    // Tiles of 16 weight rows per warp over the same x pairs (tune `tiles`: 1, 2, 4 or 8): as many as leave about
+    // one block per SM (4 or 2), the block's warps splitting K about 8 chunks each (up to 16 warps); small
+    // matrices keep one tile per warp, warps up to 8 while the GPU has fewer than 16 per SM and each keeps 2
+    // batches. Measured on the H200 (bench/gpu, int4 g128, 4 and 16 rows of x; torch int4pack 25.7 / 70.3 and
+    // 25.1 / 69.3 us in the same call): K=4096 N=14336 30.8 / 96.8 us with one tile and 8 warps, 18.7 / 29.4 with
+    // 4 tiles and 4 warps (2 tiles: 30.5 / 50.0, 8 tiles and 8 warps: 20.4 / 29.6); K=14336 N=4096 25.0 / 83.6
+    // us with one tile, 21.2 / 43.2 with 2 tiles and 16 warps (4 tiles and 8 warps: 30.5 / 47.5). x's loads and
+    // float16 conversions are shared by the tiles; registers (about 180 at 4 tiles and 16 rows) bound them.
+    int rt = 1, warps = 1;
+    for (int r : {4, 2})
+      if (rt == 1 && tiles / r >= kGemvSms * 7 / 8)
+        rt = r;
+    if (rt > 1)
+      while (warps < qGemvMmaMaxWarps(rt, static_cast<int>(mt), norm) && chunks >= 6 * 2 * warps)
+        warps *= 2;
+    else
+      while (warps < 8 && tiles * warps < 2112 && chunks >= 8 * 2 * warps)
+        warps *= 2;
+    if (tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4 || tune.tiles == 8)
+      rt = static_cast<int>(tune.tiles);
+    if (tune.warps > 0 && (tune.warps & (tune.warps - 1)) == 0 &&
+        tune.warps <= qGemvMmaMaxWarps(rt, static_cast<int>(mt), norm))
       warps = tune.warps;
-    const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0); // a chunk in one group
+    // A chunk in one group: its scale applied to the float32 products (tune groups=-1: to the float16 weights).
+    const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0) && tune.groups >= 0;
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
              std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
              (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") + trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}}) +
-             ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
+             (scaleAfter ? "true" : "false") +
+             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}}) + ">(p, splits, " +
+             std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
-    s.geometry.colsPerBlock = 16;
+    s.geometry.colsPerBlock = static_cast<uint32_t>(16 * rt);
+    if (tune.blocksPerSm > 0)
+      s.minBlocks = tune.blocksPerSm;
+    else if (warps == 16)
+      s.minBlocks = 1; // registers capped at 128 so that a block of 512 threads launches
     s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
     s.geometry.geometryOperand = 0;
     return true;

@@ -469,6 +469,38 @@ std::vector<Case> cases() {
   manyGated.inputs = {f32({1, 64}), bytes(DType::U8, {33808, 32}, 0, 255), positiveF32({33808, 2}),
                       bytes(DType::U8, {33808, 2}, 0, 15)};
   add(manyGated);
+  // A few rows of x on layers wide enough for several 16-row tiles per warp (qGemvMma: 4 tiles where N / 64
+  // blocks about fill the GPU, else 2; the last tile partial), with a norm and a residual fused, a gated product
+  // (its last gate tile partial), int8 codes, and K deep enough for 16 warps (registers capped at 128).
+  for (int64_t M : {3, 17}) {
+    Case wide{"matmul_q int4 g128 M=" + std::to_string(M) + " K=1536 N=7400 (4 tiles per warp) +norm +residual",
+              "matmul_q"};
+    wide.attrs.setInt("bits", 4);
+    wide.attrs.setInt("group_size", 128);
+    wide.attrs.setFloat("norm_epsilon", 1e-5);
+    wide.inputs = {f32({M, 1536}), bytes(DType::U8, {7400, 768}, 0, 255), positiveF32({7400, 12}),
+                   bytes(DType::U8, {7400, 12}, 0, 15), f32({1536}), f32({M, 7400})};
+    add(wide);
+  }
+  Case wideGated{"matmul_q_gated int4 g64 M=5 K=1024 N=2x3700 (4 tiles per warp) +norm", "matmul_q_gated"};
+  wideGated.attrs.setInt("bits", 4);
+  wideGated.attrs.setInt("group_size", 64);
+  wideGated.attrs.setInt("activation", 0);
+  wideGated.attrs.setFloat("norm_epsilon", 1e-5);
+  wideGated.inputs = {f32({5, 1024}), bytes(DType::U8, {7400, 512}, 0, 255), positiveF32({7400, 16}),
+                      bytes(DType::U8, {7400, 16}, 0, 15), f32({1024})};
+  add(wideGated);
+  Case wide8{"matmul_q int8 channel M=6 K=1024 N=3688 (2 tiles per warp)", "matmul_q"};
+  wide8.attrs.setInt("bits", 8);
+  wide8.attrs.setInt("group_size", 1024);
+  wide8.inputs = {f32({6, 1024}), bytes(DType::I8, {3688, 1024}, 0, 255), positiveF32({3688, 1})};
+  add(wide8);
+  Case deep{"matmul_q int4 g128 M=17 K=12288 N=3700 (2 tiles per warp, 16 warps)", "matmul_q"};
+  deep.attrs.setInt("bits", 4);
+  deep.attrs.setInt("group_size", 128);
+  deep.inputs = {f32({17, 12288}), bytes(DType::U8, {3700, 6144}, 0, 255), positiveF32({3700, 96}),
+                 bytes(DType::U8, {3700, 96}, 0, 15)};
+  add(deep);
   for (int64_t style : {0, 1}) { // keys rotated as they are stored: 3 positions of 2 sequences at 5
     Case kr{"kv_append_rotary style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
     kr.attrs.setInt("axis", 2);

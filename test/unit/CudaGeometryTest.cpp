@@ -109,6 +109,41 @@ TEST(CudaGeometry, LlamaDecodeProductsTakeTheMeasuredLayouts) {
   EXPECT_NE(k.source.find("qGemvRow<4, 1, 4, true, false>(p, splits, 32LL)"), std::string::npos) << k.source;
 }
 
+// A few rows of x (qGemvMma): warps take 4 tiles of 16 weight rows where that leaves about a block per SM (Llama's
+// 4096 x 14336 matrices), else 2 (14336 x 4096), each warp about 8 chunks of K, up to 16 warps; a block of 16 warps
+// caps its registers (launch bounds) so that it launches; small matrices keep one tile per warp.
+TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 128);
+  struct Expect {
+    int64_t M, K, N;
+    unsigned block, cols;
+    const char *call;
+    bool bounds;
+  };
+  for (const Expect &e :
+       {Expect{16, 4096, 14336, 128, 64, "qGemvMma<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, 4>(", false},
+        Expect{4, 4096, 14336, 128, 64, "qGemvMma<4, 1, 1, 4, true, false, true, -1, 0, 0, 0, 4>(", false},
+        Expect{16, 14336, 4096, 512, 32, "qGemvMma<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, 2>(", true},
+        Expect{3, 768, 288, 32, 16, "qGemvMma<4, 1, 1, 4, true, false, true>(", false}}) {
+    SCOPED_TRACE("M=" + std::to_string(e.M) + " K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
+    cg::LaunchDesc d;
+    d.family = "matmul_q";
+    d.attrs = &attrs;
+    d.inputs = {{DType::F32, {e.M, e.K}}, {DType::U8, {e.N, e.K / 2}}, {DType::F32, {e.N, e.K / 128}},
+                {DType::U8, {e.N, e.K / 128}}};
+    d.results = {{DType::F32, {e.M, e.N}}};
+    cg::CudaKernel k;
+    std::string why;
+    ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+    EXPECT_NE(k.source.find(e.call), std::string::npos) << k.source;
+    EXPECT_EQ(k.geometry.block, e.block) << k.source;
+    EXPECT_EQ(k.geometry.colsPerBlock, e.cols) << k.source;
+    EXPECT_EQ(k.source.find("__launch_bounds__(512, 1)") != std::string::npos, e.bounds) << k.source;
+  }
+}
+
 // One row of float16 weights (qGemvHalf): Llama-3-8B's decode products and its lm_head take 2 pairs of rows per
 // warp and 2 warps splitting K (the layout measured fastest, or within 2% of it, at every shape on the H200), x
 // rounded to float16 in the layers and as float16 hi + lo in the output head (the trailing 1); a layer whose blocks

@@ -712,35 +712,51 @@ template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 co
 }
 
 // matmul_q / matmul_q_split for a few rows of x (decode; M up to 16 per block), streaming the weights through the
-// tensor cores: y^T = W x^T with W's rows as the mma's A operand (16 weight rows per warp) and up to 8 * MT rows
+// tensor cores: y^T = W x^T with W's rows as the mma's A operand (16 weight rows per tile) and up to 8 * MT rows
 // of x as its B operand (mma.m16n8k16, float16 in, float32 accumulation). A lane (g, q) = (lane / 4, lane % 4)
-// loads 16-byte words of weight rows g and g + 8 at k = chunk * 4 WK + q WK (lanes 4g .. 4g + 3 read 64
-// consecutive bytes of a row), dequantizes them in registers to float16 (code - zero, then the scale, or, when a
+// loads 16-byte words of weight rows g and g + 8 of each tile at k = chunk * 4 WK + q WK (lanes 4g .. 4g + 3 read
+// 64 consecutive bytes of a row), dequantizes them in registers to float16 (code - zero, then the scale, or, when a
 // chunk lies in one scale group (SCALE_AFTER), the scale applied to the chunk's float32 products), and forms x's
-// matching pairs from float4 loads of its row g of x (rows past M are zeros). The block's warps split K; their
-// partial sums meet in shared memory. Weights: as qLinearQ (rows 16-byte aligned: K a multiple of WK; scale
-// groups multiples of WK). NORM (qopt-fuse-norm-product; t4 the rms_norm scale [K], eps): x enters as g * x, its
-// rows' sums of squares are taken from the same loads (the block's warps read each row once), and each result is
+// matching pairs from float4 loads of its row g of x (rows past M are zeros). A warp takes RT tiles over the same x
+// pairs: x's loads and conversions, MT * WK floats per lane and chunk, are shared by RT * 32 bytes of weights
+// (at RT = 1 and 16 rows of x the kernel is bound by x's loads from L1). The block's warps split K; their partial
+// sums meet in shared memory. Weights: as qLinearQ (rows 16-byte aligned: K a multiple of WK; scale groups
+// multiples of WK). NORM (qopt-fuse-norm-product; t4 the rms_norm scale [K], eps): x enters as g * x, its rows'
+// sums of squares are taken from the same loads (the block's warps read each row once), and each result is
 // multiplied by its row's 1 / rms at the end, the products being linear in x. RESID: t5, shaped like the one
-// result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16, warps chosen by the
+// result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16 RT, warps chosen by the
 // compiler.
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
-  constexpr int STEPS = WK / 4, CHUNK = 4 * WK, U = 4;     // k-steps per word; k per chunk; chunks per batch
+  constexpr int CHUNK = 4 * WK, U = RT >= 4 ? 1 : 4 / RT;   // k per chunk; chunks per batch (4 tiles' words)
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1; // bytes per 2 k
-  __shared__ float red[7][MT * (NORM ? 5 : 4)][32];
+  constexpr int SLOTS = RT * MT * 4 + (NORM ? MT : 0);              // a lane's values reduced over the warps
+  // The warps' partial sums meet in halving rounds (warps a power of two), each round's upper half writing: up to
+  // 2 HALF warps, the compiler's bound (qGemvMmaMaxWarps), within 48 KB of static shared memory.
+  constexpr int HALF = SLOTS * 32 * 4 * 8 <= 40960 ? 8 : SLOTS * 32 * 4 * 4 <= 40960 ? 4 : 2;
+  __shared__ float red[HALF][SLOTS][32];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
   i64 rowTile, colTile;
-  qTile(N, 16, rowTile, colTile);
-  const i64 m0 = rowTile * (8 * MT), n0 = colTile * 16;
+  qTile(N, 16 * RT, rowTile, colTile);
+  const i64 m0 = rowTile * (8 * MT);
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
-  i64 nr[2];
-  qGemvRowPair<(GATED >= 0)>(N, colTile, g, nr);
-  const u8 *wrow[2] = {qPtr<const u8>(wt) + nr[0] * rowBytes, qPtr<const u8>(wt) + nr[1] * rowBytes};
+  // Row h of tile t is row0 + t tStride + h hStride: rows 16 tile + g + 8 h, or (gated) gate channel 8 tile + g
+  // and its up channel N / 2 + 8 tile + g. Rows past the matrix are skipped (bit 2 t + h of `valid`); addresses
+  // are formed per load from one base, not kept per row (registers bound how many tiles a warp holds).
+  const i64 row0 = GATED >= 0 ? colTile * RT * 8 + g : colTile * RT * 16 + g;
+  const i64 tStride = GATED >= 0 ? 8 : 16, hStride = GATED >= 0 ? N / 2 : 8;
+  unsigned valid = 0;
+#pragma unroll
+  for (int t = 0; t < RT; ++t)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      if (GATED >= 0 ? row0 + t * tStride < N / 2 : row0 + t * tStride + h * hStride < N)
+        valid |= 1u << (2 * t + h);
+  const u8 *wbase = qPtr<const u8>(wt) + row0 * rowBytes;
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
@@ -755,41 +771,56 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   const i64 chunks = (K + CHUNK - 1) / CHUNK;
   const i64 c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
   const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
-  float acc[MT][4], ss[MT];
+  float acc[RT][MT][4], ss[MT];
 #pragma unroll
-  for (int mt = 0; mt < MT; ++mt)
-    acc[mt][0] = acc[mt][1] = acc[mt][2] = acc[mt][3] = ss[mt] = 0.0f;
+  for (int mt = 0; mt < MT; ++mt) {
+    ss[mt] = 0.0f;
+#pragma unroll
+    for (int t = 0; t < RT; ++t)
+      acc[t][mt][0] = acc[t][mt][1] = acc[t][mt][2] = acc[t][mt][3] = 0.0f;
+  }
   for (i64 c = c0; c < c1; c += U) {
-    uint4 w[U][2];
+    uint4 w[U][RT][2];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const i64 k = (c + u) * CHUNK + q * WK;
 #pragma unroll
-      for (int h = 0; h < 2; ++h)
-        w[u][h] = c + u < c1 && k < K ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
+      for (int t = 0; t < RT; ++t)
+#pragma unroll
+        for (int h = 0; h < 2; ++h)
+          w[u][t][h] = c + u < c1 && k < K && (valid >> (2 * t + h) & 1)
+                           ? qLoadStream(wbase + (t * tStride + h * hStride) * rowBytes + k / 2 * BYTES_PER_K2)
+                           : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const i64 k = (c + u) * CHUNK + q * WK;
       if (c + u >= c1)
         break;
-      QZero zz[2] = {};
-      unsigned sc[2] = {0, 0};
-      float sf[2] = {1.0f, 1.0f};
-      if (BITS != 16) {
+      QZero zz[RT][2] = {};
+      unsigned sc[RT][2] = {};
+      float sf[RT][2];
+#pragma unroll
+      for (int t = 0; t < RT; ++t)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (k < K ? k : 0) / group;
-          const float s = scales[gi] * (FP8 == 1 ? 256.0f : 1.0f);
-          zz[h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
-          sf[h] = s;
-          sc[h] = qHalf2(s, s);
+          sf[t][h] = 1.0f;
+          if (BITS != 16) {
+            const bool ok = valid >> (2 * t + h) & 1;
+            const i64 gi =
+                PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + (k < K ? k : 0) / group;
+            const float s = scales[gi] * (FP8 == 1 ? 256.0f : 1.0f);
+            zz[t][h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
+            sf[t][h] = s;
+            sc[t][h] = qHalf2(s, s);
+          }
         }
-      }
-      float part[MT][4];
+      float part[SCALE_AFTER ? RT : 1][MT][4];
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-        part[mt][0] = part[mt][1] = part[mt][2] = part[mt][3] = 0.0f;
+      for (int t = 0; t < (SCALE_AFTER ? RT : 1); ++t)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+          part[t][mt][0] = part[t][mt][1] = part[t][mt][2] = part[t][mt][3] = 0.0f;
       // x in runs of XG floats (zeros past K and for rows past M), each the pairs of XG / 4 k-steps.
       constexpr int XG = BITS < 8 ? 8 : 4;
 #pragma unroll
@@ -812,23 +843,33 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
         for (int sj = 0; sj < XG / 4; ++sj) {
           const int st = j * (XG / 4) + sj;
-          unsigned a[4];
-          qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][0], st, zz[0], sc[0], a[0], a[2]);
-          qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][1], st, zz[1], sc[1], a[1], a[3]);
           int o[4];
           qMmaOffsets<BITS>(st, o);
+          unsigned b[MT][2]; // the offsets within the run
 #pragma unroll
-          for (int mt = 0; mt < MT; ++mt) // the offsets within the run
-            qMma16816(SCALE_AFTER ? part[mt] : acc[mt], a, qHalf2(xf[mt][o[0] - XG * j], xf[mt][o[1] - XG * j]),
-                      qHalf2(xf[mt][o[2] - XG * j], xf[mt][o[3] - XG * j]));
+          for (int mt = 0; mt < MT; ++mt)
+            b[mt][0] = qHalf2(xf[mt][o[0] - XG * j], xf[mt][o[1] - XG * j]),
+            b[mt][1] = qHalf2(xf[mt][o[2] - XG * j], xf[mt][o[3] - XG * j]);
+#pragma unroll
+          for (int t = 0; t < RT; ++t) {
+            unsigned a[4];
+            qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][t][0], st, zz[t][0], sc[t][0], a[0], a[2]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][t][1], st, zz[t][1], sc[t][1], a[1], a[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+              qMma16816(SCALE_AFTER ? part[SCALE_AFTER ? t : 0][mt] : acc[t][mt], a, b[mt][0], b[mt][1]);
+          }
         }
       }
       if (SCALE_AFTER)
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt) {
-          acc[mt][0] += part[mt][0] * sf[0], acc[mt][1] += part[mt][1] * sf[0];
-          acc[mt][2] += part[mt][2] * sf[1], acc[mt][3] += part[mt][3] * sf[1];
-        }
+        for (int t = 0; t < RT; ++t)
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt) {
+            const int pt = SCALE_AFTER ? t : 0;
+            acc[t][mt][0] += part[pt][mt][0] * sf[t][0], acc[t][mt][1] += part[pt][mt][1] * sf[t][0];
+            acc[t][mt][2] += part[pt][mt][2] * sf[t][1], acc[t][mt][3] += part[pt][mt][3] * sf[t][1];
+          }
     }
   }
   if (NORM) // row g's sum of squares over this warp's k: its 4 lanes' loads
@@ -837,29 +878,35 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       ss[mt] += __shfl_xor_sync(0xffffffffu, ss[mt], 1);
       ss[mt] += __shfl_xor_sync(0xffffffffu, ss[mt], 2);
     }
-  if (warps > 1) {
-    if (warp > 0)
+  for (int half = warps / 2; half >= 1; half /= 2) {
+    if (warp >= half && warp < 2 * half)
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-          red[warp - 1][mt * 4 + e][lane] = acc[mt][e];
+        for (int t = 0; t < RT; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            red[warp - half][(t * MT + mt) * 4 + e][lane] = acc[t][mt][e];
         if (NORM)
-          red[warp - 1][MT * 4 + mt][lane] = ss[mt];
+          red[warp - half][RT * MT * 4 + mt][lane] = ss[mt];
       }
     __syncthreads();
-    if (warp > 0)
-      return;
-    for (int v = 0; v + 1 < warps; ++v)
+    if (warp < half)
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e)
-          acc[mt][e] += red[v][mt * 4 + e][lane];
+        for (int t = 0; t < RT; ++t)
+#pragma unroll
+          for (int e = 0; e < 4; ++e)
+            acc[t][mt][e] += red[warp][(t * MT + mt) * 4 + e][lane];
         if (NORM)
-          ss[mt] += red[v][MT * 4 + mt][lane];
+          ss[mt] += red[warp][RT * MT * 4 + mt][lane];
       }
+    if (half > 1)
+      __syncthreads();
   }
+  if (warp > 0)
+    return;
   if (NORM) // x row 2q + e's 1 / rms, from the lanes of row group 2q + e
 #pragma unroll
     for (int mt = 0; mt < MT; ++mt) {
@@ -867,37 +914,43 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const float r = __shfl_sync(0xffffffffu, inv, 4 * (2 * q + e));
-        acc[mt][e] *= r, acc[mt][2 + e] *= r;
+#pragma unroll
+        for (int t = 0; t < RT; ++t)
+          acc[t][mt][e] *= r, acc[t][mt][2 + e] *= r;
       }
     }
-  // acc[mt] = C[weight row g, g + 8][x row 2q, 2q + 1] of m tile mt.
-  if (GATED >= 0) {
-    const i64 c = colTile * 8 + g, width = N / 2;
-    if (c < width)
+  // acc[t][mt] = C[weight row g, g + 8][x row 2q, 2q + 1] of tile t and m tile mt.
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+  for (int t = 0; t < RT; ++t) {
+    const i64 tile = colTile * RT + t;
+    if (GATED >= 0) {
+      const i64 c = tile * 8 + g, width = N / 2;
+      if (c < width)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const i64 m = m0 + 8 * mt + 2 * q + e;
-          if (m < M)
-            qPtr<float>(p.t[OUT])[m * width + c] =
-                qActivation<GATED < 0 ? 0 : GATED>(acc[mt][e]) * acc[mt][2 + e];
-        }
-  } else {
+        for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const i64 n = n0 + g + 8 * h;
-      if (n >= N)
-        continue;
-      const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+          for (int e = 0; e < 2; ++e) {
+            const i64 m = m0 + 8 * mt + 2 * q + e;
+            if (m < M)
+              qPtr<float>(p.t[OUT])[m * width + c] =
+                  qActivation<GATED < 0 ? 0 : GATED>(acc[t][mt][e]) * acc[t][mt][2 + e];
+          }
+    } else {
 #pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
+      for (int h = 0; h < 2; ++h) {
+        const i64 n = tile * 16 + g + 8 * h;
+        if (n >= N)
+          continue;
+        const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const i64 m = m0 + 8 * mt + 2 * q + e, o = m * out.width + out.col;
-          if (m < M)
-            out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + acc[mt][2 * h + e] : acc[mt][2 * h + e];
-        }
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const i64 m = m0 + 8 * mt + 2 * q + e, o = m * out.width + out.col;
+            if (m < M)
+              out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + acc[t][mt][2 * h + e] : acc[t][mt][2 * h + e];
+          }
+      }
     }
   }
 }
