@@ -469,6 +469,14 @@ std::vector<Case> cases() {
   manyGated.inputs = {f32({1, 64}), bytes(DType::U8, {33808, 32}, 0, 255), positiveF32({33808, 2}),
                       bytes(DType::U8, {33808, 2}, 0, 15)};
   add(manyGated);
+  // One row with K = 12288 (qGemvRow): 48 KB of x split in dynamic shared memory next to its static reductions,
+  // past the 48 KB a function gets without asking.
+  Case deepRow{"matmul_q int4 g128 M=1 K=12288 N=40 (48 KB of shared x)", "matmul_q"};
+  deepRow.attrs.setInt("bits", 4);
+  deepRow.attrs.setInt("group_size", 128);
+  deepRow.inputs = {f32({1, 12288}), bytes(DType::U8, {40, 6144}, 0, 255), positiveF32({40, 96}),
+                    bytes(DType::U8, {40, 96}, 0, 15)};
+  add(deepRow);
   // A few rows of x on layers wide enough for several 16-row tiles per warp (qGemvMma: 4 tiles where N / 64
   // blocks about fill the GPU, else 2; the last tile partial), with a norm and a residual fused, a gated product
   // (its last gate tile partial), int8 codes, and K deep enough for 16 warps (registers capped at 128).
