@@ -23,16 +23,19 @@ EVAL = os.path.join(ROOT, "data", "tinystories", "eval.txt")
 CALIB = os.path.join(ROOT, "data", "tinystories", "calib.txt")
 
 
-def model_files(name, work):
+def model_files(name, work, kv=False):
+    """The model's ONNX graph (kv: the export with past/present KV inputs and outputs) and tokenizer."""
+    suffix = "-kv" if kv else ""
     if name == "stories260K":
-        return os.path.join(ROOT, "models/stories260K/stories260K.onnx"), os.path.join(ROOT, "models/stories260K/tok512.bin")
+        return (os.path.join(ROOT, f"models/stories260K/stories260K{suffix}.onnx"),
+                os.path.join(ROOT, "models/stories260K/tok512.bin"))
     ckpt = subprocess.run(["bash", os.path.join(ROOT, "scripts/fetch_stories15M.sh")], capture_output=True, text=True,
                           check=True).stdout.strip().splitlines()[-1]
-    onnx = os.path.join(work, "stories15M.onnx")
+    onnx = os.path.join(work, f"stories15M{suffix}.onnx")
     tok = os.path.join(ROOT, "models/stories15M/tokenizer.bin")
     if not os.path.exists(onnx):
-        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts/llama2c_to_onnx.py"), ckpt, tok, "-o", onnx],
-                       check=True)
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts/llama2c_to_onnx.py"), ckpt, tok, "-o", onnx] +
+                       (["--kv-cache"] if kv else []), check=True)
     return onnx, tok
 
 
@@ -49,6 +52,9 @@ def configs():
     yield "fp8-dynamic-gptq", 0
     yield "w8a8", 0  # SmoothQuant (alpha 0.5), int8 weights per channel, int8 activations per row
     yield "w8a8-static", 0  # ... with static calibrated activation scales
+    yield "kv-f16", None  # float weights, the KV cache in float16 (a CUDA target's default)
+    yield "kv-fp8", None  # ... in FP8 E4M3 with per-kv-head calibrated scales
+    yield "kv-fp8-e5m2", None
     yield "mixed-4.5", 128  # int4 (AWQ, g32 / g64 / g128), int8 or float per layer group under 4.5 bits per weight
     yield "mixed-6", 128
     for bits in (4, 3):
@@ -69,6 +75,7 @@ def main():
     results = json.load(open(path)) if os.path.exists(path) else {}
     for name in args.models.split(","):
         onnx, tok = model_files(name, work)
+        kv_onnx = None
         only = set(args.schemes.split(",")) if args.schemes else None
         kept = {(x["scheme"], x["group"]): x for x in results.get(name, {}).get("rows", [])}
         rows = []
@@ -79,9 +86,13 @@ def main():
                 continue
             out = os.path.join(work, f"{name}-{scheme}-g{group}.bin")
             report = out + ".json"
-            quantize = scheme.split("-")[0]
-            cmd = [os.path.join(BIN, "qopt"), onnx, "--tokenizer", tok, f"--quantize={quantize}", "-o", out,
-                   "--report", report]
+            quantize = "none" if scheme.startswith("kv-") else scheme.split("-")[0]
+            if scheme.startswith("kv-") and kv_onnx is None:
+                kv_onnx = model_files(name, work, kv=True)[0]
+            cmd = [os.path.join(BIN, "qopt"), kv_onnx if scheme.startswith("kv-") else onnx, "--tokenizer", tok,
+                   f"--quantize={quantize}", "-o", out, "--report", report]
+            if scheme.startswith("kv-"):
+                cmd += ["--kv-cache", scheme[3:].replace("-", "_")] + (["--calib", CALIB] if "fp8" in scheme else [])
             variant = scheme.removesuffix("-gptq")
             cmd += {"fp8w-e5m2": ["--fp8-format", "e5m2"], "fp8-dynamic": ["--act-scale", "dynamic"],
                     "w8a8-static": ["--act-scale", "static"]}.get(variant, [])
@@ -131,6 +142,9 @@ def write_md(results, path):
              "calibrated scale per layer input). NAME-gptq: NAME with GPTQ's rounding (`--gptq`). mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
              "layers reading one input, chosen by measured KL under B bits per weight including scales (qopt",
              "--quantize=mixed --avg-bits B; stories260K cannot reach 4.5: its all-int4 average is 4.53).",
+             "kv-f16, kv-fp8: float weights (the model exported with its KV cache) with the cache stored in float16, or",
+             "FP8 E4M3 (kv-fp8-e5m2: E5M2) with one scale per kv head from the calibrated max |k| or |v|",
+             "(`--kv-cache=fp8 --calib`); perplexity reads every key and value through the cache.",
              "Compile time includes calibration (awq, gptq). The mean layer output error is the mean over quantized",
              "layers of ||X (W - Wq)|| / ||X W|| on the calibration rows (`--report`; calibrated schemes only). Reproduce:",
              "`/usr/bin/python3 bench/accuracy.py` (after `scripts/build.sh`). Compile time is this 2-core machine's.", ""]
@@ -153,9 +167,10 @@ def write_md(results, path):
                 checks.append(f"{bits}-bit {'g' + str(group) if group else 'per-channel'}: awq < rtn {ppl[(f'awq{bits}', group)] < rtn}, "
                               f"gptq < rtn {ppl[(f'gptq{bits}', group)] < rtn}")
         def within(scheme, limit):
-            return scheme in [k[0] for k in ppl] and ppl[(scheme, 0)] / base["perplexity"] - 1 < limit
+            group = None if scheme.startswith("kv-") else 0
+            return (scheme, group) in ppl and ppl[(scheme, group)] / base["perplexity"] - 1 < limit
         for scheme, limit in (("fp8", 0.005), ("fp8-dynamic", 0.005), ("fp8-gptq", 0.005), ("fp8-dynamic-gptq", 0.005),
-                              ("w8a8", 0.02), ("w8a8-static", 0.02)):
+                              ("w8a8", 0.02), ("w8a8-static", 0.02), ("kv-fp8", 0.005)):
             checks.append(f"{scheme} within {100 * limit:g}% of float: {within(scheme, limit)}")
         lines += ["Checks: " + "; ".join(checks) + ".", ""]
     open(path, "w").write("\n".join(lines) + "\n")

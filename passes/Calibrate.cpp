@@ -120,6 +120,24 @@ ElementsAttr floatBlob(MLIRContext *ctx, StringRef key, ArrayRef<int64_t> shape,
                        alignof(float)));
 }
 
+// The KV caches' concatenations (a rank-4 graph input joined with new entries, read by attention as k or v), in
+// the function's order: with kv=true their new entries' max |x| per kv head is recorded.
+SmallVector<nn::ConcatOp> kvConcats(func::FuncOp f) {
+  SmallVector<nn::ConcatOp> out;
+  f.walk([&](nn::ConcatOp c) {
+    auto past = dyn_cast<BlockArgument>(c->getOperand(0));
+    auto type = dyn_cast<RankedTensorType>(c.getType());
+    if (!past || c->getNumOperands() != 2 || !type || type.getRank() != 4)
+      return;
+    for (OpOperand &use : c->getUses())
+      if (isa<nn::AttentionOp>(use.getOwner()) && (use.getOperandNumber() == 1 || use.getOperandNumber() == 2)) {
+        out.push_back(c);
+        return;
+      }
+  });
+  return out;
+}
+
 // Removes ops whose results nobody uses (after an output is dropped), last first.
 void eraseDeadOps(func::FuncOp f) {
   SmallVector<Operation *> ops;
@@ -193,6 +211,19 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       resultAttrs.push_back(
           b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib." + std::to_string(g)))}));
     }
+    SmallVector<nn::ConcatOp> caches;
+    if (kv) {
+      caches = kvConcats(func);
+      SmallVector<nn::ConcatOp> copiedCaches = kvConcats(cf);
+      if (caches.empty())
+        return fail(func, "no KV cache to calibrate (a [batch, kv heads, past, head dim] input concatenated with "
+                          "new keys or values that attention reads)");
+      for (auto [i, c] : llvm::enumerate(copiedCaches)) {
+        results.push_back(c->getOperand(1));
+        resultAttrs.push_back(
+            b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib.kv." + std::to_string(i)))}));
+      }
+    }
     ret->setOperands(results);
     cf.setFunctionType(FunctionType::get(ctx, cf.getArgumentTypes(), ValueRange(results).getTypes()));
     cf.setAllResultAttrs(resultAttrs);
@@ -231,6 +262,8 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     pickWindows(windows, seed, samples);
 
     std::vector<InputStats> stats(inputs.size());
+    std::vector<std::vector<float>> kvMax(caches.size()); // per kv head
+    std::vector<int64_t> kvNonFinite(caches.size(), 0);
     const bool tty = progress && isatty(2);
     const int64_t perWindow = maxRows > 0 ? (maxRows + windows.size() - 1) / windows.size() : 0;
     for (size_t w = 0; w < windows.size(); ++w) {
@@ -248,6 +281,21 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
         stats[g].add(static_cast<const float *>(x.data), qrt::numel(x) / std::max<int64_t>(K, 1), K, perWindow,
                      maxRows);
       }
+      for (size_t i = 0; i < caches.size(); ++i) {
+        qrt_tensor x;
+        std::string name = "qopt.calib.kv." + std::to_string(i);
+        if (!check(qrt_session_get_output(session, name.c_str(), &x)))
+          return failure();
+        const int64_t H = x.shape[1], inner = x.shape[2] * x.shape[3];
+        kvMax[i].resize(static_cast<size_t>(H), 0.0f);
+        const float *data = static_cast<const float *>(x.data);
+        for (int64_t bh = 0; bh < x.shape[0] * H; ++bh)
+          for (int64_t j = 0; j < inner; ++j) {
+            const float v = data[bh * inner + j];
+            kvNonFinite[i] += !std::isfinite(v);
+            kvMax[i][bh % H] = std::max(kvMax[i][bh % H], std::fabs(v));
+          }
+      }
     }
     if (tty)
       llvm::errs() << "\n";
@@ -261,6 +309,14 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
                     "the input of '" + layerName(layers[entry.second.front()]) + "' has " +
                         std::to_string(stats[g].nonFinite) +
                         " non-finite values (NaN or Inf) on the calibration data: the float model overflows");
+    for (auto [i, c] : llvm::enumerate(caches)) {
+      if (kvNonFinite[i])
+        return fail(c, "a KV cache's new entries have " + std::to_string(kvNonFinite[i]) +
+                           " non-finite values (NaN or Inf) on the calibration data: the float model overflows");
+      c->setAttr("qopt.calib_kv", DenseElementsAttr::get(
+                                      RankedTensorType::get({static_cast<int64_t>(kvMax[i].size())}, b.getF32Type()),
+                                      ArrayRef<float>(kvMax[i])));
+    }
     for (auto [g, entry] : llvm::enumerate(inputs)) {
       InputStats &st = stats[g];
       const double n = std::max<int64_t>(st.rows, 1);

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Fp8.h"
 #include "qopt/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -14,6 +15,7 @@
 #include "llvm/ADT/StringMap.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace qopt {
 #define GEN_PASS_DEF_KVSTATEPASS
@@ -198,8 +200,9 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       return;
     }
 
-    if (dtype != "f32" && dtype != "f16") {
-      func.emitError() << "qopt-kv-state: dtype must be f32 or f16, got '" << dtype << "'";
+    const bool fp8 = dtype == "fp8" || dtype == "fp8_e5m2";
+    if (dtype != "f32" && dtype != "f16" && !fp8) {
+      func.emitError() << "qopt-kv-state: dtype must be f32, f16, fp8 or fp8_e5m2, got '" << dtype << "'";
       return signalPassFailure();
     }
     llvm::StringMap<int64_t> bounds;
@@ -238,13 +241,34 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         return signalPassFailure();
       auto name = func.getArgAttrOfType<StringAttr>(c.past.getArgNumber(), "nn.name");
       Type element = type.getElementType();
-      if (dtype == "f16") {
-        if (!element.isF32()) {
-          func.emitError() << "qopt-kv-state: dtype=f16 stores float32 caches as float16; this cache is " << type;
+      if (dtype != "f32" && !element.isF32()) {
+        func.emitError() << "qopt-kv-state: dtype=" << dtype << " stores float32 caches; this cache is " << type;
+        return signalPassFailure();
+      }
+      // FP8: per kv head, scale = calibrated max |x| / the format's largest value (a head never seen nonzero: 1).
+      SmallVector<double> scales;
+      if (fp8) {
+        auto amax = c.concat->getAttrOfType<DenseElementsAttr>("qopt.calib_kv");
+        if (type.getRank() != 4 || c.axis != 2) {
+          func.emitError() << "qopt-kv-state: an FP8 cache is [batch, kv heads, past, head dim] concatenated along "
+                           << "dim 2; this one is " << type << " along dim " << c.axis;
           return signalPassFailure();
         }
-        element = b.getF16Type();
+        if (!amax || amax.getNumElements() != shape[1]) {
+          func.emitError() << "qopt-kv-state: dtype=" << dtype << " needs each cache's calibrated range per kv head "
+                           << "(qopt-calibrate kv=true: pass --calib FILE)";
+          return signalPassFailure();
+        }
+        const double top = num::fp8Max(dtype == "fp8" ? num::Fp8Format::E4M3FN : num::Fp8Format::E5M2);
+        for (float m : amax.getValues<float>())
+          scales.push_back(m > 0.0f && std::isfinite(m) ? static_cast<double>(m) / top : 1.0);
       }
+      if (dtype == "f16")
+        element = b.getF16Type();
+      else if (dtype == "fp8")
+        element = b.getType<Float8E4M3FNType>();
+      else if (fp8)
+        element = b.getType<Float8E5M2Type>();
       b.setInsertionPointAfter(lastState);
       auto state = nn::StateOp::create(
           b, c.past.getLoc(), RankedTensorType::get(shape, element),
@@ -255,9 +279,14 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       auto append = nn::KvAppendOp::create(b, c.concat.getLoc(), state.getType(), state, update, length,
                                            b.getI64IntegerAttr(c.axis));
       SmallVector<nn::AttentionOp> readers;
-      for (Operation *user : c.concat->getUsers())
-        if (auto attn = dyn_cast<nn::AttentionOp>(user))
+      for (OpOperand &use : c.concat->getUses())
+        if (auto attn = dyn_cast<nn::AttentionOp>(use.getOwner())) {
           readers.push_back(attn);
+          if (fp8)
+            attn->setAttr(use.getOperandNumber() == 1 ? "k_scales" : "v_scales", b.getDenseF64ArrayAttr(scales));
+        }
+      if (fp8)
+        append->setAttr("scales", b.getDenseF64ArrayAttr(scales));
       c.concat.getResult().replaceUsesWithIf(append.getResult(), [&](OpOperand &use) { return use.getOwner() != ret; });
       // A read of the past's shape: its static dims, and the cached length for the past dim.
       for (nn::ShapeOp shape : c.shapes) {

@@ -215,6 +215,10 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     - `xtx`: X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
     - `samples`: up to `max-rows` input rows, spread evenly over the windows (f32 [S, K], for AWQ's search).
 
+    With `kv`, also the new keys and values of every KV cache (an `nn.concat` of a `[B, Hkv, P, D]` graph input
+    with new entries, read by attention): each such concat gets `qopt.calib_kv`, the max |x| of the new entries per
+    kv head (f32 [Hkv]), from which qopt-kv-state takes an FP8 cache's per-head scales.
+
     The calibration model.bin holds only the program: its weights are the module's own constants, handed to the
     runtime as external weights (qrt_model_load_with_options), so calibrating adds no copy of the model.
     Memory: K x K floats plus max-rows x K floats per distinct input.
@@ -238,6 +242,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window shuffle">,
     Option<"maxRows", "max-rows", "int64_t", "512", "Input rows kept per layer for activation-aware searches">,
     Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
+    Option<"kv", "kv", "bool", "false", "Also record each KV cache's max |x| per kv head (qopt.calib_kv)">,
   ];
 }
 
@@ -555,7 +560,9 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
     Option<"dtype", "dtype", "std::string", "\"f32\"",
            "Element type of the cache state: f32 (the graph's), or f16 (float32 keys and values rounded to nearest "
            "even, saturated to +-65504, as nn.kv_append stores them; attention reads them back as float32): half "
-           "the state's bytes">,
+           "the state's bytes; fp8 (E4M3FN) or fp8_e5m2: a quarter, each kv head's entries stored as codes of "
+           "x / scale, scale = the head's calibrated max |x| (qopt-calibrate kv=true's qopt.calib_kv on the concat) "
+           "/ the format's largest value, as nn.kv_append's `scales` and attention's `k_scales` / `v_scales`">,
   ];
 }
 

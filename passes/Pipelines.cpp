@@ -129,10 +129,14 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   select.exclude = options.exclude;
   select.quantizeLmHead = options.quantizeLmHead;
   pm.addNestedPass<func::FuncOp>(createSelectLayersPass(select));
-  // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ and GPTQ read
-  // its statistics, so rtn and int8 skip it even when given --calib.
-  if (!options.calib.empty() && (options.awq || options.gptq || options.smoothQuant || options.actScale == "static")) {
+  // Calibration runs the float model as it will be compiled (after folding) on real data; only AWQ, GPTQ,
+  // SmoothQuant, static activation scales and an FP8 KV cache read its statistics, so rtn and int8 skip it even
+  // when given --calib.
+  const bool fp8Cache = options.raise && (options.kvCache == "fp8" || options.kvCache == "fp8_e5m2");
+  if (!options.calib.empty() &&
+      (options.awq || options.gptq || options.smoothQuant || options.actScale == "static" || fp8Cache)) {
     CalibratePassOptions c;
+    c.kv = fp8Cache;
     c.calib = options.calib;
     c.tokenizer = options.tokenizer;
     c.samples = options.calibSamples;

@@ -183,12 +183,22 @@ LogicalResult KvAppendOp::verify() {
   if (!cache.hasStaticShape())
     return emitOpError() << "expects a cache of static shape";
   int64_t axis = getAxis();
-  // A float16 cache (qopt-kv-state dtype=f16) takes float32 entries, rounded as they are stored.
-  const bool widening = update.getElementType().isF32() && cache.getElementType().isF16();
+  // A float16 or FP8 cache (qopt-kv-state dtype=f16, fp8, fp8_e5m2) takes float32 entries, rounded as they are
+  // stored; FP8 codes of x / the kv head's scale (`scales`, one per dim 1 of a [batch, heads, capacity, head dim]
+  // cache appended along dim 2).
+  Type element = cache.getElementType();
+  const bool fp8 = isa<Float8E4M3FNType, Float8E5M2Type>(element);
+  const bool narrowing = update.getElementType().isF32() && (element.isF16() || fp8);
   if (update.getRank() != cache.getRank() || axis < 1 || axis >= cache.getRank() ||
-      (update.getElementType() != cache.getElementType() && !widening))
+      (update.getElementType() != element && !narrowing))
     return emitOpError() << "expects new entries " << update << " of the cache's rank and element type (f32 for "
-                         << "an f16 cache), and an axis after the batch dim";
+                         << "an f16 or FP8 cache), and an axis after the batch dim";
+  if (fp8) {
+    auto scales = (*this)->getAttrOfType<DenseF64ArrayAttr>("scales");
+    if (cache.getRank() != 4 || axis != 2 || !scales || scales.size() != cache.getDimSize(1))
+      return emitOpError() << "expects an FP8 cache [batch, kv heads, capacity, head dim] appended along dim 2 "
+                           << "with one scale per kv head (`scales`)";
+  }
   for (int64_t d = 1; d < cache.getRank(); ++d)
     if (d != axis && !update.isDynamicDim(d) && update.getDimSize(d) != cache.getDimSize(d))
       return emitOpError() << "new entries " << update << " differ from the cache " << cache << " in dim " << d;

@@ -49,7 +49,7 @@ struct CompileOptions {
   uint64_t calibSeed = 0;
   std::vector<std::string> cudaArchs; // a CUDA target (sm_90a, sm_80, ...); empty: the CPU
   bool halfWeights = false;           // float layers' weights and embedding tables stored as float16
-  std::string kvCache = "f32";        // element type of the KV cache state (qopt-kv-state dtype): f32 or f16
+  std::string kvCache = "f32"; // element type of the KV cache state (qopt-kv-state dtype): f32, f16, fp8, fp8_e5m2
 };
 
 // The bound of sequence-like dims when the user gives none: the model's `qopt.max_sequence` metadata, else the rows

@@ -149,7 +149,17 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
+// An FP8 KV cache (--kv-cache=fp8, fp8_e5m2) has no CUDA kernels yet: its appends and attention run on the host.
+bool fp8Cache(const OperandDesc &cache, std::string &why) {
+  if (cache.dtype != DType::F8E4M3FN && cache.dtype != DType::F8E5M2)
+    return false;
+  why = "an FP8 KV cache (no CUDA kernel yet)";
+  return true;
+}
+
 bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
+  if (fp8Cache(l.inputs[0], why))
+    return false;
   const int64_t rank = static_cast<int64_t>(l.inputs[0].shape.size());
   int64_t axis = l.attrs->getInt("axis", 2);
   if (axis < 0)
@@ -173,6 +183,8 @@ const char *positionType(DType t) {
 }
 
 bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
+  if (fp8Cache(l.inputs[0], why))
+    return false;
   const OperandDesc &x = l.inputs[1];
   const int64_t style = l.attrs->getInt("style", -1);
   const char *pt = positionType(l.inputs[3].dtype);
@@ -604,6 +616,8 @@ bool rotary(const LaunchDesc &l, Spec &s, std::string &why) {
 }
 
 bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
+  if (l.inputs.size() > 1 && fp8Cache(l.inputs[1], why))
+    return false;
   const OperandDesc &q = l.inputs[0], &v = l.inputs[2];
   const bool mask = l.inputs.size() > 3 && !l.inputs[3].absent;
   const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;

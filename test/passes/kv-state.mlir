@@ -43,7 +43,7 @@
 // F16: kern.state "past.0.value" {offset = 2112 : i64} : tensor<2x2x32x8xf16>
 // F16: kern.launch "kv_append"(%{{.+}}) {{.*}} : (tensor<2x2x32x8xf16>, tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<2x2x32x8xf16>
 // F16: kern.launch "attention"(%{{.+}}) {{.*}} : (tensor<?x4x?x8xf32>, tensor<2x2x32x8xf16>, tensor<2x2x32x8xf16>, none, tensor<1xi64>) -> tensor<?x4x?x8xf32>
-// BADTYPE: error: qopt-kv-state: dtype must be f32 or f16, got 'bf16'
+// BADTYPE: error: qopt-kv-state: dtype must be f32, f16, fp8 or fp8_e5m2, got 'bf16'
 func.func @decoder(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
                    %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
                    %nv: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_v"},

@@ -4,6 +4,7 @@
 // inputs (float32 and float64), and their shape functions' refusals.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Kernels.h"
 
 #include <gtest/gtest.h>
@@ -429,12 +430,88 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
   Buffer x16(DType::F16, {B, Hkv, 1, D}), c32(DType::F32, {B, Hkv, C, D});
   std::string err;
   run("kv_append", {&kc.t, &x64.t, &len.t}, axis2, &err);
-  EXPECT_NE(err.find("the new entries' dtype differs from the cache's (a float16 cache takes float32 entries)"),
+  EXPECT_NE(err.find("the new entries' dtype differs from the cache's (a float16 or FP8 cache takes float32 entries)"),
             std::string::npos)
       << err;
   err.clear();
   run("kv_append", {&c32.t, &x16.t, &len.t}, axis2, &err);
   EXPECT_NE(err.find("the new entries' dtype differs from the cache's"), std::string::npos) << err;
+}
+
+// An FP8 KV cache (qopt-kv-state dtype=fp8, fp8_e5m2): kv_append stores each float32 entry as the code whose value
+// times its kv head's scale is nearest the entry (found here by searching all 256 codes; saturated past the
+// format's largest value), and attention over it equals attention over a float32 cache holding code x scale, bit
+// for bit; a cache without one scale per kv head is refused, by kv_append and by attention.
+TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
+  std::mt19937 rng(47);
+  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 3;
+  for (DType dt : {DType::F8E4M3FN, DType::F8E5M2}) {
+    const Fp8Format format = dt == DType::F8E4M3FN ? Fp8Format::E4M3FN : Fp8Format::E5M2;
+    SCOPED_TRACE(dtypeName(dt));
+    const std::vector<double> kScales = {0.01, 0.002}, vScales = {0.5, 0.0625};
+    Buffer kc(dt, {B, Hkv, C, D}), vc(dt, {B, Hkv, C, D}), len(DType::I64, {1});
+    Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
+    Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+    Buffer v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+    k.t.as<float>()[1] = 1e6f; // past the largest code: saturated
+    auto append = [&](Tensor &cache, const Tensor &x, const std::vector<double> &scales) {
+      Attrs attrs;
+      attrs.setInt("axis", 2);
+      attrs.setFloats("scales", scales);
+      Tensor out;
+      KernelArgs args;
+      args.inputs = {&cache, &x, &len.t};
+      args.outputs = {&out};
+      args.attrs = &attrs;
+      std::string err;
+      ASSERT_TRUE(inferShapes(*lookupFamily("kv_append"), args, err)) << err;
+      ASSERT_EQ(out.dtype, cache.dtype);
+      out.data = cache.data; // in place
+      ASSERT_TRUE(lookupFamily("kv_append")->reference(args, err)) << err;
+    };
+    append(kc.t, k.t, kScales);
+    append(vc.t, v.t, vScales);
+    auto check = [&](const Tensor &cache, const Tensor &x, const std::vector<double> &scales, Tensor &wide) {
+      for (int64_t h = 0; h < Hkv; ++h)
+        for (int64_t i = 0; i < S * D; ++i) {
+          const int64_t at = h * C * D + i;
+          const float entry = x.as<float>()[h * S * D + i], sc = static_cast<float>(scales[h]);
+          const float got = fp8ToFloat(cache.as<uint8_t>()[at], format) * sc;
+          float best = 0, bestErr = INFINITY; // the nearest finite code value
+          for (int code = 0; code < 256; ++code) {
+            const float c = fp8ToFloat(static_cast<uint8_t>(code), format);
+            if (std::isfinite(c) && std::fabs(c * sc - entry) < bestErr)
+              best = c * sc, bestErr = std::fabs(c * sc - entry);
+          }
+          ASSERT_LE(std::fabs(got - entry), bestErr * (1 + 1e-6f)) << "entry " << entry << " got " << got
+                                                                     << " nearest " << best;
+          wide.as<float>()[at] = got;
+        }
+    };
+    check(kc.t, k.t, kScales, kw.t);
+    check(vc.t, v.t, vScales, vw.t);
+    EXPECT_EQ(kw.t.as<float>()[1], fp8Max(format) * 0.01f);
+    Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
+    Attrs attrs;
+    attrs.setFloat("scale", 0.5);
+    attrs.setInt("causal", 1);
+    Attrs fp8Attrs = attrs;
+    fp8Attrs.setFloats("k_scales", kScales);
+    fp8Attrs.setFloats("v_scales", vScales);
+    Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs);
+    Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+    ASSERT_EQ(got.t.shape, want.t.shape);
+    EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
+    std::string err;
+    run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs, &err);
+    EXPECT_NE(err.find("FP8 caches need one scale per kv head for keys and values"), std::string::npos) << err;
+    err.clear();
+    Attrs oneScale;
+    oneScale.setInt("axis", 2);
+    oneScale.setFloats("scales", {1.0});
+    run("kv_append", {&kc.t, &k.t, &len.t}, oneScale, &err);
+    EXPECT_NE(err.find("with one scale per kv head (`scales`)"), std::string::npos) << err;
+  }
 }
 
 TEST(RaisedKernelShapes, LinearSplitEqualsTheLayers) {

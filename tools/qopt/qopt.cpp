@@ -136,7 +136,9 @@ static cl::opt<std::string> kvCache("kv-cache",
                                     cl::desc("Element type of a decoder's KV cache state: f16 (the default for a "
                                              "CUDA target: half the bytes, keys and values rounded to float16 as "
                                              "they are stored, prompt attention streams it into the tensor cores) "
-                                             "or f32 (the default for the CPU)"),
+                                             "or f32 (the default for the CPU); fp8 (E4M3) or fp8_e5m2: a quarter "
+                                             "of f32's bytes, per-kv-head scales from calibration (needs --calib; "
+                                             "runs on the CPU backend for now)"),
                                     cl::init(""), cl::cat(category));
 static cl::opt<std::string> floatWeights("float-weights",
                                          cl::desc("How float layers' weights and embedding tables are stored: f16 "
@@ -321,8 +323,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights == "f16";
-  if (!kvCache.empty() && kvCache != "f32" && kvCache != "f16") {
-    llvm::errs() << "qopt: error: --kv-cache must be f32 or f16\n";
+  if (!kvCache.empty() && kvCache != "f32" && kvCache != "f16" && kvCache != "fp8" && kvCache != "fp8_e5m2") {
+    llvm::errs() << "qopt: error: --kv-cache must be f32, f16, fp8 or fp8_e5m2\n";
+    return 1;
+  }
+  if ((kvCache == "fp8" || kvCache == "fp8_e5m2") && opts.calib.empty()) {
+    llvm::errs() << "qopt: error: --kv-cache=" << kvCache << " needs calibration data (each cache's range per kv "
+                 << "head): pass --calib FILE\n";
     return 1;
   }
   opts.kvCache = !kvCache.empty() ? kvCache.getValue() : !opts.cudaArchs.empty() ? "f16" : "f32";

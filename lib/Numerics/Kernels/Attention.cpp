@@ -6,6 +6,7 @@
 // products through the blocked GEMM; float64 through plain loops.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Gemm.h"
 #include "qopt/Numerics/Kernels.h"
 #include "qopt/Numerics/ThreadPool.h"
@@ -65,9 +66,16 @@ bool attentionInfer(const KernelArgs &a, std::string &err) {
   if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
     return fail("expects rank-4 q, k, v ([batch, heads, sequence, head dim])");
   // float16 caches (qopt-kv-state dtype=f16) are read as float32.
-  const bool halfCache = a.in(4) && q.dtype == DType::F32 && k.dtype == DType::F16 && v.dtype == DType::F16;
-  if ((q.dtype != DType::F32 && q.dtype != DType::F64) || ((k.dtype != q.dtype || v.dtype != q.dtype) && !halfCache))
-    return fail("expects float32 or float64 q, k, v of one dtype (or float32 q over float16 caches)");
+  // FP8 caches (dtype=fp8, fp8_e5m2) as code x the head's scale (`k_scales`, `v_scales`: one per kv head).
+  const bool narrowCache = a.in(4) && q.dtype == DType::F32 && k.dtype == v.dtype &&
+                           (k.dtype == DType::F16 || k.dtype == DType::F8E4M3FN || k.dtype == DType::F8E5M2);
+  if ((q.dtype != DType::F32 && q.dtype != DType::F64) || ((k.dtype != q.dtype || v.dtype != q.dtype) && !narrowCache))
+    return fail("expects float32 or float64 q, k, v of one dtype (or float32 q over float16 or FP8 caches)");
+  std::vector<double> ks, vs;
+  if (narrowCache && k.dtype != DType::F16 &&
+      (!a.attrs->getFloats("k_scales", ks) || !a.attrs->getFloats("v_scales", vs) ||
+       static_cast<int64_t>(ks.size()) != k.shape[1] || static_cast<int64_t>(vs.size()) != v.shape[1]))
+    return fail("FP8 caches need one scale per kv head for keys and values (`k_scales`, `v_scales`)");
   // With a cache (operand 4, the length before this run's keys were appended) k and v are the cache buffers: their
   // batch may exceed q's and the valid keys are its first length + S rows, which run() checks.
   const Tensor *cacheLen = a.in(4);
@@ -244,26 +252,43 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
       return false;
     args.inputs[0] = &rotated;
   }
-  // float16 caches: the keys this run reads (the first cache_length + S rows of each plane, which the check above
-  // keeps within the capacity) widened to float32, as caches of exactly those rows (no copy of the unread rest).
+  // float16 and FP8 caches: the keys this run reads (the first cache_length + S rows of each plane, which the check
+  // above keeps within the capacity) widened to float32, as caches of exactly those rows (no copy of the unread
+  // rest); FP8 codes times their head's scale.
   Tensor kWide, vWide;
   std::vector<float> kStore, vStore;
-  if (a.in(1)->dtype == DType::F16) {
+  const DType cacheType = a.in(1)->dtype;
+  if (cacheType == DType::F16 || cacheType == DType::F8E4M3FN || cacheType == DType::F8E5M2) {
     const int64_t T_ = a.in(4)->as<int64_t>()[0] + a.in(0)->shape[2];
-    auto widen = [&](const Tensor &c, Tensor &wide, std::vector<float> &store) {
+    const Fp8Format format = cacheType == DType::F8E5M2 ? Fp8Format::E5M2 : Fp8Format::E4M3FN;
+    auto widen = [&](const Tensor &c, const char *scaleKey, Tensor &wide, std::vector<float> &store) {
       const int64_t planes = c.shape[0] * c.shape[1], C = c.shape[2], D = c.shape[3];
       wide = c;
       wide.dtype = DType::F32;
       wide.shape[2] = T_;
       store.resize(static_cast<size_t>(planes * T_ * D));
       wide.data = store.data();
-      const uint16_t *src = c.as<uint16_t>();
-      for (int64_t p = 0; p < planes; ++p)
+      if (cacheType == DType::F16) {
+        const uint16_t *src = c.as<uint16_t>();
+        for (int64_t p = 0; p < planes; ++p)
+          for (int64_t i = 0; i < T_ * D; ++i)
+            store[p * T_ * D + i] = halfToFloat(src[p * C * D + i]);
+        return;
+      }
+      std::vector<double> scales;
+      a.attrs->getFloats(scaleKey, scales);
+      float table[256];
+      const uint8_t *src = c.as<uint8_t>();
+      for (int64_t p = 0; p < planes; ++p) {
+        const float sc = static_cast<float>(scales[static_cast<size_t>(p % c.shape[1])]);
+        for (int code = 0; code < 256; ++code)
+          table[code] = fp8ToFloat(static_cast<uint8_t>(code), format) * sc;
         for (int64_t i = 0; i < T_ * D; ++i)
-          store[p * T_ * D + i] = halfToFloat(src[p * C * D + i]);
+          store[p * T_ * D + i] = table[src[p * C * D + i]];
+      }
     };
-    widen(*a.in(1), kWide, kStore);
-    widen(*a.in(2), vWide, vStore);
+    widen(*a.in(1), "k_scales", kWide, kStore);
+    widen(*a.in(2), "v_scales", vWide, vStore);
     args.inputs[1] = &kWide;
     args.inputs[2] = &vWide;
   }
@@ -277,7 +302,7 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
 const KernelFamily kKernels[] = {
     {"attention", 3, 7, 1, 0, attentionInfer, attentionRun,
      "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask, or a KV cache length; "
-     "optional rotary queries (positions, inv_freq; `rotary_style`)"},
+     "optional rotary queries (positions, inv_freq; `rotary_style`); float16 or FP8 caches (`k_scales`, `v_scales`)"},
 };
 
 } // namespace

@@ -7,6 +7,7 @@
 // (KernelFamily::inPlace); their result is that operand after the write.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Kernels.h"
 
 #include <algorithm>
@@ -35,8 +36,18 @@ bool readLength(const Tensor &len, int64_t &out, std::string &err, const char *k
   return true;
 }
 
+// The FP8 format of a cache's dtype, or none.
+bool cacheFp8(DType t, Fp8Format &f) {
+  if (t != DType::F8E4M3FN && t != DType::F8E5M2)
+    return false;
+  f = t == DType::F8E4M3FN ? Fp8Format::E4M3FN : Fp8Format::E5M2;
+  return true;
+}
+
 // kv_append(cache, new, length) {axis}: cache[..., length : length + S, ...] = new along `axis`. Dims before the
 // axis other than the first (batch) and all dims after it must match; the batch may be smaller than the cache's.
+// An FP8 cache (qopt-kv-state dtype=fp8, fp8_e5m2: [batch, kv heads, capacity, head dim], axis 2) stores float32
+// entries as codes of x / scales[h], one scale per kv head (`scales`), rounded to nearest even and saturated.
 bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   const Tensor &cache = *a.in(0), &x = *a.in(1);
   int64_t axis = a.attrs->getInt("axis", 2);
@@ -49,8 +60,15 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
     return fail("expects new entries of the cache's rank and a sequence axis after the batch dim");
   // A float16 cache (qopt-kv-state dtype=f16) stores float32 entries rounded to nearest even, saturated to the
   // largest finite half (as the GPU's conversions do).
-  if (x.dtype != cache.dtype && !(x.dtype == DType::F32 && cache.dtype == DType::F16))
-    return fail("the new entries' dtype differs from the cache's (a float16 cache takes float32 entries)");
+  Fp8Format format;
+  const bool fp8 = cacheFp8(cache.dtype, format);
+  if (x.dtype != cache.dtype && !(x.dtype == DType::F32 && (cache.dtype == DType::F16 || fp8)))
+    return fail("the new entries' dtype differs from the cache's (a float16 or FP8 cache takes float32 entries)");
+  std::vector<double> scales;
+  if (fp8 && (cache.rank() != 4 || axis != 2 || !a.attrs->getFloats("scales", scales) ||
+              static_cast<int64_t>(scales.size()) != cache.shape[1]))
+    return fail("an FP8 cache is [batch, kv heads, capacity, head dim], appended along axis 2, with one scale per "
+                "kv head (`scales`)");
   for (int64_t d = 1; d < cache.rank(); ++d)
     if (d != axis && x.shape[d] != cache.shape[d])
       return fail("dim " + std::to_string(d) + " differs");
@@ -84,6 +102,20 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
     outer *= x.shape[d];
   for (int64_t d = axis + 1; d < x.rank(); ++d)
     elems *= x.shape[d];
+  Fp8Format format;
+  if (cacheFp8(cache.dtype, format)) { // [batch, heads, capacity, head dim]: outer runs over batch x heads
+    std::vector<double> scales;
+    a.attrs->getFloats("scales", scales);
+    uint8_t *dst = cache.as<uint8_t>();
+    const float *src = x.as<float>();
+    const int64_t heads = cache.shape[1];
+    for (int64_t o = 0; o < outer; ++o) {
+      const float inv = 1.0f / static_cast<float>(scales[static_cast<size_t>(o % heads)]);
+      for (int64_t i = 0; i < S * elems; ++i)
+        dst[(o * capacity + len) * elems + i] = floatToFp8(src[o * S * elems + i] * inv, format);
+    }
+    return true;
+  }
   if (cache.dtype != x.dtype) { // float32 entries into a float16 cache, saturated (a key stays finite), NaN kept
     uint16_t *dst = cache.as<uint16_t>();
     const float *src = x.as<float>();
@@ -165,7 +197,9 @@ const KernelFamily kKernels[] = {
     {"kv_advance", 2, 2, 1, 0, kvAdvanceInfer, kvAdvanceRun,
      "in place: a cache length += sizes[axis], the new entries' size along the cache's sequence axis", /*inPlace=*/0},
     {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
-     "in place: writes new entries into a cache at its current length along `axis`", /*inPlace=*/0},
+     "in place: writes new entries into a cache at its current length along `axis` (float32 entries into a float16 "
+     "cache rounded; into an FP8 one as codes of x / `scales`[kv head])",
+     /*inPlace=*/0},
     {"kv_append_rotary", 5, 5, 1, 0, kvAppendRotaryInfer, kvAppendRotaryRun,
      "in place: kv_append of the new entries after a rotary embedding (positions, inv_freq; `style` as rotary's)",
      /*inPlace=*/0},

@@ -1,0 +1,45 @@
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" | FileCheck %s
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8_e5m2" | FileCheck %s --check-prefix=E5M2
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" -qopt-lower-to-kern -qopt-plan-memory="max-dims=batch=1,seq=16" | FileCheck %s --check-prefix=PLAN
+// RUN: sed 's/, qopt.calib_kv = [^}]*//' %s | not %qopt-opt -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" 2>&1 | FileCheck %s --check-prefix=NOCALIB
+// An FP8 KV cache: each cache's codes are x / scale per kv head, scale = the calibrated max |x| of that head
+// (qopt-calibrate kv=true's qopt.calib_kv) / the format's largest value (448 for E4M3, 57344 for E5M2; a head whose
+// range is 0 gets 1). The appends and attention carry the scales; the state holds one byte per entry.
+
+// CHECK-LABEL: func @decoder
+// CHECK: nn.state "past.0.key" : tensor<1x2x16x8xf8E4M3FN>
+// CHECK: nn.state "past.0.value" : tensor<1x2x16x8xf8E4M3FN>
+// CHECK: %[[K:.+]] = nn.kv_append(%{{.+}}) {scales = array<f64: 9.765625E-4, 1.562500e-02>} : (tensor<1x2x16x8xf8E4M3FN>, tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<1x2x16x8xf8E4M3FN>
+// CHECK: %[[V:.+]] = nn.kv_append(%{{.+}}) {scales = array<f64: 7.812500e-03, 1.000000e+00>}
+// CHECK: nn.attention(%{{.+}}, %[[K]], %[[V]], %{{.+}}, %{{.+}}) {causal = 1 : i64, k_scales = array<f64: 9.765625E-4, 1.562500e-02>, v_scales = array<f64: 7.812500e-03, 1.000000e+00>}
+// CHECK-NOT: qopt.calib_kv
+
+// Without the calibrated ranges (no --calib: the attributes removed) an FP8 cache is refused.
+// NOCALIB: error: qopt-kv-state: dtype=fp8 needs each cache's calibrated range per kv head (qopt-calibrate kv=true: pass --calib FILE)
+
+// E5M2-LABEL: func @decoder
+// E5M2: nn.state "past.0.key" : tensor<1x2x16x8xf8E5M2>
+// E5M2: nn.kv_append(%{{.+}}) {scales = array<f64: 7.62939453125E-6, 1.220703125E-4>}
+
+// A quarter of the float32 state (two caches of 1 x 2 x 16 x 8 bytes after the 64-byte length).
+// PLAN-LABEL: func @decoder
+// PLAN-SAME: kern.state_bytes = 576
+// PLAN: kern.state "past.0.key" {offset = 64 : i64} : tensor<1x2x16x8xf8E4M3FN>
+// PLAN: kern.state "past.0.value" {offset = 320 : i64} : tensor<1x2x16x8xf8E4M3FN>
+// PLAN: kern.launch "kv_append"(%{{.+}}) {attrs = {axis = 2 : i64, scales = array<f64: 9.765625E-4, 1.562500e-02>}
+// PLAN: kern.launch "attention"
+// PLAN-SAME: k_scales = array<f64: 9.765625E-4, 1.562500e-02>
+// PLAN-SAME: v_scales = array<f64: 7.812500e-03, 1.000000e+00>
+func.func @decoder(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
+                   %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
+                   %nv: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_v"},
+                   %pk0: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"},
+                   %pv0: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.value"})
+    -> (tensor<?x4x?x8xf32> {nn.name = "out"}, tensor<?x2x?x8xf32> {nn.name = "present.0.key"},
+        tensor<?x2x?x8xf32> {nn.name = "present.0.value"}) {
+  %none = nn.none
+  %k0 = nn.concat(%pk0, %nk) {axis = 2 : i64, qopt.calib_kv = dense<[0.4375, 7.0]> : tensor<2xf32>} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %v0 = nn.concat(%pv0, %nv) {axis = 2 : i64, qopt.calib_kv = dense<[3.5, 0.0]> : tensor<2xf32>} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %o0 = nn.attention(%q, %k0, %v0, %none) {causal = 1 : i64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
+  return %o0, %k0, %v0 : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
