@@ -30,6 +30,9 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 -o "$dir/stories260K-kv-none-kvf32.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 --quantize=rtn4 --group-size 32 -o "$dir/stories260K-kv-rtn4-g32-kvf32.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" -o "$dir/stories260K-none.bin"
+  # An FP8 KV cache (calibrated per-head scales): its appends and attention run on the host for now.
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=fp8 --calib "$calib" --calib-samples 16 \
+    -o "$dir/fallback-stories260K-kv-fp8.bin"
   # Launches without a CUDA kernel run on the host: a model compiled for the CPU, and the decomposed graph (pow...).
   "$BIN/qopt" "$m/stories260K-kv.onnx" --tokenizer "$m/tok512.bin" -o "$dir/fallback-stories260K-kv-cpu.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" --raise=false -o "$dir/fallback-stories260K-unraised.bin"
