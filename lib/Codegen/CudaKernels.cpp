@@ -559,9 +559,10 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
         warps *= 2;
     if (tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4 || tune.tiles == 8)
       rt = static_cast<int>(tune.tiles);
-    if (tune.warps > 0 && (tune.warps & (tune.warps - 1)) == 0 &&
-        tune.warps <= qGemvMmaMaxWarps(rt, static_cast<int>(mt), norm))
+    const int maxWarps = qGemvMmaMaxWarps(rt, static_cast<int>(mt), norm);
+    if (tune.warps > 0 && (tune.warps & (tune.warps - 1)) == 0 && tune.warps <= maxWarps)
       warps = tune.warps;
+    warps = std::min(warps, maxWarps); // the rule's warps under tuned tiles: within the reduction's shared memory
     // A chunk in one group: its scale applied to the float32 products (tune groups=-1: to the float16 weights).
     const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0) && tune.groups >= 0;
     s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +

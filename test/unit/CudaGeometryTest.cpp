@@ -144,6 +144,28 @@ TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
   }
 }
 
+// Tuned tiles per warp keep the warps within what the kernel's reduction holds: 8 tiles of 16 rows of x reduce
+// over at most 8 warps, where the rule would give 16 at 2 tiles.
+TEST(CudaGeometry, TunedTilesBoundTheWarps) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 128);
+  cg::LaunchDesc d;
+  d.family = "matmul_q";
+  d.attrs = &attrs;
+  d.inputs = {{DType::F32, {16, 14336}}, {DType::U8, {4096, 7168}}, {DType::F32, {4096, 112}},
+              {DType::U8, {4096, 112}}};
+  d.results = {{DType::F32, {16, 4096}}};
+  cg::GemvTuning tune;
+  tune.tiles = 8;
+  d.tuning = &tune;
+  cg::CudaKernel k;
+  std::string why;
+  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  EXPECT_EQ(k.geometry.block, 256u) << k.source;
+  EXPECT_EQ(k.geometry.colsPerBlock, 128u) << k.source;
+}
+
 // One row of float16 weights (qGemvHalf): Llama-3-8B's decode products and its lm_head take 2 pairs of rows per
 // warp and 2 warps splitting K (the layout measured fastest, or within 2% of it, at every shape on the H200), x
 // rounded to float16 in the layers and as float16 hi + lo in the output head (the trailing 1); a layer whose blocks
