@@ -402,6 +402,36 @@ int qGemvMmaMaxWarps(int rt, int mt, bool norm) {
   return slotBytes * 8 <= 40960 ? 16 : slotBytes * 4 <= 40960 ? 8 : 4;
 }
 
+// qGemvStaged's layout for a product of `tiles` 16-row weight tiles, `chunks` 4-word chunks of K (`steps` k-steps
+// each) and `mt` tiles of 8 rows of x, or warps = 0 where qGemvMma takes it: blocks of `warps` warps with `tiles`
+// tiles each, K in `slices` (a cluster's blocks), rings of `stages` chunks per warp; its dynamic shared memory: x's
+// float16 fragments of a slice (32 bytes per chunk, k-step and row of x), the rings (1 KB per tile and chunk) and
+// the rows' sums of squares.
+struct StagedGemvGeometry {
+  int warps = 0, tiles = 2, slices = 1, stages = 2;
+  int64_t sharedBytes = 0;
+};
+StagedGemvGeometry stagedGemvGeometry(int64_t tiles, int64_t chunks, int64_t mt, int steps, const GemvTuning &tune) {
+  StagedGemvGeometry g;
+  if (tune.staged < 0 || (tune.staged == 0 && (mt < 2 || tiles < 64)))
+    return g;
+  g.warps = tune.warps == 4 || tune.warps == 8 || tune.warps == 16 ? tune.warps : 16;
+  g.tiles = tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4 ? tune.tiles : 2;
+  g.stages = tune.batch >= 2 && tune.batch <= 4 ? tune.batch : 2;
+  // Slices (1, 2, 4 or 8, each of at least 2 chunks) for at most one block per SM.
+  const int64_t blocks = (tiles + g.warps * g.tiles - 1) / (g.warps * g.tiles);
+  g.slices = 1;
+  while (g.slices < 8 && blocks * g.slices * 2 <= kGemvSms && chunks >= 4 * g.slices)
+    g.slices *= 2;
+  if (tune.slices >= 1 && tune.slices <= 8)
+    g.slices = tune.slices;
+  const int64_t sliceChunks = (chunks + g.slices - 1) / g.slices;
+  g.sharedBytes = sliceChunks * steps * 8 * mt * 32 + int64_t{g.warps} * g.stages * g.tiles * 1024 + 8 * mt * 4;
+  if (g.sharedBytes > (200 << 10))
+    g.warps = 0; // K too deep for the slices: qGemvMma
+  return g;
+}
+
 // matmul_q, matmul_q_split (`split`) and matmul_q_gated (`gated`: one result, act(gate) * up).
 bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool gated) {
   const OperandDesc &x = l.inputs[0], &w = l.inputs[1];
@@ -539,6 +569,34 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.minBlocks = rg.blocksPerSm;
       return true;
     }
+    // A chunk in one group: its scale applied to the float32 products (tune groups=-1: to the float16 weights).
+    const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0) && tune.groups >= 0;
+    const std::string operands = std::to_string(bits) + ", " + std::to_string(mt) + ", " +
+                                 std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
+                                 (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
+                                 (scaleAfter ? "true" : "false");
+    // 9-16 rows of x on 64+ tiles: qGemvStaged (tune staged=1/-1 forces either; tiles, warps, ks and batch set its
+    // layout). Measured on the H200 (bench/gpu, int4 g128, 16 rows; torch int4pack ~69-70 us in the same call):
+    // K=4096 N=14336 29.5 -> 20.7 us, K=14336 N=4096 43.1 -> 32.1 us against qGemvMma; at 4 rows it is no faster
+    // (16.9 against 16.5 us at best), and 26.5 against 19.5 us where its 512-row blocks leave SMs idle.
+    const StagedGemvGeometry sg = stagedGemvGeometry(tiles, chunks, mt, wordK / 4, tune);
+    if (sg.warps) {
+      s.body = splitsLiteral(splits) + " qGemvStaged<" + operands +
+               trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {sg.tiles, 2}, {sg.slices, 1},
+                             {sg.stages, 2}}) +
+               ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
+      s.geometry.block = static_cast<uint32_t>(32 * sg.warps);
+      s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
+      s.geometry.colsPerBlock = static_cast<uint32_t>(16 * sg.tiles * sg.warps);
+      s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+      s.geometry.gridY = static_cast<uint32_t>(sg.slices);
+      s.geometry.sharedBytes = static_cast<uint32_t>(sg.sharedBytes);
+      s.geometry.geometryOperand = 0;
+      s.clusterY = sg.slices > 1 ? sg.slices : 0;
+      // Registers capped at 128 (16 warps per SM, the blocks of 2 tiles per warp fit) unless tuned.
+      s.minBlocks = tune.blocksPerSm > 0 ? tune.blocksPerSm : sg.tiles <= 2 ? 16 / sg.warps : 0;
+      return true;
+    }
     // Tiles of 16 weight rows per warp over the same x pairs (tune `tiles`: 1, 2, 4 or 8): as many as leave about
     // one block per SM (4 or 2), the block's warps splitting K about 8 chunks each (up to 16 warps); small
     // matrices keep one tile per warp, warps up to 8 while the GPU has fewer than 16 per SM and each keeps 2
@@ -563,12 +621,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     if (tune.warps > 0 && (tune.warps & (tune.warps - 1)) == 0 && tune.warps <= maxWarps)
       warps = tune.warps;
     warps = std::min(warps, maxWarps); // the rule's warps under tuned tiles: within the reduction's shared memory
-    // A chunk in one group: its scale applied to the float32 products (tune groups=-1: to the float16 weights).
-    const bool scaleAfter = !half && (perTensor || group == K || group % chunkK == 0) && tune.groups >= 0;
-    s.body = splitsLiteral(splits) + " qGemvMma<" + std::to_string(bits) + ", " + std::to_string(mt) + ", " +
-             std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
-             (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
-             (scaleAfter ? "true" : "false") +
+    s.body = splitsLiteral(splits) + " qGemvMma<" + operands +
              trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}}) + ">(p, splits, " +
              std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);

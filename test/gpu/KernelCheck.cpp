@@ -10,8 +10,8 @@
 //                                                 prints the linear ones next to PyTorch's)
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
-//                                                 compiler's (any subset, also groups=G, wt=V, exact=E; repeat
-//                                                 --tune to compare several)
+//                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
+//                                                 staged=S, ks=K; repeat --tune to compare several)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -58,6 +58,7 @@ struct Case {
   // decline and run its generated kernel), 2 after a plain launch grew the scratch (the library inside the graph).
   int captured = 0;
   bool outputHead = false; // generated as a model's output head (one row of float16 weights: x as hi + lo)
+  cg::GemvTuning tune = {}; // the matrix-vector kernels' choices when no --tune is given
 };
 
 Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
@@ -509,6 +510,47 @@ std::vector<Case> cases() {
   deep.inputs = {f32({17, 12288}), bytes(DType::U8, {3700, 6144}, 0, 255), positiveF32({3700, 96}),
                  bytes(DType::U8, {3700, 96}, 0, 15)};
   add(deep);
+  // The compiler sends the products above of more than 8 rows to qGemvStaged (x split once per block, K in a
+  // cluster's slices), the others to qGemvMma: each also on the other kernel, and qGemvStaged's own corners: a
+  // last chunk of one word and a last slice of one chunk, 4 tiles per warp, 2 chunks in flight, float16 and FP8
+  // codes.
+  for (Case c : std::vector<Case>(out.end() - 5, out.end())) {
+    const bool staged = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back() > 8; // the rule's choice
+    c.name += staged ? " [qGemvMma]" : " [qGemvStaged]";
+    c.tune.staged = staged ? -1 : 1;
+    add(c);
+  }
+  Case odd{"matmul_q int4 g32 M=9 K=1056 N=2100 (staged, 5 slices of 9 chunks, one word past 8) +residual",
+           "matmul_q"};
+  odd.attrs.setInt("bits", 4);
+  odd.attrs.setInt("group_size", 32);
+  odd.inputs = {f32({9, 1056}), bytes(DType::U8, {2100, 528}, 0, 255), positiveF32({2100, 33}),
+                bytes(DType::U8, {2100, 33}, 0, 15), absent(), f32({9, 2100})};
+  odd.tune.staged = 1, odd.tune.slices = 5;
+  add(odd);
+  Case four = odd;
+  four.name = "matmul_q int4 g32 M=16 K=1056 N=2100 (staged, 4 tiles per warp, 2 chunks in flight, 3 slices)";
+  four.inputs[0] = f32({16, 1056}), four.inputs[5] = f32({16, 2100});
+  four.tune.tiles = 4, four.tune.batch = 2, four.tune.slices = 3, four.tune.warps = 4;
+  add(four);
+  Case halfW{"matmul_q f16 M=4 K=2048 N=1100 (staged)", "matmul_q"};
+  halfW.attrs.setInt("bits", 16);
+  halfW.inputs = {f32({4, 2048}), f16({1100, 2048})};
+  halfW.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+    for (size_t i = 0; i < b.size() / 2; ++i)
+      reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
+  };
+  halfW.tolerance = 4e-3;
+  halfW.tune.staged = 1;
+  add(halfW);
+  Case fp8W{"matmul_q fp8 e4m3 M=4 K=1024 N=1500 (staged)", "matmul_q"};
+  fp8W.attrs.setInt("bits", 8);
+  fp8W.attrs.setInt("group_size", 1024);
+  fp8W.inputs = {f32({4, 1024}), fp8Codes(DType::F8E4M3FN, {1500, 1024}), positiveF32({1500, 1})};
+  fp8W.tolerance = 4e-3;
+  fp8W.tune.staged = 1;
+  add(fp8W);
   for (int64_t style : {0, 1}) { // keys rotated as they are stored: 3 positions of 2 sequences at 5
     Case kr{"kv_append_rotary style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
     kr.attrs.setInt("axis", 2);
@@ -1201,12 +1243,14 @@ int main(int argc, char **argv) {
         const std::string key = item.substr(0, eq);
         int *field = key == "tiles" ? &t.tiles : key == "warps" ? &t.warps : key == "bps" ? &t.blocksPerSm
                      : key == "batch" ? &t.batch : key == "groups" ? &t.groups
-                     : key == "wt" ? &t.warpTiles : key == "exact" ? &t.exact : nullptr;
+                     : key == "wt" ? &t.warpTiles : key == "exact" ? &t.exact : key == "staged" ? &t.staged
+                     : key == "ks" ? &t.slices : nullptr;
         ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
       }
       if (!ok) {
-        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V,exact=E (any of them; 0 or "
-                             "absent: the compiler's choice; groups and exact 1 or -1) or default\n");
+        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V,exact=E,staged=S,ks=K (any "
+                             "of them; 0 or absent: the compiler's choice; groups, exact and staged 1 or -1) or "
+                             "default\n");
         return 2;
       }
       tunings.emplace_back(spec, t);
@@ -1230,7 +1274,7 @@ int main(int argc, char **argv) {
                            num::numElements(c.inputs[0].shape) == c.inputs[0].shape.back();
       if (halfRow && tuning.exact != 0) // qGemvHalf with x float32-accurate (1) or rounded (-1) everywhere
         tuned.tolerance = tuning.exact > 0 ? 2e-5 : 4e-3;
-      bool ok = runCase(tuned, arch, &tuning, rng, detail);
+      bool ok = runCase(tuned, arch, spec.empty() ? &c.tune : &tuning, rng, detail);
       const std::string name = spec.empty() ? c.name : c.name + " [" + spec + "]";
       std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.c_str());
       std::fflush(stdout);

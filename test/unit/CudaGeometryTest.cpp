@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdio>
 
 namespace cg = qopt::codegen;
@@ -109,39 +110,87 @@ TEST(CudaGeometry, LlamaDecodeProductsTakeTheMeasuredLayouts) {
   EXPECT_NE(k.source.find("qGemvRow<4, 1, 4, true, false>(p, splits, 32LL)"), std::string::npos) << k.source;
 }
 
-// A few rows of x (qGemvMma): warps take 4 tiles of 16 weight rows where that leaves about a block per SM (Llama's
-// 4096 x 14336 matrices), else 2 (14336 x 4096), each warp about 8 chunks of K, up to 16 warps; a block of 16 warps
-// caps its registers (launch bounds) so that it launches; small matrices keep one tile per warp.
-TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
-  qopt::num::Attrs attrs;
+// A few rows of x on qGemvMma (up to 8 rows, smaller matrices, or by tuning): warps take 4 tiles of 16 weight rows
+// where that leaves about a block per SM (Llama's 4096 x 14336 matrices), else 2 (14336 x 4096), each warp about 8
+// chunks of K, up to 16 warps; a block of 16 warps caps its registers (launch bounds) so that it launches; small
+// matrices keep one tile per warp.
+cg::CudaKernel fewRowProduct(int64_t M, int64_t K, int64_t N, const cg::GemvTuning *tune = nullptr) {
+  static qopt::num::Attrs attrs;
   attrs.setInt("bits", 4);
   attrs.setInt("group_size", 128);
+  cg::LaunchDesc d;
+  d.family = "matmul_q";
+  d.attrs = &attrs;
+  d.inputs = {{DType::F32, {M, K}}, {DType::U8, {N, K / 2}}, {DType::F32, {N, K / 128}}, {DType::U8, {N, K / 128}}};
+  d.results = {{DType::F32, {M, N}}};
+  d.tuning = tune;
+  cg::CudaKernel k;
+  std::string why;
+  EXPECT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  return k;
+}
+
+TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
   struct Expect {
     int64_t M, K, N;
     unsigned block, cols;
     const char *call;
     bool bounds;
   };
+  cg::GemvTuning mma;
+  mma.staged = -1;
   for (const Expect &e :
        {Expect{16, 4096, 14336, 128, 64, "qGemvMma<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, 4>(", false},
         Expect{4, 4096, 14336, 128, 64, "qGemvMma<4, 1, 1, 4, true, false, true, -1, 0, 0, 0, 4>(", false},
         Expect{16, 14336, 4096, 512, 32, "qGemvMma<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, 2>(", true},
         Expect{3, 768, 288, 32, 16, "qGemvMma<4, 1, 1, 4, true, false, true>(", false}}) {
     SCOPED_TRACE("M=" + std::to_string(e.M) + " K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
-    cg::LaunchDesc d;
-    d.family = "matmul_q";
-    d.attrs = &attrs;
-    d.inputs = {{DType::F32, {e.M, e.K}}, {DType::U8, {e.N, e.K / 2}}, {DType::F32, {e.N, e.K / 128}},
-                {DType::U8, {e.N, e.K / 128}}};
-    d.results = {{DType::F32, {e.M, e.N}}};
-    cg::CudaKernel k;
-    std::string why;
-    ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+    const cg::CudaKernel k = fewRowProduct(e.M, e.K, e.N, e.M > 8 ? &mma : nullptr);
     EXPECT_NE(k.source.find(e.call), std::string::npos) << k.source;
     EXPECT_EQ(k.geometry.block, e.block) << k.source;
     EXPECT_EQ(k.geometry.colsPerBlock, e.cols) << k.source;
+    EXPECT_EQ(k.geometry.gridY, 1u) << k.source;
     EXPECT_EQ(k.source.find("__launch_bounds__(512, 1)") != std::string::npos, e.bounds) << k.source;
   }
+}
+
+// 9-16 rows of x on matrices of 64+ tiles (qGemvStaged): blocks of 16 warps with 2 tiles each (512 weight rows)
+// over x split once per block, K in the slices of a cluster (1, 2, 4 or 8) for at most one block per SM; dynamic
+// shared memory for a slice of x's fragments, the warps' rings of 2 chunks and the rows' sums of squares. K too
+// deep for 8 slices in 200 KB, and small matrices, stay on qGemvMma.
+TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
+  struct Expect {
+    int64_t M, K, N;
+    unsigned slices, shared;
+  };
+  for (const Expect &e : {Expect{16, 4096, 14336, 4, 8 * 4096 + 16 * 2 * 2 * 1024 + 64},
+                          Expect{12, 14336, 4096, 8, 14 * 4096 + 16 * 2 * 2 * 1024 + 64},
+                          Expect{16, 4096, 28672, 2, 16 * 4096 + 16 * 2 * 2 * 1024 + 64}}) {
+    SCOPED_TRACE("M=" + std::to_string(e.M) + " K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
+    const cg::CudaKernel k = fewRowProduct(e.M, e.K, e.N);
+    const std::string call = "qGemvStaged<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, 2, " +
+                             std::to_string(e.slices) + ">(";
+    EXPECT_NE(k.source.find(call), std::string::npos) << k.source;
+    EXPECT_NE(k.source.find("QOPT_CLUSTER_Y(" + std::to_string(e.slices) + ")"), std::string::npos) << k.source;
+    EXPECT_NE(k.source.find("__launch_bounds__(512, 1)"), std::string::npos) << k.source;
+    EXPECT_EQ(k.geometry.block, 512u) << k.source;
+    EXPECT_EQ(k.geometry.rowsPerBlock, 16u) << k.source;
+    EXPECT_EQ(k.geometry.colsPerBlock, 512u) << k.source;
+    EXPECT_EQ(k.geometry.gridY, e.slices) << k.source;
+    EXPECT_EQ(k.geometry.sharedBytes, e.shared) << k.source;
+  }
+  for (auto [M, K, N] : {std::array<int64_t, 3>{16, 65536, 4096}, {16, 768, 288}, {8, 4096, 14336}}) {
+    SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N));
+    const cg::CudaKernel k = fewRowProduct(M, K, N);
+    EXPECT_NE(k.source.find("qGemvMma<"), std::string::npos) << k.source;
+  }
+  cg::GemvTuning tune; // tuned: 4 rows, 8 warps of 4 tiles, 5 slices, 3 chunks in flight
+  tune.staged = 1, tune.warps = 8, tune.tiles = 4, tune.slices = 5, tune.batch = 3;
+  const cg::CudaKernel k = fewRowProduct(4, 4096, 14336, &tune);
+  EXPECT_NE(k.source.find("qGemvStaged<4, 1, 1, 4, true, false, true, -1, 0, 0, 0, 4, 5, 3>("), std::string::npos)
+      << k.source;
+  EXPECT_EQ(k.geometry.gridY, 5u) << k.source;
+  EXPECT_EQ(k.geometry.sharedBytes, 7u * 8 * 8 * 32 + 8 * 3 * 4 * 1024 + 32) << k.source;
 }
 
 // Tuned tiles per warp keep the warps within what the kernel's reduction holds: 8 tiles of 16 rows of x reduce
@@ -157,7 +206,7 @@ TEST(CudaGeometry, TunedTilesBoundTheWarps) {
               {DType::U8, {4096, 112}}};
   d.results = {{DType::F32, {16, 4096}}};
   cg::GemvTuning tune;
-  tune.tiles = 8;
+  tune.tiles = 8, tune.staged = -1;
   d.tuning = &tune;
   cg::CudaKernel k;
   std::string why;

@@ -644,6 +644,19 @@ __device__ __forceinline__ uint4 qLoadStream(const void *p) {
   return v;
 }
 
+__device__ __forceinline__ unsigned qSharedAddress(const void *p) {
+  unsigned a;
+  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
+  return a;
+}
+// 16 bytes from global to shared memory without registers (cp.async, sm_80 and later); `valid` false fills zeros.
+__device__ __forceinline__ void qCopyAsync16(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(qSharedAddress(dst)), "l"(src),
+               "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void qCopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
+template <int N> __device__ __forceinline__ void qCopyAsyncWait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+
 // A 16-byte word of weights (WK consecutive k of one row) as the A fragments (float16 pairs) of its WK / 4 mma
 // k-steps: step st takes the float16 pairs a0 = (w[p0], w[p1]) and a2 = (w[p2], w[p3]) at offsets `qMmaOffsets`
 // of the word, the same offsets at which x's pairs are formed, so the product sums the same k as the math (the
@@ -708,6 +721,63 @@ template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 co
   } else {
     const i64 n0 = colTile * 16;
     nr[0] = n0 + g < N ? n0 + g : N - 1, nr[1] = n0 + g + 8 < N ? n0 + g + 8 : N - 1;
+  }
+}
+
+// acc += a chunk's products scaled per weight row (SCALE_AFTER): C rows g (entries 0, 1) of tile t by s[t][0], rows
+// g + 8 (2, 3) by s[t][1]; `part` has a tile dimension of RT (or 1 where the scales went into the weights: unused).
+template <int RT, int MT, int P>
+__device__ __forceinline__ void qAddScaledParts(float (&acc)[RT][MT][4], const float (&part)[P][MT][4],
+                                                const float (&s)[RT][2]) {
+#pragma unroll
+  for (int t = 0; t < RT; ++t)
+#pragma unroll
+    for (int mt = 0; mt < MT; ++mt) {
+      const int pt = P == 1 ? 0 : t;
+      acc[t][mt][0] += part[pt][mt][0] * s[t][0], acc[t][mt][1] += part[pt][mt][1] * s[t][0];
+      acc[t][mt][2] += part[pt][mt][2] * s[t][1], acc[t][mt][3] += part[pt][mt][3] * s[t][1];
+    }
+}
+
+// A warp's results of a few-row product (qGemvMma, qGemvStaged): acc[t][mt] = C[weight row g, g + 8][x row 2q,
+// 2q + 1] of weight tile firstTile + t and x tile mt (rows m0 + 8 mt ..), stored by the warp's lanes: plain or
+// split (NSPLIT results), a residual added (RESID), or act(gate) * up (GATED).
+template <int RT, int MT, int NSPLIT, int OUT, int GATED, int RESID>
+__device__ __forceinline__ void qGemvMmaStore(const QParams &p, const QSplits<NSPLIT> &splits,
+                                              const float (&acc)[RT][MT][4], i64 firstTile, i64 m0, i64 M, i64 N,
+                                              int g, int q) {
+#pragma unroll
+  for (int t = 0; t < RT; ++t) {
+    const i64 tile = firstTile + t;
+    if (GATED >= 0) {
+      const i64 c = tile * 8 + g, width = N / 2;
+      if (c < width)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const i64 m = m0 + 8 * mt + 2 * q + e;
+            if (m < M)
+              qPtr<float>(p.t[OUT])[m * width + c] =
+                  qActivation<GATED < 0 ? 0 : GATED>(acc[t][mt][e]) * acc[t][mt][2 + e];
+          }
+    } else {
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const i64 n = tile * 16 + g + 8 * h;
+        if (n >= N)
+          continue;
+        const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const i64 m = m0 + 8 * mt + 2 * q + e, o = m * out.width + out.col;
+            if (m < M)
+              out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + acc[t][mt][2 * h + e] : acc[t][mt][2 * h + e];
+          }
+      }
+    }
   }
 }
 
@@ -862,14 +932,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         }
       }
       if (SCALE_AFTER)
-#pragma unroll
-        for (int t = 0; t < RT; ++t)
-#pragma unroll
-          for (int mt = 0; mt < MT; ++mt) {
-            const int pt = SCALE_AFTER ? t : 0;
-            acc[t][mt][0] += part[pt][mt][0] * sf[t][0], acc[t][mt][1] += part[pt][mt][1] * sf[t][0];
-            acc[t][mt][2] += part[pt][mt][2] * sf[t][1], acc[t][mt][3] += part[pt][mt][3] * sf[t][1];
-          }
+        qAddScaledParts(acc, part, sf);
     }
   }
   if (NORM) // row g's sum of squares over this warp's k: its 4 lanes' loads
@@ -919,40 +982,248 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           acc[t][mt][e] *= r, acc[t][mt][2 + e] *= r;
       }
     }
-  // acc[t][mt] = C[weight row g, g + 8][x row 2q, 2q + 1] of tile t and m tile mt.
+  qGemvMmaStore<RT, MT, NSPLIT, OUT, GATED, RESID>(p, splits, acc, colTile * RT, m0, M, N, g, q);
+}
+
+// matmul_q / matmul_q_split / matmul_q_gated for a few rows of x (decode at batch 2-16), x staged once per block in
+// shared memory: qGemvMma's products (a lane (g, q) takes word q of each 4-word chunk of weight rows g and g + 8
+// of its tiles and dequantizes it in registers to the mma's A fragments), but the block's W warps each take RT
+// tiles of their own over the same x, which the block splits once into float16 B fragments (its K slice, all its
+// rows): x crosses L2 once per 16 W RT weight rows instead of once per warp, and the loop reads only weights from
+// memory. The weights stream through a ring of S chunks per warp in shared memory (cp.async: S - 1 chunks in
+// flight while one is multiplied, without holding registers; the first S are issued before x is split), their
+// scales and zero points in registers S chunks ahead. K is split in KS slices: on sm_90 the KS blocks of a cluster
+// (grid y) take one slice each and the partial sums meet through distributed shared memory, warp w's results
+// summed in slice order and stored by the block of rank w % KS; elsewhere one block takes the slices one after the
+// other (the others return). x's fragments in shared memory: [chunk][k-step][x row][q] pairs of float16 pairs
+// (b0, b1), a warp's read of one (chunk, step, x tile) 256 contiguous bytes. Rows of x past M are zeros, as are
+// words past K. Operands, NORM (x enters as g * x; the sums of squares of a block's slice meet as its products do),
+// RESID and GATED as qGemvMma. Geometry: rows of t0 in tiles of 8 MT, cols N in tiles of 16 RT W, grid y = KS,
+// dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice), the rings (RT KB per
+// chunk and warp) and the rows' sums of squares (4 bytes each).
+template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2>
+__device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
+  constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, R = 8 * MT;
+  constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
+  constexpr int SLOTS = RT * MT * 4, STAGE = RT * 2 * 32; // words of a warp's chunk
+  static_assert(SLOTS * 32 * 4 <= S * STAGE * 16, "a warp's partial sums take its ring's place");
+  extern __shared__ __align__(16) unsigned char smem[];
+  const QTensor &xt = p.t[0], &wt = p.t[1];
+  const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
+  const int slices = QOPT_CLUSTERS ? KS : 1; // blocks sharing a tile's K
+  const unsigned rank = qClusterRank();
+  if (!QOPT_CLUSTERS && blockIdx.y != 0)
+    return;
+  i64 rowTile, colTile;
+  qTile(N, 16 * RT * warps, rowTile, colTile);
+  const i64 m0 = rowTile * R, firstTile = (colTile * warps + warp) * RT;
+  const i64 chunks = (K + CHUNK - 1) / CHUNK, sliceChunks = (chunks + KS - 1) / KS;
+  uint2 *xs = reinterpret_cast<uint2 *>(smem); // [sliceChunks][STEPS][R][4]
+  uint4 *ring = reinterpret_cast<uint4 *>(smem + sliceChunks * STEPS * R * 4 * sizeof(uint2)) + warp * S * STAGE;
+  float *red = reinterpret_cast<float *>(ring); // [SLOTS][32], in the warp's ring after its last chunk
+  float *ssBlock = reinterpret_cast<float *>(smem + sliceChunks * STEPS * R * 4 * sizeof(uint2) +
+                                             static_cast<i64>(warps) * S * STAGE * sizeof(uint4)); // [R]
+  const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
+  const i64 row0 = GATED >= 0 ? firstTile * 8 + g : firstTile * 16 + g;
+  const i64 tStride = GATED >= 0 ? 8 : 16, hStride = GATED >= 0 ? N / 2 : 8;
+  unsigned valid = 0;
 #pragma unroll
-  for (int t = 0; t < RT; ++t) {
-    const i64 tile = colTile * RT + t;
-    if (GATED >= 0) {
-      const i64 c = tile * 8 + g, width = N / 2;
-      if (c < width)
+  for (int t = 0; t < RT; ++t)
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
+    for (int h = 0; h < 2; ++h)
+      if (GATED >= 0 ? row0 + t * tStride < N / 2 : row0 + t * tStride + h * hStride < N)
+        valid |= 1u << (2 * t + h);
+  const u8 *wbase = qPtr<const u8>(wt) + row0 * rowBytes;
+  const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
+  const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
+  constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
+  const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
+  float acc[RT][MT][4];
+  if (NORM && lane == 0) // x row r's sum of squares over this block's slices, kept by the warp that splits it
+    for (int r = warp; r < R; r += warps)
+      ssBlock[r] = 0.0f;
 #pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const i64 m = m0 + 8 * mt + 2 * q + e;
-            if (m < M)
-              qPtr<float>(p.t[OUT])[m * width + c] =
-                  qActivation<GATED < 0 ? 0 : GATED>(acc[t][mt][e]) * acc[t][mt][2 + e];
-          }
-    } else {
+  for (int t = 0; t < RT; ++t)
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const i64 n = tile * 16 + g + 8 * h;
-        if (n >= N)
-          continue;
-        const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
+    for (int mt = 0; mt < MT; ++mt)
+      acc[t][mt][0] = acc[t][mt][1] = acc[t][mt][2] = acc[t][mt][3] = 0.0f;
+  // A chunk's scales and zero points: the row's, per word, or where a chunk lies in one scale group (SCALE_AFTER)
+  // shared by the row group's 4 lanes, lane q loading those of the group's rows (t, h) with 2 t + h = q + 4 j
+  // and passing them on by shuffles.
+  constexpr bool SHARED = SCALE_AFTER && !PER_TENSOR && BITS != 16;
+  constexpr int PAIRS = 2 * RT, PER = SHARED ? (PAIRS + 3) / 4 : PAIRS;
+  float sf[S][PER];
+  int zp[S][PER];
+  i64 c1 = 0;
+  // Chunk c of the warp's rows into ring stage `st` (words past K as zeros; rows past N and chunks past the slice
+  // not copied, never used), its scales and zero points into registers; one cp.async group per chunk, empty or not.
+  auto issue = [&](int st, i64 c) {
+    const i64 k = c * CHUNK + q * WK;
 #pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const i64 m = m0 + 8 * mt + 2 * q + e, o = m * out.width + out.col;
-            if (m < M)
-              out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + acc[t][mt][2 * h + e] : acc[t][mt][2 * h + e];
-          }
+    for (int i = 0; i < PAIRS; ++i) {
+      const int t = i >> 1, h = i & 1;
+      const bool row = c < c1 && (valid >> i & 1), ok = row && k < K;
+      if (row)
+        qCopyAsync16(ring + (st * PAIRS + i) * 32 + lane,
+                     wbase + (t * tStride + h * hStride) * rowBytes + (ok ? k : 0) / 2 * BYTES_PER_K2, ok);
+      if (BITS != 16 && !SHARED) {
+        const i64 gi = PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + k / group;
+        sf[st][i] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+        zp[st][i] = ZEROS && ok ? zeros[gi] : symZero;
       }
     }
+#pragma unroll
+    for (int j = 0; j < (SHARED ? PER : 0); ++j) {
+      const int i = q + 4 * j, t = i >> 1, h = i & 1;
+      const bool ok = i < PAIRS && c < c1 && (valid >> i & 1);
+      const i64 gi = ok ? (row0 + t * tStride + h * hStride) * groups + c * CHUNK / group : 0;
+      sf[st][j] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+      zp[st][j] = ZEROS && ok ? zeros[gi] : symZero;
+    }
+    qCopyAsyncCommit();
+  };
+  for (int s = static_cast<int>(rank); s < KS; s += slices) {
+    const i64 cs = sliceChunks * s, c0 = cs < chunks ? cs : chunks;
+    c1 = c0 + sliceChunks < chunks ? c0 + sliceChunks : chunks;
+    if (s != static_cast<int>(rank))
+      __syncthreads(); // the last slice's fragments are read
+#pragma unroll
+    for (int st = 0; st < S; ++st) // in flight while x is split
+      issue(st, c0 + st);
+    // x -> fragments: warp v splits rows v, v + warps, ..., its lanes a word (WK floats) each.
+    const i64 words = (c1 - c0) * 4;
+    for (int r = warp; r < R; r += warps) {
+      const i64 m = m0 + r;
+      const float *x = qPtr<const float>(xt) + (m < M ? m : 0) * K;
+      float part = 0.0f;
+      for (i64 wd = lane; wd < words; wd += 32) {
+        const i64 k0 = (c0 * 4 + wd) * WK;
+        const bool in = m < M && k0 < K;
+        float xv[WK];
+#pragma unroll
+        for (int f = 0; f < WK / 4; ++f) {
+          float4 v = in ? *reinterpret_cast<const float4 *>(x + k0 + 4 * f) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+          if (NORM) {
+            const float4 gv = in ? *reinterpret_cast<const float4 *>(gs + k0 + 4 * f) : make_float4(0, 0, 0, 0);
+            part += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+            v.x *= gv.x, v.y *= gv.y, v.z *= gv.z, v.w *= gv.w;
+          }
+          xv[4 * f] = v.x, xv[4 * f + 1] = v.y, xv[4 * f + 2] = v.z, xv[4 * f + 3] = v.w;
+        }
+#pragma unroll
+        for (int st = 0; st < STEPS; ++st) {
+          int o[4];
+          qMmaOffsets<BITS>(st, o);
+          xs[(((wd >> 2) * STEPS + st) * R + r) * 4 + (wd & 3)] =
+              make_uint2(qHalf2(xv[o[0]], xv[o[1]]), qHalf2(xv[o[2]], xv[o[3]]));
+        }
+      }
+      if (NORM) {
+        part = qWarpSum(part);
+        if (lane == 0)
+          ssBlock[r] += part;
+      }
+    }
+    __syncthreads();
+    for (i64 c = c0; c < c1; c += S) {
+#pragma unroll
+      for (int st = 0; st < S; ++st) {
+        if (c + st >= c1)
+          break;
+        qCopyAsyncWait<S - 1>(); // this chunk's group (S - 1 newer ones pending)
+        uint4 cw[RT][2];
+        float cf[RT][2];
+        QZero zz[RT][2] = {};
+        unsigned sc[RT][2] = {};
+#pragma unroll
+        for (int i = 0; i < PAIRS; ++i) {
+          const int t = i >> 1, h = i & 1, from = (lane & ~3) | (i & 3);
+          cw[t][h] = ring[(st * PAIRS + i) * 32 + lane];
+          if (BITS == 16) {
+            cf[t][h] = 1.0f;
+            continue;
+          }
+          cf[t][h] = SHARED ? __shfl_sync(0xffffffffu, sf[st][i >> 2], from) : sf[st][i % PER];
+          const int z = SHARED ? __shfl_sync(0xffffffffu, zp[st][i >> 2], from) : zp[st][i % PER];
+          zz[t][h] = qMmaZero<BITS>(z), sc[t][h] = qHalf2(cf[t][h], cf[t][h]);
+        }
+        issue(st, c + st + S); // (its own words, read above: no other lane's)
+        float part[SCALE_AFTER ? RT : 1][MT][4];
+#pragma unroll
+        for (int t = 0; t < (SCALE_AFTER ? RT : 1); ++t)
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+            part[t][mt][0] = part[t][mt][1] = part[t][mt][2] = part[t][mt][3] = 0.0f;
+        const uint2 *xc = xs + (c + st - c0) * STEPS * R * 4 + g * 4 + q;
+#pragma unroll
+        for (int ks = 0; ks < STEPS; ++ks) {
+          uint2 b[MT];
+#pragma unroll
+          for (int mt = 0; mt < MT; ++mt)
+            b[mt] = xc[(ks * R + 8 * mt) * 4];
+#pragma unroll
+          for (int t = 0; t < RT; ++t) {
+            unsigned a[4];
+            qMmaWeights<BITS, !SCALE_AFTER, FP8>(cw[t][0], ks, zz[t][0], sc[t][0], a[0], a[2]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8>(cw[t][1], ks, zz[t][1], sc[t][1], a[1], a[3]);
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt)
+              qMma16816(SCALE_AFTER ? part[SCALE_AFTER ? t : 0][mt] : acc[t][mt], a, b[mt].x, b[mt].y);
+          }
+        }
+        if (SCALE_AFTER)
+          qAddScaledParts(acc, part, cf);
+      }
+    }
+    qCopyAsyncWait<0>(); // the ring's last (empty or unused) copies landed before it is reused
   }
+  __syncwarp(); // every lane's last read of the ring before the partial sums take its place
+  // Partial sums to shared memory; warp w's, over the slices in order, to the block of rank w % KS, which stores
+  // them.
+  if (slices > 1) {
+#pragma unroll
+    for (int t = 0; t < RT; ++t)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          red[((t * MT + mt) * 4 + e) * 32 + lane] = acc[t][mt][e];
+  }
+  qClusterSync(); // (without clusters: slices == 1, nothing to meet)
+  if (warp % slices == static_cast<int>(rank)) {
+    if (slices > 1)
+#pragma unroll
+      for (int t = 0; t < RT; ++t)
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float *local = red + ((t * MT + mt) * 4 + e) * 32 + lane;
+            float sum = 0.0f;
+            for (int j = 0; j < slices; ++j)
+              sum += j == static_cast<int>(rank) ? acc[t][mt][e] : qClusterLoad(local, j);
+            acc[t][mt][e] = sum;
+          }
+    if (NORM) { // x row 8 mt + 2q + e's 1 / rms, its squares summed over the slices in order (complete since the
+                // barrier after the last split of x)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+          float total = 0.0f;
+          for (int j = 0; j < slices; ++j)
+            total += qClusterLoad(ssBlock + 8 * mt + 2 * q + e, j);
+          const float r = qInvRms(total, K, eps);
+#pragma unroll
+          for (int t = 0; t < RT; ++t)
+            acc[t][mt][e] *= r, acc[t][mt][2 + e] *= r;
+        }
+    }
+    qGemvMmaStore<RT, MT, NSPLIT, OUT, GATED, RESID>(p, splits, acc, firstTile, m0, M, N, g, q);
+  }
+  qClusterSync(); // the others have read this block's sums before it leaves
 }
 
 // matmul_q / matmul_q_split / matmul_q_gated for one row of x and float16 weights (decode), streaming the weights
@@ -1549,31 +1820,6 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // of the output (B * H) in tiles of G, grid y = the splits, 256 threads. ROT >= 0: rotary queries, as qAttention.
 // KV: the cache's element type (float, or unsigned short: float16).
 #define QOPT_DECODE_SPLITS 8
-__device__ __forceinline__ unsigned qClusterRank() {
-  unsigned r = 0;
-#if QOPT_CLUSTERS
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-#endif
-  return r;
-}
-__device__ __forceinline__ void qClusterSync() {
-#if QOPT_CLUSTERS
-  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-#endif
-}
-// A float of block `rank`'s shared memory at the address of `local` in this block's.
-__device__ __forceinline__ float qClusterLoad(const float *local, unsigned rank) {
-#if QOPT_CLUSTERS
-  unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local)), remote;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
-  float v;
-  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
-  return v;
-#else
-  return *local;
-#endif
-}
-
 template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
 __device__ void qDecodeAttention(const QParams &p, float scale) {
   constexpr int NT = 256, WARPS = NT / 32, CH = 128, Q4 = D / 4, GROUPS = NT / Q4;
@@ -1715,11 +1961,6 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
 // probabilities to float16 is the difference from the reference: float16-level agreement (q, k, v beyond the
 // float16 range become infinities). Geometry: planes of t0 (all dims but the last two) times its rows (S) in tiles
 // of 64; 128 threads.
-__device__ __forceinline__ unsigned qSharedAddress(const void *p) {
-  unsigned a;
-  asm("{ .reg .u64 t; cvta.to.shared.u64 t, %1; cvt.u32.u64 %0, t; }" : "=r"(a) : "l"(p));
-  return a;
-}
 // Four 8x8 float16 matrices from shared memory (lane i gives row i % 8 of matrix i / 8); TRANS: transposed.
 template <bool TRANS> __device__ __forceinline__ void qLdMatrix4(unsigned (&r)[4], const void *row) {
   if (TRANS)
@@ -1940,13 +2181,6 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
   qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
 }
 
-// 16 bytes from global to shared memory without registers (cp.async, sm_80 and later); `valid` false fills zeros.
-__device__ __forceinline__ void qCopyAsync16(void *dst, const void *src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(qSharedAddress(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void qCopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
-template <int N> __device__ __forceinline__ void qCopyAsyncWait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
 
 // Flash attention over a float16 KV cache (--kv-cache=f16): the operands of qFlashAttention with t1, t2 float16
 // [Bk, Hkv, C, D]. The cache's rows are copied into shared memory as they are (cp.async, two tiles in flight, no

@@ -112,6 +112,33 @@ __device__ float qBlockMax(float v, float *scratch /* 32 entries */) {
 #endif
 #define QOPT_CLUSTERS QOPT_SM90
 
+// This block's rank in its cluster, a barrier of the cluster's threads (ordering their shared memory writes before
+// the reads that follow), and a float of block `rank`'s shared memory at the address of `local` in this block's;
+// without clusters: rank 0, nothing, and the local float.
+__device__ __forceinline__ unsigned qClusterRank() {
+  unsigned r = 0;
+#if QOPT_CLUSTERS
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ void qClusterSync() {
+#if QOPT_CLUSTERS
+  asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ float qClusterLoad(const float *local, unsigned rank) {
+#if QOPT_CLUSTERS
+  unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local)), remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
+  float v;
+  asm volatile("ld.shared::cluster.f32 %0, [%1];" : "=f"(v) : "r"(remote) : "memory");
+  return v;
+#else
+  return *local;
+#endif
+}
+
 // Every wrapper's first statement. On sm_90 the runtime launches kernels with programmatic stream serialization
 // (when the module has qopt_waits_for_previous, kernels.cuh), so a kernel's launch is processed and its blocks
 // placed while the launch before it finishes: they wait here, before reading anything, for the grids they depend on

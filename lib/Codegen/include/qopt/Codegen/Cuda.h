@@ -39,6 +39,7 @@ struct OperandDesc {
 // (exact: 1 yes, -1 no, x rounded to float16; qGemvHalf).
 struct GemvTuning {
   int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0, groups = 0, warpTiles = 0, exact = 0;
+  int staged = 0, slices = 0; // a few rows of x: qGemvStaged (1) or qGemvMma (-1); K slices per product
 };
 
 struct LaunchDesc {
