@@ -94,6 +94,27 @@ Operand positiveF32(num::Shape s) {
           false};
 }
 Operand absent() { return {DType::F32, {}, nullptr, true}; }
+// A product of int4 codes with asymmetric groups of `group` (zero points), x [M, K] and N weight rows (a gated
+// product's gate and up rows stacked), the operands after those appended by the caller.
+Case int4Product(std::string name, std::string family, int64_t M, int64_t K, int64_t N, int64_t group) {
+  Case c{std::move(name), std::move(family)};
+  c.attrs.setInt("bits", 4);
+  c.attrs.setInt("group_size", group);
+  c.inputs = {f32({M, K}), bytes(DType::U8, {N, K / 2}, 0, 255), positiveF32({N, K / group}),
+              bytes(DType::U8, {N, K / group}, 0, 15)};
+  return c;
+}
+// Float16 weights, uniform in [-0.05, 0.05].
+Operand halfWeights(num::Shape s) {
+  return {DType::F16, std::move(s),
+          [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+            std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+            for (size_t i = 0; i < b.size() / 2; ++i)
+              reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
+          },
+          false};
+}
+
 // Random FP8 codes of every finite value (no NaN, no E5M2 infinity).
 Operand fp8Codes(DType code, num::Shape s) {
   return {code, std::move(s),
@@ -472,44 +493,31 @@ std::vector<Case> cases() {
   add(manyGated);
   // One row with K = 12288 (qGemvRow): 48 KB of x split in dynamic shared memory next to its static reductions,
   // past the 48 KB a function gets without asking.
-  Case deepRow{"matmul_q int4 g128 M=1 K=12288 N=40 (48 KB of shared x)", "matmul_q"};
-  deepRow.attrs.setInt("bits", 4);
-  deepRow.attrs.setInt("group_size", 128);
-  deepRow.inputs = {f32({1, 12288}), bytes(DType::U8, {40, 6144}, 0, 255), positiveF32({40, 96}),
-                    bytes(DType::U8, {40, 96}, 0, 15)};
-  add(deepRow);
+  add(int4Product("matmul_q int4 g128 M=1 K=12288 N=40 (48 KB of shared x)", "matmul_q", 1, 12288, 40, 128));
   // A few rows of x on layers wide enough for several 16-row tiles per warp (qGemvMma: 4 tiles where N / 64
   // blocks about fill the GPU, else 2; the last tile partial), with a norm and a residual fused, a gated product
   // (its last gate tile partial), int8 codes, and K deep enough for 16 warps (registers capped at 128).
   for (int64_t M : {3, 17}) {
-    Case wide{"matmul_q int4 g128 M=" + std::to_string(M) + " K=1536 N=7400 (4 tiles per warp) +norm +residual",
-              "matmul_q"};
-    wide.attrs.setInt("bits", 4);
-    wide.attrs.setInt("group_size", 128);
+    Case wide = int4Product("matmul_q int4 g128 M=" + std::to_string(M) +
+                                " K=1536 N=7400 (4 tiles per warp) +norm +residual",
+                            "matmul_q", M, 1536, 7400, 128);
     wide.attrs.setFloat("norm_epsilon", 1e-5);
-    wide.inputs = {f32({M, 1536}), bytes(DType::U8, {7400, 768}, 0, 255), positiveF32({7400, 12}),
-                   bytes(DType::U8, {7400, 12}, 0, 15), f32({1536}), f32({M, 7400})};
+    wide.inputs.insert(wide.inputs.end(), {f32({1536}), f32({M, 7400})});
     add(wide);
   }
-  Case wideGated{"matmul_q_gated int4 g64 M=5 K=1024 N=2x3700 (4 tiles per warp) +norm", "matmul_q_gated"};
-  wideGated.attrs.setInt("bits", 4);
-  wideGated.attrs.setInt("group_size", 64);
+  Case wideGated = int4Product("matmul_q_gated int4 g64 M=5 K=1024 N=2x3700 (4 tiles per warp) +norm",
+                               "matmul_q_gated", 5, 1024, 7400, 64);
   wideGated.attrs.setInt("activation", 0);
   wideGated.attrs.setFloat("norm_epsilon", 1e-5);
-  wideGated.inputs = {f32({5, 1024}), bytes(DType::U8, {7400, 512}, 0, 255), positiveF32({7400, 16}),
-                      bytes(DType::U8, {7400, 16}, 0, 15), f32({1024})};
+  wideGated.inputs.push_back(f32({1024}));
   add(wideGated);
   Case wide8{"matmul_q int8 channel M=6 K=1024 N=3688 (2 tiles per warp)", "matmul_q"};
   wide8.attrs.setInt("bits", 8);
   wide8.attrs.setInt("group_size", 1024);
   wide8.inputs = {f32({6, 1024}), bytes(DType::I8, {3688, 1024}, 0, 255), positiveF32({3688, 1})};
   add(wide8);
-  Case deep{"matmul_q int4 g128 M=17 K=12288 N=3700 (2 tiles per warp, 16 warps)", "matmul_q"};
-  deep.attrs.setInt("bits", 4);
-  deep.attrs.setInt("group_size", 128);
-  deep.inputs = {f32({17, 12288}), bytes(DType::U8, {3700, 6144}, 0, 255), positiveF32({3700, 96}),
-                 bytes(DType::U8, {3700, 96}, 0, 15)};
-  add(deep);
+  add(int4Product("matmul_q int4 g128 M=17 K=12288 N=3700 (2 tiles per warp, 16 warps)", "matmul_q", 17, 12288,
+                  3700, 128));
   // The compiler sends the products above of more than 8 rows to qGemvStaged (x split once per block, K in a
   // cluster's slices), the others to qGemvMma: each also on the other kernel, and qGemvStaged's own corners: a
   // last chunk of one word and a last slice of one chunk, 4 tiles per warp, 2 chunks in flight, float16 and FP8
@@ -520,12 +528,10 @@ std::vector<Case> cases() {
     c.tune.staged = staged ? -1 : 1;
     add(c);
   }
-  Case odd{"matmul_q int4 g32 M=9 K=1056 N=2100 (staged, 5 slices of 9 chunks, one word past 8) +residual",
-           "matmul_q"};
-  odd.attrs.setInt("bits", 4);
-  odd.attrs.setInt("group_size", 32);
-  odd.inputs = {f32({9, 1056}), bytes(DType::U8, {2100, 528}, 0, 255), positiveF32({2100, 33}),
-                bytes(DType::U8, {2100, 33}, 0, 15), absent(), f32({9, 2100})};
+  Case odd = int4Product("matmul_q int4 g32 M=9 K=1056 N=2100 (staged, 5 slices of 9 chunks, one word past 8) "
+                         "+residual",
+                         "matmul_q", 9, 1056, 2100, 32);
+  odd.inputs.insert(odd.inputs.end(), {absent(), f32({9, 2100})});
   odd.tune.staged = 1, odd.tune.slices = 5;
   add(odd);
   Case four = odd;
@@ -535,12 +541,7 @@ std::vector<Case> cases() {
   add(four);
   Case halfW{"matmul_q f16 M=4 K=2048 N=1100 (staged)", "matmul_q"};
   halfW.attrs.setInt("bits", 16);
-  halfW.inputs = {f32({4, 2048}), f16({1100, 2048})};
-  halfW.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
-    std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-    for (size_t i = 0; i < b.size() / 2; ++i)
-      reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
-  };
+  halfW.inputs = {f32({4, 2048}), halfWeights({1100, 2048})};
   halfW.tolerance = 4e-3;
   halfW.tune.staged = 1;
   add(halfW);
@@ -1046,13 +1047,7 @@ std::vector<Case> benchCases() {
       const std::string shape = " M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N);
       Case h{"f16" + shape, "matmul_q"};
       h.attrs.setInt("bits", 16);
-      h.inputs = {f32({M, K}), {DType::F16, {N, K},
-                                [](std::vector<uint8_t> &b, std::mt19937 &rng) {
-                                  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-                                  for (size_t i = 0; i < b.size() / 2; ++i)
-                                    reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
-                                },
-                                false}};
+      h.inputs = {f32({M, K}), halfWeights({N, K})};
       h.timed = 200;
       Case q{"int4 g128" + shape, "matmul_q"};
       q.attrs.setInt("bits", 4);
@@ -1098,12 +1093,7 @@ std::vector<Case> benchCases() {
       g.inputs = {f32({1, 4096}), bytes(DType::U8, {28672, 2048}, 0, 255), positiveF32({28672, 32}),
                   bytes(DType::U8, {28672, 32}, 0, 15)};
     } else {
-      g.inputs = {f32({1, 4096}), bytes(DType::F16, {28672, 4096}, 0, 0)};
-      g.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
-        std::uniform_real_distribution<float> d(-1.0f, 1.0f);
-        for (size_t i = 0; i < b.size() / 2; ++i)
-          reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
-      };
+      g.inputs = {f32({1, 4096}), halfWeights({28672, 4096})};
     }
     g.tolerance = 4e-3;
     g.timed = 200;

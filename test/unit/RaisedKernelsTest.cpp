@@ -377,10 +377,23 @@ TEST_P(RaisedKernels, AddNormEqualsTheTwoKernels) {
 INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32, DType::F64),
                          [](const auto &info) { return info.param == DType::F32 ? "f32" : "f64"; });
 
-// linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.
+// kv_append of x into `cache` at position `len`, in place (the runtime's KV state), by the reference kernel.
+void appendInPlace(Tensor &cache, const Tensor &x, const Tensor &len, const Attrs &attrs) {
+  Tensor out;
+  KernelArgs args;
+  args.inputs = {&cache, &x, &len};
+  args.outputs = {&out};
+  args.attrs = &attrs;
+  std::string err;
+  ASSERT_TRUE(inferShapes(*lookupFamily("kv_append"), args, err)) << err;
+  ASSERT_EQ(out.dtype, cache.dtype);
+  out.data = cache.data;
+  ASSERT_TRUE(lookupFamily("kv_append")->reference(args, err)) << err;
+}
+
 // A float16 KV cache (qopt-kv-state dtype=f16): kv_append stores float32 entries rounded to float16 (nearest even,
-// saturated to the largest finite half) and attention over it equals attention over a float32 cache holding those rounded values, bit for bit; a float16
-// cache takes no float64 entries and a float32 cache no float16 ones.
+// saturated to the largest finite half) and attention over it equals attention over a float32 cache holding those
+// rounded values, bit for bit; a float16 cache takes no float64 entries and a float32 cache no float16 ones.
 TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
   std::mt19937 rng(43);
   const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4;
@@ -388,18 +401,7 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
   Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
   Attrs axis2;
   axis2.setInt("axis", 2);
-  auto append = [&](Tensor &cache, const Tensor &x) {
-    Tensor out;
-    KernelArgs args;
-    args.inputs = {&cache, &x, &len.t};
-    args.outputs = {&out};
-    args.attrs = &axis2;
-    std::string err;
-    ASSERT_TRUE(inferShapes(*lookupFamily("kv_append"), args, err)) << err;
-    ASSERT_EQ(out.dtype, cache.dtype);
-    out.data = cache.data;
-    ASSERT_TRUE(lookupFamily("kv_append")->reference(args, err)) << err;
-  };
+  auto append = [&](Tensor &cache, const Tensor &x) { appendInPlace(cache, x, len.t, axis2); };
   const int64_t S = 3;
   Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3), v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
   k.t.as<float>()[1] = 7e4f; // past float16's range: saturated to +-65504, not infinite
@@ -458,16 +460,7 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
       Attrs attrs;
       attrs.setInt("axis", 2);
       attrs.setFloats("scales", scales);
-      Tensor out;
-      KernelArgs args;
-      args.inputs = {&cache, &x, &len.t};
-      args.outputs = {&out};
-      args.attrs = &attrs;
-      std::string err;
-      ASSERT_TRUE(inferShapes(*lookupFamily("kv_append"), args, err)) << err;
-      ASSERT_EQ(out.dtype, cache.dtype);
-      out.data = cache.data; // in place
-      ASSERT_TRUE(lookupFamily("kv_append")->reference(args, err)) << err;
+      appendInPlace(cache, x, len.t, attrs);
     };
     append(kc.t, k.t, kScales);
     append(vc.t, v.t, vScales);
@@ -514,6 +507,7 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
   }
 }
 
+// linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.
 TEST(RaisedKernelShapes, LinearSplitEqualsTheLayers) {
   std::mt19937 rng(41);
   Buffer x = randomBuffer(DType::F32, {3, 16}, rng, -2, 2);

@@ -724,6 +724,24 @@ template <bool GATED> __device__ __forceinline__ void qGemvRowPair(i64 N, i64 co
   }
 }
 
+// The weight rows lane group g of a few-row product's warp reads in its RT tiles from `firstTile` (qGemvMma,
+// qGemvStaged): row h of tile t is row0 + t tStride + h hStride, rows 16 tile + g + 8 h, or (GATED) gate channel
+// 8 tile + g and its up channel N / 2 + 8 tile + g. Rows past the matrix are skipped (bit 2 t + h of `valid`);
+// addresses are formed per load from one base, not kept per row (registers bound how many tiles a warp holds).
+template <int RT, bool GATED> struct QTileRows {
+  i64 row0, tStride, hStride;
+  unsigned valid = 0;
+  __device__ __forceinline__ QTileRows(i64 firstTile, i64 N, int g)
+      : row0(GATED ? firstTile * 8 + g : firstTile * 16 + g), tStride(GATED ? 8 : 16), hStride(GATED ? N / 2 : 8) {
+#pragma unroll
+    for (int t = 0; t < RT; ++t)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+        if (GATED ? row0 + t * tStride < N / 2 : row0 + t * tStride + h * hStride < N)
+          valid |= 1u << (2 * t + h);
+  }
+};
+
 // acc += a chunk's products scaled per weight row (SCALE_AFTER): C rows g (entries 0, 1) of tile t by s[t][0], rows
 // g + 8 (2, 3) by s[t][1]; `part` has a tile dimension of RT (or 1 where the scales went into the weights: unused).
 template <int RT, int MT, int P>
@@ -814,18 +832,9 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   qTile(N, 16 * RT, rowTile, colTile);
   const i64 m0 = rowTile * (8 * MT);
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
-  // Row h of tile t is row0 + t tStride + h hStride: rows 16 tile + g + 8 h, or (gated) gate channel 8 tile + g
-  // and its up channel N / 2 + 8 tile + g. Rows past the matrix are skipped (bit 2 t + h of `valid`); addresses
-  // are formed per load from one base, not kept per row (registers bound how many tiles a warp holds).
-  const i64 row0 = GATED >= 0 ? colTile * RT * 8 + g : colTile * RT * 16 + g;
-  const i64 tStride = GATED >= 0 ? 8 : 16, hStride = GATED >= 0 ? N / 2 : 8;
-  unsigned valid = 0;
-#pragma unroll
-  for (int t = 0; t < RT; ++t)
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-      if (GATED >= 0 ? row0 + t * tStride < N / 2 : row0 + t * tStride + h * hStride < N)
-        valid |= 1u << (2 * t + h);
+  const QTileRows<RT, (GATED >= 0)> rows(colTile * RT, N, g);
+  const i64 row0 = rows.row0, tStride = rows.tStride, hStride = rows.hStride;
+  const unsigned valid = rows.valid;
   const u8 *wbase = qPtr<const u8>(wt) + row0 * rowBytes;
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
@@ -1026,15 +1035,9 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   float *ssBlock = reinterpret_cast<float *>(smem + sliceChunks * STEPS * R * 4 * sizeof(uint2) +
                                              static_cast<i64>(warps) * S * STAGE * sizeof(uint4)); // [R]
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
-  const i64 row0 = GATED >= 0 ? firstTile * 8 + g : firstTile * 16 + g;
-  const i64 tStride = GATED >= 0 ? 8 : 16, hStride = GATED >= 0 ? N / 2 : 8;
-  unsigned valid = 0;
-#pragma unroll
-  for (int t = 0; t < RT; ++t)
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-      if (GATED >= 0 ? row0 + t * tStride < N / 2 : row0 + t * tStride + h * hStride < N)
-        valid |= 1u << (2 * t + h);
+  const QTileRows<RT, (GATED >= 0)> rows(firstTile, N, g);
+  const i64 row0 = rows.row0, tStride = rows.tStride, hStride = rows.hStride;
+  const unsigned valid = rows.valid;
   const u8 *wbase = qPtr<const u8>(wt) + row0 * rowBytes;
   const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
