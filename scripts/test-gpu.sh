@@ -26,6 +26,10 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8w -o "$dir/stories260K-kv-fp8w.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8w --fp8-format=e5m2 -o "$dir/stories260K-kv-fp8w-e5m2.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=awq4 --group-size 32 --calib "$calib" -o "$dir/stories260K-kv-awq4-g32.bin"
+  # W8A8 FP8: x rounded to FP8 in the kernels (static calibrated scales, and per-row scales).
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8 --calib "$calib" --calib-samples 16 \
+    -o "$dir/stories260K-kv-fp8-static.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8 --act-scale=dynamic -o "$dir/stories260K-kv-fp8-dynamic.bin"
   # The models above keep a float16 KV cache (a CUDA target's default); these two a float32 one.
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 -o "$dir/stories260K-kv-none-kvf32.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 --quantize=rtn4 --group-size 32 -o "$dir/stories260K-kv-rtn4-g32-kvf32.bin"

@@ -1,6 +1,9 @@
 """PyTorch's linear layers at the shapes of qopt-gpu-kernel-check --bench (Llama-3-8B's K/N at decode batch sizes):
 fp16 F.linear and torch's int4 weight-only kernel (_weight_int4pack_mm, g128, bf16), each timed as the median of
-CUDA-event measurements over 200 back-to-back calls. Prints one line per shape. Needs torch with CUDA.
+CUDA-event measurements over 200 back-to-back calls; and at prompt sizes (M = 2048, 4096; K=4096, N=14336) fp16
+F.linear next to torch._scaled_mm on FP8 E4M3 operands with a scale per row of x and per weight channel (results in
+bfloat16 and in float32, as qopt's products write them), plus torch's own rounding of x to FP8 per row. Prints one
+line per shape. Needs torch with CUDA.
 
     python3 bench/gpu/gemm_torch.py
 """
@@ -51,6 +54,31 @@ def main():
                 int4 = "n/a (%s)" % type(e).__name__
             print("torch M=%d K=%d N=%d: fp16 F.linear %.2f us (%.0f GB/s of weights), int4pack g128 %s" %
                   (M, K, N, fp16, N * K * 2 / fp16 * 1e-3, int4))
+    for M in (2048, 4096):
+        fp8_prompt(M, 4096, 14336)
+
+
+def fp8_prompt(M, K, N):
+    x = torch.randn(M, K, dtype=torch.float16, device="cuda")
+    w = torch.randn(N, K, dtype=torch.float16, device="cuda") * 0.05
+    fp16 = timed(lambda: F.linear(x, w), reps=20)
+    e4m3 = torch.float8_e4m3fn
+
+    def quantize(t):  # per row: max |row| / 448
+        s = t.abs().amax(dim=1, keepdim=True).float().clamp(min=1e-12) / 448.0
+        return (t.float() / s).clamp(-448.0, 448.0).to(e4m3), s
+
+    xq, sx = quantize(x)
+    wq, sw = quantize(w)
+    line = "torch M=%d K=%d N=%d: fp16 F.linear %.2f us" % (M, K, N, fp16)
+    for out in (torch.bfloat16, torch.float32):
+        try:
+            us = timed(lambda: torch._scaled_mm(xq, wq.t(), scale_a=sx, scale_b=sw.t(), out_dtype=out), reps=20)
+            line += ", _scaled_mm rowwise -> %s %.2f us" % (str(out).replace("torch.", ""), us)
+        except Exception as e:  # a combination this torch lacks
+            line += ", _scaled_mm rowwise -> %s n/a (%s)" % (str(out).replace("torch.", ""), type(e).__name__)
+    line += ", x to FP8 per row %.2f us" % timed(lambda: quantize(x), reps=20)
+    print(line)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@
 # Environment: QOPT_BENCH_REPEAT (3), QOPT_BENCH_PREFILL_REPEAT (2), QOPT_BENCH_STEPS (which of "make compile qrun torch" to run; all),
 # QOPT_BENCH_EXTRA (1: also decode without programmatic dependent launch and the per-kernel profiles; 0: not),
 # QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan every entry for the
-# whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); a name
-# ending in +kvf32 or +kvf16 compiles the same with that --kv-cache, float16 by default).
+# whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); fp8 is W8A8
+# FP8 with per-row activation scales (--quantize=fp8 --act-scale=dynamic: a random model has no calibration text),
+# fp8w FP8 weights under 16-bit activations; a name ending in +kvf32 or +kvf16 compiles the same with that
+# --kv-cache, float16 by default), QOPT_BENCH_DISCARD (1: each model compiled, run and deleted before the next, for
+# a disk that holds the ONNX model and one model.bin, not all of them).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -38,8 +41,8 @@ if step make; then
   stamp "writing the model"
   python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence 2048 -o "$WORK/llama8b.onnx"
 fi
-if step compile; then
-  for m in $MODELS; do # one after the other: each holds its model's weights in memory
+compile() {
+    local m="$1" args
     stamp "compiling $m"
     # The session's arena is its largest entry's: bounding the all-logits entry (a 2048 x 128256 float32 result)
     # to 512 tokens leaves prefill_last's 2048-token plan the largest; the -512 variants chunk prompts too.
@@ -50,22 +53,21 @@ if step compile; then
       rtn4-full) args=(--quantize=rtn4 --group-size 128) ;;
       f16-512) args=(--quantize=none --max-dim sequence=512) ;;
       rtn4-512) args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512) ;;
+      fp8) args=(--quantize=fp8 --act-scale=dynamic --max-dim prefill:sequence=512) ;;
+      fp8w) args=(--quantize=fp8w --max-dim prefill:sequence=512) ;;
       *) echo "unknown model $m" >&2; exit 2 ;;
     esac
     [[ $m == *+kvf* ]] && args+=(--kv-cache="${m##*+kv}")
     /usr/bin/time -f "qopt $m: %e s, %M KiB max resident" \
       "$BIN/qopt" "$WORK/llama8b.onnx" --target=cuda:sm_90a "${args[@]}" --time -o "$WORK/$m.bin" 2>&1 |
       grep -v '^qopt:   qopt-\|^qopt:   canonicalize\|^qopt:   cse'
-  done
-  ls -l "$WORK"/*.bin
-  rm -f "$WORK/llama8b.onnx" "$WORK/llama8b.onnx.data" # 32 GB: the disk holds it or both model.bin files
-fi
-if step qrun; then
-  for m in $MODELS; do
+}
+run() {
+    local m="$1"
     stamp "qrun $m"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
-    [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && continue
+    [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && return
     # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).
     QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT" |
       grep '^decode' | sed 's/^/QRT_PDL=0 /'
@@ -76,7 +78,27 @@ if step qrun; then
     # row per kernel and shapes.
     QRT_PROFILE=shapes QRT_PROFILE_WARMUP=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
       2>&1 | grep -A24 "entry 'prefill" | head -25
+}
+if [ "${QOPT_BENCH_DISCARD:-0}" = 1 ] && step compile && step qrun; then
+  for m in $MODELS; do
+    compile "$m"
+    run "$m"
+    rm -f "$WORK/$m.bin"
   done
+  rm -f "$WORK/llama8b.onnx" "$WORK/llama8b.onnx.data"
+else
+  if step compile; then
+    for m in $MODELS; do # one after the other: each holds its model's weights in memory
+      compile "$m"
+    done
+    ls -l "$WORK"/*.bin
+    rm -f "$WORK/llama8b.onnx" "$WORK/llama8b.onnx.data" # 32 GB: the disk holds it or both model.bin files
+  fi
+  if step qrun; then
+    for m in $MODELS; do
+      run "$m"
+    done
+  fi
 fi
 if step torch; then
   stamp "torch"

@@ -449,16 +449,22 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     return false;
   }
   const std::string eps = norm ? ", " + doubleLiteral(l.attrs->getFloat("norm_epsilon", 1e-5)) : "";
-  // FP8 weight codes (fp8w): the matrix-vector kernels, 1 E4M3FN, 2 E5M2; FP8 activations are not on the GPU yet.
+  // FP8 weight codes (fp8w): 1 E4M3FN, 2 E5M2. With FP8 activations (W8A8, act_fp8 1 static under act_scale, 2 a
+  // scale per row) x is rounded to the weights' format in the kernel that reads it: qGemvRow for one static row
+  // (decode), else qLinearQ; the runtime hands products of many rows to cuBLASLt's FP8 tensor cores.
   const int fp8 = bits == 8 && w.dtype == DType::F8E4M3FN ? 1 : bits == 8 && w.dtype == DType::F8E5M2 ? 2 : 0;
   if (bits == 8 && w.dtype != DType::I8 && !fp8) {
     why = "8-bit weight codes of an unknown format";
     return false;
   }
-  if (l.attrs->getInt("act_fp8", 0)) {
-    why = "FP8 activations (W8A8 FP8; no CUDA kernel yet: the launch runs on the host)";
+  const int64_t actFp8 = l.attrs->getInt("act_fp8", 0);
+  const double actScale = actFp8 == 1 ? l.attrs->getFloat("act_scale", 0.0) : 0.0;
+  if (actFp8 && (!fp8 || (actFp8 != 1 && actFp8 != 2) || (actFp8 == 1 && !(actScale > 0.0)))) {
+    why = "FP8 activations without FP8 weights or a valid act_scale";
     return false;
   }
+  // The kernels' trailing arguments: the norm's epsilon, then (FP8 activations) the static scale.
+  const std::string tail = !actFp8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
   if (l.attrs->getInt("act_int8", 0)) {
     why = "INT8 activations (W8A8; no CUDA kernel yet: the launch runs on the host)";
     return false;
@@ -494,21 +500,31 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // block when the launch has at most 8, else 16; its warps split K, as many as bring the warps in flight to about
   // 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
-  if (K % wordK == 0 && (half || perTensor || group % wordK == 0)) {
+  // FP8 activations take qGemvRow's float32 split of x (one row) or qLinearQ: not the float16 fragments of x
+  // that qGemvMma and qGemvStaged split.
+  const bool actRow = rowsIfStatic(x) == 1 && 4 * K <= (200 << 10) && !(l.tuning && l.tuning->exact < 0);
+  if (K % wordK == 0 && (half || perTensor || group % wordK == 0) && (!actFp8 || actRow)) {
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
     const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
     const GemvTuning tune = l.tuning ? *l.tuning : GemvTuning{};
     // tune exact=-1: one row of codes on qGemvMma too (x rounded to float16), for measuring it against qGemvRow.
     const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared && tune.exact >= 0;
-    if (staticRows == 1 && half) {
+    // One row of FP8 codes with a scale per channel (fp8w) takes qGemvRow (float32-accurate); tune half=1 gives it
+    // qGemvHalf's whole-row loads, x rounded to float16 as for float16 weights. Measured on the H200 (bench/gpu,
+    // E4M3 per channel): the plain products 21.7 / 19.9 us against qGemvRow's 21.7 / 21.7 (K=4096 N=14336, K=14336
+    // N=4096), but the Llama-3-8B fp8w decode step 3.34 -> 3.76 ms with every one-row product on qGemvHalf (its
+    // norm-fused and gated forms untuned for codes): not the default.
+    const bool fp8Half = fp8 && !actFp8 && (perTensor || group == K) && tune.half > 0 && tune.exact >= 0;
+    if (staticRows == 1 && (half || fp8Half)) {
       // qGemvHalf: 2 pairs of rows per warp (tune `tiles`: 1, 2 or 4) and 2 warps splitting K, more (up to 8)
       // where the blocks would leave the GPU's 132 SMs fewer than 2 warps each. Measured on the H200 (bench/gpu,
       // Llama-3-8B's one-row products, 1/2/4 pairs x 2-16 warps): 2 x 2 is the fastest or within 2% of it at every
       // shape (gate/up 55.9 us, down 29.3, q/k/v 14.0, o 9.6; 4 warps: 55.8, 31.5, 15.3, 11.9).
       const int rp = tune.tiles == 1 || tune.tiles == 4 ? static_cast<int>(tune.tiles) : 2;
       const bool exact = tune.exact > 0 || (tune.exact == 0 && l.outputHead);
-      const int64_t halfChunks = (K + 255) / 256, halfTiles = (w.shape[0] + 2 * rp - 1) / (2 * rp);
+      const int64_t halfChunks = (K + (fp8 ? 511 : 255)) / (fp8 ? 512 : 256);
+      const int64_t halfTiles = (w.shape[0] + 2 * rp - 1) / (2 * rp);
       int warps = halfChunks >= 2 ? 2 : 1;
       while (warps < 8 && halfTiles * warps < 2 * kGemvSms && halfChunks >= 2 * warps)
         warps *= 2;
@@ -532,7 +548,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       }
       s.body = splitsLiteral(splits) + " qGemvHalf<" + std::to_string(splits.size()) + ", " +
                std::to_string(l.inputs.size()) +
-               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}}) +
+               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}, {fp8, 0}}) +
                ">(p, splits" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps * wg);
       s.geometry.rowsPerBlock = 1;
@@ -558,8 +574,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
                trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
-                             {chunkGroups, 0}, {rg.warpTiles, 1}}) +
-               ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
+                             {chunkGroups, 0}, {rg.warpTiles, 1}, {actFp8, 0}}) +
+               ">(p, splits, " + std::to_string(group) + "LL" + tail + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
       s.geometry.colsPerBlock = static_cast<uint32_t>(16 * rg.tilesPerBlock * rg.warpTiles);
@@ -636,15 +652,16 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     return true;
   }
   if (gated) {
-    why = "a gated product of rows that are not 16-byte words (the matrix-vector kernels' layout)";
+    why = actFp8 ? "FP8 activations in a gated product of more than one row"
+                 : "a gated product of rows that are not 16-byte words (the matrix-vector kernels' layout)";
     return false;
   }
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}}) + ">(p, splits, " + std::to_string(group) + "LL" + eps +
-           ");";
+           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {actFp8, 0}}) + ">(p, splits, " + std::to_string(group) +
+           "LL" + tail + ");";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
   s.geometry.colsPerBlock = 256 / 32;

@@ -11,7 +11,7 @@
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
-//                                                 staged=S, ks=K; repeat --tune to compare several)
+//                                                 staged=S, ks=K, half=H; repeat --tune to compare several)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -186,6 +186,52 @@ std::vector<Case> cases() {
       o.attrs.setInt("group_size", 172);
       o.inputs = {f32({M, 172}), fp8Codes(code, {64, 172}), positiveF32({64, 1})};
       add(o);
+    }
+    // One row of FP8 codes tuned onto qGemvHalf (half=1): K in chunks of 512 codes, one partly past K.
+    if (M == 1)
+      for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
+        Case h{std::string("matmul_q fp8 ") + (code == DType::F8E4M3FN ? "e4m3" : "e5m2") +
+                   " channel M=1 K=1040 N=70 (qGemvHalf)",
+               "matmul_q"};
+        h.attrs.setInt("bits", 8);
+        h.attrs.setInt("group_size", 1040);
+        h.inputs = {f32({1, 1040}), fp8Codes(code, {70, 1040}), positiveF32({70, 1})};
+        h.tune.half = 1;
+        add(h);
+        Case g{h.name + " gated +norm", "matmul_q_gated"};
+        g.attrs = h.attrs;
+        g.attrs.setInt("activation", 0);
+        g.attrs.setFloat("norm_epsilon", 1e-5);
+        g.inputs = {f32({1, 1040}), fp8Codes(code, {140, 1040}), positiveF32({140, 1}), absent(), f32({1040})};
+        g.tune.half = 1;
+        add(g);
+      }
+    // W8A8 FP8 (act_fp8): x rounded to the weights' format, static (act_scale) or per row; at one row qGemvRow,
+    // else qLinearQ, and at 17 rows also cuBLASLt's FP8 tensor cores (E4M3; E5M2 products decline to the kernel).
+    for (int64_t act : {1, 2})
+      for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
+        if (act == 1 && code == DType::F8E5M2)
+          continue;
+        Case a{std::string("matmul_q fp8 ") + (code == DType::F8E4M3FN ? "e4m3" : "e5m2") +
+                   (act == 1 ? " act static" : " act dynamic") + " M=" + std::to_string(M),
+               "matmul_q"};
+        a.attrs.setInt("bits", 8);
+        a.attrs.setInt("group_size", 320);
+        a.attrs.setInt("act_fp8", act);
+        if (act == 1) // x in [-1, 1]: some values saturate at 448 * scale
+          a.attrs.setFloat("act_scale", 0.9 / 448.0);
+        a.inputs = {f32({M, 320}), fp8Codes(code, {130, 320}), positiveF32({130, 1})};
+        add(a);
+      }
+    {
+      // The same with the layer's norm fused in front (the norm then the rounding, as the reference).
+      Case a{"matmul_q fp8 e4m3 act dynamic +norm M=" + std::to_string(M), "matmul_q"};
+      a.attrs.setInt("bits", 8);
+      a.attrs.setInt("group_size", 256);
+      a.attrs.setInt("act_fp8", 2);
+      a.attrs.setFloat("norm_epsilon", 1e-5);
+      a.inputs = {f32({M, 256}), fp8Codes(DType::F8E4M3FN, {72, 256}), positiveF32({72, 1}), absent(), f32({256})};
+      add(a);
     }
     // float16 weights [N, K] (a GPU target's float layers), alone and split.
     auto halves = [](num::Shape shape) {
@@ -715,6 +761,29 @@ std::vector<Case> cases() {
   big.inputs = {f32({33, 1100}), bytes(DType::U8, {40000, 550}, 0, 255), positiveF32({40000, 11}),
                 bytes(DType::U8, {40000, 11}, 0, 15)};
   add(big);
+  // W8A8 FP8 at prompt sizes, split into three results (the weights' scales and the results' columns offset per
+  // result in cuBLASLt), and a decode step's gated product with its norm (qGemvRow rounding x after the norm).
+  for (int64_t act : {1, 2}) {
+    Case w{std::string("matmul_q_split fp8 e4m3 act ") + (act == 1 ? "static" : "dynamic") + " M=300 K=512",
+           "matmul_q_split"};
+    w.attrs.setInt("bits", 8);
+    w.attrs.setInt("group_size", 512);
+    w.attrs.setInt("act_fp8", act);
+    if (act == 1)
+      w.attrs.setFloat("act_scale", 1.0 / 448.0);
+    w.attrs.setInts("splits", {256, 64, 48});
+    w.inputs = {f32({300, 512}), fp8Codes(DType::F8E4M3FN, {368, 512}), positiveF32({368, 1})};
+    w.numOutputs = 3;
+    add(w);
+  }
+  Case fg{"matmul_q_gated fp8 e4m3 act dynamic +norm M=1 K=1024 N=2x300", "matmul_q_gated"};
+  fg.attrs.setInt("bits", 8);
+  fg.attrs.setInt("group_size", 1024);
+  fg.attrs.setInt("activation", 0);
+  fg.attrs.setInt("act_fp8", 2);
+  fg.attrs.setFloat("norm_epsilon", 1e-6);
+  fg.inputs = {f32({1, 1024}), fp8Codes(DType::F8E4M3FN, {600, 1024}), positiveF32({600, 1}), absent(), f32({1024})};
+  add(fg);
   // Products recorded as CUDA graphs (static entries of 2+ rows, e.g. batched decode): before any scratch exists
   // (the generated kernel) and after (cuBLASLt inside the graph).
   for (int mode : {1, 2}) {
@@ -732,9 +801,9 @@ std::vector<Case> cases() {
   }
   // Quantized and float16 products of 2+ rows round x (and dequantized weights) to float16 on the tensor cores, in
   // the generated kernel (qGemvMma) and in cuBLASLt alike: float16-level tolerance. One row of codes (qGemvRow,
-  // qLinearQ) is float32-accurate: the default tolerance. One row of float16 weights (qGemvHalf) rounds x to
-  // float16 in hidden layers (float16-level tolerance) and is float32-accurate as an output head (x as hi + lo):
-  // each such case runs both ways. Every product of 17+ rows also runs through cuBLASLt (and float16 weights'
+  // qLinearQ) is float32-accurate: the default tolerance. One row of float16 weights (or of FP8 codes tuned onto
+  // it, half=1) on qGemvHalf rounds x to float16 in hidden layers (float16-level tolerance) and is float32-accurate
+  // as an output head (x as hi + lo): each such case runs both ways. Every product of 17+ rows also runs through cuBLASLt (and float16 weights'
   // products of 2+ rows with QRT_CUBLASLT=require).
   const size_t generated = out.size();
   for (size_t i = 0; i < generated; ++i) {
@@ -742,7 +811,7 @@ std::vector<Case> cases() {
     if (c.family.rfind("matmul_q", 0) != 0)
       continue;
     const int64_t rows = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back();
-    if (rows == 1 && c.inputs[1].dtype == DType::F16) {
+    if (rows == 1 && (c.inputs[1].dtype == DType::F16 || c.tune.half > 0)) {
       Case head = c;
       head.name += " [output head]";
       head.outputHead = true;
@@ -1082,6 +1151,26 @@ std::vector<Case> benchCases() {
     f.timed = 200;
     out.push_back(f);
   }
+  // W8A8 FP8 (E4M3 per channel, x per row) at prompt sizes on cuBLASLt's FP8 tensor cores, next to float16 weights
+  // on cuBLASLt (x rounded to float16, the weights as stored): bench/gpu/gemm_torch.py times torch's F.linear and
+  // _scaled_mm with the same scales.
+  for (int64_t M : {2048, 4096}) {
+    const std::string shape = " M=" + std::to_string(M) + " K=4096 N=14336 [cuBLASLt]";
+    Case f{"fp8 e4m3 act dynamic" + shape, "matmul_q"};
+    f.attrs.setInt("bits", 8);
+    f.attrs.setInt("group_size", 4096);
+    f.attrs.setInt("act_fp8", 2);
+    f.inputs = {f32({M, 4096}), fp8Codes(DType::F8E4M3FN, {14336, 4096}), positiveF32({14336, 1})};
+    Case h{"f16" + shape, "matmul_q"};
+    h.attrs.setInt("bits", 16);
+    h.inputs = {f32({M, 4096}), halfWeights({14336, 4096})};
+    for (Case *c : {&f, &h}) {
+      c->tolerance = 4e-3;
+      c->cublas = "require";
+      c->timed = 20;
+      out.push_back(*c);
+    }
+  }
   // A decode step's gate/up product with its gated activation (matmul_q_gated: 2 x 14336 stacked rows), int4 g128
   // (qGemvRow, 4 tiles per block) and float16 (qGemvMma).
   for (int bits : {4, 16}) {
@@ -1234,13 +1323,13 @@ int main(int argc, char **argv) {
         int *field = key == "tiles" ? &t.tiles : key == "warps" ? &t.warps : key == "bps" ? &t.blocksPerSm
                      : key == "batch" ? &t.batch : key == "groups" ? &t.groups
                      : key == "wt" ? &t.warpTiles : key == "exact" ? &t.exact : key == "staged" ? &t.staged
-                     : key == "ks" ? &t.slices : nullptr;
+                     : key == "ks" ? &t.slices : key == "half" ? &t.half : nullptr;
         ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
       }
       if (!ok) {
-        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V,exact=E,staged=S,ks=K (any "
-                             "of them; 0 or absent: the compiler's choice; groups, exact and staged 1 or -1) or "
-                             "default\n");
+        std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V,exact=E,staged=S,ks=K,"
+                             "half=H (any of them; 0 or absent: the compiler's choice; groups, exact, staged and half "
+                             "1 or -1) or default\n");
         return 2;
       }
       tunings.emplace_back(spec, t);

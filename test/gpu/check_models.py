@@ -7,6 +7,12 @@ Per model: the perplexity of the first --eval-bytes of the eval text (CUDA withi
 CPU's), the first 64 greedily generated tokens (equal text), and no instruction left to the host (every launch has
 a CUDA kernel; for fallback-*.bin, some do not and run on the host). A model without a tokenizer (the Hugging Face exports) is checked by its greedy token ids from
 fixed prompt ids instead. Prints one line per check and `N passed, N failed` last; exits non-zero on a failure. Needs a GPU.
+
+Models that round activations or the KV cache to FP8 (a name with "-fp8" not followed by "w": W8A8 FP8, an FP8 KV
+cache) are held to --rounded-ppl-tolerance and their first --rounded-tokens tokens: the two backends sum products
+and attention in different orders, a value near a rounding boundary then takes the neighbouring FP8 code (a step of
+6-12%), and that difference grows through the layers (measured on the H200: W8A8 stories260K 6.5e-4 to 7.0e-4
+relative perplexity, its greedy texts parting after 40-50 tokens; the FP8 KV cache 2.7e-3).
 """
 import argparse
 import os
@@ -40,6 +46,8 @@ def main():
     ap.add_argument("--ppl-tolerance", type=float, default=1e-3)
     ap.add_argument("--prompt", default="Once upon a time")
     ap.add_argument("--tokens", type=int, default=64)
+    ap.add_argument("--rounded-ppl-tolerance", type=float, default=5e-3)
+    ap.add_argument("--rounded-tokens", type=int, default=16)
     ap.add_argument("models", nargs="+")
     args = ap.parse_args()
     with open(args.eval, "rb") as f:
@@ -62,6 +70,9 @@ def main():
         # fallback-*.bin: models with launches no CUDA kernel covers (compiled for the CPU, or ops without a
         # template), which must still agree with the CPU backend, those launches running on the host.
         expect_fallback = base.startswith("fallback-")
+        rounded = re.search(r"-fp8(?!w)", base) is not None
+        tolerance = args.rounded_ppl_tolerance if rounded else args.ppl_tolerance
+        tokens = args.rounded_tokens if rounded else args.tokens
         if not has_tokenizer(m):
             # A model without a tokenizer (the Hugging Face exports): greedy token ids from fixed prompt ids.
             outs = {}
@@ -95,17 +106,17 @@ def main():
             report(False, base + " perplexity", "a run failed: %s" % ppl)
         else:
             rel = abs(ppl["cuda"] - ppl["cpu"]) / ppl["cpu"]
-            report(rel <= args.ppl_tolerance, base + " perplexity",
+            report(rel <= tolerance, base + " perplexity",
                    "cpu %.6f cuda %.6f (rel %.2e)" % (ppl["cpu"], ppl["cuda"], rel))
         texts = {}
         for dev in ("cpu", "cuda"):
             rc, out, err = run([args.qrun, m, "--device=" + dev, "--generate", "--prompt", args.prompt,
-                                "--max-tokens", str(args.tokens)])
+                                "--max-tokens", str(tokens)])
             texts[dev] = out if rc == 0 else None
             if rc:
                 report(False, base + " generate on " + dev, err.strip()[-300:])
         if texts["cpu"] is not None and texts["cuda"] is not None:
-            report(texts["cpu"] == texts["cuda"], base + " greedy text (%d tokens)" % args.tokens,
+            report(texts["cpu"] == texts["cuda"], base + " greedy text (%d tokens)" % tokens,
                    "" if texts["cpu"] == texts["cuda"] else "cpu %r / cuda %r" % (texts["cpu"], texts["cuda"]))
     os.unlink(evalPath)
     print("%d passed, %d failed" % (passed, failed))

@@ -264,3 +264,59 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
     EXPECT_EQ(k.geometry.rowsPerBlock, 1u) << k.source;
   }
 }
+
+// FP8 codes per channel: W8A8 (act_fp8) rounds x in the kernel that reads it, qGemvRow at one row (the static scale
+// its last argument, the ACT template argument last) and qLinearQ above (never the float16 fragments of qGemvMma);
+// a gated product of several rows has no such kernel. fp8w's one row is qGemvRow unless tuned onto qGemvHalf.
+TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
+  auto product = [](int64_t M, int64_t act, bool gated, const cg::GemvTuning *tune, bool &ok, std::string &why) {
+    qopt::num::Attrs attrs;
+    attrs.setInt("bits", 8);
+    attrs.setInt("group_size", 4096);
+    attrs.setInt("activation", 0);
+    if (act)
+      attrs.setInt("act_fp8", act);
+    if (act == 1)
+      attrs.setFloat("act_scale", 0.25);
+    cg::LaunchDesc d;
+    d.family = gated ? "matmul_q_gated" : "matmul_q";
+    d.attrs = &attrs;
+    d.inputs = {{DType::F32, {M, 4096}}, {DType::F8E4M3FN, {1024, 4096}}, {DType::F32, {1024, 1}}};
+    d.results = {{DType::F32, {M, gated ? 512 : 1024}}};
+    d.tuning = tune;
+    cg::CudaKernel k;
+    ok = cg::instantiateCudaKernel(d, k, why);
+    return k.source;
+  };
+  bool ok = false;
+  std::string why;
+  std::string src = product(1, 1, false, nullptr, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
+  EXPECT_NE(src.find(", 1>(p, splits, 4096LL, 0.0, 0.25);"), std::string::npos) << src; // ACT 1, its scale
+  src = product(1, 2, true, nullptr, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
+  EXPECT_NE(src.find(", 2>(p, splits, 4096LL, 0.0, 0);"), std::string::npos) << src; // ACT 2
+  for (int64_t M : {3, 16, 64}) {
+    SCOPED_TRACE("M=" + std::to_string(M));
+    src = product(M, 2, false, nullptr, ok, why);
+    ASSERT_TRUE(ok) << why;
+    EXPECT_NE(src.find("qLinearQ<8, "), std::string::npos) << src;
+    EXPECT_EQ(src.find("qGemvMma"), std::string::npos) << src;
+    EXPECT_EQ(src.find("qGemvStaged"), std::string::npos) << src;
+  }
+  product(3, 2, true, nullptr, ok, why);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(why, "FP8 activations in a gated product of more than one row");
+  // fp8w: qGemvRow, or qGemvHalf with its FP8 argument (1: E4M3FN) last when tuned.
+  src = product(1, 0, false, nullptr, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
+  cg::GemvTuning half;
+  half.half = 1;
+  src = product(1, 0, false, &half, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvHalf<"), std::string::npos) << src;
+  EXPECT_NE(src.find(", 1>(p, splits);"), std::string::npos) << src;
+}

@@ -90,6 +90,45 @@ template <int FP8> __device__ __forceinline__ float qFp8ToFloat(u8 c) {
   return qHalfToFloat(static_cast<unsigned short>(((c & 0x80) << 8) | ((c & 0x7F) << 7))) * 256.0f;
 }
 
+// float32 -> an FP8 code (FP8 1: E4M3FN, 2: E5M2), rounded to nearest even and saturated to the format's largest
+// finite value (infinities too; NaN becomes the NaN code): lib/Numerics/Fp8.cpp's floatToFp8 with saturation, bit
+// for bit, in integer and exact float steps (sm_80 has no FP8 conversion instruction). The value in units of its
+// exponent's last mantissa place, a * 2^(MAN - e), is a power-of-two scaling (exact); rintf rounds it to even.
+template <int FP8> __device__ __forceinline__ u8 qFloatToFp8(float v) {
+  constexpr int MAN = FP8 == 2 ? 2 : 3, BIAS = FP8 == 2 ? 15 : 7, EMIN = 1 - BIAS, EMAX_FIELD = FP8 == 2 ? 31 : 15;
+  constexpr int MAX_CODE = FP8 == 2 ? 0x7B : 0x7E;
+  const unsigned bits = __float_as_uint(v), sign = (bits >> 24) & 0x80u;
+  const float a = fabsf(v);
+  if (a != a)
+    return static_cast<u8>(sign | 0x7Fu);
+  if (a == 0.0f)
+    return static_cast<u8>(sign);
+  int e = static_cast<int>((bits >> 23) & 0xFFu) - 127; // a's leading bit (a float subnormal: below EMIN anyway)
+  e = e < EMIN ? EMIN : e;
+  if (a > 3.0e38f) // infinity (and the largest floats, far above every format's range): saturated
+    return static_cast<u8>(sign | MAX_CODE);
+  int units = static_cast<int>(rintf(a * __uint_as_float(static_cast<unsigned>(127 + MAN - e) << 23)));
+  if (units == 2 << MAN) { // rounded up to the next binade
+    units = 1 << MAN;
+    ++e;
+  }
+  if (units < (1 << MAN)) // subnormal, or zero after rounding
+    return static_cast<u8>(sign | static_cast<unsigned>(units));
+  const int field = e + BIAS, code = (field << MAN) | (units - (1 << MAN));
+  return static_cast<u8>(sign | static_cast<unsigned>(field > EMAX_FIELD || code > MAX_CODE ? MAX_CODE : code));
+}
+
+// W8A8's activation rounding (matmul_q's act_fp8): v / scale to the FP8 code and back, times scale; the reference's
+// expression, so the same float. qActCode: the code's value alone (exact in float16; the products take it and
+// multiply by the scale at the end).
+template <int FP8> __device__ __forceinline__ float qActCode(float v, float scale) {
+  const u8 c = qFloatToFp8<FP8>(v / scale);
+  return (c & 0x7F) == 0x7F ? __int_as_float(0x7fffffff) : qFp8ToFloat<FP8>(c);
+}
+template <int FP8> __device__ __forceinline__ float qActRound(float v, float scale) {
+  return qActCode<FP8>(v, scale) * scale;
+}
+
 // float32 -> float16, rounded to nearest even, saturated to the largest finite half (NaN stays NaN).
 __device__ __forceinline__ unsigned short qFloatToHalf(float f) {
   if (!(fabsf(f) <= 65504.0f) && f == f)
@@ -456,15 +495,19 @@ template <int NSPLIT, int OUT> struct QSplitColumn {
 // Rows m0 .. m0 + ROWS of x [M, K], columns k0 .. k0 + kn, into shared memory (zeros past the ends), between
 // barriers so that the previous chunk's readers are done and the next chunk's see every write. With a norm scale
 // `g` ([K]), row r is normalized as rms_norm does, with its 1 / rms in inv[r].
-template <int ROWS, int KCHUNK>
+// ACT_FP8 (1 E4M3FN, 2 E5M2; W8A8): each value then rounded to FP8 under its row's scale xscale[r] (qActRound).
+template <int ROWS, int KCHUNK, int ACT_FP8 = 0>
 __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const float *x, i64 M, i64 K, i64 m0, i64 k0,
-                                           int kn, const float *g = nullptr, const float *inv = nullptr) {
+                                           int kn, const float *g = nullptr, const float *inv = nullptr,
+                                           const float *xscale = nullptr) {
   __syncthreads();
   for (int e = threadIdx.x; e < ROWS * KCHUNK; e += blockDim.x) {
     const int r = e / KCHUNK, k = e % KCHUNK;
     float v = m0 + r < M && k < kn ? x[(m0 + r) * K + k0 + k] : 0.0f;
     if (g && m0 + r < M && k < kn)
       v = g[k0 + k] * (v * inv[r]);
+    if (ACT_FP8)
+      v = qActRound<ACT_FP8 ? ACT_FP8 : 1>(v, xscale[r]);
     xs[r][k] = v;
   }
   __syncthreads();
@@ -479,6 +522,24 @@ __device__ float qBlockInvRms(const float *x, i64 K, double eps) {
     ss += static_cast<double>(x[k]) * x[k];
   ss = qBlockSum(ss, scratch);
   return qInvRms(ss, K, eps);
+}
+
+// One row's factors before a W8A8 product quantizes it (matmul_q's act_fp8; the whole block calls it, every thread
+// gets both): with NORM its 1 / rms (g its norm scale), and the FP8 scale, ACT 1 the static `actScale`, 2 max |x|
+// (of x normalized as qStageRows does it) / the format's largest value, 1 for a row of zeros, as the reference.
+template <int FP8, int ACT, int NORM>
+__device__ void qRowActScale(const float *x, const float *g, i64 K, double eps, float actScale, float &inv,
+                             float &scale) {
+  __shared__ float red[32];
+  inv = NORM ? qBlockInvRms(x, K, eps) : 1.0f;
+  scale = actScale;
+  if (ACT != 2)
+    return;
+  float m = 0.0f;
+  for (i64 k = threadIdx.x; k < K; k += blockDim.x)
+    m = fmaxf(m, fabsf(NORM ? g[k] * (x[k] * inv) : x[k]));
+  m = qBlockMax(m, red);
+  scale = m > 0.0f ? m / (FP8 == 2 ? 57344.0f : 448.0f) : 1.0f;
 }
 
 // x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
@@ -522,12 +583,15 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 // missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
 // row (coalesced), then reduce. NORM: x is normalized as rms_norm does (t4 its scale [K], eps) as it is staged; RESID:
 // t5 (shaped like the one result) is added to it (qopt-fuse-norm-product). Geometry: rows of t0, cols N, tiles
-// ROWS x (blockDim.x / 32).
+// ROWS x (blockDim.x / 32). ACT (FP8 weights only; W8A8, matmul_q's act_fp8): x rounded to the weights' FP8
+// format as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row (qRowActScale).
 template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0,
-          int NORM = 0, int RESID = 0>
-__device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
+          int NORM = 0, int RESID = 0, int ACT = 0>
+__device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
+                         float actScale = 0.0f) {
+  static_assert(!ACT || FP8, "FP8 activations go with FP8 weights");
   __shared__ float xs[ROWS][KCHUNK];
-  __shared__ float inv[ROWS];
+  __shared__ float inv[ROWS], xscale[ROWS];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0, groups = K / group;
   const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -543,16 +607,18 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   float acc[ROWS];
   for (int r = 0; r < ROWS; ++r)
     acc[r] = 0.0f;
-  if (NORM)
-    for (int r = 0; r < ROWS && m0 + r < M; ++r) {
-      const float v = qBlockInvRms(x + (m0 + r) * K, K, eps);
-      if (threadIdx.x == 0)
-        inv[r] = v;
-    }
   const float *g = NORM ? qPtr<const float>(p.t[4]) : nullptr;
+  if (NORM || ACT)
+    for (int r = 0; r < ROWS; ++r) {
+      float v = 1.0f, sc = 1.0f;
+      if (m0 + r < M)
+        qRowActScale<FP8 ? FP8 : 1, ACT, NORM>(x + (m0 + r) * K, g, K, eps, actScale, v, sc);
+      if (threadIdx.x == 0)
+        inv[r] = v, xscale[r] = sc;
+    }
   for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
     const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
-    qStageRows<ROWS, KCHUNK>(xs, x, M, K, m0, k0, kn, g, inv);
+    qStageRows<ROWS, KCHUNK, ACT ? FP8 : 0>(xs, x, M, K, m0, k0, kn, g, inv, xscale);
     if (n >= N)
       continue;
     if (BITS == 16) {
@@ -1246,23 +1312,27 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 // side by side, each taking its own tile of 2 RP rows, the warps of a group splitting K: the groups read the
 // same x (and norm scale) words, the second and later from the SM's L1 (with 2 warps per block, each of the 1536
 // blocks of a Llama q/k/v product read all of x and the scale from L2: half as many bytes again as its weights).
-// Rows 16-byte aligned (K a multiple of 8).
+// Rows 16-byte aligned (K a multiple of 8). FP8 (1 E4M3FN, 2 E5M2; fp8w): the weights are FP8 codes [N, K] with a
+// scale per channel or per tensor (t2), read the same way: a warp load is 512 codes of a row, a lane's word 16 codes
+// (4 k-steps, pairs formed by qMmaWeights and x's at qMmaOffsets<8>), and each result is multiplied by its channel's
+// scale (E4M3 codes enter as value / 256, qMmaWeights' bit move). K a multiple of 16.
 // Geometry: one row of x, cols N in tiles of 2 RP WG.
 template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false,
-          int WG = 1>
+          int WG = 1, int FP8 = 0>
 __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
   typedef typename QSelect<EXACT, double, float>::type Ss;
   constexpr int U = RP >= 4 ? 1 : 4 / RP; // chunks per batch: 8 words of weights in flight per lane
+  constexpr int CK = FP8 ? 512 : 256, WK = CK / 32; // k per chunk, per lane's word
   __shared__ float red[16][2 * RP];
   __shared__ Ss redSs[16];
   const QTensor &xt = p.t[0], &wt = p.t[1];
-  const i64 K = qLast(xt), N = wt.shape[0], rowBytes = 2 * wt.shape[1];
+  const i64 K = qLast(xt), N = wt.shape[0], rowBytes = (FP8 ? 1 : 2) * wt.shape[1];
   const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
   const int group = (threadIdx.x >> 5) % WG, warp = (threadIdx.x >> 5) / WG, warps = (blockDim.x >> 5) / WG;
   i64 rowTile, colTile;
   qTile(N, 2 * RP * WG, rowTile, colTile);
   colTile = colTile * WG + group;
-  const i64 lk = 32 * g + 8 * q; // this lane's k in a chunk of 256
+  const i64 lk = 4 * WK * g + WK * q; // this lane's k in a chunk
   const u8 *wrow[RP][2];
 #pragma unroll
   for (int rp = 0; rp < RP; ++rp) {
@@ -1276,10 +1346,10 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h)
-      wrow[rp][h] = qPtr<const u8>(wt) + n[h] * rowBytes + 2 * lk;
+      wrow[rp][h] = qPtr<const u8>(wt) + n[h] * rowBytes + (FP8 ? 1 : 2) * lk;
   }
   const float *x = qPtr<const float>(xt) + lk, *gs = NORM ? qPtr<const float>(p.t[4]) + lk : nullptr;
-  const i64 chunks = (K + 255) / 256;
+  const i64 chunks = (K + CK - 1) / CK;
   const i64 c0 = chunks * warp / warps, c1 = chunks * (warp + 1) / warps;
   float acc[RP][4];
   Ss ss = 0;
@@ -1290,7 +1360,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
     uint4 w[U][RP][2];
 #pragma unroll
     for (int u = 0; u < U; ++u) {
-      const bool ok = c + u < c1 && (c + u) * 256 + lk < K;
+      const bool ok = c + u < c1 && (c + u) * CK + lk < K;
 #pragma unroll
       for (int rp = 0; rp < RP; ++rp)
 #pragma unroll
@@ -1301,23 +1371,30 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
     for (int u = 0; u < U; ++u) {
       if (c + u >= c1)
         break;
-      const bool ok = (c + u) * 256 + lk < K;
-      float4 v[2];
+      const bool ok = (c + u) * CK + lk < K;
+      float4 v[WK / 4];
 #pragma unroll
-      for (int f = 0; f < 2; ++f) {
-        v[f] = ok ? *reinterpret_cast<const float4 *>(x + (c + u) * 256 + 4 * f) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      for (int f = 0; f < WK / 4; ++f) {
+        v[f] = ok ? *reinterpret_cast<const float4 *>(x + (c + u) * CK + 4 * f) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
         if (NORM) { // predicated like x's load
-          const float4 gv = ok ? *reinterpret_cast<const float4 *>(gs + (c + u) * 256 + 4 * f)
+          const float4 gv = ok ? *reinterpret_cast<const float4 *>(gs + (c + u) * CK + 4 * f)
                                : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
           ss += static_cast<Ss>(v[f].x) * v[f].x + static_cast<Ss>(v[f].y) * v[f].y +
                 static_cast<Ss>(v[f].z) * v[f].z + static_cast<Ss>(v[f].w) * v[f].w;
           v[f].x *= gv.x, v[f].y *= gv.y, v[f].z *= gv.z, v[f].w *= gv.w;
         }
       }
-      // k-step st takes the word's float16 pairs 2 st (k 4 st, 4 st + 1) and 2 st + 1 (k 4 st + 2, 4 st + 3).
+      // k-step st takes the word's float16 pairs 2 st (k 4 st, 4 st + 1) and 2 st + 1 (k 4 st + 2, 4 st + 3); FP8
+      // words the pairs at qMmaOffsets<8>.
 #pragma unroll
-      for (int st = 0; st < 2; ++st) {
-        const float4 &xs = v[st];
+      for (int st = 0; st < WK / 4; ++st) {
+        float4 xs = v[st];
+        if (FP8) {
+          const float *xv = reinterpret_cast<const float *>(v);
+          int o[4];
+          qMmaOffsets<8>(st, o);
+          xs = make_float4(xv[o[0]], xv[o[1]], xv[o[2]], xv[o[3]]);
+        }
         const unsigned b0 = qHalf2(xs.x, xs.y), b1 = qHalf2(xs.z, xs.w);
         unsigned l0 = 0, l1 = 0;
         if (EXACT) {
@@ -1329,7 +1406,11 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 #pragma unroll
         for (int rp = 0; rp < RP; ++rp) {
           const uint4 &w0 = w[u][rp][0], &w1 = w[u][rp][1];
-          const unsigned a[4] = {st ? w0.z : w0.x, st ? w1.z : w1.x, st ? w0.w : w0.y, st ? w1.w : w1.y};
+          unsigned a[4] = {st ? w0.z : w0.x, st ? w1.z : w1.x, st ? w0.w : w0.y, st ? w1.w : w1.y};
+          if (FP8) {
+            qMmaWeights<8, false, FP8>(w0, st, QZero{}, 0u, a[0], a[2]);
+            qMmaWeights<8, false, FP8>(w1, st, QZero{}, 0u, a[1], a[3]);
+          }
           qMma16816(acc[rp], a, b0, b1);
           if (EXACT)
             qMma16816(acc[rp], a, l0, l1);
@@ -1368,12 +1449,17 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
   if (lane != 0)
     return;
   const float inv = NORM ? qInvRms(ss, K, eps) : 1.0f;
+  // FP8: the channel's scale (one per tensor where t2 holds one), E4M3's 256 with it.
+  const float *scales = FP8 ? qPtr<const float>(p.t[2]) : nullptr;
+  const bool perTensor = FP8 && qNumel(p.t[2]) == 1;
+  auto scale = [&](i64 n) { return FP8 ? scales[perTensor ? 0 : n] * (FP8 == 1 ? 256.0f : 1.0f) : 1.0f; };
 #pragma unroll
   for (int rp = 0; rp < RP; ++rp) {
     if (GATED >= 0) {
       const i64 c = colTile * RP + rp;
       if (c < N / 2)
-        qPtr<float>(p.t[OUT])[c] = qActivation<GATED < 0 ? 0 : GATED>(sums[2 * rp] * inv) * (sums[2 * rp + 1] * inv);
+        qPtr<float>(p.t[OUT])[c] = qActivation<GATED < 0 ? 0 : GATED>(sums[2 * rp] * scale(c) * inv) *
+                                   (sums[2 * rp + 1] * scale(N / 2 + c) * inv);
     } else {
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -1381,7 +1467,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         if (n >= N)
           continue;
         const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
-        const float y = sums[2 * rp + h] * inv;
+        const float y = sums[2 * rp + h] * scale(n) * inv;
         out.y[out.col] = RESID ? qPtr<const float>(p.t[5])[out.col] + y : y;
       }
     }
@@ -1401,10 +1487,15 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 // fewer warps split K, the more chunks each takes per tile against a tile's fixed costs). Operands as qLinearQ,
 // NORM and RESID too (NORM as qGemvMma does it: x enters as g * x, the block's threads sum its squares as they
 // split it, and the results are multiplied by 1 / rms).
+// ACT (FP8 weights; W8A8, matmul_q's act_fp8): x rounded to the weights' FP8 format under the static `actScale`
+// (1) or its own (2, qRowActScale, after a pass for the norm and one for max |x|), split as the codes' values
+// (exact in float16, no lo term) and the results multiplied by the scale.
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1>
-__device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
+          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0>
+__device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
+                         float actScale = 0.0f) {
+  static_assert(!ACT || FP8, "FP8 activations go with FP8 weights");
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   extern __shared__ __align__(16) unsigned xs[]; // [2][K / 2] float16 pairs: hi, then lo
@@ -1474,12 +1565,24 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   // multiplied by 1 / rms at the end (no pass over x of its own, no barrier of its own).
   const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
   double ss = 0.0;
+  float actInv = 1.0f, xscale = 1.0f;
+  if (ACT)
+    qRowActScale<FP8 ? FP8 : 1, ACT, NORM>(x, gs, K, eps, actScale, actInv, xscale);
   for (int wd = threadIdx.x; wd < static_cast<int>(K / WK); wd += blockDim.x) {
     float xv[WK];
 #pragma unroll
     for (int f = 0; f < WK / 4; ++f) {
       float4 v = *reinterpret_cast<const float4 *>(x + wd * WK + 4 * f);
-      if (NORM) {
+      if (ACT) {
+        if (NORM) {
+          const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
+          v.x = gv.x * (v.x * actInv), v.y = gv.y * (v.y * actInv), v.z = gv.z * (v.z * actInv),
+          v.w = gv.w * (v.w * actInv);
+        }
+        constexpr int F = FP8 ? FP8 : 1;
+        v.x = qActCode<F>(v.x, xscale), v.y = qActCode<F>(v.y, xscale), v.z = qActCode<F>(v.z, xscale),
+        v.w = qActCode<F>(v.w, xscale);
+      } else if (NORM) {
         const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
         ss += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
               static_cast<double>(v.w) * v.w;
@@ -1510,14 +1613,14 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     }
   }
   __shared__ double ssWarp[16];
-  if (NORM) {
+  if (NORM && !ACT) {
     ss = qWarpSumD(ss);
     if (lane == 0)
       ssWarp[warp] = ss;
   }
   __syncthreads();
-  float inv = 1.0f;
-  if (NORM) {
+  float inv = ACT ? xscale : 1.0f; // what the sums are multiplied by
+  if (NORM && !ACT) {
     double total = 0.0;
     for (int v = 0; v < warps; ++v)
       total += ssWarp[v];
@@ -2281,6 +2384,41 @@ extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *
       y[i0 + j] = qFloatToHalf(x[i0 + j]);
 }
 
+// W8A8 FP8's activations for a library product (matmul_q's act_fp8): row r of x [gridDim.x, K] to FP8 codes (fp8 1:
+// E4M3FN, 2: E5M2) under its scale, written to scales[r]: the static `actScale` where it is positive, else max |row|
+// / the format's largest value (qRowActScale); codes[r, k] = qFloatToFp8(x / scale), the reference's rounding. One
+// block per row, up to 1024 threads, 4 values per thread at a time where K allows.
+template <int FP8> __device__ void qFp8QuantizeRow(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+  const float *row = x + static_cast<i64>(blockIdx.x) * K;
+  u8 *out = codes + static_cast<i64>(blockIdx.x) * K;
+  float inv, scale;
+  if (actScale > 0.0f)
+    qRowActScale<FP8, 1, 0>(row, nullptr, K, 0.0, actScale, inv, scale);
+  else
+    qRowActScale<FP8, 2, 0>(row, nullptr, K, 0.0, 0.0f, inv, scale);
+  if (threadIdx.x == 0)
+    scales[blockIdx.x] = scale;
+  if (K % 4 == 0 && (reinterpret_cast<unsigned long long>(row) & 15) == 0) {
+    for (i64 k = 4 * static_cast<i64>(threadIdx.x); k < K; k += 4 * static_cast<i64>(blockDim.x)) {
+      const float4 v = *reinterpret_cast<const float4 *>(row + k);
+      *reinterpret_cast<unsigned *>(out + k) =
+          qFloatToFp8<FP8>(v.x / scale) | static_cast<unsigned>(qFloatToFp8<FP8>(v.y / scale)) << 8 |
+          static_cast<unsigned>(qFloatToFp8<FP8>(v.z / scale)) << 16 |
+          static_cast<unsigned>(qFloatToFp8<FP8>(v.w / scale)) << 24;
+    }
+    return;
+  }
+  for (i64 k = threadIdx.x; k < K; k += blockDim.x)
+    out[k] = qFloatToFp8<FP8>(row[k] / scale);
+}
+extern "C" __global__ void qopt_fp8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale,
+                                                  int fp8) {
+  if (fp8 == 2)
+    qFp8QuantizeRow<2>(x, codes, scales, K, actScale);
+  else
+    qFp8QuantizeRow<1>(x, codes, scales, K, actScale);
+}
+
 // ids[r] = the index of the largest value of row r of x [gridDim.x, cols] (the lowest such index; NaN never
 // chosen, 0 for a row of NaN: qrt::argmaxRow): a generator's next token without its logits leaving the GPU. One
 // block per row, up to 1024 threads.
@@ -2387,6 +2525,34 @@ __device__ void qDequantHalf(const u8 *codes, const float *scales, const u8 *zer
     const int z = ZEROS ? zp[g] : symZero;
     out[r * K + k] = qFloatToHalf(static_cast<float>(code - z) * sc[g]);
   }
+}
+
+// The same for FP8 codes (fp8 1: E4M3FN, 2: E5M2; fp8w's weights, one code a byte), with the same parameters (no
+// zero points): out = half(value(code) * scale), 8 codes per thread, one word of codes and one 16-byte store where
+// K and the group are multiples of 8.
+extern "C" __global__ void qopt_dequant_half_fp8(const u8 *codes, const float *scales, const u8 *, unsigned short *out,
+                                                 i64 n, i64 K, i64 rowBytes, i64 group, int perTensor, int fp8) {
+  const i64 per = (K + 7) / 8, t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n * per)
+    return;
+  const i64 r = t / per, k0 = (t - r * per) * 8;
+  const u8 *row = codes + r * rowBytes;
+  const float *sc = scales + (perTensor ? 0 : r * (K / group));
+  auto value = [&](u8 c) { return fp8 == 2 ? qFp8ToFloat<2>(c) : qFp8ToFloat<1>(c); };
+  if (K % 8 == 0 && group % 8 == 0) {
+    const float scale = sc[perTensor ? 0 : k0 / group];
+    const uint2 w = *reinterpret_cast<const uint2 *>(row + k0);
+    unsigned short h[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+      h[j] = qFloatToHalf(value(static_cast<u8>(((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu)) * scale);
+    *reinterpret_cast<uint4 *>(out + r * K + k0) =
+        make_uint4(h[0] | static_cast<unsigned>(h[1]) << 16, h[2] | static_cast<unsigned>(h[3]) << 16,
+                   h[4] | static_cast<unsigned>(h[5]) << 16, h[6] | static_cast<unsigned>(h[7]) << 16);
+    return;
+  }
+  for (i64 k = k0; k < k0 + 8 && k < K; ++k)
+    out[r * K + k] = qFloatToHalf(value(row[k]) * sc[perTensor ? 0 : k / group]);
 }
 
 #define QOPT_DEQUANT_HALF(NAME, BITS, ZEROS)                                                                        \

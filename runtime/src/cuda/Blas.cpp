@@ -29,10 +29,12 @@ struct Heuristic {
   int reserved[4];
 };
 
-constexpr int kR16F = 2, kR32F = 0;  // cudaDataType_t
+constexpr int kR16F = 2, kR32F = 0, kR8FE4M3 = 28; // cudaDataType_t
 constexpr int kCompute32F = 68;      // cublasComputeType_t
 constexpr int kOpN = 0, kOpT = 1;    // cublasOperation_t
-constexpr int kDescTransA = 3, kDescTransB = 4;
+constexpr int kDescTransA = 3, kDescTransB = 4, kDescAScale = 17, kDescBScale = 18, kDescAScaleMode = 31,
+              kDescBScaleMode = 32;
+constexpr int32_t kScaleOuterVec32F = 3; // cublasLtMatmulMatrixScale_t
 constexpr int kPrefMaxWorkspace = 1, kPrefAlignA = 5, kPrefAlignB = 6, kPrefAlignC = 7, kPrefAlignD = 8;
 
 struct BlasApi {
@@ -166,8 +168,10 @@ Gemm::~Gemm() {
 
 std::string Gemm::describe() const { return "cuBLASLt " + std::to_string(api->getVersion()); }
 
-const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment, std::string &error) {
-  auto key = std::make_tuple(M, N, K, ldy, alignment);
+const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment,
+                             const float *const (&fp8Scales)[2], std::string &error) {
+  const bool fp8 = fp8Scales[0] != nullptr;
+  auto key = std::make_tuple(M, N, K, ldy, alignment, fp8);
   auto it = plans.find(key);
   if (it != plans.end())
     return it->second.get();
@@ -175,16 +179,29 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   p->api = api;
   const BlasApi &a = *api;
   // Column-major, as cuBLAS sees row-major memory: y^T [N, M] = op(w^T [K, N]) * x^T [K, M] with op = transpose.
-  const int opT = kOpT, opN = kOpN;
+  // FP8 (the only layout the library takes for it, "TN"): the weights' scales a vector over the result's cuBLAS
+  // rows (our channels), x's over its columns (our rows).
+  const int opT = kOpT, opN = kOpN, type = fp8 ? kR8FE4M3 : kR16F;
+  const int32_t outerVec = kScaleOuterVec32F;
   Status s = a.descCreate(&p->desc, kCompute32F, kR32F);
   if (!s)
     s = a.descSet(p->desc, kDescTransA, &opT, sizeof opT);
   if (!s)
     s = a.descSet(p->desc, kDescTransB, &opN, sizeof opN);
+  if (!s && fp8)
+    s = a.descSet(p->desc, kDescAScaleMode, &outerVec, sizeof outerVec);
+  if (!s && fp8)
+    s = a.descSet(p->desc, kDescBScaleMode, &outerVec, sizeof outerVec);
+  // Outer-vector scales need their pointers before the heuristic (cuBLASLt 13.1 answers it with an invalid value
+  // otherwise); each product sets its own again.
+  if (!s && fp8)
+    s = a.descSet(p->desc, kDescAScale, &fp8Scales[0], sizeof fp8Scales[0]);
+  if (!s && fp8)
+    s = a.descSet(p->desc, kDescBScale, &fp8Scales[1], sizeof fp8Scales[1]);
   if (!s)
-    s = a.layoutCreate(&p->a, kR16F, static_cast<uint64_t>(K), static_cast<uint64_t>(N), K);
+    s = a.layoutCreate(&p->a, type, static_cast<uint64_t>(K), static_cast<uint64_t>(N), K);
   if (!s)
-    s = a.layoutCreate(&p->b, kR16F, static_cast<uint64_t>(K), static_cast<uint64_t>(M), K);
+    s = a.layoutCreate(&p->b, type, static_cast<uint64_t>(K), static_cast<uint64_t>(M), K);
   if (!s)
     s = a.layoutCreate(&p->d, kR32F, static_cast<uint64_t>(N), static_cast<uint64_t>(M), ldy);
   if (s) {
@@ -205,6 +222,10 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   int found = 0;
   s = a.heuristic(handle, p->desc, p->a, p->b, p->d, p->d, pref, 1, &h, &found);
   a.prefDestroy(pref);
+  if (fp8 && (s || found == 0)) { // not this library, GPU or shape: the caller's own kernel
+    error.clear();
+    return nullptr;
+  }
   if (s || found == 0) {
     error = s ? describeStatus(a, "cublasLtMatmulAlgoGetHeuristic", s)
               : "cuBLASLt has no algorithm for a float16 product of " + std::to_string(M) + "x" + std::to_string(K) +
@@ -221,13 +242,40 @@ bool Gemm::run(const void *w, const void *x, float *y, int64_t M, int64_t N, int
   uint64_t bits = reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
                   static_cast<uint64_t>(K) * 2 | static_cast<uint64_t>(ldy) * 4 | 256;
   const unsigned alignment = static_cast<unsigned>(bits & (~bits + 1));
-  const Plan *p = plan(M, N, K, ldy, alignment, error);
+  const Plan *p = plan(M, N, K, ldy, alignment, {nullptr, nullptr}, error);
   if (!p)
     return false;
   const float one = 1.0f, zero = 0.0f;
   if (Status s = api->matmul(handle, p->desc, &one, w, p->a, x, p->b, &zero, y, p->d, y, p->d, &p->algo, workspace,
                              kWorkspaceBytes, stream)) {
     error = describeStatus(*api, "cublasLtMatmul", s);
+    return false;
+  }
+  return true;
+}
+
+bool Gemm::runFp8(const void *w, const float *wScales, const void *x, const float *xScales, float *y, int64_t M,
+                  int64_t N, int64_t K, int64_t ldy, CUstream stream, void *workspace, std::string &error) {
+  error.clear();
+  if (K % 16 != 0)
+    return false;
+  uint64_t bits = reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
+                  static_cast<uint64_t>(K) | static_cast<uint64_t>(ldy) * 4 | 256;
+  const unsigned alignment = static_cast<unsigned>(bits & (~bits + 1));
+  const Plan *p = plan(M, N, K, ldy, alignment, {wScales, xScales}, error);
+  if (!p)
+    return false;
+  // The scales' addresses change from call to call (slices of one layer's channels): set on the plan's descriptor
+  // before each product, which reads them when it is enqueued.
+  Status s = api->descSet(p->desc, kDescAScale, &wScales, sizeof wScales);
+  if (!s)
+    s = api->descSet(p->desc, kDescBScale, &xScales, sizeof xScales);
+  const float one = 1.0f, zero = 0.0f;
+  if (!s)
+    s = api->matmul(handle, p->desc, &one, w, p->a, x, p->b, &zero, y, p->d, y, p->d, &p->algo, workspace,
+                    kWorkspaceBytes, stream);
+  if (s) {
+    error = describeStatus(*api, "cublasLtMatmul (FP8)", s);
     return false;
   }
   return true;

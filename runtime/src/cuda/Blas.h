@@ -2,7 +2,7 @@
 //
 // The generated kernels stream the weights once per row tile on CUDA cores: right for one row (decode), far from
 // the tensor cores' throughput when a prompt brings hundreds of rows. For those the CUDA backend hands the product
-// to cuBLASLt (float16 operands, float32 accumulation and result), opened at run time like the driver, so qrt
+// to cuBLASLt (float16 operands, or FP8 with per-row and per-channel scales; float32 accumulation and result), opened at run time like the driver, so qrt
 // still links no CUDA library and runs the generated kernels where cuBLASLt is missing.
 //
 // QRT_CUBLASLT chooses: unset, the library found on the usual paths (libcublasLt.so.13, .so.12, then under
@@ -37,6 +37,13 @@ public:
   bool run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, CUstream stream,
            void *workspace, std::string &error);
 
+  // The same with FP8 E4M3 operands on the FP8 tensor cores (sm_89+): w [N, K] and x [M, K] codes, row-major, and
+  // the product of row m and channel j scaled by xScales[m] * wScales[j] (cuBLASLt's outer-vector scales), float32
+  // accumulation. False with `error` empty where the library has no such algorithm (an older cuBLASLt, a GPU
+  // without FP8 tensor cores, K not a multiple of 16): the caller runs its own kernel.
+  bool runFp8(const void *w, const float *wScales, const void *x, const float *xScales, float *y, int64_t M,
+              int64_t N, int64_t K, int64_t ldy, CUstream stream, void *workspace, std::string &error);
+
   static constexpr size_t kWorkspaceBytes = 32 << 20;
   // "cuBLASLt 130100" (the library's version number).
   std::string describe() const;
@@ -44,11 +51,14 @@ public:
 private:
   Gemm() = default;
   struct Plan;
-  const Plan *plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment, std::string &error);
+  // A plan for float16 operands (fp8Scales null) or FP8 E4M3 ones with these scale vectors (weights', x's); null
+  // with `error` set when it cannot be made, or for FP8 with `error` empty when no algorithm takes it.
+  const Plan *plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment,
+                   const float *const (&fp8Scales)[2], std::string &error);
 
   const BlasApi *api = nullptr;
   void *handle = nullptr;
-  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, unsigned>, std::unique_ptr<Plan>> plans;
+  std::map<std::tuple<int64_t, int64_t, int64_t, int64_t, unsigned, bool>, std::unique_ptr<Plan>> plans;
 };
 
 } // namespace qrt::cuda

@@ -65,6 +65,8 @@ struct Bound {
 struct Helpers {
   CUfunction toHalf = nullptr;
   CUfunction dequant[3][2] = {}; // [3, 4, 8 bits][zero points]
+  CUfunction fp8Quantize = nullptr; // W8A8 FP8's activations (null in a model.bin older than it)
+  CUfunction dequantFp8 = nullptr;  // FP8 codes to float16 (fp8w; likewise)
 };
 
 struct Buffer {
@@ -394,6 +396,10 @@ private:
       for (int b = 0; b < 3; ++b)
         for (int z = 0; z < 2; ++z)
           all = all && d.cuModuleGetFunction(&helpers.dequant[b][z], module, names[b][z]) == CUDA_SUCCESS;
+      if (d.cuModuleGetFunction(&helpers.fp8Quantize, module, "qopt_fp8_quantize_rows") != CUDA_SUCCESS)
+        helpers.fp8Quantize = nullptr;
+      if (d.cuModuleGetFunction(&helpers.dequantFp8, module, "qopt_dequant_half_fp8") != CUDA_SUCCESS)
+        helpers.dequantFp8 = nullptr;
       if (!all) {
         helpers = Helpers();
         gemm.reset();
@@ -453,31 +459,29 @@ private:
     const num::Tensor *w = args.in(1), *scales = args.in(2), *zeros = args.in(3);
     const int64_t K = x.shape.back(), M = x.numel() / K, bits = attrs.getInt("bits", 4);
     const int64_t group = bits == 16 ? K : attrs.getInt("group_size", K);
-    // The helpers dequantize integer codes only (nibbles as uint8, int8): FP8 codes have no library path, and their
-    // products of any rows run in the generated kernel.
-    if (w && bits == 8 && (w->dtype == num::DType::F8E4M3FN || w->dtype == num::DType::F8E5M2)) {
-      declined = true;
-      return false;
-    }
     // A norm prologue or residual epilogue (operands 4, 5: qopt-fuse-norm-product) is the generated kernel's.
     if (args.in(4) || args.in(5)) {
       declined = true;
       return false;
     }
+    // FP8 codes: W8A8 (act_fp8) on the FP8 tensor cores; under float activations (fp8w) dequantized to float16
+    // like integer codes (a module without that helper keeps them in the generated kernel).
+    const int fp8 = !w || bits != 8 ? 0 : w->dtype == num::DType::F8E4M3FN ? 1 : w->dtype == num::DType::F8E5M2 ? 2 : 0;
+    if (fp8 && attrs.getInt("act_fp8", 0))
+      return fp8Product(b, args, declined, error);
+    if (fp8 && !helpers.dequantFp8) {
+      declined = true;
+      return false;
+    }
     const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
-                           : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
+                           : bits == 8 && (w->dtype == num::DType::I8 || fp8) ? 2 : -1;
     if (!w || w->rank() != 2 ||
         (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
                     : bi < 0 || !scales || group <= 0 || K % group != 0))
       return fail(dk, "operands of another layout than its library product takes", error);
     const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
     std::vector<int64_t> splits;
-    if (!b.split || !attrs.getInts("splits", splits))
-      splits = {N};
-    int64_t total = 0;
-    for (int64_t s : splits)
-      total += s;
-    if (splits.size() != args.outputs.size() || total != N)
+    if (!resultSplits(b, args, N, splits))
       return fail(dk, "results that do not match its splits", error);
     const bool perTensor = bits != 16 && scales->numel() == 1 && K / group == 1;
     const int64_t groups = perTensor ? 0 : K / group;
@@ -510,16 +514,87 @@ private:
           const void *zp = zeros ? static_cast<const uint8_t *>(zeros->data) + row * groups : nullptr;
           void *out = reinterpret_cast<void *>(scratchW.ptr);
           int64_t rowsArg = rows, kArg = K, bytesArg = rowBytes, groupArg = group;
-          int per = perTensor ? 1 : 0;
-          void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per};
-          if (!launchHelper(helpers.dequant[bi][zeros ? 1 : 0], rows * ((K + 7) / 8), params, "qopt_dequant_half",
-                            error))
+          int per = perTensor ? 1 : 0, format = fp8;
+          void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per, &format};
+          if (!launchHelper(fp8 ? helpers.dequantFp8 : helpers.dequant[bi][zeros ? 1 : 0], rows * ((K + 7) / 8),
+                            params, "qopt_dequant_half", error))
             return false;
           wh = out;
         }
         if (!gemm->run(wh, xh, y + r0, M, rows, K, splits[s], stream, reinterpret_cast<void *>(workspace.ptr),
                        error))
           return fail(dk, error, error);
+      }
+      first += splits[s];
+    }
+    return true;
+  }
+
+  // The output channels of each result of a library product: a matmul_q_split's "splits" (summing to N, one per
+  // result), else all N in one.
+  static bool resultSplits(const Bound &b, const num::KernelArgs &args, int64_t N, std::vector<int64_t> &splits) {
+    if (!b.split || !args.attrs || !args.attrs->getInts("splits", splits))
+      splits = {N};
+    int64_t total = 0;
+    for (int64_t n : splits)
+      total += n;
+    return splits.size() == args.outputs.size() && total == N;
+  }
+
+  // A W8A8 FP8 product of many rows (matmul_q with act_fp8 over E4M3 weights with a scale per channel): x's rows to
+  // FP8 codes and their scales by the module's helper (the reference's rounding, static or per-row scales), then for
+  // each result one cuBLASLt product of the codes with the weights' codes as stored (no copy), the row and channel
+  // scales applied in its epilogue. Declined (the generated kernel runs) for E5M2 (the library has no E5M2 x E5M2
+  // product), per-tensor or grouped weight scales, and shapes or GPUs the library takes no FP8 product for.
+  bool fp8Product(const Bound &b, num::KernelArgs &args, bool &declined, std::string &error) {
+    const DeviceKernel &dk = *b.record;
+    const num::Attrs &attrs = *args.attrs;
+    const num::Tensor &x = *args.inputs[0], &w = *args.in(1);
+    const num::Tensor *scales = args.in(2);
+    const int64_t K = x.shape.back(), M = x.numel() / K, N = w.rank() == 2 ? w.shape[0] : 0;
+    const int64_t act = attrs.getInt("act_fp8", 0);
+    const float actScale = act == 1 ? static_cast<float>(attrs.getFloat("act_scale", 0.0)) : 0.0f;
+    if (!helpers.fp8Quantize || w.dtype != num::DType::F8E4M3FN || w.rank() != 2 || w.shape[1] != K || !scales ||
+        scales->numel() != N || N < 2 || K % 16 != 0 || (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
+      declined = true;
+      return false;
+    }
+    std::vector<int64_t> splits;
+    if (!resultSplits(b, args, N, splits))
+      return fail(dk, "results that do not match its splits", error);
+    const size_t codeBytes = (static_cast<size_t>(M * K) + 255) / 256 * 256, xBytes = codeBytes + 4 * M;
+    if (capturing && (scratchX.capacity < xBytes || workspace.capacity < Gemm::kWorkspaceBytes)) {
+      declined = true;
+      return false;
+    }
+    if (!ensure(scratchX, xBytes, "FP8 activations", error) ||
+        !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error))
+      return false;
+    const void *xf = x.data;
+    void *codes = reinterpret_cast<void *>(scratchX.ptr);
+    float *xScales = reinterpret_cast<float *>(scratchX.ptr + codeBytes);
+    int64_t kArg = K;
+    float scaleArg = actScale;
+    int format = 1;
+    void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg, &format};
+    lastKernel = "qopt_fp8_quantize_rows";
+    if (!check(d.cuLaunchKernel(helpers.fp8Quantize, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params,
+                                nullptr),
+               "cuLaunchKernel(qopt_fp8_quantize_rows)", error))
+      return false;
+    lastKernel = dk.symbol + " (cuBLASLt FP8)";
+    int64_t first = 0;
+    for (size_t s = 0; s < splits.size(); ++s) {
+      const void *ws = static_cast<const uint8_t *>(w.data) + first * K;
+      const float *sc = static_cast<const float *>(scales->data) + first;
+      if (!gemm->runFp8(ws, sc, codes, xScales, static_cast<float *>(args.outputs[s]->data), M, splits[s], K,
+                        splits[s], stream, reinterpret_cast<void *>(workspace.ptr), error)) {
+        if (!error.empty())
+          return fail(dk, error, error);
+        if (s > 0) // the library took the first result's product and refused this one's: not expected
+          return fail(dk, "cuBLASLt took some of its FP8 products and not others", error);
+        declined = true; // no FP8 algorithm here: the generated kernel (which rounds x itself)
+        return false;
       }
       first += splits[s];
     }

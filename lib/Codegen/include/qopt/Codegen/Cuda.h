@@ -40,6 +40,7 @@ struct OperandDesc {
 struct GemvTuning {
   int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0, groups = 0, warpTiles = 0, exact = 0;
   int staged = 0, slices = 0; // a few rows of x: qGemvStaged (1) or qGemvMma (-1); K slices per product
+  int half = 0;               // one row of FP8 codes: qGemvHalf's whole-row loads (1) or qGemvRow (0, -1)
 };
 
 struct LaunchDesc {
