@@ -46,12 +46,15 @@ prepare() {
   done
   "$BIN/qopt" "$ROOT/test/hf/llama.kv.onnx" --target="cuda:$ARCHS" --quantize=rtn4 -o "$dir/hf-llama.kv-rtn4.bin"
   cp "$BIN/qrun" "$BIN/qopt-gpu-kernel-check" "$dir/"
+  # The kernel check's NVRTC images, compiled here (no GPU needed): the GPU machine's run reads them instead of
+  # compiling every case again (several minutes) when its NVRTC is the same version (the cache key holds it).
+  "$BIN/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --compile-only --cache "$dir/nvrtc-cache" >/dev/null
 }
 
 run() {
   local dir="$1" log passed=0 failed=0 rc=0
   log="$(mktemp)"
-  "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" | tee -a "$log" || rc=1
+  "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --cache "$dir/nvrtc-cache" | tee -a "$log" || rc=1
   "$PY" "$ROOT/test/gpu/check_models.py" --qrun "$dir/qrun" --eval "$ROOT/data/tinystories/eval.txt" \
     "$dir"/*.bin | tee -a "$log" || rc=1
   passed=$(grep -c '^PASS' "$log" || true)

@@ -1,5 +1,5 @@
 # lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run
-# real models. Substitutions: %qopt, %qopt-opt, %qrun, %qopt-fuzz-TARGET, %fuzz (the fuzz/ sources), %python (Debian's python3 with onnx and numpy),
+# real models. Substitutions: %qopt, %qopt-opt, %qrun, %qopt-gpu-kernel-check, %nvrtc-cache, %qopt-fuzz-TARGET, %fuzz (the fuzz/ sources), %python (Debian's python3 with onnx and numpy),
 # %models (the shipped models and checkpoints), %data (calibration and evaluation text), %build (this build tree), %cmake and
 # %cmake-consumer (cmake configured like this build, for out-of-tree consumer projects).
 import os
@@ -16,6 +16,18 @@ config.excludes = ["unit", "lit.cfg.py", "e2e/reference", "Inputs", "compare.py"
                    "runtime-consumer"]
 
 llvm_config.use_default_substitutions()
+config.substitutions.append(("%qopt-gpu-kernel-check", os.path.join(config.qopt_tools_dir, "qopt-gpu-kernel-check")))
+# qopt's NVRTC image cache (lib/Codegen's defaultCudaCacheDir; lit passes no HOME to tests): kernel compile tests
+# share it across runs and builds (the sanitized one too), a cached image being one that compiled before.
+if os.environ.get("QOPT_CACHE_DIR"):
+    nvrtc_cache = os.path.join(os.environ["QOPT_CACHE_DIR"], "cuda")
+elif os.environ.get("XDG_CACHE_HOME"):
+    nvrtc_cache = os.path.join(os.environ["XDG_CACHE_HOME"], "qopt", "cuda")
+elif os.environ.get("HOME"):
+    nvrtc_cache = os.path.join(os.environ["HOME"], ".cache", "qopt", "cuda")
+else:
+    nvrtc_cache = os.path.join(config.qopt_obj_root, "nvrtc-cache")
+config.substitutions.append(("%nvrtc-cache", nvrtc_cache))
 config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))
 config.substitutions.append(("%qopt-opt", os.path.join(config.qopt_tools_dir, "qopt-opt")))
 config.substitutions.append(("%qopt", os.path.join(config.qopt_tools_dir, "qopt")))

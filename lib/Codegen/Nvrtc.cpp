@@ -185,4 +185,14 @@ bool compileCuda(const std::string &wrappers, const std::vector<std::string> &ar
   return true;
 }
 
+std::string defaultCudaCacheDir() {
+  if (const char *d = std::getenv("QOPT_CACHE_DIR"))
+    return std::string(d) + "/cuda";
+  if (const char *d = std::getenv("XDG_CACHE_HOME"))
+    return std::string(d) + "/qopt/cuda";
+  if (const char *d = std::getenv("HOME"))
+    return std::string(d) + "/.cache/qopt/cuda";
+  return "";
+}
+
 } // namespace qopt::codegen

@@ -4,11 +4,17 @@
 // dims that are not multiples of any tile): generates the specialization as qopt would, compiles it with NVRTC,
 // runs it through the runtime's CUDA backend on random non-zero inputs, and compares every result with the
 // family's CPU reference kernel on the same inputs. Prints one line per case and `N passed, N failed` last.
-//   qopt-gpu-kernel-check [--arch sm_90a]        (needs a GPU and NVRTC; scripts/test-gpu.sh runs it)
+//   qopt-gpu-kernel-check [--arch sm_90a]        (needs a GPU and NVRTC; scripts/test-gpu.sh runs it; a list
+//                                                 such as sm_90a,sm_80 compiles for each, the GPU's first)
 //   qopt-gpu-kernel-check --bench [--arch ...]    the linear kernels, decode attention and add_rms_norm at
 //                                                 Llama-3-8B shapes: checked, then timed (bench/gpu/gemm.sh
 //                                                 prints the linear ones next to PyTorch's)
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
+//   ... --cache DIR                                NVRTC's images cached in DIR by content hash (default:
+//                                                 qopt's cache, $QOPT_CACHE_DIR/cuda or ~/.cache/qopt/cuda;
+//                                                 '' for none): a second run compiles nothing
+//   ... --compile-only                             each case's kernel generated and compiled (into --cache),
+//                                                 nothing run: no GPU needed (CI; warming a cache for a GPU run)
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
 //                                                 staged=S, ks=K, half=H; repeat --tune to compare several)
@@ -834,7 +840,15 @@ std::vector<Case> cases() {
   return out;
 }
 
-bool runCase(const Case &c, const std::string &arch, const cg::GemvTuning *tuning, std::mt19937 &rng,
+// How cases run: the GPU architectures compiled for (the first is the GPU's; more for --compile-only), NVRTC's
+// image cache (empty: none), and whether to stop once the case's kernel is compiled (no GPU, no reference).
+struct RunOptions {
+  std::vector<std::string> archs = {"sm_90a"};
+  std::string cacheDir;
+  bool compileOnly = false;
+};
+
+bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning, std::mt19937 &rng,
              std::string &detail) {
   const num::KernelFamily *family = num::lookupFamily(c.family);
   if (!family) {
@@ -900,8 +914,12 @@ bool runCase(const Case &c, const std::string &arch, const cg::GemvTuning *tunin
     return false;
   }
   std::vector<cg::CudaImage> images;
-  if (!cg::compileCuda(kernel.source, {arch}, "", images, detail))
+  if (!cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail))
     return false;
+  if (opt.compileOnly) {
+    detail = "compiled (" + kernel.symbol + ")";
+    return true;
+  }
   qrt::Model model;
   for (const cg::CudaImage &img : images)
     model.deviceImages.push_back({img.arch, static_cast<qopt::format::ImageFormat>(img.format), img.bytes.data(),
@@ -1043,7 +1061,7 @@ bool runCase(const Case &c, const std::string &arch, const cg::GemvTuning *tunin
 
 // The runtime's argmax helper (qopt_argmax_rows, in every module) against qrt::argmaxRow: rows with ties, NaN,
 // infinities, a row of NaN, and a 128256-wide vocabulary.
-bool runArgmaxCheck(const std::string &arch, std::mt19937 &rng, std::string &detail) {
+bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
   cg::LaunchDesc desc; // any kernel: every module carries the helpers
   num::Attrs attrs;
   attrs.setInt("activation", 0);
@@ -1053,7 +1071,8 @@ bool runArgmaxCheck(const std::string &arch, std::mt19937 &rng, std::string &det
   desc.results = {{DType::F32, {1, 8}, false}};
   cg::CudaKernel kernel;
   std::vector<cg::CudaImage> images;
-  if (!cg::instantiateCudaKernel(desc, kernel, detail) || !cg::compileCuda(kernel.source, {arch}, "", images, detail))
+  if (!cg::instantiateCudaKernel(desc, kernel, detail) ||
+      !cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail))
     return false;
   qrt::Model model;
   for (const cg::CudaImage &img : images)
@@ -1304,13 +1323,22 @@ std::vector<Case> benchCases() {
 } // namespace
 
 int main(int argc, char **argv) {
-  std::string arch = "sm_90a";
+  RunOptions opt;
+  opt.cacheDir = cg::defaultCudaCacheDir();
   bool bench = false;
   std::string only;
   std::vector<std::pair<std::string, cg::GemvTuning>> tunings;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--arch" && i + 1 < argc)
-      arch = argv[++i];
+    if (std::string(argv[i]) == "--arch" && i + 1 < argc) {
+      opt.archs.clear();
+      std::stringstream list(argv[++i]);
+      for (std::string a; std::getline(list, a, ',');)
+        opt.archs.push_back(a);
+    }
+    else if (std::string(argv[i]) == "--cache" && i + 1 < argc)
+      opt.cacheDir = argv[++i];
+    else if (std::string(argv[i]) == "--compile-only")
+      opt.compileOnly = true;
     else if (std::string(argv[i]) == "--tune" && i + 1 < argc) {
       cg::GemvTuning t;
       const std::string spec = argv[++i];
@@ -1353,16 +1381,16 @@ int main(int argc, char **argv) {
                            num::numElements(c.inputs[0].shape) == c.inputs[0].shape.back();
       if (halfRow && tuning.exact != 0) // qGemvHalf with x float32-accurate (1) or rounded (-1) everywhere
         tuned.tolerance = tuning.exact > 0 ? 2e-5 : 4e-3;
-      bool ok = runCase(tuned, arch, spec.empty() ? &c.tune : &tuning, rng, detail);
+      bool ok = runCase(tuned, opt, spec.empty() ? &c.tune : &tuning, rng, detail);
       const std::string name = spec.empty() ? c.name : c.name + " [" + spec + "]";
       std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.c_str());
       std::fflush(stdout);
       (ok ? passed : failed)++;
     }
   }
-  if (!bench && std::string("argmax helper").find(only) != std::string::npos) {
+  if (!bench && !opt.compileOnly && std::string("argmax helper").find(only) != std::string::npos) {
     std::string detail;
-    const bool ok = runArgmaxCheck(arch, rng, detail);
+    const bool ok = runArgmaxCheck(opt, rng, detail);
     std::printf("%s argmax helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }

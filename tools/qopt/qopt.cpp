@@ -147,18 +147,6 @@ static cl::opt<std::string> floatWeights("float-weights",
 
 namespace {
 
-// Compiled kernel images are cached here: $QOPT_CACHE_DIR, else $XDG_CACHE_HOME/qopt/cuda, else ~/.cache/qopt/cuda
-// (none without a home).
-std::string cudaCacheDir() {
-  if (const char *d = std::getenv("QOPT_CACHE_DIR"))
-    return std::string(d) + "/cuda";
-  if (const char *d = std::getenv("XDG_CACHE_HOME"))
-    return std::string(d) + "/qopt/cuda";
-  if (const char *d = std::getenv("HOME"))
-    return std::string(d) + "/.cache/qopt/cuda";
-  return "";
-}
-
 // Bounds of the dynamic input dims: the user's --max-dim, else 1 for batch dims and the model's context bound
 // (qopt::inferContextBound) for every other named dim, with a note saying where that bound came from. A --max-dim
 // that names no input dim is an error (a typo would otherwise leave the default in place silently).
@@ -465,7 +453,7 @@ int main(int argc, char **argv) {
     }
   }
   if (!opts.cudaArchs.empty()) {
-    if (failed(qopt::compileCudaKernels(*module, cudaCacheDir(), wopts.kernels)))
+    if (failed(qopt::compileCudaKernels(*module, qopt::codegen::defaultCudaCacheDir(), wopts.kernels)))
       return 1;
     step("cuda");
   }

@@ -102,6 +102,10 @@ constexpr uint8_t kCubin = 1, kPtx = 2;
 bool compileCuda(const std::string &wrappers, const std::vector<std::string> &archs, const std::string &cacheDir,
                  std::vector<CudaImage> &images, std::string &error);
 
+// Where compiled images are cached by default: $QOPT_CACHE_DIR/cuda, else $XDG_CACHE_HOME/qopt/cuda, else
+// ~/.cache/qopt/cuda (empty without a home).
+std::string defaultCudaCacheDir();
+
 } // namespace qopt::codegen
 
 #endif // QOPT_CODEGEN_CUDA_H
