@@ -146,7 +146,7 @@ bool compileOne(const Nvrtc &n, const std::string &source, const std::string &ar
 } // namespace
 
 bool compileCuda(const std::string &wrappers, const std::vector<std::string> &archs, const std::string &cacheDir,
-                 std::vector<CudaImage> &images, std::string &error) {
+                 std::vector<CudaImage> &images, std::string &error, bool withPtx) {
   const Nvrtc &n = nvrtc();
   if (!n.lib) {
     error = n.error;
@@ -162,7 +162,8 @@ bool compileCuda(const std::string &wrappers, const std::vector<std::string> &ar
     if (oldest.empty() || compute < oldest)
       oldest = compute;
   }
-  jobs.push_back({oldest, true});
+  if (withPtx)
+    jobs.push_back({oldest, true});
   images.clear();
   for (auto &[arch, ptx] : jobs) {
     char key[32];

@@ -840,8 +840,9 @@ std::vector<Case> cases() {
   return out;
 }
 
-// How cases run: the GPU architectures compiled for (the first is the GPU's; more for --compile-only), NVRTC's
-// image cache (empty: none), and whether to stop once the case's kernel is compiled (no GPU, no reference).
+// How cases run: the GPU architectures compiled for (cubins only, no PTX: the first is the GPU's; more for
+// --compile-only), NVRTC's image cache (empty: none), and whether to stop once the case's kernel is compiled (no
+// GPU, no reference).
 struct RunOptions {
   std::vector<std::string> archs = {"sm_90a"};
   std::string cacheDir;
@@ -914,7 +915,7 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
     return false;
   }
   std::vector<cg::CudaImage> images;
-  if (!cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail))
+  if (!cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false))
     return false;
   if (opt.compileOnly) {
     detail = "compiled (" + kernel.symbol + ")";
@@ -1072,7 +1073,7 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
   cg::CudaKernel kernel;
   std::vector<cg::CudaImage> images;
   if (!cg::instantiateCudaKernel(desc, kernel, detail) ||
-      !cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail))
+      !cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false))
     return false;
   qrt::Model model;
   for (const cg::CudaImage &img : images)

@@ -95,12 +95,12 @@ struct CudaImage {
 };
 constexpr uint8_t kCubin = 1, kPtx = 2;
 
-// Compiles the template source plus `wrappers` once per architecture (a cubin each) and once as PTX for the
-// oldest one (for GPUs newer than every cubin). Uses NVRTC (libnvrtc.so from the CUDA toolkit); caches each image
-// under `cacheDir` (empty: no cache) by the hash of its source, architecture and NVRTC version. `log` gets the
-// compiler's messages on failure.
+// Compiles the template source plus `wrappers` once per architecture (a cubin each) and, with `ptx`, once as PTX
+// for the oldest one (for GPUs newer than every cubin). Uses NVRTC (libnvrtc.so from the CUDA toolkit); caches
+// each image under `cacheDir` (empty: no cache) by the hash of its source, architecture and NVRTC version. `log`
+// gets the compiler's messages on failure.
 bool compileCuda(const std::string &wrappers, const std::vector<std::string> &archs, const std::string &cacheDir,
-                 std::vector<CudaImage> &images, std::string &error);
+                 std::vector<CudaImage> &images, std::string &error, bool ptx = true);
 
 // Where compiled images are cached by default: $QOPT_CACHE_DIR/cuda, else $XDG_CACHE_HOME/qopt/cuda, else
 // ~/.cache/qopt/cuda (empty without a home).
