@@ -1378,9 +1378,14 @@ int main(int argc, char **argv) {
     for (const auto &[spec, tuning] : tunings) { // each --tune (the matrix-vector kernels)
       std::string detail;
       Case tuned = c;
-      const bool halfRow = c.family.rfind("matmul_q", 0) == 0 && c.inputs[1].dtype == DType::F16 &&
+      // One row on qGemvHalf (float16 weights, or FP8 codes tuned onto it with half=1): x float32-accurate
+      // (exact=1) or rounded (exact=-1, or FP8 codes moved there) everywhere.
+      const DType wt = c.family.rfind("matmul_q", 0) == 0 ? c.inputs[1].dtype : DType::F32;
+      const bool fp8Half = tuning.half > 0 && (wt == DType::F8E4M3FN || wt == DType::F8E5M2) &&
+                           !c.attrs.getInt("act_fp8", 0);
+      const bool halfRow = (wt == DType::F16 || fp8Half) &&
                            num::numElements(c.inputs[0].shape) == c.inputs[0].shape.back();
-      if (halfRow && tuning.exact != 0) // qGemvHalf with x float32-accurate (1) or rounded (-1) everywhere
+      if (halfRow && (tuning.exact != 0 || (fp8Half && !c.outputHead)))
         tuned.tolerance = tuning.exact > 0 ? 2e-5 : 4e-3;
       bool ok = runCase(tuned, opt, spec.empty() ? &c.tune : &tuning, rng, detail);
       const std::string name = spec.empty() ? c.name : c.name + " [" + spec + "]";

@@ -125,6 +125,7 @@ std::string describeStatus(const BlasApi &a, const char *call, Status s) {
 
 struct Gemm::Plan {
   const BlasApi *api = nullptr;
+  bool usable = true; // false: an FP8 product the library refused
   Desc desc = nullptr;
   Layout a = nullptr, b = nullptr, d = nullptr;
   Algo algo{};
@@ -174,7 +175,15 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   auto key = std::make_tuple(M, N, K, ldy, alignment, fp8);
   auto it = plans.find(key);
   if (it != plans.end())
-    return it->second.get();
+    return it->second->usable ? it->second.get() : nullptr; // an FP8 product this library refused: refused again
+  // FP8: whatever the library refuses (an attribute an older release lacks, no algorithm for this GPU or shape)
+  // leaves the product to the caller's own kernel, remembered so that later calls do not ask again.
+  auto refuse = [&](std::unique_ptr<Plan> p) -> const Plan * {
+    error.clear();
+    p->usable = false;
+    plans[key] = std::move(p);
+    return nullptr;
+  };
   auto p = std::make_unique<Plan>();
   p->api = api;
   const BlasApi &a = *api;
@@ -204,6 +213,8 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
     s = a.layoutCreate(&p->b, type, static_cast<uint64_t>(K), static_cast<uint64_t>(M), K);
   if (!s)
     s = a.layoutCreate(&p->d, kR32F, static_cast<uint64_t>(N), static_cast<uint64_t>(M), ldy);
+  if (s && fp8)
+    return refuse(std::move(p));
   if (s) {
     error = describeStatus(a, "cuBLASLt descriptors", s);
     return nullptr;
@@ -222,10 +233,8 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   int found = 0;
   s = a.heuristic(handle, p->desc, p->a, p->b, p->d, p->d, pref, 1, &h, &found);
   a.prefDestroy(pref);
-  if (fp8 && (s || found == 0)) { // not this library, GPU or shape: the caller's own kernel
-    error.clear();
-    return nullptr;
-  }
+  if (fp8 && (s || found == 0))
+    return refuse(std::move(p));
   if (s || found == 0) {
     error = s ? describeStatus(a, "cublasLtMatmulAlgoGetHeuristic", s)
               : "cuBLASLt has no algorithm for a float16 product of " + std::to_string(M) + "x" + std::to_string(K) +

@@ -52,7 +52,8 @@ private:
   Gemm() = default;
   struct Plan;
   // A plan for float16 operands (fp8Scales null) or FP8 E4M3 ones with these scale vectors (weights', x's); null
-  // with `error` set when it cannot be made, or for FP8 with `error` empty when no algorithm takes it.
+  // with `error` set when it cannot be made, or for FP8 with `error` empty when the library refuses it (once asked,
+  // remembered).
   const Plan *plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment,
                    const float *const (&fp8Scales)[2], std::string &error);
 

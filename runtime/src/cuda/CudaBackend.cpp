@@ -474,10 +474,10 @@ private:
       return false;
     }
     const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
-                           : bits == 8 && (w->dtype == num::DType::I8 || fp8) ? 2 : -1;
+                           : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
     if (!w || w->rank() != 2 ||
         (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
-                    : bi < 0 || !scales || group <= 0 || K % group != 0))
+                    : (bi < 0 && !fp8) || !scales || group <= 0 || K % group != 0))
       return fail(dk, "operands of another layout than its library product takes", error);
     const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
     std::vector<int64_t> splits;
@@ -514,7 +514,7 @@ private:
           const void *zp = zeros ? static_cast<const uint8_t *>(zeros->data) + row * groups : nullptr;
           void *out = reinterpret_cast<void *>(scratchW.ptr);
           int64_t rowsArg = rows, kArg = K, bytesArg = rowBytes, groupArg = group;
-          int per = perTensor ? 1 : 0, format = fp8;
+          int per = perTensor ? 1 : 0, format = fp8; // `format`: the FP8 helper's last parameter (the others have 9)
           void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per, &format};
           if (!launchHelper(fp8 ? helpers.dequantFp8 : helpers.dequant[bi][zeros ? 1 : 0], rows * ((K + 7) / 8),
                             params, "qopt_dequant_half", error))
@@ -544,8 +544,9 @@ private:
   // A W8A8 FP8 product of many rows (matmul_q with act_fp8 over E4M3 weights with a scale per channel): x's rows to
   // FP8 codes and their scales by the module's helper (the reference's rounding, static or per-row scales), then for
   // each result one cuBLASLt product of the codes with the weights' codes as stored (no copy), the row and channel
-  // scales applied in its epilogue. Declined (the generated kernel runs) for E5M2 (the library has no E5M2 x E5M2
-  // product), per-tensor or grouped weight scales, and shapes or GPUs the library takes no FP8 product for.
+  // scales applied in its epilogue. Declined (the generated kernel runs) on GPUs without FP8 tensor cores (before
+  // sm_89: checked first, so that no rounding of x is launched in vain), for E5M2 (the library has no E5M2 x E5M2
+  // product), per-tensor or grouped weight scales, and shapes the library takes no FP8 product for.
   bool fp8Product(const Bound &b, num::KernelArgs &args, bool &declined, std::string &error) {
     const DeviceKernel &dk = *b.record;
     const num::Attrs &attrs = *args.attrs;
@@ -554,7 +555,7 @@ private:
     const int64_t K = x.shape.back(), M = x.numel() / K, N = w.rank() == 2 ? w.shape[0] : 0;
     const int64_t act = attrs.getInt("act_fp8", 0);
     const float actScale = act == 1 ? static_cast<float>(attrs.getFloat("act_scale", 0.0)) : 0.0f;
-    if (!helpers.fp8Quantize || w.dtype != num::DType::F8E4M3FN || w.rank() != 2 || w.shape[1] != K || !scales ||
+    if (!helpers.fp8Quantize || computeCapability < 89 || w.dtype != num::DType::F8E4M3FN || w.rank() != 2 || w.shape[1] != K || !scales ||
         scales->numel() != N || N < 2 || K % 16 != 0 || (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
       declined = true;
       return false;
@@ -635,6 +636,7 @@ private:
                "cuDeviceGetAttribute", error))
       return false;
     const int cc = major * 10 + minor;
+    computeCapability = cc;
     const DeviceImage *best = nullptr;
     int bestRank = -1;
     std::string have;
@@ -691,6 +693,7 @@ private:
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
   CUfunction argmaxFn = nullptr;        // the module's qopt_argmax_rows (null in a model.bin older than it)
   bool pdl = false;                     // generated kernels launch with programmatic stream serialization
+  int computeCapability = 0;            // the GPU's, e.g. 90 (set when the module loads)
   Buffer argmaxIds;                     // its results
   std::string lastKernel;
   bool capturing = false; // inside capture(): no allocation, no synchronization
