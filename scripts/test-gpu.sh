@@ -34,9 +34,10 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 -o "$dir/stories260K-kv-none-kvf32.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 --quantize=rtn4 --group-size 32 -o "$dir/stories260K-kv-rtn4-g32-kvf32.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" -o "$dir/stories260K-none.bin"
-  # An FP8 KV cache (calibrated per-head scales): its appends and attention run on the host for now.
+  # An FP8 KV cache (calibrated per-kv-head scales): appends, decode attention and the prompts' row kernel (head
+  # dim 8) over E4M3 codes.
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=fp8 --calib "$calib" --calib-samples 16 \
-    -o "$dir/fallback-stories260K-kv-fp8.bin"
+    -o "$dir/stories260K-kv-none-fp8kv.bin"
   # Launches without a CUDA kernel run on the host: a model compiled for the CPU, and the decomposed graph (pow...).
   "$BIN/qopt" "$m/stories260K-kv.onnx" --tokenizer "$m/tok512.bin" -o "$dir/fallback-stories260K-kv-cpu.bin"
   "$BIN/qopt" "$m/stories260K.onnx" "${common[@]}" --raise=false -o "$dir/fallback-stories260K-unraised.bin"
@@ -45,6 +46,11 @@ prepare() {
     "$BIN/qopt" "$ROOT/test/hf/$h.onnx" --target="cuda:$ARCHS" -o "$dir/hf-$h.bin"
   done
   "$BIN/qopt" "$ROOT/test/hf/llama.kv.onnx" --target="cuda:$ARCHS" --quantize=rtn4 -o "$dir/hf-llama.kv-rtn4.bin"
+  # An E5M2 KV cache under Llama's rotary keys (kv_append_rotary) and prompts on the tensor cores (head dim 16),
+  # calibrated on random token ids.
+  "$PY" -c "import numpy as np; np.save('$dir/ids.npy', np.random.default_rng(0).integers(3, 256, (8, 32)).astype(np.int32))"
+  "$BIN/qopt" "$ROOT/test/hf/llama.kv.onnx" --target="cuda:$ARCHS" --kv-cache=fp8_e5m2 --calib "$dir/ids.npy" \
+    --calib-seq-len 32 -o "$dir/hf-llama.kv-fp8kv-e5m2.bin"
   cp "$BIN/qrun" "$BIN/qopt-gpu-kernel-check" "$dir/"
   # The kernel check's NVRTC images, compiled here (no GPU needed): the GPU machine's run reads them instead of
   # compiling every case again (several minutes) when its NVRTC is the same version (the cache key holds it).

@@ -16,9 +16,11 @@
 # QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan every entry for the
 # whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); fp8 is W8A8
 # FP8 with per-row activation scales (--quantize=fp8 --act-scale=dynamic: a random model has no calibration text),
-# fp8w FP8 weights under 16-bit activations; a name ending in +kvf32 or +kvf16 compiles the same with that
-# --kv-cache, float16 by default), QOPT_BENCH_DISCARD (1: each model compiled, run and deleted before the next, for
-# a disk that holds the ONNX model and one model.bin, not all of them).
+# fp8w FP8 weights under 16-bit activations; a name ending in +kvf32, +kvf16 or +kvfp8 compiles the same with that
+# --kv-cache, float16 by default; fp8's per-kv-head scales calibrated on random token ids), QOPT_BENCH_DISCARD (1:
+# each model compiled, run and deleted before the next, for a disk that holds the ONNX model and one model.bin, not
+# all of them), QOPT_BENCH_CONTEXT (the model's context, 2048 by default) and QOPT_BENCH_DECODE_PROMPT (the decode
+# run's prompt, 32 tokens by default: e.g. 7936 with a context of 8192 decodes 256 tokens at 8k context).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -27,6 +29,8 @@ REPEAT="${QOPT_BENCH_REPEAT:-3}"
 PREFILL_REPEAT="${QOPT_BENCH_PREFILL_REPEAT:-2}"
 STEPS="${QOPT_BENCH_STEPS:-make compile qrun torch}"
 MODELS="${QOPT_BENCH_MODELS:-f16 rtn4}"
+CONTEXT="${QOPT_BENCH_CONTEXT:-2048}"
+DECODE_PROMPT="${QOPT_BENCH_DECODE_PROMPT:-32}"
 mkdir -p "$WORK"
 export LD_LIBRARY_PATH="$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 if [ -z "${QOPT_NVRTC:-}" ] && [ -e /usr/local/cuda/lib64/libnvrtc.so ]; then
@@ -39,14 +43,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 df -h "$WORK" | tail -1
 if step make; then
   stamp "writing the model"
-  python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence 2048 -o "$WORK/llama8b.onnx"
+  python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence "$CONTEXT" -o "$WORK/llama8b.onnx"
 fi
 compile() {
     local m="$1" args
     stamp "compiling $m"
     # The session's arena is its largest entry's: bounding the all-logits entry (a 2048 x 128256 float32 result)
     # to 512 tokens leaves prefill_last's 2048-token plan the largest; the -512 variants chunk prompts too.
-    case ${m%+kvf*} in
+    case ${m%+kv*} in
       f16) args=(--quantize=none --max-dim prefill:sequence=512) ;;
       rtn4) args=(--quantize=rtn4 --group-size 128 --max-dim prefill:sequence=512) ;;
       f16-full) args=(--quantize=none) ;;
@@ -57,7 +61,12 @@ compile() {
       fp8w) args=(--quantize=fp8w --max-dim prefill:sequence=512) ;;
       *) echo "unknown model $m" >&2; exit 2 ;;
     esac
-    [[ $m == *+kvf* ]] && args+=(--kv-cache="${m##*+kv}")
+    if [[ $m == *+kvfp8 ]]; then # per-kv-head scales from a calibration run over random token ids
+      python3 -c "import numpy as np; np.save('$WORK/ids.npy', np.random.default_rng(0).integers(3, 128000, (2, 32)).astype(np.int32))"
+      args+=(--kv-cache=fp8 --calib "$WORK/ids.npy" --calib-samples 2 --calib-seq-len 32)
+    elif [[ $m == *+kvf* ]]; then
+      args+=(--kv-cache="${m##*+kv}")
+    fi
     /usr/bin/time -f "qopt $m: %e s, %M KiB max resident" \
       "$BIN/qopt" "$WORK/llama8b.onnx" --target=cuda:sm_90a "${args[@]}" --time -o "$WORK/$m.bin" 2>&1 |
       grep -v '^qopt:   qopt-\|^qopt:   canonicalize\|^qopt:   cse'
@@ -65,7 +74,7 @@ compile() {
 run() {
     local m="$1"
     stamp "qrun $m"
-    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT"
+    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len "$DECODE_PROMPT" --max-tokens 256 --repeat "$REPEAT"
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
     [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && return
     # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).

@@ -28,8 +28,11 @@ const char kTemplates[] = {
 
 std::string floatLiteral(double v) {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.9gf", static_cast<double>(static_cast<float>(v)));
-  return buf;
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(static_cast<float>(v)));
+  std::string out = buf;
+  if (out.find_first_of(".en") == std::string::npos) // an integral value ("100"): "100f" is no float literal
+    out += ".0";
+  return out + "f";
 }
 std::string doubleLiteral(double v) {
   char buf[40];
@@ -149,17 +152,52 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
-// An FP8 KV cache (--kv-cache=fp8, fp8_e5m2) has no CUDA kernels yet: its appends and attention run on the host.
-bool fp8Cache(const OperandDesc &cache, std::string &why) {
-  if (cache.dtype != DType::F8E4M3FN && cache.dtype != DType::F8E5M2)
-    return false;
-  why = "an FP8 KV cache (no CUDA kernel yet)";
+// The FP8 format of an FP8 KV cache (--kv-cache=fp8, fp8_e5m2): 1 E4M3FN, 2 E5M2; 0 for other caches.
+int fp8CacheFormat(const OperandDesc &cache) {
+  return cache.dtype == DType::F8E4M3FN ? 1 : cache.dtype == DType::F8E5M2 ? 2 : 0;
+}
+
+// An FP8 cache's per-kv-head scales as a QHeadScales literal named `kv`: the attribute `k` (one scale per kv head,
+// as float) into kv.k, `v` (if given) into kv.v. inverse: 1 / scale, the float the reference multiplies entries by
+// (kv_append); else the scale itself, times 256 for E4M3 (the kernels' loads give its codes' values times 2^-8).
+// False with `why` where the attribute does not hold `heads` scales.
+bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, int64_t heads, int format, bool inverse,
+                       std::string &out, std::string &why) {
+  std::ostringstream os;
+  os << "const QHeadScales<" << heads << "> kv = {";
+  for (const char *name : {k, v}) {
+    std::vector<double> scales;
+    if (!name)
+      continue;
+    if (heads <= 0 || !attrs.getFloats(name, scales) || static_cast<int64_t>(scales.size()) != heads) {
+      why = std::string("an FP8 cache without one `") + name + "` scale per kv head";
+      return false;
+    }
+    os << (name == k ? "{" : ", {");
+    for (size_t h = 0; h < scales.size(); ++h) {
+      const float sc = static_cast<float>(scales[h]);
+      os << (h ? ", " : "") << floatLiteral(inverse ? 1.0f / sc : format == 1 ? sc * 256.0f : sc);
+    }
+    os << "}";
+  }
+  os << "};";
+  out = os.str();
   return true;
 }
 
 bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (fp8Cache(l.inputs[0], why))
-    return false;
+  if (const int fp8 = fp8CacheFormat(l.inputs[0])) { // [batch, kv heads, capacity, head dim], axis 2, float32 entries
+    const OperandDesc &cache = l.inputs[0];
+    std::string scales;
+    if (cache.shape.size() != 4 || l.attrs->getInt("axis", 2) != 2 || l.inputs[1].dtype != DType::F32 ||
+        !headScalesLiteral(*l.attrs, "scales", nullptr, cache.shape[1], fp8, /*inverse=*/true, scales, why)) {
+      why = why.empty() ? "an FP8 cache other than [batch, kv heads, capacity, head dim] of float32 entries" : why;
+      return false;
+    }
+    s.body = scales + " qKvAppend<u8, 2, false, " + std::to_string(fp8) + ">(p, kv.k);";
+    flatGeometry(s, 1);
+    return true;
+  }
   const int64_t rank = static_cast<int64_t>(l.inputs[0].shape.size());
   int64_t axis = l.attrs->getInt("axis", 2);
   if (axis < 0)
@@ -183,19 +221,22 @@ const char *positionType(DType t) {
 }
 
 bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (fp8Cache(l.inputs[0], why))
-    return false;
   const OperandDesc &x = l.inputs[1];
   const int64_t style = l.attrs->getInt("style", -1);
   const char *pt = positionType(l.inputs[3].dtype);
   const DType cache = l.inputs[0].dtype;
-  if (x.dtype != DType::F32 || (cache != DType::F32 && cache != DType::F16) || l.inputs[4].dtype != DType::F32 ||
-      x.shape.size() != 4 || !pt || (style != 0 && style != 1)) {
-    why = "not float32 [B, H, S, D] entries into a float32 or float16 cache";
+  const int fp8 = fp8CacheFormat(l.inputs[0]);
+  if (x.dtype != DType::F32 || (cache != DType::F32 && cache != DType::F16 && !fp8) ||
+      l.inputs[4].dtype != DType::F32 || x.shape.size() != 4 || !pt || (style != 0 && style != 1)) {
+    why = "not float32 [B, H, S, D] entries into a float32, float16 or FP8 cache";
     return false;
   }
-  s.body = "qKvAppendRotary<" + std::to_string(style) + ", " + pt + (cache == DType::F16 ? ", unsigned short" : "") +
-           ">(p);";
+  std::string scales;
+  if (fp8 && !headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], fp8, /*inverse=*/true, scales, why))
+    return false;
+  s.body = scales + "qKvAppendRotary<" + std::to_string(style) + ", " + pt +
+           (fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? ", unsigned short" : "") +
+           (fp8 ? ">(p, kv.k);" : ">(p);");
   s.geometry.block = 64;
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = 1;
@@ -548,7 +589,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       }
       s.body = splitsLiteral(splits) + " qGemvHalf<" + std::to_string(splits.size()) + ", " +
                std::to_string(l.inputs.size()) +
-               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}, {fp8, 0}}) +
+               trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}, {fp8, 0},
+                             {fp8 && tune.cvt > 0 ? 1 : 0, 0}, {tune.pipe == 2 ? 2 : 1, 1}}) +
                ">(p, splits" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps * wg);
       s.geometry.rowsPerBlock = 1;
@@ -687,21 +729,27 @@ bool rotary(const LaunchDesc &l, Spec &s, std::string &why) {
 }
 
 bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (l.inputs.size() > 1 && fp8Cache(l.inputs[1], why))
-    return false;
   const OperandDesc &q = l.inputs[0], &v = l.inputs[2];
   const bool mask = l.inputs.size() > 3 && !l.inputs[3].absent;
   const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;
   const DType maskType = mask ? l.inputs[3].dtype : DType::Undefined;
-  // Keys and values of a float16 KV cache (--kv-cache=f16) are read as halves by every kernel below.
+  // Keys and values of a float16 KV cache (--kv-cache=f16) are read as halves by every kernel below; an FP8 one's
+  // (fp8, fp8_e5m2) as codes, the kv heads' scales (`k_scales`, `v_scales`) written into the launch's source.
   const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
-  if (!allF32({l.inputs[0]}) || (!halfCache && !allF32({l.inputs[1], l.inputs[2]})) || q.shape.size() != 4 ||
+  const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8CacheFormat(l.inputs[1]) : 0;
+  std::string scales;
+  if (fp8 && (l.inputs[1].shape.size() != 4 || !headScalesLiteral(*l.attrs, "k_scales", "v_scales",
+                                                                  l.inputs[1].shape[1], fp8, false, scales, why)))
+    return false;
+  const std::string scaleArgs = fp8 ? ", kv.k, kv.v" : "";
+  if (!allF32({l.inputs[0]}) || (!halfCache && !fp8 && !allF32({l.inputs[1], l.inputs[2]})) || q.shape.size() != 4 ||
       v.shape.size() != 4 || q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512 ||
       (mask && ((maskType != DType::Bool && maskType != DType::F32) || l.inputs[3].shape.size() > 4 || cache))) {
-    why = "not float32 (keys and values: or a float16 cache) with head dims up to 512 and a bool or float32 mask";
+    why = "not float32 (keys and values: or a float16 or FP8 cache) with head dims up to 512 and a bool or float32 "
+          "mask";
     return false;
   }
-  const std::string kvType = halfCache ? ", unsigned short" : "";
+  const std::string kvType = halfCache ? ", unsigned short" : fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : "";
   // Rotary queries (qopt-fuse-rotary): rotated as they are loaded, by the decode and the row kernels.
   const bool rotary = l.inputs.size() > 5 && !l.inputs[5].absent;
   const int64_t style = rotary ? l.attrs->getInt("rotary_style", -1) : -1;
@@ -711,9 +759,9 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   // The trailing template arguments: rotary style and position type, then the cache's element type.
-  const std::string rot = rotary      ? ", " + std::to_string(style) + ", " + pt + kvType
-                          : halfCache ? ", -1, i64" + kvType
-                                      : "";
+  const std::string rot = rotary ? ", " + std::to_string(style) + ", " + pt + kvType
+                          : !kvType.empty() ? ", -1, i64" + kvType
+                                            : "";
   const bool causal = l.attrs->getInt("causal", 0) != 0, zeroNan = l.attrs->getInt("zero_nan_rows", 0) != 0;
   // Queries of a prompt (more than one row, or a dynamic count) without a mask: the tensor-core kernel, for equal
   // head dims that are multiples of 16 up to 128.
@@ -724,9 +772,9 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const int64_t H = q.shape[1], Hkv = k.shape.size() == 4 ? k.shape[1] : -1;
   if (cache && !mask && q.shape[2] == 1 && D % 4 == 0 && D <= 256 && k.shape.size() == 4 && k.shape[3] == D &&
       v.shape[3] == D && H > 0 && Hkv > 0 && H % Hkv == 0 && H / Hkv <= 8) {
-    s.body = "qDecodeAttention<" + std::to_string(H / Hkv) + ", " + std::to_string(D) + ", " +
+    s.body = scales + "qDecodeAttention<" + std::to_string(H / Hkv) + ", " + std::to_string(D) + ", " +
              (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">(p, " +
-             floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+             floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
     s.geometry.block = 256;
     s.geometry.rowsPerBlock = static_cast<uint32_t>(H / Hkv);
     s.geometry.colsPerBlock = kWholeRow;
@@ -737,16 +785,17 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   }
   const bool flash = !mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 &&
                      l.inputs[1].shape.size() == 4 && l.inputs[1].shape[3] == D && v.shape[3] == D;
-  if (flash && halfCache) {
-    s.body = "qFlashAttentionHalf<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
-             (zeroNan ? "true" : "false") + ", true, " + std::to_string(l.inputs.size()) + ">(p, " +
-             floatLiteral(l.attrs->getFloat("scale", 1.0)) + ");";
+  if (flash && (halfCache || fp8)) {
+    s.body = scales + "qFlashAttentionHalf<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
+             (zeroNan ? "true" : "false") + ", true, " + std::to_string(l.inputs.size()) +
+             (fp8 ? ", " + std::to_string(fp8) : "") + ">(p, " + floatLiteral(l.attrs->getFloat("scale", 1.0)) +
+             scaleArgs + ");";
     s.geometry.block = 256;
     s.geometry.rowsPerBlock = 128;
     s.geometry.colsPerBlock = kWholeRow;
     s.geometry.planes = true;
     s.geometry.geometryOperand = 0;
-    s.geometry.sharedBytes = static_cast<uint32_t>((128 + 4 * 64) * (D + 8) * 2);
+    s.geometry.sharedBytes = static_cast<uint32_t>((128 + 4 * 64) * (D + 8) * 2 + (fp8 ? 4 * 64 * D : 0));
     s.minBlocks = 1;
     return true;
   }
@@ -763,10 +812,10 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   }
   const double masked = l.attrs->getFloat("masked_value", -INFINITY);
   const std::string maskedLiteral = std::isinf(masked) ? (masked < 0 ? "-QOPT_INF" : "QOPT_INF") : floatLiteral(masked);
-  s.body = std::string("qAttention<") + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
+  s.body = scales + "qAttention<" + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
            (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ", " +
            (!mask ? "0" : maskType == DType::Bool ? "1" : "2") + rot + ">(p, " +
-           floatLiteral(l.attrs->getFloat("scale", 1.0)) + ", " + maskedLiteral + ");";
+           floatLiteral(l.attrs->getFloat("scale", 1.0)) + ", " + maskedLiteral + scaleArgs + ");";
   s.geometry.block = 512; // 16 warps for the scores, 4 key groups for the values of a head dim <= 128
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());

@@ -17,11 +17,13 @@
 //                                                 nothing run: no GPU needed (CI; warming a cache for a GPU run)
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
-//                                                 staged=S, ks=K, half=H; repeat --tune to compare several)
+//                                                 staged=S, ks=K, half=H, cvt=C, pipe=P; repeat --tune to
+//                                                 compare several)
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
 #include "qopt/Codegen/Cuda.h"
+#include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Kernels.h"
 #include "qopt/Numerics/ThreadPool.h"
 
@@ -119,6 +121,16 @@ Operand halfWeights(num::Shape s) {
               reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng) * 0.05f);
           },
           false};
+}
+
+// A decode attention case with its queries rotated as they are loaded (qopt-fuse-rotary): rotary style `style` at
+// the new token's position (batch 1), head dim D.
+Case withRotaryQueries(Case c, int64_t style, int64_t position, int64_t D) {
+  c.name += " rotary style=" + std::to_string(style);
+  c.attrs.setInt("rotary_style", style);
+  c.inputs.push_back(ints(DType::I64, {1, 1}, {position}));
+  c.inputs.push_back(positiveF32({D / 2}));
+  return c;
 }
 
 // Random FP8 codes of every finite value (no NaN, no E5M2 infinity).
@@ -414,12 +426,7 @@ std::vector<Case> cases() {
         if (D != 48 && D != 128)
           continue;
         // The queries rotated as they are loaded (qopt-fuse-rotary), at the new token's position.
-        Case ar = ad;
-        ar.name += " rotary style=" + std::to_string(D == 48 ? 0 : 1);
-        ar.attrs.setInt("rotary_style", D == 48 ? 0 : 1);
-        ar.inputs.push_back(ints(DType::I64, {1, 1}, {len}));
-        ar.inputs.push_back(positiveF32({D / 2}));
-        add(ar);
+        add(withRotaryQueries(ad, D == 48 ? 0 : 1, len, D));
       }
     // Rotary queries in the row kernel (qAttention: groups of more than 8 heads), int32 positions, batch 2.
     if (M == 1) {
@@ -494,14 +501,8 @@ std::vector<Case> cases() {
     ad.inputs = {f32({1, H, 1, D}), f16({1, Hkv, cap, D}), f16({1, Hkv, cap, D}), absent(),
                  ints(DType::I64, {1}, {len})};
     add(ad);
-    if (D != 128)
-      continue;
-    Case ar = ad;
-    ar.name += " rotary style=1";
-    ar.attrs.setInt("rotary_style", 1);
-    ar.inputs.push_back(ints(DType::I64, {1, 1}, {len}));
-    ar.inputs.push_back(positiveF32({D / 2}));
-    add(ar);
+    if (D == 128)
+      add(withRotaryQueries(ad, 1, len, D));
   }
   {
     Case ar{"attention decode rotary H=18 Hkv=1 D=16 (row kernel) f16 cache", "attention"};
@@ -528,6 +529,68 @@ std::vector<Case> cases() {
                  ints(DType::I64, {1}, {len})};
     ap.tolerance = D % 16 ? 2e-5 : 4e-3; // the tensor cores round q and the probabilities to float16
     add(ap);
+  }
+  // An FP8 KV cache (--kv-cache=fp8, fp8_e5m2; per-kv-head scales): entries stored as the reference's codes (its
+  // float product with the inverse scale, rounded bit for bit; keys rotated first, whose float results may differ
+  // from the CPU's rotation in the last place: with this seed no code flips), decode attention over the codes (the
+  // split kernel with rotary queries, the row kernel), prompt attention moving them into float16 tiles for the
+  // tensor cores (qFlashAttentionHalf) and the row kernel for a head dim the tensor cores do not take.
+  for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
+    const std::string fmt = code == DType::F8E4M3FN ? " e4m3" : " e5m2";
+    const double unit = code == DType::F8E4M3FN ? 0.01 : 1e-4; // largest entries about 4.5 and 5.7
+    auto headScales = [unit](int64_t heads, double step) {
+      std::vector<double> v;
+      for (int64_t h = 0; h < heads; ++h)
+        v.push_back(unit * (1.0 + step * static_cast<double>(h)));
+      return v;
+    };
+    Case ka{"kv_append fp8" + fmt + " cache 3 at 5", "kv_append"};
+    ka.attrs.setInt("axis", 2);
+    ka.attrs.setFloats("scales", headScales(2, 0.37));
+    ka.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5})};
+    ka.tolerance = 0;
+    add(ka);
+    for (int64_t style : {0, 1}) {
+      Case kr{"kv_append_rotary fp8" + fmt + " cache style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
+      kr.attrs.setInt("axis", 2);
+      kr.attrs.setInt("style", style);
+      kr.attrs.setFloats("scales", headScales(2, 0.5));
+      kr.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                   ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
+      kr.tolerance = 0;
+      add(kr);
+    }
+    for (auto [H, Hkv, D, len, cap] :
+         std::vector<std::array<int64_t, 5>>{{8, 2, 48, 5, 64}, {32, 8, 128, 1000, 1024}, {18, 1, 16, 30, 40}}) {
+      Case ad{"attention decode fp8" + fmt + " cache H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
+                  " D=" + std::to_string(D) + " keys=" + std::to_string(len + 1) + (H / Hkv > 8 ? " (row kernel)" : ""),
+              "attention"};
+      ad.attrs.setInt("causal", 1);
+      ad.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
+      ad.attrs.setFloats("k_scales", headScales(Hkv, 0.25));
+      ad.attrs.setFloats("v_scales", headScales(Hkv, -0.1));
+      ad.inputs = {f32({1, H, 1, D}), fp8Codes(code, {1, Hkv, cap, D}), fp8Codes(code, {1, Hkv, cap, D}), absent(),
+                   ints(DType::I64, {1}, {len})};
+      add(ad);
+      if (D != 48)
+        add(withRotaryQueries(ad, 1, len, D));
+    }
+    for (auto [H, Hkv, D, S, len, cap, causal] : std::vector<std::array<int64_t, 7>>{
+             {4, 2, 64, 17, 21, 64, 1}, {8, 2, 128, 200, 100, 512, 1}, {4, 4, 32, 130, 70, 256, 0},
+             {4, 2, 24, 3, 21, 64, 1}}) {
+      Case ap{"attention prompt fp8" + fmt + " cache H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
+                  " D=" + std::to_string(D) + " S=" + std::to_string(S) + " len=" + std::to_string(len) +
+                  (causal ? " causal" : "") + (D % 16 ? " (row kernel)" : ""),
+              "attention"};
+      ap.attrs.setInt("causal", causal);
+      ap.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
+      ap.attrs.setFloats("k_scales", headScales(Hkv, 0.25));
+      ap.attrs.setFloats("v_scales", headScales(Hkv, 0.1));
+      ap.inputs = {f32({1, H, S, D}), fp8Codes(code, {1, Hkv, cap, D}), fp8Codes(code, {1, Hkv, cap, D}), absent(),
+                   ints(DType::I64, {1}, {len})};
+      ap.tolerance = D % 16 ? 2e-5 : 4e-3; // the tensor cores round q and the probabilities to float16
+      add(ap);
+    }
   }
   // Layers of more 16-row tiles (2113) than one wave of one-warp blocks holds (132 SMs x 16): qGemvRow takes 2 tiles
   // per block, the last block one (plain: its last tile 10 rows), plain and gated.
@@ -996,19 +1059,26 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
       detail = err;
       return false;
     }
-    if (ref[k].dtype != DType::F32 && ref[k].dtype != DType::F16) {
+    const bool fp8 = ref[k].dtype == DType::F8E4M3FN || ref[k].dtype == DType::F8E5M2;
+    if (ref[k].dtype != DType::F32 && ref[k].dtype != DType::F16 && !fp8) {
       if (got != refData[k]) {
         detail = "result " + std::to_string(k) + " differs";
         return false;
       }
       continue;
     }
-    // Float16 results (a float16 KV cache) are compared as the floats they hold.
+    // Float16 and FP8 results (a float16 or FP8 KV cache) are compared as the floats they hold.
     std::vector<float> gotHalf, refHalf;
     if (ref[k].dtype == DType::F16) {
       for (int64_t i = 0; i < ref[k].numel(); ++i) {
         gotHalf.push_back(num::halfToFloat(reinterpret_cast<const uint16_t *>(got.data())[i]));
         refHalf.push_back(num::halfToFloat(ref[k].as<uint16_t>()[i]));
+      }
+    } else if (fp8) {
+      const num::Fp8Format f = ref[k].dtype == DType::F8E4M3FN ? num::Fp8Format::E4M3FN : num::Fp8Format::E5M2;
+      for (int64_t i = 0; i < ref[k].numel(); ++i) {
+        gotHalf.push_back(num::fp8ToFloat(got[static_cast<size_t>(i)], f));
+        refHalf.push_back(num::fp8ToFloat(ref[k].as<uint8_t>()[i], f));
       }
     }
     const float *a = gotHalf.empty() ? reinterpret_cast<const float *>(got.data()) : gotHalf.data();
@@ -1246,6 +1316,33 @@ std::vector<Case> benchCases() {
     h.inputs.push_back(f32({4096}));
     out.push_back(h);
   }
+  // fp8w's one-row products of a Llama-3-8B decode step (E4M3 per channel): gate/up gated with its norm, q/k/v with
+  // its norm, o and down with the residual add.
+  auto fp8Row = [&](const std::string &name, const char *family, int64_t K, int64_t N) {
+    Case f{"fp8 e4m3 " + name + " M=1 K=" + std::to_string(K) + " N=" + std::to_string(N), family};
+    f.attrs.setInt("bits", 8);
+    f.attrs.setInt("group_size", K);
+    f.inputs = {f32({1, K}), fp8Codes(DType::F8E4M3FN, {N, K}), positiveF32({N, 1})};
+    f.tolerance = 4e-3;
+    f.timed = 200;
+    return f;
+  };
+  {
+    Case g = fp8Row("gated +norm", "matmul_q_gated", 4096, 28672);
+    g.attrs.setInt("activation", 0);
+    g.attrs.setFloat("norm_epsilon", 1e-5);
+    g.inputs.push_back(absent()), g.inputs.push_back(f32({4096}));
+    out.push_back(g);
+    Case q = fp8Row("+norm", "matmul_q", 4096, 6144);
+    q.attrs.setFloat("norm_epsilon", 1e-5);
+    q.inputs.push_back(absent()), q.inputs.push_back(f32({4096}));
+    out.push_back(q);
+    for (auto [K, N] : {std::pair<int64_t, int64_t>{4096, 4096}, {14336, 4096}}) {
+      Case r = fp8Row("+residual", "matmul_q", K, N);
+      r.inputs.push_back(absent()), r.inputs.push_back(absent()), r.inputs.push_back(f32({1, N}));
+      out.push_back(r);
+    }
+  }
   // The down projection with the residual add in its epilogue, int4 g128 one row (qGemvRow).
   Case dr{"int4 g128 M=1 K=14336 N=4096 +residual", "matmul_q"};
   dr.attrs.setInt("bits", 4);
@@ -1270,6 +1367,13 @@ std::vector<Case> benchCases() {
     ah.inputs[1] = f16({1, 8, 4096, 128});
     ah.inputs[2] = f16({1, 8, 4096, 128});
     out.push_back(ah);
+    Case a8 = a; // an FP8 cache (--kv-cache=fp8): E4M3 codes, per-kv-head scales
+    a8.name = "attention decode fp8 cache H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1);
+    a8.inputs[1] = fp8Codes(DType::F8E4M3FN, {1, 8, 4096, 128});
+    a8.inputs[2] = fp8Codes(DType::F8E4M3FN, {1, 8, 4096, 128});
+    a8.attrs.setFloats("k_scales", std::vector<double>(8, 0.01));
+    a8.attrs.setFloats("v_scales", std::vector<double>(8, 0.005));
+    out.push_back(a8);
   }
   // A 512-token prompt chunk after 1536 earlier positions (tensor cores): 2 * 2 * 32 * 512 * ~1792 * 128 flops.
   Case pf{"attention prefill H=32 Hkv=8 D=128 S=512 keys=2048", "attention"};
@@ -1297,6 +1401,13 @@ std::vector<Case> benchCases() {
   wholeHalf.inputs[1] = f16({1, 8, 2048, 128});
   wholeHalf.inputs[2] = f16({1, 8, 2048, 128});
   out.push_back(wholeHalf);
+  Case wholeFp8 = whole;
+  wholeFp8.name = "attention prefill fp8 cache H=32 Hkv=8 D=128 S=2048 keys=2048";
+  wholeFp8.inputs[1] = fp8Codes(DType::F8E4M3FN, {1, 8, 2048, 128});
+  wholeFp8.inputs[2] = fp8Codes(DType::F8E4M3FN, {1, 8, 2048, 128});
+  wholeFp8.attrs.setFloats("k_scales", std::vector<double>(8, 0.01));
+  wholeFp8.attrs.setFloats("v_scales", std::vector<double>(8, 0.005));
+  out.push_back(wholeFp8);
   // The residual add and norm of a decode step, then the memory-bound launches of a 2048-token prompt: the add and
   // norm, the gated activation, the heads' split (the float32 bytes each reads and writes: 128, 352 and 64 MB).
   for (int64_t rows : {1, 2048}) {
@@ -1352,13 +1463,14 @@ int main(int argc, char **argv) {
         int *field = key == "tiles" ? &t.tiles : key == "warps" ? &t.warps : key == "bps" ? &t.blocksPerSm
                      : key == "batch" ? &t.batch : key == "groups" ? &t.groups
                      : key == "wt" ? &t.warpTiles : key == "exact" ? &t.exact : key == "staged" ? &t.staged
-                     : key == "ks" ? &t.slices : key == "half" ? &t.half : nullptr;
+                     : key == "ks" ? &t.slices : key == "half" ? &t.half : key == "cvt" ? &t.cvt
+                     : key == "pipe" ? &t.pipe : nullptr;
         ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
       }
       if (!ok) {
         std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V,exact=E,staged=S,ks=K,"
-                             "half=H (any of them; 0 or absent: the compiler's choice; groups, exact, staged and half "
-                             "1 or -1) or default\n");
+                             "half=H,cvt=C,pipe=P (any of them; 0 or absent: the compiler's choice; groups, exact, "
+                             "staged, half and cvt 1 or -1) or default\n");
         return 2;
       }
       tunings.emplace_back(spec, t);

@@ -153,9 +153,41 @@ __device__ __forceinline__ float4 qLoadFloat4(const unsigned short *p) {
                      qHalfToFloat(static_cast<unsigned short>(w.y >> 16)));
 }
 
+// FP8 KV cache codes (--kv-cache=fp8, fp8_e5m2; F 1: E4M3FN, 2: E5M2) as an element type of the attention
+// kernels: a load gives a code's value, E4M3's times 2^-8 (its exponent and mantissa moved into a float16's, as
+// qFp8ToFloat, without the multiplication), and the kernels multiply the scores and the outputs by the kv head's
+// key and value scales (QHeadScales; the code generator writes E4M3's times 256). NaN codes (stored only for NaN
+// entries) read as finite values.
+template <int F> struct QFp8 {
+  u8 code;
+};
+template <int F> __device__ __forceinline__ unsigned short qFp8HalfBits(unsigned c) {
+  return static_cast<unsigned short>(F == 2 ? c << 8 : ((c & 0x80u) << 8) | ((c & 0x7Fu) << 7));
+}
+template <int F> __device__ __forceinline__ float qToFloat(QFp8<F> c) { return qHalfToFloat(qFp8HalfBits<F>(c.code)); }
+template <int F> __device__ __forceinline__ float4 qLoadFloat4(const QFp8<F> *p) {
+  const unsigned w = *reinterpret_cast<const unsigned *>(p);
+  return make_float4(qHalfToFloat(qFp8HalfBits<F>(w & 0xFFu)), qHalfToFloat(qFp8HalfBits<F>((w >> 8) & 0xFFu)),
+                     qHalfToFloat(qFp8HalfBits<F>((w >> 16) & 0xFFu)), qHalfToFloat(qFp8HalfBits<F>(w >> 24)));
+}
+// A model's per-kv-head scales of an FP8 cache, written by the code generator into the launch's source: the keys'
+// and the values' (attention), or the inverse scales of the entries a kv_append stores (k alone).
+template <typename T> struct QIsFp8 {
+  static constexpr int format = 0;
+};
+template <int F> struct QIsFp8<QFp8<F>> {
+  static constexpr int format = F;
+};
+template <int H> struct QHeadScales {
+  float k[H], v[H];
+};
+
 // kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
-// HALF: float32 entries into a float16 cache (E unsigned short).
-template <typename E, int AXIS, bool HALF = false> __device__ void qKvAppend(const QParams &p) {
+// HALF: float32 entries into a float16 cache (E unsigned short). FP8 (1 E4M3FN, 2 E5M2): float32 entries into an
+// FP8 cache [batch, kv heads, capacity, head dim] (AXIS 2, E u8) as the codes of x * inv[kv head] (the reference's
+// float product with the inverse of the head's scale, which the code generator writes as a float).
+template <typename E, int AXIS, bool HALF = false, int FP8 = 0>
+__device__ void qKvAppend(const QParams &p, const float *inv = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 n = qNumel(x), i = qFlatIndex();
   if (i >= n)
@@ -176,7 +208,9 @@ template <typename E, int AXIS, bool HALF = false> __device__ void qKvAppend(con
     o = i / (S * inner), s = i / inner % S, in = i % inner;
   }
   E *dst = qPtr<E>(p.t[3]) + (o * cap + len + s) * inner + in;
-  if constexpr (HALF)
+  if constexpr (FP8 != 0)
+    *dst = qFloatToFp8<FP8>(qPtr<const float>(x)[i] * inv[o % cache.shape[1]]);
+  else if constexpr (HALF)
     qStoreFloat(dst, qPtr<const float>(x)[i]);
   else
     *dst = qPtr<const E>(x)[i];
@@ -777,6 +811,20 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
     a0 = qHmul2(a0, sc), a2 = qHmul2(a2, sc);
 }
 
+// Two consecutive FP8 codes (the low 16 bits of `pair`; FP8 1: E4M3FN, 2: E5M2) as the float16 pair of their values
+// (the first in the low half): the hardware conversion of sm_89 and later, exact.
+template <int FP8> __device__ __forceinline__ unsigned qFp8PairToHalf2(unsigned pair) {
+  unsigned h = 0;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const unsigned short b = static_cast<unsigned short>(pair);
+  if (FP8 == 2)
+    asm("cvt.rn.f16x2.e5m2x2 %0, %1;" : "=r"(h) : "h"(b));
+  else
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(b));
+#endif
+  return h;
+}
+
 // The two weight rows the lanes of row group g multiply in column tile `colTile` of a matrix-vector kernel: rows
 // 16 colTile + g and + g + 8 (clamped to N), or, with a gated epilogue (matmul_q_gated: gate and up layers stacked,
 // N / 2 each), gate channel c = 8 colTile + g and its up channel N / 2 + c, so one thread holds both.
@@ -1315,12 +1363,21 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 // Rows 16-byte aligned (K a multiple of 8). FP8 (1 E4M3FN, 2 E5M2; fp8w): the weights are FP8 codes [N, K] with a
 // scale per channel or per tensor (t2), read the same way: a warp load is 512 codes of a row, a lane's word 16 codes
 // (4 k-steps, pairs formed by qMmaWeights and x's at qMmaOffsets<8>), and each result is multiplied by its channel's
-// scale (E4M3 codes enter as value / 256, qMmaWeights' bit move). K a multiple of 16.
+// scale (E4M3 codes enter as value / 256, qMmaWeights' bit move). K a multiple of 16. CVT (FP8, sm_89 and later):
+// the codes become float16 pairs by the hardware conversion (cvt.rn.f16x2.e4m3x2 / e5m2x2: exact, one instruction
+// per pair of consecutive codes, x's pairs formed likewise; E4M3 at its value) instead of the bit moves (three to
+// four instructions per pair). PIPE 2: the next batch of weight words is loaded before the current one's
+// products, so that a warp keeps its loads in flight through its arithmetic (twice the registers for words).
 // Geometry: one row of x, cols N in tiles of 2 RP WG.
 template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false,
-          int WG = 1, int FP8 = 0>
+          int WG = 1, int FP8 = 0, bool CVT = false, int PIPE = 1>
 __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
   typedef typename QSelect<EXACT, double, float>::type Ss;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  constexpr bool HW = CVT && FP8 != 0;
+#else
+  constexpr bool HW = false;
+#endif
   constexpr int U = RP >= 4 ? 1 : 4 / RP; // chunks per batch: 8 words of weights in flight per lane
   constexpr int CK = FP8 ? 512 : 256, WK = CK / 32; // k per chunk, per lane's word
   __shared__ float red[16][2 * RP];
@@ -1356,8 +1413,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 #pragma unroll
   for (int rp = 0; rp < RP; ++rp)
     acc[rp][0] = acc[rp][1] = acc[rp][2] = acc[rp][3] = 0.0f;
-  for (i64 c = c0; c < c1; c += U) {
-    uint4 w[U][RP][2];
+  auto load = [&](i64 c, uint4(&w)[U][RP][2]) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const bool ok = c + u < c1 && (c + u) * CK + lk < K;
@@ -1367,6 +1423,16 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         for (int h = 0; h < 2; ++h)
           w[u][rp][h] = ok ? qLoadStream(wrow[rp][h] + (c + u) * 512) : make_uint4(0, 0, 0, 0);
     }
+  };
+  uint4 w[U][RP][2];
+  if (PIPE > 1 && c0 < c1)
+    load(c0, w);
+  for (i64 c = c0; c < c1; c += U) {
+    uint4 next[U][RP][2];
+    if (PIPE == 1)
+      load(c, w);
+    else if (c + U < c1)
+      load(c + U, next);
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       if (c + u >= c1)
@@ -1389,7 +1455,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 #pragma unroll
       for (int st = 0; st < WK / 4; ++st) {
         float4 xs = v[st];
-        if (FP8) {
+        if (FP8 && !HW) {
           const float *xv = reinterpret_cast<const float *>(v);
           int o[4];
           qMmaOffsets<8>(st, o);
@@ -1407,7 +1473,11 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         for (int rp = 0; rp < RP; ++rp) {
           const uint4 &w0 = w[u][rp][0], &w1 = w[u][rp][1];
           unsigned a[4] = {st ? w0.z : w0.x, st ? w1.z : w1.x, st ? w0.w : w0.y, st ? w1.w : w1.y};
-          if (FP8) {
+          if (HW) { // word st of each row: codes 4 st .. 4 st + 3, pairs (4 st, 4 st + 1) and (4 st + 2, 4 st + 3)
+            const unsigned u0[4] = {w0.x, w0.y, w0.z, w0.w}, u1[4] = {w1.x, w1.y, w1.z, w1.w};
+            a[0] = qFp8PairToHalf2<FP8>(u0[st] & 0xFFFFu), a[2] = qFp8PairToHalf2<FP8>(u0[st] >> 16);
+            a[1] = qFp8PairToHalf2<FP8>(u1[st] & 0xFFFFu), a[3] = qFp8PairToHalf2<FP8>(u1[st] >> 16);
+          } else if (FP8) {
             qMmaWeights<8, false, FP8>(w0, st, QZero{}, 0u, a[0], a[2]);
             qMmaWeights<8, false, FP8>(w1, st, QZero{}, 0u, a[1], a[3]);
           }
@@ -1417,6 +1487,12 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         }
       }
     }
+    if (PIPE > 1)
+#pragma unroll
+      for (int u = 0; u < U; ++u)
+#pragma unroll
+        for (int rp = 0; rp < RP; ++rp)
+          w[u][rp][0] = next[u][rp][0], w[u][rp][1] = next[u][rp][1];
   }
   // C[g][g] and C[g + 8][g] sit in lane (g, g / 2), entries g % 2 and 2 + g % 2.
   const bool diag = q == (g >> 1);
@@ -1452,7 +1528,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
   // FP8: the channel's scale (one per tensor where t2 holds one), E4M3's 256 with it.
   const float *scales = FP8 ? qPtr<const float>(p.t[2]) : nullptr;
   const bool perTensor = FP8 && qNumel(p.t[2]) == 1;
-  auto scale = [&](i64 n) { return FP8 ? scales[perTensor ? 0 : n] * (FP8 == 1 ? 256.0f : 1.0f) : 1.0f; };
+  auto scale = [&](i64 n) { return FP8 ? scales[perTensor ? 0 : n] * (FP8 == 1 && !HW ? 256.0f : 1.0f) : 1.0f; };
 #pragma unroll
   for (int rp = 0; rp < RP; ++rp) {
     if (GATED >= 0) {
@@ -1732,13 +1808,18 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 
 // Pair j of a row of D = 2 half values rotated by the angle theta, rotary's formulas: STYLE 0 pairs (j, j + half)
 // (rotate_half), 1 pairs (2 j, 2 j + 1) (interleaved). x and y may be the same row.
-template <int STYLE, typename Y>
-__device__ __forceinline__ void qRotatePair(const float *x, Y *y, i64 j, i64 half, float theta) {
+// qRotatePairTo hands the two rotated values to store(index, value).
+template <int STYLE, typename Store>
+__device__ __forceinline__ void qRotatePairTo(const float *x, i64 j, i64 half, float theta, Store store) {
   const float c = cosf(theta), s = sinf(theta);
   const i64 lo = STYLE == 1 ? 2 * j : j, hi = STYLE == 1 ? 2 * j + 1 : j + half;
   const float a = x[lo], b = x[hi];
-  qStoreFloat(y + lo, a * c + -b * s);
-  qStoreFloat(y + hi, b * c + a * s);
+  store(lo, a * c + -b * s);
+  store(hi, b * c + a * s);
+}
+template <int STYLE, typename Y>
+__device__ __forceinline__ void qRotatePair(const float *x, Y *y, i64 j, i64 half, float theta) {
+  qRotatePairTo<STYLE>(x, j, half, theta, [y](i64 i, float v) { qStoreFloat(y + i, v); });
 }
 // The position of row i of batch b from positions [B or 1, S] of type P, as a float (the angle's factor).
 template <typename P> __device__ __forceinline__ float qPosition(const QTensor &pos, i64 b, i64 S, i64 i) {
@@ -1757,8 +1838,10 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 
 // kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), t3 positions
 // [B or 1, S] (P), t4 inv_freq [D/2], t5 the cache (same memory as t0): the entries rotated as qRotary does, written
-// at the cache's length (C: float, or unsigned short for a float16 cache). One block per (b, h, s) row of t1.
-template <int STYLE, typename P, typename C = float> __device__ void qKvAppendRotary(const QParams &p) {
+// at the cache's length (C: float, or unsigned short for a float16 cache, or QFp8 for an FP8 one: codes of the
+// rotated value times inv[h], as qKvAppend). One block per (b, h, s) row of t1.
+template <int STYLE, typename P, typename C = float>
+__device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
   const i64 len = *qPtr<const i64>(p.t[2]);
@@ -1770,8 +1853,17 @@ template <int STYLE, typename P, typename C = float> __device__ void qKvAppendRo
   const i64 b = r / (H * S), h = r / S % H, i = r % S;
   const float position = qPosition<P>(p.t[3], b, S, i), *freq = qPtr<const float>(p.t[4]);
   C *dst = qPtr<C>(p.t[5]) + ((b * H + h) * cap + len + i) * D;
-  for (i64 j = threadIdx.x; j < half; j += blockDim.x)
-    qRotatePair<STYLE>(qPtr<const float>(x) + r * D, dst, j, half, position * freq[j]);
+  const float *row = qPtr<const float>(x) + r * D;
+  for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
+    if constexpr (QIsFp8<C>::format != 0) {
+      const float f = inv[h];
+      qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f](i64 e, float v) {
+        dst[e].code = qFloatToFp8<QIsFp8<C>::format>(v * f);
+      });
+    } else {
+      qRotatePair<STYLE>(row, dst, j, half, position * freq[j]);
+    }
+  }
 }
 
 //===-- attention ----------------------------------------------------------===//
@@ -1782,10 +1874,12 @@ template <int STYLE, typename P, typename C = float> __device__ void qKvAppendRo
 // queries rotated as qRotary does (style ROT) as they are loaded, t5 positions (type P) and t6 inv_freq. One block per (b, h, s) query
 // row; the keys in chunks of CHUNK with a running max (online softmax): a warp per key for the scores, and for the
 // values key groups of threads that own output dims tid, tid + span, ... (Dv <= 4 * blockDim.x). KV: the keys' and
-// values' element type (float, or unsigned short: a float16 cache).
+// values' element type (float, or unsigned short: a float16 cache, or QFp8: an FP8 one, whose kv head's scales are
+// ks and vs).
 template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0, int ROT = -1, typename P = i64,
           typename KV = float>
-__device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f) {
+__device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f, const float *ks = nullptr,
+                           const float *vs = nullptr) {
   __shared__ float sc[CHUNK];
   __shared__ float qs[512];
   __shared__ float scratch[32];
@@ -1793,6 +1887,8 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   const i64 B = q.shape[0], H = q.shape[1], S = q.shape[2], D = q.shape[3];
   const i64 Hkv = k.shape[1], C = k.shape[2], Dv = v.shape[3], r = blockIdx.x;
   const i64 b = r / (H * S), h = r / S % H, i = r % S, hk = h / (H / Hkv);
+  constexpr bool FP8 = QIsFp8<KV>::format != 0;
+  const float kScale = FP8 ? scale * ks[hk] : scale, vScale = FP8 ? vs[hk] : 1.0f;
   i64 T = C;
   if (CACHE) {
     const i64 len = *qPtr<const i64>(p.t[4]);
@@ -1852,7 +1948,7 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
       float s = 0.0f;
       for (i64 d = lane; d < D; d += 32)
         s += qs[d] * qToFloat(kj[d]);
-      s = qWarpSum(s) * scale;
+      s = qWarpSum(s) * kScale;
       if (MASK) {
         const i64 mi = b * ms[0] + h * ms[1] + i * ms[2] + (j0 + jj) * ms[3];
         if (MASK == 1)
@@ -1911,7 +2007,7 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   for (int t = 0; t < 4; ++t) {
     const i64 d = tid + t * static_cast<i64>(span);
     if (d < Dv)
-      o[d] = nan ? (ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000)) : acc[t] * (1.0f / l);
+      o[d] = nan ? (ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000)) : (FP8 ? acc[t] * vScale : acc[t]) * (1.0f / l);
   }
 }
 
@@ -1924,10 +2020,10 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
 // products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows
 // of the output (B * H) in tiles of G, grid y = the splits, 256 threads. ROT >= 0: rotary queries, as qAttention.
-// KV: the cache's element type (float, or unsigned short: float16).
+// KV: the cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's scales ks, vs).
 #define QOPT_DECODE_SPLITS 8
 template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
-__device__ void qDecodeAttention(const QParams &p, float scale) {
+__device__ void qDecodeAttention(const QParams &p, float scale, const float *ks = nullptr, const float *vs = nullptr) {
   constexpr int NT = 256, WARPS = NT / 32, CH = 128, Q4 = D / 4, GROUPS = NT / Q4;
   static_assert(D % 4 == 0 && D <= 256 && G >= 1 && G <= WARPS, "head dim or group size out of range");
   __shared__ __align__(16) float qs[G][D];
@@ -1942,6 +2038,8 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
       qFail(p, len < 0 || len > C - 1 || B > k.shape[0] ? QOPT_STATUS_CACHE_FULL : QOPT_STATUS_SHAPE);
     return;
   }
+  constexpr bool FP8 = QIsFp8<KV>::format != 0;
+  const float kScale = FP8 ? scale * ks[r % Hkv] : scale;
   const int splits = QOPT_CLUSTERS ? QOPT_DECODE_SPLITS : 1;
   const unsigned rank = qClusterRank();
   if (!QOPT_CLUSTERS && blockIdx.y != 0)
@@ -1987,7 +2085,7 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
       }
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        const float sum = qWarpSum(s[g]) * scale;
+        const float sum = qWarpSum(s[g]) * kScale;
         if (lane == 0)
           sc[g][jj] = sum;
       }
@@ -2052,7 +2150,7 @@ __device__ void qDecodeAttention(const QParams &p, float scale) {
         const float w = expf(qClusterLoad(&mrow[g], b) - base);
         num += w * qClusterLoad(&red[0][g][d], b), den += w * qClusterLoad(&lrow[g], b);
       }
-      o[i] = den > 0.0f ? num / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+      o[i] = den > 0.0f ? (FP8 ? num * vs[r % Hkv] : num) / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
     }
   }
   qClusterSync(); // the others' shared memory stays until the first block has read it
@@ -2292,14 +2390,20 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
 // [Bk, Hkv, C, D]. The cache's rows are copied into shared memory as they are (cp.async, two tiles in flight, no
 // registers held), so a block can own 128 query rows (8 warps of 16): each key tile staged serves twice the rows
 // of the float32 kernel at half the bytes. Tiles of keys after a warp's last row (causal) are skipped by that
-// warp; the query tiles run last-first, the longest rows of a causal prompt in the first wave. Geometry: as
-// qFlashAttention with 128-row tiles, 256 threads, sharedBytes (128 + 4 * 64) * (D + 8) * 2.
-template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT>
-__device__ void qFlashAttentionHalf(const QParams &p, float scale) {
-  constexpr int BQ = 128, BK = 64, KS = D + 8, THREADS = 256, CHUNKS = BK * D / 8; // 16-byte pieces per matrix
+// warp; the query tiles run last-first, the longest rows of a causal prompt in the first wave. FP8 (1 E4M3FN, 2
+// E5M2): an FP8 cache (t1, t2 codes), its tiles copied as codes (behind the float16 stages: 2 stages x K, V x 64 x
+// D bytes) and moved into float16 tiles (exact; E4M3 as value x 2^-8) after they land; the kv head's key scale ks
+// joins the softmax scale and its value scale vs the outputs. Geometry: as qFlashAttention with 128-row tiles, 256
+// threads, sharedBytes (128 + 4 * 64) * (D + 8) * 2, plus 4 * 64 * D with FP8.
+template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT, int FP8 = 0>
+__device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *ks = nullptr,
+                                    const float *vs = nullptr) {
+  constexpr int BQ = 128, BK = 64, KS = D + 8, THREADS = 256;
+  constexpr int EB = FP8 ? 1 : 2, CHUNKS = BK * D * EB / 16; // 16-byte pieces per matrix
   extern __shared__ __align__(16) unsigned short flashShared[];
   unsigned short(*const qsm)[KS] = reinterpret_cast<unsigned short(*)[KS]>(flashShared);
   unsigned short(*const kvs)[KS] = qsm + BQ; // [stage][K, V][BK] rows
+  u8 *const codes = reinterpret_cast<u8 *>(kvs + 4 * BK); // FP8: [stage][K, V][BK][D]
   const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
   const i64 H = q.shape[1], S = q.shape[2], Hkv = k.shape[1], C = k.shape[2];
   i64 T = 0;
@@ -2310,17 +2414,19 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale) {
   const i64 b = plane / H, h = plane % H, hk = h / (H / Hkv);
   const i64 past = T - S; // query i sees keys up to i + past (causal)
   const i64 jEnd = CAUSAL ? (q0 + BQ + past < T ? q0 + BQ + past : T) : T;
-  const unsigned short *kb = qPtr<const unsigned short>(k) + (b * Hkv + hk) * C * D;
-  const unsigned short *vb = qPtr<const unsigned short>(v) + (b * Hkv + hk) * C * D;
-  // Tile j0's keys and values into stage `st` (rows from T on: zeros).
+  const u8 *kb = qPtr<const u8>(k) + (b * Hkv + hk) * C * D * EB;
+  const u8 *vb = qPtr<const u8>(v) + (b * Hkv + hk) * C * D * EB;
+  // Tile j0's keys and values into stage `st` (rows from T on: zeros); FP8 codes into the stage's code tiles.
   auto fetch = [&](i64 j0, int st) {
     unsigned short(*const dst)[KS] = kvs + st * 2 * BK;
 #pragma unroll
     for (int c = threadIdx.x; c < 2 * CHUNKS; c += THREADS) {
-      const int m = c / CHUNKS, r = c % CHUNKS / (D / 8), d = c % (D / 8) * 8;
+      const int m = c / CHUNKS, r = c % CHUNKS / (D * EB / 16), d = c % (D * EB / 16) * (16 / EB);
       const bool ok = j0 + r < T;
-      const unsigned short *src = (m ? vb : kb) + (ok ? (j0 + r) * D + d : 0);
-      qCopyAsync16(&dst[m * BK + r][d], src, ok);
+      const u8 *src = (m ? vb : kb) + (ok ? ((j0 + r) * D + d) * EB : 0);
+      qCopyAsync16(FP8 ? static_cast<void *>(codes + ((st * 2 + m) * BK + r) * D + d)
+                       : static_cast<void *>(&dst[m * BK + r][d]),
+                   src, ok);
     }
     qCopyAsyncCommit();
   };
@@ -2344,7 +2450,7 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale) {
   for (int nt = 0; nt < D / 8; ++nt)
     o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
   float mrow[2] = {-QOPT_INF, -QOPT_INF}, lrow[2] = {0.0f, 0.0f};
-  const float sl2 = scale * 1.44269504088896340736f;
+  const float sl2 = (FP8 ? scale * ks[hk] : scale) * 1.44269504088896340736f;
   const i64 qi[2] = {q0 + r0, q0 + r0 + 8}, warpLast = q0 + warp * 16 + 15 + past;
   int st = 0;
   for (i64 j0 = 0; j0 < jEnd; j0 += BK, st ^= 1) {
@@ -2355,11 +2461,33 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale) {
       qCopyAsyncWait<0>();
     }
     __syncthreads(); // this tile has landed for every thread's copies
+    if (FP8) { // its codes into the stage's float16 tiles, 16 per thread at a time
+      unsigned short(*const dst)[KS] = kvs + st * 2 * BK;
+      for (int c = threadIdx.x; c < 2 * CHUNKS; c += THREADS) {
+        const int m = c / CHUNKS, r = c % CHUNKS / (D / 16), d = c % (D / 16) * 16;
+        const uint4 w = *reinterpret_cast<const uint4 *>(codes + ((st * 2 + m) * BK + r) * D + d);
+        const unsigned u[4] = {w.x, w.y, w.z, w.w};
+        unsigned h[8];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          h[2 * i] = qFp8HalfBits<FP8 ? FP8 : 1>(u[i] & 0xFFu) | qFp8HalfBits<FP8 ? FP8 : 1>((u[i] >> 8) & 0xFFu) << 16;
+          h[2 * i + 1] =
+              qFp8HalfBits<FP8 ? FP8 : 1>((u[i] >> 16) & 0xFFu) | qFp8HalfBits<FP8 ? FP8 : 1>(u[i] >> 24) << 16;
+        }
+        *reinterpret_cast<uint4 *>(&dst[m * BK + r][d]) = make_uint4(h[0], h[1], h[2], h[3]);
+        *reinterpret_cast<uint4 *>(&dst[m * BK + r][d + 8]) = make_uint4(h[4], h[5], h[6], h[7]);
+      }
+      __syncthreads();
+    }
     if (!CAUSAL || j0 <= warpLast)
       qFlashStep<D, BK, KS, CAUSAL>(kvs + st * 2 * BK, kvs + st * 2 * BK + BK, qa, o, mrow, lrow, j0, T, qi, past,
                                     sl2);
     __syncthreads(); // every warp is done with this stage before the next fetch overwrites it
   }
+  if (FP8)
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt)
+      o[nt][0] *= vs[hk], o[nt][1] *= vs[hk], o[nt][2] *= vs[hk], o[nt][3] *= vs[hk];
   qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
 }
 
