@@ -20,7 +20,8 @@
 # --kv-cache, float16 by default; fp8's per-kv-head scales calibrated on random token ids), QOPT_BENCH_DISCARD (1:
 # each model compiled, run and deleted before the next, for a disk that holds the ONNX model and one model.bin, not
 # all of them), QOPT_BENCH_CONTEXT (the model's context, 2048 by default) and QOPT_BENCH_DECODE_PROMPT (the decode
-# run's prompt, 32 tokens by default: e.g. 7936 with a context of 8192 decodes 256 tokens at 8k context).
+# runs' prompts, "32" tokens by default; a list runs each: "32 7936" with a context of 8192 also decodes 256 tokens
+# at 8k context).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -74,7 +75,9 @@ compile() {
 run() {
     local m="$1"
     stamp "qrun $m"
-    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len "$DECODE_PROMPT" --max-tokens 256 --repeat "$REPEAT"
+    for p in $DECODE_PROMPT; do
+      "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len "$p" --max-tokens 256 --repeat "$REPEAT"
+    done
     "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
     [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && return
     # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).

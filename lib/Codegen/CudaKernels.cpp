@@ -158,10 +158,9 @@ int fp8CacheFormat(const OperandDesc &cache) {
 }
 
 // An FP8 cache's per-kv-head scales as a QHeadScales literal named `kv`: the attribute `k` (one scale per kv head,
-// as float) into kv.k, `v` (if given) into kv.v. inverse: 1 / scale, the float the reference multiplies entries by
-// (kv_append); else the scale itself, times 256 for E4M3 (the kernels' loads give its codes' values times 2^-8).
-// False with `why` where the attribute does not hold `heads` scales.
-bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, int64_t heads, int format, bool inverse,
+// as float) into kv.k, `v` (if given) into kv.v; inverse: 1 / scale, the float the reference multiplies entries by
+// (kv_append). False with `why` where the attribute does not hold `heads` scales.
+bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, int64_t heads, bool inverse,
                        std::string &out, std::string &why) {
   std::ostringstream os;
   os << "const QHeadScales<" << heads << "> kv = {";
@@ -176,7 +175,7 @@ bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, in
     os << (name == k ? "{" : ", {");
     for (size_t h = 0; h < scales.size(); ++h) {
       const float sc = static_cast<float>(scales[h]);
-      os << (h ? ", " : "") << floatLiteral(inverse ? 1.0f / sc : format == 1 ? sc * 256.0f : sc);
+      os << (h ? ", " : "") << floatLiteral(inverse ? 1.0f / sc : sc);
     }
     os << "}";
   }
@@ -190,7 +189,7 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
     const OperandDesc &cache = l.inputs[0];
     std::string scales;
     if (cache.shape.size() != 4 || l.attrs->getInt("axis", 2) != 2 || l.inputs[1].dtype != DType::F32 ||
-        !headScalesLiteral(*l.attrs, "scales", nullptr, cache.shape[1], fp8, /*inverse=*/true, scales, why)) {
+        !headScalesLiteral(*l.attrs, "scales", nullptr, cache.shape[1], /*inverse=*/true, scales, why)) {
       why = why.empty() ? "an FP8 cache other than [batch, kv heads, capacity, head dim] of float32 entries" : why;
       return false;
     }
@@ -232,7 +231,7 @@ bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   std::string scales;
-  if (fp8 && !headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], fp8, /*inverse=*/true, scales, why))
+  if (fp8 && !headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], /*inverse=*/true, scales, why))
     return false;
   s.body = scales + "qKvAppendRotary<" + std::to_string(style) + ", " + pt +
            (fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? ", unsigned short" : "") +
@@ -551,18 +550,24 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     const GemvTuning tune = l.tuning ? *l.tuning : GemvTuning{};
     // tune exact=-1: one row of codes on qGemvMma too (x rounded to float16), for measuring it against qGemvRow.
     const bool row = staticRows == 1 && !half && 4 * K <= kMaxDynamicShared && tune.exact >= 0;
-    // One row of FP8 codes with a scale per channel (fp8w) takes qGemvRow (float32-accurate); tune half=1 gives it
-    // qGemvHalf's whole-row loads, x rounded to float16 as for float16 weights. Measured on the H200 (bench/gpu,
-    // E4M3 per channel): the plain products 21.7 / 19.9 us against qGemvRow's 21.7 / 21.7 (K=4096 N=14336, K=14336
-    // N=4096), but the Llama-3-8B fp8w decode step 3.34 -> 3.76 ms with every one-row product on qGemvHalf (its
-    // norm-fused and gated forms untuned for codes): not the default.
-    const bool fp8Half = fp8 && !actFp8 && (perTensor || group == K) && tune.half > 0 && tune.exact >= 0;
+    // One row of FP8 codes with a scale per channel or tensor (fp8w): qGemvHalf's whole-row loads, the codes
+    // converted by the hardware (sm_89+), x rounded to float16 as for float16 weights, 4 pairs of rows per warp (2,
+    // with the next batch of loads in flight during the math, for K of 8192 and more); a gated product takes
+    // qGemvRow (float32-accurate; tune half=1 / -1 forces either). Measured on the H200 (bench/gpu, E4M3 per
+    // channel, Llama-3-8B's decode products, qGemvRow -> this rule): q/k/v with its norm 12.9 -> 9.2 us, o with the
+    // residual 8.6 -> 6.4, down with the residual 22.4 -> 18.6, K=4096 N=14336 21.7 -> 18.3; the gated gate/up with
+    // its norm 40.7 us on qGemvRow against 45.0 here.
+    const bool fp8Half = fp8 && !actFp8 && (perTensor || group == K) && tune.exact >= 0 &&
+                         (tune.half > 0 || (tune.half == 0 && !gated));
     if (staticRows == 1 && (half || fp8Half)) {
       // qGemvHalf: 2 pairs of rows per warp (tune `tiles`: 1, 2 or 4) and 2 warps splitting K, more (up to 8)
       // where the blocks would leave the GPU's 132 SMs fewer than 2 warps each. Measured on the H200 (bench/gpu,
       // Llama-3-8B's one-row products, 1/2/4 pairs x 2-16 warps): 2 x 2 is the fastest or within 2% of it at every
       // shape (gate/up 55.9 us, down 29.3, q/k/v 14.0, o 9.6; 4 warps: 55.8, 31.5, 15.3, 11.9).
-      const int rp = tune.tiles == 1 || tune.tiles == 4 ? static_cast<int>(tune.tiles) : 2;
+      const bool pipelined = tune.pipe ? tune.pipe == 2 : fp8 && K >= 8192;
+      const int rp = tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4 ? static_cast<int>(tune.tiles)
+                     : fp8 && !pipelined                                   ? 4
+                                                                           : 2;
       const bool exact = tune.exact > 0 || (tune.exact == 0 && l.outputHead);
       const int64_t halfChunks = (K + (fp8 ? 511 : 255)) / (fp8 ? 512 : 256);
       const int64_t halfTiles = (w.shape[0] + 2 * rp - 1) / (2 * rp);
@@ -590,7 +595,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.body = splitsLiteral(splits) + " qGemvHalf<" + std::to_string(splits.size()) + ", " +
                std::to_string(l.inputs.size()) +
                trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}, {fp8, 0},
-                             {fp8 && tune.cvt > 0 ? 1 : 0, 0}, {tune.pipe == 2 ? 2 : 1, 1}}) +
+                             {fp8 && tune.cvt >= 0 ? 1 : 0, 0}, {pipelined ? 2 : 1, 1}}) +
                ">(p, splits" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps * wg);
       s.geometry.rowsPerBlock = 1;
@@ -738,8 +743,8 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
   const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8CacheFormat(l.inputs[1]) : 0;
   std::string scales;
-  if (fp8 && (l.inputs[1].shape.size() != 4 || !headScalesLiteral(*l.attrs, "k_scales", "v_scales",
-                                                                  l.inputs[1].shape[1], fp8, false, scales, why)))
+  if (fp8 && (l.inputs[1].shape.size() != 4 ||
+              !headScalesLiteral(*l.attrs, "k_scales", "v_scales", l.inputs[1].shape[1], false, scales, why)))
     return false;
   const std::string scaleArgs = fp8 ? ", kv.k, kv.v" : "";
   if (!allF32({l.inputs[0]}) || (!halfCache && !fp8 && !allF32({l.inputs[1], l.inputs[2]})) || q.shape.size() != 4 ||
@@ -775,7 +780,8 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     s.body = scales + "qDecodeAttention<" + std::to_string(H / Hkv) + ", " + std::to_string(D) + ", " +
              (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">(p, " +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
-    s.geometry.block = 256;
+    s.geometry.block = 512; // the kernel's NT
+    s.minBlocks = 1;        // registers capped at 128 so that a block of 512 threads launches
     s.geometry.rowsPerBlock = static_cast<uint32_t>(H / Hkv);
     s.geometry.colsPerBlock = kWholeRow;
     s.geometry.gridY = 8; // QOPT_DECODE_SPLITS

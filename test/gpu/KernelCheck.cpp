@@ -190,7 +190,8 @@ std::vector<Case> cases() {
         c.inputs.push_back(bytes(DType::U8, {rows, cols}, 0, maxCode));
       add(c);
     }
-    // FP8 weight codes per output channel (--quantize=fp8w), both formats: qGemvRow at one row, qGemvMma above.
+    // FP8 weight codes per output channel (--quantize=fp8w), both formats: qGemvHalf at one row (and qGemvRow, the
+    // gated products' kernel, tuned with half=-1), qGemvMma above.
     for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
       Case f{std::string("matmul_q fp8 ") + (code == DType::F8E4M3FN ? "e4m3" : "e5m2") + " channel M=" +
                  std::to_string(M),
@@ -199,13 +200,20 @@ std::vector<Case> cases() {
       f.attrs.setInt("group_size", 320);
       f.inputs = {f32({M, 320}), fp8Codes(code, {130, 320}), positiveF32({130, 1})};
       add(f);
+      if (M == 1) {
+        Case r = f;
+        r.name += " (qGemvRow)";
+        r.tune.half = -1;
+        add(r);
+      }
       Case o{f.name + " K=172 (qLinearQ)", "matmul_q"}; // rows that are not 16-byte words
       o.attrs.setInt("bits", 8);
       o.attrs.setInt("group_size", 172);
       o.inputs = {f32({M, 172}), fp8Codes(code, {64, 172}), positiveF32({64, 1})};
       add(o);
     }
-    // One row of FP8 codes tuned onto qGemvHalf (half=1): K in chunks of 512 codes, one partly past K.
+    // One row of FP8 codes on qGemvHalf (a gated product tuned there with half=1): K in chunks of 512 codes, one
+    // partly past K.
     if (M == 1)
       for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
         Case h{std::string("matmul_q fp8 ") + (code == DType::F8E4M3FN ? "e4m3" : "e5m2") +
@@ -1353,24 +1361,26 @@ std::vector<Case> benchCases() {
   dr.timed = 200;
   out.push_back(dr);
   // The rest of a decode step at the same shapes: attention of one query over the KV state (32 heads, 8 KV heads,
-  // head dim 128, a 4096-position cache holding 255 or 4095 earlier positions) and the residual add + RMSNorm.
-  for (int64_t len : {255, 4095}) {
+  // head dim 128, a 4096-position cache holding 255 or 4095 earlier positions, an 8192-position one holding 8191;
+  // float32, float16 and FP8 caches) and the residual add + RMSNorm.
+  for (int64_t len : {255, 4095, 8191}) {
+    const int64_t cap = len < 4096 ? 4096 : 8192;
     Case a{"attention decode H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1), "attention"};
     a.attrs.setInt("causal", 1);
     a.attrs.setFloat("scale", 1.0 / std::sqrt(128.0));
-    a.inputs = {f32({1, 32, 1, 128}), f32({1, 8, 4096, 128}), f32({1, 8, 4096, 128}), absent(),
+    a.inputs = {f32({1, 32, 1, 128}), f32({1, 8, cap, 128}), f32({1, 8, cap, 128}), absent(),
                 ints(DType::I64, {1}, {len})};
     a.timed = 200;
     out.push_back(a);
     Case ah = a;
     ah.name = "attention decode f16 cache H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1);
-    ah.inputs[1] = f16({1, 8, 4096, 128});
-    ah.inputs[2] = f16({1, 8, 4096, 128});
+    ah.inputs[1] = f16({1, 8, cap, 128});
+    ah.inputs[2] = f16({1, 8, cap, 128});
     out.push_back(ah);
     Case a8 = a; // an FP8 cache (--kv-cache=fp8): E4M3 codes, per-kv-head scales
     a8.name = "attention decode fp8 cache H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1);
-    a8.inputs[1] = fp8Codes(DType::F8E4M3FN, {1, 8, 4096, 128});
-    a8.inputs[2] = fp8Codes(DType::F8E4M3FN, {1, 8, 4096, 128});
+    a8.inputs[1] = fp8Codes(DType::F8E4M3FN, {1, 8, cap, 128});
+    a8.inputs[2] = fp8Codes(DType::F8E4M3FN, {1, 8, cap, 128});
     a8.attrs.setFloats("k_scales", std::vector<double>(8, 0.01));
     a8.attrs.setFloats("v_scales", std::vector<double>(8, 0.005));
     out.push_back(a8);
@@ -1490,15 +1500,18 @@ int main(int argc, char **argv) {
     for (const auto &[spec, tuning] : tunings) { // each --tune (the matrix-vector kernels)
       std::string detail;
       Case tuned = c;
-      // One row on qGemvHalf (float16 weights, or FP8 codes tuned onto it with half=1): x float32-accurate
-      // (exact=1) or rounded (exact=-1, or FP8 codes moved there) everywhere.
+      // One row on qGemvHalf (float16 weights, or FP8 codes: the compiler's rule for a product that is not gated,
+      // K a multiple of 16, or tuned there with half=1): x float32-accurate (exact=1) or rounded (exact=-1, or FP8
+      // codes outside an output head) everywhere.
       const DType wt = c.family.rfind("matmul_q", 0) == 0 ? c.inputs[1].dtype : DType::F32;
-      const bool fp8Half = tuning.half > 0 && (wt == DType::F8E4M3FN || wt == DType::F8E5M2) &&
-                           !c.attrs.getInt("act_fp8", 0);
+      const cg::GemvTuning &t = spec.empty() ? c.tune : tuning;
+      const bool fp8Half = (wt == DType::F8E4M3FN || wt == DType::F8E5M2) && !c.attrs.getInt("act_fp8", 0) &&
+                           c.inputs[0].shape.back() % 16 == 0 && t.exact >= 0 &&
+                           (t.half > 0 || (t.half == 0 && c.family != "matmul_q_gated"));
       const bool halfRow = (wt == DType::F16 || fp8Half) &&
                            num::numElements(c.inputs[0].shape) == c.inputs[0].shape.back();
-      if (halfRow && (tuning.exact != 0 || (fp8Half && !c.outputHead)))
-        tuned.tolerance = tuning.exact > 0 ? 2e-5 : 4e-3;
+      if (halfRow && (t.exact != 0 || (fp8Half && !c.outputHead)))
+        tuned.tolerance = t.exact > 0 ? 2e-5 : 4e-3;
       bool ok = runCase(tuned, opt, spec.empty() ? &c.tune : &tuning, rng, detail);
       const std::string name = spec.empty() ? c.name : c.name + " [" + spec + "]";
       std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.c_str());

@@ -267,7 +267,7 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
 
 // FP8 codes per channel: W8A8 (act_fp8) rounds x in the kernel that reads it, qGemvRow at one row (the static scale
 // its last argument, the ACT template argument last) and qLinearQ above (never the float16 fragments of qGemvMma);
-// a gated product of several rows has no such kernel. fp8w's one row is qGemvRow unless tuned onto qGemvHalf.
+// a gated product of several rows has no such kernel.
 TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
   auto product = [](int64_t M, int64_t act, bool gated, const cg::GemvTuning *tune, bool &ok, std::string &why) {
     qopt::num::Attrs attrs;
@@ -309,14 +309,28 @@ TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
   product(3, 2, true, nullptr, ok, why);
   EXPECT_FALSE(ok);
   EXPECT_EQ(why, "FP8 activations in a gated product of more than one row");
-  // fp8w: qGemvRow, or qGemvHalf with its FP8 argument (1: E4M3FN) last when tuned.
+  // fp8w's one row: qGemvHalf, 4 pairs of rows per warp, its FP8 (1: E4M3FN) and CVT (1) arguments last; K of 8192
+  // and more: 2 pairs, loads pipelined (PIPE 2); a gated product qGemvRow. Tuning moves either (half, cvt, pipe).
   src = product(1, 0, false, nullptr, ok, why);
   ASSERT_TRUE(ok) << why;
-  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
-  cg::GemvTuning half;
-  half.half = 1;
-  src = product(1, 0, false, &half, ok, why);
+  EXPECT_NE(src.find("qGemvHalf<1, 3, -1, 0, 0, 4, 0, 1, 1, 1>(p, splits);"), std::string::npos) << src;
+  src = product(1, 0, true, nullptr, ok, why);
   ASSERT_TRUE(ok) << why;
-  EXPECT_NE(src.find("qGemvHalf<"), std::string::npos) << src;
-  EXPECT_NE(src.find(", 1>(p, splits);"), std::string::npos) << src;
+  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
+  cg::GemvTuning tune;
+  tune.half = 1;
+  src = product(1, 0, true, &tune, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvHalf<1, 3, 0, 0, 0, 4, 0, 1, 1, 1>(p, splits);"), std::string::npos) << src;
+  tune = {};
+  tune.half = -1;
+  src = product(1, 0, false, &tune, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
+  tune = {};
+  tune.cvt = -1;
+  tune.pipe = 2;
+  src = product(1, 0, false, &tune, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvHalf<1, 3, -1, 0, 0, 2, 0, 1, 1, 0, 2>(p, splits);"), std::string::npos) << src;
 }

@@ -153,25 +153,44 @@ __device__ __forceinline__ float4 qLoadFloat4(const unsigned short *p) {
                      qHalfToFloat(static_cast<unsigned short>(w.y >> 16)));
 }
 
+// Two consecutive FP8 codes (the low 16 bits of `pair`; FP8 1: E4M3FN, 2: E5M2) as the float16 pair of their values
+// (the first in the low half), exact: the hardware conversion on sm_89 and later; elsewhere the bits moved (an E5M2
+// code is its float16's top byte; an E4M3 code's exponent and mantissa in a float16's give its value times 2^-8,
+// times 256 after). NaN codes (which weights and caches hold only for NaN inputs) may read as finite values.
+template <int FP8> __device__ __forceinline__ unsigned qFp8PairToHalf2(unsigned pair) {
+  unsigned h;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  const unsigned short b = static_cast<unsigned short>(pair);
+  if (FP8 == 2)
+    asm("cvt.rn.f16x2.e5m2x2 %0, %1;" : "=r"(h) : "h"(b));
+  else
+    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(b));
+#else
+  const unsigned spread = (pair & 0xFFu) | (pair & 0xFF00u) << 8; // code i in the low byte of half i
+  if (FP8 == 2) {
+    h = spread << 8;
+  } else {
+    h = (spread & 0x00800080u) << 8 | (spread & 0x007F007Fu) << 7;
+    asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(h) : "r"(h), "r"(0x5C005C00u)); // x 256, exact
+  }
+#endif
+  return h;
+}
+
 // FP8 KV cache codes (--kv-cache=fp8, fp8_e5m2; F 1: E4M3FN, 2: E5M2) as an element type of the attention
-// kernels: a load gives a code's value, E4M3's times 2^-8 (its exponent and mantissa moved into a float16's, as
-// qFp8ToFloat, without the multiplication), and the kernels multiply the scores and the outputs by the kv head's
-// key and value scales (QHeadScales; the code generator writes E4M3's times 256). NaN codes (stored only for NaN
-// entries) read as finite values.
+// kernels: a load gives the codes' values, and the kernels multiply the scores and the outputs by the kv head's key
+// and value scales (QHeadScales).
 template <int F> struct QFp8 {
   u8 code;
 };
-template <int F> __device__ __forceinline__ unsigned short qFp8HalfBits(unsigned c) {
-  return static_cast<unsigned short>(F == 2 ? c << 8 : ((c & 0x80u) << 8) | ((c & 0x7Fu) << 7));
-}
-template <int F> __device__ __forceinline__ float qToFloat(QFp8<F> c) { return qHalfToFloat(qFp8HalfBits<F>(c.code)); }
+template <int F> __device__ __forceinline__ float qToFloat(QFp8<F> c) { return qFp8ToFloat<F>(c.code); }
 template <int F> __device__ __forceinline__ float4 qLoadFloat4(const QFp8<F> *p) {
-  const unsigned w = *reinterpret_cast<const unsigned *>(p);
-  return make_float4(qHalfToFloat(qFp8HalfBits<F>(w & 0xFFu)), qHalfToFloat(qFp8HalfBits<F>((w >> 8) & 0xFFu)),
-                     qHalfToFloat(qFp8HalfBits<F>((w >> 16) & 0xFFu)), qHalfToFloat(qFp8HalfBits<F>(w >> 24)));
+  const unsigned w = *reinterpret_cast<const unsigned *>(p), lo = qFp8PairToHalf2<F>(w), hi = qFp8PairToHalf2<F>(w >> 16);
+  return make_float4(qHalfToFloat(static_cast<unsigned short>(lo & 0xFFFFu)),
+                     qHalfToFloat(static_cast<unsigned short>(lo >> 16)),
+                     qHalfToFloat(static_cast<unsigned short>(hi & 0xFFFFu)),
+                     qHalfToFloat(static_cast<unsigned short>(hi >> 16)));
 }
-// A model's per-kv-head scales of an FP8 cache, written by the code generator into the launch's source: the keys'
-// and the values' (attention), or the inverse scales of the entries a kv_append stores (k alone).
 template <typename T> struct QIsFp8 {
   static constexpr int format = 0;
 };
@@ -809,20 +828,6 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
   }
   if (SCALED)
     a0 = qHmul2(a0, sc), a2 = qHmul2(a2, sc);
-}
-
-// Two consecutive FP8 codes (the low 16 bits of `pair`; FP8 1: E4M3FN, 2: E5M2) as the float16 pair of their values
-// (the first in the low half): the hardware conversion of sm_89 and later, exact.
-template <int FP8> __device__ __forceinline__ unsigned qFp8PairToHalf2(unsigned pair) {
-  unsigned h = 0;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  const unsigned short b = static_cast<unsigned short>(pair);
-  if (FP8 == 2)
-    asm("cvt.rn.f16x2.e5m2x2 %0, %1;" : "=r"(h) : "h"(b));
-  else
-    asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(b));
-#endif
-  return h;
 }
 
 // The two weight rows the lanes of row group g multiply in column tile `colTile` of a matrix-vector kernel: rows
@@ -2019,12 +2024,16 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // block of a cluster's place takes every key and the others return. In a block: chunks of CH keys with a running
 // max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
 // products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows
-// of the output (B * H) in tiles of G, grid y = the splits, 256 threads. ROT >= 0: rotary queries, as qAttention.
+// of the output (B * H) in tiles of G, grid y = the splits, 512 threads. ROT >= 0: rotary queries, as qAttention.
 // KV: the cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's scales ks, vs).
 #define QOPT_DECODE_SPLITS 8
 template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
 __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks = nullptr, const float *vs = nullptr) {
-  constexpr int NT = 256, WARPS = NT / 32, CH = 128, Q4 = D / 4, GROUPS = NT / Q4;
+  // 512 threads, 4 keys in flight per warp: a 4096-position float16 decode (8 kv heads, head dim 128, H200) 32.2 us
+  // with 256 threads and one key per warp at a time, 21.7 with 4, 21.0 with 8 keys, 19.3 with 4 keys and 512
+  // threads. Key groups of the values phase: as many as the threads hold, their sums (red) within 32 KB.
+  constexpr int NT = 512, WARPS = NT / 32, CH = 128, Q4 = D / 4, KU = 4;
+  constexpr int GROUPS = NT / Q4 < 8192 / (G * D) ? NT / Q4 : 8192 / (G * D) > 0 ? 8192 / (G * D) : 1;
   static_assert(D % 4 == 0 && D <= 256 && G >= 1 && G <= WARPS, "head dim or group size out of range");
   __shared__ __align__(16) float qs[G][D];
   __shared__ float sc[G][CH];
@@ -2069,26 +2078,38 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
   __syncthreads();
   for (i64 j0 = begin; j0 < end; j0 += CH) {
     const int jn = static_cast<int>(end - j0 < CH ? end - j0 : CH);
-    for (int jj = warp; jj < jn; jj += WARPS) {
-      const KV *kj = kb + (j0 + jj) * D;
-      float s[G];
+    // A warp takes KU keys at once (jj = j + u WARPS), their loads issued before any is used: one key at a time
+    // waited out the memory latency per key (a 4096-position decode 32 us where its 8 MB of float16 keys and
+    // values take about 3 at the H200's bandwidth).
+    for (int j = warp; j < jn; j += KU * WARPS) {
+      float s[KU][G];
 #pragma unroll
-      for (int g = 0; g < G; ++g)
-        s[g] = 0.0f;
+      for (int u = 0; u < KU; ++u)
+#pragma unroll
+        for (int g = 0; g < G; ++g)
+          s[u][g] = 0.0f;
       for (int c = lane; c < Q4; c += 32) {
-        const float4 kv = qLoadFloat4(kj + 4 * c);
+        float4 kv[KU];
+#pragma unroll
+        for (int u = 0; u < KU; ++u)
+          kv[u] = j + u * WARPS < jn ? qLoadFloat4(kb + (j0 + j + u * WARPS) * D + 4 * c)
+                                     : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
         for (int g = 0; g < G; ++g) {
           const float4 qv = reinterpret_cast<const float4 *>(qs[g])[c];
-          s[g] += qv.x * kv.x + qv.y * kv.y + qv.z * kv.z + qv.w * kv.w;
+#pragma unroll
+          for (int u = 0; u < KU; ++u)
+            s[u][g] += qv.x * kv[u].x + qv.y * kv[u].y + qv.z * kv[u].z + qv.w * kv[u].w;
         }
       }
 #pragma unroll
-      for (int g = 0; g < G; ++g) {
-        const float sum = qWarpSum(s[g]) * kScale;
-        if (lane == 0)
-          sc[g][jj] = sum;
-      }
+      for (int u = 0; u < KU; ++u)
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float sum = qWarpSum(s[u][g]) * kScale;
+          if (lane == 0 && j + u * WARPS < jn)
+            sc[g][j + u * WARPS] = sum;
+        }
     }
     __syncthreads();
     if (warp < G) { // warp g: head g's running max and sum
@@ -2113,7 +2134,7 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
 #pragma unroll
       for (int g = 0; g < G; ++g)
         acc[g][0] *= fac[g], acc[g][1] *= fac[g], acc[g][2] *= fac[g], acc[g][3] *= fac[g];
-#pragma unroll 4
+#pragma unroll 8
       for (int jj = kg; jj < jn; jj += GROUPS) {
         const float4 vv = qLoadFloat4(vb + (j0 + jj) * D + 4 * c4);
 #pragma unroll
@@ -2392,7 +2413,7 @@ __device__ void qFlashAttention(const QParams &p, float scale) {
 // of the float32 kernel at half the bytes. Tiles of keys after a warp's last row (causal) are skipped by that
 // warp; the query tiles run last-first, the longest rows of a causal prompt in the first wave. FP8 (1 E4M3FN, 2
 // E5M2): an FP8 cache (t1, t2 codes), its tiles copied as codes (behind the float16 stages: 2 stages x K, V x 64 x
-// D bytes) and moved into float16 tiles (exact; E4M3 as value x 2^-8) after they land; the kv head's key scale ks
+// D bytes) and converted into float16 tiles (exact, qFp8PairToHalf2) after they land; the kv head's key scale ks
 // joins the softmax scale and its value scale vs the outputs. Geometry: as qFlashAttention with 128-row tiles, 256
 // threads, sharedBytes (128 + 4 * 64) * (D + 8) * 2, plus 4 * 64 * D with FP8.
 template <int D, bool CAUSAL, bool ZERO_NAN, bool CACHE, int OUT, int FP8 = 0>
@@ -2469,11 +2490,8 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
         const unsigned u[4] = {w.x, w.y, w.z, w.w};
         unsigned h[8];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          h[2 * i] = qFp8HalfBits<FP8 ? FP8 : 1>(u[i] & 0xFFu) | qFp8HalfBits<FP8 ? FP8 : 1>((u[i] >> 8) & 0xFFu) << 16;
-          h[2 * i + 1] =
-              qFp8HalfBits<FP8 ? FP8 : 1>((u[i] >> 16) & 0xFFu) | qFp8HalfBits<FP8 ? FP8 : 1>(u[i] >> 24) << 16;
-        }
+        for (int i = 0; i < 4; ++i)
+          h[2 * i] = qFp8PairToHalf2<FP8 ? FP8 : 1>(u[i]), h[2 * i + 1] = qFp8PairToHalf2<FP8 ? FP8 : 1>(u[i] >> 16);
         *reinterpret_cast<uint4 *>(&dst[m * BK + r][d]) = make_uint4(h[0], h[1], h[2], h[3]);
         *reinterpret_cast<uint4 *>(&dst[m * BK + r][d + 8]) = make_uint4(h[4], h[5], h[6], h[7]);
       }
