@@ -185,7 +185,8 @@ template <int F> struct QFp8 {
 };
 template <int F> __device__ __forceinline__ float qToFloat(QFp8<F> c) { return qFp8ToFloat<F>(c.code); }
 template <int F> __device__ __forceinline__ float4 qLoadFloat4(const QFp8<F> *p) {
-  const unsigned w = *reinterpret_cast<const unsigned *>(p), lo = qFp8PairToHalf2<F>(w), hi = qFp8PairToHalf2<F>(w >> 16);
+  const unsigned w = *reinterpret_cast<const unsigned *>(p);
+  const unsigned lo = qFp8PairToHalf2<F>(w), hi = qFp8PairToHalf2<F>(w >> 16);
   return make_float4(qHalfToFloat(static_cast<unsigned short>(lo & 0xFFFFu)),
                      qHalfToFloat(static_cast<unsigned short>(lo >> 16)),
                      qHalfToFloat(static_cast<unsigned short>(hi & 0xFFFFu)),
