@@ -152,10 +152,8 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
-// The FP8 format of an FP8 KV cache (--kv-cache=fp8, fp8_e5m2): 1 E4M3FN, 2 E5M2; 0 for other caches.
-int fp8CacheFormat(const OperandDesc &cache) {
-  return cache.dtype == DType::F8E4M3FN ? 1 : cache.dtype == DType::F8E5M2 ? 2 : 0;
-}
+// The kernels' FP8 format of a dtype (weights, an FP8 KV cache): 1 E4M3FN, 2 E5M2; 0 for others.
+int fp8Format(DType t) { return t == DType::F8E4M3FN ? 1 : t == DType::F8E5M2 ? 2 : 0; }
 
 // An FP8 cache's per-kv-head scales as a QHeadScales literal named `kv`: the attribute `k` (one scale per kv head,
 // as float) into kv.k, `v` (if given) into kv.v; inverse: 1 / scale, the float the reference multiplies entries by
@@ -185,7 +183,7 @@ bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, in
 }
 
 bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (const int fp8 = fp8CacheFormat(l.inputs[0])) { // [batch, kv heads, capacity, head dim], axis 2, float32 entries
+  if (const int fp8 = fp8Format(l.inputs[0].dtype)) { // [batch, kv heads, capacity, head dim], axis 2, float32 entries
     const OperandDesc &cache = l.inputs[0];
     std::string scales;
     if (cache.shape.size() != 4 || l.attrs->getInt("axis", 2) != 2 || l.inputs[1].dtype != DType::F32 ||
@@ -224,7 +222,7 @@ bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
   const int64_t style = l.attrs->getInt("style", -1);
   const char *pt = positionType(l.inputs[3].dtype);
   const DType cache = l.inputs[0].dtype;
-  const int fp8 = fp8CacheFormat(l.inputs[0]);
+  const int fp8 = fp8Format(l.inputs[0].dtype);
   if (x.dtype != DType::F32 || (cache != DType::F32 && cache != DType::F16 && !fp8) ||
       l.inputs[4].dtype != DType::F32 || x.shape.size() != 4 || !pt || (style != 0 && style != 1)) {
     why = "not float32 [B, H, S, D] entries into a float32, float16 or FP8 cache";
@@ -492,7 +490,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // FP8 weight codes (fp8w): 1 E4M3FN, 2 E5M2. With FP8 activations (W8A8, act_fp8 1 static under act_scale, 2 a
   // scale per row) x is rounded to the weights' format in the kernel that reads it: qGemvRow for one static row
   // (decode), else qLinearQ; the runtime hands products of many rows to cuBLASLt's FP8 tensor cores.
-  const int fp8 = bits == 8 && w.dtype == DType::F8E4M3FN ? 1 : bits == 8 && w.dtype == DType::F8E5M2 ? 2 : 0;
+  const int fp8 = bits == 8 ? fp8Format(w.dtype) : 0;
   if (bits == 8 && w.dtype != DType::I8 && !fp8) {
     why = "8-bit weight codes of an unknown format";
     return false;
@@ -741,7 +739,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   // Keys and values of a float16 KV cache (--kv-cache=f16) are read as halves by every kernel below; an FP8 one's
   // (fp8, fp8_e5m2) as codes, the kv heads' scales (`k_scales`, `v_scales`) written into the launch's source.
   const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
-  const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8CacheFormat(l.inputs[1]) : 0;
+  const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8Format(l.inputs[1].dtype) : 0;
   std::string scales;
   if (fp8 && (l.inputs[1].shape.size() != 4 ||
               !headScalesLiteral(*l.attrs, "k_scales", "v_scales", l.inputs[1].shape[1], false, scales, why)))

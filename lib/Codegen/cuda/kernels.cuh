@@ -82,12 +82,18 @@ __device__ __forceinline__ float qHalfToFloat(unsigned short h) {
   return f;
 }
 
-// An FP8 code's value (FP8 1: E4M3FN, 2: E5M2), exact: an E5M2 code is the top byte of its float16; an E4M3 code's
-// exponent and mantissa, moved into a float16's, give its value times 2^-8 (NaN codes do not occur in weights).
+// FP8 codes (FP8 1: E4M3FN, 2: E5M2) in the high bytes of a float16 pair (low bytes zero) as the float16s of their
+// values without a conversion instruction (sm_80 has none): an E5M2 code is the top byte of its float16 as it is;
+// an E4M3 code's exponent and mantissa moved into a float16's give its value times 2^-8 (subnormals included). NaN
+// codes (which weights and caches hold only for NaN inputs) become finite values.
+template <int FP8> __device__ __forceinline__ unsigned qFp8HighBytesToHalf2(unsigned b) {
+  return FP8 == 2 ? b : (b & 0x80008000u) | ((b >> 1) & 0x3F803F80u);
+}
+
+// An FP8 code's value (FP8 1: E4M3FN, 2: E5M2), exact.
 template <int FP8> __device__ __forceinline__ float qFp8ToFloat(u8 c) {
-  if (FP8 == 2)
-    return qHalfToFloat(static_cast<unsigned short>(c << 8));
-  return qHalfToFloat(static_cast<unsigned short>(((c & 0x80) << 8) | ((c & 0x7F) << 7))) * 256.0f;
+  return qHalfToFloat(static_cast<unsigned short>(qFp8HighBytesToHalf2<FP8>(static_cast<unsigned>(c) << 8))) *
+         (FP8 == 1 ? 256.0f : 1.0f);
 }
 
 // float32 -> an FP8 code (FP8 1: E4M3FN, 2: E5M2), rounded to nearest even and saturated to the format's largest
@@ -154,9 +160,8 @@ __device__ __forceinline__ float4 qLoadFloat4(const unsigned short *p) {
 }
 
 // Two consecutive FP8 codes (the low 16 bits of `pair`; FP8 1: E4M3FN, 2: E5M2) as the float16 pair of their values
-// (the first in the low half), exact: the hardware conversion on sm_89 and later; elsewhere the bits moved (an E5M2
-// code is its float16's top byte; an E4M3 code's exponent and mantissa in a float16's give its value times 2^-8,
-// times 256 after). NaN codes (which weights and caches hold only for NaN inputs) may read as finite values.
+// (the first in the low half), exact: the hardware conversion on sm_89 and later; elsewhere the bits moved
+// (qFp8HighBytesToHalf2; E4M3's times 256 after). NaN codes may read as finite values.
 template <int FP8> __device__ __forceinline__ unsigned qFp8PairToHalf2(unsigned pair) {
   unsigned h;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
@@ -166,13 +171,9 @@ template <int FP8> __device__ __forceinline__ unsigned qFp8PairToHalf2(unsigned 
   else
     asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(h) : "h"(b));
 #else
-  const unsigned spread = (pair & 0xFFu) | (pair & 0xFF00u) << 8; // code i in the low byte of half i
-  if (FP8 == 2) {
-    h = spread << 8;
-  } else {
-    h = (spread & 0x00800080u) << 8 | (spread & 0x007F007Fu) << 7;
+  h = qFp8HighBytesToHalf2<FP8>((pair & 0xFFu) << 8 | (pair & 0xFF00u) << 16); // code i in the high byte of half i
+  if (FP8 == 1)
     asm("mul.rn.f16x2 %0, %1, %2;" : "=r"(h) : "r"(h), "r"(0x5C005C00u)); // x 256, exact
-  }
 #endif
   return h;
 }
@@ -801,9 +802,8 @@ template <int BITS> __device__ __forceinline__ QZero qMmaZero(int zero) {
   const float z = static_cast<float>(zero + (BITS == 8 ? 1152 : 1024)), z16 = -static_cast<float>(zero + 64);
   return {qHalf2(z, z), qHalf2(z16, z16)};
 }
-// FP8 codes (FP8 1: E4M3FN, 2: E5M2; BITS 8, no zero) take the int8 offsets and become float16 by moving bits: an
-// E5M2 code is the top byte of the float16 of its value; an E4M3 code's exponent and mantissa shifted into a
-// float16's give its value times 2^-8 (subnormals included), which the caller's scale undoes (x 256).
+// FP8 codes (FP8 1: E4M3FN, 2: E5M2; BITS 8, no zero) take the int8 offsets and become float16 by moving bits
+// (qFp8HighBytesToHalf2: E4M3 at its value times 2^-8, which the caller's scale undoes, x 256).
 template <int BITS, bool SCALED, int FP8 = 0>
 __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero &z, unsigned sc, unsigned &a0,
                                             unsigned &a2) {
@@ -814,10 +814,7 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
   }
   if (BITS == 8 && FP8) {
     const unsigned b02 = __byte_perm(u[st & 3], 0u, 0x2404), b13 = __byte_perm(u[st & 3], 0u, 0x3414);
-    if (FP8 == 2)
-      a0 = b02, a2 = b13;
-    else
-      a0 = (b02 & 0x80008000u) | ((b02 >> 1) & 0x3F803F80u), a2 = (b13 & 0x80008000u) | ((b13 >> 1) & 0x3F803F80u);
+    a0 = qFp8HighBytesToHalf2<FP8>(b02), a2 = qFp8HighBytesToHalf2<FP8>(b13);
   } else if (BITS == 8) {
     const unsigned b = u[st & 3] ^ 0x80808080u; // int8 c -> unsigned c + 128
     a0 = qHsub2(__byte_perm(b, 0x64646464u, 0x4240), z.z);

@@ -121,6 +121,15 @@ std::string describeStatus(const BlasApi &a, const char *call, Status s) {
   return std::string(call) + ": " + (name ? name : "cuBLAS status " + std::to_string(s));
 }
 
+// The largest power of two (up to 256 bytes) that the operands' addresses, a row of K elements (`rowBytes`) and a
+// result row of ldy floats are all multiples of: the plan's alignment preferences.
+unsigned alignment(const void *w, const void *x, const float *y, int64_t rowBytes, int64_t ldy) {
+  const uint64_t bits = reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(x) |
+                        reinterpret_cast<uintptr_t>(y) | static_cast<uint64_t>(rowBytes) |
+                        static_cast<uint64_t>(ldy) * 4 | 256;
+  return static_cast<unsigned>(bits & (~bits + 1));
+}
+
 } // namespace
 
 struct Gemm::Plan {
@@ -248,10 +257,7 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
 bool Gemm::run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, CUstream stream,
                void *workspace, std::string &error) {
   // The alignment every operand and row start shares (the heuristic picks vectorized kernels only when allowed).
-  uint64_t bits = reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
-                  static_cast<uint64_t>(K) * 2 | static_cast<uint64_t>(ldy) * 4 | 256;
-  const unsigned alignment = static_cast<unsigned>(bits & (~bits + 1));
-  const Plan *p = plan(M, N, K, ldy, alignment, {nullptr, nullptr}, error);
+  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K * 2, ldy), {nullptr, nullptr}, error);
   if (!p)
     return false;
   const float one = 1.0f, zero = 0.0f;
@@ -268,10 +274,7 @@ bool Gemm::runFp8(const void *w, const float *wScales, const void *x, const floa
   error.clear();
   if (K % 16 != 0)
     return false;
-  uint64_t bits = reinterpret_cast<uintptr_t>(w) | reinterpret_cast<uintptr_t>(x) | reinterpret_cast<uintptr_t>(y) |
-                  static_cast<uint64_t>(K) | static_cast<uint64_t>(ldy) * 4 | 256;
-  const unsigned alignment = static_cast<unsigned>(bits & (~bits + 1));
-  const Plan *p = plan(M, N, K, ldy, alignment, {wScales, xScales}, error);
+  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K, ldy), {wScales, xScales}, error);
   if (!p)
     return false;
   // The scales' addresses change from call to call (slices of one layer's channels): set on the plan's descriptor

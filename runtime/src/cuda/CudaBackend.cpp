@@ -555,8 +555,9 @@ private:
     const int64_t K = x.shape.back(), M = x.numel() / K, N = w.rank() == 2 ? w.shape[0] : 0;
     const int64_t act = attrs.getInt("act_fp8", 0);
     const float actScale = act == 1 ? static_cast<float>(attrs.getFloat("act_scale", 0.0)) : 0.0f;
-    if (!helpers.fp8Quantize || computeCapability < 89 || w.dtype != num::DType::F8E4M3FN || w.rank() != 2 || w.shape[1] != K || !scales ||
-        scales->numel() != N || N < 2 || K % 16 != 0 || (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
+    if (!helpers.fp8Quantize || computeCapability < 89 || w.dtype != num::DType::F8E4M3FN || w.rank() != 2 ||
+        w.shape[1] != K || !scales || scales->numel() != N || N < 2 || K % 16 != 0 ||
+        (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
       declined = true;
       return false;
     }
