@@ -2014,17 +2014,100 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   }
 }
 
-// Decode attention, split over the cache length (flash-decoding): one query row per head over the KV state, the
-// operands of qAttention with CACHE, S = 1 and no mask, head dims D (queries, keys and values alike) a multiple of
-// 4 up to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one
-// of QOPT_DECODE_SPLITS slices of the keys; on sm_90 and later the slices' blocks form a cluster and the first
-// combines their partial softmax sums through distributed shared memory, all in one launch; elsewhere the first
-// block of a cluster's place takes every key and the others return. In a block: chunks of CH keys with a running
-// max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
-// products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows
-// of the output (B * H) in tiles of G, grid y = the splits, 512 threads. ROT >= 0: rotary queries, as qAttention.
-// KV: the cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's scales ks, vs).
 #define QOPT_DECODE_SPLITS 8
+// The slices' partial softmax sums into the output (decode attention): block `rank` of the cluster's `splits` takes
+// every splits-th part of the G x D outputs, reading each slice's running max and sum (mrow, lrow: natural log
+// units, or log2 units with EXP2) and partial sums `part` from that slice's shared memory, every slice's loads issued
+// before any is used (the first block alone, one load after another, took 0.3 us more a step at 256 keys). vscale:
+// the FP8 cache's value scale (1 otherwise). A barrier of the block first (cm, cl); the caller meets the cluster
+// before (the partial sums written) and after (read).
+template <int G, int D, int NT, bool ZERO_NAN, bool EXP2>
+__device__ __forceinline__ void qDecodeCombine(float *out, const float *mrow, const float *lrow, const float *part,
+                                               int splits, unsigned rank, float vscale) {
+  __shared__ float cm[QOPT_DECODE_SPLITS][G], cl[QOPT_DECODE_SPLITS][G];
+  const int t = threadIdx.x;
+  if (t < splits * G) {
+    cm[t / G][t % G] = qClusterLoad(&mrow[t % G], t / G);
+    cl[t / G][t % G] = qClusterLoad(&lrow[t % G], t / G);
+  }
+  __syncthreads();
+  const int share = (G * D + splits - 1) / splits, first = static_cast<int>(rank) * share;
+  const int last = first + share < G * D ? first + share : G * D;
+  for (int i = first + t; i < last; i += NT) {
+    const int g = i / D;
+    float v[QOPT_DECODE_SPLITS];
+#pragma unroll
+    for (int b = 0; b < QOPT_DECODE_SPLITS; ++b)
+      v[b] = b < splits ? qClusterLoad(&part[i], b) : 0.0f;
+    float m = -QOPT_INF;
+    for (int b = 0; b < splits; ++b)
+      m = fmaxf(m, cm[b][g]);
+    const float base = m == -QOPT_INF ? 0.0f : m;
+    float num = 0.0f, den = 0.0f;
+#pragma unroll
+    for (int b = 0; b < QOPT_DECODE_SPLITS; ++b)
+      if (b < splits) {
+        const float w = EXP2 ? exp2f(cm[b][g] - base) : expf(cm[b][g] - base);
+        num += w * v[b], den += w * cl[b][g];
+      }
+    out[i] = den > 0.0f ? num * vscale / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+  }
+}
+
+// Decode attention's checks and slice: the cache's length (t4) within its capacity, one query row per head in groups
+// of G per kv head, at least `shared` bytes of dynamic shared memory (else the status is set once and false
+// returned); this block's keys [begin, end) of the cluster's `splits` slices and its rank. False also for the blocks
+// without a slice (no clusters: only the first of a cluster's place works).
+template <int G>
+__device__ __forceinline__ bool qDecodeSlice(const QParams &p, int shared, i64 &begin, i64 &end, int &splits,
+                                             unsigned &rank) {
+  const QTensor &q = p.t[0], &k = p.t[1];
+  const i64 C = k.shape[2], len = *qPtr<const i64>(p.t[4]);
+  unsigned dynamicBytes;
+  asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
+  const bool full = len < 0 || len > C - 1 || q.shape[0] > k.shape[0];
+  if (full || q.shape[2] != 1 || q.shape[1] != k.shape[1] * G || dynamicBytes < static_cast<unsigned>(shared)) {
+    if (blockIdx.y == 0 && threadIdx.x == 0)
+      qFail(p, full ? QOPT_STATUS_CACHE_FULL : QOPT_STATUS_SHAPE);
+    return false;
+  }
+  splits = QOPT_CLUSTERS ? QOPT_DECODE_SPLITS : 1;
+  rank = qClusterRank();
+  if (!QOPT_CLUSTERS && blockIdx.y != 0)
+    return false;
+  const i64 T = len + 1, per = (T + splits - 1) / splits;
+  begin = per * rank < T ? per * rank : T, end = begin + per < T ? begin + per : T;
+  return true;
+}
+
+// The G query rows of decode attention's block r (rows (b, hk * G + g) = r * G + g of t0, b = r / Hkv) into qs
+// as float, rotated as they are loaded at the batch's one position when ROT >= 0 (positions t5, frequencies t6).
+template <int G, int D, int NT, int ROT, typename P>
+__device__ __forceinline__ void qDecodeQueries(const QParams &p, i64 r, i64 Hkv, float (*qs)[D]) {
+  const float *qg = qPtr<const float>(p.t[0]) + r * G * D;
+  if (ROT >= 0) {
+    const float position = qPosition<P>(p.t[5], r / Hkv, 1, 0), *freq = qPtr<const float>(p.t[6]);
+    for (int i = threadIdx.x; i < G * (D / 2); i += NT) {
+      const int g = i / (D / 2), j = i % (D / 2);
+      qRotatePair<ROT < 0 ? 0 : ROT>(qg + g * D, qs[g], j, D / 2, position * freq[j]);
+    }
+  } else {
+    for (int i = threadIdx.x; i < G * D; i += NT)
+      qs[i / D][i % D] = qg[i];
+  }
+}
+
+// Decode attention, split over the cache length (flash-decoding): one query row per head over the KV state, the
+// operands of qAttention with CACHE, S = 1 and no mask, head dims D (queries, keys and values alike) a multiple of 4 up
+// to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one of
+// QOPT_DECODE_SPLITS slices of the keys; on sm_90 and later the slices' blocks form a cluster and combine their partial
+// softmax sums through distributed shared memory (qDecodeCombine), all in one launch; elsewhere the first block of a
+// cluster's place takes every key and the others return. This kernel takes float32 caches and head dims that
+// qDecodeAttentionTc (float16 and FP8 caches on the tensor cores) does not. In a block: chunks of CH keys with a
+// running max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
+// products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows of
+// the output (B * H) in tiles of G, grid y = the splits, 512 threads. ROT >= 0: rotary queries, as qAttention. KV: the
+// cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's scales ks, vs).
 template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
 __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks = nullptr, const float *vs = nullptr) {
   // 512 threads, 4 keys in flight per warp: a 4096-position float16 decode (8 kv heads, head dim 128, H200) 32.2 us
@@ -2037,34 +2120,17 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
   __shared__ float sc[G][CH];
   __shared__ float mrow[G], lrow[G], fac[G];
   __shared__ __align__(16) float red[GROUPS][G][D]; // the key groups' sums; red[0] ends as the block's
-  const QTensor &q = p.t[0], &k = p.t[1], &v = p.t[2];
-  const i64 B = q.shape[0], Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
-  const i64 len = *qPtr<const i64>(p.t[4]);
-  if (len < 0 || len > C - 1 || B > k.shape[0] || q.shape[2] != 1 || q.shape[1] != Hkv * G) {
-    if (blockIdx.y == 0 && threadIdx.x == 0)
-      qFail(p, len < 0 || len > C - 1 || B > k.shape[0] ? QOPT_STATUS_CACHE_FULL : QOPT_STATUS_SHAPE);
+  const QTensor &k = p.t[1], &v = p.t[2];
+  const i64 Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
+  i64 begin, end;
+  int splits;
+  unsigned rank;
+  if (!qDecodeSlice<G>(p, 0, begin, end, splits, rank))
     return;
-  }
   constexpr bool FP8 = QIsFp8<KV>::format != 0;
   const float kScale = FP8 ? scale * ks[r % Hkv] : scale;
-  const int splits = QOPT_CLUSTERS ? QOPT_DECODE_SPLITS : 1;
-  const unsigned rank = qClusterRank();
-  if (!QOPT_CLUSTERS && blockIdx.y != 0)
-    return;
-  const i64 T = len + 1, per = (T + splits - 1) / splits;
-  const i64 begin = per * rank < T ? per * rank : T, end = begin + per < T ? begin + per : T;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
-  const float *qg = qPtr<const float>(q) + r * G * D; // rows (b, hk * G + g) = r * G + g
-  if (ROT >= 0) { // rows (b, hk * G + g) with b = r / Hkv, each at the batch's one position
-    const float position = qPosition<P>(p.t[5], r / Hkv, 1, 0), *freq = qPtr<const float>(p.t[6]);
-    for (int i = t; i < G * (D / 2); i += NT) {
-      const int g = i / (D / 2), j = i % (D / 2);
-      qRotatePair<ROT < 0 ? 0 : ROT>(qg + g * D, qs[g], j, D / 2, position * freq[j]);
-    }
-  } else {
-    for (int i = t; i < G * D; i += NT)
-      qs[i / D][i % D] = qg[i];
-  }
+  qDecodeQueries<G, D, NT, ROT, P>(p, r, Hkv, qs);
   if (t < G)
     mrow[t] = -QOPT_INF, lrow[t] = 0.0f;
   const KV *kb = qPtr<const KV>(k) + r * C * D, *vb = qPtr<const KV>(v) + r * C * D;
@@ -2156,23 +2222,9 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
     red[0][i / D][i % D] = sum;
   }
   qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
-  if (rank == 0) {
-    float *o = qPtr<float>(p.t[OUT]) + r * G * D;
-    for (int i = t; i < G * D; i += NT) {
-      const int g = i / D, d = i % D;
-      float m = -QOPT_INF;
-      for (int b = 0; b < splits; ++b)
-        m = fmaxf(m, qClusterLoad(&mrow[g], b));
-      const float base = m == -QOPT_INF ? 0.0f : m;
-      float num = 0.0f, den = 0.0f;
-      for (int b = 0; b < splits; ++b) {
-        const float w = expf(qClusterLoad(&mrow[g], b) - base);
-        num += w * qClusterLoad(&red[0][g][d], b), den += w * qClusterLoad(&lrow[g], b);
-      }
-      o[i] = den > 0.0f ? (FP8 ? num * vs[r % Hkv] : num) / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
-    }
-  }
-  qClusterSync(); // the others' shared memory stays until the first block has read it
+  qDecodeCombine<G, D, NT, ZERO_NAN, false>(qPtr<float>(p.t[OUT]) + r * G * D, mrow, lrow, &red[0][0][0], splits,
+                                            rank, FP8 ? vs[r % Hkv] : 1.0f);
+  qClusterSync(); // the others' shared memory stays until every block has read it
 }
 
 // Tensor-core attention for prompts (flash-attention style): the same operands and results as qAttention without a
@@ -2505,6 +2557,167 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
     for (int nt = 0; nt < D / 8; ++nt)
       o[nt][0] *= vs[hk], o[nt][1] *= vs[hk], o[nt][2] *= vs[hk], o[nt][3] *= vs[hk];
   qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
+}
+
+// Decode attention on the tensor cores, over a float16 or FP8 KV cache: the operands, results, splits and geometry
+// of qDecodeAttention (clusters of QOPT_DECODE_SPLITS blocks along y, a block per kv head's G query heads and slice
+// of the keys) for head dims D that are multiples of 16 up to 256. The CUDA-core kernel spends its time on
+// instructions (a warp sum per key and head, a conversion per element): 34.8 us at 8192 keys of float16 (33.5 MB).
+// Here the G query rows (padded to 16 with zeros) are a warp's mma rows, as in the prompts' flash attention: the
+// slice streams through shared memory in chunks of KPW * WARPS keys (cp.async, STAGES stages, STAGES - 1 chunks in
+// flight while one is used; rows past the slice zero-filled), each warp takes KPW keys of a chunk with its own
+// running max and sum (qFlashStep: no barrier between the phases), and at the end the warps' partial sums meet in
+// shared memory and the slices' in the cluster (qDecodeCombine). An FP8 chunk arrives as codes; each warp converts
+// its key and value rows into float16 rows (exact) before using them.
+// Rounding q and the probabilities to float16 is the difference from the reference: float16-level agreement.
+// Dynamic shared memory: QDecodeTcShared's bytes; geometry: rows of the output in tiles of G, grid y = the splits,
+// 32 * WARPS threads.
+template <int G, int D, int WARPS, int KPW, int STAGES, int FP8> struct QDecodeTcShared {
+  static constexpr int KS = D + 8, CH = KPW * WARPS; // float16 rows padded by 16 bytes (ldmatrix: distinct banks)
+  static constexpr int stage = FP8 ? 2 * CH * D : 2 * CH * KS * 2;   // [K, V][CH] rows: codes, or float16
+  static constexpr int convert = FP8 ? WARPS * 2 * KPW * KS * 2 : 0; // a warp's [K, V][KPW] float16 rows
+  static constexpr int queries = 16 * KS * 2 + 4 * G * D;          // the float16 query tile; the float queries
+  static constexpr int bytes = queries + convert + STAGES * stage;
+};
+template <int G, int D, int WARPS, int KPW, int STAGES, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64,
+          int FP8 = 0>
+__device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *ks = nullptr,
+                                   const float *vs = nullptr) {
+  using Shared = QDecodeTcShared<G, D, WARPS, KPW, STAGES, FP8>;
+  constexpr int NT = 32 * WARPS, KS = Shared::KS, CH = Shared::CH, EB = FP8 ? 1 : 2;
+  constexpr int PIECES = D * EB / 16; // 16-byte pieces per row
+  static_assert(D % 16 == 0 && D <= 256 && G >= 1 && G <= 8 && KPW % 16 == 0 && STAGES >= 2 &&
+                    WARPS * G * D * 4 + G * D * 4 <= STAGES * Shared::stage,
+                "decode attention (tensor cores): head dim, group size or stages out of range");
+  extern __shared__ __align__(16) unsigned char decodeShared[];
+  unsigned short(*const qh)[KS] = reinterpret_cast<unsigned short(*)[KS]>(decodeShared);
+  float(*const qf)[D] = reinterpret_cast<float(*)[D]>(decodeShared + 16 * KS * 2);
+  unsigned short(*const conv)[KS] = reinterpret_cast<unsigned short(*)[KS]>(decodeShared + Shared::queries);
+  unsigned char *const ring = decodeShared + Shared::queries + Shared::convert;
+  // After the last chunk the ring holds the warps' partial sums and the block's.
+  float(*const wo)[G][D] = reinterpret_cast<float(*)[G][D]>(ring);
+  float(*const bo)[D] = reinterpret_cast<float(*)[D]>(ring + WARPS * G * D * 4);
+  __shared__ float wm[WARPS][G], wl[WARPS][G], mrowB[G], lrowB[G];
+  const QTensor &k = p.t[1], &v = p.t[2];
+  const i64 Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
+  i64 begin, end;
+  int splits;
+  unsigned rank;
+  if (!qDecodeSlice<G>(p, Shared::bytes, begin, end, splits, rank))
+    return;
+  const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+  const u8 *kb = qPtr<const u8>(k) + r * C * D * EB, *vb = qPtr<const u8>(v) + r * C * D * EB;
+  const int chunks = static_cast<int>((end - begin + CH - 1) / CH);
+  // Chunk c's key and value rows into stage c % STAGES (rows from `end` on: zeros), one cp.async group per chunk,
+  // empty or not.
+  auto issue = [&](int c) {
+    if (c < chunks) {
+      const i64 j0 = begin + static_cast<i64>(c) * CH;
+      unsigned char *st = ring + (c % STAGES) * Shared::stage;
+#pragma unroll
+      for (int e = t; e < 2 * CH * PIECES; e += NT) {
+        const int m = e / (CH * PIECES), row = e % (CH * PIECES) / PIECES, d = e % PIECES * 16;
+        const bool ok = j0 + row < end;
+        const u8 *src = (m ? vb : kb) + (ok ? (j0 + row) * D * EB + d : 0);
+        qCopyAsync16(st + (FP8 ? (m * CH + row) * D : (m * CH + row) * KS * 2) + d, src, ok);
+      }
+    }
+    qCopyAsyncCommit();
+  };
+#pragma unroll
+  for (int c = 0; c < STAGES - 1; ++c)
+    issue(c);
+  // The queries as float, then the float16 tile of 16 rows.
+  qDecodeQueries<G, D, NT, ROT, P>(p, r, Hkv, qf);
+  __syncthreads();
+  for (int i = t; i < 16 * (D / 2); i += NT) {
+    const int g = i / (D / 2), d = i % (D / 2) * 2;
+    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qHalf2(qf[g][d], qf[g][d + 1]) : 0u;
+  }
+  __syncthreads();
+  unsigned qa[D / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk)
+    qLdMatrix4<false>(qa[kk], &qh[(lane >> 3 & 1) * 8 + (lane & 7)][16 * kk + (lane >> 4) * 8]);
+  float o[D / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+    o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+  float mrow[2] = {-QOPT_INF, -QOPT_INF}, lrow[2] = {0.0f, 0.0f};
+  const float sl2 = (FP8 ? scale * ks[r % Hkv] : scale) * 1.44269504088896340736f;
+  const i64 qi[2] = {0, 0}; // (no causal mask: every key of the slice is seen)
+  unsigned short(*const mine)[KS] = conv + warp * 2 * KPW; // FP8: this warp's converted rows
+  for (int c = 0; c < chunks; ++c) {
+    qCopyAsyncWait<STAGES - 2>(); // this thread's copies of chunk c have landed
+    __syncthreads();              // everyone's have, and chunk c - 1's stage is no longer read
+    issue(c + STAGES - 1);
+    const i64 jw = begin + static_cast<i64>(c) * CH + KPW * warp; // this warp's first key
+    if (jw >= end)
+      continue;
+    const unsigned char *st = ring + (c % STAGES) * Shared::stage;
+    const unsigned short(*kt)[KS], (*vt)[KS];
+    if (FP8) { // the warp's key and value rows of codes into float16 rows, 16 codes a lane at a time
+      constexpr int U = D / 16, N = 2 * KPW * U;
+#pragma unroll
+      for (int e = lane; e < N; e += 32) {
+        const int m = e / (KPW * U), row = e % (KPW * U) / U, d = e % U * 16;
+        const uint4 w = *reinterpret_cast<const uint4 *>(st + (m * CH + KPW * warp + row) * D + d);
+        const unsigned in[4] = {w.x, w.y, w.z, w.w};
+        unsigned h[8];
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+          h[2 * i] = qFp8PairToHalf2<FP8 ? FP8 : 1>(in[i]), h[2 * i + 1] = qFp8PairToHalf2<FP8 ? FP8 : 1>(in[i] >> 16);
+        uint4 *dst = reinterpret_cast<uint4 *>(&mine[m * KPW + row][d]);
+        dst[0] = make_uint4(h[0], h[1], h[2], h[3]), dst[1] = make_uint4(h[4], h[5], h[6], h[7]);
+      }
+      __syncwarp();
+      kt = mine, vt = mine + KPW;
+    } else {
+      const unsigned short(*tile)[KS] = reinterpret_cast<const unsigned short(*)[KS]>(st);
+      kt = tile + KPW * warp, vt = tile + CH + KPW * warp;
+    }
+    qFlashStep<D, KPW, KS, false>(kt, vt, qa, o, mrow, lrow, jw, end, qi, 0, sl2);
+    if (FP8)
+      __syncwarp(); // the converted rows are read before the next chunk's overwrite them
+  }
+  // The warps' partial sums (rows g < G: lanes 4g .. 4g + 3 hold row g's columns 8nt + 2(lane % 4) + {0, 1}).
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 1);
+    lrow[i] += __shfl_xor_sync(0xffffffffu, lrow[i], 2);
+  }
+  qCopyAsyncWait<0>(); // (only empty groups remain)
+  __syncthreads();     // every warp is done with the ring
+  const int g = lane >> 2;
+  if (g < G) {
+#pragma unroll
+    for (int nt = 0; nt < D / 8; ++nt)
+      *reinterpret_cast<float2 *>(&wo[warp][g][8 * nt + 2 * (lane & 3)]) = make_float2(o[nt][0], o[nt][1]);
+    if ((lane & 3) == 0)
+      wm[warp][g] = mrow[0], wl[warp][g] = lrow[0];
+  }
+  __syncthreads();
+  for (int i = t; i < G * D; i += NT) { // the block's: each (g, d) over the warps, against their largest max
+    const int h = i / D, d = i % D;
+    float m = -QOPT_INF;
+#pragma unroll
+    for (int w = 0; w < WARPS; ++w)
+      m = fmaxf(m, wm[w][h]);
+    const float base = m == -QOPT_INF ? 0.0f : m;
+    float num = 0.0f, den = 0.0f;
+#pragma unroll
+    for (int w = 0; w < WARPS; ++w) {
+      const float f = exp2f(wm[w][h] - base);
+      num += f * wo[w][h][d], den += f * wl[w][h];
+    }
+    bo[h][d] = num;
+    if (d == 0)
+      mrowB[h] = m, lrowB[h] = den;
+  }
+  qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
+  qDecodeCombine<G, D, NT, ZERO_NAN, true>(qPtr<float>(p.t[OUT]) + r * G * D, mrowB, lrowB, &bo[0][0], splits, rank,
+                                           FP8 ? vs[r % Hkv] : 1.0f);
+  qClusterSync(); // the others' shared memory stays until every block has read it
 }
 
 // The module's kernels start with qWaitForPrevious (sm_90 and later): the runtime looks for this symbol before it
