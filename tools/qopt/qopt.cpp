@@ -33,6 +33,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
+#include <sys/resource.h>
 #include <optional>
 
 using namespace mlir;
@@ -126,7 +127,8 @@ static cl::opt<bool> raise("raise",
                                     "linear layers that share an input as one launch (default true; --raise=false "
                                     "keeps the imported graph's decomposition)"),
                            cl::init(true), cl::cat(category));
-static cl::opt<bool> timing("time", cl::desc("Print the time of each step"), cl::cat(category));
+static cl::opt<bool> timing("time", cl::desc("Print the time and peak resident memory of each step"),
+                            cl::cat(category));
 static cl::opt<std::string> target("target",
                                    cl::desc("Where the model runs: cpu (default), or cuda:ARCH[,ARCH...] (e.g. "
                                             "cuda:sm_90a,sm_80): CUDA kernels generated into model.bin (needs "
@@ -351,7 +353,21 @@ int main(int argc, char **argv) {
   auto step = [&](const char *what) {
     if (timing) {
       auto t1 = std::chrono::steady_clock::now();
-      llvm::errs() << "qopt: " << what << " " << std::chrono::duration<double>(t1 - t0).count() << " s\n";
+      // Memory: the process's peak resident set so far (ru_maxrss, KB on Linux; it counts the pages of mmapped
+      // external weights that were read, which the kernel can drop again) and the anonymous part now (what only
+      // swap could free; /proc/self/status where there is one).
+      struct rusage usage = {};
+      getrusage(RUSAGE_SELF, &usage);
+      llvm::errs() << "qopt: " << what << " " << std::chrono::duration<double>(t1 - t0).count() << " s, peak "
+                   << usage.ru_maxrss / 1024 << " MB resident";
+      if (auto status = llvm::MemoryBuffer::getFileAsStream("/proc/self/status")) {
+        StringRef rest = (*status)->getBuffer();
+        size_t at = rest.find("RssAnon:");
+        unsigned long long kb = 0;
+        if (at != StringRef::npos && !rest.substr(at + 8).ltrim().consumeInteger(10, kb))
+          llvm::errs() << " (" << kb / 1024 << " MB anonymous now)";
+      }
+      llvm::errs() << "\n";
       t0 = t1;
     }
   };
