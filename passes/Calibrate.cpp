@@ -77,13 +77,16 @@ struct InputStats {
   float minV = INFINITY, maxV = -INFINITY;
   AbsHistogram hist;
 
-  void add(const float *data, int64_t rowCount, int64_t k, int64_t perWindow, int64_t maxRows) {
+  // withXtx: accumulate X^T X too (K x K floats: 822 MB for a 14336-wide input, only GPTQ reads it).
+  void add(const float *data, int64_t rowCount, int64_t k, int64_t perWindow, int64_t maxRows, bool withXtx) {
     if (K == 0) {
       K = k;
       absSum.assign(K, 0.0);
       absMax.assign(K, 0.0f);
-      xtx = HeapAsmResourceBlob::allocate(K * K * sizeof(float), alignof(float), /*dataIsMutable=*/true);
-      std::memset(xtx.getMutableData().data(), 0, K * K * sizeof(float));
+      if (withXtx) {
+        xtx = HeapAsmResourceBlob::allocate(K * K * sizeof(float), alignof(float), /*dataIsMutable=*/true);
+        std::memset(xtx.getMutableData().data(), 0, K * K * sizeof(float));
+      }
     }
     for (int64_t r = 0; r < rowCount; ++r)
       for (int64_t c = 0; c < K; ++c) {
@@ -95,8 +98,9 @@ struct InputStats {
         maxV = std::max(maxV, v);
       }
     hist.add(data, rowCount * K);
-    num::sgemm(true, false, K, K, rowCount, 1.0f, data, K, data, K, 1.0f,
-               reinterpret_cast<float *>(xtx.getMutableData().data()), K);
+    if (withXtx)
+      num::sgemm(true, false, K, K, rowCount, 1.0f, data, K, data, K, 1.0f,
+                 reinterpret_cast<float *>(xtx.getMutableData().data()), K);
     for (int64_t t = 0; t < perWindow && rowCount > 0; ++t) {
       if (static_cast<int64_t>(kept.size()) / K >= maxRows)
         break;
@@ -279,7 +283,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
           return failure();
         const int64_t K = x.shape[x.rank - 1];
         stats[g].add(static_cast<const float *>(x.data), qrt::numel(x) / std::max<int64_t>(K, 1), K, perWindow,
-                     maxRows);
+                     maxRows, xtx);
       }
       for (size_t i = 0; i < caches.size(); ++i) {
         qrt_tensor x;
@@ -323,9 +327,11 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       std::vector<float> meanAbs(st.K);
       for (int64_t k = 0; k < st.K; ++k)
         meanAbs[k] = static_cast<float>(st.absSum[k] / n);
-      auto *xtx = reinterpret_cast<float *>(st.xtx.getMutableData().data());
-      for (int64_t j = 0; j < st.K * st.K; ++j)
-        xtx[j] = static_cast<float>(xtx[j] / n);
+      if (xtx) {
+        auto *sums = reinterpret_cast<float *>(st.xtx.getMutableData().data());
+        for (int64_t j = 0; j < st.K * st.K; ++j)
+          sums[j] = static_cast<float>(sums[j] / n);
+      }
       const float absMax = std::max(std::fabs(st.minV), std::fabs(st.maxV));
       std::string key = layerName(layers[entry.second.front()]);
       SmallVector<NamedAttribute> attrs{
@@ -339,9 +345,10 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
                                                             ArrayRef<float>(meanAbs))),
           b.getNamedAttr("max_abs", DenseElementsAttr::get(RankedTensorType::get({st.K}, b.getF32Type()),
                                                            ArrayRef<float>(st.absMax))),
-          b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, std::move(st.xtx))),
           b.getNamedAttr("samples", floatBlob(ctx, key + ".samples",
                                               {static_cast<int64_t>(st.kept.size()) / st.K, st.K}, st.kept))};
+      if (xtx)
+        attrs.push_back(b.getNamedAttr("xtx", floatBlob(ctx, key + ".xtx", {st.K, st.K}, std::move(st.xtx))));
       st = InputStats(); // the blobs hold copies now
       DictionaryAttr dict = b.getDictionaryAttr(attrs);
       for (size_t i : entry.second)

@@ -212,7 +212,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
       max |x| (f32 [K], for SmoothQuant);
     - `min`, `max`: per-tensor extremes; `abs_p99`, `abs_p999`, `abs_p9999`: percentiles of |x| (from a
       histogram with 64 bins per octave: at most 1/64 of the octave above the exact value);
-    - `xtx`: X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
+    - `xtx` (with `xtx`, the default): X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
     - `samples`: up to `max-rows` input rows, spread evenly over the windows (f32 [S, K], for AWQ's search).
 
     With `kv`, also the new keys and values of every KV cache (an `nn.concat` of a `[B, Hkv, P, D]` graph input
@@ -221,7 +221,8 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
 
     The calibration model.bin holds only the program: its weights are the module's own constants, handed to the
     runtime as external weights (qrt_model_load_with_options), so calibrating adds no copy of the model.
-    Memory: K x K floats plus max-rows x K floats per distinct input.
+    Memory: K x K floats (with `xtx`: 822 MB for a 14336-wide input, 26 GB over Llama-3-8B's down projections;
+    the compiler asks for it only with GPTQ) plus max-rows x K floats per distinct input.
 
     `calib` is text (tokenized whole with `tokenizer`, BOS once, cut into windows of `seq-len`) or a .npy of int32
     ids (1-D: a stream cut the same way; 2-D: one window per row, negative ids padding). Windows are chosen by a
@@ -241,6 +242,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     Option<"seqLen", "seq-len", "int64_t", "0", "Tokens per window; 0 = min(512, the model's max sequence)">,
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window shuffle">,
     Option<"maxRows", "max-rows", "int64_t", "512", "Input rows kept per layer for activation-aware searches">,
+    Option<"xtx", "xtx", "bool", "true", "Accumulate X^T X per input (GPTQ's Hessian, K x K floats each)">,
     Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
     Option<"kv", "kv", "bool", "false", "Also record each KV cache's max |x| per kv head (qopt.calib_kv)">,
   ];

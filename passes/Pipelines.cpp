@@ -137,6 +137,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
       (options.awq || options.gptq || options.smoothQuant || options.actScale == "static" || fp8Cache)) {
     CalibratePassOptions c;
     c.kv = fp8Cache;
+    c.xtx = options.gptq; // K x K floats per input: only GPTQ reads them
     c.calib = options.calib;
     c.tokenizer = options.tokenizer;
     c.samples = options.calibSamples;
