@@ -778,45 +778,42 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const int64_t H = q.shape[1], Hkv = k.shape.size() == 4 ? k.shape[1] : -1;
   const bool decode = cache && !mask && q.shape[2] == 1 && D % 4 == 0 && D <= 256 && k.shape.size() == 4 &&
                       k.shape[3] == D && v.shape[3] == D && H > 0 && Hkv > 0 && H % Hkv == 0 && H / Hkv <= 8;
-  if (decode && (halfCache || fp8) && D % 16 == 0) {
-    // On the tensor cores (qDecodeAttentionTc): 8 warps of 16 keys a chunk (4 or 2 where two stages would not fit
-    // in 160 KB: sm_80 grants 163), as many stages as fit (two to eight), QDecodeTcShared's bytes.
-    const int64_t G = H / Hkv, KS = D + 8;
-    int64_t warps = 8, stage = 0, fixed = 0;
-    for (;; warps /= 2) {
-      const int64_t chunk = kDecodeTcKeys * warps;
-      stage = fp8 ? 2 * chunk * D : 2 * chunk * KS * 2;
-      fixed = 16 * KS * 2 + 4 * G * D + (fp8 ? warps * 2 * kDecodeTcKeys * KS * 2 : 0);
-      if (warps == 2 || fixed + 2 * stage <= kDecodeSharedBudget)
-        break;
-    }
-    const int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
-    s.body = scales + "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
-             std::to_string(warps) + ", " + std::to_string(kDecodeTcKeys) + ", " + std::to_string(stages) + ", " +
-             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ", " +
-             (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">(p, " +
-             floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
-    s.geometry.block = static_cast<uint32_t>(32 * warps);
-    s.minBlocks = 1;
-    s.geometry.sharedBytes = static_cast<uint32_t>(fixed + stages * stage);
+  if (decode) {
+    // Both kernels: a block per KV head's G query heads and slice, the slices a cluster along y.
+    const int64_t G = H / Hkv;
+    s.minBlocks = 1; // the registers a block's threads may take: all of them
     s.geometry.rowsPerBlock = static_cast<uint32_t>(G);
     s.geometry.colsPerBlock = kWholeRow;
     s.geometry.gridY = 8; // QOPT_DECODE_SPLITS
     s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
     s.clusterY = 8;
-    return true;
-  }
-  if (decode) {
-    s.body = scales + "qDecodeAttention<" + std::to_string(H / Hkv) + ", " + std::to_string(D) + ", " +
+    if ((halfCache || fp8) && D % 16 == 0) {
+      // On the tensor cores (qDecodeAttentionTc): 8 warps of 16 keys a chunk (4 or 2 where two stages would not
+      // fit in 160 KB: sm_80 grants 163), as many stages as fit (two to eight), QDecodeTcShared's bytes.
+      const int64_t KS = D + 8;
+      int64_t warps = 8, stage = 0, fixed = 0;
+      for (;; warps /= 2) {
+        const int64_t chunk = kDecodeTcKeys * warps;
+        stage = fp8 ? 2 * chunk * D : 2 * chunk * KS * 2;
+        fixed = 16 * KS * 2 + 4 * G * D + (fp8 ? warps * 2 * kDecodeTcKeys * KS * 2 : 0);
+        if (warps == 2 || fixed + 2 * stage <= kDecodeSharedBudget)
+          break;
+      }
+      const int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
+      s.body = scales + "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
+               std::to_string(warps) + ", " + std::to_string(kDecodeTcKeys) + ", " + std::to_string(stages) + ", " +
+               (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ", " +
+               (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">(p, " +
+               floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
+      s.geometry.block = static_cast<uint32_t>(32 * warps);
+      s.geometry.sharedBytes = static_cast<uint32_t>(fixed + stages * stage);
+      return true;
+    }
+    // qDecodeAttention: 512 threads (registers capped at 128 so that the block launches).
+    s.body = scales + "qDecodeAttention<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
              (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">(p, " +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
     s.geometry.block = 512; // the kernel's NT
-    s.minBlocks = 1;        // registers capped at 128 so that a block of 512 threads launches
-    s.geometry.rowsPerBlock = static_cast<uint32_t>(H / Hkv);
-    s.geometry.colsPerBlock = kWholeRow;
-    s.geometry.gridY = 8; // QOPT_DECODE_SPLITS
-    s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
-    s.clusterY = 8;
     return true;
   }
   const bool flash = !mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 &&

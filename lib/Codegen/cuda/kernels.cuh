@@ -2018,7 +2018,7 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
 // The slices' partial softmax sums into the output (decode attention): block `rank` of the cluster's `splits` takes
 // the rank-th of `splits` contiguous shares of the G x D outputs, reading each slice's running max and sum (mrow,
 // lrow: natural log units, or log2 units with EXP2) and partial sums `part` from that slice's shared memory, every
-// slice's loads issued before any is used (the first block alone, one load after another, took 0.3 us more a step
+// slice's loads issued before any is used (the first block alone, one load after another, took 0.4 us more a step
 // at 256 keys). vscale: the FP8 cache's value scale (1 otherwise). A barrier of the block first (cm, cl); the
 // caller meets the cluster before (the partial sums written) and after (read).
 template <int G, int D, int NT, bool ZERO_NAN, bool EXP2>
