@@ -17,7 +17,6 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinDialect.h"
 #include "mlir/IR/DialectResourceBlobManager.h"
-#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -142,16 +141,6 @@ SmallVector<nn::ConcatOp> kvConcats(func::FuncOp f) {
   return out;
 }
 
-// Removes ops whose results nobody uses (after an output is dropped), last first.
-void eraseDeadOps(func::FuncOp f) {
-  SmallVector<Operation *> ops;
-  for (Operation &op : f.getBody().front())
-    ops.push_back(&op);
-  for (Operation *op : llvm::reverse(ops))
-    if (isOpTriviallyDead(op))
-      op->erase();
-}
-
 struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
   using CalibratePassBase::CalibratePassBase;
 
@@ -176,6 +165,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       return fail(func, "no calibration data (pass --calib FILE)");
     if (samples <= 0 || maxRows < 0)
       return fail(func, "samples must be > 0 and max-rows >= 0");
+    Builder b(ctx);
 
     // The layers, grouped by the input they read: one set of statistics per distinct input.
     SmallVector<nn::MatmulOp> layers;
@@ -190,62 +180,35 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
     for (auto [i, mm] : llvm::enumerate(layers))
       inputs[mm.getLhs()].push_back(i);
 
-    // The calibration model: a copy whose extra outputs are those inputs, without the logits (the vocabulary
-    // projection is the largest activation and often the largest weight; nothing here needs it).
-    OwningOpRef<ModuleOp> copy = module.clone();
-    func::FuncOp cf = *copy->getOps<func::FuncOp>().begin();
-    SmallVector<nn::MatmulOp> copied;
-    cf.walk([&](nn::MatmulOp mm) {
-      if (isQuantizable(mm))
-        copied.push_back(mm);
-    });
-    auto ret = cast<func::ReturnOp>(cf.getBody().back().getTerminator());
-    SmallVector<Value> results;
-    SmallVector<DictionaryAttr> resultAttrs;
-    for (unsigned i = 0; i < cf.getNumResults(); ++i) {
-      auto name = cf.getResultAttrOfType<StringAttr>(i, "nn.name");
-      if (name && name.getValue() == "logits")
-        continue;
-      results.push_back(ret.getOperand(i));
-      resultAttrs.push_back(cf.getResultAttrDict(i) ? cf.getResultAttrDict(i) : DictionaryAttr::get(ctx));
-    }
-    Builder b(ctx);
-    for (auto [g, entry] : llvm::enumerate(inputs)) {
-      results.push_back(copied[entry.second.front()].getLhs());
-      resultAttrs.push_back(
-          b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib." + std::to_string(g)))}));
-    }
+    // The calibration model: a copy whose extra outputs are those inputs (then, with kv, the caches' new entries),
+    // without the logits (the vocabulary projection is the largest activation and often the largest weight;
+    // nothing here needs it).
+    SmallVector<Value> measured;
+    for (auto &entry : inputs)
+      measured.push_back(entry.first);
     SmallVector<nn::ConcatOp> caches;
     if (kv) {
       caches = kvConcats(func);
-      SmallVector<nn::ConcatOp> copiedCaches = kvConcats(cf);
       if (caches.empty())
         return fail(func, "no KV cache to calibrate (a [batch, kv heads, past, head dim] input concatenated with "
                           "new keys or values that attention reads)");
-      for (auto [i, c] : llvm::enumerate(copiedCaches)) {
-        results.push_back(c->getOperand(1));
-        resultAttrs.push_back(
-            b.getDictionaryAttr({b.getNamedAttr("nn.name", b.getStringAttr("qopt.calib.kv." + std::to_string(i)))}));
-      }
+      for (nn::ConcatOp c : caches)
+        measured.push_back(c->getOperand(1));
     }
-    ret->setOperands(results);
-    cf.setFunctionType(FunctionType::get(ctx, cf.getArgumentTypes(), ValueRange(results).getTypes()));
-    cf.setAllResultAttrs(resultAttrs);
-    copied.clear();
-    eraseDeadOps(cf);
+    OwningOpRef<ModuleOp> copy = cloneWithOutputs(module, measured, "qopt.calib.");
 
-    // Window length and dim bounds.
     // Windows no longer than the model can take (its context bound), 512 tokens unless asked for more.
-    ContextBound bound = inferContextBound(module);
-    if (seqLen > bound.value)
-      return fail(func, "calib-seq-len " + std::to_string(seqLen) + " exceeds the model's context bound of " +
-                            std::to_string(bound.value) + " tokens (" + bound.source + ")");
-    int64_t L = seqLen > 0 ? seqLen : std::min<int64_t>(512, bound.value);
+    int64_t L = 0;
+    std::string err;
+    if (!calibrationLength(module, seqLen, L, err))
+      return fail(func, err);
     // The model.bin holds only the program: its weights stay in this process's constants (external weights), so
     // calibrating needs no second copy of the model. `copy` must outlive the runner for that.
     ModelRunner runner;
-    std::string err;
     if (!runner.open(*copy, L, err))
+      return fail(func, err);
+    std::vector<std::vector<int32_t>> windows;
+    if (!calibrationWindows(module, calib, tokenizer, samples, L, seed, windows, err))
       return fail(func, err);
     qrt::LmDriver &lm = runner.lm;
     qrt_session *session = runner.session;
@@ -256,14 +219,6 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       qrt_status_free(st);
       return false;
     };
-
-    // Token windows.
-    std::vector<std::vector<int32_t>> windows;
-    if (!loadTokenWindows(calib, tokenizer, logitsVocab(func), L, windows, err))
-      return fail(func, err);
-    if (windows.empty())
-      return fail(func, "'" + calib + "' has no window of at least 2 tokens");
-    pickWindows(windows, seed, samples);
 
     std::vector<InputStats> stats(inputs.size());
     std::vector<std::vector<float>> kvMax(caches.size()); // per kv head
@@ -287,7 +242,7 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       }
       for (size_t i = 0; i < caches.size(); ++i) {
         qrt_tensor x;
-        std::string name = "qopt.calib.kv." + std::to_string(i);
+        std::string name = "qopt.calib." + std::to_string(inputs.size() + i);
         if (!check(qrt_session_get_output(session, name.c_str(), &x)))
           return failure();
         const int64_t H = x.shape[1], inner = x.shape[2] * x.shape[3];

@@ -5,6 +5,8 @@
 
 #include "Npy.h"
 
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -178,6 +180,68 @@ bool loadTokenWindows(const std::string &calib, const std::string &tokenizer, in
   qrt_tokenizer_free(tok);
   cut(ids);
   return true;
+}
+
+bool calibrationLength(ModuleOp module, int64_t seqLen, int64_t &L, std::string &error) {
+  ContextBound bound = inferContextBound(module);
+  if (seqLen > bound.value) {
+    error = "calib-seq-len " + std::to_string(seqLen) + " exceeds the model's context bound of " +
+            std::to_string(bound.value) + " tokens (" + bound.source + ")";
+    return false;
+  }
+  L = seqLen > 0 ? seqLen : std::min<int64_t>(512, bound.value);
+  return true;
+}
+
+bool calibrationWindows(ModuleOp module, const std::string &calib, const std::string &tokenizer, int64_t samples,
+                        int64_t L, uint64_t seed, std::vector<std::vector<int32_t>> &windows, std::string &error) {
+  if (calib.empty()) {
+    error = "no calibration data (pass --calib FILE)";
+    return false;
+  }
+  windows.clear();
+  if (!loadTokenWindows(calib, tokenizer, logitsVocab(*module.getOps<func::FuncOp>().begin()), L, windows, error))
+    return false;
+  if (windows.empty()) {
+    error = "'" + calib + "' has no window of at least 2 tokens";
+    return false;
+  }
+  pickWindows(windows, seed, samples);
+  return true;
+}
+
+OwningOpRef<ModuleOp> cloneWithOutputs(ModuleOp module, ArrayRef<Value> values, StringRef prefix) {
+  MLIRContext *ctx = module.getContext();
+  IRMapping map;
+  OwningOpRef<ModuleOp> copy = cast<ModuleOp>(module->clone(map));
+  func::FuncOp cf = *copy->getOps<func::FuncOp>().begin();
+  auto ret = cast<func::ReturnOp>(cf.getBody().back().getTerminator());
+  SmallVector<Value> results;
+  SmallVector<DictionaryAttr> resultAttrs;
+  for (unsigned i = 0; i < cf.getNumResults(); ++i) {
+    auto name = cf.getResultAttrOfType<StringAttr>(i, "nn.name");
+    if (name && name.getValue() == "logits")
+      continue;
+    results.push_back(ret.getOperand(i));
+    resultAttrs.push_back(cf.getResultAttrDict(i) ? cf.getResultAttrDict(i) : DictionaryAttr::get(ctx));
+  }
+  Builder b(ctx);
+  for (auto [i, v] : llvm::enumerate(values)) {
+    results.push_back(map.lookup(v));
+    resultAttrs.push_back(b.getDictionaryAttr(
+        {b.getNamedAttr("nn.name", b.getStringAttr(prefix.str() + std::to_string(i)))}));
+  }
+  ret->setOperands(results);
+  cf.setFunctionType(FunctionType::get(ctx, cf.getArgumentTypes(), ValueRange(results).getTypes()));
+  cf.setAllResultAttrs(resultAttrs);
+  // Ops whose results nobody reads now (the logits' projection), last first.
+  SmallVector<Operation *> ops;
+  for (Operation &op : cf.getBody().front())
+    ops.push_back(&op);
+  for (Operation *op : llvm::reverse(ops))
+    if (isOpTriviallyDead(op))
+      op->erase();
+  return copy;
 }
 
 } // namespace qopt

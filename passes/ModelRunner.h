@@ -16,6 +16,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
 
 #include <functional>
 #include <string>
@@ -58,6 +59,23 @@ void pickWindows(std::vector<std::vector<int32_t>> &windows, uint64_t seed, int6
 
 // The vocabulary size of `func`'s `logits` output (its static last dim), 0 if it has none.
 int32_t logitsVocab(mlir::func::FuncOp func);
+
+// The window length of a measuring pass: `seqLen` tokens, or with 0 min(512, the model's context bound); more than
+// the bound is an error (a whole sentence in `error`).
+bool calibrationLength(mlir::ModuleOp module, int64_t seqLen, int64_t &L, std::string &error);
+
+// The calibration windows of a measuring pass: `calib` (see loadTokenWindows) cut into windows of `L` tokens,
+// `samples` of them picked with `seed`. Errors (no data, no window of 2 tokens) are whole sentences in `error`.
+bool calibrationWindows(mlir::ModuleOp module, const std::string &calib, const std::string &tokenizer,
+                        int64_t samples, int64_t L, uint64_t seed, std::vector<std::vector<int32_t>> &windows,
+                        std::string &error);
+
+// A clone of `module` for measuring values of its first function: that function returns its outputs except the
+// logits (the largest activation, which no measurement needs), then `values` (values of `module`'s first
+// function) as outputs named `prefix` + their index, and ops that nothing reads any more are erased. Cloning
+// shares the weights' storage.
+mlir::OwningOpRef<mlir::ModuleOp> cloneWithOutputs(mlir::ModuleOp module, llvm::ArrayRef<mlir::Value> values,
+                                                   llvm::StringRef prefix);
 
 } // namespace qopt
 

@@ -212,7 +212,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
       max |x| (f32 [K], for SmoothQuant);
     - `min`, `max`: per-tensor extremes; `abs_p99`, `abs_p999`, `abs_p9999`: percentiles of |x| (from a
       histogram with 64 bins per octave: at most 1/64 of the octave above the exact value);
-    - `xtx` (with `xtx`, the default): X^T X / rows (f32 [K, K], for GPTQ's Hessian), a dense_resource;
+    - `xtx` (with `xtx`): X^T X / rows (f32 [K, K], GPTQ's Hessian), a dense_resource;
     - `samples`: up to `max-rows` input rows, spread evenly over the windows (f32 [S, K], for AWQ's search).
 
     With `kv`, also the new keys and values of every KV cache (an `nn.concat` of a `[B, Hkv, P, D]` graph input
@@ -221,8 +221,9 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
 
     The calibration model.bin holds only the program: its weights are the module's own constants, handed to the
     runtime as external weights (qrt_model_load_with_options), so calibrating adds no copy of the model.
-    Memory: K x K floats (with `xtx`: 822 MB for a 14336-wide input, 26 GB over Llama-3-8B's down projections;
-    the compiler asks for it only with GPTQ) plus max-rows x K floats per distinct input.
+    Memory: max-rows x K floats per distinct input, and with `xtx` K x K floats more (822 MB for a 14336-wide
+    input, about 32 GB over Llama-3-8B's inputs; the compiler never asks for it: qopt-gptq measures its Hessians
+    itself, a budget at a time).
 
     `calib` is text (tokenized whole with `tokenizer`, BOS once, cut into windows of `seq-len`) or a .npy of int32
     ids (1-D: a stream cut the same way; 2-D: one window per row, negative ids padding). Windows are chosen by a
@@ -232,7 +233,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     After:
     ```mlir
     %y = nn.matmul(%x, %w) {qopt.calib = {mean_abs = dense<...> : tensor<64xf32>, samples = dense_resource<...>,
-                                          tokens = 4096 : i64, xtx = dense_resource<...> : tensor<64x64xf32>}} ...
+                                          tokens = 4096 : i64}} ...
     ```
   }];
   let options = [
@@ -242,7 +243,7 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     Option<"seqLen", "seq-len", "int64_t", "0", "Tokens per window; 0 = min(512, the model's max sequence)">,
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window shuffle">,
     Option<"maxRows", "max-rows", "int64_t", "512", "Input rows kept per layer for activation-aware searches">,
-    Option<"xtx", "xtx", "bool", "true", "Accumulate X^T X per input (GPTQ's Hessian, K x K floats each)">,
+    Option<"xtx", "xtx", "bool", "false", "Accumulate X^T X per input (GPTQ's Hessian, K x K floats each)">,
     Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
     Option<"kv", "kv", "bool", "false", "Also record each KV cache's max |x| per kv head (qopt.calib_kv)">,
   ];
@@ -283,22 +284,29 @@ def AwqScalePass : Pass<"qopt-awq-scale", "mlir::func::FuncOp"> {
   ];
 }
 
-def GptqPass : Pass<"qopt-gptq", "mlir::func::FuncOp"> {
+def GptqPass : Pass<"qopt-gptq", "mlir::ModuleOp"> {
   let summary = "GPTQ: Hessian-based error-compensating quantization of calibrated linear layers to qnt.linear";
   let description = [{
-    For each linear layer with `qopt.calib` (qopt-calibrate), quantizes its weight input by input, spreading each
-    input's rounding error over the remaining inputs through the upper Cholesky factor of the inverse of the
-    dampened Hessian H = X^T X / rows, with lazy batch updates every `block-size` inputs; `act-order` quantizes
-    inputs in decreasing order of diag(H) with group parameters fixed from the original weights. Emits the same
-    packed format as qopt-quantize-rtn (lib/Numerics/.../QuantFormat.h), FP8 codes included (`format` e4m3 / e5m2,
-    bits 8: each input rounded to the nearest FP8 value of its group's scale, the error compensated as for
-    integers). The float64 algorithm is
+    For each linear layer, quantizes its weight input by input, spreading each input's rounding error over the
+    remaining inputs through the upper Cholesky factor of the inverse of the dampened Hessian H = X^T X / rows,
+    with lazy batch updates every `block-size` inputs; `act-order` quantizes inputs in decreasing order of diag(H)
+    with group parameters fixed from the original weights. Emits the same packed format as qopt-quantize-rtn
+    (lib/Numerics/.../QuantFormat.h), FP8 codes included (`format` e4m3 / e5m2, bits 8: each input rounded to the
+    nearest FP8 value of its group's scale, the error compensated as for integers). The float64 algorithm is
     lib/Numerics/Gptq.cpp; test/passes/Inputs/gptq_ref.py is an independent numpy version it is checked against.
 
-    Before: `%y = nn.matmul(%x, %w) {qopt.calib = {xtx = ..., ...}}`. After: `%y = qnt.linear(%x, %q, %s, %z)`.
+    H comes from the layer's `qopt.calib` statistics when they hold `xtx` (qopt-calibrate with `xtx`). Otherwise
+    the pass measures it, as qopt-calibrate would, on `samples` windows of `seq-len` tokens of `calib` (same
+    options, same windows for the same seed): it runs the float model through the runtime with as many distinct
+    layer inputs as extra outputs as their K x K float sums fit `hessian-memory` MB (at least one), accumulates
+    X^T X, quantizes those inputs' layers, frees the sums and runs again for the next inputs. Every run is of the
+    model as it was before the pass, so the result does not depend on the budget; the budget sets how many runs
+    over the calibration data it takes (Llama-3-8B's inputs need about 32 GB of sums: 8 runs at 4096 MB).
+
+    Before: `%y = nn.matmul(%x, %w) {qopt.calib = {...}}`. After: `%y = qnt.linear(%x, %q, %s, %z)`.
   }];
   let options = [
-    Option<"bits", "bits", "int64_t", "4", "Weight bits: 4 or 8">,
+    Option<"bits", "bits", "int64_t", "4", "Weight bits: 3, 4 or 8">,
     Option<"groupSize", "group-size", "int64_t", "128", "Inputs per scale group; 0 = per output channel">,
     Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 (int8 is always symmetric)">,
     Option<"damp", "damp", "double", "0.01", "Dampening added to diag(H), as a fraction of its mean">,
@@ -306,6 +314,18 @@ def GptqPass : Pass<"qopt-gptq", "mlir::func::FuncOp"> {
     Option<"actOrder", "act-order", "bool", "false", "Quantize inputs in decreasing order of diag(H)">,
     Option<"format", "format", "std::string", "\"int\"", "Codes: int (bits 3, 4, 8) or FP8 e4m3 / e5m2 (bits 8)">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of weight or node names to keep in float">,
+    Option<"calib", "calib", "std::string", "\"\"",
+           "Calibration text or .npy of token ids, to measure Hessians the statistics lack">,
+    Option<"tokenizer", "tokenizer", "std::string", "\"\"", "llama2.c tokenizer.bin for text calibration data">,
+    Option<"samples", "samples", "int64_t", "128", "Number of windows">,
+    Option<"seqLen", "seq-len", "int64_t", "0", "Tokens per window; 0 = min(512, the model's max sequence)">,
+    Option<"seed", "seed", "uint64_t", "0", "Seed of the window shuffle">,
+    Option<"hessianMemory", "hessian-memory", "double", "4096",
+           "MB of X^T X sums measured in one run over the calibration data">,
+    Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
+  ];
+  let statistics = [
+    Statistic<"runs", "runs", "Runs of the model over the calibration data to measure Hessians">,
   ];
   let dependentDialects = ["qopt::qnt::QntDialect"];
 }

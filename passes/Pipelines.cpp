@@ -137,7 +137,6 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
       (options.awq || options.gptq || options.smoothQuant || options.actScale == "static" || fp8Cache)) {
     CalibratePassOptions c;
     c.kv = fp8Cache;
-    c.xtx = options.gptq; // K x K floats per input: only GPTQ reads them
     c.calib = options.calib;
     c.tokenizer = options.tokenizer;
     c.samples = options.calibSamples;
@@ -171,16 +170,23 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     a.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createAwqScalePass(a));
   }
-  // GPTQ quantizes with the calibrated Hessians; whatever it leaves (excluded layers stay float) rtn skips too.
+  // GPTQ measures its Hessians on the same windows, a memory budget at a time; whatever it leaves (excluded layers
+  // stay float) rtn skips too.
   if (options.gptq) {
     GptqPassOptions g;
+    g.calib = options.calib;
+    g.tokenizer = options.tokenizer;
+    g.samples = options.calibSamples;
+    g.seqLen = options.calibSeqLen;
+    g.seed = options.calibSeed;
+    g.hessianMemory = options.gptqMemory;
     g.bits = options.quantBits;
     g.groupSize = options.groupSize;
     g.symmetric = options.symmetric;
     if (!options.fp8Format.empty())
       g.format = options.fp8Format;
     g.exclude = options.exclude;
-    pm.addNestedPass<func::FuncOp>(createGptqPass(g));
+    pm.addPass(createGptqPass(g));
   }
   // Weight quantization works on nn.matmul with constant weights, so it runs after folding has settled them.
   if (options.quantBits && !options.gptq) {
@@ -294,6 +300,9 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<bool> gptq{*this, "gptq",
                     llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8 (needs calib)"),
                     llvm::cl::init(false)};
+  Option<double> gptqMemory{*this, "gptq-memory",
+                             llvm::cl::desc("MB of GPTQ Hessian sums per run over the calibration data"),
+                             llvm::cl::init(4096)};
   Option<bool> raise{*this, "raise", llvm::cl::desc("Raise norms, activations, rotary embeddings and attention"),
                      llvm::cl::init(true)};
 };
@@ -317,6 +326,7 @@ void registerAllPasses() {
         c.calibSamples = o.calibSamples;
         c.calibSeqLen = o.calibSeqLen;
         c.calibSeed = o.calibSeed;
+        c.gptqMemory = o.gptqMemory;
         c.raise = o.raise;
         c.quantizeLmHead = o.quantizeLmHead;
         std::string error;

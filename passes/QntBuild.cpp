@@ -77,8 +77,18 @@ DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::Quan
 
 } // namespace
 
+void releaseDeadConstant(nn::ConstantOp c) {
+  if (!c || !c->use_empty())
+    return;
+  // Release its bytes now rather than when the context goes, so quantizing does not hold the float and the packed
+  // model at once. Constants are CSE'd, so no other op holds this resource.
+  if (auto res = dyn_cast<DenseResourceElementsAttr>(c.getValue()))
+    res.getRawHandle().getResource()->setBlob(AsmResourceBlob());
+  c.erase();
+}
+
 void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::QuantizedWeight &q,
-                          const std::string &key, StringRef method) {
+                          const std::string &key, StringRef method, bool releaseWeight) {
   MLIRContext *ctx = mm.getContext();
   OpBuilder b(mm);
   Location loc = mm.getLoc();
@@ -113,13 +123,8 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
   auto wc = mm.getRhs().getDefiningOp<nn::ConstantOp>();
   mm.replaceAllUsesWith(lin.getY());
   mm.erase();
-  if (wc && wc->use_empty()) {
-    // The float weight is dead: release its bytes now rather than when the context goes, so quantizing does not
-    // hold the float and the packed model at once. Constants are CSE'd, so no other op holds this resource.
-    if (auto res = dyn_cast<DenseResourceElementsAttr>(wc.getValue()))
-      res.getRawHandle().getResource()->setBlob(AsmResourceBlob());
-    wc.erase();
-  }
+  if (releaseWeight)
+    releaseDeadConstant(wc);
 }
 
 } // namespace qopt

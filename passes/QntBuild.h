@@ -17,9 +17,14 @@
 
 namespace qopt {
 
-// `w` is the float weight [K, N] that `q` quantizes (after any AWQ scaling); `method` names the quantizer.
+// `w` is the float weight [K, N] that `q` quantizes (after any AWQ scaling); `method` names the quantizer. With
+// `releaseWeight` the float weight's constant goes too when nothing else reads it (releaseDeadConstant); without,
+// the caller releases it, e.g. once a clone of the float model that shares its bytes is gone.
 void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::QuantizedWeight &q,
-                          const std::string &key, llvm::StringRef method);
+                          const std::string &key, llvm::StringRef method, bool releaseWeight = true);
+
+// Erases `c` if nothing reads it, freeing its dense_resource bytes (which a clone of the module would share).
+void releaseDeadConstant(nn::ConstantOp c);
 
 } // namespace qopt
 

@@ -43,6 +43,7 @@ struct CompileOptions {
   std::string exclude;              // regex of layers kept in float
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
+  double gptqMemory = 4096;         // MB of GPTQ's Hessian sums per run over the calibration data
   bool awq = false;                 // activation-aware scaling + clipping before quantization (needs calib)
   std::string calib, tokenizer;     // calibration data (text or .npy ids) and the tokenizer for text
   int64_t calibSamples = 128, calibSeqLen = 0;

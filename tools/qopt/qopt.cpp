@@ -95,6 +95,10 @@ static cl::opt<int64_t> calibSeqLen("calib-seq-len",
                                     cl::init(0), cl::cat(category));
 static cl::opt<uint64_t> calibSeed("calib-seed", cl::desc("Seed of the calibration window choice"), cl::init(0),
                                    cl::cat(category));
+static cl::opt<double> gptqMemory("gptq-memory",
+                                   cl::desc("MB of GPTQ's Hessian sums (K x K floats per layer input) measured per "
+                                            "run over the calibration data: less memory, more runs (default 4096)"),
+                                   cl::init(4096), cl::value_desc("MB"), cl::cat(category));
 static cl::opt<std::string> exclude("exclude", cl::desc("Regex of weight or node names kept in float (the output "
                                                       "head is kept in float without it: --quantize-lm-head)"),
                                     cl::init(""), cl::cat(category));
@@ -261,6 +265,7 @@ int main(int argc, char **argv) {
   opts.calibSamples = calibSamples;
   opts.calibSeqLen = calibSeqLen;
   opts.calibSeed = calibSeed;
+  opts.gptqMemory = gptqMemory;
   opts.exclude = exclude;
   opts.raise = raise;
   opts.quantizeLmHead = quantizeLmHead;
@@ -286,6 +291,11 @@ int main(int argc, char **argv) {
   if (opts.actScale == "static" && opts.calib.empty()) {
     llvm::errs() << "qopt: error: --quantize=" << quantize << " with static activation scales needs calibration data: "
                     "pass --calib FILE (or --act-scale=dynamic)\n";
+    return 1;
+  }
+  if (gptqMemory.getNumOccurrences() && (!opts.gptq || !(gptqMemory > 0))) {
+    llvm::errs() << "qopt: error: --gptq-memory takes a positive number of MB, with GPTQ (--quantize=gptq4 or "
+                    "gptq3, or --gptq)\n";
     return 1;
   }
   if (opts.mixed != (avgBits.getNumOccurrences() > 0) || (opts.mixed && !(avgBits > 0))) {
