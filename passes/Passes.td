@@ -8,6 +8,33 @@
 
 include "mlir/Pass/PassBase.td"
 
+def WidenHalfPass : Pass<"qopt-widen-half", "mlir::func::FuncOp"> {
+  let summary = "Read a float16 or bfloat16 model as float32: every 16-bit float tensor widened";
+  let description = [{
+    The compiler computes in float32 on the CPU (the reference) and chooses each target's precision itself, so a
+    model exported in float16 or bfloat16 is compiled as the float32 model whose values it holds. Runs on nn ops
+    (after qopt-convert-onnx): every tensor type with a float16 / bfloat16 element (the function's inputs and
+    outputs, block arguments, op results; nn ops take target types such as a cast's from their results) becomes
+    float32, and 16-bit constants are widened exactly into new float32 constants (the 16-bit blobs released). A
+    remark counts the widened constants. Memory: float32 constants take twice the 16-bit bytes. A float32 model is
+    left unchanged.
+
+    Before:
+    ```mlir
+    func.func @f(%x: tensor<2x4xf16>) -> tensor<2x3xf16> {
+      %w = nn.constant dense_resource<w> : tensor<4x3xf16>
+      %y = nn.matmul(%x, %w) : (tensor<2x4xf16>, tensor<4x3xf16>) -> tensor<2x3xf16>
+    ```
+    After:
+    ```mlir
+    func.func @f(%x: tensor<2x4xf32>) -> tensor<2x3xf32> {
+      %w = nn.constant dense_resource<w.f32> : tensor<4x3xf32>
+      %y = nn.matmul(%x, %w) : (tensor<2x4xf32>, tensor<4x3xf32>) -> tensor<2x3xf32>
+    ```
+  }];
+  let dependentDialects = ["qopt::nn::NNDialect"];
+}
+
 def ConvertOnnxPass : Pass<"qopt-convert-onnx", "mlir::func::FuncOp"> {
   let summary = "Convert generic nn.onnx_node ops to nn ops through the op/opset table";
   let description = [{

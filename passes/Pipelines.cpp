@@ -111,8 +111,12 @@ void buildRaisePipeline(OpPassManager &pm) {
 }
 
 void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
-  // Import leaves generic ONNX nodes; convert them first so everything after sees only nn ops.
+  // Import leaves generic ONNX nodes; convert them first so everything after sees only nn ops. A float16 /
+  // bfloat16 model is then compiled as the float32 model whose values it holds (the targets pick their own
+  // precision).
   pm.addNestedPass<func::FuncOp>(createConvertOnnxPass());
+  if (options.widenHalf)
+    pm.addNestedPass<func::FuncOp>(createWidenHalfPass());
   // Folding and dead-code removal shrink the shape sub-graphs that survived import-time folding.
   pm.addNestedPass<func::FuncOp>(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(createCSEPass());

@@ -120,8 +120,8 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       if (auto reason = op->getAttrOfType<StringAttr>(kFloatReasonAttr))
         r.floatReason = reason.str();
       else if (!et.isF32())
-        r.floatReason = r.format + " weights and activations: qopt quantizes float32 graphs (export the model in "
-                        "float32; qopt stores float16 weights for a GPU target itself)";
+        r.floatReason = r.format + " weights and activations: the quantizers take float32 layers (qopt's pipeline "
+                        "widens a 16-bit model first: qopt-widen-half)";
       readPrecision(op, r);
       out.push_back(std::move(r));
     }

@@ -7,7 +7,8 @@ usage: make_random_llama.py -o OUT.onnx [--preset llama3-8b | --dim D --hidden H
 The graph is scripts/llama2c_to_onnx.py's (torch-export-shaped primitive ops, KV-cache inputs and outputs); the
 weights are drawn from N(0, 0.02^2) (the Hugging Face initializer range; norms are 1) and written one tensor at a time
 to OUT.onnx.data, so an 8B model needs a few GB of memory, not its size. Weights are float32 (an 8B model's data file
-is 32 GB): qopt reads float32 graphs, and stores float16 (or quantized) weights for a CUDA target itself.
+is 32 GB): qopt maps float32 external data without copying it (a float16 model it widens to float32 in memory), and
+stores float16 (or quantized) weights for a CUDA target itself.
 
 Presets: llama3-8b (hidden 4096, 32 heads, 8 KV heads, intermediate 14336, vocab 128256, 32 layers, rope theta
 500000, 8.03B parameters).

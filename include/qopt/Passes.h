@@ -30,6 +30,7 @@ void registerAllPasses();
 struct CompileOptions {
   std::vector<std::string> maxDims; // NAME=N
   bool raise = true;                // raise norms, activations, rotary, attention; fuse shared-input linears
+  bool widenHalf = true;            // compile a float16 / bfloat16 model as float32 (qopt-widen-half)
   int64_t quantBits = 0;            // 0: float; 4 or 8: weight-only quantization
   int64_t groupSize = 128;          // 0: per output channel
   bool symmetric = false;
