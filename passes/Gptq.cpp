@@ -131,7 +131,7 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
     }
     const double budget = hessianMemory * 1048576.0; // bytes
     const bool tty = progress && isatty(2);
-    int64_t round = 0; // this pass's runs, for the progress line
+    int64_t round = 0; // runs so far, for the progress line and the remark
     for (size_t at = 0; at < entries.size();) {
       // The next inputs whose K x K floats fit the budget (at least one).
       size_t end = at;
@@ -143,8 +143,6 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
       }
       ArrayRef<Value> values = ArrayRef<Value>(inputs).slice(at, end - at);
       ++round;
-      ++runs;
-      ++runs;
       std::vector<std::vector<float>> sums(values.size());
       std::vector<int64_t> rows(values.size(), 0);
       for (size_t j = 0; j < values.size(); ++j)

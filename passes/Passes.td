@@ -351,9 +351,6 @@ def GptqPass : Pass<"qopt-gptq", "mlir::ModuleOp"> {
            "MB of X^T X sums measured in one run over the calibration data">,
     Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
   ];
-  let statistics = [
-    Statistic<"runs", "runs", "Runs of the model over the calibration data to measure Hessians">,
-  ];
   let dependentDialects = ["qopt::qnt::QntDialect"];
 }
 

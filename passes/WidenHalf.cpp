@@ -85,6 +85,8 @@ struct WidenHalfPass : qopt::impl::WidenHalfPassBase<WidenHalfPass> {
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    constants = 0; // counts for this function's remark
+    halfBytes = 0;
     // Typed values: arguments and results of the function, its blocks and ops.
     func.walk([](Block *block) {
       for (BlockArgument arg : block->getArguments())
