@@ -394,9 +394,12 @@ int main(int argc, char **argv) {
   report.groupSize = opts.perTensor ? -1 : opts.groupSize;
   report.source = inputFile;
   if (emit == "nn") {
-    // The graph as quantization sees it: converted and, unless --raise=false, canonicalized and raised.
+    // The graph as quantization sees it: converted (a 16-bit float model widened, as the pipeline does) and, unless
+    // --raise=false, canonicalized and raised.
     PassManager pm(&ctx);
     pm.addNestedPass<func::FuncOp>(qopt::createConvertOnnxPass());
+    if (opts.widenHalf)
+      pm.addNestedPass<func::FuncOp>(qopt::createWidenHalfPass());
     if (opts.raise) {
       pm.addNestedPass<func::FuncOp>(mlir::createCanonicalizerPass());
       pm.addNestedPass<func::FuncOp>(mlir::createCSEPass());
