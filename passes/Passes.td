@@ -16,8 +16,10 @@ def WidenHalfPass : Pass<"qopt-widen-half", "mlir::func::FuncOp"> {
     (after qopt-convert-onnx): every tensor type with a float16 / bfloat16 element (the function's inputs and
     outputs, block arguments, op results; nn ops take target types such as a cast's from their results) becomes
     float32, and 16-bit constants are widened exactly into new float32 constants (the 16-bit blobs released). A
-    remark counts the widened constants. Memory: float32 constants take twice the 16-bit bytes. A float32 model is
-    left unchanged.
+    remark counts the widened constants. Memory: float32 constants take twice the 16-bit bytes; those of 1 MiB or
+    more live in unlinked temporary files under $TMPDIR (else /tmp) mapped shared, pages the system can write back
+    and drop under memory pressure as it does a float32 model's mapped external data (in memory where no file can
+    be made; the remark says which). A float32 model is left unchanged.
 
     Before:
     ```mlir
