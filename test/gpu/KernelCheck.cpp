@@ -1235,7 +1235,7 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
 }
 
 // The linear layers of a Llama-3-8B-shaped model (K, N) at decode batch sizes: float16 weights and int4 g128
-// (asymmetric), timed.
+// (asymmetric; scales float32 and float16), timed.
 std::vector<Case> benchCases() {
   std::vector<Case> out;
   for (auto [K, N] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}})
@@ -1262,6 +1262,7 @@ std::vector<Case> benchCases() {
         }
       out.push_back(h);
       out.push_back(q);
+      out.push_back(withHalfScales(q)); // the layout qopt's quantizers write (float16 scales)
       if (M > 1 && M < 512) {
         h.name += " [cuBLASLt]";
         h.cublas = "require";
