@@ -80,6 +80,10 @@ struct Spec {
   KernelGeometry geometry;
   int minBlocks = 0; // > 0: __launch_bounds__(block, minBlocks), registers capped to keep that many blocks per SM
   int clusterY = 0;  // > 0: clusters of this many blocks along grid y where the architecture has them
+  // > 0: a module global of this many zeroed 32-bit words, `qScratch` in the body, for the blocks of one launch to
+  // meet in (each session loads its own module and runs its launches in turn, so one launch uses it at a time; a
+  // kernel leaves it as it found it where its next launch needs that, e.g. arrival counts back at zero).
+  int64_t scratchWords = 0;
 };
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
@@ -733,6 +737,9 @@ bool rotary(const LaunchDesc &l, Spec &s, std::string &why) {
 
 // qDecodeAttentionTc's keys per warp in a chunk, and the shared memory it may take.
 constexpr int64_t kDecodeTcKeys = 16, kDecodeSharedBudget = 160 << 10;
+// Decode attention's blocks: a kv head's rows times as many slices of the keys as bring the launch to about this
+// many blocks (a long context's keys streamed by every SM, 132 on an H100/H200 SXM, 108 on an A100), at most 32.
+constexpr int64_t kDecodeBlocks = 128, kDecodeMaxSlices = 32;
 
 bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const OperandDesc &q = l.inputs[0], &v = l.inputs[2];
@@ -779,14 +786,20 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool decode = cache && !mask && q.shape[2] == 1 && D % 4 == 0 && D <= 256 && k.shape.size() == 4 &&
                       k.shape[3] == D && v.shape[3] == D && H > 0 && Hkv > 0 && H % Hkv == 0 && H / Hkv <= 8;
   if (decode) {
-    // Both kernels: a block per KV head's G query heads and slice, the slices a cluster along y.
-    const int64_t G = H / Hkv;
+    // Both kernels: a block per KV head's G query heads and slice of the keys (grid y), the slices meeting in the
+    // scratch: sized for the cache's batch (a static dim: the runtime's state), else one slice.
+    const int64_t G = H / Hkv, rowsCap = k.shape[0] > 0 ? k.shape[0] * Hkv : -1;
+    int64_t slices = rowsCap > 0 ? std::clamp<int64_t>(kDecodeBlocks / rowsCap, 1, kDecodeMaxSlices) : 1;
+    if (rowsCap > 0 && l.tuning && l.tuning->slices >= 1 && l.tuning->slices <= kDecodeMaxSlices)
+      slices = l.tuning->slices;
     s.minBlocks = 1; // the registers a block's threads may take: all of them
     s.geometry.rowsPerBlock = static_cast<uint32_t>(G);
     s.geometry.colsPerBlock = kWholeRow;
-    s.geometry.gridY = 8; // QOPT_DECODE_SPLITS
+    s.geometry.gridY = static_cast<uint32_t>(slices);
     s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
-    s.clusterY = 8;
+    // (2 G + G D + 1 per slice and row: qDecodeScratchWords)
+    s.scratchWords = slices > 1 ? rowsCap * (1 + slices * (2 * G + G * D)) : 0;
+    const std::string split = slices > 1 ? "(p, qScratch, " + std::to_string(rowsCap) + ", " : "(p, nullptr, 0, ";
     if ((halfCache || fp8) && D % 16 == 0) {
       // On the tensor cores (qDecodeAttentionTc): 8 warps of 16 keys a chunk (4 or 2 where two stages would not
       // fit in 160 KB: sm_80 grants 163), as many stages as fit (two to eight), QDecodeTcShared's bytes.
@@ -803,7 +816,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
       s.body = scales + "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
                std::to_string(warps) + ", " + std::to_string(kDecodeTcKeys) + ", " + std::to_string(stages) + ", " +
                (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ", " +
-               (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">(p, " +
+               (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">" + split +
                floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.sharedBytes = static_cast<uint32_t>(fixed + stages * stage);
@@ -811,7 +824,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     }
     // qDecodeAttention: 512 threads (registers capped at 128 so that the block launches).
     s.body = scales + "qDecodeAttention<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
-             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">(p, " +
+             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">" + split +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
     s.geometry.block = 512; // the kernel's NT
     return true;
@@ -963,14 +976,21 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
                                    : "";
   if (s.clusterY)
     bounds += "QOPT_CLUSTER_Y(" + std::to_string(s.clusterY) + ") ";
-  const std::string shape = std::to_string(g.block) + "," + std::to_string(g.rowsPerBlock) + "," +
-                            std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
+  std::string shape = std::to_string(g.block) + "," + std::to_string(g.rowsPerBlock) + "," +
+                      std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
+  if (s.scratchWords > 0)
+    shape += "," + std::to_string(g.gridY) + "," + std::to_string(s.scratchWords);
   char name[64];
   std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(),
                 static_cast<unsigned long long>(contentHash(f + s.body + shape)));
   out.symbol = name;
-  out.source = "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { qWaitForPrevious(); " +
-               s.body + " }\n";
+  std::string scratch;
+  if (s.scratchWords > 0)
+    scratch = "unsigned *const qScratch = " + out.symbol + "_scratch; ";
+  out.source = (scratch.empty() ? "" : "__device__ unsigned " + out.symbol + "_scratch[" +
+                                           std::to_string(s.scratchWords) + "];\n") +
+               "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { qWaitForPrevious(); " +
+               scratch + s.body + " }\n";
   out.geometry = s.geometry;
   return true;
 }

@@ -18,7 +18,7 @@
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
 //                                                 staged=S, ks=K, half=H, cvt=C, pipe=P; repeat --tune to
-//                                                 compare several)
+//                                                 compare several); ks=K also decode attention's key slices
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"

@@ -2014,70 +2014,110 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   }
 }
 
-#define QOPT_DECODE_SPLITS 8
-// The slices' partial softmax sums into the output (decode attention): block `rank` of the cluster's `splits` takes
-// the rank-th of `splits` contiguous shares of the G x D outputs, reading each slice's running max and sum (mrow,
-// lrow: natural log units, or log2 units with EXP2) and partial sums `part` from that slice's shared memory, every
-// slice's loads issued before any is used (the first block alone, one load after another, took 0.4 us more a step
-// at 256 keys). vscale: the FP8 cache's value scale (1 otherwise). A barrier of the block first (cm, cl); the
-// caller meets the cluster before (the partial sums written) and after (read).
-template <int G, int D, int NT, bool ZERO_NAN, bool EXP2>
-__device__ __forceinline__ void qDecodeCombine(float *out, const float *mrow, const float *lrow, const float *part,
-                                               int splits, unsigned rank, float vscale) {
-  __shared__ float cm[QOPT_DECODE_SPLITS][G], cl[QOPT_DECODE_SPLITS][G];
-  const int t = threadIdx.x;
-  if (t < splits * G) {
-    cm[t / G][t % G] = qClusterLoad(&mrow[t % G], t / G);
-    cl[t / G][t % G] = qClusterLoad(&lrow[t % G], t / G);
-  }
-  __syncthreads();
-  const int share = (G * D + splits - 1) / splits, first = static_cast<int>(rank) * share;
-  const int last = first + share < G * D ? first + share : G * D;
-  for (int i = first + t; i < last; i += NT) {
-    const int g = i / D;
-    float v[QOPT_DECODE_SPLITS];
-#pragma unroll
-    for (int b = 0; b < QOPT_DECODE_SPLITS; ++b)
-      v[b] = b < splits ? qClusterLoad(&part[i], b) : 0.0f;
-    float m = -QOPT_INF;
-    for (int b = 0; b < splits; ++b)
-      m = fmaxf(m, cm[b][g]);
-    const float base = m == -QOPT_INF ? 0.0f : m;
-    float num = 0.0f, den = 0.0f;
-#pragma unroll
-    for (int b = 0; b < QOPT_DECODE_SPLITS; ++b)
-      if (b < splits) {
-        const float w = EXP2 ? exp2f(cm[b][g] - base) : expf(cm[b][g] - base);
-        num += w * v[b], den += w * cl[b][g];
-      }
-    out[i] = den > 0.0f ? num * vscale / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
-  }
+// Decode attention's split of the keys over the grid's y (flash-decoding): at most QOPT_DECODE_MAX_SLICES slices of
+// whole chunks of `granule` keys, as many as the cache's length fills (a short context: one block does it all and
+// writes the output itself). Several slices meet through global memory, in the launch's scratch (a module global,
+// each session loading its own module and running its launches one after another): per row of blocks (kv head) an
+// arrival count, then per slice its running max and sum per head (m[G], l[G]) and partial sums o[G][D]; the last
+// block of a row to arrive combines them (qDecodeFinish) and resets the count for the next launch.
+#define QOPT_DECODE_MAX_SLICES 32
+struct QDecodeSplit {
+  i64 begin, end; // this block's keys
+  int slices;     // the row's blocks that have keys (1: no scratch used)
+  unsigned *count; // the row's arrival count
+  float *part;     // the row's partial sums: slice s's m[G], l[G], o[G][D] at s * (2 G + G D)
+};
+// The scratch words decode attention takes for `rows` rows of blocks (kv heads) and `slices` slices.
+__host__ __device__ constexpr i64 qDecodeScratchWords(i64 rows, int slices, int G, int D) {
+  return slices > 1 ? rows * (1 + static_cast<i64>(slices) * (2 * G + G * D)) : 0;
 }
 
 // Decode attention's checks and slice: the cache's length (t4) within its capacity, one query row per head in groups
-// of G per kv head, at least `shared` bytes of dynamic shared memory (else the status is set once and false
-// returned); this block's keys [begin, end) of the cluster's `splits` slices and its rank. False also for the blocks
-// without a slice (no clusters: only the first of a cluster's place works).
-template <int G>
-__device__ __forceinline__ bool qDecodeSlice(const QParams &p, int shared, i64 &begin, i64 &end, int &splits,
-                                             unsigned &rank) {
+// of G per kv head, at least `shared` bytes of dynamic shared memory, a grid y of at most QOPT_DECODE_MAX_SLICES with
+// scratch for its rows (`scratch` holding qDecodeScratchWords(rowsCap, gridDim.y, G, D) words) where it exceeds 1
+// (else the status is set once and false returned); this block's keys. False also for the blocks past the slices
+// the length fills.
+template <int G, int D>
+__device__ __forceinline__ bool qDecodeSlice(const QParams &p, int shared, int granule, unsigned *scratch,
+                                             i64 rowsCap, QDecodeSplit &sp) {
   const QTensor &q = p.t[0], &k = p.t[1];
-  const i64 C = k.shape[2], len = *qPtr<const i64>(p.t[4]);
+  const i64 C = k.shape[2], len = *qPtr<const i64>(p.t[4]), rows = q.shape[0] * k.shape[1];
+  const int S = static_cast<int>(gridDim.y);
   unsigned dynamicBytes;
   asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
   const bool full = len < 0 || len > C - 1 || q.shape[0] > k.shape[0];
-  if (full || q.shape[2] != 1 || q.shape[1] != k.shape[1] * G || dynamicBytes < static_cast<unsigned>(shared)) {
-    if (blockIdx.y == 0 && threadIdx.x == 0)
+  if (full || q.shape[2] != 1 || q.shape[1] != k.shape[1] * G || dynamicBytes < static_cast<unsigned>(shared) ||
+      S > QOPT_DECODE_MAX_SLICES || (S > 1 && (!scratch || rows > rowsCap))) {
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0)
       qFail(p, full ? QOPT_STATUS_CACHE_FULL : QOPT_STATUS_SHAPE);
     return false;
   }
-  splits = QOPT_CLUSTERS ? QOPT_DECODE_SPLITS : 1;
-  rank = qClusterRank();
-  if (!QOPT_CLUSTERS && blockIdx.y != 0)
+  const i64 T = len + 1, per = ((T + S - 1) / S + granule - 1) / granule * granule;
+  sp.slices = static_cast<int>((T + per - 1) / per);
+  if (static_cast<int>(blockIdx.y) >= sp.slices)
     return false;
-  const i64 T = len + 1, per = (T + splits - 1) / splits;
-  begin = per * rank < T ? per * rank : T, end = begin + per < T ? begin + per : T;
+  sp.begin = per * blockIdx.y, sp.end = sp.begin + per < T ? sp.begin + per : T;
+  sp.count = scratch + blockIdx.x;
+  sp.part = reinterpret_cast<float *>(scratch + rowsCap) + blockIdx.x * static_cast<i64>(S) * (2 * G + G * D);
   return true;
+}
+
+// Decode attention's output rows `out` (G x D) from this block's running max and sum per head (mrow, lrow: natural
+// log units, or log2 units with EXP2) and partial sums `part` (shared memory, G x D): divided out when the block
+// had every key; else published to the row's scratch, and the row's last block to arrive weighs every slice's
+// against their largest max. vscale: the FP8 cache's value scale (1 otherwise). Starts with a barrier of the block.
+template <int G, int D, int NT, bool ZERO_NAN, bool EXP2>
+__device__ void qDecodeFinish(const QDecodeSplit &sp, float *out, const float *mrow, const float *lrow,
+                              const float *part, float vscale) {
+  constexpr int W = 2 * G + G * D;
+  const int t = threadIdx.x;
+  const float nan = ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+  __syncthreads();
+  if (sp.slices == 1) {
+    for (int i = t; i < G * D; i += NT) {
+      const float l = lrow[i / D];
+      out[i] = l > 0.0f ? part[i] * vscale / l : nan;
+    }
+    return;
+  }
+  __shared__ float weight[QOPT_DECODE_MAX_SLICES][G], den[G];
+  __shared__ int last;
+  float *mine = sp.part + blockIdx.y * W;
+  if (t < G)
+    mine[t] = mrow[t], mine[G + t] = lrow[t];
+  for (int i = t; i < G * D; i += NT)
+    mine[2 * G + i] = part[i];
+  __threadfence(); // this thread's partial sums are seen device-wide before the count says so
+  __syncthreads();
+  if (t == 0)
+    last = atomicAdd(sp.count, 1u) == static_cast<unsigned>(sp.slices - 1);
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  if (t < G) { // head t's weight per slice against the largest max
+    float m = -QOPT_INF;
+    for (int s = 0; s < sp.slices; ++s)
+      m = fmaxf(m, __ldcg(sp.part + s * W + t));
+    const float base = m == -QOPT_INF ? 0.0f : m;
+    float d = 0.0f;
+    for (int s = 0; s < sp.slices; ++s) {
+      const float ms = __ldcg(sp.part + s * W + t), w = EXP2 ? exp2f(ms - base) : expf(ms - base);
+      weight[s][t] = w, d += w * __ldcg(sp.part + s * W + G + t);
+    }
+    den[t] = d;
+  }
+  __syncthreads();
+  for (int i = t; i < G * D; i += NT) {
+    const int g = i / D;
+    float num = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < sp.slices; ++s)
+      num += weight[s][g] * __ldcg(sp.part + s * W + 2 * G + i);
+    out[i] = den[g] > 0.0f ? num * vscale / den[g] : nan;
+  }
+  if (t == 0)
+    *sp.count = 0;
 }
 
 // The G query rows of decode attention's block r (rows (b, hk * G + g) = r * G + g of t0, b = r / Hkv) into qs
@@ -2099,17 +2139,18 @@ __device__ __forceinline__ void qDecodeQueries(const QParams &p, i64 r, i64 Hkv,
 
 // Decode attention, split over the cache length (flash-decoding): one query row per head over the KV state, the
 // operands of qAttention with CACHE, S = 1 and no mask, head dims D (queries, keys and values alike) a multiple of 4 up
-// to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one of
-// QOPT_DECODE_SPLITS slices of the keys; on sm_90 and later the slices' blocks form a cluster and combine their partial
-// softmax sums through distributed shared memory (qDecodeCombine), all in one launch; elsewhere the first block of a
-// cluster's place takes every key and the others return. This kernel takes float32 caches and head dims that
-// qDecodeAttentionTc (float16 and FP8 caches on the tensor cores) does not. In a block: chunks of CH keys with a
-// running max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
-// products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows of
-// the output (B * H) in tiles of G, grid y = the splits, 512 threads. ROT >= 0: rotary queries, as qAttention. KV: the
-// cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's scales ks, vs).
+// to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one
+// slice of the keys (qDecodeSlice: grid y, as many as the length fills); the slices' partial softmax sums meet in
+// the launch's scratch (qDecodeFinish: rowsCap rows of blocks), all in one launch. This kernel takes float32 caches
+// and head dims that qDecodeAttentionTc (float16 and FP8 caches on the tensor cores) does not. In a block: chunks of
+// CH keys with a running max per head (online softmax), a warp per key for the scores (lanes over float4 columns,
+// the G heads' dot products at once), key groups of threads that own a float4 column of the values for all G heads.
+// Geometry: rows of the output (B * H) in tiles of G, grid y = the slices, 512 threads. ROT >= 0: rotary queries,
+// as qAttention. KV: the cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's
+// scales ks, vs).
 template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
-__device__ void qDecodeAttention(const QParams &p, float scale, const float *ks = nullptr, const float *vs = nullptr) {
+__device__ void qDecodeAttention(const QParams &p, unsigned *scratch, i64 rowsCap, float scale,
+                                 const float *ks = nullptr, const float *vs = nullptr) {
   // 512 threads, 4 keys in flight per warp: a 4096-position float16 decode (8 kv heads, head dim 128, H200) 32.2 us
   // with 256 threads and one key per warp at a time, 21.7 with 4, 21.0 with 8 keys, 19.3 with 4 keys and 512
   // threads. Key groups of the values phase: as many as the threads hold, their sums (red) within 32 KB.
@@ -2122,11 +2163,10 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
   __shared__ __align__(16) float red[GROUPS][G][D]; // the key groups' sums; red[0] ends as the block's
   const QTensor &k = p.t[1], &v = p.t[2];
   const i64 Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
-  i64 begin, end;
-  int splits;
-  unsigned rank;
-  if (!qDecodeSlice<G>(p, 0, begin, end, splits, rank))
+  QDecodeSplit sp;
+  if (!qDecodeSlice<G, D>(p, 0, CH, scratch, rowsCap, sp))
     return;
+  const i64 begin = sp.begin, end = sp.end;
   constexpr bool FP8 = QIsFp8<KV>::format != 0;
   const float kScale = FP8 ? scale * ks[r % Hkv] : scale;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
@@ -2221,10 +2261,8 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
       sum += red[e][i / D][i % D];
     red[0][i / D][i % D] = sum;
   }
-  qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
-  qDecodeCombine<G, D, NT, ZERO_NAN, false>(qPtr<float>(p.t[OUT]) + r * G * D, mrow, lrow, &red[0][0][0], splits,
-                                            rank, FP8 ? vs[r % Hkv] : 1.0f);
-  qClusterSync(); // the others' shared memory stays until every block has read it
+  qDecodeFinish<G, D, NT, ZERO_NAN, false>(sp, qPtr<float>(p.t[OUT]) + r * G * D, mrow, lrow, &red[0][0][0],
+                                           FP8 ? vs[r % Hkv] : 1.0f);
 }
 
 // Tensor-core attention for prompts (flash-attention style): the same operands and results as qAttention without a
@@ -2560,14 +2598,14 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
 }
 
 // Decode attention on the tensor cores, over a float16 or FP8 KV cache: the operands, results, splits and geometry
-// of qDecodeAttention (clusters of QOPT_DECODE_SPLITS blocks along y, a block per kv head's G query heads and slice
-// of the keys) for head dims D that are multiples of 16 up to 256. The CUDA-core kernel spends its time on
+// of qDecodeAttention (a block per kv head's G query heads and slice of the keys, the slices combined through the
+// scratch) for head dims D that are multiples of 16 up to 256. The CUDA-core kernel spends its time on
 // instructions (a warp sum per key and head, a conversion per element): 34.8 us at 8192 keys of float16 (33.5 MB).
 // Here the G query rows (padded to 16 with zeros) are a warp's mma rows, as in the prompts' flash attention: the
 // slice streams through shared memory in chunks of KPW * WARPS keys (cp.async, STAGES stages, STAGES - 1 chunks in
 // flight while one is used; rows past the slice zero-filled), each warp takes KPW keys of a chunk with its own
 // running max and sum (qFlashStep: no barrier between the phases), and at the end the warps' partial sums meet in
-// shared memory and the slices' in the cluster (qDecodeCombine). An FP8 chunk arrives as codes; each warp converts
+// shared memory and the slices' in the scratch (qDecodeFinish). An FP8 chunk arrives as codes; each warp converts
 // its key and value rows into float16 rows (exact) before using them.
 // Rounding q and the probabilities to float16 is the difference from the reference: float16-level agreement.
 // Dynamic shared memory: QDecodeTcShared's bytes; geometry: rows of the output in tiles of G, grid y = the splits,
@@ -2581,8 +2619,8 @@ template <int G, int D, int WARPS, int KPW, int STAGES, int FP8> struct QDecodeT
 };
 template <int G, int D, int WARPS, int KPW, int STAGES, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64,
           int FP8 = 0>
-__device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *ks = nullptr,
-                                   const float *vs = nullptr) {
+__device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rowsCap, float scale,
+                                   const float *ks = nullptr, const float *vs = nullptr) {
   using Shared = QDecodeTcShared<G, D, WARPS, KPW, STAGES, FP8>;
   constexpr int NT = 32 * WARPS, KS = Shared::KS, CH = Shared::CH, EB = FP8 ? 1 : 2;
   constexpr int PIECES = D * EB / 16; // 16-byte pieces per row
@@ -2600,11 +2638,10 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
   __shared__ float wm[WARPS][G], wl[WARPS][G], mrowB[G], lrowB[G];
   const QTensor &k = p.t[1], &v = p.t[2];
   const i64 Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
-  i64 begin, end;
-  int splits;
-  unsigned rank;
-  if (!qDecodeSlice<G>(p, Shared::bytes, begin, end, splits, rank))
+  QDecodeSplit sp;
+  if (!qDecodeSlice<G, D>(p, Shared::bytes, CH, scratch, rowsCap, sp))
     return;
+  const i64 begin = sp.begin, end = sp.end;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
   const u8 *kb = qPtr<const u8>(k) + r * C * D * EB, *vb = qPtr<const u8>(v) + r * C * D * EB;
   const int chunks = static_cast<int>((end - begin + CH - 1) / CH);
@@ -2714,10 +2751,8 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
     if (d == 0)
       mrowB[h] = m, lrowB[h] = den;
   }
-  qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
-  qDecodeCombine<G, D, NT, ZERO_NAN, true>(qPtr<float>(p.t[OUT]) + r * G * D, mrowB, lrowB, &bo[0][0], splits, rank,
-                                           FP8 ? vs[r % Hkv] : 1.0f);
-  qClusterSync(); // the others' shared memory stays until every block has read it
+  qDecodeFinish<G, D, NT, ZERO_NAN, true>(sp, qPtr<float>(p.t[OUT]) + r * G * D, mrowB, lrowB, &bo[0][0],
+                                          FP8 ? vs[r % Hkv] : 1.0f);
 }
 
 // The module's kernels start with qWaitForPrevious (sm_90 and later): the runtime looks for this symbol before it
