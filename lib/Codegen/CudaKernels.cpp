@@ -803,16 +803,20 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     if ((halfCache || fp8) && D % 16 == 0) {
       // On the tensor cores (qDecodeAttentionTc): 8 warps of 16 keys a chunk (4 or 2 where two stages would not
       // fit in 160 KB: sm_80 grants 163), as many stages as fit (two to eight), QDecodeTcShared's bytes.
+      // (The kernel check's --tune warps=W, batch=S: those warps and stages where they fit.)
       const int64_t KS = D + 8;
-      int64_t warps = 8, stage = 0, fixed = 0;
+      int64_t warps = l.tuning && (l.tuning->warps == 2 || l.tuning->warps == 4) ? l.tuning->warps : 8;
+      int64_t stage = 0, fixed = 0;
       for (;; warps /= 2) {
         const int64_t chunk = kDecodeTcKeys * warps;
-        stage = fp8 ? 2 * chunk * D : 2 * chunk * KS * 2;
-        fixed = 16 * KS * 2 + 4 * G * D + (fp8 ? warps * 2 * kDecodeTcKeys * KS * 2 : 0);
+        stage = 2 * chunk * (fp8 ? D + 16 : KS * 2);
+        fixed = 16 * KS * 2 + 4 * G * D;
         if (warps == 2 || fixed + 2 * stage <= kDecodeSharedBudget)
           break;
       }
-      const int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
+      int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
+      if (l.tuning && l.tuning->batch >= 2 && l.tuning->batch < stages)
+        stages = l.tuning->batch;
       s.body = scales + "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
                std::to_string(warps) + ", " + std::to_string(kDecodeTcKeys) + ", " + std::to_string(stages) + ", " +
                (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ", " +

@@ -2597,6 +2597,116 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
   qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
 }
 
+// Decode attention over FP8 codes takes its mma fragments straight from the codes in shared memory (no float16
+// copy): a lane converts its own pairs with one instruction each, which needs the pairs a fragment holds to be
+// adjacent bytes. The dims are permuted to make them so, the same for the queries and keys (a dot product does not
+// care) and undone on the output. QK^T: lane (n, c) of a key fragment holds key n's logical dims 16 kk + 2c + {0, 1}
+// and + 8 + {0, 1} for each kk: stored as the 4 bytes at c D / 4 + 4 kk of the key's row, a lane's D / 4 contiguous
+// bytes. qDecodeFp8KeyDim: the stored dim of the query tile's logical column L. PV: lane (n, c) of a value fragment
+// holds dim n of tile nt for keys 2c, 2c + 1 (and + 8): dim n D / 8 + nt of those rows, a lane's D / 8 contiguous
+// bytes per row, two rows' bytes paired by a byte permute. qDecodeFp8ValueDim: the stored dim of output column L.
+template <int D> __device__ __forceinline__ int qDecodeFp8KeyDim(int L) {
+  const int w = L % 16;
+  return (w % 8 / 2) * (D / 4) + 4 * (L / 16) + (w & 1) + (w >= 8 ? 2 : 0);
+}
+template <int D> __device__ __forceinline__ int qDecodeFp8ValueDim(int L) { return L % 8 * (D / 8) + L / 8; }
+
+// N bytes (even) of shared memory from `src` into words, in 16-, 4- or 2-byte loads as N allows (src aligned to
+// match); the last word's missing bytes zero.
+template <int N> __device__ __forceinline__ void qLoadSharedBytes(unsigned (&w)[(N + 3) / 4], const u8 *src) {
+  if constexpr (N % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 16; ++i) {
+      const uint4 x = *reinterpret_cast<const uint4 *>(src + 16 * i);
+      w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
+    }
+  } else if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i)
+      w[i] = *reinterpret_cast<const unsigned *>(src + 4 * i);
+  } else {
+#pragma unroll
+    for (int i = 0; i < (N + 3) / 4; ++i) {
+      const unsigned lo = *reinterpret_cast<const unsigned short *>(src + 4 * i);
+      const unsigned hi = 4 * i + 2 < N ? *reinterpret_cast<const unsigned short *>(src + 4 * i + 2) : 0u;
+      w[i] = lo | hi << 16;
+    }
+  }
+}
+
+// qFlashStep for one warp's KPW keys of decode over FP8 codes (format FP8): key rows kc, value rows vc of RB bytes
+// in shared memory, the fragments converted from the codes (qDecodeFp8KeyDim, qDecodeFp8ValueDim: qa's columns and
+// o's are in their orders); keys from T on masked, no causal mask (one query row per head).
+template <int D, int KPW, int RB, int FP8>
+__device__ __forceinline__ void qDecodeStepFp8(const u8 *kc, const u8 *vc, const unsigned (&qa)[D / 16][4],
+                                               float (&o)[D / 8][4], float (&mrow)[2], float (&lrow)[2], i64 j0,
+                                               i64 T, float sl2) {
+  const int lane = threadIdx.x & 31, n = lane >> 2, c = lane & 3, c2 = 2 * c;
+  float s[KPW / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < KPW / 8; ++nt) {
+    unsigned w[D / 16];
+    qLoadSharedBytes<D / 4>(w, kc + (8 * nt + n) * RB + c * (D / 4));
+    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      qMma16816(s[nt], qa[kk], qFp8PairToHalf2<FP8>(w[kk]), qFp8PairToHalf2<FP8>(w[kk] >> 16));
+  }
+  float mx[2] = {mrow[0], mrow[1]};
+  const bool edge = j0 + KPW > T;
+#pragma unroll
+  for (int nt = 0; nt < KPW / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const bool keep = !edge || j0 + 8 * nt + c2 + (e & 1) < T;
+      s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
+      mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
+    }
+  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
+    alpha[i] = exp2f(mrow[i] - base[i]);
+    mrow[i] = mx[i];
+  }
+#pragma unroll
+  for (int nt = 0; nt < KPW / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
+      ls[e >> 1] += s[nt][e];
+    }
+  lrow[0] = lrow[0] * alpha[0] + ls[0];
+  lrow[1] = lrow[1] * alpha[1] + ls[1];
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
+  constexpr int VW = (D / 8 + 3) / 4; // words of a lane's value bytes per row
+#pragma unroll
+  for (int kk = 0; kk < KPW / 16; ++kk) {
+    const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
+                            qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    // Keys 16 kk + 2c, + 1, + 8, + 9: this lane's bytes of each (dims n D / 8 onwards).
+    unsigned v[4][VW];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      qLoadSharedBytes<D / 8>(v[i], vc + (16 * kk + c2 + (i & 1) + (i >> 1) * 8) * RB + n * (D / 8));
+#pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      // Byte b of the words: tile 4i + b's pair of keys, first key in the low byte.
+      const unsigned lo = __byte_perm(v[0][i], v[1][i], 0x5140), hi = __byte_perm(v[0][i], v[1][i], 0x7362);
+      const unsigned lo8 = __byte_perm(v[2][i], v[3][i], 0x5140), hi8 = __byte_perm(v[2][i], v[3][i], 0x7362);
+      const unsigned pairs[4][2] = {{lo, lo8}, {lo >> 16, lo8 >> 16}, {hi, hi8}, {hi >> 16, hi8 >> 16}};
+#pragma unroll
+      for (int b = 0; b < 4; ++b)
+        if (4 * i + b < D / 8)
+          qMma16816(o[4 * i + b], pa, qFp8PairToHalf2<FP8>(pairs[b][0]), qFp8PairToHalf2<FP8>(pairs[b][1]));
+    }
+  }
+}
+
 // Decode attention on the tensor cores, over a float16 or FP8 KV cache: the operands, results, splits and geometry
 // of qDecodeAttention (a block per kv head's G query heads and slice of the keys, the slices combined through the
 // scratch) for head dims D that are multiples of 16 up to 256. The CUDA-core kernel spends its time on
@@ -2611,11 +2721,13 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
 // Dynamic shared memory: QDecodeTcShared's bytes; geometry: rows of the output in tiles of G, grid y = the splits,
 // 32 * WARPS threads.
 template <int G, int D, int WARPS, int KPW, int STAGES, int FP8> struct QDecodeTcShared {
-  static constexpr int KS = D + 8, CH = KPW * WARPS; // float16 rows padded by 16 bytes (ldmatrix: distinct banks)
-  static constexpr int stage = FP8 ? 2 * CH * D : 2 * CH * KS * 2;   // [K, V][CH] rows: codes, or float16
-  static constexpr int convert = FP8 ? WARPS * 2 * KPW * KS * 2 : 0; // a warp's [K, V][KPW] float16 rows
-  static constexpr int queries = 16 * KS * 2 + 4 * G * D;          // the float16 query tile; the float queries
-  static constexpr int bytes = queries + convert + STAGES * stage;
+  static constexpr int KS = D + 8, CH = KPW * WARPS;
+  // A ring row's bytes: float16 rows padded by 16 bytes (ldmatrix: distinct banks), FP8 codes padded likewise (the
+  // fragment loads of qDecodeStepFp8: 8 lanes of a phase on distinct banks).
+  static constexpr int RB = FP8 ? D + 16 : KS * 2;
+  static constexpr int stage = 2 * CH * RB;                // [K, V][CH] rows
+  static constexpr int queries = 16 * KS * 2 + 4 * G * D; // the float16 query tile; the float queries
+  static constexpr int bytes = queries + STAGES * stage;
 };
 template <int G, int D, int WARPS, int KPW, int STAGES, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64,
           int FP8 = 0>
@@ -2630,8 +2742,7 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
   extern __shared__ __align__(16) unsigned char decodeShared[];
   unsigned short(*const qh)[KS] = reinterpret_cast<unsigned short(*)[KS]>(decodeShared);
   float(*const qf)[D] = reinterpret_cast<float(*)[D]>(decodeShared + 16 * KS * 2);
-  unsigned short(*const conv)[KS] = reinterpret_cast<unsigned short(*)[KS]>(decodeShared + Shared::queries);
-  unsigned char *const ring = decodeShared + Shared::queries + Shared::convert;
+  unsigned char *const ring = decodeShared + Shared::queries;
   // After the last chunk the ring holds the warps' partial sums and the block's.
   float(*const wo)[G][D] = reinterpret_cast<float(*)[G][D]>(ring);
   float(*const bo)[D] = reinterpret_cast<float(*)[D]>(ring + WARPS * G * D * 4);
@@ -2656,7 +2767,7 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
         const int m = e / (CH * PIECES), row = e % (CH * PIECES) / PIECES, d = e % PIECES * 16;
         const bool ok = j0 + row < end;
         const u8 *src = (m ? vb : kb) + (ok ? (j0 + row) * D * EB + d : 0);
-        qCopyAsync16(st + (FP8 ? (m * CH + row) * D : (m * CH + row) * KS * 2) + d, src, ok);
+        qCopyAsync16(st + (m * CH + row) * Shared::RB + d, src, ok);
       }
     }
     qCopyAsyncCommit();
@@ -2664,12 +2775,13 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
 #pragma unroll
   for (int c = 0; c < STAGES - 1; ++c)
     issue(c);
-  // The queries as float, then the float16 tile of 16 rows.
+  // The queries as float, then the float16 tile of 16 rows (over an FP8 cache its columns in qDecodeStepFp8's order
+  // of the dims).
   qDecodeQueries<G, D, NT, ROT, P>(p, r, Hkv, qf);
   __syncthreads();
   for (int i = t; i < 16 * (D / 2); i += NT) {
-    const int g = i / (D / 2), d = i % (D / 2) * 2;
-    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qHalf2(qf[g][d], qf[g][d + 1]) : 0u;
+    const int g = i / (D / 2), d = i % (D / 2) * 2, e = FP8 ? qDecodeFp8KeyDim<D>(d) : d;
+    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qHalf2(qf[g][e], qf[g][e + 1]) : 0u;
   }
   __syncthreads();
   unsigned qa[D / 16][4];
@@ -2683,7 +2795,6 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
   float mrow[2] = {-QOPT_INF, -QOPT_INF}, lrow[2] = {0.0f, 0.0f};
   const float sl2 = (FP8 ? scale * ks[r % Hkv] : scale) * 1.44269504088896340736f;
   const i64 qi[2] = {0, 0}; // (no causal mask: every key of the slice is seen)
-  unsigned short(*const mine)[KS] = conv + warp * 2 * KPW; // FP8: this warp's converted rows
   for (int c = 0; c < chunks; ++c) {
     qCopyAsyncWait<STAGES - 2>(); // this thread's copies of chunk c have landed
     __syncthreads();              // everyone's have, and chunk c - 1's stage is no longer read
@@ -2692,30 +2803,15 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
     if (jw >= end)
       continue;
     const unsigned char *st = ring + (c % STAGES) * Shared::stage;
-    const unsigned short(*kt)[KS], (*vt)[KS];
-    if (FP8) { // the warp's key and value rows of codes into float16 rows, 16 codes a lane at a time
-      constexpr int U = D / 16, N = 2 * KPW * U;
-#pragma unroll
-      for (int e = lane; e < N; e += 32) {
-        const int m = e / (KPW * U), row = e % (KPW * U) / U, d = e % U * 16;
-        const uint4 w = *reinterpret_cast<const uint4 *>(st + (m * CH + KPW * warp + row) * D + d);
-        const unsigned in[4] = {w.x, w.y, w.z, w.w};
-        unsigned h[8];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-          h[2 * i] = qFp8PairToHalf2<FP8 ? FP8 : 1>(in[i]), h[2 * i + 1] = qFp8PairToHalf2<FP8 ? FP8 : 1>(in[i] >> 16);
-        uint4 *dst = reinterpret_cast<uint4 *>(&mine[m * KPW + row][d]);
-        dst[0] = make_uint4(h[0], h[1], h[2], h[3]), dst[1] = make_uint4(h[4], h[5], h[6], h[7]);
-      }
-      __syncwarp();
-      kt = mine, vt = mine + KPW;
+    if (FP8) {
+      qDecodeStepFp8<D, KPW, Shared::RB, FP8 ? FP8 : 1>(st + KPW * warp * Shared::RB,
+                                                         st + (CH + KPW * warp) * Shared::RB, qa, o, mrow, lrow, jw,
+                                                         end, sl2);
     } else {
       const unsigned short(*tile)[KS] = reinterpret_cast<const unsigned short(*)[KS]>(st);
-      kt = tile + KPW * warp, vt = tile + CH + KPW * warp;
+      qFlashStep<D, KPW, KS, false>(tile + KPW * warp, tile + CH + KPW * warp, qa, o, mrow, lrow, jw, end, qi, 0,
+                                    sl2);
     }
-    qFlashStep<D, KPW, KS, false>(kt, vt, qa, o, mrow, lrow, jw, end, qi, 0, sl2);
-    if (FP8)
-      __syncwarp(); // the converted rows are read before the next chunk's overwrite them
   }
   // The warps' partial sums (rows g < G: lanes 4g .. 4g + 3 hold row g's columns 8nt + 2(lane % 4) + {0, 1}).
 #pragma unroll
@@ -2728,8 +2824,13 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
   const int g = lane >> 2;
   if (g < G) {
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt)
-      *reinterpret_cast<float2 *>(&wo[warp][g][8 * nt + 2 * (lane & 3)]) = make_float2(o[nt][0], o[nt][1]);
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int d = 8 * nt + 2 * (lane & 3);
+      if (FP8) // (qDecodeStepFp8's output columns: a permutation of the dims)
+        wo[warp][g][qDecodeFp8ValueDim<D>(d)] = o[nt][0], wo[warp][g][qDecodeFp8ValueDim<D>(d + 1)] = o[nt][1];
+      else
+        *reinterpret_cast<float2 *>(&wo[warp][g][d]) = make_float2(o[nt][0], o[nt][1]);
+    }
     if ((lane & 3) == 0)
       wm[warp][g] = mrow[0], wl[warp][g] = lrow[0];
   }
