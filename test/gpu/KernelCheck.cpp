@@ -521,6 +521,12 @@ std::vector<Case> cases() {
     add(ad);
     if (D == 128)
       add(withRotaryQueries(ad, 1, len, D));
+    if (len >= 1000) { // several slices meeting in the scratch: a second launch (the replay) finds it as the first
+      Case again = ad;
+      again.name += " launched twice";
+      again.captured = 2;
+      add(again);
+    }
   }
   {
     Case ar{"attention decode rotary H=18 Hkv=1 D=16 (row kernel) f16 cache", "attention"};
@@ -591,6 +597,12 @@ std::vector<Case> cases() {
                    ints(DType::I64, {1}, {len})};
       ad.tolerance = H / Hkv <= 8 ? 4e-3 : 2e-5; // the tensor cores (qDecodeAttentionTc) round q and the probabilities
       add(ad);
+      if (len >= 1000) { // (as for the float16 cache)
+        Case again = ad;
+        again.name += " launched twice";
+        again.captured = 2;
+        add(again);
+      }
       if (D != 48)
         add(withRotaryQueries(ad, 1, len, D));
     }
