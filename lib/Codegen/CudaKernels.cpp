@@ -797,7 +797,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     s.geometry.colsPerBlock = kWholeRow;
     s.geometry.gridY = static_cast<uint32_t>(slices);
     s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
-    // (2 G + G D + 1 per slice and row: qDecodeScratchWords)
+    // (a count per row, and per row and slice m[G], l[G], o[G][D]: QDecodeSplit)
     s.scratchWords = slices > 1 ? rowsCap * (1 + slices * (2 * G + G * D)) : 0;
     const std::string split = slices > 1 ? "(p, qScratch, " + std::to_string(rowsCap) + ", " : "(p, nullptr, 0, ";
     if ((halfCache || fp8) && D % 16 == 0) {

@@ -2027,14 +2027,9 @@ struct QDecodeSplit {
   unsigned *count; // the row's arrival count
   float *part;     // the row's partial sums: slice s's m[G], l[G], o[G][D] at s * (2 G + G D)
 };
-// The scratch words decode attention takes for `rows` rows of blocks (kv heads) and `slices` slices.
-__host__ __device__ constexpr i64 qDecodeScratchWords(i64 rows, int slices, int G, int D) {
-  return slices > 1 ? rows * (1 + static_cast<i64>(slices) * (2 * G + G * D)) : 0;
-}
-
 // Decode attention's checks and slice: the cache's length (t4) within its capacity, one query row per head in groups
 // of G per kv head, at least `shared` bytes of dynamic shared memory, a grid y of at most QOPT_DECODE_MAX_SLICES with
-// scratch for its rows (`scratch` holding qDecodeScratchWords(rowsCap, gridDim.y, G, D) words) where it exceeds 1
+// scratch for its rows (`scratch`: rowsCap counts, then rowsCap x gridDim.y slices' m, l, o) where it exceeds 1
 // (else the status is set once and false returned); this block's keys. False also for the blocks past the slices
 // the length fills.
 template <int G, int D>
