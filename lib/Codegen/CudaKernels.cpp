@@ -491,26 +491,29 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     return false;
   }
   const std::string eps = norm ? ", " + doubleLiteral(l.attrs->getFloat("norm_epsilon", 1e-5)) : "";
-  // FP8 weight codes (fp8w): 1 E4M3FN, 2 E5M2. With FP8 activations (W8A8, act_fp8 1 static under act_scale, 2 a
-  // scale per row) x is rounded to the weights' format in the kernel that reads it: qGemvRow for one static row
-  // (decode), else qLinearQ; the runtime hands products of many rows to cuBLASLt's FP8 tensor cores.
+  // FP8 weight codes (fp8w): 1 E4M3FN, 2 E5M2. With 8-bit activations (W8A8: act_fp8 over FP8 weights, act_int8
+  // over int8 ones; 1 static under act_scale, 2 a scale per row) x is rounded to the weights' format in the kernel
+  // that reads it: qGemvRow for one static row (decode), else qLinearQ; the runtime hands products of many rows to
+  // cuBLASLt's FP8 or int8 tensor cores.
   const int fp8 = bits == 8 ? fp8Format(w.dtype) : 0;
   if (bits == 8 && w.dtype != DType::I8 && !fp8) {
     why = "8-bit weight codes of an unknown format";
     return false;
   }
-  const int64_t actFp8 = l.attrs->getInt("act_fp8", 0);
-  const double actScale = actFp8 == 1 ? l.attrs->getFloat("act_scale", 0.0) : 0.0;
+  const int64_t actFp8 = l.attrs->getInt("act_fp8", 0), actInt8 = l.attrs->getInt("act_int8", 0);
+  const int64_t act8 = actFp8 ? actFp8 : actInt8; // the kernels' ACT: 1 static, 2 per row
+  const double actScale = act8 == 1 ? l.attrs->getFloat("act_scale", 0.0) : 0.0;
   if (actFp8 && (!fp8 || (actFp8 != 1 && actFp8 != 2) || (actFp8 == 1 && !(actScale > 0.0)))) {
     why = "FP8 activations without FP8 weights or a valid act_scale";
     return false;
   }
-  // The kernels' trailing arguments: the norm's epsilon, then (FP8 activations) the static scale.
-  const std::string tail = !actFp8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
-  if (l.attrs->getInt("act_int8", 0)) {
-    why = "INT8 activations (W8A8; no CUDA kernel yet: the launch runs on the host)";
+  if (actInt8 && (actFp8 || bits != 8 || w.dtype != DType::I8 || (actInt8 != 1 && actInt8 != 2) ||
+                  (actInt8 == 1 && !(actScale > 0.0)))) {
+    why = "INT8 activations without int8 weights or a valid act_scale";
     return false;
   }
+  // The kernels' trailing arguments: the norm's epsilon, then (8-bit activations) the static scale.
+  const std::string tail = !act8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
   if (x.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 || group <= 0 || K % group != 0 ||
       !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent && sc->dtype == DType::F32 &&
                  sc->shape.size() == 2))) {
@@ -542,10 +545,10 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // block when the launch has at most 8, else 16; its warps split K, as many as bring the warps in flight to about
   // 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
-  // FP8 activations take qGemvRow's float32 split of x (one row) or qLinearQ: not the float16 fragments of x
+  // 8-bit activations take qGemvRow's float32 split of x (one row) or qLinearQ: not the float16 fragments of x
   // that qGemvMma and qGemvStaged split.
   const bool actRow = rowsIfStatic(x) == 1 && 4 * K <= (200 << 10) && !(l.tuning && l.tuning->exact < 0);
-  if (K % wordK == 0 && (half || perTensor || group % wordK == 0) && (!actFp8 || actRow)) {
+  if (K % wordK == 0 && (half || perTensor || group % wordK == 0) && (!act8 || actRow)) {
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
     const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
@@ -623,7 +626,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
                trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
-                             {chunkGroups, 0}, {rg.warpTiles, 1}, {actFp8, 0}}) +
+                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + tail + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
@@ -701,7 +704,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     return true;
   }
   if (gated) {
-    why = actFp8 ? "FP8 activations in a gated product of more than one row"
+    why = act8 ? "8-bit activations in a gated product of more than one row"
                  : "a gated product of rows that are not 16-byte words (the matrix-vector kernels' layout)";
     return false;
   }
@@ -709,7 +712,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {actFp8, 0}}) + ">(p, splits, " + std::to_string(group) +
+           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {act8, 0}}) + ">(p, splits, " + std::to_string(group) +
            "LL" + tail + ");";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);

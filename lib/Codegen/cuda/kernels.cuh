@@ -124,15 +124,26 @@ template <int FP8> __device__ __forceinline__ u8 qFloatToFp8(float v) {
   return static_cast<u8>(sign | static_cast<unsigned>(field > EMAX_FIELD || code > MAX_CODE ? MAX_CODE : code));
 }
 
-// W8A8's activation rounding (matmul_q's act_fp8): v / scale to the FP8 code and back, times scale; the reference's
-// expression, so the same float. qActCode: the code's value alone (exact in float16; the products take it and
-// multiply by the scale at the end).
-template <int FP8> __device__ __forceinline__ float qActCode(float v, float scale) {
-  const u8 c = qFloatToFp8<FP8>(v / scale);
-  return (c & 0x7F) == 0x7F ? __int_as_float(0x7fffffff) : qFp8ToFloat<FP8>(c);
+// W8A8's activation formats (matmul_q's act_fp8 and act_int8): 1 FP8 E4M3FN, 2 FP8 E5M2 (the weights' format), and
+// kActInt8, int8 (symmetric, [-127, 127]).
+constexpr int kActInt8 = 3;
+// The format's largest value: what max |row| is divided by for a row's scale.
+template <int F> __device__ __forceinline__ float qActTop() {
+  return F == kActInt8 ? 127.0f : F == 2 ? 57344.0f : 448.0f;
 }
-template <int FP8> __device__ __forceinline__ float qActRound(float v, float scale) {
-  return qActCode<FP8>(v, scale) * scale;
+// v / scale rounded to the format and back, times scale: the reference's expression, so the same float. int8 as
+// quant::roundToInt8, to nearest even and clamped (NaN to 0). qActCode: the code's value alone (exact in float16;
+// the products take it and multiply by the scale at the end).
+template <int F> __device__ __forceinline__ float qActCode(float v, float scale) {
+  if (F == kActInt8) {
+    const float r = rintf(v / scale);
+    return r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r == r ? r : 0.0f;
+  }
+  const u8 c = qFloatToFp8<F == kActInt8 ? 1 : F>(v / scale);
+  return (c & 0x7F) == 0x7F ? __int_as_float(0x7fffffff) : qFp8ToFloat<F == kActInt8 ? 1 : F>(c);
+}
+template <int F> __device__ __forceinline__ float qActRound(float v, float scale) {
+  return qActCode<F>(v, scale) * scale;
 }
 
 // float32 -> float16, rounded to nearest even, saturated to the largest finite half (NaN stays NaN).
@@ -550,8 +561,9 @@ template <int NSPLIT, int OUT> struct QSplitColumn {
 // Rows m0 .. m0 + ROWS of x [M, K], columns k0 .. k0 + kn, into shared memory (zeros past the ends), between
 // barriers so that the previous chunk's readers are done and the next chunk's see every write. With a norm scale
 // `g` ([K]), row r is normalized as rms_norm does, with its 1 / rms in inv[r].
-// ACT_FP8 (1 E4M3FN, 2 E5M2; W8A8): each value then rounded to FP8 under its row's scale xscale[r] (qActRound).
-template <int ROWS, int KCHUNK, int ACT_FP8 = 0>
+// AF (W8A8, an activation format: 1 E4M3FN, 2 E5M2, kActInt8): each value then rounded to it under its row's scale
+// xscale[r] (qActRound).
+template <int ROWS, int KCHUNK, int AF = 0>
 __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const float *x, i64 M, i64 K, i64 m0, i64 k0,
                                            int kn, const float *g = nullptr, const float *inv = nullptr,
                                            const float *xscale = nullptr) {
@@ -561,8 +573,8 @@ __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const floa
     float v = m0 + r < M && k < kn ? x[(m0 + r) * K + k0 + k] : 0.0f;
     if (g && m0 + r < M && k < kn)
       v = g[k0 + k] * (v * inv[r]);
-    if (ACT_FP8)
-      v = qActRound<ACT_FP8 ? ACT_FP8 : 1>(v, xscale[r]);
+    if (AF)
+      v = qActRound<AF ? AF : 1>(v, xscale[r]);
     xs[r][k] = v;
   }
   __syncthreads();
@@ -579,10 +591,11 @@ __device__ float qBlockInvRms(const float *x, i64 K, double eps) {
   return qInvRms(ss, K, eps);
 }
 
-// One row's factors before a W8A8 product quantizes it (matmul_q's act_fp8; the whole block calls it, every thread
-// gets both): with NORM its 1 / rms (g its norm scale), and the FP8 scale, ACT 1 the static `actScale`, 2 max |x|
-// (of x normalized as qStageRows does it) / the format's largest value, 1 for a row of zeros, as the reference.
-template <int FP8, int ACT, int NORM>
+// One row's factors before a W8A8 product quantizes it (matmul_q's act_fp8 and act_int8; the whole block calls it,
+// every thread gets both): with NORM its 1 / rms (g its norm scale), and the scale of activation format AF, ACT 1
+// the static `actScale`, 2 max |x| (of x normalized as qStageRows does it) / the format's largest value, 1 for a
+// row of zeros, as the reference.
+template <int AF, int ACT, int NORM>
 __device__ void qRowActScale(const float *x, const float *g, i64 K, double eps, float actScale, float &inv,
                              float &scale) {
   __shared__ float red[32];
@@ -594,7 +607,7 @@ __device__ void qRowActScale(const float *x, const float *g, i64 K, double eps, 
   for (i64 k = threadIdx.x; k < K; k += blockDim.x)
     m = fmaxf(m, fabsf(NORM ? g[k] * (x[k] * inv) : x[k]));
   m = qBlockMax(m, red);
-  scale = m > 0.0f ? m / (FP8 == 2 ? 57344.0f : 448.0f) : 1.0f;
+  scale = m > 0.0f ? m / qActTop<AF>() : 1.0f;
 }
 
 // x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
@@ -638,13 +651,14 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 // missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
 // row (coalesced), then reduce. NORM: x is normalized as rms_norm does (t4 its scale [K], eps) as it is staged; RESID:
 // t5 (shaped like the one result) is added to it (qopt-fuse-norm-product). Geometry: rows of t0, cols N, tiles
-// ROWS x (blockDim.x / 32). ACT (FP8 weights only; W8A8, matmul_q's act_fp8): x rounded to the weights' FP8
-// format as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row (qRowActScale).
+// ROWS x (blockDim.x / 32). ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights'
+// format (FP8, or int8) as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row (qRowActScale).
 template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0,
           int NORM = 0, int RESID = 0, int ACT = 0>
 __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
-  static_assert(!ACT || FP8, "FP8 activations go with FP8 weights");
+  static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
+  constexpr int AF = FP8 ? FP8 : kActInt8;
   __shared__ float xs[ROWS][KCHUNK];
   __shared__ float inv[ROWS], xscale[ROWS];
   const QTensor &xt = p.t[0], &wt = p.t[1];
@@ -667,13 +681,13 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     for (int r = 0; r < ROWS; ++r) {
       float v = 1.0f, sc = 1.0f;
       if (m0 + r < M)
-        qRowActScale<FP8 ? FP8 : 1, ACT, NORM>(x + (m0 + r) * K, g, K, eps, actScale, v, sc);
+        qRowActScale<AF, ACT, NORM>(x + (m0 + r) * K, g, K, eps, actScale, v, sc);
       if (threadIdx.x == 0)
         inv[r] = v, xscale[r] = sc;
     }
   for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
     const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
-    qStageRows<ROWS, KCHUNK, ACT ? FP8 : 0>(xs, x, M, K, m0, k0, kn, g, inv, xscale);
+    qStageRows<ROWS, KCHUNK, ACT ? AF : 0>(xs, x, M, K, m0, k0, kn, g, inv, xscale);
     if (n >= N)
       continue;
     if (BITS == 16) {
@@ -1566,15 +1580,16 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 // fewer warps split K, the more chunks each takes per tile against a tile's fixed costs). Operands as qLinearQ,
 // NORM and RESID too (NORM as qGemvMma does it: x enters as g * x, the block's threads sum its squares as they
 // split it, and the results are multiplied by 1 / rms).
-// ACT (FP8 weights; W8A8, matmul_q's act_fp8): x rounded to the weights' FP8 format under the static `actScale`
-// (1) or its own (2, qRowActScale, after a pass for the norm and one for max |x|), split as the codes' values
-// (exact in float16, no lo term) and the results multiplied by the scale.
+// ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights' format (FP8, or int8)
+// under the static `actScale` (1) or its own (2, qRowActScale, after a pass for the norm and one for max |x|),
+// split as the codes' values (exact in float16, no lo term) and the results multiplied by the scale.
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
           int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
-  static_assert(!ACT || FP8, "FP8 activations go with FP8 weights");
+  static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
+  constexpr int AF = FP8 ? FP8 : kActInt8;
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   extern __shared__ __align__(16) unsigned xs[]; // [2][K / 2] float16 pairs: hi, then lo
@@ -1646,7 +1661,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   double ss = 0.0;
   float actInv = 1.0f, xscale = 1.0f;
   if (ACT)
-    qRowActScale<FP8 ? FP8 : 1, ACT, NORM>(x, gs, K, eps, actScale, actInv, xscale);
+    qRowActScale<AF, ACT, NORM>(x, gs, K, eps, actScale, actInv, xscale);
   for (int wd = threadIdx.x; wd < static_cast<int>(K / WK); wd += blockDim.x) {
     float xv[WK];
 #pragma unroll
@@ -1658,9 +1673,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           v.x = gv.x * (v.x * actInv), v.y = gv.y * (v.y * actInv), v.z = gv.z * (v.z * actInv),
           v.w = gv.w * (v.w * actInv);
         }
-        constexpr int F = FP8 ? FP8 : 1;
-        v.x = qActCode<F>(v.x, xscale), v.y = qActCode<F>(v.y, xscale), v.z = qActCode<F>(v.z, xscale),
-        v.w = qActCode<F>(v.w, xscale);
+        v.x = qActCode<AF>(v.x, xscale), v.y = qActCode<AF>(v.y, xscale), v.z = qActCode<AF>(v.z, xscale),
+        v.w = qActCode<AF>(v.w, xscale);
       } else if (NORM) {
         const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
         ss += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
@@ -2872,39 +2886,70 @@ extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *
       y[i0 + j] = qFloatToHalf(x[i0 + j]);
 }
 
-// W8A8 FP8's activations for a library product (matmul_q's act_fp8): row r of x [gridDim.x, K] to FP8 codes (fp8 1:
-// E4M3FN, 2: E5M2) under its scale, written to scales[r]: the static `actScale` where it is positive, else max |row|
-// / the format's largest value (qRowActScale); codes[r, k] = qFloatToFp8(x / scale), the reference's rounding. One
-// block per row, up to 1024 threads, 4 values per thread at a time where K allows.
-template <int FP8> __device__ void qFp8QuantizeRow(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+// W8A8's activations for a library product (matmul_q's act_fp8 and act_int8): row r of x [gridDim.x, K] to codes of
+// activation format AF (FP8 1: E4M3FN, 2: E5M2, or kActInt8) under its scale, written to scales[r]: the static
+// `actScale` where it is positive, else max |row| / the format's largest value (qRowActScale); codes[r, k] = x /
+// scale rounded as the reference rounds it (qFloatToFp8; int8 as qActCode, two's complement bytes). One block per
+// row, up to 1024 threads, 4 values per thread at a time where K allows.
+template <int AF> __device__ __forceinline__ unsigned qActByte(float v, float scale) {
+  if (AF == kActInt8)
+    return static_cast<u8>(static_cast<i8>(static_cast<int>(qActCode<AF>(v, scale))));
+  return qFloatToFp8<AF == kActInt8 ? 1 : AF>(v / scale);
+}
+template <int AF> __device__ void qQuantizeRow(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
   const float *row = x + static_cast<i64>(blockIdx.x) * K;
   u8 *out = codes + static_cast<i64>(blockIdx.x) * K;
   float inv, scale;
   if (actScale > 0.0f)
-    qRowActScale<FP8, 1, 0>(row, nullptr, K, 0.0, actScale, inv, scale);
+    qRowActScale<AF, 1, 0>(row, nullptr, K, 0.0, actScale, inv, scale);
   else
-    qRowActScale<FP8, 2, 0>(row, nullptr, K, 0.0, 0.0f, inv, scale);
+    qRowActScale<AF, 2, 0>(row, nullptr, K, 0.0, 0.0f, inv, scale);
   if (threadIdx.x == 0)
     scales[blockIdx.x] = scale;
   if (K % 4 == 0 && (reinterpret_cast<unsigned long long>(row) & 15) == 0) {
     for (i64 k = 4 * static_cast<i64>(threadIdx.x); k < K; k += 4 * static_cast<i64>(blockDim.x)) {
       const float4 v = *reinterpret_cast<const float4 *>(row + k);
-      *reinterpret_cast<unsigned *>(out + k) =
-          qFloatToFp8<FP8>(v.x / scale) | static_cast<unsigned>(qFloatToFp8<FP8>(v.y / scale)) << 8 |
-          static_cast<unsigned>(qFloatToFp8<FP8>(v.z / scale)) << 16 |
-          static_cast<unsigned>(qFloatToFp8<FP8>(v.w / scale)) << 24;
+      *reinterpret_cast<unsigned *>(out + k) = qActByte<AF>(v.x, scale) | qActByte<AF>(v.y, scale) << 8 |
+                                               qActByte<AF>(v.z, scale) << 16 | qActByte<AF>(v.w, scale) << 24;
     }
     return;
   }
   for (i64 k = threadIdx.x; k < K; k += blockDim.x)
-    out[k] = qFloatToFp8<FP8>(row[k] / scale);
+    out[k] = static_cast<u8>(qActByte<AF>(row[k], scale));
 }
 extern "C" __global__ void qopt_fp8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale,
                                                   int fp8) {
   if (fp8 == 2)
-    qFp8QuantizeRow<2>(x, codes, scales, K, actScale);
+    qQuantizeRow<2>(x, codes, scales, K, actScale);
   else
-    qFp8QuantizeRow<1>(x, codes, scales, K, actScale);
+    qQuantizeRow<1>(x, codes, scales, K, actScale);
+}
+extern "C" __global__ void qopt_int8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+  qQuantizeRow<kActInt8>(x, codes, scales, K, actScale);
+}
+
+// W8A8 int8's epilogue (the library's int8 product accumulates exact int32 sums): y[m, c] = float(acc[m, c]) *
+// (xScales[m] * wScales[c]) for m < rows, c < cols; acc's rows ldAcc int32 apart, y's ldy floats apart. A thread
+// takes 4 columns of rows blockIdx.y, + gridDim.y, ... (grid: x over the columns / 1024 with 256 threads, y up to
+// the rows), with no division per element.
+extern "C" __global__ void qopt_int8_scale_rows(const int *acc, i64 ldAcc, const float *xScales, const float *wScales,
+                                                float *y, i64 ldy, i64 rows, i64 cols) {
+  const i64 c0 = (static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (c0 >= cols)
+    return;
+  float ws[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    ws[j] = c0 + j < cols ? wScales[c0 + j] : 0.0f;
+  for (i64 m = blockIdx.y; m < rows; m += gridDim.y) {
+    const float xs = xScales[m];
+    const int *a = acc + m * ldAcc;
+    float *o = y + m * ldy;
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (c0 + j < cols)
+        o[c0 + j] = static_cast<float>(a[c0 + j]) * (xs * ws[j]);
+  }
 }
 
 // ids[r] = the index of the largest value of row r of x [gridDim.x, cols] (the lowest such index; NaN never
