@@ -703,21 +703,18 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     s.geometry.geometryOperand = 0;
     return true;
   }
-  if (gated) {
-    why = act8 ? "8-bit activations in a gated product of more than one row"
-                 : "a gated product of rows that are not 16-byte words (the matrix-vector kernels' layout)";
-    return false;
-  }
+  // The rest (8-bit activations over several rows, rows that are not 16-byte words, more rows without cuBLASLt):
+  // qLinearQ on CUDA cores, a warp per output channel (a gated product's: its gate and up rows).
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {act8, 0}}) + ">(p, splits, " + std::to_string(group) +
-           "LL" + tail + ");";
+           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {act8, 0}, {act, -1}}) + ">(p, splits, " +
+           std::to_string(group) + "LL" + tail + ");";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
   s.geometry.colsPerBlock = 256 / 32;
-  s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+  s.geometry.cols = static_cast<uint64_t>(gated ? w.shape[0] / 2 : w.shape[0]);
   s.geometry.geometryOperand = 0;
   return true;
 }

@@ -265,6 +265,30 @@ std::vector<Case> cases() {
         a.inputs = {f32({M, 320}), bytes(DType::I8, {130, 320}, 0, 255), positiveF32({130, 320 / group})};
         add(a);
       }
+    // Gated products on qLinearQ (a warp's gate and up rows): 8-bit activations over several rows, and rows that
+    // are not 16-byte words (int4 at K = 200; asymmetric, groups of 40).
+    for (DType codes : {DType::I8, DType::F8E4M3FN}) {
+      const bool int8 = codes == DType::I8;
+      Case a{std::string("matmul_q_gated ") + (int8 ? "int8" : "fp8 e4m3") + " act dynamic M=" + std::to_string(M),
+             "matmul_q_gated"};
+      a.attrs.setInt("bits", 8);
+      a.attrs.setInt("group_size", 320);
+      a.attrs.setInt("symmetric", 1);
+      a.attrs.setInt("activation", 0);
+      a.attrs.setInt(int8 ? "act_int8" : "act_fp8", 2);
+      a.inputs = {f32({M, 320}), int8 ? bytes(DType::I8, {140, 320}, 0, 255) : fp8Codes(codes, {140, 320}),
+                  positiveF32({140, 1})};
+      add(a);
+    }
+    {
+      Case a{"matmul_q_gated int4 g40 K=200 gelu M=" + std::to_string(M), "matmul_q_gated"};
+      a.attrs.setInt("bits", 4);
+      a.attrs.setInt("group_size", 40);
+      a.attrs.setInt("activation", 1);
+      a.inputs = {f32({M, 200}), bytes(DType::U8, {90, 100}, 0, 255), positiveF32({90, 5}),
+                  bytes(DType::U8, {90, 5}, 0, 15)};
+      add(a);
+    }
     {
       Case a{"matmul_q int8 act dynamic +norm M=" + std::to_string(M), "matmul_q"};
       a.attrs.setInt("bits", 8);

@@ -646,36 +646,42 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 }
 
 // Quantized weights (QuantFormat.h): t0 x [M, K], t1 packed [N, K/2] uint8 (BITS 3, 4), [N, K] int8 (BITS 8) or
-// [N, K] float16 (BITS 16, no scales or zeros),
-// t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the scales (asymmetric nibbles; else absent or
-// missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
-// row (coalesced), then reduce. NORM: x is normalized as rms_norm does (t4 its scale [K], eps) as it is staged; RESID:
-// t5 (shaped like the one result) is added to it (qopt-fuse-norm-product). Geometry: rows of t0, cols N, tiles
-// ROWS x (blockDim.x / 32). ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights'
-// format (FP8, or int8) as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row (qRowActScale).
+// [N, K] float16 (BITS 16, no scales or zeros), t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the
+// scales (asymmetric nibbles; else absent or missing), then the NSPLIT results from t[OUT]. A warp computes one
+// output channel for ROWS rows: lanes stride along the weight's row (coalesced), then reduce. NORM: x is normalized
+// as rms_norm does (t4 its scale [K], eps) as it is staged; RESID: t5 (shaped like the one result) is added to it
+// (qopt-fuse-norm-product). ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights'
+// format (FP8, or int8) as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row
+// (qRowActScale). GATED (matmul_q_gated; an activation, qActivation's): the stacked gate and up layers, N / 2 each:
+// the warp's channel n reads gate row n and up row N / 2 + n, and the one result [M, N / 2] is act(gate) * up.
+// Geometry: rows of t0, cols N (GATED: N / 2), tiles ROWS x (blockDim.x / 32).
 template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int ACT = 0>
+          int NORM = 0, int RESID = 0, int ACT = 0, int GATED = -1>
 __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
   static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
-  constexpr int AF = FP8 ? FP8 : kActInt8;
+  static_assert(GATED < 0 || (NSPLIT == 1 && !RESID), "a gated product has one result and no residual");
+  constexpr int AF = FP8 ? FP8 : kActInt8, H = GATED >= 0 ? 2 : 1; // H: weight rows per channel
   __shared__ float xs[ROWS][KCHUNK];
   __shared__ float inv[ROWS], xscale[ROWS];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0, groups = K / group;
+  const i64 C = GATED >= 0 ? N / 2 : N; // the result's channels
   const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   i64 rowTile, colTile;
-  qTile(N, warps, rowTile, colTile);
+  qTile(C, warps, rowTile, colTile);
   const i64 m0 = rowTile * ROWS, n = colTile * warps + warp;
   // float16 weights have no scales: operand 2 is then the first result.
   const float *x = qPtr<const float>(xt), *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   const int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
-  const u8 *wrow = qPtr<const u8>(wt) + (n < N ? n : 0) * rowBytes;
-  float acc[ROWS];
-  for (int r = 0; r < ROWS; ++r)
-    acc[r] = 0.0f;
+  float acc[H][ROWS];
+#pragma unroll
+  for (int h = 0; h < H; ++h)
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+      acc[h][r] = 0.0f;
   const float *g = NORM ? qPtr<const float>(p.t[4]) : nullptr;
   if (NORM || ACT)
     for (int r = 0; r < ROWS; ++r) {
@@ -688,52 +694,67 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
     const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
     qStageRows<ROWS, KCHUNK, ACT ? AF : 0>(xs, x, M, K, m0, k0, kn, g, inv, xscale);
-    if (n >= N)
+    if (n >= C)
       continue;
-    if (BITS == 16) {
-      const unsigned short *hrow = reinterpret_cast<const unsigned short *>(wrow);
-      for (int k = lane; k < kn; k += 32) {
-        const float wv = qHalfToFloat(hrow[k0 + k]);
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          acc[r] += xs[r][k] * wv;
-      }
-    } else if (BITS == 8) {
-      for (int k = lane; k < kn; k += 32) {
-        const i64 kk = k0 + k, g = PER_TENSOR ? 0 : n * groups + kk / group;
-        const float code = FP8 ? qFp8ToFloat<FP8 ? FP8 : 1>(wrow[kk])
-                               : static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk]));
-        const float wv = code * scales[g];
+    for (int h = 0; h < H; ++h) {
+      const i64 row = n + h * C; // the weight row: the channel, or (GATED) its gate and up rows
+      const u8 *wrow = qPtr<const u8>(wt) + row * rowBytes;
+      if (BITS == 16) {
+        const unsigned short *hrow = reinterpret_cast<const unsigned short *>(wrow);
+        for (int k = lane; k < kn; k += 32) {
+          const float wv = qHalfToFloat(hrow[k0 + k]);
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          acc[r] += xs[r][k] * wv;
-      }
-    } else {
-      // Two elements per byte: lane handles bytes k0/2 + lane, + 32, ... (KCHUNK even keeps pairs in one chunk).
-      for (int k = 2 * lane; k < kn; k += 64) {
-        const i64 kk = k0 + k;
-        const u8 byte = wrow[kk >> 1];
-        const i64 g = PER_TENSOR ? 0 : n * groups + kk / group;
-        const float sc = scales[g];
-        const int z = ZEROS ? zeros[g] : symZero;
-        const float w0 = static_cast<float>((byte & 0xF) - z) * sc;
-        float w1 = 0.0f;
-        if (k + 1 < kn) {
-          const i64 g1 = PER_TENSOR ? 0 : n * groups + (kk + 1) / group;
-          w1 = static_cast<float>((byte >> 4) - (ZEROS ? zeros[g1] : symZero)) * scales[g1];
+          for (int r = 0; r < ROWS; ++r)
+            acc[h][r] += xs[r][k] * wv;
         }
+      } else if (BITS == 8) {
+        for (int k = lane; k < kn; k += 32) {
+          const i64 kk = k0 + k, gi = PER_TENSOR ? 0 : row * groups + kk / group;
+          const float code = FP8 ? qFp8ToFloat<FP8 ? FP8 : 1>(wrow[kk])
+                                 : static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk]));
+          const float wv = code * scales[gi];
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          acc[r] += xs[r][k] * w0 + (k + 1 < kn ? xs[r][k + 1] * w1 : 0.0f);
+          for (int r = 0; r < ROWS; ++r)
+            acc[h][r] += xs[r][k] * wv;
+        }
+      } else {
+        // Two elements per byte: lane handles bytes k0/2 + lane, + 32, ... (KCHUNK even keeps pairs in one chunk).
+        for (int k = 2 * lane; k < kn; k += 64) {
+          const i64 kk = k0 + k;
+          const u8 byte = wrow[kk >> 1];
+          const i64 gi = PER_TENSOR ? 0 : row * groups + kk / group;
+          const float sc = scales[gi];
+          const int z = ZEROS ? zeros[gi] : symZero;
+          const float w0 = static_cast<float>((byte & 0xF) - z) * sc;
+          float w1 = 0.0f;
+          if (k + 1 < kn) {
+            const i64 g1 = PER_TENSOR ? 0 : row * groups + (kk + 1) / group;
+            w1 = static_cast<float>((byte >> 4) - (ZEROS ? zeros[g1] : symZero)) * scales[g1];
+          }
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r)
+            acc[h][r] += xs[r][k] * w0 + (k + 1 < kn ? xs[r][k + 1] * w1 : 0.0f);
+        }
       }
     }
   }
-  if (n >= N)
+  if (n >= C)
     return;
+  if (GATED >= 0) {
+    float *y = qPtr<float>(p.t[OUT]);
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      const float gate = qWarpSum(acc[0][r]), up = qWarpSum(acc[H - 1][r]);
+      if (lane == 0 && m0 + r < M)
+        y[(m0 + r) * C + n] = qActivation<GATED < 0 ? 0 : GATED>(gate) * up;
+    }
+    return;
+  }
   const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
-    const float v = qWarpSum(acc[r]);
+    const float v = qWarpSum(acc[0][r]);
     if (lane == 0 && m0 + r < M) {
       const i64 o = (m0 + r) * out.width + out.col;
       out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + v : v;
