@@ -84,6 +84,9 @@ struct Spec {
   // meet in (each session loads its own module and runs its launches in turn, so one launch uses it at a time; a
   // kernel leaves it as it found it where its next launch needs that, e.g. arrival counts back at zero).
   int64_t scratchWords = 0;
+  // Not empty: a module constant array of these floats, `qConsts` in the body (data the launch's attributes give
+  // per channel, too many to write into the body as literals, e.g. an FP8 key cache's offsets).
+  std::vector<float> constants;
 };
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
@@ -186,6 +189,21 @@ bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, in
   return true;
 }
 
+// An FP8 key cache's `offsets` (qopt-kv-state's centered keys: `count` = kv heads x head dim, as floats) into the
+// kernel's constants; none is fine. False with `why` for another count.
+bool keyOffsets(const num::Attrs &attrs, int64_t count, Spec &s, std::string &why) {
+  std::vector<double> offsets;
+  if (!attrs.getFloats("offsets", offsets))
+    return true;
+  if (static_cast<int64_t>(offsets.size()) != count) {
+    why = "an FP8 cache's `offsets` not one per kv head and channel";
+    return false;
+  }
+  for (double o : offsets)
+    s.constants.push_back(static_cast<float>(o));
+  return true;
+}
+
 bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
   if (const int fp8 = fp8Format(l.inputs[0].dtype)) { // [batch, kv heads, capacity, head dim], axis 2, float32 entries
     const OperandDesc &cache = l.inputs[0];
@@ -195,7 +213,10 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
       why = why.empty() ? "an FP8 cache other than [batch, kv heads, capacity, head dim] of float32 entries" : why;
       return false;
     }
-    s.body = scales + " qKvAppend<u8, 2, false, " + std::to_string(fp8) + ">(p, kv.k);";
+    if (!keyOffsets(*l.attrs, cache.shape[1] * cache.shape[3], s, why))
+      return false;
+    s.body = scales + " qKvAppend<u8, 2, false, " + std::to_string(fp8) + ">(p, kv.k" +
+             (s.constants.empty() ? "" : ", qConsts") + ");";
     flatGeometry(s, 1);
     return true;
   }
@@ -233,11 +254,12 @@ bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   std::string scales;
-  if (fp8 && !headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], /*inverse=*/true, scales, why))
+  if (fp8 && (!headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], /*inverse=*/true, scales, why) ||
+              !keyOffsets(*l.attrs, x.shape[1] * x.shape[3], s, why)))
     return false;
   s.body = scales + "qKvAppendRotary<" + std::to_string(style) + ", " + pt +
            (fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? ", unsigned short" : "") +
-           (fp8 ? ">(p, kv.k);" : ">(p);");
+           (fp8 ? ">(p, kv.k" + std::string(s.constants.empty() ? "" : ", qConsts") + ");" : ">(p);");
   s.geometry.block = 64;
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = 1;
@@ -984,17 +1006,25 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
                       std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
   if (s.scratchWords > 0)
     shape += "," + std::to_string(g.gridY) + "," + std::to_string(s.scratchWords);
+  std::string constants;
+  for (size_t i = 0; i < s.constants.size(); ++i)
+    constants += (i ? ", " : "") + floatLiteral(s.constants[i]);
   char name[64];
   std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(),
-                static_cast<unsigned long long>(contentHash(f + s.body + shape)));
+                static_cast<unsigned long long>(contentHash(f + s.body + shape + constants)));
   out.symbol = name;
-  std::string scratch;
-  if (s.scratchWords > 0)
-    scratch = "unsigned *const qScratch = " + out.symbol + "_scratch; ";
-  out.source = (scratch.empty() ? "" : "__device__ unsigned " + out.symbol + "_scratch[" +
-                                           std::to_string(s.scratchWords) + "];\n") +
-               "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { qWaitForPrevious(); " +
-               scratch + s.body + " }\n";
+  std::string globals, locals;
+  if (s.scratchWords > 0) {
+    globals += "__device__ unsigned " + out.symbol + "_scratch[" + std::to_string(s.scratchWords) + "];\n";
+    locals += "unsigned *const qScratch = " + out.symbol + "_scratch; ";
+  }
+  if (!s.constants.empty()) {
+    globals += "__device__ const float " + out.symbol + "_consts[" + std::to_string(s.constants.size()) + "] = {" +
+               constants + "};\n";
+    locals += "const float *const qConsts = " + out.symbol + "_consts; ";
+  }
+  out.source = globals + "extern \"C\" __global__ void " + bounds + out.symbol +
+               "(const QParams p) { qWaitForPrevious(); " + locals + s.body + " }\n";
   out.geometry = s.geometry;
   return true;
 }

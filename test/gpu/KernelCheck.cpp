@@ -634,6 +634,25 @@ std::vector<Case> cases() {
       kr.tolerance = 0;
       add(kr);
     }
+    // Centered keys (qopt-kv-state center-keys): codes of (x - offsets[head, channel]) / the head's scale.
+    std::vector<double> offsets;
+    for (int64_t i = 0; i < 2 * 16; ++i)
+      offsets.push_back(0.37 * static_cast<double>(i % 7) - 1.1);
+    Case ko{ka.name + " centered", "kv_append"};
+    ko.attrs = ka.attrs;
+    ko.attrs.setFloats("offsets", offsets);
+    ko.inputs = ka.inputs;
+    ko.tolerance = 0;
+    add(ko);
+    Case kro{"kv_append_rotary fp8" + fmt + " cache style=0 3 at 5 centered", "kv_append_rotary"};
+    kro.attrs.setInt("axis", 2);
+    kro.attrs.setInt("style", 0);
+    kro.attrs.setFloats("scales", headScales(2, 0.5));
+    kro.attrs.setFloats("offsets", offsets);
+    kro.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                  ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
+    kro.tolerance = 0;
+    add(kro);
     for (auto [H, Hkv, D, len, cap] : std::vector<std::array<int64_t, 5>>{
              {8, 2, 48, 5, 64}, {32, 8, 128, 1000, 1024}, {16, 2, 64, 2047, 2048}, {18, 1, 16, 30, 40}}) {
       Case ad{"attention decode fp8" + fmt + " cache H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +

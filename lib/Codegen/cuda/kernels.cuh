@@ -217,9 +217,10 @@ template <int H> struct QHeadScales {
 // kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
 // HALF: float32 entries into a float16 cache (E unsigned short). FP8 (1 E4M3FN, 2 E5M2): float32 entries into an
 // FP8 cache [batch, kv heads, capacity, head dim] (AXIS 2, E u8) as the codes of x * inv[kv head] (the reference's
-// float product with the inverse of the head's scale, which the code generator writes as a float).
+// float product with the inverse of the head's scale, which the code generator writes as a float); with `off`
+// (centered keys: [kv heads x head dim], the reference's offsets as floats) of (x - off[kv head, d]) * inv[kv head].
 template <typename E, int AXIS, bool HALF = false, int FP8 = 0>
-__device__ void qKvAppend(const QParams &p, const float *inv = nullptr) {
+__device__ void qKvAppend(const QParams &p, const float *inv = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 n = qNumel(x), i = qFlatIndex();
   if (i >= n)
@@ -240,12 +241,15 @@ __device__ void qKvAppend(const QParams &p, const float *inv = nullptr) {
     o = i / (S * inner), s = i / inner % S, in = i % inner;
   }
   E *dst = qPtr<E>(p.t[3]) + (o * cap + len + s) * inner + in;
-  if constexpr (FP8 != 0)
-    *dst = qFloatToFp8<FP8>(qPtr<const float>(x)[i] * inv[o % cache.shape[1]]);
-  else if constexpr (HALF)
+  if constexpr (FP8 != 0) {
+    const i64 h = o % cache.shape[1];
+    const float v = qPtr<const float>(x)[i];
+    *dst = qFloatToFp8<FP8>((off ? v - off[h * inner + in] : v) * inv[h]);
+  } else if constexpr (HALF) {
     qStoreFloat(dst, qPtr<const float>(x)[i]);
-  else
+  } else {
     *dst = qPtr<const E>(x)[i];
+  }
 }
 
 // kv_advance: t0 length (int64 [1]), t1 sizes (int64 [rank]), t2 the length (same memory). One thread.
@@ -1877,9 +1881,10 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 // kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), t3 positions
 // [B or 1, S] (P), t4 inv_freq [D/2], t5 the cache (same memory as t0): the entries rotated as qRotary does, written
 // at the cache's length (C: float, or unsigned short for a float16 cache, or QFp8 for an FP8 one: codes of the
-// rotated value times inv[h], as qKvAppend). One block per (b, h, s) row of t1.
+// rotated value times inv[h], or of the rotated value minus off[h, d] times it, as qKvAppend). One block per (b, h,
+// s) row of t1.
 template <int STYLE, typename P, typename C = float>
-__device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr) {
+__device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
   const i64 len = *qPtr<const i64>(p.t[2]);
@@ -1894,9 +1899,9 @@ __device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr) {
   const float *row = qPtr<const float>(x) + r * D;
   for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
     if constexpr (QIsFp8<C>::format != 0) {
-      const float f = inv[h];
-      qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f](i64 e, float v) {
-        dst[e].code = qFloatToFp8<QIsFp8<C>::format>(v * f);
+      const float f = inv[h], *o = off ? off + h * D : nullptr;
+      qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f, o](i64 e, float v) {
+        dst[e].code = qFloatToFp8<QIsFp8<C>::format>((o ? v - o[e] : v) * f);
       });
     } else {
       qRotatePair<STYLE>(row, dst, j, half, position * freq[j]);
