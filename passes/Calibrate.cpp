@@ -297,8 +297,8 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       if (static_cast<int64_t>(kvRange[i].size()) == 2 * H * D && kvCount[i] > 0) { // each channel's extremes, mean
         for (double sum : kvSum[i])
           kvRange[i].push_back(static_cast<float>(sum / static_cast<double>(kvCount[i])));
-        c->setAttr("qopt.calib_kv_range",
-                   DenseElementsAttr::get(RankedTensorType::get({3, H, D}, b.getF32Type()), ArrayRef<float>(kvRange[i])));
+        auto rangeType = RankedTensorType::get({3, H, D}, b.getF32Type());
+        c->setAttr("qopt.calib_kv_range", DenseElementsAttr::get(rangeType, ArrayRef<float>(kvRange[i])));
       }
     }
     for (auto [g, entry] : llvm::enumerate(inputs)) {

@@ -52,7 +52,8 @@ fi
 calib=(--calib "$WORK/ids.npy" --calib-samples 2 --calib-seq-len 32)
 compile() {
     local m="$1" args
-    python3 -c "import numpy as np; np.save('$WORK/ids.npy', np.random.default_rng(0).integers(3, 128000, (2, 32)).astype(np.int32))"
+    python3 -c "import numpy as np; np.save('$WORK/ids.npy',
+      np.random.default_rng(0).integers(3, 128000, (2, 32)).astype(np.int32))"
     stamp "compiling $m"
     # The session's arena is its largest entry's: bounding the all-logits entry (a 2048 x 128256 float32 result)
     # to 512 tokens leaves prefill_last's 2048-token plan the largest; the -512 variants chunk prompts too.
