@@ -2360,6 +2360,35 @@ __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM
     }
   }
 }
+// The online softmax's step over a tile of NK keys (log2 units) for a warp's two rows per lane (g, g + 8): mx holds
+// each row's max of its lane's scores s (masked ones -INF) and the previous max; the quad's maxima are combined, s
+// become exp2(s - max), the running sums lrow and the output fragments o are rescaled to the new max (mrow).
+template <int NK, int D>
+__device__ __forceinline__ void qOnlineSoftmax(float (&s)[NK / 8][4], float (&mx)[2], float (&mrow)[2],
+                                               float (&lrow)[2], float (&o)[D / 8][4]) {
+  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
+    alpha[i] = exp2f(mrow[i] - base[i]);
+    mrow[i] = mx[i];
+  }
+#pragma unroll
+  for (int nt = 0; nt < NK / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
+      ls[e >> 1] += s[nt][e];
+    }
+  lrow[0] = lrow[0] * alpha[0] + ls[0];
+  lrow[1] = lrow[1] * alpha[1] + ls[1];
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
+}
+
 // One tile of BK keys for a warp's 16 query rows (flash attention): scores from the query fragments `qa` and the
 // keys staged in `ks` (float16, rows padded to KS), the online softmax's running max and sum per row (mrow, lrow,
 // the warp's lanes holding rows g and g + 8), and the float16 probabilities times the values in `vs` added into
@@ -2398,28 +2427,7 @@ __device__ __forceinline__ void qFlashStep(const unsigned short (*ks)[KS], const
       s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
       mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
     }
-  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
-    alpha[i] = exp2f(mrow[i] - base[i]);
-    mrow[i] = mx[i];
-  }
-#pragma unroll
-  for (int nt = 0; nt < BK / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
-      ls[e >> 1] += s[nt][e];
-    }
-  lrow[0] = lrow[0] * alpha[0] + ls[0];
-  lrow[1] = lrow[1] * alpha[1] + ls[1];
-#pragma unroll
-  for (int nt = 0; nt < D / 8; ++nt) {
-    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
-  }
+  qOnlineSoftmax<BK, D>(s, mx, mrow, lrow, o);
 #pragma unroll
   for (int kk = 0; kk < BK / 16; ++kk) {
     const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
@@ -2697,27 +2705,7 @@ __device__ __forceinline__ void qDecodeStepFp8(const u8 *kc, const u8 *vc, const
       s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
       mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
     }
-  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
-    alpha[i] = exp2f(mrow[i] - base[i]);
-    mrow[i] = mx[i];
-  }
-#pragma unroll
-  for (int nt = 0; nt < KPW / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
-      ls[e >> 1] += s[nt][e];
-    }
-  lrow[0] = lrow[0] * alpha[0] + ls[0];
-  lrow[1] = lrow[1] * alpha[1] + ls[1];
-#pragma unroll
-  for (int nt = 0; nt < D / 8; ++nt)
-    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
+  qOnlineSoftmax<KPW, D>(s, mx, mrow, lrow, o);
   constexpr int VW = (D / 8 + 3) / 4; // words of a lane's value bytes per row
 #pragma unroll
   for (int kk = 0; kk < KPW / 16; ++kk) {

@@ -549,6 +549,23 @@ private:
     return splits.size() == args.outputs.size() && total == N;
   }
 
+  // W8A8's activations for a library product: x's M rows of K to 8-bit codes (scratchX, which the caller has grown
+  // to activationCodeBytes(M, K) + 4 M bytes) and one scale per row after them, by the module's helper `fn` (one
+  // block per row; the FP8 helper takes its format `fp8` last, the int8 one has no such parameter).
+  static size_t activationCodeBytes(int64_t M, int64_t K) { return (static_cast<size_t>(M * K) + 255) / 256 * 256; }
+  bool quantizeRows(CUfunction fn, const char *name, const num::Tensor &x, int64_t M, int64_t K, float actScale,
+                    int fp8, void *&codes, float *&xScales, std::string &error) {
+    const void *xf = x.data;
+    codes = reinterpret_cast<void *>(scratchX.ptr);
+    xScales = reinterpret_cast<float *>(scratchX.ptr + activationCodeBytes(M, K));
+    int64_t kArg = K;
+    float scaleArg = actScale;
+    void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg, &fp8}; // the driver reads as many as `fn` takes
+    lastKernel = name;
+    return check(d.cuLaunchKernel(fn, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params, nullptr),
+                 (std::string("cuLaunchKernel(") + name + ")").c_str(), error);
+  }
+
   // A W8A8 FP8 product of many rows (matmul_q with act_fp8 over E4M3 weights with a scale per channel): x's rows to
   // FP8 codes and their scales by the module's helper (the reference's rounding, static or per-row scales), then for
   // each result one cuBLASLt product of the codes with the weights' codes as stored (no copy), the row and channel
@@ -572,7 +589,7 @@ private:
     std::vector<int64_t> splits;
     if (!resultSplits(b, args, N, splits))
       return fail(dk, "results that do not match its splits", error);
-    const size_t codeBytes = (static_cast<size_t>(M * K) + 255) / 256 * 256, xBytes = codeBytes + 4 * M;
+    const size_t xBytes = activationCodeBytes(M, K) + 4 * M;
     if (capturing && (scratchX.capacity < xBytes || workspace.capacity < Gemm::kWorkspaceBytes)) {
       declined = true;
       return false;
@@ -580,17 +597,10 @@ private:
     if (!ensure(scratchX, xBytes, "FP8 activations", error) ||
         !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error))
       return false;
-    const void *xf = x.data;
-    void *codes = reinterpret_cast<void *>(scratchX.ptr);
-    float *xScales = reinterpret_cast<float *>(scratchX.ptr + codeBytes);
-    int64_t kArg = K;
-    float scaleArg = actScale;
-    int format = 1;
-    void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg, &format};
-    lastKernel = "qopt_fp8_quantize_rows";
-    if (!check(d.cuLaunchKernel(helpers.fp8Quantize, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params,
-                                nullptr),
-               "cuLaunchKernel(qopt_fp8_quantize_rows)", error))
+    void *codes = nullptr;
+    float *xScales = nullptr;
+    if (!quantizeRows(helpers.fp8Quantize, "qopt_fp8_quantize_rows", x, M, K, actScale, /*fp8=*/1, codes, xScales,
+                      error))
       return false;
     lastKernel = dk.symbol + " (cuBLASLt FP8)";
     int64_t first = 0;
@@ -639,7 +649,7 @@ private:
     for (int64_t n : splits)
       widest = std::max(widest, (n + 3) / 4 * 4);
     const int64_t sliceRows = std::max<int64_t>(1, std::min(M, kSliceSums / std::max<int64_t>(widest, 1)));
-    const size_t codeBytes = (static_cast<size_t>(M * K) + 255) / 256 * 256, xBytes = codeBytes + 4 * M;
+    const size_t xBytes = activationCodeBytes(M, K) + 4 * M;
     const size_t sumBytes = static_cast<size_t>(sliceRows * widest) * 4;
     if (capturing && (scratchX.capacity < xBytes || scratchW.capacity < sumBytes ||
                       workspace.capacity < Gemm::kWorkspaceBytes)) {
@@ -649,16 +659,10 @@ private:
     if (!ensure(scratchX, xBytes, "int8 activations", error) || !ensure(scratchW, sumBytes, "int32 sums", error) ||
         !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error))
       return false;
-    const void *xf = x.data;
-    void *codes = reinterpret_cast<void *>(scratchX.ptr);
-    float *xScales = reinterpret_cast<float *>(scratchX.ptr + codeBytes);
-    int64_t kArg = K;
-    float scaleArg = actScale;
-    void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg};
-    lastKernel = "qopt_int8_quantize_rows";
-    if (!check(d.cuLaunchKernel(helpers.int8Quantize, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params,
-                                nullptr),
-               "cuLaunchKernel(qopt_int8_quantize_rows)", error))
+    void *codes = nullptr;
+    float *xScales = nullptr;
+    if (!quantizeRows(helpers.int8Quantize, "qopt_int8_quantize_rows", x, M, K, actScale, /*fp8=*/0, codes, xScales,
+                      error))
       return false;
     int32_t *sums = reinterpret_cast<int32_t *>(scratchW.ptr);
     int64_t first = 0;
