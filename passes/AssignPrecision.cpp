@@ -7,19 +7,19 @@
 //
 // Sensitivity is measured, not guessed: the float model runs through the runtime on calibration windows and its
 // next-token distributions are kept; then, for each group and each quantized candidate, only that group's weights
-// are replaced by their round-to-nearest quantized values (in buffers the runtime reads in place of the
-// constants) and the mean KL divergence KL(p_float || p_candidate) over every position is recorded. The choice is
-// the exact solution of the multiple-choice knapsack
+// are replaced by the values the candidate will run with (in buffers the runtime reads in place of the
+// constants) and the mean KL divergence KL(p_float || p_candidate) over every position is recorded. int4 values
+// are AWQ's (its scale and clip searches, lib/Numerics/Awq.cpp, on qopt-calibrate's rows; int4-method=rtn: round
+// to nearest), int8 round to nearest. The choice is the exact solution of the multiple-choice knapsack
 //     minimize sum_g KL_g(c_g)  subject to  sum_g bits(c_g) * weights_g <= avg_bits * sum_g weights_g
 // by dynamic programming over the budget in 1/20000 steps (then the exact bits of the best totals decide, so the
-// budget always holds), treating the groups' effects as additive. bits(c) counts the scales and zero points: int4 4 + 40 / group
-// (f32 scale and u8 zero point per group), int8 8 + 32 / K, float 16.
+// budget always holds), treating the groups' effects as additive. bits(c) counts the scales and zero points:
+// int4 4 + 40 / group (f32 scale and u8 zero point per group), int8 8 + 32 / K, float 16.
 //
 // Each layer gets `qopt.precision = {choice, group, budget, candidates = [{format, group, bits, kl}, ...]}`; float
-// choices also
-// get qopt-select-layers' float reason, so every later pass leaves them alone. qopt-awq-scale and
-// qopt-quantize-rtn read the choice. Memory: a float copy of the linear weights (the buffers) and the float
-// distributions of `tokens` positions (positions x vocabulary floats).
+// choices also get qopt-select-layers' float reason, so every later pass leaves them alone. qopt-awq-scale and
+// qopt-quantize-rtn read the choice. Memory: a float copy of the linear weights (the buffers), the float
+// distributions of `tokens` positions (positions x vocabulary floats), and one group's calibrated rows at a time.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
@@ -27,6 +27,7 @@
 #include "qopt/Passes.h"
 #include "passes/LinearLayers.h"
 #include "passes/ModelRunner.h"
+#include "passes/ScaleFold.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
@@ -103,6 +104,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       return fail(func, "avg-bits must be positive (e.g. 4.5)");
     if (calib.empty())
       return fail(func, "sensitivities need calibration data (pass --calib FILE)");
+    if (int4Method != "awq" && int4Method != "rtn")
+      return fail(func, "int4-method must be awq or rtn, got '" + int4Method + "'");
     if (windows <= 0 || seqLen < 2)
       return fail(func, "windows must be > 0 and seq-len >= 2");
     llvm::Regex excludeRe(exclude);
@@ -149,6 +152,12 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     if (avgBits < least)
       return fail(func, "avg-bits " + std::to_string(avgBits) + " is below the smallest average these layers can "
                         "take (all int4: " + std::to_string(least) + ")");
+    if (int4Method == "awq")
+      for (auto &[x, g] : groups)
+        if (!g.layers.front()->hasAttr("qopt.calib"))
+          return fail(g.layers.front(), "int4 candidates are measured as AWQ will quantize them, which needs "
+                                        "qopt-calibrate's input rows on '" + g.names.front() +
+                                        "' (run qopt-calibrate first, or int4-method=rtn)");
     if (failed(measure(module, func, groups)))
       return failure();
     if (failed(choose(func, groups, total)))
@@ -215,15 +224,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       for (Candidate &cand : g.candidates) {
         if (cand.format == "f16")
           continue; // the reference (KL 0)
-        const int bits = cand.format == "int4" ? 4 : 8;
-        for (size_t i = 0; i < g.layers.size(); ++i) {
-          auto wt = cast<RankedTensorType>(g.layers[i].getRhs().getType());
-          const int64_t K = wt.getDimSize(0), N = wt.getDimSize(1), gs = cand.group;
-          num::quant::QuantizedWeight q;
-          if (!num::quant::quantizeRtn(originals[g.names[i]], K, N, bits, gs, bits == 8, q, err))
-            return fail(g.layers[i], err);
-          num::quant::dequantize(q, buffers[g.names[i]].data());
-        }
+        if (failed(candidateWeights(x, g, cand, originals, buffers)))
+          return failure();
         if (!run(got))
           return fail(func, err);
         double kl = 0;
@@ -235,6 +237,63 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
           std::memcpy(b.data(), originals[g.names[i]], b.size() * sizeof(float));
         }
       }
+    }
+    return success();
+  }
+
+  // The weights group `g` runs with under quantized candidate `cand`, into `buffers`: int8 and (with
+  // int4-method=rtn) int4 rounded to nearest; int4 by default as qopt-awq-scale and qopt-quantize-rtn will make
+  // them, W_eff = diag(1/s) Q(clip(diag(s) W)): AWQ's scales s for the group (1 where x's producer cannot take
+  // 1/s) and each layer's clipping searched on the calibrated rows of x / s, then rounded to nearest. (In float,
+  // x / s times diag(s) W is x W: the scale's fold into the producer is what makes this the model's function.)
+  LogicalResult candidateWeights(Value x, Group &g, const Candidate &cand,
+                                 llvm::StringMap<const float *> &originals,
+                                 llvm::StringMap<std::vector<float>> &buffers) {
+    const int bits = cand.format == "int4" ? 4 : 8;
+    const bool awq = bits == 4 && int4Method == "awq";
+    std::vector<float> X, meanAbs, s(static_cast<size_t>(g.K), 1.0f);
+    int64_t S = 0;
+    std::string err;
+    if (awq) {
+      if (!calibSamples(g.layers.front(), X, S, meanAbs) || static_cast<int64_t>(meanAbs.size()) != g.K)
+        return fail(g.layers.front(), "int4 candidates are measured as AWQ will quantize them, which needs "
+                                      "qopt-calibrate's input rows on '" + g.names.front() +
+                                      "' (run qopt-calibrate first, or int4-method=rtn)");
+      ScaleSink sink;
+      std::string why;
+      if (sink.find(x, g.layers, why)) {
+        std::vector<num::quant::AwqLayerView> views;
+        for (size_t i = 0; i < g.layers.size(); ++i)
+          views.push_back({originals[g.names[i]], cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1),
+                           cand.group});
+        if (!num::quant::awqSearchScales(X.data(), S, g.K, meanAbs.data(), views, bits,
+                                         static_cast<int>(awqGrid), s, err))
+          return fail(g.layers.front(), err);
+      }
+      for (int64_t r = 0; r < S; ++r) // the scaled layers read x / s
+        for (int64_t k = 0; k < g.K; ++k)
+          X[r * g.K + k] /= s[k];
+    }
+    for (size_t i = 0; i < g.layers.size(); ++i) {
+      const int64_t K = g.K, N = cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1);
+      const float *w = originals[g.names[i]];
+      std::vector<float> scaled(w, w + K * N);
+      if (awq) {
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t n = 0; n < N; ++n)
+            scaled[k * N + n] *= s[k];
+        if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, err))
+          return fail(g.layers[i], err);
+      }
+      num::quant::QuantizedWeight q;
+      if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8, q, err))
+        return fail(g.layers[i], err);
+      float *out = buffers[g.names[i]].data();
+      num::quant::dequantize(q, out);
+      if (awq)
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t n = 0; n < N; ++n)
+            out[k * N + n] /= s[k];
     }
     return success();
   }

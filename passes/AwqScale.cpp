@@ -12,11 +12,12 @@
 // Then, per layer, the clip search picks for each output channel the clipping ratio of its weight range that
 // minimizes that channel's output error after quantization (AWQ's auto-clip).
 //
-// Requires qopt-calibrate's `qopt.calib` on the layers; leaves float weights, quantized by qopt-quantize-rtn.
+// The searches themselves are lib/Numerics/Awq.cpp (shared with qopt-assign-precision, which measures int4
+// candidates as this pass will make them). Requires qopt-calibrate's `qopt.calib` on the layers; leaves float
+// weights, quantized by qopt-quantize-rtn.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
-#include "qopt/Numerics/Gemm.h"
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Passes.h"
 #include "passes/LinearLayers.h"
@@ -28,7 +29,6 @@
 #include "llvm/ADT/MapVector.h"
 #include "llvm/Support/Regex.h"
 
-#include <cmath>
 
 namespace qopt {
 #define GEN_PASS_DEF_AWQSCALEPASS
@@ -39,32 +39,6 @@ using namespace mlir;
 using namespace qopt;
 
 namespace {
-
-
-// Fake-quantizes W [K, N] in place with the rtn quantizer (what the weights will be at run time).
-bool fakeQuant(std::vector<float> &w, int64_t K, int64_t N, int bits, int64_t group) {
-  num::quant::QuantizedWeight q;
-  std::string err;
-  if (!num::quant::quantizeRtn(w.data(), K, N, bits, group, bits == 8, q, err))
-    return false;
-  num::quant::dequantize(q, w.data());
-  return true;
-}
-
-// || X A - X B ||^2 for X [S, K], A and B [K, N].
-double outputError(const std::vector<float> &X, int64_t S, int64_t K, const std::vector<float> &A,
-                   const std::vector<float> &B, int64_t N) {
-  std::vector<float> diff(A.size());
-  for (size_t i = 0; i < A.size(); ++i)
-    diff[i] = A[i] - B[i];
-  std::vector<float> y(static_cast<size_t>(S * N));
-  num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, diff.data(), N, 0.0f, y.data(), N);
-  double e = 0;
-  for (float v : y)
-    e += static_cast<double>(v) * v;
-  return e;
-}
-
 
 struct Layer {
   nn::MatmulOp mm;
@@ -119,27 +93,11 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
     return groupSize > 0 && K % groupSize == 0 ? groupSize : K;
   }
 
-  bool samplesOf(nn::MatmulOp mm, std::vector<float> &X, int64_t &S, std::vector<float> &meanAbs) {
-    auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
-    auto samples = calib ? dyn_cast_or_null<ElementsAttr>(calib.get("samples")) : ElementsAttr();
-    auto mean = calib ? dyn_cast_or_null<DenseElementsAttr>(calib.get("mean_abs")) : DenseElementsAttr();
-    if (!samples || !mean)
-      return false;
-    num::Tensor t;
-    std::vector<uint8_t> storage;
-    if (!nn::readConstant(samples, t, storage) || t.rank() != 2)
-      return false;
-    S = t.shape[0];
-    X.assign(static_cast<const float *>(t.data), static_cast<const float *>(t.data) + t.numel());
-    meanAbs.assign(mean.getValues<float>().begin(), mean.getValues<float>().end());
-    return S > 0;
-  }
-
   LogicalResult scaleGroup(Value x, ArrayRef<nn::MatmulOp> group) {
     SmallVector<nn::MatmulOp> mms(group.begin(), group.end());
     std::vector<float> X, meanAbs;
     int64_t S = 0;
-    if (!samplesOf(mms.front(), X, S, meanAbs))
+    if (!calibSamples(mms.front(), X, S, meanAbs))
       return mms.front().emitError() << "qopt-awq-scale: the layer's qopt.calib has no samples";
     const int64_t K = static_cast<int64_t>(meanAbs.size());
     // Where can 1/s go? Into the op that produces x (passes/ScaleFold.h).
@@ -162,39 +120,15 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
       l.N = shape[1];
       layers.push_back(std::move(l));
     }
-    // Grid search of alpha.
-    double best = -1;
-    std::vector<float> bestS(K, 1.0f);
-    for (int64_t gi = 0; gi < grid; ++gi) {
-      const double alpha = static_cast<double>(gi) / grid;
-      std::vector<float> s(K);
-      double mx = 0, mn = INFINITY;
-      for (int64_t k = 0; k < K; ++k) {
-        s[k] = static_cast<float>(std::pow(std::max<double>(meanAbs[k], 1e-4), alpha));
-        mx = std::max<double>(mx, s[k]);
-        mn = std::min<double>(mn, s[k]);
-      }
-      const float norm = static_cast<float>(std::sqrt(mx * mn));
-      for (float &v : s)
-        v /= norm;
-      double err = 0;
-      for (Layer &l : layers) {
-        std::vector<float> q(l.w);
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < l.N; ++n)
-            q[k * l.N + n] *= s[k];
-        if (!fakeQuant(q, K, l.N, static_cast<int>(bits), groupFor(l.mm, K)))
-          return l.mm.emitError() << "qopt-awq-scale: cannot quantize the layer";
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < l.N; ++n)
-            q[k * l.N + n] /= s[k];
-        err += outputError(X, S, K, l.w, q, l.N);
-      }
-      if (best < 0 || err < best) {
-        best = err;
-        bestS = s;
-      }
-    }
+    // Grid search of alpha (lib/Numerics/Awq.cpp).
+    std::vector<num::quant::AwqLayerView> views;
+    for (Layer &l : layers)
+      views.push_back({l.w.data(), l.N, groupFor(l.mm, K)});
+    std::vector<float> bestS;
+    std::string err;
+    if (!num::quant::awqSearchScales(X.data(), S, K, meanAbs.data(), views, static_cast<int>(bits),
+                                     static_cast<int>(grid), bestS, err))
+      return mms.front().emitError() << "qopt-awq-scale: " << err;
     // Apply: W <- diag(s) W, and 1/s into the producer.
     for (Layer &l : layers) {
       for (int64_t k = 0; k < K; ++k)
@@ -220,7 +154,7 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
   LogicalResult clipLayer(nn::MatmulOp mm) {
     std::vector<float> X, meanAbs, w;
     int64_t S = 0;
-    if (!samplesOf(mm, X, S, meanAbs))
+    if (!calibSamples(mm, X, S, meanAbs))
       return success();
     SmallVector<int64_t> shape;
     if (!readFloats(mm.getRhs(), w, shape))
@@ -233,46 +167,9 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
         for (int64_t k = 0; k < K; ++k)
           X[r * K + k] /= sv[k];
     }
-    std::vector<float> col(K), ref(S), out(S);
-    for (int64_t n = 0; n < N; ++n) {
-      for (int64_t k = 0; k < K; ++k)
-        col[k] = w[k * N + n];
-      for (int64_t r = 0; r < S; ++r) {
-        double acc = 0;
-        for (int64_t k = 0; k < K; ++k)
-          acc += static_cast<double>(X[r * K + k]) * col[k];
-        ref[r] = static_cast<float>(acc);
-      }
-      double best = -1;
-      std::vector<float> bestCol(col);
-      for (int step = 0; step <= 10; ++step) {
-        const float ratio = 1.0f - 0.05f * step;
-        std::vector<float> c(col);
-        for (int64_t g = 0; g < K / group; ++g) { // clip to [-r * max|w|, r * max|w|] per group
-          float amax = 0;
-          for (int64_t k = g * group; k < (g + 1) * group; ++k)
-            amax = std::max(amax, std::fabs(c[k]));
-          for (int64_t k = g * group; k < (g + 1) * group; ++k)
-            c[k] = std::clamp(c[k], -amax * ratio, amax * ratio);
-        }
-        std::vector<float> q(c);
-        if (!fakeQuant(q, K, 1, static_cast<int>(bits), group))
-          return success();
-        double err = 0;
-        for (int64_t r = 0; r < S; ++r) {
-          double acc = 0;
-          for (int64_t k = 0; k < K; ++k)
-            acc += static_cast<double>(X[r * K + k]) * q[k];
-          err += (acc - ref[r]) * (acc - ref[r]);
-        }
-        if (best < 0 || err < best) {
-          best = err;
-          bestCol = c;
-        }
-      }
-      for (int64_t k = 0; k < K; ++k)
-        w[k * N + n] = bestCol[k];
-    }
+    std::string err;
+    if (!num::quant::awqClip(X.data(), S, K, w.data(), N, static_cast<int>(bits), group, err))
+      return mm.emitError() << "qopt-awq-scale: " << err;
     setFloats(mm.getRhs().getDefiningOp<nn::ConstantOp>(), mm, w, ".clip");
     return success();
   }

@@ -435,9 +435,13 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
 
     Sensitivity is measured through the runtime: the float model runs on `windows` windows of `seq-len` tokens
     from `calib` and its next-token log-probabilities are kept; then for each group and each quantized candidate
-    only that group's weights are replaced by their round-to-nearest values (the runtime reads every linear
+    only that group's weights are replaced by the values they would run with (the runtime reads every linear
     weight from a buffer of the pass's, so nothing is recompiled) and the mean KL(p_float || p_candidate) over all
-    positions is the candidate's cost. The choice minimizes the total KL with the average bits per weight over the
+    positions is the candidate's cost. Those values: int8 rounded to nearest; int4 as qopt-awq-scale and
+    qopt-quantize-rtn will make them (`int4-method=awq`, the default: AWQ's scales s for the group, with `awq-grid`
+    alphas, and each layer's clipping, searched on qopt-calibrate's input rows, so diag(1/s) Q(clip(diag(s) W));
+    the scales' fold into x's producer is what keeps x W in float), or rounded to nearest (`int4-method=rtn`:
+    cheaper, and it overstates int4's cost most where AWQ helps most). The choice minimizes the total KL with the average bits per weight over the
     groups at most `avg-bits` (a multiple-choice knapsack by dynamic programming over the budget in 1/20000 steps,
     then the exact bits of the best totals decide). A budget below all-int4 is an error.
 
@@ -463,6 +467,10 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     Option<"seqLen", "seq-len", "int64_t", "128", "Tokens per window">,
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window choice">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float">,
+    Option<"int4Method", "int4-method", "std::string", "\"awq\"",
+           "How int4 candidates are quantized when measured: awq (as AWQ will: scales and clipping; needs "
+           "qopt-calibrate's rows) or rtn (round to nearest: cheaper)">,
+    Option<"awqGrid", "awq-grid", "int64_t", "20", "AWQ's alpha grid when int4-method=awq (qopt-awq-scale's grid)">,
   ];
 }
 

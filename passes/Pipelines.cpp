@@ -152,6 +152,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.mixed) {
     AssignPrecisionPassOptions ap;
     ap.avgBits = options.avgBits;
+    ap.int4Method = options.mixedInt4;
     ap.groupSize = options.groupSize;
     ap.calib = options.calib;
     ap.tokenizer = options.tokenizer;
@@ -301,6 +302,9 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                              llvm::cl::init(0.5)};
   Option<double> avgBits{*this, "avg-bits", llvm::cl::desc("Bits per weight of mixed precision (scheme=mixed)"),
                          llvm::cl::init(0.0)};
+  Option<std::string> mixedInt4{*this, "mixed-int4",
+                                llvm::cl::desc("How mixed precision measures int4 candidates: awq or rtn"),
+                                llvm::cl::init("awq")};
   Option<bool> gptq{*this, "gptq",
                     llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8 (needs calib)"),
                     llvm::cl::init(false)};
@@ -338,6 +342,7 @@ void registerAllPasses() {
           return errorHandler("qopt-quantize-pipeline: " + error);
         c.smoothAlpha = o.smoothAlpha;
         c.avgBits = o.avgBits;
+        c.mixedInt4 = o.mixedInt4;
         buildQuantizePipeline(pm, c);
         return success();
       },

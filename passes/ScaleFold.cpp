@@ -11,6 +11,22 @@ using namespace mlir;
 
 namespace qopt {
 
+bool calibSamples(nn::MatmulOp mm, std::vector<float> &X, int64_t &S, std::vector<float> &meanAbs) {
+  auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
+  auto samples = calib ? dyn_cast_or_null<ElementsAttr>(calib.get("samples")) : ElementsAttr();
+  auto mean = calib ? dyn_cast_or_null<DenseElementsAttr>(calib.get("mean_abs")) : DenseElementsAttr();
+  if (!samples || !mean)
+    return false;
+  num::Tensor t;
+  std::vector<uint8_t> storage;
+  if (!nn::readConstant(samples, t, storage) || t.rank() != 2)
+    return false;
+  S = t.shape[0];
+  X.assign(static_cast<const float *>(t.data), static_cast<const float *>(t.data) + t.numel());
+  meanAbs.assign(mean.getValues<float>().begin(), mean.getValues<float>().end());
+  return S > 0;
+}
+
 bool readFloats(Value v, std::vector<float> &out, SmallVectorImpl<int64_t> &shape) {
   auto c = v.getDefiningOp<nn::ConstantOp>();
   if (!c)

@@ -23,6 +23,10 @@ bool readFloats(mlir::Value v, std::vector<float> &out, llvm::SmallVectorImpl<in
 // names a new resource (c's name + suffix).
 void setFloats(nn::ConstantOp c, mlir::Operation *user, llvm::ArrayRef<float> data, llvm::StringRef suffix);
 
+// qopt-calibrate's record of a layer's input (`qopt.calib`): its kept rows X [S, K] and mean |x| per channel [K];
+// false if the layer has none.
+bool calibSamples(nn::MatmulOp mm, std::vector<float> &X, int64_t &S, std::vector<float> &meanAbs);
+
 struct ScaleSink {
   int64_t K = 0;
   mlir::Value src; // x, or the value a chain of last-dim-preserving reshapes makes x from

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -370,6 +371,127 @@ TEST(QuantFormat, RoundToInt8) {
   EXPECT_EQ(quant::roundToInt8(std::nanf("")), 0.0f);
   for (float v = -130.0f; v <= 130.0f; v += 0.125f)
     EXPECT_EQ(quant::roundToInt8(v), nearestInt8(v)) << v;
+}
+
+// AWQ's searches against a direct double-precision reference: || X (Q(w') - w) ||^2 of every candidate computed
+// column by column with scalar loops, and the searches' picks at the reference's minimum.
+std::vector<float> awqInputs(int64_t S, int64_t K, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> X(static_cast<size_t>(S * K));
+  for (float &v : X)
+    v = d(rng);
+  for (int64_t r = 0; r < S; ++r) // activation outliers: what AWQ's scales protect
+    X[r * K + 5] *= 25.0f, X[r * K + 17] *= 8.0f;
+  return X;
+}
+
+// sum over rows and the given columns of (X (B - A))^2, B the round-to-nearest of `w` (K x N), A `ref`.
+double awqReferenceError(const std::vector<float> &X, int64_t S, int64_t K, const std::vector<float> &w,
+                         const std::vector<float> &ref, const std::vector<float> &inScale, int64_t N, int64_t group) {
+  quant::QuantizedWeight q;
+  std::string err;
+  EXPECT_TRUE(quant::quantizeRtn(w.data(), K, N, 4, group, false, q, err)) << err;
+  std::vector<float> back(w.size());
+  quant::dequantize(q, back.data());
+  double e = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t r = 0; r < S; ++r) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k)
+        acc += static_cast<double>(X[r * K + k]) * (back[k * N + n] / inScale[k] - ref[k * N + n]);
+      e += acc * acc;
+    }
+  return e;
+}
+
+TEST(Awq, ClipPicksEachChannelsBestRatio) {
+  const int64_t S = 24, K = 64, N = 1100, G = 16; // N over two of the search's column tiles
+  const auto X = awqInputs(S, K, 3);
+  const auto w = randomWeights(K, N, 4);
+  std::vector<float> got(w);
+  std::string err;
+  ASSERT_TRUE(quant::awqClip(X.data(), S, K, got.data(), N, 4, G, err)) << err;
+  const std::vector<float> ones(K, 1.0f);
+  int clipped = 0;
+  for (int64_t n = 0; n < N; n += 7) {
+    std::vector<float> col(K), pick(K);
+    for (int64_t k = 0; k < K; ++k)
+      col[k] = w[k * N + n], pick[k] = got[k * N + n];
+    double best = -1;
+    bool found = false;
+    for (int step = 0; step <= 10; ++step) {
+      const float ratio = 1.0f - 0.05f * static_cast<float>(step);
+      std::vector<float> c(col);
+      for (int64_t g = 0; g < K / G; ++g) {
+        float amax = 0;
+        for (int64_t k = g * G; k < (g + 1) * G; ++k)
+          amax = std::max(amax, std::fabs(c[k]));
+        for (int64_t k = g * G; k < (g + 1) * G; ++k)
+          c[k] = std::clamp(c[k], -amax * ratio, amax * ratio);
+      }
+      const double e = awqReferenceError(X, S, K, c, col, ones, 1, G);
+      best = best < 0 ? e : std::min(best, e);
+      found = found || c == pick;
+      clipped += step > 0 && c == pick && c != col;
+    }
+    EXPECT_TRUE(found) << "channel " << n << ": the result is not one of the clipped candidates";
+    EXPECT_LE(awqReferenceError(X, S, K, pick, col, ones, 1, G), best * (1 + 1e-4) + 1e-12) << "channel " << n;
+  }
+  EXPECT_GT(clipped, 0); // the search does clip some channels
+}
+
+TEST(Awq, ScalesMinimizeTheGroupsOutputError) {
+  const int64_t S = 32, K = 64, G = 16, grid = 10;
+  const auto X = awqInputs(S, K, 5);
+  const auto w1 = randomWeights(K, 40, 6), w2 = randomWeights(K, 24, 7);
+  std::vector<float> meanAbs(K, 0.0f);
+  for (int64_t r = 0; r < S; ++r)
+    for (int64_t k = 0; k < K; ++k)
+      meanAbs[k] += std::fabs(X[r * K + k]) / static_cast<float>(S);
+  std::vector<float> s;
+  std::string err;
+  ASSERT_TRUE(quant::awqSearchScales(X.data(), S, K, meanAbs.data(), {{w1.data(), 40, G}, {w2.data(), 24, G}}, 4,
+                                     grid, s, err))
+      << err;
+  ASSERT_EQ(static_cast<int64_t>(s.size()), K);
+  auto groupError = [&](const std::vector<float> &sc) {
+    double e = 0;
+    for (const auto *w : {&w1, &w2}) {
+      const int64_t N = static_cast<int64_t>(w->size()) / K;
+      std::vector<float> scaled(*w);
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t n = 0; n < N; ++n)
+          scaled[k * N + n] *= sc[k];
+      e += awqReferenceError(X, S, K, scaled, *w, sc, N, G);
+    }
+    return e;
+  };
+  double best = -1, none = groupError(std::vector<float>(K, 1.0f));
+  for (int i = 0; i < grid; ++i) { // the reference grid: mean|x|^alpha, normalized
+    std::vector<float> sc(K);
+    float mx = 0, mn = INFINITY;
+    for (int64_t k = 0; k < K; ++k) {
+      sc[k] = std::pow(std::max(meanAbs[k], 1e-4f), static_cast<float>(i) / grid);
+      mx = std::max(mx, sc[k]), mn = std::min(mn, sc[k]);
+    }
+    for (float &v : sc)
+      v /= std::sqrt(mx * mn);
+    best = best < 0 ? groupError(sc) : std::min(best, groupError(sc));
+  }
+  const double got = groupError(s);
+  EXPECT_LE(got, best * (1 + 1e-3));
+  EXPECT_LT(got, 0.9 * none); // the outlier channels make scaling pay
+  const auto [mn, mx] = std::minmax_element(s.begin(), s.end());
+  EXPECT_NEAR(std::sqrt(static_cast<double>(*mn) * *mx), 1.0, 1e-5);
+}
+
+TEST(Awq, RejectsAGroupThatDoesNotDivide) {
+  const auto X = awqInputs(4, 64, 1);
+  auto w = randomWeights(64, 8, 1);
+  std::string err;
+  EXPECT_FALSE(quant::awqClip(X.data(), 4, 64, w.data(), 8, 4, 24, err));
+  EXPECT_NE(err.find("group size"), std::string::npos) << err;
 }
 
 } // namespace

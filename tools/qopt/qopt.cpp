@@ -62,6 +62,11 @@ static cl::opt<double> avgBits("avg-bits",
                                cl::desc("Average bits per weight of --quantize=mixed over the linear layers, scales "
                                         "included (int4 g128 costs 4.31, int8 8.0x, float 16; e.g. 4.5 or 6)"),
                                cl::init(0.0), cl::cat(category));
+static cl::opt<std::string> mixedInt4("mixed-int4",
+                                      cl::desc("How --quantize=mixed measures its int4 candidates' sensitivity: awq "
+                                               "(quantized as AWQ will: its scales and clipping; the default) or "
+                                               "rtn (rounded to nearest: faster, a rougher estimate)"),
+                                      cl::init("awq"), cl::cat(category));
 static cl::opt<std::string> actScale("act-scale",
                                      cl::desc("Activation scales of --quantize=fp8 and w8a8: static (one per layer "
                                               "input, from calibration; needs --calib; fp8's default) or dynamic "
@@ -304,6 +309,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.avgBits = avgBits;
+  if (mixedInt4.getNumOccurrences() && (!opts.mixed || (mixedInt4 != "awq" && mixedInt4 != "rtn"))) {
+    llvm::errs() << "qopt: error: --mixed-int4 is awq or rtn, with --quantize=mixed\n";
+    return 1;
+  }
+  opts.mixedInt4 = mixedInt4;
   if (smoothAlpha.getNumOccurrences()) {
     if (!opts.smoothQuant || !(smoothAlpha >= 0.0 && smoothAlpha <= 1.0)) {
       llvm::errs() << "qopt: error: --smooth-alpha must be in [0, 1], with --quantize=w8a8\n";
