@@ -7,10 +7,11 @@
 //
 // Sensitivity is measured, not guessed: the float model runs through the runtime on calibration windows and its
 // next-token distributions are kept; then, for each group and each quantized candidate, only that group's weights
-// are replaced by the values the candidate will run with (in buffers the runtime reads in place of the
-// constants) and the mean KL divergence KL(p_float || p_candidate) over every position is recorded. int4 values
-// are AWQ's (its scale and clip searches, lib/Numerics/Awq.cpp, on qopt-calibrate's rows; int4-method=rtn: round
-// to nearest), int8 round to nearest. The choice is the exact solution of the multiple-choice knapsack
+// are replaced by the values the candidate will run with (a runtime copy per group reads that group's weights
+// from buffers of the pass's, every other weight in place) and the mean KL divergence KL(p_float || p_candidate)
+// over every position is recorded. int4 values are AWQ's (its scale and clip searches, lib/Numerics/Awq.cpp, on
+// qopt-calibrate's rows; int4-method=rtn: round to nearest), int8 round to nearest. The choice is the exact
+// solution of the multiple-choice knapsack
 //     minimize sum_g KL_g(c_g)  subject to  sum_g bits(c_g) * weights_g <= avg_bits * sum_g weights_g
 // by dynamic programming over the budget in 1/20000 steps (then the exact bits of the best totals decide, so the
 // budget always holds), treating the groups' effects as additive. bits(c) counts the scales and zero points:
@@ -18,8 +19,8 @@
 //
 // Each layer gets `qopt.precision = {choice, group, budget, candidates = [{format, group, bits, kl}, ...]}`; float
 // choices also get qopt-select-layers' float reason, so every later pass leaves them alone. qopt-awq-scale and
-// qopt-quantize-rtn read the choice. Memory: a float copy of the linear weights (the buffers), the float
-// distributions of `tokens` positions (positions x vocabulary floats), and one group's calibrated rows at a time.
+// qopt-quantize-rtn read the choice. Memory: the float distributions of the measured positions (positions x
+// vocabulary floats), and one group's float weights (its buffers) and calibrated rows at a time.
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
@@ -31,7 +32,6 @@
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/MapVector.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Regex.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -168,40 +168,16 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
 
   // KL of each group's int4 and int8 candidates, through the runtime.
   LogicalResult measure(ModuleOp module, func::FuncOp func, llvm::MapVector<Value, Group> &groups) {
-    // The runtime reads every linear weight from a buffer of ours, so one group at a time can be swapped for its
-    // quantized values without touching the module.
-    llvm::StringMap<std::vector<float>> buffers;
-    llvm::StringMap<const float *> originals;
-    for (auto &[x, g] : groups)
-      for (const std::string &n : g.names)
-        buffers[n];
-    OwningOpRef<ModuleOp> copy = module.clone();
-    ModelRunner runner;
     std::string err;
-    auto redirect = [&](const std::string &name, const void *data, uint64_t bytes) -> const void * {
-      auto it = buffers.find(name);
-      if (it == buffers.end() || bytes % sizeof(float))
-        return nullptr;
-      const auto *f = static_cast<const float *>(data);
-      it->second.assign(f, f + bytes / sizeof(float));
-      originals[name] = f;
-      return it->second.data();
-    };
-    if (!runner.open(*copy, seqLen, err, redirect))
-      return fail(func, err);
-    for (auto &[x, g] : groups)
-      for (const std::string &n : g.names)
-        if (!originals.count(n))
-          return fail(g.layers.front(), "the runtime copy has no weight named '" + n + "'");
     std::vector<std::vector<int32_t>> all;
     if (!loadTokenWindows(calib, tokenizer, logitsVocab(func), seqLen, all, err))
       return fail(func, err);
     if (all.empty())
       return fail(func, "'" + calib + "' has no window of at least 2 tokens");
     pickWindows(all, seed, windows);
-    // The float model's log-probabilities at every position.
+    // Log-probabilities at every position of the windows, through `runner`.
     int64_t vocab = 0;
-    auto run = [&](std::vector<float> &out) -> bool {
+    auto run = [&](ModelRunner &runner, std::vector<float> &out) -> bool {
       out.clear();
       for (const std::vector<int32_t> &w : all) {
         qrt_tensor logits;
@@ -217,25 +193,45 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       return true;
     };
     std::vector<float> ref, got;
-    if (!run(ref))
-      return fail(func, err);
+    {
+      OwningOpRef<ModuleOp> copy = module.clone(); // the float model (clones share the weights' storage)
+      ModelRunner runner;
+      if (!runner.open(*copy, seqLen, err) || !run(runner, ref))
+        return fail(func, err);
+    }
     const int64_t positions = static_cast<int64_t>(ref.size()) / std::max<int64_t>(vocab, 1);
+    // One group at a time, a runtime copy whose only weights of ours are that group's: they are read from
+    // buffers that each candidate fills, every other weight in place. Memory: one group's float weights.
     for (auto &[x, g] : groups) {
+      std::vector<std::vector<float>> buffers(g.names.size());
+      std::vector<const float *> originals(g.names.size(), nullptr);
+      auto redirect = [&](const std::string &name, const void *data, uint64_t bytes) -> const void * {
+        auto it = llvm::find(g.names, name);
+        if (it == g.names.end() || bytes % sizeof(float))
+          return nullptr;
+        const size_t i = static_cast<size_t>(it - g.names.begin());
+        originals[i] = static_cast<const float *>(data);
+        buffers[i].resize(bytes / sizeof(float));
+        return buffers[i].data();
+      };
+      OwningOpRef<ModuleOp> copy = module.clone();
+      ModelRunner runner;
+      if (!runner.open(*copy, seqLen, err, redirect))
+        return fail(func, err);
+      for (size_t i = 0; i < g.names.size(); ++i)
+        if (!originals[i])
+          return fail(g.layers[i], "the runtime copy has no weight named '" + g.names[i] + "'");
       for (Candidate &cand : g.candidates) {
         if (cand.format == "f16")
           continue; // the reference (KL 0)
         if (failed(candidateWeights(x, g, cand, originals, buffers)))
           return failure();
-        if (!run(got))
+        if (!run(runner, got))
           return fail(func, err);
         double kl = 0;
         for (size_t j = 0; j < ref.size(); ++j)
           kl += std::exp(static_cast<double>(ref[j])) * (static_cast<double>(ref[j]) - got[j]);
         cand.kl = std::max(0.0, kl / static_cast<double>(positions));
-        for (size_t i = 0; i < g.layers.size(); ++i) {
-          std::vector<float> &b = buffers[g.names[i]];
-          std::memcpy(b.data(), originals[g.names[i]], b.size() * sizeof(float));
-        }
       }
     }
     return success();
@@ -246,9 +242,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
   // them, W_eff = diag(1/s) Q(clip(diag(s) W)): AWQ's scales s for the group (1 where x's producer cannot take
   // 1/s) and each layer's clipping searched on the calibrated rows of x / s, then rounded to nearest. (In float,
   // x / s times diag(s) W is x W: the scale's fold into the producer is what makes this the model's function.)
-  LogicalResult candidateWeights(Value x, Group &g, const Candidate &cand,
-                                 llvm::StringMap<const float *> &originals,
-                                 llvm::StringMap<std::vector<float>> &buffers) {
+  LogicalResult candidateWeights(Value x, Group &g, const Candidate &cand, ArrayRef<const float *> originals,
+                                 std::vector<std::vector<float>> &buffers) {
     const int bits = cand.format == "int4" ? 4 : 8;
     const bool awq = bits == 4 && int4Method == "awq";
     std::vector<float> X, meanAbs, s(static_cast<size_t>(g.K), 1.0f);
@@ -264,7 +259,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       if (sink.find(x, g.layers, why)) {
         std::vector<num::quant::AwqLayerView> views;
         for (size_t i = 0; i < g.layers.size(); ++i)
-          views.push_back({originals[g.names[i]], cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1),
+          views.push_back({originals[i], cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1),
                            cand.group});
         if (!num::quant::awqSearchScales(X.data(), S, g.K, meanAbs.data(), views, bits,
                                          static_cast<int>(awqGrid), s, err))
@@ -276,7 +271,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     }
     for (size_t i = 0; i < g.layers.size(); ++i) {
       const int64_t K = g.K, N = cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1);
-      const float *w = originals[g.names[i]];
+      const float *w = originals[i];
       std::vector<float> scaled(w, w + K * N);
       if (awq) {
         for (int64_t k = 0; k < K; ++k)
@@ -288,7 +283,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       num::quant::QuantizedWeight q;
       if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8, q, err))
         return fail(g.layers[i], err);
-      float *out = buffers[g.names[i]].data();
+      float *out = buffers[i].data();
       num::quant::dequantize(q, out);
       if (awq)
         for (int64_t k = 0; k < K; ++k)

@@ -435,8 +435,7 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
 
     Sensitivity is measured through the runtime: the float model runs on `windows` windows of `seq-len` tokens
     from `calib` and its next-token log-probabilities are kept; then for each group and each quantized candidate
-    only that group's weights are replaced by the values they would run with (the runtime reads every linear
-    weight from a buffer of the pass's, so nothing is recompiled) and the mean KL(p_float || p_candidate) over all
+    only that group's weights are replaced by the values they would run with (nothing is recompiled) and the mean KL(p_float || p_candidate) over all
     positions is the candidate's cost. Those values: int8 rounded to nearest; int4 as qopt-awq-scale and
     qopt-quantize-rtn will make them (`int4-method=awq`, the default: AWQ's scales s for the group, with `awq-grid`
     alphas, and each layer's clipping, searched on qopt-calibrate's input rows, so diag(1/s) Q(clip(diag(s) W));
@@ -449,7 +448,8 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     float choice
     also gets the float reason of qopt-select-layers. qopt-awq-scale scales only int4 groups and
     qopt-quantize-rtn quantizes int8 choices per channel; `--report` lists each layer's candidates, sensitivities
-    and choice. Memory: a float copy of the linear weights and positions x vocabulary floats.
+    and choice. Memory: positions x vocabulary floats, and one group's float weights at a time (each group is
+    measured by a runtime copy that reads that group's weights from the pass's buffers, the others in place).
 
     After (avg-bits=6):
     ```mlir
