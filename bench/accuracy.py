@@ -57,6 +57,8 @@ def configs():
     yield "kv-fp8-e5m2", None
     yield "mixed-4.5", 128  # int4 (AWQ, g32 / g64 / g128), int8 or float per layer group under 4.5 bits per weight
     yield "mixed-6", 128
+    yield "mixed-4.5-gptq", 128  # --gptq: int4 and int8 layers by GPTQ (and measured so) instead of AWQ
+    yield "mixed-6-gptq", 128
     for bits in (4, 3):
         for method in ("rtn", "awq", "gptq"):
             for group in (32, 64, 0):
@@ -144,7 +146,7 @@ def write_md(results, path):
              "bits per weight including scales (qopt --quantize=mixed --avg-bits B; stories260K cannot reach 4.5: its",
              "all-int4 average is 4.53). The choice adds up single-group KLs measured on 8 windows of 128 tokens: on",
              "these models measuring on 32 windows instead, or int4 rounded to nearest (`--mixed-int4=rtn`), moves a",
-             "mixed perplexity by up to 1%.",
+             "mixed perplexity by up to 1%. mixed-B-gptq: the same with GPTQ instead of AWQ (`--gptq`).",
              "kv-f16, kv-fp8: float weights (the model exported with its KV cache) with the cache stored in float16, or",
              "FP8 E4M3 (kv-fp8-e5m2: E5M2) with one scale per kv head from the calibrated max |v| for values, and",
              "for keys stored centered (each channel's calibrated mean subtracted, which softmax cancels) the",

@@ -24,7 +24,9 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Gemm.h"
 #include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Numerics/ThreadPool.h"
 #include "qopt/Passes.h"
 #include "passes/LinearLayers.h"
 #include "passes/ModelRunner.h"
@@ -104,8 +106,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       return fail(func, "avg-bits must be positive (e.g. 4.5)");
     if (calib.empty())
       return fail(func, "sensitivities need calibration data (pass --calib FILE)");
-    if (int4Method != "awq" && int4Method != "rtn")
-      return fail(func, "int4-method must be awq or rtn, got '" + int4Method + "'");
+    if (int4Method != "awq" && int4Method != "gptq" && int4Method != "rtn")
+      return fail(func, "int4-method must be awq, gptq or rtn, got '" + int4Method + "'");
     if (windows <= 0 || seqLen < 2)
       return fail(func, "windows must be > 0 and seq-len >= 2");
     llvm::Regex excludeRe(exclude);
@@ -152,12 +154,10 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     if (avgBits < least)
       return fail(func, "avg-bits " + std::to_string(avgBits) + " is below the smallest average these layers can "
                         "take (all int4: " + std::to_string(least) + ")");
-    if (int4Method == "awq")
+    if (int4Method != "rtn")
       for (auto &[x, g] : groups)
         if (!g.layers.front()->hasAttr("qopt.calib"))
-          return fail(g.layers.front(), "int4 candidates are measured as AWQ will quantize them, which needs "
-                                        "qopt-calibrate's input rows on '" + g.names.front() +
-                                        "' (run qopt-calibrate first, or int4-method=rtn)");
+          return fail(g.layers.front(), missingRows(g));
     if (failed(measure(module, func, groups)))
       return failure();
     if (failed(choose(func, groups, total)))
@@ -221,10 +221,11 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       for (size_t i = 0; i < g.names.size(); ++i)
         if (!originals[i])
           return fail(g.layers[i], "the runtime copy has no weight named '" + g.names[i] + "'");
+      std::vector<float> hessian; // int4-method=gptq: the group's, once
       for (Candidate &cand : g.candidates) {
         if (cand.format == "f16")
           continue; // the reference (KL 0)
-        if (failed(candidateWeights(x, g, cand, originals, buffers)))
+        if (failed(candidateWeights(x, g, cand, originals, buffers, hessian)))
           return failure();
         if (!run(runner, got))
           return fail(func, err);
@@ -237,23 +238,36 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     return success();
   }
 
-  // The weights group `g` runs with under quantized candidate `cand`, into `buffers`: int8 and (with
-  // int4-method=rtn) int4 rounded to nearest; int4 by default as qopt-awq-scale and qopt-quantize-rtn will make
-  // them, W_eff = diag(1/s) Q(clip(diag(s) W)): AWQ's scales s for the group (1 where x's producer cannot take
-  // 1/s) and each layer's clipping searched on the calibrated rows of x / s, then rounded to nearest. (In float,
-  // x / s times diag(s) W is x W: the scale's fold into the producer is what makes this the model's function.)
+  std::string missingRows(const Group &g) const {
+    return "int4-method=" + int4Method + " measures candidates as " + (int4Method == "awq" ? "AWQ" : "GPTQ") +
+           " will quantize them, which needs qopt-calibrate's input rows on '" + g.names.front() +
+           "' (run qopt-calibrate first, or int4-method=rtn)";
+  }
+
+  // The weights group `g` runs with under quantized candidate `cand`, into `buffers`, as the quantizer will make
+  // them. int4-method=awq (qopt-awq-scale, then qopt-quantize-rtn): int4 W_eff = diag(1/s) Q(clip(diag(s) W)),
+  // AWQ's scales s for the group (1 where x's producer cannot take 1/s) and each layer's clipping searched on the
+  // calibrated rows of x / s, then rounded to nearest (in float, x / s times diag(s) W is x W: the scale's fold into
+  // the producer is what makes this the model's function); int8 rounded to nearest. int4-method=gptq (qopt-gptq):
+  // int4 and int8 by GPTQ with the Hessian of the calibrated rows, X^T X / rows (`hessian`, computed once per group;
+  // qopt-gptq's own Hessians see every calibration token, these the kept rows). int4-method=rtn: round to nearest.
   LogicalResult candidateWeights(Value x, Group &g, const Candidate &cand, ArrayRef<const float *> originals,
-                                 std::vector<std::vector<float>> &buffers) {
+                                 std::vector<std::vector<float>> &buffers, std::vector<float> &hessian) {
     const int bits = cand.format == "int4" ? 4 : 8;
-    const bool awq = bits == 4 && int4Method == "awq";
+    const bool awq = bits == 4 && int4Method == "awq", gptq = int4Method == "gptq";
     std::vector<float> X, meanAbs, s(static_cast<size_t>(g.K), 1.0f);
     int64_t S = 0;
     std::string err;
+    if ((awq || (gptq && hessian.empty())) &&
+        (!calibSamples(g.layers.front(), X, S, meanAbs) || static_cast<int64_t>(meanAbs.size()) != g.K))
+      return fail(g.layers.front(), missingRows(g));
+    if (gptq && hessian.empty()) {
+      hessian.resize(static_cast<size_t>(g.K * g.K));
+      if (!num::sgemm(true, false, g.K, g.K, S, 1.0f / static_cast<float>(S), X.data(), g.K, X.data(), g.K, 0.0f,
+                      hessian.data(), g.K, &num::defaultThreadPool()))
+        return fail(g.layers.front(), "cannot compute the Hessian of the calibrated rows (out of memory?)");
+    }
     if (awq) {
-      if (!calibSamples(g.layers.front(), X, S, meanAbs) || static_cast<int64_t>(meanAbs.size()) != g.K)
-        return fail(g.layers.front(), "int4 candidates are measured as AWQ will quantize them, which needs "
-                                      "qopt-calibrate's input rows on '" + g.names.front() +
-                                      "' (run qopt-calibrate first, or int4-method=rtn)");
       ScaleSink sink;
       std::string why;
       if (sink.find(x, g.layers, why)) {
@@ -272,17 +286,22 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     for (size_t i = 0; i < g.layers.size(); ++i) {
       const int64_t K = g.K, N = cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1);
       const float *w = originals[i];
-      std::vector<float> scaled(w, w + K * N);
-      if (awq) {
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t n = 0; n < N; ++n)
-            scaled[k * N + n] *= s[k];
-        if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, err))
+      num::quant::QuantizedWeight q;
+      if (gptq) {
+        if (!num::quant::quantizeGptq(w, hessian.data(), K, N, bits, cand.group, bits == 8, {}, q, err))
+          return fail(g.layers[i], err);
+      } else {
+        std::vector<float> scaled(w, w + K * N);
+        if (awq) {
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t n = 0; n < N; ++n)
+              scaled[k * N + n] *= s[k];
+          if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, err))
+            return fail(g.layers[i], err);
+        }
+        if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8, q, err))
           return fail(g.layers[i], err);
       }
-      num::quant::QuantizedWeight q;
-      if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8, q, err))
-        return fail(g.layers[i], err);
       float *out = buffers[i].data();
       num::quant::dequantize(q, out);
       if (awq)

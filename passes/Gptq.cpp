@@ -223,8 +223,20 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
     if (!nn::readConstant(l.weight.getValue(), w, ws))
       return l.mm.emitError() << "qopt-gptq: cannot read the weight of '" << l.name << "'";
     const int64_t K = w.shape[0], N = w.shape[1];
-    int64_t group = groupSize > 0 ? groupSize : K;
-    if (K % group != 0 || (num::quant::isNibbleFormat(bits) && K % 2 != 0)) {
+    int64_t group = groupSize > 0 ? groupSize : K, layerBits = bits;
+    bool sym = symmetric;
+    // Mixed precision (qopt-assign-precision) chose this layer's format: int4 with its group, or int8 per channel.
+    if (auto precision = l.mm->getAttrOfType<DictionaryAttr>("qopt.precision")) {
+      auto choice = precision.getAs<StringAttr>("choice");
+      auto chosenGroup = precision.getAs<IntegerAttr>("group");
+      if (format != "int" || !choice || (choice.getValue() != "int4" && choice.getValue() != "int8"))
+        return l.mm.emitError() << "qopt-gptq: '" << l.name << "' has a mixed-precision choice GPTQ cannot "
+                                << "quantize (int4 or int8 with integer codes)";
+      layerBits = choice.getValue() == "int4" ? 4 : 8;
+      sym = layerBits == 8;
+      group = layerBits == 8 || !chosenGroup || chosenGroup.getInt() <= 0 ? K : chosenGroup.getInt();
+    }
+    if (K % group != 0 || (num::quant::isNibbleFormat(layerBits) && K % 2 != 0)) {
       l.mm.emitWarning() << "group size " << group << " does not divide the input size " << K << " of '" << l.name
                          << "': quantized per channel";
       group = K;
@@ -237,8 +249,8 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
     opt.fp8Format = format == "e5m2" ? num::Fp8Format::E5M2 : num::Fp8Format::E4M3FN;
     num::quant::QuantizedWeight q;
     std::string err;
-    if (!num::quant::quantizeGptq(static_cast<const float *>(w.data), h, K, N, static_cast<int>(bits), group,
-                                  symmetric, opt, q, err))
+    if (!num::quant::quantizeGptq(static_cast<const float *>(w.data), h, K, N, static_cast<int>(layerBits), group,
+                                  sym, opt, q, err))
       return l.mm.emitError() << "qopt-gptq: '" << l.name << "': " << err;
     replaceWithQntLinear(l.mm, static_cast<const float *>(w.data), q, l.name.empty() ? "qweight" : l.name, "gptq",
                          release);

@@ -326,6 +326,8 @@ def GptqPass : Pass<"qopt-gptq", "mlir::ModuleOp"> {
     (lib/Numerics/.../QuantFormat.h), FP8 codes included (`format` e4m3 / e5m2, bits 8: each input rounded to the
     nearest FP8 value of its group's scale, the error compensated as for integers). The float64 algorithm is
     lib/Numerics/Gptq.cpp; test/passes/Inputs/gptq_ref.py is an independent numpy version it is checked against.
+    A layer with a mixed-precision choice (qopt-assign-precision's `qopt.precision`) takes that format instead of
+    `bits` / `group-size`: int4 asymmetric with the chosen group, or int8 symmetric per channel.
 
     H comes from the layer's `qopt.calib` statistics when they hold `xtx` (qopt-calibrate with `xtx`). Otherwise
     the pass measures it, as qopt-calibrate would, on `samples` windows of `seq-len` tokens of `calib` (same
@@ -440,7 +442,9 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     qopt-quantize-rtn will make them (`int4-method=awq`, the default: AWQ's scales s for the group, with `awq-grid`
     alphas, and each layer's clipping, searched on qopt-calibrate's input rows, so diag(1/s) Q(clip(diag(s) W));
     the scales' fold into x's producer is what keeps x W in float), or rounded to nearest (`int4-method=rtn`:
-    cheaper, and it overstates int4's cost most where AWQ helps most). The choice minimizes the total KL with the average bits per weight over the
+    cheaper, and it overstates int4's cost most where AWQ helps most); `int4-method=gptq` measures int4 and int8
+    as qopt-gptq will quantize them after this pass (`qopt --quantize=mixed --gptq`), with the Hessian of the
+    calibrated rows, X^T X / rows. The choice minimizes the total KL with the average bits per weight over the
     groups at most `avg-bits` (a multiple-choice knapsack by dynamic programming over the budget in 1/20000 steps,
     then the exact bits of the best totals decide). A budget below all-int4 is an error.
 
@@ -468,8 +472,9 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     Option<"seed", "seed", "uint64_t", "0", "Seed of the window choice">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float">,
     Option<"int4Method", "int4-method", "std::string", "\"awq\"",
-           "How int4 candidates are quantized when measured: awq (as AWQ will: scales and clipping; needs "
-           "qopt-calibrate's rows) or rtn (round to nearest: cheaper)">,
+           "How candidates are quantized when measured: awq (int4 as AWQ will: scales and clipping), gptq (int4 "
+           "and int8 by GPTQ, for qopt-gptq after it; Hessians of the calibrated rows) or rtn (round to nearest: "
+           "cheaper); awq and gptq need qopt-calibrate's rows">,
     Option<"awqGrid", "awq-grid", "int64_t", "20", "AWQ's alpha grid when int4-method=awq (qopt-awq-scale's grid)">,
   ];
 }

@@ -71,11 +71,13 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
             "fp8w, fp8, w8a8, mixed, and rtn3, awq3, gptq3)";
     return false;
   }
-  if (gptq) { // GPTQ's rounding for a scheme that otherwise rounds to nearest
-    if (!options.quantBits || options.awq || options.mixed) {
-      error = "--gptq applies to rtn4, rtn3, int8, fp8w, fp8 and w8a8 (gptq4 and gptq3 are rtn4 and rtn3 with it)";
+  if (gptq) { // GPTQ's rounding for a scheme that otherwise rounds to nearest (mixed: instead of AWQ)
+    if (!options.quantBits || (options.awq && !options.mixed)) {
+      error = "--gptq applies to rtn4, rtn3, int8, fp8w, fp8, w8a8 and mixed (gptq4 and gptq3 are rtn4 and rtn3 "
+              "with it)";
       return false;
     }
+    options.awq = false;
     if (options.calib.empty()) {
       error = "--gptq needs calibration data (the layers' Hessians): pass --calib FILE";
       return false;
@@ -152,7 +154,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.mixed) {
     AssignPrecisionPassOptions ap;
     ap.avgBits = options.avgBits;
-    ap.int4Method = options.mixedInt4;
+    ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "gptq" : "awq";
     ap.groupSize = options.groupSize;
     ap.calib = options.calib;
     ap.tokenizer = options.tokenizer;
@@ -303,7 +305,8 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<double> avgBits{*this, "avg-bits", llvm::cl::desc("Bits per weight of mixed precision (scheme=mixed)"),
                          llvm::cl::init(0.0)};
   Option<std::string> mixedInt4{*this, "mixed-int4",
-                                llvm::cl::desc("How mixed precision measures int4 candidates: awq or rtn"),
+                                llvm::cl::desc("How mixed precision measures its candidates: as quantized (awq, "
+                                               "or gptq with gptq) or rtn (round to nearest)"),
                                 llvm::cl::init("awq")};
   Option<bool> gptq{*this, "gptq",
                     llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8 (needs calib)"),

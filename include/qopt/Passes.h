@@ -41,7 +41,7 @@ struct CompileOptions {
   double smoothAlpha = 0.5;         // its migration strength
   bool mixed = false;               // per-layer int4 / int8 / float under avgBits (qopt-assign-precision; needs calib)
   double avgBits = 0;               // its budget, bits per weight
-  std::string mixedInt4 = "awq";    // how its int4 candidates are measured: "awq" (as AWQ makes them) or "rtn"
+  std::string mixedInt4 = "awq";    // how its candidates are measured: as quantized ("awq", "gptq") or "rtn"
   std::string exclude;              // regex of layers kept in float
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)

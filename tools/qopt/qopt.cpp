@@ -63,9 +63,10 @@ static cl::opt<double> avgBits("avg-bits",
                                         "included (int4 g128 costs 4.31, int8 8.0x, float 16; e.g. 4.5 or 6)"),
                                cl::init(0.0), cl::cat(category));
 static cl::opt<std::string> mixedInt4("mixed-int4",
-                                      cl::desc("How --quantize=mixed measures its int4 candidates' sensitivity: awq "
-                                               "(quantized as AWQ will: its scales and clipping; the default) or "
-                                               "rtn (rounded to nearest: faster, a rougher estimate)"),
+                                      cl::desc("How --quantize=mixed measures its candidates' sensitivity: awq "
+                                               "(int4 quantized as AWQ will: its scales and clipping; the default), "
+                                               "gptq (with --gptq: int4 and int8 by GPTQ, the default there) or rtn "
+                                               "(rounded to nearest: faster, a rougher estimate)"),
                                       cl::init("awq"), cl::cat(category));
 static cl::opt<std::string> actScale("act-scale",
                                      cl::desc("Activation scales of --quantize=fp8 and w8a8: static (one per layer "
@@ -75,8 +76,9 @@ static cl::opt<std::string> actScale("act-scale",
 static cl::opt<bool> gptqRounding("gptq",
                                   cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
                                            "the inputs not yet rounded, through the calibrated Hessian) instead of "
-                                           "to nearest: with rtn4, rtn3, int8, fp8w, fp8 and w8a8; needs --calib "
-                                           "(gptq4 and gptq3 are rtn4 and rtn3 with it)"),
+                                           "to nearest: with rtn4, rtn3, int8, fp8w, fp8 and w8a8, and with mixed "
+                                           "instead of AWQ; needs --calib (gptq4 and gptq3 are rtn4 and rtn3 with "
+                                           "it)"),
                                   cl::cat(category));
 static cl::opt<double> smoothAlpha("smooth-alpha",
                                    cl::desc("SmoothQuant's migration strength of --quantize=w8a8, in [0, 1] "
@@ -309,11 +311,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.avgBits = avgBits;
-  if (mixedInt4.getNumOccurrences() && (!opts.mixed || (mixedInt4 != "awq" && mixedInt4 != "rtn"))) {
-    llvm::errs() << "qopt: error: --mixed-int4 is awq or rtn, with --quantize=mixed\n";
+  const std::string quantizer = opts.gptq ? "gptq" : "awq"; // mixed's int4 (and with --gptq int8) quantizer
+  if (mixedInt4.getNumOccurrences() && (!opts.mixed || (mixedInt4 != quantizer && mixedInt4 != "rtn"))) {
+    llvm::errs() << "qopt: error: --mixed-int4 is " << quantizer << " (candidates measured as quantized) or rtn "
+                 << "(rounded to nearest), with --quantize=mixed\n";
     return 1;
   }
-  opts.mixedInt4 = mixedInt4;
+  opts.mixedInt4 = mixedInt4.getNumOccurrences() ? std::string(mixedInt4) : quantizer;
   if (smoothAlpha.getNumOccurrences()) {
     if (!opts.smoothQuant || !(smoothAlpha >= 0.0 && smoothAlpha <= 1.0)) {
       llvm::errs() << "qopt: error: --smooth-alpha must be in [0, 1], with --quantize=w8a8\n";

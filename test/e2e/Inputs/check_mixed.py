@@ -3,12 +3,16 @@ KL and choice; the layers that read one input (q/k/v, gate/up) share their choic
 weight (the chosen candidates' bits, weighted by the layers' sizes) is within the budget and near it; and each
 layer's reported format matches its choice.
 
-    check_mixed.py REPORT.json BUDGET
+    check_mixed.py REPORT.json BUDGET [METHOD]
+
+With METHOD (e.g. gptq), every quantized layer's reported method must be it (int4 layers' under AWQ are "awq",
+int8 ones "rtn").
 """
 import json
 import sys
 
 report, budget = json.load(open(sys.argv[1])), float(sys.argv[2])
+method = sys.argv[3] if len(sys.argv) > 3 else None
 layers = [l for l in report["layers"] if "precision" in l]
 floats = [l for l in report["layers"] if "precision" not in l]
 ok = bool(layers) and all("float_reason" in l for l in floats)
@@ -29,6 +33,9 @@ for l in layers:
     if l["format"] != want or (want == "int4" and l["group_size"] != p["group_size"]):
         ok = False
         print("format does not match the choice:", l["name"], l["format"], p["choice"])
+    if method and want != "f32" and l.get("method") != method:
+        ok = False
+        print("quantized by", l.get("method"), "instead of", method, ":", l["name"])
     # layers of one launch (same block, same input): q/k/v and gate/up
     name = l["name"]
     key = name.replace("q_proj", "qkv").replace("k_proj", "qkv").replace("v_proj", "qkv")
