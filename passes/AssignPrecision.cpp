@@ -15,7 +15,8 @@
 //     minimize sum_g KL_g(c_g)  subject to  sum_g bits(c_g) * weights_g <= avg_bits * sum_g weights_g
 // by dynamic programming over the budget in 1/20000 steps (then the exact bits of the best totals decide, so the
 // budget always holds), treating the groups' effects as additive. bits(c) counts the scales and zero points:
-// int4 4 + 40 / group (f32 scale and u8 zero point per group), int8 8 + 32 / K, float 16.
+// int4 4 + 40 / group (f32 scale and u8 zero point per group; symmetric: 4 + 32 / group), int8 8 + 32 / K,
+// float 16.
 //
 // Each layer gets `qopt.precision = {choice, group, budget, candidates = [{format, group, bits, kl}, ...]}`; float
 // choices also get qopt-select-layers' float reason, so every later pass leaves them alone. qopt-awq-scale and
@@ -138,7 +139,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
           sizes.push_back(eff);
       }
       for (int64_t gs : sizes)
-        g.candidates.push_back({"int4", gs, 4.0 + 40.0 / static_cast<double>(gs)});
+        g.candidates.push_back({"int4", gs, 4.0 + (symmetric ? 32.0 : 40.0) / static_cast<double>(gs)});
       g.candidates.push_back({"int8", g.K, 8.0 + 32.0 / static_cast<double>(g.K)});
       g.candidates.push_back({"f16", 0, 16.0});
       total += g.weights;
@@ -275,7 +276,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
         for (size_t i = 0; i < g.layers.size(); ++i)
           views.push_back({originals[i], cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1),
                            cand.group});
-        if (!num::quant::awqSearchScales(X.data(), S, g.K, meanAbs.data(), views, bits,
+        if (!num::quant::awqSearchScales(X.data(), S, g.K, meanAbs.data(), views, bits, symmetric,
                                          static_cast<int>(awqGrid), s, err))
           return fail(g.layers.front(), err);
       }
@@ -288,7 +289,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       const float *w = originals[i];
       num::quant::QuantizedWeight q;
       if (gptq) {
-        if (!num::quant::quantizeGptq(w, hessian.data(), K, N, bits, cand.group, bits == 8, {}, q, err))
+        if (!num::quant::quantizeGptq(w, hessian.data(), K, N, bits, cand.group, bits == 8 || symmetric, {}, q, err))
           return fail(g.layers[i], err);
       } else {
         std::vector<float> scaled(w, w + K * N);
@@ -296,10 +297,10 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
           for (int64_t k = 0; k < K; ++k)
             for (int64_t n = 0; n < N; ++n)
               scaled[k * N + n] *= s[k];
-          if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, err))
+          if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, symmetric, err))
             return fail(g.layers[i], err);
         }
-        if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8, q, err))
+        if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8 || symmetric, q, err))
           return fail(g.layers[i], err);
       }
       float *out = buffers[i].data();

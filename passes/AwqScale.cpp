@@ -126,7 +126,7 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
       views.push_back({l.w.data(), l.N, groupFor(l.mm, K)});
     std::vector<float> bestS;
     std::string err;
-    if (!num::quant::awqSearchScales(X.data(), S, K, meanAbs.data(), views, static_cast<int>(bits),
+    if (!num::quant::awqSearchScales(X.data(), S, K, meanAbs.data(), views, static_cast<int>(bits), symmetric,
                                      static_cast<int>(grid), bestS, err))
       return mms.front().emitError() << "qopt-awq-scale: " << err;
     // Apply: W <- diag(s) W, and 1/s into the producer.
@@ -168,7 +168,7 @@ struct AwqScalePass : qopt::impl::AwqScalePassBase<AwqScalePass> {
           X[r * K + k] /= sv[k];
     }
     std::string err;
-    if (!num::quant::awqClip(X.data(), S, K, w.data(), N, static_cast<int>(bits), group, err))
+    if (!num::quant::awqClip(X.data(), S, K, w.data(), N, static_cast<int>(bits), group, symmetric, err))
       return mm.emitError() << "qopt-awq-scale: " << err;
     setFloats(mm.getRhs().getDefiningOp<nn::ConstantOp>(), mm, w, ".clip");
     return success();

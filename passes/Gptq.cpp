@@ -233,7 +233,7 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
         return l.mm.emitError() << "qopt-gptq: '" << l.name << "' has a mixed-precision choice GPTQ cannot "
                                 << "quantize (int4 or int8 with integer codes)";
       layerBits = choice.getValue() == "int4" ? 4 : 8;
-      sym = layerBits == 8;
+      sym = layerBits == 8 || symmetric;
       group = layerBits == 8 || !chosenGroup || chosenGroup.getInt() <= 0 ? K : chosenGroup.getInt();
     }
     if (K % group != 0 || (num::quant::isNibbleFormat(layerBits) && K % 2 != 0)) {

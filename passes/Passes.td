@@ -311,6 +311,7 @@ def AwqScalePass : Pass<"qopt-awq-scale", "mlir::func::FuncOp"> {
     Option<"bits", "bits", "int64_t", "4", "Weight bits the layers will be quantized to">,
     Option<"groupSize", "group-size", "int64_t", "128", "Quantization group size (0 = per output channel)">,
     Option<"grid", "grid", "int64_t", "20", "Number of alpha values tried in [0, 1)">,
+    Option<"symmetric", "symmetric", "bool", "false", "The weights will be symmetric int4 (int8 always is)">,
     Option<"clip", "clip", "bool", "true", "Run the weight clipping search after scaling">,
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float (left unscaled)">,
   ];
@@ -327,7 +328,8 @@ def GptqPass : Pass<"qopt-gptq", "mlir::ModuleOp"> {
     nearest FP8 value of its group's scale, the error compensated as for integers). The float64 algorithm is
     lib/Numerics/Gptq.cpp; test/passes/Inputs/gptq_ref.py is an independent numpy version it is checked against.
     A layer with a mixed-precision choice (qopt-assign-precision's `qopt.precision`) takes that format instead of
-    `bits` / `group-size`: int4 asymmetric with the chosen group, or int8 symmetric per channel.
+    `bits` / `group-size`: int4 with the chosen group (asymmetric unless `symmetric`), or int8 symmetric per
+    channel.
 
     H comes from the layer's `qopt.calib` statistics when they hold `xtx` (qopt-calibrate with `xtx`). Otherwise
     the pass measures it, as qopt-calibrate would, on `samples` windows of `seq-len` tokens of `calib` (same
@@ -475,6 +477,7 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
            "How candidates are quantized when measured: awq (int4 as AWQ will: scales and clipping), gptq (int4 "
            "and int8 by GPTQ, for qopt-gptq after it; Hessians of the calibrated rows) or rtn (round to nearest: "
            "cheaper); awq and gptq need qopt-calibrate's rows">,
+    Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 candidates (4 + 32 / group bits)">,
     Option<"awqGrid", "awq-grid", "int64_t", "20", "AWQ's alpha grid when int4-method=awq (qopt-awq-scale's grid)">,
   ];
 }

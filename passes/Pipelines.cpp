@@ -155,6 +155,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     AssignPrecisionPassOptions ap;
     ap.avgBits = options.avgBits;
     ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "gptq" : "awq";
+    ap.symmetric = options.symmetric;
     ap.groupSize = options.groupSize;
     ap.calib = options.calib;
     ap.tokenizer = options.tokenizer;
@@ -173,6 +174,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.awq) {
     AwqScalePassOptions a;
     a.bits = options.quantBits;
+    a.symmetric = options.symmetric;
     a.groupSize = options.groupSize;
     a.exclude = options.exclude;
     pm.addNestedPass<func::FuncOp>(createAwqScalePass(a));

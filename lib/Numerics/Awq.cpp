@@ -24,9 +24,10 @@ namespace {
 constexpr int64_t kTile = 1024; // output channels per product
 
 // Q(W) in place for W [K, N] (row-major, inputs x outputs): round to nearest, as qopt-quantize-rtn will.
-bool fakeQuantize(std::vector<float> &w, int64_t K, int64_t N, int bits, int64_t groupSize, std::string &error) {
+bool fakeQuantize(std::vector<float> &w, int64_t K, int64_t N, int bits, int64_t groupSize, bool symmetric,
+                  std::string &error) {
   QuantizedWeight q;
-  if (!quantizeRtn(w.data(), K, N, bits, groupSize, bits == 8, q, error))
+  if (!quantizeRtn(w.data(), K, N, bits, groupSize, bits == 8 || symmetric, q, error))
     return false;
   dequantize(q, w.data());
   return true;
@@ -54,8 +55,8 @@ void copyColumns(const float *w, int64_t K, int64_t N, int64_t n0, int64_t T, st
 } // namespace
 
 bool awqSearchScales(const float *X, int64_t S, int64_t K, const float *meanAbs,
-                     const std::vector<AwqLayerView> &layers, int bits, int grid, std::vector<float> &scales,
-                     std::string &error) {
+                     const std::vector<AwqLayerView> &layers, int bits, bool symmetric, int grid,
+                     std::vector<float> &scales, std::string &error) {
   if (S <= 0 || K <= 0 || grid <= 0 || layers.empty()) {
     error = "AWQ's scale search needs input rows, layers and a grid of at least one step";
     return false;
@@ -84,7 +85,7 @@ bool awqSearchScales(const float *X, int64_t S, int64_t K, const float *meanAbs,
         for (int64_t k = 0; k < K; ++k) // diag(1/s) Q(diag(s) W) - W
           for (int64_t n = 0; n < T; ++n)
             diff[k * T + n] *= s[k];
-        if (!fakeQuantize(diff, K, T, bits, l.groupSize, error))
+        if (!fakeQuantize(diff, K, T, bits, l.groupSize, symmetric, error))
           return false;
         for (int64_t k = 0; k < K; ++k)
           for (int64_t n = 0; n < T; ++n)
@@ -106,7 +107,7 @@ bool awqSearchScales(const float *X, int64_t S, int64_t K, const float *meanAbs,
   return true;
 }
 
-bool awqClip(const float *X, int64_t S, int64_t K, float *w, int64_t N, int bits, int64_t groupSize,
+bool awqClip(const float *X, int64_t S, int64_t K, float *w, int64_t N, int bits, int64_t groupSize, bool symmetric,
              std::string &error) {
   if (S <= 0 || K <= 0 || N <= 0 || groupSize <= 0 || K % groupSize != 0) {
     error = "AWQ's clip search needs input rows and a group size that divides the input size";
@@ -133,7 +134,7 @@ bool awqClip(const float *X, int64_t S, int64_t K, float *w, int64_t N, int bits
             clipped[k * T + n] = std::clamp(clipped[k * T + n], -amax * ratio, amax * ratio);
         }
       diff = clipped;
-      if (!fakeQuantize(diff, K, T, bits, groupSize, error))
+      if (!fakeQuantize(diff, K, T, bits, groupSize, symmetric, error))
         return false;
       for (size_t i = 0; i < diff.size(); ++i) // the error is against the unclipped weights
         diff[i] -= tile[i];

@@ -411,7 +411,7 @@ TEST(Awq, ClipPicksEachChannelsBestRatio) {
   const auto w = randomWeights(K, N, 4);
   std::vector<float> got(w);
   std::string err;
-  ASSERT_TRUE(quant::awqClip(X.data(), S, K, got.data(), N, 4, G, err)) << err;
+  ASSERT_TRUE(quant::awqClip(X.data(), S, K, got.data(), N, 4, G, false, err)) << err;
   const std::vector<float> ones(K, 1.0f);
   int clipped = 0;
   for (int64_t n = 0; n < N; n += 7) {
@@ -452,7 +452,7 @@ TEST(Awq, ScalesMinimizeTheGroupsOutputError) {
   std::vector<float> s;
   std::string err;
   ASSERT_TRUE(quant::awqSearchScales(X.data(), S, K, meanAbs.data(), {{w1.data(), 40, G}, {w2.data(), 24, G}}, 4,
-                                     grid, s, err))
+                                     false, grid, s, err))
       << err;
   ASSERT_EQ(static_cast<int64_t>(s.size()), K);
   auto groupError = [&](const std::vector<float> &sc) {
@@ -490,7 +490,7 @@ TEST(Awq, RejectsAGroupThatDoesNotDivide) {
   const auto X = awqInputs(4, 64, 1);
   auto w = randomWeights(64, 8, 1);
   std::string err;
-  EXPECT_FALSE(quant::awqClip(X.data(), 4, 64, w.data(), 8, 4, 24, err));
+  EXPECT_FALSE(quant::awqClip(X.data(), 4, 64, w.data(), 8, 4, 24, false, err));
   EXPECT_NE(err.find("group size"), std::string::npos) << err;
 }
 

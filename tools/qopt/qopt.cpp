@@ -73,6 +73,11 @@ static cl::opt<std::string> actScale("act-scale",
                                               "input, from calibration; needs --calib; fp8's default) or dynamic "
                                               "(per row, at run time; w8a8's default)"),
                                      cl::init(""), cl::cat(category));
+static cl::opt<bool> symmetricInt4("symmetric",
+                                   cl::desc("Symmetric int4 weights (rtn4, awq4, gptq4, mixed): codes -7..7 with one "
+                                            "scale per group and no zero point, 4 + 32 / group bits per weight "
+                                            "instead of 4 + 40 / group (int8 and FP8 always are)"),
+                                   cl::init(false), cl::cat(category));
 static cl::opt<bool> gptqRounding("gptq",
                                   cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
                                            "the inputs not yet rounded, through the calibrated Hessian) instead of "
@@ -311,6 +316,14 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.avgBits = avgBits;
+  if (symmetricInt4) {
+    if (opts.quantBits != 4 || opts.perTensor) {
+      llvm::errs() << "qopt: error: --symmetric applies to rtn4, awq4, gptq4 and mixed (int8 and FP8 weights are "
+                      "symmetric; int3 is asymmetric; not with --granularity=tensor)\n";
+      return 1;
+    }
+    opts.symmetric = true;
+  }
   const std::string quantizer = opts.gptq ? "gptq" : "awq"; // mixed's int4 (and with --gptq int8) quantizer
   if (mixedInt4.getNumOccurrences() && (!opts.mixed || (mixedInt4 != quantizer && mixedInt4 != "rtn"))) {
     llvm::errs() << "qopt: error: --mixed-int4 is " << quantizer << " (candidates measured as quantized) or rtn "

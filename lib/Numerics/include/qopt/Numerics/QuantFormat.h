@@ -131,8 +131,8 @@ struct GptqOptions {
 bool quantizeGptq(const float *w, const float *h, int64_t K, int64_t N, int bits, int64_t groupSize,
                   bool symmetric, const GptqOptions &options, QuantizedWeight &out, std::string &error);
 
-// AWQ (Lin et al.) for weights that will be rounded to nearest (quantizeRtn with `bits`, symmetric for int8), on
-// calibrated input rows X [S, K] (row-major).
+// AWQ (Lin et al.) for weights that will be rounded to nearest (quantizeRtn with `bits`, symmetric for int8 or
+// where asked), on calibrated input rows X [S, K] (row-major).
 struct AwqLayerView {
   const float *w = nullptr; // W [K, N]
   int64_t N = 0;
@@ -142,12 +142,12 @@ struct AwqLayerView {
 // sqrt(max s * min s) = 1) minimizing sum over the layers of || X W - X diag(1/s) Q(diag(s) W) ||^2; alpha = 0 gives
 // s = 1, so the result is never worse on X than no scaling. meanAbs [K] is mean |x| per input channel.
 bool awqSearchScales(const float *X, int64_t S, int64_t K, const float *meanAbs,
-                     const std::vector<AwqLayerView> &layers, int bits, int grid, std::vector<float> &scales,
-                     std::string &error);
+                     const std::vector<AwqLayerView> &layers, int bits, bool symmetric, int grid,
+                     std::vector<float> &scales, std::string &error);
 // AWQ's auto-clip, in place on W [K, N]: per output channel, the ratio r in {1, 0.95, ..., 0.5} whose clipping of
 // each group to [-r max|w|, r max|w|] minimizes || X w - X Q(clip_r(w)) ||^2 (the first such ratio on ties). X is
 // the layer's input as it will be (divided by AWQ's scales where they were folded into W).
-bool awqClip(const float *X, int64_t S, int64_t K, float *w, int64_t N, int bits, int64_t groupSize,
+bool awqClip(const float *X, int64_t S, int64_t K, float *w, int64_t N, int bits, int64_t groupSize, bool symmetric,
              std::string &error);
 
 } // namespace qopt::num::quant
