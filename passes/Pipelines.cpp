@@ -311,8 +311,12 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                                                "or gptq with gptq) or rtn (round to nearest)"),
                                 llvm::cl::init("awq")};
   Option<bool> gptq{*this, "gptq",
-                    llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8 (needs calib)"),
+                    llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8, and for mixed "
+                                   "instead of AWQ (needs calib)"),
                     llvm::cl::init(false)};
+  Option<bool> symmetric{*this, "symmetric",
+                         llvm::cl::desc("Symmetric int4 (rtn4, awq4, gptq4, mixed): no zero points"),
+                         llvm::cl::init(false)};
   Option<double> gptqMemory{*this, "gptq-memory",
                              llvm::cl::desc("MB of GPTQ Hessian sums per run over the calibration data"),
                              llvm::cl::init(4096)};
@@ -345,6 +349,11 @@ void registerAllPasses() {
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, o.gptq, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
+        if (o.symmetric) {
+          if (c.quantBits != 4 || c.perTensor)
+            return errorHandler("qopt-quantize-pipeline: symmetric applies to rtn4, awq4, gptq4 and mixed");
+          c.symmetric = true;
+        }
         c.smoothAlpha = o.smoothAlpha;
         c.avgBits = o.avgBits;
         c.mixedInt4 = o.mixedInt4;
