@@ -28,6 +28,23 @@ LogicalResult runPipeline(ModuleOp module, StringRef pipeline) {
   return pm.run(module);
 }
 
+bool setInt4Options(bool symmetric, StringRef mixedInt4, CompileOptions &options, std::string &error) {
+  if (symmetric && (options.quantBits != 4 || options.perTensor)) {
+    error = "--symmetric applies to rtn4, awq4, gptq4 and mixed (int8 and FP8 weights are symmetric; int3 is "
+            "asymmetric; not with --granularity=tensor)";
+    return false;
+  }
+  options.symmetric = symmetric;
+  const std::string quantizer = options.gptq ? "gptq" : "awq"; // mixed's int4 (and with gptq int8) quantizer
+  if (!mixedInt4.empty() && (!options.mixed || (mixedInt4 != quantizer && mixedInt4 != "rtn"))) {
+    error = "--mixed-int4 is " + quantizer + " (candidates measured as quantized) or rtn (rounded to nearest), "
+            "with --quantize=mixed";
+    return false;
+  }
+  options.mixedInt4 = mixedInt4.empty() ? quantizer : mixedInt4.str();
+  return true;
+}
+
 bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, bool gptq, CompileOptions &options,
                     std::string &error) {
   options.quantBits = 0;
@@ -154,7 +171,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.mixed) {
     AssignPrecisionPassOptions ap;
     ap.avgBits = options.avgBits;
-    ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "gptq" : "awq";
+    ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "gptq" : "awq"; // as quantized, or rtn
     ap.symmetric = options.symmetric;
     ap.groupSize = options.groupSize;
     ap.calib = options.calib;
@@ -309,7 +326,7 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<std::string> mixedInt4{*this, "mixed-int4",
                                 llvm::cl::desc("How mixed precision measures its candidates: as quantized (awq, "
                                                "or gptq with gptq) or rtn (round to nearest)"),
-                                llvm::cl::init("awq")};
+                                llvm::cl::init("")};
   Option<bool> gptq{*this, "gptq",
                     llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8, and for mixed "
                                    "instead of AWQ (needs calib)"),
@@ -349,14 +366,10 @@ void registerAllPasses() {
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, o.gptq, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
-        if (o.symmetric) {
-          if (c.quantBits != 4 || c.perTensor)
-            return errorHandler("qopt-quantize-pipeline: symmetric applies to rtn4, awq4, gptq4 and mixed");
-          c.symmetric = true;
-        }
+        if (!setInt4Options(o.symmetric, o.mixedInt4, c, error))
+          return errorHandler("qopt-quantize-pipeline: " + error);
         c.smoothAlpha = o.smoothAlpha;
         c.avgBits = o.avgBits;
-        c.mixedInt4 = o.mixedInt4;
         buildQuantizePipeline(pm, c);
         return success();
       },

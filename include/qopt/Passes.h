@@ -41,7 +41,8 @@ struct CompileOptions {
   double smoothAlpha = 0.5;         // its migration strength
   bool mixed = false;               // per-layer int4 / int8 / float under avgBits (qopt-assign-precision; needs calib)
   double avgBits = 0;               // its budget, bits per weight
-  std::string mixedInt4 = "awq";    // how its candidates are measured: as quantized ("awq", "gptq") or "rtn"
+  std::string mixedInt4 = "awq";    // how its candidates are measured: as quantized ("awq"; "gptq" with gptq) or
+                                    // "rtn" (setInt4Options)
   std::string exclude;              // regex of layers kept in float
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
@@ -97,6 +98,10 @@ mlir::LogicalResult compileCudaKernels(mlir::ModuleOp module, const std::string 
 // `gptq` (GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8: gptq4 is rtn4 with it), with the rules qopt
 // applies: int8 is per channel unless per tensor; awq and gptq need `options.calib` and are group- or
 // channel-wise. Returns false with a message naming the offending value.
+// After setQuantScheme: `symmetric` int4 (rtn4, awq4, gptq4, mixed; not per tensor) and how mixed precision
+// measures its candidates, `mixedInt4` ("" or the scheme's quantizer, awq or with gptq gptq: as quantized; "rtn":
+// rounded to nearest). Returns false with a message naming the offending flag.
+bool setInt4Options(bool symmetric, llvm::StringRef mixedInt4, CompileOptions &options, std::string &error);
 bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef granularity, bool gptq,
                     CompileOptions &options, std::string &error);
 

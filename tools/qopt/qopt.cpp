@@ -67,7 +67,7 @@ static cl::opt<std::string> mixedInt4("mixed-int4",
                                                "(int4 quantized as AWQ will: its scales and clipping; the default), "
                                                "gptq (with --gptq: int4 and int8 by GPTQ, the default there) or rtn "
                                                "(rounded to nearest: faster, a rougher estimate)"),
-                                      cl::init("awq"), cl::cat(category));
+                                      cl::init(""), cl::cat(category));
 static cl::opt<std::string> actScale("act-scale",
                                      cl::desc("Activation scales of --quantize=fp8 and w8a8: static (one per layer "
                                               "input, from calibration; needs --calib; fp8's default) or dynamic "
@@ -316,21 +316,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.avgBits = avgBits;
-  if (symmetricInt4) {
-    if (opts.quantBits != 4 || opts.perTensor) {
-      llvm::errs() << "qopt: error: --symmetric applies to rtn4, awq4, gptq4 and mixed (int8 and FP8 weights are "
-                      "symmetric; int3 is asymmetric; not with --granularity=tensor)\n";
-      return 1;
-    }
-    opts.symmetric = true;
-  }
-  const std::string quantizer = opts.gptq ? "gptq" : "awq"; // mixed's int4 (and with --gptq int8) quantizer
-  if (mixedInt4.getNumOccurrences() && (!opts.mixed || (mixedInt4 != quantizer && mixedInt4 != "rtn"))) {
-    llvm::errs() << "qopt: error: --mixed-int4 is " << quantizer << " (candidates measured as quantized) or rtn "
-                 << "(rounded to nearest), with --quantize=mixed\n";
+  if (std::string err; !qopt::setInt4Options(symmetricInt4, mixedInt4, opts, err)) {
+    llvm::errs() << "qopt: error: " << err << "\n";
     return 1;
   }
-  opts.mixedInt4 = mixedInt4.getNumOccurrences() ? std::string(mixedInt4) : quantizer;
   if (smoothAlpha.getNumOccurrences()) {
     if (!opts.smoothQuant || !(smoothAlpha >= 0.0 && smoothAlpha <= 1.0)) {
       llvm::errs() << "qopt: error: --smooth-alpha must be in [0, 1], with --quantize=w8a8\n";
