@@ -444,6 +444,21 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
 // times its kv head's scale is nearest the entry (found here by searching all 256 codes; saturated past the
 // format's largest value), and attention over it equals attention over a float32 cache holding code x scale, bit
 // for bit; a cache without one scale per kv head is refused, by kv_append and by attention.
+// Causal attention of queries q (scale 0.5) over FP8 caches kc / vc with their per-kv-head scales, and over the
+// float32 caches kw / vw they are meant to equal: {over the codes, over the floats}.
+std::pair<Buffer, Buffer> attentionOverCaches(const Buffer &q, const Buffer &kc, const Buffer &vc, const Buffer &kw,
+                                              const Buffer &vw, const Buffer &len, const std::vector<double> &kScales,
+                                              const std::vector<double> &vScales) {
+  Attrs attrs;
+  attrs.setFloat("scale", 0.5);
+  attrs.setInt("causal", 1);
+  Attrs fp8Attrs = attrs;
+  fp8Attrs.setFloats("k_scales", kScales);
+  fp8Attrs.setFloats("v_scales", vScales);
+  return {run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs),
+          run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs)};
+}
+
 TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
   std::mt19937 rng(47);
   const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 3;
@@ -485,17 +500,13 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
     check(vc.t, v.t, vScales, vw.t);
     EXPECT_EQ(kw.t.as<float>()[1], fp8Max(format) * 0.01f);
     Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
-    Attrs attrs;
-    attrs.setFloat("scale", 0.5);
-    attrs.setInt("causal", 1);
-    Attrs fp8Attrs = attrs;
-    fp8Attrs.setFloats("k_scales", kScales);
-    fp8Attrs.setFloats("v_scales", vScales);
-    Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs);
-    Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+    auto [got, want] = attentionOverCaches(q, kc, vc, kw, vw, len, kScales, vScales);
     ASSERT_EQ(got.t.shape, want.t.shape);
     EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
     std::string err;
+    Attrs attrs; // no FP8 scales
+    attrs.setFloat("scale", 0.5);
+    attrs.setInt("causal", 1);
     run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs, &err);
     EXPECT_NE(err.find("FP8 caches need one scale per kv head for keys and values"), std::string::npos) << err;
     err.clear();
@@ -550,14 +561,7 @@ TEST(RaisedKernelShapes, CenteredFp8KeysShiftEveryScoreOfAQuery) {
       vw.t.as<float>()[at] = fp8ToFloat(vc.t.as<uint8_t>()[at], Fp8Format::E4M3FN) * static_cast<float>(vScales[h]);
     }
   Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
-  Attrs attrs;
-  attrs.setFloat("scale", 0.5);
-  attrs.setInt("causal", 1);
-  Attrs fp8Attrs = attrs;
-  fp8Attrs.setFloats("k_scales", scales);
-  fp8Attrs.setFloats("v_scales", vScales);
-  Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs);
-  Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+  auto [got, want] = attentionOverCaches(q, kc, vc, kw, vw, len, scales, vScales);
   ASSERT_EQ(got.t.shape, want.t.shape);
   for (int64_t i = 0; i < want.t.numel(); ++i)
     EXPECT_NEAR(got.t.as<float>()[i], want.t.as<float>()[i], 1e-5f) << i;
