@@ -231,6 +231,7 @@ struct Case {
   int fp8 = 0;      // 8-bit FP8 codes: 1 E4M3FN, 2 E5M2
   int actFp8 = 0;   // FP8 activations too: 1 one static scale, 2 a scale per row
   int actInt8 = 0;  // INT8 activations (int8 weights): the same
+  int64_t K = 128;
 };
 
 // The int8 activation code of v: the nearest integer in [-127, 127], a tie going to the even one (by comparing
@@ -263,7 +264,7 @@ class QuantMatmul : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   const Case c = GetParam();
-  const int64_t K = 128, N = 80, group = c.group > 0 ? c.group : K;
+  const int64_t K = c.K, N = 80, group = c.group > 0 ? c.group : K;
   auto w = randomWeights(K, N, 7);
   quant::QuantizedWeight q;
   std::string err;
@@ -358,7 +359,11 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                                            Case{8, true, 0, 2, 2}, Case{8, true, 0, 3, 1, 1},
                                            Case{8, true, 0, 5, 1, 2}, Case{8, true, 32, 2, 2, 2},
                                            Case{8, true, 0, 3, 0, 0, 1}, Case{8, true, 0, 5, 0, 0, 2},
-                                           Case{8, true, 32, 1, 0, 0, 2}));
+                                           Case{8, true, 32, 1, 0, 0, 2},
+                                           // odd groups (every other one starts on a high nibble); one row of a
+                                           // deep matrix (panels of one output channel)
+                                           Case{4, false, 7, 1, 0, 0, 0, 126}, Case{4, true, 9, 3, 0, 0, 0, 126},
+                                           Case{4, false, 32, 1, 0, 0, 0, 2048}));
 
 // int8 activation codes: nearest even on ties, saturation at +-127, NaN to 0.
 TEST(QuantFormat, RoundToInt8) {

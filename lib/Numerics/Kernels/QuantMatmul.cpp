@@ -17,10 +17,15 @@
 #include <cmath>
 #include <vector>
 
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
 namespace qopt::num {
 namespace {
 
 constexpr int64_t kPanel = 64;
+constexpr int64_t kL1Floats = 4096; // 16 KiB of dequantized weights
 
 struct QuantShape {
   int64_t bits, group, K, N, groups;
@@ -136,6 +141,43 @@ bool quantMatmulInfer(const KernelArgs &a, std::string &err) {
   return residualValid(a, err);
 }
 
+// out[2i], out[2i + 1] = values[low nibble], values[high nibble] of bytes[i], for i < pairs.
+void expandNibblesGeneric(const uint8_t *bytes, int64_t pairs, const float *values, float *out) {
+  for (int64_t i = 0; i < pairs; ++i) {
+    out[2 * i] = values[bytes[i] & 0xF];
+    out[2 * i + 1] = values[bytes[i] >> 4];
+  }
+}
+
+#if defined(__x86_64__) || defined(_M_X64)
+// 8 bytes -> 16 nibbles in order (each 16-bit lane low | high << 8, widened to 32-bit indices) -> a 16-way
+// permute of the values.
+__attribute__((target("avx512f,avx2"))) void expandNibblesAvx512(const uint8_t *bytes, int64_t pairs,
+                                                                  const float *values, float *out) {
+  const __m512 table = _mm512_loadu_ps(values);
+  const __m128i lowMask = _mm_set1_epi16(0x000F), highMask = _mm_set1_epi16(0x0F00);
+  int64_t i = 0;
+  for (; i + 8 <= pairs; i += 8) {
+    const __m128i b = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i *>(bytes + i)));
+    const __m128i nib = _mm_or_si128(_mm_and_si128(b, lowMask), _mm_and_si128(_mm_slli_epi16(b, 4), highMask));
+    _mm512_storeu_ps(out + 2 * i, _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(nib), table));
+  }
+  expandNibblesGeneric(bytes + i, pairs - i, values, out + 2 * i);
+}
+
+void expandNibbles(const uint8_t *bytes, int64_t pairs, const float *values, float *out) {
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  if (avx512)
+    expandNibblesAvx512(bytes, pairs, values, out);
+  else
+    expandNibblesGeneric(bytes, pairs, values, out);
+}
+#else
+void expandNibbles(const uint8_t *bytes, int64_t pairs, const float *values, float *out) {
+  expandNibblesGeneric(bytes, pairs, values, out);
+}
+#endif
+
 // Dequantizes output channels [n0, n0 + count) into rows of `dst` ([count, K]).
 void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const Tensor *z, int64_t n0, int64_t count,
                   float *dst) {
@@ -161,19 +203,39 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       }();
       const std::array<float, 256> &values = table[q.codes == DType::F8E4M3FN ? 0 : 1];
       const uint8_t *row = w.as<uint8_t>() + n * q.K;
-      for (int64_t k = 0; k < q.K; ++k)
-        out[k] = values[row[k]] * scale[k / q.group];
+      for (int64_t g = 0; g < q.groups; ++g) {
+        const float sc = scale[g];
+        for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
+          out[k] = values[row[k]] * sc;
+      }
     } else if (q.bits == 8) {
       const int8_t *row = w.as<int8_t>() + n * q.K;
-      for (int64_t k = 0; k < q.K; ++k)
-        out[k] = static_cast<float>(row[k]) * scale[k / q.group];
+      for (int64_t g = 0; g < q.groups; ++g) {
+        const float sc = scale[g];
+        for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
+          out[k] = static_cast<float>(row[k]) * sc;
+      }
     } else {
       const uint8_t *row = w.as<uint8_t>() + n * w.shape[1];
       const uint8_t *zero = z ? z->as<uint8_t>() + params : nullptr;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scale[g];
         const int zp = zero ? zero[g] : quant::symmetricZero(q.bits);
-        for (int64_t k = g * q.group; k < (g + 1) * q.group; ++k)
+        int64_t k = g * q.group;
+        const int64_t e = k + q.group;
+        if (k % 2 != 0) { // an odd group's first element is the high nibble of a shared byte
+          out[k] = static_cast<float>(static_cast<int>(quant::nibble(row, k)) - zp) * sc;
+          ++k;
+        }
+        // Whole bytes, low nibble first, through the group's 16 values (code - zero) * scale: the same value per
+        // element as computing it, a lookup instead of three operations (decode is bound by this on the CPU).
+        std::array<float, 16> values;
+        for (int c = 0; c < 16; ++c)
+          values[c] = static_cast<float>(c - zp) * sc;
+        const int64_t pairs = (e - k) / 2;
+        expandNibbles(row + k / 2, pairs, values.data(), out + k);
+        k += 2 * pairs;
+        if (k < e)
           out[k] = static_cast<float>(static_cast<int>(quant::nibble(row, k)) - zp) * sc;
       }
     }
@@ -276,8 +338,11 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
     }
     xv = xq.data();
   }
-  // Panels of at most kPanel output channels within each output (so a split's results are those of the layer
-  // alone): (first channel, count, output, first column in it).
+  // Panels of at most `rows` output channels within each output (so a split's results are those of the layer
+  // alone): (first channel, count, output, first column in it). One row of x (decode) reads each dequantized value
+  // once, so its panel is kept within L1 (4-row steps, the GEMV's own, each row's dot product computed the same way
+  // whatever the panel holds); more rows reuse a panel of kPanel channels from L2.
+  const int64_t rows = M == 1 ? std::clamp<int64_t>(kL1Floats / std::max<int64_t>(q.K, 1) / 4 * 4, 1, kPanel) : kPanel;
   struct Panel {
     int64_t n0, count;
     Tensor *y;
@@ -287,12 +352,12 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   int64_t off = 0;
   for (size_t i = 0; i < splits.size(); ++i) {
     if (a.outputs[i]->numel() != 0) // an empty result's N may be huge when the packed weight is empty
-      for (int64_t c = 0; c < splits[i]; c += kPanel)
-        panels.push_back({off + c, std::min(kPanel, splits[i] - c), a.outputs[i], c});
+      for (int64_t c = 0; c < splits[i]; c += rows)
+        panels.push_back({off + c, std::min(rows, splits[i] - c), a.outputs[i], c});
     off += splits[i];
   }
   // At most N rows: the buffer then stays within twice the packed weight's size, so the product cannot overflow.
-  const int64_t panelRows = std::min(kPanel, q.N);
+  const int64_t panelRows = std::min(rows, q.N);
   auto work = [&](int64_t begin, int64_t end) {
     std::vector<float> buf(static_cast<size_t>(panelRows * q.K));
     for (int64_t p = begin; p < end; ++p) {
