@@ -252,8 +252,8 @@ struct GptqPass : qopt::impl::GptqPassBase<GptqPass> {
     if (!num::quant::quantizeGptq(static_cast<const float *>(w.data), h, K, N, static_cast<int>(layerBits), group,
                                   sym, opt, q, err))
       return l.mm.emitError() << "qopt-gptq: '" << l.name << "': " << err;
-    replaceWithQntLinear(l.mm, static_cast<const float *>(w.data), q, l.name.empty() ? "qweight" : l.name, "gptq",
-                         release);
+    replaceWithQntLinear(l.mm, static_cast<const float *>(w.data), q, l.name.empty() ? "qweight" : l.name,
+                         l.mm->hasAttr("qopt.awq") ? "awq+gptq" : "gptq", release);
     return success();
   }
 };

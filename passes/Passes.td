@@ -329,7 +329,8 @@ def GptqPass : Pass<"qopt-gptq", "mlir::ModuleOp"> {
     lib/Numerics/Gptq.cpp; test/passes/Inputs/gptq_ref.py is an independent numpy version it is checked against.
     A layer with a mixed-precision choice (qopt-assign-precision's `qopt.precision`) takes that format instead of
     `bits` / `group-size`: int4 with the chosen group (asymmetric unless `symmetric`), or int8 symmetric per
-    channel.
+    channel. After qopt-awq-scale (qopt `--quantize=awq4 --gptq`) it rounds the scaled and clipped weights, its
+    Hessians measured on the scaled model's inputs, and names the layers' method `awq+gptq`.
 
     H comes from the layer's `qopt.calib` statistics when they hold `xtx` (qopt-calibrate with `xtx`). Otherwise
     the pass measures it, as qopt-calibrate would, on `samples` windows of `seq-len` tokens of `calib` (same

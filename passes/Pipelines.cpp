@@ -88,13 +88,15 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
             "fp8w, fp8, w8a8, mixed, and rtn3, awq3, gptq3)";
     return false;
   }
-  if (gptq) { // GPTQ's rounding for a scheme that otherwise rounds to nearest (mixed: instead of AWQ)
-    if (!options.quantBits || (options.awq && !options.mixed)) {
-      error = "--gptq applies to rtn4, rtn3, int8, fp8w, fp8, w8a8 and mixed (gptq4 and gptq3 are rtn4 and rtn3 "
-              "with it)";
+  // GPTQ's rounding for a scheme that otherwise rounds to nearest: awq4 and awq3 keep AWQ's scales and clipping
+  // and round the scaled weights by GPTQ; mixed takes GPTQ instead of AWQ.
+  if (gptq) {
+    if (!options.quantBits) {
+      error = "--gptq applies to rtn4, rtn3, awq4, awq3, int8, fp8w, fp8, w8a8 and mixed (gptq4 and gptq3 are rtn4 "
+              "and rtn3 with it)";
       return false;
     }
-    options.awq = false;
+    options.awq = options.awq && !options.mixed;
     if (options.calib.empty()) {
       error = "--gptq needs calibration data (the layers' Hessians): pass --calib FILE";
       return false;
@@ -328,8 +330,8 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                                                "or gptq with gptq) or rtn (round to nearest)"),
                                 llvm::cl::init("")};
   Option<bool> gptq{*this, "gptq",
-                    llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8, and for mixed "
-                                   "instead of AWQ (needs calib)"),
+                    llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8, after AWQ for awq4 "
+                                   "and awq3, and for mixed instead of AWQ (needs calib)"),
                     llvm::cl::init(false)};
   Option<bool> symmetric{*this, "symmetric",
                          llvm::cl::desc("Symmetric int4 (rtn4, awq4, gptq4, mixed): no zero points"),
