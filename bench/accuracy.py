@@ -50,6 +50,9 @@ def configs():
     yield "fp8w-gptq", 0
     yield "fp8-gptq", 0
     yield "fp8-dynamic-gptq", 0
+    yield "fp8w-gptq-act", 0  # --gptq --act-order: GPTQ's inputs in decreasing order of the Hessian's diagonal
+    yield "fp8-gptq-act", 0
+    yield "fp8-dynamic-gptq-act", 0
     yield "w8a8", 0  # SmoothQuant (alpha 0.5), int8 weights per channel, int8 activations per row
     yield "w8a8-static", 0  # ... with static calibrated activation scales
     yield "kv-f16", None  # float weights, the KV cache in float16 (a CUDA target's default)
@@ -97,16 +100,16 @@ def main():
                    f"--quantize={quantize}", "-o", out, "--report", report]
             if scheme.startswith("kv-"):
                 cmd += ["--kv-cache", scheme[3:].replace("-", "_")] + (["--calib", CALIB] if "fp8" in scheme else [])
-            variant = scheme.removesuffix("-gptq")
+            variant = scheme.removesuffix("-act").removesuffix("-gptq")
             cmd += {"fp8w-e5m2": ["--fp8-format", "e5m2"], "fp8-dynamic": ["--act-scale", "dynamic"],
                     "w8a8-static": ["--act-scale", "static"]}.get(variant, [])
-            if scheme.endswith("-gptq"):
-                cmd += ["--gptq"]
+            if scheme.removesuffix("-act").endswith("-gptq"):
+                cmd += ["--gptq"] + (["--act-order"] if scheme.endswith("-act") else [])
             if quantize == "mixed":
                 cmd += ["--avg-bits", scheme.split("-")[1]]
             if group is not None and quantize not in ("int8", "fp8w", "fp8", "w8a8"):
                 cmd += ["--group-size", str(group)]
-            if scheme.startswith(("awq", "gptq", "w8a8", "mixed")) or scheme.endswith("gptq") or scheme == "fp8":
+            if scheme.startswith(("awq", "gptq", "w8a8", "mixed")) or "-gptq" in scheme or scheme == "fp8":
                 cmd += ["--calib", CALIB]
             t0 = time.monotonic()
             done = subprocess.run(cmd, capture_output=True, text=True)
@@ -143,7 +146,8 @@ def write_md(results, path):
              "value, float activations; fp8: the same weights with FP8 activations (W8A8), static per-layer scales from",
              "the calibrated input range (fp8-dynamic: a scale per row at run time). w8a8: SmoothQuant (alpha 0.5),",
              "int8 weights per output channel and int8 activations with a scale per row at run time (w8a8-static: one",
-             "calibrated scale per layer input). NAME-gptq: NAME with GPTQ's rounding (`--gptq`). mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
+             "calibrated scale per layer input). NAME-gptq: NAME with GPTQ's rounding (`--gptq`; NAME-gptq-act: with",
+             "`--act-order` too, the inputs rounded in decreasing order of the Hessian's diagonal). mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
              "layers reading one input, chosen by measured KL (int4 candidates quantized as AWQ makes them) under B",
              "bits per weight including scales (qopt --quantize=mixed --avg-bits B; stories260K cannot reach 4.5: its",
              "all-int4 average is 4.53). The choice adds up single-group KLs measured on 8 windows of 128 tokens: on",
@@ -152,7 +156,8 @@ def write_md(results, path):
              "awqB-gptq: AWQ's scaling and clipping, then GPTQ's rounding of the scaled weights (`--quantize=awqB",
              "--gptq`). The calibration sample moves the calibrated int4 rows by up to ~1% on these models: stories15M",
              "int4 g32 with `--calib-seed` 0 / 1 / 2: gptq4 7.902 / 7.980 / 7.945, awq4 7.954 / 7.914 / 7.941, awq4-gptq",
-             "7.879 / 7.813 / 7.861.",
+             "7.879 / 7.813 / 7.861; fp8-dynamic-gptq 7.6268 / 7.6309 / 7.6477, fp8-dynamic-gptq-act 7.6028 / 7.6166 /",
+             "7.6187.",
              "kv-f16, kv-fp8: float weights (the model exported with its KV cache) with the cache stored in float16, or",
              "FP8 E4M3 (kv-fp8-e5m2: E5M2) with one scale per kv head from the calibrated max |v| for values, and",
              "for keys stored centered (each channel's calibrated mean subtracted, which softmax cancels) the",
@@ -186,6 +191,7 @@ def write_md(results, path):
             group = None if scheme.startswith("kv-") else 0
             return (scheme, group) in ppl and ppl[(scheme, group)] / base["perplexity"] - 1 < limit
         for scheme, limit in (("fp8", 0.005), ("fp8-dynamic", 0.005), ("fp8-gptq", 0.005), ("fp8-dynamic-gptq", 0.005),
+                              ("fp8-gptq-act", 0.005), ("fp8-dynamic-gptq-act", 0.005),
                               ("w8a8", 0.02), ("w8a8-static", 0.02), ("kv-fp8", 0.005)):
             checks.append(f"{scheme} within {100 * limit:g}% of float: {within(scheme, limit)}")
         lines += ["Checks: " + "; ".join(checks) + ".", ""]

@@ -289,7 +289,9 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       const float *w = originals[i];
       num::quant::QuantizedWeight q;
       if (gptq) {
-        if (!num::quant::quantizeGptq(w, hessian.data(), K, N, bits, cand.group, bits == 8 || symmetric, {}, q, err))
+        num::quant::GptqOptions opt;
+        opt.actOrder = actOrder;
+        if (!num::quant::quantizeGptq(w, hessian.data(), K, N, bits, cand.group, bits == 8 || symmetric, opt, q, err))
           return fail(g.layers[i], err);
       } else {
         std::vector<float> scaled(w, w + K * N);

@@ -480,6 +480,7 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
            "cheaper); awq and gptq need qopt-calibrate's rows">,
     Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 candidates (4 + 32 / group bits)">,
     Option<"awqGrid", "awq-grid", "int64_t", "20", "AWQ's alpha grid when int4-method=awq (qopt-awq-scale's grid)">,
+    Option<"actOrder", "act-order", "bool", "false", "GPTQ's act-order when int4-method=gptq (qopt-gptq's act-order)">,
   ];
 }
 

@@ -45,6 +45,15 @@ bool setInt4Options(bool symmetric, StringRef mixedInt4, CompileOptions &options
   return true;
 }
 
+bool setActOrder(bool actOrder, CompileOptions &options, std::string &error) {
+  if (actOrder && !options.gptq) {
+    error = "--act-order orders GPTQ's rounding: with gptq4, gptq3 or --gptq";
+    return false;
+  }
+  options.actOrder = actOrder;
+  return true;
+}
+
 bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, bool gptq, CompileOptions &options,
                     std::string &error) {
   options.quantBits = 0;
@@ -175,6 +184,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     ap.avgBits = options.avgBits;
     ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "gptq" : "awq"; // as quantized, or rtn
     ap.symmetric = options.symmetric;
+    ap.actOrder = options.actOrder;
     ap.groupSize = options.groupSize;
     ap.calib = options.calib;
     ap.tokenizer = options.tokenizer;
@@ -208,6 +218,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     g.seqLen = options.calibSeqLen;
     g.seed = options.calibSeed;
     g.hessianMemory = options.gptqMemory;
+    g.actOrder = options.actOrder;
     g.bits = options.quantBits;
     g.groupSize = options.groupSize;
     g.symmetric = options.symmetric;
@@ -339,6 +350,9 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
   Option<double> gptqMemory{*this, "gptq-memory",
                              llvm::cl::desc("MB of GPTQ Hessian sums per run over the calibration data"),
                              llvm::cl::init(4096)};
+  Option<bool> actOrder{*this, "act-order",
+                        llvm::cl::desc("GPTQ's inputs in decreasing order of the Hessian's diagonal (with gptq)"),
+                        llvm::cl::init(false)};
   Option<bool> raise{*this, "raise", llvm::cl::desc("Raise norms, activations, rotary embeddings and attention"),
                      llvm::cl::init(true)};
 };
@@ -368,7 +382,7 @@ void registerAllPasses() {
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, o.gptq, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
-        if (!setInt4Options(o.symmetric, o.mixedInt4, c, error))
+        if (!setInt4Options(o.symmetric, o.mixedInt4, c, error) || !setActOrder(o.actOrder, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
         c.smoothAlpha = o.smoothAlpha;
         c.avgBits = o.avgBits;

@@ -47,6 +47,7 @@ struct CompileOptions {
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
   double gptqMemory = 4096;         // MB of GPTQ's Hessian sums per run over the calibration data
+  bool actOrder = false;            // GPTQ's inputs in decreasing order of diag(H), groups fixed up front (setActOrder)
   bool awq = false;                 // activation-aware scaling + clipping before quantization (needs calib)
   std::string calib, tokenizer;     // calibration data (text or .npy ids) and the tokenizer for text
   int64_t calibSamples = 128, calibSeqLen = 0;
@@ -102,6 +103,9 @@ mlir::LogicalResult compileCudaKernels(mlir::ModuleOp module, const std::string 
 // measures its candidates, `mixedInt4` ("" or the scheme's quantizer, awq or with gptq gptq: as quantized; "rtn":
 // rounded to nearest). Returns false with a message naming the offending flag.
 bool setInt4Options(bool symmetric, llvm::StringRef mixedInt4, CompileOptions &options, std::string &error);
+// After setQuantScheme: GPTQ's act-order (inputs rounded in decreasing order of the Hessian's diagonal), which
+// needs GPTQ (gptq4, gptq3, --gptq; mixed with --gptq measures its candidates so too). Returns false with a message.
+bool setActOrder(bool actOrder, CompileOptions &options, std::string &error);
 bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef granularity, bool gptq,
                     CompileOptions &options, std::string &error);
 

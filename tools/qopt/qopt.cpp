@@ -107,6 +107,11 @@ static cl::opt<int64_t> calibSeqLen("calib-seq-len",
                                     cl::init(0), cl::cat(category));
 static cl::opt<uint64_t> calibSeed("calib-seed", cl::desc("Seed of the calibration window choice"), cl::init(0),
                                    cl::cat(category));
+static cl::opt<bool> actOrder("act-order",
+                              cl::desc("GPTQ's act-order: round the inputs in decreasing order of the Hessian's "
+                                       "diagonal (each group's scale and zero fixed from the weights up front); "
+                                       "with gptq4, gptq3 or --gptq"),
+                              cl::cat(category));
 static cl::opt<double> gptqMemory("gptq-memory",
                                    cl::desc("MB of GPTQ's Hessian sums (K x K floats per layer input) measured per "
                                             "run over the calibration data: less memory, more runs (default 4096)"),
@@ -316,7 +321,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.avgBits = avgBits;
-  if (std::string err; !qopt::setInt4Options(symmetricInt4, mixedInt4, opts, err)) {
+  if (std::string err; !qopt::setInt4Options(symmetricInt4, mixedInt4, opts, err) ||
+                       !qopt::setActOrder(actOrder, opts, err)) {
     llvm::errs() << "qopt: error: " << err << "\n";
     return 1;
   }
