@@ -147,17 +147,18 @@ def write_md(results, path):
              "the calibrated input range (fp8-dynamic: a scale per row at run time). w8a8: SmoothQuant (alpha 0.5),",
              "int8 weights per output channel and int8 activations with a scale per row at run time (w8a8-static: one",
              "calibrated scale per layer input). NAME-gptq: NAME with GPTQ's rounding (`--gptq`; NAME-gptq-act: with",
-             "`--act-order` too, the inputs rounded in decreasing order of the Hessian's diagonal). mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
+             "`--act-order` too, the inputs rounded in decreasing order of the Hessian's diagonal).",
+             "mixed-B: int4 (AWQ; g32, g64 or g128), int8 or float per group of",
              "layers reading one input, chosen by measured KL (int4 candidates quantized as AWQ makes them) under B",
              "bits per weight including scales (qopt --quantize=mixed --avg-bits B; stories260K cannot reach 4.5: its",
              "all-int4 average is 4.53). The choice adds up single-group KLs measured on 8 windows of 128 tokens: on",
              "these models measuring on 32 windows instead, or int4 rounded to nearest (`--mixed-int4=rtn`), moves a",
              "mixed perplexity by up to 1%. mixed-B-gptq: the same with GPTQ instead of AWQ (`--gptq`).",
              "awqB-gptq: AWQ's scaling and clipping, then GPTQ's rounding of the scaled weights (`--quantize=awqB",
-             "--gptq`). The calibration sample moves the calibrated int4 rows by up to ~1% on these models: stories15M",
-             "int4 g32 with `--calib-seed` 0 / 1 / 2: gptq4 7.902 / 7.980 / 7.945, awq4 7.954 / 7.914 / 7.941, awq4-gptq",
-             "7.879 / 7.813 / 7.861; fp8-dynamic-gptq 7.6268 / 7.6309 / 7.6477, fp8-dynamic-gptq-act 7.6028 / 7.6166 /",
-             "7.6187.",
+             "--gptq`). The calibration sample moves the calibrated int4 rows by up to ~1% on these models:",
+             "stories15M int4 g32 with `--calib-seed` 0 / 1 / 2: gptq4 7.902 / 7.980 / 7.945, awq4 7.954 / 7.914 /",
+             "7.941, awq4-gptq 7.879 / 7.813 / 7.861; fp8-dynamic-gptq 7.6268 / 7.6309 / 7.6477,",
+             "fp8-dynamic-gptq-act 7.6028 / 7.6166 / 7.6187.",
              "kv-f16, kv-fp8: float weights (the model exported with its KV cache) with the cache stored in float16, or",
              "FP8 E4M3 (kv-fp8-e5m2: E5M2) with one scale per kv head from the calibrated max |v| for values, and",
              "for keys stored centered (each channel's calibrated mean subtracted, which softmax cancels) the",
@@ -182,11 +183,10 @@ def write_md(results, path):
         for bits in (4, 3):
             for group in (32, 64, 0):
                 rtn = ppl[(f"rtn{bits}", group)]
+                awq, gptq = ppl[(f"awq{bits}", group)], ppl[(f"gptq{bits}", group)]
                 both = ppl.get((f"awq{bits}-gptq", group))
-                checks.append(f"{bits}-bit {'g' + str(group) if group else 'per-channel'}: awq < rtn {ppl[(f'awq{bits}', group)] < rtn}, "
-                              f"gptq < rtn {ppl[(f'gptq{bits}', group)] < rtn}"
-                              + (f", awq+gptq < both {both < min(ppl[(f'awq{bits}', group)], ppl[(f'gptq{bits}', group)])}"
-                                 if both else ""))
+                checks.append(f"{bits}-bit {'g' + str(group) if group else 'per-channel'}: awq < rtn {awq < rtn}, "
+                              f"gptq < rtn {gptq < rtn}" + (f", awq+gptq < both {both < min(awq, gptq)}" if both else ""))
         def within(scheme, limit):
             group = None if scheme.startswith("kv-") else 0
             return (scheme, group) in ppl and ppl[(scheme, group)] / base["perplexity"] - 1 < limit
