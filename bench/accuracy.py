@@ -186,7 +186,8 @@ def write_md(results, path):
                 awq, gptq = ppl[(f"awq{bits}", group)], ppl[(f"gptq{bits}", group)]
                 both = ppl.get((f"awq{bits}-gptq", group))
                 checks.append(f"{bits}-bit {'g' + str(group) if group else 'per-channel'}: awq < rtn {awq < rtn}, "
-                              f"gptq < rtn {gptq < rtn}" + (f", awq+gptq < both {both < min(awq, gptq)}" if both else ""))
+                              f"gptq < rtn {gptq < rtn}"
+                              + (f", awq+gptq < both {both < min(awq, gptq)}" if both else ""))
         def within(scheme, limit):
             group = None if scheme.startswith("kv-") else 0
             return (scheme, group) in ppl and ppl[(scheme, group)] / base["perplexity"] - 1 < limit
