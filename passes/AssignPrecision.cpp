@@ -15,7 +15,8 @@
 //     minimize sum_g KL_g(c_g)  subject to  sum_g bits(c_g) * weights_g <= avg_bits * sum_g weights_g
 // by dynamic programming over the budget in 1/20000 steps (then the exact bits of the best totals decide, so the
 // budget always holds), treating the groups' effects as additive. bits(c) counts the scales and zero points:
-// int4 4 + 40 / group (f32 scale and u8 zero point per group; symmetric: 4 + 32 / group), int8 8 + 32 / K,
+// int4 4 + 24 / group (a float16 scale and a u8 zero point per group; symmetric: 4 + 16 / group; 4 + 40 / group
+// where the measured quantization left float16's range and keeps float32 scales, QuantFormat.h), int8 8 + 32 / K,
 // float 16.
 //
 // Each layer gets `qopt.precision = {choice, group, budget, candidates = [{format, group, bits, kl}, ...]}`; float
@@ -139,7 +140,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
           sizes.push_back(eff);
       }
       for (int64_t gs : sizes)
-        g.candidates.push_back({"int4", gs, 4.0 + (symmetric ? 32.0 : 40.0) / static_cast<double>(gs)});
+        g.candidates.push_back({"int4", gs, 4.0 + (symmetric ? 16.0 : 24.0) / static_cast<double>(gs)});
       g.candidates.push_back({"int8", g.K, 8.0 + 32.0 / static_cast<double>(g.K)});
       g.candidates.push_back({"f16", 0, 16.0});
       total += g.weights;
@@ -252,7 +253,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
   // the producer is what makes this the model's function); int8 rounded to nearest. int4-method=gptq (qopt-gptq):
   // int4 and int8 by GPTQ with the Hessian of the calibrated rows, X^T X / rows (`hessian`, computed once per group;
   // qopt-gptq's own Hessians see every calibration token, these the kept rows). int4-method=rtn: round to nearest.
-  LogicalResult candidateWeights(Value x, Group &g, const Candidate &cand, ArrayRef<const float *> originals,
+  LogicalResult candidateWeights(Value x, Group &g, Candidate &cand, ArrayRef<const float *> originals,
                                  std::vector<std::vector<float>> &buffers, std::vector<float> &hessian) {
     const int bits = cand.format == "int4" ? 4 : 8;
     const bool awq = bits == 4 && int4Method == "awq", gptq = int4Method == "gptq";
@@ -305,6 +306,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
         if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8 || symmetric, q, err))
           return fail(g.layers[i], err);
       }
+      if (bits == 4 && !q.halfScales) // scales outside float16's range: the layer keeps float32 ones
+        cand.bits = 4.0 + (symmetric ? 32.0 : 40.0) / static_cast<double>(cand.group);
       float *out = buffers[i].data();
       num::quant::dequantize(q, out);
       if (awq)

@@ -15,6 +15,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Numerics/Tensor.h"
 #include "qopt/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -74,14 +75,30 @@ std::vector<uint8_t> bytesOf(kern::WeightOp w, num::Tensor &t) {
   return storage;
 }
 
-// Stacks 2-D weights: along columns (float [K, N_i]) or rows (packed [N_i, ..], scales, zeros).
+// Stacks 2-D weights: along columns (float [K, N_i]) or rows (packed [N_i, ..], scales, zeros). Scales of float16
+// and float32 (a layer whose scales left float16's range, QuantFormat.h) stack as float32, exactly.
 kern::WeightOp stack(OpBuilder &b, Location loc, SmallVector<kern::WeightOp> ws, bool columns) {
   SmallVector<num::Tensor> ts(ws.size());
   SmallVector<std::vector<uint8_t>> data;
   std::string name;
   int64_t rows = 0, cols = 0;
+  Type elem = cast<RankedTensorType>(ws[0].getType()).getElementType();
+  for (kern::WeightOp w : ws)
+    if (cast<RankedTensorType>(w.getType()).getElementType() != elem)
+      elem = b.getF32Type(); // float16 and float32 scales: the only mix fusionKey lets through
   for (auto [i, w] : llvm::enumerate(ws)) {
     data.push_back(bytesOf(w, ts[i]));
+    if (elem.isF32() && ts[i].dtype == num::DType::F16) {
+      std::vector<uint8_t> wide(data.back().size() * 2);
+      for (size_t e = 0; e < data.back().size() / 2; ++e) {
+        uint16_t h;
+        std::memcpy(&h, data.back().data() + 2 * e, 2);
+        const float f = num::halfToFloat(h);
+        std::memcpy(wide.data() + 4 * e, &f, 4);
+      }
+      data.back() = std::move(wide);
+      ts[i].dtype = num::DType::F32;
+    }
     name += (i ? "+" : "") + (w.getName() ? w.getName()->str() : std::string("weight"));
     rows = columns ? ts[i].shape[0] : rows + ts[i].shape[0];
     cols = columns ? cols + ts[i].shape[1] : ts[i].shape[1];
@@ -102,7 +119,7 @@ kern::WeightOp stack(OpBuilder &b, Location loc, SmallVector<kern::WeightOp> ws,
       pos += d.size();
     }
   }
-  auto type = RankedTensorType::get({rows, cols}, cast<RankedTensorType>(ws[0].getType()).getElementType());
+  auto type = RankedTensorType::get({rows, cols}, elem);
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(b.getContext());
   AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
       ArrayRef<char>(reinterpret_cast<const char *>(out.data()), out.size()), 8);

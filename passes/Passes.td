@@ -435,8 +435,9 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     Mixed precision. The linear layers are grouped by the input they read (q/k/v, gate/up: one launch, one
     format). Each group's candidates are int4 with 32, 64 and `group-size` inputs per scale group (per channel
     where a size does not divide K; quantized later by AWQ), int8 (per output channel) and f16 (kept in float; 16
-    bits, what a GPU target stores), costing 4 + 40 / group, 8 + 32 / K and 16 bits per weight (scales and zero
-    points included).
+    bits, what a GPU target stores), costing 4 + 24 / group (float16 scales, u8 zero points; 4 + 40 / group
+    where a layer's scales leave float16's range), 8 + 32 / K and 16 bits per weight (scales and zero points
+    included).
 
     Sensitivity is measured through the runtime: the float model runs on `windows` windows of `seq-len` tokens
     from `calib` and its next-token log-probabilities are kept; then for each group and each quantized candidate
@@ -460,7 +461,7 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
 
     After (avg-bits=6):
     ```mlir
-    %y = nn.matmul(%x, %w) {qopt.precision = {budget = 6.0 : f32, candidates = [{bits = 5.25 : f32,
+    %y = nn.matmul(%x, %w) {qopt.precision = {budget = 6.0 : f32, candidates = [{bits = 4.75 : f32,
         format = "int4", group = 32 : i64, kl = 0.012 : f32}, ..., {bits = 8.125 : f32, format = "int8",
         group = 256 : i64, kl = 1.0e-4 : f32}, ... ], choice = "int8", group = 256 : i64}} ...
     ```

@@ -3,6 +3,7 @@
 
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/Gemm.h"
+#include "qopt/Numerics/Tensor.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinDialect.h"
@@ -103,10 +104,17 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
   Value qw = nn::ConstantOp::create(
       b, loc, blobAttr(ctx, key + ".q", RankedTensorType::get({N, packedK}, welem), q.data.data(), q.data.size()),
       b.getStringAttr(key + ".q"));
-  Value qs = nn::ConstantOp::create(b, loc,
-                                    blobAttr(ctx, key + ".scales", RankedTensorType::get({P, G}, b.getF32Type()),
-                                             q.scales.data(), q.scales.size() * sizeof(float)),
-                                    b.getStringAttr(key + ".scales"));
+  // Scales as float16 where the format rounded them all to float16 values (QuantFormat.h), else float32.
+  std::vector<uint16_t> halves;
+  if (q.halfScales)
+    for (float s : q.scales)
+      halves.push_back(num::floatToHalf(s));
+  auto st = RankedTensorType::get({P, G}, q.halfScales ? Type(b.getF16Type()) : Type(b.getF32Type()));
+  Value qs = nn::ConstantOp::create(
+      b, loc,
+      q.halfScales ? blobAttr(ctx, key + ".scales", st, halves.data(), halves.size() * sizeof(uint16_t))
+                   : blobAttr(ctx, key + ".scales", st, q.scales.data(), q.scales.size() * sizeof(float)),
+      b.getStringAttr(key + ".scales"));
   Value qz = q.zeros.empty() ? Value(nn::NoneOp::create(b, loc))
                              : Value(nn::ConstantOp::create(b, loc,
                                                             blobAttr(ctx, key + ".zeros",

@@ -93,6 +93,7 @@ std::vector<LayerReport> collectLayerReports(ModuleOp module) {
       if (int64_t act = lin.getActFp8() ? lin.getActFp8() : lin.getActInt8()) // W8A8: the activations' scales too
         r.format += act == 1 ? " x-static" : " x-dynamic";
       r.symmetric = lin.getSymmetric() != 0 || r.bits == 8;
+      r.scales = st.getElementType().isF16() ? "f16" : "f32";
       r.floatBytes = static_cast<uint64_t>(r.inputs * r.outputs) * 4;
       r.bytes = tensorBytes(lin.getWeight().getType()) + tensorBytes(lin.getScales().getType()) +
                 tensorBytes(lin.getZeros().getType());
@@ -168,6 +169,7 @@ void writeQuantReportJson(const QuantReport &report, llvm::raw_ostream &os) {
             j.attribute("granularity", l.granularity);
             j.attribute("group_size", l.groupSize);
             j.attribute("symmetric", l.symmetric);
+            j.attribute("scales", l.scales);
           }
           j.attribute("float_bytes", static_cast<int64_t>(l.floatBytes));
           j.attribute("bytes", static_cast<int64_t>(l.bytes));

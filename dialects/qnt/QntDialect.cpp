@@ -42,10 +42,12 @@ LogicalResult LinearOp::verify() {
     return emitOpError() << "expects a packed weight of type " << RankedTensorType::get({N, packedK}, wElem)
                          << ", got " << w;
   const bool perTensor = g == K && s.getShape() == ArrayRef<int64_t>{1, 1};
-  if (!s.getElementType().isF32() || (!perTensor && (s.getDimSize(0) != N || s.getDimSize(1) != K / g)))
+  // Nibble formats' scales may be float16 (values that are float16: QuantFormat.h); 8-bit ones are float32.
+  if (!(s.getElementType().isF32() || (nib && s.getElementType().isF16())) ||
+      (!perTensor && (s.getDimSize(0) != N || s.getDimSize(1) != K / g)))
     return emitOpError() << "expects scales of type "
                          << RankedTensorType::get({N, K / g}, Float32Type::get(getContext()))
-                         << (g == K ? " (or 1x1 per tensor)" : "") << ", got " << s;
+                         << (nib ? " or f16" : "") << (g == K ? " (or 1x1 per tensor)" : "") << ", got " << s;
   bool needZeros = nib && !getSymmetric();
   auto z = dyn_cast<RankedTensorType>(getZeros().getType());
   if (needZeros != static_cast<bool>(z) || (z && z != RankedTensorType::get(s.getShape(), w.getElementType())))

@@ -28,6 +28,7 @@ struct LayerReport {
   int64_t bits = 32, groupSize = 0;
   std::string granularity;  // "group", "channel" or "tensor"; empty for float layers
   bool symmetric = false;
+  std::string scales;       // the scales' element type: "f16" (int3/int4 in float16's range) or "f32"
   uint64_t floatBytes = 0, bytes = 0; // the f32 weight's size, and what the layer stores now (incl. scales, zeros)
   std::optional<double> weightError, outputError;
   std::string floatReason;  // why a float layer stays float (qopt-select-layers), if it was decided

@@ -537,12 +537,13 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // The kernels' trailing arguments: the norm's epsilon, then (8-bit activations) the static scale.
   const std::string tail = !act8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
   if (x.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 || group <= 0 || K % group != 0 ||
-      !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent && sc->dtype == DType::F32 &&
-                 sc->shape.size() == 2))) {
+      !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent &&
+                 (sc->dtype == DType::F32 || (bits != 8 && sc->dtype == DType::F16)) && sc->shape.size() == 2))) {
     why = "an unsupported quantized layout";
     return false;
   }
   const bool zeros = given(3);
+  const int hs = !half && sc->dtype == DType::F16 ? 1 : 0; // float16 scales (QScales<1>)
   const bool perTensor = !half && K / group == 1 && sc->shape == std::vector<int64_t>{1, 1};
   std::vector<int64_t> splits;
   if (!split || !l.attrs->getInts("splits", splits))
@@ -648,7 +649,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
                trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
-                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}}) +
+                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}, {hs, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + tail + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
@@ -673,7 +674,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     if (sg.warps) {
       s.body = splitsLiteral(splits) + " qGemvStaged<" + operands +
                trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {sg.tiles, 2}, {sg.slices, 1},
-                             {sg.stages, 2}}) +
+                             {sg.stages, 2}, {hs, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * sg.warps);
       s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
@@ -712,7 +713,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       warps = tune.warps;
     warps = std::min(warps, maxWarps); // the rule's warps under tuned tiles: within the reduction's shared memory
     s.body = splitsLiteral(splits) + " qGemvMma<" + operands +
-             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}}) + ">(p, splits, " +
+             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}, {hs, 0}}) + ">(p, splits, " +
              std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
@@ -731,7 +732,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {act8, 0}, {act, -1}}) + ">(p, splits, " +
+           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {act8, 0}, {act, -1}, {hs, 0}}) + ">(p, splits, " +
            std::to_string(group) + "LL" + tail + ");";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);

@@ -3,10 +3,12 @@
 // The packer side of QuantFormat.h. Scales are chosen per group from the group's range: asymmetric int4 maps
 // [min(min, 0), max(max, 0)] onto [0, 15] (the grid always holds 0 exactly: the zero point is a code, so a range
 // away from 0 could not be represented); symmetric formats map [-absmax, absmax] onto [-7, 7] (int4) or
-// [-127, 127] (int8). A group of zeros gets scale 1; a group of one repeated value is exact.
+// [-127, 127] (int8). A group of zeros gets scale 1; a group of one repeated value is exact. int3/int4 scales are
+// rounded to float16 before the codes are chosen (QuantFormat.h).
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Numerics/Tensor.h"
 #include "qopt/Numerics/ThreadPool.h"
 
 #include <algorithm>
@@ -27,6 +29,8 @@ GroupParams groupParams(const float *v, int64_t count, int64_t stride, int bits,
     const bool nib = isNibbleFormat(bits);
     int qmax = nib ? (1 << (bits - 1)) - 1 : kInt8Max;
     p.scale = amax > 0 ? amax / static_cast<float>(qmax) : 1.0f;
+    if (nib)
+      p.scale = roundScaleToHalf(p.scale);
     p.zero = symmetricZero(bits);
     p.lo = nib ? 0 : -kInt8Max;
     p.hi = nib ? (1 << bits) - 1 : kInt8Max;
@@ -35,12 +39,16 @@ GroupParams groupParams(const float *v, int64_t count, int64_t stride, int bits,
     mn = std::min(mn, 0.0f);
     mx = std::max(mx, 0.0f);
     p.scale = mx > mn ? (mx - mn) / static_cast<float>(levels) : 1.0f;
+    if (isNibbleFormat(bits))
+      p.scale = roundScaleToHalf(p.scale);
     p.zero = static_cast<int>(std::clamp(roundEven(-mn / p.scale), 0.0f, static_cast<float>(levels)));
     p.lo = 0;
     p.hi = levels;
   }
   return p;
 }
+
+float roundScaleToHalf(float scale) { return isHalfScale(scale) ? halfToFloat(floatToHalf(scale)) : scale; }
 
 int quantizeCode(float v, const GroupParams &p) {
   return std::clamp(static_cast<int>(roundEven(v / p.scale)) + p.zero, p.lo, p.hi);
@@ -63,8 +71,10 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
   out.scales.resize(static_cast<size_t>(P));
   if (isNibbleFormat(bits) && !symmetric)
     out.zeros.resize(static_cast<size_t>(P));
+  out.halfScales = isNibbleFormat(bits);
   for (int64_t i = 0; i < P; ++i) {
     out.scales[i] = params[i].scale;
+    out.halfScales = out.halfScales && isHalfScale(params[i].scale);
     if (!out.zeros.empty())
       out.zeros[i] = static_cast<uint8_t>(params[i].zero);
   }

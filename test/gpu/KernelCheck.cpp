@@ -102,6 +102,19 @@ Operand positiveF32(num::Shape s) {
           false};
 }
 Operand absent() { return {DType::F32, {}, nullptr, true}; }
+// An int3/int4 product with float16 scales (QuantFormat.h: the quantizers' layout where every scale is a float16
+// value), the same range as positiveF32's.
+Case withHalfScales(Case c) {
+  c.name += " f16 scales";
+  c.inputs[2] = {DType::F16, c.inputs[2].shape,
+                 [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+                   std::uniform_real_distribution<float> d(0.01f, 0.1f);
+                   for (size_t i = 0; i < b.size() / 2; ++i)
+                     reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng));
+                 },
+                 false};
+  return c;
+}
 // A product of int4 codes with asymmetric groups of `group` (zero points), x [M, K] and N weight rows (a gated
 // product's gate and up rows stacked), the operands after those appended by the caller.
 Case int4Product(std::string name, std::string family, int64_t M, int64_t K, int64_t N, int64_t group) {
@@ -189,6 +202,8 @@ std::vector<Case> cases() {
       if (q.zeros)
         c.inputs.push_back(bytes(DType::U8, {rows, cols}, 0, maxCode));
       add(c);
+      if (q.bits != 8)
+        add(withHalfScales(c));
     }
     // FP8 weight codes per output channel (--quantize=fp8w), both formats: qGemvHalf at one row (and qGemvRow, the
     // gated products' kernel, tuned with half=-1), qGemvMma above.
@@ -904,6 +919,8 @@ std::vector<Case> cases() {
       if (q.zeros)
         c.inputs.push_back(bytes(DType::U8, {q.N, q.K / q.group}, 0, 15));
       add(c);
+      if (q.bits != 8)
+        add(withHalfScales(c));
     }
     Case h{"matmul_q f16 M=" + std::to_string(M) + " K=2056 N=40", "matmul_q"};
     h.attrs.setInt("bits", 16);
@@ -930,6 +947,7 @@ std::vector<Case> cases() {
   big.inputs = {f32({33, 1100}), bytes(DType::U8, {40000, 550}, 0, 255), positiveF32({40000, 11}),
                 bytes(DType::U8, {40000, 11}, 0, 15)};
   add(big);
+  add(withHalfScales(big));
   // W8A8 FP8 at prompt sizes, split into three results (the weights' scales and the results' columns offset per
   // result in cuBLASLt), and a decode step's gated product with its norm (qGemvRow rounding x after the norm).
   for (int64_t act : {1, 2}) {

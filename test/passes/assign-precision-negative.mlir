@@ -5,8 +5,9 @@
 // BUDGET: qopt-assign-precision: avg-bits must be positive (e.g. 4.5)
 // CALIB: qopt-assign-precision: sensitivities need calibration data (pass --calib FILE)
 // WINDOWS: qopt-assign-precision: windows must be > 0 and seq-len >= 2
-// The cheapest candidate of a [16, 64] layer is int4 with groups of 16: 4 + 40 / 16 = 6.5 bits per weight.
-// LOW: qopt-assign-precision: avg-bits 4.000000 is below the smallest average these layers can take (all int4: 6.500000)
+// The cheapest candidate of a [16, 64] layer is int4 with groups of 16: 4 + 24 / 16 = 5.5 bits per weight (a
+// float16 scale and a u8 zero point per group).
+// LOW: qopt-assign-precision: avg-bits 4.000000 is below the smallest average these layers can take (all int4: 5.500000)
 func.func @m(%x: tensor<?x16xf32>) -> tensor<?x64xf32> {
   %w = nn.constant dense<0.25> : tensor<16x64xf32> {name = "q.weight"}
   %y = nn.matmul(%x, %w) : (tensor<?x16xf32>, tensor<16x64xf32>) -> tensor<?x64xf32>

@@ -13,7 +13,7 @@
 // CHECK: nn.matmul
 // TENSOR: qnt.linear{{.*}}{bits = 8 : i64, group_size = 64 : i64, qopt.quant = {method = "rtn"{{.*}}tensor<1x1xf32>
 // Symmetric int4: no zero points (the fourth operand is none).
-// SYM: qnt.linear({{.*}}) {bits = 4 : i64, group_size = 32 : i64, {{.*}}symmetric = 1 : i64} : (tensor<?x64xf32>, tensor<32x32xui8>, tensor<32x2xf32>, none)
+// SYM: qnt.linear({{.*}}) {bits = 4 : i64, group_size = 32 : i64, {{.*}}symmetric = 1 : i64} : (tensor<?x64xf32>, tensor<32x32xui8>, tensor<32x2xf16>, none)
 // SYMERR: qopt-quantize-pipeline: --symmetric applies to rtn4, awq4, gptq4 and mixed
 // ORDERERR: qopt-quantize-pipeline: --act-order orders GPTQ's rounding: with gptq4, gptq3 or --gptq
 // NOCALIB: qopt-quantize-pipeline: --quantize=awq4 needs calibration data: pass --calib FILE

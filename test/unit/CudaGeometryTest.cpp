@@ -110,6 +110,49 @@ TEST(CudaGeometry, LlamaDecodeProductsTakeTheMeasuredLayouts) {
   EXPECT_NE(k.source.find("qGemvRow<4, 1, 4, true, false>(p, splits, 32LL)"), std::string::npos) << k.source;
 }
 
+// int3/int4 scales stored as float16 (the quantizers' layout: QuantFormat.h) select each product template's
+// QScales<1> (its last argument, HS) and nothing else; 8-bit weights with float16 scales are not a layout.
+TEST(CudaGeometry, HalfScalesSelectTheTemplatesHalfReads) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 32);
+  for (int64_t M : {1, 4, 16, 40}) {
+    SCOPED_TRACE("M=" + std::to_string(M));
+    cg::LaunchDesc d;
+    d.family = "matmul_q";
+    d.attrs = &attrs;
+    d.inputs = {{DType::F32, {M, 4096}}, {DType::U8, {6144, 2048}}, {DType::F32, {6144, 128}}, {DType::U8, {6144, 128}}};
+    d.results = {{DType::F32, {M, 6144}}};
+    cg::CudaKernel f32, f16;
+    std::string why;
+    ASSERT_TRUE(cg::instantiateCudaKernel(d, f32, why)) << why;
+    d.inputs[2].dtype = DType::F16;
+    ASSERT_TRUE(cg::instantiateCudaKernel(d, f16, why)) << why;
+    const size_t close = f32.source.find(">(p, splits");
+    ASSERT_NE(close, std::string::npos) << f32.source;
+    // The same call with HS = 1 appended after the arguments the float32 form spells out (defaults filled in).
+    const size_t open = f32.source.rfind('<', close);
+    const std::string name = f32.source.substr(f32.source.rfind(' ', open) + 1, open - f32.source.rfind(' ', open) - 1);
+    EXPECT_NE(f16.source.find(name + "<"), std::string::npos) << f16.source;
+    EXPECT_NE(f16.source.find(", 1>(p, splits"), std::string::npos) << f16.source;
+    EXPECT_EQ(f16.geometry.block, f32.geometry.block);
+    EXPECT_EQ(f16.geometry.colsPerBlock, f32.geometry.colsPerBlock);
+  }
+  qopt::num::Attrs int8;
+  int8.setInt("bits", 8);
+  int8.setInt("group_size", 4096);
+  int8.setInt("symmetric", 1);
+  cg::LaunchDesc d;
+  d.family = "matmul_q";
+  d.attrs = &int8;
+  d.inputs = {{DType::F32, {1, 4096}}, {DType::I8, {512, 4096}}, {DType::F16, {512, 1}}};
+  d.results = {{DType::F32, {1, 512}}};
+  cg::CudaKernel k;
+  std::string why;
+  EXPECT_FALSE(cg::instantiateCudaKernel(d, k, why));
+  EXPECT_EQ(why, "an unsupported quantized layout");
+}
+
 // A few rows of x on qGemvMma (up to 8 rows, smaller matrices, or by tuning): warps take 4 tiles of 16 weight rows
 // where that leaves about a block per SM (Llama's 4096 x 14336 matrices), else 2 (14336 x 4096), each warp about 8
 // chunks of K, up to 16 warps; a block of 16 warps caps its registers (launch bounds) so that it launches; small

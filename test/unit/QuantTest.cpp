@@ -45,7 +45,8 @@ TEST(Quant, Int4AsymGroupRoundTripWithinHalfStep) {
 }
 
 // Groups whose values all lie on one side of 0, or are one repeated value: the asymmetric grid spans
-// [min(min, 0), max(max, 0)], so every value is within half a step (a repeated value exactly).
+// [min(min, 0), max(max, 0)], so every value is within half a step (a repeated value v = code * scale up to the
+// scale's float16 rounding, |error| <= 2^-11 |v|).
 TEST(Quant, Int4AsymGroupsAwayFromZero) {
   const int64_t K = 32, N = 3, G = 16;
   std::vector<float> w(static_cast<size_t>(K * N));
@@ -61,8 +62,9 @@ TEST(Quant, Int4AsymGroupsAwayFromZero) {
   quant::dequantize(q, back.data());
   for (int64_t k = 0; k < K; ++k) {
     EXPECT_LE(std::fabs(back[k * N] - w[k * N]), 0.5f * q.scales[k / G] + 1e-7f) << k;
-    EXPECT_FLOAT_EQ(back[k * N + 1], -0.7f) << k;
-    EXPECT_FLOAT_EQ(back[k * N + 2], 0.25f) << k;
+    EXPECT_NEAR(back[k * N + 1], -0.7f, 0.7f * 0x1p-11f) << k;
+    EXPECT_NEAR(back[k * N + 2], 0.25f, 0.25f * 0x1p-11f) << k;
+    EXPECT_NE(back[k * N + 1], -0.7f) << k; // -0.7 / 15 is not a float16 value: the rounding is visible
   }
 }
 
@@ -106,6 +108,60 @@ TEST(Quant, GptqWithDeadChannelsIsFinite) {
     EXPECT_TRUE(std::isfinite(v));
   for (float s : q.scales)
     EXPECT_TRUE(std::isfinite(s) && s > 0);
+}
+
+// int3/int4 scales are float16 values, the codes chosen against them: every quantizer's scales round-trip through
+// float16, and each code is the nearest to w / scale with that rounded scale (within half a step of it). A group
+// whose scale is below float16's normal range (2^-14) keeps its float32 scale, and the weight stores float32
+// scales (halfScales false); int8's per-channel scales are not rounded.
+TEST(Quant, NibbleScalesAreFloat16Values) {
+  const int64_t K = 64, N = 6, G = 16;
+  auto w = randomWeights(K, N, 5);
+  std::vector<float> h(static_cast<size_t>(K * K), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    h[k * K + k] = 1.0f + 0.01f * static_cast<float>(k);
+  auto isHalf = [](float v) { return halfToFloat(floatToHalf(v)) == v; };
+  for (int bits : {3, 4})
+    for (bool sym : {false, true})
+      for (int method = 0; method < 3; ++method) { // rtn, per tensor, gptq
+        quant::QuantizedWeight q;
+        std::string err;
+        const bool ok = method == 0   ? quant::quantizeRtn(w.data(), K, N, bits, G, sym, q, err)
+                        : method == 1 ? quant::quantizeRtnPerTensor(w.data(), K, N, bits, sym, q, err)
+                                      : quant::quantizeGptq(w.data(), h.data(), K, N, bits, G, sym, {}, q, err);
+        ASSERT_TRUE(ok) << err;
+        EXPECT_TRUE(q.halfScales) << bits << sym << method;
+        for (float sc : q.scales)
+          EXPECT_TRUE(isHalf(sc)) << sc;
+        if (method == 0) {
+          std::vector<float> back(w.size());
+          quant::dequantize(q, back.data());
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t n = 0; n < N; ++n)
+              EXPECT_LE(std::fabs(back[k * N + n] - w[k * N + n]), 0.5f * q.scales[n * (K / G) + k / G] * 1.0001f);
+        }
+      }
+  // Channel 2's second group: values near 1e-5, a scale of about 1e-6, below float16's normal range.
+  for (int64_t k = G; k < 2 * G; ++k)
+    w[k * N + 2] = 1e-5f * static_cast<float>(k % 5) - 2e-5f;
+  quant::QuantizedWeight q;
+  std::string err;
+  ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, 4, G, false, q, err)) << err;
+  EXPECT_FALSE(q.halfScales);
+  const float tiny = q.scales[2 * (K / G) + 1];
+  EXPECT_EQ(tiny, 4e-5f / 15.0f);
+  EXPECT_FALSE(isHalf(tiny));
+  for (size_t i = 0; i < q.scales.size(); ++i)
+    if (static_cast<int64_t>(i) != 2 * (K / G) + 1)
+      EXPECT_TRUE(isHalf(q.scales[i])) << i;
+  // int8 per channel: float32 scales as computed (max |w| / 127), not rounded.
+  w = randomWeights(K, N, 5);
+  ASSERT_TRUE(quant::quantizeRtn(w.data(), K, N, 8, K, true, q, err)) << err;
+  EXPECT_FALSE(q.halfScales);
+  int unrounded = 0;
+  for (float sc : q.scales)
+    unrounded += isHalf(sc) ? 0 : 1;
+  EXPECT_GT(unrounded, 0);
 }
 
 TEST(Quant, PackingOrderLowNibbleFirst) {
@@ -312,7 +368,16 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   Tensor tw{codes, {N, nib ? K / 2 : K}, q.data.data()};
   const Shape params = c.group < 0 ? Shape{1, 1} : Shape{N, K / group};
   ASSERT_EQ(q.scales.size(), static_cast<size_t>(params[0] * params[1]));
-  Tensor ts{DType::F32, params, q.scales.data()};
+  // The nibble formats' scales are float16 values, stored as float16 (QuantFormat.h): the kernel reads that
+  // layout; float32 storage of the same values must give the same products.
+  ASSERT_EQ(q.halfScales, nib);
+  std::vector<uint16_t> halves;
+  for (float v : q.scales) {
+    halves.push_back(floatToHalf(v));
+    if (nib)
+      ASSERT_EQ(halfToFloat(halves.back()), v);
+  }
+  Tensor ts{DType::F32, params, q.scales.data()}, tsHalf{DType::F16, params, halves.data()};
   Tensor tz{DType::U8, params, q.zeros.data()};
   Attrs attrs;
   attrs.setInt("bits", c.bits);
@@ -349,6 +414,19 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
         ref += static_cast<double>(xr[m * K + kk]) * wd[kk * N + n];
       EXPECT_NEAR(y[m * N + n], ref, 1e-4 + 1e-4 * std::fabs(ref)) << m << "," << n;
     }
+  if (nib) { // the same scales as float16: the same floats in, bit-identical products out
+    std::vector<float> yHalf(y.size());
+    args.inputs[2] = &tsHalf;
+    ty.data = yHalf.data();
+    ASSERT_TRUE(k->infer(args, err)) << err;
+    ty.data = yHalf.data();
+    ASSERT_TRUE(k->reference(args, err)) << err;
+    EXPECT_EQ(yHalf, y);
+  } else { // 8-bit weights keep float32 scales
+    args.inputs[2] = &tsHalf;
+    EXPECT_FALSE(k->infer(args, err));
+    EXPECT_NE(err.find("float16 for int3/int4"), std::string::npos) << err;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,

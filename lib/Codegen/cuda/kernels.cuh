@@ -82,6 +82,19 @@ __device__ __forceinline__ float qHalfToFloat(unsigned short h) {
   return f;
 }
 
+// A product's scales (operand 2) read as floats: float32, or float16 (HS 1) where an int3/int4 weight's scales are
+// all float16 values (QuantFormat.h).
+template <int HS> struct QScales {
+  const void *data;
+  __device__ __forceinline__ float operator[](i64 i) const {
+    return HS ? qHalfToFloat(static_cast<const unsigned short *>(data)[i]) : static_cast<const float *>(data)[i];
+  }
+  __device__ __forceinline__ QScales operator+(i64 i) const {
+    return {HS ? static_cast<const void *>(static_cast<const unsigned short *>(data) + i)
+               : static_cast<const void *>(static_cast<const float *>(data) + i)};
+  }
+};
+
 // FP8 codes (FP8 1: E4M3FN, 2: E5M2) in the high bytes of a float16 pair (low bytes zero) as the float16s of their
 // values without a conversion instruction (sm_80 has none): an E5M2 code is the top byte of its float16 as it is;
 // an E4M3 code's exponent and mantissa moved into a float16's give its value times 2^-8 (subnormals included). NaN
@@ -660,7 +673,7 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 // the warp's channel n reads gate row n and up row N / 2 + n, and the one result [M, N / 2] is act(gate) * up.
 // Geometry: rows of t0, cols N (GATED: N / 2), tiles ROWS x (blockDim.x / 32).
 template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int ACT = 0, int GATED = -1>
+          int NORM = 0, int RESID = 0, int ACT = 0, int GATED = -1, int HS = 0>
 __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
   static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
@@ -676,7 +689,8 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   qTile(C, warps, rowTile, colTile);
   const i64 m0 = rowTile * ROWS, n = colTile * warps + warp;
   // float16 weights have no scales: operand 2 is then the first result.
-  const float *x = qPtr<const float>(xt), *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
+  const float *x = qPtr<const float>(xt);
+  const QScales<HS> scales{BITS == 16 ? nullptr : p.t[2].data};
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   const int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
@@ -971,7 +985,7 @@ __device__ __forceinline__ void qGemvMmaStore(const QParams &p, const QSplits<NS
 // result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16 RT, warps chosen by the
 // compiler.
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1, int HS = 0>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
   constexpr int CHUNK = 4 * WK, U = RT >= 4 ? 1 : 4 / RT;   // k per chunk; chunks per batch (4 tiles' words)
@@ -992,7 +1006,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   const i64 row0 = rows.row0, tStride = rows.tStride, hStride = rows.hStride;
   const unsigned valid = rows.valid;
   const u8 *wbase = qPtr<const u8>(wt) + row0 * rowBytes;
-  const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
+  const QScales<HS> scales{BITS == 16 ? nullptr : p.t[2].data};
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
   const float *xrow[MT];
@@ -1167,7 +1181,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice), the rings (RT KB per
 // chunk and warp) and the rows' sums of squares (4 bytes each).
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0>
 __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, R = 8 * MT;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -1195,7 +1209,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   const i64 row0 = rows.row0, tStride = rows.tStride, hStride = rows.hStride;
   const unsigned valid = rows.valid;
   const u8 *wbase = qPtr<const u8>(wt) + row0 * rowBytes;
-  const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
+  const QScales<HS> scales{BITS == 16 ? nullptr : p.t[2].data};
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
   const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
@@ -1610,7 +1624,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 // split as the codes' values (exact in float16, no lo term) and the results multiplied by the scale.
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0>
+          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0, int HS = 0>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
   static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
@@ -1635,7 +1649,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     wrow[0] = qPtr<const u8>(wt) + nr[0] * rowBytes, wrow[1] = qPtr<const u8>(wt) + nr[1] * rowBytes;
   };
   select(firstTile);
-  const float *scales = BITS == 16 ? nullptr : qPtr<const float>(p.t[2]);
+  const QScales<HS> scales{BITS == 16 ? nullptr : p.t[2].data};
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
   const int chunks = static_cast<int>((K + CHUNK - 1) / CHUNK);
@@ -3007,8 +3021,8 @@ extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) 
 // float's bits, minus 2^23 + zero: exact), and pairs rounded to float16 in one instruction; the result is the
 // reference's, float(code - zero) * scale rounded to nearest even (a value beyond float16's range, which weights do
 // not reach, takes qFloatToHalf's saturation).
-template <int BITS, bool ZEROS>
-__device__ void qDequantHalf(const u8 *codes, const float *scales, const u8 *zeros, unsigned short *out, i64 n,
+template <int BITS, bool ZEROS, int HS>
+__device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zeros, unsigned short *out, i64 n,
                              i64 K, i64 rowBytes, i64 group, int perTensor) {
   const int per = static_cast<int>((K + 7) / 8);
   const i64 t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x, total = n * per;
@@ -3024,7 +3038,7 @@ __device__ void qDequantHalf(const u8 *codes, const float *scales, const u8 *zer
   }
   const int groups = static_cast<int>(K / group);
   const u8 *row = codes + r * rowBytes;
-  const float *sc = scales + (perTensor ? 0 : r * groups);
+  const QScales<HS> sc = QScales<HS>{scales} + (perTensor ? 0 : r * groups);
   const u8 *zp = ZEROS ? zeros + (perTensor ? 0 : r * groups) : nullptr;
   constexpr int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
   if (K % 8 == 0 && group % 8 == 0) {
@@ -3102,14 +3116,19 @@ extern "C" __global__ void qopt_dequant_half_fp8(const u8 *codes, const float *s
     out[r * K + k] = qFloatToHalf(value(row[k]) * sc[perTensor ? 0 : k / group]);
 }
 
-#define QOPT_DEQUANT_HALF(NAME, BITS, ZEROS)                                                                        \
-  extern "C" __global__ void NAME(const u8 *codes, const float *scales, const u8 *zeros, unsigned short *out, i64 n, \
+// Named by bits, z: zero points, h: float16 scales (int3/int4 only).
+#define QOPT_DEQUANT_HALF(NAME, BITS, ZEROS, HS)                                                                    \
+  extern "C" __global__ void NAME(const u8 *codes, const void *scales, const u8 *zeros, unsigned short *out, i64 n,  \
                                   i64 K, i64 rowBytes, i64 group, int perTensor) {                                  \
-    qDequantHalf<BITS, ZEROS>(codes, scales, zeros, out, n, K, rowBytes, group, perTensor);                         \
+    qDequantHalf<BITS, ZEROS, HS>(codes, scales, zeros, out, n, K, rowBytes, group, perTensor);                     \
   }
-QOPT_DEQUANT_HALF(qopt_dequant_half_b3, 3, false)
-QOPT_DEQUANT_HALF(qopt_dequant_half_b3z, 3, true)
-QOPT_DEQUANT_HALF(qopt_dequant_half_b4, 4, false)
-QOPT_DEQUANT_HALF(qopt_dequant_half_b4z, 4, true)
-QOPT_DEQUANT_HALF(qopt_dequant_half_b8, 8, false)
-QOPT_DEQUANT_HALF(qopt_dequant_half_b8z, 8, true)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b3, 3, false, 0)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b3z, 3, true, 0)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b4, 4, false, 0)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b4z, 4, true, 0)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b8, 8, false, 0)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b8z, 8, true, 0)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b3h, 3, false, 1)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b3zh, 3, true, 1)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b4h, 4, false, 1)
+QOPT_DEQUANT_HALF(qopt_dequant_half_b4zh, 4, true, 1)

@@ -60,8 +60,11 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
     return false;
   }
   const Tensor &s = *a.in(2);
-  if (x.rank() < 1 || x.dtype != DType::F32 || s.dtype != DType::F32 || w.rank() != 2 || s.rank() != 2) {
-    err = "matmul_q: expects float32 x of rank >= 1 and scales, 2-D packed weights and scales";
+  const bool nib = quant::isNibbleFormat(q.bits);
+  if (x.rank() < 1 || x.dtype != DType::F32 || !(s.dtype == DType::F32 || (nib && s.dtype == DType::F16)) ||
+      w.rank() != 2 || s.rank() != 2) {
+    err = "matmul_q: expects float32 x of rank >= 1, 2-D packed weights and 2-D float32 scales (float16 for "
+          "int3/int4)";
     return false;
   }
   q.N = w.shape[0];
@@ -70,7 +73,6 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
     return false;
   }
   q.groups = q.K / q.group;
-  const bool nib = quant::isNibbleFormat(q.bits);
   int64_t packedK = nib ? q.K / 2 + q.K % 2 : q.K; // (K + 1) / 2 without overflowing
   q.codes = w.dtype;
   const bool fp8 = q.bits == 8 && (w.dtype == DType::F8E4M3FN || w.dtype == DType::F8E5M2);
@@ -191,7 +193,10 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       continue;
     }
     const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
-    const float *scale = s->as<float>() + params;
+    // float32 scales, or a nibble format's float16 ones (QuantFormat.h)
+    const float *scale = s->dtype == DType::F32 ? s->as<float>() + params : nullptr;
+    const uint16_t *halfScale = scale ? nullptr : s->as<uint16_t>() + params;
+    auto scaleOf = [&](int64_t g) { return scale ? scale[g] : halfToFloat(halfScale[g]); };
     if (q.bits == 8 && q.codes != DType::I8) { // FP8 codes: a table of the format's 256 values
       static const auto table = [] {
         std::array<std::array<float, 256>, 2> t{};
@@ -204,14 +209,14 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       const std::array<float, 256> &values = table[q.codes == DType::F8E4M3FN ? 0 : 1];
       const uint8_t *row = w.as<uint8_t>() + n * q.K;
       for (int64_t g = 0; g < q.groups; ++g) {
-        const float sc = scale[g];
+        const float sc = scaleOf(g);
         for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
           out[k] = values[row[k]] * sc;
       }
     } else if (q.bits == 8) {
       const int8_t *row = w.as<int8_t>() + n * q.K;
       for (int64_t g = 0; g < q.groups; ++g) {
-        const float sc = scale[g];
+        const float sc = scaleOf(g);
         for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
           out[k] = static_cast<float>(row[k]) * sc;
       }
@@ -219,7 +224,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       const uint8_t *row = w.as<uint8_t>() + n * w.shape[1];
       const uint8_t *zero = z ? z->as<uint8_t>() + params : nullptr;
       for (int64_t g = 0; g < q.groups; ++g) {
-        const float sc = scale[g];
+        const float sc = scaleOf(g);
         const int zp = zero ? zero[g] : quant::symmetricZero(q.bits);
         int64_t k = g * q.group;
         const int64_t e = k + q.group;

@@ -65,6 +65,7 @@ struct Bound {
 struct Helpers {
   CUfunction toHalf = nullptr;
   CUfunction dequant[3][2] = {}; // [3, 4, 8 bits][zero points]
+  CUfunction dequantHalfScales[2][2] = {}; // [3, 4 bits][zero points], float16 scales (absent: older modules)
   CUfunction fp8Quantize = nullptr; // W8A8 FP8's activations (null in a model.bin older than it)
   CUfunction dequantFp8 = nullptr;  // FP8 codes to float16 (fp8w; likewise)
   CUfunction int8Quantize = nullptr, int8Scale = nullptr; // W8A8 int8's activations and epilogue (likewise)
@@ -397,6 +398,12 @@ private:
       for (int b = 0; b < 3; ++b)
         for (int z = 0; z < 2; ++z)
           all = all && d.cuModuleGetFunction(&helpers.dequant[b][z], module, names[b][z]) == CUDA_SUCCESS;
+      static const char *halfScaleNames[2][2] = {{"qopt_dequant_half_b3h", "qopt_dequant_half_b3zh"},
+                                                 {"qopt_dequant_half_b4h", "qopt_dequant_half_b4zh"}};
+      for (int b = 0; b < 2; ++b)
+        for (int z = 0; z < 2; ++z)
+          if (d.cuModuleGetFunction(&helpers.dequantHalfScales[b][z], module, halfScaleNames[b][z]) != CUDA_SUCCESS)
+            helpers.dequantHalfScales[b][z] = nullptr;
       if (d.cuModuleGetFunction(&helpers.fp8Quantize, module, "qopt_fp8_quantize_rows") != CUDA_SUCCESS)
         helpers.fp8Quantize = nullptr;
       if (d.cuModuleGetFunction(&helpers.dequantFp8, module, "qopt_dequant_half_fp8") != CUDA_SUCCESS)
@@ -469,7 +476,7 @@ private:
       return false;
     }
     // FP8 codes: W8A8 (act_fp8) on the FP8 tensor cores; under float activations (fp8w) dequantized to float16
-    // like integer codes (a module without that helper keeps them in the generated kernel).
+    // like integer codes (a module without that helper keeps them in the generated kernel, as below).
     const int fp8 = !w || bits != 8 ? 0 : w->dtype == num::DType::F8E4M3FN ? 1 : w->dtype == num::DType::F8E5M2 ? 2 : 0;
     if (fp8 && attrs.getInt("act_fp8", 0))
       return fp8Product(b, args, declined, error);
@@ -477,16 +484,22 @@ private:
     // the float16 path below, which would not.
     if (attrs.getInt("act_int8", 0))
       return int8Product(b, args, declined, error);
-    if (fp8 && !helpers.dequantFp8) {
+    const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
+                           : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
+    // int3/int4 scales may be float16 (QuantFormat.h): their own helpers.
+    const bool halfScales = scales && scales->dtype == num::DType::F16;
+    if (!w || w->rank() != 2 ||
+        (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
+                    : (bi < 0 && !fp8) || !scales || group <= 0 || K % group != 0 ||
+                          (scales->dtype != num::DType::F32 && !(halfScales && (bi == 0 || bi == 1)))))
+      return fail(dk, "operands of another layout than its library product takes", error);
+    CUfunction dequant = fp8 ? helpers.dequantFp8 : bi < 0 ? nullptr
+                         : halfScales                    ? helpers.dequantHalfScales[bi][zeros ? 1 : 0]
+                                                         : helpers.dequant[bi][zeros ? 1 : 0];
+    if (bits != 16 && !dequant) { // a helper the module lacks: the generated kernel runs it
       declined = true;
       return false;
     }
-    const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
-                           : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
-    if (!w || w->rank() != 2 ||
-        (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
-                    : (bi < 0 && !fp8) || !scales || group <= 0 || K % group != 0))
-      return fail(dk, "operands of another layout than its library product takes", error);
     const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
     std::vector<int64_t> splits;
     if (!resultSplits(b, args, N, splits))
@@ -518,14 +531,14 @@ private:
         const int64_t rows = std::min(sliceRows, splits[s] - r0), row = first + r0;
         const void *wh = static_cast<const uint8_t *>(w->data) + row * rowBytes;
         if (bits != 16) {
-          const void *codes = wh, *sc = static_cast<const float *>(scales->data) + row * groups;
+          const void *codes = wh, *sc = static_cast<const uint8_t *>(scales->data) +
+                                         row * groups * static_cast<int64_t>(num::dtypeSize(scales->dtype));
           const void *zp = zeros ? static_cast<const uint8_t *>(zeros->data) + row * groups : nullptr;
           void *out = reinterpret_cast<void *>(scratchW.ptr);
           int64_t rowsArg = rows, kArg = K, bytesArg = rowBytes, groupArg = group;
           int per = perTensor ? 1 : 0, format = fp8; // `format`: the FP8 helper's last parameter (the others have 9)
           void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per, &format};
-          if (!launchHelper(fp8 ? helpers.dequantFp8 : helpers.dequant[bi][zeros ? 1 : 0], rows * ((K + 7) / 8),
-                            params, "qopt_dequant_half", error))
+          if (!launchHelper(dequant, rows * ((K + 7) / 8), params, "qopt_dequant_half", error))
             return false;
           wh = out;
         }

@@ -11,6 +11,14 @@ func.func @linear(%x: tensor<?x64xf32>, %w4: tensor<16x32xui8>, %s: tensor<16x2x
   return %0, %1 : tensor<?x16xf32>, tensor<?x16xf32>
 }
 
+// int4 with float16 scales (the quantizers' layout where every scale is a normal float16 value).
+// CHECK-LABEL: func @half_scales
+func.func @half_scales(%x: tensor<?x64xf32>, %w4: tensor<16x32xui8>, %s: tensor<16x2xf16>, %z: tensor<16x2xui8>) -> tensor<?x16xf32> {
+  // CHECK: qnt.linear(%{{.*}}) {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x64xf32>, tensor<16x32xui8>, tensor<16x2xf16>, tensor<16x2xui8>) -> tensor<?x16xf32>
+  %0 = qnt.linear(%x, %w4, %s, %z) {bits = 4 : i64, group_size = 32 : i64} : (tensor<?x64xf32>, tensor<16x32xui8>, tensor<16x2xf16>, tensor<16x2xui8>) -> tensor<?x16xf32>
+  return %0 : tensor<?x16xf32>
+}
+
 // Per tensor: one scale and zero point for the whole weight (group_size = K, scales and zeros 1x1). The
 // quantizers' qopt.quant record round-trips too.
 // CHECK-LABEL: func @per_tensor

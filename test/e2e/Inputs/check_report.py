@@ -1,5 +1,6 @@
 """Checks a `qopt --report` JSON: QUANTIZED layers by METHOD and FLOAT layers kept in f32, each quantized layer's
-stored bytes equal to its format's (packed weight, f32 scales, uint8 zeros), relative errors in (0, 0.5) (the
+stored bytes equal to its format's (packed weight, scales: float16 for int3/int4, float32 for 8 bits, uint8
+zeros), relative errors in (0, 0.5) (the
 output error only for calibrated methods), and
 the model's size before quantization equal to the float compile's (FLOAT_REPORT.json, from --quantize=none).
 Usage: check_report.py REPORT.json METHOD QUANTIZED FLOAT FLOAT_REPORT.json"""
@@ -18,7 +19,10 @@ for l in q:
     K, N, g, bits = l["inputs"], l["outputs"], l["group_size"], l["bits"]
     packed = N * K // 2 if bits in (3, 4) else N * K
     params = 1 if l["granularity"] == "tensor" else N * (K // g)
-    want = packed + 4 * params + (params if not l["symmetric"] else 0)
+    scale_bytes = 2 if bits in (3, 4) else 4  # these models' int4 scales all lie in float16's range
+    if l["scales"] != ("f16" if scale_bytes == 2 else "f32"):
+        errors.append(f"{l['name']}: {l['scales']} scales for {bits} bits")
+    want = packed + scale_bytes * params + (params if not l["symmetric"] else 0)
     if l["bytes"] != want or l["float_bytes"] != 4 * N * K:
         errors.append(f"{l['name']}: {l['bytes']} bytes ({l['float_bytes']} float), expected {want} ({4 * N * K})")
     if l["method"] != method:

@@ -3,7 +3,7 @@
 Usage: gptq_ref.py QOPT_OPT WORKDIR [--act-order] [--fp8]
 Writes a layer (W [K, N], H = X^T X / rows) as nn IR, runs `qopt-opt -qopt-gptq`, reads the packed result and
 compares it with the reference: the same codes (allowing a handful of rounding ties), and an output error on X
-below round-to-nearest's. --fp8: E4M3FN codes per output channel (format=e4m3, bits 8), rounded here by the
+below round-to-nearest's. int4 scales are float16 values (rounded before the codes are chosen), stored as float16. --fp8: E4M3FN codes per output channel (format=e4m3, bits 8), rounded here by the
 format's own grid (3 mantissa bits, exponent bias 7, subnormals below 2^-6, saturation at 448).
 """
 import os
@@ -64,7 +64,8 @@ def e4m3_round(v):  # v rounded to the nearest E4M3FN value (ties to even), satu
     return np.sign(v) * np.minimum(np.round(a / step) * step, 448.0)
 
 
-scales = blob("w.scales", np.float32).reshape(N, K // G)
+# int4 scales are float16 values stored as float16 (FP8's per-channel ones float32).
+scales = blob("w.scales", np.float32 if fp8 else np.float16).astype(np.float32).reshape(N, K // G)
 if fp8:
     codes = blob("w.q", np.uint8).reshape(N, K)
     got = (e4m3_value(codes) * np.repeat(scales, G, 1)).T
@@ -83,6 +84,7 @@ def params(v):
         return np.float32(amax / np.float32(448) if amax > 0 else 1.0), 0.0
     mn, mx = min(v.min(), 0), max(v.max(), 0)
     scale = (mx - mn) / 15 if mx > mn else 1.0
+    scale = np.float32(np.float16(np.float32(scale)))  # the format's float16 scale (in float16's normal range here)
     zero = float(np.clip(np.round(-mn / scale), 0, 15))
     return np.float32(scale), zero
 

@@ -7,12 +7,19 @@
 //
 //   int4 (asymmetric):  q in [0, 15],    w ~= (q - zero) * scale, zero in [0, 15] per group
 //                       packed two per byte, element k in byte k / 2, even k in the LOW nibble
-//                       data [N, K / 2] uint8, scales [N, K / groupSize] float, zeros [N, K / groupSize] uint8
+//                       data [N, K / 2] uint8, scales [N, K / groupSize] float16 (see below), zeros
+//                       [N, K / groupSize] uint8
 //   int4 (symmetric):   q in [-8, 7] stored as q + 8 in a nibble (zero = 8), same layout, no zeros tensor
 //   int8 (symmetric):   q in [-127, 127], w ~= q * scale; data [N, K] int8, scales [N, K / groupSize] float
 //   fp8 (E4M3FN, E5M2): q an FP8 code (Fp8.h), w ~= value(q) * scale with scale = max |w| of the group / the
 //                       format's largest finite value (448, 57344), codes rounded to nearest even and saturated;
 //                       data [N, K] float8e4m3fn / float8e5m2 (dtype says which), scales as int8, bits = 8
+//
+// int3/int4 scales are float16 values: a group's scale is rounded to the nearest float16 (ties to even) where it
+// lies in float16's normal range [2^-14, 65504], and a weight whose scales all do stores them as float16 [N, G]
+// (QuantizedWeight::halfScales); otherwise (a group of tiny or huge weights) the weight keeps float32 scales, the
+// in-range ones still rounded. Codes are chosen against the rounded scale. 8-bit formats keep float32 scales (one
+// per channel: 0.004 bits per weight at K = 4096; float16 would save nothing worth a second range rule).
 //
 // groupSize == K means one group per output channel. K must be a multiple of groupSize (and even for int4);
 // the packer falls back to per-channel for a layer where it is not, and says so in its report.
@@ -41,6 +48,9 @@ static_assert(sizeof(uint8_t) == 1, "nibble packing assumes 8-bit bytes");
 // studies; a dense 3-bit packing will come with kernels that read it.
 inline bool isNibbleFormat(int64_t bits) { return bits == 3 || bits == 4; }
 inline bool isSupportedBits(int64_t bits) { return bits == 3 || bits == 4 || bits == 8; }
+// float16's normal range, which a nibble format's scale must lie in to be stored as float16.
+constexpr float kHalfScaleMin = 6.103515625e-05f, kHalfScaleMax = 65504.0f;
+inline bool isHalfScale(float s) { return s >= kHalfScaleMin && s <= kHalfScaleMax; }
 inline int symmetricZero(int64_t bits) { return bits == 8 ? 0 : 1 << (bits - 1); }
 
 inline uint8_t packNibbles(uint8_t even, uint8_t odd) { return static_cast<uint8_t>((even & 0xF) | (odd << 4)); }
@@ -73,6 +83,7 @@ struct QuantizedWeight {
   bool symmetric = false;
   std::vector<uint8_t> data;  // int4: [N, K/2] packed; int8: [N, K] as int8 bit patterns
   std::vector<float> scales;  // [N, K / groupSize]
+  bool halfScales = false;    // every scale is a normal float16 value: stored as float16 (int3/int4 only)
   std::vector<uint8_t> zeros; // [N, K / groupSize], asymmetric int4 only ([1, 1] per tensor)
   bool perTensor = false;     // scales and zeros [1, 1]
   int64_t groups() const { return groupSize ? K / groupSize : 0; }
@@ -101,6 +112,8 @@ struct GroupParams {
   int zero = 0, lo = 0, hi = 0;
 };
 GroupParams groupParams(const float *values, int64_t count, int64_t stride, int bits, bool symmetric);
+// A nibble format's scale as stored: rounded to the nearest float16 where it is in float16's normal range.
+float roundScaleToHalf(float scale);
 int quantizeCode(float v, const GroupParams &p);      // clamp(round(v / scale) + zero, lo, hi)
 float dequantizeCode(int code, const GroupParams &p); // (code - zero) * scale
 // Packs stored codes [N, K] (row-major by output channel) with their group parameters ([N, K / groupSize], or
