@@ -162,8 +162,10 @@ def write_md(results, path):
              "7.813 / 7.861; fp8-dynamic-gptq 7.6268 / 7.6309 / 7.6477,",
              "fp8-dynamic-gptq-act 7.6028 / 7.6166 / 7.6187.",
              "kv-f16, kv-fp8: float weights (the model exported with its KV cache) with the cache stored in float16, or",
-             "FP8 E4M3 (kv-fp8-e5m2: E5M2) with one scale per kv head from the calibrated max |k| or |v|",
-             "(`--kv-cache=fp8 --calib`); perplexity reads every key and value through the cache.",
+             "FP8 E4M3 (kv-fp8-e5m2: E5M2) with one scale per kv head from the calibrated max |v| for values, and",
+             "for keys stored centered (each channel's calibrated mean subtracted, which softmax cancels) the",
+             "largest calibrated |k - mean| (`--kv-cache=fp8 --calib`); perplexity reads every key and value through",
+             "the cache.",
              "Compile time includes calibration (awq, gptq). The mean layer output error is the mean over quantized",
              "layers of ||X (W - Wq)|| / ||X W|| on the calibration rows (`--report`; calibrated schemes only). Reproduce:",
              "`/usr/bin/python3 bench/accuracy.py` (after `scripts/build.sh`). Compile time is this 2-core machine's.", ""]

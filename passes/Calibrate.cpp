@@ -21,6 +21,7 @@
 #include "llvm/Support/raw_ostream.h"
 
 #include <cstring>
+#include <limits>
 #include <unistd.h>
 
 namespace qopt {
@@ -222,6 +223,11 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
 
     std::vector<InputStats> stats(inputs.size());
     std::vector<std::vector<float>> kvMax(caches.size()); // per kv head
+    // Per kv head and channel (head dim): the lowest, then the highest value, then the mean, [3, Hkv, D] (the
+    // means summed in double until the end).
+    std::vector<std::vector<float>> kvRange(caches.size());
+    std::vector<std::vector<double>> kvSum(caches.size());
+    std::vector<int64_t> kvCount(caches.size(), 0);
     std::vector<int64_t> kvNonFinite(caches.size(), 0);
     const bool tty = progress && isatty(2);
     const int64_t perWindow = maxRows > 0 ? (maxRows + windows.size() - 1) / windows.size() : 0;
@@ -245,15 +251,26 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
         std::string name = "qopt.calib." + std::to_string(inputs.size() + i);
         if (!check(qrt_session_get_output(session, name.c_str(), &x)))
           return failure();
-        const int64_t H = x.shape[1], inner = x.shape[2] * x.shape[3];
+        const int64_t H = x.shape[1], D = x.shape[3], inner = x.shape[2] * D;
         kvMax[i].resize(static_cast<size_t>(H), 0.0f);
+        if (kvRange[i].empty()) {
+          kvRange[i].assign(static_cast<size_t>(H * D), std::numeric_limits<float>::infinity());
+          kvRange[i].resize(static_cast<size_t>(2 * H * D), -std::numeric_limits<float>::infinity());
+          kvSum[i].assign(static_cast<size_t>(H * D), 0.0);
+        }
+        kvCount[i] += x.shape[0] * x.shape[2];
         const float *data = static_cast<const float *>(x.data);
-        for (int64_t bh = 0; bh < x.shape[0] * H; ++bh)
+        for (int64_t bh = 0; bh < x.shape[0] * H; ++bh) {
+          float *lo = kvRange[i].data() + (bh % H) * D, *hi = lo + H * D;
+          double *sum = kvSum[i].data() + (bh % H) * D;
           for (int64_t j = 0; j < inner; ++j) {
             const float v = data[bh * inner + j];
             kvNonFinite[i] += !std::isfinite(v);
             kvMax[i][bh % H] = std::max(kvMax[i][bh % H], std::fabs(v));
+            lo[j % D] = std::min(lo[j % D], v), hi[j % D] = std::max(hi[j % D], v);
+            sum[j % D] += v;
           }
+        }
       }
     }
     if (tty)
@@ -275,6 +292,14 @@ struct CalibratePass : qopt::impl::CalibratePassBase<CalibratePass> {
       c->setAttr("qopt.calib_kv", DenseElementsAttr::get(
                                       RankedTensorType::get({static_cast<int64_t>(kvMax[i].size())}, b.getF32Type()),
                                       ArrayRef<float>(kvMax[i])));
+      const auto cacheType = cast<RankedTensorType>(c.getType());
+      const int64_t H = cacheType.getDimSize(1), D = cacheType.getDimSize(3);
+      if (static_cast<int64_t>(kvRange[i].size()) == 2 * H * D && kvCount[i] > 0) { // each channel's extremes, mean
+        for (double sum : kvSum[i])
+          kvRange[i].push_back(static_cast<float>(sum / static_cast<double>(kvCount[i])));
+        auto rangeType = RankedTensorType::get({3, H, D}, b.getF32Type());
+        c->setAttr("qopt.calib_kv_range", DenseElementsAttr::get(rangeType, ArrayRef<float>(kvRange[i])));
+      }
     }
     for (auto [g, entry] : llvm::enumerate(inputs)) {
       InputStats &st = stats[g];

@@ -246,7 +246,11 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         return signalPassFailure();
       }
       // FP8: per kv head, scale = calibrated max |x| / the format's largest value (a head never seen nonzero: 1).
-      SmallVector<double> scales;
+      // A key cache (center-keys) stores x - offset, offset[h, d] channel d's calibrated mean, under a scale from
+      // the centered range: attention's scores then differ by q . offset, the same for every key of a query, which
+      // softmax cancels, while the codes spend their precision on what varies from key to key. (The mean, not the
+      // middle of the range: outliers that widen a channel's range would move its middle away from most keys.)
+      SmallVector<double> scales, offsets;
       if (fp8) {
         auto amax = c.concat->getAttrOfType<DenseElementsAttr>("qopt.calib_kv");
         if (type.getRank() != 4 || c.axis != 2) {
@@ -262,6 +266,27 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         const double top = num::fp8Max(dtype == "fp8" ? num::Fp8Format::E4M3FN : num::Fp8Format::E5M2);
         for (float m : amax.getValues<float>())
           scales.push_back(m > 0.0f && std::isfinite(m) ? static_cast<double>(m) / top : 1.0);
+        bool keys = centerKeys;
+        for (OpOperand &use : c.concat->getUses())
+          if (use.getOwner() != ret)
+            keys = keys && isa<nn::AttentionOp>(use.getOwner()) && use.getOperandNumber() == 1;
+        auto range = c.concat->getAttrOfType<DenseElementsAttr>("qopt.calib_kv_range");
+        const int64_t H = shape[1], D = shape[3];
+        if (keys && range && range.getType().getShape() == ArrayRef<int64_t>{3, H, D}) {
+          const SmallVector<float> r(range.getValues<float>());
+          offsets.assign(static_cast<size_t>(H * D), 0.0);
+          for (int64_t h = 0; h < H; ++h) {
+            double half = 0.0;
+            for (int64_t d = 0; d < D; ++d) {
+              const double lo = r[h * D + d], hi = r[(H + h) * D + d], mean = r[(2 * H + h) * D + d];
+              if (!(std::isfinite(lo) && std::isfinite(hi) && std::isfinite(mean) && lo <= hi))
+                continue; // a channel never seen: no offset
+              offsets[h * D + d] = std::clamp(mean, lo, hi);
+              half = std::max(half, std::max(hi - offsets[h * D + d], offsets[h * D + d] - lo));
+            }
+            scales[h] = half > 0.0 ? half / top : scales[h];
+          }
+        }
       }
       if (dtype == "f16")
         element = b.getF16Type();
@@ -287,6 +312,8 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
         }
       if (fp8)
         append->setAttr("scales", b.getDenseF64ArrayAttr(scales));
+      if (!offsets.empty())
+        append->setAttr("offsets", b.getDenseF64ArrayAttr(offsets));
       c.concat.getResult().replaceUsesWithIf(append.getResult(), [&](OpOperand &use) { return use.getOwner() != ret; });
       // A read of the past's shape: its static dims, and the cached length for the past dim.
       for (nn::ShapeOp shape : c.shapes) {

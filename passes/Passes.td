@@ -246,7 +246,9 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
 
     With `kv`, also the new keys and values of every KV cache (an `nn.concat` of a `[B, Hkv, P, D]` graph input
     with new entries, read by attention): each such concat gets `qopt.calib_kv`, the max |x| of the new entries per
-    kv head (f32 [Hkv]), from which qopt-kv-state takes an FP8 cache's per-head scales.
+    kv head (f32 [Hkv]), and `qopt.calib_kv_range`, each channel's lowest and highest value (f32 [2, Hkv, D]: the
+    minima, then the maxima), from which qopt-kv-state takes an FP8 cache's per-head scales and a key cache's
+    per-channel offsets.
 
     The calibration model.bin holds only the program: its weights are the module's own constants, handed to the
     runtime as external weights (qrt_model_load_with_options), so calibrating adds no copy of the model.
@@ -274,7 +276,8 @@ def CalibratePass : Pass<"qopt-calibrate", "mlir::ModuleOp"> {
     Option<"maxRows", "max-rows", "int64_t", "512", "Input rows kept per layer for activation-aware searches">,
     Option<"xtx", "xtx", "bool", "false", "Accumulate X^T X per input (GPTQ's Hessian, K x K floats each)">,
     Option<"progress", "progress", "bool", "true", "Show a progress line on stderr when it is a terminal">,
-    Option<"kv", "kv", "bool", "false", "Also record each KV cache's max |x| per kv head (qopt.calib_kv)">,
+    Option<"kv", "kv", "bool", "false",
+           "Also record each KV cache's max |x| per kv head and range per channel (qopt.calib_kv, calib_kv_range)">,
   ];
 }
 
@@ -630,6 +633,10 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
            "the state's bytes; fp8 (E4M3FN) or fp8_e5m2: a quarter, each kv head's entries stored as codes of "
            "x / scale, scale = the head's calibrated max |x| (qopt-calibrate kv=true's qopt.calib_kv on the concat) "
            "/ the format's largest value, as nn.kv_append's `scales` and attention's `k_scales` / `v_scales`">,
+    Option<"centerKeys", "center-keys", "bool", "true",
+           "FP8 key caches with calibrated channel ranges (qopt.calib_kv_range) store x - offset, offset the middle "
+           "of each channel's range (nn.kv_append's `offsets`, [Hkv x D]), under scales from the centered range: "
+           "every score of a query then moves by q . offset, which softmax cancels">,
   ];
 }
 

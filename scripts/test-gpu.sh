@@ -30,6 +30,11 @@ prepare() {
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8 --calib "$calib" --calib-samples 16 \
     -o "$dir/stories260K-kv-fp8-static.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=fp8 --act-scale=dynamic -o "$dir/stories260K-kv-fp8-dynamic.bin"
+  # W8A8 int8 (SmoothQuant): x rounded to int8 in the kernels, per row (the default) and under static scales.
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=w8a8 --calib "$calib" --calib-samples 16 \
+    -o "$dir/stories260K-kv-w8a8-dynamic.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --quantize=w8a8 --act-scale=static --calib "$calib" \
+    --calib-samples 16 -o "$dir/stories260K-kv-w8a8-static.bin"
   # The models above keep a float16 KV cache (a CUDA target's default); these two a float32 one.
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 -o "$dir/stories260K-kv-none-kvf32.bin"
   "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --kv-cache=f32 --quantize=rtn4 --group-size 32 -o "$dir/stories260K-kv-rtn4-g32-kvf32.bin"

@@ -2,8 +2,9 @@
 fp16 F.linear and torch's int4 weight-only kernel (_weight_int4pack_mm, g128, bf16), each timed as the median of
 CUDA-event measurements over 200 back-to-back calls; and at prompt sizes (M = 2048, 4096; K=4096, N=14336) fp16
 F.linear next to torch._scaled_mm on FP8 E4M3 operands with a scale per row of x and per weight channel (results in
-bfloat16 and in float32, as qopt's products write them), plus torch's own rounding of x to FP8 per row. Prints one
-line per shape. Needs torch with CUDA.
+bfloat16 and in float32, as qopt's products write them), plus torch's own rounding of x to FP8 per row, and
+torch._int_mm (int8 x int8 -> int32, W8A8 int8's product) alone and with the scaling of its int32 sums by a scale
+per row and channel into float32. Prints one line per shape. Needs torch with CUDA.
 
     python3 bench/gpu/gemm_torch.py
 """
@@ -78,6 +79,15 @@ def fp8_prompt(M, K, N):
         except Exception as e:  # a combination this torch lacks
             line += ", _scaled_mm rowwise -> %s n/a (%s)" % (str(out).replace("torch.", ""), type(e).__name__)
     line += ", x to FP8 per row %.2f us" % timed(lambda: quantize(x), reps=20)
+    xi = torch.randint(-127, 128, (M, K), dtype=torch.int8, device="cuda")
+    wi = torch.randint(-127, 128, (N, K), dtype=torch.int8, device="cuda")
+    rs, cs = torch.rand(M, 1, device="cuda"), torch.rand(1, N, device="cuda")
+    try:
+        line += ", _int_mm %.2f us" % timed(lambda: torch._int_mm(xi, wi.t()), reps=20)
+        line += ", _int_mm scaled -> float32 %.2f us" % timed(
+            lambda: torch._int_mm(xi, wi.t()).float() * rs * cs, reps=20)
+    except Exception as e:  # an API this torch lacks
+        line += ", _int_mm n/a (%s)" % type(e).__name__
     print(line)
 
 

@@ -16,7 +16,8 @@
 # QOPT_BENCH_MODELS (which model.bin files, "f16 rtn4" by default; f16-full and rtn4-full plan every entry for the
 # whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); fp8 is W8A8
 # FP8 with per-row activation scales (--quantize=fp8 --act-scale=dynamic: a random model has no calibration text),
-# fp8w FP8 weights under 16-bit activations; a name ending in +kvf32, +kvf16 or +kvfp8 compiles the same with that
+# fp8w FP8 weights under 16-bit activations, w8a8 SmoothQuant's int8 weights and per-row int8 activations
+# (calibrated on random token ids); a name ending in +kvf32, +kvf16 or +kvfp8 compiles the same with that
 # --kv-cache, float16 by default; fp8's per-kv-head scales calibrated on random token ids), QOPT_BENCH_DISCARD (1:
 # each model compiled, run and deleted before the next, for a disk that holds the ONNX model and one model.bin, not
 # all of them), QOPT_BENCH_CONTEXT (the model's context, 2048 by default) and QOPT_BENCH_DECODE_PROMPT (the decode
@@ -46,8 +47,13 @@ if step make; then
   stamp "writing the model"
   python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence "$CONTEXT" -o "$WORK/llama8b.onnx"
 fi
+# Calibration (SmoothQuant's channel ranges, an FP8 KV cache's head scales) on random token ids: a random model has
+# no text of its own.
+calib=(--calib "$WORK/ids.npy" --calib-samples 2 --calib-seq-len 32)
 compile() {
     local m="$1" args
+    python3 -c "import numpy as np; np.save('$WORK/ids.npy',
+      np.random.default_rng(0).integers(3, 128000, (2, 32)).astype(np.int32))"
     stamp "compiling $m"
     # The session's arena is its largest entry's: bounding the all-logits entry (a 2048 x 128256 float32 result)
     # to 512 tokens leaves prefill_last's 2048-token plan the largest; the -512 variants chunk prompts too.
@@ -60,11 +66,11 @@ compile() {
       rtn4-512) args=(--quantize=rtn4 --group-size 128 --max-dim sequence=512) ;;
       fp8) args=(--quantize=fp8 --act-scale=dynamic --max-dim prefill:sequence=512) ;;
       fp8w) args=(--quantize=fp8w --max-dim prefill:sequence=512) ;;
+      w8a8) args=(--quantize=w8a8 --max-dim prefill:sequence=512 "${calib[@]}") ;;
       *) echo "unknown model $m" >&2; exit 2 ;;
     esac
     if [[ $m == *+kvfp8 ]]; then # per-kv-head scales from a calibration run over random token ids
-      python3 -c "import numpy as np; np.save('$WORK/ids.npy', np.random.default_rng(0).integers(3, 128000, (2, 32)).astype(np.int32))"
-      args+=(--kv-cache=fp8 --calib "$WORK/ids.npy" --calib-samples 2 --calib-seq-len 32)
+      args+=(--kv-cache=fp8 "${calib[@]}")
     elif [[ $m == *+kvf* ]]; then
       args+=(--kv-cache="${m##*+kv}")
     fi

@@ -80,6 +80,13 @@ struct Spec {
   KernelGeometry geometry;
   int minBlocks = 0; // > 0: __launch_bounds__(block, minBlocks), registers capped to keep that many blocks per SM
   int clusterY = 0;  // > 0: clusters of this many blocks along grid y where the architecture has them
+  // > 0: a module global of this many zeroed 32-bit words, `qScratch` in the body, for the blocks of one launch to
+  // meet in (each session loads its own module and runs its launches in turn, so one launch uses it at a time; a
+  // kernel leaves it as it found it where its next launch needs that, e.g. arrival counts back at zero).
+  int64_t scratchWords = 0;
+  // Not empty: a module constant array of these floats, `qConsts` in the body (data the launch's attributes give
+  // per channel, too many to write into the body as literals, e.g. an FP8 key cache's offsets).
+  std::vector<float> constants;
 };
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
@@ -182,6 +189,21 @@ bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, in
   return true;
 }
 
+// An FP8 key cache's `offsets` (qopt-kv-state's centered keys: `count` = kv heads x head dim, as floats) into the
+// kernel's constants; none is fine. False with `why` for another count.
+bool keyOffsets(const num::Attrs &attrs, int64_t count, Spec &s, std::string &why) {
+  std::vector<double> offsets;
+  if (!attrs.getFloats("offsets", offsets))
+    return true;
+  if (static_cast<int64_t>(offsets.size()) != count) {
+    why = "an FP8 cache's `offsets` not one per kv head and channel";
+    return false;
+  }
+  for (double o : offsets)
+    s.constants.push_back(static_cast<float>(o));
+  return true;
+}
+
 bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
   if (const int fp8 = fp8Format(l.inputs[0].dtype)) { // [batch, kv heads, capacity, head dim], axis 2, float32 entries
     const OperandDesc &cache = l.inputs[0];
@@ -191,7 +213,10 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
       why = why.empty() ? "an FP8 cache other than [batch, kv heads, capacity, head dim] of float32 entries" : why;
       return false;
     }
-    s.body = scales + " qKvAppend<u8, 2, false, " + std::to_string(fp8) + ">(p, kv.k);";
+    if (!keyOffsets(*l.attrs, cache.shape[1] * cache.shape[3], s, why))
+      return false;
+    s.body = scales + " qKvAppend<u8, 2, false, " + std::to_string(fp8) + ">(p, kv.k" +
+             (s.constants.empty() ? "" : ", qConsts") + ");";
     flatGeometry(s, 1);
     return true;
   }
@@ -229,11 +254,12 @@ bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   std::string scales;
-  if (fp8 && !headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], /*inverse=*/true, scales, why))
+  if (fp8 && (!headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], /*inverse=*/true, scales, why) ||
+              !keyOffsets(*l.attrs, x.shape[1] * x.shape[3], s, why)))
     return false;
   s.body = scales + "qKvAppendRotary<" + std::to_string(style) + ", " + pt +
            (fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? ", unsigned short" : "") +
-           (fp8 ? ">(p, kv.k);" : ">(p);");
+           (fp8 ? ">(p, kv.k" + std::string(s.constants.empty() ? "" : ", qConsts") + ");" : ">(p);");
   s.geometry.block = 64;
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = 1;
@@ -487,26 +513,29 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     return false;
   }
   const std::string eps = norm ? ", " + doubleLiteral(l.attrs->getFloat("norm_epsilon", 1e-5)) : "";
-  // FP8 weight codes (fp8w): 1 E4M3FN, 2 E5M2. With FP8 activations (W8A8, act_fp8 1 static under act_scale, 2 a
-  // scale per row) x is rounded to the weights' format in the kernel that reads it: qGemvRow for one static row
-  // (decode), else qLinearQ; the runtime hands products of many rows to cuBLASLt's FP8 tensor cores.
+  // FP8 weight codes (fp8w): 1 E4M3FN, 2 E5M2. With 8-bit activations (W8A8: act_fp8 over FP8 weights, act_int8
+  // over int8 ones; 1 static under act_scale, 2 a scale per row) x is rounded to the weights' format in the kernel
+  // that reads it: qGemvRow for one static row (decode), else qLinearQ; the runtime hands products of many rows to
+  // cuBLASLt's FP8 or int8 tensor cores.
   const int fp8 = bits == 8 ? fp8Format(w.dtype) : 0;
   if (bits == 8 && w.dtype != DType::I8 && !fp8) {
     why = "8-bit weight codes of an unknown format";
     return false;
   }
-  const int64_t actFp8 = l.attrs->getInt("act_fp8", 0);
-  const double actScale = actFp8 == 1 ? l.attrs->getFloat("act_scale", 0.0) : 0.0;
+  const int64_t actFp8 = l.attrs->getInt("act_fp8", 0), actInt8 = l.attrs->getInt("act_int8", 0);
+  const int64_t act8 = actFp8 ? actFp8 : actInt8; // the kernels' ACT: 1 static, 2 per row
+  const double actScale = act8 == 1 ? l.attrs->getFloat("act_scale", 0.0) : 0.0;
   if (actFp8 && (!fp8 || (actFp8 != 1 && actFp8 != 2) || (actFp8 == 1 && !(actScale > 0.0)))) {
     why = "FP8 activations without FP8 weights or a valid act_scale";
     return false;
   }
-  // The kernels' trailing arguments: the norm's epsilon, then (FP8 activations) the static scale.
-  const std::string tail = !actFp8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
-  if (l.attrs->getInt("act_int8", 0)) {
-    why = "INT8 activations (W8A8; no CUDA kernel yet: the launch runs on the host)";
+  if (actInt8 && (actFp8 || bits != 8 || w.dtype != DType::I8 || (actInt8 != 1 && actInt8 != 2) ||
+                  (actInt8 == 1 && !(actScale > 0.0)))) {
+    why = "INT8 activations without int8 weights or a valid act_scale";
     return false;
   }
+  // The kernels' trailing arguments: the norm's epsilon, then (8-bit activations) the static scale.
+  const std::string tail = !act8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
   if (x.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 || group <= 0 || K % group != 0 ||
       !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent &&
                  (sc->dtype == DType::F32 || (bits != 8 && sc->dtype == DType::F16)) && sc->shape.size() == 2))) {
@@ -539,10 +568,10 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // block when the launch has at most 8, else 16; its warps split K, as many as bring the warps in flight to about
   // 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
-  // FP8 activations take qGemvRow's float32 split of x (one row) or qLinearQ: not the float16 fragments of x
+  // 8-bit activations take qGemvRow's float32 split of x (one row) or qLinearQ: not the float16 fragments of x
   // that qGemvMma and qGemvStaged split.
   const bool actRow = rowsIfStatic(x) == 1 && 4 * K <= (200 << 10) && !(l.tuning && l.tuning->exact < 0);
-  if (K % wordK == 0 && (half || perTensor || group % wordK == 0) && (!actFp8 || actRow)) {
+  if (K % wordK == 0 && (half || perTensor || group % wordK == 0) && (!act8 || actRow)) {
     const int64_t staticRows = rowsIfStatic(x), mt = staticRows >= 1 && staticRows <= 8 ? 1 : 2;
     const int64_t tiles = (w.shape[0] + 15) / 16, chunks = (K + chunkK - 1) / chunkK;
     constexpr int64_t kMaxDynamicShared = 200 << 10;
@@ -620,7 +649,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
                trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
-                             {chunkGroups, 0}, {rg.warpTiles, 1}, {actFp8, 0}, {hs, 0}}) +
+                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}, {hs, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + tail + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
@@ -697,22 +726,18 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     s.geometry.geometryOperand = 0;
     return true;
   }
-  if (gated) {
-    why = actFp8 ? "FP8 activations in a gated product of more than one row"
-                 : "a gated product of rows that are not 16-byte words (the matrix-vector kernels' layout)";
-    return false;
-  }
+  // The rest (8-bit activations over several rows, rows that are not 16-byte words, more rows without cuBLASLt):
+  // qLinearQ on CUDA cores, a warp per output channel (a gated product's: its gate and up rows).
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +
            ", " + (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") +
-           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {actFp8, 0}, {hs, 0}}) + ">(p, splits, " +
-           std::to_string(group) +
-           "LL" + tail + ");";
+           trailingArgs({{fp8, 0}, {norm, 0}, {residual, 0}, {act8, 0}, {act, -1}, {hs, 0}}) + ">(p, splits, " +
+           std::to_string(group) + "LL" + tail + ");";
   s.geometry.block = 256;
   s.geometry.rowsPerBlock = static_cast<uint32_t>(rows);
   s.geometry.colsPerBlock = 256 / 32;
-  s.geometry.cols = static_cast<uint64_t>(w.shape[0]);
+  s.geometry.cols = static_cast<uint64_t>(gated ? w.shape[0] / 2 : w.shape[0]);
   s.geometry.geometryOperand = 0;
   return true;
 }
@@ -735,6 +760,9 @@ bool rotary(const LaunchDesc &l, Spec &s, std::string &why) {
 
 // qDecodeAttentionTc's keys per warp in a chunk, and the shared memory it may take.
 constexpr int64_t kDecodeTcKeys = 16, kDecodeSharedBudget = 160 << 10;
+// Decode attention's blocks: a kv head's rows times as many slices of the keys as bring the launch to about this
+// many blocks (a long context's keys streamed by every SM, 132 on an H100/H200 SXM, 108 on an A100), at most 32.
+constexpr int64_t kDecodeBlocks = 128, kDecodeMaxSlices = 32;
 
 bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const OperandDesc &q = l.inputs[0], &v = l.inputs[2];
@@ -781,31 +809,41 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool decode = cache && !mask && q.shape[2] == 1 && D % 4 == 0 && D <= 256 && k.shape.size() == 4 &&
                       k.shape[3] == D && v.shape[3] == D && H > 0 && Hkv > 0 && H % Hkv == 0 && H / Hkv <= 8;
   if (decode) {
-    // Both kernels: a block per KV head's G query heads and slice, the slices a cluster along y.
-    const int64_t G = H / Hkv;
+    // Both kernels: a block per KV head's G query heads and slice of the keys (grid y), the slices meeting in the
+    // scratch: sized for the cache's batch (a static dim: the runtime's state), else one slice.
+    const int64_t G = H / Hkv, rowsCap = k.shape[0] > 0 ? k.shape[0] * Hkv : -1;
+    int64_t slices = rowsCap > 0 ? std::clamp<int64_t>(kDecodeBlocks / rowsCap, 1, kDecodeMaxSlices) : 1;
+    if (rowsCap > 0 && l.tuning && l.tuning->slices >= 1 && l.tuning->slices <= kDecodeMaxSlices)
+      slices = l.tuning->slices;
     s.minBlocks = 1; // the registers a block's threads may take: all of them
     s.geometry.rowsPerBlock = static_cast<uint32_t>(G);
     s.geometry.colsPerBlock = kWholeRow;
-    s.geometry.gridY = 8; // QOPT_DECODE_SPLITS
+    s.geometry.gridY = static_cast<uint32_t>(slices);
     s.geometry.geometryOperand = static_cast<uint32_t>(l.inputs.size());
-    s.clusterY = 8;
+    // (a count per row, and per row and slice m[G], l[G], o[G][D]: QDecodeSplit)
+    s.scratchWords = slices > 1 ? rowsCap * (1 + slices * (2 * G + G * D)) : 0;
+    const std::string split = slices > 1 ? "(p, qScratch, " + std::to_string(rowsCap) + ", " : "(p, nullptr, 0, ";
     if ((halfCache || fp8) && D % 16 == 0) {
       // On the tensor cores (qDecodeAttentionTc): 8 warps of 16 keys a chunk (4 or 2 where two stages would not
       // fit in 160 KB: sm_80 grants 163), as many stages as fit (two to eight), QDecodeTcShared's bytes.
+      // (The kernel check's --tune warps=W, batch=S: those warps and stages where they fit.)
       const int64_t KS = D + 8;
-      int64_t warps = 8, stage = 0, fixed = 0;
+      int64_t warps = l.tuning && (l.tuning->warps == 2 || l.tuning->warps == 4) ? l.tuning->warps : 8;
+      int64_t stage = 0, fixed = 0;
       for (;; warps /= 2) {
         const int64_t chunk = kDecodeTcKeys * warps;
-        stage = fp8 ? 2 * chunk * D : 2 * chunk * KS * 2;
-        fixed = 16 * KS * 2 + 4 * G * D + (fp8 ? warps * 2 * kDecodeTcKeys * KS * 2 : 0);
+        stage = 2 * chunk * (fp8 ? D + 16 : KS * 2);
+        fixed = 16 * KS * 2 + 4 * G * D;
         if (warps == 2 || fixed + 2 * stage <= kDecodeSharedBudget)
           break;
       }
-      const int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
+      int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
+      if (l.tuning && l.tuning->batch >= 2 && l.tuning->batch < stages)
+        stages = l.tuning->batch;
       s.body = scales + "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
                std::to_string(warps) + ", " + std::to_string(kDecodeTcKeys) + ", " + std::to_string(stages) + ", " +
                (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ", " +
-               (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">(p, " +
+               (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">" + split +
                floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps);
       s.geometry.sharedBytes = static_cast<uint32_t>(fixed + stages * stage);
@@ -813,7 +851,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     }
     // qDecodeAttention: 512 threads (registers capped at 128 so that the block launches).
     s.body = scales + "qDecodeAttention<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
-             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">(p, " +
+             (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">" + split +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
     s.geometry.block = 512; // the kernel's NT
     return true;
@@ -965,14 +1003,29 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
                                    : "";
   if (s.clusterY)
     bounds += "QOPT_CLUSTER_Y(" + std::to_string(s.clusterY) + ") ";
-  const std::string shape = std::to_string(g.block) + "," + std::to_string(g.rowsPerBlock) + "," +
-                            std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
+  std::string shape = std::to_string(g.block) + "," + std::to_string(g.rowsPerBlock) + "," +
+                      std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
+  if (s.scratchWords > 0)
+    shape += "," + std::to_string(g.gridY) + "," + std::to_string(s.scratchWords);
+  std::string constants;
+  for (size_t i = 0; i < s.constants.size(); ++i)
+    constants += (i ? ", " : "") + floatLiteral(s.constants[i]);
   char name[64];
   std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(),
-                static_cast<unsigned long long>(contentHash(f + s.body + shape)));
+                static_cast<unsigned long long>(contentHash(f + s.body + shape + constants)));
   out.symbol = name;
-  out.source = "extern \"C\" __global__ void " + bounds + out.symbol + "(const QParams p) { qWaitForPrevious(); " +
-               s.body + " }\n";
+  std::string globals, locals;
+  if (s.scratchWords > 0) {
+    globals += "__device__ unsigned " + out.symbol + "_scratch[" + std::to_string(s.scratchWords) + "];\n";
+    locals += "unsigned *const qScratch = " + out.symbol + "_scratch; ";
+  }
+  if (!s.constants.empty()) {
+    globals += "__device__ const float " + out.symbol + "_consts[" + std::to_string(s.constants.size()) + "] = {" +
+               constants + "};\n";
+    locals += "const float *const qConsts = " + out.symbol + "_consts; ";
+  }
+  out.source = globals + "extern \"C\" __global__ void " + bounds + out.symbol +
+               "(const QParams p) { qWaitForPrevious(); " + locals + s.body + " }\n";
   out.geometry = s.geometry;
   return true;
 }

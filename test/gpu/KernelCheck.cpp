@@ -18,7 +18,7 @@
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
 //                                                 staged=S, ks=K, half=H, cvt=C, pipe=P; repeat --tune to
-//                                                 compare several)
+//                                                 compare several); ks=K also decode attention's key slices
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -264,6 +264,56 @@ std::vector<Case> cases() {
         a.inputs = {f32({M, 320}), fp8Codes(code, {130, 320}), positiveF32({130, 1})};
         add(a);
       }
+    // W8A8 int8 (act_int8, SmoothQuant's): x rounded to int8 under its scale, int8 weights per channel and in
+    // groups (the library product takes per-channel scales; grouped ones stay in the generated kernel).
+    for (int64_t act : {1, 2})
+      for (int64_t group : {320, 64}) {
+        Case a{std::string("matmul_q int8 act ") + (act == 1 ? "static" : "dynamic") +
+                   (group == 320 ? " channel" : " g64") + " M=" + std::to_string(M),
+               "matmul_q"};
+        a.attrs.setInt("bits", 8);
+        a.attrs.setInt("group_size", group);
+        a.attrs.setInt("symmetric", 1);
+        a.attrs.setInt("act_int8", act);
+        if (act == 1) // x in [-1, 1]: some values clamp at 127 * scale
+          a.attrs.setFloat("act_scale", 0.9 / 127.0);
+        a.inputs = {f32({M, 320}), bytes(DType::I8, {130, 320}, 0, 255), positiveF32({130, 320 / group})};
+        add(a);
+      }
+    // Gated products on qLinearQ (a warp's gate and up rows): 8-bit activations over several rows, and rows that
+    // are not 16-byte words (int4 at K = 200; asymmetric, groups of 40).
+    for (DType codes : {DType::I8, DType::F8E4M3FN}) {
+      const bool int8 = codes == DType::I8;
+      Case a{std::string("matmul_q_gated ") + (int8 ? "int8" : "fp8 e4m3") + " act dynamic M=" + std::to_string(M),
+             "matmul_q_gated"};
+      a.attrs.setInt("bits", 8);
+      a.attrs.setInt("group_size", 320);
+      a.attrs.setInt("symmetric", 1);
+      a.attrs.setInt("activation", 0);
+      a.attrs.setInt(int8 ? "act_int8" : "act_fp8", 2);
+      a.inputs = {f32({M, 320}), int8 ? bytes(DType::I8, {140, 320}, 0, 255) : fp8Codes(codes, {140, 320}),
+                  positiveF32({140, 1})};
+      add(a);
+    }
+    {
+      Case a{"matmul_q_gated int4 g40 K=200 gelu M=" + std::to_string(M), "matmul_q_gated"};
+      a.attrs.setInt("bits", 4);
+      a.attrs.setInt("group_size", 40);
+      a.attrs.setInt("activation", 1);
+      a.inputs = {f32({M, 200}), bytes(DType::U8, {90, 100}, 0, 255), positiveF32({90, 5}),
+                  bytes(DType::U8, {90, 5}, 0, 15)};
+      add(a);
+    }
+    {
+      Case a{"matmul_q int8 act dynamic +norm M=" + std::to_string(M), "matmul_q"};
+      a.attrs.setInt("bits", 8);
+      a.attrs.setInt("group_size", 256);
+      a.attrs.setInt("symmetric", 1);
+      a.attrs.setInt("act_int8", 2);
+      a.attrs.setFloat("norm_epsilon", 1e-5);
+      a.inputs = {f32({M, 256}), bytes(DType::I8, {72, 256}, 0, 255), positiveF32({72, 1}), absent(), f32({256})};
+      add(a);
+    }
     {
       // The same with the layer's norm fused in front (the norm then the rounding, as the reference).
       Case a{"matmul_q fp8 e4m3 act dynamic +norm M=" + std::to_string(M), "matmul_q"};
@@ -536,6 +586,12 @@ std::vector<Case> cases() {
     add(ad);
     if (D == 128)
       add(withRotaryQueries(ad, 1, len, D));
+    if (len >= 1000) { // several slices meeting in the scratch: a second launch (the replay) finds it as the first
+      Case again = ad;
+      again.name += " launched twice";
+      again.captured = 2;
+      add(again);
+    }
   }
   {
     Case ar{"attention decode rotary H=18 Hkv=1 D=16 (row kernel) f16 cache", "attention"};
@@ -593,6 +649,25 @@ std::vector<Case> cases() {
       kr.tolerance = 0;
       add(kr);
     }
+    // Centered keys (qopt-kv-state center-keys): codes of (x - offsets[head, channel]) / the head's scale.
+    std::vector<double> offsets;
+    for (int64_t i = 0; i < 2 * 16; ++i)
+      offsets.push_back(0.37 * static_cast<double>(i % 7) - 1.1);
+    Case ko{ka.name + " centered", "kv_append"};
+    ko.attrs = ka.attrs;
+    ko.attrs.setFloats("offsets", offsets);
+    ko.inputs = ka.inputs;
+    ko.tolerance = 0;
+    add(ko);
+    Case kro{"kv_append_rotary fp8" + fmt + " cache style=0 3 at 5 centered", "kv_append_rotary"};
+    kro.attrs.setInt("axis", 2);
+    kro.attrs.setInt("style", 0);
+    kro.attrs.setFloats("scales", headScales(2, 0.5));
+    kro.attrs.setFloats("offsets", offsets);
+    kro.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                  ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
+    kro.tolerance = 0;
+    add(kro);
     for (auto [H, Hkv, D, len, cap] : std::vector<std::array<int64_t, 5>>{
              {8, 2, 48, 5, 64}, {32, 8, 128, 1000, 1024}, {16, 2, 64, 2047, 2048}, {18, 1, 16, 30, 40}}) {
       Case ad{"attention decode fp8" + fmt + " cache H=" + std::to_string(H) + " Hkv=" + std::to_string(Hkv) +
@@ -606,6 +681,12 @@ std::vector<Case> cases() {
                    ints(DType::I64, {1}, {len})};
       ad.tolerance = H / Hkv <= 8 ? 4e-3 : 2e-5; // the tensor cores (qDecodeAttentionTc) round q and the probabilities
       add(ad);
+      if (len >= 1000) { // (as for the float16 cache)
+        Case again = ad;
+        again.name += " launched twice";
+        again.captured = 2;
+        add(again);
+      }
       if (D != 48)
         add(withRotaryQueries(ad, 1, len, D));
     }
@@ -882,6 +963,39 @@ std::vector<Case> cases() {
     w.numOutputs = 3;
     add(w);
   }
+  // W8A8 int8 the same way (cuBLASLt's int8 product and the epilogue per result; a result of 37 channels, whose
+  // int32 sums the runtime pads to rows of 40), and K = 1100 (not a multiple of 16: qLinearQ; the library still
+  // takes it, K being a multiple of 4).
+  for (int64_t act : {1, 2}) {
+    Case w{std::string("matmul_q_split int8 act ") + (act == 1 ? "static" : "dynamic") + " M=300 K=512",
+           "matmul_q_split"};
+    w.attrs.setInt("bits", 8);
+    w.attrs.setInt("group_size", 512);
+    w.attrs.setInt("symmetric", 1);
+    w.attrs.setInt("act_int8", act);
+    if (act == 1)
+      w.attrs.setFloat("act_scale", 1.0 / 127.0);
+    w.attrs.setInts("splits", {256, 64, 37});
+    w.inputs = {f32({300, 512}), bytes(DType::I8, {357, 512}, 0, 255), positiveF32({357, 1})};
+    w.numOutputs = 3;
+    add(w);
+  }
+  Case i8k{"matmul_q int8 act dynamic M=33 K=1100", "matmul_q"};
+  i8k.attrs.setInt("bits", 8);
+  i8k.attrs.setInt("group_size", 1100);
+  i8k.attrs.setInt("symmetric", 1);
+  i8k.attrs.setInt("act_int8", 2);
+  i8k.inputs = {f32({33, 1100}), bytes(DType::I8, {200, 1100}, 0, 255), positiveF32({200, 1})};
+  add(i8k);
+  Case ig{"matmul_q_gated int8 act dynamic +norm M=1 K=1024 N=2x300", "matmul_q_gated"};
+  ig.attrs.setInt("bits", 8);
+  ig.attrs.setInt("group_size", 1024);
+  ig.attrs.setInt("symmetric", 1);
+  ig.attrs.setInt("activation", 0);
+  ig.attrs.setInt("act_int8", 2);
+  ig.attrs.setFloat("norm_epsilon", 1e-6);
+  ig.inputs = {f32({1, 1024}), bytes(DType::I8, {600, 1024}, 0, 255), positiveF32({600, 1}), absent(), f32({1024})};
+  add(ig);
   Case fg{"matmul_q_gated fp8 e4m3 act dynamic +norm M=1 K=1024 N=2x300", "matmul_q_gated"};
   fg.attrs.setInt("bits", 8);
   fg.attrs.setInt("group_size", 1024);
@@ -1279,9 +1393,10 @@ std::vector<Case> benchCases() {
     f.timed = 200;
     out.push_back(f);
   }
-  // W8A8 FP8 (E4M3 per channel, x per row) at prompt sizes on cuBLASLt's FP8 tensor cores, next to float16 weights
-  // on cuBLASLt (x rounded to float16, the weights as stored): bench/gpu/gemm_torch.py times torch's F.linear and
-  // _scaled_mm with the same scales.
+  // W8A8 FP8 (E4M3 per channel, x per row) at prompt sizes on cuBLASLt's FP8 tensor cores, W8A8 int8 on its int8
+  // ones (with the rounding of x and the scaling epilogue), next to float16 weights on cuBLASLt (x rounded to
+  // float16, the weights as stored): bench/gpu/gemm_torch.py times torch's F.linear and _scaled_mm with the same
+  // scales.
   for (int64_t M : {2048, 4096}) {
     const std::string shape = " M=" + std::to_string(M) + " K=4096 N=14336 [cuBLASLt]";
     Case f{"fp8 e4m3 act dynamic" + shape, "matmul_q"};
@@ -1289,10 +1404,16 @@ std::vector<Case> benchCases() {
     f.attrs.setInt("group_size", 4096);
     f.attrs.setInt("act_fp8", 2);
     f.inputs = {f32({M, 4096}), fp8Codes(DType::F8E4M3FN, {14336, 4096}), positiveF32({14336, 1})};
+    Case i{"int8 act dynamic" + shape, "matmul_q"};
+    i.attrs.setInt("bits", 8);
+    i.attrs.setInt("group_size", 4096);
+    i.attrs.setInt("symmetric", 1);
+    i.attrs.setInt("act_int8", 2);
+    i.inputs = {f32({M, 4096}), bytes(DType::I8, {14336, 4096}, 0, 255), positiveF32({14336, 1})};
     Case h{"f16" + shape, "matmul_q"};
     h.attrs.setInt("bits", 16);
     h.inputs = {f32({M, 4096}), halfWeights({14336, 4096})};
-    for (Case *c : {&f, &h}) {
+    for (Case *c : {&f, &i, &h}) {
       c->tolerance = 4e-3;
       c->cublas = "require";
       c->timed = 20;

@@ -1,6 +1,8 @@
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" | FileCheck %s
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8_e5m2" | FileCheck %s --check-prefix=E5M2
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" -qopt-lower-to-kern -qopt-plan-memory="max-dims=batch=1,seq=16" | FileCheck %s --check-prefix=PLAN
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" | FileCheck %s --check-prefix=CENTER
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8 center-keys=false" | FileCheck %s --check-prefix=PLAIN
 // RUN: sed 's/, qopt.calib_kv = [^}]*//' %s | not %qopt-opt -qopt-kv-state="max-dims=batch=1,past=16,seq=16 dtype=fp8" 2>&1 | FileCheck %s --check-prefix=NOCALIB
 // An FP8 KV cache: each cache's codes are x / scale per kv head, scale = the calibrated max |x| of that head
 // (qopt-calibrate kv=true's qopt.calib_kv) / the format's largest value (448 for E4M3, 57344 for E5M2; a head whose
@@ -40,6 +42,31 @@ func.func @decoder(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], 
   %none = nn.none
   %k0 = nn.concat(%pk0, %nk) {axis = 2 : i64, qopt.calib_kv = dense<[0.4375, 7.0]> : tensor<2xf32>} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   %v0 = nn.concat(%pv0, %nv) {axis = 2 : i64, qopt.calib_kv = dense<[3.5, 0.0]> : tensor<2xf32>} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %o0 = nn.attention(%q, %k0, %v0, %none) {causal = 1 : i64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
+  return %o0, %k0, %v0 : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
+}
+
+// Keys with calibrated channel ranges (qopt.calib_kv_range: minima, maxima, means per kv head and channel) are
+// stored centered: offsets = the channel means (head 0: 0.25 then zeros; head 1: -3), each head's scale its largest
+// distance from them / 448 (head 0: 0.75 from channel 0's minimum; head 1: 4). Values keep their plain scales
+// (a value offset would shift the outputs, which softmax does not cancel). center-keys=false: the plain scales.
+// CENTER-LABEL: func @centered
+// CENTER: nn.kv_append(%{{.+}}) {offsets = array<f64: 2.500000e-01, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, -3.000000e+00, -3.000000e+00, -3.000000e+00, -3.000000e+00, -3.000000e+00, -3.000000e+00, -3.000000e+00, -3.000000e+00>, scales = array<f64: 0.0016741071428571428, 0.0089285714285714281>}
+// CENTER: nn.kv_append(%{{.+}}) {scales = array<f64: 0.004464285714285714, 0.004464285714285714>}
+// CENTER: nn.attention(%{{.+}}) {causal = 1 : i64, k_scales = array<f64: 0.0016741071428571428, 0.0089285714285714281>, v_scales = array<f64: 0.004464285714285714, 0.004464285714285714>}
+// PLAIN-LABEL: func @centered
+// PLAIN-NOT: offsets
+// PLAIN: nn.kv_append(%{{.+}}) {scales = array<f64: 1.562500e-02, 1.562500e-02>}
+func.func @centered(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
+                    %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
+                    %nv: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_v"},
+                    %pk0: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.key"},
+                    %pv0: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "past", ""], nn.name = "past.0.value"})
+    -> (tensor<?x4x?x8xf32> {nn.name = "out"}, tensor<?x2x?x8xf32> {nn.name = "present.0.key"},
+        tensor<?x2x?x8xf32> {nn.name = "present.0.value"}) {
+  %none = nn.none
+  %k0 = nn.concat(%pk0, %nk) {axis = 2 : i64, qopt.calib_kv = dense<[7.0, 7.0]> : tensor<2xf32>, qopt.calib_kv_range = dense<[[[-0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5, -0.5], [-7.0, -7.0, -7.0, -7.0, -7.0, -7.0, -7.0, -7.0]], [[0.375, 0.375, 0.375, 0.375, 0.375, 0.375, 0.375, 0.375], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]], [[0.25, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [-3.0, -3.0, -3.0, -3.0, -3.0, -3.0, -3.0, -3.0]]]> : tensor<3x2x8xf32>} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
+  %v0 = nn.concat(%pv0, %nv) {axis = 2 : i64, qopt.calib_kv = dense<[2.0, 2.0]> : tensor<2xf32>, qopt.calib_kv_range = dense<[[[-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0]], [[2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0], [2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]], [[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]]]> : tensor<3x2x8xf32>} : (tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>) -> tensor<?x2x?x8xf32>
   %o0 = nn.attention(%q, %k0, %v0, %none) {causal = 1 : i64} : (tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>, none) -> tensor<?x4x?x8xf32>
   return %o0, %k0, %v0 : tensor<?x4x?x8xf32>, tensor<?x2x?x8xf32>, tensor<?x2x?x8xf32>
 }

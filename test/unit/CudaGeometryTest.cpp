@@ -308,9 +308,64 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
   }
 }
 
+// int8 codes: W8A8 SmoothQuant (act_int8) as FP8's, x rounded to int8 in the kernel that reads it: qGemvRow at one
+// row with the int8 weights (no FP8 argument: the activation format follows the weights), qLinearQ above, grouped
+// scales too; act_int8 needs int8 weights and, static, a positive scale.
+TEST(CudaGeometry, Int8ActivationsRoundInTheKernelThatReadsThem) {
+  auto product = [](int64_t M, int64_t act, DType codes, int64_t group, bool gated, double scale, bool &ok,
+                    std::string &why) {
+    qopt::num::Attrs attrs;
+    attrs.setInt("bits", 8);
+    attrs.setInt("group_size", group);
+    attrs.setInt("symmetric", 1);
+    attrs.setInt("activation", 0);
+    attrs.setInt("act_int8", act);
+    if (scale > 0.0)
+      attrs.setFloat("act_scale", scale);
+    cg::LaunchDesc d;
+    d.family = gated ? "matmul_q_gated" : "matmul_q";
+    d.attrs = &attrs;
+    d.inputs = {{DType::F32, {M, 4096}}, {codes, {1024, 4096}}, {DType::F32, {1024, 4096 / group}}};
+    d.results = {{DType::F32, {M, gated ? 512 : 1024}}};
+    cg::CudaKernel k;
+    ok = cg::instantiateCudaKernel(d, k, why);
+    return k.source;
+  };
+  bool ok = false;
+  std::string why;
+  std::string src = product(1, 1, DType::I8, 4096, false, 0.25, ok, why);
+  ASSERT_TRUE(ok) << why;
+  // (GATED -1, TILES 1, FP8 0, NORM 0, RESID 0, U 2, CHUNK_GROUPS, WT 1, ACT 1; the static scale last)
+  EXPECT_NE(src.find("qGemvRow<8, 1, 3, false, false, -1, 1, 0, 0, 0, 2, 1, 1, 1>(p, splits, 4096LL, 0.0, 0.25);"),
+            std::string::npos)
+      << src;
+  src = product(1, 2, DType::I8, 128, true, 0.0, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
+  EXPECT_NE(src.find(", 2>(p, splits, 128LL, 0.0, 0);"), std::string::npos) << src; // ACT 2
+  for (int64_t M : {3, 16, 64}) {
+    SCOPED_TRACE("M=" + std::to_string(M));
+    src = product(M, 2, DType::I8, 4096, false, 0.0, ok, why);
+    ASSERT_TRUE(ok) << why;
+    EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 0, 0, 0, 2>(p, splits, 4096LL, 0.0, 0);"),
+              std::string::npos)
+        << src;
+  }
+  src = product(3, 2, DType::I8, 4096, true, 0.0, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 0, 0, 0, 2, 0>(p, splits, 4096LL, 0.0, 0);"),
+            std::string::npos)
+      << src;
+  for (auto [codes, scale] : {std::pair{DType::F8E4M3FN, 0.0}, std::pair{DType::I8, -1.0}}) {
+    product(1, scale < 0 ? 1 : 2, codes, 4096, false, 0.0, ok, why);
+    EXPECT_FALSE(ok);
+    EXPECT_EQ(why, "INT8 activations without int8 weights or a valid act_scale");
+  }
+}
+
 // FP8 codes per channel: W8A8 (act_fp8) rounds x in the kernel that reads it, qGemvRow at one row (the static scale
-// its last argument, the ACT template argument last) and qLinearQ above (never the float16 fragments of qGemvMma);
-// a gated product of several rows has no such kernel.
+// its last argument, the ACT template argument last) and qLinearQ above (never the float16 fragments of qGemvMma),
+// a gated product of several rows too.
 TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
   auto product = [](int64_t M, int64_t act, bool gated, const cg::GemvTuning *tune, bool &ok, std::string &why) {
     qopt::num::Attrs attrs;
@@ -349,9 +404,13 @@ TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
     EXPECT_EQ(src.find("qGemvMma"), std::string::npos) << src;
     EXPECT_EQ(src.find("qGemvStaged"), std::string::npos) << src;
   }
-  product(3, 2, true, nullptr, ok, why);
-  EXPECT_FALSE(ok);
-  EXPECT_EQ(why, "FP8 activations in a gated product of more than one row");
+  // A gated product of several rows: qLinearQ with the activation (GATED 0) last, a warp per channel of the one
+  // result (its gate and up rows).
+  src = product(3, 2, true, nullptr, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 1, 0, 0, 2, 0>(p, splits, 4096LL, 0.0, 0);"),
+            std::string::npos)
+      << src;
   // fp8w's one row: qGemvHalf, 4 pairs of rows per warp, its FP8 (1: E4M3FN) and CVT (1) arguments last; K of 8192
   // and more: 2 pairs, loads pipelined (PIPE 2); a gated product qGemvRow. Tuning moves either (half, cvt, pipe).
   src = product(1, 0, false, nullptr, ok, why);

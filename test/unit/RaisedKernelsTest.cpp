@@ -444,6 +444,21 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
 // times its kv head's scale is nearest the entry (found here by searching all 256 codes; saturated past the
 // format's largest value), and attention over it equals attention over a float32 cache holding code x scale, bit
 // for bit; a cache without one scale per kv head is refused, by kv_append and by attention.
+// Causal attention of queries q (scale 0.5) over FP8 caches kc / vc with their per-kv-head scales, and over the
+// float32 caches kw / vw they are meant to equal: {over the codes, over the floats}.
+std::pair<Buffer, Buffer> attentionOverCaches(const Buffer &q, const Buffer &kc, const Buffer &vc, const Buffer &kw,
+                                              const Buffer &vw, const Buffer &len, const std::vector<double> &kScales,
+                                              const std::vector<double> &vScales) {
+  Attrs attrs;
+  attrs.setFloat("scale", 0.5);
+  attrs.setInt("causal", 1);
+  Attrs fp8Attrs = attrs;
+  fp8Attrs.setFloats("k_scales", kScales);
+  fp8Attrs.setFloats("v_scales", vScales);
+  return {run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs),
+          run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs)};
+}
+
 TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
   std::mt19937 rng(47);
   const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 3;
@@ -485,17 +500,13 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
     check(vc.t, v.t, vScales, vw.t);
     EXPECT_EQ(kw.t.as<float>()[1], fp8Max(format) * 0.01f);
     Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
-    Attrs attrs;
-    attrs.setFloat("scale", 0.5);
-    attrs.setInt("causal", 1);
-    Attrs fp8Attrs = attrs;
-    fp8Attrs.setFloats("k_scales", kScales);
-    fp8Attrs.setFloats("v_scales", vScales);
-    Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs);
-    Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+    auto [got, want] = attentionOverCaches(q, kc, vc, kw, vw, len, kScales, vScales);
     ASSERT_EQ(got.t.shape, want.t.shape);
     EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
     std::string err;
+    Attrs attrs; // no FP8 scales
+    attrs.setFloat("scale", 0.5);
+    attrs.setInt("causal", 1);
     run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs, &err);
     EXPECT_NE(err.find("FP8 caches need one scale per kv head for keys and values"), std::string::npos) << err;
     err.clear();
@@ -505,6 +516,62 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
     run("kv_append", {&kc.t, &k.t, &len.t}, oneScale, &err);
     EXPECT_NE(err.find("with one scale per kv head (`scales`)"), std::string::npos) << err;
   }
+}
+
+// Centered FP8 keys (qopt-kv-state center-keys): kv_append with `offsets` stores the code nearest (x - offsets[h,
+// d]) / scale, and attention over those codes (scores shifted by q . offsets, the same for all of a query's keys)
+// equals attention over float32 keys code x scale + offset up to float rounding; offsets must be one per kv head
+// and channel.
+TEST(RaisedKernelShapes, CenteredFp8KeysShiftEveryScoreOfAQuery) {
+  std::mt19937 rng(53);
+  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 5;
+  const std::vector<double> scales = {0.01, 0.02}, vScales = {0.01, 0.01};
+  std::vector<double> offsets;
+  for (int64_t i = 0; i < Hkv * D; ++i)
+    offsets.push_back(static_cast<float>(20.0 - 7.5 * static_cast<double>(i))); // channel biases far above the spread
+  Buffer kc(DType::F8E4M3FN, {B, Hkv, C, D}), vc(DType::F8E4M3FN, {B, Hkv, C, D}), len(DType::I64, {1});
+  Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
+  Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+  Buffer v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+  for (int64_t h = 0; h < Hkv; ++h)
+    for (int64_t i = 0; i < S * D; ++i)
+      k.t.as<float>()[h * S * D + i] += static_cast<float>(offsets[h * D + i % D]);
+  Attrs kAttrs, vAttrs;
+  kAttrs.setInt("axis", 2);
+  kAttrs.setFloats("scales", scales);
+  kAttrs.setFloats("offsets", offsets);
+  vAttrs.setInt("axis", 2);
+  vAttrs.setFloats("scales", vScales);
+  appendInPlace(kc.t, k.t, len.t, kAttrs);
+  appendInPlace(vc.t, v.t, len.t, vAttrs);
+  for (int64_t h = 0; h < Hkv; ++h)
+    for (int64_t i = 0; i < S * D; ++i) {
+      const int64_t at = h * C * D + i;
+      const float sc = static_cast<float>(scales[h]), off = static_cast<float>(offsets[h * D + i % D]);
+      const float centered = k.t.as<float>()[h * S * D + i] - off;
+      const float got = fp8ToFloat(kc.t.as<uint8_t>()[at], Fp8Format::E4M3FN) * sc;
+      float bestErr = INFINITY;
+      for (int code = 0; code < 256; ++code) {
+        const float c = fp8ToFloat(static_cast<uint8_t>(code), Fp8Format::E4M3FN);
+        if (std::isfinite(c))
+          bestErr = std::min(bestErr, std::fabs(c * sc - centered));
+      }
+      ASSERT_LE(std::fabs(got - centered), bestErr * (1 + 1e-6f)) << "entry " << centered << " got " << got;
+      kw.t.as<float>()[at] = got + off;
+      vw.t.as<float>()[at] = fp8ToFloat(vc.t.as<uint8_t>()[at], Fp8Format::E4M3FN) * static_cast<float>(vScales[h]);
+    }
+  Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
+  auto [got, want] = attentionOverCaches(q, kc, vc, kw, vw, len, scales, vScales);
+  ASSERT_EQ(got.t.shape, want.t.shape);
+  for (int64_t i = 0; i < want.t.numel(); ++i)
+    EXPECT_NEAR(got.t.as<float>()[i], want.t.as<float>()[i], 1e-5f) << i;
+  std::string err;
+  Attrs twoOffsets;
+  twoOffsets.setInt("axis", 2);
+  twoOffsets.setFloats("scales", scales);
+  twoOffsets.setFloats("offsets", {1.0, 2.0});
+  run("kv_append", {&kc.t, &k.t, &len.t}, twoOffsets, &err);
+  EXPECT_NE(err.find("`offsets` go with an FP8 cache, one per kv head and channel"), std::string::npos) << err;
 }
 
 // linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.

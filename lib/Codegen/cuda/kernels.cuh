@@ -137,15 +137,26 @@ template <int FP8> __device__ __forceinline__ u8 qFloatToFp8(float v) {
   return static_cast<u8>(sign | static_cast<unsigned>(field > EMAX_FIELD || code > MAX_CODE ? MAX_CODE : code));
 }
 
-// W8A8's activation rounding (matmul_q's act_fp8): v / scale to the FP8 code and back, times scale; the reference's
-// expression, so the same float. qActCode: the code's value alone (exact in float16; the products take it and
-// multiply by the scale at the end).
-template <int FP8> __device__ __forceinline__ float qActCode(float v, float scale) {
-  const u8 c = qFloatToFp8<FP8>(v / scale);
-  return (c & 0x7F) == 0x7F ? __int_as_float(0x7fffffff) : qFp8ToFloat<FP8>(c);
+// W8A8's activation formats (matmul_q's act_fp8 and act_int8): 1 FP8 E4M3FN, 2 FP8 E5M2 (the weights' format), and
+// kActInt8, int8 (symmetric, [-127, 127]).
+constexpr int kActInt8 = 3;
+// The format's largest value: what max |row| is divided by for a row's scale.
+template <int F> __device__ __forceinline__ float qActTop() {
+  return F == kActInt8 ? 127.0f : F == 2 ? 57344.0f : 448.0f;
 }
-template <int FP8> __device__ __forceinline__ float qActRound(float v, float scale) {
-  return qActCode<FP8>(v, scale) * scale;
+// v / scale rounded to the format and back, times scale: the reference's expression, so the same float. int8 as
+// quant::roundToInt8, to nearest even and clamped (NaN to 0). qActCode: the code's value alone (exact in float16;
+// the products take it and multiply by the scale at the end).
+template <int F> __device__ __forceinline__ float qActCode(float v, float scale) {
+  if (F == kActInt8) {
+    const float r = rintf(v / scale);
+    return r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r == r ? r : 0.0f;
+  }
+  const u8 c = qFloatToFp8<F == kActInt8 ? 1 : F>(v / scale);
+  return (c & 0x7F) == 0x7F ? __int_as_float(0x7fffffff) : qFp8ToFloat<F == kActInt8 ? 1 : F>(c);
+}
+template <int F> __device__ __forceinline__ float qActRound(float v, float scale) {
+  return qActCode<F>(v, scale) * scale;
 }
 
 // float32 -> float16, rounded to nearest even, saturated to the largest finite half (NaN stays NaN).
@@ -219,9 +230,10 @@ template <int H> struct QHeadScales {
 // kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
 // HALF: float32 entries into a float16 cache (E unsigned short). FP8 (1 E4M3FN, 2 E5M2): float32 entries into an
 // FP8 cache [batch, kv heads, capacity, head dim] (AXIS 2, E u8) as the codes of x * inv[kv head] (the reference's
-// float product with the inverse of the head's scale, which the code generator writes as a float).
+// float product with the inverse of the head's scale, which the code generator writes as a float); with `off`
+// (centered keys: [kv heads x head dim], the reference's offsets as floats) of (x - off[kv head, d]) * inv[kv head].
 template <typename E, int AXIS, bool HALF = false, int FP8 = 0>
-__device__ void qKvAppend(const QParams &p, const float *inv = nullptr) {
+__device__ void qKvAppend(const QParams &p, const float *inv = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 n = qNumel(x), i = qFlatIndex();
   if (i >= n)
@@ -242,12 +254,15 @@ __device__ void qKvAppend(const QParams &p, const float *inv = nullptr) {
     o = i / (S * inner), s = i / inner % S, in = i % inner;
   }
   E *dst = qPtr<E>(p.t[3]) + (o * cap + len + s) * inner + in;
-  if constexpr (FP8 != 0)
-    *dst = qFloatToFp8<FP8>(qPtr<const float>(x)[i] * inv[o % cache.shape[1]]);
-  else if constexpr (HALF)
+  if constexpr (FP8 != 0) {
+    const i64 h = o % cache.shape[1];
+    const float v = qPtr<const float>(x)[i];
+    *dst = qFloatToFp8<FP8>((off ? v - off[h * inner + in] : v) * inv[h]);
+  } else if constexpr (HALF) {
     qStoreFloat(dst, qPtr<const float>(x)[i]);
-  else
+  } else {
     *dst = qPtr<const E>(x)[i];
+  }
 }
 
 // kv_advance: t0 length (int64 [1]), t1 sizes (int64 [rank]), t2 the length (same memory). One thread.
@@ -563,8 +578,9 @@ template <int NSPLIT, int OUT> struct QSplitColumn {
 // Rows m0 .. m0 + ROWS of x [M, K], columns k0 .. k0 + kn, into shared memory (zeros past the ends), between
 // barriers so that the previous chunk's readers are done and the next chunk's see every write. With a norm scale
 // `g` ([K]), row r is normalized as rms_norm does, with its 1 / rms in inv[r].
-// ACT_FP8 (1 E4M3FN, 2 E5M2; W8A8): each value then rounded to FP8 under its row's scale xscale[r] (qActRound).
-template <int ROWS, int KCHUNK, int ACT_FP8 = 0>
+// AF (W8A8, an activation format: 1 E4M3FN, 2 E5M2, kActInt8): each value then rounded to it under its row's scale
+// xscale[r] (qActRound).
+template <int ROWS, int KCHUNK, int AF = 0>
 __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const float *x, i64 M, i64 K, i64 m0, i64 k0,
                                            int kn, const float *g = nullptr, const float *inv = nullptr,
                                            const float *xscale = nullptr) {
@@ -574,8 +590,8 @@ __device__ __forceinline__ void qStageRows(float (&xs)[ROWS][KCHUNK], const floa
     float v = m0 + r < M && k < kn ? x[(m0 + r) * K + k0 + k] : 0.0f;
     if (g && m0 + r < M && k < kn)
       v = g[k0 + k] * (v * inv[r]);
-    if (ACT_FP8)
-      v = qActRound<ACT_FP8 ? ACT_FP8 : 1>(v, xscale[r]);
+    if (AF)
+      v = qActRound<AF ? AF : 1>(v, xscale[r]);
     xs[r][k] = v;
   }
   __syncthreads();
@@ -592,10 +608,11 @@ __device__ float qBlockInvRms(const float *x, i64 K, double eps) {
   return qInvRms(ss, K, eps);
 }
 
-// One row's factors before a W8A8 product quantizes it (matmul_q's act_fp8; the whole block calls it, every thread
-// gets both): with NORM its 1 / rms (g its norm scale), and the FP8 scale, ACT 1 the static `actScale`, 2 max |x|
-// (of x normalized as qStageRows does it) / the format's largest value, 1 for a row of zeros, as the reference.
-template <int FP8, int ACT, int NORM>
+// One row's factors before a W8A8 product quantizes it (matmul_q's act_fp8 and act_int8; the whole block calls it,
+// every thread gets both): with NORM its 1 / rms (g its norm scale), and the scale of activation format AF, ACT 1
+// the static `actScale`, 2 max |x| (of x normalized as qStageRows does it) / the format's largest value, 1 for a
+// row of zeros, as the reference.
+template <int AF, int ACT, int NORM>
 __device__ void qRowActScale(const float *x, const float *g, i64 K, double eps, float actScale, float &inv,
                              float &scale) {
   __shared__ float red[32];
@@ -607,7 +624,7 @@ __device__ void qRowActScale(const float *x, const float *g, i64 K, double eps, 
   for (i64 k = threadIdx.x; k < K; k += blockDim.x)
     m = fmaxf(m, fabsf(NORM ? g[k] * (x[k] * inv) : x[k]));
   m = qBlockMax(m, red);
-  scale = m > 0.0f ? m / (FP8 == 2 ? 57344.0f : 448.0f) : 1.0f;
+  scale = m > 0.0f ? m / qActTop<AF>() : 1.0f;
 }
 
 // x [M, K] (rows of t0) times w [K, N] (t1), plus bias (t2 when BIAS), into the NSPLIT results from t[OUT]: a
@@ -646,25 +663,30 @@ __device__ void qLinear(const QParams &p, const QSplits<NSPLIT> &splits) {
 }
 
 // Quantized weights (QuantFormat.h): t0 x [M, K], t1 packed [N, K/2] uint8 (BITS 3, 4), [N, K] int8 (BITS 8) or
-// [N, K] float16 (BITS 16, no scales or zeros),
-// t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the scales (asymmetric nibbles; else absent or
-// missing), then the NSPLIT results from t[OUT]. A warp computes one output channel for ROWS rows: lanes stride along the weight's
-// row (coalesced), then reduce. NORM: x is normalized as rms_norm does (t4 its scale [K], eps) as it is staged; RESID:
-// t5 (shaped like the one result) is added to it (qopt-fuse-norm-product). Geometry: rows of t0, cols N, tiles
-// ROWS x (blockDim.x / 32). ACT (FP8 weights only; W8A8, matmul_q's act_fp8): x rounded to the weights' FP8
-// format as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row (qRowActScale).
+// [N, K] float16 (BITS 16, no scales or zeros), t2 scales [N, K/GROUP] (or [1, 1] per tensor), t3 zeros like the
+// scales (asymmetric nibbles; else absent or missing), then the NSPLIT results from t[OUT]. A warp computes one
+// output channel for ROWS rows: lanes stride along the weight's row (coalesced), then reduce. NORM: x is normalized
+// as rms_norm does (t4 its scale [K], eps) as it is staged; RESID: t5 (shaped like the one result) is added to it
+// (qopt-fuse-norm-product). ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights'
+// format (FP8, or int8) as it is staged, ACT 1 under the static `actScale`, 2 under a scale per row
+// (qRowActScale). GATED (matmul_q_gated; an activation, qActivation's): the stacked gate and up layers, N / 2 each:
+// the warp's channel n reads gate row n and up row N / 2 + n, and the one result [M, N / 2] is act(gate) * up.
+// Geometry: rows of t0, cols N (GATED: N / 2), tiles ROWS x (blockDim.x / 32).
 template <int BITS, int ROWS, int KCHUNK, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int ACT = 0, int HS = 0>
+          int NORM = 0, int RESID = 0, int ACT = 0, int GATED = -1, int HS = 0>
 __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
-  static_assert(!ACT || FP8, "FP8 activations go with FP8 weights");
+  static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
+  static_assert(GATED < 0 || (NSPLIT == 1 && !RESID), "a gated product has one result and no residual");
+  constexpr int AF = FP8 ? FP8 : kActInt8, H = GATED >= 0 ? 2 : 1; // H: weight rows per channel
   __shared__ float xs[ROWS][KCHUNK];
   __shared__ float inv[ROWS], xscale[ROWS];
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0, groups = K / group;
+  const i64 C = GATED >= 0 ? N / 2 : N; // the result's channels
   const int warps = blockDim.x >> 5, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   i64 rowTile, colTile;
-  qTile(N, warps, rowTile, colTile);
+  qTile(C, warps, rowTile, colTile);
   const i64 m0 = rowTile * ROWS, n = colTile * warps + warp;
   // float16 weights have no scales: operand 2 is then the first result.
   const float *x = qPtr<const float>(xt);
@@ -672,68 +694,85 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   const u8 *zeros = ZEROS ? qPtr<const u8>(p.t[3]) : nullptr;
   const int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
-  const u8 *wrow = qPtr<const u8>(wt) + (n < N ? n : 0) * rowBytes;
-  float acc[ROWS];
-  for (int r = 0; r < ROWS; ++r)
-    acc[r] = 0.0f;
+  float acc[H][ROWS];
+#pragma unroll
+  for (int h = 0; h < H; ++h)
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r)
+      acc[h][r] = 0.0f;
   const float *g = NORM ? qPtr<const float>(p.t[4]) : nullptr;
   if (NORM || ACT)
     for (int r = 0; r < ROWS; ++r) {
       float v = 1.0f, sc = 1.0f;
       if (m0 + r < M)
-        qRowActScale<FP8 ? FP8 : 1, ACT, NORM>(x + (m0 + r) * K, g, K, eps, actScale, v, sc);
+        qRowActScale<AF, ACT, NORM>(x + (m0 + r) * K, g, K, eps, actScale, v, sc);
       if (threadIdx.x == 0)
         inv[r] = v, xscale[r] = sc;
     }
   for (i64 k0 = 0; k0 < K; k0 += KCHUNK) {
     const int kn = static_cast<int>(K - k0 < KCHUNK ? K - k0 : KCHUNK);
-    qStageRows<ROWS, KCHUNK, ACT ? FP8 : 0>(xs, x, M, K, m0, k0, kn, g, inv, xscale);
-    if (n >= N)
+    qStageRows<ROWS, KCHUNK, ACT ? AF : 0>(xs, x, M, K, m0, k0, kn, g, inv, xscale);
+    if (n >= C)
       continue;
-    if (BITS == 16) {
-      const unsigned short *hrow = reinterpret_cast<const unsigned short *>(wrow);
-      for (int k = lane; k < kn; k += 32) {
-        const float wv = qHalfToFloat(hrow[k0 + k]);
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          acc[r] += xs[r][k] * wv;
-      }
-    } else if (BITS == 8) {
-      for (int k = lane; k < kn; k += 32) {
-        const i64 kk = k0 + k, g = PER_TENSOR ? 0 : n * groups + kk / group;
-        const float code = FP8 ? qFp8ToFloat<FP8 ? FP8 : 1>(wrow[kk])
-                               : static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk]));
-        const float wv = code * scales[g];
+    for (int h = 0; h < H; ++h) {
+      const i64 row = n + h * C; // the weight row: the channel, or (GATED) its gate and up rows
+      const u8 *wrow = qPtr<const u8>(wt) + row * rowBytes;
+      if (BITS == 16) {
+        const unsigned short *hrow = reinterpret_cast<const unsigned short *>(wrow);
+        for (int k = lane; k < kn; k += 32) {
+          const float wv = qHalfToFloat(hrow[k0 + k]);
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          acc[r] += xs[r][k] * wv;
-      }
-    } else {
-      // Two elements per byte: lane handles bytes k0/2 + lane, + 32, ... (KCHUNK even keeps pairs in one chunk).
-      for (int k = 2 * lane; k < kn; k += 64) {
-        const i64 kk = k0 + k;
-        const u8 byte = wrow[kk >> 1];
-        const i64 g = PER_TENSOR ? 0 : n * groups + kk / group;
-        const float sc = scales[g];
-        const int z = ZEROS ? zeros[g] : symZero;
-        const float w0 = static_cast<float>((byte & 0xF) - z) * sc;
-        float w1 = 0.0f;
-        if (k + 1 < kn) {
-          const i64 g1 = PER_TENSOR ? 0 : n * groups + (kk + 1) / group;
-          w1 = static_cast<float>((byte >> 4) - (ZEROS ? zeros[g1] : symZero)) * scales[g1];
+          for (int r = 0; r < ROWS; ++r)
+            acc[h][r] += xs[r][k] * wv;
         }
+      } else if (BITS == 8) {
+        for (int k = lane; k < kn; k += 32) {
+          const i64 kk = k0 + k, gi = PER_TENSOR ? 0 : row * groups + kk / group;
+          const float code = FP8 ? qFp8ToFloat<FP8 ? FP8 : 1>(wrow[kk])
+                                 : static_cast<float>(static_cast<int>(reinterpret_cast<const i8 *>(wrow)[kk]));
+          const float wv = code * scales[gi];
 #pragma unroll
-        for (int r = 0; r < ROWS; ++r)
-          acc[r] += xs[r][k] * w0 + (k + 1 < kn ? xs[r][k + 1] * w1 : 0.0f);
+          for (int r = 0; r < ROWS; ++r)
+            acc[h][r] += xs[r][k] * wv;
+        }
+      } else {
+        // Two elements per byte: lane handles bytes k0/2 + lane, + 32, ... (KCHUNK even keeps pairs in one chunk).
+        for (int k = 2 * lane; k < kn; k += 64) {
+          const i64 kk = k0 + k;
+          const u8 byte = wrow[kk >> 1];
+          const i64 gi = PER_TENSOR ? 0 : row * groups + kk / group;
+          const float sc = scales[gi];
+          const int z = ZEROS ? zeros[gi] : symZero;
+          const float w0 = static_cast<float>((byte & 0xF) - z) * sc;
+          float w1 = 0.0f;
+          if (k + 1 < kn) {
+            const i64 g1 = PER_TENSOR ? 0 : row * groups + (kk + 1) / group;
+            w1 = static_cast<float>((byte >> 4) - (ZEROS ? zeros[g1] : symZero)) * scales[g1];
+          }
+#pragma unroll
+          for (int r = 0; r < ROWS; ++r)
+            acc[h][r] += xs[r][k] * w0 + (k + 1 < kn ? xs[r][k + 1] * w1 : 0.0f);
+        }
       }
     }
   }
-  if (n >= N)
+  if (n >= C)
     return;
+  if (GATED >= 0) {
+    float *y = qPtr<float>(p.t[OUT]);
+#pragma unroll
+    for (int r = 0; r < ROWS; ++r) {
+      const float gate = qWarpSum(acc[0][r]), up = qWarpSum(acc[H - 1][r]);
+      if (lane == 0 && m0 + r < M)
+        y[(m0 + r) * C + n] = qActivation<GATED < 0 ? 0 : GATED>(gate) * up;
+    }
+    return;
+  }
   const QSplitColumn<NSPLIT, OUT> out(p, splits, n);
 #pragma unroll
   for (int r = 0; r < ROWS; ++r) {
-    const float v = qWarpSum(acc[r]);
+    const float v = qWarpSum(acc[0][r]);
     if (lane == 0 && m0 + r < M) {
       const i64 o = (m0 + r) * out.width + out.col;
       out.y[o] = RESID ? qPtr<const float>(p.t[5])[o] + v : v;
@@ -1580,15 +1619,16 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 // fewer warps split K, the more chunks each takes per tile against a tile's fixed costs). Operands as qLinearQ,
 // NORM and RESID too (NORM as qGemvMma does it: x enters as g * x, the block's threads sum its squares as they
 // split it, and the results are multiplied by 1 / rms).
-// ACT (FP8 weights; W8A8, matmul_q's act_fp8): x rounded to the weights' FP8 format under the static `actScale`
-// (1) or its own (2, qRowActScale, after a pass for the norm and one for max |x|), split as the codes' values
-// (exact in float16, no lo term) and the results multiplied by the scale.
+// ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights' format (FP8, or int8)
+// under the static `actScale` (1) or its own (2, qRowActScale, after a pass for the norm and one for max |x|),
+// split as the codes' values (exact in float16, no lo term) and the results multiplied by the scale.
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
           int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0, int HS = 0>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
-  static_assert(!ACT || FP8, "FP8 activations go with FP8 weights");
+  static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
+  constexpr int AF = FP8 ? FP8 : kActInt8;
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   extern __shared__ __align__(16) unsigned xs[]; // [2][K / 2] float16 pairs: hi, then lo
@@ -1660,7 +1700,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   double ss = 0.0;
   float actInv = 1.0f, xscale = 1.0f;
   if (ACT)
-    qRowActScale<FP8 ? FP8 : 1, ACT, NORM>(x, gs, K, eps, actScale, actInv, xscale);
+    qRowActScale<AF, ACT, NORM>(x, gs, K, eps, actScale, actInv, xscale);
   for (int wd = threadIdx.x; wd < static_cast<int>(K / WK); wd += blockDim.x) {
     float xv[WK];
 #pragma unroll
@@ -1672,9 +1712,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           v.x = gv.x * (v.x * actInv), v.y = gv.y * (v.y * actInv), v.z = gv.z * (v.z * actInv),
           v.w = gv.w * (v.w * actInv);
         }
-        constexpr int F = FP8 ? FP8 : 1;
-        v.x = qActCode<F>(v.x, xscale), v.y = qActCode<F>(v.y, xscale), v.z = qActCode<F>(v.z, xscale),
-        v.w = qActCode<F>(v.w, xscale);
+        v.x = qActCode<AF>(v.x, xscale), v.y = qActCode<AF>(v.y, xscale), v.z = qActCode<AF>(v.z, xscale),
+        v.w = qActCode<AF>(v.w, xscale);
       } else if (NORM) {
         const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
         ss += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
@@ -1856,9 +1895,10 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 // kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), t3 positions
 // [B or 1, S] (P), t4 inv_freq [D/2], t5 the cache (same memory as t0): the entries rotated as qRotary does, written
 // at the cache's length (C: float, or unsigned short for a float16 cache, or QFp8 for an FP8 one: codes of the
-// rotated value times inv[h], as qKvAppend). One block per (b, h, s) row of t1.
+// rotated value times inv[h], or of the rotated value minus off[h, d] times it, as qKvAppend). One block per (b, h,
+// s) row of t1.
 template <int STYLE, typename P, typename C = float>
-__device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr) {
+__device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
   const i64 len = *qPtr<const i64>(p.t[2]);
@@ -1873,9 +1913,9 @@ __device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr) {
   const float *row = qPtr<const float>(x) + r * D;
   for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
     if constexpr (QIsFp8<C>::format != 0) {
-      const float f = inv[h];
-      qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f](i64 e, float v) {
-        dst[e].code = qFloatToFp8<QIsFp8<C>::format>(v * f);
+      const float f = inv[h], *o = off ? off + h * D : nullptr;
+      qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f, o](i64 e, float v) {
+        dst[e].code = qFloatToFp8<QIsFp8<C>::format>((o ? v - o[e] : v) * f);
       });
     } else {
       qRotatePair<STYLE>(row, dst, j, half, position * freq[j]);
@@ -2028,70 +2068,105 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   }
 }
 
-#define QOPT_DECODE_SPLITS 8
-// The slices' partial softmax sums into the output (decode attention): block `rank` of the cluster's `splits` takes
-// the rank-th of `splits` contiguous shares of the G x D outputs, reading each slice's running max and sum (mrow,
-// lrow: natural log units, or log2 units with EXP2) and partial sums `part` from that slice's shared memory, every
-// slice's loads issued before any is used (the first block alone, one load after another, took 0.4 us more a step
-// at 256 keys). vscale: the FP8 cache's value scale (1 otherwise). A barrier of the block first (cm, cl); the
-// caller meets the cluster before (the partial sums written) and after (read).
-template <int G, int D, int NT, bool ZERO_NAN, bool EXP2>
-__device__ __forceinline__ void qDecodeCombine(float *out, const float *mrow, const float *lrow, const float *part,
-                                               int splits, unsigned rank, float vscale) {
-  __shared__ float cm[QOPT_DECODE_SPLITS][G], cl[QOPT_DECODE_SPLITS][G];
-  const int t = threadIdx.x;
-  if (t < splits * G) {
-    cm[t / G][t % G] = qClusterLoad(&mrow[t % G], t / G);
-    cl[t / G][t % G] = qClusterLoad(&lrow[t % G], t / G);
-  }
-  __syncthreads();
-  const int share = (G * D + splits - 1) / splits, first = static_cast<int>(rank) * share;
-  const int last = first + share < G * D ? first + share : G * D;
-  for (int i = first + t; i < last; i += NT) {
-    const int g = i / D;
-    float v[QOPT_DECODE_SPLITS];
-#pragma unroll
-    for (int b = 0; b < QOPT_DECODE_SPLITS; ++b)
-      v[b] = b < splits ? qClusterLoad(&part[i], b) : 0.0f;
-    float m = -QOPT_INF;
-    for (int b = 0; b < splits; ++b)
-      m = fmaxf(m, cm[b][g]);
-    const float base = m == -QOPT_INF ? 0.0f : m;
-    float num = 0.0f, den = 0.0f;
-#pragma unroll
-    for (int b = 0; b < QOPT_DECODE_SPLITS; ++b)
-      if (b < splits) {
-        const float w = EXP2 ? exp2f(cm[b][g] - base) : expf(cm[b][g] - base);
-        num += w * v[b], den += w * cl[b][g];
-      }
-    out[i] = den > 0.0f ? num * vscale / den : ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
-  }
-}
-
+// Decode attention's split of the keys over the grid's y (flash-decoding): at most QOPT_DECODE_MAX_SLICES slices of
+// whole chunks of `granule` keys, as many as the cache's length fills (a short context: one block does it all and
+// writes the output itself). Several slices meet through global memory, in the launch's scratch (a module global,
+// each session loading its own module and running its launches one after another): per row of blocks (kv head) an
+// arrival count, then per slice its running max and sum per head (m[G], l[G]) and partial sums o[G][D]; the last
+// block of a row to arrive combines them (qDecodeFinish) and resets the count for the next launch.
+#define QOPT_DECODE_MAX_SLICES 32
+struct QDecodeSplit {
+  i64 begin, end; // this block's keys
+  int slices;     // the row's blocks that have keys (1: no scratch used)
+  unsigned *count; // the row's arrival count
+  float *part;     // the row's partial sums: slice s's m[G], l[G], o[G][D] at s * (2 G + G D)
+};
 // Decode attention's checks and slice: the cache's length (t4) within its capacity, one query row per head in groups
-// of G per kv head, at least `shared` bytes of dynamic shared memory (else the status is set once and false
-// returned); this block's keys [begin, end) of the cluster's `splits` slices and its rank. False also for the blocks
-// without a slice (no clusters: only the first of a cluster's place works).
-template <int G>
-__device__ __forceinline__ bool qDecodeSlice(const QParams &p, int shared, i64 &begin, i64 &end, int &splits,
-                                             unsigned &rank) {
+// of G per kv head, at least `shared` bytes of dynamic shared memory, a grid y of at most QOPT_DECODE_MAX_SLICES with
+// scratch for its rows (`scratch`: rowsCap counts, then rowsCap x gridDim.y slices' m, l, o) where it exceeds 1
+// (else the status is set once and false returned); this block's keys. False also for the blocks past the slices
+// the length fills.
+template <int G, int D>
+__device__ __forceinline__ bool qDecodeSlice(const QParams &p, int shared, int granule, unsigned *scratch,
+                                             i64 rowsCap, QDecodeSplit &sp) {
   const QTensor &q = p.t[0], &k = p.t[1];
-  const i64 C = k.shape[2], len = *qPtr<const i64>(p.t[4]);
+  const i64 C = k.shape[2], len = *qPtr<const i64>(p.t[4]), rows = q.shape[0] * k.shape[1];
+  const int S = static_cast<int>(gridDim.y);
   unsigned dynamicBytes;
   asm("mov.u32 %0, %%dynamic_smem_size;" : "=r"(dynamicBytes));
   const bool full = len < 0 || len > C - 1 || q.shape[0] > k.shape[0];
-  if (full || q.shape[2] != 1 || q.shape[1] != k.shape[1] * G || dynamicBytes < static_cast<unsigned>(shared)) {
-    if (blockIdx.y == 0 && threadIdx.x == 0)
+  if (full || q.shape[2] != 1 || q.shape[1] != k.shape[1] * G || dynamicBytes < static_cast<unsigned>(shared) ||
+      S > QOPT_DECODE_MAX_SLICES || (S > 1 && (!scratch || rows > rowsCap))) {
+    if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0)
       qFail(p, full ? QOPT_STATUS_CACHE_FULL : QOPT_STATUS_SHAPE);
     return false;
   }
-  splits = QOPT_CLUSTERS ? QOPT_DECODE_SPLITS : 1;
-  rank = qClusterRank();
-  if (!QOPT_CLUSTERS && blockIdx.y != 0)
+  const i64 T = len + 1, per = ((T + S - 1) / S + granule - 1) / granule * granule;
+  sp.slices = static_cast<int>((T + per - 1) / per);
+  if (static_cast<int>(blockIdx.y) >= sp.slices)
     return false;
-  const i64 T = len + 1, per = (T + splits - 1) / splits;
-  begin = per * rank < T ? per * rank : T, end = begin + per < T ? begin + per : T;
+  sp.begin = per * blockIdx.y, sp.end = sp.begin + per < T ? sp.begin + per : T;
+  sp.count = scratch + blockIdx.x;
+  sp.part = reinterpret_cast<float *>(scratch + rowsCap) + blockIdx.x * static_cast<i64>(S) * (2 * G + G * D);
   return true;
+}
+
+// Decode attention's output rows `out` (G x D) from this block's running max and sum per head (mrow, lrow: natural
+// log units, or log2 units with EXP2) and partial sums `part` (shared memory, G x D): divided out when the block
+// had every key; else published to the row's scratch, and the row's last block to arrive weighs every slice's
+// against their largest max. vscale: the FP8 cache's value scale (1 otherwise). Starts with a barrier of the block.
+template <int G, int D, int NT, bool ZERO_NAN, bool EXP2>
+__device__ void qDecodeFinish(const QDecodeSplit &sp, float *out, const float *mrow, const float *lrow,
+                              const float *part, float vscale) {
+  constexpr int W = 2 * G + G * D;
+  const int t = threadIdx.x;
+  const float nan = ZERO_NAN ? 0.0f : __int_as_float(0x7fc00000);
+  __syncthreads();
+  if (sp.slices == 1) {
+    for (int i = t; i < G * D; i += NT) {
+      const float l = lrow[i / D];
+      out[i] = l > 0.0f ? part[i] * vscale / l : nan;
+    }
+    return;
+  }
+  __shared__ float weight[QOPT_DECODE_MAX_SLICES][G], den[G];
+  __shared__ int last;
+  float *mine = sp.part + blockIdx.y * W;
+  if (t < G)
+    mine[t] = mrow[t], mine[G + t] = lrow[t];
+  for (int i = t; i < G * D; i += NT)
+    mine[2 * G + i] = part[i];
+  __threadfence(); // this thread's partial sums are seen device-wide before the count says so
+  __syncthreads();
+  if (t == 0)
+    last = atomicAdd(sp.count, 1u) == static_cast<unsigned>(sp.slices - 1);
+  __syncthreads();
+  if (!last)
+    return;
+  __threadfence();
+  if (t < G) { // head t's weight per slice against the largest max
+    float m = -QOPT_INF;
+    for (int s = 0; s < sp.slices; ++s)
+      m = fmaxf(m, __ldcg(sp.part + s * W + t));
+    const float base = m == -QOPT_INF ? 0.0f : m;
+    float d = 0.0f;
+    for (int s = 0; s < sp.slices; ++s) {
+      const float ms = __ldcg(sp.part + s * W + t), w = EXP2 ? exp2f(ms - base) : expf(ms - base);
+      weight[s][t] = w, d += w * __ldcg(sp.part + s * W + G + t);
+    }
+    den[t] = d;
+  }
+  __syncthreads();
+  for (int i = t; i < G * D; i += NT) {
+    const int g = i / D;
+    float num = 0.0f;
+#pragma unroll 8
+    for (int s = 0; s < sp.slices; ++s)
+      num += weight[s][g] * __ldcg(sp.part + s * W + 2 * G + i);
+    out[i] = den[g] > 0.0f ? num * vscale / den[g] : nan;
+  }
+  if (t == 0)
+    *sp.count = 0;
 }
 
 // The G query rows of decode attention's block r (rows (b, hk * G + g) = r * G + g of t0, b = r / Hkv) into qs
@@ -2113,17 +2188,18 @@ __device__ __forceinline__ void qDecodeQueries(const QParams &p, i64 r, i64 Hkv,
 
 // Decode attention, split over the cache length (flash-decoding): one query row per head over the KV state, the
 // operands of qAttention with CACHE, S = 1 and no mask, head dims D (queries, keys and values alike) a multiple of 4 up
-// to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one of
-// QOPT_DECODE_SPLITS slices of the keys; on sm_90 and later the slices' blocks form a cluster and combine their partial
-// softmax sums through distributed shared memory (qDecodeCombine), all in one launch; elsewhere the first block of a
-// cluster's place takes every key and the others return. This kernel takes float32 caches and head dims that
-// qDecodeAttentionTc (float16 and FP8 caches on the tensor cores) does not. In a block: chunks of CH keys with a
-// running max per head (online softmax), a warp per key for the scores (lanes over float4 columns, the G heads' dot
-// products at once), key groups of threads that own a float4 column of the values for all G heads. Geometry: rows of
-// the output (B * H) in tiles of G, grid y = the splits, 512 threads. ROT >= 0: rotary queries, as qAttention. KV: the
-// cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's scales ks, vs).
+// to 256. A block owns the G query heads of one KV head (GQA: the group reads its keys and values once) and one
+// slice of the keys (qDecodeSlice: grid y, as many as the length fills); the slices' partial softmax sums meet in
+// the launch's scratch (qDecodeFinish: rowsCap rows of blocks), all in one launch. This kernel takes float32 caches
+// and head dims that qDecodeAttentionTc (float16 and FP8 caches on the tensor cores) does not. In a block: chunks of
+// CH keys with a running max per head (online softmax), a warp per key for the scores (lanes over float4 columns,
+// the G heads' dot products at once), key groups of threads that own a float4 column of the values for all G heads.
+// Geometry: rows of the output (B * H) in tiles of G, grid y = the slices, 512 threads. ROT >= 0: rotary queries,
+// as qAttention. KV: the cache's element type (float, or unsigned short: float16, or QFp8: FP8 codes, the kv head's
+// scales ks, vs).
 template <int G, int D, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64, typename KV = float>
-__device__ void qDecodeAttention(const QParams &p, float scale, const float *ks = nullptr, const float *vs = nullptr) {
+__device__ void qDecodeAttention(const QParams &p, unsigned *scratch, i64 rowsCap, float scale,
+                                 const float *ks = nullptr, const float *vs = nullptr) {
   // 512 threads, 4 keys in flight per warp: a 4096-position float16 decode (8 kv heads, head dim 128, H200) 32.2 us
   // with 256 threads and one key per warp at a time, 21.7 with 4, 21.0 with 8 keys, 19.3 with 4 keys and 512
   // threads. Key groups of the values phase: as many as the threads hold, their sums (red) within 32 KB.
@@ -2136,11 +2212,10 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
   __shared__ __align__(16) float red[GROUPS][G][D]; // the key groups' sums; red[0] ends as the block's
   const QTensor &k = p.t[1], &v = p.t[2];
   const i64 Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
-  i64 begin, end;
-  int splits;
-  unsigned rank;
-  if (!qDecodeSlice<G>(p, 0, begin, end, splits, rank))
+  QDecodeSplit sp;
+  if (!qDecodeSlice<G, D>(p, 0, CH, scratch, rowsCap, sp))
     return;
+  const i64 begin = sp.begin, end = sp.end;
   constexpr bool FP8 = QIsFp8<KV>::format != 0;
   const float kScale = FP8 ? scale * ks[r % Hkv] : scale;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
@@ -2235,10 +2310,8 @@ __device__ void qDecodeAttention(const QParams &p, float scale, const float *ks 
       sum += red[e][i / D][i % D];
     red[0][i / D][i % D] = sum;
   }
-  qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
-  qDecodeCombine<G, D, NT, ZERO_NAN, false>(qPtr<float>(p.t[OUT]) + r * G * D, mrow, lrow, &red[0][0][0], splits,
-                                            rank, FP8 ? vs[r % Hkv] : 1.0f);
-  qClusterSync(); // the others' shared memory stays until every block has read it
+  qDecodeFinish<G, D, NT, ZERO_NAN, false>(sp, qPtr<float>(p.t[OUT]) + r * G * D, mrow, lrow, &red[0][0][0],
+                                           FP8 ? vs[r % Hkv] : 1.0f);
 }
 
 // Tensor-core attention for prompts (flash-attention style): the same operands and results as qAttention without a
@@ -2301,6 +2374,35 @@ __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM
     }
   }
 }
+// The online softmax's step over a tile of NK keys (log2 units) for a warp's two rows per lane (g, g + 8): mx holds
+// each row's max of its lane's scores s (masked ones -INF) and the previous max; the quad's maxima are combined, s
+// become exp2(s - max), the running sums lrow and the output fragments o are rescaled to the new max (mrow).
+template <int NK, int D>
+__device__ __forceinline__ void qOnlineSoftmax(float (&s)[NK / 8][4], float (&mx)[2], float (&mrow)[2],
+                                               float (&lrow)[2], float (&o)[D / 8][4]) {
+  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
+    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
+    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
+    alpha[i] = exp2f(mrow[i] - base[i]);
+    mrow[i] = mx[i];
+  }
+#pragma unroll
+  for (int nt = 0; nt < NK / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
+      ls[e >> 1] += s[nt][e];
+    }
+  lrow[0] = lrow[0] * alpha[0] + ls[0];
+  lrow[1] = lrow[1] * alpha[1] + ls[1];
+#pragma unroll
+  for (int nt = 0; nt < D / 8; ++nt)
+    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
+}
+
 // One tile of BK keys for a warp's 16 query rows (flash attention): scores from the query fragments `qa` and the
 // keys staged in `ks` (float16, rows padded to KS), the online softmax's running max and sum per row (mrow, lrow,
 // the warp's lanes holding rows g and g + 8), and the float16 probabilities times the values in `vs` added into
@@ -2339,28 +2441,7 @@ __device__ __forceinline__ void qFlashStep(const unsigned short (*ks)[KS], const
       s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
       mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
     }
-  float base[2], alpha[2], ls[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 1));
-    mx[i] = fmaxf(mx[i], __shfl_xor_sync(0xffffffffu, mx[i], 2));
-    base[i] = mx[i] == -QOPT_INF ? 0.0f : mx[i];
-    alpha[i] = exp2f(mrow[i] - base[i]);
-    mrow[i] = mx[i];
-  }
-#pragma unroll
-  for (int nt = 0; nt < BK / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      s[nt][e] = exp2f(s[nt][e] - base[e >> 1]);
-      ls[e >> 1] += s[nt][e];
-    }
-  lrow[0] = lrow[0] * alpha[0] + ls[0];
-  lrow[1] = lrow[1] * alpha[1] + ls[1];
-#pragma unroll
-  for (int nt = 0; nt < D / 8; ++nt) {
-    o[nt][0] *= alpha[0], o[nt][1] *= alpha[0], o[nt][2] *= alpha[1], o[nt][3] *= alpha[1];
-  }
+  qOnlineSoftmax<BK, D>(s, mx, mrow, lrow, o);
 #pragma unroll
   for (int kk = 0; kk < BK / 16; ++kk) {
     const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
@@ -2573,30 +2654,122 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
   qFlashStore<D, ZERO_NAN>(qPtr<float>(p.t[OUT]) + plane * S * D, o, lrow, qi, S);
 }
 
+// Decode attention over FP8 codes takes its mma fragments straight from the codes in shared memory (no float16
+// copy): a lane converts its own pairs with one instruction each, which needs the pairs a fragment holds to be
+// adjacent bytes. The dims are permuted to make them so, the same for the queries and keys (a dot product does not
+// care) and undone on the output. QK^T: lane (n, c) of a key fragment holds key n's logical dims 16 kk + 2c + {0, 1}
+// and + 8 + {0, 1} for each kk: stored as the 4 bytes at c D / 4 + 4 kk of the key's row, a lane's D / 4 contiguous
+// bytes. qDecodeFp8KeyDim: the stored dim of the query tile's logical column L. PV: lane (n, c) of a value fragment
+// holds dim n of tile nt for keys 2c, 2c + 1 (and + 8): dim n D / 8 + nt of those rows, a lane's D / 8 contiguous
+// bytes per row, two rows' bytes paired by a byte permute. qDecodeFp8ValueDim: the stored dim of output column L.
+template <int D> __device__ __forceinline__ int qDecodeFp8KeyDim(int L) {
+  const int w = L % 16;
+  return (w % 8 / 2) * (D / 4) + 4 * (L / 16) + (w & 1) + (w >= 8 ? 2 : 0);
+}
+template <int D> __device__ __forceinline__ int qDecodeFp8ValueDim(int L) { return L % 8 * (D / 8) + L / 8; }
+
+// N bytes (even) of shared memory from `src` into words, in 16-, 4- or 2-byte loads as N allows (src aligned to
+// match); the last word's missing bytes zero.
+template <int N> __device__ __forceinline__ void qLoadSharedBytes(unsigned (&w)[(N + 3) / 4], const u8 *src) {
+  if constexpr (N % 16 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 16; ++i) {
+      const uint4 x = *reinterpret_cast<const uint4 *>(src + 16 * i);
+      w[4 * i] = x.x, w[4 * i + 1] = x.y, w[4 * i + 2] = x.z, w[4 * i + 3] = x.w;
+    }
+  } else if constexpr (N % 4 == 0) {
+#pragma unroll
+    for (int i = 0; i < N / 4; ++i)
+      w[i] = *reinterpret_cast<const unsigned *>(src + 4 * i);
+  } else {
+#pragma unroll
+    for (int i = 0; i < (N + 3) / 4; ++i) {
+      const unsigned lo = *reinterpret_cast<const unsigned short *>(src + 4 * i);
+      const unsigned hi = 4 * i + 2 < N ? *reinterpret_cast<const unsigned short *>(src + 4 * i + 2) : 0u;
+      w[i] = lo | hi << 16;
+    }
+  }
+}
+
+// qFlashStep for one warp's KPW keys of decode over FP8 codes (format FP8): key rows kc, value rows vc of RB bytes
+// in shared memory, the fragments converted from the codes (qDecodeFp8KeyDim, qDecodeFp8ValueDim: qa's columns and
+// o's are in their orders); keys from T on masked, no causal mask (one query row per head).
+template <int D, int KPW, int RB, int FP8>
+__device__ __forceinline__ void qDecodeStepFp8(const u8 *kc, const u8 *vc, const unsigned (&qa)[D / 16][4],
+                                               float (&o)[D / 8][4], float (&mrow)[2], float (&lrow)[2], i64 j0,
+                                               i64 T, float sl2) {
+  const int lane = threadIdx.x & 31, n = lane >> 2, c = lane & 3, c2 = 2 * c;
+  float s[KPW / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < KPW / 8; ++nt) {
+    unsigned w[D / 16];
+    qLoadSharedBytes<D / 4>(w, kc + (8 * nt + n) * RB + c * (D / 4));
+    s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      qMma16816(s[nt], qa[kk], qFp8PairToHalf2<FP8>(w[kk]), qFp8PairToHalf2<FP8>(w[kk] >> 16));
+  }
+  float mx[2] = {mrow[0], mrow[1]};
+  const bool edge = j0 + KPW > T;
+#pragma unroll
+  for (int nt = 0; nt < KPW / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const bool keep = !edge || j0 + 8 * nt + c2 + (e & 1) < T;
+      s[nt][e] = keep ? s[nt][e] * sl2 : -QOPT_INF;
+      mx[e >> 1] = fmaxf(mx[e >> 1], s[nt][e]);
+    }
+  qOnlineSoftmax<KPW, D>(s, mx, mrow, lrow, o);
+  constexpr int VW = (D / 8 + 3) / 4; // words of a lane's value bytes per row
+#pragma unroll
+  for (int kk = 0; kk < KPW / 16; ++kk) {
+    const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
+                            qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    // Keys 16 kk + 2c, + 1, + 8, + 9: this lane's bytes of each (dims n D / 8 onwards).
+    unsigned v[4][VW];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+      qLoadSharedBytes<D / 8>(v[i], vc + (16 * kk + c2 + (i & 1) + (i >> 1) * 8) * RB + n * (D / 8));
+#pragma unroll
+    for (int i = 0; i < VW; ++i) {
+      // Byte b of the words: tile 4i + b's pair of keys, first key in the low byte.
+      const unsigned lo = __byte_perm(v[0][i], v[1][i], 0x5140), hi = __byte_perm(v[0][i], v[1][i], 0x7362);
+      const unsigned lo8 = __byte_perm(v[2][i], v[3][i], 0x5140), hi8 = __byte_perm(v[2][i], v[3][i], 0x7362);
+      const unsigned pairs[4][2] = {{lo, lo8}, {lo >> 16, lo8 >> 16}, {hi, hi8}, {hi >> 16, hi8 >> 16}};
+#pragma unroll
+      for (int b = 0; b < 4; ++b)
+        if (4 * i + b < D / 8)
+          qMma16816(o[4 * i + b], pa, qFp8PairToHalf2<FP8>(pairs[b][0]), qFp8PairToHalf2<FP8>(pairs[b][1]));
+    }
+  }
+}
+
 // Decode attention on the tensor cores, over a float16 or FP8 KV cache: the operands, results, splits and geometry
-// of qDecodeAttention (clusters of QOPT_DECODE_SPLITS blocks along y, a block per kv head's G query heads and slice
-// of the keys) for head dims D that are multiples of 16 up to 256. The CUDA-core kernel spends its time on
+// of qDecodeAttention (a block per kv head's G query heads and slice of the keys, the slices combined through the
+// scratch) for head dims D that are multiples of 16 up to 256. The CUDA-core kernel spends its time on
 // instructions (a warp sum per key and head, a conversion per element): 34.8 us at 8192 keys of float16 (33.5 MB).
 // Here the G query rows (padded to 16 with zeros) are a warp's mma rows, as in the prompts' flash attention: the
 // slice streams through shared memory in chunks of KPW * WARPS keys (cp.async, STAGES stages, STAGES - 1 chunks in
 // flight while one is used; rows past the slice zero-filled), each warp takes KPW keys of a chunk with its own
 // running max and sum (qFlashStep: no barrier between the phases), and at the end the warps' partial sums meet in
-// shared memory and the slices' in the cluster (qDecodeCombine). An FP8 chunk arrives as codes; each warp converts
+// shared memory and the slices' in the scratch (qDecodeFinish). An FP8 chunk arrives as codes; each warp converts
 // its key and value rows into float16 rows (exact) before using them.
 // Rounding q and the probabilities to float16 is the difference from the reference: float16-level agreement.
 // Dynamic shared memory: QDecodeTcShared's bytes; geometry: rows of the output in tiles of G, grid y = the splits,
 // 32 * WARPS threads.
 template <int G, int D, int WARPS, int KPW, int STAGES, int FP8> struct QDecodeTcShared {
-  static constexpr int KS = D + 8, CH = KPW * WARPS; // float16 rows padded by 16 bytes (ldmatrix: distinct banks)
-  static constexpr int stage = FP8 ? 2 * CH * D : 2 * CH * KS * 2;   // [K, V][CH] rows: codes, or float16
-  static constexpr int convert = FP8 ? WARPS * 2 * KPW * KS * 2 : 0; // a warp's [K, V][KPW] float16 rows
-  static constexpr int queries = 16 * KS * 2 + 4 * G * D;          // the float16 query tile; the float queries
-  static constexpr int bytes = queries + convert + STAGES * stage;
+  static constexpr int KS = D + 8, CH = KPW * WARPS;
+  // A ring row's bytes: float16 rows padded by 16 bytes (ldmatrix: distinct banks), FP8 codes padded likewise (the
+  // fragment loads of qDecodeStepFp8: 8 lanes of a phase on distinct banks).
+  static constexpr int RB = FP8 ? D + 16 : KS * 2;
+  static constexpr int stage = 2 * CH * RB;                // [K, V][CH] rows
+  static constexpr int queries = 16 * KS * 2 + 4 * G * D; // the float16 query tile; the float queries
+  static constexpr int bytes = queries + STAGES * stage;
 };
 template <int G, int D, int WARPS, int KPW, int STAGES, bool ZERO_NAN, int OUT, int ROT = -1, typename P = i64,
           int FP8 = 0>
-__device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *ks = nullptr,
-                                   const float *vs = nullptr) {
+__device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rowsCap, float scale,
+                                   const float *ks = nullptr, const float *vs = nullptr) {
   using Shared = QDecodeTcShared<G, D, WARPS, KPW, STAGES, FP8>;
   constexpr int NT = 32 * WARPS, KS = Shared::KS, CH = Shared::CH, EB = FP8 ? 1 : 2;
   constexpr int PIECES = D * EB / 16; // 16-byte pieces per row
@@ -2606,19 +2779,17 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
   extern __shared__ __align__(16) unsigned char decodeShared[];
   unsigned short(*const qh)[KS] = reinterpret_cast<unsigned short(*)[KS]>(decodeShared);
   float(*const qf)[D] = reinterpret_cast<float(*)[D]>(decodeShared + 16 * KS * 2);
-  unsigned short(*const conv)[KS] = reinterpret_cast<unsigned short(*)[KS]>(decodeShared + Shared::queries);
-  unsigned char *const ring = decodeShared + Shared::queries + Shared::convert;
+  unsigned char *const ring = decodeShared + Shared::queries;
   // After the last chunk the ring holds the warps' partial sums and the block's.
   float(*const wo)[G][D] = reinterpret_cast<float(*)[G][D]>(ring);
   float(*const bo)[D] = reinterpret_cast<float(*)[D]>(ring + WARPS * G * D * 4);
   __shared__ float wm[WARPS][G], wl[WARPS][G], mrowB[G], lrowB[G];
   const QTensor &k = p.t[1], &v = p.t[2];
   const i64 Hkv = k.shape[1], C = k.shape[2], r = blockIdx.x;
-  i64 begin, end;
-  int splits;
-  unsigned rank;
-  if (!qDecodeSlice<G>(p, Shared::bytes, begin, end, splits, rank))
+  QDecodeSplit sp;
+  if (!qDecodeSlice<G, D>(p, Shared::bytes, CH, scratch, rowsCap, sp))
     return;
+  const i64 begin = sp.begin, end = sp.end;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
   const u8 *kb = qPtr<const u8>(k) + r * C * D * EB, *vb = qPtr<const u8>(v) + r * C * D * EB;
   const int chunks = static_cast<int>((end - begin + CH - 1) / CH);
@@ -2633,7 +2804,7 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
         const int m = e / (CH * PIECES), row = e % (CH * PIECES) / PIECES, d = e % PIECES * 16;
         const bool ok = j0 + row < end;
         const u8 *src = (m ? vb : kb) + (ok ? (j0 + row) * D * EB + d : 0);
-        qCopyAsync16(st + (FP8 ? (m * CH + row) * D : (m * CH + row) * KS * 2) + d, src, ok);
+        qCopyAsync16(st + (m * CH + row) * Shared::RB + d, src, ok);
       }
     }
     qCopyAsyncCommit();
@@ -2641,12 +2812,13 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
 #pragma unroll
   for (int c = 0; c < STAGES - 1; ++c)
     issue(c);
-  // The queries as float, then the float16 tile of 16 rows.
+  // The queries as float, then the float16 tile of 16 rows (over an FP8 cache its columns in qDecodeStepFp8's order
+  // of the dims).
   qDecodeQueries<G, D, NT, ROT, P>(p, r, Hkv, qf);
   __syncthreads();
   for (int i = t; i < 16 * (D / 2); i += NT) {
-    const int g = i / (D / 2), d = i % (D / 2) * 2;
-    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qHalf2(qf[g][d], qf[g][d + 1]) : 0u;
+    const int g = i / (D / 2), d = i % (D / 2) * 2, e = FP8 ? qDecodeFp8KeyDim<D>(d) : d;
+    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qHalf2(qf[g][e], qf[g][e + 1]) : 0u;
   }
   __syncthreads();
   unsigned qa[D / 16][4];
@@ -2660,7 +2832,6 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
   float mrow[2] = {-QOPT_INF, -QOPT_INF}, lrow[2] = {0.0f, 0.0f};
   const float sl2 = (FP8 ? scale * ks[r % Hkv] : scale) * 1.44269504088896340736f;
   const i64 qi[2] = {0, 0}; // (no causal mask: every key of the slice is seen)
-  unsigned short(*const mine)[KS] = conv + warp * 2 * KPW; // FP8: this warp's converted rows
   for (int c = 0; c < chunks; ++c) {
     qCopyAsyncWait<STAGES - 2>(); // this thread's copies of chunk c have landed
     __syncthreads();              // everyone's have, and chunk c - 1's stage is no longer read
@@ -2669,30 +2840,15 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
     if (jw >= end)
       continue;
     const unsigned char *st = ring + (c % STAGES) * Shared::stage;
-    const unsigned short(*kt)[KS], (*vt)[KS];
-    if (FP8) { // the warp's key and value rows of codes into float16 rows, 16 codes a lane at a time
-      constexpr int U = D / 16, N = 2 * KPW * U;
-#pragma unroll
-      for (int e = lane; e < N; e += 32) {
-        const int m = e / (KPW * U), row = e % (KPW * U) / U, d = e % U * 16;
-        const uint4 w = *reinterpret_cast<const uint4 *>(st + (m * CH + KPW * warp + row) * D + d);
-        const unsigned in[4] = {w.x, w.y, w.z, w.w};
-        unsigned h[8];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-          h[2 * i] = qFp8PairToHalf2<FP8 ? FP8 : 1>(in[i]), h[2 * i + 1] = qFp8PairToHalf2<FP8 ? FP8 : 1>(in[i] >> 16);
-        uint4 *dst = reinterpret_cast<uint4 *>(&mine[m * KPW + row][d]);
-        dst[0] = make_uint4(h[0], h[1], h[2], h[3]), dst[1] = make_uint4(h[4], h[5], h[6], h[7]);
-      }
-      __syncwarp();
-      kt = mine, vt = mine + KPW;
+    if (FP8) {
+      qDecodeStepFp8<D, KPW, Shared::RB, FP8 ? FP8 : 1>(st + KPW * warp * Shared::RB,
+                                                         st + (CH + KPW * warp) * Shared::RB, qa, o, mrow, lrow, jw,
+                                                         end, sl2);
     } else {
       const unsigned short(*tile)[KS] = reinterpret_cast<const unsigned short(*)[KS]>(st);
-      kt = tile + KPW * warp, vt = tile + CH + KPW * warp;
+      qFlashStep<D, KPW, KS, false>(tile + KPW * warp, tile + CH + KPW * warp, qa, o, mrow, lrow, jw, end, qi, 0,
+                                    sl2);
     }
-    qFlashStep<D, KPW, KS, false>(kt, vt, qa, o, mrow, lrow, jw, end, qi, 0, sl2);
-    if (FP8)
-      __syncwarp(); // the converted rows are read before the next chunk's overwrite them
   }
   // The warps' partial sums (rows g < G: lanes 4g .. 4g + 3 hold row g's columns 8nt + 2(lane % 4) + {0, 1}).
 #pragma unroll
@@ -2705,8 +2861,13 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
   const int g = lane >> 2;
   if (g < G) {
 #pragma unroll
-    for (int nt = 0; nt < D / 8; ++nt)
-      *reinterpret_cast<float2 *>(&wo[warp][g][8 * nt + 2 * (lane & 3)]) = make_float2(o[nt][0], o[nt][1]);
+    for (int nt = 0; nt < D / 8; ++nt) {
+      const int d = 8 * nt + 2 * (lane & 3);
+      if (FP8) // (qDecodeStepFp8's output columns: a permutation of the dims)
+        wo[warp][g][qDecodeFp8ValueDim<D>(d)] = o[nt][0], wo[warp][g][qDecodeFp8ValueDim<D>(d + 1)] = o[nt][1];
+      else
+        *reinterpret_cast<float2 *>(&wo[warp][g][d]) = make_float2(o[nt][0], o[nt][1]);
+    }
     if ((lane & 3) == 0)
       wm[warp][g] = mrow[0], wl[warp][g] = lrow[0];
   }
@@ -2728,10 +2889,8 @@ __device__ void qDecodeAttentionTc(const QParams &p, float scale, const float *k
     if (d == 0)
       mrowB[h] = m, lrowB[h] = den;
   }
-  qClusterSync(); // every block's partial sums are in its shared memory (barrier.cluster orders them)
-  qDecodeCombine<G, D, NT, ZERO_NAN, true>(qPtr<float>(p.t[OUT]) + r * G * D, mrowB, lrowB, &bo[0][0], splits, rank,
-                                           FP8 ? vs[r % Hkv] : 1.0f);
-  qClusterSync(); // the others' shared memory stays until every block has read it
+  qDecodeFinish<G, D, NT, ZERO_NAN, true>(sp, qPtr<float>(p.t[OUT]) + r * G * D, mrowB, lrowB, &bo[0][0],
+                                          FP8 ? vs[r % Hkv] : 1.0f);
 }
 
 // The module's kernels start with qWaitForPrevious (sm_90 and later): the runtime looks for this symbol before it
@@ -2755,39 +2914,70 @@ extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *
       y[i0 + j] = qFloatToHalf(x[i0 + j]);
 }
 
-// W8A8 FP8's activations for a library product (matmul_q's act_fp8): row r of x [gridDim.x, K] to FP8 codes (fp8 1:
-// E4M3FN, 2: E5M2) under its scale, written to scales[r]: the static `actScale` where it is positive, else max |row|
-// / the format's largest value (qRowActScale); codes[r, k] = qFloatToFp8(x / scale), the reference's rounding. One
-// block per row, up to 1024 threads, 4 values per thread at a time where K allows.
-template <int FP8> __device__ void qFp8QuantizeRow(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+// W8A8's activations for a library product (matmul_q's act_fp8 and act_int8): row r of x [gridDim.x, K] to codes of
+// activation format AF (FP8 1: E4M3FN, 2: E5M2, or kActInt8) under its scale, written to scales[r]: the static
+// `actScale` where it is positive, else max |row| / the format's largest value (qRowActScale); codes[r, k] = x /
+// scale rounded as the reference rounds it (qFloatToFp8; int8 as qActCode, two's complement bytes). One block per
+// row, up to 1024 threads, 4 values per thread at a time where K allows.
+template <int AF> __device__ __forceinline__ unsigned qActByte(float v, float scale) {
+  if (AF == kActInt8)
+    return static_cast<u8>(static_cast<i8>(static_cast<int>(qActCode<AF>(v, scale))));
+  return qFloatToFp8<AF == kActInt8 ? 1 : AF>(v / scale);
+}
+template <int AF> __device__ void qQuantizeRow(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
   const float *row = x + static_cast<i64>(blockIdx.x) * K;
   u8 *out = codes + static_cast<i64>(blockIdx.x) * K;
   float inv, scale;
   if (actScale > 0.0f)
-    qRowActScale<FP8, 1, 0>(row, nullptr, K, 0.0, actScale, inv, scale);
+    qRowActScale<AF, 1, 0>(row, nullptr, K, 0.0, actScale, inv, scale);
   else
-    qRowActScale<FP8, 2, 0>(row, nullptr, K, 0.0, 0.0f, inv, scale);
+    qRowActScale<AF, 2, 0>(row, nullptr, K, 0.0, 0.0f, inv, scale);
   if (threadIdx.x == 0)
     scales[blockIdx.x] = scale;
   if (K % 4 == 0 && (reinterpret_cast<unsigned long long>(row) & 15) == 0) {
     for (i64 k = 4 * static_cast<i64>(threadIdx.x); k < K; k += 4 * static_cast<i64>(blockDim.x)) {
       const float4 v = *reinterpret_cast<const float4 *>(row + k);
-      *reinterpret_cast<unsigned *>(out + k) =
-          qFloatToFp8<FP8>(v.x / scale) | static_cast<unsigned>(qFloatToFp8<FP8>(v.y / scale)) << 8 |
-          static_cast<unsigned>(qFloatToFp8<FP8>(v.z / scale)) << 16 |
-          static_cast<unsigned>(qFloatToFp8<FP8>(v.w / scale)) << 24;
+      *reinterpret_cast<unsigned *>(out + k) = qActByte<AF>(v.x, scale) | qActByte<AF>(v.y, scale) << 8 |
+                                               qActByte<AF>(v.z, scale) << 16 | qActByte<AF>(v.w, scale) << 24;
     }
     return;
   }
   for (i64 k = threadIdx.x; k < K; k += blockDim.x)
-    out[k] = qFloatToFp8<FP8>(row[k] / scale);
+    out[k] = static_cast<u8>(qActByte<AF>(row[k], scale));
 }
 extern "C" __global__ void qopt_fp8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale,
                                                   int fp8) {
   if (fp8 == 2)
-    qFp8QuantizeRow<2>(x, codes, scales, K, actScale);
+    qQuantizeRow<2>(x, codes, scales, K, actScale);
   else
-    qFp8QuantizeRow<1>(x, codes, scales, K, actScale);
+    qQuantizeRow<1>(x, codes, scales, K, actScale);
+}
+extern "C" __global__ void qopt_int8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+  qQuantizeRow<kActInt8>(x, codes, scales, K, actScale);
+}
+
+// W8A8 int8's epilogue (the library's int8 product accumulates exact int32 sums): y[m, c] = float(acc[m, c]) *
+// (xScales[m] * wScales[c]) for m < rows, c < cols; acc's rows ldAcc int32 apart, y's ldy floats apart. A thread
+// takes 4 columns of rows blockIdx.y, + gridDim.y, ... (grid: x over the columns / 1024 with 256 threads, y up to
+// the rows), with no division per element.
+extern "C" __global__ void qopt_int8_scale_rows(const int *acc, i64 ldAcc, const float *xScales, const float *wScales,
+                                                float *y, i64 ldy, i64 rows, i64 cols) {
+  const i64 c0 = (static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x) * 4;
+  if (c0 >= cols)
+    return;
+  float ws[4];
+#pragma unroll
+  for (int j = 0; j < 4; ++j)
+    ws[j] = c0 + j < cols ? wScales[c0 + j] : 0.0f;
+  for (i64 m = blockIdx.y; m < rows; m += gridDim.y) {
+    const float xs = xScales[m];
+    const int *a = acc + m * ldAcc;
+    float *o = y + m * ldy;
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+      if (c0 + j < cols)
+        o[c0 + j] = static_cast<float>(a[c0 + j]) * (xs * ws[j]);
+  }
 }
 
 // ids[r] = the index of the largest value of row r of x [gridDim.x, cols] (the lowest such index; NaN never

@@ -47,7 +47,8 @@ bool cacheFp8(DType t, Fp8Format &f) {
 // kv_append(cache, new, length) {axis}: cache[..., length : length + S, ...] = new along `axis`. Dims before the
 // axis other than the first (batch) and all dims after it must match; the batch may be smaller than the cache's.
 // An FP8 cache (qopt-kv-state dtype=fp8, fp8_e5m2: [batch, kv heads, capacity, head dim], axis 2) stores float32
-// entries as codes of x / scales[h], one scale per kv head (`scales`), rounded to nearest even and saturated.
+// entries as codes of x / scales[h], one scale per kv head (`scales`), rounded to nearest even and saturated; with
+// `offsets` ([kv heads x head dim], qopt-kv-state's centered keys) codes of (x - offsets[h, d]) / scales[h].
 bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   const Tensor &cache = *a.in(0), &x = *a.in(1);
   int64_t axis = a.attrs->getInt("axis", 2);
@@ -69,6 +70,10 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
               static_cast<int64_t>(scales.size()) != cache.shape[1]))
     return fail("an FP8 cache is [batch, kv heads, capacity, head dim], appended along axis 2, with one scale per "
                 "kv head (`scales`)");
+  std::vector<double> offsets;
+  if (a.attrs->getFloats("offsets", offsets) &&
+      (!fp8 || static_cast<int64_t>(offsets.size()) != cache.shape[1] * cache.shape[3]))
+    return fail("`offsets` go with an FP8 cache, one per kv head and channel");
   for (int64_t d = 1; d < cache.rank(); ++d)
     if (d != axis && x.shape[d] != cache.shape[d])
       return fail("dim " + std::to_string(d) + " differs");
@@ -104,15 +109,20 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
     elems *= x.shape[d];
   Fp8Format format;
   if (cacheFp8(cache.dtype, format)) { // [batch, heads, capacity, head dim]: outer runs over batch x heads
-    std::vector<double> scales;
+    std::vector<double> scales, offsets;
     a.attrs->getFloats("scales", scales);
+    a.attrs->getFloats("offsets", offsets);
     uint8_t *dst = cache.as<uint8_t>();
     const float *src = x.as<float>();
     const int64_t heads = cache.shape[1];
     for (int64_t o = 0; o < outer; ++o) {
       const float inv = 1.0f / static_cast<float>(scales[static_cast<size_t>(o % heads)]);
-      for (int64_t i = 0; i < S * elems; ++i)
-        dst[(o * capacity + len) * elems + i] = floatToFp8(src[o * S * elems + i] * inv, format);
+      const double *off = offsets.empty() ? nullptr : offsets.data() + (o % heads) * elems;
+      for (int64_t i = 0; i < S * elems; ++i) {
+        const float v = src[o * S * elems + i];
+        dst[(o * capacity + len) * elems + i] =
+            floatToFp8((off ? v - static_cast<float>(off[i % elems]) : v) * inv, format);
+      }
     }
     return true;
   }
@@ -198,7 +208,8 @@ const KernelFamily kKernels[] = {
      "in place: a cache length += sizes[axis], the new entries' size along the cache's sequence axis", /*inPlace=*/0},
     {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
      "in place: writes new entries into a cache at its current length along `axis` (float32 entries into a float16 "
-     "cache rounded; into an FP8 one as codes of x / `scales`[kv head])",
+     "cache rounded; into an FP8 one as codes of x / `scales`[kv head], or (x - `offsets`[kv head, channel]) / "
+     "`scales`[kv head])",
      /*inPlace=*/0},
     {"kv_append_rotary", 5, 5, 1, 0, kvAppendRotaryInfer, kvAppendRotaryRun,
      "in place: kv_append of the new entries after a rotary embedding (positions, inv_freq; `style` as rotary's)",

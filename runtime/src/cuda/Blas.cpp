@@ -29,8 +29,8 @@ struct Heuristic {
   int reserved[4];
 };
 
-constexpr int kR16F = 2, kR32F = 0, kR8FE4M3 = 28; // cudaDataType_t
-constexpr int kCompute32F = 68;      // cublasComputeType_t
+constexpr int kR16F = 2, kR32F = 0, kR8FE4M3 = 28, kR8I = 3, kR32I = 10; // cudaDataType_t
+constexpr int kCompute32F = 68, kCompute32I = 72;                        // cublasComputeType_t
 constexpr int kOpN = 0, kOpT = 1;    // cublasOperation_t
 constexpr int kDescTransA = 3, kDescTransB = 4, kDescAScale = 17, kDescBScale = 18, kDescAScaleMode = 31,
               kDescBScaleMode = 32;
@@ -134,7 +134,7 @@ unsigned alignment(const void *w, const void *x, const float *y, int64_t rowByte
 
 struct Gemm::Plan {
   const BlasApi *api = nullptr;
-  bool usable = true; // false: an FP8 product the library refused
+  bool usable = true; // false: an FP8 or int8 product the library refused
   Desc desc = nullptr;
   Layout a = nullptr, b = nullptr, d = nullptr;
   Algo algo{};
@@ -178,15 +178,15 @@ Gemm::~Gemm() {
 
 std::string Gemm::describe() const { return "cuBLASLt " + std::to_string(api->getVersion()); }
 
-const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment,
+const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment, Operands kind,
                              const float *const (&fp8Scales)[2], std::string &error) {
-  const bool fp8 = fp8Scales[0] != nullptr;
-  auto key = std::make_tuple(M, N, K, ldy, alignment, fp8);
+  const bool fp8 = kind == Operands::Fp8, int8 = kind == Operands::Int8, optional = fp8 || int8;
+  auto key = std::make_tuple(M, N, K, ldy, alignment, static_cast<int>(kind));
   auto it = plans.find(key);
   if (it != plans.end())
-    return it->second->usable ? it->second.get() : nullptr; // an FP8 product this library refused: refused again
-  // FP8: whatever the library refuses (an attribute an older release lacks, no algorithm for this GPU or shape)
-  // leaves the product to the caller's own kernel, remembered so that later calls do not ask again.
+    return it->second->usable ? it->second.get() : nullptr; // a product this library refused: refused again
+  // FP8 and int8: whatever the library refuses (an attribute an older release lacks, no algorithm for this GPU or
+  // shape) leaves the product to the caller's own kernel, remembered so that later calls do not ask again.
   auto refuse = [&](std::unique_ptr<Plan> p) -> const Plan * {
     error.clear();
     p->usable = false;
@@ -198,10 +198,10 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   const BlasApi &a = *api;
   // Column-major, as cuBLAS sees row-major memory: y^T [N, M] = op(w^T [K, N]) * x^T [K, M] with op = transpose.
   // FP8 (the only layout the library takes for it, "TN"): the weights' scales a vector over the result's cuBLAS
-  // rows (our channels), x's over its columns (our rows).
-  const int opT = kOpT, opN = kOpN, type = fp8 ? kR8FE4M3 : kR16F;
+  // rows (our channels), x's over its columns (our rows). int8 ("TN" too): int32 sums, int32 alpha and beta.
+  const int opT = kOpT, opN = kOpN, type = fp8 ? kR8FE4M3 : int8 ? kR8I : kR16F, out = int8 ? kR32I : kR32F;
   const int32_t outerVec = kScaleOuterVec32F;
-  Status s = a.descCreate(&p->desc, kCompute32F, kR32F);
+  Status s = int8 ? a.descCreate(&p->desc, kCompute32I, kR32I) : a.descCreate(&p->desc, kCompute32F, kR32F);
   if (!s)
     s = a.descSet(p->desc, kDescTransA, &opT, sizeof opT);
   if (!s)
@@ -221,8 +221,8 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   if (!s)
     s = a.layoutCreate(&p->b, type, static_cast<uint64_t>(K), static_cast<uint64_t>(M), K);
   if (!s)
-    s = a.layoutCreate(&p->d, kR32F, static_cast<uint64_t>(N), static_cast<uint64_t>(M), ldy);
-  if (s && fp8)
+    s = a.layoutCreate(&p->d, out, static_cast<uint64_t>(N), static_cast<uint64_t>(M), ldy);
+  if (s && optional)
     return refuse(std::move(p));
   if (s) {
     error = describeStatus(a, "cuBLASLt descriptors", s);
@@ -242,7 +242,7 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   int found = 0;
   s = a.heuristic(handle, p->desc, p->a, p->b, p->d, p->d, pref, 1, &h, &found);
   a.prefDestroy(pref);
-  if (fp8 && (s || found == 0))
+  if (optional && (s || found == 0))
     return refuse(std::move(p));
   if (s || found == 0) {
     error = s ? describeStatus(a, "cublasLtMatmulAlgoGetHeuristic", s)
@@ -257,7 +257,7 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
 bool Gemm::run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, CUstream stream,
                void *workspace, std::string &error) {
   // The alignment every operand and row start shares (the heuristic picks vectorized kernels only when allowed).
-  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K * 2, ldy), {nullptr, nullptr}, error);
+  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K * 2, ldy), Operands::Half, {nullptr, nullptr}, error);
   if (!p)
     return false;
   const float one = 1.0f, zero = 0.0f;
@@ -274,7 +274,7 @@ bool Gemm::runFp8(const void *w, const float *wScales, const void *x, const floa
   error.clear();
   if (K % 16 != 0)
     return false;
-  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K, ldy), {wScales, xScales}, error);
+  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K, ldy), Operands::Fp8, {wScales, xScales}, error);
   if (!p)
     return false;
   // The scales' addresses change from call to call (slices of one layer's channels): set on the plan's descriptor
@@ -288,6 +288,24 @@ bool Gemm::runFp8(const void *w, const float *wScales, const void *x, const floa
                     kWorkspaceBytes, stream);
   if (s) {
     error = describeStatus(*api, "cublasLtMatmul (FP8)", s);
+    return false;
+  }
+  return true;
+}
+
+bool Gemm::runInt8(const void *w, const void *x, int32_t *y, int64_t M, int64_t N, int64_t K, int64_t ldy,
+                   CUstream stream, void *workspace, std::string &error) {
+  error.clear();
+  if (K % 4 != 0 || ldy % 4 != 0)
+    return false;
+  const Plan *p = plan(M, N, K, ldy, alignment(w, x, reinterpret_cast<const float *>(y), K, ldy), Operands::Int8,
+                       {nullptr, nullptr}, error);
+  if (!p)
+    return false;
+  const int32_t one = 1, zero = 0;
+  if (Status s = api->matmul(handle, p->desc, &one, w, p->a, x, p->b, &zero, y, p->d, y, p->d, &p->algo, workspace,
+                             kWorkspaceBytes, stream)) {
+    error = describeStatus(*api, "cublasLtMatmul (int8)", s);
     return false;
   }
   return true;

@@ -68,6 +68,7 @@ struct Helpers {
   CUfunction dequantHalfScales[2][2] = {}; // [3, 4 bits][zero points], float16 scales (absent: older modules)
   CUfunction fp8Quantize = nullptr; // W8A8 FP8's activations (null in a model.bin older than it)
   CUfunction dequantFp8 = nullptr;  // FP8 codes to float16 (fp8w; likewise)
+  CUfunction int8Quantize = nullptr, int8Scale = nullptr; // W8A8 int8's activations and epilogue (likewise)
 };
 
 struct Buffer {
@@ -407,6 +408,9 @@ private:
         helpers.fp8Quantize = nullptr;
       if (d.cuModuleGetFunction(&helpers.dequantFp8, module, "qopt_dequant_half_fp8") != CUDA_SUCCESS)
         helpers.dequantFp8 = nullptr;
+      if (d.cuModuleGetFunction(&helpers.int8Quantize, module, "qopt_int8_quantize_rows") != CUDA_SUCCESS ||
+          d.cuModuleGetFunction(&helpers.int8Scale, module, "qopt_int8_scale_rows") != CUDA_SUCCESS)
+        helpers.int8Quantize = helpers.int8Scale = nullptr;
       if (!all) {
         helpers = Helpers();
         gemm.reset();
@@ -476,6 +480,10 @@ private:
     const int fp8 = !w || bits != 8 ? 0 : w->dtype == num::DType::F8E4M3FN ? 1 : w->dtype == num::DType::F8E5M2 ? 2 : 0;
     if (fp8 && attrs.getInt("act_fp8", 0))
       return fp8Product(b, args, declined, error);
+    // int8 activations (W8A8 SmoothQuant) on the int8 tensor cores, or the generated kernel (which rounds x): never
+    // the float16 path below, which would not.
+    if (attrs.getInt("act_int8", 0))
+      return int8Product(b, args, declined, error);
     const int bi = !w ? -1 : bits == 3 || bits == 4 ? (w->dtype == num::DType::U8 ? bits - 3 : -1)
                            : bits == 8 && w->dtype == num::DType::I8 ? 2 : -1;
     // int3/int4 scales may be float16 (QuantFormat.h): their own helpers.
@@ -554,6 +562,23 @@ private:
     return splits.size() == args.outputs.size() && total == N;
   }
 
+  // W8A8's activations for a library product: x's M rows of K to 8-bit codes (scratchX, which the caller has grown
+  // to activationCodeBytes(M, K) + 4 M bytes) and one scale per row after them, by the module's helper `fn` (one
+  // block per row; the FP8 helper takes its format `fp8` last, the int8 one has no such parameter).
+  static size_t activationCodeBytes(int64_t M, int64_t K) { return (static_cast<size_t>(M * K) + 255) / 256 * 256; }
+  bool quantizeRows(CUfunction fn, const char *name, const num::Tensor &x, int64_t M, int64_t K, float actScale,
+                    int fp8, void *&codes, float *&xScales, std::string &error) {
+    const void *xf = x.data;
+    codes = reinterpret_cast<void *>(scratchX.ptr);
+    xScales = reinterpret_cast<float *>(scratchX.ptr + activationCodeBytes(M, K));
+    int64_t kArg = K;
+    float scaleArg = actScale;
+    void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg, &fp8}; // the driver reads as many as `fn` takes
+    lastKernel = name;
+    return check(d.cuLaunchKernel(fn, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params, nullptr),
+                 (std::string("cuLaunchKernel(") + name + ")").c_str(), error);
+  }
+
   // A W8A8 FP8 product of many rows (matmul_q with act_fp8 over E4M3 weights with a scale per channel): x's rows to
   // FP8 codes and their scales by the module's helper (the reference's rounding, static or per-row scales), then for
   // each result one cuBLASLt product of the codes with the weights' codes as stored (no copy), the row and channel
@@ -577,7 +602,7 @@ private:
     std::vector<int64_t> splits;
     if (!resultSplits(b, args, N, splits))
       return fail(dk, "results that do not match its splits", error);
-    const size_t codeBytes = (static_cast<size_t>(M * K) + 255) / 256 * 256, xBytes = codeBytes + 4 * M;
+    const size_t xBytes = activationCodeBytes(M, K) + 4 * M;
     if (capturing && (scratchX.capacity < xBytes || workspace.capacity < Gemm::kWorkspaceBytes)) {
       declined = true;
       return false;
@@ -585,17 +610,10 @@ private:
     if (!ensure(scratchX, xBytes, "FP8 activations", error) ||
         !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error))
       return false;
-    const void *xf = x.data;
-    void *codes = reinterpret_cast<void *>(scratchX.ptr);
-    float *xScales = reinterpret_cast<float *>(scratchX.ptr + codeBytes);
-    int64_t kArg = K;
-    float scaleArg = actScale;
-    int format = 1;
-    void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg, &format};
-    lastKernel = "qopt_fp8_quantize_rows";
-    if (!check(d.cuLaunchKernel(helpers.fp8Quantize, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params,
-                                nullptr),
-               "cuLaunchKernel(qopt_fp8_quantize_rows)", error))
+    void *codes = nullptr;
+    float *xScales = nullptr;
+    if (!quantizeRows(helpers.fp8Quantize, "qopt_fp8_quantize_rows", x, M, K, actScale, /*fp8=*/1, codes, xScales,
+                      error))
       return false;
     lastKernel = dk.symbol + " (cuBLASLt FP8)";
     int64_t first = 0;
@@ -612,6 +630,83 @@ private:
         return false;
       }
       first += splits[s];
+    }
+    return true;
+  }
+
+  // A W8A8 int8 product of many rows (matmul_q with act_int8 over int8 weights with a scale per channel, no zero
+  // points): x's rows to int8 codes and their scales by the module's helper (the reference's rounding, static or
+  // per-row scales), then for each result, a slice of rows at a time, one cuBLASLt int8 product (IMMA, exact int32
+  // sums) of the codes with the weights' codes as stored, and the helper epilogue multiplying each sum by its row's
+  // and channel's scales into the float32 result. Declined (the generated kernel runs) for grouped weight scales,
+  // K not a multiple of 4 or too deep for int32 sums, and shapes the library takes no int8 product for.
+  bool int8Product(const Bound &b, num::KernelArgs &args, bool &declined, std::string &error) {
+    static constexpr int64_t kSliceSums = 32ll << 20; // int32 sums per slice of rows (128 MB)
+    const DeviceKernel &dk = *b.record;
+    const num::Attrs &attrs = *args.attrs;
+    const num::Tensor &x = *args.inputs[0], &w = *args.in(1);
+    const num::Tensor *scales = args.in(2);
+    const int64_t K = x.shape.back(), M = x.numel() / K, N = w.rank() == 2 ? w.shape[0] : 0;
+    const int64_t act = attrs.getInt("act_int8", 0);
+    const float actScale = act == 1 ? static_cast<float>(attrs.getFloat("act_scale", 0.0)) : 0.0f;
+    if (!helpers.int8Quantize || !helpers.int8Scale || w.dtype != num::DType::I8 || w.rank() != 2 ||
+        w.shape[1] != K || !scales || scales->numel() != N || args.in(3) || N < 1 || K % 4 != 0 || K > 131072 ||
+        (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
+      declined = true;
+      return false;
+    }
+    std::vector<int64_t> splits;
+    if (!resultSplits(b, args, N, splits))
+      return fail(dk, "results that do not match its splits", error);
+    int64_t widest = 0;
+    for (int64_t n : splits)
+      widest = std::max(widest, (n + 3) / 4 * 4);
+    const int64_t sliceRows = std::max<int64_t>(1, std::min(M, kSliceSums / std::max<int64_t>(widest, 1)));
+    const size_t xBytes = activationCodeBytes(M, K) + 4 * M;
+    const size_t sumBytes = static_cast<size_t>(sliceRows * widest) * 4;
+    if (capturing && (scratchX.capacity < xBytes || scratchW.capacity < sumBytes ||
+                      workspace.capacity < Gemm::kWorkspaceBytes)) {
+      declined = true;
+      return false;
+    }
+    if (!ensure(scratchX, xBytes, "int8 activations", error) || !ensure(scratchW, sumBytes, "int32 sums", error) ||
+        !ensure(workspace, Gemm::kWorkspaceBytes, "the cuBLASLt workspace", error))
+      return false;
+    void *codes = nullptr;
+    float *xScales = nullptr;
+    if (!quantizeRows(helpers.int8Quantize, "qopt_int8_quantize_rows", x, M, K, actScale, /*fp8=*/0, codes, xScales,
+                      error))
+      return false;
+    int32_t *sums = reinterpret_cast<int32_t *>(scratchW.ptr);
+    int64_t first = 0;
+    for (size_t s = 0; s < splits.size(); ++s) {
+      const int64_t cols = splits[s], ld = (cols + 3) / 4 * 4; // the sums' rows: a multiple of 4 for the library
+      for (int64_t m0 = 0; m0 < M; m0 += sliceRows) {
+        const int64_t rows = std::min(sliceRows, M - m0);
+        lastKernel = dk.symbol + " (cuBLASLt int8)";
+        if (!gemm->runInt8(static_cast<const uint8_t *>(w.data) + first * K,
+                           static_cast<const uint8_t *>(codes) + m0 * K, sums, rows, cols, K, ld, stream,
+                           reinterpret_cast<void *>(workspace.ptr), error)) {
+          if (!error.empty())
+            return fail(dk, error, error);
+          if (s > 0 || m0 > 0) // the library took some of this layer's products and refused another: not expected
+            return fail(dk, "cuBLASLt took some of its int8 products and not others", error);
+          declined = true; // no int8 algorithm here: the generated kernel (which rounds x itself)
+          return false;
+        }
+        const int32_t *acc = sums;
+        const float *xs = xScales + m0, *ws = static_cast<const float *>(scales->data) + first;
+        float *y = static_cast<float *>(args.outputs[s]->data) + m0 * cols;
+        int64_t ldArg = ld, rowsArg = rows, colsArg = cols;
+        void *scaleParams[] = {&acc, &ldArg, &xs, &ws, &y, &colsArg, &rowsArg, &colsArg};
+        lastKernel = "qopt_int8_scale_rows";
+        if (!check(d.cuLaunchKernel(helpers.int8Scale, static_cast<unsigned>((cols + 1023) / 1024),
+                                    static_cast<unsigned>(std::min<int64_t>(rows, 65535)), 1, 256, 1, 1, 0, stream,
+                                    scaleParams, nullptr),
+                   "cuLaunchKernel(qopt_int8_scale_rows)", error))
+          return false;
+      }
+      first += cols;
     }
     return true;
   }
