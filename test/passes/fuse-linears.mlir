@@ -119,3 +119,21 @@ func.func @biases(%x: tensor<?x8xf32>) -> (tensor<?x4xf32>, tensor<?x2xf32>) {
   %kb = kern.launch "binary"(%bk, %k) {attrs = {fn = "add"}} : (tensor<2xf32>, tensor<?x2xf32>) -> tensor<?x2xf32>
   return %qb, %kb : tensor<?x4xf32>, tensor<?x2xf32>
 }
+
+// -----
+
+// Quantized layers whose scales differ in type (float16, and float32 for a layer whose scales left float16's
+// range) fuse with their scales stacked as float32, the float16 ones widened exactly (0.5 = 0x3F000000).
+// CHECK-LABEL: func @mixed_scales
+// CHECK: kern.weight dense_resource<"wq.scales+wk.scales"> : tensor<8x2xf32>
+// CHECK: kern.launch "matmul_q_split"
+// CHECK: "wq.scales+wk.scales": "0x080000000000003F0000003F0000003F0000003F0000003F0000003F0000003F0000003F0000803E0000803E0000803E0000803E0000803E0000803E0000803E0000803E"
+func.func @mixed_scales(%x: tensor<?x8xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>) {
+  %w = nn.constant dense<17> : tensor<4x4xui8> {name = "wq.q"}
+  %s16 = nn.constant dense<0.5> : tensor<4x2xf16> {name = "wq.scales"}
+  %s32 = nn.constant dense<0.25> : tensor<4x2xf32> {name = "wk.scales"}
+  %z = nn.constant dense<8> : tensor<4x2xui8> {name = "wq.zeros"}
+  %q = qnt.linear(%x, %w, %s16, %z) {bits = 4 : i64, group_size = 4 : i64} : (tensor<?x8xf32>, tensor<4x4xui8>, tensor<4x2xf16>, tensor<4x2xui8>) -> tensor<?x4xf32>
+  %k = qnt.linear(%x, %w, %s32, %z) {bits = 4 : i64, group_size = 4 : i64} : (tensor<?x8xf32>, tensor<4x4xui8>, tensor<4x2xf32>, tensor<4x2xui8>) -> tensor<?x4xf32>
+  return %q, %k : tensor<?x4xf32>, tensor<?x4xf32>
+}
