@@ -60,7 +60,7 @@ static cl::opt<std::string> fp8Format("fp8-format",
                                       cl::init(""), cl::cat(category));
 static cl::opt<double> avgBits("avg-bits",
                                cl::desc("Average bits per weight of --quantize=mixed over the linear layers, scales "
-                                        "included (int4 g128 costs 4.31, int8 8.0x, float 16; e.g. 4.5 or 6)"),
+                                        "included (int4 g128 costs 4.19, int8 8.0x, float 16; e.g. 4.5 or 6)"),
                                cl::init(0.0), cl::cat(category));
 static cl::opt<std::string> mixedInt4("mixed-int4",
                                       cl::desc("How --quantize=mixed measures its candidates' sensitivity: awq "
@@ -75,8 +75,8 @@ static cl::opt<std::string> actScale("act-scale",
                                      cl::init(""), cl::cat(category));
 static cl::opt<bool> symmetricInt4("symmetric",
                                    cl::desc("Symmetric int4 weights (rtn4, awq4, gptq4, mixed): codes -7..7 with one "
-                                            "scale per group and no zero point, 4 + 32 / group bits per weight "
-                                            "instead of 4 + 40 / group (int8 and FP8 always are)"),
+                                            "scale per group and no zero point, 4 + 16 / group bits per weight "
+                                            "instead of 4 + 24 / group (int8 and FP8 always are)"),
                                    cl::init(false), cl::cat(category));
 static cl::opt<bool> gptqRounding("gptq",
                                   cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
@@ -160,8 +160,7 @@ static cl::opt<std::string> kvCache("kv-cache",
                                              "CUDA target: half the bytes, keys and values rounded to float16 as "
                                              "they are stored, prompt attention streams it into the tensor cores) "
                                              "or f32 (the default for the CPU); fp8 (E4M3) or fp8_e5m2: a quarter "
-                                             "of f32's bytes, per-kv-head scales from calibration (needs --calib; "
-                                             "runs on the CPU backend for now)"),
+                                             "of f32's bytes, per-kv-head scales from calibration (needs --calib)"),
                                     cl::init(""), cl::cat(category));
 static cl::opt<std::string> floatWeights("float-weights",
                                          cl::desc("How float layers' weights and embedding tables are stored: f16 "
