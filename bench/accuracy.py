@@ -60,7 +60,7 @@ def configs():
     yield "kv-fp8-e5m2", None
     yield "mixed-4.5", 128  # int4 (AWQ, g32 / g64 / g128), int8 or float per layer group under 4.5 bits per weight
     yield "mixed-6", 128
-    yield "mixed-4.5-gptq", 128  # --gptq: int4 and int8 layers by GPTQ (and measured so) instead of AWQ
+    yield "mixed-4.5-gptq", 128  # --gptq: int4 layers by AWQ then GPTQ, int8 by GPTQ (and measured so)
     yield "mixed-6-gptq", 128
     for bits in (4, 3):
         for method in ("rtn", "awq", "gptq"):
@@ -154,7 +154,8 @@ def write_md(results, path):
              "float16 scale and a uint8 zero point per group). The choice adds up single-group KLs measured on 8",
              "windows of 128 tokens: on",
              "these models measuring on 32 windows instead, or int4 rounded to nearest (`--mixed-int4=rtn`), moves a",
-             "mixed perplexity by up to 1%. mixed-B-gptq: the same with GPTQ instead of AWQ (`--gptq`).",
+             "mixed perplexity by up to 1%. mixed-B-gptq: the same with GPTQ's rounding (`--gptq`): int4 layers AWQ's",
+             "scaled and clipped weights rounded by GPTQ, int8 layers GPTQ alone, and measured so.",
              "awqB-gptq: AWQ's scaling and clipping, then GPTQ's rounding of the scaled weights (`--quantize=awqB",
              "--gptq`). The calibration sample moves the calibrated int4 rows by up to ~1% on these models:",
              "stories15M int4 g32 with `--calib-seed` 0 / 1 / 2: gptq4 7.903 / 7.967 / 7.931, awq4 7.897 / 7.962 /",

@@ -108,8 +108,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       return fail(func, "avg-bits must be positive (e.g. 4.5)");
     if (calib.empty())
       return fail(func, "sensitivities need calibration data (pass --calib FILE)");
-    if (int4Method != "awq" && int4Method != "gptq" && int4Method != "rtn")
-      return fail(func, "int4-method must be awq, gptq or rtn, got '" + int4Method + "'");
+    if (int4Method != "awq" && int4Method != "gptq" && int4Method != "awq-gptq" && int4Method != "rtn")
+      return fail(func, "int4-method must be awq, gptq, awq-gptq or rtn, got '" + int4Method + "'");
     if (windows <= 0 || seqLen < 2)
       return fail(func, "windows must be > 0 and seq-len >= 2");
     llvm::Regex excludeRe(exclude);
@@ -241,7 +241,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
   }
 
   std::string missingRows(const Group &g) const {
-    return "int4-method=" + int4Method + " measures candidates as " + (int4Method == "awq" ? "AWQ" : "GPTQ") +
+    return "int4-method=" + int4Method + " measures candidates as " +
+           (int4Method == "awq" ? "AWQ" : int4Method == "gptq" ? "GPTQ" : "AWQ and GPTQ") +
            " will quantize them, which needs qopt-calibrate's input rows on '" + g.names.front() +
            "' (run qopt-calibrate first, or int4-method=rtn)";
   }
@@ -252,11 +253,14 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
   // calibrated rows of x / s, then rounded to nearest (in float, x / s times diag(s) W is x W: the scale's fold into
   // the producer is what makes this the model's function); int8 rounded to nearest. int4-method=gptq (qopt-gptq):
   // int4 and int8 by GPTQ with the Hessian of the calibrated rows, X^T X / rows (`hessian`, computed once per group;
-  // qopt-gptq's own Hessians see every calibration token, these the kept rows). int4-method=rtn: round to nearest.
+  // qopt-gptq's own Hessians see every calibration token, these the kept rows). int4-method=awq-gptq (qopt-awq-scale,
+  // then qopt-gptq): int4 as awq, its scaled and clipped weights rounded by GPTQ with the Hessian of x / s; int8 as
+  // gptq. int4-method=rtn: round to nearest.
   LogicalResult candidateWeights(Value x, Group &g, Candidate &cand, ArrayRef<const float *> originals,
                                  std::vector<std::vector<float>> &buffers, std::vector<float> &hessian) {
     const int bits = cand.format == "int4" ? 4 : 8;
-    const bool awq = bits == 4 && int4Method == "awq", gptq = int4Method == "gptq";
+    const bool awq = bits == 4 && (int4Method == "awq" || int4Method == "awq-gptq"),
+               gptq = int4Method == "gptq" || int4Method == "awq-gptq";
     std::vector<float> X, meanAbs, s(static_cast<size_t>(g.K), 1.0f);
     int64_t S = 0;
     std::string err;
@@ -285,6 +289,13 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
         for (int64_t k = 0; k < g.K; ++k)
           X[r * g.K + k] /= s[k];
     }
+    std::vector<float> scaledHessian; // awq-gptq's int4: the Hessian of the rows the scaled layers read
+    if (awq && gptq) {
+      scaledHessian.resize(static_cast<size_t>(g.K * g.K));
+      if (!num::sgemm(true, false, g.K, g.K, S, 1.0f / static_cast<float>(S), X.data(), g.K, X.data(), g.K, 0.0f,
+                      scaledHessian.data(), g.K, &num::defaultThreadPool()))
+        return fail(g.layers.front(), "cannot compute the Hessian of the calibrated rows (out of memory?)");
+    }
     for (size_t i = 0; i < g.layers.size(); ++i) {
       const int64_t K = g.K, N = cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1);
       const float *w = originals[i];
@@ -292,7 +303,17 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       if (gptq) {
         num::quant::GptqOptions opt;
         opt.actOrder = actOrder;
-        if (!num::quant::quantizeGptq(w, hessian.data(), K, N, bits, cand.group, bits == 8 || symmetric, opt, q, err))
+        std::vector<float> scaled; // awq-gptq's int4: GPTQ rounds AWQ's scaled and clipped weights
+        if (awq) {
+          scaled.assign(w, w + K * N);
+          for (int64_t k = 0; k < K; ++k)
+            for (int64_t n = 0; n < N; ++n)
+              scaled[k * N + n] *= s[k];
+          if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, symmetric, err))
+            return fail(g.layers[i], err);
+        }
+        if (!num::quant::quantizeGptq(awq ? scaled.data() : w, awq ? scaledHessian.data() : hessian.data(), K, N,
+                                      bits, cand.group, bits == 8 || symmetric, opt, q, err))
           return fail(g.layers[i], err);
       } else {
         std::vector<float> scaled(w, w + K * N);

@@ -477,8 +477,9 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     Option<"exclude", "exclude", "std::string", "\"\"", "Regex of layers that stay in float">,
     Option<"int4Method", "int4-method", "std::string", "\"awq\"",
            "How candidates are quantized when measured: awq (int4 as AWQ will: scales and clipping), gptq (int4 "
-           "and int8 by GPTQ, for qopt-gptq after it; Hessians of the calibrated rows) or rtn (round to nearest: "
-           "cheaper); awq and gptq need qopt-calibrate's rows">,
+           "and int8 by GPTQ, for qopt-gptq after it; Hessians of the calibrated rows), awq-gptq (int4 by AWQ's "
+           "scales and clipping then GPTQ, int8 by GPTQ: qopt-awq-scale then qopt-gptq) or rtn (round to nearest: "
+           "cheaper); all but rtn need qopt-calibrate's rows">,
     Option<"symmetric", "symmetric", "bool", "false", "Symmetric int4 candidates (4 + 16 / group bits)">,
     Option<"awqGrid", "awq-grid", "int64_t", "20", "AWQ's alpha grid when int4-method=awq (qopt-awq-scale's grid)">,
     Option<"actOrder", "act-order", "bool", "false", "GPTQ's act-order when int4-method=gptq (qopt-gptq's act-order)">,

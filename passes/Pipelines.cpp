@@ -98,14 +98,13 @@ bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, 
     return false;
   }
   // GPTQ's rounding for a scheme that otherwise rounds to nearest: awq4 and awq3 keep AWQ's scales and clipping
-  // and round the scaled weights by GPTQ; mixed takes GPTQ instead of AWQ.
+  // and round the scaled weights by GPTQ; so does mixed for its int4 layers (its int8 layers: GPTQ alone).
   if (gptq) {
     if (!options.quantBits) {
       error = "--gptq applies to rtn4, rtn3, awq4, awq3, int8, fp8w, fp8, w8a8 and mixed (gptq4 and gptq3 are rtn4 "
               "and rtn3 with it)";
       return false;
     }
-    options.awq = options.awq && !options.mixed;
     if (options.calib.empty()) {
       error = "--gptq needs calibration data (the layers' Hessians): pass --calib FILE";
       return false;
@@ -182,7 +181,8 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
   if (options.mixed) {
     AssignPrecisionPassOptions ap;
     ap.avgBits = options.avgBits;
-    ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "gptq" : "awq"; // as quantized, or rtn
+    // As they will be quantized (AWQ, with --gptq AWQ then GPTQ), or rounded to nearest.
+    ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "awq-gptq" : "awq";
     ap.symmetric = options.symmetric;
     ap.actOrder = options.actOrder;
     ap.groupSize = options.groupSize;
@@ -342,7 +342,7 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                                 llvm::cl::init("")};
   Option<bool> gptq{*this, "gptq",
                     llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8, after AWQ for awq4 "
-                                   "and awq3, and for mixed instead of AWQ (needs calib)"),
+                                   "and awq3 and for mixed's int4 layers (needs calib)"),
                     llvm::cl::init(false)};
   Option<bool> symmetric{*this, "symmetric",
                          llvm::cl::desc("Symmetric int4 (rtn4, awq4, gptq4, mixed): no zero points"),

@@ -16,6 +16,6 @@ func.func @m(%x: tensor<?x16xf32>) -> tensor<?x64xf32> {
 // RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=6 calib=x.txt exclude=(" 2>&1 | FileCheck %s --check-prefix=REGEX
 // REGEX: qopt-assign-precision: invalid exclude regex '(':
 // RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=6 calib=x.txt int4-method=sq" 2>&1 | FileCheck %s --check-prefix=METHOD
-// METHOD: qopt-assign-precision: int4-method must be awq, gptq or rtn, got 'sq'
+// METHOD: qopt-assign-precision: int4-method must be awq, gptq, awq-gptq or rtn, got 'sq'
 // RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=8 calib=x.txt" 2>&1 | FileCheck %s --check-prefix=ROWS
 // ROWS: qopt-assign-precision: int4-method=awq measures candidates as AWQ will quantize them, which needs qopt-calibrate's input rows on 'q.weight' (run qopt-calibrate first, or int4-method=rtn)

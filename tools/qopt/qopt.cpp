@@ -65,7 +65,7 @@ static cl::opt<double> avgBits("avg-bits",
 static cl::opt<std::string> mixedInt4("mixed-int4",
                                       cl::desc("How --quantize=mixed measures its candidates' sensitivity: awq "
                                                "(int4 quantized as AWQ will: its scales and clipping; the default), "
-                                               "gptq (with --gptq: int4 and int8 by GPTQ, the default there) or rtn "
+                                               "gptq (with --gptq: int4 by AWQ then GPTQ, int8 by GPTQ, the default there) or rtn "
                                                "(rounded to nearest: faster, a rougher estimate)"),
                                       cl::init(""), cl::cat(category));
 static cl::opt<std::string> actScale("act-scale",
@@ -82,7 +82,7 @@ static cl::opt<bool> gptqRounding("gptq",
                                   cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
                                            "the inputs not yet rounded, through the calibrated Hessian) instead of "
                                            "to nearest: with rtn4, rtn3, int8, fp8w, fp8 and w8a8, with awq4 and "
-                                           "awq3 after AWQ's scaling and clipping, and with mixed instead of AWQ; "
+                                           "awq3 after AWQ's scaling and clipping, and with mixed (its int4 layers after AWQ's); "
                                            "needs --calib (gptq4 and gptq3 are rtn4 and rtn3 with it)"),
                                   cl::cat(category));
 static cl::opt<double> smoothAlpha("smooth-alpha",

@@ -6,7 +6,7 @@ layer's reported format matches its choice.
     check_mixed.py REPORT.json BUDGET [METHOD]
 
 With METHOD (e.g. gptq), every quantized layer's reported method must be it (int4 layers' under AWQ are "awq",
-int8 ones "rtn").
+int8 ones "rtn"); with gptq the int4 layers' must be "awq+gptq" (--gptq rounds AWQ's scaled weights).
 """
 import json
 import sys
@@ -33,9 +33,10 @@ for l in layers:
     if l["format"] != want or (want == "int4" and l["group_size"] != p["group_size"]):
         ok = False
         print("format does not match the choice:", l["name"], l["format"], p["choice"])
-    if method and want != "f32" and l.get("method") != method:
+    expect = "awq+gptq" if method == "gptq" and want == "int4" else method
+    if method and want != "f32" and l.get("method") != expect:
         ok = False
-        print("quantized by", l.get("method"), "instead of", method, ":", l["name"])
+        print("quantized by", l.get("method"), "instead of", expect, ":", l["name"])
     # layers of one launch (same block, same input): q/k/v and gate/up
     name = l["name"]
     key = name.replace("q_proj", "qkv").replace("k_proj", "qkv").replace("v_proj", "qkv")
