@@ -267,12 +267,16 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     if ((awq || (gptq && hessian.empty())) &&
         (!calibSamples(g.layers.front(), X, S, meanAbs) || static_cast<int64_t>(meanAbs.size()) != g.K))
       return fail(g.layers.front(), missingRows(g));
-    if (gptq && hessian.empty()) {
-      hessian.resize(static_cast<size_t>(g.K * g.K));
-      if (!num::sgemm(true, false, g.K, g.K, S, 1.0f / static_cast<float>(S), X.data(), g.K, X.data(), g.K, 0.0f,
-                      hessian.data(), g.K, &num::defaultThreadPool()))
-        return fail(g.layers.front(), "cannot compute the Hessian of the calibrated rows (out of memory?)");
-    }
+    // X^T X / S of the calibrated rows (as they are now) into `h`: GPTQ's Hessian.
+    auto gram = [&](std::vector<float> &h) {
+      h.resize(static_cast<size_t>(g.K * g.K));
+      if (num::sgemm(true, false, g.K, g.K, S, 1.0f / static_cast<float>(S), X.data(), g.K, X.data(), g.K, 0.0f,
+                     h.data(), g.K, &num::defaultThreadPool()))
+        return success();
+      return fail(g.layers.front(), "cannot compute the Hessian of the calibrated rows (out of memory?)");
+    };
+    if (gptq && hessian.empty() && failed(gram(hessian)))
+      return failure();
     if (awq) {
       ScaleSink sink;
       std::string why;
@@ -290,42 +294,31 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
           X[r * g.K + k] /= s[k];
     }
     std::vector<float> scaledHessian; // awq-gptq's int4: the Hessian of the rows the scaled layers read
-    if (awq && gptq) {
-      scaledHessian.resize(static_cast<size_t>(g.K * g.K));
-      if (!num::sgemm(true, false, g.K, g.K, S, 1.0f / static_cast<float>(S), X.data(), g.K, X.data(), g.K, 0.0f,
-                      scaledHessian.data(), g.K, &num::defaultThreadPool()))
-        return fail(g.layers.front(), "cannot compute the Hessian of the calibrated rows (out of memory?)");
-    }
+    if (awq && gptq && failed(gram(scaledHessian)))
+      return failure();
     for (size_t i = 0; i < g.layers.size(); ++i) {
       const int64_t K = g.K, N = cast<RankedTensorType>(g.layers[i].getRhs().getType()).getDimSize(1);
       const float *w = originals[i];
+      // AWQ's scaled and clipped weights (int4 under awq and awq-gptq), then rounded to nearest or by GPTQ.
+      std::vector<float> scaled;
+      if (awq) {
+        scaled.assign(w, w + K * N);
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t n = 0; n < N; ++n)
+            scaled[k * N + n] *= s[k];
+        if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, symmetric, err))
+          return fail(g.layers[i], err);
+        w = scaled.data();
+      }
       num::quant::QuantizedWeight q;
       if (gptq) {
         num::quant::GptqOptions opt;
         opt.actOrder = actOrder;
-        std::vector<float> scaled; // awq-gptq's int4: GPTQ rounds AWQ's scaled and clipped weights
-        if (awq) {
-          scaled.assign(w, w + K * N);
-          for (int64_t k = 0; k < K; ++k)
-            for (int64_t n = 0; n < N; ++n)
-              scaled[k * N + n] *= s[k];
-          if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, symmetric, err))
-            return fail(g.layers[i], err);
-        }
-        if (!num::quant::quantizeGptq(awq ? scaled.data() : w, awq ? scaledHessian.data() : hessian.data(), K, N,
-                                      bits, cand.group, bits == 8 || symmetric, opt, q, err))
+        if (!num::quant::quantizeGptq(w, awq ? scaledHessian.data() : hessian.data(), K, N, bits, cand.group,
+                                      bits == 8 || symmetric, opt, q, err))
           return fail(g.layers[i], err);
-      } else {
-        std::vector<float> scaled(w, w + K * N);
-        if (awq) {
-          for (int64_t k = 0; k < K; ++k)
-            for (int64_t n = 0; n < N; ++n)
-              scaled[k * N + n] *= s[k];
-          if (!num::quant::awqClip(X.data(), S, K, scaled.data(), N, bits, cand.group, symmetric, err))
-            return fail(g.layers[i], err);
-        }
-        if (!num::quant::quantizeRtn(scaled.data(), K, N, bits, cand.group, bits == 8 || symmetric, q, err))
-          return fail(g.layers[i], err);
+      } else if (!num::quant::quantizeRtn(w, K, N, bits, cand.group, bits == 8 || symmetric, q, err)) {
+        return fail(g.layers[i], err);
       }
       if (bits == 4 && !q.halfScales) // scales outside float16's range: the layer keeps float32 ones
         cand.bits = 4.0 + (symmetric ? 32.0 : 40.0) / static_cast<double>(cand.group);
