@@ -6,7 +6,8 @@
 // and, for one query row per head over the KV state (a decode step),
 //   %qr = kern.launch "rotary"(%q, %pos, %f)               %o = kern.launch "attention"(%q, %k, %v, %none, %len,
 //   %o = kern.launch "attention"(%qr, %k, %v, %none, %len) ->                                 %pos, %f)
-// so that the rotation happens where the row is loaded anyway, without a launch and a round trip of its own. The
+// (positions and inv_freq after the reader's operands: an FP8 cache's scales and offsets come before them) so
+// that the rotation happens where the row is loaded anyway, without a launch and a round trip of its own. The
 // fused kernels run the rotary family's own code on the CPU, so their results equal the two launches' bit for bit.
 // Queries of a prompt keep their rotary launch: its cost is one launch per prompt chunk, and the tensor-core
 // attention loads its queries as mma fragments, where the pairs a rotation mixes are in other lanes.
@@ -31,9 +32,11 @@ namespace {
 
 bool isAbsent(Value v) { return v.getDefiningOp<kern::AbsentOp>() != nullptr; }
 
-// One query row per head, a cache length and no mask: the launch the decode attention kernels take.
+// One query row per head, a cache length and no mask (and an FP8 cache's two scales): the launch the decode
+// attention kernels take.
 bool isDecodeAttention(kern::LaunchOp attention) {
-  if (attention.getNumOperands() != 5 || !isAbsent(attention.getOperand(3)) || isAbsent(attention.getOperand(4)))
+  const unsigned n = attention.getNumOperands();
+  if ((n != 5 && n != 7) || !isAbsent(attention.getOperand(3)) || isAbsent(attention.getOperand(4)))
     return false;
   auto q = dyn_cast<RankedTensorType>(attention.getOperand(0).getType());
   return q && q.getRank() == 4 && q.hasStaticShape() && q.getDimSize(2) == 1;
@@ -75,7 +78,7 @@ struct FuseRotaryPass : qopt::impl::FuseRotaryPassBase<FuseRotaryPass> {
       SmallVector<NamedAttribute> attrs(reader.getAttrs().getValue());
       SmallVector<Value> operands(reader.getOperands());
       StringRef kernel;
-      if (reader.getKernel() == "kv_append" && use.getOperandNumber() == 1 && reader.getNumOperands() == 3 &&
+      if (reader.getKernel() == "kv_append" && use.getOperandNumber() == 1 && reader.getNumOperands() <= 5 &&
           rank == 4 && axis == 2) {
         kernel = "kv_append_rotary";
         attrs.push_back(b.getNamedAttr("style", b.getI64IntegerAttr(style)));

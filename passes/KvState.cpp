@@ -295,25 +295,37 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       else if (fp8)
         element = b.getType<Float8E5M2Type>();
       b.setInsertionPointAfter(lastState);
-      auto state = nn::StateOp::create(
-          b, c.past.getLoc(), RankedTensorType::get(shape, element),
-          name ? name : b.getStringAttr("kv." + std::to_string(c.past.getArgNumber())));
+      const std::string stateName =
+          name ? name.str() : "kv." + std::to_string(c.past.getArgNumber());
+      auto state = nn::StateOp::create(b, c.past.getLoc(), RankedTensorType::get(shape, element),
+                                       b.getStringAttr(stateName));
       lastState = state;
+      // An FP8 cache's scales (and key offsets) as float32 constants that its append and its readers take as
+      // operands: data of the model, not of the kernels that read them.
+      auto floats = [&](ArrayRef<double> values, ArrayRef<int64_t> dims, StringRef suffix) -> Value {
+        SmallVector<float> f(values.begin(), values.end());
+        auto t = RankedTensorType::get(dims, b.getF32Type());
+        auto op = nn::ConstantOp::create(b, c.past.getLoc(), t, DenseElementsAttr::get(t, ArrayRef<float>(f)),
+                                         b.getStringAttr(stateName + "." + suffix.str()));
+        lastState = op;
+        return op;
+      };
+      Value scaleTensor = fp8 ? floats(scales, {shape[1]}, "scales") : Value();
+      Value offsetTensor = !offsets.empty() ? floats(offsets, {shape[1], shape[3]}, "offsets") : Value();
       b.setInsertionPoint(c.concat);
       Value update = c.concat.getOperand(1);
-      auto append = nn::KvAppendOp::create(b, c.concat.getLoc(), state.getType(), state, update, length,
-                                           b.getI64IntegerAttr(c.axis));
-      SmallVector<nn::AttentionOp> readers;
+      auto append = nn::KvAppendOp::create(b, c.concat.getLoc(), state.getType(), state, update, length, scaleTensor,
+                                           offsetTensor, b.getI64IntegerAttr(c.axis));
+      SmallVector<std::pair<nn::AttentionOp, unsigned>> reads;
       for (OpOperand &use : c.concat->getUses())
-        if (auto attn = dyn_cast<nn::AttentionOp>(use.getOwner())) {
-          readers.push_back(attn);
-          if (fp8)
-            attn->setAttr(use.getOperandNumber() == 1 ? "k_scales" : "v_scales", b.getDenseF64ArrayAttr(scales));
-        }
-      if (fp8)
-        append->setAttr("scales", b.getDenseF64ArrayAttr(scales));
-      if (!offsets.empty())
-        append->setAttr("offsets", b.getDenseF64ArrayAttr(offsets));
+        if (auto attn = dyn_cast<nn::AttentionOp>(use.getOwner()))
+          reads.push_back({attn, use.getOperandNumber()});
+      SmallVector<nn::AttentionOp> readers;
+      for (auto [attn, operand] : reads) {
+        readers.push_back(attn);
+        if (fp8)
+          (operand == 1 ? attn.getKScalesMutable() : attn.getVScalesMutable()).assign(scaleTensor);
+      }
       c.concat.getResult().replaceUsesWithIf(append.getResult(), [&](OpOperand &use) { return use.getOwner() != ret; });
       // A read of the past's shape: its static dims, and the cached length for the past dim.
       for (nn::ShapeOp shape : c.shapes) {

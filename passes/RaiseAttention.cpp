@@ -260,7 +260,7 @@ struct RaiseAttentionPass : qopt::impl::RaiseAttentionPassBase<RaiseAttentionPas
                                         t.getElementType());
         m.k = nn::TransposeOp::create(b, m.root.getLoc(), kt, m.k, b.getDenseI64ArrayAttr({0, 2, 1, 3}));
       }
-      auto attn = nn::AttentionOp::create(b, m.root.getLoc(), m.root.getType(), m.q, m.k, m.v, mask, Value(),
+      auto attn = nn::AttentionOp::create(b, m.root.getLoc(), m.root.getType(), m.q, m.k, m.v, mask, Value(), Value(), Value(),
                                           b.getF64FloatAttr(m.scale), b.getF64FloatAttr(m.maskedValue),
                                           b.getI64IntegerAttr(isCausalMask ? 1 : 0),
                                           b.getI64IntegerAttr(m.zeroNan ? 1 : 0));

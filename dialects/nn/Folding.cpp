@@ -66,7 +66,7 @@ DictionaryAttr kernelAttrDict(Operation *op) {
   Builder b(op->getContext());
   SmallVector<NamedAttribute> attrs;
   for (NamedAttribute na : op->getAttrs())
-    if (na.getName() != "name")
+    if (na.getName() != "name" && na.getName() != "operandSegmentSizes")
       attrs.push_back(na);
   if (auto dt = resultDType(op))
     attrs.push_back(b.getNamedAttr(isa<CastOp>(op) ? "to" : "dtype", b.getI64IntegerAttr(*dt)));

@@ -184,8 +184,8 @@ LogicalResult KvAppendOp::verify() {
     return emitOpError() << "expects a cache of static shape";
   int64_t axis = getAxis();
   // A float16 or FP8 cache (qopt-kv-state dtype=f16, fp8, fp8_e5m2) takes float32 entries, rounded as they are
-  // stored; FP8 codes of x / the kv head's scale (`scales`, one per dim 1 of a [batch, heads, capacity, head dim]
-  // cache appended along dim 2).
+  // stored; FP8 codes of x / the kv head's scale (`scales`, float32, one per dim 1 of a [batch, heads, capacity,
+  // head dim] cache appended along dim 2), or of (x - offsets[h, d]) / it (`offsets`, float32 [heads, head dim]).
   Type element = cache.getElementType();
   const bool fp8 = isa<Float8E4M3FNType, Float8E5M2Type>(element);
   const bool narrowing = update.getElementType().isF32() && (element.isF16() || fp8);
@@ -193,11 +193,18 @@ LogicalResult KvAppendOp::verify() {
       (update.getElementType() != element && !narrowing))
     return emitOpError() << "expects new entries " << update << " of the cache's rank and element type (f32 for "
                          << "an f16 or FP8 cache), and an axis after the batch dim";
+  auto f32Shape = [](Value v, ArrayRef<int64_t> shape) {
+    auto t = cast<RankedTensorType>(v.getType());
+    return t.getElementType().isF32() && t.getShape() == shape;
+  };
   if (fp8) {
-    auto scales = (*this)->getAttrOfType<DenseF64ArrayAttr>("scales");
-    if (cache.getRank() != 4 || axis != 2 || !scales || scales.size() != cache.getDimSize(1))
+    if (cache.getRank() != 4 || axis != 2 || !getScales() || !f32Shape(getScales(), {cache.getDimSize(1)}))
       return emitOpError() << "expects an FP8 cache [batch, kv heads, capacity, head dim] appended along dim 2 "
-                           << "with one scale per kv head (`scales`)";
+                           << "with one float32 scale per kv head (`scales`)";
+    if (getOffsets() && !f32Shape(getOffsets(), {cache.getDimSize(1), cache.getDimSize(3)}))
+      return emitOpError() << "expects `offsets` of float32 [kv heads, head dim]";
+  } else if (getScales() || getOffsets()) {
+    return emitOpError() << "takes `scales` and `offsets` only with an FP8 cache";
   }
   for (int64_t d = 1; d < cache.getRank(); ++d)
     if (d != axis && !update.isDynamicDim(d) && update.getDimSize(d) != cache.getDimSize(d))

@@ -283,7 +283,7 @@ def NN_GatedActOp : NN_KernelOp<"gated_act"> {
   let assemblyFormat = "$activation `(` $gate `,` $up `)` attr-dict `:` functional-type(operands, $y)";
 }
 
-def NN_AttentionOp : NN_KernelOp<"attention"> {
+def NN_AttentionOp : NN_KernelOp<"attention", [AttrSizedOperandSegments]> {
   let summary = "scaled dot-product attention with grouped-query heads and an optional mask";
   let description = [{
     `out = softmax(scale * Q K^T [masked]) V` per batch and query head. Q is `[B, Hq, S, D]`, K `[B, Hkv, T, D]`,
@@ -296,18 +296,27 @@ def NN_AttentionOp : NN_KernelOp<"attention"> {
 
     With a `cache_length` operand (one int64, the positions cached before this run), K and V are KV caches of
     their full capacity `[B', Hkv, C, D]` (`nn.kv_append` results, B' >= B) and the keys are their first
-    `cache_length + S` rows; the mask is then none. Made by `qopt-kv-state`.
+    `cache_length + S` rows; the mask is then none. Made by `qopt-kv-state`. FP8 caches (E4M3FN, E5M2) hold codes:
+    key j of kv head h is `code x k_scales[h]`, a value `code x v_scales[h]` (`scales`: float32 `[Hkv]` tensors, the
+    caches' own, which their `nn.kv_append` writes with).
     ```mlir
     %o = nn.attention(%q, %k, %v, %mask) {scale = 0.35355339059327379 : f64}
         : (tensor<?x8x?x8xf32>, tensor<?x4x?x8xf32>, tensor<?x4x?x8xf32>, tensor<1x1x?x?xi1>) -> tensor<?x8x?x8xf32>
+    %o = nn.attention(%q, %k, %v, %none, %len) scales(%ks, %vs) {causal = 1 : i64} : (tensor<1x8x1x8xf32>,
+        tensor<1x4x512x8xf8E4M3FN>, tensor<1x4x512x8xf8E4M3FN>, none, tensor<1xi64>, tensor<4xf32>, tensor<4xf32>)
+        -> tensor<1x8x1x8xf32>
     ```
   }];
   let arguments = (ins AnyTensor:$q, AnyTensor:$k, AnyTensor:$v, AnyType:$mask, Optional<AnyTensor>:$cache_length,
+                       Optional<AnyTensor>:$k_scales, Optional<AnyTensor>:$v_scales,
                        DefaultValuedAttr<F64Attr, "1.0">:$scale,
                        DefaultValuedAttr<F64Attr, "-std::numeric_limits<double>::infinity()">:$masked_value,
                        DefaultValuedAttr<I64Attr, "0">:$causal, DefaultValuedAttr<I64Attr, "0">:$zero_nan_rows);
   let results = (outs AnyTensor:$out);
-  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $out)";
+  let assemblyFormat = [{
+    `(` $q `,` $k `,` $v `,` $mask (`,` $cache_length^)? `)` (`scales` `(` $k_scales^ `,` $v_scales `)`)? attr-dict
+    `:` functional-type(operands, $out)
+  }];
 }
 
 //===----------------------------------------------------------------------===//
@@ -330,20 +339,29 @@ def NN_StateOp : NN_Op<"state"> {
   let hasVerifier = 1;
 }
 
-def NN_KvAppendOp : NN_Op<"kv_append"> {
+def NN_KvAppendOp : NN_Op<"kv_append", [AttrSizedOperandSegments]> {
   let summary = "writes new keys or values into a KV cache at its current length, in place";
   let description = [{
     `cache[..., length : length + S, ...] = new` along `axis`; the result is the cache after the write (the same
     buffer). `new` may have a smaller batch than the cache; its other dims, but the axis, match the cache's.
+    An FP8 cache `[batch, kv heads, capacity, head dim]` (appended along dim 2) takes float32 entries and stores
+    the codes of `x / scales[h]` (`scales`: float32 `[kv heads]`), rounded to nearest even and saturated; with
+    `offsets` (float32 `[kv heads, head dim]`: centered keys) the codes of `(x - offsets[h, d]) / scales[h]`.
     ```mlir
     %k1 = nn.kv_append(%k, %new_k, %len) : (tensor<1x4x512x8xf32>, tensor<?x4x?x8xf32>, tensor<1xi64>)
         -> tensor<1x4x512x8xf32>
+    %k2 = nn.kv_append(%k8, %new_k, %len) scales(%s) offsets(%o) : (tensor<1x4x512x8xf8E4M3FN>,
+        tensor<?x4x?x8xf32>, tensor<1xi64>, tensor<4xf32>, tensor<4x8xf32>) -> tensor<1x4x512x8xf8E4M3FN>
     ```
   }];
   let arguments = (ins AnyRankedTensor:$cache, AnyRankedTensor:$update, AnyTensor:$length,
+                       Optional<AnyRankedTensor>:$scales, Optional<AnyRankedTensor>:$offsets,
                        DefaultValuedAttr<I64Attr, "2">:$axis);
   let results = (outs AnyRankedTensor:$result);
-  let assemblyFormat = "`(` operands `)` attr-dict `:` functional-type(operands, $result)";
+  let assemblyFormat = [{
+    `(` $cache `,` $update `,` $length `)` (`scales` `(` $scales^ `)`)? (`offsets` `(` $offsets^ `)`)? attr-dict
+    `:` functional-type(operands, $result)
+  }];
   let hasVerifier = 1;
 }
 

@@ -84,9 +84,6 @@ struct Spec {
   // meet in (each session loads its own module and runs its launches in turn, so one launch uses it at a time; a
   // kernel leaves it as it found it where its next launch needs that, e.g. arrival counts back at zero).
   int64_t scratchWords = 0;
-  // Not empty: a module constant array of these floats, `qConsts` in the body (data the launch's attributes give
-  // per channel, too many to write into the body as literals, e.g. an FP8 key cache's offsets).
-  std::vector<float> constants;
 };
 
 constexpr uint32_t kWholeRow = 1u << 30; // colsPerBlock covering any last dim: one block per row
@@ -162,61 +159,35 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
 // The kernels' FP8 format of a dtype (weights, an FP8 KV cache): 1 E4M3FN, 2 E5M2; 0 for others.
 int fp8Format(DType t) { return t == DType::F8E4M3FN ? 1 : t == DType::F8E5M2 ? 2 : 0; }
 
-// An FP8 cache's per-kv-head scales as a QHeadScales literal named `kv`: the attribute `k` (one scale per kv head,
-// as float) into kv.k, `v` (if given) into kv.v; inverse: 1 / scale, the float the reference multiplies entries by
-// (kv_append). False with `why` where the attribute does not hold `heads` scales.
-bool headScalesLiteral(const num::Attrs &attrs, const char *k, const char *v, int64_t heads, bool inverse,
-                       std::string &out, std::string &why) {
-  std::ostringstream os;
-  os << "const QHeadScales<" << heads << "> kv = {";
-  for (const char *name : {k, v}) {
-    std::vector<double> scales;
-    if (!name)
-      continue;
-    if (heads <= 0 || !attrs.getFloats(name, scales) || static_cast<int64_t>(scales.size()) != heads) {
-      why = std::string("an FP8 cache without one `") + name + "` scale per kv head";
-      return false;
-    }
-    os << (name == k ? "{" : ", {");
-    for (size_t h = 0; h < scales.size(); ++h) {
-      const float sc = static_cast<float>(scales[h]);
-      os << (h ? ", " : "") << floatLiteral(inverse ? 1.0f / sc : sc);
-    }
-    os << "}";
-  }
-  os << "};";
-  out = os.str();
-  return true;
-}
-
-// An FP8 key cache's `offsets` (qopt-kv-state's centered keys: `count` = kv heads x head dim, as floats) into the
-// kernel's constants; none is fine. False with `why` for another count.
-bool keyOffsets(const num::Attrs &attrs, int64_t count, Spec &s, std::string &why) {
-  std::vector<double> offsets;
-  if (!attrs.getFloats("offsets", offsets))
-    return true;
-  if (static_cast<int64_t>(offsets.size()) != count) {
-    why = "an FP8 cache's `offsets` not one per kv head and channel";
+// An FP8 cache's scales (operand `at`: float32, one per kv head) and, where `offsets`, its key offsets (the next
+// operand: float32 [kv heads, head dim]) as the template's pointer arguments. False with `why` for other operands.
+bool cacheScaleArgs(const LaunchDesc &l, size_t at, int64_t heads, int64_t dim, bool offsets, std::string &args,
+                    std::string &why) {
+  auto f32 = [&](size_t i, std::vector<int64_t> shape) {
+    return i < l.inputs.size() && !l.inputs[i].absent && l.inputs[i].dtype == DType::F32 && l.inputs[i].shape == shape;
+  };
+  if (!f32(at, {heads}) || (offsets && !f32(at + 1, {heads, dim}))) {
+    why = "an FP8 cache without float32 scales per kv head (and offsets per kv head and channel)";
     return false;
   }
-  for (double o : offsets)
-    s.constants.push_back(static_cast<float>(o));
+  args = ", qPtr<const float>(p.t[" + std::to_string(at) + "]), " +
+         (offsets ? "qPtr<const float>(p.t[" + std::to_string(at + 1) + "])" : std::string("nullptr"));
   return true;
 }
 
 bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (const int fp8 = fp8Format(l.inputs[0].dtype)) { // [batch, kv heads, capacity, head dim], axis 2, float32 entries
+  // An FP8 cache [batch, kv heads, capacity, head dim] along axis 2 of float32 entries: scales (and key offsets)
+  // operands 3 (and 4).
+  if (const int fp8 = fp8Format(l.inputs[0].dtype)) {
     const OperandDesc &cache = l.inputs[0];
-    std::string scales;
+    std::string args;
     if (cache.shape.size() != 4 || l.attrs->getInt("axis", 2) != 2 || l.inputs[1].dtype != DType::F32 ||
-        !headScalesLiteral(*l.attrs, "scales", nullptr, cache.shape[1], /*inverse=*/true, scales, why)) {
+        !cacheScaleArgs(l, 3, cache.shape[1], cache.shape[3], l.inputs.size() > 4, args, why)) {
       why = why.empty() ? "an FP8 cache other than [batch, kv heads, capacity, head dim] of float32 entries" : why;
       return false;
     }
-    if (!keyOffsets(*l.attrs, cache.shape[1] * cache.shape[3], s, why))
-      return false;
-    s.body = scales + " qKvAppend<u8, 2, false, " + std::to_string(fp8) + ">(p, kv.k" +
-             (s.constants.empty() ? "" : ", qConsts") + ");";
+    s.body = "qKvAppend<u8, 2, false, " + std::to_string(fp8) + ", " + std::to_string(l.inputs.size()) + ">(p" +
+             args + ");";
     flatGeometry(s, 1);
     return true;
   }
@@ -242,24 +213,26 @@ const char *positionType(DType t) {
   return t == DType::I64 ? "i64" : t == DType::I32 ? "int" : t == DType::F32 ? "float" : nullptr;
 }
 
+// The cache, entries and length, an FP8 cache's scales (and key offsets), then positions and inv_freq.
 bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
   const OperandDesc &x = l.inputs[1];
+  const size_t n = l.inputs.size();
   const int64_t style = l.attrs->getInt("style", -1);
-  const char *pt = positionType(l.inputs[3].dtype);
+  const char *pt = positionType(l.inputs[n - 2].dtype);
   const DType cache = l.inputs[0].dtype;
   const int fp8 = fp8Format(l.inputs[0].dtype);
   if (x.dtype != DType::F32 || (cache != DType::F32 && cache != DType::F16 && !fp8) ||
-      l.inputs[4].dtype != DType::F32 || x.shape.size() != 4 || !pt || (style != 0 && style != 1)) {
-    why = "not float32 [B, H, S, D] entries into a float32, float16 or FP8 cache";
+      l.inputs[n - 1].dtype != DType::F32 || x.shape.size() != 4 || !pt || (style != 0 && style != 1) ||
+      (fp8 ? n != 6 && n != 7 : n != 5)) {
+    why = "not float32 [B, H, S, D] entries into a float32, float16 or FP8 cache (with its scales)";
     return false;
   }
-  std::string scales;
-  if (fp8 && (!headScalesLiteral(*l.attrs, "scales", nullptr, x.shape[1], /*inverse=*/true, scales, why) ||
-              !keyOffsets(*l.attrs, x.shape[1] * x.shape[3], s, why)))
+  std::string args;
+  if (fp8 && !cacheScaleArgs(l, 3, x.shape[1], x.shape[3], n == 7, args, why))
     return false;
-  s.body = scales + "qKvAppendRotary<" + std::to_string(style) + ", " + pt +
-           (fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? ", unsigned short" : "") +
-           (fp8 ? ">(p, kv.k" + std::string(s.constants.empty() ? "" : ", qConsts") + ");" : ">(p);");
+  s.body = "qKvAppendRotary<" + std::to_string(style) + ", " + pt + ", " +
+           (fp8 ? "QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? "unsigned short" : "float") + ", " +
+           std::to_string(n) + ">(p" + args + ");";
   s.geometry.block = 64;
   s.geometry.colsPerBlock = kWholeRow;
   s.geometry.geometryOperand = 1;
@@ -770,14 +743,18 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;
   const DType maskType = mask ? l.inputs[3].dtype : DType::Undefined;
   // Keys and values of a float16 KV cache (--kv-cache=f16) are read as halves by every kernel below; an FP8 one's
-  // (fp8, fp8_e5m2) as codes, the kv heads' scales (`k_scales`, `v_scales`) written into the launch's source.
+  // (fp8, fp8_e5m2) as codes, the kv heads' key and value scales operands 5 and 6.
   const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
   const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8Format(l.inputs[1].dtype) : 0;
-  std::string scales;
-  if (fp8 && (l.inputs[1].shape.size() != 4 ||
-              !headScalesLiteral(*l.attrs, "k_scales", "v_scales", l.inputs[1].shape[1], false, scales, why)))
+  auto scalesOf = [&](size_t i) {
+    return i < l.inputs.size() && l.inputs[i].dtype == DType::F32 &&
+           l.inputs[i].shape == std::vector<int64_t>{l.inputs[1].shape[1]};
+  };
+  if (fp8 && (l.inputs[1].shape.size() != 4 || !scalesOf(5) || !scalesOf(6))) {
+    why = "FP8 caches without float32 key and value scales per kv head";
     return false;
-  const std::string scaleArgs = fp8 ? ", kv.k, kv.v" : "";
+  }
+  const std::string scaleArgs = fp8 ? ", qPtr<const float>(p.t[5]), qPtr<const float>(p.t[6])" : "";
   if (!allF32({l.inputs[0]}) || (!halfCache && !fp8 && !allF32({l.inputs[1], l.inputs[2]})) || q.shape.size() != 4 ||
       v.shape.size() != 4 || q.shape[3] < 0 || q.shape[3] > 512 || v.shape[3] < 0 || v.shape[3] > 512 ||
       (mask && ((maskType != DType::Bool && maskType != DType::F32) || l.inputs[3].shape.size() > 4 || cache))) {
@@ -786,11 +763,14 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
     return false;
   }
   const std::string kvType = halfCache ? ", unsigned short" : fp8 ? ", QFp8<" + std::to_string(fp8) + ">" : "";
-  // Rotary queries (qopt-fuse-rotary): rotated as they are loaded, by the decode and the row kernels.
-  const bool rotary = l.inputs.size() > 5 && !l.inputs[5].absent;
+  // Rotary queries (qopt-fuse-rotary: positions and inv_freq, the last two operands, after an FP8 cache's scales):
+  // rotated as they are loaded, by the decode and the row kernels.
+  const size_t r0 = fp8 ? 7 : 5;
+  const bool rotary = l.inputs.size() > r0 && !l.inputs[r0].absent;
   const int64_t style = rotary ? l.attrs->getInt("rotary_style", -1) : -1;
-  const char *pt = rotary ? positionType(l.inputs[5].dtype) : "i64";
-  if (rotary && (!pt || (style != 0 && style != 1) || l.inputs.size() < 7 || l.inputs[6].dtype != DType::F32)) {
+  const char *pt = rotary ? positionType(l.inputs[r0].dtype) : "i64";
+  if (rotary && (!pt || (style != 0 && style != 1) || l.inputs.size() != r0 + 2 ||
+                 l.inputs[r0 + 1].dtype != DType::F32)) {
     why = "rotary queries with other than int64, int32 or float32 positions and float32 frequencies";
     return false;
   }
@@ -840,7 +820,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
       int64_t stages = std::clamp<int64_t>((kDecodeSharedBudget - fixed) / stage, 2, 8);
       if (l.tuning && l.tuning->batch >= 2 && l.tuning->batch < stages)
         stages = l.tuning->batch;
-      s.body = scales + "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
+      s.body = "qDecodeAttentionTc<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
                std::to_string(warps) + ", " + std::to_string(kDecodeTcKeys) + ", " + std::to_string(stages) + ", " +
                (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + ", " +
                (rotary ? std::to_string(style) + ", " + pt : "-1, i64") + ", " + std::to_string(fp8) + ">" + split +
@@ -850,7 +830,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
       return true;
     }
     // qDecodeAttention: 512 threads (registers capped at 128 so that the block launches).
-    s.body = scales + "qDecodeAttention<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
+    s.body = "qDecodeAttention<" + std::to_string(G) + ", " + std::to_string(D) + ", " +
              (zeroNan ? "true" : "false") + ", " + std::to_string(l.inputs.size()) + rot + ">" + split +
              floatLiteral(l.attrs->getFloat("scale", 1.0)) + scaleArgs + ");";
     s.geometry.block = 512; // the kernel's NT
@@ -859,7 +839,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool flash = !mask && !rotary && q.shape[2] != 1 && D % 16 == 0 && D <= 128 &&
                      l.inputs[1].shape.size() == 4 && l.inputs[1].shape[3] == D && v.shape[3] == D;
   if (flash && (halfCache || fp8)) {
-    s.body = scales + "qFlashAttentionHalf<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
+    s.body = "qFlashAttentionHalf<" + std::to_string(D) + ", " + (causal ? "true" : "false") + ", " +
              (zeroNan ? "true" : "false") + ", true, " + std::to_string(l.inputs.size()) +
              (fp8 ? ", " + std::to_string(fp8) : "") + ">(p, " + floatLiteral(l.attrs->getFloat("scale", 1.0)) +
              scaleArgs + ");";
@@ -885,7 +865,7 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   }
   const double masked = l.attrs->getFloat("masked_value", -INFINITY);
   const std::string maskedLiteral = std::isinf(masked) ? (masked < 0 ? "-QOPT_INF" : "QOPT_INF") : floatLiteral(masked);
-  s.body = scales + "qAttention<" + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
+  s.body = std::string("qAttention<") + (causal ? "true" : "false") + ", " + (zeroNan ? "true" : "false") + ", " +
            (cache ? "true" : "false") + ", 1024, " + std::to_string(l.inputs.size()) + ", " +
            (!mask ? "0" : maskType == DType::Bool ? "1" : "2") + rot + ">(p, " +
            floatLiteral(l.attrs->getFloat("scale", 1.0)) + ", " + maskedLiteral + scaleArgs + ");";
@@ -1007,22 +987,14 @@ bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &wh
                       std::to_string(g.colsPerBlock) + "," + std::to_string(g.sharedBytes) + "," + bounds;
   if (s.scratchWords > 0)
     shape += "," + std::to_string(g.gridY) + "," + std::to_string(s.scratchWords);
-  std::string constants;
-  for (size_t i = 0; i < s.constants.size(); ++i)
-    constants += (i ? ", " : "") + floatLiteral(s.constants[i]);
   char name[64];
   std::snprintf(name, sizeof name, "q_%s_%016llx", f.c_str(),
-                static_cast<unsigned long long>(contentHash(f + s.body + shape + constants)));
+                static_cast<unsigned long long>(contentHash(f + s.body + shape)));
   out.symbol = name;
   std::string globals, locals;
   if (s.scratchWords > 0) {
     globals += "__device__ unsigned " + out.symbol + "_scratch[" + std::to_string(s.scratchWords) + "];\n";
     locals += "unsigned *const qScratch = " + out.symbol + "_scratch; ";
-  }
-  if (!s.constants.empty()) {
-    globals += "__device__ const float " + out.symbol + "_consts[" + std::to_string(s.constants.size()) + "] = {" +
-               constants + "};\n";
-    locals += "const float *const qConsts = " + out.symbol + "_consts; ";
   }
   out.source = globals + "extern \"C\" __global__ void " + bounds + out.symbol +
                "(const QParams p) { qWaitForPrevious(); " + locals + s.body + " }\n";

@@ -102,6 +102,15 @@ Operand positiveF32(num::Shape s) {
           false};
 }
 Operand absent() { return {DType::F32, {}, nullptr, true}; }
+// Float32 operands of these values (an FP8 cache's scales and key offsets).
+Operand floats(num::Shape s, std::vector<double> values) {
+  return {DType::F32, std::move(s),
+          [values](std::vector<uint8_t> &b, std::mt19937 &) {
+            for (size_t i = 0; i < values.size() && i < b.size() / 4; ++i)
+              reinterpret_cast<float *>(b.data())[i] = static_cast<float>(values[i]);
+          },
+          false};
+}
 // An int3/int4 product with float16 scales (QuantFormat.h: the quantizers' layout where every scale is a float16
 // value), the same range as positiveF32's.
 Case withHalfScales(Case c) {
@@ -635,17 +644,17 @@ std::vector<Case> cases() {
     };
     Case ka{"kv_append fp8" + fmt + " cache 3 at 5", "kv_append"};
     ka.attrs.setInt("axis", 2);
-    ka.attrs.setFloats("scales", headScales(2, 0.37));
-    ka.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5})};
+    ka.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                 floats({2}, headScales(2, 0.37))};
     ka.tolerance = 0;
     add(ka);
     for (int64_t style : {0, 1}) {
       Case kr{"kv_append_rotary fp8" + fmt + " cache style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
       kr.attrs.setInt("axis", 2);
       kr.attrs.setInt("style", style);
-      kr.attrs.setFloats("scales", headScales(2, 0.5));
       kr.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
-                   ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
+                   floats({2}, headScales(2, 0.5)), ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}),
+                   positiveF32({8})};
       kr.tolerance = 0;
       add(kr);
     }
@@ -655,16 +664,15 @@ std::vector<Case> cases() {
       offsets.push_back(0.37 * static_cast<double>(i % 7) - 1.1);
     Case ko{ka.name + " centered", "kv_append"};
     ko.attrs = ka.attrs;
-    ko.attrs.setFloats("offsets", offsets);
     ko.inputs = ka.inputs;
+    ko.inputs.push_back(floats({2, 16}, offsets));
     ko.tolerance = 0;
     add(ko);
     Case kro{"kv_append_rotary fp8" + fmt + " cache style=0 3 at 5 centered", "kv_append_rotary"};
     kro.attrs.setInt("axis", 2);
     kro.attrs.setInt("style", 0);
-    kro.attrs.setFloats("scales", headScales(2, 0.5));
-    kro.attrs.setFloats("offsets", offsets);
     kro.inputs = {fp8Codes(code, {2, 2, 64, 16}), f32({2, 2, 3, 16}), ints(DType::I64, {1}, {5}),
+                  floats({2}, headScales(2, 0.5)), floats({2, 16}, offsets),
                   ints(DType::I64, {2, 3}, {5, 6, 7, 105, 106, 107}), positiveF32({8})};
     kro.tolerance = 0;
     add(kro);
@@ -675,10 +683,9 @@ std::vector<Case> cases() {
               "attention"};
       ad.attrs.setInt("causal", 1);
       ad.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
-      ad.attrs.setFloats("k_scales", headScales(Hkv, 0.25));
-      ad.attrs.setFloats("v_scales", headScales(Hkv, -0.1));
       ad.inputs = {f32({1, H, 1, D}), fp8Codes(code, {1, Hkv, cap, D}), fp8Codes(code, {1, Hkv, cap, D}), absent(),
-                   ints(DType::I64, {1}, {len})};
+                   ints(DType::I64, {1}, {len}), floats({Hkv}, headScales(Hkv, 0.25)),
+                   floats({Hkv}, headScales(Hkv, -0.1))};
       ad.tolerance = H / Hkv <= 8 ? 4e-3 : 2e-5; // the tensor cores (qDecodeAttentionTc) round q and the probabilities
       add(ad);
       if (len >= 1000) { // (as for the float16 cache)
@@ -699,10 +706,9 @@ std::vector<Case> cases() {
               "attention"};
       ap.attrs.setInt("causal", causal);
       ap.attrs.setFloat("scale", 1.0 / std::sqrt(static_cast<double>(D)));
-      ap.attrs.setFloats("k_scales", headScales(Hkv, 0.25));
-      ap.attrs.setFloats("v_scales", headScales(Hkv, 0.1));
       ap.inputs = {f32({1, H, S, D}), fp8Codes(code, {1, Hkv, cap, D}), fp8Codes(code, {1, Hkv, cap, D}), absent(),
-                   ints(DType::I64, {1}, {len})};
+                   ints(DType::I64, {1}, {len}), floats({Hkv}, headScales(Hkv, 0.25)),
+                   floats({Hkv}, headScales(Hkv, 0.1))};
       ap.tolerance = D % 16 ? 2e-5 : 4e-3; // the tensor cores round q and the probabilities to float16
       add(ap);
     }
@@ -1533,8 +1539,8 @@ std::vector<Case> benchCases() {
     a8.name = "attention decode fp8 cache H=32 Hkv=8 D=128 keys=" + std::to_string(len + 1);
     a8.inputs[1] = fp8Codes(DType::F8E4M3FN, {1, 8, cap, 128});
     a8.inputs[2] = fp8Codes(DType::F8E4M3FN, {1, 8, cap, 128});
-    a8.attrs.setFloats("k_scales", std::vector<double>(8, 0.01));
-    a8.attrs.setFloats("v_scales", std::vector<double>(8, 0.005));
+    a8.inputs.push_back(floats({8}, std::vector<double>(8, 0.01)));
+    a8.inputs.push_back(floats({8}, std::vector<double>(8, 0.005)));
     a8.tolerance = 4e-3;
     out.push_back(a8);
   }
@@ -1568,8 +1574,8 @@ std::vector<Case> benchCases() {
   wholeFp8.name = "attention prefill fp8 cache H=32 Hkv=8 D=128 S=2048 keys=2048";
   wholeFp8.inputs[1] = fp8Codes(DType::F8E4M3FN, {1, 8, 2048, 128});
   wholeFp8.inputs[2] = fp8Codes(DType::F8E4M3FN, {1, 8, 2048, 128});
-  wholeFp8.attrs.setFloats("k_scales", std::vector<double>(8, 0.01));
-  wholeFp8.attrs.setFloats("v_scales", std::vector<double>(8, 0.005));
+  wholeFp8.inputs.push_back(floats({8}, std::vector<double>(8, 0.01)));
+  wholeFp8.inputs.push_back(floats({8}, std::vector<double>(8, 0.005)));
   out.push_back(wholeFp8);
   // The residual add and norm of a decode step, then the memory-bound launches of a 2048-token prompt: the add and
   // norm, the gated activation, the heads' split (the float32 bytes each reads and writes: 128, 352 and 64 MB).

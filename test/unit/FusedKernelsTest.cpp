@@ -168,13 +168,52 @@ TEST(FusedKernels, AttentionRotaryQueriesEqualRotaryThenAttention) {
   attrs.setInt("rotary_style", 0);
   std::string err;
   run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t, &pos.t, nullptr}, attrs, &err);
-  EXPECT_NE(err.find("attention: rotary queries need both positions (operand 5) and inv_freq (operand 6)"),
+  EXPECT_NE(err.find("attention: rotary queries need both positions (operand 5) and inv_freq (operand 6), the last"),
             std::string::npos)
       << err;
   Buffer shortFreq = randomFloats({D / 2 - 1}, rng, 0.1f, 1.0f);
   err.clear();
   run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t, &pos.t, &shortFreq.t}, attrs, &err);
   EXPECT_NE(err.find("attention: rotary: inv_freq must hold head dim / 2 values"), std::string::npos) << err;
+}
+
+// Over an FP8 cache (qopt-kv-state dtype=fp8): kv_append_rotary with the cache's scales and key offsets (operands 3
+// and 4, positions and inv_freq after them) writes the codes rotary then kv_append write, and attention with rotary
+// queries after the caches' scales (operands 5 and 6, positions and inv_freq 7 and 8) equals rotary then attention.
+TEST(FusedKernels, RotaryOverAnFp8CacheEqualsTheTwoLaunches) {
+  std::mt19937 rng(13);
+  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 8, S = 3;
+  Buffer fused(DType::F8E4M3FN, {B, Hkv, C, D}), apart(DType::F8E4M3FN, {B, Hkv, C, D}), len(DType::I64, {1});
+  len.t.as<int64_t>()[0] = 2;
+  Buffer k = randomFloats({B, Hkv, S, D}, rng, -3, 3), f = randomFloats({D / 2}, rng, 0.01f, 1.0f);
+  Buffer scales = randomFloats({Hkv}, rng, 0.005f, 0.02f), offsets = randomFloats({Hkv, D}, rng, -1, 1);
+  Buffer pos = positions(B, S, 2);
+  Attrs attrs;
+  attrs.setInt("axis", 2);
+  attrs.setInt("style", 1);
+  ASSERT_EQ(update("kv_append_rotary", {&fused.t, &k.t, &len.t, &scales.t, &offsets.t, &pos.t, &f.t}, fused.t,
+                   attrs),
+            "");
+  Buffer rotated = run("rotary", {&k.t, &pos.t, &f.t}, attrs);
+  ASSERT_EQ(update("kv_append", {&apart.t, &rotated.t, &len.t, &scales.t, &offsets.t}, apart.t, attrs), "");
+  EXPECT_TRUE(fused == apart);
+  len.t.as<int64_t>()[0] = 4;
+  Buffer q = randomFloats({B, H, 1, D}, rng, -1, 1), qpos = positions(B, 1, 4);
+  Attrs rot, plain;
+  rot.setInt("style", 1);
+  for (Attrs *a : {&rot, &plain}) {
+    a->setFloat("scale", 0.35);
+    a->setInt("causal", 1);
+  }
+  rot.setInt("rotary_style", 1);
+  Buffer got = run("attention", {&q.t, &fused.t, &fused.t, nullptr, &len.t, &scales.t, &scales.t, &qpos.t, &f.t}, rot);
+  Buffer qr = run("rotary", {&q.t, &qpos.t, &f.t}, rot);
+  EXPECT_TRUE(got == run("attention", {&qr.t, &fused.t, &fused.t, nullptr, &len.t, &scales.t, &scales.t}, plain));
+  std::string err;
+  run("attention", {&q.t, &fused.t, &fused.t, nullptr, &len.t, &scales.t, &scales.t, &qpos.t}, rot, &err);
+  EXPECT_NE(err.find("attention: rotary queries need both positions (operand 7) and inv_freq (operand 8)"),
+            std::string::npos)
+      << err;
 }
 
 // A packed int4 layer of N output channels, K inputs (group 32, asymmetric): weights, scales, zeros.

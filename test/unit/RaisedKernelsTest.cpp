@@ -378,10 +378,12 @@ INSTANTIATE_TEST_SUITE_P(FloatTypes, RaisedKernels, ::testing::Values(DType::F32
                          [](const auto &info) { return info.param == DType::F32 ? "f32" : "f64"; });
 
 // kv_append of x into `cache` at position `len`, in place (the runtime's KV state), by the reference kernel.
-void appendInPlace(Tensor &cache, const Tensor &x, const Tensor &len, const Attrs &attrs) {
+void appendInPlace(Tensor &cache, const Tensor &x, const Tensor &len, const Attrs &attrs,
+                   std::vector<const Tensor *> fp8 = {}) {
   Tensor out;
   KernelArgs args;
   args.inputs = {&cache, &x, &len};
+  args.inputs.insert(args.inputs.end(), fp8.begin(), fp8.end());
   args.outputs = {&out};
   args.attrs = &attrs;
   std::string err;
@@ -446,16 +448,23 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
 // for bit; a cache without one scale per kv head is refused, by kv_append and by attention.
 // Causal attention of queries q (scale 0.5) over FP8 caches kc / vc with their per-kv-head scales, and over the
 // float32 caches kw / vw they are meant to equal: {over the codes, over the floats}.
+// Float32 values (an FP8 cache's scales, key offsets) as a tensor of this shape.
+Buffer floatBuffer(const std::vector<double> &values, Shape shape) {
+  Buffer b(DType::F32, std::move(shape));
+  for (size_t i = 0; i < values.size(); ++i)
+    b.t.as<float>()[i] = static_cast<float>(values[i]);
+  return b;
+}
+
 std::pair<Buffer, Buffer> attentionOverCaches(const Buffer &q, const Buffer &kc, const Buffer &vc, const Buffer &kw,
                                               const Buffer &vw, const Buffer &len, const std::vector<double> &kScales,
                                               const std::vector<double> &vScales) {
   Attrs attrs;
   attrs.setFloat("scale", 0.5);
   attrs.setInt("causal", 1);
-  Attrs fp8Attrs = attrs;
-  fp8Attrs.setFloats("k_scales", kScales);
-  fp8Attrs.setFloats("v_scales", vScales);
-  return {run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, fp8Attrs),
+  const int64_t heads = static_cast<int64_t>(kScales.size());
+  const Buffer ks = floatBuffer(kScales, {heads}), vs = floatBuffer(vScales, {heads});
+  return {run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t, &ks.t, &vs.t}, attrs),
           run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs)};
 }
 
@@ -474,8 +483,8 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
     auto append = [&](Tensor &cache, const Tensor &x, const std::vector<double> &scales) {
       Attrs attrs;
       attrs.setInt("axis", 2);
-      attrs.setFloats("scales", scales);
-      appendInPlace(cache, x, len.t, attrs);
+      const Buffer sc = floatBuffer(scales, {Hkv});
+      appendInPlace(cache, x, len.t, attrs, {&sc.t});
     };
     append(kc.t, k.t, kScales);
     append(vc.t, v.t, vScales);
@@ -508,13 +517,18 @@ TEST(RaisedKernelShapes, Fp8CacheHoldsScaledCodes) {
     attrs.setFloat("scale", 0.5);
     attrs.setInt("causal", 1);
     run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs, &err);
-    EXPECT_NE(err.find("FP8 caches need one scale per kv head for keys and values"), std::string::npos) << err;
+    EXPECT_NE(err.find("FP8 caches need one float32 scale per kv head for keys and values (operands 5 and 6)"),
+              std::string::npos)
+        << err;
     err.clear();
-    Attrs oneScale;
-    oneScale.setInt("axis", 2);
-    oneScale.setFloats("scales", {1.0});
-    run("kv_append", {&kc.t, &k.t, &len.t}, oneScale, &err);
-    EXPECT_NE(err.find("with one scale per kv head (`scales`)"), std::string::npos) << err;
+    Attrs axis2;
+    axis2.setInt("axis", 2);
+    const Buffer oneScale = floatBuffer({1.0}, {1});
+    run("kv_append", {&kc.t, &k.t, &len.t, &oneScale.t}, axis2, &err);
+    EXPECT_NE(err.find("with one float32 scale per kv head (operand 3)"), std::string::npos) << err;
+    err.clear();
+    run("kv_append", {&kc.t, &k.t, &len.t}, axis2, &err);
+    EXPECT_NE(err.find("with one float32 scale per kv head (operand 3)"), std::string::npos) << err;
   }
 }
 
@@ -536,14 +550,12 @@ TEST(RaisedKernelShapes, CenteredFp8KeysShiftEveryScoreOfAQuery) {
   for (int64_t h = 0; h < Hkv; ++h)
     for (int64_t i = 0; i < S * D; ++i)
       k.t.as<float>()[h * S * D + i] += static_cast<float>(offsets[h * D + i % D]);
-  Attrs kAttrs, vAttrs;
-  kAttrs.setInt("axis", 2);
-  kAttrs.setFloats("scales", scales);
-  kAttrs.setFloats("offsets", offsets);
-  vAttrs.setInt("axis", 2);
-  vAttrs.setFloats("scales", vScales);
-  appendInPlace(kc.t, k.t, len.t, kAttrs);
-  appendInPlace(vc.t, v.t, len.t, vAttrs);
+  Attrs axis2;
+  axis2.setInt("axis", 2);
+  const Buffer ks = floatBuffer(scales, {Hkv}), vs = floatBuffer(vScales, {Hkv}),
+               ko = floatBuffer(offsets, {Hkv, D});
+  appendInPlace(kc.t, k.t, len.t, axis2, {&ks.t, &ko.t});
+  appendInPlace(vc.t, v.t, len.t, axis2, {&vs.t});
   for (int64_t h = 0; h < Hkv; ++h)
     for (int64_t i = 0; i < S * D; ++i) {
       const int64_t at = h * C * D + i;
@@ -566,12 +578,13 @@ TEST(RaisedKernelShapes, CenteredFp8KeysShiftEveryScoreOfAQuery) {
   for (int64_t i = 0; i < want.t.numel(); ++i)
     EXPECT_NEAR(got.t.as<float>()[i], want.t.as<float>()[i], 1e-5f) << i;
   std::string err;
-  Attrs twoOffsets;
-  twoOffsets.setInt("axis", 2);
-  twoOffsets.setFloats("scales", scales);
-  twoOffsets.setFloats("offsets", {1.0, 2.0});
-  run("kv_append", {&kc.t, &k.t, &len.t}, twoOffsets, &err);
-  EXPECT_NE(err.find("`offsets` go with an FP8 cache, one per kv head and channel"), std::string::npos) << err;
+  const Buffer twoOffsets = floatBuffer({1.0, 2.0}, {2});
+  run("kv_append", {&kc.t, &k.t, &len.t, &ks.t, &twoOffsets.t}, axis2, &err);
+  EXPECT_NE(err.find("offsets float32 [kv heads, head dim]"), std::string::npos) << err;
+  err.clear();
+  Buffer c32(DType::F32, {B, Hkv, C, D});
+  run("kv_append", {&c32.t, &k.t, &len.t, &ks.t}, axis2, &err);
+  EXPECT_NE(err.find("scales and offsets go with an FP8 cache"), std::string::npos) << err;
 }
 
 // linear_split gives each layer's product (and with a bias, the binary add of its bias) bit for bit.

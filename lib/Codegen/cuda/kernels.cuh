@@ -204,7 +204,7 @@ template <int FP8> __device__ __forceinline__ unsigned qFp8PairToHalf2(unsigned 
 
 // FP8 KV cache codes (--kv-cache=fp8, fp8_e5m2; F 1: E4M3FN, 2: E5M2) as an element type of the attention
 // kernels: a load gives the codes' values, and the kernels multiply the scores and the outputs by the kv head's key
-// and value scales (QHeadScales).
+// and value scales (operands of the launch).
 template <int F> struct QFp8 {
   u8 code;
 };
@@ -223,17 +223,13 @@ template <typename T> struct QIsFp8 {
 template <int F> struct QIsFp8<QFp8<F>> {
   static constexpr int format = F;
 };
-template <int H> struct QHeadScales {
-  float k[H], v[H];
-};
-
-// kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), t3 the cache (same memory as t0). Flat over t1.
-// HALF: float32 entries into a float16 cache (E unsigned short). FP8 (1 E4M3FN, 2 E5M2): float32 entries into an
-// FP8 cache [batch, kv heads, capacity, head dim] (AXIS 2, E u8) as the codes of x * inv[kv head] (the reference's
-// float product with the inverse of the head's scale, which the code generator writes as a float); with `off`
-// (centered keys: [kv heads x head dim], the reference's offsets as floats) of (x - off[kv head, d]) * inv[kv head].
-template <typename E, int AXIS, bool HALF = false, int FP8 = 0>
-__device__ void qKvAppend(const QParams &p, const float *inv = nullptr, const float *off = nullptr) {
+// kv_append: t0 cache, t1 new entries, t2 length (int64 [1]), the cache (same memory as t0) at t[OUT]. Flat over
+// t1. HALF: float32 entries into a float16 cache (E unsigned short). FP8 (1 E4M3FN, 2 E5M2): float32 entries into
+// an FP8 cache [batch, kv heads, capacity, head dim] (AXIS 2, E u8) as the codes of x * (1 / sc[kv head]) (the
+// reference's product with the inverse of the head's scale, an IEEE float division here as there); with `off`
+// (centered keys: [kv heads, head dim]) of (x - off[kv head, d]) * (1 / sc[kv head]).
+template <typename E, int AXIS, bool HALF = false, int FP8 = 0, int OUT = 3>
+__device__ void qKvAppend(const QParams &p, const float *sc = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 n = qNumel(x), i = qFlatIndex();
   if (i >= n)
@@ -253,11 +249,11 @@ __device__ void qKvAppend(const QParams &p, const float *inv = nullptr, const fl
   } else {
     o = i / (S * inner), s = i / inner % S, in = i % inner;
   }
-  E *dst = qPtr<E>(p.t[3]) + (o * cap + len + s) * inner + in;
+  E *dst = qPtr<E>(p.t[OUT]) + (o * cap + len + s) * inner + in;
   if constexpr (FP8 != 0) {
     const i64 h = o % cache.shape[1];
     const float v = qPtr<const float>(x)[i];
-    *dst = qFloatToFp8<FP8>((off ? v - off[h * inner + in] : v) * inv[h]);
+    *dst = qFloatToFp8<FP8>((off ? v - off[h * inner + in] : v) * (1.0f / sc[h]));
   } else if constexpr (HALF) {
     qStoreFloat(dst, qPtr<const float>(x)[i]);
   } else {
@@ -1892,13 +1888,13 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
     qRotatePair<STYLE>(qPtr<const float>(x) + r * D, qPtr<float>(p.t[3]) + r * D, j, half, position * freq[j]);
 }
 
-// kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), t3 positions
-// [B or 1, S] (P), t4 inv_freq [D/2], t5 the cache (same memory as t0): the entries rotated as qRotary does, written
-// at the cache's length (C: float, or unsigned short for a float16 cache, or QFp8 for an FP8 one: codes of the
-// rotated value times inv[h], or of the rotated value minus off[h, d] times it, as qKvAppend). One block per (b, h,
-// s) row of t1.
-template <int STYLE, typename P, typename C = float>
-__device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr, const float *off = nullptr) {
+// kv_append_rotary: t0 cache [Bc, H, C, D], t1 new entries [B, H, S, D], t2 length (int64 [1]), positions [B or 1,
+// S] (P) at t[OUT - 2], inv_freq [D/2] at t[OUT - 1], the cache (same memory as t0) at t[OUT]: the entries rotated
+// as qRotary does, written at the cache's length (C: float, or unsigned short for a float16 cache, or QFp8 for an
+// FP8 one: codes of the rotated value times 1 / sc[h], or of the rotated value minus off[h, d] times it, as
+// qKvAppend). One block per (b, h, s) row of t1.
+template <int STYLE, typename P, typename C = float, int OUT = 5>
+__device__ void qKvAppendRotary(const QParams &p, const float *sc = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
   const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
   const i64 len = *qPtr<const i64>(p.t[2]);
@@ -1908,12 +1904,12 @@ __device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr, co
     return;
   }
   const i64 b = r / (H * S), h = r / S % H, i = r % S;
-  const float position = qPosition<P>(p.t[3], b, S, i), *freq = qPtr<const float>(p.t[4]);
-  C *dst = qPtr<C>(p.t[5]) + ((b * H + h) * cap + len + i) * D;
+  const float position = qPosition<P>(p.t[OUT - 2], b, S, i), *freq = qPtr<const float>(p.t[OUT - 1]);
+  C *dst = qPtr<C>(p.t[OUT]) + ((b * H + h) * cap + len + i) * D;
   const float *row = qPtr<const float>(x) + r * D;
   for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
     if constexpr (QIsFp8<C>::format != 0) {
-      const float f = inv[h], *o = off ? off + h * D : nullptr;
+      const float f = 1.0f / sc[h], *o = off ? off + h * D : nullptr;
       qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f, o](i64 e, float v) {
         dst[e].code = qFloatToFp8<QIsFp8<C>::format>((o ? v - o[e] : v) * f);
       });
@@ -1928,11 +1924,11 @@ __device__ void qKvAppendRotary(const QParams &p, const float *inv = nullptr, co
 // attention: t0 q [B, H, S, D], t1 k [Bk, Hkv, C, D], t2 v [Bk, Hkv, C, Dv], t3 the mask (MASK 1: bool, where false
 // scores become maskedValue; 2: float32, added; 0: absent), broadcast to [B, H, S, keys], t4 the cache length
 // (int64 [1], when CACHE, which takes no mask; else absent or missing), out [B, H, S, Dv] at t[OUT]. ROT >= 0: the
-// queries rotated as qRotary does (style ROT) as they are loaded, t5 positions (type P) and t6 inv_freq. One block per (b, h, s) query
-// row; the keys in chunks of CHUNK with a running max (online softmax): a warp per key for the scores, and for the
-// values key groups of threads that own output dims tid, tid + span, ... (Dv <= 4 * blockDim.x). KV: the keys' and
-// values' element type (float, or unsigned short: a float16 cache, or QFp8: an FP8 one, whose kv head's scales are
-// ks and vs).
+// queries rotated as qRotary does (style ROT) as they are loaded, positions (type P) and inv_freq the last two
+// inputs (t[OUT - 2], t[OUT - 1]). One block per (b, h, s) query row; the keys in chunks of CHUNK with a running max
+// (online softmax): a warp per key for the scores, and for the values key groups of threads that own output dims
+// tid, tid + span, ... (Dv <= 4 * blockDim.x). KV: the keys' and values' element type (float, or unsigned short: a
+// float16 cache, or QFp8: an FP8 one, whose kv heads' scales are ks and vs, the launch's t5 and t6).
 template <bool CAUSAL, bool ZERO_NAN, bool CACHE, int CHUNK, int OUT, int MASK = 0, int ROT = -1, typename P = i64,
           typename KV = float>
 __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.0f, const float *ks = nullptr,
@@ -1978,7 +1974,7 @@ __device__ void qAttention(const QParams &p, float scale, float maskedValue = 0.
   }
   const float *qi = qPtr<const float>(q) + r * D;
   if (ROT >= 0) {
-    const float position = qPosition<P>(p.t[5], b, S, i), *freq = qPtr<const float>(p.t[6]);
+    const float position = qPosition<P>(p.t[OUT - 2], b, S, i), *freq = qPtr<const float>(p.t[OUT - 1]);
     for (i64 j = threadIdx.x; j < D / 2; j += blockDim.x)
       qRotatePair<ROT < 0 ? 0 : ROT>(qi, qs, j, D / 2, position * freq[j]);
   } else {
@@ -2170,12 +2166,13 @@ __device__ void qDecodeFinish(const QDecodeSplit &sp, float *out, const float *m
 }
 
 // The G query rows of decode attention's block r (rows (b, hk * G + g) = r * G + g of t0, b = r / Hkv) into qs
-// as float, rotated as they are loaded at the batch's one position when ROT >= 0 (positions t5, frequencies t6).
-template <int G, int D, int NT, int ROT, typename P>
+// as float, rotated as they are loaded at the batch's one position when ROT >= 0 (positions and frequencies: the
+// last two inputs, before the output at t[OUT]).
+template <int G, int D, int NT, int ROT, typename P, int OUT>
 __device__ __forceinline__ void qDecodeQueries(const QParams &p, i64 r, i64 Hkv, float (*qs)[D]) {
   const float *qg = qPtr<const float>(p.t[0]) + r * G * D;
   if (ROT >= 0) {
-    const float position = qPosition<P>(p.t[5], r / Hkv, 1, 0), *freq = qPtr<const float>(p.t[6]);
+    const float position = qPosition<P>(p.t[OUT - 2], r / Hkv, 1, 0), *freq = qPtr<const float>(p.t[OUT - 1]);
     for (int i = threadIdx.x; i < G * (D / 2); i += NT) {
       const int g = i / (D / 2), j = i % (D / 2);
       qRotatePair<ROT < 0 ? 0 : ROT>(qg + g * D, qs[g], j, D / 2, position * freq[j]);
@@ -2219,7 +2216,7 @@ __device__ void qDecodeAttention(const QParams &p, unsigned *scratch, i64 rowsCa
   constexpr bool FP8 = QIsFp8<KV>::format != 0;
   const float kScale = FP8 ? scale * ks[r % Hkv] : scale;
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
-  qDecodeQueries<G, D, NT, ROT, P>(p, r, Hkv, qs);
+  qDecodeQueries<G, D, NT, ROT, P, OUT>(p, r, Hkv, qs);
   if (t < G)
     mrow[t] = -QOPT_INF, lrow[t] = 0.0f;
   const KV *kb = qPtr<const KV>(k) + r * C * D, *vb = qPtr<const KV>(v) + r * C * D;
@@ -2814,7 +2811,7 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
     issue(c);
   // The queries as float, then the float16 tile of 16 rows (over an FP8 cache its columns in qDecodeStepFp8's order
   // of the dims).
-  qDecodeQueries<G, D, NT, ROT, P>(p, r, Hkv, qf);
+  qDecodeQueries<G, D, NT, ROT, P, OUT>(p, r, Hkv, qf);
   __syncthreads();
   for (int i = t; i < 16 * (D / 2); i += NT) {
     const int g = i / (D / 2), d = i % (D / 2) * 2, e = FP8 ? qDecodeFp8KeyDim<D>(d) : d;

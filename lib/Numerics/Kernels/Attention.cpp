@@ -35,15 +35,26 @@ bool maskStrides(const Tensor &m, const int64_t full[4], int64_t strides[4]) {
   return true;
 }
 
-// Rotated queries (operands 5 and 6, qopt-fuse-rotary): rotary(q, positions, inv_freq) {style = rotary_style},
-// through the rotary family's own shape function and reference code.
+// An FP8 cache's keys and values (dtype fp8, fp8_e5m2 of operands 1 and 2 with a cache length): then operands 5
+// and 6 are the kv heads' key and value scales.
+bool fp8Cache(const KernelArgs &a) {
+  const DType t = a.in(1)->dtype;
+  return a.in(4) && (t == DType::F8E4M3FN || t == DType::F8E5M2);
+}
+// The first operand of the rotary queries (qopt-fuse-rotary's positions and inv_freq, after the cache's scales).
+size_t rotaryOperand(const KernelArgs &a) { return fp8Cache(a) ? 7 : 5; }
+
+// Rotated queries: rotary(q, positions, inv_freq) {style = rotary_style}, through the rotary family's own shape
+// function and reference code.
 bool rotaryQueries(const KernelArgs &a, Tensor &rotated, bool run, std::string &err) {
   Attrs attrs;
   attrs.setInt("style", a.attrs->getInt("rotary_style", -1));
-  const KernelArgs r{{a.in(0), a.in(5), a.in(6)}, {&rotated}, &attrs, a.pool};
+  const size_t r0 = rotaryOperand(a);
+  const KernelArgs r{{a.in(0), a.in(r0), a.in(r0 + 1)}, {&rotated}, &attrs, a.pool};
   const KernelFamily *rotary = lookupFamily("rotary");
-  if ((!a.in(5) || !a.in(6)) && (a.in(5) || a.in(6))) {
-    err = "rotary queries need both positions (operand 5) and inv_freq (operand 6)";
+  if (!a.in(r0) || !a.in(r0 + 1) || a.inputs.size() != r0 + 2) {
+    err = "rotary queries need both positions (operand " + std::to_string(r0) + ") and inv_freq (operand " +
+          std::to_string(r0 + 1) + "), the last operands";
     return false;
   }
   return run ? rotary->reference(r, err) : rotary->infer(r, err);
@@ -51,7 +62,7 @@ bool rotaryQueries(const KernelArgs &a, Tensor &rotated, bool run, std::string &
 
 bool attentionInfer(const KernelArgs &a, std::string &err) {
   const Tensor &q = *a.in(0), &k = *a.in(1), &v = *a.in(2);
-  if (a.in(5) || a.in(6)) {
+  if (a.inputs.size() > rotaryOperand(a)) {
     Tensor rotated;
     if (!rotaryQueries(a, rotated, /*run=*/false, err)) {
       err = "attention: " + err;
@@ -66,16 +77,16 @@ bool attentionInfer(const KernelArgs &a, std::string &err) {
   if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
     return fail("expects rank-4 q, k, v ([batch, heads, sequence, head dim])");
   // float16 caches (qopt-kv-state dtype=f16) are read as float32.
-  // FP8 caches (dtype=fp8, fp8_e5m2) as code x the head's scale (`k_scales`, `v_scales`: one per kv head).
+  // FP8 caches (dtype=fp8, fp8_e5m2) as code x the head's scale (operands 5 and 6: float32, one per kv head).
   const bool narrowCache = a.in(4) && q.dtype == DType::F32 && k.dtype == v.dtype &&
                            (k.dtype == DType::F16 || k.dtype == DType::F8E4M3FN || k.dtype == DType::F8E5M2);
   if ((q.dtype != DType::F32 && q.dtype != DType::F64) || ((k.dtype != q.dtype || v.dtype != q.dtype) && !narrowCache))
     return fail("expects float32 or float64 q, k, v of one dtype (or float32 q over float16 or FP8 caches)");
-  std::vector<double> ks, vs;
-  if (narrowCache && k.dtype != DType::F16 &&
-      (!a.attrs->getFloats("k_scales", ks) || !a.attrs->getFloats("v_scales", vs) ||
-       static_cast<int64_t>(ks.size()) != k.shape[1] || static_cast<int64_t>(vs.size()) != v.shape[1]))
-    return fail("FP8 caches need one scale per kv head for keys and values (`k_scales`, `v_scales`)");
+  auto scalesOf = [&](const Tensor *s, const Tensor &c) {
+    return s && s->dtype == DType::F32 && s->rank() == 1 && s->shape[0] == c.shape[1];
+  };
+  if (narrowCache && k.dtype != DType::F16 && (!scalesOf(a.in(5), k) || !scalesOf(a.in(6), v)))
+    return fail("FP8 caches need one float32 scale per kv head for keys and values (operands 5 and 6)");
   // With a cache (operand 4, the length before this run's keys were appended) k and v are the cache buffers: their
   // batch may exceed q's and the valid keys are its first length + S rows, which run() checks.
   const Tensor *cacheLen = a.in(4);
@@ -244,7 +255,7 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
   Tensor rotated;
   std::vector<uint8_t> storage;
   KernelArgs args = a;
-  if (a.in(5)) {
+  if (a.inputs.size() > rotaryOperand(a)) {
     rotated = *a.in(0);
     storage.resize(rotated.bytes());
     rotated.data = storage.data();
@@ -261,7 +272,7 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
   if (cacheType == DType::F16 || cacheType == DType::F8E4M3FN || cacheType == DType::F8E5M2) {
     const int64_t T_ = a.in(4)->as<int64_t>()[0] + a.in(0)->shape[2];
     const Fp8Format format = cacheType == DType::F8E5M2 ? Fp8Format::E5M2 : Fp8Format::E4M3FN;
-    auto widen = [&](const Tensor &c, const char *scaleKey, Tensor &wide, std::vector<float> &store) {
+    auto widen = [&](const Tensor &c, const Tensor *scales, Tensor &wide, std::vector<float> &store) {
       const int64_t planes = c.shape[0] * c.shape[1], C = c.shape[2], D = c.shape[3];
       wide = c;
       wide.dtype = DType::F32;
@@ -275,20 +286,18 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
             store[p * T_ * D + i] = halfToFloat(src[p * C * D + i]);
         return;
       }
-      std::vector<double> scales;
-      a.attrs->getFloats(scaleKey, scales);
       float table[256];
       const uint8_t *src = c.as<uint8_t>();
       for (int64_t p = 0; p < planes; ++p) {
-        const float sc = static_cast<float>(scales[static_cast<size_t>(p % c.shape[1])]);
+        const float sc = scales->as<float>()[p % c.shape[1]];
         for (int code = 0; code < 256; ++code)
           table[code] = fp8ToFloat(static_cast<uint8_t>(code), format) * sc;
         for (int64_t i = 0; i < T_ * D; ++i)
           store[p * T_ * D + i] = table[src[p * C * D + i]];
       }
     };
-    widen(*a.in(1), "k_scales", kWide, kStore);
-    widen(*a.in(2), "v_scales", vWide, vStore);
+    widen(*a.in(1), a.in(5), kWide, kStore);
+    widen(*a.in(2), a.in(6), vWide, vStore);
     args.inputs[1] = &kWide;
     args.inputs[2] = &vWide;
   }
@@ -300,9 +309,10 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
 }
 
 const KernelFamily kKernels[] = {
-    {"attention", 3, 7, 1, 0, attentionInfer, attentionRun,
+    {"attention", 3, 9, 1, 0, attentionInfer, attentionRun,
      "softmax(scale * q k^T, masked) v with grouped kv heads; optional bool or additive mask, or a KV cache length; "
-     "optional rotary queries (positions, inv_freq; `rotary_style`); float16 or FP8 caches (`k_scales`, `v_scales`)"},
+     "float16 or FP8 caches (an FP8 one's key and value scales per kv head: operands 5 and 6); optional rotary "
+     "queries (positions, inv_freq, the last two operands; `rotary_style`)"},
 };
 
 } // namespace

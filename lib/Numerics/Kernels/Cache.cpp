@@ -44,11 +44,15 @@ bool cacheFp8(DType t, Fp8Format &f) {
   return true;
 }
 
-// kv_append(cache, new, length) {axis}: cache[..., length : length + S, ...] = new along `axis`. Dims before the
-// axis other than the first (batch) and all dims after it must match; the batch may be smaller than the cache's.
-// An FP8 cache (qopt-kv-state dtype=fp8, fp8_e5m2: [batch, kv heads, capacity, head dim], axis 2) stores float32
-// entries as codes of x / scales[h], one scale per kv head (`scales`), rounded to nearest even and saturated; with
-// `offsets` ([kv heads x head dim], qopt-kv-state's centered keys) codes of (x - offsets[h, d]) / scales[h].
+// kv_append(cache, new, length[, scales[, offsets]]) {axis}: cache[..., length : length + S, ...] = new along
+// `axis`. Dims before the axis other than the first (batch) and all dims after it must match; the batch may be
+// smaller than the cache's. An FP8 cache (qopt-kv-state dtype=fp8, fp8_e5m2: [batch, kv heads, capacity, head
+// dim], axis 2) stores float32 entries as codes of x * (1 / scales[h]), one float32 scale per kv head (operand 3),
+// rounded to nearest even and saturated; with offsets (operand 4: float32 [kv heads, head dim], qopt-kv-state's
+// centered keys) codes of (x - offsets[h, d]) * (1 / scales[h]).
+bool isF32Shaped(const Tensor *t, std::initializer_list<int64_t> shape) {
+  return t && t->dtype == DType::F32 && t->shape == std::vector<int64_t>(shape);
+}
 bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   const Tensor &cache = *a.in(0), &x = *a.in(1);
   int64_t axis = a.attrs->getInt("axis", 2);
@@ -65,15 +69,11 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   const bool fp8 = cacheFp8(cache.dtype, format);
   if (x.dtype != cache.dtype && !(x.dtype == DType::F32 && (cache.dtype == DType::F16 || fp8)))
     return fail("the new entries' dtype differs from the cache's (a float16 or FP8 cache takes float32 entries)");
-  std::vector<double> scales;
-  if (fp8 && (cache.rank() != 4 || axis != 2 || !a.attrs->getFloats("scales", scales) ||
-              static_cast<int64_t>(scales.size()) != cache.shape[1]))
-    return fail("an FP8 cache is [batch, kv heads, capacity, head dim], appended along axis 2, with one scale per "
-                "kv head (`scales`)");
-  std::vector<double> offsets;
-  if (a.attrs->getFloats("offsets", offsets) &&
-      (!fp8 || static_cast<int64_t>(offsets.size()) != cache.shape[1] * cache.shape[3]))
-    return fail("`offsets` go with an FP8 cache, one per kv head and channel");
+  if (fp8 && (cache.rank() != 4 || axis != 2 || !isF32Shaped(a.in(3), {cache.shape[1]})))
+    return fail("an FP8 cache is [batch, kv heads, capacity, head dim], appended along axis 2, with one float32 "
+                "scale per kv head (operand 3)");
+  if ((!fp8 && a.in(3)) || (a.in(4) && !isF32Shaped(a.in(4), {cache.shape[1], cache.shape[3]})))
+    return fail("scales and offsets go with an FP8 cache, offsets float32 [kv heads, head dim]");
   for (int64_t d = 1; d < cache.rank(); ++d)
     if (d != axis && x.shape[d] != cache.shape[d])
       return fail("dim " + std::to_string(d) + " differs");
@@ -109,19 +109,16 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
     elems *= x.shape[d];
   Fp8Format format;
   if (cacheFp8(cache.dtype, format)) { // [batch, heads, capacity, head dim]: outer runs over batch x heads
-    std::vector<double> scales, offsets;
-    a.attrs->getFloats("scales", scales);
-    a.attrs->getFloats("offsets", offsets);
+    const float *scales = a.in(3)->as<float>(), *offsets = a.in(4) ? a.in(4)->as<float>() : nullptr;
     uint8_t *dst = cache.as<uint8_t>();
     const float *src = x.as<float>();
     const int64_t heads = cache.shape[1];
     for (int64_t o = 0; o < outer; ++o) {
-      const float inv = 1.0f / static_cast<float>(scales[static_cast<size_t>(o % heads)]);
-      const double *off = offsets.empty() ? nullptr : offsets.data() + (o % heads) * elems;
+      const float inv = 1.0f / scales[o % heads];
+      const float *off = offsets ? offsets + (o % heads) * elems : nullptr;
       for (int64_t i = 0; i < S * elems; ++i) {
         const float v = src[o * S * elems + i];
-        dst[(o * capacity + len) * elems + i] =
-            floatToFp8((off ? v - static_cast<float>(off[i % elems]) : v) * inv, format);
+        dst[(o * capacity + len) * elems + i] = floatToFp8((off ? v - off[i % elems] : v) * inv, format);
       }
     }
     return true;
@@ -142,14 +139,25 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
   return true;
 }
 
-// kv_append_rotary(cache, new, length, positions, inv_freq) {axis, style}: kv_append of rotary(new, positions,
-// inv_freq) {style}, a decoder's keys rotated as they are stored (qopt-fuse-rotary). Both families' reference code
-// runs, so the entries equal the two launches' bit for bit; the new entries are rotary's [batch, heads, sequence,
-// head dim], the sequence axis 2.
+// kv_append_rotary(cache, new, length[, scales[, offsets]], positions, inv_freq) {axis, style}: kv_append of
+// rotary(new, positions, inv_freq) {style}, a decoder's keys rotated as they are stored (qopt-fuse-rotary: the
+// rotary operands follow the append's). Both families' reference code runs, so the entries equal the two launches'
+// bit for bit; the new entries are rotary's [batch, heads, sequence, head dim], the sequence axis 2.
+KernelArgs appendOfRotary(const KernelArgs &a, const Tensor *entries) {
+  KernelArgs append = a;
+  append.inputs.assign(a.inputs.begin(), a.inputs.end() - 2);
+  append.inputs[1] = entries;
+  return append;
+}
+KernelArgs rotaryOfAppend(const KernelArgs &a, Tensor &rotated, ThreadPool *pool) {
+  const size_t n = a.inputs.size();
+  return KernelArgs{{a.in(1), a.in(n - 2), a.in(n - 1)}, {&rotated}, a.attrs, pool};
+}
+
 bool kvAppendRotaryInfer(const KernelArgs &a, std::string &err) {
   const KernelFamily *rotary = lookupFamily("rotary");
   Tensor rotated;
-  const KernelArgs r{{a.in(1), a.in(3), a.in(4)}, {&rotated}, a.attrs, nullptr};
+  const KernelArgs r = rotaryOfAppend(a, rotated, nullptr);
   if (!rotary->infer(r, err)) {
     err = "kv_append_rotary: " + err;
     return false;
@@ -160,19 +168,16 @@ bool kvAppendRotaryInfer(const KernelArgs &a, std::string &err) {
           std::to_string(a.attrs->getInt("axis", 2));
     return false;
   }
-  return kvAppendInfer(a, err);
+  return kvAppendInfer(appendOfRotary(a, a.in(1)), err);
 }
 
 bool kvAppendRotaryRun(const KernelArgs &a, std::string &err) {
   Tensor rotated = *a.in(1);
   std::vector<uint8_t> storage(rotated.bytes());
   rotated.data = storage.data();
-  const KernelArgs r{{a.in(1), a.in(3), a.in(4)}, {&rotated}, a.attrs, a.pool};
-  if (!lookupFamily("rotary")->reference(r, err))
+  if (!lookupFamily("rotary")->reference(rotaryOfAppend(a, rotated, a.pool), err))
     return false;
-  KernelArgs append = a;
-  append.inputs = {a.in(0), &rotated, a.in(2)};
-  return kvAppendRun(append, err);
+  return kvAppendRun(appendOfRotary(a, &rotated), err);
 }
 
 // kv_advance(length, sizes) {axis}: length += sizes[axis], `sizes` the new entries' shape (a small int64 vector,
@@ -206,13 +211,14 @@ bool kvAdvanceRun(const KernelArgs &a, std::string &err) {
 const KernelFamily kKernels[] = {
     {"kv_advance", 2, 2, 1, 0, kvAdvanceInfer, kvAdvanceRun,
      "in place: a cache length += sizes[axis], the new entries' size along the cache's sequence axis", /*inPlace=*/0},
-    {"kv_append", 3, 3, 1, 0, kvAppendInfer, kvAppendRun,
+    {"kv_append", 3, 5, 1, 0, kvAppendInfer, kvAppendRun,
      "in place: writes new entries into a cache at its current length along `axis` (float32 entries into a float16 "
-     "cache rounded; into an FP8 one as codes of x / `scales`[kv head], or (x - `offsets`[kv head, channel]) / "
-     "`scales`[kv head])",
+     "cache rounded; into an FP8 one as codes of x / scales[kv head], or (x - offsets[kv head, channel]) / "
+     "scales[kv head]: operands 3 and 4)",
      /*inPlace=*/0},
-    {"kv_append_rotary", 5, 5, 1, 0, kvAppendRotaryInfer, kvAppendRotaryRun,
-     "in place: kv_append of the new entries after a rotary embedding (positions, inv_freq; `style` as rotary's)",
+    {"kv_append_rotary", 5, 7, 1, 0, kvAppendRotaryInfer, kvAppendRotaryRun,
+     "in place: kv_append of the new entries after a rotary embedding (the last two operands: positions, inv_freq; "
+     "`style` as rotary's)",
      /*inPlace=*/0},
 };
 
