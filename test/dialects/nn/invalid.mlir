@@ -179,3 +179,51 @@ func.func @kv_append_length(%c: tensor<1x4x16x8xf32>, %x: tensor<1x4x3x8xf32>, %
   %0 = nn.kv_append(%c, %x, %len) : (tensor<1x4x16x8xf32>, tensor<1x4x3x8xf32>, tensor<2xi64>) -> tensor<1x4x16x8xf32>
   return
 }
+
+// -----
+
+// An FP8 cache's append takes its scales (float32, one per kv head) and, for centered keys, its offsets (float32
+// [kv heads, head dim]) as operands; other caches take neither.
+func.func @kv_append_fp8_no_scales(%c: tensor<1x2x16x8xf8E4M3FN>, %x: tensor<1x2x3x8xf32>, %len: tensor<1xi64>) {
+  // expected-error@+1 {{'nn.kv_append' op expects an FP8 cache [batch, kv heads, capacity, head dim] appended along dim 2 with one float32 scale per kv head (`scales`)}}
+  %0 = nn.kv_append(%c, %x, %len) : (tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x3x8xf32>, tensor<1xi64>) -> tensor<1x2x16x8xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @kv_append_fp8_scales_shape(%c: tensor<1x2x16x8xf8E4M3FN>, %x: tensor<1x2x3x8xf32>, %len: tensor<1xi64>,
+                                      %s: tensor<4xf32>) {
+  // expected-error@+1 {{'nn.kv_append' op expects an FP8 cache [batch, kv heads, capacity, head dim] appended along dim 2 with one float32 scale per kv head (`scales`)}}
+  %0 = nn.kv_append(%c, %x, %len) scales(%s) : (tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x3x8xf32>, tensor<1xi64>, tensor<4xf32>) -> tensor<1x2x16x8xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @kv_append_fp8_offsets_shape(%c: tensor<1x2x16x8xf8E4M3FN>, %x: tensor<1x2x3x8xf32>, %len: tensor<1xi64>,
+                                       %s: tensor<2xf32>, %o: tensor<2xf32>) {
+  // expected-error@+1 {{'nn.kv_append' op expects `offsets` of float32 [kv heads, head dim]}}
+  %0 = nn.kv_append(%c, %x, %len) scales(%s) offsets(%o) : (tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x3x8xf32>, tensor<1xi64>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x2x16x8xf8E4M3FN>
+  return
+}
+
+// -----
+
+func.func @kv_append_f32_scales(%c: tensor<1x2x16x8xf32>, %x: tensor<1x2x3x8xf32>, %len: tensor<1xi64>,
+                                %s: tensor<2xf32>) {
+  // expected-error@+1 {{'nn.kv_append' op takes `scales` and `offsets` only with an FP8 cache}}
+  %0 = nn.kv_append(%c, %x, %len) scales(%s) : (tensor<1x2x16x8xf32>, tensor<1x2x3x8xf32>, tensor<1xi64>, tensor<2xf32>) -> tensor<1x2x16x8xf32>
+  return
+}
+
+// -----
+
+// Attention over FP8 caches needs both caches' scales, float32 per kv head (the reference kernel's shape check).
+func.func @attention_fp8_scales(%q: tensor<1x4x1x8xf32>, %k: tensor<1x2x16x8xf8E4M3FN>, %v: tensor<1x2x16x8xf8E4M3FN>,
+                                %len: tensor<1xi64>, %s: tensor<2xf32>, %bad: tensor<3xf32>) {
+  %none = nn.none
+  // expected-error@+1 {{FP8 caches need one float32 scale per kv head for keys and values (operands 5 and 6)}}
+  %0 = nn.attention(%q, %k, %v, %none, %len) scales(%s, %bad) : (tensor<1x4x1x8xf32>, tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x16x8xf8E4M3FN>, none, tensor<1xi64>, tensor<2xf32>, tensor<3xf32>) -> tensor<1x4x1x8xf32>
+  return
+}

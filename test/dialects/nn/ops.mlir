@@ -106,3 +106,22 @@ func.func @vision_and_indexing(%x: tensor<?x3x8x8xf32>, %w: tensor<4x3x3x3xf32>,
   %9 = nn.cumsum(%v, %ax) {exclusive = 1 : i64} : (tensor<4x4xf32>, tensor<i64>) -> tensor<4x4xf32>
   return
 }
+
+// An FP8 KV cache's append and attention with their scales (and the keys' offsets) as operands.
+// CHECK-LABEL: func @fp8_cache
+func.func @fp8_cache(%q: tensor<1x4x1x8xf32>, %x: tensor<1x2x1x8xf32>) -> tensor<1x4x1x8xf32> {
+  %len = nn.state "kv.length" : tensor<1xi64>
+  %k = nn.state "kv.0.key" : tensor<1x2x16x8xf8E4M3FN>
+  %v = nn.state "kv.0.value" : tensor<1x2x16x8xf8E4M3FN>
+  %ks = nn.constant dense<[0.5, 0.25]> : tensor<2xf32>
+  %vs = nn.constant dense<[0.125, 1.0]> : tensor<2xf32>
+  %ko = nn.constant dense<1.0> : tensor<2x8xf32>
+  %none = nn.none
+  // CHECK: %[[K:.+]] = nn.kv_append(%{{.+}}, %{{.+}}, %{{.+}}) scales(%[[KS:.+]]) offsets(%{{.+}}) : (tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x1x8xf32>, tensor<1xi64>, tensor<2xf32>, tensor<2x8xf32>) -> tensor<1x2x16x8xf8E4M3FN>
+  %k1 = nn.kv_append(%k, %x, %len) scales(%ks) offsets(%ko) : (tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x1x8xf32>, tensor<1xi64>, tensor<2xf32>, tensor<2x8xf32>) -> tensor<1x2x16x8xf8E4M3FN>
+  // CHECK: %[[V:.+]] = nn.kv_append(%{{.+}}, %{{.+}}, %{{.+}}) scales(%[[VS:.+]]) : (tensor<1x2x16x8xf8E4M3FN>
+  %v1 = nn.kv_append(%v, %x, %len) scales(%vs) : (tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x1x8xf32>, tensor<1xi64>, tensor<2xf32>) -> tensor<1x2x16x8xf8E4M3FN>
+  // CHECK: nn.attention(%{{.+}}, %[[K]], %[[V]], %{{.+}}, %{{.+}}) scales(%[[KS]], %[[VS]]) {causal = 1 : i64}
+  %o = nn.attention(%q, %k1, %v1, %none, %len) scales(%ks, %vs) {causal = 1 : i64} : (tensor<1x4x1x8xf32>, tensor<1x2x16x8xf8E4M3FN>, tensor<1x2x16x8xf8E4M3FN>, none, tensor<1xi64>, tensor<2xf32>, tensor<2xf32>) -> tensor<1x4x1x8xf32>
+  return %o : tensor<1x4x1x8xf32>
+}
