@@ -155,6 +155,26 @@ Case withRotaryQueries(Case c, int64_t style, int64_t position, int64_t D) {
   return c;
 }
 
+// Float32 values around and past every FP8 code (E4M3's and E5M2's ranges, 2^-20 to 2^20): both signs, every
+// exponent, the 13 leading mantissa bits in all combinations (ties between codes, subnormal codes' ties and the
+// saturation boundaries among them), then zeros, infinities, NaNs, the largest float and a float subnormal.
+Operand fp8Sweep(num::Shape s) {
+  return {DType::F32, std::move(s),
+          [](std::vector<uint8_t> &b, std::mt19937 &) {
+            uint32_t *v = reinterpret_cast<uint32_t *>(b.data());
+            const size_t n = b.size() / 4;
+            size_t i = 0;
+            for (uint32_t special : {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
+                                     0x7F7FFFFFu, 0xFF7FFFFFu, 0x00000001u, 0x80000001u})
+              v[i++] = special;
+            for (uint32_t sign = 0; sign < 2; ++sign)
+              for (uint32_t e = 127 - 20; e < 127 + 20; ++e)
+                for (uint32_t m = 0; m < 8192 && i < n; ++m)
+                  v[i++] = sign << 31 | e << 23 | m << 10;
+          },
+          false};
+}
+
 // Random FP8 codes of every finite value (no NaN, no E5M2 infinity).
 Operand fp8Codes(DType code, num::Shape s) {
   return {code, std::move(s),
@@ -662,6 +682,13 @@ std::vector<Case> cases() {
     std::vector<double> offsets;
     for (int64_t i = 0; i < 2 * 16; ++i)
       offsets.push_back(0.37 * static_cast<double>(i % 7) - 1.1);
+    // Every rounding case of the conversion (scale 1): the hardware's (sm_89+) codes equal the reference's.
+    Case sweep{"kv_append fp8" + fmt + " conversion sweep", "kv_append"};
+    sweep.attrs.setInt("axis", 2);
+    sweep.inputs = {fp8Codes(code, {1, 1, 2568, 256}), fp8Sweep({1, 1, 2568, 256}), ints(DType::I64, {1}, {0}),
+                    floats({1}, {1.0})};
+    sweep.tolerance = 0;
+    add(sweep);
     Case ko{ka.name + " centered", "kv_append"};
     ko.attrs = ka.attrs;
     ko.inputs = ka.inputs;
@@ -1222,6 +1249,19 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
         detail = "result " + std::to_string(k) + " differs";
         return false;
       }
+      continue;
+    }
+    // FP8 results that must be exact (an FP8 KV cache's codes) are compared code for code (the sign of a zero, of
+    // a NaN); float16 and other FP8 results as the floats they hold.
+    if (fp8 && c.tolerance == 0) {
+      for (int64_t i = 0; i < ref[k].numel(); ++i)
+        if (got[static_cast<size_t>(i)] != ref[k].as<uint8_t>()[i]) {
+          char buf[120];
+          std::snprintf(buf, sizeof buf, "result %d element %lld: code 0x%02x, the reference's 0x%02x", k,
+                        static_cast<long long>(i), got[static_cast<size_t>(i)], ref[k].as<uint8_t>()[i]);
+          detail = buf;
+          return false;
+        }
       continue;
     }
     // Float16 and FP8 results (a float16 or FP8 KV cache) are compared as the floats they hold.

@@ -111,9 +111,20 @@ template <int FP8> __device__ __forceinline__ float qFp8ToFloat(u8 c) {
 
 // float32 -> an FP8 code (FP8 1: E4M3FN, 2: E5M2), rounded to nearest even and saturated to the format's largest
 // finite value (infinities too; NaN becomes the NaN code): lib/Numerics/Fp8.cpp's floatToFp8 with saturation, bit
-// for bit, in integer and exact float steps (sm_80 has no FP8 conversion instruction). The value in units of its
-// exponent's last mantissa place, a * 2^(MAN - e), is a power-of-two scaling (exact); rintf rounds it to even.
+// for bit. sm_89 and later: the conversion instruction (cvt.rn.satfinite, which rounds and saturates so; NaN, whose
+// sign it need not keep, takes the path below). sm_80 has none: integer and exact float steps, the value in units
+// of its exponent's last mantissa place, a * 2^(MAN - e), a power-of-two scaling (exact), rounded to even by rintf.
 template <int FP8> __device__ __forceinline__ u8 qFloatToFp8(float v) {
+#if __CUDA_ARCH__ >= 890
+  if (v == v) {
+    unsigned short pair;
+    if constexpr (FP8 == 2)
+      asm("cvt.rn.satfinite.e5m2x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(v));
+    else
+      asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(v));
+    return static_cast<u8>(pair & 0xFFu); // the second source's code is the low byte
+  }
+#endif
   constexpr int MAN = FP8 == 2 ? 2 : 3, BIAS = FP8 == 2 ? 15 : 7, EMIN = 1 - BIAS, EMAX_FIELD = FP8 == 2 ? 31 : 15;
   constexpr int MAX_CODE = FP8 == 2 ? 0x7B : 0x7E;
   const unsigned bits = __float_as_uint(v), sign = (bits >> 24) & 0x80u;
