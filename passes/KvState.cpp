@@ -295,8 +295,7 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       else if (fp8)
         element = b.getType<Float8E5M2Type>();
       b.setInsertionPointAfter(lastState);
-      const std::string stateName =
-          name ? name.str() : "kv." + std::to_string(c.past.getArgNumber());
+      const std::string stateName = name ? name.str() : "kv." + std::to_string(c.past.getArgNumber());
       auto state = nn::StateOp::create(b, c.past.getLoc(), RankedTensorType::get(shape, element),
                                        b.getStringAttr(stateName));
       lastState = state;
