@@ -159,14 +159,16 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
 // The kernels' FP8 format of a dtype (weights, an FP8 KV cache): 1 E4M3FN, 2 E5M2; 0 for others.
 int fp8Format(DType t) { return t == DType::F8E4M3FN ? 1 : t == DType::F8E5M2 ? 2 : 0; }
 
+// Whether operand i of the launch is present, float32 and of this shape (an FP8 cache's scales, key offsets).
+bool f32Operand(const LaunchDesc &l, size_t i, const std::vector<int64_t> &shape) {
+  return i < l.inputs.size() && !l.inputs[i].absent && l.inputs[i].dtype == DType::F32 && l.inputs[i].shape == shape;
+}
+
 // An FP8 cache's scales (operand `at`: float32, one per kv head) and, where `offsets`, its key offsets (the next
 // operand: float32 [kv heads, head dim]) as the template's pointer arguments. False with `why` for other operands.
 bool cacheScaleArgs(const LaunchDesc &l, size_t at, int64_t heads, int64_t dim, bool offsets, std::string &args,
                     std::string &why) {
-  auto f32 = [&](size_t i, std::vector<int64_t> shape) {
-    return i < l.inputs.size() && !l.inputs[i].absent && l.inputs[i].dtype == DType::F32 && l.inputs[i].shape == shape;
-  };
-  if (!f32(at, {heads}) || (offsets && !f32(at + 1, {heads, dim}))) {
+  if (!f32Operand(l, at, {heads}) || (offsets && !f32Operand(l, at + 1, {heads, dim}))) {
     why = "an FP8 cache without float32 scales per kv head (and offsets per kv head and channel)";
     return false;
   }
@@ -746,11 +748,8 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   // (fp8, fp8_e5m2) as codes, the kv heads' key and value scales operands 5 and 6.
   const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
   const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8Format(l.inputs[1].dtype) : 0;
-  auto scalesOf = [&](size_t i) {
-    return i < l.inputs.size() && l.inputs[i].dtype == DType::F32 &&
-           l.inputs[i].shape == std::vector<int64_t>{l.inputs[1].shape[1]};
-  };
-  if (fp8 && (l.inputs[1].shape.size() != 4 || !scalesOf(5) || !scalesOf(6))) {
+  if (fp8 && (l.inputs[1].shape.size() != 4 || !f32Operand(l, 5, {l.inputs[1].shape[1]}) ||
+              !f32Operand(l, 6, {l.inputs[1].shape[1]}))) {
     why = "FP8 caches without float32 key and value scales per kv head";
     return false;
   }
