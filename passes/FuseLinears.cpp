@@ -38,6 +38,8 @@ namespace {
 
 kern::WeightOp weightOf(Value v) { return v.getDefiningOp<kern::WeightOp>(); }
 
+constexpr unsigned kActScaleOperand = 6; // matmul_q's static activation scale (qopt-lower-to-kern)
+
 // What must agree for two launches to fuse: the kernel and, for matmul_q, its format. Empty: not fusable.
 std::string fusionKey(kern::LaunchOp l) {
   if (l.getNumResults() != 1)
@@ -54,13 +56,23 @@ std::string fusionKey(kern::LaunchOp l) {
   if (l.getKernel() == "matmul_q") {
     auto ops = l.getOperands();
     auto st = dyn_cast<RankedTensorType>(ops[2].getType());
-    if (!weightOf(ops[1]) || !weightOf(ops[2]) || (ops.size() > 3 && !isa<NoneType>(ops[3].getType()) && !weightOf(ops[3])) ||
+    auto given = [&](unsigned i) { return ops.size() > i && !isa<NoneType>(ops[i].getType()); };
+    if (!weightOf(ops[1]) || !weightOf(ops[2]) || (given(3) && !weightOf(ops[3])) || given(4) || given(5) ||
         !st || st.getShape() == ArrayRef<int64_t>{1, 1})
       return "";
     std::string key = "q";
-    for (StringRef a : {"bits", "group_size", "symmetric"})
+    for (StringRef a : {"bits", "group_size", "symmetric", "act_fp8", "act_int8"})
       if (auto i = l.getAttrs().getAs<IntegerAttr>(a))
-        key += "/" + std::to_string(i.getInt());
+        key += "/" + a.str() + "=" + std::to_string(i.getInt());
+    // A static activation scale (operand 6): the layers' must be equal (they read the same x, so calibration gave
+    // them the same one), exactly.
+    if (given(kActScaleOperand)) {
+      auto a = weightOf(ops[kActScaleOperand]);
+      auto dense = a ? dyn_cast<DenseElementsAttr>(a.getValue()) : DenseElementsAttr();
+      if (!dense || dense.getNumElements() != 1 || !dense.getElementType().isF32())
+        return "";
+      key += "/scale=" + std::to_string(llvm::bit_cast<uint32_t>(*dense.getValues<float>().begin()));
+    }
     return key;
   }
   return "";
@@ -316,6 +328,10 @@ struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
         Value z = members.front().getOperands().size() > 3 ? members.front().getOperands()[3] : Value();
         operands.push_back(z && !isa<NoneType>(z.getType()) ? stack(b, loc, collect(3), false).getResult()
                                                              : kern::AbsentOp::create(b, loc).getResult());
+        if (members.front().getNumOperands() > kActScaleOperand) { // the static activation scale they share
+          Value none = kern::AbsentOp::create(b, loc);
+          operands.append({none, none, members.front().getOperand(kActScaleOperand)});
+        }
       }
       attrs.push_back(b.getNamedAttr("splits", b.getDenseI64ArrayAttr(splits)));
       attrs.push_back(b.getNamedAttr("num_outputs", b.getI64IntegerAttr(static_cast<int64_t>(members.size()))));

@@ -66,21 +66,17 @@ bool takesNorm(kern::LaunchOp l) {
   return !w.getElementType().isF16() || (w.hasStaticShape() && w.getShape()[0] <= kMaxHalfNormRows);
 }
 
-// Operands 0 .. n - 1 of `l`, an absent value (one, created at b) where it has fewer.
-SmallVector<Value> operandsPadded(OpBuilder &b, kern::LaunchOp l, unsigned n) {
-  SmallVector<Value> out;
-  Value none;
-  for (unsigned i = 0; i < n; ++i) {
-    if (i < l.getNumOperands()) {
-      out.push_back(l.getOperand(i));
-      continue;
-    }
-    if (!none)
-      none = kern::AbsentOp::create(b, l.getLoc()).getResult();
-    out.push_back(none);
-  }
+// `l`'s operands with operand `i` set to `v` (absent values, one created at b, where it has fewer); its other
+// operands (a static activation scale, 6) stay.
+SmallVector<Value> withOperand(OpBuilder &b, kern::LaunchOp l, unsigned i, Value v) {
+  SmallVector<Value> out(l.getOperands());
+  if (out.size() <= i)
+    out.resize(i + 1, kern::AbsentOp::create(b, l.getLoc()).getResult());
+  out[i] = v;
   return out;
 }
+
+bool hasOperand(kern::LaunchOp l, unsigned i) { return l.getNumOperands() > i && !isAbsent(l.getOperand(i)); }
 
 // `l` rebuilt with `operands` and `extra` attributes added to its own.
 kern::LaunchOp rebuild(OpBuilder &b, kern::LaunchOp l, ArrayRef<Value> operands, ArrayRef<NamedAttribute> extra) {
@@ -111,8 +107,7 @@ SmallVector<kern::LaunchOp> normReaders(Value x, Value normed, Value scale) {
   SmallVector<kern::LaunchOp> readers;
   for (OpOperand &use : normed.getUses()) {
     auto l = dyn_cast<kern::LaunchOp>(use.getOwner());
-    if (!l || use.getOperandNumber() != 0 || !takesNorm(l) ||
-        (l.getNumOperands() > kNormOperand && !isAbsent(l.getOperand(kNormOperand))))
+    if (!l || use.getOperandNumber() != 0 || !takesNorm(l) || hasOperand(l, kNormOperand))
       return {};
     if (!llvm::is_contained(readers, l))
       readers.push_back(l);
@@ -142,13 +137,11 @@ void fuseResiduals(func::FuncOp f) {
       Value residual = add.getOperand(1 - p);
       if (!product || product.getKernel() != "matmul_q" || !isRowProduct(product) ||
           product.getNumResults() != 1 || !product.getResult(0).hasOneUse() ||
-          product.getNumOperands() > kResidualOperand || residual.getType() != product.getResult(0).getType() ||
+          hasOperand(product, kResidualOperand) || residual.getType() != product.getResult(0).getType() ||
           residual == product.getResult(0))
         continue;
       OpBuilder b(add);
-      SmallVector<Value> operands = operandsPadded(b, product, kResidualOperand);
-      operands.push_back(residual);
-      kern::LaunchOp sum = rebuild(b, product, operands, {});
+      kern::LaunchOp sum = rebuild(b, product, withOperand(b, product, kResidualOperand, residual), {});
       auto norm = kern::LaunchOp::create(
           b, add.getLoc(), add.getResult(1).getType(), b.getStringAttr("rms_norm"),
           ValueRange{sum.getResult(0), add.getOperand(2)},
@@ -170,11 +163,8 @@ void fuseNorms(func::FuncOp f) {
       continue;
     for (kern::LaunchOp reader : readers) {
       OpBuilder b(reader);
-      SmallVector<Value> operands = operandsPadded(b, reader, kNormOperand);
+      SmallVector<Value> operands = withOperand(b, reader, kNormOperand, norm.getOperand(1));
       operands[0] = norm.getOperand(0);
-      operands.push_back(norm.getOperand(1));
-      if (reader.getNumOperands() > kResidualOperand)
-        operands.push_back(reader.getOperand(kResidualOperand));
       rebuild(b, reader, operands, {b.getNamedAttr("norm_epsilon", epsilonOf(norm, b))});
     }
     norm.erase();

@@ -6,11 +6,11 @@
 // input is rounded to FP8 exactly as the GPU conversion does (Fp8.h) before the product.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/QntBuild.h"
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/Fp8.h"
 #include "qopt/Passes.h"
 
-#include "mlir/IR/Builders.h"
 
 namespace qopt {
 #define GEN_PASS_DEF_INSERTFP8PASS
@@ -30,7 +30,6 @@ struct InsertFp8Pass : qopt::impl::InsertFp8PassBase<InsertFp8Pass> {
       getOperation().emitError() << "qopt-insert-fp8: mode must be static or dynamic, got '" << mode << "'";
       return signalPassFailure();
     }
-    Builder b(&getContext());
     WalkResult r = getOperation().walk([&](qnt::LinearOp lin) {
       Type we = cast<RankedTensorType>(lin.getWeight().getType()).getElementType();
       if (!isa<Float8E4M3FNType, Float8E5M2Type>(we))
@@ -49,7 +48,7 @@ struct InsertFp8Pass : qopt::impl::InsertFp8PassBase<InsertFp8Pass> {
       const float top = num::fp8Max(isa<Float8E4M3FNType>(we) ? num::Fp8Format::E4M3FN : num::Fp8Format::E5M2);
       const float a = static_cast<float>(absmax.getValueAsDouble());
       lin.setActFp8(1);
-      lin.setActScaleAttr(b.getF32FloatAttr(a > 0.0f ? a / top : 1.0f));
+      setStaticActScale(lin, a > 0.0f ? a / top : 1.0f);
       return WalkResult::advance();
     });
     if (r.wasInterrupted())

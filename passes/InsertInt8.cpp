@@ -6,11 +6,11 @@
 // input is rounded to int8 exactly as the GPU conversion does (quant::roundToInt8) before the product.
 //
 //===----------------------------------------------------------------------===//
+#include "passes/QntBuild.h"
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Passes.h"
 
-#include "mlir/IR/Builders.h"
 
 namespace qopt {
 #define GEN_PASS_DEF_INSERTINT8PASS
@@ -30,7 +30,6 @@ struct InsertInt8Pass : qopt::impl::InsertInt8PassBase<InsertInt8Pass> {
       getOperation().emitError() << "qopt-insert-int8: mode must be static or dynamic, got '" << mode << "'";
       return signalPassFailure();
     }
-    Builder b(&getContext());
     WalkResult r = getOperation().walk([&](qnt::LinearOp lin) {
       if (lin.getBits() != 8 || !cast<RankedTensorType>(lin.getWeight().getType()).getElementType().isSignlessInteger(8))
         return WalkResult::advance(); // other formats stay as they are
@@ -47,7 +46,7 @@ struct InsertInt8Pass : qopt::impl::InsertInt8PassBase<InsertInt8Pass> {
       }
       const float a = static_cast<float>(absmax.getValueAsDouble());
       lin.setActInt8(1);
-      lin.setActScaleAttr(b.getF32FloatAttr(a > 0.0f ? a / num::quant::kInt8Max : 1.0f));
+      setStaticActScale(lin, a > 0.0f ? a / num::quant::kInt8Max : 1.0f);
       return WalkResult::advance();
     });
     if (r.wasInterrupted())

@@ -21,15 +21,22 @@ DictionaryAttr linearAttrs(OpBuilder &b, qnt::LinearOp lin) {
   SmallVector<NamedAttribute> a{b.getNamedAttr("bits", lin.getBitsAttr()),
                                 b.getNamedAttr("group_size", lin.getGroupSizeAttr()),
                                 b.getNamedAttr("symmetric", b.getI64IntegerAttr(lin.getSymmetric()))};
-  if (lin.getActFp8() || lin.getActInt8()) {
-    if (lin.getActFp8())
-      a.push_back(b.getNamedAttr("act_fp8", b.getI64IntegerAttr(lin.getActFp8())));
-    else
-      a.push_back(b.getNamedAttr("act_int8", b.getI64IntegerAttr(lin.getActInt8())));
-    if (lin.getActScale())
-      a.push_back(b.getNamedAttr("act_scale", b.getF32FloatAttr(lin.getActScale()->convertToFloat())));
-  }
+  if (lin.getActFp8())
+    a.push_back(b.getNamedAttr("act_fp8", b.getI64IntegerAttr(lin.getActFp8())));
+  else if (lin.getActInt8())
+    a.push_back(b.getNamedAttr("act_int8", b.getI64IntegerAttr(lin.getActInt8())));
   return b.getDictionaryAttr(a);
+}
+
+// matmul_q's operands: x, weight, scales, zeros (absent where none), then, with a static activation scale, two
+// absent operands (the norm scale and residual that qopt-fuse-norm-product may give it) and that scale (6).
+SmallVector<Value> linearOperands(OpBuilder &b, qnt::LinearOp lin) {
+  SmallVector<Value> ops{lin.getX(), lin.getWeight(), lin.getScales(), lin.getZeros()};
+  if (Value a = lin.getActScale()) {
+    Value none = kern::AbsentOp::create(b, lin.getLoc());
+    ops.append({none, none, a});
+  }
+  return ops;
 }
 
 struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
@@ -50,10 +57,9 @@ struct LowerToKernPass : qopt::impl::LowerToKernPassBase<LowerToKernPass> {
         repl = kern::WeightOp::create(b, c.getLoc(), c.getValue(), c.getNameAttr());
       } else if (auto lin = dyn_cast<qnt::LinearOp>(op)) {
         // The CPU kernel for every weight-only format; GPU targets pick theirs by the same attributes.
-        auto launch = kern::LaunchOp::create(
-            b, op->getLoc(), op->getResultTypes(), b.getStringAttr("matmul_q"), op->getOperands(),
-            linearAttrs(b, lin),
-            StringAttr(), DenseI64ArrayAttr(), ArrayAttr());
+        auto launch = kern::LaunchOp::create(b, op->getLoc(), op->getResultTypes(), b.getStringAttr("matmul_q"),
+                                             linearOperands(b, lin), linearAttrs(b, lin), StringAttr(),
+                                             DenseI64ArrayAttr(), ArrayAttr());
         op->replaceAllUsesWith(launch);
         op->erase();
         continue;

@@ -406,9 +406,10 @@ def InsertFp8Pass : Pass<"qopt-insert-fp8", "mlir::func::FuncOp"> {
   let summary = "FP8 activations (W8A8) for the linear layers with FP8 weights";
   let description = [{
     Every `qnt.linear` with FP8 weight codes (qopt-quantize-rtn's format e4m3 or e5m2) also quantizes its input
-    to that format: `mode=static` gives it `act_fp8 = 1` and `act_scale` = the calibrated max |x| of its input
-    (the `act_absmax` that quantization records from qopt-calibrate's range) / the format's largest value (448,
-    57344); a layer without a calibrated range is an error. `mode=dynamic` gives `act_fp8 = 2`: a scale per row
+    to that format: `mode=static` gives it `act_fp8 = 1` and an `act_scale` operand, a float32 [1] constant named
+    after its weight, = the calibrated max |x| of its input (the `act_absmax` that quantization records from
+    qopt-calibrate's range) / the format's largest value (448, 57344); a layer without a calibrated range is an
+    error. (An operand rather than an attribute: the kernels read it, so every layer of a shape shares them.) `mode=dynamic` gives `act_fp8 = 2`: a scale per row
     of x, computed at run time. Integer-code layers are left alone (weight-only). Softmax, norms, the residual
     stream and the logits are not linear layers and stay in float.
 
@@ -420,7 +421,9 @@ def InsertFp8Pass : Pass<"qopt-insert-fp8", "mlir::func::FuncOp"> {
     ```
     After:
     ```mlir
-    %y = qnt.linear(%x, %q, %s, %n) {act_fp8 = 1 : i64, act_scale = 7.812500e-03 : f32, bits = 8 : i64, ...}
+    %a = nn.constant dense<7.812500e-03> : tensor<1xf32> {name = "layers.0.wq.act_scale"}
+    %y = qnt.linear(%x, %q, %s, %n, %a) {act_fp8 = 1 : i64, bits = 8 : i64, ...}
+        : (tensor<?x64xf32>, tensor<32x64xf8E4M3FN>, tensor<32x1xf32>, none, tensor<1xf32>) -> tensor<?x32xf32>
     ```
   }];
   let options = [
@@ -519,8 +522,8 @@ def InsertInt8Pass : Pass<"qopt-insert-int8", "mlir::func::FuncOp"> {
   let description = [{
     Every `qnt.linear` with int8 weight codes (qopt-quantize-rtn with bits=8) also quantizes its input to int8:
     `mode=dynamic` gives it `act_int8 = 2`, a scale per row of x computed at run time (max |x| of the row / 127,
-    SmoothQuant's per-token activations); `mode=static` gives it `act_int8 = 1` and `act_scale` = the calibrated
-    max |x| of its input (the `act_absmax` quantization records from qopt-calibrate's range) / 127, and a layer
+    SmoothQuant's per-token activations); `mode=static` gives it `act_int8 = 1` and an `act_scale` operand (a
+    float32 [1] constant, as qopt-insert-fp8's) = the calibrated max |x| of its input (the `act_absmax` quantization records from qopt-calibrate's range) / 127, and a layer
     without a calibrated range is an error. x / scale is rounded to the nearest integer (ties to even) and
     clamped to [-127, 127]. Other formats are left alone. Run qopt-smoothquant before quantization so that the
     activations' outlier channels move into the weights first.

@@ -121,10 +121,10 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
                                                                      RankedTensorType::get({P, G}, u8),
                                                                      q.zeros.data(), q.zeros.size()),
                                                             b.getStringAttr(key + ".zeros")));
-  auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, b.getI64IntegerAttr(q.bits),
-                                   b.getI64IntegerAttr(q.groupSize),
+  auto lin = qnt::LinearOp::create(b, loc, mm.getType(), mm.getLhs(), qw, qs, qz, /*act_scale=*/Value(),
+                                   b.getI64IntegerAttr(q.bits), b.getI64IntegerAttr(q.groupSize),
                                    b.getI64IntegerAttr(q.symmetric && nib ? 1 : 0), b.getI64IntegerAttr(0),
-                                   b.getI64IntegerAttr(0), FloatAttr());
+                                   b.getI64IntegerAttr(0));
   lin->setAttr("qopt.quant", info);
   if (Attribute precision = mm->getAttr("qopt.precision")) // mixed precision's measurements, for the report
     lin->setAttr("qopt.precision", precision);
@@ -133,6 +133,20 @@ void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::Qua
   mm.erase();
   if (releaseWeight)
     releaseDeadConstant(wc);
+}
+
+void setStaticActScale(qnt::LinearOp lin, float scale) {
+  OpBuilder b(lin);
+  auto type = RankedTensorType::get({1}, b.getF32Type());
+  auto w = lin.getWeight().getDefiningOp<nn::ConstantOp>();
+  StringRef key = w && w.getName() ? *w.getName() : StringRef("linear");
+  key.consume_back(".q");
+  Value a = nn::ConstantOp::create(b, lin.getLoc(), type, DenseElementsAttr::get(type, ArrayRef<float>{scale}),
+                                   b.getStringAttr(key + ".act_scale"));
+  if (lin.getActScale())
+    lin.getActScaleMutable().assign(a);
+  else
+    lin.getActScaleMutable().append(a);
 }
 
 } // namespace qopt

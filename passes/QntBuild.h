@@ -11,6 +11,7 @@
 #define QOPT_PASSES_QNTBUILD_H
 
 #include "qopt/Dialect/NN/NNDialect.h"
+#include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/QuantFormat.h"
 
 #include <string>
@@ -22,6 +23,10 @@ namespace qopt {
 // the caller releases it, e.g. once a clone of the float model that shares its bytes is gone.
 void replaceWithQntLinear(nn::MatmulOp mm, const float *w, const num::quant::QuantizedWeight &q,
                           const std::string &key, llvm::StringRef method, bool releaseWeight = true);
+
+// W8A8's static activation scale (qopt-insert-fp8, qopt-insert-int8): `lin`'s act_scale operand becomes a float32
+// [1] constant of `scale`, named after the layer's weight (`<layer>.act_scale`); the caller sets act_fp8 or act_int8.
+void setStaticActScale(qnt::LinearOp lin, float scale);
 
 // Erases `c` if nothing reads it, freeing its dense_resource bytes (which a clone of the module would share).
 void releaseDeadConstant(nn::ConstantOp c);

@@ -2,6 +2,7 @@
 #include "qopt/Dialect/Qnt/QntDialect.h"
 
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 
 using namespace mlir;
@@ -56,10 +57,17 @@ LogicalResult LinearOp::verify() {
   const int64_t actFp8 = getActFp8(), actInt8 = getActInt8(), act = actFp8 ? actFp8 : actInt8;
   if (actFp8 < 0 || actFp8 > 2 || (actFp8 && !isa<Float8E4M3FNType, Float8E5M2Type>(w.getElementType())) ||
       actInt8 < 0 || actInt8 > 2 || (actInt8 && (actFp8 || !w.getElementType().isSignlessInteger(8))) ||
-      (act == 1) != (getActScale().has_value() && getActScale()->convertToFloat() > 0.0f) ||
-      (act != 1 && getActScale()))
+      (act == 1) != static_cast<bool>(getActScale()))
     return emitOpError() << "expects act_fp8 (FP8 weights) or act_int8 (int8 weights): 0 (float x), 1 (static, "
-                            "with a positive act_scale) or 2 (dynamic)";
+                            "with an act_scale operand) or 2 (dynamic)";
+  if (Value a = getActScale()) {
+    auto at = dyn_cast<RankedTensorType>(a.getType());
+    if (!at || at.getShape() != ArrayRef<int64_t>{1} || !at.getElementType().isF32())
+      return emitOpError() << "expects the static activation scale as tensor<1xf32>, got " << a.getType();
+    DenseElementsAttr value; // a constant's value, where it is one: positive
+    if (matchPattern(a, m_Constant(&value)) && !(*value.getValues<float>().begin() > 0.0f))
+      return emitOpError() << "expects a positive static activation scale, got " << *value.getValues<float>().begin();
+  }
   if (y.getRank() != x.getRank() || y.getShape().back() != N || !y.getElementType().isF32())
     return emitOpError() << "expects a f32 result [.., " << N << "], got " << y;
   return success();

@@ -499,18 +499,22 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   }
   const int64_t actFp8 = l.attrs->getInt("act_fp8", 0), actInt8 = l.attrs->getInt("act_int8", 0);
   const int64_t act8 = actFp8 ? actFp8 : actInt8; // the kernels' ACT: 1 static, 2 per row
-  const double actScale = act8 == 1 ? l.attrs->getFloat("act_scale", 0.0) : 0.0;
-  if (actFp8 && (!fp8 || (actFp8 != 1 && actFp8 != 2) || (actFp8 == 1 && !(actScale > 0.0)))) {
-    why = "FP8 activations without FP8 weights or a valid act_scale";
+  if (actFp8 && (!fp8 || (actFp8 != 1 && actFp8 != 2))) {
+    why = "FP8 activations without FP8 weights";
     return false;
   }
-  if (actInt8 && (actFp8 || bits != 8 || w.dtype != DType::I8 || (actInt8 != 1 && actInt8 != 2) ||
-                  (actInt8 == 1 && !(actScale > 0.0)))) {
-    why = "INT8 activations without int8 weights or a valid act_scale";
+  if (actInt8 && (actFp8 || bits != 8 || w.dtype != DType::I8 || (actInt8 != 1 && actInt8 != 2))) {
+    why = "INT8 activations without int8 weights";
     return false;
   }
-  // The kernels' trailing arguments: the norm's epsilon, then (8-bit activations) the static scale.
-  const std::string tail = !act8 ? eps : (norm ? eps : ", 0.0") + ", " + doubleLiteral(actScale);
+  if ((act8 == 1) != given(6) || (act8 == 1 && !f32Operand(l, 6, {1}))) {
+    why = "a static activation scale other than one float32 [1] operand 6 (only with act_fp8 or act_int8 1)";
+    return false;
+  }
+  // The kernels' trailing arguments: the norm's epsilon, then (8-bit activations) the static scale, read from its
+  // operand (a literal would make every layer's product a kernel of its own).
+  const std::string tail =
+      !act8 ? eps : (norm ? eps : ", 0.0") + (act8 == 1 ? ", *qPtr<const float>(p.t[6])" : ", 0.0f");
   if (x.dtype != DType::F32 || w.shape.size() != 2 || !isStatic(w) || K <= 0 || group <= 0 || K % group != 0 ||
       !(half || ((bits == 3 || bits == 4 || bits == 8) && sc && !sc->absent &&
                  (sc->dtype == DType::F32 || (bits != 8 && sc->dtype == DType::F16)) && sc->shape.size() == 2))) {

@@ -102,7 +102,7 @@ Operand positiveF32(num::Shape s) {
           false};
 }
 Operand absent() { return {DType::F32, {}, nullptr, true}; }
-// Float32 operands of these values (an FP8 cache's scales and key offsets).
+// Float32 operands of these values (an FP8 cache's scales and key offsets, a static activation scale).
 Operand floats(num::Shape s, std::vector<double> values) {
   return {DType::F32, std::move(s),
           [values](std::vector<uint8_t> &b, std::mt19937 &) {
@@ -276,7 +276,7 @@ std::vector<Case> cases() {
         g.tune.half = 1;
         add(g);
       }
-    // W8A8 FP8 (act_fp8): x rounded to the weights' format, static (act_scale) or per row; at one row qGemvRow,
+    // W8A8 FP8 (act_fp8): x rounded to the weights' format, static (operand 6) or per row; at one row qGemvRow,
     // else qLinearQ, and at 17 rows also cuBLASLt's FP8 tensor cores (E4M3; E5M2 products decline to the kernel).
     for (int64_t act : {1, 2})
       for (DType code : {DType::F8E4M3FN, DType::F8E5M2}) {
@@ -288,9 +288,9 @@ std::vector<Case> cases() {
         a.attrs.setInt("bits", 8);
         a.attrs.setInt("group_size", 320);
         a.attrs.setInt("act_fp8", act);
-        if (act == 1) // x in [-1, 1]: some values saturate at 448 * scale
-          a.attrs.setFloat("act_scale", 0.9 / 448.0);
         a.inputs = {f32({M, 320}), fp8Codes(code, {130, 320}), positiveF32({130, 1})};
+        if (act == 1) // x in [-1, 1]: some values saturate at 448 * scale
+          a.inputs.insert(a.inputs.end(), {absent(), absent(), absent(), floats({1}, {0.9 / 448.0})});
         add(a);
       }
     // W8A8 int8 (act_int8, SmoothQuant's): x rounded to int8 under its scale, int8 weights per channel and in
@@ -304,9 +304,9 @@ std::vector<Case> cases() {
         a.attrs.setInt("group_size", group);
         a.attrs.setInt("symmetric", 1);
         a.attrs.setInt("act_int8", act);
-        if (act == 1) // x in [-1, 1]: some values clamp at 127 * scale
-          a.attrs.setFloat("act_scale", 0.9 / 127.0);
         a.inputs = {f32({M, 320}), bytes(DType::I8, {130, 320}, 0, 255), positiveF32({130, 320 / group})};
+        if (act == 1) // x in [-1, 1]: some values clamp at 127 * scale
+          a.inputs.insert(a.inputs.end(), {absent(), absent(), absent(), floats({1}, {0.9 / 127.0})});
         add(a);
       }
     // Gated products on qLinearQ (a warp's gate and up rows): 8-bit activations over several rows, and rows that
@@ -989,10 +989,10 @@ std::vector<Case> cases() {
     w.attrs.setInt("bits", 8);
     w.attrs.setInt("group_size", 512);
     w.attrs.setInt("act_fp8", act);
-    if (act == 1)
-      w.attrs.setFloat("act_scale", 1.0 / 448.0);
     w.attrs.setInts("splits", {256, 64, 48});
     w.inputs = {f32({300, 512}), fp8Codes(DType::F8E4M3FN, {368, 512}), positiveF32({368, 1})};
+    if (act == 1)
+      w.inputs.insert(w.inputs.end(), {absent(), absent(), absent(), floats({1}, {1.0 / 448.0})});
     w.numOutputs = 3;
     add(w);
   }
@@ -1006,10 +1006,10 @@ std::vector<Case> cases() {
     w.attrs.setInt("group_size", 512);
     w.attrs.setInt("symmetric", 1);
     w.attrs.setInt("act_int8", act);
-    if (act == 1)
-      w.attrs.setFloat("act_scale", 1.0 / 127.0);
     w.attrs.setInts("splits", {256, 64, 37});
     w.inputs = {f32({300, 512}), bytes(DType::I8, {357, 512}, 0, 255), positiveF32({357, 1})};
+    if (act == 1)
+      w.inputs.insert(w.inputs.end(), {absent(), absent(), absent(), floats({1}, {1.0 / 127.0})});
     w.numOutputs = 3;
     add(w);
   }
@@ -1037,6 +1037,18 @@ std::vector<Case> cases() {
   fg.attrs.setFloat("norm_epsilon", 1e-6);
   fg.inputs = {f32({1, 1024}), fp8Codes(DType::F8E4M3FN, {600, 1024}), positiveF32({600, 1}), absent(), f32({1024})};
   add(fg);
+  // The same with static scales (operand 6 after an absent residual): x normalized, then rounded under the scale.
+  for (Case c : {ig, fg}) {
+    const bool int8 = c.attrs.getInt("act_int8", 0) != 0;
+    c.name.replace(c.name.find("dynamic"), 7, "static");
+    c.attrs = {};
+    for (const num::Attr &a : (int8 ? ig : fg).attrs.all())
+      if (a.key != "act_int8" && a.key != "act_fp8")
+        c.attrs.add(a);
+    c.attrs.setInt(int8 ? "act_int8" : "act_fp8", 1);
+    c.inputs.insert(c.inputs.end(), {absent(), floats({1}, {int8 ? 3.0 / 127.0 : 3.0 / 448.0})});
+    add(c);
+  }
   // Products recorded as CUDA graphs (static entries of 2+ rows, e.g. batched decode): before any scratch exists
   // (the generated kernel) and after (cuBLASLt inside the graph).
   for (int mode : {1, 2}) {

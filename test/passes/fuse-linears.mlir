@@ -137,3 +137,28 @@ func.func @mixed_scales(%x: tensor<?x8xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32
   %k = qnt.linear(%x, %w, %s32, %z) {bits = 4 : i64, group_size = 4 : i64} : (tensor<?x8xf32>, tensor<4x4xui8>, tensor<4x2xf32>, tensor<4x2xui8>) -> tensor<?x4xf32>
   return %q, %k : tensor<?x4xf32>, tensor<?x4xf32>
 }
+
+// -----
+
+// W8A8 with static activation scales: layers whose scales are equal fuse, the launch keeping one of them as
+// operand 6; a layer whose scale differs, or whose activations are dynamic, stays apart.
+// CHECK-LABEL: func @static_activations
+// CHECK: %[[A:.+]] = kern.weight dense<5.000000e-02> : tensor<1xf32> {name = "wq.act_scale"}
+// CHECK: kern.launch "matmul_q_split"(%arg0, %{{[0-9]+}}, %{{[0-9]+}}, %{{[0-9]+}}, %[[N:[0-9]+]], %[[N]], %[[A]]) {attrs = {act_int8 = 1 : i64, bits = 8 : i64, group_size = 8 : i64, num_outputs = 2 : i64, splits = array<i64: 4, 4>, symmetric = 1 : i64}}
+// CHECK-SAME: (tensor<?x8xf32>, tensor<8x8xi8>, tensor<8x1xf32>, none, none, none, tensor<1xf32>)
+// CHECK-DAG: kern.launch "matmul_q"(%arg0, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}, %{{.+}}) {attrs = {act_int8 = 1 : i64
+// CHECK-DAG: kern.launch "matmul_q"(%arg0, %{{.+}}, %{{.+}}, %{{.+}}) {attrs = {act_int8 = 2 : i64
+// CHECK-NOT: kern.launch
+func.func @static_activations(%x: tensor<?x8xf32>) -> (tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>) {
+  %w = nn.constant dense<3> : tensor<4x8xi8> {name = "w.q"}
+  %s = nn.constant dense<0.25> : tensor<4x1xf32> {name = "w.scales"}
+  %n = nn.none
+  %aq = nn.constant dense<0.05> : tensor<1xf32> {name = "wq.act_scale"}
+  %ak = nn.constant dense<0.05> : tensor<1xf32> {name = "wk.act_scale"}
+  %ao = nn.constant dense<0.07> : tensor<1xf32> {name = "wo.act_scale"}
+  %q = qnt.linear(%x, %w, %s, %n, %aq) {act_int8 = 1 : i64, bits = 8 : i64, group_size = 8 : i64, symmetric = 1 : i64} : (tensor<?x8xf32>, tensor<4x8xi8>, tensor<4x1xf32>, none, tensor<1xf32>) -> tensor<?x4xf32>
+  %k = qnt.linear(%x, %w, %s, %n, %ak) {act_int8 = 1 : i64, bits = 8 : i64, group_size = 8 : i64, symmetric = 1 : i64} : (tensor<?x8xf32>, tensor<4x8xi8>, tensor<4x1xf32>, none, tensor<1xf32>) -> tensor<?x4xf32>
+  %o = qnt.linear(%x, %w, %s, %n, %ao) {act_int8 = 1 : i64, bits = 8 : i64, group_size = 8 : i64, symmetric = 1 : i64} : (tensor<?x8xf32>, tensor<4x8xi8>, tensor<4x1xf32>, none, tensor<1xf32>) -> tensor<?x4xf32>
+  %d = qnt.linear(%x, %w, %s, %n) {act_int8 = 2 : i64, bits = 8 : i64, group_size = 8 : i64, symmetric = 1 : i64} : (tensor<?x8xf32>, tensor<4x8xi8>, tensor<4x1xf32>, none) -> tensor<?x4xf32>
+  return %q, %k, %o, %d : tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>, tensor<?x4xf32>
+}

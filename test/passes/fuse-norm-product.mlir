@@ -148,3 +148,28 @@ func.func @empty(%x: tensor<1x0xf32>) -> tensor<1x8xf32> {
   %y = kern.launch "matmul_q"(%n, %w) {attrs = {bits = 16 : i64}} : (tensor<1x0xf32>, tensor<8x0xf16>) -> tensor<1x8xf32>
   return %y : tensor<1x8xf32>
 }
+
+// -----
+
+// W8A8 with static activation scales (operand 6, after the absent norm and residual): the o product takes the
+// residual into operand 5 and the gate/up product the norm into operand 4; both keep their scale.
+// CHECK-LABEL: func @static_activations
+// CHECK: %[[H:.+]] = kern.launch "matmul_q"(%arg1, %{{.+}}, %{{.+}}, %[[N:.+]], %[[N]], %arg0, %[[AO:.+]]) {attrs = {act_int8 = 1 : i64, bits = 8 : i64
+// CHECK: kern.launch "matmul_q_gated"(%[[H]], %{{.+}}, %{{.+}}, %[[N]], %[[G:.+]], %[[N]], %[[AG:.+]]) {attrs = {act_int8 = 1 : i64, activation = 0 : i32, bits = 8 : i64, group_size = 64 : i64, norm_epsilon = 1.000000e-05 : f64
+// CHECK-SAME: (tensor<1x1x64xf32>, tensor<256x64xi8>, tensor<256x1xf32>, none, tensor<64xf32>, none, tensor<1xf32>)
+// CHECK-NOT: add_rms_norm
+// CHECK-NOT: rms_norm
+func.func @static_activations(%x: tensor<1x1x64xf32>, %a: tensor<1x1x64xf32>) -> tensor<1x1x128xf32> {
+  %none = kern.absent
+  %g = kern.weight dense<1.5> : tensor<64xf32>
+  %wo = kern.weight dense<3> : tensor<64x64xi8>
+  %so = kern.weight dense<0.02> : tensor<64x1xf32>
+  %ao = kern.weight dense<0.05> : tensor<1xf32>
+  %wgu = kern.weight dense<5> : tensor<256x64xi8>
+  %sgu = kern.weight dense<0.03> : tensor<256x1xf32>
+  %agu = kern.weight dense<0.07> : tensor<1xf32>
+  %o = kern.launch "matmul_q"(%a, %wo, %so, %none, %none, %none, %ao) {attrs = {act_int8 = 1 : i64, bits = 8 : i64, group_size = 64 : i64, symmetric = 1 : i64}} : (tensor<1x1x64xf32>, tensor<64x64xi8>, tensor<64x1xf32>, none, none, none, tensor<1xf32>) -> tensor<1x1x64xf32>
+  %h:2 = kern.launch "add_rms_norm"(%x, %o, %g) {attrs = {epsilon = 1.0e-05 : f64}} : (tensor<1x1x64xf32>, tensor<1x1x64xf32>, tensor<64xf32>) -> (tensor<1x1x64xf32>, tensor<1x1x64xf32>)
+  %u = kern.launch "matmul_q_gated"(%h#1, %wgu, %sgu, %none, %none, %none, %agu) {attrs = {act_int8 = 1 : i64, activation = 0 : i32, bits = 8 : i64, group_size = 64 : i64, symmetric = 1 : i64}} : (tensor<1x1x64xf32>, tensor<256x64xi8>, tensor<256x1xf32>, none, none, none, tensor<1xf32>) -> tensor<1x1x128xf32>
+  return %u : tensor<1x1x128xf32>
+}

@@ -7,7 +7,8 @@
 // CHECK: qnt.linear({{.*}}) {act_int8 = 2 : i64, bits = 8 : i64
 // CHECK-NOT: act_scale
 // STATIC-LABEL: func @int8
-// STATIC: qnt.linear({{.*}}) {act_int8 = 1 : i64, act_scale = 0.027559055 : f32, bits = 8 : i64
+// STATIC: %[[A:.*]] = nn.constant dense<0.027559055> : tensor<1xf32> {name = "linear.act_scale"}
+// STATIC: qnt.linear(%arg0, %arg1, %arg2, %{{.*}}, %[[A]]) {act_int8 = 1 : i64, bits = 8 : i64
 // KERN-LABEL: func @int8
 // KERN: kern.launch "matmul_q"({{.*}}) {attrs = {act_int8 = 2 : i64, bits = 8 : i64, group_size = 64 : i64, symmetric = 0 : i64}
 func.func @int8(%x: tensor<?x64xf32>, %w: tensor<32x64xi8>, %s: tensor<32x1xf32>) -> tensor<?x32xf32> {

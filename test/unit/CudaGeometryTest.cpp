@@ -310,7 +310,8 @@ TEST(CudaGeometry, FloatRowProductsTakeTheMeasuredLayout) {
 
 // int8 codes: W8A8 SmoothQuant (act_int8) as FP8's, x rounded to int8 in the kernel that reads it: qGemvRow at one
 // row with the int8 weights (no FP8 argument: the activation format follows the weights), qLinearQ above, grouped
-// scales too; act_int8 needs int8 weights and, static, a positive scale.
+// scales too; act_int8 needs int8 weights and, static, its scale as operand 6 (float32 [1]), which the kernel reads
+// (so every layer of a shape shares it).
 TEST(CudaGeometry, Int8ActivationsRoundInTheKernelThatReadsThem) {
   auto product = [](int64_t M, int64_t act, DType codes, int64_t group, bool gated, double scale, bool &ok,
                     std::string &why) {
@@ -320,12 +321,15 @@ TEST(CudaGeometry, Int8ActivationsRoundInTheKernelThatReadsThem) {
     attrs.setInt("symmetric", 1);
     attrs.setInt("activation", 0);
     attrs.setInt("act_int8", act);
-    if (scale > 0.0)
-      attrs.setFloat("act_scale", scale);
     cg::LaunchDesc d;
     d.family = gated ? "matmul_q_gated" : "matmul_q";
     d.attrs = &attrs;
     d.inputs = {{DType::F32, {M, 4096}}, {codes, {1024, 4096}}, {DType::F32, {1024, 4096 / group}}};
+    if (scale != 0.0) // the static scale (operand 6; of two values where negative, which the kernels refuse)
+      d.inputs.insert(d.inputs.end(), {{DType::Undefined, {}, true},
+                                       {DType::Undefined, {}, true},
+                                       {DType::Undefined, {}, true},
+                                       {DType::F32, {scale > 0.0 ? 1 : 2}}});
     d.results = {{DType::F32, {M, gated ? 512 : 1024}}};
     cg::CudaKernel k;
     ok = cg::instantiateCudaKernel(d, k, why);
@@ -335,31 +339,43 @@ TEST(CudaGeometry, Int8ActivationsRoundInTheKernelThatReadsThem) {
   std::string why;
   std::string src = product(1, 1, DType::I8, 4096, false, 0.25, ok, why);
   ASSERT_TRUE(ok) << why;
-  // (GATED -1, TILES 1, FP8 0, NORM 0, RESID 0, U 2, CHUNK_GROUPS, WT 1, ACT 1; the static scale last)
-  EXPECT_NE(src.find("qGemvRow<8, 1, 3, false, false, -1, 1, 0, 0, 0, 2, 1, 1, 1>(p, splits, 4096LL, 0.0, 0.25);"),
+  // (7 operands, GATED -1, TILES 1, FP8 0, NORM 0, RESID 0, U 2, CHUNK_GROUPS, WT 1, ACT 1; the static scale last,
+  // read from its operand)
+  EXPECT_NE(src.find("qGemvRow<8, 1, 7, false, false, -1, 1, 0, 0, 0, 2, 1, 1, 1>(p, splits, 4096LL, 0.0, "
+                     "*qPtr<const float>(p.t[6]));"),
             std::string::npos)
       << src;
   src = product(1, 2, DType::I8, 128, true, 0.0, ok, why);
   ASSERT_TRUE(ok) << why;
   EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
-  EXPECT_NE(src.find(", 2>(p, splits, 128LL, 0.0, 0);"), std::string::npos) << src; // ACT 2
+  EXPECT_NE(src.find(", 2>(p, splits, 128LL, 0.0, 0.0f);"), std::string::npos) << src; // ACT 2
   for (int64_t M : {3, 16, 64}) {
     SCOPED_TRACE("M=" + std::to_string(M));
     src = product(M, 2, DType::I8, 4096, false, 0.0, ok, why);
     ASSERT_TRUE(ok) << why;
-    EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 0, 0, 0, 2>(p, splits, 4096LL, 0.0, 0);"),
+    EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 0, 0, 0, 2>(p, splits, 4096LL, 0.0, 0.0f);"),
               std::string::npos)
         << src;
   }
-  src = product(3, 2, DType::I8, 4096, true, 0.0, ok, why);
+  src = product(16, 1, DType::I8, 4096, false, 0.25, ok, why);
   ASSERT_TRUE(ok) << why;
-  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 0, 0, 0, 2, 0>(p, splits, 4096LL, 0.0, 0);"),
+  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 7, false, false, 0, 0, 0, 1>(p, splits, 4096LL, 0.0, "
+                     "*qPtr<const float>(p.t[6]));"),
             std::string::npos)
       << src;
-  for (auto [codes, scale] : {std::pair{DType::F8E4M3FN, 0.0}, std::pair{DType::I8, -1.0}}) {
-    product(1, scale < 0 ? 1 : 2, codes, 4096, false, 0.0, ok, why);
+  src = product(3, 2, DType::I8, 4096, true, 0.0, ok, why);
+  ASSERT_TRUE(ok) << why;
+  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 0, 0, 0, 2, 0>(p, splits, 4096LL, 0.0, 0.0f);"),
+            std::string::npos)
+      << src;
+  product(1, 2, DType::F8E4M3FN, 4096, false, 0.0, ok, why);
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(why, "INT8 activations without int8 weights");
+  // static without its scale, with a scale of two values, dynamic with one
+  for (auto [act, scale] : {std::pair{1, 0.0}, std::pair{1, -1.0}, std::pair{2, 0.25}}) {
+    product(1, act, DType::I8, 4096, false, scale, ok, why);
     EXPECT_FALSE(ok);
-    EXPECT_EQ(why, "INT8 activations without int8 weights or a valid act_scale");
+    EXPECT_EQ(why, "a static activation scale other than one float32 [1] operand 6 (only with act_fp8 or act_int8 1)");
   }
 }
 
@@ -374,12 +390,15 @@ TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
     attrs.setInt("activation", 0);
     if (act)
       attrs.setInt("act_fp8", act);
-    if (act == 1)
-      attrs.setFloat("act_scale", 0.25);
     cg::LaunchDesc d;
     d.family = gated ? "matmul_q_gated" : "matmul_q";
     d.attrs = &attrs;
     d.inputs = {{DType::F32, {M, 4096}}, {DType::F8E4M3FN, {1024, 4096}}, {DType::F32, {1024, 1}}};
+    if (act == 1) // zeros, norm and residual absent, the static scale
+      d.inputs.insert(d.inputs.end(), {{DType::Undefined, {}, true},
+                                       {DType::Undefined, {}, true},
+                                       {DType::Undefined, {}, true},
+                                       {DType::F32, {1}}});
     d.results = {{DType::F32, {M, gated ? 512 : 1024}}};
     d.tuning = tune;
     cg::CudaKernel k;
@@ -391,11 +410,12 @@ TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
   std::string src = product(1, 1, false, nullptr, ok, why);
   ASSERT_TRUE(ok) << why;
   EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
-  EXPECT_NE(src.find(", 1>(p, splits, 4096LL, 0.0, 0.25);"), std::string::npos) << src; // ACT 1, its scale
+  EXPECT_NE(src.find(", 1>(p, splits, 4096LL, 0.0, *qPtr<const float>(p.t[6]));"), std::string::npos)
+      << src; // ACT 1, its scale
   src = product(1, 2, true, nullptr, ok, why);
   ASSERT_TRUE(ok) << why;
   EXPECT_NE(src.find("qGemvRow<8, "), std::string::npos) << src;
-  EXPECT_NE(src.find(", 2>(p, splits, 4096LL, 0.0, 0);"), std::string::npos) << src; // ACT 2
+  EXPECT_NE(src.find(", 2>(p, splits, 4096LL, 0.0, 0.0f);"), std::string::npos) << src; // ACT 2
   for (int64_t M : {3, 16, 64}) {
     SCOPED_TRACE("M=" + std::to_string(M));
     src = product(M, 2, false, nullptr, ok, why);
@@ -408,7 +428,7 @@ TEST(CudaGeometry, Fp8ActivationsRoundInTheKernelThatReadsThem) {
   // result (its gate and up rows).
   src = product(3, 2, true, nullptr, ok, why);
   ASSERT_TRUE(ok) << why;
-  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 1, 0, 0, 2, 0>(p, splits, 4096LL, 0.0, 0);"),
+  EXPECT_NE(src.find("qLinearQ<8, 4, 1024, 1, 3, false, false, 1, 0, 0, 2, 0>(p, splits, 4096LL, 0.0, 0.0f);"),
             std::string::npos)
       << src;
   // fp8w's one row: qGemvHalf, 4 pairs of rows per warp, its FP8 (1: E4M3FN) and CVT (1) arguments last; K of 8192

@@ -383,19 +383,18 @@ TEST_P(QuantMatmul, EqualsDequantizedProduct) {
   attrs.setInt("bits", c.bits);
   attrs.setInt("group_size", group);
   attrs.setInt("symmetric", c.symmetric);
-  if (c.actFp8) {
+  if (c.actFp8)
     attrs.setInt("act_fp8", c.actFp8);
-    if (c.actFp8 == 1)
-      attrs.setFloat("act_scale", staticScale);
-  }
-  if (c.actInt8) {
+  if (c.actInt8)
     attrs.setInt("act_int8", c.actInt8);
-    if (c.actInt8 == 1)
-      attrs.setFloat("act_scale", staticInt8);
-  }
+  // A static activation scale is operand 6 (float32 [1]), after the absent norm and residual.
+  float staticAct = c.actFp8 == 1 ? staticScale : staticInt8;
+  Tensor ta{DType::F32, {1}, &staticAct};
   Tensor ty;
   KernelArgs args;
   args.inputs = {&tx, &tw, &ts, q.zeros.empty() ? nullptr : &tz};
+  if (c.actFp8 == 1 || c.actInt8 == 1)
+    args.inputs.insert(args.inputs.end(), {nullptr, nullptr, &ta});
   args.outputs = {&ty};
   args.attrs = &attrs;
   ThreadPool pool(2);
@@ -442,6 +441,51 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                                            // deep matrix (panels of one output channel)
                                            Case{4, false, 7, 1, 0, 0, 0, 126}, Case{4, true, 9, 3, 0, 0, 0, 126},
                                            Case{4, false, 32, 1, 0, 0, 0, 2048}));
+
+// W8A8's static activation scale is operand 6, float32 [1], exactly when act_fp8 or act_int8 is 1, and positive
+// (checked when the kernel runs: the operand is data).
+TEST(QuantMatmulActScale, OperandSixOnlyForStaticActivations) {
+  const int64_t K = 16, N = 4;
+  std::vector<int8_t> codes(static_cast<size_t>(N * K), 3);
+  std::vector<float> x(static_cast<size_t>(K), 0.5f), scales(static_cast<size_t>(N), 0.25f), y(N);
+  float act = 1.0f / 64, act2[2] = {1.0f, 1.0f};
+  Tensor tx{DType::F32, {1, K}, x.data()}, tw{DType::I8, {N, K}, codes.data()}, ts{DType::F32, {N, 1}, scales.data()};
+  Tensor ta{DType::F32, {1}, &act}, ta2{DType::F32, {2}, act2}, ty;
+  const KernelFamily *k = lookupFamily("matmul_q");
+  ASSERT_NE(k, nullptr);
+  auto attempt = [&](int64_t actInt8, std::vector<const Tensor *> extra, bool run = false) {
+    Attrs attrs;
+    attrs.setInt("bits", 8);
+    attrs.setInt("group_size", K);
+    attrs.setInt("symmetric", 1);
+    if (actInt8)
+      attrs.setInt("act_int8", actInt8);
+    KernelArgs args;
+    args.inputs = {&tx, &tw, &ts, nullptr};
+    args.inputs.insert(args.inputs.end(), extra.begin(), extra.end());
+    args.outputs = {&ty};
+    args.attrs = &attrs;
+    std::string err;
+    if (!k->infer(args, err))
+      return err;
+    ty.data = y.data();
+    if (run && !k->reference(args, err))
+      return err;
+    return std::string("ok");
+  };
+  const std::string wrong = "matmul_q: a static activation scale (act_fp8 or act_int8 1) is operand 6, float32 [1], "
+                            "and only then";
+  EXPECT_EQ(attempt(1, {}), wrong);
+  EXPECT_EQ(attempt(1, {nullptr, nullptr, &ta2}), wrong);
+  EXPECT_EQ(attempt(2, {nullptr, nullptr, &ta}), wrong);
+  EXPECT_EQ(attempt(0, {nullptr, nullptr, &ta}), wrong);
+  EXPECT_EQ(attempt(1, {nullptr, nullptr, &ta}, true), "ok");
+  // x / (1/64) = 32 rounds to 32 exactly: y = 16 * 0.5 * 3 * 0.25
+  EXPECT_EQ(y[0], 6.0f);
+  act = 0.0f;
+  EXPECT_EQ(attempt(1, {nullptr, nullptr, &ta}, true),
+            "matmul_q: the static activation scale (operand 6) must be positive, got 0.000000");
+}
 
 // int8 activation codes: nearest even on ties, saturation at +-127, NaN to 0.
 TEST(QuantFormat, RoundToInt8) {

@@ -2924,7 +2924,7 @@ extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *
 
 // W8A8's activations for a library product (matmul_q's act_fp8 and act_int8): row r of x [gridDim.x, K] to codes of
 // activation format AF (FP8 1: E4M3FN, 2: E5M2, or kActInt8) under its scale, written to scales[r]: the static
-// `actScale` where it is positive, else max |row| / the format's largest value (qRowActScale); codes[r, k] = x /
+// `*actScale` (the layer's operand) where given, else max |row| / the format's largest value (qRowActScale); codes[r, k] = x /
 // scale rounded as the reference rounds it (qFloatToFp8; int8 as qActCode, two's complement bytes). One block per
 // row, up to 1024 threads, 4 values per thread at a time where K allows.
 template <int AF> __device__ __forceinline__ unsigned qActByte(float v, float scale) {
@@ -2932,12 +2932,13 @@ template <int AF> __device__ __forceinline__ unsigned qActByte(float v, float sc
     return static_cast<u8>(static_cast<i8>(static_cast<int>(qActCode<AF>(v, scale))));
   return qFloatToFp8<AF == kActInt8 ? 1 : AF>(v / scale);
 }
-template <int AF> __device__ void qQuantizeRow(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+template <int AF>
+__device__ void qQuantizeRow(const float *x, u8 *codes, float *scales, i64 K, const float *actScale) {
   const float *row = x + static_cast<i64>(blockIdx.x) * K;
   u8 *out = codes + static_cast<i64>(blockIdx.x) * K;
   float inv, scale;
-  if (actScale > 0.0f)
-    qRowActScale<AF, 1, 0>(row, nullptr, K, 0.0, actScale, inv, scale);
+  if (actScale)
+    qRowActScale<AF, 1, 0>(row, nullptr, K, 0.0, *actScale, inv, scale);
   else
     qRowActScale<AF, 2, 0>(row, nullptr, K, 0.0, 0.0f, inv, scale);
   if (threadIdx.x == 0)
@@ -2953,14 +2954,15 @@ template <int AF> __device__ void qQuantizeRow(const float *x, u8 *codes, float 
   for (i64 k = threadIdx.x; k < K; k += blockDim.x)
     out[k] = static_cast<u8>(qActByte<AF>(row[k], scale));
 }
-extern "C" __global__ void qopt_fp8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale,
-                                                  int fp8) {
+extern "C" __global__ void qopt_fp8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K,
+                                                  const float *actScale, int fp8) {
   if (fp8 == 2)
     qQuantizeRow<2>(x, codes, scales, K, actScale);
   else
     qQuantizeRow<1>(x, codes, scales, K, actScale);
 }
-extern "C" __global__ void qopt_int8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K, float actScale) {
+extern "C" __global__ void qopt_int8_quantize_rows(const float *x, u8 *codes, float *scales, i64 K,
+                                                   const float *actScale) {
   qQuantizeRow<kActInt8>(x, codes, scales, K, actScale);
 }
 

@@ -33,7 +33,6 @@ struct QuantShape {
   DType codes = DType::I8;   // 8-bit weights: int8, or FP8 codes (float8e4m3fn, float8e5m2)
   int64_t actFp8 = 0;        // FP8 activations (W8A8): 1 one static scale, 2 a scale per row of x
   int64_t actInt8 = 0;       // INT8 activations (W8A8 with int8 weights), the same
-  float actScale = 0.0f;
 };
 
 bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
@@ -84,15 +83,20 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
     return false;
   }
   q.actFp8 = a.attrs->getInt("act_fp8", 0);
-  q.actScale = static_cast<float>(a.attrs->getFloat("act_scale", 0.0));
-  if (q.actFp8 < 0 || q.actFp8 > 2 || (q.actFp8 && !fp8) || (q.actFp8 == 1 && !(q.actScale > 0.0f))) {
-    err = "matmul_q: act_fp8 (1: static with a positive act_scale, 2: dynamic) needs FP8 weights";
+  if (q.actFp8 < 0 || q.actFp8 > 2 || (q.actFp8 && !fp8)) {
+    err = "matmul_q: act_fp8 (1: static, 2: dynamic) needs FP8 weights";
     return false;
   }
   q.actInt8 = a.attrs->getInt("act_int8", 0);
-  if (q.actInt8 < 0 || q.actInt8 > 2 || (q.actInt8 && (q.actFp8 || q.bits != 8 || fp8)) ||
-      (q.actInt8 == 1 && !(q.actScale > 0.0f))) {
-    err = "matmul_q: act_int8 (1: static with a positive act_scale, 2: dynamic) needs int8 weights";
+  if (q.actInt8 < 0 || q.actInt8 > 2 || (q.actInt8 && (q.actFp8 || q.bits != 8 || fp8))) {
+    err = "matmul_q: act_int8 (1: static, 2: dynamic) needs int8 weights";
+    return false;
+  }
+  // The static activation scale: operand 6, float32 [1], given exactly when act_fp8 or act_int8 is 1.
+  const Tensor *as = a.in(6);
+  if (((q.actFp8 == 1 || q.actInt8 == 1) != (as != nullptr)) || (as && (as->dtype != DType::F32 ||
+                                                                         as->numel() != 1))) {
+    err = "matmul_q: a static activation scale (act_fp8 or act_int8 1) is operand 6, float32 [1], and only then";
     return false;
   }
   const Tensor *z = a.in(3);
@@ -322,7 +326,13 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
   // the rounded values then equals the 8-bit product with the scales applied after, up to summation order.
   const float *xv = x.as<float>();
   std::vector<float> xq;
-  if (const int64_t act = q.actFp8 ? q.actFp8 : q.actInt8) {
+  const int64_t act = q.actFp8 ? q.actFp8 : q.actInt8;
+  const float actScale = act == 1 ? *a.in(6)->as<float>() : 0.0f;
+  if (act == 1 && !(actScale > 0.0f)) {
+    err = "matmul_q: the static activation scale (operand 6) must be positive, got " + std::to_string(actScale);
+    return false;
+  }
+  if (act) {
     const Fp8Format f = q.codes == DType::F8E4M3FN ? Fp8Format::E4M3FN : Fp8Format::E5M2;
     const float top = q.actFp8 ? fp8Max(f) : static_cast<float>(quant::kInt8Max);
     auto round = [&](float v) {
@@ -331,7 +341,7 @@ bool quantMatmulRun(const KernelArgs &a, std::string &err) {
     xq.resize(static_cast<size_t>(M * q.K));
     for (int64_t m = 0; m < M; ++m) {
       const float *row = xv + m * q.K;
-      float scale = q.actScale;
+      float scale = actScale;
       if (act == 2) {
         float amax = 0.0f;
         for (int64_t k = 0; k < q.K; ++k)
@@ -432,13 +442,13 @@ bool quantMatmulGatedRun(const KernelArgs &a, std::string &err) {
 }
 
 const KernelFamily kKernels[] = {
-    {"matmul_q", 2, 6, 1, 0, quantMatmulInfer, quantMatmulRun,
+    {"matmul_q", 2, 7, 1, 0, quantMatmulInfer, quantMatmulRun,
      "x * dequant(W) for int4 (asym/sym), int3, int8 or FP8 (E4M3FN, E5M2) weights, group-wise, per channel or "
      "per tensor (QuantFormat.h), or float16 weights (bits 16); optional rms_norm of x (operand 4: its scale) and "
-     "residual added to the result (operand 5)"},
-    {"matmul_q_split", 2, 6, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
+     "residual added to the result (operand 5); W8A8's static activation scale (operand 6)"},
+    {"matmul_q_split", 2, 7, -1, 0, quantMatmulSplitInfer, quantMatmulRun,
      "matmul_q over layers sharing their input, weights stacked by output channel; one output per 'splits' entry"},
-    {"matmul_q_gated", 2, 5, 1, 0, quantMatmulGatedInfer, quantMatmulGatedRun,
+    {"matmul_q_gated", 2, 7, 1, 0, quantMatmulGatedInfer, quantMatmulGatedRun,
      "act(x * dequant(W_gate)) * (x * dequant(W_up)), the gate and up layers stacked by output channel (matmul_q's "
      "formats; activation 0 silu, 1 gelu, 2 gelu_tanh; optional rms_norm of x, operand 4)"},
 };

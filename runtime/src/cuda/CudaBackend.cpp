@@ -564,19 +564,27 @@ private:
 
   // W8A8's activations for a library product: x's M rows of K to 8-bit codes (scratchX, which the caller has grown
   // to activationCodeBytes(M, K) + 4 M bytes) and one scale per row after them, by the module's helper `fn` (one
-  // block per row; the FP8 helper takes its format `fp8` last, the int8 one has no such parameter).
+  // block per row; the static scale `actScale`, device memory, or null for scales per row; the FP8 helper takes
+  // its format `fp8` last, the int8 one has no such parameter).
   static size_t activationCodeBytes(int64_t M, int64_t K) { return (static_cast<size_t>(M * K) + 255) / 256 * 256; }
-  bool quantizeRows(CUfunction fn, const char *name, const num::Tensor &x, int64_t M, int64_t K, float actScale,
-                    int fp8, void *&codes, float *&xScales, std::string &error) {
+  bool quantizeRows(CUfunction fn, const char *name, const num::Tensor &x, int64_t M, int64_t K,
+                    const float *actScale, int fp8, void *&codes, float *&xScales, std::string &error) {
     const void *xf = x.data;
     codes = reinterpret_cast<void *>(scratchX.ptr);
     xScales = reinterpret_cast<float *>(scratchX.ptr + activationCodeBytes(M, K));
     int64_t kArg = K;
-    float scaleArg = actScale;
+    const float *scaleArg = actScale;
     void *params[] = {&xf, &codes, &xScales, &kArg, &scaleArg, &fp8}; // the driver reads as many as `fn` takes
     lastKernel = name;
     return check(d.cuLaunchKernel(fn, static_cast<unsigned>(M), 1, 1, 256, 1, 1, 0, stream, params, nullptr),
                  (std::string("cuLaunchKernel(") + name + ")").c_str(), error);
+  }
+
+  // A W8A8 product's static activation scale (act 1: operand 6, float32 [1], in device memory); null otherwise.
+  static const float *staticActScale(const num::KernelArgs &args, int64_t act) {
+    const num::Tensor *a = args.in(6);
+    return act == 1 && a && a->dtype == num::DType::F32 && a->numel() == 1 ? static_cast<const float *>(a->data)
+                                                                            : nullptr;
   }
 
   // A W8A8 FP8 product of many rows (matmul_q with act_fp8 over E4M3 weights with a scale per channel): x's rows to
@@ -592,10 +600,10 @@ private:
     const num::Tensor *scales = args.in(2);
     const int64_t K = x.shape.back(), M = x.numel() / K, N = w.rank() == 2 ? w.shape[0] : 0;
     const int64_t act = attrs.getInt("act_fp8", 0);
-    const float actScale = act == 1 ? static_cast<float>(attrs.getFloat("act_scale", 0.0)) : 0.0f;
+    const float *actScale = staticActScale(args, act);
     if (!helpers.fp8Quantize || computeCapability < 89 || w.dtype != num::DType::F8E4M3FN || w.rank() != 2 ||
         w.shape[1] != K || !scales || scales->numel() != N || N < 2 || K % 16 != 0 ||
-        (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
+        (act == 1 && !actScale) || (act != 1 && act != 2)) {
       declined = true;
       return false;
     }
@@ -648,10 +656,10 @@ private:
     const num::Tensor *scales = args.in(2);
     const int64_t K = x.shape.back(), M = x.numel() / K, N = w.rank() == 2 ? w.shape[0] : 0;
     const int64_t act = attrs.getInt("act_int8", 0);
-    const float actScale = act == 1 ? static_cast<float>(attrs.getFloat("act_scale", 0.0)) : 0.0f;
+    const float *actScale = staticActScale(args, act);
     if (!helpers.int8Quantize || !helpers.int8Scale || w.dtype != num::DType::I8 || w.rank() != 2 ||
         w.shape[1] != K || !scales || scales->numel() != N || args.in(3) || N < 1 || K % 4 != 0 || K > 131072 ||
-        (act == 1 && !(actScale > 0.0f)) || (act != 1 && act != 2)) {
+        (act == 1 && !actScale) || (act != 1 && act != 2)) {
       declined = true;
       return false;
     }
