@@ -238,7 +238,9 @@ template <int F> struct QIsFp8<QFp8<F>> {
 // t1. HALF: float32 entries into a float16 cache (E unsigned short). FP8 (1 E4M3FN, 2 E5M2): float32 entries into
 // an FP8 cache [batch, kv heads, capacity, head dim] (AXIS 2, E u8) as the codes of x * (1 / sc[kv head]) (the
 // reference's product with the inverse of the head's scale, an IEEE float division here as there); with `off`
-// (centered keys: [kv heads, head dim]) of (x - off[kv head, d]) * (1 / sc[kv head]).
+// (centered keys: [kv heads, head dim]) of (x - off[kv head, d]) * (1 / sc[kv head]). The length is checked only
+// before the store: the entry, its scale and offset do not depend on it, so their loads are in flight with the
+// length's (a branch on the length first would wait for it, then for them).
 template <typename E, int AXIS, bool HALF = false, int FP8 = 0, int OUT = 3>
 __device__ void qKvAppend(const QParams &p, const float *sc = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
@@ -246,30 +248,40 @@ __device__ void qKvAppend(const QParams &p, const float *sc = nullptr, const flo
   if (i >= n)
     return;
   const i64 len = *qPtr<const i64>(p.t[2]), cap = cache.shape[AXIS], S = x.shape[AXIS];
+  i64 inner = 1;
+  for (int d = AXIS + 1; d < x.rank; ++d)
+    inner *= x.shape[d];
+  i64 o, s, in, h = 0; // h: the kv head (FP8)
+  if (n <= 0xffffffffLL) { // 32-bit divisions (see qTransposeSource)
+    const unsigned u = static_cast<unsigned>(i), un = static_cast<unsigned>(inner), row = u / un;
+    const unsigned ou = row / static_cast<unsigned>(S);
+    o = ou, s = row % static_cast<unsigned>(S), in = u % un;
+    if constexpr (FP8 != 0)
+      h = ou % static_cast<unsigned>(cache.shape[1]);
+  } else {
+    o = i / (S * inner), s = i / inner % S, in = i % inner;
+    if constexpr (FP8 != 0)
+      h = o % cache.shape[1];
+  }
+  E code;
+  float v = 0.0f;
+  if constexpr (FP8 != 0) {
+    v = qPtr<const float>(x)[i];
+    code = qFloatToFp8<FP8>((off ? v - off[h * inner + in] : v) * (1.0f / sc[h]));
+  } else if constexpr (HALF) {
+    v = qPtr<const float>(x)[i];
+  } else {
+    code = qPtr<const E>(x)[i];
+  }
   if (len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0]) {
     qFail(p, QOPT_STATUS_CACHE_FULL);
     return;
   }
-  i64 inner = 1;
-  for (int d = AXIS + 1; d < x.rank; ++d)
-    inner *= x.shape[d];
-  i64 o, s, in;
-  if (n <= 0xffffffffLL) { // 32-bit divisions (see qTransposeSource)
-    const unsigned u = static_cast<unsigned>(i), un = static_cast<unsigned>(inner), row = u / un;
-    o = row / static_cast<unsigned>(S), s = row % static_cast<unsigned>(S), in = u % un;
-  } else {
-    o = i / (S * inner), s = i / inner % S, in = i % inner;
-  }
   E *dst = qPtr<E>(p.t[OUT]) + (o * cap + len + s) * inner + in;
-  if constexpr (FP8 != 0) {
-    const i64 h = o % cache.shape[1];
-    const float v = qPtr<const float>(x)[i];
-    *dst = qFloatToFp8<FP8>((off ? v - off[h * inner + in] : v) * (1.0f / sc[h]));
-  } else if constexpr (HALF) {
-    qStoreFloat(dst, qPtr<const float>(x)[i]);
-  } else {
-    *dst = qPtr<const E>(x)[i];
-  }
+  if constexpr (HALF && FP8 == 0)
+    qStoreFloat(dst, v);
+  else
+    *dst = code;
 }
 
 // kv_advance: t0 length (int64 [1]), t1 sizes (int64 [rank]), t2 the length (same memory). One thread.
@@ -1903,31 +1915,41 @@ template <int STYLE, typename P> __device__ void qRotary(const QParams &p) {
 // S] (P) at t[OUT - 2], inv_freq [D/2] at t[OUT - 1], the cache (same memory as t0) at t[OUT]: the entries rotated
 // as qRotary does, written at the cache's length (C: float, or unsigned short for a float16 cache, or QFp8 for an
 // FP8 one: codes of the rotated value times 1 / sc[h], or of the rotated value minus off[h, d] times it, as
-// qKvAppend). One block per (b, h, s) row of t1.
+// qKvAppend). One block per (b, h, s) row of t1 (fewer than 2^31: 32-bit divisions). As in qKvAppend the length is
+// checked only before the stores, its load in flight with the position's, the frequencies', the entries' and the
+// scale's.
 template <int STYLE, typename P, typename C = float, int OUT = 5>
 __device__ void qKvAppendRotary(const QParams &p, const float *sc = nullptr, const float *off = nullptr) {
   const QTensor &cache = p.t[0], &x = p.t[1];
-  const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, r = blockIdx.x, cap = cache.shape[2];
+  const i64 H = x.shape[1], S = x.shape[2], D = x.shape[3], half = D / 2, cap = cache.shape[2];
   const i64 len = *qPtr<const i64>(p.t[2]);
-  if (len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0]) {
-    if (threadIdx.x == 0)
-      qFail(p, QOPT_STATUS_CACHE_FULL);
-    return;
-  }
-  const i64 b = r / (H * S), h = r / S % H, i = r % S;
+  const unsigned r = blockIdx.x, rows = static_cast<unsigned>(S);
+  const i64 b = r / (rows * static_cast<unsigned>(H)), h = r / rows % static_cast<unsigned>(H), i = r % rows;
   const float position = qPosition<P>(p.t[OUT - 2], b, S, i), *freq = qPtr<const float>(p.t[OUT - 1]);
+  const float *row = qPtr<const float>(x) + static_cast<i64>(r) * D;
+  constexpr int FP8 = QIsFp8<C>::format;
+  const float f = FP8 != 0 ? 1.0f / sc[h] : 1.0f, *o = FP8 != 0 && off ? off + h * D : nullptr;
+  const bool full = len < 0 || len > cap || S > cap - len || x.shape[0] > cache.shape[0];
   C *dst = qPtr<C>(p.t[OUT]) + ((b * H + h) * cap + len + i) * D;
-  const float *row = qPtr<const float>(x) + r * D;
   for (i64 j = threadIdx.x; j < half; j += blockDim.x) {
-    if constexpr (QIsFp8<C>::format != 0) {
-      const float f = 1.0f / sc[h], *o = off ? off + h * D : nullptr;
-      qRotatePairTo<STYLE>(row, j, half, position * freq[j], [dst, f, o](i64 e, float v) {
-        dst[e].code = qFloatToFp8<QIsFp8<C>::format>((o ? v - o[e] : v) * f);
-      });
+    i64 at[2];
+    float v[2];
+    int n = 0;
+    qRotatePairTo<STYLE>(row, j, half, position * freq[j], [&](i64 e, float value) { at[n] = e, v[n++] = value; });
+    if constexpr (FP8 != 0) {
+      const u8 c0 = qFloatToFp8<FP8>((o ? v[0] - o[at[0]] : v[0]) * f);
+      const u8 c1 = qFloatToFp8<FP8>((o ? v[1] - o[at[1]] : v[1]) * f);
+      if (full)
+        break;
+      dst[at[0]].code = c0, dst[at[1]].code = c1;
     } else {
-      qRotatePair<STYLE>(row, dst, j, half, position * freq[j]);
+      if (full)
+        break;
+      qStoreFloat(dst + at[0], v[0]), qStoreFloat(dst + at[1], v[1]);
     }
   }
+  if (full && threadIdx.x == 0)
+    qFail(p, QOPT_STATUS_CACHE_FULL);
 }
 
 //===-- attention ----------------------------------------------------------===//
