@@ -4,6 +4,7 @@
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/Gemm.h"
 #include "qopt/Numerics/Tensor.h"
+#include "qopt/Numerics/ThreadPool.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinDialect.h"
@@ -24,10 +25,21 @@ ElementsAttr blobAttr(MLIRContext *ctx, StringRef key, RankedTensorType type, co
   return DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
 }
 
-double sumSquares(const std::vector<float> &v) {
+// The sum of squares of a [rows, cols] matrix, rows in parallel: each row's sum in double, added in row order (the
+// same result on any number of threads).
+double sumSquares(const float *v, int64_t rows, int64_t cols) {
+  std::vector<double> partial(static_cast<size_t>(rows));
+  num::defaultThreadPool().parallelFor(rows, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      double s = 0;
+      for (const float *x = v + r * cols, *e = x + cols; x != e; ++x)
+        s += static_cast<double>(*x) * *x;
+      partial[r] = s;
+    }
+  });
   double s = 0;
-  for (float x : v)
-    s += static_cast<double>(x) * x;
+  for (double p : partial)
+    s += p;
   return s;
 }
 
@@ -38,14 +50,15 @@ DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::Quan
   const int64_t K = q.K, N = q.N;
   std::vector<float> diff(static_cast<size_t>(K * N));
   num::quant::dequantize(q, diff.data());
-  double wNorm = 0;
-  for (int64_t i = 0; i < K * N; ++i) {
-    diff[i] = w[i] - diff[i];
-    wNorm += static_cast<double>(w[i]) * w[i];
-  }
+  num::defaultThreadPool().parallelFor(K, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin * N; i < end * N; ++i)
+      diff[i] = w[i] - diff[i];
+  });
+  const double wNorm = sumSquares(w, K, N);
   SmallVector<NamedAttribute> attrs{b.getNamedAttr("method", b.getStringAttr(method))};
   attrs.push_back(b.getNamedAttr(
-      "weight_error", b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(diff) / wNorm)) : 0)));
+      "weight_error",
+      b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(diff.data(), K, N) / wNorm)) : 0)));
   auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
   // The input's range on the calibration data, for activation scales (qopt-insert-fp8).
   auto lo = calib ? calib.getAs<FloatAttr>("min") : FloatAttr();
@@ -67,11 +80,13 @@ DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::Quan
           X[r * K + k] /= sv[k];
     }
     std::vector<float> y(static_cast<size_t>(S * N)), e(static_cast<size_t>(S * N));
-    num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, w, N, 0.0f, y.data(), N);
-    num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, diff.data(), N, 0.0f, e.data(), N);
-    const double yNorm = sumSquares(y);
+    num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, w, N, 0.0f, y.data(), N, &num::defaultThreadPool());
+    num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, diff.data(), N, 0.0f, e.data(), N,
+               &num::defaultThreadPool());
+    const double yNorm = sumSquares(y.data(), S, N);
     attrs.push_back(b.getNamedAttr(
-        "output_error", b.getF32FloatAttr(yNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(e) / yNorm)) : 0)));
+        "output_error",
+        b.getF32FloatAttr(yNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(e.data(), S, N) / yNorm)) : 0)));
   }
   return b.getDictionaryAttr(attrs);
 }

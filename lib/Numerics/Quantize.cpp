@@ -78,21 +78,32 @@ void packCodes(const std::vector<int> &codes, const std::vector<GroupParams> &pa
     if (!out.zeros.empty())
       out.zeros[i] = static_cast<uint8_t>(params[i].zero);
   }
-  for (int64_t n = 0; n < N; ++n) {
-    uint8_t *row = out.data.data() + n * rowBytes;
-    for (int64_t k = 0; k < K; ++k) {
-      int c = codes[n * K + k];
-      if (bits == 8)
-        row[k] = static_cast<uint8_t>(static_cast<int8_t>(c));
-      else
-        row[k >> 1] = static_cast<uint8_t>(row[k >> 1] | (static_cast<uint8_t>(c) << ((k & 1) * 4)));
+  defaultThreadPool().parallelFor(N, [&](int64_t begin, int64_t end) { // rows are independent
+    for (int64_t n = begin; n < end; ++n) {
+      uint8_t *row = out.data.data() + n * rowBytes;
+      for (int64_t k = 0; k < K; ++k) {
+        int c = codes[n * K + k];
+        if (bits == 8)
+          row[k] = static_cast<uint8_t>(static_cast<int8_t>(c));
+        else
+          row[k >> 1] = static_cast<uint8_t>(row[k >> 1] | (static_cast<uint8_t>(c) << ((k & 1) * 4)));
+      }
     }
-  }
+  });
 }
 
 bool checkFinite(const float *w, int64_t K, int64_t N, std::string &error) {
-  for (int64_t i = 0; i < K * N; ++i)
-    if (!std::isfinite(w[i])) {
+  std::vector<int64_t> firstBad(static_cast<size_t>(K), -1); // per input row, in parallel; the first one reported
+  defaultThreadPool().parallelFor(K, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k)
+      for (int64_t n = 0; n < N; ++n)
+        if (!std::isfinite(w[k * N + n])) {
+          firstBad[k] = k * N + n;
+          break;
+        }
+  });
+  for (int64_t i : firstBad)
+    if (i >= 0) {
       error = "the weight has a non-finite value (" + std::to_string(w[i]) + ") at input " + std::to_string(i / N) +
               ", output " + std::to_string(i % N);
       return false;
