@@ -50,15 +50,25 @@ DictionaryAttr quantInfo(nn::MatmulOp mm, const float *w, const num::quant::Quan
   const int64_t K = q.K, N = q.N;
   std::vector<float> diff(static_cast<size_t>(K * N));
   num::quant::dequantize(q, diff.data());
+  // W - Wq and both norms in one pass over the rows (each row's sums in double, added in row order).
+  std::vector<double> wRow(static_cast<size_t>(K)), dRow(static_cast<size_t>(K));
   num::defaultThreadPool().parallelFor(K, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin * N; i < end * N; ++i)
-      diff[i] = w[i] - diff[i];
+    for (int64_t k = begin; k < end; ++k) {
+      double ws = 0, ds = 0;
+      for (int64_t i = k * N; i < (k + 1) * N; ++i) {
+        diff[i] = w[i] - diff[i];
+        ws += static_cast<double>(w[i]) * w[i];
+        ds += static_cast<double>(diff[i]) * diff[i];
+      }
+      wRow[k] = ws, dRow[k] = ds;
+    }
   });
-  const double wNorm = sumSquares(w, K, N);
+  double wNorm = 0, dNorm = 0;
+  for (int64_t k = 0; k < K; ++k)
+    wNorm += wRow[k], dNorm += dRow[k];
   SmallVector<NamedAttribute> attrs{b.getNamedAttr("method", b.getStringAttr(method))};
   attrs.push_back(b.getNamedAttr(
-      "weight_error",
-      b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(sumSquares(diff.data(), K, N) / wNorm)) : 0)));
+      "weight_error", b.getF32FloatAttr(wNorm > 0 ? static_cast<float>(std::sqrt(dNorm / wNorm)) : 0)));
   auto calib = mm->getAttrOfType<DictionaryAttr>("qopt.calib");
   // The input's range on the calibration data, for activation scales (qopt-insert-fp8).
   auto lo = calib ? calib.getAs<FloatAttr>("min") : FloatAttr();

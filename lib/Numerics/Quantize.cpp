@@ -15,6 +15,10 @@
 
 namespace qopt::num::quant {
 
+// Loops over W [K, N] by channel go kChannelBlock channels (one 64-byte line of a row of W) at a time, and
+// dequantize's kRowBlock rows of them at a time (16 KB of w, within L1 while the block's lines are written).
+constexpr int64_t kChannelBlock = 16, kRowBlock = 256;
+
 GroupParams groupParams(const float *v, int64_t count, int64_t stride, int bits, bool symmetric) {
   GroupParams p;
   float mn = 0, mx = 0, amax = 0;
@@ -130,16 +134,18 @@ bool quantizeRtn(const float *w, int64_t K, int64_t N, int bits, int64_t groupSi
   const int64_t G = K / groupSize;
   std::vector<int> codes(static_cast<size_t>(N * K));
   std::vector<GroupParams> params(static_cast<size_t>(N * G));
-  defaultThreadPool().parallelFor(N, [&](int64_t begin, int64_t end) { // channels are independent
-    for (int64_t n = begin; n < end; ++n)
-      for (int64_t g = 0; g < G; ++g) {
-        // W is [K, N]: a group of channel n is a strided column segment.
-        const float *first = w + (g * groupSize) * N + n;
-        GroupParams p = groupParams(first, groupSize, N, bits, symmetric);
-        params[n * G + g] = p;
-        for (int64_t i = 0; i < groupSize; ++i)
-          codes[n * K + g * groupSize + i] = quantizeCode(first[i * N], p);
-      }
+  // Channels are independent. W is [K, N]: a group of channel n is a strided column segment, so a thread takes its
+  // channels kChannelBlock at a time, group by group: the block's columns share the segment's cache lines.
+  defaultThreadPool().parallelFor((N + kChannelBlock - 1) / kChannelBlock, [&](int64_t begin, int64_t end) {
+    for (int64_t n0 = begin * kChannelBlock; n0 < std::min(N, end * kChannelBlock); n0 += kChannelBlock)
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t n = n0; n < std::min(N, n0 + kChannelBlock); ++n) {
+          const float *first = w + (g * groupSize) * N + n;
+          GroupParams p = groupParams(first, groupSize, N, bits, symmetric);
+          params[n * G + g] = p;
+          for (int64_t i = 0; i < groupSize; ++i)
+            codes[n * K + g * groupSize + i] = quantizeCode(first[i * N], p);
+        }
   });
   packCodes(codes, params, bits, groupSize, K, N, symmetric, out);
   return true;
@@ -201,21 +207,30 @@ bool quantizeRtnPerTensor(const float *w, int64_t K, int64_t N, int bits, bool s
 
 void dequantize(const QuantizedWeight &q, float *w) {
   const int64_t G = q.groups(), rowBytes = isNibbleFormat(q.bits) ? q.K / 2 : q.K;
-  defaultThreadPool().parallelFor(q.N, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) {
-      const uint8_t *row = q.data.data() + n * rowBytes;
-      for (int64_t k = 0; k < q.K; ++k) {
-        int64_t g = k / q.groupSize;
-        int v;
-        if (q.fp8) {
-          w[k * q.N + n] = fp8ToFloat(row[k], q.fp8Format) * q.scales[q.paramIndex(n, g)];
-          continue;
+  // w is [K, N]: kRowBlock rows of kChannelBlock channels at a time, the block's lines of w within L1 while each
+  // channel's column is written.
+  const int64_t blocks = (q.N + kChannelBlock - 1) / kChannelBlock, rowBlocks = (q.K + kRowBlock - 1) / kRowBlock;
+  defaultThreadPool().parallelFor(blocks * rowBlocks, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) {
+      const int64_t n0 = b % blocks * kChannelBlock, k0 = b / blocks * kRowBlock;
+      const int64_t k1 = std::min(q.K, k0 + kRowBlock);
+      for (int64_t n = n0; n < std::min(q.N, n0 + kChannelBlock); ++n) {
+        const uint8_t *row = q.data.data() + n * rowBytes;
+        for (int64_t k = k0; k < k1;) { // a group's part of the block at a time: one scale and zero point
+          const int64_t g = k / q.groupSize, end = std::min(k1, (g + 1) * q.groupSize);
+          const float scale = q.scales[q.paramIndex(n, g)];
+          if (q.fp8) {
+            for (; k < end; ++k)
+              w[k * q.N + n] = fp8ToFloat(row[k], q.fp8Format) * scale;
+          } else if (q.bits == 8) {
+            for (; k < end; ++k)
+              w[k * q.N + n] = static_cast<float>(static_cast<int8_t>(row[k])) * scale;
+          } else {
+            const int zero = q.symmetric ? symmetricZero(q.bits) : q.zeros[q.paramIndex(n, g)];
+            for (; k < end; ++k)
+              w[k * q.N + n] = static_cast<float>(static_cast<int>(nibble(row, k)) - zero) * scale;
+          }
         }
-        if (q.bits == 8)
-          v = static_cast<int8_t>(row[k]);
-        else
-          v = static_cast<int>(nibble(row, k)) - (q.symmetric ? symmetricZero(q.bits) : q.zeros[q.paramIndex(n, g)]);
-        w[k * q.N + n] = static_cast<float>(v) * q.scales[q.paramIndex(n, g)];
       }
     }
   });
