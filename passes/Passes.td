@@ -549,7 +549,9 @@ def LowerToKernPass : Pass<"qopt-lower-to-kern", "mlir::func::FuncOp"> {
   let description = [{
     Each nn kernel op becomes a `kern.launch` of the kernel with its name and attributes (cast and
     constant_of_shape gain their target dtype code), constants become `kern.weight`, absent operands
-    `kern.absent`. Requires every `nn.onnx_node` converted.
+    `kern.absent`. A `qnt.linear` becomes `matmul_q(x, W, S, Z)` with its format attributes; with a static
+    activation scale (W8A8), that scale is operand 6, after absent operands 4 and 5 (the norm scale and residual
+    that qopt-fuse-norm-product may give it). Requires every `nn.onnx_node` converted.
 
     Before:
     ```mlir
@@ -567,7 +569,8 @@ def FuseLinearsPass : Pass<"qopt-fuse-linears", "mlir::func::FuncOp"> {
   let summary = "Run linear layers that share their input (q/k/v, gate/up) as one launch";
   let description = [{
     Groups the `matmul` launches with a constant 2-D f32 weight, and the `matmul_q` launches of one format (bits,
-    group size, symmetry; not per-tensor), that read the same input, and replaces each group of two or more with
+    group size, symmetry, 8-bit activations and their static scale's value; not per-tensor; no fused norm or
+    residual), that read the same input, and replaces each group of two or more with
     one launch whose weights are stacked along the output channels: `linear_split(x, [W_1 | W_2 | ...])` (float
     weights side by side) or `matmul_q_split(x, W, S, Z)` (packed rows, scales and zero points stacked). `splits`
     gives each result's channels; every result is computed as its layer alone would be. Float layers whose only
