@@ -179,20 +179,28 @@ double loadDouble(const Tensor &t, int64_t i) {
   }
 }
 
+void Attrs::set(Attr a) {
+  for (Attr &old : list)
+    if (old.key == a.key) {
+      old = std::move(a);
+      return;
+    }
+  list.push_back(std::move(a));
+}
 void Attrs::setInt(std::string key, int64_t v) {
-  Attr a; a.key = std::move(key); a.kind = AttrKind::Int; a.i = v; add(std::move(a));
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Int; a.i = v; set(std::move(a));
 }
 void Attrs::setFloat(std::string key, double v) {
-  Attr a; a.key = std::move(key); a.kind = AttrKind::Float; a.f = v; add(std::move(a));
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Float; a.f = v; set(std::move(a));
 }
 void Attrs::setString(std::string key, std::string v) {
-  Attr a; a.key = std::move(key); a.kind = AttrKind::String; a.s = std::move(v); add(std::move(a));
+  Attr a; a.key = std::move(key); a.kind = AttrKind::String; a.s = std::move(v); set(std::move(a));
 }
 void Attrs::setInts(std::string key, std::vector<int64_t> v) {
-  Attr a; a.key = std::move(key); a.kind = AttrKind::Ints; a.ints = std::move(v); add(std::move(a));
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Ints; a.ints = std::move(v); set(std::move(a));
 }
 void Attrs::setFloats(std::string key, std::vector<double> v) {
-  Attr a; a.key = std::move(key); a.kind = AttrKind::Floats; a.floats = std::move(v); add(std::move(a));
+  Attr a; a.key = std::move(key); a.kind = AttrKind::Floats; a.floats = std::move(v); set(std::move(a));
 }
 
 const Attr *Attrs::find(std::string_view key) const {

@@ -1041,10 +1041,6 @@ std::vector<Case> cases() {
   for (Case c : {ig, fg}) {
     const bool int8 = c.attrs.getInt("act_int8", 0) != 0;
     c.name.replace(c.name.find("dynamic"), 7, "static");
-    c.attrs = {};
-    for (const num::Attr &a : (int8 ? ig : fg).attrs.all())
-      if (a.key != "act_int8" && a.key != "act_fp8")
-        c.attrs.add(a);
     c.attrs.setInt(int8 ? "act_int8" : "act_fp8", 1);
     c.inputs.insert(c.inputs.end(), {absent(), floats({1}, {int8 ? 3.0 / 127.0 : 3.0 / 448.0})});
     add(c);

@@ -487,6 +487,21 @@ TEST(QuantMatmulActScale, OperandSixOnlyForStaticActivations) {
             "matmul_q: the static activation scale (operand 6) must be positive, got 0.000000");
 }
 
+// Kernel attributes: a setter replaces the key's value (a case derived from another changes its mode in place).
+TEST(KernelAttrs, SettersReplaceAKey) {
+  Attrs attrs;
+  attrs.setInt("act_int8", 2);
+  attrs.setInt("bits", 8);
+  attrs.setInt("act_int8", 1);
+  attrs.setInts("splits", {1, 2});
+  attrs.setInts("splits", {3});
+  EXPECT_EQ(attrs.getInt("act_int8", 0), 1);
+  std::vector<int64_t> splits;
+  ASSERT_TRUE(attrs.getInts("splits", splits));
+  EXPECT_EQ(splits, (std::vector<int64_t>{3}));
+  EXPECT_EQ(attrs.all().size(), 3u);
+}
+
 // int8 activation codes: nearest even on ties, saturation at +-127, NaN to 0.
 TEST(QuantFormat, RoundToInt8) {
   EXPECT_EQ(quant::roundToInt8(2.5f), 2.0f);

@@ -105,7 +105,8 @@ struct Attr {
 
 class Attrs {
 public:
-  void add(Attr a) { list.push_back(std::move(a)); }
+  void add(Attr a) { list.push_back(std::move(a)); } // as read (find and the getters see a key's first entry)
+  // The setters replace a key's entry, or add one.
   void setInt(std::string key, int64_t v);
   void setFloat(std::string key, double v);
   void setString(std::string key, std::string v);
@@ -122,6 +123,7 @@ public:
   const std::vector<Attr> &all() const { return list; }
 
 private:
+  void set(Attr a);
   std::vector<Attr> list;
 };
 
