@@ -6,8 +6,14 @@ bfloat16 and in float32, as qopt's products write them), plus torch's own roundi
 torch._int_mm (int8 x int8 -> int32, W8A8 int8's product) alone and with the scaling of its int32 sums by a scale
 per row and channel into float32. Prints one line per shape. Needs torch with CUDA.
 
-    python3 bench/gpu/gemm_torch.py
+    python3 bench/gpu/gemm_torch.py [--cold]
+
+--cold: the decode-size products (M = 1, 4, 16) take their weights from copies in turn, 256 MB or more in all, so
+that every call reads them from DRAM (as a decode step does) rather than partly from the 50 MB L2 (qopt-gpu-kernel-
+check --bench --cold does the same).
 """
+import argparse
+import itertools
 import statistics
 
 import torch
@@ -30,7 +36,15 @@ def timed(fn, reps=200, rounds=5):
     return statistics.median(times)
 
 
-def int4_linear(M, K, N):
+COLD_BYTES = 256 << 20
+
+
+def copies(cold, nbytes):
+    """How many copies of nbytes of weights the calls rotate over (1 unless cold)."""
+    return min(COLD_BYTES // nbytes + 1, 64) if cold else 1
+
+
+def int4_linear(M, K, N, cold):
     w = torch.randint(0, 16, (N, K), dtype=torch.int32, device="cuda")
     packed_u8 = (w[:, 1::2] << 4 | w[:, ::2]).to(torch.uint8)
     try:
@@ -39,18 +53,28 @@ def int4_linear(M, K, N):
         packed = torch._convert_weight_to_int4pack(w, 8)
     sz = torch.rand(K // 128, N, 2, dtype=torch.bfloat16, device="cuda")
     x = torch.randn(M, K, dtype=torch.bfloat16, device="cuda")
-    return lambda: torch._weight_int4pack_mm(x, packed, 128, sz)
+    n = copies(cold, N * K // 2 + sz.numel() * 2)
+    weights = itertools.cycle([(packed, sz)] + [(packed.clone(), sz.clone()) for _ in range(n - 1)])
+
+    def call():
+        p, s = next(weights)
+        return torch._weight_int4pack_mm(x, p, 128, s)
+    return call
 
 
 def main():
-    print("torch %s, %s" % (torch.__version__, torch.cuda.get_device_name()))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cold", action="store_true", help="weights from copies in turn, read from DRAM")
+    args = ap.parse_args()
+    print("torch %s, %s%s" % (torch.__version__, torch.cuda.get_device_name(), ", cold weights" if args.cold else ""))
     for K, N in ((4096, 14336), (14336, 4096)):
         for M in (1, 4, 16):
             x = torch.randn(M, K, dtype=torch.float16, device="cuda")
             w = torch.randn(N, K, dtype=torch.float16, device="cuda") * 0.05
-            fp16 = timed(lambda: F.linear(x, w))
+            ws = itertools.cycle([w] + [w.clone() for _ in range(copies(args.cold, N * K * 2) - 1)])
+            fp16 = timed(lambda: F.linear(x, next(ws)))
             try:
-                int4 = "%.2f us" % timed(int4_linear(M, K, N))
+                int4 = "%.2f us" % timed(int4_linear(M, K, N, args.cold))
             except Exception as e:  # an API this torch lacks
                 int4 = "n/a (%s)" % type(e).__name__
             print("torch M=%d K=%d N=%d: fp16 F.linear %.2f us (%.0f GB/s of weights), int4pack g128 %s" %

@@ -9,6 +9,8 @@
 //   qopt-gpu-kernel-check --bench [--arch ...]    the linear kernels, decode attention and add_rms_norm at
 //                                                 Llama-3-8B shapes: checked, then timed (bench/gpu/gemm.sh
 //                                                 prints the linear ones next to PyTorch's)
+//   ... --cold                                     timed products take their weights from copies in turn,
+//                                                 256 MB or more in all: read from DRAM, not L2, as in decode
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
 //   ... --cache DIR                                NVRTC's images cached in DIR by content hash (default:
 //                                                 qopt's cache, $QOPT_CACHE_DIR/cuda or ~/.cache/qopt/cuda;
@@ -1103,7 +1105,15 @@ struct RunOptions {
   std::vector<std::string> archs = {"sm_90a"};
   std::string cacheDir;
   bool compileOnly = false;
+  bool cold = false; // timed products rotate over copies of their weights (--cold)
 };
+
+// --cold: a timed product's launches take their weights from copies, in turn, that add up to at least this many
+// bytes (5 times the 50 MB L2 of an H100 or H200), so that every launch reads its weights from DRAM, as a decode
+// step does (each layer's weights once per step). Back to back on one copy, a matrix that fits in L2 (Llama-3-8B's
+// int4 products, 29 MB; float16 q/k/v, 50 MB) is partly read from L2.
+constexpr size_t kColdBytes = size_t{256} << 20;
+constexpr size_t kMaxColdCopies = 64;
 
 bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning, std::mt19937 &rng,
              std::string &detail) {
@@ -1317,22 +1327,45 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
   std::snprintf(buf, sizeof buf, "max rel error %.2e", worst);
   detail = buf;
   if (c.timed > 0 && worst <= c.tolerance) {
+    double weightBytes = 0;
+    for (size_t i = 1; i < c.inputs.size(); ++i)
+      if (!c.inputs[i].absent)
+        weightBytes += static_cast<double>(hostIn[i].size());
+    // The launches' operands: these, or with --cold copies of every operand but x (a product's weights, and its
+    // norm scale and residual, which are small), launch i taking copy i % copies.
+    const bool product = c.family.rfind("matmul", 0) == 0;
+    const size_t copies = opt.cold && product && weightBytes > 0
+                              ? std::clamp<size_t>(static_cast<size_t>(kColdBytes / weightBytes) + 1, 1, kMaxColdCopies)
+                              : 1;
+    std::vector<std::vector<num::Tensor>> copyIn(copies - 1, devIn);
+    std::vector<num::KernelArgs> sets(copies, dargs);
+    for (size_t r = 1; r < copies; ++r)
+      for (size_t i = 1; i < c.inputs.size(); ++i) {
+        if (c.inputs[i].absent)
+          continue;
+        copyIn[r - 1][i].data = backend->dynamicBuffer(id++, hostIn[i].size());
+        if (!copyIn[r - 1][i].data) {
+          detail = "no device memory for copy " + std::to_string(r) + " of the weights (--cold)";
+          return false;
+        }
+        if (!backend->upload(copyIn[r - 1][i].data, hostIn[i].data(), hostIn[i].size(), err)) {
+          detail = err;
+          return false;
+        }
+        sets[r].inputs[i] = &copyIn[r - 1][i];
+      }
     // Back-to-back launches on one stream: the mean is the kernel's time once it exceeds the launch rate.
     for (int i = 0; i < 10; ++i)
-      backend->launch(bound, dargs, err);
+      backend->launch(bound, sets[static_cast<size_t>(i) % copies], err);
     backend->synchronize(err);
     auto t0 = std::chrono::steady_clock::now();
     for (int i = 0; i < c.timed; ++i)
-      backend->launch(bound, dargs, err);
+      backend->launch(bound, sets[static_cast<size_t>(i) % copies], err);
     if (!backend->synchronize(err)) {
       detail = err;
       return false;
     }
     const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / c.timed;
-    double weightBytes = 0;
-    for (size_t i = 1; i < c.inputs.size(); ++i)
-      if (!c.inputs[i].absent)
-        weightBytes += static_cast<double>(hostIn[i].size());
     const int64_t K = c.inputs[0].shape.back(), M = num::numElements(c.inputs[0].shape) / K;
     if (c.family.rfind("matmul", 0) == 0 && M >= 64) // compute-bound: 2 M K N flops
       std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f TFLOP/s", worst, us,
@@ -1343,6 +1376,8 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
     else // attention reads only the cache's filled positions: no meaningful byte count here
       std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us", worst, us);
     detail = buf;
+    if (copies > 1)
+      detail += ", weights from " + std::to_string(copies) + " copies in turn";
   }
   return worst <= c.tolerance;
 }
@@ -1706,6 +1741,8 @@ int main(int argc, char **argv) {
     }
     else if (std::string(argv[i]) == "--bench")
       bench = true;
+    else if (std::string(argv[i]) == "--cold")
+      opt.cold = true;
     else if (std::string(argv[i]) == "--only" && i + 1 < argc)
       only = argv[++i];
   }
