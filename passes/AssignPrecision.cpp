@@ -59,6 +59,7 @@ struct Candidate {
   int64_t group = 0;  // int4's group size (K: per channel)
   double bits = 16;
   double kl = 0;
+  bool measured = true; // kl through the model (else scaled from the group's measured one: sensitivity=scaled)
 };
 
 struct Group {
@@ -112,6 +113,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
       return fail(func, "int4-method must be awq, gptq, awq-gptq or rtn, got '" + int4Method + "'");
     if (windows <= 0 || seqLen < 2)
       return fail(func, "windows must be > 0 and seq-len >= 2");
+    if (sensitivity != "kl" && sensitivity != "scaled")
+      return fail(func, "sensitivity must be kl or scaled, got '" + sensitivity + "'");
     llvm::Regex excludeRe(exclude);
     std::string reErr;
     if (!exclude.empty() && !excludeRe.isValid(reErr))
@@ -156,7 +159,7 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
     if (avgBits < least)
       return fail(func, "avg-bits " + std::to_string(avgBits) + " is below the smallest average these layers can "
                         "take (all int4: " + std::to_string(least) + ")");
-    if (int4Method != "rtn")
+    if (int4Method != "rtn" || sensitivity == "scaled")
       for (auto &[x, g] : groups)
         if (!g.layers.front()->hasAttr("qopt.calib"))
           return fail(g.layers.front(), missingRows(g));
@@ -224,11 +227,32 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
         if (!originals[i])
           return fail(g.layers[i], "the runtime copy has no weight named '" + g.names[i] + "'");
       std::vector<float> hessian; // int4-method=gptq: the group's, once
-      for (Candidate &cand : g.candidates) {
+      // sensitivity=scaled: only the candidate of fewest bits runs through the model; each candidate's squared
+      // output error on the calibrated rows, ||X (W - W_c)||^2 over the group's layers, scales its KL.
+      const bool scaled = sensitivity == "scaled";
+      size_t measuredOne = g.candidates.size();
+      for (size_t c = 0; scaled && c < g.candidates.size(); ++c)
+        if (g.candidates[c].format != "f16" &&
+            (measuredOne == g.candidates.size() || g.candidates[c].bits < g.candidates[measuredOne].bits))
+          measuredOne = c;
+      std::vector<float> rows, meanAbs;
+      int64_t S = 0;
+      if (scaled && (!calibSamples(g.layers.front(), rows, S, meanAbs) || S == 0 ||
+                     static_cast<int64_t>(meanAbs.size()) != g.K))
+        return fail(g.layers.front(), missingRows(g));
+      std::vector<double> outputError(g.candidates.size(), 0.0);
+      for (size_t c = 0; c < g.candidates.size(); ++c) {
+        Candidate &cand = g.candidates[c];
         if (cand.format == "f16")
           continue; // the reference (KL 0)
         if (failed(candidateWeights(x, g, cand, originals, buffers, hessian)))
           return failure();
+        if (scaled && failed(squaredOutputError(g, rows, S, originals, buffers, outputError[c])))
+          return failure();
+        if (scaled && c != measuredOne) {
+          cand.measured = false;
+          continue;
+        }
         if (!run(runner, got))
           return fail(func, err);
         double kl = 0;
@@ -236,11 +260,41 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
           kl += std::exp(static_cast<double>(ref[j])) * (static_cast<double>(ref[j]) - got[j]);
         cand.kl = std::max(0.0, kl / static_cast<double>(positions));
       }
+      if (scaled) {
+        const double measuredKl = g.candidates[measuredOne].kl, base = outputError[measuredOne];
+        for (size_t c = 0; c < g.candidates.size(); ++c)
+          if (!g.candidates[c].measured)
+            g.candidates[c].kl = base > 0 ? measuredKl * outputError[c] / base : 0.0;
+      }
+    }
+    return success();
+  }
+
+  // sum over the group's layers of ||X (W - W_c)||^2, X its `S` calibrated rows, W the float weights and W_c the
+  // candidate's (`buffers`): the change of the layers' outputs, whose square a KL divergence follows to second order.
+  LogicalResult squaredOutputError(const Group &g, const std::vector<float> &X, int64_t S,
+                                   ArrayRef<const float *> originals, const std::vector<std::vector<float>> &buffers,
+                                   double &out) {
+    out = 0;
+    for (size_t i = 0; i < g.layers.size(); ++i) {
+      nn::MatmulOp mm = g.layers[i];
+      const int64_t K = g.K, N = cast<RankedTensorType>(mm.getRhs().getType()).getDimSize(1);
+      std::vector<float> diff(static_cast<size_t>(K * N)), y(static_cast<size_t>(S * N));
+      for (int64_t j = 0; j < K * N; ++j)
+        diff[j] = originals[i][j] - buffers[i][j];
+      if (!num::sgemm(false, false, S, N, K, 1.0f, X.data(), K, diff.data(), N, 0.0f, y.data(), N,
+                      &num::defaultThreadPool()))
+        return fail(mm, "cannot compute the candidate's output error (out of memory?)");
+      for (float v : y)
+        out += static_cast<double>(v) * v;
     }
     return success();
   }
 
   std::string missingRows(const Group &g) const {
+    if (int4Method == "rtn") // only sensitivity=scaled needs them
+      return "sensitivity=scaled weighs candidates by their output error on qopt-calibrate's input rows on '" +
+             g.names.front() + "' (run qopt-calibrate first, or sensitivity=kl)";
     return "int4-method=" + int4Method + " measures candidates as " +
            (int4Method == "awq" ? "AWQ" : int4Method == "gptq" ? "GPTQ" : "AWQ and GPTQ") +
            " will quantize them, which needs qopt-calibrate's input rows on '" + g.names.front() +
@@ -392,7 +446,8 @@ struct AssignPrecisionPass : qopt::impl::AssignPrecisionPassBase<AssignPrecision
         cands.push_back(b.getDictionaryAttr({b.getNamedAttr("format", b.getStringAttr(c.format)),
                                              b.getNamedAttr("group", b.getI64IntegerAttr(c.group)),
                                              b.getNamedAttr("bits", b.getF32FloatAttr(static_cast<float>(c.bits))),
-                                             b.getNamedAttr("kl", b.getF32FloatAttr(static_cast<float>(c.kl)))}));
+                                             b.getNamedAttr("kl", b.getF32FloatAttr(static_cast<float>(c.kl))),
+                                             b.getNamedAttr("measured", b.getBoolAttr(c.measured))}));
       const Candidate &chosen = g.candidates[g.choice];
       auto dict = b.getDictionaryAttr({b.getNamedAttr("choice", b.getStringAttr(chosen.format)),
                                        b.getNamedAttr("group", b.getI64IntegerAttr(chosen.group)),

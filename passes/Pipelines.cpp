@@ -54,6 +54,16 @@ bool setActOrder(bool actOrder, CompileOptions &options, std::string &error) {
   return true;
 }
 
+bool setMixedSensitivity(StringRef sensitivity, CompileOptions &options, std::string &error) {
+  if (!sensitivity.empty() && (!options.mixed || (sensitivity != "kl" && sensitivity != "scaled"))) {
+    error = "--mixed-sensitivity is kl (every candidate through the model) or scaled (one per layer group, the "
+            "others by their output error), with --quantize=mixed";
+    return false;
+  }
+  options.mixedSensitivity = sensitivity.empty() ? "kl" : sensitivity.str();
+  return true;
+}
+
 bool setQuantScheme(StringRef scheme, int64_t groupSize, StringRef granularity, bool gptq, CompileOptions &options,
                     std::string &error) {
   options.quantBits = 0;
@@ -183,6 +193,7 @@ void buildQuantizePipeline(OpPassManager &pm, const CompileOptions &options) {
     ap.avgBits = options.avgBits;
     // As they will be quantized (AWQ, with --gptq AWQ then GPTQ), or rounded to nearest.
     ap.int4Method = options.mixedInt4 == "rtn" ? "rtn" : options.gptq ? "awq-gptq" : "awq";
+    ap.sensitivity = options.mixedSensitivity;
     ap.symmetric = options.symmetric;
     ap.actOrder = options.actOrder;
     ap.groupSize = options.groupSize;
@@ -340,6 +351,10 @@ struct QuantizePipelineOptions : PassPipelineOptions<QuantizePipelineOptions> {
                                 llvm::cl::desc("How mixed precision measures its candidates: as quantized (awq, "
                                                "or gptq with gptq) or rtn (round to nearest)"),
                                 llvm::cl::init("")};
+  Option<std::string> mixedSensitivity{*this, "mixed-sensitivity",
+                                       llvm::cl::desc("How mixed precision measures sensitivity: kl (every "
+                                                      "candidate through the model) or scaled (one per group)"),
+                                       llvm::cl::init("")};
   Option<bool> gptq{*this, "gptq",
                     llvm::cl::desc("GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8, after AWQ for awq4 "
                                    "and awq3 and for mixed's int4 layers (needs calib)"),
@@ -382,7 +397,8 @@ void registerAllPasses() {
         std::string error;
         if (!setQuantScheme(o.scheme, o.groupSize, o.granularity, o.gptq, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
-        if (!setInt4Options(o.symmetric, o.mixedInt4, c, error) || !setActOrder(o.actOrder, c, error))
+        if (!setInt4Options(o.symmetric, o.mixedInt4, c, error) || !setActOrder(o.actOrder, c, error) ||
+            !setMixedSensitivity(o.mixedSensitivity, c, error))
           return errorHandler("qopt-quantize-pipeline: " + error);
         c.smoothAlpha = o.smoothAlpha;
         c.avgBits = o.avgBits;

@@ -66,6 +66,8 @@ void readPrecision(Operation *op, LayerReport &r) {
           x.bits = b.getValueAsDouble();
         if (auto k = c.getAs<FloatAttr>("kl"))
           x.kl = k.getValueAsDouble();
+        if (auto m = c.getAs<BoolAttr>("measured"))
+          x.measured = m.getValue();
         r.candidates.push_back(x);
       }
 }
@@ -193,6 +195,7 @@ void writeQuantReportJson(const QuantReport &report, llvm::raw_ostream &os) {
                       j.attribute("group_size", c.group);
                     j.attribute("bits", c.bits);
                     j.attribute("kl", c.kl);
+                    j.attribute("kl_measured", c.measured);
                   });
               });
             });

@@ -43,6 +43,8 @@ struct CompileOptions {
   double avgBits = 0;               // its budget, bits per weight
   std::string mixedInt4 = "awq";    // how its candidates are measured: as quantized ("awq"; "gptq" with gptq) or
                                     // "rtn" (setInt4Options)
+  std::string mixedSensitivity = "kl"; // every candidate's KL through the model, or "scaled": the fewest-bits
+                                       // candidate's per group, the others' by their output error
   std::string exclude;              // regex of layers kept in float
   bool quantizeLmHead = false;      // quantize the output head too (kept in float by default)
   bool gptq = false;                // GPTQ instead of round-to-nearest (needs calib)
@@ -106,6 +108,8 @@ bool setInt4Options(bool symmetric, llvm::StringRef mixedInt4, CompileOptions &o
 // After setQuantScheme: GPTQ's act-order (inputs rounded in decreasing order of the Hessian's diagonal), which
 // needs GPTQ (gptq4, gptq3, --gptq; mixed with --gptq measures its candidates so too). Returns false with a message.
 bool setActOrder(bool actOrder, CompileOptions &options, std::string &error);
+// --mixed-sensitivity: kl or scaled, with --quantize=mixed (empty: kl).
+bool setMixedSensitivity(llvm::StringRef sensitivity, CompileOptions &options, std::string &error);
 bool setQuantScheme(llvm::StringRef scheme, int64_t groupSize, llvm::StringRef granularity, bool gptq,
                     CompileOptions &options, std::string &error);
 

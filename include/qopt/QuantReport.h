@@ -38,6 +38,7 @@ struct LayerReport {
     std::string format;
     int64_t group = 0; // int4's group size
     double bits = 0, kl = 0;
+    bool measured = true; // kl through the model, or scaled by the output error (--mixed-sensitivity=scaled)
   };
   std::vector<Candidate> candidates;
   std::string choice;

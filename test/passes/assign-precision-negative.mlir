@@ -19,3 +19,7 @@ func.func @m(%x: tensor<?x16xf32>) -> tensor<?x64xf32> {
 // METHOD: qopt-assign-precision: int4-method must be awq, gptq, awq-gptq or rtn, got 'sq'
 // RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=8 calib=x.txt" 2>&1 | FileCheck %s --check-prefix=ROWS
 // ROWS: qopt-assign-precision: int4-method=awq measures candidates as AWQ will quantize them, which needs qopt-calibrate's input rows on 'q.weight' (run qopt-calibrate first, or int4-method=rtn)
+// RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=6 calib=x.txt sensitivity=fisher" 2>&1 | FileCheck %s --check-prefix=SENS
+// SENS: qopt-assign-precision: sensitivity must be kl or scaled, got 'fisher'
+// RUN: not %qopt-opt %s -qopt-assign-precision="avg-bits=8 calib=x.txt int4-method=rtn sensitivity=scaled" 2>&1 | FileCheck %s --check-prefix=SROWS
+// SROWS: qopt-assign-precision: sensitivity=scaled weighs candidates by their output error on qopt-calibrate's input rows on 'q.weight' (run qopt-calibrate first, or sensitivity=kl)

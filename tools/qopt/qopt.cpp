@@ -68,6 +68,12 @@ static cl::opt<std::string> mixedInt4("mixed-int4",
                                                "gptq (with --gptq: int4 by AWQ then GPTQ, int8 by GPTQ, the default there) or rtn "
                                                "(rounded to nearest: faster, a rougher estimate)"),
                                       cl::init(""), cl::cat(category));
+static cl::opt<std::string> mixedSensitivity(
+    "mixed-sensitivity",
+    cl::desc("How --quantize=mixed measures sensitivity: kl (each candidate's KL through the model; the default) "
+             "or scaled (one candidate per layer group through the model, the others' KL scaled by their output "
+             "error on the calibration rows: a run per group instead of one per candidate)"),
+    cl::init(""), cl::cat(category));
 static cl::opt<std::string> actScale("act-scale",
                                      cl::desc("Activation scales of --quantize=fp8 and w8a8: static (one per layer "
                                               "input, from calibration; needs --calib; fp8's default) or dynamic "
@@ -321,7 +327,8 @@ int main(int argc, char **argv) {
   }
   opts.avgBits = avgBits;
   if (std::string err; !qopt::setInt4Options(symmetricInt4, mixedInt4, opts, err) ||
-                       !qopt::setActOrder(actOrder, opts, err)) {
+                       !qopt::setActOrder(actOrder, opts, err) ||
+                       !qopt::setMixedSensitivity(mixedSensitivity, opts, err)) {
     llvm::errs() << "qopt: error: " << err << "\n";
     return 1;
   }
