@@ -602,7 +602,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.body = splitsLiteral(splits) + " qGemvHalf<" + std::to_string(splits.size()) + ", " +
                std::to_string(l.inputs.size()) +
                trailingArgs({{act, -1}, {norm, 0}, {residual, 0}, {rp, 1}, {exact ? 1 : 0, 0}, {wg, 1}, {fp8, 0},
-                             {fp8 && tune.cvt >= 0 ? 1 : 0, 0}, {pipelined ? 2 : 1, 1}}) +
+                             {fp8 && tune.cvt >= 0 ? 1 : 0, 0}, {pipelined ? 2 : 1, 1},
+                             {tune.batch > 0 && tune.batch <= 4 ? tune.batch : 0, 0}}) + // tune batch: chunks per batch
                ">(p, splits" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * warps * wg);
       s.geometry.rowsPerBlock = 1;

@@ -1443,9 +1443,10 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 // per pair of consecutive codes, x's pairs formed likewise; E4M3 at its value) instead of the bit moves (three to
 // four instructions per pair). PIPE 2: the next batch of weight words is loaded before the current one's
 // products, so that a warp keeps its loads in flight through its arithmetic (twice the registers for words).
+// UB > 0: chunks per batch (else 4 / RP, at least 1: 8 words of weights per lane in flight).
 // Geometry: one row of x, cols N in tiles of 2 RP WG.
 template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int RP = 1, bool EXACT = false,
-          int WG = 1, int FP8 = 0, bool CVT = false, int PIPE = 1>
+          int WG = 1, int FP8 = 0, bool CVT = false, int PIPE = 1, int UB = 0>
 __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
   typedef typename QSelect<EXACT, double, float>::type Ss;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
@@ -1453,7 +1454,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 #else
   constexpr bool HW = false;
 #endif
-  constexpr int U = RP >= 4 ? 1 : 4 / RP; // chunks per batch: 8 words of weights in flight per lane
+  constexpr int U = UB > 0 ? UB : RP >= 4 ? 1 : 4 / RP; // chunks per batch
   constexpr int CK = FP8 ? 512 : 256, WK = CK / 32; // k per chunk, per lane's word
   __shared__ float red[16][2 * RP];
   __shared__ Ss redSs[16];

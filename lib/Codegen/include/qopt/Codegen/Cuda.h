@@ -33,10 +33,10 @@ struct OperandDesc {
 // A matrix-vector kernel's choices that the compiler otherwise derives from the shapes (0: derive), for measuring
 // others (qopt-gpu-kernel-check --tune): warps per block (qGemvRow, qGemvMma, qGemvHalf); tiles: 16-row tiles per
 // block (qGemvRow) or pairs of weight rows per warp (qGemvHalf: 1, 2 or 4); blocks per SM the registers are capped
-// for, chunks per batch of loads in flight, whether a row group's lanes share the scale loads of chunks in one
-// scale group (groups: 1 yes where they can, -1 no), and the groups of warps that take tiles side by side (the rest
-// of the warps split K; qGemvRow); whether one row of float16 weights takes x as float16 hi + lo, float32-accurate
-// (exact: 1 yes, -1 no, x rounded to float16; qGemvHalf).
+// for, chunks per batch of loads in flight (qGemvRow; qGemvHalf 1-4), whether a row group's lanes share the scale
+// loads of chunks in one scale group (groups: 1 yes where they can, -1 no), and the groups of warps that take tiles
+// side by side (the rest of the warps split K; qGemvRow); whether one row of float16 weights takes x as float16
+// hi + lo, float32-accurate (exact: 1 yes, -1 no, x rounded to float16; qGemvHalf).
 struct GemvTuning {
   int tiles = 0, warps = 0, blocksPerSm = 0, batch = 0, groups = 0, warpTiles = 0, exact = 0;
   int staged = 0, slices = 0; // a few rows of x: qGemvStaged (1) or qGemvMma (-1); K slices per product (decode
