@@ -58,6 +58,7 @@ def configs():
     yield "kv-f16", None  # float weights, the KV cache in float16 (a CUDA target's default)
     yield "kv-fp8", None  # ... in FP8 E4M3 with per-kv-head calibrated scales
     yield "kv-fp8-e5m2", None
+    yield "awq4", 128  # all-int4 AWQ at the mixed rows' group size (4.19 bits per weight): what mixed-4.5 must beat
     yield "mixed-4.5", 128  # int4 (AWQ, g32 / g64 / g128), int8 or float per layer group under 4.5 bits per weight
     yield "mixed-6", 128
     yield "mixed-4.5-gptq", 128  # --gptq: int4 layers by AWQ then GPTQ, int8 by GPTQ (and measured so)
@@ -201,12 +202,16 @@ def write_md(results, path):
                               f"gptq < rtn {gptq < rtn}"
                               + (f", awq+gptq < both {both < min(awq, gptq)}" if both else ""))
         def within(scheme, limit):
-            group = None if scheme.startswith("kv-") else 0
+            group = None if scheme.startswith("kv-") else 128 if scheme.startswith("mixed") else 0
             return (scheme, group) in ppl and ppl[(scheme, group)] / base["perplexity"] - 1 < limit
+        mixed6 = [x["scheme"] for x in r["rows"] if x["scheme"].startswith("mixed-6")]
         for scheme, limit in (("fp8", 0.005), ("fp8-dynamic", 0.005), ("fp8-gptq", 0.005), ("fp8-dynamic-gptq", 0.005),
                               ("fp8-gptq-act", 0.005), ("fp8-dynamic-gptq-act", 0.005),
-                              ("w8a8", 0.02), ("w8a8-static", 0.02), ("kv-fp8", 0.005)):
+                              ("w8a8", 0.02), ("w8a8-static", 0.02), ("kv-fp8", 0.005)) + tuple((m, 0.01) for m in mixed6):
             checks.append(f"{scheme} within {100 * limit:g}% of float: {within(scheme, limit)}")
+        if ("awq4", 128) in ppl:
+            for m in (x["scheme"] for x in r["rows"] if x["scheme"].startswith("mixed-4.5")):
+                checks.append(f"{m} < awq4 g128: {ppl[(m, 128)] < ppl[('awq4', 128)]}")
         lines += ["Checks: " + "; ".join(checks) + ".", ""]
     open(path, "w").write("\n".join(lines) + "\n")
 
