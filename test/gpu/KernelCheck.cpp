@@ -277,6 +277,12 @@ std::vector<Case> cases() {
         g.inputs = {f32({1, 1040}), fp8Codes(code, {140, 1040}), positiveF32({140, 1}), absent(), f32({1040})};
         g.tune.half = 1;
         add(g);
+        // 2 chunks per batch (tune batch): 3 chunks, so the last batch is half past K.
+        Case b{h.name + " 2 chunks per batch", "matmul_q"};
+        b.attrs = h.attrs;
+        b.inputs = h.inputs;
+        b.tune.half = 1, b.tune.batch = 2;
+        add(b);
       }
     // W8A8 FP8 (act_fp8): x rounded to the weights' format, static (operand 6) or per row; at one row qGemvRow,
     // else qLinearQ, and at 17 rows also cuBLASLt's FP8 tensor cores (E4M3; E5M2 products decline to the kernel).
