@@ -1,9 +1,11 @@
 //===- ThreadPool.cpp - persistent fork-join pool for the numerics kernels -===//
 //
-// Workers sleep on a condition variable and wake on a generation bump. The current job lives on the submitting
-// thread's stack; a worker may only touch it between registering itself in activeWorkers (under the mutex, while
-// the job pointer is still set) and unregistering, and the submitter does not return until no worker is
-// registered. Chunks are claimed from an atomic counter, so which thread runs which chunk varies, but the chunk
+// Workers wait for a generation bump: polling it for spinUs microseconds, then asleep on a condition variable
+// (counted in sleepingWorkers, so that a job published while every worker polls costs no notify). The current
+// job lives on the submitting thread's stack; a worker may only touch it between registering itself in
+// activeWorkers (under the mutex, while the job pointer is still set) and unregistering, and the submitter does
+// not return until no worker is registered (polled, then waited for under the mutex, where it also unpublishes
+// the job). Chunks are claimed from an atomic counter, so which thread runs which chunk varies, but the chunk
 // bounds themselves never do.
 //
 //===----------------------------------------------------------------------===//
@@ -11,9 +13,14 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
 
 namespace qopt::num {
 
@@ -26,6 +33,25 @@ struct InsideGuard {
   InsideGuard() { ++insideParallelFor; }
   ~InsideGuard() { --insideParallelFor; }
 };
+
+// A polling loop's pause: it yields the core's pipeline to its sibling hyperthread and slows the loop's reads.
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(_M_X64)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+// QOPT_POOL_SPIN_US when it is an integer from 0 to 100000, else -1.
+int spinFromEnvironment() {
+  const char *env = std::getenv("QOPT_POOL_SPIN_US");
+  if (!env)
+    return -1;
+  char *endp = nullptr;
+  long v = std::strtol(env, &endp, 10);
+  return endp != env && *endp == '\0' && v >= 0 && v <= 100000 ? static_cast<int>(v) : -1;
+}
 } // namespace
 
 struct ThreadPool::Job {
@@ -39,7 +65,12 @@ struct ThreadPool::Job {
   std::exception_ptr error;
 };
 
-ThreadPool::ThreadPool(int n) {
+ThreadPool::ThreadPool(int n, int spin) {
+  if (spin < 0) {
+    static const int fromEnvironment = spinFromEnvironment();
+    spin = fromEnvironment >= 0 ? fromEnvironment : kDefaultSpinUs;
+  }
+  spinUs = spin;
   if (n <= 0) {
     unsigned hw = std::thread::hardware_concurrency();
     n = hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, 1024));
@@ -53,7 +84,7 @@ ThreadPool::ThreadPool(int n) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex);
-    stopping = true;
+    stopping.store(true);
   }
   workCv.notify_all();
   for (std::thread &t : workers)
@@ -87,27 +118,50 @@ void ThreadPool::runChunks(Job &job) {
   }
 }
 
+template <typename Ready> bool ThreadPool::spinUntil(Ready ready) const {
+  if (spinUs <= 0)
+    return ready();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(spinUs);
+  for (int i = 0;; ++i) {
+    if (ready())
+      return true;
+    if (i % 64 == 63 && std::chrono::steady_clock::now() >= deadline) // the clock read costs ~20 ns: not every turn
+      return ready();
+    cpuRelax();
+  }
+}
+
 void ThreadPool::workerLoop() {
   uint64_t seen = 0;
   for (;;) {
     Job *current = nullptr;
+    const auto ready = [&] {
+      return stopping.load(std::memory_order_acquire) || generation.load(std::memory_order_acquire) != seen;
+    };
+    const bool polled = spinUntil(ready);
     {
       std::unique_lock<std::mutex> lock(mutex);
-      workCv.wait(lock, [&] { return stopping || generation != seen; });
-      if (stopping)
+      if (!polled) {
+        ++sleepingWorkers;
+        workCv.wait(lock, ready);
+        --sleepingWorkers;
+      }
+      if (stopping.load())
         return;
-      seen = generation;
+      seen = generation.load();
       current = job;
       if (!current)
-        continue; // woke after that job had already been finished by others
-      ++activeWorkers;
+        continue; // the job had already been finished by others
+      activeWorkers.fetch_add(1);
     }
     runChunks(*current);
+    bool notify;
     {
       std::lock_guard<std::mutex> lock(mutex);
-      --activeWorkers;
+      notify = activeWorkers.fetch_sub(1) == 1 && callerSleeping;
     }
-    doneCv.notify_all();
+    if (notify)
+      doneCv.notify_all();
   }
 }
 
@@ -137,17 +191,25 @@ void ThreadPool::parallelFor(int64_t n, const std::function<void(int64_t, int64_
   j.fn = &fn;
   j.n = n;
   j.chunks = chunks;
+  bool notify;
   {
     std::lock_guard<std::mutex> lock(mutex);
     job = &j;
-    ++generation;
+    generation.fetch_add(1);
+    notify = sleepingWorkers > 0;
   }
-  workCv.notify_all();
+  if (notify)
+    workCv.notify_all();
   runChunks(j);
   // Every chunk is now claimed; those not run here belong to registered workers. Unpublish the job once they
-  // are done so a late-waking worker finds nothing to touch.
+  // are done (polled first, then under the mutex, which decides) so a late worker finds nothing to touch.
+  spinUntil([&] { return activeWorkers.load(std::memory_order_acquire) == 0; });
   std::unique_lock<std::mutex> lock(mutex);
-  doneCv.wait(lock, [&] { return activeWorkers == 0; });
+  if (activeWorkers.load() != 0) {
+    callerSleeping = true;
+    doneCv.wait(lock, [&] { return activeWorkers.load() == 0; });
+    callerSleeping = false;
+  }
   job = nullptr;
   lock.unlock();
   if (j.error)

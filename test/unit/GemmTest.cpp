@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cfloat>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -366,6 +367,43 @@ TEST(ThreadPool, ExceptionOnAWorkerReachesTheCaller) {
   std::atomic<int64_t> sum{0};
   pool.parallelFor(1000, [&](int64_t b, int64_t e) { sum.fetch_add(e - b); });
   EXPECT_EQ(sum.load(), 1000);
+}
+
+TEST(ThreadPool, PollingAndSleepingWaitsBothComplete) {
+  // spinUs 0: every wait sleeps on its condition variable; 1: workers poll, then sleep between the spaced calls
+  // (each waits 2 ms, far past the poll); 20000: back-to-back calls never sleep. Every call's chunks run once.
+  for (int spin : {0, 1, 20000}) {
+    ThreadPool pool(3, spin);
+    EXPECT_EQ(pool.spinMicroseconds(), spin);
+    int64_t expected = 0;
+    std::atomic<int64_t> sum{0};
+    for (int r = 0; r < 2000; ++r) {
+      const int64_t n = 1 + r % 7;
+      pool.parallelFor(n, [&](int64_t b, int64_t e) { sum.fetch_add(e - b); });
+      expected += n;
+      if (r % 500 == 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    EXPECT_EQ(sum.load(), expected) << "spin " << spin;
+    // Two outside threads at once (one gets the workers, the other runs inline), with nested calls.
+    std::atomic<int64_t> total{0};
+    auto work = [&] {
+      for (int r = 0; r < 200; ++r)
+        pool.parallelFor(4, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i)
+            pool.parallelFor(3, [&](int64_t b2, int64_t e2) { total.fetch_add(e2 - b2); });
+        });
+    };
+    std::thread t1(work), t2(work);
+    t1.join();
+    t2.join();
+    EXPECT_EQ(total.load(), 2 * 200 * 4 * 3) << "spin " << spin;
+  }
+  // Without an argument the poll is QOPT_POOL_SPIN_US's (run as `QOPT_POOL_SPIN_US=0 GemmTest` to check it), else
+  // the default.
+  const char *env = std::getenv("QOPT_POOL_SPIN_US");
+  const int want = env && *env ? std::atoi(env) : ThreadPool::kDefaultSpinUs;
+  EXPECT_EQ(ThreadPool(2).spinMicroseconds(), want);
 }
 
 TEST(ThreadPool, DefaultPoolFollowsEnvironment) {
