@@ -440,7 +440,11 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                                            // odd groups (every other one starts on a high nibble); one row of a
                                            // deep matrix (panels of one output channel)
                                            Case{4, false, 7, 1, 0, 0, 0, 126}, Case{4, true, 9, 3, 0, 0, 0, 126},
-                                           Case{4, false, 32, 1, 0, 0, 0, 2048}));
+                                           Case{4, false, 32, 1, 0, 0, 0, 2048},
+                                           // even groups of fewer than 16 codes, or with a tail past 16 (the
+                                           // vector path's last codes through its table)
+                                           Case{4, false, 12, 3, 0, 0, 0, 120}, Case{4, true, 40, 2, 0, 0, 0, 120},
+                                           Case{3, false, 40, 1, 0, 0, 0, 120}));
 
 // W8A8's static activation scale is operand 6, float32 [1], exactly when act_fp8 or act_int8 is 1, and positive
 // (checked when the kernel runs: the operand is data).
