@@ -4,14 +4,17 @@
 // codes); the encoder against a brute-force reference that picks the nearest finite value of the decoded table
 // (ties to the even code, overflow where the nearest would be the next value past the largest): every code
 // round-trips, every midpoint between neighbours and its float neighbours, and a million random floats of every
-// magnitude; saturation, infinities and NaN as Fp8.h defines them.
+// magnitude; saturation, infinities and NaN as Fp8.h defines them. Also float16's decoder (every code against
+// the format's definition) and its row form (bit for bit the scalar one, NaN payloads included).
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/Fp8.h"
+#include "qopt/Numerics/Tensor.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -154,6 +157,38 @@ TEST(Fp8, OutOfRange) {
   EXPECT_EQ(floatToFp8(0x1.8p-10f, Fp8Format::E4M3FN), 0x01);
   EXPECT_EQ(floatToFp8(0x1p-17f, Fp8Format::E5M2), 0x00);
   EXPECT_EQ(floatToFp8(std::nanf(""), Fp8Format::E5M2), 0x7F);
+}
+
+// Every float16 code decodes to (-1)^s 2^(e - 15) (1 + m / 1024), subnormals 2^-14 m / 1024, infinities and NaN
+// with their payload in the float's top mantissa bits; the row form gives the same bits for every code, from any
+// start and length (its vector blocks and its tail).
+TEST(Float16, EveryCodeDecodesAsDefinedAndTheRowFormAgrees) {
+  std::vector<uint16_t> codes(65536);
+  for (uint32_t c = 0; c < 65536; ++c)
+    codes[c] = static_cast<uint16_t>(c);
+  for (uint32_t c = 0; c < 65536; ++c) {
+    const uint32_t sign = c >> 15, e = (c >> 10) & 31, m = c & 1023;
+    const float v = qopt::num::halfToFloat(static_cast<uint16_t>(c));
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    if (e == 31) {
+      ASSERT_EQ(bits, (sign << 31) | 0x7f800000u | (m << 13)) << c;
+      continue;
+    }
+    const double mag =
+        e == 0 ? std::ldexp(static_cast<double>(m), -24) : std::ldexp(1024.0 + m, static_cast<int>(e) - 25);
+    ASSERT_EQ(static_cast<double>(v), sign ? -mag : mag) << c;
+    ASSERT_EQ(std::signbit(v), sign == 1) << c;
+  }
+  for (int64_t start : {0, 3, 17}) {
+    const int64_t n = 65536 - start - 5;
+    std::vector<float> row(static_cast<size_t>(n));
+    qopt::num::halfToFloatRow(codes.data() + start, n, row.data());
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = qopt::num::halfToFloat(codes[start + i]);
+      ASSERT_EQ(std::memcmp(&row[i], &v, 4), 0) << "code " << start + i;
+    }
+  }
 }
 
 } // namespace

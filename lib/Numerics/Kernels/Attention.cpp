@@ -282,8 +282,7 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
       if (cacheType == DType::F16) {
         const uint16_t *src = c.as<uint16_t>();
         for (int64_t p = 0; p < planes; ++p)
-          for (int64_t i = 0; i < T_ * D; ++i)
-            store[p * T_ * D + i] = halfToFloat(src[p * C * D + i]);
+          halfToFloatRow(src + p * C * D, T_ * D, store.data() + p * T_ * D);
         return;
       }
       float table[256];

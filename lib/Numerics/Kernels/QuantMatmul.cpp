@@ -215,8 +215,25 @@ __attribute__((target("avx512f,avx2,f16c"))) void dequantNibbleRowAvx512(const u
     }
   }
 }
+// One group of 8-bit codes times its scale, as dequantPanel's generic path computes it: FP8 codes through the
+// format's table of values (16 per gather), int8 codes converted exactly; one rounded product each.
+__attribute__((target("avx512f,avx2"))) void dequantByteGroupAvx512(const uint8_t *codes, int64_t count,
+                                                                   const float *table, float sc, float *out) {
+  const __m512 scale = _mm512_set1_ps(sc);
+  int64_t k = 0;
+  for (; k + 16 <= count; k += 16) {
+    const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes + k)));
+    const __m512 v = table ? _mm512_i32gather_ps(c, table, 4)
+                           : _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+                                 _mm_loadu_si128(reinterpret_cast<const __m128i *>(codes + k))));
+    _mm512_storeu_ps(out + k, _mm512_mul_ps(v, scale));
+  }
+  for (; k < count; ++k)
+    out[k] = (table ? table[codes[k]] : static_cast<float>(static_cast<int8_t>(codes[k]))) * sc;
+}
 #else
 bool haveAvx512() { return false; }
+void dequantByteGroupAvx512(const uint8_t *, int64_t, const float *, float, float *) {}
 void dequantNibbleRowAvx512(const uint8_t *, int64_t, int64_t, const float *, const uint16_t *, const uint8_t *, int,
                             float *) {}
 
@@ -232,9 +249,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
     const int64_t n = n0 + r;
     float *out = dst + r * q.K;
     if (q.bits == 16) {
-      const uint16_t *row = w.as<uint16_t>() + n * q.K;
-      for (int64_t k = 0; k < q.K; ++k)
-        out[k] = halfToFloat(row[k]);
+      halfToFloatRow(w.as<uint16_t>() + n * q.K, q.K, out);
       continue;
     }
     const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
@@ -255,6 +270,10 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       const uint8_t *row = w.as<uint8_t>() + n * q.K;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
+        if (haveAvx512()) {
+          dequantByteGroupAvx512(row + g * q.group, q.group, values.data(), sc, out + g * q.group);
+          continue;
+        }
         for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
           out[k] = values[row[k]] * sc;
       }
@@ -262,6 +281,11 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       const int8_t *row = w.as<int8_t>() + n * q.K;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
+        if (haveAvx512()) {
+          dequantByteGroupAvx512(reinterpret_cast<const uint8_t *>(row) + g * q.group, q.group, nullptr, sc,
+                                 out + g * q.group);
+          continue;
+        }
         for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
           out[k] = static_cast<float>(row[k]) * sc;
       }

@@ -83,6 +83,9 @@ struct Tensor {
 // IEEE binary16 bit patterns <-> float (exact one way, round to nearest even the other).
 float halfToFloat(uint16_t h);
 uint16_t floatToHalf(float f);
+// dst[i] = halfToFloat(src[i]) for i < n, bit for bit, 16 at a time by the hardware conversion where the CPU has
+// AVX-512 (float16 weights and KV caches read on the CPU).
+void halfToFloatRow(const uint16_t *src, int64_t n, float *dst);
 
 // Reads element i of an integer tensor (any integer or bool dtype) as int64.
 int64_t loadInt(const Tensor &t, int64_t i);
