@@ -5,6 +5,7 @@
 // per-channel, with one and several rows.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Kernels.h"
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Numerics/ThreadPool.h"
@@ -445,6 +446,52 @@ INSTANTIATE_TEST_SUITE_P(Formats, QuantMatmul,
                                            // vector path's last codes through its table)
                                            Case{4, false, 12, 3, 0, 0, 0, 120}, Case{4, true, 40, 2, 0, 0, 0, 120},
                                            Case{3, false, 40, 1, 0, 0, 0, 120}));
+
+// Every FP8 code of both formats through matmul_q: one-hot rows of x pick single weights, so each result is the
+// code's value times its channel's scale exactly (the vector decoding against the format's definition); a row
+// holding a NaN code gives NaN results wherever it is read (the decoding must not turn it into a number).
+TEST(QuantMatmulFp8, EveryCodeDecodesExactly) {
+  for (DType fmt : {DType::F8E4M3FN, DType::F8E5M2}) {
+    const Fp8Format f = fmt == DType::F8E4M3FN ? Fp8Format::E4M3FN : Fp8Format::E5M2;
+    std::vector<uint8_t> finite;
+    for (int c = 0; c < 256; ++c)
+      if (std::isfinite(fp8ToFloat(static_cast<uint8_t>(c), f)))
+        finite.push_back(static_cast<uint8_t>(c));
+    const int64_t K = static_cast<int64_t>(finite.size()) / 16 * 16, N = 3;
+    std::vector<uint8_t> codes(static_cast<size_t>(N * K));
+    for (int64_t k = 0; k < K; ++k) {
+      codes[k] = finite[k];
+      codes[K + k] = finite[finite.size() - 1 - k];
+      codes[2 * K + k] = finite[(k * 7) % finite.size()];
+    }
+    codes[2 * K + 20] = fmt == DType::F8E4M3FN ? 0x7F : 0xFE; // a NaN code in the last channel
+    std::vector<float> scales = {0.37f, 3.1f, 1.0f}, x(static_cast<size_t>(K * K), 0.0f), y(static_cast<size_t>(K * N));
+    for (int64_t m = 0; m < K; ++m)
+      x[m * K + m] = 1.0f;
+    Tensor tx{DType::F32, {K, K}, x.data()}, tw{fmt, {N, K}, codes.data()}, ts{DType::F32, {N, 1}, scales.data()};
+    Tensor ty;
+    Attrs attrs;
+    attrs.setInt("bits", 8);
+    attrs.setInt("group_size", K);
+    KernelArgs args;
+    args.inputs = {&tx, &tw, &ts, nullptr};
+    args.outputs = {&ty};
+    args.attrs = &attrs;
+    std::string err;
+    const KernelFamily *kf = lookupFamily("matmul_q");
+    ASSERT_NE(kf, nullptr);
+    ASSERT_TRUE(kf->infer(args, err)) << err;
+    ty.data = y.data();
+    ASSERT_TRUE(kf->reference(args, err)) << err;
+    for (int64_t m = 0; m < K; ++m)
+      for (int64_t n = 0; n < 2; ++n) {
+        const float want = fp8ToFloat(codes[n * K + m], f) * scales[n];
+        ASSERT_EQ(y[m * N + n], want) << "code " << int(codes[n * K + m]) << " channel " << n;
+      }
+    for (int64_t m = 0; m < K; ++m)
+      EXPECT_TRUE(std::isnan(y[m * N + 2])) << m;
+  }
+}
 
 // W8A8's static activation scale is operand 6, float32 [1], exactly when act_fp8 or act_int8 is 1, and positive
 // (checked when the kernel runs: the operand is data).

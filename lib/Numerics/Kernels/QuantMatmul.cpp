@@ -172,7 +172,8 @@ __attribute__((target("avx512f,avx2"))) void expandNibblesAvx512(const uint8_t *
 }
 
 bool haveAvx512() {
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2");
+  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2");
   return avx512;
 }
 
@@ -215,25 +216,48 @@ __attribute__((target("avx512f,avx2,f16c"))) void dequantNibbleRowAvx512(const u
     }
   }
 }
-// One group of 8-bit codes times its scale, as dequantPanel's generic path computes it: FP8 codes through the
-// format's table of values (16 per gather), int8 codes converted exactly; one rounded product each.
-__attribute__((target("avx512f,avx2"))) void dequantByteGroupAvx512(const uint8_t *codes, int64_t count,
-                                                                   const float *table, float sc, float *out) {
+// One group of 8-bit codes times its scale, as dequantPanel's generic path computes it, value for value: int8
+// codes converted exactly; FP8 codes decoded exactly through float16 (an E5M2 code is the top byte of the float16
+// of its value; an E4M3FN code's bits moved into a float16's are its value / 256, restored by an exact product),
+// 16 at a time by the hardware conversion, a block holding a NaN code through the format's table (`table`);
+// then one rounded product by the scale each.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx2"))) void
+dequantByteGroupAvx512(const uint8_t *codes, int64_t count, DType format, const float *table, float sc, float *out) {
   const __m512 scale = _mm512_set1_ps(sc);
   int64_t k = 0;
   for (; k + 16 <= count; k += 16) {
-    const __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i *>(codes + k)));
-    const __m512 v = table ? _mm512_i32gather_ps(c, table, 4)
-                           : _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
-                                 _mm_loadu_si128(reinterpret_cast<const __m128i *>(codes + k))));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(codes + k));
+    __m512 v;
+    if (format == DType::I8) {
+      v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+    } else {
+      const __m256i w = _mm256_cvtepu8_epi16(b);
+      __m256i h;
+      __mmask16 nan;
+      if (format == DType::F8E5M2) {
+        h = _mm256_slli_epi16(w, 8);
+        nan = _mm256_cmpgt_epi16_mask(_mm256_and_si256(w, _mm256_set1_epi16(0x7F)), _mm256_set1_epi16(0x7C));
+      } else {
+        h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x80)), 8),
+                            _mm256_slli_epi16(_mm256_and_si256(w, _mm256_set1_epi16(0x7F)), 7));
+        nan = _mm256_cmpeq_epi16_mask(_mm256_and_si256(w, _mm256_set1_epi16(0x7F)), _mm256_set1_epi16(0x7F));
+      }
+      if (nan) {
+        v = _mm512_i32gather_ps(_mm512_cvtepu8_epi32(b), table, 4);
+      } else {
+        v = _mm512_cvtph_ps(h);
+        if (format == DType::F8E4M3FN)
+          v = _mm512_mul_ps(v, _mm512_set1_ps(256.0f));
+      }
+    }
     _mm512_storeu_ps(out + k, _mm512_mul_ps(v, scale));
   }
   for (; k < count; ++k)
-    out[k] = (table ? table[codes[k]] : static_cast<float>(static_cast<int8_t>(codes[k]))) * sc;
+    out[k] = (format == DType::I8 ? static_cast<float>(static_cast<int8_t>(codes[k])) : table[codes[k]]) * sc;
 }
 #else
 bool haveAvx512() { return false; }
-void dequantByteGroupAvx512(const uint8_t *, int64_t, const float *, float, float *) {}
+void dequantByteGroupAvx512(const uint8_t *, int64_t, DType, const float *, float, float *) {}
 void dequantNibbleRowAvx512(const uint8_t *, int64_t, int64_t, const float *, const uint16_t *, const uint8_t *, int,
                             float *) {}
 
@@ -271,7 +295,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
         if (haveAvx512()) {
-          dequantByteGroupAvx512(row + g * q.group, q.group, values.data(), sc, out + g * q.group);
+          dequantByteGroupAvx512(row + g * q.group, q.group, q.codes, values.data(), sc, out + g * q.group);
           continue;
         }
         for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
@@ -282,8 +306,8 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
         if (haveAvx512()) {
-          dequantByteGroupAvx512(reinterpret_cast<const uint8_t *>(row) + g * q.group, q.group, nullptr, sc,
-                                 out + g * q.group);
+          dequantByteGroupAvx512(reinterpret_cast<const uint8_t *>(row) + g * q.group, q.group, DType::I8, nullptr,
+                                 sc, out + g * q.group);
           continue;
         }
         for (int64_t k = g * q.group, e = k + q.group; k < e; ++k)
