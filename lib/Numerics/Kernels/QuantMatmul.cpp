@@ -173,7 +173,8 @@ __attribute__((target("avx512f,avx2"))) void expandNibblesAvx512(const uint8_t *
 
 bool haveAvx512() {
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2");
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                             __builtin_cpu_supports("f16c");
   return avx512;
 }
 
@@ -216,6 +217,7 @@ __attribute__((target("avx512f,avx2,f16c"))) void dequantNibbleRowAvx512(const u
     }
   }
 }
+
 // One group of 8-bit codes times its scale, as dequantPanel's generic path computes it, value for value: int8
 // codes converted exactly; FP8 codes decoded exactly through float16 (an E5M2 code is the top byte of the float16
 // of its value; an E4M3FN code's bits moved into a float16's are its value / 256, restored by an exact product),
