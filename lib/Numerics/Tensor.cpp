@@ -141,11 +141,20 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) static void halfToFloatRowA
 }
 #endif
 
-void halfToFloatRow(const uint16_t *src, int64_t n, float *dst) {
+bool cpuHasAvx512() {
 #if defined(__x86_64__) || defined(_M_X64)
   static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl");
-  if (avx512) {
+                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
+                             __builtin_cpu_supports("f16c");
+  return avx512;
+#else
+  return false;
+#endif
+}
+
+void halfToFloatRow(const uint16_t *src, int64_t n, float *dst) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (cpuHasAvx512()) {
     halfToFloatRowAvx512(src, n, dst);
     return;
   }

@@ -171,15 +171,8 @@ __attribute__((target("avx512f,avx2"))) void expandNibblesAvx512(const uint8_t *
   expandNibblesGeneric(bytes + i, pairs - i, values, out + 2 * i);
 }
 
-bool haveAvx512() {
-  static const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2") &&
-                             __builtin_cpu_supports("f16c");
-  return avx512;
-}
-
 void expandNibbles(const uint8_t *bytes, int64_t pairs, const float *values, float *out) {
-  if (haveAvx512())
+  if (cpuHasAvx512())
     expandNibblesAvx512(bytes, pairs, values, out);
   else
     expandNibblesGeneric(bytes, pairs, values, out);
@@ -258,7 +251,6 @@ dequantByteGroupAvx512(const uint8_t *codes, int64_t count, DType format, const 
     out[k] = (format == DType::I8 ? static_cast<float>(static_cast<int8_t>(codes[k])) : table[codes[k]]) * sc;
 }
 #else
-bool haveAvx512() { return false; }
 void dequantByteGroupAvx512(const uint8_t *, int64_t, DType, const float *, float, float *) {}
 void dequantNibbleRowAvx512(const uint8_t *, int64_t, int64_t, const float *, const uint16_t *, const uint8_t *, int,
                             float *) {}
@@ -296,7 +288,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       const uint8_t *row = w.as<uint8_t>() + n * q.K;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
-        if (haveAvx512()) {
+        if (cpuHasAvx512()) {
           dequantByteGroupAvx512(row + g * q.group, q.group, q.codes, values.data(), sc, out + g * q.group);
           continue;
         }
@@ -307,7 +299,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       const int8_t *row = w.as<int8_t>() + n * q.K;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
-        if (haveAvx512()) {
+        if (cpuHasAvx512()) {
           dequantByteGroupAvx512(reinterpret_cast<const uint8_t *>(row) + g * q.group, q.group, DType::I8, nullptr,
                                  sc, out + g * q.group);
           continue;
@@ -318,7 +310,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
     } else {
       const uint8_t *row = w.as<uint8_t>() + n * w.shape[1];
       const uint8_t *zero = z ? z->as<uint8_t>() + params : nullptr;
-      if (q.group % 2 == 0 && haveAvx512()) {
+      if (q.group % 2 == 0 && cpuHasAvx512()) {
         dequantNibbleRowAvx512(row, q.groups, q.group, scale, halfScale, zero, quant::symmetricZero(q.bits), out);
         continue;
       }

@@ -86,6 +86,8 @@ uint16_t floatToHalf(float f);
 // dst[i] = halfToFloat(src[i]) for i < n, bit for bit, 16 at a time by the hardware conversion where the CPU has
 // AVX-512 (float16 weights and KV caches read on the CPU).
 void halfToFloatRow(const uint16_t *src, int64_t n, float *dst);
+// Whether this CPU runs the numerics' AVX-512 paths (AVX-512 F, BW and VL, with AVX2 and F16C): checked once.
+bool cpuHasAvx512();
 
 // Reads element i of an integer tensor (any integer or bool dtype) as int64.
 int64_t loadInt(const Tensor &t, int64_t i);
