@@ -14,6 +14,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Numerics/Tensor.h"
 #include "qopt/Passes.h"
@@ -78,20 +79,12 @@ std::string fusionKey(kern::LaunchOp l) {
   return "";
 }
 
-// Bytes of a weight (any dtype), read whole.
-std::vector<uint8_t> bytesOf(kern::WeightOp w, num::Tensor &t) {
-  std::vector<uint8_t> storage;
-  nn::readConstant(w.getValue(), t, storage);
-  if (storage.empty())
-    storage.assign(static_cast<const uint8_t *>(t.data), static_cast<const uint8_t *>(t.data) + t.bytes());
-  return storage;
-}
-
 // Stacks 2-D weights: along columns (float [K, N_i]) or rows (packed [N_i, ..], scales, zeros). Scales of float16
 // and float32 (a layer whose scales left float16's range, QuantFormat.h) stack as float32, exactly.
 kern::WeightOp stack(OpBuilder &b, Location loc, SmallVector<kern::WeightOp> ws, bool columns) {
+  // Each weight read in place (its blob; `held` only for splats and float16 scales widened to float32).
   SmallVector<num::Tensor> ts(ws.size());
-  SmallVector<std::vector<uint8_t>> data;
+  SmallVector<std::vector<uint8_t>> held(ws.size());
   std::string name;
   int64_t rows = 0, cols = 0;
   Type elem = cast<RankedTensorType>(ws[0].getType()).getElementType();
@@ -99,16 +92,15 @@ kern::WeightOp stack(OpBuilder &b, Location loc, SmallVector<kern::WeightOp> ws,
     if (cast<RankedTensorType>(w.getType()).getElementType() != elem)
       elem = b.getF32Type(); // float16 and float32 scales: the only mix fusionKey lets through
   for (auto [i, w] : llvm::enumerate(ws)) {
-    data.push_back(bytesOf(w, ts[i]));
+    nn::readConstant(w.getValue(), ts[i], held[i]);
     if (elem.isF32() && ts[i].dtype == num::DType::F16) {
-      std::vector<uint8_t> wide(data.back().size() * 2);
-      for (size_t e = 0; e < data.back().size() / 2; ++e) {
-        uint16_t h;
-        std::memcpy(&h, data.back().data() + 2 * e, 2);
-        const float f = num::halfToFloat(h);
+      std::vector<uint8_t> wide(static_cast<size_t>(ts[i].numel()) * 4);
+      for (int64_t e = 0; e < ts[i].numel(); ++e) {
+        const float f = num::halfToFloat(static_cast<const uint16_t *>(ts[i].data)[e]);
         std::memcpy(wide.data() + 4 * e, &f, 4);
       }
-      data.back() = std::move(wide);
+      held[i] = std::move(wide);
+      ts[i].data = held[i].data();
       ts[i].dtype = num::DType::F32;
     }
     name += (i ? "+" : "") + (w.getName() ? w.getName()->str() : std::string("weight"));
@@ -116,25 +108,27 @@ kern::WeightOp stack(OpBuilder &b, Location loc, SmallVector<kern::WeightOp> ws,
     cols = columns ? cols + ts[i].shape[1] : ts[i].shape[1];
   }
   const size_t es = num::dtypeSize(ts[0].dtype);
-  std::vector<uint8_t> out(static_cast<size_t>(rows * cols) * es);
+  // Stacked straight into the blob the attribute will own (file-backed: a model's fused matrices are most of it).
+  AsmResourceBlob blob = nn::allocateConstantBlob(static_cast<size_t>(rows * cols) * es, 8);
+  char *out = blob.getMutableData().data();
+  auto piece = [&](size_t i, size_t offset) { return static_cast<const char *>(ts[i].data) + offset; };
   size_t pos = 0;
   if (columns) {
     for (int64_t r = 0; r < rows; ++r)
-      for (auto [i, t] : llvm::enumerate(ts)) {
-        const size_t n = static_cast<size_t>(t.shape[1]) * es;
-        std::memcpy(out.data() + pos, data[i].data() + r * n, n);
+      for (size_t i = 0; i < ts.size(); ++i) {
+        const size_t n = static_cast<size_t>(ts[i].shape[1]) * es;
+        std::memcpy(out + pos, piece(i, r * n), n);
         pos += n;
       }
   } else {
-    for (auto &d : data) {
-      std::memcpy(out.data() + pos, d.data(), d.size());
-      pos += d.size();
+    for (size_t i = 0; i < ts.size(); ++i) {
+      const size_t n = static_cast<size_t>(ts[i].numel()) * es;
+      std::memcpy(out + pos, piece(i, 0), n);
+      pos += n;
     }
   }
   auto type = RankedTensorType::get({rows, cols}, elem);
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(b.getContext());
-  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
-      ArrayRef<char>(reinterpret_cast<const char *>(out.data()), out.size()), 8);
   auto attr = DenseResourceElementsAttr::get(type, mgr.insert(name, std::move(blob)));
   return kern::WeightOp::create(b, loc, attr, b.getStringAttr(name));
 }
@@ -314,8 +308,9 @@ struct FuseLinearsPass : qopt::impl::FuseLinearsPassBase<FuseLinearsPass> {
           for (kern::LaunchOp add : adds) {
             Value bias = weightOf(add.getOperand(1)) ? add.getOperand(1) : add.getOperand(0);
             num::Tensor t;
-            std::vector<uint8_t> bytes = bytesOf(weightOf(bias), t);
-            const float *f = reinterpret_cast<const float *>(bytes.data());
+            std::vector<uint8_t> storage;
+            nn::readConstant(weightOf(bias).getValue(), t, storage);
+            const float *f = static_cast<const float *>(t.data);
             joined.insert(joined.end(), f, f + t.numel());
           }
           auto type = RankedTensorType::get({static_cast<int64_t>(joined.size())}, b.getF32Type());

@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Dialect/Kern/KernDialect.h"
+#include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Numerics/ThreadPool.h"
 #include "qopt/Passes.h"
@@ -71,9 +72,9 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
     SmallVector<int64_t> shape(type.getShape());
     const float *src = static_cast<const float *>(t.data);
     const int64_t count = t.numel();
-    // Converted straight into the blob the attribute will own (weights are most of a model's memory: no copies),
-    // split over the thread pool.
-    AsmResourceBlob blob = HeapAsmResourceBlob::allocate(static_cast<size_t>(count) * sizeof(uint16_t), 8);
+    // Converted straight into the blob the attribute will own (weights are most of a model's memory: no copies;
+    // file-backed, ConstantStorage.h), split over the thread pool.
+    AsmResourceBlob blob = nn::allocateConstantBlob(static_cast<size_t>(count) * sizeof(uint16_t), 8);
     uint16_t *half = reinterpret_cast<uint16_t *>(blob.getMutableData().data());
     if (transpose) { // [K, N] -> [N, K], in tiles so that both sides stay in cache
       const int64_t K = shape[0], N = shape[1];

@@ -1,6 +1,7 @@
 //===- QntBuild.cpp - replace a linear layer by qnt.linear -----------------===//
 #include "passes/QntBuild.h"
 
+#include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/Qnt/QntDialect.h"
 #include "qopt/Numerics/Gemm.h"
 #include "qopt/Numerics/Tensor.h"
@@ -20,8 +21,7 @@ namespace {
 
 ElementsAttr blobAttr(MLIRContext *ctx, StringRef key, RankedTensorType type, const void *data, size_t bytes) {
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
-  AsmResourceBlob blob =
-      HeapAsmResourceBlob::allocateAndCopyWithAlign(ArrayRef<char>(static_cast<const char *>(data), bytes), 8);
+  AsmResourceBlob blob = nn::copyConstantBlob(ArrayRef<char>(static_cast<const char *>(data), bytes), 8);
   return DenseResourceElementsAttr::get(type, mgr.insert(key, std::move(blob)));
 }
 

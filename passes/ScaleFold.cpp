@@ -1,6 +1,7 @@
 //===- ScaleFold.cpp - per-input-channel scales folded into a layer's producer --===//
 #include "passes/ScaleFold.h"
 #include "passes/LinearLayers.h"
+#include "qopt/Dialect/NN/ConstantStorage.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -47,7 +48,7 @@ void setFloats(nn::ConstantOp c, Operation *user, ArrayRef<float> data, StringRe
   auto type = cast<RankedTensorType>(c.getType());
   std::string key = (c.getName() ? c.getName()->str() : std::string("awq")) + suffix.str();
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
-  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+  AsmResourceBlob blob = nn::copyConstantBlob(
       ArrayRef<char>(reinterpret_cast<const char *>(data.data()), data.size() * sizeof(float)), alignof(float));
   // A weight only this layer reads is rewritten in place, releasing the old bytes: AWQ must not leave a second
   // copy of the model behind.

@@ -15,6 +15,7 @@
 // samples' columns and X^T X), so that what reads them later (quantization's output error, AWQ, GPTQ) sees x / s.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Passes.h"
 #include "passes/LinearLayers.h"
@@ -58,7 +59,7 @@ Attribute divided(MLIRContext *ctx, Attribute stat, ArrayRef<float> s, bool squa
     for (int64_t k = 0; k < K; ++k)
       v[r * K + k] /= square ? s[r] * s[k] : s[k];
   auto &mgr = DenseResourceElementsHandle::getManagerInterface(ctx);
-  AsmResourceBlob blob = HeapAsmResourceBlob::allocateAndCopyWithAlign(
+  AsmResourceBlob blob = nn::copyConstantBlob(
       ArrayRef<char>(reinterpret_cast<const char *>(v.data()), v.size() * sizeof(float)), alignof(float));
   return DenseResourceElementsAttr::get(cast<ShapedType>(e.getType()), mgr.insert(key, std::move(blob)));
 }

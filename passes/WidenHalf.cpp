@@ -8,12 +8,13 @@
 //   - constants (initializers, Constant nodes): widened exactly into new float32 values, the 16-bit blobs released.
 // Widening is exact (every float16 and bfloat16 value is a float32 value); the arithmetic then rounds to float32
 // instead of to 16 bits. Memory: the float32 constants take twice the 16-bit bytes (which, mmapped from the model
-// file, are released). Those of 1 MiB or more live in unlinked temporary files ($TMPDIR, else /tmp) mapped shared,
-// as a float32 export's mmapped external data: pages the system writes back and drops under memory pressure, so
-// that a float16 model compiles within the memory its float32 export would (an 8B model's 32 GB of float32 weights
-// on a 24 GB machine); where no file can be made (no space), in memory.
+// file, are released). Those of 1 MiB or more live in unlinked temporary files ($TMPDIR, else /tmp) mapped shared
+// (ConstantStorage.h), as a float32 export's mmapped external data: pages the system writes back and drops under
+// memory pressure, so that a float16 model compiles within the memory its float32 export would (an 8B model's 32 GB
+// of float32 weights on a 24 GB machine); where no file can be made (no space), in memory.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Numerics/ThreadPool.h"
 #include "qopt/Passes.h"
@@ -24,11 +25,7 @@
 #include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/Support/Format.h"
 
-#include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 namespace qopt {
 #define GEN_PASS_DEF_WIDENHALFPASS
@@ -58,35 +55,10 @@ float toFloat(uint16_t bits, bool bf16) {
   return f;
 }
 
-constexpr size_t kFileBackedBytes = 1 << 20; // widened constants of this size or more: in temporary files
-
-std::string temporaryDirectory() {
-  const char *dir = std::getenv("TMPDIR");
-  return dir && *dir ? dir : "/tmp";
-}
-
-// `bytes` of zeroed storage in an unlinked temporary file under `dir`, mapped shared (its blocks reserved first, so
-// that writing the pages cannot fail later for want of space); an empty blob if that cannot be had.
-AsmResourceBlob fileBackedBlob(size_t bytes, const std::string &dir) {
-  std::string path = dir + "/qopt-widened-XXXXXX";
-  const int fd = mkstemp(path.data());
-  if (fd < 0)
-    return {};
-  unlink(path.c_str());
-  void *data = posix_fallocate(fd, 0, static_cast<off_t>(bytes)) == 0
-                   ? mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
-                   : MAP_FAILED;
-  close(fd); // (the mapping keeps the file)
-  if (data == MAP_FAILED)
-    return {};
-  return AsmResourceBlob(ArrayRef<char>(static_cast<const char *>(data), bytes), alignof(float),
-                         [](void *p, size_t size, size_t) { munmap(p, size); }, /*dataIsMutable=*/true);
-}
-
 struct WidenHalfPass : qopt::impl::WidenHalfPassBase<WidenHalfPass> {
   int64_t constants = 0;
   uint64_t halfBytes = 0, fileBytes = 0;
-  std::string dir;
+  bool noFile = false; // a constant that should have been file-backed is in memory
 
   // The float32 version of a 16-bit constant, or null if it cannot be read.
   ElementsAttr widenConstant(ElementsAttr value, StringRef key) {
@@ -107,16 +79,12 @@ struct WidenHalfPass : qopt::impl::WidenHalfPassBase<WidenHalfPass> {
       return DenseElementsAttr::get(type, ArrayRef<float>(v));
     }
     const size_t bytes = static_cast<size_t>(count) * sizeof(float);
-    AsmResourceBlob blob;
-    if (bytes >= kFileBackedBytes && !dir.empty()) {
-      blob = fileBackedBlob(bytes, dir);
-      if (blob.getData().empty())
-        dir.clear(); // (and the rest in memory too)
-      else
-        fileBytes += bytes;
-    }
-    if (blob.getData().empty())
-      blob = HeapAsmResourceBlob::allocate(bytes, 8);
+    bool inFile = false;
+    AsmResourceBlob blob = nn::allocateConstantBlob(bytes, 8, &inFile);
+    if (inFile)
+      fileBytes += bytes;
+    else if (bytes >= nn::kFileBackedBytes)
+      noFile = true;
     auto *dst = reinterpret_cast<float *>(blob.getMutableData().data());
     num::defaultThreadPool().parallelFor(count, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i)
@@ -130,7 +98,7 @@ struct WidenHalfPass : qopt::impl::WidenHalfPassBase<WidenHalfPass> {
     func::FuncOp func = getOperation();
     constants = 0; // counts for this function's remark
     halfBytes = fileBytes = 0;
-    dir = temporaryDirectory();
+    noFile = false;
     // Typed values: arguments and results of the function, its blocks and ops.
     func.walk([](Block *block) {
       for (BlockArgument arg : block->getArguments())
@@ -176,9 +144,9 @@ struct WidenHalfPass : qopt::impl::WidenHalfPassBase<WidenHalfPass> {
          << llvm::format("%.1f", static_cast<double>(halfBytes) / 1048576.0) << " MB) widened to float32";
       if (fileBytes > 0)
         os << ", " << llvm::format("%.1f", static_cast<double>(fileBytes) / 1048576.0) << " MB of them in temporary "
-           << "files under " << temporaryDirectory();
-      if (dir.empty())
-        os << " (no temporary file could be made under " << temporaryDirectory() << ": the rest in memory)";
+           << "files under " << nn::constantFileDirectory();
+      if (noFile)
+        os << " (no temporary file could be made under " << nn::constantFileDirectory() << ": the rest in memory)";
       mlir::emitRemark(func.getLoc()) << msg;
     }
   }

@@ -7,6 +7,7 @@
 // by pass with qopt-opt.
 //
 //===----------------------------------------------------------------------===//
+#include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Import/OnnxImporter.h"
 #include "qopt/Dialect/Kern/KernDialect.h"
@@ -392,8 +393,8 @@ int main(int argc, char **argv) {
     if (timing) {
       auto t1 = std::chrono::steady_clock::now();
       // Memory: the process's peak resident set so far (ru_maxrss, KB on Linux; it counts the pages of mmapped
-      // external weights that were read, which the kernel can drop again) and the anonymous part now (what only
-      // swap could free; /proc/self/status where there is one).
+      // external weights that were read, which the kernel can drop again), the anonymous part now (what only swap
+      // could free; /proc/self/status where there is one) and the file-backed constants alive.
       struct rusage usage = {};
       getrusage(RUSAGE_SELF, &usage);
       llvm::errs() << "qopt: " << what << " " << std::chrono::duration<double>(t1 - t0).count() << " s, peak "
@@ -405,6 +406,9 @@ int main(int argc, char **argv) {
         if (at != StringRef::npos && !rest.substr(at + 8).ltrim().consumeInteger(10, kb))
           llvm::errs() << " (" << kb / 1024 << " MB anonymous now)";
       }
+      // The constants the passes made that live in temporary files (ConstantStorage.h): memory the system can
+      // write back.
+      llvm::errs() << ", " << qopt::nn::fileBackedConstantBytes() / 1048576 << " MB of weights in temporary files";
       llvm::errs() << "\n";
       t0 = t1;
     }
