@@ -12,6 +12,8 @@
 #include "qopt/Format/ModelBin.h"
 #include "qopt/Numerics/Kernels.h"
 
+#include "mlir/IR/BuiltinDialect.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/Support/FileSystem.h"
@@ -131,7 +133,9 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
   struct WeightRef {
     const void *data;
     uint64_t bytes, offset;
+    mlir::DenseResourceElementsAttr owner; // (releaseWeights) whose blob holds the bytes
   };
+  llvm::DenseMap<mlir::Attribute, int64_t> ownerRefs; // weights left to write per blob
   std::vector<WeightRef> weights;
   std::vector<std::vector<uint8_t>> weightStorage; // splat/dense constants expanded
   uint64_t weightsSize = 0;
@@ -190,7 +194,11 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
           weightStorage.push_back(std::move(storage));
           t.data = weightStorage.back().data();
         }
-        weights.push_back({t.data, bytes, off});
+        auto owner = options.releaseWeights ? dyn_cast<DenseResourceElementsAttr>(w.getValue())
+                                            : DenseResourceElementsAttr();
+        if (owner)
+          ++ownerRefs[owner];
+        weights.push_back({t.data, bytes, off, owner});
         weightsSize = off + bytes;
         encodeValue(values, name, t.dtype, fmt::Storage::Weight, t.shape, t.shape, off, bytes);
         ids[w.getResult()] = numValues++;
@@ -411,6 +419,8 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
       for (const WeightRef &w : weights) {
         padTo(base + w.offset);
         put(w.data, w.bytes);
+        if (w.owner && --ownerRefs[w.owner] == 0)
+          w.owner.getRawHandle().getResource()->setBlob(AsmResourceBlob());
       }
     }
   }

@@ -489,6 +489,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   qopt::ModelWriteOptions wopts;
+  wopts.releaseWeights = true; // (nothing reads them after)
   if (auto meta = (*module)->getAttrOfType<DictionaryAttr>("nn.metadata"))
     for (NamedAttribute na : meta)
       if (auto s = dyn_cast<StringAttr>(na.getValue()))

@@ -49,6 +49,10 @@ struct ModelWriteOptions {
   ExternalWeights *external = nullptr;
   // Written as the kernels section when it has images.
   DeviceKernels kernels;
+  // Each weight's storage released as soon as its bytes are in the file (the module's weights read as absent
+  // after: for a driver done with them), so that the passes' temporary files and the output never take the disk
+  // twice over. Not with `external`.
+  bool releaseWeights = false;
 };
 
 // Writes functions that went through qopt-plan-memory, each an entry of the model.bin (in this order; the first
