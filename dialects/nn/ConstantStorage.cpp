@@ -65,6 +65,8 @@ AsmResourceBlob copyConstantBlob(ArrayRef<char> data, size_t align, bool *fileBa
 
 uint64_t fileBackedConstantBytes() { return fileBytes.load(std::memory_order_relaxed); }
 
+bool constantFilesFailed() { return filesFailed.load(std::memory_order_relaxed); }
+
 std::string constantFileDirectory() {
   const char *env = std::getenv("TMPDIR");
   return env && *env ? env : "/tmp";

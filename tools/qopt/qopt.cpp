@@ -519,6 +519,12 @@ int main(int argc, char **argv) {
       return 1;
     step("cuda");
   }
+  // Weights the passes made of 1 MiB or more went to memory instead of temporary files (ConstantStorage.h): a large
+  // model then needs its copies' bytes of memory.
+  if (qopt::nn::constantFilesFailed())
+    llvm::errs() << "qopt: note: no temporary file could be made under " << qopt::nn::constantFileDirectory()
+                 << " (no such directory, or no space): the weights the compiler made are held in memory; set "
+                    "TMPDIR to a directory with room\n";
   if (failed(qopt::writeModelBin(*module, outputFile, wopts)))
     return 1;
   step("write");

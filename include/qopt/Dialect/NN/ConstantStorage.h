@@ -36,6 +36,9 @@ uint64_t fileBackedConstantBytes();
 // Where the files are made: $TMPDIR, else /tmp.
 std::string constantFileDirectory();
 
+// Whether a temporary file could not be made (every large constant since is in heap memory).
+bool constantFilesFailed();
+
 } // namespace qopt::nn
 
 #endif // QOPT_DIALECT_NN_CONSTANTSTORAGE_H
