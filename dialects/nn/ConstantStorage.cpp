@@ -20,7 +20,7 @@ std::atomic<uint64_t> fileBytes{0}; // alive
 // An unlinked temporary file of `bytes` (its blocks reserved first, so that writing the pages cannot fail later for
 // want of space), mapped shared; null if that cannot be had.
 void *mapTemporaryFile(size_t bytes) {
-  std::string path = constantFileDirectory() + "/qopt-constant-XXXXXX";
+  std::string path = constantFileDirectory() + "/qopt-constant-XXXXXX"; // (mkstemp fills in the X's)
   const int fd = mkstemp(path.data());
   if (fd < 0)
     return nullptr;
