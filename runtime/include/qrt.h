@@ -167,6 +167,22 @@ qrt_status qrt_session_get_output_rows(qrt_session *session, const char *name, i
 qrt_status qrt_session_argmax_rows(qrt_session *session, const char *name, int64_t first, int64_t count,
                                    int64_t *out_ids);
 
+/* How qrt_session_sample_rows draws a token from a row of logits, in this order: the softmax of row / temperature;
+ * only the top_k most likely tokens (0: every token; ties with the k-th all stay); of those, only the most likely
+ * whose probabilities add up to top_p (in (0, 1]; 1: every token; ties at the boundary all stay). */
+typedef struct qrt_sampling {
+  float temperature; /* > 0; 0 is the argmax (qrt_session_argmax_rows; top_k and top_p unused) */
+  int64_t top_k;
+  float top_p;
+} qrt_sampling;
+/* out_ids[i] = the token drawn from row first + i of the named float32 output (viewed as [rows, its last dim]) by
+ * the uniform random number uniforms[i] in [0, 1): the first token, in index order, at which the running
+ * probability of the tokens that stay exceeds uniforms[i] (so the caller's random numbers decide, and the same
+ * numbers choose the same tokens on every device, up to the rounding of the sums). NaN values are never chosen.
+ * Computed where the output lives: on a GPU only the ids cross to the host. */
+qrt_status qrt_session_sample_rows(qrt_session *session, const char *name, int64_t first, int64_t count,
+                                   const qrt_sampling *sampling, const double *uniforms, int64_t *out_ids);
+
 /* A llama2.c tokenizer.bin file with `vocab_size` tokens. */
 qrt_status qrt_tokenizer_load(const char *path, int32_t vocab_size, qrt_tokenizer **out_tokenizer);
 /* The tokenizer embedded with `qopt --tokenizer`; QRT_ERROR_UNSUPPORTED if there is none. */

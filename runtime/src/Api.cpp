@@ -4,6 +4,7 @@
 #include "Session.h"
 #include "Tokenizer.h"
 
+#include <cmath>
 #include <cstring>
 #include <exception>
 #include <new>
@@ -298,6 +299,38 @@ qrt_status qrt_session_argmax_rows(qrt_session *s, const char *name, int64_t fir
     int code = 0;
     std::string err;
     if (!s->impl->argmaxRows(name ? name : "", first, count, ids, code, err))
+      return makeStatus(code, err);
+    return nullptr;
+  });
+}
+
+qrt_status qrt_session_sample_rows(qrt_session *s, const char *name, int64_t first, int64_t count,
+                                   const qrt_sampling *sampling, const double *uniforms, int64_t *ids) {
+  return guarded("qrt_session_sample_rows", [&]() -> qrt_status {
+    auto invalid = [](const std::string &what) {
+      return makeStatus(QRT_ERROR_INVALID_ARGUMENT, "qrt_session_sample_rows: " + what);
+    };
+    if (!sampling)
+      return invalid("null sampling");
+    if (count > 0 && (!ids || !uniforms))
+      return invalid(ids ? "null uniforms" : "null out_ids");
+    if (!(sampling->temperature >= 0.0f) || !std::isfinite(sampling->temperature))
+      return invalid("temperature " + std::to_string(sampling->temperature) + " (must be finite and at least 0)");
+    if (sampling->top_k < 0)
+      return invalid("top_k " + std::to_string(sampling->top_k) + " (must be at least 0; 0 keeps every token)");
+    if (!(sampling->top_p > 0.0f && sampling->top_p <= 1.0f))
+      return invalid("top_p " + std::to_string(sampling->top_p) + " (must be in (0, 1]; 1 keeps every token)");
+    for (int64_t i = 0; i < count; ++i)
+      if (!(uniforms[i] >= 0.0 && uniforms[i] < 1.0))
+        return invalid("uniforms[" + std::to_string(i) + "] = " + std::to_string(uniforms[i]) +
+                       " (must be in [0, 1))");
+    qrt::Sampling params;
+    params.temperature = sampling->temperature;
+    params.topK = sampling->top_k;
+    params.topP = sampling->top_p;
+    int code = 0;
+    std::string err;
+    if (!s->impl->sampleRows(name ? name : "", first, count, params, uniforms, ids, code, err))
       return makeStatus(code, err);
     return nullptr;
   });

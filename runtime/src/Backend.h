@@ -17,6 +17,7 @@
 #define QRT_BACKEND_H
 
 #include "Model.h"
+#include "Sampling.h"
 
 #include <cmath>
 #include <functional>
@@ -64,6 +65,17 @@ public:
       return false;
     for (int64_t r = 0; r < rows; ++r)
       ids[r] = argmaxRow(host.data() + r * cols, cols);
+    return true;
+  }
+  // ids[r] = sampleRow of row r of the float32 matrix [rows, cols] at device address `x` with uniforms[r] (a
+  // sampling generator's next token without its logits crossing to the host). This default downloads the rows.
+  virtual bool sampleRows(const void *x, int64_t rows, int64_t cols, const Sampling &s, const double *uniforms,
+                          int64_t *ids, std::string &error) {
+    std::vector<float> host(static_cast<size_t>(rows * cols));
+    if (!download(host.data(), x, host.size() * sizeof(float), error))
+      return false;
+    for (int64_t r = 0; r < rows; ++r)
+      ids[r] = sampleRow(host.data() + r * cols, cols, s, uniforms[r]);
     return true;
   }
   // Waits for every launch and copy issued so far.

@@ -180,4 +180,19 @@ bool LmDriver::forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int
   return true;
 }
 
+bool LmDriver::forwardSample(const std::vector<int32_t> &ids, int64_t start, const qrt_sampling &sampling, double u,
+                             int32_t &next, std::string &error) {
+  if (ids.empty()) {
+    error = "no tokens to run";
+    return false;
+  }
+  if (!forward(ids, start, nullptr, error))
+    return false;
+  int64_t id = 0;
+  if (!ok(qrt_session_sample_rows(session, "logits", logitsRows - 1, 1, &sampling, &u, &id), "logits", error))
+    return false;
+  next = static_cast<int32_t>(id);
+  return true;
+}
+
 } // namespace qrt

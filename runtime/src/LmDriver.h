@@ -48,6 +48,10 @@ public:
   // forward without `logits`, then `next` = the greedy choice after the last id (argmaxRow of its logits), computed
   // where the logits live: on a GPU one id crosses to the host instead of the vocabulary's logits.
   bool forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int32_t &next, std::string &error);
+  // As forwardGreedy, the next token drawn by `sampling` with the uniform number u in [0, 1)
+  // (qrt_session_sample_rows: where the logits are).
+  bool forwardSample(const std::vector<int32_t> &ids, int64_t start, const qrt_sampling &sampling, double u,
+                     int32_t &next, std::string &error);
 
   int64_t maxPositions = 0; // the model's qopt.max_sequence, else the compiled sequence bound
   int64_t maxSeq = 0;       // the compiled bound of input_ids' sequence dim (the general entry's: scoring)

@@ -44,6 +44,9 @@ public:
   // crossing to the host.
   bool argmaxRows(const std::string &name, int64_t first, int64_t count, int64_t *ids, int &code,
                   std::string &error);
+  // ids[i] = the token drawn from row first + i by uniforms[i] (sampleRow), likewise where the output lives.
+  bool sampleRows(const std::string &name, int64_t first, int64_t count, const Sampling &s, const double *uniforms,
+                  int64_t *ids, int &code, std::string &error);
 
 private:
   // Host memory that grows on demand and reports failure instead of throwing (sizes can come from run-time data).
@@ -66,6 +69,8 @@ private:
   const qopt::num::Tensor *hostView(uint32_t id, std::string &error);
   uint32_t outputId(const std::string &name, std::string &error) const;
   uint32_t outputRowsId(const std::string &name, int64_t first, int64_t count, std::string &error) const;
+  bool floatRows(const std::string &name, int64_t first, int64_t count, const float *&host, const float *&device,
+                 int64_t &cols, int &code, std::string &error);
   // Value `id` with device data: a host value is uploaded once per run.
   const qopt::num::Tensor *deviceView(uint32_t id, std::string &error);
 

@@ -1388,10 +1388,11 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
   return worst <= c.tolerance;
 }
 
-// The runtime's argmax helper (qopt_argmax_rows, in every module) against qrt::argmaxRow: rows with ties, NaN,
-// infinities, a row of NaN, and a 128256-wide vocabulary.
-bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
-  cg::LaunchDesc desc; // any kernel: every module carries the helpers
+// A CUDA backend holding one compiled module: every module carries the runtime's helper kernels
+// (qopt_argmax_rows, qopt_sample_rows), which the helper checks below run through the backend.
+std::unique_ptr<qrt::Backend> helperBackend(const RunOptions &opt, std::vector<cg::CudaImage> &images,
+                                            std::string &detail) {
+  cg::LaunchDesc desc; // any kernel
   num::Attrs attrs;
   attrs.setInt("activation", 0);
   desc.family = "gated_act";
@@ -1399,20 +1400,27 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
   desc.inputs = {{DType::F32, {1, 8}, false}, {DType::F32, {1, 8}, false}};
   desc.results = {{DType::F32, {1, 8}, false}};
   cg::CudaKernel kernel;
-  std::vector<cg::CudaImage> images;
   if (!cg::instantiateCudaKernel(desc, kernel, detail) ||
       !cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false))
-    return false;
+    return nullptr;
   qrt::Model model;
   for (const cg::CudaImage &img : images)
     model.deviceImages.push_back({img.arch, static_cast<qopt::format::ImageFormat>(img.format), img.bytes.data(),
                                   img.bytes.size()});
-  std::string err;
-  std::unique_ptr<qrt::Backend> backend = qrt::createCudaBackend(err);
-  if (!backend || !backend->prepare(model, err)) {
-    detail = err;
+  std::unique_ptr<qrt::Backend> backend = qrt::createCudaBackend(detail);
+  if (!backend || !backend->prepare(model, detail))
+    return nullptr;
+  return backend;
+}
+
+// The runtime's argmax helper (qopt_argmax_rows) against qrt::argmaxRow: rows with ties, NaN, infinities, a row of
+// NaN, and a 128256-wide vocabulary.
+bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
+  std::vector<cg::CudaImage> images;
+  std::unique_ptr<qrt::Backend> backend = helperBackend(opt, images, detail);
+  if (!backend)
     return false;
-  }
+  std::string err;
   const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
   std::vector<std::vector<float>> rows = {
       {1, 3, 3, 2},                     // a tie: the lower index
@@ -1452,6 +1460,74 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
       }
   }
   detail = std::to_string(rows.size()) + " rows";
+  return true;
+}
+
+// The runtime's sampling helper (qopt_sample_rows) against qrt::sampleRow: temperature, top_k, top_p and the draw
+// over rows with ties, NaN and infinities and over a 128256-wide vocabulary (one with many equal values), each row
+// three times with three uniform numbers. The GPU adds the probability masses in another order, so a token that
+// differs must be the reference's for a number or a top_p within rounding (1e-9, 1e-6) of the one given.
+bool runSampleCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
+  std::vector<cg::CudaImage> images;
+  std::unique_ptr<qrt::Backend> backend = helperBackend(opt, images, detail);
+  if (!backend)
+    return false;
+  std::string err;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  std::vector<std::vector<float>> rows = {{1, 3, 3, 2}, {nan, -1, nan, -0.5f, nan}, {-inf, -inf, -inf}, {nan, nan},
+                                          {-2, inf, 5, inf}, {0.0f, 5.0f, 4.0f, 4.0f, 1.0f, -0.0f}};
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  for (int64_t cols : {1000, 128256, 128256}) {
+    std::vector<float> r(static_cast<size_t>(cols));
+    const bool steps = rows.size() == 8; // the second 128256-wide row: values on a grid of 0.25, many equal
+    for (float &v : r)
+      v = steps ? std::round(d(rng) * 4.0f) / 4.0f : d(rng);
+    rows.push_back(r);
+  }
+  const qrt::Sampling params[] = {{1.0f, 0, 1.0f},   {0.7f, 50, 1.0f}, {1.0f, 0, 0.9f},
+                                  {1.3f, 40, 0.8f},  {2.0f, 1, 1.0f},  {0.5f, 0, 0.05f},
+                                  {1.0f, 3, 0.999f}, {0.8f, 100000, 0.5f}};
+  const double uniforms[3] = {0.0, 0.37, 0.999999};
+  int exact = 0, rounding = 0;
+  for (const std::vector<float> &r : rows)
+    for (const qrt::Sampling &s : params) {
+      const int64_t cols = static_cast<int64_t>(r.size());
+      std::vector<float> m;
+      for (int k = 0; k < 3; ++k)
+        m.insert(m.end(), r.begin(), r.end());
+      void *dev = backend->dynamicBuffer(0, m.size() * sizeof(float));
+      int64_t ids[3] = {-5, -5, -5};
+      if (!dev || !backend->upload(dev, m.data(), m.size() * sizeof(float), err) ||
+          !backend->sampleRows(dev, 3, cols, s, uniforms, ids, err)) {
+        detail = err;
+        return false;
+      }
+      for (int k = 0; k < 3; ++k) {
+        const int64_t want = qrt::sampleRow(r.data(), cols, s, uniforms[k]);
+        if (ids[k] == want) {
+          ++exact;
+          continue;
+        }
+        bool near = false;
+        for (double du : {-1e-9, 1e-9}) {
+          const double u = std::min(std::max(uniforms[k] + du, 0.0), 0.9999999);
+          near = near || qrt::sampleRow(r.data(), cols, s, u) == ids[k];
+        }
+        for (float dp : {-1e-6f, 1e-6f}) {
+          qrt::Sampling t = s;
+          t.topP = std::min(1.0f, s.topP + dp);
+          near = near || qrt::sampleRow(r.data(), cols, t, uniforms[k]) == ids[k];
+        }
+        if (!near) {
+          detail = "a row of " + std::to_string(cols) + ", temperature " + std::to_string(s.temperature) + ", top_k " +
+                   std::to_string(s.topK) + ", top_p " + std::to_string(s.topP) + ", u " +
+                   std::to_string(uniforms[k]) + ": " + std::to_string(ids[k]) + ", expected " + std::to_string(want);
+          return false;
+        }
+        ++rounding;
+      }
+    }
+  detail = std::to_string(exact) + " draws as the reference, " + std::to_string(rounding) + " within rounding";
   return true;
 }
 
@@ -1785,6 +1861,12 @@ int main(int argc, char **argv) {
     std::string detail;
     const bool ok = runArgmaxCheck(opt, rng, detail);
     std::printf("%s argmax helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
+    (ok ? passed : failed)++;
+  }
+  if (!bench && !opt.compileOnly && std::string("sample helper").find(only) != std::string::npos) {
+    std::string detail;
+    const bool ok = runSampleCheck(opt, rng, detail);
+    std::printf("%s sample helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
   std::printf("%d passed, %d failed\n", passed, failed);

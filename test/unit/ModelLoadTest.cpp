@@ -19,6 +19,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -174,6 +175,28 @@ std::string loadAndRun(const Image &img, const qrt_model_options *options = null
   EXPECT_EQ(id, 3);
   past = qrt_session_argmax_rows(session, "y", 0, 2, &id);
   EXPECT_STREQ(qrt_status_message(past), "rows [0, 2) of output 'y', which has 1");
+  qrt_status_free(past);
+  // Sampling (qrt::sampleRow, tested on its own in SamplingTest): top_k 1 is the argmax; u = 0 at a high
+  // temperature draws the first token; the parameters are checked.
+  double u = 0.999;
+  qrt_sampling sampling = {1.0f, 1, 1.0f};
+  EXPECT_EQ(qrt_session_sample_rows(session, "y", 0, 1, &sampling, &u, &id), nullptr);
+  EXPECT_EQ(id, 3);
+  u = 0.0, sampling = {100.0f, 0, 1.0f};
+  EXPECT_EQ(qrt_session_sample_rows(session, "y", 0, 1, &sampling, &u, &id), nullptr);
+  EXPECT_EQ(id, 0);
+  const std::pair<qrt_sampling, const char *> bad[] = {
+      {{-1.0f, 0, 1.0f}, "qrt_session_sample_rows: temperature -1.000000 (must be finite and at least 0)"},
+      {{1.0f, -2, 1.0f}, "qrt_session_sample_rows: top_k -2 (must be at least 0; 0 keeps every token)"},
+      {{1.0f, 0, 0.0f}, "qrt_session_sample_rows: top_p 0.000000 (must be in (0, 1]; 1 keeps every token)"}};
+  for (const auto &[params, message] : bad) {
+    past = qrt_session_sample_rows(session, "y", 0, 1, &params, &u, &id);
+    EXPECT_STREQ(qrt_status_message(past), message);
+    qrt_status_free(past);
+  }
+  u = 1.0, sampling = {1.0f, 0, 1.0f};
+  past = qrt_session_sample_rows(session, "y", 0, 1, &sampling, &u, &id);
+  EXPECT_STREQ(qrt_status_message(past), "qrt_session_sample_rows: uniforms[0] = 1.000000 (must be in [0, 1))");
   qrt_status_free(past);
   EXPECT_EQ(qrt_model_arena_bytes(model), arenaBytes);
   qrt_session_free(session);

@@ -2,7 +2,8 @@
 //
 //   qrun model.bin [--device=cpu|cuda] [--threads N]
 //        --input NAME=FILE.npy ... --output-dir DIR       run once, write NAME.npy per output
-//        --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] [--seed S]
+//        --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] [--top-k K]
+//                   [--top-p P] [--seed S]
 //        --perplexity FILE [--seq-len N]                   text, or .npy of int32 token ids
 //        --bench [--prompt-len P] [--max-tokens N] [--repeat R]   prefill and decode speed, memory
 //
@@ -51,7 +52,7 @@ void usage() {
                "usage: qrun model.bin [--device=cpu|cuda] [--threads N]\n"
                "         --input NAME=FILE.npy ... [--output-dir DIR]\n"
                "       | --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] "
-               "[--seed S]\n"
+               "[--top-k K] [--top-p P] [--seed S]\n"
                "       | --perplexity FILE(.txt|.npy) [--seq-len N]\n"
                "       | --bench [--prompt-len P] [--max-tokens N] [--repeat R]\n");
 }
@@ -62,7 +63,8 @@ struct Options {
   std::vector<int32_t> promptIds; // --prompt-ids
   bool generate = false, bench = false;
   int maxTokens = 256, seqLen = 0, threads = 0, promptLen = 32, repeat = 5;
-  double temperature = 0.0;
+  double temperature = 0.0, topP = 1.0;
+  long topK = 0;
   uint64_t seed = 1;
 };
 
@@ -127,6 +129,14 @@ Options parse(int argc, char **argv) {
       o.temperature = std::strtod(v.c_str(), &end);
       if (!end || *end || o.temperature < 0 || !std::isfinite(o.temperature))
         die("invalid value '" + v + "' for --temperature");
+    } else if (flag == "--top-k") {
+      o.topK = parseInt(value(), "--top-k", 0, LONG_MAX);
+    } else if (flag == "--top-p") {
+      std::string v = value();
+      char *end = nullptr;
+      o.topP = std::strtod(v.c_str(), &end);
+      if (!end || *end || !(o.topP > 0.0 && o.topP <= 1.0))
+        die("invalid value '" + v + "' for --top-p (a probability in (0, 1]; 1 keeps every token)");
     } else if (flag == "--seed") {
       o.seed = static_cast<uint64_t>(parseInt(value(), "--seed", 0, LONG_MAX));
     } else if (flag == "--bench") {
@@ -291,23 +301,11 @@ int generate(qrt_model *model, qrt_session *session, const Options &o) {
     if (o.temperature == 0.0) { // the argmax where the logits are (on a GPU, one id comes back)
       if (!lm.forwardGreedy(run, static_cast<int64_t>(from), next, lmErr))
         die(lmErr);
-    } else {
-      qrt_tensor logits;
-      if (!lm.forward(run, static_cast<int64_t>(from), &logits, lmErr, /*lastOnly=*/true))
+    } else { // drawn where the logits are, by this host's seeded numbers (the same tokens on every device)
+      qrt_sampling sampling = {static_cast<float>(o.temperature), o.topK, static_cast<float>(o.topP)};
+      const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+      if (!lm.forwardSample(run, static_cast<int64_t>(from), sampling, u, next, lmErr))
         die(lmErr);
-      const int64_t vocab = logits.shape[2];
-      const float *row = static_cast<const float *>(logits.data);
-      std::vector<double> p(vocab);
-      double mx = *std::max_element(row, row + vocab), sum = 0;
-      for (int64_t v = 0; v < vocab; ++v)
-        sum += p[v] = std::exp((row[v] - mx) / o.temperature);
-      double r = std::uniform_real_distribution<double>(0.0, sum)(rng), acc = 0;
-      next = static_cast<int32_t>(vocab - 1);
-      for (int64_t v = 0; v < vocab; ++v)
-        if ((acc += p[v]) > r) {
-          next = static_cast<int32_t>(v);
-          break;
-        }
     }
     if (next == eos) {
       stopped = true;

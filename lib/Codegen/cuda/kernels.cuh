@@ -3045,6 +3045,150 @@ extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) 
     ids[blockIdx.x] = bi < 0 ? 0 : bi;
 }
 
+// ids[r] = the token drawn from row r of x [gridDim.x, cols] by uniforms[r] (qrt::sampleRow, the runtime's
+// Sampling.h: temperature, then top_k, then top_p, then the draw): a sampling generator's next token without its
+// logits leaving the GPU. One block of 1024 threads per row. The k-th largest value and top_p's threshold are found
+// by radix selection over the values' order-preserving 32-bit keys, 8 bits a pass from the top, each pass a
+// histogram in shared memory (counts for top_k; float64 probability masses for top_p), the draw by a block-wide
+// scan of the masses of contiguous segments of the row (so the thread whose segment holds the target finds the
+// token in index order). Temperature > 0 (0 is the argmax: the runtime calls qopt_argmax_rows).
+__device__ __forceinline__ unsigned qSampleKey(float v) {
+  const unsigned u = v == 0.0f ? 0u : __float_as_uint(v); // -0 and +0 are one value
+  return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+extern "C" __global__ void __launch_bounds__(1024)
+    qopt_sample_rows(const float *x, i64 cols, float temperature, i64 topK, float topP, const double *uniforms,
+                     i64 *ids) {
+  __shared__ unsigned hcount[256];
+  __shared__ double hmass[256];
+  __shared__ float sf[32];
+  __shared__ double sd[32];
+  __shared__ i64 si[32];
+  __shared__ i64 sRemaining, sIdx;
+  __shared__ double sAbove;
+  __shared__ unsigned sBin;
+  __shared__ unsigned long long sLast;
+  const float *row = x + static_cast<i64>(blockIdx.x) * cols;
+  const int t = threadIdx.x, lane = t & 31, warp = t >> 5, warps = blockDim.x >> 5;
+  float mx = -QOPT_INF;
+  i64 count = 0;
+  for (i64 k = t; k < cols; k += blockDim.x) {
+    const float v = row[k];
+    if (v == v)
+      mx = fmaxf(mx, v), ++count;
+  }
+  mx = qBlockMax(mx, sf);
+  count = qBlockSum(count, si);
+  if (count == 0) {
+    if (t == 0)
+      ids[blockIdx.x] = 0;
+    return;
+  }
+  auto weight = [&](float v) { return v == mx ? 1.0f : expf((v - mx) / temperature); };
+  // Radix selection: the bin of the current 8 bits (below the fixed prefix) where `take` stops, from the top bin
+  // down (take(b) true: the bin holds the target; else it moves on past the bin).
+  unsigned lo = 0; // keys at or above it stay (NaN never)
+  auto select = [&](bool masses, double target) {
+    unsigned prefix = 0, mask = 0;
+    if (t == 0)
+      sRemaining = topK, sAbove = 0.0;
+    for (int shift = 24; shift >= 0; shift -= 8) {
+      for (int b = t; b < 256; b += blockDim.x)
+        hcount[b] = 0, hmass[b] = 0.0;
+      __syncthreads();
+      for (i64 k = t; k < cols; k += blockDim.x) {
+        const float v = row[k];
+        const unsigned key = qSampleKey(v);
+        if (v == v && key >= lo && (key & mask) == prefix) {
+          if (masses)
+            atomicAdd(&hmass[(key >> shift) & 255u], static_cast<double>(weight(v)));
+          else
+            atomicAdd(&hcount[(key >> shift) & 255u], 1u);
+        }
+      }
+      __syncthreads();
+      if (t == 0) {
+        int b = 255, lowest = -1;
+        for (; b >= 0; --b) {
+          if (masses ? hmass[b] > 0.0 : hcount[b] > 0)
+            lowest = b;
+          if (masses ? sAbove + hmass[b] >= target : sRemaining <= hcount[b])
+            break;
+          if (masses)
+            sAbove += hmass[b];
+          else
+            sRemaining -= hcount[b];
+        }
+        sBin = static_cast<unsigned>(b >= 0 ? b : lowest >= 0 ? lowest : 0);
+      }
+      __syncthreads();
+      prefix |= sBin << shift, mask |= 255u << shift;
+    }
+    return prefix;
+  };
+  if (topK > 0 && topK < count)
+    lo = select(false, 0.0);
+  if (topP < 1.0f) {
+    double mass = 0.0;
+    for (i64 k = t; k < cols; k += blockDim.x) {
+      const float v = row[k];
+      if (v == v && qSampleKey(v) >= lo)
+        mass += weight(v);
+    }
+    mass = qBlockSum(mass, sd);
+    lo = select(true, static_cast<double>(topP) * mass);
+  }
+  // The draw: thread t's segment [b0, b1) of the row, the running mass at its start by a block scan.
+  const i64 seg = (cols + blockDim.x - 1) / blockDim.x, b0 = t * seg < cols ? t * seg : cols;
+  const i64 b1 = b0 + seg < cols ? b0 + seg : cols;
+  double local = 0.0;
+  i64 last = -1;
+  for (i64 k = b0; k < b1; ++k) {
+    const float v = row[k];
+    if (v == v && qSampleKey(v) >= lo)
+      local += weight(v), last = k;
+  }
+  double incl = local;
+  for (int o = 1; o < 32; o <<= 1) {
+    const double n = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o)
+      incl += n;
+  }
+  if (t == 0)
+    sIdx = -1, sLast = 0;
+  __syncthreads();
+  if (lane == 31)
+    sd[warp] = incl;
+  if (last >= 0)
+    atomicMax(&sLast, static_cast<unsigned long long>(last));
+  __syncthreads();
+  double offset = 0.0, total = 0.0;
+  for (int w = 0; w < warps; ++w) {
+    if (w == warp)
+      offset = total;
+    total += sd[w];
+  }
+  double excl = __shfl_up_sync(0xffffffffu, incl, 1);
+  excl = lane == 0 ? offset : excl + offset;
+  incl += offset;
+  const double target = uniforms[blockIdx.x] * total;
+  if (incl > target && excl <= target) {
+    double acc = excl;
+    i64 at = last;
+    for (i64 k = b0; k < b1; ++k) {
+      const float v = row[k];
+      if (v == v && qSampleKey(v) >= lo && (acc += weight(v)) > target) {
+        at = k;
+        break;
+      }
+    }
+    sIdx = at;
+  }
+  __syncthreads();
+  if (t == 0)
+    ids[blockIdx.x] = sIdx >= 0 ? sIdx : static_cast<i64>(sLast);
+}
+
 // out [n, K] float16 = (code - zero) * scale for rows r < n of codes (rowBytes apart; BITS 3 and 4: two codes a
 // byte, low nibble first; 8: int8) with scales and zero points [n, K / group] (one of each when perTensor). Rows
 // whose K and group are multiples of 8 take one word of codes, one scale and one 16-byte store per thread. The

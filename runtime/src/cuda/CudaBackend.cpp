@@ -244,6 +244,29 @@ public:
                  "qopt_argmax_rows", error) &&
            download(ids, reinterpret_cast<const void *>(argmaxIds.ptr), bytes, error);
   }
+  bool sampleRows(const void *x, int64_t rows, int64_t cols, const Sampling &s, const double *uniforms, int64_t *ids,
+                  std::string &error) override {
+    if (s.temperature == 0.0f)
+      return argmaxRows(x, rows, cols, ids, error);
+    if (!sampleFn || rows > 0x7fffffff)
+      return Backend::sampleRows(x, rows, cols, s, uniforms, ids, error);
+    if (!rows)
+      return true;
+    const size_t bytes = static_cast<size_t>(rows) * sizeof(int64_t); // the ids, then the uniform numbers
+    if (!ensure(argmaxIds, 2 * bytes, "sampling's numbers", error))
+      return false;
+    CUdeviceptr in = reinterpret_cast<CUdeviceptr>(x), out = argmaxIds.ptr, u = argmaxIds.ptr + bytes;
+    if (!upload(reinterpret_cast<void *>(u), uniforms, bytes, error))
+      return false;
+    long long n = cols, topK = s.topK;
+    float temperature = s.temperature, topP = s.topP;
+    void *params[] = {&in, &n, &temperature, &topK, &topP, &u, &out};
+    lastKernel = "qopt_sample_rows";
+    return check(d.cuLaunchKernel(sampleFn, static_cast<unsigned>(rows), 1, 1, 1024, 1, 1, 0, stream, params,
+                                  nullptr),
+                 "qopt_sample_rows", error) &&
+           download(ids, reinterpret_cast<const void *>(argmaxIds.ptr), bytes, error);
+  }
   bool resetState(std::string &error) override {
     return !stateSize || check(d.cuMemsetD8Async(stateBase, 0, stateSize, stream), "cuMemsetD8Async", error);
   }
@@ -379,6 +402,8 @@ private:
       return true;
     if (d.cuModuleGetFunction(&argmaxFn, module, "qopt_argmax_rows") != CUDA_SUCCESS)
       argmaxFn = nullptr;
+    if (d.cuModuleGetFunction(&sampleFn, module, "qopt_sample_rows") != CUDA_SUCCESS)
+      sampleFn = nullptr;
     // Programmatic dependent launch: kernels that wait for their predecessor themselves (the marker) on a driver
     // with cuLaunchKernelEx. QRT_PDL=0 turns it off.
     CUfunction marker = nullptr;
@@ -809,9 +834,10 @@ private:
   Helpers helpers;
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
   CUfunction argmaxFn = nullptr;        // the module's qopt_argmax_rows (null in a model.bin older than it)
+  CUfunction sampleFn = nullptr;        // the module's qopt_sample_rows (likewise)
   bool pdl = false;                     // generated kernels launch with programmatic stream serialization
   int computeCapability = 0;            // the GPU's, e.g. 90 (set when the module loads)
-  Buffer argmaxIds;                     // its results
+  Buffer argmaxIds; // the results of qopt_argmax_rows and qopt_sample_rows (and the latter's uniform numbers)
   std::string lastKernel;
   bool capturing = false; // inside capture(): no allocation, no synchronization
 };
