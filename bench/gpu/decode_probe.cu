@@ -108,6 +108,87 @@ __device__ __forceinline__ unsigned loadAcquire(const unsigned *p) {
   return v;
 }
 
+// x rounded to float16 into shared memory: word (c, h) of lane L holds x[512 c + 16 L + 8 h .. + 8] (times gamma
+// where the phase has one) at uint4 (2 c + h) 32 + L, zeros past K. Returns this thread's part of the sum of the
+// squares of x. x is read through L2 (another block may have written it in this launch).
+__device__ float roundX(const Phase &P, i64 xwords, uint4 *xs, int nthreads) {
+  const i64 K = P.K;
+  float sq = 0.0f;
+  for (i64 w = threadIdx.x; w < xwords; w += nthreads) {
+    const i64 l = w % 32, ch = w / 32, k = ch / 2 * 512 + 16 * l + 8 * (ch % 2);
+    float v[8];
+#pragma unroll
+    for (int f = 0; f < 2; ++f) {
+      const bool in = k + 4 * f < K;
+      float4 a = in ? __ldcg(reinterpret_cast<const float4 *>(P.x + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
+      if (P.gamma) {
+        const float4 gm =
+            in ? __ldg(reinterpret_cast<const float4 *>(P.gamma + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
+        sq += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+        a.x *= gm.x, a.y *= gm.y, a.z *= gm.z, a.w *= gm.w;
+      }
+      v[4 * f] = a.x, v[4 * f + 1] = a.y, v[4 * f + 2] = a.z, v[4 * f + 3] = a.w;
+    }
+    xs[w] = make_uint4(half2of(v[0], v[1]), half2of(v[2], v[3]), half2of(v[4], v[5]), half2of(v[6], v[7]));
+  }
+  return sq;
+}
+
+// 1 / rms(x) for a phase with a gamma (else 1) from the threads' parts of x's sum of squares; `sync` is the barrier
+// of the threads that call it, between the warps' writes of their sums and their reads (and of x's words).
+template <typename Sync> __device__ float invRms(const Phase &P, float ss, float *redSs, int warps, Sync sync) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  if (P.gamma) {
+    ss = warpSum(ss);
+    if (lane == 0)
+      redSs[warp] = ss;
+  }
+  sync();
+  if (!P.gamma)
+    return 1.0f;
+  ss = 0.0f;
+  for (int w = 0; w < warps; ++w)
+    ss += redSs[w];
+  return rsqrtf(ss / static_cast<float>(P.K) + 1e-5f);
+}
+
+// Words w0 and w1 (16 codes of each of two rows) times x's words xa, xb: four k-steps of qGemvHalf's diagonal mma
+// (rows g and g + 8 of A: the two rows' segment g; column g of B: x's segment g), into acc[k-step % 2]. MODE 1: no
+// arithmetic (an xor keeps the loads live); 2: the codes converted by bit moves (their values / 256).
+template <int MODE>
+__device__ __forceinline__ void mmaWords(float (&acc)[2][4], const uint4 &w0, const uint4 &w1, const uint4 &xa,
+                                         const uint4 &xb) {
+  const unsigned xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
+  const unsigned u0[4] = {w0.x, w0.y, w0.z, w0.w}, u1[4] = {w1.x, w1.y, w1.z, w1.w};
+#pragma unroll
+  for (int st = 0; st < 4; ++st) {
+    if (MODE == 1) {
+      acc[st & 1][0] += __uint_as_float((u0[st] ^ u1[st] ^ xv[2 * st]) & 0x3F000000u);
+      continue;
+    }
+    unsigned a[4];
+    if (MODE == 2) {
+      a[0] = bits(u0[st], 0x1404u), a[2] = bits(u0[st], 0x3424u);
+      a[1] = bits(u1[st], 0x1404u), a[3] = bits(u1[st], 0x3424u);
+    } else {
+      a[0] = fp8x2(u0[st] & 0xFFFFu), a[2] = fp8x2(u0[st] >> 16);
+      a[1] = fp8x2(u1[st] & 0xFFFFu), a[3] = fp8x2(u1[st] >> 16);
+    }
+    mma(acc[st & 1], a, xv[2 * st], xv[2 * st + 1]);
+  }
+}
+
+// The two rows' sums: C[g][g] and C[g + 8][g] sit in lane (g, g / 2), entries g % 2 and 2 + g % 2. Resets acc.
+__device__ __forceinline__ void diagSums(float (&acc)[2][4], float &s0, float &s1) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const bool diag = q == (g >> 1);
+  s0 = warpSum(diag ? (g & 1 ? acc[0][1] + acc[1][1] : acc[0][0] + acc[1][0]) : 0.0f);
+  s1 = warpSum(diag ? (g & 1 ? acc[0][3] + acc[1][3] : acc[0][2] + acc[1][2]) : 0.0f);
+#pragma unroll
+  for (int e = 0; e < 4; ++e)
+    acc[0][e] = acc[1][e] = 0.0f;
+}
+
 // CW consumer warps (2 rows of each tile of 2 CW rows each), STAGES ring slots of 2 CW rows x KC bytes.
 // Phases [first, first + count); the grid barrier before phase ph > first waits for `arrive` to reach ph * G
 // (every launch's counter starts at 0 at phase `first`... the host zeroes it before a chain).
@@ -118,7 +199,7 @@ __global__ void __launch_bounds__(32 * (CW + 1), 1)
   extern __shared__ __align__(128) u8 smem[];
   __shared__ __align__(8) unsigned long long full[STAGES], empty[STAGES];
   __shared__ float redSs[CW];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int G = gridDim.x, b = blockIdx.x;
   u8 *ring = smem;
   uint4 *xs = reinterpret_cast<uint4 *>(smem + STAGES * ROWS * KC);
@@ -172,37 +253,9 @@ __global__ void __launch_bounds__(32 * (CW + 1), 1)
     }
     // x -> float16: word (c, h) of lane L holds x[512 c + 16 L + 8 h .. + 8] at uint4 (2 c + h) 32 + L.
     const i64 kst = (rowBytes + KC - 1) / KC, xwords = kst * CHUNKS * 2 * 32;
-    float ss = 0.0f;
-    for (i64 u = threadIdx.x; u < xwords; u += 32 * CW) {
-      const i64 l = u % 32, ch = u / 32, k = ch / 2 * 512 + 16 * l + 8 * (ch % 2);
-      float v[8];
-#pragma unroll
-      for (int f = 0; f < 2; ++f) {
-        const bool in = k + 4 * f < K;
-        float4 a = in ? __ldcg(reinterpret_cast<const float4 *>(P.x + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
-        if (P.gamma) {
-          const float4 gm =
-              in ? __ldg(reinterpret_cast<const float4 *>(P.gamma + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
-          ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
-          a.x *= gm.x, a.y *= gm.y, a.z *= gm.z, a.w *= gm.w;
-        }
-        v[4 * f] = a.x, v[4 * f + 1] = a.y, v[4 * f + 2] = a.z, v[4 * f + 3] = a.w;
-      }
-      xs[u] = make_uint4(half2of(v[0], v[1]), half2of(v[2], v[3]), half2of(v[4], v[5]), half2of(v[6], v[7]));
-    }
-    if (P.gamma) {
-      ss = warpSum(ss);
-      if (lane == 0)
-        redSs[warp] = ss;
-    }
-    asm volatile("bar.sync 1, %0;" ::"r"(32 * CW) : "memory");
-    float inv = 1.0f;
-    if (P.gamma) {
-      ss = 0.0f;
-      for (int w = 0; w < CW; ++w)
-        ss += redSs[w];
-      inv = rsqrtf(ss / static_cast<float>(K) + 1e-5f);
-    }
+    const float inv = invRms(P, roundX(P, xwords, xs, 32 * CW), redSs, CW, [] {
+      asm volatile("bar.sync 1, %0;" ::"r"(32 * CW) : "memory");
+    });
     const i64 tiles = P.gated ? (N / 2 + CW - 1) / CW : (N + ROWS - 1) / ROWS;
     const i64 t0 = tiles * b / G, t1 = tiles * (b + 1) / G;
     float acc[2][4] = {};
@@ -226,37 +279,15 @@ __global__ void __launch_bounds__(32 * (CW + 1), 1)
           xa[j] = xw[0], xb[j] = xw[32];
         }
 #pragma unroll
-        for (int j = 0; j < CHUNKS; ++j) {
-          const unsigned xv[8] = {xa[j].x, xa[j].y, xa[j].z, xa[j].w, xb[j].x, xb[j].y, xb[j].z, xb[j].w};
-          const unsigned u0[4] = {w0[j].x, w0[j].y, w0[j].z, w0[j].w}, u1[4] = {w1[j].x, w1[j].y, w1[j].z, w1[j].w};
-#pragma unroll
-          for (int st = 0; st < 4; ++st) {
-            unsigned a[4];
-            if (MODE == 1) { // no math: one xor keeps the loads
-              acc[st & 1][0] += __uint_as_float((u0[st] ^ u1[st] ^ xv[2 * st]) & 0x3F000000u);
-              continue;
-            }
-            if (MODE == 2) { // bit moves: f16 bits of code / 256 (the scale takes the 256)
-              a[0] = bits(u0[st], 0x1404u), a[2] = bits(u0[st], 0x3424u);
-              a[1] = bits(u1[st], 0x1404u), a[3] = bits(u1[st], 0x3424u);
-            } else {
-              a[0] = fp8x2(u0[st] & 0xFFFFu), a[2] = fp8x2(u0[st] >> 16);
-              a[1] = fp8x2(u1[st] & 0xFFFFu), a[3] = fp8x2(u1[st] >> 16);
-            }
-            mma(acc[st & 1], a, xv[2 * st], xv[2 * st + 1]);
-          }
-        }
+        for (int j = 0; j < CHUNKS; ++j)
+          mmaWords<MODE>(acc, w0[j], w1[j], xa[j], xb[j]);
         __syncwarp();
         if (lane == 0)
           barArrive(&empty[s]);
         if (ks + 1 < kst)
           continue;
-        const bool diag = q == (g >> 1);
-        const float s0 = warpSum(diag ? (g & 1 ? acc[0][1] + acc[1][1] : acc[0][0] + acc[1][0]) : 0.0f);
-        const float s1 = warpSum(diag ? (g & 1 ? acc[0][3] + acc[1][3] : acc[0][2] + acc[1][2]) : 0.0f);
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          acc[0][e] = acc[1][e] = 0.0f;
+        float s0, s1;
+        diagSums(acc, s0, s1);
         if (lane != 0)
           continue;
         if (P.gated) {
@@ -311,7 +342,7 @@ __global__ void __launch_bounds__(32 * WARPS) chainReg(const Phase *__restrict__
   extern __shared__ __align__(128) u8 smem[];
   __shared__ float redSs[WARPS];
   uint4 *xs = reinterpret_cast<uint4 *>(smem);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int G = gridDim.x;
   const i64 gw = static_cast<i64>(blockIdx.x) * WARPS + warp, GW = static_cast<i64>(G) * WARPS;
   for (int ph = 0; ph < count; ++ph) {
@@ -326,37 +357,7 @@ __global__ void __launch_bounds__(32 * WARPS) chainReg(const Phase *__restrict__
       __syncthreads();
     }
     const i64 nch = (K + 511) / 512, xwords = nch * 64;
-    float ss = 0.0f;
-    for (i64 u = threadIdx.x; u < xwords; u += 32 * WARPS) {
-      const i64 l = u % 32, ch = u / 32, k = ch / 2 * 512 + 16 * l + 8 * (ch % 2);
-      float v[8];
-#pragma unroll
-      for (int f = 0; f < 2; ++f) {
-        const bool in = k + 4 * f < K;
-        float4 a = in ? __ldcg(reinterpret_cast<const float4 *>(P.x + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
-        if (P.gamma) {
-          const float4 gm =
-              in ? __ldg(reinterpret_cast<const float4 *>(P.gamma + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
-          ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
-          a.x *= gm.x, a.y *= gm.y, a.z *= gm.z, a.w *= gm.w;
-        }
-        v[4 * f] = a.x, v[4 * f + 1] = a.y, v[4 * f + 2] = a.z, v[4 * f + 3] = a.w;
-      }
-      xs[u] = make_uint4(half2of(v[0], v[1]), half2of(v[2], v[3]), half2of(v[4], v[5]), half2of(v[6], v[7]));
-    }
-    if (P.gamma) {
-      ss = warpSum(ss);
-      if (lane == 0)
-        redSs[warp] = ss;
-    }
-    __syncthreads();
-    float inv = 1.0f;
-    if (P.gamma) {
-      ss = 0.0f;
-      for (int w = 0; w < WARPS; ++w)
-        ss += redSs[w];
-      inv = rsqrtf(ss / static_cast<float>(K) + 1e-5f);
-    }
+    const float inv = invRms(P, roundX(P, xwords, xs, 32 * WARPS), redSs, WARPS, [] { __syncthreads(); });
     const i64 pairs = N / 2, S = P.slices, items = pairs * S;
     for (i64 it = gw; it < items; it += GW) {
       const i64 pair = it / S, sl = it % S;
@@ -383,25 +384,11 @@ __global__ void __launch_bounds__(32 * WARPS) chainReg(const Phase *__restrict__
         for (int j = 0; j < BATCH; ++j) {
           if (c + j >= c1)
             break;
-          const uint4 xa = xs[(c + j) * 64 + lane], xb = xs[(c + j) * 64 + 32 + lane];
-          const unsigned xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-          const unsigned u0[4] = {w0[j].x, w0[j].y, w0[j].z, w0[j].w}, u1[4] = {w1[j].x, w1[j].y, w1[j].z, w1[j].w};
-#pragma unroll
-          for (int st = 0; st < 4; ++st) {
-            if (MODE == 1) {
-              acc[st & 1][0] += __uint_as_float((u0[st] ^ u1[st] ^ xv[2 * st]) & 0x3F000000u);
-              continue;
-            }
-            unsigned a[4];
-            a[0] = fp8x2(u0[st] & 0xFFFFu), a[2] = fp8x2(u0[st] >> 16);
-            a[1] = fp8x2(u1[st] & 0xFFFFu), a[3] = fp8x2(u1[st] >> 16);
-            mma(acc[st & 1], a, xv[2 * st], xv[2 * st + 1]);
-          }
+          mmaWords<MODE>(acc, w0[j], w1[j], xs[(c + j) * 64 + lane], xs[(c + j) * 64 + 32 + lane]);
         }
       }
-      const bool diag = q == (g >> 1);
-      const float s0 = warpSum(diag ? (g & 1 ? acc[0][1] + acc[1][1] : acc[0][0] + acc[1][0]) : 0.0f);
-      const float s1 = warpSum(diag ? (g & 1 ? acc[0][3] + acc[1][3] : acc[0][2] + acc[1][2]) : 0.0f);
+      float s0, s1;
+      diagSums(acc, s0, s1);
       if (lane != 0)
         continue;
       if (P.gated) {
@@ -500,38 +487,8 @@ template <int W, int BATCH> __global__ void __launch_bounds__(32 * W) gemvRegion
   const i64 N = P.N, K = P.K, nch = (K + 511) / 512;
   uint4 *xs = reinterpret_cast<uint4 *>(smem);
   float *part = reinterpret_cast<float *>(smem + nch * 64 * 16);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, q = lane & 3;
-  float ss = 0.0f;
-  for (i64 u = threadIdx.x; u < nch * 64; u += 32 * W) {
-    const i64 l = u % 32, ch = u / 32, k = ch / 2 * 512 + 16 * l + 8 * (ch % 2);
-    float v[8];
-#pragma unroll
-    for (int f = 0; f < 2; ++f) {
-      const bool in = k + 4 * f < K;
-      float4 a = in ? __ldcg(reinterpret_cast<const float4 *>(P.x + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
-      if (P.gamma) {
-        const float4 gm =
-            in ? __ldg(reinterpret_cast<const float4 *>(P.gamma + k + 4 * f)) : make_float4(0.f, 0.f, 0.f, 0.f);
-        ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
-        a.x *= gm.x, a.y *= gm.y, a.z *= gm.z, a.w *= gm.w;
-      }
-      v[4 * f] = a.x, v[4 * f + 1] = a.y, v[4 * f + 2] = a.z, v[4 * f + 3] = a.w;
-    }
-    xs[u] = make_uint4(half2of(v[0], v[1]), half2of(v[2], v[3]), half2of(v[4], v[5]), half2of(v[6], v[7]));
-  }
-  if (P.gamma) {
-    ss = warpSum(ss);
-    if (lane == 0)
-      redSs[warp] = ss;
-  }
-  __syncthreads();
-  float inv = 1.0f;
-  if (P.gamma) {
-    ss = 0.0f;
-    for (int w = 0; w < W; ++w)
-      ss += redSs[w];
-    inv = rsqrtf(ss / static_cast<float>(K) + 1e-5f);
-  }
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const float inv = invRms(P, roundX(P, nch * 64, xs, 32 * W), redSs, W, [] { __syncthreads(); });
   const i64 pairs = N / 2, p0 = pairs * blockIdx.x / gridDim.x, p1 = pairs * (blockIdx.x + 1) / gridDim.x;
   const i64 cpw = (nch - warp + W - 1) / W, items = (p1 - p0) * cpw;
   float acc[2][4] = {};
@@ -557,27 +514,14 @@ template <int W, int BATCH> __global__ void __launch_bounds__(32 * W) gemvRegion
       if (i >= items)
         break;
       const i64 ch = warp + (i % cpw) * W;
-      const uint4 xa = xs[ch * 64 + lane], xb = xs[ch * 64 + 32 + lane];
-      const unsigned xv[8] = {xa.x, xa.y, xa.z, xa.w, xb.x, xb.y, xb.z, xb.w};
-      const unsigned u0[4] = {w0[j].x, w0[j].y, w0[j].z, w0[j].w}, u1[4] = {w1[j].x, w1[j].y, w1[j].z, w1[j].w};
-#pragma unroll
-      for (int st = 0; st < 4; ++st) {
-        unsigned a[4];
-        a[0] = fp8x2(u0[st] & 0xFFFFu), a[2] = fp8x2(u0[st] >> 16);
-        a[1] = fp8x2(u1[st] & 0xFFFFu), a[3] = fp8x2(u1[st] >> 16);
-        mma(acc[st & 1], a, xv[2 * st], xv[2 * st + 1]);
-      }
+      mmaWords<0>(acc, w0[j], w1[j], xs[ch * 64 + lane], xs[ch * 64 + 32 + lane]);
       if (i % cpw == cpw - 1) { // this warp's last chunk of the pair
-        const bool diag = q == (g >> 1);
-        const float s0 = warpSum(diag ? (g & 1 ? acc[0][1] + acc[1][1] : acc[0][0] + acc[1][0]) : 0.0f);
-        const float s1 = warpSum(diag ? (g & 1 ? acc[0][3] + acc[1][3] : acc[0][2] + acc[1][2]) : 0.0f);
+        float s0, s1;
+        diagSums(acc, s0, s1);
         if (lane == 0) {
           const i64 pl = p0 + i / cpw - p0;
           part[(2 * pl) * W + warp] = s0, part[(2 * pl + 1) * W + warp] = s1;
         }
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          acc[0][e] = acc[1][e] = 0.0f;
       }
     }
   }
@@ -619,6 +563,17 @@ struct Layer {
   u8 *w[4];
   float *scale[4];
 };
+
+// Milliseconds of the work `launch` puts on stream s, between two events.
+template <typename F> float timed(cudaStream_t s, cudaEvent_t e0, cudaEvent_t e1, F launch) {
+  CK(cudaEventRecord(e0, s));
+  launch();
+  CK(cudaEventRecord(e1, s));
+  CK(cudaEventSynchronize(e1));
+  float ms;
+  CK(cudaEventElapsedTime(&ms, e0, e1));
+  return ms;
+}
 
 typedef void (*KernelFn)(const Phase *, int, unsigned *);
 struct Variant {
@@ -747,6 +702,17 @@ int main(int argc, char **argv) {
   cudaEvent_t e0, e1;
   CK(cudaEventCreate(&e0));
   CK(cudaEventCreate(&e1));
+  // After the work on stream s: the largest difference from the reference of the H values at `dev` (maxd, kept
+  // if larger), the reference's largest magnitude (maxr) and whether a value is NaN.
+  auto compare = [&](const float *dev, double &maxd, double &maxr, bool &nan) {
+    CK(cudaStreamSynchronize(s));
+    CK(cudaGetLastError());
+    std::vector<float> got(H);
+    CK(cudaMemcpy(got.data(), dev, 4 * H, cudaMemcpyDeviceToHost));
+    for (int n = 0; n < H; ++n)
+      maxd = std::max(maxd, std::fabs(got[n] - ref[n])), maxr = std::max(maxr, std::fabs(ref[n])),
+      nan |= std::isnan(got[n]);
+  };
   double bytesLayer = 0;
   for (int m = 0; m < 4; ++m)
     bytesLayer += static_cast<double>(Ks[m]) * Ns[m];
@@ -766,12 +732,8 @@ int main(int argc, char **argv) {
     for (int blocksPerSm : {4, 8, 16}) {
       std::vector<float> t;
       for (int r = 0; r < reps + 2; ++r) {
-        CK(cudaEventRecord(e0, s));
-        readAll<<<G * blocksPerSm, 256, 0, s>>>(db, dw, (int)hb.size(), arrive + P);
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
+        float ms =
+            timed(s, e0, e1, [&] { readAll<<<G * blocksPerSm, 256, 0, s>>>(db, dw, (int)hb.size(), arrive + P); });
         if (r >= 2)
           t.push_back(ms);
       }
@@ -804,12 +766,8 @@ int main(int argc, char **argv) {
     for (const RO &ro : ros) {
       std::vector<float> t;
       for (int r = 0; r < reps + 2; ++r) {
-        CK(cudaEventRecord(e0, s));
-        ro.fn<<<G * ro.bps, ro.threads, 0, s>>>(db, dw, dk, (int)hb.size(), arrive + P);
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        float ms;
-        CK(cudaEventElapsedTime(&ms, e0, e1));
+        float ms =
+            timed(s, e0, e1, [&] { ro.fn<<<G * ro.bps, ro.threads, 0, s>>>(db, dw, dk, (int)hb.size(), arrive + P); });
         if (r >= 2)
           t.push_back(ms);
       }
@@ -850,15 +808,9 @@ int main(int argc, char **argv) {
       CK(cudaMemcpy(A, x0.data(), 4 * H, cudaMemcpyHostToDevice));
       for (int ph = 0; ph < 4 * refLayers; ++ph)
         v.fn<<<B, 32 * v.warps, shared, s>>>(dp + ph);
-      CK(cudaStreamSynchronize(s));
-      CK(cudaGetLastError());
-      std::vector<float> got(H);
-      CK(cudaMemcpy(got.data(), A, 4 * H, cudaMemcpyDeviceToHost));
       double maxd = 0, maxr = 0;
       bool nan = false;
-      for (int n = 0; n < H; ++n)
-        maxd = std::max(maxd, std::fabs(got[n] - ref[n])), maxr = std::max(maxr, std::fabs(ref[n])),
-        nan |= std::isnan(got[n]);
+      compare(A, maxd, maxr, nan);
       std::printf("%s %s (occupancy %d per SM): %d layers, max |d| %.3g of max |ref| %.3g\n",
                   !nan && maxd <= 2e-3 * maxr ? "PASS" : "FAIL", v.name, occ, refLayers, maxd, maxr);
       double sum = 0;
@@ -873,12 +825,7 @@ int main(int argc, char **argv) {
         CK(cudaGraphInstantiate(&xr, gr, 0));
         std::vector<float> t;
         for (int r = 0; r < reps + 2; ++r) {
-          float ms;
-          CK(cudaEventRecord(e0, s));
-          CK(cudaGraphLaunch(xr, s));
-          CK(cudaEventRecord(e1, s));
-          CK(cudaEventSynchronize(e1));
-          CK(cudaEventElapsedTime(&ms, e0, e1));
+          float ms = timed(s, e0, e1, [&] { CK(cudaGraphLaunch(xr, s)); });
           if (r >= 2)
             t.push_back(ms);
         }
@@ -902,27 +849,16 @@ int main(int argc, char **argv) {
     CK(cudaMemcpy(A, x0.data(), 4 * H, cudaMemcpyHostToDevice));
     CK(cudaMemset(arrive, 0, 4));
     v.fn<<<G, v.threads, v.shared, s>>>(dp, 4 * refLayers, arrive);
-    CK(cudaStreamSynchronize(s));
-    CK(cudaGetLastError());
-    std::vector<float> got(H);
-    CK(cudaMemcpy(got.data(), A, 4 * H, cudaMemcpyDeviceToHost));
-    double maxd = 0, maxr = 0;
+    double maxd = 0, maxr = 0, maxd2 = 0;
     bool nan = false;
-    for (int n = 0; n < H; ++n)
-      maxd = std::max(maxd, std::fabs(got[n] - ref[n])), maxr = std::max(maxr, std::fabs(ref[n])),
-      nan |= std::isnan(got[n]);
+    compare(A, maxd, maxr, nan);
     // the same over separate launches
     CK(cudaMemcpy(A, x0.data(), 4 * H, cudaMemcpyHostToDevice));
     for (int ph = 0; ph < 4 * refLayers; ++ph) {
       CK(cudaMemsetAsync(arrive, 0, 4, s));
       v.fn<<<G, v.threads, v.shared, s>>>(dp + ph, 1, arrive);
     }
-    CK(cudaStreamSynchronize(s));
-    std::vector<float> got2(H);
-    CK(cudaMemcpy(got2.data(), A, 4 * H, cudaMemcpyDeviceToHost));
-    double maxd2 = 0;
-    for (int n = 0; n < H; ++n)
-      maxd2 = std::max(maxd2, std::fabs(got2[n] - ref[n])), nan |= std::isnan(got2[n]);
+    compare(A, maxd2, maxr, nan);
     const bool ok = !nan && maxd <= 2e-3 * maxr && maxd2 <= 2e-3 * maxr;
     std::printf("%s %s: %d layers, max |d| chain %.3g / separate %.3g of max |ref| %.3g\n", ok ? "PASS" : "FAIL",
                 v.name, refLayers, maxd, maxd2, maxr);
@@ -943,21 +879,12 @@ int main(int argc, char **argv) {
     std::vector<float> tc, ts;
     for (int r = 0; r < reps + 2; ++r) {
       CK(cudaMemcpy(A, x0.data(), 4 * H, cudaMemcpyHostToDevice));
-      CK(cudaEventRecord(e0, s));
-      CK(cudaGraphLaunch(xc, s));
-      CK(cudaEventRecord(e1, s));
-      CK(cudaEventSynchronize(e1));
-      float ms;
-      CK(cudaEventElapsedTime(&ms, e0, e1));
+      float ms = timed(s, e0, e1, [&] { CK(cudaGraphLaunch(xc, s)); });
       if (r >= 2)
         tc.push_back(ms);
       CK(cudaMemcpy(A, x0.data(), 4 * H, cudaMemcpyHostToDevice));
       CK(cudaMemset(arrive + 1, 0, 4 * P));
-      CK(cudaEventRecord(e0, s));
-      CK(cudaGraphLaunch(xs, s));
-      CK(cudaEventRecord(e1, s));
-      CK(cudaEventSynchronize(e1));
-      CK(cudaEventElapsedTime(&ms, e0, e1));
+      ms = timed(s, e0, e1, [&] { CK(cudaGraphLaunch(xs, s)); });
       if (r >= 2)
         ts.push_back(ms);
     }
@@ -1011,7 +938,6 @@ int main(int argc, char **argv) {
       Phase *dr;
       CK(cudaMalloc(&dr, sizeof(Phase) * P));
       CK(cudaMemcpy(dr, hr.data(), sizeof(Phase) * P, cudaMemcpyHostToDevice));
-      std::vector<float> got(H);
       double maxd = 0, maxr = 0;
       bool nan = false;
       for (int sep = 0; sep < 2; ++sep) {
@@ -1023,12 +949,7 @@ int main(int argc, char **argv) {
             v.fn<<<GR, 32 * v.warps, 28672, s>>>(dr + ph, 1, arrive + 1 + ph);
         else
           v.fn<<<GR, 32 * v.warps, 28672, s>>>(dr, 4 * refLayers, arrive);
-        CK(cudaStreamSynchronize(s));
-        CK(cudaGetLastError());
-        CK(cudaMemcpy(got.data(), ys + (refLayers - 1) * perLayer + QKV + H + F, 4 * H, cudaMemcpyDeviceToHost));
-        for (int n = 0; n < H; ++n)
-          maxd = std::max(maxd, std::fabs(got[n] - ref[n])), maxr = std::max(maxr, std::fabs(ref[n])),
-          nan |= std::isnan(got[n]);
+        compare(ys + (refLayers - 1) * perLayer + QKV + H + F, maxd, maxr, nan);
       }
       std::printf("%s %s: %d layers, max |d| %.3g of max |ref| %.3g (slices o %d, qkv %d, down %d)\n",
                   !nan && maxd <= 2e-3 * maxr ? "PASS" : "FAIL", v.name, refLayers, maxd, maxr, hr[1].slices,
@@ -1049,27 +970,14 @@ int main(int argc, char **argv) {
       CK(cudaGraphInstantiate(&xs, gs, 0));
       std::vector<float> tc, ts, tm;
       for (int r = 0; r < reps + 2; ++r) {
-        float ms;
-        CK(cudaEventRecord(e0, s));
-        CK(cudaMemsetAsync(ys, 0, 4 * perLayer * L, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
+        float ms = timed(s, e0, e1, [&] { CK(cudaMemsetAsync(ys, 0, 4 * perLayer * L, s)); });
         if (r >= 2)
           tm.push_back(ms);
-        CK(cudaEventRecord(e0, s));
-        CK(cudaGraphLaunch(xc, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
+        ms = timed(s, e0, e1, [&] { CK(cudaGraphLaunch(xc, s)); });
         if (r >= 2)
           tc.push_back(ms);
         CK(cudaMemset(arrive + 1, 0, 4 * P));
-        CK(cudaEventRecord(e0, s));
-        CK(cudaGraphLaunch(xs, s));
-        CK(cudaEventRecord(e1, s));
-        CK(cudaEventSynchronize(e1));
-        CK(cudaEventElapsedTime(&ms, e0, e1));
+        ms = timed(s, e0, e1, [&] { CK(cudaGraphLaunch(xs, s)); });
         if (r >= 2)
           ts.push_back(ms);
       }

@@ -74,6 +74,12 @@ public:
       ids[r] = argmaxRow(static_cast<const float *>(x) + r * cols, cols);
     return true;
   }
+  bool sampleRows(const void *x, int64_t rows, int64_t cols, const Sampling &s, const double *uniforms, int64_t *ids,
+                  std::string &) override {
+    for (int64_t r = 0; r < rows; ++r)
+      ids[r] = sampleRow(static_cast<const float *>(x) + r * cols, cols, s, uniforms[r]);
+    return true;
+  }
   bool synchronize(std::string &) override { return true; }
   bool resetState(std::string &) override {
     std::memset(stateBase, 0, stateSize ? stateSize : 64);

@@ -166,18 +166,7 @@ bool LmDriver::forward(const std::vector<int32_t> &ids, int64_t start, qrt_tenso
 }
 
 bool LmDriver::forwardGreedy(const std::vector<int32_t> &ids, int64_t start, int32_t &next, std::string &error) {
-  if (ids.empty()) {
-    error = "no tokens to run";
-    return false;
-  }
-  if (!forward(ids, start, nullptr, error))
-    return false;
-  // The last run's last row (of the last chunk when the ids ran in chunks; forward above).
-  int64_t id = 0;
-  if (!ok(qrt_session_argmax_rows(session, "logits", logitsRows - 1, 1, &id), "logits", error))
-    return false;
-  next = static_cast<int32_t>(id);
-  return true;
+  return forwardSample(ids, start, qrt_sampling{0.0f, 0, 1.0f}, 0.0, next, error); // temperature 0: the argmax
 }
 
 bool LmDriver::forwardSample(const std::vector<int32_t> &ids, int64_t start, const qrt_sampling &sampling, double u,
@@ -188,6 +177,7 @@ bool LmDriver::forwardSample(const std::vector<int32_t> &ids, int64_t start, con
   }
   if (!forward(ids, start, nullptr, error))
     return false;
+  // The last run's last row (of the last chunk when the ids ran in chunks; forward above).
   int64_t id = 0;
   if (!ok(qrt_session_sample_rows(session, "logits", logitsRows - 1, 1, &sampling, &u, &id), "logits", error))
     return false;

@@ -606,10 +606,14 @@ const num::Tensor *Session::outputRows(const std::string &name, int64_t first, i
   return &rowsView;
 }
 
-// Rows [first, first + count) of a float32 output for argmaxRows and sampleRows: `host` where the output is in
-// host memory, else `device` (its first row's device address).
-bool Session::floatRows(const std::string &name, int64_t first, int64_t count, const float *&host,
-                        const float *&device, int64_t &cols, int &code, std::string &error) {
+bool Session::argmaxRows(const std::string &name, int64_t first, int64_t count, int64_t *ids, int &code,
+                         std::string &error) {
+  const std::vector<double> unused(static_cast<size_t>(std::max<int64_t>(count, 0)));
+  return sampleRows(name, first, count, Sampling{0.0f, 0, 1.0f}, unused.data(), ids, code, error); // the argmax
+}
+
+bool Session::sampleRows(const std::string &name, int64_t first, int64_t count, const Sampling &s,
+                         const double *uniforms, int64_t *ids, int &code, std::string &error) {
   code = QRT_ERROR_INVALID_ARGUMENT;
   const uint32_t id = outputRowsId(name, first, count, error);
   if (id == kNoValue)
@@ -619,42 +623,14 @@ bool Session::floatRows(const std::string &name, int64_t first, int64_t count, c
     error = "output '" + name + "' is not float32";
     return false;
   }
-  cols = t.shape.empty() ? 1 : t.shape.back();
-  host = hostData[id] ? static_cast<const float *>(hostData[id]) + first * cols : nullptr;
-  device = hostData[id] ? nullptr : static_cast<const float *>(t.data) + first * cols;
-  return true;
-}
-
-bool Session::argmaxRows(const std::string &name, int64_t first, int64_t count, int64_t *ids, int &code,
-                         std::string &error) {
-  const float *host = nullptr, *device = nullptr;
-  int64_t cols = 0;
-  if (!floatRows(name, first, count, host, device, cols, code, error))
-    return false;
-  if (host) {
+  const int64_t cols = t.shape.empty() ? 1 : t.shape.back();
+  if (hostData[id]) {
+    const float *rows = static_cast<const float *>(hostData[id]) + first * cols;
     for (int64_t i = 0; i < count; ++i)
-      ids[i] = argmaxRow(host + i * cols, cols);
+      ids[i] = sampleRow(rows + i * cols, cols, s, uniforms[i]);
     return true;
   }
-  if (!backend->argmaxRows(device, count, cols, ids, error)) {
-    code = QRT_ERROR_EXECUTION;
-    return false;
-  }
-  return true;
-}
-
-bool Session::sampleRows(const std::string &name, int64_t first, int64_t count, const Sampling &s,
-                         const double *uniforms, int64_t *ids, int &code, std::string &error) {
-  const float *host = nullptr, *device = nullptr;
-  int64_t cols = 0;
-  if (!floatRows(name, first, count, host, device, cols, code, error))
-    return false;
-  if (host) {
-    for (int64_t i = 0; i < count; ++i)
-      ids[i] = sampleRow(host + i * cols, cols, s, uniforms[i]);
-    return true;
-  }
-  if (!backend->sampleRows(device, count, cols, s, uniforms, ids, error)) {
+  if (!backend->sampleRows(static_cast<const float *>(t.data) + first * cols, count, cols, s, uniforms, ids, error)) {
     code = QRT_ERROR_EXECUTION;
     return false;
   }

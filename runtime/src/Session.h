@@ -69,8 +69,6 @@ private:
   const qopt::num::Tensor *hostView(uint32_t id, std::string &error);
   uint32_t outputId(const std::string &name, std::string &error) const;
   uint32_t outputRowsId(const std::string &name, int64_t first, int64_t count, std::string &error) const;
-  bool floatRows(const std::string &name, int64_t first, int64_t count, const float *&host, const float *&device,
-                 int64_t &cols, int &code, std::string &error);
   // Value `id` with device data: a host value is uploaded once per run.
   const qopt::num::Tensor *deviceView(uint32_t id, std::string &error);
 

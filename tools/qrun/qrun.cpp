@@ -5,7 +5,8 @@
 //        --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] [--top-k K]
 //                   [--top-p P] [--seed S]
 //        --perplexity FILE [--seq-len N]                   text, or .npy of int32 token ids
-//        --bench [--prompt-len P] [--max-tokens N] [--repeat R]   prefill and decode speed, memory
+//        --bench [--prompt-len P] [--max-tokens N] [--repeat R] [--temperature T --top-k K --top-p P]
+//                                                          prefill and decode speed, memory
 //
 // Uses only the runtime's C API (qrt.h) and the .npy helpers; no compiler code.
 //
@@ -54,7 +55,8 @@ void usage() {
                "       | --generate [--prompt TEXT | --prompt-ids I,J,...] [--max-tokens N] [--temperature T] "
                "[--top-k K] [--top-p P] [--seed S]\n"
                "       | --perplexity FILE(.txt|.npy) [--seq-len N]\n"
-               "       | --bench [--prompt-len P] [--max-tokens N] [--repeat R]\n");
+               "       | --bench [--prompt-len P] [--max-tokens N] [--repeat R] [--temperature T] [--top-k K] "
+               "[--top-p P]\n");
 }
 
 struct Options {
@@ -350,6 +352,17 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
     die("--prompt-len " + std::to_string(o.promptLen) + " plus --max-tokens " + std::to_string(o.maxTokens) +
         " exceed the model's " + std::to_string(limit) + " positions");
   std::mt19937 rng(7);
+  // Greedy steps, or draws by --temperature / --top-k / --top-p (each where the logits are).
+  std::mt19937_64 draws(o.seed);
+  const qrt_sampling sampling = {static_cast<float>(o.temperature), o.topK, static_cast<float>(o.topP)};
+  auto step = [&](const std::vector<int32_t> &ids, int64_t start, int32_t &next) {
+    const bool ok = o.temperature == 0.0
+                        ? lm.forwardGreedy(ids, start, next, err)
+                        : lm.forwardSample(ids, start, sampling, std::uniform_real_distribution<double>()(draws), next,
+                                           err);
+    if (!ok)
+      die(err);
+  };
   std::vector<double> prefill, decode;
   using clock = std::chrono::steady_clock;
   for (int r = 0; r <= o.repeat; ++r) { // run 0 warms up (kernel loading, graph capture)
@@ -359,12 +372,10 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
     for (int32_t &t : prompt)
       t = static_cast<int32_t>(3 + rng() % 250); // ids every vocabulary has
     int32_t next = 0;
-    if (!lm.forwardGreedy(prompt, 0, next, err))
-      die(err);
+    step(prompt, 0, next);
     auto t1 = clock::now();
-    for (int step = 0; step < o.maxTokens; ++step)
-      if (!lm.forwardGreedy({next}, o.promptLen + step, next, err))
-        die(err);
+    for (int i = 0; i < o.maxTokens; ++i)
+      step({next}, o.promptLen + i, next);
     auto t2 = clock::now();
     if (r == 0)
       continue;
@@ -375,6 +386,8 @@ int bench(qrt_model *model, qrt_session *session, const Options &o) {
   const std::string info = qrt_session_device_info(session);
   std::printf("device %s%s, prompt %d tokens, %d new tokens, median of %d runs\n", o.device.c_str(),
               info.empty() ? "" : (" [" + info + "]").c_str(), o.promptLen, o.maxTokens, o.repeat);
+  if (o.temperature != 0.0)
+    std::printf("tokens drawn: temperature %g, top-k %ld, top-p %g\n", o.temperature, o.topK, o.topP);
   std::printf("prefill: %.1f tokens/s (%.3f ms)\n", o.promptLen / p, p * 1e3);
   if (o.maxTokens)
     std::printf("decode: %.1f tokens/s (%.3f ms per token)\n", o.maxTokens / d, d * 1e3 / o.maxTokens);

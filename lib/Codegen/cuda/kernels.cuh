@@ -3049,23 +3049,30 @@ extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) 
 // Sampling.h: temperature, then top_k, then top_p, then the draw): a sampling generator's next token without its
 // logits leaving the GPU. One block of 1024 threads per row. The k-th largest value and top_p's threshold are found
 // by radix selection over the values' order-preserving 32-bit keys, 8 bits a pass from the top, each pass a
-// histogram in shared memory (counts for top_k; float64 probability masses for top_p), the draw by a block-wide
-// scan of the masses of contiguous segments of the row (so the thread whose segment holds the target finds the
-// token in index order). Temperature > 0 (0 is the argmax: the runtime calls qopt_argmax_rows).
+// histogram in shared memory: counts for top_k, probability masses for top_p in fixed point (2^-40 units: integer
+// sums, exact in any order). A logits row's values share few high bits, so most of a pass lands in two or three
+// bins: each warp adds its lanes' entries of one bin together (a ballot per distinct bin, a warp sum) and one lane
+// adds them to the histogram. The draw is a block-wide scan of the float64 masses of contiguous segments of the row
+// (the thread whose segment holds the target finds the token in index order). Temperature > 0 (0 is the argmax:
+// the runtime calls qopt_argmax_rows).
 __device__ __forceinline__ unsigned qSampleKey(float v) {
   const unsigned u = v == 0.0f ? 0u : __float_as_uint(v); // -0 and +0 are one value
   return u & 0x80000000u ? ~u : u | 0x80000000u;
+}
+__device__ __forceinline__ unsigned long long qSampleFixed(float p) { // p in [0, 1]
+  return static_cast<unsigned long long>(static_cast<double>(p) * 1099511627776.0);
 }
 extern "C" __global__ void __launch_bounds__(1024)
     qopt_sample_rows(const float *x, i64 cols, float temperature, i64 topK, float topP, const double *uniforms,
                      i64 *ids) {
   __shared__ unsigned hcount[256];
-  __shared__ double hmass[256];
+  __shared__ unsigned long long hmass[256];
   __shared__ float sf[32];
   __shared__ double sd[32];
   __shared__ i64 si[32];
+  __shared__ unsigned long long su[32];
   __shared__ i64 sRemaining, sIdx;
-  __shared__ double sAbove;
+  __shared__ unsigned long long sAbove;
   __shared__ unsigned sBin;
   __shared__ unsigned long long sLast;
   const float *row = x + static_cast<i64>(blockIdx.x) * cols;
@@ -3085,34 +3092,61 @@ extern "C" __global__ void __launch_bounds__(1024)
     return;
   }
   auto weight = [&](float v) { return v == mx ? 1.0f : expf((v - mx) / temperature); };
-  // Radix selection: the bin of the current 8 bits (below the fixed prefix) where `take` stops, from the top bin
-  // down (take(b) true: the bin holds the target; else it moves on past the bin).
+  const bool vec4 = (cols & 3) == 0 && (reinterpret_cast<unsigned long long>(x) & 15) == 0; // rows of whole float4s
   unsigned lo = 0; // keys at or above it stay (NaN never)
+  // Radix selection below the keys `lo` keeps: the key where, from the largest down, the count reaches topK
+  // (masses: the mass reaches `target`, in fixed point).
   auto select = [&](bool masses, double target) {
     unsigned prefix = 0, mask = 0;
     if (t == 0)
-      sRemaining = topK, sAbove = 0.0;
+      sRemaining = topK, sAbove = 0;
     for (int shift = 24; shift >= 0; shift -= 8) {
       for (int b = t; b < 256; b += blockDim.x)
-        hcount[b] = 0, hmass[b] = 0.0;
+        hcount[b] = 0, hmass[b] = 0;
       __syncthreads();
-      for (i64 k = t; k < cols; k += blockDim.x) {
-        const float v = row[k];
-        const unsigned key = qSampleKey(v);
-        if (v == v && key >= lo && (key & mask) == prefix) {
-          if (masses)
-            atomicAdd(&hmass[(key >> shift) & 255u], static_cast<double>(weight(v)));
-          else
-            atomicAdd(&hcount[(key >> shift) & 255u], 1u);
+      // Whole warps every round (ballots), 4 consecutive values a thread loaded together.
+      for (i64 base = 0; base < cols; base += 4 * blockDim.x) {
+        const i64 k0 = base + 4 * t;
+        float v[4];
+        if (vec4 && k0 + 3 < cols) {
+          const float4 f = *reinterpret_cast<const float4 *>(row + k0);
+          v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+        } else {
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            v[j] = k0 + j < cols ? row[k0 + j] : 0.0f;
+        }
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const unsigned key = qSampleKey(v[j]);
+          const bool in = k0 + j < cols && v[j] == v[j] && key >= lo && (key & mask) == prefix;
+          const unsigned bin = (key >> shift) & 255u;
+          const unsigned long long m = in && masses ? qSampleFixed(weight(v[j])) : 0;
+          for (unsigned active = __ballot_sync(0xffffffffu, in); active;) {
+            const int leader = __ffs(active) - 1;
+            const unsigned b = __shfl_sync(0xffffffffu, bin, leader);
+            const bool mine = in && bin == b;
+            const unsigned group = __ballot_sync(0xffffffffu, mine);
+            if (masses) {
+              unsigned long long sum = mine ? m : 0;
+              for (int o = 16; o > 0; o >>= 1)
+                sum += __shfl_xor_sync(0xffffffffu, sum, o);
+              if (lane == leader)
+                atomicAdd(&hmass[b], sum);
+            } else if (lane == leader) {
+              atomicAdd(&hcount[b], static_cast<unsigned>(__popc(group)));
+            }
+            active &= ~group;
+          }
         }
       }
       __syncthreads();
       if (t == 0) {
         int b = 255, lowest = -1;
         for (; b >= 0; --b) {
-          if (masses ? hmass[b] > 0.0 : hcount[b] > 0)
+          if (masses ? hmass[b] > 0 : hcount[b] > 0)
             lowest = b;
-          if (masses ? sAbove + hmass[b] >= target : sRemaining <= hcount[b])
+          if (masses ? static_cast<double>(sAbove + hmass[b]) >= target : sRemaining <= hcount[b])
             break;
           if (masses)
             sAbove += hmass[b];
@@ -3129,14 +3163,14 @@ extern "C" __global__ void __launch_bounds__(1024)
   if (topK > 0 && topK < count)
     lo = select(false, 0.0);
   if (topP < 1.0f) {
-    double mass = 0.0;
+    unsigned long long mass = 0;
     for (i64 k = t; k < cols; k += blockDim.x) {
       const float v = row[k];
       if (v == v && qSampleKey(v) >= lo)
-        mass += weight(v);
+        mass += qSampleFixed(weight(v));
     }
-    mass = qBlockSum(mass, sd);
-    lo = select(true, static_cast<double>(topP) * mass);
+    mass = qBlockSum(mass, su);
+    lo = select(true, static_cast<double>(topP) * static_cast<double>(mass));
   }
   // The draw: thread t's segment [b0, b1) of the row, the running mass at its start by a block scan.
   const i64 seg = (cols + blockDim.x - 1) / blockDim.x, b0 = t * seg < cols ? t * seg : cols;
