@@ -39,40 +39,52 @@ int64_t sampleRow(const float *row, int64_t n, const Sampling &s, double u) {
     std::nth_element(v.begin(), v.begin() + (s.topK - 1), v.end(), std::greater<float>());
     lo = v[static_cast<size_t>(s.topK - 1)];
   }
-  auto stays = [&](float x) { return !std::isnan(x) && x >= lo; };
+  // The weights of the tokens that stay (0 for the others), each computed once.
+  std::vector<float> w(static_cast<size_t>(n), 0.0f);
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isnan(row[i]) && row[i] >= lo)
+      w[i] = weight(row[i]);
+  auto stays = [&](int64_t i) { return !std::isnan(row[i]) && row[i] >= lo; };
   if (s.topP < 1.0f) {
     std::vector<std::pair<float, float>> kept; // (value, weight)
     double mass = 0.0;
     for (int64_t i = 0; i < n; ++i)
-      if (stays(row[i])) {
-        const float w = weight(row[i]);
-        kept.emplace_back(row[i], w);
-        mass += w;
+      if (stays(i)) {
+        kept.emplace_back(row[i], w[i]);
+        mass += w[i];
       }
-    std::sort(kept.begin(), kept.end(), [](const auto &a, const auto &b) { return a.first > b.first; });
     const double target = static_cast<double>(s.topP) * mass;
-    double above = 0.0;
-    for (size_t i = 0; i < kept.size();) {
-      size_t j = i;
-      while (j < kept.size() && kept[j].first == kept[i].first)
-        above += kept[j++].second;
-      if (above >= target || j == kept.size()) {
-        lo = kept[i].first;
-        break;
+    auto larger = [](const auto &a, const auto &b) { return a.first > b.first; };
+    // The threshold needs only the largest values: a sorted prefix, grown until its whole groups of equal values
+    // reach the target (a 128K vocabulary is not sorted for a top_p that a few hundred tokens reach).
+    for (size_t m = std::min<size_t>(kept.size(), 256);; m = std::min(kept.size(), 4 * m)) {
+      std::partial_sort(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(m), kept.end(), larger);
+      double above = 0.0;
+      bool found = false;
+      for (size_t i = 0; i < m && !found;) {
+        size_t j = i;
+        while (j < m && kept[j].first == kept[i].first)
+          above += kept[j++].second;
+        if (j == m && m < kept.size())
+          break; // the group may go on past the prefix
+        if (above >= target || j == kept.size())
+          lo = kept[i].first, found = true;
+        i = j;
       }
-      i = j;
+      if (found)
+        break;
     }
   }
   double mass = 0.0;
   for (int64_t i = 0; i < n; ++i)
-    if (stays(row[i]))
-      mass += weight(row[i]);
+    if (stays(i))
+      mass += w[i];
   const double target = u * mass;
   double acc = 0.0;
   int64_t last = 0;
   for (int64_t i = 0; i < n; ++i)
-    if (stays(row[i])) {
-      acc += weight(row[i]);
+    if (stays(i)) {
+      acc += w[i];
       last = i;
       if (acc > target)
         return i;
