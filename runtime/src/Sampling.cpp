@@ -39,12 +39,12 @@ int64_t sampleRow(const float *row, int64_t n, const Sampling &s, double u) {
     std::nth_element(v.begin(), v.begin() + (s.topK - 1), v.end(), std::greater<float>());
     lo = v[static_cast<size_t>(s.topK - 1)];
   }
+  auto stays = [&](int64_t i) { return !std::isnan(row[i]) && row[i] >= lo; };
   // The weights of the tokens that stay (0 for the others), each computed once.
   std::vector<float> w(static_cast<size_t>(n), 0.0f);
   for (int64_t i = 0; i < n; ++i)
-    if (!std::isnan(row[i]) && row[i] >= lo)
+    if (stays(i))
       w[i] = weight(row[i]);
-  auto stays = [&](int64_t i) { return !std::isnan(row[i]) && row[i] >= lo; };
   if (s.topP < 1.0f) {
     std::vector<std::pair<float, float>> kept; // (value, weight)
     double mass = 0.0;
