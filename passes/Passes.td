@@ -859,6 +859,32 @@ def HalfWeightsPass : Pass<"qopt-half-weights", "mlir::ModuleOp"> {
   }];
 }
 
+def TileWeightsPass : Pass<"qopt-tile-weights", "mlir::ModuleOp"> {
+  let summary = "Lay quantized weights out in the GPU's tiles of 16 rows (weight_layout)";
+  let description = [{
+    The GPU's few-row products (decode) take a weight in tiles of 16 rows and chunks of 64 bytes of each row, a
+    warp's load gathering 64 bytes from each of 8 rows. This pass permutes each weight of codes (int3/int4, int8,
+    and FP8 codes a gated product reads) so that the bytes of one warp load are contiguous (512 bytes) and a tile's
+    chunks follow one another (QuantFormat.h's tile layouts), and sets `weight_layout` on every reader: 1, tiles of
+    16 consecutive rows, or 2 where a `matmul_q_gated` reads the weight, tiles pairing rows n and N / 2 + n (a gate
+    channel and its up channel); a prompt's `matmul_q_split` over the same weight reads that layout too. Shapes,
+    dtypes, scales and zero points are unchanged; the CPU backend unpacks the rows it reads, so the model.bin still
+    runs and checks on the CPU. A weight is taken only when every use is a product that reads it as codes (not
+    W8A8's act_fp8 / act_int8, whose library GEMMs read rows), it has 16 * n rows of whole 64-byte chunks and scale
+    groups of whole 16-byte words; FP8 codes only with a gated reader (a one-row FP8 product that is not gated streams
+    whole rows). A weight read by several entries is permuted once and its row-ordered bytes released. qopt runs it
+    for CUDA targets unless `--weight-layout=rows`.
+
+    ```mlir
+    %y = kern.launch "matmul_q"(%x, %w, %s, %z) {attrs = {bits = 4 : i64, group_size = 128 : i64}}
+        : (tensor<1x1x4096xf32>, tensor<14336x2048xui8>, tensor<14336x32xf16>, tensor<14336x32xui8>, ...) -> ...
+    // becomes (the same types; %wt: %w's bytes in tiles)
+    %y = kern.launch "matmul_q"(%x, %wt, %s, %z) {attrs = {bits = 4 : i64, group_size = 128 : i64,
+                                                          weight_layout = 1 : i64}} ...
+    ```
+  }];
+}
+
 def CudaKernelsPass : Pass<"qopt-cuda-kernels", "mlir::ModuleOp"> {
   let summary = "Specialize a CUDA kernel template for each kern.launch and record the sources on the module";
   let description = [{

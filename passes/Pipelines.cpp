@@ -301,6 +301,10 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
     pm.addNestedPass<func::FuncOp>(createFuseGatedProductPass());
     pm.addNestedPass<func::FuncOp>(createFuseNormProductPass());
   }
+  // A GPU target's weights of codes in the layout its few-row products read (after the fusions, which decide
+  // whether a gated product pairs a weight's rows).
+  if (options.tileWeights)
+    pm.addPass(createTileWeightsPass());
   // Last: offsets depend on the final list of launches.
   PlanMemoryPassOptions plan;
   plan.maxDims.assign(options.maxDims.begin(), options.maxDims.end());

@@ -5,7 +5,8 @@
 # Each BIN holds qopt and qrun from `bash scripts/build-portable-qopt.sh BIN`; lib/ is taken from the first that
 # has one. The model is scripts/make_random_llama.py's Llama-3-8B width with QOPT_AB_LAYERS layers (default 8),
 # compiled by each build as each of QOPT_AB_MODELS (default "f16 rtn4": --quantize=none and --quantize=rtn4
-# --group-size 128; also fp8w, --quantize=fp8w; --max-dim sequence=512, as llama8b.sh); then each build's qrun
+# --group-size 128; also fp8w, --quantize=fp8w; NAME-rows: NAME with --weight-layout=rows, the quantized weights' rows
+# as they are instead of the GPU's tiles; --max-dim sequence=512, as llama8b.sh); then each build's qrun
 # runs `--bench --prompt-len 32 --max-tokens 256 --repeat 3` on its own model.bin, all builds in turn,
 # QOPT_AB_ROUNDS times (default 2) so that drift between rounds shows. Last, a
 # QRT_PROFILE=1 decode of the last build's last model (the time per kernel family, each launch synchronized), and,
@@ -36,12 +37,13 @@ python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --layers "$LAYER
   -o "$WORK/m.onnx" > /dev/null
 for i in "${!bins[@]}"; do
   for q in $MODELS; do
-    case $q in
+    case ${q%-rows} in
       f16) args=(--quantize=none) ;;
       rtn4) args=(--quantize=rtn4 --group-size 128) ;;
       fp8w) args=(--quantize=fp8w) ;;
-      *) echo "unknown model $q (f16, rtn4, fp8w)" >&2; exit 2 ;;
+      *) echo "unknown model $q (f16, rtn4, fp8w; NAME-rows: with --weight-layout=rows)" >&2; exit 2 ;;
     esac
+    [ "$q" != "${q%-rows}" ] && args+=(--weight-layout=rows)
     "${bins[$i]}/qopt" "$WORK/m.onnx" --target=cuda:sm_90a "${args[@]}" --max-dim sequence=512 -o "$WORK/$i-$q.bin" \
       2>&1 | grep "entry 'decode'" | sed "s|^|${bins[$i]} $q: |"
   done

@@ -56,6 +56,7 @@ struct CompileOptions {
   uint64_t calibSeed = 0;
   std::vector<std::string> cudaArchs; // a CUDA target (sm_90a, sm_80, ...); empty: the CPU
   bool halfWeights = false;           // float layers' weights and embedding tables stored as float16
+  bool tileWeights = false;           // codes of the GPU's few-row products in its tile layout (qopt-tile-weights)
   std::string kvCache = "f32"; // element type of the KV cache state (qopt-kv-state dtype): f32, f16, fp8, fp8_e5m2
 };
 

@@ -7,6 +7,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Codegen/Cuda.h"
+#include "qopt/Numerics/QuantFormat.h"
 
 #include <algorithm>
 #include <cmath>
@@ -523,6 +524,14 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   }
   const bool zeros = given(3);
   const int hs = !half && sc->dtype == DType::F16 ? 1 : 0; // float16 scales (QScales<1>)
+  // Weights in a tile layout (qopt-tile-weights, QuantFormat.h): the few-row products' kernels below read them.
+  const int64_t layout = l.attrs->getInt("weight_layout", num::quant::kRowLayout);
+  const bool tiled = layout == num::quant::kTileLayout || layout == num::quant::kPairedTileLayout;
+  if ((layout != num::quant::kRowLayout && !tiled) ||
+      (tiled && !num::quant::canTileRows(w.shape[0], w.shape[1] * static_cast<int64_t>(num::dtypeSize(w.dtype))))) {
+    why = "a weight layout the kernels do not read";
+    return false;
+  }
   const bool perTensor = !half && K / group == 1 && sc->shape == std::vector<int64_t>{1, 1};
   std::vector<int64_t> splits;
   if (!split || !l.attrs->getInts("splits", splits))
@@ -566,7 +575,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     // its norm 40.7 us on qGemvRow against 45.0 here.
     const bool fp8Half = fp8 && !actFp8 && (perTensor || group == K) && tune.exact >= 0 &&
                          (tune.half > 0 || (tune.half == 0 && !gated));
-    if (staticRows == 1 && (half || fp8Half)) {
+    if (staticRows == 1 && (half || fp8Half) && !tiled) {
       // qGemvHalf: 2 pairs of rows per warp (tune `tiles`: 1, 2 or 4) and 2 warps splitting K, more (up to 8)
       // where the blocks would leave the GPU's 132 SMs fewer than 2 warps each. Measured on the H200 (bench/gpu,
       // Llama-3-8B's one-row products, 1/2/4 pairs x 2-16 warps): 2 x 2 is the fastest or within 2% of it at every
@@ -629,7 +638,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
                trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
-                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}, {hs, 0}}) +
+                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}, {hs, 0}, {layout, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + tail + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
@@ -654,7 +663,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     if (sg.warps) {
       s.body = splitsLiteral(splits) + " qGemvStaged<" + operands +
                trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {sg.tiles, 2}, {sg.slices, 1},
-                             {sg.stages, 2}, {hs, 0}}) +
+                             {sg.stages, 2}, {hs, 0}, {layout, 0}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * sg.warps);
       s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
@@ -693,7 +702,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       warps = tune.warps;
     warps = std::min(warps, maxWarps); // the rule's warps under tuned tiles: within the reduction's shared memory
     s.body = splitsLiteral(splits) + " qGemvMma<" + operands +
-             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}, {hs, 0}}) + ">(p, splits, " +
+             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}, {hs, 0}, {layout, 0}}) +
+             ">(p, splits, " +
              std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);
     s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
@@ -707,7 +717,11 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     return true;
   }
   // The rest (8-bit activations over several rows, rows that are not 16-byte words, more rows without cuBLASLt):
-  // qLinearQ on CUDA cores, a warp per output channel (a gated product's: its gate and up rows).
+  // qLinearQ on CUDA cores, a warp per output channel (a gated product's: its gate and up rows), rows as they are.
+  if (tiled) {
+    why = "weights in the tile layout outside the few-row products' kernels";
+    return false;
+  }
   const int rows = linearRows(x) == 1 ? 1 : 4, kchunk = rows == 1 ? 2048 : 1024;
   s.body = splitsLiteral(splits) + " qLinearQ<" + std::to_string(bits) + ", " + std::to_string(rows) + ", " +
            std::to_string(kchunk) + ", " + std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) +

@@ -12,6 +12,7 @@
 #include "qopt/Numerics/ThreadPool.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace qopt::num::quant {
 
@@ -234,6 +235,17 @@ void dequantize(const QuantizedWeight &q, float *w) {
       }
     }
   });
+}
+
+void tileRows(int64_t layout, const uint8_t *rows, int64_t N, int64_t rowBytes, uint8_t *tiles) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t w = 0; w < rowBytes / 16; ++w)
+      std::memcpy(tiles + tileWordOffset(layout, n, w, N, rowBytes), rows + n * rowBytes + 16 * w, 16);
+}
+
+void untileRow(int64_t layout, const uint8_t *tiles, int64_t n, int64_t N, int64_t rowBytes, uint8_t *row) {
+  for (int64_t w = 0; w < rowBytes / 16; ++w)
+    std::memcpy(row + 16 * w, tiles + tileWordOffset(layout, n, w, N, rowBytes), 16);
 }
 
 } // namespace qopt::num::quant

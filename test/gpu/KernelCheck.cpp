@@ -11,6 +11,7 @@
 //                                                 prints the linear ones next to PyTorch's)
 //   ... --cold                                     timed products take their weights from copies in turn,
 //                                                 256 MB or more in all: read from DRAM, not L2, as in decode
+//   ... --tiles                                    every product whose weight the tile layout takes, in it
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
 //   ... --cache DIR                                NVRTC's images cached in DIR by content hash (default:
 //                                                 qopt's cache, $QOPT_CACHE_DIR/cuda or ~/.cache/qopt/cuda;
@@ -27,6 +28,7 @@
 #include "qopt/Codegen/Cuda.h"
 #include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Numerics/ThreadPool.h"
 
 #include <algorithm>
@@ -69,6 +71,9 @@ struct Case {
   int captured = 0;
   bool outputHead = false; // generated as a model's output head (one row of float16 weights: x as hi + lo)
   cg::GemvTuning tune = {}; // the matrix-vector kernels' choices when no --tune is given
+  // A product's weight in a tile layout on the GPU (weight_layout 1 or 2, QuantFormat.h), permuted from the rows
+  // the reference reads (withTiles, --tiles); 0: rows.
+  int64_t layout = 0;
 };
 
 Operand f32(num::Shape s) { return {DType::F32, std::move(s), nullptr, false}; }
@@ -124,6 +129,22 @@ Case withHalfScales(Case c) {
                      reinterpret_cast<uint16_t *>(b.data())[i] = num::floatToHalf(d(rng));
                  },
                  false};
+  return c;
+}
+// A product whose weight the tile layout takes (QuantFormat.h: 16-row tiles of 64-byte chunks).
+bool tileable(const Case &c) {
+  if (c.family.rfind("matmul_q", 0) != 0 || c.inputs.size() < 2 || c.inputs[1].absent ||
+      c.inputs[1].shape.size() != 2 || c.inputs[1].dtype == DType::F16 || // (float16 weights: qGemvHalf's rows)
+      c.attrs.getInt("act_fp8", 0) || c.attrs.getInt("act_int8", 0)) // (W8A8: the library reads the codes' rows)
+    return false;
+  const num::Shape &w = c.inputs[1].shape;
+  return num::quant::canTileRows(w[0], w[1] * static_cast<int64_t>(num::dtypeSize(c.inputs[1].dtype)));
+}
+// In tile layout `layout`, by default qopt-tile-weights' choice for a weight only this product reads: rows paired
+// as a gated product pairs them (2), else 16 consecutive rows (1).
+Case withTiles(Case c, int64_t layout = 0) {
+  c.layout = layout ? layout : c.family == "matmul_q_gated" ? 2 : 1;
+  c.name += c.layout == 2 ? " paired tiles" : " tiles";
   return c;
 }
 // A product of int4 codes with asymmetric groups of `group` (zero points), x [M, K] and N weight rows (a gated
@@ -823,6 +844,79 @@ std::vector<Case> cases() {
   fp8W.tolerance = 4e-3;
   fp8W.tune.staged = 1;
   add(fp8W);
+  // Weights in the tile layout (qopt-tile-weights; the reference reads the rows they were permuted from): one
+  // row (qGemvRow) over several tiles per block, with K split by its warps, a gated product's gate and up rows
+  // paired, a norm and a residual; 3 rows (qGemvMma), 17 rows in 16-row tiles of x (qGemvMma, the rows a prompt
+  // chunk takes without cuBLASLt), 16 rows on qGemvStaged over a cluster's slices; asymmetric and symmetric int4,
+  // float16 scales, int3, int8 and FP8 codes (FP8 at one row on qGemvRow: qGemvHalf reads rows), per tensor.
+  for (int64_t M : {1, 3, 16, 17}) {
+    const std::string m = " M=" + std::to_string(M);
+    auto addTiled = [&](Case c) { // x rounded to float16 by the kernels of more than one row
+      c.tolerance = M > 1 ? 4e-3 : c.tolerance;
+      add(withTiles(std::move(c)));
+    };
+    Case t = int4Product("matmul_q int4 g64" + m + " K=1024 N=1120 +norm +residual", "matmul_q", M, 1024, 1120, 64);
+    t.attrs.setFloat("norm_epsilon", 1e-5);
+    t.inputs.insert(t.inputs.end(), {f32({1024}), f32({M, 1120})});
+    addTiled(t);
+    addTiled(withHalfScales(t));
+    Case tg = int4Product("matmul_q_gated int4 g128" + m + " K=768 N=2x528", "matmul_q_gated", M, 768, 1056, 128);
+    tg.attrs.setInt("activation", 0);
+    addTiled(tg);
+    Case ts{"matmul_q_split int4 sym g32" + m + " K=256 N=64+32+32", "matmul_q_split"};
+    ts.attrs.setInt("bits", 4);
+    ts.attrs.setInt("group_size", 32);
+    ts.attrs.setInt("symmetric", 1);
+    ts.attrs.setInts("splits", {64, 32, 32});
+    ts.inputs = {f32({M, 256}), bytes(DType::U8, {128, 128}, 0, 255), positiveF32({128, 8})};
+    ts.numOutputs = 3;
+    addTiled(ts);
+    Case t3 = int4Product("matmul_q int3 g32" + m + " K=384 N=96", "matmul_q", M, 384, 96, 32);
+    t3.attrs.setInt("bits", 3);
+    t3.inputs[1] = bytes(DType::U8, {96, 192}, 0, 0x77), t3.inputs[3] = bytes(DType::U8, {96, 12}, 0, 7);
+    t3.inputs[1].fill = [](std::vector<uint8_t> &b, std::mt19937 &rng) {
+      std::uniform_int_distribution<int> d(0, 7);
+      for (uint8_t &v : b)
+        v = static_cast<uint8_t>(d(rng) | d(rng) << 4);
+    };
+    addTiled(t3);
+    Case t8{"matmul_q int8 channel" + m + " K=512 N=80", "matmul_q"};
+    t8.attrs.setInt("bits", 8);
+    t8.attrs.setInt("group_size", 512);
+    t8.inputs = {f32({M, 512}), bytes(DType::I8, {80, 512}, 0, 255), positiveF32({80, 1})};
+    addTiled(t8);
+    Case tf{"matmul_q_gated fp8 e4m3" + m + " K=640 N=2x48 +norm", "matmul_q_gated"};
+    tf.attrs.setInt("bits", 8);
+    tf.attrs.setInt("group_size", 640);
+    tf.attrs.setInt("activation", 2);
+    tf.attrs.setFloat("norm_epsilon", 1e-5);
+    tf.inputs = {f32({M, 640}), fp8Codes(DType::F8E4M3FN, {96, 640}), positiveF32({96, 1}), absent(), f32({640})};
+    addTiled(tf);
+    Case tt = int4Product("matmul_q int4 tensor" + m + " K=128 N=32", "matmul_q", M, 128, 32, 128);
+    tt.inputs[2] = positiveF32({1, 1}), tt.inputs[3] = bytes(DType::U8, {1, 1}, 0, 15);
+    addTiled(tt);
+  }
+  // A gated product's weight as a prompt reads it (matmul_q_split over the paired tiles; through cuBLASLt too), and
+  // a gated product over tiles of consecutive rows.
+  for (int64_t M : {1, 16, 17}) {
+    Case ps = int4Product("matmul_q_split int4 g128 M=" + std::to_string(M) + " K=768 N=528+528", "matmul_q_split", M,
+                          768, 1056, 128);
+    ps.attrs.setInts("splits", {528, 528});
+    ps.numOutputs = 2;
+    ps.tolerance = M > 1 ? 4e-3 : ps.tolerance;
+    add(withTiles(ps, 2));
+    Case pg = int4Product("matmul_q_gated int4 g128 M=" + std::to_string(M) + " K=768 N=2x528", "matmul_q_gated", M,
+                          768, 1056, 128);
+    pg.attrs.setInt("activation", 0);
+    pg.tolerance = ps.tolerance;
+    add(withTiles(pg, 1));
+  }
+  // Staged with the tile layout: a cluster's 4 slices, 2 tiles per warp.
+  Case stagedTiles = int4Product("matmul_q int4 g128 M=12 K=2048 N=2048 (staged, 4 slices)", "matmul_q", 12, 2048,
+                                 2048, 128);
+  stagedTiles.tune.staged = 1, stagedTiles.tune.slices = 4;
+  stagedTiles.tolerance = 4e-3;
+  add(withTiles(stagedTiles));
   for (int64_t style : {0, 1}) { // keys rotated as they are stored: 3 positions of 2 sequences at 5
     Case kr{"kv_append_rotary style=" + std::to_string(style) + " 3 at 5", "kv_append_rotary"};
     kr.attrs.setInt("axis", 2);
@@ -1171,10 +1265,21 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
       std::memcpy(refData[k].data(), hostIn[static_cast<size_t>(family->inPlace)].data(), refData[k].size());
     ref[k].data = refData[k].data();
   }
-  // The CUDA kernel, as qopt generates it.
+  // The CUDA kernel, as qopt generates it (a tiled weight: its attribute and bytes on the GPU only).
+  num::Attrs gpuAttrs = c.attrs;
+  std::vector<uint8_t> tiledWeight;
+  if (c.layout) {
+    const int64_t N = in[1].shape[0], rowBytes = static_cast<int64_t>(hostIn[1].size()) / N;
+    gpuAttrs.setInt("weight_layout", c.layout);
+    tiledWeight.resize(hostIn[1].size());
+    num::quant::tileRows(c.layout, hostIn[1].data(), N, rowBytes, tiledWeight.data());
+  }
+  auto deviceBytes = [&](size_t i) -> const std::vector<uint8_t> & {
+    return i == 1 && c.layout ? tiledWeight : hostIn[i];
+  };
   cg::LaunchDesc desc;
   desc.family = c.family;
-  desc.attrs = &c.attrs;
+  desc.attrs = &gpuAttrs;
   desc.tuning = tuning;
   desc.outputHead = c.outputHead;
   for (size_t i = 0; i < c.inputs.size(); ++i)
@@ -1215,7 +1320,7 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
   }
   std::vector<num::Tensor> devIn(in), devOut(ref);
   num::KernelArgs dargs;
-  dargs.attrs = &c.attrs;
+  dargs.attrs = &gpuAttrs;
   uint32_t id = 0;
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     if (c.inputs[i].absent) {
@@ -1223,7 +1328,7 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
       continue;
     }
     devIn[i].data = backend->dynamicBuffer(id++, hostIn[i].size());
-    if (!backend->upload(devIn[i].data, hostIn[i].data(), hostIn[i].size(), err)) {
+    if (!backend->upload(devIn[i].data, deviceBytes(i).data(), hostIn[i].size(), err)) {
       detail = err;
       return false;
     }
@@ -1354,7 +1459,7 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
           detail = "no device memory for copy " + std::to_string(r) + " of the weights (--cold)";
           return false;
         }
-        if (!backend->upload(copyIn[r - 1][i].data, hostIn[i].data(), hostIn[i].size(), err)) {
+        if (!backend->upload(copyIn[r - 1][i].data, deviceBytes(i).data(), hostIn[i].size(), err)) {
           detail = err;
           return false;
         }
@@ -1791,7 +1896,7 @@ std::vector<Case> benchCases() {
 int main(int argc, char **argv) {
   RunOptions opt;
   opt.cacheDir = cg::defaultCudaCacheDir();
-  bool bench = false;
+  bool bench = false, tiles = false;
   std::string only;
   std::vector<std::pair<std::string, cg::GemvTuning>> tunings;
   for (int i = 1; i < argc; ++i) {
@@ -1833,6 +1938,8 @@ int main(int argc, char **argv) {
       bench = true;
     else if (std::string(argv[i]) == "--cold")
       opt.cold = true;
+    else if (std::string(argv[i]) == "--tiles")
+      tiles = true;
     else if (std::string(argv[i]) == "--only" && i + 1 < argc)
       only = argv[++i];
   }
@@ -1840,7 +1947,12 @@ int main(int argc, char **argv) {
   int passed = 0, failed = 0;
   if (tunings.empty())
     tunings.emplace_back("", cg::GemvTuning{});
-  for (const Case &c : bench ? benchCases() : cases()) {
+  std::vector<Case> all = bench ? benchCases() : cases();
+  if (tiles) // every product whose weight the tile layout takes, in it
+    for (Case &c : all)
+      if (tileable(c) && !c.layout)
+        c = withTiles(std::move(c));
+  for (const Case &c : all) {
     if (c.name.find(only) == std::string::npos)
       continue;
     for (const auto &[spec, tuning] : tunings) { // each --tune (the matrix-vector kernels)
@@ -1852,7 +1964,7 @@ int main(int argc, char **argv) {
       const DType wt = c.family.rfind("matmul_q", 0) == 0 ? c.inputs[1].dtype : DType::F32;
       const cg::GemvTuning &t = spec.empty() ? c.tune : tuning;
       const bool fp8Half = (wt == DType::F8E4M3FN || wt == DType::F8E5M2) && !c.attrs.getInt("act_fp8", 0) &&
-                           c.inputs[0].shape.back() % 16 == 0 && t.exact >= 0 &&
+                           !c.layout && c.inputs[0].shape.back() % 16 == 0 && t.exact >= 0 &&
                            (t.half > 0 || (t.half == 0 && c.family != "matmul_q_gated"));
       const bool halfRow = (wt == DType::F16 || fp8Half) &&
                            num::numElements(c.inputs[0].shape) == c.inputs[0].shape.back();

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/Kernels.h"
+#include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Numerics/Tensor.h"
 
 #include <gtest/gtest.h>
@@ -295,6 +296,94 @@ TEST(FusedKernels, GatedProductEqualsSplitThenGatedAct) {
   EXPECT_NE(err.find("matmul_q_gated: activation must be 0 (silu), 1 (gelu) or 2 (gelu_tanh), got 7"),
             std::string::npos)
       << err;
+}
+
+// The tile layouts (QuantFormat.h) as the GPU's few-row kernels read them: for each tile t, chunk c and row half h,
+// a warp's load (lanes 4 g + q, g < 8, q < 4) is 512 contiguous bytes holding word 4 c + q of row 16 t + 8 h + g
+// (layout 1) or of row h N / 2 + 8 t + g (layout 2), tiles and chunks in that order; untileRow gives every row back.
+TEST(TileLayouts, WarpLoadsAreContiguousAndRowsComeBack) {
+  std::mt19937 rng(5);
+  const int64_t N = 48, rowBytes = 192, chunks = rowBytes / 64;
+  std::vector<uint8_t> rows(N * rowBytes), tiles(rows.size()), row(rowBytes);
+  for (uint8_t &b : rows)
+    b = static_cast<uint8_t>(rng());
+  for (int64_t layout : {quant::kTileLayout, quant::kPairedTileLayout}) {
+    quant::tileRows(layout, rows.data(), N, rowBytes, tiles.data());
+    const uint8_t *load = tiles.data();
+    for (int64_t t = 0; t < N / 16; ++t)
+      for (int64_t c = 0; c < chunks; ++c)
+        for (int64_t h = 0; h < 2; ++h, load += 512)
+          for (int64_t lane = 0; lane < 32; ++lane) {
+            const int64_t g = lane / 4, q = lane % 4;
+            const int64_t n = layout == quant::kTileLayout ? 16 * t + 8 * h + g : h * N / 2 + 8 * t + g;
+            EXPECT_EQ(std::memcmp(load + 16 * lane, rows.data() + n * rowBytes + 16 * (4 * c + q), 16), 0)
+                << "layout " << layout << " tile " << t << " chunk " << c << " half " << h << " lane " << lane;
+          }
+    for (int64_t n = 0; n < N; ++n) {
+      quant::untileRow(layout, tiles.data(), n, N, rowBytes, row.data());
+      EXPECT_EQ(std::memcmp(row.data(), rows.data() + n * rowBytes, rowBytes), 0) << "layout " << layout << " row " << n;
+    }
+  }
+}
+
+// The CPU kernels read a weight in either tile layout (weight_layout) as the rows it was permuted from: the same
+// results bit for bit, for int4, int8 and FP8 codes, plain, split and gated products, one row and several; other
+// layouts, and shapes that are not whole tiles, are refused.
+TEST(TileLayouts, ProductsReadTiledWeightsAsRows) {
+  std::mt19937 rng(21);
+  const int64_t N = 32, K = 256;
+  Int4Layer q(N, K, rng);
+  Buffer i8(DType::I8, {N, K}), f8(DType::F8E4M3FN, {N, K}), s8 = randomFloats({N, 1}, rng, 0.01f, 0.02f);
+  for (int64_t i = 0; i < N * K; ++i) {
+    i8.t.as<uint8_t>()[i] = static_cast<uint8_t>(rng());
+    f8.t.as<uint8_t>()[i] = static_cast<uint8_t>(rng() % 0x7E); // finite E4M3FN codes, both signs below
+    f8.t.as<uint8_t>()[i] |= static_cast<uint8_t>(i % 2 ? 0x80 : 0);
+  }
+  for (const char *family : {"matmul_q", "matmul_q_split", "matmul_q_gated"})
+    for (int64_t M : {1, 3})
+      for (int codes = 0; codes < 3; ++codes) {
+        Buffer x = randomFloats({M, K}, rng, -1, 1);
+        const Buffer &w = codes == 0 ? q.w : codes == 1 ? i8 : f8;
+        Attrs attrs;
+        attrs.setInt("bits", codes == 0 ? 4 : 8);
+        attrs.setInt("group_size", codes == 0 ? 32 : K);
+        if (std::string(family) == "matmul_q_split") // (one result: `run`'s)
+          attrs.setInts("splits", {N});
+        if (std::string(family) == "matmul_q_gated")
+          attrs.setInt("activation", 0);
+        auto product = [&](const Tensor &weights, const Attrs &a) {
+          std::vector<const Tensor *> ins = {&x.t, &weights};
+          if (codes == 0)
+            ins.insert(ins.end(), {&q.s.t, &q.z.t});
+          else
+            ins.push_back(&s8.t);
+          return run(family, ins, a);
+        };
+        const Buffer expected = product(w.t, attrs);
+        for (int64_t layout : {quant::kTileLayout, quant::kPairedTileLayout}) {
+          Buffer tiled = w;
+          quant::tileRows(layout, w.t.as<uint8_t>(), N, static_cast<int64_t>(w.t.bytes()) / N, tiled.t.as<uint8_t>());
+          Attrs a = attrs;
+          a.setInt("weight_layout", layout);
+          EXPECT_TRUE(product(tiled.t, a) == expected)
+              << family << " M " << M << " codes " << codes << " layout " << layout;
+        }
+      }
+  Buffer x = randomFloats({1, K}, rng, -1, 1);
+  Attrs attrs;
+  attrs.setInt("bits", 8);
+  attrs.setInt("group_size", K);
+  attrs.setInt("weight_layout", 3);
+  std::string err;
+  run("matmul_q", {&x.t, &i8.t, &s8.t}, attrs, &err);
+  EXPECT_EQ(err, "matmul_q: weight_layout must be 0 (rows), 1 or 2 (tiles of 16 rows: N a multiple of 16 and rows of "
+                 "whole 64-byte chunks), got 3 for 32 rows of 256 bytes");
+  Buffer rows24(DType::I8, {24, K}), s24 = randomFloats({24, 1}, rng, 0.01f, 0.02f);
+  attrs.setInt("weight_layout", 1);
+  err.clear();
+  run("matmul_q", {&x.t, &rows24.t, &s24.t}, attrs, &err);
+  EXPECT_EQ(err, "matmul_q: weight_layout must be 0 (rows), 1 or 2 (tiles of 16 rows: N a multiple of 16 and rows of "
+                 "whole 64-byte chunks), got 1 for 24 rows of 256 bytes");
 }
 
 // The matmul_q families with a norm scale (operand 4) equal rms_norm then the product, and with a residual

@@ -173,6 +173,11 @@ static cl::opt<std::string> floatWeights("float-weights",
                                          cl::desc("How float layers' weights and embedding tables are stored: f16 "
                                                   "(the default for a CUDA target) or f32 (the default for the CPU)"),
                                          cl::init(""), cl::cat(category));
+static cl::opt<std::string> weightLayout("weight-layout",
+                                         cl::desc("How quantized weights' bytes are ordered: tiles (the default for a "
+                                                  "CUDA target: the order the GPU's decode kernels read them in, "
+                                                  "qopt-tile-weights) or rows (the default for the CPU)"),
+                                         cl::init(""), cl::cat(category));
 
 namespace {
 
@@ -352,6 +357,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights == "f16";
+  if (!weightLayout.empty() && weightLayout != "tiles" && weightLayout != "rows") {
+    llvm::errs() << "qopt: error: --weight-layout must be tiles or rows\n";
+    return 1;
+  }
+  opts.tileWeights = weightLayout.empty() ? !opts.cudaArchs.empty() : weightLayout == "tiles";
   if (!kvCache.empty() && kvCache != "f32" && kvCache != "f16" && kvCache != "fp8" && kvCache != "fp8_e5m2") {
     llvm::errs() << "qopt: error: --kv-cache must be f32, f16, fp8 or fp8_e5m2\n";
     return 1;

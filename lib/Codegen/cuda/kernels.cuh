@@ -931,6 +931,30 @@ template <int RT, bool GATED> struct QTileRows {
   }
 };
 
+// Weights in a tile layout (matmul_q's weight_layout, QuantFormat.h; LAYOUT in the few-row products): the word
+// lane 4 g + q of a warp takes from row (g, h) of tile `tile` in chunk c (of `chunks` per row) is at
+// ((tile chunks + c) 64 + 32 h + lane) 16 bytes, so each of a warp's loads reads 512 contiguous bytes and a tile's
+// chunks follow one another. A kernel whose tiles pair rows as the layout does (layout 1: 16 consecutive rows;
+// 2: rows n and N / 2 + n, a gated product's) reads its tile's words so; others find each row's words
+// (qTiledRowWord: word q of chunk c of row n).
+__device__ __forceinline__ const u8 *qTileWord(const u8 *w, i64 tile, i64 chunks, i64 c, int h, int lane) {
+  return w + (((tile * chunks + c) * 64 + 32 * h + lane) << 4);
+}
+__device__ __forceinline__ const u8 *qTiledRowWord(int layout, const u8 *w, i64 n, i64 N, i64 chunks, i64 c, int q) {
+  const bool upper = layout == 2 && n >= N / 2;
+  const i64 m = upper ? n - N / 2 : n;
+  return layout == 2 ? qTileWord(w, m >> 3, chunks, c, upper ? 1 : 0, static_cast<int>(m & 7) * 4 + q)
+                     : qTileWord(w, n >> 4, chunks, c, static_cast<int>(n >> 3 & 1), static_cast<int>(n & 7) * 4 + q);
+}
+// The word lane 4 g + q of a few-row product's warp takes from tile row (t, h) in chunk c: its own tile's, where
+// the kernel pairs rows as the layout does (a gated kernel, layout 2; else 1), else row n's.
+template <int LAYOUT, bool GATED>
+__device__ __forceinline__ const u8 *qTiledWord(const u8 *w, i64 tile, int h, i64 n, i64 N, i64 chunks, i64 c,
+                                                int lane) {
+  return (LAYOUT == 2) == GATED ? qTileWord(w, tile, chunks, c, h, lane)
+                                : qTiledRowWord(LAYOUT, w, n, N, chunks, c, lane & 3);
+}
+
 // acc += a chunk's products scaled per weight row (SCALE_AFTER): C rows g (entries 0, 1) of tile t by s[t][0], rows
 // g + 8 (2, 3) by s[t][1]; `part` has a tile dimension of RT (or 1 where the scales went into the weights: unused).
 template <int RT, int MT, int P>
@@ -1004,7 +1028,7 @@ __device__ __forceinline__ void qGemvMmaStore(const QParams &p, const QSplits<NS
 // result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16 RT, warps chosen by the
 // compiler.
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1, int HS = 0>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1, int HS = 0, int LAYOUT = 0>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
   constexpr int CHUNK = 4 * WK, U = RT >= 4 ? 1 : 4 / RT;   // k per chunk; chunks per batch (4 tiles' words)
@@ -1057,7 +1081,10 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
         for (int h = 0; h < 2; ++h)
           w[u][t][h] = c + u < c1 && k < K && (valid >> (2 * t + h) & 1)
-                           ? qLoadStream(wbase + (t * tStride + h * hStride) * rowBytes + k / 2 * BYTES_PER_K2)
+                           ? qLoadStream(LAYOUT ? qTiledWord<LAYOUT, (GATED >= 0)>(
+                                                      qPtr<const u8>(wt), colTile * RT + t, h,
+                                                      row0 + t * tStride + h * hStride, N, rowBytes / 64, c + u, lane)
+                                                : wbase + (t * tStride + h * hStride) * rowBytes + k / 2 * BYTES_PER_K2)
                            : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
@@ -1200,7 +1227,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice), the rings (RT KB per
 // chunk and warp) and the rows' sums of squares (4 bytes each).
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0, int LAYOUT = 0>
 __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, R = 8 * MT;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -1259,7 +1286,11 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
       const bool row = c < c1 && (valid >> i & 1), ok = row && k < K;
       if (row)
         qCopyAsync16(ring + (st * PAIRS + i) * 32 + lane,
-                     wbase + (t * tStride + h * hStride) * rowBytes + (ok ? k : 0) / 2 * BYTES_PER_K2, ok);
+                     LAYOUT ? qTiledWord<LAYOUT, (GATED >= 0)>(qPtr<const u8>(wt), firstTile + t, h,
+                                                                row0 + t * tStride + h * hStride, N, rowBytes / 64,
+                                                                ok ? c : 0, lane)
+                            : wbase + (t * tStride + h * hStride) * rowBytes + (ok ? k : 0) / 2 * BYTES_PER_K2,
+                     ok);
       if (BITS != 16 && !SHARED) {
         const i64 gi = PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + k / group;
         sf[st][i] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
@@ -1644,7 +1675,8 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 // split as the codes' values (exact in float16, no lo term) and the results multiplied by the scale.
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
-          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0, int HS = 0>
+          int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0, int HS = 0,
+          int LAYOUT = 0>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
   static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
@@ -1664,9 +1696,12 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1);
   i64 nr[2];
   const u8 *wrow[2];
-  auto select = [&](i64 tile) { // the weight rows of this 16-row tile
+  auto select = [&](i64 tile) { // the weight rows of this 16-row tile (LAYOUT: their first words)
     qGemvRowPair<(GATED >= 0)>(N, tile, g, nr);
-    wrow[0] = qPtr<const u8>(wt) + nr[0] * rowBytes, wrow[1] = qPtr<const u8>(wt) + nr[1] * rowBytes;
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      wrow[h] = LAYOUT ? qTiledRowWord(LAYOUT, qPtr<const u8>(wt), nr[h], N, rowBytes / 64, 0, q)
+                       : qPtr<const u8>(wt) + nr[h] * rowBytes;
   };
   select(firstTile);
   const QScales<HS> scales{BITS == 16 ? nullptr : p.t[2].data};
@@ -1690,7 +1725,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       const bool ok = c + u < c1 && k < K;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        w[u][h] = ok ? qLoadStream(wrow[h] + k / 2 * BYTES_PER_K2) : make_uint4(0, 0, 0, 0);
+        w[u][h] = ok ? qLoadStream(wrow[h] + (LAYOUT ? (c + u) * i64{1024} : k / 2 * BYTES_PER_K2))
+                     : make_uint4(0, 0, 0, 0);
         if (BITS != 16 && !SHARED_GROUPS) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
           sf[u][h] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
@@ -3223,6 +3259,20 @@ extern "C" __global__ void __launch_bounds__(1024)
     ids[blockIdx.x] = sIdx >= 0 ? sIdx : static_cast<i64>(sLast);
 }
 
+// Byte `off` of row r of a dequantization helper's codes: rows rowBytes apart, or (layout 1, 2) row row0 + r of a
+// weight of N rows in that tile layout (QuantFormat.h's tileWordOffset; the 16 bytes of a word stay together).
+struct QRowBytes {
+  const u8 *codes;
+  i64 r, rowBytes;
+  int layout;
+  i64 row0, N;
+  __device__ __forceinline__ const u8 *at(i64 off) const {
+    return layout ? qTiledRowWord(layout, codes, row0 + r, N, rowBytes / 64, off >> 6, static_cast<int>(off >> 4 & 3)) +
+                        (off & 15)
+                  : codes + r * rowBytes + off;
+  }
+};
+
 // out [n, K] float16 = (code - zero) * scale for rows r < n of codes (rowBytes apart; BITS 3 and 4: two codes a
 // byte, low nibble first; 8: int8) with scales and zero points [n, K / group] (one of each when perTensor). Rows
 // whose K and group are multiples of 8 take one word of codes, one scale and one 16-byte store per thread. The
@@ -3231,10 +3281,11 @@ extern "C" __global__ void __launch_bounds__(1024)
 // divisions per element made it 10x slower than its bytes), codes to floats by the exponent trick (2^23 + c as a
 // float's bits, minus 2^23 + zero: exact), and pairs rounded to float16 in one instruction; the result is the
 // reference's, float(code - zero) * scale rounded to nearest even (a value beyond float16's range, which weights do
-// not reach, takes qFloatToHalf's saturation).
+// not reach, takes qFloatToHalf's saturation). `layout` 1 or 2 (a weight of N rows in that tile layout,
+// QuantFormat.h): `codes` is the whole weight and the rows are row0 .. row0 + n - 1 of it.
 template <int BITS, bool ZEROS, int HS>
 __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zeros, unsigned short *out, i64 n,
-                             i64 K, i64 rowBytes, i64 group, int perTensor) {
+                             i64 K, i64 rowBytes, i64 group, int perTensor, int layout, i64 row0, i64 N) {
   const int per = static_cast<int>((K + 7) / 8);
   const i64 t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x, total = n * per;
   if (t >= total)
@@ -3248,7 +3299,7 @@ __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zero
     r = t / per, k0 = static_cast<int>(t - r * per) * 8;
   }
   const int groups = static_cast<int>(K / group);
-  const u8 *row = codes + r * rowBytes;
+  const QRowBytes row{codes, r, rowBytes, layout, row0, N};
   const QScales<HS> sc = QScales<HS>{scales} + (perTensor ? 0 : r * groups);
   const u8 *zp = ZEROS ? zeros + (perTensor ? 0 : r * groups) : nullptr;
   constexpr int symZero = BITS == 8 ? 0 : 1 << (BITS - 1);
@@ -3260,14 +3311,14 @@ __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zero
     const float base = 8388608.0f + static_cast<float>((ZEROS ? zp[g] : symZero) + (BITS == 8 ? 128 : 0));
     float f[8];
     if (BITS == 8) {
-      const uint2 w = *reinterpret_cast<const uint2 *>(row + k0);
+      const uint2 w = *reinterpret_cast<const uint2 *>(row.at(k0));
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         const unsigned biased = ((((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu) ^ 0x80u);
         f[j] = (__int_as_float(0x4B000000 | biased) - base) * scale;
       }
     } else {
-      const unsigned w = *reinterpret_cast<const unsigned *>(row + k0 / 2);
+      const unsigned w = *reinterpret_cast<const unsigned *>(row.at(k0 / 2));
 #pragma unroll
       for (int j = 0; j < 8; ++j)
         f[j] = (__int_as_float(0x4B000000 | ((w >> (j * 4)) & 15u)) - base) * scale;
@@ -3292,7 +3343,8 @@ __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zero
   }
   for (int j = 0; j < 8 && k0 + j < K; ++j) {
     const int k = k0 + j;
-    const int code = BITS == 8 ? static_cast<int>(static_cast<i8>(row[k])) : (row[k >> 1] >> ((k & 1) * 4)) & 15;
+    const int code =
+        BITS == 8 ? static_cast<int>(static_cast<i8>(*row.at(k))) : (*row.at(k >> 1) >> ((k & 1) * 4)) & 15;
     const int g = perTensor ? 0 : k / static_cast<int>(group);
     const int z = ZEROS ? zp[g] : symZero;
     out[r * K + k] = qFloatToHalf(static_cast<float>(code - z) * sc[g]);
@@ -3303,17 +3355,18 @@ __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zero
 // zero points): out = half(value(code) * scale), 8 codes per thread, one word of codes and one 16-byte store where
 // K and the group are multiples of 8.
 extern "C" __global__ void qopt_dequant_half_fp8(const u8 *codes, const float *scales, const u8 *, unsigned short *out,
-                                                 i64 n, i64 K, i64 rowBytes, i64 group, int perTensor, int fp8) {
+                                                 i64 n, i64 K, i64 rowBytes, i64 group, int perTensor, int fp8,
+                                                 int layout, i64 row0, i64 N) {
   const i64 per = (K + 7) / 8, t = static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= n * per)
     return;
   const i64 r = t / per, k0 = (t - r * per) * 8;
-  const u8 *row = codes + r * rowBytes;
+  const QRowBytes row{codes, r, rowBytes, layout, row0, N};
   const float *sc = scales + (perTensor ? 0 : r * (K / group));
   auto value = [&](u8 c) { return fp8 == 2 ? qFp8ToFloat<2>(c) : qFp8ToFloat<1>(c); };
   if (K % 8 == 0 && group % 8 == 0) {
     const float scale = sc[perTensor ? 0 : k0 / group];
-    const uint2 w = *reinterpret_cast<const uint2 *>(row + k0);
+    const uint2 w = *reinterpret_cast<const uint2 *>(row.at(k0));
     unsigned short h[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j)
@@ -3324,14 +3377,14 @@ extern "C" __global__ void qopt_dequant_half_fp8(const u8 *codes, const float *s
     return;
   }
   for (i64 k = k0; k < k0 + 8 && k < K; ++k)
-    out[r * K + k] = qFloatToHalf(value(row[k]) * sc[perTensor ? 0 : k / group]);
+    out[r * K + k] = qFloatToHalf(value(*row.at(k)) * sc[perTensor ? 0 : k / group]);
 }
 
-// Named by bits, z: zero points, h: float16 scales (int3/int4 only).
+// Named by bits, z: zero points, h: float16 scales (int3/int4 only). The FP8 helper's parameters (`fp8` unused).
 #define QOPT_DEQUANT_HALF(NAME, BITS, ZEROS, HS)                                                                    \
   extern "C" __global__ void NAME(const u8 *codes, const void *scales, const u8 *zeros, unsigned short *out, i64 n,  \
-                                  i64 K, i64 rowBytes, i64 group, int perTensor) {                                  \
-    qDequantHalf<BITS, ZEROS, HS>(codes, scales, zeros, out, n, K, rowBytes, group, perTensor);                     \
+                                  i64 K, i64 rowBytes, i64 group, int perTensor, int, int layout, i64 row0, i64 N) {\
+    qDequantHalf<BITS, ZEROS, HS>(codes, scales, zeros, out, n, K, rowBytes, group, perTensor, layout, row0, N);   \
   }
 QOPT_DEQUANT_HALF(qopt_dequant_half_b3, 3, false, 0)
 QOPT_DEQUANT_HALF(qopt_dequant_half_b3z, 3, true, 0)

@@ -33,7 +33,25 @@ struct QuantShape {
   DType codes = DType::I8;   // 8-bit weights: int8, or FP8 codes (float8e4m3fn, float8e5m2)
   int64_t actFp8 = 0;        // FP8 activations (W8A8): 1 one static scale, 2 a scale per row of x
   int64_t actInt8 = 0;       // INT8 activations (W8A8 with int8 weights), the same
+  int64_t layout = quant::kRowLayout; // weight_layout: the weight's rows as they are, or in tiles (QuantFormat.h)
+  int64_t rowBytes = 0;
 };
+
+// The weight layout (attribute weight_layout, QuantFormat.h) of a product whose weight rows hold `rowBytes` bytes.
+bool weightLayout(const KernelArgs &a, QuantShape &q, std::string &err) {
+  q.layout = a.attrs->getInt("weight_layout", quant::kRowLayout);
+  if (q.layout == quant::kRowLayout)
+    return true;
+  if ((q.layout != quant::kTileLayout && q.layout != quant::kPairedTileLayout) ||
+      !quant::canTileRows(q.N, q.rowBytes)) {
+    err = "matmul_q: weight_layout must be 0 (rows), 1 or 2 (tiles of 16 rows: N a multiple of 16 and rows of "
+          "whole 64-byte chunks), got " +
+          std::to_string(q.layout) + " for " + std::to_string(q.N) + " rows of " + std::to_string(q.rowBytes) +
+          " bytes";
+    return false;
+  }
+  return true;
+}
 
 bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   const Tensor &x = *a.in(0), &w = *a.in(1);
@@ -52,7 +70,8 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
     q.group = q.K;
     q.groups = 1;
     q.perTensor = false;
-    return true;
+    q.rowBytes = 2 * q.K;
+    return weightLayout(a, q, err);
   }
   if (!a.in(2)) {
     err = "matmul_q: " + std::to_string(q.bits) + "-bit weights need scales";
@@ -105,7 +124,8 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
     err = "matmul_q: zero points must be given (uint8, shaped like the scales) exactly for asymmetric int4";
     return false;
   }
-  return true;
+  q.rowBytes = w.shape[1];
+  return weightLayout(a, q, err);
 }
 
 // A decode step's fused operands (qopt-fuse-norm-product): operand 4, an rms_norm scale ([K] or [1]) with which x
@@ -261,13 +281,20 @@ void expandNibbles(const uint8_t *bytes, int64_t pairs, const float *values, flo
 #endif
 
 // Dequantizes output channels [n0, n0 + count) into rows of `dst` ([count, K]).
+// Weights in the tile layout are read a row at a time through the layout's own unpacking (QuantFormat.h).
 void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const Tensor *z, int64_t n0, int64_t count,
                   float *dst) {
+  std::vector<uint8_t> untiled(q.layout != quant::kRowLayout ? static_cast<size_t>(q.rowBytes) : 0);
   for (int64_t r = 0; r < count; ++r) {
     const int64_t n = n0 + r;
     float *out = dst + r * q.K;
+    const uint8_t *bytes = w.as<uint8_t>() + n * q.rowBytes; // row n's codes (or float16 values)
+    if (!untiled.empty()) {
+      quant::untileRow(q.layout, w.as<uint8_t>(), n, q.N, q.rowBytes, untiled.data());
+      bytes = untiled.data();
+    }
     if (q.bits == 16) {
-      halfToFloatRow(w.as<uint16_t>() + n * q.K, q.K, out);
+      halfToFloatRow(reinterpret_cast<const uint16_t *>(bytes), q.K, out);
       continue;
     }
     const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros
@@ -285,7 +312,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
         return t;
       }();
       const std::array<float, 256> &values = table[q.codes == DType::F8E4M3FN ? 0 : 1];
-      const uint8_t *row = w.as<uint8_t>() + n * q.K;
+      const uint8_t *row = bytes;
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
         if (cpuHasAvx512()) {
@@ -296,7 +323,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
           out[k] = values[row[k]] * sc;
       }
     } else if (q.bits == 8) {
-      const int8_t *row = w.as<int8_t>() + n * q.K;
+      const int8_t *row = reinterpret_cast<const int8_t *>(bytes);
       for (int64_t g = 0; g < q.groups; ++g) {
         const float sc = scaleOf(g);
         if (cpuHasAvx512()) {
@@ -308,7 +335,7 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
           out[k] = static_cast<float>(row[k]) * sc;
       }
     } else {
-      const uint8_t *row = w.as<uint8_t>() + n * w.shape[1];
+      const uint8_t *row = bytes;
       const uint8_t *zero = z ? z->as<uint8_t>() + params : nullptr;
       if (q.group % 2 == 0 && cpuHasAvx512()) {
         dequantNibbleRowAvx512(row, q.groups, q.group, scale, halfScale, zero, quant::symmetricZero(q.bits), out);

@@ -526,6 +526,11 @@ private:
       return false;
     }
     const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
+    // Codes in the tile layout (QuantFormat.h; never float16 weights, which keep their rows): the helpers read a
+    // slice's rows from the whole weight. A module whose helpers predate the layout has no such weight.
+    const int tiled = attrs.getInt("weight_layout", 0) == 1 ? 1 : 0;
+    if (tiled && bits == 16)
+      return fail(dk, "float16 weights in the tile layout", error);
     std::vector<int64_t> splits;
     if (!resultSplits(b, args, N, splits))
       return fail(dk, "results that do not match its splits", error);
@@ -556,13 +561,14 @@ private:
         const int64_t rows = std::min(sliceRows, splits[s] - r0), row = first + r0;
         const void *wh = static_cast<const uint8_t *>(w->data) + row * rowBytes;
         if (bits != 16) {
-          const void *codes = wh, *sc = static_cast<const uint8_t *>(scales->data) +
+          const void *codes = tiled ? w->data : wh, *sc = static_cast<const uint8_t *>(scales->data) +
                                          row * groups * static_cast<int64_t>(num::dtypeSize(scales->dtype));
           const void *zp = zeros ? static_cast<const uint8_t *>(zeros->data) + row * groups : nullptr;
           void *out = reinterpret_cast<void *>(scratchW.ptr);
-          int64_t rowsArg = rows, kArg = K, bytesArg = rowBytes, groupArg = group;
-          int per = perTensor ? 1 : 0, format = fp8; // `format`: the FP8 helper's last parameter (the others have 9)
-          void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per, &format};
+          int64_t rowsArg = rows, kArg = K, bytesArg = rowBytes, groupArg = group, row0 = tiled ? row : 0, nArg = N;
+          int per = perTensor ? 1 : 0, format = fp8, tiledArg = tiled; // (helpers of older modules: 9 or 10)
+          void *params[] = {&codes, &sc, &zp, &out, &rowsArg, &kArg, &bytesArg, &groupArg, &per, &format, &tiledArg,
+                            &row0, &nArg};
           if (!launchHelper(dequant, rows * ((K + 7) / 8), params, "qopt_dequant_half", error))
             return false;
           wh = out;

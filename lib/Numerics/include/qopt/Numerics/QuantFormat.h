@@ -66,6 +66,37 @@ inline float roundToInt8(float v) {
   return r > top ? top : r < -top ? -top : r == r ? r : 0.0f;
 }
 
+// Weight layouts (the `weight_layout` attribute of matmul_q, matmul_q_split and matmul_q_gated): the order of a
+// weight's bytes, whose shape and values stay those above. kRowLayout (0, the default): rows as above, read by
+// every kernel. The tile layouts permute the same bytes for the GPU's few-row products (qopt-tile-weights), which
+// take a weight in tiles of 16 rows and chunks of 64 bytes of each row (4 words of 16 bytes): tile t's chunk c is
+// 1 KB at (t * chunks + c) KB, and word q (0-3) of the tile's row (g, h) (g < 8, h < 2) is at 16 (32 h + 4 g + q)
+// bytes in it, so that a warp's load (lane 4 g + q, row h) reads 512 contiguous bytes and a tile's chunks follow
+// one another. kTileLayout (1): tile t's rows are 16 t + 8 h + g. kPairedTileLayout (2): rows g of the two halves
+// of the weight, 8 t + g (h = 0) and N / 2 + 8 t + g (h = 1): the pairs a gated product's thread holds (a gate
+// channel and its up channel). Both need N a multiple of 16 and rows of whole chunks.
+constexpr int64_t kRowLayout = 0, kTileLayout = 1, kPairedTileLayout = 2;
+constexpr int64_t kTileRows = 16, kTileChunkBytes = 64;
+inline bool canTileRows(int64_t N, int64_t rowBytes) {
+  return N > 0 && N % kTileRows == 0 && rowBytes > 0 && rowBytes % kTileChunkBytes == 0;
+}
+// The byte offset, in tile layout `layout`, of bytes [16 w, 16 w + 16) of row n.
+inline int64_t tileWordOffset(int64_t layout, int64_t n, int64_t w, int64_t N, int64_t rowBytes) {
+  int64_t t, g, h;
+  if (layout == kPairedTileLayout) {
+    h = n >= N / 2 ? 1 : 0;
+    t = (n - h * (N / 2)) / 8, g = (n - h * (N / 2)) % 8;
+  } else {
+    t = n / kTileRows, h = n % kTileRows / 8, g = n % 8;
+  }
+  const int64_t chunks = rowBytes / kTileChunkBytes, c = w / 4, q = w % 4;
+  return ((t * chunks + c) * 64 + 32 * h + 4 * g + q) * 16;
+}
+// Rows [N, rowBytes] -> tile layout `layout` (canTileRows must hold; `tiles` holds N * rowBytes bytes).
+void tileRows(int64_t layout, const uint8_t *rows, int64_t N, int64_t rowBytes, uint8_t *tiles);
+// Row n of a weight in tile layout `layout`, as rows (rowBytes bytes into `row`).
+void untileRow(int64_t layout, const uint8_t *tiles, int64_t n, int64_t N, int64_t rowBytes, uint8_t *row);
+
 } // namespace qopt::num::quant
 
 
