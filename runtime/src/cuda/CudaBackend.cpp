@@ -528,7 +528,10 @@ private:
     const int64_t N = w->shape[0], rowBytes = w->shape[1] * static_cast<int64_t>(num::dtypeSize(w->dtype));
     // Codes in the tile layout (QuantFormat.h; never float16 weights, which keep their rows): the helpers read a
     // slice's rows from the whole weight. A module whose helpers predate the layout has no such weight.
-    const int tiled = attrs.getInt("weight_layout", 0) == 1 ? 1 : 0;
+    const int64_t layout = attrs.getInt("weight_layout", 0);
+    if (layout < 0 || layout > 2)
+      return fail(dk, "a weight layout its library product does not read", error);
+    const int tiled = static_cast<int>(layout); // the helpers' parameter: 0 rows, 1 or 2 tiles
     if (tiled && bits == 16)
       return fail(dk, "float16 weights in the tile layout", error);
     std::vector<int64_t> splits;
