@@ -56,6 +56,12 @@ prepare() {
   "$PY" -c "import numpy as np; np.save('$dir/ids.npy', np.random.default_rng(0).integers(3, 256, (8, 32)).astype(np.int32))"
   "$BIN/qopt" "$ROOT/test/hf/llama.kv.onnx" --target="cuda:$ARCHS" --kv-cache=fp8_e5m2 --calib "$dir/ids.npy" \
     --calib-seq-len 32 -o "$dir/hf-llama.kv-fp8kv-e5m2.bin"
+  # Quantized weights in the GPU's tile layouts (qopt-tile-weights) in every product, both pairings (the gated
+  # gate/up pairs gate and up rows): a random Llama whose widths are whole tiles, int4 and FP8 codes.
+  "$PY" "$ROOT/scripts/make_random_llama.py" --dim 256 --hidden 768 --layers 2 --heads 4 --kv-heads 2 --vocab 512 \
+    --max-sequence 256 -o "$dir/tiles.onnx" >/dev/null
+  "$BIN/qopt" "$dir/tiles.onnx" --target="cuda:$ARCHS" --quantize=rtn4 -o "$dir/tiles-rtn4.bin"
+  "$BIN/qopt" "$dir/tiles.onnx" --target="cuda:$ARCHS" --quantize=fp8w -o "$dir/tiles-fp8w.bin"
   cp "$BIN/qrun" "$BIN/qopt-gpu-kernel-check" "$dir/"
   # The kernel check's NVRTC images, compiled here (no GPU needed): the GPU machine's run reads them instead of
   # compiling every case again (several minutes) when its NVRTC is the same version (the cache key holds it).
