@@ -26,6 +26,7 @@
 #include "qopt/Dialect/NN/ConstantStorage.h"
 #include "qopt/Dialect/NN/NNDialect.h"
 #include "qopt/Numerics/QuantFormat.h"
+#include "qopt/Numerics/ThreadPool.h"
 #include "qopt/Passes.h"
 
 #include "mlir/IR/Builders.h"
@@ -109,10 +110,15 @@ struct TileWeightsPass : qopt::impl::TileWeightsPassBase<TileWeightsPass> {
         return signalPassFailure();
       }
       const int64_t N = t.shape[0], rowBytes = static_cast<int64_t>(t.bytes()) / N;
-      // Permuted straight into the blob the new value owns (file-backed where large: ConstantStorage.h).
+      // Permuted straight into the blob the new value owns (file-backed where large: ConstantStorage.h), rows
+      // split over the thread pool (a 70B model's codes are 35 GB).
       AsmResourceBlob blob = nn::allocateConstantBlob(t.bytes(), 64);
-      num::quant::tileRows(layout, static_cast<const uint8_t *>(t.data), N, rowBytes,
-                           reinterpret_cast<uint8_t *>(blob.getMutableData().data()));
+      const uint8_t *rows = static_cast<const uint8_t *>(t.data);
+      uint8_t *tiles = reinterpret_cast<uint8_t *>(blob.getMutableData().data());
+      num::defaultThreadPool().parallelFor(N, [&](int64_t begin, int64_t end) {
+        for (int64_t n = begin; n < end; ++n)
+          num::quant::tileRow(layout, rows + n * rowBytes, n, N, rowBytes, tiles);
+      });
       auto type = cast<RankedTensorType>(cast<TypedAttr>(value).getType());
       kern::WeightOp first = ops.front();
       std::string name = (first.getName() ? first.getName()->str() : std::string("weight")) + ".tiles";

@@ -237,10 +237,14 @@ void dequantize(const QuantizedWeight &q, float *w) {
   });
 }
 
+void tileRow(int64_t layout, const uint8_t *row, int64_t n, int64_t N, int64_t rowBytes, uint8_t *tiles) {
+  for (int64_t w = 0; w < rowBytes / 16; ++w)
+    std::memcpy(tiles + tileWordOffset(layout, n, w, N, rowBytes), row + 16 * w, 16);
+}
+
 void tileRows(int64_t layout, const uint8_t *rows, int64_t N, int64_t rowBytes, uint8_t *tiles) {
   for (int64_t n = 0; n < N; ++n)
-    for (int64_t w = 0; w < rowBytes / 16; ++w)
-      std::memcpy(tiles + tileWordOffset(layout, n, w, N, rowBytes), rows + n * rowBytes + 16 * w, 16);
+    tileRow(layout, rows + n * rowBytes, n, N, rowBytes, tiles);
 }
 
 void untileRow(int64_t layout, const uint8_t *tiles, int64_t n, int64_t N, int64_t rowBytes, uint8_t *row) {

@@ -92,8 +92,10 @@ inline int64_t tileWordOffset(int64_t layout, int64_t n, int64_t w, int64_t N, i
   const int64_t chunks = rowBytes / kTileChunkBytes, c = w / 4, q = w % 4;
   return ((t * chunks + c) * 64 + 32 * h + 4 * g + q) * 16;
 }
-// Rows [N, rowBytes] -> tile layout `layout` (canTileRows must hold; `tiles` holds N * rowBytes bytes).
+// Rows [N, rowBytes] -> tile layout `layout` (canTileRows must hold; `tiles` holds N * rowBytes bytes); tileRow
+// moves row n alone (rows go to disjoint bytes: any order, any thread).
 void tileRows(int64_t layout, const uint8_t *rows, int64_t N, int64_t rowBytes, uint8_t *tiles);
+void tileRow(int64_t layout, const uint8_t *row, int64_t n, int64_t N, int64_t rowBytes, uint8_t *tiles);
 // Row n of a weight in tile layout `layout`, as rows (rowBytes bytes into `row`).
 void untileRow(int64_t layout, const uint8_t *tiles, int64_t n, int64_t N, int64_t rowBytes, uint8_t *row);
 
