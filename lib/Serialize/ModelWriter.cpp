@@ -146,6 +146,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
   llvm::StringMap<std::pair<uint32_t, int64_t>> stateIds; // name -> value id, offset
   llvm::DenseSet<Value> stateValues;                       // values whose bytes are session state
   std::vector<std::vector<kern::LaunchOp>> entryLaunches;
+  bool tiled = false; // a launch reads a weight in a tile layout: the file is format 4.0 (ModelBin.h)
   for (func::FuncOp func : entries) {
     for (BlockArgument arg : func.getArguments()) {
       auto type = cast<RankedTensorType>(arg.getType());
@@ -303,6 +304,8 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
     }
     program.u32(static_cast<uint32_t>(launches.size()));
     for (kern::LaunchOp l : launches) {
+      if (auto layout = l.getAttrs().getAs<IntegerAttr>("weight_layout"); layout && layout.getInt() != 0)
+        tiled = true;
       program.str(l.getKernel().str());
       program.str(l.getVariant() ? l.getVariant()->str() : std::string());
       program.u32(l.getNumOperands());
@@ -384,8 +387,8 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
   }
   fmt::FileHeader h{};
   std::memcpy(h.magic, fmt::kMagic, sizeof h.magic);
-  h.versionMajor = fmt::kVersionMajor;
-  h.versionMinor = fmt::kVersionMinor;
+  h.versionMajor = tiled ? fmt::kVersionMajor : fmt::kRowsVersionMajor; // (ModelBin.h: 4.0 only for tiles)
+  h.versionMinor = tiled ? fmt::kVersionMinor : fmt::kRowsVersionMinor;
   h.fileSize = at;
   h.sectionTableOffset = sizeof(fmt::FileHeader);
   h.numSections = static_cast<uint32_t>(table.size());

@@ -99,10 +99,10 @@ std::unique_ptr<Model> Model::loadImage(const uint8_t *bytes, uint64_t size, con
   std::memcpy(&h, bytes, sizeof h);
   if (std::memcmp(h.magic, format::kMagic, sizeof h.magic) != 0)
     return bad("not a qopt model.bin (bad magic)");
-  if (h.versionMajor != format::kVersionMajor)
+  if (h.versionMajor < format::kOldestVersionMajor || h.versionMajor > format::kVersionMajor)
     return bad("format version " + std::to_string(h.versionMajor) + "." + std::to_string(h.versionMinor) +
-               " is not supported by this runtime (it reads version " + std::to_string(format::kVersionMajor) +
-               ".x)");
+               " is not supported by this runtime (it reads versions " + std::to_string(format::kOldestVersionMajor) +
+               ".x to " + std::to_string(format::kVersionMajor) + ".x)");
   uint32_t headerCrc = h.headerCrc;
   h.headerCrc = 0;
   if (format::crc32(&h, sizeof h) != headerCrc)

@@ -51,6 +51,7 @@ struct Spec {
   uint64_t hostBytes = 0;
   std::vector<InstrSpec> program = {{"binary", {0, 1}, {2}}};
   std::vector<float> weights = {1, 2, 3, 4};
+  uint32_t versionMajor = kVersionMajor, versionMinor = kVersionMinor;
 };
 
 // A 64-byte aligned image that the caller frees with std::free.
@@ -124,8 +125,8 @@ void build(const Spec &spec, Image &img) {
   }
   FileHeader h{};
   std::memcpy(h.magic, kMagic, sizeof h.magic);
-  h.versionMajor = kVersionMajor;
-  h.versionMinor = kVersionMinor;
+  h.versionMajor = spec.versionMajor;
+  h.versionMinor = spec.versionMinor;
   h.fileSize = at;
   h.sectionTableOffset = sizeof(FileHeader);
   h.numSections = 4;
@@ -247,6 +248,28 @@ TEST(ModelLoad, FromMemoryRuns) {
   Image img;
   build(Spec(), img);
   EXPECT_EQ(loadAndRun(img), "");
+}
+
+// Files of format 3.x (no weight in a tile layout, ModelBin.h) and 4.x load and run; others are refused by name.
+TEST(ModelLoad, FormatVersions) {
+  for (auto [major, minor] : {std::pair<uint32_t, uint32_t>{kRowsVersionMajor, kRowsVersionMinor}, {3, 0},
+                              {kVersionMajor, kVersionMinor}}) {
+    Spec spec;
+    spec.versionMajor = major, spec.versionMinor = minor;
+    Image img;
+    build(spec, img);
+    EXPECT_EQ(loadAndRun(img), "") << major << "." << minor;
+  }
+  for (auto [major, minor] : {std::pair<uint32_t, uint32_t>{2, 9}, {5, 0}}) {
+    Spec spec;
+    spec.versionMajor = major, spec.versionMinor = minor;
+    Image img;
+    build(spec, img);
+    const std::string got = loadAndRun(img), want = "format version " + std::to_string(major) + "." +
+                                                    std::to_string(minor) +
+                                                    " is not supported by this runtime (it reads versions 3.x to 4.x)";
+    EXPECT_NE(got.find(want), std::string::npos) << got;
+  }
 }
 
 TEST(ModelLoad, FromMemoryNeedsAlignment) {

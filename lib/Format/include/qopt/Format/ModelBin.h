@@ -40,9 +40,14 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // backend's default implementation); inputs have arena slots; Storage::Host and the program's host arena size.
 // 3.1: the kernels section (a 3.0 loader skips it, then fails cleanly to bind the variants it names).
 // 3.2: kernel launch geometry mode 2, planes. 3.3: tensor dtypes float8e4m3fn (17) and float8e5m2 (19), FP8
-// weight codes (a 3.2 loader rejects their dtype code).
-constexpr uint32_t kVersionMajor = 3;
-constexpr uint32_t kVersionMinor = 3;
+// weight codes (a 3.2 loader rejects their dtype code). 4.0: launches may read a weight in a tile layout (their
+// `weight_layout` attribute, QuantFormat.h), whose bytes a 3.x loader would read as rows. A writer marks a file 4.0
+// only where a launch does, 3.3 otherwise (kRowsVersion), so that 3.x loaders still read every file they can; a 4.x
+// loader reads 3.x files too (kOldestVersionMajor).
+constexpr uint32_t kVersionMajor = 4;
+constexpr uint32_t kVersionMinor = 0;
+constexpr uint32_t kRowsVersionMajor = 3, kRowsVersionMinor = 3;
+constexpr uint32_t kOldestVersionMajor = 3;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
 constexpr uint64_t kWeightAlign = 64;    // cache line / widest vector load
 
