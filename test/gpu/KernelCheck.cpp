@@ -9,6 +9,8 @@
 //   qopt-gpu-kernel-check --bench [--arch ...]    the linear kernels, decode attention and add_rms_norm at
 //                                                 Llama-3-8B shapes: checked, then timed (bench/gpu/gemm.sh
 //                                                 prints the linear ones next to PyTorch's)
+//                                                 (and the runtime's argmax/sampling helpers: --only "row
+//                                                 helper")
 //   ... --cold                                     timed products take their weights from copies in turn,
 //                                                 256 MB or more in all: read from DRAM, not L2, as in decode
 //   ... --tiles                                    every product whose weight the tile layout takes, in it
@@ -1494,7 +1496,8 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
 }
 
 // A CUDA backend holding one compiled module: every module carries the runtime's helper kernels
-// (qopt_argmax_rows, qopt_sample_rows), which the helper checks below run through the backend.
+// (qopt_argmax_cluster_rows, qopt_sample_cluster_rows), which the helper checks below run through the backend (a
+// row over a cluster of 1 to 8 blocks by its width, on a GPU with clusters; QRT_ROW_BLOCKS caps it).
 std::unique_ptr<qrt::Backend> helperBackend(const RunOptions &opt, std::vector<cg::CudaImage> &images,
                                             std::string &detail) {
   cg::LaunchDesc desc; // any kernel
@@ -1541,8 +1544,8 @@ const void *threeCopies(qrt::Backend &backend, const std::vector<float> &row, st
   return dev && backend.upload(dev, m.data(), m.size() * sizeof(float), error) ? dev : nullptr;
 }
 
-// The runtime's argmax helper (qopt_argmax_rows) against qrt::argmaxRow: the special rows and rows up to a
-// 128256-wide vocabulary.
+// The runtime's argmax helper against qrt::argmaxRow: the special rows and rows up to a 128256-wide vocabulary
+// (one to eight blocks a row; the largest value tied across blocks in the widest).
 bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
   std::vector<cg::CudaImage> images;
   std::unique_ptr<qrt::Backend> backend = helperBackend(opt, images, detail);
@@ -1551,7 +1554,7 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
   std::string err;
   std::vector<std::vector<float>> rows = specialRows();
   std::uniform_real_distribution<float> u(-30.0f, 30.0f);
-  for (int64_t cols : {1, 33, 1000, 128256}) {
+  for (int64_t cols : {1, 33, 1000, 20001, 50000, 128256}) {
     std::vector<float> r(static_cast<size_t>(cols));
     for (float &v : r)
       v = u(rng);
@@ -1579,9 +1582,9 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
   return true;
 }
 
-// The runtime's sampling helper (qopt_sample_rows) against qrt::sampleRow: temperature, top_k, top_p and the draw
-// over rows with ties, NaN and infinities and over a 128256-wide vocabulary (one with many equal values), each row
-// three times with three uniform numbers. The GPU adds the probability masses in another order, so a token that
+// The runtime's sampling helper against qrt::sampleRow: temperature, top_k, top_p and the draw over rows with ties,
+// NaN and infinities and over rows of one to eight blocks (20001: not whole float4s; 128256 wide: one with many
+// equal values), each row three times with three uniform numbers. The GPU adds the probability masses in another order, so a token that
 // differs must be the reference's for a number or a top_p within rounding (1e-7, 1e-6) of the one given (the
 // GPU's top_p masses are fixed-point sums of 2^-40 units).
 bool runSampleCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
@@ -1593,10 +1596,10 @@ bool runSampleCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
   std::vector<std::vector<float>> rows = specialRows();
   rows.push_back({0.0f, 5.0f, 4.0f, 4.0f, 1.0f, -0.0f}); // -0 and +0 one value
   std::normal_distribution<float> d(0.0f, 3.0f);
-  const int64_t widths[3] = {1000, 128256, 128256};
-  for (int w = 0; w < 3; ++w) {
+  const int64_t widths[5] = {1000, 20001, 50000, 128256, 128256};
+  for (int w = 0; w < 5; ++w) {
     std::vector<float> r(static_cast<size_t>(widths[w]));
-    const bool steps = w == 2; // values on a grid of 0.25: many equal
+    const bool steps = w == 4; // values on a grid of 0.25: many equal
     for (float &v : r)
       v = steps ? std::round(d(rng) * 4.0f) / 4.0f : d(rng);
     rows.push_back(r);
@@ -1642,6 +1645,54 @@ bool runSampleCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
     }
   detail = std::to_string(exact) + " draws as the reference, " + std::to_string(rounding) + " within rounding";
   return true;
+}
+
+// The row helpers timed on one 128256-wide row of logits (normal, sigma 3) as a generator calls them once a token:
+// the uniform number uploaded, the launch, the id downloaded; the median of 200 calls after 20, per setting.
+void benchRowHelpers(const RunOptions &opt, std::mt19937 &rng, int &passed, int &failed) {
+  std::vector<cg::CudaImage> images;
+  std::string detail;
+  std::unique_ptr<qrt::Backend> backend = helperBackend(opt, images, detail);
+  std::vector<float> row(128256);
+  std::normal_distribution<float> d(0.0f, 3.0f);
+  for (float &v : row)
+    v = d(rng);
+  void *dev = backend ? backend->dynamicBuffer(0, row.size() * sizeof(float)) : nullptr;
+  if (!dev || !backend->upload(dev, row.data(), row.size() * sizeof(float), detail)) {
+    std::printf("FAIL row helpers: %s\n", detail.empty() ? "no device memory" : detail.c_str());
+    ++failed;
+    return;
+  }
+  const struct {
+    const char *name;
+    qrt::Sampling s;
+  } settings[] = {{"argmax", {0.0f, 0, 1.0f}},         {"temperature 0.8", {0.8f, 0, 1.0f}},
+                  {"top-k 40", {0.8f, 40, 1.0f}},      {"top-p 0.9", {0.8f, 0, 0.9f}},
+                  {"top-k 40 top-p 0.9", {0.8f, 40, 0.9f}}};
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (const auto &[name, s] : settings) {
+    std::vector<double> us;
+    bool ok = true;
+    for (int i = 0; i < 220 && ok; ++i) {
+      const double uniform = u(rng);
+      int64_t id = -1;
+      const auto t0 = std::chrono::steady_clock::now();
+      ok = backend->sampleRows(dev, 1, static_cast<int64_t>(row.size()), s, &uniform, &id, detail);
+      const auto t1 = std::chrono::steady_clock::now();
+      if (i >= 20)
+        us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      else // the first calls' tokens the reference's (a number within rounding of a boundary: ~1e-7 a call)
+        ok = ok && id == qrt::sampleRow(row.data(), static_cast<int64_t>(row.size()), s, uniform);
+    }
+    if (ok) {
+      std::nth_element(us.begin(), us.begin() + us.size() / 2, us.end());
+      std::printf("PASS row helper %s, 128256 values: %.1f us a call (median of %zu)\n", name, us[us.size() / 2],
+                  us.size());
+    } else {
+      std::printf("FAIL row helper %s: %s\n", name, detail.empty() ? "a token not the reference's" : detail.c_str());
+    }
+    (ok ? passed : failed)++;
+  }
 }
 
 // The linear layers of a Llama-3-8B-shaped model (K, N) at decode batch sizes: float16 weights and int4 g128
@@ -1989,6 +2040,8 @@ int main(int argc, char **argv) {
     std::printf("%s sample helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
+  if (bench && !opt.compileOnly && std::string("row helper").find(only) != std::string::npos)
+    benchRowHelpers(opt, rng, passed, failed);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

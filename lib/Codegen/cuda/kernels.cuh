@@ -3049,21 +3049,25 @@ extern "C" __global__ void qopt_int8_scale_rows(const int *acc, i64 ldAcc, const
   }
 }
 
-// ids[r] = the index of the largest value of row r of x [gridDim.x, cols] (the lowest such index; NaN never
-// chosen, 0 for a row of NaN: qrt::argmaxRow): a generator's next token without its logits leaving the GPU. One
-// block per row, up to 1024 threads.
+// ids[r] = the index of the largest value of row r of x [rows, cols] (the lowest such index; NaN never chosen, 0
+// for a row of NaN: qrt::argmaxRow): a generator's next token without its logits leaving the GPU. A row is taken by
+// the blocks of one thread block cluster (grid x = rows * the cluster's size; without clusters one block a row),
+// block `rank` the rank-th of equal parts of the row, block 0 combining the parts' answers in rank order.
 __device__ __forceinline__ void qArgmaxTake(float &bv, i64 &bi, float v, i64 i) {
   if (i >= 0 && v == v && (bi < 0 || v > bv || (v == bv && i < bi)))
     bv = v, bi = i;
 }
-extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) {
+extern "C" __global__ void __launch_bounds__(1024) qopt_argmax_cluster_rows(const float *x, i64 cols, i64 *ids) {
   __shared__ float sv[32];
   __shared__ i64 si[32];
-  const float *row = x + static_cast<i64>(blockIdx.x) * cols;
+  const unsigned blocks = qClusterSize(), rank = qClusterRank();
+  const i64 r = blockIdx.x / blocks, part = (cols + blocks - 1) / blocks;
+  const i64 p0 = min(cols, static_cast<i64>(rank) * part), p1 = min(cols, p0 + part);
+  const float *row = x + r * cols;
   float bv = 0.0f;
   i64 bi = -1;
 #pragma unroll 8
-  for (i64 k = threadIdx.x; k < cols; k += blockDim.x) // ascending per thread: a tie keeps the lower index
+  for (i64 k = p0 + threadIdx.x; k < p1; k += blockDim.x) // ascending per thread: a tie keeps the lower index
     qArgmaxTake(bv, bi, row[k], k);
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int o = 16; o > 0; o >>= 1)
@@ -3071,26 +3075,43 @@ extern "C" __global__ void qopt_argmax_rows(const float *x, i64 cols, i64 *ids) 
   if (lane == 0)
     sv[warp] = bv, si[warp] = bi;
   __syncthreads();
-  if (warp != 0)
-    return;
-  const int warps = (blockDim.x + 31) >> 5;
-  bv = lane < warps ? sv[lane] : 0.0f, bi = lane < warps ? si[lane] : -1;
-  for (int o = 16; o > 0; o >>= 1)
-    qArgmaxTake(bv, bi, __shfl_down_sync(0xffffffffu, bv, o), __shfl_down_sync(0xffffffffu, bi, o));
-  if (lane == 0)
-    ids[blockIdx.x] = bi < 0 ? 0 : bi;
+  if (warp == 0) {
+    const int warps = (blockDim.x + 31) >> 5;
+    bv = lane < warps ? sv[lane] : 0.0f, bi = lane < warps ? si[lane] : -1;
+    for (int o = 16; o > 0; o >>= 1)
+      qArgmaxTake(bv, bi, __shfl_down_sync(0xffffffffu, bv, o), __shfl_down_sync(0xffffffffu, bi, o));
+  }
+  __syncthreads();
+  if (threadIdx.x == 0)
+    sv[0] = bv, si[0] = bi; // the part's answer
+  qClusterOrBlockSync();
+  if (rank == 0 && threadIdx.x == 0) {
+    for (unsigned b = 1; b < blocks; ++b)
+      qArgmaxTake(bv, bi, qClusterRead(&sv[0], b), qClusterRead(&si[0], b));
+    ids[r] = bi < 0 ? 0 : bi;
+  }
+  qClusterOrBlockSync(); // block 0's reads done
 }
 
-// ids[r] = the token drawn from row r of x [gridDim.x, cols] by uniforms[r] (qrt::sampleRow, the runtime's
-// Sampling.h: temperature, then top_k, then top_p, then the draw): a sampling generator's next token without its
-// logits leaving the GPU. One block of 1024 threads per row. The k-th largest value and top_p's threshold are found
-// by radix selection over the values' order-preserving 32-bit keys, 8 bits a pass from the top, each pass a
-// histogram in shared memory: counts for top_k, probability masses for top_p in fixed point (2^-40 units: integer
-// sums, exact in any order). A logits row's values share few high bits, so most of a pass lands in two or three
-// bins: each warp adds its lanes' entries of one bin together (a ballot per distinct bin, a warp sum) and one lane
-// adds them to the histogram. The draw is a block-wide scan of the float64 masses of contiguous segments of the row
-// (the thread whose segment holds the target finds the token in index order). Temperature > 0 (0 is the argmax:
-// the runtime calls qopt_argmax_rows).
+// ids[r] = the token drawn from row r of x [rows, cols] by uniforms[r] (qrt::sampleRow, the runtime's Sampling.h:
+// temperature, then top_k, then top_p, then the draw): a sampling generator's next token without its logits leaving
+// the GPU. A row is taken by the blocks of one thread block cluster (grid x = rows * the cluster's size, 1024
+// threads a block; launched without clusters, or on sm_80, one block a row): block `rank` takes the rank-th of
+// equal parts of the row (whole float4s), and the blocks meet through distributed shared memory at each step,
+// every block combining the parts' results in rank order, so all of them take the same decisions. The k-th
+// largest value and top_p's threshold are found by radix selection over the values' order-preserving 32-bit keys,
+// 8 bits a pass from the top, each pass a histogram in shared memory: counts for top_k, probability masses for
+// top_p in fixed point (2^-40 units: integer sums, exact in any order); the blocks' histograms are added bin by bin
+// and one warp finds the bin where the running count (mass) from the top reaches the target (a scan over the
+// lanes, 8 bins a lane). A logits row's values share few high bits, so most of a pass lands in two or three bins:
+// each warp adds its lanes' entries of one bin together (a ballot per distinct bin, a warp sum) and one lane adds
+// them to the histogram. The draw is a scan of the float64 masses of contiguous segments of the row (a thread's
+// segment within its block's part, the parts in rank order); the thread whose segment holds the target finds the
+// token in index order, and block 0 takes the first part's answer (the last token that stayed, should rounding
+// leave none). Temperature > 0 (0 is the argmax: the runtime calls qopt_argmax_rows). Each shared value another
+// block reads is written once per launch (the histograms alternate between two buffers: a block refills one only
+// after every block has passed the barrier that follows the merge of its last use), and no block leaves before
+// the last barrier, after every read of its memory.
 __device__ __forceinline__ unsigned qSampleKey(float v) {
   const unsigned u = v == 0.0f ? 0u : __float_as_uint(v); // -0 and +0 are one value
   return u & 0x80000000u ? ~u : u | 0x80000000u;
@@ -3099,63 +3120,83 @@ __device__ __forceinline__ unsigned long long qSampleFixed(float p) { // p in [0
   return static_cast<unsigned long long>(static_cast<double>(p) * 1099511627776.0);
 }
 extern "C" __global__ void __launch_bounds__(1024)
-    qopt_sample_rows(const float *x, i64 cols, float temperature, i64 topK, float topP, const double *uniforms,
-                     i64 *ids) {
-  __shared__ unsigned hcount[256];
-  __shared__ unsigned long long hmass[256];
+    qopt_sample_cluster_rows(const float *x, i64 cols, float temperature, i64 topK, float topP,
+                             const double *uniforms, i64 *ids) {
+  __shared__ unsigned hcount[2][256];
+  __shared__ unsigned long long hmass[2][256];
+  __shared__ unsigned long long merged[256];
   __shared__ float sf[32];
   __shared__ double sd[32];
   __shared__ i64 si[32];
   __shared__ unsigned long long su[32];
-  __shared__ i64 sRemaining, sIdx;
-  __shared__ unsigned long long sAbove;
+  // Published for the other blocks: this part's maximum, count, top_p mass, draw mass, last token that stays and
+  // the token its draw found.
+  __shared__ float pubMax;
+  __shared__ i64 pubCount, pubLast, pubFound;
+  __shared__ unsigned long long pubMass;
+  __shared__ double pubTotal;
   __shared__ unsigned sBin;
-  __shared__ unsigned long long sLast;
-  const float *row = x + static_cast<i64>(blockIdx.x) * cols;
+  __shared__ i64 sLast;
+  __shared__ unsigned long long sAbove; // the count (top_k) or mass (top_p) above the selected bins so far
+  const unsigned blocks = qClusterSize(), rank = qClusterRank();
+  const i64 r = blockIdx.x / blocks;
+  const float *row = x + r * cols;
+  const i64 part = ((cols + blocks - 1) / blocks + 3) & ~static_cast<i64>(3);
+  const i64 p0 = min(cols, static_cast<i64>(rank) * part), p1 = min(cols, p0 + part);
   const int t = threadIdx.x, lane = t & 31, warp = t >> 5, warps = blockDim.x >> 5;
   float mx = -QOPT_INF;
   i64 count = 0;
-  for (i64 k = t; k < cols; k += blockDim.x) {
+  for (i64 k = p0 + t; k < p1; k += blockDim.x) {
     const float v = row[k];
     if (v == v)
       mx = fmaxf(mx, v), ++count;
   }
   mx = qBlockMax(mx, sf);
   count = qBlockSum(count, si);
+  if (t == 0)
+    pubMax = mx, pubCount = count;
+  qClusterOrBlockSync();
+  mx = -QOPT_INF, count = 0;
+  for (unsigned b = 0; b < blocks; ++b)
+    mx = fmaxf(mx, qClusterRead(&pubMax, b)), count += qClusterRead(&pubCount, b);
   if (count == 0) {
-    if (t == 0)
-      ids[blockIdx.x] = 0;
+    if (rank == 0 && t == 0)
+      ids[r] = 0;
+    qClusterOrBlockSync(); // the others' reads of this block's values done
     return;
   }
   auto weight = [&](float v) { return v == mx ? 1.0f : expf((v - mx) / temperature); };
   const bool vec4 = (cols & 3) == 0 && (reinterpret_cast<unsigned long long>(x) & 15) == 0; // rows of whole float4s
   unsigned lo = 0; // keys at or above it stay (NaN never)
+  int pass = 0;    // the histogram buffer: pass & 1
   // Radix selection below the keys `lo` keeps: the key where, from the largest down, the count reaches topK
   // (masses: the mass reaches `target`, in fixed point).
   auto select = [&](bool masses, double target) {
     unsigned prefix = 0, mask = 0;
     if (t == 0)
-      sRemaining = topK, sAbove = 0;
-    for (int shift = 24; shift >= 0; shift -= 8) {
+      sAbove = 0;
+    for (int shift = 24; shift >= 0; shift -= 8, ++pass) {
+      unsigned *hc = hcount[pass & 1];
+      unsigned long long *hm = hmass[pass & 1];
       for (int b = t; b < 256; b += blockDim.x)
-        hcount[b] = 0, hmass[b] = 0;
+        hc[b] = 0, hm[b] = 0;
       __syncthreads();
       // Whole warps every round (ballots), 4 consecutive values a thread loaded together.
-      for (i64 base = 0; base < cols; base += 4 * blockDim.x) {
+      for (i64 base = p0; base < p1; base += 4 * blockDim.x) {
         const i64 k0 = base + 4 * t;
         float v[4];
-        if (vec4 && k0 + 3 < cols) {
+        if (vec4 && k0 + 3 < p1) {
           const float4 f = *reinterpret_cast<const float4 *>(row + k0);
           v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
         } else {
 #pragma unroll
           for (int j = 0; j < 4; ++j)
-            v[j] = k0 + j < cols ? row[k0 + j] : 0.0f;
+            v[j] = k0 + j < p1 ? row[k0 + j] : 0.0f;
         }
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
           const unsigned key = qSampleKey(v[j]);
-          const bool in = k0 + j < cols && v[j] == v[j] && key >= lo && (key & mask) == prefix;
+          const bool in = k0 + j < p1 && v[j] == v[j] && key >= lo && (key & mask) == prefix;
           const unsigned bin = (key >> shift) & 255u;
           const unsigned long long m = in && masses ? qSampleFixed(weight(v[j])) : 0;
           for (unsigned active = __ballot_sync(0xffffffffu, in); active;) {
@@ -3168,28 +3209,62 @@ extern "C" __global__ void __launch_bounds__(1024)
               for (int o = 16; o > 0; o >>= 1)
                 sum += __shfl_xor_sync(0xffffffffu, sum, o);
               if (lane == leader)
-                atomicAdd(&hmass[b], sum);
+                atomicAdd(&hm[b], sum);
             } else if (lane == leader) {
-              atomicAdd(&hcount[b], static_cast<unsigned>(__popc(group)));
+              atomicAdd(&hc[b], static_cast<unsigned>(__popc(group)));
             }
             active &= ~group;
           }
         }
       }
+      qClusterOrBlockSync(); // every part's histogram complete
+      for (int b = t; b < 256; b += blockDim.x) {
+        unsigned long long sum = 0;
+        for (unsigned q = 0; q < blocks; ++q)
+          sum += masses ? qClusterRead(&hm[b], q) : qClusterRead(&hc[b], q);
+        merged[b] = sum;
+      }
       __syncthreads();
-      if (t == 0) {
-        int b = 255, lowest = -1;
-        for (; b >= 0; --b) {
-          if (masses ? hmass[b] > 0 : hcount[b] > 0)
-            lowest = b;
-          if (masses ? static_cast<double>(sAbove + hmass[b]) >= target : sRemaining <= hcount[b])
-            break;
-          if (masses)
-            sAbove += hmass[b];
-          else
-            sRemaining -= hcount[b];
+      if (warp == 0) {
+        // Lane l holds bins 255 - 8 l down to 248 - 8 l; the first bin, from the top, at which the running sum
+        // (plus what lies above the bins) reaches the target; none: the lowest non-empty bin, all of them above.
+        const unsigned long long above = sAbove;
+        auto reaches = [&](unsigned long long s) {
+          return masses ? static_cast<double>(above + s) >= target : above + s >= static_cast<unsigned long long>(topK);
+        };
+        unsigned long long own = 0;
+        for (int j = 0; j < 8; ++j)
+          own += merged[255 - 8 * lane - j];
+        unsigned long long incl = own;
+        for (int o = 1; o < 32; o <<= 1) {
+          const unsigned long long n = __shfl_up_sync(0xffffffffu, incl, o);
+          if (lane >= o)
+            incl += n;
         }
-        sBin = static_cast<unsigned>(b >= 0 ? b : lowest >= 0 ? lowest : 0);
+        const unsigned hit = __ballot_sync(0xffffffffu, reaches(incl));
+        const unsigned nonEmpty = __ballot_sync(0xffffffffu, own > 0);
+        if (hit && lane == __ffs(hit) - 1) {
+          unsigned long long s = incl - own;
+          for (int j = 0; j < 8; ++j) {
+            const int b = 255 - 8 * lane - j;
+            if (reaches(s + merged[b])) {
+              sBin = static_cast<unsigned>(b), sAbove = above + s;
+              break;
+            }
+            s += merged[b];
+          }
+        } else if (!hit && lane == 31) {
+          unsigned lowest = 0;
+          if (nonEmpty) {
+            const int l = 31 - __clz(nonEmpty); // the lowest bins' lane
+            for (int j = 7; j >= 0; --j)
+              if (merged[255 - 8 * l - j] > 0) {
+                lowest = static_cast<unsigned>(255 - 8 * l - j);
+                break;
+              }
+          }
+          sBin = lowest, sAbove = above + incl;
+        }
       }
       __syncthreads();
       prefix |= sBin << shift, mask |= 255u << shift;
@@ -3200,17 +3275,23 @@ extern "C" __global__ void __launch_bounds__(1024)
     lo = select(false, 0.0);
   if (topP < 1.0f) {
     unsigned long long mass = 0;
-    for (i64 k = t; k < cols; k += blockDim.x) {
+    for (i64 k = p0 + t; k < p1; k += blockDim.x) {
       const float v = row[k];
       if (v == v && qSampleKey(v) >= lo)
         mass += qSampleFixed(weight(v));
     }
     mass = qBlockSum(mass, su);
+    if (t == 0)
+      pubMass = mass;
+    qClusterOrBlockSync();
+    mass = 0;
+    for (unsigned b = 0; b < blocks; ++b)
+      mass += qClusterRead(&pubMass, b);
     lo = select(true, static_cast<double>(topP) * static_cast<double>(mass));
   }
-  // The draw: thread t's segment [b0, b1) of the row, the running mass at its start by a block scan.
-  const i64 seg = (cols + blockDim.x - 1) / blockDim.x, b0 = t * seg < cols ? t * seg : cols;
-  const i64 b1 = b0 + seg < cols ? b0 + seg : cols;
+  // The draw: thread t's segment [b0, b1) of the block's part, the running mass at its start by a block scan plus
+  // the parts before this one.
+  const i64 seg = (p1 - p0 + blockDim.x - 1) / blockDim.x, b0 = min(p1, p0 + t * seg), b1 = min(p1, b0 + seg);
   double local = 0.0;
   i64 last = -1;
   for (i64 k = b0; k < b1; ++k) {
@@ -3225,23 +3306,34 @@ extern "C" __global__ void __launch_bounds__(1024)
       incl += n;
   }
   if (t == 0)
-    sIdx = -1, sLast = 0;
+    sLast = -1;
   __syncthreads();
   if (lane == 31)
     sd[warp] = incl;
   if (last >= 0)
-    atomicMax(&sLast, static_cast<unsigned long long>(last));
+    atomicMax(&sLast, last);
   __syncthreads();
-  double offset = 0.0, total = 0.0;
+  double offset = 0.0, partMass = 0.0;
   for (int w = 0; w < warps; ++w) {
     if (w == warp)
-      offset = total;
-    total += sd[w];
+      offset = partMass;
+    partMass += sd[w];
+  }
+  if (t == 0)
+    pubTotal = partMass, pubLast = sLast, pubFound = -1;
+  qClusterOrBlockSync();
+  double before = 0.0, total = 0.0;
+  i64 lastAll = -1;
+  for (unsigned b = 0; b < blocks; ++b) {
+    if (b == rank)
+      before = total;
+    total += qClusterRead(&pubTotal, b);
+    lastAll = max(lastAll, qClusterRead(&pubLast, b));
   }
   double excl = __shfl_up_sync(0xffffffffu, incl, 1);
-  excl = lane == 0 ? offset : excl + offset;
-  incl += offset;
-  const double target = uniforms[blockIdx.x] * total;
+  excl = (lane == 0 ? offset : excl + offset) + before;
+  incl += offset + before;
+  const double target = uniforms[r] * total;
   if (incl > target && excl <= target) {
     double acc = excl;
     i64 at = last;
@@ -3252,11 +3344,16 @@ extern "C" __global__ void __launch_bounds__(1024)
         break;
       }
     }
-    sIdx = at;
+    pubFound = at;
   }
-  __syncthreads();
-  if (t == 0)
-    ids[blockIdx.x] = sIdx >= 0 ? sIdx : static_cast<i64>(sLast);
+  qClusterOrBlockSync();
+  if (rank == 0 && t == 0) {
+    i64 id = -1;
+    for (unsigned b = 0; b < blocks && id < 0; ++b)
+      id = qClusterRead(&pubFound, b);
+    ids[r] = id >= 0 ? id : lastAll >= 0 ? lastAll : 0;
+  }
+  qClusterOrBlockSync(); // block 0's reads done
 }
 
 // Byte `off` of row r of a dequantization helper's codes: rows rowBytes apart, or (layout 1, 2) row row0 + r of a

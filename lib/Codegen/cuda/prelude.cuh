@@ -122,6 +122,14 @@ __device__ __forceinline__ unsigned qClusterRank() {
 #endif
   return r;
 }
+// The number of blocks in this block's cluster: 1 without clusters or when launched without them.
+__device__ __forceinline__ unsigned qClusterSize() {
+  unsigned n = 1;
+#if QOPT_CLUSTERS
+  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(n));
+#endif
+  return n;
+}
 __device__ __forceinline__ void qClusterSync() {
 #if QOPT_CLUSTERS
   asm volatile("barrier.cluster.arrive.release.aligned;\n\tbarrier.cluster.wait.acquire.aligned;" ::: "memory");
@@ -136,6 +144,36 @@ __device__ __forceinline__ float qClusterLoad(const float *local, unsigned rank)
   return v;
 #else
   return *local;
+#endif
+}
+
+// A 4- or 8-byte value of block `rank`'s shared memory at the address of `local` in this block's (the local value
+// without clusters), and a barrier of the cluster's threads that is the block's barrier where there are no clusters
+// (kernels whose blocks form a cluster when the launch asks for one and work alone otherwise).
+template <typename T> __device__ __forceinline__ T qClusterRead(const T *local, unsigned rank) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "4- or 8-byte values");
+#if QOPT_CLUSTERS
+  unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(local)), remote;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(remote) : "r"(a), "r"(rank));
+  union {
+    T v;
+    unsigned u4;
+    unsigned long long u8;
+  } r;
+  if constexpr (sizeof(T) == 4)
+    asm volatile("ld.shared::cluster.b32 %0, [%1];" : "=r"(r.u4) : "r"(remote) : "memory");
+  else
+    asm volatile("ld.shared::cluster.b64 %0, [%1];" : "=l"(r.u8) : "r"(remote) : "memory");
+  return r.v;
+#else
+  return *local;
+#endif
+}
+__device__ __forceinline__ void qClusterOrBlockSync() {
+#if QOPT_CLUSTERS
+  qClusterSync();
+#else
+  __syncthreads();
 #endif
 }
 

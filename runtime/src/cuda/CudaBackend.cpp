@@ -228,7 +228,7 @@ public:
     return true;
   }
   bool argmaxRows(const void *x, int64_t rows, int64_t cols, int64_t *ids, std::string &error) override {
-    if (!argmaxFn || rows > 0x7fffffff)
+    if (!argmaxFn.fn || rows > 0x7fffffff / kMaxRowBlocks)
       return Backend::argmaxRows(x, rows, cols, ids, error);
     if (!rows)
       return true;
@@ -238,17 +238,14 @@ public:
     CUdeviceptr in = reinterpret_cast<CUdeviceptr>(x), out = argmaxIds.ptr;
     long long n = cols;
     void *params[] = {&in, &n, &out};
-    lastKernel = "qopt_argmax_rows";
-    return check(d.cuLaunchKernel(argmaxFn, static_cast<unsigned>(rows), 1, 1, 1024, 1, 1, 0, stream, params,
-                                  nullptr),
-                 "qopt_argmax_rows", error) &&
+    return launchRows(argmaxFn, rows, cols, params, error) &&
            download(ids, reinterpret_cast<const void *>(argmaxIds.ptr), bytes, error);
   }
   bool sampleRows(const void *x, int64_t rows, int64_t cols, const Sampling &s, const double *uniforms, int64_t *ids,
                   std::string &error) override {
     if (s.temperature == 0.0f)
       return argmaxRows(x, rows, cols, ids, error);
-    if (!sampleFn || rows > 0x7fffffff)
+    if (!sampleFn.fn || rows > 0x7fffffff / kMaxRowBlocks)
       return Backend::sampleRows(x, rows, cols, s, uniforms, ids, error);
     if (!rows)
       return true;
@@ -261,10 +258,7 @@ public:
     long long n = cols, topK = s.topK;
     float temperature = s.temperature, topP = s.topP;
     void *params[] = {&in, &n, &temperature, &topK, &topP, &u, &out};
-    lastKernel = "qopt_sample_rows";
-    return check(d.cuLaunchKernel(sampleFn, static_cast<unsigned>(rows), 1, 1, 1024, 1, 1, 0, stream, params,
-                                  nullptr),
-                 "qopt_sample_rows", error) &&
+    return launchRows(sampleFn, rows, cols, params, error) &&
            download(ids, reinterpret_cast<const void *>(argmaxIds.ptr), bytes, error);
   }
   bool resetState(std::string &error) override {
@@ -400,10 +394,13 @@ private:
   bool openLibrary(std::string &error) {
     if (!module)
       return true;
-    if (d.cuModuleGetFunction(&argmaxFn, module, "qopt_argmax_rows") != CUDA_SUCCESS)
-      argmaxFn = nullptr;
-    if (d.cuModuleGetFunction(&sampleFn, module, "qopt_sample_rows") != CUDA_SUCCESS)
-      sampleFn = nullptr;
+    findRowHelper(argmaxFn, "qopt_argmax_cluster_rows", "qopt_argmax_rows");
+    findRowHelper(sampleFn, "qopt_sample_cluster_rows", "qopt_sample_rows");
+    // Blocks per row for the cluster helpers: clusters (sm_90 and later, through cuLaunchKernelEx) of up to 8
+    // (QRT_ROW_BLOCKS=N caps it; 1 is one block a row).
+    rowBlocksCap = computeCapability >= 90 && d.cuLaunchKernelEx ? kMaxRowBlocks : 1;
+    if (const char *env = std::getenv("QRT_ROW_BLOCKS"))
+      rowBlocksCap = std::min(rowBlocksCap, std::max(1, std::atoi(env)));
     // Programmatic dependent launch: kernels that wait for their predecessor themselves (the marker) on a driver
     // with cuLaunchKernelEx. QRT_PDL=0 turns it off.
     CUfunction marker = nullptr;
@@ -777,6 +774,42 @@ private:
     return true;
   }
 
+  struct RowHelper { // qopt_argmax_cluster_rows, qopt_sample_cluster_rows (or the older helpers)
+    CUfunction fn = nullptr; // null: none in this model.bin (older than the helpers)
+    const char *symbol = "";
+    bool cluster = false; // a row over a cluster's blocks
+  };
+  // A row helper of the module: the cluster version (a row over the blocks of a cluster, grid x = rows * blocks),
+  // else the one-block-a-row version a model.bin older than it has (grid x = rows), else none.
+  void findRowHelper(RowHelper &h, const char *cluster, const char *single) {
+    h = RowHelper();
+    if (d.cuModuleGetFunction(&h.fn, module, cluster) == CUDA_SUCCESS) {
+      h.symbol = cluster, h.cluster = true;
+    } else if (d.cuModuleGetFunction(&h.fn, module, single) == CUDA_SUCCESS) {
+      h.symbol = single;
+    } else {
+      h.fn = nullptr;
+    }
+  }
+  // Launches a row helper over `rows` rows of `cols` values, 1024 threads a block: a cluster of blocks per row where
+  // the GPU has clusters, as many as give each block about 16 values a thread (a 128256-token row: 8).
+  bool launchRows(const RowHelper &h, int64_t rows, int64_t cols, void **params, std::string &error) {
+    lastKernel = h.symbol;
+    const int64_t wanted = h.cluster ? (cols + kRowValuesPerBlock - 1) / kRowValuesPerBlock : 1;
+    const unsigned blocks = static_cast<unsigned>(std::clamp<int64_t>(wanted, 1, rowBlocksCap));
+    if (blocks > 1) {
+      CUlaunchAttribute attr = {};
+      attr.id = CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION;
+      attr.value.clusterDim = {blocks, 1, 1};
+      const CUlaunchConfig config = {static_cast<unsigned>(rows) * blocks, 1, 1, 1024, 1, 1, 0, stream, &attr, 1};
+      if (d.cuLaunchKernelEx(&config, h.fn, params, nullptr) == CUDA_SUCCESS)
+        return true;
+      rowBlocksCap = 1; // a cluster this GPU cannot place (a launch's configuration error leaves the context usable)
+    }
+    return check(d.cuLaunchKernel(h.fn, static_cast<unsigned>(rows), 1, 1, 1024, 1, 1, 0, stream, params, nullptr),
+                 h.symbol, error);
+  }
+
   // The image for this GPU: a cubin of its exact architecture (sm_90a needs 9.0), else one of the same major
   // version and a lower minor one (not an arch-specific 'a' build), else PTX no newer than the GPU.
   bool loadModule(std::string &error) {
@@ -844,11 +877,13 @@ private:
   std::unique_ptr<Gemm> gemm;
   Helpers helpers;
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
-  CUfunction argmaxFn = nullptr;        // the module's qopt_argmax_rows (null in a model.bin older than it)
-  CUfunction sampleFn = nullptr;        // the module's qopt_sample_rows (likewise)
+  static constexpr int kMaxRowBlocks = 8;             // the portable cluster size
+  static constexpr int64_t kRowValuesPerBlock = 16384; // 16 values a thread
+  RowHelper argmaxFn, sampleFn; // qopt_argmax_cluster_rows, qopt_sample_cluster_rows (or the older helpers)
+  int rowBlocksCap = 1;         // the most blocks a row helper's cluster takes on this GPU
   bool pdl = false;                     // generated kernels launch with programmatic stream serialization
   int computeCapability = 0;            // the GPU's, e.g. 90 (set when the module loads)
-  Buffer argmaxIds; // the results of qopt_argmax_rows and qopt_sample_rows (and the latter's uniform numbers)
+  Buffer argmaxIds; // the row helpers' results (and the sampling helper's uniform numbers)
   std::string lastKernel;
   bool capturing = false; // inside capture(): no allocation, no synchronization
 };
