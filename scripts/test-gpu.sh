@@ -72,6 +72,10 @@ run() {
   local dir="$1" log passed=0 failed=0 rc=0
   log="$(mktemp)"
   "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --cache "$dir/nvrtc-cache" | tee -a "$log" || rc=1
+  # The argmax and sampling helpers again with one block a row: sm_80's way, which a GPU with clusters otherwise
+  # takes only when a cluster cannot be placed.
+  QRT_ROW_BLOCKS=1 "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --cache "$dir/nvrtc-cache" --only helper |
+    grep -E '^(PASS|FAIL) ' | sed -E 's/^(PASS|FAIL) /\1 [one block a row] /' | tee -a "$log" || rc=1
   "$PY" "$ROOT/test/gpu/check_models.py" --qrun "$dir/qrun" --eval "$ROOT/data/tinystories/eval.txt" \
     "$dir"/*.bin | tee -a "$log" || rc=1
   passed=$(grep -c '^PASS' "$log" || true)

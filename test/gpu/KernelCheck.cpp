@@ -1582,10 +1582,10 @@ bool runArgmaxCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detai
   return true;
 }
 
-// The runtime's sampling helper against qrt::sampleRow: temperature, top_k, top_p and the draw over rows with ties,
-// NaN and infinities and over rows of one to eight blocks (20001: not whole float4s; 128256 wide: one with many
-// equal values), each row three times with three uniform numbers. The GPU adds the probability masses in another order, so a token that
-// differs must be the reference's for a number or a top_p within rounding (1e-7, 1e-6) of the one given (the
+// The runtime's sampling helper against qrt::sampleRow: temperature, top_k, top_p and the draw over rows with ties, NaN
+// and infinities and over rows of one to eight blocks (20001: not whole float4s; 128256 wide: one with many equal
+// values), each row three times with three uniform numbers. The GPU adds the probability masses in another order, so a
+// token that differs must be the reference's for a number or a top_p within rounding (1e-7, 1e-6) of the one given (the
 // GPU's top_p masses are fixed-point sums of 2^-40 units).
 bool runSampleCheck(const RunOptions &opt, std::mt19937 &rng, std::string &detail) {
   std::vector<cg::CudaImage> images;

@@ -3094,24 +3094,24 @@ extern "C" __global__ void __launch_bounds__(1024) qopt_argmax_cluster_rows(cons
 }
 
 // ids[r] = the token drawn from row r of x [rows, cols] by uniforms[r] (qrt::sampleRow, the runtime's Sampling.h:
-// temperature, then top_k, then top_p, then the draw): a sampling generator's next token without its logits leaving
-// the GPU. A row is taken by the blocks of one thread block cluster (grid x = rows * the cluster's size, 1024
-// threads a block; launched without clusters, or on sm_80, one block a row): block `rank` takes the rank-th of
-// equal parts of the row (whole float4s), and the blocks meet through distributed shared memory at each step,
-// every block combining the parts' results in rank order, so all of them take the same decisions. The k-th
-// largest value and top_p's threshold are found by radix selection over the values' order-preserving 32-bit keys,
-// 8 bits a pass from the top, each pass a histogram in shared memory: counts for top_k, probability masses for
-// top_p in fixed point (2^-40 units: integer sums, exact in any order); the blocks' histograms are added bin by bin
-// and one warp finds the bin where the running count (mass) from the top reaches the target (a scan over the
-// lanes, 8 bins a lane). A logits row's values share few high bits, so most of a pass lands in two or three bins:
-// each warp adds its lanes' entries of one bin together (a ballot per distinct bin, a warp sum) and one lane adds
-// them to the histogram. The draw is a scan of the float64 masses of contiguous segments of the row (a thread's
-// segment within its block's part, the parts in rank order); the thread whose segment holds the target finds the
-// token in index order, and block 0 takes the first part's answer (the last token that stayed, should rounding
-// leave none). Temperature > 0 (0 is the argmax: the runtime calls qopt_argmax_rows). Each shared value another
-// block reads is written once per launch (the histograms alternate between two buffers: a block refills one only
-// after every block has passed the barrier that follows the merge of its last use), and no block leaves before
-// the last barrier, after every read of its memory.
+// temperature, then top_k, then top_p, then the draw): a sampling generator's next token without its logits leaving the
+// GPU. A row is taken by the blocks of one thread block cluster (grid x = rows * the cluster's size, 1024 threads a
+// block; launched without clusters, or on sm_80, one block a row): block `rank` takes the rank-th of equal parts of the
+// row (whole float4s), and the blocks meet through distributed shared memory at each step, every block combining the
+// parts' results in rank order, so all of them take the same decisions. The k-th largest value and top_p's threshold
+// are found by radix selection over the values' order-preserving 32-bit keys, 8 bits a pass from the top, each pass a
+// histogram in shared memory: counts for top_k, probability masses for top_p in fixed point (2^-40 units: integer sums,
+// exact in any order); the blocks' histograms are added bin by bin and one warp finds the bin where the running count
+// (mass) from the top reaches the target (a scan over the lanes, 8 bins a lane). A logits row's values share few high
+// bits, so a warp's values of a pass land in few bins: each warp adds its lanes' entries of one bin together (the lanes
+// of a bin found by one match; a count is their number, a mass two 32-bit warp reductions per distinct bin) and one
+// lane adds them to the histogram. The draw is a scan of the float64 masses of contiguous segments of the row (a
+// thread's segment within its block's part, the parts in rank order); the thread whose segment holds the target finds
+// the token in index order, and block 0 takes the first part's answer (the last token that stayed, should rounding
+// leave none). Temperature > 0 (0 is the argmax: the runtime calls the argmax helper). Each shared value another block
+// reads is written once per launch (the histograms alternate between two buffers: a block refills one only after every
+// block has passed the barrier that follows the merge of its last use), and no block leaves before the last barrier,
+// after every read of its memory.
 __device__ __forceinline__ unsigned qSampleKey(float v) {
   const unsigned u = v == 0.0f ? 0u : __float_as_uint(v); // -0 and +0 are one value
   return u & 0x80000000u ? ~u : u | 0x80000000u;
@@ -3198,22 +3198,25 @@ extern "C" __global__ void __launch_bounds__(1024)
           const unsigned key = qSampleKey(v[j]);
           const bool in = k0 + j < p1 && v[j] == v[j] && key >= lo && (key & mask) == prefix;
           const unsigned bin = (key >> shift) & 255u;
-          const unsigned long long m = in && masses ? qSampleFixed(weight(v[j])) : 0;
+          const unsigned group = __match_any_sync(0xffffffffu, in ? bin : 256u); // the lanes of this bin
+          const bool leader = in && lane == __ffs(group) - 1;
+          if (!masses) {
+            if (leader)
+              atomicAdd(&hc[bin], static_cast<unsigned>(__popc(group)));
+            continue;
+          }
+          // A bin's masses summed over its lanes in two 32-bit halves (a mass is below 2^41 units: 32 lanes'
+          // halves fit), one group at a time: only its lanes take the branch, which the reductions need.
+          const unsigned long long m = in ? qSampleFixed(weight(v[j])) : 0;
           for (unsigned active = __ballot_sync(0xffffffffu, in); active;) {
-            const int leader = __ffs(active) - 1;
-            const unsigned b = __shfl_sync(0xffffffffu, bin, leader);
-            const bool mine = in && bin == b;
-            const unsigned group = __ballot_sync(0xffffffffu, mine);
-            if (masses) {
-              unsigned long long sum = mine ? m : 0;
-              for (int o = 16; o > 0; o >>= 1)
-                sum += __shfl_xor_sync(0xffffffffu, sum, o);
-              if (lane == leader)
-                atomicAdd(&hm[b], sum);
-            } else if (lane == leader) {
-              atomicAdd(&hc[b], static_cast<unsigned>(__popc(group)));
+            const unsigned g = __shfl_sync(0xffffffffu, group, __ffs(active) - 1);
+            if (g >> lane & 1) {
+              const unsigned hi = __reduce_add_sync(g, static_cast<unsigned>(m >> 20));
+              const unsigned lo = __reduce_add_sync(g, static_cast<unsigned>(m & 0xfffffu));
+              if (leader)
+                atomicAdd(&hm[bin], (static_cast<unsigned long long>(hi) << 20) + lo);
             }
-            active &= ~group;
+            active &= ~g;
           }
         }
       }
