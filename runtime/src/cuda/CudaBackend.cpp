@@ -877,12 +877,12 @@ private:
   std::unique_ptr<Gemm> gemm;
   Helpers helpers;
   Buffer scratchX, scratchW, workspace; // library products: float16 activations and weights, cuBLASLt's workspace
-  static constexpr int kMaxRowBlocks = 8;             // the portable cluster size
+  static constexpr int kMaxRowBlocks = 8;              // the portable cluster size
   static constexpr int64_t kRowValuesPerBlock = 16384; // 16 values a thread
-  RowHelper argmaxFn, sampleFn; // qopt_argmax_cluster_rows, qopt_sample_cluster_rows (or the older helpers)
-  int rowBlocksCap = 1;         // the most blocks a row helper's cluster takes on this GPU
-  bool pdl = false;                     // generated kernels launch with programmatic stream serialization
-  int computeCapability = 0;            // the GPU's, e.g. 90 (set when the module loads)
+  RowHelper argmaxFn, sampleFn;                        // the argmax and sampling helpers
+  int rowBlocksCap = 1;                                // the most blocks a row helper's cluster takes on this GPU
+  bool pdl = false;                                    // generated kernels: programmatic stream serialization
+  int computeCapability = 0;                           // the GPU's, e.g. 90 (set when the module loads)
   Buffer argmaxIds; // the row helpers' results (and the sampling helper's uniform numbers)
   std::string lastKernel;
   bool capturing = false; // inside capture(): no allocation, no synchronization
