@@ -67,6 +67,11 @@ struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
       module.emitError() << "qopt-cuda-kernels: no CUDA architecture (archs=sm_90a,...)";
       return signalPassFailure();
     }
+    if (actDtype != "f16" && actDtype != "bf16") {
+      module.emitError() << "qopt-cuda-kernels: act-dtype must be f16 or bf16, got '" << actDtype << "'";
+      return signalPassFailure();
+    }
+    const bool bf16 = actDtype == "bf16";
     for (const std::string &a : archs) {
       std::vector<std::string> parsed;
       std::string err;
@@ -97,6 +102,7 @@ struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
       for (Value v : l.getResults())
         desc.results.push_back(describe(v.getType()));
       desc.outputHead = reachesResult(l);
+      desc.bf16 = bf16;
       codegen::CudaKernel k;
       std::string why;
       if (!codegen::instantiateCudaKernel(desc, k, why)) {
@@ -142,6 +148,8 @@ struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
     for (const std::string &a : archs)
       archAttrs.push_back(b.getStringAttr(a));
     module->setAttr("kern.cuda_archs", b.getArrayAttr(archAttrs));
+    if (bf16)
+      module->setAttr("kern.cuda_act_dtype", b.getStringAttr(actDtype));
   }
 };
 
@@ -191,7 +199,11 @@ LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cache
     archs.push_back(cast<StringAttr>(a).str());
   std::vector<codegen::CudaImage> images;
   std::string error;
-  if (!codegen::compileCuda(wrappers, archs, cacheDir, images, error))
+  auto actDtype = module->getAttrOfType<StringAttr>("kern.cuda_act_dtype");
+  if (actDtype && actDtype.getValue() != "bf16" && actDtype.getValue() != "f16")
+    return module.emitError() << "kern.cuda_act_dtype must be \"f16\" or \"bf16\", got " << actDtype;
+  const bool bf16 = actDtype && actDtype.getValue() == "bf16";
+  if (!codegen::compileCuda(wrappers, archs, cacheDir, images, error, /*ptx=*/true, bf16))
     return module.emitError() << error;
   for (codegen::CudaImage &img : images)
     out.images.push_back({img.arch, img.format, std::move(img.bytes)});

@@ -63,7 +63,8 @@ bool takesNorm(kern::LaunchOp l) {
   auto w = dyn_cast<RankedTensorType>(l.getOperand(1).getType());
   if (x.getNumElements() != x.getShape().back() || !w || w.getRank() != 2)
     return false;
-  return !w.getElementType().isF16() || (w.hasStaticShape() && w.getShape()[0] <= kMaxHalfNormRows);
+  const Type e = w.getElementType();
+  return !(e.isF16() || e.isBF16()) || (w.hasStaticShape() && w.getShape()[0] <= kMaxHalfNormRows);
 }
 
 // `l`'s operands with operand `i` set to `v` (absent values, one created at b, where it has fewer); its other

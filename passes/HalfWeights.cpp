@@ -49,6 +49,7 @@ kern::WeightOp floatWeight(Value v, int64_t rank) {
 }
 
 struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
+  using HalfWeightsPassBase::HalfWeightsPassBase;
   // (float32 value, transposed) -> its float16 version, shared by every entry that reads it.
   DenseMap<std::pair<Attribute, int>, ElementsAttr> converted;
   DenseSet<Attribute> replaced;
@@ -58,6 +59,10 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
   static ArrayRef<char> bytesOf(ElementsAttr attr) {
     AsmResourceBlob *blob = cast<DenseResourceElementsAttr>(attr).getRawHandle().getBlob();
     return blob ? blob->getData() : ArrayRef<char>();
+  }
+
+  Type halfElement() {
+    return dtype == "bf16" ? Type(BFloat16Type::get(&getContext())) : Type(Float16Type::get(&getContext()));
   }
 
   ElementsAttr toHalf(kern::WeightOp w, bool transpose) {
@@ -76,6 +81,8 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
     // file-backed, ConstantStorage.h), split over the thread pool.
     AsmResourceBlob blob = nn::allocateConstantBlob(static_cast<size_t>(count) * sizeof(uint16_t), 8);
     uint16_t *half = reinterpret_cast<uint16_t *>(blob.getMutableData().data());
+    const bool bf16 = dtype == "bf16";
+    auto round = [bf16](float v) { return bf16 ? num::floatToBf16(v) : num::floatToHalf(v); };
     if (transpose) { // [K, N] -> [N, K], in tiles so that both sides stay in cache
       const int64_t K = shape[0], N = shape[1];
       constexpr int64_t kTile = 64;
@@ -84,18 +91,18 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
           for (int64_t k0 = 0; k0 < K; k0 += kTile)
             for (int64_t n = n0; n < std::min(N, n0 + kTile); ++n)
               for (int64_t k = k0; k < std::min(K, k0 + kTile); ++k)
-                half[n * K + k] = num::floatToHalf(src[k * N + n]);
+                half[n * K + k] = round(src[k * N + n]);
       });
       std::swap(shape[0], shape[1]);
     } else {
       num::defaultThreadPool().parallelFor(count, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i)
-          half[i] = num::floatToHalf(src[i]);
+          half[i] = round(src[i]);
       });
     }
     // Equal float16 contents are one weight: a tied output head ([C, V], transposed) and embedding table ([V, C])
     // become the same bytes, which model.bin then stores once.
-    auto halfType = RankedTensorType::get(shape, Float16Type::get(&getContext()));
+    auto halfType = RankedTensorType::get(shape, halfElement());
     ArrayRef<char> bytes = blob.getData();
     const uint64_t hash = llvm::xxh3_64bits(
         ArrayRef<uint8_t>(reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size()));
@@ -105,7 +112,7 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
         replaced.insert(w.getValue());
         return other;
       }
-    std::string name = (w.getName() ? w.getName()->str() : std::string("weight")) + ".f16";
+    std::string name = (w.getName() ? w.getName()->str() : std::string("weight")) + (bf16 ? ".bf16" : ".f16");
     auto &mgr = DenseResourceElementsHandle::getManagerInterface(&getContext());
     ElementsAttr attr = DenseResourceElementsAttr::get(halfType, mgr.insert(name, std::move(blob)));
     converted[key] = attr;
@@ -123,6 +130,10 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
   }
 
   void runOnOperation() override {
+    if (dtype != "f16" && dtype != "bf16") {
+      getOperation().emitError() << "qopt-half-weights: dtype must be f16 or bf16, got '" << dtype << "'";
+      return signalPassFailure();
+    }
     // The readers of one weight (the same layer in the prefill and the decode entry) one after the other, in the
     // order the weights are first read.
     SmallVector<kern::LaunchOp> launches;
@@ -166,7 +177,7 @@ struct HalfWeightsPass : qopt::impl::HalfWeightsPassBase<HalfWeightsPass> {
         Value half = halfWeight(b, table, /*transpose=*/false);
         if (!half)
           continue;
-        auto halfRows = RankedTensorType::get(rt.getShape(), b.getF16Type());
+        auto halfRows = RankedTensorType::get(rt.getShape(), halfElement());
         auto gather = kern::LaunchOp::create(b, l.getLoc(), TypeRange{halfRows}, l.getKernelAttr(),
                                              ValueRange{half, l.getOperand(1)}, l.getAttrs(), StringAttr(),
                                              DenseI64ArrayAttr(), ArrayAttr());

@@ -201,8 +201,8 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
     }
 
     const bool fp8 = dtype == "fp8" || dtype == "fp8_e5m2";
-    if (dtype != "f32" && dtype != "f16" && !fp8) {
-      func.emitError() << "qopt-kv-state: dtype must be f32, f16, fp8 or fp8_e5m2, got '" << dtype << "'";
+    if (dtype != "f32" && dtype != "f16" && dtype != "bf16" && !fp8) {
+      func.emitError() << "qopt-kv-state: dtype must be f32, f16, bf16, fp8 or fp8_e5m2, got '" << dtype << "'";
       return signalPassFailure();
     }
     llvm::StringMap<int64_t> bounds;
@@ -290,6 +290,8 @@ struct KvStatePass : qopt::impl::KvStatePassBase<KvStatePass> {
       }
       if (dtype == "f16")
         element = b.getF16Type();
+      else if (dtype == "bf16")
+        element = b.getBF16Type();
       else if (dtype == "fp8")
         element = b.getType<Float8E4M3FNType>();
       else if (fp8)

@@ -645,8 +645,8 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
     ListOption<"maxDims", "max-dims", "std::string", "Bounds of dynamic dims as NAME=N (the cache capacity is the past dim's)">,
     Option<"dtype", "dtype", "std::string", "\"f32\"",
            "Element type of the cache state: f32 (the graph's), or f16 (float32 keys and values rounded to nearest "
-           "even, saturated to +-65504, as nn.kv_append stores them; attention reads them back as float32): half "
-           "the state's bytes; fp8 (E4M3FN) or fp8_e5m2: a quarter, each kv head's entries stored as codes of "
+           "even, saturated to +-65504, as nn.kv_append stores them; attention reads them back as float32), or bf16 "
+           "(rounded to nearest even, float32's range): half the state's bytes; fp8 (E4M3FN) or fp8_e5m2: a quarter, each kv head's entries stored as codes of "
            "x / scale, scale = the head's calibrated max |x| (qopt-calibrate kv=true's qopt.calib_kv on the concat) "
            "/ the format's largest value: a float32 constant per cache (`<cache>.scales`), an operand of its "
            "nn.kv_append and of the attention that reads it">,
@@ -847,8 +847,8 @@ def HalfWeightsPass : Pass<"qopt-half-weights", "mlir::ModuleOp"> {
     16-bit linear kernels read), and each `gather` from a float32 table along axis 0 into a gather from its float16
     copy followed by a `cast` of the rows to float32. Activations stay float32: results change by the weights'
     rounding only, and the CPU runs the same model.bin. A weight read by several entries is converted once; the
-    float32 originals nothing reads any more are released. qopt runs it for CUDA targets unless
-    `--float-weights=f32`.
+    float32 originals nothing reads any more are released. `dtype=bf16` stores bfloat16 instead (float32's range,
+    8 significant bits: qopt's `--act-dtype=bf16`). qopt runs it for CUDA targets unless `--float-weights=f32`.
 
     ```mlir
     %y = kern.launch "matmul"(%x, %w) : (tensor<1x1x288xf32>, tensor<288x768xf32>) -> tensor<1x1x768xf32>
@@ -857,6 +857,9 @@ def HalfWeightsPass : Pass<"qopt-half-weights", "mlir::ModuleOp"> {
         : (tensor<1x1x288xf32>, tensor<768x288xf16>) -> tensor<1x1x768xf32>
     ```
   }];
+  let options = [
+    Option<"dtype", "dtype", "std::string", "\"f16\"", "The 16-bit float the weights are stored in: f16 or bf16">,
+  ];
 }
 
 def TileWeightsPass : Pass<"qopt-tile-weights", "mlir::ModuleOp"> {
@@ -903,6 +906,9 @@ def CudaKernelsPass : Pass<"qopt-cuda-kernels", "mlir::ModuleOp"> {
   }];
   let options = [
     ListOption<"archs", "archs", "std::string", "CUDA architectures (sm_90a, sm_80, ...)">,
+    Option<"actDtype", "act-dtype", "std::string", "\"f16\"",
+           "The 16-bit float of the tensor cores' operands, 16-bit weights and KV caches: f16 or bf16 (the module "
+           "is compiled with QOPT_BF16; recorded as kern.cuda_act_dtype)">,
   ];
 }
 

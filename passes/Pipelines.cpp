@@ -290,9 +290,12 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
     // Static shapes let more slices of a stacked linear fuse (through a reshape of 2-D rows, GPT-2's Gemm).
     pm.addNestedPass<func::FuncOp>(createFuseLinearsPass());
   }
-  // A GPU target reads float layers at memory speed: their weights as float16.
-  if (options.halfWeights)
-    pm.addPass(createHalfWeightsPass());
+  // A GPU target reads float layers at memory speed: their weights as 16-bit floats.
+  if (options.halfWeights) {
+    HalfWeightsPassOptions half;
+    half.dtype = options.halfDtype;
+    pm.addPass(createHalfWeightsPass(half));
+  }
   // Rotary embeddings where the rotated rows are stored and loaded; a decode step's gated activation in the
   // epilogue of its gate/up product, its residual adds in the epilogues of the products that feed them and its
   // norms in the products that read them (after half weights, which make float layers matmul_q products).
@@ -313,6 +316,7 @@ void buildLowerPipeline(OpPassManager &pm, const CompileOptions &options) {
   if (!options.cudaArchs.empty()) {
     CudaKernelsPassOptions cuda;
     cuda.archs.assign(options.cudaArchs.begin(), options.cudaArchs.end());
+    cuda.actDtype = options.halfDtype;
     pm.addPass(createCudaKernelsPass(cuda));
   }
 }

@@ -62,10 +62,20 @@ prepare() {
     --max-sequence 256 -o "$dir/tiles.onnx" >/dev/null
   "$BIN/qopt" "$dir/tiles.onnx" --target="cuda:$ARCHS" --quantize=rtn4 -o "$dir/tiles-rtn4.bin"
   "$BIN/qopt" "$dir/tiles.onnx" --target="cuda:$ARCHS" --quantize=fp8w -o "$dir/tiles-fp8w.bin"
+  # bfloat16 operands (--act-dtype=bf16: the tensor cores' operands, float weights, the embedding table and the KV
+  # cache in bfloat16): float, int4 and FP8 weights, and the random Llamas (head dim 16: prompts and decode
+  # attention on the tensor cores over the bfloat16 cache; whole tiles).
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --act-dtype=bf16 -o "$dir/stories260K-kv-none-bf16.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --act-dtype=bf16 --quantize=rtn4 --group-size 32 \
+    -o "$dir/stories260K-kv-rtn4-g32-bf16.bin"
+  "$BIN/qopt" "$m/stories260K-kv.onnx" "${common[@]}" --act-dtype=bf16 --quantize=fp8w -o "$dir/stories260K-kv-fp8w-bf16.bin"
+  "$BIN/qopt" "$ROOT/test/hf/llama.kv.onnx" --target="cuda:$ARCHS" --act-dtype=bf16 -o "$dir/hf-llama.kv-bf16.bin"
+  "$BIN/qopt" "$dir/tiles.onnx" --target="cuda:$ARCHS" --act-dtype=bf16 --quantize=rtn4 -o "$dir/tiles-rtn4-bf16.bin"
   cp "$BIN/qrun" "$BIN/qopt-gpu-kernel-check" "$dir/"
   # The kernel check's NVRTC images, compiled here (no GPU needed): the GPU machine's run reads them instead of
   # compiling every case again (several minutes) when its NVRTC is the same version (the cache key holds it).
   "$BIN/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --compile-only --cache "$dir/nvrtc-cache" >/dev/null
+  "$BIN/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --compile-only --act-dtype bf16 --cache "$dir/nvrtc-cache" >/dev/null
 }
 
 run() {
@@ -76,6 +86,9 @@ run() {
   # takes only when a cluster cannot be placed.
   QRT_ROW_BLOCKS=1 "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --cache "$dir/nvrtc-cache" --only helper |
     grep -E '^(PASS|FAIL) ' | sed -E 's/^(PASS|FAIL) /\1 [one block a row] /' | tee -a "$log" || rc=1
+  # Every kernel again compiled for bfloat16 operands (--act-dtype=bf16).
+  "$dir/qopt-gpu-kernel-check" --arch "${ARCHS%%,*}" --cache "$dir/nvrtc-cache" --act-dtype bf16 |
+    grep -E '^(PASS|FAIL) ' | sed -E 's/^(PASS|FAIL) /\1 [bf16] /' | tee -a "$log" || rc=1
   "$PY" "$ROOT/test/gpu/check_models.py" --qrun "$dir/qrun" --eval "$ROOT/data/tinystories/eval.txt" \
     "$dir"/*.bin | tee -a "$log" || rc=1
   passed=$(grep -c '^PASS' "$log" || true)

@@ -183,16 +183,16 @@ LogicalResult KvAppendOp::verify() {
   if (!cache.hasStaticShape())
     return emitOpError() << "expects a cache of static shape";
   int64_t axis = getAxis();
-  // A float16 or FP8 cache (qopt-kv-state dtype=f16, fp8, fp8_e5m2) takes float32 entries, rounded as they are
+  // A 16-bit or FP8 cache (qopt-kv-state dtype=f16, bf16, fp8, fp8_e5m2) takes float32 entries, rounded as they are
   // stored; FP8 codes of x / the kv head's scale (`scales`, float32, one per dim 1 of a [batch, heads, capacity,
   // head dim] cache appended along dim 2), or of (x - offsets[h, d]) / it (`offsets`, float32 [heads, head dim]).
   Type element = cache.getElementType();
   const bool fp8 = isa<Float8E4M3FNType, Float8E5M2Type>(element);
-  const bool narrowing = update.getElementType().isF32() && (element.isF16() || fp8);
+  const bool narrowing = update.getElementType().isF32() && (element.isF16() || element.isBF16() || fp8);
   if (update.getRank() != cache.getRank() || axis < 1 || axis >= cache.getRank() ||
       (update.getElementType() != element && !narrowing))
     return emitOpError() << "expects new entries " << update << " of the cache's rank and element type (f32 for "
-                         << "an f16 or FP8 cache), and an axis after the batch dim";
+                         << "an f16, bf16 or FP8 cache), and an axis after the batch dim";
   auto f32Shape = [](Value v, ArrayRef<int64_t> shape) {
     auto t = cast<RankedTensorType>(v.getType());
     return t.getElementType().isF32() && t.getShape() == shape;

@@ -55,9 +55,12 @@ struct CompileOptions {
   int64_t calibSamples = 128, calibSeqLen = 0;
   uint64_t calibSeed = 0;
   std::vector<std::string> cudaArchs; // a CUDA target (sm_90a, sm_80, ...); empty: the CPU
-  bool halfWeights = false;           // float layers' weights and embedding tables stored as float16
+  bool halfWeights = false;           // float layers' weights and embedding tables stored as 16-bit floats
+  std::string halfDtype = "f16";      // the 16-bit float (f16, bf16) of 16-bit weights and, on a CUDA target, of
+                                      // the tensor cores' operands and 16-bit KV caches (--act-dtype)
   bool tileWeights = false;           // codes of the GPU's few-row products in its tile layout (qopt-tile-weights)
-  std::string kvCache = "f32"; // element type of the KV cache state (qopt-kv-state dtype): f32, f16, fp8, fp8_e5m2
+  std::string kvCache = "f32"; // element type of the KV cache state (qopt-kv-state dtype): f32, f16, bf16, fp8,
+                               // fp8_e5m2
 };
 
 // The bound of sequence-like dims when the user gives none: the model's `qopt.max_sequence` metadata, else the rows

@@ -157,6 +157,9 @@ bool transpose(const LaunchDesc &l, Spec &s, std::string &why) {
   return true;
 }
 
+// The module's 16-bit float (qOpToFloat's type): of 16-bit weights, embedding tables and KV caches.
+DType opType(const LaunchDesc &l) { return l.bf16 ? DType::BF16 : DType::F16; }
+
 // The kernels' FP8 format of a dtype (weights, an FP8 KV cache): 1 E4M3FN, 2 E5M2; 0 for others.
 int fp8Format(DType t) { return t == DType::F8E4M3FN ? 1 : t == DType::F8E5M2 ? 2 : 0; }
 
@@ -198,8 +201,9 @@ bool kvAppend(const LaunchDesc &l, Spec &s, std::string &why) {
   int64_t axis = l.attrs->getInt("axis", 2);
   if (axis < 0)
     axis += rank;
-  // A float16 cache (--kv-cache=f16) takes float32 entries, rounded as they are stored.
-  const bool half = l.inputs[0].dtype == DType::F16 && l.inputs[1].dtype == DType::F32;
+  // A 16-bit cache (--kv-cache=f16 or bf16, the module's 16-bit float) takes float32 entries, rounded as they are
+  // stored.
+  const bool half = l.inputs[0].dtype == opType(l) && l.inputs[1].dtype == DType::F32;
   if (axis <= 0 || axis >= rank || !elementCopyDtype(l.inputs[0], why) ||
       (l.inputs[1].dtype != l.inputs[0].dtype && !half)) {
     why = why.empty() ? "an axis out of range, or entries of another dtype than the cache's" : why;
@@ -224,17 +228,18 @@ bool kvAppendRotary(const LaunchDesc &l, Spec &s, std::string &why) {
   const char *pt = positionType(l.inputs[n - 2].dtype);
   const DType cache = l.inputs[0].dtype;
   const int fp8 = fp8Format(l.inputs[0].dtype);
-  if (x.dtype != DType::F32 || (cache != DType::F32 && cache != DType::F16 && !fp8) ||
+  if (x.dtype != DType::F32 || (cache != DType::F32 && cache != opType(l) && !fp8) ||
       l.inputs[n - 1].dtype != DType::F32 || x.shape.size() != 4 || !pt || (style != 0 && style != 1) ||
       (fp8 ? n != 6 && n != 7 : n != 5)) {
-    why = "not float32 [B, H, S, D] entries into a float32, float16 or FP8 cache (with its scales)";
+    why = std::string("not float32 [B, H, S, D] entries into a float32, ") + (l.bf16 ? "bfloat16" : "float16") +
+          " or FP8 cache (with its scales)";
     return false;
   }
   std::string args;
   if (fp8 && !cacheScaleArgs(l, 3, x.shape[1], x.shape[3], n == 7, args, why))
     return false;
   s.body = "qKvAppendRotary<" + std::to_string(style) + ", " + pt + ", " +
-           (fp8 ? "QFp8<" + std::to_string(fp8) + ">" : cache == DType::F16 ? "unsigned short" : "float") + ", " +
+           (fp8 ? "QFp8<" + std::to_string(fp8) + ">" : cache == opType(l) ? "unsigned short" : "float") + ", " +
            std::to_string(n) + ">(p" + args + ");";
   s.geometry.block = 64;
   s.geometry.colsPerBlock = kWholeRow;
@@ -478,7 +483,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   const int64_t bits = l.attrs->getInt("bits", 4), K = x.shape.empty() ? -1 : lastDim(x);
   const int64_t group = bits == 16 ? K : l.attrs->getInt("group_size", K);
   auto given = [&](size_t i) { return l.inputs.size() > i && !l.inputs[i].absent; };
-  const bool half = bits == 16 && w.dtype == DType::F16 && !given(2) && !given(3);
+  const bool half = bits == 16 && w.dtype == opType(l) && !given(2) && !given(3);
   const OperandDesc *sc = l.inputs.size() > 2 ? &l.inputs[2] : nullptr;
   // qopt-fuse-norm-product's operands: x normalized in the prologue (4: the rms_norm scale, [K]), a residual added
   // in the epilogue (5).
@@ -763,9 +768,9 @@ bool attention(const LaunchDesc &l, Spec &s, std::string &why) {
   const bool mask = l.inputs.size() > 3 && !l.inputs[3].absent;
   const bool cache = l.inputs.size() > 4 && !l.inputs[4].absent;
   const DType maskType = mask ? l.inputs[3].dtype : DType::Undefined;
-  // Keys and values of a float16 KV cache (--kv-cache=f16) are read as halves by every kernel below; an FP8 one's
-  // (fp8, fp8_e5m2) as codes, the kv heads' key and value scales operands 5 and 6.
-  const bool halfCache = cache && l.inputs[1].dtype == DType::F16 && l.inputs[2].dtype == DType::F16;
+  // Keys and values of a 16-bit KV cache (--kv-cache=f16 or bf16, the module's 16-bit float) are read as such by
+  // every kernel below; an FP8 one's (fp8, fp8_e5m2) as codes, the kv heads' key and value scales operands 5 and 6.
+  const bool halfCache = cache && l.inputs[1].dtype == opType(l) && l.inputs[2].dtype == opType(l);
   const int fp8 = cache && l.inputs[2].dtype == l.inputs[1].dtype ? fp8Format(l.inputs[1].dtype) : 0;
   if (fp8 && (l.inputs[1].shape.size() != 4 || !f32Operand(l, 5, {l.inputs[1].shape[1]}) ||
               !f32Operand(l, 6, {l.inputs[1].shape[1]}))) {
@@ -924,8 +929,8 @@ bool layerNorm(const LaunchDesc &l, Spec &s, std::string &why, bool add) {
 }
 
 bool castHalf(const LaunchDesc &l, Spec &s, std::string &why) {
-  if (l.inputs[0].dtype != DType::F16 || l.results[0].dtype != DType::F32) {
-    why = "a cast other than float16 to float32";
+  if (l.inputs[0].dtype != opType(l) || l.results[0].dtype != DType::F32) {
+    why = std::string("a cast other than ") + (l.bf16 ? "bfloat16" : "float16") + " to float32";
     return false;
   }
   s.body = "qCastHalfToFloat(p);";

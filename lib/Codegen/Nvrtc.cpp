@@ -146,13 +146,13 @@ bool compileOne(const Nvrtc &n, const std::string &source, const std::string &ar
 } // namespace
 
 bool compileCuda(const std::string &wrappers, const std::vector<std::string> &archs, const std::string &cacheDir,
-                 std::vector<CudaImage> &images, std::string &error, bool withPtx) {
+                 std::vector<CudaImage> &images, std::string &error, bool withPtx, bool bf16) {
   const Nvrtc &n = nvrtc();
   if (!n.lib) {
     error = n.error;
     return false;
   }
-  const std::string source = cudaTemplateSource() + "\n" + wrappers;
+  const std::string source = (bf16 ? "#define QOPT_BF16 1\n" : "") + cudaTemplateSource() + "\n" + wrappers;
   // Cubins for each architecture; PTX for the oldest, which the driver compiles for a GPU no cubin fits.
   std::vector<std::pair<std::string, bool>> jobs;
   std::string oldest;

@@ -163,6 +163,27 @@ void halfToFloatRow(const uint16_t *src, int64_t n, float *dst) {
     dst[i] = halfToFloat(src[i]);
 }
 
+float bf16ToFloat(uint16_t h) {
+  const uint32_t x = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+void bf16ToFloatRow(const uint16_t *src, int64_t n, float *dst) {
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = bf16ToFloat(src[i]);
+}
+
+uint16_t floatToBf16(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  if ((x & 0x7fffffffu) > 0x7f800000u) // NaN: quiet, the sign and top payload kept
+    return static_cast<uint16_t>((x >> 16) | 0x40);
+  x += 0x7fffu + ((x >> 16) & 1);
+  return static_cast<uint16_t>(x >> 16);
+}
+
 // Round to nearest even; overflow gives infinity, NaN stays NaN.
 uint16_t floatToHalf(float f) {
   uint32_t x;
@@ -218,12 +239,7 @@ double loadDouble(const Tensor &t, int64_t i) {
   case DType::F16: return halfToFloat(t.as<uint16_t>()[i]);
   case DType::F8E4M3FN: return fp8ToFloat(t.as<uint8_t>()[i], Fp8Format::E4M3FN);
   case DType::F8E5M2: return fp8ToFloat(t.as<uint8_t>()[i], Fp8Format::E5M2);
-  case DType::BF16: {
-    uint32_t bits = static_cast<uint32_t>(t.as<uint16_t>()[i]) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
+  case DType::BF16: return bf16ToFloat(t.as<uint16_t>()[i]);
   default: return static_cast<double>(loadInt(t, i));
   }
 }

@@ -15,11 +15,17 @@
 //                                                 256 MB or more in all: read from DRAM, not L2, as in decode
 //   ... --tiles                                    every product whose weight the tile layout takes, in it
 //   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
+//   ... --list                                     the selected cases' names, nothing compiled or run
+//   ... --shard I/N                                only every Nth case from the Ith (0-based): N processes
+//                                                 with I = 0 .. N - 1 compile (or check) all cases in parallel
 //   ... --cache DIR                                NVRTC's images cached in DIR by content hash (default:
 //                                                 qopt's cache, $QOPT_CACHE_DIR/cuda or ~/.cache/qopt/cuda;
 //                                                 '' for none): a second run compiles nothing
 //   ... --compile-only                             each case's kernel generated and compiled (into --cache),
 //                                                 nothing run: no GPU needed (CI; warming a cache for a GPU run)
+//   ... --act-dtype bf16                           every kernel compiled for bfloat16 operands (qopt
+//                                                 --act-dtype=bf16): 16-bit weights, tables and KV caches
+//                                                 bfloat16 (float16 scales stay), tolerances for its rounding
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
 //                                                 staged=S, ks=K, half=H, cvt=C, pipe=P; repeat --tune to
@@ -136,7 +142,8 @@ Case withHalfScales(Case c) {
 // A product whose weight the tile layout takes (QuantFormat.h: 16-row tiles of 64-byte chunks).
 bool tileable(const Case &c) {
   if (c.family.rfind("matmul_q", 0) != 0 || c.inputs.size() < 2 || c.inputs[1].absent ||
-      c.inputs[1].shape.size() != 2 || c.inputs[1].dtype == DType::F16 || // (float16 weights: qGemvHalf's rows)
+      c.inputs[1].shape.size() != 2 || c.inputs[1].dtype == DType::F16 || // (16-bit weights: qGemvHalf's rows)
+      c.inputs[1].dtype == DType::BF16 ||
       c.attrs.getInt("act_fp8", 0) || c.attrs.getInt("act_int8", 0)) // (W8A8: the library reads the codes' rows)
     return false;
   const num::Shape &w = c.inputs[1].shape;
@@ -1208,7 +1215,31 @@ struct RunOptions {
   std::string cacheDir;
   bool compileOnly = false;
   bool cold = false; // timed products rotate over copies of their weights (--cold)
+  bool bf16 = false; // the kernels compiled for bfloat16 operands (--act-dtype bf16; asBf16's cases)
 };
+
+// A case for a module of bfloat16 operands: its float16 operands (weights, embedding rows, KV caches; not an int3 /
+// int4 product's float16 scales, operand 2, which stay the quantizers' layout) hold the bfloat16 of the values
+// they would hold, and its tolerance allows bfloat16's rounding where float16's was allowed (8 significant bits
+// against 11: x8; float32-accurate paths, x as hi + lo, 16 bits against 22: 1e-4).
+Case asBf16(Case c) {
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    Operand &o = c.inputs[i];
+    if (o.absent || o.dtype != DType::F16 || (i == 2 && c.family.rfind("matmul_q", 0) == 0))
+      continue;
+    o.dtype = DType::BF16;
+    if (auto fill = o.fill)
+      o.fill = [fill](std::vector<uint8_t> &b, std::mt19937 &rng) {
+        fill(b, rng);
+        for (size_t k = 0; k < b.size() / 2; ++k) {
+          uint16_t &h = reinterpret_cast<uint16_t *>(b.data())[k];
+          h = num::floatToBf16(num::halfToFloat(h));
+        }
+      };
+  }
+  return c;
+}
+double bf16Tolerance(double t) { return t >= 1e-3 ? 8 * t : t > 0 ? std::max(t, 1e-4) : t; }
 
 // --cold: a timed product's launches take their weights from copies, in turn, that add up to at least this many
 // bytes (5 times the 50 MB L2 of an H100 or H200), so that every launch reads its weights from DRAM, as a decode
@@ -1246,8 +1277,9 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
       std::bernoulli_distribution sign(0.5);
       for (int64_t k = 0; k < in[i].numel(); ++k) {
         const float v = sign(rng) ? d(rng) : -d(rng);
-        if (o.dtype == DType::F16)
-          reinterpret_cast<uint16_t *>(hostIn[i].data())[k] = num::floatToHalf(v);
+        if (o.dtype == DType::F16 || o.dtype == DType::BF16)
+          reinterpret_cast<uint16_t *>(hostIn[i].data())[k] =
+              o.dtype == DType::F16 ? num::floatToHalf(v) : num::floatToBf16(v);
         else
           reinterpret_cast<float *>(hostIn[i].data())[k] = v;
       }
@@ -1284,6 +1316,7 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
   desc.attrs = &gpuAttrs;
   desc.tuning = tuning;
   desc.outputHead = c.outputHead;
+  desc.bf16 = opt.bf16;
   for (size_t i = 0; i < c.inputs.size(); ++i)
     desc.inputs.push_back({c.inputs[i].dtype, c.inputs[i].shape, c.inputs[i].absent});
   for (const num::Tensor &t : ref)
@@ -1294,7 +1327,7 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
     return false;
   }
   std::vector<cg::CudaImage> images;
-  if (!cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false))
+  if (!cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false, opt.bf16))
     return false;
   if (opt.compileOnly) {
     detail = "compiled (" + kernel.symbol + ")";
@@ -1376,7 +1409,8 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
       return false;
     }
     const bool fp8 = ref[k].dtype == DType::F8E4M3FN || ref[k].dtype == DType::F8E5M2;
-    if (ref[k].dtype != DType::F32 && ref[k].dtype != DType::F16 && !fp8) {
+    const bool half = ref[k].dtype == DType::F16 || ref[k].dtype == DType::BF16;
+    if (ref[k].dtype != DType::F32 && !half && !fp8) {
       if (got != refData[k]) {
         detail = "result " + std::to_string(k) + " differs";
         return false;
@@ -1407,12 +1441,13 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
       }
       continue;
     }
-    // Float16 and FP8 results (a float16 or FP8 KV cache) are compared as the floats they hold.
+    // 16-bit and FP8 results (a 16-bit or FP8 KV cache) are compared as the floats they hold.
     std::vector<float> gotHalf, refHalf;
-    if (ref[k].dtype == DType::F16) {
+    if (half) {
+      auto widen = ref[k].dtype == DType::BF16 ? num::bf16ToFloat : num::halfToFloat;
       for (int64_t i = 0; i < ref[k].numel(); ++i) {
-        gotHalf.push_back(num::halfToFloat(reinterpret_cast<const uint16_t *>(got.data())[i]));
-        refHalf.push_back(num::halfToFloat(ref[k].as<uint16_t>()[i]));
+        gotHalf.push_back(widen(reinterpret_cast<const uint16_t *>(got.data())[i]));
+        refHalf.push_back(widen(ref[k].as<uint16_t>()[i]));
       }
     } else if (fp8) {
       const num::Fp8Format f = ref[k].dtype == DType::F8E4M3FN ? num::Fp8Format::E4M3FN : num::Fp8Format::E5M2;
@@ -1507,9 +1542,10 @@ std::unique_ptr<qrt::Backend> helperBackend(const RunOptions &opt, std::vector<c
   desc.attrs = &attrs;
   desc.inputs = {{DType::F32, {1, 8}, false}, {DType::F32, {1, 8}, false}};
   desc.results = {{DType::F32, {1, 8}, false}};
+  desc.bf16 = opt.bf16;
   cg::CudaKernel kernel;
   if (!cg::instantiateCudaKernel(desc, kernel, detail) ||
-      !cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false))
+      !cg::compileCuda(kernel.source, opt.archs, opt.cacheDir, images, detail, /*ptx=*/false, opt.bf16))
     return nullptr;
   qrt::Model model;
   for (const cg::CudaImage &img : images)
@@ -1947,8 +1983,9 @@ std::vector<Case> benchCases() {
 int main(int argc, char **argv) {
   RunOptions opt;
   opt.cacheDir = cg::defaultCudaCacheDir();
-  bool bench = false, tiles = false;
+  bool bench = false, tiles = false, list = false;
   std::string only;
+  int shard = 0, shards = 1;
   std::vector<std::pair<std::string, cg::GemvTuning>> tunings;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--arch" && i + 1 < argc) {
@@ -1991,8 +2028,24 @@ int main(int argc, char **argv) {
       opt.cold = true;
     else if (std::string(argv[i]) == "--tiles")
       tiles = true;
+    else if (std::string(argv[i]) == "--list")
+      list = true;
+    else if (std::string(argv[i]) == "--act-dtype" && i + 1 < argc) {
+      const std::string a = argv[++i];
+      if (a != "f16" && a != "bf16") {
+        std::fprintf(stderr, "--act-dtype takes f16 or bf16\n");
+        return 2;
+      }
+      opt.bf16 = a == "bf16";
+    }
     else if (std::string(argv[i]) == "--only" && i + 1 < argc)
       only = argv[++i];
+    else if (std::string(argv[i]) == "--shard" && i + 1 < argc) {
+      if (std::sscanf(argv[++i], "%d/%d", &shard, &shards) != 2 || shards < 1 || shard < 0 || shard >= shards) {
+        std::fprintf(stderr, "--shard takes I/N with 0 <= I < N\n");
+        return 2;
+      }
+    }
   }
   std::mt19937 rng(1234);
   int passed = 0, failed = 0;
@@ -2003,24 +2056,31 @@ int main(int argc, char **argv) {
     for (Case &c : all)
       if (tileable(c) && !c.layout)
         c = withTiles(std::move(c));
-  for (const Case &c : all) {
-    if (c.name.find(only) == std::string::npos)
+  for (size_t index = 0; index < all.size(); ++index) {
+    const Case &c = all[index];
+    if (c.name.find(only) == std::string::npos || static_cast<int>(index % shards) != shard)
       continue;
+    if (list) {
+      std::printf("%s\n", c.name.c_str());
+      continue;
+    }
     for (const auto &[spec, tuning] : tunings) { // each --tune (the matrix-vector kernels)
       std::string detail;
-      Case tuned = c;
+      Case tuned = opt.bf16 ? asBf16(c) : c;
       // One row on qGemvHalf (float16 weights, or FP8 codes: the compiler's rule for a product that is not gated,
       // K a multiple of 16, or tuned there with half=1): x float32-accurate (exact=1) or rounded (exact=-1, or FP8
       // codes outside an output head) everywhere.
-      const DType wt = c.family.rfind("matmul_q", 0) == 0 ? c.inputs[1].dtype : DType::F32;
+      const DType wt = c.family.rfind("matmul_q", 0) == 0 ? tuned.inputs[1].dtype : DType::F32;
       const cg::GemvTuning &t = spec.empty() ? c.tune : tuning;
       const bool fp8Half = (wt == DType::F8E4M3FN || wt == DType::F8E5M2) && !c.attrs.getInt("act_fp8", 0) &&
                            !c.layout && c.inputs[0].shape.back() % 16 == 0 && t.exact >= 0 &&
                            (t.half > 0 || (t.half == 0 && c.family != "matmul_q_gated"));
-      const bool halfRow = (wt == DType::F16 || fp8Half) &&
+      const bool halfRow = (wt == DType::F16 || wt == DType::BF16 || fp8Half) &&
                            num::numElements(c.inputs[0].shape) == c.inputs[0].shape.back();
       if (halfRow && (t.exact != 0 || (fp8Half && !c.outputHead)))
         tuned.tolerance = t.exact > 0 ? 2e-5 : 4e-3;
+      if (opt.bf16)
+        tuned.tolerance = bf16Tolerance(tuned.tolerance);
       bool ok = runCase(tuned, opt, spec.empty() ? &c.tune : &tuning, rng, detail);
       const std::string name = spec.empty() ? c.name : c.name + " [" + spec + "]";
       std::printf("%s %s: %s\n", ok ? "PASS" : "FAIL", name.c_str(), detail.c_str());
@@ -2028,19 +2088,21 @@ int main(int argc, char **argv) {
       (ok ? passed : failed)++;
     }
   }
-  if (!bench && !opt.compileOnly && std::string("argmax helper").find(only) != std::string::npos) {
+  if (list)
+    return 0;
+  if (!bench && !opt.compileOnly && shard == 0 && std::string("argmax helper").find(only) != std::string::npos) {
     std::string detail;
     const bool ok = runArgmaxCheck(opt, rng, detail);
     std::printf("%s argmax helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
-  if (!bench && !opt.compileOnly && std::string("sample helper").find(only) != std::string::npos) {
+  if (!bench && !opt.compileOnly && shard == 0 && std::string("sample helper").find(only) != std::string::npos) {
     std::string detail;
     const bool ok = runSampleCheck(opt, rng, detail);
     std::printf("%s sample helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
-  if (bench && !opt.compileOnly && std::string("row helper").find(only) != std::string::npos)
+  if (bench && !opt.compileOnly && shard == 0 && std::string("row helper").find(only) != std::string::npos)
     benchRowHelpers(opt, rng, passed, failed);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;

@@ -1,7 +1,8 @@
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32" -split-input-file | FileCheck %s
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32" -split-input-file -qopt-lower-to-kern -qopt-plan-memory="max-dims=batch=2,seq=32" | FileCheck %s --check-prefix=PLAN
 // RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32 dtype=f16" -split-input-file -qopt-lower-to-kern -qopt-plan-memory="max-dims=batch=2,seq=32" | FileCheck %s --check-prefix=F16
-// RUN: not %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32 dtype=bf16" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
+// RUN: %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32 dtype=bf16" -split-input-file -qopt-lower-to-kern -qopt-plan-memory="max-dims=batch=2,seq=32" | FileCheck %s --check-prefix=BF16
+// RUN: not %qopt-opt %s -qopt-kv-state="max-dims=batch=2,past=32,seq=32 dtype=f8" -split-input-file 2>&1 | FileCheck %s --check-prefix=BADTYPE
 // A two-layer decoder's cache (GQA: 4 query heads, 2 kv heads) as session state.
 
 // CHECK-LABEL: func @decoder
@@ -43,7 +44,13 @@
 // F16: kern.state "past.0.value" {offset = 2112 : i64} : tensor<2x2x32x8xf16>
 // F16: kern.launch "kv_append"(%{{.+}}) {{.*}} : (tensor<2x2x32x8xf16>, tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<2x2x32x8xf16>
 // F16: kern.launch "attention"(%{{.+}}) {{.*}} : (tensor<?x4x?x8xf32>, tensor<2x2x32x8xf16>, tensor<2x2x32x8xf16>, none, tensor<1xi64>) -> tensor<?x4x?x8xf32>
-// BADTYPE: error: qopt-kv-state: dtype must be f32, f16, fp8 or fp8_e5m2, got 'bf16'
+// bf16: the same bytes, bfloat16 elements (qopt's --act-dtype=bf16).
+// BF16-LABEL: func @decoder
+// BF16-SAME: kern.state_bytes = 8256
+// BF16: kern.state "past.0.key" {offset = 64 : i64} : tensor<2x2x32x8xbf16>
+// BF16: kern.launch "kv_append"(%{{.+}}) {{.*}} : (tensor<2x2x32x8xbf16>, tensor<?x2x?x8xf32>, tensor<1xi64>) -> tensor<2x2x32x8xbf16>
+// BF16: kern.launch "attention"(%{{.+}}) {{.*}} : (tensor<?x4x?x8xf32>, tensor<2x2x32x8xbf16>, tensor<2x2x32x8xbf16>, none, tensor<1xi64>) -> tensor<?x4x?x8xf32>
+// BADTYPE: error: qopt-kv-state: dtype must be f32, f16, bf16, fp8 or fp8_e5m2, got 'f8'
 func.func @decoder(%q: tensor<?x4x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "q"},
                    %nk: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_k"},
                    %nv: tensor<?x2x?x8xf32> {nn.dims = ["batch", "", "seq", ""], nn.name = "new_v"},

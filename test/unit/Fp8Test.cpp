@@ -191,4 +191,53 @@ TEST(Float16, EveryCodeDecodesAsDefinedAndTheRowFormAgrees) {
   }
 }
 
+// bfloat16 (--act-dtype=bf16's weights and caches): every code decodes to the float whose top 16 bits it is and
+// converts back to itself (NaN stays NaN); a float rounds to nearest even against an independent reference (the
+// two neighbouring bfloat16 values of the truncation, compared in double), overflow gives infinity, the row form
+// is the scalar one.
+TEST(BFloat16, EveryCodeRoundTripsAndFloatsRoundToNearestEven) {
+  for (uint32_t c = 0; c < 65536; ++c) {
+    const float v = qopt::num::bf16ToFloat(static_cast<uint16_t>(c));
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    ASSERT_EQ(bits, c << 16) << c;
+    if (std::isnan(v))
+      ASSERT_TRUE(std::isnan(qopt::num::bf16ToFloat(qopt::num::floatToBf16(v)))) << c;
+    else
+      ASSERT_EQ(qopt::num::floatToBf16(v), c) << c;
+  }
+  auto reference = [](float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    const uint32_t lo = bits & 0xffff0000u, hi = lo + 0x10000u; // |f| between the two codes (hi may be infinite)
+    float a, b;
+    std::memcpy(&a, &lo, 4);
+    std::memcpy(&b, &hi, 4);
+    // Past the largest finite value the next code is infinity, which IEEE rounding places at 2^128.
+    const double next = (hi & 0x7f800000u) == 0x7f800000u ? std::copysign(std::ldexp(1.0, 128), f) : b;
+    const double da = std::fabs(static_cast<double>(f) - a), db = std::fabs(next - f);
+    const bool up = db < da || (db == da && ((lo >> 16) & 1));
+    return static_cast<uint16_t>((up ? hi : lo) >> 16);
+  };
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<uint32_t> any(0, 0x7f7fffffu);
+  for (int i = 0; i < 200000; ++i) {
+    uint32_t bits = any(rng) | (i & 1 ? 0x80000000u : 0u);
+    if (i % 4 == 2)
+      bits = (bits & 0xffff0000u) | 0x8000u; // exactly halfway
+    float f;
+    std::memcpy(&f, &bits, 4);
+    ASSERT_EQ(qopt::num::floatToBf16(f), reference(f)) << bits;
+  }
+  EXPECT_EQ(qopt::num::floatToBf16(std::numeric_limits<float>::max()), 0x7f80u);
+  EXPECT_EQ(qopt::num::floatToBf16(-std::numeric_limits<float>::infinity()), 0xff80u);
+  std::vector<uint16_t> codes = {0x3f80u, 0xc000u, 0x0001u, 0x7f7fu, 0xff80u};
+  std::vector<float> row(codes.size());
+  qopt::num::bf16ToFloatRow(codes.data(), static_cast<int64_t>(codes.size()), row.data());
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const float v = qopt::num::bf16ToFloat(codes[i]);
+    EXPECT_EQ(std::memcmp(&row[i], &v, 4), 0) << i;
+  }
+}
+
 } // namespace

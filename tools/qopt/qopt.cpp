@@ -162,16 +162,24 @@ static cl::opt<std::string> target("target",
                                             "cuda:sm_90a,sm_80): CUDA kernels generated into model.bin (needs "
                                             "NVRTC from a CUDA toolkit); qrun runs either on the CPU too"),
                                    cl::init("cpu"), cl::cat(category));
+static cl::opt<std::string> actDtype("act-dtype",
+                                     cl::desc("A CUDA target's 16-bit float, the type activations are rounded to "
+                                              "for the tensor cores and of its 16-bit weights and KV cache: f16 "
+                                              "(the default) or bf16 (float32's range, for models whose "
+                                              "activations exceed float16's 65504; 8 significant bits, not 11)"),
+                                     cl::init(""), cl::cat(category));
 static cl::opt<std::string> kvCache("kv-cache",
-                                    cl::desc("Element type of a decoder's KV cache state: f16 (the default for a "
-                                             "CUDA target: half the bytes, keys and values rounded to float16 as "
-                                             "they are stored, prompt attention streams it into the tensor cores) "
-                                             "or f32 (the default for the CPU); fp8 (E4M3) or fp8_e5m2: a quarter "
-                                             "of f32's bytes, per-kv-head scales from calibration (needs --calib)"),
+                                    cl::desc("Element type of a decoder's KV cache state: f16 or bf16 (the default "
+                                             "for a CUDA target, its --act-dtype: half the bytes, keys and values "
+                                             "rounded as they are stored, prompt attention streams it into the "
+                                             "tensor cores) or f32 (the default for the CPU); fp8 (E4M3) or "
+                                             "fp8_e5m2: a quarter of f32's bytes, per-kv-head scales from "
+                                             "calibration (needs --calib)"),
                                     cl::init(""), cl::cat(category));
 static cl::opt<std::string> floatWeights("float-weights",
                                          cl::desc("How float layers' weights and embedding tables are stored: f16 "
-                                                  "(the default for a CUDA target) or f32 (the default for the CPU)"),
+                                                  "or bf16 (the default for a CUDA target, its --act-dtype) or f32 "
+                                                  "(the default for the CPU)"),
                                          cl::init(""), cl::cat(category));
 static cl::opt<std::string> weightLayout("weight-layout",
                                          cl::desc("How quantized weights' bytes are ordered: tiles (the default for a "
@@ -352,26 +360,52 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (!floatWeights.empty() && floatWeights != "f16" && floatWeights != "f32") {
-    llvm::errs() << "qopt: error: --float-weights must be f16 or f32\n";
+  if (!actDtype.empty() && actDtype != "f16" && actDtype != "bf16") {
+    llvm::errs() << "qopt: error: --act-dtype must be f16 or bf16\n";
     return 1;
   }
-  opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights == "f16";
+  if (!actDtype.empty() && opts.cudaArchs.empty()) {
+    llvm::errs() << "qopt: error: --act-dtype is a CUDA target's choice (the CPU computes in float32): pass "
+                    "--target=cuda:ARCH\n";
+    return 1;
+  }
+  opts.halfDtype = actDtype.empty() ? "f16" : actDtype.getValue();
+  if (!floatWeights.empty() && floatWeights != "f16" && floatWeights != "bf16" && floatWeights != "f32") {
+    llvm::errs() << "qopt: error: --float-weights must be f16, bf16 or f32\n";
+    return 1;
+  }
+  // A CUDA target's kernels read 16-bit weights and caches as their operands' type: they must be that type (the
+  // CPU reads either).
+  auto halfMatches = [&](const char *option, const std::string &value) {
+    if (opts.cudaArchs.empty() || (value != "f16" && value != "bf16") || value == opts.halfDtype)
+      return true;
+    llvm::errs() << "qopt: error: --" << option << "=" << value << " differs from --act-dtype=" << opts.halfDtype
+                 << ": a CUDA target's 16-bit weights and caches are its tensor cores' operand type\n";
+    return false;
+  };
+  if (!halfMatches("float-weights", floatWeights))
+    return 1;
+  opts.halfWeights = floatWeights.empty() ? !opts.cudaArchs.empty() : floatWeights != "f32";
+  if (opts.cudaArchs.empty() && floatWeights == "bf16")
+    opts.halfDtype = "bf16";
   if (!weightLayout.empty() && weightLayout != "tiles" && weightLayout != "rows") {
     llvm::errs() << "qopt: error: --weight-layout must be tiles or rows\n";
     return 1;
   }
   opts.tileWeights = weightLayout.empty() ? !opts.cudaArchs.empty() : weightLayout == "tiles";
-  if (!kvCache.empty() && kvCache != "f32" && kvCache != "f16" && kvCache != "fp8" && kvCache != "fp8_e5m2") {
-    llvm::errs() << "qopt: error: --kv-cache must be f32, f16, fp8 or fp8_e5m2\n";
+  if (!kvCache.empty() && kvCache != "f32" && kvCache != "f16" && kvCache != "bf16" && kvCache != "fp8" &&
+      kvCache != "fp8_e5m2") {
+    llvm::errs() << "qopt: error: --kv-cache must be f32, f16, bf16, fp8 or fp8_e5m2\n";
     return 1;
   }
+  if (!halfMatches("kv-cache", kvCache))
+    return 1;
   if ((kvCache == "fp8" || kvCache == "fp8_e5m2") && opts.calib.empty()) {
     llvm::errs() << "qopt: error: --kv-cache=" << kvCache << " needs calibration data (each cache's range per kv "
                  << "head): pass --calib FILE\n";
     return 1;
   }
-  opts.kvCache = !kvCache.empty() ? kvCache.getValue() : !opts.cudaArchs.empty() ? "f16" : "f32";
+  opts.kvCache = !kvCache.empty() ? kvCache.getValue() : !opts.cudaArchs.empty() ? opts.halfDtype : "f32";
   if (emit.empty() && outputFile.empty()) {
     llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
     return 1;

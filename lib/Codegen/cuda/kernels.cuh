@@ -179,19 +179,45 @@ __device__ __forceinline__ unsigned short qFloatToHalf(float f) {
   return h;
 }
 
-// A KV cache's elements as float32 and back: float32 itself, or float16 bits (--kv-cache=f16; stored rounded to
-// nearest even and saturated, as the CPU reference stores them).
+// The module's 16-bit float, the type of the tensor cores' operands, of 16-bit weights (matmul_q's bits 16, the
+// embedding tables) and of a 16-bit KV cache: float16, or bfloat16 in a module compiled for `--act-dtype=bf16`
+// (QOPT_BF16 1: float32's range, 8 significant bits). qFloatToOp rounds to nearest even; float16 saturates to its
+// largest finite value (as the CPU rounds a float16 cache), bfloat16 has float32's range.
+#ifndef QOPT_BF16
+#define QOPT_BF16 0
+#endif
+__device__ __forceinline__ float qOpToFloat(unsigned short h) {
+#if QOPT_BF16
+  return __uint_as_float(static_cast<unsigned>(h) << 16);
+#else
+  return qHalfToFloat(h);
+#endif
+}
+__device__ __forceinline__ unsigned short qFloatToOp(float f) {
+#if QOPT_BF16
+  unsigned short h;
+  asm("cvt.rn.bf16.f32 %0, %1;" : "=h"(h) : "f"(f));
+  return h;
+#else
+  return qFloatToHalf(f);
+#endif
+}
+// The largest finite value of the module's 16-bit float.
+constexpr float kOpMax = QOPT_BF16 ? 3.3895313892515355e38f : 65504.0f;
+
+// A KV cache's elements as float32 and back: float32 itself, or the module's 16-bit float (--kv-cache=f16 or bf16;
+// stored rounded to nearest even, float16 saturated, as the CPU reference stores them).
 __device__ __forceinline__ float qToFloat(float v) { return v; }
-__device__ __forceinline__ float qToFloat(unsigned short h) { return qHalfToFloat(h); }
+__device__ __forceinline__ float qToFloat(unsigned short h) { return qOpToFloat(h); }
 __device__ __forceinline__ void qStoreFloat(float *p, float v) { *p = v; }
-__device__ __forceinline__ void qStoreFloat(unsigned short *p, float v) { *p = qFloatToHalf(v); }
+__device__ __forceinline__ void qStoreFloat(unsigned short *p, float v) { *p = qFloatToOp(v); }
 __device__ __forceinline__ float4 qLoadFloat4(const float *p) { return *reinterpret_cast<const float4 *>(p); }
 __device__ __forceinline__ float4 qLoadFloat4(const unsigned short *p) {
   const uint2 w = *reinterpret_cast<const uint2 *>(p);
-  return make_float4(qHalfToFloat(static_cast<unsigned short>(w.x & 0xFFFFu)),
-                     qHalfToFloat(static_cast<unsigned short>(w.x >> 16)),
-                     qHalfToFloat(static_cast<unsigned short>(w.y & 0xFFFFu)),
-                     qHalfToFloat(static_cast<unsigned short>(w.y >> 16)));
+  return make_float4(qOpToFloat(static_cast<unsigned short>(w.x & 0xFFFFu)),
+                     qOpToFloat(static_cast<unsigned short>(w.x >> 16)),
+                     qOpToFloat(static_cast<unsigned short>(w.y & 0xFFFFu)),
+                     qOpToFloat(static_cast<unsigned short>(w.y >> 16)));
 }
 
 // Two consecutive FP8 codes (the low 16 bits of `pair`; FP8 1: E4M3FN, 2: E5M2) as the float16 pair of their values
@@ -297,11 +323,11 @@ template <int AXIS> __device__ void qKvAdvance(const QParams &p) {
   *len += add;
 }
 
-// cast float16 -> float32: t0 in, t1 out. Flat over t1.
+// cast of the module's 16-bit float (an embedding table's rows) -> float32: t0 in, t1 out. Flat over t1.
 __device__ void qCastHalfToFloat(const QParams &p) {
   const i64 n = qNumel(p.t[1]), i = qFlatIndex();
   if (i < n)
-    qPtr<float>(p.t[1])[i] = qHalfToFloat(qPtr<const unsigned short>(p.t[0])[i]);
+    qPtr<float>(p.t[1])[i] = qOpToFloat(qPtr<const unsigned short>(p.t[0])[i]);
 }
 
 //===-- elementwise float: binary (broadcasting), gated activation ---------===//
@@ -740,7 +766,7 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       if (BITS == 16) {
         const unsigned short *hrow = reinterpret_cast<const unsigned short *>(wrow);
         for (int k = lane; k < kn; k += 32) {
-          const float wv = qHalfToFloat(hrow[k0 + k]);
+          const float wv = qOpToFloat(hrow[k0 + k]);
 #pragma unroll
           for (int r = 0; r < ROWS; ++r)
             acc[h][r] += xs[r][k] * wv;
@@ -799,34 +825,71 @@ __device__ void qLinearQ(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   }
 }
 
-// Tensor-core pieces shared by qGemvMma and qFlashAttention: one m16n8k16 product (float16 in, float32
-// accumulation) and float16 pairs.
+// Tensor-core pieces shared by qGemvMma and qFlashAttention: one m16n8k16 product (the module's 16-bit float in,
+// float32 accumulation) and pairs of 16-bit floats (qOpToFloat's type).
+#if QOPT_BF16
+#define QOPT_OP "bf16"
+#else
+#define QOPT_OP "f16"
+#endif
 __device__ __forceinline__ void qMma16816(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-               "{%0, %1, %2, %3};"
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." QOPT_OP "." QOPT_OP ".f32 {%0, %1, %2, %3}, {%4, %5, %6, "
+               "%7}, {%8, %9}, {%0, %1, %2, %3};"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
-__device__ __forceinline__ unsigned qHalf2(float lo, float hi) { // lo in the low half
+__device__ __forceinline__ unsigned qOp2(float lo, float hi) { // lo in the low half, each rounded to nearest even
   unsigned r;
-  asm("cvt.rn.f16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+  asm("cvt.rn." QOPT_OP "x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
   return r;
 }
-// Helpers of qGemvMma: float16x2 arithmetic and loads, in PTX (no CUDA header is included).
-__device__ __forceinline__ unsigned qHsub2(unsigned a, unsigned b) {
+// Helpers of qGemvMma: pairs' arithmetic, in PTX (no CUDA header is included). bfloat16 pairs have sub and mul
+// from sm_90; sm_80 takes them as fused multiply-adds (a - b = b * -1 + a, a * b = a * b + -0, each rounded once).
+__device__ __forceinline__ unsigned qOpFma2(unsigned a, unsigned b, unsigned c) {
   unsigned r;
-  asm("sub.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  asm("fma.rn." QOPT_OP "x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
   return r;
 }
-__device__ __forceinline__ unsigned qHmul2(unsigned a, unsigned b) {
+__device__ __forceinline__ unsigned qOpSub2(unsigned a, unsigned b) {
+#if QOPT_BF16 && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 900)
+  return qOpFma2(b, 0xBF80BF80u, a);
+#else
   unsigned r;
-  asm("mul.f16x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
+  asm("sub." QOPT_OP "x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
   return r;
+#endif
 }
-__device__ __forceinline__ unsigned qHfma2(unsigned a, unsigned b, unsigned c) {
+__device__ __forceinline__ unsigned qOpMul2(unsigned a, unsigned b) {
+#if QOPT_BF16 && (!defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 900)
+  return qOpFma2(a, b, 0x80008000u);
+#else
   unsigned r;
-  asm("fma.rn.f16x2 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  asm("mul." QOPT_OP "x2 %0, %1, %2;" : "=r"(r) : "r"(a), "r"(b));
   return r;
+#endif
+}
+// FP8 codes in the high bytes of a pair (low bytes zero) as the module's 16-bit floats: float16 as
+// qFp8HighBytesToHalf2 makes them (E4M3 at its value times 2^-8: the caller's scale is multiplied by
+// qFp8MmaFactor); bfloat16 exact, the code's exponent and mantissa moved into a bfloat16's (E4M3 at its value
+// times 2^-120, E5M2 at 2^-112, subnormals included) and multiplied back by that power of two (exact; a factor
+// of 2^120 in the scale would leave the float32 products near float32's smallest normal values).
+template <int FP8> __device__ __forceinline__ unsigned qFp8HighBytesToOp2(unsigned b) {
+#if QOPT_BF16
+  return FP8 == 2 ? qOpMul2((b & 0x80008000u) | ((b >> 3) & 0x0FE00FE0u), 0x77807780u /* 2^112 */)
+                  : qOpMul2((b & 0x80008000u) | ((b >> 4) & 0x07F007F0u), 0x7B807B80u /* 2^120 */);
+#else
+  return qFp8HighBytesToHalf2<FP8>(b);
+#endif
+}
+template <int FP8> constexpr float qFp8MmaFactor() { return FP8 == 1 && !QOPT_BF16 ? 256.0f : 1.0f; }
+// Two consecutive FP8 codes (the low 16 bits of `pair`) as a pair of the module's 16-bit floats, exact (the first
+// in the low half): qFp8PairToHalf2, or for bfloat16 the codes moved to the pair's high bytes and converted so.
+template <int FP8> __device__ __forceinline__ unsigned qFp8PairToOp2(unsigned pair) {
+#if QOPT_BF16
+  return qFp8HighBytesToOp2<FP8>((pair & 0xFFu) << 8 | (pair & 0xFF00u) << 16);
+#else
+  return qFp8PairToHalf2<FP8>(pair);
+#endif
 }
 // 16 bytes read once (weights): not kept in L1, where x's rows stay.
 __device__ __forceinline__ uint4 qLoadStream(const void *p) {
@@ -858,7 +921,9 @@ template <int N> __device__ __forceinline__ void qCopyAsyncWait() { asm volatile
 // which 1024 + zero is subtracted; the next nibble up is taken in place, as 1024 + 16 code, and scaled by 1/16
 // in the same fused step), int8 codes with the byte two places up (one byte permutation). Codes minus zero are
 // small integers, exact in float16. `z` holds the zero as float16x2 (1024 + zero; int8: 1152 + zero) and z16 as
-// -(64 + zero); SCALED multiplies by `sc` (the scale twice), else the caller scales the products.
+// -(64 + zero); SCALED multiplies by `sc` (the scale twice), else the caller scales the products. bfloat16 (7
+// bits after the leading one): nibbles as 128 + code (0x4300), the one four places up shifted down first (three
+// instructions a pair), `z` 128 + zero; int8 codes through float32 (2^23 + byte, `z` the float32 2^23 + 128 + zero).
 template <int BITS> __device__ __forceinline__ void qMmaOffsets(int st, int (&o)[4]) {
   if (BITS == 16)
     o[0] = 4 * st, o[1] = 4 * st + 1, o[2] = 4 * st + 2, o[3] = 4 * st + 3;
@@ -871,8 +936,15 @@ struct QZero {
   unsigned z, z16;
 };
 template <int BITS> __device__ __forceinline__ QZero qMmaZero(int zero) {
+#if QOPT_BF16
+  if (BITS == 8) // the float32 2^23 + 128 + zero
+    return {__float_as_uint(static_cast<float>(8388608 + 128 + zero)), 0u};
+  const float z = static_cast<float>(zero + 128);
+  return {qOp2(z, z), 0u};
+#else
   const float z = static_cast<float>(zero + (BITS == 8 ? 1152 : 1024)), z16 = -static_cast<float>(zero + 64);
-  return {qHalf2(z, z), qHalf2(z16, z16)};
+  return {qOp2(z, z), qOp2(z16, z16)};
+#endif
 }
 // FP8 codes (FP8 1: E4M3FN, 2: E5M2; BITS 8, no zero) take the int8 offsets and become float16 by moving bits
 // (qFp8HighBytesToHalf2: E4M3 at its value times 2^-8, which the caller's scale undoes, x 256).
@@ -886,18 +958,31 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
   }
   if (BITS == 8 && FP8) {
     const unsigned b02 = __byte_perm(u[st & 3], 0u, 0x2404), b13 = __byte_perm(u[st & 3], 0u, 0x3414);
-    a0 = qFp8HighBytesToHalf2<FP8>(b02), a2 = qFp8HighBytesToHalf2<FP8>(b13);
+    a0 = qFp8HighBytesToOp2<FP8>(b02), a2 = qFp8HighBytesToOp2<FP8>(b13);
   } else if (BITS == 8) {
     const unsigned b = u[st & 3] ^ 0x80808080u; // int8 c -> unsigned c + 128
-    a0 = qHsub2(__byte_perm(b, 0x64646464u, 0x4240), z.z);
-    a2 = qHsub2(__byte_perm(b, 0x64646464u, 0x4341), z.z);
+#if QOPT_BF16
+    // bfloat16 holds 7 bits after the leading one: byte i as the float32 2^23 + byte (one permutation), minus
+    // 2^23 + 128 + zero (exact), the pair rounded to bfloat16 (exact: |code - zero| <= 255).
+    const float base = __uint_as_float(z.z);
+    auto f = [&](unsigned i) { return __uint_as_float(__byte_perm(b, 0x4B000000u, 0x7540u | i)) - base; };
+    a0 = qOp2(f(0), f(2)), a2 = qOp2(f(1), f(3));
+#else
+    a0 = qOpSub2(__byte_perm(b, 0x64646464u, 0x4240), z.z);
+    a2 = qOpSub2(__byte_perm(b, 0x64646464u, 0x4341), z.z);
+#endif
   } else {
     const unsigned v = u[(st >> 1) & 3] >> (8 * (st & 1));
-    a0 = qHsub2((v & 0x000F000Fu) | 0x64006400u, z.z);
-    a2 = qHfma2((v & 0x00F000F0u) | 0x64006400u, 0x2C002C00u /* 1/16 */, z.z16);
+#if QOPT_BF16 // 128 + code (0x4300 is bfloat16 128); the nibble four places up shifted down first
+    a0 = qOpSub2((v & 0x000F000Fu) | 0x43004300u, z.z);
+    a2 = qOpSub2(((v >> 4) & 0x000F000Fu) | 0x43004300u, z.z);
+#else
+    a0 = qOpSub2((v & 0x000F000Fu) | 0x64006400u, z.z);
+    a2 = qOpFma2((v & 0x00F000F0u) | 0x64006400u, 0x2C002C00u /* 1/16 */, z.z16);
+#endif
   }
   if (SCALED)
-    a0 = qHmul2(a0, sc), a2 = qHmul2(a2, sc);
+    a0 = qOpMul2(a0, sc), a2 = qOpMul2(a2, sc);
 }
 
 // The two weight rows the lanes of row group g multiply in column tile `colTile` of a matrix-vector kernel: rows
@@ -1104,10 +1189,10 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
             const bool ok = valid >> (2 * t + h) & 1;
             const i64 gi =
                 PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + (k < K ? k : 0) / group;
-            const float s = scales[gi] * (FP8 == 1 ? 256.0f : 1.0f);
+            const float s = scales[gi] * qFp8MmaFactor<FP8>();
             zz[t][h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
             sf[t][h] = s;
-            sc[t][h] = qHalf2(s, s);
+            sc[t][h] = qOp2(s, s);
           }
         }
       float part[SCALE_AFTER ? RT : 1][MT][4];
@@ -1143,8 +1228,8 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
           unsigned b[MT][2]; // the offsets within the run
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)
-            b[mt][0] = qHalf2(xf[mt][o[0] - XG * j], xf[mt][o[1] - XG * j]),
-            b[mt][1] = qHalf2(xf[mt][o[2] - XG * j], xf[mt][o[3] - XG * j]);
+            b[mt][0] = qOp2(xf[mt][o[0] - XG * j], xf[mt][o[1] - XG * j]),
+            b[mt][1] = qOp2(xf[mt][o[2] - XG * j], xf[mt][o[3] - XG * j]);
 #pragma unroll
           for (int t = 0; t < RT; ++t) {
             unsigned a[4];
@@ -1293,7 +1378,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
                      ok);
       if (BITS != 16 && !SHARED) {
         const i64 gi = PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + k / group;
-        sf[st][i] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+        sf[st][i] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
         zp[st][i] = ZEROS && ok ? zeros[gi] : symZero;
       }
     }
@@ -1302,7 +1387,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
       const int i = q + 4 * j, t = i >> 1, h = i & 1;
       const bool ok = i < PAIRS && c < c1 && (valid >> i & 1);
       const i64 gi = ok ? (row0 + t * tStride + h * hStride) * groups + c * CHUNK / group : 0;
-      sf[st][j] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+      sf[st][j] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
       zp[st][j] = ZEROS && ok ? zeros[gi] : symZero;
     }
     qCopyAsyncCommit();
@@ -1340,7 +1425,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
           int o[4];
           qMmaOffsets<BITS>(st, o);
           xs[(((wd >> 2) * STEPS + st) * R + r) * 4 + (wd & 3)] =
-              make_uint2(qHalf2(xv[o[0]], xv[o[1]]), qHalf2(xv[o[2]], xv[o[3]]));
+              make_uint2(qOp2(xv[o[0]], xv[o[1]]), qOp2(xv[o[2]], xv[o[3]]));
         }
       }
       if (NORM) {
@@ -1370,7 +1455,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
           }
           cf[t][h] = SHARED ? __shfl_sync(0xffffffffu, sf[st][i >> 2], from) : sf[st][i % PER];
           const int z = SHARED ? __shfl_sync(0xffffffffu, zp[st][i >> 2], from) : zp[st][i % PER];
-          zz[t][h] = qMmaZero<BITS>(z), sc[t][h] = qHalf2(cf[t][h], cf[t][h]);
+          zz[t][h] = qMmaZero<BITS>(z), sc[t][h] = qOp2(cf[t][h], cf[t][h]);
         }
         issue(st, c + st + S); // (its own words, read above: no other lane's)
         float part[SCALE_AFTER ? RT : 1][MT][4];
@@ -1568,13 +1653,13 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
           qMmaOffsets<8>(st, o);
           xs = make_float4(xv[o[0]], xv[o[1]], xv[o[2]], xv[o[3]]);
         }
-        const unsigned b0 = qHalf2(xs.x, xs.y), b1 = qHalf2(xs.z, xs.w);
+        const unsigned b0 = qOp2(xs.x, xs.y), b1 = qOp2(xs.z, xs.w);
         unsigned l0 = 0, l1 = 0;
         if (EXACT) {
-          l0 = qHalf2(xs.x - qHalfToFloat(static_cast<unsigned short>(b0 & 0xFFFFu)),
-                      xs.y - qHalfToFloat(static_cast<unsigned short>(b0 >> 16)));
-          l1 = qHalf2(xs.z - qHalfToFloat(static_cast<unsigned short>(b1 & 0xFFFFu)),
-                      xs.w - qHalfToFloat(static_cast<unsigned short>(b1 >> 16)));
+          l0 = qOp2(xs.x - qOpToFloat(static_cast<unsigned short>(b0 & 0xFFFFu)),
+                    xs.y - qOpToFloat(static_cast<unsigned short>(b0 >> 16)));
+          l1 = qOp2(xs.z - qOpToFloat(static_cast<unsigned short>(b1 & 0xFFFFu)),
+                    xs.w - qOpToFloat(static_cast<unsigned short>(b1 >> 16)));
         }
 #pragma unroll
         for (int rp = 0; rp < RP; ++rp) {
@@ -1582,8 +1667,8 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
           unsigned a[4] = {st ? w0.z : w0.x, st ? w1.z : w1.x, st ? w0.w : w0.y, st ? w1.w : w1.y};
           if (HW) { // word st of each row: codes 4 st .. 4 st + 3, pairs (4 st, 4 st + 1) and (4 st + 2, 4 st + 3)
             const unsigned u0[4] = {w0.x, w0.y, w0.z, w0.w}, u1[4] = {w1.x, w1.y, w1.z, w1.w};
-            a[0] = qFp8PairToHalf2<FP8>(u0[st] & 0xFFFFu), a[2] = qFp8PairToHalf2<FP8>(u0[st] >> 16);
-            a[1] = qFp8PairToHalf2<FP8>(u1[st] & 0xFFFFu), a[3] = qFp8PairToHalf2<FP8>(u1[st] >> 16);
+            a[0] = qFp8PairToOp2<FP8>(u0[st] & 0xFFFFu), a[2] = qFp8PairToOp2<FP8>(u0[st] >> 16);
+            a[1] = qFp8PairToOp2<FP8>(u1[st] & 0xFFFFu), a[3] = qFp8PairToOp2<FP8>(u1[st] >> 16);
           } else if (FP8) {
             qMmaWeights<8, false, FP8>(w0, st, QZero{}, 0u, a[0], a[2]);
             qMmaWeights<8, false, FP8>(w1, st, QZero{}, 0u, a[1], a[3]);
@@ -1635,7 +1720,7 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
   // FP8: the channel's scale (one per tensor where t2 holds one), E4M3's 256 with it.
   const float *scales = FP8 ? qPtr<const float>(p.t[2]) : nullptr;
   const bool perTensor = FP8 && qNumel(p.t[2]) == 1;
-  auto scale = [&](i64 n) { return FP8 ? scales[perTensor ? 0 : n] * (FP8 == 1 && !HW ? 256.0f : 1.0f) : 1.0f; };
+  auto scale = [&](i64 n) { return FP8 ? scales[perTensor ? 0 : n] * (HW ? 1.0f : qFp8MmaFactor<FP8>()) : 1.0f; };
 #pragma unroll
   for (int rp = 0; rp < RP; ++rp) {
     if (GATED >= 0) {
@@ -1729,7 +1814,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
                      : make_uint4(0, 0, 0, 0);
         if (BITS != 16 && !SHARED_GROUPS) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
-          sf[u][h] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+          sf[u][h] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
           zp[u][h] = ZEROS ? zeros[gi] : symZero;
         }
       }
@@ -1741,7 +1826,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         const i64 k = static_cast<i64>(c + u) * CHUNK;
         const bool ok = i < PAIRS && c + u < c1 && k < K;
         const i64 gi = ((i & 1) ? nr[1] : nr[0]) * groups + (ok ? k : 0) / group; // no local array
-        osf[j] = ok ? scales[gi] * (FP8 == 1 ? 256.0f : 1.0f) : 0.0f;
+        osf[j] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
         ozp[j] = ZEROS && ok ? zeros[gi] : symZero;
       }
   };
@@ -1786,10 +1871,10 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const float a = xv[o[2 * j]], b = xv[o[2 * j + 1]];
-        const unsigned h = qHalf2(a, b);
+        const unsigned h = qOp2(a, b);
         hi[2 * st + j] = h;
-        lo[2 * st + j] = qHalf2(a - qHalfToFloat(static_cast<unsigned short>(h & 0xFFFFu)),
-                                b - qHalfToFloat(static_cast<unsigned short>(h >> 16)));
+        lo[2 * st + j] = qOp2(a - qOpToFloat(static_cast<unsigned short>(h & 0xFFFFu)),
+                              b - qOpToFloat(static_cast<unsigned short>(h >> 16)));
       }
     }
 #pragma unroll
@@ -2413,7 +2498,7 @@ __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM
       for (int e = threadIdx.x; e < ROWS * D / 2; e += THREADS) {
         const int r = e / (D / 2), d = e % (D / 2) * 2;
         const float a = r < valid ? src[m][r * D + d] : 0.0f, b = r < valid ? src[m][r * D + d + 1] : 0.0f;
-        *reinterpret_cast<unsigned *>(&dst[m][r][d]) = qHalf2(a, b);
+        *reinterpret_cast<unsigned *>(&dst[m][r][d]) = qOp2(a, b);
       }
     return;
   }
@@ -2436,7 +2521,7 @@ __device__ __forceinline__ void qStageHalfTiles(unsigned short (*const (&dst)[NM
       for (int m = 0; m < NM; ++m) {
         const float4 v = f[m][i];
         *reinterpret_cast<uint2 *>(&dst[m][r][d]) =
-            r < valid ? make_uint2(qHalf2(v.x, v.y), qHalf2(v.z, v.w)) : make_uint2(0u, 0u);
+            r < valid ? make_uint2(qOp2(v.x, v.y), qOp2(v.z, v.w)) : make_uint2(0u, 0u);
       }
     }
   }
@@ -2511,8 +2596,8 @@ __device__ __forceinline__ void qFlashStep(const unsigned short (*ks)[KS], const
   qOnlineSoftmax<BK, D>(s, mx, mrow, lrow, o);
 #pragma unroll
   for (int kk = 0; kk < BK / 16; ++kk) {
-    const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
-                            qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    const unsigned pa[4] = {qOp2(s[2 * kk][0], s[2 * kk][1]), qOp2(s[2 * kk][2], s[2 * kk][3]),
+                            qOp2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qOp2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
 #pragma unroll
     for (int nt = 0; nt < D / 8; nt += 2) { // b0, b1 of two d tiles: keys 16kk + 0, 8 at d 8nt + 0, 8
       unsigned vf[4];
@@ -2703,7 +2788,7 @@ __device__ void qFlashAttentionHalf(const QParams &p, float scale, const float *
         unsigned h[8];
 #pragma unroll
         for (int i = 0; i < 4; ++i)
-          h[2 * i] = qFp8PairToHalf2<FP8 ? FP8 : 1>(u[i]), h[2 * i + 1] = qFp8PairToHalf2<FP8 ? FP8 : 1>(u[i] >> 16);
+          h[2 * i] = qFp8PairToOp2<FP8 ? FP8 : 1>(u[i]), h[2 * i + 1] = qFp8PairToOp2<FP8 ? FP8 : 1>(u[i] >> 16);
         *reinterpret_cast<uint4 *>(&dst[m * BK + r][d]) = make_uint4(h[0], h[1], h[2], h[3]);
         *reinterpret_cast<uint4 *>(&dst[m * BK + r][d + 8]) = make_uint4(h[4], h[5], h[6], h[7]);
       }
@@ -2774,7 +2859,7 @@ __device__ __forceinline__ void qDecodeStepFp8(const u8 *kc, const u8 *vc, const
     s[nt][0] = s[nt][1] = s[nt][2] = s[nt][3] = 0.0f;
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
-      qMma16816(s[nt], qa[kk], qFp8PairToHalf2<FP8>(w[kk]), qFp8PairToHalf2<FP8>(w[kk] >> 16));
+      qMma16816(s[nt], qa[kk], qFp8PairToOp2<FP8>(w[kk]), qFp8PairToOp2<FP8>(w[kk] >> 16));
   }
   float mx[2] = {mrow[0], mrow[1]};
   const bool edge = j0 + KPW > T;
@@ -2790,8 +2875,8 @@ __device__ __forceinline__ void qDecodeStepFp8(const u8 *kc, const u8 *vc, const
   constexpr int VW = (D / 8 + 3) / 4; // words of a lane's value bytes per row
 #pragma unroll
   for (int kk = 0; kk < KPW / 16; ++kk) {
-    const unsigned pa[4] = {qHalf2(s[2 * kk][0], s[2 * kk][1]), qHalf2(s[2 * kk][2], s[2 * kk][3]),
-                            qHalf2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qHalf2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+    const unsigned pa[4] = {qOp2(s[2 * kk][0], s[2 * kk][1]), qOp2(s[2 * kk][2], s[2 * kk][3]),
+                            qOp2(s[2 * kk + 1][0], s[2 * kk + 1][1]), qOp2(s[2 * kk + 1][2], s[2 * kk + 1][3])};
     // Keys 16 kk + 2c, + 1, + 8, + 9: this lane's bytes of each (dims n D / 8 onwards).
     unsigned v[4][VW];
 #pragma unroll
@@ -2806,7 +2891,7 @@ __device__ __forceinline__ void qDecodeStepFp8(const u8 *kc, const u8 *vc, const
 #pragma unroll
       for (int b = 0; b < 4; ++b)
         if (4 * i + b < D / 8)
-          qMma16816(o[4 * i + b], pa, qFp8PairToHalf2<FP8>(pairs[b][0]), qFp8PairToHalf2<FP8>(pairs[b][1]));
+          qMma16816(o[4 * i + b], pa, qFp8PairToOp2<FP8>(pairs[b][0]), qFp8PairToOp2<FP8>(pairs[b][1]));
     }
   }
 }
@@ -2885,7 +2970,7 @@ __device__ void qDecodeAttentionTc(const QParams &p, unsigned *scratch, i64 rows
   __syncthreads();
   for (int i = t; i < 16 * (D / 2); i += NT) {
     const int g = i / (D / 2), d = i % (D / 2) * 2, e = FP8 ? qDecodeFp8KeyDim<D>(d) : d;
-    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qHalf2(qf[g][e], qf[g][e + 1]) : 0u;
+    *reinterpret_cast<unsigned *>(&qh[g][d]) = g < G ? qOp2(qf[g][e], qf[g][e + 1]) : 0u;
   }
   __syncthreads();
   unsigned qa[D / 16][4];
@@ -2972,13 +3057,19 @@ extern "C" __global__ void qopt_waits_for_previous() {}
 // slice of rows at a time (the layouts of QuantFormat.h). Every module holds them; their names and parameters are an
 // interface with the runtime. Geometry: 256 threads per block, 8 elements per thread.
 
-// y[i] = half(x[i]) for i < n.
+#if QOPT_BF16
+// Marks a module compiled for bfloat16 operands: its helpers below make bfloat16, which the runtime hands cuBLASLt
+// as such.
+extern "C" __global__ void qopt_operands_bf16() {}
+#endif
+
+// y[i] = x[i] rounded to the module's 16-bit float (qFloatToOp) for i < n.
 extern "C" __global__ void qopt_half_from_float(const float *x, unsigned short *y, i64 n) {
   const i64 i0 = (static_cast<i64>(blockIdx.x) * blockDim.x + threadIdx.x) * 8;
 #pragma unroll
   for (int j = 0; j < 8; ++j)
     if (i0 + j < n)
-      y[i0 + j] = qFloatToHalf(x[i0 + j]);
+      y[i0 + j] = qFloatToOp(x[i0 + j]);
 }
 
 // W8A8's activations for a library product (matmul_q's act_fp8 and act_int8): row r of x [gridDim.x, K] to codes of
@@ -3426,15 +3517,15 @@ __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zero
     bool finite = true;
 #pragma unroll
     for (int j = 0; j < 8; ++j)
-      finite &= fabsf(f[j]) <= 65504.0f;
+      finite &= fabsf(f[j]) <= kOpMax;
     uint4 v;
     if (finite) {
-      v.x = qHalf2(f[0], f[1]), v.y = qHalf2(f[2], f[3]), v.z = qHalf2(f[4], f[5]), v.w = qHalf2(f[6], f[7]);
+      v.x = qOp2(f[0], f[1]), v.y = qOp2(f[2], f[3]), v.z = qOp2(f[4], f[5]), v.w = qOp2(f[6], f[7]);
     } else {
       unsigned short h[8];
 #pragma unroll
       for (int j = 0; j < 8; ++j)
-        h[j] = qFloatToHalf(f[j]);
+        h[j] = qFloatToOp(f[j]);
       v.x = h[0] | static_cast<unsigned>(h[1]) << 16, v.y = h[2] | static_cast<unsigned>(h[3]) << 16;
       v.z = h[4] | static_cast<unsigned>(h[5]) << 16, v.w = h[6] | static_cast<unsigned>(h[7]) << 16;
     }
@@ -3447,7 +3538,7 @@ __device__ void qDequantHalf(const u8 *codes, const void *scales, const u8 *zero
         BITS == 8 ? static_cast<int>(static_cast<i8>(*row.at(k))) : (*row.at(k >> 1) >> ((k & 1) * 4)) & 15;
     const int g = perTensor ? 0 : k / static_cast<int>(group);
     const int z = ZEROS ? zp[g] : symZero;
-    out[r * K + k] = qFloatToHalf(static_cast<float>(code - z) * sc[g]);
+    out[r * K + k] = qFloatToOp(static_cast<float>(code - z) * sc[g]);
   }
 }
 
@@ -3470,14 +3561,14 @@ extern "C" __global__ void qopt_dequant_half_fp8(const u8 *codes, const float *s
     unsigned short h[8];
 #pragma unroll
     for (int j = 0; j < 8; ++j)
-      h[j] = qFloatToHalf(value(static_cast<u8>(((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu)) * scale);
+      h[j] = qFloatToOp(value(static_cast<u8>(((j < 4 ? w.x : w.y) >> (j % 4 * 8)) & 0xFFu)) * scale);
     *reinterpret_cast<uint4 *>(out + r * K + k0) =
         make_uint4(h[0] | static_cast<unsigned>(h[1]) << 16, h[2] | static_cast<unsigned>(h[3]) << 16,
                    h[4] | static_cast<unsigned>(h[5]) << 16, h[6] | static_cast<unsigned>(h[7]) << 16);
     return;
   }
   for (i64 k = k0; k < k0 + 8 && k < K; ++k)
-    out[r * K + k] = qFloatToHalf(value(*row.at(k)) * sc[perTensor ? 0 : k / group]);
+    out[r * K + k] = qFloatToOp(value(*row.at(k)) * sc[perTensor ? 0 : k / group]);
 }
 
 // Named by bits, z: zero points, h: float16 scales (int3/int4 only). The FP8 helper's parameters (`fp8` unused).

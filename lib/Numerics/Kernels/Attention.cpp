@@ -76,16 +76,17 @@ bool attentionInfer(const KernelArgs &a, std::string &err) {
   };
   if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
     return fail("expects rank-4 q, k, v ([batch, heads, sequence, head dim])");
-  // float16 caches (qopt-kv-state dtype=f16) are read as float32.
+  // float16 and bfloat16 caches (qopt-kv-state dtype=f16, bf16) are read as float32.
   // FP8 caches (dtype=fp8, fp8_e5m2) as code x the head's scale (operands 5 and 6: float32, one per kv head).
+  const bool halfCache = k.dtype == DType::F16 || k.dtype == DType::BF16;
   const bool narrowCache = a.in(4) && q.dtype == DType::F32 && k.dtype == v.dtype &&
-                           (k.dtype == DType::F16 || k.dtype == DType::F8E4M3FN || k.dtype == DType::F8E5M2);
+                           (halfCache || k.dtype == DType::F8E4M3FN || k.dtype == DType::F8E5M2);
   if ((q.dtype != DType::F32 && q.dtype != DType::F64) || ((k.dtype != q.dtype || v.dtype != q.dtype) && !narrowCache))
-    return fail("expects float32 or float64 q, k, v of one dtype (or float32 q over float16 or FP8 caches)");
+    return fail("expects float32 or float64 q, k, v of one dtype (or float32 q over 16-bit or FP8 caches)");
   auto scalesOf = [&](const Tensor *s, const Tensor &c) {
     return s && s->dtype == DType::F32 && s->rank() == 1 && s->shape[0] == c.shape[1];
   };
-  if (narrowCache && k.dtype != DType::F16 && (!scalesOf(a.in(5), k) || !scalesOf(a.in(6), v)))
+  if (narrowCache && !halfCache && (!scalesOf(a.in(5), k) || !scalesOf(a.in(6), v)))
     return fail("FP8 caches need one float32 scale per kv head for keys and values (operands 5 and 6)");
   // With a cache (operand 4, the length before this run's keys were appended) k and v are the cache buffers: their
   // batch may exceed q's and the valid keys are its first length + S rows, which run() checks.
@@ -263,13 +264,14 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
       return false;
     args.inputs[0] = &rotated;
   }
-  // float16 and FP8 caches: the keys this run reads (the first cache_length + S rows of each plane, which the check
+  // 16-bit and FP8 caches: the keys this run reads (the first cache_length + S rows of each plane, which the check
   // above keeps within the capacity) widened to float32, as caches of exactly those rows (no copy of the unread
   // rest); FP8 codes times their head's scale.
   Tensor kWide, vWide;
   std::vector<float> kStore, vStore;
   const DType cacheType = a.in(1)->dtype;
-  if (cacheType == DType::F16 || cacheType == DType::F8E4M3FN || cacheType == DType::F8E5M2) {
+  if (cacheType == DType::F16 || cacheType == DType::BF16 || cacheType == DType::F8E4M3FN ||
+      cacheType == DType::F8E5M2) {
     const int64_t T_ = a.in(4)->as<int64_t>()[0] + a.in(0)->shape[2];
     const Fp8Format format = cacheType == DType::F8E5M2 ? Fp8Format::E5M2 : Fp8Format::E4M3FN;
     auto widen = [&](const Tensor &c, const Tensor *scales, Tensor &wide, std::vector<float> &store) {
@@ -279,10 +281,11 @@ bool attentionRun(const KernelArgs &a, std::string &err) {
       wide.shape[2] = T_;
       store.resize(static_cast<size_t>(planes * T_ * D));
       wide.data = store.data();
-      if (cacheType == DType::F16) {
+      if (cacheType == DType::F16 || cacheType == DType::BF16) {
         const uint16_t *src = c.as<uint16_t>();
         for (int64_t p = 0; p < planes; ++p)
-          halfToFloatRow(src + p * C * D, T_ * D, store.data() + p * T_ * D);
+          (cacheType == DType::BF16 ? bf16ToFloatRow : halfToFloatRow)(src + p * C * D, T_ * D,
+                                                                       store.data() + p * T_ * D);
         return;
       }
       float table[256];

@@ -64,11 +64,12 @@ bool kvAppendInfer(const KernelArgs &a, std::string &err) {
   if (x.rank() != cache.rank() || !normalizeAxis(axis, cache.rank()) || axis == 0)
     return fail("expects new entries of the cache's rank and a sequence axis after the batch dim");
   // A float16 cache (qopt-kv-state dtype=f16) stores float32 entries rounded to nearest even, saturated to the
-  // largest finite half (as the GPU's conversions do).
+  // largest finite half (as the GPU's conversions do); a bfloat16 one (dtype=bf16) rounded to nearest even.
   Fp8Format format;
   const bool fp8 = cacheFp8(cache.dtype, format);
-  if (x.dtype != cache.dtype && !(x.dtype == DType::F32 && (cache.dtype == DType::F16 || fp8)))
-    return fail("the new entries' dtype differs from the cache's (a float16 or FP8 cache takes float32 entries)");
+  if (x.dtype != cache.dtype &&
+      !(x.dtype == DType::F32 && (cache.dtype == DType::F16 || cache.dtype == DType::BF16 || fp8)))
+    return fail("the new entries' dtype differs from the cache's (a 16-bit or FP8 cache takes float32 entries)");
   if (fp8 && (cache.rank() != 4 || axis != 2 || !isF32Shaped(a.in(3), {cache.shape[1]})))
     return fail("an FP8 cache is [batch, kv heads, capacity, head dim], appended along axis 2, with one float32 "
                 "scale per kv head (operand 3)");
@@ -123,12 +124,17 @@ bool kvAppendRun(const KernelArgs &a, std::string &err) {
     }
     return true;
   }
-  if (cache.dtype != x.dtype) { // float32 entries into a float16 cache, saturated (a key stays finite), NaN kept
+  if (cache.dtype != x.dtype) { // float32 entries into a float16 cache, saturated (a key stays finite), NaN kept;
+                                 // into a bfloat16 one, rounded
     uint16_t *dst = cache.as<uint16_t>();
     const float *src = x.as<float>();
+    const bool bf16 = cache.dtype == DType::BF16;
     for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < S * elems; ++i)
-        dst[(o * capacity + len) * elems + i] = floatToHalf(std::clamp(src[o * S * elems + i], -65504.0f, 65504.0f));
+      for (int64_t i = 0; i < S * elems; ++i) {
+        const float v = src[o * S * elems + i];
+        dst[(o * capacity + len) * elems + i] =
+            bf16 ? floatToBf16(v) : floatToHalf(std::clamp(v, -65504.0f, 65504.0f));
+      }
     return true;
   }
   const int64_t inner = elems * static_cast<int64_t>(dtypeSize(x.dtype));

@@ -16,8 +16,6 @@
 namespace qopt::num {
 namespace {
 
-uint16_t floatToBf16(float f);
-
 // float16 and bfloat16 are computed in float32 and rounded once (to nearest even) on the way out.
 struct WidenedF32 {
   std::vector<float> data;
@@ -497,15 +495,6 @@ bool whereRun(const KernelArgs &a, std::string &) {
 }
 
 //===-- cast ---------------------------------------------------------------===//
-
-uint16_t floatToBf16(float f) {
-  uint32_t x;
-  copyBytes(&x, &f, 4);
-  if ((x & 0x7fffffffu) > 0x7f800000u)
-    return static_cast<uint16_t>((x >> 16) | 0x40);
-  x += 0x7fffu + ((x >> 16) & 1);
-  return static_cast<uint16_t>(x >> 16);
-}
 
 bool castInfer(const KernelArgs &a, std::string &err) {
   int64_t to = a.attrs->getInt("to", 0);

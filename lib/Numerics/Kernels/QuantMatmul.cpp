@@ -59,10 +59,11 @@ bool quantShape(const KernelArgs &a, QuantShape &q, std::string &err) {
   q.symmetric = a.attrs->getInt("symmetric", 0) != 0;
   q.K = x.rank() ? x.shape.back() : 0;
   q.group = a.attrs->getInt("group_size", q.K);
-  if (q.bits == 16) { // float16 weights [N, K]: a layout, not a quantization (no scales)
-    if (x.rank() < 1 || x.dtype != DType::F32 || w.rank() != 2 || w.dtype != DType::F16 || w.shape[1] != q.K ||
-        a.in(2) || a.in(3)) {
-      err = "matmul_q: 16-bit weights are float16 [N, K] with no scales (x " + shapeStr(x.shape) + ", weight " +
+  if (q.bits == 16) { // float16 or bfloat16 weights [N, K]: a layout, not a quantization (no scales)
+    if (x.rank() < 1 || x.dtype != DType::F32 || w.rank() != 2 || (w.dtype != DType::F16 && w.dtype != DType::BF16) ||
+        w.shape[1] != q.K || a.in(2) || a.in(3)) {
+      err = "matmul_q: 16-bit weights are float16 or bfloat16 [N, K] with no scales (x " + shapeStr(x.shape) +
+            ", weight " +
             dtypeName(w.dtype) + shapeStr(w.shape) + ")";
       return false;
     }
@@ -294,7 +295,10 @@ void dequantPanel(const QuantShape &q, const Tensor &w, const Tensor *s, const T
       bytes = untiled.data();
     }
     if (q.bits == 16) {
-      halfToFloatRow(reinterpret_cast<const uint16_t *>(bytes), q.K, out);
+      if (w.dtype == DType::BF16)
+        bf16ToFloatRow(reinterpret_cast<const uint16_t *>(bytes), q.K, out);
+      else
+        halfToFloatRow(reinterpret_cast<const uint16_t *>(bytes), q.K, out);
       continue;
     }
     const int64_t params = q.perTensor ? 0 : n * q.groups; // this channel's scales and zeros

@@ -29,7 +29,7 @@ struct Heuristic {
   int reserved[4];
 };
 
-constexpr int kR16F = 2, kR32F = 0, kR8FE4M3 = 28, kR8I = 3, kR32I = 10; // cudaDataType_t
+constexpr int kR16F = 2, kR16BF = 14, kR32F = 0, kR8FE4M3 = 28, kR8I = 3, kR32I = 10; // cudaDataType_t
 constexpr int kCompute32F = 68, kCompute32I = 72;                        // cublasComputeType_t
 constexpr int kOpN = 0, kOpT = 1;    // cublasOperation_t
 constexpr int kDescTransA = 3, kDescTransB = 4, kDescAScale = 17, kDescBScale = 18, kDescAScaleMode = 31,
@@ -199,7 +199,8 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   // Column-major, as cuBLAS sees row-major memory: y^T [N, M] = op(w^T [K, N]) * x^T [K, M] with op = transpose.
   // FP8 (the only layout the library takes for it, "TN"): the weights' scales a vector over the result's cuBLAS
   // rows (our channels), x's over its columns (our rows). int8 ("TN" too): int32 sums, int32 alpha and beta.
-  const int opT = kOpT, opN = kOpN, type = fp8 ? kR8FE4M3 : int8 ? kR8I : kR16F, out = int8 ? kR32I : kR32F;
+  const int opT = kOpT, opN = kOpN, out = int8 ? kR32I : kR32F;
+  const int type = fp8 ? kR8FE4M3 : int8 ? kR8I : kind == Operands::BFloat16 ? kR16BF : kR16F;
   const int32_t outerVec = kScaleOuterVec32F;
   Status s = int8 ? a.descCreate(&p->desc, kCompute32I, kR32I) : a.descCreate(&p->desc, kCompute32F, kR32F);
   if (!s)
@@ -254,10 +255,11 @@ const Gemm::Plan *Gemm::plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsig
   return (plans[key] = std::move(p)).get();
 }
 
-bool Gemm::run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, CUstream stream,
-               void *workspace, std::string &error) {
+bool Gemm::run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, bool bf16,
+               CUstream stream, void *workspace, std::string &error) {
   // The alignment every operand and row start shares (the heuristic picks vectorized kernels only when allowed).
-  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K * 2, ldy), Operands::Half, {nullptr, nullptr}, error);
+  const Plan *p = plan(M, N, K, ldy, alignment(w, x, y, K * 2, ldy), bf16 ? Operands::BFloat16 : Operands::Half,
+                       {nullptr, nullptr}, error);
   if (!p)
     return false;
   const float one = 1.0f, zero = 0.0f;

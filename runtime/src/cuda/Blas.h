@@ -33,10 +33,11 @@ public:
   static std::unique_ptr<Gemm> open(std::string &error);
   ~Gemm();
 
-  // y[m, j] = sum_k x[m, k] * w[j, k] for m < M, j < N: x float16 [M, K] and w float16 [N, K], both row-major; y
-  // float32 with rows ldy floats apart. Enqueued on `stream`; `workspace` holds kWorkspaceBytes.
-  bool run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, CUstream stream,
-           void *workspace, std::string &error);
+  // y[m, j] = sum_k x[m, k] * w[j, k] for m < M, j < N: x float16 [M, K] and w float16 [N, K] (`bf16`: both
+  // bfloat16), row-major; y float32 with rows ldy floats apart. Enqueued on `stream`; `workspace` holds
+  // kWorkspaceBytes.
+  bool run(const void *w, const void *x, float *y, int64_t M, int64_t N, int64_t K, int64_t ldy, bool bf16,
+           CUstream stream, void *workspace, std::string &error);
 
   // The same with FP8 E4M3 operands on the FP8 tensor cores (sm_89+): w [N, K] and x [M, K] codes, row-major, and
   // the product of row m and channel j scaled by xScales[m] * wScales[j] (cuBLASLt's outer-vector scales), float32
@@ -58,8 +59,8 @@ public:
 private:
   Gemm() = default;
   struct Plan;
-  enum class Operands { Half, Fp8, Int8 };
-  // A plan for float16 operands, FP8 E4M3 ones with these scale vectors (weights', x's), or int8 ones; null with
+  enum class Operands { Half, BFloat16, Fp8, Int8 };
+  // A plan for float16 (or bfloat16) operands, FP8 E4M3 ones with these scale vectors (weights', x's), or int8 ones; null with
   // `error` set when it cannot be made, or for FP8 and int8 with `error` empty when the library refuses it (once
   // asked, remembered).
   const Plan *plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment, Operands kind,

@@ -62,7 +62,9 @@ struct Bound {
 };
 
 // The module's helper kernels for library products (the end of lib/Codegen/cuda/kernels.cuh).
+// Their 16-bit float is the module's: float16, or bfloat16 where the module marks it (`bf16`).
 struct Helpers {
+  bool bf16 = false;
   CUfunction toHalf = nullptr;
   CUfunction dequant[3][2] = {}; // [3, 4, 8 bits][zero points]
   CUfunction dequantHalfScales[2][2] = {}; // [3, 4 bits][zero points], float16 scales (absent: older modules)
@@ -147,8 +149,9 @@ public:
     d.cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
     d.cuDeviceGetAttribute(&minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
     return std::string(name) + " (sm_" + std::to_string(major * 10 + minor) +
-           "); products of 17+ rows (float16 weights: 2+): " +
-           (gemm ? gemm->describe() : "generated kernels") + (pdl ? "; programmatic dependent launch" : "");
+           "); products of 17+ rows (16-bit weights: 2+): " +
+           (gemm ? gemm->describe() + (helpers.bf16 ? " (bfloat16 operands)" : "") : "generated kernels") +
+           (pdl ? "; programmatic dependent launch" : "");
   }
 
   bool prepare(const Model &m, std::string &error) override {
@@ -313,7 +316,7 @@ public:
       const int64_t K = x.shape.back();
       // Few rows stay in the generated kernel, which streams the weights once through the tensor cores.
       const num::Tensor *w = args.in(1);
-      const bool half = w && w->dtype == num::DType::F16;
+      const bool half = w && w->dtype == (helpers.bf16 ? num::DType::BF16 : num::DType::F16);
       if (K > 0 && x.numel() / K >= (half ? kLibraryMinRowsHalf : kLibraryMinRows)) {
         bool declined = false;
         const bool ok = libraryProduct(b, args, declined, error);
@@ -417,6 +420,8 @@ private:
                                         {"qopt_dequant_half_b4", "qopt_dequant_half_b4z"},
                                         {"qopt_dequant_half_b8", "qopt_dequant_half_b8z"}};
       bool all = d.cuModuleGetFunction(&helpers.toHalf, module, "qopt_half_from_float") == CUDA_SUCCESS;
+      CUfunction bf16Marker = nullptr; // a module compiled for bfloat16 operands (qopt --act-dtype=bf16)
+      helpers.bf16 = d.cuModuleGetFunction(&bf16Marker, module, "qopt_operands_bf16") == CUDA_SUCCESS;
       for (int b = 0; b < 3; ++b)
         for (int z = 0; z < 2; ++z)
           all = all && d.cuModuleGetFunction(&helpers.dequant[b][z], module, names[b][z]) == CUDA_SUCCESS;
@@ -511,7 +516,7 @@ private:
     // int3/int4 scales may be float16 (QuantFormat.h): their own helpers.
     const bool halfScales = scales && scales->dtype == num::DType::F16;
     if (!w || w->rank() != 2 ||
-        (bits == 16 ? w->dtype != num::DType::F16 || w->shape[1] != K
+        (bits == 16 ? w->dtype != (helpers.bf16 ? num::DType::BF16 : num::DType::F16) || w->shape[1] != K
                     : (bi < 0 && !fp8) || !scales || group <= 0 || K % group != 0 ||
                           (scales->dtype != num::DType::F32 && !(halfScales && (bi == 0 || bi == 1)))))
       return fail(dk, "operands of another layout than its library product takes", error);
@@ -575,8 +580,8 @@ private:
             return false;
           wh = out;
         }
-        if (!gemm->run(wh, xh, y + r0, M, rows, K, splits[s], stream, reinterpret_cast<void *>(workspace.ptr),
-                       error))
+        if (!gemm->run(wh, xh, y + r0, M, rows, K, splits[s], helpers.bf16, stream,
+                       reinterpret_cast<void *>(workspace.ptr), error))
           return fail(dk, error, error);
       }
       first += splits[s];

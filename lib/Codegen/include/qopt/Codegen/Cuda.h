@@ -54,6 +54,9 @@ struct LaunchDesc {
   // The launch's result is a function result, directly or through casts (a model's output head: its logits decide
   // the greedy token, so its one-row float16 product takes x float32-accurate; qGemvHalf).
   bool outputHead = false;
+  // The module's 16-bit float is bfloat16 (--act-dtype=bf16; compileCuda's `bf16`): the tensor cores' operands,
+  // 16-bit weights, embedding tables and KV caches are bfloat16, not float16.
+  bool bf16 = false;
 };
 
 // How the runtime launches a kernel (model.bin's kernels section). gridDim.x covers operand `geometryOperand`
@@ -102,8 +105,9 @@ constexpr uint8_t kCubin = 1, kPtx = 2;
 // for the oldest one (for GPUs newer than every cubin). Uses NVRTC (libnvrtc.so from the CUDA toolkit); caches
 // each image under `cacheDir` (empty: no cache) by the hash of its source, architecture and NVRTC version. `log`
 // gets the compiler's messages on failure.
+// `bf16` compiles the module for bfloat16 operands (QOPT_BF16; LaunchDesc::bf16).
 bool compileCuda(const std::string &wrappers, const std::vector<std::string> &archs, const std::string &cacheDir,
-                 std::vector<CudaImage> &images, std::string &error, bool ptx = true);
+                 std::vector<CudaImage> &images, std::string &error, bool ptx = true, bool bf16 = false);
 
 // Where compiled images are cached by default: $QOPT_CACHE_DIR/cuda, else $XDG_CACHE_HOME/qopt/cuda, else
 // ~/.cache/qopt/cuda (empty without a home).

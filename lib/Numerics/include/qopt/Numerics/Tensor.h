@@ -83,6 +83,12 @@ struct Tensor {
 // IEEE binary16 bit patterns <-> float (exact one way, round to nearest even the other).
 float halfToFloat(uint16_t h);
 uint16_t floatToHalf(float f);
+// bfloat16 bit patterns <-> float (exact one way, round to nearest even the other; overflow gives infinity, NaN
+// stays NaN).
+float bf16ToFloat(uint16_t h);
+uint16_t floatToBf16(float f);
+// dst[i] = bf16ToFloat(src[i]) for i < n (bfloat16 weights and KV caches read on the CPU).
+void bf16ToFloatRow(const uint16_t *src, int64_t n, float *dst);
 // dst[i] = halfToFloat(src[i]) for i < n, bit for bit, 16 at a time by the hardware conversion where the CPU has
 // AVX-512 (float16 weights and KV caches read on the CPU).
 void halfToFloatRow(const uint16_t *src, int64_t n, float *dst);
