@@ -646,10 +646,11 @@ def KvStatePass : Pass<"qopt-kv-state", "mlir::func::FuncOp"> {
     Option<"dtype", "dtype", "std::string", "\"f32\"",
            "Element type of the cache state: f32 (the graph's), or f16 (float32 keys and values rounded to nearest "
            "even, saturated to +-65504, as nn.kv_append stores them; attention reads them back as float32), or bf16 "
-           "(rounded to nearest even, float32's range): half the state's bytes; fp8 (E4M3FN) or fp8_e5m2: a quarter, each kv head's entries stored as codes of "
-           "x / scale, scale = the head's calibrated max |x| (qopt-calibrate kv=true's qopt.calib_kv on the concat) "
-           "/ the format's largest value: a float32 constant per cache (`<cache>.scales`), an operand of its "
-           "nn.kv_append and of the attention that reads it">,
+           "(rounded to nearest even, float32's range): half the state's bytes; fp8 (E4M3FN) or fp8_e5m2: a "
+           "quarter, each kv head's entries stored as codes of x / scale, scale = the head's calibrated max |x| "
+           "(qopt-calibrate kv=true's qopt.calib_kv on the concat) / the format's largest value: a float32 "
+           "constant per cache (`<cache>.scales`), an operand of its nn.kv_append and of the attention that reads "
+           "it">,
     Option<"centerKeys", "center-keys", "bool", "true",
            "FP8 key caches with calibrated channel ranges (qopt.calib_kv_range) store x - offset, offset the middle "
            "of each channel's range (`<cache>.offsets`, float32 [Hkv, D], nn.kv_append's operand), under scales from "

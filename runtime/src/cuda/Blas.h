@@ -60,9 +60,9 @@ private:
   Gemm() = default;
   struct Plan;
   enum class Operands { Half, BFloat16, Fp8, Int8 };
-  // A plan for float16 (or bfloat16) operands, FP8 E4M3 ones with these scale vectors (weights', x's), or int8 ones; null with
-  // `error` set when it cannot be made, or for FP8 and int8 with `error` empty when the library refuses it (once
-  // asked, remembered).
+  // A plan for float16 (or bfloat16) operands, FP8 E4M3 ones with these scale vectors (weights', x's), or int8
+  // ones; null with `error` set when it cannot be made, or for FP8 and int8 with `error` empty when the library
+  // refuses it (once asked, remembered).
   const Plan *plan(int64_t M, int64_t N, int64_t K, int64_t ldy, unsigned alignment, Operands kind,
                    const float *const (&fp8Scales)[2], std::string &error);
 
