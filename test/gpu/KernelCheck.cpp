@@ -14,7 +14,8 @@
 //   ... --cold                                     timed products take their weights from copies in turn,
 //                                                 256 MB or more in all: read from DRAM, not L2, as in decode
 //   ... --tiles                                    every product whose weight the tile layout takes, in it
-//   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu)
+//   ... --only TEXT                                only the cases whose name contains TEXT (e.g. under ncu);
+//                                                 TEXT|TEXT...: any of them
 //   ... --list                                     the selected cases' names, nothing compiled or run
 //   ... --shard I/N                                only every Nth case from the Ith (0-based): N processes
 //                                                 with I = 0 .. N - 1 compile (or check) all cases in parallel
@@ -2056,9 +2057,21 @@ int main(int argc, char **argv) {
     for (Case &c : all)
       if (tileable(c) && !c.layout)
         c = withTiles(std::move(c));
+  std::vector<std::string> wanted; // --only's alternatives
+  for (size_t at = 0;;) {
+    const size_t bar = only.find('|', at);
+    wanted.push_back(only.substr(at, bar == std::string::npos ? std::string::npos : bar - at));
+    if (bar == std::string::npos)
+      break;
+    at = bar + 1;
+  }
+  auto selected = [&](const std::string &name) {
+    return std::any_of(wanted.begin(), wanted.end(),
+                       [&](const std::string &w) { return name.find(w) != std::string::npos; });
+  };
   for (size_t index = 0; index < all.size(); ++index) {
     const Case &c = all[index];
-    if (c.name.find(only) == std::string::npos || static_cast<int>(index % shards) != shard)
+    if (!selected(c.name) || static_cast<int>(index % shards) != shard)
       continue;
     if (list) {
       std::printf("%s\n", c.name.c_str());
@@ -2090,19 +2103,19 @@ int main(int argc, char **argv) {
   }
   if (list)
     return 0;
-  if (!bench && !opt.compileOnly && shard == 0 && std::string("argmax helper").find(only) != std::string::npos) {
+  if (!bench && !opt.compileOnly && shard == 0 && selected("argmax helper")) {
     std::string detail;
     const bool ok = runArgmaxCheck(opt, rng, detail);
     std::printf("%s argmax helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
-  if (!bench && !opt.compileOnly && shard == 0 && std::string("sample helper").find(only) != std::string::npos) {
+  if (!bench && !opt.compileOnly && shard == 0 && selected("sample helper")) {
     std::string detail;
     const bool ok = runSampleCheck(opt, rng, detail);
     std::printf("%s sample helper: %s\n", ok ? "PASS" : "FAIL", detail.c_str());
     (ok ? passed : failed)++;
   }
-  if (bench && !opt.compileOnly && shard == 0 && std::string("row helper").find(only) != std::string::npos)
+  if (bench && !opt.compileOnly && shard == 0 && selected("row helper"))
     benchRowHelpers(opt, rng, passed, failed);
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
