@@ -17,7 +17,8 @@
 # whole 2048-token context, f16-512 and rtn4-512 every entry for 512 tokens (prompts in chunks of 512); fp8 is W8A8
 # FP8 with per-row activation scales (--quantize=fp8 --act-scale=dynamic: a random model has no calibration text),
 # fp8w FP8 weights under 16-bit activations, w8a8 SmoothQuant's int8 weights and per-row int8 activations
-# (calibrated on random token ids); a name ending in +kvf32, +kvf16 or +kvfp8 compiles the same with that
+# (calibrated on random token ids), bf16 and rtn4-bf16 f16's and rtn4's with bfloat16 operands (--act-dtype=bf16:
+# bfloat16 weights, cache and tensor-core operands, as PyTorch's side runs); a name ending in +kvf32, +kvf16 or +kvfp8 compiles the same with that
 # --kv-cache, float16 by default; fp8's per-kv-head scales calibrated on random token ids), QOPT_BENCH_DISCARD (1:
 # each model compiled, run and deleted before the next, for a disk that holds the ONNX model and one model.bin, not
 # all of them), QOPT_BENCH_CONTEXT (the model's context, 2048 by default) and QOPT_BENCH_DECODE_PROMPT (the decode
@@ -60,6 +61,8 @@ compile() {
     case ${m%+kv*} in
       f16) args=(--quantize=none --max-dim prefill:sequence=512) ;;
       rtn4) args=(--quantize=rtn4 --group-size 128 --max-dim prefill:sequence=512) ;;
+      bf16) args=(--quantize=none --act-dtype=bf16 --max-dim prefill:sequence=512) ;;
+      rtn4-bf16) args=(--quantize=rtn4 --group-size 128 --act-dtype=bf16 --max-dim prefill:sequence=512) ;;
       f16-full) args=(--quantize=none) ;;
       rtn4-full) args=(--quantize=rtn4 --group-size 128) ;;
       f16-512) args=(--quantize=none --max-dim sequence=512) ;;

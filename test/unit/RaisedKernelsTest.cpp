@@ -434,12 +434,47 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
   Buffer x16(DType::F16, {B, Hkv, 1, D}), c32(DType::F32, {B, Hkv, C, D});
   std::string err;
   run("kv_append", {&kc.t, &x64.t, &len.t}, axis2, &err);
-  EXPECT_NE(err.find("the new entries' dtype differs from the cache's (a float16 or FP8 cache takes float32 entries)"),
+  EXPECT_NE(err.find("the new entries' dtype differs from the cache's (a 16-bit or FP8 cache takes float32 entries)"),
             std::string::npos)
       << err;
   err.clear();
   run("kv_append", {&c32.t, &x16.t, &len.t}, axis2, &err);
   EXPECT_NE(err.find("the new entries' dtype differs from the cache's"), std::string::npos) << err;
+}
+
+// A bfloat16 KV cache (qopt-kv-state dtype=bf16, --act-dtype=bf16): kv_append stores float32 entries rounded to
+// bfloat16 (nearest even; float32's range, so 7e4 and -1e9 stay finite, unsaturated) and attention over it equals
+// attention over a float32 cache holding those rounded values, bit for bit.
+TEST(RaisedKernelShapes, BFloat16CacheHoldsRoundedEntries) {
+  std::mt19937 rng(44);
+  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 3;
+  Buffer kc(DType::BF16, {B, Hkv, C, D}), vc(DType::BF16, {B, Hkv, C, D}), len(DType::I64, {1});
+  Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
+  Attrs axis2;
+  axis2.setInt("axis", 2);
+  Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3), v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
+  k.t.as<float>()[1] = 7e4f;
+  v.t.as<float>()[2] = -1e9f;
+  appendInPlace(kc.t, k.t, len.t, axis2);
+  appendInPlace(vc.t, v.t, len.t, axis2);
+  EXPECT_EQ(bf16ToFloat(kc.t.as<uint16_t>()[1]), 70144.0f); // 7e4 to 8 significant bits: 137 x 512
+  EXPECT_EQ(bf16ToFloat(vc.t.as<uint16_t>()[2]), -998244352.0f); // -238 x 2^22
+  for (int64_t h = 0; h < Hkv; ++h)
+    for (int64_t i = 0; i < S * D; ++i) {
+      const int64_t at = h * C * D + i, from = h * S * D + i;
+      ASSERT_EQ(kc.t.as<uint16_t>()[at], floatToBf16(k.t.as<float>()[from]));
+      ASSERT_EQ(vc.t.as<uint16_t>()[at], floatToBf16(v.t.as<float>()[from]));
+      kw.t.as<float>()[at] = bf16ToFloat(kc.t.as<uint16_t>()[at]);
+      vw.t.as<float>()[at] = bf16ToFloat(vc.t.as<uint16_t>()[at]);
+    }
+  Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
+  Attrs attrs;
+  attrs.setFloat("scale", 0.5);
+  attrs.setInt("causal", 1);
+  Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs);
+  Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+  ASSERT_EQ(got.t.shape, want.t.shape);
+  EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
 }
 
 // An FP8 KV cache (qopt-kv-state dtype=fp8, fp8_e5m2): kv_append stores each float32 entry as the code whose value
