@@ -207,5 +207,6 @@ LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cache
     return module.emitError() << error;
   for (codegen::CudaImage &img : images)
     out.images.push_back({img.arch, img.format, std::move(img.bytes)});
+  out.bf16 = bf16;
   return success();
 }

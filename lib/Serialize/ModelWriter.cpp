@@ -146,7 +146,7 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
   llvm::StringMap<std::pair<uint32_t, int64_t>> stateIds; // name -> value id, offset
   llvm::DenseSet<Value> stateValues;                       // values whose bytes are session state
   std::vector<std::vector<kern::LaunchOp>> entryLaunches;
-  bool tiled = false; // a launch reads a weight in a tile layout: the file is format 4.0 (ModelBin.h)
+  bool tiled = false; // a launch reads a weight in a tile layout: the file is format 4.0 at least (ModelBin.h)
   for (func::FuncOp func : entries) {
     for (BlockArgument arg : func.getArguments()) {
       auto type = cast<RankedTensorType>(arg.getType());
@@ -387,8 +387,9 @@ LogicalResult writeModelBin(ArrayRef<func::FuncOp> entries, const std::string &p
   }
   fmt::FileHeader h{};
   std::memcpy(h.magic, fmt::kMagic, sizeof h.magic);
-  h.versionMajor = tiled ? fmt::kVersionMajor : fmt::kRowsVersionMajor; // (ModelBin.h: 4.0 only for tiles)
-  h.versionMinor = tiled ? fmt::kVersionMinor : fmt::kRowsVersionMinor;
+  // ModelBin.h: 5.0 only for kernels of bfloat16 operands, 4.0 only for tiles.
+  h.versionMajor = options.kernels.bf16 ? fmt::kVersionMajor : tiled ? fmt::kTilesVersionMajor : fmt::kRowsVersionMajor;
+  h.versionMinor = options.kernels.bf16 ? fmt::kVersionMinor : tiled ? fmt::kTilesVersionMinor : fmt::kRowsVersionMinor;
   h.fileSize = at;
   h.sectionTableOffset = sizeof(fmt::FileHeader);
   h.numSections = static_cast<uint32_t>(table.size());

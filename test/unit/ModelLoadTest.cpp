@@ -250,24 +250,25 @@ TEST(ModelLoad, FromMemoryRuns) {
   EXPECT_EQ(loadAndRun(img), "");
 }
 
-// Files of format 3.x (no weight in a tile layout, ModelBin.h) and 4.x load and run; others are refused by name.
+// Files of format 3.x (no weight in a tile layout, ModelBin.h), 4.x (tiles) and 5.x (kernels of bfloat16
+// operands) load and run; others are refused by name.
 TEST(ModelLoad, FormatVersions) {
   for (auto [major, minor] : {std::pair<uint32_t, uint32_t>{kRowsVersionMajor, kRowsVersionMinor}, {3, 0},
-                              {kVersionMajor, kVersionMinor}}) {
+                              {kTilesVersionMajor, kTilesVersionMinor}, {kVersionMajor, kVersionMinor}}) {
     Spec spec;
     spec.versionMajor = major, spec.versionMinor = minor;
     Image img;
     build(spec, img);
     EXPECT_EQ(loadAndRun(img), "") << major << "." << minor;
   }
-  for (auto [major, minor] : {std::pair<uint32_t, uint32_t>{2, 9}, {5, 0}}) {
+  for (auto [major, minor] : {std::pair<uint32_t, uint32_t>{2, 9}, {6, 0}}) {
     Spec spec;
     spec.versionMajor = major, spec.versionMinor = minor;
     Image img;
     build(spec, img);
     const std::string got = loadAndRun(img), want = "format version " + std::to_string(major) + "." +
                                                     std::to_string(minor) +
-                                                    " is not supported by this runtime (it reads versions 3.x to 4.x)";
+                                                    " is not supported by this runtime (it reads versions 3.x to 5.x)";
     EXPECT_NE(got.find(want), std::string::npos) << got;
   }
 }

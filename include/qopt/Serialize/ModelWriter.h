@@ -39,6 +39,7 @@ struct DeviceKernels {
   };
   std::vector<Image> images;
   std::vector<Symbol> symbols;
+  bool bf16 = false; // compiled for bfloat16 operands (--act-dtype=bf16): the file is format 5.0 (ModelBin.h)
 };
 
 struct ModelWriteOptions {

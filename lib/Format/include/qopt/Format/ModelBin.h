@@ -43,9 +43,12 @@ constexpr char kMagic[8] = {'Q', 'O', 'P', 'T', 'M', 'D', 'L', '\0'};
 // weight codes (a 3.2 loader rejects their dtype code). 4.0: launches may read a weight in a tile layout (their
 // `weight_layout` attribute, QuantFormat.h), whose bytes a 3.x loader would read as rows. A writer marks a file 4.0
 // only where a launch does, 3.3 otherwise (kRowsVersion), so that 3.x loaders still read every file they can; a 4.x
-// loader reads 3.x files too (kOldestVersionMajor).
-constexpr uint32_t kVersionMajor = 4;
+// loader reads 3.x files too (kOldestVersionMajor). 5.0: the kernels section is compiled for bfloat16 operands
+// (qopt --act-dtype=bf16; its helpers make bfloat16 values, which a 4.x runtime would hand cuBLASLt as float16):
+// marked only then, 4.0 or 3.3 otherwise.
+constexpr uint32_t kVersionMajor = 5;
 constexpr uint32_t kVersionMinor = 0;
+constexpr uint32_t kTilesVersionMajor = 4, kTilesVersionMinor = 0;
 constexpr uint32_t kRowsVersionMajor = 3, kRowsVersionMinor = 3;
 constexpr uint32_t kOldestVersionMajor = 3;
 constexpr uint64_t kSectionAlign = 4096; // page: weights can be mmapped and used in place
