@@ -393,43 +393,52 @@ void appendInPlace(Tensor &cache, const Tensor &x, const Tensor &len, const Attr
   ASSERT_TRUE(lookupFamily("kv_append")->reference(args, err)) << err;
 }
 
-// A float16 KV cache (qopt-kv-state dtype=f16): kv_append stores float32 entries rounded to float16 (nearest even,
-// saturated to the largest finite half) and attention over it equals attention over a float32 cache holding those
-// rounded values, bit for bit; a float16 cache takes no float64 entries and a float32 cache no float16 ones.
-TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
-  std::mt19937 rng(43);
-  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4;
-  Buffer kc(DType::F16, {B, Hkv, C, D}), vc(DType::F16, {B, Hkv, C, D}), len(DType::I64, {1});
+// Appends 3 positions of random keys and values (key 1 = 7e4, value 2 = -1e9) to the 16-bit caches kc, vc
+// ([1, 2, 8, 4], length `len`), checks that each stored entry is `round` of its float32 and that causal attention
+// over the caches equals, bit for bit, attention over float32 caches holding `widen` of the stored entries.
+void checkHalfCache(Tensor &kc, Tensor &vc, Tensor &len, uint16_t (*round)(float), float (*widen)(uint16_t),
+                    std::mt19937 &rng) {
+  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 3;
   Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
   Attrs axis2;
   axis2.setInt("axis", 2);
-  auto append = [&](Tensor &cache, const Tensor &x) { appendInPlace(cache, x, len.t, axis2); };
-  const int64_t S = 3;
   Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3), v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
-  k.t.as<float>()[1] = 7e4f; // past float16's range: saturated to +-65504, not infinite
+  k.t.as<float>()[1] = 7e4f;
   v.t.as<float>()[2] = -1e9f;
-  append(kc.t, k.t);
-  append(vc.t, v.t);
-  EXPECT_EQ(kc.t.as<uint16_t>()[1], 0x7BFF);
-  EXPECT_EQ(vc.t.as<uint16_t>()[2], 0xFBFF);
-  auto saturated = [](float x) { return floatToHalf(std::min(std::max(x, -65504.0f), 65504.0f)); };
-  for (int64_t h = 0; h < Hkv; ++h) // the float32 cache holds the rounded entries
+  appendInPlace(kc, k.t, len, axis2);
+  appendInPlace(vc, v.t, len, axis2);
+  for (int64_t h = 0; h < Hkv; ++h)
     for (int64_t i = 0; i < S * D; ++i) {
       const int64_t at = h * C * D + i, from = h * S * D + i;
-      ASSERT_EQ(kc.t.as<uint16_t>()[at], saturated(k.t.as<float>()[from]));
-      ASSERT_EQ(vc.t.as<uint16_t>()[at], saturated(v.t.as<float>()[from]));
-      kw.t.as<float>()[at] = halfToFloat(kc.t.as<uint16_t>()[at]);
-      vw.t.as<float>()[at] = halfToFloat(vc.t.as<uint16_t>()[at]);
+      ASSERT_EQ(kc.as<uint16_t>()[at], round(k.t.as<float>()[from]));
+      ASSERT_EQ(vc.as<uint16_t>()[at], round(v.t.as<float>()[from]));
+      kw.t.as<float>()[at] = widen(kc.as<uint16_t>()[at]);
+      vw.t.as<float>()[at] = widen(vc.as<uint16_t>()[at]);
     }
   Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
   Attrs attrs;
   attrs.setFloat("scale", 0.5);
   attrs.setInt("causal", 1);
-  Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs);
-  Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
+  Buffer got = run("attention", {&q.t, &kc, &vc, nullptr, &len}, attrs);
+  Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len}, attrs);
   ASSERT_EQ(got.t.shape, want.t.shape);
   EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
+}
+
+// A float16 KV cache (qopt-kv-state dtype=f16): kv_append stores float32 entries rounded to float16 (nearest even,
+// saturated to the largest finite half) and attention over it equals attention over a float32 cache holding those
+// rounded values, bit for bit; a float16 cache takes no float64 entries and a float32 cache no float16 ones.
+TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
+  std::mt19937 rng(43);
+  const int64_t B = 1, Hkv = 2, C = 8, D = 4;
+  Buffer kc(DType::F16, {B, Hkv, C, D}), vc(DType::F16, {B, Hkv, C, D}), len(DType::I64, {1});
+  checkHalfCache(kc.t, vc.t, len.t,
+                 [](float x) { return floatToHalf(std::min(std::max(x, -65504.0f), 65504.0f)); }, halfToFloat, rng);
+  EXPECT_EQ(kc.t.as<uint16_t>()[1], 0x7BFF); // 7e4, past float16's range: saturated to +-65504, not infinite
+  EXPECT_EQ(vc.t.as<uint16_t>()[2], 0xFBFF);
   // Refusals.
+  Attrs axis2;
+  axis2.setInt("axis", 2);
   Buffer x64 = randomBuffer(DType::F64, {B, Hkv, 1, D}, rng, -1, 1);
   Buffer x16(DType::F16, {B, Hkv, 1, D}), c32(DType::F32, {B, Hkv, C, D});
   std::string err;
@@ -447,34 +456,10 @@ TEST(RaisedKernelShapes, Float16CacheHoldsRoundedEntries) {
 // attention over a float32 cache holding those rounded values, bit for bit.
 TEST(RaisedKernelShapes, BFloat16CacheHoldsRoundedEntries) {
   std::mt19937 rng(44);
-  const int64_t B = 1, H = 4, Hkv = 2, C = 8, D = 4, S = 3;
-  Buffer kc(DType::BF16, {B, Hkv, C, D}), vc(DType::BF16, {B, Hkv, C, D}), len(DType::I64, {1});
-  Buffer kw(DType::F32, {B, Hkv, C, D}), vw(DType::F32, {B, Hkv, C, D});
-  Attrs axis2;
-  axis2.setInt("axis", 2);
-  Buffer k = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3), v = randomBuffer(DType::F32, {B, Hkv, S, D}, rng, -3, 3);
-  k.t.as<float>()[1] = 7e4f;
-  v.t.as<float>()[2] = -1e9f;
-  appendInPlace(kc.t, k.t, len.t, axis2);
-  appendInPlace(vc.t, v.t, len.t, axis2);
-  EXPECT_EQ(bf16ToFloat(kc.t.as<uint16_t>()[1]), 70144.0f); // 7e4 to 8 significant bits: 137 x 512
+  Buffer kc(DType::BF16, {1, 2, 8, 4}), vc(DType::BF16, {1, 2, 8, 4}), len(DType::I64, {1});
+  checkHalfCache(kc.t, vc.t, len.t, floatToBf16, bf16ToFloat, rng);
+  EXPECT_EQ(bf16ToFloat(kc.t.as<uint16_t>()[1]), 70144.0f);      // 7e4 to 8 significant bits: 137 x 512
   EXPECT_EQ(bf16ToFloat(vc.t.as<uint16_t>()[2]), -998244352.0f); // -238 x 2^22
-  for (int64_t h = 0; h < Hkv; ++h)
-    for (int64_t i = 0; i < S * D; ++i) {
-      const int64_t at = h * C * D + i, from = h * S * D + i;
-      ASSERT_EQ(kc.t.as<uint16_t>()[at], floatToBf16(k.t.as<float>()[from]));
-      ASSERT_EQ(vc.t.as<uint16_t>()[at], floatToBf16(v.t.as<float>()[from]));
-      kw.t.as<float>()[at] = bf16ToFloat(kc.t.as<uint16_t>()[at]);
-      vw.t.as<float>()[at] = bf16ToFloat(vc.t.as<uint16_t>()[at]);
-    }
-  Buffer q = randomBuffer(DType::F32, {B, H, S, D}, rng, -1, 1);
-  Attrs attrs;
-  attrs.setFloat("scale", 0.5);
-  attrs.setInt("causal", 1);
-  Buffer got = run("attention", {&q.t, &kc.t, &vc.t, nullptr, &len.t}, attrs);
-  Buffer want = run("attention", {&q.t, &kw.t, &vw.t, nullptr, &len.t}, attrs);
-  ASSERT_EQ(got.t.shape, want.t.shape);
-  EXPECT_EQ(std::memcmp(got.t.data, want.t.data, want.t.bytes()), 0);
 }
 
 // An FP8 KV cache (qopt-kv-state dtype=fp8, fp8_e5m2): kv_append stores each float32 entry as the code whose value
