@@ -6,7 +6,9 @@
 // LAYERS (8) layers of FP8 E4M3 weights, each q/k/v (4096 x 6144), o (4096 x 4096), gate/up (4096 x 2 x 14336) and
 // down (14336 x 4096) in its own memory (218 MB a layer: every read comes from DRAM), medians of REPS (20) runs:
 //  1. the read floor: every weight byte read once by a plain grid-stride kernel, then the same bytes read in the
-//     order of a matrix-vector product's warps (pairs of rows, 512-byte chunks) and by blocks owning regions;
+//     order of a matrix-vector product's warps (pairs of rows, 512-byte chunks; stored by rows or chunk-major),
+//     of the tile layouts' products (16-row tiles over slices of K; tile-major or chunk-major) and by blocks owning
+//     regions, in one launch over every matrix and in a launch per matrix;
 //  2. gemvRegion: a product per launch whose blocks read regions of whole rows in address order;
 //  3. (unless PROBE_ONLY is set) the layers' products as one persistent kernel with a grid barrier between
 //     dependent products, against the same kernel launched once per product: `chain` (weights through a shared-
@@ -413,9 +415,10 @@ __global__ void __launch_bounds__(32 * WARPS) chainReg(const Phase *__restrict__
 }
 
 // Read orders (no math): ROWPAIR: warp-owned pairs of rows, BATCH 512-byte chunks of each row in flight (the rule's
-// and chainReg's order); REGION: a block owns a contiguous range of the matrix and reads it linearly, each thread
+// and chainReg's order), the matrix stored by rows or (CHUNKED) chunk-major: chunk c of every row, then chunk c + 1
+// (row n's chunk c at (c N + n) 512 bytes), so that warps at the same chunk read neighbouring bytes; REGION: a block owns a contiguous range of the matrix and reads it linearly, each thread
 // BATCH 16-byte words in flight (stride one block-width).
-template <int BATCH>
+template <int BATCH, bool CHUNKED = false>
 __global__ void readRowPairs(const uint4 *const *bufs, const i64 *words, const i64 *rowBytes, int nb, unsigned *sink) {
   unsigned a = 0;
   const int lane = threadIdx.x & 31;
@@ -424,7 +427,8 @@ __global__ void readRowPairs(const uint4 *const *bufs, const i64 *words, const i
     const u8 *p = reinterpret_cast<const u8 *>(bufs[m]);
     const i64 K = rowBytes[m], N = words[m] * 16 / K, nch = K / 512;
     for (i64 pr = gw; pr < N / 2; pr += GW) {
-      const u8 *r0 = p + 2 * pr * K + 16 * lane, *r1 = r0 + K;
+      const u8 *r0 = p + (CHUNKED ? 2 * pr * 512 : 2 * pr * K) + 16 * lane, *r1 = r0 + (CHUNKED ? 512 : K);
+      const i64 step = CHUNKED ? N * 512 : 512;
       for (i64 c = 0; c < nch; c += BATCH) {
         uint4 v[2 * BATCH];
 #pragma unroll
@@ -434,10 +438,48 @@ __global__ void readRowPairs(const uint4 *const *bufs, const i64 *words, const i
           if (ok) {
             asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                          : "=r"(v[2 * j].x), "=r"(v[2 * j].y), "=r"(v[2 * j].z), "=r"(v[2 * j].w)
-                         : "l"(r0 + (c + j) * 512));
+                         : "l"(r0 + (c + j) * step));
             asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
                          : "=r"(v[2 * j + 1].x), "=r"(v[2 * j + 1].y), "=r"(v[2 * j + 1].z), "=r"(v[2 * j + 1].w)
-                         : "l"(r1 + (c + j) * 512));
+                         : "l"(r1 + (c + j) * step));
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < 2 * BATCH; ++j)
+          a ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+      }
+    }
+  }
+  if (a == 0x12345678u)
+    *sink = a;
+}
+// TILES: the few-row and tiled one-row products' order (matmul_q's tile layouts): a weight in tiles of 16 rows and
+// chunks of 64 bytes of each row (1 KB a tile's chunk), a warp reading one tile's chunks of one of KS slices of K
+// (the warps of a tile's slices consecutive), BATCH chunks in flight; the tiles stored tile-major (tile t's chunk c
+// at (t chunks + c) KB, the layout the compiler writes now) or (CHUNKED) chunk-major ((c tiles + t) KB).
+template <int BATCH, bool CHUNKED, int KS>
+__global__ void readTiles(const uint4 *const *bufs, const i64 *words, const i64 *rowBytes, int nb, unsigned *sink) {
+  unsigned a = 0;
+  const int lane = threadIdx.x & 31;
+  const i64 gw = (blockIdx.x * (i64)blockDim.x + threadIdx.x) >> 5, GW = ((i64)gridDim.x * blockDim.x) >> 5;
+  for (int m = 0; m < nb; ++m) {
+    const u8 *p = reinterpret_cast<const u8 *>(bufs[m]);
+    const i64 K = rowBytes[m], N = words[m] * 16 / K, tiles = N / 16, chunks = K / 64, per = chunks / KS;
+    for (i64 u = gw; u < tiles * KS; u += GW) {
+      const i64 t = u / KS, c0 = (u % KS) * per;
+      for (i64 c = c0; c < c0 + per; c += BATCH) {
+        uint4 v[2 * BATCH];
+#pragma unroll
+        for (int j = 0; j < BATCH; ++j) {
+          v[2 * j] = v[2 * j + 1] = make_uint4(0, 0, 0, 0);
+          if (c + j < c0 + per) {
+            const u8 *r = p + (CHUNKED ? (c + j) * tiles + t : t * chunks + c + j) * 1024 + 16 * lane;
+            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(v[2 * j].x), "=r"(v[2 * j].y), "=r"(v[2 * j].z), "=r"(v[2 * j].w)
+                         : "l"(r));
+            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+                         : "=r"(v[2 * j + 1].x), "=r"(v[2 * j + 1].y), "=r"(v[2 * j + 1].z), "=r"(v[2 * j + 1].w)
+                         : "l"(r + 512));
           }
         }
 #pragma unroll
@@ -759,6 +801,19 @@ int main(int argc, char **argv) {
                       {"row pairs, 4 chunks, 4 x 256 per SM", readRowPairs<4>, 256, 4},
                       {"row pairs, 8 chunks, 2 x 256 per SM", readRowPairs<8>, 256, 2},
                       {"row pairs, 4 chunks, 2 x 256 per SM", readRowPairs<4>, 256, 2},
+                      {"chunk-major row pairs, 2 chunks, 8 x 256 per SM", readRowPairs<2, true>, 256, 8},
+                      {"chunk-major row pairs, 4 chunks, 4 x 256 per SM", readRowPairs<4, true>, 256, 4},
+                      {"chunk-major row pairs, 8 chunks, 2 x 256 per SM", readRowPairs<8, true>, 256, 2},
+                      {"chunk-major row pairs, 4 chunks, 2 x 256 per SM", readRowPairs<4, true>, 256, 2},
+                      {"chunk-major row pairs, 2 chunks, 2 x 256 per SM", readRowPairs<2, true>, 256, 2},
+                      {"tiles, 8 slices, 4 chunks, 2 x 256 per SM", readTiles<4, false, 8>, 256, 2},
+                      {"chunk-major tiles, 8 slices, 4 chunks, 2 x 256 per SM", readTiles<4, true, 8>, 256, 2},
+                      {"tiles, 8 slices, 2 chunks, 4 x 256 per SM", readTiles<2, false, 8>, 256, 4},
+                      {"chunk-major tiles, 8 slices, 2 chunks, 4 x 256 per SM", readTiles<2, true, 8>, 256, 4},
+                      {"tiles, 4 slices, 8 chunks, 2 x 256 per SM", readTiles<8, false, 4>, 256, 2},
+                      {"chunk-major tiles, 4 slices, 8 chunks, 2 x 256 per SM", readTiles<8, true, 4>, 256, 2},
+                      {"tiles, 16 slices, 2 chunks, 2 x 256 per SM", readTiles<2, false, 16>, 256, 2},
+                      {"chunk-major tiles, 16 slices, 2 chunks, 2 x 256 per SM", readTiles<2, true, 16>, 256, 2},
                       {"regions, 1 word, 8 x 256 per SM", readRegions<1>, 256, 8},
                       {"regions, 4 words, 4 x 256 per SM", readRegions<4>, 256, 4},
                       {"regions, 4 words, 2 x 256 per SM", readRegions<4>, 256, 2},
@@ -773,7 +828,20 @@ int main(int argc, char **argv) {
       }
       std::sort(t.begin(), t.end());
       const double us = t[t.size() / 2] * 1e3 / L;
-      std::printf("read %s: per layer %.2f us (%.2f TB/s)\n", ro.name, us, bytesLayer / us / 1e6);
+      // the same, one launch per matrix (as a product reads it)
+      std::vector<float> tl;
+      for (int r = 0; r < reps + 2; ++r) {
+        float ms = timed(s, e0, e1, [&] {
+          for (size_t i = 0; i < hb.size(); ++i)
+            ro.fn<<<G * ro.bps, ro.threads, 0, s>>>(db + i, dw + i, dk + i, 1, arrive + P);
+        });
+        if (r >= 2)
+          tl.push_back(ms);
+      }
+      std::sort(tl.begin(), tl.end());
+      const double ul = tl[tl.size() / 2] * 1e3 / L;
+      std::printf("read %s: per layer %.2f us (%.2f TB/s); a launch per matrix %.2f us (%.2f TB/s)\n", ro.name, us,
+                  bytesLayer / us / 1e6, ul, bytesLayer / ul / 1e6);
     }
   }
   { // gemvRegion: one launch per product, cold, against the rule's figures
