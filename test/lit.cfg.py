@@ -19,15 +19,18 @@ llvm_config.use_default_substitutions()
 config.substitutions.append(("%qopt-gpu-kernel-check", os.path.join(config.qopt_tools_dir, "qopt-gpu-kernel-check")))
 # qopt's NVRTC image cache (lib/Codegen's defaultCudaCacheDir; lit passes no HOME to tests): kernel compile tests
 # share it across runs and builds (the sanitized one too), a cached image being one that compiled before.
+# %qopt-cache is the QOPT_CACHE_DIR under which qopt finds that cache (%nvrtc-cache = %qopt-cache/cuda): tests
+# whose compiles are not about the cache take their images from it.
 if os.environ.get("QOPT_CACHE_DIR"):
-    nvrtc_cache = os.path.join(os.environ["QOPT_CACHE_DIR"], "cuda")
+    qopt_cache = os.environ["QOPT_CACHE_DIR"]
 elif os.environ.get("XDG_CACHE_HOME"):
-    nvrtc_cache = os.path.join(os.environ["XDG_CACHE_HOME"], "qopt", "cuda")
+    qopt_cache = os.path.join(os.environ["XDG_CACHE_HOME"], "qopt")
 elif os.environ.get("HOME"):
-    nvrtc_cache = os.path.join(os.environ["HOME"], ".cache", "qopt", "cuda")
+    qopt_cache = os.path.join(os.environ["HOME"], ".cache", "qopt")
 else:
-    nvrtc_cache = os.path.join(config.qopt_obj_root, "nvrtc-cache")
-config.substitutions.append(("%nvrtc-cache", nvrtc_cache))
+    qopt_cache = os.path.join(config.qopt_obj_root, "qopt-cache")
+config.substitutions.append(("%nvrtc-cache", os.path.join(qopt_cache, "cuda")))
+config.substitutions.append(("%qopt-cache", qopt_cache))
 config.substitutions.append(("%qopt-onnx-test", os.path.join(config.qopt_tools_dir, "qopt-onnx-test")))
 config.substitutions.append(("%qopt-opt", os.path.join(config.qopt_tools_dir, "qopt-opt")))
 config.substitutions.append(("%qopt", os.path.join(config.qopt_tools_dir, "qopt")))
