@@ -39,6 +39,15 @@ typedef unsigned char u8;
     }                                                                                                                  \
   } while (0)
 
+// One 16-byte load of weights, not kept in L1 (the products' qLoadStream).
+__device__ __forceinline__ uint4 ldStream(const void *p) {
+  uint4 v;
+  asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+               : "l"(p));
+  return v;
+}
+
 struct Phase {
   const u8 *w;        // [N, K] E4M3 codes
   const float *scale; // [N]
@@ -325,10 +334,7 @@ __global__ void readAll(const uint4 *const *bufs, const i64 *words, int nb, unsi
     const uint4 *p = bufs[m];
     const i64 n = words[m];
     for (i64 i = blockIdx.x * (i64)blockDim.x + threadIdx.x; i < n; i += (i64)gridDim.x * blockDim.x) {
-      uint4 v;
-      asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-                   : "l"(p + i));
+      const uint4 v = ldStream(p + i);
       a ^= v.x ^ v.y ^ v.z ^ v.w;
     }
   }
@@ -374,12 +380,8 @@ __global__ void __launch_bounds__(32 * WARPS) chainReg(const Phase *__restrict__
           const bool ok = c + j < c1 && (c + j) * 512 + 16 * lane < K;
           w0[j] = w1[j] = make_uint4(0, 0, 0, 0);
           if (ok) {
-            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(w0[j].x), "=r"(w0[j].y), "=r"(w0[j].z), "=r"(w0[j].w)
-                         : "l"(w0p + (c + j) * 512));
-            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(w1[j].x), "=r"(w1[j].y), "=r"(w1[j].z), "=r"(w1[j].w)
-                         : "l"(w1p + (c + j) * 512));
+            w0[j] = ldStream(w0p + (c + j) * 512);
+            w1[j] = ldStream(w1p + (c + j) * 512);
           }
         }
 #pragma unroll
@@ -436,12 +438,8 @@ __global__ void readRowPairs(const uint4 *const *bufs, const i64 *words, const i
           const bool ok = c + j < nch;
           v[2 * j] = v[2 * j + 1] = make_uint4(0, 0, 0, 0);
           if (ok) {
-            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(v[2 * j].x), "=r"(v[2 * j].y), "=r"(v[2 * j].z), "=r"(v[2 * j].w)
-                         : "l"(r0 + (c + j) * step));
-            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(v[2 * j + 1].x), "=r"(v[2 * j + 1].y), "=r"(v[2 * j + 1].z), "=r"(v[2 * j + 1].w)
-                         : "l"(r1 + (c + j) * step));
+            v[2 * j] = ldStream(r0 + (c + j) * step);
+            v[2 * j + 1] = ldStream(r1 + (c + j) * step);
           }
         }
 #pragma unroll
@@ -474,12 +472,8 @@ __global__ void readTiles(const uint4 *const *bufs, const i64 *words, const i64 
           v[2 * j] = v[2 * j + 1] = make_uint4(0, 0, 0, 0);
           if (c + j < c0 + per) {
             const u8 *r = p + (CHUNKED ? (c + j) * tiles + t : t * chunks + c + j) * 1024 + 16 * lane;
-            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(v[2 * j].x), "=r"(v[2 * j].y), "=r"(v[2 * j].z), "=r"(v[2 * j].w)
-                         : "l"(r));
-            asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                         : "=r"(v[2 * j + 1].x), "=r"(v[2 * j + 1].y), "=r"(v[2 * j + 1].z), "=r"(v[2 * j + 1].w)
-                         : "l"(r + 512));
+            v[2 * j] = ldStream(r);
+            v[2 * j + 1] = ldStream(r + 512);
           }
         }
 #pragma unroll
@@ -504,9 +498,7 @@ __global__ void readRegions(const uint4 *const *bufs, const i64 *words, const i6
       for (int j = 0; j < BATCH; ++j) {
         v[j] = make_uint4(0, 0, 0, 0);
         if (i + (i64)j * blockDim.x < b1)
-          asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                       : "=r"(v[j].x), "=r"(v[j].y), "=r"(v[j].z), "=r"(v[j].w)
-                       : "l"(p + i + (i64)j * blockDim.x));
+          v[j] = ldStream(p + i + (i64)j * blockDim.x);
       }
 #pragma unroll
       for (int j = 0; j < BATCH; ++j)
@@ -542,12 +534,8 @@ template <int W, int BATCH> __global__ void __launch_bounds__(32 * W) gemvRegion
       const i64 r0 = P.gated ? pr : 2 * pr, r1 = P.gated ? N / 2 + pr : 2 * pr + 1;
       w0[j] = w1[j] = make_uint4(0, 0, 0, 0);
       if (i < items && ch * 512 + 16 * lane < K) {
-        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                     : "=r"(w0[j].x), "=r"(w0[j].y), "=r"(w0[j].z), "=r"(w0[j].w)
-                     : "l"(P.w + r0 * K + ch * 512 + 16 * lane));
-        asm volatile("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];"
-                     : "=r"(w1[j].x), "=r"(w1[j].y), "=r"(w1[j].z), "=r"(w1[j].w)
-                     : "l"(P.w + r1 * K + ch * 512 + 16 * lane));
+        w0[j] = ldStream(P.w + r0 * K + ch * 512 + 16 * lane);
+        w1[j] = ldStream(P.w + r1 * K + ch * 512 + 16 * lane);
       }
     }
 #pragma unroll
