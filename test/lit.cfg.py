@@ -1,7 +1,8 @@
-# lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run
-# real models. Substitutions: %qopt, %qopt-opt, %qrun, %qopt-gpu-kernel-check, %nvrtc-cache, %qopt-cache, %qopt-fuzz-TARGET, %fuzz (the fuzz/ sources), %python (Debian's python3 with onnx and numpy),
-# %models (the shipped models and checkpoints), %data (calibration and evaluation text), %build (this build tree), %cmake and
-# %cmake-consumer (cmake configured like this build, for out-of-tree consumer projects).
+# lit configuration for qopt: IR tests (.mlir), diagnostics, and end-to-end tests (.test) that compile and run real
+# models. Substitutions: %qopt, %qopt-opt, %qrun, %qopt-gpu-kernel-check, %nvrtc-cache, %qopt-cache, %qopt-fuzz-TARGET,
+# %fuzz (the fuzz/ sources), %python (Debian's python3 with onnx and numpy), %models (the shipped models and
+# checkpoints), %data (calibration and evaluation text), %build (this build tree), %cmake and %cmake-consumer (cmake
+# configured like this build, for out-of-tree consumer projects).
 import os
 
 import lit.formats
