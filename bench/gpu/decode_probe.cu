@@ -416,10 +416,30 @@ __global__ void __launch_bounds__(32 * WARPS) chainReg(const Phase *__restrict__
   }
 }
 
+// BATCH pairs of a lane's 16-byte words, pair j at first(j) and first(j) + gap (those with j < left), all loaded
+// before any is used, folded into `a`.
+template <int BATCH, typename First>
+__device__ __forceinline__ void readBatch(unsigned &a, i64 left, i64 gap, First first) {
+  uint4 v[2 * BATCH];
+#pragma unroll
+  for (int j = 0; j < BATCH; ++j) {
+    v[2 * j] = v[2 * j + 1] = make_uint4(0, 0, 0, 0);
+    if (j < left) {
+      const u8 *r = first(j);
+      v[2 * j] = ldStream(r);
+      v[2 * j + 1] = ldStream(r + gap);
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 2 * BATCH; ++j)
+    a ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
+}
+
 // Read orders (no math): ROWPAIR: warp-owned pairs of rows, BATCH 512-byte chunks of each row in flight (the rule's
 // and chainReg's order), the matrix stored by rows or (CHUNKED) chunk-major: chunk c of every row, then chunk c + 1
-// (row n's chunk c at (c N + n) 512 bytes), so that warps at the same chunk read neighbouring bytes; REGION: a block owns a contiguous range of the matrix and reads it linearly, each thread
-// BATCH 16-byte words in flight (stride one block-width).
+// (row n's chunk c at (c N + n) 512 bytes), so that warps at the same chunk read neighbouring bytes; REGION: a block
+// owns a contiguous range of the matrix and reads it linearly, each thread BATCH 16-byte words in flight (stride one
+// block-width).
 template <int BATCH, bool CHUNKED = false>
 __global__ void readRowPairs(const uint4 *const *bufs, const i64 *words, const i64 *rowBytes, int nb, unsigned *sink) {
   unsigned a = 0;
@@ -429,23 +449,10 @@ __global__ void readRowPairs(const uint4 *const *bufs, const i64 *words, const i
     const u8 *p = reinterpret_cast<const u8 *>(bufs[m]);
     const i64 K = rowBytes[m], N = words[m] * 16 / K, nch = K / 512;
     for (i64 pr = gw; pr < N / 2; pr += GW) {
-      const u8 *r0 = p + (CHUNKED ? 2 * pr * 512 : 2 * pr * K) + 16 * lane, *r1 = r0 + (CHUNKED ? 512 : K);
+      const u8 *r0 = p + (CHUNKED ? 2 * pr * 512 : 2 * pr * K) + 16 * lane;
       const i64 step = CHUNKED ? N * 512 : 512;
-      for (i64 c = 0; c < nch; c += BATCH) {
-        uint4 v[2 * BATCH];
-#pragma unroll
-        for (int j = 0; j < BATCH; ++j) {
-          const bool ok = c + j < nch;
-          v[2 * j] = v[2 * j + 1] = make_uint4(0, 0, 0, 0);
-          if (ok) {
-            v[2 * j] = ldStream(r0 + (c + j) * step);
-            v[2 * j + 1] = ldStream(r1 + (c + j) * step);
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < 2 * BATCH; ++j)
-          a ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
-      }
+      for (i64 c = 0; c < nch; c += BATCH)
+        readBatch<BATCH>(a, nch - c, CHUNKED ? 512 : K, [&](int j) { return r0 + (c + j) * step; });
     }
   }
   if (a == 0x12345678u)
@@ -465,21 +472,10 @@ __global__ void readTiles(const uint4 *const *bufs, const i64 *words, const i64 
     const i64 K = rowBytes[m], N = words[m] * 16 / K, tiles = N / 16, chunks = K / 64, per = chunks / KS;
     for (i64 u = gw; u < tiles * KS; u += GW) {
       const i64 t = u / KS, c0 = (u % KS) * per;
-      for (i64 c = c0; c < c0 + per; c += BATCH) {
-        uint4 v[2 * BATCH];
-#pragma unroll
-        for (int j = 0; j < BATCH; ++j) {
-          v[2 * j] = v[2 * j + 1] = make_uint4(0, 0, 0, 0);
-          if (c + j < c0 + per) {
-            const u8 *r = p + (CHUNKED ? (c + j) * tiles + t : t * chunks + c + j) * 1024 + 16 * lane;
-            v[2 * j] = ldStream(r);
-            v[2 * j + 1] = ldStream(r + 512);
-          }
-        }
-#pragma unroll
-        for (int j = 0; j < 2 * BATCH; ++j)
-          a ^= v[j].x ^ v[j].y ^ v[j].z ^ v[j].w;
-      }
+      for (i64 c = c0; c < c0 + per; c += BATCH)
+        readBatch<BATCH>(a, c0 + per - c, 512, [&](int j) {
+          return p + (CHUNKED ? (c + j) * tiles + t : t * chunks + c + j) * 1024 + 16 * lane;
+        });
     }
   }
   if (a == 0x12345678u)
