@@ -155,15 +155,17 @@ struct CudaKernelsPass : qopt::impl::CudaKernelsPassBase<CudaKernelsPass> {
 
 } // namespace
 
-LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cacheDir, DeviceKernels &out) {
-  out = DeviceKernels();
+namespace {
+// The module's kernel records (kern.cuda_kernels): their symbols and launch geometry into `out`, their wrappers'
+// sources concatenated into `wrappers`, the architectures and the 16-bit float.
+LogicalResult readKernelRecords(ModuleOp module, DeviceKernels &out, std::string &wrappers,
+                                std::vector<std::string> &archs, bool &bf16) {
   auto records = module->getAttrOfType<ArrayAttr>("kern.cuda_kernels");
   auto archAttrs = module->getAttrOfType<ArrayAttr>("kern.cuda_archs");
   if (!records)
-    return success();
+    return module.emitError() << "kern.cuda_kernels must be an array of kernel records";
   if (!archAttrs || archAttrs.empty())
     return module.emitError() << "kern.cuda_kernels without kern.cuda_archs";
-  std::string wrappers;
   for (Attribute a : records) {
     auto d = dyn_cast<DictionaryAttr>(a);
     auto text = [&](StringRef key) {
@@ -194,19 +196,44 @@ LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cache
     wrappers += text("source");
     out.symbols.push_back(std::move(k));
   }
-  std::vector<std::string> archs;
   for (Attribute a : archAttrs)
     archs.push_back(cast<StringAttr>(a).str());
-  std::vector<codegen::CudaImage> images;
-  std::string error;
   auto actDtype = module->getAttrOfType<StringAttr>("kern.cuda_act_dtype");
   if (actDtype && actDtype.getValue() != "bf16" && actDtype.getValue() != "f16")
     return module.emitError() << "kern.cuda_act_dtype must be \"f16\" or \"bf16\", got " << actDtype;
-  const bool bf16 = actDtype && actDtype.getValue() == "bf16";
+  bf16 = actDtype && actDtype.getValue() == "bf16";
+  return success();
+}
+} // namespace
+
+LogicalResult qopt::compileCudaKernels(ModuleOp module, const std::string &cacheDir, DeviceKernels &out) {
+  out = DeviceKernels();
+  if (!module->hasAttr("kern.cuda_kernels"))
+    return success();
+  std::string wrappers;
+  std::vector<std::string> archs;
+  bool bf16 = false;
+  if (failed(readKernelRecords(module, out, wrappers, archs, bf16)))
+    return failure();
+  std::vector<codegen::CudaImage> images;
+  std::string error;
   if (!codegen::compileCuda(wrappers, archs, cacheDir, images, error, /*ptx=*/true, bf16))
     return module.emitError() << error;
   for (codegen::CudaImage &img : images)
     out.images.push_back({img.arch, img.format, std::move(img.bytes)});
   out.bf16 = bf16;
+  return success();
+}
+
+LogicalResult qopt::cudaKernelSource(ModuleOp module, std::string &source) {
+  if (!module->hasAttr("kern.cuda_kernels"))
+    return module.emitError() << "no CUDA kernels: the module was not compiled for a CUDA target (--target=cuda:...)";
+  DeviceKernels kernels;
+  std::string wrappers;
+  std::vector<std::string> archs;
+  bool bf16 = false;
+  if (failed(readKernelRecords(module, kernels, wrappers, archs, bf16)))
+    return failure();
+  source = codegen::cudaModuleSource(wrappers, bf16);
   return success();
 }

@@ -99,6 +99,9 @@ mlir::LogicalResult runPipeline(mlir::ModuleOp module, llvm::StringRef pipeline)
 // `cacheDir` (empty: no cache). A module without kern.cuda_kernels leaves `out` empty. Errors are emitted on the
 // module.
 mlir::LogicalResult compileCudaKernels(mlir::ModuleOp module, const std::string &cacheDir, DeviceKernels &out);
+// The CUDA C++ source compileCudaKernels hands NVRTC for `module` (the kernel templates, then one `extern "C"`
+// wrapper per kernel): what `qopt --emit=cuda` prints. An error on the module where it records no kernels.
+mlir::LogicalResult cudaKernelSource(mlir::ModuleOp module, std::string &source);
 
 // Fills the quantization fields of `options` from a scheme name (none, int8, fp8w, fp8, w8a8, mixed, rtn4, awq4,
 // gptq4, rtn3, awq3, gptq3), a group size (0 = per output channel), a granularity (group, channel, tensor) and

@@ -945,6 +945,10 @@ const std::string &cudaTemplateSource() {
   return source;
 }
 
+std::string cudaModuleSource(const std::string &wrappers, bool bf16) {
+  return (bf16 ? "#define QOPT_BF16 1\n" : "") + cudaTemplateSource() + "\n" + wrappers;
+}
+
 bool instantiateCudaKernel(const LaunchDesc &l, CudaKernel &out, std::string &why) {
   static const num::Attrs none;
   LaunchDesc launch = l;

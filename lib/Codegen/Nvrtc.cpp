@@ -152,7 +152,7 @@ bool compileCuda(const std::string &wrappers, const std::vector<std::string> &ar
     error = n.error;
     return false;
   }
-  const std::string source = (bf16 ? "#define QOPT_BF16 1\n" : "") + cudaTemplateSource() + "\n" + wrappers;
+  const std::string source = cudaModuleSource(wrappers, bf16);
   // Cubins for each architecture; PTX for the oldest, which the driver compiles for a GPU no cubin fits.
   std::vector<std::pair<std::string, bool>> jobs;
   std::string oldest;

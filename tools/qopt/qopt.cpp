@@ -2,6 +2,7 @@
 //
 //   qopt MODEL.onnx [--quantize=none] [--tokenizer FILE] [--max-dim NAME=N ...] -o model.bin
 //   qopt MODEL.onnx --emit=nn|kern          print the IR after import (nn) or after planning (kern)
+//   qopt MODEL.onnx --target=cuda:ARCH --emit=cuda   print the CUDA C++ source of the model's kernels
 //
 // A thin shell over importOnnxModel, buildCompilePipeline and writeModelBin: everything it does can be run pass
 // by pass with qopt-opt.
@@ -139,9 +140,11 @@ static cl::list<std::string> maxDims("max-dim",
                                               "in one model.bin entry only (its activation plan; e.g. "
                                               "prefill:sequence=512 scores in chunks while prefill_last takes whole prompts)"),
                                      cl::value_desc("[ENTRY:]NAME=N"), cl::cat(category));
-static cl::opt<std::string> emit("emit", cl::desc("Print IR instead of writing model.bin: nn (after import, "
-                                                  "conversion and raising) or kern (after lowering and planning)"),
-                                 cl::value_desc("nn|kern"), cl::cat(category));
+static cl::opt<std::string> emit("emit", cl::desc("Print instead of writing model.bin: the IR, nn (after import, "
+                                                  "conversion and raising) or kern (after lowering and planning), or "
+                                                  "cuda: the CUDA C++ source that NVRTC compiles for a CUDA target "
+                                                  "(the kernel templates, then one extern \"C\" wrapper per kernel)"),
+                                 cl::value_desc("nn|kern|cuda"), cl::cat(category));
 static cl::opt<bool> emitWeights("emit-weights",
                                  cl::desc("With --emit, print weights in full (re-parsable by qopt-opt) instead of "
                                           "eliding them"),
@@ -407,11 +410,15 @@ int main(int argc, char **argv) {
   }
   opts.kvCache = !kvCache.empty() ? kvCache.getValue() : !opts.cudaArchs.empty() ? opts.halfDtype : "f32";
   if (emit.empty() && outputFile.empty()) {
-    llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern\n";
+    llvm::errs() << "qopt: error: no output: pass -o model.bin or --emit=nn|kern|cuda\n";
     return 1;
   }
-  if (!emit.empty() && emit != "nn" && emit != "kern") {
-    llvm::errs() << "qopt: error: --emit must be nn or kern\n";
+  if (!emit.empty() && emit != "nn" && emit != "kern" && emit != "cuda") {
+    llvm::errs() << "qopt: error: --emit must be nn, kern or cuda\n";
+    return 1;
+  }
+  if (emit == "cuda" && opts.cudaArchs.empty()) {
+    llvm::errs() << "qopt: error: --emit=cuda prints the kernels of a CUDA target: pass --target=cuda:ARCH[,ARCH...]\n";
     return 1;
   }
   DialectRegistry registry;
@@ -521,6 +528,13 @@ int main(int argc, char **argv) {
     qopt::writeQuantReportJson(report, os);
   }
 
+  if (emit == "cuda") {
+    std::string source;
+    if (failed(qopt::cudaKernelSource(*module, source)))
+      return 1;
+    llvm::outs() << source;
+    return 0;
+  }
   if (!emit.empty()) {
     OpPrintingFlags flags;
     if (!emitWeights) {

@@ -87,6 +87,9 @@ bool instantiateCudaKernel(const LaunchDesc &launch, CudaKernel &out, std::strin
 
 // The source every wrapper compiles against (the ABI prelude and the templates).
 const std::string &cudaTemplateSource();
+// The whole CUDA C++ source of a module's kernels, as compileCuda hands it to NVRTC: the templates, then
+// `wrappers`; `bf16` defines QOPT_BF16 first.
+std::string cudaModuleSource(const std::string &wrappers, bool bf16);
 
 // FNV-1a (64 bits) of `text`, continuing from `seed`: names kernel specializations and cached images.
 uint64_t contentHash(const std::string &text, uint64_t seed = 1469598103934665603ull);
