@@ -906,9 +906,12 @@ __device__ __forceinline__ unsigned qSharedAddress(const void *p) {
   return a;
 }
 // 16 bytes from global to shared memory without registers (cp.async, sm_80 and later); `valid` false fills zeros.
+// The destination as a shared-window address (qSharedAddress) or a pointer.
+__device__ __forceinline__ void qCopyAsync16(unsigned dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
 __device__ __forceinline__ void qCopyAsync16(void *dst, const void *src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(qSharedAddress(dst)), "l"(src),
-               "r"(valid ? 16 : 0));
+  qCopyAsync16(qSharedAddress(dst), src, valid);
 }
 __device__ __forceinline__ void qCopyAsyncCommit() { asm volatile("cp.async.commit_group;"); }
 template <int N> __device__ __forceinline__ void qCopyAsyncWait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
@@ -935,20 +938,33 @@ template <int BITS> __device__ __forceinline__ void qMmaOffsets(int st, int (&o)
 struct QZero {
   unsigned z, z16;
 };
-template <int BITS> __device__ __forceinline__ QZero qMmaZero(int zero) {
+// SHORT (qMmaZero, qMmaWeights): the forms of fewest instructions. qGemvMma keeps the longer ones (float
+// conversions of the zero, an AND and an OR per nibble pair): with the short ones ptxas issued its 4-tile warps'
+// last weight loads after their first mma (H100, int4 g128, 4 rows, K=4096 N=14336: 17.7 -> 20.2 us).
+template <int BITS, bool SHORT = true> __device__ __forceinline__ QZero qMmaZero(int zero) {
 #if QOPT_BF16
   if (BITS == 8) // the float32 2^23 + 128 + zero
     return {__float_as_uint(static_cast<float>(8388608 + 128 + zero)), 0u};
   const float z = static_cast<float>(zero + 128);
   return {qOp2(z, z), 0u};
-#else
-  const float z = static_cast<float>(zero + (BITS == 8 ? 1152 : 1024)), z16 = -static_cast<float>(zero + 64);
-  return {qOp2(z, z), qOp2(z16, z16)};
+#else // 1024 + zero or 1152 + zero by its bits (an ulp of 1 up to 2048), -(64 + zero) as 960 - (1024 + zero)
+  if (!SHORT) {
+    const float z = static_cast<float>(zero + (BITS == 8 ? 1152 : 1024)), z16 = -static_cast<float>(zero + 64);
+    return {qOp2(z, z), qOp2(z16, z16)};
+  }
+  const unsigned z = ((BITS == 8 ? 0x6480u : 0x6400u) + static_cast<unsigned>(zero)) * 0x10001u; // zero < 256
+  return {z, BITS == 8 ? 0u : qOpFma2(z, 0xBC00BC00u /* -1 */, 0x63806380u /* 960 */)};
 #endif
+}
+// (a & mask) | bits in one instruction (written in C with two constants, it compiles to an AND and an OR).
+__device__ __forceinline__ unsigned qAndOr(unsigned a, unsigned mask, unsigned bits) {
+  unsigned r;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(r) : "r"(a), "r"(mask), "r"(bits));
+  return r;
 }
 // FP8 codes (FP8 1: E4M3FN, 2: E5M2; BITS 8, no zero) take the int8 offsets and become float16 by moving bits
 // (qFp8HighBytesToHalf2: E4M3 at its value times 2^-8, which the caller's scale undoes, x 256).
-template <int BITS, bool SCALED, int FP8 = 0>
+template <int BITS, bool SCALED, int FP8 = 0, bool SHORT = true>
 __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero &z, unsigned sc, unsigned &a0,
                                             unsigned &a2) {
   const unsigned u[4] = {w.x, w.y, w.z, w.w};
@@ -974,11 +990,12 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
   } else {
     const unsigned v = u[(st >> 1) & 3] >> (8 * (st & 1));
 #if QOPT_BF16 // 128 + code (0x4300 is bfloat16 128); the nibble four places up shifted down first
-    a0 = qOpSub2((v & 0x000F000Fu) | 0x43004300u, z.z);
-    a2 = qOpSub2(((v >> 4) & 0x000F000Fu) | 0x43004300u, z.z);
+    a0 = qOpSub2(SHORT ? qAndOr(v, 0x000F000Fu, 0x43004300u) : (v & 0x000F000Fu) | 0x43004300u, z.z);
+    a2 = qOpSub2(SHORT ? qAndOr(v >> 4, 0x000F000Fu, 0x43004300u) : ((v >> 4) & 0x000F000Fu) | 0x43004300u, z.z);
 #else
-    a0 = qOpSub2((v & 0x000F000Fu) | 0x64006400u, z.z);
-    a2 = qOpFma2((v & 0x00F000F0u) | 0x64006400u, 0x2C002C00u /* 1/16 */, z.z16);
+    a0 = qOpSub2(SHORT ? qAndOr(v, 0x000F000Fu, 0x64006400u) : (v & 0x000F000Fu) | 0x64006400u, z.z);
+    a2 = qOpFma2(SHORT ? qAndOr(v, 0x00F000F0u, 0x64006400u) : (v & 0x00F000F0u) | 0x64006400u,
+                 0x2C002C00u /* 1/16 */, z.z16);
 #endif
   }
   if (SCALED)
@@ -1039,6 +1056,23 @@ __device__ __forceinline__ const u8 *qTiledWord(const u8 *w, i64 tile, int h, i6
   return (LAYOUT == 2) == GATED ? qTileWord(w, tile, chunks, c, h, lane)
                                 : qTiledRowWord(LAYOUT, w, n, N, chunks, c, lane & 3);
 }
+// The words of a few-row product's warp from its tiles firstTile + t: qTiledWord, or where the kernel pairs rows as
+// the layout does (OWN), one add from the lane's first word (a tile's rows are `chunks` chunks of 1 KB, h at 512
+// bytes in each), rather than the word's index arithmetic per load.
+template <int LAYOUT, bool GATED> struct QTileWords {
+  static constexpr bool OWN = LAYOUT != 0 && (LAYOUT == 2) == GATED;
+  const u8 *w, *first;
+  i64 N, chunks, tileBytes;
+  int lane;
+  __device__ __forceinline__ QTileWords(const u8 *w_, i64 firstTile, i64 N_, i64 chunks_, int lane_)
+      : w(w_), first(OWN ? qTileWord(w_, firstTile, chunks_, 0, 0, lane_) : nullptr), N(N_), chunks(chunks_),
+        tileBytes(chunks_ * 1024), lane(lane_) {}
+  // Row (t, h) of the warp's tiles, weight row n, chunk c.
+  __device__ __forceinline__ const u8 *at(int t, int h, i64 n, i64 c, i64 firstTile) const {
+    return OWN ? first + t * tileBytes + h * 512 + (c << 10)
+               : qTiledWord<LAYOUT, GATED>(w, firstTile + t, h, n, N, chunks, c, lane);
+  }
+};
 
 // acc += a chunk's products scaled per weight row (SCALE_AFTER): C rows g (entries 0, 1) of tile t by s[t][0], rows
 // g + 8 (2, 3) by s[t][1]; `part` has a tile dimension of RT (or 1 where the scales went into the weights: unused).
@@ -1190,7 +1224,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
             const i64 gi =
                 PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + (k < K ? k : 0) / group;
             const float s = scales[gi] * qFp8MmaFactor<FP8>();
-            zz[t][h] = qMmaZero<BITS>(ZEROS ? zeros[gi] : symZero);
+            zz[t][h] = qMmaZero<BITS, false>(ZEROS ? zeros[gi] : symZero);
             sf[t][h] = s;
             sc[t][h] = qOp2(s, s);
           }
@@ -1233,8 +1267,8 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
           for (int t = 0; t < RT; ++t) {
             unsigned a[4];
-            qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][t][0], st, zz[t][0], sc[t][0], a[0], a[2]);
-            qMmaWeights<BITS, !SCALE_AFTER, FP8>(w[u][t][1], st, zz[t][1], sc[t][1], a[1], a[3]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8, false>(w[u][t][0], st, zz[t][0], sc[t][0], a[0], a[2]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8, false>(w[u][t][1], st, zz[t][1], sc[t][1], a[1], a[3]);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
               qMma16816(SCALE_AFTER ? part[SCALE_AFTER ? t : 0][mt] : acc[t][mt], a, b[mt][0], b[mt][1]);
@@ -1329,7 +1363,9 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   i64 rowTile, colTile;
   qTile(N, 16 * RT * warps, rowTile, colTile);
   const i64 m0 = rowTile * R, firstTile = (colTile * warps + warp) * RT;
-  const i64 chunks = (K + CHUNK - 1) / CHUNK, sliceChunks = (chunks + KS - 1) / KS;
+  // Chunk indices and k in 32 bits (K < 2^31: the loop compares and steps them).
+  const int chunks = static_cast<int>((K + CHUNK - 1) / CHUNK), sliceChunks = (chunks + KS - 1) / KS;
+  const int K32 = static_cast<int>(K);
   uint2 *xs = reinterpret_cast<uint2 *>(smem); // [sliceChunks][STEPS][R][4]
   uint4 *ring = reinterpret_cast<uint4 *>(smem + sliceChunks * STEPS * R * 4 * sizeof(uint2)) + warp * S * STAGE;
   float *red = reinterpret_cast<float *>(ring); // [SLOTS][32], in the warp's ring after its last chunk
@@ -1360,20 +1396,20 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   constexpr int PAIRS = 2 * RT, PER = SHARED ? (PAIRS + 3) / 4 : PAIRS;
   float sf[S][PER];
   int zp[S][PER];
-  i64 c1 = 0;
+  int c1 = 0;
   // Chunk c of the warp's rows into ring stage `st` (words past K as zeros; rows past N and chunks past the slice
   // not copied, never used), its scales and zero points into registers; one cp.async group per chunk, empty or not.
-  auto issue = [&](int st, i64 c) {
-    const i64 k = c * CHUNK + q * WK;
+  const QTileWords<LAYOUT, (GATED >= 0)> tiles(qPtr<const u8>(wt), firstTile, N, rowBytes / 64, lane);
+  const unsigned ringAddress = qSharedAddress(ring + lane);
+  auto issue = [&](int st, int c) {
+    const int k = c * CHUNK + q * WK;
 #pragma unroll
     for (int i = 0; i < PAIRS; ++i) {
       const int t = i >> 1, h = i & 1;
-      const bool row = c < c1 && (valid >> i & 1), ok = row && k < K;
+      const bool row = c < c1 && (valid >> i & 1), ok = row && k < K32;
       if (row)
-        qCopyAsync16(ring + (st * PAIRS + i) * 32 + lane,
-                     LAYOUT ? qTiledWord<LAYOUT, (GATED >= 0)>(qPtr<const u8>(wt), firstTile + t, h,
-                                                                row0 + t * tStride + h * hStride, N, rowBytes / 64,
-                                                                ok ? c : 0, lane)
+        qCopyAsync16(ringAddress + (st * PAIRS + i) * 32 * 16,
+                     LAYOUT ? tiles.at(t, h, row0 + t * tStride + h * hStride, ok ? c : 0, firstTile)
                             : wbase + (t * tStride + h * hStride) * rowBytes + (ok ? k : 0) / 2 * BYTES_PER_K2,
                      ok);
       if (BITS != 16 && !SHARED) {
@@ -1393,7 +1429,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
     qCopyAsyncCommit();
   };
   for (int s = static_cast<int>(rank); s < KS; s += slices) {
-    const i64 cs = sliceChunks * s, c0 = cs < chunks ? cs : chunks;
+    const int cs = sliceChunks * s, c0 = cs < chunks ? cs : chunks;
     c1 = c0 + sliceChunks < chunks ? c0 + sliceChunks : chunks;
     if (s != static_cast<int>(rank))
       __syncthreads(); // the last slice's fragments are read
@@ -1435,7 +1471,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
       }
     }
     __syncthreads();
-    for (i64 c = c0; c < c1; c += S) {
+    for (int c = c0; c < c1; c += S) {
 #pragma unroll
       for (int st = 0; st < S; ++st) {
         if (c + st >= c1)
