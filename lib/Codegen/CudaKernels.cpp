@@ -580,6 +580,9 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     // its norm 40.7 us on qGemvRow against 45.0 here.
     const bool fp8Half = fp8 && !actFp8 && (perTensor || group == K) && tune.exact >= 0 &&
                          (tune.half > 0 || (tune.half == 0 && !gated));
+    // FP8 codes of the few-row products (qGemvRow, qGemvMma, qGemvStaged) converted by the hardware where the
+    // GPU has the instruction (sm_89+; tune cvt=-1: by bit moves everywhere).
+    const int cvt = fp8 && tune.cvt < 0 ? 0 : 1;
     if (staticRows == 1 && (half || fp8Half) && !tiled) {
       // qGemvHalf: 2 pairs of rows per warp (tune `tiles`: 1, 2 or 4) and 2 warps splitting K, more (up to 8)
       // where the blocks would leave the GPU's 132 SMs fewer than 2 warps each. Measured on the H200 (bench/gpu,
@@ -643,7 +646,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                ", " + std::to_string(l.inputs.size()) + ", " + (zeros ? "true" : "false") + ", " +
                (perTensor ? "true" : "false") +
                trailingArgs({{act, -1}, {rg.tilesPerBlock, 1}, {fp8, 0}, {norm, 0}, {residual, 0}, {batch, 2},
-                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}, {hs, 0}, {layout, 0}}) +
+                             {chunkGroups, 0}, {rg.warpTiles, 1}, {act8, 0}, {hs, 0}, {layout, 0}, {cvt, 1}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + tail + ");";
       s.geometry.block = static_cast<uint32_t>(32 * rg.warps);
       s.geometry.rowsPerBlock = 1;
@@ -668,7 +671,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     if (sg.warps) {
       s.body = splitsLiteral(splits) + " qGemvStaged<" + operands +
                trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {sg.tiles, 2}, {sg.slices, 1},
-                             {sg.stages, 2}, {hs, 0}, {layout, 0}}) +
+                             {sg.stages, 2}, {hs, 0}, {layout, 0}, {cvt, 1}}) +
                ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
       s.geometry.block = static_cast<uint32_t>(32 * sg.warps);
       s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
@@ -707,7 +710,8 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       warps = tune.warps;
     warps = std::min(warps, maxWarps); // the rule's warps under tuned tiles: within the reduction's shared memory
     s.body = splitsLiteral(splits) + " qGemvMma<" + operands +
-             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}, {hs, 0}, {layout, 0}}) +
+             trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {rt, 1}, {hs, 0}, {layout, 0},
+                           {cvt, 1}}) +
              ">(p, splits, " +
              std::to_string(group) + "LL" + eps + ");";
     s.geometry.block = static_cast<uint32_t>(32 * warps);

@@ -881,7 +881,20 @@ template <int FP8> __device__ __forceinline__ unsigned qFp8HighBytesToOp2(unsign
   return qFp8HighBytesToHalf2<FP8>(b);
 #endif
 }
-template <int FP8> constexpr float qFp8MmaFactor() { return FP8 == 1 && !QOPT_BF16 ? 256.0f : 1.0f; }
+// The few-row products' FP8 codes converted by the hardware (CVT asked for, FP8 codes, sm_89 and later: one
+// cvt.rn.f16x2.e4m3x2 / e5m2x2 per pair of consecutive codes, qFp8PairToOp2) rather than by qFp8HighBytesToOp2's
+// bit moves (three to four instructions per pair).
+template <int FP8, bool CVT> constexpr bool qFp8Hw() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  return CVT && FP8 != 0;
+#else
+  return false;
+#endif
+}
+// The factor of an FP8 weight scale that undoes qMmaWeights' conversion (bit moves make E4M3 its value / 256).
+template <int FP8, bool HW = false> constexpr float qFp8MmaFactor() {
+  return FP8 == 1 && !QOPT_BF16 && !HW ? 256.0f : 1.0f;
+}
 // Two consecutive FP8 codes (the low 16 bits of `pair`) as a pair of the module's 16-bit floats, exact (the first
 // in the low half): qFp8PairToHalf2, or for bfloat16 the codes moved to the pair's high bytes and converted so.
 template <int FP8> __device__ __forceinline__ unsigned qFp8PairToOp2(unsigned pair) {
@@ -927,8 +940,8 @@ template <int N> __device__ __forceinline__ void qCopyAsyncWait() { asm volatile
 // -(64 + zero); SCALED multiplies by `sc` (the scale twice), else the caller scales the products. bfloat16 (7
 // bits after the leading one): nibbles as 128 + code (0x4300), the one four places up shifted down first (three
 // instructions a pair), `z` 128 + zero; int8 codes through float32 (2^23 + byte, `z` the float32 2^23 + 128 + zero).
-template <int BITS> __device__ __forceinline__ void qMmaOffsets(int st, int (&o)[4]) {
-  if (BITS == 16)
+template <int BITS, bool HW = false> __device__ __forceinline__ void qMmaOffsets(int st, int (&o)[4]) {
+  if (BITS == 16 || HW) // HW: FP8 codes in consecutive pairs (qFp8Hw)
     o[0] = 4 * st, o[1] = 4 * st + 1, o[2] = 4 * st + 2, o[3] = 4 * st + 3;
   else if (BITS == 8)
     o[0] = 4 * st, o[1] = 4 * st + 2, o[2] = 4 * st + 1, o[3] = 4 * st + 3;
@@ -963,8 +976,9 @@ __device__ __forceinline__ unsigned qAndOr(unsigned a, unsigned mask, unsigned b
   return r;
 }
 // FP8 codes (FP8 1: E4M3FN, 2: E5M2; BITS 8, no zero) take the int8 offsets and become float16 by moving bits
-// (qFp8HighBytesToHalf2: E4M3 at its value times 2^-8, which the caller's scale undoes, x 256).
-template <int BITS, bool SCALED, int FP8 = 0, bool SHORT = true>
+// (qFp8HighBytesToHalf2: E4M3 at its value times 2^-8, which the caller's scale undoes, x 256), or, HW (qFp8Hw),
+// consecutive pairs converted by the hardware at their values (qMmaOffsets<8, true>).
+template <int BITS, bool SCALED, int FP8 = 0, bool SHORT = true, bool HW = false>
 __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero &z, unsigned sc, unsigned &a0,
                                             unsigned &a2) {
   const unsigned u[4] = {w.x, w.y, w.z, w.w};
@@ -972,7 +986,9 @@ __device__ __forceinline__ void qMmaWeights(const uint4 &w, int st, const QZero 
     a0 = u[(2 * st) & 3], a2 = u[(2 * st + 1) & 3];
     return;
   }
-  if (BITS == 8 && FP8) {
+  if (BITS == 8 && FP8 && HW) { // codes 4 st, 4 st + 1 and 4 st + 2, 4 st + 3 at their values (qMmaOffsets<8, true>)
+    a0 = qFp8PairToOp2<FP8>(u[st & 3] & 0xFFFFu), a2 = qFp8PairToOp2<FP8>(u[st & 3] >> 16);
+  } else if (BITS == 8 && FP8) {
     const unsigned b02 = __byte_perm(u[st & 3], 0u, 0x2404), b13 = __byte_perm(u[st & 3], 0u, 0x3414);
     a0 = qFp8HighBytesToOp2<FP8>(b02), a2 = qFp8HighBytesToOp2<FP8>(b13);
   } else if (BITS == 8) {
@@ -1144,11 +1160,12 @@ __device__ __forceinline__ void qGemvMmaStore(const QParams &p, const QSplits<NS
 // multiples of WK). NORM (qopt-fuse-norm-product; t4 the rms_norm scale [K], eps): x enters as g * x, its rows'
 // sums of squares are taken from the same loads (the block's warps read each row once), and each result is
 // multiplied by its row's 1 / rms at the end, the products being linear in x. RESID: t5, shaped like the one
-// result, is added to it. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16 RT, warps chosen by the
-// compiler.
+// result, is added to it. CVT: as qGemvRow. Geometry: rows of t0 in tiles of 8 * MT, cols N in tiles of 16 RT, warps
+// chosen by the compiler.
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1, int HS = 0, int LAYOUT = 0>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 1, int HS = 0, int LAYOUT = 0, int CVT = 1>
 __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
+  constexpr bool HW = qFp8Hw<FP8, CVT != 0>();
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32; // k per 16-byte word
   constexpr int CHUNK = 4 * WK, U = RT >= 4 ? 1 : 4 / RT;   // k per chunk; chunks per batch (4 tiles' words)
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1; // bytes per 2 k
@@ -1190,22 +1207,42 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
     for (int t = 0; t < RT; ++t)
       acc[t][mt][0] = acc[t][mt][1] = acc[t][mt][2] = acc[t][mt][3] = 0.0f;
   }
-  for (i64 c = c0; c < c1; c += U) {
-    uint4 w[U][RT][2];
+  // A batch's loads (U chunks of RT tiles: words, then their scales and zero points, all issued before the math;
+  // zeros past the warp's chunks and K), then its products. Measured (H100, int4 g128, 4 rows, weights from DRAM):
+  // the scales loaded with the words rather than in the math took K=14336 N=4096 (2 tiles a warp) 19.6 -> 17.7 us;
+  // the next batch loaded before this one's math (two buffers) was slower: 17.5 -> 19.6 us at K=4096 (17.5 with
+  // the short forms), 25.4 at K=14336 (16 warps: registers capped at 128).
+  uint4 wa[U][RT][2];
+  float sa[U][RT][2];
+  int za[U][RT][2];
+  auto load = [&](uint4 (&w)[U][RT][2], float (&sv)[U][RT][2], int (&zv)[U][RT][2], i64 c) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const i64 k = (c + u) * CHUNK + q * WK;
 #pragma unroll
       for (int t = 0; t < RT; ++t)
 #pragma unroll
-        for (int h = 0; h < 2; ++h)
-          w[u][t][h] = c + u < c1 && k < K && (valid >> (2 * t + h) & 1)
-                           ? qLoadStream(LAYOUT ? qTiledWord<LAYOUT, (GATED >= 0)>(
-                                                      qPtr<const u8>(wt), colTile * RT + t, h,
-                                                      row0 + t * tStride + h * hStride, N, rowBytes / 64, c + u, lane)
-                                                : wbase + (t * tStride + h * hStride) * rowBytes + k / 2 * BYTES_PER_K2)
-                           : make_uint4(0, 0, 0, 0);
+        for (int h = 0; h < 2; ++h) {
+          const bool ok = c + u < c1 && k < K && (valid >> (2 * t + h) & 1);
+          w[u][t][h] = ok ? qLoadStream(LAYOUT ? qTiledWord<LAYOUT, (GATED >= 0)>(
+                                                     qPtr<const u8>(wt), colTile * RT + t, h,
+                                                     row0 + t * tStride + h * hStride, N, rowBytes / 64, c + u, lane)
+                                               : wbase + (t * tStride + h * hStride) * rowBytes + k / 2 * BYTES_PER_K2)
+                          : make_uint4(0, 0, 0, 0);
+          // The row's scale and zero point also for words past K (SCALE_AFTER: the chunk's products, which every
+          // lane of the row group scales by its own copy, include the words before K).
+          sv[u][t][h] = 1.0f, zv[u][t][h] = symZero;
+          if (BITS != 16 && c + u < c1) {
+            const bool row = valid >> (2 * t + h) & 1;
+            const i64 gi =
+                PER_TENSOR || !row ? 0 : (row0 + t * tStride + h * hStride) * groups + (k < K ? k : 0) / group;
+            sv[u][t][h] = scales[gi] * qFp8MmaFactor<FP8, HW>();
+            zv[u][t][h] = ZEROS ? zeros[gi] : symZero;
+          }
+        }
     }
+  };
+  auto multiply = [&](const uint4 (&w)[U][RT][2], const float (&sv)[U][RT][2], const int (&zv)[U][RT][2], i64 c) {
 #pragma unroll
     for (int u = 0; u < U; ++u) {
       const i64 k = (c + u) * CHUNK + q * WK;
@@ -1218,15 +1255,10 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       for (int t = 0; t < RT; ++t)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-          sf[t][h] = 1.0f;
+          sf[t][h] = sv[u][t][h];
           if (BITS != 16) {
-            const bool ok = valid >> (2 * t + h) & 1;
-            const i64 gi =
-                PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + (k < K ? k : 0) / group;
-            const float s = scales[gi] * qFp8MmaFactor<FP8>();
-            zz[t][h] = qMmaZero<BITS, false>(ZEROS ? zeros[gi] : symZero);
-            sf[t][h] = s;
-            sc[t][h] = qOp2(s, s);
+            zz[t][h] = qMmaZero<BITS, false>(zv[u][t][h]);
+            sc[t][h] = qOp2(sf[t][h], sf[t][h]);
           }
         }
       float part[SCALE_AFTER ? RT : 1][MT][4];
@@ -1258,7 +1290,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         for (int sj = 0; sj < XG / 4; ++sj) {
           const int st = j * (XG / 4) + sj;
           int o[4];
-          qMmaOffsets<BITS>(st, o);
+          qMmaOffsets<BITS, HW>(st, o);
           unsigned b[MT][2]; // the offsets within the run
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)
@@ -1267,8 +1299,8 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
           for (int t = 0; t < RT; ++t) {
             unsigned a[4];
-            qMmaWeights<BITS, !SCALE_AFTER, FP8, false>(w[u][t][0], st, zz[t][0], sc[t][0], a[0], a[2]);
-            qMmaWeights<BITS, !SCALE_AFTER, FP8, false>(w[u][t][1], st, zz[t][1], sc[t][1], a[1], a[3]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8, false, HW>(w[u][t][0], st, zz[t][0], sc[t][0], a[0], a[2]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8, false, HW>(w[u][t][1], st, zz[t][1], sc[t][1], a[1], a[3]);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
               qMma16816(SCALE_AFTER ? part[SCALE_AFTER ? t : 0][mt] : acc[t][mt], a, b[mt][0], b[mt][1]);
@@ -1278,6 +1310,10 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       if (SCALE_AFTER)
         qAddScaledParts(acc, part, sf);
     }
+  };
+  for (i64 c = c0; c < c1; c += U) {
+    load(wa, sa, za, c);
+    multiply(wa, sa, za, c);
   }
   if (NORM) // row g's sum of squares over this warp's k: its 4 lanes' loads
 #pragma unroll
@@ -1346,8 +1382,10 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice), the rings (RT KB per
 // chunk and warp) and the rows' sums of squares (4 bytes each).
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
-          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0, int LAYOUT = 0>
+          int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0, int LAYOUT = 0,
+          int CVT = 1>
 __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
+  constexpr bool HW = qFp8Hw<FP8, CVT != 0>();
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, R = 8 * MT;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   constexpr int SLOTS = RT * MT * 4, STAGE = RT * 2 * 32; // words of a warp's chunk
@@ -1414,7 +1452,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
                      ok);
       if (BITS != 16 && !SHARED) {
         const i64 gi = PER_TENSOR || !ok ? 0 : (row0 + t * tStride + h * hStride) * groups + k / group;
-        sf[st][i] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
+        sf[st][i] = ok ? scales[gi] * qFp8MmaFactor<FP8, HW>() : 0.0f;
         zp[st][i] = ZEROS && ok ? zeros[gi] : symZero;
       }
     }
@@ -1423,7 +1461,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
       const int i = q + 4 * j, t = i >> 1, h = i & 1;
       const bool ok = i < PAIRS && c < c1 && (valid >> i & 1);
       const i64 gi = ok ? (row0 + t * tStride + h * hStride) * groups + c * CHUNK / group : 0;
-      sf[st][j] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
+      sf[st][j] = ok ? scales[gi] * qFp8MmaFactor<FP8, HW>() : 0.0f;
       zp[st][j] = ZEROS && ok ? zeros[gi] : symZero;
     }
     qCopyAsyncCommit();
@@ -1459,7 +1497,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 #pragma unroll
         for (int st = 0; st < STEPS; ++st) {
           int o[4];
-          qMmaOffsets<BITS>(st, o);
+          qMmaOffsets<BITS, HW>(st, o);
           xs[(((wd >> 2) * STEPS + st) * R + r) * 4 + (wd & 3)] =
               make_uint2(qOp2(xv[o[0]], xv[o[1]]), qOp2(xv[o[2]], xv[o[3]]));
         }
@@ -1510,8 +1548,8 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 #pragma unroll
           for (int t = 0; t < RT; ++t) {
             unsigned a[4];
-            qMmaWeights<BITS, !SCALE_AFTER, FP8>(cw[t][0], ks, zz[t][0], sc[t][0], a[0], a[2]);
-            qMmaWeights<BITS, !SCALE_AFTER, FP8>(cw[t][1], ks, zz[t][1], sc[t][1], a[1], a[3]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8, true, HW>(cw[t][0], ks, zz[t][0], sc[t][0], a[0], a[2]);
+            qMmaWeights<BITS, !SCALE_AFTER, FP8, true, HW>(cw[t][1], ks, zz[t][1], sc[t][1], a[1], a[3]);
 #pragma unroll
             for (int mt = 0; mt < MT; ++mt)
               qMma16816(SCALE_AFTER ? part[SCALE_AFTER ? t : 0][mt] : acc[t][mt], a, b[mt].x, b[mt].y);
@@ -1601,11 +1639,7 @@ template <int NSPLIT, int OUT, int GATED = -1, int NORM = 0, int RESID = 0, int 
           int WG = 1, int FP8 = 0, bool CVT = false, int PIPE = 1, int UB = 0>
 __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, double eps = 0.0) {
   typedef typename QSelect<EXACT, double, float>::type Ss;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
-  constexpr bool HW = CVT && FP8 != 0;
-#else
-  constexpr bool HW = false;
-#endif
+  constexpr bool HW = qFp8Hw<FP8, CVT>();
   constexpr int U = UB > 0 ? UB : RP >= 4 ? 1 : 4 / RP; // chunks per batch
   constexpr int CK = FP8 ? 512 : 256, WK = CK / 32; // k per chunk, per lane's word
   __shared__ float red[16][2 * RP];
@@ -1793,13 +1827,15 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
 // split it, and the results are multiplied by 1 / rms).
 // ACT (8-bit weights; W8A8, matmul_q's act_fp8 and act_int8): x rounded to the weights' format (FP8, or int8)
 // under the static `actScale` (1) or its own (2, qRowActScale, after a pass for the norm and one for max |x|),
-// split as the codes' values (exact in float16, no lo term) and the results multiplied by the scale.
+// split as the codes' values (exact in float16, no lo term) and the results multiplied by the scale. CVT (FP8
+// weights; here, in qGemvMma and in qGemvStaged): the codes converted by the hardware where it can (qFp8Hw).
 // Geometry: rows of t0 one per block, cols N in tiles of 16 TILES WT, 4 K bytes of shared memory.
 template <int BITS, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, int GATED = -1, int TILES = 1, int FP8 = 0,
           int NORM = 0, int RESID = 0, int U = 2, bool CHUNK_GROUPS = false, int WT = 1, int ACT = 0, int HS = 0,
-          int LAYOUT = 0>
+          int LAYOUT = 0, int CVT = 1>
 __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
                          float actScale = 0.0f) {
+  constexpr bool HW = qFp8Hw<FP8, CVT != 0>();
   static_assert(!ACT || BITS == 8, "8-bit activations go with 8-bit weights of their format");
   constexpr int AF = FP8 ? FP8 : kActInt8;
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK;
@@ -1850,7 +1886,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
                      : make_uint4(0, 0, 0, 0);
         if (BITS != 16 && !SHARED_GROUPS) {
           const i64 gi = PER_TENSOR ? 0 : nr[h] * groups + (ok ? k : 0) / group;
-          sf[u][h] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
+          sf[u][h] = ok ? scales[gi] * qFp8MmaFactor<FP8, HW>() : 0.0f;
           zp[u][h] = ZEROS ? zeros[gi] : symZero;
         }
       }
@@ -1862,7 +1898,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
         const i64 k = static_cast<i64>(c + u) * CHUNK;
         const bool ok = i < PAIRS && c + u < c1 && k < K;
         const i64 gi = ((i & 1) ? nr[1] : nr[0]) * groups + (ok ? k : 0) / group; // no local array
-        osf[j] = ok ? scales[gi] * qFp8MmaFactor<FP8>() : 0.0f;
+        osf[j] = ok ? scales[gi] * qFp8MmaFactor<FP8, HW>() : 0.0f;
         ozp[j] = ZEROS && ok ? zeros[gi] : symZero;
       }
   };
@@ -1903,7 +1939,7 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
     for (int st = 0; st < STEPS; ++st) {
       int o[4];
-      qMmaOffsets<BITS>(st, o);
+      qMmaOffsets<BITS, HW>(st, o);
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const float a = xv[o[2 * j]], b = xv[o[2 * j + 1]];
@@ -1979,8 +2015,8 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 #pragma unroll
         for (int st = 0; st < STEPS; ++st) {
           unsigned a[4];
-          qMmaWeights<BITS, false, FP8>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
-          qMmaWeights<BITS, false, FP8>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
+          qMmaWeights<BITS, false, FP8, true, HW>(cw[u][0], st, zz[0], 0u, a[0], a[2]);
+          qMmaWeights<BITS, false, FP8, true, HW>(cw[u][1], st, zz[1], 0u, a[1], a[3]);
           uint2 b = make_uint2(0u, 0u);
           if (xlane && in)
             b = *reinterpret_cast<const uint2 *>(xterm + (word * STEPS + st) * 2);

@@ -42,7 +42,8 @@ struct GemvTuning {
   int staged = 0, slices = 0; // a few rows of x: qGemvStaged (1) or qGemvMma (-1); K slices per product (decode
                               // attention: key slices, 1 to 32)
   int half = 0;               // one row of FP8 codes: qGemvHalf's whole-row loads (1) or qGemvRow (0, -1)
-  int cvt = 0;  // qGemvHalf's FP8 codes to float16 by the hardware conversion of sm_89+ (1) or by bit moves (-1)
+  int cvt = 0;  // FP8 codes (qGemvHalf, qGemvRow, qGemvMma, qGemvStaged) to 16-bit floats by the hardware
+                // conversion of sm_89+ (0 or 1) or by bit moves (-1)
   int pipe = 0; // qGemvHalf's batches of weight loads in flight: 1, or 2 (the next loaded before the current's math)
 };
 
