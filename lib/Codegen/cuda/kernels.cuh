@@ -1713,14 +1713,14 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         }
       }
       // k-step st takes the word's float16 pairs 2 st (k 4 st, 4 st + 1) and 2 st + 1 (k 4 st + 2, 4 st + 3); FP8
-      // words the pairs at qMmaOffsets<8>.
+      // words the pairs at qMmaOffsets<8, HW>.
 #pragma unroll
       for (int st = 0; st < WK / 4; ++st) {
         float4 xs = v[st];
-        if (FP8 && !HW) {
+        if (FP8) {
           const float *xv = reinterpret_cast<const float *>(v);
           int o[4];
-          qMmaOffsets<8>(st, o);
+          qMmaOffsets<8, HW>(st, o);
           xs = make_float4(xv[o[0]], xv[o[1]], xv[o[2]], xv[o[3]]);
         }
         const unsigned b0 = qOp2(xs.x, xs.y), b1 = qOp2(xs.z, xs.w);
@@ -1735,13 +1735,9 @@ __device__ void qGemvHalf(const QParams &p, const QSplits<NSPLIT> &splits, doubl
         for (int rp = 0; rp < RP; ++rp) {
           const uint4 &w0 = w[u][rp][0], &w1 = w[u][rp][1];
           unsigned a[4] = {st ? w0.z : w0.x, st ? w1.z : w1.x, st ? w0.w : w0.y, st ? w1.w : w1.y};
-          if (HW) { // word st of each row: codes 4 st .. 4 st + 3, pairs (4 st, 4 st + 1) and (4 st + 2, 4 st + 3)
-            const unsigned u0[4] = {w0.x, w0.y, w0.z, w0.w}, u1[4] = {w1.x, w1.y, w1.z, w1.w};
-            a[0] = qFp8PairToOp2<FP8>(u0[st] & 0xFFFFu), a[2] = qFp8PairToOp2<FP8>(u0[st] >> 16);
-            a[1] = qFp8PairToOp2<FP8>(u1[st] & 0xFFFFu), a[3] = qFp8PairToOp2<FP8>(u1[st] >> 16);
-          } else if (FP8) {
-            qMmaWeights<8, false, FP8>(w0, st, QZero{}, 0u, a[0], a[2]);
-            qMmaWeights<8, false, FP8>(w1, st, QZero{}, 0u, a[1], a[3]);
+          if (FP8) {
+            qMmaWeights<8, false, FP8, true, HW>(w0, st, QZero{}, 0u, a[0], a[2]);
+            qMmaWeights<8, false, FP8, true, HW>(w1, st, QZero{}, 0u, a[1], a[3]);
           }
           qMma16816(acc[rp], a, b0, b1);
           if (EXACT)
