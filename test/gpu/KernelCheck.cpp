@@ -854,6 +854,10 @@ std::vector<Case> cases() {
   fp8W.tolerance = 4e-3;
   fp8W.tune.staged = 1;
   add(fp8W);
+  Case fp8Bits = fp8W;
+  fp8Bits.name = "matmul_q fp8 e4m3 M=4 K=1024 N=1500 (staged, bit moves)";
+  fp8Bits.tune.cvt = -1;
+  add(fp8Bits);
   // Weights in the tile layout (qopt-tile-weights; the reference reads the rows they were permuted from): one
   // row (qGemvRow) over several tiles per block, with K split by its warps, a gated product's gate and up rows
   // paired, a norm and a residual; 3 rows (qGemvMma), 17 rows in 16-row tiles of x (qGemvMma, the rows a prompt
@@ -902,6 +906,10 @@ std::vector<Case> cases() {
     tf.attrs.setFloat("norm_epsilon", 1e-5);
     tf.inputs = {f32({M, 640}), fp8Codes(DType::F8E4M3FN, {96, 640}), positiveF32({96, 1}), absent(), f32({640})};
     addTiled(tf);
+    Case bits = tf; // the codes by bit moves (sm_80's way; sm_89+ convert by the instruction unless tuned so)
+    bits.name += " (bit moves)";
+    bits.tune.cvt = -1;
+    addTiled(bits);
     Case tt = int4Product("matmul_q int4 tensor" + m + " K=128 N=32", "matmul_q", M, 128, 32, 128);
     tt.inputs[2] = positiveF32({1, 1}), tt.inputs[3] = bytes(DType::U8, {1, 1}, 0, 15);
     addTiled(tt);
