@@ -447,11 +447,29 @@ int qGemvMmaMaxWarps(int rt, int mt, bool norm) {
   return slotBytes * 8 <= 40960 ? 16 : slotBytes * 4 <= 40960 ? 8 : 4;
 }
 
+// The blocks (one an SM) in clusters of `size` that a GPU of kGemvSms SMs runs at once: a cluster lies within one
+// GPC, and the GPCs' SM counts differ, so sizes that divide them badly leave SMs out. Measured on an H100 SXM
+// (cudaOccupancyMaxActiveClusters; blocks of 512 threads and 120 KB of shared memory): 132 blocks in clusters of 1
+// or 2, 117 of 3, 120 of 4, 110 of 5, 102 of 6, 105 of 7, 120 of 8; kept with 5% to spare for another part's GPCs.
+// A grid of more clusters runs in two waves (16 rows, K=14336 N=4096: 112 blocks in clusters of 7 took 41.1 us,
+// 96 in clusters of 6 24.8).
+int64_t clusterBlocks(int size) {
+  static constexpr int64_t kMeasured[] = {132, 132, 132, 117, 120, 110, 102, 105, 120};
+  return size <= 2 ? kGemvSms : kMeasured[std::min(size, 8)] * 19 / 20;
+}
+
 // qGemvStaged's layout for a product of `tiles` 16-row weight tiles, `chunks` 4-word chunks of K (`steps` k-steps
 // each) and `mt` tiles of 8 rows of x, or warps = 0 where qGemvMma takes it: blocks of `warps` warps with `tiles`
 // tiles each, K in `slices` (a cluster's blocks), rings of `stages` chunks per warp; its dynamic shared memory: x's
 // float16 fragments of a slice (32 bytes per chunk, k-step and row of x), the rings (1 KB per tile and chunk) and
-// the rows' sums of squares.
+// the rows' sums of squares. Blocks of 16 warps (one an SM: 128 registers a thread) in one wave of clusters
+// (clusterBlocks); of the layouts with 1 or 2 tiles a warp and 1-8 slices of at least 4 chunks, the one of least
+// modelled time: per wave of clusters, 12 + the chunks a warp multiplies per tile (1.16 each at one tile a warp,
+// whose x fragments serve one tile, not two). Fitted to the measured 16-row int4 g128 products (H100, cold weights;
+// bench/gpu/README.md), where a block's fixed part (x split into fragments, the pipeline's fill, the cluster's
+// reduction) costs about 12 chunks: K=4096 N=14336 112 blocks of 2 tiles in 4 slices 20.5 us (2 tiles, 3 slices
+// 23.8; 1 tile, 2 slices 21.9); K=14336 N=4096 96 blocks of 1 tile in 6 slices 24.8 us (2 tiles, 8 slices, 64 blocks
+// 29.7; 1 tile, 5 slices 28.3, 4 slices 32.4).
 struct StagedGemvGeometry {
   int warps = 0, tiles = 2, slices = 1, stages = 2;
   int64_t sharedBytes = 0;
@@ -460,20 +478,36 @@ StagedGemvGeometry stagedGemvGeometry(int64_t tiles, int64_t chunks, int64_t mt,
   StagedGemvGeometry g;
   if (tune.staged < 0 || (tune.staged == 0 && (mt < 2 || tiles < 64)))
     return g;
-  g.warps = tune.warps == 4 || tune.warps == 8 || tune.warps == 16 ? tune.warps : 16;
-  g.tiles = tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4 ? tune.tiles : 2;
-  g.stages = tune.batch >= 2 && tune.batch <= 4 ? tune.batch : 2;
-  // Slices (1, 2, 4 or 8, each of at least 2 chunks) for at most one block per SM.
-  const int64_t blocks = (tiles + g.warps * g.tiles - 1) / (g.warps * g.tiles);
-  g.slices = 1;
-  while (g.slices < 8 && blocks * g.slices * 2 <= kGemvSms && chunks >= 4 * g.slices)
-    g.slices *= 2;
-  if (tune.slices >= 1 && tune.slices <= 8)
-    g.slices = tune.slices;
-  const int64_t sliceChunks = (chunks + g.slices - 1) / g.slices;
-  g.sharedBytes = sliceChunks * steps * 8 * mt * 32 + int64_t{g.warps} * g.stages * g.tiles * 1024 + 8 * mt * 4;
-  if (g.sharedBytes > (200 << 10))
-    g.warps = 0; // K too deep for the slices: qGemvMma
+  const int warps = tune.warps == 4 || tune.warps == 8 || tune.warps == 16 ? tune.warps : 16;
+  const int stages = tune.batch >= 2 && tune.batch <= 4 ? tune.batch : 2;
+  auto shared = [&](int rt, int slices) {
+    const int64_t sliceChunks = (chunks + slices - 1) / slices;
+    return sliceChunks * steps * 8 * mt * 32 + int64_t{warps} * stages * rt * 1024 + 8 * mt * 4;
+  };
+  // Tiles a warp: 2 or 1 (tune tiles: 1, 2 or 4); slices: 1-8 of at least 4 chunks (tune ks: that many).
+  const bool tunedTiles = tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4;
+  const int tileChoices[2] = {tunedTiles ? tune.tiles : 2, 1};
+  double best = 0.0;
+  for (int i = 0; i < (tunedTiles ? 1 : 2); ++i) {
+    const int t = tileChoices[i];
+    const int64_t columns = (tiles + int64_t{warps} * t - 1) / (int64_t{warps} * t);
+    for (int ks = 1; ks <= 8; ++ks) {
+      if (tune.slices >= 1 && tune.slices <= 8 ? ks != tune.slices
+                                               : (ks > 1 && chunks < 4 * ks) || shared(t, ks) > (200 << 10))
+        continue;
+      const int64_t waves = (columns * ks + clusterBlocks(ks) - 1) / clusterBlocks(ks);
+      const double cost = static_cast<double>(waves) * (12.0 + t * ((chunks + ks - 1) / ks) * (t == 1 ? 1.16 : 1.0));
+      if (g.warps == 0 || cost < best - 1e-9) {
+        best = cost;
+        g.warps = warps, g.tiles = t, g.slices = ks, g.stages = stages;
+      }
+    }
+  }
+  if (g.warps) {
+    g.sharedBytes = shared(g.tiles, g.slices);
+    if (g.sharedBytes > (200 << 10))
+      g.warps = 0; // K too deep for the slices: qGemvMma
+  }
   return g;
 }
 
@@ -557,9 +591,9 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
   // float32-accurate, in an output head, whose logits decide the greedy token (x rounded there let stories15M
   // awq4's greedy text part from the CPU's at a near tie; hi + lo costs 2-6% per product, 4.4 -> 4.6 ms per
   // Llama-3-8B float16 decode step in every layer; tune exact=1/-1 forces either; qGemvRow's per-block split of x
-  // cost that decode 30%, its 1 GB lm_head running 8016 one-warp blocks that each split all of x). Else qGemvMma, x in float16: 8 rows of x per
-  // block when the launch has at most 8, else 16; its warps split K, as many as bring the warps in flight to about
-  // 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
+  // cost that decode 30%, its 1 GB lm_head running 8016 one-warp blocks that each split all of x). Else qGemvMma,
+  // x in float16: 8 rows of x per block when the launch has at most 8, else 16; its warps split K, as many as
+  // bring the warps in flight to about 16 per SM of a 132-SM GPU while each keeps 2 batches of 4 chunks.
   const int wordK = half ? 8 : bits == 8 ? 16 : 32, chunkK = 4 * wordK;
   // 8-bit activations take qGemvRow's float32 split of x (one row) or qLinearQ: not the float16 fragments of x
   // that qGemvMma and qGemvStaged split.
