@@ -210,8 +210,9 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
   for (const Expect &e :
        {// 28 columns of 512 rows x 4 slices: 112 blocks (clusters of 4: 120 fit); 5 slices would need two waves.
         Expect{16, 4096, 14336, 2, 4, 8 * 4096 + 16 * 2 * 2 * 1024 + 64},
-        // 16 columns of 256 rows x 6 slices of 19 chunks: 96 blocks (clusters of 6: 102 fit; 7 x 16 = 112 would
-        // not, 105 do), ahead of 8 columns of 512 rows x 8 slices (64 blocks, 14 chunks of 2 tiles a warp).
+        // 16 columns of 256 rows x 6 slices of 19 chunks: 96 blocks (in clusters of 6, 102 fit; 16 clusters of 7
+        // would be 112 blocks, where 105 fit), ahead of 8 columns of 512 rows x 8 slices (64 blocks, 14 chunks of
+        // 2 tiles a warp).
         Expect{12, 14336, 4096, 1, 6, 19 * 4096 + 16 * 2 * 1 * 1024 + 64},
         // 56 columns x 2 slices: 112 blocks.
         Expect{16, 4096, 28672, 2, 2, 16 * 4096 + 16 * 2 * 2 * 1024 + 64}}) {
