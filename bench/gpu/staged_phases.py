@@ -42,7 +42,8 @@ def instrument(src):
         at += 0 if before else (mark[2] if len(mark) > 2 else len(anchor))
         body = body[:at] + f"  QOPT_PHASE({n});\n" + body[at:]
     src = src[:start] + body + src[end:]
-    # The module's extern "C" helpers are for NVRTC's images; nvcc would give them host stubs they do not compile in.
+    # The module's extern "C" helper kernels are dropped: they are written for NVRTC, and the host stubs nvcc
+    # generates for them fail to compile (qopt_waits_for_previous is not declared where the stub refers to it).
     out, at = [], 0
     while (j := src.find('extern "C" __global__', at)) >= 0:
         out.append(src[at:j])
