@@ -461,15 +461,15 @@ int64_t clusterBlocks(int size) {
 // qGemvStaged's layout for a product of `tiles` 16-row weight tiles, `chunks` 4-word chunks of K (`steps` k-steps
 // each) and `mt` tiles of 8 rows of x, or warps = 0 where qGemvMma takes it: blocks of `warps` warps with `tiles`
 // tiles each, K in `slices` (a cluster's blocks), rings of `stages` chunks per warp; its dynamic shared memory: x's
-// float16 fragments of a slice (32 bytes per chunk, k-step and row of x), the rings (1 KB per tile and chunk) and
-// the rows' sums of squares. Blocks of 16 warps (one an SM: 128 registers a thread) in one wave of clusters
-// (clusterBlocks); of the layouts with 1 or 2 tiles a warp and 1-8 slices of at least 4 chunks, the one of least
-// modelled time: per wave of clusters, 12 + the chunks a warp multiplies per tile (1.16 each at one tile a warp,
-// whose x fragments serve one tile, not two). Fitted to the measured 16-row int4 g128 products (H100, cold weights;
-// bench/gpu/README.md), where a block's fixed part (x split into fragments, the pipeline's fill, the cluster's
-// reduction) costs about 12 chunks: K=4096 N=14336 112 blocks of 2 tiles in 4 slices 20.5 us (2 tiles, 3 slices
-// 23.8; 1 tile, 2 slices 21.9); K=14336 N=4096 96 blocks of 1 tile in 6 slices 24.8 us (2 tiles, 8 slices, 64 blocks
-// 29.7; 1 tile, 5 slices 28.3, 4 slices 32.4).
+// float16 fragments of a slice (32 bytes per chunk, k-step and row of x, and 32 per chunk and k-step), the rings (1
+// KB per tile and chunk) and the rows' sums of squares. Blocks of 16 warps (one an SM: 128 registers a thread) in
+// one wave of clusters (clusterBlocks); of the layouts with 1 or 2 tiles a warp and 1-8 slices of at least 4 chunks,
+// the one of least modelled time: per wave of clusters, 12 + the chunks a warp multiplies per tile (1.16 each at one
+// tile a warp, whose x fragments serve one tile, not two). Fitted to the measured 16-row int4 g128 products (H100,
+// cold weights; bench/gpu/README.md), where a block's fixed part (x split into fragments, the pipeline's fill, the
+// cluster's reduction) costs about 12 chunks: K=4096 N=14336 112 blocks of 2 tiles in 4 slices 20.5 us (2 tiles, 3
+// slices 23.8; 1 tile, 2 slices 21.9); K=14336 N=4096 96 blocks of 1 tile in 6 slices 24.8 us (2 tiles, 8 slices, 64
+// blocks 29.7; 1 tile, 5 slices 28.3, 4 slices 32.4).
 struct StagedGemvGeometry {
   int warps = 0, tiles = 2, slices = 1, stages = 2;
   int64_t sharedBytes = 0;
@@ -482,7 +482,7 @@ StagedGemvGeometry stagedGemvGeometry(int64_t tiles, int64_t chunks, int64_t mt,
   const int stages = tune.batch >= 2 && tune.batch <= 4 ? tune.batch : 2;
   auto shared = [&](int rt, int slices) {
     const int64_t sliceChunks = (chunks + slices - 1) / slices;
-    return sliceChunks * steps * 8 * mt * 32 + int64_t{warps} * stages * rt * 1024 + 8 * mt * 4;
+    return sliceChunks * steps * (32 * mt + 4) * 8 + int64_t{warps} * stages * rt * 1024 + 8 * mt * 4;
   };
   // Tiles a warp: 2 or 1 (tune tiles: 1, 2 or 4); slices: 1-8 of at least 4 chunks (tune ks: that many).
   const bool tunedTiles = tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4;

@@ -1366,21 +1366,21 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 }
 
 // matmul_q / matmul_q_split / matmul_q_gated for a few rows of x (decode at batch 2-16), x staged once per block in
-// shared memory: qGemvMma's products (a lane (g, q) takes word q of each 4-word chunk of weight rows g and g + 8
-// of its tiles and dequantizes it in registers to the mma's A fragments), but the block's W warps each take RT
-// tiles of their own over the same x, which the block splits once into float16 B fragments (its K slice, all its
-// rows): x crosses L2 once per 16 W RT weight rows instead of once per warp, and the loop reads only weights from
-// memory. The weights stream through a ring of S chunks per warp in shared memory (cp.async: S - 1 chunks in
-// flight while one is multiplied, without holding registers; the first S are issued before x is split), their
-// scales and zero points in registers S chunks ahead. K is split in KS slices: on sm_90 the KS blocks of a cluster
-// (grid y) take one slice each and the partial sums meet through distributed shared memory, warp w's results
-// summed in slice order and stored by the block of rank w % KS; elsewhere one block takes the slices one after the
-// other (the others return). x's fragments in shared memory: [chunk][k-step][x row][q] pairs of float16 pairs
-// (b0, b1), a warp's read of one (chunk, step, x tile) 256 contiguous bytes. Rows of x past M are zeros, as are
+// shared memory: qGemvMma's products (a lane (g, q) takes word q of each 4-word chunk of weight rows g and g + 8 of
+// its tiles and dequantizes it in registers to the mma's A fragments), but the block's W warps each take RT tiles of
+// their own over the same x, which the block splits once into float16 B fragments (its K slice, all its rows): x
+// crosses L2 once per 16 W RT weight rows instead of once per warp, and the loop reads only weights from memory. The
+// weights stream through a ring of S chunks per warp in shared memory (cp.async: S - 1 chunks in flight while one is
+// multiplied, without holding registers; the first S are issued before x is split), their scales and zero points in
+// registers S chunks ahead. K is split in KS slices: on sm_90 the KS blocks of a cluster (grid y) take one slice
+// each and the partial sums meet through distributed shared memory, warp w's results summed in slice order and
+// stored by the block of rank w % KS; elsewhere one block takes the slices one after the other (the others return).
+// x's fragments in shared memory: [chunk][k-step] planes of [x row][q] pairs of float16 pairs (b0, b1) and 32 bytes
+// of padding, a warp's read of one (chunk, step, x tile) 256 contiguous bytes. Rows of x past M are zeros, as are
 // words past K. Operands, NORM (x enters as g * x; the sums of squares of a block's slice meet as its products do),
 // RESID and GATED as qGemvMma. Geometry: rows of t0 in tiles of 8 MT, cols N in tiles of 16 RT W, grid y = KS,
-// dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice), the rings (RT KB per
-// chunk and warp) and the rows' sums of squares (4 bytes each).
+// dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice, and 32 of padding per
+// chunk and k-step), the rings (RT KB per chunk and warp) and the rows' sums of squares (4 bytes each).
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
           int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0, int LAYOUT = 0,
           int CVT = 1>
@@ -1389,6 +1389,9 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, R = 8 * MT;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
   constexpr int SLOTS = RT * MT * 4, STAGE = RT * 2 * 32; // words of a warp's chunk
+  // x's fragments of one (chunk, k-step): R rows x 4 lanes' pairs, then 32 bytes of padding, so that the 8 steps
+  // a warp's split writes at once fall on different banks (the loop's reads stay 256 contiguous bytes).
+  constexpr int PLANE = R * 4 + 4;
   static_assert(SLOTS * 32 * 4 <= S * STAGE * 16, "a warp's partial sums take its ring's place");
   extern __shared__ __align__(16) unsigned char smem[];
   const QTensor &xt = p.t[0], &wt = p.t[1];
@@ -1404,11 +1407,12 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   // Chunk indices and k in 32 bits (K < 2^31: the loop compares and steps them).
   const int chunks = static_cast<int>((K + CHUNK - 1) / CHUNK), sliceChunks = (chunks + KS - 1) / KS;
   const int K32 = static_cast<int>(K);
-  uint2 *xs = reinterpret_cast<uint2 *>(smem); // [sliceChunks][STEPS][R][4]
-  uint4 *ring = reinterpret_cast<uint4 *>(smem + sliceChunks * STEPS * R * 4 * sizeof(uint2)) + warp * S * STAGE;
+  const i64 xBytes = static_cast<i64>(sliceChunks) * STEPS * PLANE * sizeof(uint2);
+  uint2 *xs = reinterpret_cast<uint2 *>(smem); // [sliceChunks][STEPS] planes of [R][4] and 4 words of padding
+  uint4 *ring = reinterpret_cast<uint4 *>(smem + xBytes) + warp * S * STAGE;
   float *red = reinterpret_cast<float *>(ring); // [SLOTS][32], in the warp's ring after its last chunk
-  float *ssBlock = reinterpret_cast<float *>(smem + sliceChunks * STEPS * R * 4 * sizeof(uint2) +
-                                             static_cast<i64>(warps) * S * STAGE * sizeof(uint4)); // [R]
+  // [R]
+  float *ssBlock = reinterpret_cast<float *>(smem + xBytes + static_cast<i64>(warps) * S * STAGE * sizeof(uint4));
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
   const QTileRows<RT, (GATED >= 0)> rows(firstTile, N, g);
   const i64 row0 = rows.row0, tStride = rows.tStride, hStride = rows.hStride;
@@ -1474,32 +1478,47 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 #pragma unroll
     for (int st = 0; st < S; ++st) // in flight while x is split
       issue(st, c0 + st);
-    // x -> fragments: warp v splits rows v, v + warps, ..., its lanes a word (WK floats) each.
-    const i64 words = (c1 - c0) * 4;
+    // x -> fragments: warp v splits rows v, v + warps, ..., 512 contiguous bytes of a row per load (lane l's four
+    // floats at 4 l: chunk l / (CHUNK / 4) of the load's 128 / CHUNK, word q, the 4 floats of k-step st), 8 loads in
+    // flight. A lane's floats are those of its step's pairs (qMmaOffsets), except for 4-bit words, whose pairs join
+    // a float with the one 4 places up: lanes 2 i and 2 i + 1 (floats 8 i .. 8 i + 7) swap two of theirs.
+    constexpr int SPAN = 128 / CHUNK, UNROLL = 8;
+    const int f = 4 * lane % CHUNK, cc = 4 * lane / CHUNK, xq = f / WK, xst = f % WK / 4;
+    const bool odd = lane & 1;
     for (int r = warp; r < R; r += warps) {
       const i64 m = m0 + r;
       const float *x = qPtr<const float>(xt) + (m < M ? m : 0) * K;
       float part = 0.0f;
-      for (i64 wd = lane; wd < words; wd += 32) {
-        const i64 k0 = (c0 * 4 + wd) * WK;
-        const bool in = m < M && k0 < K;
-        float xv[WK];
+      for (int c = c0; c < c1; c += UNROLL * SPAN) {
+        float4 v[UNROLL];
 #pragma unroll
-        for (int f = 0; f < WK / 4; ++f) {
-          float4 v = in ? *reinterpret_cast<const float4 *>(x + k0 + 4 * f) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int u = 0; u < UNROLL; ++u) {
+          const int cu = c + u * SPAN + cc;
+          const i64 k = static_cast<i64>(cu) * CHUNK + f;
+          const bool in = m < M && cu < c1 && k < K;
+          v[u] = in ? *reinterpret_cast<const float4 *>(x + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
           if (NORM) {
-            const float4 gv = in ? *reinterpret_cast<const float4 *>(gs + k0 + 4 * f) : make_float4(0, 0, 0, 0);
-            part += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-            v.x *= gv.x, v.y *= gv.y, v.z *= gv.z, v.w *= gv.w;
+            const float4 gv = in ? *reinterpret_cast<const float4 *>(gs + k) : make_float4(0, 0, 0, 0);
+            part += v[u].x * v[u].x + v[u].y * v[u].y + v[u].z * v[u].z + v[u].w * v[u].w;
+            v[u].x *= gv.x, v[u].y *= gv.y, v[u].z *= gv.z, v[u].w *= gv.w;
           }
-          xv[4 * f] = v.x, xv[4 * f + 1] = v.y, xv[4 * f + 2] = v.z, xv[4 * f + 3] = v.w;
         }
 #pragma unroll
-        for (int st = 0; st < STEPS; ++st) {
-          int o[4];
-          qMmaOffsets<BITS, HW>(st, o);
-          xs[(((wd >> 2) * STEPS + st) * R + r) * 4 + (wd & 3)] =
-              make_uint2(qOp2(xv[o[0]], xv[o[1]]), qOp2(xv[o[2]], xv[o[3]]));
+        for (int u = 0; u < UNROLL; ++u) {
+          uint2 frag;
+          if (BITS == 16 || HW) // pairs (0, 1), (2, 3)
+            frag = make_uint2(qOp2(v[u].x, v[u].y), qOp2(v[u].z, v[u].w));
+          else if (BITS == 8) // (0, 2), (1, 3)
+            frag = make_uint2(qOp2(v[u].x, v[u].z), qOp2(v[u].y, v[u].w));
+          else { // even lane: (its 0, the odd's 0), (its 1, the odd's 1); odd lane: (the even's 2, its 2), ...
+            const float r0 = __shfl_xor_sync(0xffffffffu, odd ? v[u].x : v[u].z, 1);
+            const float r1 = __shfl_xor_sync(0xffffffffu, odd ? v[u].y : v[u].w, 1);
+            frag = odd ? make_uint2(qOp2(r0, v[u].z), qOp2(r1, v[u].w))
+                       : make_uint2(qOp2(v[u].x, r0), qOp2(v[u].y, r1));
+          }
+          const int cu = c + u * SPAN + cc;
+          if (cu < c1)
+            xs[((cu - c0) * STEPS + xst) * PLANE + r * 4 + xq] = frag;
         }
       }
       if (NORM) {
@@ -1538,13 +1557,13 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)
             part[t][mt][0] = part[t][mt][1] = part[t][mt][2] = part[t][mt][3] = 0.0f;
-        const uint2 *xc = xs + (c + st - c0) * STEPS * R * 4 + g * 4 + q;
+        const uint2 *xc = xs + (c + st - c0) * STEPS * PLANE + g * 4 + q;
 #pragma unroll
         for (int ks = 0; ks < STEPS; ++ks) {
           uint2 b[MT];
 #pragma unroll
           for (int mt = 0; mt < MT; ++mt)
-            b[mt] = xc[(ks * R + 8 * mt) * 4];
+            b[mt] = xc[ks * PLANE + 8 * mt * 4];
 #pragma unroll
           for (int t = 0; t < RT; ++t) {
             unsigned a[4];
@@ -1899,8 +1918,11 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
       }
   };
   load(c0);
-  // x -> hi and lo float16 pairs, pair i = (word, step, half) in the order the lanes read them: a thread takes a
-  // word's WK floats at once (16-byte loads, all in flight) and stores its WK / 2 pairs of each term.
+  // x -> hi and lo float16 pairs, pair i = (word, step, half) in the order the lanes read them. A warp loads 512
+  // contiguous bytes of x at a time, UNROLL loads in flight: lane l's four floats at 4 l are those of one k-step's
+  // two pairs of word l / (WK / 4) (qMmaOffsets; 4-bit words' pairs join a float with the one 4 places up, so lanes
+  // 2 i and 2 i + 1 swap two of theirs), and it stores that step's pairs of each term (a warp's store: 256
+  // contiguous bytes).
   const float *x = qPtr<const float>(xt) + rowTile * K;
   const int pairs = static_cast<int>(K / 2);
   // NORM: g * x is split, and the sum of squares of x taken from the same loads; the products, linear in x, are
@@ -1910,47 +1932,56 @@ __device__ void qGemvRow(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
   float actInv = 1.0f, xscale = 1.0f;
   if (ACT)
     qRowActScale<AF, ACT, NORM>(x, gs, K, eps, actScale, actInv, xscale);
-  for (int wd = threadIdx.x; wd < static_cast<int>(K / WK); wd += blockDim.x) {
-    float xv[WK];
+  constexpr int SPAN = 128 / WK, UNROLL = 4; // words per load
+  const int words = static_cast<int>(K / WK), lw = lane / (WK / 4), lst = lane % (WK / 4);
+  const bool odd = lane & 1;
+  for (int w0 = warp * SPAN; w0 < words; w0 += warps * SPAN * UNROLL) {
+    float4 v[UNROLL];
 #pragma unroll
-    for (int f = 0; f < WK / 4; ++f) {
-      float4 v = *reinterpret_cast<const float4 *>(x + wd * WK + 4 * f);
+    for (int u = 0; u < UNROLL; ++u) {
+      const int wd = w0 + u * warps * SPAN + lw;
+      const bool in = wd < words;
+      const i64 k = static_cast<i64>(wd) * WK + 4 * lst;
+      v[u] = in ? *reinterpret_cast<const float4 *>(x + k) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
       if (ACT) {
         if (NORM) {
-          const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
-          v.x = gv.x * (v.x * actInv), v.y = gv.y * (v.y * actInv), v.z = gv.z * (v.z * actInv),
-          v.w = gv.w * (v.w * actInv);
+          const float4 gv = in ? *reinterpret_cast<const float4 *>(gs + k) : make_float4(0, 0, 0, 0);
+          v[u].x = gv.x * (v[u].x * actInv), v[u].y = gv.y * (v[u].y * actInv), v[u].z = gv.z * (v[u].z * actInv),
+          v[u].w = gv.w * (v[u].w * actInv);
         }
-        v.x = qActCode<AF>(v.x, xscale), v.y = qActCode<AF>(v.y, xscale), v.z = qActCode<AF>(v.z, xscale),
-        v.w = qActCode<AF>(v.w, xscale);
+        v[u].x = qActCode<AF>(v[u].x, xscale), v[u].y = qActCode<AF>(v[u].y, xscale),
+        v[u].z = qActCode<AF>(v[u].z, xscale), v[u].w = qActCode<AF>(v[u].w, xscale);
       } else if (NORM) {
-        const float4 gv = *reinterpret_cast<const float4 *>(gs + wd * WK + 4 * f);
-        ss += static_cast<double>(v.x) * v.x + static_cast<double>(v.y) * v.y + static_cast<double>(v.z) * v.z +
-              static_cast<double>(v.w) * v.w;
-        v.x *= gv.x, v.y *= gv.y, v.z *= gv.z, v.w *= gv.w;
+        const float4 gv = in ? *reinterpret_cast<const float4 *>(gs + k) : make_float4(0, 0, 0, 0);
+        ss += static_cast<double>(v[u].x) * v[u].x + static_cast<double>(v[u].y) * v[u].y +
+              static_cast<double>(v[u].z) * v[u].z + static_cast<double>(v[u].w) * v[u].w;
+        v[u].x *= gv.x, v[u].y *= gv.y, v[u].z *= gv.z, v[u].w *= gv.w;
       }
-      xv[4 * f] = v.x, xv[4 * f + 1] = v.y, xv[4 * f + 2] = v.z, xv[4 * f + 3] = v.w;
     }
-    unsigned hi[WK / 2], lo[WK / 2];
 #pragma unroll
-    for (int st = 0; st < STEPS; ++st) {
-      int o[4];
-      qMmaOffsets<BITS, HW>(st, o);
+    for (int u = 0; u < UNROLL; ++u) {
+      float a[4]; // the step's pairs (a[0], a[1]) and (a[2], a[3])
+      if (BITS == 16 || HW)
+        a[0] = v[u].x, a[1] = v[u].y, a[2] = v[u].z, a[3] = v[u].w;
+      else if (BITS == 8)
+        a[0] = v[u].x, a[1] = v[u].z, a[2] = v[u].y, a[3] = v[u].w;
+      else { // even lane: (its 0, the odd's 0), (its 1, the odd's 1); odd lane: (the even's 2, its 2), ...
+        const float r0 = __shfl_xor_sync(0xffffffffu, odd ? v[u].x : v[u].z, 1);
+        const float r1 = __shfl_xor_sync(0xffffffffu, odd ? v[u].y : v[u].w, 1);
+        a[0] = odd ? r0 : v[u].x, a[1] = odd ? v[u].z : r0, a[2] = odd ? r1 : v[u].y, a[3] = odd ? v[u].w : r1;
+      }
+      unsigned hi[2], lo[2];
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
-        const float a = xv[o[2 * j]], b = xv[o[2 * j + 1]];
-        const unsigned h = qOp2(a, b);
-        hi[2 * st + j] = h;
-        lo[2 * st + j] = qOp2(a - qOpToFloat(static_cast<unsigned short>(h & 0xFFFFu)),
-                              b - qOpToFloat(static_cast<unsigned short>(h >> 16)));
+        hi[j] = qOp2(a[2 * j], a[2 * j + 1]);
+        lo[j] = qOp2(a[2 * j] - qOpToFloat(static_cast<unsigned short>(hi[j] & 0xFFFFu)),
+                     a[2 * j + 1] - qOpToFloat(static_cast<unsigned short>(hi[j] >> 16)));
       }
-    }
-#pragma unroll
-    for (int v = 0; v < WK / 8; ++v) {
-      reinterpret_cast<uint4 *>(xs + wd * (WK / 2))[v] =
-          make_uint4(hi[4 * v], hi[4 * v + 1], hi[4 * v + 2], hi[4 * v + 3]);
-      reinterpret_cast<uint4 *>(xs + pairs + wd * (WK / 2))[v] =
-          make_uint4(lo[4 * v], lo[4 * v + 1], lo[4 * v + 2], lo[4 * v + 3]);
+      const int wd = w0 + u * warps * SPAN + lw;
+      if (wd < words) {
+        *reinterpret_cast<uint2 *>(xs + wd * (WK / 2) + 2 * lst) = make_uint2(hi[0], hi[1]);
+        *reinterpret_cast<uint2 *>(xs + pairs + wd * (WK / 2) + 2 * lst) = make_uint2(lo[0], lo[1]);
+      }
     }
   }
   __shared__ double ssWarp[16];
