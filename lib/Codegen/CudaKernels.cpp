@@ -458,36 +458,43 @@ int64_t clusterBlocks(int size) {
   return size <= 2 ? kGemvSms : kMeasured[std::min(size, 8)] * 19 / 20;
 }
 
-// qGemvStaged's layout for a product of `tiles` 16-row weight tiles, `chunks` 4-word chunks of K (`steps` k-steps
-// each) and `mt` tiles of 8 rows of x, or warps = 0 where qGemvMma takes it: blocks of `warps` warps with `tiles`
-// tiles each, K in `slices` (a cluster's blocks), rings of `stages` chunks per warp; its dynamic shared memory: x's
-// float16 fragments of a slice (32 bytes per chunk, k-step and row of x, and 32 per chunk and k-step), the rings (1
-// KB per tile and chunk) and the rows' sums of squares. Blocks of 16 warps (one an SM: 128 registers a thread) in
-// one wave of clusters (clusterBlocks); of the layouts with 1 or 2 tiles a warp and 1-8 slices of at least 4 chunks,
-// the one of least modelled time: per wave of clusters, 12 + the chunks a warp multiplies per tile (1.16 each at one
-// tile a warp, whose x fragments serve one tile, not two). Fitted to the measured 16-row int4 g128 products (H100,
-// cold weights; bench/gpu/README.md), where a block's fixed part (x split into fragments, the pipeline's fill, the
-// cluster's reduction) costs about 12 chunks: K=4096 N=14336 112 blocks of 2 tiles in 4 slices 20.5 us (2 tiles, 3
-// slices 23.8; 1 tile, 2 slices 21.9); K=14336 N=4096 96 blocks of 1 tile in 6 slices 24.8 us (2 tiles, 8 slices, 64
-// blocks 29.7; 1 tile, 5 slices 28.3, 4 slices 32.4).
+// qGemvStaged's layout for a product of `rows` rows of x (-1: not known at compile time, up to 16) in `mt` tiles of
+// 8, `tiles` 16-row weight tiles and `chunks` 4-word chunks of K (`steps` k-steps each), or warps = 0 where qGemvMma
+// takes it: blocks of `warps` warps with `tiles` tiles each, K in `slices` (a cluster's blocks), rings of `stages`
+// chunks per warp; its dynamic shared memory: x's float16 fragments of a slice (32 bytes per chunk, k-step and row
+// of x, and 32 per chunk and k-step), the rings (1 KB per tile and chunk) and the rows' sums of squares (two parts
+// a row). Blocks of 16 warps (one an SM: 128 registers a thread) in one wave of clusters (clusterBlocks); of the
+// layouts with 1 or 2 tiles a warp and 1-8 slices of at least 4 chunks, the one of least modelled time: per wave of
+// clusters, 16 + (1 + the chunks a warp multiplies per tile) per tile. A block streams its weights at about the
+// same rate whatever its layout (~28 GB/s an SM, the loop), so its time is its chunks plus a fixed part (x's split,
+// the pipeline's fill, launch and cluster barrier: ~16 chunks) and the reduction of its partial sums (~1 chunk per
+// tile a warp). Fitted to the phase timer's layouts and the measured 16-row int4 g128 products (H100, cold weights;
+// bench/gpu/README.md): K=4096 N=14336 112 blocks of 1 tile in 2 slices 18.3 us (2 tiles, 4 slices 18.5), K=14336
+// N=4096 96 blocks of 1 tile in 6 slices 20.5 us (2 tiles, 8 slices, 64 blocks 28.7 in the timer against 24.3).
+// Rows (where qGemvMma's x loads, a lane's own from L1, grow with them): 5-16 on 64+ tiles (8 rows, float16 scales:
+// K=4096 N=14336 19.0 -> 16.5 us, K=14336 N=4096 25.1 -> 18.2 against qGemvMma); 2-4 only where the layout's
+// blocks take 5/6 of the SMs or more (4 rows, K=4096 N=14336 in 112 blocks: 17.8 -> 16.3 us; K=14336 N=4096 in 96
+// blocks stays on qGemvMma: 2 rows 16.8 against 17.8, 4 rows 17.9 against 17.9, float32 scales 17.4 against 18.0).
 struct StagedGemvGeometry {
   int warps = 0, tiles = 2, slices = 1, stages = 2;
   int64_t sharedBytes = 0;
 };
-StagedGemvGeometry stagedGemvGeometry(int64_t tiles, int64_t chunks, int64_t mt, int steps, const GemvTuning &tune) {
+StagedGemvGeometry stagedGemvGeometry(int64_t rows, int64_t mt, int64_t tiles, int64_t chunks, int steps,
+                                      const GemvTuning &tune) {
   StagedGemvGeometry g;
-  if (tune.staged < 0 || (tune.staged == 0 && (mt < 2 || tiles < 64)))
+  if (tune.staged < 0 || (tune.staged == 0 && ((rows >= 0 && rows < 2) || tiles < 64)))
     return g;
   const int warps = tune.warps == 4 || tune.warps == 8 || tune.warps == 16 ? tune.warps : 16;
   const int stages = tune.batch >= 2 && tune.batch <= 4 ? tune.batch : 2;
   auto shared = [&](int rt, int slices) {
     const int64_t sliceChunks = (chunks + slices - 1) / slices;
-    return sliceChunks * steps * (32 * mt + 4) * 8 + int64_t{warps} * stages * rt * 1024 + 8 * mt * 4;
+    return sliceChunks * steps * (32 * mt + 4) * 8 + int64_t{warps} * stages * rt * 1024 + 8 * mt * 8;
   };
-  // Tiles a warp: 2 or 1 (tune tiles: 1, 2 or 4); slices: 1-8 of at least 4 chunks (tune ks: that many).
+  // Tiles a warp: 1 or 2 (tune tiles: 1, 2 or 4); slices: 1-8 of at least 4 chunks (tune ks: that many).
   const bool tunedTiles = tune.tiles == 1 || tune.tiles == 2 || tune.tiles == 4;
-  const int tileChoices[2] = {tunedTiles ? tune.tiles : 2, 1};
+  const int tileChoices[2] = {tunedTiles ? tune.tiles : 1, 2};
   double best = 0.0;
+  int64_t blocks = 0;
   for (int i = 0; i < (tunedTiles ? 1 : 2); ++i) {
     const int t = tileChoices[i];
     const int64_t columns = (tiles + int64_t{warps} * t - 1) / (int64_t{warps} * t);
@@ -496,13 +503,15 @@ StagedGemvGeometry stagedGemvGeometry(int64_t tiles, int64_t chunks, int64_t mt,
                                                : (ks > 1 && chunks < 4 * ks) || shared(t, ks) > (200 << 10))
         continue;
       const int64_t waves = (columns * ks + clusterBlocks(ks) - 1) / clusterBlocks(ks);
-      const double cost = static_cast<double>(waves) * (12.0 + t * ((chunks + ks - 1) / ks) * (t == 1 ? 1.16 : 1.0));
+      const double cost = static_cast<double>(waves) * (16.0 + t * (1.0 + (chunks + ks - 1) / ks));
       if (g.warps == 0 || cost < best - 1e-9) {
-        best = cost;
+        best = cost, blocks = columns * ks;
         g.warps = warps, g.tiles = t, g.slices = ks, g.stages = stages;
       }
     }
   }
+  if (tune.staged == 0 && rows >= 2 && rows <= 4 && blocks * 6 < kGemvSms * 5)
+    g.warps = 0;
   if (g.warps) {
     g.sharedBytes = shared(g.tiles, g.slices);
     if (g.sharedBytes > (200 << 10))
@@ -697,11 +706,10 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
                                  std::to_string(splits.size()) + ", " + std::to_string(l.inputs.size()) + ", " +
                                  (zeros ? "true" : "false") + ", " + (perTensor ? "true" : "false") + ", " +
                                  (scaleAfter ? "true" : "false");
-    // 9-16 rows of x on 64+ tiles: qGemvStaged (tune staged=1/-1 forces either; tiles, warps, ks and batch set its
-    // layout). Measured on the H200 (bench/gpu, int4 g128, 16 rows; torch int4pack ~69-70 us in the same call):
-    // K=4096 N=14336 29.5 -> 20.7 us, K=14336 N=4096 43.1 -> 32.1 us against qGemvMma; at 4 rows it is no faster
-    // (16.9 against 16.5 us at best), and 26.5 against 19.5 us where its 512-row blocks leave SMs idle.
-    const StagedGemvGeometry sg = stagedGemvGeometry(tiles, chunks, mt, wordK / 4, tune);
+    // 2-16 rows of x on 64+ tiles: qGemvStaged where stagedGemvGeometry's rule takes it (tune staged=1/-1 forces
+    // either; tiles, warps, ks and batch set its layout). First measured on the H200 (bench/gpu, int4 g128, 16 rows):
+    // K=4096 N=14336 29.5 -> 20.7 us, K=14336 N=4096 43.1 -> 32.1 us against qGemvMma.
+    const StagedGemvGeometry sg = stagedGemvGeometry(staticRows, mt, tiles, chunks, wordK / 4, tune);
     if (sg.warps) {
       s.body = splitsLiteral(splits) + " qGemvStaged<" + operands +
                trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {sg.tiles, 2}, {sg.slices, 1},

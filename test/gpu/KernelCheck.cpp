@@ -820,12 +820,12 @@ std::vector<Case> cases() {
   add(wide8);
   add(int4Product("matmul_q int4 g128 M=17 K=12288 N=3700 (2 tiles per warp, 16 warps)", "matmul_q", 17, 12288,
                   3700, 128));
-  // The compiler sends the products above of more than 8 rows to qGemvStaged (x split once per block, K in a
-  // cluster's slices), the others to qGemvMma: each also on the other kernel, and qGemvStaged's own corners: a
-  // last chunk of one word and a last slice of one chunk, 4 tiles per warp, 2 chunks in flight, float16 and FP8
-  // codes.
+  // The compiler sends the products above of more than 4 rows to qGemvStaged (x split once per block, K in a
+  // cluster's slices; at 3 rows their blocks would leave SMs idle), the others to qGemvMma: each also on the other
+  // kernel, and qGemvStaged's own corners: a last chunk of one word and a last slice of one chunk, 4 tiles per warp,
+  // 2 chunks in flight, float16 and FP8 codes.
   for (Case c : std::vector<Case>(out.end() - 5, out.end())) {
-    const bool staged = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back() > 8; // the rule's choice
+    const bool staged = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back() > 4; // the rule's choice
     c.name += staged ? " [qGemvMma]" : " [qGemvStaged]";
     c.tune.staged = staged ? -1 : 1;
     add(c);
@@ -1745,7 +1745,7 @@ void benchRowHelpers(const RunOptions &opt, std::mt19937 &rng, int &passed, int 
 std::vector<Case> benchCases() {
   std::vector<Case> out;
   for (auto [K, N] : {std::pair<int64_t, int64_t>{4096, 14336}, {14336, 4096}})
-    for (int64_t M : {1, 4, 16, 512}) {
+    for (int64_t M : {1, 2, 4, 8, 16, 512}) {
       const std::string shape = " M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N);
       Case h{"f16" + shape, "matmul_q"};
       h.attrs.setInt("bits", 16);
@@ -2054,6 +2054,16 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "--shard takes I/N with 0 <= I < N\n");
         return 2;
       }
+    } else {
+      const bool help = std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h";
+      if (!help)
+        std::fprintf(stderr, "qopt-gpu-kernel-check: error: unknown argument or missing value: '%s'\n", argv[i]);
+      std::fprintf(help ? stdout : stderr,
+                   "usage: qopt-gpu-kernel-check [--arch sm_90a[,sm_80]] [--bench] [--cold] [--tiles]\n"
+                   "         [--only TEXT|...] [--list] [--shard I/N] [--cache DIR] [--compile-only]\n"
+                   "         [--act-dtype f16|bf16] [--tune K=V,...|default]...\n"
+                   "(the options are described at the top of test/gpu/KernelCheck.cpp)\n");
+      return help ? 0 : 2;
     }
   }
   std::mt19937 rng(1234);

@@ -188,7 +188,7 @@ TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
         Expect{16, 14336, 4096, 512, 32, "qGemvMma<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, 2>(", true},
         Expect{3, 768, 288, 32, 16, "qGemvMma<4, 1, 1, 4, true, false, true>(", false}}) {
     SCOPED_TRACE("M=" + std::to_string(e.M) + " K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
-    const cg::CudaKernel k = fewRowProduct(e.M, e.K, e.N, e.M > 8 ? &mma : nullptr);
+    const cg::CudaKernel k = fewRowProduct(e.M, e.K, e.N, &mma); // (the rule takes qGemvStaged for the first two)
     EXPECT_NE(k.source.find(e.call), std::string::npos) << k.source;
     EXPECT_EQ(k.geometry.block, e.block) << k.source;
     EXPECT_EQ(k.geometry.colsPerBlock, e.cols) << k.source;
@@ -197,40 +197,48 @@ TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
   }
 }
 
-// 9-16 rows of x on matrices of 64+ tiles (qGemvStaged): blocks of 16 warps with 1 or 2 tiles each over x split once
-// per block, K in the slices of a cluster (1-8), in as many blocks as one wave of clusters holds: the least of the
-// modelled times (12 + the chunks a warp multiplies per tile, 1.16 each at one tile a warp); dynamic shared memory
-// for a slice of x's fragments (planes of 16 rows x 32 bytes and 32 bytes of padding per chunk and k-step), the
-// warps' rings of 2 chunks and the rows' sums of squares. K too deep for 8 slices in 200 KB, and small matrices,
-// stay on qGemvMma.
+// 2-16 rows of x on matrices of 64+ tiles (qGemvStaged): blocks of 16 warps with 1 or 2 tiles each over x split
+// once per block, K in the slices of a cluster (1-8), in as many blocks as one wave of clusters holds: the least of
+// the modelled times (16 + 1 + the chunks a warp multiplies, per tile); at 2-4 rows only where the blocks take 5/6
+// of the SMs. Dynamic shared memory for a slice of x's fragments (planes of 8 or 16 rows x 32 bytes and 32 bytes of
+// padding per chunk and k-step), the warps' rings of 2 chunks and the rows' sums of squares (two parts a row). K
+// too deep for 8 slices in 200 KB, small matrices, and 2-4 rows where the blocks would leave SMs idle, stay on
+// qGemvMma.
 TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
   struct Expect {
     int64_t M, K, N;
     unsigned tiles, slices, shared;
   };
   for (const Expect &e :
-       {// 28 columns of 512 rows x 4 slices: 112 blocks (clusters of 4: 120 fit); 5 slices would need two waves.
-        Expect{16, 4096, 14336, 2, 4, 8 * 8 * 544 + 16 * 2 * 2 * 1024 + 64},
+       {// 56 columns of 256 rows x 2 slices: 112 blocks, 16 + 17 (2 tiles in 4 slices: 16 + 2 x 9).
+        Expect{16, 4096, 14336, 1, 2, 16 * 8 * 544 + 16 * 2 * 1 * 1024 + 128},
+        // The same layout at 4 rows (x in one tile of 8 rows): 112 blocks of 132 SMs.
+        Expect{4, 4096, 14336, 1, 2, 16 * 8 * 288 + 16 * 2 * 1 * 1024 + 64},
         // 16 columns of 256 rows x 6 slices of 19 chunks: 96 blocks (in clusters of 6, 102 fit; 16 clusters of 7
         // would be 112 blocks, where 105 fit), ahead of 8 columns of 512 rows x 8 slices (64 blocks, 14 chunks of
         // 2 tiles a warp).
-        Expect{12, 14336, 4096, 1, 6, 19 * 8 * 544 + 16 * 2 * 1 * 1024 + 64},
-        // 56 columns x 2 slices: 112 blocks.
-        Expect{16, 4096, 28672, 2, 2, 16 * 8 * 544 + 16 * 2 * 2 * 1024 + 64}}) {
+        Expect{12, 14336, 4096, 1, 6, 19 * 8 * 544 + 16 * 2 * 1 * 1024 + 128},
+        Expect{8, 14336, 4096, 1, 6, 19 * 8 * 288 + 16 * 2 * 1 * 1024 + 64},
+        // 112 columns of 256 rows, one slice (no cluster): 16 + 33, where 2 tiles in 2 slices would be 16 + 2 x 17
+        // and 2 slices of 1 tile two waves.
+        Expect{16, 4096, 28672, 1, 1, 32 * 8 * 544 + 16 * 2 * 1 * 1024 + 128}}) {
     SCOPED_TRACE("M=" + std::to_string(e.M) + " K=" + std::to_string(e.K) + " N=" + std::to_string(e.N));
     const cg::CudaKernel k = fewRowProduct(e.M, e.K, e.N);
-    const std::string call = "qGemvStaged<4, 2, 1, 4, true, false, true, -1, 0, 0, 0, " + std::to_string(e.tiles) +
-                             ", " + std::to_string(e.slices) + ">(";
+    const unsigned mt = e.M > 8 ? 2 : 1;
+    const std::string call = "qGemvStaged<4, " + std::to_string(mt) + ", 1, 4, true, false, true, -1, 0, 0, 0, " +
+                             std::to_string(e.tiles) + (e.slices > 1 ? ", " + std::to_string(e.slices) : "") + ">(";
     EXPECT_NE(k.source.find(call), std::string::npos) << k.source;
-    EXPECT_NE(k.source.find("QOPT_CLUSTER_Y(" + std::to_string(e.slices) + ")"), std::string::npos) << k.source;
+    EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y(" + std::to_string(e.slices) + ")") != std::string::npos, e.slices > 1)
+        << k.source;
     EXPECT_NE(k.source.find("__launch_bounds__(512, 1)"), std::string::npos) << k.source;
     EXPECT_EQ(k.geometry.block, 512u) << k.source;
-    EXPECT_EQ(k.geometry.rowsPerBlock, 16u) << k.source;
+    EXPECT_EQ(k.geometry.rowsPerBlock, 8u * mt) << k.source;
     EXPECT_EQ(k.geometry.colsPerBlock, 16u * 16u * e.tiles) << k.source;
     EXPECT_EQ(k.geometry.gridY, e.slices) << k.source;
     EXPECT_EQ(k.geometry.sharedBytes, e.shared) << k.source;
   }
-  for (auto [M, K, N] : {std::array<int64_t, 3>{16, 65536, 4096}, {16, 768, 288}, {8, 4096, 14336}}) {
+  for (auto [M, K, N] :
+       {std::array<int64_t, 3>{16, 65536, 4096}, {16, 768, 288}, {4, 14336, 4096}, {2, 14336, 4096}}) {
     SCOPED_TRACE("M=" + std::to_string(M) + " K=" + std::to_string(K) + " N=" + std::to_string(N));
     const cg::CudaKernel k = fewRowProduct(M, K, N);
     EXPECT_NE(k.source.find("qGemvMma<"), std::string::npos) << k.source;
@@ -241,7 +249,7 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
   EXPECT_NE(k.source.find("qGemvStaged<4, 1, 1, 4, true, false, true, -1, 0, 0, 0, 4, 5, 3>("), std::string::npos)
       << k.source;
   EXPECT_EQ(k.geometry.gridY, 5u) << k.source;
-  EXPECT_EQ(k.geometry.sharedBytes, 7u * 8 * (8 * 32 + 32) + 8 * 3 * 4 * 1024 + 32) << k.source;
+  EXPECT_EQ(k.geometry.sharedBytes, 7u * 8 * (8 * 32 + 32) + 8 * 3 * 4 * 1024 + 64) << k.source;
 }
 
 // Tuned tiles per warp keep the warps within what the kernel's reduction holds: 8 tiles of 16 rows of x reduce

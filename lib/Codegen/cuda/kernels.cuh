@@ -1380,7 +1380,7 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // words past K. Operands, NORM (x enters as g * x; the sums of squares of a block's slice meet as its products do),
 // RESID and GATED as qGemvMma. Geometry: rows of t0 in tiles of 8 MT, cols N in tiles of 16 RT W, grid y = KS,
 // dynamic shared memory: x's fragments (32 bytes per chunk, k-step and row of x of a slice, and 32 of padding per
-// chunk and k-step), the rings (RT KB per chunk and warp) and the rows' sums of squares (4 bytes each).
+// chunk and k-step), the rings (RT KB per chunk and warp) and the rows' sums of squares (8 bytes a row: two parts).
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
           int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0, int LAYOUT = 0,
           int CVT = 1>
@@ -1413,6 +1413,9 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   float *red = reinterpret_cast<float *>(ring); // [SLOTS][32], in the warp's ring after its last chunk
   // [R]
   float *ssBlock = reinterpret_cast<float *>(smem + xBytes + static_cast<i64>(warps) * S * STAGE * sizeof(uint4));
+  // x's split: XW warps per row where the block has more warps than rows (1 or 2: R is 8 or 16), part j of a row
+  // (every XW-th run of loads) by warp XW r + j, which keeps its sum of squares in ssBlock[j R + r].
+  const int XW = warps > R ? warps / R : 1, xj = warp % XW;
   const i64 rowBytes = wt.shape[1] * (BITS == 16 ? 2 : 1), groups = PER_TENSOR ? 1 : K / group;
   const QTileRows<RT, (GATED >= 0)> rows(firstTile, N, g);
   const i64 row0 = rows.row0, tStride = rows.tStride, hStride = rows.hStride;
@@ -1423,9 +1426,9 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   constexpr int symZero = BITS == 8 || BITS == 16 ? 0 : 1 << (BITS - 1);
   const float *gs = NORM ? qPtr<const float>(p.t[4]) : nullptr;
   float acc[RT][MT][4];
-  if (NORM && lane == 0) // x row r's sum of squares over this block's slices, kept by the warp that splits it
-    for (int r = warp; r < R; r += warps)
-      ssBlock[r] = 0.0f;
+  if (NORM && lane == 0) // x row r's sum of squares over this block's slices, kept by the warps that split it
+    for (int r = warp / XW; r < R; r += warps / XW)
+      ssBlock[xj * R + r] = 0.0f;
 #pragma unroll
   for (int t = 0; t < RT; ++t)
 #pragma unroll
@@ -1478,18 +1481,19 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 #pragma unroll
     for (int st = 0; st < S; ++st) // in flight while x is split
       issue(st, c0 + st);
-    // x -> fragments: warp v splits rows v, v + warps, ..., 512 contiguous bytes of a row per load (lane l's four
+    // x -> fragments: warp v splits rows v, v + warps, ... (XW = 2: part v % 2 of rows v / 2, v / 2 + warps / 2,
+    // ...), 512 contiguous bytes of a row per load (lane l's four
     // floats at 4 l: chunk l / (CHUNK / 4) of the load's 128 / CHUNK, word q, the 4 floats of k-step st), 8 loads in
     // flight. A lane's floats are those of its step's pairs (qMmaOffsets), except for 4-bit words, whose pairs join
     // a float with the one 4 places up: lanes 2 i and 2 i + 1 (floats 8 i .. 8 i + 7) swap two of theirs.
     constexpr int SPAN = 128 / CHUNK, UNROLL = 8;
     const int f = 4 * lane % CHUNK, cc = 4 * lane / CHUNK, xq = f / WK, xst = f % WK / 4;
     const bool odd = lane & 1;
-    for (int r = warp; r < R; r += warps) {
+    for (int r = warp / XW; r < R; r += warps / XW) {
       const i64 m = m0 + r;
       const float *x = qPtr<const float>(xt) + (m < M ? m : 0) * K;
       float part = 0.0f;
-      for (int c = c0; c < c1; c += UNROLL * SPAN) {
+      for (int c = c0 + xj * UNROLL * SPAN; c < c1; c += XW * UNROLL * SPAN) {
         float4 v[UNROLL];
 #pragma unroll
         for (int u = 0; u < UNROLL; ++u) {
@@ -1524,7 +1528,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
       if (NORM) {
         part = qWarpSum(part);
         if (lane == 0)
-          ssBlock[r] += part;
+          ssBlock[xj * R + r] += part;
       }
     }
     __syncthreads();
@@ -1614,8 +1618,10 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
           float total = 0.0f;
-          for (int j = 0; j < slices; ++j)
-            total += qClusterLoad(ssBlock + 8 * mt + 2 * q + e, j);
+          for (int j = 0; j < slices; ++j) {
+            const float *ss = ssBlock + 8 * mt + 2 * q + e;
+            total += XW > 1 ? qClusterLoad(ss, j) + qClusterLoad(ss + R, j) : qClusterLoad(ss, j);
+          }
           const float r = qInvRms(total, K, eps);
 #pragma unroll
           for (int t = 0; t < RT; ++t)
