@@ -73,7 +73,7 @@ struct Case {
   std::vector<Operand> inputs = {};
   int numOutputs = 1;
   double tolerance = 2e-5; // max |gpu - cpu| / max(1, max |cpu|)
-  int timed = 0;           // > 0: then launched this many times back to back, and the mean time printed
+  int timed = 0; // > 0: after 25 ms of launches, 5 runs of this many launches back to back: the median run's mean
   std::string cublas = "off"; // QRT_CUBLASLT: "require" sends products of 17+ rows (float16 weights: 2+) to cuBLASLt
   // Recorded as a CUDA graph and replayed: 1 on a fresh backend (a library product has no scratch yet, so it must
   // decline and run its generated kernel), 2 after a plain launch grew the scratch (the library inside the graph).
@@ -1511,18 +1511,30 @@ bool runCase(const Case &c, const RunOptions &opt, const cg::GemvTuning *tuning,
         }
         sets[r].inputs[i] = &copyIn[r - 1][i];
       }
-    // Back-to-back launches on one stream: the mean is the kernel's time once it exceeds the launch rate.
-    for (int i = 0; i < 10; ++i)
+    // Back-to-back launches on one stream: the mean is the kernel's time once it exceeds the launch rate. Warm-up:
+    // 25 ms of launches (with 10 launches, the first of several tunings of a case read ~1 us slow on an H100 where
+    // every tuning was the same kernel), then the median of 5 runs.
+    using Clock = std::chrono::steady_clock;
+    const auto warm = Clock::now();
+    for (int i = 0; i < 10 || Clock::now() - warm < std::chrono::milliseconds(25); ++i) {
       backend->launch(bound, sets[static_cast<size_t>(i) % copies], err);
-    backend->synchronize(err);
-    auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < c.timed; ++i)
-      backend->launch(bound, sets[static_cast<size_t>(i) % copies], err);
-    if (!backend->synchronize(err)) {
-      detail = err;
-      return false;
+      if (i % 64 == 63)
+        backend->synchronize(err);
     }
-    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / c.timed;
+    backend->synchronize(err);
+    std::array<double, 5> runs;
+    for (double &run : runs) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < c.timed; ++i)
+        backend->launch(bound, sets[static_cast<size_t>(i) % copies], err);
+      if (!backend->synchronize(err)) {
+        detail = err;
+        return false;
+      }
+      run = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / c.timed;
+    }
+    std::sort(runs.begin(), runs.end());
+    const double us = runs[runs.size() / 2];
     const int64_t K = c.inputs[0].shape.back(), M = num::numElements(c.inputs[0].shape) / K;
     if (c.family.rfind("matmul", 0) == 0 && M >= 64) // compute-bound: 2 M K N flops
       std::snprintf(buf, sizeof buf, "max rel error %.2e, %.2f us, %.0f TFLOP/s", worst, us,
