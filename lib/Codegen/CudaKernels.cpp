@@ -502,7 +502,9 @@ StagedGemvGeometry stagedGemvGeometry(int64_t rows, int64_t mt, int64_t tiles, i
       if (tune.slices >= 1 && tune.slices <= 8 ? ks != tune.slices
                                                : (ks > 1 && chunks < 4 * ks) || shared(t, ks) > (200 << 10))
         continue;
-      const int64_t waves = (columns * ks + clusterBlocks(ks) - 1) / clusterBlocks(ks);
+      // (Slices meeting in scratch, tune split=1: blocks placed anywhere, one an SM.)
+      const int64_t fit = tune.split > 0 ? kGemvSms : clusterBlocks(ks);
+      const int64_t waves = (columns * ks + fit - 1) / fit;
       const double cost = static_cast<double>(waves) * (16.0 + t * (1.0 + (chunks + ks - 1) / ks));
       if (g.warps == 0 || cost < best - 1e-9) {
         best = cost, blocks = columns * ks;
@@ -711,10 +713,25 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     // K=4096 N=14336 29.5 -> 20.7 us, K=14336 N=4096 43.1 -> 32.1 us against qGemvMma.
     const StagedGemvGeometry sg = stagedGemvGeometry(staticRows, mt, tiles, chunks, wordK / 4, tune);
     if (sg.warps) {
+      // Scratch where the slices may meet in it (always on sm_80, which has no clusters; on sm_90 with tune
+      // split=1): an arrival count and each slice's partial sums (SLOTS words a lane) and sums of squares (XW
+      // parts a row of x) per block of grid x, for the blocks of the launch's static rows (one tile of x where the
+      // rows are not static; a launch of more takes the slices in one block).
+      const bool viaScratch = tune.split > 0;
+      std::string scratch;
+      if (sg.slices > 1) {
+        const int64_t rowTiles = staticRows >= 1 ? (staticRows + 8 * mt - 1) / (8 * mt) : 1;
+        const int64_t columns = (w.shape[0] + 16 * sg.tiles * sg.warps - 1) / (16 * sg.tiles * sg.warps);
+        const int64_t blocksCap = rowTiles * columns, slots = sg.tiles * mt * 4;
+        const int64_t r = 8 * mt, xw = sg.warps > r ? sg.warps / r : 1; // the kernel's R and XW
+        const int64_t perSlice = int64_t{sg.warps} * slots * 32 + (norm ? xw * r : 0);
+        s.scratchWords = blocksCap * (1 + sg.slices * perSlice);
+        scratch = (norm ? "" : ", 0.0") + std::string(", qScratch, ") + std::to_string(blocksCap) + "LL";
+      }
       s.body = splitsLiteral(splits) + " qGemvStaged<" + operands +
                trailingArgs({{act, -1}, {fp8, 0}, {norm, 0}, {residual, 0}, {sg.tiles, 2}, {sg.slices, 1},
-                             {sg.stages, 2}, {hs, 0}, {layout, 0}, {cvt, 1}}) +
-               ">(p, splits, " + std::to_string(group) + "LL" + eps + ");";
+                             {sg.stages, 2}, {hs, 0}, {layout, 0}, {cvt, 1}, {viaScratch ? 1 : 0, 0}}) +
+               ">(p, splits, " + std::to_string(group) + "LL" + eps + scratch + ");";
       s.geometry.block = static_cast<uint32_t>(32 * sg.warps);
       s.geometry.rowsPerBlock = static_cast<uint32_t>(8 * mt);
       s.geometry.colsPerBlock = static_cast<uint32_t>(16 * sg.tiles * sg.warps);
@@ -722,7 +739,7 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
       s.geometry.gridY = static_cast<uint32_t>(sg.slices);
       s.geometry.sharedBytes = static_cast<uint32_t>(sg.sharedBytes);
       s.geometry.geometryOperand = 0;
-      s.clusterY = sg.slices > 1 ? sg.slices : 0;
+      s.clusterY = sg.slices > 1 && !viaScratch ? sg.slices : 0;
       // Registers capped at 128 (16 warps per SM, the blocks of 2 tiles per warp fit) unless tuned.
       s.minBlocks = tune.blocksPerSm > 0 ? tune.blocksPerSm : sg.tiles <= 2 ? 16 / sg.warps : 0;
       return true;

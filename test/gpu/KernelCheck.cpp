@@ -29,8 +29,9 @@
 //                                                 bfloat16 (float16 scales stay), tolerances for its rounding
 //   ... --tune tiles=T,warps=W,bps=B,batch=U       matrix-vector kernels with these choices instead of the
 //                                                 compiler's (any subset, also groups=G, wt=V, exact=E,
-//                                                 staged=S, ks=K, half=H, cvt=C, pipe=P; repeat --tune to
-//                                                 compare several); ks=K also decode attention's key slices
+//                                                 staged=S, ks=K, half=H, cvt=C, pipe=P, split=X; repeat
+//                                                 --tune to compare several); ks=K also decode attention's
+//                                                 key slices
 //
 //===----------------------------------------------------------------------===//
 #include "Backend.h"
@@ -1186,6 +1187,21 @@ std::vector<Case> cases() {
   // it, half=1) on qGemvHalf rounds x to float16 in hidden layers (float16-level tolerance) and is float32-accurate
   // as an output head (x as hi + lo): each such case runs both ways. Every product of 17+ rows also runs through cuBLASLt (and float16 weights'
   // products of 2+ rows with QRT_CUBLASLT=require).
+  // Every product that runs qGemvStaged (tuned onto it, or by the rule: 5+ rows over 64+ tiles of weights; at
+  // 2-4 rows the cases' blocks would leave SMs idle) also with its K slices meeting in the launch's scratch (tune
+  // split=1), the way they meet on an A100, which has no clusters.
+  const size_t listed = out.size();
+  for (size_t i = 0; i < listed; ++i) {
+    const Case &c = out[i];
+    const int64_t rows = num::numElements(c.inputs[0].shape) / c.inputs[0].shape.back();
+    if (c.family.rfind("matmul_q", 0) != 0 || c.captured || rows < 2 || c.tune.staged < 0 ||
+        (c.tune.staged == 0 && (rows < 5 || (c.inputs[1].shape[0] + 15) / 16 < 64)))
+      continue;
+    Case twin = c;
+    twin.name += " [scratch]";
+    twin.tune.split = 1;
+    out.push_back(twin);
+  }
   const size_t generated = out.size();
   for (size_t i = 0; i < generated; ++i) {
     Case &c = out[i];
@@ -1205,7 +1221,7 @@ std::vector<Case> cases() {
     auto given = [&c](size_t i) { return c.inputs.size() > i && !c.inputs[i].absent; };
     if (c.family == "matmul_q_gated" || given(4) || given(5)) // the generated kernels only (the library GEMMs take
       continue;                                               // no gate, norm or residual; a static scale, yes)
-    if (c.captured || rows < (c.inputs[1].dtype == DType::F16 ? 2 : 17))
+    if (c.captured || c.tune.split || rows < (c.inputs[1].dtype == DType::F16 ? 2 : 17))
       continue;
     Case lib = c;
     lib.name += " [cuBLASLt]";
@@ -2032,13 +2048,13 @@ int main(int argc, char **argv) {
                      : key == "batch" ? &t.batch : key == "groups" ? &t.groups
                      : key == "wt" ? &t.warpTiles : key == "exact" ? &t.exact : key == "staged" ? &t.staged
                      : key == "ks" ? &t.slices : key == "half" ? &t.half : key == "cvt" ? &t.cvt
-                     : key == "pipe" ? &t.pipe : nullptr;
+                     : key == "pipe" ? &t.pipe : key == "split" ? &t.split : nullptr;
         ok = field && eq != std::string::npos && std::sscanf(item.c_str() + eq + 1, "%d", field) == 1;
       }
       if (!ok) {
         std::fprintf(stderr, "--tune takes tiles=T,warps=W,bps=B,batch=U,groups=G,wt=V,exact=E,staged=S,ks=K,"
-                             "half=H,cvt=C,pipe=P (any of them; 0 or absent: the compiler's choice; groups, exact, "
-                             "staged, half and cvt 1 or -1) or default\n");
+                             "half=H,cvt=C,pipe=P,split=X (any of them; 0 or absent: the compiler's choice; groups, "
+                             "exact, staged, half, cvt and split 1 or -1) or default\n");
         return 2;
       }
       tunings.emplace_back(spec, t);

@@ -203,11 +203,18 @@ TEST(CudaGeometry, FewRowProductsShareXOverTiles) {
 // of the SMs. Dynamic shared memory for a slice of x's fragments (planes of 8 or 16 rows x 32 bytes and 32 bytes of
 // padding per chunk and k-step), the warps' rings of 2 chunks and the rows' sums of squares (two parts a row). K
 // too deep for 8 slices in 200 KB, small matrices, and 2-4 rows where the blocks would leave SMs idle, stay on
-// qGemvMma.
+// qGemvMma. A product of several slices has scratch for them to meet in where there is no cluster (sm_80): an
+// arrival count and every slice's partial sums (16 warps x 4 x tiles x 8-row tiles of x words a lane) per column
+// of blocks.
 TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
   struct Expect {
     int64_t M, K, N;
     unsigned tiles, slices, shared;
+  };
+  auto scratchCall = [](const cg::CudaKernel &k, int64_t columns, int64_t slices, int64_t words) {
+    const size_t at = k.source.find("_scratch[" + std::to_string(columns * (1 + slices * words)) + "];");
+    const std::string call = ">(p, splits, 128LL, 0.0, qScratch, " + std::to_string(columns) + "LL);";
+    return at != std::string::npos && k.source.find(call) != std::string::npos;
   };
   for (const Expect &e :
        {// 56 columns of 256 rows x 2 slices: 112 blocks, 16 + 17 (2 tiles in 4 slices: 16 + 2 x 9).
@@ -230,6 +237,9 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
     EXPECT_NE(k.source.find(call), std::string::npos) << k.source;
     EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y(" + std::to_string(e.slices) + ")") != std::string::npos, e.slices > 1)
         << k.source;
+    const int64_t columns = (e.N + 256 * e.tiles - 1) / (256 * e.tiles);
+    EXPECT_EQ(scratchCall(k, columns, e.slices, 16 * 4 * e.tiles * mt * 32), e.slices > 1) << k.source;
+    EXPECT_EQ(k.source.find("qScratch") != std::string::npos, e.slices > 1) << k.source;
     EXPECT_NE(k.source.find("__launch_bounds__(512, 1)"), std::string::npos) << k.source;
     EXPECT_EQ(k.geometry.block, 512u) << k.source;
     EXPECT_EQ(k.geometry.rowsPerBlock, 8u * mt) << k.source;
@@ -250,6 +260,46 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
       << k.source;
   EXPECT_EQ(k.geometry.gridY, 5u) << k.source;
   EXPECT_EQ(k.geometry.sharedBytes, 7u * 8 * (8 * 32 + 32) + 8 * 3 * 4 * 1024 + 64) << k.source;
+  // 8 warps of 4 tiles (8 x 4 x 4 x 1 words a lane) over 28 columns of 512 rows.
+  EXPECT_TRUE(scratchCall(k, 28, 5, 8 * 4 * 4 * 32)) << k.source;
+}
+
+// Tune split=1: qGemvStaged's slices meet in the scratch on sm_90 too (SPLIT 1, no cluster attribute), and the
+// layout is not bound by where clusters fit: at 16 rows, K=14336 N=4096, 8 slices x 16 columns (128 blocks, 14
+// chunks a warp; clusters of 8 fit only 114 blocks, so the cluster rule takes 6 slices); a norm's sums of squares
+// (16 rows of x, one part each) after the partial sums.
+TEST(CudaGeometry, StagedSlicesMeetInScratchWithoutACluster) {
+  qopt::num::Attrs attrs;
+  attrs.setInt("bits", 4);
+  attrs.setInt("group_size", 128);
+  attrs.setFloat("norm_epsilon", 1e-5);
+  cg::LaunchDesc d;
+  d.family = "matmul_q";
+  d.attrs = &attrs;
+  d.inputs = {{DType::F32, {16, 14336}},
+              {DType::U8, {4096, 7168}},
+              {DType::F32, {4096, 112}},
+              {DType::U8, {4096, 112}},
+              {DType::F32, {14336}}};
+  d.results = {{DType::F32, {16, 4096}}};
+  cg::CudaKernel k;
+  std::string why;
+  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  EXPECT_EQ(k.geometry.gridY, 6u) << k.source;
+  EXPECT_NE(k.source.find("QOPT_CLUSTER_Y(6)"), std::string::npos) << k.source;
+  cg::GemvTuning tune;
+  tune.split = 1;
+  d.tuning = &tune;
+  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  EXPECT_EQ(k.geometry.gridY, 8u) << k.source;
+  EXPECT_EQ(k.geometry.colsPerBlock, 256u) << k.source;
+  EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("qGemvStaged<4, 2, 1, 5, true, false, true, -1, 0, 1, 0, 1, 8, 2, 0, 0, 1, 1>(p, splits, "
+                          "128LL, 1.0000000000000001e-05, qScratch, 16LL);"),
+            std::string::npos)
+      << k.source;
+  EXPECT_NE(k.source.find("_scratch[" + std::to_string(16 * (1 + 8 * (16 * 8 * 32 + 16))) + "];"), std::string::npos)
+      << k.source;
 }
 
 // Tuned tiles per warp keep the warps within what the kernel's reduction holds: 8 tiles of 16 rows of x reduce

@@ -1372,9 +1372,13 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // crosses L2 once per 16 W RT weight rows instead of once per warp, and the loop reads only weights from memory. The
 // weights stream through a ring of S chunks per warp in shared memory (cp.async: S - 1 chunks in flight while one is
 // multiplied, without holding registers; the first S are issued before x is split), their scales and zero points in
-// registers S chunks ahead. K is split in KS slices: on sm_90 the KS blocks of a cluster (grid y) take one slice
-// each and the partial sums meet through distributed shared memory, warp w's results summed in slice order and
-// stored by the block of rank w % KS; elsewhere one block takes the slices one after the other (the others return).
+// registers S chunks ahead. K is split in KS slices, one a block of grid y, whose partial sums meet in one of two
+// ways, added in slice order either way (the same bits): on sm_90 (SPLIT 0) the blocks of a cluster read each
+// other's through distributed shared memory, warp w's results summed and stored by the block of rank w % KS;
+// elsewhere, or with SPLIT 1, through the launch's scratch (a module global: `blocksCap` arrival counts, then per
+// block of grid x its KS slices' partial sums and sums of squares), the last block of a column to arrive adding
+// every slice's and resetting the count for the next launch. Without either (no scratch, or more blocks of grid x
+// than it covers) block y 0 takes the slices one after the other and the others return.
 // x's fragments in shared memory: [chunk][k-step] planes of [x row][q] pairs of float16 pairs (b0, b1) and 32 bytes
 // of padding, a warp's read of one (chunk, step, x tile) 256 contiguous bytes. Rows of x past M are zeros, as are
 // words past K. Operands, NORM (x enters as g * x; the sums of squares of a block's slice meet as its products do),
@@ -1383,8 +1387,9 @@ __device__ void qGemvMma(const QParams &p, const QSplits<NSPLIT> &splits, i64 gr
 // chunk and k-step), the rings (RT KB per chunk and warp) and the rows' sums of squares (8 bytes a row: two parts).
 template <int BITS, int MT, int NSPLIT, int OUT, bool ZEROS, bool PER_TENSOR, bool SCALE_AFTER, int GATED = -1,
           int FP8 = 0, int NORM = 0, int RESID = 0, int RT = 2, int KS = 1, int S = 2, int HS = 0, int LAYOUT = 0,
-          int CVT = 1>
-__device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0) {
+          int CVT = 1, int SPLIT = 0>
+__device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64 group, double eps = 0.0,
+                            unsigned *scratch = nullptr, i64 blocksCap = 0) {
   constexpr bool HW = qFp8Hw<FP8, CVT != 0>();
   constexpr int WK = BITS == 16 ? 8 : BITS == 8 ? 16 : 32, STEPS = WK / 4, CHUNK = 4 * WK, R = 8 * MT;
   constexpr int BYTES_PER_K2 = BITS == 16 ? 4 : BITS == 8 ? 2 : 1;
@@ -1397,9 +1402,12 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   const QTensor &xt = p.t[0], &wt = p.t[1];
   const i64 K = qLast(xt), N = wt.shape[0], M = K ? qNumel(xt) / K : 0;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5, g = lane >> 2, q = lane & 3;
-  const int slices = QOPT_CLUSTERS ? KS : 1; // blocks sharing a tile's K
-  const unsigned rank = qClusterRank();
-  if (!QOPT_CLUSTERS && blockIdx.y != 0)
+  // How the slices meet: in the cluster, in the scratch, or not at all (one block takes them all).
+  const bool cluster = QOPT_CLUSTERS && !SPLIT && KS > 1;
+  const bool viaScratch = !cluster && KS > 1 && scratch && gridDim.x <= blocksCap;
+  const int slices = cluster || viaScratch ? KS : 1; // blocks sharing a tile's K
+  const unsigned rank = cluster ? qClusterRank() : viaScratch ? blockIdx.y : 0;
+  if (slices == 1 && blockIdx.y != 0)
     return;
   i64 rowTile, colTile;
   qTile(N, 16 * RT * warps, rowTile, colTile);
@@ -1411,7 +1419,7 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
   uint2 *xs = reinterpret_cast<uint2 *>(smem); // [sliceChunks][STEPS] planes of [R][4] and 4 words of padding
   uint4 *ring = reinterpret_cast<uint4 *>(smem + xBytes) + warp * S * STAGE;
   float *red = reinterpret_cast<float *>(ring); // [SLOTS][32], in the warp's ring after its last chunk
-  // [R]
+  // [XW][R]
   float *ssBlock = reinterpret_cast<float *>(smem + xBytes + static_cast<i64>(warps) * S * STAGE * sizeof(uint4));
   // x's split: XW warps per row where the block has more warps than rows (1 or 2: R is 8 or 16), part j of a row
   // (every XW-th run of loads) by warp XW r + j, which keeps its sum of squares in ssBlock[j R + r].
@@ -1584,20 +1592,11 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
     }
     qCopyAsyncWait<0>(); // the ring's last (empty or unused) copies landed before it is reused
   }
-  __syncwarp(); // every lane's last read of the ring before the partial sums take its place
-  // Partial sums to shared memory; warp w's, over the slices in order, to the block of rank w % KS, which stores
-  // them.
-  if (slices > 1) {
-#pragma unroll
-    for (int t = 0; t < RT; ++t)
-#pragma unroll
-      for (int mt = 0; mt < MT; ++mt)
-#pragma unroll
-        for (int e = 0; e < 4; ++e)
-          red[((t * MT + mt) * 4 + e) * 32 + lane] = acc[t][mt][e];
-  }
-  qClusterSync(); // (without clusters: slices == 1, nothing to meet)
-  if (warp % slices == static_cast<int>(rank)) {
+  // The slices' sums added in slice order (this block's own, of slice `rank`, from its registers), each x row's
+  // 1 / rms applied (its squares summed over the slices in order: complete since the barrier after the last split
+  // of x) and the results stored. sumOf(i, j): this lane's partial sum i (of its warp's SLOTS) of slice j; ssOf(i,
+  // j): float i of slice j's ssBlock.
+  auto meetAndStore = [&](auto sumOf, auto ssOf) {
     if (slices > 1)
 #pragma unroll
       for (int t = 0; t < RT; ++t)
@@ -1605,31 +1604,69 @@ __device__ void qGemvStaged(const QParams &p, const QSplits<NSPLIT> &splits, i64
         for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            const float *local = red + ((t * MT + mt) * 4 + e) * 32 + lane;
+            const int i = (t * MT + mt) * 4 + e;
             float sum = 0.0f;
             for (int j = 0; j < slices; ++j)
-              sum += j == static_cast<int>(rank) ? acc[t][mt][e] : qClusterLoad(local, j);
+              sum += j == static_cast<int>(rank) ? acc[t][mt][e] : sumOf(i, j);
             acc[t][mt][e] = sum;
           }
-    if (NORM) { // x row 8 mt + 2q + e's 1 / rms, its squares summed over the slices in order (complete since the
-                // barrier after the last split of x)
+    if (NORM) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
+          const int r = 8 * mt + 2 * q + e;
           float total = 0.0f;
-          for (int j = 0; j < slices; ++j) {
-            const float *ss = ssBlock + 8 * mt + 2 * q + e;
-            total += XW > 1 ? qClusterLoad(ss, j) + qClusterLoad(ss + R, j) : qClusterLoad(ss, j);
-          }
-          const float r = qInvRms(total, K, eps);
+          for (int j = 0; j < slices; ++j)
+            total += XW > 1 ? ssOf(r, j) + ssOf(R + r, j) : ssOf(r, j);
+          const float inv = qInvRms(total, K, eps);
 #pragma unroll
           for (int t = 0; t < RT; ++t)
-            acc[t][mt][e] *= r, acc[t][mt][2 + e] *= r;
+            acc[t][mt][e] *= inv, acc[t][mt][2 + e] *= inv;
         }
     }
     qGemvMmaStore<RT, MT, NSPLIT, OUT, GATED, RESID>(p, splits, acc, firstTile, m0, M, N, g, q);
+  };
+  // This lane's partial sums into the warp's SLOTS x 32 floats at `to` (sum i of lane l at 32 i + l).
+  auto publish = [&](float *to) {
+#pragma unroll
+    for (int t = 0; t < RT; ++t)
+#pragma unroll
+      for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          to[((t * MT + mt) * 4 + e) * 32 + lane] = acc[t][mt][e];
+  };
+  __syncwarp(); // every lane's last read of the ring before the partial sums take its place
+  if (viaScratch) { // this slice's sums published, then added by the column's last block to arrive
+    const i64 W = static_cast<i64>(warps) * SLOTS * 32 + (NORM ? XW * R : 0);
+    float *part = reinterpret_cast<float *>(scratch + blocksCap) + static_cast<i64>(blockIdx.x) * KS * W;
+    float *mine = part + rank * W;
+    publish(mine + warp * SLOTS * 32);
+    if (NORM)
+      for (int i = threadIdx.x; i < XW * R; i += blockDim.x)
+        mine[warps * SLOTS * 32 + i] = ssBlock[i];
+    __threadfence(); // this thread's sums are seen device-wide before the count says so
+    __syncthreads();
+    if (!__syncthreads_or(threadIdx.x == 0 && atomicAdd(scratch + blockIdx.x, 1u) == static_cast<unsigned>(KS - 1)))
+      return;
+    __threadfence();
+    meetAndStore([&](int i, int j) { return __ldcg(part + j * W + (warp * SLOTS + i) * 32 + lane); },
+                 [&](int i, int j) {
+                   return j == static_cast<int>(rank) ? ssBlock[i] : __ldcg(part + j * W + warps * SLOTS * 32 + i);
+                 });
+    if (threadIdx.x == 0)
+      scratch[blockIdx.x] = 0;
+    return;
   }
+  // Through the cluster's shared memory: the partial sums into the warp's ring; warp w's, over the slices in
+  // order, added by the block of rank w % KS, which stores them. (One block: nothing to meet.)
+  if (slices > 1)
+    publish(red);
+  qClusterSync(); // (one block alone: nothing to wait for, its x's sums of squares complete since the last split)
+  if (warp % slices == static_cast<int>(rank))
+    meetAndStore([&](int i, int j) { return qClusterLoad(red + i * 32 + lane, j); },
+                 [&](int i, int j) { return qClusterLoad(ssBlock + i, j); });
   qClusterSync(); // the others have read this block's sums before it leaves
 }
 
