@@ -52,8 +52,9 @@ static cl::opt<std::string> quantize("quantize",
                                               "channel, float activations; --fp8-format), fp8 (FP8 weights and "
                                               "activations; --act-scale), w8a8 (SmoothQuant, then int8 weights per "
                                               "channel and int8 activations per token; needs --calib; "
-                                              "--smooth-alpha), mixed (int4 AWQ, int8 or float per layer group "
-                                              "by measured sensitivity under --avg-bits; needs --calib); rtn3, "
+                                              "--smooth-alpha), mixed (int4 AWQ + GPTQ, int8 GPTQ or float per "
+                                              "layer group by measured sensitivity under --avg-bits; needs "
+                                              "--calib); rtn3, "
                                               "awq3, gptq3: the same with 3-bit weights (accuracy studies)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<std::string> fp8Format("fp8-format",
@@ -65,10 +66,11 @@ static cl::opt<double> avgBits("avg-bits",
                                         "included (int4 g128 costs 4.19, int8 8.0x, float 16; e.g. 4.5 or 6)"),
                                cl::init(0.0), cl::cat(category));
 static cl::opt<std::string> mixedInt4("mixed-int4",
-                                      cl::desc("How --quantize=mixed measures its candidates' sensitivity: awq "
-                                               "(int4 quantized as AWQ will: its scales and clipping; the default), "
-                                               "gptq (with --gptq: int4 by AWQ then GPTQ, int8 by GPTQ, the default there) or rtn "
-                                               "(rounded to nearest: faster, a rougher estimate)"),
+                                      cl::desc("How --quantize=mixed measures its candidates' sensitivity: as they "
+                                               "will be quantized, gptq (int4 by AWQ then GPTQ, int8 by GPTQ; the "
+                                               "default) or with --gptq=false awq (int4 by AWQ's scales and clipping, "
+                                               "int8 rounded to nearest), or rtn (rounded to nearest: faster, a "
+                                               "rougher estimate)"),
                                       cl::init(""), cl::cat(category));
 static cl::opt<std::string> mixedSensitivity(
     "mixed-sensitivity",
@@ -90,8 +92,9 @@ static cl::opt<bool> gptqRounding("gptq",
                                   cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
                                            "the inputs not yet rounded, through the calibrated Hessian) instead of "
                                            "to nearest: with rtn4, rtn3, int8, fp8w, fp8 and w8a8, with awq4 and "
-                                           "awq3 after AWQ's scaling and clipping, and with mixed (its int4 layers after AWQ's); "
-                                           "needs --calib (gptq4 and gptq3 are rtn4 and rtn3 with it)"),
+                                           "awq3 after AWQ's scaling and clipping, and with mixed (its int4 layers after "
+                                           "AWQ's; mixed's default, --gptq=false for AWQ's int4 and int8 rounded to "
+                                           "nearest); needs --calib (gptq4 and gptq3 are rtn4 and rtn3 with it)"),
                                   cl::cat(category));
 static cl::opt<double> smoothAlpha("smooth-alpha",
                                    cl::desc("SmoothQuant's migration strength of --quantize=w8a8, in [0, 1] "
@@ -309,7 +312,10 @@ int main(int argc, char **argv) {
   opts.raise = raise;
   opts.quantizeLmHead = quantizeLmHead;
   std::string schemeError;
-  if (!qopt::setQuantScheme(quantize, groupSize, granularity, gptqRounding, opts, schemeError)) {
+  // --gptq unset: the scheme's default (on for mixed); --gptq=false turns it off there.
+  const std::optional<bool> gptq =
+      gptqRounding.getNumOccurrences() ? std::optional<bool>(gptqRounding) : std::nullopt;
+  if (!qopt::setQuantScheme(quantize, groupSize, granularity, gptq, opts, schemeError)) {
     llvm::errs() << "qopt: error: " << schemeError << "\n";
     return 1;
   }
