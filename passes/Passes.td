@@ -450,8 +450,8 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     alphas, and each layer's clipping, searched on qopt-calibrate's input rows, so diag(1/s) Q(clip(diag(s) W));
     the scales' fold into x's producer is what keeps x W in float), or rounded to nearest (`int4-method=rtn`:
     cheaper, and it overstates int4's cost most where AWQ helps most); `int4-method=gptq` measures int4 and int8
-    as qopt-gptq will quantize them after this pass (`qopt --quantize=mixed`, unless `--gptq=false`), with the Hessian of the
-    calibrated rows, X^T X / rows. `sensitivity=scaled` runs only the quantized candidate of fewest bits per group
+    as qopt-gptq will quantize them after this pass (`qopt --quantize=mixed` unless `--gptq=false`), with the
+    Hessian of the calibrated rows, X^T X / rows. `sensitivity=scaled` runs only the quantized candidate of fewest bits per group
     through the model and gives each other candidate that KL times its squared output error on the calibrated
     rows, ||X (W - W_c)||^2 over the group's layers, relative to the measured one's (a KL divergence follows the
     output's change to second order): one model run per group instead of one per candidate (stories15M's pass

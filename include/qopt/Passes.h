@@ -107,14 +107,16 @@ mlir::LogicalResult cudaKernelSource(mlir::ModuleOp module, std::string &source)
 // Fills the quantization fields of `options` from a scheme name (none, int8, fp8w, fp8, w8a8, mixed, rtn4, awq4,
 // gptq4, rtn3, awq3, gptq3), a group size (0 = per output channel), a granularity (group, channel, tensor) and
 // `gptq` (GPTQ rounding for rtn4, rtn3, int8, fp8w, fp8 and w8a8: gptq4 is rtn4 with it; awq4, awq3 and mixed
-// after AWQ's scaling; unset: the scheme's default, on for mixed only), with the rules qopt applies: int8 is per channel unless per tensor; awq and gptq need `options.calib` and are group- or
-// channel-wise. Returns false with a message naming the offending value.
+// after AWQ's scaling; unset: the scheme's default, on for mixed only), with the rules qopt applies: int8 is per
+// channel unless per tensor; awq and gptq need `options.calib` and are group- or channel-wise. Returns false with a
+// message naming the offending value.
 // After setQuantScheme: `symmetric` int4 (rtn4, awq4, gptq4, mixed; not per tensor) and how mixed precision
 // measures its candidates, `mixedInt4` ("" or the scheme's quantizer, awq or with gptq gptq: as quantized; "rtn":
 // rounded to nearest). Returns false with a message naming the offending flag.
 bool setInt4Options(bool symmetric, llvm::StringRef mixedInt4, CompileOptions &options, std::string &error);
 // After setQuantScheme: GPTQ's act-order (inputs rounded in decreasing order of the Hessian's diagonal), which
-// needs GPTQ (gptq4, gptq3, --gptq, mixed unless --gptq=false: it measures its candidates so too). Returns false with a message.
+// needs GPTQ (gptq4, gptq3, --gptq, mixed unless --gptq=false: it measures its candidates so too). Returns false
+// with a message.
 bool setActOrder(bool actOrder, CompileOptions &options, std::string &error);
 // --mixed-sensitivity: kl or scaled, with --quantize=mixed (empty: kl).
 bool setMixedSensitivity(llvm::StringRef sensitivity, CompileOptions &options, std::string &error);

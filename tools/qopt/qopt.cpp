@@ -92,9 +92,10 @@ static cl::opt<bool> gptqRounding("gptq",
                                   cl::desc("Round the weights with GPTQ (each input's rounding error compensated in "
                                            "the inputs not yet rounded, through the calibrated Hessian) instead of "
                                            "to nearest: with rtn4, rtn3, int8, fp8w, fp8 and w8a8, with awq4 and "
-                                           "awq3 after AWQ's scaling and clipping, and with mixed (its int4 layers after "
-                                           "AWQ's; mixed's default, --gptq=false for AWQ's int4 and int8 rounded to "
-                                           "nearest); needs --calib (gptq4 and gptq3 are rtn4 and rtn3 with it)"),
+                                           "awq3 after AWQ's scaling and clipping, and with mixed (its int4 "
+                                           "layers after AWQ's; mixed's default, --gptq=false for AWQ's int4 and "
+                                           "int8 rounded to nearest); needs --calib (gptq4 and gptq3 are rtn4 and "
+                                           "rtn3 with it)"),
                                   cl::cat(category));
 static cl::opt<double> smoothAlpha("smooth-alpha",
                                    cl::desc("SmoothQuant's migration strength of --quantize=w8a8, in [0, 1] "
