@@ -54,8 +54,8 @@ static cl::opt<std::string> quantize("quantize",
                                               "channel and int8 activations per token; needs --calib; "
                                               "--smooth-alpha), mixed (int4 AWQ + GPTQ, int8 GPTQ or float per "
                                               "layer group by measured sensitivity under --avg-bits; needs "
-                                              "--calib); rtn3, "
-                                              "awq3, gptq3: the same with 3-bit weights (accuracy studies)"),
+                                              "--calib); rtn3, awq3, gptq3: the same with 3-bit weights (accuracy "
+                                              "studies)"),
                                      cl::init("none"), cl::cat(category));
 static cl::opt<std::string> fp8Format("fp8-format",
                                       cl::desc("FP8 format of --quantize=fp8w: e4m3 (E4M3FN, max 448; default) or "
