@@ -458,6 +458,12 @@ int64_t clusterBlocks(int size) {
   return size <= 2 ? kGemvSms : kMeasured[std::min(size, 8)] * 19 / 20;
 }
 
+// What qGemvStaged's slices meeting in the launch's scratch (partial sums to L2 and back, an atomic count) costs
+// beyond meeting in a cluster (distributed shared memory), in stagedGemvGeometry's units (~0.5 us each at 16 rows):
+// the same layout (16 rows, K=4096 N=14336, 112 blocks in 2 slices) took 17.8-17.9 us in clusters and 18.9-19.2
+// in the scratch (H100, cold weights, float16 scales; bench/gpu/README.md).
+constexpr double kScratchMeet = 2.0;
+
 // qGemvStaged's layout for a product of `rows` rows of x (-1: not known at compile time, up to 16) in `mt` tiles of
 // 8, `tiles` 16-row weight tiles and `chunks` 4-word chunks of K (`steps` k-steps each), or warps = 0 where qGemvMma
 // takes it: blocks of `warps` warps with `tiles` tiles each, K in `slices` (a cluster's blocks), rings of `stages`
@@ -471,12 +477,16 @@ int64_t clusterBlocks(int size) {
 // tile a warp). Fitted to the phase timer's layouts and the measured 16-row int4 g128 products (H100, cold weights;
 // bench/gpu/README.md): K=4096 N=14336 112 blocks of 1 tile in 2 slices 18.3 us (2 tiles, 4 slices 18.5), K=14336
 // N=4096 96 blocks of 1 tile in 6 slices 20.5 us (2 tiles, 8 slices, 64 blocks 28.7 in the timer against 24.3).
+// With 5+ static rows the slices may meet in the scratch instead of a cluster, its blocks one an SM wherever they
+// fall, at kScratchMeet more: K=14336 N=4096 then takes 128 blocks in 8 slices (16 rows 20.0-20.5 us against
+// 21.0-21.3 in 6 slices of a cluster, 8 rows 17.8-18.2 against 17.9-18.1), K=4096 N=14336 stays in its clusters.
 // Rows (where qGemvMma's x loads, a lane's own from L1, grow with them): 5-16 on 64+ tiles (8 rows, float16 scales:
 // K=4096 N=14336 19.0 -> 16.5 us, K=14336 N=4096 25.1 -> 18.2 against qGemvMma); 2-4 only where the layout's
 // blocks take 5/6 of the SMs or more (4 rows, K=4096 N=14336 in 112 blocks: 17.8 -> 16.3 us; K=14336 N=4096 in 96
 // blocks stays on qGemvMma: 2 rows 16.8 against 17.8, 4 rows 17.9 against 17.9, float32 scales 17.4 against 18.0).
 struct StagedGemvGeometry {
   int warps = 0, tiles = 2, slices = 1, stages = 2;
+  bool split = false; // the slices meet in the launch's scratch on sm_90 too (else in a cluster)
   int64_t sharedBytes = 0;
 };
 StagedGemvGeometry stagedGemvGeometry(int64_t rows, int64_t mt, int64_t tiles, int64_t chunks, int steps,
@@ -502,13 +512,20 @@ StagedGemvGeometry stagedGemvGeometry(int64_t rows, int64_t mt, int64_t tiles, i
       if (tune.slices >= 1 && tune.slices <= 8 ? ks != tune.slices
                                                : (ks > 1 && chunks < 4 * ks) || shared(t, ks) > (200 << 10))
         continue;
-      // (Slices meeting in scratch, tune split=1: blocks placed anywhere, one an SM.)
-      const int64_t fit = tune.split > 0 ? kGemvSms : clusterBlocks(ks);
-      const int64_t waves = (columns * ks + fit - 1) / fit;
-      const double cost = static_cast<double>(waves) * (16.0 + t * (1.0 + (chunks + ks - 1) / ks));
-      if (g.warps == 0 || cost < best - 1e-9) {
-        best = cost, blocks = columns * ks;
-        g.warps = warps, g.tiles = t, g.slices = ks, g.stages = stages;
+      // The slices meet in a cluster (its blocks placed where clusters fit) or in the launch's scratch (blocks
+      // anywhere, one an SM; the partial sums' round trip through L2 costs kScratchMeet): the scratch only for 5+
+      // static rows (tune split=1 or -1: the one way).
+      for (const bool scratch : {false, true}) {
+        if (scratch ? ks == 1 || tune.split < 0 || (tune.split == 0 && rows < 5) : tune.split > 0 && ks > 1)
+          continue;
+        const int64_t fit = scratch ? kGemvSms : clusterBlocks(ks);
+        const int64_t waves = (columns * ks + fit - 1) / fit;
+        const double cost = static_cast<double>(waves) * (16.0 + t * (1.0 + (chunks + ks - 1) / ks)) +
+                            (scratch ? kScratchMeet : 0.0);
+        if (g.warps == 0 || cost < best - 1e-9) {
+          best = cost, blocks = columns * ks;
+          g.warps = warps, g.tiles = t, g.slices = ks, g.stages = stages, g.split = scratch;
+        }
       }
     }
   }
@@ -713,11 +730,11 @@ bool linearQ(const LaunchDesc &l, Spec &s, std::string &why, bool split, bool ga
     // K=4096 N=14336 29.5 -> 20.7 us, K=14336 N=4096 43.1 -> 32.1 us against qGemvMma.
     const StagedGemvGeometry sg = stagedGemvGeometry(staticRows, mt, tiles, chunks, wordK / 4, tune);
     if (sg.warps) {
-      // Scratch where the slices may meet in it (always on sm_80, which has no clusters; on sm_90 with tune
-      // split=1): an arrival count and each slice's partial sums (SLOTS words a lane) and sums of squares (XW
-      // parts a row of x) per block of grid x, for the blocks of the launch's static rows (one tile of x where the
-      // rows are not static; a launch of more takes the slices in one block).
-      const bool viaScratch = tune.split > 0;
+      // Scratch where the slices may meet in it (always on sm_80, which has no clusters; on sm_90 where the layout
+      // rule or tune split=1 says so): an arrival count and each slice's partial sums (SLOTS words a lane) and sums
+      // of squares (XW parts a row of x) per block of grid x, for the blocks of the launch's static rows (one tile
+      // of x where the rows are not static; a launch of more takes the slices in one block).
+      const bool viaScratch = sg.split;
       std::string scratch;
       if (sg.slices > 1) {
         const int64_t rowTiles = staticRows >= 1 ? (staticRows + 8 * mt - 1) / (8 * mt) : 1;

@@ -1189,7 +1189,8 @@ std::vector<Case> cases() {
   // products of 2+ rows with QRT_CUBLASLT=require).
   // Every product that runs qGemvStaged (tuned onto it, or by the rule: 5+ rows over 64+ tiles of weights; at
   // 2-4 rows the cases' blocks would leave SMs idle) also with its K slices meeting in the launch's scratch (tune
-  // split=1), the way they meet on an A100, which has no clusters.
+  // split=1), the way they meet on an A100, which has no clusters; of 5+ rows, where the rule may take the scratch
+  // on sm_90 too, also in a cluster (split=-1).
   const size_t listed = out.size();
   for (size_t i = 0; i < listed; ++i) {
     const Case &c = out[i];
@@ -1201,6 +1202,11 @@ std::vector<Case> cases() {
     twin.name += " [scratch]";
     twin.tune.split = 1;
     out.push_back(twin);
+    if (rows >= 5 && c.tune.split == 0) {
+      twin.name = c.name + " [cluster]";
+      twin.tune.split = -1;
+      out.push_back(twin);
+    }
   }
   const size_t generated = out.size();
   for (size_t i = 0; i < generated; ++i) {

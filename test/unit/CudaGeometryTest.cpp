@@ -210,6 +210,7 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
   struct Expect {
     int64_t M, K, N;
     unsigned tiles, slices, shared;
+    bool scratch = false; // the slices meet in the scratch on sm_90 too (SPLIT 1, no cluster)
   };
   auto scratchCall = [](const cg::CudaKernel &k, int64_t columns, int64_t slices, int64_t words) {
     const size_t at = k.source.find("_scratch[" + std::to_string(columns * (1 + slices * words)) + "];");
@@ -221,11 +222,11 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
         Expect{16, 4096, 14336, 1, 2, 16 * 8 * 544 + 16 * 2 * 1 * 1024 + 128},
         // The same layout at 4 rows (x in one tile of 8 rows): 112 blocks of 132 SMs.
         Expect{4, 4096, 14336, 1, 2, 16 * 8 * 288 + 16 * 2 * 1 * 1024 + 64},
-        // 16 columns of 256 rows x 6 slices of 19 chunks: 96 blocks (in clusters of 6, 102 fit; 16 clusters of 7
-        // would be 112 blocks, where 105 fit), ahead of 8 columns of 512 rows x 8 slices (64 blocks, 14 chunks of
-        // 2 tiles a warp).
-        Expect{12, 14336, 4096, 1, 6, 19 * 8 * 544 + 16 * 2 * 1 * 1024 + 128},
-        Expect{8, 14336, 4096, 1, 6, 19 * 8 * 288 + 16 * 2 * 1 * 1024 + 64},
+        // 16 columns of 256 rows x 8 slices of 14 chunks meeting in the scratch: 128 blocks, 16 + 15 + 2, ahead of
+        // 6 slices of 19 chunks in clusters (96 blocks: in clusters of 6, 102 fit; 7 slices would be 112 blocks,
+        // where 105 fit), 16 + 20.
+        Expect{12, 14336, 4096, 1, 8, 14 * 8 * 544 + 16 * 2 * 1 * 1024 + 128, true},
+        Expect{8, 14336, 4096, 1, 8, 14 * 8 * 288 + 16 * 2 * 1 * 1024 + 64, true},
         // 112 columns of 256 rows, one slice (no cluster): 16 + 33, where 2 tiles in 2 slices would be 16 + 2 x 17
         // and 2 slices of 1 tile two waves.
         Expect{16, 4096, 28672, 1, 1, 32 * 8 * 544 + 16 * 2 * 1 * 1024 + 128}}) {
@@ -233,9 +234,11 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
     const cg::CudaKernel k = fewRowProduct(e.M, e.K, e.N);
     const unsigned mt = e.M > 8 ? 2 : 1;
     const std::string call = "qGemvStaged<4, " + std::to_string(mt) + ", 1, 4, true, false, true, -1, 0, 0, 0, " +
-                             std::to_string(e.tiles) + (e.slices > 1 ? ", " + std::to_string(e.slices) : "") + ">(";
+                             std::to_string(e.tiles) + (e.slices > 1 ? ", " + std::to_string(e.slices) : "") +
+                             (e.scratch ? ", 2, 0, 0, 1, 1>(" : ">(");
     EXPECT_NE(k.source.find(call), std::string::npos) << k.source;
-    EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y(" + std::to_string(e.slices) + ")") != std::string::npos, e.slices > 1)
+    EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y(" + std::to_string(e.slices) + ")") != std::string::npos,
+              e.slices > 1 && !e.scratch)
         << k.source;
     const int64_t columns = (e.N + 256 * e.tiles - 1) / (256 * e.tiles);
     EXPECT_EQ(scratchCall(k, columns, e.slices, 16 * 4 * e.tiles * mt * 32), e.slices > 1) << k.source;
@@ -264,10 +267,11 @@ TEST(CudaGeometry, StagedProductsSliceKOverAClusterOfBlocks) {
   EXPECT_TRUE(scratchCall(k, 28, 5, 8 * 4 * 4 * 32)) << k.source;
 }
 
-// Tune split=1: qGemvStaged's slices meet in the scratch on sm_90 too (SPLIT 1, no cluster attribute), and the
-// layout is not bound by where clusters fit: at 16 rows, K=14336 N=4096, 8 slices x 16 columns (128 blocks, 14
-// chunks a warp; clusters of 8 fit only 114 blocks, so the cluster rule takes 6 slices); a norm's sums of squares
-// (16 rows of x, one part each) after the partial sums.
+// Where the layout rule prefers it, qGemvStaged's slices meet in the scratch on sm_90 too (SPLIT 1, no cluster
+// attribute), and the layout is not bound by where clusters fit: at 16 rows, K=14336 N=4096, 8 slices x 16 columns
+// (128 blocks, 14 chunks a warp; clusters of 8 fit only 114 blocks, so in a cluster 6 slices: tune split=-1); a
+// norm's sums of squares (16 rows of x, one part each) after the partial sums. Tune split=1 takes the scratch where
+// the rule would not (4 rows).
 TEST(CudaGeometry, StagedSlicesMeetInScratchWithoutACluster) {
   qopt::num::Attrs attrs;
   attrs.setInt("bits", 4);
@@ -285,12 +289,6 @@ TEST(CudaGeometry, StagedSlicesMeetInScratchWithoutACluster) {
   cg::CudaKernel k;
   std::string why;
   ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
-  EXPECT_EQ(k.geometry.gridY, 6u) << k.source;
-  EXPECT_NE(k.source.find("QOPT_CLUSTER_Y(6)"), std::string::npos) << k.source;
-  cg::GemvTuning tune;
-  tune.split = 1;
-  d.tuning = &tune;
-  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
   EXPECT_EQ(k.geometry.gridY, 8u) << k.source;
   EXPECT_EQ(k.geometry.colsPerBlock, 256u) << k.source;
   EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y"), std::string::npos) << k.source;
@@ -299,6 +297,30 @@ TEST(CudaGeometry, StagedSlicesMeetInScratchWithoutACluster) {
             std::string::npos)
       << k.source;
   EXPECT_NE(k.source.find("_scratch[" + std::to_string(16 * (1 + 8 * (16 * 8 * 32 + 16))) + "];"), std::string::npos)
+      << k.source;
+  cg::GemvTuning tune;
+  tune.split = -1;
+  d.tuning = &tune;
+  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  EXPECT_EQ(k.geometry.gridY, 6u) << k.source;
+  EXPECT_NE(k.source.find("QOPT_CLUSTER_Y(6)"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("qGemvStaged<4, 2, 1, 5, true, false, true, -1, 0, 1, 0, 1, 6>(p, splits, "),
+            std::string::npos)
+      << k.source;
+  // 4 rows: qGemvMma by the rule (96 blocks in clusters leave SMs idle); staged in the scratch when tuned so.
+  d.inputs[0].shape = {4, 14336};
+  d.results[0].shape = {4, 4096};
+  d.tuning = nullptr;
+  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  EXPECT_NE(k.source.find("qGemvMma<"), std::string::npos) << k.source;
+  tune.split = 1;
+  d.tuning = &tune;
+  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+  EXPECT_EQ(k.geometry.gridY, 8u) << k.source;
+  EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y"), std::string::npos) << k.source;
+  EXPECT_NE(k.source.find("qGemvStaged<4, 1, 1, 5, true, false, true, -1, 0, 1, 0, 1, 8, 2, 0, 0, 1, 1>(p, splits, "
+                          "128LL, 1.0000000000000001e-05, qScratch, 16LL);"),
+            std::string::npos)
       << k.source;
 }
 

@@ -45,7 +45,8 @@ struct GemvTuning {
   int cvt = 0;  // FP8 codes (qGemvHalf, qGemvRow, qGemvMma, qGemvStaged) to 16-bit floats by the hardware
                 // conversion of sm_89+ (0 or 1) or by bit moves (-1)
   int pipe = 0; // qGemvHalf's batches of weight loads in flight: 1, or 2 (the next loaded before the current's math)
-  int split = 0; // qGemvStaged's K slices meet in the launch's scratch (1) or, on sm_90, in a cluster (0, -1)
+  int split = 0; // qGemvStaged's K slices meet in the launch's scratch (1) or, on sm_90, in a cluster (-1); 0: the
+                 // layout rule's choice (sm_80 always the scratch)
 };
 
 struct LaunchDesc {
