@@ -121,7 +121,8 @@ TEST(CudaGeometry, HalfScalesSelectTheTemplatesHalfReads) {
     cg::LaunchDesc d;
     d.family = "matmul_q";
     d.attrs = &attrs;
-    d.inputs = {{DType::F32, {M, 4096}}, {DType::U8, {6144, 2048}}, {DType::F32, {6144, 128}}, {DType::U8, {6144, 128}}};
+    d.inputs = {{DType::F32, {M, 4096}}, {DType::U8, {6144, 2048}}, {DType::F32, {6144, 128}},
+                {DType::U8, {6144, 128}}};
     d.results = {{DType::F32, {M, 6144}}};
     cg::CudaKernel f32, f16;
     std::string why;
@@ -288,14 +289,19 @@ TEST(CudaGeometry, StagedSlicesMeetInScratchWithoutACluster) {
   d.results = {{DType::F32, {16, 4096}}};
   cg::CudaKernel k;
   std::string why;
-  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
-  EXPECT_EQ(k.geometry.gridY, 8u) << k.source;
-  EXPECT_EQ(k.geometry.colsPerBlock, 256u) << k.source;
-  EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y"), std::string::npos) << k.source;
-  EXPECT_NE(k.source.find("qGemvStaged<4, 2, 1, 5, true, false, true, -1, 0, 1, 0, 1, 8, 2, 0, 0, 1, 1>(p, splits, "
-                          "128LL, 1.0000000000000001e-05, qScratch, 16LL);"),
-            std::string::npos)
-      << k.source;
+  // 8 slices of 1 tile a warp meeting in the scratch (SPLIT 1), over x in `mt` tiles of 8 rows.
+  auto expectScratch = [&](int mt) {
+    ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
+    EXPECT_EQ(k.geometry.gridY, 8u) << k.source;
+    EXPECT_EQ(k.geometry.colsPerBlock, 256u) << k.source;
+    EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y"), std::string::npos) << k.source;
+    EXPECT_NE(k.source.find("qGemvStaged<4, " + std::to_string(mt) +
+                            ", 1, 5, true, false, true, -1, 0, 1, 0, 1, 8, 2, 0, 0, 1, 1>(p, splits, 128LL, "
+                            "1.0000000000000001e-05, qScratch, 16LL);"),
+              std::string::npos)
+        << k.source;
+  };
+  expectScratch(2);
   EXPECT_NE(k.source.find("_scratch[" + std::to_string(16 * (1 + 8 * (16 * 8 * 32 + 16))) + "];"), std::string::npos)
       << k.source;
   cg::GemvTuning tune;
@@ -315,13 +321,7 @@ TEST(CudaGeometry, StagedSlicesMeetInScratchWithoutACluster) {
   EXPECT_NE(k.source.find("qGemvMma<"), std::string::npos) << k.source;
   tune.split = 1;
   d.tuning = &tune;
-  ASSERT_TRUE(cg::instantiateCudaKernel(d, k, why)) << why;
-  EXPECT_EQ(k.geometry.gridY, 8u) << k.source;
-  EXPECT_EQ(k.source.find("QOPT_CLUSTER_Y"), std::string::npos) << k.source;
-  EXPECT_NE(k.source.find("qGemvStaged<4, 1, 1, 5, true, false, true, -1, 0, 1, 0, 1, 8, 2, 0, 0, 1, 1>(p, splits, "
-                          "128LL, 1.0000000000000001e-05, qScratch, 16LL);"),
-            std::string::npos)
-      << k.source;
+  expectScratch(1);
 }
 
 // Tuned tiles per warp keep the warps within what the kernel's reduction holds: 8 tiles of 16 rows of x reduce
