@@ -451,14 +451,14 @@ def AssignPrecisionPass : Pass<"qopt-assign-precision", "mlir::ModuleOp"> {
     the scales' fold into x's producer is what keeps x W in float), or rounded to nearest (`int4-method=rtn`:
     cheaper, and it overstates int4's cost most where AWQ helps most); `int4-method=gptq` measures int4 and int8
     as qopt-gptq will quantize them after this pass (`qopt --quantize=mixed` unless `--gptq=false`), with the
-    Hessian of the calibrated rows, X^T X / rows. `sensitivity=scaled` runs only the quantized candidate of fewest bits per group
-    through the model and gives each other candidate that KL times its squared output error on the calibrated
+    Hessian of the calibrated rows, X^T X / rows. `sensitivity=scaled` runs only the quantized candidate of fewest bits
+    per group through the model and gives each other candidate that KL times its squared output error on the calibrated
     rows, ||X (W - W_c)||^2 over the group's layers, relative to the measured one's (a KL divergence follows the
-    output's change to second order): one model run per group instead of one per candidate (stories15M's pass
-    52.7 -> 21.9 s on 2 cores, the estimates within 8-22% of the measured KLs at the median). The choice
-    minimizes the total KL with the average bits per weight over the
-    groups at most `avg-bits` (a multiple-choice knapsack by dynamic programming over the budget in 1/20000 steps,
-    then the exact bits of the best totals decide). A budget below all-int4 is an error.
+    output's change to second order): one model run per group instead of one per candidate (stories15M's pass 52.7 ->
+    21.9 s on 2 cores, the estimates within 8-22% of the measured KLs at the median). The choice minimizes the total KL
+    with the average bits per weight over the groups at most `avg-bits` (a multiple-choice knapsack by dynamic
+    programming over the budget in 1/20000 steps, then the exact bits of the best totals decide). A budget below
+    all-int4 is an error.
 
     Every layer gets `qopt.precision = {budget, candidates = [{bits, format, group, kl, measured}, ...], choice,
     group}` (`measured`: the KL came from the model, not scaled); a
