@@ -80,6 +80,8 @@ compile() {
     /usr/bin/time -f "qopt $m: %e s, %M KiB max resident" \
       "$BIN/qopt" "$WORK/llama8b.onnx" --target=cuda:sm_90a "${args[@]}" --time -o "$WORK/$m.bin" 2>&1 |
       grep -v '^qopt:   qopt-\|^qopt:   canonicalize\|^qopt:   cse'
+    # The weights' bytes (bench/gpu/goals.py's memory goal: weights + KV state + 10%).
+    echo "model.bin $m: $(python3 "$ROOT/scripts/modelbin_info.py" "$WORK/$m.bin" | grep '^section weights')"
 }
 run() {
     local m="$1"
