@@ -12,7 +12,10 @@
 # BIN holds qopt, qrun and lib/ (`bash scripts/build-portable-qopt.sh BIN` where MLIR is installed) and, for
 # `products`, qopt-gpu-kernel-check (build/bin/, a build with tests). LOGS gets one log per step (products.txt,
 # llama.txt, fp8.txt); goals.py reads those there are. Environment: QOPT_CUDA_ARCH (sm_90a), QOPT_GPU_JOBS (the
-# processes compiling the kernel check's images; nproc), WORK (the models' directory; /tmp/qopt-goals).
+# processes compiling the kernel check's images; nproc), WORK (the models' directory; /tmp/qopt-goals), and
+# llama8b.sh's: a dry run of `llama` or `fp8` on a machine without a GPU, in seconds, on a small random Llama:
+#   QOPT_BENCH_SHAPE="--dim 256 --hidden 768 --layers 2 --heads 4 --kv-heads 2 --vocab 512" QOPT_BENCH_DEVICE=cpu \
+#   QOPT_BENCH_STEPS="make compile qrun" bash bench/gpu/goals.sh BIN llama LOGS
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 usage() { echo "usage: goals.sh BIN products|llama|fp8 LOGS" >&2; exit 2; }

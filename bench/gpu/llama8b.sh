@@ -23,7 +23,9 @@
 # each model compiled, run and deleted before the next, for a disk that holds the ONNX model and one model.bin, not
 # all of them), QOPT_BENCH_CONTEXT (the model's context, 2048 by default) and QOPT_BENCH_DECODE_PROMPT (the decode
 # runs' prompts, "32" tokens by default; a list runs each: "32 7936" with a context of 8192 also decodes 256 tokens
-# at 8k context).
+# at 8k context). A dry run of the whole flow on any machine: QOPT_BENCH_SHAPE (make_random_llama.py's shape options
+# instead of "--preset llama3-8b", e.g. "--dim 256 --hidden 768 --layers 2 --heads 4 --kv-heads 2 --vocab 512") and
+# QOPT_BENCH_DEVICE (qrun's --device, cuda by default; cpu runs the same model.bin on the CPU backend).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 BIN="$(cd "${1:?usage: llama8b.sh BIN [WORK]}" && pwd)"
@@ -33,6 +35,8 @@ PREFILL_REPEAT="${QOPT_BENCH_PREFILL_REPEAT:-2}"
 STEPS="${QOPT_BENCH_STEPS:-make compile qrun torch}"
 MODELS="${QOPT_BENCH_MODELS:-f16 rtn4}"
 CONTEXT="${QOPT_BENCH_CONTEXT:-2048}"
+SHAPE="${QOPT_BENCH_SHAPE:---preset llama3-8b}"
+DEVICE="${QOPT_BENCH_DEVICE:-cuda}"
 DECODE_PROMPT="${QOPT_BENCH_DECODE_PROMPT:-32}"
 mkdir -p "$WORK"
 export LD_LIBRARY_PATH="$BIN/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -42,11 +46,11 @@ fi
 step() { [[ " $STEPS " == *" $1 "* ]]; }
 stamp() { echo "[$(date +%T)] $*"; }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 df -h "$WORK" | tail -1
 if step make; then
   stamp "writing the model"
-  python3 "$ROOT/scripts/make_random_llama.py" --preset llama3-8b --max-sequence "$CONTEXT" -o "$WORK/llama8b.onnx"
+  python3 "$ROOT/scripts/make_random_llama.py" $SHAPE --max-sequence "$CONTEXT" -o "$WORK/llama8b.onnx"
 fi
 # Calibration (SmoothQuant's channel ranges, an FP8 KV cache's head scales) on random token ids: a random model has
 # no text of its own.
@@ -87,19 +91,19 @@ run() {
     local m="$1"
     stamp "qrun $m"
     for p in $DECODE_PROMPT; do
-      "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len "$p" --max-tokens 256 --repeat "$REPEAT"
+      "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len "$p" --max-tokens 256 --repeat "$REPEAT"
     done
-    "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
+    "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
     [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && return
     # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).
-    QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT" |
+    QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT" |
       grep '^decode' | sed 's/^/QRT_PDL=0 /'
     # Where a decode step's time goes (each launch synchronized and timed: slower than the graph, but by family).
-    QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |
+    QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |
       grep -v '^device\|^prefill\|^decode\|^memory' | head -16
     # The same for the 2048-token prefill (the measured run; the warm-up builds cuBLASLt plans and grows buffers), a
     # row per kernel and shapes.
-    QRT_PROFILE=shapes QRT_PROFILE_WARMUP=1 "$BIN/qrun" "$WORK/$m.bin" --device=cuda --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
+    QRT_PROFILE=shapes QRT_PROFILE_WARMUP=1 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
       2>&1 | grep -A24 "entry 'prefill" | head -25
 }
 if [ "${QOPT_BENCH_DISCARD:-0}" = 1 ] && step compile && step qrun; then
