@@ -8,6 +8,7 @@
 #include "qopt/Numerics/Kernels.h"
 #include "qopt/Numerics/QuantFormat.h"
 #include "qopt/Numerics/Tensor.h"
+#include "KernelTestBuffer.h"
 
 #include <gtest/gtest.h>
 
@@ -18,21 +19,8 @@ using namespace qopt::num;
 
 namespace {
 
-struct Buffer {
-  Tensor t;
-  std::vector<uint8_t> bytes;
-
-  Buffer(DType dt, Shape shape) {
-    t.dtype = dt;
-    t.shape = std::move(shape);
-    bytes.assign(t.bytes() + 8, 0);
-    t.data = bytes.data();
-  }
-  Buffer(const Buffer &o) : t(o.t), bytes(o.bytes) { t.data = bytes.data(); }
-  bool operator==(const Buffer &o) const {
-    return t.dtype == o.t.dtype && t.shape == o.t.shape && std::memcmp(t.data, o.t.data, t.bytes()) == 0;
-  }
-};
+using qopt::test::Buffer;
+using qopt::test::run;
 
 Buffer randomFloats(Shape shape, std::mt19937 &rng, float lo, float hi) {
   Buffer b(DType::F32, std::move(shape));
@@ -40,34 +28,6 @@ Buffer randomFloats(Shape shape, std::mt19937 &rng, float lo, float hi) {
   for (int64_t i = 0; i < b.t.numel(); ++i) {
     const float v = d(rng);
     b.t.as<float>()[i] = v == 0.0f ? 0.125f : v;
-  }
-  return b;
-}
-
-// Runs family `name`: its inferred result (or the error in `error`, failing the test when `error` is null).
-Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs, std::string *error = nullptr) {
-  const KernelFamily *k = lookupFamily(name);
-  EXPECT_NE(k, nullptr) << name;
-  Tensor out;
-  KernelArgs args;
-  args.inputs = std::move(ins);
-  args.outputs = {&out};
-  args.attrs = &attrs;
-  std::string err;
-  if (!inferShapes(*k, args, err)) {
-    if (error)
-      *error = err;
-    else
-      ADD_FAILURE() << err;
-    return Buffer(DType::F32, {0});
-  }
-  Buffer b(out.dtype, out.shape);
-  args.outputs = {&b.t};
-  if (!k->reference(args, err)) {
-    if (error)
-      *error = err;
-    else
-      ADD_FAILURE() << err;
   }
   return b;
 }

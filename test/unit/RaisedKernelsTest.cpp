@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 #include "qopt/Numerics/Fp8.h"
 #include "qopt/Numerics/Kernels.h"
+#include "KernelTestBuffer.h"
 
 #include <gtest/gtest.h>
 
@@ -18,31 +19,8 @@ using namespace qopt::num;
 
 namespace {
 
-struct Buffer {
-  Tensor t;
-  std::vector<double> store; // 8-byte slots: float32 or float64 data
-
-  Buffer(DType dt, Shape shape) {
-    t.dtype = dt;
-    t.shape = std::move(shape);
-    store.assign(static_cast<size_t>(t.numel()) + 1, 0.0);
-    t.data = store.data();
-  }
-  Buffer(const Buffer &o) : t(o.t), store(o.store) { t.data = store.data(); }
-  Buffer &operator=(const Buffer &o) {
-    t = o.t;
-    store = o.store;
-    t.data = store.data();
-    return *this;
-  }
-  double get(int64_t i) const { return t.dtype == DType::F32 ? t.as<float>()[i] : t.as<double>()[i]; }
-  void set(int64_t i, double v) {
-    if (t.dtype == DType::F32)
-      t.as<float>()[i] = static_cast<float>(v);
-    else
-      t.as<double>()[i] = v;
-  }
-};
+using qopt::test::Buffer;
+using qopt::test::run;
 
 Buffer randomBuffer(DType dt, Shape shape, std::mt19937 &rng, double lo, double hi) {
   Buffer b(dt, std::move(shape));
@@ -50,34 +28,6 @@ Buffer randomBuffer(DType dt, Shape shape, std::mt19937 &rng, double lo, double 
   for (int64_t i = 0; i < b.t.numel(); ++i) {
     double v = d(rng);
     b.set(i, v == 0 ? 0.125 : v);
-  }
-  return b;
-}
-
-// Runs kernel `name` on `ins` with `attrs`; returns the output (or fails the test with the kernel's error).
-Buffer run(const char *name, std::vector<const Tensor *> ins, const Attrs &attrs, std::string *error = nullptr) {
-  const KernelFamily *k = lookupFamily(name);
-  EXPECT_NE(k, nullptr) << name;
-  Tensor out;
-  KernelArgs args;
-  args.inputs = std::move(ins);
-  args.outputs = {&out};
-  args.attrs = &attrs;
-  std::string err;
-  if (!inferShapes(*k, args, err)) {
-    if (error)
-      *error = err;
-    else
-      ADD_FAILURE() << err;
-    return Buffer(DType::F32, {0});
-  }
-  Buffer b(out.dtype, out.shape);
-  args.outputs = {&b.t};
-  if (!k->reference(args, err)) {
-    if (error)
-      *error = err;
-    else
-      ADD_FAILURE() << err;
   }
   return b;
 }
