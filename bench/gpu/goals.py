@@ -160,7 +160,8 @@ def llama(report, text):
         if ours is None or prefill is None:
             report.goal(name, target, None, figures(ours, "tokens/s", {"PyTorch": prefill}))
         else:
-            extra = "; %.2fx of the all-logits forward's %.0f" % (ours / prefill_all, prefill_all) if prefill_all else ""
+            extra = ("; %.2fx of the all-logits forward's %.0f" % (ours / prefill_all, prefill_all)
+                     if prefill_all else "")
             report.goal(name, target, ours / prefill >= 0.8,
                         "%.0f against %.0f tokens/s (last logits) = %.2fx%s" % (ours, prefill, ours / prefill, extra))
     held = qrun_figure(runs, "rtn4", 32, "memory")

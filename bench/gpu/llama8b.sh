@@ -96,15 +96,17 @@ run() {
     "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 2048 --max-tokens 0 --repeat "$PREFILL_REPEAT"
     [ "${QOPT_BENCH_EXTRA:-1}" = 0 ] && return
     # The same decode with every launch waiting for the previous one to end (no programmatic dependent launch).
-    QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 32 --max-tokens 256 --repeat "$REPEAT" |
+    QRT_PDL=0 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 32 --max-tokens 256 \
+      --repeat "$REPEAT" |
       grep '^decode' | sed 's/^/QRT_PDL=0 /'
     # Where a decode step's time goes (each launch synchronized and timed: slower than the graph, but by family).
-    QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 1 --max-tokens 128 --repeat 1 2>&1 |
+    QRT_PROFILE=1 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 1 --max-tokens 128 \
+      --repeat 1 2>&1 |
       grep -v '^device\|^prefill\|^decode\|^memory' | head -16
     # The same for the 2048-token prefill (the measured run; the warm-up builds cuBLASLt plans and grows buffers), a
     # row per kernel and shapes.
-    QRT_PROFILE=shapes QRT_PROFILE_WARMUP=1 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 2048 --max-tokens 0 --repeat 1 \
-      2>&1 | grep -A24 "entry 'prefill" | head -25
+    QRT_PROFILE=shapes QRT_PROFILE_WARMUP=1 "$BIN/qrun" "$WORK/$m.bin" --device="$DEVICE" --bench --prompt-len 2048 \
+      --max-tokens 0 --repeat 1 2>&1 | grep -A24 "entry 'prefill" | head -25
 }
 if [ "${QOPT_BENCH_DISCARD:-0}" = 1 ] && step compile && step qrun; then
   for m in $MODELS; do
